@@ -1,0 +1,1 @@
+"""bncheck: verify Batch Normalization."""
