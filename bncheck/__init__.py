@@ -1,1 +1,32 @@
-"""bncheck: verify Batch Normalization."""
+"""bncheck: verify Batch Normalization.
+
+A vectorized, accurate NumPy Batch Normalization with running statistics, the reference that
+other implementations are checked against.
+"""
+
+from __future__ import annotations
+
+from bncheck._checks import BatchNormError
+from bncheck.batchnorm import (
+    BatchNormCache,
+    BatchNormGrads,
+    batchnorm_backward,
+    batchnorm_forward,
+    batchnorm_inference,
+)
+from bncheck.layer import BatchNorm
+from bncheck.running import CONVENTIONS
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CONVENTIONS",
+    "BatchNorm",
+    "BatchNormCache",
+    "BatchNormError",
+    "BatchNormGrads",
+    "__version__",
+    "batchnorm_backward",
+    "batchnorm_forward",
+    "batchnorm_inference",
+]

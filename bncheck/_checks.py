@@ -1,0 +1,131 @@
+"""Validation at the public edge: one error type, messages of the form ``name=value ...``.
+
+Every public function validates its arguments with these helpers *before* it computes or
+changes anything, so a call that raises leaves all state exactly as it was.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+FLOAT_DTYPES: tuple[np.dtype[Any], ...] = (
+    np.dtype(np.float16),
+    np.dtype(np.float32),
+    np.dtype(np.float64),
+)
+_FLOAT_NAMES = "float16, float32 or float64"
+
+
+class BatchNormError(ValueError):
+    """A value given to bncheck is outside what it accepts.
+
+    The message names the argument, the value seen and what is expected.
+    """
+
+
+def _short(value: object) -> str:
+    """A short printable form of a value for an error message."""
+    if isinstance(value, np.ndarray):
+        return f"array(shape={value.shape}, dtype={value.dtype})"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_float_array(name: str, value: object) -> NDArray[np.floating[Any]]:
+    """Return ``value`` as a float16/32/64 ndarray (no copy when it already is one)."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name}={_short(value)} must be a float array ({_FLOAT_NAMES})")
+    arr = np.asarray(value)
+    if arr.dtype not in FLOAT_DTYPES:
+        hint = ""
+        if arr.dtype.kind in "iub":
+            hint = f"; convert it first, e.g. {name}.astype(np.float64)"
+        elif arr.dtype.kind == "c":
+            hint = "; BN is defined for real inputs only"
+        raise TypeError(f"{name} has dtype {arr.dtype}; expected {_FLOAT_NAMES}{hint}")
+    return arr
+
+
+def check_all_finite(name: str, arr: NDArray[np.floating[Any]]) -> None:
+    """Raise if ``arr`` holds NaN or Inf, naming the first offending index."""
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
+        index = tuple(int(i) for i in bad)
+        raise BatchNormError(
+            f"{name} contains NaN or Inf ({name}[{', '.join(map(str, index))}]="
+            f"{arr[index]!r}); expected finite values"
+        )
+
+
+def check_ndim(name: str, arr: NDArray[Any]) -> None:
+    if arr.ndim < 2:
+        raise BatchNormError(
+            f"{name} has ndim={arr.ndim} (shape {arr.shape}); expected at least 2 dimensions, "
+            "a batch axis and a channel axis, e.g. (N, C) or (N, C, H, W)"
+        )
+
+
+def check_axis(axis: object, ndim: int) -> int:
+    """Normalize a (possibly negative) channel axis for an array of ``ndim`` dimensions."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis={_short(axis)} must be an int (the channel axis)")
+    ax = int(axis)
+    if not -ndim <= ax < ndim:
+        raise BatchNormError(
+            f"axis={ax} is out of range for an input with ndim={ndim}; "
+            f"expected {-ndim} <= axis < {ndim}"
+        )
+    return ax % ndim
+
+
+def check_positive_finite(name: str, value: object) -> float:
+    """A real scalar > 0 and finite, such as eps."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}={_short(value)} must be a real number > 0")
+    v = float(value)
+    if not np.isfinite(v):
+        raise BatchNormError(f"{name}={v!r} must be finite and > 0")
+    if v <= 0:
+        raise BatchNormError(f"{name}={v!r} must be > 0")
+    return v
+
+
+def check_unit_interval(name: str, value: object) -> float:
+    """A real scalar in [0, 1], such as momentum."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}={_short(value)} must be a real number in [0, 1]")
+    v = float(value)
+    if not 0.0 <= v <= 1.0:  # also False for NaN
+        raise BatchNormError(f"{name}={v!r} must be in [0, 1]")
+    return v
+
+
+def check_channel_vector(
+    name: str, value: object, num_channels: int, *, allow_none: bool = False
+) -> NDArray[np.floating[Any]] | None:
+    """A finite float vector of shape (C,), or None when ``allow_none``."""
+    if value is None:
+        if allow_none:
+            return None
+        raise TypeError(f"{name}=None is not allowed; expected a float array of shape (C,)")
+    arr = check_float_array(name, value)
+    if arr.shape != (num_channels,):
+        raise BatchNormError(
+            f"{name} has shape {arr.shape}; expected ({num_channels},), one value per channel "
+            "of x along the channel axis"
+        )
+    check_all_finite(name, arr)
+    return arr
+
+
+def check_num_features(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"num_features={_short(value)} must be a positive int")
+    if int(value) < 1:
+        raise BatchNormError(f"num_features={int(value)} must be >= 1")
+    return int(value)

@@ -1,0 +1,346 @@
+"""Vectorized Batch Normalization: train-mode forward and backward, eval-mode forward.
+
+Per channel, over the m values x_1..x_m that share it (m = N for (N, C), N·H·W for
+(N, C, H, W)), equations (6)–(9) of the source document:
+
+    mu     = (1/m) Σ x_i                         (6)
+    var    = (1/m) Σ (x_i − mu)²                  (7)  biased
+    x_hat  = (x_i − mu) / sqrt(var + eps)         (8)
+    y      = gamma · x_hat + beta                 (9)
+
+and the backward pass, all paths (direct, through mu and through var) collected:
+
+    dbeta  = Σ dy_i
+    dgamma = Σ dy_i · x_hat_i
+    dx_i   = gamma / sqrt(var + eps) · (dy_i − dbeta/m − x_hat_i · dgamma/m)
+
+Numerics: every reduction and every arithmetic step runs in float64, also for float16 and
+float32 inputs, and the result is rounded once to the input dtype. The mean is compensated:
+``hi = mean(x)``, then ``lo = mean(x − hi)``; ``x − hi`` is exact where Sterbenz's lemma applies
+(x within a factor 2 of hi, the large-offset case), so ``x − mu = (x − hi) − lo`` keeps the
+digits that a plain ``x − mean(x)`` loses when the mean is large relative to the spread. The
+variance is then the two-pass mean of squared deviations — never E[x²] − E[x]².
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from bncheck._checks import (
+    BatchNormError,
+    check_all_finite,
+    check_axis,
+    check_channel_vector,
+    check_float_array,
+    check_ndim,
+    check_positive_finite,
+)
+
+F64 = NDArray[np.float64]
+FloatArray = NDArray[np.floating[Any]]
+
+__all__ = [
+    "BatchNormCache",
+    "BatchNormGrads",
+    "batchnorm_backward",
+    "batchnorm_forward",
+    "batchnorm_inference",
+]
+
+
+class BatchNormCache(NamedTuple):
+    """What the train-mode backward pass needs; returned by :func:`batchnorm_forward`.
+
+    ``x`` is a private read-only copy of the input (never the caller's array), ``mean_hi`` and
+    ``mean_lo`` the two parts of the compensated batch mean (mean = hi + lo), ``var`` the biased
+    batch variance (eq 7) and ``inv_std`` = 1/sqrt(var + eps); statistics have shape (C,) and
+    dtype float64.
+    """
+
+    x: FloatArray
+    mean_hi: F64
+    mean_lo: F64
+    var: F64
+    inv_std: F64
+    gamma: F64 | None
+    has_beta: bool
+    eps: float
+    axis: int
+
+    @property
+    def mean(self) -> F64:
+        """The batch mean mu_B (eq 6), hi + lo rounded to float64."""
+        return self.mean_hi + self.mean_lo
+
+    @property
+    def m(self) -> int:
+        """Number of values per channel."""
+        return int(self.x.size // self.x.shape[self.axis])
+
+    @property
+    def x_hat(self) -> F64:
+        """The normalized input n_i (eq 8), float64, in the input's layout."""
+        xc, _ = _centered(self.x, self.axis, self.mean_hi, self.mean_lo)
+        xc *= _expand(self.inv_std, self.x.ndim, self.axis)
+        return xc
+
+
+class BatchNormGrads(NamedTuple):
+    """Gradients of the loss: ``dx`` (shape and dtype of x), ``dgamma`` and ``dbeta`` (shape (C,),
+    dtype of x; None when there is no gamma, respectively beta)."""
+
+    dx: FloatArray
+    dgamma: FloatArray | None
+    dbeta: FloatArray | None
+
+
+def _reduce_axes(ndim: int, axis: int) -> tuple[int, ...]:
+    return tuple(a for a in range(ndim) if a != axis)
+
+
+def _expand(v: NDArray[Any], ndim: int, axis: int) -> NDArray[Any]:
+    """Reshape a per-channel vector (C,) to broadcast against an ndim array."""
+    shape = [1] * ndim
+    shape[axis] = v.shape[0]
+    return v.reshape(shape)
+
+
+def _sum(a: NDArray[Any], axes: tuple[int, ...]) -> F64:
+    return np.asarray(np.sum(a, axis=axes, dtype=np.float64), dtype=np.float64)
+
+
+def _centered(
+    x: FloatArray, axis: int, mean_hi: F64 | None = None, mean_lo: F64 | None = None
+) -> tuple[F64, tuple[F64, F64]]:
+    """x − mu in float64 with a compensated mean; returns (x − mu, (hi, lo)).
+
+    The first call computes hi and lo; passing them back reproduces the same x − mu exactly.
+    """
+    axes = _reduce_axes(x.ndim, axis)
+    m = x.size // x.shape[axis]
+    if mean_hi is None or mean_lo is None:
+        mean_hi = _sum(x, axes) / m
+        # x − hi into a fresh float64 array: the cast and the subtraction in one pass.
+        xc = np.subtract(x, _expand(mean_hi, x.ndim, axis), dtype=np.float64)
+        mean_lo = _sum(xc, axes) / m
+    else:
+        xc = np.subtract(x, _expand(mean_hi, x.ndim, axis), dtype=np.float64)
+    xc -= _expand(mean_lo, x.ndim, axis)
+    return xc, (mean_hi, mean_lo)
+
+
+def _prepare(
+    x: ArrayLike, gamma: ArrayLike | None, beta: ArrayLike | None, eps: float, axis: int
+) -> tuple[FloatArray, int, F64 | None, F64 | None, float]:
+    """Validate the shared arguments; return x, the normalized axis, gamma, beta as float64."""
+    xa = check_float_array("x", x)
+    check_ndim("x", xa)
+    ax = check_axis(axis, xa.ndim)
+    eps_f = check_positive_finite("eps", eps)
+    channels = xa.shape[ax]
+    if channels == 0:
+        raise BatchNormError(f"x has shape {xa.shape}: 0 channels along axis={ax}")
+    g = check_channel_vector("gamma", gamma, channels, allow_none=True)
+    b = check_channel_vector("beta", beta, channels, allow_none=True)
+    g64 = None if g is None else g.astype(np.float64)
+    b64 = None if b is None else b.astype(np.float64)
+    return xa, ax, g64, b64, eps_f
+
+
+def _check_stats_finite(name: str, arr: FloatArray, *stats: NDArray[Any]) -> None:
+    """Cheap NaN/Inf detection: a NaN or Inf in ``arr`` makes its sums non-finite.
+
+    Only when a sum is non-finite is the whole array scanned, to name the bad entry or to tell
+    an overflow of finite values apart.
+    """
+    if all(np.isfinite(s).all() for s in stats):
+        return
+    check_all_finite(name, arr)
+    raise BatchNormError(
+        f"{name} is finite but its per-channel sums overflow float64 "
+        f"(max |{name}| = {float(np.max(np.abs(arr))):.3e}); rescale the input"
+    )
+
+
+def _affine(x_hat: F64, gamma: F64 | None, beta: F64 | None, axis: int) -> F64:
+    """In place: x_hat · gamma + beta (eq 9)."""
+    if gamma is not None:
+        x_hat *= _expand(gamma, x_hat.ndim, axis)
+    if beta is not None:
+        x_hat += _expand(beta, x_hat.ndim, axis)
+    return x_hat
+
+
+def batchnorm_forward(
+    x: ArrayLike,
+    gamma: ArrayLike | None,
+    beta: ArrayLike | None,
+    *,
+    eps: float = 1e-5,
+    axis: int = 1,
+) -> tuple[FloatArray, BatchNormCache]:
+    """Train-mode Batch Normalization, equations (6)–(9).
+
+    Parameters
+    ----------
+    x : array of float16, float32 or float64, ndim >= 2
+        Input; statistics reduce over every axis except ``axis``.
+    gamma, beta : arrays of shape (C,) or None
+        Scale and shift; None means no scale (gamma = 1), respectively no shift (beta = 0).
+    eps : float > 0
+        Added to the biased batch variance inside the square root.
+    axis : int
+        The channel axis; negative values count from the end (-1 for channels-last).
+
+    Returns
+    -------
+    y : array, same shape and dtype as x
+        ``gamma · (x − mu) / sqrt(var + eps) + beta`` with the biased batch variance.
+    cache : BatchNormCache
+        For :func:`batchnorm_backward`; also exposes ``mean``, ``var`` and ``x_hat``.
+
+    Raises
+    ------
+    TypeError
+        A non-float input.
+    BatchNormError
+        NaN/Inf, wrong shapes, eps <= 0, axis out of range, or fewer than 2 values per channel.
+    """
+    xa, ax, g, b, eps_f = _prepare(x, gamma, beta, eps, axis)
+    m = xa.size // xa.shape[ax]
+    if m < 2:
+        raise BatchNormError(
+            f"x has shape {xa.shape}: {m} value per channel along axis={ax}; training needs at "
+            "least 2 values per channel to estimate a batch variance (use eval mode instead)"
+        )
+    axes = _reduce_axes(xa.ndim, ax)
+    # NaN/Inf in x surface in the statistics, checked right after (no separate O(n) scan).
+    with np.errstate(invalid="ignore", over="ignore"):
+        xc, (mean_hi, mean_lo) = _centered(xa, ax)
+        var = _sum(np.square(xc), axes) / m  # (7), two-pass
+    _check_stats_finite("x", xa, mean_hi, var)
+    inv_std = 1.0 / np.sqrt(var + eps_f)
+    xc *= _expand(inv_std, xa.ndim, ax)  # xc is now x_hat, eq (8)
+    y = _affine(xc, g, b, ax).astype(xa.dtype, copy=False)
+    x_copy = xa.copy()
+    x_copy.flags.writeable = False
+    cache = BatchNormCache(x_copy, mean_hi, mean_lo, var, inv_std, g, b is not None, eps_f, ax)
+    return y, cache
+
+
+def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
+    """Train-mode backward pass: gradients of the loss w.r.t. x, gamma and beta.
+
+    With S1 = Σ dy and S2 = Σ dy · x_hat per channel (sums over the m values):
+
+        dbeta = S1,   dgamma = S2,
+        dx    = gamma / sqrt(var + eps) · (dy − S1/m − x_hat · S2/m).
+
+    The last two terms are the paths through mu_B and sigma2_B; dropping either is the classic
+    bug. ``dy`` has the shape of x; results are in x's dtype (dgamma/dbeta are None when the
+    forward had no gamma/beta — pass ``None`` there).
+    """
+    if not isinstance(cache, BatchNormCache):
+        raise TypeError(
+            f"cache={type(cache).__name__} must be the BatchNormCache returned by "
+            "batchnorm_forward"
+        )
+    dya = check_float_array("dy", dy)
+    x = cache.x
+    if dya.shape != x.shape:
+        raise BatchNormError(f"dy has shape {dya.shape}; expected {x.shape}, the shape of x")
+    ax = cache.axis
+    axes = _reduce_axes(x.ndim, ax)
+    m = cache.m
+    x_hat = cache.x_hat
+    with np.errstate(invalid="ignore", over="ignore"):
+        s1 = _sum(dya, axes)
+        s2 = _sum(dya * x_hat, axes)
+    _check_stats_finite("dy", dya, s1, s2)
+    scale = cache.inv_std if cache.gamma is None else cache.gamma * cache.inv_std
+    # dx = scale · (dy − S1/m − x_hat · S2/m), built in place in the x_hat buffer.
+    x_hat *= _expand(-s2 / m, x.ndim, ax)
+    x_hat += dya
+    x_hat -= _expand(s1 / m, x.ndim, ax)
+    x_hat *= _expand(scale, x.ndim, ax)
+    dx = x_hat.astype(x.dtype, copy=False)
+    dgamma = None if cache.gamma is None else s2.astype(x.dtype)
+    dbeta = s1.astype(x.dtype) if cache.has_beta else None
+    return BatchNormGrads(dx, dgamma, dbeta)
+
+
+def batchnorm_inference(
+    x: ArrayLike,
+    gamma: ArrayLike | None,
+    beta: ArrayLike | None,
+    running_mean: ArrayLike,
+    running_var: ArrayLike,
+    *,
+    eps: float = 1e-5,
+    axis: int = 1,
+) -> FloatArray:
+    """Eval-mode Batch Normalization with fixed statistics.
+
+        y = gamma · (x − running_mean) / sqrt(running_var + eps) + beta
+
+    Any number of values per channel (m = 1 is fine). ``running_var`` must be >= 0. Computed in
+    float64 and rounded once to x's dtype.
+    """
+    xa, ax, g, b, eps_f = _prepare(x, gamma, beta, eps, axis)
+    mean, inv_std = _check_running(running_mean, running_var, xa.shape[ax], eps_f)
+    check_all_finite("x", xa)
+    x_hat = np.subtract(xa, _expand(mean, xa.ndim, ax), dtype=np.float64)
+    x_hat *= _expand(inv_std, xa.ndim, ax)
+    return _affine(x_hat, g, b, ax).astype(xa.dtype, copy=False)
+
+
+def _check_running(
+    running_mean: ArrayLike, running_var: ArrayLike, channels: int, eps: float
+) -> tuple[F64, F64]:
+    """Validate running statistics; return mean and 1/sqrt(var + eps) in float64."""
+    rm = check_channel_vector("running_mean", running_mean, channels)
+    rv = check_channel_vector("running_var", running_var, channels)
+    assert rm is not None and rv is not None  # allow_none=False
+    if (rv < 0).any():
+        i = int(np.argmax(rv < 0))
+        raise BatchNormError(
+            f"running_var has a negative entry (running_var[{i}]={rv[i]!r}); "
+            "expected variances >= 0"
+        )
+    rv64 = rv.astype(np.float64)
+    return rm.astype(np.float64), 1.0 / np.sqrt(rv64 + eps)
+
+
+def inference_backward(
+    dy: ArrayLike,
+    x: ArrayLike,
+    gamma: ArrayLike | None,
+    running_mean: ArrayLike,
+    running_var: ArrayLike,
+    *,
+    eps: float = 1e-5,
+    axis: int = 1,
+    has_beta: bool = True,
+) -> BatchNormGrads:
+    """Backward of :func:`batchnorm_inference`: the statistics are constants, so
+
+        dx = gamma · dy / sqrt(running_var + eps),  dgamma = Σ dy · x_hat,  dbeta = Σ dy.
+    """
+    xa, ax, g, _, eps_f = _prepare(x, gamma, None, eps, axis)
+    mean, inv_std = _check_running(running_mean, running_var, xa.shape[ax], eps_f)
+    dya = check_float_array("dy", dy)
+    if dya.shape != xa.shape:
+        raise BatchNormError(f"dy has shape {dya.shape}; expected {xa.shape}, the shape of x")
+    check_all_finite("x", xa)
+    check_all_finite("dy", dya)
+    axes = _reduce_axes(xa.ndim, ax)
+    x_hat = np.subtract(xa, _expand(mean, xa.ndim, ax), dtype=np.float64)
+    x_hat *= _expand(inv_std, xa.ndim, ax)
+    s2 = _sum(dya * x_hat, axes)
+    scale = inv_std if g is None else g * inv_std
+    dx = np.multiply(dya, _expand(scale, xa.ndim, ax), dtype=np.float64).astype(xa.dtype)
+    dgamma = None if g is None else s2.astype(xa.dtype)
+    return BatchNormGrads(dx, dgamma, _sum(dya, axes).astype(xa.dtype) if has_beta else None)

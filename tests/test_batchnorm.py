@@ -1,0 +1,220 @@
+"""bncheck.batchnorm: forward/backward/inference against an independent mpmath truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import bncheck
+from bncheck.errors import normwise_ulp
+from bncheck.reference.exact import exact_batchnorm, exact_inference
+from bncheck.strategies import BNCase, bn_cases
+from tests.budgets import U64, assert_within_f64_budget, columns, f64_k, f64_scales
+
+NARROW_BUDGET_ULP = 1.0  # see tests/budgets.py: one rounding of a float64 result
+
+
+def run(case: BNCase) -> tuple[np.ndarray, bncheck.BatchNormGrads]:
+    y, cache = bncheck.batchnorm_forward(
+        case.x, case.gamma, case.beta, eps=case.eps, axis=case.axis
+    )
+    return y, bncheck.batchnorm_backward(case.dy, cache)
+
+
+def m_of(case: BNCase) -> int:
+    return case.x.size // case.x.shape[case.axis]
+
+
+def assert_matches_truth(case: BNCase) -> None:
+    y, (dx, dgamma, dbeta) = run(case)
+    truth = exact_batchnorm(case.x, case.gamma, case.beta, case.dy, eps=case.eps, axis=case.axis)
+    outputs = [("y", y, truth.y, case.axis), ("dx", dx, truth.dx, case.axis)]
+    if case.gamma is not None:
+        outputs.append(("dgamma", dgamma, truth.dgamma, None))
+    if case.beta is not None:
+        outputs.append(("dbeta", dbeta, truth.dbeta, None))
+    dtype = case.x.dtype
+    if dtype == np.float64:
+        scales = f64_scales(case.x, case.gamma, case.beta, case.dy, case.eps, case.axis)
+        for name, actual, exact, ax in outputs:
+            assert_within_f64_budget(name, actual, exact, scales[name], m_of(case), ax)
+    else:
+        for name, actual, exact, ax in outputs:
+            ulp = normwise_ulp(actual, exact, dtype, axis=ax)
+            assert ulp <= NARROW_BUDGET_ULP, f"{name}: {ulp:.2f} normwise ULP in {dtype}"
+
+
+@given(bn_cases(dtypes=(np.float16, np.float32, np.float64), regimes=("standard",)))
+def test_forward_and_backward_match_the_exact_truth(case: BNCase) -> None:
+    assert_matches_truth(case)
+
+
+@given(bn_cases(dtypes=(np.float32, np.float64), max_ndim=3))
+def test_adversarial_regimes_match_the_exact_truth(case: BNCase) -> None:
+    assert_matches_truth(case)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("ndim", [2, 3, 4, 5])
+@pytest.mark.parametrize("axis", [1, -1])
+def test_output_dtype_and_shape_follow_the_input(dtype: type, ndim: int, axis: int) -> None:
+    rng = np.random.default_rng(ndim)
+    shape = (3, 4, 2, 3, 2)[:ndim]
+    x = rng.normal(size=shape).astype(dtype)
+    c = shape[axis]
+    y, cache = bncheck.batchnorm_forward(x, np.ones(c, dtype), np.zeros(c, dtype), axis=axis)
+    grads = bncheck.batchnorm_backward(rng.normal(size=shape).astype(dtype), cache)
+    assert y.dtype == dtype and y.shape == shape
+    assert grads.dx.dtype == dtype and grads.dx.shape == shape
+    assert grads.dgamma is not None and grads.dgamma.shape == (c,)
+    assert grads.dbeta is not None and grads.dbeta.dtype == dtype
+    y_eval = bncheck.batchnorm_inference(x, None, None, np.zeros(c), np.ones(c), axis=axis)
+    assert y_eval.dtype == dtype and y_eval.shape == shape
+
+
+def test_backward_matches_central_differences_of_the_forward() -> None:
+    # J(x) = Σ dy·y(x). Central difference with h = 1e-5 on standard-normal data (sigma ~ 1):
+    # truncation h²/6·|J'''| ~ 1e-10·O(10), rounding ~ u·|J|/h ~ 1e-10; budget 1e-7 relative.
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(6, 3, 2))
+    g, b, dy = rng.normal(size=3), rng.normal(size=3), rng.normal(size=x.shape)
+    _, cache = bncheck.batchnorm_forward(x, g, b)
+    dx, dgamma, dbeta = bncheck.batchnorm_backward(dy, cache)
+
+    def loss(xv: np.ndarray, gv: np.ndarray, bv: np.ndarray) -> float:
+        return float(np.sum(dy * bncheck.batchnorm_forward(xv, gv, bv)[0]))
+
+    h = 1e-5
+    fd = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[idx] = h
+        fd[idx] = (loss(x + e, g, b) - loss(x - e, g, b)) / (2 * h)
+    np.testing.assert_allclose(dx, fd, rtol=0, atol=1e-7 * np.abs(fd).max())
+    eye = np.eye(3) * h
+    fd_g = [(loss(x, g + eye[j], b) - loss(x, g - eye[j], b)) / (2 * h) for j in range(3)]
+    fd_b = [(loss(x, g, b + eye[j]) - loss(x, g, b - eye[j])) / (2 * h) for j in range(3)]
+    np.testing.assert_allclose(dgamma, fd_g, rtol=1e-7)
+    np.testing.assert_allclose(dbeta, fd_b, rtol=1e-7)
+
+
+def dyadic_case(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Values k/2^10 with |k| < 2^12: adding an integer c < 2^30 to them is exact in float64."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(-(2**12), 2**12, size=shape).astype(np.float64) / 2**10
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(-(2**30), 2**30))
+def test_adding_a_constant_to_x_leaves_y_and_dx_unchanged(seed: int, c: int) -> None:
+    # x + c is exact, so the truth of BN(x + c) equals that of BN(x): both computed results lie
+    # within the float64 budget of the same truth, hence within twice the budget of each other.
+    x = dyadic_case(seed, (7, 3))
+    rng = np.random.default_rng(seed + 1)
+    g, b, dy = rng.normal(size=3), rng.normal(size=3), rng.normal(size=(7, 3))
+    y0, cache0 = bncheck.batchnorm_forward(x, g, b)
+    y1, cache1 = bncheck.batchnorm_forward(x + c, g, b)
+    dx0 = bncheck.batchnorm_backward(dy, cache0).dx
+    dx1 = bncheck.batchnorm_backward(dy, cache1).dx
+    s = f64_scales(x, g, b, dy, 1e-5, 1)
+    # the shifted input's mean error adds |c|·u per value, i.e. |c|·u·inv_std to x_hat.
+    extra = abs(c) * U64 / np.sqrt(x.var(axis=0) + 1e-5)
+    k = 2 * f64_k(7) * U64
+    assert np.all(np.abs(y1 - y0).max(0) <= k * s["y"] + 2 * np.abs(g) * extra)
+    assert np.all(np.abs(dx1 - dx0).max(0) <= k * s["dx"] + 4 * s["dx"] * extra)
+
+
+@given(bn_cases(dtypes=(np.float64,), affine=True))
+def test_mean_of_y_is_beta_and_dx_sums_to_zero_per_channel(case: BNCase) -> None:
+    y, grads = run(case)
+    m = m_of(case)
+    s = f64_scales(case.x, case.gamma, case.beta, case.dy, case.eps, case.axis)
+    k = f64_k(m) * U64
+    mean_y = columns(y, case.axis).mean(axis=0)
+    # each y_i is within k·s_y of the truth, whose mean is exactly beta; the mean adds m·u.
+    assert np.all(np.abs(mean_y - case.beta) <= (k + m * U64) * s["y"])
+    sum_dx = columns(grads.dx, case.axis).sum(axis=0)
+    assert np.all(np.abs(sum_dx) <= m * (k + m * U64) * s["dx"])
+
+
+@given(bn_cases(dtypes=(np.float32, np.float64), min_ndim=3, max_ndim=4))
+def test_channels_first_and_channels_last_give_the_same_numbers(case: BNCase) -> None:
+    ax = case.axis % case.x.ndim
+    last = [np.moveaxis(a, ax, -1) for a in (case.x, case.dy)]
+    y0, g0 = run(case)
+    y1, g1 = run(case._replace(x=last[0], dy=last[1], axis=-1))
+    m = m_of(case)
+    if case.x.dtype == np.float64:
+        s = f64_scales(case.x, case.gamma, case.beta, case.dy, case.eps, ax)
+        bound = 2 * f64_k(m) * U64
+        assert np.all(np.abs(columns(y0, ax) - columns(y1, -1)).max(0) <= bound * s["y"])
+        assert np.all(np.abs(columns(g0.dx, ax) - columns(g1.dx, -1)).max(0) <= bound * s["dx"])
+    else:
+        # both are within 1 normwise ULP of the same truth
+        assert normwise_ulp(np.moveaxis(y0, ax, -1), y1, case.x.dtype, axis=-1) <= 2
+        assert normwise_ulp(np.moveaxis(g0.dx, ax, -1), g1.dx, case.x.dtype, axis=-1) <= 2
+
+
+def test_no_affine_is_gamma_one_and_beta_zero() -> None:
+    rng = np.random.default_rng(3)
+    x, dy = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    y0, c0 = bncheck.batchnorm_forward(x, None, None)
+    y1, c1 = bncheck.batchnorm_forward(x, np.ones(4), np.zeros(4))
+    np.testing.assert_array_equal(y0, y1)
+    g0, g1 = bncheck.batchnorm_backward(dy, c0), bncheck.batchnorm_backward(dy, c1)
+    np.testing.assert_array_equal(g0.dx, g1.dx)
+    assert g0.dgamma is None and g0.dbeta is None
+
+
+def test_inputs_are_not_modified_and_outputs_do_not_alias_them() -> None:
+    rng = np.random.default_rng(4)
+    arrays = {
+        "x": rng.normal(size=(4, 3, 2)),
+        "gamma": rng.normal(size=3),
+        "beta": rng.normal(size=3),
+        "dy": rng.normal(size=(4, 3, 2)),
+        "rm": rng.normal(size=3),
+        "rv": rng.uniform(0.5, 2, size=3),
+    }
+    before = {k: v.copy() for k, v in arrays.items()}
+    a = arrays
+    y, cache = bncheck.batchnorm_forward(a["x"], a["gamma"], a["beta"])
+    grads = bncheck.batchnorm_backward(a["dy"], cache)
+    y_eval = bncheck.batchnorm_inference(a["x"], a["gamma"], a["beta"], a["rm"], a["rv"])
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+    outputs = [y, y_eval, cache.x, *grads]
+    for out in outputs:
+        for name, arr in arrays.items():
+            assert not np.shares_memory(out, arr), name
+    # the cache holds its own copy: mutating x afterwards does not change the gradients
+    a["x"][:] = 0.0
+    np.testing.assert_array_equal(bncheck.batchnorm_backward(a["dy"], cache).dx, grads.dx)
+
+
+@given(bn_cases(dtypes=(np.float32, np.float64), max_ndim=4))
+def test_inference_matches_the_exact_truth(case: BNCase) -> None:
+    rng = np.random.default_rng(case.x.size)
+    c = case.x.shape[case.axis]
+    rm = (rng.normal(size=c) * case.x.std()).astype(case.x.dtype)
+    rv = rng.uniform(0.1, 3.0, size=c).astype(case.x.dtype)
+    y = bncheck.batchnorm_inference(
+        case.x, case.gamma, case.beta, rm, rv, eps=case.eps, axis=case.axis
+    )
+    truth = exact_inference(case.x, case.gamma, case.beta, rm, rv, eps=case.eps, axis=case.axis)
+    # eval mode is elementwise: <= 5 roundings in float64, one final rounding for narrow dtypes
+    budget = 4.0 if case.x.dtype == np.float64 else NARROW_BUDGET_ULP
+    g = np.ones(c) if case.gamma is None else np.abs(case.gamma.astype(np.float64))
+    b = np.zeros(c) if case.beta is None else np.abs(case.beta.astype(np.float64))
+    x_hat = np.abs(columns(case.x, case.axis) - rm) / np.sqrt(rv.astype(np.float64) + case.eps)
+    scale = g * x_hat.max(0) + b  # the terms' scale, as for train mode
+    err = np.abs(columns(y, case.axis) - columns(truth, case.axis)).max(0)
+    unit = np.spacing(scale.astype(case.x.dtype)).astype(np.float64)
+    assert np.all(err <= budget * unit + 4 * U64 * scale)
+
+
+def test_eval_with_one_value_per_channel_is_allowed() -> None:
+    y = bncheck.batchnorm_inference(np.array([[1.0, 2.0]]), None, None, [0.0, 0.0], [1.0, 4.0])
+    truth = exact_inference(np.array([[1.0, 2.0]]), None, None, [0.0, 0.0], [1.0, 4.0])
+    np.testing.assert_allclose(y, truth, rtol=4 * U64)
