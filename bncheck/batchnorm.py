@@ -245,8 +245,7 @@ def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
     """
     if not isinstance(cache, BatchNormCache):
         raise TypeError(
-            f"cache={type(cache).__name__} must be the BatchNormCache returned by "
-            "batchnorm_forward"
+            f"cache={type(cache).__name__} must be the BatchNormCache returned by batchnorm_forward"
         )
     dya = check_float_array("dy", dy)
     x = cache.x
@@ -327,7 +326,7 @@ def inference_backward(
 ) -> BatchNormGrads:
     """Backward of :func:`batchnorm_inference`: the statistics are constants, so
 
-        dx = gamma · dy / sqrt(running_var + eps),  dgamma = Σ dy · x_hat,  dbeta = Σ dy.
+    dx = gamma · dy / sqrt(running_var + eps),  dgamma = Σ dy · x_hat,  dbeta = Σ dy.
     """
     xa, ax, g, _, eps_f = _prepare(x, gamma, None, eps, axis)
     mean, inv_std = _check_running(running_mean, running_var, xa.shape[ax], eps_f)

@@ -47,6 +47,7 @@ def nan_at(a: np.ndarray, idx: tuple[int, ...], value: float = np.nan) -> np.nda
 
 
 # (id, call, exception type, regex the message must match)
+# fmt: off
 CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("int x", fwd(x=np.ones((4, 3), dtype=np.int64)), TypeError, r"x has dtype int64; expected"),
     ("bool x", fwd(x=np.ones((4, 3), dtype=bool)), TypeError, r"x has dtype bool"),
@@ -102,9 +103,12 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
      r"x has shape \(4, 3\) with 3 channels along axis=1; expected num_features=4"),
     ("backward first", lambda: BatchNorm(3).backward(X), BatchNormError, r"before forward"),
 ]
+# fmt: on
 
 
-@pytest.mark.parametrize(("call", "exc", "pattern"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("call", "exc", "pattern"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_bad_input_raises_a_clear_error(
     call: Callable[[], Any], exc: type[Exception], pattern: str
 ) -> None:

@@ -40,7 +40,7 @@ def _as_columns(a: NDArray[Any], axis: int) -> NDArray[Any]:
 
 
 def _from_columns(cols: F64, shape: tuple[int, ...], axis: int) -> F64:
-    moved_shape = tuple(np.delete(np.array(shape), axis)) + (shape[axis],)
+    moved_shape = (*tuple(np.delete(np.array(shape), axis)), shape[axis])
     return np.moveaxis(cols.reshape(moved_shape), -1, axis)
 
 
