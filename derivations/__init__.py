@@ -1,0 +1,66 @@
+"""SymPy derivation of Batch Normalization from eqs (6)–(9), the seed audit and code generation.
+
+``run(root)`` writes the generated reference and the reports; ``bncheck derive`` and
+``python -m derivations`` call it. SymPy is imported only in this package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["OUTPUTS", "ROOT", "run"]
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUTS = (
+    Path("bncheck/reference/_generated.py"),
+    Path("reports/derivation.md"),
+    Path("reports/seed_audit.md"),
+    Path("reports/seed_audit.json"),
+)
+FIRST_ORDER_M = (2, 3, 5)
+SECOND_ORDER_M = (2, 3, 5)
+
+
+def texts() -> dict[Path, str]:
+    """Relative path → file content, deterministic."""
+    from derivations import audit, codegen, report, second_order, symbolic
+
+    fo, efo = symbolic.first_order(), symbolic.eval_first_order()
+    so, eso = second_order.second_order(), second_order.eval_second_order()
+    checks = {
+        f"first order, m = {m}": symbolic.concrete_first_order_agrees(m) for m in FIRST_ORDER_M
+    }
+    checks.update(
+        {
+            f"second order, m = {m}": second_order.concrete_second_order_agrees(m)
+            for m in SECOND_ORDER_M
+        }
+    )
+    if not all(checks.values()):
+        failed = [name for name, ok in checks.items() if not ok]
+        raise RuntimeError(f"symbolic-m result differs from direct differentiation: {failed}")
+    verdicts = audit.audit()
+    return dict(
+        zip(
+            OUTPUTS,
+            (
+                codegen.generate(fo, efo, so, eso),
+                report.derivation_md(fo, efo, so, eso, checks),
+                report.audit_md(verdicts),
+                report.audit_json(verdicts),
+            ),
+            strict=True,
+        )
+    )
+
+
+def run(root: Path) -> list[Path]:
+    """Write the generated reference and the three reports under ``root``; return their paths."""
+    written = []
+    for rel, text in texts().items():
+        path = Path(root) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        written.append(path)
+    return written

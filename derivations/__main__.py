@@ -1,0 +1,27 @@
+"""``python -m derivations [--root DIR]``: write the generated reference and the reports."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from derivations import ROOT, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m derivations", description=__doc__)
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=ROOT,
+        help="repository root to write into (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    for path in run(args.root):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
