@@ -1,18 +1,289 @@
-"""Error metrics against a high-precision truth.
+"""Error metrics against a high-precision truth, and condition-aware error budgets.
 
-Normwise ULP (DESIGN §5): per channel, ``max_i |a_i − r_i| / spacing(max_i |r_i|)`` with the
-spacing taken in the dtype being judged. One rounding of the truth to that dtype costs at most
-0.5; a value of k means the worst entry is k units of the channel's largest value off.
+Metric (DESIGN §5). Normwise ULP: per channel, ``max_i |a_i − r_i| / spacing(max_i |r_i|)`` with
+the spacing taken in the dtype being judged. One rounding of the truth to that dtype costs at
+most 0.5; a value of k means the worst entry is k units of the channel's largest value off.
+
+Budget. :func:`error_budget` is the normwise ULP that a *correct but not careful* BN may reach:
+a plain two-pass BN computing everything in ``dtype`` with recursive (naive) summation along
+the batch. Notation per channel: u the unit roundoff of the dtype (2^-11, 2^-24, 2^-53),
+M = max|x_i|, D = max|x_i − mu|, s = sqrt(var + eps), nu = D/s = max|x_hat|, delta = dy,
+S1 = Σ delta, S2 = Σ delta·x_hat, P = max_i |delta_i − S1/m − x_hat_i·S2/m| (so that
+max|dx| = |gamma|·s^-1·P).
+
+Summation. A sum of m terms computed in any order errs by at most γ_m·Σ|terms| (worst case,
+Higham §4.2), but γ_m = m·u/(1 − m·u) is hopeless here: for float32, m = 4096 and an offset of
+1e4 it allows a relative error above 1 and so would pass any output. We use the probabilistic
+bound of Higham & Mary (SIAM J. Sci. Comput. 41(5), 2019, Thm 3.1): if the rounding errors are
+independent and mean-zero, the sum errs by at most
+``γ̃_m(λ) = exp(λ·√m·u + m·u²/(1 − u)) − 1`` times Σ|terms| with probability at least
+``1 − 2m·exp(−λ²(1 − u)²/2)``. We take λ = 6 (:data:`LAMBDA`). Write g = γ̃_m/u + 2 (the +2
+covers the division by m and one cast) for the summation error in units of u.
+
+First-order analysis of the two-pass BN (each elementwise operation errs by <= u relative; a
+bounded number of them lies on any path, covered by the constant c of :data:`BUDGET_TABLE`):
+
+- the mean errs by Δmu <= g·u·M; x − mu then errs by Δmu + u·|x − mu| (a *common* shift);
+- the two-pass variance is insensitive to the shift to first order (Σ (x_i − mu) = 0): its
+  relative error is <= (g + 3)·u + Δmu²/(var + eps), the last term second order;
+- y: |Δy| <= |gamma|·(Δmu/s + nu·Δs/s) + c·u·max|y|, and max|y| >= |gamma|·nu/2 because the
+  x_hat_i take both signs. Hence ``K_y = 2·kappa_c + 3`` with the centering condition
+  ``kappa_c = M/D`` (the normwise condition of x -> x − mu);
+- dx: errors of s, of S1/m, of S2/m (its common-shift part is (Δmu/s)·S1) and of x_hat_i·S2/m,
+  collected relative to P:
+  ``K_dx = [P/2 + max|delta| + r1 + a1 + (kappa_s + 2 nu)·a2 + nu·(r2 + kappa_s·a1 +
+  (1 + nu)·r1)] / P`` with a1 = |S1|/m, a2 = |S2|/m, r1 = mean|delta|, r2 = mean|delta·x_hat|
+  and ``kappa_s = M/s`` (:func:`channel_condition`);
+- dgamma: ``K_dgamma = max_j [Σ|delta·x_hat| + kappa_s·|S1| + (1 + nu)·Σ|delta|]_j / max|S2|``;
+- dbeta: ``K_dbeta = max_j (Σ|delta|)_j / max|S1|`` (the condition of the sum).
+
+Then, in normwise ULP (spacing(v) > u·v, so an error of E·u·max|r| is fewer than E ULP),
+
+    budget = (g + c)·K + g²·u·kappa_s²·K2
+
+where the second term is the Δmu²/(var + eps) <= (g·u·kappa_s)² part of the relative error of s
+(at most half of it; the other half covers the cross terms), times the output's sensitivity K2
+to a relative error of s (2 for y; [P + 2 nu (a2 + nu r1)]/P for dx; Σ|delta·x_hat|/max|S2|
+for dgamma; dbeta does not depend on s),
+
+plus 1 ULP for the rounding of the truth in :func:`compare`. This is a bound, not a fit: no
+constant was chosen from measurements. Measured against it (tests/test_errors.py), a plain
+two-pass float32 BN with recursive sums: m = 1000 centred, y 3.8 ULP of a 1.0e3 budget; m = 4096
+at offset 1e4, y 2.0e3 of 3.8e6 (relative ~2e-4: a correct float32 BN legitimately loses that
+much there). In float64 (m = 64) the budgets are ~3e2-2e3 ULP (~1e-13 relative), so eps counted
+twice (4.6e10 ULP) and m − 1 in the variance (6.4e13 ULP) fail.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, NamedTuple
 
 import numpy as np
-from numpy.typing import ArrayLike, DTypeLike
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-__all__ = ["normwise_ulp"]
+__all__ = [
+    "BUDGET_TABLE",
+    "LAMBDA",
+    "Comparison",
+    "channel_condition",
+    "channel_ulps",
+    "compare",
+    "error_budget",
+    "normwise_ulp",
+    "output_condition",
+    "summation_factor",
+    "unit_roundoff",
+]
+
+F64 = NDArray[np.float64]
+
+#: Confidence parameter of the probabilistic summation bound (Higham & Mary 2019).
+LAMBDA = 6.0
+
+
+class _Row(NamedTuple):
+    """c: elementwise roundings on a path (doubled for products of perturbed factors);
+    second_order: whether the output depends on the statistics (then Δmu² matters)."""
+
+    c: float
+    second_order: bool
+
+
+#: One row per output: the constant c and whether the Δmu² term applies.
+BUDGET_TABLE: dict[str, _Row] = {
+    "y": _Row(16.0, True),
+    "dx": _Row(16.0, True),
+    "dgamma": _Row(16.0, True),
+    "dbeta": _Row(4.0, False),
+}
+
+
+class Comparison(NamedTuple):
+    """Result of :func:`compare`: the worst channel's normwise ULP and its budget, and the worst
+    entry (its index in the full array, the computed value and the truth there)."""
+
+    ulp: float
+    budget: float
+    passed: bool
+    worst_index: tuple[int, ...]
+    worst_actual: float
+    worst_truth: float
+
+
+def unit_roundoff(dtype: DTypeLike) -> float:
+    """u = eps/2 of the dtype: 2^-11 (float16), 2^-24 (float32), 2^-53 (float64)."""
+    return float(np.finfo(np.dtype(dtype)).eps) / 2.0
+
+
+def summation_factor(m: int, dtype: DTypeLike) -> float:
+    """g = γ̃_m(λ)/u + 2 with γ̃_m(λ) = exp(λ√m·u + m·u²/(1 − u)) − 1 (in units of u)."""
+    u = unit_roundoff(dtype)
+    return math.expm1(LAMBDA * math.sqrt(m) * u + m * u * u / (1.0 - u)) / u + 2.0
+
+
+def error_budget(
+    output: str,
+    dtype: DTypeLike,
+    *,
+    m: int,
+    condition: float,
+    shift_condition: float = 1.0,
+    scale_sensitivity: float | None = None,
+) -> float:
+    """Allowed normwise ULP of ``output`` for a correct plain two-pass BN computing in ``dtype``.
+
+        budget = (g + c) · K  +  g² · u · kappa_s² · K2
+
+    Parameters
+    ----------
+    output : {"y", "dx", "dgamma", "dbeta"}
+    dtype : the dtype the implementation computes in (and is judged in)
+    m : values per channel
+    condition : K, the output's first-order condition (:func:`output_condition`)
+    shift_condition : kappa_s = max|x|/sqrt(var + eps) (:func:`channel_condition`); it enters
+        only the second-order term (the squared error of the mean in the variance)
+    scale_sensitivity : K2, the output's sensitivity to a relative error of s, in units of the
+        output's scale (2 for y); None uses the bound 2·K. Ignored for dbeta.
+
+    See the module docstring for the derivation of every term.
+    """
+    if output not in BUDGET_TABLE:
+        raise ValueError(f"output={output!r} is unknown; expected one of {sorted(BUDGET_TABLE)}")
+    if m < 1:
+        raise ValueError(f"m={m} must be >= 1")
+    row = BUDGET_TABLE[output]
+    u = unit_roundoff(dtype)
+    g = summation_factor(m, dtype)
+    base = (g + row.c) * condition
+    if not row.second_order:
+        return float(base)
+    k2 = 2.0 * condition if scale_sensitivity is None else scale_sensitivity
+    return float(base + g * g * u * shift_condition**2 * k2)
+
+
+def _columns(a: ArrayLike, axis: int) -> F64:
+    """(…, C, …) -> (m, C) float64."""
+    moved = np.moveaxis(np.asarray(a, dtype=np.float64), axis, -1)
+    return moved.reshape(-1, moved.shape[-1])
+
+
+class _Stats(NamedTuple):
+    m: int
+    big_m: F64  # max|x|
+    d: F64  # max|x − mu|
+    s: F64  # sqrt(var + eps)
+    x_hat: F64  # (m, C)
+
+
+def _stats(x: ArrayLike, eps: float, axis: int) -> _Stats:
+    xc = _columns(x, axis)
+    mu = xc.mean(axis=0)
+    dev = xc - mu
+    dev -= dev.mean(axis=0)  # a second correction pass: x − mu accurate also at large offsets
+    s = np.sqrt(np.mean(dev * dev, axis=0) + eps)
+    return _Stats(xc.shape[0], np.abs(xc).max(axis=0), np.abs(dev).max(axis=0), s, dev / s)
+
+
+def channel_condition(x: ArrayLike, eps: float, axis: int) -> F64:
+    """kappa_s = max(1, max_i|x_i| / sqrt(var + eps)) per channel, shape (C,).
+
+    How much BN's centering x_i − mu magnifies the rounding of the (large) x_i relative to the
+    normalization scale s: an error Δmu of the mean becomes Δmu/s in x_hat, and
+    Δmu ~ u·max|x|. It is 1 for centred data and ~1e4 when the mean is 1e4 spreads away.
+    """
+    st = _stats(x, eps, axis)
+    return np.maximum(1.0, st.big_m / st.s)
+
+
+class _Conditions(NamedTuple):
+    k: F64  # K, first-order condition of the output
+    k2: F64  # sensitivity of the output to a relative error of s
+    kappa_s: F64
+
+
+def _conditions(
+    output: str, x: ArrayLike, eps: float, axis: int, dy: ArrayLike | None
+) -> _Conditions:
+    if output not in BUDGET_TABLE:
+        raise ValueError(f"output={output!r} is unknown; expected one of {sorted(BUDGET_TABLE)}")
+    st = _stats(x, eps, axis)
+    kappa_s = np.maximum(1.0, st.big_m / st.s)
+    if output == "y":
+        with np.errstate(divide="ignore"):
+            kappa_c = np.maximum(1.0, np.where(st.d > 0, st.big_m / st.d, np.inf))
+        return _Conditions(2.0 * kappa_c + 3.0, np.full_like(kappa_c, 2.0), kappa_s)
+    if dy is None:
+        raise ValueError(f"dy is required to judge {output}: its condition depends on dy")
+    delta = _columns(dy, axis)
+    m = st.m
+    nu = st.d / st.s
+    s1 = delta.sum(axis=0)
+    s2 = (delta * st.x_hat).sum(axis=0)
+    abs_d = np.abs(delta)
+    abs_dn = np.abs(delta * st.x_hat)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if output == "dbeta":
+            k = abs_d.sum(axis=0) / np.max(np.abs(s1))
+            return _Conditions(k, np.zeros_like(k), kappa_s)
+        if output == "dgamma":
+            num = abs_dn.sum(axis=0) + kappa_s * np.abs(s1) + (1.0 + nu) * abs_d.sum(axis=0)
+            scale = np.max(np.abs(s2))
+            return _Conditions(num / scale, abs_dn.sum(axis=0) / scale, kappa_s)
+        a1, a2 = np.abs(s1) / m, np.abs(s2) / m
+        r1, r2 = abs_d.mean(axis=0), abs_dn.mean(axis=0)
+        p = np.abs(delta - s1 / m - st.x_hat * (s2 / m)).max(axis=0)
+        num = (
+            p / 2
+            + abs_d.max(axis=0)
+            + r1
+            + a1
+            + (kappa_s + 2 * nu) * a2
+            + nu * (r2 + kappa_s * a1 + (1.0 + nu) * r1)
+        )
+        num2 = p + 2 * nu * (a2 + nu * r1)
+        k = np.where(p > 0, num / p, np.inf)
+        return _Conditions(k, np.where(p > 0, num2 / p, np.inf), kappa_s)
+
+
+def output_condition(
+    output: str, x: ArrayLike, eps: float, axis: int, dy: ArrayLike | None = None
+) -> F64:
+    """The first-order condition K of ``output`` per channel, shape (C,) (module docstring).
+
+    For y, K = 2·kappa_c + 3 with kappa_c = max(1, max|x| / max|x − mu|). For dx, dgamma and
+    dbeta ``dy`` is required. For the per-channel vectors dgamma and dbeta each entry is that
+    channel's numerator divided by the largest |S2|, respectively |S1|, over all channels (the
+    normwise condition is their maximum).
+    """
+    return _conditions(output, x, eps, axis, dy).k
+
+
+def channel_ulps(
+    actual: ArrayLike, truth: ArrayLike, dtype: DTypeLike, *, axis: int | None = None
+) -> F64:
+    """Per-channel normwise ULP, shape (C,) (shape (1,) when ``axis`` is None).
+
+    A non-finite computed value counts as an infinite error.
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    r = np.asarray(truth, dtype=np.float64)
+    if a.shape != r.shape:
+        raise ValueError(f"actual has shape {a.shape}; expected {r.shape}, the truth's shape")
+    if a.size == 0:
+        return np.zeros(1)
+    if axis is None:
+        a, r = a.reshape(-1, 1), r.reshape(-1, 1)
+    else:
+        a, r = _columns(a, axis), _columns(r, axis)
+    dt: np.dtype[Any] = np.dtype(dtype)
+    scale = np.max(np.abs(r), axis=0)
+    # spacing of the channel's largest value; a channel that is exactly 0 is judged against
+    # the smallest subnormal of the dtype, so any nonzero error there shows as huge.
+    unit = np.spacing(scale.astype(dt)).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        err = np.where(np.isfinite(a), np.abs(a - r), np.inf)
+    return np.asarray(np.max(err, axis=0) / unit)
 
 
 def normwise_ulp(
@@ -20,24 +291,69 @@ def normwise_ulp(
 ) -> float:
     """The worst per-channel normwise error of ``actual`` against ``truth``, in ULP of ``dtype``.
 
+        ulp = max_channels  max_i |a_i − r_i| / spacing_dtype(max_i |r_i|)
+
     ``axis`` is the channel axis of ``actual``; None treats the whole array as one channel (use
     that for per-channel vectors such as dgamma, whose "channel" is the vector itself).
     """
+    return float(np.max(channel_ulps(actual, truth, dtype, axis=axis)))
+
+
+def compare(
+    actual: ArrayLike,
+    truth: ArrayLike,
+    output: str,
+    dtype: DTypeLike,
+    *,
+    x: ArrayLike,
+    eps: float,
+    axis: int,
+    dy: ArrayLike | None = None,
+) -> Comparison:
+    """Judge one output of a BN against the truth with the condition-aware budget.
+
+    ``actual`` and ``truth`` have the layout of x (y, dx) or shape (C,) (dgamma, dbeta);
+    ``truth`` must be computed from the same input values (already rounded to ``dtype``).
+    ``dy`` is needed for dx, dgamma and dbeta. Per channel, passes when
+    ``ulp_j <= error_budget(output, dtype, m, K_j, kappa_s_j) + 1`` (the +1: the truth's own
+    rounding); the returned ulp and budget are those of the channel closest to failing.
+    """
     a = np.asarray(actual, dtype=np.float64)
     r = np.asarray(truth, dtype=np.float64)
-    if a.shape != r.shape:
-        raise ValueError(f"actual has shape {a.shape}; expected {r.shape}, the truth's shape")
-    if a.size == 0:
-        return 0.0
-    if axis is None:
-        a, r = a.reshape(-1, 1), r.reshape(-1, 1)
+    xa = np.asarray(x)
+    ax = axis % xa.ndim
+    m = xa.size // xa.shape[ax]
+    cond = _conditions(output, xa, eps, ax, dy)
+    budgets = np.array(
+        [
+            error_budget(
+                output,
+                dtype,
+                m=m,
+                condition=float(k),
+                shift_condition=float(ks),
+                scale_sensitivity=float(k2),
+            )
+            + 1.0
+            for k, k2, ks in zip(cond.k, cond.k2, cond.kappa_s, strict=True)
+        ]
+    )
+    per_channel = output in ("y", "dx")
+    if per_channel:
+        ulps = channel_ulps(a, r, dtype, axis=ax)
     else:
-        a = np.moveaxis(a, axis, -1).reshape(-1, a.shape[axis])
-        r = np.moveaxis(r, axis, -1).reshape(-1, r.shape[axis])
-    dt: np.dtype[Any] = np.dtype(dtype)
-    scale = np.max(np.abs(r), axis=0)
-    # spacing of the channel's largest value; a channel that is exactly 0 is judged against
-    # the smallest subnormal of the dtype, so any nonzero error there shows as huge.
-    unit = np.spacing(scale.astype(dt)).astype(np.float64)
-    err = np.max(np.abs(a - r), axis=0)
-    return float(np.max(err / unit))
+        ulps = channel_ulps(a, r, dtype, axis=None)
+        budgets = np.array([np.max(budgets)])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(np.isinf(budgets), 0.0, ulps / budgets)
+    passed = bool(np.all(ulps <= budgets))
+    j = int(np.argmax(np.nan_to_num(ratio, nan=np.inf)))
+    with np.errstate(invalid="ignore"):
+        err = np.where(np.isfinite(a), np.abs(a - r), np.inf)
+    if per_channel:
+        err_j = np.take(err, j, axis=ax)
+        sub = [int(i) for i in np.unravel_index(int(np.argmax(err_j)), err_j.shape)]
+        idx = (*sub[:ax], j, *sub[ax:])
+    else:
+        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
+    return Comparison(float(ulps[j]), float(budgets[j]), passed, idx, float(a[idx]), float(r[idx]))
