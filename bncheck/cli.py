@@ -6,13 +6,15 @@ import argparse
 import importlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import bncheck
 
 #: The repository root when running from a checkout (derivations/ sits beside bncheck/).
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REPORTS = REPO_ROOT / "reports"
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:
@@ -28,6 +30,98 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(f"bncheck derive: {len(written)} files in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from bncheck.report.verification import render_json, render_text
+    from bncheck.verify import LoadError, verify
+
+    try:
+        report = verify(
+            args.target,
+            convention=args.convention,
+            dtypes=tuple(args.dtypes.split(",")),
+            ndims=tuple(int(n) for n in args.ndims.split(",")),
+            thorough=args.thorough,
+            examples=args.examples,
+            timeout=args.timeout,
+            seed=args.seed,
+        )
+    except LoadError as exc:
+        print(f"bncheck verify: cannot use target {args.target!r}: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"bncheck verify: {exc}", file=sys.stderr)
+        return 2
+    print(render_json(report) if args.json else render_text(report))
+    return 0 if report.passed else 1
+
+
+class _ProgressBar:
+    """A one-line progress bar on a terminal (stderr); plain lines elsewhere."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.start = time.perf_counter()
+
+    def __call__(self, done: int, total: int, section: str, step: str) -> None:
+        width = 24
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "." * (width - filled)
+        elapsed = time.perf_counter() - self.start
+        text = f"[{bar}] {done}/{total} {section}: {step} ({elapsed:.0f} s)"
+        if self.tty:
+            self.stream.write("\r\033[K" + text[:120])
+            if done == total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from bncheck.report.build import SECTIONS, build_all
+
+    names = {s.name for s in SECTIONS}
+    only = tuple(args.only.split(",")) if args.only else None
+    if only and not set(only) <= names:
+        print(f"bncheck report: --only {args.only!r}; expected names from {sorted(names)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    out = Path(args.out)
+    start = time.perf_counter()
+    written = build_all(out, quick=args.quick, progress=_ProgressBar(sys.stderr), only=only)
+    if out.resolve() == DEFAULT_REPORTS.resolve() and not args.quick and only is None:
+        # the full run also regenerates the reference code, as `bncheck derive` does
+        written += _derive_code()
+    for path in written:
+        print(f"wrote {path}")
+    print(f"bncheck report: {len(written)} files in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _derive_code() -> list[Path]:
+    derivations = importlib.import_module("derivations")
+    paths: list[Path] = []
+    for rel, text in derivations.texts().items():
+        if rel.parts[0] == "bncheck":
+            path = REPO_ROOT / rel
+            path.write_text(text, encoding="utf-8")
+            paths.append(path)
+    return paths
+
+
+def _csv(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        bad = [t for t in text.split(",") if t not in choices]
+        if bad or not text:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected a comma-separated list of {', '.join(choices)}"
+            )
+        return text
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +143,42 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the repository root)",
     )
     derive.set_defaults(func=_cmd_derive)
+
+    rep = sub.add_parser(
+        "report",
+        help="regenerate every report (numerical error, running statistics, derivation, "
+        "seed audit) and the index reports/README.md",
+    )
+    rep.add_argument("--out", default=str(DEFAULT_REPORTS), help="output directory")
+    rep.add_argument("--quick", action="store_true", help="a small version, for CI")
+    rep.add_argument("--only", default=None, help="comma-separated section names")
+    rep.set_defaults(func=_cmd_report)
+
+    ver = sub.add_parser(
+        "verify",
+        help="check a BN implementation: forward, backward, finite differences, identities, "
+        "running statistics, eval mode; exit 0 pass, 1 fail, 2 usage error",
+        description="TARGET: file.py or pkg.module (forward/backward, or cs231n-style "
+        "batchnorm_forward/batchnorm_backward), file.py:prefix (prefix_forward/prefix_backward), "
+        "file.py:factory (a layer factory), or a dotted class such as torch.nn.BatchNorm2d.",
+    )
+    ver.add_argument("target", help="what to verify (see above)")
+    ver.add_argument(
+        "--convention",
+        choices=["torch", "keras", "cumulative", "any"],
+        default="any",
+        help="running-statistics convention a layer must follow (default: any, and report it)",
+    )
+    ver.add_argument("--json", action="store_true", help="print the report as JSON")
+    ver.add_argument("--thorough", action="store_true", help="search many more random inputs")
+    ver.add_argument("--examples", type=int, default=None, help="random inputs per dtype/ndim")
+    ver.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
+    ver.add_argument(
+        "--dtypes", type=_csv(("float64", "float32", "float16")), default="float64,float32"
+    )
+    ver.add_argument("--ndims", type=_csv(("2", "3", "4", "5")), default="2,4")
+    ver.add_argument("--seed", type=int, default=0)
+    ver.set_defaults(func=_cmd_verify)
     return parser
 
 

@@ -29,3 +29,4 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("BNCHECK_HYPOTHESIS_PROFILE", "ci"))
+pytest_plugins = ["pytester"]

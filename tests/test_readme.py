@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
 import pytest
+
+from bncheck.testing import assert_batchnorm_correct
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -21,4 +24,11 @@ def test_the_readme_has_a_python_example() -> None:
 @pytest.mark.parametrize("index", range(len(python_blocks())))
 def test_readme_example_runs(index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # examples may write files
-    exec(compile(python_blocks()[index], f"README.md[python block {index}]", "exec"), {})
+    namespace: dict[str, object] = {}
+    exec(compile(python_blocks()[index], f"README.md[python block {index}]", "exec"), namespace)
+    # test functions shown in the README run too, with the plugin's fixture where they ask
+    fixtures = {"assert_batchnorm_correct": assert_batchnorm_correct}
+    for name, fn in namespace.items():
+        if name.startswith("test_") and callable(fn):
+            params = inspect.signature(fn).parameters
+            fn(**{p: fixtures[p] for p in params})

@@ -1,0 +1,1 @@
+"""Rendering: the only place that uses tabulate and matplotlib."""

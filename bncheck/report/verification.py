@@ -1,0 +1,92 @@
+"""Render a VerificationReport as text for the terminal."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from tabulate import tabulate
+
+from bncheck.verify import VerificationReport
+
+__all__ = ["render_json", "render_text"]
+
+
+def _num(value: float | None, unit: str) -> str:
+    if value is None:
+        return ""
+    text = f"{value:.3g}"
+    return f"{text} {unit}" if unit in ("ulp", "rel") else f"{text} {unit}".rstrip()
+
+
+def _array_text(values: Any, limit: int = 12) -> str:
+    flat: list[Any] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, list):
+            for item in v:
+                walk(item)
+        else:
+            flat.append(v)
+
+    walk(values)
+    shown = ", ".join(f"{v:.17g}" for v in flat[:limit])
+    return f"[{shown}{', …' if len(flat) > limit else ''}]"
+
+
+def render_text(report: VerificationReport) -> str:
+    """The check table, then each failure with its counterexample, worst entries, diagnosis."""
+    rows = [
+        [c.id, c.status.upper() if c.status == "fail" else c.status,
+         _num(c.worst, c.unit), _num(c.budget, c.unit), c.message if c.status != "fail" else ""]
+        for c in report.checks
+    ]  # fmt: skip
+    lines = [
+        f"bncheck verify {report.target} ({report.kind}), {report.seconds:.1f} s",
+        "",
+        tabulate(rows, headers=["check", "result", "worst error", "budget", "note"]),
+        "",
+    ]
+    for c in report.failed:
+        lines.append(f"FAIL {c.id}: {c.message}")
+        if c.counterexample:
+            ce = c.counterexample
+            lines.append(
+                f"  shrunk counterexample: shape {tuple(ce['shape'])}, {ce['dtype']}, "
+                f"regime {ce['regime']}, eps {ce['eps']}"
+            )
+            for key in ("x", "gamma", "beta", "dy"):
+                if ce.get(key) is not None:
+                    lines.append(f"    {key} = {_array_text(ce[key])}")
+        for e in c.worst_entries:
+            lines.append(
+                f"  worst {e.get('output', '')}{tuple(e['index'])}: got {e['got']:.17g}, "
+                f"truth {e['truth']:.17g}"
+            )
+        lines.append("")
+    if report.diagnosis:
+        lines.append("Diagnosis: the failures match these known mistakes")
+        for d in report.diagnosis:
+            lines.append(f"  - {d['id']}: {d['description']} (seen in {', '.join(d['checks'])})")
+            lines.append(f"    fix: {d['fix']}")
+    elif report.failed:
+        lines.append("Diagnosis: no single known mistake matches the failures.")
+    verdict = "PASS" if report.passed else f"FAIL ({len(report.failed)} checks failed)"
+    lines.append(f"Result: {verdict}")
+    return "\n".join(lines)
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no inf/NaN: write them as strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def render_json(report: VerificationReport) -> str:
+    return json.dumps(_clean(report.to_dict()), indent=2, sort_keys=True, allow_nan=False)

@@ -1,0 +1,43 @@
+"""For users' own test suites: assert that a BN implementation passes every bncheck check.
+
+    from bncheck.testing import assert_batchnorm_correct
+
+    def test_my_batchnorm():
+        assert_batchnorm_correct("mypkg/bn.py", convention="torch")
+
+With bncheck installed, pytest also provides this function as the fixture
+``assert_batchnorm_correct`` (plugin ``bncheck.pytest_plugin``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bncheck.verify import VerificationReport, verify
+
+__all__ = ["BatchNormVerificationError", "assert_batchnorm_correct"]
+
+
+class BatchNormVerificationError(AssertionError):
+    """A target failed bncheck's checks; ``report`` holds the details."""
+
+    def __init__(self, message: str, report: VerificationReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def assert_batchnorm_correct(target: Any, **options: Any) -> VerificationReport:
+    """Run :func:`bncheck.verify` on ``target`` and raise if any check fails.
+
+    ``options`` are those of :func:`bncheck.verify` (convention, dtypes, ndims, thorough,
+    examples, timeout, seed). Returns the report when every check passes; raises
+    :class:`BatchNormVerificationError` (an AssertionError) with the full text report, the
+    shrunk counterexample and the diagnosis otherwise. A target that cannot be loaded raises
+    ``bncheck.verify.LoadError``.
+    """
+    from bncheck.report.verification import render_text
+
+    report = verify(target, **options)
+    if not report.passed:
+        raise BatchNormVerificationError(render_text(report), report)
+    return report

@@ -1,0 +1,3 @@
+"""A target whose import raises."""
+
+raise ImportError("this module cannot be imported")

@@ -1,0 +1,5 @@
+"""A module without any BN protocol."""
+
+
+def something_else() -> int:
+    return 1

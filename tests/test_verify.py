@@ -1,0 +1,220 @@
+"""bncheck.verify: correct implementations pass, each known mistake is caught and diagnosed,
+and a misbehaving target is a failed check, never a crash or a hang of bncheck."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import bncheck
+from bncheck.cli import main
+from bncheck.testing import BatchNormVerificationError, assert_batchnorm_correct
+from bncheck.verify import LoadError, verify
+from bncheck.verify.mistakes import MISTAKES
+
+IMPLS = Path(__file__).resolve().parent / "impls"
+F = str(IMPLS / "functional.py")
+L = str(IMPLS / "layers.py")
+B = str(IMPLS / "broken.py")
+
+CORRECT = [
+    (f"{F}:staged", "any"),
+    (f"{F}:compact", "any"),
+    (f"{F}:npvar", "any"),
+    (f"{F}:native32", "any"),
+    (f"{L}:torch_layer", "torch"),
+    (f"{L}:torch_cumulative_layer", "cumulative"),
+    (f"{L}:keras_layer", "keras"),
+    (str(IMPLS / "cs231n_style.py"), "keras"),
+    ("bncheck", "any"),
+    ("bncheck.BatchNorm", "torch"),
+]
+
+
+@pytest.mark.parametrize(
+    ("target", "convention"), CORRECT, ids=[t[0].split("/")[-1] for t in CORRECT]
+)
+def test_correct_implementations_pass(target: str, convention: str) -> None:
+    report = verify(target, convention=convention, timeout=20)
+    assert report.passed, [(c.id, c.message) for c in report.failed]
+    assert not report.diagnosis
+    ran = [c for c in report.checks if c.status == "pass"]
+    assert any(c.id.startswith("forward/") for c in ran)
+    assert any(c.id.startswith("backward/") for c in ran)
+
+
+# (target, convention, a check that must fail, the diagnosis it must get)
+WRONG = [
+    (f"{F}:missing_mu_path", "any", "backward/2d/float64", "missing-mu-path"),
+    (f"{F}:missing_var_path", "any", "backward/2d/float64", "missing-var-path"),
+    (f"{F}:missing_sum_dmu", "any", "backward/2d/float64", "missing-sum-dmu"),
+    (f"{F}:eps_outside_sqrt", "any", "forward/2d/float64", "eps-outside-sqrt"),
+    (f"{F}:unbiased_normalize", "any", "forward/2d/float64", "unbiased-normalize"),
+    (f"{F}:dgamma_from_xc", "any", "backward/2d/float64", "dgamma-from-xc"),
+    (f"{F}:dbeta_mean", "any", "backward/2d/float64", "dbeta-mean"),
+    (f"{F}:missing_gamma", "any", "backward/2d/float64", "missing-gamma"),
+    (f"{F}:wrong_axes", "any", "forward/4d/float64", "wrong-axes"),
+    (f"{F}:eps_twice", "any", "forward/2d/float64", "eps-twice"),
+    (f"{L}:torch_biased_running_var", "torch", "running", "running-var-bias"),
+    (f"{L}:torch_swapped_momentum", "torch", "running", "momentum-swapped"),
+    (f"{L}:eval_uses_batch_stats", "torch", "eval", "eval-batch-stats"),
+    (f"{L}:updates_state_in_eval", "torch", "eval-state", "state-updated-in-eval"),
+    (f"{F}:mutates_input", "any", "no-mutation", "input-mutated"),
+]
+
+
+def test_every_catalogue_mistake_has_a_wrong_implementation() -> None:
+    assert {w[3] for w in WRONG} == {m.id for m in MISTAKES}
+
+
+@pytest.mark.parametrize(
+    ("target", "convention", "check", "mistake"), WRONG, ids=[w[3] for w in WRONG]
+)
+def test_each_known_mistake_fails_with_its_diagnosis(
+    target: str, convention: str, check: str, mistake: str
+) -> None:
+    report = verify(target, convention=convention, timeout=20)
+    assert not report.passed
+    failed = {c.id: c for c in report.failed}
+    assert check in failed, sorted(failed)
+    assert mistake in failed[check].diagnosis
+    assert mistake in {d["id"] for d in report.diagnosis}
+
+
+def test_eps_twice_is_caught_in_float64_although_its_effect_is_small() -> None:
+    # eps = 1e-5 on unit-variance data changes y by ~2.5e-6 relative, far below float32
+    # noise in many regimes but ~1e10 float64 ULP: the float64 check must see it.
+    report = verify(f"{F}:eps_twice", dtypes=("float64",), ndims=(2,))
+    fwd = next(c for c in report.checks if c.id == "forward/2d/float64")
+    assert fwd.status == "fail" and fwd.worst is not None and fwd.budget is not None
+    assert fwd.worst > 1e3 * fwd.budget
+
+
+def test_a_failure_shows_a_shrunk_counterexample_and_the_worst_entries() -> None:
+    report = verify(f"{F}:missing_var_path", dtypes=("float64",), ndims=(2,))
+    check = next(c for c in report.failed if c.id == "backward/2d/float64")
+    assert check.counterexample is not None
+    shape = check.counterexample["shape"]
+    assert shape[1] == 1 and shape[0] < 16  # one channel, fewer rows than the probe's 16
+    assert check.worst_entries and {"index", "got", "truth"} <= set(check.worst_entries[0])
+
+
+BROKEN = [
+    ("raises", "forward raised RuntimeError: boom in forward"),
+    ("hangs", "did not return within 1 s"),
+    ("nan", "contains nan"),
+    ("none", "backward returned NoneType; expected (dx, dgamma, dbeta)"),
+    ("shape", "has shape (15, 3); expected (16, 3)"),
+    ("exits", "the target process exited (code 3)"),
+    ("sysexit", "called sys.exit(4)"),
+    ("floods", "MB to stdout/stderr"),
+]
+
+
+@pytest.mark.parametrize(("prefix", "message"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_a_misbehaving_target_is_a_failed_check_not_a_crash(prefix: str, message: str) -> None:
+    report = verify(f"{B}:{prefix}", timeout=1.0, ndims=(2,))
+    assert not report.passed
+    assert any(message in c.message for c in report.failed), [c.message for c in report.failed]
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (str(IMPLS / "import_fails.py"), "this module cannot be imported"),
+        (str(IMPLS / "no_protocol.py"), "has no forward/backward"),
+        (str(IMPLS / "missing.py"), "does not exist"),
+        (f"{F}:nothing", "has no 'nothing'"),
+        ("no_such_module_xyz", "No module named"),
+    ],
+    ids=["import raises", "no protocol", "no file", "no attribute", "no module"],
+)
+def test_a_target_that_cannot_be_loaded_raises_load_error(target: str, message: str) -> None:
+    with pytest.raises(LoadError, match=message):
+        verify(target)
+
+
+def test_python_objects_are_targets_too() -> None:
+    def forward(x: Any, gamma: Any, beta: Any, eps: float) -> Any:
+        return bncheck.batchnorm_forward(x, gamma, beta, eps=eps)
+
+    assert verify((forward, bncheck.batchnorm_backward), ndims=(2,)).passed  # closures: forked
+    assert verify(bncheck, ndims=(2,)).passed  # a module
+    report = verify(bncheck.BatchNorm, convention="torch", ndims=(2,))  # a layer class
+    assert report.passed and report.kind == "moded-layer"
+    report = verify(bncheck.BatchNorm(3, convention="keras"), convention="keras", ndims=(2,))
+    assert report.passed  # an instance (copied for every check)
+
+
+def test_verify_rejects_bad_options() -> None:
+    with pytest.raises(ValueError, match="convention='tf'"):
+        verify("bncheck", convention="tf")
+    with pytest.raises(ValueError, match="dtypes contains 'int8'"):
+        verify("bncheck", dtypes=("int8",))
+
+
+def test_cli_exit_codes_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", f"{F}:compact", "--ndims", "2"]) == 0
+    assert "Result: PASS" in capsys.readouterr().out
+    assert main(["verify", f"{F}:missing_mu_path", "--ndims", "2", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["passed"] is False
+    assert "missing-mu-path" in {d["id"] for d in data["diagnosis"]}
+    assert {c["id"] for c in data["checks"]} >= {"forward/2d/float64", "backward/2d/float64"}
+    assert main(["verify", str(IMPLS / "no_protocol.py")]) == 2
+    assert "cannot use target" in capsys.readouterr().err
+
+
+def test_cli_text_report_names_the_mistake(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", f"{L}:torch_swapped_momentum", "--convention", "torch"]) == 1
+    out = capsys.readouterr().out
+    assert "momentum-swapped" in out and "FAIL running" in out
+
+
+def test_the_bncheck_command_runs_verify_in_a_subprocess() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bncheck", "verify", f"{F}:staged", "--ndims", "2"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_assert_batchnorm_correct_passes_and_raises() -> None:
+    assert assert_batchnorm_correct(f"{F}:compact", ndims=(2,)).passed
+    with pytest.raises(BatchNormVerificationError, match="missing-var-path") as info:
+        assert_batchnorm_correct(f"{F}:missing_var_path", ndims=(2,))
+    assert not info.value.report.passed
+
+
+def test_the_pytest_plugin_provides_the_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        f"""
+        def test_good(assert_batchnorm_correct):
+            assert_batchnorm_correct({F + ":compact"!r}, ndims=(2,))
+
+        def test_bad(assert_batchnorm_correct):
+            assert_batchnorm_correct({F + ":dbeta_mean"!r}, ndims=(2,))
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "bncheck")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*dbeta-mean*"])
+
+
+def test_torch_modules_are_verified_through_autograd() -> None:
+    pytest.importorskip("torch")
+    report = verify("torch.nn.BatchNorm1d", convention="torch", ndims=(2, 3))
+    assert report.passed and report.kind == "torch"
+
+
+def test_inputs_reach_the_target_unchanged_by_bncheck() -> None:
+    # the parent's arrays never travel by reference: the target gets copies
+    x = np.ones((4, 3))
+    verify(f"{F}:mutates_input", ndims=(2,))
+    np.testing.assert_array_equal(x, 1.0)
