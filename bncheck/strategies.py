@@ -202,12 +202,13 @@ def make_x(
     rng: np.random.Generator,
     shape: tuple[int, ...],
     axis: int,
-    regime: str,
+    regime: str | Regime,
     eps: float,
     dtype: Any = np.float64,
 ) -> FArray:
-    """Draw x for one row of :data:`REGIME_TABLE`, cast to ``dtype`` (finite there)."""
-    r = REGIME_TABLE[regime]
+    """Draw x for one row of :data:`REGIME_TABLE` (or a :class:`Regime` of your own), cast to
+    ``dtype`` (finite there)."""
+    r = REGIME_TABLE[regime] if isinstance(regime, str) else regime
     dt = np.dtype(dtype)
     spread = r.spread if r.var_over_eps is None else float(np.sqrt(r.var_over_eps * eps))
     c = shape[axis]

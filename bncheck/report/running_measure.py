@@ -1,0 +1,491 @@
+"""Measurements behind ``running_stats.md``: simulations of bncheck's running statistics and
+the closed forms they are compared with. Pure: arrays in, NamedTuples out, no I/O.
+
+Notation. A stream of batches of m values from N(mu, sigma²); the running estimate
+R_t = (1 − a_t)·R_{t−1} + a_t·b_t folds in the batch statistic b_t with the new-batch weight
+a_t (torch: a = momentum, keras: a = 1 − momentum, cumulative: a_t = 1/t). With e_t = R_t − θ
+the error against the target θ = E[b_t] and V_b = Var(b_t):
+
+    E[e_t]  = (1 − a)^t · e_0
+    E[e_t²] = (1 − a)^{2t} · e_0²  +  a/(2 − a) · (1 − (1 − a)^{2t}) · V_b        (EMA)
+    E[e_t²] = V_b / t                                                             (cumulative)
+
+since Var(e_t) = (1 − a)²·Var(e_{t−1}) + a²·V_b sums a geometric series with ratio (1 − a)².
+For normal data V_b = sigma²/m for the mean and 2·sigma⁴/(m − 1) for the unbiased variance
+m/(m − 1)·sigma2_B (2·(m − 1)·sigma⁴/m² for the biased one), and E[sigma2_B] = (m − 1)/m·sigma².
+
+Every simulation runs bncheck's own :class:`~bncheck.layer.BatchNorm` (or
+:func:`~bncheck.running.update_running`, :func:`~bncheck.running.merge_shards`) with
+independent replicas along the channel axis, so one forward call advances all replicas.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bncheck.batchnorm import batchnorm_forward, batchnorm_inference
+from bncheck.layer import BatchNorm
+from bncheck.running import get_convention, merge_shards, new_batch_weight
+
+__all__ = [
+    "FULL",
+    "QUICK",
+    "Sizes",
+    "bias_vs_m",
+    "conventions",
+    "convergence",
+    "cumulative_mse",
+    "drift",
+    "ema_mse",
+    "expected_sigma_b",
+    "merging",
+    "precise_bn",
+    "train_eval_gap",
+]
+
+F64 = NDArray[np.float64]
+FloatArray = NDArray[np.floating[Any]]
+
+
+class Sizes(NamedTuple):
+    """How much to simulate; :data:`FULL` for the committed report, :data:`QUICK` for CI."""
+
+    conv_steps: int  # conventions: steps of the one fixed stream
+    bias_ms: tuple[int, ...]
+    bias_replicas: int
+    bias_steps: int
+    conv_replicas: int  # convergence and drift
+    conv_T: int
+    precise_N: int  # data set size
+    precise_T: int  # training steps
+    precise_K: int  # recomputation batches
+    precise_reps: int
+    gap_ms: tuple[int, ...]
+    gap_values: int  # values per m (replicas = gap_values // m)
+    merge_replicas: int
+
+
+FULL = Sizes(30, (2, 4, 8, 16, 32, 64, 128, 256), 2000, 100, 2000, 1000,
+             8192, 1000, 200, 16, (2, 4, 8, 16, 32, 64, 128, 256), 1 << 20, 20000)  # fmt: skip
+QUICK = Sizes(30, (2, 4, 8, 16, 32, 64), 300, 100, 400, 200,
+              2048, 200, 40, 3, (2, 4, 8, 16, 32, 64), 1 << 15, 2000)  # fmt: skip
+
+
+def _layer(c: int, convention: str, momentum: float | None, unbiased: bool) -> BatchNorm:
+    return BatchNorm(c, convention=convention, momentum=momentum, unbiased=unbiased, affine=False)
+
+
+def _weights(convention: str, momentum: float | None, steps: int) -> F64:
+    """a_t for t = 1..steps, from the convention table."""
+    conv = get_convention(convention)
+    return np.array([new_batch_weight(conv, momentum, t) for t in range(1, steps + 1)])
+
+
+def _keep(convention: str, momentum: float | None, steps: int) -> F64:
+    """Π_{s ≤ t} (1 − a_s) for t = 0..steps: the weight the initial value keeps after t steps."""
+    return np.concatenate([[1.0], np.cumprod(1.0 - _weights(convention, momentum, steps))])
+
+
+def ema_mse(a: float, t: F64 | float, e0: float, v_b: float) -> F64:
+    """E[e_t²] of an EMA with new-batch weight a: (1−a)^{2t}·e0² + a/(2−a)·(1−(1−a)^{2t})·V_b."""
+    q = (1.0 - a) ** (2.0 * np.asarray(t, dtype=np.float64))
+    return np.asarray(q * e0**2 + a / (2.0 - a) * (1.0 - q) * v_b, dtype=np.float64)
+
+
+def cumulative_mse(t: F64 | float, v_b: float) -> F64:
+    """E[e_t²] of the cumulative average (a_t = 1/t forgets the initial value at t = 1): V_b/t."""
+    return np.asarray(v_b / np.asarray(t, dtype=np.float64), dtype=np.float64)
+
+
+def expected_sigma_b(m: int) -> float:
+    """E[sigma_B]/sigma for normal data, sigma_B² the biased variance (eq 7) of m values.
+
+    m·sigma2_B/sigma² ~ chi²_{m−1}, and E[sqrt(chi²_k)] = sqrt(2)·Γ((k+1)/2)/Γ(k/2), so
+    E[sigma_B]/sigma = sqrt(2/m)·Γ(m/2)/Γ((m−1)/2).
+    """
+    return math.sqrt(2.0 / m) * math.exp(math.lgamma(m / 2) - math.lgamma((m - 1) / 2))
+
+
+# -- 1. conventions side by side --------------------------------------------------------------
+#: (convention, momentum, unbiased): each convention's default first, then the other variance
+CONVENTION_RUNS: tuple[tuple[str, float | None, bool], ...] = (
+    ("torch", 0.1, True),
+    ("torch", 0.1, False),
+    ("keras", 0.99, False),
+    ("keras", 0.99, True),
+    ("keras", 0.9, False),
+    ("keras", 0.9, True),
+    ("cumulative", None, True),
+    ("cumulative", None, False),
+)
+
+
+class Conventions(NamedTuple):
+    runs: tuple[tuple[str, float | None, bool], ...]
+    m: int
+    mu: float
+    sigma2: float
+    stream_mean: float  # mean of all values of the stream
+    stream_var: float  # unbiased variance of all values of the stream
+    mean_traj: F64  # (runs, steps + 1): running mean after t steps, t = 0..steps
+    var_traj: F64
+    expected_mean: F64  # (runs, steps + 1): E[R_t] = keep_t·R_0 + (1 − keep_t)·target
+    expected_var: F64
+    keep: F64  # (runs,): Π (1 − a_t) over the stream, the weight the initial value keeps
+
+
+def conventions(rng: np.random.Generator, steps: int, m: int = 8) -> Conventions:
+    """One stream of ``steps`` batches of m values from N(2, 1.5²) through every run."""
+    mu, sigma = 2.0, 1.5
+    stream = rng.normal(mu, sigma, size=(steps, m, 1))
+    n = len(CONVENTION_RUNS)
+    keep_end = np.empty(n)
+    mean_traj, var_traj = np.empty((n, steps + 1)), np.empty((n, steps + 1))
+    exp_mean, exp_var = np.empty((n, steps + 1)), np.empty((n, steps + 1))
+    for i, (conv, mom, unb) in enumerate(CONVENTION_RUNS):
+        bn = _layer(1, conv, mom, unb)
+        mean_traj[i, 0], var_traj[i, 0] = bn.running_mean[0], bn.running_var[0]
+        for t in range(steps):
+            bn(stream[t])
+            mean_traj[i, t + 1], var_traj[i, t + 1] = bn.running_mean[0], bn.running_var[0]
+        keep = _keep(conv, mom, steps)
+        keep_end[i] = keep[-1]
+        target_var = sigma**2 * (1.0 if unb else (m - 1) / m)
+        exp_mean[i] = keep * mean_traj[i, 0] + (1.0 - keep) * mu
+        exp_var[i] = keep * var_traj[i, 0] + (1.0 - keep) * target_var
+    flat = stream.ravel()
+    return Conventions(
+        CONVENTION_RUNS, m, mu, sigma**2, float(np.mean(flat)), float(np.var(flat, ddof=1)),
+        mean_traj, var_traj, exp_mean, exp_var, keep_end,
+    )  # fmt: skip
+
+
+# -- 2. bias of the running variance against m ------------------------------------------------
+class Bias(NamedTuple):
+    ms: tuple[int, ...]
+    momentum: float
+    steps: int
+    replicas: int
+    sigma2: float
+    sim: F64  # (2, len(ms)): E[running var]/sigma², row 0 biased, row 1 unbiased
+    se: F64  # standard errors of sim
+    theory: F64  # (2, len(ms)): keep·R_0/sigma² + (1 − keep)·c, c = (m−1)/m or 1
+
+
+def bias_vs_m(rng: np.random.Generator, ms: tuple[int, ...], replicas: int, steps: int) -> Bias:
+    """torch(0.1) running variance after ``steps`` batches, biased and unbiased, same data.
+
+    Closed form: E[R_T] = (1−a)^T·R_0 + (1 − (1−a)^T)·c·sigma² with c = (m−1)/m (biased) or 1.
+    """
+    momentum, mu, sigma = 0.1, 1.0, 2.0
+    keep = (1.0 - momentum) ** steps
+    sim, se, theory = (np.empty((2, len(ms))) for _ in range(3))
+    for j, m in enumerate(ms):
+        layers = [_layer(replicas, "torch", momentum, unb) for unb in (False, True)]
+        for _ in range(steps):
+            x = rng.normal(mu, sigma, size=(m, replicas))
+            for bn in layers:
+                bn(x)
+        for i, bn in enumerate(layers):
+            r = bn.running_var / sigma**2
+            sim[i, j] = np.mean(r)
+            se[i, j] = np.std(r, ddof=1) / math.sqrt(replicas)
+            c = 1.0 if i == 1 else (m - 1) / m
+            theory[i, j] = keep / sigma**2 + (1.0 - keep) * c
+    return Bias(tuple(ms), momentum, steps, replicas, sigma**2, sim, se, theory)
+
+
+# -- 3. convergence against steps ---------------------------------------------------------------
+MOMENTA: tuple[float | None, ...] = (0.01, 0.1, 0.3, None)
+
+
+class Convergence(NamedTuple):
+    momenta: tuple[float | None, ...]
+    m: int
+    mu: float
+    sigma2: float
+    steps: F64  # 1..T
+    mse_mean: F64  # (momenta, T): E[(R_t − mu)²] over replicas
+    se_mean: F64
+    mse_var: F64  # E[(R_t − sigma²)²], torch convention (unbiased)
+    se_var: F64
+    theory_mean: F64
+    theory_var: F64
+    noise_mean: F64  # stationary RMS noise a/(2−a)·V_b per momentum (0 for cumulative)
+    noise_var: F64
+
+
+def convergence(rng: np.random.Generator, replicas: int, steps: int, m: int = 16) -> Convergence:
+    """torch convention (unbiased) with each momentum of :data:`MOMENTA`, on the same stream."""
+    mu, sigma = 3.0, 2.0
+    s2 = sigma**2
+    layers = [_layer(replicas, "torch", mom, True) for mom in MOMENTA]
+    k = len(MOMENTA)
+    # per momentum and step: mean and standard error over replicas of e², for mean and var
+    mse, se = np.empty((2, k, steps)), np.empty((2, k, steps))
+    root = math.sqrt(replicas)
+    for t in range(steps):
+        x = rng.normal(mu, sigma, size=(m, replicas))
+        for i, bn in enumerate(layers):
+            bn(x)
+            for q, e2 in enumerate(((bn.running_mean - mu) ** 2, (bn.running_var - s2) ** 2)):
+                mse[q, i, t], se[q, i, t] = e2.mean(), e2.std(ddof=1) / root
+    ts = np.arange(1, steps + 1, dtype=np.float64)
+    vb_mean, vb_var = s2 / m, 2.0 * s2**2 / (m - 1)
+    th_mean, th_var = np.empty((k, steps)), np.empty((k, steps))
+    noise = np.zeros((2, k))
+    for i, mom in enumerate(MOMENTA):
+        if mom is None:
+            th_mean[i], th_var[i] = cumulative_mse(ts, vb_mean), cumulative_mse(ts, vb_var)
+        else:
+            th_mean[i] = ema_mse(mom, ts, 0.0 - mu, vb_mean)  # R_0 = 0
+            th_var[i] = ema_mse(mom, ts, 1.0 - s2, vb_var)  # R_0 = 1
+            noise[:, i] = [mom / (2 - mom) * vb_mean, mom / (2 - mom) * vb_var]
+    return Convergence(
+        MOMENTA, m, mu, s2, ts, mse[0], se[0], mse[1], se[1], th_mean, th_var,
+        np.sqrt(noise[0]), np.sqrt(noise[1]),
+    )  # fmt: skip
+
+
+# -- 4. a drifting stream -----------------------------------------------------------------------
+class Drift(NamedTuple):
+    momenta: tuple[float | None, ...]
+    m: int
+    speed: float  # v: the population mean after t steps is v·t
+    steps: F64  # 1..T
+    mean_run: F64  # (momenta, T): running mean averaged over replicas
+    lag: F64  # (momenta,): (mu_T − E[R_T])/v measured at t = T
+    lag_se: F64
+    lag_theory: F64  # L·(1 − (1−a)^T), L = (1−a)/a; cumulative (T − 1)/2
+    lag_steady: F64  # L = (1 − a)/a (inf for cumulative)
+    lag_curve: F64  # (momenta, T): measured (mu_t − mean R_t)/v
+    lag_curve_theory: F64  # (momenta, T): L·(1 − (1−a)^t), cumulative (t − 1)/2
+    window: int  # first step of the averaging window, 3T/4 + 1 .. T
+    lag_window: F64  # (momenta,): lag averaged over the window (per replica, then mean)
+    lag_window_se: F64
+    lag_window_theory: F64
+
+
+def drift(rng: np.random.Generator, replicas: int, steps: int, m: int = 16) -> Drift:
+    """Population N(v·t, 1) at step t, R_0 = mu_0 = 0.
+
+    EMA: e_t = E[R_t] − mu_t obeys e_t = (1−a)·e_{t−1} − (1−a)·v, fixed point −v·(1−a)/a, so
+    E[R_t] = mu_t − v·L·(1 − (1−a)^t) with lag L = (1−a)/a steps. Cumulative:
+    R_t = (1/t)·Σ_{s≤t} v·s = v·(t+1)/2, a lag of (t−1)/2 steps that grows without bound.
+    """
+    v = 0.02
+    layers = [_layer(replicas, "torch", mom, True) for mom in MOMENTA]
+    mean_run = np.empty((len(MOMENTA), steps))
+    first = 3 * steps // 4 + 1
+    window_sum = np.zeros((len(MOMENTA), replicas))  # Σ over the window of (mu_t − R_t)/v
+    for t in range(1, steps + 1):
+        x = rng.normal(v * t, 1.0, size=(m, replicas))
+        for i, bn in enumerate(layers):
+            bn(x)
+            mean_run[i, t - 1] = np.mean(bn.running_mean)
+            if t >= first:
+                window_sum[i] += (v * t - bn.running_mean) / v
+    window_lag = window_sum / (steps - first + 1)
+    mu_T = v * steps
+    lag = np.array([(mu_T - np.mean(bn.running_mean)) / v for bn in layers])
+    lag_se = np.array([np.std(bn.running_mean, ddof=1) / math.sqrt(replicas) / v for bn in layers])
+    steady = np.array([math.inf if a is None else (1 - a) / a for a in MOMENTA])
+    ts = np.arange(1, steps + 1, dtype=np.float64)
+    curve = np.array(
+        [(ts - 1) / 2 if a is None else (1 - a) / a * (1 - (1 - a) ** ts) for a in MOMENTA]
+    )
+    return Drift(
+        MOMENTA, m, v, ts, mean_run, lag, lag_se, curve[:, -1].copy(), steady,
+        (v * ts - mean_run) / v, curve, first, window_lag.mean(axis=1),
+        window_lag.std(axis=1, ddof=1) / math.sqrt(replicas), curve[:, first - 1 :].mean(axis=1),
+    )  # fmt: skip
+
+
+# -- 5. precise BN -----------------------------------------------------------------------------
+#: the running estimators trained alongside the drifting weights: (label, convention, momentum)
+PRECISE_RUNS: tuple[tuple[str, str, float | None], ...] = (
+    ("EMA torch(0.1)", "torch", 0.1),
+    ("EMA keras(0.99)", "keras", 0.99),
+    ("cumulative", "cumulative", None),
+)
+
+
+class Precise(NamedTuple):
+    n_data: int
+    m: int
+    channels: int
+    train_steps: int
+    labels: tuple[str, ...]
+    # rows: PRECISE_RUNS; columns: RMS over channels of (R_mean − mu)/sigma, R_var/sigma² − 1,
+    # and the RMS eval-output difference against normalizing with the exact statistics
+    run_err: F64  # (runs, 3)
+    ks: F64  # 1..K recomputation batches
+    precise_err: F64  # (K, 3): the same three, RMS over reps, for precise BN after k batches
+    theory_mean: F64  # (K,): sqrt((N − m)/((N − 1)·m·k))
+    theory_var: F64  # (K,): sqrt(2/((m − 1)·k)), normal data, N ≫ m·k
+
+
+def _errors(rmean: FloatArray, rvar: FloatArray, h: F64, mu: F64, var: F64, eps: float) -> F64:
+    y_run = batchnorm_inference(h, None, None, rmean, rvar, eps=eps, axis=1)
+    y_exact = batchnorm_inference(h, None, None, mu, var, eps=eps, axis=1)
+    return np.array(
+        [
+            math.sqrt(np.mean((rmean - mu) ** 2 / var)),
+            math.sqrt(np.mean((rvar / var - 1.0) ** 2)),
+            math.sqrt(np.mean((y_run - y_exact) ** 2)),
+        ]
+    )
+
+
+def precise_bn(
+    rng: np.random.Generator, n_data: int, train_steps: int, k_max: int, reps: int,
+    m: int = 32, channels: int = 32, d: int = 8,
+) -> Precise:  # fmt: skip
+    """Training with drifting weights, then the running statistics against the exact ones.
+
+    The BN input is h = x·W_t for rows x of a fixed data set (N rows, d features, mean 1) and
+    weights moving linearly, W_t = W_0 + (t/T)·Δ, as under a constant learning rate. Exact
+    population statistics of the final model: bncheck's batch mean and biased variance of
+    X·W_T over all N rows. Precise BN: freeze W_T and average k batches with the cumulative
+    (unbiased) convention; its mean error has variance sigma²·(N − m)/((N − 1)·m·k) (batches
+    drawn independently, each without replacement).
+    """
+    eps = 1e-5
+    x_data = rng.normal(1.0, 1.0, size=(n_data, d))
+    w0 = rng.normal(0.0, 1.0 / math.sqrt(d), size=(d, channels))
+    delta = rng.normal(0.0, 0.6 / math.sqrt(d), size=(d, channels))
+    layers = [_layer(channels, conv, mom, get_convention(conv).unbiased)
+              for _, conv, mom in PRECISE_RUNS]  # fmt: skip
+    for t in range(1, train_steps + 1):
+        idx = rng.choice(n_data, size=m, replace=False)
+        h = x_data[idx] @ (w0 + (t / train_steps) * delta)
+        for bn in layers:
+            bn(h)
+    h_all = x_data @ (w0 + delta)
+    _, cache = batchnorm_forward(h_all, None, None, eps=eps, axis=1)
+    mu, var = cache.mean, cache.var
+    run_err = np.array([_errors(bn.running_mean, bn.running_var, h_all, mu, var, eps)
+                        for bn in layers])  # fmt: skip
+    sq = np.zeros((k_max, 3))
+    for _ in range(reps):
+        bn = _layer(channels, "cumulative", None, True)
+        for k in range(k_max):
+            bn(h_all[rng.choice(n_data, size=m, replace=False)])
+            sq[k] += _errors(bn.running_mean, bn.running_var, h_all, mu, var, eps) ** 2
+    ks = np.arange(1, k_max + 1, dtype=np.float64)
+    return Precise(
+        n_data, m, channels, train_steps, tuple(r[0] for r in PRECISE_RUNS), run_err, ks,
+        np.sqrt(sq / reps), np.sqrt((n_data - m) / ((n_data - 1) * m * ks)),
+        np.sqrt(2.0 / ((m - 1) * ks)),
+    )  # fmt: skip
+
+
+# -- 6. train/eval output gap -----------------------------------------------------------------
+class Gap(NamedTuple):
+    ms: tuple[int, ...]
+    sim: F64  # E[(y_train − y_eval)²] per m
+    se: F64
+    exact: F64  # 2 − 2·E[sigma_B]/sigma (eps → 0)
+    asymptotic: F64  # 3/(2m)
+    bins: F64  # centres of x_hat bins
+    cond_ms: tuple[int, ...]
+    cond: F64  # (len(cond_ms), bins): m·E[(y_train − y_eval)² | x_hat in bin]
+
+
+def train_eval_gap(rng: np.random.Generator, ms: tuple[int, ...], values: int) -> Gap:
+    """y_train normalizes with the batch statistics, y_eval with the population's (mu, sigma²).
+
+    Exact for eps → 0: averaged over the batch, Σ_i (x_i − mu_B)(x_i − mu) = m·sigma_B², so
+    E[y_train·y_eval] = E[sigma_B]/sigma while E[y_train²] = E[y_eval²] = 1, hence
+    E[(y_train − y_eval)²] = 2 − 2·E[sigma_B]/sigma ≈ 3/(2m). Conditionally on
+    x_hat = (x − mu)/sigma, the delta method gives y_train − y_eval ≈ −δmu − x_hat·δv/2 with
+    Var δmu = 1/m, Var δv ≈ 2/m, so E[(y_train − y_eval)² | x_hat] ≈ (1 + x_hat²/2)/m.
+    """
+    mu, sigma, eps = 1.0, 2.0, 1e-5
+    edges = np.linspace(-3.0, 3.0, 13)
+    cond_ms = tuple(m for m in ms if m in (16, 64))
+    sim, se = np.empty(len(ms)), np.empty(len(ms))
+    cond = np.empty((len(cond_ms), len(edges) - 1))
+    for j, m in enumerate(ms):
+        reps = values // m
+        x = rng.normal(mu, sigma, size=(m, reps))
+        y_train, _ = batchnorm_forward(x, None, None, eps=eps, axis=1)
+        pop_mu, pop_var = np.full(reps, mu), np.full(reps, sigma**2)
+        y_eval = batchnorm_inference(x, None, None, pop_mu, pop_var, eps=eps, axis=1)
+        d2 = (y_train - y_eval) ** 2
+        per_batch = d2.mean(axis=0)
+        sim[j], se[j] = per_batch.mean(), per_batch.std(ddof=1) / math.sqrt(reps)
+        if m in cond_ms:
+            x_hat = ((x - mu) / sigma).ravel()
+            which = np.digitize(x_hat, edges) - 1
+            ok = (which >= 0) & (which < len(edges) - 1)
+            counts = np.bincount(which[ok], minlength=len(edges) - 1)
+            total = np.bincount(which[ok], weights=d2.ravel()[ok], minlength=len(edges) - 1)
+            cond[cond_ms.index(m)] = m * total / np.maximum(counts, 1)
+    exact = np.array([2.0 - 2.0 * expected_sigma_b(m) for m in ms])
+    centres = (edges[:-1] + edges[1:]) / 2
+    return Gap(
+        tuple(ms), sim, se, exact, 1.5 / np.asarray(ms, dtype=np.float64), centres, cond_ms,
+        cond,
+    )  # fmt: skip
+
+
+# -- 7. count-weighted against equal-weight merging -------------------------------------------
+SHARD_PATTERNS: tuple[tuple[int, ...], ...] = (
+    (16, 16, 16, 16),
+    (8, 56),
+    (2, 6, 24, 32),
+    (4, 4, 4, 52),
+    (1, 3, 60),
+    (40, 16, 4, 2, 1, 1),
+)
+
+
+class Merging(NamedTuple):
+    patterns: tuple[tuple[int, ...], ...]
+    replicas: int
+    chan_err: F64  # (patterns, 2): max over replicas of |mean err|/sigma, |var err|/sigma²
+    eq_mean_rms: F64  # (patterns,): RMS of (equal-weight mean − whole mean)/sigma
+    eq_mean_theory: F64  # sqrt(Σ_s (1/S − n_s/n)²/n_s)
+    eq_var_bias: F64  # E[equal-weight var − whole var]/sigma²
+    eq_var_se: F64
+    eq_var_theory: F64  # (1/S)·Σ (n_s − 1)/n_s − (n − 1)/n
+
+
+def merging(rng: np.random.Generator, replicas: int) -> Merging:
+    """Shards of one batch of n = 64 values from N(5, 2²), merged two ways, against the truth.
+
+    The whole-batch truth is bncheck's batch mean and biased variance of all n values. Chan's
+    count-weighted merge (:func:`bncheck.running.merge_shards`) reproduces it to rounding. The
+    equal-weight average of the shard means differs from it by Σ_s (1/S − n_s/n)·mean_s, of
+    variance sigma²·Σ_s (1/S − n_s/n)²/n_s; the equal-weight average of the shards' biased
+    variances has expectation sigma²·(1/S)·Σ_s (n_s − 1)/n_s instead of sigma²·(n − 1)/n.
+    """
+    mu, sigma = 5.0, 2.0
+    k = len(SHARD_PATTERNS)
+    chan_err, eq_rms, eq_th = np.empty((k, 2)), np.empty(k), np.empty(k)
+    eq_bias, eq_se, eq_vth = np.empty(k), np.empty(k), np.empty(k)
+    for j, sizes in enumerate(SHARD_PATTERNS):
+        n, s = sum(sizes), len(sizes)
+        x = rng.normal(mu, sigma, size=(n, replicas))
+        _, cache = batchnorm_forward(x, None, None, axis=1)
+        shards = np.split(x, np.cumsum(sizes)[:-1], axis=0)
+        means = np.stack([sh.mean(axis=0) for sh in shards])
+        m2s = np.stack([((sh - sh.mean(axis=0)) ** 2).sum(axis=0) for sh in shards])
+        total, c_mean, c_m2 = merge_shards(list(sizes), means, m2s)
+        chan_err[j] = [
+            np.max(np.abs(c_mean - cache.mean)) / sigma,
+            np.max(np.abs(c_m2 / total - cache.var)) / sigma**2,
+        ]
+        eq_mean = means.mean(axis=0)
+        eq_var = (m2s / np.asarray(sizes, dtype=np.float64)[:, None]).mean(axis=0)
+        eq_rms[j] = math.sqrt(np.mean((eq_mean - cache.mean) ** 2)) / sigma
+        eq_th[j] = math.sqrt(sum((1 / s - ns / n) ** 2 / ns for ns in sizes))
+        dv = (eq_var - cache.var) / sigma**2
+        eq_bias[j], eq_se[j] = dv.mean(), dv.std(ddof=1) / math.sqrt(replicas)
+        eq_vth[j] = sum((ns - 1) / ns for ns in sizes) / s - (n - 1) / n
+    return Merging(SHARD_PATTERNS, replicas, chan_err, eq_rms, eq_th, eq_bias, eq_se, eq_vth)
