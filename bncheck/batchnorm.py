@@ -38,6 +38,7 @@ from bncheck._checks import (
     check_ndim,
     check_positive_finite,
 )
+from bncheck._kernels import channel_sum, projected_dx
 
 F64 = NDArray[np.float64]
 FloatArray = NDArray[np.floating[Any]]
@@ -97,10 +98,6 @@ class BatchNormGrads(NamedTuple):
     dbeta: FloatArray | None
 
 
-def _reduce_axes(ndim: int, axis: int) -> tuple[int, ...]:
-    return tuple(a for a in range(ndim) if a != axis)
-
-
 def _expand(v: NDArray[Any], ndim: int, axis: int) -> NDArray[Any]:
     """Reshape a per-channel vector (C,) to broadcast against an ndim array."""
     shape = [1] * ndim
@@ -108,8 +105,9 @@ def _expand(v: NDArray[Any], ndim: int, axis: int) -> NDArray[Any]:
     return v.reshape(shape)
 
 
-def _sum(a: NDArray[Any], axes: tuple[int, ...]) -> F64:
-    return np.asarray(np.sum(a, axis=axes, dtype=np.float64), dtype=np.float64)
+def _sum(a: NDArray[Any], axis: int) -> F64:
+    """Per-channel Σ over every other axis: pairwise, in float64 (``bncheck._kernels``)."""
+    return channel_sum(a, axis)
 
 
 def _centered(
@@ -119,13 +117,12 @@ def _centered(
 
     The first call computes hi and lo; passing them back reproduces the same x − mu exactly.
     """
-    axes = _reduce_axes(x.ndim, axis)
     m = x.size // x.shape[axis]
     if mean_hi is None or mean_lo is None:
-        mean_hi = _sum(x, axes) / m
+        mean_hi = _sum(x, axis) / m
         # x − hi into a fresh float64 array: the cast and the subtraction in one pass.
         xc = np.subtract(x, _expand(mean_hi, x.ndim, axis), dtype=np.float64)
-        mean_lo = _sum(xc, axes) / m
+        mean_lo = _sum(xc, axis) / m
     else:
         xc = np.subtract(x, _expand(mean_hi, x.ndim, axis), dtype=np.float64)
     xc -= _expand(mean_lo, x.ndim, axis)
@@ -216,11 +213,10 @@ def batchnorm_forward(
             f"x has shape {xa.shape}: {m} value per channel along axis={ax}; training needs at "
             "least 2 values per channel to estimate a batch variance (use eval mode instead)"
         )
-    axes = _reduce_axes(xa.ndim, ax)
     # NaN/Inf in x surface in the statistics, checked right after (no separate O(n) scan).
     with np.errstate(invalid="ignore", over="ignore"):
         xc, (mean_hi, mean_lo) = _centered(xa, ax)
-        var = _sum(np.square(xc), axes) / m  # (7), two-pass
+        var = _sum(np.square(xc), ax) / m  # (7), two-pass
     _check_stats_finite("x", xa, mean_hi, var)
     inv_std = 1.0 / np.sqrt(var + eps_f)
     xc *= _expand(inv_std, xa.ndim, ax)  # xc is now x_hat, eq (8)
@@ -251,24 +247,51 @@ def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
     x = cache.x
     if dya.shape != x.shape:
         raise BatchNormError(f"dy has shape {dya.shape}; expected {x.shape}, the shape of x")
-    ax = cache.axis
-    axes = _reduce_axes(x.ndim, ax)
-    m = cache.m
-    x_hat = cache.x_hat
+    ax, m, nd = cache.axis, cache.m, x.ndim
+    xc, _ = _centered(x, ax, cache.mean_hi, cache.mean_lo)
+    inv = cache.inv_std
     with np.errstate(invalid="ignore", over="ignore"):
-        s1 = _sum(dya, axes)
-        s2 = _sum(dya * x_hat, axes)
-    _check_stats_finite("dy", dya, s1, s2)
-    scale = cache.inv_std if cache.gamma is None else cache.gamma * cache.inv_std
-    # dx = scale · (dy − S1/m − x_hat · S2/m), built in place in the x_hat buffer.
-    x_hat *= _expand(-s2 / m, x.ndim, ax)
-    x_hat += dya
-    x_hat -= _expand(s1 / m, x.ndim, ax)
-    x_hat *= _expand(scale, x.ndim, ax)
-    dx = x_hat.astype(x.dtype, copy=False)
+        # d = dy − mean(dy), compensated like x − mu: the paths through mu_B remove the mean
+        # of dy, and an offset in dy must not leave its rounding behind.
+        s1 = _sum(dya, ax)
+        d = np.subtract(dya, _expand(s1 / m, nd, ax), dtype=np.float64)
+        d_lo = _sum(d, ax) / m
+        d -= _expand(d_lo, nd, ax)
+        s1 = s1 + m * d_lo  # dbeta, compensated
+        s2 = _sum(d * xc, ax) * inv  # dgamma = Σ dy·x_hat = Σ d·x_hat since Σ x_hat = 0
+        sdd = _sum(np.square(d), ax)
+    _check_stats_finite("dy", dya, s1, s2, sdd)
+    scale = inv if cache.gamma is None else cache.gamma * inv
+    if _cancels(s2, sdd, cache.var, cache.eps, m, x.dtype):
+        dx64 = projected_dx(d, xc, cache.var, cache.eps, scale, ax)
+    else:
+        # dx = scale · (d − x_hat·S2/m), x_hat·S2/m = (x − mu)·(inv_std·S2/m), in place in d.
+        xc *= _expand(inv * s2 / m, nd, ax)
+        d -= xc
+        d *= _expand(scale, nd, ax)
+        dx64 = d
+    dx = dx64.astype(x.dtype, copy=False)
     dgamma = None if cache.gamma is None else s2.astype(x.dtype)
     dbeta = s1.astype(x.dtype) if cache.has_beta else None
     return BatchNormGrads(dx, dgamma, dbeta)
+
+
+def _cancels(s2: F64, sdd: F64, var: F64, eps: float, m: int, dtype: np.dtype[Any]) -> bool:
+    """Whether d − x_hat·S2/m (d = dy − mean(dy)) cancels too much for ``dtype``.
+
+    The subtracted part has squared norm (2 − rho)·S2²/m of ||d||² (rho = var/(var + eps));
+    q = 1 − (2 − rho)·S2²/(m·||d||²) is the fraction that survives. The direct formula errs by
+    ~u64·||d||, so it is kept while sqrt(q) leaves the result well above that noise in the
+    output dtype: q >= 1/4 for float64 (at most one bit lost), q >= 2^-42 for float32 and
+    2^-68 for float16 (whose results are computed in float64).
+    """
+    nmant = np.finfo(dtype).nmant
+    threshold = min(0.25, (2.0 ** (nmant - 52 + 8)) ** 2)
+    rho = var / (var + eps)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = 1.0 - (2.0 - rho) * s2 * s2 / m / sdd
+    live = sdd > 0  # a channel whose dy is constant has dx = 0 exactly either way
+    return bool(np.any(live & ~(q >= threshold)))
 
 
 def batchnorm_inference(
@@ -335,11 +358,10 @@ def inference_backward(
         raise BatchNormError(f"dy has shape {dya.shape}; expected {xa.shape}, the shape of x")
     check_all_finite("x", xa)
     check_all_finite("dy", dya)
-    axes = _reduce_axes(xa.ndim, ax)
     x_hat = np.subtract(xa, _expand(mean, xa.ndim, ax), dtype=np.float64)
     x_hat *= _expand(inv_std, xa.ndim, ax)
-    s2 = _sum(dya * x_hat, axes)
+    s2 = _sum(dya * x_hat, ax)
     scale = inv_std if g is None else g * inv_std
     dx = np.multiply(dya, _expand(scale, xa.ndim, ax), dtype=np.float64).astype(xa.dtype)
     dgamma = None if g is None else s2.astype(xa.dtype)
-    return BatchNormGrads(dx, dgamma, _sum(dya, axes).astype(xa.dtype) if has_beta else None)
+    return BatchNormGrads(dx, dgamma, _sum(dya, ax).astype(xa.dtype) if has_beta else None)

@@ -218,3 +218,23 @@ def test_eval_with_one_value_per_channel_is_allowed() -> None:
     y = bncheck.batchnorm_inference(np.array([[1.0, 2.0]]), None, None, [0.0, 0.0], [1.0, 4.0])
     truth = exact_inference(np.array([[1.0, 2.0]]), None, None, [0.0, 0.0], [1.0, 4.0])
     np.testing.assert_allclose(y, truth, rtol=4 * U64)
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1e-5, 1e-3]))
+def test_two_values_per_channel_backward_does_not_cancel(seed: int, eps: float) -> None:
+    # For m = 2, dx = gamma·inv_std·(d − rho·u·<u, d>) cancels down to eps/(var + eps)·d: the
+    # direct formula returns rounding noise ~u·|dy| instead (off by ~var/eps ULP). bncheck
+    # switches to the projection of bncheck._kernels, whose longest chain of operations has
+    # 16 roundings: a first-order bound of 16 normwise ULP.
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 30.0, size=(2, 3))
+    x[1] = x[0] + rng.choice([-1.0, 1.0], 3) * rng.uniform(10.0, 100.0, 3)  # var >= 25 >> eps
+    g, b, dy = rng.uniform(0.5, 2, 3), rng.normal(size=3), rng.normal(size=(2, 3))
+    _, cache = bncheck.batchnorm_forward(x, g, b, eps=eps)
+    dx = bncheck.batchnorm_backward(dy, cache).dx
+    truth = exact_batchnorm(x, g, b, dy, eps=eps, axis=1).dx
+    assert normwise_ulp(dx, truth, np.float64, axis=1) <= 16
+    # the direct formula on the same input, for contrast: far outside that bound
+    x_hat = (x - x.mean(0)) / np.sqrt(x.var(0) + eps)
+    direct = g / np.sqrt(x.var(0) + eps) * (dy - dy.mean(0) - x_hat * (dy * x_hat).mean(0))
+    assert normwise_ulp(direct, truth, np.float64, axis=1) > 16
