@@ -114,6 +114,27 @@ def _derive_code() -> list[Path]:
     return paths
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from bncheck.benchmark import machine, run
+    from bncheck.report.performance import render_table, verdicts
+
+    bar = _ProgressBar(sys.stderr)
+    steps: list[str] = []
+
+    def progress(name: str) -> None:
+        steps.append(name)
+        bar(len(steps) - 1, 6, "bench", name)
+
+    timings = run(rounds=args.rounds, progress=progress)
+    bar(6, 6, "bench", "done")
+    print(f"bncheck bench on {machine()}, median of {args.rounds} interleaved rounds\n")
+    print(render_table(timings))
+    print()
+    for what, value, met in verdicts(timings):
+        print(f"{what}: {value} {met}")
+    return 0
+
+
 def _csv(choices: tuple[str, ...]) -> Callable[[str], str]:
     def parse(text: str) -> str:
         bad = [t for t in text.split(",") if t not in choices]
@@ -155,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--quick", action="store_true", help="a small version, for CI")
     rep.add_argument("--only", default=None, help="comma-separated section names")
     rep.set_defaults(func=_cmd_report)
+
+    bench = sub.add_parser(
+        "bench",
+        help="time train and eval BN for bncheck, a naive staged NumPy BN and PyTorch (when "
+        "installed); print the ratios and peak memory",
+    )
+    bench.add_argument("--rounds", type=int, default=9, help="interleaved rounds (median)")
+    bench.set_defaults(func=_cmd_bench)
 
     ver = sub.add_parser(
         "verify",

@@ -41,6 +41,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("derivation", "Derivation and seed audit", "bncheck.report.derivation", False),
     Section("numerical_error", "Numerical error", "bncheck.report.numerical_error", True),
     Section("running_stats", "Running statistics", "bncheck.report.running_stats", True),
+    Section("performance", "Performance", "bncheck.report.performance", False),
 )
 
 
