@@ -27,10 +27,11 @@ from numpy.typing import NDArray
 
 F64 = NDArray[np.float64]
 
-__all__ = ["channel_sum", "projected_dx"]
+__all__ = ["channel_sum", "expand", "projected_dx"]
 
 
-def _expand(v: NDArray[Any], ndim: int, axis: int) -> NDArray[Any]:
+def expand(v: NDArray[Any], ndim: int, axis: int) -> NDArray[Any]:
+    """Reshape a per-channel vector (C,) to broadcast against an ndim array."""
     shape = [1] * ndim
     shape[axis] = v.shape[0]
     return v.reshape(shape)
@@ -69,16 +70,16 @@ def projected_dx(dy: NDArray[Any], xc: F64, var: F64, eps: float, scale: F64, ax
     m = xc.size // xc.shape[axis]
 
     def mean(a: NDArray[Any]) -> NDArray[Any]:
-        return _expand(channel_sum(a, axis) / m, ndim, axis)
+        return expand(channel_sum(a, axis) / m, ndim, axis)
 
     def along(u: F64, v: F64) -> NDArray[Any]:
-        return _expand(channel_sum(u * v, axis), ndim, axis)
+        return expand(channel_sum(u * v, axis), ndim, axis)
 
     d = np.asarray(dy, dtype=np.float64) - mean(dy)
     d -= mean(d)  # the first mean's rounding, removed
     norm = np.sqrt(channel_sum(xc * xc, axis))
     with np.errstate(invalid="ignore", divide="ignore"):
-        u_hat = xc / _expand(norm, ndim, axis)
+        u_hat = xc / expand(norm, ndim, axis)
     u_hat = np.nan_to_num(u_hat, nan=0.0, posinf=0.0, neginf=0.0)  # a constant channel
     a = along(u_hat, d)
     perp = d - u_hat * a
@@ -86,7 +87,7 @@ def projected_dx(dy: NDArray[Any], xc: F64, var: F64, eps: float, scale: F64, ax
     b = along(u_hat, perp)
     perp -= u_hat * b
     one_minus_rho = eps / (var + eps)
-    perp += u_hat * ((a + b) * _expand(one_minus_rho, ndim, axis))
-    perp *= _expand(scale, ndim, axis)
+    perp += u_hat * ((a + b) * expand(one_minus_rho, ndim, axis))
+    perp *= expand(scale, ndim, axis)
     out: F64 = perp
     return out

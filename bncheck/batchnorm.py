@@ -38,7 +38,7 @@ from bncheck._checks import (
     check_ndim,
     check_positive_finite,
 )
-from bncheck._kernels import channel_sum, projected_dx
+from bncheck._kernels import channel_sum, expand, projected_dx
 
 F64 = NDArray[np.float64]
 FloatArray = NDArray[np.floating[Any]]
@@ -85,7 +85,7 @@ class BatchNormCache(NamedTuple):
     def x_hat(self) -> F64:
         """The normalized input n_i (eq 8), float64, in the input's layout."""
         xc, _ = _centered(self.x, self.axis, self.mean_hi, self.mean_lo)
-        xc *= _expand(self.inv_std, self.x.ndim, self.axis)
+        xc *= expand(self.inv_std, self.x.ndim, self.axis)
         return xc
 
 
@@ -96,13 +96,6 @@ class BatchNormGrads(NamedTuple):
     dx: FloatArray
     dgamma: FloatArray | None
     dbeta: FloatArray | None
-
-
-def _expand(v: NDArray[Any], ndim: int, axis: int) -> NDArray[Any]:
-    """Reshape a per-channel vector (C,) to broadcast against an ndim array."""
-    shape = [1] * ndim
-    shape[axis] = v.shape[0]
-    return v.reshape(shape)
 
 
 def _sum(a: NDArray[Any], axis: int) -> F64:
@@ -121,11 +114,11 @@ def _centered(
     if mean_hi is None or mean_lo is None:
         mean_hi = _sum(x, axis) / m
         # x − hi into a fresh float64 array: the cast and the subtraction in one pass.
-        xc = np.subtract(x, _expand(mean_hi, x.ndim, axis), dtype=np.float64)
+        xc = np.subtract(x, expand(mean_hi, x.ndim, axis), dtype=np.float64)
         mean_lo = _sum(xc, axis) / m
     else:
-        xc = np.subtract(x, _expand(mean_hi, x.ndim, axis), dtype=np.float64)
-    xc -= _expand(mean_lo, x.ndim, axis)
+        xc = np.subtract(x, expand(mean_hi, x.ndim, axis), dtype=np.float64)
+    xc -= expand(mean_lo, x.ndim, axis)
     return xc, (mean_hi, mean_lo)
 
 
@@ -165,9 +158,9 @@ def _check_stats_finite(name: str, arr: FloatArray, *stats: NDArray[Any]) -> Non
 def _affine(x_hat: F64, gamma: F64 | None, beta: F64 | None, axis: int) -> F64:
     """In place: x_hat · gamma + beta (eq 9)."""
     if gamma is not None:
-        x_hat *= _expand(gamma, x_hat.ndim, axis)
+        x_hat *= expand(gamma, x_hat.ndim, axis)
     if beta is not None:
-        x_hat += _expand(beta, x_hat.ndim, axis)
+        x_hat += expand(beta, x_hat.ndim, axis)
     return x_hat
 
 
@@ -219,7 +212,7 @@ def batchnorm_forward(
         var = _sum(np.square(xc), ax) / m  # (7), two-pass
     _check_stats_finite("x", xa, mean_hi, var)
     inv_std = 1.0 / np.sqrt(var + eps_f)
-    xc *= _expand(inv_std, xa.ndim, ax)  # xc is now x_hat, eq (8)
+    xc *= expand(inv_std, xa.ndim, ax)  # xc is now x_hat, eq (8)
     y = _affine(xc, g, b, ax).astype(xa.dtype, copy=False)
     x_copy = xa.copy()
     x_copy.flags.writeable = False
@@ -254,9 +247,9 @@ def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
         # d = dy − mean(dy), compensated like x − mu: the paths through mu_B remove the mean
         # of dy, and an offset in dy must not leave its rounding behind.
         s1 = _sum(dya, ax)
-        d = np.subtract(dya, _expand(s1 / m, nd, ax), dtype=np.float64)
+        d = np.subtract(dya, expand(s1 / m, nd, ax), dtype=np.float64)
         d_lo = _sum(d, ax) / m
-        d -= _expand(d_lo, nd, ax)
+        d -= expand(d_lo, nd, ax)
         s1 = s1 + m * d_lo  # dbeta, compensated
         s2 = _sum(d * xc, ax) * inv  # dgamma = Σ dy·x_hat = Σ d·x_hat since Σ x_hat = 0
         sdd = _sum(np.square(d), ax)
@@ -266,9 +259,9 @@ def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
         dx64 = projected_dx(d, xc, cache.var, cache.eps, scale, ax)
     else:
         # dx = scale · (d − x_hat·S2/m), x_hat·S2/m = (x − mu)·(inv_std·S2/m), in place in d.
-        xc *= _expand(inv * s2 / m, nd, ax)
+        xc *= expand(inv * s2 / m, nd, ax)
         d -= xc
-        d *= _expand(scale, nd, ax)
+        d *= expand(scale, nd, ax)
         dx64 = d
     dx = dx64.astype(x.dtype, copy=False)
     dgamma = None if cache.gamma is None else s2.astype(x.dtype)
@@ -314,8 +307,8 @@ def batchnorm_inference(
     xa, ax, g, b, eps_f = _prepare(x, gamma, beta, eps, axis)
     mean, inv_std = _check_running(running_mean, running_var, xa.shape[ax], eps_f)
     check_all_finite("x", xa)
-    x_hat = np.subtract(xa, _expand(mean, xa.ndim, ax), dtype=np.float64)
-    x_hat *= _expand(inv_std, xa.ndim, ax)
+    x_hat = np.subtract(xa, expand(mean, xa.ndim, ax), dtype=np.float64)
+    x_hat *= expand(inv_std, xa.ndim, ax)
     return _affine(x_hat, g, b, ax).astype(xa.dtype, copy=False)
 
 
@@ -358,10 +351,10 @@ def inference_backward(
         raise BatchNormError(f"dy has shape {dya.shape}; expected {xa.shape}, the shape of x")
     check_all_finite("x", xa)
     check_all_finite("dy", dya)
-    x_hat = np.subtract(xa, _expand(mean, xa.ndim, ax), dtype=np.float64)
-    x_hat *= _expand(inv_std, xa.ndim, ax)
+    x_hat = np.subtract(xa, expand(mean, xa.ndim, ax), dtype=np.float64)
+    x_hat *= expand(inv_std, xa.ndim, ax)
     s2 = _sum(dya * x_hat, ax)
     scale = inv_std if g is None else g * inv_std
-    dx = np.multiply(dya, _expand(scale, xa.ndim, ax), dtype=np.float64).astype(xa.dtype)
+    dx = np.multiply(dya, expand(scale, xa.ndim, ax), dtype=np.float64).astype(xa.dtype)
     dgamma = None if g is None else s2.astype(xa.dtype)
     return BatchNormGrads(dx, dgamma, _sum(dya, ax).astype(xa.dtype) if has_beta else None)

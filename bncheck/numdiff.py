@@ -26,6 +26,8 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bncheck._kernels import expand
+
 __all__ = [
     "RICHARDSON_STEPS",
     "STEPS",
@@ -289,12 +291,6 @@ def check_directional(
     )
 
 
-def _expand(v: NDArray[Any], ndim: int, axis: int) -> NDArray[Any]:
-    shape = [1] * ndim
-    shape[axis] = v.shape[0]
-    return v.reshape(shape)
-
-
 def complex_batchnorm_forward(
     x: ArrayLike,
     gamma: ArrayLike | None,
@@ -323,7 +319,7 @@ def complex_batchnorm_forward(
     var = np.sum(dev * dev, axis=axes, keepdims=True) / m  # (7), no conjugate
     y = dev / np.sqrt(var + eps)  # (8)
     if gamma is not None:
-        y = y * _expand(np.asarray(gamma).astype(np.complex128), xc.ndim, ax)
+        y = y * expand(np.asarray(gamma).astype(np.complex128), xc.ndim, ax)
     if beta is not None:
-        y = y + _expand(np.asarray(beta).astype(np.complex128), xc.ndim, ax)
+        y = y + expand(np.asarray(beta).astype(np.complex128), xc.ndim, ax)
     return np.asarray(y, dtype=np.complex128)  # (9)

@@ -44,6 +44,19 @@ def _from_columns(cols: F64, shape: tuple[int, ...], axis: int) -> F64:
     return np.moveaxis(cols.reshape(moved_shape), -1, axis)
 
 
+def _setup(
+    x: ArrayLike, gamma: ArrayLike | None, beta: ArrayLike | None, axis: int
+) -> tuple[NDArray[Any], int, NDArray[Any], NDArray[Any], NDArray[Any]]:
+    """x as an array, the channel axis, x as (m, C) columns, gamma and beta (defaults 1, 0)."""
+    xa = np.asarray(x)
+    ax = axis % xa.ndim
+    xc = _as_columns(xa, ax)
+    c = xc.shape[1]
+    g = np.ones(c) if gamma is None else np.asarray(gamma)
+    b = np.zeros(c) if beta is None else np.asarray(beta)
+    return xa, ax, xc, g, b
+
+
 def _mp(v: Any) -> Any:
     return mpmath.mpf(float(v))  # exact: every float16/32/64 is a float64
 
@@ -64,12 +77,8 @@ def exact_batchnorm(
     variance (eqs 6–9); dbeta = Σ dy, dgamma = Σ dy·x_hat,
     dx_i = gamma/sqrt(var + eps) · (dy_i − dbeta/m − x_hat_i · dgamma/m).
     """
-    xa = np.asarray(x)
-    ax = axis % xa.ndim
-    xc = _as_columns(xa, ax)
+    xa, ax, xc, g, b = _setup(x, gamma, beta, axis)
     m, c = xc.shape
-    g = np.ones(c) if gamma is None else np.asarray(gamma)
-    b = np.zeros(c) if beta is None else np.asarray(beta)
     dyc = None if dy is None else _as_columns(np.asarray(dy), ax)
     y = np.empty((m, c))
     dx = np.empty((m, c))
@@ -118,12 +127,8 @@ def exact_inference(
     dps: int = 50,
 ) -> F64:
     """The exact eval-mode output gamma (x − running_mean)/sqrt(running_var + eps) + beta."""
-    xa = np.asarray(x)
-    ax = axis % xa.ndim
-    xc = _as_columns(xa, ax)
+    xa, ax, xc, g, b = _setup(x, gamma, beta, axis)
     m, c = xc.shape
-    g = np.ones(c) if gamma is None else np.asarray(gamma)
-    b = np.zeros(c) if beta is None else np.asarray(beta)
     rm, rv = np.asarray(running_mean), np.asarray(running_var)
     y = np.empty((m, c))
     with mpmath.workdps(dps):
