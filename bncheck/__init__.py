@@ -16,6 +16,7 @@ from bncheck.batchnorm import (
 )
 from bncheck.layer import BatchNorm
 from bncheck.running import CONVENTIONS
+from bncheck.verify import VerificationReport, verify  # the function shadows the subpackage
 
 __version__ = "0.1.0"
 
@@ -25,8 +26,10 @@ __all__ = [
     "BatchNormCache",
     "BatchNormError",
     "BatchNormGrads",
+    "VerificationReport",
     "__version__",
     "batchnorm_backward",
     "batchnorm_forward",
     "batchnorm_inference",
+    "verify",
 ]

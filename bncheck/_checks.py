@@ -39,7 +39,10 @@ def check_float_array(name: str, value: object) -> NDArray[np.floating[Any]]:
     """Return ``value`` as a float16/32/64 ndarray (no copy when it already is one)."""
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name}={_short(value)} must be a float array ({_FLOAT_NAMES})")
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # e.g. a ragged nested list
+        raise TypeError(f"{name}={_short(value)} is not an array ({exc})") from None
     if arr.dtype not in FLOAT_DTYPES:
         hint = ""
         if arr.dtype.kind in "iub":

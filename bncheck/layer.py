@@ -272,7 +272,8 @@ class BatchNorm:
         except FileNotFoundError:
             raise
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise BatchNormError(f"{name}: not a readable .npz file ({exc})") from exc
+            why = "no .npz archive" if "pickled" in str(exc) else str(exc)
+            raise BatchNormError(f"{name}: not a readable .npz file ({why})") from exc
         fmt = contents.pop("format", None)
         if fmt is None or fmt.shape != () or str(fmt) != FORMAT:
             raise BatchNormError(

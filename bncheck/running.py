@@ -157,11 +157,20 @@ def update_running(
     # cumulative batch) and monotone in a.
     new_mean = old_mean + a * (bm - old_mean)
     new_var = old_var + a * (bv - old_var)
-    return RunningStats(
-        new_mean.astype(running_mean.dtype),
-        new_var.astype(running_var.dtype),
-        t,
-    )
+    with np.errstate(over="ignore"):
+        out_mean = new_mean.astype(running_mean.dtype)
+        out_var = new_var.astype(running_var.dtype)
+    for name, wide, narrow in (
+        ("running_mean", new_mean, out_mean),
+        ("running_var", new_var, out_var),
+    ):
+        if not np.isfinite(narrow).all():
+            j = int(np.argmax(~np.isfinite(narrow)))
+            raise BatchNormError(
+                f"{name}[{j}] would become {float(wide[j]):.6g}, which overflows "
+                f"{narrow.dtype}; use a wider dtype for the running statistics (dtype=np.float32)"
+            )
+    return RunningStats(out_mean, out_var, t)
 
 
 def merge_shards(

@@ -54,6 +54,7 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ("complex x", fwd(x=X.astype(complex)), TypeError, r"x has dtype complex128.*real"),
     ("object x", fwd(x=X.astype(object)), TypeError, r"x has dtype object"),
     ("str x", fwd(x="abc"), TypeError, r"x='abc' must be a float array"),
+    ("ragged x", fwd(x=[[1.0, 2.0], [3.0]]), TypeError, r"x=\[\[1.0, 2.0\], \[3.0\]\] is not an array"),
     ("NaN in x", fwd(x=nan_at(X, (2, 1))), BatchNormError, r"x contains NaN or Inf \(x\[2, 1\]"),
     ("Inf in x", fwd(x=nan_at(X, (0, 0), np.inf)), BatchNormError, r"x contains NaN or Inf"),
     ("NaN gamma", fwd(gamma=nan_at(G, (1,))), BatchNormError, r"gamma contains NaN"),

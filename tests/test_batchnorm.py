@@ -68,8 +68,8 @@ def test_output_dtype_and_shape_follow_the_input(dtype: type, ndim: int, axis: i
     grads = bncheck.batchnorm_backward(rng.normal(size=shape).astype(dtype), cache)
     assert y.dtype == dtype and y.shape == shape
     assert grads.dx.dtype == dtype and grads.dx.shape == shape
-    assert grads.dgamma is not None and grads.dgamma.shape == (c,)
-    assert grads.dbeta is not None and grads.dbeta.dtype == dtype
+    assert grads.dgamma is not None and grads.dgamma.shape == (c,) and grads.dgamma.dtype == dtype
+    assert grads.dbeta is not None and grads.dbeta.shape == (c,) and grads.dbeta.dtype == dtype
     y_eval = bncheck.batchnorm_inference(x, None, None, np.zeros(c), np.ones(c), axis=axis)
     assert y_eval.dtype == dtype and y_eval.shape == shape
 

@@ -89,6 +89,26 @@ def test_eval_backward_treats_the_statistics_as_constants() -> None:
     np.testing.assert_allclose(dbeta, dy.sum(0), rtol=1e-14)
 
 
+def test_eval_backward_uses_its_own_copy_of_the_input() -> None:
+    bn = BatchNorm(2).eval()
+    x, dy = data(6, (5, 2)), data(7, (5, 2))
+    bn(x)
+    before = bn.backward(dy)
+    x[:] = 0.0  # the caller reuses its buffer
+    for a, b in zip(bn.backward(dy), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_float16_layer_refuses_running_statistics_it_cannot_hold() -> None:
+    bn = BatchNorm(1, dtype=np.float16)
+    before = snapshot(bn)
+    # unbiased batch variance 2·1000² = 2e6; torch EMA: 0.9·1 + 0.1·2e6 = 200000.9 > 65504
+    message = r"running_var\[0\] would become 200001, which overflows float16"
+    with pytest.raises(BatchNormError, match=message):
+        bn(np.array([[-1000.0], [1000.0]]))
+    assert_same_state(before, snapshot(bn))
+
+
 def test_layer_backward_equals_the_functional_backward() -> None:
     bn = BatchNorm(3)
     x, dy = data(4), data(5)

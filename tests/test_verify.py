@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 import bncheck
@@ -213,8 +212,37 @@ def test_torch_modules_are_verified_through_autograd() -> None:
     assert report.passed and report.kind == "torch"
 
 
-def test_inputs_reach_the_target_unchanged_by_bncheck() -> None:
-    # the parent's arrays never travel by reference: the target gets copies
-    x = np.ones((4, 3))
-    verify(f"{F}:mutates_input", ndims=(2,))
-    np.testing.assert_array_equal(x, 1.0)
+def test_a_layer_without_the_protocol_attributes_is_a_usage_error(tmp_path: Path) -> None:
+    target = tmp_path / "nomomentum.py"
+    target.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(IMPLS)!r})\n"
+        "from layers import Layer\n"
+        "class NoMomentum(Layer):\n"
+        "    def __init__(self, c):\n"
+        "        super().__init__(c)\n"
+        "        self._m = self.__dict__.pop('momentum')\n"
+        "    @property\n"
+        "    def momentum_private(self):\n"
+        "        return self._m\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(LoadError, match="lacks the attributes momentum"):
+        verify(f"{target}:NoMomentum")
+
+
+def test_an_output_in_another_dtype_fails(tmp_path: Path) -> None:
+    target = tmp_path / "upcast.py"
+    target.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(IMPLS)!r})\n"
+        "from functional import compact_forward, compact_backward\n"
+        "def forward(x, g, b, eps):\n"
+        "    return compact_forward(x.astype('float64'), g.astype('float64'), b, eps)\n"
+        "backward = compact_backward\n",
+        encoding="utf-8",
+    )
+    report = verify(str(target), ndims=(2,))
+    failed = {c.id: c for c in report.failed}
+    assert "forward/2d/float32" in failed and "forward/2d/float64" not in failed
+    assert "dtype float64 for float32 input" in failed["forward/2d/float32"].message

@@ -13,14 +13,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bncheck.verify.adapters import load_adapter
-from bncheck.verify.behaviour import (
-    check_fd,
-    check_identities,
-    check_repeatable,
-    check_running_and_eval,
-)
-from bncheck.verify.checks import CheckResult, Options, run_config
 from bncheck.verify.mistakes import MISTAKES
+from bncheck.verify.results import CheckResult, Options
 from bncheck.verify.worker import LoadError, TargetError, TargetProcess
 
 __all__ = ["CheckResult", "LoadError", "Options", "VerificationReport", "verify"]
@@ -103,6 +97,15 @@ def verify(
     LoadError
         The target cannot be loaded or lacks the protocol (exit code 2 on the command line).
     """
+    # the checks (Hypothesis, mpmath) load only when a verification runs
+    from bncheck.verify.behaviour import (
+        check_fd,
+        check_identities,
+        check_repeatable,
+        check_running_and_eval,
+    )
+    from bncheck.verify.checks import run_config
+
     if convention not in CONVENTION_CHOICES:
         raise ValueError(f"convention={convention!r}; expected one of {CONVENTION_CHOICES}")
     for d in dtypes:

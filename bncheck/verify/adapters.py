@@ -304,6 +304,12 @@ def _from_factory(factory: Callable[[int], Any], name: str) -> Any:
     except (TypeError, ValueError):
         takes_train = False
     if takes_train:
+        missing = [k for k in STATE_KEYS if not hasattr(probe, k)]
+        if missing:
+            raise LoadError(
+                f"{name}(2) lacks the attributes {', '.join(missing)}; a layer target needs "
+                f"{', '.join(STATE_KEYS)} (running statistics are checked against momentum)"
+            )
         return LayerAdapter(factory, name)
     if callable(getattr(probe, "train", None)) and callable(getattr(probe, "eval", None)):
         return ModedLayerAdapter(factory, name)

@@ -13,7 +13,8 @@ from bncheck.reference.exact import exact_batchnorm, exact_inference
 from bncheck.running import update_running
 from bncheck.strategies import BNCase
 from bncheck.verify.cases import SHAPES, probe_cases
-from bncheck.verify.checks import CheckResult, Options, Run, evaluate, worst_entries
+from bncheck.verify.checks import Run, evaluate, worst_entries
+from bncheck.verify.results import CheckResult, Options
 from bncheck.verify.worker import TargetError, TargetProcess
 
 __all__ = [

@@ -44,9 +44,7 @@ def to_channel_axis_1(case: BNCase) -> BNCase:
     return case._replace(x=np.moveaxis(case.x, ax, 1), dy=np.moveaxis(case.dy, ax, 1), axis=1)
 
 
-def probe_cases(
-    dtype: Any, ndim: int, seed: int = 0, channels: int | None = None
-) -> list[BNCase]:
+def probe_cases(dtype: Any, ndim: int, seed: int = 0, channels: int | None = None) -> list[BNCase]:
     """One deterministic case per row of ``bncheck.strategies.REGIME_TABLE`` (float16 skips
     the offsets its 11-bit significand cannot hold), built with the strategies' own
     ``make_x``/``make_dy``; gamma of both signs, beta != 0, dy kinds in turn (never uniform).

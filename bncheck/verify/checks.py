@@ -8,7 +8,6 @@ backward against finite differences of its own forward: no truth involved), ``id
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -20,44 +19,12 @@ from bncheck.reference.exact import exact_batchnorm
 from bncheck.strategies import BNCase
 from bncheck.verify.cases import probe_cases, search_strategy, shrink
 from bncheck.verify.mistakes import MISTAKES, mistake_outputs
+from bncheck.verify.results import CheckResult, Options
 from bncheck.verify.worker import TargetError, TargetProcess
 
 __all__ = ["CheckResult", "Options", "Run", "evaluate"]
 
 OUTPUTS = ("y", "dx", "dgamma", "dbeta")
-
-
-@dataclass
-class Options:
-    """What to run. ``examples``: Hypothesis search examples per (ndim, dtype)."""
-
-    convention: str = "any"
-    dtypes: tuple[str, ...] = ("float64", "float32")
-    ndims: tuple[int, ...] = (2, 4)
-    examples: int = 6
-    timeout: float = 10.0
-    seed: int = 0
-    shrink_budget: int = 60
-    channels: int | None = None  # fixed by an instance target
-
-
-@dataclass
-class CheckResult:
-    """One row of the verification table."""
-
-    id: str
-    status: str  # "pass", "fail" or "skip"
-    worst: float | None = None
-    budget: float | None = None
-    unit: str = "ulp"
-    message: str = ""
-    counterexample: dict[str, Any] | None = None
-    worst_entries: list[dict[str, Any]] = field(default_factory=list)
-    diagnosis: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return self.status != "fail"
 
 
 class Run(NamedTuple):
@@ -75,12 +42,14 @@ class Run(NamedTuple):
     stage: str | None = None
 
 
-def _validate(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
+def _validate(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
     if value is None:
         raise TargetError(f"{name} is None; expected an array of shape {shape}")
     arr = np.asarray(value)
-    if arr.dtype.kind != "f":
-        raise TargetError(f"{name} has dtype {arr.dtype}; expected a float array")
+    if arr.dtype != dtype:
+        raise TargetError(
+            f"{name} has dtype {arr.dtype} for {dtype} input; expected {dtype} (same dtype out)"
+        )
     if arr.shape != shape:
         raise TargetError(f"{name} has shape {arr.shape}; expected {shape}")
     bad = ~np.isfinite(arr)
@@ -118,14 +87,14 @@ def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run
         stage = "forward"
         y, mut = proc.call("forward", case.x, True, names=("x",))
         mutated += [f"forward: {n}" for n in mut]
-        y = _validate("forward output y", y, case.x.shape)
+        y = _validate("forward output y", y, case.x.shape, case.x.dtype)
         if backward:
             stage = "backward"
             grads, mut = proc.call("backward", case.dy, names=("dy",))
             mutated += [f"backward: {n}" for n in mut]
-            dx = _validate("dx", grads[0], case.x.shape)
-            dgamma = _validate("dgamma", grads[1], (c,))
-            dbeta = _validate("dbeta", grads[2], (c,))
+            dx = _validate("dx", grads[0], case.x.shape, case.x.dtype)
+            dgamma = _validate("dgamma", grads[1], (c,), case.x.dtype)
+            dbeta = _validate("dbeta", grads[2], (c,), case.x.dtype)
     except TargetError as exc:
         if exc.fatal:
             raise

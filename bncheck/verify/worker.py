@@ -150,8 +150,9 @@ class _Output:
 class TargetProcess:
     """A target loaded in a forked child process; :meth:`call` runs one adapter method there.
 
-    After a hang or an exit the child is gone; the next :meth:`call` starts a new one (so later
-    checks still run), and ``restarts`` counts how often that happened.
+    After an exit (or a flood) the child is gone; the next :meth:`call` starts a new one, so
+    later checks still run, and ``restarts`` counts how often that happened. After a hang, every
+    later call fails at once with the hang's message instead of waiting out the timeout again.
     """
 
     def __init__(
