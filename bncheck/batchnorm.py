@@ -206,14 +206,21 @@ def batchnorm_forward(
             f"x has shape {xa.shape}: {m} value per channel along axis={ax}; training needs at "
             "least 2 values per channel to estimate a batch variance (use eval mode instead)"
         )
-    # NaN/Inf in x surface in the statistics, checked right after (no separate O(n) scan).
-    with np.errstate(invalid="ignore", over="ignore"):
-        xc, (mean_hi, mean_lo) = _centered(xa, ax)
-        var = _sum(np.square(xc), ax) / m  # (7), two-pass
+    c = xa.shape[ax]
+    y = np.empty(xa.shape, dtype=xa.dtype)
+    mean_hi, mean_lo, var, inv_std = (np.empty(c) for _ in range(4))
+    # Channel blocks keep the float64 temporaries small (and in cache); per channel the
+    # arithmetic is the same as on the whole array. NaN/Inf in x surface in the statistics,
+    # checked after the loop (no separate O(n) scan).
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        for ch, index in _blocks(xa.shape, ax):
+            xc, (hi, lo) = _centered(xa[index], ax)
+            v = _sum(np.square(xc), ax) / m  # (7), two-pass
+            inv = 1.0 / np.sqrt(v + eps_f)
+            mean_hi[ch], mean_lo[ch], var[ch], inv_std[ch] = hi, lo, v, inv
+            xc *= expand(inv, xa.ndim, ax)  # xc is now x_hat, eq (8)
+            y[index] = _affine(xc, _part(g, ch), _part(b, ch), ax)  # (9), rounded once
     _check_stats_finite("x", xa, mean_hi, var)
-    inv_std = 1.0 / np.sqrt(var + eps_f)
-    xc *= expand(inv_std, xa.ndim, ax)  # xc is now x_hat, eq (8)
-    y = _affine(xc, g, b, ax).astype(xa.dtype, copy=False)
     x_copy = xa.copy()
     x_copy.flags.writeable = False
     cache = BatchNormCache(x_copy, mean_hi, mean_lo, var, inv_std, g, b is not None, eps_f, ax)
@@ -240,33 +247,66 @@ def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
     x = cache.x
     if dya.shape != x.shape:
         raise BatchNormError(f"dy has shape {dya.shape}; expected {x.shape}, the shape of x")
-    ax, m, nd = cache.axis, cache.m, x.ndim
-    xc, _ = _centered(x, ax, cache.mean_hi, cache.mean_lo)
-    inv = cache.inv_std
-    with np.errstate(invalid="ignore", over="ignore"):
-        # d = dy − mean(dy), compensated like x − mu: the paths through mu_B remove the mean
-        # of dy, and an offset in dy must not leave its rounding behind.
-        s1 = _sum(dya, ax)
-        d = np.subtract(dya, expand(s1 / m, nd, ax), dtype=np.float64)
-        d_lo = _sum(d, ax) / m
-        d -= expand(d_lo, nd, ax)
-        s1 = s1 + m * d_lo  # dbeta, compensated
-        s2 = _sum(d * xc, ax) * inv  # dgamma = Σ dy·x_hat = Σ d·x_hat since Σ x_hat = 0
-        sdd = _sum(np.square(d), ax)
-    _check_stats_finite("dy", dya, s1, s2, sdd)
-    scale = inv if cache.gamma is None else cache.gamma * inv
-    if _cancels(s2, sdd, cache.var, cache.eps, m, x.dtype):
-        dx64 = projected_dx(d, xc, cache.var, cache.eps, scale, ax)
+    ax, c = cache.axis, x.shape[cache.axis]
+    dx = np.empty(x.shape, dtype=x.dtype)
+    s1, s2 = np.empty(c), np.empty(c)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        for ch, index in _blocks(x.shape, ax):
+            s1[ch], s2[ch] = _backward_block(dya[index], dx, index, cache, ch)
+    _check_stats_finite("dy", dya, s1, s2)
+    dgamma = None if cache.gamma is None else s2.astype(x.dtype)
+    dbeta = s1.astype(x.dtype) if cache.has_beta else None
+    return BatchNormGrads(dx, dgamma, dbeta)
+
+
+def _backward_block(
+    dy: FloatArray, dx: FloatArray, index: tuple[Any, ...], cache: BatchNormCache, ch: slice
+) -> tuple[F64, F64]:
+    """dx[index] for the channels ``ch``; returns their dbeta and dgamma."""
+    ax, m, nd = cache.axis, cache.m, dy.ndim
+    xc, _ = _centered(cache.x[index], ax, cache.mean_hi[ch], cache.mean_lo[ch])
+    inv, var = cache.inv_std[ch], cache.var[ch]
+    # d = dy − mean(dy), compensated like x − mu: the paths through mu_B remove the mean of
+    # dy, and an offset in dy must not leave its rounding behind.
+    s1 = _sum(dy, ax)
+    d = np.subtract(dy, expand(s1 / m, nd, ax), dtype=np.float64)
+    d_lo = _sum(d, ax) / m
+    d -= expand(d_lo, nd, ax)
+    s1 = s1 + m * d_lo  # dbeta, compensated
+    s2 = _sum(d * xc, ax) * inv  # dgamma = Σ dy·x_hat = Σ d·x_hat since Σ x_hat = 0
+    sdd = _sum(np.square(d), ax)
+    gamma = _part(cache.gamma, ch)
+    scale = inv if gamma is None else gamma * inv
+    if np.isfinite(sdd).all() and _cancels(s2, sdd, var, cache.eps, m, dy.dtype):
+        dx[index] = projected_dx(d, xc, var, cache.eps, scale, ax)
     else:
         # dx = scale · (d − x_hat·S2/m), x_hat·S2/m = (x − mu)·(inv_std·S2/m), in place in d.
         xc *= expand(inv * s2 / m, nd, ax)
         d -= xc
         d *= expand(scale, nd, ax)
-        dx64 = d
-    dx = dx64.astype(x.dtype, copy=False)
-    dgamma = None if cache.gamma is None else s2.astype(x.dtype)
-    dbeta = s1.astype(x.dtype) if cache.has_beta else None
-    return BatchNormGrads(dx, dgamma, dbeta)
+        dx[index] = d
+    return s1, s2
+
+
+#: float64 values per channel block: 2 MiB temporaries, about the size of a core's cache
+BLOCK = 1 << 18
+
+
+def _blocks(shape: tuple[int, ...], axis: int) -> list[tuple[slice, tuple[Any, ...]]]:
+    """(channel slice, index into the array) for blocks of whole channels of ~BLOCK values."""
+    c = shape[axis]
+    m = max(1, int(np.prod(shape)) // max(c, 1))
+    step = max(1, BLOCK // m)
+    out = []
+    for start in range(0, c, step):
+        ch = slice(start, min(start + step, c))
+        index = tuple(ch if a == axis else slice(None) for a in range(len(shape)))
+        out.append((ch, index))
+    return out
+
+
+def _part(v: F64 | None, ch: slice) -> F64 | None:
+    return None if v is None else v[ch]
 
 
 def _cancels(s2: F64, sdd: F64, var: F64, eps: float, m: int, dtype: np.dtype[Any]) -> bool:
@@ -307,9 +347,12 @@ def batchnorm_inference(
     xa, ax, g, b, eps_f = _prepare(x, gamma, beta, eps, axis)
     mean, inv_std = _check_running(running_mean, running_var, xa.shape[ax], eps_f)
     check_all_finite("x", xa)
-    x_hat = np.subtract(xa, expand(mean, xa.ndim, ax), dtype=np.float64)
-    x_hat *= expand(inv_std, xa.ndim, ax)
-    return _affine(x_hat, g, b, ax).astype(xa.dtype, copy=False)
+    y = np.empty(xa.shape, dtype=xa.dtype)
+    for ch, index in _blocks(xa.shape, ax):
+        x_hat = np.subtract(xa[index], expand(mean[ch], xa.ndim, ax), dtype=np.float64)
+        x_hat *= expand(inv_std[ch], xa.ndim, ax)
+        y[index] = _affine(x_hat, _part(g, ch), _part(b, ch), ax)
+    return y
 
 
 def _check_running(
