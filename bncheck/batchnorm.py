@@ -19,7 +19,12 @@ float32 inputs, and the result is rounded once to the input dtype. The mean is c
 ``hi = mean(x)``, then ``lo = mean(x − hi)``; ``x − hi`` is exact where Sterbenz's lemma applies
 (x within a factor 2 of hi, the large-offset case), so ``x − mu = (x − hi) − lo`` keeps the
 digits that a plain ``x − mean(x)`` loses when the mean is large relative to the spread. The
-variance is then the two-pass mean of squared deviations — never E[x²] − E[x]².
+variance is then the two-pass mean of squared deviations — never E[x²] − E[x]². Sums are
+pairwise (``bncheck._kernels.channel_sum``); the backward centres dy the same compensated way
+and, when its bracket would cancel (m = 2, dy nearly parallel to x_hat), switches to the
+projection of ``bncheck._kernels.projected_dx``. All of it runs on blocks of whole channels
+(:data:`BLOCK` float64 values), so the temporaries stay small; per channel the arithmetic is
+the same as on the whole array.
 """
 
 from __future__ import annotations
