@@ -277,7 +277,8 @@ def _backward_block(
     d = np.subtract(dy, expand(s1 / m, nd, ax), dtype=np.float64)
     d_lo = _sum(d, ax) / m
     d -= expand(d_lo, nd, ax)
-    s1 = s1 + m * d_lo  # dbeta, compensated
+    # dbeta stays the pairwise Σ dy: adding m·d_lo would add the roundings of dy − S1/m,
+    # about u·sqrt(m)·rms(dy), more than it corrects unless dy has a large offset.
     s2 = _sum(d * xc, ax) * inv  # dgamma = Σ dy·x_hat = Σ d·x_hat since Σ x_hat = 0
     sdd = _sum(np.square(d), ax)
     gamma = _part(cache.gamma, ch)
