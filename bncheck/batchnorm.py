@@ -29,11 +29,14 @@ the same as on the whole array.
 
 from __future__ import annotations
 
+import os
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bncheck import _native
 from bncheck._checks import (
     BatchNormError,
     check_all_finite,
@@ -54,6 +57,7 @@ __all__ = [
     "batchnorm_backward",
     "batchnorm_forward",
     "batchnorm_inference",
+    "kernels",
 ]
 
 
@@ -62,8 +66,8 @@ class BatchNormCache(NamedTuple):
 
     ``x`` is a private read-only copy of the input (never the caller's array), ``mean_hi`` and
     ``mean_lo`` the two parts of the compensated batch mean (mean = hi + lo), ``var`` the biased
-    batch variance (eq 7) and ``inv_std`` = 1/sqrt(var + eps); statistics have shape (C,) and
-    dtype float64.
+    batch variance (eq 7) and ``inv_std`` = 1/sqrt(var + eps) (``inv_std_lo`` its low part, a
+    double-double with ``inv_std``); statistics have shape (C,) and dtype float64.
     """
 
     x: FloatArray
@@ -75,6 +79,7 @@ class BatchNormCache(NamedTuple):
     has_beta: bool
     eps: float
     axis: int
+    inv_std_lo: F64 | None = None  # low part of 1/sqrt(var + eps) (compiled kernels)
 
     @property
     def mean(self) -> F64:
@@ -101,6 +106,34 @@ class BatchNormGrads(NamedTuple):
     dx: FloatArray
     dgamma: FloatArray | None
     dbeta: FloatArray | None
+
+
+_WARNED: list[bool] = []
+
+
+def kernels() -> str:
+    """Which kernels compute BN: ``"compiled"`` (bncheck's C kernels, the default) or
+    ``"numpy"`` (the fallback, used when the C kernels are not built, or forced with the
+    environment variable ``BNCHECK_KERNELS=numpy``)."""
+    choice = os.environ.get("BNCHECK_KERNELS", "").strip().lower()
+    if choice not in ("", "compiled", "numpy"):
+        raise BatchNormError(
+            f"BNCHECK_KERNELS={choice!r}; expected 'compiled', 'numpy' or unset"
+        )
+    if choice == "numpy":
+        return "numpy"
+    if _native.available():
+        return "compiled"
+    if choice == "compiled":
+        raise BatchNormError(f"BNCHECK_KERNELS='compiled' but {_native.load_error()}")
+    if not _WARNED:
+        _WARNED.append(True)
+        warnings.warn(
+            f"{_native.load_error()}; bncheck falls back to its slower NumPy kernels",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return "numpy"
 
 
 def _sum(a: NDArray[Any], axis: int) -> F64:
@@ -211,25 +244,60 @@ def batchnorm_forward(
             f"x has shape {xa.shape}: {m} value per channel along axis={ax}; training needs at "
             "least 2 values per channel to estimate a batch variance (use eval mode instead)"
         )
+    # The private copy is C-contiguous: the kernels read it as (outer, C, inner).
+    x_copy = np.array(xa, order="C", copy=True)
+    x_copy.flags.writeable = False
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if kernels() == "compiled":
+            y, mean_hi, mean_lo, var, inv_std, inv_lo = _forward_compiled(x_copy, ax, g, b, eps_f)
+        else:
+            y, mean_hi, mean_lo, var, inv_std = _forward_numpy(x_copy, ax, g, b, eps_f)
+            inv_lo = np.zeros_like(inv_std)
+    # NaN/Inf in x surface in the statistics (no separate O(n) scan).
+    _check_stats_finite("x", xa, mean_hi, var)
+    cache = BatchNormCache(
+        x_copy, mean_hi, mean_lo, var, inv_std, g, b is not None, eps_f, ax, inv_lo
+    )
+    return y, cache
+
+
+def _as3(a: FloatArray, axis: int) -> FloatArray:
+    """A C-contiguous array as its (outer, C, inner) view."""
+    outer = int(np.prod(a.shape[:axis], dtype=np.int64))
+    return a.reshape(outer, a.shape[axis], -1)
+
+
+def _working(a: FloatArray, axis: int) -> FloatArray:
+    """The kernels' operand: (outer, C, inner), C-contiguous, float32 or float64 (float16 is
+    widened to float64, exactly)."""
+    a3 = _as3(np.ascontiguousarray(a), axis)
+    return a3.astype(np.float64) if a3.dtype == np.float16 else a3
+
+
+def _forward_compiled(
+    x: FloatArray, ax: int, g: F64 | None, b: F64 | None, eps: float
+) -> tuple[FloatArray, F64, F64, F64, F64, F64]:
+    y3, mean_hi, mean_lo, var, inv_hi, inv_lo = _native.forward(_working(x, ax), g, b, eps)
+    y = y3.reshape(x.shape).astype(x.dtype, copy=False)
+    return y, mean_hi, mean_lo, var, inv_hi, inv_lo
+
+
+def _forward_numpy(
+    xa: FloatArray, ax: int, g: F64 | None, b: F64 | None, eps_f: float
+) -> tuple[FloatArray, F64, F64, F64, F64]:
+    """The NumPy fallback: blocks of channels, float64 temporaries, pairwise sums."""
+    m = xa.size // xa.shape[ax]
     c = xa.shape[ax]
     y = np.empty(xa.shape, dtype=xa.dtype)
     mean_hi, mean_lo, var, inv_std = (np.empty(c) for _ in range(4))
-    # Channel blocks keep the float64 temporaries small (and in cache); per channel the
-    # arithmetic is the same as on the whole array. NaN/Inf in x surface in the statistics,
-    # checked after the loop (no separate O(n) scan).
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        for ch, index in _blocks(xa.shape, ax):
-            xc, (hi, lo) = _centered(xa[index], ax)
-            v = _sum(np.square(xc), ax) / m  # (7), two-pass
-            inv = 1.0 / np.sqrt(v + eps_f)
-            mean_hi[ch], mean_lo[ch], var[ch], inv_std[ch] = hi, lo, v, inv
-            xc *= expand(inv, xa.ndim, ax)  # xc is now x_hat, eq (8)
-            y[index] = _affine(xc, _part(g, ch), _part(b, ch), ax)  # (9), rounded once
-    _check_stats_finite("x", xa, mean_hi, var)
-    x_copy = xa.copy()
-    x_copy.flags.writeable = False
-    cache = BatchNormCache(x_copy, mean_hi, mean_lo, var, inv_std, g, b is not None, eps_f, ax)
-    return y, cache
+    for ch, index in _blocks(xa.shape, ax):
+        xc, (hi, lo) = _centered(xa[index], ax)
+        v = _sum(np.square(xc), ax) / m  # (7), two-pass
+        inv = 1.0 / np.sqrt(v + eps_f)
+        mean_hi[ch], mean_lo[ch], var[ch], inv_std[ch] = hi, lo, v, inv
+        xc *= expand(inv, xa.ndim, ax)  # xc is now x_hat, eq (8)
+        y[index] = _affine(xc, _part(g, ch), _part(b, ch), ax)  # (9), rounded once
+    return y, mean_hi, mean_lo, var, inv_std
 
 
 def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
@@ -253,15 +321,32 @@ def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
     if dya.shape != x.shape:
         raise BatchNormError(f"dy has shape {dya.shape}; expected {x.shape}, the shape of x")
     ax, c = cache.axis, x.shape[cache.axis]
-    dx = np.empty(x.shape, dtype=x.dtype)
-    s1, s2 = np.empty(c), np.empty(c)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        for ch, index in _blocks(x.shape, ax):
-            s1[ch], s2[ch] = _backward_block(dya[index], dx, index, cache, ch)
+        if kernels() == "compiled":
+            dx, s2, s1 = _backward_compiled(dya, cache)
+        else:
+            dx = np.empty(x.shape, dtype=x.dtype)
+            s1, s2 = np.empty(c), np.empty(c)
+            for ch, index in _blocks(x.shape, ax):
+                s1[ch], s2[ch] = _backward_block(dya[index], dx, index, cache, ch)
     _check_stats_finite("dy", dya, s1, s2)
     dgamma = None if cache.gamma is None else s2.astype(x.dtype)
     dbeta = s1.astype(x.dtype) if cache.has_beta else None
     return BatchNormGrads(dx, dgamma, dbeta)
+
+
+def _backward_compiled(dy: FloatArray, cache: BatchNormCache) -> tuple[FloatArray, F64, F64]:
+    """dx, dgamma and dbeta (float64) from the compiled kernels."""
+    x, ax = cache.x, cache.axis
+    inv_lo = np.zeros_like(cache.inv_std) if cache.inv_std_lo is None else cache.inv_std_lo
+    x_w, dy_w = _working(x, ax), _working(dy, ax)
+    if x_w.dtype != dy_w.dtype:  # e.g. float32 x, float64 dy: both widened, nothing lost
+        x_w, dy_w = x_w.astype(np.float64), dy_w.astype(np.float64)
+    dx3, dgamma, dbeta, _ = _native.backward(
+        x_w, dy_w, cache.mean_hi, cache.mean_lo, cache.var, cache.inv_std, inv_lo, cache.gamma,
+        cache.eps,
+    )
+    return dx3.reshape(x.shape).astype(x.dtype, copy=False), dgamma, dbeta
 
 
 def _backward_block(
@@ -353,6 +438,10 @@ def batchnorm_inference(
     xa, ax, g, b, eps_f = _prepare(x, gamma, beta, eps, axis)
     mean, inv_std = _check_running(running_mean, running_var, xa.shape[ax], eps_f)
     check_all_finite("x", xa)
+    if kernels() == "compiled":
+        rv = np.asarray(running_var, dtype=np.float64)
+        y3 = _native.inference(_working(xa, ax), g, b, mean, rv, eps_f)
+        return y3.reshape(xa.shape).astype(xa.dtype, copy=False)
     y = np.empty(xa.shape, dtype=xa.dtype)
     for ch, index in _blocks(xa.shape, ax):
         x_hat = np.subtract(xa[index], expand(mean[ch], xa.ndim, ax), dtype=np.float64)

@@ -1,0 +1,25 @@
+"""Build the compiled kernels (everything else is in pyproject.toml).
+
+The kernels rely on IEEE arithmetic exactly as written (error-free transformations), so they
+are compiled with -ffp-contract=off (no fused multiply-adds the code does not ask for) and
+never with -ffast-math.
+"""
+
+import sys
+
+from setuptools import Extension, setup
+
+flags = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-fast-math"]
+if sys.platform == "win32":  # MSVC: precise floating point is its default
+    flags = ["/O2", "/fp:precise"]
+
+setup(
+    ext_modules=[
+        Extension(
+            "bncheck._bn",
+            sources=["bncheck/_ckernels/bn.c"],
+            depends=["bncheck/_ckernels/eft.h", "bncheck/_ckernels/template.h"],
+            extra_compile_args=flags,
+        )
+    ]
+)
