@@ -125,7 +125,8 @@ def _suffix(dtype: np.dtype[Any]) -> str:
 
 def _ranges(channels: int, size: int) -> list[tuple[int, int]]:
     """Channel ranges, one per thread (a single range for small arrays)."""
-    n = min(num_threads(), channels) if size >= PARALLEL_MIN else 1
+    threads = num_threads()  # read (and validated) on every call, whatever the size
+    n = min(threads, channels) if size >= PARALLEL_MIN else 1
     bounds = [channels * i // n for i in range(n + 1)]
     return [(bounds[i], bounds[i + 1]) for i in range(n) if bounds[i] < bounds[i + 1]]
 

@@ -10,6 +10,7 @@ report render the results.
 from __future__ import annotations
 
 import gc
+import math
 import os
 import platform
 import time
@@ -23,7 +24,7 @@ import numpy as np
 import bncheck
 from bncheck.baselines import staged_backward, staged_forward
 
-__all__ = ["CASES", "Case", "Timing", "machine", "run"]
+__all__ = ["CASES", "FLOOR", "Case", "Timing", "machine", "run"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,30 @@ def _runners(case: Case, a: dict[str, Any], with_torch: bool) -> dict[str, Runne
         }
     if with_torch:
         runners["PyTorch CPU (2 threads)"] = _torch_runner(case, a)
+    runners[FLOOR] = _floor_runner(case, a)
     return runners
+
+
+#: not a BN: the memory traffic any two-pass BN must make, streamed by NumPy (one thread)
+FLOOR = "traffic floor"
+
+
+def _floor_runner(case: Case, a: dict[str, Any]) -> Runner:
+    """Stream the bytes a BN cannot avoid, with no arithmetic to speak of: train reads x twice
+    in the forward (statistics, then y), x and dy twice in the backward (sums, then dx) and
+    writes y and dx; eval reads x once and writes y."""
+    x, dy = a["x"], a["dy"]
+    out = np.empty_like(x)
+    if case.mode == "eval":
+        return lambda: np.negative(x, out=out)
+
+    def run() -> Any:
+        x.max()
+        np.negative(x, out=out)
+        np.maximum(x, dy, out=out)
+        return np.maximum(x, dy, out=out)
+
+    return run
 
 
 def _torch_runner(case: Case, a: dict[str, Any]) -> Runner:
@@ -168,7 +192,7 @@ def run(
                 r()
                 times[name].append(time.perf_counter() - start)
         for name, r in runners.items():
-            peak = _peak(r, a["x"].nbytes) if not name.startswith("PyTorch") else float("nan")
+            peak = _peak(r, a["x"].nbytes) if name in ("bncheck", "naive staged") else math.nan
             out.append(Timing(case.name, name, float(np.median(times[name])), peak))
     return out
 
@@ -181,6 +205,14 @@ def machine() -> str:
         platform.python_implementation() + " " + platform.python_version(),
         f"NumPy {np.__version__}",
     ]
+    from bncheck import _native
+    from bncheck.batchnorm import kernels
+
+    which = kernels()
+    parts.append(
+        f"bncheck {which} kernels"
+        + (f" ({_native.num_threads()} threads)" if which == "compiled" else "")
+    )
     if torch_available():
         import torch
 

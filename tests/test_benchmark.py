@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bncheck.benchmark import Case, machine, run
+from bncheck.benchmark import FLOOR, Case, machine, run
 from bncheck.cli import main
 from bncheck.report.performance import render_table, verdicts
 
@@ -19,7 +19,7 @@ TINY = (
 def test_every_implementation_is_timed_on_every_case() -> None:
     timings = run(rounds=2, cases=TINY, with_torch=False)
     assert {(t.case, t.implementation) for t in timings} == {
-        (c.name, i) for c in TINY for i in ("bncheck", "naive staged")
+        (c.name, i) for c in TINY for i in ("bncheck", "naive staged", FLOOR)
     }
     assert all(t.median_s > 0 for t in timings)
     # bncheck's cache keeps one copy of x in training: at least one input-sized array
