@@ -65,21 +65,28 @@ def _load() -> ctypes.CDLL | None:
         "bn_sqdev_fast": [_P] + [_N] * 5 + [_P] * 3,
         "bn_affine_dd": [_P] + [_N] * 5 + [_P] * 6,
         "bn_affine_fast": [_P] + [_N] * 5 + [_P] * 4,
-        "bn_bsums_dd": [_P, _P] + [_N] * 5 + [_P] * 8,
-        "bn_bsums_semi": [_P, _P] + [_N] * 5 + [_P] * 8,
+        "bn_bsums_dd": [_P, _P] + [_N] * 5 + [_P] * 9,
+        "bn_bsums_semi": [_P, _P] + [_N] * 5 + [_P] * 9,
         "bn_dx_dd": [_P, _P] + [_N] * 5 + [_P] * 9,
         "bn_dx_fast": [_P, _P] + [_N] * 5 + [_P] * 5,
     }
-    for name, args in sig.items():
-        for suffix in ("_f32", "_f64"):
-            fn = getattr(lib, name + suffix)
-            fn.argtypes = args
-            fn.restype = None
-    lib.bn_divide.argtypes = [_N, _D, _P, _P]
-    lib.bn_scales.argtypes = [_N, _D, _D, *[_P] * 8]
-    lib.bn_backward_coefs.argtypes = [_N, _D, _D, *[_P] * 19]
-    for name in ("bn_divide", "bn_scales", "bn_backward_coefs"):
-        getattr(lib, name).restype = None
+    try:
+        for name, args in sig.items():
+            for suffix in ("_f32", "_f64"):
+                fn = getattr(lib, name + suffix)
+                fn.argtypes = args
+                fn.restype = None
+        lib.bn_divide.argtypes = [_N, _D, _P, _P]
+        lib.bn_scales.argtypes = [_N, _D, _D, *[_P] * 8]
+        lib.bn_backward_coefs.argtypes = [_N, _D, _D, *[_P] * 20]
+        for name in ("bn_divide", "bn_scales", "bn_backward_coefs"):
+            getattr(lib, name).restype = None
+    except AttributeError as exc:
+        _ERROR = (
+            f"bncheck's compiled kernels at {spec.origin} are from another version ({exc}); "
+            "rebuild them with `pip install -e .`"
+        )
+        return None
     _LIB = lib
     return lib
 
@@ -131,6 +138,18 @@ def _ranges(channels: int, size: int) -> list[tuple[int, int]]:
     return [(bounds[i], bounds[i + 1]) for i in range(n) if bounds[i] < bounds[i + 1]]
 
 
+def _groups(ranges: list[tuple[int, int]], size: int) -> list[list[tuple[int, int]]]:
+    """Share ``ranges`` among the threads: one group per thread, each about as many channels."""
+    channels = sum(b - a for a, b in ranges)
+    n = max(1, min(num_threads(), len(ranges))) if size >= PARALLEL_MIN else 1
+    groups: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    done = 0
+    for a, b in ranges:
+        groups[min(n - 1, done * n // max(channels, 1))].append((a, b))
+        done += b - a
+    return [g for g in groups if g]
+
+
 def _run(
     kernel: Callable[..., None],
     arrays: Sequence[Array],
@@ -138,27 +157,60 @@ def _run(
     per_channel: Sequence[Array | None],
     ranges: list[tuple[int, int]],
 ) -> None:
-    """Call ``kernel(*arrays, outer, C, inner, c0, c1, *per_channel)`` on every range."""
+    """Call ``kernel(*arrays, outer, C, inner, c0, c1, *per_channel)`` on every range.
+
+    The ranges are shared among threads (:func:`_groups`). Every worker holds references to
+    the arrays whose addresses it passes, and this function returns only after every worker
+    has finished, even when interrupted (KeyboardInterrupt): no kernel can outlive its
+    buffers. A worker's exception is re-raised here.
+    """
     outer, c, inner = shape
+    keep = (tuple(arrays), tuple(per_channel))  # alive for as long as any worker runs
     head = [_ptr(a) for a in arrays]
     tail = [_ptr(a) for a in per_channel]
+    per_value = outer * inner
+    groups = _groups(ranges, per_value * sum(b - a for a, b in ranges))
+    errors: list[BaseException] = []
 
-    def call(r: tuple[int, int]) -> None:
-        kernel(*head, outer, c, inner, r[0], r[1], *tail)
+    # Each worker holds `keep`, so the buffers it writes stay alive as long as it runs, even
+    # if an interrupt ends this call early (memory safety does not depend on the joins).
+    def work(group: list[tuple[int, int]], _keep: Any = keep) -> None:
+        try:
+            for a, b in group:
+                kernel(*head, outer, c, inner, a, b, *tail)
+        except BaseException as exc:  # pragma: no cover - ctypes argument errors
+            errors.append(exc)
 
-    if len(ranges) == 1:
-        call(ranges[0])
-        return
-    # Fresh threads per call (not a pool): safe in a forked child, and their start-up cost is
-    # small beside a call on PARALLEL_MIN values or more.
-    threads = [threading.Thread(target=call, args=(r,)) for r in ranges[1:]]
+    if len(groups) == 1:
+        work(groups[0])
+    else:
+        # Fresh threads per call (not a pool): safe in a forked child, and their start-up cost
+        # is small beside a call on PARALLEL_MIN values or more.
+        threads: list[threading.Thread] = []
+        try:
+            for g in groups[1:]:
+                t = threading.Thread(target=work, args=(g,), daemon=True)
+                threads.append(t)
+                t.start()
+            work(groups[0])
+        finally:
+            _join_all(threads)
+    if errors:
+        raise errors[0]
+
+
+def _join_all(threads: list[threading.Thread]) -> None:
+    """Join every running worker; an interrupt while waiting (KeyboardInterrupt, a signal
+    handler's exception) is re-raised only after they have finished."""
+    pending: BaseException | None = None
     for t in threads:
-        t.start()
-    try:
-        call(ranges[0])
-    finally:
-        for t in threads:
-            t.join()
+        while t.is_alive():
+            try:
+                t.join()
+            except BaseException as exc:
+                pending = pending or exc
+    if pending is not None:
+        raise pending
 
 
 def _lib() -> ctypes.CDLL:
@@ -224,6 +276,41 @@ def _affine(
 AMPLIFICATION_LIMIT = 2.0**21
 
 
+def _merged(channels: NDArray[np.intp]) -> list[tuple[int, int]]:
+    """Sorted channel indices as ranges of neighbours: [1, 2, 3, 7] -> [(1, 4), (7, 8)]."""
+    out: list[tuple[int, int]] = []
+    for j in channels.tolist():
+        if out and out[-1][1] == j:
+            out[-1] = (out[-1][0], j + 1)
+        else:
+            out.append((j, j + 1))
+    return out
+
+
+def _refine_variance(
+    x: Array,
+    shape: tuple[int, int, int],
+    ranges: list[tuple[int, int]],
+    mean_hi: F64,
+    mean_lo: F64,
+    eps: float,
+    stats: tuple[F64, F64, F64],
+) -> tuple[F64, F64, F64]:
+    """var, inv_hi, inv_lo with the channels in ``ranges`` recomputed from a double-double
+    Σ (x − mu)² (the float32 forward's is plain double)."""
+    c = shape[1]
+    m = float(shape[0] * shape[2])
+    m2h, m2l = np.zeros(c), np.zeros(c)
+    _run(_kernel("bn_sqdev_dd", x.dtype), [x], shape, [mean_hi, mean_lo, m2h, m2l], ranges)
+    fresh = [np.empty(c) for _ in range(5)]  # var, inv (hi, lo), scale (hi, lo)
+    _lib().bn_scales(c, m, eps, _ptr(m2h), _ptr(m2l), None, *map(_ptr, fresh))
+    out = tuple(a.copy() for a in stats)
+    for a, b in ranges:
+        for dst, src in zip(out, fresh[:3], strict=True):
+            dst[a:b] = src[a:b]
+    return out[0], out[1], out[2]
+
+
 def backward(
     x: Array,
     dy: Array,
@@ -234,58 +321,64 @@ def backward(
     inv_lo: F64,
     gamma: F64 | None,
     eps: float,
-) -> tuple[Array, F64, F64, int]:
+    *,
+    exact_var: bool = True,
+) -> tuple[Array, F64, F64, int, float]:
     """Train-mode backward on C-contiguous (outer, C, inner) arrays of one dtype.
 
-    Returns dx (dtype of x), dgamma and dbeta (float64, shape (C,), rounded once from
-    double-double), and how many float32 channels needed the double-double bracket.
+    ``exact_var`` says whether var/inv came from a double-double Σ (x − mu)² (float64 and
+    float16 forwards) or a plain-double one (float32 forward); for a float64 backward of a
+    float32 forward (dy wider than x) it is refined first. Returns dx (dtype of x), dgamma
+    and dbeta (float64, shape (C,), rounded once from double-double), how many float32
+    channels needed the double-double bracket, and a bound on max |dx| (inf if unknown).
     """
     lib = _lib()
     shape = (x.shape[0], x.shape[1], x.shape[2])
     c = shape[1]
     m = float(shape[0] * shape[2])
     ranges = _ranges(c, x.size)
-    sums = [np.zeros(c) for _ in range(6)]  # S1, S2, S3 as (hi, lo)
     narrow = x.dtype != np.float64
+    if not narrow and not exact_var:
+        var, inv_hi, inv_lo = _refine_variance(
+            x, shape, ranges, mean_hi, mean_lo, eps, (var, inv_hi, inv_lo)
+        )
+    sums = [np.zeros(c) for _ in range(7)]  # S1, S2, S3 as (hi, lo); Z
     first = "bn_bsums_semi" if narrow else "bn_bsums_dd"
     _run(_kernel(first, x.dtype), [x, dy], shape, [mean_hi, mean_lo, *sums], ranges)
-    s3h, s3l = (sums[4], sums[5]) if narrow else (None, None)
     coefs = [np.empty(c) for _ in range(9)]  # ah, al, bh, bl, kh, kl, dgamma, dbeta, amp
     lib.bn_backward_coefs(
-        c, m, eps, *map(_ptr, (*sums[:4], s3h, s3l, var, inv_hi, inv_lo, gamma)),
-        *map(_ptr, coefs),
+        c, m, eps, *map(_ptr, (*sums, var, inv_hi, inv_lo, gamma)), *map(_ptr, coefs)
     )
+    # |dx_i| <= |k|·||dy − a|| <= |k|·sqrt(Σ dy²): only when that bound reaches the dtype's
+    # largest value can dx overflow, and only then is dx scanned (by the caller).
+    with np.errstate(over="ignore", invalid="ignore"):
+        dx_bound = float(np.max(np.abs(coefs[4]) * np.sqrt(sums[4]), initial=0.0))
     ah, al, bh, bl, kh, kl, dgamma, dbeta, amp = coefs
     dx = np.empty_like(x)
     dd_args = [mean_hi, mean_lo, ah, al, bh, bl, kh, kl, dx]
     if not narrow:
         _run(_kernel("bn_dx_dd", x.dtype), [x, dy], shape, dd_args, ranges)
-        return dx, dgamma, dbeta, 0
+        return dx, dgamma, dbeta, 0, dx_bound
     _run(_kernel("bn_dx_fast", x.dtype), [x, dy], shape, [mean_hi, ah - mean_lo * bh, bh, kh, dx],
          ranges)
     with np.errstate(invalid="ignore"):
-        redo = [(int(j), int(j) + 1) for j in np.flatnonzero(~(amp <= AMPLIFICATION_LIMIT))]
-    if not redo:
-        return dx, dgamma, dbeta, 0
-    # Where the bracket cancels, it leaves about (1 - var/(var + eps))·dy: the forward's
-    # plain-double variance is then not enough either. Recompute it in double-double for these
-    # channels, then their coefficients and dx.
-    m2h, m2l = np.zeros(c), np.zeros(c)
-    for r in redo:
-        _run(_kernel("bn_sqdev_dd", x.dtype), [x], shape, [mean_hi, mean_lo, m2h, m2l], [r])
-        _run(_kernel("bn_bsums_dd", x.dtype), [x, dy], shape, [mean_hi, mean_lo, *sums], [r])
-    v2, ih2, il2, _, _ = stats = [np.empty(c) for _ in range(5)]
-    lib.bn_scales(c, m, eps, _ptr(m2h), _ptr(m2l), None, *map(_ptr, stats))
-    idx = [r[0] for r in redo]
-    var, inv_hi, inv_lo = var.copy(), inv_hi.copy(), inv_lo.copy()
-    var[idx], inv_hi[idx], inv_lo[idx] = v2[idx], ih2[idx], il2[idx]
+        bad = np.flatnonzero(~(amp <= AMPLIFICATION_LIMIT))
+    if bad.size == 0:
+        return dx, dgamma, dbeta, 0, dx_bound
+    # Where the bracket cancels, it leaves about (1 − var/(var + eps))·dy: the forward's
+    # plain-double variance is then not enough either. Recompute it and the sums in
+    # double-double for these channels, then their coefficients and dx.
+    redo = _merged(bad)
+    var, inv_hi, inv_lo = _refine_variance(
+        x, shape, redo, mean_hi, mean_lo, eps, (var, inv_hi, inv_lo)
+    )
+    _run(_kernel("bn_bsums_dd", x.dtype), [x, dy], shape, [mean_hi, mean_lo, *sums], redo)
     lib.bn_backward_coefs(
-        c, m, eps, *map(_ptr, (*sums[:4], None, None, var, inv_hi, inv_lo, gamma)),
+        c, m, eps, *map(_ptr, (*sums[:4], None, None, sums[6], var, inv_hi, inv_lo, gamma)),
         *map(_ptr, coefs),
     )
-    for r in redo:
-        _run(_kernel("bn_dx_dd", x.dtype), [x, dy], shape, dd_args, [r])
-    return dx, dgamma, dbeta, len(redo)
+    _run(_kernel("bn_dx_dd", x.dtype), [x, dy], shape, dd_args, redo)
+    return dx, dgamma, dbeta, int(bad.size), dx_bound
 
 
 def inference(

@@ -29,6 +29,7 @@ the same as on the whole array.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from typing import Any, NamedTuple
@@ -255,6 +256,11 @@ def batchnorm_forward(
             inv_lo = np.zeros_like(inv_std)
     # NaN/Inf in x surface in the statistics (no separate O(n) scan).
     _check_stats_finite("x", xa, mean_hi, var)
+    # |x_hat| <= sqrt(m − 1) (Samuelson), so |y| <= |gamma|·sqrt(m − 1) + |beta|: y is scanned
+    # only when that bound reaches the dtype's largest value.
+    bound = (1.0 if g is None else np.abs(g)) * np.sqrt(m - 1.0) + (0.0 if b is None else np.abs(b))
+    if not np.max(bound) < float(np.finfo(xa.dtype).max) and not np.isfinite(y).all():
+        _raise_overflow("y", y)
     cache = BatchNormCache(
         x_copy, mean_hi, mean_lo, var, inv_std, g, b is not None, eps_f, ax, inv_lo
     )
@@ -264,7 +270,8 @@ def batchnorm_forward(
 def _as3(a: FloatArray, axis: int) -> FloatArray:
     """A C-contiguous array as its (outer, C, inner) view."""
     outer = int(np.prod(a.shape[:axis], dtype=np.int64))
-    return a.reshape(outer, a.shape[axis], -1)
+    inner = int(np.prod(a.shape[axis + 1 :], dtype=np.int64))
+    return a.reshape(outer, a.shape[axis], inner)
 
 
 def _working(a: FloatArray, axis: int) -> FloatArray:
@@ -321,32 +328,71 @@ def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
     if dya.shape != x.shape:
         raise BatchNormError(f"dy has shape {dya.shape}; expected {x.shape}, the shape of x")
     ax, c = cache.axis, x.shape[cache.axis]
+    cache = _checked_cache(cache, c)
+    dx_bound = math.inf  # the NumPy kernels give no bound: dx is scanned
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         if kernels() == "compiled":
-            dx, s2, s1 = _backward_compiled(dya, cache)
+            dx, s2, s1, dx_bound = _backward_compiled(dya, cache)
         else:
             dx = np.empty(x.shape, dtype=x.dtype)
             s1, s2 = np.empty(c), np.empty(c)
             for ch, index in _blocks(x.shape, ax):
                 s1[ch], s2[ch] = _backward_block(dya[index], dx, index, cache, ch)
     _check_stats_finite("dy", dya, s1, s2)
-    dgamma = None if cache.gamma is None else s2.astype(x.dtype)
-    dbeta = s1.astype(x.dtype) if cache.has_beta else None
+    if not dx_bound < float(np.finfo(x.dtype).max) and not np.isfinite(dx).all():
+        _raise_overflow("dx", dx)
+    with np.errstate(over="ignore"):
+        dgamma = None if cache.gamma is None else s2.astype(x.dtype)
+        dbeta = s1.astype(x.dtype) if cache.has_beta else None
+    for name, v in (("dgamma", dgamma), ("dbeta", dbeta)):
+        if v is not None and not np.isfinite(v).all():
+            _raise_overflow(name, v)
     return BatchNormGrads(dx, dgamma, dbeta)
 
 
-def _backward_compiled(dy: FloatArray, cache: BatchNormCache) -> tuple[FloatArray, F64, F64]:
-    """dx, dgamma and dbeta (float64) from the compiled kernels."""
+def _checked_cache(cache: BatchNormCache, channels: int) -> BatchNormCache:
+    """The cache's per-channel statistics as contiguous float64 vectors of shape (C,): the
+    compiled kernels read them as raw memory, so a cache edited by hand must not reach them in
+    another dtype, layout or length."""
+    fields: dict[str, Any] = {}
+    for name in ("mean_hi", "mean_lo", "var", "inv_std", "inv_std_lo", "gamma"):
+        v = getattr(cache, name)
+        if v is None and name in ("inv_std_lo", "gamma"):
+            continue
+        a = np.asarray(v)
+        if a.shape != (channels,) or not np.issubdtype(a.dtype, np.floating):
+            raise BatchNormError(
+                f"cache.{name} has shape {a.shape} and dtype {a.dtype}; expected a float "
+                f"vector of shape ({channels},), as batchnorm_forward returns it"
+            )
+        fields[name] = np.ascontiguousarray(a, dtype=np.float64)
+    return cache._replace(**fields)
+
+
+def _raise_overflow(name: str, out: FloatArray) -> None:
+    """``out`` (computed from finite inputs) holds Inf/NaN: its values exceed the dtype."""
+    bad = int(np.size(out) - np.count_nonzero(np.isfinite(out)))
+    raise BatchNormError(
+        f"{name} overflows {out.dtype}: {bad} of its {out.size} values exceed "
+        f"{np.finfo(out.dtype).max:.4g} (gamma, dy or 1/sqrt(var + eps) too large for the "
+        "dtype); compute in a wider dtype or rescale"
+    )
+
+
+def _backward_compiled(
+    dy: FloatArray, cache: BatchNormCache
+) -> tuple[FloatArray, F64, F64, float]:
+    """dx, dgamma and dbeta (float64) from the compiled kernels, and a bound on max |dx|."""
     x, ax = cache.x, cache.axis
     inv_lo = np.zeros_like(cache.inv_std) if cache.inv_std_lo is None else cache.inv_std_lo
     x_w, dy_w = _working(x, ax), _working(dy, ax)
     if x_w.dtype != dy_w.dtype:  # e.g. float32 x, float64 dy: both widened, nothing lost
         x_w, dy_w = x_w.astype(np.float64), dy_w.astype(np.float64)
-    dx3, dgamma, dbeta, _ = _native.backward(
+    dx3, dgamma, dbeta, _, dx_bound = _native.backward(
         x_w, dy_w, cache.mean_hi, cache.mean_lo, cache.var, cache.inv_std, inv_lo, cache.gamma,
-        cache.eps,
+        cache.eps, exact_var=x.dtype != np.float32,  # the float32 forward's Σ(x − mu)² is plain
     )
-    return dx3.reshape(x.shape).astype(x.dtype, copy=False), dgamma, dbeta
+    return dx3.reshape(x.shape).astype(x.dtype, copy=False), dgamma, dbeta, dx_bound
 
 
 def _backward_block(
@@ -437,16 +483,21 @@ def batchnorm_inference(
     """
     xa, ax, g, b, eps_f = _prepare(x, gamma, beta, eps, axis)
     mean, inv_std = _check_running(running_mean, running_var, xa.shape[ax], eps_f)
-    check_all_finite("x", xa)
-    if kernels() == "compiled":
-        rv = np.asarray(running_var, dtype=np.float64)
-        y3 = _native.inference(_working(xa, ax), g, b, mean, rv, eps_f)
-        return y3.reshape(xa.shape).astype(xa.dtype, copy=False)
-    y = np.empty(xa.shape, dtype=xa.dtype)
-    for ch, index in _blocks(xa.shape, ax):
-        x_hat = np.subtract(xa[index], expand(mean[ch], xa.ndim, ax), dtype=np.float64)
-        x_hat *= expand(inv_std[ch], xa.ndim, ax)
-        y[index] = _affine(x_hat, _part(g, ch), _part(b, ch), ax)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if kernels() == "compiled":
+            rv = np.asarray(running_var, dtype=np.float64)
+            y3 = _native.inference(_working(xa, ax), g, b, mean, rv, eps_f)
+            y = y3.reshape(xa.shape).astype(xa.dtype, copy=False)
+        else:
+            y = np.empty(xa.shape, dtype=xa.dtype)
+            for ch, index in _blocks(xa.shape, ax):
+                x_hat = np.subtract(xa[index], expand(mean[ch], xa.ndim, ax), dtype=np.float64)
+                x_hat *= expand(inv_std[ch], xa.ndim, ax)
+                y[index] = _affine(x_hat, _part(g, ch), _part(b, ch), ax)
+    # One scan, of y: NaN/Inf in x show up there, and so does an overflow of y.
+    if not np.isfinite(y).all():
+        check_all_finite("x", xa)
+        _raise_overflow("y", y)
     return y
 
 

@@ -248,7 +248,7 @@ def test_float32_dy_equal_to_x_is_redone_in_double_double_and_meets_the_target(m
     gamma, beta = params(rng, c, np.float32)
     dy = x.copy()
     _, cache = bncheck.batchnorm_forward(x, gamma, beta)
-    dx, _, _, n_redone = native_backward(x, dy, cache)
+    dx, _, _, n_redone, _ = native_backward(x, dy, cache)
     assert n_redone == c
     assert bits(dx.reshape(x.shape)) == bits(bncheck.batchnorm_backward(dy, cache).dx)
     assert_within_target(train_ulps(x, gamma, beta, dy, 1e-5, 1), np.float32)
@@ -399,3 +399,95 @@ def test_a_layer_whose_forward_fails_on_a_bad_environment_keeps_its_state(
     monkeypatch.delenv(bad[0])
     layer(x)
     assert layer.num_batches_tracked == 2
+
+
+# -- 8. review findings: workers, constant dy, empty batches, mixed dtypes, overflow, caches --
+
+
+def test_an_exception_in_a_worker_thread_reaches_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BNCHECK_NUM_THREADS", "4")
+    calls: list[tuple[int, int]] = []
+
+    def kernel(outer: int, c: int, inner: int, c0: int, c1: int) -> None:
+        calls.append((c0, c1))
+        if c0 >= 4:
+            raise RuntimeError(f"kernel failed on channels [{c0}, {c1})")
+
+    with pytest.raises(RuntimeError, match="kernel failed on channels"):
+        _native._run(kernel, [], (1, 8, 1 << 15), [], _native._ranges(8, 1 << 18))
+    assert sorted(calls) == [(0, 2), (2, 4), (4, 6), (6, 8)]  # every worker ran to its end
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape, axis", [((64, 5), 1), ((8, 5, 3, 3), 1), ((6, 4, 5), -1)])
+def test_a_constant_dy_gives_exactly_zero_dx_and_dgamma(
+    dtype: str, shape: tuple[int, ...], axis: int
+) -> None:
+    # loss = Σ c_j·y: dy is constant per channel, and dx and dgamma are 0 in exact arithmetic
+    rng = np.random.default_rng(5)
+    x = (100.0 + rng.standard_normal(shape)).astype(dtype)
+    c = shape[axis]
+    gamma, beta = params(rng, c, dtype)
+    consts = rng.normal(size=c).astype(dtype)
+    view = [1] * len(shape)
+    view[axis] = c
+    dy = np.broadcast_to(consts.reshape(view), shape).astype(dtype)
+    _, grads = train(x, gamma, beta, dy, 1e-5, axis)
+    assert grads.dgamma is not None and grads.dbeta is not None
+    assert np.count_nonzero(grads.dx) == 0
+    assert np.count_nonzero(grads.dgamma) == 0
+    m = x.size // c
+    np.testing.assert_array_equal(grads.dbeta, (consts.astype(np.float64) * m).astype(dtype))
+
+
+@pytest.mark.parametrize("shape, axis", [((0, 3), 1), ((0, 3, 4, 4), 1), ((2, 3, 0), 1)])
+def test_eval_mode_on_an_empty_batch_returns_an_empty_array(
+    shape: tuple[int, ...], axis: int
+) -> None:
+    x = np.zeros(shape, dtype=np.float32)
+    c = shape[axis]
+    y = bncheck.batchnorm_inference(x, None, None, np.zeros(c), np.ones(c), axis=axis)
+    assert y.shape == shape and y.dtype == np.float32
+
+
+@pytest.mark.parametrize("m", [8, 64, 1000])
+def test_float32_x_with_a_float64_dy_that_cancels_meets_the_float32_target(m: int) -> None:
+    # the float64 backward of a float32 forward must not reuse its plain-double variance
+    rng = np.random.default_rng(m)
+    x = (1e3 * rng.standard_normal((m, 2))).astype(np.float32)
+    gamma, beta = params(rng, 2, np.float32)
+    dy = x.astype(np.float64)
+    _, grads = train(x, gamma, beta, dy, 1e-5, 1)  # type: ignore[arg-type]
+    truth = exact_batchnorm(x, gamma, beta, dy, eps=1e-5, axis=1)
+    ulp = normwise_ulp(grads.dx, truth.dx, np.float32, axis=1)
+    assert ulp <= TARGET_ULP["float32"], ulp
+
+
+def test_an_output_that_overflows_is_an_error_that_names_it() -> None:
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((16, 3)).astype(np.float32)
+    big = np.full(3, 3e38, dtype=np.float32)
+    with pytest.raises(bncheck.BatchNormError, match=r"^y overflows float32"):
+        bncheck.batchnorm_forward(x, big, None)
+    _, cache = bncheck.batchnorm_forward(x * np.float32(1e-3), None, None, eps=1e-10)
+    dy = np.full_like(x, 1e36)  # |dx| ~ 1e36 / 1e-3
+    dy[0] = -1e36
+    with pytest.raises(bncheck.BatchNormError, match=r"^dx overflows float32"):
+        bncheck.batchnorm_backward(dy, cache)
+    with pytest.raises(bncheck.BatchNormError, match=r"^y overflows float32"):
+        bncheck.batchnorm_inference(x, big, None, np.zeros(3), np.full(3, 1e-3))
+
+
+def test_a_cache_edited_into_another_shape_or_dtype_is_rejected_or_converted() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((32, 4))
+    dy = rng.standard_normal((32, 4))
+    _, cache = bncheck.batchnorm_forward(x, np.ones(4), None)
+    reference = bncheck.batchnorm_backward(dy, cache)
+    with pytest.raises(bncheck.BatchNormError, match=r"cache\.var has shape \(3,\)"):
+        bncheck.batchnorm_backward(dy, cache._replace(var=cache.var[:3]))
+    strided = np.repeat(cache.mean_hi, 2)[::2]  # same values, not contiguous
+    got = bncheck.batchnorm_backward(dy, cache._replace(mean_hi=strided))
+    assert bits(got.dx) == bits(reference.dx)

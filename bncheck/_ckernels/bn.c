@@ -18,12 +18,23 @@
 
 typedef ptrdiff_t idx;
 
-/* On x86-64 Linux, build each kernel twice, for baseline x86-64 and for x86-64-v3
- * (AVX2 + FMA), and let the loader pick: same arithmetic, wider SIMD, hardware fma. */
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+/* With GCC >= 12 on x86-64 glibc, build each kernel twice, for baseline x86-64 and for
+ * x86-64-v3 (AVX2 + FMA), and let the loader pick (ifunc): same arithmetic, wider SIMD,
+ * hardware fma. Elsewhere one build; fma() is then the C library's, correctly rounded. */
+#if defined(_MSC_VER)
+#define BN_EXPORT __declspec(dllexport)
+#define restrict __restrict
+#elif defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__) && \
+    __GNUC__ >= 12
 #define BN_EXPORT __attribute__((visibility("default"), target_clones("arch=x86-64-v3", "default")))
 #else
 #define BN_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* The error-free transformations need every operation rounded to double: no x87 extended
+ * precision (32-bit x86 without SSE2 math). */
+#if defined(__FLT_EVAL_METHOD__) && __FLT_EVAL_METHOD__ != 0
+#error "bncheck's kernels need FLT_EVAL_METHOD == 0 (on 32-bit x86: -msse2 -mfpmath=sse)"
 #endif
 
 #define W 512 /* channels per block in the rows traversal (accumulators stay in L1) */
@@ -31,16 +42,17 @@ typedef ptrdiff_t idx;
 #define B 256 /* rows per block of the fast sums (a multiple of R) */
 #define R 4   /* rows per step in the rows traversal: per-channel values load once per R rows */
 
-/* float64: every step in double-double; Σ dy^2 is not needed */
+/* float64: every step in double-double */
 #define T double
 #define SUF _f64
-#define BN_DY_SQUARES 0
+#define BN_DY_SQUARES 1
 #include "template.h"
 #undef T
 #undef SUF
 #undef BN_DY_SQUARES
 
-/* float32: Σ dy^2 tells which channels' dx may use the plain-double bracket */
+/* float32: the same sums; Σ dy^2 also tells which channels' dx may use the plain-double
+ * bracket */
 #define T float
 #define SUF _f32
 #define BN_DY_SQUARES 1
@@ -87,10 +99,12 @@ BN_EXPORT void bn_scales(idx n, double m, double eps, const double *m2h, const d
  *   amp = sqrt(m) (||dy - a|| + |b| ||x - mu|| + |a|) / ||r||,
  *   ||dy - a||^2 = S3 - S1^2/m,  ||r||^2 = ||dy - a||^2 - (2 - rho) dgamma^2 / m,
  *   rho = var/(var + eps),  ||x - mu||^2 = m var,
- * all in double-double, so a bracket that cancels shows as a large amp, not as noise. */
+ * all in double-double, so a bracket that cancels shows as a large amp, not as noise.
+ * z (may be NULL) is Σ |dy - dy_first|: where it is 0, dy is constant and S2 is taken as 0. */
 BN_EXPORT void bn_backward_coefs(idx n, double m, double eps, const double *s1h,
                                  const double *s1l, const double *s2h, const double *s2l,
-                                 const double *s3h, const double *s3l, const double *var,
+                                 const double *s3h, const double *s3l, const double *z,
+                                 const double *var,
                                  const double *ih, const double *il, const double *gamma,
                                  double *ah, double *al, double *bh, double *bl, double *kh,
                                  double *kl, double *dgamma, double *dbeta, double *amp)
@@ -98,6 +112,7 @@ BN_EXPORT void bn_backward_coefs(idx n, double m, double eps, const double *s1h,
     for (idx i = 0; i < n; i++) {
         double h1 = s1h[i], l1 = s1l[i], h2 = s2h[i], l2 = s2l[i];
         double th, tl, h, l;
+        if (z && z[i] == 0.0) h2 = l2 = 0.0; /* constant dy: Σ dy (x - mu) is 0 exactly */
         dd_norm(&h1, &l1);
         dbeta[i] = h1;
         dd_div(h1, l1, m, 0.0, &h, &l);

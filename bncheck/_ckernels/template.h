@@ -259,10 +259,12 @@ BN_EXPORT void BN_FN(bn_affine_fast)(const T *x, idx outer, idx C, idx inner, id
 }
 
 /* ---- backward sums: Σ dy and Σ dy * (x - mu) ------------------------------------------- */
-static inline void BN_FN(bsum_dd)(T xv, T dv, double mh, double ml, double *ah, double *al,
-                                  double *bh, double *bl, double *sh, double *sl)
+static inline void BN_FN(bsum_dd)(T xv, T dv, double mh, double ml, double g0, double *ah,
+                                  double *al, double *bh, double *bl, double *sh, double *sl,
+                                  double *za)
 {
     double ch, cl, p, e, d = (double)dv;
+    *za += fabs(d - g0);
     BN_FN(center_dd)(xv, mh, ml, &ch, &cl);
     dd_acc(ah, al, d);
     two_prod(d, ch, &p, &e);
@@ -279,14 +281,17 @@ static inline void BN_FN(bsum_dd)(T xv, T dv, double mh, double ml, double *ah, 
 }
 
 /* S1 = Σ dy, S2 = Σ dy (x - mu) and, when BN_DY_SQUARES, S3 = Σ dy^2, all double-double
- * (S3 is left 0 otherwise) */
+ * (S3 is left 0 otherwise); and Z = Σ |dy - dy_first|, which is 0 exactly when the channel's
+ * dy is constant (then dx = 0 and dgamma = 0 exactly, not rounding noise). */
 /* float32 first pass: x - mu in plain double (error u64 |x - mu|, far below float32's), the
  * products rounded once, the sums compensated. Channels whose dx bracket cancels are redone
  * with bsum_dd. */
-static inline void BN_FN(bsum_semi)(T xv, T dv, double mh, double ml, double *ah, double *al,
-                                    double *bh, double *bl, double *sh, double *sl)
+static inline void BN_FN(bsum_semi)(T xv, T dv, double mh, double ml, double g0, double *ah,
+                                    double *al, double *bh, double *bl, double *sh, double *sl,
+                                    double *za)
 {
     double d = (double)dv;
+    *za += fabs(d - g0);
     double c = ((double)xv - mh) - ml;
     dd_acc(ah, al, d);
     dd_acc(bh, bl, d * c);
@@ -302,36 +307,39 @@ static inline void BN_FN(bsum_semi)(T xv, T dv, double mh, double ml, double *ah
 BN_EXPORT void BN_FN(NAME)(const T *x, const T *dy, idx outer, idx C, idx inner, idx c0,          \
                                    idx c1, const double *mh, const double *ml, double *s1h,       \
                                    double *s1l, double *s2h, double *s2l, double *s3h,            \
-                                   double *s3l)                                                   \
+                                   double *s3l, double *z)                                        \
 {                                                                                                 \
     if (inner == 1) {                                                                             \
         for (idx cb = c0; cb < c1; cb += W) {                                                     \
             idx w = c1 - cb < W ? c1 - cb : W;                                                    \
-            double ah[W], al[W], bh[W], bl[W], sh[W], sl[W];                                      \
-            for (idx j = 0; j < w; j++) ah[j] = al[j] = bh[j] = bl[j] = sh[j] = sl[j] = 0.0;      \
+            double ah[W], al[W], bh[W], bl[W], sh[W], sl[W], za[W];                               \
+            for (idx j = 0; j < w; j++) ah[j] = al[j] = bh[j] = bl[j] = sh[j] = sl[j] = za[j] = 0.0;\
             idx o = 0;                                                                            \
             for (; o + R <= outer; o += R) {                                                      \
                 const T *restrict p = x + o * C + cb;                                             \
                 const T *restrict g = dy + o * C + cb;                                            \
                 for (idx j = 0; j < w; j++) {                                                     \
-                    double h0 = mh[cb + j], l0 = ml[cb + j];                                      \
-                    double u = ah[j], v = al[j], s = bh[j], t = bl[j], q = sh[j], z = sl[j];      \
+                    double h0 = mh[cb + j], l0 = ml[cb + j], g0 = (double)dy[cb + j];             \
+                    double u = ah[j], v = al[j], s = bh[j], t = bl[j], q = sh[j], y = sl[j];      \
+                    double k = za[j];                                                             \
                     for (idx r = 0; r < R; r++)                                                   \
-                        BN_FN(ELEM)(p[r * C + j], g[r * C + j], h0, l0, &u, &v, &s, &t, &q, &z);  \
+                        BN_FN(ELEM)(p[r * C + j], g[r * C + j], h0, l0, g0, &u, &v, &s, &t, &q,   \
+                                    &y, &k);                                                      \
+                    za[j] = k;                                                                    \
                     ah[j] = u;                                                                    \
                     al[j] = v;                                                                    \
                     bh[j] = s;                                                                    \
                     bl[j] = t;                                                                    \
                     sh[j] = q;                                                                    \
-                    sl[j] = z;                                                                    \
+                    sl[j] = y;                                                                    \
                 }                                                                                 \
             }                                                                                     \
             for (; o < outer; o++) {                                                              \
                 const T *restrict p = x + o * C + cb;                                             \
                 const T *restrict g = dy + o * C + cb;                                            \
                 for (idx j = 0; j < w; j++)                                                       \
-                    BN_FN(ELEM)(p[j], g[j], mh[cb + j], ml[cb + j], &ah[j], &al[j], &bh[j],       \
-                                   &bl[j], &sh[j], &sl[j]);                                       \
+                    BN_FN(ELEM)(p[j], g[j], mh[cb + j], ml[cb + j], (double)dy[cb + j], &ah[j],   \
+                                &al[j], &bh[j], &bl[j], &sh[j], &sl[j], &za[j]);                  \
             }                                                                                     \
             for (idx j = 0; j < w; j++) {                                                         \
                 dd_norm(&ah[j], &al[j]);                                                          \
@@ -343,27 +351,30 @@ BN_EXPORT void BN_FN(NAME)(const T *x, const T *dy, idx outer, idx C, idx inner,
                 s2l[cb + j] = bl[j];                                                              \
                 s3h[cb + j] = sh[j];                                                              \
                 s3l[cb + j] = sl[j];                                                              \
+                z[cb + j] = za[j];                                                                \
             }                                                                                     \
         }                                                                                         \
         return;                                                                                   \
     }                                                                                             \
     for (idx c = c0; c < c1; c++) {                                                               \
-        double ah[L], al[L], bh[L], bl[L], sh[L], sl[L];                                          \
-        double h0 = mh[c], l0 = ml[c];                                                            \
-        for (idx j = 0; j < L; j++) ah[j] = al[j] = bh[j] = bl[j] = sh[j] = sl[j] = 0.0;          \
+        double ah[L], al[L], bh[L], bl[L], sh[L], sl[L], za[L];                                   \
+        double h0 = mh[c], l0 = ml[c], g0 = (double)dy[c * inner];                                \
+        for (idx j = 0; j < L; j++) ah[j] = al[j] = bh[j] = bl[j] = sh[j] = sl[j] = za[j] = 0.0;  \
         for (idx o = 0; o < outer; o++) {                                                         \
             const T *restrict p = x + (o * C + c) * inner;                                        \
             const T *restrict g = dy + (o * C + c) * inner;                                       \
             idx i = 0;                                                                            \
             for (; i + L <= inner; i += L)                                                        \
                 for (idx j = 0; j < L; j++)                                                       \
-                    BN_FN(ELEM)(p[i + j], g[i + j], h0, l0, &ah[j], &al[j], &bh[j], &bl[j],       \
-                                   &sh[j], &sl[j]);                                               \
+                    BN_FN(ELEM)(p[i + j], g[i + j], h0, l0, g0, &ah[j], &al[j], &bh[j], &bl[j],   \
+                                &sh[j], &sl[j], &za[j]);                                          \
             for (; i < inner; i++)                                                                \
-                BN_FN(ELEM)(p[i], g[i], h0, l0, &ah[0], &al[0], &bh[0], &bl[0], &sh[0], &sl[0]);  \
+                BN_FN(ELEM)(p[i], g[i], h0, l0, g0, &ah[0], &al[0], &bh[0], &bl[0], &sh[0],       \
+                            &sl[0], &za[0]);                                                      \
         }                                                                                         \
-        double h = 0.0, l = 0.0, h2 = 0.0, l2 = 0.0, h3 = 0.0, l3 = 0.0;                          \
+        double h = 0.0, l = 0.0, h2 = 0.0, l2 = 0.0, h3 = 0.0, l3 = 0.0, zz = 0.0;                \
         for (idx j = 0; j < L; j++) {                                                             \
+            zz += za[j];                                                                          \
             dd_add(h, l, ah[j], al[j], &h, &l);                                                   \
             dd_add(h2, l2, bh[j], bl[j], &h2, &l2);                                               \
             dd_add(h3, l3, sh[j], sl[j], &h3, &l3);                                               \
@@ -374,6 +385,7 @@ BN_EXPORT void BN_FN(NAME)(const T *x, const T *dy, idx outer, idx C, idx inner,
         s2l[c] = l2;                                                                              \
         s3h[c] = h3;                                                                              \
         s3l[c] = l3;                                                                              \
+        z[c] = zz;                                                                                \
     }                                                                                             \
 }
 
