@@ -14,17 +14,29 @@ and the backward pass, all paths (direct, through mu and through var) collected:
     dgamma = Σ dy_i · x_hat_i
     dx_i   = gamma / sqrt(var + eps) · (dy_i − dbeta/m − x_hat_i · dgamma/m)
 
-Numerics: every reduction and every arithmetic step runs in float64, also for float16 and
-float32 inputs, and the result is rounded once to the input dtype. The mean is compensated:
-``hi = mean(x)``, then ``lo = mean(x − hi)``; ``x − hi`` is exact where Sterbenz's lemma applies
-(x within a factor 2 of hi, the large-offset case), so ``x − mu = (x − hi) − lo`` keeps the
-digits that a plain ``x − mean(x)`` loses when the mean is large relative to the spread. The
-variance is then the two-pass mean of squared deviations — never E[x²] − E[x]². Sums are
-pairwise (``bncheck._kernels.channel_sum``); the backward centres dy the same compensated way
-and, when its bracket would cancel (m = 2, dy nearly parallel to x_hat), switches to the
-projection of ``bncheck._kernels.projected_dx``. All of it runs on blocks of whole channels
-(:data:`BLOCK` float64 values), so the temporaries stay small; per channel the arithmetic is
-the same as on the whole array.
+Numerics (the compiled kernels, ``bncheck/_ckernels``, the default). Arrays are read as
+C-contiguous (outer, C, inner) views; every per-channel sum is a double-double (compensated
+summation: error about u² relative, whatever m), and the result is rounded once to the dtype.
+
+- float64: the mean is hi + lo; x − mu is computed as a double-double (two_sum of x and −hi,
+  then −lo), as are Σ (x − mu)², 1/sqrt(var + eps), Σ dy, Σ dy·(x − mu) (two_prod) and the
+  bracket dy − S1/m − (x − mu)·b of dx, so that its cancellation when dy is nearly affine in x
+  costs no accuracy. Result: correctly rounded in all but rare cases (see the README for the
+  one known limit, exactly affine dy with var/eps > ~1e14).
+- float32: x − mu, y and the bracket of dx in plain float64 (29 bits to spare), the sums as
+  double-double. Per channel, the bracket's amplification of rounding is computed from the
+  sums in double-double; where it exceeds 2^21 (``bncheck._native.AMPLIFICATION_LIMIT``), that
+  channel's variance, sums and dx are recomputed in double-double.
+- float16: widened to float64 (exactly), computed as float64, rounded once.
+- A channel whose dy is constant gets dx = 0 and dgamma = 0 exactly.
+
+If the compiled kernels are not available, :func:`kernels` says ``"numpy"`` and the NumPy
+kernels below run instead: every reduction in float64 with pairwise sums, a compensated mean
+(``hi = mean(x)``, ``lo = mean(x − hi)``, ``x − hi`` Sterbenz-exact at large offsets), the
+two-pass variance, and the projection of ``bncheck._kernels.projected_dx`` where the backward
+would cancel; on blocks of whole channels (:data:`BLOCK` float64 values). They meet the
+condition-aware error budgets of ``bncheck.errors`` but not the compiled kernels' accuracy
+on adversarial upstream gradients.
 """
 
 from __future__ import annotations
