@@ -34,7 +34,7 @@ If the compiled kernels are not available, :func:`kernels` says ``"numpy"`` and 
 kernels below run instead: every reduction in float64 with pairwise sums, a compensated mean
 (``hi = mean(x)``, ``lo = mean(x − hi)``, ``x − hi`` Sterbenz-exact at large offsets), the
 two-pass variance, and the projection of ``bncheck._kernels.projected_dx`` where the backward
-would cancel; on blocks of whole channels (:data:`BLOCK` float64 values). They meet the
+would cancel; on blocks of whole channels (``bncheck._kernels.BLOCK`` float64 values). They meet the
 condition-aware error budgets of ``bncheck.errors`` but not the compiled kernels' accuracy
 on adversarial upstream gradients.
 """
@@ -59,7 +59,15 @@ from bncheck._checks import (
     check_ndim,
     check_positive_finite,
 )
-from bncheck._kernels import channel_sum, expand, projected_dx
+from bncheck._kernels import (
+    Stats,
+    backward_numpy,
+    centered,
+    channel_sum,
+    expand,
+    forward_numpy,
+    inference_numpy,
+)
 
 F64 = NDArray[np.float64]
 FloatArray = NDArray[np.floating[Any]]
@@ -107,7 +115,7 @@ class BatchNormCache(NamedTuple):
     @property
     def x_hat(self) -> F64:
         """The normalized input n_i (eq 8), float64, in the input's layout."""
-        xc, _ = _centered(self.x, self.axis, self.mean_hi, self.mean_lo)
+        xc, _ = centered(self.x, self.axis, self.mean_hi, self.mean_lo)
         xc *= expand(self.inv_std, self.x.ndim, self.axis)
         return xc
 
@@ -149,30 +157,6 @@ def kernels() -> str:
     return "numpy"
 
 
-def _sum(a: NDArray[Any], axis: int) -> F64:
-    """Per-channel Σ over every other axis: pairwise, in float64 (``bncheck._kernels``)."""
-    return channel_sum(a, axis)
-
-
-def _centered(
-    x: FloatArray, axis: int, mean_hi: F64 | None = None, mean_lo: F64 | None = None
-) -> tuple[F64, tuple[F64, F64]]:
-    """x − mu in float64 with a compensated mean; returns (x − mu, (hi, lo)).
-
-    The first call computes hi and lo; passing them back reproduces the same x − mu exactly.
-    """
-    m = x.size // x.shape[axis]
-    if mean_hi is None or mean_lo is None:
-        mean_hi = _sum(x, axis) / m
-        # x − hi into a fresh float64 array: the cast and the subtraction in one pass.
-        xc = np.subtract(x, expand(mean_hi, x.ndim, axis), dtype=np.float64)
-        mean_lo = _sum(xc, axis) / m
-    else:
-        xc = np.subtract(x, expand(mean_hi, x.ndim, axis), dtype=np.float64)
-    xc -= expand(mean_lo, x.ndim, axis)
-    return xc, (mean_hi, mean_lo)
-
-
 def _prepare(
     x: ArrayLike, gamma: ArrayLike | None, beta: ArrayLike | None, eps: float, axis: int
 ) -> tuple[FloatArray, int, F64 | None, F64 | None, float]:
@@ -204,15 +188,6 @@ def _check_stats_finite(name: str, arr: FloatArray, *stats: NDArray[Any]) -> Non
         f"{name} is finite but its per-channel sums overflow float64 "
         f"(max |{name}| = {float(np.max(np.abs(arr))):.3e}); rescale the input"
     )
-
-
-def _affine(x_hat: F64, gamma: F64 | None, beta: F64 | None, axis: int) -> F64:
-    """In place: x_hat · gamma + beta (eq 9)."""
-    if gamma is not None:
-        x_hat *= expand(gamma, x_hat.ndim, axis)
-    if beta is not None:
-        x_hat += expand(beta, x_hat.ndim, axis)
-    return x_hat
 
 
 def batchnorm_forward(
@@ -264,7 +239,7 @@ def batchnorm_forward(
         if kernels() == "compiled":
             y, mean_hi, mean_lo, var, inv_std, inv_lo = _forward_compiled(x_copy, ax, g, b, eps_f)
         else:
-            y, mean_hi, mean_lo, var, inv_std = _forward_numpy(x_copy, ax, g, b, eps_f)
+            y, mean_hi, mean_lo, var, inv_std = forward_numpy(x_copy, ax, g, b, eps_f)
             inv_lo = np.zeros_like(inv_std)
     # NaN/Inf in x surface in the statistics (no separate O(n) scan).
     _check_stats_finite("x", xa, mean_hi, var)
@@ -301,24 +276,6 @@ def _forward_compiled(
     return y, mean_hi, mean_lo, var, inv_hi, inv_lo
 
 
-def _forward_numpy(
-    xa: FloatArray, ax: int, g: F64 | None, b: F64 | None, eps_f: float
-) -> tuple[FloatArray, F64, F64, F64, F64]:
-    """The NumPy fallback: blocks of channels, float64 temporaries, pairwise sums."""
-    m = xa.size // xa.shape[ax]
-    c = xa.shape[ax]
-    y = np.empty(xa.shape, dtype=xa.dtype)
-    mean_hi, mean_lo, var, inv_std = (np.empty(c) for _ in range(4))
-    for ch, index in _blocks(xa.shape, ax):
-        xc, (hi, lo) = _centered(xa[index], ax)
-        v = _sum(np.square(xc), ax) / m  # (7), two-pass
-        inv = 1.0 / np.sqrt(v + eps_f)
-        mean_hi[ch], mean_lo[ch], var[ch], inv_std[ch] = hi, lo, v, inv
-        xc *= expand(inv, xa.ndim, ax)  # xc is now x_hat, eq (8)
-        y[index] = _affine(xc, _part(g, ch), _part(b, ch), ax)  # (9), rounded once
-    return y, mean_hi, mean_lo, var, inv_std
-
-
 def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
     """Train-mode backward pass: gradients of the loss w.r.t. x, gamma and beta.
 
@@ -346,10 +303,8 @@ def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
         if kernels() == "compiled":
             dx, s2, s1, dx_bound = _backward_compiled(dya, cache)
         else:
-            dx = np.empty(x.shape, dtype=x.dtype)
-            s1, s2 = np.empty(c), np.empty(c)
-            for ch, index in _blocks(x.shape, ax):
-                s1[ch], s2[ch] = _backward_block(dya[index], dx, index, cache, ch)
+            stats = Stats(cache.mean_hi, cache.mean_lo, cache.var, cache.inv_std)
+            dx, s1, s2 = backward_numpy(dya, x, stats, cache.gamma, cache.eps, ax)
     _check_stats_finite("dy", dya, s1, s2)
     if not dx_bound < float(np.finfo(x.dtype).max) and not np.isfinite(dx).all():
         _raise_overflow("dx", dx)
@@ -407,75 +362,6 @@ def _backward_compiled(
     return dx3.reshape(x.shape).astype(x.dtype, copy=False), dgamma, dbeta, dx_bound
 
 
-def _backward_block(
-    dy: FloatArray, dx: FloatArray, index: tuple[Any, ...], cache: BatchNormCache, ch: slice
-) -> tuple[F64, F64]:
-    """dx[index] for the channels ``ch``; returns their dbeta and dgamma."""
-    ax, m, nd = cache.axis, cache.m, dy.ndim
-    xc, _ = _centered(cache.x[index], ax, cache.mean_hi[ch], cache.mean_lo[ch])
-    inv, var = cache.inv_std[ch], cache.var[ch]
-    # d = dy − mean(dy), compensated like x − mu: the paths through mu_B remove the mean of
-    # dy, and an offset in dy must not leave its rounding behind.
-    s1 = _sum(dy, ax)
-    d = np.subtract(dy, expand(s1 / m, nd, ax), dtype=np.float64)
-    d_lo = _sum(d, ax) / m
-    d -= expand(d_lo, nd, ax)
-    # dbeta stays the pairwise Σ dy: adding m·d_lo would add the roundings of dy − S1/m,
-    # about u·sqrt(m)·rms(dy), more than it corrects unless dy has a large offset.
-    s2 = _sum(d * xc, ax) * inv  # dgamma = Σ dy·x_hat = Σ d·x_hat since Σ x_hat = 0
-    sdd = _sum(np.square(d), ax)
-    gamma = _part(cache.gamma, ch)
-    scale = inv if gamma is None else gamma * inv
-    if np.isfinite(sdd).all() and _cancels(s2, sdd, var, cache.eps, m, dy.dtype):
-        dx[index] = projected_dx(d, xc, var, cache.eps, scale, ax)
-    else:
-        # dx = scale · (d − x_hat·S2/m), x_hat·S2/m = (x − mu)·(inv_std·S2/m), in place in d.
-        xc *= expand(inv * s2 / m, nd, ax)
-        d -= xc
-        d *= expand(scale, nd, ax)
-        dx[index] = d
-    return s1, s2
-
-
-#: float64 values per channel block: 2 MiB temporaries, about the size of a core's cache
-BLOCK = 1 << 18
-
-
-def _blocks(shape: tuple[int, ...], axis: int) -> list[tuple[slice, tuple[Any, ...]]]:
-    """(channel slice, index into the array) for blocks of whole channels of ~BLOCK values."""
-    c = shape[axis]
-    m = max(1, int(np.prod(shape)) // max(c, 1))
-    step = max(1, BLOCK // m)
-    out = []
-    for start in range(0, c, step):
-        ch = slice(start, min(start + step, c))
-        index = tuple(ch if a == axis else slice(None) for a in range(len(shape)))
-        out.append((ch, index))
-    return out
-
-
-def _part(v: F64 | None, ch: slice) -> F64 | None:
-    return None if v is None else v[ch]
-
-
-def _cancels(s2: F64, sdd: F64, var: F64, eps: float, m: int, dtype: np.dtype[Any]) -> bool:
-    """Whether d − x_hat·S2/m (d = dy − mean(dy)) cancels too much for ``dtype``.
-
-    The subtracted part has squared norm (2 − rho)·S2²/m of ||d||² (rho = var/(var + eps));
-    q = 1 − (2 − rho)·S2²/(m·||d||²) is the fraction that survives. The direct formula errs by
-    ~u64·||d||, so it is kept while sqrt(q) leaves the result well above that noise in the
-    output dtype: q >= 1/4 for float64 (at most one bit lost), q >= 2^-42 for float32 and
-    2^-68 for float16 (whose results are computed in float64).
-    """
-    nmant = np.finfo(dtype).nmant
-    threshold = min(0.25, (2.0 ** (nmant - 52 + 8)) ** 2)
-    rho = var / (var + eps)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        q = 1.0 - (2.0 - rho) * s2 * s2 / m / sdd
-    live = sdd > 0  # a channel whose dy is constant has dx = 0 exactly either way
-    return bool(np.any(live & ~(q >= threshold)))
-
-
 def batchnorm_inference(
     x: ArrayLike,
     gamma: ArrayLike | None,
@@ -501,11 +387,7 @@ def batchnorm_inference(
             y3 = _native.inference(_working(xa, ax), g, b, mean, rv, eps_f)
             y = y3.reshape(xa.shape).astype(xa.dtype, copy=False)
         else:
-            y = np.empty(xa.shape, dtype=xa.dtype)
-            for ch, index in _blocks(xa.shape, ax):
-                x_hat = np.subtract(xa[index], expand(mean[ch], xa.ndim, ax), dtype=np.float64)
-                x_hat *= expand(inv_std[ch], xa.ndim, ax)
-                y[index] = _affine(x_hat, _part(g, ch), _part(b, ch), ax)
+            y = inference_numpy(xa, ax, g, b, mean, inv_std)
     # One scan, of y: NaN/Inf in x show up there, and so does an overflow of y.
     if not np.isfinite(y).all():
         check_all_finite("x", xa)
@@ -554,8 +436,8 @@ def inference_backward(
     check_all_finite("dy", dya)
     x_hat = np.subtract(xa, expand(mean, xa.ndim, ax), dtype=np.float64)
     x_hat *= expand(inv_std, xa.ndim, ax)
-    s2 = _sum(dya * x_hat, ax)
+    s2 = channel_sum(dya * x_hat, ax)
     scale = inv_std if g is None else g * inv_std
     dx = np.multiply(dya, expand(scale, xa.ndim, ax), dtype=np.float64).astype(xa.dtype)
     dgamma = None if g is None else s2.astype(xa.dtype)
-    return BatchNormGrads(dx, dgamma, _sum(dya, ax).astype(xa.dtype) if has_beta else None)
+    return BatchNormGrads(dx, dgamma, channel_sum(dya, ax).astype(xa.dtype) if has_beta else None)
