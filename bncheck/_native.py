@@ -60,7 +60,7 @@ def _load() -> ctypes.CDLL | None:
         _ERROR = f"bncheck's compiled kernels failed to load from {spec.origin}: {exc}"
         return None
     sig: dict[str, list[Any]] = {
-        "bn_sum_dd": [_P] + [_N] * 5 + [_P] * 2,
+        "bn_sum_dd": [_P] + [_N] * 5 + [_P] * 4,
         "bn_sqdev_dd": [_P] + [_N] * 5 + [_P] * 4,
         "bn_sqdev_fast": [_P] + [_N] * 5 + [_P] * 3,
         "bn_affine_dd": [_P] + [_N] * 5 + [_P] * 6,
@@ -236,7 +236,8 @@ def forward(x: Array, gamma: F64 | None, beta: F64 | None, eps: float) -> tuple[
     m = float(shape[0] * shape[2])
     ranges = _ranges(c, x.size)
     mh, ml = np.empty(c), np.empty(c)
-    _run(_kernel("bn_sum_dd", x.dtype), [x], shape, [mh, ml], ranges)
+    unused = np.zeros(c)  # bn_sum_dd shares bn_sqdev_dd's arguments; it ignores mu
+    _run(_kernel("bn_sum_dd", x.dtype), [x], shape, [unused, unused, mh, ml], ranges)
     lib.bn_divide(c, m, _ptr(mh), _ptr(ml))
     m2h, m2l = np.empty(c), np.zeros(c)
     if x.dtype == np.float64:

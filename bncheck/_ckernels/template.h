@@ -31,56 +31,16 @@ static inline void BN_FN(center_dd)(T xv, double mh, double ml, double *ch, doub
     two_sum(s, e - ml, ch, cl);
 }
 
-/* ---- Σ x, double-double ------------------------------------------------------------- */
-BN_EXPORT void BN_FN(bn_sum_dd)(const T *x, idx outer, idx C, idx inner, idx c0, idx c1,
-                                 double *out_h, double *out_l)
+/* ---- per-channel double-double reductions: Σ x and Σ (x - mu)^2 ---------------------- */
+/* (hi, lo) += x; mu is not used (bn_sum_dd takes the same arguments as bn_sqdev_dd) */
+static inline void BN_FN(x_dd)(T xv, double mh, double ml, double *ah, double *al)
 {
-    if (inner == 1) {
-        for (idx cb = c0; cb < c1; cb += W) {
-            idx w = c1 - cb < W ? c1 - cb : W;
-            double ah[W], al[W];
-            for (idx j = 0; j < w; j++) ah[j] = al[j] = 0.0;
-            idx o = 0;
-            for (; o + R <= outer; o += R) {
-                const T *restrict p = x + o * C + cb;
-                for (idx j = 0; j < w; j++) {
-                    double h = ah[j], l = al[j];
-                    for (idx r = 0; r < R; r++) dd_acc(&h, &l, (double)p[r * C + j]);
-                    ah[j] = h;
-                    al[j] = l;
-                }
-            }
-            for (; o < outer; o++) {
-                const T *restrict p = x + o * C + cb;
-                for (idx j = 0; j < w; j++) dd_acc(&ah[j], &al[j], (double)p[j]);
-            }
-            for (idx j = 0; j < w; j++) {
-                double h = ah[j], l = al[j];
-                dd_norm(&h, &l);
-                out_h[cb + j] = h;
-                out_l[cb + j] = l;
-            }
-        }
-        return;
-    }
-    for (idx c = c0; c < c1; c++) {
-        double ah[L], al[L];
-        for (idx j = 0; j < L; j++) ah[j] = al[j] = 0.0;
-        for (idx o = 0; o < outer; o++) {
-            const T *restrict p = x + (o * C + c) * inner;
-            idx i = 0;
-            for (; i + L <= inner; i += L)
-                for (idx j = 0; j < L; j++) dd_acc(&ah[j], &al[j], (double)p[i + j]);
-            for (; i < inner; i++) dd_acc(&ah[0], &al[0], (double)p[i]);
-        }
-        double h = 0.0, l = 0.0;
-        for (idx j = 0; j < L; j++) dd_add(h, l, ah[j], al[j], &h, &l);
-        out_h[c] = h;
-        out_l[c] = l;
-    }
+    (void)mh;
+    (void)ml;
+    dd_acc(ah, al, (double)xv);
 }
 
-/* ---- Σ (x - mu)^2, double-double ------------------------------------------------------- */
+/* (hi, lo) += (x - mu)^2, x - mu as a double-double */
 static inline void BN_FN(sq_dd)(T xv, double mh, double ml, double *ah, double *al)
 {
     double ch, cl, p, e;
@@ -90,55 +50,60 @@ static inline void BN_FN(sq_dd)(T xv, double mh, double ml, double *ah, double *
     *al += e + 2.0 * ch * cl;
 }
 
-BN_EXPORT void BN_FN(bn_sqdev_dd)(const T *x, idx outer, idx C, idx inner, idx c0, idx c1,
-                                   const double *mh, const double *ml, double *out_h,
-                                   double *out_l)
-{
-    if (inner == 1) {
-        for (idx cb = c0; cb < c1; cb += W) {
-            idx w = c1 - cb < W ? c1 - cb : W;
-            double ah[W], al[W];
-            for (idx j = 0; j < w; j++) ah[j] = al[j] = 0.0;
-            idx o = 0;
-            for (; o + R <= outer; o += R) {
-                const T *restrict p = x + o * C + cb;
-                for (idx j = 0; j < w; j++) {
-                    double h = ah[j], l = al[j], h0 = mh[cb + j], l0 = ml[cb + j];
-                    for (idx r = 0; r < R; r++) BN_FN(sq_dd)(p[r * C + j], h0, l0, &h, &l);
-                    ah[j] = h;
-                    al[j] = l;
-                }
-            }
-            for (; o < outer; o++) {
-                const T *restrict p = x + o * C + cb;
-                for (idx j = 0; j < w; j++) BN_FN(sq_dd)(p[j], mh[cb + j], ml[cb + j], &ah[j], &al[j]);
-            }
-            for (idx j = 0; j < w; j++) {
-                double h = ah[j], l = al[j];
-                dd_norm(&h, &l);
-                out_h[cb + j] = h;
-                out_l[cb + j] = l;
-            }
-        }
-        return;
-    }
-    for (idx c = c0; c < c1; c++) {
-        double ah[L], al[L];
-        double h0 = mh[c], l0 = ml[c];
-        for (idx j = 0; j < L; j++) ah[j] = al[j] = 0.0;
-        for (idx o = 0; o < outer; o++) {
-            const T *restrict p = x + (o * C + c) * inner;
-            idx i = 0;
-            for (; i + L <= inner; i += L)
-                for (idx j = 0; j < L; j++) BN_FN(sq_dd)(p[i + j], h0, l0, &ah[j], &al[j]);
-            for (; i < inner; i++) BN_FN(sq_dd)(p[i], h0, l0, &ah[0], &al[0]);
-        }
-        double h = 0.0, l = 0.0;
-        for (idx j = 0; j < L; j++) dd_add(h, l, ah[j], al[j], &h, &l);
-        out_h[c] = h;
-        out_l[c] = l;
-    }
+#define BN_DD_REDUCE(NAME, ELEM)                                                                  \
+BN_EXPORT void BN_FN(NAME)(const T *x, idx outer, idx C, idx inner, idx c0, idx c1,               \
+                                   const double *mh, const double *ml, double *out_h,             \
+                                   double *out_l)                                                 \
+{                                                                                                 \
+    if (inner == 1) {                                                                             \
+        for (idx cb = c0; cb < c1; cb += W) {                                                     \
+            idx w = c1 - cb < W ? c1 - cb : W;                                                    \
+            double ah[W], al[W];                                                                  \
+            for (idx j = 0; j < w; j++) ah[j] = al[j] = 0.0;                                      \
+            idx o = 0;                                                                            \
+            for (; o + R <= outer; o += R) {                                                      \
+                const T *restrict p = x + o * C + cb;                                             \
+                for (idx j = 0; j < w; j++) {                                                     \
+                    double h = ah[j], l = al[j], h0 = mh[cb + j], l0 = ml[cb + j];                \
+                    for (idx r = 0; r < R; r++) BN_FN(ELEM)(p[r * C + j], h0, l0, &h, &l);        \
+                    ah[j] = h;                                                                    \
+                    al[j] = l;                                                                    \
+                }                                                                                 \
+            }                                                                                     \
+            for (; o < outer; o++) {                                                              \
+                const T *restrict p = x + o * C + cb;                                             \
+                for (idx j = 0; j < w; j++) BN_FN(ELEM)(p[j], mh[cb + j], ml[cb + j], &ah[j], &al[j]);\
+            }                                                                                     \
+            for (idx j = 0; j < w; j++) {                                                         \
+                double h = ah[j], l = al[j];                                                      \
+                dd_norm(&h, &l);                                                                  \
+                out_h[cb + j] = h;                                                                \
+                out_l[cb + j] = l;                                                                \
+            }                                                                                     \
+        }                                                                                         \
+        return;                                                                                   \
+    }                                                                                             \
+    for (idx c = c0; c < c1; c++) {                                                               \
+        double ah[L], al[L];                                                                      \
+        double h0 = mh[c], l0 = ml[c];                                                            \
+        for (idx j = 0; j < L; j++) ah[j] = al[j] = 0.0;                                          \
+        for (idx o = 0; o < outer; o++) {                                                         \
+            const T *restrict p = x + (o * C + c) * inner;                                        \
+            idx i = 0;                                                                            \
+            for (; i + L <= inner; i += L)                                                        \
+                for (idx j = 0; j < L; j++) BN_FN(ELEM)(p[i + j], h0, l0, &ah[j], &al[j]);        \
+            for (; i < inner; i++) BN_FN(ELEM)(p[i], h0, l0, &ah[0], &al[0]);                     \
+        }                                                                                         \
+        double h = 0.0, l = 0.0;                                                                  \
+        for (idx j = 0; j < L; j++) dd_add(h, l, ah[j], al[j], &h, &l);                           \
+        out_h[c] = h;                                                                             \
+        out_l[c] = l;                                                                             \
+    }                                                                                             \
 }
+
+BN_DD_REDUCE(bn_sum_dd, x_dd)
+BN_DD_REDUCE(bn_sqdev_dd, sq_dd)
+#undef BN_DD_REDUCE
 
 /* ---- Σ (x - mu)^2, plain double, blocked ------------------------------------------------ */
 BN_EXPORT void BN_FN(bn_sqdev_fast)(const T *x, idx outer, idx C, idx inner, idx c0, idx c1,
