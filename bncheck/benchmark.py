@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import bncheck
-from bncheck.baselines import staged_backward, staged_forward
+from bncheck.baselines import numpy_sum, staged_backward, staged_forward
 
 __all__ = ["CASES", "FLOOR", "Case", "Timing", "machine", "run"]
 
@@ -77,7 +77,9 @@ def _runners(case: Case, a: dict[str, Any], with_torch: bool) -> dict[str, Runne
             "bncheck": lambda: bncheck.batchnorm_backward(
                 dy, bncheck.batchnorm_forward(x, g, b)[1]
             ),
-            "naive staged": lambda: staged_backward(dy, staged_forward(x, g, b, 1e-5)[1]),
+            "naive staged": lambda: staged_backward(
+                dy, staged_forward(x, g, b, 1e-5, reduce=numpy_sum)[1]
+            ),
         }
     else:
         runners = {

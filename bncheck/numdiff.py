@@ -307,6 +307,10 @@ def complex_batchnorm_forward(
     Only analytic operations: products instead of |·|² (np.var would conjugate), the principal
     square root (analytic near the positive real axis, where var + eps lies). Real inputs give
     the real BN; x, gamma and beta may carry imaginary perturbations. Returns complex128.
+
+    The complex arithmetic is written out on real and imaginary parts with +, −, ×, ÷ and sqrt,
+    so the result has the same bits on every CPU (NumPy's complex multiply fuses into FMAs
+    where the CPU has them).
     """
     xc = np.asarray(x).astype(np.complex128)
     if xc.ndim < 2:
@@ -314,12 +318,26 @@ def complex_batchnorm_forward(
     ax = axis % xc.ndim
     axes = tuple(a for a in range(xc.ndim) if a != ax)
     m = xc.size // xc.shape[ax]
-    mu = np.sum(xc, axis=axes, keepdims=True) / m  # (6)
-    dev = xc - mu
-    var = np.sum(dev * dev, axis=axes, keepdims=True) / m  # (7), no conjugate
-    y = dev / np.sqrt(var + eps)  # (8)
+    re, im = xc.real.copy(), xc.imag.copy()
+    mu_re = np.sum(re, axis=axes, keepdims=True) / m  # (6)
+    mu_im = np.sum(im, axis=axes, keepdims=True) / m
+    d_re, d_im = re - mu_re, im - mu_im
+    # (7), no conjugate: (a + bi)² = (a² − b²) + 2ab·i
+    v_re = np.sum(d_re * d_re - d_im * d_im, axis=axes, keepdims=True) / m + eps
+    v_im = np.sum(2.0 * (d_re * d_im), axis=axes, keepdims=True) / m
+    # principal root of v (real part > 0): s = t + (v_im / 2t)·i, t = sqrt((|v| + v_re)/2)
+    t = np.sqrt((np.sqrt(v_re * v_re + v_im * v_im) + v_re) / 2.0)
+    s_re, s_im = t, v_im / (2.0 * t)
+    # (8): (d_re + d_im·i) / (s_re + s_im·i)
+    den = s_re * s_re + s_im * s_im
+    y_re = (d_re * s_re + d_im * s_im) / den
+    y_im = (d_im * s_re - d_re * s_im) / den
     if gamma is not None:
-        y = y * expand(np.asarray(gamma).astype(np.complex128), xc.ndim, ax)
+        g = expand(np.asarray(gamma).astype(np.complex128), xc.ndim, ax)
+        y_re, y_im = y_re * g.real - y_im * g.imag, y_re * g.imag + y_im * g.real
     if beta is not None:
-        y = y + expand(np.asarray(beta).astype(np.complex128), xc.ndim, ax)
-    return np.asarray(y, dtype=np.complex128)  # (9)
+        b = expand(np.asarray(beta).astype(np.complex128), xc.ndim, ax)
+        y_re, y_im = y_re + b.real, y_im + b.imag
+    y = np.empty(np.broadcast_shapes(y_re.shape, y_im.shape), dtype=np.complex128)
+    y.real, y.imag = y_re, y_im
+    return y  # (9)

@@ -28,6 +28,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 from numpy.typing import ArrayLike, NDArray
 
+from bncheck.report._portable import round_sig
+
 __all__ = [
     "COLORS",
     "DPI",
@@ -141,11 +143,4 @@ def rounded(values: ArrayLike, sig: int = 6) -> NDArray[np.float64]:
     Plotting rounded data keeps last-bit differences of a summation order (BLAS, NumPy version)
     from moving an anti-aliased pixel and so a byte of the PNG.
     """
-    a = np.asarray(values, dtype=np.float64)
-    out = a.copy()
-    finite = np.isfinite(a) & (a != 0)
-    if finite.any():
-        exp = np.floor(np.log10(np.abs(a[finite])))
-        scale = 10.0 ** (sig - 1 - exp)
-        out[finite] = np.round(a[finite] * scale) / scale
-    return out
+    return round_sig(values, sig)

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from bncheck.batchnorm import batchnorm_forward, batchnorm_inference
 from bncheck.layer import BatchNorm
+from bncheck.report._portable import ipow, matmul
 from bncheck.running import get_convention, merge_shards, new_batch_weight
 
 __all__ = [
@@ -92,7 +93,7 @@ def _keep(convention: str, momentum: float | None, steps: int) -> F64:
 
 def ema_mse(a: float, t: F64 | float, e0: float, v_b: float) -> F64:
     """E[e_t²] of an EMA with new-batch weight a: (1−a)^{2t}·e0² + a/(2−a)·(1−(1−a)^{2t})·V_b."""
-    q = (1.0 - a) ** (2.0 * np.asarray(t, dtype=np.float64))
+    q = ipow(1.0 - a, 2 * np.asarray(t))
     return np.asarray(q * e0**2 + a / (2.0 - a) * (1.0 - q) * v_b, dtype=np.float64)
 
 
@@ -182,7 +183,7 @@ def bias_vs_m(rng: np.random.Generator, ms: tuple[int, ...], replicas: int, step
     Closed form: E[R_T] = (1−a)^T·R_0 + (1 − (1−a)^T)·c·sigma² with c = (m−1)/m (biased) or 1.
     """
     momentum, mu, sigma = 0.1, 1.0, 2.0
-    keep = (1.0 - momentum) ** steps
+    keep = float(ipow(1.0 - momentum, steps))
     sim, se, theory = (np.empty((2, len(ms))) for _ in range(3))
     for j, m in enumerate(ms):
         layers = [_layer(replicas, "torch", momentum, unb) for unb in (False, True)]
@@ -296,7 +297,7 @@ def drift(rng: np.random.Generator, replicas: int, steps: int, m: int = 16) -> D
     steady = np.array([math.inf if a is None else (1 - a) / a for a in MOMENTA])
     ts = np.arange(1, steps + 1, dtype=np.float64)
     curve = np.array(
-        [(ts - 1) / 2 if a is None else (1 - a) / a * (1 - (1 - a) ** ts) for a in MOMENTA]
+        [(ts - 1) / 2 if a is None else (1 - a) / a * (1 - ipow(1 - a, ts)) for a in MOMENTA]
     )
     return Drift(
         MOMENTA, m, v, ts, mean_run, lag, lag_se, curve[:, -1].copy(), steady,
@@ -362,10 +363,10 @@ def precise_bn(
               for _, conv, mom in PRECISE_RUNS]  # fmt: skip
     for t in range(1, train_steps + 1):
         idx = rng.choice(n_data, size=m, replace=False)
-        h = x_data[idx] @ (w0 + (t / train_steps) * delta)
+        h = matmul(x_data[idx], w0 + (t / train_steps) * delta)
         for bn in layers:
             bn(h)
-    h_all = x_data @ (w0 + delta)
+    h_all = matmul(x_data, w0 + delta)
     _, cache = batchnorm_forward(h_all, None, None, eps=eps, axis=1)
     mu, var = cache.mean, cache.var
     run_err = np.array([_errors(bn.running_mean, bn.running_var, h_all, mu, var, eps)

@@ -18,6 +18,7 @@ from tabulate import tabulate
 
 from bncheck.report import _plot
 from bncheck.report import running_measure as rm
+from bncheck.report._portable import ipow
 from bncheck.report.build import HEADER, Built
 from bncheck.running import CONVENTIONS
 
@@ -182,8 +183,8 @@ def _bias(out: Path, res: rm.Bias) -> tuple[Lines, Path]:
         *_image("running_bias.png", "running variance bias against m"),
     ]
     path = out / "running_bias.png"
-    mm = np.geomspace(ms[0], ms[-1], 200)
-    keep = (1 - res.momentum) ** res.steps
+    mm = _plot.rounded(np.geomspace(ms[0], ms[-1], 200))
+    keep = float(ipow(1 - res.momentum, res.steps))
     with _plot.figure(path, ncols=2) as (_, (ax1, ax2)):
         for i, name in enumerate(("biased", "unbiased")):
             c = (mm - 1) / mm if i == 0 else np.ones_like(mm)
