@@ -26,7 +26,7 @@ from bncheck.report import _plot
 from bncheck.report.build import HEADER, Built
 from bncheck.strategies import BETA_KINDS, GAMMA_KINDS, Regime, make_dy, make_x
 
-__all__ = ["IMPLEMENTATIONS", "OPTIONAL", "ROWS", "build", "implementations", "measure"]
+__all__ = ["IMPLEMENTATIONS", "ROWS", "build", "measure"]
 
 OUTPUTS = ("y", "dx", "dgamma", "dbeta")
 DTYPES = ("float16", "float32", "float64")
@@ -48,50 +48,14 @@ def _numpy(forward: Callable[..., Any]) -> Callable[..., Result]:
     return run
 
 
-def _torch(x: Any, g: Any, b: Any, dy: Any) -> Result:
-    import torch
-
-    torch.set_num_threads(2)
-    dt = getattr(torch, x.dtype.name)
-    cls = {2: torch.nn.BatchNorm1d, 3: torch.nn.BatchNorm1d, 4: torch.nn.BatchNorm2d}[x.ndim]
-    module = cls(x.shape[1], eps=EPS).to(dt)
-    with torch.no_grad():
-        module.weight.copy_(torch.from_numpy(g))
-        module.bias.copy_(torch.from_numpy(b))
-    xt = torch.from_numpy(x.copy()).requires_grad_(True)
-    y = module(xt)
-    y.backward(torch.from_numpy(dy.copy()))
-    tensors: list[Any] = [y, xt.grad, module.weight.grad, module.bias.grad]
-    y_, dx, dgamma, dbeta = (t.detach().numpy() for t in tensors)
-    return y_, dx, dgamma, dbeta
-
-
-def _torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-#: name -> implementation(x, gamma, beta, dy) -> (y, dx, dgamma, dbeta), all in x's dtype
+#: name -> implementation(x, gamma, beta, dy) -> (y, dx, dgamma, dbeta), all in x's dtype.
+#: Only implementations whose arithmetic bncheck's own code fixes: this report's numbers are
+#: the same on any machine (frameworks are measured in ``bncheck.report.frameworks``).
 IMPLEMENTATIONS: dict[str, Callable[..., Result]] = {
     "bncheck": _bncheck,
     "naive staged": _numpy(staged_forward),
     "one-pass E[x²]−E[x]²": _numpy(onepass_forward),
 }
-#: optional comparisons: in the full report when installed, never in the quick one (whose bytes
-#: CI compares with the committed copy, so they must not depend on what is installed)
-OPTIONAL: dict[str, tuple[Callable[[], bool], Callable[..., Result]]] = {
-    "PyTorch CPU": (_torch_available, _torch),
-}
-
-
-def implementations(quick: bool) -> dict[str, Callable[..., Result]]:
-    impls = dict(IMPLEMENTATIONS)
-    if not quick:
-        impls.update({n: f for n, (available, f) in OPTIONAL.items() if available()})
-    return impls
 
 
 @dataclass(frozen=True)
@@ -155,9 +119,13 @@ def _errors(impl: Callable[..., Result], case: tuple[Any, ...], truth: Any) -> l
 
 
 def measure(
-    *, quick: bool = False, progress: Callable[[str], None] | None = None
+    *,
+    quick: bool = False,
+    progress: Callable[[str], None] | None = None,
+    impls: dict[str, Callable[..., Result]] | None = None,
 ) -> dict[tuple[str, str, str], list[float]]:
     """(dtype, row label, implementation) -> normwise ULP of y, dx, dgamma, dbeta."""
+    impls = IMPLEMENTATIONS if impls is None else impls
     table: dict[tuple[str, str, str], list[float]] = {}
     for dtype in DTYPES:
         for row in ROWS:
@@ -168,7 +136,7 @@ def measure(
             case = _case(row, dtype, quick, seed=1)
             t = exact_batchnorm(*case[:3], case[3], eps=EPS, axis=1)
             truth = (t.y, t.dx, t.dgamma, t.dbeta)
-            for name, impl in implementations(quick).items():
+            for name, impl in impls.items():
                 table[(dtype, row.label, name)] = _errors(impl, case, truth)
     return table
 
@@ -185,7 +153,7 @@ def error_vs_offset(quick: bool) -> dict[tuple[str, str], list[tuple[float, list
             row = Row(f"{ratio:g}", Regime(ratio, 1.0), shape)
             case = _case(row, dtype, quick, seed=2)
             t = exact_batchnorm(*case[:3], case[3], eps=EPS, axis=1)
-            for name, impl in implementations(quick).items():
+            for name, impl in IMPLEMENTATIONS.items():
                 errs = _errors(impl, case, (t.y, t.dx, t.dgamma, t.dbeta))
                 curves.setdefault((dtype, name), []).append((ratio, errs))
     return curves
@@ -227,7 +195,8 @@ def _names(table: dict[tuple[str, str, str], list[float]]) -> list[str]:
     return list(dict.fromkeys(name for _, _, name in table))
 
 
-def _fmt(v: float) -> str:
+def fmt(v: float) -> str:
+    """A normwise ULP figure as the reports print it."""
     if math.isnan(v):
         return "n/a"
     if math.isinf(v):
@@ -235,7 +204,8 @@ def _fmt(v: float) -> str:
     return f"{v:.2g}" if v < 100 else f"{v:.1e}"
 
 
-def _tables(table: dict[tuple[str, str, str], list[float]]) -> list[str]:
+def tables(table: dict[tuple[str, str, str], list[float]]) -> list[str]:
+    """One Markdown table per dtype: regimes × implementations."""
     lines = []
     names = _names(table)
     for dtype in DTYPES:
@@ -243,7 +213,7 @@ def _tables(table: dict[tuple[str, str, str], list[float]]) -> list[str]:
         for row in ROWS:
             if dtype not in row.dtypes:
                 continue
-            cells = [" / ".join(_fmt(v) for v in table[(dtype, row.label, n)]) for n in names]
+            cells = [" / ".join(fmt(v) for v in table[(dtype, row.label, n)]) for n in names]
             rows.append([row.label, *cells])
         lines += [f"### {dtype}", "", "Each cell: y / dx / dgamma / dbeta, normwise ULP.", ""]
         lines += [tabulate(rows, headers=["regime", *names], tablefmt="github"), ""]
@@ -329,13 +299,21 @@ def build(
         + ", ".join(f"`{n}`" for n in _names(table))
         + " (`naive staged` is the source document's chain rule in the input dtype; "
         "`one-pass` computes the variance as E[x²] − E[x]², as Flax's fast variance and Keras' "
-        "synchronized BN do). `n/a`: the implementation cannot run that case.",
+        "synchronized BN do). `n/a`: the implementation cannot run that case. "
+        "Their arithmetic is fixed by bncheck's code, so every number here is the same on any "
+        "machine"
+        + (
+            "; the frameworks' BNs, whose arithmetic is not, are in "
+            "[numerical_error_frameworks.md](numerical_error_frameworks.md)."
+            if not quick
+            else "."
+        ),
         "",
         *[f"- {s}" for s in summary],
         "",
         "## Error by dtype and regime",
         "",
-        *_tables(table),
+        *tables(table),
         "## Error against mean/spread",
         "",
         "The condition of BN's centering grows with mean/spread: a correct float32 BN that "
@@ -369,10 +347,10 @@ def _summary(
 ) -> list[str]:
     worst = {(dt, n): _worst(table, dt, n) for dt in DTYPES for n in _names(table)}
     own = "; ".join(
-        f"{dt} {_fmt(worst[(dt, 'bncheck')][0])} ({worst[(dt, 'bncheck')][1]})" for dt in DTYPES
+        f"{dt} {fmt(worst[(dt, 'bncheck')][0])} ({worst[(dt, 'bncheck')][1]})" for dt in DTYPES
     )
     others = [
-        f"{n} up to {_fmt(worst[('float32', n)][0])} ({worst[('float32', n)][1]})"
+        f"{n} up to {fmt(worst[('float32', n)][0])} ({worst[('float32', n)][1]})"
         for n in _names(table)
         if n != "bncheck"
     ]
@@ -387,8 +365,8 @@ def _summary(
         + ("met." if not missed else "NOT met in " + ", ".join(missed) + "."),
         f"bncheck's worst normwise ULP over all regimes and outputs: {own}. In float32 the "
         f"others reach: {'; '.join(others)}.",
-        f"float64 at mean/spread 1e6: y off by {_fmt(own_off[0])} ULP in bncheck and "
-        f"{_fmt(off[0])} ULP in the naive staged BN.",
+        f"float64 at mean/spread 1e6: y off by {fmt(own_off[0])} ULP in bncheck and "
+        f"{fmt(off[0])} ULP in the naive staged BN.",
         "Finite differences (float64): best relative error "
         + ", ".join(f"{m} {e:.1e} at h = {h:.0e}" for m, (h, e) in best.items())
         + ".",
