@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 __all__ = ["OUTPUTS", "ROOT", "run"]
@@ -22,7 +23,16 @@ SECOND_ORDER_M = (2, 3, 5)
 
 
 def texts() -> dict[Path, str]:
-    """Relative path → file content, deterministic."""
+    """Relative path → file content, deterministic.
+
+    SymPy takes about half a minute for this, so one process derives once (a full
+    ``bncheck report`` needs the reports and the generated code from the same run).
+    """
+    return dict(_texts())
+
+
+@functools.cache
+def _texts() -> dict[Path, str]:
     from derivations import audit, codegen, report, second_order, symbolic
 
     fo, efo = symbolic.first_order(), symbolic.eval_first_order()
