@@ -65,11 +65,21 @@ def check_all_finite(name: str, arr: NDArray[np.floating[Any]]) -> None:
         )
 
 
+#: Inputs have 2 to 5 dimensions: (N, C), (N, C, L), (N, C, H, W) or (N, C, D, H, W).
+MIN_NDIM, MAX_NDIM = 2, 5
+
+
 def check_ndim(name: str, arr: NDArray[Any]) -> None:
-    if arr.ndim < 2:
+    """An input of 2 to 5 dimensions."""
+    if arr.ndim < MIN_NDIM:
         raise BatchNormError(
             f"{name} has ndim={arr.ndim} (shape {arr.shape}); expected at least 2 dimensions, "
             "a batch axis and a channel axis, e.g. (N, C) or (N, C, H, W)"
+        )
+    if arr.ndim > MAX_NDIM:
+        raise BatchNormError(
+            f"{name} has ndim={arr.ndim} (shape {arr.shape}); expected 2 to 5 dimensions, "
+            "e.g. (N, C), (N, C, L), (N, C, H, W) or (N, C, D, H, W)"
         )
 
 

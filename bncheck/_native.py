@@ -14,6 +14,7 @@ import ctypes
 import importlib.util
 import os
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -102,8 +103,21 @@ def load_error() -> str | None:
     return _ERROR
 
 
+#: BNCHECK_NUM_THREADS values already warned about (warn once for each)
+_THREADS_WARNED: set[str] = set()
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def num_threads() -> int:
-    """Threads per kernel call: ``BNCHECK_NUM_THREADS`` if set, else the usable CPUs (at most 8)."""
+    """Threads per kernel call: ``BNCHECK_NUM_THREADS`` if set, capped at the usable CPUs (with
+    a warning, once), else the usable CPUs (at most 8)."""
     env = os.environ.get("BNCHECK_NUM_THREADS", "").strip()
     if env:
         try:
@@ -114,12 +128,19 @@ def num_threads() -> int:
             ) from exc
         if n < 1:
             raise ValueError(f"BNCHECK_NUM_THREADS={env!r}; expected a positive integer")
+        cpus = _usable_cpus()
+        if n > cpus:
+            if env not in _THREADS_WARNED:
+                _THREADS_WARNED.add(env)
+                warnings.warn(
+                    f"BNCHECK_NUM_THREADS={env!r} exceeds the {cpus} usable CPUs; "
+                    f"bncheck uses {cpus} threads",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            return cpus
         return n
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(8, cpus))
+    return max(1, min(8, _usable_cpus()))
 
 
 def _ptr(a: Array | None) -> int | None:

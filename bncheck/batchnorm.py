@@ -202,7 +202,7 @@ def batchnorm_forward(
 
     Parameters
     ----------
-    x : array of float16, float32 or float64, ndim >= 2
+    x : array of float16, float32 or float64, 2 to 5 dimensions
         Input; statistics reduce over every axis except ``axis``.
     gamma, beta : arrays of shape (C,) or None
         Scale and shift; None means no scale (gamma = 1), respectively no shift (beta = 0).
@@ -223,10 +223,16 @@ def batchnorm_forward(
     TypeError
         A non-float input.
     BatchNormError
-        NaN/Inf, wrong shapes, eps <= 0, axis out of range, or fewer than 2 values per channel.
+        NaN/Inf, wrong shapes, fewer than 2 or more than 5 dimensions, eps <= 0, axis out of
+        range, or fewer than 2 values per channel.
     """
     xa, ax, g, b, eps_f = _prepare(x, gamma, beta, eps, axis)
     m = xa.size // xa.shape[ax]
+    if m == 0:
+        raise BatchNormError(
+            f"x has 0 values per channel; training needs at least 2 (x has shape {xa.shape}, "
+            f"channel axis={ax}: an empty batch has no batch mean or variance)"
+        )
     if m < 2:
         raise BatchNormError(
             f"x has shape {xa.shape}: {m} value per channel along axis={ax}; training needs at "
@@ -293,7 +299,9 @@ def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
             f"cache={type(cache).__name__} must be the BatchNormCache returned by batchnorm_forward"
         )
     dya = check_float_array("dy", dy)
+    check_ndim("dy", dya)
     x = cache.x
+    check_ndim("cache.x", x)
     if dya.shape != x.shape:
         raise BatchNormError(f"dy has shape {dya.shape}; expected {x.shape}, the shape of x")
     ax, c = cache.axis, x.shape[cache.axis]

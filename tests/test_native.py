@@ -115,6 +115,9 @@ def test_results_are_bitwise_identical_for_any_thread_count(
         _, cache = bncheck.batchnorm_forward(x, gamma, beta, axis=axis)
         assert native_backward(x, dy, cache)[3] == len(range(0, c, 3))
     runs = {}
+    # BNCHECK_NUM_THREADS is capped at the usable CPUs: pretend to have 8, so that 3 splits
+    # happen on any machine
+    monkeypatch.setattr(_native, "_usable_cpus", lambda: 8)
     for n in (1, 2, 3):
         monkeypatch.setenv("BNCHECK_NUM_THREADS", str(n))
         assert len(_native._ranges(c, x.size)) == n  # the split really happens
@@ -133,8 +136,10 @@ def test_eval_mode_is_bitwise_identical_for_any_thread_count(
     gamma, beta = params(rng, 12, np.float32)
     rm, rv = 1e4 + rng.normal(size=12), rng.uniform(0.5, 2.0, 12)
     outs = []
+    monkeypatch.setattr(_native, "_usable_cpus", lambda: 8)  # no cap at this machine's CPUs
     for n in (1, 2, 3):
         monkeypatch.setenv("BNCHECK_NUM_THREADS", str(n))
+        assert len(_native._ranges(12, x.size)) == n
         outs.append(bits(bncheck.batchnorm_inference(x, gamma, beta, rm, rv)))
     assert outs[0] == outs[1] == outs[2]
 
@@ -408,6 +413,7 @@ def test_an_exception_in_a_worker_thread_reaches_the_caller(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("BNCHECK_NUM_THREADS", "4")
+    monkeypatch.setattr(_native, "_usable_cpus", lambda: 8)  # no cap at this machine's CPUs
     calls: list[tuple[int, int]] = []
 
     def kernel(outer: int, c: int, inner: int, c0: int, c1: int) -> None:
