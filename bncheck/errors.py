@@ -46,7 +46,23 @@ where the second term is the Δmu²/(var + eps) <= (g·u·kappa_s)² part of the
 to a relative error of s (2 for y; [P + 2 nu (a2 + nu r1)]/P for dx; Σ|delta·x_hat|/max|S2|
 for dgamma; dbeta does not depend on s),
 
-plus 1 ULP for the rounding of the truth in :func:`compare`. This is a bound, not a fit: no
+plus 1 ULP for the rounding of the truth in :func:`compare`.
+
+Degenerate channels. K is a first-order error bound ``num`` (in units of u) divided by a lower
+bound ``den`` of the output's scale, and ``den`` can vanish: on a constant channel (D = 0,
+x_hat = 0) for y (den = |gamma|·nu/2) and dgamma (max|S2|), for dbeta when dy sums to 0, for dx
+when dy is affine in x_hat (P = 0). The bound itself stays finite there. So, for y, when
+:func:`compare` is given gamma, den is the better lower bound max(|gamma|·nu/2, max|y|) (true
+max|y| >= |beta| as well, because x_hat takes both signs or is 0): on a constant channel
+K = 2·max(1, |gamma|·(M/s)/(2|beta|)) + 3, finite, and the mean's error, Δmu/s <= g·u·kappa_s
+in x_hat, is what it allows. When the true output of a channel is exactly 0 (y with beta = 0;
+dgamma, dbeta, dx as above) the spacing of 0 is a subnormal and normwise ULP against it would
+be astronomical (or overflow) for a correct output and any budget alike; there :func:`compare`
+measures the error in units of u·N, N = num in the output's own units (times |gamma|/s for dx),
+so that K = 1 (per-channel vectors: num_j / max_j num_j) and the budget is about g + c. Without
+gamma, y and dx keep an infinite budget on such channels (gamma cannot be inferred there).
+
+This is a bound, not a fit: no
 constant was chosen from measurements. Measured against it (tests/test_errors.py), a plain
 two-pass float32 BN with recursive sums: m = 1000 centred, y 3.8 ULP of a 1.0e3 budget; m = 4096
 at offset 1e4, y 2.0e3 of 3.8e6 (relative ~2e-4: a correct float32 BN legitimately loses that
@@ -200,50 +216,86 @@ class _Conditions(NamedTuple):
     k: F64  # K, first-order condition of the output
     k2: F64  # sensitivity of the output to a relative error of s
     kappa_s: F64
+    num: F64  # K·den: the first-order error bound in units of u·(output's unit, see `to_abs`)
+    num2: F64  # K2·den
+    den: F64  # the lower bound of the output's scale that K is relative to
+    to_abs: F64  # num·to_abs is in the output's own units (|gamma|/s for dx, else 1)
+
+
+def _ratio(num: F64, den: F64) -> F64:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.where(den > 0, num / np.where(den > 0, den, 1.0), np.inf))
 
 
 def _conditions(
-    output: str, x: ArrayLike, eps: float, axis: int, dy: ArrayLike | None
+    output: str,
+    x: ArrayLike,
+    eps: float,
+    axis: int,
+    dy: ArrayLike | None,
+    gamma: ArrayLike | None = None,
+    y_scale: ArrayLike | None = None,
 ) -> _Conditions:
+    """K and K2 per channel, as ``num/den`` (module docstring, "Degenerate channels").
+
+    For y, without ``gamma`` the scale is bounded below by |gamma|·nu/2 (gamma cancels); with
+    ``gamma`` and ``y_scale`` (max|y| of the truth per channel) by max(|gamma|·nu/2, y_scale),
+    which is also positive on a constant channel. dx needs ``gamma`` only to convert its
+    bound to absolute units (``to_abs``), for a channel whose true dx is exactly 0.
+    """
     if output not in BUDGET_TABLE:
         raise ValueError(f"output={output!r} is unknown; expected one of {sorted(BUDGET_TABLE)}")
     st = _stats(x, eps, axis)
     kappa_s = np.maximum(1.0, st.big_m / st.s)
+    nu = st.d / st.s
+    c = st.big_m.shape[0]
+    ones = np.ones(c)
+    g_abs = ones if gamma is None else np.abs(np.broadcast_to(_vec(gamma), (c,)))
     if output == "y":
-        with np.errstate(divide="ignore"):
-            kappa_c = np.maximum(1.0, np.where(st.d > 0, st.big_m / st.d, np.inf))
-        return _Conditions(2.0 * kappa_c + 3.0, np.full_like(kappa_c, 2.0), kappa_s)
+        if gamma is None or y_scale is None:
+            den = nu / 2  # x_hat takes both signs, so max|y| >= |gamma|·nu/2 (gamma = 1 here)
+        else:
+            den = np.maximum(g_abs * nu / 2, np.broadcast_to(_vec(y_scale), (c,)))
+        # (g + c)·K bounds [|gamma|·g·M/s + |gamma|·nu·(g + 3)/2 + c·max|y|] / max|y|
+        num = np.maximum(2 * den, g_abs * st.big_m / st.s) + 3 * den
+        num2 = 2 * den
+        return _Conditions(_ratio(num, den), _ratio(num2, den), kappa_s, num, num2, den, ones)
     if dy is None:
         raise ValueError(f"dy is required to judge {output}: its condition depends on dy")
     delta = _columns(dy, axis)
     m = st.m
-    nu = st.d / st.s
     s1 = delta.sum(axis=0)
     s2 = (delta * st.x_hat).sum(axis=0)
     abs_d = np.abs(delta)
     abs_dn = np.abs(delta * st.x_hat)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if output == "dbeta":
-            k = abs_d.sum(axis=0) / np.max(np.abs(s1))
-            return _Conditions(k, np.zeros_like(k), kappa_s)
-        if output == "dgamma":
-            num = abs_dn.sum(axis=0) + kappa_s * np.abs(s1) + (1.0 + nu) * abs_d.sum(axis=0)
-            scale = np.max(np.abs(s2))
-            return _Conditions(num / scale, abs_dn.sum(axis=0) / scale, kappa_s)
-        a1, a2 = np.abs(s1) / m, np.abs(s2) / m
-        r1, r2 = abs_d.mean(axis=0), abs_dn.mean(axis=0)
-        p = np.abs(delta - s1 / m - st.x_hat * (s2 / m)).max(axis=0)
-        num = (
-            p / 2
-            + abs_d.max(axis=0)
-            + r1
-            + a1
-            + (kappa_s + 2 * nu) * a2
-            + nu * (r2 + kappa_s * a1 + (1.0 + nu) * r1)
-        )
-        num2 = p + 2 * nu * (a2 + nu * r1)
-        k = np.where(p > 0, num / p, np.inf)
-        return _Conditions(k, np.where(p > 0, num2 / p, np.inf), kappa_s)
+    if output == "dbeta":
+        num = abs_d.sum(axis=0)
+        den = np.full(c, np.max(np.abs(s1)))
+        zero = np.zeros(c)
+        return _Conditions(_ratio(num, den), zero, kappa_s, num, zero, den, ones)
+    if output == "dgamma":
+        num = abs_dn.sum(axis=0) + kappa_s * np.abs(s1) + (1.0 + nu) * abs_d.sum(axis=0)
+        num2 = abs_dn.sum(axis=0)
+        den = np.full(c, np.max(np.abs(s2)))
+        return _Conditions(_ratio(num, den), _ratio(num2, den), kappa_s, num, num2, den, ones)
+    a1, a2 = np.abs(s1) / m, np.abs(s2) / m
+    r1, r2 = abs_d.mean(axis=0), abs_dn.mean(axis=0)
+    p = np.abs(delta - s1 / m - st.x_hat * (s2 / m)).max(axis=0)
+    num = (
+        p / 2
+        + abs_d.max(axis=0)
+        + r1
+        + a1
+        + (kappa_s + 2 * nu) * a2
+        + nu * (r2 + kappa_s * a1 + (1.0 + nu) * r1)
+    )
+    num2 = p + 2 * nu * (a2 + nu * r1)
+    to_abs = g_abs / st.s
+    return _Conditions(_ratio(num, p), _ratio(num2, p), kappa_s, num, num2, p, to_abs)
+
+
+def _vec(a: ArrayLike) -> F64:
+    return np.asarray(a, dtype=np.float64).reshape(-1)
 
 
 def output_condition(
@@ -309,47 +361,84 @@ def compare(
     eps: float,
     axis: int,
     dy: ArrayLike | None = None,
+    gamma: ArrayLike | None = None,
 ) -> Comparison:
     """Judge one output of a BN against the truth with the condition-aware budget.
 
     ``actual`` and ``truth`` have the layout of x (y, dx) or shape (C,) (dgamma, dbeta);
     ``truth`` must be computed from the same input values (already rounded to ``dtype``).
-    ``dy`` is needed for dx, dgamma and dbeta. Per channel, passes when
-    ``ulp_j <= error_budget(output, dtype, m, K_j, kappa_s_j) + 1`` (the +1: the truth's own
-    rounding); the returned ulp and budget are those of the channel closest to failing.
+    ``dy`` is needed for dx, dgamma and dbeta. ``gamma``, the gamma the truth was computed
+    with, makes the budgets of y and dx finite on degenerate channels (a constant channel, a
+    channel whose true output is exactly 0; see "Degenerate channels" in the module
+    docstring); without it they stay infinite there, as gamma cannot be inferred. Per channel,
+    passes when ``ulp_j <= error_budget(output, dtype, m, K_j, kappa_s_j) + 1`` (the +1: the
+    truth's own rounding); the returned ulp and budget are those of the channel closest to
+    failing. On a channel whose truth is exactly 0 the unit is u·N_j, N_j the first-order
+    error scale of the analysis, instead of the spacing of 0.
     """
     a = np.asarray(actual, dtype=np.float64)
     r = np.asarray(truth, dtype=np.float64)
     xa = np.asarray(x)
     ax = axis % xa.ndim
     m = xa.size // xa.shape[ax]
-    cond = _conditions(output, xa, eps, ax, dy)
+    per_channel = output in ("y", "dx")
+    scale = (
+        np.max(np.abs(_columns(r, ax)), axis=0)
+        if per_channel and r.size
+        else np.abs(r).max(initial=0)
+    )
+    cond = _conditions(
+        output, xa, eps, ax, dy, gamma=gamma, y_scale=scale if output == "y" else None
+    )
+    k, k2 = cond.k.copy(), cond.k2.copy()
+    u = unit_roundoff(dtype)
+    # Degenerate channels: the truth is exactly 0, so the spacing of 0 (a subnormal) would
+    # make every error and every budget astronomical (or overflow). Judge them in units of
+    # u·N, N = the analysis' first-order error scale in the output's units: K = num/N.
+    exact_zero = np.broadcast_to(scale == 0, k.shape).copy()
+    if output in ("y", "dx") and gamma is None:
+        exact_zero[:] = False  # no absolute error scale without gamma (see the docstring)
+    natural = cond.num * cond.to_abs
+    if not per_channel:
+        natural = np.full_like(natural, np.max(natural, initial=0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(exact_zero, np.where(natural > 0, cond.num * cond.to_abs / natural, 0), k)
+        k2 = np.where(exact_zero, np.where(natural > 0, cond.num2 * cond.to_abs / natural, 0), k2)
     budgets = np.array(
         [
             error_budget(
                 output,
                 dtype,
                 m=m,
-                condition=float(k),
+                condition=float(kj),
                 shift_condition=float(ks),
-                scale_sensitivity=float(k2),
+                scale_sensitivity=float(k2j),
             )
             + 1.0
-            for k, k2, ks in zip(cond.k, cond.k2, cond.kappa_s, strict=True)
+            for kj, k2j, ks in zip(k, k2, cond.kappa_s, strict=True)
         ]
     )
-    per_channel = output in ("y", "dx")
+    with np.errstate(invalid="ignore"):
+        err = np.where(np.isfinite(a), np.abs(a - r), np.inf)
     if per_channel:
-        ulps = channel_ulps(a, r, dtype, axis=ax)
+        with np.errstate(over="ignore"):  # err / subnormal on exactly-zero channels
+            ulps = channel_ulps(a, r, dtype, axis=ax)
+        err_c = np.max(_columns(err, ax), axis=0) if err.size else np.zeros(1)
     else:
-        ulps = channel_ulps(a, r, dtype, axis=None)
+        with np.errstate(over="ignore"):
+            ulps = channel_ulps(a, r, dtype, axis=None)
         budgets = np.array([np.max(budgets)])
+        err_c = np.array([np.max(err, initial=0.0)])
+        exact_zero = exact_zero[:1]
+        natural = natural[:1]
+    if exact_zero.any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zero_ulps = np.where(err_c == 0, 0.0, err_c / (u * natural))
+        ulps = np.where(exact_zero, zero_ulps, ulps)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(np.isinf(budgets), 0.0, ulps / budgets)
     passed = bool(np.all(ulps <= budgets))
     j = int(np.argmax(np.nan_to_num(ratio, nan=np.inf)))
-    with np.errstate(invalid="ignore"):
-        err = np.where(np.isfinite(a), np.abs(a - r), np.inf)
     if per_channel:
         err_j = np.take(err, j, axis=ax)
         sub = [int(i) for i in np.unravel_index(int(np.argmax(err_j)), err_j.shape)]
