@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +37,7 @@ def _cmd_derive(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from bncheck.report.verification import render_json, render_text
     from bncheck.verify import LoadError, verify
+    from bncheck.verify.worker import TargetLoadFailed
 
     try:
         report = verify(
@@ -46,7 +49,17 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             examples=args.examples,
             timeout=args.timeout,
             seed=args.seed,
+            deadline=args.deadline,
+            memory_limit=int(args.memory_limit * (1 << 20)),
+            axis=args.axis,
+            strict=args.strict,
         )
+    except TargetLoadFailed as exc:  # the target's own failure, not a usage error
+        print(f"bncheck verify: target {args.target!r} failed while loading: {exc}",
+              file=sys.stderr)  # fmt: skip
+        if exc.traceback:
+            print(exc.traceback, file=sys.stderr)
+        return 1
     except LoadError as exc:
         print(f"bncheck verify: cannot use target {args.target!r}: {exc}", file=sys.stderr)
         return 2
@@ -80,6 +93,46 @@ class _ProgressBar:
         self.stream.flush()
 
 
+def _out_refusal(out: Path) -> str | None:
+    """Why ``bncheck report`` must not write into ``out`` (None: it may).
+
+    It may write into a new or empty folder, or into a bncheck report folder: one whose
+    README.md starts with the generated header (bncheck.report.build.HEADER). Anything else
+    holds files bncheck did not write, which the reports could overwrite.
+    """
+    from bncheck.report.build import HEADER
+
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        return f"--out {out} is a file; expected a folder (new, empty, or a bncheck report folder)"
+    names = sorted(p.name for p in out.iterdir())
+    if not names:
+        return None
+    readme = out / "README.md"
+    header = HEADER.encode("utf-8")
+    if readme.is_file():
+        try:
+            with open(readme, "rb") as fh:
+                if fh.read(len(header)) == header:
+                    return None
+        except OSError:
+            pass
+        return (
+            f"--out {out} is not a bncheck report folder: {readme} would be overwritten, and "
+            "its first line is not the header `bncheck report` writes "
+            f"({HEADER.strip()}). Expected a new or empty folder, or one written by "
+            "`bncheck report`; choose another --out, or move that file away"
+        )
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (
+        f"--out {out} is not empty and is not a bncheck report folder (it has no README.md "
+        f"written by `bncheck report`): it holds {shown}, which bncheck did not write and the "
+        f"reports could overwrite (e.g. {out / names[0]}). Expected a new or empty folder, or "
+        "one written by `bncheck report`; choose another --out"
+    )
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from bncheck.report.build import SECTIONS, build_all
 
@@ -90,6 +143,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     out = Path(args.out)
+    refusal = _out_refusal(out)
+    if refusal is not None:
+        print(f"bncheck report: {refusal}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     written = build_all(out, quick=args.quick, progress=_ProgressBar(sys.stderr), only=only)
     if out.resolve() == DEFAULT_REPORTS.resolve() and not args.quick and only is None:
@@ -143,6 +200,21 @@ def _csv(choices: tuple[str, ...]) -> Callable[[str], str]:
                 f"{text!r}: expected a comma-separated list of {', '.join(choices)}"
             )
         return text
+
+    return parse
+
+
+def _positive(unit: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value <= 0 or value > 1e9:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected a finite number of {unit} > 0 (and at most 1e9)"
+            )
+        return value
 
     return parse
 
@@ -201,9 +273,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="running-statistics convention a layer must follow (default: any, and report it)",
     )
     ver.add_argument("--json", action="store_true", help="print the report as JSON")
+    ver.add_argument(
+        "--axis", type=int, choices=(1, -1), default=1,
+        help="the channel axis the target expects: 1 (default) or -1 (channels-last)",
+    )  # fmt: skip
+    ver.add_argument(
+        "--strict", action="store_true",
+        help="interface deviations (a float64 result for float32 input, (1, C) gradients) "
+        "fail instead of warning",
+    )  # fmt: skip
     ver.add_argument("--thorough", action="store_true", help="search many more random inputs")
     ver.add_argument("--examples", type=int, default=None, help="random inputs per dtype/ndim")
-    ver.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
+    ver.add_argument(
+        "--timeout", type=_positive("seconds"), default=10.0, help="seconds per call (default 10)"
+    )
+    ver.add_argument(
+        "--deadline",
+        type=_positive("seconds"),
+        default=300.0,
+        help="seconds for the whole verification; later calls fail (default 300)",
+    )
+    ver.add_argument(
+        "--memory-limit",
+        type=_positive("MB"),
+        default=4096.0,
+        metavar="MB",
+        help="address space of the target process, in MB (default 4096)",
+    )
     ver.add_argument(
         "--dtypes", type=_csv(("float64", "float32", "float16")), default="float64,float32"
     )
@@ -219,5 +315,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (`bncheck verify t.py | head`): no traceback, and no claim of
+        # a pass that was not printed in full
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     return code

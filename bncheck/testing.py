@@ -11,6 +11,8 @@ With bncheck installed, pytest also provides this function as the fixture
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 from bncheck.verify import VerificationReport, verify
@@ -30,14 +32,30 @@ def assert_batchnorm_correct(target: Any, **options: Any) -> VerificationReport:
     """Run :func:`bncheck.verify` on ``target`` and raise if any check fails.
 
     ``options`` are those of :func:`bncheck.verify` (convention, dtypes, ndims, thorough,
-    examples, timeout, seed). Returns the report when every check passes; raises
-    :class:`BatchNormVerificationError` (an AssertionError) with the full text report, the
-    shrunk counterexample and the diagnosis otherwise. A target that cannot be loaded raises
-    ``bncheck.verify.LoadError``.
+    examples, timeout, seed, axis, strict, deadline, memory_limit). A relative path
+    ``"layers.py[:Name]"`` is resolved against the folder of the test file that calls this.
+    Returns the report when every check passes; raises :class:`BatchNormVerificationError`
+    (an AssertionError) with the full text report, the shrunk counterexample and the
+    diagnosis otherwise. A target that cannot be loaded raises ``bncheck.verify.LoadError``.
     """
+
     from bncheck.report.verification import render_text
 
-    report = verify(target, **options)
+    report = verify(_relative_to_caller(target, sys._getframe(1).f_code.co_filename), **options)
     if not report.passed:
         raise BatchNormVerificationError(render_text(report), report)
     return report
+
+
+def _relative_to_caller(target: Any, caller: str) -> Any:
+    """A relative ``file.py[:name]`` is looked for beside the calling test file first (then
+    in the working directory, as before)."""
+    if not isinstance(target, str):
+        return target
+    base, sep, attr = target.partition(":")
+    if not base.endswith(".py") or Path(base).is_absolute():
+        return target
+    beside = Path(caller).resolve().parent / base
+    if beside.is_file():
+        return f"{beside}{sep}{attr}"
+    return target

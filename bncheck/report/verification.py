@@ -31,50 +31,83 @@ def _array_text(values: Any, limit: int = 12) -> str:
             flat.append(v)
 
     walk(values)
-    shown = ", ".join(f"{v:.17g}" for v in flat[:limit])
+    shown = ", ".join(_plain(v) for v in flat[:limit])
     return f"[{shown}{', …' if len(flat) > limit else ''}]"
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def render_text(report: VerificationReport) -> str:
-    """The check table, then each failure with its counterexample, worst entries, diagnosis."""
+    """How the target was plugged in, the check table, each failure with its shrunk
+    counterexample and worst entries, interface deviations, and the diagnosis."""
     rows = [
         [c.id, c.status.upper() if c.status == "fail" else c.status,
          _num(c.worst, c.unit), _num(c.budget, c.unit), c.message if c.status != "fail" else ""]
         for c in report.checks
     ]  # fmt: skip
-    lines = [
-        f"bncheck verify {report.target} ({report.kind}), {report.seconds:.1f} s",
-        "",
-        tabulate(rows, headers=["check", "result", "worst error", "budget", "note"]),
-        "",
-    ]
+    lines = [f"bncheck verify {report.target} ({report.kind}), {report.seconds:.1f} s", ""]
+    if report.mapping:
+        lines.append("Plugged in as:")
+        lines += [f"  - {m}" for m in report.mapping]
+        lines.append("")
+    lines += [tabulate(rows, headers=["check", "result", "worst error", "budget", "note"]), ""]
     for c in report.failed:
         lines.append(f"FAIL {c.id}: {c.message}")
         if c.counterexample:
             ce = c.counterexample
             lines.append(
                 f"  shrunk counterexample: shape {tuple(ce['shape'])}, {ce['dtype']}, "
-                f"regime {ce['regime']}, eps {ce['eps']}"
+                f"regime {ce['regime']}, eps {_plain(ce['eps'])}"
             )
             for key in ("x", "gamma", "beta", "dy"):
                 if ce.get(key) is not None:
                     lines.append(f"    {key} = {_array_text(ce[key])}")
+        if c.worst_entries:
+            lines.append("  worst entries on that counterexample:")
         for e in c.worst_entries:
             lines.append(
-                f"  worst {e.get('output', '')}{tuple(e['index'])}: got {e['got']:.17g}, "
-                f"truth {e['truth']:.17g}"
+                f"    {e.get('output', '')}{tuple(e['index'])}: got {_plain(e['got'])}, "
+                f"truth {_plain(e['truth'])}"
             )
+        if c.explanation:
+            lines.append(f"  fit: {c.explanation}")
+        lines.append("")
+    if report.contract:
+        how = (
+            "failures under --strict"
+            if report.options.get("strict")
+            else "warnings; the numbers were checked as returned"
+        )
+        lines.append(f"Interface deviations ({how}):")
+        lines += [f"  - {w}" for w in report.contract]
         lines.append("")
     if report.diagnosis:
-        lines.append("Diagnosis: the failures match these known mistakes")
+        lines.append("Diagnosis:")
         for d in report.diagnosis:
             lines.append(f"  - {d['id']}: {d['description']} (seen in {', '.join(d['checks'])})")
             lines.append(f"    fix: {d['fix']}")
-    elif report.failed:
-        lines.append("Diagnosis: no single known mistake matches the failures.")
-    verdict = "PASS" if report.passed else f"FAIL ({len(report.failed)} checks failed)"
+    unexplained = report.unexplained
+    if unexplained:
+        lines.append(
+            "Unexplained: no known mistake reproduces "
+            + ", ".join(c.id for c in unexplained)
+            + " (the fitted values above say what the target computes)."
+        )
+    failed = len(report.failed)
+    verdict = "PASS" if report.passed else f"FAIL ({_plural(failed, 'check')} failed)"
     lines.append(f"Result: {verdict}")
     return "\n".join(lines)
+
+
+def _plain(v: Any) -> str:
+    """A number as a plain decimal (NaN as nan), never np.float32(...)."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    return repr(f)
 
 
 def _clean(value: Any) -> Any:

@@ -12,12 +12,22 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bncheck.verify.adapt import Adapted, adapt
 from bncheck.verify.adapters import load_adapter
 from bncheck.verify.mistakes import MISTAKES
 from bncheck.verify.results import CheckResult, Options
-from bncheck.verify.worker import LoadError, TargetError, TargetProcess
+from bncheck.verify.worker import LoadError, TargetError, TargetLoadFailed, TargetProcess
 
-__all__ = ["CheckResult", "LoadError", "Options", "VerificationReport", "verify"]
+__all__ = [
+    "Adapted",
+    "CheckResult",
+    "LoadError",
+    "Options",
+    "TargetLoadFailed",
+    "VerificationReport",
+    "adapt",
+    "verify",
+]
 
 CONVENTION_CHOICES = ("torch", "keras", "cumulative", "any")
 _BY_ID = {m.id: m for m in MISTAKES}
@@ -25,13 +35,20 @@ _BY_ID = {m.id: m for m in MISTAKES}
 
 @dataclass
 class VerificationReport:
-    """The outcome of :func:`verify`: ``passed`` is True when no check failed."""
+    """The outcome of :func:`verify`: ``passed`` is True when no check failed.
+
+    ``mapping`` says how bncheck plugged the target in (what it detected); ``contract``
+    lists interface deviations (a float64 result for float32 input, (1, C) gradients, ...),
+    which are warnings unless ``strict`` (then the ``contract`` check fails).
+    """
 
     target: str
     kind: str
     checks: list[CheckResult]
     seconds: float
     options: dict[str, Any] = field(default_factory=dict)
+    mapping: list[str] = field(default_factory=list)
+    contract: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -51,7 +68,14 @@ class VerificationReport:
         return [
             {"id": k, "description": _BY_ID[k].description, "fix": _BY_ID[k].fix, "checks": v}
             for k, v in found.items()
+            if k in _BY_ID
         ]
+
+    @property
+    def unexplained(self) -> list[CheckResult]:
+        """Failed numeric checks that no known mistake explains."""
+        numeric = ("forward", "backward", "running", "eval", "identities")
+        return [c for c in self.failed if not c.diagnosis and c.id.startswith(numeric)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,8 +84,11 @@ class VerificationReport:
             "passed": self.passed,
             "seconds": round(self.seconds, 2),
             "options": self.options,
+            "mapping": self.mapping,
+            "contract": self.contract,
             "checks": [asdict(c) | {"passed": c.passed} for c in self.checks],
             "diagnosis": self.diagnosis,
+            "unexplained": [c.id for c in self.unexplained],
         }
 
 
@@ -75,6 +102,10 @@ def verify(
     examples: int | None = None,
     timeout: float = 10.0,
     seed: int = 0,
+    axis: int = 1,
+    strict: bool = False,
+    deadline: float | None = None,
+    memory_limit: int | None = None,
 ) -> VerificationReport:
     """Run every check against ``target`` and return a :class:`VerificationReport`.
 
@@ -82,30 +113,33 @@ def verify(
     ----------
     target : str or object
         ``"file.py"``, ``"pkg.module"`` (functional or cs231n-style), ``"file.py:prefix"``
-        (``prefix_forward``/``prefix_backward``), ``"file.py:factory"`` (a layer factory), a
-        dotted class such as ``"torch.nn.BatchNorm2d"``; or the object itself: a module, a
-        ``(forward, backward)`` pair, a layer class or factory, a layer or torch module instance.
+        (``prefix_forward``/``prefix_backward``), ``"file.py:Name"`` (a layer class or
+        factory, or a function returning :func:`bncheck.verify.adapt`), a dotted class such as
+        ``"torch.nn.BatchNorm2d"``; or the object itself: a module, a ``(forward, backward)``
+        pair, a layer class or factory, a layer or torch module instance.
     convention : "torch", "keras", "cumulative" or "any"
         The running-statistics convention a layer must follow ("any": report the one it
         matches, fail if none).
-    dtypes, ndims : which input dtypes and ranks to test (channel axis 1).
+    dtypes, ndims : which input dtypes and ranks to test; every check runs on each.
     thorough : search many more random inputs (``examples`` overrides the count).
     timeout : seconds one call of the target may take before it counts as a hang.
+    axis : the channel axis the target expects (1, or -1 for channels-last).
+    strict : interface deviations (dtype, shapes) fail instead of warning.
+    deadline : seconds for the whole verification (None: the worker's default).
+    memory_limit : bytes of address space the target process may use (None: the default).
 
     Raises
     ------
     LoadError
         The target cannot be loaded or lacks the protocol (exit code 2 on the command line).
-    """
-    # the checks (Hypothesis, mpmath) load only when a verification runs
-    from bncheck.verify.behaviour import (
-        check_fd,
-        check_identities,
-        check_repeatable,
-        check_running_and_eval,
-    )
-    from bncheck.verify.checks import run_config
 
+    Examples
+    --------
+    >>> import bncheck
+    >>> report = bncheck.verify("bncheck.BatchNorm", ndims=(2,), dtypes=("float64",))
+    >>> report.passed
+    True
+    """
     if convention not in CONVENTION_CHOICES:
         raise ValueError(f"convention={convention!r}; expected one of {CONVENTION_CHOICES}")
     for d in dtypes:
@@ -114,8 +148,11 @@ def verify(
     for n in ndims:
         if n not in (2, 3, 4, 5):
             raise ValueError(f"ndims contains {n!r}; expected 2, 3, 4 or 5")
+    if axis not in (1, -1):
+        raise ValueError(f"axis={axis!r}; expected 1 (channels first) or -1 (channels last)")
     count = examples if examples is not None else (100 if thorough else 6)
     options = Options(convention, tuple(dtypes), tuple(ndims), count, timeout, seed)
+    options.axis, options.strict = axis, strict
     start = time.perf_counter()
     name = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
     # A spawned child imports the target afresh (safe even when the parent has started
@@ -125,43 +162,141 @@ def verify(
         method = "spawn"
     except Exception:
         method = "fork"
-    loader = functools.partial(load_adapter, target)
-    with TargetProcess(loader, timeout=timeout, start_method=method) as proc:
-        description = proc.start()
-        options.channels = description.get("channels")
-        supported = description.get("ndims") or options.ndims
-        ndims = tuple(n for n in options.ndims if n in supported)
-        if not ndims:  # e.g. torch.nn.BatchNorm2d under the default 2-D and 4-D: test 4-D
-            ndims = tuple(supported[:2])
-        skipped = [n for n in options.ndims if n not in supported]
-        options.ndims = ndims or options.ndims
-        checks: list[CheckResult] = []
-        for ndim in ndims:
-            for dtype in options.dtypes:
-                checks += run_config(proc, dtype, ndim, options)
-        for ndim in skipped:
-            dims = " or ".join(f"{n}-D" for n in supported)
-            why = f"a {description.get('kind')} target takes only {dims} inputs"
-            checks += [
-                CheckResult(f"{stage}/{ndim}d/{dtype}", "skip", message=why)
-                for dtype in options.dtypes
-                for stage in ("forward", "backward")
-            ]
-        if "float64" in options.dtypes and ndims:
-            checks += [check_fd(proc, ndim, options) for ndim in ndims]
-            checks.append(check_identities(proc, options))
-        checks += check_running_and_eval(proc, options)
-        repeat, _ = check_repeatable(proc, options)
-        checks.append(repeat)
-        checks.append(_no_mutation(proc))
+    loader = functools.partial(load_adapter, target, axis)
+    limits: dict[str, Any] = {}
+    if deadline is not None:
+        limits["deadline"] = deadline
+    if memory_limit is not None:
+        limits["memory_limit"] = memory_limit
+    checks: list[CheckResult] = []
+    description: dict[str, Any] = {}
+    with TargetProcess(loader, timeout=timeout, start_method=method, **limits) as proc:
+        try:
+            description = proc.start()
+        except TargetLoadFailed as exc:
+            checks.append(_load_failed(exc))
+        if description:
+            checks += _run_all(proc, description, options)
+            checks.append(_no_mutation(proc))
+    if options.contract:
+        status = "fail" if strict else "pass"
+        checks.append(CheckResult(
+            "contract", status, message=f"{len(options.contract)} interface deviation"
+            + ("s" if len(options.contract) != 1 else "")
+            + (" (--strict)" if strict else " (warnings; --strict makes them failures)"),
+        ))  # fmt: skip
     return VerificationReport(
         str(name),
-        str(description.get("kind")),
+        str(description.get("kind", "unknown")),
         checks,
         time.perf_counter() - start,
-        {"convention": convention, "dtypes": list(dtypes), "ndims": list(ndims),
-         "examples": count, "timeout": timeout, "seed": seed},
+        {"convention": convention, "dtypes": list(dtypes), "ndims": list(options.ndims),
+         "examples": count, "timeout": timeout, "seed": seed, "axis": axis, "strict": strict},
+        [str(line) for line in description.get("mapping", [])],
+        list(options.contract),
     )  # fmt: skip
+
+
+def _explain_by(derived: list[CheckResult], sources: list[CheckResult]) -> None:
+    """Finite differences and identities fail because forward or backward are wrong: they
+    carry the mistakes those checks were diagnosed with."""
+    found = [d for c in sources if c.status == "fail" for d in c.diagnosis]
+    for check in derived:
+        if check.status == "fail" and not check.diagnosis and found:
+            check.diagnosis = list(dict.fromkeys(found))
+            check.explanation = "follows from the forward/backward mistakes above"
+
+
+def _load_failed(exc: TargetLoadFailed) -> CheckResult:
+    """A target that crashed while being loaded: a failed check with its traceback."""
+    tb = getattr(exc, "traceback", "") or ""
+    return CheckResult("load", "fail", message=f"the target failed while loading: {exc}"
+                       + (f"\n{tb.rstrip()}" if tb else ""))  # fmt: skip
+
+
+def _run_all(
+    proc: TargetProcess, description: dict[str, Any], options: Options
+) -> list[CheckResult]:
+    """Every check on every requested rank and dtype the target takes (the checks, with
+    Hypothesis and mpmath, load only when a verification runs)."""
+    from bncheck.verify.behaviour import (
+        check_fd,
+        check_identities,
+        check_repeatable,
+        check_running_and_eval,
+    )
+    from bncheck.verify.checks import run_config
+
+    options.channels = description.get("channels")
+    supported = description.get("ndims") or list(options.ndims)
+    ndims = [n for n in options.ndims if n in supported]
+    skipped = [n for n in options.ndims if n not in supported]
+    if not ndims:  # e.g. torch.nn.BatchNorm2d under --ndims 2: test what it takes
+        ndims = list(supported[:1])
+    options.ndims = tuple(ndims)
+    checks: list[CheckResult] = []
+    for ndim in ndims:
+        for dtype in options.dtypes:
+            results = run_config(proc, dtype, ndim, options)
+            checks += results
+            forward_ids: list[str] = next(
+                (r.diagnosis for r in results if r.id.startswith("forward/")), []
+            )
+            for variant in description.get("variants", []):
+                if ndim != 2:
+                    continue
+                proc.call("variant", variant)
+                checks += run_config(proc, dtype, ndim, options,
+                                     names={"backward": f"backward[{variant}]"},
+                                     forward_ids=forward_ids)  # fmt: skip
+                proc.call("variant", "batchnorm_backward")
+    for ndim in skipped:
+        dims = " or ".join(f"{n}-D" for n in supported)
+        why = f"a {description.get('kind')} target takes only {dims} inputs"
+        checks += [
+            CheckResult(f"{stage}/{ndim}d/{dtype}", "skip", message=why)
+            for dtype in options.dtypes
+            for stage in ("forward", "backward")
+        ]
+    _contract(proc, options)
+    for ndim in ndims:
+        if "float64" in options.dtypes:
+            derived = [check_fd(proc, ndim, options), check_identities(proc, options, ndim)]
+            _explain_by(derived, [c for c in checks if f"/{ndim}d/" in c.id])
+            checks += derived
+        for dtype in options.dtypes:
+            checks += check_running_and_eval(proc, options, ndim, dtype)
+            checks.append(check_repeatable(proc, options, ndim, dtype)[0])
+    _contract(proc, options)
+    _explain_by_family(checks)
+    return checks
+
+
+def _contract(proc: TargetProcess, options: Options) -> None:
+    """Collect the interface deviations the adapter saw in the target process."""
+    try:
+        notes, _ = proc.call("contract")
+    except TargetError:
+        return
+    if isinstance(notes, list):
+        options.note(str(n) for n in notes)
+
+
+def _explain_by_family(checks: list[CheckResult]) -> None:
+    """A failed check the fits could not name in its own dtype or rank (float32 may not tell
+    two near mistakes apart) carries the mistakes its siblings (same check, another dtype or
+    rank) were named with."""
+    for check in checks:
+        if check.status != "fail" or check.diagnosis:
+            continue
+        family = check.id.split("/")[0]
+        named = [d for c in checks if c.status == "fail" and c.id.split("/")[0] == family
+                 for d in c.diagnosis]  # fmt: skip
+        if named:
+            check.diagnosis = list(dict.fromkeys(named))
+            check.explanation = (check.explanation + "; " if check.explanation else "") + (
+                "named as in the same check on another dtype or rank"
+            )
 
 
 def _no_mutation(proc: TargetProcess) -> CheckResult:

@@ -2,17 +2,20 @@
 
 Every adapter offers the same methods, so the checks never ask what kind of target they test:
 
-    new(num_features, dtype, eps) -> info   fresh instance; info = its momentum, eps, ...
-    set_params(gamma, beta)                 learnable parameters (None = leave as they are)
-    forward(x, train) -> y                  train or eval mode
+    describe() -> info                      kind, mapping found, ranks, ... (probes the target)
+    new(num_features, dtype, eps) -> info   fresh instance
+    set_params(gamma, beta)                 learnable parameters
+    forward(x, train) -> y                  train or eval mode; x has its channels on axis 1
     backward(dy) -> (dx, dgamma, dbeta)     for the last forward
-    state() -> dict                         running_mean, running_var, gamma, beta, ...
+    state() -> dict                         running_mean, running_var, gamma, beta, eps, ...
+    contract() -> [str]                     interface deviations seen (shapes, ...)
+    variant(name)                           switch to another backward (cs231n's _alt)
 
-Target forms (DESIGN §6): functional ``forward(x, gamma, beta, eps) -> (y, cache)`` /
-``backward(dy, cache)`` (or ``prefix_forward`` / ``prefix_backward``); cs231n-style
-``batchnorm_forward(x, gamma, beta, bn_param)`` / ``batchnorm_backward(dout, cache)``; a layer
-factory whose objects have ``forward(x, train=...)`` and ``backward(dy)``; a layer with
-``train()``/``eval()`` modes and ``forward(x)`` (bncheck.BatchNorm); a PyTorch module.
+Target forms: functional ``forward(x, gamma, beta, eps) -> (y, cache)`` / ``backward(dy,
+cache)`` (or ``prefix_forward`` / ``prefix_backward``); cs231n-style ``batchnorm_forward(x,
+gamma, beta, <param dict>)`` / ``batchnorm_backward(dout, cache)`` with ``_alt`` and
+``spatial_`` variants; a layer, whose construction, mode switch, parameter and statistic names
+and gradient location are detected (:mod:`bncheck.verify.protocol`); a PyTorch module.
 """
 
 from __future__ import annotations
@@ -30,11 +33,16 @@ from typing import Any
 
 import numpy as np
 
+from bncheck.verify import protocol as P
+from bncheck.verify.adapt import Adapted
+from bncheck.verify.protocol import Construction, Layout, Slot
 from bncheck.verify.worker import LoadError
 
 __all__ = ["load_adapter"]
 
 STATE_KEYS = ("running_mean", "running_var", "gamma", "beta", "momentum", "eps")
+#: the probe batch: (8, 3), mean 2, spread 1.5 (any layer must accept it)
+PROBE_C = 3
 
 
 def _arr(value: Any) -> Any:
@@ -43,16 +51,66 @@ def _arr(value: Any) -> Any:
         return None
     if hasattr(value, "detach"):
         return value.detach().cpu().numpy().copy()
+    if isinstance(value, np.ndarray):
+        return value.copy()
     try:
-        return np.array(value)
+        out = np.array(value)
     except Exception:
         return value
+    return out if out.dtype.kind in "biufc" else value
+
+
+def _number(value: Any) -> Any:
+    """A hyperparameter as a plain number (None stays None; junk is described, not passed)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return f"<{type(value).__name__}>"
+
+
+class _Contract:
+    """Interface deviations found while adapting a target (reported apart from the maths)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def note(self, text: str) -> None:
+        if text not in self.seen:
+            self.seen.append(text)
+
+    def per_channel(self, value: Any, c: int, what: str) -> Any:
+        """C values in any shape -> (C,), noting a shape other than (C,)."""
+        arr = _arr(value)
+        if isinstance(arr, np.ndarray) and arr.shape != (c,) and arr.size == c:
+            self.note(f"{what} has shape {arr.shape}; expected ({c},)")
+            return arr.reshape(c)
+        return arr
 
 
 def _grads(result: Any, what: str) -> tuple[Any, Any, Any]:
+    if isinstance(result, dict):
+        return _grads_from_dict(result, what)
     if not isinstance(result, (tuple, list)) or len(result) != 3:
         raise TypeError(f"{what} returned {type(result).__name__}; expected (dx, dgamma, dbeta)")
     return _arr(result[0]), _arr(result[1]), _arr(result[2])
+
+
+DX_KEYS = ("dx", "dX", "d_x", "dinput", "dinputs", "x", "input", "dout")
+
+
+def _grads_from_dict(result: dict[str, Any], what: str) -> tuple[Any, Any, Any]:
+    dx = next((result[k] for k in DX_KEYS if k in result), None)
+    for g, b in P.GRAD_NAMES:
+        if g in result and b in result:
+            return _arr(dx), _arr(result[g]), _arr(result[b])
+    raise TypeError(
+        f"{what} returned a dict with keys {sorted(map(str, result))}; expected dx and the "
+        "gradients of gamma and beta (e.g. dgamma/dbeta)"
+    )
+
+
+# -- functional and cs231n-style --------------------------------------------------------------
 
 
 class FunctionalAdapter:
@@ -64,13 +122,26 @@ class FunctionalAdapter:
         self.beta: Any = None
         self.eps = 1e-5
         self.cache: Any = None
+        self.contracts = _Contract()
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "running": False}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "running": False,
+            "mapping": ["forward(x, gamma, beta, eps) -> (y, cache); backward(dy, cache) -> "
+                        "(dx, dgamma, dbeta)"],
+        }  # fmt: skip
 
     def watched(self) -> dict[str, Any]:
         """Arrays this adapter passes to the target, checked for in-place changes."""
         return {"gamma": self.gamma, "beta": self.beta}
+
+    def contract(self) -> list[str]:
+        return list(self.contracts.seen)
+
+    def variant(self, name: str) -> None:
+        raise ValueError(f"no backward variant {name!r}")
 
     def new(self, num_features: int, dtype: str, eps: float) -> dict[str, Any]:
         self.gamma = np.ones(num_features, dtype)
@@ -91,14 +162,18 @@ class FunctionalAdapter:
         return _arr(y)
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
-        return _grads(self.bwd(dy, self.cache), "backward")
+        dx, dg, db = _grads(self.bwd(dy, self.cache), "backward")
+        c = self.gamma.shape[0]
+        return dx, self.contracts.per_channel(dg, c, "dgamma"), self.contracts.per_channel(
+            db, c, "dbeta"
+        )
 
     def state(self) -> dict[str, Any]:
         return {"gamma": self.gamma, "beta": self.beta, "eps": self.eps}
 
 
 class Cs231nAdapter(FunctionalAdapter):
-    """``batchnorm_forward(x, gamma, beta, bn_param)``: running statistics live in bn_param."""
+    """``batchnorm_forward(x, gamma, beta, bn_param)``: running statistics live in the dict."""
 
     kind = "cs231n"
     MOMENTUM = 0.9  # cs231n's default, passed explicitly so the checks know it
@@ -109,15 +184,35 @@ class Cs231nAdapter(FunctionalAdapter):
         bwd: Callable[..., Any],
         name: str,
         spatial: tuple[Callable[..., Any], Callable[..., Any]] | None = None,
+        variants: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] | None = None,
+        param_name: str = "bn_param",
     ) -> None:
         super().__init__(fwd, bwd, name)
         self.flat = (fwd, bwd)
         self.spatial = spatial
+        self.variants = variants or {}
+        self.param_name = param_name
+        self.current = "batchnorm_backward"
 
     def describe(self) -> dict[str, Any]:
         # cs231n's batchnorm_forward takes (N, D); (N, C, H, W) needs spatial_batchnorm_forward
         ndims = [2, 4] if self.spatial else [2]
-        return {"kind": self.kind, "name": self.name, "running": True, "ndims": ndims}
+        mapping = [
+            f"batchnorm_forward(x, gamma, beta, {self.param_name}) with "
+            f"{self.param_name}['mode'] = 'train'|'test'; batchnorm_backward(dout, cache)",
+        ]
+        if self.spatial:
+            mapping.append("4-D: spatial_batchnorm_forward / spatial_batchnorm_backward")
+        mapping += [f"also checked: {v}" for v in self.variants]
+        return {
+            "kind": self.kind, "name": self.name, "running": True, "ndims": ndims,
+            "mapping": mapping, "variants": sorted(self.variants),
+        }  # fmt: skip
+
+    def variant(self, name: str) -> None:
+        if name != "batchnorm_backward" and name not in self.variants:
+            raise ValueError(f"no backward variant {name!r}")
+        self.current = name
 
     def new(self, num_features: int, dtype: str, eps: float) -> dict[str, Any]:
         super().new(num_features, dtype, eps)
@@ -132,6 +227,9 @@ class Cs231nAdapter(FunctionalAdapter):
 
     def forward(self, x: Any, train: bool) -> Any:
         self.fwd, self.bwd = self.spatial if x.ndim == 4 and self.spatial else self.flat
+        if self.current in self.variants and x.ndim == 2:
+            fwd_v, bwd_v = self.variants[self.current]
+            self.fwd, self.bwd = fwd_v, bwd_v or self.bwd
         self.bn_param["mode"] = "train" if train else "test"
         out = self.fwd(x, self.gamma, self.beta, self.bn_param)
         if not isinstance(out, (tuple, list)) or len(out) != 2:
@@ -142,59 +240,490 @@ class Cs231nAdapter(FunctionalAdapter):
         return _arr(y)
 
     def state(self) -> dict[str, Any]:
+        c = self.gamma.shape[0]
         return {
-            "running_mean": _arr(self.bn_param.get("running_mean")),
-            "running_var": _arr(self.bn_param.get("running_var")),
+            "running_mean": self.contracts.per_channel(
+                self.bn_param.get("running_mean"), c, "running_mean"
+            ),
+            "running_var": self.contracts.per_channel(
+                self.bn_param.get("running_var"), c, "running_var"
+            ),
             "gamma": self.gamma,
             "beta": self.beta,
-            "momentum": self.bn_param.get("momentum"),
-            "eps": self.bn_param.get("eps"),
+            "momentum": _number(self.bn_param.get("momentum")),
+            "eps": _number(self.bn_param.get("eps")),
         }
 
 
+# -- layers -----------------------------------------------------------------------------------
+
+
 class LayerAdapter:
-    """Objects from ``factory(num_features)`` with ``forward(x, train=...)`` and ``backward``."""
+    """Any layer object; how to build, call and read it is detected on the first describe()."""
 
     kind = "layer"
 
-    def __init__(self, factory: Callable[[int], Any], name: str) -> None:
+    def __init__(
+        self, factory: Callable[..., Any] | None, name: str, *, instance: Any = None,
+        axis: int = 1,
+    ) -> None:  # fmt: skip
         self.factory, self.name = factory, name
+        self.instance = instance
         self.obj: Any = None
         #: an instance target has a fixed number of channels; a factory takes any
         self.channels: int | None = None
+        self.axis = axis
+        self.build: Construction | None = None
+        self.layout = Layout()
+        self.params: tuple[Slot, Slot] | None = None
+        self.running: tuple[Slot, Slot] | None = None
+        self.eps_slot: str | None = None
+        self.momentum_slot: str | None = None
+        self.grad_form = "tuple"  # "tuple", "dict" or "slots"
+        self.grad_slots: tuple[Slot, Slot] | None = None
+        self.torch_grads = False
+        self.lazy_params = False
+        self.lazy_running = False
+        self.contracts = _Contract()
+        self.mapping: list[str] = []
+        self.last_ndim = 2
+        self.eps_inferred: float | None = None
+        self.ndims = [2]
+
+    # -- building ------------------------------------------------------------------------------
+    def _make(self, c: int, dtype: Any) -> Any:
+        if self.instance is not None:
+            return copy.deepcopy(self.instance)
+        assert self.factory is not None
+        if self.build is not None:
+            return self.build.build(self.factory, c, dtype)
+        tried = []
+        for form in P.construction_of(self.factory):
+            if not _binds(self.factory, form, c, dtype):
+                tried.append(form.describe(self.name))
+                continue
+            obj = form.build(self.factory, c, dtype)  # the target's own errors propagate
+            self.build = form
+            return obj
+        raise LoadError(
+            f"cannot construct {self.name}: tried {', '.join(tried)}; map it with an adapter "
+            "(bncheck.verify.adapt, see the README)"
+        )
+
+    def _detect(self, obj: Any, c: int) -> None:
+        axis = getattr(obj, "bncheck_axis", None)  # set by bncheck.verify.adapt
+        if isinstance(axis, int) and not isinstance(axis, bool):
+            self.axis = axis
+        self.layout = P.mode_of(obj)
+        if self.layout.forward_name not in ("forward", "__call__") or not callable(
+            getattr(obj, self.layout.forward_name, None)
+        ):
+            raise LoadError(f"{self.name}: the object has no forward() and is not callable")
+        if self.layout.mode == "none" and not callable(getattr(obj, "backward", None)):
+            raise LoadError(f"{self.name}: the object has no backward()")
+        if isinstance(obj, Adapted):  # the user's own mapping: take it as given
+            given = obj.paths
+            self.params = (Slot("gamma"), Slot("beta")) if "gamma" in given else None
+            has_running = "running_mean" in given and "running_var" in given
+            self.running = (Slot("running_mean"), Slot("running_var")) if has_running else None
+        else:
+            self.params = P.find_pair(obj, P.PARAM_NAMES, P.CONTAINERS, c, allow_none=True)
+            self.running = P.find_pair(obj, P.RUNNING_NAMES, P.CONTAINERS, c, allow_none=True)
+        if isinstance(obj, Adapted):
+            self.eps_slot = "eps" if "eps" in obj.paths else None
+            self.momentum_slot = "momentum" if "momentum" in obj.paths else None
+        else:
+            found = P.scalar_attr(obj, P.EPS_NAMES)
+            self.eps_slot = found[0] if found else None
+            found = P.scalar_attr(obj, P.MOMENTUM_NAMES)
+            self.momentum_slot = found[0] if found else None
+        if self.params:
+            self.lazy_params = any(s.get(obj) is None for s in self.params)
+        if self.running:
+            self.lazy_running = any(s.get(obj) is None for s in self.running)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "running": True, "channels": self.channels}
+        """Detect the protocol on a probe instance, then probe that the mapping is used."""
+        c = self.channels or PROBE_C
+        obj = self._make(c, np.float64)
+        self._detect(obj, c)
+        if self.params is None or self.running is None:
+            # a lazy layer may create its attributes only in its first forward
+            x = _probe_x(c)
+            try:
+                P.call_forward(obj, self.layout, x, True)
+            except Exception:
+                pass
+            else:
+                if self.params is None:
+                    self.params = P.find_pair(obj, P.PARAM_NAMES, P.CONTAINERS, c,
+                                              allow_none=False)  # fmt: skip
+                    self.lazy_params = self.params is not None
+                if self.running is None:
+                    self.running = P.find_pair(obj, P.RUNNING_NAMES, P.CONTAINERS, c,
+                                               allow_none=False)  # fmt: skip
+                    self.lazy_running = self.running is not None
+        self.ndims = self._ranks(c)
+        self._probe(c)
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "running": self.running is not None and self.layout.mode != "none",
+            "channels": self.channels,
+            "mapping": self.mapping,
+            "axis": self.axis,
+            "ndims": self.ndims,
+        }
+
+    def _ranks(self, c: int) -> list[int]:
+        """The input ranks (2 to 5) the layer takes, tried on fresh instances."""
+        ranks = []
+        error: BaseException | None = None
+        for ndim in (2, 3, 4, 5):
+            self.new(c, "float64", 1e-5)
+            try:
+                self.forward(_probe_x(c, ndim), True)
+                ranks.append(ndim)
+            except Exception as exc:
+                error = error or exc
+        if not ranks and error is not None:
+            raise error  # the target's own failure, with its traceback
+        return ranks
+
+    def _probe(self, c: int) -> None:
+        """Set parameters and see the output follow them; find the gradients' form."""
+        rng = np.random.default_rng(1234)
+        self.new(c, "float64", 1e-5)
+        x = _probe_x(c, self.ndims[0])
+        dy = rng.normal(0.5, 1.0, size=x.shape)
+        g1, b1 = np.array([1.5, -0.7, 2.0] * c)[:c], np.array([0.3, -1.2, 0.8] * c)[:c]
+        mapping = [f"built as {self.build.describe(self.name) if self.build else 'a copy'}",
+                   f"mode: {self.layout.describe()}"]  # fmt: skip
+        if self.params is not None:
+            self.params = self._choose_params(c, x, g1, b1)
+            mapping.append(
+                f"parameters: {self.params[0].label()}, {self.params[1].label()}"
+                + (" (created at the first forward)" if self.lazy_params else "")
+            )
+        else:
+            mapping.append("parameters: none found (treated as gamma = 1, beta = 0)")
+            self.forward(x, True)
+        self._find_grads(dy, c)
+        mapping.append(self._grads_text())
+        if self.running is not None:
+            mapping.append(
+                f"running statistics: {self.running[0].label()}, {self.running[1].label()}"
+                + (" (created at the first forward)" if self.lazy_running else "")
+            )
+        else:
+            mapping.append("running statistics: none found")
+        if self.eps_slot and _scalar(self.obj, self.eps_slot) is None:
+            self.eps_slot = None  # an attribute that holds no value: infer it
+        if self.eps_slot:
+            mapping.append(f"eps: {self.eps_slot}")
+        else:
+            self.eps_inferred = self._infer_eps(c)
+            if self.eps_inferred is not None:
+                mapping.append(f"eps: no attribute; {self.eps_inferred:g}, inferred from the "
+                               "outputs (channels of different variance agree)")  # fmt: skip
+            else:
+                mapping.append("eps: no attribute, and the outputs give no consistent eps; "
+                               "assumed 1e-05")  # fmt: skip
+        if self.momentum_slot:
+            mapping.append(f"momentum: {self.momentum_slot}")
+        if self.axis != 1:
+            mapping.append(f"channel axis: {self.axis} (inputs moved there)")
+        self.mapping = mapping
+
+    def _choose_params(self, c: int, x: Any, g1: Any, b1: Any) -> tuple[Slot, Slot]:
+        """Of the parameter names the layer holds, the pair its output follows: set it, read it
+        back, and see the output change when gamma doubles and beta moves."""
+        assert self.params is not None
+        candidates = [self.params] + [
+            pair for pair in self._all_param_pairs(c) if pair != self.params
+        ]
+        for pair in candidates:
+            self.params = pair
+            self.new(c, "float64", 1e-5)
+            self.set_params(g1, b1)
+            back = [_arr(s.get(self.obj)) for s in pair]
+            if not all(isinstance(v, np.ndarray) and v.size == c and np.allclose(v.ravel(), w)
+                       for v, w in zip(back, (g1, b1), strict=True)):  # fmt: skip
+                continue
+            y1 = np.asarray(_arr(self.forward(x, True)), dtype=np.float64)
+            self.new(c, "float64", 1e-5)
+            self.set_params(2.0 * g1, b1 + 1.0)
+            y2 = np.asarray(_arr(self.forward(x, True)), dtype=np.float64)
+            if y1.shape != x.shape or y2.shape != x.shape or _changed(y1, y2):
+                return pair
+        if len(candidates) == 1:
+            return candidates[0]  # the only parameters there are: a forward that ignores
+            # them is the target's mistake, which the numeric checks name
+        names = ", ".join(f"{a.label()}/{b.label()}" for a, b in candidates)
+        raise LoadError(
+            f"{self.name}: the layer holds {names}, but its output follows none of them when "
+            "bncheck sets them (or they do not read back as set): map its parameters with an "
+            "adapter (see the README)"
+        )
+
+    def _all_param_pairs(self, c: int) -> list[tuple[Slot, Slot]]:
+        out = []
+        for pair in P.PARAM_NAMES:
+            found = P.find_pair(self.obj, (pair,), P.CONTAINERS, c, allow_none=True)
+            if found is not None and (self.running is None or found[0] not in self.running):
+                out.append(found)
+        return out
+
+    def _find_grads(self, dy: Any, c: int) -> None:
+        before = {k: _arr(s.get(self.obj)) for k, s in P.c_valued_slots(self.obj, c).items()}
+        result = self._call_backward(dy)
+        if isinstance(result, (tuple, list)) and len(result) == 3:
+            self.grad_form = "tuple"
+            return
+        if isinstance(result, dict):
+            self.grad_form = "dict"
+            return
+        if isinstance(result, (tuple, list)) and len(result) == 2 and isinstance(result[1], dict):
+            self.grad_form = "dx+dict"
+            return
+        if self.params is not None and all(
+            hasattr(s.get(self.obj), "grad") for s in self.params
+        ):
+            self.grad_form, self.torch_grads = "slots", True
+            return
+        pairs = [(g, b) for g, b in P.GRAD_NAMES if (g, b) not in P.PARAM_NAMES]
+        found = P.find_pair(self.obj, tuple(pairs), P.CONTAINERS + P.GRAD_CONTAINERS, c,
+                            allow_none=False)  # fmt: skip
+        if found is None:
+            found = P.find_pair(self.obj, P.PARAM_NAMES, P.GRAD_CONTAINERS, c,
+                                allow_none=False, attributes=False)  # fmt: skip
+        if found is None:
+            after = P.c_valued_slots(self.obj, c)
+            changed = [
+                k for k, s in after.items()
+                if k not in before or not np.array_equal(_arr(s.get(self.obj)), before[k])
+            ]  # fmt: skip
+            raise LoadError(
+                f"{self.name}: backward returned {type(result).__name__}, not (dx, dgamma, "
+                "dbeta), and no gradients of gamma and beta were found among the attributes "
+                f"(looked for {', '.join(g + '/' + b for g, b in pairs[:6])}, …"
+                + (f"; backward changed {', '.join(changed)}" if changed else "")
+                + "): map them with an adapter (see the README)"
+            )
+        self.grad_form, self.grad_slots = "slots", found
+
+    def _grads_text(self) -> str:
+        if self.grad_form == "tuple":
+            return "backward(dy) -> (dx, dgamma, dbeta)"
+        if self.grad_form in ("dict", "dx+dict"):
+            return "backward(dy) -> gradients in a dict"
+        if self.torch_grads:
+            return "backward(dy) -> dx; gradients in the parameters' .grad"
+        assert self.grad_slots is not None
+        return (
+            f"backward(dy) -> dx; gradients in {self.grad_slots[0].label()}, "
+            f"{self.grad_slots[1].label()}"
+        )
+
+    # -- the protocol ---------------------------------------------------------------------------
+    def contract(self) -> list[str]:
+        return list(self.contracts.seen)
+
+    def variant(self, name: str) -> None:
+        raise ValueError(f"no backward variant {name!r}")
 
     def new(self, num_features: int, dtype: str, eps: float) -> dict[str, Any]:
-        self.obj = self.factory(num_features)
+        self.obj = self._make(num_features, np.dtype(dtype))
+        c = num_features
+        if self.lazy_params or self.lazy_running:
+            self._warm_up(c, dtype)
+        if self.params is not None and self.lazy_params:
+            for slot, value in zip(self.params, (np.ones(c, dtype), np.zeros(c, dtype)),
+                                   strict=True):  # fmt: skip
+                if slot.get(self.obj) is None:
+                    _set_new(self.obj, slot, value)
+        if self.running is not None and self.lazy_running:
+            for slot, value in zip(self.running, (np.zeros(c, dtype), np.ones(c, dtype)),
+                                   strict=True):  # fmt: skip
+                if slot.get(self.obj) is None:
+                    _set_new(self.obj, slot, value)
+        self._cast(dtype)
         return self.state()
 
+    def _warm_up(self, c: int, dtype: str) -> None:
+        """A layer that creates its parameters and statistics in its first forward gets one,
+        in eval mode (which must not change its state), before bncheck sets them."""
+        train = self.layout.mode == "none"
+        rng = np.random.default_rng(7)
+        shapes = [(4, c), (2, c, 2, 2)]
+        if self.last_ndim == 4:
+            shapes.reverse()
+        for shape in shapes:
+            x = rng.normal(size=shape).astype(dtype)
+            try:
+                P.call_forward(self.obj, self.layout, self._to_axis(x), train)
+                return
+            except Exception:
+                continue
+
+    def _infer_eps(self, c: int) -> float | None:
+        """The eps a layer with no eps attribute uses, from its outputs: with gamma = 1,
+        y = (x − mu)/sqrt(var + eps), so eps = 1/s² − var for the slope s of y against x.
+        Channels of very different variances must agree (eps outside the root would not)."""
+        self.new(c, "float64", 1e-5)
+        self.set_params(np.ones(c), np.zeros(c))
+        rng = np.random.default_rng(99)
+        scales = np.array([1e-1, 1e-2, 1e-3] * c)[:c]
+        shape = (2 * PROBE_SHAPES[self.ndims[0]][0], c, *PROBE_SHAPES[self.ndims[0]][1:])
+        x = rng.normal(size=shape) * scales.reshape(1, c, *[1] * (len(shape) - 2))
+        y = np.asarray(_arr(self.forward(x, True)), dtype=np.float64)
+        x2 = np.moveaxis(x, 1, -1).reshape(-1, c)
+        y2 = np.moveaxis(y, 1, -1).reshape(-1, c)
+        xc = x2 - x2.mean(axis=0)
+        var = (xc**2).mean(axis=0)
+        slope = (y2 * xc).sum(axis=0) / (xc**2).sum(axis=0)
+        estimates = 1.0 / slope**2 - var
+        seen = estimates[estimates > 1e-6 * var]
+        if seen.size == 0 or np.any(seen <= 0) or not np.all(np.isfinite(seen)):
+            return None
+        if np.max(seen) > 1.01 * np.min(seen):
+            return None
+        return float(f"{float(np.median(seen)):.3g}")
+
+    def _cast(self, dtype: str) -> None:
+        """Parameters and statistics in the run's dtype (a float32 run of a float64 layer)."""
+        for pair in (self.params, self.running):
+            for slot in pair or ():
+                value = slot.get(self.obj)
+                if isinstance(value, np.ndarray) and value.dtype != np.dtype(dtype):
+                    slot.set(self.obj, value.astype(dtype))
+
     def set_params(self, gamma: Any, beta: Any) -> None:
-        self.obj.gamma, self.obj.beta = gamma.copy(), beta.copy()
+        if self.params is None:
+            return
+        for slot, value in zip(self.params, (gamma, beta), strict=True):
+            slot.set(self.obj, np.asarray(value).copy())
+
+    def _to_axis(self, a: Any) -> Any:
+        return a if self.axis == 1 or a.ndim == 2 else np.moveaxis(a, 1, self.axis)
+
+    def _from_axis(self, a: Any) -> Any:
+        if self.axis == 1 or not isinstance(a, np.ndarray) or a.ndim < 3:
+            return a
+        return np.moveaxis(a, self.axis, 1)
 
     def forward(self, x: Any, train: bool) -> Any:
-        return _arr(self.obj.forward(x, train=train))
+        self.last_ndim = x.ndim
+        y = P.call_forward(self.obj, self.layout, self._to_axis(x), train)
+        return self._from_axis(_arr(y))
+
+    def _call_backward(self, dy: Any) -> Any:
+        if self.torch_grads:
+            for slot in self.params or ():
+                slot.get(self.obj).grad = None
+        return self.obj.backward(self._to_axis(dy))
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
-        return _grads(self.obj.backward(dy), "backward")
+        c = dy.shape[1]
+        result = self._call_backward(dy)
+        if self.grad_form == "tuple":
+            dx, dg, db = _grads(result, "backward")
+        elif self.grad_form == "dict":
+            dx, dg, db = _grads_from_dict(result, "backward")
+        elif self.grad_form == "dx+dict":
+            _, dg, db = _grads_from_dict(result[1], "backward")
+            dx = _arr(result[0])
+        elif self.torch_grads:
+            assert self.params is not None
+            dx = _arr(result)
+            dg, db = (_arr(s.get(self.obj).grad) for s in self.params)
+        else:
+            assert self.grad_slots is not None
+            dx = _arr(result)
+            dg, db = (_arr(s.get(self.obj)) for s in self.grad_slots)
+        if isinstance(dx, np.ndarray):
+            dx = self._from_axis(dx)
+        return (
+            dx,
+            self.contracts.per_channel(dg, c, "dgamma"),
+            self.contracts.per_channel(db, c, "dbeta"),
+        )
 
     def state(self) -> dict[str, Any]:
-        out = {}
-        for key in STATE_KEYS:
-            value = getattr(self.obj, key, None)
-            out[key] = value if key in ("momentum", "eps") else _arr(value)
+        out: dict[str, Any] = {}
+        if self.params is not None:
+            for key, slot in zip(("gamma", "beta"), self.params, strict=True):
+                value = _arr(slot.get(self.obj))
+                out[key] = self.contracts.per_channel(value, value.size, slot.label()) if (
+                    isinstance(value, np.ndarray)) else value  # fmt: skip
+        if self.running is not None:
+            for key, slot in zip(("running_mean", "running_var"), self.running, strict=True):
+                value = _arr(slot.get(self.obj))
+                out[key] = self.contracts.per_channel(value, value.size, slot.label()) if (
+                    isinstance(value, np.ndarray)) else value  # fmt: skip
+        out["eps"] = _number(_scalar(self.obj, self.eps_slot))
+        out["momentum"] = _number(_scalar(self.obj, self.momentum_slot))
+        if self.eps_slot is None:
+            out["eps"] = self.eps_inferred
+        if out["eps"] is None:
+            out.pop("eps")
         return out
 
 
-class ModedLayerAdapter(LayerAdapter):
-    """Layers switched with ``train()`` / ``eval()`` and called as ``forward(x)``."""
+def _changed(y1: Any, y2: Any) -> bool:
+    """Whether every channel of the output moved (y2 made with gamma doubled, beta + 1)."""
+    n, c = y1.shape[0], y1.shape[1]
+    moved = np.abs(y2 - y1).reshape(n, c, -1).max(axis=(0, 2))
+    scale = np.abs(y1).reshape(n, c, -1).max(axis=(0, 2)) + 1.0
+    return bool(np.all(moved > 1e-9 * scale))
 
-    kind = "moded-layer"
 
-    def forward(self, x: Any, train: bool) -> Any:
-        self.obj.train() if train else self.obj.eval()
-        return _arr(self.obj.forward(x))
+def _scalar(obj: Any, label: str | None) -> Any:
+    if label is None:
+        return None
+    if "[" in label:
+        holder, key = label.split("[", 1)
+        container = getattr(obj, holder, None)
+        return container.get(key[1:-2]) if isinstance(container, dict) else None
+    return getattr(obj, label, None)
+
+
+def _set_new(obj: Any, slot: Slot, value: Any) -> None:
+    if slot.container is None:
+        setattr(obj, slot.name, value)
+    else:
+        holder = getattr(obj, slot.container, None)
+        if isinstance(holder, dict):
+            holder[slot.name] = value
+
+
+def _binds(factory: Callable[..., Any], form: Construction, c: int, dtype: Any) -> bool:
+    """Whether the factory's signature accepts this way of calling it."""
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return True  # a builtin: just try
+    try:
+        if form.form == "lazy":
+            sig.bind()
+        elif form.form == "params":
+            sig.bind(np.ones(c, dtype), np.zeros(c, dtype))
+        elif form.keyword:
+            sig.bind(**{form.keyword: c})
+        else:
+            sig.bind(c)
+    except TypeError:
+        return False
+    return True
+
+
+PROBE_SHAPES = {2: (8,), 3: (2, 4), 4: (2, 2, 2), 5: (1, 2, 2, 2)}
+
+
+def _probe_x(c: int, ndim: int = 2) -> Any:
+    """A batch of 8 values per channel, mean 2, spread 1.5, of rank ``ndim``."""
+    first, *rest = PROBE_SHAPES[ndim]
+    return np.random.default_rng(4321).normal(2.0, 1.5, size=(first, c, *rest))
 
 
 class TorchAdapter(LayerAdapter):
@@ -208,19 +737,29 @@ class TorchAdapter(LayerAdapter):
 
         ndims = []
         for ndim in (2, 3, 4, 5):
-            module = self.factory(2).double().train()
+            module = self._make(2, None).double().train()
             try:
                 module(torch.zeros((2, 2, *[2] * (ndim - 2)), dtype=torch.float64))
                 ndims.append(ndim)
             except (ValueError, RuntimeError):
                 pass
-        return super().describe() | {"ndims": ndims}
+        return {
+            "kind": self.kind, "name": self.name, "running": True, "channels": self.channels,
+            "ndims": ndims, "mapping": ["torch.nn module: weight/bias, running_mean/"
+                                         "running_var, train()/eval(), autograd"],
+        }  # fmt: skip
+
+    def _make(self, c: int, dtype: Any) -> Any:
+        if self.instance is not None:
+            return copy.deepcopy(self.instance)
+        assert self.factory is not None
+        return self.factory(c)
 
     def new(self, num_features: int, dtype: str, eps: float) -> dict[str, Any]:
         import torch
 
         self.torch = torch
-        self.obj = self.factory(num_features).to(getattr(torch, dtype))
+        self.obj = self._make(num_features, None).to(getattr(torch, dtype))
         self.x: Any = None
         self.y: Any = None
         return self.state()
@@ -251,8 +790,8 @@ class TorchAdapter(LayerAdapter):
             "running_var": _arr(o.running_var),
             "gamma": _arr(o.weight),
             "beta": _arr(o.bias),
-            "momentum": o.momentum,
-            "eps": o.eps,
+            "momentum": _number(o.momentum),
+            "eps": _number(o.eps),
         }
 
 
@@ -282,9 +821,15 @@ def _resolve(spec: str) -> tuple[Any, str | None]:
         return importlib.import_module(base), attr or None
     except ImportError:
         if attr or "." not in base:
-            raise
+            raise LoadError(f"no module named {base!r}") from None
         mod_name, _, last = base.rpartition(".")
-        return getattr(importlib.import_module(mod_name), last), None
+        try:
+            module = importlib.import_module(mod_name)
+        except ImportError:
+            raise LoadError(f"no module named {mod_name!r} (nor {base!r})") from None
+        if not hasattr(module, last):
+            raise LoadError(f"module {mod_name!r} has no {last!r}") from None
+        return getattr(module, last), None
 
 
 def _is_torch_module(obj: Any) -> bool:
@@ -292,31 +837,28 @@ def _is_torch_module(obj: Any) -> bool:
     return torch is not None and isinstance(obj, torch.nn.Module)
 
 
-def _from_factory(factory: Callable[[int], Any], name: str) -> Any:
-    probe = factory(2)
-    if _is_torch_module(probe):
+def _is_torch_class(obj: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and inspect.isclass(obj) and issubclass(obj, torch.nn.Module)
+
+
+def _from_factory(factory: Callable[..., Any], name: str, axis: int) -> Any:
+    if _is_torch_class(factory):
         return TorchAdapter(factory, name)
-    fwd = getattr(probe, "forward", None)
-    if fwd is None or not hasattr(probe, "backward"):
-        raise LoadError(f"{name}(2) gave {type(probe).__name__}, which lacks forward/backward")
-    try:
-        takes_train = "train" in inspect.signature(fwd).parameters
-    except (TypeError, ValueError):
-        takes_train = False
-    if takes_train:
-        missing = [k for k in STATE_KEYS if not hasattr(probe, k)]
-        if missing:
-            raise LoadError(
-                f"{name}(2) lacks the attributes {', '.join(missing)}; a layer target needs "
-                f"{', '.join(STATE_KEYS)} (running statistics are checked against momentum)"
-            )
-        return LayerAdapter(factory, name)
-    if callable(getattr(probe, "train", None)) and callable(getattr(probe, "eval", None)):
-        return ModedLayerAdapter(factory, name)
-    raise LoadError(
-        f"{name}(2).forward has no 'train' parameter and the object has no train()/eval(); "
-        "expected forward(x, train=True|False)"
-    )
+    if inspect.isfunction(factory):
+        # a factory function may build a torch module
+        try:
+            params = inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            params = {}  # type: ignore[assignment]
+        if len([p for p in params.values() if p.default is p.empty]) == 1:
+            probe = factory(2)
+            if _is_torch_module(probe):
+                return TorchAdapter(factory, name)
+    return LayerAdapter(factory, name, axis=axis)
+
+
+CS231N_NOT_PARAM = ("eps", "epsilon")
 
 
 def _from_module(module: Any, prefix: str | None, name: str) -> Any:
@@ -327,43 +869,60 @@ def _from_module(module: Any, prefix: str | None, name: str) -> Any:
         return FunctionalAdapter(getattr(module, fname), getattr(module, bname), name)
     cf, cb = getattr(module, "batchnorm_forward", None), getattr(module, "batchnorm_backward", None)
     if prefix is None and callable(cf) and callable(cb):
-        params = list(inspect.signature(cf).parameters)
-        if len(params) >= 4 and params[3] in ("bn_param", "bn_params", "params"):
+        params = list(inspect.signature(cf).parameters.values())
+        if len(params) >= 4 and params[3].name not in CS231N_NOT_PARAM:
             sf = getattr(module, "spatial_batchnorm_forward", None)
             sb = getattr(module, "spatial_batchnorm_backward", None)
             spatial = (sf, sb) if callable(sf) and callable(sb) else None
-            return Cs231nAdapter(cf, cb, name, spatial)
-        return FunctionalAdapter(
-            lambda x, g, b, eps: cf(x, g, b, eps=eps), lambda dy, c: cb(dy, c), name
+            variants: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] = {}
+            alt = getattr(module, "batchnorm_backward_alt", None)
+            if callable(alt):
+                variants["batchnorm_backward_alt"] = (cf, alt)
+            return Cs231nAdapter(cf, cb, name, spatial, variants, params[3].name)
+        if len(params) >= 4:
+            key = params[3].name
+            return FunctionalAdapter(
+                lambda x, g, b, eps: cf(x, g, b, **{key: eps}), lambda dy, c: cb(dy, c), name
+            )
+        raise LoadError(
+            f"{name}: batchnorm_forward takes {len(params)} parameters; expected (x, gamma, "
+            "beta, bn_param) or (x, gamma, beta, eps)"
         )
     what = f"{fname}/{bname}" if prefix else "forward/backward or batchnorm_forward/_backward"
     raise LoadError(f"target {name!r} has no {what}")
 
 
-def _from_object(obj: Any, name: str) -> Any:
+def _from_object(obj: Any, name: str, axis: int) -> Any:
     if isinstance(obj, types.ModuleType):
         return _from_module(obj, None, name)
     if isinstance(obj, tuple) and len(obj) == 2 and all(callable(f) for f in obj):
         return FunctionalAdapter(obj[0], obj[1], name)
     if inspect.isclass(obj) or inspect.isfunction(obj) or isinstance(obj, types.MethodType):
-        return _from_factory(obj, name)
-    if (hasattr(obj, "forward") and hasattr(obj, "num_features")) or _is_torch_module(obj):
-        proto = obj
-        adapter = _from_factory(lambda c: copy.deepcopy(proto), name)
-        adapter.channels = int(getattr(obj, "num_features", 0)) or None
+        return _from_factory(obj, name, axis)
+    if _is_torch_module(obj):
+        module = TorchAdapter(None, name, instance=obj)
+        module.channels = int(getattr(obj, "num_features", 0)) or None
+        return module
+    if hasattr(obj, "forward") or hasattr(obj, "backward"):
+        adapter = LayerAdapter(None, name, instance=obj, axis=axis)
+        count = getattr(obj, "num_features", None)
+        if not isinstance(count, int):
+            found = P.find_pair(obj, P.PARAM_NAMES, P.CONTAINERS, None, allow_none=False)
+            count = int(np.asarray(_arr(found[0].get(obj))).size) if found else None
+        adapter.channels = count
         return adapter
     raise LoadError(f"cannot use {type(obj).__name__} {name!r} as a BN target")
 
 
-def load_adapter(target: Any) -> Any:
+def load_adapter(target: Any, axis: int = 1) -> Any:
     """Build the adapter for a target spec string or object (called in the worker process)."""
     if isinstance(target, str):
         obj, attr = _resolve(target)
         if attr is None:
-            return _from_object(obj, target)
+            return _from_object(obj, target, axis)
         if callable(getattr(obj, f"{attr}_forward", None)):
             return _from_module(obj, attr, target)
         if not hasattr(obj, attr):
             raise LoadError(f"{target!r}: the module has no {attr!r} (nor {attr}_forward)")
-        return _from_object(getattr(obj, attr), target)
-    return _from_object(target, getattr(target, "__name__", type(target).__name__))
+        return _from_object(getattr(obj, attr), target, axis)
+    return _from_object(target, getattr(target, "__name__", type(target).__name__), axis)

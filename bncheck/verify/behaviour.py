@@ -98,21 +98,24 @@ def check_fd(proc: TargetProcess, ndim: int, options: Options) -> CheckResult:
 # -- identities --------------------------------------------------------------------------------
 
 
-def check_identities(proc: TargetProcess, options: Options) -> CheckResult:
+def check_identities(proc: TargetProcess, options: Options, ndim: int) -> CheckResult:
     """Exact identities on the target's own outputs (float64, 2-D): Σ dx = 0 per channel,
     dbeta = Σ dy, dgamma = Σ dy·x_hat, mean(y) = beta. Each side is compared within the
     error budget of the output involved, scaled by m where a sum of m outputs is formed."""
-    case = probe_cases("float64", options.ndims[0], options.seed, options.channels)[0]
+    check_id = f"identities/{ndim}d/float64"
+    case = probe_cases("float64", ndim, options.seed, options.channels)[0]
     try:
         run = evaluate(proc, case)
     except TargetError as exc:
-        return _fail("identities", str(exc))
+        return _fail(check_id, str(exc))
     if run.error is not None:
-        return _fail("identities", run.error)
+        return _fail(check_id, run.error)
     truth = exact_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps, axis=1)
     assert truth.dx is not None
     bud = {
-        n: compare(t, t, n, np.float64, x=case.x, eps=run.eps, axis=1, dy=case.dy).budget
+        n: compare(
+            t, t, n, np.float64, x=case.x, eps=run.eps, axis=1, dy=case.dy, gamma=run.gamma
+        ).budget
         for n, t in (("y", truth.y), ("dx", truth.dx))
     }
     # per-channel columns (m, C) of everything
@@ -139,9 +142,9 @@ def check_identities(proc: TargetProcess, options: Options) -> CheckResult:
     worst = max(float(np.max(err / bound)) for err, bound in tests.values())
     if broken:
         return _fail(
-            "identities", "violated: " + ", ".join(broken), worst=worst, budget=1.0, unit="×budget"
+            check_id, "violated: " + ", ".join(broken), worst=worst, budget=1.0, unit="×budget"
         )
-    return CheckResult("identities", "pass", worst, 1.0, unit="×budget")
+    return CheckResult(check_id, "pass", worst, 1.0, unit="×budget")
 
 
 # -- running statistics and eval mode -----------------------------------------------------------
@@ -158,13 +161,19 @@ DEFAULT_BIAS = {"torch": True, "keras": False, "cumulative": True}
 
 
 def _expected_running(
-    s0: dict[str, Any], batches: list[np.ndarray], convention: str, momentum: Any, unbiased: bool
-) -> list[tuple[np.ndarray, np.ndarray]] | None:
-    mean: Any = np.asarray(s0["running_mean"], dtype=np.float64)
-    var: Any = np.asarray(s0["running_var"], dtype=np.float64)
+    s0: dict[str, Any], batches: list[np.ndarray], convention: str, momentum: Any, unbiased: bool,
+    add_to_var: float = 0.0,
+) -> list[tuple[np.ndarray, np.ndarray]] | None:  # fmt: skip
+    c = batches[0].shape[1]
+    mean: Any = np.asarray(s0["running_mean"], dtype=np.float64).reshape(c)
+    var: Any = np.asarray(s0["running_var"], dtype=np.float64).reshape(c)
     out = []
     for t, x in enumerate(batches):
         stats = exact_batchnorm(x, None, None, eps=1e-5, axis=1)
+        if add_to_var:
+            m = x.size // c
+            factor = m / (m - 1) if unbiased else 1.0
+            stats = stats._replace(var=stats.var + add_to_var / factor)
         mom = None if convention == "cumulative" else momentum
         try:
             mean, var, _ = update_running(
@@ -200,73 +209,122 @@ def _matches(
     return worst
 
 
-def check_running_and_eval(proc: TargetProcess, options: Options) -> list[CheckResult]:
-    """running, eval and eval-state for targets with running statistics."""
+def check_running_and_eval(
+    proc: TargetProcess, options: Options, ndim: int, dtype: str
+) -> list[CheckResult]:
+    """running, eval and eval-state (for targets with running statistics), on (ndim, dtype)."""
+    ids = [f"{k}/{ndim}d/{dtype}" for k in ("running", "eval", "eval-state")]
     if not proc.description.get("running"):
         why = f"a {proc.description.get('kind')} target has no running statistics or eval mode"
-        return [CheckResult(i, "skip", message=why) for i in ("running", "eval", "eval-state")]
-    rng = np.random.default_rng([options.seed, 7])
-    shape = list(SHAPES[options.ndims[0]])
+        return [CheckResult(i, "skip", message=why) for i in ids]
+    rng = np.random.default_rng([options.seed, 7, ndim])
+    shape = list(SHAPES[ndim])
     shape[1] = options.channels or shape[1]
     c = shape[1]
     m = int(np.prod(shape)) // c
-    batches = [rng.normal(3.0, 2.0, size=tuple(shape)) for _ in range(5)]
+    batches = [rng.normal(3.0, 2.0, size=tuple(shape)).astype(dtype) for _ in range(5)]
     try:
-        proc.call("new", c, "float64", 1e-5)
-        proc.call("set_params", rng.uniform(0.5, 2, c), rng.normal(size=c), names=("gamma", "beta"))
+        proc.call("new", c, dtype, 1e-5)
+        params = (rng.uniform(0.5, 2, c).astype(dtype), rng.normal(size=c).astype(dtype))
+        proc.call("set_params", *params, names=("gamma", "beta"))
         s0, _ = proc.call("state")
+        _vec(s0, "running_mean", c), _vec(s0, "running_var", c)
         observed = []
         for x in batches:
             proc.call("forward", x, True, names=("x",))
             s, _ = proc.call("state")
             observed.append((_vec(s, "running_mean", c), _vec(s, "running_var", c)))
     except TargetError as exc:
-        return [_fail(i, str(exc)) for i in ("running", "eval", "eval-state")]
+        return [_fail(i, str(exc)) for i in ids]
     momentum = s0.get("momentum")
-    running = _judge_running(s0, batches, observed, m, momentum, options.convention)
-    return [running, *_check_eval(proc, rng, c, tuple(shape))]
+    eps = s0.get("eps")
+    eps = float(eps) if isinstance(eps, (int, float)) and not isinstance(eps, bool) else 1e-5
+    wide = [x.astype(np.float64) for x in batches]
+    running = _judge_running(ids[0], s0, wide, observed, m, momentum, options.convention, eps)
+    return [running, *_check_eval(proc, rng, c, tuple(shape), dtype, ids[1:])]
 
 
 def _vec(state: dict[str, Any], key: str, c: int) -> np.ndarray:
     value = state.get(key)
-    arr = None if value is None else np.asarray(value)
-    if arr is None or arr.shape != (c,) or arr.dtype.kind != "f":
-        raise TargetError(f"attribute {key} is {value!r}; expected a float array of shape ({c},)")
-    return arr.copy()
+    if not isinstance(value, np.ndarray) or value.size != c or value.dtype.kind != "f":
+        what = f"an array of shape {value.shape}" if isinstance(value, np.ndarray) else repr(value)
+        if isinstance(what, str) and len(what) > 80:
+            what = what[:80] + "…"
+        raise TargetError(f"the layer's {key} is {what}; expected {c} float values")
+    return value.reshape(c).copy()
 
 
 def _judge_running(
+    check_id: str,
     s0: dict[str, Any],
     batches: list[np.ndarray],
     observed: list[Any],
     m: int,
     momentum: Any,
     declared: str,
+    eps: float,
 ) -> CheckResult:
     every = [(conv, bias) for conv in ("torch", "keras", "cumulative") for bias in (True, False)]
-    scores = {
-        (conv, bias): _matches(observed, _expected_running(s0, batches, conv, momentum, bias), m)
-        for conv, bias in every
-    }
+    inferred = ""
+    if not isinstance(momentum, (int, float)) or isinstance(momentum, bool):
+        # no momentum attribute: the first update tells the weight of the new batch
+        a = _first_weight(s0, batches[0], observed[0])
+        if a is not None:
+            momenta: dict[str, Any] = {"torch": a, "keras": 1.0 - a}
+            inferred = f" (no momentum attribute; the first update weighs the batch {a:.4g})"
+        else:
+            momenta = {"torch": momentum, "keras": momentum}
+    else:
+        momenta = {"torch": momentum, "keras": momentum}
+    momenta["cumulative"] = None
+
+    def score(conv: str, bias: bool, add: float = 0.0) -> float:
+        expected = _expected_running(s0, batches, conv, momenta[conv], bias, add_to_var=add)
+        return _matches(observed, expected, m)
+
+    scores = {(conv, bias): score(conv, bias) for conv, bias in every}
     wanted = every if declared == "any" else [(declared, DEFAULT_BIAS[declared])]
     best = min(wanted, key=lambda k: scores[k])
     if scores[best] <= 1.0:
-        msg = f"follows {_label(best, momentum)}" if declared == "any" else ""
-        return CheckResult("running", "pass", scores[best], 1.0, unit="×budget", message=msg)
-    closest = min(every, key=lambda k: scores[k])
-    label = _label(closest, momentum) + (" (within budget)" if scores[closest] <= 1.0 else "")
+        msg = f"follows {_label(best, momenta[best[0]])}{inferred}" if declared == "any" or (
+            inferred) else ""  # fmt: skip
+        return CheckResult(check_id, "pass", scores[best], 1.0, unit="×budget", message=msg)
     diagnosis: list[str] = []
     for conv, bias, mistakes in ALTERNATIVES.get(declared, []):
-        if _matches(observed, _expected_running(s0, batches, conv, momentum, bias), m) <= 1.0:
+        if score(conv, bias) <= 1.0:
             diagnosis = mistakes
             break
+    if not diagnosis:
+        candidates = wanted if declared != "any" else every
+        if any(score(conv, bias, eps) <= 1.0 for conv, bias in candidates):
+            diagnosis = ["eval-eps-in-running-var"]
+    within = [k for k in every if scores[k] <= 1.0]
+    if within:
+        note = f"it follows {_label(within[0], momenta[within[0][0]])}"
+    else:
+        note = f"it matches no known convention (momentum={momentum!r})"
     want = "any known convention" if declared == "any" else f"convention {declared!r}"
     return CheckResult(
-        "running", "fail", scores[best], 1.0, unit="×budget",
+        check_id, "fail", scores[best], 1.0, unit="×budget",
         message=f"running statistics after {len(batches)} steps do not follow {want}; "
-        f"closest: {label}",
+        f"{note}{inferred}",
         diagnosis=diagnosis,
     )  # fmt: skip
+
+
+def _first_weight(s0: dict[str, Any], x: np.ndarray, first: Any) -> float | None:
+    """a in new_mean = (1 − a)·old + a·batch_mean, from the first update (None: unclear)."""
+    c = x.shape[1]
+    old = np.asarray(s0["running_mean"], dtype=np.float64).reshape(c)
+    batch = np.moveaxis(x, 1, -1).reshape(-1, c).mean(axis=0)
+    step = batch - old
+    ok = np.abs(step) > 1e-3 * (np.abs(batch) + 1.0)
+    if not ok.any():
+        return None
+    a = (np.asarray(first[0], dtype=np.float64)[ok] - old[ok]) / step[ok]
+    if not np.all(np.isfinite(a)) or np.ptp(a) > 1e-6 * max(1.0, float(np.max(np.abs(a)))):
+        return None
+    return float(f"{float(np.median(a)):.6g}")
 
 
 def _label(candidate: tuple[str, bool], momentum: Any) -> str:
@@ -276,67 +334,82 @@ def _label(candidate: tuple[str, bool], momentum: Any) -> str:
 
 
 def _check_eval(
-    proc: TargetProcess, rng: np.random.Generator, c: int, shape: tuple[int, ...]
-) -> list[CheckResult]:
-    x = rng.normal(-1.0, 0.5, size=shape)
+    proc: TargetProcess, rng: np.random.Generator, c: int, shape: tuple[int, ...], dtype: str,
+    ids: list[str],
+) -> list[CheckResult]:  # fmt: skip
+    x = rng.normal(-1.0, 0.5, size=shape).astype(dtype)
     try:
         before, _ = proc.call("state")
         y, _ = proc.call("forward", x, False, names=("x",))
         after, _ = proc.call("state")
         rm, rv = _vec(before, "running_mean", c), _vec(before, "running_var", c)
-        y = np.asarray(y)
-        if y.shape != x.shape or y.dtype.kind != "f":
-            raise TargetError(
-                f"eval forward returned shape {y.shape}, dtype {y.dtype}; expected {x.shape}"
-            )
+        if not isinstance(y, np.ndarray) or y.shape != x.shape or y.dtype.kind != "f":
+            what = f"shape {y.shape}, dtype {y.dtype}" if isinstance(y, np.ndarray) else (
+                type(y).__name__)  # fmt: skip
+            raise TargetError(f"eval forward returned {what}; expected shape {x.shape}")
     except TargetError as exc:
-        return [_fail("eval", str(exc)), _fail("eval-state", str(exc))]
-    gamma, beta = before.get("gamma"), before.get("beta")
-    eps = float(before.get("eps") or 1e-5)
-    truth = exact_inference(x, gamma, beta, rm, rv, eps=eps, axis=1)
-    cmp = compare(y, truth, "y", np.float64, x=x, eps=eps, axis=1)
+        return [_fail(ids[0], str(exc)), _fail(ids[1], str(exc))]
+    gamma, beta = _maybe_vec(before, "gamma", c), _maybe_vec(before, "beta", c)
+    eps_state = before.get("eps")
+    eps = float(eps_state) if isinstance(eps_state, (int, float)) and eps_state > 0 else 1e-5
+    xw = x.astype(np.float64)
+    truth = exact_inference(xw, gamma, beta, rm, rv, eps=eps, axis=1)
+    cmp = compare(y, truth, "y", np.dtype(dtype), x=xw, eps=eps, axis=1)
     if cmp.passed:
-        ev = CheckResult("eval", "pass", cmp.ulp, cmp.budget)
+        ev = CheckResult(ids[0], "pass", cmp.ulp, cmp.budget)
     else:
-        batch = exact_batchnorm(x, gamma, beta, eps=eps, axis=1).y
-        uses_batch = compare(y, batch, "y", np.float64, x=x, eps=eps, axis=1).passed
+        from bncheck.verify.diagnose import diagnose_eval
+
+        found = diagnose_eval(xw, gamma, beta, rm, rv, eps, y)
         ev = CheckResult(
-            "eval", "fail", cmp.ulp, cmp.budget,
-            message="eval output does not use the target's own running statistics",
+            ids[0], "fail", cmp.ulp, cmp.budget,
+            message=f"eval output off by {cmp.ulp:.3g} ulp (budget {cmp.budget:.3g}) from "
+            "gamma·(x − running_mean)/sqrt(running_var + eps) + beta with the layer's own "
+            "running statistics",
             worst_entries=worst_entries(y, truth),
-            diagnosis=["eval-batch-stats"] if uses_batch else [],
+            diagnosis=found.ids,
         )  # fmt: skip
     changed = [
         k for k in ("running_mean", "running_var")
         if not np.array_equal(np.asarray(before.get(k)), np.asarray(after.get(k)))
     ]  # fmt: skip
     if changed:
-        st = _fail("eval-state", f"eval forward changed {', '.join(changed)}",
+        st = _fail(ids[1], f"eval forward changed {', '.join(changed)}",
                    diagnosis=["state-updated-in-eval"])  # fmt: skip
     else:
-        st = CheckResult("eval-state", "pass")
+        st = CheckResult(ids[1], "pass")
     return [ev, st]
+
+
+def _maybe_vec(state: dict[str, Any], key: str, c: int) -> Any:
+    value = state.get(key)
+    if isinstance(value, np.ndarray) and value.size == c and value.dtype.kind == "f":
+        return value.reshape(c).astype(np.float64)
+    return None
 
 
 # -- repeatability -----------------------------------------------------------------------------
 
 
-def check_repeatable(proc: TargetProcess, options: Options) -> tuple[CheckResult, list[str]]:
+def check_repeatable(
+    proc: TargetProcess, options: Options, ndim: int, dtype: str
+) -> tuple[CheckResult, list[str]]:
     """The same input twice gives the same bits; also returns mutations seen in these runs."""
-    case: BNCase = probe_cases("float64", options.ndims[0], options.seed, options.channels)[1]
+    check_id = f"repeatable/{ndim}d/{dtype}"
+    case: BNCase = probe_cases(dtype, ndim, options.seed, options.channels)[1]
     try:
         runs: list[Run] = [evaluate(proc, case) for _ in range(2)]
     except TargetError as exc:
-        return _fail("repeatable", str(exc)), []
+        return _fail(check_id, str(exc)), []
     mutated = runs[0].mutated + runs[1].mutated
     if any(r.error is not None for r in runs):
-        return _fail("repeatable", str(runs[0].error or runs[1].error)), mutated
+        return _fail(check_id, str(runs[0].error or runs[1].error)), mutated
     differ = [
         n for n in ("y", "dx", "dgamma", "dbeta")
         if not np.array_equal(getattr(runs[0], n), getattr(runs[1], n), equal_nan=True)
     ]  # fmt: skip
     if differ:
         return _fail(
-            "repeatable", f"two runs on the same input differ in {', '.join(differ)}"
+            check_id, f"two runs on the same input differ in {', '.join(differ)}"
         ), mutated
-    return CheckResult("repeatable", "pass"), mutated
+    return CheckResult(check_id, "pass"), mutated

@@ -124,6 +124,12 @@ def _eps_twice(x: F64, g: F64, b: F64, dy: F64, eps: float) -> Outputs:
 
 
 @_wrap
+def _eps_missing(x: F64, g: F64, b: F64, dy: F64, eps: float) -> Outputs:
+    s = _S(x, dy, 0.0)
+    return {"y": g * s.x_hat + b, "dx": _dx(s, g, s.s1 / s.m, s.x_hat * s.s2 / s.m), "dgamma": s.s2}
+
+
+@_wrap
 def _dgamma_from_xc(x: F64, g: F64, b: F64, dy: F64, eps: float) -> Outputs:
     s = _S(x, dy, eps)
     return {"dgamma": (dy * s.xc).sum(axis=0)}
@@ -180,6 +186,43 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake("wrong-axes", "(N, C, H, W) reduced over N only, not over N, H and W",
             "reduce over every axis except the channel axis", ("y", "dx", "dgamma"),
             _wrong_axes, only_ndim=4),
+    Mistake("missing-mu-and-var-paths", "dx = gamma·dy/sqrt(var + eps): neither the path "
+            "through mu_B nor the path through sigma2_B", "add both: dx = gamma·inv_std·(dy − "
+            "mean(dy) − x_hat·mean(dy·x_hat))", ("dx",)),
+    Mistake("dmu-sum-all-channels", "dJ/dmu_B summed over every channel (a sum without "
+            "axis=0), not per channel", "sum over the batch axes only: np.sum(..., axis=0)",
+            ("dx",)),
+    Mistake("dx-sign", "dx has the wrong sign", "dx = +gamma·inv_std·(dy − …)", ("dx",)),
+    Mistake("dvar-without-eps", "dJ/dsigma2_B uses var^(−3/2) instead of (var + eps)^(−3/2)",
+            "dvar = −½·Σ dy·gamma·(x − mu)·(var + eps)^(−3/2)", ("dx",)),
+    Mistake("swapped-dgamma-dbeta", "dgamma and dbeta are swapped",
+            "return (dx, dgamma, dbeta) in that order: dgamma = Σ dy·x_hat, dbeta = Σ dy",
+            ("dgamma", "dbeta")),
+    Mistake("dgamma-mean", "dgamma = mean(dy·x_hat) instead of Σ dy·x_hat", "a sum, not a mean",
+            ("dgamma",)),
+    Mistake("dgamma-sign", "dgamma has the wrong sign", "dgamma = Σ dy·x_hat", ("dgamma",)),
+    Mistake("dbeta-sign", "dbeta has the wrong sign", "dbeta = Σ dy", ("dbeta",)),
+    Mistake("eps-missing", "normalizes by sqrt(var) with no eps",
+            "x_hat = (x − mu)/sqrt(var + eps)", ("y", "dx", "dgamma"), _eps_missing),
+    Mistake("missing-gamma-forward", "the forward output is not scaled by gamma",
+            "y = gamma·x_hat + beta", ("y",)),
+    Mistake("missing-beta", "the forward output does not add beta", "y = gamma·x_hat + beta",
+            ("y",)),
+    Mistake("y-sign", "the forward output has the wrong sign", "y = gamma·x_hat + beta", ("y",)),
+    Mistake("float32-arithmetic", "computes in float32 internally (float64 input, float32 "
+            "accuracy)", "compute in the input's dtype or wider; do not cast to float32",
+            ("y", "dx", "dgamma", "dbeta")),
+    Mistake("eval-eps-in-running-var", "eps is stored inside the running variance (running_var "
+            "= … + var + eps), so eval adds it a second time", "store the batch variance "
+            "without eps; add eps only when normalizing", ("running",)),
+    Mistake("eval-drops-affine", "eval mode returns x_hat without gamma and beta",
+            "eval: y = gamma·(x − running_mean)/sqrt(running_var + eps) + beta", ("eval",)),
+    Mistake("eval-eps-outside-sqrt", "eval mode divides by sqrt(running_var) + eps",
+            "eval: divide by sqrt(running_var + eps)", ("eval",)),
+    Mistake("eval-eps-twice", "eval mode adds eps twice", "add eps once, inside the root",
+            ("eval",)),
+    Mistake("eval-eps-missing", "eval mode divides by sqrt(running_var) with no eps",
+            "eval: divide by sqrt(running_var + eps)", ("eval",)),
     Mistake("running-var-bias", "running variance biased where the convention wants unbiased "
             "(or the reverse)", "torch/cumulative store m/(m−1)·sigma2_B, keras sigma2_B",
             ("running",)),

@@ -20,6 +20,15 @@ class Options:
     seed: int = 0
     shrink_budget: int = 60
     channels: int | None = None  # fixed by an instance target
+    axis: int = 1  # the channel axis the target expects (inputs are moved there)
+    strict: bool = False  # interface deviations fail instead of warning
+    #: interface deviations seen (dtype, shapes), in order, once each
+    contract: list[str] = field(default_factory=list)
+
+    def note(self, notes: Any) -> None:
+        for text in notes:
+            if text not in self.contract:
+                self.contract.append(text)
 
 
 @dataclass
@@ -35,6 +44,8 @@ class CheckResult:
     counterexample: dict[str, Any] | None = None
     worst_entries: list[dict[str, Any]] = field(default_factory=list)
     diagnosis: list[str] = field(default_factory=list)
+    #: what the diagnosis fitted (e.g. "c = 1, a = 0.00, b = 1"), also when it names nothing
+    explanation: str = ""
 
     @property
     def passed(self) -> bool:

@@ -1,0 +1,348 @@
+"""Find how a layer object speaks BN, without an adapter (runs inside the worker process).
+
+Real layers differ in every detail: how they are built (``Layer(C)``, ``Layer()`` with
+parameters created at the first forward, ``Layer(gamma, beta)``), how the mode is chosen
+(``train=``, ``training=``, ``train_flg=``, ``mode="train"|"test"``, ``train()``/``eval()``, a
+``training`` attribute), what the parameters, running statistics and gradients are called and
+where they live (attributes, ``params``/``grads`` dicts, shapes (C,), (1, C), (1, C, 1, 1)),
+and what backward returns. :func:`detect` looks at names and signatures, and :class:`Slot`
+reads and writes one value wherever it lives, in the shape the layer keeps it.
+
+The names below are tables: adding a spelling is adding an entry.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "BOOL_MODE_PARAMS",
+    "GRAD_NAMES",
+    "PARAM_NAMES",
+    "RUNNING_NAMES",
+    "Layout",
+    "Slot",
+    "find_pair",
+    "mode_of",
+]
+
+#: keyword parameters of forward that take a bool: True = training
+BOOL_MODE_PARAMS = (
+    "train", "training", "train_flg", "is_training", "train_mode", "is_train", "trainable",
+)  # fmt: skip
+#: keyword parameters of forward that take a string, and the strings for (train, eval)
+STRING_MODE_PARAMS = ("mode", "phase", "stage")
+EVAL_STRINGS = ("test", "eval", "inference", "predict", "val")
+#: attributes a layer reads its mode from, when it has no train()/eval()
+MODE_ATTRIBUTES = ("training", "is_training", "train_mode", "train_flg", "is_train")
+
+#: (scale, shift) parameter names, most specific first
+PARAM_NAMES = (
+    ("gamma", "beta"), ("weight", "bias"), ("scale", "bias"), ("scale", "offset"),
+    ("scale", "shift"), ("scaler", "intercept"), ("gain", "bias"), ("W", "b"),
+)  # fmt: skip
+RUNNING_NAMES = (
+    ("running_mean", "running_var"), ("moving_mean", "moving_var"),
+    ("moving_mean", "moving_variance"), ("running_mean", "running_variance"),
+    ("running_avg_mean", "running_avg_var"), ("mean_running", "var_running"),
+    ("pop_mean", "pop_var"), ("population_mean", "population_var"), ("avg_mean", "avg_var"),
+)  # fmt: skip
+#: where gradients are kept when backward returns dx alone
+GRAD_NAMES = (
+    ("dgamma", "dbeta"), ("d_gamma", "d_beta"), ("gamma_grad", "beta_grad"),
+    ("grad_gamma", "grad_beta"), ("dweight", "dbias"), ("d_weight", "d_bias"),
+    ("weight_grad", "bias_grad"), ("grad_weight", "grad_bias"), ("dscale", "dbias"),
+    ("dscale", "doffset"), ("dscale", "dshift"), ("d_scale", "d_bias"), ("dW", "db"),
+    ("gamma", "beta"), ("weight", "bias"), ("scale", "bias"), ("scale", "offset"),
+    ("scaler", "intercept"),
+)  # fmt: skip
+#: dict attributes that may hold parameters, statistics or gradients
+CONTAINERS = ("params", "parameters", "param", "bn_param", "bn_params", "state", "buffers")
+GRAD_CONTAINERS = ("grads", "gradients", "grad", "param_grads", "dparams", "derived_variables")
+#: names of the constructor's channel-count parameter
+CHANNEL_PARAMS = (
+    "num_features", "num_channels", "n_channels", "channels", "features", "n_features",
+    "num_feats", "feature_dim", "dim", "size", "n_in", "in_channels", "input_dim", "n", "c",
+    "C", "D", "d", "units", "n_units", "out_channels", "nf", "num_filters",
+)  # fmt: skip
+EPS_NAMES = ("eps", "epsilon", "_eps", "variance_epsilon")
+MOMENTUM_NAMES = ("momentum", "_momentum", "decay", "rho", "alpha")
+
+
+# -- slots: one value, wherever it lives --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a value lives: ``obj.name`` or ``obj.container[name]``; read and write it."""
+
+    name: str
+    container: str | None = None
+
+    def label(self) -> str:
+        return f"{self.container}[{self.name!r}]" if self.container else self.name
+
+    def exists(self, obj: Any) -> bool:
+        holder = _holder(obj, self.container)
+        if holder is None:
+            return False
+        if isinstance(holder, dict):
+            return self.name in holder
+        return _has_attr(holder, self.name)
+
+    def get(self, obj: Any) -> Any:
+        holder = _holder(obj, self.container)
+        if isinstance(holder, dict):
+            return holder.get(self.name)
+        return getattr(holder, self.name, None)
+
+    def set(self, obj: Any, value: Any) -> None:
+        """Write ``value`` (C values) in the shape and kind the layer holds now.
+
+        A held array keeps its shape ((1, C) stays (1, C)); the dtype is ``value``'s, so that
+        a float32 run gives the layer float32 parameters. A framework tensor or parameter is
+        filled in place.
+        """
+        holder = _holder(obj, self.container)
+        old: Any = (
+            holder.get(self.name) if isinstance(holder, dict) else getattr(holder, self.name, None)
+        )
+        new: Any = np.array(value, copy=True)
+        if hasattr(old, "detach") and hasattr(old, "copy_"):  # a torch tensor or Parameter
+            import torch
+
+            with torch.no_grad():
+                old.copy_(torch.as_tensor(new.reshape(tuple(old.shape))))
+            return
+        if isinstance(old, np.ndarray) and old.size == new.size:
+            new = new.reshape(old.shape)
+        if isinstance(holder, dict):
+            holder[self.name] = new
+        else:
+            setattr(holder, self.name, new)
+
+
+def _has_attr(obj: Any, name: str) -> bool:
+    try:
+        inspect.getattr_static(obj, name)
+        return True
+    except AttributeError:
+        return False
+
+
+def _holder(obj: Any, container: str | None) -> Any:
+    if container is None:
+        return obj
+    value = getattr(obj, container, None)
+    return value if isinstance(value, dict) else None
+
+
+def _c_values(value: Any, c: int | None) -> bool:
+    """Whether ``value`` is an array-like of C values (any shape: (C,), (1, C), ...)."""
+    if value is None:
+        return False
+    try:
+        arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
+    except Exception:
+        return False
+    if arr.dtype.kind not in "fiu" or arr.ndim == 0:
+        return False
+    if c is None:
+        return True
+    return arr.size == c and max(arr.shape) == c
+
+
+def find_pair(
+    obj: Any,
+    names: tuple[tuple[str, str], ...],
+    containers: tuple[str, ...],
+    c: int | None,
+    *,
+    allow_none: bool,
+    attributes: bool = True,
+) -> tuple[Slot, Slot] | None:
+    """The first pair of names both present (as attributes, then inside a container dict),
+    holding C values each (or None, when ``allow_none``: a lazy layer before its first
+    forward). ``attributes=False`` looks inside the containers only."""
+    for holder in ((None,) if attributes else ()) + tuple(containers):
+        for a, b in names:
+            sa, sb = Slot(a, holder), Slot(b, holder)
+            if not (sa.exists(obj) and sb.exists(obj)):
+                continue
+            va, vb = sa.get(obj), sb.get(obj)
+            ok = all(
+                (v is None and allow_none) or _c_values(v, c) for v in (va, vb)
+            )
+            if ok:
+                return sa, sb
+    return None
+
+
+def c_valued_slots(obj: Any, c: int) -> dict[str, Slot]:
+    """Every attribute (and container item) holding C values: label -> slot."""
+    out: dict[str, Slot] = {}
+    names = [n for n in dir(obj) if not n.startswith("__")]
+    for name in names:
+        try:
+            value = getattr(obj, name)
+        except Exception:
+            continue
+        if isinstance(value, dict) and name in (*CONTAINERS, *GRAD_CONTAINERS):
+            for key in list(value):
+                if isinstance(key, str) and _c_values(value[key], c):
+                    out[f"{name}[{key!r}]"] = Slot(key, name)
+        elif not callable(value) and _c_values(value, c):
+            out[name] = Slot(name)
+    return out
+
+
+def scalar_attr(obj: Any, names: tuple[str, ...]) -> tuple[str, Any] | None:
+    """The first attribute (or container item) of ``names`` that holds a number (or None)."""
+    for holder in (None, *CONTAINERS, "hyperparameters", "config", "hparams"):
+        source = obj if holder is None else getattr(obj, holder, None)
+        if holder is not None and not isinstance(source, dict):
+            continue
+        for name in names:
+            if isinstance(source, dict):
+                if name in source:
+                    return (f"{holder}[{name!r}]", source[name])
+            elif _has_attr(source, name):
+                value = getattr(source, name, None)
+                if not callable(value):
+                    return (name, value)
+    return None
+
+
+# -- mode -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Layout:
+    """How to call a layer: the forward and backward callables and the mode switch."""
+
+    forward_name: str = "forward"
+    mode: str = "none"  # "kwarg", "string", "methods", "attribute", "none"
+    mode_name: str = ""
+    eval_value: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if self.mode == "kwarg":
+            return f"{self.forward_name}(x, {self.mode_name}=True|False)"
+        if self.mode == "string":
+            return f"{self.forward_name}(x, {self.mode_name}='train'|{self.eval_value!r})"
+        if self.mode == "methods":
+            return f"train()/eval(), then {self.forward_name}(x)"
+        if self.mode == "attribute":
+            return f"{self.mode_name} = True|False, then {self.forward_name}(x)"
+        return f"{self.forward_name}(x) (no eval mode found)"
+
+
+def _params_of(fn: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+    try:
+        return dict(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return {}
+
+
+def mode_of(obj: Any) -> Layout:
+    """How ``obj`` is called in train and eval mode (names and signatures only)."""
+    layout = Layout()
+    fwd = getattr(obj, "forward", None)
+    if not callable(fwd):
+        if callable(obj) and type(obj).__call__ is not object.__call__:
+            layout.forward_name, fwd = "__call__", obj.__call__
+        else:
+            return layout
+    params = _params_of(fwd)
+    for name in BOOL_MODE_PARAMS:
+        if name in params:
+            layout.mode, layout.mode_name = "kwarg", name
+            return layout
+    for name in STRING_MODE_PARAMS:
+        if name in params:
+            layout.mode, layout.mode_name, layout.eval_value = "string", name, "test"
+            return layout
+    if callable(getattr(obj, "train", None)) and callable(getattr(obj, "eval", None)):
+        layout.mode = "methods"
+        return layout
+    for name in MODE_ATTRIBUTES:
+        if _has_attr(obj, name) and isinstance(getattr(obj, name, None), bool):
+            layout.mode, layout.mode_name = "attribute", name
+            return layout
+    return layout
+
+
+def call_forward(obj: Any, layout: Layout, x: Any, train: bool) -> Any:
+    fwd = getattr(obj, layout.forward_name)
+    if layout.mode == "kwarg":
+        return fwd(x, **{layout.mode_name: train})
+    if layout.mode == "string":
+        return fwd(x, **{layout.mode_name: "train" if train else layout.eval_value})
+    if layout.mode == "methods":
+        obj.train() if train else obj.eval()
+        return fwd(x)
+    if layout.mode == "attribute":
+        setattr(obj, layout.mode_name, train)
+        return fwd(x)
+    if not train:
+        raise NotImplementedError("no eval mode found")
+    return fwd(x)
+
+
+# -- construction --------------------------------------------------------------------------------
+
+
+@dataclass
+class Construction:
+    """How to build a layer of C channels: ``form`` is "channels", "lazy" or "params"."""
+
+    form: str
+    keyword: str | None = None  # the channel count by this keyword, when it has a default
+
+    def describe(self, name: str) -> str:
+        if self.form == "lazy":
+            return f"{name}() (sized at the first forward)"
+        if self.form == "params":
+            return f"{name}(gamma, beta)"
+        return f"{name}({self.keyword + '=' if self.keyword else ''}num_features)"
+
+    def build(self, factory: Callable[..., Any], c: int, dtype: Any) -> Any:
+        if self.form == "lazy":
+            return factory()
+        if self.form == "params":
+            return factory(np.ones(c, dtype), np.zeros(c, dtype))
+        if self.keyword:
+            return factory(**{self.keyword: c})
+        return factory(c)
+
+
+def construction_of(factory: Callable[..., Any]) -> list[Construction]:
+    """Plausible ways to build the layer, best guess first (tried in turn)."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    params = [
+        p for p in _params_of(target).values()
+        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]  # fmt: skip
+    required = [p for p in params if p.default is inspect.Parameter.empty]
+    names = [p.name for p in required]
+    first_two = tuple(names[:2])
+    out: list[Construction] = []
+    if any(first_two == pair for pair in PARAM_NAMES) or first_two in (("gamma", "beta"),):
+        out.append(Construction("params"))
+    if len(required) == 1:
+        out.append(Construction("channels"))
+    if not required:
+        keyword = next((p.name for p in params if p.name in CHANNEL_PARAMS), None)
+        if keyword is not None:
+            out.append(Construction("channels", keyword))
+        out.append(Construction("lazy"))
+    for fallback in (Construction("channels"), Construction("lazy"), Construction("params")):
+        if fallback not in out:
+            out.append(fallback)
+    return out

@@ -1,0 +1,129 @@
+"""More one-mistake BNs, for the catalogue rows the other files do not cover.
+
+Functional pairs ``<name>_forward`` / ``<name>_backward`` and layer factories; each is the
+correct compact BN with exactly one change, named after the catalogue id it must be
+diagnosed with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _axes(x: np.ndarray) -> tuple[int, ...]:
+    return (0, *range(2, x.ndim))
+
+
+def _b(v: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return v.reshape(1, -1, *[1] * (x.ndim - 2))
+
+
+def _forward(x: Any, gamma: Any, beta: Any, eps: float, *, no_eps: bool = False,
+             scale: float = 1.0, use_gamma: bool = True, use_beta: bool = True) -> Any:  # fmt: skip
+    ax = _axes(x)
+    mu = x.mean(axis=ax, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=ax, keepdims=True)
+    inv = 1.0 / np.sqrt(var + (0.0 if no_eps else eps))
+    x_hat = (x - mu) * inv
+    y = x_hat
+    if use_gamma:
+        y = _b(gamma, x) * y
+    if use_beta:
+        y = y + _b(beta, x)
+    return scale * y, (x_hat, inv, gamma)
+
+
+def _backward(dy: Any, cache: Any, *, dgamma_scale: float = 1.0, dbeta_scale: float = 1.0,
+              dgamma_mean: bool = False) -> Any:  # fmt: skip
+    x_hat, inv, gamma = cache
+    ax = _axes(dy)
+    m = dy.size // dy.shape[1]
+    dbeta = dy.sum(axis=ax)
+    dgamma = (dy * x_hat).sum(axis=ax)
+    dx = _b(gamma, dy) * inv * (dy - _b(dbeta, dy) / m - x_hat * _b(dgamma, dy) / m)
+    if dgamma_mean:
+        dgamma = dgamma / m
+    return dx, dgamma_scale * dgamma, dbeta_scale * dbeta
+
+
+def dgamma_sign_forward(x: Any, g: Any, b: Any, eps: float) -> Any:
+    return _forward(x, g, b, eps)
+
+
+def dgamma_sign_backward(dy: Any, cache: Any) -> Any:
+    return _backward(dy, cache, dgamma_scale=-1.0)
+
+
+dbeta_sign_forward = dgamma_sign_forward
+dgamma_mean_forward = dgamma_sign_forward
+
+
+def dbeta_sign_backward(dy: Any, cache: Any) -> Any:
+    return _backward(dy, cache, dbeta_scale=-1.0)
+
+
+def dgamma_mean_backward(dy: Any, cache: Any) -> Any:
+    return _backward(dy, cache, dgamma_mean=True)
+
+
+def eps_missing_forward(x: Any, g: Any, b: Any, eps: float) -> Any:
+    return _forward(x, g, b, eps, no_eps=True)
+
+
+eps_missing_backward = _backward
+
+
+def missing_gamma_in_forward_forward(x: Any, g: Any, b: Any, eps: float) -> Any:
+    return _forward(x, g, b, eps, use_gamma=False)
+
+
+def missing_beta_forward(x: Any, g: Any, b: Any, eps: float) -> Any:
+    return _forward(x, g, b, eps, use_beta=False)
+
+
+def y_sign_forward(x: Any, g: Any, b: Any, eps: float) -> Any:
+    return _forward(x, g, b, eps, scale=-1.0)
+
+
+missing_gamma_in_forward_backward = missing_beta_backward = y_sign_backward = _backward
+
+
+class EvalLayer:
+    """A correct torch-convention layer whose eval mode divides by ``eval_denominator``."""
+
+    def __init__(self, num_features: int, eval_denominator: str = "right") -> None:
+        self.gamma = np.ones(num_features)
+        self.beta = np.zeros(num_features)
+        self.running_mean = np.zeros(num_features)
+        self.running_var = np.ones(num_features)
+        self.momentum, self.eps = 0.1, 1e-5
+        self.how = eval_denominator
+        self.cache: Any = None
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        ax = _axes(x)
+        if train:
+            y, self.cache = _forward(x, self.gamma, self.beta, self.eps)
+            m = x.size // x.shape[1]
+            var = x.var(axis=ax) * m / (m - 1)
+            self.running_mean = 0.9 * self.running_mean + 0.1 * x.mean(axis=ax)
+            self.running_var = 0.9 * self.running_var + 0.1 * var
+            return np.asarray(y)
+        rv, eps = _b(self.running_var, x), self.eps
+        den = {"right": np.sqrt(rv + eps), "twice": np.sqrt(rv + 2 * eps),
+               "missing": np.sqrt(rv)}[self.how]  # fmt: skip
+        x_hat = (x - _b(self.running_mean, x)) / den
+        return np.asarray(_b(self.gamma, x) * x_hat + _b(self.beta, x))
+
+    def backward(self, dy: np.ndarray) -> Any:
+        return _backward(dy, self.cache)
+
+
+def eval_eps_twice(c: int) -> EvalLayer:
+    return EvalLayer(c, "twice")
+
+
+def eval_eps_missing(c: int) -> EvalLayer:
+    return EvalLayer(c, "missing")

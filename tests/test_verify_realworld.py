@@ -1,0 +1,35 @@
+"""bncheck verify on BNs written the way public code writes them (tests/impls/realworld/, with
+the expected verdicts in tests/realworld_cases.py): each plugs in with no adapter, gets the
+right verdict, names exactly its mistake, leaves no failure unexplained, and reports interface
+deviations apart from the maths."""
+
+from __future__ import annotations
+
+import pytest
+
+from bncheck.verify import verify
+from tests.realworld_cases import CASES, Case
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.file.removesuffix(".py") for c in CASES])
+def test_a_real_world_style_gets_its_verdict_and_diagnosis(case: Case) -> None:
+    report = verify(case.spec, convention=case.convention, ndims=case.ndims, timeout=20)
+    failed = sorted(c.id for c in report.failed)
+    assert report.passed == case.passes, [(c.id, c.message[:200]) for c in report.failed]
+    assert {d["id"] for d in report.diagnosis} == set(case.diagnosis), failed
+    assert not report.unexplained, [(c.id, c.explanation) for c in report.unexplained]
+    families = {name.split("/")[0] for name in failed}
+    assert set(case.checks) <= families, (sorted(case.checks), failed)
+    assert bool(report.contract) == case.contract_warning, report.contract
+    assert report.mapping  # the report says how the target was plugged in
+    assert not any(c.id == "load" for c in report.checks)
+
+
+def test_the_corpus_covers_the_styles_and_mistakes_of_the_issue() -> None:
+    correct = [c for c in CASES if c.passes]
+    wrong = [c for c in CASES if not c.passes]
+    assert len(CASES) >= 15 and len(correct) >= 10 and len(wrong) >= 14
+    text = " ".join(c.mapping + " " + c.style for c in CASES)
+    for form in ("train_flg", "training", "mode", "train()", "weight", "scale", "moving_mean",
+                 "lazy", "ctor(gamma, beta)", "dgamma", "grads", "(1, C)"):  # fmt: skip
+        assert form in text, form
