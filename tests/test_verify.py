@@ -308,8 +308,10 @@ def test_the_output_is_coherent_worst_entries_belong_to_the_shrunk_case() -> Non
         for entry in check.worst_entries:
             index = tuple(entry["index"])
             bound = shape if entry["output"] in ("y", "dx") else (shape[1],)
-            assert len(index) == len(bound) and all(i < n for i, n in zip(index, bound, strict=True)), (
-                check.id, index, shape)  # fmt: skip
+            inside = len(index) == len(bound) and all(
+                i < n for i, n in zip(index, bound, strict=True)
+            )
+            assert inside, (check.id, index, shape)
         # one number per check: the table's worst error is the one the message starts with
         if check.worst is not None and check.message.startswith(("dx", "y", "dgamma", "dbeta")):
             assert f"{check.worst:.3g}" in check.message
