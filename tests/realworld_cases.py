@@ -516,4 +516,31 @@ CASES: list[Case] = [
         {"forward", "backward"},
         CS231N_SPATIAL.format(p="bn_params"),
     ),
+    _ok(
+        "more_styles_ok.py",
+        "more_styles_ok.py:Inverted",
+        "__call__(x, eval=False) inverted flag; scalar running stats 0/1; test_mean/test_var",
+        "keras",
+        (2,),
+        "ctor(n); mode __call__(x, eval=False|True); params gamma/beta; grads attributes "
+        "dgamma/dbeta; running test_mean/test_var (scalars until the first forward)",
+    ),
+    _ok(
+        "more_styles_ok.py",
+        "more_styles_ok.py:Predictor",
+        "train-only forward(x) with a separate predict(x) for inference",
+        "torch",
+        (2,),
+        "ctor(dim); mode forward(x) / predict(x); params gamma/beta; grads tuple; running "
+        "running_mean/running_var",
+    ),
+    _ok(
+        "more_styles_ok.py",
+        "more_styles_ok.py:ModeAttr",
+        "mode as a string attribute self.mode = 'train'|'test'; params in a dict",
+        "keras",
+        (2,),
+        "ctor(C); mode attribute mode 'train'/'test'; params params['gamma'/'beta']; grads "
+        "dict grads['gamma'/'beta']; running running_mean/running_var",
+    ),
 ]

@@ -33,3 +33,18 @@ def test_the_corpus_covers_the_styles_and_mistakes_of_the_issue() -> None:
     for form in ("train_flg", "training", "mode", "train()", "weight", "scale", "moving_mean",
                  "lazy", "ctor(gamma, beta)", "dgamma", "grads", "(1, C)"):  # fmt: skip
         assert form in text, form
+
+
+def test_a_from_scratch_torch_textbook_layer_plugs_in_and_gets_running_var_bias() -> None:
+    pytest.importorskip("torch")
+    from tests.realworld_cases import DIRECTORY
+
+    target = f"{DIRECTORY / 'd2l_torch_running_biased.py'}:BatchNorm"
+    report = verify(target, convention="torch", timeout=30)
+    assert not report.passed
+    assert {c.id.split("/")[0] for c in report.failed} == {"running"}
+    assert {d["id"] for d in report.diagnosis} == {"running-var-bias"}
+    assert any("BatchNorm(num_features, <input rank>)" in m for m in report.mapping)
+    assert any("held as shape (1, C)" in w for w in report.contract)
+    keras_like = verify(target, convention="any", ndims=(2,), timeout=30)
+    assert keras_like.passed  # biased variance with torch's momentum meaning is a known pair

@@ -45,5 +45,5 @@ def round_sig(values: ArrayLike, sig: int) -> F64:
     """values rounded to ``sig`` significant digits (NaN/Inf kept), by Python's correctly
     rounded decimal conversion rather than a logarithm."""
     a = np.asarray(values, dtype=np.float64)
-    flat: list[Any] = [float(f"{v:.{sig}e}") if np.isfinite(v) else v for v in a.ravel()]
+    flat: list[Any] = [float(f"{v:.{sig - 1}e}") if np.isfinite(v) else v for v in a.ravel()]
     return np.array(flat, dtype=np.float64).reshape(a.shape)

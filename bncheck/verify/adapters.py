@@ -83,9 +83,16 @@ class _Contract:
         """C values in any shape -> (C,), noting a shape other than (C,)."""
         arr = _arr(value)
         if isinstance(arr, np.ndarray) and arr.shape != (c,) and arr.size == c:
-            self.note(f"{what} has shape {arr.shape}; expected ({c},)")
+            if c > 1:  # with one channel every shape of size 1 looks alike
+                self.note(f"{what} is held as shape {shape_text(arr.shape, c)}; expected (C,)")
             return arr.reshape(c)
         return arr
+
+
+def shape_text(shape: tuple[int, ...], c: int) -> str:
+    """A per-channel shape with the channel count written C: (1, C, 1, 1)."""
+    parts = ["C" if d == c else str(d) for d in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
 def _grads(result: Any, what: str) -> tuple[Any, Any, Any]:
@@ -143,7 +150,7 @@ class FunctionalAdapter:
     def variant(self, name: str) -> None:
         raise ValueError(f"no backward variant {name!r}")
 
-    def new(self, num_features: int, dtype: str, eps: float) -> dict[str, Any]:
+    def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
         self.gamma = np.ones(num_features, dtype)
         self.beta = np.zeros(num_features, dtype)
         self.eps, self.cache = eps, None
@@ -214,8 +221,8 @@ class Cs231nAdapter(FunctionalAdapter):
             raise ValueError(f"no backward variant {name!r}")
         self.current = name
 
-    def new(self, num_features: int, dtype: str, eps: float) -> dict[str, Any]:
-        super().new(num_features, dtype, eps)
+    def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
+        super().new(num_features, dtype, eps, ndim)
         self.bn_param: dict[str, Any] = {
             "mode": "train",
             "eps": eps,
@@ -291,18 +298,18 @@ class LayerAdapter:
         self.ndims = [2]
 
     # -- building ------------------------------------------------------------------------------
-    def _make(self, c: int, dtype: Any) -> Any:
+    def _make(self, c: int, dtype: Any, ndim: int = 2) -> Any:
         if self.instance is not None:
             return copy.deepcopy(self.instance)
         assert self.factory is not None
         if self.build is not None:
-            return self.build.build(self.factory, c, dtype)
+            return self.build.build(self.factory, c, dtype, ndim)
         tried = []
         for form in P.construction_of(self.factory):
             if not _binds(self.factory, form, c, dtype):
                 tried.append(form.describe(self.name))
                 continue
-            obj = form.build(self.factory, c, dtype)  # the target's own errors propagate
+            obj = form.build(self.factory, c, dtype, ndim)  # the target's own errors propagate
             self.build = form
             return obj
         raise LoadError(
@@ -338,9 +345,9 @@ class LayerAdapter:
             found = P.scalar_attr(obj, P.MOMENTUM_NAMES)
             self.momentum_slot = found[0] if found else None
         if self.params:
-            self.lazy_params = any(s.get(obj) is None for s in self.params)
+            self.lazy_params = any(_unset(s.get(obj)) for s in self.params)
         if self.running:
-            self.lazy_running = any(s.get(obj) is None for s in self.running)
+            self.lazy_running = any(_unset(s.get(obj)) for s in self.running)
 
     def describe(self) -> dict[str, Any]:
         """Detect the protocol on a probe instance, then probe that the mapping is used."""
@@ -380,8 +387,8 @@ class LayerAdapter:
         ranks = []
         error: BaseException | None = None
         for ndim in (2, 3, 4, 5):
-            self.new(c, "float64", 1e-5)
             try:
+                self.new(c, "float64", 1e-5, ndim)
                 self.forward(_probe_x(c, ndim), True)
                 ranks.append(ndim)
             except Exception as exc:
@@ -393,7 +400,7 @@ class LayerAdapter:
     def _probe(self, c: int) -> None:
         """Set parameters and see the output follow them; find the gradients' form."""
         rng = np.random.default_rng(1234)
-        self.new(c, "float64", 1e-5)
+        self.new(c, "float64", 1e-5, self.ndims[0])
         x = _probe_x(c, self.ndims[0])
         dy = rng.normal(0.5, 1.0, size=x.shape)
         g1, b1 = np.array([1.5, -0.7, 2.0] * c)[:c], np.array([0.3, -1.2, 0.8] * c)[:c]
@@ -444,14 +451,14 @@ class LayerAdapter:
         ]
         for pair in candidates:
             self.params = pair
-            self.new(c, "float64", 1e-5)
+            self.new(c, "float64", 1e-5, x.ndim)
             self.set_params(g1, b1)
             back = [_arr(s.get(self.obj)) for s in pair]
             if not all(isinstance(v, np.ndarray) and v.size == c and np.allclose(v.ravel(), w)
                        for v, w in zip(back, (g1, b1), strict=True)):  # fmt: skip
                 continue
             y1 = np.asarray(_arr(self.forward(x, True)), dtype=np.float64)
-            self.new(c, "float64", 1e-5)
+            self.new(c, "float64", 1e-5, x.ndim)
             self.set_params(2.0 * g1, b1 + 1.0)
             y2 = np.asarray(_arr(self.forward(x, True)), dtype=np.float64)
             if y1.shape != x.shape or y2.shape != x.shape or _changed(y1, y2):
@@ -532,20 +539,21 @@ class LayerAdapter:
     def variant(self, name: str) -> None:
         raise ValueError(f"no backward variant {name!r}")
 
-    def new(self, num_features: int, dtype: str, eps: float) -> dict[str, Any]:
-        self.obj = self._make(num_features, np.dtype(dtype))
+    def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
+        self.last_ndim = ndim
+        self.obj = self._make(num_features, np.dtype(dtype), ndim)
         c = num_features
         if self.lazy_params or self.lazy_running:
             self._warm_up(c, dtype)
         if self.params is not None and self.lazy_params:
             for slot, value in zip(self.params, (np.ones(c, dtype), np.zeros(c, dtype)),
                                    strict=True):  # fmt: skip
-                if slot.get(self.obj) is None:
+                if _unset(slot.get(self.obj)):
                     _set_new(self.obj, slot, value)
         if self.running is not None and self.lazy_running:
             for slot, value in zip(self.running, (np.zeros(c, dtype), np.ones(c, dtype)),
                                    strict=True):  # fmt: skip
-                if slot.get(self.obj) is None:
+                if _unset(slot.get(self.obj)):
                     _set_new(self.obj, slot, value)
         self._cast(dtype)
         return self.state()
@@ -570,7 +578,7 @@ class LayerAdapter:
         """The eps a layer with no eps attribute uses, from its outputs: with gamma = 1,
         y = (x − mu)/sqrt(var + eps), so eps = 1/s² − var for the slope s of y against x.
         Channels of very different variances must agree (eps outside the root would not)."""
-        self.new(c, "float64", 1e-5)
+        self.new(c, "float64", 1e-5, self.ndims[0])
         self.set_params(np.ones(c), np.zeros(c))
         rng = np.random.default_rng(99)
         scales = np.array([1e-1, 1e-2, 1e-3] * c)[:c]
@@ -670,6 +678,13 @@ class LayerAdapter:
         return out
 
 
+def _unset(value: Any) -> bool:
+    """None, or a plain number standing in for C values until the first forward."""
+    return value is None or (
+        isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    )
+
+
 def _changed(y1: Any, y2: Any) -> bool:
     """Whether every channel of the output moved (y2 made with gamma doubled, beta + 1)."""
     n, c = y1.shape[0], y1.shape[1]
@@ -703,15 +718,9 @@ def _binds(factory: Callable[..., Any], form: Construction, c: int, dtype: Any) 
         sig = inspect.signature(factory)
     except (TypeError, ValueError):
         return True  # a builtin: just try
+    args, kwargs = form.arguments(c, dtype, 2)
     try:
-        if form.form == "lazy":
-            sig.bind()
-        elif form.form == "params":
-            sig.bind(np.ones(c, dtype), np.zeros(c, dtype))
-        elif form.keyword:
-            sig.bind(**{form.keyword: c})
-        else:
-            sig.bind(c)
+        sig.bind(*args, **kwargs)
     except TypeError:
         return False
     return True
@@ -727,72 +736,74 @@ def _probe_x(c: int, ndim: int = 2) -> Any:
 
 
 class TorchAdapter(LayerAdapter):
-    """A ``torch.nn`` BatchNorm-like module; gradients come from autograd."""
+    """A ``torch.nn.Module`` BN (torch's own or written from scratch, e.g. with gamma/beta
+    parameters and moving_mean/moving_var tensors): found like any layer; train()/eval() and,
+    for eval, ``torch.no_grad()`` (some tutorial layers choose the mode by
+    ``torch.is_grad_enabled()``); gradients from autograd."""
 
     kind = "torch"
 
     def describe(self) -> dict[str, Any]:
-        """Also which ranks the module accepts (BatchNorm1d: 2, 3; 2d: 4; 3d: 5)."""
-        import torch
-
-        ndims = []
-        for ndim in (2, 3, 4, 5):
-            module = self._make(2, None).double().train()
-            try:
-                module(torch.zeros((2, 2, *[2] * (ndim - 2)), dtype=torch.float64))
-                ndims.append(ndim)
-            except (ValueError, RuntimeError):
-                pass
-        return {
-            "kind": self.kind, "name": self.name, "running": True, "channels": self.channels,
-            "ndims": ndims, "mapping": ["torch.nn module: weight/bias, running_mean/"
-                                         "running_var, train()/eval(), autograd"],
-        }  # fmt: skip
-
-    def _make(self, c: int, dtype: Any) -> Any:
-        if self.instance is not None:
-            return copy.deepcopy(self.instance)
-        assert self.factory is not None
-        return self.factory(c)
-
-    def new(self, num_features: int, dtype: str, eps: float) -> dict[str, Any]:
         import torch
 
         self.torch = torch
-        self.obj = self._make(num_features, None).to(getattr(torch, dtype))
+        return super().describe()
+
+    def _detect(self, obj: Any, c: int) -> None:
+        super()._detect(obj, c)
+        self.layout = Layout(forward_name="__call__", mode="methods")
+
+    def _find_grads(self, dy: Any, c: int) -> None:
+        self.backward(dy)  # autograd: the gradients of x and of the parameters
+
+    def _grads_text(self) -> str:
+        return "gradients by autograd (x.grad and the parameters' .grad)"
+
+    def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
+        torch = self.torch
+        self.last_ndim = ndim
+        tdtype = getattr(torch, dtype)
+        self.obj = self._make(num_features, None, ndim).to(tdtype)
+        for pair in (self.params, self.running):
+            for slot in pair or ():
+                value = slot.get(self.obj)
+                if hasattr(value, "dtype") and hasattr(value, "to") and value.dtype != tdtype:
+                    _set_new(self.obj, slot, value.to(tdtype))  # a plain tensor attribute
         self.x: Any = None
         self.y: Any = None
         return self.state()
 
-    def set_params(self, gamma: Any, beta: Any) -> None:
-        with self.torch.no_grad():
-            self.obj.weight.copy_(self.torch.from_numpy(gamma))
-            self.obj.bias.copy_(self.torch.from_numpy(beta))
-
     def forward(self, x: Any, train: bool) -> Any:
+        torch = self.torch
+        self.last_ndim = x.ndim
         self.obj.train(train)
         self.obj.zero_grad(set_to_none=True)
-        self.x = self.torch.from_numpy(x.copy()).requires_grad_(True)
-        self.y = self.obj(self.x)
-        return _arr(self.y)
+        self.x = torch.from_numpy(self._to_axis(x).copy()).requires_grad_(train)
+        if train:
+            self.y = self.obj(self.x)
+        else:
+            with torch.no_grad():
+                self.y = self.obj(self.x)
+        return self._from_axis(_arr(self.y))
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
+        torch = self.torch
         self.obj.zero_grad(set_to_none=True)
+        for slot in self.params or ():
+            value = slot.get(self.obj)
+            if hasattr(value, "grad"):
+                value.grad = None
         self.x.grad = None
-        self.y.backward(self.torch.from_numpy(dy.copy()), retain_graph=True)
-        w = self.obj.weight
-        return _arr(self.x.grad), _arr(w.grad), _arr(self.obj.bias.grad)
-
-    def state(self) -> dict[str, Any]:
-        o = self.obj
-        return {
-            "running_mean": _arr(o.running_mean),
-            "running_var": _arr(o.running_var),
-            "gamma": _arr(o.weight),
-            "beta": _arr(o.bias),
-            "momentum": _number(o.momentum),
-            "eps": _number(o.eps),
-        }
+        self.y.backward(torch.from_numpy(self._to_axis(dy).copy()), retain_graph=True)
+        c = dy.shape[1]
+        grads = [None, None]
+        if self.params is not None:
+            grads = [_arr(getattr(s.get(self.obj), "grad", None)) for s in self.params]
+        return (
+            self._from_axis(_arr(self.x.grad)),
+            self.contracts.per_channel(grads[0], c, "dgamma"),
+            self.contracts.per_channel(grads[1], c, "dbeta"),
+        )
 
 
 # -- loading ---------------------------------------------------------------------------------

@@ -224,7 +224,7 @@ def check_running_and_eval(
     m = int(np.prod(shape)) // c
     batches = [rng.normal(3.0, 2.0, size=tuple(shape)).astype(dtype) for _ in range(5)]
     try:
-        proc.call("new", c, dtype, 1e-5)
+        proc.call("new", c, dtype, 1e-5, ndim)
         params = (rng.uniform(0.5, 2, c).astype(dtype), rng.normal(size=c).astype(dtype))
         proc.call("set_params", *params, names=("gamma", "beta"))
         s0, _ = proc.call("state")

@@ -58,7 +58,9 @@ def _validate(
         notes.append(f"{name} has dtype {arr.dtype} for {dtype} input (expected {dtype})")
     if arr.shape != shape:
         if len(shape) == 1 and arr.size == shape[0]:
-            notes.append(f"{name} has shape {arr.shape}; expected {shape}")
+            if shape[0] > 1:  # with one channel every shape of size 1 looks alike
+                dims = ", ".join("C" if d == shape[0] else str(d) for d in arr.shape)
+                notes.append(f"{name} has shape ({dims}); expected (C,)")
             arr = arr.reshape(shape)
         else:
             raise TargetError(f"{name} has shape {arr.shape}; expected {shape}")
@@ -91,7 +93,7 @@ def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run
     gamma, beta, eps = case.gamma, case.beta, case.eps
     y = dx = dgamma = dbeta = None
     try:
-        proc.call("new", c, case.x.dtype.name, case.eps)
+        proc.call("new", c, case.x.dtype.name, case.eps, case.x.ndim)
         _, mut = proc.call("set_params", case.gamma, case.beta, names=("gamma", "beta"))
         state, _ = proc.call("state")
         gamma = _param(state, "gamma", case.gamma, c)

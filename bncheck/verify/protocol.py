@@ -33,24 +33,42 @@ __all__ = [
 
 #: keyword parameters of forward that take a bool: True = training
 BOOL_MODE_PARAMS = (
-    "train", "training", "train_flg", "is_training", "train_mode", "is_train", "trainable",
+    "train", "training", "train_flg", "train_flag", "is_training", "train_mode", "is_train",
+    "istrain", "training_mode", "trainable", "use_batch_stats",
+)  # fmt: skip
+#: keyword parameters of forward that take a bool: True = eval (inverted)
+INVERTED_MODE_PARAMS = (
+    "eval", "is_eval", "evaluation", "inference", "is_inference", "test", "is_test", "test_mode",
+    "eval_mode", "predict",
+)  # fmt: skip
+#: methods some layers use for eval mode beside a train-only forward(x)
+EVAL_METHODS = (
+    "predict", "inference", "infer", "forward_inference", "forward_test", "forward_eval",
+    "eval_forward", "test_forward", "forward_predict",
 )  # fmt: skip
 #: keyword parameters of forward that take a string, and the strings for (train, eval)
 STRING_MODE_PARAMS = ("mode", "phase", "stage")
 EVAL_STRINGS = ("test", "eval", "inference", "predict", "val")
 #: attributes a layer reads its mode from, when it has no train()/eval()
-MODE_ATTRIBUTES = ("training", "is_training", "train_mode", "train_flg", "is_train")
+MODE_ATTRIBUTES = ("training", "is_training", "train_mode", "train_flg", "is_train", "trainable")
+#: attributes holding the mode as a string ("train" / "test")
+STRING_MODE_ATTRIBUTES = ("mode", "phase")
 
 #: (scale, shift) parameter names, most specific first
 PARAM_NAMES = (
     ("gamma", "beta"), ("weight", "bias"), ("scale", "bias"), ("scale", "offset"),
-    ("scale", "shift"), ("scaler", "intercept"), ("gain", "bias"), ("W", "b"),
+    ("scale", "shift"), ("scaler", "intercept"), ("gain", "bias"), ("gama", "beta"),
+    ("weights", "bias"), ("gamma", "bias"), ("W", "b"),
 )  # fmt: skip
 RUNNING_NAMES = (
     ("running_mean", "running_var"), ("moving_mean", "moving_var"),
     ("moving_mean", "moving_variance"), ("running_mean", "running_variance"),
     ("running_avg_mean", "running_avg_var"), ("mean_running", "var_running"),
     ("pop_mean", "pop_var"), ("population_mean", "population_var"), ("avg_mean", "avg_var"),
+    ("_running_mean", "_running_var"), ("test_mean", "test_var"), ("running_mu", "running_var"),
+    ("rolling_mean", "rolling_var"), ("ema_mean", "ema_var"), ("global_mean", "global_var"),
+    ("mean_avg", "var_avg"), ("moving_avg_mean", "moving_avg_var"), ("mov_mean", "mov_var"),
+    ("runMean", "runVar"), ("run_mean", "run_var"),
 )  # fmt: skip
 #: where gradients are kept when backward returns dx alone
 GRAD_NAMES = (
@@ -70,6 +88,8 @@ CHANNEL_PARAMS = (
     "num_feats", "feature_dim", "dim", "size", "n_in", "in_channels", "input_dim", "n", "c",
     "C", "D", "d", "units", "n_units", "out_channels", "nf", "num_filters",
 )  # fmt: skip
+#: names of a constructor parameter that takes the input rank (d2l's BatchNorm(C, num_dims))
+RANK_PARAMS = ("num_dims", "ndim", "n_dims", "dims", "ndims", "rank", "input_dims")
 EPS_NAMES = ("eps", "epsilon", "_eps", "variance_epsilon")
 MOMENTUM_NAMES = ("momentum", "_momentum", "decay", "rho", "alpha")
 
@@ -128,10 +148,17 @@ class Slot:
 
 
 def _has_attr(obj: Any, name: str) -> bool:
+    """Whether ``obj`` has ``name``, without running a property; objects that keep
+    attributes elsewhere (torch modules keep parameters in ``_parameters``) list them in
+    ``dir()``."""
     try:
         inspect.getattr_static(obj, name)
         return True
     except AttributeError:
+        pass
+    try:
+        return name in dir(obj)
+    except Exception:
         return False
 
 
@@ -176,11 +203,18 @@ def find_pair(
                 continue
             va, vb = sa.get(obj), sb.get(obj)
             ok = all(
-                (v is None and allow_none) or _c_values(v, c) for v in (va, vb)
+                ((v is None or _scalar_number(v)) and allow_none) or _c_values(v, c)
+                for v in (va, vb)
             )
             if ok:
                 return sa, sb
     return None
+
+
+def _scalar_number(value: Any) -> bool:
+    """A plain number where C values belong: a layer that starts its running statistics as
+    0 and 1 and lets broadcasting size them (treated like None: created at the first use)."""
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 
 
 def c_valued_slots(obj: Any, c: int) -> dict[str, Slot]:
@@ -226,7 +260,9 @@ class Layout:
     """How to call a layer: the forward and backward callables and the mode switch."""
 
     forward_name: str = "forward"
-    mode: str = "none"  # "kwarg", "string", "methods", "attribute", "none"
+    #: "kwarg", "inverted", "string", "methods", "attribute", "string-attribute",
+    #: "eval-method" or "none"
+    mode: str = "none"
     mode_name: str = ""
     eval_value: Any = None
     notes: list[str] = field(default_factory=list)
@@ -240,6 +276,12 @@ class Layout:
             return f"train()/eval(), then {self.forward_name}(x)"
         if self.mode == "attribute":
             return f"{self.mode_name} = True|False, then {self.forward_name}(x)"
+        if self.mode == "inverted":
+            return f"{self.forward_name}(x, {self.mode_name}=False|True)"
+        if self.mode == "string-attribute":
+            return f"{self.mode_name} = 'train'|{self.eval_value!r}, then {self.forward_name}(x)"
+        if self.mode == "eval-method":
+            return f"{self.forward_name}(x) in training, {self.mode_name}(x) in eval"
         return f"{self.forward_name}(x) (no eval mode found)"
 
 
@@ -264,6 +306,10 @@ def mode_of(obj: Any) -> Layout:
         if name in params:
             layout.mode, layout.mode_name = "kwarg", name
             return layout
+    for name in INVERTED_MODE_PARAMS:
+        if name in params:
+            layout.mode, layout.mode_name = "inverted", name
+            return layout
     for name in STRING_MODE_PARAMS:
         if name in params:
             layout.mode, layout.mode_name, layout.eval_value = "string", name, "test"
@@ -274,6 +320,15 @@ def mode_of(obj: Any) -> Layout:
     for name in MODE_ATTRIBUTES:
         if _has_attr(obj, name) and isinstance(getattr(obj, name, None), bool):
             layout.mode, layout.mode_name = "attribute", name
+            return layout
+    for name in STRING_MODE_ATTRIBUTES:
+        value = getattr(obj, name, None) if _has_attr(obj, name) else None
+        if isinstance(value, str) and value.lower() in ("train", "training", *EVAL_STRINGS):
+            layout.mode, layout.mode_name, layout.eval_value = "string-attribute", name, "test"
+            return layout
+    for name in EVAL_METHODS:
+        if callable(getattr(obj, name, None)):
+            layout.mode, layout.mode_name = "eval-method", name
             return layout
     return layout
 
@@ -290,6 +345,13 @@ def call_forward(obj: Any, layout: Layout, x: Any, train: bool) -> Any:
     if layout.mode == "attribute":
         setattr(obj, layout.mode_name, train)
         return fwd(x)
+    if layout.mode == "inverted":
+        return fwd(x, **{layout.mode_name: not train})
+    if layout.mode == "string-attribute":
+        setattr(obj, layout.mode_name, "train" if train else layout.eval_value)
+        return fwd(x)
+    if layout.mode == "eval-method":
+        return fwd(x) if train else getattr(obj, layout.mode_name)(x)
     if not train:
         raise NotImplementedError("no eval mode found")
     return fwd(x)
@@ -300,7 +362,8 @@ def call_forward(obj: Any, layout: Layout, x: Any, train: bool) -> Any:
 
 @dataclass
 class Construction:
-    """How to build a layer of C channels: ``form`` is "channels", "lazy" or "params"."""
+    """How to build a layer of C channels: ``form`` is "channels", "channels+rank" (the input
+    rank as a second argument), "lazy" or "params"."""
 
     form: str
     keyword: str | None = None  # the channel count by this keyword, when it has a default
@@ -310,16 +373,24 @@ class Construction:
             return f"{name}() (sized at the first forward)"
         if self.form == "params":
             return f"{name}(gamma, beta)"
+        if self.form == "channels+rank":
+            return f"{name}(num_features, <input rank>)"
         return f"{name}({self.keyword + '=' if self.keyword else ''}num_features)"
 
-    def build(self, factory: Callable[..., Any], c: int, dtype: Any) -> Any:
+    def arguments(self, c: int, dtype: Any, ndim: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
         if self.form == "lazy":
-            return factory()
+            return (), {}
         if self.form == "params":
-            return factory(np.ones(c, dtype), np.zeros(c, dtype))
+            return (np.ones(c, dtype), np.zeros(c, dtype)), {}
+        if self.form == "channels+rank":
+            return (c, ndim), {}
         if self.keyword:
-            return factory(**{self.keyword: c})
-        return factory(c)
+            return (), {self.keyword: c}
+        return (c,), {}
+
+    def build(self, factory: Callable[..., Any], c: int, dtype: Any, ndim: int = 2) -> Any:
+        args, kwargs = self.arguments(c, dtype, ndim)
+        return factory(*args, **kwargs)
 
 
 def construction_of(factory: Callable[..., Any]) -> list[Construction]:
@@ -335,6 +406,8 @@ def construction_of(factory: Callable[..., Any]) -> list[Construction]:
     out: list[Construction] = []
     if any(first_two == pair for pair in PARAM_NAMES) or first_two in (("gamma", "beta"),):
         out.append(Construction("params"))
+    if len(required) == 2 and names[1] in RANK_PARAMS:
+        out.append(Construction("channels+rank"))
     if len(required) == 1:
         out.append(Construction("channels"))
     if not required:
