@@ -44,7 +44,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             args.target,
             convention=args.convention,
             dtypes=tuple(args.dtypes.split(",")),
-            ndims=tuple(int(n) for n in args.ndims.split(",")),
+            ndims=None if args.ndims is None else tuple(int(n) for n in args.ndims.split(",")),
             thorough=args.thorough,
             examples=args.examples,
             timeout=args.timeout,
@@ -303,7 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument(
         "--dtypes", type=_csv(("float64", "float32", "float16")), default="float64,float32"
     )
-    ver.add_argument("--ndims", type=_csv(("2", "3", "4", "5")), default="2,4")
+    ver.add_argument(
+        "--ndims", type=_csv(("2", "3", "4", "5")), default=None,
+        help="input ranks to check (default 2,4, or the ranks the target takes; a rank asked "
+        "for explicitly that the target cannot take is a failed check)",
+    )  # fmt: skip
     ver.add_argument("--seed", type=int, default=0)
     ver.set_defaults(func=_cmd_verify)
     return parser

@@ -1,8 +1,9 @@
 """Error metrics against a high-precision truth, and condition-aware error budgets.
 
-Metric (DESIGN §5). Normwise ULP: per channel, ``max_i |a_i − r_i| / spacing(max_i |r_i|)`` with
-the spacing taken in the dtype being judged. One rounding of the truth to that dtype costs at
-most 0.5; a value of k means the worst entry is k units of the channel's largest value off.
+Metric (docs/design.md, numerics policy). Normwise ULP: per channel,
+``max_i |a_i − r_i| / spacing(max_i |r_i|)`` with the spacing taken in the dtype being judged.
+One rounding of the truth to that dtype costs at most 0.5; a value of k means the worst entry is
+k units of the channel's largest value off.
 
 Budget. :func:`error_budget` is the normwise ULP that a *correct but not careful* BN may reach:
 a plain two-pass BN computing everything in ``dtype`` with recursive (naive) summation along

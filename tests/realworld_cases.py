@@ -543,4 +543,14 @@ CASES: list[Case] = [
         "ctor(C); mode attribute mode 'train'/'test'; params params['gamma'/'beta']; grads "
         "dict grads['gamma'/'beta']; running running_mean/running_var",
     ),
+    _bad(
+        "w25_cs231n_spatial_no_transpose.py",
+        "w25_cs231n_spatial_no_transpose.py",
+        "cs231n spatial via x.reshape(N*H*W, C) without the transpose",
+        "keras",
+        (2, 4),
+        {"reshape-without-transpose"},
+        {"forward", "backward"},
+        CS231N_SPATIAL.format(p="bn_param"),
+    ),
 ]

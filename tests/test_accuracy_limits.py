@@ -1,8 +1,9 @@
 """Accuracy limits of bncheck's train-mode BN (issue 6, acceptance point 1).
 
-The thresholds are the issue's targets (and DESIGN §5's): against the mpmath truth
-(``bncheck.reference.exact``), in normwise ULP of the dtype (``bncheck.errors.normwise_ulp``:
-per channel for y and dx, over the whole (C,) vector for dgamma and dbeta),
+The thresholds are the accuracy targets of docs/design.md (numerics policy): against the
+mpmath truth (``bncheck.reference.exact``), in normwise ULP of the dtype
+(``bncheck.errors.normwise_ulp``: per channel for y and dx, over the whole (C,) vector for dgamma
+and dbeta),
 
     float16, float32: <= 2 ULP      float64: <= 4 ULP      for y, dx, dgamma and dbeta,
 

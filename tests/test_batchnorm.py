@@ -242,10 +242,10 @@ def test_two_values_per_channel_backward_does_not_cancel(seed: int, eps: float) 
 
 @pytest.mark.slow
 def test_the_design_accuracy_targets_hold_on_the_numerical_error_report_cases() -> None:
-    # DESIGN §5: float16/float32 within 2 normwise ULP of the truth, float64 within 4, on the
-    # report's regimes with random upstream gradients. These are the report's own (seeded)
-    # cases, so numerical_error.md and this test state the same numbers; a regression in any
-    # of them fails here before it reaches the report.
+    # docs/design.md, numerics policy: float16/float32 within 2 normwise ULP of the truth,
+    # float64 within 4, on the report's regimes with random upstream gradients. These are the
+    # report's own (seeded) cases, so numerical_error.md and this test state the same numbers;
+    # a regression in any of them fails here before it reaches the report.
     from bncheck.report import numerical_error as ne
 
     for row in ne.ROWS:

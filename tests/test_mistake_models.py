@@ -11,7 +11,7 @@ borrowed from the same check on another dtype or rank).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -22,6 +22,7 @@ from bncheck.verify import verify
 from bncheck.verify.mistakes import MISTAKES, Mistake, mistake_outputs
 from tests.impls import functional, variants
 from tests.impls.mistake_refs import REFERENCES, correct
+from tests.realworld_cases import CASES as CORPUS
 
 NUMERIC: dict[str, Mistake] = {m.id: m for m in MISTAKES if m.compute is not None}
 
@@ -111,12 +112,22 @@ def test_each_catalogue_model_computes_its_mistake_output_by_output(
             assert err <= SAME, f"{mistake_id} also changes {name} ({err:.3g})"
 
 
-def _target(mistake_id: str) -> str:
-    """The one-mistake BN of tests/impls named after ``mistake_id``."""
+class Target(NamedTuple):
+    spec: str
+    convention: str
+    ndims: tuple[int, ...]
+
+
+def _target(mistake_id: str) -> Target:
+    """A BN with exactly this mistake: the one of tests/impls named after it, else one of the
+    corpus of real-world styles diagnosed with it alone."""
     prefix = mistake_id.replace("-", "_")
     for module in (functional, variants):
         if hasattr(module, f"{prefix}_forward"):
-            return f"{module.__file__}:{prefix}"
+            return Target(f"{module.__file__}:{prefix}", "any", (2, 4))
+    for case in CORPUS:
+        if case.diagnosis == {mistake_id}:
+            return Target(case.spec, case.convention, case.ndims)
     raise LookupError(f"no one-mistake target for {mistake_id} in tests/impls")
 
 
@@ -125,7 +136,8 @@ BORROWED = "named as in the same check on another dtype or rank"
 
 @pytest.mark.parametrize("mistake_id", sorted(NUMERIC))
 def test_every_failing_forward_and_backward_check_names_the_mistake(mistake_id: str) -> None:
-    report = verify(_target(mistake_id), timeout=20)
+    target = _target(mistake_id)
+    report = verify(target.spec, convention=target.convention, ndims=target.ndims, timeout=20)
     numeric = [c for c in report.failed if c.id.startswith(("forward/", "backward/"))]
     assert numeric, [(c.id, c.message) for c in report.failed]
     unnamed = [(c.id, c.diagnosis) for c in numeric if mistake_id not in c.diagnosis]

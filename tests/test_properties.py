@@ -1,5 +1,6 @@
 """Cross-implementation properties: bncheck vs the generated reference vs finite differences vs
-the exact truth, and the identities of DESIGN §5 not covered in test_batchnorm.py.
+the exact truth, and the identities of docs/design.md (numerics policy) not covered in
+test_batchnorm.py.
 
 Tolerances: the derived budgets of bncheck.errors (a correct plain float64 BN passes them; all
 three implementations here are at least that good), the error estimates of bncheck.numdiff,

@@ -48,3 +48,23 @@ def test_a_from_scratch_torch_textbook_layer_plugs_in_and_gets_running_var_bias(
     assert any("held as shape (1, C)" in w for w in report.contract)
     keras_like = verify(target, convention="any", ndims=(2,), timeout=30)
     assert keras_like.passed  # biased variance with torch's momentum meaning is a known pair
+
+
+def test_a_layer_of_torch_tensors_without_backward_is_checked_through_autograd() -> None:
+    pytest.importorskip("torch")
+    from tests.realworld_cases import DIRECTORY
+
+    target = f"{DIRECTORY / 'w26_torch_tensors_unbiased_normalize.py'}:BatchNorm1d"
+    report = verify(target, convention="torch", ndims=(2,), timeout=30)
+    assert any("autograd" in m for m in report.mapping)
+    assert {d["id"] for d in report.diagnosis} == {"unbiased-normalize"}
+    assert not report.unexplained
+
+
+def test_a_purely_numerical_flaw_fails_and_is_named_by_no_mistake() -> None:
+    from tests.realworld_cases import DIRECTORY
+
+    report = verify(str(DIRECTORY / "w27_one_pass_variance.py"), ndims=(2,))
+    assert not report.passed
+    assert not report.diagnosis  # in particular not float32-arithmetic: it computes in float64
+    assert {c.id for c in report.unexplained} >= {"forward/2d/float64"}

@@ -1,11 +1,12 @@
 """Loop-level Batch Normalization reference, generated from the SymPy derivation.
 
 generated — do not edit. Written by `bncheck derive` (or `python -m derivations`)
-from the package `derivations` (eqs (6)–(9) of seeds/004; every formula below is printed from a
-SymPy result).
+from the package `derivations` (eqs (6)–(9) of Microsoft AI-Edu, the Batch Normalization
+chapter; every formula below is printed from a SymPy result).
 
-Arrays are float64 of shape (m, C): rows are the m batch values, columns the channels (the seed's
-[batchSize, Features]); gamma, beta, mean, var, v_gamma, v_beta have shape (C,). J = Σ delta·z.
+Arrays are float64 of shape (m, C): rows are the m batch values, columns the channels (the
+chapter's [batchSize, Features]); gamma, beta, mean, var, v_gamma, v_beta have shape (C,).
+J = Σ delta·z.
 
 forward(x, gamma, beta, eps) -> z                                 train mode, (6)–(9)
 backward(delta, x, gamma, eps) -> (dx, dgamma, dbeta)             dJ/dx, dJ/dgamma, dJ/dbeta

@@ -2,8 +2,8 @@
 
 Every input value (float16/32/64) converts to an mpmath number exactly, the whole computation
 runs with ``dps`` significant decimal digits (default 50, far beyond float64's 16), and each
-result is rounded once to float64. This is the "truth" of DESIGN §5: errors of an
-implementation are measured against it, in the implementation's own dtype.
+result is rounded once to float64. This is the "truth" of docs/design.md (numerics policy):
+errors of an implementation are measured against it, in the implementation's own dtype.
 
 Loop-level and slow on purpose (about 10 µs per value): it follows equations (6)–(9) and the
 closed-form gradients literally and shares no code with ``bncheck.batchnorm``.

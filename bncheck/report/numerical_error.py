@@ -357,11 +357,11 @@ def _summary(
     off = table.get(("float64", "mean/spread 1e6", "naive staged"), [math.nan])
     own_off = table.get(("float64", "mean/spread 1e6", "bncheck"), [math.nan])
     best = {m: min(pts, key=lambda p: p[1]) for m, pts in fd.items()}
-    targets = {"float16": 2.0, "float32": 2.0, "float64": 4.0}  # DESIGN §5, issue 6
+    targets = {"float16": 2.0, "float32": 2.0, "float64": 4.0}  # docs/design.md, numerics policy
     missed = [dt for dt in DTYPES if not worst[(dt, "bncheck")][0] <= targets[dt]]
     return [
-        "Targets (DESIGN §5): bncheck within 2 normwise ULP in float16 and float32 and 4 in "
-        "float64 on every row and output: "
+        "Targets (docs/design.md, numerics policy): bncheck within 2 normwise ULP in float16 "
+        "and float32 and 4 in float64 on every row and output: "
         + ("met." if not missed else "NOT met in " + ", ".join(missed) + "."),
         f"bncheck's worst normwise ULP over all regimes and outputs: {own}. In float32 the "
         f"others reach: {'; '.join(others)}.",

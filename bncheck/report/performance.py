@@ -19,7 +19,8 @@ __all__ = ["TARGETS", "build", "render_table", "verdicts"]
 
 TORCH = "PyTorch CPU (2 threads)"
 
-#: (what, threshold, how it is computed): DESIGN / issue targets, checked on the measurements
+#: (what, threshold): the performance targets of docs/design.md (reports), checked on the
+#: measurements
 TARGETS = (
     ("bncheck time / PyTorch time, float32 train", 2.5),
     ("bncheck time / PyTorch time, float64 train", 4.0),
@@ -140,7 +141,8 @@ def build(
         f"call per round, {3 if quick else 9} rounds; the table gives the median. Train = "
         "forward + backward; eval = forward with running statistics. Peak extra memory: "
         "tracemalloc's peak during one call, in arrays of the input's size (the cache holds one "
-        "copy of x). Timings change from run to run; nothing else in reports/ does.",
+        "copy of x). Timings change from run to run, so this file (like "
+        "numerical_error_frameworks.md) is regenerated but never compared byte for byte.",
         "",
         render_table(timings),
         "",

@@ -90,10 +90,11 @@ def render_text(report: VerificationReport) -> str:
             lines.append(f"    fix: {d['fix']}")
     unexplained = report.unexplained
     if unexplained:
+        fitted = any(c.explanation for c in unexplained)
         lines.append(
             "Unexplained: no known mistake reproduces "
             + ", ".join(c.id for c in unexplained)
-            + " (the fitted values above say what the target computes)."
+            + (" (the fit lines above say what the target computes)." if fitted else ".")
         )
     failed = len(report.failed)
     verdict = "PASS" if report.passed else f"FAIL ({_plural(failed, 'check')} failed)"

@@ -1,7 +1,8 @@
 """Verify any BN implementation: ``bncheck.verify(target)`` and ``bncheck verify TARGET``.
 
 The target runs in a separate process (see :mod:`bncheck.verify.worker`); every check of
-DESIGN §6 runs against it and the result is a :class:`VerificationReport`.
+docs/design.md (the verify protocol) runs against it and the result is a
+:class:`VerificationReport`.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def verify(
     *,
     convention: str = "any",
     dtypes: tuple[str, ...] = ("float64", "float32"),
-    ndims: tuple[int, ...] = (2, 4),
+    ndims: tuple[int, ...] | None = None,
     thorough: bool = False,
     examples: int | None = None,
     timeout: float = 10.0,
@@ -120,7 +121,9 @@ def verify(
     convention : "torch", "keras", "cumulative" or "any"
         The running-statistics convention a layer must follow ("any": report the one it
         matches, fail if none).
-    dtypes, ndims : which input dtypes and ranks to test; every check runs on each.
+    dtypes, ndims : which input dtypes and ranks to test; every check runs on each. ``ndims``
+        None: 2 and 4, or the ranks the target takes (torch's BatchNorm2d: 4); a rank given
+        explicitly that the target cannot take is a failed check.
     thorough : search many more random inputs (``examples`` overrides the count).
     timeout : seconds one call of the target may take before it counts as a hang.
     axis : the channel axis the target expects (1, or -1 for channels-last).
@@ -145,6 +148,8 @@ def verify(
     for d in dtypes:
         if d not in ("float16", "float32", "float64"):
             raise ValueError(f"dtypes contains {d!r}; expected float16, float32 or float64")
+    explicit = ndims is not None
+    ndims = (2, 4) if ndims is None else tuple(ndims)
     for n in ndims:
         if n not in (2, 3, 4, 5):
             raise ValueError(f"ndims contains {n!r}; expected 2, 3, 4 or 5")
@@ -162,7 +167,7 @@ def verify(
         method = "spawn"
     except Exception:
         method = "fork"
-    loader = functools.partial(load_adapter, target, axis)
+    loader = functools.partial(load_adapter, target, axis, tuple(ndims))
     limits: dict[str, Any] = {}
     if deadline is not None:
         limits["deadline"] = deadline
@@ -176,7 +181,7 @@ def verify(
         except TargetLoadFailed as exc:
             checks.append(_load_failed(exc))
         if description:
-            checks += _run_all(proc, description, options)
+            checks += _run_all(proc, description, options, explicit)
             checks.append(_no_mutation(proc))
     if options.contract:
         status = "fail" if strict else "pass"
@@ -215,7 +220,7 @@ def _load_failed(exc: TargetLoadFailed) -> CheckResult:
 
 
 def _run_all(
-    proc: TargetProcess, description: dict[str, Any], options: Options
+    proc: TargetProcess, description: dict[str, Any], options: Options, explicit: bool = False
 ) -> list[CheckResult]:
     """Every check on every requested rank and dtype the target takes (the checks, with
     Hypothesis and mpmath, load only when a verification runs)."""
@@ -228,6 +233,18 @@ def _run_all(
     from bncheck.verify.checks import run_config
 
     options.channels = description.get("channels")
+    if description.get("probe"):
+        # functional targets are probed (ranks taken, eps implied) as an ordinary call, so
+        # that a hang is a failed check with the call's timeout, not a load failure
+        try:
+            found, _ = proc.call("probe")
+        except TargetError:
+            found = {}
+        if isinstance(found, dict):
+            description["mapping"] = [*description.get("mapping", []), *found.get("mapping", [])]
+            for key in ("ndims", "rank_errors"):
+                if key in found:
+                    description[key] = found[key]
     supported = description.get("ndims") or list(options.ndims)
     ndims = [n for n in options.ndims if n in supported]
     skipped = [n for n in options.ndims if n not in supported]
@@ -250,14 +267,26 @@ def _run_all(
                                      names={"backward": f"backward[{variant}]"},
                                      forward_ids=forward_ids)  # fmt: skip
                 proc.call("variant", "batchnorm_backward")
+    errors = description.get("rank_errors") or {}
     for ndim in skipped:
         dims = " or ".join(f"{n}-D" for n in supported)
         why = f"a {description.get('kind')} target takes only {dims} inputs"
-        checks += [
-            CheckResult(f"{stage}/{ndim}d/{dtype}", "skip", message=why)
-            for dtype in options.dtypes
-            for stage in ("forward", "backward")
-        ]
+        raised = errors.get(str(ndim)) or errors.get(ndim)
+        if explicit:  # asked for: the target's failure on that rank is a failed check
+            checks += [
+                CheckResult(
+                    f"forward/{ndim}d/{dtype}", "fail",
+                    message=f"{ndim}-D input was asked for, but {why}"
+                    + (f"; on a {ndim}-D input it raised {raised}" if raised else ""),
+                )
+                for dtype in options.dtypes
+            ]
+        else:
+            checks += [
+                CheckResult(f"{stage}/{ndim}d/{dtype}", "skip", message=why)
+                for dtype in options.dtypes
+                for stage in ("forward", "backward")
+            ]
     _contract(proc, options)
     for ndim in ndims:
         if "float64" in options.dtypes:
@@ -265,7 +294,11 @@ def _run_all(
             _explain_by(derived, [c for c in checks if f"/{ndim}d/" in c.id])
             checks += derived
         for dtype in options.dtypes:
-            checks += check_running_and_eval(proc, options, ndim, dtype)
+            behaviour = check_running_and_eval(proc, options, ndim, dtype)
+            # a forward that computes the wrong statistics also updates and uses wrong ones
+            forward = [c for c in checks if c.id == f"forward/{ndim}d/{dtype}"]
+            _explain_by(behaviour, forward)
+            checks += behaviour
             checks.append(check_repeatable(proc, options, ndim, dtype)[0])
     _contract(proc, options)
     _explain_by_family(checks)
@@ -290,8 +323,10 @@ def _explain_by_family(checks: list[CheckResult]) -> None:
         if check.status != "fail" or check.diagnosis:
             continue
         family = check.id.split("/")[0]
+        narrow = check.id.endswith(("float32", "float16"))
         named = [d for c in checks if c.status == "fail" and c.id.split("/")[0] == family
-                 for d in c.diagnosis]  # fmt: skip
+                 for d in c.diagnosis
+                 if not (narrow and d == "float32-arithmetic")]  # fmt: skip
         if named:
             check.diagnosis = list(dict.fromkeys(named))
             check.explanation = (check.explanation + "; " if check.explanation else "") + (

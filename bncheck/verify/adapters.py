@@ -46,11 +46,15 @@ PROBE_C = 3
 
 
 def _arr(value: Any) -> Any:
-    """Tensors and array-likes to NumPy; None and junk pass through for the parent to judge."""
+    """Tensors, parameter objects (``.data`` holding an array) and array-likes to NumPy; None
+    and junk pass through for the parent to judge."""
     if value is None:
         return None
     if hasattr(value, "detach"):
         return value.detach().cpu().numpy().copy()
+    data = getattr(value, "data", None) if not isinstance(value, np.ndarray) else None
+    if isinstance(data, np.ndarray):
+        return data.copy()
     if isinstance(value, np.ndarray):
         return value.copy()
     try:
@@ -130,15 +134,49 @@ class FunctionalAdapter:
         self.eps = 1e-5
         self.cache: Any = None
         self.contracts = _Contract()
+        #: forward(x, gamma, beta) with eps hard-coded: eps is inferred from its outputs
+        self.takes_eps = _positional_count(fwd) != 3
+        self.eps_inferred: float | None = None
+
+    def _ranks(self) -> tuple[list[int], dict[str, str]]:
+        """The ranks forward takes (a cs231n-style BN may take only (N, D))."""
+        ranks, errors = [], {}
+        for ndim in (2, 3, 4, 5):
+            x = _probe_x(3, ndim)
+            try:
+                y = self._call(x, np.ones(3), np.zeros(3))
+                if np.asarray(y).shape != x.shape:
+                    raise ValueError(f"the output has shape {np.shape(y)} for a {ndim}-D input")
+                ranks.append(ndim)
+            except Exception as exc:
+                errors[str(ndim)] = f"{type(exc).__name__}: {str(exc)[:300]}"
+        return ranks, errors
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "running": False,
-            "mapping": ["forward(x, gamma, beta, eps) -> (y, cache); backward(dy, cache) -> "
-                        "(dx, dgamma, dbeta)"],
-        }  # fmt: skip
+        mapping = ["forward(x, gamma, beta, eps) -> (y, cache); backward(dy, cache) -> (dx, "
+                   "dgamma, dbeta)" if self.takes_eps else "forward(x, gamma, beta) -> (y, "
+                   "cache); backward(dy, cache) -> (dx, dgamma, dbeta); eps inferred"]  # fmt: skip
+        return {"kind": self.kind, "name": self.name, "running": False, "mapping": mapping,
+                "probe": True}  # fmt: skip
+
+    def probe(self) -> dict[str, Any]:
+        """Run by verify as an ordinary call (with its timeout): the ranks forward takes and,
+        when eps is not a parameter, the eps its outputs imply."""
+        ranks, errors = self._ranks()
+        found: dict[str, Any] = {"ndims": ranks, "rank_errors": errors} if ranks else {}
+        if self.takes_eps:
+            return found
+        self.eps_inferred = infer_eps(lambda x, g, b: self._call(x, g, b), 3, 2)
+        eps_text = (
+            f"eps: not a parameter; {self.eps_inferred:g}, inferred from the outputs"
+            if self.eps_inferred is not None
+            else "eps: not a parameter, and the outputs give no consistent eps; assumed 1e-05"
+        )
+        return {**found, "mapping": [eps_text]}
+
+    def _call(self, x: Any, gamma: Any, beta: Any) -> Any:
+        out = self.fwd(x, gamma, beta) if not self.takes_eps else self.fwd(x, gamma, beta, 1e-5)
+        return out[0] if isinstance(out, (tuple, list)) else out
 
     def watched(self) -> dict[str, Any]:
         """Arrays this adapter passes to the target, checked for in-place changes."""
@@ -162,7 +200,10 @@ class FunctionalAdapter:
     def forward(self, x: Any, train: bool) -> Any:
         if not train:
             raise NotImplementedError("a functional target has no eval mode")
-        out = self.fwd(x, self.gamma, self.beta, self.eps)
+        if self.takes_eps:
+            out = self.fwd(x, self.gamma, self.beta, self.eps)
+        else:
+            out = self.fwd(x, self.gamma, self.beta)
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise TypeError(f"forward returned {type(out).__name__}; expected (y, cache)")
         y, self.cache = out
@@ -176,7 +217,8 @@ class FunctionalAdapter:
         )
 
     def state(self) -> dict[str, Any]:
-        return {"gamma": self.gamma, "beta": self.beta, "eps": self.eps}
+        eps = self.eps if self.takes_eps else (self.eps_inferred or self.eps)
+        return {"gamma": self.gamma, "beta": self.beta, "eps": eps}
 
 
 class Cs231nAdapter(FunctionalAdapter):
@@ -223,13 +265,10 @@ class Cs231nAdapter(FunctionalAdapter):
 
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
         super().new(num_features, dtype, eps, ndim)
-        self.bn_param: dict[str, Any] = {
-            "mode": "train",
-            "eps": eps,
-            "momentum": self.MOMENTUM,
-            "running_mean": np.zeros(num_features, dtype),
-            "running_var": np.ones(num_features, dtype),
-        }
+        # as the cs231n network code does: mode, eps and momentum only; the function creates
+        # its running statistics (in the shape it wants) at the first call
+        self.bn_param: dict[str, Any] = {"mode": "train", "eps": eps, "momentum": self.MOMENTUM}
+        self.dtype = dtype
         return {"eps": eps, "momentum": self.MOMENTUM}
 
     def forward(self, x: Any, train: bool) -> Any:
@@ -238,7 +277,16 @@ class Cs231nAdapter(FunctionalAdapter):
             fwd_v, bwd_v = self.variants[self.current]
             self.fwd, self.bwd = fwd_v, bwd_v or self.bwd
         self.bn_param["mode"] = "train" if train else "test"
-        out = self.fwd(x, self.gamma, self.beta, self.bn_param)
+        try:
+            out = self.fwd(x, self.gamma, self.beta, self.bn_param)
+        except KeyError as exc:
+            if exc.args[:1] not in (("running_mean",), ("running_var",)):
+                raise
+            # it reads the running statistics without a default: give it zeros and ones
+            c = self.gamma.shape[0]
+            self.bn_param.setdefault("running_mean", np.zeros(c, self.dtype))
+            self.bn_param.setdefault("running_var", np.ones(c, self.dtype))
+            out = self.fwd(x, self.gamma, self.beta, self.bn_param)
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise TypeError(
                 f"batchnorm_forward returned {type(out).__name__}; expected (out, cache)"
@@ -296,6 +344,12 @@ class LayerAdapter:
         self.last_ndim = 2
         self.eps_inferred: float | None = None
         self.ndims = [2]
+        self.wanted: tuple[int, ...] = (2, 4)
+        self.rank_errors: dict[int, str] = {}
+        #: a layer written with torch tensors and no backward (trained by autograd)
+        self.autograd = False
+        self.x_t: Any = None
+        self.y_t: Any = None
 
     # -- building ------------------------------------------------------------------------------
     def _make(self, c: int, dtype: Any, ndim: int = 2) -> Any:
@@ -326,7 +380,11 @@ class LayerAdapter:
             getattr(obj, self.layout.forward_name, None)
         ):
             raise LoadError(f"{self.name}: the object has no forward() and is not callable")
-        if self.layout.mode == "none" and not callable(getattr(obj, "backward", None)):
+        if (
+            self.layout.mode == "none"
+            and not callable(getattr(obj, "backward", None))
+            and not _holds_tensors(obj, None)
+        ):
             raise LoadError(f"{self.name}: the object has no backward()")
         if isinstance(obj, Adapted):  # the user's own mapping: take it as given
             given = obj.paths
@@ -354,6 +412,9 @@ class LayerAdapter:
         c = self.channels or PROBE_C
         obj = self._make(c, np.float64)
         self._detect(obj, c)
+        self.autograd = self.kind == "layer" and _holds_tensors(obj, self.params) and not (
+            callable(getattr(obj, "backward", None))
+        )
         if self.params is None or self.running is None:
             # a lazy layer may create its attributes only in its first forward
             x = _probe_x(c)
@@ -371,7 +432,21 @@ class LayerAdapter:
                                                allow_none=False)  # fmt: skip
                     self.lazy_running = self.running is not None
         self.ndims = self._ranks(c)
-        self._probe(c)
+        try:
+            self._probe(c)
+        except LoadError:
+            raise
+        except Exception as exc:
+            if self.layout.mode == "none" or self.lazy_params or self.lazy_running:
+                # bncheck drove the layer on a guess (no mode found, or sizes created on the
+                # fly): its failure may be the guess's, so it is not the target's verdict
+                raise LoadError(
+                    f"{self.name}: driving the layer as found ({self.layout.describe()}; "
+                    f"built as {self.build.describe(self.name) if self.build else 'a copy'}) "
+                    f"failed: {type(exc).__name__}: {str(exc)[:300]}; map it with "
+                    "bncheck.verify.adapt (see the README)"
+                ) from exc
+            raise
         return {
             "kind": self.kind,
             "name": self.name,
@@ -379,20 +454,27 @@ class LayerAdapter:
             "channels": self.channels,
             "mapping": self.mapping,
             "axis": self.axis,
-            "ndims": self.ndims,
+            "ndims": sorted(self.ndims),
+            "rank_errors": {str(k): v for k, v in self.rank_errors.items()},
         }
 
     def _ranks(self, c: int) -> list[int]:
-        """The input ranks (2 to 5) the layer takes, tried on fresh instances."""
+        """The input ranks (2 to 5) the layer takes, tried on fresh instances, the ranks asked
+        for first (the probes then run on the first of them)."""
         ranks = []
         error: BaseException | None = None
-        for ndim in (2, 3, 4, 5):
+        order = [*self.wanted, *[n for n in (2, 3, 4, 5) if n not in self.wanted]]
+        for ndim in order:
             try:
                 self.new(c, "float64", 1e-5, ndim)
-                self.forward(_probe_x(c, ndim), True)
+                y = self.forward(_probe_x(c, ndim), True)
+                if not isinstance(y, np.ndarray) or y.shape != _probe_x(c, ndim).shape:
+                    what = y.shape if isinstance(y, np.ndarray) else type(y).__name__
+                    raise ValueError(f"the output has shape {what} for a {ndim}-D input")
                 ranks.append(ndim)
             except Exception as exc:
                 error = error or exc
+                self.rank_errors[ndim] = f"{type(exc).__name__}: {str(exc)[:300]}"
         if not ranks and error is not None:
             raise error  # the target's own failure, with its traceback
         return ranks
@@ -482,6 +564,10 @@ class LayerAdapter:
         return out
 
     def _find_grads(self, dy: Any, c: int) -> None:
+        if self.autograd:
+            self.grad_form = "autograd"
+            self.backward(dy)
+            return
         before = {k: _arr(s.get(self.obj)) for k, s in P.c_valued_slots(self.obj, c).items()}
         result = self._call_backward(dy)
         if isinstance(result, (tuple, list)) and len(result) == 3:
@@ -520,6 +606,11 @@ class LayerAdapter:
         self.grad_form, self.grad_slots = "slots", found
 
     def _grads_text(self) -> str:
+        if self.grad_form == "autograd":
+            return (
+                "torch tensors and no backward(): gradients by autograd; eval runs under "
+                "torch.no_grad()"
+            )
         if self.grad_form == "tuple":
             return "backward(dy) -> (dx, dgamma, dbeta)"
         if self.grad_form in ("dict", "dx+dict"):
@@ -575,36 +666,25 @@ class LayerAdapter:
                 continue
 
     def _infer_eps(self, c: int) -> float | None:
-        """The eps a layer with no eps attribute uses, from its outputs: with gamma = 1,
-        y = (x − mu)/sqrt(var + eps), so eps = 1/s² − var for the slope s of y against x.
-        Channels of very different variances must agree (eps outside the root would not)."""
-        self.new(c, "float64", 1e-5, self.ndims[0])
-        self.set_params(np.ones(c), np.zeros(c))
-        rng = np.random.default_rng(99)
-        scales = np.array([1e-1, 1e-2, 1e-3] * c)[:c]
-        shape = (2 * PROBE_SHAPES[self.ndims[0]][0], c, *PROBE_SHAPES[self.ndims[0]][1:])
-        x = rng.normal(size=shape) * scales.reshape(1, c, *[1] * (len(shape) - 2))
-        y = np.asarray(_arr(self.forward(x, True)), dtype=np.float64)
-        x2 = np.moveaxis(x, 1, -1).reshape(-1, c)
-        y2 = np.moveaxis(y, 1, -1).reshape(-1, c)
-        xc = x2 - x2.mean(axis=0)
-        var = (xc**2).mean(axis=0)
-        slope = (y2 * xc).sum(axis=0) / (xc**2).sum(axis=0)
-        estimates = 1.0 / slope**2 - var
-        seen = estimates[estimates > 1e-6 * var]
-        if seen.size == 0 or np.any(seen <= 0) or not np.all(np.isfinite(seen)):
-            return None
-        if np.max(seen) > 1.01 * np.min(seen):
-            return None
-        return float(f"{float(np.median(seen)):.3g}")
+        def run(x: Any, g: Any, b: Any) -> Any:
+            self.new(c, "float64", 1e-5, x.ndim)
+            self.set_params(g, b)
+            return self.forward(x, True)
+
+        return infer_eps(run, c, self.ndims[0])
 
     def _cast(self, dtype: str) -> None:
         """Parameters and statistics in the run's dtype (a float32 run of a float64 layer)."""
+        torch = sys.modules.get("torch")
         for pair in (self.params, self.running):
             for slot in pair or ():
                 value = slot.get(self.obj)
                 if isinstance(value, np.ndarray) and value.dtype != np.dtype(dtype):
                     slot.set(self.obj, value.astype(dtype))
+                elif torch is not None and isinstance(value, torch.Tensor):
+                    wanted = getattr(torch, dtype)
+                    if value.dtype != wanted:
+                        _set_new(self.obj, slot, value.detach().to(wanted))
 
     def set_params(self, gamma: Any, beta: Any) -> None:
         if self.params is None:
@@ -622,17 +702,52 @@ class LayerAdapter:
 
     def forward(self, x: Any, train: bool) -> Any:
         self.last_ndim = x.ndim
+        if self.autograd:
+            return self._forward_autograd(x, train)
         y = P.call_forward(self.obj, self.layout, self._to_axis(x), train)
         return self._from_axis(_arr(y))
+
+    def _forward_autograd(self, x: Any, train: bool) -> Any:
+        """A layer of torch tensors with no backward: x and the parameters require grad, and
+        eval runs under torch.no_grad()."""
+        import torch
+
+        for slot in self.params or ():
+            value = slot.get(self.obj)
+            if isinstance(value, torch.Tensor) and value.is_leaf:
+                value.requires_grad_(True)
+        self.x_t = torch.from_numpy(self._to_axis(x).copy()).requires_grad_(train)
+        if train:
+            self.y_t = P.call_forward(self.obj, self.layout, self.x_t, True)
+        else:
+            with torch.no_grad():
+                self.y_t = P.call_forward(self.obj, self.layout, self.x_t, False)
+        return self._from_axis(_arr(self.y_t))
 
     def _call_backward(self, dy: Any) -> Any:
         if self.torch_grads:
             for slot in self.params or ():
-                slot.get(self.obj).grad = None
+                holder = slot.get(self.obj)
+                old = getattr(holder, "grad", None)
+                # mini-frameworks accumulate (grad += ...): start from zeros, not None
+                holder.grad = np.zeros_like(old) if isinstance(old, np.ndarray) else None
         return self.obj.backward(self._to_axis(dy))
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         c = dy.shape[1]
+        if self.autograd:
+            import torch
+
+            for slot in self.params or ():
+                slot.get(self.obj).grad = None
+            self.x_t.grad = None
+            self.y_t.backward(torch.from_numpy(self._to_axis(dy).copy()), retain_graph=True)
+            grads = [_arr(slot.get(self.obj).grad) for slot in self.params or ()] or [None, None]
+            return (
+                self._from_axis(_arr(self.x_t.grad)),
+                self.contracts.per_channel(grads[0], c, "dgamma"),
+                self.contracts.per_channel(grads[1], c, "dbeta"),
+            )
         result = self._call_backward(dy)
         if self.grad_form == "tuple":
             dx, dg, db = _grads(result, "backward")
@@ -678,11 +793,61 @@ class LayerAdapter:
         return out
 
 
+def _holds_tensors(obj: Any, params: tuple[Slot, Slot] | None) -> bool:
+    """Whether the layer keeps its parameters (or, with ``params`` None, any per-channel
+    value) as torch tensors."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    if params is not None:
+        return any(isinstance(s.get(obj), torch.Tensor) for s in params)
+    return any(isinstance(v, torch.Tensor) for v in vars(obj).values()) if hasattr(
+        obj, "__dict__") else False  # fmt: skip
+
+
 def _unset(value: Any) -> bool:
     """None, or a plain number standing in for C values until the first forward."""
     return value is None or (
         isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
     )
+
+
+def infer_eps(run: Callable[[Any, Any, Any], Any], c: int, ndim: int) -> float | None:
+    """The eps a BN with no eps attribute or parameter uses, from its outputs: with gamma = 1,
+    y = (x − mu)/sqrt(var + eps), so eps = 1/s² − var for the slope s of y against x.
+    Channels of very different variances must agree (eps outside the root would not);
+    otherwise None."""
+    rng = np.random.default_rng(99)
+    scales = np.array([1e-1, 1e-2, 1e-3] * c)[:c]
+    shape = (2 * PROBE_SHAPES[ndim][0], c, *PROBE_SHAPES[ndim][1:])
+    x = rng.normal(size=shape) * scales.reshape(1, c, *[1] * (len(shape) - 2))
+    y = np.asarray(_arr(run(x, np.ones(c), np.zeros(c))), dtype=np.float64)
+    if y.shape != x.shape:
+        return None
+    x2 = np.moveaxis(x, 1, -1).reshape(-1, c)
+    y2 = np.moveaxis(y, 1, -1).reshape(-1, c)
+    xc = x2 - x2.mean(axis=0)
+    var = (xc**2).mean(axis=0)
+    with np.errstate(all="ignore"):
+        slope = (y2 * xc).sum(axis=0) / (xc**2).sum(axis=0)
+        estimates = 1.0 / slope**2 - var
+    seen = estimates[estimates > 1e-6 * var]
+    if seen.size == 0 or np.any(seen <= 0) or not np.all(np.isfinite(seen)):
+        return None
+    if np.max(seen) > 1.01 * np.min(seen):
+        return None
+    return float(f"{float(np.median(seen)):.3g}")
+
+
+def _positional_count(fn: Callable[..., Any]) -> int | None:
+    """How many positional parameters ``fn`` takes (None: unknown or *args)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return None
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
 
 
 def _changed(y1: Any, y2: Any) -> bool:
@@ -757,7 +922,10 @@ class TorchAdapter(LayerAdapter):
         self.backward(dy)  # autograd: the gradients of x and of the parameters
 
     def _grads_text(self) -> str:
-        return "gradients by autograd (x.grad and the parameters' .grad)"
+        return (
+            "gradients by autograd (x.grad and the parameters' .grad); eval runs after eval() "
+            "and under torch.no_grad()"
+        )
 
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
         torch = self.torch
@@ -855,7 +1023,7 @@ def _is_torch_class(obj: Any) -> bool:
 
 def _from_factory(factory: Callable[..., Any], name: str, axis: int) -> Any:
     if _is_torch_class(factory):
-        return TorchAdapter(factory, name)
+        return TorchAdapter(factory, name, axis=axis)
     if inspect.isfunction(factory):
         # a factory function may build a torch module
         try:
@@ -865,14 +1033,14 @@ def _from_factory(factory: Callable[..., Any], name: str, axis: int) -> Any:
         if len([p for p in params.values() if p.default is p.empty]) == 1:
             probe = factory(2)
             if _is_torch_module(probe):
-                return TorchAdapter(factory, name)
+                return TorchAdapter(factory, name, axis=axis)
     return LayerAdapter(factory, name, axis=axis)
 
 
 CS231N_NOT_PARAM = ("eps", "epsilon")
 
 
-def _from_module(module: Any, prefix: str | None, name: str) -> Any:
+def _from_module(module: Any, prefix: str | None, name: str, axis: int = 1) -> Any:
     fname, bname = (
         (f"{prefix}_forward", f"{prefix}_backward") if prefix else ("forward", "backward")
     )
@@ -895,23 +1063,50 @@ def _from_module(module: Any, prefix: str | None, name: str) -> Any:
             return FunctionalAdapter(
                 lambda x, g, b, eps: cf(x, g, b, **{key: eps}), lambda dy, c: cb(dy, c), name
             )
+        if len(params) == 3:  # eps hard-coded inside: inferred from the outputs
+            return FunctionalAdapter(cf, cb, name)
         raise LoadError(
             f"{name}: batchnorm_forward takes {len(params)} parameters; expected (x, gamma, "
             "beta, bn_param) or (x, gamma, beta, eps)"
         )
     what = f"{fname}/{bname}" if prefix else "forward/backward or batchnorm_forward/_backward"
+    if prefix is None:
+        classes = _bn_classes(module)
+        if len(classes) == 1:  # the module's only BN layer class
+            (cls_name, cls), = classes.items()
+            return _from_factory(cls, f"{name}:{cls_name}", axis)
+        if classes:
+            raise LoadError(
+                f"target {name!r} has no {what}, and several layer classes: "
+                f"{', '.join(sorted(classes))}; name one, e.g. {name}:{sorted(classes)[0]}"
+            )
     raise LoadError(f"target {name!r} has no {what}")
+
+
+def _bn_classes(module: Any) -> dict[str, Any]:
+    """Classes defined in ``module`` that look like a BN layer: a forward (or __call__) and a
+    name with "norm" or "bn" in it, or a backward; helper base classes are left out."""
+    found = {}
+    for key, value in vars(module).items():
+        if not inspect.isclass(value) or getattr(value, "__module__", None) != module.__name__:
+            continue
+        calls = callable(getattr(value, "forward", None)) or "__call__" in vars(value)
+        lowered = key.lower()
+        named = "norm" in lowered or lowered.startswith("bn") or lowered.endswith("bn")
+        if calls and named:
+            found[key] = value
+    return found
 
 
 def _from_object(obj: Any, name: str, axis: int) -> Any:
     if isinstance(obj, types.ModuleType):
-        return _from_module(obj, None, name)
+        return _from_module(obj, None, name, axis)
     if isinstance(obj, tuple) and len(obj) == 2 and all(callable(f) for f in obj):
         return FunctionalAdapter(obj[0], obj[1], name)
     if inspect.isclass(obj) or inspect.isfunction(obj) or isinstance(obj, types.MethodType):
         return _from_factory(obj, name, axis)
     if _is_torch_module(obj):
-        module = TorchAdapter(None, name, instance=obj)
+        module = TorchAdapter(None, name, instance=obj, axis=axis)
         module.channels = int(getattr(obj, "num_features", 0)) or None
         return module
     if hasattr(obj, "forward") or hasattr(obj, "backward"):
@@ -925,15 +1120,20 @@ def _from_object(obj: Any, name: str, axis: int) -> Any:
     raise LoadError(f"cannot use {type(obj).__name__} {name!r} as a BN target")
 
 
-def load_adapter(target: Any, axis: int = 1) -> Any:
-    """Build the adapter for a target spec string or object (called in the worker process)."""
+def load_adapter(target: Any, axis: int = 1, ndims: tuple[int, ...] = (2, 4)) -> Any:
+    """Build the adapter for a target spec string or object (called in the worker process);
+    ``ndims``: the ranks asked for, probed first."""
     if isinstance(target, str):
         obj, attr = _resolve(target)
         if attr is None:
-            return _from_object(obj, target, axis)
-        if callable(getattr(obj, f"{attr}_forward", None)):
-            return _from_module(obj, attr, target)
-        if not hasattr(obj, attr):
+            adapter = _from_object(obj, target, axis)
+        elif callable(getattr(obj, f"{attr}_forward", None)):
+            adapter = _from_module(obj, attr, target)
+        elif not hasattr(obj, attr):
             raise LoadError(f"{target!r}: the module has no {attr!r} (nor {attr}_forward)")
-        return _from_object(getattr(obj, attr), target, axis)
-    return _from_object(target, getattr(target, "__name__", type(target).__name__), axis)
+        else:
+            adapter = _from_object(getattr(obj, attr), target, axis)
+    else:
+        adapter = _from_object(target, getattr(target, "__name__", type(target).__name__), axis)
+    adapter.wanted = tuple(ndims)
+    return adapter

@@ -163,6 +163,18 @@ def _wrong_axes(x: F64, g: F64, b: F64, dy: F64, eps: float) -> Outputs:
     }
 
 
+def _reshape_no_transpose(x: F64, g: F64, b: F64, dy: F64, eps: float) -> Outputs:
+    """cs231n's spatial BN written as x.reshape(N·H·W, C) with no transpose to channels-last:
+    the columns of that reshape mix channels and positions."""
+    shape = x.shape
+    c = shape[1]
+    cols, dcols = x.reshape(-1, c), dy.reshape(-1, c)
+    s = _S(cols, dcols, eps)
+    dx = _dx(s, g, s.s1 / s.m, s.x_hat * s.s2 / s.m)
+    return {"y": (g * s.x_hat + b).reshape(shape), "dx": dx.reshape(shape), "dgamma": s.s2,
+            "dbeta": s.s1}  # fmt: skip
+
+
 MISTAKES: tuple[Mistake, ...] = (
     Mistake("missing-mu-path", "dx lacks the path through mu_B (the −Σdy/m term)",
             "add dL/dmu_B · dmu_B/dx_i = −(gamma·inv_std/m)·Σ dy", ("dx",), _missing_mu_path),
@@ -223,6 +235,10 @@ MISTAKES: tuple[Mistake, ...] = (
             ("eval",)),
     Mistake("eval-eps-missing", "eval mode divides by sqrt(running_var) with no eps",
             "eval: divide by sqrt(running_var + eps)", ("eval",)),
+    Mistake("reshape-without-transpose", "(N, C, H, W) reshaped to (N·H·W, C) without moving "
+            "the channel axis last first: each column mixes channels and positions",
+            "x.transpose(0, 2, 3, 1).reshape(-1, C), and the inverse transpose afterwards",
+            ("y", "dx", "dgamma", "dbeta"), _reshape_no_transpose, only_ndim=4),
     Mistake("running-var-bias", "running variance biased where the convention wants unbiased "
             "(or the reverse)", "torch/cumulative store m/(m−1)·sigma2_B, keras sigma2_B",
             ("running",)),

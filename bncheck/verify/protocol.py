@@ -139,6 +139,10 @@ class Slot:
             with torch.no_grad():
                 old.copy_(torch.as_tensor(new.reshape(tuple(old.shape))))
             return
+        data = getattr(old, "data", None) if not isinstance(old, np.ndarray) else None
+        if isinstance(data, np.ndarray):  # a mini-framework parameter: fill its .data
+            old.data = new.reshape(data.shape) if data.size == new.size else new
+            return
         if isinstance(old, np.ndarray) and old.size == new.size:
             new = new.reshape(old.shape)
         if isinstance(holder, dict):
@@ -173,6 +177,9 @@ def _c_values(value: Any, c: int | None) -> bool:
     """Whether ``value`` is an array-like of C values (any shape: (C,), (1, C), ...)."""
     if value is None:
         return False
+    data = getattr(value, "data", None) if not isinstance(value, np.ndarray) else None
+    if isinstance(data, np.ndarray):  # a parameter object of a NumPy mini-framework
+        value = data
     try:
         arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
     except Exception:

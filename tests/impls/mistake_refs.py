@@ -5,8 +5,9 @@ catalogue model that drifts from its mistake disagrees with the row here
 (tests/test_mistake_models.py):
 
 - a mistake in the *forward* (eps outside the root, eps twice or missing, the unbiased variance,
-  statistics over N only) is that wrong forward, and its gradients are taken by the complex
-  step, f'(x) = Im f(x + i·h)/h: no hand derivation is involved at all;
+  statistics over N only, a reshape that mixes channels) is that wrong forward, and its
+  gradients are taken by the complex step, f'(x) = Im f(x + i·h)/h: no hand derivation is
+  involved at all;
 - a mistake in the *backward* (a missing path, a missing sum, gamma forgotten, dgamma or dbeta
   of the wrong quantity) is the source paper's staged chain rule with that one step changed.
 
@@ -48,10 +49,16 @@ class Forward(NamedTuple):
     eps_factor: float = 1.0  # 2: eps added twice; 0: no eps
     eps_outside: bool = False  # sqrt(var) + eps instead of sqrt(var + eps)
     batch_axis_only: bool = False  # statistics over axis 0 only (per (c, h, w) position)
+    reshape_without_transpose: bool = False  # columns of x.reshape(-1, C): channels mixed
 
 
 def wrong_forward(x: Array, gamma: Array, beta: Array, eps: float, how: Forward) -> Array:
     """y of a forward computed ``how`` says; complex-safe (no abs, no np.var, no conjugate)."""
+    if how.reshape_without_transpose:
+        # the memory of (N, C, H, W) read as (N·H·W, C) rows: no transpose to channels-last
+        columns = x.reshape(-1, x.shape[1])
+        flat = how._replace(reshape_without_transpose=False)
+        return wrong_forward(columns, gamma, beta, eps, flat).reshape(x.shape)
     axes = _stat_axes(x, how.batch_axis_only)
     m = int(np.prod([x.shape[a] for a in axes]))
     mu = x.sum(axis=axes, keepdims=True) / m
@@ -167,4 +174,6 @@ REFERENCES: dict[str, Reference] = {
     "wrong-axes": _differentiated(Forward(batch_axis_only=True)),
     # normalizes by sqrt(var) with no eps
     "eps-missing": _differentiated(Forward(eps_factor=0.0)),
+    # (N, C, H, W) reshaped to (N·H·W, C) without moving the channel axis last first
+    "reshape-without-transpose": _differentiated(Forward(reshape_without_transpose=True)),
 }
