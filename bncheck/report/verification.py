@@ -44,7 +44,8 @@ def render_text(report: VerificationReport) -> str:
     counterexample and worst entries, interface deviations, and the diagnosis."""
     rows = [
         [c.id, c.status.upper() if c.status == "fail" else c.status,
-         _num(c.worst, c.unit), _num(c.budget, c.unit), c.message if c.status != "fail" else ""]
+         _num(c.worst, c.unit), _num(c.budget, c.unit),
+         _indented(c.message).replace("\n", " ") if c.status != "fail" else ""]
         for c in report.checks
     ]  # fmt: skip
     lines = [f"bncheck verify {report.target} ({report.kind}), {report.seconds:.1f} s", ""]
@@ -54,7 +55,7 @@ def render_text(report: VerificationReport) -> str:
         lines.append("")
     lines += [tabulate(rows, headers=["check", "result", "worst error", "budget", "note"]), ""]
     for c in report.failed:
-        lines.append(f"FAIL {c.id}: {c.message}")
+        lines.append(f"FAIL {c.id}: {_indented(c.message)}")
         if c.counterexample:
             ce = c.counterexample
             lines.append(
@@ -72,7 +73,7 @@ def render_text(report: VerificationReport) -> str:
                 f"truth {_plain(e['truth'])}"
             )
         if c.explanation:
-            lines.append(f"  fit: {c.explanation}")
+            lines.append(f"  fit: {_indented(c.explanation)}")
         lines.append("")
     if report.contract:
         how = (
@@ -100,6 +101,13 @@ def render_text(report: VerificationReport) -> str:
     verdict = "PASS" if report.passed else f"FAIL ({_plural(failed, 'check')} failed)"
     lines.append(f"Result: {verdict}")
     return "\n".join(lines)
+
+
+def _indented(text: str) -> str:
+    """A message that may come from the target: control characters shown as '?', and every
+    line after the first indented, so that it cannot pose as a line of the report."""
+    clean = "".join(ch if ch == "\n" or ch.isprintable() else "?" for ch in text)
+    return "\n    ".join(clean.splitlines())
 
 
 def _plain(v: Any) -> str:

@@ -8,8 +8,11 @@ docs/design.md (the verify protocol) runs against it and the result is a
 from __future__ import annotations
 
 import functools
+import os
 import pickle
+import sys
 import time
+import types
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -151,22 +154,23 @@ def verify(
     explicit = ndims is not None
     ndims = (2, 4) if ndims is None else tuple(ndims)
     for n in ndims:
-        if n not in (2, 3, 4, 5):
+        if isinstance(n, bool) or not isinstance(n, int) or n not in (2, 3, 4, 5):
             raise ValueError(f"ndims contains {n!r}; expected 2, 3, 4 or 5")
     if axis not in (1, -1):
         raise ValueError(f"axis={axis!r}; expected 1 (channels first) or -1 (channels last)")
+    ndims = tuple(dict.fromkeys(ndims))  # "2,2" is 2
+    dtypes = tuple(dict.fromkeys(dtypes))
+    if examples is not None and (isinstance(examples, bool) or not isinstance(examples, int)
+                                 or examples < 0):  # fmt: skip
+        raise ValueError(f"examples={examples!r}; expected a whole number >= 0")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed={seed!r}; expected a whole number >= 0")
     count = examples if examples is not None else (100 if thorough else 6)
     options = Options(convention, tuple(dtypes), tuple(ndims), count, timeout, seed)
     options.axis, options.strict = axis, strict
     start = time.perf_counter()
-    name = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
-    # A spawned child imports the target afresh (safe even when the parent has started
-    # threads, e.g. torch's); an unpicklable in-memory target (a closure) needs fork.
-    try:
-        pickle.dumps(target)
-        method = "spawn"
-    except Exception:
-        method = "fork"
+    name = target if isinstance(target, str) else _name_of(target)
+    method = _start_method(target)
     loader = functools.partial(load_adapter, target, axis, tuple(ndims))
     limits: dict[str, Any] = {}
     if deadline is not None:
@@ -177,9 +181,13 @@ def verify(
     description: dict[str, Any] = {}
     with TargetProcess(loader, timeout=timeout, start_method=method, **limits) as proc:
         try:
-            description = proc.start()
+            description = _validated(proc.start())
         except TargetLoadFailed as exc:
             checks.append(_load_failed(exc))
+        except LoadError:
+            raise
+        except TargetError as exc:  # e.g. the overall deadline passed while loading
+            checks.append(CheckResult("load", "fail", message=f"loading the target: {exc}"))
         if description:
             checks += _run_all(proc, description, options, explicit)
             checks.append(_no_mutation(proc))
@@ -200,6 +208,77 @@ def verify(
         [str(line) for line in description.get("mapping", [])],
         list(options.contract),
     )  # fmt: skip
+
+
+#: the widest target verify takes: every check holds a few arrays of C channels in this process
+MAX_CHANNELS = 4096
+
+
+def _validated(description: Any) -> dict[str, Any]:
+    """The target process's description, checked: it comes from the target's process, so
+    nothing in it is trusted (a lazy layer may say 0 channels, a hostile one anything)."""
+    if not isinstance(description, dict):
+        raise TargetError(f"the target process described itself as {type(description).__name__}")
+    out: dict[str, Any] = {"kind": str(description.get("kind", "unknown"))[:40]}
+    channels = description.get("channels")
+    if isinstance(channels, int) and not isinstance(channels, bool) and channels > 0:
+        if channels > MAX_CHANNELS:
+            raise LoadError(
+                f"the target has num_features={channels}; bncheck verifies at most "
+                f"{MAX_CHANNELS} channels (build a narrower instance, or pass the class)"
+            )
+        out["channels"] = channels
+    ndims = description.get("ndims")
+    if isinstance(ndims, list):
+        out["ndims"] = [n for n in ndims if isinstance(n, int) and n in (2, 3, 4, 5)]
+    errors = description.get("rank_errors")
+    if isinstance(errors, dict):
+        out["rank_errors"] = {str(k): str(v)[:400] for k, v in list(errors.items())[:4]}
+    variants = description.get("variants")
+    if isinstance(variants, list):
+        out["variants"] = [v for v in variants if v == "batchnorm_backward_alt"]
+    mapping = description.get("mapping")
+    if isinstance(mapping, list):
+        out["mapping"] = [_printable(str(m))[:300] for m in mapping[:16]]
+    for flag in ("running", "probe"):
+        out[flag] = description.get(flag) is True
+    return out
+
+
+def _printable(text: str) -> str:
+    """Text from the target with control characters (terminal escapes, carriage returns)
+    shown as '?', so it cannot redraw the report."""
+    return "".join(ch if ch == "\n" or ch.isprintable() else "?" for ch in text)
+
+
+def _name_of(target: Any) -> str:
+    """A name for the report, without running the target's own __repr__ or __getattr__."""
+    if isinstance(target, (type, types.FunctionType, types.ModuleType, types.MethodType)):
+        try:
+            return str(object.__getattribute__(target, "__name__"))
+        except AttributeError:
+            pass
+    return str(type.__getattribute__(type(target), "__name__"))
+
+
+def _start_method(target: Any) -> str:
+    """spawn: the child imports the target afresh (safe even when this process has started
+    threads, e.g. torch's). fork where spawn cannot work: an in-memory target that does not
+    pickle (a closure), one defined in the __main__ script (spawn would re-run the script),
+    or a __main__ that is no file (stdin, -c)."""
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    if not main_file or not os.path.exists(main_file):
+        return "fork"
+    if isinstance(target, str):
+        return "spawn"
+    if getattr(target, "__module__", None) == "__main__":
+        return "fork"
+    try:
+        pickle.dumps(target)
+    except (Exception, SystemExit):  # a target's __reduce__ may raise anything
+        return "fork"
+    return "spawn"
 
 
 def _explain_by(derived: list[CheckResult], sources: list[CheckResult]) -> None:
@@ -241,10 +320,12 @@ def _run_all(
         except TargetError:
             found = {}
         if isinstance(found, dict):
-            description["mapping"] = [*description.get("mapping", []), *found.get("mapping", [])]
+            checked = _validated({**found, "kind": description.get("kind")})
+            description["mapping"] = [*description.get("mapping", []),
+                                      *checked.get("mapping", [])]  # fmt: skip
             for key in ("ndims", "rank_errors"):
-                if key in found:
-                    description[key] = found[key]
+                if key in checked:
+                    description[key] = checked[key]
     supported = description.get("ndims") or list(options.ndims)
     ndims = [n for n in options.ndims if n in supported]
     skipped = [n for n in options.ndims if n not in supported]
@@ -262,11 +343,15 @@ def _run_all(
             for variant in description.get("variants", []):
                 if ndim != 2:
                     continue
-                proc.call("variant", variant)
-                checks += run_config(proc, dtype, ndim, options,
-                                     names={"backward": f"backward[{variant}]"},
-                                     forward_ids=forward_ids)  # fmt: skip
-                proc.call("variant", "batchnorm_backward")
+                try:
+                    proc.call("variant", variant)
+                    checks += run_config(proc, dtype, ndim, options,
+                                         names={"backward": f"backward[{variant}]"},
+                                         forward_ids=forward_ids)  # fmt: skip
+                    proc.call("variant", "batchnorm_backward")
+                except TargetError as exc:
+                    checks.append(CheckResult(f"backward[{variant}]/{ndim}d/{dtype}", "fail",
+                                              message=str(exc)))  # fmt: skip
     errors = description.get("rank_errors") or {}
     for ndim in skipped:
         dims = " or ".join(f"{n}-D" for n in supported)

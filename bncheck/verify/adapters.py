@@ -137,6 +137,7 @@ class FunctionalAdapter:
         #: forward(x, gamma, beta) with eps hard-coded: eps is inferred from its outputs
         self.takes_eps = _positional_count(fwd) != 3
         self.eps_inferred: float | None = None
+        self.last_x: Any = None
 
     def _ranks(self) -> tuple[list[int], dict[str, str]]:
         """The ranks forward takes (a cs231n-style BN may take only (N, D))."""
@@ -179,8 +180,9 @@ class FunctionalAdapter:
         return out[0] if isinstance(out, (tuple, list)) else out
 
     def watched(self) -> dict[str, Any]:
-        """Arrays this adapter passes to the target, checked for in-place changes."""
-        return {"gamma": self.gamma, "beta": self.beta}
+        """Arrays this adapter passes to the target, checked for in-place changes (also the x
+        of the last forward, which a backward holding it in its cache must not modify)."""
+        return {"gamma": self.gamma, "beta": self.beta, "x (of the last forward)": self.last_x}
 
     def contract(self) -> list[str]:
         return list(self.contracts.seen)
@@ -200,6 +202,7 @@ class FunctionalAdapter:
     def forward(self, x: Any, train: bool) -> Any:
         if not train:
             raise NotImplementedError("a functional target has no eval mode")
+        self.last_x = x
         if self.takes_eps:
             out = self.fwd(x, self.gamma, self.beta, self.eps)
         else:
@@ -277,6 +280,7 @@ class Cs231nAdapter(FunctionalAdapter):
             fwd_v, bwd_v = self.variants[self.current]
             self.fwd, self.bwd = fwd_v, bwd_v or self.bwd
         self.bn_param["mode"] = "train" if train else "test"
+        self.last_x = x
         try:
             out = self.fwd(x, self.gamma, self.beta, self.bn_param)
         except KeyError as exc:
@@ -348,6 +352,7 @@ class LayerAdapter:
         self.rank_errors: dict[int, str] = {}
         #: a layer written with torch tensors and no backward (trained by autograd)
         self.autograd = False
+        self.passed_x: Any = None
         self.x_t: Any = None
         self.y_t: Any = None
 
@@ -499,6 +504,13 @@ class LayerAdapter:
             self.forward(x, True)
         self._find_grads(dy, c)
         mapping.append(self._grads_text())
+        if self.running is not None and self.layout.mode == "none" and not self.autograd:
+            raise LoadError(
+                f"{self.name}: the layer keeps running statistics ({self.running[0].label()}, "
+                f"{self.running[1].label()}) but bncheck found no way to put it in eval mode "
+                "(no train=/training=/mode= parameter, no train()/eval(), no training "
+                "attribute, no predict()); map it with bncheck.verify.adapt (see the README)"
+            )
         if self.running is not None:
             mapping.append(
                 f"running statistics: {self.running[0].label()}, {self.running[1].label()}"
@@ -700,11 +712,22 @@ class LayerAdapter:
             return a
         return np.moveaxis(a, self.axis, 1)
 
+    def watched(self) -> dict[str, Any]:
+        """The x of the last forward, which a backward must not modify either."""
+        return {"x (of the last forward)": self.passed_x}
+
     def forward(self, x: Any, train: bool) -> Any:
         self.last_ndim = x.ndim
         if self.autograd:
             return self._forward_autograd(x, train)
-        y = P.call_forward(self.obj, self.layout, self._to_axis(x), train)
+        self.passed_x = self._to_axis(x)
+        y = P.call_forward(self.obj, self.layout, self.passed_x, train)
+        if (
+            isinstance(y, (tuple, list)) and len(y) in (2, 3)
+            and isinstance(y[0], np.ndarray) and y[0].shape == self.passed_x.shape
+        ):  # fmt: skip
+            self.contracts.note("forward returns a tuple; its first item is taken as y")
+            y = y[0]
         return self._from_axis(_arr(y))
 
     def _forward_autograd(self, x: Any, train: bool) -> Any:
@@ -998,7 +1021,10 @@ def _resolve(spec: str) -> tuple[Any, str | None]:
         return _import_file(Path(base)), attr or None
     try:
         return importlib.import_module(base), attr or None
-    except ImportError:
+    except ImportError as exc:
+        missing = getattr(exc, "name", None)
+        if missing is not None and not base.startswith(missing) and missing != base:
+            raise  # the target exists, and its own import of another module failed
         if attr or "." not in base:
             raise LoadError(f"no module named {base!r}") from None
         mod_name, _, last = base.rpartition(".")

@@ -84,6 +84,11 @@ def check_fd(proc: TargetProcess, ndim: int, options: Options) -> CheckResult:
         + np.sum(np.abs(run.dgamma * vg))
         + np.sum(np.abs(run.dbeta * vb))
     )
+    if not all(np.isfinite(v) for v in (fd, fd2, analytic, size, grad_size)):
+        return _fail(
+            check_id, f"<dy, J v> is not finite: finite differences {fd:.10g}, backward "
+            f"{analytic:.10g}",
+        )  # fmt: skip
     budget = abs(fd - fd2) + 64 * u * size / h + 64 * u * grad_size
     err = abs(fd - analytic)
     rel = err / max(abs(fd), grad_size, 1e-300)
@@ -195,6 +200,9 @@ def _matches(
     times, the batch statistics carry a summation error gamma_m."""
     if expected is None:
         return float("inf")
+    if any(not np.all(np.isfinite(np.asarray(v, dtype=np.float64))) for pair in observed
+           for v in pair):  # fmt: skip
+        return float("inf")  # NaN or inf running statistics follow no convention
     worst = 0.0
     for t, ((om, ov), (em, ev)) in enumerate(zip(observed, expected, strict=True), start=1):
         u = np.finfo(np.asarray(om).dtype).eps / 2
@@ -276,6 +284,11 @@ def _judge_running(
     if not isinstance(momentum, (int, float)) or isinstance(momentum, bool):
         # no momentum attribute: the first update tells the weight of the new batch
         a = _first_weight(s0, batches[0], observed[0])
+        if a is not None and abs(a) < 1e-12:
+            return CheckResult(
+                check_id, "fail", message="the running statistics did not move in training "
+                "(and the layer has no momentum attribute saying they should not)",
+            )  # fmt: skip
         if a is not None:
             momenta: dict[str, Any] = {"torch": a, "keras": 1.0 - a}
             inferred = f" (no momentum attribute; the first update weighs the batch {a:.4g})"
@@ -360,6 +373,10 @@ def _check_eval(
     eps_state = before.get("eps")
     eps = float(eps_state) if isinstance(eps_state, (int, float)) and eps_state > 0 else 1e-5
     xw = x.astype(np.float64)
+    bad = ~np.isfinite(rv.astype(np.float64)) | (rv.astype(np.float64) + eps <= 0)
+    if bad.any() or not np.all(np.isfinite(rm.astype(np.float64))):
+        why = "the layer's running statistics are not finite, or running_var + eps <= 0"
+        return [_fail(ids[0], why), _fail(ids[1], why)]
     truth = exact_inference(xw, gamma, beta, rm, rv, eps=eps, axis=1)
     cmp = compare(y, truth, "y", np.dtype(dtype), x=xw, eps=eps, axis=1)
     if cmp.passed:
@@ -377,15 +394,31 @@ def _check_eval(
             diagnosis=found.ids,
         )  # fmt: skip
     changed = [
-        k for k in ("running_mean", "running_var")
-        if not np.array_equal(np.asarray(before.get(k)), np.asarray(after.get(k)))
+        k for k in ("running_mean", "running_var", "gamma", "beta")
+        if not _same(before.get(k), after.get(k))
     ]  # fmt: skip
+    try:  # eval must be repeatable: a second call gives the same output
+        y2, _ = proc.call("forward", x, False, names=("x",))
+    except TargetError as exc:
+        return [ev, _fail(ids[1], f"a second eval call failed: {exc}")]
+    if not changed and not (isinstance(y2, np.ndarray) and _same(y, y2)):
+        changed = ["its own output (a second eval call on the same input differs)"]
     if changed:
         st = _fail(ids[1], f"eval forward changed {', '.join(changed)}",
                    diagnosis=["state-updated-in-eval"])  # fmt: skip
     else:
         st = CheckResult(ids[1], "pass")
     return [ev, st]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values (NaN equal to NaN), or both absent."""
+    if a is None or b is None:
+        return a is None and b is None
+    try:
+        return bool(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True))
+    except TypeError:
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
 
 
 def _maybe_vec(state: dict[str, Any], key: str, c: int) -> Any:

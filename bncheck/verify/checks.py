@@ -410,6 +410,26 @@ def _search(
         )
     except NoSuchExample:
         pass
+    except TargetError:
+        raise
+    except Exception as exc:  # Hypothesis wraps a target failure met while searching
+        inner = _target_error_in(exc)
+        if inner is not None:
+            raise inner from None
+        raise TargetError(f"the search for a failing input stopped: {type(exc).__name__}: "
+                          f"{str(exc)[:300]}", fatal=True) from None  # fmt: skip
+
+
+def _target_error_in(exc: BaseException) -> TargetError | None:
+    """The TargetError inside an exception (group) Hypothesis raised, if any."""
+    if isinstance(exc, TargetError):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _target_error_in(inner)
+        if found is not None:
+            return found
+    cause = exc.__cause__ or exc.__context__
+    return _target_error_in(cause) if cause is not None and cause is not exc else None
 
 
 def _result(

@@ -34,7 +34,8 @@ __all__ = [
 #: keyword parameters of forward that take a bool: True = training
 BOOL_MODE_PARAMS = (
     "train", "training", "train_flg", "train_flag", "is_training", "train_mode", "is_train",
-    "istrain", "training_mode", "trainable", "use_batch_stats",
+    "istrain", "training_mode", "trainable", "use_batch_stats", "phase_train", "is_train_phase",
+    "train_phase", "update_stats", "bn_training",
 )  # fmt: skip
 #: keyword parameters of forward that take a bool: True = eval (inverted)
 INVERTED_MODE_PARAMS = (
