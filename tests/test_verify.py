@@ -80,6 +80,7 @@ MORE = [
     (f"{V}:y_sign", "any", "forward/2d/float64", "y-sign"),
     (f"{V}:eval_eps_twice", "torch", "eval", "eval-eps-twice"),
     (f"{V}:eval_eps_missing", "torch", "eval", "eval-eps-missing"),
+    (f"{V}:accumulates_gradients", "torch", "second-call", "stateful-second-call"),
 ]
 WRONG += MORE
 

@@ -308,6 +308,7 @@ def _run_all(
         check_identities,
         check_repeatable,
         check_running_and_eval,
+        check_second_call,
     )
     from bncheck.verify.checks import run_config
 
@@ -385,6 +386,7 @@ def _run_all(
             _explain_by(behaviour, forward)
             checks += behaviour
             checks.append(check_repeatable(proc, options, ndim, dtype)[0])
+            checks.append(check_second_call(proc, options, ndim, dtype))
     _contract(proc, options)
     _explain_by_family(checks)
     return checks

@@ -22,6 +22,7 @@ __all__ = [
     "check_identities",
     "check_repeatable",
     "check_running_and_eval",
+    "check_second_call",
 ]
 
 
@@ -426,6 +427,82 @@ def _maybe_vec(state: dict[str, Any], key: str, c: int) -> Any:
     if isinstance(value, np.ndarray) and value.size == c and value.dtype.kind == "f":
         return value.reshape(c).astype(np.float64)
     return None
+
+
+# -- the second call on one instance -----------------------------------------------------------
+
+
+def check_second_call(
+    proc: TargetProcess, options: Options, ndim: int, dtype: str
+) -> CheckResult:
+    """Forward and backward twice on one instance: the second pair must equal what a fresh
+    instance computes on the same batch (a layer that accumulates gradients, or keeps the
+    first batch's statistics, differs; a layer wrong in the same way every time does not,
+    and its mistake is the other checks' to name)."""
+    from bncheck.verify.checks import STAGE_CHECKS, evaluate, noted
+
+    check_id = f"second-call/{ndim}d/{dtype}"
+    first, second = probe_cases(dtype, ndim, options.seed, options.channels)[:2]
+    second = second._replace(gamma=first.gamma, beta=first.beta, eps=first.eps)
+    c = first.x.shape[1]
+    try:
+        fresh = evaluate(proc, second)
+        proc.call("new", c, dtype, first.eps, ndim)
+        proc.call("set_params", first.gamma, first.beta, names=("gamma", "beta"))
+        proc.call("forward", first.x, True, names=("x",))
+        proc.call("backward", first.dy, names=("dy",))
+        run = noted(_continue(proc, second), options)
+    except TargetError as exc:
+        return _fail(check_id, str(exc))
+    if fresh.error is not None:
+        return CheckResult(check_id, "skip", message="a fresh instance fails on this batch")
+    if run.error is not None:
+        return _fail(check_id, run.error)
+    names = tuple(n for stage in STAGE_CHECKS.values() for n in stage)
+    cmps = {
+        n: compare(getattr(run, n), getattr(fresh, n), n, np.dtype(dtype), x=second.x,
+                   eps=run.eps, axis=1, dy=second.dy, gamma=run.gamma)
+        for n in names
+    }  # fmt: skip
+    bad = [n for n in names if not cmps[n].passed]
+    worst = max(names, key=lambda n: cmps[n].ulp / max(cmps[n].budget, 1e-300))
+    if bad:
+        return CheckResult(
+            check_id, "fail", cmps[worst].ulp, cmps[worst].budget,
+            message="a second forward/backward on one instance differs from a fresh "
+            "instance's in "
+            + ", ".join(f"{n} ({cmps[n].ulp:.3g} ulp, budget {cmps[n].budget:.3g})" for n in bad)
+            + ": state kept from the first call (accumulated gradients, the first batch's "
+            "statistics, ...)",
+            diagnosis=["stateful-second-call"],
+        )  # fmt: skip
+    return CheckResult(check_id, "pass", cmps[worst].ulp, cmps[worst].budget)
+
+
+def _continue(proc: TargetProcess, case: BNCase) -> Run:
+    """Forward and backward of ``case`` on the instance as it is (no new, no set_params)."""
+    from bncheck.verify.checks import _eps, _param, _validate
+
+    notes: list[str] = []
+    c = case.x.shape[1]
+    try:
+        state, _ = proc.call("state")
+        gamma = _param(state, "gamma", case.gamma, c)
+        beta = _param(state, "beta", case.beta, c)
+        eps = _eps(state.get("eps"), case.eps)
+        y, _ = proc.call("forward", case.x, True, names=("x",))
+        y = _validate("forward output y", y, case.x.shape, case.x.dtype, notes)
+        grads, _ = proc.call("backward", case.dy, names=("dy",))
+        if not isinstance(grads, (tuple, list)) or len(grads) != 3:
+            raise TargetError(f"backward gave {type(grads).__name__}; expected 3 arrays")
+        dx = _validate("dx", grads[0], case.x.shape, case.x.dtype, notes)
+        dgamma = _validate("dgamma", grads[1], (c,), case.x.dtype, notes)
+        dbeta = _validate("dbeta", grads[2], (c,), case.x.dtype, notes)
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return Run(None, None, None, None, case.gamma, case.beta, case.eps, [], str(exc))
+    return Run(y, dx, dgamma, dbeta, gamma, beta, eps, [], notes=tuple(notes))
 
 
 # -- repeatability -----------------------------------------------------------------------------

@@ -249,6 +249,10 @@ MISTAKES: tuple[Mistake, ...] = (
             "eval must use running_mean and running_var", ("eval",)),
     Mistake("state-updated-in-eval", "eval mode changes the running statistics",
             "update running statistics in training only", ("eval-state",)),
+    Mistake("stateful-second-call", "a second forward/backward on the same instance is "
+            "wrong (gradients accumulated across calls, or statistics kept from the first "
+            "batch)", "recompute everything from the current batch; reset gradients every "
+            "backward", ("second-call",)),
     Mistake("input-mutated", "the implementation modifies its input arrays in place",
             "work on copies; never write to x, gamma, beta or dy", ("no-mutation",)),
 )  # fmt: skip

@@ -115,7 +115,8 @@ def staged(x: Array, gamma: Array, beta: Array, dy: Array, eps: float, how: Back
     m = x.size // x.shape[1]
 
     def total(a: Array) -> Array:
-        return a.sum(axis=axes, keepdims=True)
+        out: Array = np.sum(a, axis=axes, keepdims=True)
+        return out
 
     mu = total(x) / m
     centred = x - mu
@@ -135,7 +136,8 @@ def staged(x: Array, gamma: Array, beta: Array, dy: Array, eps: float, how: Back
         dx = dx + dmu / m
     dgamma = (dy * (x_hat if how.dgamma_of_x_hat else centred)).sum(axis=axes)
     dbeta = dy.sum(axis=axes) / (1 if how.dbeta_is_sum else m)
-    return {"y": g * x_hat + _per_channel(beta, x), "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+    y: NDArray[np.float64] = g * x_hat + _per_channel(beta, x)
+    return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
 
 
 def _staged(how: Backward) -> Reference:

@@ -127,3 +127,23 @@ def eval_eps_twice(c: int) -> EvalLayer:
 
 def eval_eps_missing(c: int) -> EvalLayer:
     return EvalLayer(c, "missing")
+
+
+class AccumulatingLayer(EvalLayer):
+    """Right on its first backward; dgamma and dbeta accumulate across backward calls (a
+    gradient buffer that is never reset)."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features)
+        self.dgamma_sum = np.zeros(num_features)
+        self.dbeta_sum = np.zeros(num_features)
+
+    def backward(self, dy: np.ndarray) -> Any:
+        dx, dgamma, dbeta = _backward(dy, self.cache)
+        self.dgamma_sum = self.dgamma_sum + dgamma
+        self.dbeta_sum = self.dbeta_sum + dbeta
+        return dx, self.dgamma_sum, self.dbeta_sum
+
+
+def accumulates_gradients(c: int) -> AccumulatingLayer:
+    return AccumulatingLayer(c)
