@@ -16,12 +16,12 @@ if sys.platform == "win32":  # MSVC: precise floating point is its default
 setup(
     ext_modules=[
         Extension(
-            "bncheck._bn",
-            sources=["bncheck/_ckernels/bn.c"],
-            depends=["bncheck/_ckernels/eft.h", "bncheck/_ckernels/template.h"],
+            "bncheck.bn._bn",
+            sources=["bncheck/bn/_csrc/bn.c"],
+            depends=["bncheck/bn/_csrc/eft.h", "bncheck/bn/_csrc/template.h"],
             extra_compile_args=flags,
             # Without a working C compiler bncheck still installs; it then warns once and uses
-            # its NumPy kernels (bncheck.batchnorm.kernels()).
+            # its NumPy kernels (bncheck.bn.functional.kernels()).
             optional=True,
         )
     ]

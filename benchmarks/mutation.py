@@ -22,7 +22,7 @@ is reported as stale, never skipped.
 
 How a run works: the tracked and untracked-but-not-ignored files of the working tree are copied
 to a scratch folder, the C kernels are built there, and a probe checks that Python imports
-bncheck, derivations and the compiled library from the scratch copy (PYTHONPATH comes before
+bncheck, bncheck.derivations and the compiled library from the scratch copy (PYTHONPATH comes before
 the editable install's finder). The union of the mutants' test selections must pass on the
 unmutated copy (the baseline). Then, for each mutant: apply the edit, rebuild the kernels if a
 C file changed and check that the mutated library is the one loaded (its SHA-256), run the
@@ -56,7 +56,7 @@ REPO = Path(__file__).resolve().parents[1]
 REPORT = Path("reports") / "mutation.md"
 COMMAND = ".venv/bin/python benchmarks/mutation.py"
 #: where the code under test lives (searched for every mutant's symbol)
-PACKAGES = ("bncheck", "derivations")
+PACKAGES = ("bncheck", "bncheck.derivations")
 C_SUFFIXES = (".c", ".h")
 #: seconds one pytest run may take before the mutant counts as killed by a timeout
 TIMEOUT = 1800
@@ -447,7 +447,7 @@ def library(scratch: Path) -> Path:
         (scratch / "bncheck").glob("_bn.*.pyd")
     )
     if len(found) != 1:
-        raise RuntimeError(f"expected one built bncheck._bn in {scratch / 'bncheck'}: {found}")
+        raise RuntimeError(f"expected one built bncheck.bn._bn in {scratch / 'bncheck'}: {found}")
     return found[0]
 
 
@@ -468,10 +468,10 @@ def build(scratch: Path, env: dict[str, str]) -> str | None:
 
 PROBE = """
 import hashlib, importlib.util, json
-import bncheck, derivations, bncheck._native as native
+import bncheck, bncheck.derivations, bncheck.bn._compiled as native
 lib = native._load()
-origin = importlib.util.find_spec("bncheck._bn").origin
-print(json.dumps({"bncheck": bncheck.__file__, "derivations": derivations.__file__,
+origin = importlib.util.find_spec("bncheck.bn._bn").origin
+print(json.dumps({"bncheck": bncheck.__file__, "bncheck.derivations": bncheck.derivations.__file__,
                   "origin": origin, "loaded": None if lib is None else lib._name,
                   "sha": hashlib.sha256(open(origin, "rb").read()).hexdigest()}))
 """
@@ -486,7 +486,7 @@ def check_loaded(scratch: Path, env: dict[str, str], expected_sha: str) -> None:
     )  # fmt: skip
     seen = json.loads(out.stdout)
     root = str(scratch.resolve())
-    for key in ("bncheck", "derivations", "origin", "loaded"):
+    for key in ("bncheck", "bncheck.derivations", "origin", "loaded"):
         value = seen[key]
         if not value or not str(Path(value).resolve()).startswith(root):
             raise RuntimeError(f"the scratch run imports {key} from {value}, not from {root}")

@@ -1,22 +1,35 @@
 """bncheck: verify Batch Normalization.
 
-A vectorized, accurate NumPy Batch Normalization with running statistics, the reference that
-other implementations are checked against.
+Two products in one package:
+
+- :mod:`bncheck.bn`: an accurate, vectorized NumPy Batch Normalization with running statistics
+  (needs only NumPy). Its functions and the layer are re-exported here.
+- :mod:`bncheck.check`: the toolkit that checks any BN against the generated reference, finite
+  differences and an mpmath truth (extra ``[verify]``); ``bncheck.verify`` and
+  ``bncheck.adapt`` are loaded from it on first use.
+
+Also :mod:`bncheck.exceptions`, :mod:`bncheck.report` (extra ``[report]``),
+:mod:`bncheck.derivations` (extra ``[derive]``) and the command line, :mod:`bncheck.cli`.
 """
 
 from __future__ import annotations
 
-from bncheck._checks import BatchNormError
-from bncheck.batchnorm import (
+from typing import TYPE_CHECKING, Any
+
+from bncheck.bn import (
+    CONVENTIONS,
+    BatchNorm,
     BatchNormCache,
     BatchNormGrads,
     batchnorm_backward,
     batchnorm_forward,
     batchnorm_inference,
+    inference_backward,
 )
-from bncheck.layer import BatchNorm
-from bncheck.running import CONVENTIONS
-from bncheck.verify import VerificationReport, verify  # the function shadows the subpackage
+from bncheck.exceptions import BatchNormError
+
+if TYPE_CHECKING:
+    from bncheck.check import VerificationReport, adapt, verify
 
 __version__ = "0.1.0"
 
@@ -28,8 +41,27 @@ __all__ = [
     "BatchNormGrads",
     "VerificationReport",
     "__version__",
+    "adapt",
     "batchnorm_backward",
     "batchnorm_forward",
     "batchnorm_inference",
+    "inference_backward",
     "verify",
 ]
+
+#: names loaded from the toolkit on first use, so that ``import bncheck`` needs only NumPy
+_FROM_CHECK = ("VerificationReport", "adapt", "verify")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_CHECK:
+        import bncheck.check
+
+        value = getattr(bncheck.check, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bncheck' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_FROM_CHECK))

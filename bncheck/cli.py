@@ -10,24 +10,42 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import bncheck
 
-#: The repository root when running from a checkout (derivations/ sits beside bncheck/).
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_REPORTS = REPO_ROOT / "reports"
+
+def _checkout_root() -> Path | None:
+    """The repository root when bncheck runs from a source checkout (editable install or
+    PYTHONPATH), else None: an installed bncheck never writes beside its own files."""
+    root = Path(__file__).resolve().parent.parent
+    marks = ("pyproject.toml", "derivations/__init__.py", "bncheck/check/reference.py")
+    return root if all((root / m).is_file() for m in marks) else None
+
+
+#: Where the reports go by default: the checkout's reports/, or ./reports when installed.
+REPO_ROOT = _checkout_root()
+DEFAULT_REPORTS = (REPO_ROOT or Path.cwd()) / "reports"
+
+
+def _derivations() -> Any:
+    """The SymPy derivation package, imported only for the commands that need it."""
+    try:
+        return importlib.import_module("bncheck.derivations")
+    except ImportError as exc:
+        raise _MissingExtra("derive", exc) from exc
+
+
+class _MissingExtra(Exception):
+    def __init__(self, extra: str, exc: ImportError) -> None:
+        super().__init__(
+            f"{exc}; this command needs the [{extra}] extra: pip install 'bncheck[{extra}]'"
+        )
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:
-    # Imported by name: SymPy lives only under derivations/, loaded only for this command.
-    try:
-        derivations = importlib.import_module("derivations")
-    except ImportError as exc:  # pragma: no cover - only outside a source checkout
-        print(f"bncheck derive: the derivations package is not importable ({exc})", file=sys.stderr)
-        return 2
     start = time.perf_counter()
-    written: list[Path] = derivations.run(Path(args.root))
+    written: list[Path] = _derivations().run(Path(args.root))
     for path in written:
         print(f"wrote {path}")
     print(f"bncheck derive: {len(written)} files in {time.perf_counter() - start:.1f} s")
@@ -35,9 +53,9 @@ def _cmd_derive(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from bncheck.check._verify import LoadError, verify
+    from bncheck.exceptions import TargetLoadFailed
     from bncheck.report.verification import render_json, render_text
-    from bncheck.verify import LoadError, verify
-    from bncheck.verify.worker import TargetLoadFailed
 
     try:
         report = verify(
@@ -149,7 +167,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return 2
     start = time.perf_counter()
     written = build_all(out, quick=args.quick, progress=_ProgressBar(sys.stderr), only=only)
-    if out.resolve() == DEFAULT_REPORTS.resolve() and not args.quick and only is None:
+    if (
+        REPO_ROOT is not None
+        and out.resolve() == DEFAULT_REPORTS.resolve()
+        and not args.quick
+        and only is None
+    ):
         # The full run also regenerates the reference code, as `bncheck derive` does, and the
         # quick version that CI compares with what the code produces (reports/quick/).
         written += _derive_code()
@@ -161,9 +184,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _derive_code() -> list[Path]:
-    derivations = importlib.import_module("derivations")
     paths: list[Path] = []
-    for rel, text in derivations.texts().items():
+    if REPO_ROOT is None:
+        return paths
+    for rel, text in _derivations().texts().items():
         if rel.parts[0] == "bncheck":
             path = REPO_ROOT / rel
             path.write_text(text, encoding="utf-8")
@@ -172,7 +196,7 @@ def _derive_code() -> list[Path]:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from bncheck.benchmark import machine, run
+    from bncheck.report.bench import machine, run
     from bncheck.report.performance import render_table, verdicts
 
     bar = _ProgressBar(sys.stderr)
@@ -232,17 +256,19 @@ def build_parser() -> argparse.ArgumentParser:
         "generated reference and the derivation reports",
     )
     derive.add_argument(
+        "--out",
         "--root",
-        default=str(REPO_ROOT),
-        help="directory that receives bncheck/reference/_generated.py and reports/ "
-        "(default: the repository root)",
+        dest="root",
+        default=str(REPO_ROOT or Path.cwd()),
+        help="folder that receives bncheck/check/reference.py and reports/ "
+        "(default: the repository root in a source checkout, else the working directory)",
     )
     derive.set_defaults(func=_cmd_derive)
 
     rep = sub.add_parser(
         "report",
         help="regenerate every report (numerical error, running statistics, derivation, "
-        "seed audit) and the index reports/README.md",
+        "source audit) and the index reports/README.md",
     )
     rep.add_argument("--out", default=str(DEFAULT_REPORTS), help="output directory")
     rep.add_argument("--quick", action="store_true", help="a small version, for CI")
@@ -322,6 +348,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         sys.stdout.flush()
+    except _MissingExtra as exc:
+        print(f"bncheck {args.command}: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # the reader went away (`bncheck verify t.py | head`): no traceback, and no claim of
         # a pass that was not printed in full

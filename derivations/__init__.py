@@ -1,7 +1,7 @@
-"""SymPy derivation of Batch Normalization from eqs (6)–(9), the seed audit and code generation.
+"""SymPy derivation of Batch Normalization from eqs (6)–(9), the source audit and code generation.
 
 ``run(root)`` writes the generated reference and the reports; ``bncheck derive`` and
-``python -m derivations`` call it. SymPy is imported only in this package.
+``python -m bncheck.derivations`` call it. SymPy is imported only in this package.
 """
 
 from __future__ import annotations
@@ -9,14 +9,13 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-__all__ = ["OUTPUTS", "ROOT", "run"]
+__all__ = ["OUTPUTS", "run"]
 
-ROOT = Path(__file__).resolve().parent.parent
 OUTPUTS = (
-    Path("bncheck/reference/_generated.py"),
+    Path("bncheck/check/reference.py"),
     Path("reports/derivation.md"),
-    Path("reports/seed_audit.md"),
-    Path("reports/seed_audit.json"),
+    Path("reports/source_audit.md"),
+    Path("reports/source_audit.json"),
 )
 FIRST_ORDER_M = (2, 3, 5)
 SECOND_ORDER_M = (2, 3, 5)
@@ -33,7 +32,7 @@ def texts() -> dict[Path, str]:
 
 @functools.cache
 def _texts() -> dict[Path, str]:
-    from derivations import audit, codegen, report, second_order, symbolic
+    from bncheck.derivations import audit, codegen, report, second_order, symbolic
 
     fo, efo = symbolic.first_order(), symbolic.eval_first_order()
     so, eso = second_order.second_order(), second_order.eval_second_order()

@@ -1,4 +1,4 @@
-"""``python -m derivations [--root DIR]``: write the generated reference and the reports."""
+"""``python -m bncheck.derivations [--root DIR]``: write the generated reference and the reports."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from derivations import ROOT, run
+from bncheck.derivations import run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m derivations", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bncheck.derivations", description=__doc__)
     parser.add_argument(
         "--root",
         type=Path,
-        default=ROOT,
-        help="repository root to write into (default: %(default)s)",
+        default=Path.cwd(),
+        help="folder to write into (default: the working directory)",
     )
     args = parser.parse_args(argv)
     for path in run(args.root):

@@ -20,10 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sympy as sp
-from sympy import Add, Mul, Sum
-
-from derivations import numeric_claims
-from derivations.algebra import (
+from bncheck.derivations import numeric_claims
+from bncheck.derivations.algebra import (
     BETA,
     DELTA,
     EPS,
@@ -37,10 +35,20 @@ from derivations.algebra import (
     tex,
     to_inv_std,
 )
-from derivations.numeric_claims import Outcome
-from derivations.seed import CLAIMS, Claim, E, P
-from derivations.staged import quantities
-from derivations.symbolic import MU_B, VAR_B, N, Point, at_batch, evaluate, exactly_equal, n_of
+from bncheck.derivations.numeric_claims import Outcome
+from bncheck.derivations.source import CLAIMS, Claim, E, P
+from bncheck.derivations.staged import quantities
+from bncheck.derivations.symbolic import (
+    MU_B,
+    VAR_B,
+    N,
+    Point,
+    at_batch,
+    evaluate,
+    exactly_equal,
+    n_of,
+)
+from sympy import Add, Mul, Sum
 
 POP_MEAN = sp.Symbol("mu", real=True)
 POP_VAR = sp.Symbol("sigma^2", positive=True)

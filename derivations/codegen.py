@@ -1,4 +1,4 @@
-"""Emit ``bncheck/reference/_generated.py``: loop-level NumPy code printed from the SymPy results.
+"""Emit ``bncheck/check/reference.py``: loop-level NumPy code printed from the SymPy results.
 
 The loop structure (one channel at a time, one sample at a time) is a template; every formula in
 it — the statistics of (6)–(8), (9), and each gradient — is printed from a SymPy expression of
@@ -9,9 +9,7 @@ with ``math.fsum`` (correctly rounded), so the reference adds no summation error
 from __future__ import annotations
 
 import sympy as sp
-from sympy import Indexed, Sum
-
-from derivations.algebra import (
+from bncheck.derivations.algebra import (
     BETA,
     DELTA,
     EPS,
@@ -24,10 +22,11 @@ from derivations.algebra import (
     X,
     sum_atoms,
 )
-from derivations.second_order import V_BETA, V_GAMMA, SecondOrder
-from derivations.symbolic import RUN_MEAN, RUN_VAR, FirstOrder, mu_of_x, n_of, var_of_mu
+from bncheck.derivations.second_order import V_BETA, V_GAMMA, SecondOrder
+from bncheck.derivations.symbolic import RUN_MEAN, RUN_VAR, FirstOrder, mu_of_x, n_of, var_of_mu
+from sympy import Indexed, Sum
 
-COMMAND = "`bncheck derive` (or `python -m derivations`)"
+COMMAND = "`bncheck derive` (or `python -m bncheck.derivations`)"
 _ELEMENT = {X: "x", DELTA: "delta", X_HAT: "x_hat", V: "v_x"}
 _CHANNEL = {
     GAMMA: "gamma",
@@ -119,7 +118,7 @@ def _module_doc() -> str:
     return f'''"""Loop-level Batch Normalization reference, generated from the SymPy derivation.
 
 generated — do not edit. Written by {COMMAND}
-from the package `derivations` (eqs (6)–(9) of Microsoft AI-Edu, the Batch Normalization
+from the package `bncheck.derivations` (eqs (6)–(9) of Microsoft AI-Edu, the Batch Normalization
 chapter; every formula below is printed from a SymPy result).
 
 Arrays are float64 of shape (m, C): rows are the m batch values, columns the channels (the

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
+from bncheck.derivations.algebra import DELTA, EPS
 from sympy.stats import Normal, cdf
-
-from derivations.algebra import DELTA, EPS
 
 DIGITS = 30
 

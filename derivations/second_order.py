@@ -18,9 +18,8 @@ import functools
 from dataclasses import dataclass
 
 import sympy as sp
-
-from derivations.algebra import BETA, DELTA, GAMMA, K, L, M, V, X, closed_form, to_inv_std
-from derivations.symbolic import (
+from bncheck.derivations.algebra import BETA, DELTA, GAMMA, K, L, M, V, X, closed_form, to_inv_std
+from bncheck.derivations.symbolic import (
     Point,
     concrete_train_loss,
     eval_closed_form,

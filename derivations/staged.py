@@ -13,9 +13,8 @@ import functools
 from dataclasses import dataclass
 
 import sympy as sp
-
-from derivations.algebra import BETA, DELTA, GAMMA, I, K, X, batch_sum, reduce_sums
-from derivations.symbolic import (
+from bncheck.derivations.algebra import BETA, DELTA, GAMMA, I, K, X, batch_sum, reduce_sums
+from bncheck.derivations.symbolic import (
     MU_B,
     VAR_B,
     N,

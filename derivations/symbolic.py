@@ -15,9 +15,7 @@ import random
 from dataclasses import dataclass
 
 import sympy as sp
-from sympy import Sum
-
-from derivations.algebra import (
+from bncheck.derivations.algebra import (
     BETA,
     DELTA,
     EPS,
@@ -36,6 +34,7 @@ from derivations.algebra import (
     reduce_sums,
     to_inv_std,
 )
+from sympy import Sum
 
 # Symbols of the staged model: mu_B and sigma2_B held fixed while differentiating (the
 # "partial" derivatives of the seed's hand derivation), substituted back afterwards.

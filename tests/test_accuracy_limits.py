@@ -1,9 +1,9 @@
 """Accuracy limits of bncheck's train-mode BN (issue 6, acceptance point 1).
 
 The thresholds are the accuracy targets of docs/design.md (numerics policy): against the
-mpmath truth (``bncheck.reference.exact``), in normwise ULP of the dtype
-(``bncheck.errors.normwise_ulp``: per channel for y and dx, over the whole (C,) vector for dgamma
-and dbeta),
+mpmath truth (``bncheck.check.truth``), in normwise ULP of the dtype
+(``bncheck.check.tolerances.normwise_ulp``: per channel for y and dx, over the whole (C,) vector for
+dgamma and dbeta),
 
     float16, float32: <= 2 ULP      float64: <= 4 ULP      for y, dx, dgamma and dbeta,
 
@@ -43,9 +43,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 import bncheck
-from bncheck.errors import normwise_ulp
-from bncheck.reference.exact import exact_batchnorm
-from bncheck.strategies import (
+from bncheck.check.strategies import (
     BETA_KINDS,
     DY_KINDS,
     GAMMA_KINDS,
@@ -54,6 +52,8 @@ from bncheck.strategies import (
     make_dy,
     make_x,
 )
+from bncheck.check.tolerances import normwise_ulp
+from bncheck.check.truth import exact_batchnorm
 
 FArray = NDArray[np.floating[Any]]
 
@@ -181,7 +181,7 @@ class Inputs(NamedTuple):
 
 
 def _capped(v: NDArray[np.float64], dtype: np.dtype[Any]) -> FArray:
-    """Clip to ±min(1e3, sqrt(finfo.max)/4) and cast, as bncheck.strategies does."""
+    """Clip to ±min(1e3, sqrt(finfo.max)/4) and cast, as bncheck.check.strategies does."""
     cap = float(min(1e3, np.sqrt(float(np.finfo(dtype).max)) / 4))
     return np.clip(v, -cap, cap).astype(dtype)
 

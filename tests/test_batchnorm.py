@@ -1,4 +1,4 @@
-"""bncheck.batchnorm: forward/backward/inference against an independent mpmath truth."""
+"""bncheck.bn.functional: forward/backward/inference against an independent mpmath truth."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bncheck
-from bncheck.errors import normwise_ulp
-from bncheck.reference.exact import exact_batchnorm, exact_inference
-from bncheck.strategies import BNCase, bn_cases
+from bncheck.check.strategies import BNCase, bn_cases
+from bncheck.check.tolerances import normwise_ulp
+from bncheck.check.truth import exact_batchnorm, exact_inference
 from tests.budgets import U64, assert_within_f64_budget, columns, f64_k, f64_scales
 
 NARROW_BUDGET_ULP = 1.0  # see tests/budgets.py: one rounding of a float64 result
@@ -224,7 +224,7 @@ def test_eval_with_one_value_per_channel_is_allowed() -> None:
 def test_two_values_per_channel_backward_does_not_cancel(seed: int, eps: float) -> None:
     # For m = 2, dx = gamma·inv_std·(d − rho·u·<u, d>) cancels down to eps/(var + eps)·d: the
     # direct formula returns rounding noise ~u·|dy| instead (off by ~var/eps ULP). bncheck
-    # switches to the projection of bncheck._kernels, whose longest chain of operations has
+    # switches to the projection of bncheck.bn._numpy_kernels, whose longest chain of operations has
     # 16 roundings: a first-order bound of 16 normwise ULP.
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 30.0, size=(2, 3))

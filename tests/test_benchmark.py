@@ -1,4 +1,4 @@
-"""bncheck.benchmark and the performance report: structure, not speed (never timed asserts)."""
+"""bncheck.report.bench and the performance report: structure, not speed (never timed asserts)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bncheck.benchmark import FLOOR, Case, machine, run
 from bncheck.cli import main
+from bncheck.report.bench import FLOOR, Case, machine, run
 from bncheck.report.performance import render_table, verdicts
 
 TINY = (

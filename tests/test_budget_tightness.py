@@ -1,5 +1,5 @@
-"""How tight a budget is: bncheck.errors' budgets pinned to their derivation, and compare()
-judging with exactly them.
+"""How tight a budget is: bncheck.check.tolerances' budgets pinned to their derivation, and
+compare() judging with exactly them.
 
 Every other test of the budgets asks whether a correct BN passes and a wrong one fails, which a
 budget 10 times too large still does. Here the numbers themselves are pinned:
@@ -15,7 +15,7 @@ budget 10 times too large still does. Here the numbers themselves are pinned:
 The tolerances of the finite-difference checks are budgets too, and as loose a one passes as
 quietly: Richardson extrapolation with the wrong coefficients is only second order, and its
 own error estimate then grows with it (h² instead of h⁴, ~1e-6 instead of ~1e-9). So the
-tolerance of ``bncheck.numdiff.check_directional`` and the budget of the verifier's
+tolerance of ``bncheck.check.finite_diff.check_directional`` and the budget of the verifier's
 ``backward-fd`` check are pinned by a backward 1e-8 off, which both must reject; and central
 differences in float16/float32, whose x ± h rounds, must divide by the step actually taken (a
 linear function evaluated exactly then has an exact derivative).
@@ -31,10 +31,10 @@ import pytest
 from numpy.typing import NDArray
 
 import bncheck
-from bncheck.errors import compare, error_budget
-from bncheck.numdiff import central_diff, check_directional
-from bncheck.reference.exact import exact_batchnorm
-from bncheck.verify import verify
+from bncheck.check._verify import verify
+from bncheck.check.finite_diff import central_diff, check_directional
+from bncheck.check.tolerances import compare, error_budget
+from bncheck.check.truth import exact_batchnorm
 
 F64 = NDArray[np.float64]
 DTYPES = (np.float16, np.float32, np.float64)
@@ -84,7 +84,8 @@ def test_error_budget_is_the_derived_formula(output: str, dtype: Any) -> None:
 
 
 class Terms(NamedTuple):
-    """Per channel: K, K2 and kappa_s of one output (their definitions in bncheck.errors)."""
+    """Per channel: K, K2 and kappa_s of one output (their definitions in
+    bncheck.check.tolerances)."""
 
     k: F64
     k2: F64

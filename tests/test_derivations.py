@@ -9,16 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bncheck.derivations
 import pytest
 import sympy as sp
+from bncheck.derivations import audit, second_order, symbolic
+from bncheck.derivations.algebra import DELTA, GAMMA, I, K, M, X, batch_sum
+from bncheck.derivations.source import CLAIMS, EQ18_FIXED, P
+from bncheck.derivations.symbolic import MU_B, VAR_B, N
 
-import derivations
-from derivations import audit, second_order, symbolic
-from derivations.algebra import DELTA, GAMMA, I, K, M, X, batch_sum
-from derivations.seed import CLAIMS, EQ18_FIXED, P
-from derivations.symbolic import MU_B, VAR_B, N
-
-REPO = Path(derivations.__file__).resolve().parent.parent
+REPO = Path(bncheck.derivations.__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("m", [2, 3, 5])
@@ -145,25 +144,25 @@ def test_eq20_is_identically_zero_at_the_batch_mean() -> None:
 def test_generated_files_match_a_fresh_run_in_another_process(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     subprocess.run(
-        [sys.executable, "-m", "derivations", "--root", str(tmp_path)],
+        [sys.executable, "-m", "bncheck.derivations", "--root", str(tmp_path)],
         check=True,
         cwd=tmp_path,
         env=env,
         capture_output=True,
     )
-    for rel in derivations.OUTPUTS:
+    for rel in bncheck.derivations.OUTPUTS:
         assert (tmp_path / rel).read_bytes() == (REPO / rel).read_bytes(), rel
 
 
 def test_run_writes_the_committed_bytes_again(tmp_path: Path) -> None:
-    written = derivations.run(tmp_path)
-    assert [p.relative_to(tmp_path) for p in written] == list(derivations.OUTPUTS)
-    for rel in derivations.OUTPUTS:
+    written = bncheck.derivations.run(tmp_path)
+    assert [p.relative_to(tmp_path) for p in written] == list(bncheck.derivations.OUTPUTS)
+    for rel in bncheck.derivations.OUTPUTS:
         assert (tmp_path / rel).read_bytes() == (REPO / rel).read_bytes(), rel
 
 
 def test_generated_module_imports_only_numpy_and_the_standard_library() -> None:
-    path = REPO / "bncheck/reference/_generated.py"
+    path = REPO / "bncheck/check/reference.py"
     tree = ast.parse(path.read_text(encoding="utf-8"))
     roots = set()
     for node in ast.walk(tree):
@@ -177,7 +176,7 @@ def test_generated_module_imports_only_numpy_and_the_standard_library() -> None:
 
 
 def test_audit_json_rows_have_exactly_the_documented_keys() -> None:
-    rows = json.loads((REPO / "reports/seed_audit.json").read_text(encoding="utf-8"))
+    rows = json.loads((REPO / "reports/source_audit.json").read_text(encoding="utf-8"))
     assert [r["id"] for r in rows] == [c.id for c in CLAIMS]
     for row in rows:
         assert set(row) == {"id", "claim", "verdict", "counterexample", "corrected"}

@@ -1,4 +1,4 @@
-"""bncheck.errors: the normwise-ULP metric and the condition-aware budget.
+"""bncheck.check.tolerances: the normwise-ULP metric and the condition-aware budget.
 
 The budget must (a) let a correct plain two-pass BN that computes everything in float32 pass,
 also when the mean is 1e4 spreads away and m is in the thousands, and (b) still reject a formula
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from bncheck.errors import (
+from bncheck.check.strategies import BNCase, bn_cases
+from bncheck.check.tolerances import (
     BUDGET_TABLE,
     channel_condition,
     compare,
@@ -23,8 +24,7 @@ from bncheck.errors import (
     summation_factor,
     unit_roundoff,
 )
-from bncheck.reference.exact import exact_batchnorm
-from bncheck.strategies import BNCase, bn_cases
+from bncheck.check.truth import exact_batchnorm
 
 OUTPUTS = ("y", "dx", "dgamma", "dbeta")
 

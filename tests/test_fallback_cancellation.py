@@ -1,19 +1,19 @@
 """The NumPy fallback's cancellation path, run and judged (``BNCHECK_KERNELS=numpy``).
 
 When dy is (nearly) parallel to x_hat the backward's bracket cancels; the NumPy kernels then
-switch to ``bncheck._kernels.projected_dx``. The fallback's other tests use random dy, which
-never cancels, so without this file that function could return garbage unnoticed. Here the
+switch to ``bncheck.bn._numpy_kernels.projected_dx``. The fallback's other tests use random dy,
+which never cancels, so without this file that function could return garbage unnoticed. Here the
 cancelling cases of the compiled kernels' tests run under the fallback, with a count of the
-projection's calls (the path must really run), against the fallback's own budgets, looser
-than the compiled kernels' ULP targets:
+projection's calls (the path must really run), against the fallback's own budgets, looser than the
+compiled kernels' ULP targets:
 
 - m = 2, where the centred subspace is one-dimensional and every dy cancels: the projection's
   longest chain has 16 roundings, so dx is within 16 normwise ULP (tests/test_batchnorm.py);
 - the adversarial table of tests/test_accuracy_limits.py (dy = x, 2x + 3, −x, nearly parallel,
   offset) for m = 2..8: every output within the condition-aware budget of
-  ``bncheck.errors.compare``, and dx within the projection's absolute bound: each of its two
-  parts (along x_hat and orthogonal to it) carries at most 16 roundings of terms no larger
-  than |gamma|·inv_std·max|dy − mean(dy)|, plus one rounding to the dtype.
+  ``bncheck.check.tolerances.compare``, and dx within the projection's absolute bound: each of its
+  two parts (along x_hat and orthogonal to it) carries at most 16 roundings of terms no larger than
+  |gamma|·inv_std·max|dy − mean(dy)|, plus one rounding to the dtype.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 import bncheck
-from bncheck import _kernels
-from bncheck.batchnorm import kernels
-from bncheck.errors import compare, normwise_ulp
-from bncheck.reference.exact import exact_batchnorm
+from bncheck.bn import _numpy_kernels as _kernels
+from bncheck.bn.functional import kernels
+from bncheck.check.tolerances import compare, normwise_ulp
+from bncheck.check.truth import exact_batchnorm
 from tests.test_accuracy_limits import ADVERSARIAL, AFFINE_DY, Case, build
 
 #: the projection's bound at m = 2, in normwise ULP (16 roundings on its longest chain)

@@ -27,7 +27,7 @@ import pytest
 
 import bncheck
 from bncheck import BatchNorm, BatchNormError, cli
-from bncheck.layer import FORMAT, MAX_BATCHES_TRACKED
+from bncheck.bn.layer import FORMAT, MAX_BATCHES_TRACKED
 from bncheck.report.build import HEADER
 
 EXPECTS = "expected a .npz file written by bncheck.BatchNorm.save"
@@ -69,7 +69,9 @@ def _fail(exc: BaseException) -> Callable[..., None]:
 
 SAVE_FAILURES: dict[str, tuple[str, Any, Callable[..., None]]] = {
     "disk full while writing": (
-        "savez", np, _writer_that_fails_midway(OSError(errno.ENOSPC, "No space left on device"))
+        "savez",
+        np,
+        _writer_that_fails_midway(OSError(errno.ENOSPC, "No space left on device")),
     ),
     "interrupted while writing": ("savez", np, _writer_that_fails_midway(KeyboardInterrupt())),
     "fsync fails": ("fsync", os, _fail(OSError(errno.EIO, "Input/output error"))),
@@ -382,9 +384,7 @@ CRAFTED: list[tuple[str, Callable[[Path], Path], str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("make", "pattern"), [c[1:] for c in CRAFTED], ids=[c[0] for c in CRAFTED]
-)
+@pytest.mark.parametrize(("make", "pattern"), [c[1:] for c in CRAFTED], ids=[c[0] for c in CRAFTED])
 def test_a_crafted_file_raises_a_batchnorm_error_naming_it(
     tmp_path: Path, make: Callable[[Path], Path], pattern: str
 ) -> None:
@@ -498,9 +498,7 @@ NOT_NPZ: list[tuple[str, Callable[[Path], Path], str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("make", "pattern"), [c[1:] for c in NOT_NPZ], ids=[c[0] for c in NOT_NPZ]
-)
+@pytest.mark.parametrize(("make", "pattern"), [c[1:] for c in NOT_NPZ], ids=[c[0] for c in NOT_NPZ])
 def test_loading_something_that_is_not_a_batchnorm_npz_names_the_file_and_what_it_expected(
     tmp_path: Path, make: Callable[[Path], Path], pattern: str
 ) -> None:
@@ -549,14 +547,14 @@ def test_concurrent_training_calls_on_one_layer_lose_no_update(
 ) -> None:
     # Widen the window between reading the running statistics and storing their update, so
     # that without the lock other threads would run inside it.
-    real_update = bncheck.layer.update_running
+    real_update = bncheck.bn.layer.update_running
 
     def slow_update(*args: Any, **kwargs: Any) -> Any:
         new = real_update(*args, **kwargs)
         time.sleep(0.0005)
         return new
 
-    monkeypatch.setattr(bncheck.layer, "update_running", slow_update)
+    monkeypatch.setattr(bncheck.bn.layer, "update_running", slow_update)
     bn = BatchNorm(3, convention="cumulative")
     rng = np.random.default_rng(7)
     xs = [rng.normal(size=(4, 3, 4, 4)) for _ in range(4)]
@@ -657,9 +655,7 @@ REFUSED: list[tuple[str, dict[str, str], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("files", "named"), [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED]
-)
+@pytest.mark.parametrize(("files", "named"), [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
 def test_report_refuses_an_out_folder_holding_files_it_did_not_write(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

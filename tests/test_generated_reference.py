@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 
 import bncheck
-from bncheck.reference import _generated as gen
+from bncheck.check import reference as gen
 
 F64 = NDArray[np.float64]
 U = float(np.finfo(np.float64).eps) / 2  # unit roundoff of float64

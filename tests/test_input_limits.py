@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import bncheck
-from bncheck import BatchNorm, BatchNormError, _native
+from bncheck import BatchNorm, BatchNormError
+from bncheck.bn import _compiled as _native
 
 # -- row 16: BNCHECK_NUM_THREADS ---------------------------------------------------------------
 

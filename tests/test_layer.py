@@ -12,8 +12,8 @@ import pytest
 
 import bncheck
 from bncheck import BatchNorm, BatchNormError
-from bncheck.layer import FORMAT
-from bncheck.reference.exact import exact_batchnorm
+from bncheck.bn.layer import FORMAT
+from bncheck.check.truth import exact_batchnorm
 from tests.test_running import U64, ema_closed_form, exact_stats
 
 

@@ -1,12 +1,12 @@
 """The mistake catalogue's models stay the mistakes they name, and the verifier names them.
 
-A catalogue row's formula (``bncheck.verify.mistakes``) is what the diagnosis matches a failing
-target against. If the formula drifts from the mistake, nothing breaks loudly: one check of one
-target merely loses its diagnosis. So here every numeric row is compared, output by output,
-with an independent wrong implementation written from the mistake's description
-(tests/impls/mistake_refs.py), and a target carrying each mistake is verified with the
-diagnosis asserted on *every* failing forward and backward check, each named on its own (not
-borrowed from the same check on another dtype or rank).
+A catalogue row's formula (``bncheck.check._verify.mistakes``) is what the diagnosis matches a
+failing target against. If the formula drifts from the mistake, nothing breaks loudly: one check of
+one target merely loses its diagnosis. So here every numeric row is compared, output by output, with
+an independent wrong implementation written from the mistake's description
+(tests/impls/mistake_refs.py), and a target carrying each mistake is verified with the diagnosis
+asserted on *every* failing forward and backward check, each named on its own (not borrowed from the
+same check on another dtype or rank).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from bncheck.reference.exact import exact_batchnorm
-from bncheck.verify import verify
-from bncheck.verify.mistakes import MISTAKES, Mistake, mistake_outputs
+from bncheck.check._verify import verify
+from bncheck.check._verify.mistakes import MISTAKES, Mistake, mistake_outputs
+from bncheck.check.truth import exact_batchnorm
 from tests.impls import functional, variants
 from tests.impls.mistake_refs import REFERENCES, correct
 from tests.realworld_cases import CASES as CORPUS

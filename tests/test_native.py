@@ -1,8 +1,8 @@
-"""bncheck._native: the compiled kernels behind batchnorm_forward/backward/inference.
+"""bncheck.bn._compiled: the compiled kernels behind batchnorm_forward/backward/inference.
 
-What is checked here, against the mpmath truth (``bncheck.reference.exact``) in normwise ULP of
-the dtype (``bncheck.errors.normwise_ulp``) with the issue's targets (2 ULP for float16 and
-float32, 4 ULP for float64):
+What is checked here, against the mpmath truth (``bncheck.check.truth``) in normwise ULP of
+the dtype (``bncheck.check.tolerances.normwise_ulp``) with the issue's targets (2 ULP for float16
+and float32, 4 ULP for float64):
 
 - the tests run the compiled kernels, not the NumPy fallback;
 - results are bitwise identical for any ``BNCHECK_NUM_THREADS``;
@@ -27,10 +27,10 @@ import pytest
 from numpy.typing import NDArray
 
 import bncheck
-from bncheck import _native
-from bncheck.batchnorm import _working, kernels
-from bncheck.errors import compare, normwise_ulp
-from bncheck.reference.exact import exact_batchnorm, exact_inference
+from bncheck.bn import _compiled as _native
+from bncheck.bn.functional import _working, kernels
+from bncheck.check.tolerances import compare, normwise_ulp
+from bncheck.check.truth import exact_batchnorm, exact_inference
 
 FArray = NDArray[np.floating[Any]]
 

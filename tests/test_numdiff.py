@@ -1,8 +1,9 @@
-"""bncheck.numdiff on functions with known derivatives, including the error against the step.
+"""bncheck.check.finite_diff on functions with known derivatives, including the error against the
+step.
 
-Error model (module docstring of bncheck.numdiff), u = 2^-53, eps_f the error of one f call:
-central h²|f'''|/6 + eps_f/h; Richardson h⁴|f⁽⁵⁾|/480 + 3·eps_f/h; complex step h²|f'''|/6 + u|f'|.
-np.exp and np.sin are accurate to about 1 ulp, so eps_f <= 2u·|f| per value with a margin.
+Error model (module docstring of bncheck.check.finite_diff), u = 2^-53, eps_f the error of one f
+call: central h²|f'''|/6 + eps_f/h; Richardson h⁴|f⁽⁵⁾|/480 + 3·eps_f/h; complex step h²|f'''|/6 +
+u|f'|. np.exp and np.sin are accurate to about 1 ulp, so eps_f <= 2u·|f| per value with a margin.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bncheck
-from bncheck.errors import channel_condition, error_budget, output_condition
-from bncheck.numdiff import (
+from bncheck.check.finite_diff import (
     RICHARDSON_STEPS,
     STEPS,
     central_diff,
@@ -29,6 +29,7 @@ from bncheck.numdiff import (
     richardson_diff,
     step_error_curve,
 )
+from bncheck.check.tolerances import channel_condition, error_budget, output_condition
 
 U = 2.0**-53
 F64 = np.dtype(np.float64)
@@ -192,8 +193,8 @@ def test_check_directional_catches_eps_twice_in_the_bn_backward(method: Any, off
     x = offset + rng.standard_normal((16, 3))
     g, b = rng.normal(size=3), rng.normal(size=3)
     forward, vjp = bn_pair(x, g, b)
-    # The forward's own relative error: the derived float64 budget of y (bncheck.errors), which
-    # grows with the offset's condition ~1e4.
+    # The forward's own relative error: the derived float64 budget of y (bncheck.check.tolerances),
+    # which grows with the offset's condition ~1e4.
     m = x.shape[0]
     k = output_condition("y", x, 1e-5, 1)
     ks = channel_condition(x, 1e-5, 1)

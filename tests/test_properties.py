@@ -2,9 +2,9 @@
 the exact truth, and the identities of docs/design.md (numerics policy) not covered in
 test_batchnorm.py.
 
-Tolerances: the derived budgets of bncheck.errors (a correct plain float64 BN passes them; all
-three implementations here are at least that good), the error estimates of bncheck.numdiff,
-and for the identities the bounds derived next to each test.
+Tolerances: the derived budgets of bncheck.check.tolerances (a correct plain float64 BN passes them;
+all three implementations here are at least that good), the error estimates of
+bncheck.check.finite_diff, and for the identities the bounds derived next to each test.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bncheck
-from bncheck.errors import channel_condition, compare, error_budget, output_condition
-from bncheck.numdiff import RICHARDSON_STEPS, check_directional, complex_batchnorm_forward
-from bncheck.reference.exact import exact_batchnorm
-from bncheck.running import merge_shards
-from bncheck.strategies import BNCase, bn_cases
+from bncheck.bn.running import merge_shards
+from bncheck.check.finite_diff import RICHARDSON_STEPS, check_directional, complex_batchnorm_forward
+from bncheck.check.strategies import BNCase, bn_cases
+from bncheck.check.tolerances import channel_condition, compare, error_budget, output_condition
+from bncheck.check.truth import exact_batchnorm
 from tests.test_errors import plain_bn
 
-generated = pytest.importorskip("bncheck.reference._generated")
+generated = pytest.importorskip("bncheck.check.reference")
 
 U = 2.0**-53
 F64 = np.dtype(np.float64)
@@ -103,7 +103,7 @@ def test_the_backward_agrees_with_differences_of_the_forward_in_x_gamma_and_beta
 
     theta = pack(x, case.gamma, case.beta)
     # normwise relative error of the forward and of the VJP: the larger derived float64
-    # budget (bncheck.errors) of the outputs, whose cancellations the complex step shares
+    # budget (bncheck.check.tolerances) of the outputs, whose cancellations the complex step shares
     ks = channel_condition(x, eps, ax)
     noise = U * max(
         error_budget(out, F64, m=case.m, condition=float(k), shift_condition=float(kk))

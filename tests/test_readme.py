@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bncheck.testing import assert_batchnorm_correct
+from bncheck.check.testing import assert_batchnorm_correct
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from bncheck.report import _plot
-from bncheck.report import running_measure as rm
+from bncheck.report import running_simulation as rm
 from bncheck.report.build import HEADER
 from bncheck.report.running_stats import SECTIONS, SEED, build
 

@@ -1,4 +1,4 @@
-"""bncheck.running: the convention table against exact rational closed forms."""
+"""bncheck.bn.running: the convention table against exact rational closed forms."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bncheck import BatchNormError
-from bncheck.running import CONVENTIONS, merge_shards, resolve_momentum, update_running
+from bncheck.bn.running import CONVENTIONS, merge_shards, resolve_momentum, update_running
 
 U64 = 2.0**-53
 

@@ -1,4 +1,4 @@
-"""bncheck.strategies: the strategies draw what they claim."""
+"""bncheck.check.strategies: the strategies draw what they claim."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import find, given, settings
 
-from bncheck.strategies import (
+from bncheck.check.strategies import (
     BETA_KINDS,
     DY_KINDS,
     GAMMA_KINDS,

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 import bncheck
+from bncheck.check._verify import LoadError, verify
+from bncheck.check._verify.mistakes import MISTAKES
+from bncheck.check.testing import BatchNormVerificationError, assert_batchnorm_correct
 from bncheck.cli import main
-from bncheck.testing import BatchNormVerificationError, assert_batchnorm_correct
-from bncheck.verify import LoadError, verify
-from bncheck.verify.mistakes import MISTAKES
 
 IMPLS = Path(__file__).resolve().parent / "impls"
 F = str(IMPLS / "functional.py")

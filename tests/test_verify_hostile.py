@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bncheck.check._verify import verify, wire
+from bncheck.check._verify.adapters import load_adapter
+from bncheck.check._verify.worker import LoadError, TargetError, TargetLoadFailed, TargetProcess
 from bncheck.cli import main
-from bncheck.verify import verify, wire
-from bncheck.verify.adapters import load_adapter
-from bncheck.verify.worker import LoadError, TargetError, TargetLoadFailed, TargetProcess
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups")
 
@@ -482,8 +482,8 @@ def test_row5_the_command_returns_without_waiting_for_orphans(tmp_path: Path) ->
 KILLED_PARENT = """
 import functools, sys
 import numpy as np
-from bncheck.verify.worker import TargetProcess
-from bncheck.verify.adapters import load_adapter
+from bncheck.check._verify.worker import TargetProcess
+from bncheck.check._verify.adapters import load_adapter
 sys.path.insert(0, {tests!r})
 from test_verify_hostile import _load_file
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bncheck.verify import verify
+from bncheck.check._verify import verify
 from tests.realworld_cases import CASES, Case
 
 

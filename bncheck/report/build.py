@@ -38,7 +38,7 @@ class Section:
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("derivation", "Derivation and seed audit", "bncheck.report.derivation", False),
+    Section("derivation", "Derivation and source audit", "bncheck.report.derivation", False),
     Section("numerical_error", "Numerical error", "bncheck.report.numerical_error", True),
     Section("frameworks", "Frameworks' BNs", "bncheck.report.frameworks", False),
     Section("running_stats", "Running statistics", "bncheck.report.running_stats", True),

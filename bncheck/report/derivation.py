@@ -1,4 +1,4 @@
-"""The derivation and seed-audit reports, written by the ``derivations`` package.
+"""The derivation and source-audit reports, written by the ``bncheck.derivations`` package.
 
 SymPy lives only under ``derivations/``; this module imports that package by name when the
 report runs and writes its report texts (not the generated code) into the output directory.
@@ -20,7 +20,7 @@ __all__ = ["build"]
 def build(
     out: Path, *, quick: bool = False, progress: Callable[[str], None] | None = None
 ) -> Built:
-    derivations: Any = importlib.import_module("derivations")
+    derivations: Any = importlib.import_module("bncheck.derivations")
     if progress is not None:
         progress("SymPy derivation and audit")
     texts: dict[Path, str] = derivations.texts()
@@ -32,12 +32,12 @@ def build(
         with path.open("w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         paths.append(path)
-    audit = json.loads(next(t for r, t in texts.items() if r.name == "seed_audit.json"))
+    audit = json.loads(next(t for r, t in texts.items() if r.name == "source_audit.json"))
     fails = [row["id"] for row in audit if row["verdict"] == "fails"]
     summary = [
         "dJ/dx, dJ/dgamma, dJ/dbeta and the second-order terms derived by SymPy for symbolic m; "
         "equal, exactly, to direct differentiation at m = 2, 3, 5.",
-        f"Seed audit: {len(audit) - len(fails)} of {len(audit)} claims hold; "
+        f"Source audit: {len(audit) - len(fails)} of {len(audit)} claims hold; "
         f"{len(fails)} fail: {', '.join(fails)}.",
         _worst_equation(audit),
     ]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.benchmark import machine
+from bncheck.report.bench import machine
 from bncheck.report.build import HEADER, Built
 from bncheck.report.numerical_error import EPS, Result, _bncheck, measure, tables
 

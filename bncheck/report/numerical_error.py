@@ -1,8 +1,8 @@
 """``numerical_error.md``: how far from the truth typical BNs are, where, and why.
 
 Implementations × dtypes × regimes × outputs (y, dx, dgamma, dbeta), each in normwise ULP of
-the dtype (``bncheck.errors.normwise_ulp``) against the mpmath truth of the same input values
-(``bncheck.reference.exact``). Plots: the error of y and dx against mean/spread, and the
+the dtype (``bncheck.check.tolerances.normwise_ulp``) against the mpmath truth of the same input
+values (``bncheck.check.truth``). Plots: the error of y and dx against mean/spread, and the
 finite-difference error against the step (central, Richardson, complex step).
 """
 
@@ -18,13 +18,13 @@ import numpy as np
 from tabulate import tabulate
 
 import bncheck
-from bncheck.baselines import onepass_forward, staged_backward, staged_forward
-from bncheck.errors import normwise_ulp
-from bncheck.numdiff import complex_batchnorm_forward, directional_derivative
-from bncheck.reference.exact import exact_batchnorm
+from bncheck.check.baselines import onepass_forward, staged_backward, staged_forward
+from bncheck.check.finite_diff import complex_batchnorm_forward, directional_derivative
+from bncheck.check.strategies import BETA_KINDS, GAMMA_KINDS, Regime, make_dy, make_x
+from bncheck.check.tolerances import normwise_ulp
+from bncheck.check.truth import exact_batchnorm
 from bncheck.report import _plot
 from bncheck.report.build import HEADER, Built
-from bncheck.strategies import BETA_KINDS, GAMMA_KINDS, Regime, make_dy, make_x
 
 __all__ = ["IMPLEMENTATIONS", "ROWS", "build", "measure"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from bncheck.benchmark import FLOOR, Timing, machine, run
+from bncheck.report.bench import FLOOR, Timing, machine, run
 from bncheck.report.build import HEADER, Built
 
 __all__ = ["TARGETS", "build", "render_table", "verdicts"]
@@ -102,7 +102,7 @@ def _tradeoffs(timings: list[Timing]) -> list[str]:
         f"{by[(c, 'naive staged')].median_s / by[(c, FLOOR)].median_s / 5:.1f}" for c in trains
     )
     return [
-        "- **Where the time goes.** bncheck's kernels are compiled C (bncheck/_ckernels, called "
+        "- **Where the time goes.** bncheck's kernels are compiled C (bncheck/bn/_csrc, called "
         "through ctypes on channel ranges, one per thread). The *traffic floor* column streams "
         "just the bytes a two-pass BN must move (x twice in the forward, x and dy twice in the "
         "backward, y and dx written), with no arithmetic, in one NumPy thread. On the train "

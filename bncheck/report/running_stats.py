@@ -1,7 +1,7 @@
 """``running_stats.md``: how bncheck's running statistics behave, measured beside the theory.
 
 Seven sections, each a table and a PNG plot (``running_*.png``) with the closed form drawn where
-one exists; the measurements and the formulas live in :mod:`bncheck.report.running_measure`.
+one exists; the measurements and the formulas live in :mod:`bncheck.report.running_simulation`.
 Deterministic: fixed seeds, numbers printed to 3–4 significant digits and plotted rounded to 6,
 so regenerating on unchanged code changes no byte.
 """
@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
+from bncheck.bn.running import CONVENTIONS
 from bncheck.report import _plot
-from bncheck.report import running_measure as rm
+from bncheck.report import running_simulation as rm
 from bncheck.report._portable import ipow
 from bncheck.report.build import HEADER, Built
-from bncheck.running import CONVENTIONS
 
 __all__ = ["SECTIONS", "SEED", "build"]
 
@@ -484,7 +484,7 @@ def _merge(out: Path, res: rm.Merging) -> tuple[Lines, Path]:
         "",
         f"One batch of n = {sum(res.patterns[0])} values from N(5, 4) split into shards of "
         f"unequal size, {res.replicas} replicas. Truth: the statistics of the whole batch. "
-        "Count-weighted: Chan's merge of (count, mean, M2), `bncheck.running.merge_shards`. "
+        "Count-weighted: Chan's merge of (count, mean, M2), `bncheck.bn.running.merge_shards`. "
         "Equal weight: the plain average of the shards' means and biased variances. "
         "Closed forms (iid data): the equal-weight mean errs by Σ_s (1/S − n_s/n)·mean_s, "
         "of RMS sigma·sqrt(Σ_s (1/S − n_s/n)²/n_s); the equal-weight variance has expectation "
@@ -545,7 +545,7 @@ def _intro() -> Lines:
         "How bncheck's running (population) statistics behave under each convention, every "
         "number measured by simulating bncheck's own `BatchNorm`, `update_running` and "
         "`merge_shards` with fixed seeds, beside the closed form where one exists. Initial "
-        "values: running mean 0, running variance 1. The conventions (`bncheck.running."
+        "values: running mean 0, running variance 1. The conventions (`bncheck.bn.running."
         "CONVENTIONS`):",
         "",
         *_table("convention | default momentum | running var | update", rows),

@@ -8,7 +8,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from bncheck.verify import VerificationReport
+from bncheck.check._verify import VerificationReport
 
 __all__ = ["render_json", "render_text"]
 

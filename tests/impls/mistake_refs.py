@@ -1,4 +1,5 @@
-"""Independent wrong BNs, one per numeric row of the mistake catalogue (bncheck.verify.mistakes).
+"""Independent wrong BNs, one per numeric row of the mistake catalogue
+(bncheck.check._verify.mistakes).
 
 Written from each mistake's one-line description, never from the catalogue's formulas, so that a
 catalogue model that drifts from its mistake disagrees with the row here

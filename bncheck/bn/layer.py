@@ -21,7 +21,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from bncheck._checks import (
+from bncheck.bn._validation import (
     FLOAT_DTYPES,
     BatchNormError,
     _short,
@@ -31,7 +31,7 @@ from bncheck._checks import (
     check_num_features,
     check_positive_finite,
 )
-from bncheck.batchnorm import (
+from bncheck.bn.functional import (
     BatchNormCache,
     BatchNormGrads,
     batchnorm_backward,
@@ -39,7 +39,7 @@ from bncheck.batchnorm import (
     batchnorm_inference,
     inference_backward,
 )
-from bncheck.running import DEFAULT, get_convention, resolve_momentum, update_running
+from bncheck.bn.running import DEFAULT, get_convention, resolve_momentum, update_running
 
 __all__ = ["FORMAT", "MAX_BATCHES_TRACKED", "BatchNorm"]
 
@@ -77,7 +77,7 @@ class BatchNorm:
     eps : float > 0
         Added to the variance inside the square root.
     momentum : float in [0, 1], or None
-        Running-statistics weight, in the convention's own meaning (see ``bncheck.running``).
+        Running-statistics weight, in the convention's own meaning (see ``bncheck.bn.running``).
         Default: the convention's (torch 0.1, keras 0.99, cumulative None). None (torch,
         cumulative) means the cumulative average over all batches.
     convention : "torch", "keras" or "cumulative"
@@ -352,8 +352,7 @@ class BatchNorm:
                                          f"{_EXPECTS}")  # fmt: skip
                 if fh.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
                     raise BatchNormError(
-                        f"{name}: not a readable .npz file (it is a single .npy array); "
-                        f"{_EXPECTS}"
+                        f"{name}: not a readable .npz file (it is a single .npy array); {_EXPECTS}"
                     )
                 fh.seek(0)
                 with zipfile.ZipFile(fh) as zf:

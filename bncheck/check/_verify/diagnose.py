@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bncheck.errors import compare
-from bncheck.verify.mistakes import MISTAKES, mistake_outputs
+from bncheck.check._verify.mistakes import MISTAKES, mistake_outputs
+from bncheck.check.tolerances import compare
 
 __all__ = ["Finding", "diagnose_backward", "diagnose_eval", "diagnose_forward"]
 
@@ -126,8 +126,9 @@ def diagnose_forward(x: Any, gamma: Any, beta: Any, eps: float, y: Any) -> Findi
     affine = bool(np.all(np.abs(resid) <= _resid_tol() * (np.abs(yc).max(axis=0) + 1.0)))
     if not affine:
         return _catalogue(("y",), x, gamma, beta, eps, None, {"y": y}) or Finding(
-            [], "y is not an affine function of x within a channel (statistics over the wrong "
-            "axes, or a nonlinearity)"
+            [],
+            "y is not an affine function of x within a channel (statistics over the wrong "
+            "axes, or a nonlinearity)",
         )
     sd = np.sqrt(st.var)
     m = st.m
@@ -268,9 +269,7 @@ def _fit_param_grads(
     db = np.asarray(dbeta, dtype=np.float64).ravel()
     s1, s2 = st.s1, st.s2
     sxc = (st.dy * st.xc).sum(axis=0)
-    fitted = (
-        f"dgamma/Σ(dy·x_hat) = {_fmt(dg / s2)}, dbeta/Σdy = {_fmt(db / s1)}"
-    )
+    fitted = f"dgamma/Σ(dy·x_hat) = {_fmt(dg / s2)}, dbeta/Σdy = {_fmt(db / s1)}"
     tol = max(1e-6, _resid_tol())
     if _close(dg, s1, tol) and _close(db, s2, tol):
         return Finding(["swapped-dgamma-dbeta"], fitted)
@@ -328,9 +327,7 @@ def explains_forward_mistake(
 # -- eval mode ---------------------------------------------------------------------------------
 
 
-def diagnose_eval(
-    x: Any, gamma: Any, beta: Any, rm: Any, rv: Any, eps: float, y: Any
-) -> Finding:
+def diagnose_eval(x: Any, gamma: Any, beta: Any, rm: Any, rv: Any, eps: float, y: Any) -> Finding:
     """Which known eval-mode computation gives ``y`` (from the layer's own running stats)."""
     xa = np.asarray(x, dtype=np.float64)
     shape = (1, -1, *[1] * (xa.ndim - 2))

@@ -7,15 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from bncheck._checks import BatchNormError
-from bncheck.errors import compare
-from bncheck.reference.exact import exact_batchnorm, exact_inference
-from bncheck.running import update_running
-from bncheck.strategies import BNCase
-from bncheck.verify.cases import SHAPES, probe_cases
-from bncheck.verify.checks import Run, evaluate, worst_entries
-from bncheck.verify.results import CheckResult, Options
-from bncheck.verify.worker import TargetError, TargetProcess
+from bncheck.bn.running import update_running
+from bncheck.check._verify.cases import SHAPES, probe_cases
+from bncheck.check._verify.checks import Run, evaluate, worst_entries
+from bncheck.check._verify.results import CheckResult, Options
+from bncheck.check._verify.worker import TargetProcess
+from bncheck.check.strategies import BNCase
+from bncheck.check.tolerances import compare
+from bncheck.check.truth import exact_batchnorm, exact_inference
+from bncheck.exceptions import BatchNormError, TargetError
 
 __all__ = [
     "check_fd",
@@ -383,7 +383,7 @@ def _check_eval(
     if cmp.passed:
         ev = CheckResult(ids[0], "pass", cmp.ulp, cmp.budget)
     else:
-        from bncheck.verify.diagnose import diagnose_eval
+        from bncheck.check._verify.diagnose import diagnose_eval
 
         found = diagnose_eval(xw, gamma, beta, rm, rv, eps, y)
         ev = CheckResult(
@@ -432,14 +432,12 @@ def _maybe_vec(state: dict[str, Any], key: str, c: int) -> Any:
 # -- the second call on one instance -----------------------------------------------------------
 
 
-def check_second_call(
-    proc: TargetProcess, options: Options, ndim: int, dtype: str
-) -> CheckResult:
+def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: str) -> CheckResult:
     """Forward and backward twice on one instance: the second pair must equal what a fresh
     instance computes on the same batch (a layer that accumulates gradients, or keeps the
     first batch's statistics, differs; a layer wrong in the same way every time does not,
     and its mistake is the other checks' to name)."""
-    from bncheck.verify.checks import STAGE_CHECKS, evaluate, noted
+    from bncheck.check._verify.checks import STAGE_CHECKS, evaluate, noted
 
     check_id = f"second-call/{ndim}d/{dtype}"
     first, second = probe_cases(dtype, ndim, options.seed, options.channels)[:2]
@@ -481,7 +479,7 @@ def check_second_call(
 
 def _continue(proc: TargetProcess, case: BNCase) -> Run:
     """Forward and backward of ``case`` on the instance as it is (no new, no set_params)."""
-    from bncheck.verify.checks import _eps, _param, _validate
+    from bncheck.check._verify.checks import _eps, _param, _validate
 
     notes: list[str] = []
     c = case.x.shape[1]
@@ -526,7 +524,5 @@ def check_repeatable(
         if not np.array_equal(getattr(runs[0], n), getattr(runs[1], n), equal_nan=True)
     ]  # fmt: skip
     if differ:
-        return _fail(
-            check_id, f"two runs on the same input differ in {', '.join(differ)}"
-        ), mutated
+        return _fail(check_id, f"two runs on the same input differ in {', '.join(differ)}"), mutated
     return CheckResult(check_id, "pass"), mutated

@@ -42,7 +42,7 @@ __all__ = [
     "large_m_shapes",
     "make_dy",
     "make_x",
-    "seeds",
+    "random_seeds",
     "shapes",
     "upstream_gradients",
 ]
@@ -135,7 +135,7 @@ class BNCase(NamedTuple):
         return int(self.x.size // self.x.shape[self.axis])
 
 
-def seeds() -> st.SearchStrategy[int]:
+def random_seeds() -> st.SearchStrategy[int]:
     """Seeds for ``np.random.default_rng``."""
     return st.integers(0, 2**32 - 1)
 
@@ -253,7 +253,7 @@ def gammas(channels: int, dtype: Any = np.float64) -> st.SearchStrategy[FArray]:
     return st.builds(
         lambda kind, seed: _capped(GAMMA_KINDS[kind](np.random.default_rng(seed), channels), dtype),
         st.sampled_from(list(GAMMA_KINDS)),
-        seeds(),
+        random_seeds(),
     )
 
 
@@ -262,7 +262,7 @@ def betas(channels: int, dtype: Any = np.float64) -> st.SearchStrategy[FArray]:
     return st.builds(
         lambda kind, seed: _capped(BETA_KINDS[kind](np.random.default_rng(seed), channels), dtype),
         st.sampled_from(list(BETA_KINDS)),
-        seeds(),
+        random_seeds(),
     )
 
 
@@ -276,7 +276,7 @@ def upstream_gradients(
     return st.builds(
         lambda kind, seed: make_dy(np.random.default_rng(seed), kind, shape, axis, dtype),
         st.sampled_from(list(kinds)),
-        seeds(),
+        random_seeds(),
     )
 
 
@@ -307,7 +307,7 @@ def bn_cases(
     else:
         shape, axis = draw(shapes(min_ndim=min_ndim, max_ndim=max_ndim, min_m=min_m))
     regime = draw(st.sampled_from(regimes))
-    seed = draw(seeds())
+    seed = draw(random_seeds())
     use_affine = draw(st.booleans()) if affine is None else affine
     eps = draw(st.sampled_from(epsilons))
     g_kind = draw(st.sampled_from(gamma_kinds))

@@ -1,10 +1,10 @@
-/* bncheck's compiled BN kernels, called through ctypes (bncheck/_native.py).
+/* bncheck's compiled BN kernels, called through ctypes (bncheck/bn/_compiled.py).
  *
  * Plain C functions on raw arrays; ctypes releases the GIL around each call, so Python
  * threads can run them on disjoint channel ranges. The module init exists only so that
  * setuptools can build and locate the shared object like any extension module.
  *
- * Numerics: see bncheck/batchnorm.py. Compile without -ffast-math and with
+ * Numerics: see bncheck/bn/functional.py. Compile without -ffast-math and with
  * -ffp-contract=off (setup.py): the error-free transformations in eft.h rely on every
  * operation being rounded exactly as written.
  */
@@ -95,7 +95,7 @@ BN_EXPORT void bn_scales(idx n, double m, double eps, const double *m2h, const d
  * inv = 1/sqrt(var + eps):
  *   dbeta = S1, dgamma = S2 inv, a = S1/m, b = S2 inv^2 / m, k = gamma inv,
  * so that dx = k (dy - a - (x - mu) b). With S3, also the amplification of the plain-double
- * bracket r = dy - a - (x - mu) b (bncheck/_native.py):
+ * bracket r = dy - a - (x - mu) b (bncheck/bn/_compiled.py):
  *   amp = sqrt(m) (||dy - a|| + |b| ||x - mu|| + |a|) / ||r||,
  *   ||dy - a||^2 = S3 - S1^2/m,  ||r||^2 = ||dy - a||^2 - (2 - rho) dgamma^2 / m,
  *   rho = var/(var + eps),  ||x - mu||^2 = m var,

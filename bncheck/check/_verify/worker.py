@@ -2,7 +2,7 @@
 
 The parent (:class:`TargetProcess`) talks to a child process over a pipe. The child loads the
 target, then answers calls one at a time. Only plain data crosses the pipe, in length-prefixed
-frames (:mod:`bncheck.verify.wire`): NumPy arrays as raw bytes with dtype and shape, numbers,
+frames (:mod:`bncheck.check._verify.wire`): NumPy arrays as raw bytes with dtype and shape, numbers,
 short strings, and lists, tuples and dicts of those. The parent never unpickles, imports or
 evaluates anything the target produced; a value that is not plain data (an instance of the
 target's own class) arrives as a marker naming its type.
@@ -47,7 +47,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from bncheck.verify import wire
+from bncheck.check._verify import wire
+from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -70,36 +71,6 @@ MESSAGE_LIMIT = 2000
 _TRACEBACK_LIMIT = 8000
 #: a reply's frame may exceed the result limit by this much (the reply's own fields)
 _REPLY_SLACK = 1 << 16
-
-
-class TargetError(Exception):
-    """The target failed a call: raised, hung, exited, flooded the output or returned junk.
-
-    ``fatal`` is True when the process is gone or unusable (hang, exit, flood): searching
-    further inputs would only repeat the timeout, so a check stops at the first such error.
-    """
-
-    def __init__(self, message: str, *, fatal: bool = False) -> None:
-        super().__init__(message)
-        self.fatal = fatal
-
-
-class LoadError(Exception):
-    """The target cannot be loaded or lacks the protocol (a usage error, exit code 2)."""
-
-
-class TargetLoadFailed(TargetError, LoadError):
-    """The target itself failed while being loaded: its module or constructor raised, it
-    exited or crashed, hung, or sent malformed data. A target failure (a failed check, exit
-    code 1), not a usage error; ``traceback`` is the target's traceback text (may be "").
-
-    It is also a :class:`LoadError` only so that callers written before the distinction keep
-    working; catch ``TargetLoadFailed`` before ``LoadError``.
-    """
-
-    def __init__(self, message: str, *, traceback: str = "") -> None:
-        super().__init__(message, fatal=True)
-        self.traceback = traceback
 
 
 # -- the child process ---------------------------------------------------------------------------

@@ -1,12 +1,12 @@
 """For users' own test suites: assert that a BN implementation passes every bncheck check.
 
-    from bncheck.testing import assert_batchnorm_correct
+    from bncheck.check.testing import assert_batchnorm_correct
 
     def test_my_batchnorm():
         assert_batchnorm_correct("mypkg/bn.py", convention="torch")
 
 With bncheck installed, pytest also provides this function as the fixture
-``assert_batchnorm_correct`` (plugin ``bncheck.pytest_plugin``).
+``assert_batchnorm_correct`` (plugin ``bncheck.check.pytest_plugin``).
 """
 
 from __future__ import annotations
@@ -15,17 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bncheck.verify import VerificationReport, verify
+from bncheck.check._verify import VerificationReport, verify
+from bncheck.exceptions import BatchNormVerificationError
 
 __all__ = ["BatchNormVerificationError", "assert_batchnorm_correct"]
-
-
-class BatchNormVerificationError(AssertionError):
-    """A target failed bncheck's checks; ``report`` holds the details."""
-
-    def __init__(self, message: str, report: VerificationReport) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 def assert_batchnorm_correct(target: Any, **options: Any) -> VerificationReport:
@@ -36,7 +29,7 @@ def assert_batchnorm_correct(target: Any, **options: Any) -> VerificationReport:
     ``"layers.py[:Name]"`` is resolved against the folder of the test file that calls this.
     Returns the report when every check passes; raises :class:`BatchNormVerificationError`
     (an AssertionError) with the full text report, the shrunk counterexample and the
-    diagnosis otherwise. A target that cannot be loaded raises ``bncheck.verify.LoadError``.
+    diagnosis otherwise. A target that cannot be loaded raises ``bncheck.exceptions.LoadError``.
     """
 
     from bncheck.report.verification import render_text

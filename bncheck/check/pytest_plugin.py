@@ -16,7 +16,7 @@ import pytest
 
 @pytest.fixture
 def assert_batchnorm_correct() -> Callable[..., Any]:
-    """The function :func:`bncheck.testing.assert_batchnorm_correct`."""
-    from bncheck.testing import assert_batchnorm_correct as check
+    """The function :func:`bncheck.check.testing.assert_batchnorm_correct`."""
+    from bncheck.check.testing import assert_batchnorm_correct as check
 
     return check

@@ -14,8 +14,8 @@ since Var(e_t) = (1 − a)²·Var(e_{t−1}) + a²·V_b sums a geometric series 
 For normal data V_b = sigma²/m for the mean and 2·sigma⁴/(m − 1) for the unbiased variance
 m/(m − 1)·sigma2_B (2·(m − 1)·sigma⁴/m² for the biased one), and E[sigma2_B] = (m − 1)/m·sigma².
 
-Every simulation runs bncheck's own :class:`~bncheck.layer.BatchNorm` (or
-:func:`~bncheck.running.update_running`, :func:`~bncheck.running.merge_shards`) with
+Every simulation runs bncheck's own :class:`~bncheck.bn.layer.BatchNorm` (or
+:func:`~bncheck.bn.running.update_running`, :func:`~bncheck.bn.running.merge_shards`) with
 independent replicas along the channel axis, so one forward call advances all replicas.
 """
 
@@ -27,10 +27,10 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from bncheck.batchnorm import batchnorm_forward, batchnorm_inference
-from bncheck.layer import BatchNorm
+from bncheck.bn.functional import batchnorm_forward, batchnorm_inference
+from bncheck.bn.layer import BatchNorm
+from bncheck.bn.running import get_convention, merge_shards, new_batch_weight
 from bncheck.report._portable import ipow, matmul
-from bncheck.running import get_convention, merge_shards, new_batch_weight
 
 __all__ = [
     "FULL",
@@ -461,7 +461,7 @@ def merging(rng: np.random.Generator, replicas: int) -> Merging:
     """Shards of one batch of n = 64 values from N(5, 2²), merged two ways, against the truth.
 
     The whole-batch truth is bncheck's batch mean and biased variance of all n values. Chan's
-    count-weighted merge (:func:`bncheck.running.merge_shards`) reproduces it to rounding. The
+    count-weighted merge (:func:`bncheck.bn.running.merge_shards`) reproduces it to rounding. The
     equal-weight average of the shard means differs from it by Σ_s (1/S − n_s/n)·mean_s, of
     variance sigma²·Σ_s (1/S − n_s/n)²/n_s; the equal-weight average of the shards' biased
     variances has expectation sigma²·(1/S)·Σ_s (n_s − 1)/n_s instead of sigma²·(n − 1)/n.

@@ -1,6 +1,6 @@
 """Verify any BN implementation: ``bncheck.verify(target)`` and ``bncheck verify TARGET``.
 
-The target runs in a separate process (see :mod:`bncheck.verify.worker`); every check of
+The target runs in a separate process (see :mod:`bncheck.check._verify.worker`); every check of
 docs/design.md (the verify protocol) runs against it and the result is a
 :class:`VerificationReport`.
 """
@@ -16,11 +16,12 @@ import types
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bncheck.verify.adapt import Adapted, adapt
-from bncheck.verify.adapters import load_adapter
-from bncheck.verify.mistakes import MISTAKES
-from bncheck.verify.results import CheckResult, Options
-from bncheck.verify.worker import LoadError, TargetError, TargetLoadFailed, TargetProcess
+from bncheck.check._verify.adapt import Adapted, adapt
+from bncheck.check._verify.adapters import load_adapter
+from bncheck.check._verify.mistakes import MISTAKES
+from bncheck.check._verify.results import CheckResult, Options
+from bncheck.check._verify.worker import TargetProcess
+from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
 
 __all__ = [
     "Adapted",
@@ -118,7 +119,7 @@ def verify(
     target : str or object
         ``"file.py"``, ``"pkg.module"`` (functional or cs231n-style), ``"file.py:prefix"``
         (``prefix_forward``/``prefix_backward``), ``"file.py:Name"`` (a layer class or
-        factory, or a function returning :func:`bncheck.verify.adapt`), a dotted class such as
+        factory, or a function returning :func:`bncheck.adapt`), a dotted class such as
         ``"torch.nn.BatchNorm2d"``; or the object itself: a module, a ``(forward, backward)``
         pair, a layer class or factory, a layer or torch module instance.
     convention : "torch", "keras", "cumulative" or "any"
@@ -303,14 +304,14 @@ def _run_all(
 ) -> list[CheckResult]:
     """Every check on every requested rank and dtype the target takes (the checks, with
     Hypothesis and mpmath, load only when a verification runs)."""
-    from bncheck.verify.behaviour import (
+    from bncheck.check._verify.behaviour import (
         check_fd,
         check_identities,
         check_repeatable,
         check_running_and_eval,
         check_second_call,
     )
-    from bncheck.verify.checks import run_config
+    from bncheck.check._verify.checks import run_config
 
     options.channels = description.get("channels")
     if description.get("probe"):
@@ -361,7 +362,8 @@ def _run_all(
         if explicit:  # asked for: the target's failure on that rank is a failed check
             checks += [
                 CheckResult(
-                    f"forward/{ndim}d/{dtype}", "fail",
+                    f"forward/{ndim}d/{dtype}",
+                    "fail",
                     message=f"{ndim}-D input was asked for, but {why}"
                     + (f"; on a {ndim}-D input it raised {raised}" if raised else ""),
                 )
@@ -429,7 +431,3 @@ def _no_mutation(proc: TargetProcess) -> CheckResult:
     return CheckResult(
         "no-mutation", "fail", message=f"the target modified {what}", diagnosis=["input-mutated"]
     )
-
-
-# re-exported for callers that catch target failures
-TargetError = TargetError

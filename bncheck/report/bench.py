@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import bncheck
-from bncheck.baselines import numpy_sum, staged_backward, staged_forward
+from bncheck.check.baselines import numpy_sum, staged_backward, staged_forward
 
 __all__ = ["CASES", "FLOOR", "Case", "Timing", "machine", "run"]
 
@@ -207,8 +207,8 @@ def machine() -> str:
         platform.python_implementation() + " " + platform.python_version(),
         f"NumPy {np.__version__}",
     ]
-    from bncheck import _native
-    from bncheck.batchnorm import kernels
+    from bncheck.bn import _compiled as _native
+    from bncheck.bn.functional import kernels
 
     which = kernels()
     parts.append(

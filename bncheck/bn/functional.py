@@ -14,7 +14,7 @@ and the backward pass, all paths (direct, through mu and through var) collected:
     dgamma = Σ dy_i · x_hat_i
     dx_i   = gamma / sqrt(var + eps) · (dy_i − dbeta/m − x_hat_i · dgamma/m)
 
-Numerics (the compiled kernels, ``bncheck/_ckernels``, the default). Arrays are read as
+Numerics (the compiled kernels, ``bncheck/bn/_csrc``, the default). Arrays are read as
 C-contiguous (outer, C, inner) views; every per-channel sum is a double-double (compensated
 summation: error about u² relative, whatever m), and the result is rounded once to the dtype.
 
@@ -25,7 +25,7 @@ summation: error about u² relative, whatever m), and the result is rounded once
   one known limit, exactly affine dy with var/eps > ~1e14).
 - float32: x − mu, y and the bracket of dx in plain float64 (29 bits to spare), the sums as
   double-double. Per channel, the bracket's amplification of rounding is computed from the
-  sums in double-double; where it exceeds 2^21 (``bncheck._native.AMPLIFICATION_LIMIT``), that
+  sums in double-double; where it exceeds 2^21 (``bncheck.bn._compiled.AMPLIFICATION_LIMIT``), that
   channel's variance, sums and dx are recomputed in double-double.
 - float16: widened to float64 (exactly), computed as float64, rounded once.
 - A channel whose dy is constant gets dx = 0 and dgamma = 0 exactly.
@@ -33,10 +33,10 @@ summation: error about u² relative, whatever m), and the result is rounded once
 If the compiled kernels are not available, :func:`kernels` says ``"numpy"`` and the NumPy
 kernels below run instead: every reduction in float64 with pairwise sums, a compensated mean
 (``hi = mean(x)``, ``lo = mean(x − hi)``, ``x − hi`` Sterbenz-exact at large offsets), the
-two-pass variance, and the projection of ``bncheck._kernels.projected_dx`` where the backward
-would cancel; on blocks of whole channels (``bncheck._kernels.BLOCK`` float64 values). They meet the
-condition-aware error budgets of ``bncheck.errors`` but not the compiled kernels' accuracy
-on adversarial upstream gradients.
+two-pass variance, and the projection of ``bncheck.bn._numpy_kernels.projected_dx`` where the
+backward would cancel; on blocks of whole channels (``bncheck.bn._numpy_kernels.BLOCK`` float64
+values). They meet the condition-aware error budgets of ``bncheck.check.tolerances`` but not the
+compiled kernels' accuracy on adversarial upstream gradients.
 """
 
 from __future__ import annotations
@@ -49,17 +49,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from bncheck import _native
-from bncheck._checks import (
-    BatchNormError,
-    check_all_finite,
-    check_axis,
-    check_channel_vector,
-    check_float_array,
-    check_ndim,
-    check_positive_finite,
-)
-from bncheck._kernels import (
+from bncheck.bn import _compiled as _native
+from bncheck.bn._numpy_kernels import (
     Stats,
     backward_numpy,
     centered,
@@ -67,6 +58,15 @@ from bncheck._kernels import (
     expand,
     forward_numpy,
     inference_numpy,
+)
+from bncheck.bn._validation import (
+    BatchNormError,
+    check_all_finite,
+    check_axis,
+    check_channel_vector,
+    check_float_array,
+    check_ndim,
+    check_positive_finite,
 )
 
 F64 = NDArray[np.float64]
@@ -78,6 +78,7 @@ __all__ = [
     "batchnorm_backward",
     "batchnorm_forward",
     "batchnorm_inference",
+    "inference_backward",
     "kernels",
 ]
 
@@ -138,9 +139,7 @@ def kernels() -> str:
     environment variable ``BNCHECK_KERNELS=numpy``)."""
     choice = os.environ.get("BNCHECK_KERNELS", "").strip().lower()
     if choice not in ("", "compiled", "numpy"):
-        raise BatchNormError(
-            f"BNCHECK_KERNELS={choice!r}; expected 'compiled', 'numpy' or unset"
-        )
+        raise BatchNormError(f"BNCHECK_KERNELS={choice!r}; expected 'compiled', 'numpy' or unset")
     if choice == "numpy":
         return "numpy"
     if _native.available():
@@ -354,9 +353,7 @@ def _raise_overflow(name: str, out: FloatArray) -> None:
     )
 
 
-def _backward_compiled(
-    dy: FloatArray, cache: BatchNormCache
-) -> tuple[FloatArray, F64, F64, float]:
+def _backward_compiled(dy: FloatArray, cache: BatchNormCache) -> tuple[FloatArray, F64, F64, float]:
     """dx, dgamma and dbeta (float64) from the compiled kernels, and a bound on max |dx|."""
     x, ax = cache.x, cache.axis
     inv_lo = np.zeros_like(cache.inv_std) if cache.inv_std_lo is None else cache.inv_std_lo
@@ -364,8 +361,16 @@ def _backward_compiled(
     if x_w.dtype != dy_w.dtype:  # e.g. float32 x, float64 dy: both widened, nothing lost
         x_w, dy_w = x_w.astype(np.float64), dy_w.astype(np.float64)
     dx3, dgamma, dbeta, _, dx_bound = _native.backward(
-        x_w, dy_w, cache.mean_hi, cache.mean_lo, cache.var, cache.inv_std, inv_lo, cache.gamma,
-        cache.eps, exact_var=x.dtype != np.float32,  # the float32 forward's Σ(x − mu)² is plain
+        x_w,
+        dy_w,
+        cache.mean_hi,
+        cache.mean_lo,
+        cache.var,
+        cache.inv_std,
+        inv_lo,
+        cache.gamma,
+        cache.eps,
+        exact_var=x.dtype != np.float32,  # the float32 forward's Σ(x − mu)² is plain
     )
     return dx3.reshape(x.shape).astype(x.dtype, copy=False), dgamma, dbeta, dx_bound
 

@@ -2,7 +2,7 @@
 
 Targets take (N, C) or (N, C, H, W) with the channel axis 1, as functional and cs231n-style
 BNs do. Probes guarantee that every regime is tried on every run; the search then draws more
-cases from ``bncheck.strategies``; a failing probe is shrunk greedily (fewer channels, fewer
+cases from ``bncheck.check.strategies``; a failing probe is shrunk greedily (fewer channels, fewer
 rows, smaller spatial sides) while it still fails, so the counterexample shown is small.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from bncheck.strategies import (
+from bncheck.check.strategies import (
     BETA_KINDS,
     DY_KINDS,
     GAMMA_KINDS,
@@ -45,7 +45,7 @@ def to_channel_axis_1(case: BNCase) -> BNCase:
 
 
 def probe_cases(dtype: Any, ndim: int, seed: int = 0, channels: int | None = None) -> list[BNCase]:
-    """One deterministic case per row of ``bncheck.strategies.REGIME_TABLE`` (float16 skips
+    """One deterministic case per row of ``bncheck.check.strategies.REGIME_TABLE`` (float16 skips
     the offsets its 11-bit significand cannot hold), built with the strategies' own
     ``make_x``/``make_dy``; gamma of both signs, beta != 0, dy kinds in turn (never uniform).
     ``channels`` overrides the probe shapes' C = 3 (for targets of a fixed width)."""

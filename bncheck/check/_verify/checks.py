@@ -2,8 +2,8 @@
 process.
 
 Check ids: ``forward/<n>d/<dtype>`` and ``backward/<n>d/<dtype>`` (against the mpmath truth,
-within the error budget of ``bncheck.errors``), ``backward-fd/<n>d/float64`` (the target's own
-backward against finite differences of its own forward: no truth involved), ``identities``,
+within the error budget of ``bncheck.check.tolerances``), ``backward-fd/<n>d/float64`` (the target's
+own backward against finite differences of its own forward: no truth involved), ``identities``,
 ``running``, ``eval``, ``eval-state``, ``no-mutation`` and ``repeatable``.
 """
 
@@ -15,12 +15,13 @@ import numpy as np
 from hypothesis import HealthCheck, find, settings
 from hypothesis.errors import NoSuchExample
 
-from bncheck.errors import compare
-from bncheck.reference.exact import exact_batchnorm
-from bncheck.strategies import BNCase
-from bncheck.verify.cases import probe_cases, search_strategy, shrink
-from bncheck.verify.results import CheckResult, Options
-from bncheck.verify.worker import TargetError, TargetProcess
+from bncheck.check._verify.cases import probe_cases, search_strategy, shrink
+from bncheck.check._verify.results import CheckResult, Options
+from bncheck.check._verify.worker import TargetProcess
+from bncheck.check.strategies import BNCase
+from bncheck.check.tolerances import compare
+from bncheck.check.truth import exact_batchnorm
+from bncheck.exceptions import TargetError
 
 __all__ = ["CheckResult", "Options", "Run", "evaluate"]
 
@@ -155,7 +156,7 @@ def diagnose(
     case: BNCase, run: Run, failed: list[str], stage: str, forward_ids: list[str] | None = None
 ) -> tuple[list[str], str]:
     """Mistake ids explaining the failed outputs of one run, and what the fit found."""
-    from bncheck.verify import diagnose as D
+    from bncheck.check._verify import diagnose as D
 
     x, g, b, dy, eps = case.x, run.gamma, run.beta, case.dy, run.eps
     D.in_dtype(case.x.dtype)

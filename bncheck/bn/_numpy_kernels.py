@@ -1,5 +1,5 @@
-"""The NumPy kernels behind bncheck.batchnorm: its fallback when the compiled kernels
-(``bncheck/_ckernels``) are not available, with pairwise sums and a cancellation-free backward
+"""The NumPy kernels behind bncheck.bn.functional: its fallback when the compiled kernels
+(``bncheck/bn/_csrc``) are not available, with pairwise sums and a cancellation-free backward
 for tiny batches.
 
 Pairwise sums. ``np.sum`` over a C-contiguous array's *leading* axis adds row after row

@@ -15,7 +15,7 @@ Target forms: functional ``forward(x, gamma, beta, eps) -> (y, cache)`` / ``back
 cache)`` (or ``prefix_forward`` / ``prefix_backward``); cs231n-style ``batchnorm_forward(x,
 gamma, beta, <param dict>)`` / ``batchnorm_backward(dout, cache)`` with ``_alt`` and
 ``spatial_`` variants; a layer, whose construction, mode switch, parameter and statistic names
-and gradient location are detected (:mod:`bncheck.verify.protocol`); a PyTorch module.
+and gradient location are detected (:mod:`bncheck.check._verify.protocol`); a PyTorch module.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.verify import protocol as P
-from bncheck.verify.adapt import Adapted
-from bncheck.verify.protocol import Construction, Layout, Slot
-from bncheck.verify.worker import LoadError
+from bncheck.check._verify import protocol as P
+from bncheck.check._verify.adapt import Adapted
+from bncheck.check._verify.protocol import Construction, Layout, Slot
+from bncheck.exceptions import LoadError
 
 __all__ = ["load_adapter"]
 
@@ -215,8 +215,10 @@ class FunctionalAdapter:
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         dx, dg, db = _grads(self.bwd(dy, self.cache), "backward")
         c = self.gamma.shape[0]
-        return dx, self.contracts.per_channel(dg, c, "dgamma"), self.contracts.per_channel(
-            db, c, "dbeta"
+        return (
+            dx,
+            self.contracts.per_channel(dg, c, "dgamma"),
+            self.contracts.per_channel(db, c, "dbeta"),
         )
 
     def state(self) -> dict[str, Any]:
@@ -373,11 +375,11 @@ class LayerAdapter:
             return obj
         raise LoadError(
             f"cannot construct {self.name}: tried {', '.join(tried)}; map it with an adapter "
-            "(bncheck.verify.adapt, see the README)"
+            "(bncheck.adapt, see the README)"
         )
 
     def _detect(self, obj: Any, c: int) -> None:
-        axis = getattr(obj, "bncheck_axis", None)  # set by bncheck.verify.adapt
+        axis = getattr(obj, "bncheck_axis", None)  # set by bncheck.adapt
         if isinstance(axis, int) and not isinstance(axis, bool):
             self.axis = axis
         self.layout = P.mode_of(obj)
@@ -417,8 +419,10 @@ class LayerAdapter:
         c = self.channels or PROBE_C
         obj = self._make(c, np.float64)
         self._detect(obj, c)
-        self.autograd = self.kind == "layer" and _holds_tensors(obj, self.params) and not (
-            callable(getattr(obj, "backward", None))
+        self.autograd = (
+            self.kind == "layer"
+            and _holds_tensors(obj, self.params)
+            and not (callable(getattr(obj, "backward", None)))
         )
         if self.params is None or self.running is None:
             # a lazy layer may create its attributes only in its first forward
@@ -449,7 +453,7 @@ class LayerAdapter:
                     f"{self.name}: driving the layer as found ({self.layout.describe()}; "
                     f"built as {self.build.describe(self.name) if self.build else 'a copy'}) "
                     f"failed: {type(exc).__name__}: {str(exc)[:300]}; map it with "
-                    "bncheck.verify.adapt (see the README)"
+                    "bncheck.adapt (see the README)"
                 ) from exc
             raise
         return {
@@ -509,7 +513,7 @@ class LayerAdapter:
                 f"{self.name}: the layer keeps running statistics ({self.running[0].label()}, "
                 f"{self.running[1].label()}) but bncheck found no way to put it in eval mode "
                 "(no train=/training=/mode= parameter, no train()/eval(), no training "
-                "attribute, no predict()); map it with bncheck.verify.adapt (see the README)"
+                "attribute, no predict()); map it with bncheck.adapt (see the README)"
             )
         if self.running is not None:
             mapping.append(
@@ -591,9 +595,7 @@ class LayerAdapter:
         if isinstance(result, (tuple, list)) and len(result) == 2 and isinstance(result[1], dict):
             self.grad_form = "dx+dict"
             return
-        if self.params is not None and all(
-            hasattr(s.get(self.obj), "grad") for s in self.params
-        ):
+        if self.params is not None and all(hasattr(s.get(self.obj), "grad") for s in self.params):
             self.grad_form, self.torch_grads = "slots", True
             return
         pairs = [(g, b) for g, b in P.GRAD_NAMES if (g, b) not in P.PARAM_NAMES]
@@ -1099,7 +1101,7 @@ def _from_module(module: Any, prefix: str | None, name: str, axis: int = 1) -> A
     if prefix is None:
         classes = _bn_classes(module)
         if len(classes) == 1:  # the module's only BN layer class
-            (cls_name, cls), = classes.items()
+            ((cls_name, cls),) = classes.items()
             return _from_factory(cls, f"{name}:{cls_name}", axis)
         if classes:
             raise LoadError(

@@ -6,7 +6,7 @@ result is rounded once to float64. This is the "truth" of docs/design.md (numeri
 errors of an implementation are measured against it, in the implementation's own dtype.
 
 Loop-level and slow on purpose (about 10 µs per value): it follows equations (6)–(9) and the
-closed-form gradients literally and shares no code with ``bncheck.batchnorm``.
+closed-form gradients literally and shares no code with ``bncheck.bn.functional``.
 """
 
 from __future__ import annotations

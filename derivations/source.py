@@ -18,9 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import sympy as sp
-
-from derivations.algebra import DELTA, EPS, GAMMA, I, K, M, X, batch_sum
-from derivations.symbolic import MU_B, VAR_B, N
+from bncheck.derivations.algebra import DELTA, EPS, GAMMA, I, K, M, X, batch_sum
+from bncheck.derivations.symbolic import MU_B, VAR_B, N
 
 # Placeholders for the seed's fractions; names match ``staged.quantities()``.
 P = {

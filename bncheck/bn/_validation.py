@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bncheck.exceptions import BatchNormError
+
 FLOAT_DTYPES: tuple[np.dtype[Any], ...] = (
     np.dtype(np.float16),
     np.dtype(np.float32),
@@ -19,12 +21,7 @@ FLOAT_DTYPES: tuple[np.dtype[Any], ...] = (
 )
 _FLOAT_NAMES = "float16, float32 or float64"
 
-
-class BatchNormError(ValueError):
-    """A value given to bncheck is outside what it accepts.
-
-    The message names the argument, the value seen and what is expected.
-    """
+__all__ = ["FLOAT_DTYPES", "BatchNormError"]
 
 
 def _short(value: object) -> str:

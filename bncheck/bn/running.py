@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from bncheck._checks import BatchNormError, check_unit_interval
+from bncheck.bn._validation import check_unit_interval
+from bncheck.exceptions import BatchNormError
 
 __all__ = [
     "CONVENTIONS",

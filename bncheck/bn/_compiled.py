@@ -1,5 +1,5 @@
-"""ctypes bindings to the compiled kernels (``bncheck/_ckernels``), and the per-channel plans
-built from them. Private: :mod:`bncheck.batchnorm` is the public face.
+"""ctypes bindings to the compiled kernels (``bncheck/bn/_csrc``), and the per-channel plans
+built from them. Private: :mod:`bncheck.bn.functional` is the public face.
 
 Arrays reach the kernels as C-contiguous (outer, C, inner) views, the channel in the middle.
 Each kernel call handles a range of channels; large arrays are split into one range per
@@ -48,10 +48,10 @@ def _load() -> ctypes.CDLL | None:
     global _LIB, _ERROR
     if _LIB is not None or _ERROR is not None:
         return _LIB
-    spec = importlib.util.find_spec("bncheck._bn")
+    spec = importlib.util.find_spec("bncheck.bn._bn")
     if spec is None or spec.origin is None:
         _ERROR = (
-            "bncheck's compiled kernels (bncheck._bn) are not built; reinstall with "
+            "bncheck's compiled kernels (bncheck.bn._bn) are not built; reinstall with "
             "`pip install -e .` (needs a C compiler)"
         )
         return None
@@ -123,9 +123,7 @@ def num_threads() -> int:
         try:
             n = int(env)
         except ValueError as exc:
-            raise ValueError(
-                f"BNCHECK_NUM_THREADS={env!r}; expected a positive integer"
-            ) from exc
+            raise ValueError(f"BNCHECK_NUM_THREADS={env!r}; expected a positive integer") from exc
         if n < 1:
             raise ValueError(f"BNCHECK_NUM_THREADS={env!r}; expected a positive integer")
         cpus = _usable_cpus()
@@ -381,8 +379,13 @@ def backward(
     if not narrow:
         _run(_kernel("bn_dx_dd", x.dtype), [x, dy], shape, dd_args, ranges)
         return dx, dgamma, dbeta, 0, dx_bound
-    _run(_kernel("bn_dx_fast", x.dtype), [x, dy], shape, [mean_hi, ah - mean_lo * bh, bh, kh, dx],
-         ranges)
+    _run(
+        _kernel("bn_dx_fast", x.dtype),
+        [x, dy],
+        shape,
+        [mean_hi, ah - mean_lo * bh, bh, kh, dx],
+        ranges,
+    )
     with np.errstate(invalid="ignore"):
         bad = np.flatnonzero(~(amp <= AMPLIFICATION_LIMIT))
     if bad.size == 0:
@@ -396,7 +399,10 @@ def backward(
     )
     _run(_kernel("bn_bsums_dd", x.dtype), [x, dy], shape, [mean_hi, mean_lo, *sums], redo)
     lib.bn_backward_coefs(
-        c, m, eps, *map(_ptr, (*sums[:4], None, None, sums[6], var, inv_hi, inv_lo, gamma)),
+        c,
+        m,
+        eps,
+        *map(_ptr, (*sums[:4], None, None, sums[6], var, inv_hi, inv_lo, gamma)),
         *map(_ptr, coefs),
     )
     _run(_kernel("bn_dx_dd", x.dtype), [x, dy], shape, dd_args, redo)

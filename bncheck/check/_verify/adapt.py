@@ -3,7 +3,7 @@
 ``bncheck verify`` detects the common ways layers are written (see the README). For anything
 else, write a factory that wraps the layer with :func:`adapt` and point verify at it::
 
-    from bncheck.verify import adapt
+    from bncheck.check._verify import adapt
     from numpy_ml.neural_nets.layers import BatchNorm1D
 
     def target(num_features):

@@ -26,7 +26,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from bncheck._kernels import expand
+from bncheck.bn._numpy_kernels import expand
 
 __all__ = [
     "RICHARDSON_STEPS",
@@ -225,7 +225,7 @@ def check_directional(
         vjp = <backward_vjp(u), v>                     (J^T u from the backward pass)
 
     ``noise`` is the normwise relative error of one forward evaluation and of the VJP (default
-    2^-45 ~ 256·u64; for a BN, u times the larger derived budget of bncheck.errors). With
+    2^-45 ~ 256·u64; for a BN, u times the larger derived budget of bncheck.check.tolerances). With
     Phi = Σ|u_i·y_i| the evaluation error of phi(t) = <u, forward(x + t v)> is
     eps_phi = (noise + size·u64)·Phi + u·Σ|x_i·g_i| (the second term: rounding x + t·v to x's
     dtype, with g = J^T u = grad phi). Error estimate of fd:

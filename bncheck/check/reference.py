@@ -1,7 +1,7 @@
 """Loop-level Batch Normalization reference, generated from the SymPy derivation.
 
-generated — do not edit. Written by `bncheck derive` (or `python -m derivations`)
-from the package `derivations` (eqs (6)–(9) of Microsoft AI-Edu, the Batch Normalization
+generated — do not edit. Written by `bncheck derive` (or `python -m bncheck.derivations`)
+from the package `bncheck.derivations` (eqs (6)–(9) of Microsoft AI-Edu, the Batch Normalization
 chapter; every formula below is printed from a SymPy result).
 
 Arrays are float64 of shape (m, C): rows are the m batch values, columns the channels (the
