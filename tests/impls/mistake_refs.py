@@ -3,7 +3,7 @@
 
 Written from each mistake's one-line description, never from the catalogue's formulas, so that a
 catalogue model that drifts from its mistake disagrees with the row here
-(tests/test_mistake_models.py):
+(tests/check/test_mistake_models.py):
 
 - a mistake in the *forward* (eps outside the root, eps twice or missing, the unbiased variance,
   statistics over N only, a reshape that mixes channels) is that wrong forward, and its

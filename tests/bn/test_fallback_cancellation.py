@@ -8,8 +8,8 @@ projection's calls (the path must really run), against the fallback's own budget
 compiled kernels' ULP targets:
 
 - m = 2, where the centred subspace is one-dimensional and every dy cancels: the projection's
-  longest chain has 16 roundings, so dx is within 16 normwise ULP (tests/test_batchnorm.py);
-- the adversarial table of tests/test_accuracy_limits.py (dy = x, 2x + 3, −x, nearly parallel,
+  longest chain has 16 roundings, so dx is within 16 normwise ULP (tests/bn/test_functional.py);
+- the adversarial table of tests/bn/test_accuracy_limits.py (dy = x, 2x + 3, −x, nearly parallel,
   offset) for m = 2..8: every output within the condition-aware budget of
   ``bncheck.check.tolerances.compare``, and dx within the projection's absolute bound: each of its
   two parts (along x_hat and orthogonal to it) carries at most 16 roundings of terms no larger than
@@ -33,7 +33,7 @@ from bncheck.bn import _numpy_kernels as _kernels
 from bncheck.bn.functional import kernels
 from bncheck.check.tolerances import compare, normwise_ulp
 from bncheck.check.truth import exact_batchnorm
-from tests.test_accuracy_limits import ADVERSARIAL, AFFINE_DY, Case, build
+from tests.bn.test_accuracy_limits import ADVERSARIAL, AFFINE_DY, Case, build
 
 #: the projection's bound at m = 2, in normwise ULP (16 roundings on its longest chain)
 PROJECTION_ULP = 16.0
@@ -68,7 +68,7 @@ def _columns(a: NDArray[Any], axis: int) -> NDArray[np.float64]:
 def test_two_values_per_channel_under_the_fallback_meet_the_projections_bound(
     seed: int, eps: float
 ) -> None:
-    # As tests/test_batchnorm.py's m = 2 test, under the fallback; channel 0's dy is constant
+    # As tests/bn/test_functional.py's m = 2 test, under the fallback; channel 0's dy is constant
     # (its dx is exactly 0), which must not keep the other channels from the projection.
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 30.0, size=(2, 4))

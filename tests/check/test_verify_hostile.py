@@ -29,12 +29,11 @@ from bncheck.check._verify import verify, wire
 from bncheck.check._verify.adapters import load_adapter
 from bncheck.check._verify.worker import LoadError, TargetError, TargetLoadFailed, TargetProcess
 from bncheck.cli import main
+from tests.paths import IMPLS, REPO
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups")
 
-IMPLS = Path(__file__).resolve().parent / "impls"
 F = str(IMPLS / "functional.py")
-REPO = Path(__file__).resolve().parent.parent
 
 ADAPTER = """
 import os, sys, time
@@ -484,8 +483,8 @@ import functools, sys
 import numpy as np
 from bncheck.check._verify.worker import TargetProcess
 from bncheck.check._verify.adapters import load_adapter
-sys.path.insert(0, {tests!r})
-from test_verify_hostile import _load_file
+sys.path.insert(0, {repo!r})
+from tests.check.test_verify_hostile import _load_file
 
 if __name__ == "__main__":
     method, path = sys.argv[1], sys.argv[2]
@@ -522,7 +521,7 @@ def test_row6_the_target_dies_when_verify_is_killed(tmp_path: Path, method: str)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     script = tmp_path / "parent.py"
-    script.write_text(KILLED_PARENT.format(tests=str(Path(__file__).parent)), encoding="utf-8")
+    script.write_text(KILLED_PARENT.format(repo=str(REPO)), encoding="utf-8")
     env = dict(os.environ, TMPDIR=str(tmp))
     parent = subprocess.Popen([sys.executable, str(script), method, path], env=env)
     try:

@@ -16,8 +16,8 @@ from bncheck.check._verify import LoadError, verify
 from bncheck.check._verify.mistakes import MISTAKES
 from bncheck.check.testing import BatchNormVerificationError, assert_batchnorm_correct
 from bncheck.cli import main
+from tests.paths import IMPLS
 
-IMPLS = Path(__file__).resolve().parent / "impls"
 F = str(IMPLS / "functional.py")
 L = str(IMPLS / "layers.py")
 B = str(IMPLS / "broken.py")
@@ -86,7 +86,7 @@ WRONG += MORE
 
 
 def test_every_catalogue_mistake_has_a_wrong_implementation() -> None:
-    # here or in the corpus of real-world styles (tests/test_verify_realworld.py)
+    # here or in the corpus of real-world styles (tests/check/test_verify_realworld.py)
     from tests.realworld_cases import CASES
 
     covered = {w[3] for w in WRONG} | {d for c in CASES for d in c.diagnosis}
@@ -295,7 +295,7 @@ def test_assert_batchnorm_correct_finds_a_relative_file_beside_the_calling_test(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # not where the target is
-    assert assert_batchnorm_correct("impls/functional.py:compact", ndims=(2,)).passed
+    assert assert_batchnorm_correct("../impls/functional.py:compact", ndims=(2,)).passed
 
 
 def test_the_output_is_coherent_worst_entries_belong_to_the_shrunk_case() -> None:

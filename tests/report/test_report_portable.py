@@ -5,7 +5,7 @@ dispatches to switched off (``NPY_DISABLE_CPU_FEATURES``; on a CPU with AVX-512 
 away the AVX-512 kernels, here the AVX2 ones) and the C library's FMA/AVX2 variants of its maths
 functions hidden, and (2) with PyTorch hidden from the import system. Each must equal the
 committed copy byte for byte, as the report made in this process does
-(``tests/test_report.py``): so a CPU with other features, or a machine without PyTorch, makes
+(``tests/report/test_report.py``): so a CPU with other features, or a machine without PyTorch, makes
 the same files.
 """
 
@@ -17,9 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.paths import COMMITTED_QUICK
 from tests.reportdiff import first_difference
-
-COMMITTED_QUICK = Path(__file__).resolve().parent.parent / "reports" / "quick"
 
 _CHILD = """
 import json, sys

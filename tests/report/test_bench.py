@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bncheck.cli import main
 from bncheck.report.bench import FLOOR, Case, machine, run
 from bncheck.report.performance import render_table, verdicts
+from tests.paths import REPO
 
 TINY = (
     Case("train (64, 8) float32", (64, 8), "float32", "train"),
@@ -47,5 +46,5 @@ def test_bench_command_runs(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_the_benchmark_script_exists() -> None:
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_batchnorm.py"
+    script = REPO / "benchmarks" / "bench_batchnorm.py"
     assert "bench" in script.read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ import bncheck
 from bncheck import BatchNorm, BatchNormError
 from bncheck.bn.layer import FORMAT
 from bncheck.check.truth import exact_batchnorm
-from tests.test_running import U64, ema_closed_form, exact_stats
+from tests.bn.test_running import U64, ema_closed_form, exact_stats
 
 
 def data(seed: int, shape: tuple[int, ...] = (8, 3, 2, 2)) -> np.ndarray:

@@ -9,9 +9,8 @@ import pytest
 
 from bncheck.cli import main
 from bncheck.report.build import SECTIONS, build_all
+from tests.paths import COMMITTED_QUICK
 from tests.reportdiff import first_difference
-
-COMMITTED_QUICK = Path(__file__).resolve().parent.parent / "reports" / "quick"
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +24,7 @@ def test_the_quick_reports_match_the_committed_ones(quick: Path) -> None:
     # Text (every number of the reports) must match byte for byte: a change of the code that
     # changes a result must come with regenerated reports (`bncheck report`). PNG bytes also
     # depend on the installed matplotlib, so for them the set of files is compared here and
-    # byte-determinism is tested within one environment (tests/test_report_running.py).
+    # byte-determinism is tested within one environment (tests/report/test_report_running.py).
     made = sorted(p.name for p in quick.iterdir())
     committed = sorted(p.name for p in COMMITTED_QUICK.iterdir())
     assert made == committed

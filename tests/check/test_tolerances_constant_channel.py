@@ -19,7 +19,7 @@ import bncheck
 from bncheck.check.strategies import BNCase, bn_cases
 from bncheck.check.tolerances import compare
 from bncheck.check.truth import exact_batchnorm
-from tests.test_errors import OUTPUTS, plain_bn
+from tests.check.test_tolerances import OUTPUTS, plain_bn
 
 DTYPES = (np.float16, np.float32, np.float64)
 

@@ -23,7 +23,7 @@ from bncheck.check.finite_diff import RICHARDSON_STEPS, check_directional, compl
 from bncheck.check.strategies import BNCase, bn_cases
 from bncheck.check.tolerances import channel_condition, compare, error_budget, output_condition
 from bncheck.check.truth import exact_batchnorm
-from tests.test_errors import plain_bn
+from tests.check.test_tolerances import plain_bn
 
 generated = pytest.importorskip("bncheck.check.reference")
 
@@ -255,7 +255,7 @@ def test_bn_with_count_merged_shard_statistics_equals_bn_of_the_whole_batch(
     eps = 1e-5
     y_sync = bncheck.batchnorm_inference(whole, g, b, mean, m2 / total, eps=eps)
     truth = exact_batchnorm(whole, g, b, eps=eps).y
-    # Merged statistics err by (4n + 6S)·u·scale (tests/test_running.py) with scale =
+    # Merged statistics err by (4n + 6S)·u·scale (tests/bn/test_running.py) with scale =
     # |mean| + 4·sigma: y then errs by |gamma|·(Δmean + |x − mu|·Δvar/(2(var + eps)))/s.
     n = total
     xc = whole - whole.mean(0)
