@@ -28,19 +28,32 @@ REPO_ROOT = _checkout_root()
 DEFAULT_REPORTS = (REPO_ROOT or Path.cwd()) / "reports"
 
 
+#: third-party package -> the extra that installs it (a command that needs one names the extra)
+OPTIONAL = {
+    "mpmath": "verify",
+    "hypothesis": "verify",
+    "pytest": "verify",
+    "tabulate": "verify",
+    "sympy": "derive",
+    "matplotlib": "report",
+}
+
+
 def _derivations() -> Any:
     """The SymPy derivation package, imported only for the commands that need it."""
-    try:
-        return importlib.import_module("bncheck.derivations")
-    except ImportError as exc:
-        raise _MissingExtra("derive", exc) from exc
+    return importlib.import_module("bncheck.derivations")
 
 
-class _MissingExtra(Exception):
-    def __init__(self, extra: str, exc: ImportError) -> None:
-        super().__init__(
-            f"{exc}; this command needs the [{extra}] extra: pip install 'bncheck[{extra}]'"
-        )
+def _missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The usage message for a missing optional dependency (None: not one of ours)."""
+    top = (exc.name or "").partition(".")[0]
+    if top not in OPTIONAL:
+        return None
+    extra = OPTIONAL[top]
+    return (
+        f"this command needs {top}, which is not installed; install the [{extra}] extra: "
+        f"pip install 'bncheck[{extra}]' (or 'bncheck[test]' for everything)"
+    )
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:
@@ -348,8 +361,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         sys.stdout.flush()
-    except _MissingExtra as exc:
-        print(f"bncheck {args.command}: {exc}", file=sys.stderr)
+    except ModuleNotFoundError as exc:
+        message = _missing_extra(exc)
+        if message is None:
+            raise
+        print(f"bncheck {args.command}: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # the reader went away (`bncheck verify t.py | head`): no traceback, and no claim of
