@@ -11,30 +11,25 @@ relative ``u`` (absolute error eps_f ~ u·|f|), the one-dimensional estimates an
 - complex step: f'(x) ≈ Im f(x + i·h) / h,          error ~ h²|f'''|/6 + u·|f'|.
   There is no subtraction, hence no cancellation: h = 1e-20 gives f' to working precision.
   ``f`` must be complex-analytic code: no abs, no conj, no np.var (which takes |·|²);
-  :func:`complex_batchnorm_forward` is such a BN.
+  :func:`bncheck.check.gradient_check.complex_batchnorm_forward` is such a BN.
 
 A full gradient costs O(size) evaluations; a directional derivative ``<grad f, v>`` costs O(1)
-(2, 4 or 1 evaluations), which is what :func:`check_directional` uses to test a backward pass:
-``<u, J v>`` by differences of ``t -> <u, F(x + t·v)>`` against ``<J^T u, v>`` from the VJP.
+(2, 4 or 1 evaluations), which is what :func:`bncheck.check.gradient_check.check_directional`
+uses to test a backward pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from bncheck.bn._numpy_kernels import expand
-
 __all__ = [
     "RICHARDSON_STEPS",
     "STEPS",
-    "DirectionalResult",
     "central_diff",
-    "check_directional",
-    "complex_batchnorm_forward",
     "complex_step_diff",
     "directional_derivative",
     "richardson_diff",
@@ -89,8 +84,27 @@ def central_diff(f: ScalarFn, x: ArrayLike, *, h: float | None = None) -> F64:
 
         df/dx_i ≈ (f(x + h e_i) − f(x − h e_i)) / (2h)
 
-    ``h`` defaults to ``STEPS[x.dtype]``; the denominator is the step actually taken after
-    rounding x ± h to x's dtype.
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> scalar``, evaluated in x's dtype.
+    x : array_like
+        The point; non-float input is taken as float64.
+    h : float, optional
+        The step; defaults to ``STEPS[x.dtype]``. The denominator is the step actually taken
+        after rounding x ± h to x's dtype.
+
+    Returns
+    -------
+    float64 array, the shape of x
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.finite_diff import central_diff
+    >>> grad = central_diff(lambda x: np.sum(x * x * x), np.array([1.0, 2.0]))
+    >>> np.round(grad, 6).tolist()  # 3·x²
+    [3.0, 12.0]
     """
     xa = _as_float_array(x)
     step = STEPS[_dtype_of(xa)] if h is None else float(h)
@@ -102,7 +116,26 @@ def richardson_diff(f: ScalarFn, x: ArrayLike, *, h: float | None = None) -> F64
 
         R_i = (4·D_i(h/2) − D_i(h)) / 3,   error O(h⁴)
 
-    ``h`` defaults to ``RICHARDSON_STEPS[x.dtype]``.
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> scalar``, evaluated in x's dtype.
+    x : array_like
+        The point; non-float input is taken as float64.
+    h : float, optional
+        The outer step; defaults to ``RICHARDSON_STEPS[x.dtype]``.
+
+    Returns
+    -------
+    float64 array, the shape of x
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.finite_diff import richardson_diff
+    >>> grad = richardson_diff(lambda x: np.sum(x * x * x), np.array([1.0, 2.0]))
+    >>> np.round(grad, 8).tolist()
+    [3.0, 12.0]
     """
     xa = _as_float_array(x)
     step = RICHARDSON_STEPS[_dtype_of(xa)] if h is None else float(h)
@@ -118,6 +151,27 @@ def complex_step_diff(f: ScalarFn, x: ArrayLike, *, h: float = COMPLEX_STEP) -> 
     """Gradient by the complex step, O(size) evaluations; ``f`` must accept complex input.
 
     df/dx_i ≈ Im f(x + i·h·e_i) / h
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> scalar``, complex-analytic code (no abs, no conj, no np.var).
+    x : array_like
+        The point, evaluated as complex128.
+    h : float
+        The imaginary step (default 1e-20: no cancellation, so no rounding trade-off).
+
+    Returns
+    -------
+    float64 array, the shape of x
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.finite_diff import complex_step_diff
+    >>> grad = complex_step_diff(lambda x: np.sum(x * x * x), [1.0, 2.0])
+    >>> np.round(grad, 12).tolist()  # no cancellation: f' to working precision
+    [3.0, 12.0]
     """
     xc = np.asarray(x).astype(np.complex128)
     out = np.empty(xc.size)
@@ -139,9 +193,37 @@ def directional_derivative(
 ) -> float:
     """``<grad f(x), v>`` = d/dt f(x + t·v) at t = 0, from 2, 4 or 1 evaluations.
 
-    ``h`` is the step in t; it defaults to the dtype's step divided by max|v_i|, so that no
-    coordinate moves by more than the step of :data:`STEPS` (central), :data:`RICHARDSON_STEPS`
-    (richardson) or 1e-20 (complex).
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> scalar``; complex-analytic for ``method="complex"``.
+    x, v : array_like
+        The point and the direction (the same shape).
+    method : "central", "richardson" or "complex"
+        2, 4 or 1 evaluations of ``f``.
+    h : float, optional
+        The step in t; it defaults to the dtype's step divided by max|v_i|, so that no
+        coordinate moves by more than the step of :data:`STEPS` (central),
+        :data:`RICHARDSON_STEPS` (richardson) or 1e-20 (complex).
+
+    Returns
+    -------
+    float
+        The estimate of ``<grad f(x), v>`` (0.0 when v is zero).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``method``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.finite_diff import directional_derivative
+    >>> f, x, v = lambda x: np.sum(x * x * x), np.array([1.0, 2.0]), np.array([1.0, 1.0])
+    >>> [round(directional_derivative(f, x, v, method=m), 8)
+    ...  for m in ("central", "richardson", "complex")]  # 3·1² + 3·2²
+    [15.0, 15.0, 15.0]
     """
     xa = _as_float_array(x)
     va = np.asarray(v, dtype=np.float64)
@@ -178,8 +260,31 @@ def step_error_curve(
     """``[(h, |D_h − exact|), ...]``: the error of a directional derivative against the step.
 
     For central differences this is the V of truncation (~h², falling) against rounding
-    (~eps_f/h, rising). ``exact`` defaults to the complex-step derivative (``f`` must then be
-    complex-safe).
+    (~eps_f/h, rising).
+
+    Parameters
+    ----------
+    f, x, v, method
+        As for :func:`directional_derivative`.
+    steps : array_like
+        The steps h to try.
+    exact : float, optional
+        The true derivative; defaults to the complex-step derivative (``f`` must then be
+        complex-safe).
+
+    Returns
+    -------
+    list of (float, float)
+        ``(h, |D_h − exact|)`` for each step, in the order given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.finite_diff import step_error_curve
+    >>> f, x, v = lambda x: np.sum(x * x * x), np.array([1.0, 2.0]), np.array([1.0, 1.0])
+    >>> curve = step_error_curve(f, x, v, [1e-1, 1e-5, 1e-12])
+    >>> min(curve, key=lambda point: point[1])  # h = 0.1: truncation; 1e-12: rounding
+    (1e-05, ...)
     """
     if exact is None:
         exact = directional_derivative(f, x, v, method="complex")
@@ -187,157 +292,3 @@ def step_error_curve(
         (float(h), abs(directional_derivative(f, x, v, method=method, h=float(h)) - exact))
         for h in np.asarray(steps, dtype=np.float64).ravel()
     ]
-
-
-class DirectionalResult(NamedTuple):
-    """``<u, J v>`` two ways: by differences (``fd``) and from the VJP (``vjp``).
-
-    ``fd_error`` estimates the error of ``fd`` (truncation + rounding); ``tolerance`` adds the
-    rounding of the two inner products; ``passed`` is ``|fd − vjp| <= tolerance``.
-    """
-
-    fd: float
-    vjp: float
-    rel_discrepancy: float
-    fd_error: float
-    tolerance: float
-    passed: bool
-    method: str
-    h: float
-
-
-def check_directional(
-    forward: Callable[[NDArray[Any]], NDArray[Any]],
-    backward_vjp: Callable[[NDArray[np.float64]], NDArray[Any]],
-    x: ArrayLike,
-    *,
-    rng: np.random.Generator,
-    method: Method = "richardson",
-    h: float | None = None,
-    noise: float = 2.0**-45,
-) -> DirectionalResult:
-    """Test a VJP against differences of the forward in one random direction, O(1) calls.
-
-    Draws u (shape of ``forward(x)``) and v (shape of x) from N(0, 1) and compares (1 + 1, 4 or
-    6 forward calls for complex, central, richardson)
-
-        fd  = d/dt <u, forward(x + t·v)> at t = 0     (``method``: central/richardson/complex)
-        vjp = <backward_vjp(u), v>                     (J^T u from the backward pass)
-
-    ``noise`` is the normwise relative error of one forward evaluation and of the VJP (default
-    2^-45 ~ 256·u64; for a BN, u times the larger derived budget of bncheck.check.tolerances). With
-    Phi = Σ|u_i·y_i| the evaluation error of phi(t) = <u, forward(x + t v)> is
-    eps_phi = (noise + size·u64)·Phi + u·Σ|x_i·g_i| (the second term: rounding x + t·v to x's
-    dtype, with g = J^T u = grad phi). Error estimate of fd:
-
-    - central: |D(2h) − D(h)|/3 (truncation of D(h)) + eps_phi/h;
-    - richardson: (16/15)·|R(h) − R(h/2)| (R's O(h⁴) truncation, by a second extrapolation
-      level) + 3·eps_phi/h;
-    - complex: noise·max|g|·Σ|v_i| with g = J^T u (no cancellation in the step itself).
-
-    ``tolerance = fd_error + (noise + size·u64)·max|g|·Σ|v_i|`` (the VJP's own rounding).
-    ``forward`` must accept complex input for method="complex".
-    """
-    xa = _as_float_array(x)
-    y0 = np.asarray(forward(xa))
-    u_dir = rng.standard_normal(y0.shape)
-    v_dir = rng.standard_normal(xa.shape)
-    g = np.asarray(backward_vjp(u_dir), dtype=np.float64)
-    if g.shape != xa.shape:
-        raise ValueError(f"backward_vjp returned shape {g.shape}; expected {xa.shape}, x's shape")
-    u64 = _u(np.dtype(np.float64))
-    vjp = float(np.sum(g * v_dir))
-    # normwise: an error of noise·max|g| in every entry of g (BN's backward cancels terms of
-    # size max|g| to form small entries, so entrywise |g_i·v_i| would understate it)
-    gv_scale = float(np.max(np.abs(g))) * float(np.sum(np.abs(v_dir)))
-    rel = noise + (xa.size + y0.size) * u64
-    # forward's rounding, plus rounding x + t·v to x's dtype: |Δx_i| <= u|x_i| moves phi by
-    # <= u·Σ|x_i·g_i| since g = J^T u = grad phi.
-    eps_phi = rel * float(np.sum(np.abs(u_dir * np.real(y0)))) + _u(_dtype_of(xa)) * float(
-        np.sum(np.abs(xa.astype(np.float64) * g))
-    )
-    vmax = float(np.max(np.abs(v_dir)))
-
-    def phi(z: NDArray[Any]) -> Any:
-        return np.sum(u_dir * np.asarray(forward(z)))
-
-    if method == "complex":
-        step = COMPLEX_STEP / vmax if h is None else float(h)
-        fd = directional_derivative(phi, xa, v_dir, method="complex", h=step)
-        fd_error = noise * gv_scale
-    elif method in ("central", "richardson"):
-        dt = _dtype_of(xa)
-        base = STEPS[dt] if method == "central" else RICHARDSON_STEPS[dt]
-        step = base / vmax if h is None else float(h)
-        d1 = directional_derivative(phi, xa, v_dir, method="central", h=step)
-        if method == "central":
-            d2 = directional_derivative(phi, xa, v_dir, method="central", h=2 * step)
-            fd, fd_error = d1, abs(d2 - d1) / 3.0 + eps_phi / step
-        else:
-            d2 = directional_derivative(phi, xa, v_dir, method="central", h=step / 2)
-            d4 = directional_derivative(phi, xa, v_dir, method="central", h=step / 4)
-            fd = (4.0 * d2 - d1) / 3.0
-            # R(h) − R(h/2) = (15/16)·(error of R(h)) to leading order, plus their rounding.
-            fd_error = abs(fd - (4.0 * d4 - d2) / 3.0) * 16.0 / 15.0 + 3.0 * eps_phi / step
-    else:
-        raise ValueError(
-            f"method={method!r} is unknown; expected 'central', 'richardson' or 'complex'"
-        )
-    tolerance = fd_error + rel * gv_scale
-    diff = abs(fd - vjp)
-    denom = max(abs(fd), abs(vjp), np.finfo(np.float64).tiny)
-    return DirectionalResult(
-        fd, vjp, diff / denom, fd_error, tolerance, bool(diff <= tolerance), method, step
-    )
-
-
-def complex_batchnorm_forward(
-    x: ArrayLike,
-    gamma: ArrayLike | None,
-    beta: ArrayLike | None,
-    *,
-    eps: float = 1e-5,
-    axis: int = 1,
-) -> NDArray[np.complex128]:
-    """Train-mode BN forward in complex arithmetic, safe for the complex step.
-
-        mu  = (1/m) Σ x_i,   var = (1/m) Σ (x_i − mu)·(x_i − mu),
-        y_i = gamma·(x_i − mu)/sqrt(var + eps) + beta
-
-    Only analytic operations: products instead of |·|² (np.var would conjugate), the principal
-    square root (analytic near the positive real axis, where var + eps lies). Real inputs give
-    the real BN; x, gamma and beta may carry imaginary perturbations. Returns complex128.
-
-    The complex arithmetic is written out on real and imaginary parts with +, −, ×, ÷ and sqrt,
-    so the result has the same bits on every CPU (NumPy's complex multiply fuses into FMAs
-    where the CPU has them).
-    """
-    xc = np.asarray(x).astype(np.complex128)
-    if xc.ndim < 2:
-        raise ValueError(f"x has shape {xc.shape}; expected at least 2 dimensions")
-    ax = axis % xc.ndim
-    axes = tuple(a for a in range(xc.ndim) if a != ax)
-    m = xc.size // xc.shape[ax]
-    re, im = xc.real.copy(), xc.imag.copy()
-    mu_re = np.sum(re, axis=axes, keepdims=True) / m  # (6)
-    mu_im = np.sum(im, axis=axes, keepdims=True) / m
-    d_re, d_im = re - mu_re, im - mu_im
-    # (7), no conjugate: (a + bi)² = (a² − b²) + 2ab·i
-    v_re = np.sum(d_re * d_re - d_im * d_im, axis=axes, keepdims=True) / m + eps
-    v_im = np.sum(2.0 * (d_re * d_im), axis=axes, keepdims=True) / m
-    # principal root of v (real part > 0): s = t + (v_im / 2t)·i, t = sqrt((|v| + v_re)/2)
-    t = np.sqrt((np.sqrt(v_re * v_re + v_im * v_im) + v_re) / 2.0)
-    s_re, s_im = t, v_im / (2.0 * t)
-    # (8): (d_re + d_im·i) / (s_re + s_im·i)
-    den = s_re * s_re + s_im * s_im
-    y_re = (d_re * s_re + d_im * s_im) / den
-    y_im = (d_im * s_re - d_re * s_im) / den
-    if gamma is not None:
-        g = expand(np.asarray(gamma).astype(np.complex128), xc.ndim, ax)
-        y_re, y_im = y_re * g.real - y_im * g.imag, y_re * g.imag + y_im * g.real
-    if beta is not None:
-        b = expand(np.asarray(beta).astype(np.complex128), xc.ndim, ax)
-        y_re, y_im = y_re + b.real, y_im + b.imag
-    y = np.empty(np.broadcast_shapes(y_re.shape, y_im.shape), dtype=np.complex128)
-    y.real, y.imag = y_re, y_im
-    return y  # (9)

@@ -15,7 +15,7 @@ budget 10 times too large still does. Here the numbers themselves are pinned:
 The tolerances of the finite-difference checks are budgets too, and as loose a one passes as
 quietly: Richardson extrapolation with the wrong coefficients is only second order, and its
 own error estimate then grows with it (h² instead of h⁴, ~1e-6 instead of ~1e-9). So the
-tolerance of ``bncheck.check.finite_diff.check_directional`` and the budget of the verifier's
+tolerance of ``bncheck.check.gradient_check.check_directional`` and the budget of the verifier's
 ``backward-fd`` check are pinned by a backward 1e-8 off, which both must reject; and central
 differences in float16/float32, whose x ± h rounds, must divide by the step actually taken (a
 linear function evaluated exactly then has an exact derivative).
@@ -32,8 +32,10 @@ from numpy.typing import NDArray
 
 import bncheck
 from bncheck.check._verify import verify
-from bncheck.check.finite_diff import central_diff, check_directional
-from bncheck.check.tolerances import compare, error_budget
+from bncheck.check.finite_diff import central_diff
+from bncheck.check.gradient_check import check_directional
+from bncheck.check.metrics import compare
+from bncheck.check.tolerances import error_budget
 from bncheck.check.truth import exact_batchnorm
 
 F64 = NDArray[np.float64]

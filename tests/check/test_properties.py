@@ -19,15 +19,18 @@ from hypothesis import strategies as st
 
 import bncheck
 from bncheck.bn.running import merge_shards
-from bncheck.check.finite_diff import RICHARDSON_STEPS, check_directional, complex_batchnorm_forward
+from bncheck.check.conditions import channel_condition, output_condition
+from bncheck.check.finite_diff import RICHARDSON_STEPS
+from bncheck.check.gradient_check import check_directional, complex_batchnorm_forward
+from bncheck.check.metrics import compare
 from bncheck.check.strategies import BNCase, bn_cases
-from bncheck.check.tolerances import channel_condition, compare, error_budget, output_condition
+from bncheck.check.tolerances import TOLERANCES, error_budget
 from bncheck.check.truth import exact_batchnorm
 from tests.check.test_tolerances import plain_bn
 
 generated = pytest.importorskip("bncheck.check.reference")
 
-U = 2.0**-53
+U = TOLERANCES["float64"].unit_roundoff
 F64 = np.dtype(np.float64)
 OUTPUTS = ("y", "dx", "dgamma", "dbeta")
 
