@@ -10,6 +10,16 @@ Two products in one package:
 
 Also :mod:`bncheck.exceptions`, :mod:`bncheck.report` (extra ``[report]``),
 :mod:`bncheck.derivations` (extra ``[derive]``) and the command line, :mod:`bncheck.cli`.
+
+Examples
+--------
+>>> import numpy as np
+>>> import bncheck
+>>> x = np.random.default_rng(0).standard_normal((8, 3))
+>>> y, cache = bncheck.batchnorm_forward(x, np.ones(3), np.zeros(3))
+>>> dx, dgamma, dbeta = bncheck.batchnorm_backward(np.ones_like(y), cache)
+>>> y.shape, dx.shape, dgamma.shape
+((8, 3), (8, 3), (3,))
 """
 
 from __future__ import annotations

@@ -24,21 +24,38 @@ class BatchNormError(ValueError):
 
     The message names the argument, the value seen and what is expected.
 
+    It is a ``ValueError``, so code that catches ``ValueError`` catches it too.
+
     Examples
     --------
-    >>> import numpy as np, bncheck
-    >>> bncheck.batchnorm_forward(np.zeros((4, 3)), np.ones(2), np.zeros(3))
+    >>> import numpy as np
+    >>> from bncheck import batchnorm_forward
+    >>> batchnorm_forward(np.zeros((4, 3)), np.ones(2), np.zeros(3))
     Traceback (most recent call last):
     ...
-    bncheck.exceptions.BatchNormError: gamma: shape (2,) does not match ...
+    bncheck.exceptions.BatchNormError: gamma has shape (2,); expected (3,), one value per channel
+    of x along the channel axis
     """
 
 
 class TargetError(Exception):
     """The target failed a call: raised, hung, exited, flooded the output or returned junk.
 
-    ``fatal`` is True when the process is gone or unusable (hang, exit, flood): searching
-    further inputs would only repeat the timeout, so a check stops at the first such error.
+    Parameters
+    ----------
+    message : str
+        What the target did.
+    fatal : bool
+        True when the process is gone or unusable (hang, exit, flood): searching further
+        inputs would only repeat the timeout, so a check stops at the first such error.
+        Kept as the attribute ``fatal``.
+
+    Examples
+    --------
+    >>> from bncheck.exceptions import TargetError
+    >>> err = TargetError("the target did not answer within 10 s", fatal=True)
+    >>> err.fatal, str(err)
+    (True, 'the target did not answer within 10 s')
     """
 
     def __init__(self, message: str, *, fatal: bool = False) -> None:
@@ -47,7 +64,16 @@ class TargetError(Exception):
 
 
 class LoadError(Exception):
-    """The target cannot be loaded or lacks the protocol (a usage error, exit code 2)."""
+    """The target cannot be loaded or lacks the protocol (a usage error, exit code 2).
+
+    Examples
+    --------
+    >>> import bncheck
+    >>> bncheck.verify("no_such_file.py")
+    Traceback (most recent call last):
+    ...
+    bncheck.exceptions.LoadError: ...target file 'no_such_file.py' does not exist
+    """
 
 
 class TargetLoadFailed(TargetError, LoadError):
@@ -57,6 +83,20 @@ class TargetLoadFailed(TargetError, LoadError):
 
     It is also a :class:`LoadError` only so that callers written before the distinction keep
     working; catch ``TargetLoadFailed`` before ``LoadError``.
+
+    Parameters
+    ----------
+    message : str
+        What failed.
+    traceback : str
+        The target's traceback text (may be ""); kept as the attribute ``traceback``.
+
+    Examples
+    --------
+    >>> from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
+    >>> err = TargetLoadFailed("the target's constructor raised ZeroDivisionError")
+    >>> err.fatal, isinstance(err, TargetError), isinstance(err, LoadError)
+    (True, True, True)
     """
 
     def __init__(self, message: str, *, traceback: str = "") -> None:
@@ -65,7 +105,25 @@ class TargetLoadFailed(TargetError, LoadError):
 
 
 class BatchNormVerificationError(AssertionError):
-    """A target failed bncheck's checks; ``report`` holds the details."""
+    """A target failed bncheck's checks; ``report`` holds the details.
+
+    Raised by :func:`bncheck.check.testing.assert_batchnorm_correct`. It is an
+    ``AssertionError``, so pytest reports it as a failed test.
+
+    Parameters
+    ----------
+    message : str
+        The full text report.
+    report : VerificationReport
+        The report of :func:`bncheck.verify`; kept as the attribute ``report``.
+
+    Examples
+    --------
+    >>> from bncheck.exceptions import BatchNormVerificationError
+    >>> err = BatchNormVerificationError("FAIL backward/2d/float64", report=None)
+    >>> isinstance(err, AssertionError), err.report
+    (True, None)
+    """
 
     def __init__(self, message: str, report: Any) -> None:
         super().__init__(message)

@@ -1,7 +1,9 @@
 """The toolkit that checks Batch Normalizations (extra ``[verify]``: mpmath, Hypothesis).
 
 - :func:`verify` and :func:`adapt`: check anyone's BN (engine: the private ``_verify``).
-- :mod:`bncheck.check.tolerances`: error metrics and the one table of error budgets.
+- :mod:`bncheck.check.tolerances`: the one table of error budgets;
+  :mod:`bncheck.check.conditions`: the per-channel conditions they scale with;
+  :mod:`bncheck.check.metrics`: error metrics and the judgement of an output (``compare``).
 - :mod:`bncheck.check.truth`: the exact (mpmath) BN; :mod:`bncheck.check.reference`: plain
   code generated from the SymPy derivation; :mod:`bncheck.check.finite_diff`: finite
   differences and the complex step; :mod:`bncheck.check.baselines`: naive NumPy BNs.

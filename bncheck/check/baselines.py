@@ -51,6 +51,26 @@ def fixed_sum(a: Array) -> Array:
     last row is carried over), element-wise, so the order of the additions depends only on m.
     Pairwise like NumPy's sum (error O(log m)·u), but the same bits on any CPU. float16 is
     summed in float32, and the float32 sum is returned, as NumPy accumulates it.
+
+    Parameters
+    ----------
+    a : array (N, C, ...)
+        The channel axis is 1.
+
+    Returns
+    -------
+    array of shape (1, C, 1, ...)
+        In a's dtype (float32 for float16).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.baselines import fixed_sum
+    >>> a = np.arange(12.0).reshape(3, 2, 2)
+    >>> fixed_sum(a).shape, fixed_sum(a).ravel().tolist()
+    ((1, 2, 1), [27.0, 39.0])
+    >>> fixed_sum(a.astype(np.float16)).dtype
+    dtype('float32')
     """
     c = a.shape[1]
     rows = np.moveaxis(a, 1, -1).reshape(-1, c)
@@ -66,7 +86,25 @@ def fixed_sum(a: Array) -> Array:
 
 
 def numpy_sum(a: Array) -> Array:
-    """Σ over every axis but 1, keepdims, by NumPy (order chosen by NumPy and the CPU)."""
+    """Σ over every axis but 1, keepdims, by NumPy (order chosen by NumPy and the CPU).
+
+    Parameters
+    ----------
+    a : array (N, C, ...)
+        The channel axis is 1.
+
+    Returns
+    -------
+    array of shape (1, C, 1, ...)
+        In a's dtype (float32 for float16).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.baselines import numpy_sum
+    >>> numpy_sum(np.arange(12.0).reshape(3, 2, 2)).ravel().tolist()
+    [27.0, 39.0]
+    """
     acc = np.float32 if a.dtype == np.float16 else a.dtype
     return np.asarray(a.sum(axis=(0, *range(2, a.ndim)), keepdims=True, dtype=acc))
 
@@ -94,7 +132,37 @@ def _total(a: Array, reduce: Reduce) -> Array:
 def staged_forward(
     x: Array, gamma: Array, beta: Array, eps: float, *, reduce: Reduce = fixed_sum
 ) -> tuple[Array, Any]:
-    """mu (6), var (7), x_hat (8), y (9), each a separate array in x's dtype."""
+    """mu (6), var (7), x_hat (8), y (9), each a separate array in x's dtype.
+
+    Parameters
+    ----------
+    x : array (N, C, ...)
+        The channel axis is 1.
+    gamma, beta : arrays of shape (C,)
+        Scale and shift.
+    eps : float
+        Added to the variance inside the square root.
+    reduce : callable
+        The per-channel sum: :func:`fixed_sum` (default, the same bits on any CPU) or
+        :func:`numpy_sum`.
+
+    Returns
+    -------
+    y : array, x's shape and dtype
+    cache : tuple
+        For :func:`staged_backward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.bn import batchnorm_forward
+    >>> from bncheck.check.baselines import staged_forward
+    >>> x = np.random.default_rng(0).standard_normal((16, 3))
+    >>> gamma, beta = np.full(3, 2.0), np.ones(3)
+    >>> y, cache = staged_forward(x, gamma, beta, 1e-5)
+    >>> np.allclose(y, batchnorm_forward(x, gamma, beta)[0])
+    True
+    """
     dt = x.dtype.type
     mu = _mean(x, reduce)  # (6)
     xc = x - mu
@@ -108,7 +176,34 @@ def staged_forward(
 def onepass_forward(
     x: Array, gamma: Array, beta: Array, eps: float, *, reduce: Reduce = fixed_sum
 ) -> tuple[Array, Any]:
-    """var = E[x²] − E[x]² (clamped at 0, as the frameworks do), otherwise as staged."""
+    """var = E[x²] − E[x]² (clamped at 0, as the frameworks do), otherwise as staged.
+
+    Parameters
+    ----------
+    x, gamma, beta, eps, reduce
+        As for :func:`staged_forward`.
+
+    Returns
+    -------
+    y : array, x's shape and dtype
+    cache : tuple
+        For :func:`staged_backward`.
+
+    Examples
+    --------
+    In float32, with |mean| = 1e4 and a spread of 1, E[x²] − E[x]² cancels catastrophically:
+
+    >>> import numpy as np
+    >>> from bncheck.bn import batchnorm_forward
+    >>> from bncheck.check.baselines import onepass_forward, staged_forward
+    >>> x = (1e4 + np.random.default_rng(0).standard_normal((64, 2))).astype(np.float32)
+    >>> gamma, beta = np.ones(2, np.float32), np.zeros(2, np.float32)
+    >>> exact = batchnorm_forward(x.astype(np.float64), None, None)[0]
+    >>> onepass = np.abs(onepass_forward(x, gamma, beta, 1e-5)[0] - exact).max()
+    >>> staged = np.abs(staged_forward(x, gamma, beta, 1e-5)[0] - exact).max()
+    >>> bool(onepass > 1.0), bool(staged < 1e-3)
+    (True, True)
+    """
     dt = x.dtype.type
     mu = _mean(x, reduce)
     var = np.maximum(_mean(x * x, reduce) - mu * mu, dt(0))
@@ -120,7 +215,32 @@ def onepass_forward(
 
 
 def staged_backward(dy: Array, cache: Any) -> tuple[Array, Array, Array]:
-    """The chain rule through n_i, sigma2_B and mu_B (eqs (11)–(21), sums included)."""
+    """The chain rule through n_i, sigma2_B and mu_B (eqs (11)–(21), sums included).
+
+    Parameters
+    ----------
+    dy : array, the shape and dtype of x
+        The upstream gradient.
+    cache : tuple
+        From :func:`staged_forward` or :func:`onepass_forward`.
+
+    Returns
+    -------
+    dx : array, x's shape and dtype
+    dgamma, dbeta : arrays of shape (C,), x's dtype
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.bn import batchnorm_backward, batchnorm_forward
+    >>> from bncheck.check.baselines import staged_backward, staged_forward
+    >>> rng = np.random.default_rng(0)
+    >>> x, dy = rng.standard_normal((16, 3)), rng.standard_normal((16, 3))
+    >>> gamma, beta = np.full(3, 2.0), np.ones(3)
+    >>> dx, dgamma, dbeta = staged_backward(dy, staged_forward(x, gamma, beta, 1e-5)[1])
+    >>> np.allclose(dx, batchnorm_backward(dy, batchnorm_forward(x, gamma, beta)[1]).dx)
+    True
+    """
     xc, var, std, x_hat, gamma, eps, reduce = cache
     dt = dy.dtype.type
     m = dt(_count(dy))

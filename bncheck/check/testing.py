@@ -24,12 +24,34 @@ __all__ = ["BatchNormVerificationError", "assert_batchnorm_correct"]
 def assert_batchnorm_correct(target: Any, **options: Any) -> VerificationReport:
     """Run :func:`bncheck.verify` on ``target`` and raise if any check fails.
 
-    ``options`` are those of :func:`bncheck.verify` (convention, dtypes, ndims, thorough,
-    examples, timeout, seed, axis, strict, deadline, memory_limit). A relative path
-    ``"layers.py[:Name]"`` is resolved against the folder of the test file that calls this.
-    Returns the report when every check passes; raises :class:`BatchNormVerificationError`
-    (an AssertionError) with the full text report, the shrunk counterexample and the
-    diagnosis otherwise. A target that cannot be loaded raises ``bncheck.exceptions.LoadError``.
+    Parameters
+    ----------
+    target : str or object
+        As for :func:`bncheck.verify`. A relative path ``"layers.py[:Name]"`` is resolved
+        against the folder of the test file that calls this.
+    **options
+        Those of :func:`bncheck.verify` (convention, dtypes, ndims, thorough, examples,
+        timeout, seed, axis, strict, deadline, memory_limit).
+
+    Returns
+    -------
+    VerificationReport
+        The report, when every check passes.
+
+    Raises
+    ------
+    BatchNormVerificationError
+        A check failed (an AssertionError), with the full text report, the shrunk
+        counterexample and the diagnosis.
+    bncheck.exceptions.LoadError
+        The target cannot be loaded.
+
+    Examples
+    --------
+    >>> from bncheck.check.testing import assert_batchnorm_correct
+    >>> report = assert_batchnorm_correct("bncheck.BatchNorm", ndims=(2,), dtypes=("float64",))
+    >>> report.passed
+    True
     """
 
     from bncheck.report.verification import render_text

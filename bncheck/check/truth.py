@@ -23,7 +23,27 @@ F64 = NDArray[np.float64]
 
 
 class ExactBatchNorm(NamedTuple):
-    """Train-mode truth, rounded once to float64: outputs in x's layout, statistics (C,)."""
+    """Train-mode truth, rounded once to float64: outputs in x's layout, statistics (C,).
+
+    Attributes
+    ----------
+    y : float64 array, the shape of x
+        The forward output.
+    dx : float64 array, the shape of x, or None
+        None when no ``dy`` was given.
+    dgamma, dbeta : float64 arrays of shape (C,) or None
+        None when no ``dy`` was given, or when gamma (respectively beta) is None.
+    mean, var : float64 arrays of shape (C,)
+        The batch mean and biased batch variance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.truth import exact_batchnorm
+    >>> truth = exact_batchnorm(np.array([[1.0], [2.0], [4.0]]), None, None)
+    >>> truth.mean.tolist(), np.round(truth.var, 12).tolist(), truth.dx
+    ([2.3333333333333335], [1.555555555556], None)
+    """
 
     y: F64
     dx: F64 | None
@@ -76,6 +96,39 @@ def exact_batchnorm(
     y_i = gamma (x_i − mu)/sqrt(var + eps) + beta with mu, var the batch mean and biased
     variance (eqs 6–9); dbeta = Σ dy, dgamma = Σ dy·x_hat,
     dx_i = gamma/sqrt(var + eps) · (dy_i − dbeta/m − x_hat_i · dgamma/m).
+
+    Parameters
+    ----------
+    x : array_like of float16, float32 or float64
+        Input; statistics reduce over every axis except ``axis``.
+    gamma, beta : array_like of shape (C,) or None
+        Scale and shift (None: 1, respectively 0).
+    dy : array_like, the shape of x, optional
+        The upstream gradient; None computes the forward only.
+    eps : float
+        Added to the variance inside the square root.
+    axis : int
+        The channel axis.
+    dps : int
+        Significant decimal digits of the mpmath computation.
+
+    Returns
+    -------
+    ExactBatchNorm
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.bn import batchnorm_backward, batchnorm_forward
+    >>> from bncheck.check.truth import exact_batchnorm
+    >>> rng = np.random.default_rng(0)
+    >>> x, dy = rng.standard_normal((8, 3)), rng.standard_normal((8, 3))
+    >>> gamma, beta = np.full(3, 2.0), np.ones(3)
+    >>> truth = exact_batchnorm(x, gamma, beta, dy)
+    >>> y, cache = batchnorm_forward(x, gamma, beta)
+    >>> dx = batchnorm_backward(dy, cache).dx
+    >>> float(np.max(np.abs(y - truth.y))) < 1e-14, float(np.max(np.abs(dx - truth.dx))) < 1e-14
+    (True, True)
     """
     xa, ax, xc, g, b = _setup(x, gamma, beta, axis)
     m, c = xc.shape
@@ -126,7 +179,33 @@ def exact_inference(
     axis: int = 1,
     dps: int = 50,
 ) -> F64:
-    """The exact eval-mode output gamma (x − running_mean)/sqrt(running_var + eps) + beta."""
+    """The exact eval-mode output gamma (x − running_mean)/sqrt(running_var + eps) + beta.
+
+    Parameters
+    ----------
+    x : array_like of float16, float32 or float64
+        Input.
+    gamma, beta : array_like of shape (C,) or None
+        Scale and shift (None: 1, respectively 0).
+    running_mean, running_var : array_like of shape (C,)
+        The fixed statistics.
+    eps, axis, dps
+        As for :func:`exact_batchnorm`.
+
+    Returns
+    -------
+    float64 array, the shape of x
+        Rounded once to float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.truth import exact_inference
+    >>> x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> y = exact_inference(x, None, None, [1.0, 2.0], [4.0, 1.0], eps=1e-5)
+    >>> y[1].tolist()  # 2/sqrt(4.00001) and 2/sqrt(1.00001), correctly rounded
+    [0.9999987500023437, 1.9999900000749993]
+    """
     xa, ax, xc, g, b = _setup(x, gamma, beta, axis)
     m, c = xc.shape
     rm, rv = np.asarray(running_mean), np.asarray(running_var)

@@ -70,7 +70,38 @@ def _path_property(field: str) -> property:
 class Adapted:
     """A layer seen through the protocol of ``bncheck verify``: ``forward(x, train)``,
     ``backward(dy) -> (dx, dgamma, dbeta)``, and gamma, beta, running_mean, running_var, eps,
-    momentum read and written through the paths given to :func:`adapt`."""
+    momentum read and written through the paths given to :func:`adapt`.
+
+    Made by :func:`adapt`. Reading a value without a path gives None; writing one raises
+    AttributeError. A value written is stored as an array in the shape the layer keeps.
+
+    Attributes
+    ----------
+    layer : object
+        The wrapped layer.
+    paths : dict of str to str
+        The paths found on the layer, by field name.
+    bncheck_axis : int
+        The channel axis the layer expects.
+    gamma, beta, running_mean, running_var, eps, momentum
+        Read and written through ``paths``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check import adapt
+    >>> class Layer:
+    ...     def __init__(self):
+    ...         self.params = {"scale": np.ones((1, 2)), "shift": np.zeros((1, 2))}
+    >>> layer = Layer()
+    >>> t = adapt(layer, forward=lambda x, train: x, backward=lambda dy: (dy, None, None),
+    ...           gamma="params.scale", beta="params.shift")
+    >>> t.gamma = [2.0, 3.0]  # written through the path, in the shape the layer keeps
+    >>> layer.params["scale"].tolist()
+    [[2.0, 3.0]]
+    >>> t.running_mean is None  # the layer has no running_mean
+    True
+    """
 
     gamma = _path_property("gamma")
     beta = _path_property("beta")
@@ -93,9 +124,58 @@ class Adapted:
         self.bncheck_axis = axis
 
     def forward(self, x: Any, train: bool = True) -> Any:
+        """The layer's output for ``x``, through the ``forward`` given to :func:`adapt`.
+
+        Parameters
+        ----------
+        x : array
+            Input, channels on the axis the layer expects.
+        train : bool
+            Training (True) or eval (False) mode.
+
+        Returns
+        -------
+        y
+            What the layer returns.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import bncheck
+        >>> bn = bncheck.BatchNorm(2)
+        >>> def forward(x, train):
+        ...     bn.train(train)
+        ...     return bn(x)
+        >>> t = bncheck.adapt(bn, forward=forward, backward=bn.backward)
+        >>> np.round(t.forward(np.array([[0.0, 1.0], [2.0, 5.0]]), train=True), 4).tolist()
+        [[-1.0, -1.0], [1.0, 1.0]]
+        """
         return self._forward(x, train)
 
     def backward(self, dy: Any) -> Any:
+        """Gradients for the last forward, through the ``backward`` given to :func:`adapt`.
+
+        Parameters
+        ----------
+        dy : array
+            The upstream gradient, the shape of the last forward's input.
+
+        Returns
+        -------
+        tuple
+            ``(dx, dgamma, dbeta)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import bncheck
+        >>> bn = bncheck.BatchNorm(2)
+        >>> t = bncheck.adapt(bn, forward=lambda x, train: bn(x), backward=bn.backward)
+        >>> y = t.forward(np.array([[0.0, 1.0], [2.0, 5.0]]), True)
+        >>> dx, dgamma, dbeta = t.backward(np.ones((2, 2)))
+        >>> dbeta.tolist(), np.allclose(dx, 0.0)  # a uniform dy gives dx = 0
+        ([2.0, 2.0], True)
+        """
         return self._backward(dy)
 
 
@@ -129,9 +209,21 @@ def adapt(
         The channel axis the layer expects (``-1`` for channels-last); bncheck moves its
         inputs there and the outputs back.
 
+    Returns
+    -------
+    Adapted
+        The wrapped layer; return it from a factory that ``bncheck verify`` is pointed at.
+
+    Raises
+    ------
+    ValueError
+        A ``gamma`` or ``beta`` path other than the default is not found on the layer (a
+        missing default name, or any other missing path, reads as None).
+
     Examples
     --------
     >>> import bncheck
+    >>> from bncheck.check import adapt
     >>> bn = bncheck.BatchNorm(3)
     >>> def forward(x, train):
     ...     bn.train(train)
