@@ -37,38 +37,71 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Convention:
-    """One running-statistics convention (a row of :data:`CONVENTIONS`)."""
+    """One running-statistics convention (a row of :data:`CONVENTIONS`), keyword fields only.
 
+    Examples
+    --------
+    >>> from bncheck.bn.running import CONVENTIONS
+    >>> keras = CONVENTIONS["keras"]
+    >>> keras.default_momentum, keras.unbiased, keras.momentum_is_new_weight
+    (0.99, False, False)
+    >>> sorted(CONVENTIONS)
+    ['cumulative', 'keras', 'torch']
+    """
+
+    #: the key of the row (``convention=`` of the layer, ``--convention`` of verify)
     name: str
+    #: the momentum used when none is given (None: the cumulative average)
     default_momentum: float | None
+    #: whether the running variance stores m/(m − 1)·sigma2_B (else sigma2_B)
     unbiased: bool
-    #: momentum -> weight of the new batch; None means "decided by the batch count"
+    #: whether momentum is the weight a of the new batch (else a = 1 − momentum)
     momentum_is_new_weight: bool
+    #: whether a numeric momentum is accepted
     allows_momentum: bool
+    #: whether momentum=None (a = 1/t, the cumulative average) is accepted
     allows_none: bool
+    #: one line for tables (the running-statistics report)
     description: str
 
 
+#: The conventions, by name: every list of convention choices is derived from this table.
 CONVENTIONS: dict[str, Convention] = {
     c.name: c
     for c in (
         Convention(
-            "torch", 0.1, True, True, True, True,
-            "PyTorch: new = (1 - momentum)*old + momentum*batch; unbiased running var; "
-            "momentum=None is the cumulative average",
+            name="torch",
+            default_momentum=0.1,
+            unbiased=True,
+            momentum_is_new_weight=True,
+            allows_momentum=True,
+            allows_none=True,
+            description="PyTorch: new = (1 - momentum)*old + momentum*batch; unbiased running "
+            "var; momentum=None is the cumulative average",
         ),
         Convention(
-            "keras", 0.99, False, False, True, False,
-            "Keras: new = momentum*old + (1 - momentum)*batch; biased running var",
+            name="keras",
+            default_momentum=0.99,
+            unbiased=False,
+            momentum_is_new_weight=False,
+            allows_momentum=True,
+            allows_none=False,
+            description="Keras: new = momentum*old + (1 - momentum)*batch; biased running var",
         ),
         Convention(
-            "cumulative", None, True, True, False, True,
-            "arithmetic mean of all batch statistics (the seed's E[mu_B], m/(m-1)E[sigma2_B])",
+            name="cumulative",
+            default_momentum=None,
+            unbiased=True,
+            momentum_is_new_weight=True,
+            allows_momentum=False,
+            allows_none=True,
+            description="arithmetic mean of all batch statistics (the source's E[mu_B], "
+            "m/(m-1)E[sigma2_B])",
         ),
     )
-}  # fmt: skip
+}
 
 
 class _Default:
@@ -82,7 +115,23 @@ DEFAULT: Any = _Default()
 
 
 class RunningStats(NamedTuple):
-    """Running estimates after an update."""
+    """Running estimates after an update; returned by :func:`update_running`.
+
+    Attributes
+    ----------
+    mean, var : arrays of shape (C,)
+        The new running mean and variance, in the dtype of the running statistics.
+    num_batches_tracked : int
+        The batch count including this batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.bn.running import update_running
+    >>> stats = update_running(np.zeros(2), np.ones(2), np.ones(2), np.ones(2), m=4)
+    >>> stats.num_batches_tracked, stats.mean.shape
+    (1, (2,))
+    """
 
     mean: NDArray[np.floating[Any]]
     var: NDArray[np.floating[Any]]
@@ -97,7 +146,39 @@ def get_convention(convention: object) -> Convention:
 
 
 def resolve_momentum(convention: str, momentum: object = DEFAULT) -> float | None:
-    """Validate ``momentum`` for ``convention``; DEFAULT becomes the convention's default."""
+    """Validate ``momentum`` for ``convention``; DEFAULT becomes the convention's default.
+
+    Parameters
+    ----------
+    convention : str
+        A key of :data:`CONVENTIONS`.
+    momentum : float in [0, 1], None or DEFAULT
+        In the convention's own meaning; None (torch, cumulative) means the cumulative
+        average; ``DEFAULT`` (the default) the convention's default.
+
+    Returns
+    -------
+    float or None
+        The momentum to use.
+
+    Raises
+    ------
+    TypeError
+        ``momentum`` is not a real number.
+    BatchNormError
+        An unknown convention, a momentum outside [0, 1], None for keras, or a number for
+        cumulative.
+
+    Examples
+    --------
+    >>> from bncheck.bn.running import resolve_momentum
+    >>> resolve_momentum("keras"), resolve_momentum("torch", None), resolve_momentum("torch", 0.2)
+    (0.99, None, 0.2)
+    >>> resolve_momentum("keras", None)
+    Traceback (most recent call last):
+    ...
+    bncheck.exceptions.BatchNormError: momentum=None is not supported by convention='keras'; ...
+    """
     conv = get_convention(convention)
     if isinstance(momentum, _Default):
         return conv.default_momentum
@@ -138,8 +219,52 @@ def update_running(
 ) -> RunningStats:
     """Fold one batch into the running statistics; returns new arrays, changes nothing.
 
-    ``batch_var`` is the *biased* batch variance sigma2_B (eq 7) of a batch of ``m`` values per
-    channel; ``unbiased`` (default: the convention's) decides whether m/(m−1)·sigma2_B is stored.
+    With ``a`` the weight of the new batch (see the module docstring),
+    ``new = old + a·(batch − old)``, computed in float64 and rounded once to the dtype of the
+    running statistics.
+
+    Parameters
+    ----------
+    running_mean, running_var : arrays of shape (C,)
+        The current running statistics (not modified).
+    batch_mean : array of shape (C,)
+        The batch mean mu_B (eq 6).
+    batch_var : array of shape (C,)
+        The *biased* batch variance sigma2_B (eq 7) of a batch of ``m`` values per channel.
+    m : int
+        Values per channel in the batch.
+    convention : "torch", "keras" or "cumulative"
+        A key of :data:`CONVENTIONS`.
+    momentum : float in [0, 1], None or DEFAULT
+        As for :func:`resolve_momentum`.
+    unbiased : bool or None
+        Whether m/(m−1)·sigma2_B is stored; None: the convention's default.
+    num_batches_tracked : int
+        Batches folded in so far (the cumulative average weighs the t-th batch by 1/t).
+
+    Returns
+    -------
+    RunningStats
+        ``(mean, var, num_batches_tracked + 1)``.
+
+    Raises
+    ------
+    BatchNormError
+        An unknown convention or bad momentum, ``m < 2`` with the unbiased variance, or a
+        result that overflows the dtype of the running statistics.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.bn.running import update_running
+    >>> mean, var = np.zeros(2), np.ones(2)  # the initial running statistics
+    >>> batch_mean, batch_var = np.array([1.0, 2.0]), np.array([3.0, 3.0])
+    >>> new = update_running(mean, var, batch_mean, batch_var, 4)  # torch: a = 0.1, unbiased
+    >>> np.round(new.mean, 6).tolist(), np.round(new.var, 6).tolist(), new.num_batches_tracked
+    ([0.1, 0.2], [1.3, 1.3], 1)
+    >>> new = update_running(mean, var, batch_mean, batch_var, 4, convention="cumulative")
+    >>> new.mean.tolist(), new.var.tolist()  # a = 1/t = 1 for the first batch
+    ([1.0, 2.0], [4.0, 4.0])
     """
     conv = get_convention(convention)
     mom = resolve_momentum(convention, momentum)
@@ -181,9 +306,39 @@ def merge_shards(
 ) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
     """Chan's parallel merge of per-shard (count, mean, M2) along axis 0.
 
-    M2 = Σ (x − mean)² over a shard. Returns the total (count, mean, M2); the biased variance of
-    the union is M2/count. Weighted by counts, so unequal shards merge exactly like the whole
-    batch (an equal-weight average of shard statistics does not).
+    M2 = Σ (x − mean)² over a shard. Weighted by counts, so unequal shards merge exactly like
+    the whole batch (an equal-weight average of shard statistics does not).
+
+    Parameters
+    ----------
+    counts : array of shape (S,) of ints >= 1
+        Values per channel in each of the S >= 1 shards.
+    means, m2s : arrays of shape (S, C)
+        Each shard's per-channel mean and M2.
+
+    Returns
+    -------
+    count : int
+        The total count.
+    mean, m2 : float64 arrays of shape (C,)
+        The mean and M2 of the union; its biased variance is M2/count.
+
+    Raises
+    ------
+    BatchNormError
+        Inconsistent shapes, no shard, or a count < 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.bn.running import merge_shards
+    >>> x = np.random.default_rng(0).standard_normal((10, 2))
+    >>> shards = [x[:3], x[3:]]
+    >>> means = np.array([s.mean(axis=0) for s in shards])
+    >>> m2s = np.array([((s - s.mean(axis=0)) ** 2).sum(axis=0) for s in shards])
+    >>> n, mean, m2 = merge_shards([3, 7], means, m2s)
+    >>> n, np.allclose(mean, x.mean(axis=0)), np.allclose(m2 / n, x.var(axis=0))
+    (10, True, True)
     """
     cnt = np.asarray(counts, dtype=np.int64)
     mu = np.asarray(means, dtype=np.float64)

@@ -8,12 +8,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bncheck
+from bncheck.check.conditions import worst_case_scales as f64_scales
+from bncheck.check.metrics import assert_within_worst_case as assert_within_f64_budget
+from bncheck.check.metrics import normwise_ulp
 from bncheck.check.strategies import BNCase, bn_cases
-from bncheck.check.tolerances import normwise_ulp
+from bncheck.check.tolerances import TARGET_ULP, TOLERANCES, for_dtype
+from bncheck.check.tolerances import worst_case_k as f64_k
 from bncheck.check.truth import exact_batchnorm, exact_inference
-from tests.budgets import U64, assert_within_f64_budget, columns, f64_k, f64_scales
+from tests.internals import columns
 
-NARROW_BUDGET_ULP = 1.0  # see tests/budgets.py: one rounding of a float64 result
+U64 = TOLERANCES["float64"].unit_roundoff
 
 
 def run(case: BNCase) -> tuple[np.ndarray, bncheck.BatchNormGrads]:
@@ -43,7 +47,8 @@ def assert_matches_truth(case: BNCase) -> None:
     else:
         for name, actual, exact, ax in outputs:
             ulp = normwise_ulp(actual, exact, dtype, axis=ax)
-            assert ulp <= NARROW_BUDGET_ULP, f"{name}: {ulp:.2f} normwise ULP in {dtype}"
+            budget = for_dtype(dtype).rounded_once_ulp  # one rounding of a float64 result
+            assert ulp <= budget, f"{name}: {ulp:.2f} normwise ULP in {dtype}"
 
 
 @given(bn_cases(dtypes=(np.float16, np.float32, np.float64), regimes=("standard",)))
@@ -151,9 +156,10 @@ def test_channels_first_and_channels_last_give_the_same_numbers(case: BNCase) ->
         assert np.all(np.abs(columns(y0, ax) - columns(y1, -1)).max(0) <= bound * s["y"])
         assert np.all(np.abs(columns(g0.dx, ax) - columns(g1.dx, -1)).max(0) <= bound * s["dx"])
     else:
-        # both are within 1 normwise ULP of the same truth
-        assert normwise_ulp(np.moveaxis(y0, ax, -1), y1, case.x.dtype, axis=-1) <= 2
-        assert normwise_ulp(np.moveaxis(g0.dx, ax, -1), g1.dx, case.x.dtype, axis=-1) <= 2
+        # both are within rounded_once_ulp (1 normwise ULP) of the same truth
+        bound = 2 * for_dtype(case.x.dtype).rounded_once_ulp
+        assert normwise_ulp(np.moveaxis(y0, ax, -1), y1, case.x.dtype, axis=-1) <= bound
+        assert normwise_ulp(np.moveaxis(g0.dx, ax, -1), g1.dx, case.x.dtype, axis=-1) <= bound
 
 
 def test_no_affine_is_gamma_one_and_beta_zero() -> None:
@@ -204,7 +210,7 @@ def test_inference_matches_the_exact_truth(case: BNCase) -> None:
     )
     truth = exact_inference(case.x, case.gamma, case.beta, rm, rv, eps=case.eps, axis=case.axis)
     # eval mode is elementwise: <= 5 roundings in float64, one final rounding for narrow dtypes
-    budget = 4.0 if case.x.dtype == np.float64 else NARROW_BUDGET_ULP
+    budget = 4.0 if case.x.dtype == np.float64 else for_dtype(case.x.dtype).rounded_once_ulp
     g = np.ones(c) if case.gamma is None else np.abs(case.gamma.astype(np.float64))
     b = np.zeros(c) if case.beta is None else np.abs(case.beta.astype(np.float64))
     x_hat = np.abs(columns(case.x, case.axis) - rm) / np.sqrt(rv.astype(np.float64) + case.eps)
@@ -253,5 +259,5 @@ def test_the_design_accuracy_targets_hold_on_the_numerical_error_report_cases() 
             case = ne._case(row, dtype, False, seed=1)
             t = exact_batchnorm(*case, eps=ne.EPS, axis=1)
             errs = ne._errors(ne.IMPLEMENTATIONS["bncheck"], case, (t.y, t.dx, t.dgamma, t.dbeta))
-            limit = 4.0 if dtype == "float64" else 2.0
+            limit = TARGET_ULP[dtype]
             assert max(errs) <= limit, (row.label, dtype, dict(zip(ne.OUTPUTS, errs, strict=True)))

@@ -11,28 +11,10 @@ from hypothesis import strategies as st
 
 from bncheck import BatchNormError
 from bncheck.bn.running import CONVENTIONS, merge_shards, resolve_momentum, update_running
+from bncheck.check.tolerances import TOLERANCES
+from tests.closed_forms import ema_closed_form, exact_stats
 
-U64 = 2.0**-53
-
-
-def exact_stats(batch: np.ndarray) -> tuple[list[Fraction], list[Fraction]]:
-    """Per-column mean and biased variance as exact rationals."""
-    cols = [[Fraction(float(v)) for v in batch[:, j]] for j in range(batch.shape[1])]
-    means = [sum(c, Fraction(0)) / len(c) for c in cols]
-    var = [
-        sum(((v - mu) ** 2 for v in c), Fraction(0)) / len(c)
-        for c, mu in zip(cols, means, strict=True)
-    ]
-    return means, var
-
-
-def ema_closed_form(values: list[Fraction], weight: Fraction, init: Fraction) -> Fraction:
-    """R_k = (1 − a)^k R_0 + Σ_j a (1 − a)^(k − j) b_j: the EMA after k steps, exactly."""
-    k = len(values)
-    total = (1 - weight) ** k * init
-    for j, v in enumerate(values, start=1):
-        total += weight * (1 - weight) ** (k - j) * v
-    return total
+U64 = TOLERANCES["float64"].unit_roundoff
 
 
 def batches(seed: int, k: int, m: int, c: int = 3) -> list[np.ndarray]:

@@ -31,7 +31,7 @@ import pytest
 from numpy.typing import NDArray
 
 import bncheck
-from bncheck.check._verify import verify
+from bncheck.check import verify
 from bncheck.check.finite_diff import central_diff
 from bncheck.check.gradient_check import check_directional
 from bncheck.check.metrics import compare

@@ -26,7 +26,7 @@ from bncheck.check.metrics import compare
 from bncheck.check.strategies import BNCase, bn_cases
 from bncheck.check.tolerances import TOLERANCES, error_budget
 from bncheck.check.truth import exact_batchnorm
-from tests.check.test_tolerances import plain_bn
+from tests.plain_bn import plain_bn
 
 generated = pytest.importorskip("bncheck.check.reference")
 

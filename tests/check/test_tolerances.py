@@ -7,80 +7,18 @@ whose effect is small (eps counted twice, m − 1 in the variance) in float64.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given
 
+from bncheck.check.conditions import channel_condition, output_condition
+from bncheck.check.metrics import compare, normwise_ulp
 from bncheck.check.strategies import BNCase, bn_cases
-from bncheck.check.tolerances import (
-    BUDGET_TABLE,
-    channel_condition,
-    compare,
-    error_budget,
-    normwise_ulp,
-    output_condition,
-    summation_factor,
-    unit_roundoff,
-)
+from bncheck.check.tolerances import BUDGET_TABLE, error_budget, summation_factor, unit_roundoff
 from bncheck.check.truth import exact_batchnorm
-
-OUTPUTS = ("y", "dx", "dgamma", "dbeta")
-
-
-class Plain(NamedTuple):
-    y: np.ndarray
-    dx: np.ndarray
-    dgamma: np.ndarray
-    dbeta: np.ndarray
-
-
-def recursive_sum(a: np.ndarray) -> np.ndarray:
-    """Σ over axis 0 one row at a time, in a's dtype: naive recursive summation."""
-    acc = np.zeros(a.shape[1:], a.dtype)
-    for row in a:
-        acc = acc + row
-    return acc
-
-
-def plain_bn(
-    x: np.ndarray,
-    gamma: np.ndarray | None,
-    beta: np.ndarray | None,
-    dy: np.ndarray,
-    eps: float,
-    axis: int,
-    *,
-    eps_twice: bool = False,
-    var_divisor: str = "m",
-) -> Plain:
-    """A correct but careless BN: two-pass, everything in x's dtype, recursive sums.
-
-    ``eps_twice`` and ``var_divisor="m-1"`` plant the two small mistakes.
-    """
-    dt = x.dtype.type
-    ax = axis % x.ndim
-    moved = np.moveaxis(x, ax, -1)
-    xc = moved.reshape(-1, moved.shape[-1])
-    dyc = np.moveaxis(dy, ax, -1).reshape(xc.shape)
-    m, c = xc.shape
-    g = np.ones(c, x.dtype) if gamma is None else gamma
-    b = np.zeros(c, x.dtype) if beta is None else beta
-    mu = recursive_sum(xc) / dt(m)
-    d = xc - mu
-    var = recursive_sum(d * d) / dt(m - 1 if var_divisor == "m-1" else m)
-    s = np.sqrt(var + dt(2 * eps if eps_twice else eps))
-    n = d / s
-    y = g * n + b
-    dbeta = recursive_sum(dyc)
-    dgamma = recursive_sum(dyc * n)
-    dx = (g / s) * (dyc - dbeta / dt(m) - n * (dgamma / dt(m)))
-
-    def back(a: np.ndarray) -> np.ndarray:
-        return np.moveaxis(a.reshape(moved.shape), -1, ax)
-
-    return Plain(back(y), back(dx), dgamma, dbeta)
+from tests.plain_bn import OUTPUTS, Plain, plain_bn
 
 
 def judge(case: BNCase, out: Plain, dtype: Any) -> dict[str, Any]:

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 
 import bncheck
+from bncheck.check.metrics import compare
 from bncheck.check.strategies import BNCase, bn_cases
-from bncheck.check.tolerances import compare
 from bncheck.check.truth import exact_batchnorm
-from tests.check.test_tolerances import OUTPUTS, plain_bn
+from tests.plain_bn import OUTPUTS, plain_bn
 
 DTYPES = (np.float16, np.float32, np.float64)
 
@@ -152,7 +152,7 @@ def test_with_gamma_a_plain_two_pass_bn_still_passes_in_every_regime(case: BNCas
 
 
 def test_bncheck_passes_its_own_verification_in_float16() -> None:
-    from bncheck.check._verify import verify
+    from bncheck.check import verify
 
     report = verify("bncheck", dtypes=("float16",), ndims=(2,))
     assert report.passed, [(c.id, c.message) for c in report.failed]

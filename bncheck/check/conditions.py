@@ -1,0 +1,215 @@
+"""Conditions and scales: the per-channel quantities of an input that the budgets of
+:mod:`bncheck.check.tolerances` are multiplied by.
+
+- :func:`channel_condition` (kappa_s) and :func:`output_condition` (K): the first-order
+  conditions of the probabilistic budget (derived in the docstring of
+  :mod:`bncheck.check.tolerances`, "Probabilistic budget"), with which
+  :func:`bncheck.check.metrics.compare` judges an output;
+- :func:`worst_case_scales`: the scales of the worst-case float64 bound ("Worst case").
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from bncheck.check.tolerances import BUDGET_TABLE
+
+__all__ = ["channel_condition", "output_condition", "worst_case_scales"]
+
+F64 = NDArray[np.float64]
+
+
+def _columns(a: ArrayLike, axis: int) -> F64:
+    """(…, C, …) -> (m, C) float64."""
+    moved = np.moveaxis(np.asarray(a, dtype=np.float64), axis, -1)
+    return moved.reshape(-1, moved.shape[-1])
+
+
+class _Stats(NamedTuple):
+    m: int
+    big_m: F64  # max|x|
+    d: F64  # max|x − mu|
+    s: F64  # sqrt(var + eps)
+    x_hat: F64  # (m, C)
+
+
+def _stats(x: ArrayLike, eps: float, axis: int) -> _Stats:
+    xc = _columns(x, axis)
+    mu = xc.mean(axis=0)
+    dev = xc - mu
+    dev -= dev.mean(axis=0)  # a second correction pass: x − mu accurate also at large offsets
+    s = np.sqrt(np.mean(dev * dev, axis=0) + eps)
+    return _Stats(xc.shape[0], np.abs(xc).max(axis=0), np.abs(dev).max(axis=0), s, dev / s)
+
+
+def channel_condition(x: ArrayLike, eps: float, axis: int) -> F64:
+    """kappa_s = max(1, max_i|x_i| / sqrt(var + eps)) per channel, shape (C,).
+
+    How much BN's centering x_i − mu magnifies the rounding of the (large) x_i relative to the
+    normalization scale s: an error Δmu of the mean becomes Δmu/s in x_hat, and
+    Δmu ~ u·max|x|. It is 1 for centred data and ~1e4 when the mean is 1e4 spreads away.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.conditions import channel_condition
+    >>> x = np.array([[-1.0, 99.0], [1.0, 101.0]])
+    >>> channel_condition(x, eps=0.0, axis=1)
+    array([  1., 101.])
+    """
+    st = _stats(x, eps, axis)
+    return np.maximum(1.0, st.big_m / st.s)
+
+
+class _Conditions(NamedTuple):
+    k: F64  # K, first-order condition of the output
+    k2: F64  # sensitivity of the output to a relative error of s
+    kappa_s: F64
+    num: F64  # K·den: the first-order error bound in units of u·(output's unit, see `to_abs`)
+    num2: F64  # K2·den
+    den: F64  # the lower bound of the output's scale that K is relative to
+    to_abs: F64  # num·to_abs is in the output's own units (|gamma|/s for dx, else 1)
+
+
+def _ratio(num: F64, den: F64) -> F64:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.where(den > 0, num / np.where(den > 0, den, 1.0), np.inf))
+
+
+def _conditions(
+    output: str,
+    x: ArrayLike,
+    eps: float,
+    axis: int,
+    dy: ArrayLike | None,
+    gamma: ArrayLike | None = None,
+    y_scale: ArrayLike | None = None,
+) -> _Conditions:
+    """K and K2 per channel, as ``num/den`` (:mod:`bncheck.check.metrics`, "Degenerate
+    channels").
+
+    For y, without ``gamma`` the scale is bounded below by |gamma|·nu/2 (gamma cancels); with
+    ``gamma`` and ``y_scale`` (max|y| of the truth per channel) by max(|gamma|·nu/2, y_scale),
+    which is also positive on a constant channel. dx needs ``gamma`` only to convert its
+    bound to absolute units (``to_abs``), for a channel whose true dx is exactly 0.
+    """
+    if output not in BUDGET_TABLE:
+        raise ValueError(f"output={output!r} is unknown; expected one of {sorted(BUDGET_TABLE)}")
+    st = _stats(x, eps, axis)
+    kappa_s = np.maximum(1.0, st.big_m / st.s)
+    nu = st.d / st.s
+    c = st.big_m.shape[0]
+    ones = np.ones(c)
+    g_abs = ones if gamma is None else np.abs(np.broadcast_to(_vec(gamma), (c,)))
+    if output == "y":
+        if gamma is None or y_scale is None:
+            den = nu / 2  # x_hat takes both signs, so max|y| >= |gamma|·nu/2 (gamma = 1 here)
+        else:
+            den = np.maximum(g_abs * nu / 2, np.broadcast_to(_vec(y_scale), (c,)))
+        # (g + c)·K bounds [|gamma|·g·M/s + |gamma|·nu·(g + 3)/2 + c·max|y|] / max|y|
+        num = np.maximum(2 * den, g_abs * st.big_m / st.s) + 3 * den
+        num2 = 2 * den
+        return _Conditions(_ratio(num, den), _ratio(num2, den), kappa_s, num, num2, den, ones)
+    if dy is None:
+        raise ValueError(f"dy is required to judge {output}: its condition depends on dy")
+    delta = _columns(dy, axis)
+    m = st.m
+    s1 = delta.sum(axis=0)
+    s2 = (delta * st.x_hat).sum(axis=0)
+    abs_d = np.abs(delta)
+    abs_dn = np.abs(delta * st.x_hat)
+    if output == "dbeta":
+        num = abs_d.sum(axis=0)
+        den = np.full(c, np.max(np.abs(s1)))
+        zero = np.zeros(c)
+        return _Conditions(_ratio(num, den), zero, kappa_s, num, zero, den, ones)
+    if output == "dgamma":
+        num = abs_dn.sum(axis=0) + kappa_s * np.abs(s1) + (1.0 + nu) * abs_d.sum(axis=0)
+        num2 = abs_dn.sum(axis=0)
+        den = np.full(c, np.max(np.abs(s2)))
+        return _Conditions(_ratio(num, den), _ratio(num2, den), kappa_s, num, num2, den, ones)
+    a1, a2 = np.abs(s1) / m, np.abs(s2) / m
+    r1, r2 = abs_d.mean(axis=0), abs_dn.mean(axis=0)
+    p = np.abs(delta - s1 / m - st.x_hat * (s2 / m)).max(axis=0)
+    num = (
+        p / 2
+        + abs_d.max(axis=0)
+        + r1
+        + a1
+        + (kappa_s + 2 * nu) * a2
+        + nu * (r2 + kappa_s * a1 + (1.0 + nu) * r1)
+    )
+    num2 = p + 2 * nu * (a2 + nu * r1)
+    to_abs = g_abs / st.s
+    return _Conditions(_ratio(num, p), _ratio(num2, p), kappa_s, num, num2, p, to_abs)
+
+
+def _vec(a: ArrayLike) -> F64:
+    return np.asarray(a, dtype=np.float64).reshape(-1)
+
+
+def output_condition(
+    output: str, x: ArrayLike, eps: float, axis: int, dy: ArrayLike | None = None
+) -> F64:
+    """The first-order condition K of ``output`` per channel, shape (C,) (the docstring of
+    :mod:`bncheck.check.tolerances`, "Probabilistic budget").
+
+    For y, K = 2·kappa_c + 3 with kappa_c = max(1, max|x| / max|x − mu|). For dx, dgamma and
+    dbeta ``dy`` is required. For the per-channel vectors dgamma and dbeta each entry is that
+    channel's numerator divided by the largest |S2|, respectively |S1|, over all channels (the
+    normwise condition is their maximum).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.conditions import output_condition
+    >>> x = np.array([[-1.0, 99.0], [1.0, 101.0]])
+    >>> output_condition("y", x, eps=0.0, axis=1)
+    array([  5., 205.])
+    """
+    return _conditions(output, x, eps, axis, dy).k
+
+
+def worst_case_scales(
+    x: ArrayLike,
+    gamma: ArrayLike | None,
+    beta: ArrayLike | None,
+    dy: ArrayLike,
+    eps: float,
+    axis: int,
+) -> dict[str, F64]:
+    """Per-channel scales of the worst-case float64 bound, by output (the docstring of
+    :mod:`bncheck.check.tolerances`, "Worst case"), for :func:`bncheck.check.metrics.
+    assert_within_worst_case`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.conditions import worst_case_scales
+    >>> x = np.array([[-1.0, 0.0], [1.0, 4.0]])
+    >>> scales = worst_case_scales(x, None, None, np.ones_like(x), 0.0, axis=1)
+    >>> scales["y"], scales["dbeta"]
+    (array([2., 2.]), array([2., 2.]))
+    """
+    xc = _columns(x, axis)
+    dyc = _columns(dy, axis)
+    c = xc.shape[1]
+    g = np.ones(c) if gamma is None else np.abs(np.asarray(gamma, dtype=np.float64))
+    b = np.zeros(c) if beta is None else np.abs(np.asarray(beta, dtype=np.float64))
+    var = xc.var(axis=0)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat = np.abs(xc - xc.mean(axis=0)) * inv_std
+    mx = x_hat.max(axis=0)
+    sdy = np.abs(dyc).sum(axis=0)
+    sdyx = np.abs(dyc * x_hat).sum(axis=0)
+    m = xc.shape[0]
+    max_dy = np.abs(dyc).max(axis=0)
+    return {
+        "y": g * (mx + 1.0) + b,
+        "dx": g * inv_std * (2 * max_dy + sdy / m + mx * sdyx / m),
+        "dgamma": sdyx + mx * sdy,
+        "dbeta": sdy,
+    }
