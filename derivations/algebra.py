@@ -15,11 +15,11 @@ closed forms and of the generated code.
 from __future__ import annotations
 
 import sympy as sp
-from sympy import Add, Indexed, KroneckerDelta, Mul, Pow, Sum
+from sympy import Add, KroneckerDelta, Mul, Pow, Sum
 
 # Sizes, indices and the IndexedBase variables. Names mirror the equations and the generated code.
 M = sp.Symbol("m", integer=True, positive=True)
-I = sp.Symbol("i", integer=True, positive=True)  # noqa: E741 - the summation index of the seed
+I = sp.Symbol("i", integer=True, positive=True)  # noqa: E741 - the summation index of the source
 K = sp.Symbol("k", integer=True, positive=True)  # free index of a first-order result
 L = sp.Symbol("l", integer=True, positive=True)  # free index of a second-order result
 X = sp.IndexedBase("x", real=True)
@@ -146,10 +146,6 @@ def to_inv_std(expr: sp.Expr) -> sp.Expr:
 def sum_atoms(expr: sp.Expr) -> list[Sum]:
     """The Sum atoms of ``expr`` in a deterministic order."""
     return sorted(expr.atoms(Sum), key=sp.default_sort_key)
-
-
-def indexed_bases(expr: sp.Expr) -> set[sp.IndexedBase]:
-    return {e.base for e in expr.atoms(Indexed)}
 
 
 _TEX_NAMES = {

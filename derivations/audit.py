@@ -1,4 +1,4 @@
-"""Audit of the seeds' claims against the derivation: every verdict is computed here.
+"""Audit of the source documents' claims against the derivation: every verdict is computed here.
 
 identity    every side of the printed chain against the first, after substituting the
             derivation's value for each placeholder (``staged``) and the batch statistics for

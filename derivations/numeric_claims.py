@@ -1,4 +1,4 @@
-"""Checks for the seeds' numeric and shape claims (not equations of the derivation).
+"""Checks for the source documents' numeric and shape claims (not equations of the derivation).
 
 Each check returns an ``Outcome``; nothing here knows the expected verdict.
 Rounding rule for percentages: a claimed whole percent p holds when the true probability,

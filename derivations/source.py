@@ -1,10 +1,10 @@
-"""The seeds' equations and claims, transcribed exactly as printed — one table, no verdicts.
+"""The sources' equations and claims, transcribed exactly as printed — one table, no verdicts.
 
 ``printed`` is the source text verbatim (LaTeX or Chinese). ``sides`` is the same equation as a
-SymPy chain ``sides[0] = sides[1] = …``. Intermediate derivatives the seed writes as fractions
+SymPy chain ``sides[0] = sides[1] = …``. Intermediate derivatives the source writes as fractions
 (dJ/dn_i, dJ/dσ²_B, …) are placeholders; the audit substitutes the derivation's value with the
 meaning stated in ``staged`` so that each equation is tested on its own. The free sample index i
-of the seed is the SymPy symbol k (i is kept for summation). A plain δ in a per-sample formula is
+of the source is the SymPy symbol k (i is kept for summation). A plain δ in a per-sample formula is
 read as δ_k, the matching row of the δ matrix.
 
 ``corrected`` is a candidate correct form; the audit checks it as strictly as the claim and only
@@ -21,7 +21,7 @@ import sympy as sp
 from bncheck.derivations.algebra import DELTA, EPS, GAMMA, I, K, M, X, batch_sum
 from bncheck.derivations.symbolic import MU_B, VAR_B, N
 
-# Placeholders for the seed's fractions; names match ``staged.quantities()``.
+# Placeholders for the source's fractions; names match ``staged.quantities()``.
 P = {
     name: sp.IndexedBase(tex) if per_sample else sp.Symbol(tex)
     for name, tex, per_sample in (

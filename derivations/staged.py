@@ -1,9 +1,9 @@
-"""The intermediate derivatives of the seed's hand derivation, derived by SymPy from (6)–(9).
+"""The intermediate derivatives of the source document's hand derivation, derived by SymPy from (6)–(9).
 
-The seed splits dJ/dx_i through n_i, sigma2_B and mu_B and writes partial derivatives without
+The source splits dJ/dx_i through n_i, sigma2_B and mu_B and writes partial derivatives without
 saying what is held fixed. Each quantity below states its meaning and is derived in the staged
 model: n_i(x_i, mu_B, sigma2_B) from (8), sigma2_B(x, mu_B) from (7), mu_B(x) from (6); J as a
-function of (x, mu_B, sigma2_B) or of n or z where the seed treats those as the variables.
+function of (x, mu_B, sigma2_B) or of n or z where the source treats those as the variables.
 All results are evaluated at the batch statistics; per-sample ones have the free index k.
 """
 
@@ -40,7 +40,7 @@ def _q(meaning: str, expr: sp.Expr) -> Quantity:
 
 @functools.cache
 def quantities() -> dict[str, Quantity]:
-    """Name → derived quantity. Names match the placeholders of ``seed``."""
+    """Name → derived quantity. Names match the placeholders of ``source``."""
     j_staged = loss(MU_B, VAR_B)  # J(x, mu_B, sigma2_B), statistics held fixed
     var_mu = var_of_mu(MU_B)  # sigma2_B(x, mu_B), mu_B held fixed
     n_k = n_of(K, MU_B, VAR_B)

@@ -37,7 +37,7 @@ from bncheck.derivations.algebra import (
 from sympy import Sum
 
 # Symbols of the staged model: mu_B and sigma2_B held fixed while differentiating (the
-# "partial" derivatives of the seed's hand derivation), substituted back afterwards.
+# "partial" derivatives of the source document's hand derivation), substituted back afterwards.
 MU_B = sp.Symbol("mu_B", real=True)
 VAR_B = sp.Symbol("sigma_B^2", nonnegative=True)
 N = sp.IndexedBase("n", real=True)  # n_i of eq (8) as an independent variable

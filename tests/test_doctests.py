@@ -39,6 +39,7 @@ PUBLIC_MODULES = (
     "bncheck.check.finite_diff",
     "bncheck.check.gradient_check",
     "bncheck.check.truth",
+    "bncheck.check.regimes",
     "bncheck.check.strategies",
     "bncheck.check.baselines",
     "bncheck.check.testing",
@@ -76,13 +77,17 @@ def public_objects() -> dict[str, tuple[Any, ModuleType]]:
             owner = getattr(obj, "__module__", modname)
             add(f"{owner}.{obj.__name__}", obj, module)
             if inspect.isclass(obj):
-                for attr, value in vars(obj).items():
-                    if attr.startswith("_"):
+                # its own public methods and those it inherits from bncheck's classes
+                for base in obj.__mro__:
+                    if not base.__module__.startswith("bncheck"):
                         continue
-                    if isinstance(value, (classmethod, staticmethod)):
-                        value = value.__func__
-                    if inspect.isfunction(value):
-                        add(f"{owner}.{obj.__name__}.{attr}", value, module)
+                    for attr, value in vars(base).items():
+                        if attr.startswith("_"):
+                            continue
+                        if isinstance(value, (classmethod, staticmethod)):
+                            value = value.__func__
+                        if inspect.isfunction(value):
+                            add(f"{value.__module__}.{value.__qualname__}", value, module)
     return found
 
 

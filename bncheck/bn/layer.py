@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import errno
-import io
-import json
-import math
-import os
-import secrets
-import stat
-import struct
 import threading
-import zipfile
-import zlib
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bncheck.bn._layer_file import _COUNTER_RANGE, FORMAT, MAX_BATCHES_TRACKED
+from bncheck.bn._layer_state import LayerState
 from bncheck.bn._validation import (
     FLOAT_DTYPES,
     BatchNormError,
-    _short,
     check_axis,
     check_float_array,
     check_ndim,
@@ -43,30 +31,15 @@ from bncheck.bn.running import DEFAULT, get_convention, resolve_momentum, update
 
 __all__ = ["FORMAT", "MAX_BATCHES_TRACKED", "BatchNorm"]
 
-#: Identifies the layout of a saved BatchNorm file; bump the number when it changes.
-FORMAT = "bncheck.BatchNorm/1"
-
-#: The largest ``num_batches_tracked`` a layer holds: it is saved as an int64.
-MAX_BATCHES_TRACKED = 2**63 - 1
-_COUNTER_RANGE = f"[0, {MAX_BATCHES_TRACKED}] (0 to 2**63 - 1, an int64)"
-
 FloatArray = NDArray[np.floating[Any]]
 
-#: What :meth:`BatchNorm.load` reads: a ``.npz`` (zip) archive of ``.npy`` entries.
-_EXPECTS = "expected a .npz file written by bncheck.BatchNorm.save"
-_NPY_MAGIC = b"\x93NUMPY"
-_STATE_KEYS = ("running_mean", "running_var", "gamma", "beta", "num_batches_tracked")
-_ENTRIES = ("format", "config", *_STATE_KEYS)
-#: Longest 'format' and 'config' texts accepted (characters); save() writes about 200.
-_MAX_TEXT = {"format": 64, "config": 4096}
-#: Longest .npy header accepted (bytes); save() writes 128.
-_MAX_NPY_HEADER = 4096
-#: Deflate expands at most about 1032-fold: an entry claiming more is corrupt or crafted.
-_MAX_DEFLATE_RATIO = 1100
 
-
-class BatchNorm:
+class BatchNorm(LayerState):
     """Batch Normalization layer with running statistics.
+
+    Training normalizes with the biased batch variance (eq 7) and updates the running
+    statistics; eval mode normalizes with the running statistics and changes no state. A call
+    that raises changes no state. Inputs have 2 to 5 dimensions.
 
     Parameters
     ----------
@@ -81,6 +54,8 @@ class BatchNorm:
         Default: the convention's (torch 0.1, keras 0.99, cumulative None). None (torch,
         cumulative) means the cumulative average over all batches.
     convention : "torch", "keras" or "cumulative"
+        How batches are folded into the running statistics (a row of
+        ``bncheck.bn.running.CONVENTIONS``).
     unbiased : bool or None
         Store the unbiased m/(m−1)·sigma2_B as running variance; None: the convention's default.
     affine : bool
@@ -89,10 +64,28 @@ class BatchNorm:
         dtype of gamma, beta and the running statistics. Inputs of any float dtype are accepted;
         outputs have the input's dtype.
 
-    Training normalizes with the biased batch variance (eq 7) and updates the running
-    statistics; eval mode normalizes with the running statistics and changes no state. A call
-    that raises changes no state. Inputs have 2 to 5 dimensions.
+    Attributes
+    ----------
+    gamma, beta : arrays of shape (num_features,) or None
+        The learnable scale and shift (None when ``affine=False``).
+    running_mean, running_var : arrays of shape (num_features,)
+        The running statistics, initially 0 and 1.
+    num_batches_tracked : int
+        The number of training batches seen.
+    training : bool
+        True in training mode (the initial mode), False in eval mode.
 
+    Raises
+    ------
+    TypeError
+        A setting of the wrong type (e.g. a float num_features or axis, a non-bool affine, a
+        dtype that is not float16/32/64).
+    BatchNormError
+        A setting out of range (num_features < 1, eps <= 0, momentum outside [0, 1] or not
+        allowed by the convention, an unknown convention).
+
+    Notes
+    -----
     Threads: a layer may be shared between threads. Each public call (``forward``/``__call__``,
     ``backward``, ``train``/``eval``, ``state_dict``/``load_state_dict``, ``save``) runs under
     the layer's :attr:`lock`, so it sees and leaves a consistent state and no running-statistics
@@ -100,6 +93,21 @@ class BatchNorm:
     made it: to pair a forward with its backward, hold the lock around both
     (``with bn.lock: y = bn(x); grads = bn.backward(dy)``; it is reentrant). Assigning
     attributes directly (``bn.gamma = ...``) is not locked.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.bn import BatchNorm
+    >>> bn = BatchNorm(3)  # torch's convention: momentum 0.1, unbiased running variance
+    >>> x = np.random.default_rng(0).normal(2.0, 1.0, size=(16, 3))
+    >>> y = bn(x)  # training: normalized with the batch statistics
+    >>> np.allclose(y.mean(axis=0), 0.0), bn.num_batches_tracked
+    (True, 1)
+    >>> np.allclose(bn.running_mean, 0.1 * x.mean(axis=0))
+    True
+    >>> grads = bn.backward(np.ones_like(y))
+    >>> grads.dx.shape, grads.dgamma.shape
+    ((16, 3), (3,))
     """
 
     def __init__(
@@ -166,7 +174,30 @@ class BatchNorm:
 
     # -- mode -------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> BatchNorm:
-        """Set training mode (``mode=False`` is eval mode); returns self."""
+        """Set training mode (``mode=False`` is eval mode).
+
+        Parameters
+        ----------
+        mode : bool
+            True: training mode; False: eval mode.
+
+        Returns
+        -------
+        BatchNorm
+            self, for chaining.
+
+        Raises
+        ------
+        TypeError
+            ``mode`` is not a bool.
+
+        Examples
+        --------
+        >>> from bncheck.bn import BatchNorm
+        >>> bn = BatchNorm(3)
+        >>> bn.train(False).training, bn.train().training
+        (False, True)
+        """
         if not isinstance(mode, (bool, np.bool_)):
             raise TypeError(f"mode={mode!r} must be True or False")
         with self._lock:
@@ -174,7 +205,24 @@ class BatchNorm:
         return self
 
     def eval(self) -> BatchNorm:
-        """Set eval mode: normalize with the running statistics, change no state."""
+        """Set eval mode: normalize with the running statistics, change no state.
+
+        Returns
+        -------
+        BatchNorm
+            self, for chaining (the same as ``train(False)``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bncheck.bn import BatchNorm
+        >>> bn = BatchNorm(2).eval()
+        >>> x = np.array([[1.0, 2.0], [3.0, 4.0]])
+        >>> np.allclose(bn(x), x / np.sqrt(1.0 + bn.eps))  # running mean 0, running var 1
+        True
+        >>> bn.num_batches_tracked
+        0
+        """
         return self.train(False)
 
     def __repr__(self) -> str:
@@ -202,7 +250,36 @@ class BatchNorm:
 
     def forward(self, x: ArrayLike) -> FloatArray:
         """Normalize ``x``: batch statistics in training (and update the running ones), running
-        statistics in eval mode."""
+        statistics in eval mode. Calling the layer, ``bn(x)``, is the same.
+
+        Parameters
+        ----------
+        x : float array, 2 to 5 dimensions
+            ``num_features`` channels along the layer's ``axis``.
+
+        Returns
+        -------
+        y : array, same shape and dtype as x
+
+        Raises
+        ------
+        TypeError
+            A non-float input.
+        BatchNormError
+            NaN/Inf, the wrong number of channels or dimensions, fewer than 2 values per
+            channel in training, or a batch counter that cannot count another batch; the
+            layer's state is then unchanged.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bncheck.bn import BatchNorm
+        >>> bn = BatchNorm(3, axis=-1)  # channels-last
+        >>> x = np.random.default_rng(0).standard_normal((2, 4, 4, 3)).astype(np.float32)
+        >>> y = bn.forward(x)
+        >>> y.shape, y.dtype, bn.num_batches_tracked
+        ((2, 4, 4, 3), dtype('float32'), 1)
+        """
         with self._lock:
             return self._forward(x)
 
@@ -232,7 +309,37 @@ class BatchNorm:
         return y
 
     def backward(self, dy: ArrayLike) -> BatchNormGrads:
-        """Gradients (dx, dgamma, dbeta) for the last forward call, in its mode."""
+        """Gradients (dx, dgamma, dbeta) for the last forward call, in its mode.
+
+        Parameters
+        ----------
+        dy : float array, the shape of the last forward's input
+            The upstream gradient dL/dy.
+
+        Returns
+        -------
+        BatchNormGrads
+            ``(dx, dgamma, dbeta)`` in the input's dtype (dgamma, dbeta None when
+            ``affine=False``). Training mode: the train-mode backward (through the batch
+            statistics); eval mode: the statistics are constants.
+
+        Raises
+        ------
+        BatchNormError
+            No forward call yet (or a state was loaded since), or a bad ``dy``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bncheck.bn import BatchNorm
+        >>> rng = np.random.default_rng(0)
+        >>> bn = BatchNorm(3)
+        >>> y = bn(rng.standard_normal((8, 3)))
+        >>> dy = rng.standard_normal((8, 3))
+        >>> dx, dgamma, dbeta = bn.backward(dy)
+        >>> np.allclose(dbeta, dy.sum(axis=0)), np.allclose(dx.sum(axis=0), 0.0)
+        (True, True)
+        """
         with self._lock:
             if self._cache is not None:
                 return batchnorm_backward(dy, self._cache)
@@ -242,367 +349,3 @@ class BatchNorm:
                     eps=self.eps, axis=self.axis, has_beta=self.beta is not None,
                 )  # fmt: skip
         raise BatchNormError("backward() was called before forward(); call the layer on x first")
-
-    # -- state ------------------------------------------------------------------------------
-    def _config(self) -> dict[str, Any]:
-        return {
-            "num_features": self.num_features,
-            "axis": self.axis,
-            "eps": self.eps,
-            "momentum": self.momentum,
-            "convention": self.convention,
-            "unbiased": self.unbiased,
-            "affine": self.affine,
-            "dtype": self.dtype.name,
-        }
-
-    def _state_shapes(self) -> dict[str, tuple[int, ...]]:
-        return _state_shapes(self.num_features, self.affine)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Copies of the learnable parameters and running statistics, plus the batch counter."""
-        with self._lock:
-            d: dict[str, Any] = {
-                "running_mean": self.running_mean.copy(),
-                "running_var": self.running_var.copy(),
-                "num_batches_tracked": int(self.num_batches_tracked),
-            }
-            if self.gamma is not None and self.beta is not None:
-                d["gamma"] = self.gamma.copy()
-                d["beta"] = self.beta.copy()
-        return d
-
-    def load_state_dict(self, state: dict[str, Any], *, source: str = "state") -> None:
-        """Replace parameters and running statistics; validates everything before changing any.
-
-        Keys must be exactly those of :meth:`state_dict`, arrays of shape (num_features,) and
-        of this layer's dtype, finite, running_var >= 0; num_batches_tracked an int in
-        [0, 2**63 − 1].
-        """
-        if not isinstance(state, dict):
-            raise TypeError(f"{source}={type(state).__name__} must be a dict from state_dict()")
-        expected = self._state_shapes()
-        missing = sorted(set(expected) - set(state))
-        extra = sorted(set(state) - set(expected))
-        if missing or extra:
-            raise BatchNormError(
-                f"{source} has keys {sorted(state)}; expected {sorted(expected)}"
-                + (f" (missing {missing})" if missing else "")
-                + (f" (unexpected {extra})" if extra else "")
-            )
-        new: dict[str, Any] = {}
-        for key, shape in expected.items():
-            if key == "num_batches_tracked":
-                new[key] = _check_counter(state[key], source)
-                continue
-            value = np.asarray(state[key])
-            if value.dtype != self.dtype or value.shape != shape:
-                raise BatchNormError(
-                    f"{source}[{key!r}] has shape {value.shape} and dtype {value.dtype}; "
-                    f"expected shape {shape} and dtype {self.dtype.name}"
-                )
-            if not np.isfinite(value).all():
-                raise BatchNormError(f"{source}[{key!r}] contains NaN or Inf; expected finite")
-            new[key] = value.copy()
-        if (new["running_var"] < 0).any():
-            raise BatchNormError(f"{source}['running_var'] has negative entries; expected >= 0")
-        with self._lock:
-            self.running_mean = new["running_mean"]
-            self.running_var = new["running_var"]
-            self.num_batches_tracked = new["num_batches_tracked"]
-            if self.affine:
-                self.gamma, self.beta = new["gamma"], new["beta"]
-            self._cache = self._eval_input = None
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write configuration and state to an ``.npz`` file (no pickles), atomically.
-
-        The file is written to a temporary file in the same folder, flushed to disk, then
-        renamed over ``path``: if the save fails (full disk, file-size limit, an exception,
-        the process killed) an existing file at ``path`` is left intact, and a failure that
-        Python sees removes the temporary file.
-        """
-        with self._lock:
-            counter = _check_counter(self.num_batches_tracked, "layer")
-            arrays: dict[str, Any] = {
-                "format": np.array(FORMAT),
-                "config": np.array(json.dumps(self._config(), sort_keys=True)),
-            }
-            arrays.update(self.state_dict())
-        arrays["num_batches_tracked"] = np.array(counter, dtype=np.int64)
-        _write_atomically(os.fspath(path), arrays)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> BatchNorm:
-        """Read a layer written by :meth:`save`; a bad file raises BatchNormError naming it.
-
-        Bounded: the entry names, the config and the shapes recorded in the ``.npy`` headers
-        are checked against each other and against the file's size before any array is
-        decompressed or allocated, so a small crafted file cannot make it allocate much.
-        A missing file raises FileNotFoundError.
-        """
-        name = os.fspath(path)
-        if os.path.isdir(name):
-            raise BatchNormError(f"{name} is a directory; {_EXPECTS}")
-        try:
-            with open(name, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                if size == 0:
-                    raise BatchNormError(f"{name}: not a readable .npz file (it is empty); "
-                                         f"{_EXPECTS}")  # fmt: skip
-                if fh.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
-                    raise BatchNormError(
-                        f"{name}: not a readable .npz file (it is a single .npy array); {_EXPECTS}"
-                    )
-                fh.seek(0)
-                with zipfile.ZipFile(fh) as zf:
-                    return cls._from_archive(zf, name, size)
-        except (FileNotFoundError, BatchNormError):
-            raise
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error,
-                NotImplementedError, RuntimeError, struct.error) as exc:  # fmt: skip
-            raise BatchNormError(f"{name}: not a readable .npz file ({exc}); {_EXPECTS}") from exc
-
-    @classmethod
-    def _from_archive(cls, zf: zipfile.ZipFile, name: str, size: int) -> BatchNorm:
-        infos = zf.infolist()
-        counts = Counter(i.filename for i in infos)
-        keys = [n[: -len(".npy")] if n.endswith(".npy") else n for n in counts]
-        unknown = sorted(
-            n for n in counts if not n.endswith(".npy") or n[: -len(".npy")] not in _ENTRIES
-        )
-        twice = sorted(n for n, k in counts.items() if k > 1)
-        if unknown or twice:
-            raise BatchNormError(
-                f"{name} has entries {sorted(counts)}; expected only {sorted(_ENTRIES)} "
-                "(as .npy arrays)"
-                + (f" (unexpected {unknown})" if unknown else "")
-                + (f" (repeated {twice})" if twice else "")
-            )
-        infos_by_key = {i.filename[: -len(".npy")]: i for i in infos}
-
-        def entry(key: str) -> _Entry | None:
-            info = infos_by_key.get(key)
-            return None if info is None else _Entry(zf, info, name, size)
-
-        fmt = _read_text(entry("format"), "format")
-        if fmt != FORMAT:
-            raise BatchNormError(
-                f"{name}: format={fmt!r}; expected {FORMAT!r} "
-                "(a file written by bncheck.BatchNorm.save)"
-            )
-        raw = _read_text(entry("config"), "config")
-        try:
-            config = json.loads(raw) if raw is not None else None
-        except ValueError as exc:
-            raise BatchNormError(f"{name}: bad 'config' entry ({exc})") from exc
-        if not isinstance(config, dict):
-            raise BatchNormError(f"{name}: missing or malformed 'config' entry")
-        try:
-            c = check_num_features(config.get("num_features"))
-            # Every other setting is validated on a one-channel layer: nothing large yet.
-            proto = cls(**(config | {"num_features": 1}))
-        except (TypeError, ValueError) as exc:
-            raise BatchNormError(f"{name}: bad 'config' entry ({exc})") from exc
-        expected = _state_shapes(c, proto.affine)
-        present = sorted(k for k in keys if k not in ("format", "config"))
-        missing = sorted(set(expected) - set(present))
-        extra = sorted(set(present) - set(expected))
-        if missing or extra:
-            raise BatchNormError(
-                f"{name} has keys {present}; expected {sorted(expected)}"
-                + (f" (missing {missing})" if missing else "")
-                + (f" (unexpected {extra})" if extra else "")
-            )
-        # The recorded shapes must match the config (num_features) before anything of that
-        # size is allocated; _Entry has already checked them against the file's size.
-        entries: dict[str, _Entry] = {}
-        for key, shape in expected.items():
-            e = entries[key] = _Entry(zf, infos_by_key[key], name, size)
-            if key == "num_batches_tracked":
-                ok = e.shape == () and e.dtype.kind in "iu" and e.dtype.itemsize <= 8
-                want = "shape () and an integer dtype (int64)"
-            else:
-                ok = e.shape == shape and e.dtype == proto.dtype
-                want = f"shape {shape} and dtype {proto.dtype.name}"
-            if not ok:
-                raise BatchNormError(
-                    f"{name}[{key!r}] has shape {e.shape} and dtype {e.dtype}; expected {want}"
-                )
-        contents = {key: entries[key].read() for key in expected}
-        layer = cls(**config)
-        layer.load_state_dict(contents, source=name)
-        return layer
-
-
-def _state_shapes(num_features: int, affine: bool) -> dict[str, tuple[int, ...]]:
-    keys = ["running_mean", "running_var"] + (["gamma", "beta"] if affine else [])
-    return {k: (num_features,) for k in keys} | {"num_batches_tracked": ()}
-
-
-def _check_counter(value: object, source: str) -> int:
-    """num_batches_tracked as an int in [0, 2**63 − 1] (what an int64 holds)."""
-    n: int | None = None
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        n = int(value)
-    elif isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
-        n = int(value)
-    if n is None or not 0 <= n <= MAX_BATCHES_TRACKED:
-        shown = n if n is not None else _short(value)
-        raise BatchNormError(
-            f"{source}['num_batches_tracked']={shown}; expected an int in {_COUNTER_RANGE}"
-        )
-    return n
-
-
-# -- files -------------------------------------------------------------------------------------
-
-
-class _Entry:
-    """One ``.npy`` entry of an archive: its header read and checked, its data not yet read.
-
-    The header's shape and dtype must account for exactly the entry's uncompressed size, and
-    that size must be backed by the compressed bytes in the file (a stored entry holds them
-    as they are; deflate expands at most about 1032-fold).
-    """
-
-    def __init__(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, size: int) -> None:
-        self.zf, self.info = zf, info
-        self.key = info.filename[: -len(".npy")]
-        where = f"{name}: not a readable .npz file (entry {self.key!r}"
-        if info.flag_bits & 0x1:
-            raise BatchNormError(f"{where} is encrypted); {_EXPECTS}")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise BatchNormError(
-                f"{where} uses zip compression method {info.compress_type}; expected stored "
-                f"or deflated); {_EXPECTS}"
-            )
-        stored = info.compress_type == zipfile.ZIP_STORED
-        if (
-            info.header_offset + info.compress_size > size
-            or (stored and info.compress_size != info.file_size)
-            or info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + 1024
-        ):
-            raise BatchNormError(
-                f"{where} claims {info.file_size} bytes, more than the {size}-byte file holds: "
-                f"truncated or crafted); {_EXPECTS}"
-            )
-        with zf.open(info) as fh:
-            head = _read_exact(fh, len(_NPY_MAGIC) + 2)
-            if head[: len(_NPY_MAGIC)] != _NPY_MAGIC or head[-2:] not in (b"\x01\x00", b"\x02\x00"):
-                raise BatchNormError(f"{where} is not a version 1 or 2 .npy array); {_EXPECTS}")
-            width = 2 if head[-2] == 1 else 4
-            length_bytes = _read_exact(fh, width)
-            length = int.from_bytes(length_bytes, "little")
-            if length > _MAX_NPY_HEADER:
-                raise BatchNormError(
-                    f"{where} has a {length}-byte .npy header; expected at most "
-                    f"{_MAX_NPY_HEADER}); {_EXPECTS}"
-                )
-            header = io.BytesIO(length_bytes + _read_exact(fh, length))
-        read_header = (
-            np.lib.format.read_array_header_1_0 if width == 2
-            else np.lib.format.read_array_header_2_0
-        )  # fmt: skip
-        shape, fortran, dtype = read_header(header)
-        if dtype.hasobject:
-            raise BatchNormError(
-                f"{where} holds pickled Python objects; no pickles are loaded); {_EXPECTS}"
-            )
-        self.shape: tuple[int, ...] = tuple(shape)
-        self.fortran = bool(fortran)
-        self.dtype: np.dtype[Any] = dtype
-        self.offset = len(_NPY_MAGIC) + 2 + width + length
-        self.nbytes = math.prod(self.shape) * dtype.itemsize
-        if any(n < 0 for n in self.shape) or self.offset + self.nbytes != info.file_size:
-            raise BatchNormError(
-                f"{where} has a header for shape {self.shape} and dtype {dtype}, "
-                f"{self.nbytes} bytes of data, but holds {info.file_size - self.offset}); "
-                f"{_EXPECTS}"
-            )
-
-    def read(self) -> NDArray[Any]:
-        """The entry's array (its size was checked against the file in ``__init__``)."""
-        with self.zf.open(self.info) as fh:
-            _read_exact(fh, self.offset)
-            data = _read_exact(fh, self.nbytes)
-        flat = np.frombuffer(data, dtype=self.dtype)
-        return flat.reshape(self.shape, order="F" if self.fortran else "C")
-
-
-def _read_text(entry: _Entry | None, key: str) -> str | None:
-    """The text of the 'format' or 'config' entry; None if missing or not a short text."""
-    if entry is None:
-        return None
-    limit = _MAX_TEXT[key]
-    if entry.shape != () or entry.dtype.kind != "U" or entry.dtype.itemsize > 4 * limit:
-        return None
-    return str(entry.read()[()])
-
-
-def _read_exact(fh: IO[bytes], n: int) -> bytes:
-    parts: list[bytes] = []
-    left = n
-    while left > 0:
-        chunk = fh.read(min(left, 1 << 24))
-        if not chunk:
-            raise EOFError(f"expected {n} bytes, got {n - left}")
-        parts.append(chunk)
-        left -= len(chunk)
-    return b"".join(parts)
-
-
-def _write_atomically(name: str, arrays: dict[str, Any]) -> None:
-    """``np.savez(name, **arrays)``, atomically: a temporary file in the same folder, flushed
-    and fsynced, then renamed over ``name`` (through a symlink, to its target)."""
-    target = os.path.realpath(name)
-    folder = os.path.dirname(target)
-    if os.path.isdir(target):
-        raise IsADirectoryError(errno.EISDIR, "is a directory; expected a file path", name)
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(errno.ENOENT, f"folder {folder!r} does not exist", name)
-    with _temporary_file(folder, os.path.basename(target)) as (tmp, fh):
-        np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
-        with suppress(FileNotFoundError):  # keep the permissions of the file it replaces
-            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
-        os.replace(tmp, target)
-    _fsync_folder(folder)
-
-
-@contextmanager
-def _temporary_file(folder: str, base: str) -> Iterator[tuple[str, IO[bytes]]]:
-    """A new file ``folder/.base.<random>.tmp`` (permissions as open() gives), removed if the
-    block raises (anything, KeyboardInterrupt included) before renaming it."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(tmp, flags, 0o666)
-            break
-        except FileExistsError:
-            continue
-    else:  # pragma: no cover - 100 collisions of a random name
-        raise FileExistsError(errno.EEXIST, "cannot create a temporary file", folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield tmp, fh
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _fsync_folder(folder: str) -> None:
-    """Make the rename durable (best effort: not every platform opens folders)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)

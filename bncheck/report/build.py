@@ -26,9 +26,6 @@ class Built(NamedTuple):
     summary: list[str]
 
 
-Progress = Callable[[str], None]
-
-
 @dataclass(frozen=True)
 class Section:
     name: str
@@ -42,6 +39,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("numerical_error", "Numerical error", "bncheck.report.numerical_error", True),
     Section("frameworks", "Frameworks' BNs", "bncheck.report.frameworks", False),
     Section("running_stats", "Running statistics", "bncheck.report.running_stats", True),
+    Section("sync_stats", "Synchronized statistics", "bncheck.report.sync_stats", False),
     Section("performance", "Performance", "bncheck.report.performance", False),
 )
 

@@ -22,7 +22,7 @@ from bncheck.check.baselines import onepass_forward, staged_backward, staged_for
 from bncheck.check.finite_diff import directional_derivative
 from bncheck.check.gradient_check import complex_batchnorm_forward
 from bncheck.check.metrics import normwise_ulp
-from bncheck.check.strategies import BETA_KINDS, GAMMA_KINDS, Regime, make_dy, make_x
+from bncheck.check.regimes import BETA_KINDS, GAMMA_KINDS, Regime, make_dy, make_x
 from bncheck.check.tolerances import TARGET_ULP
 from bncheck.check.truth import exact_batchnorm
 from bncheck.report import _plot

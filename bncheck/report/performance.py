@@ -103,7 +103,8 @@ def _tradeoffs(timings: list[Timing]) -> list[str]:
     )
     return [
         "- **Where the time goes.** bncheck's kernels are compiled C (bncheck/bn/_csrc, called "
-        "through ctypes on channel ranges, one per thread). The *traffic floor* column streams "
+        "as an extension, on channel ranges, one per OpenMP thread). The *traffic floor* column "
+        "streams "
         "just the bytes a two-pass BN must move (x twice in the forward, x and dy twice in the "
         "backward, y and dx written), with no arithmetic, in one NumPy thread. On the train "
         f"cases bncheck takes {_ratios(by, trains, 'bncheck', FLOOR)} times the floor; on top "

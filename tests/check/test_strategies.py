@@ -6,19 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import find, given, settings
 
+from bncheck.check.regimes import BETA_KINDS, DY_KINDS, GAMMA_KINDS, REGIME_TABLE, make_dy, make_x
 from bncheck.check.strategies import (
-    BETA_KINDS,
-    DY_KINDS,
-    GAMMA_KINDS,
-    REGIME_TABLE,
-    REGIMES,
     BNCase,
     betas,
     bn_cases,
     gammas,
     large_m_shapes,
-    make_dy,
-    make_x,
     shapes,
     upstream_gradients,
 )
@@ -53,7 +47,7 @@ def test_cases_are_finite_in_their_dtype_with_per_channel_parameters(case: BNCas
     assert dt in [np.dtype(d) for d in ALL_DTYPES]
     assert case.dy.dtype == dt and case.dy.shape == case.x.shape
     assert np.all(np.isfinite(case.x)) and np.all(np.isfinite(case.dy))
-    assert case.m >= 2 and case.regime in REGIMES
+    assert case.m >= 2 and case.regime in REGIME_TABLE
     c = case.x.shape[case.axis]
     for p in (case.gamma, case.beta):
         assert p is None or (p.shape == (c,) and p.dtype == dt and np.all(np.isfinite(p)))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,11 @@ import matplotlib
 import numpy as np
 import pytest
 
-from bncheck.report import _plot
 from bncheck.report import running_simulation as rm
 from bncheck.report.build import HEADER
 from bncheck.report.running_stats import SECTIONS, SEED, build
+from tests.internals import plot as _plot
+from tests.internals import running_exact as rx
 
 Z = 5.0
 
@@ -178,7 +178,7 @@ def test_drift_lag_agrees_with_the_closed_form(quick: dict[str, Any]) -> None:
 def test_precise_bn_converges_like_its_closed_form_and_beats_the_cumulative_average(
     quick: dict[str, Any],
 ) -> None:
-    res: rm.Precise = quick["precise BN"]
+    res: rx.Precise = quick["precise BN"]
     # channels share the data (rank d), so only a factor-2 band for the RMS over channels
     ratio = res.precise_err[-1, :2] / np.array([res.theory_mean[-1], res.theory_var[-1]])
     assert np.all((ratio > 0.5) & (ratio < 2.0))
@@ -186,14 +186,14 @@ def test_precise_bn_converges_like_its_closed_form_and_beats_the_cumulative_aver
 
 
 def test_train_eval_gap_agrees_with_the_exact_form(quick: dict[str, Any]) -> None:
-    res: rm.Gap = quick["train/eval gap"]
+    res: rx.Gap = quick["train/eval gap"]
     assert np.all(np.abs(res.sim - res.exact) <= Z * res.se)
 
 
 def test_count_weighted_merge_is_exact_and_equal_weight_has_its_predicted_bias(
     quick: dict[str, Any],
 ) -> None:
-    res: rm.Merging = quick["merging"]
+    res: rx.Merging = quick["merging"]
     assert np.all(res.chan_err < 1e-12)
     assert np.all(np.abs(res.eq_var_bias - res.eq_var_theory) <= Z * res.eq_var_se)
     # RMS of a mean over R replicas: relative standard error ≈ 1/sqrt(2R)
@@ -204,8 +204,8 @@ def test_count_weighted_merge_is_exact_and_equal_weight_has_its_predicted_bias(
 
 
 @pytest.mark.slow
-def test_full_build_fits_its_two_minute_budget(tmp_path: Path) -> None:
-    start = time.perf_counter()
+def test_the_full_build_writes_its_page_and_a_three_line_summary(tmp_path: Path) -> None:
+    # its time is measured by running `bncheck report`, never asserted in a test
     built = build(tmp_path)
-    assert time.perf_counter() - start < 120
     assert len(built.summary) == 3
+    assert all(p.is_file() for p in built.paths)

@@ -13,13 +13,14 @@ import pickle
 import sys
 import time
 import types
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bncheck.bn.running import CONVENTIONS
 from bncheck.check._verify.adapt import Adapted, adapt
 from bncheck.check._verify.adapters import load_adapter
-from bncheck.check._verify.mistakes import MISTAKES
 from bncheck.check._verify.results import CheckResult, Options
+from bncheck.check._verify.suite import _load_failed, _no_mutation, _run_all, _validated
+from bncheck.check._verify.verification_report import VerificationReport
 from bncheck.check._verify.worker import TargetProcess
 from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
 
@@ -34,67 +35,7 @@ __all__ = [
     "verify",
 ]
 
-CONVENTION_CHOICES = ("torch", "keras", "cumulative", "any")
-_BY_ID = {m.id: m for m in MISTAKES}
-
-
-@dataclass
-class VerificationReport:
-    """The outcome of :func:`verify`: ``passed`` is True when no check failed.
-
-    ``mapping`` says how bncheck plugged the target in (what it detected); ``contract``
-    lists interface deviations (a float64 result for float32 input, (1, C) gradients, ...),
-    which are warnings unless ``strict`` (then the ``contract`` check fails).
-    """
-
-    target: str
-    kind: str
-    checks: list[CheckResult]
-    seconds: float
-    options: dict[str, Any] = field(default_factory=dict)
-    mapping: list[str] = field(default_factory=list)
-    contract: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
-
-    @property
-    def failed(self) -> list[CheckResult]:
-        return [c for c in self.checks if c.status == "fail"]
-
-    @property
-    def diagnosis(self) -> list[dict[str, Any]]:
-        """The known mistakes that the failures match, each with the checks that showed it."""
-        found: dict[str, list[str]] = {}
-        for check in self.checks:
-            for mistake_id in check.diagnosis:
-                found.setdefault(mistake_id, []).append(check.id)
-        return [
-            {"id": k, "description": _BY_ID[k].description, "fix": _BY_ID[k].fix, "checks": v}
-            for k, v in found.items()
-            if k in _BY_ID
-        ]
-
-    @property
-    def unexplained(self) -> list[CheckResult]:
-        """Failed numeric checks that no known mistake explains."""
-        numeric = ("forward", "backward", "running", "eval", "identities")
-        return [c for c in self.failed if not c.diagnosis and c.id.startswith(numeric)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "kind": self.kind,
-            "passed": self.passed,
-            "seconds": round(self.seconds, 2),
-            "options": self.options,
-            "mapping": self.mapping,
-            "contract": self.contract,
-            "checks": [asdict(c) | {"passed": c.passed} for c in self.checks],
-            "diagnosis": self.diagnosis,
-            "unexplained": [c.id for c in self.unexplained],
-        }
+CONVENTION_CHOICES = (*CONVENTIONS, "any")
 
 
 def verify(
@@ -111,6 +52,7 @@ def verify(
     strict: bool = False,
     deadline: float | None = None,
     memory_limit: int | None = None,
+    world_size: int | None = None,
 ) -> VerificationReport:
     """Run every check against ``target`` and return a :class:`VerificationReport`.
 
@@ -122,23 +64,48 @@ def verify(
         factory, or a function returning :func:`bncheck.adapt`), a dotted class such as
         ``"torch.nn.BatchNorm2d"``; or the object itself: a module, a ``(forward, backward)``
         pair, a layer class or factory, a layer or torch module instance.
-    convention : "torch", "keras", "cumulative" or "any"
+    convention : a key of :data:`bncheck.CONVENTIONS` ("torch", ...), or "any"
         The running-statistics convention a layer must follow ("any": report the one it
         matches, fail if none).
-    dtypes, ndims : which input dtypes and ranks to test; every check runs on each. ``ndims``
-        None: 2 and 4, or the ranks the target takes (torch's BatchNorm2d: 4); a rank given
-        explicitly that the target cannot take is a failed check.
-    thorough : search many more random inputs (``examples`` overrides the count).
-    timeout : seconds one call of the target may take before it counts as a hang.
-    axis : the channel axis the target expects (1, or -1 for channels-last).
-    strict : interface deviations (dtype, shapes) fail instead of warning.
-    deadline : seconds for the whole verification (None: the worker's default).
-    memory_limit : bytes of address space the target process may use (None: the default).
+    dtypes : tuple of "float16", "float32", "float64"
+        Which input dtypes to test; every check runs on each.
+    ndims : tuple of 2, 3, 4, 5, or None
+        Which input ranks to test; every check runs on each. None: 2 and 4, or the ranks the
+        target takes (torch's BatchNorm2d: 4); a rank given explicitly that the target cannot
+        take is a failed check.
+    thorough : bool
+        Search many more random inputs (100 Hypothesis examples instead of 6).
+    examples : int or None
+        The number of random examples; overrides ``thorough``.
+    timeout : float
+        Seconds one call of the target may take before it counts as a hang.
+    seed : int >= 0
+        Seeds every random input: the same seed gives the same inputs.
+    axis : 1 or -1
+        The channel axis the target expects (1, or -1 for channels-last).
+    strict : bool
+        Interface deviations (dtype, shapes) fail instead of warning.
+    deadline : float or None
+        Seconds for the whole verification (None: the worker's default).
+    memory_limit : int or None
+        Bytes of address space the target process may use (None: the default).
+    world_size : int or None
+        2 to 16: verify a synchronized BN (a ``torch.nn.Module`` class or a function
+        ``f(x, gamma, beta, eps[, group])``) in that many processes over gloo (docs/design.md,
+        "Distributed BN"); needs PyTorch.
+
+    Returns
+    -------
+    VerificationReport
+        ``passed`` is True when no check failed; a target that fails or crashes gives a
+        report with failed checks, not an exception.
 
     Raises
     ------
     LoadError
         The target cannot be loaded or lacks the protocol (exit code 2 on the command line).
+    ValueError
+        An option outside the values above.
 
     Examples
     --------
@@ -167,6 +134,15 @@ def verify(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed={seed!r}; expected a whole number >= 0")
     count = examples if examples is not None else (100 if thorough else 6)
+    if world_size is not None:  # a synchronized BN across processes
+        from bncheck.check._verify.distributed import verify_distributed
+
+        return verify_distributed(
+            target, world_size, convention=convention, dtypes=dtypes, ndims=ndims if explicit
+            else None, timeout=timeout, seed=seed, axis=axis, strict=strict, deadline=deadline,
+            memory_limit=memory_limit, extra_layouts=0 if examples is None and not thorough
+            else min(count, 8), start_method=_start_method(target),
+            name=target if isinstance(target, str) else _name_of(target))  # fmt: skip
     options = Options(convention, tuple(dtypes), tuple(ndims), count, timeout, seed)
     options.axis, options.strict = axis, strict
     start = time.perf_counter()
@@ -211,47 +187,6 @@ def verify(
     )  # fmt: skip
 
 
-#: the widest target verify takes: every check holds a few arrays of C channels in this process
-MAX_CHANNELS = 4096
-
-
-def _validated(description: Any) -> dict[str, Any]:
-    """The target process's description, checked: it comes from the target's process, so
-    nothing in it is trusted (a lazy layer may say 0 channels, a hostile one anything)."""
-    if not isinstance(description, dict):
-        raise TargetError(f"the target process described itself as {type(description).__name__}")
-    out: dict[str, Any] = {"kind": str(description.get("kind", "unknown"))[:40]}
-    channels = description.get("channels")
-    if isinstance(channels, int) and not isinstance(channels, bool) and channels > 0:
-        if channels > MAX_CHANNELS:
-            raise LoadError(
-                f"the target has num_features={channels}; bncheck verifies at most "
-                f"{MAX_CHANNELS} channels (build a narrower instance, or pass the class)"
-            )
-        out["channels"] = channels
-    ndims = description.get("ndims")
-    if isinstance(ndims, list):
-        out["ndims"] = [n for n in ndims if isinstance(n, int) and n in (2, 3, 4, 5)]
-    errors = description.get("rank_errors")
-    if isinstance(errors, dict):
-        out["rank_errors"] = {str(k): str(v)[:400] for k, v in list(errors.items())[:4]}
-    variants = description.get("variants")
-    if isinstance(variants, list):
-        out["variants"] = [v for v in variants if v == "batchnorm_backward_alt"]
-    mapping = description.get("mapping")
-    if isinstance(mapping, list):
-        out["mapping"] = [_printable(str(m))[:300] for m in mapping[:16]]
-    for flag in ("running", "probe"):
-        out[flag] = description.get(flag) is True
-    return out
-
-
-def _printable(text: str) -> str:
-    """Text from the target with control characters (terminal escapes, carriage returns)
-    shown as '?', so it cannot redraw the report."""
-    return "".join(ch if ch == "\n" or ch.isprintable() else "?" for ch in text)
-
-
 def _name_of(target: Any) -> str:
     """A name for the report, without running the target's own __repr__ or __getattr__."""
     if isinstance(target, (type, types.FunctionType, types.ModuleType, types.MethodType)):
@@ -280,154 +215,3 @@ def _start_method(target: Any) -> str:
     except (Exception, SystemExit):  # a target's __reduce__ may raise anything
         return "fork"
     return "spawn"
-
-
-def _explain_by(derived: list[CheckResult], sources: list[CheckResult]) -> None:
-    """Finite differences and identities fail because forward or backward are wrong: they
-    carry the mistakes those checks were diagnosed with."""
-    found = [d for c in sources if c.status == "fail" for d in c.diagnosis]
-    for check in derived:
-        if check.status == "fail" and not check.diagnosis and found:
-            check.diagnosis = list(dict.fromkeys(found))
-            check.explanation = "follows from the forward/backward mistakes above"
-
-
-def _load_failed(exc: TargetLoadFailed) -> CheckResult:
-    """A target that crashed while being loaded: a failed check with its traceback."""
-    tb = getattr(exc, "traceback", "") or ""
-    return CheckResult("load", "fail", message=f"the target failed while loading: {exc}"
-                       + (f"\n{tb.rstrip()}" if tb else ""))  # fmt: skip
-
-
-def _run_all(
-    proc: TargetProcess, description: dict[str, Any], options: Options, explicit: bool = False
-) -> list[CheckResult]:
-    """Every check on every requested rank and dtype the target takes (the checks, with
-    Hypothesis and mpmath, load only when a verification runs)."""
-    from bncheck.check._verify.behaviour import (
-        check_fd,
-        check_identities,
-        check_repeatable,
-        check_running_and_eval,
-        check_second_call,
-    )
-    from bncheck.check._verify.checks import run_config
-
-    options.channels = description.get("channels")
-    if description.get("probe"):
-        # functional targets are probed (ranks taken, eps implied) as an ordinary call, so
-        # that a hang is a failed check with the call's timeout, not a load failure
-        try:
-            found, _ = proc.call("probe")
-        except TargetError:
-            found = {}
-        if isinstance(found, dict):
-            checked = _validated({**found, "kind": description.get("kind")})
-            description["mapping"] = [*description.get("mapping", []),
-                                      *checked.get("mapping", [])]  # fmt: skip
-            for key in ("ndims", "rank_errors"):
-                if key in checked:
-                    description[key] = checked[key]
-    supported = description.get("ndims") or list(options.ndims)
-    ndims = [n for n in options.ndims if n in supported]
-    skipped = [n for n in options.ndims if n not in supported]
-    if not ndims:  # e.g. torch.nn.BatchNorm2d under --ndims 2: test what it takes
-        ndims = list(supported[:1])
-    options.ndims = tuple(ndims)
-    checks: list[CheckResult] = []
-    for ndim in ndims:
-        for dtype in options.dtypes:
-            results = run_config(proc, dtype, ndim, options)
-            checks += results
-            forward_ids: list[str] = next(
-                (r.diagnosis for r in results if r.id.startswith("forward/")), []
-            )
-            for variant in description.get("variants", []):
-                if ndim != 2:
-                    continue
-                try:
-                    proc.call("variant", variant)
-                    checks += run_config(proc, dtype, ndim, options,
-                                         names={"backward": f"backward[{variant}]"},
-                                         forward_ids=forward_ids)  # fmt: skip
-                    proc.call("variant", "batchnorm_backward")
-                except TargetError as exc:
-                    checks.append(CheckResult(f"backward[{variant}]/{ndim}d/{dtype}", "fail",
-                                              message=str(exc)))  # fmt: skip
-    errors = description.get("rank_errors") or {}
-    for ndim in skipped:
-        dims = " or ".join(f"{n}-D" for n in supported)
-        why = f"a {description.get('kind')} target takes only {dims} inputs"
-        raised = errors.get(str(ndim)) or errors.get(ndim)
-        if explicit:  # asked for: the target's failure on that rank is a failed check
-            checks += [
-                CheckResult(
-                    f"forward/{ndim}d/{dtype}",
-                    "fail",
-                    message=f"{ndim}-D input was asked for, but {why}"
-                    + (f"; on a {ndim}-D input it raised {raised}" if raised else ""),
-                )
-                for dtype in options.dtypes
-            ]
-        else:
-            checks += [
-                CheckResult(f"{stage}/{ndim}d/{dtype}", "skip", message=why)
-                for dtype in options.dtypes
-                for stage in ("forward", "backward")
-            ]
-    _contract(proc, options)
-    for ndim in ndims:
-        if "float64" in options.dtypes:
-            derived = [check_fd(proc, ndim, options), check_identities(proc, options, ndim)]
-            _explain_by(derived, [c for c in checks if f"/{ndim}d/" in c.id])
-            checks += derived
-        for dtype in options.dtypes:
-            behaviour = check_running_and_eval(proc, options, ndim, dtype)
-            # a forward that computes the wrong statistics also updates and uses wrong ones
-            forward = [c for c in checks if c.id == f"forward/{ndim}d/{dtype}"]
-            _explain_by(behaviour, forward)
-            checks += behaviour
-            checks.append(check_repeatable(proc, options, ndim, dtype)[0])
-            checks.append(check_second_call(proc, options, ndim, dtype))
-    _contract(proc, options)
-    _explain_by_family(checks)
-    return checks
-
-
-def _contract(proc: TargetProcess, options: Options) -> None:
-    """Collect the interface deviations the adapter saw in the target process."""
-    try:
-        notes, _ = proc.call("contract")
-    except TargetError:
-        return
-    if isinstance(notes, list):
-        options.note(str(n) for n in notes)
-
-
-def _explain_by_family(checks: list[CheckResult]) -> None:
-    """A failed check the fits could not name in its own dtype or rank (float32 may not tell
-    two near mistakes apart) carries the mistakes its siblings (same check, another dtype or
-    rank) were named with."""
-    for check in checks:
-        if check.status != "fail" or check.diagnosis:
-            continue
-        family = check.id.split("/")[0]
-        narrow = check.id.endswith(("float32", "float16"))
-        named = [d for c in checks if c.status == "fail" and c.id.split("/")[0] == family
-                 for d in c.diagnosis
-                 if not (narrow and d == "float32-arithmetic")]  # fmt: skip
-        if named:
-            check.diagnosis = list(dict.fromkeys(named))
-            check.explanation = (check.explanation + "; " if check.explanation else "") + (
-                "named as in the same check on another dtype or rank"
-            )
-
-
-def _no_mutation(proc: TargetProcess) -> CheckResult:
-    if not proc.mutations:
-        return CheckResult("no-mutation", "pass")
-    seen = sorted(set(proc.mutations))
-    what = ", ".join(f"{arg} in {op}" for op, arg in seen)
-    return CheckResult(
-        "no-mutation", "fail", message=f"the target modified {what}", diagnosis=["input-mutated"]
-    )

@@ -14,16 +14,8 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from bncheck.check.strategies import (
-    BETA_KINDS,
-    DY_KINDS,
-    GAMMA_KINDS,
-    REGIME_TABLE,
-    BNCase,
-    bn_cases,
-    make_dy,
-    make_x,
-)
+from bncheck.check.regimes import BETA_KINDS, DY_KINDS, GAMMA_KINDS, REGIME_TABLE, make_dy, make_x
+from bncheck.check.strategies import BNCase, bn_cases
 
 __all__ = [
     "SHAPES",
@@ -45,7 +37,7 @@ def to_channel_axis_1(case: BNCase) -> BNCase:
 
 
 def probe_cases(dtype: Any, ndim: int, seed: int = 0, channels: int | None = None) -> list[BNCase]:
-    """One deterministic case per row of ``bncheck.check.strategies.REGIME_TABLE`` (float16 skips
+    """One deterministic case per row of ``bncheck.check.regimes.REGIME_TABLE`` (float16 skips
     the offsets its 11-bit significand cannot hold), built with the strategies' own
     ``make_x``/``make_dy``; gamma of both signs, beta != 0, dy kinds in turn (never uniform).
     ``channels`` overrides the probe shapes' C = 3 (for targets of a fixed width)."""

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bncheck.check._verify.mistakes import MISTAKES, mistake_outputs
-from bncheck.check.tolerances import compare
+from bncheck.check.metrics import compare
 
 __all__ = ["Finding", "diagnose_backward", "diagnose_eval", "diagnose_forward"]
 
@@ -354,7 +354,3 @@ def diagnose_eval(x: Any, gamma: Any, beta: Any, rm: Any, rv: Any, eps: float, y
     if hits[0] == "eval-batch-stats-drops-affine":
         return Finding(["eval-batch-stats", "eval-drops-affine"], "")
     return Finding(hits, "")
-
-
-def fitted_summary(finding: Finding) -> str:
-    return finding.fitted

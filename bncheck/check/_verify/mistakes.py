@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bncheck.bn.running import CONVENTIONS, Convention
+
 F64 = NDArray[np.float64]
 Outputs = dict[str, F64]
 
@@ -175,6 +177,11 @@ def _reshape_no_transpose(x: F64, g: F64, b: F64, dy: F64, eps: float) -> Output
             "dbeta": s.s1}  # fmt: skip
 
 
+def _names(keep: Callable[[Convention], bool]) -> str:
+    """The conventions (rows of CONVENTIONS) that ``keep`` selects, as "a/b"."""
+    return "/".join(name for name, conv in CONVENTIONS.items() if keep(conv))
+
+
 MISTAKES: tuple[Mistake, ...] = (
     Mistake("missing-mu-path", "dx lacks the path through mu_B (the −Σdy/m term)",
             "add dL/dmu_B · dmu_B/dx_i = −(gamma·inv_std/m)·Σ dy", ("dx",), _missing_mu_path),
@@ -240,11 +247,15 @@ MISTAKES: tuple[Mistake, ...] = (
             "x.transpose(0, 2, 3, 1).reshape(-1, C), and the inverse transpose afterwards",
             ("y", "dx", "dgamma", "dbeta"), _reshape_no_transpose, only_ndim=4),
     Mistake("running-var-bias", "running variance biased where the convention wants unbiased "
-            "(or the reverse)", "torch/cumulative store m/(m−1)·sigma2_B, keras sigma2_B",
+            "(or the reverse)", f"{_names(lambda c: c.unbiased)} store m/(m−1)·sigma2_B, "
+            f"{_names(lambda c: not c.unbiased)} sigma2_B",
             ("running",)),
     Mistake("momentum-swapped", "momentum used in the other convention's meaning "
             "(new = momentum·old + (1−momentum)·batch vs the reverse)",
-            "torch: new = (1−momentum)·old + momentum·batch; keras: the reverse", ("running",)),
+            f"{_names(lambda c: c.allows_momentum and c.momentum_is_new_weight)}: new = "
+            "(1−momentum)·old + momentum·batch; "
+            f"{_names(lambda c: c.allows_momentum and not c.momentum_is_new_weight)}: the reverse",
+            ("running",)),
     Mistake("eval-batch-stats", "eval mode normalizes with the batch statistics",
             "eval must use running_mean and running_var", ("eval",)),
     Mistake("state-updated-in-eval", "eval mode changes the running statistics",
@@ -255,6 +266,29 @@ MISTAKES: tuple[Mistake, ...] = (
             "backward", ("second-call",)),
     Mistake("input-mutated", "the implementation modifies its input arrays in place",
             "work on copies; never write to x, gamma, beta or dy", ("no-mutation",)),
+    # rounding, not a formula: matched by bncheck/check/_verify/one_pass.py
+    Mistake("one-pass-variance", "the batch variance is computed in one pass as E[x²] − E[x]² "
+            "(Flax's use_fast_variance=True), which cancels catastrophically when the mean is "
+            "large against the spread", "a two-pass variance, mean((x − mean)²) (Flax: "
+            "use_fast_variance=False), or Welford's update", ("y", "dx", "dgamma")),
+    # synchronized BN (verify --world-size): matched by bncheck/check/_verify/sync_models.py
+    Mistake("sync-equal-weight-merge", "the ranks' statistics are averaged with equal weights "
+            "(mean of the local means), wrong when shards hold different numbers of values",
+            "weigh each rank by its count: mean = Σ n_r·mean_r / Σ n_r (all-reduce sums and "
+            "counts, not means)", ("y", "dx", "dgamma", "running")),
+    Mistake("sync-missing-between-shard-variance", "the variance merges only the local "
+            "variances (Σ n_r·var_r / n), without the spread of the local means",
+            "add the between-shard term: var = [Σ M2_r + Σ n_r·(mean_r − mean)²] / n (Chan's "
+            "merge), or all-reduce Σ(x − mean)² around the global mean",
+            ("y", "dx", "dgamma", "running")),
+    Mistake("sync-local-gradient-sums", "backward uses each rank's own Σ dy and Σ dy·x_hat, "
+            "not their sums over all ranks", "all-reduce Σ dy and Σ dy·x_hat in backward (an "
+            "all-reduce autograd cannot see passes local gradients)", ("dx",)),
+    Mistake("sync-one-pass-variance", "the variance is computed in one pass as E[x²] − E[x]² "
+            "(all-reduced sums of x and x²), which cancels catastrophically when the mean is "
+            "large against the spread", "merge (count, mean, Σ(x − mean)²) per rank with Chan's "
+            "formula, or all-reduce Σ(x − mean)² around the global mean",
+            ("y", "dx", "dgamma")),
 )  # fmt: skip
 
 

@@ -2,10 +2,10 @@
 
 The parent (:class:`TargetProcess`) talks to a child process over a pipe. The child loads the
 target, then answers calls one at a time. Only plain data crosses the pipe, in length-prefixed
-frames (:mod:`bncheck.check._verify.wire`): NumPy arrays as raw bytes with dtype and shape, numbers,
-short strings, and lists, tuples and dicts of those. The parent never unpickles, imports or
-evaluates anything the target produced; a value that is not plain data (an instance of the
-target's own class) arrives as a marker naming its type.
+frames (:mod:`bncheck.check._verify.frames`, :mod:`bncheck.check._verify.wire`): NumPy arrays
+as raw bytes with dtype and shape, numbers, short strings, and lists, tuples and dicts of those.
+The parent never unpickles, imports or evaluates anything the target produced; a value that is
+not plain data (an instance of the target's own class) arrives as a marker naming its type.
 
 The child runs in its own session (process group) with resource limits (output file size,
 address space, CPU time, no core files); it dies with the verify process (``PR_SET_PDEATHSIG``
@@ -28,26 +28,21 @@ the parent reports:
 
 from __future__ import annotations
 
-import ctypes
-import fcntl
 import math
 import multiprocessing as mp
 import os
 import pickle
-import resource
 import signal
 import sys
-import sysconfig
-import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any, NamedTuple
+from typing import Any
 
-import numpy as np
-
-from bncheck.check._verify import wire
+from bncheck.check._verify import frames, wire
+from bncheck.check._verify.child import _ChildSetup, _serve, _truncate
+from bncheck.check._verify.limits import _Output
+from bncheck.check._verify.replies import _exit_text, read_reply
 from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
 
 __all__ = [
@@ -66,295 +61,8 @@ DEFAULT_DEADLINE = 300.0
 DEFAULT_MEMORY_LIMIT = 4096 << 20
 #: bytes one reply of the target may take
 DEFAULT_RESULT_LIMIT = 64 << 20
-#: characters of a target's exception message (and traceback text) that are kept
-MESSAGE_LIMIT = 2000
-_TRACEBACK_LIMIT = 8000
 #: a reply's frame may exceed the result limit by this much (the reply's own fields)
 _REPLY_SLACK = 1 << 16
-
-
-# -- the child process ---------------------------------------------------------------------------
-
-
-class _ChildSetup(NamedTuple):
-    """What the child needs besides its descriptors (pickled to a spawned child: plain)."""
-
-    parent_pid: int
-    output_fsize: int
-    memory_limit: int | None
-    cpu_limit: int | None
-    result_limit: int
-    #: descriptors of the parent that a forked child inherited and must close
-    close_fds: tuple[int, ...]
-
-
-def _truncate(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... [{len(text) - limit} more characters]"
-
-
-def _exc_text(exc: BaseException) -> str:
-    """``str(exc)``, truncated; never fails (str of a target's exception runs its code)."""
-    try:
-        text = str(exc)
-        if type(text) is not str:
-            text = "<str() did not return a string>"
-    except BaseException:
-        text = "<str() of the exception failed>"
-    return _truncate(text)
-
-
-def _exc_message(exc: BaseException) -> str:
-    if isinstance(exc, SystemExit):
-        try:
-            code = _truncate(repr(exc.code), 200)
-        except BaseException:
-            code = "?"
-        return f"called sys.exit({code})"
-    text = _exc_text(exc)
-    return f"raised {wire.type_name(exc)}" + (f": {text}" if text else "")
-
-
-def _frames(exc: BaseException, last: int) -> str:
-    try:
-        return "".join(traceback.format_tb(exc.__traceback__)[-last:])
-    except BaseException:
-        return ""
-
-
-_BNCHECK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_STDLIB_DIRS = tuple({os.path.abspath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")})
-
-
-def _load_failure_kind(exc: BaseException) -> str:
-    """'usage' when bncheck could not find or use the target (LoadError, no such module);
-    'target' when the target's own code failed (a frame of it is on the traceback, or its
-    file does not parse)."""
-    if isinstance(exc, LoadError):
-        return "usage"
-    if isinstance(exc, SyntaxError):
-        return "target"
-    tb = exc.__traceback__
-    while tb is not None:
-        name = tb.tb_frame.f_code.co_filename
-        path = os.path.abspath(name)
-        if not (
-            name.startswith("<")
-            or path.startswith(_BNCHECK_DIR + os.sep)
-            or any(path.startswith(d + os.sep) for d in _STDLIB_DIRS)
-        ):
-            return "target"
-        tb = tb.tb_next
-    return "usage"
-
-
-def _guard(pid: int) -> None:
-    """A copy of the child forked by the target must never answer: it exits at once."""
-    if os.getpid() != pid:
-        os._exit(0)
-
-
-def _isolate(parent_pid: int) -> None:
-    """Own session and process group; die with the parent (Linux)."""
-    try:
-        os.setsid()
-    except OSError:
-        pass
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent_pid:  # the parent died before the line above
-        os._exit(1)
-
-
-def _start_watchdog(lifeline: int) -> None:
-    """Fork a process that kills this process group once the verify process is gone.
-
-    The verify process holds the only write end of ``lifeline`` and never writes: the read
-    returns end-of-file when it exits, whether or not it could clean up (``kill -9``).
-    PDEATHSIG covers only this process; the watchdog also covers what the target started.
-    """
-    if os.fork() != 0:
-        return
-    try:
-        os.closerange(0, lifeline)
-        os.closerange(
-            lifeline + 1,
-            max(lifeline + 1, min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 20)),
-        )
-        while True:
-            try:
-                if not os.read(lifeline, 1):
-                    break
-            except InterruptedError:
-                continue
-            except OSError:
-                break
-        os.killpg(0, signal.SIGKILL)
-    finally:
-        os._exit(0)
-
-
-def _limit(which: int, value: int) -> None:
-    try:
-        _, hard = resource.getrlimit(which)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        resource.setrlimit(which, (value, value))
-    except (ValueError, OSError):
-        pass
-
-
-def _snapshot(args: tuple[Any, ...], names: tuple[str, ...]) -> list[tuple[str, Any, Any]]:
-    return [
-        (n, a, a.copy()) for n, a in zip(names, args, strict=False) if isinstance(a, np.ndarray)
-    ]
-
-
-def _mutated(snap: list[tuple[str, Any, Any]]) -> list[str]:
-    bad = []
-    for name, arr, before in snap:
-        try:
-            same = arr.shape == before.shape and np.array_equal(arr, before, equal_nan=True)
-        except Exception:  # e.g. the target changed the dtype
-            same = False
-        if not same:
-            bad.append(name)
-    return bad
-
-
-def _serve(
-    loader: Any, conn: Connection, out: Connection, lifeline: Connection, setup: _ChildSetup
-) -> None:
-    """Child process main loop. Never returns: ends with os._exit.
-
-    stdout and stderr (also of C code) go to the file ``out``, which the parent watches; the
-    file may not grow past ``output_fsize`` bytes (RLIMIT_FSIZE), so a flooding target cannot
-    fill a disk. A spawned child gets the loader pickled, and unpickles it (which may import
-    the target) only after the isolation and limits are in place.
-    """
-    me = os.getpid()
-    code = 0
-    try:
-        for fd in setup.close_fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        _isolate(setup.parent_pid)
-        _start_watchdog(lifeline.fileno())
-        lifeline.close()
-        out_fd = out.fileno()
-        fcntl.fcntl(out_fd, fcntl.F_SETFL, fcntl.fcntl(out_fd, fcntl.F_GETFL) | os.O_APPEND)
-        os.dup2(out_fd, 1)
-        os.dup2(out_fd, 2)
-        out.close()
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.close(devnull)
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit, writes fail with EFBIG
-        _limit(resource.RLIMIT_FSIZE, setup.output_fsize)
-        _limit(resource.RLIMIT_CORE, 0)
-        if setup.memory_limit is not None:
-            _limit(resource.RLIMIT_AS, setup.memory_limit)
-        if setup.cpu_limit is not None:
-            _limit(resource.RLIMIT_CPU, setup.cpu_limit)
-        sys.stdout = open(1, "w", buffering=1, closefd=False)
-        sys.stderr = open(2, "w", buffering=1, closefd=False)
-        fd = conn.fileno()
-        os.set_blocking(fd, True)
-
-        def send(message: tuple[Any, ...], limit: int = 1 << 62) -> None:
-            _guard(me)
-            wire.write_frame_blocking(fd, wire.encode(message, limit=limit))
-
-        try:
-            if isinstance(loader, bytes):
-                loader = pickle.loads(loader)
-            adapter = loader()
-            description = adapter.describe()
-        except BaseException as exc:  # report anything, including SystemExit
-            text = _truncate(_frames(exc, 20) + _exc_message(exc), _TRACEBACK_LIMIT)
-            message = f"{wire.type_name(exc)}: {_exc_text(exc)}"
-            send(("load_failed", _load_failure_kind(exc), message, text))
-            os._exit(0)
-        send(("ready", description), setup.result_limit)
-        while True:
-            payload = wire.read_frame_blocking(fd, 1 << 40)
-            _guard(me)
-            if payload is None:
-                break
-            request = wire.decode(payload)
-            if request[0] == "close":
-                break
-            _, seq, op, args, names = request
-            snap = _snapshot(args, names)
-            # arrays the adapter hands to the target itself (e.g. gamma, beta of a functional BN)
-            try:
-                watched: dict[str, Any] = getattr(adapter, "watched", dict)()
-                snap += [(n, a, a.copy()) for n, a in watched.items() if isinstance(a, np.ndarray)]
-                result = getattr(adapter, op)(*args)
-            except BaseException as exc:
-                _guard(me)
-                detail = _truncate(_frames(exc, 3)[-MESSAGE_LIMIT:])
-                send(("raised", seq, _exc_message(exc), detail, _mutated(snap)))
-                continue
-            _guard(me)
-            mutated = _mutated(snap)
-            try:
-                reply = wire.encode(("ok", seq, result, mutated), limit=setup.result_limit)
-            except wire.TooLarge as exc:
-                reply = wire.encode(("too_big", seq, exc.size, mutated))
-            except Exception as exc:  # a value that defeats the encoder
-                why = f"returned a value that cannot be sent ({_exc_message(exc)})"
-                reply = wire.encode(("raised", seq, why, "", mutated))
-            _guard(me)
-            wire.write_frame_blocking(fd, reply)
-    except BaseException:
-        code = 1
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
-
-
-# -- the parent ------------------------------------------------------------------------------------
-
-
-class _Output:
-    """The child's stdout/stderr: an unlinked temporary file (nothing stays on disk even when
-    verify is killed); its size, and its last bytes as text."""
-
-    def __init__(self) -> None:
-        fd, path = tempfile.mkstemp(prefix="bncheck-verify-")
-        os.unlink(path)
-        self.fd: int | None = fd
-
-    def count(self) -> int:
-        try:
-            return os.fstat(self.fd).st_size if self.fd is not None else 0
-        except OSError:
-            return 0
-
-    def last_text(self, limit: int = 300) -> str:
-        if self.fd is None:
-            return ""
-        try:
-            data = os.pread(self.fd, limit, max(0, self.count() - limit))
-        except OSError:
-            return ""
-        return data.decode("utf-8", "replace").strip()
-
-    def remove(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
 
 
 def _seconds(name: str, value: float | None, *, allow_none: bool = False) -> None:
@@ -374,80 +82,6 @@ def _positive_int(name: str, value: int | None, *, allow_none: bool = False) -> 
         return
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name}={value!r}; expected a whole number of bytes > 0")
-
-
-def _exit_text(code: int | None) -> str:
-    if code is None:
-        return "ended"
-    if code < 0:
-        try:
-            return f"exited (code {code}, {signal.Signals(-code).name})"
-        except ValueError:
-            pass
-    return f"exited (code {code})"
-
-
-#: what each adapter method must return, for the messages about wrong results
-_EXPECTED = {
-    "forward": "a NumPy array",
-    "backward": "(dx, dgamma, dbeta), NumPy arrays",
-    "new": "a dict of NumPy arrays and numbers",
-    "state": "a dict of NumPy arrays and numbers",
-}
-_PLAIN = "plain data (NumPy arrays, numbers, strings, lists, tuples, dicts)"
-
-
-def _where(op: str, path: tuple[Any, ...]) -> str:
-    parts = []
-    for i, step in enumerate(path):
-        if i == 0 and op == "backward" and isinstance(step, int) and 0 <= step < 3:
-            parts.append(("dx", "dgamma", "dbeta")[step])
-        else:
-            parts.append(str(step) if isinstance(step, str) else f"[{step!r}]")
-    return f" as {'.'.join(parts)}" if parts else ""
-
-
-def _kind_name(value: Any) -> str:
-    if isinstance(value, np.ndarray):
-        return f"ndarray of shape {value.shape}"
-    return type(value).__name__
-
-
-def _number_problem(value: Any, positive: bool) -> str | None:
-    """Why ``value`` is not a (positive) finite real number, or None when it is one."""
-    if value is None:
-        return None
-    arr = value if isinstance(value, np.ndarray) else None
-    if arr is None and isinstance(value, (np.integer, np.floating)):
-        arr = np.asarray(value)
-    number: float | None = None
-    if arr is not None:
-        if arr.ndim == 0 and arr.dtype.kind in "iuf":
-            number = float(arr)
-    elif type(value) in (int, float):
-        number = float(value)
-    if number is None or not math.isfinite(number) or (positive and number <= 0):
-        return f"is {_truncate(repr(value), 60)} ({_kind_name(value)})"
-    return None
-
-
-def _check_result(op: str, result: Any) -> None:
-    """Raise TargetError when a decoded result is not what the adapter protocol promises."""
-    found = wire.find_unsupported(result)
-    if found is not None:
-        path, name = found
-        expected = _EXPECTED.get(op, _PLAIN)
-        raise TargetError(f"{op} returned {name}{_where(op, path)}; expected {expected}")
-    if op == "backward" and not (isinstance(result, (tuple, list)) and len(result) == 3):
-        raise TargetError(f"backward returned {_kind_name(result)}; expected (dx, dgamma, dbeta)")
-    if op in ("new", "state") and result is not None:
-        if not isinstance(result, dict):
-            raise TargetError(f"{op} returned {_kind_name(result)}; expected {_EXPECTED[op]}")
-        for key, positive in (("eps", True), ("momentum", False)):
-            problem = _number_problem(result.get(key), positive)
-            if problem is not None:
-                want = "a positive finite number" if positive else "a finite number or None"
-                raise TargetError(f"the target's {key} {problem}; expected {want}")
 
 
 class TargetProcess:
@@ -577,14 +211,14 @@ class TargetProcess:
         until = min(now + self.load_timeout, self._deadline_at())
         try:
             msg = self._receive(until, self.result_limit + _REPLY_SLACK)
-        except wire.FrameTimeout:
+        except frames.FrameTimeout:
             self.close()
             if until < now + self.load_timeout:
                 raise self._expire("loading the target did not finish") from None
             raise TargetLoadFailed(
                 f"loading the target did not finish within {self.load_timeout:g} s"
             ) from None
-        except wire.FrameClosed:
+        except frames.FrameClosed:
             out = self._output_tail()
             what = _exit_text(self._exitcode())
             self.close()
@@ -672,7 +306,7 @@ class TargetProcess:
     # -- calls ------------------------------------------------------------------------------
     def _receive(self, until: float, limit: int) -> Any:
         assert self._conn is not None
-        data = wire.read_frame(self._conn.fileno(), until, limit, alive=self._alive)
+        data = frames.read_frame(self._conn.fileno(), until, limit, alive=self._alive)
         return wire.decode(data)
 
     def call(self, op: str, *args: Any, names: tuple[str, ...] = ()) -> tuple[Any, list[str]]:
@@ -706,9 +340,9 @@ class TargetProcess:
         by_deadline = until < now + self.timeout
         before = self._drain.count()
         try:
-            wire.write_frame(self._conn.fileno(), payload, until)
+            frames.write_frame(self._conn.fileno(), payload, until)
             msg = self._receive(until, self.result_limit + _REPLY_SLACK)
-        except wire.FrameTimeout:
+        except frames.FrameTimeout:
             flood = self._drain.count() - before
             self.close()
             if by_deadline:
@@ -718,7 +352,7 @@ class TargetProcess:
                 why += f" while flooding stdout/stderr ({flood / 1e6:.1f} MB)"
             self.hung = why
             raise TargetError(why, fatal=True) from None
-        except wire.FrameClosed:
+        except frames.FrameClosed:
             out = self._output_tail()
             code = self._exitcode()
             self.close()
@@ -752,45 +386,4 @@ class TargetProcess:
                 f"(limit {self.output_limit / 1e6:.1f} MB)",
                 fatal=True,
             )
-        return self._reply(op, seq, msg)
-
-    def _reply(self, op: str, seq: int, msg: Any) -> tuple[Any, list[str]]:
-        shapes = {"ok": 4, "raised": 5, "too_big": 4}
-        if not (
-            isinstance(msg, tuple)
-            and len(msg) >= 2
-            and shapes.get(msg[0]) == len(msg)
-            and isinstance(msg[-1], list)
-            and all(isinstance(n, str) for n in msg[-1])
-        ):
-            self.close()
-            raise TargetError(f"{op}: the target process sent an unexpected reply", fatal=True)
-        if msg[1] != seq:
-            self.close()
-            raise TargetError(
-                f"{op}: the target process answered out of step (a forked copy of it?)",
-                fatal=True,
-            )
-        self.mutations += [(op, _truncate(name, 100)) for name in msg[-1]]
-        if msg[0] == "raised":
-            message, detail = msg[2], msg[3]
-            if not (isinstance(message, str) and isinstance(detail, str)):
-                self.close()
-                raise TargetError(f"{op}: the target process sent an unexpected reply", fatal=True)
-            files = [ln.strip() for ln in detail.splitlines() if ln.strip().startswith("File ")]
-            where = f" [{files[-1]}]" if files else ""
-            hint = ""
-            if message.startswith("raised MemoryError") and self.memory_limit is not None:
-                hint = f" (the target process may use {self.memory_limit >> 20} MB: --memory-limit)"
-            raise TargetError(f"{op} {_truncate(message)}{hint}{where}")
-        if msg[0] == "too_big":
-            size = msg[2] if isinstance(msg[2], int) else self.result_limit
-            self.close()
-            raise TargetError(
-                f"{op} returned {size / 1e6:.1f} MB or more "
-                f"(limit {self.result_limit / 1e6:.1f} MB)",
-                fatal=True,
-            )
-        result = msg[2]
-        _check_result(op, result)
-        return result, list(msg[-1])
+        return read_reply(self, op, seq, msg)

@@ -1,0 +1,319 @@
+"""The file format of :meth:`BatchNorm.save` and :meth:`BatchNorm.load`: a ``.npz`` (zip)
+archive of ``.npy`` entries, no pickles; written atomically, read bounded (every size checked
+against the file before anything is decompressed or allocated)."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import math
+import os
+import secrets
+import stat
+import struct
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bncheck.bn._validation import BatchNormError, _short, check_num_features
+
+if TYPE_CHECKING:
+    from bncheck.bn.layer import BatchNorm
+
+#: Identifies the layout of a saved BatchNorm file; bump the number when it changes.
+FORMAT = "bncheck.BatchNorm/1"
+
+#: The largest ``num_batches_tracked`` a layer holds: it is saved as an int64.
+MAX_BATCHES_TRACKED = 2**63 - 1
+_COUNTER_RANGE = f"[0, {MAX_BATCHES_TRACKED}] (0 to 2**63 - 1, an int64)"
+
+#: What :meth:`BatchNorm.load` reads: a ``.npz`` (zip) archive of ``.npy`` entries.
+_EXPECTS = "expected a .npz file written by bncheck.BatchNorm.save"
+_NPY_MAGIC = b"\x93NUMPY"
+_STATE_KEYS = ("running_mean", "running_var", "gamma", "beta", "num_batches_tracked")
+_ENTRIES = ("format", "config", *_STATE_KEYS)
+#: Longest 'format' and 'config' texts accepted (characters); save() writes about 200.
+_MAX_TEXT = {"format": 64, "config": 4096}
+#: Longest .npy header accepted (bytes); save() writes 128.
+_MAX_NPY_HEADER = 4096
+#: Deflate expands at most about 1032-fold: an entry claiming more is corrupt or crafted.
+_MAX_DEFLATE_RATIO = 1100
+
+
+def _state_shapes(num_features: int, affine: bool) -> dict[str, tuple[int, ...]]:
+    keys = ["running_mean", "running_var"] + (["gamma", "beta"] if affine else [])
+    return {k: (num_features,) for k in keys} | {"num_batches_tracked": ()}
+
+
+def _check_counter(value: object, source: str) -> int:
+    """num_batches_tracked as an int in [0, 2**63 − 1] (what an int64 holds)."""
+    n: int | None = None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        n = int(value)
+    elif isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
+        n = int(value)
+    if n is None or not 0 <= n <= MAX_BATCHES_TRACKED:
+        shown = n if n is not None else _short(value)
+        raise BatchNormError(
+            f"{source}['num_batches_tracked']={shown}; expected an int in {_COUNTER_RANGE}"
+        )
+    return n
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def read_layer(cls: type[BatchNorm], path: str | os.PathLike[str]) -> BatchNorm:
+    """:meth:`BatchNorm.load`: the layer in the file at ``path``, read bounded."""
+    name = os.fspath(path)
+    if os.path.isdir(name):
+        raise BatchNormError(f"{name} is a directory; {_EXPECTS}")
+    try:
+        with open(name, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                raise BatchNormError(f"{name}: not a readable .npz file (it is empty); "
+                                     f"{_EXPECTS}")  # fmt: skip
+            if fh.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+                raise BatchNormError(
+                    f"{name}: not a readable .npz file (it is a single .npy array); {_EXPECTS}"
+                )
+            fh.seek(0)
+            with zipfile.ZipFile(fh) as zf:
+                return _from_archive(cls, zf, name, size)
+    except (FileNotFoundError, BatchNormError):
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error,
+            NotImplementedError, RuntimeError, struct.error) as exc:  # fmt: skip
+        raise BatchNormError(f"{name}: not a readable .npz file ({exc}); {_EXPECTS}") from exc
+
+
+def _from_archive(cls: type[BatchNorm], zf: zipfile.ZipFile, name: str, size: int) -> BatchNorm:
+    infos = zf.infolist()
+    counts = Counter(i.filename for i in infos)
+    keys = [n[: -len(".npy")] if n.endswith(".npy") else n for n in counts]
+    unknown = sorted(
+        n for n in counts if not n.endswith(".npy") or n[: -len(".npy")] not in _ENTRIES
+    )
+    twice = sorted(n for n, k in counts.items() if k > 1)
+    if unknown or twice:
+        raise BatchNormError(
+            f"{name} has entries {sorted(counts)}; expected only {sorted(_ENTRIES)} "
+            "(as .npy arrays)"
+            + (f" (unexpected {unknown})" if unknown else "")
+            + (f" (repeated {twice})" if twice else "")
+        )
+    infos_by_key = {i.filename[: -len(".npy")]: i for i in infos}
+
+    def entry(key: str) -> _Entry | None:
+        info = infos_by_key.get(key)
+        return None if info is None else _Entry(zf, info, name, size)
+
+    fmt = _read_text(entry("format"), "format")
+    if fmt != FORMAT:
+        raise BatchNormError(
+            f"{name}: format={fmt!r}; expected {FORMAT!r} "
+            "(a file written by bncheck.BatchNorm.save)"
+        )
+    raw = _read_text(entry("config"), "config")
+    try:
+        config = json.loads(raw) if raw is not None else None
+    except ValueError as exc:
+        raise BatchNormError(f"{name}: bad 'config' entry ({exc})") from exc
+    if not isinstance(config, dict):
+        raise BatchNormError(f"{name}: missing or malformed 'config' entry")
+    try:
+        c = check_num_features(config.get("num_features"))
+        # Every other setting is validated on a one-channel layer: nothing large yet.
+        proto = cls(**(config | {"num_features": 1}))
+    except (TypeError, ValueError) as exc:
+        raise BatchNormError(f"{name}: bad 'config' entry ({exc})") from exc
+    expected = _state_shapes(c, proto.affine)
+    present = sorted(k for k in keys if k not in ("format", "config"))
+    missing = sorted(set(expected) - set(present))
+    extra = sorted(set(present) - set(expected))
+    if missing or extra:
+        raise BatchNormError(
+            f"{name} has keys {present}; expected {sorted(expected)}"
+            + (f" (missing {missing})" if missing else "")
+            + (f" (unexpected {extra})" if extra else "")
+        )
+    # The recorded shapes must match the config (num_features) before anything of that
+    # size is allocated; _Entry has already checked them against the file's size.
+    entries: dict[str, _Entry] = {}
+    for key, shape in expected.items():
+        e = entries[key] = _Entry(zf, infos_by_key[key], name, size)
+        if key == "num_batches_tracked":
+            ok = e.shape == () and e.dtype.kind in "iu" and e.dtype.itemsize <= 8
+            want = "shape () and an integer dtype (int64)"
+        else:
+            ok = e.shape == shape and e.dtype == proto.dtype
+            want = f"shape {shape} and dtype {proto.dtype.name}"
+        if not ok:
+            raise BatchNormError(
+                f"{name}[{key!r}] has shape {e.shape} and dtype {e.dtype}; expected {want}"
+            )
+    contents = {key: entries[key].read() for key in expected}
+    layer = cls(**config)
+    layer.load_state_dict(contents, source=name)
+    return layer
+
+
+# -- files -------------------------------------------------------------------------------------
+
+
+class _Entry:
+    """One ``.npy`` entry of an archive: its header read and checked, its data not yet read.
+
+    The header's shape and dtype must account for exactly the entry's uncompressed size, and
+    that size must be backed by the compressed bytes in the file (a stored entry holds them
+    as they are; deflate expands at most about 1032-fold).
+    """
+
+    def __init__(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, size: int) -> None:
+        self.zf, self.info = zf, info
+        self.key = info.filename[: -len(".npy")]
+        where = f"{name}: not a readable .npz file (entry {self.key!r}"
+        if info.flag_bits & 0x1:
+            raise BatchNormError(f"{where} is encrypted); {_EXPECTS}")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise BatchNormError(
+                f"{where} uses zip compression method {info.compress_type}; expected stored "
+                f"or deflated); {_EXPECTS}"
+            )
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if (
+            info.header_offset + info.compress_size > size
+            or (stored and info.compress_size != info.file_size)
+            or info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + 1024
+        ):
+            raise BatchNormError(
+                f"{where} claims {info.file_size} bytes, more than the {size}-byte file holds: "
+                f"truncated or crafted); {_EXPECTS}"
+            )
+        with zf.open(info) as fh:
+            head = _read_exact(fh, len(_NPY_MAGIC) + 2)
+            if head[: len(_NPY_MAGIC)] != _NPY_MAGIC or head[-2:] not in (b"\x01\x00", b"\x02\x00"):
+                raise BatchNormError(f"{where} is not a version 1 or 2 .npy array); {_EXPECTS}")
+            width = 2 if head[-2] == 1 else 4
+            length_bytes = _read_exact(fh, width)
+            length = int.from_bytes(length_bytes, "little")
+            if length > _MAX_NPY_HEADER:
+                raise BatchNormError(
+                    f"{where} has a {length}-byte .npy header; expected at most "
+                    f"{_MAX_NPY_HEADER}); {_EXPECTS}"
+                )
+            header = io.BytesIO(length_bytes + _read_exact(fh, length))
+        read_header = (
+            np.lib.format.read_array_header_1_0 if width == 2
+            else np.lib.format.read_array_header_2_0
+        )  # fmt: skip
+        shape, fortran, dtype = read_header(header)
+        if dtype.hasobject:
+            raise BatchNormError(
+                f"{where} holds pickled Python objects; no pickles are loaded); {_EXPECTS}"
+            )
+        self.shape: tuple[int, ...] = tuple(shape)
+        self.fortran = bool(fortran)
+        self.dtype: np.dtype[Any] = dtype
+        self.offset = len(_NPY_MAGIC) + 2 + width + length
+        self.nbytes = math.prod(self.shape) * dtype.itemsize
+        if any(n < 0 for n in self.shape) or self.offset + self.nbytes != info.file_size:
+            raise BatchNormError(
+                f"{where} has a header for shape {self.shape} and dtype {dtype}, "
+                f"{self.nbytes} bytes of data, but holds {info.file_size - self.offset}); "
+                f"{_EXPECTS}"
+            )
+
+    def read(self) -> NDArray[Any]:
+        """The entry's array (its size was checked against the file in ``__init__``)."""
+        with self.zf.open(self.info) as fh:
+            _read_exact(fh, self.offset)
+            data = _read_exact(fh, self.nbytes)
+        flat = np.frombuffer(data, dtype=self.dtype)
+        return flat.reshape(self.shape, order="F" if self.fortran else "C")
+
+
+def _read_text(entry: _Entry | None, key: str) -> str | None:
+    """The text of the 'format' or 'config' entry; None if missing or not a short text."""
+    if entry is None:
+        return None
+    limit = _MAX_TEXT[key]
+    if entry.shape != () or entry.dtype.kind != "U" or entry.dtype.itemsize > 4 * limit:
+        return None
+    return str(entry.read()[()])
+
+
+def _read_exact(fh: IO[bytes], n: int) -> bytes:
+    parts: list[bytes] = []
+    left = n
+    while left > 0:
+        chunk = fh.read(min(left, 1 << 24))
+        if not chunk:
+            raise EOFError(f"expected {n} bytes, got {n - left}")
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def _write_atomically(name: str, arrays: dict[str, Any]) -> None:
+    """``np.savez(name, **arrays)``, atomically: a temporary file in the same folder, flushed
+    and fsynced, then renamed over ``name`` (through a symlink, to its target)."""
+    target = os.path.realpath(name)
+    folder = os.path.dirname(target)
+    if os.path.isdir(target):
+        raise IsADirectoryError(errno.EISDIR, "is a directory; expected a file path", name)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, f"folder {folder!r} does not exist", name)
+    with _temporary_file(folder, os.path.basename(target)) as (tmp, fh):
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
+        with suppress(FileNotFoundError):  # keep the permissions of the file it replaces
+            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
+        os.replace(tmp, target)
+    _fsync_folder(folder)
+
+
+@contextmanager
+def _temporary_file(folder: str, base: str) -> Iterator[tuple[str, IO[bytes]]]:
+    """A new file ``folder/.base.<random>.tmp`` (permissions as open() gives), removed if the
+    block raises (anything, KeyboardInterrupt included) before renaming it."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of a random name
+        raise FileExistsError(errno.EEXIST, "cannot create a temporary file", folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield tmp, fh
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make the rename durable (best effort: not every platform opens folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)

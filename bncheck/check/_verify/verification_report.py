@@ -1,0 +1,94 @@
+"""The outcome of :func:`bncheck.check._verify.verify`: the checks, the mapping found, the
+interface deviations, and the known mistakes the failures match."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bncheck.check._verify.mistakes import MISTAKES
+from bncheck.check._verify.results import CheckResult
+
+__all__ = ["VerificationReport"]
+
+_BY_ID = {m.id: m for m in MISTAKES}
+
+
+@dataclass
+class VerificationReport:
+    """The outcome of :func:`verify`: ``passed`` is True when no check failed.
+
+    ``mapping`` says how bncheck plugged the target in (what it detected); ``contract``
+    lists interface deviations (a float64 result for float32 input, (1, C) gradients, ...),
+    which are warnings unless ``strict`` (then the ``contract`` check fails). ``failed``
+    lists the failed checks, ``diagnosis`` the known mistakes they match and
+    ``unexplained`` the failed numeric checks that no known mistake explains.
+
+    Examples
+    --------
+    >>> import bncheck
+    >>> report = bncheck.verify("bncheck.BatchNorm", ndims=(2,), dtypes=("float64",))
+    >>> report.passed, report.failed, report.diagnosis
+    (True, [], [])
+    >>> [check.id for check in report.checks][:3]
+    ['forward/2d/float64', 'backward/2d/float64', 'backward-fd/2d/float64']
+    """
+
+    target: str
+    kind: str
+    checks: list[CheckResult]
+    seconds: float
+    options: dict[str, Any] = field(default_factory=dict)
+    mapping: list[str] = field(default_factory=list)
+    contract: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status == "fail"]
+
+    @property
+    def diagnosis(self) -> list[dict[str, Any]]:
+        """The known mistakes that the failures match, each with the checks that showed it."""
+        found: dict[str, list[str]] = {}
+        for check in self.checks:
+            for mistake_id in check.diagnosis:
+                found.setdefault(mistake_id, []).append(check.id)
+        return [
+            {"id": k, "description": _BY_ID[k].description, "fix": _BY_ID[k].fix, "checks": v}
+            for k, v in found.items()
+            if k in _BY_ID
+        ]
+
+    @property
+    def unexplained(self) -> list[CheckResult]:
+        """Failed numeric checks that no known mistake explains."""
+        numeric = ("forward", "backward", "running", "eval", "identities")
+        return [c for c in self.failed if not c.diagnosis and c.id.startswith(numeric)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain data (what ``bncheck verify --json`` prints).
+
+        Examples
+        --------
+        >>> import bncheck
+        >>> report = bncheck.verify("bncheck.BatchNorm", ndims=(2,), dtypes=("float64",))
+        >>> data = report.to_dict()
+        >>> data["passed"], data["options"]["dtypes"], data["checks"][0]["id"]
+        (True, ['float64'], 'forward/2d/float64')
+        """
+        return {
+            "target": self.target,
+            "kind": self.kind,
+            "passed": self.passed,
+            "seconds": round(self.seconds, 2),
+            "options": self.options,
+            "mapping": self.mapping,
+            "contract": self.contract,
+            "checks": [asdict(c) | {"passed": c.passed} for c in self.checks],
+            "diagnosis": self.diagnosis,
+            "unexplained": [c.id for c in self.unexplained],
+        }
