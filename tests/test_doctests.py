@@ -43,6 +43,7 @@ PUBLIC_MODULES = (
     "bncheck.check.strategies",
     "bncheck.check.baselines",
     "bncheck.check.testing",
+    "bncheck.check.sync_batchnorm",
     "bncheck.check.tolerances",
     "bncheck.check.metrics",
     "bncheck.check.conditions",

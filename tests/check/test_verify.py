@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 import bncheck
-from bncheck.check._verify import LoadError, verify
-from bncheck.check._verify.mistakes import MISTAKES
+from bncheck.check import verify
 from bncheck.check.testing import BatchNormVerificationError, assert_batchnorm_correct
 from bncheck.cli import main
+from bncheck.exceptions import LoadError
+from tests.internals import MISTAKES
 from tests.paths import IMPLS
 
 F = str(IMPLS / "functional.py")
@@ -81,6 +82,7 @@ MORE = [
     (f"{V}:eval_eps_twice", "torch", "eval", "eval-eps-twice"),
     (f"{V}:eval_eps_missing", "torch", "eval", "eval-eps-missing"),
     (f"{V}:accumulates_gradients", "torch", "second-call", "stateful-second-call"),
+    (f"{V}:one_pass_variance", "any", "forward/2d/float64", "one-pass-variance"),
 ]
 WRONG += MORE
 
@@ -90,6 +92,9 @@ def test_every_catalogue_mistake_has_a_wrong_implementation() -> None:
     from tests.realworld_cases import CASES
 
     covered = {w[3] for w in WRONG} | {d for c in CASES for d in c.diagnosis}
+    from tests.impls.distributed import CASES as SYNC  # tests/check/test_verify_distributed.py
+
+    covered |= {d for c in SYNC for d in c[1]}
     assert covered == {m.id for m in MISTAKES}
 
 

@@ -13,8 +13,9 @@ fresh target, runs forward (train) and backward (autograd, with its dy shard), a
 steps on a second fresh instance and an eval call (:mod:`bncheck.check._verify.sync_case`),
 and answers with plain data in wire frames. The target runs in a thread of the rank, so a
 rank whose target hangs still answers at the deadline, with the stack where it hangs; a rank
-blocked in a collective (waiting for another rank) says so. When a rank raises or exits the
-others are killed at once; after any failure the next case starts a fresh set of ranks.
+blocked in a collective (waiting for another rank) says so. When a rank raises or exits, the
+others have a second (GRACE) to answer, then are killed; after any failure the next case
+starts a fresh set of ranks.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from bncheck.check._verify.sync_case import inspect_target
 from bncheck.check._verify.sync_rank_process import JOIN_SECONDS, REPLY_LIMIT, rank_main
 from bncheck.exceptions import LoadError
 
+__all__ = ["JOIN_SECONDS", "TORCH_MISSING", "SyncAdapter", "load_sync_adapter"]
+
 #: seconds the other ranks may still answer after one rank failed
 GRACE = 1.0
-
-__all__ = ["JOIN_SECONDS", "TORCH_MISSING", "SyncAdapter", "load_sync_adapter"]
 
 TORCH_MISSING = (
     "verifying a synchronized BN (--world-size) needs PyTorch (torch.distributed, gloo "
