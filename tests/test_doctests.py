@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.util
 import inspect
 import re
 from pathlib import Path
@@ -48,6 +49,9 @@ PUBLIC_MODULES = (
     "bncheck.check.metrics",
     "bncheck.check.conditions",
 )
+
+#: optional frameworks some examples import (the extras compare, jax, keras)
+OPTIONAL = ("torch", "jax", "flax", "keras")
 
 OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -145,6 +149,10 @@ def test_public_name_has_an_examples_section(qualname: str) -> None:
 def test_docstring_examples_run(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # an example that writes a file leaves nothing behind
     test = TESTS[name]
+    for optional in OPTIONAL:  # an optional framework's examples skip where it is absent
+        uses = any(re.search(rf"\bimport {optional}\b", e.source) for e in test.examples)
+        if uses and importlib.util.find_spec(optional) is None:
+            pytest.skip(f"{optional} is not installed")
     test.globs = dict(test.globs)  # each run gets its own namespace
     runner = doctest.DocTestRunner(optionflags=OPTIONFLAGS)
     report: list[str] = []

@@ -202,6 +202,18 @@ def _build() -> Any:
             self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
         def forward(self, x: Any) -> Any:
+            """Normalize ``x`` (N, C, ...): with the statistics of the whole batch across the
+            process group in training mode (this process's alone when no group is
+            initialized), with the running statistics in eval mode.
+
+            Examples
+            --------
+            >>> import torch
+            >>> from bncheck.check.sync_batchnorm import SyncBatchNorm
+            >>> y = SyncBatchNorm(3)(torch.randn(8, 3, dtype=torch.float64))
+            >>> tuple(y.shape), bool(abs(float(y.mean())) < 1e-12)
+            ((8, 3), True)
+            """
             if not isinstance(x, torch.Tensor) or x.dim() < 2 or (x.shape[1] != self.num_features):
                 what = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
                 raise ValueError(f"x has shape {what}; expected (N, {self.num_features}, ...)")
