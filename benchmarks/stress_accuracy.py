@@ -6,7 +6,7 @@ Each trial draws a dtype (float16/32/64), an x regime (``REGIME_TABLE`` plus ``o
 an upstream gradient (``DY_KINDS`` or the adversarial kinds on which the backward cancels), m in
 {2, 3, 4, 5, 8, 16, 64, 257}, 1–4 channels, a layout (2-D or 4-D, channel axis 1 or -1), gamma
 and beta kinds (None included) and eps in {1e-5, 1e-3}. The tables, the targets and the
-measurement are those of ``tests/test_accuracy_limits.py`` (issue 6: float16/float32 within 2
+measurement are those of ``tests/bn/test_accuracy_limits.py`` (issue 6: float16/float32 within 2
 normwise ULP of the truth, float64 within 4, for y, dx, dgamma and dbeta). Combinations whose
 values do not fit the dtype are redrawn.
 
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tabulate import tabulate
 
-from tests.test_accuracy_limits import (
+from tests.accuracy_cases import (
     ALL_DY,
     BETA_CHOICES,
     DTYPES,

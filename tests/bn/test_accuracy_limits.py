@@ -48,7 +48,6 @@ from tests.accuracy_cases import (
     DTYPES,
     GAMMA_CHOICES,
     LAYOUTS,
-    OUTPUTS,  # noqa: F401  (benchmarks/stress_accuracy.py imports it from here)
     SWEEP,
     X_REGIMES,
     Case,

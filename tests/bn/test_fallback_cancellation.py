@@ -9,7 +9,7 @@ compiled kernels' ULP targets:
 
 - m = 2, where the centred subspace is one-dimensional and every dy cancels: the projection's
   longest chain has 16 roundings, so dx is within 16 normwise ULP (tests/bn/test_functional.py);
-- the adversarial table of tests/bn/test_accuracy_limits.py (dy = x, 2x + 3, −x, nearly parallel,
+- the adversarial table of tests/accuracy_cases.py (dy = x, 2x + 3, −x, nearly parallel,
   offset) for m = 2..8: every output within the condition-aware budget of
   ``bncheck.check.tolerances.compare``, and dx within the projection's absolute bound: each of its
   two parts (along x_hat and orthogonal to it) carries at most 16 roundings of terms no larger than
@@ -29,17 +29,18 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 import bncheck
-from bncheck.bn import _numpy_kernels as _kernels
 from bncheck.bn.functional import kernels
-from bncheck.check.tolerances import compare, normwise_ulp
+from bncheck.check.metrics import compare, normwise_ulp
+from bncheck.check.tolerances import TOLERANCES
 from bncheck.check.truth import exact_batchnorm
-from tests.bn.test_accuracy_limits import ADVERSARIAL, AFFINE_DY, Case, build
+from tests.accuracy_cases import ADVERSARIAL, AFFINE_DY, Case, build
+from tests.internals import numpy_kernels as _kernels
 
 #: the projection's bound at m = 2, in normwise ULP (16 roundings on its longest chain)
 PROJECTION_ULP = 16.0
 #: roundings per part of the projection, in units of u64·|gamma|·inv_std·max|dy − mean(dy)|
 PROJECTION_ROUNDINGS = 16.0
-U64 = 2.0**-53
+U64 = TOLERANCES["float64"].unit_roundoff
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import pytest
 
 import bncheck
 from bncheck import BatchNorm, BatchNormError
-from bncheck.bn import _compiled as _native
+from tests.internals import compiled as _native
 
 # -- row 16: BNCHECK_NUM_THREADS ---------------------------------------------------------------
 

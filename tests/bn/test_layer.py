@@ -13,8 +13,11 @@ import pytest
 import bncheck
 from bncheck import BatchNorm, BatchNormError
 from bncheck.bn.layer import FORMAT
+from bncheck.check.tolerances import TOLERANCES
 from bncheck.check.truth import exact_batchnorm
-from tests.bn.test_running import U64, ema_closed_form, exact_stats
+from tests.closed_forms import ema_closed_form, exact_stats
+
+U64 = TOLERANCES["float64"].unit_roundoff
 
 
 def data(seed: int, shape: tuple[int, ...] = (8, 3, 2, 2)) -> np.ndarray:

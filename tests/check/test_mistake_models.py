@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from bncheck.check._verify import verify
-from bncheck.check._verify.mistakes import MISTAKES, Mistake, mistake_outputs
+from bncheck.check import verify
 from bncheck.check.truth import exact_batchnorm
 from tests.impls import functional, variants
 from tests.impls.mistake_refs import REFERENCES, correct
+from tests.internals import MISTAKES, Mistake, mistake_outputs
 from tests.realworld_cases import CASES as CORPUS
 
 NUMERIC: dict[str, Mistake] = {m.id: m for m in MISTAKES if m.compute is not None}

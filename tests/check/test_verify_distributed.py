@@ -211,7 +211,8 @@ def test_the_models_tell_the_merges_apart_on_unequal_shards_only() -> None:
 
 
 def test_the_diagnosis_names_a_numpy_model_of_each_mistake_and_nothing_else() -> None:
-    from bncheck.check._verify.sync_models import (
+    from bncheck.check.truth import exact_batchnorm
+    from tests.internals import (
         EQUAL,
         LOCAL,
         Shards,
@@ -221,7 +222,6 @@ def test_the_diagnosis_names_a_numpy_model_of_each_mistake_and_nothing_else() ->
         merge_term,
         uncols,
     )
-    from bncheck.check.truth import exact_batchnorm
 
     g, b, eps = np.array([1.5, -0.8, 1.2]), np.array([0.1, -0.3, 0.2]), 1e-5
     dy = np.random.default_rng(2).normal(size=(12, 3))

@@ -10,7 +10,6 @@ hangs.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import math
 import os
@@ -25,10 +24,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bncheck.check._verify import verify, wire
-from bncheck.check._verify.adapters import load_adapter
-from bncheck.check._verify.worker import LoadError, TargetError, TargetLoadFailed, TargetProcess
+from bncheck.check import verify
 from bncheck.cli import main
+from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
+from tests.adapter_files import load_adapter_file
+from tests.internals import TargetProcess, frames, load_adapter, wire
 from tests.paths import IMPLS, REPO
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups")
@@ -46,15 +46,6 @@ class Adapter:
     def new(self, c, dtype, eps):
         return {"eps": eps}
 """
-
-
-def _load_file(path: str) -> Any:
-    spec = importlib.util.spec_from_file_location("_hostile_target", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["_hostile_target"] = module
-    spec.loader.exec_module(module)
-    return module.Adapter()
 
 
 def _target(tmp_path: Path, body: str, *, name: str = "target.py") -> str:
@@ -75,7 +66,7 @@ def _proc(
     procs: list[TargetProcess], path: str, *, timeout: float = 2.0, **kw: Any
 ) -> TargetProcess:
     kw.setdefault("start_method", "fork")
-    proc = TargetProcess(functools.partial(_load_file, path), timeout=timeout, **kw)
+    proc = TargetProcess(functools.partial(load_adapter_file, path), timeout=timeout, **kw)
     procs.append(proc)
     return proc
 
@@ -263,7 +254,7 @@ Adapter.forward = forward
 @pytest.mark.parametrize(
     "header",
     [
-        wire.MAGIC + (1000).to_bytes(8, "big") + b"x" * 10,  # a frame that never completes
+        frames.MAGIC + (1000).to_bytes(8, "big") + b"x" * 10,  # a frame that never completes
         (1000).to_bytes(4, "big") + b"x" * 10,  # multiprocessing's own framing
         b"\xff" * 4 + b"x" * 10,
     ],
@@ -423,7 +414,7 @@ def test_row5_processes_the_target_started_die_on_close(
     tmp_path: Path, procs: list[TargetProcess], method: str
 ) -> None:
     path = _target(tmp_path, FORKS)
-    loader: Callable[[], Any] = functools.partial(_load_file, path)
+    loader: Callable[[], Any] = functools.partial(load_adapter_file, path)
     if method == "spawn":  # the spawned child imports its loader: use one from bncheck
         path = str(tmp_path / "spawned.py")
         Path(path).write_text(
@@ -481,14 +472,13 @@ def test_row5_the_command_returns_without_waiting_for_orphans(tmp_path: Path) ->
 KILLED_PARENT = """
 import functools, sys
 import numpy as np
-from bncheck.check._verify.worker import TargetProcess
-from bncheck.check._verify.adapters import load_adapter
 sys.path.insert(0, {repo!r})
-from tests.check.test_verify_hostile import _load_file
+from tests.adapter_files import load_adapter_file
+from tests.internals import TargetProcess, load_adapter
 
 if __name__ == "__main__":
     method, path = sys.argv[1], sys.argv[2]
-    loader = functools.partial(load_adapter if method == "spawn" else _load_file, path)
+    loader = functools.partial(load_adapter if method == "spawn" else load_adapter_file, path)
     proc = TargetProcess(loader, timeout=600, start_method=method)
     proc.start()
     if method == "spawn":

@@ -10,7 +10,8 @@ import pytest
 
 pytest.importorskip("torch.distributed")
 
-from bncheck.report.sync_stats import N, _equal_weight_closed_form, measure
+from bncheck.report.sync_stats import N, measure
+from tests.internals import equal_weight_closed_form
 
 #: float64 merges of n = 64 values: each merged statistic is a few sums of at most n terms, so
 #: its relative error is at most about gamma_{2n} = 2n·u (Higham §4.2) of its scale; the mean
@@ -39,7 +40,7 @@ def test_equal_weight_mean_error_follows_its_closed_form(rows: list[dict[str, An
     for r in rows:
         if r["case"]["dtype"] != "float64":
             continue
-        closed = _equal_weight_closed_form(r["case"]["sizes"])
+        closed = equal_weight_closed_form(r["case"]["sizes"])
         measured = r["errors"]["equal-weight"][0]
         if closed == 0:
             assert measured <= MERGE_BOUND

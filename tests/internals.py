@@ -1,0 +1,155 @@
+"""The single, deliberate seam between the tests and bncheck's internals, for white-box tests.
+
+Tests use the public API: ``bncheck`` and ``bncheck.bn`` (``bncheck.bn.kernels()`` says which
+kernels run), ``bncheck.verify`` / ``bncheck.check.verify`` and
+``bncheck.check.VerificationReport``, ``bncheck.exceptions``, and the public modules of
+``bncheck.check`` and ``bncheck.report``. A test that must reach inside (process isolation, the
+wire codec, kernel selection, the mistake catalogue, ...) imports the private name from here and
+from nowhere else: tests/test_layout.py fails on any other import of a private module or name (a
+dotted path with a component starting with ``_``, monkeypatch targets and subprocess snippets
+included). When an internal moves or is renamed, its one row in ``_SEAM`` is the one edit.
+
+Each name is loaded on first use (a module ``__getattr__``), so importing this module loads
+nothing, and a test pulls in only the internals (and optional dependencies: the engine needs
+mpmath and Hypothesis, the report helpers matplotlib or tabulate) that it imports itself.
+
+Why each name is needed:
+
+Kernel selection and the compiled extension (tests/bn/test_kernels.py, test_kernel_threads.py,
+test_input_limits.py, test_fallback_cancellation.py)
+    compiled
+        ``bncheck.bn._compiled``, the C kernels' wrapper: the tests pin its thread split
+        (``_usable_cpus``, ``_ranges``, ``num_threads``, ``last_threads``, ``openmp``,
+        ``_THREADS_WARNED``), read ``load_error`` and call the extension (``_ext``,
+        ``backward``) with arguments the public functions never pass.
+    numpy_kernels
+        ``bncheck.bn._numpy_kernels``, the NumPy fallback: its ``projected_dx`` is counted to
+        prove that the cancellation path really runs.
+    working
+        ``bncheck.bn.functional._working``: the kernels' operand layout, to call
+        ``compiled.backward`` exactly as ``batchnorm_backward`` does.
+
+The checker's conditions (tests/bn/test_functional.py)
+    columns
+        ``bncheck.check.conditions._columns``: the (m, C) float64 view the metrics judge by, so
+        that a per-channel bound is taken over the same columns.
+
+Process isolation (tests/check/test_verify_hostile.py)
+    TargetProcess
+        ``bncheck.check._verify.worker.TargetProcess``: the target's process, driven directly
+        with hostile adapters (hang, flood, fork, crash) and killed with its parent.
+    load_adapter
+        ``bncheck.check._verify.adapters.load_adapter``: the loader a spawned target process
+        imports, as ``verify`` uses it.
+
+The wire codec (tests/check/test_verify_hostile.py)
+    frames
+        ``bncheck.check._verify.frames``: the frame header (``MAGIC``) a hostile target forges.
+    wire
+        ``bncheck.check._verify.wire``: ``encode``/``decode``, ``Unsupported`` and
+        ``WireError``, fed malformed payloads.
+
+The mistake catalogue (tests/check/test_mistake_models.py, test_verify.py,
+test_verify_distributed.py)
+    MISTAKES, Mistake, mistake_outputs
+        ``bncheck.check._verify.mistakes``: every row must have a wrong implementation, a fix
+        and a model whose outputs are the mistake it names.
+
+Running-statistics conventions in the engine (tests/bn/test_running_conventions.py,
+tests/check/test_tolerances_table.py)
+    CONVENTION_CHOICES
+        ``bncheck.check._verify.CONVENTION_CHOICES``: verify's choices, derived from the table.
+    ALTERNATIVES, DEFAULT_BIAS
+        ``bncheck.check._verify.running_checks``: the diagnosis of a wrong convention, derived
+        from the table.
+    running_matches
+        ``bncheck.check._verify.running_checks._matches``: how verify matches running
+        statistics, in units of exactly the running budget.
+
+The distributed verify (tests/check/test_verify_distributed.py)
+    distributed
+        ``bncheck.check._verify.distributed``: its ``importlib.util.find_spec`` is patched to
+        simulate a machine without PyTorch.
+    BETWEEN, EQUAL, LOCAL, Shards, models, diagnose_backward, diagnose_forward, judge,
+    merge_term, uncols
+        ``bncheck.check._verify.sync_models``: the NumPy models of the synchronisation
+        mistakes, checked to tell the merges apart and to name each mistake.
+
+Report helpers (tests/report/test_report_running.py, test_sync_stats.py,
+tests/bn/test_running_conventions.py)
+    plot
+        ``bncheck.report._plot``: the figure helpers (``figure``, ``rounded``,
+        ``log_xticks``).
+    running_exact
+        ``bncheck.report._running_exact``: the result types of the exact running-statistics
+        simulation (``Precise``, ``Gap``, ``Merging``).
+    running_stats_intro
+        ``bncheck.report.running_stats._intro``: the conventions table of the running report.
+    equal_weight_closed_form
+        ``bncheck.report.sync_stats._equal_weight_closed_form``: the closed form the measured
+        equal-weight error is checked against.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: name here -> (module, attribute of that module or None for the module itself)
+_SEAM: dict[str, tuple[str, str | None]] = {
+    # kernel selection and the compiled extension
+    "compiled": ("bncheck.bn._compiled", None),
+    "numpy_kernels": ("bncheck.bn._numpy_kernels", None),
+    "working": ("bncheck.bn.functional", "_working"),
+    # the checker's conditions
+    "columns": ("bncheck.check.conditions", "_columns"),
+    # process isolation
+    "TargetProcess": ("bncheck.check._verify.worker", "TargetProcess"),
+    "load_adapter": ("bncheck.check._verify.adapters", "load_adapter"),
+    # the wire codec
+    "frames": ("bncheck.check._verify.frames", None),
+    "wire": ("bncheck.check._verify.wire", None),
+    # the mistake catalogue
+    "MISTAKES": ("bncheck.check._verify.mistakes", "MISTAKES"),
+    "Mistake": ("bncheck.check._verify.mistakes", "Mistake"),
+    "mistake_outputs": ("bncheck.check._verify.mistakes", "mistake_outputs"),
+    # running-statistics conventions in the engine
+    "CONVENTION_CHOICES": ("bncheck.check._verify", "CONVENTION_CHOICES"),
+    "ALTERNATIVES": ("bncheck.check._verify.running_checks", "ALTERNATIVES"),
+    "DEFAULT_BIAS": ("bncheck.check._verify.running_checks", "DEFAULT_BIAS"),
+    "running_matches": ("bncheck.check._verify.running_checks", "_matches"),
+    # the distributed verify
+    "distributed": ("bncheck.check._verify.distributed", None),
+    "BETWEEN": ("bncheck.check._verify.sync_models", "BETWEEN"),
+    "EQUAL": ("bncheck.check._verify.sync_models", "EQUAL"),
+    "LOCAL": ("bncheck.check._verify.sync_models", "LOCAL"),
+    "Shards": ("bncheck.check._verify.sync_models", "Shards"),
+    "models": ("bncheck.check._verify.sync_models", "models"),
+    "diagnose_backward": ("bncheck.check._verify.sync_models", "diagnose_backward"),
+    "diagnose_forward": ("bncheck.check._verify.sync_models", "diagnose_forward"),
+    "judge": ("bncheck.check._verify.sync_models", "judge"),
+    "merge_term": ("bncheck.check._verify.sync_models", "merge_term"),
+    "uncols": ("bncheck.check._verify.sync_models", "uncols"),
+    # report helpers
+    "plot": ("bncheck.report._plot", None),
+    "running_exact": ("bncheck.report._running_exact", None),
+    "running_stats_intro": ("bncheck.report.running_stats", "_intro"),
+    "equal_weight_closed_form": ("bncheck.report.sync_stats", "_equal_weight_closed_form"),
+}
+
+__all__ = sorted(_SEAM)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SEAM:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attribute = _SEAM[name]
+    value: Any = importlib.import_module(module)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SEAM))
