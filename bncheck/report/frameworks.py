@@ -1,15 +1,20 @@
 """``numerical_error_frameworks.md``: the numerical error of the frameworks' own BNs.
 
 The same regimes, truth and metric as ``numerical_error.md``, for the BNs of the deep-learning
-frameworks that are installed (today PyTorch). Their arithmetic belongs to the installed build
-and to the CPU (SIMD width, threads, library versions), so this file is regenerated but, like
-the timings in ``performance.md``, never compared byte for byte; the index carries no numbers
-from it.
+frameworks that are installed: PyTorch, Flax (``flax.linen.BatchNorm`` as it is, with its
+default one-pass "fast variance", and with ``use_fast_variance=False``; ``flax.nnx.BatchNorm``
+runs the same statistics code) and Keras 3 on JAX. Each framework's train step (forward and
+vjp) runs as a training loop runs it (JAX: one ``jax.jit`` program; float64 with
+``jax_enable_x64``), with eps = 1e-5 for all (Keras' default is 1e-3). Their arithmetic belongs
+to the installed build and to the CPU (SIMD width, threads, library versions), so this file is
+regenerated but, like the timings in ``performance.md``, never compared byte for byte; the
+index carries no numbers from it.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,11 +46,78 @@ def _torch(x: Any, g: Any, b: Any, dy: Any) -> Result:
     return y_, dx, dgamma, dbeta
 
 
+def _jax(x: Any) -> Any:
+    """JAX, with float64 enabled for a float64 input and disabled otherwise (its default)."""
+    jax = importlib.import_module("jax")
+    jax.config.update("jax_enable_x64", x.dtype == np.float64)
+    return jax
+
+
+def _jax_step(fn: Callable[..., Any], params: Any, x: Any, dy: Any) -> Result:
+    """y and the gradients of ``fn(params, x)`` (channels last) for dy, in one jitted program;
+    x and dy come and go with channels on axis 1."""
+    jax = _jax(x)
+
+    def step(p: Any, xl: Any, dyl: Any) -> Any:
+        y, pull = jax.vjp(fn, p, xl)
+        return y, pull(dyl.astype(y.dtype))
+
+    last = (np.moveaxis(x, 1, -1).copy(), np.moveaxis(dy, 1, -1).copy())
+    y, (grads, dx) = jax.jit(step)(params, *last)
+    names = ("scale", "bias") if isinstance(grads, dict) else (0, 1)
+    return (np.moveaxis(np.asarray(y), -1, 1), np.moveaxis(np.asarray(dx), -1, 1),
+            np.asarray(grads[names[0]]), np.asarray(grads[names[1]]))  # fmt: skip
+
+
+def _flax(fast: bool) -> Callable[..., Result]:
+    def run(x: Any, g: Any, b: Any, dy: Any) -> Result:
+        nn = importlib.import_module("flax.linen")
+        jax = _jax(x)
+        module = nn.BatchNorm(use_running_average=False, epsilon=EPS, use_fast_variance=fast,
+                              param_dtype=x.dtype)  # fmt: skip
+        x0 = np.zeros((2, x.shape[1]), x.dtype)
+        stats = module.init(jax.random.PRNGKey(0), x0)["batch_stats"]
+
+        def fn(p: Any, xl: Any) -> Any:
+            return module.apply({"params": p, "batch_stats": stats}, xl,
+                                mutable=["batch_stats"])[0]  # fmt: skip
+
+        return _jax_step(fn, {"scale": g, "bias": b}, x, dy)
+
+    return run
+
+
+def _keras(x: Any, g: Any, b: Any, dy: Any) -> Result:
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = importlib.import_module("keras")
+    if keras.backend.backend() != "jax":
+        raise RuntimeError(f"keras runs on {keras.backend.backend()!r} here, not on JAX")
+    _jax(x)
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(x.dtype.name)
+    try:
+        layer = keras.layers.BatchNormalization(epsilon=EPS)
+    finally:
+        keras.config.set_dtype_policy(before)
+    layer.build((None, x.shape[1]) if x.ndim == 2 else (None, *x.shape[2:], x.shape[1]))
+    fixed = [v.value for v in layer.non_trainable_variables]
+
+    def fn(p: Any, xl: Any) -> Any:
+        return layer.stateless_call(list(p), fixed, xl, training=True)[0]
+
+    return _jax_step(fn, (g, b), x, dy)
+
+
 def _version(module: str) -> str | None:
     if importlib.util.find_spec(module) is None:
         return None
+    if module == "keras":
+        os.environ.setdefault("KERAS_BACKEND", "jax")
     try:
-        return str(importlib.import_module(module).__version__)
+        found = importlib.import_module(module)
+        if module == "keras" and (found.backend.backend() != "jax" or _version("jax") is None):
+            return None  # bncheck measures Keras on JAX only
+        return str(found.__version__)
     except Exception:  # an install that cannot be imported counts as absent
         return None
 
@@ -53,7 +125,14 @@ def _version(module: str) -> str | None:
 #: name -> (importable module, implementation(x, gamma, beta, dy) -> (y, dx, dgamma, dbeta))
 FRAMEWORKS: dict[str, tuple[str, Callable[..., Result]]] = {
     "PyTorch CPU": ("torch", _torch),
+    "Flax": ("flax", _flax(True)),
+    "Flax, two-pass": ("flax", _flax(False)),
+    "Keras (JAX)": ("keras", _keras),
 }
+#: how to install each framework's module, for the note on what was not measured
+INSTALL = {"torch": "`pip install torch==2.13.0` for PyTorch's CPU build",
+           "flax": "`pip install 'bncheck[jax]'` for Flax", "keras":
+           "`pip install 'bncheck[keras]'` for Keras on JAX"}  # fmt: skip
 
 
 def available() -> dict[str, str]:
@@ -87,9 +166,23 @@ def build(
     ]
     missing = [n for n in FRAMEWORKS if n not in versions]
     if missing:
+        hints = dict.fromkeys(INSTALL[FRAMEWORKS[n][0]] for n in missing)
         lines += [
             "Not installed here, so not measured: " + ", ".join(missing) + " "
-            "(`pip install torch==2.13.0` for PyTorch's CPU build).",
+            f"({'; '.join(hints)}).",
+            "",
+        ]
+    if any(n.startswith(("Flax", "Keras")) for n in versions):
+        lines += [
+            "Flax and Keras run each train step (forward and vjp) as one `jax.jit` program, "
+            "float64 with `jax_enable_x64`, channels last, eps = 1e-5. *Flax* is "
+            "`flax.linen.BatchNorm` as it is: its default `use_fast_variance=True` computes "
+            "the variance in one pass, E[x²] − E[x]², which cancels when the mean is large "
+            "against the spread (`flax.nnx.BatchNorm` runs the same code); *Flax, two-pass* "
+            "is the same layer with `use_fast_variance=False`. *Keras (JAX)* computes float64 "
+            "input in float32 (its dtype promotion maps float64 to float32 off TensorFlow), "
+            "so its float64 errors are of float32 size. `bncheck verify` names both "
+            "(one-pass-variance, float32-arithmetic).",
             "",
         ]
     if versions:
@@ -99,8 +192,8 @@ def build(
     md = out / "numerical_error_frameworks.md"
     md.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     summary = [
-        "The BNs of the installed deep-learning frameworks (PyTorch today) on the regimes of "
-        "numerical_error.md, with bncheck beside them.",
+        "The BNs of the installed deep-learning frameworks (PyTorch, Flax, Keras on JAX) on "
+        "the regimes of numerical_error.md, with bncheck beside them.",
         "Their arithmetic depends on the framework's build and the CPU, so the file records "
         "the machine and versions and this index carries no numbers from it.",
     ]

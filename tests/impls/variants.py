@@ -90,6 +90,19 @@ def y_sign_forward(x: Any, g: Any, b: Any, eps: float) -> Any:
 missing_gamma_in_forward_backward = missing_beta_backward = y_sign_backward = _backward
 
 
+def one_pass_variance_forward(x: Any, g: Any, b: Any, eps: float) -> Any:
+    """The variance as E[x²] − E[x]² (clipped at 0, as Flax's fast variance does)."""
+    ax = _axes(x)
+    mu = x.mean(axis=ax, keepdims=True)
+    var = np.maximum(0.0, (x * x).mean(axis=ax, keepdims=True) - mu * mu)
+    inv = 1.0 / np.sqrt(var + eps)
+    x_hat = (x - mu) * inv
+    return _b(g, x) * x_hat + _b(b, x), (x_hat, inv, g)
+
+
+one_pass_variance_backward = _backward
+
+
 class EvalLayer:
     """A correct torch-convention layer whose eval mode divides by ``eval_denominator``."""
 

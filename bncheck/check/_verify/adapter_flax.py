@@ -140,9 +140,13 @@ class LinenAdapter(JaxAdapter):
             new = updates.get("batch_stats") if updates else None
             return y, (dict(new) if new is not None else s)
 
-        return Built(call, params, stats, find_pair(params, PARAM_PAIRS, c, "parameters",
-                                                    self.name),
-                     find_pair(stats, STAT_PAIRS, c, "running statistics", self.name))
+        return Built(
+            call,
+            params,
+            stats,
+            find_pair(params, PARAM_PAIRS, c, "parameters", self.name),
+            find_pair(stats, STAT_PAIRS, c, "running statistics", self.name),
+        )
 
     def _init(self, module: Any, c: int, ndim: int) -> dict[str, Any]:
         """``init`` on a float32 input of C channels, once per (C, axis): 2-D when the module
@@ -188,7 +192,8 @@ class LinenAdapter(JaxAdapter):
         try:  # traced only (eval_shape): the interceptor sees the calls, nothing compiles
             with nn.intercept_methods(intercept):
                 jax_module().eval_shape(
-                    lambda v, x: module.apply(v, x, mutable=True, **kwargs), variables, x0)
+                    lambda v, x: module.apply(v, x, mutable=True, **kwargs), variables, x0
+                )
         except Exception:
             return module
         if len(seen) == 1:
@@ -293,9 +298,13 @@ class NnxAdapter(JaxAdapter):
             _, _, new, _ = nnx.split(m, nnx.Param, nnx.BatchStat, ...)
             return y, nnx.to_pure_dict(new)
 
-        return Built(call, params, stats, find_pair(params, PARAM_PAIRS, c, "parameters",
-                                                    self.name),
-                     find_pair(stats, STAT_PAIRS, c, "running statistics", self.name))
+        return Built(
+            call,
+            params,
+            stats,
+            find_pair(params, PARAM_PAIRS, c, "parameters", self.name),
+            find_pair(stats, STAT_PAIRS, c, "running statistics", self.name),
+        )
 
     def _find_bn(self, nnx: Any, model: Any) -> Any:
         """The model itself, or the one ``nnx.BatchNorm`` (or subclass) inside it."""

@@ -46,7 +46,7 @@ class JaxAdapter:
     def __init__(self, target: Any, name: str, *, axis: int = 1) -> None:
         self.target, self.name = target, name
         self.is_class = inspect.isclass(target)
-        self.user_axis = axis
+        #: the layer's own axis, detected (verify's ``axis`` is not needed: the layer says)
         self.axis = -1
         self.wanted: tuple[int, ...] = (2, 4)
         self.contracts = _Contract()
@@ -81,8 +81,11 @@ class JaxAdapter:
         mapping.append(self._axis_text())
         running = self.cur is not None and self.cur.stat_paths is not None and self.has_modes
         if self.cur is not None and self.cur.param_paths is not None:
-            mapping.append("parameters: " + ", ".join(map(self.label, self.cur.param_paths))
-                           + "; gradients by jax.vjp of y for dy (dx, and the parameters')")
+            mapping.append(
+                "parameters: "
+                + ", ".join(map(self.label, self.cur.param_paths))
+                + "; gradients by jax.vjp of y for dy (dx, and the parameters')"
+            )
         else:
             mapping.append("parameters: none found (treated as gamma = 1, beta = 0); dx by "
                            "jax.vjp")  # fmt: skip
@@ -127,7 +130,6 @@ class JaxAdapter:
         if self.attrs.get("axis") in (1, -1):
             self.axis = int(self.attrs["axis"])
             return
-        first: BaseException | None = None
         for axis in (-1, 1):
             self.axis = axis
             try:
@@ -140,11 +142,9 @@ class JaxAdapter:
                     return
             except LoadError:
                 raise
-            except Exception as exc:
-                first = first or exc
+            except Exception:
+                continue  # the target's own errors surface in the rank probes that follow
         self.axis = -1
-        if first is not None and not isinstance(first, (ValueError, TypeError)):
-            raise first
 
     def _axis_text(self) -> str:
         if self.axis == 1:

@@ -43,6 +43,7 @@ from bncheck.check._verify.adapter_cs231n import Cs231nAdapter
 from bncheck.check._verify.adapter_functional import FunctionalAdapter
 from bncheck.check._verify.adapter_layer import LayerAdapter
 from bncheck.check._verify.adapter_torch import TorchAdapter
+from bncheck.check._verify.frameworks import framework_adapter, prepare_target
 from bncheck.exceptions import LoadError
 
 __all__ = ["load_adapter"]
@@ -173,6 +174,9 @@ def _bn_classes(module: Any) -> dict[str, Any]:
 
 
 def _from_object(obj: Any, name: str, axis: int) -> Any:
+    found = framework_adapter(obj, axis, name=name)  # Flax, Keras: frameworks.py
+    if found is not None:
+        return found
     if isinstance(obj, types.ModuleType):
         return _from_module(obj, None, name, axis)
     if isinstance(obj, tuple) and len(obj) == 2 and all(callable(f) for f in obj):
@@ -198,6 +202,7 @@ def load_adapter(target: Any, axis: int = 1, ndims: tuple[int, ...] = (2, 4)) ->
     """Build the adapter for a target spec string or object (called in the worker process);
     ``ndims``: the ranks asked for, probed first."""
     if isinstance(target, str):
+        prepare_target(target)  # KERAS_BACKEND=jax before any import; a missing framework
         obj, attr = _resolve(target)
         if attr is None:
             adapter = _from_object(obj, target, axis)

@@ -119,8 +119,9 @@ def conventions(adapter: Any, c: int) -> list[str]:
         return [*lines, "running statistics: none found"]
     if not adapter.has_modes:
         lines.append("no train/eval switch found: only train mode is verified")
-    lines.append("running statistics: "
-                 + ", ".join(adapter.label(p, "stats") for p in cur.stat_paths))
+    lines.append(
+        "running statistics: " + ", ".join(adapter.label(p, "stats") for p in cur.stat_paths)
+    )
     for probe in (_update_text, _one_pass_text):
         try:
             lines.append(probe(adapter, c, precise))

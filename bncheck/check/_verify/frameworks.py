@@ -52,6 +52,13 @@ def jax_module() -> Any:
     return importlib.import_module("jax")
 
 
+def _importable(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # e.g. sys.modules[package] set to None
+        return False
+
+
 def prepare_target(spec: str) -> None:
     """Before a target spec is imported: Keras 3 on the JAX backend, and a dotted name of a
     framework that is not installed is a usage error naming bncheck's extra."""
@@ -63,7 +70,7 @@ def prepare_target(spec: str) -> None:
     if top not in NEEDS:
         return
     packages, extra = NEEDS[top]
-    missing = [p for p in packages if importlib.util.find_spec(p) is None]
+    missing = [p for p in packages if not _importable(p)]
     if missing:
         raise LoadError(
             f"{spec!r} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'}"
@@ -99,8 +106,11 @@ def _class_in_module(module: types.ModuleType, name: str) -> tuple[Any, str] | N
              if inspect.isclass(v) and getattr(v, "__module__", None) == module.__name__
              and _kind_of(v) is not None}  # fmt: skip
     if len(found) > 1:
-        named = {k: v for k, v in found.items()
-                 if "norm" in k.lower() or k.lower().startswith("bn") or k.lower().endswith("bn")}
+        named = {
+            k: v
+            for k, v in found.items()
+            if "norm" in k.lower() or k.lower().startswith("bn") or k.lower().endswith("bn")
+        }
         found = named or found
     if not found:
         return None
@@ -133,7 +143,7 @@ def framework_adapter(
     >>> framework_adapter(object()) is None
     True
     """
-    name = name or getattr(obj, "__name__", type(obj).__name__)
+    name = name or str(getattr(obj, "__name__", type(obj).__name__))
     if isinstance(obj, types.ModuleType):
         found = _class_in_module(obj, name)
         if found is None:

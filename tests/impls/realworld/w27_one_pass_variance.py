@@ -1,6 +1,6 @@
 """A BN whose only flaw is numerical: the variance as E[x^2] - E[x]^2 in float64, which cancels
-catastrophically on data with a large mean. No catalogue mistake: it must fail and be named by
-none (unexplained), in particular not as float32 arithmetic."""
+catastrophically on data with a large mean. No formula of the catalogue: it must fail and be
+named one-pass-variance (a rounding model), in particular not float32 arithmetic."""
 
 # ruff: noqa: F841 (kept as the public code writes it)
 
