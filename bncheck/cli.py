@@ -84,6 +84,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             memory_limit=int(args.memory_limit * (1 << 20)),
             axis=args.axis,
             strict=args.strict,
+            world_size=args.world_size,
         )
     except TargetLoadFailed as exc:  # the target's own failure, not a usage error
         print(f"bncheck verify: target {args.target!r} failed while loading: {exc}",
@@ -256,6 +257,12 @@ def _positive(unit: str) -> Callable[[str], float]:
     return parse
 
 
+def _world_size(text: str) -> int:
+    if not text.isdigit() or not 2 <= int(text) <= 16:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number from 2 to 16")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bncheck",
@@ -307,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("target", help="what to verify (see above)")
     ver.add_argument(
         "--convention",
-        choices=["torch", "keras", "cumulative", "any"],
+        choices=[*bncheck.CONVENTIONS, "any"],
         default="any",
         help="running-statistics convention a layer must follow (default: any, and report it)",
     )
@@ -348,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
         "for explicitly that the target cannot take is a failed check)",
     )  # fmt: skip
     ver.add_argument("--seed", type=int, default=0)
+    ver.add_argument(
+        "--world-size", type=_world_size, default=None, metavar="K",
+        help="verify a synchronized BN (torch.nn.Module class or f(x, gamma, beta, eps[, "
+        "group])) in K processes over gloo, 2 to 16 (needs PyTorch)",
+    )  # fmt: skip
     ver.set_defaults(func=_cmd_verify)
     return parser
 

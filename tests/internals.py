@@ -36,43 +36,44 @@ The checker's conditions (tests/bn/test_functional.py)
 
 Process isolation (tests/check/test_verify_hostile.py)
     TargetProcess
-        ``bncheck.check._verify.worker.TargetProcess``: the target's process, driven directly
-        with hostile adapters (hang, flood, fork, crash) and killed with its parent.
+        ``bncheck.check._verify.process.worker.TargetProcess``: the target's process, driven
+        directly with hostile adapters (hang, flood, fork, crash) and killed with its parent.
     load_adapter
-        ``bncheck.check._verify.adapters.load_adapter``: the loader a spawned target process
+        ``bncheck.check._verify.targets.dispatch.load_adapter``: the loader a spawned target process
         imports, as ``verify`` uses it.
 
 The wire codec (tests/check/test_verify_hostile.py)
     frames
-        ``bncheck.check._verify.frames``: the frame header (``MAGIC``) a hostile target forges.
+        ``bncheck.check._verify.process.frames``: the frame header (``MAGIC``) a hostile target
+        forges.
     wire
-        ``bncheck.check._verify.wire``: ``encode``/``decode``, ``Unsupported`` and
+        ``bncheck.check._verify.process.wire``: ``encode``/``decode``, ``Unsupported`` and
         ``WireError``, fed malformed payloads.
 
 The mistake catalogue (tests/check/test_mistake_models.py, test_verify.py,
 test_verify_distributed.py)
     MISTAKES, Mistake, mistake_outputs
-        ``bncheck.check._verify.mistakes``: every row must have a wrong implementation, a fix
-        and a model whose outputs are the mistake it names.
+        ``bncheck.check._verify.diagnosis.mistakes``: every row must have a wrong implementation, a
+        fix and a model whose outputs are the mistake it names.
 
 Running-statistics conventions in the engine (tests/bn/test_running_conventions.py,
 tests/check/test_tolerances_table.py)
     CONVENTION_CHOICES
         ``bncheck.check._verify.CONVENTION_CHOICES``: verify's choices, derived from the table.
     ALTERNATIVES, DEFAULT_BIAS
-        ``bncheck.check._verify.running_checks``: the diagnosis of a wrong convention, derived
+        ``bncheck.check._verify.checks.running``: the diagnosis of a wrong convention, derived
         from the table.
     running_matches
-        ``bncheck.check._verify.running_checks._matches``: how verify matches running
+        ``bncheck.check._verify.checks.running._matches``: how verify matches running
         statistics, in units of exactly the running budget.
 
 The distributed verify (tests/check/test_verify_distributed.py)
     distributed
-        ``bncheck.check._verify.distributed``: its ``importlib.util.find_spec`` is patched to
+        ``bncheck.check._verify.distributed.run``: its ``importlib.util.find_spec`` is patched to
         simulate a machine without PyTorch.
     BETWEEN, EQUAL, LOCAL, Shards, models, diagnose_backward, diagnose_forward, judge,
     merge_term, uncols
-        ``bncheck.check._verify.sync_models``: the NumPy models of the synchronisation
+        ``bncheck.check._verify.distributed.models``: the NumPy models of the synchronisation
         mistakes, checked to tell the merges apart and to name each mistake.
 
 Report helpers (tests/report/test_report_running.py, test_sync_stats.py,
@@ -104,32 +105,32 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     # the checker's conditions
     "columns": ("bncheck.check.conditions", "_columns"),
     # process isolation
-    "TargetProcess": ("bncheck.check._verify.worker", "TargetProcess"),
-    "load_adapter": ("bncheck.check._verify.adapters", "load_adapter"),
+    "TargetProcess": ("bncheck.check._verify.process.worker", "TargetProcess"),
+    "load_adapter": ("bncheck.check._verify.targets.dispatch", "load_adapter"),
     # the wire codec
-    "frames": ("bncheck.check._verify.frames", None),
-    "wire": ("bncheck.check._verify.wire", None),
+    "frames": ("bncheck.check._verify.process.frames", None),
+    "wire": ("bncheck.check._verify.process.wire", None),
     # the mistake catalogue
-    "MISTAKES": ("bncheck.check._verify.mistakes", "MISTAKES"),
-    "Mistake": ("bncheck.check._verify.mistakes", "Mistake"),
-    "mistake_outputs": ("bncheck.check._verify.mistakes", "mistake_outputs"),
+    "MISTAKES": ("bncheck.check._verify.diagnosis.mistakes", "MISTAKES"),
+    "Mistake": ("bncheck.check._verify.diagnosis.mistakes", "Mistake"),
+    "mistake_outputs": ("bncheck.check._verify.diagnosis.mistakes", "mistake_outputs"),
     # running-statistics conventions in the engine
     "CONVENTION_CHOICES": ("bncheck.check._verify", "CONVENTION_CHOICES"),
-    "ALTERNATIVES": ("bncheck.check._verify.running_checks", "ALTERNATIVES"),
-    "DEFAULT_BIAS": ("bncheck.check._verify.running_checks", "DEFAULT_BIAS"),
-    "running_matches": ("bncheck.check._verify.running_checks", "_matches"),
+    "ALTERNATIVES": ("bncheck.check._verify.checks.running", "ALTERNATIVES"),
+    "DEFAULT_BIAS": ("bncheck.check._verify.checks.running", "DEFAULT_BIAS"),
+    "running_matches": ("bncheck.check._verify.checks.running", "_matches"),
     # the distributed verify
-    "distributed": ("bncheck.check._verify.distributed", None),
-    "BETWEEN": ("bncheck.check._verify.sync_models", "BETWEEN"),
-    "EQUAL": ("bncheck.check._verify.sync_models", "EQUAL"),
-    "LOCAL": ("bncheck.check._verify.sync_models", "LOCAL"),
-    "Shards": ("bncheck.check._verify.sync_models", "Shards"),
-    "models": ("bncheck.check._verify.sync_models", "models"),
-    "diagnose_backward": ("bncheck.check._verify.sync_models", "diagnose_backward"),
-    "diagnose_forward": ("bncheck.check._verify.sync_models", "diagnose_forward"),
-    "judge": ("bncheck.check._verify.sync_models", "judge"),
-    "merge_term": ("bncheck.check._verify.sync_models", "merge_term"),
-    "uncols": ("bncheck.check._verify.sync_models", "uncols"),
+    "distributed": ("bncheck.check._verify.distributed.run", None),
+    "BETWEEN": ("bncheck.check._verify.distributed.models", "BETWEEN"),
+    "EQUAL": ("bncheck.check._verify.distributed.models", "EQUAL"),
+    "LOCAL": ("bncheck.check._verify.distributed.models", "LOCAL"),
+    "Shards": ("bncheck.check._verify.distributed.models", "Shards"),
+    "models": ("bncheck.check._verify.distributed.models", "models"),
+    "diagnose_backward": ("bncheck.check._verify.distributed.models", "diagnose_backward"),
+    "diagnose_forward": ("bncheck.check._verify.distributed.models", "diagnose_forward"),
+    "judge": ("bncheck.check._verify.distributed.models", "judge"),
+    "merge_term": ("bncheck.check._verify.distributed.models", "merge_term"),
+    "uncols": ("bncheck.check._verify.distributed.models", "uncols"),
     # report helpers
     "plot": ("bncheck.report._plot", None),
     "running_exact": ("bncheck.report._running_exact", None),

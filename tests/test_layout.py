@@ -120,13 +120,13 @@ FORBIDDEN = [
     "from . import (test_tolerances)",
     "from bncheck.bn import _compiled",
     "import bncheck.bn._compiled as native",
-    "from bncheck.check._verify.worker import TargetProcess",
+    "from bncheck.check._verify.process.worker import TargetProcess",
     "from bncheck.check import _verify",
     "from bncheck.check.conditions import _columns",
     "def f(monkeypatch):\n    monkeypatch.setattr('bncheck.bn._compiled._usable_cpus', len)",
-    "mock.patch('bncheck.check._verify.wire.decode')",
+    "mock.patch('bncheck.check._verify.process.wire.decode')",
     "importlib.import_module('bncheck.bn._numpy_kernels')",
-    "SCRIPT = 'import sys\\nfrom bncheck.check._verify.worker import TargetProcess\\n'",
+    "SCRIPT = 'import sys\\nfrom bncheck.check._verify.process.worker import TargetProcess\\n'",
     "SCRIPT = f'''sys.path.insert(0, {REPO!r})\nfrom tests.impls.test_hostile import x'''",
 ]
 ALLOWED = [

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bncheck.check._verify import VerificationReport, verify
-    from bncheck.check._verify.adapt import Adapted, adapt
+    from bncheck.check._verify.targets.adapt import Adapted, adapt
     from bncheck.check.testing import assert_batchnorm_correct
 
 __all__ = ["Adapted", "VerificationReport", "adapt", "assert_batchnorm_correct", "verify"]
@@ -26,8 +26,8 @@ __all__ = ["Adapted", "VerificationReport", "adapt", "assert_batchnorm_correct",
 # Loaded on first use: the pytest plugin lives in this package and must not pull the engine
 # (or Hypothesis and mpmath) into every pytest run of a user who installed only the BN.
 _LAZY = {
-    "Adapted": "bncheck.check._verify.adapt",
-    "adapt": "bncheck.check._verify.adapt",
+    "Adapted": "bncheck.check._verify.targets.adapt",
+    "adapt": "bncheck.check._verify.targets.adapt",
     "VerificationReport": "bncheck.check._verify",
     "verify": "bncheck.check._verify",
     "assert_batchnorm_correct": "bncheck.check.testing",

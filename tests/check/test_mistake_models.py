@@ -1,9 +1,9 @@
 """The mistake catalogue's models stay the mistakes they name, and the verifier names them.
 
-A catalogue row's formula (``bncheck.check._verify.mistakes``) is what the diagnosis matches a
-failing target against. If the formula drifts from the mistake, nothing breaks loudly: one check of
-one target merely loses its diagnosis. So here every numeric row is compared, output by output, with
-an independent wrong implementation written from the mistake's description
+A catalogue row's formula (``bncheck.check._verify.diagnosis.mistakes``) is what the diagnosis
+matches a failing target against. If the formula drifts from the mistake, nothing breaks loudly: one
+check of one target merely loses its diagnosis. So here every numeric row is compared, output by
+output, with an independent wrong implementation written from the mistake's description
 (tests/impls/mistake_refs.py), and a target carrying each mistake is verified with the diagnosis
 asserted on *every* failing forward and backward check, each named on its own (not borrowed from the
 same check on another dtype or rank).

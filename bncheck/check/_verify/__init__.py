@@ -1,7 +1,7 @@
 """Verify any BN implementation: ``bncheck.verify(target)`` and ``bncheck verify TARGET``.
 
-The target runs in a separate process (see :mod:`bncheck.check._verify.worker`); every check of
-docs/design.md (the verify protocol) runs against it and the result is a
+The target runs in a separate process (see :mod:`bncheck.check._verify.process.worker`); every check
+of docs/design.md (the verify protocol) runs against it and the result is a
 :class:`VerificationReport`.
 """
 
@@ -16,12 +16,12 @@ import types
 from typing import Any
 
 from bncheck.bn.running import CONVENTIONS
-from bncheck.check._verify.adapt import Adapted, adapt
-from bncheck.check._verify.adapters import load_adapter
+from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult, Options
 from bncheck.check._verify.suite import _load_failed, _no_mutation, _run_all, _validated
+from bncheck.check._verify.targets.adapt import Adapted, adapt
+from bncheck.check._verify.targets.dispatch import load_adapter
 from bncheck.check._verify.verification_report import VerificationReport
-from bncheck.check._verify.worker import TargetProcess
 from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
 
 __all__ = [
@@ -135,7 +135,7 @@ def verify(
         raise ValueError(f"seed={seed!r}; expected a whole number >= 0")
     count = examples if examples is not None else (100 if thorough else 6)
     if world_size is not None:  # a synchronized BN across processes
-        from bncheck.check._verify.distributed import verify_distributed
+        from bncheck.check._verify.distributed.run import verify_distributed
 
         return verify_distributed(
             target, world_size, convention=convention, dtypes=dtypes, ndims=ndims if explicit

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult, Options
-from bncheck.check._verify.worker import TargetProcess
 from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
 
 #: the widest target verify takes: every check holds a few arrays of C channels in this process
@@ -75,14 +75,14 @@ def _run_all(
 ) -> list[CheckResult]:
     """Every check on every requested rank and dtype the target takes (the checks, with
     Hypothesis and mpmath, load only when a verification runs)."""
-    from bncheck.check._verify.behaviour import (
+    from bncheck.check._verify.checks.behaviour import (
         check_fd,
         check_identities,
         check_repeatable,
         check_running_and_eval,
         check_second_call,
     )
-    from bncheck.check._verify.forward_backward import run_config
+    from bncheck.check._verify.checks.forward_backward import run_config
 
     options.channels = description.get("channels")
     if description.get("probe"):

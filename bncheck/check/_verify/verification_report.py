@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bncheck.check._verify.mistakes import MISTAKES
+from bncheck.check._verify.diagnosis.mistakes import MISTAKES
 from bncheck.check._verify.results import CheckResult
 
 __all__ = ["VerificationReport"]

@@ -1,0 +1,254 @@
+"""Checks beyond the truth comparison: finite differences, identities, a second call on one
+instance and repeatability. The running-statistics and eval-mode checks are in
+:mod:`~bncheck.check._verify.checks.running` and :mod:`~bncheck.check._verify.checks.eval`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bncheck.check._verify.checks.case import Run, evaluate
+from bncheck.check._verify.checks.inputs import probe_cases
+from bncheck.check._verify.checks.running import check_running_and_eval
+from bncheck.check._verify.process.worker import TargetProcess
+from bncheck.check._verify.results import CheckResult, Options
+from bncheck.check.metrics import compare
+from bncheck.check.strategies import BNCase
+from bncheck.check.tolerances import unit_roundoff
+from bncheck.check.truth import exact_batchnorm
+from bncheck.exceptions import TargetError
+
+__all__ = [
+    "check_fd",
+    "check_identities",
+    "check_repeatable",
+    "check_running_and_eval",
+    "check_second_call",
+]
+
+
+def _cols(a: Any) -> np.ndarray:
+    """(N, C, ...) -> (m, C) float64."""
+    arr = np.asarray(a, dtype=np.float64)
+    return np.moveaxis(arr, 1, -1).reshape(-1, arr.shape[1])
+
+
+def _fail(check_id: str, message: str, **kw: Any) -> CheckResult:
+    return CheckResult(check_id, "fail", message=message, **kw)
+
+
+# -- finite differences ------------------------------------------------------------------------
+
+
+def check_fd(proc: TargetProcess, ndim: int, options: Options) -> CheckResult:
+    """<dy, J v> from central differences of the target's forward (Richardson-extrapolated)
+    against <backward(dy), v> from its backward, for a random direction v in (x, gamma, beta).
+
+    Error budget: the FD estimate's own error is estimated as |D(h) − D(2h)| (the Richardson
+    values at two steps) plus the rounding floor 64·u·Σ|dy·y|/h; the backward side may err by
+    64·u·Σ|∂·v|. A missing gradient path changes <dx, v> by O(|dx|·|v|), far above both.
+    """
+    check_id = f"backward-fd/{ndim}d/float64"
+    case = probe_cases("float64", ndim, options.seed, options.channels)[0]
+    rng = np.random.default_rng([options.seed, 99, ndim])
+    c = case.x.shape[1]
+    vx, vg, vb = rng.standard_normal(case.x.shape), rng.standard_normal(c), rng.standard_normal(c)
+    gamma0 = np.ones(c) if case.gamma is None else case.gamma
+    beta0 = np.zeros(c) if case.beta is None else case.beta
+    try:
+        run = evaluate(proc, case)
+        if run.error is not None:
+            return _fail(check_id, run.error)
+
+        def loss(t: float) -> float:
+            shifted = case._replace(x=case.x + t * vx, gamma=gamma0 + t * vg, beta=beta0 + t * vb)
+            r = evaluate(proc, shifted, backward=False)
+            if r.error is not None:
+                raise TargetError(r.error)
+            return float(np.sum(case.dy * r.y))
+
+        scale = max(float(np.std(case.x)), 1.0)
+
+        def richardson(h: float) -> float:
+            d1 = (loss(h) - loss(-h)) / (2 * h)
+            d2 = (loss(h / 2) - loss(-h / 2)) / h
+            return (4 * d2 - d1) / 3
+
+        h = 1e-3 * scale
+        fd, fd2 = richardson(h), richardson(2 * h)
+    except TargetError as exc:
+        return _fail(check_id, str(exc))
+    analytic = float(np.sum(run.dx * vx) + np.sum(run.dgamma * vg) + np.sum(run.dbeta * vb))
+    u = unit_roundoff(np.float64)
+    size = float(np.sum(np.abs(case.dy * run.y)))
+    grad_size = float(
+        np.sum(np.abs(run.dx * vx))
+        + np.sum(np.abs(run.dgamma * vg))
+        + np.sum(np.abs(run.dbeta * vb))
+    )
+    if not all(np.isfinite(v) for v in (fd, fd2, analytic, size, grad_size)):
+        return _fail(
+            check_id, f"<dy, J v> is not finite: finite differences {fd:.10g}, backward "
+            f"{analytic:.10g}",
+        )  # fmt: skip
+    budget = abs(fd - fd2) + 64 * u * size / h + 64 * u * grad_size
+    err = abs(fd - analytic)
+    rel = err / max(abs(fd), grad_size, 1e-300)
+    rel_budget = budget / max(abs(fd), grad_size, 1e-300)
+    msg = f"<dy, J v>: finite differences {fd:.10g}, backward {analytic:.10g}"
+    status = "pass" if err <= budget else "fail"
+    return CheckResult(
+        check_id, status, rel, rel_budget, unit="rel", message=msg if status == "fail" else ""
+    )
+
+
+# -- identities --------------------------------------------------------------------------------
+
+
+def check_identities(proc: TargetProcess, options: Options, ndim: int) -> CheckResult:
+    """Exact identities on the target's own outputs (float64, 2-D): Σ dx = 0 per channel,
+    dbeta = Σ dy, dgamma = Σ dy·x_hat, mean(y) = beta. Each side is compared within the
+    error budget of the output involved, scaled by m where a sum of m outputs is formed."""
+    check_id = f"identities/{ndim}d/float64"
+    case = probe_cases("float64", ndim, options.seed, options.channels)[0]
+    try:
+        run = evaluate(proc, case)
+    except TargetError as exc:
+        return _fail(check_id, str(exc))
+    if run.error is not None:
+        return _fail(check_id, run.error)
+    truth = exact_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps, axis=1)
+    assert truth.dx is not None
+    bud = {
+        n: compare(
+            t, t, n, np.float64, x=case.x, eps=run.eps, axis=1, dy=case.dy, gamma=run.gamma
+        ).budget
+        for n, t in (("y", truth.y), ("dx", truth.dx))
+    }
+    # per-channel columns (m, C) of everything
+    x, dy, y, dx, ty, tdx = (_cols(a) for a in (case.x, case.dy, run.y, run.dx, truth.y, truth.dx))
+    m = x.shape[0]
+    x_hat = (ty - run.beta) / run.gamma
+    spacing = np.spacing
+    tests = {
+        "sum(dx) = 0": (np.abs(dx.sum(axis=0)), m * bud["dx"] * spacing(np.abs(tdx).max(axis=0))),
+        "dbeta = sum(dy)": (
+            np.abs(run.dbeta - dy.sum(axis=0)),
+            bud["dx"] * spacing(np.abs(dy).sum(axis=0)),
+        ),
+        "dgamma = sum(dy*x_hat)": (
+            np.abs(run.dgamma - (dy * x_hat).sum(axis=0)),
+            bud["dx"] * spacing(np.abs(dy * x_hat).sum(axis=0)),
+        ),
+        "mean(y) = beta": (
+            np.abs(y.mean(axis=0) - run.beta),
+            bud["y"] * spacing(np.abs(ty).max(axis=0)),
+        ),
+    }
+    broken = [name for name, (err, bound) in tests.items() if np.any(err > bound)]
+    worst = max(float(np.max(err / bound)) for err, bound in tests.values())
+    if broken:
+        return _fail(
+            check_id, "violated: " + ", ".join(broken), worst=worst, budget=1.0, unit="×budget"
+        )
+    return CheckResult(check_id, "pass", worst, 1.0, unit="×budget")
+
+
+# -- the second call on one instance -----------------------------------------------------------
+
+
+def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: str) -> CheckResult:
+    """Forward and backward twice on one instance: the second pair must equal what a fresh
+    instance computes on the same batch (a layer that accumulates gradients, or keeps the
+    first batch's statistics, differs; a layer wrong in the same way every time does not,
+    and its mistake is the other checks' to name)."""
+    from bncheck.check._verify.checks.case import STAGE_CHECKS, evaluate, noted
+
+    check_id = f"second-call/{ndim}d/{dtype}"
+    first, second = probe_cases(dtype, ndim, options.seed, options.channels)[:2]
+    second = second._replace(gamma=first.gamma, beta=first.beta, eps=first.eps)
+    c = first.x.shape[1]
+    try:
+        fresh = evaluate(proc, second)
+        proc.call("new", c, dtype, first.eps, ndim)
+        proc.call("set_params", first.gamma, first.beta, names=("gamma", "beta"))
+        proc.call("forward", first.x, True, names=("x",))
+        proc.call("backward", first.dy, names=("dy",))
+        run = noted(_continue(proc, second), options)
+    except TargetError as exc:
+        return _fail(check_id, str(exc))
+    if fresh.error is not None:
+        return CheckResult(check_id, "skip", message="a fresh instance fails on this batch")
+    if run.error is not None:
+        return _fail(check_id, run.error)
+    names = tuple(n for stage in STAGE_CHECKS.values() for n in stage)
+    cmps = {
+        n: compare(getattr(run, n), getattr(fresh, n), n, np.dtype(dtype), x=second.x,
+                   eps=run.eps, axis=1, dy=second.dy, gamma=run.gamma)
+        for n in names
+    }  # fmt: skip
+    bad = [n for n in names if not cmps[n].passed]
+    worst = max(names, key=lambda n: cmps[n].ulp / max(cmps[n].budget, 1e-300))
+    if bad:
+        return CheckResult(
+            check_id, "fail", cmps[worst].ulp, cmps[worst].budget,
+            message="a second forward/backward on one instance differs from a fresh "
+            "instance's in "
+            + ", ".join(f"{n} ({cmps[n].ulp:.3g} ulp, budget {cmps[n].budget:.3g})" for n in bad)
+            + ": state kept from the first call (accumulated gradients, the first batch's "
+            "statistics, ...)",
+            diagnosis=["stateful-second-call"],
+        )  # fmt: skip
+    return CheckResult(check_id, "pass", cmps[worst].ulp, cmps[worst].budget)
+
+
+def _continue(proc: TargetProcess, case: BNCase) -> Run:
+    """Forward and backward of ``case`` on the instance as it is (no new, no set_params)."""
+    from bncheck.check._verify.checks.case import _eps, _param, _validate
+
+    notes: list[str] = []
+    c = case.x.shape[1]
+    try:
+        state, _ = proc.call("state")
+        gamma = _param(state, "gamma", case.gamma, c)
+        beta = _param(state, "beta", case.beta, c)
+        eps = _eps(state.get("eps"), case.eps)
+        y, _ = proc.call("forward", case.x, True, names=("x",))
+        y = _validate("forward output y", y, case.x.shape, case.x.dtype, notes)
+        grads, _ = proc.call("backward", case.dy, names=("dy",))
+        if not isinstance(grads, (tuple, list)) or len(grads) != 3:
+            raise TargetError(f"backward gave {type(grads).__name__}; expected 3 arrays")
+        dx = _validate("dx", grads[0], case.x.shape, case.x.dtype, notes)
+        dgamma = _validate("dgamma", grads[1], (c,), case.x.dtype, notes)
+        dbeta = _validate("dbeta", grads[2], (c,), case.x.dtype, notes)
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return Run(None, None, None, None, case.gamma, case.beta, case.eps, [], str(exc))
+    return Run(y, dx, dgamma, dbeta, gamma, beta, eps, [], notes=tuple(notes))
+
+
+# -- repeatability -----------------------------------------------------------------------------
+
+
+def check_repeatable(
+    proc: TargetProcess, options: Options, ndim: int, dtype: str
+) -> tuple[CheckResult, list[str]]:
+    """The same input twice gives the same bits; also returns mutations seen in these runs."""
+    check_id = f"repeatable/{ndim}d/{dtype}"
+    case: BNCase = probe_cases(dtype, ndim, options.seed, options.channels)[1]
+    try:
+        runs: list[Run] = [evaluate(proc, case) for _ in range(2)]
+    except TargetError as exc:
+        return _fail(check_id, str(exc)), []
+    mutated = runs[0].mutated + runs[1].mutated
+    if any(r.error is not None for r in runs):
+        return _fail(check_id, str(runs[0].error or runs[1].error)), mutated
+    differ = [
+        n for n in ("y", "dx", "dgamma", "dbeta")
+        if not np.array_equal(getattr(runs[0], n), getattr(runs[1], n), equal_nan=True)
+    ]  # fmt: skip
+    if differ:
+        return _fail(check_id, f"two runs on the same input differ in {', '.join(differ)}"), mutated
+    return CheckResult(check_id, "pass"), mutated

@@ -1,0 +1,269 @@
+"""The checks of docs/design.md (the verify protocol), run against a target in its worker
+process: one case evaluated on the target, and its outputs judged against the truth.
+
+Check ids: ``forward/<n>d/<dtype>`` and ``backward/<n>d/<dtype>`` (against the mpmath truth,
+within the error budget of ``bncheck.check.tolerances``), ``backward-fd/<n>d/float64`` (the target's
+own backward against finite differences of its own forward: no truth involved), ``identities``,
+``running``, ``eval``, ``eval-state``, ``no-mutation`` and ``repeatable``. The forward and
+backward checks (probes, a search, shrinking, the diagnosis) are
+:mod:`bncheck.check._verify.checks.forward_backward`; the others
+:mod:`bncheck.check._verify.checks.behaviour`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from bncheck.check._verify.process.worker import TargetProcess
+from bncheck.check._verify.results import Options
+from bncheck.check.metrics import compare
+from bncheck.check.strategies import BNCase
+from bncheck.check.truth import exact_batchnorm
+from bncheck.exceptions import TargetError
+
+__all__ = ["Run", "evaluate", "judge", "noted"]
+
+
+class Run(NamedTuple):
+    """A target's outputs for one case; ``error`` and ``stage`` say where it failed, if it did."""
+
+    y: Any
+    dx: Any
+    dgamma: Any
+    dbeta: Any
+    gamma: Any
+    beta: Any
+    eps: float
+    mutated: list[str]
+    error: str | None = None
+    stage: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+def _validate(
+    name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype[Any], notes: list[str]
+) -> np.ndarray:
+    """The target's output as an array; a float dtype other than the input's, or C values in
+    another shape, is an interface deviation (noted), not a numeric failure."""
+    if value is None:
+        raise TargetError(f"{name} is None; expected an array of shape {shape}")
+    if not isinstance(value, np.ndarray):
+        raise TargetError(f"{name} is {type(value).__name__}; expected a NumPy array")
+    arr = value
+    if arr.dtype.kind != "f":
+        raise TargetError(f"{name} has dtype {arr.dtype}; expected {dtype}")
+    if arr.dtype != dtype:
+        notes.append(f"{name} has dtype {arr.dtype} for {dtype} input (expected {dtype})")
+    if arr.shape != shape:
+        if len(shape) == 1 and arr.size == shape[0]:
+            if shape[0] > 1:  # with one channel every shape of size 1 looks alike
+                dims = ", ".join("C" if d == shape[0] else str(d) for d in arr.shape)
+                notes.append(f"{name} has shape ({dims}); expected (C,)")
+            arr = arr.reshape(shape)
+        else:
+            raise TargetError(f"{name} has shape {arr.shape}; expected {shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise TargetError(
+            f"{name} contains {float(arr[idx])} at index {idx}; expected finite values"
+        )
+    return arr
+
+
+def _param(state: dict[str, Any], key: str, fallback: Any, c: int) -> Any:
+    value = state.get(key)
+    if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.size != c:
+        return fallback
+    return value.reshape(c)
+
+
+def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run:
+    """Train-mode forward (and backward) of a fresh target instance on ``case``.
+
+    Non-fatal target errors (raised, bad outputs) come back in ``Run.error``; fatal ones
+    (hang, exit, flood) propagate as TargetError.
+    """
+    c = case.x.shape[1]
+    mutated: list[str] = []
+    notes: list[str] = []
+    stage = "setup"
+    gamma, beta, eps = case.gamma, case.beta, case.eps
+    y = dx = dgamma = dbeta = None
+    try:
+        proc.call("new", c, case.x.dtype.name, case.eps, case.x.ndim)
+        _, mut = proc.call("set_params", case.gamma, case.beta, names=("gamma", "beta"))
+        state, _ = proc.call("state")
+        gamma = _param(state, "gamma", case.gamma, c)
+        beta = _param(state, "beta", case.beta, c)
+        eps_state = state.get("eps")
+        eps = _eps(eps_state, case.eps)
+        stage = "forward"
+        y, mut = proc.call("forward", case.x, True, names=("x",))
+        mutated += [f"forward: {n}" for n in mut]
+        y = _validate("forward output y", y, case.x.shape, case.x.dtype, notes)
+        if backward:
+            stage = "backward"
+            grads, mut = proc.call("backward", case.dy, names=("dy",))
+            mutated += [f"backward: {n}" for n in mut]
+            if not isinstance(grads, (tuple, list)) or len(grads) != 3:
+                raise TargetError(
+                    f"backward gave {type(grads).__name__}; expected (dx, dgamma, dbeta)"
+                )
+            dx = _validate("dx", grads[0], case.x.shape, case.x.dtype, notes)
+            dgamma = _validate("dgamma", grads[1], (c,), case.x.dtype, notes)
+            dbeta = _validate("dbeta", grads[2], (c,), case.x.dtype, notes)
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return Run(y, dx, dgamma, dbeta, gamma, beta, eps, mutated, str(exc), stage, tuple(notes))
+    return Run(y, dx, dgamma, dbeta, gamma, beta, eps, mutated, notes=tuple(notes))
+
+
+def _eps(value: Any, fallback: float) -> float:
+    """The target's eps if it states a usable one (a positive finite number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if value is not None:
+            raise TargetError(f"the layer's eps is {value!r}; expected a positive number")
+        return fallback
+    if not np.isfinite(value) or value <= 0:
+        raise TargetError(f"the layer's eps is {value!r}; expected a positive number")
+    return float(value)
+
+
+def truth_of(case: BNCase, run: Run) -> dict[str, Any]:
+    t = exact_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps, axis=1)
+    return {"y": t.y, "dx": t.dx, "dgamma": t.dgamma, "dbeta": t.dbeta}
+
+
+def compare_outputs(case: BNCase, run: Run, names: tuple[str, ...]) -> dict[str, Any]:
+    """errors.compare for each named output against the truth."""
+    truth = truth_of(case, run)
+    out = {}
+    for name in names:
+        out[name] = compare(
+            getattr(run, name), truth[name], name, case.x.dtype,
+            x=case.x, eps=run.eps, axis=1, dy=case.dy, gamma=run.gamma,
+        )  # fmt: skip
+    return out
+
+
+def describe_case(case: BNCase, run: Run | None = None) -> dict[str, Any]:
+    """A JSON-able counterexample."""
+
+    def lst(a: Any) -> Any:
+        return None if a is None else np.asarray(a, dtype=np.float64).tolist()
+
+    return {
+        "shape": list(case.x.shape),
+        "dtype": case.x.dtype.name,
+        "regime": case.regime,
+        "eps": run.eps if run is not None else case.eps,
+        "x": lst(case.x),
+        "gamma": lst(run.gamma if run is not None else case.gamma),
+        "beta": lst(run.beta if run is not None else case.beta),
+        "dy": lst(case.dy),
+    }
+
+
+def worst_entries(actual: Any, truth: Any, k: int = 3) -> list[dict[str, Any]]:
+    a = np.asarray(actual, dtype=np.float64)
+    t = np.asarray(truth, dtype=np.float64)
+    err = np.abs(a - t).ravel()
+    out = []
+    for flat in np.argsort(err)[::-1][:k]:
+        idx = tuple(int(i) for i in np.unravel_index(int(flat), a.shape))
+        out.append({"index": list(idx), "got": float(a[idx]), "truth": float(t[idx])})
+    return out
+
+
+class _Acc:
+    """Worst error seen for one check, its worst failure, and the run to diagnose."""
+
+    def __init__(self, check_id: str) -> None:
+        self.id = check_id
+        self.ratio = -1.0
+        self.worst: float | None = None
+        self.budget: float | None = None
+        #: (case, run, failed outputs, message, ratio) of the worst failure
+        self.failure: tuple[BNCase, Run, list[str], str, float] | None = None
+        #: the failing run with the most values per channel (the fits need m >= 4)
+        self.diag: tuple[BNCase, Run, list[str]] | None = None
+        self.diag_ratio = -1.0
+        self.fallback: tuple[BNCase, Run, list[str]] | None = None
+
+    def see(self, ulp: float, budget: float) -> None:
+        ratio = ulp / budget if budget > 0 else float("inf")
+        if ratio > self.ratio:
+            self.ratio, self.worst, self.budget = ratio, ulp, budget
+
+    def fail(
+        self, case: BNCase, run: Run, outputs: list[str], message: str, ratio: float = -1.0
+    ) -> None:
+        if self.failure is None or (ratio > self.failure[4] and outputs != ["error"]):
+            self.failure = (case, run, outputs, message, ratio)
+        if outputs != ["error"]:
+            # the fits need a few values per channel; among those, the clearest failure
+            m = case.x.size // case.x.shape[1]
+            if m >= 6 and (self.diag is None or ratio > self.diag_ratio):
+                self.diag, self.diag_ratio = (case, run, outputs), ratio
+            elif self.diag is None and self.fallback is None:
+                self.fallback = (case, run, outputs)
+
+
+STAGE_CHECKS = {"forward": ("y",), "backward": ("dx", "dgamma", "dbeta")}
+
+
+def judge(case: BNCase, run: Run, accs: dict[str, _Acc] | None = None) -> dict[str, list[str]]:
+    """Failed outputs per stage ('forward', 'backward') of one run; records into ``accs``."""
+    failed: dict[str, list[str]] = {}
+    if run.error is not None:
+        stages = ["forward", "backward"] if run.stage in ("setup", "forward") else ["backward"]
+        for stage in stages:
+            failed[stage] = ["error"]
+            if accs is not None:
+                accs[stage].fail(case, run, ["error"], run.error)
+        if run.stage == "backward":
+            failed.update(_judge_outputs(case, run, ("forward",), accs))
+        return failed
+    return _judge_outputs(case, run, ("forward", "backward"), accs)
+
+
+def _judge_outputs(
+    case: BNCase, run: Run, stages: tuple[str, ...], accs: dict[str, _Acc] | None
+) -> dict[str, list[str]]:
+    names = tuple(n for s in stages for n in STAGE_CHECKS[s])
+    cmps = compare_outputs(case, run, names)
+    failed: dict[str, list[str]] = {}
+    for stage in stages:
+        bad = [n for n in STAGE_CHECKS[stage] if not cmps[n].passed]
+        if accs is not None:
+            for n in STAGE_CHECKS[stage]:
+                accs[stage].see(cmps[n].ulp, cmps[n].budget)
+        if bad:
+            failed[stage] = bad
+            if accs is not None:
+                ranked = sorted(bad, key=lambda n: -_ratio(cmps[n]))
+                msg = "; ".join(
+                    f"{n} off by {_num(cmps[n].ulp)} ulp (budget {_num(cmps[n].budget)})"
+                    for n in ranked
+                )
+                accs[stage].fail(case, run, bad, msg, _ratio(cmps[ranked[0]]))
+    return failed
+
+
+def _ratio(cmp: Any) -> float:
+    return float(cmp.ulp / cmp.budget) if cmp.budget > 0 else float("inf")
+
+
+def _num(v: float) -> str:
+    """A plain number for messages (no np.float64(...), no trailing noise)."""
+    return f"{float(v):.3g}"
+
+
+def noted(run: Run, options: Options) -> Run:
+    """Record a run's interface deviations in the options (reported once each)."""
+    options.note(run.notes)
+    return run

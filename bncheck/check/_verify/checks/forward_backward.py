@@ -1,0 +1,257 @@
+"""The checks ``forward/<n>d/<dtype>`` and ``backward/<n>d/<dtype>``: the probes, a Hypothesis
+search for a failing input, shrinking it, and the diagnosis of the failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, find, settings
+from hypothesis.errors import NoSuchExample
+
+from bncheck.check._verify.checks.case import (
+    Run,
+    _Acc,
+    describe_case,
+    evaluate,
+    judge,
+    noted,
+    truth_of,
+    worst_entries,
+)
+from bncheck.check._verify.checks.inputs import probe_cases, search_strategy, shrink
+from bncheck.check._verify.process.worker import TargetProcess
+from bncheck.check._verify.results import CheckResult, Options
+from bncheck.check.metrics import compare
+from bncheck.check.strategies import BNCase
+from bncheck.exceptions import TargetError
+
+__all__ = ["run_config"]
+
+
+def run_config(
+    proc: TargetProcess,
+    dtype: str,
+    ndim: int,
+    options: Options,
+    *,
+    names: dict[str, str] | None = None,
+    forward_ids: list[str] | None = None,
+) -> list[CheckResult]:
+    """forward/<n>d/<dtype> and backward/<n>d/<dtype>: probes, a search, shrinking.
+
+    ``names`` renames the checks (stage -> check id prefix; a stage left out is not
+    reported), e.g. {"backward": "backward-alt"} for a second backward of the same forward.
+    """
+    names = names or {"forward": "forward", "backward": "backward"}
+    accs = {s: _Acc(f"{names.get(s, s)}/{ndim}d/{dtype}") for s in ("forward", "backward")}
+    fatal: str | None = None
+    try:
+        for case in probe_cases(dtype, ndim, options.seed, options.channels):
+            judge(case, noted(evaluate(proc, case), options), accs)
+        if options.examples > 0 and any(a.failure is None for a in accs.values()):
+            _search(proc, dtype, ndim, options, accs)
+    except TargetError as exc:
+        fatal = str(exc)
+    results = []
+    ids: list[str] = list(forward_ids or [])
+    for stage, acc in accs.items():
+        result = _result(proc, acc, stage, fatal, options, ids)
+        if stage == "forward" and result.status == "fail":
+            ids = ids or list(result.diagnosis)
+        if stage in names:
+            results.append(result)
+    return results
+
+
+def _search(
+    proc: TargetProcess, dtype: str, ndim: int, options: Options, accs: dict[str, _Acc]
+) -> None:
+    open_stages = {s for s, a in accs.items() if a.failure is None}
+    seen: dict[bytes, bool] = {}
+
+    def fails(case: BNCase) -> bool:
+        # Deterministic per input (Hypothesis replays examples): answers are cached, and once
+        # the call budget is spent every new input counts as passing, which ends the shrinking.
+        key = (
+            b"".join(
+                b"-" if a is None else a.tobytes() + str(a.shape).encode()
+                for a in (case.x, case.gamma, case.beta, case.dy)
+            )
+            + repr(case.eps).encode()
+        )
+        if key not in seen:
+            if len(seen) >= options.examples + options.shrink_budget:
+                seen[key] = False
+            else:
+                failed = judge(case, noted(evaluate(proc, case), options), accs)
+                seen[key] = bool(open_stages & set(failed))
+        return seen[key]
+
+    try:
+        find(
+            search_strategy(dtype, ndim, options.channels),
+            fails,
+            settings=settings(
+                max_examples=options.examples,
+                database=None,
+                derandomize=True,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+    except NoSuchExample:
+        pass
+    except TargetError:
+        raise
+    except Exception as exc:  # Hypothesis wraps a target failure met while searching
+        inner = _target_error_in(exc)
+        if inner is not None:
+            raise inner from None
+        raise TargetError(f"the search for a failing input stopped: {type(exc).__name__}: "
+                          f"{str(exc)[:300]}", fatal=True) from None  # fmt: skip
+
+
+def _target_error_in(exc: BaseException) -> TargetError | None:
+    """The TargetError inside an exception (group) Hypothesis raised, if any."""
+    if isinstance(exc, TargetError):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _target_error_in(inner)
+        if found is not None:
+            return found
+    cause = exc.__cause__ or exc.__context__
+    return _target_error_in(cause) if cause is not None and cause is not exc else None
+
+
+def _result(
+    proc: TargetProcess, acc: _Acc, stage: str, fatal: str | None, options: Options,
+    forward_ids: list[str],
+) -> CheckResult:  # fmt: skip
+    if acc.failure is None and fatal is None:
+        return CheckResult(acc.id, "pass", acc.worst, acc.budget)
+    if acc.failure is None:
+        return CheckResult(acc.id, "fail", acc.worst, acc.budget, message=str(fatal))
+    case, run, outputs, message, _ = acc.failure
+    diagnosis: list[str] = []
+    explanation = ""
+    chosen = acc.diag or acc.fallback
+    if chosen is not None:
+        dcase, drun, dout = chosen
+        diagnosis, explanation = diagnose(
+            dcase, drun, dout, stage, forward_ids if stage == "backward" else None
+        )
+
+    def still_fails(smaller: BNCase) -> bool:
+        try:
+            return stage in judge(smaller, evaluate(proc, smaller))
+        except TargetError:
+            return False
+
+    small = case
+    if fatal is None:
+        small = shrink(
+            case, still_fails, options.shrink_budget, fixed_channels=options.channels is not None
+        )
+    entries: list[dict[str, Any]] = []
+    if outputs != ["error"]:
+        small_run = run
+        if small is not case:
+            try:
+                small_run = evaluate(proc, small)
+            except TargetError:
+                small_run = run
+                small = case
+        if small_run.error is None:
+            truth = truth_of(small, small_run)
+            entries = [
+                {"output": n, **e}
+                for n in outputs
+                if getattr(small_run, n) is not None
+                for e in worst_entries(getattr(small_run, n), truth[n])
+            ]
+        run = small_run
+    worst, budget = acc.worst, acc.budget
+    if outputs == ["error"]:
+        worst = budget = None  # a raise has no error size
+    return CheckResult(
+        acc.id, "fail", worst, budget, message=message,
+        counterexample=describe_case(small, run if run is not acc.failure[1] or small is case
+                                     else None), worst_entries=entries,
+        diagnosis=diagnosis, explanation=explanation,
+    )  # fmt: skip
+
+
+def diagnose(
+    case: BNCase, run: Run, failed: list[str], stage: str, forward_ids: list[str] | None = None
+) -> tuple[list[str], str]:
+    """Mistake ids explaining the failed outputs of one run, and what the fit found."""
+    from bncheck.check._verify.diagnosis import fits as D
+
+    x, g, b, dy, eps = case.x, run.gamma, run.beta, case.dy, run.eps
+    D.in_dtype(case.x.dtype)
+    with np.errstate(all="ignore"):
+        if stage == "forward":
+            found = D.diagnose_forward(x, g, b, eps, run.y)
+        else:
+            found = D.diagnose_backward(x, g, b, eps, dy, run.dx, run.dgamma, run.dbeta, failed)
+            if not found.ids and forward_ids:
+                got = {n: getattr(run, n) for n in failed}
+                if D.explains_forward_mistake(forward_ids, x, g, b, eps, dy, got):
+                    return list(forward_ids), "the backward of the forward's mistake"
+    # float32 arithmetic degrades y too: claimed for a backward only when y is also off
+    y_off = stage == "forward" or not _within(case, run, "y", np.float64)
+    if (
+        not found.ids
+        and y_off
+        and case.x.dtype == np.float64
+        and _float32_values(run, failed)
+        and _float32_accurate(case, run, failed)
+    ):
+        return ["float32-arithmetic"], (
+            found.fitted + "; its errors are of float32 size on float64 input"
+        )
+    if not found.ids:  # rounding, not a formula: a one-pass variance (one_pass.py)
+        from bncheck.check._verify.diagnosis.one_pass import diagnose_one_pass
+
+        got = {n: getattr(run, n) for n in (["y"] if stage == "forward" else failed)}
+        with np.errstate(all="ignore"):
+            one = diagnose_one_pass(x, g, b, eps, dy, run.y, got, case.x.dtype)
+        if one is not None:
+            return one
+    return found.ids, found.fitted
+
+
+def _within(case: BNCase, run: Run, name: str, dtype: Any) -> bool:
+    truth = truth_of(case, run)
+    cmp = compare(
+        np.asarray(getattr(run, name), dtype=np.float64), truth[name], name, dtype,
+        x=case.x, eps=run.eps, axis=1, dy=case.dy, gamma=run.gamma,
+    )  # fmt: skip
+    return bool(cmp.passed)
+
+
+def _float32_values(run: Run, failed: list[str]) -> bool:
+    """Whether the failed outputs of a float64 run hold float32 numbers: a BN that computes in
+    float32 and hands back float64 returns values float32 can represent exactly (a float64
+    computation that merely loses digits, e.g. to a one-pass variance, does not)."""
+    for name in failed:
+        a = np.asarray(getattr(run, name), dtype=np.float64)
+        with np.errstate(all="ignore"):
+            exact = a.astype(np.float32).astype(np.float64) == a
+        if exact.mean() < 0.9:
+            return False
+    return True
+
+
+def _float32_accurate(case: BNCase, run: Run, failed: list[str]) -> bool:
+    """Whether every failed output of a float64 run is within the float32 budget."""
+    truth = truth_of(case, run)
+    for name in failed:
+        cmp32 = compare(
+            np.asarray(getattr(run, name), dtype=np.float64), truth[name], name, np.float32,
+            x=case.x, eps=run.eps, axis=1, dy=case.dy, gamma=run.gamma,
+        )  # fmt: skip
+        if not cmp32.passed:
+            return False
+    return True

@@ -1,0 +1,229 @@
+"""The running-statistics check: a layer's running mean and variance after a few training
+batches against the conventions of :data:`bncheck.bn.running.CONVENTIONS`, within the running
+budget of :mod:`bncheck.check.tolerances`; a mismatch is diagnosed by the convention it does
+follow (the other variance bias, the other meaning of momentum)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bncheck.bn.running import CONVENTIONS, update_running
+from bncheck.check._verify.checks.eval import _check_eval, state_vector
+from bncheck.check._verify.checks.inputs import SHAPES
+from bncheck.check._verify.process.worker import TargetProcess
+from bncheck.check._verify.results import CheckResult, Options
+from bncheck.check.tolerances import running_budget
+from bncheck.check.truth import exact_batchnorm
+from bncheck.exceptions import BatchNormError, TargetError
+
+__all__ = ["ALTERNATIVES", "DEFAULT_BIAS", "check_running_and_eval"]
+
+
+def _fail(check_id: str, message: str, **kw: Any) -> CheckResult:
+    return CheckResult(check_id, "fail", message=message, **kw)
+
+
+def _alternatives(declared: str) -> list[tuple[str, bool, list[str]]]:
+    """(convention, unbiased, mistakes): the declared convention with the other variance bias,
+    then every convention giving momentum the other meaning, with either bias."""
+    conv = CONVENTIONS[declared]
+    found = [(declared, not conv.unbiased, ["running-var-bias"])]
+    for other in CONVENTIONS.values():
+        if conv.allows_momentum and other.allows_momentum and (
+                other.momentum_is_new_weight != conv.momentum_is_new_weight):  # fmt: skip
+            found.append((other.name, conv.unbiased, ["momentum-swapped"]))
+            found.append((other.name, not conv.unbiased, ["momentum-swapped", "running-var-bias"]))
+    return found
+
+
+#: When the declared convention fails: which alternative, matched, means which mistake.
+ALTERNATIVES: dict[str, list[tuple[str, bool, list[str]]]] = {
+    name: _alternatives(name) for name in CONVENTIONS
+}
+#: Whether each convention stores the unbiased running variance.
+DEFAULT_BIAS: dict[str, bool] = {name: conv.unbiased for name, conv in CONVENTIONS.items()}
+
+
+def _momenta(momentum: Any, a: float | None) -> dict[str, Any]:
+    """The momentum each convention is scored with: the layer's own, or, when only the weight
+    a of the new batch is known (inferred from the first update), a in that convention's
+    meaning; None for a convention that takes no momentum."""
+    return {
+        name: None if not conv.allows_momentum
+        else momentum if a is None
+        else a if conv.momentum_is_new_weight else 1.0 - a
+        for name, conv in CONVENTIONS.items()
+    }  # fmt: skip
+
+
+def _expected_running(
+    s0: dict[str, Any], batches: list[np.ndarray], convention: str, momentum: Any, unbiased: bool,
+    add_to_var: float = 0.0,
+) -> list[tuple[np.ndarray, np.ndarray]] | None:  # fmt: skip
+    c = batches[0].shape[1]
+    mean: Any = np.asarray(s0["running_mean"], dtype=np.float64).reshape(c)
+    var: Any = np.asarray(s0["running_var"], dtype=np.float64).reshape(c)
+    out = []
+    for t, x in enumerate(batches):
+        stats = exact_batchnorm(x, None, None, eps=1e-5, axis=1)
+        if add_to_var:
+            m = x.size // c
+            factor = m / (m - 1) if unbiased else 1.0
+            stats = stats._replace(var=stats.var + add_to_var / factor)
+        mom = momentum if CONVENTIONS[convention].allows_momentum else None
+        try:
+            mean, var, _ = update_running(
+                mean, var, stats.mean, stats.var, x.size // x.shape[1],
+                convention=convention, momentum=mom, unbiased=unbiased, num_batches_tracked=t,
+            )  # fmt: skip
+        except (BatchNormError, TypeError):
+            return None
+        out.append((mean, var))
+    return out
+
+
+def _matches(
+    observed: list[tuple[Any, Any]], expected: list[tuple[Any, Any]] | None, m: int
+) -> float:
+    """Worst |observed − expected| over the steps, in units of its budget (<= 1 matches).
+
+    Budget at step t: ``running_budget(t, m, dtype)·max(|expected|, 1)`` with the dtype of the
+    observed statistics ((8t + 4m)·u, derived in :mod:`bncheck.check.tolerances`)."""
+    if expected is None:
+        return float("inf")
+    if any(not np.all(np.isfinite(np.asarray(v, dtype=np.float64))) for pair in observed
+           for v in pair):  # fmt: skip
+        return float("inf")  # NaN or inf running statistics follow no convention
+    worst = 0.0
+    for t, ((om, ov), (em, ev)) in enumerate(zip(observed, expected, strict=True), start=1):
+        budget = running_budget(t, m, np.asarray(om).dtype)
+        for o, e in ((om, em), (ov, ev)):
+            scale = np.maximum(np.abs(e), 1.0)
+            err = np.abs(np.asarray(o, np.float64) - e)
+            worst = max(worst, float(np.max(err / (budget * scale))))
+    return worst
+
+
+def check_running_and_eval(
+    proc: TargetProcess, options: Options, ndim: int, dtype: str
+) -> list[CheckResult]:
+    """running, eval and eval-state (for targets with running statistics), on (ndim, dtype)."""
+    ids = [f"{k}/{ndim}d/{dtype}" for k in ("running", "eval", "eval-state")]
+    if not proc.description.get("running"):
+        why = f"a {proc.description.get('kind')} target has no running statistics or eval mode"
+        return [CheckResult(i, "skip", message=why) for i in ids]
+    rng = np.random.default_rng([options.seed, 7, ndim])
+    shape = list(SHAPES[ndim])
+    shape[1] = options.channels or shape[1]
+    c = shape[1]
+    m = int(np.prod(shape)) // c
+    batches = [rng.normal(3.0, 2.0, size=tuple(shape)).astype(dtype) for _ in range(5)]
+    try:
+        proc.call("new", c, dtype, 1e-5, ndim)
+        params = (rng.uniform(0.5, 2, c).astype(dtype), rng.normal(size=c).astype(dtype))
+        proc.call("set_params", *params, names=("gamma", "beta"))
+        s0, _ = proc.call("state")
+        # statistics the target creates at its first forward: that forward's result is the
+        # starting point, and the later steps are checked from there
+        lazy = s0.get("running_mean") is None or s0.get("running_var") is None
+        if not lazy:
+            state_vector(s0, "running_mean", c), state_vector(s0, "running_var", c)
+        observed = []
+        for x in batches:
+            proc.call("forward", x, True, names=("x",))
+            s, _ = proc.call("state")
+            observed.append((state_vector(s, "running_mean", c), state_vector(s, "running_var", c)))
+    except TargetError as exc:
+        return [_fail(i, str(exc)) for i in ids]
+    if lazy:
+        s0 = dict(s0, running_mean=observed[0][0], running_var=observed[0][1])
+        batches, observed = batches[1:], observed[1:]
+    momentum = s0.get("momentum")
+    eps = s0.get("eps")
+    eps = float(eps) if isinstance(eps, (int, float)) and not isinstance(eps, bool) else 1e-5
+    wide = [x.astype(np.float64) for x in batches]
+    running = _judge_running(ids[0], s0, wide, observed, m, momentum, options.convention, eps)
+    return [running, *_check_eval(proc, rng, c, tuple(shape), dtype, ids[1:])]
+
+
+def _judge_running(
+    check_id: str,
+    s0: dict[str, Any],
+    batches: list[np.ndarray],
+    observed: list[Any],
+    m: int,
+    momentum: Any,
+    declared: str,
+    eps: float,
+) -> CheckResult:
+    every = [(conv, bias) for conv in CONVENTIONS for bias in (True, False)]
+    inferred = ""
+    if not isinstance(momentum, (int, float)) or isinstance(momentum, bool):
+        # no momentum attribute: the first update tells the weight of the new batch
+        a = _first_weight(s0, batches[0], observed[0])
+        if a is not None and abs(a) < 1e-12:
+            return CheckResult(
+                check_id, "fail", message="the running statistics did not move in training "
+                "(and the layer has no momentum attribute saying they should not)",
+            )  # fmt: skip
+        if a is not None:
+            inferred = f" (no momentum attribute; the first update weighs the batch {a:.4g})"
+    else:
+        a = None
+    momenta = _momenta(momentum, a)
+
+    def score(conv: str, bias: bool, add: float = 0.0) -> float:
+        expected = _expected_running(s0, batches, conv, momenta[conv], bias, add_to_var=add)
+        return _matches(observed, expected, m)
+
+    scores = {(conv, bias): score(conv, bias) for conv, bias in every}
+    wanted = every if declared == "any" else [(declared, DEFAULT_BIAS[declared])]
+    best = min(wanted, key=lambda k: scores[k])
+    if scores[best] <= 1.0:
+        msg = f"follows {_label(best, momenta[best[0]])}{inferred}" if declared == "any" or (
+            inferred) else ""  # fmt: skip
+        return CheckResult(check_id, "pass", scores[best], 1.0, unit="×budget", message=msg)
+    diagnosis: list[str] = []
+    for conv, bias, mistakes in ALTERNATIVES.get(declared, []):
+        if score(conv, bias) <= 1.0:
+            diagnosis = mistakes
+            break
+    if not diagnosis:
+        candidates = wanted if declared != "any" else every
+        if any(score(conv, bias, eps) <= 1.0 for conv, bias in candidates):
+            diagnosis = ["eval-eps-in-running-var"]
+    within = [k for k in every if scores[k] <= 1.0]
+    if within:
+        note = f"it follows {_label(within[0], momenta[within[0][0]])}"
+    else:
+        note = f"it matches no known convention (momentum={momentum!r})"
+    want = "any known convention" if declared == "any" else f"convention {declared!r}"
+    return CheckResult(
+        check_id, "fail", scores[best], 1.0, unit="×budget",
+        message=f"running statistics after {len(batches)} steps do not follow {want}; "
+        f"{note}{inferred}",
+        diagnosis=diagnosis,
+    )  # fmt: skip
+
+
+def _first_weight(s0: dict[str, Any], x: np.ndarray, first: Any) -> float | None:
+    """a in new_mean = (1 − a)·old + a·batch_mean, from the first update (None: unclear)."""
+    c = x.shape[1]
+    old = np.asarray(s0["running_mean"], dtype=np.float64).reshape(c)
+    batch = np.moveaxis(x, 1, -1).reshape(-1, c).mean(axis=0)
+    step = batch - old
+    ok = np.abs(step) > 1e-3 * (np.abs(batch) + 1.0)
+    if not ok.any():
+        return None
+    a = (np.asarray(first[0], dtype=np.float64)[ok] - old[ok]) / step[ok]
+    if not np.all(np.isfinite(a)) or np.ptp(a) > 1e-6 * max(1.0, float(np.max(np.abs(a)))):
+        return None
+    return float(f"{float(np.median(a)):.6g}")
+
+
+def _label(candidate: tuple[str, bool], momentum: Any) -> str:
+    conv, bias = candidate
+    mom = f", momentum={momentum!r}" if CONVENTIONS[conv].allows_momentum else ""
+    return f"{conv} ({'unbiased' if bias else 'biased'} variance{mom})"

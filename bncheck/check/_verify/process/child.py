@@ -1,0 +1,222 @@
+"""The target process: it loads the target, then answers calls one at a time (:func:`_serve`),
+confined as :mod:`bncheck.check._verify.process.limits` describes. Its replies are plain data in
+frames; the target's exceptions, exits and in-place changes of its inputs become messages.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pickle
+import resource
+import signal
+import sys
+import sysconfig
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from bncheck.check._verify.process import frames, wire
+from bncheck.check._verify.process.limits import _isolate, _limit, _start_watchdog
+from bncheck.exceptions import LoadError
+
+#: characters of a target's exception message (and traceback text) that are kept
+MESSAGE_LIMIT = 2000
+_TRACEBACK_LIMIT = 8000
+
+
+class _ChildSetup(NamedTuple):
+    """What the child needs besides its descriptors (pickled to a spawned child: plain)."""
+
+    parent_pid: int
+    output_fsize: int
+    memory_limit: int | None
+    cpu_limit: int | None
+    result_limit: int
+    #: descriptors of the parent that a forked child inherited and must close
+    close_fds: tuple[int, ...]
+
+
+def _truncate(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit} more characters]"
+
+
+def _exc_text(exc: BaseException) -> str:
+    """``str(exc)``, truncated; never fails (str of a target's exception runs its code)."""
+    try:
+        text = str(exc)
+        if type(text) is not str:
+            text = "<str() did not return a string>"
+    except BaseException:
+        text = "<str() of the exception failed>"
+    return _truncate(text)
+
+
+def _exc_message(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        try:
+            code = _truncate(repr(exc.code), 200)
+        except BaseException:
+            code = "?"
+        return f"called sys.exit({code})"
+    text = _exc_text(exc)
+    return f"raised {wire.type_name(exc)}" + (f": {text}" if text else "")
+
+
+def _frames(exc: BaseException, last: int) -> str:
+    try:
+        return "".join(traceback.format_tb(exc.__traceback__)[-last:])
+    except BaseException:
+        return ""
+
+
+#: the bncheck package (three levels up: bncheck/check/_verify/process/child.py)
+_BNCHECK_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_STDLIB_DIRS = tuple({os.path.abspath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")})
+
+
+def _load_failure_kind(exc: BaseException) -> str:
+    """'usage' when bncheck could not find or use the target (LoadError, no such module);
+    'target' when the target's own code failed (a frame of it is on the traceback, or its
+    file does not parse)."""
+    if isinstance(exc, LoadError):
+        return "usage"
+    if isinstance(exc, SyntaxError):
+        return "target"
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        path = os.path.abspath(name)
+        if not (
+            name.startswith("<")
+            or path.startswith(_BNCHECK_DIR + os.sep)
+            or any(path.startswith(d + os.sep) for d in _STDLIB_DIRS)
+        ):
+            return "target"
+        tb = tb.tb_next
+    return "usage"
+
+
+def _guard(pid: int) -> None:
+    """A copy of the child forked by the target must never answer: it exits at once."""
+    if os.getpid() != pid:
+        os._exit(0)
+
+
+def _snapshot(args: tuple[Any, ...], names: tuple[str, ...]) -> list[tuple[str, Any, Any]]:
+    return [
+        (n, a, a.copy()) for n, a in zip(names, args, strict=False) if isinstance(a, np.ndarray)
+    ]
+
+
+def _mutated(snap: list[tuple[str, Any, Any]]) -> list[str]:
+    bad = []
+    for name, arr, before in snap:
+        try:
+            same = arr.shape == before.shape and np.array_equal(arr, before, equal_nan=True)
+        except Exception:  # e.g. the target changed the dtype
+            same = False
+        if not same:
+            bad.append(name)
+    return bad
+
+
+def _serve(
+    loader: Any, conn: Connection, out: Connection, lifeline: Connection, setup: _ChildSetup
+) -> None:
+    """Child process main loop. Never returns: ends with os._exit.
+
+    stdout and stderr (also of C code) go to the file ``out``, which the parent watches; the
+    file may not grow past ``output_fsize`` bytes (RLIMIT_FSIZE), so a flooding target cannot
+    fill a disk. A spawned child gets the loader pickled, and unpickles it (which may import
+    the target) only after the isolation and limits are in place.
+    """
+    me = os.getpid()
+    code = 0
+    try:
+        for fd in setup.close_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        _isolate(setup.parent_pid)
+        _start_watchdog(lifeline.fileno())
+        lifeline.close()
+        out_fd = out.fileno()
+        fcntl.fcntl(out_fd, fcntl.F_SETFL, fcntl.fcntl(out_fd, fcntl.F_GETFL) | os.O_APPEND)
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        out.close()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit, writes fail with EFBIG
+        _limit(resource.RLIMIT_FSIZE, setup.output_fsize)
+        _limit(resource.RLIMIT_CORE, 0)
+        if setup.memory_limit is not None:
+            _limit(resource.RLIMIT_AS, setup.memory_limit)
+        if setup.cpu_limit is not None:
+            _limit(resource.RLIMIT_CPU, setup.cpu_limit)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
+        fd = conn.fileno()
+        os.set_blocking(fd, True)
+
+        def send(message: tuple[Any, ...], limit: int = 1 << 62) -> None:
+            _guard(me)
+            frames.write_frame_blocking(fd, wire.encode(message, limit=limit))
+
+        try:
+            if isinstance(loader, bytes):
+                loader = pickle.loads(loader)
+            adapter = loader()
+            description = adapter.describe()
+        except BaseException as exc:  # report anything, including SystemExit
+            text = _truncate(_frames(exc, 20) + _exc_message(exc), _TRACEBACK_LIMIT)
+            message = f"{wire.type_name(exc)}: {_exc_text(exc)}"
+            send(("load_failed", _load_failure_kind(exc), message, text))
+            os._exit(0)
+        send(("ready", description), setup.result_limit)
+        while True:
+            payload = frames.read_frame_blocking(fd, 1 << 40)
+            _guard(me)
+            if payload is None:
+                break
+            request = wire.decode(payload)
+            if request[0] == "close":
+                break
+            _, seq, op, args, names = request
+            snap = _snapshot(args, names)
+            # arrays the adapter hands to the target itself (e.g. gamma, beta of a functional BN)
+            try:
+                watched: dict[str, Any] = getattr(adapter, "watched", dict)()
+                snap += [(n, a, a.copy()) for n, a in watched.items() if isinstance(a, np.ndarray)]
+                result = getattr(adapter, op)(*args)
+            except BaseException as exc:
+                _guard(me)
+                detail = _truncate(_frames(exc, 3)[-MESSAGE_LIMIT:])
+                send(("raised", seq, _exc_message(exc), detail, _mutated(snap)))
+                continue
+            _guard(me)
+            mutated = _mutated(snap)
+            try:
+                reply = wire.encode(("ok", seq, result, mutated), limit=setup.result_limit)
+            except wire.TooLarge as exc:
+                reply = wire.encode(("too_big", seq, exc.size, mutated))
+            except Exception as exc:  # a value that defeats the encoder
+                why = f"returned a value that cannot be sent ({_exc_message(exc)})"
+                reply = wire.encode(("raised", seq, why, "", mutated))
+            _guard(me)
+            frames.write_frame_blocking(fd, reply)
+    except BaseException:
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)

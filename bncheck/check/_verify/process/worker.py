@@ -1,0 +1,389 @@
+"""Run a target BN in a separate process, so that nothing it does can crash, hang or fool bncheck.
+
+The parent (:class:`TargetProcess`) talks to a child process over a pipe. The child loads the
+target, then answers calls one at a time. Only plain data crosses the pipe, in length-prefixed
+frames (:mod:`bncheck.check._verify.process.frames`, :mod:`bncheck.check._verify.process.wire`):
+NumPy arrays as raw bytes with dtype and shape, numbers, short strings, and lists, tuples and dicts
+of those. The parent never unpickles, imports or evaluates anything the target produced; a value
+that is not plain data (an instance of the target's own class) arrives as a marker naming its type.
+
+The child runs in its own session (process group) with resource limits (output file size,
+address space, CPU time, no core files); it dies with the verify process (``PR_SET_PDEATHSIG``
+on Linux) and a watchdog in its group kills the whole group when the verify process goes away,
+however it ends. Closing a :class:`TargetProcess` kills the whole group, so nothing the target
+started outlives it (unless it left the group with ``setsid``). What a target can do and what
+the parent reports:
+
+- raises (also ``SystemExit``)  -> :class:`TargetError` "forward raised ValueError: ..."
+- hangs, or sends part of a reply -> killed: "forward did not return within 5 s"
+- exits the process (os._exit)  -> "the target process exited (code 3) during forward"
+- floods the output             -> "forward wrote 12.0 MB to stdout/stderr (limit 1.0 MB)"
+- returns something else        -> "forward returned MyTensor; expected a NumPy array"
+- returns too much              -> "forward returned 268.4 MB or more (limit 67.1 MB)"
+- takes too long overall        -> "... the overall deadline of 300 s passed (--deadline)"
+- mutates an input array        -> reported with the result, per argument name
+- fails while being loaded      -> :class:`TargetLoadFailed` (a target failure, with traceback)
+- cannot be loaded as asked     -> :class:`LoadError` (a usage error: no file, no protocol)
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import pickle
+import signal
+import sys
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from bncheck.check._verify.process import frames, wire
+from bncheck.check._verify.process.child import _ChildSetup, _serve, _truncate
+from bncheck.check._verify.process.limits import _Output
+from bncheck.check._verify.process.replies import _exit_text, read_reply
+from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
+
+__all__ = [
+    "DEFAULT_DEADLINE",
+    "DEFAULT_MEMORY_LIMIT",
+    "DEFAULT_RESULT_LIMIT",
+    "LoadError",
+    "TargetError",
+    "TargetLoadFailed",
+    "TargetProcess",
+]
+
+#: seconds from the start of the first target process until every later call fails
+DEFAULT_DEADLINE = 300.0
+#: bytes of address space the target process may use (RLIMIT_AS)
+DEFAULT_MEMORY_LIMIT = 4096 << 20
+#: bytes one reply of the target may take
+DEFAULT_RESULT_LIMIT = 64 << 20
+#: a reply's frame may exceed the result limit by this much (the reply's own fields)
+_REPLY_SLACK = 1 << 16
+
+
+def _seconds(name: str, value: float | None, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name}={value!r}; expected a finite number of seconds > 0")
+
+
+def _positive_int(name: str, value: int | None, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name}={value!r}; expected a whole number of bytes > 0")
+
+
+class TargetProcess:
+    """A target loaded in a child process; :meth:`call` runs one adapter method there.
+
+    After an exit (or a flood) the child is gone; the next :meth:`call` starts a new one, so
+    later checks still run, and ``restarts`` counts how often that happened. After a hang, or
+    once the overall ``deadline`` has passed, every later call fails at once instead of
+    waiting out the timeout again.
+
+    Parameters
+    ----------
+    loader : builds the adapter, called in the child (pickled for "spawn")
+    timeout : seconds one call may take
+    output_limit : bytes the target may write to stdout/stderr in one call
+    load_timeout : seconds loading the target may take
+    start_method : "spawn" or "fork"
+    deadline : seconds from the first :meth:`start` after which every call fails (None: none)
+    memory_limit : bytes of address space of the target process (RLIMIT_AS; None: no limit)
+    result_limit : bytes one reply of the target may take
+    """
+
+    def __init__(
+        self,
+        loader: Callable[[], Any],
+        *,
+        timeout: float = 10.0,
+        output_limit: int = 1 << 20,
+        load_timeout: float = 60.0,
+        start_method: str = "spawn",
+        deadline: float | None = DEFAULT_DEADLINE,
+        memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+        result_limit: int = DEFAULT_RESULT_LIMIT,
+    ) -> None:
+        _seconds("timeout", timeout)
+        _seconds("load_timeout", load_timeout)
+        _seconds("deadline", deadline, allow_none=True)
+        _positive_int("memory_limit", memory_limit, allow_none=True)
+        _positive_int("result_limit", result_limit)
+        _positive_int("output_limit", output_limit)
+        if start_method not in ("spawn", "fork"):
+            raise ValueError(f"start_method={start_method!r}; expected 'spawn' or 'fork'")
+        self.loader = loader
+        self.start_method = start_method
+        self.timeout = float(timeout)
+        self.output_limit = output_limit
+        self.load_timeout = float(load_timeout)
+        self.deadline = None if deadline is None else float(deadline)
+        self.memory_limit = memory_limit
+        self.result_limit = result_limit
+        self.description: dict[str, Any] = {}
+        #: every (op, argument) whose array the target changed in place, over all calls
+        self.mutations: list[tuple[str, str]] = []
+        self.restarts = -1
+        #: set after a call timed out: later calls fail at once instead of hanging again
+        self.hung: str | None = None
+        #: set once the overall deadline has passed: later calls fail at once
+        self.expired: str | None = None
+        #: time.monotonic() of the first start; the overall deadline counts from here
+        self.started_at: float | None = None
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self._drain: _Output | None = None
+        self._lifeline: int | None = None
+        self._seq = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _deadline_at(self) -> float:
+        if self.deadline is None or self.started_at is None:
+            return math.inf
+        return self.started_at + self.deadline
+
+    def _expire(self, what: str) -> TargetError:
+        self.expired = f"the overall deadline of {self.deadline:g} s passed (--deadline)"
+        return TargetError(f"{what}: {self.expired}", fatal=True)
+
+    def start(self) -> dict[str, Any]:
+        """Start the child and load the target.
+
+        Raises LoadError when bncheck cannot find or use the target (a usage error), and
+        TargetLoadFailed when the target itself fails while loading (a target failure).
+        """
+        self.close()
+        now = time.monotonic()
+        if self.started_at is None:
+            self.started_at = now
+        if now >= self._deadline_at():
+            raise self._expire("loading the target not started")
+        forked = self.start_method == "fork"
+        loader = self.loader if forked else pickle.dumps(self.loader)
+        self.restarts += 1
+        ctx: Any = mp.get_context(self.start_method)
+        parent_conn, child_conn = ctx.Pipe()
+        drain = _Output()
+        assert drain.fd is not None
+        life_r, life_w = os.pipe()
+        out_conn = Connection(os.dup(drain.fd))
+        life_conn = Connection(life_r, writable=False)
+        cpu = None
+        if self.deadline is not None:
+            cpu = math.ceil(self.deadline * max(1, os.cpu_count() or 1)) + 60
+        setup = _ChildSetup(
+            parent_pid=os.getpid(),
+            output_fsize=4 * self.output_limit + (1 << 20),
+            memory_limit=self.memory_limit,
+            cpu_limit=cpu,
+            result_limit=self.result_limit,
+            close_fds=(parent_conn.fileno(), life_w, drain.fd) if forked else (),
+        )
+        proc = ctx.Process(
+            target=_serve, args=(loader, child_conn, out_conn, life_conn, setup), daemon=True
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._proc, self._conn, self._drain, self._lifeline = proc, parent_conn, drain, life_w
+        try:
+            proc.start()
+        except BaseException:
+            self._proc = None
+            self.close()
+            raise
+        finally:
+            child_conn.close()
+            out_conn.close()
+            life_conn.close()
+        os.set_blocking(parent_conn.fileno(), False)
+        until = min(now + self.load_timeout, self._deadline_at())
+        try:
+            msg = self._receive(until, self.result_limit + _REPLY_SLACK)
+        except frames.FrameTimeout:
+            self.close()
+            if until < now + self.load_timeout:
+                raise self._expire("loading the target did not finish") from None
+            raise TargetLoadFailed(
+                f"loading the target did not finish within {self.load_timeout:g} s"
+            ) from None
+        except frames.FrameClosed:
+            out = self._output_tail()
+            what = _exit_text(self._exitcode())
+            self.close()
+            raise TargetLoadFailed(
+                f"the target process {what} while loading the target"
+                + (f"; it printed: {out}" if out else "")
+            ) from None
+        except wire.WireError as exc:
+            self.close()
+            raise TargetLoadFailed(f"the target process sent malformed data ({exc})") from None
+        if (
+            isinstance(msg, tuple)
+            and len(msg) == 4
+            and msg[0] == "load_failed"
+            and all(isinstance(m, str) for m in msg[1:])
+        ):
+            self.close()
+            if msg[1] == "usage":
+                raise LoadError(msg[2])
+            raise TargetLoadFailed(msg[2], traceback=msg[3])
+        if not (isinstance(msg, tuple) and len(msg) == 2 and msg[0] == "ready"):
+            self.close()
+            raise TargetLoadFailed("the target process sent an unexpected message while loading")
+        if not isinstance(msg[1], dict) or wire.find_unsupported(msg[1]) is not None:
+            self.close()
+            raise TargetLoadFailed(
+                f"the target's description is not plain data: {_truncate(repr(msg[1]), 300)}"
+            )
+        self.description = msg[1]
+        return self.description
+
+    def _output_tail(self) -> str:
+        return self._drain.last_text() if self._drain is not None else ""
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.exitcode is None
+
+    def _exitcode(self, wait: float = 2.0) -> int | None:
+        """The child's exit code, waiting up to ``wait`` s (None: still running).
+
+        Polls rather than Process.join: a grandchild holding the child's sentinel pipe would
+        make join wait out its whole timeout.
+        """
+        if self._proc is None:
+            return None
+        end = time.monotonic() + wait
+        while True:
+            code: int | None = self._proc.exitcode
+            if code is not None or time.monotonic() >= end:
+                return code
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        """Kill the target process and everything it started (its whole process group)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            pid = self._proc.pid
+            if pid is not None:
+                try:  # before the child is reaped: its pid is still its group's id
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                try:
+                    self._proc.kill()
+                except (OSError, AttributeError, ValueError):
+                    pass
+                if self._exitcode(wait=5.0) is not None:
+                    self._proc.close()  # releases its sentinel descriptor now
+            self._proc = None
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
+        if self._drain is not None:
+            self._drain.remove()
+            self._drain = None
+
+    def __enter__(self) -> TargetProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- calls ------------------------------------------------------------------------------
+    def _receive(self, until: float, limit: int) -> Any:
+        assert self._conn is not None
+        data = frames.read_frame(self._conn.fileno(), until, limit, alive=self._alive)
+        return wire.decode(data)
+
+    def call(self, op: str, *args: Any, names: tuple[str, ...] = ()) -> tuple[Any, list[str]]:
+        """Run ``adapter.op(*args)`` in the child; returns (result, names of mutated inputs).
+
+        ``names`` labels the positional arguments for the mutation report. Raises TargetError
+        for every misbehaviour of the target. Arguments must be plain data (see wire).
+        """
+        if self.hung is not None:
+            raise TargetError(f"{op} not run: the target hung earlier ({self.hung})", fatal=True)
+        if self.expired is not None:
+            raise TargetError(f"{op} not run: {self.expired}", fatal=True)
+        if self._conn is None:
+            try:
+                self.start()
+            except TargetError:
+                raise
+            except LoadError as exc:  # loaded before, so not a usage error now
+                raise TargetError(
+                    f"{op}: restarting the target failed: {exc}", fatal=True
+                ) from None
+        assert self._conn is not None and self._drain is not None
+        now = time.monotonic()
+        if now >= self._deadline_at():
+            self.close()
+            raise self._expire(f"{op} not run")
+        self._seq += 1
+        seq = self._seq
+        payload = wire.encode(("call", seq, op, args, tuple(names)), strict=True)
+        until = min(now + self.timeout, self._deadline_at())
+        by_deadline = until < now + self.timeout
+        before = self._drain.count()
+        try:
+            frames.write_frame(self._conn.fileno(), payload, until)
+            msg = self._receive(until, self.result_limit + _REPLY_SLACK)
+        except frames.FrameTimeout:
+            flood = self._drain.count() - before
+            self.close()
+            if by_deadline:
+                raise self._expire(f"{op} was still running") from None
+            why = f"{op} did not return within {self.timeout:g} s (hang?)"
+            if flood > self.output_limit:
+                why += f" while flooding stdout/stderr ({flood / 1e6:.1f} MB)"
+            self.hung = why
+            raise TargetError(why, fatal=True) from None
+        except frames.FrameClosed:
+            out = self._output_tail()
+            code = self._exitcode()
+            self.close()
+            what = (
+                f"the target process {_exit_text(code)} during {op}"
+                if code is not None
+                else f"the target process closed its end of the pipe during {op}"
+            )
+            if code is not None and code < 0 and self.memory_limit is not None:
+                what += f" (out of memory? its limit is {self.memory_limit >> 20} MB)"
+            raise TargetError(
+                what + (f"; last output: {out!r}" if out else ""), fatal=True
+            ) from None
+        except wire.TooLarge as exc:
+            self.close()
+            raise TargetError(
+                f"{op}: the target process sent {exc.size / 1e6:.1f} MB "
+                f"(limit {self.result_limit / 1e6:.1f} MB)",
+                fatal=True,
+            ) from None
+        except wire.WireError as exc:
+            self.close()
+            raise TargetError(
+                f"{op}: the target process sent malformed data ({exc})", fatal=True
+            ) from None
+        flood = self._drain.count() - before
+        if flood > self.output_limit:
+            self.close()
+            raise TargetError(
+                f"{op} wrote {flood / 1e6:.1f} MB to stdout/stderr "
+                f"(limit {self.output_limit / 1e6:.1f} MB)",
+                fatal=True,
+            )
+        return read_reply(self, op, seq, msg)

@@ -1,0 +1,124 @@
+"""What every adapter shares (run inside the worker process): target values as NumPy arrays,
+the notes on interface deviations, the gradients out of a backward's result, the probe batch,
+and eps inferred from a BN's outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bncheck.check._verify.targets import protocol as P
+
+
+def _arr(value: Any) -> Any:
+    """Tensors, parameter objects (``.data`` holding an array) and array-likes to NumPy; None
+    and junk pass through for the parent to judge."""
+    if value is None:
+        return None
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy().copy()
+    data = getattr(value, "data", None) if not isinstance(value, np.ndarray) else None
+    if isinstance(data, np.ndarray):
+        return data.copy()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    try:
+        out = np.array(value)
+    except Exception:
+        return value
+    return out if out.dtype.kind in "biufc" else value
+
+
+def _number(value: Any) -> Any:
+    """A hyperparameter as a plain number (None stays None; junk is described, not passed)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return f"<{type(value).__name__}>"
+
+
+class _Contract:
+    """Interface deviations found while adapting a target (reported apart from the maths)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def note(self, text: str) -> None:
+        if text not in self.seen:
+            self.seen.append(text)
+
+    def per_channel(self, value: Any, c: int, what: str) -> Any:
+        """C values in any shape -> (C,), noting a shape other than (C,)."""
+        arr = _arr(value)
+        if isinstance(arr, np.ndarray) and arr.shape != (c,) and arr.size == c:
+            if c > 1:  # with one channel every shape of size 1 looks alike
+                self.note(f"{what} is held as shape {shape_text(arr.shape, c)}; expected (C,)")
+            return arr.reshape(c)
+        return arr
+
+
+def shape_text(shape: tuple[int, ...], c: int) -> str:
+    """A per-channel shape with the channel count written C: (1, C, 1, 1)."""
+    parts = ["C" if d == c else str(d) for d in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def _grads(result: Any, what: str) -> tuple[Any, Any, Any]:
+    if isinstance(result, dict):
+        return _grads_from_dict(result, what)
+    if not isinstance(result, (tuple, list)) or len(result) != 3:
+        raise TypeError(f"{what} returned {type(result).__name__}; expected (dx, dgamma, dbeta)")
+    return _arr(result[0]), _arr(result[1]), _arr(result[2])
+
+
+DX_KEYS = ("dx", "dX", "d_x", "dinput", "dinputs", "x", "input", "dout")
+
+
+def _grads_from_dict(result: dict[str, Any], what: str) -> tuple[Any, Any, Any]:
+    dx = next((result[k] for k in DX_KEYS if k in result), None)
+    for g, b in P.GRAD_NAMES:
+        if g in result and b in result:
+            return _arr(dx), _arr(result[g]), _arr(result[b])
+    raise TypeError(
+        f"{what} returned a dict with keys {sorted(map(str, result))}; expected dx and the "
+        "gradients of gamma and beta (e.g. dgamma/dbeta)"
+    )
+
+
+PROBE_SHAPES = {2: (8,), 3: (2, 4), 4: (2, 2, 2), 5: (1, 2, 2, 2)}
+
+
+def _probe_x(c: int, ndim: int = 2) -> Any:
+    """A batch of 8 values per channel, mean 2, spread 1.5, of rank ``ndim``."""
+    first, *rest = PROBE_SHAPES[ndim]
+    return np.random.default_rng(4321).normal(2.0, 1.5, size=(first, c, *rest))
+
+
+def infer_eps(run: Callable[[Any, Any, Any], Any], c: int, ndim: int) -> float | None:
+    """The eps a BN with no eps attribute or parameter uses, from its outputs: with gamma = 1,
+    y = (x − mu)/sqrt(var + eps), so eps = 1/s² − var for the slope s of y against x.
+    Channels of very different variances must agree (eps outside the root would not);
+    otherwise None."""
+    rng = np.random.default_rng(99)
+    scales = np.array([1e-1, 1e-2, 1e-3] * c)[:c]
+    shape = (2 * PROBE_SHAPES[ndim][0], c, *PROBE_SHAPES[ndim][1:])
+    x = rng.normal(size=shape) * scales.reshape(1, c, *[1] * (len(shape) - 2))
+    y = np.asarray(_arr(run(x, np.ones(c), np.zeros(c))), dtype=np.float64)
+    if y.shape != x.shape:
+        return None
+    x2 = np.moveaxis(x, 1, -1).reshape(-1, c)
+    y2 = np.moveaxis(y, 1, -1).reshape(-1, c)
+    xc = x2 - x2.mean(axis=0)
+    var = (xc**2).mean(axis=0)
+    with np.errstate(all="ignore"):
+        slope = (y2 * xc).sum(axis=0) / (xc**2).sum(axis=0)
+        estimates = 1.0 / slope**2 - var
+    seen = estimates[estimates > 1e-6 * var]
+    if seen.size == 0 or np.any(seen <= 0) or not np.all(np.isfinite(seen)):
+        return None
+    if np.max(seen) > 1.01 * np.min(seen):
+        return None
+    return float(f"{float(np.median(seen)):.3g}")

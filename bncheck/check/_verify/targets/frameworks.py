@@ -1,0 +1,270 @@
+"""Framework targets: the BNs of Flax (linen, nnx) and Keras 3 on JAX (run in the worker process).
+
+A class, an instance or a user subclass of ``flax.linen.Module``, ``flax.nnx.Module`` or
+``keras.layers.Layer`` (also a target file defining one, or a dotted name such as
+``"flax.linen.BatchNorm"``) is driven through JAX, as a training loop drives it: a pure
+``call(train, params, stats, x) -> (y, new_stats)`` under ``jax.jit``, gradients by ``jax.vjp``
+of y for dy (dx; dgamma and dbeta from the scale/gamma and bias/beta leaves of the parameters),
+the running statistics read after each train step. Each framework has its adapter
+(:mod:`~bncheck.check._verify.targets.flax_bn`, :mod:`~bncheck.check._verify.targets.keras_bn`);
+:class:`~bncheck.check._verify.targets.jax_driver.JaxAdapter` is what they share, and
+:func:`framework_adapter` is the hook the loader calls.
+
+What the mapping reports is found, not assumed: the channel axis (Flax and Keras normalize the
+LAST axis by default; bncheck's inputs have channels on axis 1 and are moved there), eps and
+momentum as the layer holds them, and, from probe steps, what the running update weighs
+(momentum as the weight of the old value or of the new batch), whether the running variance is
+biased, and whether the batch variance is computed in one pass (E[x²] − E[x]², Flax's
+``use_fast_variance``), which a batch of mean 1e8 shows.
+
+float64 runs enable ``jax_enable_x64`` in the target process (JAX otherwise computes float64
+input in float32, silently); float32 and float16 runs disable it again, as a default JAX
+session has it. Parameters are cast to the run's dtype, as ``module.to(dtype)`` does in PyTorch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bncheck.check._verify.targets import protocol as P
+from bncheck.exceptions import LoadError
+
+__all__ = ["Built", "framework_adapter", "prepare_target"]
+
+#: the top-level package of a dotted target name -> (packages it needs, bncheck's extra)
+NEEDS = {"flax": (("jax", "flax"), "jax"), "jax": (("jax",), "jax"),
+         "keras": (("keras", "jax"), "keras")}  # fmt: skip
+#: gamma/beta and running statistics names (the protocol's, and Flax's scale/bias, mean/var)
+PARAM_PAIRS = (("scale", "bias"), *P.PARAM_NAMES)
+STAT_PAIRS = (("mean", "var"), *P.RUNNING_NAMES)
+
+
+def jax_module() -> Any:
+    return importlib.import_module("jax")
+
+
+def _importable(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # e.g. sys.modules[package] set to None
+        return False
+
+
+def prepare_target(spec: str) -> None:
+    """Before a target spec is imported: Keras 3 on the JAX backend, and a dotted name of a
+    framework that is not installed is a usage error naming bncheck's extra."""
+    os.environ["KERAS_BACKEND"] = "jax"
+    base = spec.partition(":")[0]
+    if base.endswith(".py") or os.sep in base:
+        return
+    top = base.split(".")[0]
+    if top not in NEEDS:
+        return
+    packages, extra = NEEDS[top]
+    missing = [p for p in packages if not _importable(p)]
+    if missing:
+        raise LoadError(
+            f"{spec!r} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'}"
+            f" not installed here: pip install 'bncheck[{extra}]'"
+        )
+
+
+def _kind_of(obj: Any) -> str | None:
+    """'flax.linen', 'flax.nnx' or 'keras' for a class or instance of theirs (None otherwise);
+    a framework that is not imported cannot be the target's."""
+    is_class = inspect.isclass(obj)
+    for kind, module, base in (("flax.linen", "flax.linen", "Module"),
+                               ("flax.nnx", "flax.nnx", "Module"),
+                               ("keras", "keras", "Layer")):  # fmt: skip
+        mod = sys.modules.get(module)
+        if mod is None:
+            continue
+        cls = getattr(mod, base, None) if kind != "keras" else getattr(
+            getattr(mod, "layers", None), base, None)  # fmt: skip
+        if cls is None:
+            continue
+        try:
+            if (is_class and issubclass(obj, cls)) or (not is_class and isinstance(obj, cls)):
+                return kind
+        except TypeError:
+            continue
+    return None
+
+
+def _class_in_module(module: types.ModuleType, name: str) -> tuple[Any, str] | None:
+    """The one framework BN class a target file defines (several: the ones named like a BN)."""
+    found = {k: v for k, v in vars(module).items()
+             if inspect.isclass(v) and getattr(v, "__module__", None) == module.__name__
+             and _kind_of(v) is not None}  # fmt: skip
+    if len(found) > 1:
+        named = {
+            k: v
+            for k, v in found.items()
+            if "norm" in k.lower() or k.lower().startswith("bn") or k.lower().endswith("bn")
+        }
+        found = named or found
+    if not found:
+        return None
+    if len(found) > 1:
+        raise LoadError(
+            f"target {name!r} defines several framework layers: {', '.join(sorted(found))}; "
+            f"name one, e.g. {name}:{sorted(found)[0]}"
+        )
+    ((key, cls),) = found.items()
+    return cls, f"{name}:{key}"
+
+
+def framework_adapter(
+    obj: Any, axis: int = 1, ndims: tuple[int, ...] = (2, 4), name: str | None = None
+) -> Any:
+    """The adapter of a Flax (linen or nnx) or Keras target, or None when ``obj`` is none.
+
+    Parameters
+    ----------
+    obj : a class or instance of ``flax.linen.Module``, ``flax.nnx.Module`` or
+        ``keras.layers.Layer`` (a user subclass too), or a module (a target file) defining
+        exactly one such class.
+    axis : the channel axis verify was given (the layer's own axis is detected and used).
+    ndims : the input ranks asked for, probed first.
+    name : the target's name in the report.
+
+    Examples
+    --------
+    >>> from bncheck.check._verify.targets.frameworks import framework_adapter
+    >>> framework_adapter(object()) is None
+    True
+    """
+    name = name or str(getattr(obj, "__name__", type(obj).__name__))
+    if isinstance(obj, types.ModuleType):
+        found = _class_in_module(obj, name)
+        if found is None:
+            return None
+        obj, name = found
+    kind = _kind_of(obj)
+    if kind is None:
+        return None
+    if kind == "keras":
+        from bncheck.check._verify.targets.keras_bn import KerasAdapter
+
+        adapter: Any = KerasAdapter(obj, name, axis=axis)
+    else:
+        from bncheck.check._verify.targets.flax_bn import LinenAdapter, NnxAdapter
+
+        cls = LinenAdapter if kind == "flax.linen" else NnxAdapter
+        adapter = cls(obj, name, axis=axis)
+    adapter.wanted = tuple(ndims)
+    return adapter
+
+
+# -- pytrees of parameters and statistics -----------------------------------------------------
+
+Path = tuple[Any, ...]
+
+
+def leaves(tree: Any) -> list[tuple[Path, Any]]:
+    """(path, leaf) of a nested dict/list tree, the path as the plain keys and indices."""
+    if isinstance(tree, dict):
+        return [((k, *p), v) for k in tree for p, v in leaves(tree[k])]
+    if isinstance(tree, (list, tuple)):
+        return [((i, *p), v) for i, item in enumerate(tree) for p, v in leaves(item)]
+    return [((), tree)]
+
+
+def get_at(tree: Any, path: Path) -> Any:
+    for key in path:
+        tree = tree[key]
+    return tree
+
+
+def set_at(tree: Any, path: Path, value: Any) -> Any:
+    """A copy of ``tree`` with the leaf at ``path`` replaced (containers copied on the way)."""
+    if not path:
+        return value
+    key, rest = path[0], path[1:]
+    if isinstance(tree, dict):
+        return {**tree, key: set_at(tree[key], rest, value)}
+    items = list(tree)
+    items[key] = set_at(items[key], rest, value)
+    return type(tree)(items) if isinstance(tree, tuple) else items
+
+
+def find_pair(tree: Any, pairs: tuple[tuple[str, str], ...], c: int, what: str,
+              name: str) -> tuple[Path, Path] | None:  # fmt: skip
+    """The paths of the two C-valued leaves named like one of ``pairs`` (a name ends a path);
+    None when there are none, LoadError when several BNs' are."""
+    found = leaves(tree)
+    for first, second in pairs:
+        a = [p for p, v in found if p and p[-1] == first and np.size(v) == c]
+        b = [p for p, v in found if p and p[-1] == second and np.size(v) == c]
+        if len(a) == 1 and len(b) == 1:
+            return a[0], b[0]
+        if a and b:
+            raise LoadError(
+                f"{name} holds {len(a)} {first}/{second} {what} ({', '.join(map(label, a))}): "
+                "bncheck verifies one BN; pass the BN itself"
+            )
+    return None
+
+
+def label(path: Path) -> str:
+    return "/".join(str(k) for k in path)
+
+
+def cast_tree(tree: Any, dtype: str, *, promote: bool = False) -> Any:
+    """Floating leaves in ``dtype`` (``promote``: never narrower than they are)."""
+    jax = jax_module()
+    jnp = jax.numpy
+
+    def cast(a: Any) -> Any:
+        if not hasattr(a, "dtype") or not jnp.issubdtype(a.dtype, jnp.floating):
+            return a
+        to = jnp.promote_types(a.dtype, dtype) if promote else np.dtype(dtype)
+        return jnp.asarray(a, dtype=to)
+
+    return jax.tree.map(cast, tree)
+
+
+def probe_shape(c: int, ndim: int) -> tuple[int, ...]:
+    """The shapes of the checks' probes (``cases.SHAPES`` with C channels): describe's probes
+    take them too, so that their compilations serve the checks."""
+    return {2: (16, c), 3: (4, c, 5), 4: (4, c, 3, 2), 5: (2, c, 2, 2, 2)}[ndim]
+
+
+def example_shape(c: int, ndim: int) -> tuple[int, ...]:
+    """A channels-first shape whose sides all differ from C (so the size of the parameters a
+    layer creates tells which axis it normalizes)."""
+    return (c + 5, c, c + 1, c + 2, c + 3)[:ndim]
+
+
+class Built:
+    """One instance for (C, dtype, rank, axis): its initial parameters and statistics, where
+    gamma, beta and the running statistics sit in them, and the jitted steps.
+
+    A train step is one compiled program, ``step(params, stats, x, dy) -> (y, new_stats,
+    (dparams, dx))``, as a training loop jits its forward and backward together (and one
+    compilation per input shape, not two: XLA's compilations are what a verification spends
+    its time on). forward() runs it with dy = 0, backward() again with dy.
+    """
+
+    def __init__(self, call: Callable[..., Any], params: Any, stats: Any,
+                 param_paths: tuple[Path, Path] | None,
+                 stat_paths: tuple[Path, Path] | None) -> None:  # fmt: skip
+        jax = jax_module()
+        self.params, self.stats = params, stats
+        self.param_paths, self.stat_paths = param_paths, stat_paths
+
+        def step(p: Any, s: Any, x: Any, dy: Any) -> Any:
+            y, pull, new = jax.vjp(lambda p_, x_: call(True, p_, s, x_), p, x, has_aux=True)
+            return y, new, pull(dy.astype(y.dtype))
+
+        self.step = jax.jit(step)
+        self.eval = jax.jit(lambda p, s, x: call(False, p, s, x))

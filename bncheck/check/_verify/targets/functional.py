@@ -1,0 +1,126 @@
+"""The adapter of a functional BN: ``forward(x, gamma, beta, eps) -> (y, cache)`` and
+``backward(dy, cache) -> (dx, dgamma, dbeta)`` (or ``prefix_forward`` / ``prefix_backward``);
+forward may also take no eps, which is then inferred from its outputs."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bncheck.check._verify.targets.common import _arr, _Contract, _grads, _probe_x, infer_eps
+
+
+class FunctionalAdapter:
+    kind = "functional"
+
+    def __init__(self, fwd: Callable[..., Any], bwd: Callable[..., Any], name: str) -> None:
+        self.fwd, self.bwd, self.name = fwd, bwd, name
+        self.gamma: Any = None
+        self.beta: Any = None
+        self.eps = 1e-5
+        self.cache: Any = None
+        self.contracts = _Contract()
+        #: forward(x, gamma, beta) with eps hard-coded: eps is inferred from its outputs
+        self.takes_eps = _positional_count(fwd) != 3
+        self.eps_inferred: float | None = None
+        self.last_x: Any = None
+
+    def _ranks(self) -> tuple[list[int], dict[str, str]]:
+        """The ranks forward takes (a cs231n-style BN may take only (N, D))."""
+        ranks, errors = [], {}
+        for ndim in (2, 3, 4, 5):
+            x = _probe_x(3, ndim)
+            try:
+                y = self._call(x, np.ones(3), np.zeros(3))
+                if np.asarray(y).shape != x.shape:
+                    raise ValueError(f"the output has shape {np.shape(y)} for a {ndim}-D input")
+                ranks.append(ndim)
+            except Exception as exc:
+                errors[str(ndim)] = f"{type(exc).__name__}: {str(exc)[:300]}"
+        return ranks, errors
+
+    def describe(self) -> dict[str, Any]:
+        mapping = ["forward(x, gamma, beta, eps) -> (y, cache); backward(dy, cache) -> (dx, "
+                   "dgamma, dbeta)" if self.takes_eps else "forward(x, gamma, beta) -> (y, "
+                   "cache); backward(dy, cache) -> (dx, dgamma, dbeta); eps inferred"]  # fmt: skip
+        return {"kind": self.kind, "name": self.name, "running": False, "mapping": mapping,
+                "probe": True}  # fmt: skip
+
+    def probe(self) -> dict[str, Any]:
+        """Run by verify as an ordinary call (with its timeout): the ranks forward takes and,
+        when eps is not a parameter, the eps its outputs imply."""
+        ranks, errors = self._ranks()
+        found: dict[str, Any] = {"ndims": ranks, "rank_errors": errors} if ranks else {}
+        if self.takes_eps:
+            return found
+        self.eps_inferred = infer_eps(lambda x, g, b: self._call(x, g, b), 3, 2)
+        eps_text = (
+            f"eps: not a parameter; {self.eps_inferred:g}, inferred from the outputs"
+            if self.eps_inferred is not None
+            else "eps: not a parameter, and the outputs give no consistent eps; assumed 1e-05"
+        )
+        return {**found, "mapping": [eps_text]}
+
+    def _call(self, x: Any, gamma: Any, beta: Any) -> Any:
+        out = self.fwd(x, gamma, beta) if not self.takes_eps else self.fwd(x, gamma, beta, 1e-5)
+        return out[0] if isinstance(out, (tuple, list)) else out
+
+    def watched(self) -> dict[str, Any]:
+        """Arrays this adapter passes to the target, checked for in-place changes (also the x
+        of the last forward, which a backward holding it in its cache must not modify)."""
+        return {"gamma": self.gamma, "beta": self.beta, "x (of the last forward)": self.last_x}
+
+    def contract(self) -> list[str]:
+        return list(self.contracts.seen)
+
+    def variant(self, name: str) -> None:
+        raise ValueError(f"no backward variant {name!r}")
+
+    def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
+        self.gamma = np.ones(num_features, dtype)
+        self.beta = np.zeros(num_features, dtype)
+        self.eps, self.cache = eps, None
+        return {"eps": eps}
+
+    def set_params(self, gamma: Any, beta: Any) -> None:
+        self.gamma, self.beta = gamma.copy(), beta.copy()
+
+    def forward(self, x: Any, train: bool) -> Any:
+        if not train:
+            raise NotImplementedError("a functional target has no eval mode")
+        self.last_x = x
+        if self.takes_eps:
+            out = self.fwd(x, self.gamma, self.beta, self.eps)
+        else:
+            out = self.fwd(x, self.gamma, self.beta)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise TypeError(f"forward returned {type(out).__name__}; expected (y, cache)")
+        y, self.cache = out
+        return _arr(y)
+
+    def backward(self, dy: Any) -> tuple[Any, Any, Any]:
+        dx, dg, db = _grads(self.bwd(dy, self.cache), "backward")
+        c = self.gamma.shape[0]
+        return (
+            dx,
+            self.contracts.per_channel(dg, c, "dgamma"),
+            self.contracts.per_channel(db, c, "dbeta"),
+        )
+
+    def state(self) -> dict[str, Any]:
+        eps = self.eps if self.takes_eps else (self.eps_inferred or self.eps)
+        return {"gamma": self.gamma, "beta": self.beta, "eps": eps}
+
+
+def _positional_count(fn: Callable[..., Any]) -> int | None:
+    """How many positional parameters ``fn`` takes (None: unknown or *args)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return None
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])

@@ -1,0 +1,272 @@
+"""The adapter protocol over a JAX-driven framework BN (run in the worker process).
+
+:class:`JaxAdapter` is what the Flax and Keras adapters share: a subclass builds, per (C,
+dtype, rank, axis), a pure ``call(train, params, stats, x) -> (y, new_stats)`` and the initial
+parameters and statistics (:class:`~bncheck.check._verify.targets.frameworks.Built` jits it); this
+class answers verify's calls with it: new, set_params, forward (train: the jitted forward-and-vjp
+step with dy = 0; eval: the jitted eval step), backward (the same step with dy), state.
+
+float64 runs enable ``jax_enable_x64`` (JAX otherwise computes float64 input in float32,
+silently); float32 and float16 runs disable it again, as a default JAX session has it. eps is
+the layer's own (the ``eps`` verify passes to ``new`` is not given to the layer).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from bncheck.check._verify.targets.common import _Contract, infer_eps
+from bncheck.check._verify.targets.framework_probes import conventions
+from bncheck.check._verify.targets.frameworks import (
+    Built,
+    Path,
+    example_shape,
+    get_at,
+    jax_module,
+    label,
+    probe_shape,
+    set_at,
+)
+from bncheck.exceptions import LoadError
+
+__all__ = ["JaxAdapter"]
+
+
+class JaxAdapter:
+    """What the Flax and Keras adapters share: the adapter protocol over a pure, jitted
+    ``call(train, params, stats, x) -> (y, new_stats)`` that a subclass defines in ``_build``."""
+
+    kind = "jax"
+    #: what the mapping calls the framework
+    framework = "JAX"
+
+    def __init__(self, target: Any, name: str, *, axis: int = 1) -> None:
+        self.target, self.name = target, name
+        self.is_class = inspect.isclass(target)
+        #: the layer's own axis, detected (verify's ``axis`` is not needed: the layer says)
+        self.axis = -1
+        self.wanted: tuple[int, ...] = (2, 4)
+        self.contracts = _Contract()
+        self.mapping: list[str] = []
+        self.channels: int | None = None
+        self.cache: dict[tuple[Any, ...], Built] = {}
+        self.cur: Built | None = None
+        self.params: Any = None
+        self.stats: Any = None
+        self.last: tuple[Any, Any, Any] | None = None
+        self.dtype = "float64"
+        #: hyperparameters read from the layer (eps, momentum, ...), and the eps inferred
+        self.attrs: dict[str, Any] = {}
+        self.eps_inferred: float | None = None
+        self.passed_x: Any = None
+        self.has_modes = True
+
+    # -- for the subclasses -----------------------------------------------------------------
+    def _build(self, c: int, dtype: str, ndim: int) -> Built:
+        raise NotImplementedError
+
+    def _describe_target(self) -> list[str]:
+        """Mapping lines on how the target was built and switched between modes."""
+        raise NotImplementedError
+
+    # -- the protocol -------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        c = self.channels or 3
+        self._find_axis(c)
+        ranks, errors = self._ranks(c)
+        mapping = self._describe_target()
+        mapping.append(self._axis_text())
+        running = self.cur is not None and self.cur.stat_paths is not None and self.has_modes
+        if self.cur is not None and self.cur.param_paths is not None:
+            mapping.append(
+                "parameters: "
+                + ", ".join(map(self.label, self.cur.param_paths))
+                + "; gradients by jax.vjp of y for dy (dx, and the parameters')"
+            )
+        else:
+            mapping.append("parameters: none found (treated as gamma = 1, beta = 0); dx by "
+                           "jax.vjp")  # fmt: skip
+        mapping.append("each train step (forward and vjp) is one jax.jit program; float64 "
+                       "with jax_enable_x64 on, float32 and float16 with it off (JAX's "
+                       "default)")  # fmt: skip
+        if not self.x64():
+            self.contracts.note("JAX cannot enable float64 (jax_enable_x64) here: float64 "
+                                "inputs are computed in float32")  # fmt: skip
+        if self.attrs.get("eps") is None:
+            self.eps_inferred = self._infer_eps(c, ranks[0] if ranks else 2)
+            mapping.append(f"eps: no attribute; {self.eps_inferred:g}, inferred from the outputs"
+                           if self.eps_inferred is not None else
+                           "eps: no attribute, and the outputs give no consistent eps")  # fmt: skip
+        mapping += conventions(self, c)
+        self.mapping = mapping
+        return {"kind": self.kind, "name": self.name, "running": running,
+                "channels": self.channels, "mapping": mapping, "axis": self.axis,
+                "ndims": ranks, "rank_errors": errors}  # fmt: skip
+
+    def x64(self, on: bool = True) -> bool:
+        """Switch jax_enable_x64; whether float64 arrays are float64 afterwards (when on)."""
+        jax = jax_module()
+        try:
+            jax.config.update("jax_enable_x64", on)
+        except Exception:
+            pass
+        return not on or jax.numpy.zeros(1, dtype="float64").dtype == np.float64
+
+    def _find_axis(self, c: int) -> None:
+        """The axis the layer normalizes: its ``axis`` attribute when that is 1 or -1 (read on
+        a 2-D build, where the axis does not matter), else the last (Flax's and Keras'
+        default) or 1, whichever a 4-D probe whose sides all differ runs on with C-valued
+        parameters."""
+        self.axis = -1
+        try:
+            self.new(c, "float64", 1e-5, 2)
+        except LoadError:
+            raise
+        except Exception:
+            pass
+        if self.attrs.get("axis") in (1, -1):
+            self.axis = int(self.attrs["axis"])
+            return
+        for axis in (-1, 1):
+            self.axis = axis
+            try:
+                self.new(c, "float64", 1e-5, 4)
+                x = np.random.default_rng(5).normal(size=example_shape(c, 4))
+                y = self.forward(x, True)
+                assert self.cur is not None
+                found = self.cur.param_paths or self.cur.stat_paths
+                if y.shape == x.shape and found is not None:
+                    return
+            except LoadError:
+                raise
+            except Exception:
+                continue  # the target's own errors surface in the rank probes that follow
+        self.axis = -1
+
+    def _axis_text(self) -> str:
+        if self.axis == 1:
+            return "channels: axis 1, as bncheck's inputs have them (the layer's axis=1)"
+        return (f"channels: the layer normalizes the last axis ({self.framework}'s default "
+                "axis=-1): bncheck's channels-first inputs are moved to the last axis and the "
+                "outputs back")  # fmt: skip
+
+    def _ranks(self, c: int) -> tuple[list[int], dict[str, str]]:
+        ranks: list[int] = []
+        errors: dict[str, str] = {}
+        order = [*self.wanted, *[n for n in (2, 3, 4, 5) if n not in self.wanted]]
+        for ndim in order:
+            if ranks and ndim not in self.wanted:
+                break  # the ranks asked for run: the others are not needed
+            x = np.random.default_rng(4321).normal(2.0, 1.5, size=probe_shape(c, ndim))
+            try:
+                self.new(c, "float64", 1e-5, ndim)
+                y = self.forward(x, True)
+                if y.shape != x.shape:
+                    raise ValueError(f"the output has shape {y.shape} for a {ndim}-D input")
+                ranks.append(ndim)
+            except LoadError:
+                raise
+            except Exception as exc:
+                errors[str(ndim)] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                if len(errors) == 4:
+                    raise
+        return sorted(ranks), errors
+
+    def _infer_eps(self, c: int, ndim: int) -> float | None:
+        def run(x: Any, g: Any, b: Any) -> Any:
+            self.new(c, "float64", 1e-5, x.ndim)
+            self.set_params(g, b)
+            return self.forward(x, True)
+
+        try:
+            return infer_eps(run, c, ndim)
+        except Exception:
+            return None
+
+    def label(self, path: Path, which: str = "params") -> str:
+        """How the mapping names the leaf at ``path`` of the parameters or the statistics."""
+        return label(path)
+
+    def contract(self) -> list[str]:
+        return list(self.contracts.seen)
+
+    def variant(self, name: str) -> None:
+        raise ValueError(f"no backward variant {name!r}")
+
+    def watched(self) -> dict[str, Any]:
+        return {"x (of the last forward)": self.passed_x}
+
+    def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
+        """A fresh instance (the framework's own eps: ``eps`` is not passed to the layer)."""
+        self.x64(dtype == "float64")
+        self.dtype = dtype
+        key = (num_features, dtype, ndim, self.axis if ndim > 2 else None)
+        if key not in self.cache:
+            self.cache[key] = self._build(num_features, dtype, ndim)
+        self.cur = self.cache[key]
+        self.params, self.stats, self.last = self.cur.params, self.cur.stats, None
+        return self.state()
+
+    def set_params(self, gamma: Any, beta: Any) -> None:
+        assert self.cur is not None
+        if self.cur.param_paths is None:
+            return
+        jnp = jax_module().numpy
+        for path, value in zip(self.cur.param_paths, (gamma, beta), strict=True):
+            old = get_at(self.params, path)
+            new = jnp.asarray(np.asarray(value).reshape(np.shape(old)), dtype=old.dtype)
+            self.params = set_at(self.params, path, new)
+
+    def _to_axis(self, a: Any) -> Any:
+        return a if self.axis == 1 or a.ndim == 2 else np.moveaxis(a, 1, self.axis)
+
+    def _from_axis(self, a: Any) -> Any:
+        return a if self.axis == 1 or a.ndim < 3 else np.moveaxis(a, self.axis, 1)
+
+    def forward(self, x: Any, train: bool) -> Any:
+        assert self.cur is not None
+        jnp = jax_module().numpy
+        self.passed_x = x
+        xj = jnp.asarray(self._to_axis(x))
+        if train:
+            y, new_stats, _ = self.cur.step(self.params, self.stats, xj, jnp.zeros_like(xj))
+            self.last = (self.params, self.stats, xj)
+        else:
+            y, new_stats = self.cur.eval(self.params, self.stats, xj)
+        if new_stats is not None:
+            self.stats = new_stats
+        return self._from_axis(np.array(y))
+
+    def backward(self, dy: Any) -> tuple[Any, Any, Any]:
+        assert self.cur is not None
+        if self.last is None:
+            raise RuntimeError("backward before a train-mode forward")
+        jnp = jax_module().numpy
+        params, stats, xj = self.last
+        _, _, (gp, gx) = self.cur.step(params, stats, xj, jnp.asarray(self._to_axis(dy)))
+        dx = self._from_axis(np.array(gx))
+        if self.cur.param_paths is None:
+            return dx, None, None
+        dg, db = (np.array(get_at(gp, p)) for p in self.cur.param_paths)
+        c = dy.shape[1]
+        return (dx, self.contracts.per_channel(dg, c, "dgamma"),
+                self.contracts.per_channel(db, c, "dbeta"))  # fmt: skip
+
+    def state(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        cur = self.cur
+        if cur is not None and cur.param_paths is not None:
+            for key, path in zip(("gamma", "beta"), cur.param_paths, strict=True):
+                out[key] = np.array(get_at(self.params, path)).reshape(-1)
+        if cur is not None and cur.stat_paths is not None:
+            for key, path in zip(("running_mean", "running_var"), cur.stat_paths, strict=True):
+                out[key] = np.array(get_at(self.stats, path)).reshape(-1)
+        eps = self.attrs.get("eps", self.eps_inferred)
+        if eps is not None:
+            out["eps"] = float(eps)
+        if self.attrs.get("momentum") is not None:
+            out["momentum"] = float(self.attrs["momentum"])
+        return out

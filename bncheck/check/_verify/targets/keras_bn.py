@@ -1,0 +1,170 @@
+"""The adapter of Keras 3 BNs on the JAX backend (run in the worker process).
+
+``keras.layers.BatchNormalization``, a subclass, or a layer holding one: built for C channels
+under the run's dtype policy (``keras.config.set_dtype_policy``, as a float64 Keras program
+sets it), then driven statelessly as a JAX training loop drives Keras:
+``layer.stateless_call(trainable, non_trainable, x, training=...)`` returns y and the updated
+non-trainable variables (the moving statistics), inside the jitted step of
+:class:`~bncheck.check._verify.targets.frameworks.JaxAdapter`. The layer's own variables are never
+assigned, so one built layer serves every run of its (C, dtype, rank).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from typing import Any
+
+import numpy as np
+
+from bncheck.check._verify.targets.frameworks import (
+    PARAM_PAIRS,
+    STAT_PAIRS,
+    Built,
+    Path,
+    example_shape,
+)
+from bncheck.check._verify.targets.jax_driver import JaxAdapter
+from bncheck.exceptions import LoadError
+
+__all__ = ["KerasAdapter"]
+
+SHOWN = ("axis", "momentum", "epsilon", "center", "scale", "synchronized", "renorm")
+
+
+def _keras() -> Any:
+    keras = importlib.import_module("keras")
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise LoadError(
+            f"Keras runs on its {backend!r} backend in this process (KERAS_BACKEND was set "
+            "before keras was imported); bncheck drives Keras on JAX: set KERAS_BACKEND=jax"
+        )
+    return keras
+
+
+def _short(variable: Any) -> str:
+    return str(getattr(variable, "name", "")).rsplit("/", 1)[-1]
+
+
+def _pair(variables: list[Any], pairs: tuple[tuple[str, str], ...], c: int,
+          name: str) -> tuple[Path, Path] | None:  # fmt: skip
+    """The indices of the two C-valued variables named like one of ``pairs``."""
+    names = [_short(v) for v in variables]
+    for first, second in pairs:
+        a = [i for i, n in enumerate(names) if n == first and np.size(variables[i]) == c]
+        b = [i for i, n in enumerate(names) if n == second and np.size(variables[i]) == c]
+        if len(a) == 1 and len(b) == 1:
+            return (a[0],), (b[0],)
+        if a and b:
+            raise LoadError(f"{name} holds {len(a)} {first}/{second} variables: bncheck "
+                            "verifies one BN; pass the BN itself")  # fmt: skip
+    return None
+
+
+class KerasAdapter(JaxAdapter):
+    """A Keras 3 layer on JAX (see the module docstring)."""
+
+    kind = "keras"
+    framework = "Keras"
+
+    def __init__(self, target: Any, name: str, *, axis: int = 1) -> None:
+        super().__init__(target, name, axis=axis)
+        self.built_as = ""
+        self.names: dict[str, list[str]] = {}
+        self.bn: Any = None
+
+    def describe(self) -> dict[str, Any]:
+        _keras()
+        if not self.is_class and getattr(self.target, "built", False):
+            sizes = {int(np.size(v)) for v in self.target.weights}
+            self.channels = sizes.pop() if len(sizes) == 1 else None
+        return super().describe()
+
+    def _layer(self, c: int, dtype: str, shape: tuple[int, ...]) -> Any:
+        keras = _keras()
+        before = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(dtype)
+        try:
+            if self.is_class:
+                layer = self.target()
+                self.built_as = f"{self.name}() with its defaults"
+            else:
+                layer = self._copy(dtype, shape)
+        finally:
+            keras.config.set_dtype_policy(before)
+        if not layer.built:
+            layer.build(shape)
+        if not layer.variables:  # a layer that creates its variables when first called
+            layer(np.zeros(shape, dtype), training=False)
+        return layer
+
+    def _copy(self, dtype: str, shape: tuple[int, ...]) -> Any:
+        """The instance rebuilt from its config under the run's dtype policy, its weights
+        copied (a layer whose config does not rebuild it: a deep copy, as built)."""
+        target = self.target
+        try:
+            layer = type(target).from_config({**target.get_config(), "dtype": dtype})
+            if target.built:
+                layer.build(shape)
+                layer.set_weights([np.asarray(w).astype(dtype) for w in target.get_weights()])
+            self.built_as = "a copy of the instance (from_config; its weights copied)"
+        except Exception:
+            layer = copy.deepcopy(target)
+            self.built_as = "a deep copy of the instance (its own dtype policy kept)"
+        return layer
+
+    def _build(self, c: int, dtype: str, ndim: int) -> Built:
+        jax = importlib.import_module("jax")
+        shape = self._to_axis(np.zeros(example_shape(c, ndim))).shape
+        layer = self._layer(c, dtype, shape)
+        if self.bn is None:
+            self.bn = self._find_bn(layer)
+        trainable, fixed = list(layer.trainable_variables), list(layer.non_trainable_variables)
+        self.names = {"params": [v.path for v in trainable], "stats": [v.path for v in fixed]}
+        params = [jax.numpy.asarray(v.value) for v in trainable]
+        stats = [jax.numpy.asarray(v.value) for v in fixed]
+
+        def call(train: bool, p: Any, s: Any, x: Any) -> Any:
+            y, new = layer.stateless_call(p, s, x, training=train)
+            return y, list(new)
+
+        return Built(call, params, stats, _pair(trainable, PARAM_PAIRS, c, self.name),
+                     _pair(fixed, STAT_PAIRS, c, self.name))  # fmt: skip
+
+    def _find_bn(self, layer: Any) -> Any:
+        """The layer itself, or the one BatchNormalization (or subclass) inside it."""
+        keras = _keras()
+        bn_class = keras.layers.BatchNormalization
+        found = layer
+        if not isinstance(layer, bn_class):
+            try:
+                inner = [s for s in layer._flatten_layers(include_self=False)
+                         if isinstance(s, bn_class)]  # fmt: skip
+            except Exception:
+                inner = []
+            found = inner[0] if len(inner) == 1 else layer
+        for key, attr in (("eps", "epsilon"), ("momentum", "momentum"), ("axis", "axis")):
+            value = getattr(found, attr, None)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.attrs[key] = float(value) if key != "axis" else int(value)
+        if "eps" in self.attrs:
+            self.attrs["eps_name"] = "epsilon"
+        return found
+
+    def label(self, path: Path, which: str = "params") -> str:
+        names = self.names.get(which, [])
+        return str(names[path[0]]) if path and path[0] < len(names) else str(path)
+
+    def _describe_target(self) -> list[str]:
+        bn = self.bn
+        shown = ", ".join(f"{n}={getattr(bn, n)}" for n in SHOWN if hasattr(bn, n))
+        inner = "" if bn is None or type(bn).__name__ in self.name else (
+            f"; it holds {type(bn).__name__}")  # fmt: skip
+        return [
+            f"built as {self.built_as} under the run's dtype policy (keras.config."
+            f"set_dtype_policy), on Keras' JAX backend (keras{inner}: {shown})",
+            "mode: layer.stateless_call(trainable, non_trainable, x, training=True|False); the "
+            "returned non-trainable variables (moving statistics) kept, also after eval, where "
+            "they must not change",
+        ]

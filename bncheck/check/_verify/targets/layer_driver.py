@@ -1,0 +1,290 @@
+"""Driving a layer object once its mapping is known (run inside the worker process): how it is
+built, its mode switch, where its parameters, statistics and gradients live. The detection of
+that mapping is :mod:`bncheck.check._verify.targets.layer`."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bncheck.check._verify.targets.common import _arr, _Contract, _grads, _grads_from_dict, _number
+from bncheck.check._verify.targets.layout import Construction, Layout, call_forward, construction_of
+from bncheck.check._verify.targets.protocol import Slot
+from bncheck.exceptions import LoadError
+
+
+class LayerDriver:
+    """A layer object driven by the mapping that ``LayerAdapter`` (adapter_layer) found: build
+    instances, call forward and backward in either mode, read and write its parameters and
+    statistics."""
+
+    def __init__(
+        self, factory: Callable[..., Any] | None, name: str, *, instance: Any = None,
+        axis: int = 1,
+    ) -> None:  # fmt: skip
+        self.factory, self.name = factory, name
+        self.instance = instance
+        self.obj: Any = None
+        #: an instance target has a fixed number of channels; a factory takes any
+        self.channels: int | None = None
+        self.axis = axis
+        self.build: Construction | None = None
+        self.layout = Layout()
+        self.params: tuple[Slot, Slot] | None = None
+        self.running: tuple[Slot, Slot] | None = None
+        self.eps_slot: str | None = None
+        self.momentum_slot: str | None = None
+        self.grad_form = "tuple"  # "tuple", "dict" or "slots"
+        self.grad_slots: tuple[Slot, Slot] | None = None
+        self.torch_grads = False
+        self.lazy_params = False
+        self.lazy_running = False
+        self.contracts = _Contract()
+        self.mapping: list[str] = []
+        self.last_ndim = 2
+        self.eps_inferred: float | None = None
+        self.ndims = [2]
+        self.wanted: tuple[int, ...] = (2, 4)
+        self.rank_errors: dict[int, str] = {}
+        #: a layer written with torch tensors and no backward (trained by autograd)
+        self.autograd = False
+        self.passed_x: Any = None
+        self.x_t: Any = None
+        self.y_t: Any = None
+
+    # -- building ------------------------------------------------------------------------------
+    def _make(self, c: int, dtype: Any, ndim: int = 2) -> Any:
+        if self.instance is not None:
+            return copy.deepcopy(self.instance)
+        assert self.factory is not None
+        if self.build is not None:
+            return self.build.build(self.factory, c, dtype, ndim)
+        tried = []
+        for form in construction_of(self.factory):
+            if not _binds(self.factory, form, c, dtype):
+                tried.append(form.describe(self.name))
+                continue
+            obj = form.build(self.factory, c, dtype, ndim)  # the target's own errors propagate
+            self.build = form
+            return obj
+        raise LoadError(
+            f"cannot construct {self.name}: tried {', '.join(tried)}; map it with an adapter "
+            "(bncheck.adapt, see the README)"
+        )
+
+    # -- the protocol ---------------------------------------------------------------------------
+    def contract(self) -> list[str]:
+        return list(self.contracts.seen)
+
+    def variant(self, name: str) -> None:
+        raise ValueError(f"no backward variant {name!r}")
+
+    def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
+        self.last_ndim = ndim
+        self.obj = self._make(num_features, np.dtype(dtype), ndim)
+        c = num_features
+        if self.lazy_params or self.lazy_running:
+            self._warm_up(c, dtype)
+        if self.params is not None and self.lazy_params:
+            for slot, value in zip(self.params, (np.ones(c, dtype), np.zeros(c, dtype)),
+                                   strict=True):  # fmt: skip
+                if _unset(slot.get(self.obj)):
+                    _set_new(self.obj, slot, value)
+        if self.running is not None and self.lazy_running:
+            for slot, value in zip(self.running, (np.zeros(c, dtype), np.ones(c, dtype)),
+                                   strict=True):  # fmt: skip
+                if _unset(slot.get(self.obj)):
+                    _set_new(self.obj, slot, value)
+        self._cast(dtype)
+        return self.state()
+
+    def _warm_up(self, c: int, dtype: str) -> None:
+        """A layer that creates its parameters and statistics in its first forward gets one,
+        in eval mode (which must not change its state), before bncheck sets them."""
+        train = self.layout.mode == "none"
+        rng = np.random.default_rng(7)
+        shapes = [(4, c), (2, c, 2, 2)]
+        if self.last_ndim == 4:
+            shapes.reverse()
+        for shape in shapes:
+            x = rng.normal(size=shape).astype(dtype)
+            try:
+                call_forward(self.obj, self.layout, self._to_axis(x), train)
+                return
+            except Exception:
+                continue
+
+    def _cast(self, dtype: str) -> None:
+        """Parameters and statistics in the run's dtype (a float32 run of a float64 layer)."""
+        torch = sys.modules.get("torch")
+        for pair in (self.params, self.running):
+            for slot in pair or ():
+                value = slot.get(self.obj)
+                if isinstance(value, np.ndarray) and value.dtype != np.dtype(dtype):
+                    slot.set(self.obj, value.astype(dtype))
+                elif torch is not None and isinstance(value, torch.Tensor):
+                    wanted = getattr(torch, dtype)
+                    if value.dtype != wanted:
+                        _set_new(self.obj, slot, value.detach().to(wanted))
+
+    def set_params(self, gamma: Any, beta: Any) -> None:
+        if self.params is None:
+            return
+        for slot, value in zip(self.params, (gamma, beta), strict=True):
+            slot.set(self.obj, np.asarray(value).copy())
+
+    def _to_axis(self, a: Any) -> Any:
+        return a if self.axis == 1 or a.ndim == 2 else np.moveaxis(a, 1, self.axis)
+
+    def _from_axis(self, a: Any) -> Any:
+        if self.axis == 1 or not isinstance(a, np.ndarray) or a.ndim < 3:
+            return a
+        return np.moveaxis(a, self.axis, 1)
+
+    def watched(self) -> dict[str, Any]:
+        """The x of the last forward, which a backward must not modify either."""
+        return {"x (of the last forward)": self.passed_x}
+
+    def forward(self, x: Any, train: bool) -> Any:
+        self.last_ndim = x.ndim
+        if self.autograd:
+            return self._forward_autograd(x, train)
+        self.passed_x = self._to_axis(x)
+        y = call_forward(self.obj, self.layout, self.passed_x, train)
+        if (
+            isinstance(y, (tuple, list)) and len(y) in (2, 3)
+            and isinstance(y[0], np.ndarray) and y[0].shape == self.passed_x.shape
+        ):  # fmt: skip
+            self.contracts.note("forward returns a tuple; its first item is taken as y")
+            y = y[0]
+        return self._from_axis(_arr(y))
+
+    def _forward_autograd(self, x: Any, train: bool) -> Any:
+        """A layer of torch tensors with no backward: x and the parameters require grad, and
+        eval runs under torch.no_grad()."""
+        import torch
+
+        for slot in self.params or ():
+            value = slot.get(self.obj)
+            if isinstance(value, torch.Tensor) and value.is_leaf:
+                value.requires_grad_(True)
+        self.x_t = torch.from_numpy(self._to_axis(x).copy()).requires_grad_(train)
+        if train:
+            self.y_t = call_forward(self.obj, self.layout, self.x_t, True)
+        else:
+            with torch.no_grad():
+                self.y_t = call_forward(self.obj, self.layout, self.x_t, False)
+        return self._from_axis(_arr(self.y_t))
+
+    def _call_backward(self, dy: Any) -> Any:
+        if self.torch_grads:
+            for slot in self.params or ():
+                holder = slot.get(self.obj)
+                old = getattr(holder, "grad", None)
+                # mini-frameworks accumulate (grad += ...): start from zeros, not None
+                holder.grad = np.zeros_like(old) if isinstance(old, np.ndarray) else None
+        return self.obj.backward(self._to_axis(dy))
+
+    def backward(self, dy: Any) -> tuple[Any, Any, Any]:
+        c = dy.shape[1]
+        if self.autograd:
+            import torch
+
+            for slot in self.params or ():
+                slot.get(self.obj).grad = None
+            self.x_t.grad = None
+            self.y_t.backward(torch.from_numpy(self._to_axis(dy).copy()), retain_graph=True)
+            grads = [_arr(slot.get(self.obj).grad) for slot in self.params or ()] or [None, None]
+            return (
+                self._from_axis(_arr(self.x_t.grad)),
+                self.contracts.per_channel(grads[0], c, "dgamma"),
+                self.contracts.per_channel(grads[1], c, "dbeta"),
+            )
+        result = self._call_backward(dy)
+        if self.grad_form == "tuple":
+            dx, dg, db = _grads(result, "backward")
+        elif self.grad_form == "dict":
+            dx, dg, db = _grads_from_dict(result, "backward")
+        elif self.grad_form == "dx+dict":
+            _, dg, db = _grads_from_dict(result[1], "backward")
+            dx = _arr(result[0])
+        elif self.torch_grads:
+            assert self.params is not None
+            dx = _arr(result)
+            dg, db = (_arr(s.get(self.obj).grad) for s in self.params)
+        else:
+            assert self.grad_slots is not None
+            dx = _arr(result)
+            dg, db = (_arr(s.get(self.obj)) for s in self.grad_slots)
+        if isinstance(dx, np.ndarray):
+            dx = self._from_axis(dx)
+        return (
+            dx,
+            self.contracts.per_channel(dg, c, "dgamma"),
+            self.contracts.per_channel(db, c, "dbeta"),
+        )
+
+    def state(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.params is not None:
+            for key, slot in zip(("gamma", "beta"), self.params, strict=True):
+                value = _arr(slot.get(self.obj))
+                out[key] = self.contracts.per_channel(value, value.size, slot.label()) if (
+                    isinstance(value, np.ndarray)) else value  # fmt: skip
+        if self.running is not None:
+            for key, slot in zip(("running_mean", "running_var"), self.running, strict=True):
+                value = _arr(slot.get(self.obj))
+                out[key] = self.contracts.per_channel(value, value.size, slot.label()) if (
+                    isinstance(value, np.ndarray)) else value  # fmt: skip
+        out["eps"] = _number(_scalar(self.obj, self.eps_slot))
+        out["momentum"] = _number(_scalar(self.obj, self.momentum_slot))
+        if self.eps_slot is None:
+            out["eps"] = self.eps_inferred
+        if out["eps"] is None:
+            out.pop("eps")
+        return out
+
+
+def _unset(value: Any) -> bool:
+    """None, or a plain number standing in for C values until the first forward."""
+    return value is None or (
+        isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    )
+
+
+def _scalar(obj: Any, label: str | None) -> Any:
+    if label is None:
+        return None
+    if "[" in label:
+        holder, key = label.split("[", 1)
+        container = getattr(obj, holder, None)
+        return container.get(key[1:-2]) if isinstance(container, dict) else None
+    return getattr(obj, label, None)
+
+
+def _set_new(obj: Any, slot: Slot, value: Any) -> None:
+    if slot.container is None:
+        setattr(obj, slot.name, value)
+    else:
+        holder = getattr(obj, slot.container, None)
+        if isinstance(holder, dict):
+            holder[slot.name] = value
+
+
+def _binds(factory: Callable[..., Any], form: Construction, c: int, dtype: Any) -> bool:
+    """Whether the factory's signature accepts this way of calling it."""
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return True  # a builtin: just try
+    args, kwargs = form.arguments(c, dtype, 2)
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError:
+        return False
+    return True

@@ -1,0 +1,84 @@
+"""The adapter of a PyTorch module (run inside the worker process)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bncheck.check._verify.targets.common import _arr
+from bncheck.check._verify.targets.layer import LayerAdapter
+from bncheck.check._verify.targets.layer_driver import _set_new
+from bncheck.check._verify.targets.layout import Layout
+
+
+class TorchAdapter(LayerAdapter):
+    """A ``torch.nn.Module`` BN (torch's own or written from scratch, e.g. with gamma/beta
+    parameters and moving_mean/moving_var tensors): found like any layer; train()/eval() and,
+    for eval, ``torch.no_grad()`` (some tutorial layers choose the mode by
+    ``torch.is_grad_enabled()``); gradients from autograd."""
+
+    kind = "torch"
+
+    def describe(self) -> dict[str, Any]:
+        import torch
+
+        self.torch = torch
+        return super().describe()
+
+    def _detect(self, obj: Any, c: int) -> None:
+        super()._detect(obj, c)
+        self.layout = Layout(forward_name="__call__", mode="methods")
+
+    def _find_grads(self, dy: Any, c: int) -> None:
+        self.backward(dy)  # autograd: the gradients of x and of the parameters
+
+    def _grads_text(self) -> str:
+        return (
+            "gradients by autograd (x.grad and the parameters' .grad); eval runs after eval() "
+            "and under torch.no_grad()"
+        )
+
+    def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
+        torch = self.torch
+        self.last_ndim = ndim
+        tdtype = getattr(torch, dtype)
+        self.obj = self._make(num_features, None, ndim).to(tdtype)
+        for pair in (self.params, self.running):
+            for slot in pair or ():
+                value = slot.get(self.obj)
+                if hasattr(value, "dtype") and hasattr(value, "to") and value.dtype != tdtype:
+                    _set_new(self.obj, slot, value.to(tdtype))  # a plain tensor attribute
+        self.x: Any = None
+        self.y: Any = None
+        return self.state()
+
+    def forward(self, x: Any, train: bool) -> Any:
+        torch = self.torch
+        self.last_ndim = x.ndim
+        self.obj.train(train)
+        self.obj.zero_grad(set_to_none=True)
+        self.x = torch.from_numpy(self._to_axis(x).copy()).requires_grad_(train)
+        if train:
+            self.y = self.obj(self.x)
+        else:
+            with torch.no_grad():
+                self.y = self.obj(self.x)
+        return self._from_axis(_arr(self.y))
+
+    def backward(self, dy: Any) -> tuple[Any, Any, Any]:
+        torch = self.torch
+        self.obj.zero_grad(set_to_none=True)
+        for slot in self.params or ():
+            value = slot.get(self.obj)
+            if hasattr(value, "grad"):
+                value.grad = None
+        self.x.grad = None
+        self.y.backward(torch.from_numpy(self._to_axis(dy).copy()), retain_graph=True)
+        c = dy.shape[1]
+        grads = [None, None]
+        if self.params is not None:
+            grads = [_arr(getattr(s.get(self.obj), "grad", None)) for s in self.params]
+        return (
+            self._from_axis(_arr(self.x.grad)),
+            self.contracts.per_channel(grads[0], c, "dgamma"),
+            self.contracts.per_channel(grads[1], c, "dbeta"),
+        )
