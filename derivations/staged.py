@@ -1,4 +1,5 @@
-"""The intermediate derivatives of the source document's hand derivation, derived by SymPy from (6)–(9).
+"""The intermediate derivatives of the source document's hand derivation, derived by SymPy from
+(6)–(9).
 
 The source splits dJ/dx_i through n_i, sigma2_B and mu_B and writes partial derivatives without
 saying what is held fixed. Each quantity below states its meaning and is derived in the staged

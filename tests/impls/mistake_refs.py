@@ -1,5 +1,5 @@
 """Independent wrong BNs, one per numeric row of the mistake catalogue
-(bncheck.check._verify.mistakes).
+(bncheck.check._verify.diagnosis.mistakes).
 
 Written from each mistake's one-line description, never from the catalogue's formulas, so that a
 catalogue model that drifts from its mistake disagrees with the row here
