@@ -56,7 +56,7 @@ REPO = Path(__file__).resolve().parents[1]
 REPORT = Path("reports") / "mutation.md"
 COMMAND = ".venv/bin/python benchmarks/mutation.py"
 #: where the code under test lives (searched for every mutant's symbol)
-PACKAGES = ("bncheck", "bncheck.derivations")
+PACKAGES = ("bncheck", "derivations")  # derivations/ is installed as bncheck.derivations
 C_SUFFIXES = (".c", ".h")
 #: seconds one pytest run may take before the mutant counts as killed by a timeout
 TIMEOUT = 1800
@@ -84,18 +84,19 @@ class Mutant:
     equivalent: str | None = None
 
 
-NATIVE = "tests/test_native.py"
-ACCURACY = "tests/test_accuracy_limits.py"
+NATIVE = "tests/bn/test_kernels.py"
+ACCURACY = "tests/bn/test_accuracy_limits.py"
+THREADS = "tests/bn/test_kernel_threads.py"
 FALLBACK = (
-    "tests/test_fallback_cancellation.py",
-    "tests/test_native.py::test_the_numpy_fallback_is_a_correct_bn_and_agrees_with_the_compiled"
+    "tests/bn/test_fallback_cancellation.py",
+    "tests/bn/test_kernels.py::test_the_numpy_fallback_is_a_correct_bn_and_agrees_with_the_compiled"
     "_kernels",
 )
-BUDGETS = ("tests/test_budget_tightness.py", "tests/test_errors.py")
-MODELS = "tests/test_mistake_models.py"
-KNOWN = "tests/test_verify.py::test_each_known_mistake_fails_with_its_diagnosis"
-CODEGEN = "tests/test_derivations.py::test_run_writes_the_committed_bytes_again"
-FD = ("tests/test_numdiff.py", "tests/test_budget_tightness.py")
+BUDGETS = ("tests/check/test_budget_tightness.py", "tests/check/test_tolerances.py")
+MODELS = "tests/check/test_mistake_models.py"
+KNOWN = "tests/check/test_verify.py::test_each_known_mistake_fails_with_its_diagnosis"
+CODEGEN = "tests/derivations/test_derivations.py::test_run_writes_the_committed_bytes_again"
+FD = ("tests/check/test_finite_diff.py", "tests/check/test_budget_tightness.py")
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- the C kernels ----------------------------------------------------------------------
@@ -104,7 +105,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "c", "two_prod", "*e = fma(a, b, -x);", "*e = a * b - x;", (NATIVE, ACCURACY)),
     Mutant("c-dd-lanes-drop-low", "C kernels", "the double-double reduction over lanes drops "
            "the lanes' low parts (Σ x and Σ (x − mu)² of (N, C, H, W) inputs)",
-           "c", "BN_DD_REDUCE", "dd_add(h, l, ah[j], al[j], &h, &l);",
+           "c", "reduce_dd", "dd_add(h, l, ah[j], al[j], &h, &l);",
            "dd_add(h, l, ah[j], 0.0, &h, &l);", (ACCURACY, NATIVE)),
     Mutant("c-scales-no-eps", "C kernels", "1/sqrt(var) without eps in the kernel's scales",
            "c", "bn_scales", "dd_add(vh, vl, eps, 0.0, &eh, &el);",
@@ -113,8 +114,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "double-double dx bracket", "c", "dx_dd", "two_sum(s1, -p, &s2, &e2);",
            "two_sum(s1, p, &s2, &e2);", (NATIVE, ACCURACY)),
     Mutant("c-divide-loop-short", "C kernels", "the channel loop that divides the sums by m "
-           "stops one channel short", "c", "bn_divide", "for (idx i = 0; i < n; i++)",
-           "for (idx i = 0; i < n - 1; i++)", (NATIVE,)),
+           "stops one channel short", "c", "bn_divide", "for (idx i = c0; i < c1; i++)",
+           "for (idx i = c0; i < c1 - 1; i++)", (NATIVE,)),
     Mutant("c-constant-dy-case", "C kernels", "the constant-dy special case forgotten: dx "
            "and dgamma are rounding noise instead of exactly 0", "c", "bn_backward_coefs",
            "if (z && z[i] == 0.0) h2 = l2 = 0.0;", "/* constant dy: no special case */",
@@ -126,21 +127,28 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("c-center-lo-sign", "C kernels", "x − mu adds the mean's low part instead of "
            "subtracting it", "c", "center_dd", "two_sum(s, e - ml, ch, cl);",
            "two_sum(s, e + ml, ch, cl);", (ACCURACY, NATIVE)),
-    # -- the bindings -----------------------------------------------------------------------
+    Mutant("c-eval-finite-check-lost", "C kernels", "the float32 eval pass runs without its "
+           "check for a non-finite y: an overflow of y is returned instead of raised", "c",
+           "bn_affine_fast", "beta2, y, 1);", "beta2, y, 0);",
+           (NATIVE, "tests/bn/test_functional.py")),
+    # -- the bindings and the per-channel plans ---------------------------------------------
     Mutant("py-amp-limit", "bindings", "the float32 redo threshold so high that the "
            "double-double path is never taken", "python", "AMPLIFICATION_LIMIT",
            "2.0**21", "2.0**52", (NATIVE,)),
-    Mutant("py-native-m-outer-only", "bindings", "values per channel counted without the "
-           "inner (spatial) axes", "python", "_native:forward",
-           "m = float(shape[0] * shape[2])", "m = float(shape[0])", (NATIVE,)),
-    Mutant("py-native-refine-inverted", "bindings", "the float64 backward refines the "
+    Mutant("c-plan-m-outer-only", "bindings", "values per channel counted without the "
+           "inner (spatial) axes in the forward's plan", "c", "forward_channels",
+           "const double m = (double)(s.outer * s.inner);", "const double m = (double)s.outer;",
+           (NATIVE,)),
+    Mutant("py-refine-inverted", "bindings", "the float64 backward refines the "
            "variance when it is exact and trusts it when it is not (a float32 forward)",
-           "python", "_native:backward", "if not narrow and not exact_var:",
-           "if not narrow and exact_var:", (NATIVE,)),
-    Mutant("py-ranges-floor-first", "bindings", "thread ranges as (C // n)·i: the last "
-           "channels of an uneven split are never computed", "python", "_ranges",
-           "bounds = [channels * i // n for i in range(n + 1)]",
-           "bounds = [channels // n * i for i in range(n + 1)]", (NATIVE,)),
+           "python", "_compiled:backward", "refine = x.dtype == np.float64 and not exact_var",
+           "refine = x.dtype == np.float64 and exact_var", (NATIVE,)),
+    Mutant("c-ranges-floor-first", "bindings", "thread ranges as (C / n)·i: the last "
+           "channels of an uneven split are never computed", "c", "bn_bound",
+           "return C * i / n;", "return C / n * i;", (THREADS, NATIVE)),
+    Mutant("c-fork-guard-lost", "bindings", "a forked child starts OpenMP threads after the "
+           "parent had some: it waits for a thread pool that does not exist", "c",
+           "bn_after_fork_in_child", "bn_forked = 1;", "bn_forked = 0;", (THREADS,)),
     # -- the NumPy fallback -----------------------------------------------------------------
     Mutant("np-projection-sign", "NumPy fallback", "the part of dx along x_hat added with "
            "the wrong sign in the cancellation-free backward", "python", "projected_dx",
@@ -167,36 +175,36 @@ MUTANTS: tuple[Mutant, ...] = (
            "new_batch_weight",
            "return momentum if conv.momentum_is_new_weight else 1.0 - momentum",
            "return 1.0 - momentum if conv.momentum_is_new_weight else momentum",
-           ("tests/test_running.py", "tests/test_layer.py")),
+           ("tests/bn/test_running.py", "tests/bn/test_layer.py")),
     Mutant("run-cumulative-off-by-one", "running statistics", "cumulative weight 1/(t + 1) "
            "for the t-th batch", "python", "new_batch_weight", "return 1.0 / t",
-           "return 1.0 / (t + 1)", ("tests/test_running.py", "tests/test_layer.py")),
+           "return 1.0 / (t + 1)", ("tests/bn/test_running.py", "tests/bn/test_layer.py")),
     Mutant("run-bessel-inverted", "running statistics", "the unbiased running variance "
            "scaled by (m − 1)/m instead of m/(m − 1)", "python", "update_running",
            "bv = bv * (m / (m - 1))", "bv = bv * ((m - 1) / m)",
-           ("tests/test_running.py", "tests/test_layer.py")),
+           ("tests/bn/test_running.py", "tests/bn/test_layer.py")),
     Mutant("run-merge-equal-weight", "running statistics", "shard means merged with equal "
            "weights instead of by count", "python", "merge_shards",
            "mean_a = mean_a + delta * (int(n_b) / n)", "mean_a = mean_a + delta / 2",
-           ("tests/test_running.py",)),
+           ("tests/bn/test_running.py",)),
     # -- layer state and files --------------------------------------------------------------
     Mutant("layer-counter-bumped-early", "layer state", "the batch counter bumped on entry, "
            "before the input is validated (and then once more by the update)", "python",
            "BatchNorm._forward", "        xa = self._check_input(x)\n",
            "        self.num_batches_tracked += int(self.training)\n"
-           "        xa = self._check_input(x)\n", ("tests/test_layer.py",)),
+           "        xa = self._check_input(x)\n", ("tests/bn/test_layer.py",)),
     Mutant("layer-counter-dropped-on-load", "layer state", "load_state_dict (and so load) "
-           "does not restore num_batches_tracked", "python", "BatchNorm.load_state_dict",
+           "does not restore num_batches_tracked", "python", "LayerState.load_state_dict",
            '            self.num_batches_tracked = new["num_batches_tracked"]\n', "",
-           ("tests/test_layer.py", "tests/test_file_safety.py")),
+           ("tests/bn/test_layer.py", "tests/bn/test_file_safety.py")),
     Mutant("layer-counter-no-upper-bound", "layer files", "a loaded or saved counter is not "
            "checked against the int64 range", "python", "_check_counter",
            "if n is None or not 0 <= n <= MAX_BATCHES_TRACKED:", "if n is None or n < 0:",
-           ("tests/test_file_safety.py", "-k", "counter")),
+           ("tests/bn/test_file_safety.py", "-k", "counter")),
     Mutant("layer-eval-input-aliased", "layer state", "eval mode keeps the caller's input "
            "array for its backward instead of a copy", "python", "BatchNorm._forward",
            "self._cache, self._eval_input = None, xa.copy()",
-           "self._cache, self._eval_input = None, xa", ("tests/test_layer.py",)),
+           "self._cache, self._eval_input = None, xa", ("tests/bn/test_layer.py",)),
     # -- error budgets ----------------------------------------------------------------------
     Mutant("budget-compare-10x", "budgets", "compare() judges with the budget of a 10× "
            "larger condition", "python", "compare", "condition=float(kj),",
@@ -216,7 +224,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("budget-ulp-in-float64", "budgets", "normwise ULP counted in float64 spacings "
            "whatever the dtype judged", "python", "channel_ulps",
            "unit = np.spacing(scale.astype(dt)).astype(np.float64)",
-           "unit = np.spacing(scale)", ("tests/test_errors.py", "tests/test_budget_tightness.py")),
+           "unit = np.spacing(scale)", ("tests/check/test_tolerances.py",
+           "tests/check/test_budget_tightness.py")),
     Mutant("budget-dx-k2-term", "budgets", "dx's sensitivity to s drops its nu²·mean|dy| "
            "term", "python", "_conditions", "num2 = p + 2 * nu * (a2 + nu * r1)",
            "num2 = p + 2 * nu * a2", BUDGETS),
@@ -236,7 +245,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("verify-fd-first-order", "verify engine", "the verifier's finite-difference check "
            "extrapolates with first-order coefficients", "python", "check_fd",
            "return (4 * d2 - d1) / 3", "return 2 * d2 - d1",
-           ("tests/test_budget_tightness.py", "tests/test_verify.py")),
+           ("tests/check/test_budget_tightness.py", "tests/check/test_verify.py")),
     # -- the verify engine ------------------------------------------------------------------
     Mutant("verify-always-passes", "verify engine", "the forward/backward check compares the "
            "truth with itself (a comparison that always passes)", "python", "compare_outputs",
@@ -267,7 +276,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # -- the derivation and the generated code ----------------------------------------------
     Mutant("derive-unbiased-var", "derivation", "eq (7) derived with the unbiased divisor "
            "m − 1", "python", "var_of_mu", "** 2) / M", "** 2) / (M - 1)",
-           ("tests/test_derivations.py",)),
+           ("tests/derivations/test_derivations.py",)),
     Mutant("codegen-plain-sum", "code generation", "the generated reference sums with sum() "
            "instead of the correctly rounded math.fsum", "python", "sum_lines",
            'f"math.fsum({body} for i in range(m))"', 'f"sum({body} for i in range(m))"',
@@ -429,6 +438,10 @@ def copy_tree(repo: Path, scratch: Path) -> None:
             dst = scratch / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
+    # derivations/ is installed as bncheck.derivations (a package-dir mapping that the
+    # editable install resolves to the repository); on PYTHONPATH the scratch copy needs the
+    # package in place, or bncheck.derivations would come from the repository
+    (scratch / "bncheck" / "derivations").symlink_to(Path("..") / "derivations")
 
 
 def scratch_env(scratch: Path) -> dict[str, str]:
@@ -443,8 +456,8 @@ def scratch_env(scratch: Path) -> dict[str, str]:
 
 
 def library(scratch: Path) -> Path:
-    found = sorted((scratch / "bncheck").glob("_bn.*.so")) + sorted(
-        (scratch / "bncheck").glob("_bn.*.pyd")
+    found = sorted((scratch / "bncheck" / "bn").glob("_bn.*.so")) + sorted(
+        (scratch / "bncheck" / "bn").glob("_bn.*.pyd")
     )
     if len(found) != 1:
         raise RuntimeError(f"expected one built bncheck.bn._bn in {scratch / 'bncheck'}: {found}")
@@ -472,7 +485,7 @@ import bncheck, bncheck.derivations, bncheck.bn._compiled as native
 lib = native._load()
 origin = importlib.util.find_spec("bncheck.bn._bn").origin
 print(json.dumps({"bncheck": bncheck.__file__, "bncheck.derivations": bncheck.derivations.__file__,
-                  "origin": origin, "loaded": None if lib is None else lib._name,
+                  "origin": origin, "loaded": None if lib is None else lib.__file__,
                   "sha": hashlib.sha256(open(origin, "rb").read()).hexdigest()}))
 """
 

@@ -86,10 +86,41 @@ __all__ = [
 class BatchNormCache(NamedTuple):
     """What the train-mode backward pass needs; returned by :func:`batchnorm_forward`.
 
-    ``x`` is a private read-only copy of the input (never the caller's array), ``mean_hi`` and
-    ``mean_lo`` the two parts of the compensated batch mean (mean = hi + lo), ``var`` the biased
-    batch variance (eq 7) and ``inv_std`` = 1/sqrt(var + eps) (``inv_std_lo`` its low part, a
-    double-double with ``inv_std``); statistics have shape (C,) and dtype float64.
+    Statistics have shape (C,) and dtype float64.
+
+    Attributes
+    ----------
+    x : array
+        A private read-only copy of the input (never the caller's array).
+    mean_hi, mean_lo : arrays of shape (C,)
+        The two parts of the compensated batch mean (mean = hi + lo).
+    var : array of shape (C,)
+        The biased batch variance (eq 7).
+    inv_std : array of shape (C,)
+        1/sqrt(var + eps).
+    gamma : array of shape (C,) or None
+        The scale, as float64; None when the forward had none.
+    has_beta : bool
+        Whether the forward had a shift (then the backward returns dbeta).
+    eps, axis : float, int
+        As passed to the forward (axis normalized to be >= 0).
+    inv_std_lo : array of shape (C,) or None
+        The low part of 1/sqrt(var + eps), a double-double with ``inv_std`` (compiled
+        kernels).
+    mean, m, x_hat
+        Properties: the batch mean, the number of values per channel and the normalized
+        input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.bn import batchnorm_forward
+    >>> x = np.random.default_rng(0).normal(3.0, 2.0, size=(8, 2))
+    >>> y, cache = batchnorm_forward(x, None, None)
+    >>> cache.m, cache.mean.shape, cache.x_hat.shape
+    (8, (2,), (8, 2))
+    >>> np.allclose(cache.mean, x.mean(axis=0)), np.allclose(cache.var, x.var(axis=0))
+    (True, True)
     """
 
     x: FloatArray
@@ -122,8 +153,26 @@ class BatchNormCache(NamedTuple):
 
 
 class BatchNormGrads(NamedTuple):
-    """Gradients of the loss: ``dx`` (shape and dtype of x), ``dgamma`` and ``dbeta`` (shape (C,),
-    dtype of x; None when there is no gamma, respectively beta)."""
+    """Gradients of the loss; returned by :func:`batchnorm_backward` and
+    :func:`inference_backward`.
+
+    Attributes
+    ----------
+    dx : array
+        Shape and dtype of x.
+    dgamma, dbeta : arrays of shape (C,) or None
+        dtype of x; None when there is no gamma, respectively beta.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.bn import batchnorm_backward, batchnorm_forward
+    >>> rng = np.random.default_rng(0)
+    >>> y, cache = batchnorm_forward(rng.standard_normal((8, 3)), np.ones(3), None)
+    >>> grads = batchnorm_backward(rng.standard_normal((8, 3)), cache)
+    >>> grads.dx.shape, grads.dgamma.shape, grads.dbeta
+    ((8, 3), (3,), None)
+    """
 
     dx: FloatArray
     dgamma: FloatArray | None
@@ -134,9 +183,28 @@ _WARNED: list[bool] = []
 
 
 def kernels() -> str:
-    """Which kernels compute BN: ``"compiled"`` (bncheck's C kernels, the default) or
-    ``"numpy"`` (the fallback, used when the C kernels are not built, or forced with the
-    environment variable ``BNCHECK_KERNELS=numpy``)."""
+    """Which kernels compute BN.
+
+    Returns
+    -------
+    str
+        ``"compiled"`` (bncheck's C kernels, the default) or ``"numpy"`` (the fallback, used
+        when the C kernels are not built, or forced with the environment variable
+        ``BNCHECK_KERNELS=numpy``). Falling back without being asked warns once
+        (``RuntimeWarning``).
+
+    Raises
+    ------
+    BatchNormError
+        ``BNCHECK_KERNELS`` is set to something else than ``compiled`` or ``numpy``, or to
+        ``compiled`` while the C kernels cannot be loaded.
+
+    Examples
+    --------
+    >>> from bncheck.bn import kernels
+    >>> kernels() in ("compiled", "numpy")
+    True
+    """
     choice = os.environ.get("BNCHECK_KERNELS", "").strip().lower()
     if choice not in ("", "compiled", "numpy"):
         raise BatchNormError(f"BNCHECK_KERNELS={choice!r}; expected 'compiled', 'numpy' or unset")
@@ -224,6 +292,24 @@ def batchnorm_forward(
     BatchNormError
         NaN/Inf, wrong shapes, fewer than 2 or more than 5 dimensions, eps <= 0, axis out of
         range, or fewer than 2 values per channel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.bn import batchnorm_forward
+    >>> x = np.random.default_rng(0).normal(5.0, 3.0, size=(16, 3))
+    >>> y, cache = batchnorm_forward(x, np.ones(3), np.zeros(3))
+    >>> y.shape, y.dtype
+    ((16, 3), dtype('float64'))
+    >>> np.allclose(y, (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + 1e-5))
+    True
+
+    Channels-last input, float32 in and out:
+
+    >>> x4 = np.random.default_rng(0).standard_normal((2, 4, 4, 3)).astype(np.float32)
+    >>> y4, _ = batchnorm_forward(x4, None, None, axis=-1)
+    >>> y4.shape, y4.dtype
+    ((2, 4, 4, 3), dtype('float32'))
     """
     xa, ax, g, b, eps_f = _prepare(x, gamma, beta, eps, axis)
     m = xa.size // xa.shape[ax]
@@ -290,8 +376,40 @@ def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
         dx    = gamma / sqrt(var + eps) · (dy − S1/m − x_hat · S2/m).
 
     The last two terms are the paths through mu_B and sigma2_B; dropping either is the classic
-    bug. ``dy`` has the shape of x; results are in x's dtype (dgamma/dbeta are None when the
-    forward had no gamma/beta — pass ``None`` there).
+    bug.
+
+    Parameters
+    ----------
+    dy : float array, the shape of x
+        The upstream gradient dL/dy.
+    cache : BatchNormCache
+        The second result of :func:`batchnorm_forward`.
+
+    Returns
+    -------
+    BatchNormGrads
+        ``(dx, dgamma, dbeta)`` in x's dtype; dgamma/dbeta are None when the forward had no
+        gamma/beta (pass ``None`` there).
+
+    Raises
+    ------
+    TypeError
+        ``cache`` is not a BatchNormCache, or ``dy`` is not a float array.
+    BatchNormError
+        ``dy`` has another shape than x, holds NaN/Inf, or a result overflows x's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.bn import batchnorm_backward, batchnorm_forward
+    >>> rng = np.random.default_rng(0)
+    >>> x, dy = rng.standard_normal((8, 3)), rng.standard_normal((8, 3))
+    >>> y, cache = batchnorm_forward(x, np.full(3, 2.0), np.zeros(3))
+    >>> dx, dgamma, dbeta = batchnorm_backward(dy, cache)
+    >>> np.allclose(dbeta, dy.sum(axis=0)), np.allclose(dgamma, (dy * cache.x_hat).sum(axis=0))
+    (True, True)
+    >>> np.allclose(dx.sum(axis=0), 0.0)  # the path through mu_B: dx sums to 0 per channel
+    True
     """
     if not isinstance(cache, BatchNormCache):
         raise TypeError(
@@ -389,20 +507,58 @@ def batchnorm_inference(
 
         y = gamma · (x − running_mean) / sqrt(running_var + eps) + beta
 
-    Any number of values per channel (m = 1 is fine). ``running_var`` must be >= 0. Computed in
-    float64 and rounded once to x's dtype.
+    Any number of values per channel (m = 1 is fine). Computed in float64 and rounded once to
+    x's dtype.
+
+    Parameters
+    ----------
+    x : array of float16, float32 or float64, 2 to 5 dimensions
+        Input.
+    gamma, beta : arrays of shape (C,) or None
+        Scale and shift; None means no scale (gamma = 1), respectively no shift (beta = 0).
+    running_mean, running_var : arrays of shape (C,)
+        The fixed statistics; ``running_var`` must be >= 0.
+    eps : float > 0
+        Added to ``running_var`` inside the square root.
+    axis : int
+        The channel axis; negative values count from the end.
+
+    Returns
+    -------
+    y : array, same shape and dtype as x
+
+    Raises
+    ------
+    TypeError
+        A non-float input.
+    BatchNormError
+        NaN/Inf, wrong shapes, a negative ``running_var``, eps <= 0, axis out of range, or a
+        ``y`` that overflows x's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.bn import batchnorm_inference
+    >>> x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> y = batchnorm_inference(x, None, None, np.array([1.0, 2.0]), np.array([4.0, 1.0]))
+    >>> np.round(y, 4).tolist()
+    [[0.0, 0.0], [1.0, 2.0]]
     """
     xa, ax, g, b, eps_f = _prepare(x, gamma, beta, eps, axis)
     mean, inv_std = _check_running(running_mean, running_var, xa.shape[ax], eps_f)
     with np.errstate(invalid="ignore", over="ignore"):
         if kernels() == "compiled":
             rv = np.asarray(running_var, dtype=np.float64)
-            y3 = _native.inference(_working(xa, ax), g, b, mean, rv, eps_f)
+            y3, finite = _native.inference(_working(xa, ax), g, b, mean, rv, eps_f)
             y = y3.reshape(xa.shape).astype(xa.dtype, copy=False)
+            # the kernel checked y3 as it wrote it; float16 (computed in float64) can still
+            # overflow when rounded back
+            finite = finite and (y.dtype == y3.dtype or bool(np.isfinite(y).all()))
         else:
             y = inference_numpy(xa, ax, g, b, mean, inv_std)
-    # One scan, of y: NaN/Inf in x show up there, and so does an overflow of y.
-    if not np.isfinite(y).all():
+            finite = bool(np.isfinite(y).all())
+    # NaN/Inf in x show up in y, and so does an overflow of y.
+    if not finite:
         check_all_finite("x", xa)
         _raise_overflow("y", y)
     return y
@@ -439,6 +595,37 @@ def inference_backward(
     """Backward of :func:`batchnorm_inference`: the statistics are constants, so
 
     dx = gamma · dy / sqrt(running_var + eps),  dgamma = Σ dy · x_hat,  dbeta = Σ dy.
+
+    Parameters
+    ----------
+    dy : float array, the shape of x
+        The upstream gradient dL/dy.
+    x, gamma, running_mean, running_var, eps, axis
+        As given to :func:`batchnorm_inference`.
+    has_beta : bool
+        Whether the forward had a shift: False gives ``dbeta=None``.
+
+    Returns
+    -------
+    BatchNormGrads
+        ``(dx, dgamma, dbeta)`` in x's dtype; dgamma is None when gamma is None.
+
+    Raises
+    ------
+    TypeError
+        A non-float input.
+    BatchNormError
+        NaN/Inf, wrong shapes, a negative ``running_var``, eps <= 0 or axis out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.bn import inference_backward
+    >>> x, dy = np.array([[1.0, 2.0], [3.0, 4.0]]), np.ones((2, 2))
+    >>> gamma, mean, var = np.array([2.0, 3.0]), np.array([1.0, 2.0]), np.array([4.0, 1.0])
+    >>> dx, dgamma, dbeta = inference_backward(dy, x, gamma, mean, var)
+    >>> np.round(dx, 4).tolist(), np.round(dgamma, 4).tolist(), dbeta.tolist()
+    ([[1.0, 3.0], [1.0, 3.0]], [1.0, 2.0], [2.0, 2.0])
     """
     xa, ax, g, _, eps_f = _prepare(x, gamma, None, eps, axis)
     mean, inv_std = _check_running(running_mean, running_var, xa.shape[ax], eps_f)

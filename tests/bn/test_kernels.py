@@ -13,6 +13,8 @@ and float32, 4 ULP for float64):
 - the NumPy fallback (``BNCHECK_KERNELS=numpy``), judged with the condition-aware budget;
 - bad environment values, and that a layer whose forward raises keeps its state.
 
+The extension's threads (fork included) and its argument checks: ``test_kernel_threads.py``.
+
 The truth costs ~30 µs a value, so the cases compared with it keep C·m <= ~2000.
 """
 
@@ -27,15 +29,14 @@ import pytest
 from numpy.typing import NDArray
 
 import bncheck
-from bncheck.bn import _compiled as _native
-from bncheck.bn.functional import _working, kernels
-from bncheck.check.tolerances import compare, normwise_ulp
+from bncheck.bn.functional import kernels
+from bncheck.check.metrics import compare, normwise_ulp
+from bncheck.check.tolerances import TARGET_ULP
 from bncheck.check.truth import exact_batchnorm, exact_inference
+from tests.internals import compiled as _native
+from tests.internals import working as _working
 
 FArray = NDArray[np.floating[Any]]
-
-#: the issue's targets, normwise ULP of the dtype; never loosen them
-TARGET_ULP: dict[str, float] = {"float16": 2.0, "float32": 2.0, "float64": 4.0}
 
 
 def params(rng: np.random.Generator, c: int, dtype: Any) -> tuple[FArray, FArray]:
@@ -122,6 +123,7 @@ def test_results_are_bitwise_identical_for_any_thread_count(
         monkeypatch.setenv("BNCHECK_NUM_THREADS", str(n))
         assert len(_native._ranges(c, x.size)) == n  # the split really happens
         y, (dx, dgamma, dbeta) = train(x, gamma, beta, dy, 1e-5, axis)
+        assert _native.last_threads == (n if _native.openmp() else 1)  # on n threads
         runs[n] = [bits(y), bits(dx), bits(dgamma), bits(dbeta)]
     for n in (2, 3):
         same = [a == b for a, b in zip(runs[1], runs[n], strict=True)]
@@ -141,6 +143,7 @@ def test_eval_mode_is_bitwise_identical_for_any_thread_count(
         monkeypatch.setenv("BNCHECK_NUM_THREADS", str(n))
         assert len(_native._ranges(12, x.size)) == n
         outs.append(bits(bncheck.batchnorm_inference(x, gamma, beta, rm, rv)))
+        assert _native.last_threads == (n if _native.openmp() else 1)
     assert outs[0] == outs[1] == outs[2]
 
 
@@ -406,24 +409,7 @@ def test_a_layer_whose_forward_fails_on_a_bad_environment_keeps_its_state(
     assert layer.num_batches_tracked == 2
 
 
-# -- 8. review findings: workers, constant dy, empty batches, mixed dtypes, overflow, caches --
-
-
-def test_an_exception_in_a_worker_thread_reaches_the_caller(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("BNCHECK_NUM_THREADS", "4")
-    monkeypatch.setattr(_native, "_usable_cpus", lambda: 8)  # no cap at this machine's CPUs
-    calls: list[tuple[int, int]] = []
-
-    def kernel(outer: int, c: int, inner: int, c0: int, c1: int) -> None:
-        calls.append((c0, c1))
-        if c0 >= 4:
-            raise RuntimeError(f"kernel failed on channels [{c0}, {c1})")
-
-    with pytest.raises(RuntimeError, match="kernel failed on channels"):
-        _native._run(kernel, [], (1, 8, 1 << 15), [], _native._ranges(8, 1 << 18))
-    assert sorted(calls) == [(0, 2), (2, 4), (4, 6), (6, 8)]  # every worker ran to its end
+# -- 8. review findings: constant dy, empty batches, mixed dtypes, overflow, caches ----------
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -1,153 +1,366 @@
-/* bncheck's compiled BN kernels, called through ctypes (bncheck/bn/_compiled.py).
+/* bncheck's compiled BN kernels: the extension module bncheck.bn._bn.
  *
- * Plain C functions on raw arrays; ctypes releases the GIL around each call, so Python
- * threads can run them on disjoint channel ranges. The module init exists only so that
- * setuptools can build and locate the shared object like any extension module.
+ * Python (bncheck/bn/_compiled.py) calls three entry points, forward, backward and inference,
+ * with NumPy arrays. Each argument is taken through the buffer protocol and checked (C order,
+ * element format and size, shape, writable outputs that overlap nothing else) before any
+ * arithmetic; then the GIL is released and the plan (plan.h) runs in two phases, per channel on
+ * ranges of channels, then element-wise on ranges of rows, one range per thread (OpenMP).
  *
- * Numerics: see bncheck/bn/functional.py. Compile without -ffast-math and with
- * -ffp-contract=off (setup.py): the error-free transformations in eft.h rely on every
+ * Numerics: see bncheck/bn/functional.py and docs/numerics.md. Compile without -ffast-math
+ * and with -ffp-contract=off (setup.py): the error-free transformations in eft.h rely on every
  * operation being rounded exactly as written.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
-#include "eft.h"
-
-typedef ptrdiff_t idx;
-
-/* With GCC >= 12 on x86-64 glibc, build each kernel twice, for baseline x86-64 and for
- * x86-64-v3 (AVX2 + FMA), and let the loader pick (ifunc): same arithmetic, wider SIMD,
- * hardware fma. Elsewhere one build; fma() is then the C library's, correctly rounded. */
-#if defined(_MSC_VER)
-#define BN_EXPORT __declspec(dllexport)
-#define restrict __restrict
-#elif defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__) && \
-    __GNUC__ >= 12
-#define BN_EXPORT __attribute__((visibility("default"), target_clones("arch=x86-64-v3", "default")))
-#else
-#define BN_EXPORT __attribute__((visibility("default")))
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define BN_HAVE_FORK 1
 #endif
 
-/* The error-free transformations need every operation rounded to double: no x87 extended
- * precision (32-bit x86 without SSE2 math). */
-#if defined(__FLT_EVAL_METHOD__) && __FLT_EVAL_METHOD__ != 0
-#error "bncheck's kernels need FLT_EVAL_METHOD == 0 (on 32-bit x86: -msse2 -mfpmath=sse)"
-#endif
+#include "scalars.h"
+#include "binding.h"
 
 #define W 512 /* channels per block in the rows traversal (accumulators stay in L1) */
 #define L 8   /* lanes per channel in the runs traversal */
 #define B 256 /* rows per block of the fast sums (a multiple of R) */
 #define R 4   /* rows per step in the rows traversal: per-channel values load once per R rows */
 
+#include "args.h"
+
 /* float64: every step in double-double */
 #define T double
 #define SUF _f64
-#define BN_DY_SQUARES 1
 #include "template.h"
+#include "template_backward.h"
+#include "plan.h"
 #undef T
 #undef SUF
-#undef BN_DY_SQUARES
 
-/* float32: the same sums; Σ dy^2 also tells which channels' dx may use the plain-double
- * bracket */
+/* float32: plain double where it suffices, double-double sums; Σ dy^2 tells which channels'
+ * dx may use the plain-double bracket */
 #define T float
 #define SUF _f32
-#define BN_DY_SQUARES 1
 #include "template.h"
+#include "template_backward.h"
+#include "plan.h"
 #undef T
 #undef SUF
-#undef BN_DY_SQUARES
 
-/* ---- per-channel scalars (double-double) ------------------------------------------------ */
+/* ---- threads ------------------------------------------------------------------------------ */
 
-/* in place: (h, l) = Σ / m */
-BN_EXPORT void bn_divide(idx n, double m, double *h, double *l)
+/* Set in the child of a fork(): GNU OpenMP cannot start a team there once the parent has had
+ * one (the child inherits a pool whose threads do not exist, and waits for them forever), so
+ * every call in a forked child runs its ranges one after the other. */
+static volatile int bn_forked = 0;
+
+#ifdef BN_HAVE_FORK
+static void bn_after_fork_in_child(void) { bn_forked = 1; }
+#endif
+
+/* the first channel (or row) of range i of n over C channels (or rows) */
+static idx bn_bound(idx C, idx n, idx i) { return C * i / n; }
+
+typedef void (*bn_channels_job)(void *args, int f64, idx c0, idx c1, bn_range_out *out);
+typedef void (*bn_part_job)(void *args, int f64, bn_part p, bn_range_out *out);
+
+/* Range i of n, of phase 1 (channels) and of phase 2 (rows when there are enough, since a
+ * thread streaming whole rows is faster than one reading pieces of every row). */
+static void bn_phase1(bn_channels_job job, void *args, int f64, bn_shape s, int n, int i,
+                      bn_range_out *out)
 {
-    for (idx i = 0; i < n; i++) dd_div(h[i], l[i], m, 0.0, &h[i], &l[i]);
+    job(args, f64, bn_bound(s.C, n, i), bn_bound(s.C, n, i + 1), out);
 }
 
-/* From the sum of squared deviations m2 (dd): var = m2/m (rounded), inv = 1/sqrt(var + eps)
- * (dd) and the scale s = gamma * inv (dd; gamma NULL means 1). Also used in eval mode with
- * m = 1 and m2 = the running variance. */
-BN_EXPORT void bn_scales(idx n, double m, double eps, const double *m2h, const double *m2l,
-                         const double *gamma, double *var, double *ih, double *il, double *sh,
-                         double *sl)
+static void bn_phase2(bn_part_job job, void *args, int f64, bn_shape s, int n, int i,
+                      bn_range_out *out)
 {
-    for (idx i = 0; i < n; i++) {
-        double vh, vl, eh, el, qh, ql, h, l;
-        dd_div(m2h[i], m2l ? m2l[i] : 0.0, m, 0.0, &vh, &vl);
-        var[i] = vh;
-        dd_add(vh, vl, eps, 0.0, &eh, &el);
-        dd_sqrt(eh, el, &qh, &ql);
-        dd_div(1.0, 0.0, qh, ql, &h, &l);
-        ih[i] = h;
-        il[i] = l;
-        if (gamma) dd_mul(gamma[i], 0.0, h, l, &h, &l);
-        sh[i] = h;
-        sl[i] = l;
+    bn_part p = {0, s.outer, 0, s.C};
+    if (s.outer >= n) {
+        p.o0 = bn_bound(s.outer, n, i);
+        p.o1 = bn_bound(s.outer, n, i + 1);
+    } else {
+        p.c0 = bn_bound(s.C, n, i);
+        p.c1 = bn_bound(s.C, n, i + 1);
     }
+    job(args, f64, p, out);
 }
 
-/* From S1 = Σ dy, S2 = Σ dy (x - mu), S3 = Σ dy^2 (dd; S3 may be NULL) and
- * inv = 1/sqrt(var + eps):
- *   dbeta = S1, dgamma = S2 inv, a = S1/m, b = S2 inv^2 / m, k = gamma inv,
- * so that dx = k (dy - a - (x - mu) b). With S3, also the amplification of the plain-double
- * bracket r = dy - a - (x - mu) b (bncheck/bn/_compiled.py):
- *   amp = sqrt(m) (||dy - a|| + |b| ||x - mu|| + |a|) / ||r||,
- *   ||dy - a||^2 = S3 - S1^2/m,  ||r||^2 = ||dy - a||^2 - (2 - rho) dgamma^2 / m,
- *   rho = var/(var + eps),  ||x - mu||^2 = m var,
- * all in double-double, so a bracket that cancels shows as a large amp, not as noise.
- * z (may be NULL) is Σ |dy - dy_first|: where it is 0, dy is constant and S2 is taken as 0. */
-BN_EXPORT void bn_backward_coefs(idx n, double m, double eps, const double *s1h,
-                                 const double *s1l, const double *s2h, const double *s2l,
-                                 const double *s3h, const double *s3l, const double *z,
-                                 const double *var,
-                                 const double *ih, const double *il, const double *gamma,
-                                 double *ah, double *al, double *bh, double *bl, double *kh,
-                                 double *kl, double *dgamma, double *dbeta, double *amp)
+/* Run both phases of a plan on n ranges, phase 2 after all of phase 1; returns how many
+ * threads ran them. */
+static int bn_run(bn_channels_job phase1, bn_part_job phase2, void *args, int f64, bn_shape s,
+                  int n, bn_range_out *outs)
 {
-    for (idx i = 0; i < n; i++) {
-        double h1 = s1h[i], l1 = s1l[i], h2 = s2h[i], l2 = s2l[i];
-        double th, tl, h, l;
-        if (z && z[i] == 0.0) h2 = l2 = 0.0; /* constant dy: Σ dy (x - mu) is 0 exactly */
-        dd_norm(&h1, &l1);
-        dbeta[i] = h1;
-        dd_div(h1, l1, m, 0.0, &h, &l);
-        ah[i] = h;
-        al[i] = l;
-        dd_mul(h2, l2, ih[i], il[i], &th, &tl);
-        dgamma[i] = th;
-        dd_mul(th, tl, ih[i], il[i], &h, &l);
-        dd_div(h, l, m, 0.0, &h, &l);
-        bh[i] = h;
-        bl[i] = l;
-        h = ih[i];
-        l = il[i];
-        if (gamma) dd_mul(gamma[i], 0.0, h, l, &h, &l);
-        kh[i] = h;
-        kl[i] = l;
-        if (s3h && amp) {
-            double qh, ql, dh, dl, rh, rl;
-            dd_mul(h1, l1, h1, l1, &qh, &ql); /* S1^2 / m */
-            dd_div(qh, ql, m, 0.0, &qh, &ql);
-            dd_add(s3h[i], s3l[i], -qh, -ql, &dh, &dl); /* ||dy - a||^2 */
-            double two_minus_rho = 1.0 + eps / (var[i] + eps);
-            dd_mul(th, tl, th, tl, &qh, &ql);
-            dd_mul(qh, ql, two_minus_rho, 0.0, &qh, &ql);
-            dd_div(qh, ql, m, 0.0, &qh, &ql);
-            dd_add(dh, dl, -qh, -ql, &rh, &rl); /* ||r||^2 */
-            double num = sqrt(dh > 0.0 ? dh : 0.0) + fabs(bh[i]) * sqrt(m * var[i]) + fabs(ah[i]);
-            amp[i] = rh > 0.0 ? sqrt(m) * num / sqrt(rh) : INFINITY;
+    int team = 1;
+    memset(outs, 0, (size_t)n * sizeof *outs);
+#ifdef _OPENMP
+    if (n > 1 && !bn_forked) {
+#pragma omp parallel num_threads(n)
+        {
+#pragma omp for schedule(static)
+            for (int i = 0; i < n; i++) bn_phase1(phase1, args, f64, s, n, i, &outs[i]);
+#pragma omp for schedule(static)
+            for (int i = 0; i < n; i++) bn_phase2(phase2, args, f64, s, n, i, &outs[i]);
+            if (omp_get_thread_num() == 0) team = omp_get_num_threads();
         }
+        return team;
     }
+#endif
+    for (int i = 0; i < n; i++) bn_phase1(phase1, args, f64, s, n, i, &outs[i]);
+    for (int i = 0; i < n; i++) bn_phase2(phase2, args, f64, s, n, i, &outs[i]);
+    return team;
 }
 
-static struct PyModuleDef bn_module = {
-    PyModuleDef_HEAD_INIT, "_bn", "bncheck's compiled BN kernels (called through ctypes)", -1,
-    NULL, NULL, NULL, NULL, NULL,
+static void bn_forward_channels(void *args, int f64, idx c0, idx c1, bn_range_out *out)
+{
+    (void)out;
+    if (f64)
+        forward_channels_f64(args, c0, c1);
+    else
+        forward_channels_f32(args, c0, c1);
+}
+
+static void bn_forward_part(void *args, int f64, bn_part p, bn_range_out *out)
+{
+    (void)out;
+    if (f64)
+        forward_part_f64(args, p);
+    else
+        forward_part_f32(args, p);
+}
+
+static void bn_inference_channels(void *args, int f64, idx c0, idx c1, bn_range_out *out)
+{
+    (void)out;
+    if (f64)
+        inference_channels_f64(args, c0, c1);
+    else
+        inference_channels_f32(args, c0, c1);
+}
+
+static void bn_inference_part(void *args, int f64, bn_part p, bn_range_out *out)
+{
+    out->nonfinite = f64 ? inference_part_f64(args, p) : inference_part_f32(args, p);
+}
+
+static void bn_backward_channels(void *args, int f64, idx c0, idx c1, bn_range_out *out)
+{
+    if (f64)
+        backward_channels_f64(args, c0, c1, out);
+    else
+        backward_channels_f32(args, c0, c1, out);
+}
+
+static void bn_backward_part(void *args, int f64, bn_part p, bn_range_out *out)
+{
+    (void)out;
+    if (f64)
+        backward_part_f64(args, p);
+    else
+        backward_part_f32(args, p);
+}
+
+/* point the work arrays into one allocation of `count` arrays of C doubles */
+static double *bn_work_alloc(bn_work *w, idx C, int count)
+{
+    double *mem = malloc((size_t)(count * (C > 0 ? C : 1)) * sizeof(double));
+    double **slots[BN_WORK_BACKWARD] = {
+        &w->m2h,      &w->m2l,       &w->sh,        &w->sl,         &w->b,
+        &w->var,      &w->ih,        &w->il,        &w->e,          &w->sums.s1h,
+        &w->sums.s1l, &w->sums.s2h,  &w->sums.s2l,  &w->sums.s3h,   &w->sums.s3l,
+        &w->sums.z,   &w->coefs.ah,  &w->coefs.al,  &w->coefs.bh,   &w->coefs.bl,
+        &w->coefs.kh, &w->coefs.kl,  &w->coefs.amp, &w->coefs.dgamma, &w->coefs.dbeta,
+    };
+    for (int i = 0; i < BN_WORK_BACKWARD; i++) *slots[i] = mem && i < count ? mem + i * C : NULL;
+    return mem;
+}
+
+/* ---- entry points ------------------------------------------------------------------------ */
+
+static PyObject *bn_py_forward(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o[9];
+    double eps;
+    int n;
+    if (!PyArg_ParseTuple(args, "OOOdiOOOOOO:forward", &o[0], &o[1], &o[2], &eps, &n, &o[3],
+                          &o[4], &o[5], &o[6], &o[7], &o[8]))
+        return NULL;
+    bn_views v = {0};
+    bn_forward_args a = {0};
+    int f64 = bn_get_data(&v, o[0], "x", 0, -1, &a.x);
+    idx C = f64 < 0 ? 0 : v.shape.C;
+    if (f64 < 0 || bn_get_vec(&v, o[1], "gamma", C, 0, 1, &a.gamma) < 0 ||
+        bn_get_vec(&v, o[2], "beta", C, 0, 1, &a.beta) < 0 || bn_team(&n, C) < 0 ||
+        bn_get_data(&v, o[3], "y", 1, f64, &a.y) < 0 ||
+        bn_get_vec(&v, o[4], "mean_hi", C, 1, 0, &a.mean_hi) < 0 ||
+        bn_get_vec(&v, o[5], "mean_lo", C, 1, 0, &a.mean_lo) < 0 ||
+        bn_get_vec(&v, o[6], "var", C, 1, 0, &a.var) < 0 ||
+        bn_get_vec(&v, o[7], "inv_hi", C, 1, 0, &a.inv_hi) < 0 ||
+        bn_get_vec(&v, o[8], "inv_lo", C, 1, 0, &a.inv_lo) < 0 || bn_no_overlap(&v) < 0)
+        return bn_release(&v, NULL);
+    a.shape = v.shape;
+    a.eps = eps;
+    bn_range_out outs[BN_MAX_THREADS];
+    double *mem = bn_work_alloc(&a.work, C, BN_WORK_FORWARD);
+    if (!mem) return bn_release(&v, PyErr_NoMemory());
+    int team;
+    Py_BEGIN_ALLOW_THREADS
+    team = bn_run(bn_forward_channels, bn_forward_part, &a, f64, a.shape, n, outs);
+    Py_END_ALLOW_THREADS
+    free(mem);
+    return bn_release(&v, PyLong_FromLong(team));
+}
+
+static PyObject *bn_py_inference(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o[6];
+    double eps;
+    int n;
+    if (!PyArg_ParseTuple(args, "OOOOOdiO:inference", &o[0], &o[1], &o[2], &o[3], &o[4], &eps,
+                          &n, &o[5]))
+        return NULL;
+    bn_views v = {0};
+    bn_inference_args a = {0};
+    int f64 = bn_get_data(&v, o[0], "x", 0, -1, &a.x);
+    idx C = f64 < 0 ? 0 : v.shape.C;
+    if (f64 < 0 || bn_get_vec(&v, o[1], "gamma", C, 0, 1, &a.gamma) < 0 ||
+        bn_get_vec(&v, o[2], "beta", C, 0, 1, &a.beta) < 0 ||
+        bn_get_vec(&v, o[3], "mean", C, 0, 0, &a.mean) < 0 ||
+        bn_get_vec(&v, o[4], "var", C, 0, 0, &a.var) < 0 || bn_team(&n, C) < 0 ||
+        bn_get_data(&v, o[5], "y", 1, f64, &a.y) < 0 || bn_no_overlap(&v) < 0)
+        return bn_release(&v, NULL);
+    a.shape = v.shape;
+    a.eps = eps;
+    bn_range_out outs[BN_MAX_THREADS];
+    double *mem = bn_work_alloc(&a.work, C, BN_WORK_FORWARD);
+    if (!mem) return bn_release(&v, PyErr_NoMemory());
+    int team, nonfinite = 0;
+    Py_BEGIN_ALLOW_THREADS
+    team = bn_run(bn_inference_channels, bn_inference_part, &a, f64, a.shape, n, outs);
+    Py_END_ALLOW_THREADS
+    free(mem);
+    for (int i = 0; i < n; i++) nonfinite |= outs[i].nonfinite;
+    return bn_release(&v, Py_BuildValue("(Ni)", PyBool_FromLong(!nonfinite), team));
+}
+
+static PyObject *bn_py_backward(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o[11];
+    double eps, amp_limit;
+    int refine, n;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOddpiOOO:backward", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7], &eps, &amp_limit, &refine, &n, &o[8], &o[9],
+                          &o[10]))
+        return NULL;
+    bn_views v = {0};
+    bn_backward_args a = {0};
+    double *dgamma = NULL, *dbeta = NULL;
+    int f64 = bn_get_data(&v, o[0], "x", 0, -1, &a.x);
+    idx C = f64 < 0 ? 0 : v.shape.C;
+    if (f64 < 0 || bn_get_data(&v, o[1], "dy", 0, f64, &a.dy) < 0 ||
+        bn_get_vec(&v, o[2], "mean_hi", C, 0, 0, &a.mean_hi) < 0 ||
+        bn_get_vec(&v, o[3], "mean_lo", C, 0, 0, &a.mean_lo) < 0 ||
+        bn_get_vec(&v, o[4], "var", C, 0, 0, &a.var) < 0 ||
+        bn_get_vec(&v, o[5], "inv_hi", C, 0, 0, &a.inv_hi) < 0 ||
+        bn_get_vec(&v, o[6], "inv_lo", C, 0, 0, &a.inv_lo) < 0 ||
+        bn_get_vec(&v, o[7], "gamma", C, 0, 1, &a.gamma) < 0 || bn_team(&n, C) < 0 ||
+        bn_get_data(&v, o[8], "dx", 1, f64, &a.dx) < 0 ||
+        bn_get_vec(&v, o[9], "dgamma", C, 1, 0, &dgamma) < 0 ||
+        bn_get_vec(&v, o[10], "dbeta", C, 1, 0, &dbeta) < 0 || bn_no_overlap(&v) < 0)
+        return bn_release(&v, NULL);
+    a.shape = v.shape;
+    a.eps = eps;
+    a.amp_limit = amp_limit;
+    a.refine = refine;
+    bn_range_out outs[BN_MAX_THREADS];
+    double *mem = bn_work_alloc(&a.work, C, BN_WORK_BACKWARD);
+    if (!mem) return bn_release(&v, PyErr_NoMemory());
+    a.work.coefs.dgamma = dgamma;
+    a.work.coefs.dbeta = dbeta;
+    int team;
+    Py_BEGIN_ALLOW_THREADS
+    team = bn_run(bn_backward_channels, bn_backward_part, &a, f64, a.shape, n, outs);
+    Py_END_ALLOW_THREADS
+    free(mem);
+    Py_ssize_t redone = 0;
+    double bound = 0.0;
+    for (int i = 0; i < n; i++) {
+        redone += outs[i].redone;
+        bound = bn_max_nan(bound, outs[i].dx_bound);
+    }
+    return bn_release(&v, Py_BuildValue("(ndi)", redone, bound, team));
+}
+
+static PyObject *bn_py_ranges(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_ssize_t C;
+    int n;
+    if (!PyArg_ParseTuple(args, "ni:ranges", &C, &n) || bn_team(&n, C) < 0) return NULL;
+    PyObject *out = PyList_New(n);
+    for (int i = 0; out && i < n; i++) {
+        PyObject *r = Py_BuildValue("(nn)", (Py_ssize_t)bn_bound(C, n, i),
+                                    (Py_ssize_t)bn_bound(C, n, i + 1));
+        if (!r) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, i, r);
+    }
+    return out;
+}
+
+static PyMethodDef bn_methods[] = {
+    {"forward", bn_py_forward, METH_VARARGS,
+     "forward(x, gamma, beta, eps, threads, y, mean_hi, mean_lo, var, inv_hi, inv_lo) -> "
+     "threads used. Train-mode forward of x (outer, C, inner), float32 or float64; gamma and "
+     "beta float64 (C,) or None; the outputs are written in place."},
+    {"inference", bn_py_inference, METH_VARARGS,
+     "inference(x, gamma, beta, mean, var, eps, threads, y) -> (y is finite, threads used). "
+     "Eval-mode forward with running statistics (float64 (C,))."},
+    {"backward", bn_py_backward, METH_VARARGS,
+     "backward(x, dy, mean_hi, mean_lo, var, inv_hi, inv_lo, gamma, eps, amp_limit, refine, "
+     "threads, dx, dgamma, dbeta) -> (channels redone, bound on max |dx|, threads used)."},
+    {"ranges", bn_py_ranges, METH_VARARGS,
+     "ranges(C, threads) -> the channel ranges [(c0, c1), ...] a call with that many threads "
+     "runs, one per thread."},
+    {NULL, NULL, 0, NULL},
 };
 
-PyMODINIT_FUNC PyInit__bn(void) { return PyModule_Create(&bn_module); }
+static struct PyModuleDef bn_module = {
+    PyModuleDef_HEAD_INIT, "_bn", "bncheck's compiled BN kernels (see bncheck.bn._compiled)",
+    -1, bn_methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__bn(void)
+{
+#ifdef BN_HAVE_FORK
+    static int registered = 0;
+    if (!registered && pthread_atfork(NULL, NULL, bn_after_fork_in_child) == 0) registered = 1;
+#endif
+    PyObject *m = PyModule_Create(&bn_module);
+    if (!m) return NULL;
+#ifdef _OPENMP
+    int openmp = 1;
+#else
+    int openmp = 0;
+#endif
+    if (PyModule_AddIntConstant(m, "OPENMP", openmp) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_THREADS", BN_MAX_THREADS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

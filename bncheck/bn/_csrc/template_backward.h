@@ -1,0 +1,185 @@
+/* Per-channel backward kernels for one element type; included once per type by bn.c after
+ * template.h (same T, SUF, layout and traversals: see template.h). */
+
+/* ---- backward sums: S1 = Σ dy, S2 = Σ dy (x - mu), S3 = Σ dy^2 (double-double) and
+ * Z = Σ |dy - dy_first|, which is 0 exactly when the channel's dy is constant (then dx = 0
+ * and dgamma = 0 exactly, not rounding noise). `semi` (the float32 first pass): x - mu in
+ * plain double (error u64 |x - mu|, far below float32's), the products rounded once (dy^2 is
+ * exact for float32 dy), the sums compensated; channels whose dx bracket cancels are redone
+ * without it. ---------------------------------------------------------------------------- */
+static inline void BN_FN(bsum)(T xv, T dv, double mh, double ml, double g0, double *ah,
+                               double *al, double *bh, double *bl, double *sh, double *sl,
+                               double *za, int semi)
+{
+    double d = (double)dv;
+    *za += fabs(d - g0);
+    dd_acc(ah, al, d);
+    if (semi) {
+        double c = ((double)xv - mh) - ml;
+        dd_acc(bh, bl, d * c);
+        dd_acc(sh, sl, d * d);
+        return;
+    }
+    double ch, cl, p, e;
+    BN_FN(center_dd)(xv, mh, ml, &ch, &cl);
+    two_prod(d, ch, &p, &e);
+    dd_acc(bh, bl, p);
+    *bl += e + d * cl;
+    two_prod(d, d, &p, &e);
+    dd_acc(sh, sl, p);
+    *sl += e;
+}
+
+static BN_ALWAYS_INLINE void BN_FN(bsums)(const T *x, const T *dy, bn_shape s, idx c0, idx c1,
+                                          const double *mh, const double *ml,
+                                          const bn_sums *out, int semi)
+{
+    const idx C = s.C, inner = s.inner;
+    if (inner == 1) {
+        for (idx cb = c0; cb < c1; cb += W) {
+            idx w = c1 - cb < W ? c1 - cb : W;
+            double ah[W], al[W], bh[W], bl[W], sh[W], sl[W], za[W];
+            for (idx j = 0; j < w; j++) ah[j] = al[j] = bh[j] = bl[j] = sh[j] = sl[j] = za[j] = 0;
+            idx o = 0;
+            for (; o + R <= s.outer; o += R) {
+                const T *restrict p = x + o * C + cb;
+                const T *restrict g = dy + o * C + cb;
+                for (idx j = 0; j < w; j++) {
+                    double h0 = mh[cb + j], l0 = ml[cb + j], g0 = (double)dy[cb + j];
+                    double u = ah[j], v = al[j], q = bh[j], t = bl[j], a = sh[j], b = sl[j];
+                    double k = za[j];
+                    for (idx r = 0; r < R; r++)
+                        BN_FN(bsum)(p[r * C + j], g[r * C + j], h0, l0, g0, &u, &v, &q, &t, &a,
+                                    &b, &k, semi);
+                    ah[j] = u, al[j] = v, bh[j] = q, bl[j] = t, sh[j] = a, sl[j] = b, za[j] = k;
+                }
+            }
+            for (; o < s.outer; o++) {
+                const T *restrict p = x + o * C + cb;
+                const T *restrict g = dy + o * C + cb;
+                for (idx j = 0; j < w; j++)
+                    BN_FN(bsum)(p[j], g[j], mh[cb + j], ml[cb + j], (double)dy[cb + j], &ah[j],
+                                &al[j], &bh[j], &bl[j], &sh[j], &sl[j], &za[j], semi);
+            }
+            for (idx j = 0; j < w; j++) {
+                idx c = cb + j;
+                dd_norm(&ah[j], &al[j]);
+                dd_norm(&bh[j], &bl[j]);
+                dd_norm(&sh[j], &sl[j]);
+                out->s1h[c] = ah[j], out->s1l[c] = al[j], out->s2h[c] = bh[j];
+                out->s2l[c] = bl[j], out->s3h[c] = sh[j], out->s3l[c] = sl[j], out->z[c] = za[j];
+            }
+        }
+        return;
+    }
+    for (idx c = c0; c < c1; c++) {
+        double ah[L], al[L], bh[L], bl[L], sh[L], sl[L], za[L];
+        double h0 = mh[c], l0 = ml[c], g0 = (double)dy[c * inner];
+        for (idx j = 0; j < L; j++) ah[j] = al[j] = bh[j] = bl[j] = sh[j] = sl[j] = za[j] = 0.0;
+        for (idx o = 0; o < s.outer; o++) {
+            const T *restrict p = x + (o * C + c) * inner;
+            const T *restrict g = dy + (o * C + c) * inner;
+            idx i = 0;
+            for (; i + L <= inner; i += L)
+                for (idx j = 0; j < L; j++)
+                    BN_FN(bsum)(p[i + j], g[i + j], h0, l0, g0, &ah[j], &al[j], &bh[j], &bl[j],
+                                &sh[j], &sl[j], &za[j], semi);
+            for (; i < inner; i++)
+                BN_FN(bsum)(p[i], g[i], h0, l0, g0, &ah[0], &al[0], &bh[0], &bl[0], &sh[0],
+                            &sl[0], &za[0], semi);
+        }
+        double h = 0.0, l = 0.0, h2 = 0.0, l2 = 0.0, h3 = 0.0, l3 = 0.0, zz = 0.0;
+        for (idx j = 0; j < L; j++) {
+            zz += za[j];
+            dd_add(h, l, ah[j], al[j], &h, &l);
+            dd_add(h2, l2, bh[j], bl[j], &h2, &l2);
+            dd_add(h3, l3, sh[j], sl[j], &h3, &l3);
+        }
+        out->s1h[c] = h, out->s1l[c] = l, out->s2h[c] = h2, out->s2l[c] = l2;
+        out->s3h[c] = h3, out->s3l[c] = l3, out->z[c] = zz;
+    }
+}
+
+BN_KERNEL void BN_FN(bn_bsums_dd)(const T *x, const T *dy, bn_shape s, idx c0, idx c1,
+                                  const double *mh, const double *ml, const bn_sums *out)
+{
+    BN_FN(bsums)(x, dy, s, c0, c1, mh, ml, out, 0);
+}
+
+BN_KERNEL void BN_FN(bn_bsums_semi)(const T *x, const T *dy, bn_shape s, idx c0, idx c1,
+                                    const double *mh, const double *ml, const bn_sums *out)
+{
+    BN_FN(bsums)(x, dy, s, c0, c1, mh, ml, out, 1);
+}
+
+/* ---- dx = k * (dy - a - (x - mu) * b) ---------------------------------------------------- */
+static inline T BN_FN(dx_dd)(T xv, T dv, const bn_dxc *q)
+{
+    double ch, cl, p, pe, s1, e1, s2, e2, rh, rl;
+    BN_FN(center_dd)(xv, q->mh, q->ml, &ch, &cl);
+    two_prod(ch, q->bh, &p, &pe);
+    pe += ch * q->bl + cl * q->bh;
+    two_sum((double)dv, -q->ah, &s1, &e1);
+    two_sum(s1, -p, &s2, &e2);
+    two_sum(s2, (e1 + e2) - (q->al + pe), &rh, &rl);
+    return (T)fma(rh, q->kh, rh * q->kl + rl * q->kh);
+}
+
+BN_KERNEL void BN_FN(bn_dx_dd)(const T *x, const T *dy, bn_shape s, idx c0, idx c1,
+                               const double *mh, const double *ml, const bn_coefs *k, T *dx)
+{
+    const idx C = s.C, inner = s.inner;
+    if (inner == 1) {
+        for (idx o = 0; o < s.outer; o++) {
+            const T *restrict p = x + o * C;
+            const T *restrict g = dy + o * C;
+            T *restrict d = dx + o * C;
+            for (idx c = c0; c < c1; c++) {
+                bn_dxc q = {mh[c], ml[c], k->ah[c], k->al[c], k->bh[c], k->bl[c], k->kh[c],
+                            k->kl[c]};
+                d[c] = BN_FN(dx_dd)(p[c], g[c], &q);
+            }
+        }
+        return;
+    }
+    for (idx c = c0; c < c1; c++) {
+        bn_dxc q = {mh[c], ml[c], k->ah[c], k->al[c], k->bh[c], k->bl[c], k->kh[c], k->kl[c]};
+        for (idx o = 0; o < s.outer; o++) {
+            idx off = (o * C + c) * inner;
+            const T *restrict p = x + off;
+            const T *restrict g = dy + off;
+            T *restrict d = dx + off;
+            for (idx i = 0; i < inner; i++) d[i] = BN_FN(dx_dd)(p[i], g[i], &q);
+        }
+    }
+}
+
+/* dx = k * ((dy - e) - (x - mh) * b), plain double, with e = a - ml * b folded by the caller.
+ * The caller decides beforehand, from double-double norms, which channels may use it. */
+BN_KERNEL void BN_FN(bn_dx_fast)(const T *x, const T *dy, bn_shape s, idx c0, idx c1,
+                                 const double *mh, const double *e, const double *b,
+                                 const double *k, T *dx)
+{
+    const idx C = s.C, inner = s.inner;
+    if (inner == 1) {
+        for (idx o = 0; o < s.outer; o++) {
+            const T *restrict p = x + o * C;
+            const T *restrict g = dy + o * C;
+            T *restrict d = dx + o * C;
+            for (idx c = c0; c < c1; c++)
+                d[c] = (T)((((double)g[c] - e[c]) - ((double)p[c] - mh[c]) * b[c]) * k[c]);
+        }
+        return;
+    }
+    for (idx c = c0; c < c1; c++) {
+        double h0 = mh[c], e0 = e[c], b0 = b[c], k0 = k[c];
+        for (idx o = 0; o < s.outer; o++) {
+            idx off = (o * C + c) * inner;
+            const T *restrict p = x + off;
+            const T *restrict g = dy + off;
+            T *restrict d = dx + off;
+            for (idx i = 0; i < inner; i++)
+                d[i] = (T)((((double)g[i] - e0) - ((double)p[i] - h0) * b0) * k0);
+        }
+    }
+}
