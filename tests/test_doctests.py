@@ -33,6 +33,7 @@ PUBLIC_MODULES = (
     "bncheck",
     "bncheck.bn",
     "bncheck.bn.functional",
+    "bncheck.bn.inference",
     "bncheck.bn.layer",
     "bncheck.bn.running",
     "bncheck.exceptions",

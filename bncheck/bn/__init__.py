@@ -16,10 +16,9 @@ from bncheck.bn.functional import (
     BatchNormGrads,
     batchnorm_backward,
     batchnorm_forward,
-    batchnorm_inference,
-    inference_backward,
     kernels,
 )
+from bncheck.bn.inference import batchnorm_inference, inference_backward
 from bncheck.bn.layer import BatchNorm
 from bncheck.bn.running import CONVENTIONS, Convention, RunningStats, merge_shards, update_running
 

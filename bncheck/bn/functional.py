@@ -1,4 +1,4 @@
-"""Vectorized Batch Normalization: train-mode forward and backward, eval-mode forward.
+"""Vectorized Batch Normalization: the train-mode forward and backward.
 
 Per channel, over the m values x_1..x_m that share it (m = N for (N, C), N·H·W for
 (N, C, H, W)), equations (6)–(9) of the source document:
@@ -14,29 +14,13 @@ and the backward pass, all paths (direct, through mu and through var) collected:
     dgamma = Σ dy_i · x_hat_i
     dx_i   = gamma / sqrt(var + eps) · (dy_i − dbeta/m − x_hat_i · dgamma/m)
 
-Numerics (the compiled kernels, ``bncheck/bn/_csrc``, the default). Arrays are read as
-C-contiguous (outer, C, inner) views; every per-channel sum is a double-double (compensated
-summation: error about u² relative, whatever m), and the result is rounded once to the dtype.
+Numerics: every per-channel sum is compensated and the result rounded once to the dtype, in
+the compiled kernels (the default) or, where they are missing, the NumPy kernels (``kernels()``
+says which). How each dtype is computed, the accuracy targets and the one known limit are in
+docs/numerics.md.
 
-- float64: the mean is hi + lo; x − mu is computed as a double-double (two_sum of x and −hi,
-  then −lo), as are Σ (x − mu)², 1/sqrt(var + eps), Σ dy, Σ dy·(x − mu) (two_prod) and the
-  bracket dy − S1/m − (x − mu)·b of dx, so that its cancellation when dy is nearly affine in x
-  costs no accuracy. Result: correctly rounded in all but rare cases (see the README for the
-  one known limit, exactly affine dy with var/eps > ~1e14).
-- float32: x − mu, y and the bracket of dx in plain float64 (29 bits to spare), the sums as
-  double-double. Per channel, the bracket's amplification of rounding is computed from the
-  sums in double-double; where it exceeds 2^21 (``bncheck.bn._compiled.AMPLIFICATION_LIMIT``), that
-  channel's variance, sums and dx are recomputed in double-double.
-- float16: widened to float64 (exactly), computed as float64, rounded once.
-- A channel whose dy is constant gets dx = 0 and dgamma = 0 exactly.
-
-If the compiled kernels are not available, :func:`kernels` says ``"numpy"`` and the NumPy
-kernels below run instead: every reduction in float64 with pairwise sums, a compensated mean
-(``hi = mean(x)``, ``lo = mean(x − hi)``, ``x − hi`` Sterbenz-exact at large offsets), the
-two-pass variance, and the projection of ``bncheck.bn._numpy_kernels.projected_dx`` where the
-backward would cancel; on blocks of whole channels (``bncheck.bn._numpy_kernels.BLOCK`` float64
-values). They meet the condition-aware error budgets of ``bncheck.check.tolerances`` but not the
-compiled kernels' accuracy on adversarial upstream gradients.
+Eval mode (``batchnorm_inference``, ``inference_backward``) is :mod:`bncheck.bn.inference`; the
+cache and gradient types are defined in ``bncheck.bn._types`` and re-exported here.
 """
 
 from __future__ import annotations
@@ -44,7 +28,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -53,12 +37,9 @@ from bncheck.bn import _compiled as _native
 from bncheck.bn._numpy_kernels import (
     Stats,
     backward_numpy,
-    centered,
-    channel_sum,
-    expand,
     forward_numpy,
-    inference_numpy,
 )
+from bncheck.bn._types import F64, BatchNormCache, BatchNormGrads, FloatArray
 from bncheck.bn._validation import (
     BatchNormError,
     check_all_finite,
@@ -69,117 +50,16 @@ from bncheck.bn._validation import (
     check_positive_finite,
 )
 
-F64 = NDArray[np.float64]
-FloatArray = NDArray[np.floating[Any]]
+#: set once the missing compiled kernels have been warned about
+_WARNED: list[bool] = []
 
 __all__ = [
     "BatchNormCache",
     "BatchNormGrads",
     "batchnorm_backward",
     "batchnorm_forward",
-    "batchnorm_inference",
-    "inference_backward",
     "kernels",
 ]
-
-
-class BatchNormCache(NamedTuple):
-    """What the train-mode backward pass needs; returned by :func:`batchnorm_forward`.
-
-    Statistics have shape (C,) and dtype float64.
-
-    Attributes
-    ----------
-    x : array
-        A private read-only copy of the input (never the caller's array).
-    mean_hi, mean_lo : arrays of shape (C,)
-        The two parts of the compensated batch mean (mean = hi + lo).
-    var : array of shape (C,)
-        The biased batch variance (eq 7).
-    inv_std : array of shape (C,)
-        1/sqrt(var + eps).
-    gamma : array of shape (C,) or None
-        The scale, as float64; None when the forward had none.
-    has_beta : bool
-        Whether the forward had a shift (then the backward returns dbeta).
-    eps, axis : float, int
-        As passed to the forward (axis normalized to be >= 0).
-    inv_std_lo : array of shape (C,) or None
-        The low part of 1/sqrt(var + eps), a double-double with ``inv_std`` (compiled
-        kernels).
-    mean, m, x_hat
-        Properties: the batch mean, the number of values per channel and the normalized
-        input.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from bncheck.bn import batchnorm_forward
-    >>> x = np.random.default_rng(0).normal(3.0, 2.0, size=(8, 2))
-    >>> y, cache = batchnorm_forward(x, None, None)
-    >>> cache.m, cache.mean.shape, cache.x_hat.shape
-    (8, (2,), (8, 2))
-    >>> np.allclose(cache.mean, x.mean(axis=0)), np.allclose(cache.var, x.var(axis=0))
-    (True, True)
-    """
-
-    x: FloatArray
-    mean_hi: F64
-    mean_lo: F64
-    var: F64
-    inv_std: F64
-    gamma: F64 | None
-    has_beta: bool
-    eps: float
-    axis: int
-    inv_std_lo: F64 | None = None  # low part of 1/sqrt(var + eps) (compiled kernels)
-
-    @property
-    def mean(self) -> F64:
-        """The batch mean mu_B (eq 6), hi + lo rounded to float64."""
-        return self.mean_hi + self.mean_lo
-
-    @property
-    def m(self) -> int:
-        """Number of values per channel."""
-        return int(self.x.size // self.x.shape[self.axis])
-
-    @property
-    def x_hat(self) -> F64:
-        """The normalized input n_i (eq 8), float64, in the input's layout."""
-        xc, _ = centered(self.x, self.axis, self.mean_hi, self.mean_lo)
-        xc *= expand(self.inv_std, self.x.ndim, self.axis)
-        return xc
-
-
-class BatchNormGrads(NamedTuple):
-    """Gradients of the loss; returned by :func:`batchnorm_backward` and
-    :func:`inference_backward`.
-
-    Attributes
-    ----------
-    dx : array
-        Shape and dtype of x.
-    dgamma, dbeta : arrays of shape (C,) or None
-        dtype of x; None when there is no gamma, respectively beta.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from bncheck.bn import batchnorm_backward, batchnorm_forward
-    >>> rng = np.random.default_rng(0)
-    >>> y, cache = batchnorm_forward(rng.standard_normal((8, 3)), np.ones(3), None)
-    >>> grads = batchnorm_backward(rng.standard_normal((8, 3)), cache)
-    >>> grads.dx.shape, grads.dgamma.shape, grads.dbeta
-    ((8, 3), (3,), None)
-    """
-
-    dx: FloatArray
-    dgamma: FloatArray | None
-    dbeta: FloatArray | None
-
-
-_WARNED: list[bool] = []
 
 
 def kernels() -> str:
@@ -491,153 +371,3 @@ def _backward_compiled(dy: FloatArray, cache: BatchNormCache) -> tuple[FloatArra
         exact_var=x.dtype != np.float32,  # the float32 forward's Σ(x − mu)² is plain
     )
     return dx3.reshape(x.shape).astype(x.dtype, copy=False), dgamma, dbeta, dx_bound
-
-
-def batchnorm_inference(
-    x: ArrayLike,
-    gamma: ArrayLike | None,
-    beta: ArrayLike | None,
-    running_mean: ArrayLike,
-    running_var: ArrayLike,
-    *,
-    eps: float = 1e-5,
-    axis: int = 1,
-) -> FloatArray:
-    """Eval-mode Batch Normalization with fixed statistics.
-
-        y = gamma · (x − running_mean) / sqrt(running_var + eps) + beta
-
-    Any number of values per channel (m = 1 is fine). Computed in float64 and rounded once to
-    x's dtype.
-
-    Parameters
-    ----------
-    x : array of float16, float32 or float64, 2 to 5 dimensions
-        Input.
-    gamma, beta : arrays of shape (C,) or None
-        Scale and shift; None means no scale (gamma = 1), respectively no shift (beta = 0).
-    running_mean, running_var : arrays of shape (C,)
-        The fixed statistics; ``running_var`` must be >= 0.
-    eps : float > 0
-        Added to ``running_var`` inside the square root.
-    axis : int
-        The channel axis; negative values count from the end.
-
-    Returns
-    -------
-    y : array, same shape and dtype as x
-
-    Raises
-    ------
-    TypeError
-        A non-float input.
-    BatchNormError
-        NaN/Inf, wrong shapes, a negative ``running_var``, eps <= 0, axis out of range, or a
-        ``y`` that overflows x's dtype.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from bncheck.bn import batchnorm_inference
-    >>> x = np.array([[1.0, 2.0], [3.0, 4.0]])
-    >>> y = batchnorm_inference(x, None, None, np.array([1.0, 2.0]), np.array([4.0, 1.0]))
-    >>> np.round(y, 4).tolist()
-    [[0.0, 0.0], [1.0, 2.0]]
-    """
-    xa, ax, g, b, eps_f = _prepare(x, gamma, beta, eps, axis)
-    mean, inv_std = _check_running(running_mean, running_var, xa.shape[ax], eps_f)
-    with np.errstate(invalid="ignore", over="ignore"):
-        if kernels() == "compiled":
-            rv = np.asarray(running_var, dtype=np.float64)
-            y3, finite = _native.inference(_working(xa, ax), g, b, mean, rv, eps_f)
-            y = y3.reshape(xa.shape).astype(xa.dtype, copy=False)
-            # the kernel checked y3 as it wrote it; float16 (computed in float64) can still
-            # overflow when rounded back
-            finite = finite and (y.dtype == y3.dtype or bool(np.isfinite(y).all()))
-        else:
-            y = inference_numpy(xa, ax, g, b, mean, inv_std)
-            finite = bool(np.isfinite(y).all())
-    # NaN/Inf in x show up in y, and so does an overflow of y.
-    if not finite:
-        check_all_finite("x", xa)
-        _raise_overflow("y", y)
-    return y
-
-
-def _check_running(
-    running_mean: ArrayLike, running_var: ArrayLike, channels: int, eps: float
-) -> tuple[F64, F64]:
-    """Validate running statistics; return mean and 1/sqrt(var + eps) in float64."""
-    rm = check_channel_vector("running_mean", running_mean, channels)
-    rv = check_channel_vector("running_var", running_var, channels)
-    assert rm is not None and rv is not None  # allow_none=False
-    if (rv < 0).any():
-        i = int(np.argmax(rv < 0))
-        raise BatchNormError(
-            f"running_var has a negative entry (running_var[{i}]={rv[i]!r}); "
-            "expected variances >= 0"
-        )
-    rv64 = rv.astype(np.float64)
-    return rm.astype(np.float64), 1.0 / np.sqrt(rv64 + eps)
-
-
-def inference_backward(
-    dy: ArrayLike,
-    x: ArrayLike,
-    gamma: ArrayLike | None,
-    running_mean: ArrayLike,
-    running_var: ArrayLike,
-    *,
-    eps: float = 1e-5,
-    axis: int = 1,
-    has_beta: bool = True,
-) -> BatchNormGrads:
-    """Backward of :func:`batchnorm_inference`: the statistics are constants, so
-
-    dx = gamma · dy / sqrt(running_var + eps),  dgamma = Σ dy · x_hat,  dbeta = Σ dy.
-
-    Parameters
-    ----------
-    dy : float array, the shape of x
-        The upstream gradient dL/dy.
-    x, gamma, running_mean, running_var, eps, axis
-        As given to :func:`batchnorm_inference`.
-    has_beta : bool
-        Whether the forward had a shift: False gives ``dbeta=None``.
-
-    Returns
-    -------
-    BatchNormGrads
-        ``(dx, dgamma, dbeta)`` in x's dtype; dgamma is None when gamma is None.
-
-    Raises
-    ------
-    TypeError
-        A non-float input.
-    BatchNormError
-        NaN/Inf, wrong shapes, a negative ``running_var``, eps <= 0 or axis out of range.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from bncheck.bn import inference_backward
-    >>> x, dy = np.array([[1.0, 2.0], [3.0, 4.0]]), np.ones((2, 2))
-    >>> gamma, mean, var = np.array([2.0, 3.0]), np.array([1.0, 2.0]), np.array([4.0, 1.0])
-    >>> dx, dgamma, dbeta = inference_backward(dy, x, gamma, mean, var)
-    >>> np.round(dx, 4).tolist(), np.round(dgamma, 4).tolist(), dbeta.tolist()
-    ([[1.0, 3.0], [1.0, 3.0]], [1.0, 2.0], [2.0, 2.0])
-    """
-    xa, ax, g, _, eps_f = _prepare(x, gamma, None, eps, axis)
-    mean, inv_std = _check_running(running_mean, running_var, xa.shape[ax], eps_f)
-    dya = check_float_array("dy", dy)
-    if dya.shape != xa.shape:
-        raise BatchNormError(f"dy has shape {dya.shape}; expected {xa.shape}, the shape of x")
-    check_all_finite("x", xa)
-    check_all_finite("dy", dya)
-    x_hat = np.subtract(xa, expand(mean, xa.ndim, ax), dtype=np.float64)
-    x_hat *= expand(inv_std, xa.ndim, ax)
-    s2 = channel_sum(dya * x_hat, ax)
-    scale = inv_std if g is None else g * inv_std
-    dx = np.multiply(dya, expand(scale, xa.ndim, ax), dtype=np.float64).astype(xa.dtype)
-    dgamma = None if g is None else s2.astype(xa.dtype)
-    return BatchNormGrads(dx, dgamma, channel_sum(dya, ax).astype(xa.dtype) if has_beta else None)

@@ -24,9 +24,8 @@ from bncheck.bn.functional import (
     BatchNormGrads,
     batchnorm_backward,
     batchnorm_forward,
-    batchnorm_inference,
-    inference_backward,
 )
+from bncheck.bn.inference import batchnorm_inference, inference_backward
 from bncheck.bn.running import DEFAULT, get_convention, resolve_momentum, update_running
 
 __all__ = ["FORMAT", "MAX_BATCHES_TRACKED", "BatchNorm"]

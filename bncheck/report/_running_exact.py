@@ -11,7 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bncheck.bn.functional import batchnorm_forward, batchnorm_inference
+from bncheck.bn.functional import batchnorm_forward
+from bncheck.bn.inference import batchnorm_inference
 from bncheck.bn.running import get_convention, merge_shards
 from bncheck.report._portable import matmul
 from bncheck.report.running_simulation import F64, FloatArray, _layer, expected_sigma_b
