@@ -177,7 +177,9 @@ def _serve(
             description = adapter.describe()
         except BaseException as exc:  # report anything, including SystemExit
             text = _truncate(_frames(exc, 20) + _exc_message(exc), _TRACEBACK_LIMIT)
-            message = f"{wire.type_name(exc)}: {_exc_text(exc)}"
+            message = _exc_text(exc)  # bncheck's own LoadError needs no type name
+            if not isinstance(exc, LoadError):
+                message = f"{wire.type_name(exc)}: {message}"
             send(("load_failed", _load_failure_kind(exc), message, text))
             os._exit(0)
         send(("ready", description), setup.result_limit)
