@@ -46,7 +46,10 @@ TORCH_MISSING = (
 
 def load_sync_adapter(target: Any, world_size: int, timeout: float, axis: int) -> SyncAdapter:
     """The loader :class:`TargetProcess` calls in the target process."""
-    return SyncAdapter(target, world_size, timeout, axis)
+    from bncheck.check._verify.distributed.jax_mesh import jax_mesh_adapter
+
+    mesh = jax_mesh_adapter(target, world_size, timeout, axis)  # a Flax target: one JAX mesh
+    return mesh if mesh is not None else SyncAdapter(target, world_size, timeout, axis)
 
 
 class _Rank:

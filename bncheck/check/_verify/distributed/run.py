@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bncheck.check._verify.distributed.checks import case_eps, forward_backward, running_and_eval
+from bncheck.check._verify.distributed.jax_mesh import is_flax_target
 from bncheck.check._verify.distributed.outcomes import STEPS, failure_text, printable, rank_values
 from bncheck.check._verify.distributed.ranks import JOIN_SECONDS, TORCH_MISSING, load_sync_adapter
 from bncheck.check._verify.process.worker import TargetProcess
@@ -278,7 +279,7 @@ def verify_distributed(
     check_world_size(world_size)
     if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
         raise ValueError(f"timeout={timeout!r}; expected a finite number of seconds > 0")
-    if importlib.util.find_spec("torch") is None:
+    if importlib.util.find_spec("torch") is None and not is_flax_target(target):
         raise LoadError(TORCH_MISSING)
     explicit = ndims is not None
     ranks = tuple(ndims) if ndims is not None else (2, 4)
@@ -318,6 +319,8 @@ def verify_distributed(
             raise
         except TargetError as exc:
             checks.append(CheckResult("load", "fail", message=f"loading the target: {exc}"))
+        if description.get("equal_shards"):  # jax.shard_map: equal shards only
+            cases = [(t, c) for t, c in cases if len(set(c["rows"])) == 1]
         if description:
             checks += _run_cases(proc, cases, options, explicit, notes, contract)
     mutated = MUTATED in contract
