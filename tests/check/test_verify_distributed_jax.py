@@ -124,3 +124,15 @@ def test_per_device_statistics_fail_unexplained(tmp_path: Path) -> None:
         c = checks[f"{stage}/2d/float64/shards=3,3"]
         assert c.status == "fail", c
         assert not any(d.startswith("sync-") for d in c.diagnosis), c
+
+
+@pytest.mark.parametrize("target", ["flax.nnx.BatchNorm", "keras.layers.BatchNormalization"])
+def test_nnx_and_keras_with_world_size_are_usage_errors_not_verdicts(target: str) -> None:
+    import importlib.util
+
+    from bncheck.exceptions import LoadError
+
+    if importlib.util.find_spec(target.partition(".")[0]) is None:  # keras: never imported here
+        pytest.skip(f"{target.partition('.')[0]} is not installed")
+    with pytest.raises(LoadError, match="without --world-size"):
+        verify(target, world_size=2, ndims=(2,), dtypes=("float64",))

@@ -98,6 +98,13 @@ def inspect_target(target: Any, torch: Any) -> tuple[Any, str, str, list[str]]:
             group,
             [f"{how} called in every rank (gloo, 127.0.0.1), eps = {DEFAULT_EPS:g}", *_COMMON],
         )
+    module = getattr(obj, "__module__", "") or type(obj).__module__
+    if module.partition(".")[0] in ("flax", "keras"):
+        raise LoadError(
+            f"{name!r} is a {module.partition('.')[0]} BN: with --world-size bncheck runs "
+            "flax.linen modules (under jax.shard_map) and PyTorch targets; flax.nnx and Keras "
+            "BNs are verified without --world-size"
+        )
     raise LoadError(
         f"cannot use {type(obj).__name__} {name!r} as a synchronized BN: expected "
         "a torch.nn.Module subclass (built as Cls(num_features[, process_group=])) "

@@ -47,7 +47,10 @@ TORCH_MISSING = (
 def load_sync_adapter(target: Any, world_size: int, timeout: float, axis: int) -> SyncAdapter:
     """The loader :class:`TargetProcess` calls in the target process."""
     from bncheck.check._verify.distributed.jax_mesh import jax_mesh_adapter
+    from bncheck.check._verify.targets.frameworks import prepare_target
 
+    if isinstance(target, str):
+        prepare_target(target)  # Keras on JAX; a missing framework names its extra
     mesh = jax_mesh_adapter(target, world_size, timeout, axis)  # a Flax target: one JAX mesh
     return mesh if mesh is not None else SyncAdapter(target, world_size, timeout, axis)
 
