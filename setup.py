@@ -1,5 +1,10 @@
-"""Build the compiled kernels, the extension module bncheck.bn._bn (everything else is in
-pyproject.toml).
+"""Find the packages and build the compiled kernels, the extension module bncheck.bn._bn
+(the metadata is in pyproject.toml).
+
+- Packages: found, never listed, so that a new subpackage cannot be left out of the wheel:
+  every package under bncheck/, and derivations/ (at the top of the repository) installed as
+  bncheck.derivations with its own subpackages, never as a top-level package of that generic
+  name.
 
 - Sources: bncheck/bn/_csrc/bn.c, written against the CPython C API (arrays through the buffer
   protocol), with the headers it includes; nothing but a C compiler is needed.
@@ -17,7 +22,7 @@ import os
 import sys
 import tempfile
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 FLAGS = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-fast-math"]
@@ -68,7 +73,16 @@ class BuildExt(build_ext):
         super().build_extension(ext)
 
 
+PACKAGES = [
+    *find_packages(include=["bncheck", "bncheck.*"]),
+    "bncheck.derivations",
+    *(f"bncheck.derivations.{name}" for name in find_packages("derivations")),
+]
+
+
 setup(
+    packages=PACKAGES,
+    package_dir={"bncheck.derivations": "derivations"},
     ext_modules=[
         Extension(
             "bncheck.bn._bn",

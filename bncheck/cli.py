@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -57,6 +59,10 @@ def _missing_extra(exc: ModuleNotFoundError) -> str | None:
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:
+    unusable = _unusable_folder("--out", Path(args.root))
+    if unusable is not None:
+        print(f"bncheck derive: {unusable}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     written: list[Path] = _derivations().run(Path(args.root))
     for path in written:
@@ -65,9 +71,32 @@ def _cmd_derive(args: argparse.Namespace) -> int:
     return 0
 
 
+#: exit codes of ``bncheck verify`` (also in its --help and the README)
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_LOADED = 0, 1, 2, 3
+
+
+def _not_loaded(args: argparse.Namespace, exc: Exception) -> int:
+    """The target could not be imported (the user's environment, not a verdict on the BN):
+    said on stdout as ``Result: NOT LOADED`` (or ``"result": "not-loaded"`` with --json), the
+    traceback on stderr, exit code 3."""
+    import json
+
+    tb = getattr(exc, "traceback", "") or ""
+    if args.json:
+        data = {"target": args.target, "result": "not-loaded", "passed": False,
+                "error": str(exc), "traceback": tb}  # fmt: skip
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        print(f"bncheck verify {args.target}\n\n{exc}\n\nResult: NOT LOADED "
+              "(the target could not be imported; nothing was checked)")  # fmt: skip
+    if tb:
+        print(tb.rstrip(), file=sys.stderr)
+    return EXIT_NOT_LOADED
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from bncheck.check._verify import LoadError, verify
-    from bncheck.exceptions import TargetLoadFailed
+    from bncheck.exceptions import TargetImportFailed, TargetLoadFailed
     from bncheck.report.verification import render_json, render_text
 
     try:
@@ -91,15 +120,17 @@ def _cmd_verify(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         if exc.traceback:
             print(exc.traceback, file=sys.stderr)
-        return 1
+        return EXIT_FAIL
+    except TargetImportFailed as exc:
+        return _not_loaded(args, exc)
     except LoadError as exc:
         print(f"bncheck verify: cannot use target {args.target!r}: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except ValueError as exc:
         print(f"bncheck verify: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print(render_json(report) if args.json else render_text(report))
-    return 0 if report.passed else 1
+    return EXIT_PASS if report.passed else EXIT_FAIL
 
 
 class _ProgressBar:
@@ -134,10 +165,9 @@ def _out_refusal(out: Path) -> str | None:
     """
     from bncheck.report.build import HEADER
 
-    if not out.exists():
-        return None
-    if not out.is_dir():
-        return f"--out {out} is a file; expected a folder (new, empty, or a bncheck report folder)"
+    unusable = _unusable_folder("--out", out)
+    if unusable is not None:
+        return unusable
     names = sorted(p.name for p in out.iterdir())
     if not names:
         return None
@@ -163,6 +193,37 @@ def _out_refusal(out: Path) -> str | None:
         f"reports could overwrite (e.g. {out / names[0]}). Expected a new or empty folder, or "
         "one written by `bncheck report`; choose another --out"
     )
+
+
+def _unusable_folder(option: str, out: Path) -> str | None:
+    """Why ``out`` cannot be the folder a command writes into (None: it can, and now exists).
+
+    The folder is created (with its parents) if it is new, and a file is created and removed
+    in it, so that a path under a file, a dangling symbolic link, a path the system refuses
+    (``/proc``, a read-only mount) or a folder without write permission is a usage error
+    before any work, never a traceback after it."""
+    expected = "expected a folder that exists or can be created, and that bncheck may write in"
+    if out.is_symlink() and not out.exists():
+        return (f"{option} {out} is a symbolic link to {os.readlink(out)!r}, which does not "
+                f"exist; {expected}")  # fmt: skip
+    if out.exists() and not out.is_dir():
+        return f"{option} {out} is a file; {expected}"
+    for parent in out.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                return f"{option} {out}: {parent} is not a folder; {expected}"
+            break
+    created = [p for p in (out, *out.parents) if not (p.exists() or p.is_symlink())]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        for folder in created:  # a refused --out leaves no folder behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        return f"{option} {out}: {exc.strerror or exc}; {expected}"
+    return None
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -290,9 +351,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="regenerate every report (numerical error, running statistics, derivation, "
         "source audit) and the index reports/README.md",
     )
-    rep.add_argument("--out", default=str(DEFAULT_REPORTS), help="output directory")
-    rep.add_argument("--quick", action="store_true", help="a small version, for CI")
-    rep.add_argument("--only", default=None, help="comma-separated section names")
+    rep.add_argument(
+        "--out", default=str(DEFAULT_REPORTS),
+        help="output folder: new, empty, or one `bncheck report` wrote (default: reports/ of "
+        "the checkout in a source checkout, else ./reports)",
+    )  # fmt: skip
+    rep.add_argument(
+        "--quick", action="store_true",
+        help="a small version, the one tests compare with the code (default: the full report)",
+    )  # fmt: skip
+    rep.add_argument(
+        "--only", default=None,
+        help="comma-separated section names to regenerate (default: every section)",
+    )  # fmt: skip
     rep.set_defaults(func=_cmd_report)
 
     bench = sub.add_parser(
@@ -300,25 +371,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="time train and eval BN for bncheck, a naive staged NumPy BN and PyTorch (when "
         "installed); print the ratios and peak memory",
     )
-    bench.add_argument("--rounds", type=int, default=9, help="interleaved rounds (median)")
+    bench.add_argument(
+        "--rounds", type=int, default=9,
+        help="interleaved rounds; the median is printed (default 9)",
+    )  # fmt: skip
     bench.set_defaults(func=_cmd_bench)
 
     ver = sub.add_parser(
         "verify",
         help="check a BN implementation: forward, backward, finite differences, identities, "
-        "running statistics, eval mode; exit 0 pass, 1 fail, 2 usage error",
+        "running statistics, eval mode; exit 0 pass, 1 fail, 2 usage error, 3 the target "
+        "could not be imported",
         description="TARGET: file.py or pkg.module (forward/backward, or cs231n-style "
         "batchnorm_forward/batchnorm_backward), file.py:prefix (prefix_forward/prefix_backward), "
-        "file.py:factory (a layer factory), or a dotted class such as torch.nn.BatchNorm2d.",
+        "file.py:factory (a layer factory), or a dotted class such as torch.nn.BatchNorm2d. "
+        "Targets are imported as Python would: the working directory and the file's folder on "
+        "the path, a file inside a package under its dotted name. Exit codes: 0 pass, 1 fail "
+        "(a mistake found, or the target crashed), 2 usage error (bad options, no such target, "
+        "no BN protocol found), 3 the target could not be imported (a module it imports is "
+        "missing, or it does not parse): 'Result: NOT LOADED', JSON \"result\": \"not-loaded\".",
     )
-    ver.add_argument("target", help="what to verify (see above)")
+    ver.add_argument("target", help="what to verify (see above); required")
     ver.add_argument(
         "--convention",
         choices=[*bncheck.CONVENTIONS, "any"],
         default="any",
         help="running-statistics convention a layer must follow (default: any, and report it)",
     )
-    ver.add_argument("--json", action="store_true", help="print the report as JSON")
+    ver.add_argument(
+        "--json", action="store_true", help="print the report as JSON (default: as text)"
+    )
     ver.add_argument(
         "--axis", type=int, choices=(1, -1), default=1,
         help="the channel axis the target expects: 1 (default) or -1 (channels-last)",
@@ -326,10 +408,17 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument(
         "--strict", action="store_true",
         help="interface deviations (a float64 result for float32 input, (1, C) gradients) "
-        "fail instead of warning",
+        "fail instead of warning (default: off, they warn)",
     )  # fmt: skip
-    ver.add_argument("--thorough", action="store_true", help="search many more random inputs")
-    ver.add_argument("--examples", type=int, default=None, help="random inputs per dtype/ndim")
+    ver.add_argument(
+        "--thorough", action="store_true",
+        help="search many more random inputs: 100 per rank and dtype (default: off, 6)",
+    )  # fmt: skip
+    ver.add_argument(
+        "--examples", type=int, default=None,
+        help="random inputs searched per rank and dtype; overrides --thorough (default 6, or "
+        "100 with --thorough)",
+    )  # fmt: skip
     ver.add_argument(
         "--timeout", type=_positive("seconds"), default=10.0, help="seconds per call (default 10)"
     )
@@ -347,24 +436,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="address space of the target process, in MB (default 4096)",
     )
     ver.add_argument(
-        "--dtypes", type=_csv(("float64", "float32", "float16")), default="float64,float32"
+        "--dtypes", type=_csv(("float64", "float32", "float16")), default="float64,float32",
+        help="comma-separated input dtypes to check, from float64, float32, float16 "
+        "(default float64,float32)",
     )
     ver.add_argument(
         "--ndims", type=_csv(("2", "3", "4", "5")), default=None,
         help="input ranks to check (default 2,4, or the ranks the target takes; a rank asked "
         "for explicitly that the target cannot take is a failed check)",
     )  # fmt: skip
-    ver.add_argument("--seed", type=int, default=0)
+    ver.add_argument(
+        "--seed", type=int, default=0,
+        help="seeds every random input: the same seed gives the same inputs (default 0)",
+    )  # fmt: skip
     ver.add_argument(
         "--world-size", type=_world_size, default=None, metavar="K",
         help="verify a synchronized BN (torch.nn.Module class or f(x, gamma, beta, eps[, "
-        "group])) in K processes over gloo, 2 to 16 (needs PyTorch)",
+        "group])) in K processes over gloo, 2 to 16 (needs PyTorch; default: one process)",
     )  # fmt: skip
     ver.set_defaults(func=_cmd_verify)
     return parser
 
 
+def _tolerant_output() -> None:
+    """Text that the terminal's encoding cannot show (a target's file name in an ASCII-only
+    locale) is written as escapes instead of ending the command with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

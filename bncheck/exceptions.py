@@ -2,6 +2,7 @@
 
 - :class:`BatchNormError` (a ``ValueError``): a value given to the BN is outside what it accepts.
 - :class:`LoadError`: ``verify`` cannot plug a target in (a usage error, exit code 2).
+- :class:`TargetImportFailed` (a ``LoadError``): the target could not be imported (exit code 3).
 - :class:`TargetError` and :class:`TargetLoadFailed`: the target itself failed.
 - :class:`BatchNormVerificationError` (an ``AssertionError``): a target failed a check.
 """
@@ -15,6 +16,7 @@ __all__ = [
     "BatchNormVerificationError",
     "LoadError",
     "TargetError",
+    "TargetImportFailed",
     "TargetLoadFailed",
 ]
 
@@ -74,6 +76,35 @@ class LoadError(Exception):
     ...
     bncheck.exceptions.LoadError: ...target file 'no_such_file.py' does not exist
     """
+
+
+class TargetImportFailed(LoadError):
+    """The target could not be imported: its module, or a module it imports, is missing, or
+    its source does not parse. This is the user's environment, not a verdict on the BN:
+    ``bncheck verify`` prints ``Result: NOT LOADED`` and exits with code 3 (``--json``:
+    ``"result": "not-loaded"``). ``traceback`` is the import's traceback text (may be "").
+
+    A missing optional framework (PyTorch, JAX/Flax, Keras) is named with the extra that
+    installs it.
+
+    Parameters
+    ----------
+    message : str
+        What could not be imported, and why.
+    traceback : str
+        The import's traceback text (may be ""); kept as the attribute ``traceback``.
+
+    Examples
+    --------
+    >>> from bncheck.exceptions import LoadError, TargetImportFailed
+    >>> err = TargetImportFailed("could not import the target: No module named 'pkg'")
+    >>> isinstance(err, LoadError), err.traceback
+    (True, '')
+    """
+
+    def __init__(self, message: str, *, traceback: str = "") -> None:
+        super().__init__(message)
+        self.traceback = traceback
 
 
 class TargetLoadFailed(TargetError, LoadError):

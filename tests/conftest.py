@@ -1,17 +1,27 @@
-"""Shared test configuration: Hypothesis profiles.
+"""Shared test configuration: Hypothesis profiles, and the framework marks kept honest.
 
 Choose a profile with the environment variable ``BNCHECK_HYPOTHESIS_PROFILE``:
 
 - ``ci`` (default): derandomized and bounded, so CI is reproducible and fast;
 - ``dev``: random, a few more examples;
 - ``thorough``: many examples for long local runs.
+
+A test that skips because an optional framework is missing must carry that framework's mark
+(``tests/frameworks.py``): CI's second stage runs only the marked tests, so an unmarked one would
+run in neither stage. Such a skip is turned into a failure here, for a test or a whole module.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Generator
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from tests.frameworks import FRAMEWORKS, PACKAGES
 
 settings.register_profile(
     "ci",
@@ -30,3 +40,42 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("BNCHECK_HYPOTHESIS_PROFILE", "ci"))
 pytest_plugins = ["pytester"]
+
+
+#: a skip reason that says an optional framework is missing
+_MISSING = re.compile(
+    r"\b(" + "|".join(sorted(PACKAGES)) + r")\b.*\bnot installed|"
+    r"(No module named|could not import) '(" + "|".join(sorted(PACKAGES)) + r")[.']"
+)
+
+
+def _skip_reason(report: Any) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, Any, None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and _MISSING.search(_skip_reason(report)):
+        if not any(item.get_closest_marker(mark) for mark in FRAMEWORKS):
+            report.outcome = "failed"
+            report.longrepr = (
+                f"{item.nodeid} skips for a missing framework ({_skip_reason(report)}) but "
+                "carries no framework mark: give it tests.frameworks.needs/marks, or CI's "
+                "framework stage never runs it"
+            )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and _MISSING.search(_skip_reason(report)):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{collector.nodeid} is skipped whole for a missing framework "
+            f"({_skip_reason(report)}): mark its tests with tests.frameworks.marks/needs "
+            "instead, so that CI's framework stage selects them"
+        )

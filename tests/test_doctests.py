@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from tests.frameworks import FRAMEWORKS, marks
+
 #: The modules whose ``__all__`` is bncheck's public API.
 PUBLIC_MODULES = (
     "bncheck",
@@ -51,8 +53,9 @@ PUBLIC_MODULES = (
     "bncheck.check.conditions",
 )
 
-#: optional frameworks some examples import (the extras compare, jax, keras)
-OPTIONAL = ("torch", "jax", "flax", "keras")
+#: optional framework package -> the test mark of the extra that installs it
+OPTIONAL = {package: mark for mark, (packages, _) in FRAMEWORKS.items() for package in packages[:1]}
+OPTIONAL["flax"] = "jax"
 
 OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -63,9 +66,16 @@ def _module(name: str) -> ModuleType:
     return importlib.import_module(name)
 
 
+#: public names that exist only with an optional framework installed ("module.name" -> its mark)
+UNAVAILABLE: dict[str, str] = {}
+
+
 def public_objects() -> dict[str, tuple[Any, ModuleType]]:
     """``"module.name"`` (the defining module's name, once per object) -> (object, the public
-    module that lists it), for every function, class and public method of such a class."""
+    module that lists it), for every function, class and public method of such a class.
+
+    A name that needs an optional framework which is not installed (its module raises
+    ``ModuleNotFoundError`` for the framework) is recorded in :data:`UNAVAILABLE` instead."""
     found: dict[str, tuple[Any, ModuleType]] = {}
     seen: set[int] = set()
 
@@ -77,7 +87,13 @@ def public_objects() -> dict[str, tuple[Any, ModuleType]]:
     for modname in PUBLIC_MODULES:
         module = _module(modname)
         for name in module.__all__:
-            obj = getattr(module, name)
+            try:
+                obj = getattr(module, name)
+            except ModuleNotFoundError as exc:
+                if exc.name not in OPTIONAL:
+                    raise
+                UNAVAILABLE[f"{modname}.{name}"] = OPTIONAL[exc.name]
+                continue
             if not (inspect.isfunction(obj) or inspect.isclass(obj)):
                 continue  # a constant: documented by its ``#:`` comment
             owner = getattr(obj, "__module__", modname)
@@ -124,6 +140,12 @@ def _tests() -> dict[str, doctest.DocTest]:
     return tests
 
 
+def _framework_marks(source: str) -> list[pytest.MarkDecorator]:
+    """The marks (and skips) of the optional frameworks that ``source`` imports."""
+    used = {m for package, m in OPTIONAL.items() if re.search(rf"\bimport {package}\b", source)}
+    return [mark for m in sorted(used) for mark in marks(m)]
+
+
 TESTS = _tests()
 OBJECTS = public_objects()
 
@@ -132,7 +154,11 @@ def test_the_public_modules_have_examples() -> None:
     assert len(TESTS) >= len(PUBLIC_MODULES)
 
 
-@pytest.mark.parametrize("qualname", sorted(OBJECTS))
+@pytest.mark.parametrize(
+    "qualname",
+    [pytest.param(q, marks=_framework_marks(OBJECTS[q][0].__doc__ or "")) for q in sorted(OBJECTS)]
+    + [pytest.param(q, marks=marks(mark)) for q, mark in sorted(UNAVAILABLE.items())],
+)
 def test_public_name_has_an_examples_section(qualname: str) -> None:
     obj, listed_in = OBJECTS[qualname]
     doc = inspect.cleandoc(obj.__doc__ or "")
@@ -146,14 +172,17 @@ def test_public_name_has_an_examples_section(qualname: str) -> None:
         )
 
 
-@pytest.mark.parametrize("name", sorted(TESTS))
+@pytest.mark.parametrize(
+    "name",
+    [
+        # an optional framework's examples are marked for it and skip where it is absent
+        pytest.param(n, marks=_framework_marks("".join(e.source for e in TESTS[n].examples)))
+        for n in sorted(TESTS)
+    ],
+)
 def test_docstring_examples_run(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # an example that writes a file leaves nothing behind
     test = TESTS[name]
-    for optional in OPTIONAL:  # an optional framework's examples skip where it is absent
-        uses = any(re.search(rf"\bimport {optional}\b", e.source) for e in test.examples)
-        if uses and importlib.util.find_spec(optional) is None:
-            pytest.skip(f"{optional} is not installed")
     test.globs = dict(test.globs)  # each run gets its own namespace
     runner = doctest.DocTestRunner(optionflags=OPTIONFLAGS)
     report: list[str] = []

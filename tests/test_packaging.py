@@ -4,9 +4,11 @@ installed (non-editable) bncheck writes nothing beside its own files."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -92,42 +94,79 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     return {
         str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
         for p in folder.rglob("*")
-        if p.is_file()
+        if p.is_file() and "__pycache__" not in p.parts
     }
 
 
-def test_an_installed_bncheck_derives_and_reports_without_writing_beside_itself(
+#: what a copy of the checkout leaves out: environments, builds and caches
+_NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis",
+    ".mypy_cache", ".ruff_cache", ".pytest_cache", "*.so",
+)  # fmt: skip
+
+
+def _run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
+
+
+def _package_dirs() -> set[str]:
+    """Every package of the source tree, as installed: bncheck's and derivations' folders that
+    hold an __init__.py (derivations/ is installed as bncheck/derivations/)."""
+    found = {str(p.parent.relative_to(REPO)) for p in (REPO / "bncheck").rglob("__init__.py")}
+    found |= {
+        "bncheck/" + str(p.parent.relative_to(REPO))
+        for p in (REPO / "derivations").rglob("__init__.py")
+    }
+    return found
+
+
+@pytest.mark.slow
+def test_a_wheel_built_as_pip_builds_it_runs_every_command_from_a_fresh_environment(
     tmp_path: Path,
 ) -> None:
-    """``pip install .`` (not editable), then ``bncheck derive --out`` and ``bncheck report
-    --out`` from another folder: the outputs equal the committed ones and the installed tree
-    is unchanged, byte for byte and time stamp for time stamp."""
-    site = tmp_path / "site"
-    pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "--target", str(site), str(REPO)],
-        capture_output=True, text=True, timeout=600,
+    """A wheel built from a copy of the tree with build isolation (as ``pip install .`` does),
+    installed with the verify, derive and report extras into a fresh virtual environment that
+    shares nothing with this one; from another folder, ``bncheck verify bncheck.BatchNorm``
+    passes, ``bncheck derive --out`` and ``bncheck report --quick --out`` write what is
+    committed, and nothing is written beside the installed package or into the working
+    folder."""
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=_NOT_SOURCE)
+    venv = tmp_path / "venv"
+    made = _run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path, timeout=120)
+    assert made.returncode == 0, made.stderr
+    python = venv / "bin" / "python"
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    wheels = tmp_path / "wheels"
+    built = _run([*pip, "wheel", "--no-deps", "--wheel-dir", str(wheels), str(source)], tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = wheels.glob("bncheck-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        inside = {str(Path(n).parent) for n in archive.namelist() if n.endswith("/__init__.py")}
+    assert _package_dirs() <= inside, f"packages missing from the wheel: {_package_dirs() - inside}"
+    assert not any(n.startswith("derivations/") for n in inside), "a top-level derivations"
+    installed = _run([*pip, "install", f"{wheel}[verify,derive,report]"], tmp_path)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    site = Path(
+        _run([str(python), "-c", "import bncheck, os; print(os.path.dirname(bncheck.__file__))"],
+             cwd=tmp_path).stdout.strip()
     )  # fmt: skip
-    if pip.returncode != 0 and "No module named pip" in pip.stderr:
-        pytest.skip("this interpreter has no pip")
-    assert pip.returncode == 0, pip.stderr
-    assert not (site / "derivations").exists(), "installed as a top-level package"
-    assert (site / "bncheck" / "derivations" / "__init__.py").is_file()
+    assert site.is_dir() and not site.is_relative_to(REPO), site
     before = _snapshot(site)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(site)
     work = tmp_path / "work"
     work.mkdir()
+    bncheck = str(venv / "bin" / "bncheck")
+    verified = _run([bncheck, "verify", "bncheck.BatchNorm"], cwd=work)
+    assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-3000:]
+    assert verified.stdout.rstrip().endswith("Result: PASS"), verified.stdout[-2000:]
     for args in (["derive", "--out", str(tmp_path / "d")],
                  ["report", "--quick", "--out", str(tmp_path / "r")]):  # fmt: skip
-        done = subprocess.run(
-            [sys.executable, "-m", "bncheck", *args],
-            capture_output=True, text=True, timeout=600, cwd=work, env=env,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
+        done = _run([bncheck, *args], cwd=work)
+        assert done.returncode == 0, done.stderr[-3000:]
         assert str(site) not in done.stdout, done.stdout
-    assert _snapshot(site) == before
-    assert list(work.iterdir()) == []
+    assert _snapshot(site) == before, "the installed package changed"
+    assert list(work.iterdir()) == [], "a command wrote into the working folder"
     reference = tmp_path / "d" / "bncheck" / "check" / "reference.py"
     assert reference.read_bytes() == (REPO / "bncheck" / "check" / "reference.py").read_bytes()
     for name in ("derivation.md", "source_audit.md", "source_audit.json"):

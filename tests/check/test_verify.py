@@ -15,7 +15,8 @@ import bncheck
 from bncheck.check import verify
 from bncheck.check.testing import BatchNormVerificationError, assert_batchnorm_correct
 from bncheck.cli import main
-from bncheck.exceptions import LoadError
+from bncheck.exceptions import LoadError, TargetImportFailed
+from tests.frameworks import needs
 from tests.internals import MISTAKES
 from tests.paths import IMPLS
 
@@ -169,15 +170,27 @@ def test_a_target_that_cannot_be_loaded_raises_load_error(target: str, message: 
         verify(target)
 
 
-def test_a_target_that_crashes_while_loading_is_a_failed_check_with_its_traceback(
+def test_a_target_whose_import_raises_import_error_is_not_loaded_with_its_traceback(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    report = verify(str(IMPLS / "import_fails.py"))
+    with pytest.raises(TargetImportFailed, match="this module cannot be imported") as info:
+        verify(str(IMPLS / "import_fails.py"))
+    assert "import_fails.py" in info.value.traceback  # the target's own frame
+    assert main(["verify", str(IMPLS / "import_fails.py")]) == 3  # neither FAIL nor usage
+    assert capsys.readouterr().out.rstrip().splitlines()[-1].startswith("Result: NOT LOADED")
+
+
+def test_a_target_that_crashes_while_loading_is_a_failed_check_with_its_traceback(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "crashes.py"
+    target.write_text("SCALE = 1 / 0  # the target's own bug, at import\n")
+    report = verify(str(target))
     assert not report.passed
     (load,) = report.failed
-    assert load.id == "load" and "this module cannot be imported" in load.message
-    assert "import_fails.py" in load.message  # the target's own frame
-    assert main(["verify", str(IMPLS / "import_fails.py")]) == 1  # not a usage error
+    assert load.id == "load" and "ZeroDivisionError" in load.message
+    assert "crashes.py" in load.message  # the target's own frame
+    assert main(["verify", str(target)]) == 1  # a failed check, not a usage error
 
 
 def test_python_objects_are_targets_too() -> None:
@@ -248,8 +261,8 @@ def test_the_pytest_plugin_provides_the_fixture(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(["*dbeta-mean*"])
 
 
+@needs("torch")
 def test_torch_modules_are_verified_through_autograd() -> None:
-    pytest.importorskip("torch")
     report = verify("torch.nn.BatchNorm1d", convention="torch", ndims=(2, 3))
     assert report.passed and report.kind == "torch"
 

@@ -21,20 +21,15 @@ import pytest
 
 from bncheck.check import verify
 from bncheck.exceptions import LoadError
+from tests.frameworks import needs
 from tests.impls.distributed import CASES, DIRECTORY
 
 REFERENCE = "bncheck.check.sync_batchnorm:SyncBatchNorm"
 FAILING = DIRECTORY / "failing.py"
 
 
-def _torch() -> None:
-    """Skip without PyTorch (found, not imported: the target processes import it)."""
-    if importlib.util.find_spec("torch") is None:
-        pytest.skip("PyTorch is not installed")
-
-
+@needs("torch")
 def test_the_reference_sync_batchnorm_passes_in_four_processes() -> None:
-    _torch()
     from bncheck.report.verification import render_text
 
     start = time.perf_counter()
@@ -57,10 +52,10 @@ def test_the_reference_sync_batchnorm_passes_in_four_processes() -> None:
 @pytest.mark.parametrize(
     ("spec", "mistakes", "families"), CASES, ids=[c[0].split(".")[0] for c in CASES]
 )
+@needs("torch")
 def test_each_distributed_mistake_fails_and_is_named(
     spec: str, mistakes: tuple[str, ...], families: tuple[str, ...]
 ) -> None:
-    _torch()
     report = verify(str(DIRECTORY / spec), world_size=4, ndims=(2,))
     assert not report.passed
     assert {d["id"] for d in report.diagnosis} == set(mistakes)
@@ -89,10 +84,10 @@ def _alive(pid: int) -> bool:
     return "State:\tZ" not in status
 
 
+@needs("torch")
 def test_a_failing_rank_is_a_failed_check_and_no_process_outlives_verify(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _torch()
     pidfile = tmp_path / "pids"
     monkeypatch.setenv("BNCHECK_TEST_PIDFILE", str(pidfile))
     start = time.perf_counter()
@@ -127,10 +122,10 @@ def test_a_failing_rank_is_a_failed_check_and_no_process_outlives_verify(
     assert not [p for p in pids if _alive(p)]
 
 
+@needs("torch")
 def test_a_function_target_passes_through_the_pytest_fixture(
     assert_batchnorm_correct: Callable[..., Any],
 ) -> None:
-    _torch()
     # world_size passes through assert_batchnorm_correct (and the fixture) to verify; a
     # relative file is found beside this test file
     report = assert_batchnorm_correct(

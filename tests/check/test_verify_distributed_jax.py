@@ -7,7 +7,6 @@ are timed against the stated speed target (120 s for K = 4)."""
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,11 @@ from typing import Any
 import pytest
 
 from bncheck.check import verify
+from tests.frameworks import marks
 
-# find_spec, not importorskip: importing flax here would load JAX (and its threads, and
-# ml_dtypes' NumPy dtypes) into the pytest process for every later test
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("flax") is None, reason="flax is not installed"
-)
+# found, not imported: importing flax here would load JAX (and its threads, and ml_dtypes' NumPy
+# dtypes) into the pytest process for every later test
+pytestmark = marks("jax")
 
 SECONDS = 120.0  # the speed target of one K = 4 verification
 
@@ -131,13 +129,12 @@ def test_per_device_statistics_fail_unexplained(tmp_path: Path) -> None:
         assert not any(d.startswith("sync-") for d in c.diagnosis), c
 
 
-@pytest.mark.parametrize("target", ["flax.nnx.BatchNorm", "keras.layers.BatchNormalization"])
+@pytest.mark.parametrize(
+    "target",
+    ["flax.nnx.BatchNorm", pytest.param("keras.layers.BatchNormalization", marks=marks("keras"))],
+)
 def test_nnx_and_keras_with_world_size_are_usage_errors_not_verdicts(target: str) -> None:
-    import importlib.util
-
     from bncheck.exceptions import LoadError
 
-    if importlib.util.find_spec(target.partition(".")[0]) is None:  # keras: never imported here
-        pytest.skip(f"{target.partition('.')[0]} is not installed")
     with pytest.raises(LoadError, match="without --world-size"):
         verify(target, world_size=2, ndims=(2,), dtypes=("float64",))

@@ -11,7 +11,6 @@ it XLA compiling the step for each new input shape).
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import time
@@ -20,20 +19,12 @@ from typing import Any
 import pytest
 
 from bncheck.check import VerificationReport, verify
+from tests.frameworks import needs
 from tests.paths import IMPLS, REPO
 
 FW = IMPLS / "frameworks"
 #: seconds a default verification of a Flax or Keras BN may take on 2 cores, start-up included
 LIMIT = 60.0
-
-
-def _needs(extra: str) -> None:
-    """Skip unless the extra's packages are installed (found, not imported here: Keras picks
-    its backend at import, which the target process sets to JAX)."""
-    packages = {"jax": ("jax", "flax"), "keras": ("keras", "jax")}[extra]
-    missing = [p for p in packages if importlib.util.find_spec(p) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (pip install 'bncheck[{extra}]')")
 
 
 def _timed(target: str, **kwargs: Any) -> tuple[VerificationReport, float]:
@@ -53,8 +44,8 @@ def _mapping(report: VerificationReport) -> str:
 # -- Flax linen ---------------------------------------------------------------------------------
 
 
+@needs("jax")
 def test_flax_linen_batchnorm_fails_by_its_one_pass_variance(record_property: Any) -> None:
-    _needs("jax")
     report, seconds = _timed("flax.linen.BatchNorm")
     record_property("seconds", round(seconds, 1))
     assert seconds < LIMIT, f"a default verification took {seconds:.1f} s"
@@ -76,8 +67,8 @@ def test_flax_linen_batchnorm_fails_by_its_one_pass_variance(record_property: An
     assert running and all(c.status == "pass" and "keras" in c.message for c in running)
 
 
+@needs("jax")
 def test_a_flax_linen_wrapper_with_the_two_pass_variance_passes() -> None:
-    _needs("jax")
     report, _ = _timed(f"{FW / 'flax_linen_bns.py'}:TwoPassBN", ndims=(4,))
     assert report.passed, [(c.id, c.message[:200]) for c in report.failed]
     text = _mapping(report)
@@ -86,16 +77,16 @@ def test_a_flax_linen_wrapper_with_the_two_pass_variance_passes() -> None:
     assert "batch variance: two-pass" in text
 
 
+@needs("jax")
 def test_a_flax_linen_instance_keeps_its_channels_first_axis() -> None:
-    _needs("jax")
     report, _ = _timed(f"{FW / 'flax_linen_bns.py'}:channels_first", ndims=(4,),
                        dtypes=("float32",))  # fmt: skip
     assert report.passed, [(c.id, c.message[:200]) for c in report.failed]
     assert "channels: axis 1" in _mapping(report)
 
 
+@needs("jax")
 def test_a_flax_linen_subclass_that_stops_the_mean_gradient_is_named() -> None:
-    _needs("jax")
     report, _ = _timed(f"{FW / 'flax_linen_bns.py'}:NoMeanGradientBN", ndims=(2,),
                        dtypes=("float64",))  # fmt: skip
     assert not report.passed
@@ -106,8 +97,8 @@ def test_a_flax_linen_subclass_that_stops_the_mean_gradient_is_named() -> None:
 # -- Flax nnx -----------------------------------------------------------------------------------
 
 
+@needs("jax")
 def test_flax_nnx_batchnorm_fails_by_its_one_pass_variance() -> None:
-    _needs("jax")
     report, _ = _timed("flax.nnx.BatchNorm", ndims=(2,))
     assert report.kind == "flax.nnx"
     text = _mapping(report)
@@ -117,16 +108,16 @@ def test_flax_nnx_batchnorm_fails_by_its_one_pass_variance() -> None:
     assert not report.unexplained
 
 
+@needs("jax")
 def test_a_flax_nnx_instance_with_the_two_pass_variance_passes() -> None:
-    _needs("jax")
     report, _ = _timed(f"{FW / 'flax_nnx_bns.py'}:two_pass", ndims=(4,), dtypes=("float32",))
     assert report.passed, [(c.id, c.message[:200]) for c in report.failed]
     assert "a copy (nnx.clone) of the instance" in _mapping(report)
     assert all(c.id.split("/")[1] == "4d" for c in report.checks if "/" in c.id)
 
 
+@needs("jax")
 def test_a_flax_nnx_subclass_with_eps_outside_the_root_is_named() -> None:
-    _needs("jax")
     report, _ = _timed(f"{FW / 'flax_nnx_bns.py'}:EpsOutsideSqrtBN", ndims=(2,),
                        dtypes=("float64",))  # fmt: skip
     assert _ids(report) == {"eps-outside-sqrt", "eval-eps-outside-sqrt"}
@@ -136,8 +127,8 @@ def test_a_flax_nnx_subclass_with_eps_outside_the_root_is_named() -> None:
 # -- Keras 3 ------------------------------------------------------------------------------------
 
 
+@needs("keras")
 def test_keras_batchnormalization_computes_float64_in_float32(record_property: Any) -> None:
-    _needs("keras")
     report, seconds = _timed("keras.layers.BatchNormalization")
     record_property("seconds", round(seconds, 1))
     assert seconds < LIMIT, f"a default verification took {seconds:.1f} s"
@@ -156,8 +147,8 @@ def test_keras_batchnormalization_computes_float64_in_float32(record_property: A
     assert float32 and all(c.status == "pass" for c in float32)
 
 
+@needs("keras")
 def test_a_keras_instance_built_for_channels_first_passes_in_float32() -> None:
-    _needs("keras")
     report, _ = _timed(f"{FW / 'keras_bns.py'}:channels_first", ndims=(4,),
                        dtypes=("float32",))  # fmt: skip
     assert report.passed, [(c.id, c.message[:200]) for c in report.failed]
@@ -170,10 +161,10 @@ def test_a_keras_instance_built_for_channels_first_passes_in_float32() -> None:
     [("SwappedMomentumBN", "keras", "momentum-swapped"),
      ("NoVarianceGradientBN", "any", "missing-var-path")],
 )  # fmt: skip
+@needs("keras")
 def test_a_keras_subclass_with_a_known_mistake_is_named(
     name: str, convention: str, mistake: str
 ) -> None:
-    _needs("keras")
     report, _ = _timed(f"{FW / 'keras_bns.py'}:{name}", convention=convention, ndims=(2,),
                        dtypes=("float32",))  # fmt: skip
     assert not report.passed

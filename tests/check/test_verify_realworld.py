@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bncheck.check import verify
+from tests.frameworks import needs
 from tests.realworld_cases import CASES, Case
 
 
@@ -35,8 +36,8 @@ def test_the_corpus_covers_the_styles_and_mistakes_of_the_issue() -> None:
         assert form in text, form
 
 
+@needs("torch")
 def test_a_from_scratch_torch_textbook_layer_plugs_in_and_gets_running_var_bias() -> None:
-    pytest.importorskip("torch")
     from tests.realworld_cases import DIRECTORY
 
     target = f"{DIRECTORY / 'd2l_torch_running_biased.py'}:BatchNorm"
@@ -50,8 +51,8 @@ def test_a_from_scratch_torch_textbook_layer_plugs_in_and_gets_running_var_bias(
     assert keras_like.passed  # biased variance with torch's momentum meaning is a known pair
 
 
+@needs("torch")
 def test_a_layer_of_torch_tensors_without_backward_is_checked_through_autograd() -> None:
-    pytest.importorskip("torch")
     from tests.realworld_cases import DIRECTORY
 
     target = f"{DIRECTORY / 'w26_torch_tensors_unbiased_normalize.py'}:BatchNorm1d"

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.paths import COMMITTED_QUICK
 from tests.reportdiff import first_difference
 
@@ -76,6 +78,7 @@ def _text_files(folder: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.torch  # runs in both CI stages: it means most where PyTorch is there to hide
 def test_the_quick_reports_are_the_same_without_simd_features_and_without_pytorch(
     tmp_path: Path,
 ) -> None:

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("torch.distributed")
-
 from bncheck.report.sync_stats import N, measure
+from tests.frameworks import marks
 from tests.internals import equal_weight_closed_form
+
+pytestmark = marks("torch")
 
 #: float64 merges of n = 64 values: each merged statistic is a few sums of at most n terms, so
 #: its relative error is at most about gamma_{2n} = 2n·u (Higham §4.2) of its scale; the mean

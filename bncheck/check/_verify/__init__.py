@@ -7,12 +7,15 @@ of docs/design.md (the verify protocol) runs against it and the result is a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import pickle
 import sys
+import tempfile
 import time
 import types
+from collections.abc import Iterator
 from typing import Any
 
 from bncheck.bn.running import CONVENTIONS
@@ -22,13 +25,14 @@ from bncheck.check._verify.suite import _load_failed, _no_mutation, _run_all, _v
 from bncheck.check._verify.targets.adapt import Adapted, adapt
 from bncheck.check._verify.targets.dispatch import load_adapter
 from bncheck.check._verify.verification_report import VerificationReport
-from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
+from bncheck.exceptions import LoadError, TargetError, TargetImportFailed, TargetLoadFailed
 
 __all__ = [
     "Adapted",
     "CheckResult",
     "LoadError",
     "Options",
+    "TargetImportFailed",
     "TargetLoadFailed",
     "VerificationReport",
     "adapt",
@@ -102,6 +106,9 @@ def verify(
 
     Raises
     ------
+    TargetImportFailed
+        The target could not be imported: a module it needs is missing or its source does
+        not parse (the user's environment; exit code 3 on the command line).
     LoadError
         The target cannot be loaded or lacks the protocol (exit code 2 on the command line).
     ValueError
@@ -128,6 +135,52 @@ def verify(
         raise ValueError(f"axis={axis!r}; expected 1 (channels first) or -1 (channels last)")
     ndims = tuple(dict.fromkeys(ndims))  # "2,2" is 2
     dtypes = tuple(dict.fromkeys(dtypes))
+    with _hypothesis_home_elsewhere():
+        return _verify(target, convention=convention, dtypes=dtypes, ndims=ndims,
+                       explicit=explicit, thorough=thorough, examples=examples, timeout=timeout,
+                       seed=seed, axis=axis, strict=strict, deadline=deadline,
+                       memory_limit=memory_limit, world_size=world_size)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _hypothesis_home_elsewhere() -> Iterator[None]:
+    """Point Hypothesis' storage at a temporary folder for the run, and back afterwards.
+
+    verify's searches keep no example database, but Hypothesis also caches the constants of
+    loaded modules in its storage folder, ``./.hypothesis`` unless told otherwise: verify must
+    write nothing into the user's working directory. A folder the user chose with
+    ``HYPOTHESIS_STORAGE_DIRECTORY`` is left as it is."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    from hypothesis import configuration
+
+    before = configuration.storage_directory(intent_to_write=False).home_directory
+    with tempfile.TemporaryDirectory(prefix="bncheck-hypothesis-") as home:
+        configuration.set_hypothesis_home_dir(home)
+        try:
+            yield
+        finally:
+            configuration.set_hypothesis_home_dir(before)
+
+
+def _verify(
+    target: Any,
+    *,
+    convention: str,
+    dtypes: tuple[str, ...],
+    ndims: tuple[int, ...],
+    explicit: bool,
+    thorough: bool,
+    examples: int | None,
+    timeout: float,
+    seed: int,
+    axis: int,
+    strict: bool,
+    deadline: float | None,
+    memory_limit: int | None,
+    world_size: int | None,
+) -> VerificationReport:
     if examples is not None and (isinstance(examples, bool) or not isinstance(examples, int)
                                  or examples < 0):  # fmt: skip
         raise ValueError(f"examples={examples!r}; expected a whole number >= 0")

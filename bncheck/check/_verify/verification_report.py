@@ -83,6 +83,7 @@ class VerificationReport:
         return {
             "target": self.target,
             "kind": self.kind,
+            "result": "pass" if self.passed else "fail",
             "passed": self.passed,
             "seconds": round(self.seconds, 2),
             "options": self.options,

@@ -20,7 +20,7 @@ import numpy as np
 
 from bncheck.check._verify.process import frames, wire
 from bncheck.check._verify.process.limits import _isolate, _limit, _start_watchdog
-from bncheck.exceptions import LoadError
+from bncheck.exceptions import LoadError, TargetImportFailed
 
 #: characters of a target's exception message (and traceback text) that are kept
 MESSAGE_LIMIT = 2000
@@ -80,9 +80,12 @@ _STDLIB_DIRS = tuple({os.path.abspath(sysconfig.get_paths()[k]) for k in ("stdli
 
 
 def _load_failure_kind(exc: BaseException) -> str:
-    """'usage' when bncheck could not find or use the target (LoadError, no such module);
-    'target' when the target's own code failed (a frame of it is on the traceback, or its
-    file does not parse)."""
+    """'import' when the target could not be imported (TargetImportFailed: the user's
+    environment); 'usage' when bncheck could not find or use the target (LoadError, no such
+    module); 'target' when the target's own code failed (a frame of it is on the traceback,
+    or its file does not parse)."""
+    if isinstance(exc, TargetImportFailed):
+        return "import"
     if isinstance(exc, LoadError):
         return "usage"
     if isinstance(exc, SyntaxError):
@@ -176,7 +179,9 @@ def _serve(
             adapter = loader()
             description = adapter.describe()
         except BaseException as exc:  # report anything, including SystemExit
-            text = _truncate(_frames(exc, 20) + _exc_message(exc), _TRACEBACK_LIMIT)
+            text = _truncate(
+                exc.traceback if isinstance(exc, TargetImportFailed) else
+                _frames(exc, 20) + _exc_message(exc), _TRACEBACK_LIMIT)  # fmt: skip
             message = _exc_text(exc)  # bncheck's own LoadError needs no type name
             if not isinstance(exc, LoadError):
                 message = f"{wire.type_name(exc)}: {message}"

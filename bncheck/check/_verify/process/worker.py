@@ -43,7 +43,7 @@ from bncheck.check._verify.process import frames, wire
 from bncheck.check._verify.process.child import _ChildSetup, _serve, _truncate
 from bncheck.check._verify.process.limits import _Output
 from bncheck.check._verify.process.replies import _exit_text, read_reply
-from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
+from bncheck.exceptions import LoadError, TargetError, TargetImportFailed, TargetLoadFailed
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -238,6 +238,8 @@ class TargetProcess:
             self.close()
             if msg[1] == "usage":
                 raise LoadError(msg[2])
+            if msg[1] == "import":
+                raise TargetImportFailed(msg[2], traceback=msg[3])
             raise TargetLoadFailed(msg[2], traceback=msg[3])
         if not (isinstance(msg, tuple) and len(msg) == 2 and msg[0] == "ready"):
             self.close()

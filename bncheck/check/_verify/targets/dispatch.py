@@ -29,7 +29,9 @@ import importlib
 import importlib.util
 import inspect
 import os
+import stat
 import sys
+import traceback
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -40,46 +42,145 @@ import numpy as np
 from bncheck.check._verify.targets import protocol as P
 from bncheck.check._verify.targets.common import _arr
 from bncheck.check._verify.targets.cs231n import Cs231nAdapter
-from bncheck.check._verify.targets.frameworks import framework_adapter, prepare_target
+from bncheck.check._verify.targets.frameworks import (
+    extra_for,
+    framework_adapter,
+    prepare_target,
+)
 from bncheck.check._verify.targets.functional import FunctionalAdapter
 from bncheck.check._verify.targets.layer import LayerAdapter
 from bncheck.check._verify.targets.torch_module import TorchAdapter
-from bncheck.exceptions import LoadError
+from bncheck.exceptions import LoadError, TargetImportFailed
 
 __all__ = ["load_adapter"]
 
 
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))  # fmt: skip
+
+
+def _on_path(folder: str) -> None:
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
+def _import_failed(exc: BaseException, what: str) -> TargetImportFailed:
+    """The usage-independent failure to import ``what``: the user's environment, exit code 3."""
+    detail = f"{type(exc).__name__}: {exc}"
+    extra = extra_for(getattr(exc, "name", None)) if isinstance(exc, ImportError) else None
+    if extra is not None:
+        detail += f" (install it with bncheck's [{extra}] extra: pip install 'bncheck[{extra}]')"
+    tb = exc.__traceback__
+    while tb is not None and _not_the_targets(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next  # bncheck's and importlib's own frames say nothing to the user
+    text = "".join(traceback.format_exception(type(exc), exc, tb, limit=20))
+    return TargetImportFailed(f"could not import the target {what}: {detail}", traceback=text)
+
+
+_BNCHECK = str(Path(__file__).resolve().parents[3]) + os.sep
+
+
+def _not_the_targets(filename: str) -> bool:
+    return filename.startswith("<frozen") or os.path.abspath(filename).startswith(_BNCHECK)
+
+
+def _package_of(path: Path) -> tuple[Path, str] | None:
+    """(the folder above the file's package, the file's dotted module name) when the file sits
+    in a package (folders holding ``__init__.py``), found upwards from its folder as pytest's
+    default import mode does; None for a file outside any package."""
+    parts = [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file() and folder.name.isidentifier():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    if len(parts) == 1 or not path.stem.isidentifier():
+        return None
+    return folder, ".".join(parts)
+
+
 def _import_file(path: Path) -> types.ModuleType:
-    if not path.is_file():
-        raise LoadError(f"target file {str(path)!r} does not exist")
-    name = f"_bncheck_target_{abs(hash(str(path.resolve())))}"
+    """Import a target file as Python would: a file inside a package under its dotted name with
+    the folder above the package on ``sys.path`` (so ``from pkg import x`` and relative imports
+    work), any other file with its own folder on ``sys.path``, as ``python file.py`` has it."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise LoadError(f"target file {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise LoadError(f"target file {str(path)!r} cannot be read: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((k for test, k in _FILE_KINDS if test(st.st_mode)), "not a regular file")
+        raise LoadError(
+            f"target file {str(path)!r} is {kind}; expected a Python source file (file.py)"
+        )
+    path = path.resolve()
+    _on_path(str(path.parent))
+    package = _package_of(path)
+    if package is not None:
+        root, dotted = package
+        _on_path(str(root))
+        try:
+            module = importlib.import_module(dotted)
+        except (ImportError, SyntaxError) as exc:
+            raise _import_failed(exc, f"{str(path)!r} (as {dotted})") from None
+        found = getattr(module, "__file__", None)
+        if found is None or Path(found).resolve() != path:
+            raise LoadError(
+                f"{str(path)!r} is {dotted} of its package, but importing {dotted} gives "
+                f"{found!r}: another {dotted.partition('.')[0]!r} comes first on sys.path"
+            )
+        return module
+    stem = path.stem
+    name = stem if stem.isidentifier() and stem not in sys.modules else (
+        f"_bncheck_target_{abs(hash(str(path)))}")  # fmt: skip
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise LoadError(f"cannot import {str(path)!r} as a Python module")
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.resolve().parent))
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except (ImportError, SyntaxError) as exc:
+        del sys.modules[name]
+        raise _import_failed(exc, repr(str(path))) from None
     return module
 
 
+def _is_itself(exc: ImportError, module: str) -> bool:
+    """Whether the module that failed to import is ``module`` itself or a package above it
+    (a name that does not exist), rather than something that ``module`` imports."""
+    missing = exc.name
+    return missing is not None and (module == missing or module.startswith(missing + "."))
+
+
 def _resolve(spec: str) -> tuple[Any, str | None]:
-    """'file.py[:name]' or 'pkg.mod[:name]' or 'pkg.mod.Attr' -> (module or object, name)."""
+    """'file.py[:name]' or 'pkg.mod[:name]' or 'pkg.mod.Attr' -> (module or object, name).
+
+    Dotted names are resolved with the working directory first on ``sys.path``, as
+    ``python -m`` has it. A module that does not exist is a usage error; one that exists but
+    fails to import (a module it imports is missing, a syntax error) is TargetImportFailed."""
     base, _, attr = spec.partition(":")
     if base.endswith(".py") or os.sep in base:
         return _import_file(Path(base)), attr or None
+    _on_path(os.getcwd())
     try:
         return importlib.import_module(base), attr or None
+    except SyntaxError as exc:
+        raise _import_failed(exc, repr(base)) from None
     except ImportError as exc:
-        missing = getattr(exc, "name", None)
-        if missing is not None and not base.startswith(missing) and missing != base:
-            raise  # the target exists, and its own import of another module failed
+        if not _is_itself(exc, base):
+            # the target exists, and its own import of another module failed
+            raise _import_failed(exc, repr(base)) from None
         if attr or "." not in base:
             raise LoadError(f"no module named {base!r}") from None
         mod_name, _, last = base.rpartition(".")
         try:
             module = importlib.import_module(mod_name)
-        except ImportError:
+        except SyntaxError as exc2:
+            raise _import_failed(exc2, repr(mod_name)) from None
+        except ImportError as exc2:
+            if not _is_itself(exc2, mod_name):
+                raise _import_failed(exc2, repr(mod_name)) from None
             raise LoadError(f"no module named {mod_name!r} (nor {base!r})") from None
         if not hasattr(module, last):
             raise LoadError(f"module {mod_name!r} has no {last!r}") from None

@@ -41,8 +41,8 @@ from bncheck.exceptions import LoadError
 __all__ = ["Built", "framework_adapter", "prepare_target"]
 
 #: the top-level package of a dotted target name -> (packages it needs, bncheck's extra)
-NEEDS = {"flax": (("jax", "flax"), "jax"), "jax": (("jax",), "jax"),
-         "keras": (("keras", "jax"), "keras")}  # fmt: skip
+NEEDS = {"torch": (("torch",), "compare"), "flax": (("jax", "flax"), "jax"),
+         "jax": (("jax",), "jax"), "keras": (("keras", "jax"), "keras")}  # fmt: skip
 #: gamma/beta and running statistics names (the protocol's, and Flax's scale/bias, mean/var)
 PARAM_PAIRS = (("scale", "bias"), *P.PARAM_NAMES)
 STAT_PAIRS = (("mean", "var"), *P.RUNNING_NAMES)
@@ -59,9 +59,17 @@ def _importable(package: str) -> bool:
         return False
 
 
+def extra_for(module: str | None) -> str | None:
+    """The bncheck extra that installs the framework ``module`` belongs to (None: not one)."""
+    top = (module or "").partition(".")[0]
+    return NEEDS[top][1] if top in NEEDS else None
+
+
 def prepare_target(spec: str) -> None:
     """Before a target spec is imported: Keras 3 on the JAX backend, and a dotted name of a
-    framework that is not installed is a usage error naming bncheck's extra."""
+    framework that is not installed (``torch.nn.BatchNorm1d``, ``torch.nn:BatchNorm1d``,
+    ``flax.linen.BatchNorm``, ``keras.layers.BatchNormalization``, ...) is a usage error
+    naming bncheck's extra."""
     os.environ["KERAS_BACKEND"] = "jax"
     base = spec.partition(":")[0]
     if base.endswith(".py") or os.sep in base:

@@ -1,0 +1,74 @@
+"""Tests that need an optional framework: one pytest mark per extra, and the skip that goes with it.
+
+CI runs the README's test command first with no optional framework installed (every test here
+skips), then installs PyTorch, JAX/Flax and Keras and runs only the tests marked for them
+(``pytest -m "torch or jax or keras"``). A test that needs a framework therefore carries that
+framework's mark, given by :func:`needs`; ``tests/conftest.py`` fails a test that skips for a
+missing framework without the mark (it would otherwise run in neither stage), and
+``tests/test_layout.py`` keeps every framework look-up in this module.
+
+The packages are found, not imported: importing JAX or PyTorch into the pytest process costs
+seconds and threads, and Keras picks its backend at import (the target process sets it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+
+#: mark -> (the packages it needs, the bncheck extra that installs them)
+FRAMEWORKS: dict[str, tuple[tuple[str, ...], str]] = {
+    "torch": (("torch",), "compare"),
+    "jax": (("jax", "flax"), "jax"),
+    "keras": (("keras", "jax"), "keras"),
+}
+
+#: every package some mark needs
+PACKAGES = frozenset(p for packages, _ in FRAMEWORKS.values() for p in packages)
+
+_T = TypeVar("_T")
+
+
+def missing(mark: str) -> list[str]:
+    """The packages of ``mark`` that are not installed (found, not imported)."""
+    packages, _ = FRAMEWORKS[mark]
+    return [p for p in packages if importlib.util.find_spec(p) is None]
+
+
+def installed(mark: str) -> bool:
+    """Whether every package ``mark`` needs is installed."""
+    return not missing(mark)
+
+
+def skip_reason(mark: str) -> str:
+    """The reason a test of ``mark`` skips here (the same words the conftest check looks for)."""
+    _, extra = FRAMEWORKS[mark]
+    return f"{', '.join(missing(mark))} not installed (pip install 'bncheck[{extra}]')"
+
+
+def marks(mark: str) -> list[pytest.MarkDecorator]:
+    """The framework's mark and its skip, for ``pytestmark = marks(...)`` and ``pytest.param``."""
+    skip = pytest.mark.skipif(not installed(mark), reason=skip_reason(mark))
+    return [getattr(pytest.mark, mark), skip]
+
+
+def needs(mark: str) -> Callable[[_T], _T]:
+    """Decorate a test that needs the framework of ``mark``: it is marked and skips without it."""
+
+    def apply(test: _T) -> _T:
+        out: Any = test
+        for m in marks(mark):
+            out = m(out)
+        return out  # type: ignore[no-any-return]
+
+    return apply
+
+
+def require(mark: str) -> None:
+    """Skip the running test unless the framework of ``mark`` is installed (inside a test that
+    already carries the mark, for a case of a parameterized test)."""
+    if not installed(mark):
+        pytest.skip(skip_reason(mark))
