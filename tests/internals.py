@@ -29,6 +29,12 @@ test_input_limits.py, test_fallback_cancellation.py)
         ``bncheck.bn.functional._working``: the kernels' operand layout, to call
         ``compiled.backward`` exactly as ``batchnorm_backward`` does.
 
+Regular files only (tests/bn/test_file_kinds.py, test_file_safety.py)
+    safe_files
+        ``bncheck.bn._safe_files``, how save and load touch files: the tests set its
+        ``_O_TMPFILE`` to 0 to force the named temporary files used where the system has no
+        anonymous ones, and ask ``_open_anonymous`` whether a folder has them.
+
 The checker's conditions (tests/bn/test_functional.py)
     columns
         ``bncheck.check.conditions._columns``: the (m, C) float64 view the metrics judge by, so
@@ -102,6 +108,8 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "compiled": ("bncheck.bn._compiled", None),
     "numpy_kernels": ("bncheck.bn._numpy_kernels", None),
     "working": ("bncheck.bn.functional", "_working"),
+    # regular files only
+    "safe_files": ("bncheck.bn._safe_files", None),
     # the checker's conditions
     "columns": ("bncheck.check.conditions", "_columns"),
     # process isolation

@@ -1,27 +1,24 @@
 """The file format of :meth:`BatchNorm.save` and :meth:`BatchNorm.load`: a ``.npz`` (zip)
 archive of ``.npy`` entries, no pickles; written atomically, read bounded (every size checked
-against the file before anything is decompressed or allocated)."""
+against the file before anything is decompressed or allocated). Both only ever touch regular
+files (:mod:`bncheck.bn._safe_files`)."""
 
 from __future__ import annotations
 
-import errno
 import io
 import json
 import math
 import os
-import secrets
-import stat
 import struct
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from bncheck.bn._safe_files import open_regular, replace_atomically
 from bncheck.bn._validation import BatchNormError, _short, check_num_features
 
 if TYPE_CHECKING:
@@ -73,10 +70,8 @@ def _check_counter(value: object, source: str) -> int:
 def read_layer(cls: type[BatchNorm], path: str | os.PathLike[str]) -> BatchNorm:
     """:meth:`BatchNorm.load`: the layer in the file at ``path``, read bounded."""
     name = os.fspath(path)
-    if os.path.isdir(name):
-        raise BatchNormError(f"{name} is a directory; {_EXPECTS}")
     try:
-        with open(name, "rb") as fh:
+        with os.fdopen(open_regular(name, _EXPECTS), "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size == 0:
                 raise BatchNormError(f"{name}: not a readable .npz file (it is empty); "
@@ -264,56 +259,10 @@ def _read_exact(fh: IO[bytes], n: int) -> bytes:
 
 
 def _write_atomically(name: str, arrays: dict[str, Any]) -> None:
-    """``np.savez(name, **arrays)``, atomically: a temporary file in the same folder, flushed
-    and fsynced, then renamed over ``name`` (through a symlink, to its target)."""
-    target = os.path.realpath(name)
-    folder = os.path.dirname(target)
-    if os.path.isdir(target):
-        raise IsADirectoryError(errno.EISDIR, "is a directory; expected a file path", name)
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(errno.ENOENT, f"folder {folder!r} does not exist", name)
-    with _temporary_file(folder, os.path.basename(target)) as (tmp, fh):
+    """``np.savez(name, **arrays)``, atomically and onto a regular file only (through a
+    symlink, to its target): see :func:`bncheck.bn._safe_files.replace_atomically`."""
+
+    def write(fh: IO[bytes]) -> None:
         np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
-        with suppress(FileNotFoundError):  # keep the permissions of the file it replaces
-            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
-        os.replace(tmp, target)
-    _fsync_folder(folder)
 
-
-@contextmanager
-def _temporary_file(folder: str, base: str) -> Iterator[tuple[str, IO[bytes]]]:
-    """A new file ``folder/.base.<random>.tmp`` (permissions as open() gives), removed if the
-    block raises (anything, KeyboardInterrupt included) before renaming it."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(tmp, flags, 0o666)
-            break
-        except FileExistsError:
-            continue
-    else:  # pragma: no cover - 100 collisions of a random name
-        raise FileExistsError(errno.EEXIST, "cannot create a temporary file", folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield tmp, fh
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _fsync_folder(folder: str) -> None:
-    """Make the rename durable (best effort: not every platform opens folders)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+    replace_atomically(name, write)

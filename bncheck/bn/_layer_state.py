@@ -160,24 +160,30 @@ class LayerState:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write configuration and state to an ``.npz`` file (no pickles), atomically.
 
-        The file is written to a temporary file in the same folder, flushed to disk, then
-        renamed over ``path``: if the save fails (full disk, file-size limit, an exception,
-        the process killed) an existing file at ``path`` is left intact, and a failure that
-        Python sees removes the temporary file.
+        Only a regular file is ever written: the file is written to a temporary file in the
+        same folder (on Linux an anonymous one, ``O_TMPFILE``, which has no name until it is
+        complete), flushed to disk, then renamed over ``path``. If the save fails (full disk,
+        file-size limit, an exception, the process killed) an existing file at ``path`` is
+        left intact and no temporary file remains (where there are no anonymous files, a
+        killed save's temporary file ``.bncheck-<hash>-<random>.tmp`` is removed by the next
+        save to the same path). New files get the permissions ``open()`` gives (0o666 less
+        the umask); a replaced file's permission bits are kept.
 
         Parameters
         ----------
         path : str or os.PathLike
-            The file to write (conventionally ``.npz``; its folder must exist). A symlink is
-            followed: its target is replaced.
+            The file to write (conventionally ``.npz``; its folder must exist): a regular
+            file or a new name, of any length the filesystem allows. A symlink is followed:
+            its target is replaced.
 
         Raises
         ------
         OSError
-            The file cannot be written (e.g. FileNotFoundError: no such folder;
-            IsADirectoryError: ``path`` is a folder).
+            The file cannot be written (e.g. FileNotFoundError: no such folder).
         BatchNormError
-            ``num_batches_tracked`` is not an int in [0, 2**63 − 1].
+            ``path`` (or the target of its symlinks) is not a regular file: a folder, a
+            device, a FIFO, a socket; nothing is written. Or ``num_batches_tracked`` is not
+            an int in [0, 2**63 − 1].
 
         Examples
         --------
@@ -206,11 +212,13 @@ class LayerState:
         Bounded: the entry names, the config and the shapes recorded in the ``.npy`` headers
         are checked against each other and against the file's size before any array is
         decompressed or allocated, so a small crafted file cannot make it allocate much.
+        Only a regular file is read: a FIFO, a device, a folder or a socket is refused at
+        once, without blocking.
 
         Parameters
         ----------
         path : str or os.PathLike
-            A file written by :meth:`save`.
+            A file written by :meth:`save` (a symlink is followed).
 
         Returns
         -------
@@ -223,8 +231,8 @@ class LayerState:
         FileNotFoundError
             No file at ``path``.
         BatchNormError
-            Anything else: not a readable ``.npz`` file, not written by :meth:`save`, or a
-            bad entry; the message names the file.
+            Anything else: not a regular file, not a readable ``.npz`` file, not written by
+            :meth:`save`, or a bad entry; the message names the file.
 
         Examples
         --------
