@@ -169,3 +169,102 @@ def test_every_name_of_the_seam_is_documented_and_resolves() -> None:
         except AttributeError as err:
             missing.append(f"{name}: {module}.{attribute} ({err})")
     assert missing == [], "tests/internals.py names what no longer exists:\n" + "\n".join(missing)
+
+
+# -- the package itself: a private name stays in its module --------------------------------------
+
+PACKAGE_ROOTS = {
+    "bncheck": TESTS.parent / "bncheck",
+    "bncheck.derivations": TESTS.parent / "derivations",
+}
+
+
+def _module_file(dotted: str) -> Path | None:
+    """The source file of a module of the package (None: not a module of it)."""
+    for prefix, folder in sorted(PACKAGE_ROOTS.items(), key=lambda kv: -len(kv[0])):
+        if dotted == prefix or dotted.startswith(prefix + "."):
+            rest = dotted[len(prefix) :].lstrip(".").split(".") if dotted != prefix else []
+            base = folder.joinpath(*rest)
+            for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+                if candidate.is_file():
+                    return candidate
+            return None
+    return None
+
+
+def _dotted_of(path: Path) -> str:
+    for prefix, folder in PACKAGE_ROOTS.items():
+        if path.is_relative_to(folder) and not (
+            prefix == "bncheck" and "derivations" in path.parts
+        ):
+            parts = list(path.relative_to(folder).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            return ".".join([prefix, *parts])
+    raise AssertionError(path)
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not _is_dunder(name)
+
+
+def private_crossings(source: str, module: str) -> list[str]:
+    """Every use in ``source`` (the module ``module``) of another module's private name:
+    ``from bncheck.x import _name`` and ``alias._name`` on an imported module of bncheck."""
+    found = []
+    modules: dict[str, str] = {}  # local name -> a module of the package
+    package = module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module if False else package
+                for _ in range(node.level - 1):
+                    anchor = anchor.rpartition(".")[0]
+                base = f"{anchor}.{base}".rstrip(".")
+            if _module_file(base) is None:
+                continue
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                if _module_file(full) is not None:
+                    modules[alias.asname or alias.name] = full
+                elif _private(alias.name):
+                    found.append(
+                        f"{module}:{node.lineno}: takes the private {alias.name} of {base}"
+                    )
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if _module_file(alias.name) is not None and alias.asname:
+                    modules[alias.asname] = alias.name
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in modules and _private(node.attr)):  # fmt: skip
+            found.append(
+                f"{module}:{node.lineno}: uses the private {node.attr} of {modules[node.value.id]}"
+            )
+    return sorted(set(found))
+
+
+def test_no_private_name_crosses_a_module_of_the_package() -> None:
+    """A private name (``_name``) is used only in the module that defines it; what two modules
+    share is a public name of a (possibly private) module."""
+    found = []
+    for folder in PACKAGE_ROOTS.values():
+        for path in sorted(folder.rglob("*.py")):
+            found += private_crossings(path.read_text(encoding="utf-8"), _dotted_of(path))
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from bncheck.check.conditions import _columns", 1),
+        ("from bncheck.report import _running_exact as rx\nrx._layer(1)", 1),
+        ("from . import _plot\n_plot._style()", 1),
+        ("from bncheck.report import _plot\n_plot.figure()", 0),
+        ("from bncheck.check.conditions import condition_numbers", 0),
+        ("from bncheck import __version__", 0),
+    ],
+)
+def test_the_private_name_check_finds_each_kind_of_crossing(source: str, expected: int) -> None:
+    assert len(private_crossings(source, "bncheck.report.example")) == expected

@@ -15,7 +15,7 @@ from bncheck.bn.functional import batchnorm_forward
 from bncheck.bn.inference import batchnorm_inference
 from bncheck.bn.running import get_convention, merge_shards
 from bncheck.report._portable import matmul
-from bncheck.report.running_simulation import F64, FloatArray, _layer, expected_sigma_b
+from bncheck.report.running_simulation import F64, FloatArray, expected_sigma_b, layer
 
 __all__ = ["Gap", "Merging", "Precise", "merging", "precise_bn", "train_eval_gap"]
 
@@ -73,7 +73,7 @@ def precise_bn(
     x_data = rng.normal(1.0, 1.0, size=(n_data, d))
     w0 = rng.normal(0.0, 1.0 / math.sqrt(d), size=(d, channels))
     delta = rng.normal(0.0, 0.6 / math.sqrt(d), size=(d, channels))
-    layers = [_layer(channels, conv, mom, get_convention(conv).unbiased)
+    layers = [layer(channels, conv, mom, get_convention(conv).unbiased)
               for _, conv, mom in PRECISE_RUNS]  # fmt: skip
     for t in range(1, train_steps + 1):
         idx = rng.choice(n_data, size=m, replace=False)
@@ -87,7 +87,7 @@ def precise_bn(
                         for bn in layers])  # fmt: skip
     sq = np.zeros((k_max, 3))
     for _ in range(reps):
-        bn = _layer(channels, "cumulative", None, True)
+        bn = layer(channels, "cumulative", None, True)
         for k in range(k_max):
             bn(h_all[rng.choice(n_data, size=m, replace=False)])
             sq[k] += _errors(bn.running_mean, bn.running_var, h_all, mu, var, eps) ** 2

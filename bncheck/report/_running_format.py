@@ -14,29 +14,29 @@ TINY = 1e-12
 Lines = list[str]
 
 
-def _g(x: float, d: int = 3) -> str:
+def sig(x: float, d: int = 3) -> str:
     if math.isinf(x):
         return "∞"
     return f"{x:.{d}g}"
 
 
-def _pm(x: float, se: float, d: int = 4) -> str:
+def pm(x: float, se: float, d: int = 4) -> str:
     return f"{x:.{d}g} ± {se:.2g}"
 
 
-def _pct(x: float, d: int = 3) -> str:
+def pct(x: float, d: int = 3) -> str:
     return f"{100 * x:.{d}g}%"
 
 
-def _tiny(x: float) -> str:
-    return f"< {TINY:.0e}" if abs(x) < TINY else _g(x)
+def tiny(x: float) -> str:
+    return f"< {TINY:.0e}" if abs(x) < TINY else sig(x)
 
 
-def _mom(momentum: float | None) -> str:
+def momentum_text(momentum: float | None) -> str:
     return "None (cumulative)" if momentum is None else f"{momentum:g}"
 
 
-def _table(headers: str, rows: Sequence[Sequence[str]]) -> Lines:
+def md_table(headers: str, rows: Sequence[Sequence[str]]) -> Lines:
     """A github-format table; ``headers`` separated by " | " (numbers are already strings)."""
     names = headers.split(" | ")
     text = tabulate(
@@ -46,9 +46,9 @@ def _table(headers: str, rows: Sequence[Sequence[str]]) -> Lines:
     return [*text.splitlines(), ""]
 
 
-def _image(name: str, alt: str) -> Lines:
+def image(name: str, alt: str) -> Lines:
     return [f"![{alt}]({name})", ""]
 
 
-def _run_label(conv: str, momentum: float | None) -> str:
+def run_label(conv: str, momentum: float | None) -> str:
     return conv if momentum is None else f"{conv}({momentum:g})"

@@ -12,7 +12,7 @@ from bncheck.report import _plot
 from bncheck.report import _running_exact as rx
 from bncheck.report import running_simulation as rm
 from bncheck.report._portable import ipow
-from bncheck.report._running_format import TINY, _mom, _run_label
+from bncheck.report._running_format import TINY, momentum_text, run_label
 
 __all__ = [
     "plot_bias",
@@ -37,11 +37,11 @@ def plot_conventions(path: Path, res: rm.Conventions) -> None:
             if key not in colors:
                 colors[key] = _plot.COLORS[len(colors)]
                 ax1.plot(t, _plot.rounded(res.mean_traj[i]), color=colors[key],
-                         label=_run_label(conv, mom), **wide)  # fmt: skip
+                         label=run_label(conv, mom), **wide)  # fmt: skip
                 ax1.plot(t, _plot.rounded(res.expected_mean[i]), color=colors[key], ls="--",
                          lw=0.8)  # fmt: skip
             ax2.plot(t, _plot.rounded(res.var_traj[i]), color=colors[key], ls="-" if unb else ":",
-                     label=f"{_run_label(conv, mom)} {'unbiased' if unb else 'biased'}",
+                     label=f"{run_label(conv, mom)} {'unbiased' if unb else 'biased'}",
                      **wide)  # fmt: skip
         ax1.axhline(res.mu, color="k", lw=0.8, label="population mu")
         ax2.axhline(res.sigma2, color="k", lw=0.8, label="sigma²")
@@ -95,7 +95,7 @@ def plot_convergence(path: Path, res: rm.Convergence) -> None:
             for i, mom in enumerate(res.momenta):
                 col = _plot.COLORS[i]
                 ax.plot(res.steps, _plot.rounded(np.sqrt(sim[i])), color=col,
-                        label=f"momentum {_mom(mom)}")  # fmt: skip
+                        label=f"momentum {momentum_text(mom)}")  # fmt: skip
                 ax.plot(res.steps, _plot.rounded(np.sqrt(th[i])), color="k", ls="--", lw=0.7)
             ax.set(xscale="log", yscale="log", xlabel="step t",
                    ylabel=f"RMS error of the running {what}",
@@ -110,10 +110,10 @@ def plot_drift(path: Path, res: rm.Drift) -> None:
         for i, mom in enumerate(res.momenta):
             col = _plot.COLORS[i]
             ax1.plot(res.steps, _plot.rounded(res.mean_run[i]), color=col,
-                     label=f"momentum {_mom(mom)}")  # fmt: skip
+                     label=f"momentum {momentum_text(mom)}")  # fmt: skip
             # from t = 2: the cumulative lag (t − 1)/2 is 0 at t = 1
             ax2.plot(res.steps[1:], _plot.rounded(res.lag_curve[i, 1:]), color=col,
-                     label=f"momentum {_mom(mom)}")  # fmt: skip
+                     label=f"momentum {momentum_text(mom)}")  # fmt: skip
             ax2.plot(res.steps[1:], _plot.rounded(res.lag_curve_theory[i, 1:]), color="k",
                      ls="--", lw=0.7)  # fmt: skip
         ax1.set(xlabel="step t", ylabel="running mean (mean over replicas)",

@@ -12,13 +12,13 @@ from bncheck.report import _running_exact as rx
 from bncheck.report import running_simulation as rm
 from bncheck.report._running_format import (
     Lines,
-    _g,
-    _mom,
-    _pct,
-    _pm,
-    _run_label,
-    _table,
-    _tiny,
+    md_table,
+    momentum_text,
+    pct,
+    pm,
+    run_label,
+    sig,
+    tiny,
 )
 
 __all__ = ["bias", "conventions", "convergence", "drift", "gap", "merge", "precise"]
@@ -30,18 +30,18 @@ def conventions(res: rm.Conventions) -> Lines:
     for i, (conv, mom, unb) in enumerate(res.runs):
         c = CONVENTIONS[conv]
         default = unb == c.unbiased
-        a = "1/t" if mom is None else _g(mom if c.momentum_is_new_weight else 1 - mom)
+        a = "1/t" if mom is None else sig(mom if c.momentum_is_new_weight else 1 - mom)
         stored = ("unbiased m/(m−1)·σ²_B" if unb else "biased σ²_B") + (" *" if default else "")
         rows.append([
-            _run_label(conv, mom), a, stored, _pct(1 - res.keep[i]),
-            _g(res.mean_traj[i, -1], 4), _g(res.expected_mean[i, -1], 4),
-            _g(res.var_traj[i, -1], 4), _g(res.expected_var[i, -1], 4),
+            run_label(conv, mom), a, stored, pct(1 - res.keep[i]),
+            sig(res.mean_traj[i, -1], 4), sig(res.expected_mean[i, -1], 4),
+            sig(res.var_traj[i, -1], 4), sig(res.expected_var[i, -1], 4),
         ])  # fmt: skip
-    rows.append(["population", "", "", "", _g(res.mu, 4), "", _g(res.sigma2, 4), ""])
+    rows.append(["population", "", "", "", sig(res.mu, 4), "", sig(res.sigma2, 4), ""])
     rows.append([f"all {steps * res.m} values of the stream", "", "unbiased", "",
-                 _g(res.stream_mean, 4), "", _g(res.stream_var, 4), ""])  # fmt: skip
+                 sig(res.stream_mean, 4), "", sig(res.stream_var, 4), ""])  # fmt: skip
     slow = int(np.argmax(res.keep))
-    slow_label = _run_label(res.runs[slow][0], res.runs[slow][1])
+    slow_label = run_label(res.runs[slow][0], res.runs[slow][1])
     biased_cum = res.var_traj[-1, -1]
     torch01 = res.runs.index(("torch", 0.1, True))
     keras09 = res.runs.index(("keras", 0.9, True))
@@ -50,24 +50,24 @@ def conventions(res: rm.Conventions) -> Lines:
     lines = [
         "## 1. The conventions side by side",
         "",
-        f"One stream of {steps} batches of m = {res.m} values from N({_g(res.mu)}, "
-        f"{_g(res.sigma2)}) through bncheck's `BatchNorm` in each convention (running mean 0 "
+        f"One stream of {steps} batches of m = {res.m} values from N({sig(res.mu)}, "
+        f"{sig(res.sigma2)}) through bncheck's `BatchNorm` in each convention (running mean 0 "
         "and running variance 1 at the start; * marks the convention's default variance). "
         '"moved" is 1 − Π(1 − a_t), the share of the way from the initial values to the '
         "stream's expectation; E[·] is the closed form (1 − moved)·R_0 + moved·target with "
         "target mu, and sigma² (unbiased) or (m−1)/m·sigma² (biased).",
         "",
-        *_table(
+        *md_table(
             "run | a (new batch) | running var stores | moved | "
             "running mean | E[mean] | running var | E[var]",
             rows,
         ),
-        f"After {steps} steps {slow_label} has moved only {_pct(1 - res.keep[slow])} of the "
+        f"After {steps} steps {slow_label} has moved only {pct(1 - res.keep[slow])} of the "
         "way from its initial values, so its running statistics still mostly reflect "
         "(0, 1); the cumulative average keeps nothing of them. The biased cumulative variance "
-        f"{_g(biased_cum, 4)} aims at (m−1)/m·sigma² = {_g((res.m - 1) / res.m * res.sigma2, 4)}"
-        f", not sigma² = {_g(res.sigma2, 4)}. keras(0.9) is torch(0.1) under another name "
-        f"(largest relative difference of the running variances: {_tiny(same)}).",
+        f"{sig(biased_cum, 4)} aims at (m−1)/m·sigma² = {sig((res.m - 1) / res.m * res.sigma2, 4)}"
+        f", not sigma² = {sig(res.sigma2, 4)}. keras(0.9) is torch(0.1) under another name "
+        f"(largest relative difference of the running variances: {tiny(same)}).",
         "",
     ]
     return lines
@@ -76,9 +76,9 @@ def conventions(res: rm.Conventions) -> Lines:
 def bias(res: rm.Bias) -> Lines:
     rel_b = res.sim[0] - 1.0
     rows = [
-        [str(m), _pm(res.sim[0, j], res.se[0, j]), _g(res.theory[0, j], 4),
-         _pct(rel_b[j]), _pct(res.theory[0, j] - 1), _pm(res.sim[1, j], res.se[1, j]),
-         _g(res.theory[1, j], 4)]
+        [str(m), pm(res.sim[0, j], res.se[0, j]), sig(res.theory[0, j], 4),
+         pct(rel_b[j]), pct(res.theory[0, j] - 1), pm(res.sim[1, j], res.se[1, j]),
+         sig(res.theory[1, j], 4)]
         for j, m in enumerate(res.ms)
     ]  # fmt: skip
     z = np.abs(res.sim - res.theory) / res.se
@@ -86,22 +86,22 @@ def bias(res: rm.Bias) -> Lines:
     lines = [
         "## 2. Bias of the running variance against m",
         "",
-        f"torch(momentum={_g(res.momentum)}) after {res.steps} batches, with the biased "
+        f"torch(momentum={sig(res.momentum)}) after {res.steps} batches, with the biased "
         f"(sigma2_B, the keras default) and the unbiased (m/(m−1)·sigma2_B, the torch default) "
         f"variance stored, {res.replicas} replicas fed the same data; E[running var]/sigma² "
         "± one standard error. Closed form: "
         "E[R_T] = (1−a)^T·R_0 + (1 − (1−a)^T)·c·sigma² with c = (m−1)/m (biased) or 1 "
         "(unbiased); the (1−a)^T term is the remainder of the initial value R_0 = 1.",
         "",
-        *_table(
+        *md_table(
             "m | biased: sim | closed form | relative bias | "
             "closed form (≈ −1/m) | unbiased: sim | closed form",
             rows,
         ),
-        f"The biased running variance underestimates sigma² by 1/m: {_pct(rel_b[j8])} at "
-        f"m = {res.ms[j8]} (closed form {_pct(res.theory[0, j8] - 1)}), while the unbiased "
+        f"The biased running variance underestimates sigma² by 1/m: {pct(rel_b[j8])} at "
+        f"m = {res.ms[j8]} (closed form {pct(res.theory[0, j8] - 1)}), while the unbiased "
         "one has no bias; both agree with their closed forms within "
-        f"{_g(float(z.max()), 2)} standard errors at every m.",
+        f"{sig(float(z.max()), 2)} standard errors at every m.",
         "",
     ]
     return lines
@@ -120,11 +120,11 @@ def convergence(res: rm.Convergence) -> Lines:
         for t in marks:
             k = t - 1
             rows.append([
-                _mom(mom), str(t),
-                _pm(math.sqrt(res.mse_mean[i, k]), res.se_mean[i, k] / (2 * math.sqrt(
-                    res.mse_mean[i, k]))), _g(math.sqrt(res.theory_mean[i, k]), 4),
-                _pm(math.sqrt(res.mse_var[i, k]), res.se_var[i, k] / (2 * math.sqrt(
-                    res.mse_var[i, k]))), _g(math.sqrt(res.theory_var[i, k]), 4),
+                momentum_text(mom), str(t),
+                pm(math.sqrt(res.mse_mean[i, k]), res.se_mean[i, k] / (2 * math.sqrt(
+                    res.mse_mean[i, k]))), sig(math.sqrt(res.theory_mean[i, k]), 4),
+                pm(math.sqrt(res.mse_var[i, k]), res.se_var[i, k] / (2 * math.sqrt(
+                    res.mse_var[i, k]))), sig(math.sqrt(res.theory_var[i, k]), 4),
             ])  # fmt: skip
     facts = []
     for i, mom in enumerate(res.momenta):
@@ -136,12 +136,12 @@ def convergence(res: rm.Convergence) -> Lines:
         t_th = math.log(3 * s / (e0_sq - s)) / (2 * math.log(1 - mom))
         t_sim = _first_below(res.mse_mean[i], 4 * s)
         seen = f"{t_sim}" if t_sim is not None else f"not within {T}"
-        facts.append(f"{_g(mom)}: {seen} steps (closed form {_g(t_th)})")
+        facts.append(f"{sig(mom)}: {seen} steps (closed form {sig(t_th)})")
     lines = [
         "## 3. Convergence against steps",
         "",
         f"torch convention (unbiased variance), batches of m = {res.m} from "
-        f"N({_g(res.mu)}, {_g(res.sigma2)}), starting from running mean 0 and variance 1. "
+        f"N({sig(res.mu)}, {sig(res.sigma2)}), starting from running mean 0 and variance 1. "
         "RMS error of the running statistics over the replicas against the population, beside "
         "the closed form E[e_t²] = (1−a)^{2t}·e_0² + a/(2−a)·(1 − (1−a)^{2t})·V_b for the EMA "
         "and V_b/t for the cumulative average, where V_b = sigma²/m (mean) or "
@@ -150,13 +150,13 @@ def convergence(res: rm.Convergence) -> Lines:
         "variance sums the geometric series a²·V_b·Σ(1−a)^{2k}; its limit a/(2−a)·V_b is the "
         "stationary noise that no amount of training removes.",
         "",
-        *_table(
+        *md_table(
             "momentum | step t | RMS err mean: sim | closed form | RMS err var: sim | closed form",
             rows,
         ),
         "Stationary RMS noise of the running mean sqrt(a/(2−a)·sigma²/m): "
         + ", ".join(
-            f"{_g(mom)}: {_g(res.noise_mean[i])}"
+            f"{sig(mom)}: {sig(res.noise_mean[i])}"
             for i, mom in enumerate(res.momenta)
             if mom is not None
         )
@@ -172,11 +172,11 @@ def convergence(res: rm.Convergence) -> Lines:
 def drift(res: rm.Drift) -> Lines:
     T = len(res.steps)
     rows = [
-        [_mom(mom), "1/t" if mom is None else _g(mom),
-         _pm(res.lag_window[i], res.lag_window_se[i]), _g(res.lag_window_theory[i], 4),
-         _pm(res.lag[i], res.lag_se[i]), _g(res.lag_theory[i], 4),
-         "∞ ((t−1)/2)" if mom is None else _g(res.lag_steady[i], 4),
-         _g(res.speed * res.lag[i], 3)]
+        [momentum_text(mom), "1/t" if mom is None else sig(mom),
+         pm(res.lag_window[i], res.lag_window_se[i]), sig(res.lag_window_theory[i], 4),
+         pm(res.lag[i], res.lag_se[i]), sig(res.lag_theory[i], 4),
+         "∞ ((t−1)/2)" if mom is None else sig(res.lag_steady[i], 4),
+         sig(res.speed * res.lag[i], 3)]
         for i, mom in enumerate(res.momenta)
     ]  # fmt: skip
     i01 = res.momenta.index(0.1)
@@ -184,14 +184,14 @@ def drift(res: rm.Drift) -> Lines:
     lines = [
         "## 4. A drifting stream",
         "",
-        f"The population mean moves linearly, mu_t = v·t with v = {_g(res.speed)} per step "
+        f"The population mean moves linearly, mu_t = v·t with v = {sig(res.speed)} per step "
         f"(sigma = 1, m = {res.m}, {T} steps, torch convention). Expected EMA: e_t = E[R_t] − "
         "mu_t satisfies e_t = (1−a)·e_{t−1} − (1−a)·v, whose fixed point is −v·(1−a)/a: the EMA "
         "tracks the drift with a constant lag L = (1−a)/a steps, reached as "
         "L·(1 − (1−a)^t). The cumulative average of v·1..v·t is v·(t+1)/2, a lag of (t−1)/2 "
         "steps that grows without bound.",
         "",
-        *_table(
+        *md_table(
             f"momentum | a | mean lag, t = {res.window}..{T}: sim | "
             f"closed form | lag at t = {T}: sim | closed form | "
             f"steady-state lag (1−a)/a | error v·lag at t = {T}",
@@ -199,9 +199,9 @@ def drift(res: rm.Drift) -> Lines:
         ),
         "Lags in steps, mean over the replicas ± one standard error.",
         "",
-        f"The EMA with momentum 0.1 tracks the drift with a lag of {_g(res.lag_window[i01])} "
-        f"steps (theory {_g(res.lag_steady[i01])}); the cumulative average lags "
-        f"{_g(res.lag[icum], 4)} steps after {T} steps (theory {_g(res.lag_theory[icum], 4)}) "
+        f"The EMA with momentum 0.1 tracks the drift with a lag of {sig(res.lag_window[i01])} "
+        f"steps (theory {sig(res.lag_steady[i01])}); the cumulative average lags "
+        f"{sig(res.lag[icum], 4)} steps after {T} steps (theory {sig(res.lag_theory[icum], 4)}) "
         "and is left behind "
         + ("further with every step." if res.lag[icum] > 2 * res.lag[i01] else "as well."),
         "",
@@ -211,12 +211,12 @@ def drift(res: rm.Drift) -> Lines:
 
 def precise(res: rx.Precise) -> Lines:
     K = len(res.ks)
-    rows = [[lab, str(res.train_steps), *(_g(v) for v in res.run_err[i])]
+    rows = [[lab, str(res.train_steps), *(sig(v) for v in res.run_err[i])]
             for i, lab in enumerate(res.labels)]  # fmt: skip
     for k in sorted({10, K}):
         if k <= K:
             rows.append([f"precise BN, {k} batches", str(k),
-                         *(_g(v) for v in res.precise_err[k - 1])])  # fmt: skip
+                         *(sig(v) for v in res.precise_err[k - 1])])  # fmt: skip
     rows.append(["exact (all N rows)", "—", "0", "0", "0"])
     ema = res.run_err[0]
     better = np.nonzero(np.all(res.precise_err <= ema, axis=1))[0]
@@ -233,7 +233,7 @@ def precise(res: rx.Precise) -> Lines:
         "and R_var/sigma² − 1, and the RMS difference of the eval-mode outputs over the "
         "data set.",
         "",
-        *_table(
+        *md_table(
             "estimate | batches | mean error / sigma | var relative error | "
             "eval output RMS difference",
             rows,
@@ -243,7 +243,7 @@ def precise(res: rx.Precise) -> Lines:
         + (
             f"Precise BN beats the torch(0.1) EMA on all three errors from k = {k_even} "
             f"batches (closed form for its mean error: sqrt((N−m)/((N−1)·m·k)) = "
-            f"{_g(res.theory_mean[k_even - 1])} there)."
+            f"{sig(res.theory_mean[k_even - 1])} there)."
             if k_even is not None
             else f"Precise BN does not beat the torch(0.1) EMA within {K} batches."
         )
@@ -256,8 +256,8 @@ def precise(res: rx.Precise) -> Lines:
 
 
 def gap(res: rx.Gap) -> Lines:
-    rows = [[str(m), _pm(res.sim[j], res.se[j]), _g(res.exact[j], 4),
-             _g(res.asymptotic[j], 4), _g(math.sqrt(res.sim[j]), 3)]
+    rows = [[str(m), pm(res.sim[j], res.se[j]), sig(res.exact[j], 4),
+             sig(res.asymptotic[j], 4), sig(math.sqrt(res.sim[j]), 3)]
             for j, m in enumerate(res.ms)]  # fmt: skip
     z = np.abs(res.sim - res.exact) / res.se
     j16 = res.ms.index(16) if 16 in res.ms else 0
@@ -273,10 +273,10 @@ def gap(res: rx.Gap) -> Lines:
         "Var δmu = 1/m and Var δv ≈ 2/m, so E[(y_train − y_eval)² | x̂] ≈ (1 + x̂²/2)/m: "
         "values in the tails see the largest gap.",
         "",
-        *_table("m | E[(y_train − y_eval)²]: sim | exact | ≈ 3/(2m) | RMS gap", rows),
-        f"At m = {res.ms[j16]} the mean squared gap is {_g(res.sim[j16], 4)} (exact "
-        f"{_g(res.exact[j16], 4)}, 3/(2m) = {_g(res.asymptotic[j16], 4)}); the simulation is "
-        f"within {_g(float(z.max()), 2)} standard errors of the exact form at every m, and "
+        *md_table("m | E[(y_train − y_eval)²]: sim | exact | ≈ 3/(2m) | RMS gap", rows),
+        f"At m = {res.ms[j16]} the mean squared gap is {sig(res.sim[j16], 4)} (exact "
+        f"{sig(res.exact[j16], 4)}, 3/(2m) = {sig(res.asymptotic[j16], 4)}); the simulation is "
+        f"within {sig(float(z.max()), 2)} standard errors of the exact form at every m, and "
         "the gap only vanishes as 1/m.",
         "",
     ]
@@ -285,9 +285,9 @@ def gap(res: rx.Gap) -> Lines:
 
 def merge(res: rx.Merging) -> Lines:
     names = ["+".join(str(n) for n in p) for p in res.patterns]
-    rows = [[names[j], _tiny(res.eq_mean_rms[j]), _g(res.eq_mean_theory[j], 4),
-             _pm(res.eq_var_bias[j], res.eq_var_se[j], 3), _g(res.eq_var_theory[j], 4),
-             _tiny(res.chan_err[j, 0]), _tiny(res.chan_err[j, 1])]
+    rows = [[names[j], tiny(res.eq_mean_rms[j]), sig(res.eq_mean_theory[j], 4),
+             pm(res.eq_var_bias[j], res.eq_var_se[j], 3), sig(res.eq_var_theory[j], 4),
+             tiny(res.chan_err[j, 0]), tiny(res.chan_err[j, 1])]
             for j in range(len(names))]  # fmt: skip
     worst = int(np.argmax(np.abs(res.eq_var_bias)))
     chan_max = float(res.chan_err.max())
@@ -302,19 +302,19 @@ def merge(res: rx.Merging) -> Lines:
         "of RMS sigma·sqrt(Σ_s (1/S − n_s/n)²/n_s); the equal-weight variance has expectation "
         "sigma²·(1/S)·Σ_s (n_s − 1)/n_s instead of sigma²·(n − 1)/n.",
         "",
-        *_table(
+        *md_table(
             "shards | equal: mean RMS err/sigma | closed form | "
             "equal: var bias/sigma² | closed form | "
             "Chan: max mean err/sigma | Chan: max var err/sigma²",
             rows,
         ),
         f"Equal weighting gets the mean right only for equal shards "
-        f"({_tiny(res.eq_mean_rms[0])} for {names[0]}, up to "
-        f"{_g(float(res.eq_mean_rms.max()))}·sigma otherwise); its variance drops the spread "
-        f"between the shard means even for equal shards ({_pct(res.eq_var_bias[0])} of "
-        f"sigma² for {names[0]}) and misses by {_pct(abs(res.eq_var_bias[worst]))} for "
-        f"{names[worst]} (closed form {_pct(abs(res.eq_var_theory[worst]))}). The "
-        f"count-weighted merge matches the whole batch to {_tiny(chan_max)} (rounding) for "
+        f"({tiny(res.eq_mean_rms[0])} for {names[0]}, up to "
+        f"{sig(float(res.eq_mean_rms.max()))}·sigma otherwise); its variance drops the spread "
+        f"between the shard means even for equal shards ({pct(res.eq_var_bias[0])} of "
+        f"sigma² for {names[0]}) and misses by {pct(abs(res.eq_var_bias[worst]))} for "
+        f"{names[worst]} (closed form {pct(abs(res.eq_var_theory[worst]))}). The "
+        f"count-weighted merge matches the whole batch to {tiny(chan_max)} (rounding) for "
         "every pattern.",
         "",
     ]

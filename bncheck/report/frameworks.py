@@ -23,7 +23,7 @@ import numpy as np
 
 from bncheck.report.bench import machine
 from bncheck.report.build import HEADER, Built
-from bncheck.report.numerical_error import EPS, Result, _bncheck, measure, tables
+from bncheck.report.numerical_error import EPS, Result, bncheck_bn, measure, tables
 
 __all__ = ["FRAMEWORKS", "available", "build"]
 
@@ -146,7 +146,7 @@ def build(
 ) -> Built:
     out.mkdir(parents=True, exist_ok=True)
     versions = available()
-    impls = {"bncheck": _bncheck} | {n: FRAMEWORKS[n][1] for n in versions}
+    impls = {"bncheck": bncheck_bn} | {n: FRAMEWORKS[n][1] for n in versions}
     lines = [
         HEADER,
         "# Numerical error of the frameworks' BNs",

@@ -36,7 +36,7 @@ EPS = 1e-5
 Result = tuple[Any, Any, Any, Any]
 
 
-def _bncheck(x: Any, g: Any, b: Any, dy: Any) -> Result:
+def bncheck_bn(x: Any, g: Any, b: Any, dy: Any) -> Result:
     y, cache = bncheck.batchnorm_forward(x, g, b, eps=EPS)
     return (y, *bncheck.batchnorm_backward(dy, cache))
 
@@ -54,7 +54,7 @@ def _numpy(forward: Callable[..., Any]) -> Callable[..., Result]:
 #: Only implementations whose arithmetic bncheck's own code fixes: this report's numbers are
 #: the same on any machine (frameworks are measured in ``bncheck.report.frameworks``).
 IMPLEMENTATIONS: dict[str, Callable[..., Result]] = {
-    "bncheck": _bncheck,
+    "bncheck": bncheck_bn,
     "naive staged": _numpy(staged_forward),
     "one-pass E[x²]−E[x]²": _numpy(onepass_forward),
 }

@@ -74,7 +74,7 @@ QUICK = Sizes(30, (2, 4, 8, 16, 32, 64), 300, 100, 400, 200,
               2048, 200, 40, 3, (2, 4, 8, 16, 32, 64), 1 << 15, 2000)  # fmt: skip
 
 
-def _layer(c: int, convention: str, momentum: float | None, unbiased: bool) -> BatchNorm:
+def layer(c: int, convention: str, momentum: float | None, unbiased: bool) -> BatchNorm:
     return BatchNorm(c, convention=convention, momentum=momentum, unbiased=unbiased, affine=False)
 
 
@@ -146,7 +146,7 @@ def conventions(rng: np.random.Generator, steps: int, m: int = 8) -> Conventions
     mean_traj, var_traj = np.empty((n, steps + 1)), np.empty((n, steps + 1))
     exp_mean, exp_var = np.empty((n, steps + 1)), np.empty((n, steps + 1))
     for i, (conv, mom, unb) in enumerate(CONVENTION_RUNS):
-        bn = _layer(1, conv, mom, unb)
+        bn = layer(1, conv, mom, unb)
         mean_traj[i, 0], var_traj[i, 0] = bn.running_mean[0], bn.running_var[0]
         for t in range(steps):
             bn(stream[t])
@@ -184,7 +184,7 @@ def bias_vs_m(rng: np.random.Generator, ms: tuple[int, ...], replicas: int, step
     keep = float(ipow(1.0 - momentum, steps))
     sim, se, theory = (np.empty((2, len(ms))) for _ in range(3))
     for j, m in enumerate(ms):
-        layers = [_layer(replicas, "torch", momentum, unb) for unb in (False, True)]
+        layers = [layer(replicas, "torch", momentum, unb) for unb in (False, True)]
         for _ in range(steps):
             x = rng.normal(mu, sigma, size=(m, replicas))
             for bn in layers:
@@ -222,7 +222,7 @@ def convergence(rng: np.random.Generator, replicas: int, steps: int, m: int = 16
     """torch convention (unbiased) with each momentum of :data:`MOMENTA`, on the same stream."""
     mu, sigma = 3.0, 2.0
     s2 = sigma**2
-    layers = [_layer(replicas, "torch", mom, True) for mom in MOMENTA]
+    layers = [layer(replicas, "torch", mom, True) for mom in MOMENTA]
     k = len(MOMENTA)
     # per momentum and step: mean and standard error over replicas of e², for mean and var
     mse, se = np.empty((2, k, steps)), np.empty((2, k, steps))
@@ -277,7 +277,7 @@ def drift(rng: np.random.Generator, replicas: int, steps: int, m: int = 16) -> D
     R_t = (1/t)·Σ_{s≤t} v·s = v·(t+1)/2, a lag of (t−1)/2 steps that grows without bound.
     """
     v = 0.02
-    layers = [_layer(replicas, "torch", mom, True) for mom in MOMENTA]
+    layers = [layer(replicas, "torch", mom, True) for mom in MOMENTA]
     mean_run = np.empty((len(MOMENTA), steps))
     first = 3 * steps // 4 + 1
     window_sum = np.zeros((len(MOMENTA), replicas))  # Σ over the window of (mu_t − R_t)/v

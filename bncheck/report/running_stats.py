@@ -21,7 +21,7 @@ from bncheck.report import _running_exact as rx
 from bncheck.report import _running_plots as P
 from bncheck.report import _running_text as T
 from bncheck.report import running_simulation as rm
-from bncheck.report._running_format import Lines, _g, _image, _mom, _pct, _table, _tiny
+from bncheck.report._running_format import Lines, image, md_table, momentum_text, pct, sig, tiny
 from bncheck.report.build import HEADER, Built
 
 __all__ = ["SECTIONS", "SEED", "build"]
@@ -32,7 +32,7 @@ SEED = 20240605
 
 # -- the report --------------------------------------------------------------------------------
 def _intro() -> Lines:
-    rows = [[c.name, _mom(c.default_momentum).replace(" (cumulative)", ""),
+    rows = [[c.name, momentum_text(c.default_momentum).replace(" (cumulative)", ""),
              "unbiased m/(m−1)·σ²_B" if c.unbiased else "biased σ²_B", c.description]
             for c in CONVENTIONS.values()]  # fmt: skip
     return [
@@ -45,7 +45,7 @@ def _intro() -> Lines:
         "values: running mean 0, running variance 1. The conventions (`bncheck.bn.running."
         "CONVENTIONS`):",
         "",
-        *_table("convention | default momentum | running var | update", rows),
+        *md_table("convention | default momentum | running var | update", rows),
     ]
 
 
@@ -61,7 +61,7 @@ def _section(page: Callable[[Any], Lines], plot: Callable[[Path, Any], None], pn
     def render(out: Path, res: Any) -> tuple[Lines, Path]:
         path = out / png
         plot(path, res)
-        return [*page(res), *_image(png, alt)], path
+        return [*page(res), *image(png, alt)], path
 
     return render
 
@@ -130,18 +130,18 @@ def _summary(bias: rm.Bias, drift: rm.Drift, precise: rx.Precise, gap: rx.Gap,
     worst = int(np.argmax(np.abs(merge.eq_var_bias)))
     return [
         f"The biased running variance (keras default) is low by 1/m: "
-        f"{_pct(bias.sim[0, j] - 1)} at m = {bias.ms[j]} (closed form "
-        f"{_pct(bias.theory[0, j] - 1)}); the unbiased one (torch, cumulative) is within "
-        f"{_g(z_unb, 2)} standard errors of sigma² at every m from {bias.ms[0]} to "
+        f"{pct(bias.sim[0, j] - 1)} at m = {bias.ms[j]} (closed form "
+        f"{pct(bias.theory[0, j] - 1)}); the unbiased one (torch, cumulative) is within "
+        f"{sig(z_unb, 2)} standard errors of sigma² at every m from {bias.ms[0]} to "
         f"{bias.ms[-1]}.",
-        f"Under a linear drift the torch(0.1) EMA lags {_g(drift.lag_window[i01])} steps "
-        f"(closed form (1−a)/a = {_g(drift.lag_steady[i01])}) while the cumulative average lags "
-        f"{_g(drift.lag[icum], 4)} after {len(drift.steps)} steps; with moving weights, precise "
-        f"BN over {K} batches has mean error {_g(precise.precise_err[-1, 0])}·sigma against "
-        f"{_g(precise.run_err[0, 0])} (EMA) and {_g(precise.run_err[-1, 0])} (cumulative).",
-        f"The train/eval output gap E[(y_train − y_eval)²] is {_g(gap.sim[j16], 4)} at "
-        f"m = {gap.ms[j16]} (exact {_g(gap.exact[j16], 4)} ≈ 3/(2m)); equal-weight merging of "
+        f"Under a linear drift the torch(0.1) EMA lags {sig(drift.lag_window[i01])} steps "
+        f"(closed form (1−a)/a = {sig(drift.lag_steady[i01])}) while the cumulative average lags "
+        f"{sig(drift.lag[icum], 4)} after {len(drift.steps)} steps; with moving weights, precise "
+        f"BN over {K} batches has mean error {sig(precise.precise_err[-1, 0])}·sigma against "
+        f"{sig(precise.run_err[0, 0])} (EMA) and {sig(precise.run_err[-1, 0])} (cumulative).",
+        f"The train/eval output gap E[(y_train − y_eval)²] is {sig(gap.sim[j16], 4)} at "
+        f"m = {gap.ms[j16]} (exact {sig(gap.exact[j16], 4)} ≈ 3/(2m)); equal-weight merging of "
         f"shards {'+'.join(map(str, merge.patterns[worst]))} underestimates the variance by "
-        f"{_pct(abs(merge.eq_var_bias[worst]))} of sigma², Chan's count-weighted merge is exact "
-        f"to {_tiny(float(merge.chan_err.max()))}.",
+        f"{pct(abs(merge.eq_var_bias[worst]))} of sigma², Chan's count-weighted merge is exact "
+        f"to {tiny(float(merge.chan_err.max()))}.",
     ]

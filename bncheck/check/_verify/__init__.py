@@ -21,7 +21,7 @@ from typing import Any
 from bncheck.bn.running import CONVENTIONS
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult, Options
-from bncheck.check._verify.suite import _load_failed, _no_mutation, _run_all, _validated
+from bncheck.check._verify.suite import load_failed, no_mutation, run_all, validated
 from bncheck.check._verify.targets.adapt import Adapted, adapt
 from bncheck.check._verify.targets.dispatch import load_adapter
 from bncheck.check._verify.verification_report import VerificationReport
@@ -211,16 +211,16 @@ def _verify(
     description: dict[str, Any] = {}
     with TargetProcess(loader, timeout=timeout, start_method=method, **limits) as proc:
         try:
-            description = _validated(proc.start())
+            description = validated(proc.start())
         except TargetLoadFailed as exc:
-            checks.append(_load_failed(exc))
+            checks.append(load_failed(exc))
         except LoadError:
             raise
         except TargetError as exc:  # e.g. the overall deadline passed while loading
             checks.append(CheckResult("load", "fail", message=f"loading the target: {exc}"))
         if description:
-            checks += _run_all(proc, description, options, explicit)
-            checks.append(_no_mutation(proc))
+            checks += run_all(proc, description, options, explicit)
+            checks.append(no_mutation(proc))
     if options.contract:
         status = "fail" if strict else "pass"
         checks.append(CheckResult(

@@ -16,7 +16,7 @@ from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
 MAX_CHANNELS = 4096
 
 
-def _validated(description: Any) -> dict[str, Any]:
+def validated(description: Any) -> dict[str, Any]:
     """The target process's description, checked: it comes from the target's process, so
     nothing in it is trusted (a lazy layer may say 0 channels, a hostile one anything)."""
     if not isinstance(description, dict):
@@ -63,14 +63,14 @@ def _explain_by(derived: list[CheckResult], sources: list[CheckResult]) -> None:
             check.explanation = "follows from the forward/backward mistakes above"
 
 
-def _load_failed(exc: TargetLoadFailed) -> CheckResult:
+def load_failed(exc: TargetLoadFailed) -> CheckResult:
     """A target that crashed while being loaded: a failed check with its traceback."""
     tb = getattr(exc, "traceback", "") or ""
     return CheckResult("load", "fail", message=f"the target failed while loading: {exc}"
                        + (f"\n{tb.rstrip()}" if tb else ""))  # fmt: skip
 
 
-def _run_all(
+def run_all(
     proc: TargetProcess, description: dict[str, Any], options: Options, explicit: bool = False
 ) -> list[CheckResult]:
     """Every check on every requested rank and dtype the target takes (the checks, with
@@ -93,7 +93,7 @@ def _run_all(
         except TargetError:
             found = {}
         if isinstance(found, dict):
-            checked = _validated({**found, "kind": description.get("kind")})
+            checked = validated({**found, "kind": description.get("kind")})
             description["mapping"] = [*description.get("mapping", []),
                                       *checked.get("mapping", [])]  # fmt: skip
             for key in ("ndims", "rank_errors"):
@@ -194,7 +194,7 @@ def _explain_by_family(checks: list[CheckResult]) -> None:
             )
 
 
-def _no_mutation(proc: TargetProcess) -> CheckResult:
+def no_mutation(proc: TargetProcess) -> CheckResult:
     if not proc.mutations:
         return CheckResult("no-mutation", "pass")
     seen = sorted(set(proc.mutations))

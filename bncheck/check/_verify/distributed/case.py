@@ -46,12 +46,12 @@ def _module_classes(module: types.ModuleType, torch: Any) -> dict[str, Any]:
 
 def inspect_target(target: Any, torch: Any) -> tuple[Any, str, str, list[str]]:
     """(the class or function, "module" or "function", how the group is passed, mapping)."""
-    from bncheck.check._verify.targets.dispatch import _resolve
+    from bncheck.check._verify.targets.dispatch import resolve
 
     name = target if isinstance(target, str) else getattr(target, "__name__", "target")
     obj = target
     if isinstance(target, str):
-        obj, attr = _resolve(target)
+        obj, attr = resolve(target)
         if attr is not None:
             if not hasattr(obj, attr):
                 raise LoadError(f"{target!r}: the module has no {attr!r}")

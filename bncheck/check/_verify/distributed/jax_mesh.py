@@ -47,9 +47,9 @@ def is_flax_target(target: Any) -> bool:
     target process)."""
     if isinstance(target, str):
         return target.partition(":")[0].startswith("flax.")
-    from bncheck.check._verify.targets.frameworks import _kind_of
+    from bncheck.check._verify.targets.frameworks import kind_of
 
-    return _kind_of(target) == "flax.linen"
+    return kind_of(target) == "flax.linen"
 
 
 def _set_device_count(k: int) -> None:
@@ -77,10 +77,10 @@ def jax_mesh_adapter(target: Any, world_size: int, timeout: float, axis: int) ->
     if isinstance(target, str) and not _mentions_flax(target):
         return None
     _set_device_count(world_size)
-    from bncheck.check._verify.targets.dispatch import _resolve
+    from bncheck.check._verify.targets.dispatch import resolve
     from bncheck.check._verify.targets.frameworks import (
-        _class_in_module,
-        _kind_of,
+        class_in_module,
+        kind_of,
         prepare_target,
     )
 
@@ -88,17 +88,17 @@ def jax_mesh_adapter(target: Any, world_size: int, timeout: float, axis: int) ->
     if isinstance(target, str):
         prepare_target(target)
         name = target
-        obj, attr = _resolve(target)
+        obj, attr = resolve(target)
         if attr is not None:
             if not hasattr(obj, attr):
                 raise LoadError(f"{target!r}: the module has no {attr!r}")
             obj = getattr(obj, attr)
     if isinstance(obj, types.ModuleType):
-        found = _class_in_module(obj, name)
+        found = class_in_module(obj, name)
         if found is None:
             return None
         obj, name = found
-    if _kind_of(obj) != "flax.linen":
+    if kind_of(obj) != "flax.linen":
         return None
     return JaxMeshAdapter(obj, str(name), world_size, timeout)
 
@@ -124,9 +124,9 @@ class JaxMeshAdapter:
         self.jax, self.world_size, self.timeout, self.name = jax, world_size, timeout, name
         self.mesh = jax.sharding.Mesh(np.array(devices[:world_size]), (AXIS,))
         self.module, how = self._module(target)
-        from bncheck.check._verify.targets.flax_bn import _kwargs, _mode_arg, _read_attrs
+        from bncheck.check._verify.targets.flax_bn import mode_arg, mode_kwargs, read_attrs
 
-        self.arg = _mode_arg(self.module.__call__)
+        self.arg = mode_arg(self.module.__call__)
         fields = getattr(self.module, "__dataclass_fields__", {})
         if self.arg == "use_running_average" and getattr(self.module, self.arg, None) is not None:
             self.module = self.module.clone(use_running_average=None)
@@ -136,8 +136,8 @@ class JaxMeshAdapter:
             self.arg = "<attribute>"
         else:
             self.modes = (self.module, self.module)
-        self.kw = {t: _kwargs(self.arg, t) for t in (True, False)}
-        self.attrs = _read_attrs(self.module)
+        self.kw = {t: mode_kwargs(self.arg, t) for t in (True, False)}
+        self.attrs = read_attrs(self.module)
         self.mapping = [
             f"{how}, run under jax.shard_map on a mesh of {world_size} CPU devices, axis "
             f"{AXIS!r} ({FLAG}={world_size}); the batch sharded by rows: equal shards only",
@@ -213,9 +213,9 @@ class JaxMeshAdapter:
             stacked = init(jax.random.PRNGKey(0), x0)
         variables = dict(jax.tree.map(lambda a: a[0], stacked))
         if self.attrs.get("eps") is None and len(seen) == 1:  # the nn.BatchNorm it wraps
-            from bncheck.check._verify.targets.flax_bn import _read_attrs
+            from bncheck.check._verify.targets.flax_bn import read_attrs
 
-            self.attrs = _read_attrs(seen[0])
+            self.attrs = read_attrs(seen[0])
         params = cast_tree(dict(variables.pop("params", {})), dtype)
         stats = cast_tree(dict(variables.pop("batch_stats", {})), dtype, promote=True)
         pp = find_pair(params, PARAM_PAIRS, c, "parameters", self.name)

@@ -12,7 +12,7 @@ import numpy as np
 from bncheck.check._verify.targets import protocol as P
 
 
-def _arr(value: Any) -> Any:
+def as_array(value: Any) -> Any:
     """Tensors, parameter objects (``.data`` holding an array) and array-likes to NumPy; None
     and junk pass through for the parent to judge."""
     if value is None:
@@ -31,7 +31,7 @@ def _arr(value: Any) -> Any:
     return out if out.dtype.kind in "biufc" else value
 
 
-def _number(value: Any) -> Any:
+def as_number(value: Any) -> Any:
     """A hyperparameter as a plain number (None stays None; junk is described, not passed)."""
     if value is None or isinstance(value, (bool, int, float)):
         return value
@@ -40,7 +40,7 @@ def _number(value: Any) -> Any:
     return f"<{type(value).__name__}>"
 
 
-class _Contract:
+class Contract:
     """Interface deviations found while adapting a target (reported apart from the maths)."""
 
     def __init__(self) -> None:
@@ -52,7 +52,7 @@ class _Contract:
 
     def per_channel(self, value: Any, c: int, what: str) -> Any:
         """C values in any shape -> (C,), noting a shape other than (C,)."""
-        arr = _arr(value)
+        arr = as_array(value)
         if isinstance(arr, np.ndarray) and arr.shape != (c,) and arr.size == c:
             if c > 1:  # with one channel every shape of size 1 looks alike
                 self.note(f"{what} is held as shape {shape_text(arr.shape, c)}; expected (C,)")
@@ -66,22 +66,22 @@ def shape_text(shape: tuple[int, ...], c: int) -> str:
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
-def _grads(result: Any, what: str) -> tuple[Any, Any, Any]:
+def split_grads(result: Any, what: str) -> tuple[Any, Any, Any]:
     if isinstance(result, dict):
-        return _grads_from_dict(result, what)
+        return grads_from_dict(result, what)
     if not isinstance(result, (tuple, list)) or len(result) != 3:
         raise TypeError(f"{what} returned {type(result).__name__}; expected (dx, dgamma, dbeta)")
-    return _arr(result[0]), _arr(result[1]), _arr(result[2])
+    return as_array(result[0]), as_array(result[1]), as_array(result[2])
 
 
 DX_KEYS = ("dx", "dX", "d_x", "dinput", "dinputs", "x", "input", "dout")
 
 
-def _grads_from_dict(result: dict[str, Any], what: str) -> tuple[Any, Any, Any]:
+def grads_from_dict(result: dict[str, Any], what: str) -> tuple[Any, Any, Any]:
     dx = next((result[k] for k in DX_KEYS if k in result), None)
     for g, b in P.GRAD_NAMES:
         if g in result and b in result:
-            return _arr(dx), _arr(result[g]), _arr(result[b])
+            return as_array(dx), as_array(result[g]), as_array(result[b])
     raise TypeError(
         f"{what} returned a dict with keys {sorted(map(str, result))}; expected dx and the "
         "gradients of gamma and beta (e.g. dgamma/dbeta)"
@@ -91,7 +91,7 @@ def _grads_from_dict(result: dict[str, Any], what: str) -> tuple[Any, Any, Any]:
 PROBE_SHAPES = {2: (8,), 3: (2, 4), 4: (2, 2, 2), 5: (1, 2, 2, 2)}
 
 
-def _probe_x(c: int, ndim: int = 2) -> Any:
+def probe_x(c: int, ndim: int = 2) -> Any:
     """A batch of 8 values per channel, mean 2, spread 1.5, of rank ``ndim``."""
     first, *rest = PROBE_SHAPES[ndim]
     return np.random.default_rng(4321).normal(2.0, 1.5, size=(first, c, *rest))
@@ -106,7 +106,7 @@ def infer_eps(run: Callable[[Any, Any, Any], Any], c: int, ndim: int) -> float |
     scales = np.array([1e-1, 1e-2, 1e-3] * c)[:c]
     shape = (2 * PROBE_SHAPES[ndim][0], c, *PROBE_SHAPES[ndim][1:])
     x = rng.normal(size=shape) * scales.reshape(1, c, *[1] * (len(shape) - 2))
-    y = np.asarray(_arr(run(x, np.ones(c), np.zeros(c))), dtype=np.float64)
+    y = np.asarray(as_array(run(x, np.ones(c), np.zeros(c))), dtype=np.float64)
     if y.shape != x.shape:
         return None
     x2 = np.moveaxis(x, 1, -1).reshape(-1, c)

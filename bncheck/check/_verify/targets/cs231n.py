@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets.common import _arr, _number
+from bncheck.check._verify.targets.common import as_array, as_number
 from bncheck.check._verify.targets.functional import FunctionalAdapter
 
 
@@ -85,7 +85,7 @@ class Cs231nAdapter(FunctionalAdapter):
                 f"batchnorm_forward returned {type(out).__name__}; expected (out, cache)"
             )
         y, self.cache = out
-        return _arr(y)
+        return as_array(y)
 
     def state(self) -> dict[str, Any]:
         c = self.gamma.shape[0]
@@ -98,6 +98,6 @@ class Cs231nAdapter(FunctionalAdapter):
             ),
             "gamma": self.gamma,
             "beta": self.beta,
-            "momentum": _number(self.bn_param.get("momentum")),
-            "eps": _number(self.bn_param.get("eps")),
+            "momentum": as_number(self.bn_param.get("momentum")),
+            "eps": as_number(self.bn_param.get("eps")),
         }

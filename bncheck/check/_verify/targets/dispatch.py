@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from bncheck.check._verify.targets import protocol as P
-from bncheck.check._verify.targets.common import _arr
+from bncheck.check._verify.targets.common import as_array
 from bncheck.check._verify.targets.cs231n import Cs231nAdapter
 from bncheck.check._verify.targets.frameworks import (
     extra_for,
@@ -153,7 +153,7 @@ def _is_itself(exc: ImportError, module: str) -> bool:
     return missing is not None and (module == missing or module.startswith(missing + "."))
 
 
-def _resolve(spec: str) -> tuple[Any, str | None]:
+def resolve(spec: str) -> tuple[Any, str | None]:
     """'file.py[:name]' or 'pkg.mod[:name]' or 'pkg.mod.Attr' -> (module or object, name).
 
     Dotted names are resolved with the working directory first on ``sys.path``, as
@@ -293,7 +293,7 @@ def _from_object(obj: Any, name: str, axis: int) -> Any:
         count = getattr(obj, "num_features", None)
         if not isinstance(count, int):
             found = P.find_pair(obj, P.PARAM_NAMES, P.CONTAINERS, None, allow_none=False)
-            count = int(np.asarray(_arr(found[0].get(obj))).size) if found else None
+            count = int(np.asarray(as_array(found[0].get(obj))).size) if found else None
         adapter.channels = count
         return adapter
     raise LoadError(f"cannot use {type(obj).__name__} {name!r} as a BN target")
@@ -304,7 +304,7 @@ def load_adapter(target: Any, axis: int = 1, ndims: tuple[int, ...] = (2, 4)) ->
     ``ndims``: the ranks asked for, probed first."""
     if isinstance(target, str):
         prepare_target(target)  # KERAS_BACKEND=jax before any import; a missing framework
-        obj, attr = _resolve(target)
+        obj, attr = resolve(target)
         if attr is None:
             adapter = _from_object(obj, target, axis)
         elif callable(getattr(obj, f"{attr}_forward", None)):

@@ -41,7 +41,7 @@ SHOWN = ("momentum", "epsilon", "use_fast_variance", "axis", "dtype", "param_dty
          "force_float32_reductions", "axis_name")  # fmt: skip
 
 
-def _mode_arg(fn: Any) -> str | None:
+def mode_arg(fn: Any) -> str | None:
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -49,13 +49,13 @@ def _mode_arg(fn: Any) -> str | None:
     return next((a for a in MODE_ARGS if a in params), None)
 
 
-def _kwargs(arg: str | None, train: bool) -> dict[str, bool]:
+def mode_kwargs(arg: str | None, train: bool) -> dict[str, bool]:
     if arg is None or arg == "<attribute>":
         return {}
     return {arg: train if MODE_ARGS[arg] else not train}
 
 
-def _read_attrs(obj: Any) -> dict[str, Any]:
+def read_attrs(obj: Any) -> dict[str, Any]:
     """eps, momentum, use_fast_variance, axis of a BN module (the numbers it holds)."""
     out: dict[str, Any] = {}
     for key, names in ATTRS.items():
@@ -111,7 +111,7 @@ class LinenAdapter(JaxAdapter):
                     f"cannot construct {self.name}() ({exc}); pass a configured instance "
                     "(file.py:name) instead"
                 ) from None
-        self.arg = _mode_arg(module.__call__)
+        self.arg = mode_arg(module.__call__)
         fields = getattr(module, "__dataclass_fields__", {})
         if self.arg == "use_running_average" and getattr(module, self.arg, None) is not None:
             module = module.clone(use_running_average=None)  # else merge_param refuses the arg
@@ -135,8 +135,10 @@ class LinenAdapter(JaxAdapter):
 
         def call(train: bool, p: Any, s: Any, x: Any) -> Any:
             module = mt if train else me
-            y, updates = module.apply({**rest, "params": p, "batch_stats": s}, x,
-                                      mutable=["batch_stats"], **_kwargs(arg, train))  # fmt: skip
+            y, updates = module.apply(
+                {**rest, "params": p, "batch_stats": s}, x, mutable=["batch_stats"],
+                **mode_kwargs(arg, train),
+            )  # fmt: skip
             new = updates.get("batch_stats") if updates else None
             return y, (dict(new) if new is not None else s)
 
@@ -158,7 +160,7 @@ class LinenAdapter(JaxAdapter):
             error: Exception | None = None
             for n in dict.fromkeys((2, ndim)):
                 x0 = jax.numpy.zeros(self._to_axis(np.zeros(example_shape(c, n))).shape, "float32")
-                kwargs = _kwargs(self.arg, True)
+                kwargs = mode_kwargs(self.arg, True)
                 try:
                     init = jax.jit(lambda k, x, kw=kwargs: module.init(k, x, **kw))
                     variables = dict(init(jax.random.PRNGKey(0), x0))
@@ -178,8 +180,8 @@ class LinenAdapter(JaxAdapter):
         """The BN module doing the work: the target, or the ``nn.BatchNorm`` (or subclass) it
         calls, seen by intercepting the calls of one apply."""
         nn = importlib.import_module("flax.linen")
-        if isinstance(module, nn.BatchNorm) or _read_attrs(module).get("eps") is not None:
-            self.attrs = _read_attrs(module)
+        if isinstance(module, nn.BatchNorm) or read_attrs(module).get("eps") is not None:
+            self.attrs = read_attrs(module)
             return module
         seen: list[Any] = []
 
@@ -188,7 +190,7 @@ class LinenAdapter(JaxAdapter):
                 seen.append(context.module)
             return call(*args, **kwargs)
 
-        kwargs = _kwargs(self.arg, True)
+        kwargs = mode_kwargs(self.arg, True)
         try:  # traced only (eval_shape): the interceptor sees the calls, nothing compiles
             with nn.intercept_methods(intercept):
                 jax_module().eval_shape(
@@ -197,7 +199,7 @@ class LinenAdapter(JaxAdapter):
         except Exception:
             return module
         if len(seen) == 1:
-            self.attrs, self.inner = _read_attrs(seen[0]), True
+            self.attrs, self.inner = read_attrs(seen[0]), True
             return seen[0]
         return module
 
@@ -270,7 +272,7 @@ class NnxAdapter(JaxAdapter):
         model = self.models[c]
         if self.bn is None:
             self.bn = self._find_bn(nnx, model)
-        arg = self.arg = _mode_arg(type(model).__call__)
+        arg = self.arg = mode_arg(type(model).__call__)
         if arg is None and hasattr(self.bn, "use_running_average"):
             arg = self.arg = "<attribute>"
         self.has_modes = arg is not None
@@ -294,7 +296,7 @@ class NnxAdapter(JaxAdapter):
             graph = g_train if train or arg != "<attribute>" else g_eval
             m = nnx.merge(graph, rebuild(flats[0], p), rebuild(flats[1], s),
                           rebuild(flats[2], other))  # fmt: skip
-            y = m(x, **_kwargs(arg, train))
+            y = m(x, **mode_kwargs(arg, train))
             _, _, new, _ = nnx.split(m, nnx.Param, nnx.BatchStat, ...)
             return y, nnx.to_pure_dict(new)
 
@@ -313,7 +315,7 @@ class NnxAdapter(JaxAdapter):
             inner = [m for p, m in nnx.iter_modules(model) if p and isinstance(m, nnx.BatchNorm)]
             found = inner[0] if len(inner) == 1 else model
         self.inner = found is not model
-        self.attrs = _read_attrs(found)
+        self.attrs = read_attrs(found)
         return found
 
     def _describe_target(self) -> list[str]:

@@ -86,7 +86,7 @@ def prepare_target(spec: str) -> None:
         )
 
 
-def _kind_of(obj: Any) -> str | None:
+def kind_of(obj: Any) -> str | None:
     """'flax.linen', 'flax.nnx' or 'keras' for a class or instance of theirs (None otherwise);
     a framework that is not imported cannot be the target's."""
     is_class = inspect.isclass(obj)
@@ -108,11 +108,11 @@ def _kind_of(obj: Any) -> str | None:
     return None
 
 
-def _class_in_module(module: types.ModuleType, name: str) -> tuple[Any, str] | None:
+def class_in_module(module: types.ModuleType, name: str) -> tuple[Any, str] | None:
     """The one framework BN class a target file defines (several: the ones named like a BN)."""
     found = {k: v for k, v in vars(module).items()
              if inspect.isclass(v) and getattr(v, "__module__", None) == module.__name__
-             and _kind_of(v) is not None}  # fmt: skip
+             and kind_of(v) is not None}  # fmt: skip
     if len(found) > 1:
         named = {
             k: v
@@ -153,11 +153,11 @@ def framework_adapter(
     """
     name = name or str(getattr(obj, "__name__", type(obj).__name__))
     if isinstance(obj, types.ModuleType):
-        found = _class_in_module(obj, name)
+        found = class_in_module(obj, name)
         if found is None:
             return None
         obj, name = found
-    kind = _kind_of(obj)
+    kind = kind_of(obj)
     if kind is None:
         return None
     if kind == "keras":

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets.common import _arr, _Contract, _grads, _probe_x, infer_eps
+from bncheck.check._verify.targets.common import Contract, as_array, infer_eps, probe_x, split_grads
 
 
 class FunctionalAdapter:
@@ -22,7 +22,7 @@ class FunctionalAdapter:
         self.beta: Any = None
         self.eps = 1e-5
         self.cache: Any = None
-        self.contracts = _Contract()
+        self.contracts = Contract()
         #: forward(x, gamma, beta) with eps hard-coded: eps is inferred from its outputs
         self.takes_eps = _positional_count(fwd) != 3
         self.eps_inferred: float | None = None
@@ -32,7 +32,7 @@ class FunctionalAdapter:
         """The ranks forward takes (a cs231n-style BN may take only (N, D))."""
         ranks, errors = [], {}
         for ndim in (2, 3, 4, 5):
-            x = _probe_x(3, ndim)
+            x = probe_x(3, ndim)
             try:
                 y = self._call(x, np.ones(3), np.zeros(3))
                 if np.asarray(y).shape != x.shape:
@@ -99,10 +99,10 @@ class FunctionalAdapter:
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise TypeError(f"forward returned {type(out).__name__}; expected (y, cache)")
         y, self.cache = out
-        return _arr(y)
+        return as_array(y)
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
-        dx, dg, db = _grads(self.bwd(dy, self.cache), "backward")
+        dx, dg, db = split_grads(self.bwd(dy, self.cache), "backward")
         c = self.gamma.shape[0]
         return (
             dx,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets.common import _Contract, infer_eps
+from bncheck.check._verify.targets.common import Contract, infer_eps
 from bncheck.check._verify.targets.framework_probes import conventions
 from bncheck.check._verify.targets.frameworks import (
     Built,
@@ -49,7 +49,7 @@ class JaxAdapter:
         #: the layer's own axis, detected (verify's ``axis`` is not needed: the layer says)
         self.axis = -1
         self.wanted: tuple[int, ...] = (2, 4)
-        self.contracts = _Contract()
+        self.contracts = Contract()
         self.mapping: list[str] = []
         self.channels: int | None = None
         self.cache: dict[tuple[Any, ...], Built] = {}

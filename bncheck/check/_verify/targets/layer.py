@@ -12,8 +12,8 @@ import numpy as np
 
 from bncheck.check._verify.targets import protocol as P
 from bncheck.check._verify.targets.adapt import Adapted
-from bncheck.check._verify.targets.common import _arr, _probe_x, infer_eps
-from bncheck.check._verify.targets.layer_driver import LayerDriver, _scalar, _unset
+from bncheck.check._verify.targets.common import as_array, infer_eps, probe_x
+from bncheck.check._verify.targets.layer_driver import LayerDriver, scalar, unset
 from bncheck.check._verify.targets.layout import call_forward, mode_of
 from bncheck.check._verify.targets.protocol import Slot
 from bncheck.exceptions import LoadError
@@ -61,9 +61,9 @@ class LayerAdapter(LayerDriver):
             found = P.scalar_attr(obj, P.MOMENTUM_NAMES)
             self.momentum_slot = found[0] if found else None
         if self.params:
-            self.lazy_params = any(_unset(s.get(obj)) for s in self.params)
+            self.lazy_params = any(unset(s.get(obj)) for s in self.params)
         if self.running:
-            self.lazy_running = any(_unset(s.get(obj)) for s in self.running)
+            self.lazy_running = any(unset(s.get(obj)) for s in self.running)
 
     def describe(self) -> dict[str, Any]:
         """Detect the protocol on a probe instance, then probe that the mapping is used."""
@@ -77,7 +77,7 @@ class LayerAdapter(LayerDriver):
         )
         if self.params is None or self.running is None:
             # a lazy layer may create its attributes only in its first forward
-            x = _probe_x(c)
+            x = probe_x(c)
             try:
                 call_forward(obj, self.layout, x, True)
             except Exception:
@@ -127,8 +127,8 @@ class LayerAdapter(LayerDriver):
         for ndim in order:
             try:
                 self.new(c, "float64", 1e-5, ndim)
-                y = self.forward(_probe_x(c, ndim), True)
-                if not isinstance(y, np.ndarray) or y.shape != _probe_x(c, ndim).shape:
+                y = self.forward(probe_x(c, ndim), True)
+                if not isinstance(y, np.ndarray) or y.shape != probe_x(c, ndim).shape:
                     what = y.shape if isinstance(y, np.ndarray) else type(y).__name__
                     raise ValueError(f"the output has shape {what} for a {ndim}-D input")
                 ranks.append(ndim)
@@ -143,7 +143,7 @@ class LayerAdapter(LayerDriver):
         """Set parameters and see the output follow them; find the gradients' form."""
         rng = np.random.default_rng(1234)
         self.new(c, "float64", 1e-5, self.ndims[0])
-        x = _probe_x(c, self.ndims[0])
+        x = probe_x(c, self.ndims[0])
         dy = rng.normal(0.5, 1.0, size=x.shape)
         g1, b1 = np.array([1.5, -0.7, 2.0] * c)[:c], np.array([0.3, -1.2, 0.8] * c)[:c]
         mapping = [f"built as {self.build.describe(self.name) if self.build else 'a copy'}",
@@ -173,7 +173,7 @@ class LayerAdapter(LayerDriver):
             )
         else:
             mapping.append("running statistics: none found")
-        if self.eps_slot and _scalar(self.obj, self.eps_slot) is None:
+        if self.eps_slot and scalar(self.obj, self.eps_slot) is None:
             self.eps_slot = None  # an attribute that holds no value: infer it
         if self.eps_slot:
             mapping.append(f"eps: {self.eps_slot}")
@@ -202,14 +202,14 @@ class LayerAdapter(LayerDriver):
             self.params = pair
             self.new(c, "float64", 1e-5, x.ndim)
             self.set_params(g1, b1)
-            back = [_arr(s.get(self.obj)) for s in pair]
+            back = [as_array(s.get(self.obj)) for s in pair]
             if not all(isinstance(v, np.ndarray) and v.size == c and np.allclose(v.ravel(), w)
                        for v, w in zip(back, (g1, b1), strict=True)):  # fmt: skip
                 continue
-            y1 = np.asarray(_arr(self.forward(x, True)), dtype=np.float64)
+            y1 = np.asarray(as_array(self.forward(x, True)), dtype=np.float64)
             self.new(c, "float64", 1e-5, x.ndim)
             self.set_params(2.0 * g1, b1 + 1.0)
-            y2 = np.asarray(_arr(self.forward(x, True)), dtype=np.float64)
+            y2 = np.asarray(as_array(self.forward(x, True)), dtype=np.float64)
             if y1.shape != x.shape or y2.shape != x.shape or _changed(y1, y2):
                 return pair
         if len(candidates) == 1:
@@ -235,7 +235,7 @@ class LayerAdapter(LayerDriver):
             self.grad_form = "autograd"
             self.backward(dy)
             return
-        before = {k: _arr(s.get(self.obj)) for k, s in P.c_valued_slots(self.obj, c).items()}
+        before = {k: as_array(s.get(self.obj)) for k, s in P.c_valued_slots(self.obj, c).items()}
         result = self._call_backward(dy)
         if isinstance(result, (tuple, list)) and len(result) == 3:
             self.grad_form = "tuple"
@@ -259,7 +259,7 @@ class LayerAdapter(LayerDriver):
             after = P.c_valued_slots(self.obj, c)
             changed = [
                 k for k, s in after.items()
-                if k not in before or not np.array_equal(_arr(s.get(self.obj)), before[k])
+                if k not in before or not np.array_equal(as_array(s.get(self.obj)), before[k])
             ]  # fmt: skip
             raise LoadError(
                 f"{self.name}: backward returned {type(result).__name__}, not (dx, dgamma, "

@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets.common import _arr, _Contract, _grads, _grads_from_dict, _number
+from bncheck.check._verify.targets.common import (
+    Contract,
+    as_array,
+    as_number,
+    grads_from_dict,
+    split_grads,
+)
 from bncheck.check._verify.targets.layout import Construction, Layout, call_forward, construction_of
 from bncheck.check._verify.targets.protocol import Slot
 from bncheck.exceptions import LoadError
@@ -44,7 +50,7 @@ class LayerDriver:
         self.torch_grads = False
         self.lazy_params = False
         self.lazy_running = False
-        self.contracts = _Contract()
+        self.contracts = Contract()
         self.mapping: list[str] = []
         self.last_ndim = 2
         self.eps_inferred: float | None = None
@@ -93,13 +99,13 @@ class LayerDriver:
         if self.params is not None and self.lazy_params:
             for slot, value in zip(self.params, (np.ones(c, dtype), np.zeros(c, dtype)),
                                    strict=True):  # fmt: skip
-                if _unset(slot.get(self.obj)):
-                    _set_new(self.obj, slot, value)
+                if unset(slot.get(self.obj)):
+                    set_new(self.obj, slot, value)
         if self.running is not None and self.lazy_running:
             for slot, value in zip(self.running, (np.zeros(c, dtype), np.ones(c, dtype)),
                                    strict=True):  # fmt: skip
-                if _unset(slot.get(self.obj)):
-                    _set_new(self.obj, slot, value)
+                if unset(slot.get(self.obj)):
+                    set_new(self.obj, slot, value)
         self._cast(dtype)
         return self.state()
 
@@ -130,7 +136,7 @@ class LayerDriver:
                 elif torch is not None and isinstance(value, torch.Tensor):
                     wanted = getattr(torch, dtype)
                     if value.dtype != wanted:
-                        _set_new(self.obj, slot, value.detach().to(wanted))
+                        set_new(self.obj, slot, value.detach().to(wanted))
 
     def set_params(self, gamma: Any, beta: Any) -> None:
         if self.params is None:
@@ -162,7 +168,7 @@ class LayerDriver:
         ):  # fmt: skip
             self.contracts.note("forward returns a tuple; its first item is taken as y")
             y = y[0]
-        return self._from_axis(_arr(y))
+        return self._from_axis(as_array(y))
 
     def _forward_autograd(self, x: Any, train: bool) -> Any:
         """A layer of torch tensors with no backward: x and the parameters require grad, and
@@ -179,7 +185,7 @@ class LayerDriver:
         else:
             with torch.no_grad():
                 self.y_t = call_forward(self.obj, self.layout, self.x_t, False)
-        return self._from_axis(_arr(self.y_t))
+        return self._from_axis(as_array(self.y_t))
 
     def _call_backward(self, dy: Any) -> Any:
         if self.torch_grads:
@@ -199,28 +205,31 @@ class LayerDriver:
                 slot.get(self.obj).grad = None
             self.x_t.grad = None
             self.y_t.backward(torch.from_numpy(self._to_axis(dy).copy()), retain_graph=True)
-            grads = [_arr(slot.get(self.obj).grad) for slot in self.params or ()] or [None, None]
+            grads = [as_array(slot.get(self.obj).grad) for slot in self.params or ()] or [
+                None,
+                None,
+            ]
             return (
-                self._from_axis(_arr(self.x_t.grad)),
+                self._from_axis(as_array(self.x_t.grad)),
                 self.contracts.per_channel(grads[0], c, "dgamma"),
                 self.contracts.per_channel(grads[1], c, "dbeta"),
             )
         result = self._call_backward(dy)
         if self.grad_form == "tuple":
-            dx, dg, db = _grads(result, "backward")
+            dx, dg, db = split_grads(result, "backward")
         elif self.grad_form == "dict":
-            dx, dg, db = _grads_from_dict(result, "backward")
+            dx, dg, db = grads_from_dict(result, "backward")
         elif self.grad_form == "dx+dict":
-            _, dg, db = _grads_from_dict(result[1], "backward")
-            dx = _arr(result[0])
+            _, dg, db = grads_from_dict(result[1], "backward")
+            dx = as_array(result[0])
         elif self.torch_grads:
             assert self.params is not None
-            dx = _arr(result)
-            dg, db = (_arr(s.get(self.obj).grad) for s in self.params)
+            dx = as_array(result)
+            dg, db = (as_array(s.get(self.obj).grad) for s in self.params)
         else:
             assert self.grad_slots is not None
-            dx = _arr(result)
-            dg, db = (_arr(s.get(self.obj)) for s in self.grad_slots)
+            dx = as_array(result)
+            dg, db = (as_array(s.get(self.obj)) for s in self.grad_slots)
         if isinstance(dx, np.ndarray):
             dx = self._from_axis(dx)
         return (
@@ -233,16 +242,16 @@ class LayerDriver:
         out: dict[str, Any] = {}
         if self.params is not None:
             for key, slot in zip(("gamma", "beta"), self.params, strict=True):
-                value = _arr(slot.get(self.obj))
+                value = as_array(slot.get(self.obj))
                 out[key] = self.contracts.per_channel(value, value.size, slot.label()) if (
                     isinstance(value, np.ndarray)) else value  # fmt: skip
         if self.running is not None:
             for key, slot in zip(("running_mean", "running_var"), self.running, strict=True):
-                value = _arr(slot.get(self.obj))
+                value = as_array(slot.get(self.obj))
                 out[key] = self.contracts.per_channel(value, value.size, slot.label()) if (
                     isinstance(value, np.ndarray)) else value  # fmt: skip
-        out["eps"] = _number(_scalar(self.obj, self.eps_slot))
-        out["momentum"] = _number(_scalar(self.obj, self.momentum_slot))
+        out["eps"] = as_number(scalar(self.obj, self.eps_slot))
+        out["momentum"] = as_number(scalar(self.obj, self.momentum_slot))
         if self.eps_slot is None:
             out["eps"] = self.eps_inferred
         if out["eps"] is None:
@@ -250,14 +259,14 @@ class LayerDriver:
         return out
 
 
-def _unset(value: Any) -> bool:
+def unset(value: Any) -> bool:
     """None, or a plain number standing in for C values until the first forward."""
     return value is None or (
         isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
     )
 
 
-def _scalar(obj: Any, label: str | None) -> Any:
+def scalar(obj: Any, label: str | None) -> Any:
     if label is None:
         return None
     if "[" in label:
@@ -267,7 +276,7 @@ def _scalar(obj: Any, label: str | None) -> Any:
     return getattr(obj, label, None)
 
 
-def _set_new(obj: Any, slot: Slot, value: Any) -> None:
+def set_new(obj: Any, slot: Slot, value: Any) -> None:
     if slot.container is None:
         setattr(obj, slot.name, value)
     else:

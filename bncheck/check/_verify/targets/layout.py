@@ -22,7 +22,7 @@ from bncheck.check._verify.targets.protocol import (
     RANK_PARAMS,
     STRING_MODE_ATTRIBUTES,
     STRING_MODE_PARAMS,
-    _has_attr,
+    has_attr,
 )
 
 __all__ = ["Construction", "Layout", "call_forward", "construction_of", "mode_of"]
@@ -94,11 +94,11 @@ def mode_of(obj: Any) -> Layout:
         layout.mode = "methods"
         return layout
     for name in MODE_ATTRIBUTES:
-        if _has_attr(obj, name) and isinstance(getattr(obj, name, None), bool):
+        if has_attr(obj, name) and isinstance(getattr(obj, name, None), bool):
             layout.mode, layout.mode_name = "attribute", name
             return layout
     for name in STRING_MODE_ATTRIBUTES:
-        value = getattr(obj, name, None) if _has_attr(obj, name) else None
+        value = getattr(obj, name, None) if has_attr(obj, name) else None
         if isinstance(value, str) and value.lower() in ("train", "training", *EVAL_STRINGS):
             layout.mode, layout.mode_name, layout.eval_value = "string-attribute", name, "test"
             return layout

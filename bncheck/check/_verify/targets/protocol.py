@@ -116,7 +116,7 @@ class Slot:
             return False
         if isinstance(holder, dict):
             return self.name in holder
-        return _has_attr(holder, self.name)
+        return has_attr(holder, self.name)
 
     def get(self, obj: Any) -> Any:
         holder = _holder(obj, self.container)
@@ -154,7 +154,7 @@ class Slot:
             setattr(holder, self.name, new)
 
 
-def _has_attr(obj: Any, name: str) -> bool:
+def has_attr(obj: Any, name: str) -> bool:
     """Whether ``obj`` has ``name``, without running a property; objects that keep
     attributes elsewhere (torch modules keep parameters in ``_parameters``) list them in
     ``dir()``."""
@@ -255,7 +255,7 @@ def scalar_attr(obj: Any, names: tuple[str, ...]) -> tuple[str, Any] | None:
             if isinstance(source, dict):
                 if name in source:
                     return (f"{holder}[{name!r}]", source[name])
-            elif _has_attr(source, name):
+            elif has_attr(source, name):
                 value = getattr(source, name, None)
                 if not callable(value):
                     return (name, value)

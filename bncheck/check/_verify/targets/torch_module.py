@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bncheck.check._verify.targets.common import _arr
+from bncheck.check._verify.targets.common import as_array
 from bncheck.check._verify.targets.layer import LayerAdapter
-from bncheck.check._verify.targets.layer_driver import _set_new
+from bncheck.check._verify.targets.layer_driver import set_new
 from bncheck.check._verify.targets.layout import Layout
 
 
@@ -46,7 +46,7 @@ class TorchAdapter(LayerAdapter):
             for slot in pair or ():
                 value = slot.get(self.obj)
                 if hasattr(value, "dtype") and hasattr(value, "to") and value.dtype != tdtype:
-                    _set_new(self.obj, slot, value.to(tdtype))  # a plain tensor attribute
+                    set_new(self.obj, slot, value.to(tdtype))  # a plain tensor attribute
         self.x: Any = None
         self.y: Any = None
         return self.state()
@@ -62,7 +62,7 @@ class TorchAdapter(LayerAdapter):
         else:
             with torch.no_grad():
                 self.y = self.obj(self.x)
-        return self._from_axis(_arr(self.y))
+        return self._from_axis(as_array(self.y))
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         torch = self.torch
@@ -76,9 +76,9 @@ class TorchAdapter(LayerAdapter):
         c = dy.shape[1]
         grads = [None, None]
         if self.params is not None:
-            grads = [_arr(getattr(s.get(self.obj), "grad", None)) for s in self.params]
+            grads = [as_array(getattr(s.get(self.obj), "grad", None)) for s in self.params]
         return (
-            self._from_axis(_arr(self.x.grad)),
+            self._from_axis(as_array(self.x.grad)),
             self.contracts.per_channel(grads[0], c, "dgamma"),
             self.contracts.per_channel(grads[1], c, "dbeta"),
         )
