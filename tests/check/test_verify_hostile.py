@@ -626,7 +626,7 @@ def test_row8_the_result_limit_is_settable(tmp_path: Path, procs: list[TargetPro
 # -- row 9: bad timeouts are usage errors -------------------------------------------------------
 
 
-@pytest.mark.parametrize("flag", ["--timeout", "--deadline", "--memory-limit"])
+@pytest.mark.parametrize("flag", ["--timeout", "--deadline", "--load-timeout", "--memory-limit"])
 @pytest.mark.parametrize("value", ["0", "-1", "inf", "nan", "abc"])
 def test_row9_bad_limits_are_usage_errors(
     capsys: pytest.CaptureFixture[str], flag: str, value: str
