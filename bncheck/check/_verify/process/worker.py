@@ -7,11 +7,12 @@ NumPy arrays as raw bytes with dtype and shape, numbers, short strings, and list
 of those. The parent never unpickles, imports or evaluates anything the target produced; a value
 that is not plain data (an instance of the target's own class) arrives as a marker naming its type.
 
-The child runs in its own session (process group) with resource limits (output file size,
-address space, CPU time, no core files); it dies with the verify process (``PR_SET_PDEATHSIG``
-on Linux) and a watchdog in its group kills the whole group when the verify process goes away,
-however it ends. Closing a :class:`TargetProcess` kills the whole group, so nothing the target
-started outlives it (unless it left the group with ``setsid``). What a target can do and what
+A supervisor (:mod:`bncheck.check._verify.process.supervisor`) sits between the parent and the
+child: it is the subreaper of everything the child starts, puts the child into a PID namespace
+where the system allows it, and kills every process below it when the parent closes the
+:class:`TargetProcess` or goes away (``kill -9`` included), so nothing the target started
+outlives it. The child has resource limits (output file size, address space, CPU time, no core
+files) and holds no descriptor of the parent's but the protocol's. What a target can do and what
 the parent reports:
 
 - raises (also ``SystemExit``)  -> :class:`TargetError` "forward raised ValueError: ..."
@@ -20,6 +21,7 @@ the parent reports:
 - floods the output             -> "forward wrote 12.0 MB to stdout/stderr (limit 1.0 MB)"
 - returns something else        -> "forward returned MyTensor; expected a NumPy array"
 - returns too much              -> "forward returned 268.4 MB or more (limit 67.1 MB)"
+- returns too many values       -> "forward returned more than 100000 values (limit 100000); ..."
 - takes too long overall        -> "... the overall deadline of 300 s passed (--deadline)"
 - mutates an input array        -> reported with the result, per argument name
 - fails while being loaded      -> :class:`TargetLoadFailed` (a target failure, with traceback)
