@@ -150,12 +150,18 @@ def _reap() -> tuple[list[tuple[int, int]], bool]:
         done.append((pid, status))
 
 
-def kill_all(me: int, on_reaped: Any = None) -> None:
+def kill_all(me: int, on_reaped: Any = None, target: int | None = None) -> None:
     """SIGKILL every descendant of this process and reap them, until none is left.
 
     As the subreaper, this process inherits what a killed descendant leaves orphaned, so the
-    loop ends only when no process below it is alive and none is left to reap.
+    loop ends only when no process below it is alive and none is left to reap. ``target`` is
+    killed first by its pid (also where /proc cannot be read).
     """
+    if target is not None:
+        try:
+            os.kill(target, signal.SIGKILL)
+        except OSError:
+            pass
     while True:
         pids = descendants(me)
         for pid in pids:
@@ -218,6 +224,13 @@ def supervise(setup: dict[str, Any], loader: Any, conn: int) -> None:
         _watch(status, pid, me, verify_pid, isolated)
     except BaseException:
         code = 1
+        try:  # to the output file, which verify shows when the target "ended while loading"
+            import traceback
+
+            traceback.print_exc()
+            sys.stderr.flush()
+        except BaseException:
+            pass
     finally:
         os._exit(code)
 
@@ -280,13 +293,13 @@ def _watch(status: _Status, target: int, me: int, verify_pid: int, isolated: boo
             and time.monotonic() > call_end + GRACE
             and _stopped(verify_pid)
         ):
-            kill_all(me, reaped)  # first: the target could stop verify again
+            kill_all(me, reaped, target)  # first: the target could stop verify again
             try:
                 os.kill(verify_pid, signal.SIGCONT)
             except OSError:
                 pass
             call_end = None
-    kill_all(me, reaped)
+    kill_all(me, reaped, target)
 
 
 def _target(setup: dict[str, Any], loader: Any, conn: int, supervisor: int, isolated: bool) -> None:
@@ -312,6 +325,14 @@ def _target(setup: dict[str, Any], loader: Any, conn: int, supervisor: int, isol
         from bncheck.check._verify.process.child import _ChildSetup, _serve
 
         _serve(loader, conn, _ChildSetup(*setup["child"]))
+    except BaseException:
+        try:  # stderr is the output file by now: verify shows it
+            import traceback
+
+            traceback.print_exc()
+            sys.stderr.flush()
+        except BaseException:
+            pass
     finally:
         os._exit(1)
 
