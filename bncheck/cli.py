@@ -111,6 +111,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             seed=args.seed,
             deadline=args.deadline,
             memory_limit=int(args.memory_limit * (1 << 20)),
+            load_timeout=args.load_timeout,
             axis=args.axis,
             strict=args.strict,
             world_size=args.world_size,
@@ -427,6 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive("seconds"),
         default=300.0,
         help="seconds for the whole verification; later calls fail (default 300)",
+    )
+    ver.add_argument(
+        "--load-timeout",
+        type=_positive("seconds"),
+        default=60.0,
+        help="seconds loading the target may take (default 60)",
     )
     ver.add_argument(
         "--memory-limit",

@@ -31,7 +31,7 @@ def assert_batchnorm_correct(target: Any, **options: Any) -> VerificationReport:
         against the folder of the test file that calls this.
     **options
         Those of :func:`bncheck.verify` (convention, dtypes, ndims, thorough, examples,
-        timeout, seed, axis, strict, deadline, memory_limit, world_size).
+        timeout, seed, axis, strict, deadline, memory_limit, world_size, load_timeout).
 
     Returns
     -------

@@ -397,13 +397,18 @@ Adapter.forward = forward
 
 # -- row 5: nothing the target started outlives verify --------------------------------------------
 
-FORKS = """
+# pids as this process sees them: the target may be in its own PID namespace, where os.getpid()
+# and os.fork() give the namespace's numbers; /proc/self names the process in /proc's own.
+HOST_PID = "int(os.readlink('/proc/self'))"
+
+FORKS = f"""
 def forward(self, x, train):
-    pid = os.fork()
-    if pid == 0:
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.write(w, str({HOST_PID}).encode() + b" ")
         time.sleep(20)
         os._exit(0)
-    return pid
+    return int(os.read(r, 20))
 
 Adapter.forward = forward
 """
@@ -422,11 +427,12 @@ def test_row5_processes_the_target_started_die_on_close(
             f"sys.path.insert(0, {str(IMPLS)!r})\n"
             "from functional import compact_forward, compact_backward as backward\n"
             "def forward(x, g, b, eps):\n"
-            "    pid = os.fork()\n"
-            "    if pid == 0:\n"
+            "    r, w = os.pipe()\n"
+            "    if os.fork() == 0:\n"
+            f"        os.write(w, str({HOST_PID}).encode() + b' ')\n"
             "        time.sleep(20)\n"
             "        os._exit(0)\n"
-            "    return np.full((1,), float(pid)), None\n"
+            "    return np.full((1,), float(os.read(r, 20))), None\n"
             "import numpy as np\n",
             encoding="utf-8",
         )
@@ -434,7 +440,8 @@ def test_row5_processes_the_target_started_die_on_close(
     proc = TargetProcess(loader, timeout=5.0, start_method=method)
     procs.append(proc)
     proc.start()
-    pgid = proc._proc.pid
+    pgid = proc.pid
+    assert pgid is not None
     if method == "spawn":
         proc.call("new", 2, "float64", 1e-5)
     pids = []
@@ -442,7 +449,7 @@ def test_row5_processes_the_target_started_die_on_close(
         result, _ = proc.call("forward", np.zeros((4, 2)), True)
         pids.append(int(np.asarray(result).ravel()[0]))
     assert all(_alive(p) for p in pids)
-    assert len(_group(pgid)) >= 4  # the target, its watchdog and its children
+    assert len(_group(pgid)) >= 4  # the target and its children
     proc.close()
     assert _wait_dead(pids, 3.0) == []
     assert _group(pgid) == []
@@ -494,12 +501,15 @@ def test_row6_the_target_dies_when_verify_is_killed(tmp_path: Path, method: str)
         "import os, sys, time\n"
         "import numpy as np\n"
         "def spin(x, *rest):\n"
-        "    child = os.fork()\n"
-        "    if child == 0:\n"
+        "    r, w = os.pipe()\n"
+        "    if os.fork() == 0:\n"
+        f"        os.write(w, str({HOST_PID}).encode() + b' ')\n"
         "        time.sleep(60)\n"
         "        os._exit(0)\n"
+        "    child = int(os.read(r, 20))\n"
+        f"    me = {HOST_PID}\n"
         f"    with open({str(pids)!r}, 'w') as fh:\n"
-        "        fh.write(f'{os.getpid()} {child}')\n"
+        "        fh.write(f'{me} {child}')\n"
         "    end = time.monotonic() + 60\n"
         "    while time.monotonic() < end:\n"
         "        pass\n"
@@ -616,7 +626,7 @@ def test_row8_the_result_limit_is_settable(tmp_path: Path, procs: list[TargetPro
 # -- row 9: bad timeouts are usage errors -------------------------------------------------------
 
 
-@pytest.mark.parametrize("flag", ["--timeout", "--deadline", "--memory-limit"])
+@pytest.mark.parametrize("flag", ["--timeout", "--deadline", "--load-timeout", "--memory-limit"])
 @pytest.mark.parametrize("value", ["0", "-1", "inf", "nan", "abc"])
 def test_row9_bad_limits_are_usage_errors(
     capsys: pytest.CaptureFixture[str], flag: str, value: str

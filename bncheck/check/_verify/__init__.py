@@ -57,6 +57,7 @@ def verify(
     deadline: float | None = None,
     memory_limit: int | None = None,
     world_size: int | None = None,
+    load_timeout: float | None = None,
 ) -> VerificationReport:
     """Run every check against ``target`` and return a :class:`VerificationReport`.
 
@@ -93,6 +94,8 @@ def verify(
         Seconds for the whole verification (None: the worker's default).
     memory_limit : int or None
         Bytes of address space the target process may use (None: the default).
+    load_timeout : float or None
+        Seconds loading the target may take (None: 60); the deadline bounds it too.
     world_size : int or None
         2 to 16: verify a synchronized BN (a ``torch.nn.Module`` class or a function
         ``f(x, gamma, beta, eps[, group])``) in that many processes over gloo (docs/design.md,
@@ -139,7 +142,8 @@ def verify(
         return _verify(target, convention=convention, dtypes=dtypes, ndims=ndims,
                        explicit=explicit, thorough=thorough, examples=examples, timeout=timeout,
                        seed=seed, axis=axis, strict=strict, deadline=deadline,
-                       memory_limit=memory_limit, world_size=world_size)  # fmt: skip
+                       memory_limit=memory_limit, load_timeout=load_timeout,
+                       world_size=world_size)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -179,6 +183,7 @@ def _verify(
     strict: bool,
     deadline: float | None,
     memory_limit: int | None,
+    load_timeout: float | None,
     world_size: int | None,
 ) -> VerificationReport:
     if examples is not None and (isinstance(examples, bool) or not isinstance(examples, int)
@@ -193,8 +198,9 @@ def _verify(
         return verify_distributed(
             target, world_size, convention=convention, dtypes=dtypes, ndims=ndims if explicit
             else None, timeout=timeout, seed=seed, axis=axis, strict=strict, deadline=deadline,
-            memory_limit=memory_limit, extra_layouts=0 if examples is None and not thorough
-            else min(count, 8), start_method=_start_method(target),
+            memory_limit=memory_limit, load_timeout=load_timeout, extra_layouts=0
+            if examples is None and not thorough else min(count, 8),
+            start_method=_start_method(target),
             name=target if isinstance(target, str) else _name_of(target))  # fmt: skip
     options = Options(convention, tuple(dtypes), tuple(ndims), count, timeout, seed)
     options.axis, options.strict = axis, strict
@@ -207,6 +213,8 @@ def _verify(
         limits["deadline"] = deadline
     if memory_limit is not None:
         limits["memory_limit"] = memory_limit
+    if load_timeout is not None:
+        limits["load_timeout"] = load_timeout
     checks: list[CheckResult] = []
     description: dict[str, Any] = {}
     with TargetProcess(loader, timeout=timeout, start_method=method, **limits) as proc:

@@ -258,6 +258,7 @@ def verify_distributed(
     strict: bool = False,
     deadline: float | None = None,
     memory_limit: int | None = None,
+    load_timeout: float | None = None,
     extra_layouts: int = 0,
     start_method: str = "spawn",
     name: str = "target",
@@ -297,6 +298,8 @@ def verify_distributed(
         limits["deadline"] = deadline
     if memory_limit is not None:
         limits["memory_limit"] = memory_limit
+    if load_timeout is not None:
+        limits["load_timeout"] = load_timeout
     loader = functools.partial(load_sync_adapter, target, world_size, float(timeout), axis)
     checks: list[CheckResult] = []
     notes: list[str] = []

@@ -13,13 +13,12 @@ import signal
 import sys
 import sysconfig
 import traceback
-from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from bncheck.check._verify.process import frames, wire
-from bncheck.check._verify.process.limits import _isolate, _limit, _start_watchdog
+from bncheck.check._verify.process.limits import _limit
 from bncheck.exceptions import LoadError, TargetImportFailed
 
 #: characters of a target's exception message (and traceback text) that are kept
@@ -30,13 +29,10 @@ _TRACEBACK_LIMIT = 8000
 class _ChildSetup(NamedTuple):
     """What the child needs besides its descriptors (pickled to a spawned child: plain)."""
 
-    parent_pid: int
     output_fsize: int
     memory_limit: int | None
     cpu_limit: int | None
     result_limit: int
-    #: descriptors of the parent that a forked child inherited and must close
-    close_fds: tuple[int, ...]
 
 
 def _truncate(text: str, limit: int = MESSAGE_LIMIT) -> str:
@@ -128,35 +124,20 @@ def _mutated(snap: list[tuple[str, Any, Any]]) -> list[str]:
     return bad
 
 
-def _serve(
-    loader: Any, conn: Connection, out: Connection, lifeline: Connection, setup: _ChildSetup
-) -> None:
+def _serve(loader: Any, conn: int, setup: _ChildSetup) -> None:
     """Child process main loop. Never returns: ends with os._exit.
 
-    stdout and stderr (also of C code) go to the file ``out``, which the parent watches; the
-    file may not grow past ``output_fsize`` bytes (RLIMIT_FSIZE), so a flooding target cannot
-    fill a disk. A spawned child gets the loader pickled, and unpickles it (which may import
-    the target) only after the isolation and limits are in place.
+    The supervisor (:mod:`bncheck.check._verify.process.supervisor`) forked this process with
+    stdout and stderr on the file the parent watches, stdin on /dev/null and ``conn``, the
+    protocol's socket, as its only other descriptor. The file may not grow past
+    ``output_fsize`` bytes (RLIMIT_FSIZE), so a flooding target cannot fill a disk. A spawned
+    child gets the loader pickled, and unpickles it (which may import the target) only after
+    the limits are in place.
     """
     me = os.getpid()
     code = 0
     try:
-        for fd in setup.close_fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        _isolate(setup.parent_pid)
-        _start_watchdog(lifeline.fileno())
-        lifeline.close()
-        out_fd = out.fileno()
-        fcntl.fcntl(out_fd, fcntl.F_SETFL, fcntl.fcntl(out_fd, fcntl.F_GETFL) | os.O_APPEND)
-        os.dup2(out_fd, 1)
-        os.dup2(out_fd, 2)
-        out.close()
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.close(devnull)
+        fcntl.fcntl(1, fcntl.F_SETFL, fcntl.fcntl(1, fcntl.F_GETFL) | os.O_APPEND)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit, writes fail with EFBIG
         _limit(resource.RLIMIT_FSIZE, setup.output_fsize)
         _limit(resource.RLIMIT_CORE, 0)
@@ -166,7 +147,7 @@ def _serve(
             _limit(resource.RLIMIT_CPU, setup.cpu_limit)
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
-        fd = conn.fileno()
+        fd = conn
         os.set_blocking(fd, True)
 
         def send(message: tuple[Any, ...], limit: int = 1 << 62) -> None:
@@ -193,7 +174,7 @@ def _serve(
             _guard(me)
             if payload is None:
                 break
-            request = wire.decode(payload)
+            request = wire.decode(payload, max_items=None)  # from verify: trusted
             if request[0] == "close":
                 break
             _, seq, op, args, names = request

@@ -140,7 +140,7 @@ def read_frame(
             raise FrameTimeout(f"{len(buf)} of {need} bytes arrived")
         if not _wait(fd, select.POLLIN, 0 if gone else min(left, _POLL_SLICE)):
             if gone:
-                raise FrameClosed("the process ended")
+                raise _closed("the process ended", deadline, len(buf), need)
             if alive is not None and not alive():
                 gone = True
             continue
@@ -149,7 +149,15 @@ def read_frame(
         except BlockingIOError:
             continue
         except OSError as exc:
-            raise FrameClosed(str(exc)) from None
+            raise _closed(str(exc), deadline, len(buf), need) from None
         if not chunk:
-            raise FrameClosed("end of file")
+            raise _closed("end of file", deadline, len(buf), need)
         buf += chunk
+
+
+def _closed(why: str, deadline: float, got: int, need: int) -> WireError:
+    """FrameClosed, or FrameTimeout when the deadline had passed first (the reader was held
+    up, say stopped, while the writer was killed at the deadline)."""
+    if time.monotonic() > deadline:
+        return FrameTimeout(f"{got} of {need} bytes arrived")
+    return FrameClosed(why)

@@ -1,59 +1,12 @@
-"""What confines the target process: its own session (process group), death with the verify
-process (``PR_SET_PDEATHSIG`` on Linux), a watchdog that kills its whole group once the verify
-process is gone, resource limits, and its output captured in an unlinked temporary file."""
+"""What confines the target process besides its supervisor
+(:mod:`bncheck.check._verify.process.supervisor`): resource limits, and its output captured in an
+unlinked temporary file."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import resource
-import signal
-import sys
 import tempfile
-
-
-def _isolate(parent_pid: int) -> None:
-    """Own session and process group; die with the parent (Linux)."""
-    try:
-        os.setsid()
-    except OSError:
-        pass
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent_pid:  # the parent died before the line above
-        os._exit(1)
-
-
-def _start_watchdog(lifeline: int) -> None:
-    """Fork a process that kills this process group once the verify process is gone.
-
-    The verify process holds the only write end of ``lifeline`` and never writes: the read
-    returns end-of-file when it exits, whether or not it could clean up (``kill -9``).
-    PDEATHSIG covers only this process; the watchdog also covers what the target started.
-    """
-    if os.fork() != 0:
-        return
-    try:
-        os.closerange(0, lifeline)
-        os.closerange(
-            lifeline + 1,
-            max(lifeline + 1, min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 20)),
-        )
-        while True:
-            try:
-                if not os.read(lifeline, 1):
-                    break
-            except InterruptedError:
-                continue
-            except OSError:
-                break
-        os.killpg(0, signal.SIGKILL)
-    finally:
-        os._exit(0)
 
 
 def _limit(which: int, value: int) -> None:

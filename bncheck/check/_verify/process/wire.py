@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import math
 import struct
+import time
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "MAX_ITEMS",
     "TooLarge",
+    "TooMany",
+    "TooSlow",
     "Unsupported",
     "WireError",
     "decode",
@@ -42,6 +46,12 @@ _U64 = struct.Struct(">Q")
 #: nesting deeper than this is not plain data (and would exhaust the recursion limit)
 MAX_DEPTH = 32
 MAX_NDIM = 32
+#: values (numbers, strings, arrays, markers, containers) one message may hold. bncheck's
+#: replies hold a few hundred; a 64 MB reply of five-byte empty lists would hold 13 million and
+#: cost the parent about 1 GB of memory and many seconds to decode
+MAX_ITEMS = 100_000
+#: the clock is read once per this many values while decoding
+_CLOCK_EVERY = 1024
 #: the longest type name a marker carries
 _NAME_LIMIT = 200
 
@@ -66,6 +76,18 @@ class TooLarge(WireError):
         super().__init__(f"{size} bytes exceed the limit of {limit} bytes")
         self.size = size
         self.limit = limit
+
+
+class TooMany(WireError):
+    """A message holds more values than its limit: decoding stopped at the first one past it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} values")
+        self.limit = limit
+
+
+class TooSlow(WireError):
+    """Decoding a message did not finish before its deadline."""
 
 
 class Unsupported:
@@ -203,9 +225,25 @@ def encode(obj: Any, *, limit: int = 1 << 62, strict: bool = False) -> bytes:
 
 
 class _Decoder:
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, max_items: int | None, until: float | None) -> None:
         self.view = memoryview(data)
         self.pos = 0
+        self.left = math.inf if max_items is None else max_items
+        self.max_items = max_items
+        self.until = until
+        self.clock = _CLOCK_EVERY
+
+    def counted(self) -> None:
+        """One more value: raises TooMany past the limit, TooSlow past the deadline."""
+        self.left -= 1
+        if self.left < 0:
+            assert self.max_items is not None
+            raise TooMany(self.max_items)
+        self.clock -= 1
+        if self.clock <= 0:
+            self.clock = _CLOCK_EVERY
+            if self.until is not None and time.monotonic() > self.until:
+                raise TooSlow(f"decoding did not finish in time ({self.pos} bytes read)")
 
     def take(self, n: int) -> memoryview:
         if n < 0 or self.pos + n > len(self.view):
@@ -239,6 +277,7 @@ class _Decoder:
     def value(self, depth: int) -> Any:
         if depth > MAX_DEPTH + 1:
             raise WireError(f"nesting deeper than {MAX_DEPTH}")
+        self.counted()
         tag = bytes(self.take(1))
         if tag == b"N":
             return None
@@ -293,12 +332,15 @@ class _Decoder:
         return np.frombuffer(raw, dtype=dt, count=size).reshape(shape).copy()
 
 
-def decode(data: bytes) -> Any:
+def decode(data: bytes, *, max_items: int | None = MAX_ITEMS, until: float | None = None) -> Any:
     """Decode what :func:`encode` produced, validating every tag, dtype, shape and length.
 
-    Raises :class:`WireError` for anything else; never executes or imports anything.
+    Raises :class:`WireError` for anything else; never executes or imports anything. The
+    values are counted as they are read: the first past ``max_items`` (None: no limit) raises
+    :class:`TooMany`, and once ``until`` (``time.monotonic``) has passed :class:`TooSlow`, so
+    a hostile message costs at most that many values' memory and time.
     """
-    dec = _Decoder(data)
+    dec = _Decoder(data, max_items, until)
     try:
         obj = dec.value(0)
     except WireError:

@@ -7,11 +7,12 @@ NumPy arrays as raw bytes with dtype and shape, numbers, short strings, and list
 of those. The parent never unpickles, imports or evaluates anything the target produced; a value
 that is not plain data (an instance of the target's own class) arrives as a marker naming its type.
 
-The child runs in its own session (process group) with resource limits (output file size,
-address space, CPU time, no core files); it dies with the verify process (``PR_SET_PDEATHSIG``
-on Linux) and a watchdog in its group kills the whole group when the verify process goes away,
-however it ends. Closing a :class:`TargetProcess` kills the whole group, so nothing the target
-started outlives it (unless it left the group with ``setsid``). What a target can do and what
+A supervisor (:mod:`bncheck.check._verify.process.supervisor`) sits between the parent and the
+child: it is the subreaper of everything the child starts, puts the child into a PID namespace
+where the system allows it, and kills every process below it when the parent closes the
+:class:`TargetProcess` or goes away (``kill -9`` included), so nothing the target started
+outlives it. The child has resource limits (output file size, address space, CPU time, no core
+files) and holds no descriptor of the parent's but the protocol's. What a target can do and what
 the parent reports:
 
 - raises (also ``SystemExit``)  -> :class:`TargetError` "forward raised ValueError: ..."
@@ -20,6 +21,7 @@ the parent reports:
 - floods the output             -> "forward wrote 12.0 MB to stdout/stderr (limit 1.0 MB)"
 - returns something else        -> "forward returned MyTensor; expected a NumPy array"
 - returns too much              -> "forward returned 268.4 MB or more (limit 67.1 MB)"
+- returns too many values       -> "forward returned more than 100000 values (limit 100000); ..."
 - takes too long overall        -> "... the overall deadline of 300 s passed (--deadline)"
 - mutates an input array        -> reported with the result, per argument name
 - fails while being loaded      -> :class:`TargetLoadFailed` (a target failure, with traceback)
@@ -29,18 +31,19 @@ the parent reports:
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import os
 import pickle
+import select
 import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from typing import Any
 
-from bncheck.check._verify.process import frames, wire
-from bncheck.check._verify.process.child import _ChildSetup, _serve, _truncate
+from bncheck.check._verify.process import frames, supervisor, wire
+from bncheck.check._verify.process.child import _ChildSetup, _truncate
 from bncheck.check._verify.process.limits import _Output
 from bncheck.check._verify.process.replies import _exit_text, read_reply
 from bncheck.exceptions import LoadError, TargetError, TargetImportFailed, TargetLoadFailed
@@ -102,6 +105,8 @@ class TargetProcess:
     deadline : seconds from the first :meth:`start` after which every call fails (None: none)
     memory_limit : bytes of address space of the target process (RLIMIT_AS; None: no limit)
     result_limit : bytes one reply of the target may take
+    item_limit : values (numbers, strings, arrays, containers) one reply may hold
+    pid_namespace : run the target in a new PID namespace where the system allows it
     """
 
     def __init__(
@@ -115,6 +120,8 @@ class TargetProcess:
         deadline: float | None = DEFAULT_DEADLINE,
         memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
         result_limit: int = DEFAULT_RESULT_LIMIT,
+        item_limit: int = wire.MAX_ITEMS,
+        pid_namespace: bool = True,
     ) -> None:
         _seconds("timeout", timeout)
         _seconds("load_timeout", load_timeout)
@@ -122,6 +129,7 @@ class TargetProcess:
         _positive_int("memory_limit", memory_limit, allow_none=True)
         _positive_int("result_limit", result_limit)
         _positive_int("output_limit", output_limit)
+        _positive_int("item_limit", item_limit)
         if start_method not in ("spawn", "fork"):
             raise ValueError(f"start_method={start_method!r}; expected 'spawn' or 'fork'")
         self.loader = loader
@@ -132,6 +140,10 @@ class TargetProcess:
         self.deadline = None if deadline is None else float(deadline)
         self.memory_limit = memory_limit
         self.result_limit = result_limit
+        self.item_limit = item_limit
+        self.pid_namespace = pid_namespace
+        #: how the target process is isolated, as its supervisor reported it
+        self.isolation = ""
         self.description: dict[str, Any] = {}
         #: every (op, argument) whose array the target changed in place, over all calls
         self.mutations: list[tuple[str, str]] = []
@@ -142,10 +154,16 @@ class TargetProcess:
         self.expired: str | None = None
         #: time.monotonic() of the first start; the overall deadline counts from here
         self.started_at: float | None = None
-        self._proc: Any = None
-        self._conn: Connection | None = None
+        self._conn: int | None = None
         self._drain: _Output | None = None
+        #: the supervisor's pid; the write end of its lifeline; the read end of its status
+        self._supervisor: int | None = None
         self._lifeline: int | None = None
+        self._status: int | None = None
+        self._status_text = b""
+        self._status_eof = False
+        self._target_pid: int | None = None
+        self._target_code: int | None = None
         self._seq = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -170,53 +188,34 @@ class TargetProcess:
             self.started_at = now
         if now >= self._deadline_at():
             raise self._expire("loading the target not started")
-        forked = self.start_method == "fork"
-        loader = self.loader if forked else pickle.dumps(self.loader)
         self.restarts += 1
-        ctx: Any = mp.get_context(self.start_method)
-        parent_conn, child_conn = ctx.Pipe()
-        drain = _Output()
-        assert drain.fd is not None
-        life_r, life_w = os.pipe()
-        out_conn = Connection(os.dup(drain.fd))
-        life_conn = Connection(life_r, writable=False)
         cpu = None
         if self.deadline is not None:
             cpu = math.ceil(self.deadline * max(1, os.cpu_count() or 1)) + 60
-        setup = _ChildSetup(
-            parent_pid=os.getpid(),
+        child = _ChildSetup(
             output_fsize=4 * self.output_limit + (1 << 20),
             memory_limit=self.memory_limit,
             cpu_limit=cpu,
             result_limit=self.result_limit,
-            close_fds=(parent_conn.fileno(), life_w, drain.fd) if forked else (),
-        )
-        proc = ctx.Process(
-            target=_serve, args=(loader, child_conn, out_conn, life_conn, setup), daemon=True
         )
         sys.stdout.flush()
         sys.stderr.flush()
-        self._proc, self._conn, self._drain, self._lifeline = proc, parent_conn, drain, life_w
         try:
-            proc.start()
+            self._launch(tuple(child))
         except BaseException:
-            self._proc = None
             self.close()
             raise
-        finally:
-            child_conn.close()
-            out_conn.close()
-            life_conn.close()
-        os.set_blocking(parent_conn.fileno(), False)
         until = min(now + self.load_timeout, self._deadline_at())
+        self._tell_call_end(until)
         try:
             msg = self._receive(until, self.result_limit + _REPLY_SLACK)
-        except frames.FrameTimeout:
+        except (frames.FrameTimeout, wire.TooSlow):
             self.close()
             if until < now + self.load_timeout:
                 raise self._expire("loading the target did not finish") from None
             raise TargetLoadFailed(
-                f"loading the target did not finish within {self.load_timeout:g} s"
+                f"loading the target did not finish within {self.load_timeout:g} s "
+                "(--load-timeout)"
             ) from None
         except frames.FrameClosed:
             out = self._output_tail()
@@ -225,6 +224,12 @@ class TargetProcess:
             raise TargetLoadFailed(
                 f"the target process {what} while loading the target"
                 + (f"; it printed: {out}" if out else "")
+            ) from None
+        except wire.TooMany as exc:
+            self.close()
+            raise TargetLoadFailed(
+                f"the target's description holds more than {exc.limit} values (limit "
+                f"{exc.limit}); decoding stopped there"
             ) from None
         except wire.WireError as exc:
             self.close()
@@ -252,49 +257,158 @@ class TargetProcess:
         self.description = msg[1]
         return self.description
 
+    def _launch(self, child: tuple[Any, ...]) -> None:
+        """Start a supervisor (:mod:`~bncheck.check._verify.process.supervisor`), which forks
+        the target process; it gets the protocol's socket, the output file, the lifeline and
+        the status pipe, and no other descriptor of this process."""
+        forked = self.start_method == "fork"
+        self._drain = _Output()
+        ours, theirs = socket.socketpair()
+        self._conn = ours.detach()
+        conn = theirs.detach()
+        ctl_r, self._lifeline = os.pipe()
+        self._status, st_w = os.pipe()
+        os.set_blocking(self._status, False)
+        self._status_text = b""
+        self._target_pid = self._target_code = None
+        self._status_eof = False
+        setup: dict[str, Any] = {
+            "child": child,
+            "pid_namespace": self.pid_namespace,
+            "sys_path": None if forked else list(sys.path),
+        }
+        try:
+            if forked:
+                setup["output"] = self._drain.fd
+                self._supervisor = supervisor.fork_supervisor(
+                    setup, self.loader, ctl_r, st_w, conn
+                )
+            else:
+                setup["loader"] = pickle.dumps(self.loader)
+                setup["conn"] = conn
+                popen = subprocess.Popen(
+                    [sys.executable, supervisor.__file__],
+                    stdin=ctl_r, stdout=st_w, stderr=self._drain.fd, pass_fds=(conn,),
+                    close_fds=True, start_new_session=True,
+                )  # fmt: skip
+                popen.returncode = 0  # reaped by _reap_supervisor, not by Popen
+                self._supervisor = popen.pid
+        finally:
+            for fd in (ctl_r, st_w, conn):
+                os.close(fd)
+        if not forked:
+            try:
+                data = supervisor.encode_setup(setup)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._lifeline, view) :]
+            except OSError:
+                pass  # it died at once: reading the first frame says so
+        os.set_blocking(self._lifeline, False)
+        os.set_blocking(self._conn, False)
+
+    def _tell_call_end(self, until: float) -> None:
+        """Tell the supervisor when the current call must end (for its watchdog)."""
+        if self._lifeline is None:
+            return
+        try:
+            os.write(self._lifeline, supervisor.END.pack(until))
+        except OSError:  # a full pipe (a stopped supervisor) or a gone one: nothing to tell
+            pass
+
+    def _read_status(self) -> None:
+        """Take in what the supervisor reported: the target's pid, how it is isolated, and
+        its exit code."""
+        if self._status is None or self._status_eof:
+            return
+        while True:
+            try:
+                chunk = os.read(self._status, 4096)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._status_eof = True
+                break
+            self._status_text += chunk
+        *lines, self._status_text = self._status_text.split(b"\n")
+        for raw in lines:
+            word, _, rest = raw.decode("utf-8", "replace").partition(" ")
+            if word == "started":
+                pid, _, how = rest.partition(" ")
+                self._target_pid, self.isolation = int(pid), how
+            elif word == "exited":
+                self._target_code = int(rest)
+
     def _output_tail(self) -> str:
         return self._drain.last_text() if self._drain is not None else ""
 
     def _alive(self) -> bool:
-        return self._proc is not None and self._proc.exitcode is None
+        self._read_status()
+        return self._status is not None and self._target_code is None and not self._status_eof
 
     def _exitcode(self, wait: float = 2.0) -> int | None:
-        """The child's exit code, waiting up to ``wait`` s (None: still running).
-
-        Polls rather than Process.join: a grandchild holding the child's sentinel pipe would
-        make join wait out its whole timeout.
-        """
-        if self._proc is None:
-            return None
+        """The target process's exit code, waiting up to ``wait`` s (None: still running, or
+        its supervisor is gone)."""
         end = time.monotonic() + wait
+        while self._alive() and self._status is not None:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            frames._wait(self._status, select.POLLIN, min(left, 0.1))
+        return self._target_code
+
+    @property
+    def pid(self) -> int | None:
+        """The target process's pid (as this process sees it), once its supervisor said."""
+        self._read_status()
+        return self._target_pid
+
+    def _reap_supervisor(self, wait: float) -> bool:
+        assert self._supervisor is not None
+        end = time.monotonic() + wait
+        pause = 0.0005
         while True:
-            code: int | None = self._proc.exitcode
-            if code is not None or time.monotonic() >= end:
-                return code
-            time.sleep(0.01)
+            try:
+                pid, _ = os.waitpid(self._supervisor, os.WNOHANG)
+            except ChildProcessError:
+                return True
+            if pid != 0:
+                return True
+            if time.monotonic() >= end:
+                return False
+            time.sleep(pause)
+            pause = min(2 * pause, 0.02)
 
     def close(self) -> None:
-        """Kill the target process and everything it started (its whole process group)."""
+        """Kill the target process and everything it started: closing the lifeline makes the
+        supervisor kill every process below it and exit."""
         if self._conn is not None:
-            self._conn.close()
+            os.close(self._conn)
             self._conn = None
-        if self._proc is not None:
-            pid = self._proc.pid
-            if pid is not None:
-                try:  # before the child is reaped: its pid is still its group's id
-                    os.killpg(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-                try:
-                    self._proc.kill()
-                except (OSError, AttributeError, ValueError):
-                    pass
-                if self._exitcode(wait=5.0) is not None:
-                    self._proc.close()  # releases its sentinel descriptor now
-            self._proc = None
         if self._lifeline is not None:
             os.close(self._lifeline)
             self._lifeline = None
+        if self._supervisor is not None:
+            try:  # a stopped supervisor could not act on the lifeline
+                os.kill(self._supervisor, signal.SIGCONT)
+            except OSError:
+                pass
+            if not self._reap_supervisor(5.0):  # it was killed or stopped again: at least
+                self._read_status()  # the target itself goes
+                for pid in (self._target_pid, self._supervisor):
+                    if pid is not None:
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except OSError:
+                            pass
+                self._reap_supervisor(5.0)
+            self._supervisor = None
+        if self._status is not None:
+            self._read_status()
+            os.close(self._status)
+            self._status = None
         if self._drain is not None:
             self._drain.remove()
             self._drain = None
@@ -308,8 +422,10 @@ class TargetProcess:
     # -- calls ------------------------------------------------------------------------------
     def _receive(self, until: float, limit: int) -> Any:
         assert self._conn is not None
-        data = frames.read_frame(self._conn.fileno(), until, limit, alive=self._alive)
-        return wire.decode(data)
+        data = frames.read_frame(self._conn, until, limit, alive=self._alive)
+        msg = wire.decode(data, max_items=self.item_limit, until=until)
+        self._tell_call_end(math.inf)  # no call running: the watchdog has nothing to do
+        return msg
 
     def call(self, op: str, *args: Any, names: tuple[str, ...] = ()) -> tuple[Any, list[str]]:
         """Run ``adapter.op(*args)`` in the child; returns (result, names of mutated inputs).
@@ -342,14 +458,17 @@ class TargetProcess:
         by_deadline = until < now + self.timeout
         before = self._drain.count()
         try:
-            frames.write_frame(self._conn.fileno(), payload, until)
+            self._tell_call_end(until)
+            frames.write_frame(self._conn, payload, until)
             msg = self._receive(until, self.result_limit + _REPLY_SLACK)
-        except frames.FrameTimeout:
+        except (frames.FrameTimeout, wire.TooSlow) as exc:
             flood = self._drain.count() - before
             self.close()
             if by_deadline:
                 raise self._expire(f"{op} was still running") from None
             why = f"{op} did not return within {self.timeout:g} s (hang?)"
+            if isinstance(exc, wire.TooSlow):
+                why = f"{op}: decoding its reply took longer than the {self.timeout:g} s of a call"
             if flood > self.output_limit:
                 why += f" while flooding stdout/stderr ({flood / 1e6:.1f} MB)"
             self.hung = why
@@ -367,6 +486,13 @@ class TargetProcess:
                 what += f" (out of memory? its limit is {self.memory_limit >> 20} MB)"
             raise TargetError(
                 what + (f"; last output: {out!r}" if out else ""), fatal=True
+            ) from None
+        except wire.TooMany as exc:
+            self.close()
+            raise TargetError(
+                f"{op} returned more than {exc.limit} values (limit {exc.limit}); decoding "
+                "stopped there",
+                fatal=True,
             ) from None
         except wire.TooLarge as exc:
             self.close()
