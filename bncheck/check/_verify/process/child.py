@@ -1,4 +1,4 @@
-"""The target process: it loads the target, then answers calls one at a time (:func:`_serve`),
+"""The target process: it loads the target, then answers calls one at a time (:func:`serve`),
 confined as :mod:`bncheck.check._verify.process.limits` describes. Its replies are plain data in
 frames; the target's exceptions, exits and in-place changes of its inputs become messages.
 """
@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bncheck.check._verify.process import frames, wire
-from bncheck.check._verify.process.limits import _limit
+from bncheck.check._verify.process.limits import set_limit
 from bncheck.exceptions import LoadError, TargetImportFailed
 
 #: characters of a target's exception message (and traceback text) that are kept
@@ -26,7 +26,7 @@ MESSAGE_LIMIT = 2000
 _TRACEBACK_LIMIT = 8000
 
 
-class _ChildSetup(NamedTuple):
+class ChildSetup(NamedTuple):
     """What the child needs besides its descriptors (pickled to a spawned child: plain)."""
 
     output_fsize: int
@@ -35,7 +35,7 @@ class _ChildSetup(NamedTuple):
     result_limit: int
 
 
-def _truncate(text: str, limit: int = MESSAGE_LIMIT) -> str:
+def truncate(text: str, limit: int = MESSAGE_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... [{len(text) - limit} more characters]"
@@ -49,13 +49,13 @@ def _exc_text(exc: BaseException) -> str:
             text = "<str() did not return a string>"
     except BaseException:
         text = "<str() of the exception failed>"
-    return _truncate(text)
+    return truncate(text)
 
 
 def _exc_message(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
         try:
-            code = _truncate(repr(exc.code), 200)
+            code = truncate(repr(exc.code), 200)
         except BaseException:
             code = "?"
         return f"called sys.exit({code})"
@@ -124,7 +124,7 @@ def _mutated(snap: list[tuple[str, Any, Any]]) -> list[str]:
     return bad
 
 
-def _serve(loader: Any, conn: int, setup: _ChildSetup) -> None:
+def serve(loader: Any, conn: int, setup: ChildSetup) -> None:
     """Child process main loop. Never returns: ends with os._exit.
 
     The supervisor (:mod:`bncheck.check._verify.process.supervisor`) forked this process with
@@ -139,12 +139,12 @@ def _serve(loader: Any, conn: int, setup: _ChildSetup) -> None:
     try:
         fcntl.fcntl(1, fcntl.F_SETFL, fcntl.fcntl(1, fcntl.F_GETFL) | os.O_APPEND)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit, writes fail with EFBIG
-        _limit(resource.RLIMIT_FSIZE, setup.output_fsize)
-        _limit(resource.RLIMIT_CORE, 0)
+        set_limit(resource.RLIMIT_FSIZE, setup.output_fsize)
+        set_limit(resource.RLIMIT_CORE, 0)
         if setup.memory_limit is not None:
-            _limit(resource.RLIMIT_AS, setup.memory_limit)
+            set_limit(resource.RLIMIT_AS, setup.memory_limit)
         if setup.cpu_limit is not None:
-            _limit(resource.RLIMIT_CPU, setup.cpu_limit)
+            set_limit(resource.RLIMIT_CPU, setup.cpu_limit)
         sys.stdout = open(1, "w", buffering=1, closefd=False)
         sys.stderr = open(2, "w", buffering=1, closefd=False)
         fd = conn
@@ -160,7 +160,7 @@ def _serve(loader: Any, conn: int, setup: _ChildSetup) -> None:
             adapter = loader()
             description = adapter.describe()
         except BaseException as exc:  # report anything, including SystemExit
-            text = _truncate(
+            text = truncate(
                 exc.traceback if isinstance(exc, TargetImportFailed) else
                 _frames(exc, 20) + _exc_message(exc), _TRACEBACK_LIMIT)  # fmt: skip
             message = _exc_text(exc)  # bncheck's own LoadError needs no type name
@@ -186,7 +186,7 @@ def _serve(loader: Any, conn: int, setup: _ChildSetup) -> None:
                 result = getattr(adapter, op)(*args)
             except BaseException as exc:
                 _guard(me)
-                detail = _truncate(_frames(exc, 3)[-MESSAGE_LIMIT:])
+                detail = truncate(_frames(exc, 3)[-MESSAGE_LIMIT:])
                 send(("raised", seq, _exc_message(exc), detail, _mutated(snap)))
                 continue
             _guard(me)

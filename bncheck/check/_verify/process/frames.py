@@ -80,7 +80,7 @@ def _read_exactly(fd: int, n: int, *, allow_eof: bool) -> bytes | None:
 _POLL_SLICE = 0.1
 
 
-def _wait(fd: int, event: int, seconds: float) -> bool:
+def wait_fd(fd: int, event: int, seconds: float) -> bool:
     """Whether ``fd`` is ready for ``event`` (or hung up) within ``seconds`` (poll, not
     select: descriptors above FD_SETSIZE work too)."""
     poller = select.poll()
@@ -98,7 +98,7 @@ def write_frame(fd: int, payload: bytes, deadline: float) -> None:
         left = deadline - time.monotonic()
         if left <= 0:
             raise FrameTimeout("the other end did not read")
-        if not _wait(fd, select.POLLOUT, min(left, 1.0)):
+        if not wait_fd(fd, select.POLLOUT, min(left, 1.0)):
             continue
         try:
             n = os.write(fd, data)
@@ -138,7 +138,7 @@ def read_frame(
         left = deadline - time.monotonic()
         if left <= 0:
             raise FrameTimeout(f"{len(buf)} of {need} bytes arrived")
-        if not _wait(fd, select.POLLIN, 0 if gone else min(left, _POLL_SLICE)):
+        if not wait_fd(fd, select.POLLIN, 0 if gone else min(left, _POLL_SLICE)):
             if gone:
                 raise _closed("the process ended", deadline, len(buf), need)
             if alive is not None and not alive():

@@ -9,7 +9,7 @@ import resource
 import tempfile
 
 
-def _limit(which: int, value: int) -> None:
+def set_limit(which: int, value: int) -> None:
     try:
         _, hard = resource.getrlimit(which)
         if hard != resource.RLIM_INFINITY:
@@ -19,7 +19,7 @@ def _limit(which: int, value: int) -> None:
         pass
 
 
-class _Output:
+class OutputCapture:
     """The child's stdout/stderr: an unlinked temporary file (nothing stays on disk even when
     verify is killed); its size, and its last bytes as text."""
 

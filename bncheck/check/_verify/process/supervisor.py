@@ -322,9 +322,9 @@ def _target(setup: dict[str, Any], loader: Any, conn: int, supervisor: int, isol
             os._exit(1)
         if setup.get("sys_path") is not None:
             sys.path[:] = setup["sys_path"]
-        from bncheck.check._verify.process.child import _ChildSetup, _serve
+        from bncheck.check._verify.process.child import ChildSetup, serve
 
-        _serve(loader, conn, _ChildSetup(*setup["child"]))
+        serve(loader, conn, ChildSetup(*setup["child"]))
     except BaseException:
         try:  # stderr is the output file by now: verify shows it
             import traceback

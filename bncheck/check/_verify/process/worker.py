@@ -42,10 +42,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from bncheck.check._verify.process import frames, supervisor, wire
-from bncheck.check._verify.process.child import _ChildSetup, _truncate
-from bncheck.check._verify.process.limits import _Output
-from bncheck.check._verify.process.replies import _exit_text, read_reply
+from bncheck.check._verify.process.child import ChildSetup, truncate
+from bncheck.check._verify.process.limits import OutputCapture
 from bncheck.exceptions import LoadError, TargetError, TargetImportFailed, TargetLoadFailed
 
 __all__ = [
@@ -85,6 +86,80 @@ def _positive_int(name: str, value: int | None, *, allow_none: bool = False) -> 
         return
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name}={value!r}; expected a whole number of bytes > 0")
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "ended"
+    if code < 0:
+        try:
+            return f"exited (code {code}, {signal.Signals(-code).name})"
+        except ValueError:
+            pass
+    return f"exited (code {code})"
+
+
+#: what each adapter method must return, for the messages about wrong results
+_EXPECTED = {
+    "forward": "a NumPy array",
+    "backward": "(dx, dgamma, dbeta), NumPy arrays",
+    "new": "a dict of NumPy arrays and numbers",
+    "state": "a dict of NumPy arrays and numbers",
+}
+_PLAIN = "plain data (NumPy arrays, numbers, strings, lists, tuples, dicts)"
+
+
+def _where(op: str, path: tuple[Any, ...]) -> str:
+    parts = []
+    for i, step in enumerate(path):
+        if i == 0 and op == "backward" and isinstance(step, int) and 0 <= step < 3:
+            parts.append(("dx", "dgamma", "dbeta")[step])
+        else:
+            parts.append(str(step) if isinstance(step, str) else f"[{step!r}]")
+    return f" as {'.'.join(parts)}" if parts else ""
+
+
+def _kind_name(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"ndarray of shape {value.shape}"
+    return type(value).__name__
+
+
+def _number_problem(value: Any, positive: bool) -> str | None:
+    """Why ``value`` is not a (positive) finite real number, or None when it is one."""
+    if value is None:
+        return None
+    arr = value if isinstance(value, np.ndarray) else None
+    if arr is None and isinstance(value, (np.integer, np.floating)):
+        arr = np.asarray(value)
+    number: float | None = None
+    if arr is not None:
+        if arr.ndim == 0 and arr.dtype.kind in "iuf":
+            number = float(arr)
+    elif type(value) in (int, float):
+        number = float(value)
+    if number is None or not math.isfinite(number) or (positive and number <= 0):
+        return f"is {truncate(repr(value), 60)} ({_kind_name(value)})"
+    return None
+
+
+def _check_result(op: str, result: Any) -> None:
+    """Raise TargetError when a decoded result is not what the adapter protocol promises."""
+    found = wire.find_unsupported(result)
+    if found is not None:
+        path, name = found
+        expected = _EXPECTED.get(op, _PLAIN)
+        raise TargetError(f"{op} returned {name}{_where(op, path)}; expected {expected}")
+    if op == "backward" and not (isinstance(result, (tuple, list)) and len(result) == 3):
+        raise TargetError(f"backward returned {_kind_name(result)}; expected (dx, dgamma, dbeta)")
+    if op in ("new", "state") and result is not None:
+        if not isinstance(result, dict):
+            raise TargetError(f"{op} returned {_kind_name(result)}; expected {_EXPECTED[op]}")
+        for key, positive in (("eps", True), ("momentum", False)):
+            problem = _number_problem(result.get(key), positive)
+            if problem is not None:
+                want = "a positive finite number" if positive else "a finite number or None"
+                raise TargetError(f"the target's {key} {problem}; expected {want}")
 
 
 class TargetProcess:
@@ -155,7 +230,7 @@ class TargetProcess:
         #: time.monotonic() of the first start; the overall deadline counts from here
         self.started_at: float | None = None
         self._conn: int | None = None
-        self._drain: _Output | None = None
+        self._drain: OutputCapture | None = None
         #: the supervisor's pid; the write end of its lifeline; the read end of its status
         self._supervisor: int | None = None
         self._lifeline: int | None = None
@@ -192,7 +267,7 @@ class TargetProcess:
         cpu = None
         if self.deadline is not None:
             cpu = math.ceil(self.deadline * max(1, os.cpu_count() or 1)) + 60
-        child = _ChildSetup(
+        child = ChildSetup(
             output_fsize=4 * self.output_limit + (1 << 20),
             memory_limit=self.memory_limit,
             cpu_limit=cpu,
@@ -252,7 +327,7 @@ class TargetProcess:
         if not isinstance(msg[1], dict) or wire.find_unsupported(msg[1]) is not None:
             self.close()
             raise TargetLoadFailed(
-                f"the target's description is not plain data: {_truncate(repr(msg[1]), 300)}"
+                f"the target's description is not plain data: {truncate(repr(msg[1]), 300)}"
             )
         self.description = msg[1]
         return self.description
@@ -262,7 +337,7 @@ class TargetProcess:
         the target process; it gets the protocol's socket, the output file, the lifeline and
         the status pipe, and no other descriptor of this process."""
         forked = self.start_method == "fork"
-        self._drain = _Output()
+        self._drain = OutputCapture()
         ours, theirs = socket.socketpair()
         self._conn = ours.detach()
         conn = theirs.detach()
@@ -356,7 +431,7 @@ class TargetProcess:
             left = end - time.monotonic()
             if left <= 0:
                 break
-            frames._wait(self._status, select.POLLIN, min(left, 0.1))
+            frames.wait_fd(self._status, select.POLLIN, min(left, 0.1))
         return self._target_code
 
     @property
@@ -514,4 +589,48 @@ class TargetProcess:
                 f"(limit {self.output_limit / 1e6:.1f} MB)",
                 fatal=True,
             )
-        return read_reply(self, op, seq, msg)
+        return self._read_reply(op, seq, msg)
+
+    def _read_reply(self, op: str, seq: int, msg: Any) -> tuple[Any, list[str]]:
+        """The result of a call from the child's reply, and the names of the inputs it mutated
+        (recorded in ``self.mutations``); raises TargetError for an error, a reply too large or
+        malformed, or a result that is not what the adapter protocol promises."""
+        shapes = {"ok": 4, "raised": 5, "too_big": 4}
+        if not (
+            isinstance(msg, tuple)
+            and len(msg) >= 2
+            and shapes.get(msg[0]) == len(msg)
+            and isinstance(msg[-1], list)
+            and all(isinstance(n, str) for n in msg[-1])
+        ):
+            self.close()
+            raise TargetError(f"{op}: the target process sent an unexpected reply", fatal=True)
+        if msg[1] != seq:
+            self.close()
+            raise TargetError(
+                f"{op}: the target process answered out of step (a forked copy of it?)",
+                fatal=True,
+            )
+        self.mutations += [(op, truncate(name, 100)) for name in msg[-1]]
+        if msg[0] == "raised":
+            message, detail = msg[2], msg[3]
+            if not (isinstance(message, str) and isinstance(detail, str)):
+                self.close()
+                raise TargetError(f"{op}: the target process sent an unexpected reply", fatal=True)
+            files = [ln.strip() for ln in detail.splitlines() if ln.strip().startswith("File ")]
+            where = f" [{files[-1]}]" if files else ""
+            hint = ""
+            if message.startswith("raised MemoryError") and self.memory_limit is not None:
+                hint = f" (the target process may use {self.memory_limit >> 20} MB: --memory-limit)"
+            raise TargetError(f"{op} {truncate(message)}{hint}{where}")
+        if msg[0] == "too_big":
+            size = msg[2] if isinstance(msg[2], int) else self.result_limit
+            self.close()
+            raise TargetError(
+                f"{op} returned {size / 1e6:.1f} MB or more "
+                f"(limit {self.result_limit / 1e6:.1f} MB)",
+                fatal=True,
+            )
+        result = msg[2]
+        _check_result(op, result)
+        return result, list(msg[-1])
