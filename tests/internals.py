@@ -47,6 +47,10 @@ Process isolation (tests/check/test_verify_hostile.py)
     load_adapter
         ``bncheck.check._verify.targets.dispatch.load_adapter``: the loader a spawned target process
         imports, as ``verify`` uses it.
+    adapter_protocol
+        ``bncheck.check._verify.process.adapter``: the ``Adapter`` protocol every adapter must
+        satisfy and ``OPS``, the only calls the target process answers
+        (tests/check/test_adapter_protocol.py).
 
 The wire codec (tests/check/test_verify_hostile.py)
     frames
@@ -115,6 +119,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     # process isolation
     "TargetProcess": ("bncheck.check._verify.process.worker", "TargetProcess"),
     "load_adapter": ("bncheck.check._verify.targets.dispatch", "load_adapter"),
+    "adapter_protocol": ("bncheck.check._verify.process.adapter", None),
     # the wire codec
     "frames": ("bncheck.check._verify.process.frames", None),
     "wire": ("bncheck.check._verify.process.wire", None),

@@ -20,8 +20,13 @@ from typing import Any
 
 from bncheck.bn.running import CONVENTIONS
 from bncheck.check._verify.process.worker import TargetProcess
-from bncheck.check._verify.results import CheckResult, Options
-from bncheck.check._verify.suite import load_failed, no_mutation, run_all, validated
+from bncheck.check._verify.results import (
+    CheckResult,
+    Options,
+    TargetDescription,
+    checked_description,
+)
+from bncheck.check._verify.suite import load_failed, no_mutation, run_all
 from bncheck.check._verify.targets.adapt import Adapted, adapt
 from bncheck.check._verify.targets.dispatch import load_adapter
 from bncheck.check._verify.verification_report import VerificationReport
@@ -216,18 +221,19 @@ def _verify(
     if load_timeout is not None:
         limits["load_timeout"] = load_timeout
     checks: list[CheckResult] = []
-    description: dict[str, Any] = {}
+    description: TargetDescription | None = None
     with TargetProcess(loader, timeout=timeout, start_method=method, **limits) as proc:
         try:
-            description = validated(proc.start())
+            description = checked_description(proc.start())
         except TargetLoadFailed as exc:
             checks.append(load_failed(exc))
         except LoadError:
             raise
         except TargetError as exc:  # e.g. the overall deadline passed while loading
             checks.append(CheckResult("load", "fail", message=f"loading the target: {exc}"))
-        if description:
-            checks += run_all(proc, description, options, explicit)
+        if description is not None:
+            found, description = run_all(proc, description, options, explicit)
+            checks += found
             checks.append(no_mutation(proc))
     if options.contract:
         status = "fail" if strict else "pass"
@@ -238,12 +244,12 @@ def _verify(
         ))  # fmt: skip
     return VerificationReport(
         str(name),
-        str(description.get("kind", "unknown")),
+        description.kind if description is not None else "unknown",
         checks,
         time.perf_counter() - start,
         {"convention": convention, "dtypes": list(dtypes), "ndims": list(options.ndims),
          "examples": count, "timeout": timeout, "seed": seed, "axis": axis, "strict": strict},
-        [str(line) for line in description.get("mapping", [])],
+        list(description.mapping) if description is not None else [],
         list(options.contract),
     )  # fmt: skip
 

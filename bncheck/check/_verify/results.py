@@ -1,11 +1,40 @@
-"""What a verification run is asked to do and what it found: light types, no heavy imports."""
+"""What a verification run is asked to do, what the target said it is, and what the run
+found: light types, no heavy imports."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CheckResult", "Options"]
+from bncheck.exceptions import LoadError, TargetError
+
+__all__ = ["MAX_CHANNELS", "CheckResult", "Options", "TargetDescription", "checked_description"]
+
+
+@dataclass(frozen=True)
+class TargetDescription:
+    """What the target process said the target is, after :func:`checked_description` has
+    validated it (it comes from the target's process, so nothing in it was trusted).
+
+    kind: "functional", "cs231n", "layer", "torch", "flax.linen", ... (for the report).
+    channels: fixed by an instance target (None: any). ndims: the input ranks it takes (empty:
+    not probed). rank_errors: rank -> what the target raised on it. variants: other backwards
+    to check (cs231n's ``batchnorm_backward_alt``). mapping: how it was plugged in, one line
+    each. running: it has running statistics and an eval mode. probe: its ranks and eps are
+    probed by an ordinary call (functional targets). equal_shards: the distributed target
+    takes equal shards only (``jax.shard_map``).
+    """
+
+    kind: str = "unknown"
+    channels: int | None = None
+    ndims: tuple[int, ...] = ()
+    rank_errors: Mapping[str, str] = field(default_factory=dict)
+    variants: tuple[str, ...] = ()
+    mapping: tuple[str, ...] = ()
+    running: bool = False
+    probe: bool = False
+    equal_shards: bool = False
 
 
 @dataclass
@@ -50,3 +79,47 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return self.status != "fail"
+
+
+#: the widest target verify takes: every check holds a few arrays of C channels in this process
+MAX_CHANNELS = 4096
+
+
+def checked_description(description: Any) -> TargetDescription:
+    """The target process's description, checked: it comes from the target's process, so
+    nothing in it is trusted (a lazy layer may say 0 channels, a hostile one anything)."""
+    if not isinstance(description, dict):
+        raise TargetError(f"the target process described itself as {type(description).__name__}")
+    channels = description.get("channels")
+    if not (isinstance(channels, int) and not isinstance(channels, bool) and channels > 0):
+        channels = None
+    elif channels > MAX_CHANNELS:
+        raise LoadError(
+            f"the target has num_features={channels}; bncheck verifies at most "
+            f"{MAX_CHANNELS} channels (build a narrower instance, or pass the class)"
+        )
+    ndims = description.get("ndims")
+    errors = description.get("rank_errors")
+    variants = description.get("variants")
+    mapping = description.get("mapping")
+    return TargetDescription(
+        kind=str(description.get("kind", "unknown"))[:40],
+        channels=channels,
+        ndims=tuple(n for n in ndims if isinstance(n, int) and n in (2, 3, 4, 5))
+        if isinstance(ndims, list) else (),
+        rank_errors={str(k): str(v)[:400] for k, v in list(errors.items())[:4]}
+        if isinstance(errors, dict) else {},
+        variants=tuple(v for v in variants if v == "batchnorm_backward_alt")
+        if isinstance(variants, list) else (),
+        mapping=tuple(_printable(str(m))[:300] for m in mapping[:16])
+        if isinstance(mapping, list) else (),
+        running=description.get("running") is True,
+        probe=description.get("probe") is True,
+        equal_shards=description.get("equal_shards") is True,
+    )  # fmt: skip
+
+
+def _printable(text: str) -> str:
+    """Text from the target with control characters (terminal escapes, carriage returns)
+    shown as '?', so it cannot redraw the report."""
+    return "".join(ch if ch == "\n" or ch.isprintable() else "?" for ch in text)

@@ -6,51 +6,16 @@ that comes from the target's process is trusted."""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 from bncheck.check._verify.process.worker import TargetProcess
-from bncheck.check._verify.results import CheckResult, Options
-from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
-
-#: the widest target verify takes: every check holds a few arrays of C channels in this process
-MAX_CHANNELS = 4096
-
-
-def validated(description: Any) -> dict[str, Any]:
-    """The target process's description, checked: it comes from the target's process, so
-    nothing in it is trusted (a lazy layer may say 0 channels, a hostile one anything)."""
-    if not isinstance(description, dict):
-        raise TargetError(f"the target process described itself as {type(description).__name__}")
-    out: dict[str, Any] = {"kind": str(description.get("kind", "unknown"))[:40]}
-    channels = description.get("channels")
-    if isinstance(channels, int) and not isinstance(channels, bool) and channels > 0:
-        if channels > MAX_CHANNELS:
-            raise LoadError(
-                f"the target has num_features={channels}; bncheck verifies at most "
-                f"{MAX_CHANNELS} channels (build a narrower instance, or pass the class)"
-            )
-        out["channels"] = channels
-    ndims = description.get("ndims")
-    if isinstance(ndims, list):
-        out["ndims"] = [n for n in ndims if isinstance(n, int) and n in (2, 3, 4, 5)]
-    errors = description.get("rank_errors")
-    if isinstance(errors, dict):
-        out["rank_errors"] = {str(k): str(v)[:400] for k, v in list(errors.items())[:4]}
-    variants = description.get("variants")
-    if isinstance(variants, list):
-        out["variants"] = [v for v in variants if v == "batchnorm_backward_alt"]
-    mapping = description.get("mapping")
-    if isinstance(mapping, list):
-        out["mapping"] = [_printable(str(m))[:300] for m in mapping[:16]]
-    for flag in ("running", "probe"):
-        out[flag] = description.get(flag) is True
-    return out
-
-
-def _printable(text: str) -> str:
-    """Text from the target with control characters (terminal escapes, carriage returns)
-    shown as '?', so it cannot redraw the report."""
-    return "".join(ch if ch == "\n" or ch.isprintable() else "?" for ch in text)
+from bncheck.check._verify.results import (
+    CheckResult,
+    Options,
+    TargetDescription,
+    checked_description,
+)
+from bncheck.exceptions import TargetError, TargetLoadFailed
 
 
 def _explain_by(derived: list[CheckResult], sources: list[CheckResult]) -> None:
@@ -71,8 +36,8 @@ def load_failed(exc: TargetLoadFailed) -> CheckResult:
 
 
 def run_all(
-    proc: TargetProcess, description: dict[str, Any], options: Options, explicit: bool = False
-) -> list[CheckResult]:
+    proc: TargetProcess, description: TargetDescription, options: Options, explicit: bool = False
+) -> tuple[list[CheckResult], TargetDescription]:
     """Every check on every requested rank and dtype the target takes (the checks, with
     Hypothesis and mpmath, load only when a verification runs)."""
     from bncheck.check._verify.checks.behaviour import (
@@ -84,8 +49,8 @@ def run_all(
     )
     from bncheck.check._verify.checks.forward_backward import run_config
 
-    options.channels = description.get("channels")
-    if description.get("probe"):
+    options.channels = description.channels
+    if description.probe:
         # functional targets are probed (ranks taken, eps implied) as an ordinary call, so
         # that a hang is a failed check with the call's timeout, not a load failure
         try:
@@ -93,13 +58,15 @@ def run_all(
         except TargetError:
             found = {}
         if isinstance(found, dict):
-            checked = validated({**found, "kind": description.get("kind")})
-            description["mapping"] = [*description.get("mapping", []),
-                                      *checked.get("mapping", [])]  # fmt: skip
-            for key in ("ndims", "rank_errors"):
-                if key in checked:
-                    description[key] = checked[key]
-    supported = description.get("ndims") or list(options.ndims)
+            checked = checked_description({**found, "kind": description.kind})
+            description = dataclasses.replace(
+                description,
+                mapping=description.mapping + checked.mapping,
+                ndims=checked.ndims if "ndims" in found else description.ndims,
+                rank_errors=checked.rank_errors if "rank_errors" in found
+                else description.rank_errors,
+            )  # fmt: skip
+    supported = list(description.ndims) or list(options.ndims)
     ndims = [n for n in options.ndims if n in supported]
     skipped = [n for n in options.ndims if n not in supported]
     if not ndims:  # e.g. torch.nn.BatchNorm2d under --ndims 2: test what it takes
@@ -113,7 +80,7 @@ def run_all(
             forward_ids: list[str] = next(
                 (r.diagnosis for r in results if r.id.startswith("forward/")), []
             )
-            for variant in description.get("variants", []):
+            for variant in description.variants:
                 if ndim != 2:
                     continue
                 try:
@@ -125,11 +92,11 @@ def run_all(
                 except TargetError as exc:
                     checks.append(CheckResult(f"backward[{variant}]/{ndim}d/{dtype}", "fail",
                                               message=str(exc)))  # fmt: skip
-    errors = description.get("rank_errors") or {}
+    errors = description.rank_errors
     for ndim in skipped:
         dims = " or ".join(f"{n}-D" for n in supported)
-        why = f"a {description.get('kind')} target takes only {dims} inputs"
-        raised = errors.get(str(ndim)) or errors.get(ndim)
+        why = f"a {description.kind} target takes only {dims} inputs"
+        raised = errors.get(str(ndim))
         if explicit:  # asked for: the target's failure on that rank is a failed check
             checks += [
                 CheckResult(
@@ -162,7 +129,7 @@ def run_all(
             checks.append(check_second_call(proc, options, ndim, dtype))
     _contract(proc, options)
     _explain_by_family(checks)
-    return checks
+    return checks, description
 
 
 def _contract(proc: TargetProcess, options: Options) -> None:

@@ -33,7 +33,7 @@ from bncheck.check._verify.distributed.jax_mesh import is_flax_target
 from bncheck.check._verify.distributed.outcomes import STEPS, failure_text, printable, rank_values
 from bncheck.check._verify.distributed.ranks import JOIN_SECONDS, TORCH_MISSING, load_sync_adapter
 from bncheck.check._verify.process.worker import TargetProcess
-from bncheck.check._verify.results import CheckResult
+from bncheck.check._verify.results import CheckResult, TargetDescription, checked_description
 from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
 
 if TYPE_CHECKING:
@@ -304,10 +304,10 @@ def verify_distributed(
     checks: list[CheckResult] = []
     notes: list[str] = []
     contract: list[str] = []
-    description: dict[str, Any] = {}
+    description: TargetDescription | None = None
     with TargetProcess(loader, timeout=timeout, start_method=start_method, **limits) as proc:
         try:
-            description = proc.start()
+            description = checked_description(proc.start())
         except TargetLoadFailed as exc:
             tb = getattr(exc, "traceback", "") or ""
             checks.append(
@@ -322,14 +322,14 @@ def verify_distributed(
             raise
         except TargetError as exc:
             checks.append(CheckResult("load", "fail", message=f"loading the target: {exc}"))
-        if description.get("equal_shards"):  # jax.shard_map: equal shards only
+        if description is not None and description.equal_shards:  # jax.shard_map: equal only
             cases = [(t, c) for t, c in cases if len(set(c["rows"])) == 1]
-        if description:
+        if description is not None:
             checks += _run_cases(proc, cases, options, explicit, notes, contract)
     mutated = MUTATED in contract
     notes = list(dict.fromkeys(notes))
     contract = [c for c in contract if c != MUTATED]
-    if description:
+    if description is not None:
         checks.append(
             CheckResult(
                 "no-mutation",
@@ -350,11 +350,9 @@ def verify_distributed(
                 + (" (--strict)" if strict else " (warnings)"),
             )
         )
-    found = description.get("mapping")
-    mapping = [printable(m, 300) for m in (found if isinstance(found, list) else [])[:16]]
     return VerificationReport(
         name,
-        printable(description.get("kind", "unknown"), 60),
+        description.kind if description is not None else "unknown",
         checks,
         time.perf_counter() - start,
         {
@@ -368,6 +366,6 @@ def verify_distributed(
             "axis": axis,
             "strict": strict,
         },
-        mapping + notes,
+        [*(description.mapping if description is not None else ()), *notes],
         contract,
     )

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bncheck.check._verify.process import frames, wire
+from bncheck.check._verify.process.adapter import OPS, SYNC_OPS
 from bncheck.check._verify.process.limits import set_limit
 from bncheck.exceptions import LoadError, TargetImportFailed
 
@@ -183,6 +184,8 @@ def serve(loader: Any, conn: int, setup: ChildSetup) -> None:
             try:
                 watched: dict[str, Any] = getattr(adapter, "watched", dict)()
                 snap += [(n, a, a.copy()) for n, a in watched.items() if isinstance(a, np.ndarray)]
+                if op not in OPS and op not in SYNC_OPS:  # the adapter protocol's calls only
+                    raise AttributeError(f"{op!r} is not a call of the adapter protocol")
                 result = getattr(adapter, op)(*args)
             except BaseException as exc:
                 _guard(me)

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from bncheck.check._verify.process.adapter import Adapter
 from bncheck.check._verify.targets import protocol as P
 from bncheck.check._verify.targets.common import as_array
 from bncheck.check._verify.targets.cs231n import Cs231nAdapter
@@ -197,7 +198,7 @@ def _is_torch_class(obj: Any) -> bool:
     return torch is not None and inspect.isclass(obj) and issubclass(obj, torch.nn.Module)
 
 
-def _from_factory(factory: Callable[..., Any], name: str, axis: int) -> Any:
+def _from_factory(factory: Callable[..., Any], name: str, axis: int) -> Adapter:
     if _is_torch_class(factory):
         return TorchAdapter(factory, name, axis=axis)
     if inspect.isfunction(factory):
@@ -216,7 +217,7 @@ def _from_factory(factory: Callable[..., Any], name: str, axis: int) -> Any:
 CS231N_NOT_PARAM = ("eps", "epsilon")
 
 
-def _from_module(module: Any, prefix: str | None, name: str, axis: int = 1) -> Any:
+def _from_module(module: Any, prefix: str | None, name: str, axis: int = 1) -> Adapter:
     fname, bname = (
         (f"{prefix}_forward", f"{prefix}_backward") if prefix else ("forward", "backward")
     )
@@ -274,7 +275,7 @@ def _bn_classes(module: Any) -> dict[str, Any]:
     return found
 
 
-def _from_object(obj: Any, name: str, axis: int) -> Any:
+def _from_object(obj: Any, name: str, axis: int) -> Adapter:
     found = framework_adapter(obj, axis, name=name)  # Flax, Keras: frameworks.py
     if found is not None:
         return found
@@ -292,14 +293,14 @@ def _from_object(obj: Any, name: str, axis: int) -> Any:
         adapter = LayerAdapter(None, name, instance=obj, axis=axis)
         count = getattr(obj, "num_features", None)
         if not isinstance(count, int):
-            found = P.find_pair(obj, P.PARAM_NAMES, P.CONTAINERS, None, allow_none=False)
-            count = int(np.asarray(as_array(found[0].get(obj))).size) if found else None
+            pair = P.find_pair(obj, P.PARAM_NAMES, P.CONTAINERS, None, allow_none=False)
+            count = int(np.asarray(as_array(pair[0].get(obj))).size) if pair else None
         adapter.channels = count
         return adapter
     raise LoadError(f"cannot use {type(obj).__name__} {name!r} as a BN target")
 
 
-def load_adapter(target: Any, axis: int = 1, ndims: tuple[int, ...] = (2, 4)) -> Any:
+def load_adapter(target: Any, axis: int = 1, ndims: tuple[int, ...] = (2, 4)) -> Adapter:
     """Build the adapter for a target spec string or object (called in the worker process);
     ``ndims``: the ranks asked for, probed first."""
     if isinstance(target, str):

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from bncheck.check._verify.process.adapter import Adapter
 from bncheck.check._verify.targets import protocol as P
 from bncheck.exceptions import LoadError
 
@@ -133,7 +134,7 @@ def class_in_module(module: types.ModuleType, name: str) -> tuple[Any, str] | No
 
 def framework_adapter(
     obj: Any, axis: int = 1, ndims: tuple[int, ...] = (2, 4), name: str | None = None
-) -> Any:
+) -> Adapter | None:
     """The adapter of a Flax (linen or nnx) or Keras target, or None when ``obj`` is none.
 
     Parameters
@@ -163,7 +164,7 @@ def framework_adapter(
     if kind == "keras":
         from bncheck.check._verify.targets.keras_bn import KerasAdapter
 
-        adapter: Any = KerasAdapter(obj, name, axis=axis)
+        adapter: Adapter = KerasAdapter(obj, name, axis=axis)
     else:
         from bncheck.check._verify.targets.flax_bn import LinenAdapter, NnxAdapter
 

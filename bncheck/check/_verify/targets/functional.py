@@ -27,6 +27,7 @@ class FunctionalAdapter:
         self.takes_eps = _positional_count(fwd) != 3
         self.eps_inferred: float | None = None
         self.last_x: Any = None
+        self.wanted: tuple[int, ...] = (2, 4)  # the ranks asked for (set by the loader)
 
     def _ranks(self) -> tuple[list[int], dict[str, str]]:
         """The ranks forward takes (a cs231n-style BN may take only (N, D))."""

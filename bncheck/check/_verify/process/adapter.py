@@ -1,0 +1,76 @@
+"""The adapter protocol: what the target process calls on the object that drives a target.
+
+verify never touches a target directly. In the target process one adapter object (built by
+:func:`bncheck.check._verify.targets.dispatch.load_adapter`, or by the distributed loader)
+answers calls by name with plain data: the parent sends ``(op, args)``, the child calls
+``getattr(adapter, op)(*args)`` for an ``op`` in :data:`OPS` and sends the result back, checked
+against this protocol by the parent before anything in it is used. Every kind of target
+(functional, cs231n, layer, PyTorch, Flax, Keras) has its adapter; the checks never ask which.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["OPS", "SYNC_OPS", "Adapter", "SyncAdapterProtocol"]
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """One BN target in the target process, as a layer: arrays have channels on axis 1.
+
+    ``describe`` runs once when the target is loaded (it probes the mapping); the other
+    methods are the calls the checks make, each answered with plain data. ``wanted``: the
+    input ranks asked for, probed first (set by the loader).
+    """
+
+    wanted: tuple[int, ...]
+
+    def describe(self) -> dict[str, Any]:
+        """kind, channels, ndims, rank_errors, variants, mapping, running, probe."""
+
+    def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
+        """A fresh instance with ``num_features`` channels; what it was built with."""
+
+    def set_params(self, gamma: Any, beta: Any) -> None:
+        """Write the learnable parameters."""
+
+    def forward(self, x: Any, train: bool) -> Any:
+        """y for ``x`` in train or eval mode."""
+
+    def backward(self, dy: Any) -> tuple[Any, Any, Any]:
+        """(dx, dgamma, dbeta) for the last forward."""
+
+    def state(self) -> dict[str, Any]:
+        """running_mean, running_var, gamma, beta, eps, momentum, ... as found."""
+
+    def contract(self) -> list[str]:
+        """Interface deviations seen so far (dtype, shapes)."""
+
+    def variant(self, name: str) -> None:
+        """Switch to another backward (cs231n's ``batchnorm_backward_alt``)."""
+
+    def watched(self) -> dict[str, Any]:
+        """Arrays the adapter hands to the target itself, checked for mutation."""
+
+
+class SyncAdapterProtocol(Protocol):
+    """A synchronized BN across K ranks, driven from the target process."""
+
+    def describe(self) -> dict[str, Any]:
+        """kind, mapping, equal_shards."""
+
+    def start(self) -> dict[str, Any]:
+        """Start the ranks (or the device mesh)."""
+
+    def run(self, case: dict[str, Any]) -> dict[str, Any]:
+        """One distributed case on its shards; the ranks' plain results."""
+
+
+#: the calls the parent may make of an :class:`Adapter` (``probe`` is the functional targets'
+#: ordinary-call probe of ranks and eps)
+OPS = frozenset(
+    {"new", "set_params", "forward", "backward", "state", "contract", "variant", "probe"}
+)
+#: the calls the parent may make of a synchronized adapter
+SYNC_OPS = frozenset({"start", "run"})
