@@ -33,6 +33,7 @@ __all__ = [
     "inference",
     "load_error",
     "num_threads",
+    "working",
 ]
 
 #: below this many values per call, threads cost more than they save
@@ -173,6 +174,20 @@ def _ext() -> Any:
 def _ran(threads: int) -> None:
     global last_threads
     last_threads = threads
+
+
+def _as3(a: Array, axis: int) -> Array:
+    """A C-contiguous array as its (outer, C, inner) view."""
+    outer = int(np.prod(a.shape[:axis], dtype=np.int64))
+    inner = int(np.prod(a.shape[axis + 1 :], dtype=np.int64))
+    return a.reshape(outer, a.shape[axis], inner)
+
+
+def working(a: Array, axis: int) -> Array:
+    """The kernels' operand: (outer, C, inner), C-contiguous, float32 or float64 (float16 is
+    widened to float64, exactly)."""
+    a3 = _as3(np.ascontiguousarray(a), axis)
+    return a3.astype(np.float64) if a3.dtype == np.float16 else a3
 
 
 def forward(x: Array, gamma: F64 | None, beta: F64 | None, eps: float) -> tuple[Array, ...]:

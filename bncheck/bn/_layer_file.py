@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bncheck.bn._safe_files import open_regular, replace_atomically
-from bncheck.bn._validation import BatchNormError, _short, check_num_features
+from bncheck.bn._validation import BatchNormError, check_num_features, short_repr
 
 if TYPE_CHECKING:
     from bncheck.bn.layer import BatchNorm
@@ -57,7 +57,7 @@ def _check_counter(value: object, source: str) -> int:
     elif isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
         n = int(value)
     if n is None or not 0 <= n <= MAX_BATCHES_TRACKED:
-        shown = n if n is not None else _short(value)
+        shown = n if n is not None else short_repr(value)
         raise BatchNormError(
             f"{source}['num_batches_tracked']={shown}; expected an int in {_COUNTER_RANGE}"
         )
