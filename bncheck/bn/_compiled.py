@@ -1,8 +1,9 @@
 """The compiled kernels (the extension module ``bncheck.bn._bn``, built from
 ``bncheck/bn/_csrc``): loading, the thread count, and the calls. Private:
-:mod:`bncheck.bn.functional` is the public face.
+:mod:`bncheck.bn.functional` and :mod:`bncheck.bn.inference` are the public face.
 
-Arrays reach the kernels as C-contiguous (outer, C, inner) views, the channel in the middle.
+Arrays reach the kernels as C-contiguous (outer, C, inner) views, the channel in the middle
+(:func:`working` makes them).
 The extension checks every argument (buffer protocol: C order, element type, shape, writable
 outputs), releases the GIL and splits the channels into ranges, one per OpenMP thread
 (:func:`num_threads`); each range's arithmetic does not depend on the split, so results are
@@ -91,6 +92,8 @@ def _import_extension() -> ModuleType:
     if tune:
         os.environ["GOMP_SPINCOUNT"] = GOMP_SPINCOUNT
     try:
+        # Imported here, on first use, not at the top: the extension may be missing (then
+        # bncheck falls back to NumPy), and GOMP_SPINCOUNT must be set only while it loads.
         return importlib.import_module("bncheck.bn._bn")
     finally:
         if tune:
