@@ -194,11 +194,11 @@ MUTANTS: tuple[Mutant, ...] = (
            "        self.num_batches_tracked += int(self.training)\n"
            "        xa = self._check_input(x)\n", ("tests/bn/test_layer.py",)),
     Mutant("layer-counter-dropped-on-load", "layer state", "load_state_dict (and so load) "
-           "does not restore num_batches_tracked", "python", "LayerState.load_state_dict",
+           "does not restore num_batches_tracked", "python", "BatchNorm.load_state_dict",
            '            self.num_batches_tracked = new["num_batches_tracked"]\n', "",
            ("tests/bn/test_layer.py", "tests/bn/test_file_safety.py")),
     Mutant("layer-counter-no-upper-bound", "layer files", "a loaded or saved counter is not "
-           "checked against the int64 range", "python", "_check_counter",
+           "checked against the int64 range", "python", "check_counter",
            "if n is None or not 0 <= n <= MAX_BATCHES_TRACKED:", "if n is None or n < 0:",
            ("tests/bn/test_file_safety.py", "-k", "counter")),
     Mutant("layer-eval-input-aliased", "layer state", "eval mode keeps the caller's input "

@@ -26,7 +26,7 @@ test_input_limits.py, test_fallback_cancellation.py)
         ``bncheck.bn._numpy_kernels``, the NumPy fallback: its ``projected_dx`` is counted to
         prove that the cancellation path really runs.
     working
-        ``bncheck.bn.functional._working``: the kernels' operand layout, to call
+        ``bncheck.bn._compiled.working``: the kernels' operand layout, to call
         ``compiled.backward`` exactly as ``batchnorm_backward`` does.
 
 Regular files only (tests/bn/test_file_kinds.py, test_file_safety.py)
@@ -111,7 +111,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     # kernel selection and the compiled extension
     "compiled": ("bncheck.bn._compiled", None),
     "numpy_kernels": ("bncheck.bn._numpy_kernels", None),
-    "working": ("bncheck.bn.functional", "_working"),
+    "working": ("bncheck.bn._compiled", "working"),
     # regular files only
     "safe_files": ("bncheck.bn._safe_files", None),
     # the checker's conditions

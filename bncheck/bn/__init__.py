@@ -1,12 +1,18 @@
 """The verified Batch Normalization: NumPy arrays in, NumPy arrays out; needs only NumPy.
 
-- :mod:`bncheck.bn.functional`: ``batchnorm_forward``, ``batchnorm_backward``,
-  ``batchnorm_inference`` (and ``inference_backward``), for arrays of any rank 2 to 5.
-- :mod:`bncheck.bn.layer`: the ``BatchNorm`` layer (train/eval, running statistics, save/load).
+- :mod:`bncheck.bn.functional`: the train mode, ``batchnorm_forward`` and
+  ``batchnorm_backward`` (with their ``BatchNormCache`` and ``BatchNormGrads``), and
+  ``kernels()``, which says which kernels run; for arrays of any rank 2 to 5.
+- :mod:`bncheck.bn.inference`: the eval mode, ``batchnorm_inference`` and
+  ``inference_backward``.
+- :mod:`bncheck.bn.layer`: the ``BatchNorm`` layer (train/eval, running statistics,
+  state_dict/load_state_dict, save/load).
 - :mod:`bncheck.bn.running`: running-statistics conventions (``CONVENTIONS``), their update
   rule and the count-weighted merge of shard statistics.
-- ``_compiled`` (the C kernels, ``_csrc/``) and ``_numpy_kernels`` (the NumPy fallback):
-  private; :func:`bncheck.bn.functional.kernels` says which one runs.
+- Private: ``_compiled`` (the C kernels, ``_csrc/``) and ``_numpy_kernels`` (the NumPy
+  fallback); ``_types`` (the cache and gradient types); ``_validation`` (argument checks and
+  the one error type); ``_layer_file`` (the layer's ``.npz`` format) and ``_safe_files``
+  (regular files only, replaced atomically).
 """
 
 from __future__ import annotations

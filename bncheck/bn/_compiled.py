@@ -1,8 +1,9 @@
 """The compiled kernels (the extension module ``bncheck.bn._bn``, built from
 ``bncheck/bn/_csrc``): loading, the thread count, and the calls. Private:
-:mod:`bncheck.bn.functional` is the public face.
+:mod:`bncheck.bn.functional` and :mod:`bncheck.bn.inference` are the public face.
 
-Arrays reach the kernels as C-contiguous (outer, C, inner) views, the channel in the middle.
+Arrays reach the kernels as C-contiguous (outer, C, inner) views, the channel in the middle
+(:func:`working` makes them).
 The extension checks every argument (buffer protocol: C order, element type, shape, writable
 outputs), releases the GIL and splits the channels into ranges, one per OpenMP thread
 (:func:`num_threads`); each range's arithmetic does not depend on the split, so results are
@@ -33,6 +34,7 @@ __all__ = [
     "inference",
     "load_error",
     "num_threads",
+    "working",
 ]
 
 #: below this many values per call, threads cost more than they save
@@ -90,6 +92,8 @@ def _import_extension() -> ModuleType:
     if tune:
         os.environ["GOMP_SPINCOUNT"] = GOMP_SPINCOUNT
     try:
+        # Imported here, on first use, not at the top: the extension may be missing (then
+        # bncheck falls back to NumPy), and GOMP_SPINCOUNT must be set only while it loads.
         return importlib.import_module("bncheck.bn._bn")
     finally:
         if tune:
@@ -173,6 +177,20 @@ def _ext() -> Any:
 def _ran(threads: int) -> None:
     global last_threads
     last_threads = threads
+
+
+def _as3(a: Array, axis: int) -> Array:
+    """A C-contiguous array as its (outer, C, inner) view."""
+    outer = int(np.prod(a.shape[:axis], dtype=np.int64))
+    inner = int(np.prod(a.shape[axis + 1 :], dtype=np.int64))
+    return a.reshape(outer, a.shape[axis], inner)
+
+
+def working(a: Array, axis: int) -> Array:
+    """The kernels' operand: (outer, C, inner), C-contiguous, float32 or float64 (float16 is
+    widened to float64, exactly)."""
+    a3 = _as3(np.ascontiguousarray(a), axis)
+    return a3.astype(np.float64) if a3.dtype == np.float16 else a3
 
 
 def forward(x: Array, gamma: F64 | None, beta: F64 | None, eps: float) -> tuple[Array, ...]:

@@ -1,7 +1,11 @@
 """The file format of :meth:`BatchNorm.save` and :meth:`BatchNorm.load`: a ``.npz`` (zip)
 archive of ``.npy`` entries, no pickles; written atomically, read bounded (every size checked
 against the file before anything is decompressed or allocated). Both only ever touch regular
-files (:mod:`bncheck.bn._safe_files`)."""
+files (:mod:`bncheck.bn._safe_files`).
+
+Plain data in and out: :func:`write_layer` takes a layer's config and state, :func:`read_layer`
+returns them, and :mod:`bncheck.bn.layer` makes the layer; the one thing reading asks of the
+layer, whether a saved config is valid, it asks through the function it is given."""
 
 from __future__ import annotations
 
@@ -13,23 +17,32 @@ import struct
 import zipfile
 import zlib
 from collections import Counter
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from bncheck.bn._safe_files import open_regular, replace_atomically
-from bncheck.bn._validation import BatchNormError, _short, check_num_features
+from bncheck.bn._validation import BatchNormError, check_num_features, short_repr
 
-if TYPE_CHECKING:
-    from bncheck.bn.layer import BatchNorm
+__all__ = [
+    "COUNTER_RANGE",
+    "FORMAT",
+    "MAX_BATCHES_TRACKED",
+    "CheckConfig",
+    "check_counter",
+    "read_layer",
+    "state_shapes",
+    "write_layer",
+]
 
 #: Identifies the layout of a saved BatchNorm file; bump the number when it changes.
 FORMAT = "bncheck.BatchNorm/1"
 
 #: The largest ``num_batches_tracked`` a layer holds: it is saved as an int64.
 MAX_BATCHES_TRACKED = 2**63 - 1
-_COUNTER_RANGE = f"[0, {MAX_BATCHES_TRACKED}] (0 to 2**63 - 1, an int64)"
+COUNTER_RANGE = f"[0, {MAX_BATCHES_TRACKED}] (0 to 2**63 - 1, an int64)"
 
 #: What :meth:`BatchNorm.load` reads: a ``.npz`` (zip) archive of ``.npy`` entries.
 _EXPECTS = "expected a .npz file written by bncheck.BatchNorm.save"
@@ -44,12 +57,13 @@ _MAX_NPY_HEADER = 4096
 _MAX_DEFLATE_RATIO = 1100
 
 
-def _state_shapes(num_features: int, affine: bool) -> dict[str, tuple[int, ...]]:
+def state_shapes(num_features: int, affine: bool) -> dict[str, tuple[int, ...]]:
+    """The entries of a layer's state and their shapes."""
     keys = ["running_mean", "running_var"] + (["gamma", "beta"] if affine else [])
     return {k: (num_features,) for k in keys} | {"num_batches_tracked": ()}
 
 
-def _check_counter(value: object, source: str) -> int:
+def check_counter(value: object, source: str) -> int:
     """num_batches_tracked as an int in [0, 2**63 − 1] (what an int64 holds)."""
     n: int | None = None
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
@@ -57,9 +71,9 @@ def _check_counter(value: object, source: str) -> int:
     elif isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
         n = int(value)
     if n is None or not 0 <= n <= MAX_BATCHES_TRACKED:
-        shown = n if n is not None else _short(value)
+        shown = n if n is not None else short_repr(value)
         raise BatchNormError(
-            f"{source}['num_batches_tracked']={shown}; expected an int in {_COUNTER_RANGE}"
+            f"{source}['num_batches_tracked']={shown}; expected an int in {COUNTER_RANGE}"
         )
     return n
 
@@ -67,9 +81,13 @@ def _check_counter(value: object, source: str) -> int:
 # -- reading ------------------------------------------------------------------------------------
 
 
-def read_layer(cls: type[BatchNorm], path: str | os.PathLike[str]) -> BatchNorm:
-    """:meth:`BatchNorm.load`: the layer in the file at ``path``, read bounded."""
-    name = os.fspath(path)
+#: Checks a saved config's settings but num_features (TypeError or ValueError if one is bad)
+#: and returns the layer's affine and dtype: what the state entries must then be.
+CheckConfig = Callable[[dict[str, Any]], tuple[bool, np.dtype[Any]]]
+
+
+def read_layer(name: str, check_config: CheckConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:meth:`BatchNorm.load`: the config and state in the file ``name``, read bounded."""
     try:
         with os.fdopen(open_regular(name, _EXPECTS), "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
@@ -82,7 +100,7 @@ def read_layer(cls: type[BatchNorm], path: str | os.PathLike[str]) -> BatchNorm:
                 )
             fh.seek(0)
             with zipfile.ZipFile(fh) as zf:
-                return _from_archive(cls, zf, name, size)
+                return _from_archive(zf, name, size, check_config)
     except (FileNotFoundError, BatchNormError):
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error,
@@ -90,7 +108,9 @@ def read_layer(cls: type[BatchNorm], path: str | os.PathLike[str]) -> BatchNorm:
         raise BatchNormError(f"{name}: not a readable .npz file ({exc}); {_EXPECTS}") from exc
 
 
-def _from_archive(cls: type[BatchNorm], zf: zipfile.ZipFile, name: str, size: int) -> BatchNorm:
+def _from_archive(
+    zf: zipfile.ZipFile, name: str, size: int, check_config: CheckConfig
+) -> tuple[dict[str, Any], dict[str, Any]]:
     infos = zf.infolist()
     counts = Counter(i.filename for i in infos)
     keys = [n[: -len(".npy")] if n.endswith(".npy") else n for n in counts]
@@ -126,11 +146,10 @@ def _from_archive(cls: type[BatchNorm], zf: zipfile.ZipFile, name: str, size: in
         raise BatchNormError(f"{name}: missing or malformed 'config' entry")
     try:
         c = check_num_features(config.get("num_features"))
-        # Every other setting is validated on a one-channel layer: nothing large yet.
-        proto = cls(**(config | {"num_features": 1}))
+        affine, dtype = check_config(config)
     except (TypeError, ValueError) as exc:
         raise BatchNormError(f"{name}: bad 'config' entry ({exc})") from exc
-    expected = _state_shapes(c, proto.affine)
+    expected = state_shapes(c, affine)
     present = sorted(k for k in keys if k not in ("format", "config"))
     missing = sorted(set(expected) - set(present))
     extra = sorted(set(present) - set(expected))
@@ -149,16 +168,13 @@ def _from_archive(cls: type[BatchNorm], zf: zipfile.ZipFile, name: str, size: in
             ok = e.shape == () and e.dtype.kind in "iu" and e.dtype.itemsize <= 8
             want = "shape () and an integer dtype (int64)"
         else:
-            ok = e.shape == shape and e.dtype == proto.dtype
-            want = f"shape {shape} and dtype {proto.dtype.name}"
+            ok = e.shape == shape and e.dtype == dtype
+            want = f"shape {shape} and dtype {dtype.name}"
         if not ok:
             raise BatchNormError(
                 f"{name}[{key!r}] has shape {e.shape} and dtype {e.dtype}; expected {want}"
             )
-    contents = {key: entries[key].read() for key in expected}
-    layer = cls(**config)
-    layer.load_state_dict(contents, source=name)
-    return layer
+    return config, {key: entries[key].read() for key in expected}
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -258,9 +274,17 @@ def _read_exact(fh: IO[bytes], n: int) -> bytes:
     return b"".join(parts)
 
 
-def _write_atomically(name: str, arrays: dict[str, Any]) -> None:
-    """``np.savez(name, **arrays)``, atomically and onto a regular file only (through a
-    symlink, to its target): see :func:`bncheck.bn._safe_files.replace_atomically`."""
+def write_layer(name: str, config: dict[str, Any], state: dict[str, Any]) -> None:
+    """:meth:`BatchNorm.save`: a layer's config and state (as ``state_dict()`` gives it, the
+    counter checked) written to ``name`` in the format :func:`read_layer` reads, atomically and
+    onto a regular file only (through a symlink, to its target): see
+    :func:`bncheck.bn._safe_files.replace_atomically`."""
+    arrays: dict[str, Any] = {
+        "format": np.array(FORMAT),
+        "config": np.array(json.dumps(config, sort_keys=True)),
+    }
+    arrays.update(state)
+    arrays["num_batches_tracked"] = np.array(state["num_batches_tracked"], dtype=np.int64)
 
     def write(fh: IO[bytes]) -> None:
         np.savez(fh, **arrays)

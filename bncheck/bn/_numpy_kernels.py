@@ -1,6 +1,6 @@
-"""The NumPy kernels behind bncheck.bn.functional: its fallback when the compiled kernels
-(``bncheck/bn/_csrc``) are not available, with pairwise sums and a cancellation-free backward
-for tiny batches.
+"""The NumPy kernels behind bncheck.bn.functional and bncheck.bn.inference: their fallback
+when the compiled kernels (``bncheck/bn/_csrc``) are not available, with pairwise sums and a
+cancellation-free backward for tiny batches.
 
 Pairwise sums. ``np.sum`` over a C-contiguous array's *leading* axis adds row after row
 (recursive summation: error up to (m − 1)·u·Σ|a|, typically ~u·√m·... growing with m), while

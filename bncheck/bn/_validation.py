@@ -1,7 +1,9 @@
 """Validation at the public edge: one error type, messages of the form ``name=value ...``.
 
 Every public function validates its arguments with these helpers *before* it computes or
-changes anything, so a call that raises leaves all state exactly as it was.
+changes anything, so a call that raises leaves all state exactly as it was
+(:func:`check_operands`: the arguments every BN function shares). A result that overflows its
+dtype is reported here too (:func:`raise_overflow`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import numbers
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from bncheck.exceptions import BatchNormError
 
@@ -24,7 +26,7 @@ _FLOAT_NAMES = "float16, float32 or float64"
 __all__ = ["FLOAT_DTYPES", "BatchNormError"]
 
 
-def _short(value: object) -> str:
+def short_repr(value: object) -> str:
     """A short printable form of a value for an error message."""
     if isinstance(value, np.ndarray):
         return f"array(shape={value.shape}, dtype={value.dtype})"
@@ -35,11 +37,11 @@ def _short(value: object) -> str:
 def check_float_array(name: str, value: object) -> NDArray[np.floating[Any]]:
     """Return ``value`` as a float16/32/64 ndarray (no copy when it already is one)."""
     if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{name}={_short(value)} must be a float array ({_FLOAT_NAMES})")
+        raise TypeError(f"{name}={short_repr(value)} must be a float array ({_FLOAT_NAMES})")
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:  # e.g. a ragged nested list
-        raise TypeError(f"{name}={_short(value)} is not an array ({exc})") from None
+        raise TypeError(f"{name}={short_repr(value)} is not an array ({exc})") from None
     if arr.dtype not in FLOAT_DTYPES:
         hint = ""
         if arr.dtype.kind in "iub":
@@ -83,7 +85,7 @@ def check_ndim(name: str, arr: NDArray[Any]) -> None:
 def check_axis(axis: object, ndim: int) -> int:
     """Normalize a (possibly negative) channel axis for an array of ``ndim`` dimensions."""
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"axis={_short(axis)} must be an int (the channel axis)")
+        raise TypeError(f"axis={short_repr(axis)} must be an int (the channel axis)")
     ax = int(axis)
     if not -ndim <= ax < ndim:
         raise BatchNormError(
@@ -96,7 +98,7 @@ def check_axis(axis: object, ndim: int) -> int:
 def check_positive_finite(name: str, value: object) -> float:
     """A real scalar > 0 and finite, such as eps."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}={_short(value)} must be a real number > 0")
+        raise TypeError(f"{name}={short_repr(value)} must be a real number > 0")
     v = float(value)
     if not np.isfinite(v):
         raise BatchNormError(f"{name}={v!r} must be finite and > 0")
@@ -108,7 +110,7 @@ def check_positive_finite(name: str, value: object) -> float:
 def check_unit_interval(name: str, value: object) -> float:
     """A real scalar in [0, 1], such as momentum."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}={_short(value)} must be a real number in [0, 1]")
+        raise TypeError(f"{name}={short_repr(value)} must be a real number in [0, 1]")
     v = float(value)
     if not 0.0 <= v <= 1.0:  # also False for NaN
         raise BatchNormError(f"{name}={v!r} must be in [0, 1]")
@@ -135,7 +137,42 @@ def check_channel_vector(
 
 def check_num_features(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"num_features={_short(value)} must be a positive int")
+        raise TypeError(f"num_features={short_repr(value)} must be a positive int")
     if int(value) < 1:
         raise BatchNormError(f"num_features={int(value)} must be >= 1")
     return int(value)
+
+
+#: x, the normalized channel axis, gamma and beta as float64 (or None), eps
+Operands = tuple[
+    NDArray[np.floating[Any]], int, NDArray[np.float64] | None, NDArray[np.float64] | None, float
+]
+
+
+def check_operands(
+    x: ArrayLike, gamma: ArrayLike | None, beta: ArrayLike | None, eps: float, axis: int
+) -> Operands:
+    """Validate the arguments every BN function shares; return x, the normalized axis, gamma
+    and beta as float64, and eps."""
+    xa = check_float_array("x", x)
+    check_ndim("x", xa)
+    ax = check_axis(axis, xa.ndim)
+    eps_f = check_positive_finite("eps", eps)
+    channels = xa.shape[ax]
+    if channels == 0:
+        raise BatchNormError(f"x has shape {xa.shape}: 0 channels along axis={ax}")
+    g = check_channel_vector("gamma", gamma, channels, allow_none=True)
+    b = check_channel_vector("beta", beta, channels, allow_none=True)
+    g64 = None if g is None else g.astype(np.float64)
+    b64 = None if b is None else b.astype(np.float64)
+    return xa, ax, g64, b64, eps_f
+
+
+def raise_overflow(name: str, out: NDArray[np.floating[Any]]) -> None:
+    """``out`` (computed from finite inputs) holds Inf/NaN: its values exceed the dtype."""
+    bad = int(np.size(out) - np.count_nonzero(np.isfinite(out)))
+    raise BatchNormError(
+        f"{name} overflows {out.dtype}: {bad} of its {out.size} values exceed "
+        f"{np.finfo(out.dtype).max:.4g} (gamma, dy or 1/sqrt(var + eps) too large for the "
+        "dtype); compute in a wider dtype or rescale"
+    )

@@ -43,11 +43,10 @@ from bncheck.bn._types import F64, BatchNormCache, BatchNormGrads, FloatArray
 from bncheck.bn._validation import (
     BatchNormError,
     check_all_finite,
-    check_axis,
-    check_channel_vector,
     check_float_array,
     check_ndim,
-    check_positive_finite,
+    check_operands,
+    raise_overflow,
 )
 
 #: set once the missing compiled kernels have been warned about
@@ -102,24 +101,6 @@ def kernels() -> str:
             stacklevel=3,
         )
     return "numpy"
-
-
-def _prepare(
-    x: ArrayLike, gamma: ArrayLike | None, beta: ArrayLike | None, eps: float, axis: int
-) -> tuple[FloatArray, int, F64 | None, F64 | None, float]:
-    """Validate the shared arguments; return x, the normalized axis, gamma, beta as float64."""
-    xa = check_float_array("x", x)
-    check_ndim("x", xa)
-    ax = check_axis(axis, xa.ndim)
-    eps_f = check_positive_finite("eps", eps)
-    channels = xa.shape[ax]
-    if channels == 0:
-        raise BatchNormError(f"x has shape {xa.shape}: 0 channels along axis={ax}")
-    g = check_channel_vector("gamma", gamma, channels, allow_none=True)
-    b = check_channel_vector("beta", beta, channels, allow_none=True)
-    g64 = None if g is None else g.astype(np.float64)
-    b64 = None if b is None else b.astype(np.float64)
-    return xa, ax, g64, b64, eps_f
 
 
 def _check_stats_finite(name: str, arr: FloatArray, *stats: NDArray[Any]) -> None:
@@ -191,7 +172,7 @@ def batchnorm_forward(
     >>> y4.shape, y4.dtype
     ((2, 4, 4, 3), dtype('float32'))
     """
-    xa, ax, g, b, eps_f = _prepare(x, gamma, beta, eps, axis)
+    xa, ax, g, b, eps_f = check_operands(x, gamma, beta, eps, axis)
     m = xa.size // xa.shape[ax]
     if m == 0:
         raise BatchNormError(
@@ -218,31 +199,17 @@ def batchnorm_forward(
     # only when that bound reaches the dtype's largest value.
     bound = (1.0 if g is None else np.abs(g)) * np.sqrt(m - 1.0) + (0.0 if b is None else np.abs(b))
     if not np.max(bound) < float(np.finfo(xa.dtype).max) and not np.isfinite(y).all():
-        _raise_overflow("y", y)
+        raise_overflow("y", y)
     cache = BatchNormCache(
         x_copy, mean_hi, mean_lo, var, inv_std, g, b is not None, eps_f, ax, inv_lo
     )
     return y, cache
 
 
-def _as3(a: FloatArray, axis: int) -> FloatArray:
-    """A C-contiguous array as its (outer, C, inner) view."""
-    outer = int(np.prod(a.shape[:axis], dtype=np.int64))
-    inner = int(np.prod(a.shape[axis + 1 :], dtype=np.int64))
-    return a.reshape(outer, a.shape[axis], inner)
-
-
-def _working(a: FloatArray, axis: int) -> FloatArray:
-    """The kernels' operand: (outer, C, inner), C-contiguous, float32 or float64 (float16 is
-    widened to float64, exactly)."""
-    a3 = _as3(np.ascontiguousarray(a), axis)
-    return a3.astype(np.float64) if a3.dtype == np.float16 else a3
-
-
 def _forward_compiled(
     x: FloatArray, ax: int, g: F64 | None, b: F64 | None, eps: float
 ) -> tuple[FloatArray, F64, F64, F64, F64, F64]:
-    y3, mean_hi, mean_lo, var, inv_hi, inv_lo = _native.forward(_working(x, ax), g, b, eps)
+    y3, mean_hi, mean_lo, var, inv_hi, inv_lo = _native.forward(_native.working(x, ax), g, b, eps)
     y = y3.reshape(x.shape).astype(x.dtype, copy=False)
     return y, mean_hi, mean_lo, var, inv_hi, inv_lo
 
@@ -312,13 +279,13 @@ def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
             dx, s1, s2 = backward_numpy(dya, x, stats, cache.gamma, cache.eps, ax)
     _check_stats_finite("dy", dya, s1, s2)
     if not dx_bound < float(np.finfo(x.dtype).max) and not np.isfinite(dx).all():
-        _raise_overflow("dx", dx)
+        raise_overflow("dx", dx)
     with np.errstate(over="ignore"):
         dgamma = None if cache.gamma is None else s2.astype(x.dtype)
         dbeta = s1.astype(x.dtype) if cache.has_beta else None
     for name, v in (("dgamma", dgamma), ("dbeta", dbeta)):
         if v is not None and not np.isfinite(v).all():
-            _raise_overflow(name, v)
+            raise_overflow(name, v)
     return BatchNormGrads(dx, dgamma, dbeta)
 
 
@@ -341,21 +308,11 @@ def _checked_cache(cache: BatchNormCache, channels: int) -> BatchNormCache:
     return cache._replace(**fields)
 
 
-def _raise_overflow(name: str, out: FloatArray) -> None:
-    """``out`` (computed from finite inputs) holds Inf/NaN: its values exceed the dtype."""
-    bad = int(np.size(out) - np.count_nonzero(np.isfinite(out)))
-    raise BatchNormError(
-        f"{name} overflows {out.dtype}: {bad} of its {out.size} values exceed "
-        f"{np.finfo(out.dtype).max:.4g} (gamma, dy or 1/sqrt(var + eps) too large for the "
-        "dtype); compute in a wider dtype or rescale"
-    )
-
-
 def _backward_compiled(dy: FloatArray, cache: BatchNormCache) -> tuple[FloatArray, F64, F64, float]:
     """dx, dgamma and dbeta (float64) from the compiled kernels, and a bound on max |dx|."""
     x, ax = cache.x, cache.axis
     inv_lo = np.zeros_like(cache.inv_std) if cache.inv_std_lo is None else cache.inv_std_lo
-    x_w, dy_w = _working(x, ax), _working(dy, ax)
+    x_w, dy_w = _native.working(x, ax), _native.working(dy, ax)
     if x_w.dtype != dy_w.dtype:  # e.g. float32 x, float64 dy: both widened, nothing lost
         x_w, dy_w = x_w.astype(np.float64), dy_w.astype(np.float64)
     dx3, dgamma, dbeta, _, dx_bound = _native.backward(

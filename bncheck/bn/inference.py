@@ -18,8 +18,10 @@ from bncheck.bn._validation import (
     check_all_finite,
     check_channel_vector,
     check_float_array,
+    check_operands,
+    raise_overflow,
 )
-from bncheck.bn.functional import _prepare, _raise_overflow, _working, kernels
+from bncheck.bn.functional import kernels
 
 __all__ = ["batchnorm_inference", "inference_backward"]
 
@@ -75,12 +77,12 @@ def batchnorm_inference(
     >>> np.round(y, 4).tolist()
     [[0.0, 0.0], [1.0, 2.0]]
     """
-    xa, ax, g, b, eps_f = _prepare(x, gamma, beta, eps, axis)
+    xa, ax, g, b, eps_f = check_operands(x, gamma, beta, eps, axis)
     mean, inv_std = _check_running(running_mean, running_var, xa.shape[ax], eps_f)
     with np.errstate(invalid="ignore", over="ignore"):
         if kernels() == "compiled":
             rv = np.asarray(running_var, dtype=np.float64)
-            y3, finite = _native.inference(_working(xa, ax), g, b, mean, rv, eps_f)
+            y3, finite = _native.inference(_native.working(xa, ax), g, b, mean, rv, eps_f)
             y = y3.reshape(xa.shape).astype(xa.dtype, copy=False)
             # the kernel checked y3 as it wrote it; float16 (computed in float64) can still
             # overflow when rounded back
@@ -91,7 +93,7 @@ def batchnorm_inference(
     # NaN/Inf in x show up in y, and so does an overflow of y.
     if not finite:
         check_all_finite("x", xa)
-        _raise_overflow("y", y)
+        raise_overflow("y", y)
     return y
 
 
@@ -158,7 +160,7 @@ def inference_backward(
     >>> np.round(dx, 4).tolist(), np.round(dgamma, 4).tolist(), dbeta.tolist()
     ([[1.0, 3.0], [1.0, 3.0]], [1.0, 2.0], [2.0, 2.0])
     """
-    xa, ax, g, _, eps_f = _prepare(x, gamma, None, eps, axis)
+    xa, ax, g, _, eps_f = check_operands(x, gamma, None, eps, axis)
     mean, inv_std = _check_running(running_mean, running_var, xa.shape[ax], eps_f)
     dya = check_float_array("dy", dy)
     if dya.shape != xa.shape:
