@@ -35,7 +35,7 @@ OPTIONAL = {
     "mpmath": "verify",
     "hypothesis": "verify",
     "pytest": "verify",
-    "tabulate": "verify",
+    "tabulate": "report",
     "sympy": "derive",
     "matplotlib": "report",
 }
@@ -97,7 +97,6 @@ def _not_loaded(args: argparse.Namespace, exc: Exception) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from bncheck.check._verify import LoadError, verify
     from bncheck.exceptions import TargetImportFailed, TargetLoadFailed
-    from bncheck.report.verification import render_json, render_text
 
     try:
         report = verify(
@@ -129,7 +128,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"bncheck verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(render_json(report) if args.json else render_text(report))
+    print(report.to_json() if args.json else report.to_text())
     return EXIT_PASS if report.passed else EXIT_FAIL
 
 
