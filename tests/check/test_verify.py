@@ -234,8 +234,10 @@ def test_cli_text_report_names_the_mistake(capsys: pytest.CaptureFixture[str]) -
 def test_the_bncheck_command_runs_verify_in_a_subprocess() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bncheck", "verify", f"{F}:staged", "--ndims", "2"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -341,7 +343,8 @@ def test_the_output_is_coherent_worst_entries_belong_to_the_shrunk_case() -> Non
 
 
 def test_one_failed_check_reads_as_one_check(tmp_path: Path) -> None:
-    report = verify(f"{L}:torch_swapped_momentum", convention="torch", ndims=(2,),
-                    dtypes=("float64",))  # fmt: skip
+    report = verify(
+        f"{L}:torch_swapped_momentum", convention="torch", ndims=(2,), dtypes=("float64",)
+    )
     assert len(report.failed) == 1
     assert report.to_text().endswith("Result: FAIL (1 check failed)")

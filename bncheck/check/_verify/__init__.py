@@ -136,10 +136,22 @@ def verify(
     ndims = tuple(dict.fromkeys(ndims))  # "2,2" is 2
     dtypes = tuple(dict.fromkeys(dtypes))
     with _hypothesis_home_elsewhere():
-        return _verify(target, convention=convention, dtypes=dtypes, ndims=ndims,
-                       explicit=explicit, thorough=thorough, examples=examples, timeout=timeout,
-                       seed=seed, axis=axis, strict=strict, deadline=deadline,
-                       memory_limit=memory_limit, world_size=world_size)  # fmt: skip
+        return _verify(
+            target,
+            convention=convention,
+            dtypes=dtypes,
+            ndims=ndims,
+            explicit=explicit,
+            thorough=thorough,
+            examples=examples,
+            timeout=timeout,
+            seed=seed,
+            axis=axis,
+            strict=strict,
+            deadline=deadline,
+            memory_limit=memory_limit,
+            world_size=world_size,
+        )
 
 
 @contextlib.contextmanager
@@ -181,8 +193,9 @@ def _verify(
     memory_limit: int | None,
     world_size: int | None,
 ) -> VerificationReport:
-    if examples is not None and (isinstance(examples, bool) or not isinstance(examples, int)
-                                 or examples < 0):  # fmt: skip
+    if examples is not None and (
+        isinstance(examples, bool) or not isinstance(examples, int) or examples < 0
+    ):
         raise ValueError(f"examples={examples!r}; expected a whole number >= 0")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed={seed!r}; expected a whole number >= 0")
@@ -191,11 +204,21 @@ def _verify(
         from bncheck.check._verify.distributed.run import verify_distributed
 
         return verify_distributed(
-            target, world_size, convention=convention, dtypes=dtypes, ndims=ndims if explicit
-            else None, timeout=timeout, seed=seed, axis=axis, strict=strict, deadline=deadline,
-            memory_limit=memory_limit, extra_layouts=0 if examples is None and not thorough
-            else min(count, 8), start_method=_start_method(target),
-            name=target if isinstance(target, str) else _name_of(target))  # fmt: skip
+            target,
+            world_size,
+            convention=convention,
+            dtypes=dtypes,
+            ndims=ndims if explicit else None,
+            timeout=timeout,
+            seed=seed,
+            axis=axis,
+            strict=strict,
+            deadline=deadline,
+            memory_limit=memory_limit,
+            extra_layouts=0 if examples is None and not thorough else min(count, 8),
+            start_method=_start_method(target),
+            name=target if isinstance(target, str) else _name_of(target),
+        )
     options = Options(convention, tuple(dtypes), tuple(ndims), count, timeout, seed)
     options.axis, options.strict = axis, strict
     start = time.perf_counter()
@@ -223,21 +246,33 @@ def _verify(
             checks.append(_no_mutation(proc))
     if options.contract:
         status = "fail" if strict else "pass"
-        checks.append(CheckResult(
-            "contract", status, message=f"{len(options.contract)} interface deviation"
-            + ("s" if len(options.contract) != 1 else "")
-            + (" (--strict)" if strict else " (warnings; --strict makes them failures)"),
-        ))  # fmt: skip
+        checks.append(
+            CheckResult(
+                "contract",
+                status,
+                message=f"{len(options.contract)} interface deviation"
+                + ("s" if len(options.contract) != 1 else "")
+                + (" (--strict)" if strict else " (warnings; --strict makes them failures)"),
+            )
+        )
     return VerificationReport(
         str(name),
         str(description.get("kind", "unknown")),
         checks,
         time.perf_counter() - start,
-        {"convention": convention, "dtypes": list(dtypes), "ndims": list(options.ndims),
-         "examples": count, "timeout": timeout, "seed": seed, "axis": axis, "strict": strict},
+        {
+            "convention": convention,
+            "dtypes": list(dtypes),
+            "ndims": list(options.ndims),
+            "examples": count,
+            "timeout": timeout,
+            "seed": seed,
+            "axis": axis,
+            "strict": strict,
+        },
         [str(line) for line in description.get("mapping", [])],
         list(options.contract),
-    )  # fmt: skip
+    )
 
 
 def _name_of(target: Any) -> str:

@@ -66,8 +66,11 @@ def _explain_by(derived: list[CheckResult], sources: list[CheckResult]) -> None:
 def _load_failed(exc: TargetLoadFailed) -> CheckResult:
     """A target that crashed while being loaded: a failed check with its traceback."""
     tb = getattr(exc, "traceback", "") or ""
-    return CheckResult("load", "fail", message=f"the target failed while loading: {exc}"
-                       + (f"\n{tb.rstrip()}" if tb else ""))  # fmt: skip
+    return CheckResult(
+        "load",
+        "fail",
+        message=f"the target failed while loading: {exc}" + (f"\n{tb.rstrip()}" if tb else ""),
+    )
 
 
 def _run_all(
@@ -94,8 +97,7 @@ def _run_all(
             found = {}
         if isinstance(found, dict):
             checked = _validated({**found, "kind": description.get("kind")})
-            description["mapping"] = [*description.get("mapping", []),
-                                      *checked.get("mapping", [])]  # fmt: skip
+            description["mapping"] = [*description.get("mapping", []), *checked.get("mapping", [])]
             for key in ("ndims", "rank_errors"):
                 if key in checked:
                     description[key] = checked[key]
@@ -118,13 +120,21 @@ def _run_all(
                     continue
                 try:
                     proc.call("variant", variant)
-                    checks += run_config(proc, dtype, ndim, options,
-                                         names={"backward": f"backward[{variant}]"},
-                                         forward_ids=forward_ids)  # fmt: skip
+                    checks += run_config(
+                        proc,
+                        dtype,
+                        ndim,
+                        options,
+                        names={"backward": f"backward[{variant}]"},
+                        forward_ids=forward_ids,
+                    )
                     proc.call("variant", "batchnorm_backward")
                 except TargetError as exc:
-                    checks.append(CheckResult(f"backward[{variant}]/{ndim}d/{dtype}", "fail",
-                                              message=str(exc)))  # fmt: skip
+                    checks.append(
+                        CheckResult(
+                            f"backward[{variant}]/{ndim}d/{dtype}", "fail", message=str(exc)
+                        )
+                    )
     errors = description.get("rank_errors") or {}
     for ndim in skipped:
         dims = " or ".join(f"{n}-D" for n in supported)
@@ -184,9 +194,13 @@ def _explain_by_family(checks: list[CheckResult]) -> None:
             continue
         family = check.id.split("/")[0]
         narrow = check.id.endswith(("float32", "float16"))
-        named = [d for c in checks if c.status == "fail" and c.id.split("/")[0] == family
-                 for d in c.diagnosis
-                 if not (narrow and d == "float32-arithmetic")]  # fmt: skip
+        named = [
+            d
+            for c in checks
+            if c.status == "fail" and c.id.split("/")[0] == family
+            for d in c.diagnosis
+            if not (narrow and d == "float32-arithmetic")
+        ]
         if named:
             check.diagnosis = list(dict.fromkeys(named))
             check.explanation = (check.explanation + "; " if check.explanation else "") + (
