@@ -100,191 +100,527 @@ FD = ("tests/check/test_finite_diff.py", "tests/check/test_budget_tightness.py")
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- the C kernels ----------------------------------------------------------------------
-    Mutant("c-two-prod-no-fma", "C kernels", "two_prod computes its error term without fma "
-           "(a·b − x is 0 under -ffp-contract=off): the products lose their low parts",
-           "c", "two_prod", "*e = fma(a, b, -x);", "*e = a * b - x;", (NATIVE, ACCURACY)),
-    Mutant("c-dd-lanes-drop-low", "C kernels", "the double-double reduction over lanes drops "
-           "the lanes' low parts (Σ x and Σ (x − mu)² of (N, C, H, W) inputs)",
-           "c", "reduce_dd", "dd_add(h, l, ah[j], al[j], &h, &l);",
-           "dd_add(h, l, ah[j], 0.0, &h, &l);", (ACCURACY, NATIVE)),
-    Mutant("c-scales-no-eps", "C kernels", "1/sqrt(var) without eps in the kernel's scales",
-           "c", "bn_scales", "dd_add(vh, vl, eps, 0.0, &eh, &el);",
-           "dd_add(vh, vl, 0.0, 0.0, &eh, &el);", (NATIVE, ACCURACY)),
-    Mutant("c-dx-bracket-sign", "C kernels", "wrong sign of the x_hat term in the "
-           "double-double dx bracket", "c", "dx_dd", "two_sum(s1, -p, &s2, &e2);",
-           "two_sum(s1, p, &s2, &e2);", (NATIVE, ACCURACY)),
-    Mutant("c-divide-loop-short", "C kernels", "the channel loop that divides the sums by m "
-           "stops one channel short", "c", "bn_divide", "for (idx i = c0; i < c1; i++)",
-           "for (idx i = c0; i < c1 - 1; i++)", (NATIVE,)),
-    Mutant("c-constant-dy-case", "C kernels", "the constant-dy special case forgotten: dx "
-           "and dgamma are rounding noise instead of exactly 0", "c", "bn_backward_coefs",
-           "if (z && z[i] == 0.0) h2 = l2 = 0.0;", "/* constant dy: no special case */",
-           (NATIVE,)),
-    Mutant("c-dx-fast-sign", "C kernels", "wrong sign of the x_hat term in the float32 "
-           "plain-double dx bracket ((N, C) layout)", "c", "bn_dx_fast",
-           "- ((double)p[c] - mh[c]) * b[c]", "+ ((double)p[c] - mh[c]) * b[c]",
-           (NATIVE, ACCURACY)),
-    Mutant("c-center-lo-sign", "C kernels", "x − mu adds the mean's low part instead of "
-           "subtracting it", "c", "center_dd", "two_sum(s, e - ml, ch, cl);",
-           "two_sum(s, e + ml, ch, cl);", (ACCURACY, NATIVE)),
-    Mutant("c-eval-finite-check-lost", "C kernels", "the float32 eval pass runs without its "
-           "check for a non-finite y: an overflow of y is returned instead of raised", "c",
-           "bn_affine_fast", "beta2, y, 1);", "beta2, y, 0);",
-           (NATIVE, "tests/bn/test_functional.py")),
+    Mutant(
+        "c-two-prod-no-fma",
+        "C kernels",
+        "two_prod computes its error term without fma "
+        "(a·b − x is 0 under -ffp-contract=off): the products lose their low parts",
+        "c",
+        "two_prod",
+        "*e = fma(a, b, -x);",
+        "*e = a * b - x;",
+        (NATIVE, ACCURACY),
+    ),
+    Mutant(
+        "c-dd-lanes-drop-low",
+        "C kernels",
+        "the double-double reduction over lanes drops "
+        "the lanes' low parts (Σ x and Σ (x − mu)² of (N, C, H, W) inputs)",
+        "c",
+        "reduce_dd",
+        "dd_add(h, l, ah[j], al[j], &h, &l);",
+        "dd_add(h, l, ah[j], 0.0, &h, &l);",
+        (ACCURACY, NATIVE),
+    ),
+    Mutant(
+        "c-scales-no-eps",
+        "C kernels",
+        "1/sqrt(var) without eps in the kernel's scales",
+        "c",
+        "bn_scales",
+        "dd_add(vh, vl, eps, 0.0, &eh, &el);",
+        "dd_add(vh, vl, 0.0, 0.0, &eh, &el);",
+        (NATIVE, ACCURACY),
+    ),
+    Mutant(
+        "c-dx-bracket-sign",
+        "C kernels",
+        "wrong sign of the x_hat term in the double-double dx bracket",
+        "c",
+        "dx_dd",
+        "two_sum(s1, -p, &s2, &e2);",
+        "two_sum(s1, p, &s2, &e2);",
+        (NATIVE, ACCURACY),
+    ),
+    Mutant(
+        "c-divide-loop-short",
+        "C kernels",
+        "the channel loop that divides the sums by m stops one channel short",
+        "c",
+        "bn_divide",
+        "for (idx i = c0; i < c1; i++)",
+        "for (idx i = c0; i < c1 - 1; i++)",
+        (NATIVE,),
+    ),
+    Mutant(
+        "c-constant-dy-case",
+        "C kernels",
+        "the constant-dy special case forgotten: dx "
+        "and dgamma are rounding noise instead of exactly 0",
+        "c",
+        "bn_backward_coefs",
+        "if (z && z[i] == 0.0) h2 = l2 = 0.0;",
+        "/* constant dy: no special case */",
+        (NATIVE,),
+    ),
+    Mutant(
+        "c-dx-fast-sign",
+        "C kernels",
+        "wrong sign of the x_hat term in the float32 plain-double dx bracket ((N, C) layout)",
+        "c",
+        "bn_dx_fast",
+        "- ((double)p[c] - mh[c]) * b[c]",
+        "+ ((double)p[c] - mh[c]) * b[c]",
+        (NATIVE, ACCURACY),
+    ),
+    Mutant(
+        "c-center-lo-sign",
+        "C kernels",
+        "x − mu adds the mean's low part instead of subtracting it",
+        "c",
+        "center_dd",
+        "two_sum(s, e - ml, ch, cl);",
+        "two_sum(s, e + ml, ch, cl);",
+        (ACCURACY, NATIVE),
+    ),
+    Mutant(
+        "c-eval-finite-check-lost",
+        "C kernels",
+        "the float32 eval pass runs without its "
+        "check for a non-finite y: an overflow of y is returned instead of raised",
+        "c",
+        "bn_affine_fast",
+        "beta2, y, 1);",
+        "beta2, y, 0);",
+        (NATIVE, "tests/bn/test_functional.py"),
+    ),
     # -- the bindings and the per-channel plans ---------------------------------------------
-    Mutant("py-amp-limit", "bindings", "the float32 redo threshold so high that the "
-           "double-double path is never taken", "python", "AMPLIFICATION_LIMIT",
-           "2.0**21", "2.0**52", (NATIVE,)),
-    Mutant("c-plan-m-outer-only", "bindings", "values per channel counted without the "
-           "inner (spatial) axes in the forward's plan", "c", "forward_channels",
-           "const double m = (double)(s.outer * s.inner);", "const double m = (double)s.outer;",
-           (NATIVE,)),
-    Mutant("py-refine-inverted", "bindings", "the float64 backward refines the "
-           "variance when it is exact and trusts it when it is not (a float32 forward)",
-           "python", "_compiled:backward", "refine = x.dtype == np.float64 and not exact_var",
-           "refine = x.dtype == np.float64 and exact_var", (NATIVE,)),
-    Mutant("c-ranges-floor-first", "bindings", "thread ranges as (C / n)·i: the last "
-           "channels of an uneven split are never computed", "c", "bn_bound",
-           "return C * i / n;", "return C / n * i;", (THREADS, NATIVE)),
-    Mutant("c-fork-guard-lost", "bindings", "a forked child starts OpenMP threads after the "
-           "parent had some: it waits for a thread pool that does not exist", "c",
-           "bn_after_fork_in_child", "bn_forked = 1;", "bn_forked = 0;", (THREADS,)),
+    Mutant(
+        "py-amp-limit",
+        "bindings",
+        "the float32 redo threshold so high that the double-double path is never taken",
+        "python",
+        "AMPLIFICATION_LIMIT",
+        "2.0**21",
+        "2.0**52",
+        (NATIVE,),
+    ),
+    Mutant(
+        "c-plan-m-outer-only",
+        "bindings",
+        "values per channel counted without the inner (spatial) axes in the forward's plan",
+        "c",
+        "forward_channels",
+        "const double m = (double)(s.outer * s.inner);",
+        "const double m = (double)s.outer;",
+        (NATIVE,),
+    ),
+    Mutant(
+        "py-refine-inverted",
+        "bindings",
+        "the float64 backward refines the "
+        "variance when it is exact and trusts it when it is not (a float32 forward)",
+        "python",
+        "_compiled:backward",
+        "refine = x.dtype == np.float64 and not exact_var",
+        "refine = x.dtype == np.float64 and exact_var",
+        (NATIVE,),
+    ),
+    Mutant(
+        "c-ranges-floor-first",
+        "bindings",
+        "thread ranges as (C / n)·i: the last channels of an uneven split are never computed",
+        "c",
+        "bn_bound",
+        "return C * i / n;",
+        "return C / n * i;",
+        (THREADS, NATIVE),
+    ),
+    Mutant(
+        "c-fork-guard-lost",
+        "bindings",
+        "a forked child starts OpenMP threads after the "
+        "parent had some: it waits for a thread pool that does not exist",
+        "c",
+        "bn_after_fork_in_child",
+        "bn_forked = 1;",
+        "bn_forked = 0;",
+        (THREADS,),
+    ),
     # -- the NumPy fallback -----------------------------------------------------------------
-    Mutant("np-projection-sign", "NumPy fallback", "the part of dx along x_hat added with "
-           "the wrong sign in the cancellation-free backward", "python", "projected_dx",
-           "perp += u_hat * ((a + b)", "perp -= u_hat * ((a + b)", FALLBACK),
-    Mutant("np-projection-cancels", "NumPy fallback", "1 − rho computed as 1 − var/(var + "
-           "eps): the cancellation the projection exists to avoid", "python",
-           "projected_dx", "one_minus_rho = eps / (var + eps)",
-           "one_minus_rho = 1.0 - var / (var + eps)", FALLBACK),
-    Mutant("np-cancels-all-channels", "NumPy fallback", "the projection is used only when "
-           "every channel cancels, not when any does", "python", "cancels",
-           "return bool(np.any(", "return bool(np.all(", FALLBACK),
-    Mutant("np-forward-no-eps", "NumPy fallback", "1/sqrt(var) without eps in the fallback's "
-           "forward", "python", "forward_numpy", "inv = 1.0 / np.sqrt(v + eps_f)",
-           "inv = 1.0 / np.sqrt(v)", FALLBACK),
-    Mutant("np-halving-odd-row", "NumPy fallback", "the pairwise sum adds the leftover row "
-           "when the length is even instead of odd", "python", "_halving_sum",
-           "if length % 2:", "if length % 2 == 0:", FALLBACK),
-    Mutant("np-bracket-sign", "NumPy fallback", "wrong sign of the x_hat term in the "
-           "fallback's dx bracket", "python", "_backward_block", "d -= xc", "d += xc",
-           FALLBACK),
+    Mutant(
+        "np-projection-sign",
+        "NumPy fallback",
+        "the part of dx along x_hat added with the wrong sign in the cancellation-free backward",
+        "python",
+        "projected_dx",
+        "perp += u_hat * ((a + b)",
+        "perp -= u_hat * ((a + b)",
+        FALLBACK,
+    ),
+    Mutant(
+        "np-projection-cancels",
+        "NumPy fallback",
+        "1 − rho computed as 1 − var/(var + eps): the cancellation the projection exists to avoid",
+        "python",
+        "projected_dx",
+        "one_minus_rho = eps / (var + eps)",
+        "one_minus_rho = 1.0 - var / (var + eps)",
+        FALLBACK,
+    ),
+    Mutant(
+        "np-cancels-all-channels",
+        "NumPy fallback",
+        "the projection is used only when every channel cancels, not when any does",
+        "python",
+        "cancels",
+        "return bool(np.any(",
+        "return bool(np.all(",
+        FALLBACK,
+    ),
+    Mutant(
+        "np-forward-no-eps",
+        "NumPy fallback",
+        "1/sqrt(var) without eps in the fallback's forward",
+        "python",
+        "forward_numpy",
+        "inv = 1.0 / np.sqrt(v + eps_f)",
+        "inv = 1.0 / np.sqrt(v)",
+        FALLBACK,
+    ),
+    Mutant(
+        "np-halving-odd-row",
+        "NumPy fallback",
+        "the pairwise sum adds the leftover row when the length is even instead of odd",
+        "python",
+        "_halving_sum",
+        "if length % 2:",
+        "if length % 2 == 0:",
+        FALLBACK,
+    ),
+    Mutant(
+        "np-bracket-sign",
+        "NumPy fallback",
+        "wrong sign of the x_hat term in the fallback's dx bracket",
+        "python",
+        "_backward_block",
+        "d -= xc",
+        "d += xc",
+        FALLBACK,
+    ),
     # -- running statistics -----------------------------------------------------------------
-    Mutant("run-momentum-swapped", "running statistics", "momentum read in the other "
-           "convention's meaning (torch weighs the old value by momentum)", "python",
-           "new_batch_weight",
-           "return momentum if conv.momentum_is_new_weight else 1.0 - momentum",
-           "return 1.0 - momentum if conv.momentum_is_new_weight else momentum",
-           ("tests/bn/test_running.py", "tests/bn/test_layer.py")),
-    Mutant("run-cumulative-off-by-one", "running statistics", "cumulative weight 1/(t + 1) "
-           "for the t-th batch", "python", "new_batch_weight", "return 1.0 / t",
-           "return 1.0 / (t + 1)", ("tests/bn/test_running.py", "tests/bn/test_layer.py")),
-    Mutant("run-bessel-inverted", "running statistics", "the unbiased running variance "
-           "scaled by (m − 1)/m instead of m/(m − 1)", "python", "update_running",
-           "bv = bv * (m / (m - 1))", "bv = bv * ((m - 1) / m)",
-           ("tests/bn/test_running.py", "tests/bn/test_layer.py")),
-    Mutant("run-merge-equal-weight", "running statistics", "shard means merged with equal "
-           "weights instead of by count", "python", "merge_shards",
-           "mean_a = mean_a + delta * (int(n_b) / n)", "mean_a = mean_a + delta / 2",
-           ("tests/bn/test_running.py",)),
+    Mutant(
+        "run-momentum-swapped",
+        "running statistics",
+        "momentum read in the other convention's meaning (torch weighs the old value by momentum)",
+        "python",
+        "new_batch_weight",
+        "return momentum if conv.momentum_is_new_weight else 1.0 - momentum",
+        "return 1.0 - momentum if conv.momentum_is_new_weight else momentum",
+        ("tests/bn/test_running.py", "tests/bn/test_layer.py"),
+    ),
+    Mutant(
+        "run-cumulative-off-by-one",
+        "running statistics",
+        "cumulative weight 1/(t + 1) for the t-th batch",
+        "python",
+        "new_batch_weight",
+        "return 1.0 / t",
+        "return 1.0 / (t + 1)",
+        ("tests/bn/test_running.py", "tests/bn/test_layer.py"),
+    ),
+    Mutant(
+        "run-bessel-inverted",
+        "running statistics",
+        "the unbiased running variance scaled by (m − 1)/m instead of m/(m − 1)",
+        "python",
+        "update_running",
+        "bv = bv * (m / (m - 1))",
+        "bv = bv * ((m - 1) / m)",
+        ("tests/bn/test_running.py", "tests/bn/test_layer.py"),
+    ),
+    Mutant(
+        "run-merge-equal-weight",
+        "running statistics",
+        "shard means merged with equal weights instead of by count",
+        "python",
+        "merge_shards",
+        "mean_a = mean_a + delta * (int(n_b) / n)",
+        "mean_a = mean_a + delta / 2",
+        ("tests/bn/test_running.py",),
+    ),
     # -- layer state and files --------------------------------------------------------------
-    Mutant("layer-counter-bumped-early", "layer state", "the batch counter bumped on entry, "
-           "before the input is validated (and then once more by the update)", "python",
-           "BatchNorm._forward", "        xa = self._check_input(x)\n",
-           "        self.num_batches_tracked += int(self.training)\n"
-           "        xa = self._check_input(x)\n", ("tests/bn/test_layer.py",)),
-    Mutant("layer-counter-dropped-on-load", "layer state", "load_state_dict (and so load) "
-           "does not restore num_batches_tracked", "python", "BatchNorm.load_state_dict",
-           '            self.num_batches_tracked = new["num_batches_tracked"]\n', "",
-           ("tests/bn/test_layer.py", "tests/bn/test_file_safety.py")),
-    Mutant("layer-counter-no-upper-bound", "layer files", "a loaded or saved counter is not "
-           "checked against the int64 range", "python", "check_counter",
-           "if n is None or not 0 <= n <= MAX_BATCHES_TRACKED:", "if n is None or n < 0:",
-           ("tests/bn/test_file_safety.py", "-k", "counter")),
-    Mutant("layer-eval-input-aliased", "layer state", "eval mode keeps the caller's input "
-           "array for its backward instead of a copy", "python", "BatchNorm._forward",
-           "self._cache, self._eval_input = None, xa.copy()",
-           "self._cache, self._eval_input = None, xa", ("tests/bn/test_layer.py",)),
+    Mutant(
+        "layer-counter-bumped-early",
+        "layer state",
+        "the batch counter bumped on entry, "
+        "before the input is validated (and then once more by the update)",
+        "python",
+        "BatchNorm._forward",
+        "        xa = self._check_input(x)\n",
+        "        self.num_batches_tracked += int(self.training)\n"
+        "        xa = self._check_input(x)\n",
+        ("tests/bn/test_layer.py",),
+    ),
+    Mutant(
+        "layer-counter-dropped-on-load",
+        "layer state",
+        "load_state_dict (and so load) does not restore num_batches_tracked",
+        "python",
+        "BatchNorm.load_state_dict",
+        '            self.num_batches_tracked = new["num_batches_tracked"]\n',
+        "",
+        ("tests/bn/test_layer.py", "tests/bn/test_file_safety.py"),
+    ),
+    Mutant(
+        "layer-counter-no-upper-bound",
+        "layer files",
+        "a loaded or saved counter is not checked against the int64 range",
+        "python",
+        "check_counter",
+        "if n is None or not 0 <= n <= MAX_BATCHES_TRACKED:",
+        "if n is None or n < 0:",
+        ("tests/bn/test_file_safety.py", "-k", "counter"),
+    ),
+    Mutant(
+        "layer-eval-input-aliased",
+        "layer state",
+        "eval mode keeps the caller's input array for its backward instead of a copy",
+        "python",
+        "BatchNorm._forward",
+        "self._cache, self._eval_input = None, xa.copy()",
+        "self._cache, self._eval_input = None, xa",
+        ("tests/bn/test_layer.py",),
+    ),
     # -- error budgets ----------------------------------------------------------------------
-    Mutant("budget-compare-10x", "budgets", "compare() judges with the budget of a 10× "
-           "larger condition", "python", "compare", "condition=float(kj),",
-           "condition=10.0 * float(kj),", BUDGETS),
-    Mutant("budget-worst-channel", "budgets", "every channel judged with the condition of "
-           "the worst channel", "python", "compare", "condition=float(kj),",
-           "condition=float(np.max(k)),", BUDGETS),
-    Mutant("budget-dbeta-c", "budgets", "dbeta's rounding constant c mistyped as 40",
-           "python", "BUDGET_TABLE", '"dbeta": _Row(4.0, False)', '"dbeta": _Row(40.0, False)',
-           BUDGETS),
-    Mutant("budget-linear-m", "budgets", "the worst-case γ_m (linear in m) instead of the "
-           "probabilistic √m summation bound", "python", "summation_factor",
-           "LAMBDA * math.sqrt(m) * u", "LAMBDA * m * u", BUDGETS),
-    Mutant("budget-any-channel", "budgets", "an output passes when any channel is within its "
-           "budget", "python", "compare", "passed = bool(np.all(ulps <= budgets))",
-           "passed = bool(np.any(ulps <= budgets))", BUDGETS),
-    Mutant("budget-ulp-in-float64", "budgets", "normwise ULP counted in float64 spacings "
-           "whatever the dtype judged", "python", "channel_ulps",
-           "unit = np.spacing(scale.astype(dt)).astype(np.float64)",
-           "unit = np.spacing(scale)", ("tests/check/test_tolerances.py",
-           "tests/check/test_budget_tightness.py")),
-    Mutant("budget-dx-k2-term", "budgets", "dx's sensitivity to s drops its nu²·mean|dy| "
-           "term", "python", "_conditions", "num2 = p + 2 * nu * (a2 + nu * r1)",
-           "num2 = p + 2 * nu * a2", BUDGETS),
+    Mutant(
+        "budget-compare-10x",
+        "budgets",
+        "compare() judges with the budget of a 10× larger condition",
+        "python",
+        "compare",
+        "condition=float(kj),",
+        "condition=10.0 * float(kj),",
+        BUDGETS,
+    ),
+    Mutant(
+        "budget-worst-channel",
+        "budgets",
+        "every channel judged with the condition of the worst channel",
+        "python",
+        "compare",
+        "condition=float(kj),",
+        "condition=float(np.max(k)),",
+        BUDGETS,
+    ),
+    Mutant(
+        "budget-dbeta-c",
+        "budgets",
+        "dbeta's rounding constant c mistyped as 40",
+        "python",
+        "BUDGET_TABLE",
+        '"dbeta": _Row(4.0, False)',
+        '"dbeta": _Row(40.0, False)',
+        BUDGETS,
+    ),
+    Mutant(
+        "budget-linear-m",
+        "budgets",
+        "the worst-case γ_m (linear in m) instead of the probabilistic √m summation bound",
+        "python",
+        "summation_factor",
+        "LAMBDA * math.sqrt(m) * u",
+        "LAMBDA * m * u",
+        BUDGETS,
+    ),
+    Mutant(
+        "budget-any-channel",
+        "budgets",
+        "an output passes when any channel is within its budget",
+        "python",
+        "compare",
+        "passed = bool(np.all(ulps <= budgets))",
+        "passed = bool(np.any(ulps <= budgets))",
+        BUDGETS,
+    ),
+    Mutant(
+        "budget-ulp-in-float64",
+        "budgets",
+        "normwise ULP counted in float64 spacings whatever the dtype judged",
+        "python",
+        "channel_ulps",
+        "unit = np.spacing(scale.astype(dt)).astype(np.float64)",
+        "unit = np.spacing(scale)",
+        ("tests/check/test_tolerances.py", "tests/check/test_budget_tightness.py"),
+    ),
+    Mutant(
+        "budget-dx-k2-term",
+        "budgets",
+        "dx's sensitivity to s drops its nu²·mean|dy| term",
+        "python",
+        "_conditions",
+        "num2 = p + 2 * nu * (a2 + nu * r1)",
+        "num2 = p + 2 * nu * a2",
+        BUDGETS,
+    ),
     # -- finite differences -----------------------------------------------------------------
-    Mutant("fd-richardson-first-order", "finite differences", "Richardson extrapolation "
-           "with first-order coefficients (2·D(h/2) − D(h))", "python", "richardson_diff",
-           "out[i] = (4.0 * d2 - d1) / 3.0", "out[i] = 2.0 * d2 - d1", FD),
-    Mutant("fd-directional-richardson", "finite differences", "check_directional's "
-           "Richardson step with first-order coefficients", "python", "check_directional",
-           "fd = (4.0 * d2 - d1) / 3.0", "fd = 2.0 * d2 - d1", FD),
-    Mutant("fd-nominal-step", "finite differences", "central differences divided by the "
-           "nominal 2h instead of the step x ± h actually took", "python", "_central_1d",
-           "step = float(xp.flat[flat]) - float(xm.flat[flat])", "step = 2.0 * h", FD),
-    Mutant("fd-central-half", "finite differences", "the directional central difference "
-           "divided by h instead of 2h", "python", "directional_derivative",
-           "/ (2.0 * step)", "/ step", FD),
-    Mutant("verify-fd-first-order", "verify engine", "the verifier's finite-difference check "
-           "extrapolates with first-order coefficients", "python", "check_fd",
-           "return (4 * d2 - d1) / 3", "return 2 * d2 - d1",
-           ("tests/check/test_budget_tightness.py", "tests/check/test_verify.py")),
+    Mutant(
+        "fd-richardson-first-order",
+        "finite differences",
+        "Richardson extrapolation with first-order coefficients (2·D(h/2) − D(h))",
+        "python",
+        "richardson_diff",
+        "out[i] = (4.0 * d2 - d1) / 3.0",
+        "out[i] = 2.0 * d2 - d1",
+        FD,
+    ),
+    Mutant(
+        "fd-directional-richardson",
+        "finite differences",
+        "check_directional's Richardson step with first-order coefficients",
+        "python",
+        "check_directional",
+        "fd = (4.0 * d2 - d1) / 3.0",
+        "fd = 2.0 * d2 - d1",
+        FD,
+    ),
+    Mutant(
+        "fd-nominal-step",
+        "finite differences",
+        "central differences divided by the nominal 2h instead of the step x ± h actually took",
+        "python",
+        "_central_1d",
+        "step = float(xp.flat[flat]) - float(xm.flat[flat])",
+        "step = 2.0 * h",
+        FD,
+    ),
+    Mutant(
+        "fd-central-half",
+        "finite differences",
+        "the directional central difference divided by h instead of 2h",
+        "python",
+        "directional_derivative",
+        "/ (2.0 * step)",
+        "/ step",
+        FD,
+    ),
+    Mutant(
+        "verify-fd-first-order",
+        "verify engine",
+        "the verifier's finite-difference check extrapolates with first-order coefficients",
+        "python",
+        "check_fd",
+        "return (4 * d2 - d1) / 3",
+        "return 2 * d2 - d1",
+        ("tests/check/test_budget_tightness.py", "tests/check/test_verify.py"),
+    ),
     # -- the verify engine ------------------------------------------------------------------
-    Mutant("verify-always-passes", "verify engine", "the forward/backward check compares the "
-           "truth with itself (a comparison that always passes)", "python", "compare_outputs",
-           "getattr(run, name), truth[name], name,", "truth[name], truth[name], name,",
-           (KNOWN, MODELS)),
-    Mutant("verify-running-either-bias", "verify engine", "the running check accepts either "
-           "variance bias for the declared convention", "python", "_judge_running",
-           "else [(declared, DEFAULT_BIAS[declared])]",
-           "else [(declared, True), (declared, False)]", (KNOWN,)),
-    Mutant("verify-eval-state-self", "verify engine", "the eval-state check compares the state "
-           "before eval with itself", "python", "_check_eval",
-           "_same(before.get(k), after.get(k))", "_same(before.get(k), before.get(k))",
-           (KNOWN,)),
+    Mutant(
+        "verify-always-passes",
+        "verify engine",
+        "the forward/backward check compares the "
+        "truth with itself (a comparison that always passes)",
+        "python",
+        "compare_outputs",
+        "getattr(run, name), truth[name], name,",
+        "truth[name], truth[name], name,",
+        (KNOWN, MODELS),
+    ),
+    Mutant(
+        "verify-running-either-bias",
+        "verify engine",
+        "the running check accepts either variance bias for the declared convention",
+        "python",
+        "_judge_running",
+        "else [(declared, DEFAULT_BIAS[declared])]",
+        "else [(declared, True), (declared, False)]",
+        (KNOWN,),
+    ),
+    Mutant(
+        "verify-eval-state-self",
+        "verify engine",
+        "the eval-state check compares the state before eval with itself",
+        "python",
+        "_check_eval",
+        "_same(before.get(k), after.get(k))",
+        "_same(before.get(k), before.get(k))",
+        (KNOWN,),
+    ),
     # -- the diagnosis ----------------------------------------------------------------------
-    Mutant("diag-unbiased-model-drift", "diagnosis", "the unbiased-normalize model's dx "
-           "takes var^(−3/2) without eps in its variance path (the float64 backward checks "
-           "then borrow their diagnosis from float32)", "python", "_unbiased_normalize",
-           "g * s.inv**3 * s.xc", "g * np.sqrt(s.var) ** -3 * s.xc", (MODELS,)),
-    Mutant("diag-eps-outside-model", "diagnosis", "the eps-outside-sqrt model's dx uses "
-           "sqrt(var) + eps where its derivative has sqrt(var)", "python", "_eps_outside_sqrt",
-           "(np.sqrt(s.var) * s.m)", "(s.sd * s.m)", (MODELS,)),
-    Mutant("diag-dgamma-mean-times-m", "diagnosis", "the fit's dgamma-mean candidate is "
-           "Σ dy·x_hat·m instead of the mean", "python", "_fit_param_grads",
-           '"dgamma-mean": s2 / m', '"dgamma-mean": s2 * m', (KNOWN, MODELS)),
-    Mutant("diag-mu-path-mislabelled", "diagnosis", "a fitted a = 0 (no mean path) named "
-           "missing-var-path", "python", "_fit_dx", 'ids.append("missing-mu-path")',
-           'ids.append("missing-var-path")', (MODELS, KNOWN)),
+    Mutant(
+        "diag-unbiased-model-drift",
+        "diagnosis",
+        "the unbiased-normalize model's dx "
+        "takes var^(−3/2) without eps in its variance path (the float64 backward checks "
+        "then borrow their diagnosis from float32)",
+        "python",
+        "_unbiased_normalize",
+        "g * s.inv**3 * s.xc",
+        "g * np.sqrt(s.var) ** -3 * s.xc",
+        (MODELS,),
+    ),
+    Mutant(
+        "diag-eps-outside-model",
+        "diagnosis",
+        "the eps-outside-sqrt model's dx uses sqrt(var) + eps where its derivative has sqrt(var)",
+        "python",
+        "_eps_outside_sqrt",
+        "(np.sqrt(s.var) * s.m)",
+        "(s.sd * s.m)",
+        (MODELS,),
+    ),
+    Mutant(
+        "diag-dgamma-mean-times-m",
+        "diagnosis",
+        "the fit's dgamma-mean candidate is Σ dy·x_hat·m instead of the mean",
+        "python",
+        "_fit_param_grads",
+        '"dgamma-mean": s2 / m',
+        '"dgamma-mean": s2 * m',
+        (KNOWN, MODELS),
+    ),
+    Mutant(
+        "diag-mu-path-mislabelled",
+        "diagnosis",
+        "a fitted a = 0 (no mean path) named missing-var-path",
+        "python",
+        "_fit_dx",
+        'ids.append("missing-mu-path")',
+        'ids.append("missing-var-path")',
+        (MODELS, KNOWN),
+    ),
     # -- the derivation and the generated code ----------------------------------------------
-    Mutant("derive-unbiased-var", "derivation", "eq (7) derived with the unbiased divisor "
-           "m − 1", "python", "var_of_mu", "** 2) / M", "** 2) / (M - 1)",
-           ("tests/derivations/test_derivations.py",)),
-    Mutant("codegen-plain-sum", "code generation", "the generated reference sums with sum() "
-           "instead of the correctly rounded math.fsum", "python", "sum_lines",
-           'f"math.fsum({body} for i in range(m))"', 'f"sum({body} for i in range(m))"',
-           (CODEGEN,)),
-    Mutant("codegen-eps-outside", "code generation", "the generated statistics put eps "
-           "outside the root", "python", "_stats_lines", "1.0 / math.sqrt(var + eps)  # (8)",
-           "1.0 / (math.sqrt(var) + eps)  # (8)", (CODEGEN,)),
-)  # fmt: skip
+    Mutant(
+        "derive-unbiased-var",
+        "derivation",
+        "eq (7) derived with the unbiased divisor m − 1",
+        "python",
+        "var_of_mu",
+        "** 2) / M",
+        "** 2) / (M - 1)",
+        ("tests/derivations/test_derivations.py",),
+    ),
+    Mutant(
+        "codegen-plain-sum",
+        "code generation",
+        "the generated reference sums with sum() instead of the correctly rounded math.fsum",
+        "python",
+        "sum_lines",
+        'f"math.fsum({body} for i in range(m))"',
+        'f"sum({body} for i in range(m))"',
+        (CODEGEN,),
+    ),
+    Mutant(
+        "codegen-eps-outside",
+        "code generation",
+        "the generated statistics put eps outside the root",
+        "python",
+        "_stats_lines",
+        "1.0 / math.sqrt(var + eps)  # (8)",
+        "1.0 / (math.sqrt(var) + eps)  # (8)",
+        (CODEGEN,),
+    ),
+)
 
 
 # -- locating a symbol ----------------------------------------------------------------------
@@ -397,8 +733,11 @@ def locate(root: Path, mutant: Mutant) -> Span | str:
         if stem and path.stem != stem:
             continue
         text = path.read_text(encoding="utf-8")
-        spans = _c_spans(text, qualname) if mutant.lang == "c" else (
-            _python_spans(path, text, qualname))  # fmt: skip
+        spans = (
+            _c_spans(text, qualname)
+            if mutant.lang == "c"
+            else (_python_spans(path, text, qualname))
+        )
         hits += [Span(path.relative_to(root), a, b) for a, b in spans]
     if not hits:
         return f"{mutant.lang} symbol {mutant.symbol!r} not found"
@@ -426,8 +765,10 @@ def tree_files(repo: Path) -> list[str]:
     """Tracked files and untracked ones not ignored: the working tree as git sees it."""
     out = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=repo, capture_output=True, check=True,
-    )  # fmt: skip
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    )
     return sorted({p for p in out.stdout.decode().split("\0") if p})
 
 
@@ -472,8 +813,11 @@ def build(scratch: Path, env: dict[str, str]) -> str | None:
     """Build the C kernels in place; None on success, else the compiler's complaint."""
     out = subprocess.run(
         [sys.executable, "setup.py", "-q", "build_ext", "--inplace", "--force"],
-        cwd=scratch, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         return (out.stdout + out.stderr).strip()[-2000:]
     return None
@@ -494,9 +838,13 @@ def check_loaded(scratch: Path, env: dict[str, str], expected_sha: str) -> None:
     """Python in the scratch environment imports the scratch copy and loads exactly the
     library whose SHA-256 is ``expected_sha``; raises otherwise."""
     out = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=scratch, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", PROBE],
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
         check=True,
-    )  # fmt: skip
+    )
     seen = json.loads(out.stdout)
     root = str(scratch.resolve())
     for key in ("bncheck", "bncheck.derivations", "origin", "loaded"):
@@ -525,9 +873,14 @@ def run_pytest(scratch: Path, env: dict[str, str], args: Sequence[str], *, quick
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "--no-header", "-rfE"]
     cmd += ["-m", "not slow"] if quick else []
     proc = subprocess.Popen(
-        [*cmd, *args], cwd=scratch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
-    )  # fmt: skip
+        [*cmd, *args],
+        cwd=scratch,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         output, _ = proc.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -556,8 +909,9 @@ class Fate:
     seconds: float = 0.0
 
 
-def try_mutant(scratch: Path, env: dict[str, str], mutant: Mutant, base_sha: str,
-               *, fallback: bool) -> Fate:  # fmt: skip
+def try_mutant(
+    scratch: Path, env: dict[str, str], mutant: Mutant, base_sha: str, *, fallback: bool
+) -> Fate:
     start = time.perf_counter()
     span = locate(scratch, mutant)
     if isinstance(span, str):
@@ -619,12 +973,16 @@ def _code(text: str) -> str:
 
 
 def summary(fates: Sequence[Fate]) -> tuple[str, bool]:
-    counts = {k: sum(f.fate == k for f in fates) for k in
-              ("killed", "survived", "equivalent", "stale", "build-failed", "error")}  # fmt: skip
+    counts = {
+        k: sum(f.fate == k for f in fates)
+        for k in ("killed", "survived", "equivalent", "stale", "build-failed", "error")
+    }
     judged = len(fates) - counts["equivalent"]
     rate = 100.0 * counts["killed"] / judged if judged else 100.0
-    text = (f"{counts['killed']} of {judged} non-equivalent mutants killed ({rate:.0f} %); "
-            + ", ".join(f"{v} {k}" for k, v in counts.items() if k != "killed"))  # fmt: skip
+    text = (
+        f"{counts['killed']} of {judged} non-equivalent mutants killed ({rate:.0f} %); "
+        + ", ".join(f"{v} {k}" for k, v in counts.items() if k != "killed")
+    )
     return text, counts["killed"] == judged
 
 
@@ -727,8 +1085,11 @@ def run(mutants: Sequence[Mutant], *, fallback: bool, keep: bool) -> list[Fate]:
         for i, m in enumerate(mutants, 1):
             fate = try_mutant(scratch, env, m, base_sha, fallback=fallback)
             fates.append(fate)
-            print(f"[{i:2}/{len(mutants)}] {m.id:30} {fate.fate:12} {fate.detail[:90]} "
-                  f"({fate.seconds:.0f} s)", flush=True)  # fmt: skip
+            print(
+                f"[{i:2}/{len(mutants)}] {m.id:30} {fate.fate:12} {fate.detail[:90]} "
+                f"({fate.seconds:.0f} s)",
+                flush=True,
+            )
         return fates
     finally:
         if keep:

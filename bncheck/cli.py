@@ -35,7 +35,7 @@ OPTIONAL = {
     "mpmath": "verify",
     "hypothesis": "verify",
     "pytest": "verify",
-    "tabulate": "verify",
+    "tabulate": "report",
     "sympy": "derive",
     "matplotlib": "report",
 }
@@ -83,12 +83,19 @@ def _not_loaded(args: argparse.Namespace, exc: Exception) -> int:
 
     tb = getattr(exc, "traceback", "") or ""
     if args.json:
-        data = {"target": args.target, "result": "not-loaded", "passed": False,
-                "error": str(exc), "traceback": tb}  # fmt: skip
+        data = {
+            "target": args.target,
+            "result": "not-loaded",
+            "passed": False,
+            "error": str(exc),
+            "traceback": tb,
+        }
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
-        print(f"bncheck verify {args.target}\n\n{exc}\n\nResult: NOT LOADED "
-              "(the target could not be imported; nothing was checked)")  # fmt: skip
+        print(
+            f"bncheck verify {args.target}\n\n{exc}\n\nResult: NOT LOADED "
+            "(the target could not be imported; nothing was checked)"
+        )
     if tb:
         print(tb.rstrip(), file=sys.stderr)
     return EXIT_NOT_LOADED
@@ -97,7 +104,6 @@ def _not_loaded(args: argparse.Namespace, exc: Exception) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from bncheck.check._verify import LoadError, verify
     from bncheck.exceptions import TargetImportFailed, TargetLoadFailed
-    from bncheck.report.verification import render_json, render_text
 
     try:
         report = verify(
@@ -117,8 +123,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             world_size=args.world_size,
         )
     except TargetLoadFailed as exc:  # the target's own failure, not a usage error
-        print(f"bncheck verify: target {args.target!r} failed while loading: {exc}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"bncheck verify: target {args.target!r} failed while loading: {exc}", file=sys.stderr
+        )
         if exc.traceback:
             print(exc.traceback, file=sys.stderr)
         return EXIT_FAIL
@@ -130,7 +137,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"bncheck verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(render_json(report) if args.json else render_text(report))
+    print(report.to_json() if args.json else report.to_text())
     return EXIT_PASS if report.passed else EXIT_FAIL
 
 
@@ -205,8 +212,10 @@ def _unusable_folder(option: str, out: Path) -> str | None:
     before any work, never a traceback after it."""
     expected = "expected a folder that exists or can be created, and that bncheck may write in"
     if out.is_symlink() and not out.exists():
-        return (f"{option} {out} is a symbolic link to {os.readlink(out)!r}, which does not "
-                f"exist; {expected}")  # fmt: skip
+        return (
+            f"{option} {out} is a symbolic link to {os.readlink(out)!r}, which does not "
+            f"exist; {expected}"
+        )
     if out.exists() and not out.is_dir():
         return f"{option} {out} is a file; {expected}"
     for parent in out.parents:
@@ -233,8 +242,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     names = {s.name for s in SECTIONS}
     only = tuple(args.only.split(",")) if args.only else None
     if only and not set(only) <= names:
-        print(f"bncheck report: --only {args.only!r}; expected names from {sorted(names)}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"bncheck report: --only {args.only!r}; expected names from {sorted(names)}",
+            file=sys.stderr,
+        )
         return 2
     out = Path(args.out)
     refusal = _out_refusal(out)
@@ -353,18 +364,21 @@ def build_parser() -> argparse.ArgumentParser:
         "source audit) and the index reports/README.md",
     )
     rep.add_argument(
-        "--out", default=str(DEFAULT_REPORTS),
+        "--out",
+        default=str(DEFAULT_REPORTS),
         help="output folder: new, empty, or one `bncheck report` wrote (default: reports/ of "
         "the checkout in a source checkout, else ./reports)",
-    )  # fmt: skip
+    )
     rep.add_argument(
-        "--quick", action="store_true",
+        "--quick",
+        action="store_true",
         help="a small version, the one tests compare with the code (default: the full report)",
-    )  # fmt: skip
+    )
     rep.add_argument(
-        "--only", default=None,
+        "--only",
+        default=None,
         help="comma-separated section names to regenerate (default: every section)",
-    )  # fmt: skip
+    )
     rep.set_defaults(func=_cmd_report)
 
     bench = sub.add_parser(
@@ -373,9 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
         "installed); print the ratios and peak memory",
     )
     bench.add_argument(
-        "--rounds", type=int, default=9,
+        "--rounds",
+        type=int,
+        default=9,
         help="interleaved rounds; the median is printed (default 9)",
-    )  # fmt: skip
+    )
     bench.set_defaults(func=_cmd_bench)
 
     ver = sub.add_parser(
@@ -390,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the path, a file inside a package under its dotted name. Exit codes: 0 pass, 1 fail "
         "(a mistake found, or the target crashed), 2 usage error (bad options, no such target, "
         "no BN protocol found), 3 the target could not be imported (a module it imports is "
-        "missing, or it does not parse): 'Result: NOT LOADED', JSON \"result\": \"not-loaded\".",
+        'missing, or it does not parse): \'Result: NOT LOADED\', JSON "result": "not-loaded".',
     )
     ver.add_argument("target", help="what to verify (see above); required")
     ver.add_argument(
@@ -403,23 +419,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the report as JSON (default: as text)"
     )
     ver.add_argument(
-        "--axis", type=int, choices=(1, -1), default=1,
+        "--axis",
+        type=int,
+        choices=(1, -1),
+        default=1,
         help="the channel axis the target expects: 1 (default) or -1 (channels-last)",
-    )  # fmt: skip
+    )
     ver.add_argument(
-        "--strict", action="store_true",
+        "--strict",
+        action="store_true",
         help="interface deviations (a float64 result for float32 input, (1, C) gradients) "
         "fail instead of warning (default: off, they warn)",
-    )  # fmt: skip
+    )
     ver.add_argument(
-        "--thorough", action="store_true",
+        "--thorough",
+        action="store_true",
         help="search many more random inputs: 100 per rank and dtype (default: off, 6)",
-    )  # fmt: skip
+    )
     ver.add_argument(
-        "--examples", type=int, default=None,
+        "--examples",
+        type=int,
+        default=None,
         help="random inputs searched per rank and dtype; overrides --thorough (default 6, or "
         "100 with --thorough)",
-    )  # fmt: skip
+    )
     ver.add_argument(
         "--timeout", type=_positive("seconds"), default=10.0, help="seconds per call (default 10)"
     )
@@ -443,24 +466,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="address space of the target process, in MB (default 4096)",
     )
     ver.add_argument(
-        "--dtypes", type=_csv(("float64", "float32", "float16")), default="float64,float32",
+        "--dtypes",
+        type=_csv(("float64", "float32", "float16")),
+        default="float64,float32",
         help="comma-separated input dtypes to check, from float64, float32, float16 "
         "(default float64,float32)",
     )
     ver.add_argument(
-        "--ndims", type=_csv(("2", "3", "4", "5")), default=None,
+        "--ndims",
+        type=_csv(("2", "3", "4", "5")),
+        default=None,
         help="input ranks to check (default 2,4, or the ranks the target takes; a rank asked "
         "for explicitly that the target cannot take is a failed check)",
-    )  # fmt: skip
+    )
     ver.add_argument(
-        "--seed", type=int, default=0,
+        "--seed",
+        type=int,
+        default=0,
         help="seeds every random input: the same seed gives the same inputs (default 0)",
-    )  # fmt: skip
+    )
     ver.add_argument(
-        "--world-size", type=_world_size, default=None, metavar="K",
+        "--world-size",
+        type=_world_size,
+        default=None,
+        metavar="K",
         help="verify a synchronized BN (torch.nn.Module class or f(x, gamma, beta, eps[, "
         "group])) in K processes over gloo, 2 to 16 (needs PyTorch; default: one process)",
-    )  # fmt: skip
+    )
     ver.set_defaults(func=_cmd_verify)
     return parser
 

@@ -1,10 +1,30 @@
-"""Every exception bncheck raises on purpose, in one place.
+"""Every exception bncheck raises on purpose, in one place, under one base.
+
+:class:`BncheckError` is the base of them all: ``except BncheckError`` catches whatever bncheck
+raises on purpose, and nothing else (a bug in bncheck, or a target's own exception, is not
+one). Where an exception also means what a built-in one means, it is that too, so that code
+that catches the built-in keeps working (as Hypothesis' ``InvalidArgument`` is both its own
+``HypothesisException`` and a ``TypeError``):
 
 - :class:`BatchNormError` (a ``ValueError``): a value given to the BN is outside what it accepts.
 - :class:`LoadError`: ``verify`` cannot plug a target in (a usage error, exit code 2).
 - :class:`TargetImportFailed` (a ``LoadError``): the target could not be imported (exit code 3).
 - :class:`TargetError` and :class:`TargetLoadFailed`: the target itself failed.
 - :class:`BatchNormVerificationError` (an ``AssertionError``): a target failed a check.
+
+Private to the verify engine, defined where they are used and never raised out of
+:func:`bncheck.verify` (a malformed or late message from the target process becomes a failed
+check, or a :class:`TargetError`); they derive from :class:`BncheckError` too:
+
+- ``bncheck.check._verify.process.wire.WireError``: bytes that are not a well-formed message
+  of the plain-data wire (bad framing, type tag, dtype, shape or size), and its ``TooLarge``
+  (an encoding over its size limit);
+- ``bncheck.check._verify.process.frames.FrameTimeout`` and ``FrameClosed`` (both
+  ``WireError``): a whole frame did not arrive before the deadline, or the other end closed
+  the pipe first.
+
+Warnings are not exceptions here: bncheck warns once (a ``RuntimeWarning``) when its compiled
+kernels are missing.
 """
 
 from __future__ import annotations
@@ -14,6 +34,7 @@ from typing import Any
 __all__ = [
     "BatchNormError",
     "BatchNormVerificationError",
+    "BncheckError",
     "LoadError",
     "TargetError",
     "TargetImportFailed",
@@ -21,7 +42,26 @@ __all__ = [
 ]
 
 
-class BatchNormError(ValueError):
+class BncheckError(Exception):
+    """The base of every exception bncheck raises on purpose.
+
+    Catch it to tell bncheck's own verdicts and refusals apart from anything else that may
+    go wrong (a bug, a missing file, an exception of your own code).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import bncheck
+    >>> from bncheck.exceptions import BncheckError
+    >>> try:
+    ...     bncheck.batchnorm_forward(np.zeros((4, 3)), np.ones(3), np.zeros(3), eps=-1.0)
+    ... except BncheckError as exc:
+    ...     print(type(exc).__name__, isinstance(exc, ValueError))
+    BatchNormError True
+    """
+
+
+class BatchNormError(BncheckError, ValueError):
     """A value given to bncheck is outside what it accepts.
 
     The message names the argument, the value seen and what is expected.
@@ -40,7 +80,7 @@ class BatchNormError(ValueError):
     """
 
 
-class TargetError(Exception):
+class TargetError(BncheckError):
     """The target failed a call: raised, hung, exited, flooded the output or returned junk.
 
     Parameters
@@ -65,7 +105,7 @@ class TargetError(Exception):
         self.fatal = fatal
 
 
-class LoadError(Exception):
+class LoadError(BncheckError):
     """The target cannot be loaded or lacks the protocol (a usage error, exit code 2).
 
     Examples
@@ -135,7 +175,7 @@ class TargetLoadFailed(TargetError, LoadError):
         self.traceback = traceback
 
 
-class BatchNormVerificationError(AssertionError):
+class BatchNormVerificationError(BncheckError, AssertionError):
     """A target failed bncheck's checks; ``report`` holds the details.
 
     Raised by :func:`bncheck.check.testing.assert_batchnorm_correct`. It is an

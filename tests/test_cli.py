@@ -58,9 +58,13 @@ def test_every_option_has_help_that_states_its_default(
 
 def _cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bncheck", *args], capture_output=True, text=True, cwd=cwd,
-        timeout=300, env={**os.environ, **env},
-    )  # fmt: skip
+        [sys.executable, "-m", "bncheck", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, **env},
+    )
 
 
 def _odd_out(tmp_path: Path, kind: str) -> Path:
@@ -85,8 +89,9 @@ def test_an_out_folder_that_cannot_be_written_is_a_usage_error(
 ) -> None:
     out = _odd_out(tmp_path, kind)
     before = sorted(tmp_path.rglob("*"))
-    done = _cli([command, *(["--quick"] if command == "report" else []), "--out", str(out)],
-                cwd=tmp_path)  # fmt: skip
+    done = _cli(
+        [command, *(["--quick"] if command == "report" else []), "--out", str(out)], cwd=tmp_path
+    )
     assert done.returncode == 2, done.stderr
     assert f"--out {out}" in done.stderr and "expected a folder" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
@@ -101,9 +106,14 @@ def test_verify_writes_nothing_into_the_working_folder(tmp_path: Path) -> None:
 
 def test_output_survives_an_ascii_only_terminal(tmp_path: Path) -> None:
     target = tmp_path / "bn_ünïcode.py"
-    target.write_text("from bncheck import batchnorm_forward as forward\n"
-                      "from bncheck import batchnorm_backward as backward\n")  # fmt: skip
-    done = _cli(["verify", target.name, "--ndims", "2", "--dtypes", "float64"], cwd=tmp_path,
-                PYTHONIOENCODING="ascii")  # fmt: skip
+    target.write_text(
+        "from bncheck import batchnorm_forward as forward\n"
+        "from bncheck import batchnorm_backward as backward\n"
+    )
+    done = _cli(
+        ["verify", target.name, "--ndims", "2", "--dtypes", "float64"],
+        cwd=tmp_path,
+        PYTHONIOENCODING="ascii",
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "bn_\\xfcn\\xefcode.py" in done.stdout and "Result: PASS" in done.stdout

@@ -31,8 +31,11 @@ _BLOCK = textwrap.dedent(
 def _python(code: str, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", _BLOCK + textwrap.dedent(code), *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
 
 
 def test_the_core_dependency_is_numpy_alone() -> None:
@@ -80,12 +83,18 @@ def test_a_tool_without_its_extra_is_a_usage_error_naming_the_extra() -> None:
 
 def test_the_pytest_plugin_does_not_load_the_engine() -> None:
     done = subprocess.run(
-        [sys.executable, "-c",
-         "import sys, bncheck.check.pytest_plugin\n"
-         "print(sorted(m for m in sys.modules if m.startswith(('bncheck.check._verify',"
-         " 'hypothesis', 'mpmath', 'sympy', 'matplotlib'))))"],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys, bncheck.check.pytest_plugin\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('bncheck.check._verify',"
+            " 'hypothesis', 'mpmath', 'sympy', 'matplotlib'))))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
@@ -100,9 +109,19 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 
 #: what a copy of the checkout leaves out: environments, builds and caches
 _NOT_SOURCE = shutil.ignore_patterns(
-    ".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis",
-    ".mypy_cache", ".ruff_cache", ".pytest_cache", "*.so",
-)  # fmt: skip
+    ".git",
+    ".venv",
+    "venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".hypothesis",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "*.so",
+)
 
 
 def _run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -149,9 +168,11 @@ def test_a_wheel_built_as_pip_builds_it_runs_every_command_from_a_fresh_environm
     installed = _run([*pip, "install", f"{wheel}[verify,derive,report]"], tmp_path)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     site = Path(
-        _run([str(python), "-c", "import bncheck, os; print(os.path.dirname(bncheck.__file__))"],
-             cwd=tmp_path).stdout.strip()
-    )  # fmt: skip
+        _run(
+            [str(python), "-c", "import bncheck, os; print(os.path.dirname(bncheck.__file__))"],
+            cwd=tmp_path,
+        ).stdout.strip()
+    )
     assert site.is_dir() and not site.is_relative_to(REPO), site
     before = _snapshot(site)
     work = tmp_path / "work"
@@ -160,8 +181,10 @@ def test_a_wheel_built_as_pip_builds_it_runs_every_command_from_a_fresh_environm
     verified = _run([bncheck, "verify", "bncheck.BatchNorm"], cwd=work)
     assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-3000:]
     assert verified.stdout.rstrip().endswith("Result: PASS"), verified.stdout[-2000:]
-    for args in (["derive", "--out", str(tmp_path / "d")],
-                 ["report", "--quick", "--out", str(tmp_path / "r")]):  # fmt: skip
+    for args in (
+        ["derive", "--out", str(tmp_path / "d")],
+        ["report", "--quick", "--out", str(tmp_path / "r")],
+    ):
         done = _run([bncheck, *args], cwd=work)
         assert done.returncode == 0, done.stderr[-3000:]
         assert str(site) not in done.stdout, done.stdout

@@ -41,9 +41,10 @@ def _setup_commands() -> list[str]:
     block = re.search(r"```bash\n(.*?)```", section, flags=re.S)
     assert block is not None, "the README's Set-up section has no bash block"
     return [
-        line.strip() for line in block.group(1).splitlines()
+        line.strip()
+        for line in block.group(1).splitlines()
         if line.strip() and not line.strip().startswith("#")
-    ]  # fmt: skip
+    ]
 
 
 def test_ci_runs_the_readme_set_up_and_test_commands_verbatim_before_any_framework() -> None:
@@ -58,11 +59,15 @@ def test_ci_runs_the_readme_set_up_and_test_commands_verbatim_before_any_framewo
     positions = [runs.index(c) if c in runs else -1 for c in commands]
     assert -1 not in positions, f"a README command is not a line of .ci/run: {commands}"
     assert positions == sorted(positions), "the README's commands run out of order in .ci/run"
-    installs = [i for i, line in enumerate(lines)
-                if "pip install" in line and not line.startswith("#")]  # fmt: skip
+    installs = [
+        i for i, line in enumerate(lines) if "pip install" in line and not line.startswith("#")
+    ]
     assert installs and min(installs) == positions[0], (
         "something is installed before the README's set-up"
     )
-    framework = [i for i, line in enumerate(lines) if re.search(r"\b(torch|jax|keras)\b", line)
-                 and "pip install" in line]  # fmt: skip
+    framework = [
+        i
+        for i, line in enumerate(lines)
+        if re.search(r"\b(torch|jax|keras)\b", line) and "pip install" in line
+    ]
     assert framework and min(framework) > positions[1], "a framework is installed before the tests"

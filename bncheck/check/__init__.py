@@ -1,6 +1,8 @@
 """The toolkit that checks Batch Normalizations (extra ``[verify]``: mpmath, Hypothesis).
 
-- :func:`verify` and :func:`adapt`: check anyone's BN (engine: the private ``_verify``).
+- :func:`verify` and :func:`adapt`: check anyone's BN (engine: the private ``_verify``);
+  :class:`VerificationReport` is what ``verify`` returns (``to_text``, ``to_json``), each of
+  its ``checks`` a :class:`CheckResult`.
 - :mod:`bncheck.check.tolerances`: the one table of error budgets;
   :mod:`bncheck.check.conditions`: the per-channel conditions they scale with;
   :mod:`bncheck.check.metrics`: error metrics and the judgement of an output (``compare``).
@@ -18,15 +20,24 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bncheck.check._verify import VerificationReport, verify
+    from bncheck.check._verify.results import CheckResult
     from bncheck.check._verify.targets.adapt import Adapted, adapt
     from bncheck.check.testing import assert_batchnorm_correct
 
-__all__ = ["Adapted", "VerificationReport", "adapt", "assert_batchnorm_correct", "verify"]
+__all__ = [
+    "Adapted",
+    "CheckResult",
+    "VerificationReport",
+    "adapt",
+    "assert_batchnorm_correct",
+    "verify",
+]
 
 # Loaded on first use: the pytest plugin lives in this package and must not pull the engine
 # (or Hypothesis and mpmath) into every pytest run of a user who installed only the BN.
 _LAZY = {
     "Adapted": "bncheck.check._verify.targets.adapt",
+    "CheckResult": "bncheck.check._verify.results",
     "adapt": "bncheck.check._verify.targets.adapt",
     "VerificationReport": "bncheck.check._verify",
     "verify": "bncheck.check._verify",

@@ -54,11 +54,9 @@ def assert_batchnorm_correct(target: Any, **options: Any) -> VerificationReport:
     True
     """
 
-    from bncheck.report.verification import render_text
-
     report = verify(_relative_to_caller(target, sys._getframe(1).f_code.co_filename), **options)
     if not report.passed:
-        raise BatchNormVerificationError(render_text(report), report)
+        raise BatchNormVerificationError(report.to_text(), report)
     return report
 
 

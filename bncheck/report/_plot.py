@@ -50,9 +50,17 @@ DPI = 100
 FIGSIZE = (9.0, 3.4)
 #: a fixed colour cycle (matplotlib's tab10 order, written out so a new default cannot move it)
 COLORS = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-)  # fmt: skip
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 
 RC: dict[str, Any] = {
     "font.family": "DejaVu Sans",  # ships with matplotlib

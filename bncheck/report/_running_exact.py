@@ -57,9 +57,15 @@ def _errors(rmean: FloatArray, rvar: FloatArray, h: F64, mu: F64, var: F64, eps:
 
 
 def precise_bn(
-    rng: np.random.Generator, n_data: int, train_steps: int, k_max: int, reps: int,
-    m: int = 32, channels: int = 32, d: int = 8,
-) -> Precise:  # fmt: skip
+    rng: np.random.Generator,
+    n_data: int,
+    train_steps: int,
+    k_max: int,
+    reps: int,
+    m: int = 32,
+    channels: int = 32,
+    d: int = 8,
+) -> Precise:
     """Training with drifting weights, then the running statistics against the exact ones.
 
     The BN input is h = x·W_t for rows x of a fixed data set (N rows, d features, mean 1) and
@@ -73,8 +79,9 @@ def precise_bn(
     x_data = rng.normal(1.0, 1.0, size=(n_data, d))
     w0 = rng.normal(0.0, 1.0 / math.sqrt(d), size=(d, channels))
     delta = rng.normal(0.0, 0.6 / math.sqrt(d), size=(d, channels))
-    layers = [layer(channels, conv, mom, get_convention(conv).unbiased)
-              for _, conv, mom in PRECISE_RUNS]  # fmt: skip
+    layers = [
+        layer(channels, conv, mom, get_convention(conv).unbiased) for _, conv, mom in PRECISE_RUNS
+    ]
     for t in range(1, train_steps + 1):
         idx = rng.choice(n_data, size=m, replace=False)
         h = matmul(x_data[idx], w0 + (t / train_steps) * delta)
@@ -83,8 +90,9 @@ def precise_bn(
     h_all = matmul(x_data, w0 + delta)
     _, cache = batchnorm_forward(h_all, None, None, eps=eps, axis=1)
     mu, var = cache.mean, cache.var
-    run_err = np.array([_errors(bn.running_mean, bn.running_var, h_all, mu, var, eps)
-                        for bn in layers])  # fmt: skip
+    run_err = np.array(
+        [_errors(bn.running_mean, bn.running_var, h_all, mu, var, eps) for bn in layers]
+    )
     sq = np.zeros((k_max, 3))
     for _ in range(reps):
         bn = layer(channels, "cumulative", None, True)
@@ -93,10 +101,17 @@ def precise_bn(
             sq[k] += _errors(bn.running_mean, bn.running_var, h_all, mu, var, eps) ** 2
     ks = np.arange(1, k_max + 1, dtype=np.float64)
     return Precise(
-        n_data, m, channels, train_steps, tuple(r[0] for r in PRECISE_RUNS), run_err, ks,
-        np.sqrt(sq / reps), np.sqrt((n_data - m) / ((n_data - 1) * m * ks)),
+        n_data,
+        m,
+        channels,
+        train_steps,
+        tuple(r[0] for r in PRECISE_RUNS),
+        run_err,
+        ks,
+        np.sqrt(sq / reps),
+        np.sqrt((n_data - m) / ((n_data - 1) * m * ks)),
         np.sqrt(2.0 / ((m - 1) * ks)),
-    )  # fmt: skip
+    )
 
 
 # -- 6. train/eval output gap -----------------------------------------------------------------
@@ -144,9 +159,15 @@ def train_eval_gap(rng: np.random.Generator, ms: tuple[int, ...], values: int) -
     exact = np.array([2.0 - 2.0 * expected_sigma_b(m) for m in ms])
     centres = (edges[:-1] + edges[1:]) / 2
     return Gap(
-        tuple(ms), sim, se, exact, 1.5 / np.asarray(ms, dtype=np.float64), centres, cond_ms,
+        tuple(ms),
+        sim,
+        se,
+        exact,
+        1.5 / np.asarray(ms, dtype=np.float64),
+        centres,
+        cond_ms,
         cond,
-    )  # fmt: skip
+    )
 
 
 # -- 7. count-weighted against equal-weight merging -------------------------------------------

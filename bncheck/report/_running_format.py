@@ -40,9 +40,12 @@ def md_table(headers: str, rows: Sequence[Sequence[str]]) -> Lines:
     """A github-format table; ``headers`` separated by " | " (numbers are already strings)."""
     names = headers.split(" | ")
     text = tabulate(
-        [list(r) for r in rows], headers=names, tablefmt="github",
-        disable_numparse=True, colalign=("left",) + ("right",) * (len(names) - 1),
-    )  # fmt: skip
+        [list(r) for r in rows],
+        headers=names,
+        tablefmt="github",
+        disable_numparse=True,
+        colalign=("left",) + ("right",) * (len(names) - 1),
+    )
     return [*text.splitlines(), ""]
 
 

@@ -32,21 +32,39 @@ def conventions(res: rm.Conventions) -> Lines:
         default = unb == c.unbiased
         a = "1/t" if mom is None else sig(mom if c.momentum_is_new_weight else 1 - mom)
         stored = ("unbiased m/(m−1)·σ²_B" if unb else "biased σ²_B") + (" *" if default else "")
-        rows.append([
-            run_label(conv, mom), a, stored, pct(1 - res.keep[i]),
-            sig(res.mean_traj[i, -1], 4), sig(res.expected_mean[i, -1], 4),
-            sig(res.var_traj[i, -1], 4), sig(res.expected_var[i, -1], 4),
-        ])  # fmt: skip
+        rows.append(
+            [
+                run_label(conv, mom),
+                a,
+                stored,
+                pct(1 - res.keep[i]),
+                sig(res.mean_traj[i, -1], 4),
+                sig(res.expected_mean[i, -1], 4),
+                sig(res.var_traj[i, -1], 4),
+                sig(res.expected_var[i, -1], 4),
+            ]
+        )
     rows.append(["population", "", "", "", sig(res.mu, 4), "", sig(res.sigma2, 4), ""])
-    rows.append([f"all {steps * res.m} values of the stream", "", "unbiased", "",
-                 sig(res.stream_mean, 4), "", sig(res.stream_var, 4), ""])  # fmt: skip
+    rows.append(
+        [
+            f"all {steps * res.m} values of the stream",
+            "",
+            "unbiased",
+            "",
+            sig(res.stream_mean, 4),
+            "",
+            sig(res.stream_var, 4),
+            "",
+        ]
+    )
     slow = int(np.argmax(res.keep))
     slow_label = run_label(res.runs[slow][0], res.runs[slow][1])
     biased_cum = res.var_traj[-1, -1]
     torch01 = res.runs.index(("torch", 0.1, True))
     keras09 = res.runs.index(("keras", 0.9, True))
-    same = float(np.max(np.abs(res.var_traj[torch01] - res.var_traj[keras09])
-                        / res.var_traj[torch01]))  # fmt: skip
+    same = float(
+        np.max(np.abs(res.var_traj[torch01] - res.var_traj[keras09]) / res.var_traj[torch01])
+    )
     lines = [
         "## 1. The conventions side by side",
         "",
@@ -76,11 +94,17 @@ def conventions(res: rm.Conventions) -> Lines:
 def bias(res: rm.Bias) -> Lines:
     rel_b = res.sim[0] - 1.0
     rows = [
-        [str(m), pm(res.sim[0, j], res.se[0, j]), sig(res.theory[0, j], 4),
-         pct(rel_b[j]), pct(res.theory[0, j] - 1), pm(res.sim[1, j], res.se[1, j]),
-         sig(res.theory[1, j], 4)]
+        [
+            str(m),
+            pm(res.sim[0, j], res.se[0, j]),
+            sig(res.theory[0, j], 4),
+            pct(rel_b[j]),
+            pct(res.theory[0, j] - 1),
+            pm(res.sim[1, j], res.se[1, j]),
+            sig(res.theory[1, j], 4),
+        ]
         for j, m in enumerate(res.ms)
-    ]  # fmt: skip
+    ]
     z = np.abs(res.sim - res.theory) / res.se
     j8 = res.ms.index(8) if 8 in res.ms else 0
     lines = [
@@ -119,13 +143,22 @@ def convergence(res: rm.Convergence) -> Lines:
     for i, mom in enumerate(res.momenta):
         for t in marks:
             k = t - 1
-            rows.append([
-                momentum_text(mom), str(t),
-                pm(math.sqrt(res.mse_mean[i, k]), res.se_mean[i, k] / (2 * math.sqrt(
-                    res.mse_mean[i, k]))), sig(math.sqrt(res.theory_mean[i, k]), 4),
-                pm(math.sqrt(res.mse_var[i, k]), res.se_var[i, k] / (2 * math.sqrt(
-                    res.mse_var[i, k]))), sig(math.sqrt(res.theory_var[i, k]), 4),
-            ])  # fmt: skip
+            rows.append(
+                [
+                    momentum_text(mom),
+                    str(t),
+                    pm(
+                        math.sqrt(res.mse_mean[i, k]),
+                        res.se_mean[i, k] / (2 * math.sqrt(res.mse_mean[i, k])),
+                    ),
+                    sig(math.sqrt(res.theory_mean[i, k]), 4),
+                    pm(
+                        math.sqrt(res.mse_var[i, k]),
+                        res.se_var[i, k] / (2 * math.sqrt(res.mse_var[i, k])),
+                    ),
+                    sig(math.sqrt(res.theory_var[i, k]), 4),
+                ]
+            )
     facts = []
     for i, mom in enumerate(res.momenta):
         if mom is None:
@@ -172,13 +205,18 @@ def convergence(res: rm.Convergence) -> Lines:
 def drift(res: rm.Drift) -> Lines:
     T = len(res.steps)
     rows = [
-        [momentum_text(mom), "1/t" if mom is None else sig(mom),
-         pm(res.lag_window[i], res.lag_window_se[i]), sig(res.lag_window_theory[i], 4),
-         pm(res.lag[i], res.lag_se[i]), sig(res.lag_theory[i], 4),
-         "∞ ((t−1)/2)" if mom is None else sig(res.lag_steady[i], 4),
-         sig(res.speed * res.lag[i], 3)]
+        [
+            momentum_text(mom),
+            "1/t" if mom is None else sig(mom),
+            pm(res.lag_window[i], res.lag_window_se[i]),
+            sig(res.lag_window_theory[i], 4),
+            pm(res.lag[i], res.lag_se[i]),
+            sig(res.lag_theory[i], 4),
+            "∞ ((t−1)/2)" if mom is None else sig(res.lag_steady[i], 4),
+            sig(res.speed * res.lag[i], 3),
+        ]
         for i, mom in enumerate(res.momenta)
-    ]  # fmt: skip
+    ]
     i01 = res.momenta.index(0.1)
     icum = res.momenta.index(None)
     lines = [
@@ -211,12 +249,15 @@ def drift(res: rm.Drift) -> Lines:
 
 def precise(res: rx.Precise) -> Lines:
     K = len(res.ks)
-    rows = [[lab, str(res.train_steps), *(sig(v) for v in res.run_err[i])]
-            for i, lab in enumerate(res.labels)]  # fmt: skip
+    rows = [
+        [lab, str(res.train_steps), *(sig(v) for v in res.run_err[i])]
+        for i, lab in enumerate(res.labels)
+    ]
     for k in sorted({10, K}):
         if k <= K:
-            rows.append([f"precise BN, {k} batches", str(k),
-                         *(sig(v) for v in res.precise_err[k - 1])])  # fmt: skip
+            rows.append(
+                [f"precise BN, {k} batches", str(k), *(sig(v) for v in res.precise_err[k - 1])]
+            )
     rows.append(["exact (all N rows)", "—", "0", "0", "0"])
     ema = res.run_err[0]
     better = np.nonzero(np.all(res.precise_err <= ema, axis=1))[0]
@@ -256,9 +297,16 @@ def precise(res: rx.Precise) -> Lines:
 
 
 def gap(res: rx.Gap) -> Lines:
-    rows = [[str(m), pm(res.sim[j], res.se[j]), sig(res.exact[j], 4),
-             sig(res.asymptotic[j], 4), sig(math.sqrt(res.sim[j]), 3)]
-            for j, m in enumerate(res.ms)]  # fmt: skip
+    rows = [
+        [
+            str(m),
+            pm(res.sim[j], res.se[j]),
+            sig(res.exact[j], 4),
+            sig(res.asymptotic[j], 4),
+            sig(math.sqrt(res.sim[j]), 3),
+        ]
+        for j, m in enumerate(res.ms)
+    ]
     z = np.abs(res.sim - res.exact) / res.se
     j16 = res.ms.index(16) if 16 in res.ms else 0
     lines = [
@@ -285,10 +333,18 @@ def gap(res: rx.Gap) -> Lines:
 
 def merge(res: rx.Merging) -> Lines:
     names = ["+".join(str(n) for n in p) for p in res.patterns]
-    rows = [[names[j], tiny(res.eq_mean_rms[j]), sig(res.eq_mean_theory[j], 4),
-             pm(res.eq_var_bias[j], res.eq_var_se[j], 3), sig(res.eq_var_theory[j], 4),
-             tiny(res.chan_err[j, 0]), tiny(res.chan_err[j, 1])]
-            for j in range(len(names))]  # fmt: skip
+    rows = [
+        [
+            names[j],
+            tiny(res.eq_mean_rms[j]),
+            sig(res.eq_mean_theory[j], 4),
+            pm(res.eq_var_bias[j], res.eq_var_se[j], 3),
+            sig(res.eq_var_theory[j], 4),
+            tiny(res.chan_err[j, 0]),
+            tiny(res.chan_err[j, 1]),
+        ]
+        for j in range(len(names))
+    ]
     worst = int(np.argmax(np.abs(res.eq_var_bias)))
     chan_max = float(res.chan_err.max())
     lines = [

@@ -65,22 +65,26 @@ def _jax_step(fn: Callable[..., Any], params: Any, x: Any, dy: Any) -> Result:
     last = (np.moveaxis(x, 1, -1).copy(), np.moveaxis(dy, 1, -1).copy())
     y, (grads, dx) = jax.jit(step)(params, *last)
     names = ("scale", "bias") if isinstance(grads, dict) else (0, 1)
-    return (np.moveaxis(np.asarray(y), -1, 1), np.moveaxis(np.asarray(dx), -1, 1),
-            np.asarray(grads[names[0]]), np.asarray(grads[names[1]]))  # fmt: skip
+    return (
+        np.moveaxis(np.asarray(y), -1, 1),
+        np.moveaxis(np.asarray(dx), -1, 1),
+        np.asarray(grads[names[0]]),
+        np.asarray(grads[names[1]]),
+    )
 
 
 def _flax(fast: bool) -> Callable[..., Result]:
     def run(x: Any, g: Any, b: Any, dy: Any) -> Result:
         nn = importlib.import_module("flax.linen")
         jax = _jax(x)
-        module = nn.BatchNorm(use_running_average=False, epsilon=EPS, use_fast_variance=fast,
-                              param_dtype=x.dtype)  # fmt: skip
+        module = nn.BatchNorm(
+            use_running_average=False, epsilon=EPS, use_fast_variance=fast, param_dtype=x.dtype
+        )
         x0 = np.zeros((2, x.shape[1]), x.dtype)
         stats = module.init(jax.random.PRNGKey(0), x0)["batch_stats"]
 
         def fn(p: Any, xl: Any) -> Any:
-            return module.apply({"params": p, "batch_stats": stats}, xl,
-                                mutable=["batch_stats"])[0]  # fmt: skip
+            return module.apply({"params": p, "batch_stats": stats}, xl, mutable=["batch_stats"])[0]
 
         return _jax_step(fn, {"scale": g, "bias": b}, x, dy)
 
@@ -130,9 +134,11 @@ FRAMEWORKS: dict[str, tuple[str, Callable[..., Result]]] = {
     "Keras (JAX)": ("keras", _keras),
 }
 #: how to install each framework's module, for the note on what was not measured
-INSTALL = {"torch": "`pip install torch==2.13.0` for PyTorch's CPU build",
-           "flax": "`pip install 'bncheck[jax]'` for Flax", "keras":
-           "`pip install 'bncheck[keras]'` for Keras on JAX"}  # fmt: skip
+INSTALL = {
+    "torch": "`pip install torch==2.13.0` for PyTorch's CPU build",
+    "flax": "`pip install 'bncheck[jax]'` for Flax",
+    "keras": "`pip install 'bncheck[keras]'` for Keras on JAX",
+}
 
 
 def available() -> dict[str, str]:

@@ -260,8 +260,9 @@ def _plot_fd(curves: dict[str, list[tuple[float, float]]], path: Path) -> None:
         for method, pts in curves.items():
             errs = _plot.rounded([max(e, 1e-17) for _, e in pts], 3)
             ax.plot([h for h, _ in pts], errs, marker="o", label=method)
-        ax.axhline(np.finfo(np.float64).eps / 2, color="grey", lw=0.8, ls=":",
-                   label="unit roundoff")  # fmt: skip
+        ax.axhline(
+            np.finfo(np.float64).eps / 2, color="grey", lw=0.8, ls=":", label="unit roundoff"
+        )
         _plot.log_xticks(ax, STEPS[::2])
         ax.set_yscale("log")
         ax.invert_xaxis()

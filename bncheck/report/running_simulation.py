@@ -68,10 +68,36 @@ class Sizes(NamedTuple):
     merge_replicas: int
 
 
-FULL = Sizes(30, (2, 4, 8, 16, 32, 64, 128, 256), 2000, 100, 2000, 1000,
-             8192, 1000, 200, 16, (2, 4, 8, 16, 32, 64, 128, 256), 1 << 20, 20000)  # fmt: skip
-QUICK = Sizes(30, (2, 4, 8, 16, 32, 64), 300, 100, 400, 200,
-              2048, 200, 40, 3, (2, 4, 8, 16, 32, 64), 1 << 15, 2000)  # fmt: skip
+FULL = Sizes(
+    30,
+    (2, 4, 8, 16, 32, 64, 128, 256),
+    2000,
+    100,
+    2000,
+    1000,
+    8192,
+    1000,
+    200,
+    16,
+    (2, 4, 8, 16, 32, 64, 128, 256),
+    1 << 20,
+    20000,
+)
+QUICK = Sizes(
+    30,
+    (2, 4, 8, 16, 32, 64),
+    300,
+    100,
+    400,
+    200,
+    2048,
+    200,
+    40,
+    3,
+    (2, 4, 8, 16, 32, 64),
+    1 << 15,
+    2000,
+)
 
 
 def layer(c: int, convention: str, momentum: float | None, unbiased: bool) -> BatchNorm:
@@ -158,9 +184,18 @@ def conventions(rng: np.random.Generator, steps: int, m: int = 8) -> Conventions
         exp_var[i] = keep * var_traj[i, 0] + (1.0 - keep) * target_var
     flat = stream.ravel()
     return Conventions(
-        CONVENTION_RUNS, m, mu, sigma**2, float(np.mean(flat)), float(np.var(flat, ddof=1)),
-        mean_traj, var_traj, exp_mean, exp_var, keep_end,
-    )  # fmt: skip
+        CONVENTION_RUNS,
+        m,
+        mu,
+        sigma**2,
+        float(np.mean(flat)),
+        float(np.var(flat, ddof=1)),
+        mean_traj,
+        var_traj,
+        exp_mean,
+        exp_var,
+        keep_end,
+    )
 
 
 # -- 2. bias of the running variance against m ------------------------------------------------
@@ -245,9 +280,20 @@ def convergence(rng: np.random.Generator, replicas: int, steps: int, m: int = 16
             th_var[i] = ema_mse(mom, ts, 1.0 - s2, vb_var)  # R_0 = 1
             noise[:, i] = [mom / (2 - mom) * vb_mean, mom / (2 - mom) * vb_var]
     return Convergence(
-        MOMENTA, m, mu, s2, ts, mse[0], se[0], mse[1], se[1], th_mean, th_var,
-        np.sqrt(noise[0]), np.sqrt(noise[1]),
-    )  # fmt: skip
+        MOMENTA,
+        m,
+        mu,
+        s2,
+        ts,
+        mse[0],
+        se[0],
+        mse[1],
+        se[1],
+        th_mean,
+        th_var,
+        np.sqrt(noise[0]),
+        np.sqrt(noise[1]),
+    )
 
 
 # -- 4. a drifting stream -----------------------------------------------------------------------
@@ -298,7 +344,19 @@ def drift(rng: np.random.Generator, replicas: int, steps: int, m: int = 16) -> D
         [(ts - 1) / 2 if a is None else (1 - a) / a * (1 - ipow(1 - a, ts)) for a in MOMENTA]
     )
     return Drift(
-        MOMENTA, m, v, ts, mean_run, lag, lag_se, curve[:, -1].copy(), steady,
-        (v * ts - mean_run) / v, curve, first, window_lag.mean(axis=1),
-        window_lag.std(axis=1, ddof=1) / math.sqrt(replicas), curve[:, first - 1 :].mean(axis=1),
-    )  # fmt: skip
+        MOMENTA,
+        m,
+        v,
+        ts,
+        mean_run,
+        lag,
+        lag_se,
+        curve[:, -1].copy(),
+        steady,
+        (v * ts - mean_run) / v,
+        curve,
+        first,
+        window_lag.mean(axis=1),
+        window_lag.std(axis=1, ddof=1) / math.sqrt(replicas),
+        curve[:, first - 1 :].mean(axis=1),
+    )

@@ -32,9 +32,15 @@ SEED = 20240605
 
 # -- the report --------------------------------------------------------------------------------
 def _intro() -> Lines:
-    rows = [[c.name, momentum_text(c.default_momentum).replace(" (cumulative)", ""),
-             "unbiased m/(m−1)·σ²_B" if c.unbiased else "biased σ²_B", c.description]
-            for c in CONVENTIONS.values()]  # fmt: skip
+    rows = [
+        [
+            c.name,
+            momentum_text(c.default_momentum).replace(" (cumulative)", ""),
+            "unbiased m/(m−1)·σ²_B" if c.unbiased else "biased σ²_B",
+            c.description,
+        ]
+        for c in CONVENTIONS.values()
+    ]
     return [
         HEADER.rstrip("\n"),
         "# Running statistics",
@@ -53,8 +59,9 @@ Measure = Callable[[np.random.Generator, rm.Sizes], Any]
 Render = Callable[[Path, Any], tuple[Lines, Path]]
 
 
-def _section(page: Callable[[Any], Lines], plot: Callable[[Path, Any], None], png: str,
-             alt: str) -> Render:  # fmt: skip
+def _section(
+    page: Callable[[Any], Lines], plot: Callable[[Path, Any], None], png: str, alt: str
+) -> Render:
     """A section's renderer: its text and tables (``page``), then its plot, written to ``png``
     in the output folder and shown at the end of the text."""
 
@@ -68,29 +75,67 @@ def _section(page: Callable[[Any], Lines], plot: Callable[[Path, Any], None], pn
 
 #: (name, measurement, renderer) in report order; section k draws from default_rng([SEED, k])
 SECTIONS: tuple[tuple[str, Measure, Render], ...] = (
-    ("conventions", lambda g, s: rm.conventions(g, s.conv_steps),
-     _section(T.conventions, P.plot_conventions, "running_conventions.png",
-              "running mean and variance per convention")),
-    ("bias", lambda g, s: rm.bias_vs_m(g, s.bias_ms, s.bias_replicas, s.bias_steps),
-     _section(T.bias, P.plot_bias, "running_bias.png",
-              "running variance bias against m")),
-    ("convergence", lambda g, s: rm.convergence(g, s.conv_replicas, s.conv_T),
-     _section(T.convergence, P.plot_convergence, "running_convergence.png",
-              "convergence of the running statistics")),
-    ("drift", lambda g, s: rm.drift(g, s.conv_replicas, s.conv_T),
-     _section(T.drift, P.plot_drift, "running_drift.png",
-              "running mean under a drifting population mean")),
-    ("precise BN", lambda g, s: rx.precise_bn(
-        g, s.precise_N, s.precise_T, s.precise_K, s.precise_reps),
-     _section(T.precise, P.plot_precise, "running_precise.png",
-              "precise BN against the running estimates")),
-    ("train/eval gap", lambda g, s: rx.train_eval_gap(g, s.gap_ms, s.gap_values),
-     _section(T.gap, P.plot_gap, "running_gap.png",
-              "train/eval output gap against m")),
-    ("merging", lambda g, s: rx.merging(g, s.merge_replicas),
-     _section(T.merge, P.plot_merge, "running_merge.png",
-              "count-weighted against equal-weight merging")),
-)  # fmt: skip
+    (
+        "conventions",
+        lambda g, s: rm.conventions(g, s.conv_steps),
+        _section(
+            T.conventions,
+            P.plot_conventions,
+            "running_conventions.png",
+            "running mean and variance per convention",
+        ),
+    ),
+    (
+        "bias",
+        lambda g, s: rm.bias_vs_m(g, s.bias_ms, s.bias_replicas, s.bias_steps),
+        _section(T.bias, P.plot_bias, "running_bias.png", "running variance bias against m"),
+    ),
+    (
+        "convergence",
+        lambda g, s: rm.convergence(g, s.conv_replicas, s.conv_T),
+        _section(
+            T.convergence,
+            P.plot_convergence,
+            "running_convergence.png",
+            "convergence of the running statistics",
+        ),
+    ),
+    (
+        "drift",
+        lambda g, s: rm.drift(g, s.conv_replicas, s.conv_T),
+        _section(
+            T.drift,
+            P.plot_drift,
+            "running_drift.png",
+            "running mean under a drifting population mean",
+        ),
+    ),
+    (
+        "precise BN",
+        lambda g, s: rx.precise_bn(g, s.precise_N, s.precise_T, s.precise_K, s.precise_reps),
+        _section(
+            T.precise,
+            P.plot_precise,
+            "running_precise.png",
+            "precise BN against the running estimates",
+        ),
+    ),
+    (
+        "train/eval gap",
+        lambda g, s: rx.train_eval_gap(g, s.gap_ms, s.gap_values),
+        _section(T.gap, P.plot_gap, "running_gap.png", "train/eval output gap against m"),
+    ),
+    (
+        "merging",
+        lambda g, s: rx.merging(g, s.merge_replicas),
+        _section(
+            T.merge,
+            P.plot_merge,
+            "running_merge.png",
+            "count-weighted against equal-weight merging",
+        ),
+    ),
+)
 
 
 def build(
@@ -114,14 +159,18 @@ def build(
     md = out / "running_stats.md"
     md.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     summary = _summary(
-        found["bias"], found["drift"], found["precise BN"], found["train/eval gap"],
+        found["bias"],
+        found["drift"],
+        found["precise BN"],
+        found["train/eval gap"],
         found["merging"],
-    )  # fmt: skip
+    )
     return Built([md, *pngs], summary)
 
 
-def _summary(bias: rm.Bias, drift: rm.Drift, precise: rx.Precise, gap: rx.Gap,
-             merge: rx.Merging) -> list[str]:  # fmt: skip
+def _summary(
+    bias: rm.Bias, drift: rm.Drift, precise: rx.Precise, gap: rx.Gap, merge: rx.Merging
+) -> list[str]:
     j = bias.ms.index(8) if 8 in bias.ms else 0
     z_unb = float((np.abs(bias.sim[1] - bias.theory[1]) / bias.se[1]).max())
     i01, icum = drift.momenta.index(0.1), drift.momenta.index(None)

@@ -54,15 +54,29 @@ DEADLINE = 300.0
 
 def _cases(replicas: int) -> list[dict[str, Any]]:
     cases = [
-        {"n": N, "sizes": shard_sizes(N, K, big), "mean": 5.0, "std": 2.0, "dtype": "float64",
-         "replicas": replicas, "seed": 1000 + big}
+        {
+            "n": N,
+            "sizes": shard_sizes(N, K, big),
+            "mean": 5.0,
+            "std": 2.0,
+            "dtype": "float64",
+            "replicas": replicas,
+            "seed": 1000 + big,
+        }
         for big in LARGEST
-    ]  # fmt: skip
+    ]
     cases += [
-        {"n": N, "sizes": shard_sizes(N, K, N // K), "mean": ratio, "std": 1.0,
-         "dtype": "float32", "replicas": replicas, "seed": 2000 + i}
+        {
+            "n": N,
+            "sizes": shard_sizes(N, K, N // K),
+            "mean": ratio,
+            "std": 1.0,
+            "dtype": "float32",
+            "replicas": replicas,
+            "seed": 2000 + i,
+        }
         for i, ratio in enumerate((10.0, 100.0, 1000.0))
-    ]  # fmt: skip
+    ]
     return cases
 
 
@@ -74,8 +88,13 @@ def _free_port() -> int:
 
 def _run_ranks(cases: list[dict[str, Any]]) -> list[dict[str, list[list[float]]]]:
     """Start K rank processes, feed them the cases, return rank 0's merged statistics."""
-    env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()),
-               WORLD_SIZE=str(K), OMP_NUM_THREADS="1")  # fmt: skip
+    env = dict(
+        os.environ,
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(_free_port()),
+        WORLD_SIZE=str(K),
+        OMP_NUM_THREADS="1",
+    )
     procs: list[subprocess.Popen[str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         cases_file = Path(tmp) / "cases.json"
@@ -90,9 +109,13 @@ def _collect(
         for rank in range(K):
             p = subprocess.Popen(
                 [sys.executable, "-m", "bncheck.report._sync_rank", str(cases_file)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, env=dict(env, RANK=str(rank)), start_new_session=True,
-            )  # fmt: skip
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=dict(env, RANK=str(rank)),
+                start_new_session=True,
+            )
             procs.append(p)
         end = time.monotonic() + DEADLINE
         outputs = []
@@ -162,8 +185,10 @@ def build(
     lines = [HEADER, "# Synchronized batch statistics across processes", ""]
     version = _torch_version()
     if version is None:
-        lines += ["PyTorch is not installed here (`pip install torch==2.13.0`), so nothing was "
-                  "measured: this page needs its gloo backend."]  # fmt: skip
+        lines += [
+            "PyTorch is not installed here (`pip install torch==2.13.0`), so nothing was "
+            "measured: this page needs its gloo backend."
+        ]
         md.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return Built([md], list(SUMMARY))
     if progress is not None:
@@ -189,15 +214,25 @@ def build(
         "## Against shard imbalance (float64 data from N(5, 4))",
         "",
     ]
-    header = ["shard sizes", "largest share", *[f"mean: {r}" for r in RULES],
-              "mean: equal-weight, closed form", *[f"var: {r}" for r in RULES]]  # fmt: skip
+    header = [
+        "shard sizes",
+        "largest share",
+        *[f"mean: {r}" for r in RULES],
+        "mean: equal-weight, closed form",
+        *[f"var: {r}" for r in RULES],
+    ]
     table = []
     for r in imbalance:
         sizes = r["case"]["sizes"]
-        table.append([" ".join(map(str, sizes)), _g(sizes[-1] / N),
-                      *[_g(r["errors"][k][0]) for k in RULES],
-                      _g(_equal_weight_closed_form(sizes)),
-                      *[_g(r["errors"][k][1]) for k in RULES]])  # fmt: skip
+        table.append(
+            [
+                " ".join(map(str, sizes)),
+                _g(sizes[-1] / N),
+                *[_g(r["errors"][k][0]) for k in RULES],
+                _g(_equal_weight_closed_form(sizes)),
+                *[_g(r["errors"][k][1]) for k in RULES],
+            ]
+        )
     lines += [tabulate(table, header, tablefmt="github"), ""]
     lines += [
         "## One-pass variance against mean/sigma (float32 data, equal shards)",
@@ -219,12 +254,14 @@ def build(
 def _plot_errors(path: Path, rows: list[dict[str, Any]]) -> Path:
     share = [r["case"]["sizes"][-1] / N for r in rows]
     with _plot.figure(path, ncols=2) as (_fig, axes):
-        for col, (ax, what) in enumerate(zip(axes, ("mean (sigma)", "variance (relative)"),
-                                             strict=True)):  # fmt: skip
+        for col, (ax, what) in enumerate(
+            zip(axes, ("mean (sigma)", "variance (relative)"), strict=True)
+        ):
             for i, rule in enumerate(RULES):
                 err = [max(r["errors"][rule][col], 1e-17) for r in rows]
-                ax.semilogy(share, _plot.rounded(err), marker="o", color=_plot.COLORS[i],
-                            label=rule)  # fmt: skip
+                ax.semilogy(
+                    share, _plot.rounded(err), marker="o", color=_plot.COLORS[i], label=rule
+                )
             ax.set_xlabel("largest shard's share of the batch")
             ax.set_title(f"RMS error of the merged {what}")
         _plot.legend_below(axes[0], ncols=2)

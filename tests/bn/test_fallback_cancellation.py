@@ -85,15 +85,28 @@ def test_two_values_per_channel_under_the_fallback_meet_the_projections_bound(
     truth = exact_batchnorm(x[:, live], g[live], b[live], dy[:, live], eps=eps, axis=1).dx
     assert truth is not None
     assert normwise_ulp(dx[:, live], truth, np.float64, axis=1) <= PROJECTION_ULP
-    cmp = compare(dx[:, live], truth, "dx", np.float64, x=x[:, live], eps=eps, axis=1,
-                  dy=dy[:, live], gamma=g[live])  # fmt: skip
+    cmp = compare(
+        dx[:, live],
+        truth,
+        "dx",
+        np.float64,
+        x=x[:, live],
+        eps=eps,
+        axis=1,
+        dy=dy[:, live],
+        gamma=g[live],
+    )
     assert cmp.passed, cmp
 
 
 def _projection_bound(
-    x: NDArray[Any], gamma: NDArray[Any] | None, dy: NDArray[Any], truth: NDArray[Any],
-    eps: float, axis: int,
-) -> NDArray[np.float64]:  # fmt: skip
+    x: NDArray[Any],
+    gamma: NDArray[Any] | None,
+    dy: NDArray[Any],
+    truth: NDArray[Any],
+    eps: float,
+    axis: int,
+) -> NDArray[np.float64]:
     """Per channel: PROJECTION_ROUNDINGS·u64·|gamma|·inv_std·max|dy − mean(dy)| + 1 spacing of
     the dtype at the channel's largest true |dx| (the final rounding)."""
     xc, d = _columns(x, axis), _columns(dy, axis)
@@ -114,13 +127,16 @@ def test_the_fallback_meets_its_budgets_when_dy_makes_the_backward_cancel(case: 
     if case.dtype == "float64" and (case.dy in AFFINE_DY or case.m == 2):
         assert calls, "a cancelling float64 backward did not take the projection"
     t = exact_batchnorm(x, gamma, beta, dy, eps=case.eps, axis=axis)
-    outputs = {"y": (y, t.y), "dx": (dx, t.dx), "dgamma": (dgamma, t.dgamma),
-               "dbeta": (dbeta, t.dbeta)}  # fmt: skip
+    outputs = {
+        "y": (y, t.y),
+        "dx": (dx, t.dx),
+        "dgamma": (dgamma, t.dgamma),
+        "dbeta": (dbeta, t.dbeta),
+    }
     for name, (got, truth) in outputs.items():
         if got is None or truth is None:  # no gamma (beta): no dgamma (dbeta)
             continue
-        cmp = compare(got, truth, name, x.dtype, x=x, eps=case.eps, axis=axis, dy=dy,
-                      gamma=gamma)  # fmt: skip
+        cmp = compare(got, truth, name, x.dtype, x=x, eps=case.eps, axis=axis, dy=dy, gamma=gamma)
         assert cmp.passed, f"{name}: {cmp.ulp:.3g} ULP > budget {cmp.budget:.3g}"
     assert t.dx is not None
     err = np.abs(_columns(dx, axis) - _columns(t.dx, axis)).max(axis=0)

@@ -125,8 +125,10 @@ def test_load_refuses_what_is_not_a_regular_file_promptly_and_names_it(
     try:
         out = subprocess.run(
             [sys.executable, "-c", LOAD_IN_A_CHILD, str(path)],
-            capture_output=True, text=True, timeout=DEADLINE,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"BatchNorm.load({str(path)!r}) still blocked after {DEADLINE} s")
     assert out.returncode == 0, out.stderr
@@ -235,8 +237,10 @@ def paused_save(path: Path, temporary: str) -> Iterator[subprocess.Popen[str]]:
     """A child paused in the middle of saving to ``path``; killed with SIGKILL on leaving."""
     child = subprocess.Popen(
         [sys.executable, "-c", SAVE_AND_PAUSE, str(path), temporary],
-        stdout=subprocess.PIPE, text=True, cwd=REPO,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     try:
         assert child.stdout is not None
         assert child.stdout.readline() == "paused\n", "the child did not reach the save's fsync"

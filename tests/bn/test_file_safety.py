@@ -44,10 +44,14 @@ def trained(num_features: int = 3, seed: int = 0, **kwargs: Any) -> BatchNorm:
 
 def same_state(a: BatchNorm, b: BatchNorm) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(
-        np.array_equal(sa[k], sb[k]) and np.asarray(sa[k]).dtype == np.asarray(sb[k]).dtype
-        for k in sa
-    ) and repr(a) == repr(b)  # fmt: skip
+    return (
+        sa.keys() == sb.keys()
+        and all(
+            np.array_equal(sa[k], sb[k]) and np.asarray(sa[k]).dtype == np.asarray(sb[k]).dtype
+            for k in sa
+        )
+        and repr(a) == repr(b)
+    )
 
 
 # -- row 12: save is atomic ------------------------------------------------------------------
@@ -361,37 +365,70 @@ GOOD_CONFIG = BatchNorm(2)._config()
 
 # (id, make the file, regex the message must match besides the file name)
 CRAFTED: list[tuple[str, Callable[[Path], Path], str]] = [
-    ("a non-.npy entry", lambda p: write_zip(p, npz_entries(good_arrays()) | {"notes.txt": b"hi"}),
-     r"unexpected \['notes.txt'\]"),
+    (
+        "a non-.npy entry",
+        lambda p: write_zip(p, npz_entries(good_arrays()) | {"notes.txt": b"hi"}),
+        r"unexpected \['notes.txt'\]",
+    ),
     ("a repeated entry", _repeated, r"repeated \['gamma.npy'\]"),
     ("bzip2 entries", _bzip2, r"compression method 12; expected stored or deflated"),
     ("a 1 GiB .npy header", _huge_header, r"1073741824-byte \.npy header; expected at most"),
     ("an entry shorter than its header says", _truncated_entry, r"16 bytes of data, but holds 12"),
     ("an entry that is not .npy", _replace("gamma", b"hello world"), r"not a version 1 or 2 \.npy"),
-    ("a header that does not parse", _replace("gamma", npy((2,), "nonsense", bytes(16))),
-     r"not a readable \.npz file"),
+    (
+        "a header that does not parse",
+        _replace("gamma", npy((2,), "nonsense", bytes(16))),
+        r"not a readable \.npz file",
+    ),
     ("format as a number", _replace("format", npy((), "<i8", bytes(8))), r"format=None; expected"),
-    ("a 1 MB config", _replace("config", npy((), "<U300000", bytes(1_200_000))),
-     r"missing or malformed 'config'"),
+    (
+        "a 1 MB config",
+        _replace("config", npy((), "<U300000", bytes(1_200_000))),
+        r"missing or malformed 'config'",
+    ),
     ("config a list", _with_config([1, 2]), r"missing or malformed 'config'"),
     ("config without num_features", _with_config({"axis": 1}), r"bad 'config'.*num_features=None"),
-    ("config num_features a float", _with_config(GOOD_CONFIG | {"num_features": 3e8}),
-     r"bad 'config'.*num_features=300000000.0 must be a positive int"),
-    ("config num_features 0", _with_config(GOOD_CONFIG | {"num_features": 0}),
-     r"bad 'config'.*num_features=0 must be >= 1"),
-    ("config affine a string", _with_config(GOOD_CONFIG | {"affine": "yes"}),
-     r"bad 'config'.*affine='yes'"),
-    ("config with an unknown setting", _with_config(GOOD_CONFIG | {"colour": "red"}),
-     r"bad 'config'.*colour"),
-    ("config says no affine but gamma is there", _with_config(GOOD_CONFIG | {"affine": False}),
-     r"unexpected \['beta', 'gamma'\]"),
-    ("counter a float", _replace("num_batches_tracked", npy((), "<f8", bytes(8))),
-     r"\['num_batches_tracked'\] has shape \(\) and dtype float64; expected shape \(\) and an"),
-    ("counter an array", _replace("num_batches_tracked", npy((2,), "<i8", bytes(16))),
-     r"\['num_batches_tracked'\] has shape \(2,\)"),
-    ("gamma big-endian", _replace("gamma", npy((2,), ">f8", bytes(16))),
-     r"\['gamma'\] has shape \(2,\) and dtype >f8; expected shape \(2,\) and dtype float64"),
-]  # fmt: skip
+    (
+        "config num_features a float",
+        _with_config(GOOD_CONFIG | {"num_features": 3e8}),
+        r"bad 'config'.*num_features=300000000.0 must be a positive int",
+    ),
+    (
+        "config num_features 0",
+        _with_config(GOOD_CONFIG | {"num_features": 0}),
+        r"bad 'config'.*num_features=0 must be >= 1",
+    ),
+    (
+        "config affine a string",
+        _with_config(GOOD_CONFIG | {"affine": "yes"}),
+        r"bad 'config'.*affine='yes'",
+    ),
+    (
+        "config with an unknown setting",
+        _with_config(GOOD_CONFIG | {"colour": "red"}),
+        r"bad 'config'.*colour",
+    ),
+    (
+        "config says no affine but gamma is there",
+        _with_config(GOOD_CONFIG | {"affine": False}),
+        r"unexpected \['beta', 'gamma'\]",
+    ),
+    (
+        "counter a float",
+        _replace("num_batches_tracked", npy((), "<f8", bytes(8))),
+        r"\['num_batches_tracked'\] has shape \(\) and dtype float64; expected shape \(\) and an",
+    ),
+    (
+        "counter an array",
+        _replace("num_batches_tracked", npy((2,), "<i8", bytes(16))),
+        r"\['num_batches_tracked'\] has shape \(2,\)",
+    ),
+    (
+        "gamma big-endian",
+        _replace("gamma", npy((2,), ">f8", bytes(16))),
+        r"\['gamma'\] has shape \(2,\) and dtype >f8; expected shape \(2,\) and dtype float64",
+    ),
+]
 
 
 @pytest.mark.parametrize(("make", "pattern"), [c[1:] for c in CRAFTED], ids=[c[0] for c in CRAFTED])
@@ -505,7 +542,7 @@ NOT_NPZ: list[tuple[str, Callable[[Path], Path], str]] = [
     ("a truncated zip", _truncated_zip, r"not a readable \.npz file"),
     ("a folder", _folder, r"is a directory"),
     ("an empty zip", lambda p: write_zip(p, {}), r"format=None"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("make", "pattern"), [c[1:] for c in NOT_NPZ], ids=[c[0] for c in NOT_NPZ])
@@ -698,10 +735,10 @@ def test_report_refuses_an_out_path_that_is_a_file(
 ACCEPTED: dict[str, Callable[[Path], Path]] = {
     "a new folder": lambda d: d / "new" / "reports",
     "an empty folder": lambda d: d,
-    "a bncheck report folder": lambda d: (d / "README.md").write_text(
-        HEADER + "# bncheck reports\n", encoding="utf-8"
-    ) and d,
-}  # fmt: skip
+    "a bncheck report folder": lambda d: (
+        (d / "README.md").write_text(HEADER + "# bncheck reports\n", encoding="utf-8") and d
+    ),
+}
 
 
 @pytest.mark.parametrize("make", ACCEPTED.values(), ids=list(ACCEPTED))

@@ -95,23 +95,40 @@ def _layer(x: np.ndarray, training: bool) -> Callable[[], Any]:
 
 # (id, call, regex the message must match)
 TOO_MANY_DIMS: list[tuple[str, Callable[[], Any], str]] = [
-    ("forward 6-D", lambda: bncheck.batchnorm_forward(X6, None, None),
-     r"x has ndim=6 \(shape \(2, 3, 2, 1, 2, 2\)\); expected 2 to 5 dimensions"),
-    ("forward 7-D", lambda: bncheck.batchnorm_forward(X7, None, None),
-     r"x has ndim=7 \(shape \(2, 3, 2, 1, 2, 2, 1\)\); expected 2 to 5 dimensions"),
-    ("forward 6-D channels-last", lambda: bncheck.batchnorm_forward(X6, None, None, axis=-1),
-     r"x has ndim=6 .*expected 2 to 5 dimensions"),
-    ("inference 6-D", lambda: bncheck.batchnorm_inference(X6, None, None, *C),
-     r"x has ndim=6 .*expected 2 to 5 dimensions"),
-    ("backward 6-D dy", lambda: bncheck.batchnorm_backward(
-        X6, bncheck.batchnorm_forward(X4, None, None)[1]),
-     r"dy has ndim=6 \(shape \(2, 3, 2, 1, 2, 2\)\); expected 2 to 5 dimensions"),
-    ("backward hand-made 6-D cache", lambda: bncheck.batchnorm_backward(X4, _hand_made_cache()),
-     r"cache.x has ndim=6 .*expected 2 to 5 dimensions"),
+    (
+        "forward 6-D",
+        lambda: bncheck.batchnorm_forward(X6, None, None),
+        r"x has ndim=6 \(shape \(2, 3, 2, 1, 2, 2\)\); expected 2 to 5 dimensions",
+    ),
+    (
+        "forward 7-D",
+        lambda: bncheck.batchnorm_forward(X7, None, None),
+        r"x has ndim=7 \(shape \(2, 3, 2, 1, 2, 2, 1\)\); expected 2 to 5 dimensions",
+    ),
+    (
+        "forward 6-D channels-last",
+        lambda: bncheck.batchnorm_forward(X6, None, None, axis=-1),
+        r"x has ndim=6 .*expected 2 to 5 dimensions",
+    ),
+    (
+        "inference 6-D",
+        lambda: bncheck.batchnorm_inference(X6, None, None, *C),
+        r"x has ndim=6 .*expected 2 to 5 dimensions",
+    ),
+    (
+        "backward 6-D dy",
+        lambda: bncheck.batchnorm_backward(X6, bncheck.batchnorm_forward(X4, None, None)[1]),
+        r"dy has ndim=6 \(shape \(2, 3, 2, 1, 2, 2\)\); expected 2 to 5 dimensions",
+    ),
+    (
+        "backward hand-made 6-D cache",
+        lambda: bncheck.batchnorm_backward(X4, _hand_made_cache()),
+        r"cache.x has ndim=6 .*expected 2 to 5 dimensions",
+    ),
     ("layer training 6-D", _layer(X6, True), r"x has ndim=6 .*expected 2 to 5 dimensions"),
     ("layer eval 6-D", _layer(X6, False), r"x has ndim=6 .*expected 2 to 5 dimensions"),
     ("layer eval 1-D", _layer(np.ones(3), False), r"x has ndim=1 .*expected at least 2"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
@@ -150,8 +167,12 @@ def test_2_to_5_dimensions_are_accepted(ndim: int) -> None:
     bn.backward(np.ones_like(x))
 
 
-EMPTY = {"(0, 3)": ((0, 3), 1), "(0, 3, 4, 4)": ((0, 3, 4, 4), 1), "(2, 3, 0)": ((2, 3, 0), 1),
-         "channels-last (0, 2, 3)": ((0, 2, 3), -1)}  # fmt: skip
+EMPTY = {
+    "(0, 3)": ((0, 3), 1),
+    "(0, 3, 4, 4)": ((0, 3, 4, 4), 1),
+    "(2, 3, 0)": ((2, 3, 0), 1),
+    "channels-last (0, 2, 3)": ((0, 2, 3), -1),
+}
 
 
 @pytest.mark.parametrize("shape_axis", EMPTY.values(), ids=list(EMPTY))

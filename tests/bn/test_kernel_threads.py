@@ -166,28 +166,55 @@ def vec(n: int = C) -> NDArray[np.float64]:
 def forward_args(**change: Any) -> list[Any]:
     """A valid argument list of _bn.forward, with some arguments replaced."""
     args: dict[str, Any] = {
-        "x": X, "gamma": None, "beta": None, "eps": 1e-5, "threads": 1, "y": np.empty_like(X),
-        "mean_hi": vec(), "mean_lo": vec(), "var": vec(), "inv_hi": vec(), "inv_lo": vec(),
-    }  # fmt: skip
+        "x": X,
+        "gamma": None,
+        "beta": None,
+        "eps": 1e-5,
+        "threads": 1,
+        "y": np.empty_like(X),
+        "mean_hi": vec(),
+        "mean_lo": vec(),
+        "var": vec(),
+        "inv_hi": vec(),
+        "inv_lo": vec(),
+    }
     args.update(change)
     return list(args.values())
 
 
 def backward_args(**change: Any) -> list[Any]:
     args: dict[str, Any] = {
-        "x": X, "dy": np.zeros_like(X), "mean_hi": vec(), "mean_lo": vec(), "var": vec(),
-        "inv_hi": vec(), "inv_lo": vec(), "gamma": None, "eps": 1e-5, "amp_limit": 2.0**21,
-        "refine": False, "threads": 1, "dx": np.empty_like(X), "dgamma": vec(), "dbeta": vec(),
-    }  # fmt: skip
+        "x": X,
+        "dy": np.zeros_like(X),
+        "mean_hi": vec(),
+        "mean_lo": vec(),
+        "var": vec(),
+        "inv_hi": vec(),
+        "inv_lo": vec(),
+        "gamma": None,
+        "eps": 1e-5,
+        "amp_limit": 2.0**21,
+        "refine": False,
+        "threads": 1,
+        "dx": np.empty_like(X),
+        "dgamma": vec(),
+        "dbeta": vec(),
+    }
     args.update(change)
     return list(args.values())
 
 
 def inference_args(**change: Any) -> list[Any]:
     args: dict[str, Any] = {
-        "x": X, "gamma": None, "beta": None, "mean": vec(), "var": vec(), "eps": 1e-5,
-        "threads": 1, "y": np.empty_like(X),
-    }  # fmt: skip
+        "x": X,
+        "gamma": None,
+        "beta": None,
+        "mean": vec(),
+        "var": vec(),
+        "eps": 1e-5,
+        "threads": 1,
+        "y": np.empty_like(X),
+    }
     args.update(change)
     return list(args.values())
 
@@ -201,44 +228,108 @@ _shared = np.zeros(2 * C)
 
 #: (entry point, arguments, error type, regular expression the message must match)
 BAD_ARGUMENTS: dict[str, tuple[str, list[Any], type, str]] = {
-    "x float16": ("forward", forward_args(x=X.astype(np.float16)), TypeError,
-                  r"^x has element format 'e' \(2 bytes\); expected float32 or float64$"),
-    "x of ints": ("inference", inference_args(x=np.zeros((4, C, 5), dtype=np.int64)),
-                  TypeError, r"^x has element format '[lq]' \(8 bytes\)"),
-    "x 2-D": ("forward", forward_args(x=np.zeros((4, C))), ValueError,
-              r"^x has 2 dimensions; expected 3, \(outer, C, inner\)$"),
-    "x not C-contiguous": ("forward", forward_args(x=np.zeros((5, C, 4)).transpose(2, 1, 0)),
-                           TypeError, r"^x=numpy.ndarray object \(.*\); expected a C-contiguous "
-                           r"array$"),
-    "x not an array": ("backward", backward_args(x=[1.0, 2.0]), TypeError,
-                       r"^x=list object .*expected a C-contiguous array$"),
-    "y read-only": ("forward", forward_args(y=_readonly(np.empty_like(X))), TypeError,
-                    r"^y=numpy.ndarray object .*expected a C-contiguous, writable array$"),
-    "y float32 for float64 x": ("inference", inference_args(y=np.empty(X.shape, np.float32)),
-                                TypeError, r"^y has element format 'f' \(4 bytes\); expected "
-                                r"float64$"),
-    "y of another shape": ("forward", forward_args(y=np.empty((4, C, 6))), ValueError,
-                           r"^y has shape \(4, 6, 6\); expected \(4, 6, 5\), the shape of x$"),
-    "dy of another dtype": ("backward", backward_args(dy=np.zeros(X.shape, np.float32)),
-                            TypeError, r"^dy has element format 'f' \(4 bytes\); expected "
-                            r"float64$"),
-    "mean_hi too short": ("backward", backward_args(mean_hi=vec(C - 1)), ValueError,
-                          r"^mean_hi has 1 dimensions and 5 values; expected a vector of 6, "
-                          r"one per channel$"),
-    "gamma float32": ("forward", forward_args(gamma=np.ones(C, np.float32)), TypeError,
-                      r"^gamma has element format 'f' \(4 bytes\); expected float64$"),
-    "var 2-D": ("inference", inference_args(var=np.zeros((C, 1))), ValueError,
-                r"^var has 2 dimensions and 6 values; expected a vector of 6"),
+    "x float16": (
+        "forward",
+        forward_args(x=X.astype(np.float16)),
+        TypeError,
+        r"^x has element format 'e' \(2 bytes\); expected float32 or float64$",
+    ),
+    "x of ints": (
+        "inference",
+        inference_args(x=np.zeros((4, C, 5), dtype=np.int64)),
+        TypeError,
+        r"^x has element format '[lq]' \(8 bytes\)",
+    ),
+    "x 2-D": (
+        "forward",
+        forward_args(x=np.zeros((4, C))),
+        ValueError,
+        r"^x has 2 dimensions; expected 3, \(outer, C, inner\)$",
+    ),
+    "x not C-contiguous": (
+        "forward",
+        forward_args(x=np.zeros((5, C, 4)).transpose(2, 1, 0)),
+        TypeError,
+        r"^x=numpy.ndarray object \(.*\); expected a C-contiguous "
+        r"array$",
+    ),
+    "x not an array": (
+        "backward",
+        backward_args(x=[1.0, 2.0]),
+        TypeError,
+        r"^x=list object .*expected a C-contiguous array$",
+    ),
+    "y read-only": (
+        "forward",
+        forward_args(y=_readonly(np.empty_like(X))),
+        TypeError,
+        r"^y=numpy.ndarray object .*expected a C-contiguous, writable array$",
+    ),
+    "y float32 for float64 x": (
+        "inference",
+        inference_args(y=np.empty(X.shape, np.float32)),
+        TypeError,
+        r"^y has element format 'f' \(4 bytes\); expected "
+        r"float64$",
+    ),
+    "y of another shape": (
+        "forward",
+        forward_args(y=np.empty((4, C, 6))),
+        ValueError,
+        r"^y has shape \(4, 6, 6\); expected \(4, 6, 5\), the shape of x$",
+    ),
+    "dy of another dtype": (
+        "backward",
+        backward_args(dy=np.zeros(X.shape, np.float32)),
+        TypeError,
+        r"^dy has element format 'f' \(4 bytes\); expected "
+        r"float64$",
+    ),
+    "mean_hi too short": (
+        "backward",
+        backward_args(mean_hi=vec(C - 1)),
+        ValueError,
+        r"^mean_hi has 1 dimensions and 5 values; expected a vector of 6, "
+        r"one per channel$",
+    ),
+    "gamma float32": (
+        "forward",
+        forward_args(gamma=np.ones(C, np.float32)),
+        TypeError,
+        r"^gamma has element format 'f' \(4 bytes\); expected float64$",
+    ),
+    "var 2-D": (
+        "inference",
+        inference_args(var=np.zeros((C, 1))),
+        ValueError,
+        r"^var has 2 dimensions and 6 values; expected a vector of 6",
+    ),
     "mean None": ("inference", inference_args(mean=None), TypeError, r"^mean=NoneType object"),
-    "y is x": ("forward", forward_args(x=(xy := np.zeros((4, C, 5))), y=xy), ValueError,
-               r"^y shares memory with x; expected separate arrays$"),
-    "outputs overlap": ("forward", forward_args(mean_hi=_shared[:C], mean_lo=_shared[C - 1 : -1]),
-                        ValueError, r"^mean_hi shares memory with mean_lo"),
-    "zero threads": ("backward", backward_args(threads=0), ValueError,
-                     r"^threads=0; expected a positive integer$"),
-    "an argument missing": ("inference", inference_args()[:-1], TypeError,
-                            r"inference\(\) takes exactly 8 arguments \(7 given\)"),
-}  # fmt: skip
+    "y is x": (
+        "forward",
+        forward_args(x=(xy := np.zeros((4, C, 5))), y=xy),
+        ValueError,
+        r"^y shares memory with x; expected separate arrays$",
+    ),
+    "outputs overlap": (
+        "forward",
+        forward_args(mean_hi=_shared[:C], mean_lo=_shared[C - 1 : -1]),
+        ValueError,
+        r"^mean_hi shares memory with mean_lo",
+    ),
+    "zero threads": (
+        "backward",
+        backward_args(threads=0),
+        ValueError,
+        r"^threads=0; expected a positive integer$",
+    ),
+    "an argument missing": (
+        "inference",
+        inference_args()[:-1],
+        TypeError,
+        r"inference\(\) takes exactly 8 arguments \(7 given\)",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", BAD_ARGUMENTS.values(), ids=list(BAD_ARGUMENTS))
@@ -272,19 +363,26 @@ def _import_in_a_new_process(**env: str) -> tuple[str, str]:
     settings (OMP_DISPLAY_ENV)."""
     clean = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
     run = subprocess.run(
-        [sys.executable, "-c", SHOW], env={**clean, "OMP_DISPLAY_ENV": "verbose", **env},
-        cwd=REPO, capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-c", SHOW],
+        env={**clean, "OMP_DISPLAY_ENV": "verbose", **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return run.stdout.strip(), run.stderr
 
 
 @pytest.mark.parametrize(
     "env, runtime_sees",
-    [({}, f"GOMP_SPINCOUNT = '{_native.GOMP_SPINCOUNT}'"),
-     ({"GOMP_SPINCOUNT": "123"}, "GOMP_SPINCOUNT = '123'"),
-     ({"OMP_WAIT_POLICY": "active"}, "OMP_WAIT_POLICY = 'ACTIVE'")],
+    [
+        ({}, f"GOMP_SPINCOUNT = '{_native.GOMP_SPINCOUNT}'"),
+        ({"GOMP_SPINCOUNT": "123"}, "GOMP_SPINCOUNT = '123'"),
+        ({"OMP_WAIT_POLICY": "active"}, "OMP_WAIT_POLICY = 'ACTIVE'"),
+    ],
     ids=["unset: bncheck's spin count", "the user's spin count", "the user's wait policy"],
-)  # fmt: skip
+)
 def test_the_openmp_runtime_gets_a_short_spin_unless_the_user_chose_and_the_env_is_restored(
     env: dict[str, str], runtime_sees: str
 ) -> None:

@@ -241,9 +241,16 @@ def native_backward(x: FArray, dy: FArray, cache: bncheck.BatchNormCache) -> tup
     ax = cache.axis
     inv_lo = np.zeros_like(cache.inv_std) if cache.inv_std_lo is None else cache.inv_std_lo
     return _native.backward(
-        _working(cache.x, ax), _working(dy, ax), cache.mean_hi, cache.mean_lo, cache.var,
-        cache.inv_std, inv_lo, cache.gamma, cache.eps,
-    )  # fmt: skip
+        _working(cache.x, ax),
+        _working(dy, ax),
+        cache.mean_hi,
+        cache.mean_lo,
+        cache.var,
+        cache.inv_std,
+        inv_lo,
+        cache.gamma,
+        cache.eps,
+    )
 
 
 @pytest.mark.parametrize("m", [3, 4, 5, 8])

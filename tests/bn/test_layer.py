@@ -168,15 +168,27 @@ BAD_CALLS = [
     ("int x", lambda bn: bn(np.ones((4, 3), dtype=int))),
     ("NaN dy", lambda bn: bn.backward(np.full((8, 3, 2, 2), np.nan))),
     ("state missing key", lambda bn: bn.load_state_dict({"gamma": np.ones(3)})),
-    ("state wrong dtype", lambda bn: bn.load_state_dict(
-        bn.state_dict() | {"running_var": np.ones(3, np.float32)})),
-    ("state NaN", lambda bn: bn.load_state_dict(
-        bn.state_dict() | {"running_mean": np.array([0.0, np.nan, 0.0])})),
-    ("state negative var", lambda bn: bn.load_state_dict(
-        bn.state_dict() | {"running_var": np.array([1.0, -1.0, 1.0])})),
-    ("state bad counter", lambda bn: bn.load_state_dict(
-        bn.state_dict() | {"num_batches_tracked": -1})),
-]  # fmt: skip
+    (
+        "state wrong dtype",
+        lambda bn: bn.load_state_dict(bn.state_dict() | {"running_var": np.ones(3, np.float32)}),
+    ),
+    (
+        "state NaN",
+        lambda bn: bn.load_state_dict(
+            bn.state_dict() | {"running_mean": np.array([0.0, np.nan, 0.0])}
+        ),
+    ),
+    (
+        "state negative var",
+        lambda bn: bn.load_state_dict(
+            bn.state_dict() | {"running_var": np.array([1.0, -1.0, 1.0])}
+        ),
+    ),
+    (
+        "state bad counter",
+        lambda bn: bn.load_state_dict(bn.state_dict() | {"num_batches_tracked": -1}),
+    ),
+]
 
 
 @pytest.mark.parametrize("call", [c[1] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS])
@@ -203,11 +215,14 @@ def test_state_dict_round_trips_and_holds_copies() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"convention": "keras", "dtype": np.float32, "axis": -1},
-     {"convention": "cumulative", "affine": False, "unbiased": False},
-     {"momentum": None, "eps": 1e-3, "dtype": np.float16}],
+    [
+        {},
+        {"convention": "keras", "dtype": np.float32, "axis": -1},
+        {"convention": "cumulative", "affine": False, "unbiased": False},
+        {"momentum": None, "eps": 1e-3, "dtype": np.float16},
+    ],
     ids=["torch", "keras-f32-last", "cumulative-noaffine", "torch-none-f16"],
-)  # fmt: skip
+)
 def test_save_and_load_restore_config_and_state(tmp_path: Path, kwargs: dict[str, Any]) -> None:
     bn = BatchNorm(3, **kwargs)
     x = data(0, (8, 3)).astype(bn.dtype)
@@ -235,22 +250,44 @@ def good_file_arrays() -> dict[str, Any]:
 
 BAD_FILES = [
     ("not npz", lambda p: p.write_bytes(b"hello") and p, r"not a readable \.npz file"),
-    ("no format", lambda p: write_npz(p, **{k: v for k, v in good_file_arrays().items()
-                                            if k != "format"}), r"format=None; expected"),
-    ("future format", lambda p: write_npz(p, **good_file_arrays() | {
-        "format": np.array("bncheck.BatchNorm/99")}), r"format='bncheck.BatchNorm/99'"),
-    ("bad config", lambda p: write_npz(p, **good_file_arrays() | {
-        "config": np.array("{oops")}), r"bad 'config' entry"),
-    ("missing key", lambda p: write_npz(p, **{
-        k: v for k, v in good_file_arrays().items() if k != "running_var"}),
-     r"missing \['running_var'\]"),
-    ("wrong shape", lambda p: write_npz(p, **good_file_arrays() | {"gamma": np.ones(5)}),
-     r"\['gamma'\] has shape \(5,\) and dtype float64; expected shape \(2,\)"),
-    ("wrong dtype", lambda p: write_npz(p, **good_file_arrays() | {
-        "beta": np.zeros(2, np.float32)}), r"\['beta'\] has shape \(2,\) and dtype float32"),
-    ("object array", lambda p: write_npz(p, **good_file_arrays() | {
-        "gamma": np.array([1, None], dtype=object)}), r"not a readable \.npz file"),
-]  # fmt: skip
+    (
+        "no format",
+        lambda p: write_npz(p, **{k: v for k, v in good_file_arrays().items() if k != "format"}),
+        r"format=None; expected",
+    ),
+    (
+        "future format",
+        lambda p: write_npz(p, **good_file_arrays() | {"format": np.array("bncheck.BatchNorm/99")}),
+        r"format='bncheck.BatchNorm/99'",
+    ),
+    (
+        "bad config",
+        lambda p: write_npz(p, **good_file_arrays() | {"config": np.array("{oops")}),
+        r"bad 'config' entry",
+    ),
+    (
+        "missing key",
+        lambda p: write_npz(
+            p, **{k: v for k, v in good_file_arrays().items() if k != "running_var"}
+        ),
+        r"missing \['running_var'\]",
+    ),
+    (
+        "wrong shape",
+        lambda p: write_npz(p, **good_file_arrays() | {"gamma": np.ones(5)}),
+        r"\['gamma'\] has shape \(5,\) and dtype float64; expected shape \(2,\)",
+    ),
+    (
+        "wrong dtype",
+        lambda p: write_npz(p, **good_file_arrays() | {"beta": np.zeros(2, np.float32)}),
+        r"\['beta'\] has shape \(2,\) and dtype float32",
+    ),
+    (
+        "object array",
+        lambda p: write_npz(p, **good_file_arrays() | {"gamma": np.array([1, None], dtype=object)}),
+        r"not a readable \.npz file",
+    ),
+]
 
 
 @pytest.mark.parametrize(

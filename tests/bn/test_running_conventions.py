@@ -45,8 +45,11 @@ def test_the_diagnosis_alternatives_follow_the_table(declared: str) -> None:
         assert other.momentum_is_new_weight != conv.momentum_is_new_weight
         assert mistakes[0] == "momentum-swapped"
         assert ("running-var-bias" in mistakes) == (unbiased != conv.unbiased)
-    swapped = [c for c in CONVENTIONS.values() if c.allows_momentum
-               and c.momentum_is_new_weight != conv.momentum_is_new_weight]  # fmt: skip
+    swapped = [
+        c
+        for c in CONVENTIONS.values()
+        if c.allows_momentum and c.momentum_is_new_weight != conv.momentum_is_new_weight
+    ]
     assert len(others) == (2 * len(swapped) if conv.allows_momentum else 0)
 
 

@@ -16,8 +16,12 @@ if installed("torch"):
 
 RTOL = 1e-10  # both are float64 BNs; they differ only by summation order (~m·u << 1e-10)
 
-SHAPES = [((6, 3), "BatchNorm1d"), ((4, 3, 5), "BatchNorm1d"), ((3, 3, 4, 2), "BatchNorm2d"),
-          ((2, 3, 2, 3, 2), "BatchNorm3d")]  # fmt: skip
+SHAPES = [
+    ((6, 3), "BatchNorm1d"),
+    ((4, 3, 5), "BatchNorm1d"),
+    ((3, 3, 4, 2), "BatchNorm2d"),
+    ((2, 3, 2, 3, 2), "BatchNorm3d"),
+]
 
 
 def close(a: Any, b: Any) -> None:

@@ -79,8 +79,9 @@ POINTS = ((1.0, 1.0, 2.0), (5.0, 10.0, 2.0), (3e3, 1e4, 7.5), (7.0, 3.0, None))
 def test_error_budget_is_the_derived_formula(output: str, dtype: Any) -> None:
     for m in (1, 2, 16, 1000, 65536):
         for k, kappa_s, k2 in POINTS:
-            got = error_budget(output, dtype, m=m, condition=k, shift_condition=kappa_s,
-                               scale_sensitivity=k2)  # fmt: skip
+            got = error_budget(
+                output, dtype, m=m, condition=k, shift_condition=kappa_s, scale_sensitivity=k2
+            )
             want = derived_budget(output, dtype, m, k, kappa_s, k2)
             assert got == pytest.approx(want, rel=1e-12), (m, k, kappa_s, k2)
 
@@ -132,8 +133,14 @@ def terms(
     p = np.abs(delta - s1 / m - x_hat * (s2 / m)).max(axis=0)
     a1, a2 = np.abs(s1) / m, np.abs(s2) / m
     r1, r2 = abs_sum / m, abs_dot / m
-    k = (p / 2 + np.abs(delta).max(axis=0) + r1 + a1 + (kappa_s + 2 * nu) * a2
-         + nu * (r2 + kappa_s * a1 + (1.0 + nu) * r1)) / p  # fmt: skip
+    k = (
+        p / 2
+        + np.abs(delta).max(axis=0)
+        + r1
+        + a1
+        + (kappa_s + 2 * nu) * a2
+        + nu * (r2 + kappa_s * a1 + (1.0 + nu) * r1)
+    ) / p
     k2 = (p + 2 * nu * (a2 + nu * r1)) / p
     return Terms(k, k2, kappa_s)
 
@@ -149,8 +156,17 @@ class Judged(NamedTuple):
     budgets: F64  # error_budget(...) + 1 per channel
 
     def compare(self, actual: F64, output: str, dtype: Any, eps: float) -> Any:
-        return compare(actual, self.truth, output, dtype, x=self.x, eps=eps, axis=1,
-                       dy=self.dy, gamma=self.gamma)  # fmt: skip
+        return compare(
+            actual,
+            self.truth,
+            output,
+            dtype,
+            x=self.x,
+            eps=eps,
+            axis=1,
+            dy=self.dy,
+            gamma=self.gamma,
+        )
 
 
 EPS = 1e-5
@@ -169,11 +185,13 @@ def judged(output: str, dtype: Any, shape: tuple[int, ...], with_gamma: bool) ->
     g = gamma.astype(np.float64) if with_gamma else None
     tm = terms(output, x, EPS, dy, g, t.y)
     m = x.size // c
-    per_channel = np.array([
-        error_budget(output, dtype, m=m, condition=k, shift_condition=ks, scale_sensitivity=k2)
-        + 1.0
-        for k, k2, ks in zip(tm.k, tm.k2, tm.kappa_s, strict=True)
-    ])  # fmt: skip
+    per_channel = np.array(
+        [
+            error_budget(output, dtype, m=m, condition=k, shift_condition=ks, scale_sensitivity=k2)
+            + 1.0
+            for k, k2, ks in zip(tm.k, tm.k2, tm.kappa_s, strict=True)
+        ]
+    )
     budgets = per_channel if output in ("y", "dx") else np.array([per_channel.max()])
     return Judged(x, dy, g, truth, budgets)
 
@@ -195,13 +213,18 @@ def off_by(j: Judged, output: str, dtype: Any, factors: F64) -> F64:
 
 
 CASES = [
-    pytest.param(output, dtype, shape, with_gamma,
-                 id=f"{output}-{dtype.__name__}-{name}-{'gamma' if with_gamma else 'no gamma'}")
+    pytest.param(
+        output,
+        dtype,
+        shape,
+        with_gamma,
+        id=f"{output}-{dtype.__name__}-{name}-{'gamma' if with_gamma else 'no gamma'}",
+    )
     for output in OUTPUTS
     for dtype in DTYPES
     for name, shape in SHAPES.items()
     for with_gamma in (True, False)
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("output", "dtype", "shape", "with_gamma"), CASES)
@@ -263,8 +286,9 @@ def test_richardson_check_directional_rejects_a_backward_1e_8_off(offset: float)
     good = check_directional(forward, vjp, x, rng=np.random.default_rng(1), method="richardson")
     assert good.passed, good
     assert good.tolerance <= OFF / 2 * abs(good.vjp), good  # ~2e-9 of |vjp|: fourth order
-    bad = check_directional(forward, lambda u: vjp(u) * (1 + OFF), x,
-                            rng=np.random.default_rng(1), method="richardson")  # fmt: skip
+    bad = check_directional(
+        forward, lambda u: vjp(u) * (1 + OFF), x, rng=np.random.default_rng(1), method="richardson"
+    )
     assert not bad.passed, bad
 
 

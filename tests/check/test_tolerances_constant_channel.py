@@ -33,11 +33,18 @@ def _judge(case: BNCase, outputs: dict[str, Any], *, gamma: bool = True) -> dict
     truth = _truth(case)
     return {
         n: compare(
-            outputs[n], truth[n], n, case.x.dtype, x=case.x, eps=case.eps, axis=case.axis,
-            dy=case.dy, gamma=case.gamma if gamma else None,
+            outputs[n],
+            truth[n],
+            n,
+            case.x.dtype,
+            x=case.x,
+            eps=case.eps,
+            axis=case.axis,
+            dy=case.dy,
+            gamma=case.gamma if gamma else None,
         )
         for n in outputs
-    }  # fmt: skip
+    }
 
 
 def constant_case(dtype: Any, *, beta0: float = 1.0, seed: int = 0) -> BNCase:
@@ -128,10 +135,14 @@ def test_the_float16_counterexample_of_the_issue_passes() -> None:
     # found by `bncheck verify bncheck --dtypes float16`: "dgamma: 0 ulp > budget nan"
     f16 = np.float16
     case = BNCase(
-        np.array([[10000.0], [10000.0]], f16), np.array([0.9970703125], f16),
-        np.array([-63.96875], f16), np.array([[-0.3544921875], [-0.9755859375]], f16),
-        0.1, 1, "offset_1e4",
-    )  # fmt: skip
+        np.array([[10000.0], [10000.0]], f16),
+        np.array([0.9970703125], f16),
+        np.array([-63.96875], f16),
+        np.array([[-0.3544921875], [-0.9755859375]], f16),
+        0.1,
+        1,
+        "offset_1e4",
+    )
     out = _outputs(case, "bncheck")
     for gamma in (True, False):  # dgamma and dbeta need no gamma
         for name in ("dgamma", "dbeta"):

@@ -234,8 +234,10 @@ def test_cli_text_report_names_the_mistake(capsys: pytest.CaptureFixture[str]) -
 def test_the_bncheck_command_runs_verify_in_a_subprocess() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bncheck", "verify", f"{F}:staged", "--ndims", "2"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -317,8 +319,6 @@ def test_assert_batchnorm_correct_finds_a_relative_file_beside_the_calling_test(
 
 
 def test_the_output_is_coherent_worst_entries_belong_to_the_shrunk_case() -> None:
-    from bncheck.report.verification import render_json, render_text
-
     report = verify(f"{F}:missing_mu_path", dtypes=("float64", "float32"), ndims=(2, 4))
     for check in report.failed:
         if check.counterexample is None:
@@ -334,18 +334,17 @@ def test_the_output_is_coherent_worst_entries_belong_to_the_shrunk_case() -> Non
         # one number per check: the table's worst error is the one the message starts with
         if check.worst is not None and check.message.startswith(("dx", "y", "dgamma", "dbeta")):
             assert f"{check.worst:.3g}" in check.message
-    text = render_text(report)
+    text = report.to_text()
     assert "np.float" not in text and "1 checks" not in text
-    data = json.loads(render_json(report))
+    data = json.loads(report.to_json())
     by_id = {c["id"]: c for c in data["checks"]}
     for check in report.failed:
         assert by_id[check.id]["worst"] == check.worst
 
 
 def test_one_failed_check_reads_as_one_check(tmp_path: Path) -> None:
-    from bncheck.report.verification import render_text
-
-    report = verify(f"{L}:torch_swapped_momentum", convention="torch", ndims=(2,),
-                    dtypes=("float64",))  # fmt: skip
+    report = verify(
+        f"{L}:torch_swapped_momentum", convention="torch", ndims=(2,), dtypes=("float64",)
+    )
     assert len(report.failed) == 1
-    assert render_text(report).endswith("Result: FAIL (1 check failed)")
+    assert report.to_text().endswith("Result: FAIL (1 check failed)")

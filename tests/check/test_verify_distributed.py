@@ -30,12 +30,10 @@ FAILING = DIRECTORY / "failing.py"
 
 @needs("torch")
 def test_the_reference_sync_batchnorm_passes_in_four_processes() -> None:
-    from bncheck.report.verification import render_text
-
     start = time.perf_counter()
     report = verify(REFERENCE, world_size=4)
     seconds = time.perf_counter() - start
-    assert report.passed, render_text(report)
+    assert report.passed, report.to_text()
     ids = [c.id for c in report.checks]
     for layout in ("shards=1,2,3,6", "shards=3,3,3,3"):
         for stage in ("forward", "backward", "running", "eval", "eval-state"):
@@ -45,7 +43,7 @@ def test_the_reference_sync_batchnorm_passes_in_four_processes() -> None:
     assert "4 processes, gloo" in report.kind
     assert any("process_group=<the world group>" in m for m in report.mapping)
     assert all("follows torch" in c.message for c in report.checks if c.id.startswith("running"))
-    assert "Result: PASS" in render_text(report)
+    assert "Result: PASS" in report.to_text()
     assert seconds < 120, seconds  # the speed requirement on a 2-core machine
 
 

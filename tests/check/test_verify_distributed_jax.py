@@ -120,8 +120,9 @@ def test_pmean_of_device_variances_is_named(tmp_path: Path) -> None:
 
 
 def test_per_device_statistics_fail_unexplained(tmp_path: Path) -> None:
-    report = _verify(_file(tmp_path, "localbn.py", LOCAL), world_size=2, ndims=(2,),
-                     dtypes=("float64",))  # fmt: skip
+    report = _verify(
+        _file(tmp_path, "localbn.py", LOCAL), world_size=2, ndims=(2,), dtypes=("float64",)
+    )
     checks = {c.id: c for c in report.checks}
     for stage in ("forward", "backward", "running"):
         c = checks[f"{stage}/2d/float64/shards=3,3"]

@@ -184,9 +184,7 @@ def test_verify_piped_to_tail_returns_when_verify_does(
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
-def test_the_target_holds_only_the_descriptors_of_the_protocol(
-    tmp_path: Path, method: str
-) -> None:
+def test_the_target_holds_only_the_descriptors_of_the_protocol(tmp_path: Path, method: str) -> None:
     body = """
 def forward(self, x, train):
     held = {}
@@ -391,8 +389,9 @@ def test_a_target_process_takes_its_item_limit(tmp_path: Path) -> None:
     loader = functools.partial(load_adapter_file, _target(tmp_path, body))
     with TargetProcess(loader, start_method="fork", item_limit=60) as proc:
         assert proc.call("forward", np.zeros(2), True)[0] == [0] * 50
-    with TargetProcess(loader, start_method="fork", item_limit=40) as proc, pytest.raises(
-        TargetError, match="forward returned more than 40 values"
+    with (
+        TargetProcess(loader, start_method="fork", item_limit=40) as proc,
+        pytest.raises(TargetError, match="forward returned more than 40 values"),
     ):
         proc.call("forward", np.zeros(2), True)
 

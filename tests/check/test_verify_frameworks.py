@@ -79,16 +79,18 @@ def test_a_flax_linen_wrapper_with_the_two_pass_variance_passes() -> None:
 
 @needs("jax")
 def test_a_flax_linen_instance_keeps_its_channels_first_axis() -> None:
-    report, _ = _timed(f"{FW / 'flax_linen_bns.py'}:channels_first", ndims=(4,),
-                       dtypes=("float32",))  # fmt: skip
+    report, _ = _timed(
+        f"{FW / 'flax_linen_bns.py'}:channels_first", ndims=(4,), dtypes=("float32",)
+    )
     assert report.passed, [(c.id, c.message[:200]) for c in report.failed]
     assert "channels: axis 1" in _mapping(report)
 
 
 @needs("jax")
 def test_a_flax_linen_subclass_that_stops_the_mean_gradient_is_named() -> None:
-    report, _ = _timed(f"{FW / 'flax_linen_bns.py'}:NoMeanGradientBN", ndims=(2,),
-                       dtypes=("float64",))  # fmt: skip
+    report, _ = _timed(
+        f"{FW / 'flax_linen_bns.py'}:NoMeanGradientBN", ndims=(2,), dtypes=("float64",)
+    )
     assert not report.passed
     assert _ids(report) == {"missing-mu-path"}
     assert not report.unexplained
@@ -118,8 +120,9 @@ def test_a_flax_nnx_instance_with_the_two_pass_variance_passes() -> None:
 
 @needs("jax")
 def test_a_flax_nnx_subclass_with_eps_outside_the_root_is_named() -> None:
-    report, _ = _timed(f"{FW / 'flax_nnx_bns.py'}:EpsOutsideSqrtBN", ndims=(2,),
-                       dtypes=("float64",))  # fmt: skip
+    report, _ = _timed(
+        f"{FW / 'flax_nnx_bns.py'}:EpsOutsideSqrtBN", ndims=(2,), dtypes=("float64",)
+    )
     assert _ids(report) == {"eps-outside-sqrt", "eval-eps-outside-sqrt"}
     assert not report.unexplained
 
@@ -149,8 +152,7 @@ def test_keras_batchnormalization_computes_float64_in_float32(record_property: A
 
 @needs("keras")
 def test_a_keras_instance_built_for_channels_first_passes_in_float32() -> None:
-    report, _ = _timed(f"{FW / 'keras_bns.py'}:channels_first", ndims=(4,),
-                       dtypes=("float32",))  # fmt: skip
+    report, _ = _timed(f"{FW / 'keras_bns.py'}:channels_first", ndims=(4,), dtypes=("float32",))
     assert report.passed, [(c.id, c.message[:200]) for c in report.failed]
     text = _mapping(report)
     assert "channels: axis 1" in text and "eps: epsilon = 1e-05" in text
@@ -158,15 +160,18 @@ def test_a_keras_instance_built_for_channels_first_passes_in_float32() -> None:
 
 @pytest.mark.parametrize(
     ("name", "convention", "mistake"),
-    [("SwappedMomentumBN", "keras", "momentum-swapped"),
-     ("NoVarianceGradientBN", "any", "missing-var-path")],
-)  # fmt: skip
+    [
+        ("SwappedMomentumBN", "keras", "momentum-swapped"),
+        ("NoVarianceGradientBN", "any", "missing-var-path"),
+    ],
+)
 @needs("keras")
 def test_a_keras_subclass_with_a_known_mistake_is_named(
     name: str, convention: str, mistake: str
 ) -> None:
-    report, _ = _timed(f"{FW / 'keras_bns.py'}:{name}", convention=convention, ndims=(2,),
-                       dtypes=("float32",))  # fmt: skip
+    report, _ = _timed(
+        f"{FW / 'keras_bns.py'}:{name}", convention=convention, ndims=(2,), dtypes=("float32",)
+    )
     assert not report.passed
     assert _ids(report) == {mistake}
     assert not report.unexplained
@@ -184,10 +189,13 @@ def test_a_framework_that_is_not_installed_is_a_usage_error_naming_the_extra(
 ) -> None:
     # the framework made unimportable in a fresh process (whether or not it is installed)
     top = target.split(".")[0]
-    code = (f"import sys; sys.modules[{top!r}] = None\n"
-            "from bncheck.cli import main\n"
-            f"sys.exit(main(['verify', {target!r}]))")  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)  # fmt: skip
+    code = (
+        f"import sys; sys.modules[{top!r}] = None\n"
+        "from bncheck.cli import main\n"
+        f"sys.exit(main(['verify', {target!r}]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"pip install 'bncheck[{extra}]'" in done.stderr + done.stdout

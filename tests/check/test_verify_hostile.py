@@ -112,8 +112,12 @@ def _wait_dead(pids: list[int], seconds: float) -> list[int]:
 def _cli(*args: str, timeout: float = 90.0, env: dict[str, str] | None = None) -> Any:
     return subprocess.run(
         [sys.executable, "-m", "bncheck", "verify", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=env,
+    )
 
 
 # -- row 1: nothing the target returns is unpickled or run in the verify process ----------------
@@ -343,9 +347,17 @@ Adapter.forward = forward
         b"P",
         b"\x80\x04K\x01.",  # a pickle
     ],
-    ids=["complex", "shape-vs-bytes", "object", "long-list", "short-str", "trailing", "tag",
-         "pickle"],
-)  # fmt: skip
+    ids=[
+        "complex",
+        "shape-vs-bytes",
+        "object",
+        "long-list",
+        "short-str",
+        "trailing",
+        "tag",
+        "pickle",
+    ],
+)
 def test_row3_decode_rejects_anything_but_valid_plain_data(payload: bytes) -> None:
     with pytest.raises(wire.WireError):
         wire.decode(payload)
@@ -720,8 +732,18 @@ def test_a_target_that_exits_while_loading_is_a_target_failure(
 
 
 def test_json_output_of_the_command_is_unchanged_by_the_limits(tmp_path: Path) -> None:
-    out = _cli(f"{F}:compact", "--ndims", "2", "--dtypes", "float64", "--json",
-               "--deadline", "100", "--memory-limit", "3000")  # fmt: skip
+    out = _cli(
+        f"{F}:compact",
+        "--ndims",
+        "2",
+        "--dtypes",
+        "float64",
+        "--json",
+        "--deadline",
+        "100",
+        "--memory-limit",
+        "3000",
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["passed"] is True
 

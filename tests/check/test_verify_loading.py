@@ -52,9 +52,13 @@ def _cli(args: list[str], cwd: Path, code: str = "") -> subprocess.CompletedProc
     script = textwrap.dedent(code) + "\nfrom bncheck.cli import main\nsys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-c", "import sys\n" + script, *args], capture_output=True, text=True,
-        cwd=cwd, timeout=300, env=env,
-    )  # fmt: skip
+        [sys.executable, "-c", "import sys\n" + script, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env=env,
+    )
 
 
 @pytest.mark.parametrize("target", ["pkg/layers.py", "pkg.layers"])

@@ -31,8 +31,20 @@ def test_the_corpus_covers_the_styles_and_mistakes_of_the_issue() -> None:
     wrong = [c for c in CASES if not c.passes]
     assert len(CASES) >= 15 and len(correct) >= 10 and len(wrong) >= 14
     text = " ".join(c.mapping + " " + c.style for c in CASES)
-    for form in ("train_flg", "training", "mode", "train()", "weight", "scale", "moving_mean",
-                 "lazy", "ctor(gamma, beta)", "dgamma", "grads", "(1, C)"):  # fmt: skip
+    for form in (
+        "train_flg",
+        "training",
+        "mode",
+        "train()",
+        "weight",
+        "scale",
+        "moving_mean",
+        "lazy",
+        "ctor(gamma, beta)",
+        "dgamma",
+        "grads",
+        "(1, C)",
+    ):
         assert form in text, form
 
 

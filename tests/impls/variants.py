@@ -20,8 +20,17 @@ def _b(v: np.ndarray, x: np.ndarray) -> np.ndarray:
     return v.reshape(1, -1, *[1] * (x.ndim - 2))
 
 
-def _forward(x: Any, gamma: Any, beta: Any, eps: float, *, no_eps: bool = False,
-             scale: float = 1.0, use_gamma: bool = True, use_beta: bool = True) -> Any:  # fmt: skip
+def _forward(
+    x: Any,
+    gamma: Any,
+    beta: Any,
+    eps: float,
+    *,
+    no_eps: bool = False,
+    scale: float = 1.0,
+    use_gamma: bool = True,
+    use_beta: bool = True,
+) -> Any:
     ax = _axes(x)
     mu = x.mean(axis=ax, keepdims=True)
     var = ((x - mu) ** 2).mean(axis=ax, keepdims=True)
@@ -35,8 +44,14 @@ def _forward(x: Any, gamma: Any, beta: Any, eps: float, *, no_eps: bool = False,
     return scale * y, (x_hat, inv, gamma)
 
 
-def _backward(dy: Any, cache: Any, *, dgamma_scale: float = 1.0, dbeta_scale: float = 1.0,
-              dgamma_mean: bool = False) -> Any:  # fmt: skip
+def _backward(
+    dy: Any,
+    cache: Any,
+    *,
+    dgamma_scale: float = 1.0,
+    dbeta_scale: float = 1.0,
+    dgamma_mean: bool = False,
+) -> Any:
     x_hat, inv, gamma = cache
     ax = _axes(dy)
     m = dy.size // dy.shape[1]
@@ -125,8 +140,9 @@ class EvalLayer:
             self.running_var = 0.9 * self.running_var + 0.1 * var
             return np.asarray(y)
         rv, eps = _b(self.running_var, x), self.eps
-        den = {"right": np.sqrt(rv + eps), "twice": np.sqrt(rv + 2 * eps),
-               "missing": np.sqrt(rv)}[self.how]  # fmt: skip
+        den = {"right": np.sqrt(rv + eps), "twice": np.sqrt(rv + 2 * eps), "missing": np.sqrt(rv)}[
+            self.how
+        ]
         x_hat = (x - _b(self.running_mean, x)) / den
         return np.asarray(_b(self.gamma, x) * x_hat + _b(self.beta, x))
 

@@ -144,11 +144,23 @@ def verify(
     ndims = tuple(dict.fromkeys(ndims))  # "2,2" is 2
     dtypes = tuple(dict.fromkeys(dtypes))
     with _hypothesis_home_elsewhere():
-        return _verify(target, convention=convention, dtypes=dtypes, ndims=ndims,
-                       explicit=explicit, thorough=thorough, examples=examples, timeout=timeout,
-                       seed=seed, axis=axis, strict=strict, deadline=deadline,
-                       memory_limit=memory_limit, load_timeout=load_timeout,
-                       world_size=world_size)  # fmt: skip
+        return _verify(
+            target,
+            convention=convention,
+            dtypes=dtypes,
+            ndims=ndims,
+            explicit=explicit,
+            thorough=thorough,
+            examples=examples,
+            timeout=timeout,
+            seed=seed,
+            axis=axis,
+            strict=strict,
+            deadline=deadline,
+            memory_limit=memory_limit,
+            load_timeout=load_timeout,
+            world_size=world_size,
+        )
 
 
 @contextlib.contextmanager
@@ -191,8 +203,9 @@ def _verify(
     load_timeout: float | None,
     world_size: int | None,
 ) -> VerificationReport:
-    if examples is not None and (isinstance(examples, bool) or not isinstance(examples, int)
-                                 or examples < 0):  # fmt: skip
+    if examples is not None and (
+        isinstance(examples, bool) or not isinstance(examples, int) or examples < 0
+    ):
         raise ValueError(f"examples={examples!r}; expected a whole number >= 0")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed={seed!r}; expected a whole number >= 0")
@@ -201,12 +214,22 @@ def _verify(
         from bncheck.check._verify.distributed.run import verify_distributed
 
         return verify_distributed(
-            target, world_size, convention=convention, dtypes=dtypes, ndims=ndims if explicit
-            else None, timeout=timeout, seed=seed, axis=axis, strict=strict, deadline=deadline,
-            memory_limit=memory_limit, load_timeout=load_timeout, extra_layouts=0
-            if examples is None and not thorough else min(count, 8),
+            target,
+            world_size,
+            convention=convention,
+            dtypes=dtypes,
+            ndims=ndims if explicit else None,
+            timeout=timeout,
+            seed=seed,
+            axis=axis,
+            strict=strict,
+            deadline=deadline,
+            memory_limit=memory_limit,
+            load_timeout=load_timeout,
+            extra_layouts=0 if examples is None and not thorough else min(count, 8),
             start_method=_start_method(target),
-            name=target if isinstance(target, str) else _name_of(target))  # fmt: skip
+            name=target if isinstance(target, str) else _name_of(target),
+        )
     options = Options(convention, tuple(dtypes), tuple(ndims), count, timeout, seed)
     options.axis, options.strict = axis, strict
     start = time.perf_counter()
@@ -237,21 +260,33 @@ def _verify(
             checks.append(no_mutation(proc))
     if options.contract:
         status = "fail" if strict else "pass"
-        checks.append(CheckResult(
-            "contract", status, message=f"{len(options.contract)} interface deviation"
-            + ("s" if len(options.contract) != 1 else "")
-            + (" (--strict)" if strict else " (warnings; --strict makes them failures)"),
-        ))  # fmt: skip
+        checks.append(
+            CheckResult(
+                "contract",
+                status,
+                message=f"{len(options.contract)} interface deviation"
+                + ("s" if len(options.contract) != 1 else "")
+                + (" (--strict)" if strict else " (warnings; --strict makes them failures)"),
+            )
+        )
     return VerificationReport(
         str(name),
         description.kind if description is not None else "unknown",
         checks,
         time.perf_counter() - start,
-        {"convention": convention, "dtypes": list(dtypes), "ndims": list(options.ndims),
-         "examples": count, "timeout": timeout, "seed": seed, "axis": axis, "strict": strict},
+        {
+            "convention": convention,
+            "dtypes": list(dtypes),
+            "ndims": list(options.ndims),
+            "examples": count,
+            "timeout": timeout,
+            "seed": seed,
+            "axis": axis,
+            "strict": strict,
+        },
         list(description.mapping) if description is not None else [],
         list(options.contract),
-    )  # fmt: skip
+    )
 
 
 def _name_of(target: Any) -> str:

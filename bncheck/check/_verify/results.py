@@ -62,7 +62,40 @@ class Options:
 
 @dataclass
 class CheckResult:
-    """One row of the verification table."""
+    """One check of a verification: a row of the table that ``bncheck verify`` prints.
+
+    Public as :class:`bncheck.check.CheckResult`; :attr:`VerificationReport.checks
+    <bncheck.check.VerificationReport>` is a list of them.
+
+    Attributes
+    ----------
+    id : str
+        The check and the case it ran on, e.g. ``"backward/2d/float32"``.
+    status : str
+        ``"pass"``, ``"fail"`` or ``"skip"``; :attr:`passed` is True unless ``"fail"``.
+    worst, budget : float or None
+        The worst error seen and the budget it is judged against, in ``unit``.
+    unit : str
+        ``"ulp"`` (normwise ULP), ``"rel"`` (relative) or ``"×budget"`` (a multiple of the
+        budget).
+    message : str
+        What was found (for a failure: what is wrong).
+    counterexample : dict or None
+        The shrunk input of a failure: shape, dtype, regime, eps and the arrays.
+    worst_entries : list of dict
+        The entries of the outputs furthest from the truth on that counterexample.
+    diagnosis : list of str
+        The ids of the known mistakes that explain the failure.
+    explanation : str
+        What the diagnosis fitted, also when it names no mistake.
+
+    Examples
+    --------
+    >>> from bncheck.check import CheckResult
+    >>> row = CheckResult("backward/2d/float64", "fail", worst=310.0, budget=4.0)
+    >>> row.passed, row.unit, row.diagnosis
+    (False, 'ulp', [])
+    """
 
     id: str
     status: str  # "pass", "fail" or "skip"

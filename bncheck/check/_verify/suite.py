@@ -31,8 +31,11 @@ def _explain_by(derived: list[CheckResult], sources: list[CheckResult]) -> None:
 def load_failed(exc: TargetLoadFailed) -> CheckResult:
     """A target that crashed while being loaded: a failed check with its traceback."""
     tb = getattr(exc, "traceback", "") or ""
-    return CheckResult("load", "fail", message=f"the target failed while loading: {exc}"
-                       + (f"\n{tb.rstrip()}" if tb else ""))  # fmt: skip
+    return CheckResult(
+        "load",
+        "fail",
+        message=f"the target failed while loading: {exc}" + (f"\n{tb.rstrip()}" if tb else ""),
+    )
 
 
 def run_all(
@@ -63,9 +66,10 @@ def run_all(
                 description,
                 mapping=description.mapping + checked.mapping,
                 ndims=checked.ndims if "ndims" in found else description.ndims,
-                rank_errors=checked.rank_errors if "rank_errors" in found
+                rank_errors=checked.rank_errors
+                if "rank_errors" in found
                 else description.rank_errors,
-            )  # fmt: skip
+            )
     supported = list(description.ndims) or list(options.ndims)
     ndims = [n for n in options.ndims if n in supported]
     skipped = [n for n in options.ndims if n not in supported]
@@ -85,13 +89,21 @@ def run_all(
                     continue
                 try:
                     proc.call("variant", variant)
-                    checks += run_config(proc, dtype, ndim, options,
-                                         names={"backward": f"backward[{variant}]"},
-                                         forward_ids=forward_ids)  # fmt: skip
+                    checks += run_config(
+                        proc,
+                        dtype,
+                        ndim,
+                        options,
+                        names={"backward": f"backward[{variant}]"},
+                        forward_ids=forward_ids,
+                    )
                     proc.call("variant", "batchnorm_backward")
                 except TargetError as exc:
-                    checks.append(CheckResult(f"backward[{variant}]/{ndim}d/{dtype}", "fail",
-                                              message=str(exc)))  # fmt: skip
+                    checks.append(
+                        CheckResult(
+                            f"backward[{variant}]/{ndim}d/{dtype}", "fail", message=str(exc)
+                        )
+                    )
     errors = description.rank_errors
     for ndim in skipped:
         dims = " or ".join(f"{n}-D" for n in supported)
@@ -151,9 +163,13 @@ def _explain_by_family(checks: list[CheckResult]) -> None:
             continue
         family = check.id.split("/")[0]
         narrow = check.id.endswith(("float32", "float16"))
-        named = [d for c in checks if c.status == "fail" and c.id.split("/")[0] == family
-                 for d in c.diagnosis
-                 if not (narrow and d == "float32-arithmetic")]  # fmt: skip
+        named = [
+            d
+            for c in checks
+            if c.status == "fail" and c.id.split("/")[0] == family
+            for d in c.diagnosis
+            if not (narrow and d == "float32-arithmetic")
+        ]
         if named:
             check.diagnosis = list(dict.fromkeys(named))
             check.explanation = (check.explanation + "; " if check.explanation else "") + (

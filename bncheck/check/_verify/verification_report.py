@@ -1,11 +1,13 @@
 """The outcome of :func:`bncheck.check._verify.verify`: the checks, the mapping found, the
-interface deviations, and the known mistakes the failures match."""
+interface deviations, and the known mistakes the failures match; as text and JSON through
+:mod:`bncheck.check._verify.rendering`."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bncheck.check._verify import rendering
 from bncheck.check._verify.diagnosis.mistakes import MISTAKES
 from bncheck.check._verify.results import CheckResult
 
@@ -93,3 +95,47 @@ class VerificationReport:
             "diagnosis": self.diagnosis,
             "unexplained": [c.id for c in self.unexplained],
         }
+
+    def to_text(self) -> str:
+        """The report as ``bncheck verify`` prints it: how the target was plugged in, the
+        check table, each failure with its shrunk counterexample, worst entries and fit, the
+        interface deviations, the diagnosis and the result.
+
+        It is also the message of the :class:`~bncheck.exceptions.BatchNormVerificationError`
+        that :func:`~bncheck.check.testing.assert_batchnorm_correct` raises.
+
+        Examples
+        --------
+        >>> from bncheck.check import CheckResult, VerificationReport
+        >>> report = VerificationReport(
+        ...     "mine.py", "functional", [CheckResult("forward/2d/float64", "pass", 0.5, 4.0)],
+        ...     seconds=1.0,
+        ... )
+        >>> print(report.to_text())
+        bncheck verify mine.py (functional), 1.0 s
+        <BLANKLINE>
+        check               result    worst error    budget    note
+        ------------------  --------  -------------  --------  ------
+        forward/2d/float64  pass      0.5 ulp        4 ulp
+        <BLANKLINE>
+        Result: PASS
+        """
+        return rendering.render_text(self)
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as JSON text, keys sorted (what ``bncheck verify --json`` prints);
+        an infinite or NaN number is written as the string ``"inf"``, ``"-inf"`` or ``"nan"``.
+
+        Examples
+        --------
+        >>> import json
+        >>> from bncheck.check import CheckResult, VerificationReport
+        >>> report = VerificationReport(
+        ...     "mine.py", "functional",
+        ...     [CheckResult("backward/2d/float64", "fail", float("inf"), 4.0)], seconds=1.0,
+        ... )
+        >>> data = json.loads(report.to_json())
+        >>> data["result"], data["checks"][0]["worst"], data["unexplained"]
+        ('fail', 'inf', ['backward/2d/float64'])
+        """
+        return rendering.render_json(self)

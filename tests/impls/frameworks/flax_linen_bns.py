@@ -27,8 +27,9 @@ class NoMeanGradientBN(nn.BatchNorm):
 
     @nn.compact
     def __call__(self, x: Any, use_running_average: bool | None = None, *, mask: Any = None) -> Any:
-        frozen = nn.merge_param("use_running_average", self.use_running_average,
-                                use_running_average)  # fmt: skip
+        frozen = nn.merge_param(
+            "use_running_average", self.use_running_average, use_running_average
+        )
         c = x.shape[-1]
         axes = tuple(range(x.ndim - 1))
         ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros(c, jnp.float32))

@@ -22,8 +22,15 @@ class SwappedMomentumBN(keras.layers.BatchNormalization):
         m = self.momentum
         self.moving_mean.assign(self.moving_mean * (1.0 - m) + mean * m)  # the mistake
         self.moving_variance.assign(self.moving_variance * (1.0 - m) + var * m)
-        return ops.batch_normalization(inputs, mean, var, axis=self.axis, offset=self.beta,
-                                       scale=self.gamma, epsilon=self.epsilon)  # fmt: skip
+        return ops.batch_normalization(
+            inputs,
+            mean,
+            var,
+            axis=self.axis,
+            offset=self.beta,
+            scale=self.gamma,
+            epsilon=self.epsilon,
+        )
 
 
 class NoVarianceGradientBN(keras.layers.BatchNormalization):
@@ -39,8 +46,15 @@ class NoVarianceGradientBN(keras.layers.BatchNormalization):
         m = self.momentum
         self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
         self.moving_variance.assign(self.moving_variance * m + var * (1.0 - m))
-        return ops.batch_normalization(inputs, mean, var, axis=self.axis, offset=self.beta,
-                                       scale=self.gamma, epsilon=self.epsilon)  # fmt: skip
+        return ops.batch_normalization(
+            inputs,
+            mean,
+            var,
+            axis=self.axis,
+            offset=self.beta,
+            scale=self.gamma,
+            epsilon=self.epsilon,
+        )
 
 
 #: Keras' own layer built by a user for channels-first input with PyTorch's eps (unbuilt):

@@ -131,8 +131,10 @@ class JaxMeshAdapter:
         if self.arg == "use_running_average" and getattr(self.module, self.arg, None) is not None:
             self.module = self.module.clone(use_running_average=None)
         if self.arg is None and "use_running_average" in fields:
-            self.modes = (self.module.clone(use_running_average=False),
-                          self.module.clone(use_running_average=True))  # fmt: skip
+            self.modes = (
+                self.module.clone(use_running_average=False),
+                self.module.clone(use_running_average=True),
+            )
             self.arg = "<attribute>"
         else:
             self.modes = (self.module, self.module)
@@ -179,8 +181,7 @@ class JaxMeshAdapter:
         outcome = guarded(lambda: self._case(case), self.timeout)
         if outcome.get("status") != "ok":
             return {"outcomes": [outcome] * k, "alive": False}
-        return {"outcomes": [{"status": "ok", "value": v} for v in outcome["value"]],
-                "alive": True}  # fmt: skip
+        return {"outcomes": [{"status": "ok", "value": v} for v in outcome["value"]], "alive": True}
 
     # -- one case -------------------------------------------------------------------------------
     def _init(self, c: int, dtype: str, gamma: Any, beta: Any, shape: tuple[int, ...]) -> Any:
@@ -207,8 +208,9 @@ class JaxMeshAdapter:
             variables = self.modes[0].init(key, x, **self.kw[True])
             return jax.tree.map(lambda a: jax.numpy.asarray(a)[None], variables)
 
-        init = jax.jit(jax.shard_map(body, mesh=self.mesh, in_specs=(P(), P(AXIS)),
-                                     out_specs=P(AXIS)))  # fmt: skip
+        init = jax.jit(
+            jax.shard_map(body, mesh=self.mesh, in_specs=(P(), P(AXIS)), out_specs=P(AXIS))
+        )
         with nn.intercept_methods(intercept):
             stacked = init(jax.random.PRNGKey(0), x0)
         variables = dict(jax.tree.map(lambda a: a[0], stacked))
@@ -241,8 +243,9 @@ class JaxMeshAdapter:
         kt, ke = self.kw[True], self.kw[False]
 
         def apply(module: Any, kw: Any, p: Any, s: Any, x: Any) -> Any:
-            y, upd = module.apply({**rest, "params": p, "batch_stats": s}, x,
-                                  mutable=["batch_stats"], **kw)  # fmt: skip
+            y, upd = module.apply(
+                {**rest, "params": p, "batch_stats": s}, x, mutable=["batch_stats"], **kw
+            )
             return y, dict(upd.get("batch_stats", s)) if upd else s
 
         def stack(tree: Any) -> Any:  # one row per device: what each holds
@@ -260,10 +263,19 @@ class JaxMeshAdapter:
             return y, stack(new)
 
         rows, shard = P(AXIS), P()
-        step = jax.jit(jax.shard_map(train, mesh=self.mesh, in_specs=(shard, rows, rows, rows),
-                                     out_specs=(rows, rows, rows, rows)))  # fmt: skip
-        run_eval = jax.jit(jax.shard_map(evaluate, mesh=self.mesh, in_specs=(shard, rows, rows),
-                                         out_specs=(rows, rows)))  # fmt: skip
+        step = jax.jit(
+            jax.shard_map(
+                train,
+                mesh=self.mesh,
+                in_specs=(shard, rows, rows, rows),
+                out_specs=(rows, rows, rows, rows),
+            )
+        )
+        run_eval = jax.jit(
+            jax.shard_map(
+                evaluate, mesh=self.mesh, in_specs=(shard, rows, rows), out_specs=(rows, rows)
+            )
+        )
 
         def last(a: Any) -> Any:  # channels to the last axis (Flax's default) and back
             return jnp.asarray(np.moveaxis(np.asarray(a), 1, -1))
@@ -285,22 +297,40 @@ class JaxMeshAdapter:
         n = y.shape[0] // k
         out = []
         for r in range(k):
-            out.append({
-                "y": y[r * n : (r + 1) * n], "dx": dx[r * n : (r + 1) * n],
-                "dgamma": None if grads[0] is None else (grads[0][0] if r == 0
-                                                         else np.zeros_like(grads[0][0])),
-                "dbeta": None if grads[1] is None else (grads[1][0] if r == 0
-                                                        else np.zeros_like(grads[1][0])),
-                "affine": pp is not None, "mutated": [], "notes": notes,
-                "eps": self.attrs.get("eps"), "momentum": self.attrs.get("momentum", "missing"),
-                "running": None,
-            })  # fmt: skip
+            out.append(
+                {
+                    "y": y[r * n : (r + 1) * n],
+                    "dx": dx[r * n : (r + 1) * n],
+                    "dgamma": None
+                    if grads[0] is None
+                    else (grads[0][0] if r == 0 else np.zeros_like(grads[0][0])),
+                    "dbeta": None
+                    if grads[1] is None
+                    else (grads[1][0] if r == 0 else np.zeros_like(grads[1][0])),
+                    "affine": pp is not None,
+                    "mutated": [],
+                    "notes": notes,
+                    "eps": self.attrs.get("eps"),
+                    "momentum": self.attrs.get("momentum", "missing"),
+                    "running": None,
+                }
+            )
         if sp is not None and self.arg is not None:
             self._steps(case, out, step, run_eval, params, stats, sp, last, first)
         return out
 
-    def _steps(self, case: Any, out: Any, step: Any, run_eval: Any, params: Any, stats: Any,
-               sp: Any, last: Any, first: Any) -> None:  # fmt: skip
+    def _steps(
+        self,
+        case: Any,
+        out: Any,
+        step: Any,
+        run_eval: Any,
+        params: Any,
+        stats: Any,
+        sp: Any,
+        last: Any,
+        first: Any,
+    ) -> None:
         """STEPS train steps from the initial statistics, then an eval call; per device."""
         from bncheck.check._verify.targets.frameworks import get_at
 

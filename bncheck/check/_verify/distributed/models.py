@@ -269,8 +269,9 @@ class _Judge:
     """:func:`judge` with a case's fixed arguments: whether ``got`` is within the budget of
     ``ref`` (``model``: within 4 budgets + 64 ULP, the slack of a model in float64)."""
 
-    def __init__(self, sh: Shards, x: Any, eps: float, dtype: Any, extra: F64, g: F64,
-                 dy: Any) -> None:  # fmt: skip
+    def __init__(
+        self, sh: Shards, x: Any, eps: float, dtype: Any, extra: F64, g: F64, dy: Any
+    ) -> None:
         self.args = (sh, x, eps, dtype, extra)
         self.g, self.dy = g, dy
 
@@ -282,9 +283,16 @@ class _Judge:
 
 
 def diagnose_forward(
-    sh: Shards, gamma: Any, beta: Any, eps: float, y: Any, truth: Any, dtype: Any, extra: F64,
+    sh: Shards,
+    gamma: Any,
+    beta: Any,
+    eps: float,
+    y: Any,
+    truth: Any,
+    dtype: Any,
+    extra: F64,
     x: Any,
-) -> Finding:  # fmt: skip
+) -> Finding:
     """The first mistake model (or pair) that differs from the truth on these data and whose
     y reproduces the target's y."""
     g, b = _params(gamma, beta, sh.x.shape[1])
@@ -297,8 +305,9 @@ def diagnose_forward(
         if ok("y", out, truth) or not ok("y", y, out, model=True):
             continue  # indistinguishable from the truth here (equal shards), or not the target
         how = "fitted within the one-pass error bound" if model.var is None else "modelled"
-        return Finding(list(model.ids), f"y matches mean and variance {how} as "
-                       + " + ".join(model.ids))  # fmt: skip
+        return Finding(
+            list(model.ids), f"y matches mean and variance {how} as " + " + ".join(model.ids)
+        )
     return Finding([], "")
 
 
@@ -324,9 +333,18 @@ def _dx_variants(model: Model, sh: Shards, g: F64, s: F64, dy: F64) -> list[tupl
 
 
 def diagnose_backward(
-    sh: Shards, gamma: Any, beta: Any, eps: float, dy: Any, y: Any, grads: dict[str, Any],
-    truth: dict[str, Any], dtype: Any, extra: F64, x: Any,
-) -> Finding:  # fmt: skip
+    sh: Shards,
+    gamma: Any,
+    beta: Any,
+    eps: float,
+    dy: Any,
+    y: Any,
+    grads: dict[str, Any],
+    truth: dict[str, Any],
+    dtype: Any,
+    extra: F64,
+    x: Any,
+) -> Finding:
     """The first model whose dx (exact gradient or formula, global or local sums) and summed
     dgamma and dbeta differ from the truth on these data and reproduce the target's."""
     g, b = _params(gamma, beta, sh.x.shape[1])
@@ -338,8 +356,10 @@ def diagnose_backward(
             continue
         s = np.sqrt(var + eps)
         wanted = {"dgamma": (d * (sh.x - model.mu) / s).sum(axis=0), "dbeta": d.sum(axis=0)}
-        if any(grads.get(k) is not None and not ok(k, grads[k], v, model=True)
-               for k, v in wanted.items()):  # fmt: skip
+        if any(
+            grads.get(k) is not None and not ok(k, grads[k], v, model=True)
+            for k, v in wanted.items()
+        ):
             continue
         for local, dx in _dx_variants(model, sh, g, s, d):
             wanted["dx"] = uncols(dx, sh.shape)

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from bncheck.exceptions import BncheckError
+
 __all__ = [
     "MAX_ITEMS",
     "TooLarge",
@@ -65,7 +67,7 @@ _SCALAR_TYPES: dict[type, np.dtype[Any]] = {np.dtype(n).type: np.dtype(n) for n 
 _DTYPE_SET = frozenset(_DTYPES.values())
 
 
-class WireError(Exception):
+class WireError(BncheckError):
     """Data that is not a well-formed message (bad framing, type tag, dtype, shape or size)."""
 
 

@@ -233,9 +233,13 @@ def adapt(
     (3,)
     """
     paths = {
-        "gamma": gamma, "beta": beta, "running_mean": running_mean,
-        "running_var": running_var, "eps": eps, "momentum": momentum,
-    }  # fmt: skip
+        "gamma": gamma,
+        "beta": beta,
+        "running_mean": running_mean,
+        "running_var": running_var,
+        "eps": eps,
+        "momentum": momentum,
+    }
     present = {}
     for key, path in paths.items():
         try:

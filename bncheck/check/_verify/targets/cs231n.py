@@ -46,9 +46,13 @@ class Cs231nAdapter(FunctionalAdapter):
             mapping.append("4-D: spatial_batchnorm_forward / spatial_batchnorm_backward")
         mapping += [f"also checked: {v}" for v in self.variants]
         return {
-            "kind": self.kind, "name": self.name, "running": True, "ndims": ndims,
-            "mapping": mapping, "variants": sorted(self.variants),
-        }  # fmt: skip
+            "kind": self.kind,
+            "name": self.name,
+            "running": True,
+            "ndims": ndims,
+            "mapping": mapping,
+            "variants": sorted(self.variants),
+        }
 
     def variant(self, name: str) -> None:
         if name != "batchnorm_backward" and name not in self.variants:

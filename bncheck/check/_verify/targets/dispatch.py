@@ -56,8 +56,13 @@ from bncheck.exceptions import LoadError, TargetImportFailed
 __all__ = ["load_adapter"]
 
 
-_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))  # fmt: skip
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 def _on_path(folder: str) -> None:
@@ -132,8 +137,11 @@ def _import_file(path: Path) -> types.ModuleType:
             )
         return module
     stem = path.stem
-    name = stem if stem.isidentifier() and stem not in sys.modules else (
-        f"_bncheck_target_{abs(hash(str(path)))}")  # fmt: skip
+    name = (
+        stem
+        if stem.isidentifier() and stem not in sys.modules
+        else (f"_bncheck_target_{abs(hash(str(path)))}")
+    )
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise LoadError(f"cannot import {str(path)!r} as a Python module")

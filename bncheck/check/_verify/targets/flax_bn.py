@@ -32,13 +32,30 @@ from bncheck.exceptions import LoadError
 __all__ = ["LinenAdapter", "NnxAdapter"]
 
 #: the __call__ arguments that choose the mode, and whether True means train
-MODE_ARGS = {"use_running_average": False, "train": True, "training": True,
-             "is_training": True, "deterministic": False}  # fmt: skip
+MODE_ARGS = {
+    "use_running_average": False,
+    "train": True,
+    "training": True,
+    "is_training": True,
+    "deterministic": False,
+}
 #: the hyperparameters read from the BN module, and the names they go by
-ATTRS = {"eps": ("epsilon", *P.EPS_NAMES), "momentum": P.MOMENTUM_NAMES,
-         "fast_variance": ("use_fast_variance",), "axis": ("axis",)}  # fmt: skip
-SHOWN = ("momentum", "epsilon", "use_fast_variance", "axis", "dtype", "param_dtype",
-         "force_float32_reductions", "axis_name")  # fmt: skip
+ATTRS = {
+    "eps": ("epsilon", *P.EPS_NAMES),
+    "momentum": P.MOMENTUM_NAMES,
+    "fast_variance": ("use_fast_variance",),
+    "axis": ("axis",),
+}
+SHOWN = (
+    "momentum",
+    "epsilon",
+    "use_fast_variance",
+    "axis",
+    "dtype",
+    "param_dtype",
+    "force_float32_reductions",
+    "axis_name",
+)
 
 
 def mode_arg(fn: Any) -> str | None:
@@ -118,8 +135,10 @@ class LinenAdapter(JaxAdapter):
         self.module = module
         if self.arg is None and "use_running_average" in fields:
             self.arg = "<attribute>"
-            self.modes = (module.clone(use_running_average=False),
-                          module.clone(use_running_average=True))  # fmt: skip
+            self.modes = (
+                module.clone(use_running_average=False),
+                module.clone(use_running_average=True),
+            )
         else:
             self.modes = (module, module)
         self.has_modes = self.arg is not None
@@ -136,9 +155,11 @@ class LinenAdapter(JaxAdapter):
         def call(train: bool, p: Any, s: Any, x: Any) -> Any:
             module = mt if train else me
             y, updates = module.apply(
-                {**rest, "params": p, "batch_stats": s}, x, mutable=["batch_stats"],
+                {**rest, "params": p, "batch_stats": s},
+                x,
+                mutable=["batch_stats"],
                 **mode_kwargs(arg, train),
-            )  # fmt: skip
+            )
             new = updates.get("batch_stats") if updates else None
             return y, (dict(new) if new is not None else s)
 
@@ -208,9 +229,10 @@ class LinenAdapter(JaxAdapter):
         bn = self.bn if self.bn is not None else self.module
         inner = f"; it calls {type(bn).__name__}" if self.inner else ""
         fields = _fields_text(bn)
-        how = {None: "no mode argument or field found",
-               "<attribute>": "the use_running_average field (a clone per mode)"}.get(
-                   self.arg, f"__call__(x, {self.arg}=...)")  # fmt: skip
+        how = {
+            None: "no mode argument or field found",
+            "<attribute>": "the use_running_average field (a clone per mode)",
+        }.get(self.arg, f"__call__(x, {self.arg}=...)")
         return [
             f"built as {built} (flax.linen{inner}{': ' + fields if fields else ''})",
             "variables: init(PRNGKey(0), x) creates params and batch_stats; parameters cast "
@@ -252,8 +274,10 @@ class NnxAdapter(JaxAdapter):
         forms: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
             ("C, rngs=nnx.Rngs(0)", (c,), {"rngs": nnx.Rngs(0)}),
             ("num_features=C, rngs=nnx.Rngs(0)", (), {"num_features": c, "rngs": nnx.Rngs(0)}),
-            ("C", (c,), {}), ("rngs=nnx.Rngs(0)", (), {"rngs": nnx.Rngs(0)}), ("", (), {}),
-        ]  # fmt: skip
+            ("C", (c,), {}),
+            ("rngs=nnx.Rngs(0)", (), {"rngs": nnx.Rngs(0)}),
+            ("", (), {}),
+        ]
         sig = inspect.signature(self.target)
         for text, args, kwargs in forms:
             try:
@@ -262,8 +286,10 @@ class NnxAdapter(JaxAdapter):
                 continue
             self.built_as = f"{self.name}({text})"
             return self.target(*args, **kwargs)
-        raise LoadError(f"cannot construct {self.name}: tried {self.name}(C, rngs=nnx.Rngs(0)) "
-                        "and simpler forms; pass an instance (file.py:name) instead")  # fmt: skip
+        raise LoadError(
+            f"cannot construct {self.name}: tried {self.name}(C, rngs=nnx.Rngs(0)) "
+            "and simpler forms; pass an instance (file.py:name) instead"
+        )
 
     def _build(self, c: int, dtype: str, ndim: int) -> Built:
         nnx = importlib.import_module("flax.nnx")
@@ -289,13 +315,15 @@ class NnxAdapter(JaxAdapter):
 
         def rebuild(flat: list[Any], values: Any) -> Any:
             given = traversals.flatten_mapping(values)
-            return nnx.from_flat_state([(k, v.replace(given[k]) if hasattr(v, "replace")
-                                         else given[k]) for k, v in flat])  # fmt: skip
+            return nnx.from_flat_state(
+                [(k, v.replace(given[k]) if hasattr(v, "replace") else given[k]) for k, v in flat]
+            )
 
         def call(train: bool, p: Any, s: Any, x: Any) -> Any:
             graph = g_train if train or arg != "<attribute>" else g_eval
-            m = nnx.merge(graph, rebuild(flats[0], p), rebuild(flats[1], s),
-                          rebuild(flats[2], other))  # fmt: skip
+            m = nnx.merge(
+                graph, rebuild(flats[0], p), rebuild(flats[1], s), rebuild(flats[2], other)
+            )
             y = m(x, **mode_kwargs(arg, train))
             _, _, new, _ = nnx.split(m, nnx.Param, nnx.BatchStat, ...)
             return y, nnx.to_pure_dict(new)
@@ -321,10 +349,11 @@ class NnxAdapter(JaxAdapter):
     def _describe_target(self) -> list[str]:
         inner = f"; it holds {type(self.bn).__name__}" if self.inner else ""
         fields = _fields_text(self.bn)
-        how = {None: "no mode argument or attribute found",
-               "<attribute>": "train()/eval() (the use_running_average attribute; one graph "
-                              "definition per mode)"}.get(
-                   self.arg, f"__call__(x, {self.arg}=...)")  # fmt: skip
+        how = {
+            None: "no mode argument or attribute found",
+            "<attribute>": "train()/eval() (the use_running_average attribute; one graph "
+            "definition per mode)",
+        }.get(self.arg, f"__call__(x, {self.arg}=...)")
         return [
             f"built as {self.built_as} (flax.nnx{inner}{': ' + fields if fields else ''})",
             "state: nnx.split into Param and BatchStat states (as pure dicts), merged again "

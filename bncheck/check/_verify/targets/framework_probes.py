@@ -51,9 +51,11 @@ def _precise(adapter: Any, c: int) -> tuple[bool, str]:
     _, _, y = _step(adapter, x)
     if not np.array_equal(y, y.astype(np.float32).astype(np.float64)):
         return True, ""
-    return False, ("float64 input is computed in float32: y of a float64 probe batch holds "
-                   "float32 numbers only (cast back to float64); the float64 checks judge it "
-                   "as float64")  # fmt: skip
+    return False, (
+        "float64 input is computed in float32: y of a float64 probe batch holds "
+        "float32 numbers only (cast back to float64); the float64 checks judge it "
+        "as float64"
+    )
 
 
 def _update_text(adapter: Any, c: int, precise: bool) -> str:
@@ -71,9 +73,13 @@ def _update_text(adapter: Any, c: int, precise: bool) -> str:
     elif isinstance(mom, float) and abs(mom - a0) < tol:
         text += f"; momentum={mom:g} is the weight of the new batch (the 'torch' convention)"
     xw = x.astype(np.float64)
-    kind = ("biased" if np.allclose(v, xw.var(0), rtol=100 * tol) else "unbiased" if
-            np.allclose(v, xw.var(0, ddof=1), rtol=100 * tol) else
-            "neither the biased nor the unbiased")  # fmt: skip
+    kind = (
+        "biased"
+        if np.allclose(v, xw.var(0), rtol=100 * tol)
+        else "unbiased"
+        if np.allclose(v, xw.var(0, ddof=1), rtol=100 * tol)
+        else "neither the biased nor the unbiased"
+    )
     return f"{text}; {kind} batch variance in the running variance"
 
 
@@ -88,11 +94,15 @@ def _one_pass_text(adapter: Any, c: int, precise: bool) -> str:
     flag = adapter.attrs.get("fast_variance")
     said = f" (the layer's use_fast_variance={flag})" if flag is not None else ""
     if not err <= limit:
-        return (f"batch variance: ONE PASS, E[x²] − E[x]²{said}: on a {dtype} probe batch of "
-                f"mean {offset:g} and variance ~1 it is off by {err:.2g} of itself (two-pass: "
-                f"below {limit:g}); the accuracy checks show what this costs")  # fmt: skip
-    return (f"batch variance: two-pass{said} (off by {err:.1g} of itself on a {dtype} probe "
-            f"batch of mean {offset:g})")  # fmt: skip
+        return (
+            f"batch variance: ONE PASS, E[x²] − E[x]²{said}: on a {dtype} probe batch of "
+            f"mean {offset:g} and variance ~1 it is off by {err:.2g} of itself (two-pass: "
+            f"below {limit:g}); the accuracy checks show what this costs"
+        )
+    return (
+        f"batch variance: two-pass{said} (off by {err:.1g} of itself on a {dtype} probe "
+        f"batch of mean {offset:g})"
+    )
 
 
 def conventions(adapter: Any, c: int) -> list[str]:

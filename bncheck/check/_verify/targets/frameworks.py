@@ -42,8 +42,12 @@ from bncheck.exceptions import LoadError
 __all__ = ["Built", "framework_adapter", "prepare_target"]
 
 #: the top-level package of a dotted target name -> (packages it needs, bncheck's extra)
-NEEDS = {"torch": (("torch",), "compare"), "flax": (("jax", "flax"), "jax"),
-         "jax": (("jax",), "jax"), "keras": (("keras", "jax"), "keras")}  # fmt: skip
+NEEDS = {
+    "torch": (("torch",), "compare"),
+    "flax": (("jax", "flax"), "jax"),
+    "jax": (("jax",), "jax"),
+    "keras": (("keras", "jax"), "keras"),
+}
 #: gamma/beta and running statistics names (the protocol's, and Flax's scale/bias, mean/var)
 PARAM_PAIRS = (("scale", "bias"), *P.PARAM_NAMES)
 STAT_PAIRS = (("mean", "var"), *P.RUNNING_NAMES)
@@ -91,14 +95,19 @@ def kind_of(obj: Any) -> str | None:
     """'flax.linen', 'flax.nnx' or 'keras' for a class or instance of theirs (None otherwise);
     a framework that is not imported cannot be the target's."""
     is_class = inspect.isclass(obj)
-    for kind, module, base in (("flax.linen", "flax.linen", "Module"),
-                               ("flax.nnx", "flax.nnx", "Module"),
-                               ("keras", "keras", "Layer")):  # fmt: skip
+    for kind, module, base in (
+        ("flax.linen", "flax.linen", "Module"),
+        ("flax.nnx", "flax.nnx", "Module"),
+        ("keras", "keras", "Layer"),
+    ):
         mod = sys.modules.get(module)
         if mod is None:
             continue
-        cls = getattr(mod, base, None) if kind != "keras" else getattr(
-            getattr(mod, "layers", None), base, None)  # fmt: skip
+        cls = (
+            getattr(mod, base, None)
+            if kind != "keras"
+            else getattr(getattr(mod, "layers", None), base, None)
+        )
         if cls is None:
             continue
         try:
@@ -111,9 +120,13 @@ def kind_of(obj: Any) -> str | None:
 
 def class_in_module(module: types.ModuleType, name: str) -> tuple[Any, str] | None:
     """The one framework BN class a target file defines (several: the ones named like a BN)."""
-    found = {k: v for k, v in vars(module).items()
-             if inspect.isclass(v) and getattr(v, "__module__", None) == module.__name__
-             and kind_of(v) is not None}  # fmt: skip
+    found = {
+        k: v
+        for k, v in vars(module).items()
+        if inspect.isclass(v)
+        and getattr(v, "__module__", None) == module.__name__
+        and kind_of(v) is not None
+    }
     if len(found) > 1:
         named = {
             k: v
@@ -206,8 +219,9 @@ def set_at(tree: Any, path: Path, value: Any) -> Any:
     return type(tree)(items) if isinstance(tree, tuple) else items
 
 
-def find_pair(tree: Any, pairs: tuple[tuple[str, str], ...], c: int, what: str,
-              name: str) -> tuple[Path, Path] | None:  # fmt: skip
+def find_pair(
+    tree: Any, pairs: tuple[tuple[str, str], ...], c: int, what: str, name: str
+) -> tuple[Path, Path] | None:
     """The paths of the two C-valued leaves named like one of ``pairs`` (a name ends a path);
     None when there are none, LoadError when several BNs' are."""
     found = leaves(tree)
@@ -264,9 +278,14 @@ class Built:
     its time on). forward() runs it with dy = 0, backward() again with dy.
     """
 
-    def __init__(self, call: Callable[..., Any], params: Any, stats: Any,
-                 param_paths: tuple[Path, Path] | None,
-                 stat_paths: tuple[Path, Path] | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        call: Callable[..., Any],
+        params: Any,
+        stats: Any,
+        param_paths: tuple[Path, Path] | None,
+        stat_paths: tuple[Path, Path] | None,
+    ) -> None:
         jax = jax_module()
         self.params, self.stats = params, stats
         self.param_paths, self.stat_paths = param_paths, stat_paths

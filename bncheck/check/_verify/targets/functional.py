@@ -44,11 +44,19 @@ class FunctionalAdapter:
         return ranks, errors
 
     def describe(self) -> dict[str, Any]:
-        mapping = ["forward(x, gamma, beta, eps) -> (y, cache); backward(dy, cache) -> (dx, "
-                   "dgamma, dbeta)" if self.takes_eps else "forward(x, gamma, beta) -> (y, "
-                   "cache); backward(dy, cache) -> (dx, dgamma, dbeta); eps inferred"]  # fmt: skip
-        return {"kind": self.kind, "name": self.name, "running": False, "mapping": mapping,
-                "probe": True}  # fmt: skip
+        mapping = [
+            "forward(x, gamma, beta, eps) -> (y, cache); backward(dy, cache) -> (dx, dgamma, dbeta)"
+            if self.takes_eps
+            else "forward(x, gamma, beta) -> (y, "
+            "cache); backward(dy, cache) -> (dx, dgamma, dbeta); eps inferred"
+        ]
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "running": False,
+            "mapping": mapping,
+            "probe": True,
+        }
 
     def probe(self) -> dict[str, Any]:
         """Run by verify as an ordinary call (with its timeout): the ranks forward takes and,

@@ -87,24 +87,36 @@ class JaxAdapter:
                 + "; gradients by jax.vjp of y for dy (dx, and the parameters')"
             )
         else:
-            mapping.append("parameters: none found (treated as gamma = 1, beta = 0); dx by "
-                           "jax.vjp")  # fmt: skip
-        mapping.append("each train step (forward and vjp) is one jax.jit program; float64 "
-                       "with jax_enable_x64 on, float32 and float16 with it off (JAX's "
-                       "default)")  # fmt: skip
+            mapping.append("parameters: none found (treated as gamma = 1, beta = 0); dx by jax.vjp")
+        mapping.append(
+            "each train step (forward and vjp) is one jax.jit program; float64 "
+            "with jax_enable_x64 on, float32 and float16 with it off (JAX's "
+            "default)"
+        )
         if not self.x64():
-            self.contracts.note("JAX cannot enable float64 (jax_enable_x64) here: float64 "
-                                "inputs are computed in float32")  # fmt: skip
+            self.contracts.note(
+                "JAX cannot enable float64 (jax_enable_x64) here: float64 "
+                "inputs are computed in float32"
+            )
         if self.attrs.get("eps") is None:
             self.eps_inferred = self._infer_eps(c, ranks[0] if ranks else 2)
-            mapping.append(f"eps: no attribute; {self.eps_inferred:g}, inferred from the outputs"
-                           if self.eps_inferred is not None else
-                           "eps: no attribute, and the outputs give no consistent eps")  # fmt: skip
+            mapping.append(
+                f"eps: no attribute; {self.eps_inferred:g}, inferred from the outputs"
+                if self.eps_inferred is not None
+                else "eps: no attribute, and the outputs give no consistent eps"
+            )
         mapping += conventions(self, c)
         self.mapping = mapping
-        return {"kind": self.kind, "name": self.name, "running": running,
-                "channels": self.channels, "mapping": mapping, "axis": self.axis,
-                "ndims": ranks, "rank_errors": errors}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "running": running,
+            "channels": self.channels,
+            "mapping": mapping,
+            "axis": self.axis,
+            "ndims": ranks,
+            "rank_errors": errors,
+        }
 
     def x64(self, on: bool = True) -> bool:
         """Switch jax_enable_x64; whether float64 arrays are float64 afterwards (when on)."""
@@ -149,9 +161,11 @@ class JaxAdapter:
     def _axis_text(self) -> str:
         if self.axis == 1:
             return "channels: axis 1, as bncheck's inputs have them (the layer's axis=1)"
-        return (f"channels: the layer normalizes the last axis ({self.framework}'s default "
-                "axis=-1): bncheck's channels-first inputs are moved to the last axis and the "
-                "outputs back")  # fmt: skip
+        return (
+            f"channels: the layer normalizes the last axis ({self.framework}'s default "
+            "axis=-1): bncheck's channels-first inputs are moved to the last axis and the "
+            "outputs back"
+        )
 
     def _ranks(self, c: int) -> tuple[list[int], dict[str, str]]:
         ranks: list[int] = []
@@ -252,8 +266,11 @@ class JaxAdapter:
             return dx, None, None
         dg, db = (np.array(get_at(gp, p)) for p in self.cur.param_paths)
         c = dy.shape[1]
-        return (dx, self.contracts.per_channel(dg, c, "dgamma"),
-                self.contracts.per_channel(db, c, "dbeta"))  # fmt: skip
+        return (
+            dx,
+            self.contracts.per_channel(dg, c, "dgamma"),
+            self.contracts.per_channel(db, c, "dbeta"),
+        )
 
     def state(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -47,8 +47,9 @@ def _short(variable: Any) -> str:
     return str(getattr(variable, "name", "")).rsplit("/", 1)[-1]
 
 
-def _pair(variables: list[Any], pairs: tuple[tuple[str, str], ...], c: int,
-          name: str) -> tuple[Path, Path] | None:  # fmt: skip
+def _pair(
+    variables: list[Any], pairs: tuple[tuple[str, str], ...], c: int, name: str
+) -> tuple[Path, Path] | None:
     """The indices of the two C-valued variables named like one of ``pairs``."""
     names = [_short(v) for v in variables]
     for first, second in pairs:
@@ -57,8 +58,10 @@ def _pair(variables: list[Any], pairs: tuple[tuple[str, str], ...], c: int,
         if len(a) == 1 and len(b) == 1:
             return (a[0],), (b[0],)
         if a and b:
-            raise LoadError(f"{name} holds {len(a)} {first}/{second} variables: bncheck "
-                            "verifies one BN; pass the BN itself")  # fmt: skip
+            raise LoadError(
+                f"{name} holds {len(a)} {first}/{second} variables: bncheck "
+                "verifies one BN; pass the BN itself"
+            )
     return None
 
 
@@ -129,8 +132,13 @@ class KerasAdapter(JaxAdapter):
             y, new = layer.stateless_call(p, s, x, training=train)
             return y, list(new)
 
-        return Built(call, params, stats, _pair(trainable, PARAM_PAIRS, c, self.name),
-                     _pair(fixed, STAT_PAIRS, c, self.name))  # fmt: skip
+        return Built(
+            call,
+            params,
+            stats,
+            _pair(trainable, PARAM_PAIRS, c, self.name),
+            _pair(fixed, STAT_PAIRS, c, self.name),
+        )
 
     def _find_bn(self, layer: Any) -> Any:
         """The layer itself, or the one BatchNormalization (or subclass) inside it."""
@@ -139,8 +147,9 @@ class KerasAdapter(JaxAdapter):
         found = layer
         if not isinstance(layer, bn_class):
             try:
-                inner = [s for s in layer._flatten_layers(include_self=False)
-                         if isinstance(s, bn_class)]  # fmt: skip
+                inner = [
+                    s for s in layer._flatten_layers(include_self=False) if isinstance(s, bn_class)
+                ]
             except Exception:
                 inner = []
             found = inner[0] if len(inner) == 1 else layer
@@ -159,8 +168,11 @@ class KerasAdapter(JaxAdapter):
     def _describe_target(self) -> list[str]:
         bn = self.bn
         shown = ", ".join(f"{n}={getattr(bn, n)}" for n in SHOWN if hasattr(bn, n))
-        inner = "" if bn is None or type(bn).__name__ in self.name else (
-            f"; it holds {type(bn).__name__}")  # fmt: skip
+        inner = (
+            ""
+            if bn is None or type(bn).__name__ in self.name
+            else (f"; it holds {type(bn).__name__}")
+        )
         return [
             f"built as {self.built_as} under the run's dtype policy (keras.config."
             f"set_dtype_policy), on Keras' JAX backend (keras{inner}: {shown})",

@@ -84,12 +84,12 @@ class LayerAdapter(LayerDriver):
                 pass
             else:
                 if self.params is None:
-                    self.params = P.find_pair(obj, P.PARAM_NAMES, P.CONTAINERS, c,
-                                              allow_none=False)  # fmt: skip
+                    self.params = P.find_pair(obj, P.PARAM_NAMES, P.CONTAINERS, c, allow_none=False)
                     self.lazy_params = self.params is not None
                 if self.running is None:
-                    self.running = P.find_pair(obj, P.RUNNING_NAMES, P.CONTAINERS, c,
-                                               allow_none=False)  # fmt: skip
+                    self.running = P.find_pair(
+                        obj, P.RUNNING_NAMES, P.CONTAINERS, c, allow_none=False
+                    )
                     self.lazy_running = self.running is not None
         self.ndims = self._ranks(c)
         try:
@@ -146,8 +146,10 @@ class LayerAdapter(LayerDriver):
         x = probe_x(c, self.ndims[0])
         dy = rng.normal(0.5, 1.0, size=x.shape)
         g1, b1 = np.array([1.5, -0.7, 2.0] * c)[:c], np.array([0.3, -1.2, 0.8] * c)[:c]
-        mapping = [f"built as {self.build.describe(self.name) if self.build else 'a copy'}",
-                   f"mode: {self.layout.describe()}"]  # fmt: skip
+        mapping = [
+            f"built as {self.build.describe(self.name) if self.build else 'a copy'}",
+            f"mode: {self.layout.describe()}",
+        ]
         if self.params is not None:
             self.params = self._choose_params(c, x, g1, b1)
             mapping.append(
@@ -180,11 +182,14 @@ class LayerAdapter(LayerDriver):
         else:
             self.eps_inferred = self._infer_eps(c)
             if self.eps_inferred is not None:
-                mapping.append(f"eps: no attribute; {self.eps_inferred:g}, inferred from the "
-                               "outputs (channels of different variance agree)")  # fmt: skip
+                mapping.append(
+                    f"eps: no attribute; {self.eps_inferred:g}, inferred from the "
+                    "outputs (channels of different variance agree)"
+                )
             else:
-                mapping.append("eps: no attribute, and the outputs give no consistent eps; "
-                               "assumed 1e-05")  # fmt: skip
+                mapping.append(
+                    "eps: no attribute, and the outputs give no consistent eps; assumed 1e-05"
+                )
         if self.momentum_slot:
             mapping.append(f"momentum: {self.momentum_slot}")
         if self.axis != 1:
@@ -203,8 +208,10 @@ class LayerAdapter(LayerDriver):
             self.new(c, "float64", 1e-5, x.ndim)
             self.set_params(g1, b1)
             back = [as_array(s.get(self.obj)) for s in pair]
-            if not all(isinstance(v, np.ndarray) and v.size == c and np.allclose(v.ravel(), w)
-                       for v, w in zip(back, (g1, b1), strict=True)):  # fmt: skip
+            if not all(
+                isinstance(v, np.ndarray) and v.size == c and np.allclose(v.ravel(), w)
+                for v, w in zip(back, (g1, b1), strict=True)
+            ):
                 continue
             y1 = np.asarray(as_array(self.forward(x, True)), dtype=np.float64)
             self.new(c, "float64", 1e-5, x.ndim)
@@ -250,17 +257,20 @@ class LayerAdapter(LayerDriver):
             self.grad_form, self.torch_grads = "slots", True
             return
         pairs = [(g, b) for g, b in P.GRAD_NAMES if (g, b) not in P.PARAM_NAMES]
-        found = P.find_pair(self.obj, tuple(pairs), P.CONTAINERS + P.GRAD_CONTAINERS, c,
-                            allow_none=False)  # fmt: skip
+        found = P.find_pair(
+            self.obj, tuple(pairs), P.CONTAINERS + P.GRAD_CONTAINERS, c, allow_none=False
+        )
         if found is None:
-            found = P.find_pair(self.obj, P.PARAM_NAMES, P.GRAD_CONTAINERS, c,
-                                allow_none=False, attributes=False)  # fmt: skip
+            found = P.find_pair(
+                self.obj, P.PARAM_NAMES, P.GRAD_CONTAINERS, c, allow_none=False, attributes=False
+            )
         if found is None:
             after = P.c_valued_slots(self.obj, c)
             changed = [
-                k for k, s in after.items()
+                k
+                for k, s in after.items()
                 if k not in before or not np.array_equal(as_array(s.get(self.obj)), before[k])
-            ]  # fmt: skip
+            ]
             raise LoadError(
                 f"{self.name}: backward returned {type(result).__name__}, not (dx, dgamma, "
                 "dbeta), and no gradients of gamma and beta were found among the attributes "
@@ -305,8 +315,11 @@ def _holds_tensors(obj: Any, params: tuple[Slot, Slot] | None) -> bool:
         return False
     if params is not None:
         return any(isinstance(s.get(obj), torch.Tensor) for s in params)
-    return any(isinstance(v, torch.Tensor) for v in vars(obj).values()) if hasattr(
-        obj, "__dict__") else False  # fmt: skip
+    return (
+        any(isinstance(v, torch.Tensor) for v in vars(obj).values())
+        if hasattr(obj, "__dict__")
+        else False
+    )
 
 
 def _changed(y1: Any, y2: Any) -> bool:

@@ -30,9 +30,13 @@ class LayerDriver:
     statistics."""
 
     def __init__(
-        self, factory: Callable[..., Any] | None, name: str, *, instance: Any = None,
+        self,
+        factory: Callable[..., Any] | None,
+        name: str,
+        *,
+        instance: Any = None,
         axis: int = 1,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.factory, self.name = factory, name
         self.instance = instance
         self.obj: Any = None
@@ -97,13 +101,15 @@ class LayerDriver:
         if self.lazy_params or self.lazy_running:
             self._warm_up(c, dtype)
         if self.params is not None and self.lazy_params:
-            for slot, value in zip(self.params, (np.ones(c, dtype), np.zeros(c, dtype)),
-                                   strict=True):  # fmt: skip
+            for slot, value in zip(
+                self.params, (np.ones(c, dtype), np.zeros(c, dtype)), strict=True
+            ):
                 if unset(slot.get(self.obj)):
                     set_new(self.obj, slot, value)
         if self.running is not None and self.lazy_running:
-            for slot, value in zip(self.running, (np.zeros(c, dtype), np.ones(c, dtype)),
-                                   strict=True):  # fmt: skip
+            for slot, value in zip(
+                self.running, (np.zeros(c, dtype), np.ones(c, dtype)), strict=True
+            ):
                 if unset(slot.get(self.obj)):
                     set_new(self.obj, slot, value)
         self._cast(dtype)
@@ -163,9 +169,11 @@ class LayerDriver:
         self.passed_x = self._to_axis(x)
         y = call_forward(self.obj, self.layout, self.passed_x, train)
         if (
-            isinstance(y, (tuple, list)) and len(y) in (2, 3)
-            and isinstance(y[0], np.ndarray) and y[0].shape == self.passed_x.shape
-        ):  # fmt: skip
+            isinstance(y, (tuple, list))
+            and len(y) in (2, 3)
+            and isinstance(y[0], np.ndarray)
+            and y[0].shape == self.passed_x.shape
+        ):
             self.contracts.note("forward returns a tuple; its first item is taken as y")
             y = y[0]
         return self._from_axis(as_array(y))
@@ -243,13 +251,19 @@ class LayerDriver:
         if self.params is not None:
             for key, slot in zip(("gamma", "beta"), self.params, strict=True):
                 value = as_array(slot.get(self.obj))
-                out[key] = self.contracts.per_channel(value, value.size, slot.label()) if (
-                    isinstance(value, np.ndarray)) else value  # fmt: skip
+                out[key] = (
+                    self.contracts.per_channel(value, value.size, slot.label())
+                    if (isinstance(value, np.ndarray))
+                    else value
+                )
         if self.running is not None:
             for key, slot in zip(("running_mean", "running_var"), self.running, strict=True):
                 value = as_array(slot.get(self.obj))
-                out[key] = self.contracts.per_channel(value, value.size, slot.label()) if (
-                    isinstance(value, np.ndarray)) else value  # fmt: skip
+                out[key] = (
+                    self.contracts.per_channel(value, value.size, slot.label())
+                    if (isinstance(value, np.ndarray))
+                    else value
+                )
         out["eps"] = as_number(scalar(self.obj, self.eps_slot))
         out["momentum"] = as_number(scalar(self.obj, self.momentum_slot))
         if self.eps_slot is None:

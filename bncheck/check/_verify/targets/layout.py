@@ -173,9 +173,10 @@ def construction_of(factory: Callable[..., Any]) -> list[Construction]:
     """Plausible ways to build the layer, best guess first (tried in turn)."""
     target = factory.__init__ if inspect.isclass(factory) else factory
     params = [
-        p for p in _params_of(target).values()
+        p
+        for p in _params_of(target).values()
         if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]  # fmt: skip
+    ]
     required = [p for p in params if p.default is inspect.Parameter.empty]
     names = [p.name for p in required]
     first_two = tuple(names[:2])

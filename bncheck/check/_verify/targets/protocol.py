@@ -35,20 +35,48 @@ __all__ = [
 
 #: keyword parameters of forward that take a bool: True = training
 BOOL_MODE_PARAMS = (
-    "train", "training", "train_flg", "train_flag", "is_training", "train_mode", "is_train",
-    "istrain", "training_mode", "trainable", "use_batch_stats", "phase_train", "is_train_phase",
-    "train_phase", "update_stats", "bn_training",
-)  # fmt: skip
+    "train",
+    "training",
+    "train_flg",
+    "train_flag",
+    "is_training",
+    "train_mode",
+    "is_train",
+    "istrain",
+    "training_mode",
+    "trainable",
+    "use_batch_stats",
+    "phase_train",
+    "is_train_phase",
+    "train_phase",
+    "update_stats",
+    "bn_training",
+)
 #: keyword parameters of forward that take a bool: True = eval (inverted)
 INVERTED_MODE_PARAMS = (
-    "eval", "is_eval", "evaluation", "inference", "is_inference", "test", "is_test", "test_mode",
-    "eval_mode", "predict",
-)  # fmt: skip
+    "eval",
+    "is_eval",
+    "evaluation",
+    "inference",
+    "is_inference",
+    "test",
+    "is_test",
+    "test_mode",
+    "eval_mode",
+    "predict",
+)
 #: methods some layers use for eval mode beside a train-only forward(x)
 EVAL_METHODS = (
-    "predict", "inference", "infer", "forward_inference", "forward_test", "forward_eval",
-    "eval_forward", "test_forward", "forward_predict",
-)  # fmt: skip
+    "predict",
+    "inference",
+    "infer",
+    "forward_inference",
+    "forward_test",
+    "forward_eval",
+    "eval_forward",
+    "test_forward",
+    "forward_predict",
+)
 #: keyword parameters of forward that take a string, and the strings for (train, eval)
 STRING_MODE_PARAMS = ("mode", "phase", "stage")
 EVAL_STRINGS = ("test", "eval", "inference", "predict", "val")
@@ -59,38 +87,90 @@ STRING_MODE_ATTRIBUTES = ("mode", "phase")
 
 #: (scale, shift) parameter names, most specific first
 PARAM_NAMES = (
-    ("gamma", "beta"), ("weight", "bias"), ("scale", "bias"), ("scale", "offset"),
-    ("scale", "shift"), ("scaler", "intercept"), ("gain", "bias"), ("gama", "beta"),
-    ("weights", "bias"), ("gamma", "bias"), ("W", "b"),
-)  # fmt: skip
+    ("gamma", "beta"),
+    ("weight", "bias"),
+    ("scale", "bias"),
+    ("scale", "offset"),
+    ("scale", "shift"),
+    ("scaler", "intercept"),
+    ("gain", "bias"),
+    ("gama", "beta"),
+    ("weights", "bias"),
+    ("gamma", "bias"),
+    ("W", "b"),
+)
 RUNNING_NAMES = (
-    ("running_mean", "running_var"), ("moving_mean", "moving_var"),
-    ("moving_mean", "moving_variance"), ("running_mean", "running_variance"),
-    ("running_avg_mean", "running_avg_var"), ("mean_running", "var_running"),
-    ("pop_mean", "pop_var"), ("population_mean", "population_var"), ("avg_mean", "avg_var"),
-    ("_running_mean", "_running_var"), ("test_mean", "test_var"), ("running_mu", "running_var"),
-    ("rolling_mean", "rolling_var"), ("ema_mean", "ema_var"), ("global_mean", "global_var"),
-    ("mean_avg", "var_avg"), ("moving_avg_mean", "moving_avg_var"), ("mov_mean", "mov_var"),
-    ("runMean", "runVar"), ("run_mean", "run_var"),
-)  # fmt: skip
+    ("running_mean", "running_var"),
+    ("moving_mean", "moving_var"),
+    ("moving_mean", "moving_variance"),
+    ("running_mean", "running_variance"),
+    ("running_avg_mean", "running_avg_var"),
+    ("mean_running", "var_running"),
+    ("pop_mean", "pop_var"),
+    ("population_mean", "population_var"),
+    ("avg_mean", "avg_var"),
+    ("_running_mean", "_running_var"),
+    ("test_mean", "test_var"),
+    ("running_mu", "running_var"),
+    ("rolling_mean", "rolling_var"),
+    ("ema_mean", "ema_var"),
+    ("global_mean", "global_var"),
+    ("mean_avg", "var_avg"),
+    ("moving_avg_mean", "moving_avg_var"),
+    ("mov_mean", "mov_var"),
+    ("runMean", "runVar"),
+    ("run_mean", "run_var"),
+)
 #: where gradients are kept when backward returns dx alone
 GRAD_NAMES = (
-    ("dgamma", "dbeta"), ("d_gamma", "d_beta"), ("gamma_grad", "beta_grad"),
-    ("grad_gamma", "grad_beta"), ("dweight", "dbias"), ("d_weight", "d_bias"),
-    ("weight_grad", "bias_grad"), ("grad_weight", "grad_bias"), ("dscale", "dbias"),
-    ("dscale", "doffset"), ("dscale", "dshift"), ("d_scale", "d_bias"), ("dW", "db"),
-    ("gamma", "beta"), ("weight", "bias"), ("scale", "bias"), ("scale", "offset"),
+    ("dgamma", "dbeta"),
+    ("d_gamma", "d_beta"),
+    ("gamma_grad", "beta_grad"),
+    ("grad_gamma", "grad_beta"),
+    ("dweight", "dbias"),
+    ("d_weight", "d_bias"),
+    ("weight_grad", "bias_grad"),
+    ("grad_weight", "grad_bias"),
+    ("dscale", "dbias"),
+    ("dscale", "doffset"),
+    ("dscale", "dshift"),
+    ("d_scale", "d_bias"),
+    ("dW", "db"),
+    ("gamma", "beta"),
+    ("weight", "bias"),
+    ("scale", "bias"),
+    ("scale", "offset"),
     ("scaler", "intercept"),
-)  # fmt: skip
+)
 #: dict attributes that may hold parameters, statistics or gradients
 CONTAINERS = ("params", "parameters", "param", "bn_param", "bn_params", "state", "buffers")
 GRAD_CONTAINERS = ("grads", "gradients", "grad", "param_grads", "dparams", "derived_variables")
 #: names of the constructor's channel-count parameter
 CHANNEL_PARAMS = (
-    "num_features", "num_channels", "n_channels", "channels", "features", "n_features",
-    "num_feats", "feature_dim", "dim", "size", "n_in", "in_channels", "input_dim", "n", "c",
-    "C", "D", "d", "units", "n_units", "out_channels", "nf", "num_filters",
-)  # fmt: skip
+    "num_features",
+    "num_channels",
+    "n_channels",
+    "channels",
+    "features",
+    "n_features",
+    "num_feats",
+    "feature_dim",
+    "dim",
+    "size",
+    "n_in",
+    "in_channels",
+    "input_dim",
+    "n",
+    "c",
+    "C",
+    "D",
+    "d",
+    "units",
+    "n_units",
+    "out_channels",
+    "nf",
+    "num_filters",
+)
 #: names of a constructor parameter that takes the input rank (d2l's BatchNorm(C, num_dims))
 RANK_PARAMS = ("num_dims", "ndim", "n_dims", "dims", "ndims", "rank", "input_dims")
 EPS_NAMES = ("eps", "epsilon", "_eps", "variance_epsilon")

@@ -1,16 +1,47 @@
-"""Render a VerificationReport as text for the terminal."""
+"""A :class:`~bncheck.check._verify.verification_report.VerificationReport` as text and as JSON:
+what ``bncheck verify`` prints (``--json``: :func:`render_json`) and the message of
+:class:`bncheck.exceptions.BatchNormVerificationError`.
+
+Plain text, no third-party package: the check table is laid out by :func:`_table` (tabulate's
+"simple" layout, as these text columns get it), so that verifying a BN needs no rendering
+library.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from tabulate import tabulate
-
-from bncheck.check._verify import VerificationReport
+if TYPE_CHECKING:
+    from bncheck.check._verify.verification_report import VerificationReport
 
 __all__ = ["render_json", "render_text"]
+
+_HEADERS = ("check", "result", "worst error", "budget", "note")
+
+
+def _table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    """Text cells in left-aligned columns: a header line, a line of dashes, a line per row.
+
+    Each column is as wide as its widest cell, and at least its header plus two; columns are
+    two spaces apart; cells are stripped and lines carry no trailing spaces. (The layout of
+    tabulate's "simple" format for text columns; no cell is read as a number.)
+
+    >>> print(_table([["a", "pass"], ["bb", ""]], ["check", "result"]))
+    check    result
+    -------  --------
+    a        pass
+    bb
+    """
+    cells = [[cell.strip() for cell in row] for row in rows]
+    widths = [max([len(h) + 2, *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, cells)])
 
 
 def _num(value: float | None, unit: str) -> str:
@@ -43,17 +74,21 @@ def render_text(report: VerificationReport) -> str:
     """How the target was plugged in, the check table, each failure with its shrunk
     counterexample and worst entries, interface deviations, and the diagnosis."""
     rows = [
-        [c.id, c.status.upper() if c.status == "fail" else c.status,
-         _num(c.worst, c.unit), _num(c.budget, c.unit),
-         _indented(c.message).replace("\n", " ") if c.status != "fail" else ""]
+        [
+            c.id,
+            c.status.upper() if c.status == "fail" else c.status,
+            _num(c.worst, c.unit),
+            _num(c.budget, c.unit),
+            _indented(c.message).replace("\n", " ") if c.status != "fail" else "",
+        ]
         for c in report.checks
-    ]  # fmt: skip
+    ]
     lines = [f"bncheck verify {report.target} ({report.kind}), {report.seconds:.1f} s", ""]
     if report.mapping:
         lines.append("Plugged in as:")
         lines += [f"  - {m}" for m in report.mapping]
         lines.append("")
-    lines += [tabulate(rows, headers=["check", "result", "worst error", "budget", "note"]), ""]
+    lines += [_table(rows, _HEADERS), ""]
     for c in report.failed:
         lines.append(f"FAIL {c.id}: {_indented(c.message)}")
         if c.counterexample:
@@ -131,4 +166,5 @@ def _clean(value: Any) -> Any:
 
 
 def render_json(report: VerificationReport) -> str:
+    """The report's :meth:`~VerificationReport.to_dict` as JSON (inf and NaN as strings)."""
     return json.dumps(_clean(report.to_dict()), indent=2, sort_keys=True, allow_nan=False)
