@@ -47,6 +47,9 @@ Process isolation (tests/check/test_verify_hostile.py)
     load_adapter
         ``bncheck.check._verify.targets.dispatch.load_adapter``: the loader a spawned target process
         imports, as ``verify`` uses it.
+    CheckId
+        ``bncheck.check._verify.results.CheckId``: a check's typed identity (family, rank,
+        dtype, layout), parsed from and printed as its id (tests/check/test_check_identity.py).
     adapter_protocol
         ``bncheck.check._verify.process.adapter``: the ``Adapter`` protocol every adapter must
         satisfy and ``OPS``, the only calls the target process answers
@@ -120,6 +123,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "TargetProcess": ("bncheck.check._verify.process.worker", "TargetProcess"),
     "load_adapter": ("bncheck.check._verify.targets.dispatch", "load_adapter"),
     "adapter_protocol": ("bncheck.check._verify.process.adapter", None),
+    "CheckId": ("bncheck.check._verify.results", "CheckId"),
     # the wire codec
     "frames": ("bncheck.check._verify.process.frames", None),
     "wire": ("bncheck.check._verify.process.wire", None),

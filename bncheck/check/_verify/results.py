@@ -9,7 +9,59 @@ from typing import Any
 
 from bncheck.exceptions import LoadError, TargetError
 
-__all__ = ["MAX_CHANNELS", "CheckResult", "Options", "TargetDescription", "checked_description"]
+__all__ = [
+    "MAX_CHANNELS",
+    "CheckId",
+    "CheckResult",
+    "Options",
+    "TargetDescription",
+    "checked_description",
+]
+
+
+@dataclass(frozen=True)
+class CheckId:
+    """Which check ran on which case: the family (``"forward"``, ``"backward"``,
+    ``"backward[batchnorm_backward_alt]"``, ``"running"``, ``"load"``, ...), the input rank and
+    dtype when it has them, and the distributed layout (``"shards=1,2,3,6"``).
+
+    Its text, ``str(check_id)``, is a :class:`CheckResult`'s ``id``
+    (``"backward/4d/float32"``); code that selects checks compares these fields, never text.
+    """
+
+    family: str
+    ndim: int | None = None
+    dtype: str | None = None
+    layout: str | None = None
+
+    def __str__(self) -> str:
+        parts = [self.family]
+        if self.ndim is not None:
+            parts.append(f"{self.ndim}d")
+        if self.dtype is not None:
+            parts.append(self.dtype)
+        if self.layout is not None:
+            parts.append(self.layout)
+        return "/".join(parts)
+
+    @classmethod
+    def parse(cls, text: str) -> CheckId:
+        """The fields of a check's ``id`` (its inverse: ``str(CheckId.parse(t)) == t``)."""
+        family, *rest = text.split("/")
+        ndim = dtype = layout = None
+        for part in rest:
+            if part.endswith("d") and part[:-1].isdigit() and ndim is None:
+                ndim = int(part[:-1])
+            elif part.startswith("float") and dtype is None:
+                dtype = part
+            else:
+                layout = part if layout is None else f"{layout}/{part}"
+        return cls(family, ndim, dtype, layout)
+
+    @property
+    def base_family(self) -> str:
+        """The family without a variant: ``"backward"`` for ``"backward[…_alt]"``."""
+        return self.family.partition("[")[0]
 
 
 @dataclass(frozen=True)
@@ -112,6 +164,11 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return self.status != "fail"
+
+    @property
+    def key(self) -> CheckId:
+        """The check's identity as fields (family, ndim, dtype, layout), parsed from ``id``."""
+        return CheckId.parse(self.id)
 
 
 #: the widest target verify takes: every check holds a few arrays of C channels in this process

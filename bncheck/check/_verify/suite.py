@@ -10,6 +10,7 @@ import dataclasses
 
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import (
+    CheckId,
     CheckResult,
     Options,
     TargetDescription,
@@ -82,7 +83,7 @@ def run_all(
             results = run_config(proc, dtype, ndim, options)
             checks += results
             forward_ids: list[str] = next(
-                (r.diagnosis for r in results if r.id.startswith("forward/")), []
+                (r.diagnosis for r in results if r.key.family == "forward"), []
             )
             for variant in description.variants:
                 if ndim != 2:
@@ -129,12 +130,12 @@ def run_all(
     for ndim in ndims:
         if "float64" in options.dtypes:
             derived = [check_fd(proc, ndim, options), check_identities(proc, options, ndim)]
-            _explain_by(derived, [c for c in checks if f"/{ndim}d/" in c.id])
+            _explain_by(derived, [c for c in checks if c.key.ndim == ndim])
             checks += derived
         for dtype in options.dtypes:
             behaviour = check_running_and_eval(proc, options, ndim, dtype)
             # a forward that computes the wrong statistics also updates and uses wrong ones
-            forward = [c for c in checks if c.id == f"forward/{ndim}d/{dtype}"]
+            forward = [c for c in checks if c.key == CheckId("forward", ndim, dtype)]
             _explain_by(behaviour, forward)
             checks += behaviour
             checks.append(check_repeatable(proc, options, ndim, dtype)[0])
@@ -161,12 +162,12 @@ def _explain_by_family(checks: list[CheckResult]) -> None:
     for check in checks:
         if check.status != "fail" or check.diagnosis:
             continue
-        family = check.id.split("/")[0]
-        narrow = check.id.endswith(("float32", "float16"))
+        family = check.key.family
+        narrow = check.key.dtype in ("float32", "float16")
         named = [
             d
             for c in checks
-            if c.status == "fail" and c.id.split("/")[0] == family
+            if c.status == "fail" and c.key.family == family
             for d in c.diagnosis
             if not (narrow and d == "float32-arithmetic")
         ]
