@@ -37,8 +37,11 @@ environment of every process (this script sets them):
 - ``ASAN_OPTIONS=detect_leaks=0``: CPython keeps objects alive until exit by design, which
   LeakSanitizer would report as leaks of the interpreter, not of the kernels.
 - ``log_path`` in ``ASAN_OPTIONS`` and ``UBSAN_OPTIONS``: reports are written to files in a
-  folder of the scratch copy, not to stderr, where pytest's capture would lose them when the
-  sanitizer stops the process. Any file there fails the run; it is printed.
+  folder of the scratch copy; any file there fails the run, and is printed. GCC's UBSan runtime
+  ignores its ``log_path`` when ASan is loaded too (it starts as a plug-in of ASan, whose
+  options are parsed by another copy of the common code) and writes to stderr, so pytest runs
+  with ``--capture=no`` (its capture would lose a report when the sanitizer stops the process)
+  and every child's output is also searched for reports (``runtime error:``, ``Sanitizer``).
 - ``halt_on_error=1`` and ``print_stacktrace=1`` for UBSan, ``BNCHECK_KERNELS=compiled`` (no
   silent fallback to the NumPy kernels), and a probe checks that the loaded extension is the
   sanitized build of the scratch copy.
@@ -188,8 +191,21 @@ def check_loaded(scratch: Path, env: dict[str, str]) -> None:
         raise Failure(f"{loaded} is not linked with libasan and libubsan:\n{ldd.stdout}")
 
 
-def reports(logs: Path) -> list[str]:
-    return [f"== {p.name}\n{p.read_text(errors='replace')}" for p in sorted(logs.iterdir())]
+#: what every sanitizer report holds (UBSan: "file:line:col: runtime error: ...")
+MARKERS = ("runtime error:", "ERROR: AddressSanitizer", "SUMMARY: AddressSanitizer",
+           "UndefinedBehaviorSanitizer", "ERROR: LeakSanitizer")  # fmt: skip
+
+
+def reports(logs: Path, output: str) -> list[str]:
+    """The sanitizer reports of a run: the files in ``logs``, and the lines of ``output`` (the
+    child's stdout and stderr) that belong to a report, with some context."""
+    found = [f"== {p.name}\n{p.read_text(errors='replace')}" for p in sorted(logs.iterdir())]
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if any(m in line for m in MARKERS):
+            found.append("== output\n" + "\n".join(lines[i : i + 40]))
+            break
+    return found
 
 
 def run_step(name: str, cmd: Sequence[str], scratch: Path, env: dict[str, str], logs: Path) -> None:
@@ -203,7 +219,7 @@ def run_step(name: str, cmd: Sequence[str], scratch: Path, env: dict[str, str], 
         rc, text = out.returncode, out.stdout + out.stderr
     except subprocess.TimeoutExpired as exc:
         rc, text = -1, f"timed out after {TIMEOUT} s: {exc}"
-    found = reports(logs)
+    found = reports(logs, text)
     print(f"{name}: exit {rc}, {time.monotonic() - start:.0f} s, {len(found)} sanitizer report(s)")
     if found:
         raise Failure(f"{name}: sanitizer reports\n" + "\n".join(found) + "\n" + text[-3000:])
@@ -230,6 +246,7 @@ def run(args: argparse.Namespace) -> None:
                 else ["tests/bn", f"--ignore={SELF_TEST}"]
             )
             cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
+            cmd.append("--capture=no")  # a UBSan report goes to stderr (see the docstring)
             run_step("tests", [*cmd, *pytest_args], scratch, env, logs)
         fuzz = [sys.executable, "benchmarks/sanitize.py", "--fuzz-child"]
         fuzz += ["--cases", str(args.cases), "--seed", str(args.seed)]
