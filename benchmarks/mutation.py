@@ -122,7 +122,7 @@ MUTANTS: tuple[Mutant, ...] = (
            (NATIVE,)),
     Mutant("c-dx-fast-sign", "C kernels", "wrong sign of the x_hat term in the float32 "
            "plain-double dx bracket ((N, C) layout)", "c", "bn_dx_fast",
-           "- ((double)p[c] - mh[c]) * b[c]", "+ ((double)p[c] - mh[c]) * b[c]",
+           "- (BN_LDD(p, c) - mh[c]) * b[c]", "+ (BN_LDD(p, c) - mh[c]) * b[c]",
            (NATIVE, ACCURACY)),
     Mutant("c-center-lo-sign", "C kernels", "x − mu adds the mean's low part instead of "
            "subtracting it", "c", "center_dd", "two_sum(s, e - ml, ch, cl);",
