@@ -17,7 +17,8 @@ is built there with gcc and
 
 (added to setup.py's own flags through CFLAGS and LDFLAGS). Then, with the scratch copy first on
 the path, it runs the BN tests (``tests/bn``, without the slow test that runs this script) and a
-seeded fuzz through the public API (``batchnorm_forward``/``backward``,
+seeded fuzz through the public API (degenerate shapes first: empty batches and channels, one
+value per channel; then ``batchnorm_forward``/``backward``,
 ``batchnorm_inference``, ``inference_backward`` and the ``BatchNorm`` layer, train and eval):
 float16, float32, float64 and float32 x with float64 dy; ranks 2 to 5, any channel axis; x, dy
 and the per-channel vectors each in a layout of ``tests/layouts.py`` (C, Fortran, negative
@@ -52,6 +53,7 @@ Time: about 1.5 minutes on 2 cores (the build, tests/bn about a minute, the fuzz
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import shlex
@@ -225,6 +227,8 @@ def run_step(name: str, cmd: Sequence[str], scratch: Path, env: dict[str, str], 
         raise Failure(f"{name}: sanitizer reports\n" + "\n".join(found) + "\n" + text[-3000:])
     if rc != 0:
         raise Failure(f"{name}: exit {rc}\n{text[-5000:]}")
+    last = text.strip().splitlines()[-1:] or [""]
+    print(f"  {last[0]}")  # pytest's summary, the fuzz's
 
 
 def run(args: argparse.Namespace) -> None:
@@ -259,6 +263,30 @@ def run(args: argparse.Namespace) -> None:
 
 
 # -- the fuzz (runs in the sanitized child) ---------------------------------------------------
+
+
+def degenerate(x: Any) -> None:
+    """Every entry point on an input of a degenerate shape; a refusal (BatchNormError, e.g. an
+    empty training batch) is fine, a sanitizer report is not."""
+    import numpy as np
+
+    import bncheck
+
+    c = x.shape[1]
+    ones, zeros = np.ones(c, x.dtype), np.zeros(c, x.dtype)
+    try:
+        cache = bncheck.batchnorm_forward(x, ones, zeros)[1]
+        bncheck.batchnorm_backward(np.ones_like(x), cache)
+    except bncheck.BatchNormError:
+        pass
+    for call, args in (
+        (bncheck.batchnorm_inference, (x, ones, zeros, zeros, ones)),
+        (bncheck.inference_backward, (x, x, ones, zeros, ones)),
+    ):
+        try:
+            call(*args)
+        except bncheck.BatchNormError:
+            pass
 
 
 def fuzz(cases: int, seed: int) -> None:
@@ -308,8 +336,14 @@ def fuzz(cases: int, seed: int) -> None:
         out += [layer(v["x"]), layer.backward(v["dy"]).dx]
         return out
 
-    threads_seen = set()
     start = time.monotonic()
+    # degenerate shapes first: empty batches or channels, one value per channel (eval only)
+    for dt, shape in itertools.product(
+        ("float16", "float32", "float64"),
+        ((0, 3), (0, 3, 4), (2, 0), (1, 1), (1, 3), (3, 1, 0), (2, 1, 1, 1, 1), (2, 3, 0, 2)),
+    ):
+        degenerate(rng.normal(size=shape).astype(dt))
+    threads_seen = set()
     for case in range(cases):
         rank = int(rng.integers(2, 6))
         big = case % 25 == 0  # large enough for several threads
