@@ -25,7 +25,10 @@ import tempfile
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
-FLAGS = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-fast-math"]
+# -falign-loops=64: every loop starts on a cache line, so a kernel's speed does not depend on
+# where an unrelated edit moves its hot loop (measured: the float32 NCHW backward's dx loop,
+# unchanged, ran 5-10% slower when it straddled one more line); it changes no arithmetic
+FLAGS = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-fast-math", "-falign-loops=64"]
 MSVC_FLAGS = ["/O2", "/fp:precise"]  # precise floating point is MSVC's default
 
 OPENMP_PROBE = """

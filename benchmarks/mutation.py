@@ -169,8 +169,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "wrong sign of the x_hat term in the float32 plain-double dx bracket ((N, C) layout)",
         "c",
         "bn_dx_fast",
-        "- ((double)p[c] - mh[c]) * b[c]",
-        "+ ((double)p[c] - mh[c]) * b[c]",
+        "- (BN_LDD(p, c) - mh[c]) * b[c]",
+        "+ (BN_LDD(p, c) - mh[c]) * b[c]",
         (NATIVE, ACCURACY),
     ),
     Mutant(

@@ -193,6 +193,13 @@ def working(a: Array, axis: int) -> Array:
     return a3.astype(np.float64) if a3.dtype == np.float16 else a3
 
 
+def _vec(v: Any) -> Any:
+    """A per-channel vector (or None) as the extension takes it: contiguous and aligned float64
+    (a copy only when it is not already). The extension reads it as doubles and refuses a
+    misaligned one, e.g. a view at an odd byte offset; x and dy may be misaligned."""
+    return None if v is None else np.require(v, np.float64, ("C", "A"))
+
+
 def forward(x: Array, gamma: F64 | None, beta: F64 | None, eps: float) -> tuple[Array, ...]:
     """Train-mode forward on a C-contiguous (outer, C, inner) float32/float64 array.
 
@@ -202,6 +209,7 @@ def forward(x: Array, gamma: F64 | None, beta: F64 | None, eps: float) -> tuple[
     threads = _threads(c, x.size)
     y = np.empty_like(x)
     mean_hi, mean_lo, var, inv_hi, inv_lo = (np.empty(c) for _ in range(5))
+    gamma, beta = _vec(gamma), _vec(beta)
     _ran(_ext().forward(x, gamma, beta, eps, threads, y, mean_hi, mean_lo, var, inv_hi, inv_lo))
     return y, mean_hi, mean_lo, var, inv_hi, inv_lo
 
@@ -233,6 +241,9 @@ def backward(
     refine = x.dtype == np.float64 and not exact_var
     dx = np.empty_like(x)
     dgamma, dbeta = np.empty(c), np.empty(c)
+    mean_hi, mean_lo, var, inv_hi, inv_lo, gamma = (
+        _vec(v) for v in (mean_hi, mean_lo, var, inv_hi, inv_lo, gamma)
+    )
     redone, dx_bound, ran = _ext().backward(
         x, dy, mean_hi, mean_lo, var, inv_hi, inv_lo, gamma, eps, AMPLIFICATION_LIMIT, refine,
         threads, dx, dgamma, dbeta,
@@ -247,7 +258,7 @@ def inference(
     """Eval-mode forward on a C-contiguous (outer, C, inner) float32/float64 array, with the
     running statistics as float64 vectors of shape (C,). Returns y (dtype of x) and whether
     every value of y is finite (checked in the same pass)."""
-    mean, var = (np.ascontiguousarray(v, dtype=np.float64) for v in (mean, var))
+    gamma, beta, mean, var = (_vec(v) for v in (gamma, beta, mean, var))
     y = np.empty_like(x)
     finite, ran = _ext().inference(x, gamma, beta, mean, var, eps, _threads(x.shape[1], x.size), y)
     _ran(ran)

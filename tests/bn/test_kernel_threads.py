@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 import bncheck
 from tests.internals import compiled as _native
+from tests.layouts import misaligned
 from tests.paths import REPO
 
 FArray = NDArray[np.floating[Any]]
@@ -317,6 +318,45 @@ BAD_ARGUMENTS: dict[str, tuple[str, list[Any], type, str]] = {
         ValueError,
         r"^mean_hi shares memory with mean_lo",
     ),
+    # outputs and per-channel vectors are read and written as doubles (or the dtype): a
+    # misaligned one would be undefined behaviour in C (x and dy may be misaligned: below)
+    "y misaligned": (
+        "forward",
+        forward_args(y=misaligned(np.empty_like(X))),
+        ValueError,
+        r"^y is not aligned \(its data is at an address that is not a multiple of "
+        r"8 bytes\); expected an aligned array$",
+    ),
+    "dx misaligned": (
+        "backward",
+        backward_args(dx=misaligned(np.empty_like(X))),
+        ValueError,
+        r"^dx is not aligned",
+    ),
+    "gamma misaligned": (
+        "forward",
+        forward_args(gamma=misaligned(vec())),
+        ValueError,
+        r"^gamma is not aligned",
+    ),
+    "var misaligned": (
+        "inference",
+        inference_args(var=misaligned(vec())),
+        ValueError,
+        r"^var is not aligned",
+    ),
+    "inv_lo misaligned": (
+        "backward",
+        backward_args(inv_lo=misaligned(vec())),
+        ValueError,
+        r"^inv_lo is not aligned",
+    ),
+    "mean_hi misaligned": (
+        "forward",
+        forward_args(mean_hi=misaligned(vec())),
+        ValueError,
+        r"^mean_hi is not aligned",
+    ),
     "zero threads": (
         "backward",
         backward_args(threads=0),
@@ -348,6 +388,24 @@ def test_the_valid_argument_lists_above_are_accepted() -> None:
     assert ext.forward(*forward_args()) == 1
     assert ext.backward(*backward_args())[2] == 1
     assert ext.inference(*inference_args()) == (True, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_misaligned_x_and_dy_are_accepted_and_give_the_same_bytes(dtype: Any) -> None:
+    # the kernels read x and dy byte-wise (memcpy), so a view at an odd byte offset is fine
+    rng = np.random.default_rng(5)
+    x, dy = (rng.normal(size=(7, C, 3)).astype(dtype) for _ in range(2))
+    ext = _native._ext()
+    out = []
+    for xv, dyv in ((x, dy), (misaligned(x), misaligned(dy, readonly=True))):
+        y, stats = np.empty_like(x), [vec() for _ in range(5)]
+        ext.forward(xv, None, None, 1e-5, 1, y, *stats)
+        dx, dgamma, dbeta = np.empty_like(x), vec(), vec()
+        ext.backward(xv, dyv, *stats, None, 1e-5, 2.0**21, False, 1, dx, dgamma, dbeta)
+        y_eval = np.empty_like(x)
+        ext.inference(xv, None, None, stats[0], stats[2], 1e-5, 1, y_eval)
+        out.append([a.tobytes() for a in (y, *stats, dx, dgamma, dbeta, y_eval)])
+    assert out[0] == out[1]
 
 
 # -- the OpenMP runtime's wait policy -----------------------------------------------------------

@@ -59,8 +59,24 @@ static Py_buffer *bn_take(bn_views *v, PyObject *obj, const char *name, int writ
     return b;
 }
 
+/* Whether b's data may be read and written through a pointer to its element type (kind 1:
+ * double, 0: float). The inputs x and dy need not be (the kernels read them byte-wise,
+ * template.h); outputs and per-channel vectors are accessed as double or T, and a pointer to a
+ * misaligned one would be undefined behaviour, so they are refused (bncheck.bn._compiled
+ * passes aligned ones). */
+static int bn_aligned(bn_views *v, const Py_buffer *b, int kind)
+{
+    size_t align = kind ? _Alignof(double) : _Alignof(float);
+    if ((uintptr_t)b->buf % align == 0) return 0;
+    PyErr_Format(PyExc_ValueError, "%s is not aligned (its data is at an address that is not a "
+                 "multiple of %zu bytes); expected an aligned array", v->name[v->count - 1],
+                 align);
+    return -1;
+}
+
 /* An (outer, C, inner) array: 3 dimensions, float32 or float64. want: -1 either (the first
- * array, x: sets v->shape), else 1 (float64) or 0 (float32) with the shape v->shape.
+ * array, x: sets v->shape), else 1 (float64) or 0 (float32) with the shape v->shape. An
+ * input may be misaligned, an output (writable) must be aligned.
  * Returns the kind (1 float64, 0 float32) or -1 on an error. */
 static int bn_get_data(bn_views *v, PyObject *obj, const char *name, int writable, int want,
                        void **data)
@@ -89,12 +105,13 @@ static int bn_get_data(bn_views *v, PyObject *obj, const char *name, int writabl
                      v->shape.inner);
         return -1;
     }
+    if (writable && bn_aligned(v, b, kind) < 0) return -1;
     *data = b->buf;
     return kind;
 }
 
-/* A per-channel float64 vector of length C (None allowed when allow_none: *data = NULL).
- * Returns 0, or -1 on an error. */
+/* A per-channel float64 vector of length C, aligned (None allowed when allow_none:
+ * *data = NULL). Returns 0, or -1 on an error. */
 static int bn_get_vec(bn_views *v, PyObject *obj, const char *name, idx C, int writable,
                       int allow_none, double **data)
 {
@@ -112,20 +129,23 @@ static int bn_get_vec(bn_views *v, PyObject *obj, const char *name, idx C, int w
                      "of %zd, one per channel", name, b->ndim, b->len / b->itemsize, C);
         return -1;
     }
+    if (bn_aligned(v, b, 1) < 0) return -1;
     *data = b->buf;
     return 0;
 }
 
-/* A written buffer must not share memory with any other (the kernels' restrict pointers). */
+/* A written buffer must not share memory with any other (the kernels' restrict pointers).
+ * Addresses are compared as integers: relational operators on pointers into different objects
+ * are undefined behaviour in C. */
 static int bn_no_overlap(const bn_views *v)
 {
     for (int i = 0; i < v->count; i++) {
         if (!v->written[i] || v->view[i].len == 0) continue;
-        const char *a = v->view[i].buf;
+        uintptr_t a = (uintptr_t)v->view[i].buf;
         for (int j = 0; j < v->count; j++) {
-            const char *b = v->view[j].buf;
+            uintptr_t b = (uintptr_t)v->view[j].buf;
             if (j == i || v->view[j].len == 0) continue;
-            if (a < b + v->view[j].len && b < a + v->view[i].len) {
+            if (a < b + (uintptr_t)v->view[j].len && b < a + (uintptr_t)v->view[i].len) {
                 PyErr_Format(PyExc_ValueError, "%s shares memory with %s; expected separate "
                              "arrays", v->name[i], v->name[j]);
                 return -1;

@@ -23,13 +23,15 @@ static inline bn_shape BN_FN(part_shape)(bn_shape s, bn_part p)
     return r;
 }
 #define BN_ROWS(ptr, s, p) ((T *)(ptr) + (p).o0 * (s).C * (s).inner)
+/* the same for an input (x, dy): a byte pointer, aligned or not (template.h) */
+#define BN_ROWS_IN(ptr, s, p) BN_AT((const bn_byte *)(ptr), (p).o0 * (s).C * (s).inner)
 
 /* ---- train-mode forward: mean (hi, lo), var, inv (hi, lo), then y ------------------------ */
 static void BN_FN(forward_channels)(const bn_forward_args *a, idx c0, idx c1)
 {
     const bn_shape s = a->shape;
     const double m = (double)(s.outer * s.inner);
-    const T *x = a->x;
+    const bn_byte *x = a->x;
     double *mh = a->mean_hi, *ml = a->mean_lo;
     const bn_work *w = &a->work;
     BN_FN(bn_sum_dd)(x, s, c0, c1, mh, ml);
@@ -51,7 +53,7 @@ static void BN_FN(forward_part)(const bn_forward_args *a, bn_part p)
 {
     const bn_work *w = &a->work;
     bn_shape s = BN_FN(part_shape)(a->shape, p);
-    const T *x = BN_ROWS(a->x, a->shape, p);
+    const bn_byte *x = BN_ROWS_IN(a->x, a->shape, p);
     T *y = BN_ROWS(a->y, a->shape, p);
     if (BN_WIDE)
         BN_FN(bn_affine_dd)(x, s, p.c0, p.c1, a->mean_hi, a->mean_lo, w->sh, w->sl, w->b, y, 0);
@@ -77,7 +79,7 @@ static int BN_FN(inference_part)(const bn_inference_args *a, bn_part p)
 {
     const bn_work *w = &a->work;
     bn_shape s = BN_FN(part_shape)(a->shape, p);
-    const T *x = BN_ROWS(a->x, a->shape, p);
+    const bn_byte *x = BN_ROWS_IN(a->x, a->shape, p);
     T *y = BN_ROWS(a->y, a->shape, p);
     if (BN_WIDE)
         return BN_FN(bn_affine_dd)(x, s, p.c0, p.c1, a->mean, w->m2l, w->sh, w->sl, w->b, y, 1);
@@ -154,15 +156,15 @@ static void BN_FN(backward_part)(const bn_backward_args *a, bn_part p)
     const double *mh = a->mean_hi, *ml = a->mean_lo;
     const bn_shape s = a->shape;
     if (BN_WIDE) {
-        BN_FN(bn_dx_dd)(BN_ROWS(a->x, s, p), BN_ROWS(a->dy, s, p), BN_FN(part_shape)(s, p), p.c0,
-                        p.c1, mh, ml, k, BN_ROWS(a->dx, s, p));
+        BN_FN(bn_dx_dd)(BN_ROWS_IN(a->x, s, p), BN_ROWS_IN(a->dy, s, p), BN_FN(part_shape)(s, p),
+                        p.c0, p.c1, mh, ml, k, BN_ROWS(a->dx, s, p));
         return;
     }
     idx row = s.C * s.inner > 0 ? s.C * s.inner : 1;
     idx block = (1 << 16) / row + 1; /* rows per block: about 2^16 values */
     for (idx o = p.o0; o < p.o1; o += block) {
         bn_part q = {o, o + block < p.o1 ? o + block : p.o1, p.c0, p.c1};
-        const T *x = BN_ROWS(a->x, s, q), *dy = BN_ROWS(a->dy, s, q);
+        const bn_byte *x = BN_ROWS_IN(a->x, s, q), *dy = BN_ROWS_IN(a->dy, s, q);
         T *dx = BN_ROWS(a->dx, s, q);
         bn_shape sq = BN_FN(part_shape)(s, q);
         BN_FN(bn_dx_fast)(x, dy, sq, q.c0, q.c1, mh, w->e, k->bh, k->kh, dx);
@@ -180,4 +182,5 @@ static void BN_FN(backward_part)(const bn_backward_args *a, bn_part p)
 }
 
 #undef BN_ROWS
+#undef BN_ROWS_IN
 #undef BN_WIDE

@@ -33,6 +33,10 @@
 
 typedef ptrdiff_t idx;
 
+/* the kernels' inputs x and dy are read through byte pointers: they may be misaligned
+ * (template.h) */
+typedef unsigned char bn_byte;
+
 /* a C-contiguous (outer, C, inner) array, the channel axis in the middle */
 typedef struct {
     idx outer, C, inner;

@@ -23,6 +23,24 @@
 #define BN_CAT(a, b) BN_CAT2(a, b)
 #define BN_FN(name) BN_CAT(name, SUF)
 
+/* The inputs x and dy may sit at any byte address: NumPy hands over any C-contiguous view,
+ * including one at an odd offset into a buffer (np.frombuffer(buf, offset=1)), and reading a T
+ * through a pointer not aligned for T is undefined behaviour (C11 6.3.2.3p7), whatever the CPU
+ * allows. So no T pointer to them is ever formed: they are byte pointers (bn_byte), BN_AT gives
+ * the address of element i and BN_LD loads it with a fixed-size memcpy, which compilers turn into
+ * one unaligned load (vectorised like a plain one; on x86-64 the same instruction whatever the
+ * alignment). Outputs (y, dx) and per-channel vectors are aligned: binding.h refuses others. */
+#define BN_AT(p, i) ((p) + (i) * (idx)sizeof(T))
+
+static inline T BN_FN(ld)(const bn_byte *p, idx i)
+{
+    T v;
+    memcpy(&v, BN_AT(p, i), sizeof v);
+    return v;
+}
+#define BN_LD(p, i) BN_FN(ld)(p, i)
+#define BN_LDD(p, i) ((double)BN_FN(ld)(p, i)) /* widened to double */
+
 /* x - (mh + ml) as a double-double */
 static inline void BN_FN(center_dd)(T xv, double mh, double ml, double *ch, double *cl)
 {
@@ -48,7 +66,7 @@ static inline void BN_FN(acc_dd)(T xv, double mh, double ml, double *ah, double 
 
 /* Σ x (squares = 0; mh, ml unused) or Σ (x - mu)^2 (squares = 1), normalised double-doubles;
  * inlined into its two kernels with `squares` a constant */
-static BN_ALWAYS_INLINE void BN_FN(reduce_dd)(const T *x, bn_shape s, idx c0, idx c1,
+static BN_ALWAYS_INLINE void BN_FN(reduce_dd)(const bn_byte *x, bn_shape s, idx c0, idx c1,
                                               const double *mh, const double *ml, double *out_h,
                                               double *out_l, int squares)
 {
@@ -64,19 +82,19 @@ static BN_ALWAYS_INLINE void BN_FN(reduce_dd)(const T *x, bn_shape s, idx c0, id
             }
             idx o = 0;
             for (; o + R <= s.outer; o += R) {
-                const T *restrict p = x + o * C + cb;
+                const bn_byte *restrict p = BN_AT(x, o * C + cb);
                 for (idx j = 0; j < w; j++) {
                     double h = ah[j], l = al[j];
                     for (idx r = 0; r < R; r++)
-                        BN_FN(acc_dd)(p[r * C + j], h0[j], l0[j], &h, &l, squares);
+                        BN_FN(acc_dd)(BN_LD(p, r * C + j), h0[j], l0[j], &h, &l, squares);
                     ah[j] = h;
                     al[j] = l;
                 }
             }
             for (; o < s.outer; o++) {
-                const T *restrict p = x + o * C + cb;
+                const bn_byte *restrict p = BN_AT(x, o * C + cb);
                 for (idx j = 0; j < w; j++)
-                    BN_FN(acc_dd)(p[j], h0[j], l0[j], &ah[j], &al[j], squares);
+                    BN_FN(acc_dd)(BN_LD(p, j), h0[j], l0[j], &ah[j], &al[j], squares);
             }
             for (idx j = 0; j < w; j++) {
                 double h = ah[j], l = al[j];
@@ -92,12 +110,12 @@ static BN_ALWAYS_INLINE void BN_FN(reduce_dd)(const T *x, bn_shape s, idx c0, id
         double h0 = squares ? mh[c] : 0.0, l0 = squares ? ml[c] : 0.0;
         for (idx j = 0; j < L; j++) ah[j] = al[j] = 0.0;
         for (idx o = 0; o < s.outer; o++) {
-            const T *restrict p = x + (o * C + c) * inner;
+            const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
             idx i = 0;
             for (; i + L <= inner; i += L)
                 for (idx j = 0; j < L; j++)
-                    BN_FN(acc_dd)(p[i + j], h0, l0, &ah[j], &al[j], squares);
-            for (; i < inner; i++) BN_FN(acc_dd)(p[i], h0, l0, &ah[0], &al[0], squares);
+                    BN_FN(acc_dd)(BN_LD(p, i + j), h0, l0, &ah[j], &al[j], squares);
+            for (; i < inner; i++) BN_FN(acc_dd)(BN_LD(p, i), h0, l0, &ah[0], &al[0], squares);
         }
         double h = 0.0, l = 0.0;
         for (idx j = 0; j < L; j++) dd_add(h, l, ah[j], al[j], &h, &l);
@@ -107,21 +125,21 @@ static BN_ALWAYS_INLINE void BN_FN(reduce_dd)(const T *x, bn_shape s, idx c0, id
 }
 
 /* Σ x per channel (double-double) */
-BN_KERNEL void BN_FN(bn_sum_dd)(const T *x, bn_shape s, idx c0, idx c1, double *out_h,
+BN_KERNEL void BN_FN(bn_sum_dd)(const bn_byte *x, bn_shape s, idx c0, idx c1, double *out_h,
                                 double *out_l)
 {
     BN_FN(reduce_dd)(x, s, c0, c1, NULL, NULL, out_h, out_l, 0);
 }
 
 /* Σ (x - mu)^2 per channel (double-double) */
-BN_KERNEL void BN_FN(bn_sqdev_dd)(const T *x, bn_shape s, idx c0, idx c1, const double *mh,
+BN_KERNEL void BN_FN(bn_sqdev_dd)(const bn_byte *x, bn_shape s, idx c0, idx c1, const double *mh,
                                   const double *ml, double *out_h, double *out_l)
 {
     BN_FN(reduce_dd)(x, s, c0, c1, mh, ml, out_h, out_l, 1);
 }
 
 /* ---- Σ (x - mu)^2, plain double, blocked ------------------------------------------------ */
-BN_KERNEL void BN_FN(bn_sqdev_fast)(const T *x, bn_shape s, idx c0, idx c1, const double *mh,
+BN_KERNEL void BN_FN(bn_sqdev_fast)(const bn_byte *x, bn_shape s, idx c0, idx c1, const double *mh,
                                     const double *ml, double *out)
 {
     const idx C = s.C, inner = s.inner, outer = s.outer;
@@ -135,20 +153,20 @@ BN_KERNEL void BN_FN(bn_sqdev_fast)(const T *x, bn_shape s, idx c0, idx c1, cons
                 for (idx j = 0; j < w; j++) acc[j] = 0.0;
                 idx o = o0;
                 for (; o + R <= o1; o += R) {
-                    const T *restrict p = x + o * C + cb;
+                    const bn_byte *restrict p = BN_AT(x, o * C + cb);
                     for (idx j = 0; j < w; j++) {
                         double t = acc[j], h0 = mh[cb + j], l0 = ml[cb + j];
                         for (idx r = 0; r < R; r++) {
-                            double c = ((double)p[r * C + j] - h0) - l0;
+                            double c = (BN_LDD(p, r * C + j) - h0) - l0;
                             t += c * c;
                         }
                         acc[j] = t;
                     }
                 }
                 for (; o < o1; o++) {
-                    const T *restrict p = x + o * C + cb;
+                    const bn_byte *restrict p = BN_AT(x, o * C + cb);
                     for (idx j = 0; j < w; j++) {
-                        double c = ((double)p[j] - mh[cb + j]) - ml[cb + j];
+                        double c = (BN_LDD(p, j) - mh[cb + j]) - ml[cb + j];
                         acc[j] += c * c;
                     }
                 }
@@ -161,17 +179,17 @@ BN_KERNEL void BN_FN(bn_sqdev_fast)(const T *x, bn_shape s, idx c0, idx c1, cons
     for (idx c = c0; c < c1; c++) {
         double h0 = mh[c], l0 = ml[c], tot = 0.0;
         for (idx o = 0; o < outer; o++) {
-            const T *restrict p = x + (o * C + c) * inner;
+            const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
             double acc[L];
             for (idx j = 0; j < L; j++) acc[j] = 0.0;
             idx i = 0;
             for (; i + L <= inner; i += L)
                 for (idx j = 0; j < L; j++) {
-                    double v = ((double)p[i + j] - h0) - l0;
+                    double v = (BN_LDD(p, i + j) - h0) - l0;
                     acc[j] += v * v;
                 }
             for (; i < inner; i++) {
-                double v = ((double)p[i] - h0) - l0;
+                double v = (BN_LDD(p, i) - h0) - l0;
                 acc[0] += v * v;
             }
             double t = 0.0;
@@ -196,7 +214,7 @@ static inline T BN_FN(affine_dd)(T xv, double mh, double ml, double sh, double s
     return (T)(s + (f + e));
 }
 
-static BN_ALWAYS_INLINE int BN_FN(affine_dd_loops)(const T *x, bn_shape s, idx c0, idx c1,
+static BN_ALWAYS_INLINE int BN_FN(affine_dd_loops)(const bn_byte *x, bn_shape s, idx c0, idx c1,
                                                    const double *mh, const double *ml,
                                                    const double *sh, const double *sl,
                                                    const double *beta, T *y, int check)
@@ -205,10 +223,10 @@ static BN_ALWAYS_INLINE int BN_FN(affine_dd_loops)(const T *x, bn_shape s, idx c
     int bad = 0;
     if (inner == 1) {
         for (idx o = 0; o < s.outer; o++) {
-            const T *restrict p = x + o * C;
+            const bn_byte *restrict p = BN_AT(x, o * C);
             T *restrict q = y + o * C;
             for (idx c = c0; c < c1; c++) {
-                T r = BN_FN(affine_dd)(p[c], mh[c], ml[c], sh[c], sl[c], beta[c]);
+                T r = BN_FN(affine_dd)(BN_LD(p, c), mh[c], ml[c], sh[c], sl[c], beta[c]);
                 q[c] = r;
                 if (check) bad |= r - r != 0;
             }
@@ -218,10 +236,10 @@ static BN_ALWAYS_INLINE int BN_FN(affine_dd_loops)(const T *x, bn_shape s, idx c
     for (idx c = c0; c < c1; c++) {
         double a0 = mh[c], a1 = ml[c], s0 = sh[c], s1 = sl[c], b = beta[c];
         for (idx o = 0; o < s.outer; o++) {
-            const T *restrict p = x + (o * C + c) * inner;
+            const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
             T *restrict q = y + (o * C + c) * inner;
             for (idx i = 0; i < inner; i++) {
-                T r = BN_FN(affine_dd)(p[i], a0, a1, s0, s1, b);
+                T r = BN_FN(affine_dd)(BN_LD(p, i), a0, a1, s0, s1, b);
                 q[i] = r;
                 if (check) bad |= r - r != 0;
             }
@@ -231,7 +249,7 @@ static BN_ALWAYS_INLINE int BN_FN(affine_dd_loops)(const T *x, bn_shape s, idx c
 }
 
 /* y in double-double; with `check`, returns whether y has a non-finite value */
-BN_KERNEL int BN_FN(bn_affine_dd)(const T *x, bn_shape s, idx c0, idx c1, const double *mh,
+BN_KERNEL int BN_FN(bn_affine_dd)(const bn_byte *x, bn_shape s, idx c0, idx c1, const double *mh,
                                   const double *ml, const double *sh, const double *sl,
                                   const double *beta, T *y, int check)
 {
@@ -239,7 +257,7 @@ BN_KERNEL int BN_FN(bn_affine_dd)(const T *x, bn_shape s, idx c0, idx c1, const 
     return BN_FN(affine_dd_loops)(x, s, c0, c1, mh, ml, sh, sl, beta, y, 0);
 }
 
-static BN_ALWAYS_INLINE int BN_FN(affine_fast_loops)(const T *x, bn_shape s, idx c0, idx c1,
+static BN_ALWAYS_INLINE int BN_FN(affine_fast_loops)(const bn_byte *x, bn_shape s, idx c0, idx c1,
                                                      const double *mh, const double *sh,
                                                      const double *beta2, T *y, int check)
 {
@@ -247,10 +265,10 @@ static BN_ALWAYS_INLINE int BN_FN(affine_fast_loops)(const T *x, bn_shape s, idx
     int bad = 0;
     if (inner == 1) {
         for (idx o = 0; o < s.outer; o++) {
-            const T *restrict p = x + o * C;
+            const bn_byte *restrict p = BN_AT(x, o * C);
             T *restrict q = y + o * C;
             for (idx c = c0; c < c1; c++) {
-                T r = (T)(((double)p[c] - mh[c]) * sh[c] + beta2[c]);
+                T r = (T)((BN_LDD(p, c) - mh[c]) * sh[c] + beta2[c]);
                 q[c] = r;
                 if (check) bad |= r - r != 0;
             }
@@ -260,10 +278,10 @@ static BN_ALWAYS_INLINE int BN_FN(affine_fast_loops)(const T *x, bn_shape s, idx
     for (idx c = c0; c < c1; c++) {
         double a0 = mh[c], s0 = sh[c], b = beta2[c];
         for (idx o = 0; o < s.outer; o++) {
-            const T *restrict p = x + (o * C + c) * inner;
+            const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
             T *restrict q = y + (o * C + c) * inner;
             for (idx i = 0; i < inner; i++) {
-                T r = (T)(((double)p[i] - a0) * s0 + b);
+                T r = (T)((BN_LDD(p, i) - a0) * s0 + b);
                 q[i] = r;
                 if (check) bad |= r - r != 0;
             }
@@ -274,7 +292,7 @@ static BN_ALWAYS_INLINE int BN_FN(affine_fast_loops)(const T *x, bn_shape s, idx
 
 /* y = (x - mh) * s + beta2 in plain double, beta2 = beta - ml * s folded by the caller; with
  * `check`, returns whether y has a non-finite value */
-BN_KERNEL int BN_FN(bn_affine_fast)(const T *x, bn_shape s, idx c0, idx c1, const double *mh,
+BN_KERNEL int BN_FN(bn_affine_fast)(const bn_byte *x, bn_shape s, idx c0, idx c1, const double *mh,
                                     const double *sh, const double *beta2, T *y, int check)
 {
     if (check) return BN_FN(affine_fast_loops)(x, s, c0, c1, mh, sh, beta2, y, 1);

@@ -30,8 +30,8 @@ static inline void BN_FN(bsum)(T xv, T dv, double mh, double ml, double g0, doub
     *sl += e;
 }
 
-static BN_ALWAYS_INLINE void BN_FN(bsums)(const T *x, const T *dy, bn_shape s, idx c0, idx c1,
-                                          const double *mh, const double *ml,
+static BN_ALWAYS_INLINE void BN_FN(bsums)(const bn_byte *x, const bn_byte *dy, bn_shape s,
+                                          idx c0, idx c1, const double *mh, const double *ml,
                                           const bn_sums *out, int semi)
 {
     const idx C = s.C, inner = s.inner;
@@ -42,24 +42,25 @@ static BN_ALWAYS_INLINE void BN_FN(bsums)(const T *x, const T *dy, bn_shape s, i
             for (idx j = 0; j < w; j++) ah[j] = al[j] = bh[j] = bl[j] = sh[j] = sl[j] = za[j] = 0;
             idx o = 0;
             for (; o + R <= s.outer; o += R) {
-                const T *restrict p = x + o * C + cb;
-                const T *restrict g = dy + o * C + cb;
+                const bn_byte *restrict p = BN_AT(x, o * C + cb);
+                const bn_byte *restrict g = BN_AT(dy, o * C + cb);
                 for (idx j = 0; j < w; j++) {
-                    double h0 = mh[cb + j], l0 = ml[cb + j], g0 = (double)dy[cb + j];
+                    double h0 = mh[cb + j], l0 = ml[cb + j], g0 = BN_LDD(dy, cb + j);
                     double u = ah[j], v = al[j], q = bh[j], t = bl[j], a = sh[j], b = sl[j];
                     double k = za[j];
                     for (idx r = 0; r < R; r++)
-                        BN_FN(bsum)(p[r * C + j], g[r * C + j], h0, l0, g0, &u, &v, &q, &t, &a,
-                                    &b, &k, semi);
+                        BN_FN(bsum)(BN_LD(p, r * C + j), BN_LD(g, r * C + j), h0, l0, g0, &u,
+                                    &v, &q, &t, &a, &b, &k, semi);
                     ah[j] = u, al[j] = v, bh[j] = q, bl[j] = t, sh[j] = a, sl[j] = b, za[j] = k;
                 }
             }
             for (; o < s.outer; o++) {
-                const T *restrict p = x + o * C + cb;
-                const T *restrict g = dy + o * C + cb;
+                const bn_byte *restrict p = BN_AT(x, o * C + cb);
+                const bn_byte *restrict g = BN_AT(dy, o * C + cb);
                 for (idx j = 0; j < w; j++)
-                    BN_FN(bsum)(p[j], g[j], mh[cb + j], ml[cb + j], (double)dy[cb + j], &ah[j],
-                                &al[j], &bh[j], &bl[j], &sh[j], &sl[j], &za[j], semi);
+                    BN_FN(bsum)(BN_LD(p, j), BN_LD(g, j), mh[cb + j], ml[cb + j],
+                                BN_LDD(dy, cb + j), &ah[j], &al[j], &bh[j], &bl[j], &sh[j],
+                                &sl[j], &za[j], semi);
             }
             for (idx j = 0; j < w; j++) {
                 idx c = cb + j;
@@ -74,19 +75,19 @@ static BN_ALWAYS_INLINE void BN_FN(bsums)(const T *x, const T *dy, bn_shape s, i
     }
     for (idx c = c0; c < c1; c++) {
         double ah[L], al[L], bh[L], bl[L], sh[L], sl[L], za[L];
-        double h0 = mh[c], l0 = ml[c], g0 = (double)dy[c * inner];
+        double h0 = mh[c], l0 = ml[c], g0 = BN_LDD(dy, c * inner);
         for (idx j = 0; j < L; j++) ah[j] = al[j] = bh[j] = bl[j] = sh[j] = sl[j] = za[j] = 0.0;
         for (idx o = 0; o < s.outer; o++) {
-            const T *restrict p = x + (o * C + c) * inner;
-            const T *restrict g = dy + (o * C + c) * inner;
+            const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
+            const bn_byte *restrict g = BN_AT(dy, (o * C + c) * inner);
             idx i = 0;
             for (; i + L <= inner; i += L)
                 for (idx j = 0; j < L; j++)
-                    BN_FN(bsum)(p[i + j], g[i + j], h0, l0, g0, &ah[j], &al[j], &bh[j], &bl[j],
-                                &sh[j], &sl[j], &za[j], semi);
+                    BN_FN(bsum)(BN_LD(p, i + j), BN_LD(g, i + j), h0, l0, g0, &ah[j], &al[j],
+                                &bh[j], &bl[j], &sh[j], &sl[j], &za[j], semi);
             for (; i < inner; i++)
-                BN_FN(bsum)(p[i], g[i], h0, l0, g0, &ah[0], &al[0], &bh[0], &bl[0], &sh[0],
-                            &sl[0], &za[0], semi);
+                BN_FN(bsum)(BN_LD(p, i), BN_LD(g, i), h0, l0, g0, &ah[0], &al[0], &bh[0], &bl[0],
+                            &sh[0], &sl[0], &za[0], semi);
         }
         double h = 0.0, l = 0.0, h2 = 0.0, l2 = 0.0, h3 = 0.0, l3 = 0.0, zz = 0.0;
         for (idx j = 0; j < L; j++) {
@@ -100,13 +101,13 @@ static BN_ALWAYS_INLINE void BN_FN(bsums)(const T *x, const T *dy, bn_shape s, i
     }
 }
 
-BN_KERNEL void BN_FN(bn_bsums_dd)(const T *x, const T *dy, bn_shape s, idx c0, idx c1,
+BN_KERNEL void BN_FN(bn_bsums_dd)(const bn_byte *x, const bn_byte *dy, bn_shape s, idx c0, idx c1,
                                   const double *mh, const double *ml, const bn_sums *out)
 {
     BN_FN(bsums)(x, dy, s, c0, c1, mh, ml, out, 0);
 }
 
-BN_KERNEL void BN_FN(bn_bsums_semi)(const T *x, const T *dy, bn_shape s, idx c0, idx c1,
+BN_KERNEL void BN_FN(bn_bsums_semi)(const bn_byte *x, const bn_byte *dy, bn_shape s, idx c0, idx c1,
                                     const double *mh, const double *ml, const bn_sums *out)
 {
     BN_FN(bsums)(x, dy, s, c0, c1, mh, ml, out, 1);
@@ -125,19 +126,19 @@ static inline T BN_FN(dx_dd)(T xv, T dv, const bn_dxc *q)
     return (T)fma(rh, q->kh, rh * q->kl + rl * q->kh);
 }
 
-BN_KERNEL void BN_FN(bn_dx_dd)(const T *x, const T *dy, bn_shape s, idx c0, idx c1,
+BN_KERNEL void BN_FN(bn_dx_dd)(const bn_byte *x, const bn_byte *dy, bn_shape s, idx c0, idx c1,
                                const double *mh, const double *ml, const bn_coefs *k, T *dx)
 {
     const idx C = s.C, inner = s.inner;
     if (inner == 1) {
         for (idx o = 0; o < s.outer; o++) {
-            const T *restrict p = x + o * C;
-            const T *restrict g = dy + o * C;
+            const bn_byte *restrict p = BN_AT(x, o * C);
+            const bn_byte *restrict g = BN_AT(dy, o * C);
             T *restrict d = dx + o * C;
             for (idx c = c0; c < c1; c++) {
                 bn_dxc q = {mh[c], ml[c], k->ah[c], k->al[c], k->bh[c], k->bl[c], k->kh[c],
                             k->kl[c]};
-                d[c] = BN_FN(dx_dd)(p[c], g[c], &q);
+                d[c] = BN_FN(dx_dd)(BN_LD(p, c), BN_LD(g, c), &q);
             }
         }
         return;
@@ -146,28 +147,28 @@ BN_KERNEL void BN_FN(bn_dx_dd)(const T *x, const T *dy, bn_shape s, idx c0, idx 
         bn_dxc q = {mh[c], ml[c], k->ah[c], k->al[c], k->bh[c], k->bl[c], k->kh[c], k->kl[c]};
         for (idx o = 0; o < s.outer; o++) {
             idx off = (o * C + c) * inner;
-            const T *restrict p = x + off;
-            const T *restrict g = dy + off;
+            const bn_byte *restrict p = BN_AT(x, off);
+            const bn_byte *restrict g = BN_AT(dy, off);
             T *restrict d = dx + off;
-            for (idx i = 0; i < inner; i++) d[i] = BN_FN(dx_dd)(p[i], g[i], &q);
+            for (idx i = 0; i < inner; i++) d[i] = BN_FN(dx_dd)(BN_LD(p, i), BN_LD(g, i), &q);
         }
     }
 }
 
 /* dx = k * ((dy - e) - (x - mh) * b), plain double, with e = a - ml * b folded by the caller.
  * The caller decides beforehand, from double-double norms, which channels may use it. */
-BN_KERNEL void BN_FN(bn_dx_fast)(const T *x, const T *dy, bn_shape s, idx c0, idx c1,
+BN_KERNEL void BN_FN(bn_dx_fast)(const bn_byte *x, const bn_byte *dy, bn_shape s, idx c0, idx c1,
                                  const double *mh, const double *e, const double *b,
                                  const double *k, T *dx)
 {
     const idx C = s.C, inner = s.inner;
     if (inner == 1) {
         for (idx o = 0; o < s.outer; o++) {
-            const T *restrict p = x + o * C;
-            const T *restrict g = dy + o * C;
+            const bn_byte *restrict p = BN_AT(x, o * C);
+            const bn_byte *restrict g = BN_AT(dy, o * C);
             T *restrict d = dx + o * C;
             for (idx c = c0; c < c1; c++)
-                d[c] = (T)((((double)g[c] - e[c]) - ((double)p[c] - mh[c]) * b[c]) * k[c]);
+                d[c] = (T)(((BN_LDD(g, c) - e[c]) - (BN_LDD(p, c) - mh[c]) * b[c]) * k[c]);
         }
         return;
     }
@@ -175,11 +176,11 @@ BN_KERNEL void BN_FN(bn_dx_fast)(const T *x, const T *dy, bn_shape s, idx c0, id
         double h0 = mh[c], e0 = e[c], b0 = b[c], k0 = k[c];
         for (idx o = 0; o < s.outer; o++) {
             idx off = (o * C + c) * inner;
-            const T *restrict p = x + off;
-            const T *restrict g = dy + off;
+            const bn_byte *restrict p = BN_AT(x, off);
+            const bn_byte *restrict g = BN_AT(dy, off);
             T *restrict d = dx + off;
             for (idx i = 0; i < inner; i++)
-                d[i] = (T)((((double)g[i] - e0) - ((double)p[i] - h0) * b0) * k0);
+                d[i] = (T)(((BN_LDD(g, i) - e0) - (BN_LDD(p, i) - h0) * b0) * k0);
         }
     }
 }
