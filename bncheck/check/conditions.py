@@ -23,9 +23,10 @@ __all__ = ["channel_condition", "output_condition", "worst_case_scales"]
 F64 = NDArray[np.float64]
 
 
-def _columns(a: ArrayLike, spec: NormSpec) -> F64:
-    """x's layout -> (m, K) float64 columns of ``spec``."""
-    return np.asarray(spec.columns(a))
+def _columns(a: ArrayLike, spec: NormSpec | int) -> F64:
+    """x's layout -> (m, K) float64 columns of ``spec`` (an int: BN's channel axis)."""
+    sp = spec if isinstance(spec, NormSpec) else resolve(None, spec)
+    return np.asarray(sp.columns(a))
 
 
 class _Stats(NamedTuple):

@@ -15,6 +15,7 @@ the new batch and the variance the batch variance that went into the update:
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -33,9 +34,9 @@ def _probe(dtype: str) -> FrameworkProbe:
 
 #: the offset of the one-pass probe, and the relative error of the variance beyond which the
 #: variance is one-pass, per dtype the probe computes in (from the tolerance table)
-ONE_PASS = {
-    d: (_probe(d).one_pass_offset, _probe(d).one_pass_limit) for d in ("float64", "float32")
-}
+ONE_PASS = MappingProxyType(
+    {d: (_probe(d).one_pass_offset, _probe(d).one_pass_limit) for d in ("float64", "float32")}
+)
 
 
 def _step(adapter: Any, x: Any) -> tuple[Any, Any, Any]:
