@@ -266,7 +266,15 @@ class ModelMatch:
     ulp: float
 
     def allowed(self, budget: float) -> float:
-        """budgets·budget + ulp."""
+        """budgets·budget + ulp: the normwise ULP a model may be off for an output of
+        ``budget``.
+
+        Examples
+        --------
+        >>> from bncheck.check.tolerances import MODEL_MATCH
+        >>> MODEL_MATCH.allowed(0.0)
+        64.0
+        """
         return self.budgets * budget + self.ulp
 
 
