@@ -38,6 +38,15 @@ _CHANNEL = {
 }
 _SUM_ORDER = (DELTA, V, X_HAT, X)
 
+#: The generated reference works on the column layout of ``bncheck.check.norms.NormSpec``
+#: (``NormSpec.columns``): an (m, K) array, the m values sharing statistics down axis 0, one
+#: column per group along axis 1 (for Batch Normalization, ``BATCH_NORM``: K = C channels).
+#: The layout is the same for every spec, so the generator takes none; what it needs is
+#: that gamma and beta are one value per column (``NormSpec.param_is_column``), which is the
+#: derivation's model (gamma, beta symbols per channel). Kept as a number here: derivations
+#: imports nothing from bncheck.
+_K = 1
+
 
 def sum_name(atom: Sum) -> str:
     """``Sum(delta[i]*x_hat[i])`` → ``sum_delta_x_hat``."""
@@ -222,10 +231,10 @@ def _grad_function(name: str, fo: FirstOrder, eval_mode: bool) -> str:
     stats_args = "mean: Array, var: Array, " if eval_mode else ""
     prelude = [
         '    delta, x = _matrix(delta, "delta"), _matrix(x, "x")',
-        "    gamma = _vector(gamma, x.shape[1])",
+        f"    gamma = _vector(gamma, x.shape[{_K}])",
     ]
     if eval_mode:
-        prelude.append("    mean, var = _vector(mean, x.shape[1]), _vector(var, x.shape[1])")
+        prelude.append(f"    mean, var = _vector(mean, x.shape[{_K}]), _vector(var, x.shape[{_K}])")
     mode = "Eval" if eval_mode else "Train"
     return _function(
         name,
@@ -253,11 +262,11 @@ def _second_function(name: str, so: SecondOrder, eval_mode: bool) -> str:
     prelude = [
         '    delta, x = _matrix(delta, "delta"), _matrix(x, "x")',
         '    v_x = _matrix(v_x, "v_x")',
-        "    gamma = _vector(gamma, x.shape[1])",
-        "    v_gamma, v_beta = _vector(v_gamma, x.shape[1]), _vector(v_beta, x.shape[1])",
+        f"    gamma = _vector(gamma, x.shape[{_K}])",
+        f"    v_gamma, v_beta = _vector(v_gamma, x.shape[{_K}]), _vector(v_beta, x.shape[{_K}])",
     ]
     if eval_mode:
-        prelude.append("    mean, var = _vector(mean, x.shape[1]), _vector(var, x.shape[1])")
+        prelude.append(f"    mean, var = _vector(mean, x.shape[{_K}]), _vector(var, x.shape[{_K}])")
     mode = "Eval" if eval_mode else "Train"
     return _function(
         name,
@@ -290,11 +299,11 @@ def _forward_function(eval_mode: bool) -> str:
     stats_args = "mean: Array, var: Array, " if eval_mode else ""
     prelude = [
         '    x = _matrix(x, "x")',
-        "    gamma = _vector(gamma, x.shape[1])",
-        "    beta = _vector(beta, x.shape[1])",
+        f"    gamma = _vector(gamma, x.shape[{_K}])",
+        f"    beta = _vector(beta, x.shape[{_K}])",
     ]
     if eval_mode:
-        prelude.append("    mean, var = _vector(mean, x.shape[1]), _vector(var, x.shape[1])")
+        prelude.append(f"    mean, var = _vector(mean, x.shape[{_K}]), _vector(var, x.shape[{_K}])")
     z = GAMMA * X_HAT[I] + BETA  # (9)
     mode = "Eval" if eval_mode else "Train"
     return _function(

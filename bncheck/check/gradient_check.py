@@ -15,7 +15,6 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from bncheck.bn._numpy_kernels import expand
 from bncheck.check.finite_diff import (
     COMPLEX_STEP,
     RICHARDSON_STEPS,
@@ -26,6 +25,7 @@ from bncheck.check.finite_diff import (
     _u,
     directional_derivative,
 )
+from bncheck.check.norms import NormSpec, resolve
 
 __all__ = ["DirectionalResult", "check_directional", "complex_batchnorm_forward"]
 
@@ -83,11 +83,13 @@ def check_directional(
     method: Method = "richardson",
     h: float | None = None,
     noise: float = 2.0**-45,
+    u: ArrayLike | None = None,
+    v: ArrayLike | None = None,
 ) -> DirectionalResult:
     """Test a VJP against differences of the forward in one random direction, O(1) calls.
 
-    Draws u (shape of ``forward(x)``) and v (shape of x) from N(0, 1) and compares (1 + 1, 4 or
-    6 forward calls for complex, central, richardson)
+    Draws u (shape of ``forward(x)``) and v (shape of x) from N(0, 1), unless given, and
+    compares (1 + 1, 4 or 6 forward calls for complex, central, richardson)
 
         fd  = d/dt <u, forward(x + t·v)> at t = 0     (``method``: central/richardson/complex)
         vjp = <backward_vjp(u), v>                     (J^T u from the backward pass)
@@ -121,6 +123,9 @@ def check_directional(
         The step in t; defaults as in :func:`directional_derivative`.
     noise : float
         The normwise relative error of one forward evaluation and of the VJP (see above).
+    u, v : array_like, optional
+        The cotangent (shape of ``forward(x)``: an upstream gradient dy) and the direction
+        (shape of x) to use instead of random ones; ``rng`` then draws only what is missing.
 
     Returns
     -------
@@ -149,8 +154,11 @@ def check_directional(
     """
     xa = _as_float_array(x)
     y0 = np.asarray(forward(xa))
-    u_dir = rng.standard_normal(y0.shape)
-    v_dir = rng.standard_normal(xa.shape)
+    u_dir = rng.standard_normal(y0.shape) if u is None else np.asarray(u, dtype=np.float64)
+    v_dir = rng.standard_normal(xa.shape) if v is None else np.asarray(v, dtype=np.float64)
+    if u_dir.shape != y0.shape or v_dir.shape != xa.shape:
+        raise ValueError(f"u has shape {u_dir.shape} and v {v_dir.shape}; expected {y0.shape} "
+                         f"(forward(x)'s) and {xa.shape} (x's)")  # fmt: skip
     g = np.asarray(backward_vjp(u_dir), dtype=np.float64)
     if g.shape != xa.shape:
         raise ValueError(f"backward_vjp returned shape {g.shape}; expected {xa.shape}, x's shape")
@@ -207,6 +215,7 @@ def complex_batchnorm_forward(
     *,
     eps: float = 1e-5,
     axis: int = 1,
+    spec: NormSpec | None = None,
 ) -> NDArray[np.complex128]:
     """Train-mode BN forward in complex arithmetic, safe for the complex step.
 
@@ -230,7 +239,10 @@ def complex_batchnorm_forward(
     eps : float
         Added to the variance inside the square root.
     axis : int
-        The channel axis.
+        The channel axis (Batch Normalization).
+    spec : NormSpec, optional
+        Another normalization's axes (:mod:`bncheck.check.norms`; then ``axis`` must be 1):
+        the statistics reduce ``spec``'s reduced axes, gamma and beta span its parameter axes.
 
     Returns
     -------
@@ -254,9 +266,9 @@ def complex_batchnorm_forward(
     xc = np.asarray(x).astype(np.complex128)
     if xc.ndim < 2:
         raise ValueError(f"x has shape {xc.shape}; expected at least 2 dimensions")
-    ax = axis % xc.ndim
-    axes = tuple(a for a in range(xc.ndim) if a != ax)
-    m = xc.size // xc.shape[ax]
+    sp = resolve(spec, axis)
+    axes = sp.reduced(xc.ndim)
+    m = sp.m(xc.shape)
     re, im = xc.real.copy(), xc.imag.copy()
     mu_re = np.sum(re, axis=axes, keepdims=True) / m  # (6)
     mu_im = np.sum(im, axis=axes, keepdims=True) / m
@@ -272,10 +284,10 @@ def complex_batchnorm_forward(
     y_re = (d_re * s_re + d_im * s_im) / den
     y_im = (d_im * s_re - d_re * s_im) / den
     if gamma is not None:
-        g = expand(np.asarray(gamma).astype(np.complex128), xc.ndim, ax)
+        g = sp.expand_param(np.asarray(gamma).astype(np.complex128), xc.ndim)
         y_re, y_im = y_re * g.real - y_im * g.imag, y_re * g.imag + y_im * g.real
     if beta is not None:
-        b = expand(np.asarray(beta).astype(np.complex128), xc.ndim, ax)
+        b = sp.expand_param(np.asarray(beta).astype(np.complex128), xc.ndim)
         y_re, y_im = y_re + b.real, y_im + b.imag
     y = np.empty(np.broadcast_shapes(y_re.shape, y_im.shape), dtype=np.complex128)
     y.real, y.imag = y_re, y_im

@@ -40,6 +40,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from bncheck.check.conditions import _columns, _conditions
+from bncheck.check.norms import NormSpec, resolve
 from bncheck.check.tolerances import TOLERANCES, error_budget, unit_roundoff, worst_case_k
 
 __all__ = [
@@ -77,9 +78,17 @@ class Comparison(NamedTuple):
 
 
 def channel_ulps(
-    actual: ArrayLike, truth: ArrayLike, dtype: DTypeLike, *, axis: int | None = None
+    actual: ArrayLike,
+    truth: ArrayLike,
+    dtype: DTypeLike,
+    *,
+    axis: int | None = None,
+    spec: NormSpec | None = None,
 ) -> F64:
-    """Per-channel normwise ULP, shape (C,) (shape (1,) when ``axis`` is None).
+    """Per-channel normwise ULP, shape (C,) (shape (1,) when ``axis`` and ``spec`` are None).
+
+    ``spec`` (:mod:`bncheck.check.norms`) makes the "channels" its columns, the values that
+    share statistics; ``axis`` is the BN channel axis.
 
     A non-finite computed value counts as an infinite error.
 
@@ -97,10 +106,11 @@ def channel_ulps(
         raise ValueError(f"actual has shape {a.shape}; expected {r.shape}, the truth's shape")
     if a.size == 0:
         return np.zeros(1)
-    if axis is None:
+    if axis is None and spec is None:
         a, r = a.reshape(-1, 1), r.reshape(-1, 1)
     else:
-        a, r = _columns(a, axis), _columns(r, axis)
+        sp = resolve(spec, axis)
+        a, r = _columns(a, sp), _columns(r, sp)
     dt: np.dtype[Any] = np.dtype(dtype)
     scale = np.max(np.abs(r), axis=0)
     # spacing of the channel's largest value; a channel that is exactly 0 is judged against
@@ -112,7 +122,12 @@ def channel_ulps(
 
 
 def normwise_ulp(
-    actual: ArrayLike, truth: ArrayLike, dtype: DTypeLike, *, axis: int | None = None
+    actual: ArrayLike,
+    truth: ArrayLike,
+    dtype: DTypeLike,
+    *,
+    axis: int | None = None,
+    spec: NormSpec | None = None,
 ) -> float:
     """The worst per-channel normwise error of ``actual`` against ``truth``, in ULP of ``dtype``.
 
@@ -120,6 +135,7 @@ def normwise_ulp(
 
     ``axis`` is the channel axis of ``actual``; None treats the whole array as one channel (use
     that for per-channel vectors such as dgamma, whose "channel" is the vector itself).
+    ``spec`` instead of ``axis``: the columns of a :class:`~bncheck.check.norms.NormSpec`.
 
     Examples
     --------
@@ -129,7 +145,7 @@ def normwise_ulp(
     >>> normwise_ulp(np.float32(truth) + [0.0, 2.0**-23], truth, np.float32)
     1.0
     """
-    return float(np.max(channel_ulps(actual, truth, dtype, axis=axis)))
+    return float(np.max(channel_ulps(actual, truth, dtype, axis=axis, spec=spec)))
 
 
 def compare(
@@ -140,9 +156,10 @@ def compare(
     *,
     x: ArrayLike,
     eps: float,
-    axis: int,
+    axis: int | None = None,
     dy: ArrayLike | None = None,
     gamma: ArrayLike | None = None,
+    spec: NormSpec | None = None,
 ) -> Comparison:
     """Judge one output of a BN against the truth with the condition-aware budget.
 
@@ -156,6 +173,10 @@ def compare(
     truth's own rounding); the returned ulp and budget are those of the channel closest to
     failing. On a channel whose truth is exactly 0 the unit is u·N_j, N_j the first-order
     error scale of the analysis, instead of the spacing of 0.
+
+    ``axis`` is the BN channel axis (default 1); ``spec`` (:mod:`bncheck.check.norms`) gives
+    the axes of another normalization instead: a "channel" is then a column (the values sharing
+    statistics) for y and dx, and dgamma, dbeta have the parameters' shape.
 
     Examples
     --------
@@ -172,16 +193,16 @@ def compare(
     a = np.asarray(actual, dtype=np.float64)
     r = np.asarray(truth, dtype=np.float64)
     xa = np.asarray(x)
-    ax = axis % xa.ndim
-    m = xa.size // xa.shape[ax]
+    sp = resolve(spec, axis)
+    m = sp.m(xa.shape)
     per_channel = output in ("y", "dx")
     scale = (
-        np.max(np.abs(_columns(r, ax)), axis=0)
+        np.max(np.abs(_columns(r, sp)), axis=0)
         if per_channel and r.size
         else np.abs(r).max(initial=0)
     )
     cond = _conditions(
-        output, xa, eps, ax, dy, gamma=gamma, y_scale=scale if output == "y" else None
+        output, xa, eps, sp, dy, gamma=gamma, y_scale=scale if output == "y" else None
     )
     k, k2 = cond.k.copy(), cond.k2.copy()
     u = unit_roundoff(dtype)
@@ -215,8 +236,8 @@ def compare(
         err = np.where(np.isfinite(a), np.abs(a - r), np.inf)
     if per_channel:
         with np.errstate(over="ignore"):  # err / subnormal on exactly-zero channels
-            ulps = channel_ulps(a, r, dtype, axis=ax)
-        err_c = np.max(_columns(err, ax), axis=0) if err.size else np.zeros(1)
+            ulps = channel_ulps(a, r, dtype, spec=sp)
+        err_c = np.max(_columns(err, sp), axis=0) if err.size else np.zeros(1)
     else:
         with np.errstate(over="ignore"):
             ulps = channel_ulps(a, r, dtype, axis=None)
@@ -233,20 +254,29 @@ def compare(
     passed = bool(np.all(ulps <= budgets))
     j = int(np.argmax(np.nan_to_num(ratio, nan=np.inf)))
     if per_channel:
-        err_j = np.take(err, j, axis=ax)
-        sub = [int(i) for i in np.unravel_index(int(np.argmax(err_j)), err_j.shape)]
-        idx = (*sub[:ax], j, *sub[ax:])
+        # the first largest error of column j (rows in C order of the reduced axes)
+        i = int(np.argmax(_columns(err, sp)[:, j]))
+        flat = int(sp.flat_index(err.shape)[i, j])
+        idx = tuple(int(v) for v in np.unravel_index(flat, err.shape))
     else:
         idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
     return Comparison(float(ulps[j]), float(budgets[j]), passed, idx, float(a[idx]), float(r[idx]))
 
 
 def assert_within_worst_case(
-    name: str, actual: ArrayLike, truth: ArrayLike, scale: ArrayLike, m: int, axis: int | None
+    name: str,
+    actual: ArrayLike,
+    truth: ArrayLike,
+    scale: ArrayLike,
+    m: int,
+    axis: int | None,
+    *,
+    spec: NormSpec | None = None,
 ) -> None:
     """Raise AssertionError unless |actual − truth| <= K(m)·u·scale per channel (float64).
 
     ``axis`` is the channel axis of ``actual``; None for a per-channel vector (dgamma, dbeta).
+    ``spec``: the columns of another :class:`~bncheck.check.norms.NormSpec` as the channels.
 
     Examples
     --------
@@ -262,7 +292,11 @@ def assert_within_worst_case(
     a = np.asarray(actual, dtype=np.float64)
     r = np.asarray(truth, dtype=np.float64)
     s = np.asarray(scale, dtype=np.float64)
-    err = np.abs(a - r) if axis is None else np.abs(_columns(a, axis) - _columns(r, axis)).max(0)
+    if axis is None and spec is None:
+        err = np.abs(a - r)
+    else:
+        sp = resolve(spec, axis)
+        err = np.abs(_columns(a, sp) - _columns(r, sp)).max(0)
     k = worst_case_k(m)
     bound = k * TOLERANCES["float64"].unit_roundoff * s
     if not np.all(err <= bound):

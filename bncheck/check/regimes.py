@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from bncheck.check.norms import NormSpec, resolve
+
 __all__ = [
     "BETA_KINDS",
     "DY_KINDS",
@@ -114,9 +116,11 @@ DY_KINDS: dict[str, ShapeMaker] = {
 }
 
 
-def _channel_shape(shape: tuple[int, ...], axis: int) -> list[int]:
-    bshape = [1] * len(shape)
-    bshape[axis] = shape[axis]
+def _column_shape(shape: tuple[int, ...], spec: NormSpec) -> list[int]:
+    """The broadcast shape of one value per column (size 1 on the reduced axes)."""
+    bshape = list(shape)
+    for a in spec.reduced(len(shape)):
+        bshape[a] = 1
     return bshape
 
 
@@ -131,6 +135,8 @@ def make_x(
     regime: str | Regime,
     eps: float,
     dtype: Any = np.float64,
+    *,
+    spec: NormSpec | None = None,
 ) -> FArray:
     """Draw x for one row of :data:`REGIME_TABLE` (or a :class:`Regime` of your own), cast to
     ``dtype`` (finite there).
@@ -142,12 +148,15 @@ def make_x(
     shape : tuple of int
         The shape of x.
     axis : int
-        The channel axis.
+        The channel axis (Batch Normalization).
     regime : str or Regime
         A key of :data:`REGIME_TABLE`, or a Regime.
     eps : float
         The BN's eps (sets the spread of the ``var_over_eps`` regimes).
     dtype : float16, float32 or float64
+    spec : NormSpec, optional
+        Another normalization's axes (:mod:`bncheck.check.norms`; then ``axis`` must be 1):
+        the regime's offset is drawn per column, the values sharing statistics.
 
     Returns
     -------
@@ -165,24 +174,24 @@ def make_x(
     r = REGIME_TABLE[regime] if isinstance(regime, str) else regime
     dt = np.dtype(dtype)
     spread = r.spread if r.var_over_eps is None else float(np.sqrt(r.var_over_eps * eps))
-    c = shape[axis]
+    sp = resolve(spec, axis)
+    c = sp.groups(shape)
     if r.dof is None:
         noise = rng.standard_normal(shape)
     else:
         noise = np.clip(rng.standard_t(r.dof, shape), -_clip_value(dt), _clip_value(dt))
     offsets = r.offset * spread * rng.choice([-1.0, 1.0], size=c)
-    x = offsets.reshape(_channel_shape(shape, axis)) + spread * noise
+    x = offsets.reshape(_column_shape(shape, sp)) + spread * noise
     return x.astype(dt)
 
 
-def _non_uniform(dy: FArray, axis: int) -> FArray:
-    """Make every channel of dy hold at least two distinct values (after the cast)."""
-    moved = np.moveaxis(dy, axis, -1)  # a view: edits land in dy
-    flat = moved.reshape(-1, moved.shape[-1])
+def _non_uniform(dy: FArray, spec: NormSpec) -> FArray:
+    """Make every column of dy hold at least two distinct values (after the cast)."""
+    flat = spec.columns(dy, dtype=None)
     uniform = np.all(flat == flat[:1], axis=0)
+    first = spec.flat_index(dy.shape)[0]  # the first value of each column, in dy
     for j in np.flatnonzero(uniform):
-        idx = np.unravel_index(0, moved.shape[:-1])
-        moved[(*idx, j)] = moved[(*idx, j)] + dy.dtype.type(1.0)
+        dy.flat[first[j]] = dy.flat[first[j]] + dy.dtype.type(1.0)
     return dy
 
 
@@ -195,7 +204,13 @@ def _capped(v: NDArray[np.float64], dtype: Any) -> FArray:
 
 
 def make_dy(
-    rng: np.random.Generator, kind: str, shape: tuple[int, ...], axis: int, dtype: Any
+    rng: np.random.Generator,
+    kind: str,
+    shape: tuple[int, ...],
+    axis: int,
+    dtype: Any,
+    *,
+    spec: NormSpec | None = None,
 ) -> FArray:
     """Draw dy for one row of :data:`DY_KINDS`, capped and cast to ``dtype``; every channel
     holds at least two distinct values.
@@ -209,8 +224,10 @@ def make_dy(
     shape : tuple of int
         The shape of dy (that of x).
     axis : int
-        The channel axis.
+        The channel axis (Batch Normalization).
     dtype : float16, float32 or float64
+    spec : NormSpec, optional
+        Another normalization's axes (then ``axis`` must be 1): every column is non-uniform.
 
     Returns
     -------
@@ -224,4 +241,4 @@ def make_dy(
     >>> dy.dtype, bool(np.all(dy.max(axis=0) > dy.min(axis=0)))
     (dtype('float32'), True)
     """
-    return _non_uniform(_capped(DY_KINDS[kind](rng, shape), dtype), axis)
+    return _non_uniform(_capped(DY_KINDS[kind](rng, shape), dtype), resolve(spec, axis))

@@ -16,6 +16,7 @@ import numpy as np
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
+from bncheck.check.norms import NormSpec, batch_norm
 from bncheck.check.regimes import (
     BETA_KINDS,
     DY_KINDS,
@@ -72,7 +73,7 @@ class BNCase(NamedTuple):
     @property
     def m(self) -> int:
         """Values per channel."""
-        return int(self.x.size // self.x.shape[self.axis])
+        return batch_norm(self.axis).m(self.x.shape)
 
 
 def random_seeds() -> st.SearchStrategy[int]:
@@ -287,6 +288,8 @@ def upstream_gradients(
     axis: int,
     dtype: Any = np.float64,
     kinds: tuple[str, ...] = tuple(DY_KINDS),
+    *,
+    spec: NormSpec | None = None,
 ) -> st.SearchStrategy[FArray]:
     """dy of ``shape`` from one row of :data:`DY_KINDS`, non-uniform in every channel.
 
@@ -299,6 +302,9 @@ def upstream_gradients(
     dtype : float16, float32 or float64
     kinds : tuple of str
         The rows of :data:`DY_KINDS` to draw from.
+    spec : NormSpec, optional
+        Another normalization's axes (:mod:`bncheck.check.norms`; then ``axis`` must be 1):
+        non-uniform in every column.
 
     Returns
     -------
@@ -316,7 +322,9 @@ def upstream_gradients(
     >>> check()
     """
     return st.builds(
-        lambda kind, seed: make_dy(np.random.default_rng(seed), kind, shape, axis, dtype),
+        lambda kind, seed: make_dy(
+            np.random.default_rng(seed), kind, shape, axis, dtype, spec=spec
+        ),
         st.sampled_from(list(kinds)),
         random_seeds(),
     )

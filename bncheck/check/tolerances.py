@@ -14,6 +14,11 @@ row field              float16     float32     float64     what it bounds
 ``worst_case``         —           —           2(m + 10)   bncheck's BN in float64 (tests)
 ``running``            (8t + 4m)   (8t + 4m)   (8t + 4m)   running statistics (verify), × u
 ``summation_lambda``   6           6           6           the probabilistic budget (verify)
+``fit_residual``       3e-2        1e-3        1e-6        the diagnosis' fits (verify)
+``probe``              —           1e4, 5e-2,  1e8, 1e-6,  framework probe steps (verify)
+                                   1e-4        1e-9
+``fd_noise``           (the probabilistic budget of y and dx, × u)   finite differences
+``MODEL_MATCH``        4·budget + 64 ULP (every dtype)         a mistake's model (verify)
 =====================  ==========  ==========  ==========  ====================================
 
 Accuracy targets (``target_ulp``, :data:`TARGET_ULP`). The required accuracy of bncheck's own BN
@@ -103,6 +108,55 @@ where the second term is the Δmu²/(var + eps) <= (g·u·kappa_s)² part of the
 to a relative error of s (2 for y; [P + 2 nu (a2 + nu r1)]/P for dx; Σ|delta·x_hat|/max|S2|
 for dgamma; dbeta does not depend on s), plus 1 ULP for the rounding of the truth in
 ``compare``. This is a bound, not a fit: no constant was chosen from measurements.
+
+Finite differences (:func:`fd_noise`). :func:`bncheck.check.gradient_check.check_directional`
+differences a forward (Richardson) with an error model that needs the normwise relative error
+of one evaluation of the forward and of the backward (its ``noise``). An implementation within
+its budgets errs by at most them, so the noise is u·max(budget of y, budget of dx) for the case
+differenced (the budgets of :func:`error_budget` through ``compare``, + 1 for the truth's
+rounding): no other constant. The estimator's own truncation error is measured, not assumed
+(a second extrapolation level), and the rounding of x + t·v to the dtype is added by the
+checker. (``bncheck verify``'s ``backward-fd`` does not use it yet: with these budgets its
+resolution on the probe case is ~6e-11 relative, above the 1e-11 its tests require.)
+
+Matching a mistake's model (:data:`MODEL_MATCH`). A model of a mistake is evaluated in float64
+arithmetic with NumPy's reductions, not exactly, and its inputs are the statistics the model
+fits; it matches a target's output when they agree within ``budgets``·budget + ``ulp`` normwise
+ULP of the target's dtype. The factor 4 covers the model's own rounding (a correct two-pass
+evaluation, within one budget of its truth) on top of the target's (one budget), with a factor
+2 to spare for the fitted statistics (the one-pass variance is fitted from y); the 64 ULP floor
+covers outputs whose budget is tiny against the model's float64 rounding near exact zeros. Used
+by the fits (:mod:`~bncheck.check._verify.diagnosis.fits`), the one-pass model and the
+distributed models; a wrong formula is off by orders of magnitude more (eps twice: 4.6e10 ULP
+in float64).
+
+Fit residuals (``fit_residual``). The fits describe a failing output by a few per-channel
+parameters (y = s·(x − mu) + t; dx = c·gamma·inv·(dy − a·mean(dy) − b·x_hat·mean(dy·x_hat)))
+fitted by least squares, and read a mistake off them only when the output *has* that form: the
+largest residual of the fit, relative to the channel's largest |output|, is at most
+``fit_residual``. A correct-form output computed in the dtype leaves a residual of its rounding,
+about (g + c)·K·u of its scale: for the probes' moderate conditions (K up to ~10, m <= 64) that
+is ~2e-2 in float16 (u = 4.9e-4), ~1e-5 in float32 and ~1e-14 in float64, and the thresholds sit
+above it (float32 and float64 by two and eight orders, as a float32-computing target must still
+show its form on float64 input); an output of another form (statistics over the wrong axes, a
+nonlinearity) leaves an O(1) residual. These are classification thresholds, not budgets: no
+target passes or fails by them; they only decide whether the fitted values are read as a named
+mistake, which is then confirmed by a model within :data:`MODEL_MATCH`. The parameter
+gradients' fit compares dgamma and dbeta with candidate sums within max(1e-6, fit_residual)
+relative, and a fitted coefficient equals a candidate value within ``FIT_COEFFICIENT`` (2e-3)
+relative: the coefficients are ratios of such outputs.
+
+Framework probes (``probe``, float32 and float64). ``bncheck verify`` reads a Flax or Keras
+layer's conventions off probe train steps (:mod:`~bncheck.check._verify.targets.
+framework_probes`), in the dtype the layer computes in: the running update's weight a is
+recovered as (new − old)/(batch − old), which loses about u·|old|/|batch − old| ~ 10·u relative
+on the probe batches (mean 2, spread 1.5, old = 0 or 1); it is taken as constant across
+channels, and compared with the momentum, within ``update_tol`` (1e-9 in float64: ~5e6·u64;
+1e-4 in float32: ~1.7e3·u32), and the batch variance within 100·``update_tol`` relative (it is
+divided by a). One pass: on a batch of mean ``one_pass_offset`` and variance ~1 (1e8 in float64,
+1e4 in float32), E[x²] − E[x]² loses about u·offset² of the variance (all of it: 1e16·u64 ~ 1,
+1e8·u32 ~ 6), a two-pass variance ~(g + 3)·u ~ 1e-15 (float32: ~1e-6, and up to ~1e-3 with the
+mean's error); a relative error above ``one_pass_limit`` (1e-6, 5e-2) is one pass.
 """
 
 from __future__ import annotations
@@ -117,13 +171,19 @@ from numpy.typing import DTypeLike, NDArray
 
 __all__ = [
     "BUDGET_TABLE",
+    "FIT_COEFFICIENT",
     "LAMBDA",
+    "MODEL_MATCH",
     "TARGET_ULP",
     "TOLERANCES",
+    "FrameworkProbe",
+    "ModelMatch",
     "RunningBudget",
     "Tolerances",
     "WorstCase",
     "error_budget",
+    "fd_noise",
+    "fit_residual",
     "for_dtype",
     "running_budget",
     "summation_factor",
@@ -172,6 +232,61 @@ class RunningBudget:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FrameworkProbe:
+    """The probe steps of a framework layer in one dtype (module docstring, "Framework probes").
+
+    Examples
+    --------
+    >>> from bncheck.check.tolerances import TOLERANCES
+    >>> TOLERANCES["float64"].probe
+    FrameworkProbe(update_tol=1e-09, one_pass_offset=100000000.0, one_pass_limit=1e-06)
+    """
+
+    #: the running update's weight against the momentum (and 100× it for the variance)
+    update_tol: float
+    #: the mean of the one-pass probe batch (variance ~1)
+    one_pass_offset: float
+    #: the relative error of the batch variance beyond which it is one-pass
+    one_pass_limit: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelMatch:
+    """A mistake's model matches an output within ``budgets``·budget + ``ulp`` normwise ULP
+    (module docstring, "Matching a mistake's model").
+
+    Examples
+    --------
+    >>> from bncheck.check.tolerances import MODEL_MATCH
+    >>> MODEL_MATCH.allowed(10.0)
+    104.0
+    """
+
+    budgets: float
+    ulp: float
+
+    def allowed(self, budget: float) -> float:
+        """budgets·budget + ulp: the normwise ULP a model may be off for an output of
+        ``budget``.
+
+        Examples
+        --------
+        >>> from bncheck.check.tolerances import MODEL_MATCH
+        >>> MODEL_MATCH.allowed(0.0)
+        64.0
+        """
+        return self.budgets * budget + self.ulp
+
+
+#: The slack of a mistake's model, evaluated in float64 (module docstring).
+MODEL_MATCH = ModelMatch(budgets=4.0, ulp=64.0)
+
+#: A fitted coefficient equals a candidate value within this relative tolerance (module
+#: docstring, "Fit residuals").
+FIT_COEFFICIENT = 2e-3
+
+
+@dataclass(frozen=True, kw_only=True)
 class Tolerances:
     """Every tolerance bncheck uses for one dtype: a row of :data:`TOLERANCES`.
 
@@ -198,6 +313,10 @@ class Tolerances:
     running: RunningBudget
     #: λ of the probabilistic summation bound of :func:`error_budget`
     summation_lambda: float
+    #: the largest relative residual of a fit for its form to count (verify's diagnosis)
+    fit_residual: float
+    #: the framework probe steps computed in this dtype (None: no probe runs in it)
+    probe: FrameworkProbe | None
 
 
 _WORST_CASE = WorstCase(factor=2.0, roundings=10)
@@ -213,6 +332,8 @@ TOLERANCES: dict[str, Tolerances] = {
         worst_case=None,
         running=_RUNNING,
         summation_lambda=LAMBDA,
+        fit_residual=3e-2,
+        probe=None,
     ),
     "float32": Tolerances(
         dtype="float32",
@@ -222,6 +343,8 @@ TOLERANCES: dict[str, Tolerances] = {
         worst_case=None,
         running=_RUNNING,
         summation_lambda=LAMBDA,
+        fit_residual=1e-3,
+        probe=FrameworkProbe(update_tol=1e-4, one_pass_offset=1e4, one_pass_limit=5e-2),
     ),
     "float64": Tolerances(
         dtype="float64",
@@ -231,6 +354,8 @@ TOLERANCES: dict[str, Tolerances] = {
         worst_case=_WORST_CASE,
         running=_RUNNING,
         summation_lambda=LAMBDA,
+        fit_residual=1e-6,
+        probe=FrameworkProbe(update_tol=1e-9, one_pass_offset=1e8, one_pass_limit=1e-6),
     ),
 }
 
@@ -316,6 +441,35 @@ def running_budget(t: int, m: int, dtype: DTypeLike) -> float:
     row = TOLERANCES.get(_float_dtype(dtype).name)
     rb = _RUNNING if row is None else row.running  # a dtype without a row: the shared budget
     return (rb.per_step * t + rb.per_value * m) * unit_roundoff(dtype)
+
+
+def fit_residual(dtype: DTypeLike) -> float:
+    """The ``fit_residual`` of ``dtype``'s row; float64's for a dtype without a row (module
+    docstring, "Fit residuals").
+
+    Examples
+    --------
+    >>> from bncheck.check.tolerances import fit_residual
+    >>> fit_residual("float16"), fit_residual("float32"), fit_residual("longdouble")
+    (0.03, 0.001, 1e-06)
+    """
+    row = TOLERANCES.get(_float_dtype(dtype).name, TOLERANCES["float64"])
+    return row.fit_residual
+
+
+def fd_noise(budgets: list[float] | tuple[float, ...], dtype: DTypeLike) -> float:
+    """u·max(budgets): the normwise relative error of one forward or backward evaluation of a
+    target within those budgets (normwise ULP of ``dtype``), the ``noise`` of
+    :func:`bncheck.check.gradient_check.check_directional` (module docstring, "Finite
+    differences").
+
+    Examples
+    --------
+    >>> from bncheck.check.tolerances import fd_noise
+    >>> fd_noise([300.0, 1000.0], "float64") == 1000.0 * 2.0**-53
+    True
+    """
+    return float(max(budgets)) * unit_roundoff(dtype)
 
 
 class _Row(NamedTuple):

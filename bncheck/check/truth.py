@@ -17,13 +17,16 @@ import mpmath
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bncheck.check.norms import NormSpec, resolve
+
 __all__ = ["ExactBatchNorm", "exact_batchnorm", "exact_inference"]
 
 F64 = NDArray[np.float64]
 
 
 class ExactBatchNorm(NamedTuple):
-    """Train-mode truth, rounded once to float64: outputs in x's layout, statistics (C,).
+    """Train-mode truth, rounded once to float64: outputs in x's layout, statistics (C,) (one
+    per column of the spec: :mod:`bncheck.check.norms`).
 
     Attributes
     ----------
@@ -31,9 +34,9 @@ class ExactBatchNorm(NamedTuple):
         The forward output.
     dx : float64 array, the shape of x, or None
         None when no ``dy`` was given.
-    dgamma, dbeta : float64 arrays of shape (C,) or None
+    dgamma, dbeta : float64 arrays of shape (C,) (the parameters' shape) or None
         None when no ``dy`` was given, or when gamma (respectively beta) is None.
-    mean, var : float64 arrays of shape (C,)
+    mean, var : float64 arrays of shape (C,) (K, one per column)
         The batch mean and biased batch variance.
 
     Examples
@@ -53,28 +56,20 @@ class ExactBatchNorm(NamedTuple):
     var: F64
 
 
-def _as_columns(a: NDArray[Any], axis: int) -> NDArray[Any]:
-    """(…, C, …) -> (m, C): channel axis last, the rest flattened."""
-    moved = np.moveaxis(a, axis, -1)
-    return moved.reshape(-1, moved.shape[-1])
-
-
-def _from_columns(cols: F64, shape: tuple[int, ...], axis: int) -> F64:
-    moved_shape = (*tuple(np.delete(np.array(shape), axis)), shape[axis])
-    return np.moveaxis(cols.reshape(moved_shape), -1, axis)
-
-
 def _setup(
-    x: ArrayLike, gamma: ArrayLike | None, beta: ArrayLike | None, axis: int
-) -> tuple[NDArray[Any], int, NDArray[Any], NDArray[Any], NDArray[Any]]:
-    """x as an array, the channel axis, x as (m, C) columns, gamma and beta (defaults 1, 0)."""
+    x: ArrayLike,
+    gamma: ArrayLike | None,
+    beta: ArrayLike | None,
+    spec: NormSpec,
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
+    """x as an array, x as (m, K) columns, gamma and beta as (m, K) columns of x's layout
+    (defaults 1, 0)."""
     xa = np.asarray(x)
-    ax = axis % xa.ndim
-    xc = _as_columns(xa, ax)
-    c = xc.shape[1]
-    g = np.ones(c) if gamma is None else np.asarray(gamma)
-    b = np.zeros(c) if beta is None else np.asarray(beta)
-    return xa, ax, xc, g, b
+    xc = spec.columns(xa, dtype=None)
+    pshape = spec.parameter_shape(xa.shape)
+    g = np.ones(pshape) if gamma is None else np.asarray(gamma)
+    b = np.zeros(pshape) if beta is None else np.asarray(beta)
+    return xa, xc, spec.param_columns(g, xa.shape), spec.param_columns(b, xa.shape)
 
 
 def _mp(v: Any) -> Any:
@@ -90,6 +85,7 @@ def exact_batchnorm(
     eps: float = 1e-5,
     axis: int = 1,
     dps: int = 50,
+    spec: NormSpec | None = None,
 ) -> ExactBatchNorm:
     """The exact train-mode forward and, when ``dy`` is given, the exact backward.
 
@@ -101,16 +97,22 @@ def exact_batchnorm(
     ----------
     x : array_like of float16, float32 or float64
         Input; statistics reduce over every axis except ``axis``.
-    gamma, beta : array_like of shape (C,) or None
+    gamma, beta : array_like of shape (C,) (``spec.parameter_shape``) or None
         Scale and shift (None: 1, respectively 0).
     dy : array_like, the shape of x, optional
         The upstream gradient; None computes the forward only.
     eps : float
         Added to the variance inside the square root.
     axis : int
-        The channel axis.
+        The channel axis (Batch Normalization; ignored when ``spec`` is given).
     dps : int
         Significant decimal digits of the mpmath computation.
+    spec : NormSpec, optional
+        Which axes are reduced and which gamma and beta span
+        (:mod:`bncheck.check.norms`); None: Batch Normalization over ``axis``. With parameters
+        that vary along a column (Layer Normalization), dx is
+        inv·(delta − Σdelta/m − x_hat·Σ(delta·x_hat)/m) with delta = gamma·dy, and dgamma,
+        dbeta are summed over the values sharing each parameter.
 
     Returns
     -------
@@ -130,12 +132,21 @@ def exact_batchnorm(
     >>> float(np.max(np.abs(y - truth.y))) < 1e-14, float(np.max(np.abs(dx - truth.dx))) < 1e-14
     (True, True)
     """
-    xa, ax, xc, g, b = _setup(x, gamma, beta, axis)
+    sp = resolve(spec, axis)
+    xa, xc, g, b = _setup(x, gamma, beta, sp)
     m, c = xc.shape
-    dyc = None if dy is None else _as_columns(np.asarray(dy), ax)
+    per_column = sp.params_per_column(xa.ndim)
+    dyc = None if dy is None else sp.columns(np.asarray(dy), dtype=None)
     y = np.empty((m, c))
     dx = np.empty((m, c))
-    dgamma, dbeta, means, variances = (np.empty(c) for _ in range(4))
+    pshape = sp.parameter_shape(xa.shape)
+    dgamma, dbeta = np.empty(pshape), np.empty(pshape)
+    means, variances = np.empty(c), np.empty(c)
+    # the parameter each column-layout entry belongs to; its sums collected in column order
+    pidx = sp.param_columns(np.arange(int(np.prod(pshape, dtype=np.int64))).reshape(pshape),
+                            xa.shape)  # fmt: skip
+    sums1: dict[int, list[Any]] = {}
+    sums2: dict[int, list[Any]] = {}
     with mpmath.workdps(dps):
         e = _mp(eps)
         for j in range(c):
@@ -144,23 +155,47 @@ def exact_batchnorm(
             var = mpmath.fsum((v - mu) ** 2 for v in col) / m  # (7)
             inv_std = 1 / mpmath.sqrt(var + e)
             x_hat = [(v - mu) * inv_std for v in col]  # (8)
-            gj, bj = _mp(g[j]), _mp(b[j])
-            y[:, j] = [float(gj * n + bj) for n in x_hat]  # (9)
+            if per_column:
+                gj, bj = _mp(g[0, j]), _mp(b[0, j])
+                y[:, j] = [float(gj * n + bj) for n in x_hat]  # (9)
+            else:
+                y[:, j] = [float(_mp(gi) * n + _mp(bi))
+                           for gi, bi, n in zip(g[:, j], b[:, j], x_hat, strict=True)]  # (9)
             means[j], variances[j] = float(mu), float(var)
             if dyc is None:
                 continue
             d = [_mp(v) for v in dyc[:, j]]
-            s1 = mpmath.fsum(d)
-            s2 = mpmath.fsum(di * n for di, n in zip(d, x_hat, strict=True))
-            dbeta[j], dgamma[j] = float(s1), float(s2)
-            scale = gj * inv_std
+            if per_column:
+                s1 = mpmath.fsum(d)
+                s2 = mpmath.fsum(di * n for di, n in zip(d, x_hat, strict=True))
+                sums1.setdefault(int(pidx[0, j]), []).append(s1)
+                sums2.setdefault(int(pidx[0, j]), []).append(s2)
+                scale = gj * inv_std
+                dx[:, j] = [
+                    float(scale * (di - s1 / m - n * s2 / m))
+                    for di, n in zip(d, x_hat, strict=True)
+                ]
+                continue
+            for i, (di, n) in enumerate(zip(d, x_hat, strict=True)):
+                sums1.setdefault(int(pidx[i, j]), []).append(di)
+                sums2.setdefault(int(pidx[i, j]), []).append(di * n)
+            delta = [_mp(gi) * di for gi, di in zip(g[:, j], d, strict=True)]
+            t1 = mpmath.fsum(delta)
+            t2 = mpmath.fsum(di * n for di, n in zip(delta, x_hat, strict=True))
             dx[:, j] = [
-                float(scale * (di - s1 / m - n * s2 / m)) for di, n in zip(d, x_hat, strict=True)
+                float(inv_std * (di - t1 / m - n * t2 / m))
+                for di, n in zip(delta, x_hat, strict=True)
             ]
+        for k, terms in sums1.items():
+            # one term per column (BN: the column's own sum), else every value's
+            dbeta.flat[k] = float(terms[0] if len(terms) == 1 else mpmath.fsum(terms))
+            dgamma.flat[k] = float(
+                sums2[k][0] if len(sums2[k]) == 1 else mpmath.fsum(sums2[k])
+            )
     has_dy = dyc is not None
     return ExactBatchNorm(
-        _from_columns(y, xa.shape, ax),
-        _from_columns(dx, xa.shape, ax) if has_dy else None,
+        sp.from_columns(y, xa.shape),
+        sp.from_columns(dx, xa.shape) if has_dy else None,
         dgamma if has_dy and gamma is not None else None,
         dbeta if has_dy and beta is not None else None,
         means,
@@ -178,6 +213,7 @@ def exact_inference(
     eps: float = 1e-5,
     axis: int = 1,
     dps: int = 50,
+    spec: NormSpec | None = None,
 ) -> F64:
     """The exact eval-mode output gamma (x − running_mean)/sqrt(running_var + eps) + beta.
 
@@ -189,8 +225,8 @@ def exact_inference(
         Scale and shift (None: 1, respectively 0).
     running_mean, running_var : array_like of shape (C,)
         The fixed statistics.
-    eps, axis, dps
-        As for :func:`exact_batchnorm`.
+    eps, axis, dps, spec
+        As for :func:`exact_batchnorm`; the running statistics have one entry per column.
 
     Returns
     -------
@@ -206,14 +242,21 @@ def exact_inference(
     >>> y[1].tolist()  # 2/sqrt(4.00001) and 2/sqrt(1.00001), correctly rounded
     [0.9999987500023437, 1.9999900000749993]
     """
-    xa, ax, xc, g, b = _setup(x, gamma, beta, axis)
+    sp = resolve(spec, axis)
+    xa, xc, g, b = _setup(x, gamma, beta, sp)
     m, c = xc.shape
-    rm, rv = np.asarray(running_mean), np.asarray(running_var)
+    rm, rv = np.asarray(running_mean).reshape(-1), np.asarray(running_var).reshape(-1)
     y = np.empty((m, c))
     with mpmath.workdps(dps):
         e = _mp(eps)
         for j in range(c):
-            scale = _mp(g[j]) / mpmath.sqrt(_mp(rv[j]) + e)
-            mu, bj = _mp(rm[j]), _mp(b[j])
-            y[:, j] = [float((_mp(v) - mu) * scale + bj) for v in xc[:, j]]
-    return _from_columns(y, xa.shape, ax)
+            mu = _mp(rm[j])
+            if sp.params_per_column(xa.ndim):
+                scale = _mp(g[0, j]) / mpmath.sqrt(_mp(rv[j]) + e)
+                bj = _mp(b[0, j])
+                y[:, j] = [float((_mp(v) - mu) * scale + bj) for v in xc[:, j]]
+            else:
+                inv = 1 / mpmath.sqrt(_mp(rv[j]) + e)
+                y[:, j] = [float((_mp(v) - mu) * inv * _mp(gi) + _mp(bi))
+                           for v, gi, bi in zip(xc[:, j], g[:, j], b[:, j], strict=True)]
+    return sp.from_columns(y, xa.shape)

@@ -14,6 +14,7 @@ from bncheck.check._verify.checks.running import check_running_and_eval
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult, Options
 from bncheck.check.metrics import compare
+from bncheck.check.norms import BATCH_NORM
 from bncheck.check.strategies import BNCase
 from bncheck.check.tolerances import unit_roundoff
 from bncheck.check.truth import exact_batchnorm
@@ -26,12 +27,6 @@ __all__ = [
     "check_running_and_eval",
     "check_second_call",
 ]
-
-
-def _cols(a: Any) -> np.ndarray:
-    """(N, C, ...) -> (m, C) float64."""
-    arr = np.asarray(a, dtype=np.float64)
-    return np.moveaxis(arr, 1, -1).reshape(-1, arr.shape[1])
 
 
 def _fail(check_id: str, message: str, **kw: Any) -> CheckResult:
@@ -52,7 +47,7 @@ def check_fd(proc: TargetProcess, ndim: int, options: Options) -> CheckResult:
     check_id = f"backward-fd/{ndim}d/float64"
     case = probe_cases("float64", ndim, options.seed, options.channels)[0]
     rng = np.random.default_rng([options.seed, 99, ndim])
-    c = case.x.shape[1]
+    c = int(np.prod(BATCH_NORM.parameter_shape(case.x.shape)))
     vx, vg, vb = rng.standard_normal(case.x.shape), rng.standard_normal(c), rng.standard_normal(c)
     gamma0 = np.ones(c) if case.gamma is None else case.gamma
     beta0 = np.zeros(c) if case.beta is None else case.beta
@@ -118,16 +113,18 @@ def check_identities(proc: TargetProcess, options: Options, ndim: int) -> CheckR
         return _fail(check_id, str(exc))
     if run.error is not None:
         return _fail(check_id, run.error)
-    truth = exact_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps, axis=1)
+    truth = exact_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps, spec=BATCH_NORM)
     assert truth.dx is not None
     bud = {
         n: compare(
-            t, t, n, np.float64, x=case.x, eps=run.eps, axis=1, dy=case.dy, gamma=run.gamma
+            t, t, n, np.float64, x=case.x, eps=run.eps, spec=BATCH_NORM, dy=case.dy, gamma=run.gamma
         ).budget
         for n, t in (("y", truth.y), ("dx", truth.dx))
     }
     # per-channel columns (m, C) of everything
-    x, dy, y, dx, ty, tdx = (_cols(a) for a in (case.x, case.dy, run.y, run.dx, truth.y, truth.dx))
+    x, dy, y, dx, ty, tdx = (
+        BATCH_NORM.columns(a) for a in (case.x, case.dy, run.y, run.dx, truth.y, truth.dx)
+    )
     m = x.shape[0]
     x_hat = (ty - run.beta) / run.gamma
     spacing = np.spacing
@@ -185,7 +182,7 @@ def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: s
     names = tuple(n for stage in STAGE_CHECKS.values() for n in stage)
     cmps = {
         n: compare(getattr(run, n), getattr(fresh, n), n, np.dtype(dtype), x=second.x,
-                   eps=run.eps, axis=1, dy=second.dy, gamma=run.gamma)
+                   eps=run.eps, spec=BATCH_NORM, dy=second.dy, gamma=run.gamma)
         for n in names
     }  # fmt: skip
     bad = [n for n in names if not cmps[n].passed]

@@ -19,6 +19,7 @@ import numpy as np
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import Options
 from bncheck.check.metrics import compare
+from bncheck.check.norms import BATCH_NORM
 from bncheck.check.strategies import BNCase
 from bncheck.check.truth import exact_batchnorm
 from bncheck.exceptions import TargetError
@@ -134,7 +135,7 @@ def _eps(value: Any, fallback: float) -> float:
 
 
 def truth_of(case: BNCase, run: Run) -> dict[str, Any]:
-    t = exact_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps, axis=1)
+    t = exact_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps, spec=BATCH_NORM)
     return {"y": t.y, "dx": t.dx, "dgamma": t.dgamma, "dbeta": t.dbeta}
 
 
@@ -145,7 +146,7 @@ def compare_outputs(case: BNCase, run: Run, names: tuple[str, ...]) -> dict[str,
     for name in names:
         out[name] = compare(
             getattr(run, name), truth[name], name, case.x.dtype,
-            x=case.x, eps=run.eps, axis=1, dy=case.dy, gamma=run.gamma,
+            x=case.x, eps=run.eps, spec=BATCH_NORM, dy=case.dy, gamma=run.gamma,
         )  # fmt: skip
     return out
 

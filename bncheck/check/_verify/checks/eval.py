@@ -11,6 +11,7 @@ from bncheck.check._verify.checks.case import worst_entries
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult
 from bncheck.check.metrics import compare
+from bncheck.check.norms import BATCH_NORM
 from bncheck.check.truth import exact_inference
 from bncheck.exceptions import TargetError
 
@@ -56,8 +57,8 @@ def _check_eval(
     if bad.any() or not np.all(np.isfinite(rm.astype(np.float64))):
         why = "the layer's running statistics are not finite, or running_var + eps <= 0"
         return [_fail(ids[0], why), _fail(ids[1], why)]
-    truth = exact_inference(xw, gamma, beta, rm, rv, eps=eps, axis=1)
-    cmp = compare(y, truth, "y", np.dtype(dtype), x=xw, eps=eps, axis=1)
+    truth = exact_inference(xw, gamma, beta, rm, rv, eps=eps, spec=BATCH_NORM)
+    cmp = compare(y, truth, "y", np.dtype(dtype), x=xw, eps=eps, spec=BATCH_NORM)
     if cmp.passed:
         ev = CheckResult(ids[0], "pass", cmp.ulp, cmp.budget)
     else:

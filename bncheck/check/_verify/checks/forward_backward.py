@@ -23,6 +23,7 @@ from bncheck.check._verify.checks.inputs import probe_cases, search_strategy, sh
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult, Options
 from bncheck.check.metrics import compare
+from bncheck.check.norms import BATCH_NORM
 from bncheck.check.strategies import BNCase
 from bncheck.exceptions import TargetError
 
@@ -189,15 +190,17 @@ def diagnose(
     from bncheck.check._verify.diagnosis import fits as D
 
     x, g, b, dy, eps = case.x, run.gamma, run.beta, case.dy, run.eps
-    D.in_dtype(case.x.dtype)
+    dt = case.x.dtype
     with np.errstate(all="ignore"):
         if stage == "forward":
-            found = D.diagnose_forward(x, g, b, eps, run.y)
+            found = D.diagnose_forward(x, g, b, eps, run.y, dtype=dt)
         else:
-            found = D.diagnose_backward(x, g, b, eps, dy, run.dx, run.dgamma, run.dbeta, failed)
+            found = D.diagnose_backward(
+                x, g, b, eps, dy, run.dx, run.dgamma, run.dbeta, failed, dtype=dt
+            )
             if not found.ids and forward_ids:
                 got = {n: getattr(run, n) for n in failed}
-                if D.explains_forward_mistake(forward_ids, x, g, b, eps, dy, got):
+                if D.explains_forward_mistake(forward_ids, x, g, b, eps, dy, got, dtype=dt):
                     return list(forward_ids), "the backward of the forward's mistake"
     # float32 arithmetic degrades y too: claimed for a backward only when y is also off
     y_off = stage == "forward" or not _within(case, run, "y", np.float64)
@@ -226,7 +229,7 @@ def _within(case: BNCase, run: Run, name: str, dtype: Any) -> bool:
     truth = truth_of(case, run)
     cmp = compare(
         np.asarray(getattr(run, name), dtype=np.float64), truth[name], name, dtype,
-        x=case.x, eps=run.eps, axis=1, dy=case.dy, gamma=run.gamma,
+        x=case.x, eps=run.eps, spec=BATCH_NORM, dy=case.dy, gamma=run.gamma,
     )  # fmt: skip
     return bool(cmp.passed)
 
@@ -250,7 +253,7 @@ def _float32_accurate(case: BNCase, run: Run, failed: list[str]) -> bool:
     for name in failed:
         cmp32 = compare(
             np.asarray(getattr(run, name), dtype=np.float64), truth[name], name, np.float32,
-            x=case.x, eps=run.eps, axis=1, dy=case.dy, gamma=run.gamma,
+            x=case.x, eps=run.eps, spec=BATCH_NORM, dy=case.dy, gamma=run.gamma,
         )  # fmt: skip
         if not cmp32.passed:
             return False

@@ -14,6 +14,7 @@ from bncheck.check._verify.checks.eval import _check_eval, state_vector
 from bncheck.check._verify.checks.inputs import SHAPES
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult, Options
+from bncheck.check.norms import BATCH_NORM
 from bncheck.check.tolerances import running_budget
 from bncheck.check.truth import exact_batchnorm
 from bncheck.exceptions import BatchNormError, TargetError
@@ -67,7 +68,7 @@ def _expected_running(
     var: Any = np.asarray(s0["running_var"], dtype=np.float64).reshape(c)
     out = []
     for t, x in enumerate(batches):
-        stats = exact_batchnorm(x, None, None, eps=1e-5, axis=1)
+        stats = exact_batchnorm(x, None, None, eps=1e-5, spec=BATCH_NORM)
         if add_to_var:
             m = x.size // c
             factor = m / (m - 1) if unbiased else 1.0
@@ -212,7 +213,7 @@ def _first_weight(s0: dict[str, Any], x: np.ndarray, first: Any) -> float | None
     """a in new_mean = (1 − a)·old + a·batch_mean, from the first update (None: unclear)."""
     c = x.shape[1]
     old = np.asarray(s0["running_mean"], dtype=np.float64).reshape(c)
-    batch = np.moveaxis(x, 1, -1).reshape(-1, c).mean(axis=0)
+    batch = BATCH_NORM.columns(x, dtype=None).mean(axis=0)
     step = batch - old
     ok = np.abs(step) > 1e-3 * (np.abs(batch) + 1.0)
     if not ok.any():

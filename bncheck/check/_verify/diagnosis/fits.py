@@ -14,8 +14,11 @@ Each output family has a few parameters that every known mistake sets to particu
 - dgamma and dbeta: which of Σ dy·x_hat, Σ dy·(x − mu), Σ dy, their means, they equal.
 
 A named mistake is reported only when its model reproduces the target's output within the
-error budget; otherwise the fitted values are reported as "unexplained". Two mistakes at once
-are named when the fitted parameters say so (c = 1/gamma and a = 0, say).
+error budget (:data:`bncheck.check.tolerances.MODEL_MATCH`, in the dtype the target computed
+in, passed to every function: no state is kept between calls); otherwise the fitted values are
+reported as "unexplained". Two mistakes at once are named when the fitted parameters say so
+(c = 1/gamma and a = 0, say). The axes are a :class:`~bncheck.check.norms.NormSpec`
+(default :data:`~bncheck.check.norms.BATCH_NORM`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from numpy.typing import NDArray
 
 from bncheck.check._verify.diagnosis.mistakes import MISTAKES, mistake_outputs
 from bncheck.check.metrics import compare
+from bncheck.check.norms import BATCH_NORM, NormSpec
+from bncheck.check.tolerances import FIT_COEFFICIENT, MODEL_MATCH, fit_residual
 
 __all__ = ["Finding", "diagnose_backward", "diagnose_eval", "diagnose_forward"]
 
@@ -43,42 +48,21 @@ class Finding:
     fitted: str
 
 
-def _cols(a: Any) -> F64:
-    arr = np.asarray(a, dtype=np.float64)
-    return np.moveaxis(arr, 1, -1).reshape(-1, arr.shape[1])
-
-
-def _uncols(c: F64, shape: tuple[int, ...]) -> F64:
-    moved = (shape[0], *shape[2:], shape[1])
-    return np.moveaxis(c.reshape(moved), -1, 1)
-
-
-#: the dtype the target computed in, for the budgets of the model comparisons
-_DTYPE: list[Any] = [np.float64]
-
-
-def _matches(got: Any, model: Any, name: str, x: Any, eps: float, dy: Any) -> bool:
-    """Whether ``got`` equals the model's output within the error budget of the run's dtype
-    (a little wider: the model is evaluated in float64 arithmetic, not exactly)."""
+def _matches(
+    got: Any, model: Any, name: str, x: Any, eps: float, dy: Any, dtype: Any, spec: NormSpec
+) -> bool:
+    """Whether ``got`` equals the model's output within the error budget of ``dtype``, the
+    dtype the target computed in (:data:`~bncheck.check.tolerances.MODEL_MATCH`: the model is
+    evaluated in float64 arithmetic, not exactly)."""
     got_a, model_a = np.asarray(got, dtype=np.float64), np.asarray(model, dtype=np.float64)
     if got_a.shape != model_a.shape or not np.all(np.isfinite(model_a)):
         return False
     with np.errstate(all="ignore"):
-        cmp = compare(got_a, model_a, name, _DTYPE[0], x=x, eps=eps, axis=1, dy=dy)
-    return bool(cmp.ulp <= 4 * cmp.budget + 64)
+        cmp = compare(got_a, model_a, name, dtype, x=x, eps=eps, dy=dy, spec=spec)
+    return bool(cmp.ulp <= MODEL_MATCH.allowed(cmp.budget))
 
 
-def in_dtype(dtype: Any) -> None:
-    """Judge the following model comparisons with the budgets of ``dtype``."""
-    _DTYPE[0] = np.dtype(dtype)
-
-
-def _resid_tol() -> float:
-    """How far from the fitted form (relative to |dx|) rounding alone can put a run."""
-    return {2: 3e-2, 4: 1e-3}.get(np.dtype(_DTYPE[0]).itemsize, 1e-6)
-
-
-def _close(value: F64, target: F64 | float, tol: float = 2e-3) -> bool:
+def _close(value: F64, target: F64 | float, tol: float = FIT_COEFFICIENT) -> bool:
     v = np.asarray(value, dtype=np.float64)
     t = np.broadcast_to(np.asarray(target, dtype=np.float64), v.shape)
     return bool(np.all(np.abs(v - t) <= tol * np.maximum(np.abs(t), 1.0)))
@@ -94,9 +78,12 @@ def _fmt(values: F64) -> str:
 class _Stats:
     """Per-channel quantities of the correct computation, on (m, C) columns."""
 
-    def __init__(self, x: Any, gamma: Any, eps: float, dy: Any = None) -> None:
+    def __init__(
+        self, x: Any, gamma: Any, eps: float, dy: Any = None, spec: NormSpec = BATCH_NORM
+    ) -> None:
+        self.spec = spec
         self.shape = np.asarray(x).shape
-        self.x = _cols(x)
+        self.x = spec.columns(x)
         self.m = self.x.shape[0]
         self.mu = self.x.mean(axis=0)
         self.xc = self.x - self.mu
@@ -106,7 +93,7 @@ class _Stats:
         c = self.x.shape[1]
         self.gamma = np.ones(c) if gamma is None else np.asarray(gamma, dtype=np.float64)
         if dy is not None:
-            self.dy = _cols(dy)
+            self.dy = spec.columns(dy)
             self.s1 = self.dy.sum(axis=0)
             self.s2 = (self.dy * self.x_hat).sum(axis=0)
 
@@ -114,18 +101,23 @@ class _Stats:
 # -- forward -----------------------------------------------------------------------------------
 
 
-def diagnose_forward(x: Any, gamma: Any, beta: Any, eps: float, y: Any) -> Finding:
-    """Fit y = s·(x − mu) + t per channel and name what s and t say."""
-    st = _Stats(x, gamma, eps)
+def diagnose_forward(
+    x: Any, gamma: Any, beta: Any, eps: float, y: Any, *, dtype: Any = np.float64,
+    spec: NormSpec = BATCH_NORM,
+) -> Finding:  # fmt: skip
+    """Fit y = s·(x − mu) + t per channel and name what s and t say; ``dtype`` is the dtype
+    the target computed in (its budgets judge the models), ``spec`` its axes."""
+    st = _Stats(x, gamma, eps, spec=spec)
     g = st.gamma
     b = np.zeros_like(g) if beta is None else np.asarray(beta, dtype=np.float64)
-    yc = _cols(y)
+    yc = spec.columns(y)
     s = (yc * st.xc).sum(axis=0) / np.maximum((st.xc**2).sum(axis=0), 1e-300)
     t = yc.mean(axis=0)
     resid = yc - (s * st.xc + t)
-    affine = bool(np.all(np.abs(resid) <= _resid_tol() * (np.abs(yc).max(axis=0) + 1.0)))
+    tol = fit_residual(dtype)
+    affine = bool(np.all(np.abs(resid) <= tol * (np.abs(yc).max(axis=0) + 1.0)))
     if not affine:
-        return _catalogue(("y",), x, gamma, beta, eps, None, {"y": y}) or Finding(
+        return _catalogue(("y",), x, gamma, beta, eps, None, {"y": y}, dtype, spec) or Finding(
             [],
             "y is not an affine function of x within a channel (statistics over the wrong "
             "axes, or a nonlinearity)",
@@ -147,8 +139,8 @@ def diagnose_forward(x: Any, gamma: Any, beta: Any, eps: float, y: Any) -> Findi
     )  # fmt: skip
     for label, den in denominators.items():
         for affine_id, scale, shift in affines:
-            model = _uncols(scale / den * st.xc + shift, st.shape)
-            if _matches(y, model, "y", x, eps, None):
+            model = spec.from_columns(scale / den * st.xc + shift, st.shape)
+            if _matches(y, model, "y", x, eps, None, dtype, spec):
                 ids = [i for i in (label, *affine_id.split()) if i]
                 return Finding(ids, fitted)
     return Finding([], fitted)
@@ -159,16 +151,17 @@ def diagnose_forward(x: Any, gamma: Any, beta: Any, eps: float, y: Any) -> Findi
 
 def diagnose_backward(
     x: Any, gamma: Any, beta: Any, eps: float, dy: Any, dx: Any, dgamma: Any, dbeta: Any,
-    failed: list[str],
+    failed: list[str], *, dtype: Any = np.float64, spec: NormSpec = BATCH_NORM,
 ) -> Finding:  # fmt: skip
-    """Name what dx, dgamma and dbeta compute (only the outputs in ``failed`` are judged)."""
+    """Name what dx, dgamma and dbeta compute (only the outputs in ``failed`` are judged);
+    ``dtype`` and ``spec`` as for :func:`diagnose_forward`."""
     ids: list[str] = []
     notes: list[str] = []
-    st = _Stats(x, gamma, eps, dy)
+    st = _Stats(x, gamma, eps, dy, spec=spec)
     if "dx" in failed:
-        found = _fit_dx(st, eps, x, dy, dx)
+        found = _fit_dx(st, eps, x, dy, dx, dtype)
         if not found.ids:
-            cat = _catalogue(("dx",), x, gamma, beta, eps, dy, {"dx": dx})
+            cat = _catalogue(("dx",), x, gamma, beta, eps, dy, {"dx": dx}, dtype, spec)
             if cat is not None:
                 found = Finding(cat.ids, found.fitted)
         ids += found.ids
@@ -177,7 +170,7 @@ def diagnose_backward(
             return Finding([], "; ".join(notes))
     pair: list[str] = [n for n in ("dgamma", "dbeta") if n in failed]
     if pair:
-        found = _fit_param_grads(st, eps, x, dy, dgamma, dbeta, pair)
+        found = _fit_param_grads(st, eps, x, dy, dgamma, dbeta, pair, dtype)
         if not found.ids:
             return Finding([], "; ".join([*notes, found.fitted]))
         ids += [i for i in found.ids if i not in ids]
@@ -185,8 +178,8 @@ def diagnose_backward(
     return Finding(ids, "; ".join(n for n in notes if n))
 
 
-def _fit_dx(st: _Stats, eps: float, x: Any, dy: Any, dx: Any) -> Finding:
-    d = _cols(dx)
+def _fit_dx(st: _Stats, eps: float, x: Any, dy: Any, dx: Any, dtype: Any) -> Finding:
+    d = st.spec.columns(dx)
     m, c = d.shape
     gi = st.gamma * st.inv
     p, q, r = np.empty(c), np.empty(c), np.empty(c)
@@ -206,9 +199,9 @@ def _fit_dx(st: _Stats, eps: float, x: Any, dy: Any, dx: Any) -> Finding:
     fitted = (
         "dx = c·gamma/sqrt(var + eps)·(dy − a·mean(dy) − b·x_hat·mean(dy·x_hat)) fitted with "
         f"c = {_fmt(cc)}, a = {_fmt(a)}, b = {_fmt(b)}"
-        + (f" (residual {worst:.1g} of |dx|)" if worst > _resid_tol() / 100 else "")
+        + (f" (residual {worst:.1g} of |dx|)" if worst > fit_residual(dtype) / 100 else "")
     )
-    if worst > _resid_tol():
+    if worst > fit_residual(dtype):
         return Finding([], fitted + "; dx is not of that form")
     ids: list[str] = []
     # the overall factor
@@ -262,15 +255,16 @@ def _fit_dx(st: _Stats, eps: float, x: Any, dy: Any, dx: Any) -> Finding:
 
 
 def _fit_param_grads(
-    st: _Stats, eps: float, x: Any, dy: Any, dgamma: Any, dbeta: Any, failed: list[str]
-) -> Finding:
+    st: _Stats, eps: float, x: Any, dy: Any, dgamma: Any, dbeta: Any, failed: list[str],
+    dtype: Any,
+) -> Finding:  # fmt: skip
     m = st.m
     dg = np.asarray(dgamma, dtype=np.float64).ravel()
     db = np.asarray(dbeta, dtype=np.float64).ravel()
     s1, s2 = st.s1, st.s2
     sxc = (st.dy * st.xc).sum(axis=0)
     fitted = f"dgamma/Σ(dy·x_hat) = {_fmt(dg / s2)}, dbeta/Σdy = {_fmt(db / s1)}"
-    tol = max(1e-6, _resid_tol())
+    tol = max(fit_residual(np.float64), fit_residual(dtype))
     if _close(dg, s1, tol) and _close(db, s2, tol):
         return Finding(["swapped-dgamma-dbeta"], fitted)
     ids: list[str] = []
@@ -294,7 +288,7 @@ def _fit_param_grads(
 
 def _catalogue(
     outputs: tuple[str, ...], x: Any, gamma: Any, beta: Any, eps: float, dy: Any,
-    got: dict[str, Any],
+    got: dict[str, Any], dtype: Any, spec: NormSpec,
 ) -> Finding | None:  # fmt: skip
     """Rows of the catalogue whose formulas reproduce every output in ``got``."""
     if dy is None:
@@ -302,23 +296,27 @@ def _catalogue(
     for mistake in MISTAKES:
         if mistake.compute is None or not set(got) <= set(mistake.outputs):
             continue
-        wrong = mistake_outputs(mistake, x, gamma, beta, dy, eps)
+        wrong = mistake_outputs(mistake, x, gamma, beta, dy, eps, spec=spec)
         if wrong is None:
             continue
-        if all(_matches(v, wrong[k], k, x, eps, dy) for k, v in got.items() if k in wrong):
+        if all(_matches(v, wrong[k], k, x, eps, dy, dtype, spec)
+               for k, v in got.items() if k in wrong):  # fmt: skip
             return Finding([mistake.id], f"matches the formula of {mistake.id}")
     return None
 
 
 def explains_forward_mistake(
-    forward_ids: list[str], x: Any, gamma: Any, beta: Any, eps: float, dy: Any, got: dict[str, Any]
-) -> bool:
+    forward_ids: list[str], x: Any, gamma: Any, beta: Any, eps: float, dy: Any,
+    got: dict[str, Any], *, dtype: Any = np.float64, spec: NormSpec = BATCH_NORM,
+) -> bool:  # fmt: skip
     """Whether a backward is the correct backward of a forward with these mistakes."""
     for mistake in MISTAKES:
         if mistake.id in forward_ids and mistake.compute is not None:
-            wrong = mistake_outputs(mistake, x, gamma, beta, dy, eps)
+            wrong = mistake_outputs(mistake, x, gamma, beta, dy, eps, spec=spec)
             if wrong is not None and all(
-                _matches(v, wrong[k], k, x, eps, dy) for k, v in got.items() if k in wrong
+                _matches(v, wrong[k], k, x, eps, dy, dtype, spec)
+                for k, v in got.items()
+                if k in wrong
             ):
                 return True
     return False
@@ -327,17 +325,22 @@ def explains_forward_mistake(
 # -- eval mode ---------------------------------------------------------------------------------
 
 
-def diagnose_eval(x: Any, gamma: Any, beta: Any, rm: Any, rv: Any, eps: float, y: Any) -> Finding:
-    """Which known eval-mode computation gives ``y`` (from the layer's own running stats)."""
+def diagnose_eval(
+    x: Any, gamma: Any, beta: Any, rm: Any, rv: Any, eps: float, y: Any, *,
+    spec: NormSpec = BATCH_NORM,
+) -> Finding:  # fmt: skip
+    """Which known eval-mode computation gives ``y`` (from the layer's own running stats),
+    judged in y's dtype; the running statistics have one value per parameter (BN: channel)."""
     xa = np.asarray(x, dtype=np.float64)
-    shape = (1, -1, *[1] * (xa.ndim - 2))
-    c = xa.shape[1]
-    g = (np.ones(c) if gamma is None else np.asarray(gamma, np.float64)).reshape(shape)
-    b = (np.zeros(c) if beta is None else np.asarray(beta, np.float64)).reshape(shape)
-    mean = np.asarray(rm, np.float64).reshape(shape)
-    var = np.asarray(rv, np.float64).reshape(shape)
-    st = _Stats(xa, None, eps)
-    batch = _uncols(st.x_hat, st.shape)
+    pshape = spec.parameter_shape(xa.shape)
+    g = spec.expand_param(np.ones(pshape) if gamma is None else np.asarray(gamma, np.float64),
+                          xa.ndim)  # fmt: skip
+    b = spec.expand_param(np.zeros(pshape) if beta is None else np.asarray(beta, np.float64),
+                          xa.ndim)  # fmt: skip
+    mean = spec.expand_param(np.asarray(rm, np.float64), xa.ndim)
+    var = spec.expand_param(np.asarray(rv, np.float64), xa.ndim)
+    st = _Stats(xa, None, eps, spec=spec)
+    batch = spec.from_columns(st.x_hat, st.shape)
     models: dict[str, Callable[[], Any]] = {
         "eval-batch-stats": lambda: g * batch + b,
         "eval-drops-affine": lambda: (xa - mean) / np.sqrt(var + eps),
@@ -346,9 +349,10 @@ def diagnose_eval(x: Any, gamma: Any, beta: Any, rm: Any, rv: Any, eps: float, y
         "eval-eps-missing": lambda: g * (xa - mean) / np.sqrt(var) + b,
         "eval-batch-stats-drops-affine": lambda: batch,
     }
-    in_dtype(np.asarray(y).dtype)
+    dtype = np.asarray(y).dtype
     with np.errstate(all="ignore"):
-        hits = [name for name, model in models.items() if _matches(y, model(), "y", xa, eps, None)]
+        hits = [name for name, model in models.items()
+                if _matches(y, model(), "y", xa, eps, None, dtype, spec)]  # fmt: skip
     if len(hits) != 1:  # none, or several that this dtype cannot tell apart
         return Finding([], f"matches {', '.join(hits)} alike" if hits else "")
     if hits[0] == "eval-batch-stats-drops-affine":

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bncheck.bn.running import CONVENTIONS, Convention
+from bncheck.check.norms import BATCH_NORM, NormSpec
 
 F64 = NDArray[np.float64]
 Outputs = dict[str, F64]
@@ -35,19 +36,9 @@ class Mistake:
     description: str
     fix: str
     outputs: tuple[str, ...]
-    compute: Callable[[F64, F64, F64, F64, float], Outputs] | None = None
+    compute: Callable[..., Outputs] | None = None
+    #: a mistake of BN's (N, C, H, W) layout itself (only that rank, only BATCH_NORM)
     only_ndim: int | None = None
-
-
-def _cols(a: Any) -> F64:
-    """(N, C, ...) -> (m, C) float64 with channel axis 1."""
-    arr = np.asarray(a, dtype=np.float64)
-    return np.moveaxis(arr, 1, -1).reshape(-1, arr.shape[1])
-
-
-def _uncols(c: F64, shape: tuple[int, ...]) -> F64:
-    moved = (shape[0], *shape[2:], shape[1])
-    return np.moveaxis(c.reshape(moved), -1, 1)
 
 
 class _S:
@@ -67,12 +58,14 @@ class _S:
 
 def _wrap(
     fn: Callable[[F64, F64, F64, F64, float], Outputs],
-) -> Callable[[F64, F64, F64, F64, float], Outputs]:
-    """Lift a (m, C)-columns formula to (N, C, ...) arrays."""
+) -> Callable[..., Outputs]:
+    """Lift a (m, C)-columns formula to arrays of x's layout (the columns of ``spec``)."""
 
-    def lifted(x: F64, g: F64, b: F64, dy: F64, eps: float) -> Outputs:
-        out = fn(_cols(x), g, b, _cols(dy), eps)
-        return {k: (_uncols(v, x.shape) if v.ndim == 2 else v) for k, v in out.items()}
+    def lifted(
+        x: F64, g: F64, b: F64, dy: F64, eps: float, spec: NormSpec = BATCH_NORM
+    ) -> Outputs:
+        out = fn(spec.columns(x), g, b, spec.columns(dy), eps)
+        return {k: (spec.from_columns(v, x.shape) if v.ndim == 2 else v) for k, v in out.items()}
 
     return lifted
 
@@ -149,7 +142,9 @@ def _missing_gamma(x: F64, g: F64, b: F64, dy: F64, eps: float) -> Outputs:
     return {"dx": _dx(s, np.ones_like(g), s.s1 / s.m, s.x_hat * s.s2 / s.m)}
 
 
-def _wrong_axes(x: F64, g: F64, b: F64, dy: F64, eps: float) -> Outputs:
+def _wrong_axes(
+    x: F64, g: F64, b: F64, dy: F64, eps: float, spec: NormSpec = BATCH_NORM
+) -> Outputs:
     """(N, C, H, W) normalized over N only: statistics per (c, h, w) position."""
     n = x.shape[0]
     flat = np.asarray(x, dtype=np.float64).reshape(n, -1)
@@ -165,7 +160,9 @@ def _wrong_axes(x: F64, g: F64, b: F64, dy: F64, eps: float) -> Outputs:
     }
 
 
-def _reshape_no_transpose(x: F64, g: F64, b: F64, dy: F64, eps: float) -> Outputs:
+def _reshape_no_transpose(
+    x: F64, g: F64, b: F64, dy: F64, eps: float, spec: NormSpec = BATCH_NORM
+) -> Outputs:
     """cs231n's spatial BN written as x.reshape(N·H·W, C) with no transpose to channels-last:
     the columns of that reshape mix channels and positions."""
     shape = x.shape
@@ -293,17 +290,21 @@ MISTAKES: tuple[Mistake, ...] = (
 
 
 def mistake_outputs(
-    mistake: Mistake, x: Any, gamma: Any, beta: Any, dy: Any, eps: float
-) -> Outputs | None:
-    """What an implementation with ``mistake`` outputs for this input (None: not numeric or
-    not applicable to this input's ndim)."""
+    mistake: Mistake, x: Any, gamma: Any, beta: Any, dy: Any, eps: float, *,
+    spec: NormSpec = BATCH_NORM,
+) -> Outputs | None:  # fmt: skip
+    """What an implementation with ``mistake`` outputs for this input (None: not numeric, not
+    applicable to this input's ndim, or to ``spec``: the formulas are written for one gamma per
+    column, as in Batch Normalization, and the layout rows for BN's (N, C, H, W) itself)."""
     if mistake.compute is None:
         return None
     xa = np.asarray(x, dtype=np.float64)
-    if mistake.only_ndim is not None and xa.ndim != mistake.only_ndim:
+    if mistake.only_ndim is not None and (xa.ndim != mistake.only_ndim or spec != BATCH_NORM):
         return None
-    c = xa.shape[1]
+    if not spec.param_is_column(xa.ndim):
+        return None
+    c = spec.groups(xa.shape)
     g = np.ones(c) if gamma is None else np.asarray(gamma, dtype=np.float64)
     b = np.zeros(c) if beta is None else np.asarray(beta, dtype=np.float64)
     with np.errstate(all="ignore"):
-        return mistake.compute(xa, g, b, np.asarray(dy, dtype=np.float64), eps)
+        return mistake.compute(xa, g, b, np.asarray(dy, dtype=np.float64), eps, spec)

@@ -17,8 +17,8 @@ the exact ones of that computation: dx = gamma/s·(dy − S1/m − x_hat·S2/m) 
 x_hat, dgamma = S2, dbeta = S1; a variance clamped at 0 (``max(0, E[x²] − E[x]²)``, as Flax
 does, when rounding makes it negative) passes no gradient, so those channels lose the path
 through sigma² (dx = gamma/s·(dy − S1/m)). The model is named only when it reproduces every
-failed output within 4 budgets + 64 ULP (the slack of :mod:`~bncheck.check._verify.diagnosis.fits`
-for a model evaluated in float64).
+failed output within 4 budgets + 64 ULP (:data:`bncheck.check.tolerances.MODEL_MATCH`, the
+slack of a model evaluated in float64).
 """
 
 from __future__ import annotations
@@ -29,12 +29,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bncheck.check._verify.distributed.models import Shards, cols, judge, uncols
-from bncheck.check.tolerances import summation_factor, unit_roundoff
+from bncheck.check.tolerances import MODEL_MATCH, summation_factor, unit_roundoff
 
 __all__ = ["ONE_PASS", "diagnose_one_pass", "fit_variance"]
 
 F64 = NDArray[np.float64]
 ONE_PASS = "one-pass-variance"
+#: judge's slack for a model (the tolerance table's MODEL_MATCH)
+_MODEL: dict[str, float] = {"slack": MODEL_MATCH.budgets, "floor": MODEL_MATCH.ulp}
 
 
 def fit_variance(sh: Shards, gamma: F64, beta: F64, eps: float, y: Any, dtype: Any) -> F64 | None:
@@ -114,15 +116,14 @@ def diagnose_one_pass(
                   "within the error of E[x²] − E[x]²")  # fmt: skip
         if set(got) == {"y"}:
             model = uncols(g * xh + b, sh.shape)
-            ok = judge("y", got["y"], model, sh, x, eps, dtype, extra, gamma=g, slack=4,
-                       floor=64).passed  # fmt: skip
+            ok = judge("y", got["y"], model, sh, x, eps, dtype, extra, gamma=g, **_MODEL).passed
             return ([ONE_PASS], fitted) if ok else None
         d = cols(dy)
         s1, s2 = d.sum(axis=0), (d * xh).sum(axis=0)
         refs = {"dgamma": s2, "dbeta": s1}
         for name in ("dgamma", "dbeta"):
             if name in got and not judge(name, got[name], refs[name], sh, x, eps, dtype, extra,
-                                         dy=dy, slack=4, floor=64).passed:  # fmt: skip
+                                         dy=dy, **_MODEL).passed:  # fmt: skip
                 return None
         if "dx" not in got:
             return [ONE_PASS], fitted
@@ -131,7 +132,7 @@ def diagnose_one_pass(
         full = d - s1 / sh.m - xh * s2 / sh.m
         for dx in (full, np.where(clamped, d - s1 / sh.m, full)):
             model = uncols(g / s * dx, sh.shape)
-            if judge("dx", got["dx"], model, sh, x, eps, dtype, extra, gamma=g, dy=dy, slack=4,
-                     floor=64).passed:  # fmt: skip
+            if judge("dx", got["dx"], model, sh, x, eps, dtype, extra, gamma=g, dy=dy,
+                     **_MODEL).passed:  # fmt: skip
                 return [ONE_PASS], fitted + "; dx, dgamma, dbeta its exact gradients"
     return None

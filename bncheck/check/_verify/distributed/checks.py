@@ -21,6 +21,7 @@ from bncheck.check._verify.distributed.models import (
 )
 from bncheck.check._verify.results import CheckResult
 from bncheck.check.metrics import compare
+from bncheck.check.norms import BATCH_NORM
 from bncheck.check.tolerances import running_budget, unit_roundoff
 from bncheck.check.truth import exact_batchnorm, exact_inference
 from bncheck.exceptions import BatchNormError
@@ -71,7 +72,7 @@ def forward_backward(
     g, b = _params(case, values)
     sh = Shards(x, case["rows"])
     extra = merge_term(sh, eps, dtype)
-    truth = exact_batchnorm(x, g, b, dy, eps=eps, axis=1)
+    truth = exact_batchnorm(x, g, b, dy, eps=eps, spec=BATCH_NORM)
     what = "the single-process truth of the concatenated batch"
     y = np.concatenate([v["y"] for v in values]).astype(F64)
     fj = judge("y", y, truth.y, sh, x, eps, dtype, extra, gamma=g)
@@ -80,8 +81,7 @@ def forward_backward(
     else:
         found = diagnose_forward(sh, g, b, eps, y, truth.y, dtype, extra, x)
         if not found.ids:
-            single.in_dtype(dtype)
-            found = single.diagnose_forward(x, g, b, eps, y)
+            found = single.diagnose_forward(x, g, b, eps, y, dtype=dtype)
         forward = CheckResult(
             f"forward/{tag}",
             "fail",
@@ -125,9 +125,8 @@ def forward_backward(
     failed = [n for n, j in judged.items() if not j.passed]
     found = diagnose_backward(sh, g, b, eps, dy, y, grads, ref, dtype, extra, x)
     if not found.ids:
-        single.in_dtype(dtype)
         found = single.diagnose_backward(
-            x, g, b, eps, dy, grads["dx"], grads["dgamma"], grads["dbeta"], failed
+            x, g, b, eps, dy, grads["dx"], grads["dgamma"], grads["dbeta"], failed, dtype=dtype
         )
     entries = [dict(e, output=n) for n in failed for e in worst_entries(grads[n], ref[n], 2)]
     return [
@@ -208,7 +207,7 @@ def _running(
     if momentum == "missing":
         momentum = 0.1
         notes.append("the target has no momentum attribute: 0.1 assumed")
-    exact = [exact_batchnorm(s, None, None, eps=eps, axis=1) for s in steps]
+    exact = [exact_batchnorm(s, None, None, eps=eps, spec=BATCH_NORM) for s in steps]
     truth: dict[tuple[str, ...], list[tuple[Any, Any]]] = {(): [(e.mean, e.var) for e in exact]}
     for s in steps:
         for ids, stat in batch_stats(s, rows).items():
@@ -301,12 +300,14 @@ def running_and_eval(
     else:
         truth = np.concatenate(
             [
-                exact_inference(xe[bounds[r] : bounds[r + 1]], g, b, rm, rv, eps=eps, axis=1)
+                exact_inference(
+                    xe[bounds[r] : bounds[r + 1]], g, b, rm, rv, eps=eps, spec=BATCH_NORM
+                )
                 for r, (rm, rv) in enumerate(finals)
             ]
         )
         y = np.concatenate([v["y_eval"] for v in values]).astype(F64)
-        cmp = compare(y, truth, "y", dtype, x=xe, eps=eps, axis=1, gamma=g)
+        cmp = compare(y, truth, "y", dtype, x=xe, eps=eps, spec=BATCH_NORM, gamma=g)
         if cmp.passed:
             out.append(CheckResult(ids[1], "pass", cmp.ulp, cmp.budget))
         else:

@@ -35,7 +35,7 @@ statistics allow ``running_budget(t, m)·max(|e|, 1)`` plus the merged variance'
 2·u·E_s·var_B·m/(m − 1) (the batches' weights in the running value sum to at most 1).
 
 Models. A mistake is named only when its model reproduces the outputs within 4 budgets + 64
-ULP (the slack of :mod:`bncheck.check._verify.diagnosis.fits`, for a model evaluated in float64):
+ULP (:data:`bncheck.check.tolerances.MODEL_MATCH`, the slack of a model evaluated in float64):
 
 - ``sync-equal-weight-merge``: mu = mean_r mu_r, var = mean_r mean_i∈r (x_i − mu)²
   (equal to mean_r E_r[x²] − mu²); its exact gradient weighs value i by w_i = 1/(K·n_r);
@@ -63,7 +63,8 @@ from numpy.typing import NDArray
 from bncheck.check._verify.diagnosis.fits import Finding
 from bncheck.check.conditions import channel_condition
 from bncheck.check.metrics import compare
-from bncheck.check.tolerances import summation_factor, unit_roundoff
+from bncheck.check.norms import BATCH_NORM, columns, from_columns
+from bncheck.check.tolerances import MODEL_MATCH, summation_factor, unit_roundoff
 
 __all__ = ["Judged", "Shards", "diagnose_backward", "diagnose_forward", "judge", "merge_term"]
 
@@ -75,13 +76,14 @@ ONE_PASS = "sync-one-pass-variance"
 
 
 def cols(a: Any) -> F64:
-    """(N, C, ...) -> (m, C) float64, rows in (n, spatial) order."""
-    arr = np.asarray(a, dtype=np.float64)
-    return np.moveaxis(arr, 1, -1).reshape(-1, arr.shape[1])
+    """(N, C, ...) -> (m, C) float64, rows in (n, spatial) order: the columns of
+    :data:`~bncheck.check.norms.BATCH_NORM` (synchronized BN shards a batch by its rows)."""
+    return columns(a, BATCH_NORM)
 
 
 def uncols(c: F64, shape: tuple[int, ...]) -> F64:
-    return np.moveaxis(c.reshape((shape[0], *shape[2:], shape[1])), -1, 1)
+    """The inverse of :func:`cols`."""
+    return from_columns(c, shape, BATCH_NORM)
 
 
 class Shards:
@@ -164,15 +166,16 @@ def judge(
     slack: float = 1.0,
     floor: float = 0.0,
 ) -> Judged:
-    """Compare ``got`` with ``ref`` (the truth, or a model: then ``slack`` 4 and ``floor``
-    64) channel by channel, allowing each channel its budget plus K2·E_s (module docstring)."""
+    """Compare ``got`` with ``ref`` (the truth, or a model: then ``slack`` and ``floor`` from
+    :data:`~bncheck.check.tolerances.MODEL_MATCH`) channel by channel, allowing each channel
+    its budget plus K2·E_s (module docstring)."""
     k2 = _sensitivity(name, sh, eps, dy)
     g = np.asarray(got, dtype=np.float64)
     r = np.asarray(ref, dtype=np.float64)
     if g.shape != r.shape:
         return Judged(np.inf, 0.0, False, ())
     if name in ("dgamma", "dbeta"):
-        cmp = compare(g, r, name, dtype, x=x, eps=eps, axis=1, dy=dy)
+        cmp = compare(g, r, name, dtype, x=x, eps=eps, spec=BATCH_NORM, dy=dy)
         allowed = slack * (cmp.budget + float(np.max(k2 * extra))) + floor
         return Judged(cmp.ulp, allowed, bool(cmp.ulp <= allowed), cmp.worst_index)
     rows: list[tuple[float, float, tuple[int, ...]]] = []
@@ -187,7 +190,7 @@ def judge(
             dtype,
             x=xa[sl],
             eps=eps,
-            axis=1,
+            spec=BATCH_NORM,
             dy=None if dy is None else np.asarray(dy)[sl],
             gamma=gj,
         )
@@ -267,7 +270,8 @@ def _params(gamma: Any, beta: Any, c: int) -> tuple[F64, F64]:
 
 class _Judge:
     """:func:`judge` with a case's fixed arguments: whether ``got`` is within the budget of
-    ``ref`` (``model``: within 4 budgets + 64 ULP, the slack of a model in float64)."""
+    ``ref`` (``model``: within :data:`~bncheck.check.tolerances.MODEL_MATCH`, 4 budgets + 64
+    ULP, the slack of a model in float64)."""
 
     def __init__(
         self, sh: Shards, x: Any, eps: float, dtype: Any, extra: F64, g: F64, dy: Any
@@ -276,7 +280,9 @@ class _Judge:
         self.g, self.dy = g, dy
 
     def __call__(self, name: str, got: Any, ref: Any, model: bool = False) -> bool:
-        kw: dict[str, Any] = {"slack": 4, "floor": 64} if model else {}
+        kw: dict[str, Any] = (
+            {"slack": MODEL_MATCH.budgets, "floor": MODEL_MATCH.ulp} if model else {}
+        )
         gamma = self.g if name in ("y", "dx") else None
         dy = None if name == "y" else self.dy
         return judge(name, got, ref, *self.args, gamma=gamma, dy=dy, **kw).passed

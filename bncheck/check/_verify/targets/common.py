@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from bncheck.check._verify.targets import protocol as P
+from bncheck.check.norms import BATCH_NORM
 
 
 def as_array(value: Any) -> Any:
@@ -109,8 +110,7 @@ def infer_eps(run: Callable[[Any, Any, Any], Any], c: int, ndim: int) -> float |
     y = np.asarray(as_array(run(x, np.ones(c), np.zeros(c))), dtype=np.float64)
     if y.shape != x.shape:
         return None
-    x2 = np.moveaxis(x, 1, -1).reshape(-1, c)
-    y2 = np.moveaxis(y, 1, -1).reshape(-1, c)
+    x2, y2 = BATCH_NORM.columns(x), BATCH_NORM.columns(y)
     xc = x2 - x2.mean(axis=0)
     var = (xc**2).mean(axis=0)
     with np.errstate(all="ignore"):

@@ -15,15 +15,28 @@ the new batch and the variance the batch variance that went into the update:
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
+from bncheck.check.tolerances import TOLERANCES, FrameworkProbe
+
 __all__ = ["conventions"]
 
+
+def _probe(dtype: str) -> FrameworkProbe:
+    """The probe row of the tolerance table for the dtype a probe computes in."""
+    probe = TOLERANCES[dtype].probe
+    assert probe is not None
+    return probe
+
+
 #: the offset of the one-pass probe, and the relative error of the variance beyond which the
-#: variance is one-pass, per dtype the probe computes in
-ONE_PASS = {"float64": (1e8, 1e-6), "float32": (1e4, 5e-2)}
+#: variance is one-pass, per dtype the probe computes in (from the tolerance table)
+ONE_PASS = MappingProxyType(
+    {d: (_probe(d).one_pass_offset, _probe(d).one_pass_limit) for d in ("float64", "float32")}
+)
 
 
 def _step(adapter: Any, x: Any) -> tuple[Any, Any, Any]:
@@ -63,7 +76,7 @@ def _update_text(adapter: Any, c: int, precise: bool) -> str:
     dtype = "float64" if precise else "float32"
     x = np.random.default_rng(4321).normal(2.0, 1.5, size=(16, c)).astype(dtype)
     a, v, _ = _step(adapter, x)
-    tol = 1e-9 if precise else 1e-4
+    tol = _probe(dtype).update_tol
     if a is None or not np.all(np.isfinite(a)) or np.ptp(a) > tol:
         return "running update: not of the form new = (1 − a)·old + a·batch on a probe step"
     a0 = float(np.median(a))
