@@ -37,8 +37,8 @@ Regular files only (tests/bn/test_file_kinds.py, test_file_safety.py)
 
 The checker's conditions (tests/bn/test_functional.py)
     columns
-        ``bncheck.check.conditions._columns``: the (m, C) float64 view the metrics judge by, so
-        that a per-channel bound is taken over the same columns.
+        ``bncheck.check.conditions.channel_columns``: the (m, C) float64 view the metrics judge
+        by, so that a per-channel bound is taken over the same columns.
 
 Process isolation (tests/check/test_verify_hostile.py)
     TargetProcess
@@ -118,7 +118,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     # regular files only
     "safe_files": ("bncheck.bn._safe_files", None),
     # the checker's conditions
-    "columns": ("bncheck.check.conditions", "_columns"),
+    "columns": ("bncheck.check.conditions", "channel_columns"),
     # process isolation
     "TargetProcess": ("bncheck.check._verify.process.worker", "TargetProcess"),
     "load_adapter": ("bncheck.check._verify.targets.dispatch", "load_adapter"),

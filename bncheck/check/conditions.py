@@ -23,7 +23,7 @@ __all__ = ["channel_condition", "output_condition", "worst_case_scales"]
 F64 = NDArray[np.float64]
 
 
-def _columns(a: ArrayLike, spec: NormSpec | int) -> F64:
+def channel_columns(a: ArrayLike, spec: NormSpec | int) -> F64:
     """x's layout -> (m, K) float64 columns of ``spec`` (an int: BN's channel axis)."""
     sp = spec if isinstance(spec, NormSpec) else resolve(None, spec)
     return np.asarray(sp.columns(a))
@@ -38,7 +38,7 @@ class _Stats(NamedTuple):
 
 
 def _stats(x: ArrayLike, eps: float, spec: NormSpec) -> _Stats:
-    xc = _columns(x, spec)
+    xc = channel_columns(x, spec)
     mu = xc.mean(axis=0)
     dev = xc - mu
     dev -= dev.mean(axis=0)  # a second correction pass: x − mu accurate also at large offsets
@@ -83,7 +83,7 @@ def _ratio(num: F64, den: F64) -> F64:
         return np.asarray(np.where(den > 0, num / np.where(den > 0, den, 1.0), np.inf))
 
 
-def _conditions(
+def column_conditions(
     output: str,
     x: ArrayLike,
     eps: float,
@@ -130,7 +130,7 @@ def _conditions(
         return _Conditions(_ratio(num, den), _ratio(num2, den), kappa_s, num, num2, den, ones)
     if dy is None:
         raise ValueError(f"dy is required to judge {output}: its condition depends on dy")
-    delta = _columns(dy, spec)
+    delta = channel_columns(dy, spec)
     m = st.m
     s1 = delta.sum(axis=0)
     s2 = (delta * st.x_hat).sum(axis=0)
@@ -208,7 +208,7 @@ def _conditions_per_value(
         return _Conditions(_ratio(num, den), _ratio(num2, den), kappa_s, num, num2, den, ones)
     if dy is None:
         raise ValueError(f"dy is required to judge {output}: its condition depends on dy")
-    dyc = _columns(dy, spec)
+    dyc = channel_columns(dy, spec)
     if output in ("dgamma", "dbeta"):
         kap = np.broadcast_to(kappa_s, dyc.shape)
         one_nu = np.broadcast_to(1.0 + nu, dyc.shape)
@@ -280,7 +280,7 @@ def output_condition(
     >>> output_condition("y", x, eps=0.0, axis=1)
     array([  5., 205.])
     """
-    return _conditions(output, x, eps, resolve(spec, axis), dy).k
+    return column_conditions(output, x, eps, resolve(spec, axis), dy).k
 
 
 def worst_case_scales(
@@ -310,8 +310,8 @@ def worst_case_scales(
     if not sp.param_is_column(np.ndim(x)):
         raise ValueError(f"spec={sp!r}: the worst-case scales are derived for one gamma per "
                          "column (Batch Normalization)")  # fmt: skip
-    xc = _columns(x, sp)
-    dyc = _columns(dy, sp)
+    xc = channel_columns(x, sp)
+    dyc = channel_columns(dy, sp)
     c = xc.shape[1]
     g = np.ones(c) if gamma is None else np.abs(np.asarray(gamma, dtype=np.float64))
     b = np.zeros(c) if beta is None else np.abs(np.asarray(beta, dtype=np.float64))

@@ -57,7 +57,7 @@ RICHARDSON_STEPS: dict[np.dtype[Any], float] = {d: (360.0 * _u(d)) ** 0.2 for d 
 COMPLEX_STEP = 1e-20
 
 
-def _dtype_of(x: NDArray[Any]) -> np.dtype[Any]:
+def dtype_of(x: NDArray[Any]) -> np.dtype[Any]:
     return x.dtype if x.dtype in _FLOATS else np.dtype(np.float64)
 
 
@@ -65,7 +65,7 @@ def _real(v: Any) -> float:
     return float(np.real(v))
 
 
-def _as_float_array(x: ArrayLike) -> NDArray[Any]:
+def as_float_array(x: ArrayLike) -> NDArray[Any]:
     xa = np.asarray(x)
     return xa if xa.dtype in _FLOATS else xa.astype(np.float64)
 
@@ -106,8 +106,8 @@ def central_diff(f: ScalarFn, x: ArrayLike, *, h: float | None = None) -> F64:
     >>> np.round(grad, 6).tolist()  # 3·x²
     [3.0, 12.0]
     """
-    xa = _as_float_array(x)
-    step = STEPS[_dtype_of(xa)] if h is None else float(h)
+    xa = as_float_array(x)
+    step = STEPS[dtype_of(xa)] if h is None else float(h)
     return np.array([_central_1d(f, xa, step, i) for i in range(xa.size)]).reshape(xa.shape)
 
 
@@ -137,8 +137,8 @@ def richardson_diff(f: ScalarFn, x: ArrayLike, *, h: float | None = None) -> F64
     >>> np.round(grad, 8).tolist()
     [3.0, 12.0]
     """
-    xa = _as_float_array(x)
-    step = RICHARDSON_STEPS[_dtype_of(xa)] if h is None else float(h)
+    xa = as_float_array(x)
+    step = RICHARDSON_STEPS[dtype_of(xa)] if h is None else float(h)
     out = np.empty(xa.size)
     for i in range(xa.size):
         d1 = _central_1d(f, xa, step, i)
@@ -225,7 +225,7 @@ def directional_derivative(
     ...  for m in ("central", "richardson", "complex")]  # 3·1² + 3·2²
     [15.0, 15.0, 15.0]
     """
-    xa = _as_float_array(x)
+    xa = as_float_array(x)
     va = np.asarray(v, dtype=np.float64)
     vmax = float(np.max(np.abs(va))) if va.size else 0.0
     if vmax == 0.0:
@@ -233,7 +233,7 @@ def directional_derivative(
     if method == "complex":
         step = COMPLEX_STEP / vmax if h is None else float(h)
         return float(np.imag(f(xa.astype(np.complex128) + (1j * step) * va))) / step
-    dt = _dtype_of(xa)
+    dt = dtype_of(xa)
 
     def d(step: float) -> float:
         xp = (xa + step * va).astype(dt)

@@ -20,12 +20,12 @@ from bncheck.check.finite_diff import (
     RICHARDSON_STEPS,
     STEPS,
     Method,
-    _as_float_array,
-    _dtype_of,
-    _u,
+    as_float_array,
     directional_derivative,
+    dtype_of,
 )
 from bncheck.check.norms import NormSpec, resolve
+from bncheck.check.tolerances import unit_roundoff
 
 __all__ = ["DirectionalResult", "check_directional", "complex_batchnorm_forward"]
 
@@ -152,7 +152,7 @@ def check_directional(
     >>> result.passed, result.rel_discrepancy < 1e-12
     (True, True)
     """
-    xa = _as_float_array(x)
+    xa = as_float_array(x)
     y0 = np.asarray(forward(xa))
     u_dir = rng.standard_normal(y0.shape) if u is None else np.asarray(u, dtype=np.float64)
     v_dir = rng.standard_normal(xa.shape) if v is None else np.asarray(v, dtype=np.float64)
@@ -162,7 +162,7 @@ def check_directional(
     g = np.asarray(backward_vjp(u_dir), dtype=np.float64)
     if g.shape != xa.shape:
         raise ValueError(f"backward_vjp returned shape {g.shape}; expected {xa.shape}, x's shape")
-    u64 = _u(np.dtype(np.float64))
+    u64 = unit_roundoff(np.dtype(np.float64))
     vjp = float(np.sum(g * v_dir))
     # normwise: an error of noise·max|g| in every entry of g (BN's backward cancels terms of
     # size max|g| to form small entries, so entrywise |g_i·v_i| would understate it)
@@ -170,9 +170,8 @@ def check_directional(
     rel = noise + (xa.size + y0.size) * u64
     # forward's rounding, plus rounding x + t·v to x's dtype: |Δx_i| <= u|x_i| moves phi by
     # <= u·Σ|x_i·g_i| since g = J^T u = grad phi.
-    eps_phi = rel * float(np.sum(np.abs(u_dir * np.real(y0)))) + _u(_dtype_of(xa)) * float(
-        np.sum(np.abs(xa.astype(np.float64) * g))
-    )
+    x_rounding = unit_roundoff(dtype_of(xa)) * float(np.sum(np.abs(xa.astype(np.float64) * g)))
+    eps_phi = rel * float(np.sum(np.abs(u_dir * np.real(y0)))) + x_rounding
     vmax = float(np.max(np.abs(v_dir)))
 
     def phi(z: NDArray[Any]) -> Any:
@@ -183,7 +182,7 @@ def check_directional(
         fd = directional_derivative(phi, xa, v_dir, method="complex", h=step)
         fd_error = noise * gv_scale
     elif method in ("central", "richardson"):
-        dt = _dtype_of(xa)
+        dt = dtype_of(xa)
         base = STEPS[dt] if method == "central" else RICHARDSON_STEPS[dt]
         step = base / vmax if h is None else float(h)
         d1 = directional_derivative(phi, xa, v_dir, method="central", h=step)

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from bncheck.check.conditions import _columns, _conditions
+from bncheck.check.conditions import channel_columns, column_conditions
 from bncheck.check.norms import NormSpec, resolve
 from bncheck.check.tolerances import TOLERANCES, error_budget, unit_roundoff, worst_case_k
 
@@ -110,7 +110,7 @@ def channel_ulps(
         a, r = a.reshape(-1, 1), r.reshape(-1, 1)
     else:
         sp = resolve(spec, axis)
-        a, r = _columns(a, sp), _columns(r, sp)
+        a, r = channel_columns(a, sp), channel_columns(r, sp)
     dt: np.dtype[Any] = np.dtype(dtype)
     scale = np.max(np.abs(r), axis=0)
     # spacing of the channel's largest value; a channel that is exactly 0 is judged against
@@ -197,11 +197,11 @@ def compare(
     m = sp.m(xa.shape)
     per_channel = output in ("y", "dx")
     scale = (
-        np.max(np.abs(_columns(r, sp)), axis=0)
+        np.max(np.abs(channel_columns(r, sp)), axis=0)
         if per_channel and r.size
         else np.abs(r).max(initial=0)
     )
-    cond = _conditions(
+    cond = column_conditions(
         output, xa, eps, sp, dy, gamma=gamma, y_scale=scale if output == "y" else None
     )
     k, k2 = cond.k.copy(), cond.k2.copy()
@@ -237,7 +237,7 @@ def compare(
     if per_channel:
         with np.errstate(over="ignore"):  # err / subnormal on exactly-zero channels
             ulps = channel_ulps(a, r, dtype, spec=sp)
-        err_c = np.max(_columns(err, sp), axis=0) if err.size else np.zeros(1)
+        err_c = np.max(channel_columns(err, sp), axis=0) if err.size else np.zeros(1)
     else:
         with np.errstate(over="ignore"):
             ulps = channel_ulps(a, r, dtype, axis=None)
@@ -255,7 +255,7 @@ def compare(
     j = int(np.argmax(np.nan_to_num(ratio, nan=np.inf)))
     if per_channel:
         # the first largest error of column j (rows in C order of the reduced axes)
-        i = int(np.argmax(_columns(err, sp)[:, j]))
+        i = int(np.argmax(channel_columns(err, sp)[:, j]))
         flat = int(sp.flat_index(err.shape)[i, j])
         idx = tuple(int(v) for v in np.unravel_index(flat, err.shape))
     else:
@@ -296,7 +296,7 @@ def assert_within_worst_case(
         err = np.abs(a - r)
     else:
         sp = resolve(spec, axis)
-        err = np.abs(_columns(a, sp) - _columns(r, sp)).max(0)
+        err = np.abs(channel_columns(a, sp) - channel_columns(r, sp)).max(0)
     k = worst_case_k(m)
     bound = k * TOLERANCES["float64"].unit_roundoff * s
     if not np.all(err <= bound):

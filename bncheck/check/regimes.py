@@ -195,7 +195,7 @@ def _non_uniform(dy: FArray, spec: NormSpec) -> FArray:
     return dy
 
 
-def _capped(v: NDArray[np.float64], dtype: Any) -> FArray:
+def clipped_to_dtype(v: NDArray[np.float64], dtype: Any) -> FArray:
     """Clip to ±min(1e3, sqrt(finfo.max)/4) (±64 in float16) and cast: keeps BN's outputs
     finite in the dtype for the moderate regimes."""
     dt = np.dtype(dtype)
@@ -241,4 +241,4 @@ def make_dy(
     >>> dy.dtype, bool(np.all(dy.max(axis=0) > dy.min(axis=0)))
     (dtype('float32'), True)
     """
-    return _non_uniform(_capped(DY_KINDS[kind](rng, shape), dtype), resolve(spec, axis))
+    return _non_uniform(clipped_to_dtype(DY_KINDS[kind](rng, shape), dtype), resolve(spec, axis))

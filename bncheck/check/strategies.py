@@ -22,7 +22,7 @@ from bncheck.check.regimes import (
     DY_KINDS,
     GAMMA_KINDS,
     REGIME_TABLE,
-    _capped,
+    clipped_to_dtype,
     make_dy,
     make_x,
 )
@@ -245,7 +245,9 @@ def gammas(channels: int, dtype: Any = np.float64) -> st.SearchStrategy[FArray]:
     >>> check()
     """
     return st.builds(
-        lambda kind, seed: _capped(GAMMA_KINDS[kind](np.random.default_rng(seed), channels), dtype),
+        lambda kind, seed: clipped_to_dtype(
+            GAMMA_KINDS[kind](np.random.default_rng(seed), channels), dtype
+        ),
         st.sampled_from(list(GAMMA_KINDS)),
         random_seeds(),
     )
@@ -277,7 +279,9 @@ def betas(channels: int, dtype: Any = np.float64) -> st.SearchStrategy[FArray]:
     >>> check()
     """
     return st.builds(
-        lambda kind, seed: _capped(BETA_KINDS[kind](np.random.default_rng(seed), channels), dtype),
+        lambda kind, seed: clipped_to_dtype(
+            BETA_KINDS[kind](np.random.default_rng(seed), channels), dtype
+        ),
         st.sampled_from(list(BETA_KINDS)),
         random_seeds(),
     )
@@ -400,7 +404,7 @@ def bn_cases(
     x = make_x(rng, shape, axis, regime, eps, dtype)
     gamma = beta = None
     if use_affine:
-        gamma = _capped(GAMMA_KINDS[g_kind](rng, c), dtype)
-        beta = _capped(BETA_KINDS[b_kind](rng, c), dtype)
+        gamma = clipped_to_dtype(GAMMA_KINDS[g_kind](rng, c), dtype)
+        beta = clipped_to_dtype(BETA_KINDS[b_kind](rng, c), dtype)
     dy = make_dy(rng, dy_kind, shape, axis, dtype)
     return BNCase(x, gamma, beta, dy, eps, axis, regime, g_kind, b_kind, dy_kind)

@@ -202,23 +202,23 @@ def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: s
 
 def _continue(proc: TargetProcess, case: BNCase) -> Run:
     """Forward and backward of ``case`` on the instance as it is (no new, no set_params)."""
-    from bncheck.check._verify.checks.case import _eps, _param, _validate
+    from bncheck.check._verify.checks.case import param, stated_eps, validate
 
     notes: list[str] = []
     c = case.x.shape[1]
     try:
         state, _ = proc.call("state")
-        gamma = _param(state, "gamma", case.gamma, c)
-        beta = _param(state, "beta", case.beta, c)
-        eps = _eps(state.get("eps"), case.eps)
+        gamma = param(state, "gamma", case.gamma, c)
+        beta = param(state, "beta", case.beta, c)
+        eps = stated_eps(state.get("eps"), case.eps)
         y, _ = proc.call("forward", case.x, True, names=("x",))
-        y = _validate("forward output y", y, case.x.shape, case.x.dtype, notes)
+        y = validate("forward output y", y, case.x.shape, case.x.dtype, notes)
         grads, _ = proc.call("backward", case.dy, names=("dy",))
         if not isinstance(grads, (tuple, list)) or len(grads) != 3:
             raise TargetError(f"backward gave {type(grads).__name__}; expected 3 arrays")
-        dx = _validate("dx", grads[0], case.x.shape, case.x.dtype, notes)
-        dgamma = _validate("dgamma", grads[1], (c,), case.x.dtype, notes)
-        dbeta = _validate("dbeta", grads[2], (c,), case.x.dtype, notes)
+        dx = validate("dx", grads[0], case.x.shape, case.x.dtype, notes)
+        dgamma = validate("dgamma", grads[1], (c,), case.x.dtype, notes)
+        dbeta = validate("dbeta", grads[2], (c,), case.x.dtype, notes)
     except TargetError as exc:
         if exc.fatal:
             raise

@@ -43,7 +43,7 @@ class Run(NamedTuple):
     notes: tuple[str, ...] = ()
 
 
-def _validate(
+def validate(
     name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype[Any], notes: list[str]
 ) -> np.ndarray:
     """The target's output as an array; a float dtype other than the input's, or C values in
@@ -74,7 +74,7 @@ def _validate(
     return arr
 
 
-def _param(state: dict[str, Any], key: str, fallback: Any, c: int) -> Any:
+def param(state: dict[str, Any], key: str, fallback: Any, c: int) -> Any:
     value = state.get(key)
     if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.size != c:
         return fallback
@@ -97,14 +97,14 @@ def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run
         proc.call("new", c, case.x.dtype.name, case.eps, case.x.ndim)
         _, mut = proc.call("set_params", case.gamma, case.beta, names=("gamma", "beta"))
         state, _ = proc.call("state")
-        gamma = _param(state, "gamma", case.gamma, c)
-        beta = _param(state, "beta", case.beta, c)
+        gamma = param(state, "gamma", case.gamma, c)
+        beta = param(state, "beta", case.beta, c)
         eps_state = state.get("eps")
-        eps = _eps(eps_state, case.eps)
+        eps = stated_eps(eps_state, case.eps)
         stage = "forward"
         y, mut = proc.call("forward", case.x, True, names=("x",))
         mutated += [f"forward: {n}" for n in mut]
-        y = _validate("forward output y", y, case.x.shape, case.x.dtype, notes)
+        y = validate("forward output y", y, case.x.shape, case.x.dtype, notes)
         if backward:
             stage = "backward"
             grads, mut = proc.call("backward", case.dy, names=("dy",))
@@ -113,9 +113,9 @@ def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run
                 raise TargetError(
                     f"backward gave {type(grads).__name__}; expected (dx, dgamma, dbeta)"
                 )
-            dx = _validate("dx", grads[0], case.x.shape, case.x.dtype, notes)
-            dgamma = _validate("dgamma", grads[1], (c,), case.x.dtype, notes)
-            dbeta = _validate("dbeta", grads[2], (c,), case.x.dtype, notes)
+            dx = validate("dx", grads[0], case.x.shape, case.x.dtype, notes)
+            dgamma = validate("dgamma", grads[1], (c,), case.x.dtype, notes)
+            dbeta = validate("dbeta", grads[2], (c,), case.x.dtype, notes)
     except TargetError as exc:
         if exc.fatal:
             raise
@@ -123,7 +123,7 @@ def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run
     return Run(y, dx, dgamma, dbeta, gamma, beta, eps, mutated, notes=tuple(notes))
 
 
-def _eps(value: Any, fallback: float) -> float:
+def stated_eps(value: Any, fallback: float) -> float:
     """The target's eps if it states a usable one (a positive finite number)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         if value is not None:
@@ -180,7 +180,7 @@ def worst_entries(actual: Any, truth: Any, k: int = 3) -> list[dict[str, Any]]:
     return out
 
 
-class _Acc:
+class Acc:
     """Worst error seen for one check, its worst failure, and the run to diagnose."""
 
     def __init__(self, check_id: str) -> None:
@@ -217,7 +217,7 @@ class _Acc:
 STAGE_CHECKS = {"forward": ("y",), "backward": ("dx", "dgamma", "dbeta")}
 
 
-def judge(case: BNCase, run: Run, accs: dict[str, _Acc] | None = None) -> dict[str, list[str]]:
+def judge(case: BNCase, run: Run, accs: dict[str, Acc] | None = None) -> dict[str, list[str]]:
     """Failed outputs per stage ('forward', 'backward') of one run; records into ``accs``."""
     failed: dict[str, list[str]] = {}
     if run.error is not None:
@@ -233,7 +233,7 @@ def judge(case: BNCase, run: Run, accs: dict[str, _Acc] | None = None) -> dict[s
 
 
 def _judge_outputs(
-    case: BNCase, run: Run, stages: tuple[str, ...], accs: dict[str, _Acc] | None
+    case: BNCase, run: Run, stages: tuple[str, ...], accs: dict[str, Acc] | None
 ) -> dict[str, list[str]]:
     names = tuple(n for s in stages for n in STAGE_CHECKS[s])
     cmps = compare_outputs(case, run, names)

@@ -33,7 +33,7 @@ def state_vector(state: dict[str, Any], key: str, c: int) -> np.ndarray:
     return value.reshape(c).copy()
 
 
-def _check_eval(
+def check_eval(
     proc: TargetProcess, rng: np.random.Generator, c: int, shape: tuple[int, ...], dtype: str,
     ids: list[str],
 ) -> list[CheckResult]:  # fmt: skip

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, find, settings
 from hypothesis.errors import NoSuchExample
 
 from bncheck.check._verify.checks.case import (
+    Acc,
     Run,
-    _Acc,
     describe_case,
     evaluate,
     judge,
@@ -45,7 +45,7 @@ def run_config(
     reported), e.g. {"backward": "backward-alt"} for a second backward of the same forward.
     """
     names = names or {"forward": "forward", "backward": "backward"}
-    accs = {s: _Acc(f"{names.get(s, s)}/{ndim}d/{dtype}") for s in ("forward", "backward")}
+    accs = {s: Acc(f"{names.get(s, s)}/{ndim}d/{dtype}") for s in ("forward", "backward")}
     fatal: str | None = None
     try:
         for case in probe_cases(dtype, ndim, options.seed, options.channels):
@@ -66,7 +66,7 @@ def run_config(
 
 
 def _search(
-    proc: TargetProcess, dtype: str, ndim: int, options: Options, accs: dict[str, _Acc]
+    proc: TargetProcess, dtype: str, ndim: int, options: Options, accs: dict[str, Acc]
 ) -> None:
     open_stages = {s for s, a in accs.items() if a.failure is None}
     seen: dict[bytes, bool] = {}
@@ -126,7 +126,7 @@ def _target_error_in(exc: BaseException) -> TargetError | None:
 
 
 def _result(
-    proc: TargetProcess, acc: _Acc, stage: str, fatal: str | None, options: Options,
+    proc: TargetProcess, acc: Acc, stage: str, fatal: str | None, options: Options,
     forward_ids: list[str],
 ) -> CheckResult:  # fmt: skip
     if acc.failure is None and fatal is None:

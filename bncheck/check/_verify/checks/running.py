@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from bncheck.bn.running import CONVENTIONS, update_running
-from bncheck.check._verify.checks.eval import _check_eval, state_vector
+from bncheck.check._verify.checks.eval import check_eval, state_vector
 from bncheck.check._verify.checks.inputs import SHAPES
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult, Options
@@ -146,7 +146,7 @@ def check_running_and_eval(
     eps = float(eps) if isinstance(eps, (int, float)) and not isinstance(eps, bool) else 1e-5
     wide = [x.astype(np.float64) for x in batches]
     running = _judge_running(ids[0], s0, wide, observed, m, momentum, options.convention, eps)
-    return [running, *_check_eval(proc, rng, c, tuple(shape), dtype, ids[1:])]
+    return [running, *check_eval(proc, rng, c, tuple(shape), dtype, ids[1:])]
 
 
 def _judge_running(
