@@ -18,7 +18,8 @@ check, or a :class:`TargetError`); they derive from :class:`BncheckError` too:
 
 - ``bncheck.check._verify.process.wire.WireError``: bytes that are not a well-formed message
   of the plain-data wire (bad framing, type tag, dtype, shape or size), and its ``TooLarge``
-  (an encoding over its size limit);
+  (an encoding over its size limit), ``TooMany`` (a message with more values than its limit,
+  stopped at the first one past it) and ``TooSlow`` (decoding past its deadline);
 - ``bncheck.check._verify.process.frames.FrameTimeout`` and ``FrameClosed`` (both
   ``WireError``): a whole frame did not arrive before the deadline, or the other end closed
   the pipe first.
