@@ -86,7 +86,7 @@ The distributed verify (tests/check/test_verify_distributed.py)
         simulate a machine without PyTorch.
     BETWEEN, EQUAL, LOCAL, Shards, models, diagnose_backward, diagnose_forward, judge,
     merge_term, uncols
-        ``bncheck.check._verify.distributed.models``: the NumPy models of the synchronisation
+        ``bncheck.check._verify.diagnosis.sync_models``: the NumPy models of the synchronisation
         mistakes, checked to tell the merges apart and to name each mistake.
 
 Report helpers (tests/report/test_report_running.py, test_sync_stats.py,
@@ -138,16 +138,16 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "running_matches": ("bncheck.check._verify.checks.running", "_matches"),
     # the distributed verify
     "distributed": ("bncheck.check._verify.distributed.run", None),
-    "BETWEEN": ("bncheck.check._verify.distributed.models", "BETWEEN"),
-    "EQUAL": ("bncheck.check._verify.distributed.models", "EQUAL"),
-    "LOCAL": ("bncheck.check._verify.distributed.models", "LOCAL"),
-    "Shards": ("bncheck.check._verify.distributed.models", "Shards"),
-    "models": ("bncheck.check._verify.distributed.models", "models"),
-    "diagnose_backward": ("bncheck.check._verify.distributed.models", "diagnose_backward"),
-    "diagnose_forward": ("bncheck.check._verify.distributed.models", "diagnose_forward"),
-    "judge": ("bncheck.check._verify.distributed.models", "judge"),
-    "merge_term": ("bncheck.check._verify.distributed.models", "merge_term"),
-    "uncols": ("bncheck.check._verify.distributed.models", "uncols"),
+    "BETWEEN": ("bncheck.check._verify.diagnosis.sync_models", "BETWEEN"),
+    "EQUAL": ("bncheck.check._verify.diagnosis.sync_models", "EQUAL"),
+    "LOCAL": ("bncheck.check._verify.diagnosis.sync_models", "LOCAL"),
+    "Shards": ("bncheck.check._verify.diagnosis.sync_models", "Shards"),
+    "models": ("bncheck.check._verify.diagnosis.sync_models", "models"),
+    "diagnose_backward": ("bncheck.check._verify.diagnosis.sync_models", "diagnose_backward"),
+    "diagnose_forward": ("bncheck.check._verify.diagnosis.sync_models", "diagnose_forward"),
+    "judge": ("bncheck.check._verify.diagnosis.sync_models", "judge"),
+    "merge_term": ("bncheck.check._verify.diagnosis.sync_models", "merge_term"),
+    "uncols": ("bncheck.check._verify.diagnosis.sync_models", "uncols"),
     # report helpers
     "plot": ("bncheck.report._plot", None),
     "running_exact": ("bncheck.report._running_exact", None),

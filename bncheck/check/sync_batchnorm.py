@@ -9,7 +9,7 @@ bits): the count-weighted mean c = Σ n_r·c_r / n, and Chan's parallel merge wi
 between-shard term, M2 = Σ_r [M2_r + 2(c_r − c)·e_r + n_r·(c_r − c)²]. The middle term is
 the one plain Chan merges drop: it makes M2 exactly Σ_i (x_i − c)², so the variance is as
 insensitive to the rounding of the local means as a single-process two-pass variance
-(bncheck.check._verify.distributed.models explains the budget). Unequal shards merge exactly like
+(bncheck.check._verify.diagnosis.sync_models explains the budget). Unequal shards merge exactly like
 the whole batch; an empty shard counts for nothing.
 
 Backward: each rank sums Σ dy and Σ dy·x_hat over its shard; one all-reduce gives the global

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 import bncheck
+from bncheck.bn import _compiled as _native
+from bncheck.bn.functional import kernels
 from bncheck.check.baselines import numpy_sum, staged_backward, staged_forward
 
 __all__ = ["CASES", "FLOOR", "Case", "Timing", "machine", "run"]
@@ -207,9 +209,6 @@ def machine() -> str:
         platform.python_implementation() + " " + platform.python_version(),
         f"NumPy {np.__version__}",
     ]
-    from bncheck.bn import _compiled as _native
-    from bncheck.bn.functional import kernels
-
     which = kernels()
     parts.append(
         f"bncheck {which} kernels"

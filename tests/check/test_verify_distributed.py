@@ -255,18 +255,3 @@ def test_each_distributed_mistake_is_a_catalogue_row_with_a_fix() -> None:
     for _, mistakes, _ in CASES:
         for mistake in mistakes:
             assert rows[mistake].description and rows[mistake].fix
-
-
-def test_no_module_of_the_distributed_verify_exceeds_400_lines() -> None:
-    root = Path(__file__).resolve().parents[2] / "bncheck" / "check"
-    for name in (
-        "_verify/distributed/run.py",
-        "_verify/distributed/ranks.py",
-        "_verify/distributed/rank_process.py",
-        "_verify/distributed/outcomes.py",
-        "_verify/distributed/case.py",
-        "_verify/distributed/checks.py",
-        "_verify/distributed/models.py",
-        "sync_batchnorm.py",
-    ):
-        assert len((root / name).read_text().splitlines()) <= 400, name

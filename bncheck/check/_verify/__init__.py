@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bncheck.bn.running import CONVENTIONS
+from bncheck.check._verify.distributed.run import verify_distributed
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import (
     CheckResult,
@@ -211,8 +212,6 @@ def _verify(
         raise ValueError(f"seed={seed!r}; expected a whole number >= 0")
     count = examples if examples is not None else (100 if thorough else 6)
     if world_size is not None:  # a synchronized BN across processes
-        from bncheck.check._verify.distributed.run import verify_distributed
-
         return verify_distributed(
             target,
             world_size,
@@ -230,8 +229,8 @@ def _verify(
             start_method=_start_method(target),
             name=target if isinstance(target, str) else _name_of(target),
         )
-    options = Options(convention, tuple(dtypes), tuple(ndims), count, timeout, seed)
-    options.axis, options.strict = axis, strict
+    options = Options(convention, tuple(dtypes), tuple(ndims), count, timeout, seed, axis=axis,
+                      strict=strict)  # fmt: skip
     start = time.perf_counter()
     name = target if isinstance(target, str) else _name_of(target)
     method = _start_method(target)
@@ -255,7 +254,7 @@ def _verify(
         except TargetError as exc:  # e.g. the overall deadline passed while loading
             checks.append(CheckResult("load", "fail", message=f"loading the target: {exc}"))
         if description is not None:
-            found, description = run_all(proc, description, options, explicit)
+            found, description, options = run_all(proc, description, options, explicit)
             checks += found
             checks.append(no_mutation(proc))
     if options.contract:

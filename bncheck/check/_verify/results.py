@@ -3,7 +3,7 @@ found: light types, no heavy imports."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +13,7 @@ __all__ = [
     "MAX_CHANNELS",
     "CheckId",
     "CheckResult",
+    "Findings",
     "Options",
     "TargetDescription",
     "checked_description",
@@ -89,9 +90,26 @@ class TargetDescription:
     equal_shards: bool = False
 
 
-@dataclass
+class Findings:
+    """What a run learns about the target's interface as it goes: the interface deviations
+    (dtype, shapes), in order, once each. The one mutable part of a run's settings."""
+
+    def __init__(self) -> None:
+        self.contract: list[str] = []
+
+    def note(self, notes: Iterable[str]) -> None:
+        for text in notes:
+            if text not in self.contract:
+                self.contract.append(text)
+
+
+@dataclass(frozen=True)
 class Options:
-    """What to run. ``examples``: Hypothesis search examples per (ndim, dtype)."""
+    """What to run, fixed for the run. ``examples``: Hypothesis search examples per (ndim,
+    dtype); ``channels``: fixed by an instance target; ``axis``: the channel axis the target
+    expects (inputs are moved there); ``strict``: interface deviations fail instead of warning.
+    A run that learns the target's ranks or channels makes new Options
+    (``dataclasses.replace``); what it learns about the interface goes to ``findings``."""
 
     convention: str = "any"
     dtypes: tuple[str, ...] = ("float64", "float32")
@@ -100,16 +118,19 @@ class Options:
     timeout: float = 10.0
     seed: int = 0
     shrink_budget: int = 60
-    channels: int | None = None  # fixed by an instance target
-    axis: int = 1  # the channel axis the target expects (inputs are moved there)
-    strict: bool = False  # interface deviations fail instead of warning
-    #: interface deviations seen (dtype, shapes), in order, once each
-    contract: list[str] = field(default_factory=list)
+    channels: int | None = None
+    axis: int = 1
+    strict: bool = False
+    findings: Findings = field(default_factory=Findings, compare=False)
 
-    def note(self, notes: Any) -> None:
-        for text in notes:
-            if text not in self.contract:
-                self.contract.append(text)
+    def note(self, notes: Iterable[str]) -> None:
+        """Record interface deviations (in :attr:`findings`)."""
+        self.findings.note(notes)
+
+    @property
+    def contract(self) -> list[str]:
+        """The interface deviations recorded so far."""
+        return self.findings.contract
 
 
 @dataclass

@@ -8,6 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from bncheck.check._verify.checks.behaviour import (
+    check_fd,
+    check_identities,
+    check_repeatable,
+    check_running_and_eval,
+    check_second_call,
+)
+from bncheck.check._verify.checks.forward_backward import run_config
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import (
     CheckId,
@@ -41,19 +49,11 @@ def load_failed(exc: TargetLoadFailed) -> CheckResult:
 
 def run_all(
     proc: TargetProcess, description: TargetDescription, options: Options, explicit: bool = False
-) -> tuple[list[CheckResult], TargetDescription]:
+) -> tuple[list[CheckResult], TargetDescription, Options]:
     """Every check on every requested rank and dtype the target takes (the checks, with
     Hypothesis and mpmath, load only when a verification runs)."""
-    from bncheck.check._verify.checks.behaviour import (
-        check_fd,
-        check_identities,
-        check_repeatable,
-        check_running_and_eval,
-        check_second_call,
-    )
-    from bncheck.check._verify.checks.forward_backward import run_config
 
-    options.channels = description.channels
+    options = dataclasses.replace(options, channels=description.channels)
     if description.probe:
         # functional targets are probed (ranks taken, eps implied) as an ordinary call, so
         # that a hang is a failed check with the call's timeout, not a load failure
@@ -76,7 +76,7 @@ def run_all(
     skipped = [n for n in options.ndims if n not in supported]
     if not ndims:  # e.g. torch.nn.BatchNorm2d under --ndims 2: test what it takes
         ndims = list(supported[:1])
-    options.ndims = tuple(ndims)
+    options = dataclasses.replace(options, ndims=tuple(ndims))
     checks: list[CheckResult] = []
     for ndim in ndims:
         for dtype in options.dtypes:
@@ -142,7 +142,7 @@ def run_all(
             checks.append(check_second_call(proc, options, ndim, dtype))
     _contract(proc, options)
     _explain_by_family(checks)
-    return checks, description
+    return checks, description, options
 
 
 def _contract(proc: TargetProcess, options: Options) -> None:

@@ -8,7 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.checks.case import Run, evaluate
+from bncheck.check._verify.checks.case import (
+    STAGE_CHECKS,
+    Run,
+    evaluate,
+    noted,
+    param,
+    stated_eps,
+    validate,
+)
 from bncheck.check._verify.checks.inputs import probe_cases
 from bncheck.check._verify.checks.running import check_running_and_eval
 from bncheck.check._verify.process.worker import TargetProcess
@@ -160,8 +168,6 @@ def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: s
     instance computes on the same batch (a layer that accumulates gradients, or keeps the
     first batch's statistics, differs; a layer wrong in the same way every time does not,
     and its mistake is the other checks' to name)."""
-    from bncheck.check._verify.checks.case import STAGE_CHECKS, evaluate, noted
-
     check_id = f"second-call/{ndim}d/{dtype}"
     first, second = probe_cases(dtype, ndim, options.seed, options.channels)[:2]
     second = second._replace(gamma=first.gamma, beta=first.beta, eps=first.eps)
@@ -202,8 +208,6 @@ def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: s
 
 def _continue(proc: TargetProcess, case: BNCase) -> Run:
     """Forward and backward of ``case`` on the instance as it is (no new, no set_params)."""
-    from bncheck.check._verify.checks.case import param, stated_eps, validate
-
     notes: list[str] = []
     c = case.x.shape[1]
     try:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from bncheck.check._verify.checks.case import worst_entries
+from bncheck.check._verify.diagnosis.fits import diagnose_eval
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult
 from bncheck.check.metrics import compare
@@ -62,8 +63,6 @@ def check_eval(
     if cmp.passed:
         ev = CheckResult(ids[0], "pass", cmp.ulp, cmp.budget)
     else:
-        from bncheck.check._verify.diagnosis.fits import diagnose_eval
-
         found = diagnose_eval(xw, gamma, beta, rm, rv, eps, y)
         ev = CheckResult(
             ids[0], "fail", cmp.ulp, cmp.budget,

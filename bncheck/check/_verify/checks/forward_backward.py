@@ -20,6 +20,8 @@ from bncheck.check._verify.checks.case import (
     worst_entries,
 )
 from bncheck.check._verify.checks.inputs import probe_cases, search_strategy, shrink
+from bncheck.check._verify.diagnosis import fits as D
+from bncheck.check._verify.diagnosis.one_pass import diagnose_one_pass
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult, Options
 from bncheck.check.metrics import compare
@@ -187,8 +189,6 @@ def diagnose(
     case: BNCase, run: Run, failed: list[str], stage: str, forward_ids: list[str] | None = None
 ) -> tuple[list[str], str]:
     """Mistake ids explaining the failed outputs of one run, and what the fit found."""
-    from bncheck.check._verify.diagnosis import fits as D
-
     x, g, b, dy, eps = case.x, run.gamma, run.beta, case.dy, run.eps
     dt = case.x.dtype
     with np.errstate(all="ignore"):
@@ -215,8 +215,6 @@ def diagnose(
             found.fitted + "; its errors are of float32 size on float64 input"
         )
     if not found.ids:  # rounding, not a formula: a one-pass variance (one_pass.py)
-        from bncheck.check._verify.diagnosis.one_pass import diagnose_one_pass
-
         got = {n: getattr(run, n) for n in (["y"] if stage == "forward" else failed)}
         with np.errstate(all="ignore"):
             one = diagnose_one_pass(x, g, b, eps, dy, run.y, got, case.x.dtype)

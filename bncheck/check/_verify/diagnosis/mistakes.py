@@ -268,7 +268,7 @@ MISTAKES: tuple[Mistake, ...] = (
             "(Flax's use_fast_variance=True), which cancels catastrophically when the mean is "
             "large against the spread", "a two-pass variance, mean((x − mean)²) (Flax: "
             "use_fast_variance=False), or Welford's update", ("y", "dx", "dgamma")),
-    # synchronized BN (verify --world-size): matched by bncheck/check/_verify/distributed/models.py
+    # synchronized BN (verify --world-size): matched by diagnosis/sync_models.py
     Mistake("sync-equal-weight-merge", "the ranks' statistics are averaged with equal weights "
             "(mean of the local means), wrong when shards hold different numbers of values",
             "weigh each rank by its count: mean = Σ n_r·mean_r / Σ n_r (all-reduce sums and "

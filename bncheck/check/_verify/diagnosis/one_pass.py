@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bncheck.check._verify.distributed.models import Shards, cols, judge, uncols
+from bncheck.check._verify.diagnosis.sync_models import Shards, cols, judge, uncols
 from bncheck.check.tolerances import MODEL_MATCH, summation_factor, unit_roundoff
 
 __all__ = ["ONE_PASS", "diagnose_one_pass", "fit_variance"]
@@ -48,7 +48,7 @@ def fit_variance(sh: Shards, gamma: F64, beta: F64, eps: float, y: Any, dtype: A
     --------
     >>> import numpy as np
     >>> from bncheck.check._verify.diagnosis.one_pass import fit_variance
-    >>> from bncheck.check._verify.distributed.models import Shards
+    >>> from bncheck.check._verify.diagnosis.sync_models import Shards
     >>> x = np.random.default_rng(0).normal(1e4, 1.0, size=(16, 2)).astype(np.float32)
     >>> mu, var = x.mean(0, dtype=np.float64), x.var(0, dtype=np.float64)
     >>> y = (x - mu) / np.sqrt(1.5 * var + 1e-5)  # the variance 50% off

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bncheck.check._verify.targets.dispatch import resolve
 from bncheck.exceptions import LoadError
 
 __all__ = ["CaseRunner", "inspect_target"]
@@ -46,7 +47,6 @@ def _module_classes(module: types.ModuleType, torch: Any) -> dict[str, Any]:
 
 def inspect_target(target: Any, torch: Any) -> tuple[Any, str, str, list[str]]:
     """(the class or function, "module" or "function", how the group is passed, mapping)."""
-    from bncheck.check._verify.targets.dispatch import resolve
 
     name = target if isinstance(target, str) else getattr(target, "__name__", "target")
     obj = target

@@ -1,6 +1,6 @@
 """The checks of one distributed case, once every rank has answered: forward, backward,
 running statistics, eval and eval-state, against the single-process truth of the
-concatenated batch (budgets and models: :mod:`bncheck.check._verify.distributed.models`)."""
+concatenated batch (budgets and models: :mod:`bncheck.check._verify.diagnosis.sync_models`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 
 from bncheck.bn.running import update_running
 from bncheck.check._verify.diagnosis import fits as single
-from bncheck.check._verify.distributed.models import (
+from bncheck.check._verify.diagnosis.sync_models import (
     Judged,
     Shards,
     batch_stats,

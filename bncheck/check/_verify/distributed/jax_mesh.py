@@ -32,6 +32,18 @@ from typing import Any
 import numpy as np
 
 from bncheck.check._verify.distributed.rank_process import guarded
+from bncheck.check._verify.targets.dispatch import resolve
+from bncheck.check._verify.targets.flax_bn import mode_arg, mode_kwargs, read_attrs
+from bncheck.check._verify.targets.framework_trees import (
+    PARAM_PAIRS,
+    STAT_PAIRS,
+    cast_tree,
+    find_pair,
+    get_at,
+    jax_module,
+    set_at,
+)
+from bncheck.check._verify.targets.frameworks import class_in_module, kind_of, prepare_target
 from bncheck.exceptions import LoadError
 
 __all__ = ["AXIS", "JaxMeshAdapter", "is_flax_target", "jax_mesh_adapter"]
@@ -47,7 +59,6 @@ def is_flax_target(target: Any) -> bool:
     target process)."""
     if isinstance(target, str):
         return target.partition(":")[0].startswith("flax.")
-    from bncheck.check._verify.targets.frameworks import kind_of
 
     return kind_of(target) == "flax.linen"
 
@@ -77,12 +88,6 @@ def jax_mesh_adapter(target: Any, world_size: int, timeout: float, axis: int) ->
     if isinstance(target, str) and not _mentions_flax(target):
         return None
     _set_device_count(world_size)
-    from bncheck.check._verify.targets.dispatch import resolve
-    from bncheck.check._verify.targets.frameworks import (
-        class_in_module,
-        kind_of,
-        prepare_target,
-    )
 
     obj, name = target, getattr(target, "__name__", "target")
     if isinstance(target, str):
@@ -108,7 +113,6 @@ class JaxMeshAdapter:
     (``describe``, ``start``, ``run``), answering as :class:`.ranks.SyncAdapter` does."""
 
     def __init__(self, target: Any, name: str, world_size: int, timeout: float) -> None:
-        from bncheck.check._verify.targets.frameworks import jax_module
 
         jax = jax_module()
         try:
@@ -124,7 +128,6 @@ class JaxMeshAdapter:
         self.jax, self.world_size, self.timeout, self.name = jax, world_size, timeout, name
         self.mesh = jax.sharding.Mesh(np.array(devices[:world_size]), (AXIS,))
         self.module, how = self._module(target)
-        from bncheck.check._verify.targets.flax_bn import mode_arg, mode_kwargs, read_attrs
 
         self.arg = mode_arg(self.module.__call__)
         fields = getattr(self.module, "__dataclass_fields__", {})
@@ -185,13 +188,6 @@ class JaxMeshAdapter:
 
     # -- one case -------------------------------------------------------------------------------
     def _init(self, c: int, dtype: str, gamma: Any, beta: Any, shape: tuple[int, ...]) -> Any:
-        from bncheck.check._verify.targets.frameworks import (
-            PARAM_PAIRS,
-            STAT_PAIRS,
-            cast_tree,
-            find_pair,
-            set_at,
-        )
 
         jax = self.jax
         nn = sys.modules["flax.linen"]
@@ -215,8 +211,6 @@ class JaxMeshAdapter:
             stacked = init(jax.random.PRNGKey(0), x0)
         variables = dict(jax.tree.map(lambda a: a[0], stacked))
         if self.attrs.get("eps") is None and len(seen) == 1:  # the nn.BatchNorm it wraps
-            from bncheck.check._verify.targets.flax_bn import read_attrs
-
             self.attrs = read_attrs(seen[0])
         params = cast_tree(dict(variables.pop("params", {})), dtype)
         stats = cast_tree(dict(variables.pop("batch_stats", {})), dtype, promote=True)
@@ -230,7 +224,6 @@ class JaxMeshAdapter:
     def _case(self, case: dict[str, Any]) -> list[dict[str, Any]]:
         jax = self.jax
         jnp = jax.numpy
-        from bncheck.check._verify.targets.frameworks import get_at
 
         P = jax.sharding.PartitionSpec
         dtype, k = str(case["dtype"]), self.world_size
@@ -332,7 +325,6 @@ class JaxMeshAdapter:
         first: Any,
     ) -> None:
         """STEPS train steps from the initial statistics, then an eval call; per device."""
-        from bncheck.check._verify.targets.frameworks import get_at
 
         k, c = self.world_size, int(case["gamma"].size)
 

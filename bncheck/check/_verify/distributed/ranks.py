@@ -28,8 +28,10 @@ import time
 from typing import Any
 
 from bncheck.check._verify.distributed.case import inspect_target
+from bncheck.check._verify.distributed.jax_mesh import jax_mesh_adapter
 from bncheck.check._verify.distributed.rank_process import JOIN_SECONDS, REPLY_LIMIT, rank_main
 from bncheck.check._verify.process import frames, wire
+from bncheck.check._verify.targets.frameworks import prepare_target
 from bncheck.exceptions import LoadError
 
 __all__ = ["JOIN_SECONDS", "TORCH_MISSING", "SyncAdapter", "load_sync_adapter"]
@@ -46,8 +48,6 @@ TORCH_MISSING = (
 
 def load_sync_adapter(target: Any, world_size: int, timeout: float, axis: int) -> SyncAdapter:
     """The loader :class:`TargetProcess` calls in the target process."""
-    from bncheck.check._verify.distributed.jax_mesh import jax_mesh_adapter
-    from bncheck.check._verify.targets.frameworks import prepare_target
 
     if isinstance(target, str):
         prepare_target(target)  # Keras on JAX; a missing framework names its extra

@@ -24,7 +24,7 @@ import functools
 import importlib.util
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -34,10 +34,8 @@ from bncheck.check._verify.distributed.outcomes import STEPS, failure_text, prin
 from bncheck.check._verify.distributed.ranks import JOIN_SECONDS, TORCH_MISSING, load_sync_adapter
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult, TargetDescription, checked_description
+from bncheck.check._verify.verification_report import VerificationReport
 from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
-
-if TYPE_CHECKING:
-    from bncheck.check._verify.verification_report import VerificationReport
 
 __all__ = ["WORLD_SIZES", "check_world_size", "layouts", "verify_distributed"]
 
@@ -275,8 +273,6 @@ def verify_distributed(
     LoadError
         PyTorch is not installed (the message names the extra), or the target cannot be used.
     """
-    from bncheck.check._verify.verification_report import VerificationReport
-
     check_world_size(world_size)
     if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
         raise ValueError(f"timeout={timeout!r}; expected a finite number of seconds > 0")

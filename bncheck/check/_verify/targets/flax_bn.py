@@ -5,7 +5,7 @@ collections, and ``apply(variables, x, use_running_average=..., mutable=["batch_
 it and returns the updated statistics. nnx: a module holds its state; ``nnx.split`` gives a
 graph definition (with the mode: ``use_running_average`` is a static attribute) and the states
 of its ``Param`` and ``BatchStat`` variables, ``nnx.merge`` a module again inside the traced
-step. Both are driven through :class:`~bncheck.check._verify.targets.frameworks.JaxAdapter`.
+step. Both are driven through :class:`~bncheck.check._verify.targets.jax_driver.JaxAdapter`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bncheck.check._verify.targets import protocol as P
-from bncheck.check._verify.targets.frameworks import (
+from bncheck.check._verify.targets.framework_trees import (
     PARAM_PAIRS,
     STAT_PAIRS,
     Built,

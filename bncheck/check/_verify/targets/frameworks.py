@@ -30,16 +30,14 @@ import inspect
 import os
 import sys
 import types
-from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from bncheck.check._verify.process.adapter import Adapter
-from bncheck.check._verify.targets import protocol as P
+from bncheck.check._verify.targets.flax_bn import LinenAdapter, NnxAdapter
+from bncheck.check._verify.targets.keras_bn import KerasAdapter
 from bncheck.exceptions import LoadError
 
-__all__ = ["Built", "framework_adapter", "prepare_target"]
+__all__ = ["extra_for", "framework_adapter", "kind_of", "prepare_target"]
 
 #: the top-level package of a dotted target name -> (packages it needs, bncheck's extra)
 NEEDS = {
@@ -48,13 +46,6 @@ NEEDS = {
     "jax": (("jax",), "jax"),
     "keras": (("keras", "jax"), "keras"),
 }
-#: gamma/beta and running statistics names (the protocol's, and Flax's scale/bias, mean/var)
-PARAM_PAIRS = (("scale", "bias"), *P.PARAM_NAMES)
-STAT_PAIRS = (("mean", "var"), *P.RUNNING_NAMES)
-
-
-def jax_module() -> Any:
-    return importlib.import_module("jax")
 
 
 def _importable(package: str) -> bool:
@@ -175,124 +166,9 @@ def framework_adapter(
     if kind is None:
         return None
     if kind == "keras":
-        from bncheck.check._verify.targets.keras_bn import KerasAdapter
-
         adapter: Adapter = KerasAdapter(obj, name, axis=axis)
     else:
-        from bncheck.check._verify.targets.flax_bn import LinenAdapter, NnxAdapter
-
         cls = LinenAdapter if kind == "flax.linen" else NnxAdapter
         adapter = cls(obj, name, axis=axis)
     adapter.wanted = tuple(ndims)
     return adapter
-
-
-# -- pytrees of parameters and statistics -----------------------------------------------------
-
-Path = tuple[Any, ...]
-
-
-def leaves(tree: Any) -> list[tuple[Path, Any]]:
-    """(path, leaf) of a nested dict/list tree, the path as the plain keys and indices."""
-    if isinstance(tree, dict):
-        return [((k, *p), v) for k in tree for p, v in leaves(tree[k])]
-    if isinstance(tree, (list, tuple)):
-        return [((i, *p), v) for i, item in enumerate(tree) for p, v in leaves(item)]
-    return [((), tree)]
-
-
-def get_at(tree: Any, path: Path) -> Any:
-    for key in path:
-        tree = tree[key]
-    return tree
-
-
-def set_at(tree: Any, path: Path, value: Any) -> Any:
-    """A copy of ``tree`` with the leaf at ``path`` replaced (containers copied on the way)."""
-    if not path:
-        return value
-    key, rest = path[0], path[1:]
-    if isinstance(tree, dict):
-        return {**tree, key: set_at(tree[key], rest, value)}
-    items = list(tree)
-    items[key] = set_at(items[key], rest, value)
-    return type(tree)(items) if isinstance(tree, tuple) else items
-
-
-def find_pair(
-    tree: Any, pairs: tuple[tuple[str, str], ...], c: int, what: str, name: str
-) -> tuple[Path, Path] | None:
-    """The paths of the two C-valued leaves named like one of ``pairs`` (a name ends a path);
-    None when there are none, LoadError when several BNs' are."""
-    found = leaves(tree)
-    for first, second in pairs:
-        a = [p for p, v in found if p and p[-1] == first and np.size(v) == c]
-        b = [p for p, v in found if p and p[-1] == second and np.size(v) == c]
-        if len(a) == 1 and len(b) == 1:
-            return a[0], b[0]
-        if a and b:
-            raise LoadError(
-                f"{name} holds {len(a)} {first}/{second} {what} ({', '.join(map(label, a))}): "
-                "bncheck verifies one BN; pass the BN itself"
-            )
-    return None
-
-
-def label(path: Path) -> str:
-    return "/".join(str(k) for k in path)
-
-
-def cast_tree(tree: Any, dtype: str, *, promote: bool = False) -> Any:
-    """Floating leaves in ``dtype`` (``promote``: never narrower than they are)."""
-    jax = jax_module()
-    jnp = jax.numpy
-
-    def cast(a: Any) -> Any:
-        if not hasattr(a, "dtype") or not jnp.issubdtype(a.dtype, jnp.floating):
-            return a
-        to = jnp.promote_types(a.dtype, dtype) if promote else np.dtype(dtype)
-        return jnp.asarray(a, dtype=to)
-
-    return jax.tree.map(cast, tree)
-
-
-def probe_shape(c: int, ndim: int) -> tuple[int, ...]:
-    """The shapes of the checks' probes (``cases.SHAPES`` with C channels): describe's probes
-    take them too, so that their compilations serve the checks."""
-    return {2: (16, c), 3: (4, c, 5), 4: (4, c, 3, 2), 5: (2, c, 2, 2, 2)}[ndim]
-
-
-def example_shape(c: int, ndim: int) -> tuple[int, ...]:
-    """A channels-first shape whose sides all differ from C (so the size of the parameters a
-    layer creates tells which axis it normalizes)."""
-    return (c + 5, c, c + 1, c + 2, c + 3)[:ndim]
-
-
-class Built:
-    """One instance for (C, dtype, rank, axis): its initial parameters and statistics, where
-    gamma, beta and the running statistics sit in them, and the jitted steps.
-
-    A train step is one compiled program, ``step(params, stats, x, dy) -> (y, new_stats,
-    (dparams, dx))``, as a training loop jits its forward and backward together (and one
-    compilation per input shape, not two: XLA's compilations are what a verification spends
-    its time on). forward() runs it with dy = 0, backward() again with dy.
-    """
-
-    def __init__(
-        self,
-        call: Callable[..., Any],
-        params: Any,
-        stats: Any,
-        param_paths: tuple[Path, Path] | None,
-        stat_paths: tuple[Path, Path] | None,
-    ) -> None:
-        jax = jax_module()
-        self.params, self.stats = params, stats
-        self.param_paths, self.stat_paths = param_paths, stat_paths
-
-        def step(p: Any, s: Any, x: Any, dy: Any) -> Any:
-            y, pull, new = jax.vjp(lambda p_, x_: call(True, p_, s, x_), p, x, has_aux=True)
-            return y, new, pull(dy.astype(y.dtype))
-
-        self.step = jax.jit(step)
-        self.eval = jax.jit(lambda p, s, x: call(False, p, s, x))

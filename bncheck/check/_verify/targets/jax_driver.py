@@ -2,7 +2,8 @@
 
 :class:`JaxAdapter` is what the Flax and Keras adapters share: a subclass builds, per (C,
 dtype, rank, axis), a pure ``call(train, params, stats, x) -> (y, new_stats)`` and the initial
-parameters and statistics (:class:`~bncheck.check._verify.targets.frameworks.Built` jits it); this
+parameters and statistics (:class:`~bncheck.check._verify.targets.framework_trees.Built`
+jits it); this
 class answers verify's calls with it: new, set_params, forward (train: the jitted forward-and-vjp
 step with dy = 0; eval: the jitted eval step), backward (the same step with dy), state.
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from bncheck.check._verify.targets.common import Contract, infer_eps
 from bncheck.check._verify.targets.framework_probes import conventions
-from bncheck.check._verify.targets.frameworks import (
+from bncheck.check._verify.targets.framework_trees import (
     Built,
     Path,
     example_shape,

@@ -5,7 +5,7 @@ under the run's dtype policy (``keras.config.set_dtype_policy``, as a float64 Ke
 sets it), then driven statelessly as a JAX training loop drives Keras:
 ``layer.stateless_call(trainable, non_trainable, x, training=...)`` returns y and the updated
 non-trainable variables (the moving statistics), inside the jitted step of
-:class:`~bncheck.check._verify.targets.frameworks.JaxAdapter`. The layer's own variables are never
+:class:`~bncheck.check._verify.targets.jax_driver.JaxAdapter`. The layer's own variables are never
 assigned, so one built layer serves every run of its (C, dtype, rank).
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets.frameworks import (
+from bncheck.check._verify.targets.framework_trees import (
     PARAM_PAIRS,
     STAT_PAIRS,
     Built,
