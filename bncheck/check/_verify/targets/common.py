@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets import protocol as P
+from bncheck.check._verify.targets import names as P
 from bncheck.check.norms import BATCH_NORM
 
 

@@ -15,7 +15,7 @@ Target forms: functional ``forward(x, gamma, beta, eps) -> (y, cache)`` / ``back
 cache)`` (or ``prefix_forward`` / ``prefix_backward``); cs231n-style ``batchnorm_forward(x,
 gamma, beta, <param dict>)`` / ``batchnorm_backward(dout, cache)`` with ``_alt`` and
 ``spatial_`` variants; a layer, whose construction, mode switch, parameter and statistic names
-and gradient location are detected (:mod:`bncheck.check._verify.targets.protocol`,
+and gradient location are detected (:mod:`bncheck.check._verify.targets.names`,
 :mod:`bncheck.check._verify.targets.layout`); a PyTorch module.
 
 The adapters live in ``adapter_functional``, ``adapter_cs231n``, ``adapter_layer`` (with
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from bncheck.check._verify.process.adapter import Adapter
-from bncheck.check._verify.targets import protocol as P
+from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.common import as_array
 from bncheck.check._verify.targets.cs231n import Cs231nAdapter
 from bncheck.check._verify.targets.frameworks import (

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets import protocol as P
+from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.framework_trees import (
     PARAM_PAIRS,
     STAT_PAIRS,

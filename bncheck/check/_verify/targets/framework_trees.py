@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets import protocol as P
+from bncheck.check._verify.targets import names as P
 from bncheck.exceptions import LoadError
 
 #: gamma/beta and running statistics names (the protocol's, and Flax's scale/bias, mean/var)

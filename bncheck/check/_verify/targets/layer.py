@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets import protocol as P
+from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.adapt import Adapted
 from bncheck.check._verify.targets.common import as_array, infer_eps, probe_x
 from bncheck.check._verify.targets.layer_driver import LayerDriver, scalar, unset
 from bncheck.check._verify.targets.layout import call_forward, mode_of
-from bncheck.check._verify.targets.protocol import Slot
+from bncheck.check._verify.targets.names import Slot
 from bncheck.exceptions import LoadError
 
 #: the probe batch: (8, 3), mean 2, spread 1.5 (any layer must accept it)

@@ -20,7 +20,7 @@ from bncheck.check._verify.targets.common import (
     split_grads,
 )
 from bncheck.check._verify.targets.layout import Construction, Layout, call_forward, construction_of
-from bncheck.check._verify.targets.protocol import Slot
+from bncheck.check._verify.targets.names import Slot
 from bncheck.exceptions import LoadError
 
 

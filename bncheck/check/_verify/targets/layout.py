@@ -1,6 +1,6 @@
 """How to call and build a layer: its mode switch and its constructor, found from names and
 signatures (runs inside the worker process; the spellings are the tables of
-:mod:`bncheck.check._verify.targets.protocol`)."""
+:mod:`bncheck.check._verify.targets.names`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets.protocol import (
+from bncheck.check._verify.targets.names import (
     BOOL_MODE_PARAMS,
     CHANNEL_PARAMS,
     EVAL_METHODS,
