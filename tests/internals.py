@@ -63,6 +63,27 @@ The wire codec (tests/check/test_verify_hostile.py)
         ``bncheck.check._verify.process.wire``: ``encode``/``decode``, ``Unsupported`` and
         ``WireError``, fed malformed payloads.
 
+The verify engine's own decisions, tested one module at a time (tests/check/test_wire.py,
+test_frames.py, test_protocol_tables.py, test_layout_detection.py, test_layer_probes.py,
+test_fits.py, test_eval_check.py, test_descriptions.py)
+    protocol
+        ``bncheck.check._verify.targets.protocol``: the name tables, ``find_pair``, ``Slot``,
+        ``c_valued_slots`` and ``scalar_attr``, called on small objects.
+    layout
+        ``bncheck.check._verify.targets.layout``: ``mode_of``, ``call_forward`` and
+        ``construction_of``, every branch of the mode detection.
+    output_follows
+        ``bncheck.check._verify.targets.layer._changed``: whether every channel of a layer's
+        output moved when bncheck changed its parameters (the parameter probe's criterion).
+    fits
+        ``bncheck.check._verify.diagnosis.fits``: ``diagnose_forward``, ``diagnose_backward``
+        and ``diagnose_eval`` fed outputs built from closed forms.
+    check_eval
+        ``bncheck.check._verify.checks.eval.check_eval``: the eval checks, driven by a fake
+        target process.
+    checked_description, MAX_CHANNELS
+        ``bncheck.check._verify.results``: the check of what a target process says it is.
+
 The mistake catalogue (tests/check/test_mistake_models.py, test_verify.py,
 test_verify_distributed.py)
     MISTAKES, Mistake, mistake_outputs
@@ -127,6 +148,14 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     # the wire codec
     "frames": ("bncheck.check._verify.process.frames", None),
     "wire": ("bncheck.check._verify.process.wire", None),
+    # the verify engine's own decisions
+    "protocol": ("bncheck.check._verify.targets.protocol", None),
+    "layout": ("bncheck.check._verify.targets.layout", None),
+    "output_follows": ("bncheck.check._verify.targets.layer", "_changed"),
+    "fits": ("bncheck.check._verify.diagnosis.fits", None),
+    "check_eval": ("bncheck.check._verify.checks.eval", "check_eval"),
+    "checked_description": ("bncheck.check._verify.results", "checked_description"),
+    "MAX_CHANNELS": ("bncheck.check._verify.results", "MAX_CHANNELS"),
     # the mistake catalogue
     "MISTAKES": ("bncheck.check._verify.diagnosis.mistakes", "MISTAKES"),
     "Mistake": ("bncheck.check._verify.diagnosis.mistakes", "Mistake"),
