@@ -99,7 +99,7 @@ CODEGEN = "tests/derivations/test_derivations.py::test_run_writes_the_committed_
 FD = ("tests/check/test_finite_diff.py", "tests/check/test_budget_tightness.py")
 WIRE = ("tests/check/test_wire.py",)
 FRAMES = ("tests/check/test_frames.py",)
-PROTOCOL = ("tests/check/test_protocol_tables.py",)
+PROTOCOL = ("tests/check/test_names.py",)
 LAYOUT = ("tests/check/test_layout_detection.py",)
 PROBES = ("tests/check/test_layer_probes.py",)
 FITS = ("tests/check/test_fits.py",)
@@ -621,7 +621,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "verify engine",
         "find_pair takes a pair of names when either, not both, holds C values",
         "python",
-        "protocol:find_pair",
+        "names:find_pair",
         "ok = all(",
         "ok = any(",
         PROTOCOL,

@@ -64,10 +64,10 @@ The wire codec (tests/check/test_verify_hostile.py)
         ``WireError``, fed malformed payloads.
 
 The verify engine's own decisions, tested one module at a time (tests/check/test_wire.py,
-test_frames.py, test_protocol_tables.py, test_layout_detection.py, test_layer_probes.py,
+test_frames.py, test_names.py, test_layout_detection.py, test_layer_probes.py,
 test_fits.py, test_eval_check.py, test_descriptions.py)
-    protocol
-        ``bncheck.check._verify.targets.protocol``: the name tables, ``find_pair``, ``Slot``,
+    names
+        ``bncheck.check._verify.targets.names``: the name tables, ``find_pair``, ``Slot``,
         ``c_valued_slots`` and ``scalar_attr``, called on small objects.
     layout
         ``bncheck.check._verify.targets.layout``: ``mode_of``, ``call_forward`` and
@@ -149,7 +149,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "frames": ("bncheck.check._verify.process.frames", None),
     "wire": ("bncheck.check._verify.process.wire", None),
     # the verify engine's own decisions
-    "protocol": ("bncheck.check._verify.targets.protocol", None),
+    "names": ("bncheck.check._verify.targets.names", None),
     "layout": ("bncheck.check._verify.targets.layout", None),
     "output_follows": ("bncheck.check._verify.targets.layer", "_changed"),
     "fits": ("bncheck.check._verify.diagnosis.fits", None),

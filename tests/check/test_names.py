@@ -1,4 +1,4 @@
-"""How a layer's names are found (``bncheck.check._verify.targets.protocol``), tested directly
+"""How a layer's names are found (``bncheck.check._verify.targets.names``), tested directly
 on small objects: a pair is taken only when both of its names hold C values, C values are
 told from arrays that merely have C elements, containers are searched after attributes, and
 a lazy layer's unset values are taken only when asked for.
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.internals import protocol
+from tests.internals import names
 
 C = 4
 PARAMS = (("gamma", "beta"), ("weight", "bias"))
@@ -45,8 +45,8 @@ def test_a_value_is_c_values_only_when_it_has_c_elements_along_one_axis(
     value: Any, is_c: bool
 ) -> None:
     obj = SimpleNamespace(gamma=value, beta=np.zeros(C))
-    assert (protocol.find_pair(obj, PARAMS, (), C, allow_none=False) is not None) == is_c
-    assert ("gamma" in protocol.c_valued_slots(obj, C)) == is_c
+    assert (names.find_pair(obj, PARAMS, (), C, allow_none=False) is not None) == is_c
+    assert ("gamma" in names.c_valued_slots(obj, C)) == is_c
 
 
 # -- a pair: both names, both C values --------------------------------------------------------
@@ -74,7 +74,7 @@ def test_find_pair_takes_a_pair_only_when_both_names_hold_c_values(
     attrs: dict[str, Any], expected: tuple[str, str] | None
 ) -> None:
     obj = SimpleNamespace(**attrs)
-    assert labels(protocol.find_pair(obj, PARAMS, (), C, allow_none=False)) == expected
+    assert labels(names.find_pair(obj, PARAMS, (), C, allow_none=False)) == expected
 
 
 @pytest.mark.parametrize(
@@ -92,36 +92,36 @@ def test_an_unset_value_counts_only_for_a_lazy_layer(
     beta: Any, allow_none: bool, found: bool
 ) -> None:
     obj = SimpleNamespace(gamma=np.ones(C), beta=beta)
-    got = protocol.find_pair(obj, PARAMS, (), C, allow_none=allow_none)
+    got = names.find_pair(obj, PARAMS, (), C, allow_none=allow_none)
     assert (got is not None) == found
 
 
 def test_find_pair_looks_in_attributes_first_then_in_containers() -> None:
     inside = SimpleNamespace(params={"gamma": np.ones(C), "beta": np.zeros(C)})
-    assert labels(protocol.find_pair(inside, PARAMS, ("params",), C, allow_none=False)) == (
+    assert labels(names.find_pair(inside, PARAMS, ("params",), C, allow_none=False)) == (
         "params['gamma']",
         "params['beta']",
     )
     both = SimpleNamespace(
         weight=np.ones(C), bias=np.zeros(C), params={"gamma": np.ones(C), "beta": np.zeros(C)}
     )
-    assert labels(protocol.find_pair(both, PARAMS, ("params",), C, allow_none=False)) == (
+    assert labels(names.find_pair(both, PARAMS, ("params",), C, allow_none=False)) == (
         "weight",
         "bias",
     )
     assert labels(
-        protocol.find_pair(both, PARAMS, ("params",), C, allow_none=False, attributes=False)
+        names.find_pair(both, PARAMS, ("params",), C, allow_none=False, attributes=False)
     ) == ("params['gamma']", "params['beta']")
 
 
 def test_a_pair_split_between_an_attribute_and_a_container_is_not_a_pair() -> None:
     obj = SimpleNamespace(gamma=np.ones(C), params={"beta": np.zeros(C)})
-    assert protocol.find_pair(obj, PARAMS, ("params",), C, allow_none=False) is None
+    assert names.find_pair(obj, PARAMS, ("params",), C, allow_none=False) is None
 
 
 def test_any_number_of_channels_when_c_is_not_known() -> None:
     obj = SimpleNamespace(gamma=np.ones(7), beta=np.zeros(7))
-    assert labels(protocol.find_pair(obj, PARAMS, (), None, allow_none=False)) == ("gamma", "beta")
+    assert labels(names.find_pair(obj, PARAMS, (), None, allow_none=False)) == ("gamma", "beta")
 
 
 # -- slots ------------------------------------------------------------------------------------
@@ -129,8 +129,8 @@ def test_any_number_of_channels_when_c_is_not_known() -> None:
 
 def test_a_slot_writes_in_the_shape_the_layer_holds_and_the_dtype_given() -> None:
     obj = SimpleNamespace(gamma=np.ones((1, C, 1, 1)), params={"beta": np.zeros((1, C))})
-    protocol.Slot("gamma").set(obj, np.arange(C, dtype=np.float32))
-    protocol.Slot("beta", "params").set(obj, np.arange(C, dtype=np.float64))
+    names.Slot("gamma").set(obj, np.arange(C, dtype=np.float32))
+    names.Slot("beta", "params").set(obj, np.arange(C, dtype=np.float64))
     assert obj.gamma.shape == (1, C, 1, 1) and obj.gamma.dtype == np.float32
     assert obj.params["beta"].shape == (1, C)
     assert obj.gamma.ravel().tolist() == [0.0, 1.0, 2.0, 3.0]
@@ -138,7 +138,7 @@ def test_a_slot_writes_in_the_shape_the_layer_holds_and_the_dtype_given() -> Non
 
 def test_scalar_attr_takes_the_first_name_present_attributes_before_containers() -> None:
     obj = SimpleNamespace(epsilon=1e-3, params={"eps": 1e-5})
-    assert protocol.scalar_attr(obj, ("eps", "epsilon")) == ("epsilon", 1e-3)
+    assert names.scalar_attr(obj, ("eps", "epsilon")) == ("epsilon", 1e-3)
     obj2 = SimpleNamespace(params={"eps": 1e-5})
-    assert protocol.scalar_attr(obj2, ("eps", "epsilon")) == ("params['eps']", 1e-5)
-    assert protocol.scalar_attr(SimpleNamespace(eps=lambda: 1), ("eps",)) is None
+    assert names.scalar_attr(obj2, ("eps", "epsilon")) == ("params['eps']", 1e-5)
+    assert names.scalar_attr(SimpleNamespace(eps=lambda: 1), ("eps",)) is None
