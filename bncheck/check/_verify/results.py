@@ -214,7 +214,7 @@ def checked_description(description: Any) -> TargetDescription:
     variants = description.get("variants")
     mapping = description.get("mapping")
     return TargetDescription(
-        kind=str(description.get("kind", "unknown"))[:40],
+        kind=_printable(str(description.get("kind", "unknown")))[:60],
         channels=channels,
         ndims=tuple(n for n in ndims if isinstance(n, int) and n in (2, 3, 4, 5))
         if isinstance(ndims, list) else (),

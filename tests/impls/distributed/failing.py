@@ -12,11 +12,13 @@ from bncheck.check.sync_batchnorm import SyncBatchNorm
 
 
 def _note_pid():
-    """Every rank writes its pid where the test says (to check that none outlives verify)."""
+    """Every rank writes its pid where the test says (to check that none outlives verify): the
+    pid as the test's process sees it. The target process may run in its own PID namespace,
+    where os.getpid() gives the namespace's number; /proc/self names the process in /proc's."""
     path = os.environ.get("BNCHECK_TEST_PIDFILE")
     if path:
         with open(path, "a") as fh:
-            fh.write(f"{os.getpid()}\n")
+            fh.write(f"{int(os.readlink('/proc/self'))}\n")
 
 
 class FailsByCase(SyncBatchNorm):
