@@ -530,8 +530,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "truth with itself (a comparison that always passes)",
         "python",
         "compare_outputs",
-        "getattr(run, name), truth[name], name,",
-        "truth[name], truth[name], name,",
+        "getattr(run, name),\n            truth[name],",
+        "truth[name],\n            truth[name],",
         (KNOWN, MODELS),
     ),
     Mutant(

@@ -110,8 +110,9 @@ def toolchain() -> tuple[str, list[str]]:
         src.write_text("int main(void) { return 0; }\n", encoding="utf-8")
         out = subprocess.run(
             [gcc, *SANITIZE, str(src), "-o", str(Path(tmp, "probe"))],
-            capture_output=True, text=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+        )
         if out.returncode != 0:
             raise Skip(
                 f"{gcc} cannot link a program with {' '.join(SANITIZE)}: {out.stderr[-500:]}"
@@ -128,8 +129,10 @@ def tree_files(repo: Path) -> list[str]:
     """Tracked files and untracked ones not ignored: the working tree as git sees it."""
     out = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=repo, capture_output=True, check=True,
-    )  # fmt: skip
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    )
     return sorted({p for p in out.stdout.decode().split("\0") if p})
 
 
@@ -150,8 +153,11 @@ def build(scratch: Path, gcc: str) -> None:
     env.update(CC=gcc, LDSHARED=f"{gcc} -shared", CFLAGS=flags, LDFLAGS=flags)
     out = subprocess.run(
         [sys.executable, "setup.py", "build_ext", "--inplace", "--force"],
-        cwd=scratch, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     libs = sorted((scratch / "bncheck" / "bn").glob("_bn.*.so"))
     if out.returncode != 0 or len(libs) != 1:
         raise Failure(f"the sanitized build failed:\n{(out.stdout + out.stderr)[-3000:]}")
@@ -180,9 +186,13 @@ print(lib.__file__ if lib is not None else native.load_error())
 def check_loaded(scratch: Path, env: dict[str, str]) -> None:
     """The scratch copy's sanitized extension is the one Python loads."""
     out = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=scratch, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", PROBE],
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=TIMEOUT,
-    )  # fmt: skip
+    )
     loaded = out.stdout.strip()
     if out.returncode != 0 or not loaded.startswith(str(scratch)):
         raise Failure(
@@ -194,8 +204,13 @@ def check_loaded(scratch: Path, env: dict[str, str]) -> None:
 
 
 #: what every sanitizer report holds (UBSan: "file:line:col: runtime error: ...")
-MARKERS = ("runtime error:", "ERROR: AddressSanitizer", "SUMMARY: AddressSanitizer",
-           "UndefinedBehaviorSanitizer", "ERROR: LeakSanitizer")  # fmt: skip
+MARKERS = (
+    "runtime error:",
+    "ERROR: AddressSanitizer",
+    "SUMMARY: AddressSanitizer",
+    "UndefinedBehaviorSanitizer",
+    "ERROR: LeakSanitizer",
+)
 
 
 def reports(logs: Path, output: str) -> list[str]:
@@ -325,9 +340,15 @@ def fuzz(cases: int, seed: int) -> None:
             )
         )
         eval_grads = bncheck.inference_backward(
-            v["dy"], v["x"], v["gamma"], v["mean"], v["var"], eps=eps, axis=axis,
+            v["dy"],
+            v["x"],
+            v["gamma"],
+            v["mean"],
+            v["var"],
+            eps=eps,
+            axis=axis,
             has_beta=v["beta"] is not None,
-        )  # fmt: skip
+        )
         out.append(eval_grads.dx)  # its dgamma, dbeta: NumPy sums in the layout's order
         layer = bncheck.BatchNorm(v["x"].shape[axis], axis=axis, eps=eps, dtype=v["x"].dtype)
         out += [layer(v["x"]), *layer.backward(v["dy"])]

@@ -237,8 +237,12 @@ def private_crossings(source: str, module: str) -> list[str]:
                 if _module_file(alias.name) is not None and alias.asname:
                     modules[alias.asname] = alias.name
     for node in ast.walk(ast.parse(source)):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                and node.value.id in modules and _private(node.attr)):  # fmt: skip
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+            and _private(node.attr)
+        ):
             found.append(
                 f"{module}:{node.lineno}: uses the private {node.attr} of {modules[node.value.id]}"
             )

@@ -245,9 +245,22 @@ def backward(
         _vec(v) for v in (mean_hi, mean_lo, var, inv_hi, inv_lo, gamma)
     )
     redone, dx_bound, ran = _ext().backward(
-        x, dy, mean_hi, mean_lo, var, inv_hi, inv_lo, gamma, eps, AMPLIFICATION_LIMIT, refine,
-        threads, dx, dgamma, dbeta,
-    )  # fmt: skip
+        x,
+        dy,
+        mean_hi,
+        mean_lo,
+        var,
+        inv_hi,
+        inv_lo,
+        gamma,
+        eps,
+        AMPLIFICATION_LIMIT,
+        refine,
+        threads,
+        dx,
+        dgamma,
+        dbeta,
+    )
     _ran(ran)
     return dx, dgamma, dbeta, int(redone), float(dx_bound)
 

@@ -92,8 +92,7 @@ def read_layer(name: str, check_config: CheckConfig) -> tuple[dict[str, Any], di
         with os.fdopen(open_regular(name, _EXPECTS), "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size == 0:
-                raise BatchNormError(f"{name}: not a readable .npz file (it is empty); "
-                                     f"{_EXPECTS}")  # fmt: skip
+                raise BatchNormError(f"{name}: not a readable .npz file (it is empty); {_EXPECTS}")
             if fh.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
                 raise BatchNormError(
                     f"{name}: not a readable .npz file (it is a single .npy array); {_EXPECTS}"
@@ -103,8 +102,16 @@ def read_layer(name: str, check_config: CheckConfig) -> tuple[dict[str, Any], di
                 return _from_archive(zf, name, size, check_config)
     except (FileNotFoundError, BatchNormError):
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error,
-            NotImplementedError, RuntimeError, struct.error) as exc:  # fmt: skip
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+        struct.error,
+    ) as exc:
         raise BatchNormError(f"{name}: not a readable .npz file ({exc}); {_EXPECTS}") from exc
 
 
@@ -223,9 +230,10 @@ class _Entry:
                 )
             header = io.BytesIO(length_bytes + _read_exact(fh, length))
         read_header = (
-            np.lib.format.read_array_header_1_0 if width == 2
+            np.lib.format.read_array_header_1_0
+            if width == 2
             else np.lib.format.read_array_header_2_0
-        )  # fmt: skip
+        )
         shape, fortran, dtype = read_header(header)
         if dtype.hasobject:
             raise BatchNormError(

@@ -170,8 +170,9 @@ def backward_numpy(
     s1, s2 = np.empty(c), np.empty(c)
     for ch, index in blocks(x.shape, axis):
         part_stats = Stats(*(v[ch] for v in stats))
-        s1[ch], s2[ch] = _backward_block(dy[index], x[index], dx, index, part_stats,
-                                         part(gamma, ch), eps, axis)  # fmt: skip
+        s1[ch], s2[ch] = _backward_block(
+            dy[index], x[index], dx, index, part_stats, part(gamma, ch), eps, axis
+        )
     return dx, s1, s2
 
 

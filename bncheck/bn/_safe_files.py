@@ -192,8 +192,9 @@ def _remove_abandoned(folder: str, stem: str) -> None:
     ``stem`` whose lock nobody holds (a live save holds its own until it is done)."""
     try:
         with os.scandir(folder) as entries:
-            names = [e.name for e in entries
-                     if e.name.startswith(stem) and e.name.endswith(_TEMP_SUFFIX)]  # fmt: skip
+            names = [
+                e.name for e in entries if e.name.startswith(stem) and e.name.endswith(_TEMP_SUFFIX)
+            ]
     except OSError:
         return
     for base in names:

@@ -300,17 +300,28 @@ class BatchNorm:
             )
         if not self.training:
             y = batchnorm_inference(
-                xa, self.gamma, self.beta, self.running_mean, self.running_var,
-                eps=self.eps, axis=self.axis,
-            )  # fmt: skip
+                xa,
+                self.gamma,
+                self.beta,
+                self.running_mean,
+                self.running_var,
+                eps=self.eps,
+                axis=self.axis,
+            )
             self._cache, self._eval_input = None, xa.copy()
             return y
         y, cache = batchnorm_forward(xa, self.gamma, self.beta, eps=self.eps, axis=self.axis)
         new = update_running(
-            self.running_mean, self.running_var, cache.mean, cache.var, cache.m,
-            convention=self.convention, momentum=self.momentum, unbiased=self.unbiased,
+            self.running_mean,
+            self.running_var,
+            cache.mean,
+            cache.var,
+            cache.m,
+            convention=self.convention,
+            momentum=self.momentum,
+            unbiased=self.unbiased,
             num_batches_tracked=self.num_batches_tracked,
-        )  # fmt: skip
+        )
         # Everything that can fail has run: commit the new state at once.
         self.running_mean, self.running_var, self.num_batches_tracked = new
         self._cache, self._eval_input = cache, None
@@ -353,9 +364,15 @@ class BatchNorm:
                 return batchnorm_backward(dy, self._cache)
             if self._eval_input is not None:
                 return inference_backward(
-                    dy, self._eval_input, self.gamma, self.running_mean, self.running_var,
-                    eps=self.eps, axis=self.axis, has_beta=self.beta is not None,
-                )  # fmt: skip
+                    dy,
+                    self._eval_input,
+                    self.gamma,
+                    self.running_mean,
+                    self.running_var,
+                    eps=self.eps,
+                    axis=self.axis,
+                    has_beta=self.beta is not None,
+                )
         raise BatchNormError("backward() was called before forward(); call the layer on x first")
 
     # -- state ------------------------------------------------------------------------------

@@ -192,9 +192,11 @@ def _conditions_per_value(
     g_cols = (
         np.ones(st.x_hat.shape)
         if gamma is None
-        else np.asarray(spec.param_columns(np.asarray(gamma, np.float64).reshape(pshape),
-                                           xa.shape), dtype=np.float64)
-    )  # fmt: skip
+        else np.asarray(
+            spec.param_columns(np.asarray(gamma, np.float64).reshape(pshape), xa.shape),
+            dtype=np.float64,
+        )
+    )
     if output == "y":
         g_max = np.abs(g_cols).max(axis=0)
         if gamma is None or y_scale is None:
@@ -308,8 +310,10 @@ def worst_case_scales(
     """
     sp = resolve(spec, axis)
     if not sp.param_is_column(np.ndim(x)):
-        raise ValueError(f"spec={sp!r}: the worst-case scales are derived for one gamma per "
-                         "column (Batch Normalization)")  # fmt: skip
+        raise ValueError(
+            f"spec={sp!r}: the worst-case scales are derived for one gamma per "
+            "column (Batch Normalization)"
+        )
     xc = channel_columns(x, sp)
     dyc = channel_columns(dy, sp)
     c = xc.shape[1]

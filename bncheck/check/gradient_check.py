@@ -157,8 +157,10 @@ def check_directional(
     u_dir = rng.standard_normal(y0.shape) if u is None else np.asarray(u, dtype=np.float64)
     v_dir = rng.standard_normal(xa.shape) if v is None else np.asarray(v, dtype=np.float64)
     if u_dir.shape != y0.shape or v_dir.shape != xa.shape:
-        raise ValueError(f"u has shape {u_dir.shape} and v {v_dir.shape}; expected {y0.shape} "
-                         f"(forward(x)'s) and {xa.shape} (x's)")  # fmt: skip
+        raise ValueError(
+            f"u has shape {u_dir.shape} and v {v_dir.shape}; expected {y0.shape} "
+            f"(forward(x)'s) and {xa.shape} (x's)"
+        )
     g = np.asarray(backward_vjp(u_dir), dtype=np.float64)
     if g.shape != xa.shape:
         raise ValueError(f"backward_vjp returned shape {g.shape}; expected {xa.shape}, x's shape")

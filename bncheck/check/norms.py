@@ -197,8 +197,10 @@ class NormSpec:
         elif len(axes) == 1:
             sizes = (arr.size,)
         else:
-            raise ValueError(f"a parameter of shape {arr.shape} does not span params="
-                             f"{self.params!r} (rank {len(axes)})")  # fmt: skip
+            raise ValueError(
+                f"a parameter of shape {arr.shape} does not span params="
+                f"{self.params!r} (rank {len(axes)})"
+            )
         shape = [1] * ndim
         for a, s in zip(axes, sizes, strict=True):
             shape[a] = s

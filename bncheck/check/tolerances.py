@@ -369,8 +369,9 @@ def _float_dtype(dtype: DTypeLike, name: str = "dtype") -> np.dtype[Any]:
     except TypeError as exc:
         raise ValueError(f"{name}={dtype!r} is not a dtype; expected a floating dtype") from exc
     if dt.kind != "f":
-        raise ValueError(f"{name}={dtype!r} is not a floating dtype; expected one of "
-                         f"{', '.join(TOLERANCES)}")  # fmt: skip
+        raise ValueError(
+            f"{name}={dtype!r} is not a floating dtype; expected one of {', '.join(TOLERANCES)}"
+        )
     return dt
 
 
@@ -390,8 +391,9 @@ def for_dtype(dtype: DTypeLike) -> Tolerances:
     """
     name = _float_dtype(dtype).name
     if name not in TOLERANCES:
-        raise ValueError(f"dtype={dtype!r} has no tolerances; expected one of "
-                         f"{', '.join(TOLERANCES)}")  # fmt: skip
+        raise ValueError(
+            f"dtype={dtype!r} has no tolerances; expected one of {', '.join(TOLERANCES)}"
+        )
     return TOLERANCES[name]
 
 

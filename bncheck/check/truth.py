@@ -143,8 +143,9 @@ def exact_batchnorm(
     dgamma, dbeta = np.empty(pshape), np.empty(pshape)
     means, variances = np.empty(c), np.empty(c)
     # the parameter each column-layout entry belongs to; its sums collected in column order
-    pidx = sp.param_columns(np.arange(int(np.prod(pshape, dtype=np.int64))).reshape(pshape),
-                            xa.shape)  # fmt: skip
+    pidx = sp.param_columns(
+        np.arange(int(np.prod(pshape, dtype=np.int64))).reshape(pshape), xa.shape
+    )
     sums1: dict[int, list[Any]] = {}
     sums2: dict[int, list[Any]] = {}
     with mpmath.workdps(dps):
@@ -159,8 +160,10 @@ def exact_batchnorm(
                 gj, bj = _mp(g[0, j]), _mp(b[0, j])
                 y[:, j] = [float(gj * n + bj) for n in x_hat]  # (9)
             else:
-                y[:, j] = [float(_mp(gi) * n + _mp(bi))
-                           for gi, bi, n in zip(g[:, j], b[:, j], x_hat, strict=True)]  # (9)
+                y[:, j] = [
+                    float(_mp(gi) * n + _mp(bi))
+                    for gi, bi, n in zip(g[:, j], b[:, j], x_hat, strict=True)
+                ]  # (9)
             means[j], variances[j] = float(mu), float(var)
             if dyc is None:
                 continue
@@ -189,9 +192,7 @@ def exact_batchnorm(
         for k, terms in sums1.items():
             # one term per column (BN: the column's own sum), else every value's
             dbeta.flat[k] = float(terms[0] if len(terms) == 1 else mpmath.fsum(terms))
-            dgamma.flat[k] = float(
-                sums2[k][0] if len(sums2[k]) == 1 else mpmath.fsum(sums2[k])
-            )
+            dgamma.flat[k] = float(sums2[k][0] if len(sums2[k]) == 1 else mpmath.fsum(sums2[k]))
     has_dy = dyc is not None
     return ExactBatchNorm(
         sp.from_columns(y, xa.shape),
@@ -257,6 +258,8 @@ def exact_inference(
                 y[:, j] = [float((_mp(v) - mu) * scale + bj) for v in xc[:, j]]
             else:
                 inv = 1 / mpmath.sqrt(_mp(rv[j]) + e)
-                y[:, j] = [float((_mp(v) - mu) * inv * _mp(gi) + _mp(bi))
-                           for v, gi, bi in zip(xc[:, j], g[:, j], b[:, j], strict=True)]
+                y[:, j] = [
+                    float((_mp(v) - mu) * inv * _mp(gi) + _mp(bi))
+                    for v, gi, bi in zip(xc[:, j], g[:, j], b[:, j], strict=True)
+                ]
     return sp.from_columns(y, xa.shape)

@@ -108,10 +108,15 @@ def _run(v: dict[str, FArray], axis: int) -> dict[str, Any]:
         v["dy"], v["x"], v["gamma"], v["mean"], v["var"], eps=EPS, axis=axis
     )
     return {
-        "y": y, "dx": grads.dx, "dgamma": grads.dgamma, "dbeta": grads.dbeta,
-        "y_eval": y_eval, "dx_eval": eval_grads.dx, "dgamma_eval": eval_grads.dgamma,
+        "y": y,
+        "dx": grads.dx,
+        "dgamma": grads.dgamma,
+        "dbeta": grads.dbeta,
+        "y_eval": y_eval,
+        "dx_eval": eval_grads.dx,
+        "dgamma_eval": eval_grads.dgamma,
         "dbeta_eval": eval_grads.dbeta,
-    }  # fmt: skip
+    }
 
 
 def _reference(v: dict[str, FArray], axis: int) -> dict[str, NDArray[np.float64]]:
@@ -125,11 +130,15 @@ def _reference(v: dict[str, FArray], axis: int) -> dict[str, NDArray[np.float64]
     x_hat = (x - w["mean"].reshape(shape)) * inv.reshape(shape)
     others = tuple(i for i in range(x.ndim) if i != ax)
     return {
-        "y": plain.y, "dx": plain.dx, "dgamma": plain.dgamma, "dbeta": plain.dbeta,
+        "y": plain.y,
+        "dx": plain.dx,
+        "dgamma": plain.dgamma,
+        "dbeta": plain.dbeta,
         "y_eval": x_hat * w["gamma"].reshape(shape) + w["beta"].reshape(shape),
         "dx_eval": dy * (w["gamma"] * inv).reshape(shape),
-        "dgamma_eval": (dy * x_hat).sum(axis=others), "dbeta_eval": dy.sum(axis=others),
-    }  # fmt: skip
+        "dgamma_eval": (dy * x_hat).sum(axis=others),
+        "dbeta_eval": dy.sum(axis=others),
+    }
 
 
 def _cases() -> list[Any]:
@@ -154,9 +163,14 @@ def _cases() -> list[Any]:
     ("dtype", "shape", "axis", "x_layout", "dy_layout", "vec_layout", "seed"), _cases()
 )
 def test_any_layout_gives_the_bytes_of_a_contiguous_copy_and_the_reference(
-    dtype: Any, shape: tuple[int, ...], axis: int, x_layout: str, dy_layout: str,
-    vec_layout: str, seed: int,
-) -> None:  # fmt: skip
+    dtype: Any,
+    shape: tuple[int, ...],
+    axis: int,
+    x_layout: str,
+    dy_layout: str,
+    vec_layout: str,
+    seed: int,
+) -> None:
     views = _views(_inputs(shape, dtype, axis, seed), x_layout, dy_layout, vec_layout, axis)
     before = {k: np.array(v) for k, v in views.items()}
     got = _run(views, axis)

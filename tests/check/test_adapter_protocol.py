@@ -32,9 +32,10 @@ def test_every_kind_of_adapter_satisfies_the_protocol(target: str) -> None:
 
 def test_the_protocol_names_each_call_the_checks_make() -> None:
     members = {
-        name for name, value in vars(adapter_protocol.Adapter).items()
+        name
+        for name, value in vars(adapter_protocol.Adapter).items()
         if callable(value) and not name.startswith("_")
-    }  # fmt: skip
+    }
     assert adapter_protocol.OPS - {"probe"} <= members
     assert not adapter_protocol.OPS & adapter_protocol.SYNC_OPS
 

@@ -87,8 +87,15 @@ def bn_layer(follows: str | None) -> type:
             dbeta = dy.sum(axis=axes)
             m = dy.size // dy.shape[1]
             dxh = dy * np.reshape(g, shape)
-            dx = inv / m * (m * dxh - dxh.sum(axis=axes, keepdims=True)
-                            - x_hat * (dxh * x_hat).sum(axis=axes, keepdims=True))  # fmt: skip
+            dx = (
+                inv
+                / m
+                * (
+                    m * dxh
+                    - dxh.sum(axis=axes, keepdims=True)
+                    - x_hat * (dxh * x_hat).sum(axis=axes, keepdims=True)
+                )
+            )
             return dx, dgamma, dbeta
 
     return TwoPairs

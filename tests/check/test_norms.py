@@ -187,8 +187,12 @@ def test_layer_norm_matches_the_mpmath_truth_of_its_spec(shape: tuple[int, ...],
     assert truth.dx is not None and truth.dgamma is not None and truth.dbeta is not None
     assert truth.dgamma.shape == truth.dbeta.shape == spec.parameter_shape(shape)
     assert truth.mean.shape == (spec.groups(shape),)
-    for name, got, want in (("y", y, truth.y), ("dx", dx, truth.dx),
-                            ("dgamma", dg, truth.dgamma), ("dbeta", db, truth.dbeta)):  # fmt: skip
+    for name, got, want in (
+        ("y", y, truth.y),
+        ("dx", dx, truth.dx),
+        ("dgamma", dg, truth.dgamma),
+        ("dbeta", db, truth.dbeta),
+    ):
         cmp = compare(got, want, name, np.float64, x=x, eps=eps, dy=dy, gamma=g, spec=spec)
         assert cmp.passed, (name, cmp)
         assert np.isfinite(cmp.budget) and cmp.budget < 1e5, (name, cmp)
@@ -206,8 +210,9 @@ def test_the_truth_tells_a_wrong_layer_norm_backward_apart(shape: tuple[int, ...
     _, cache = ln_forward(x, g, b, eps, k)
     dx, _, _ = ln_backward(dy, cache, k, mean_path=False)
     truth = exact_batchnorm(x, g, b, dy, eps=eps, spec=spec)
-    assert not compare(dx, truth.dx, "dx", np.float64, x=x, eps=eps, dy=dy, gamma=g,
-                       spec=spec).passed  # fmt: skip
+    assert not compare(
+        dx, truth.dx, "dx", np.float64, x=x, eps=eps, dy=dy, gamma=g, spec=spec
+    ).passed
     # and a BatchNorm spec on the same array is a different normalization
     y, _ = ln_forward(x, g, b, eps, k)
     bn_truth = exact_batchnorm(x, None, None, eps=eps)
@@ -231,8 +236,9 @@ def test_layer_norm_backward_passes_the_public_finite_difference_checker(
     ]
 
     def forward(z: F64) -> F64:
-        return ln_forward(z[:n].reshape(shape), z[n : n + p].reshape(g.shape),
-                          z[n + p :].reshape(b.shape), eps, k)[0]  # fmt: skip
+        return ln_forward(
+            z[:n].reshape(shape), z[n : n + p].reshape(g.shape), z[n + p :].reshape(b.shape), eps, k
+        )[0]
 
     def vjp(u: F64) -> F64:
         assert u is dy_used
@@ -243,15 +249,22 @@ def test_layer_norm_backward_passes_the_public_finite_difference_checker(
     rng = np.random.default_rng(3)
     v = rng.standard_normal(z0.shape)
     h = RICHARDSON_STEPS[np.dtype(np.float64)] * 2.0 / float(np.max(np.abs(v)))
-    res = check_directional(forward, vjp, z0, rng=rng, h=h, noise=fd_noise(budgets, np.float64),
-                            u=dy, v=v)  # fmt: skip
+    res = check_directional(
+        forward, vjp, z0, rng=rng, h=h, noise=fd_noise(budgets, np.float64), u=dy, v=v
+    )
     assert res.passed, res
     # a wrong backward fails the same check
     bad_dx, _, _ = ln_backward(dy, cache, k, mean_path=False)
     bad = check_directional(
-        forward, lambda u: np.concatenate([bad_dx.ravel(), dg.ravel(), db.ravel()]), z0,
-        rng=rng, h=h, noise=fd_noise(budgets, np.float64), u=dy, v=v,
-    )  # fmt: skip
+        forward,
+        lambda u: np.concatenate([bad_dx.ravel(), dg.ravel(), db.ravel()]),
+        z0,
+        rng=rng,
+        h=h,
+        noise=fd_noise(budgets, np.float64),
+        u=dy,
+        v=v,
+    )
     assert not bad.passed
 
 
@@ -269,6 +282,10 @@ def test_the_complex_step_through_the_spec_differentiates_the_truth(
     assert compare(y.real, truth.y, "y", np.float64, x=x, eps=eps, gamma=g, spec=spec).passed
     res = check_directional(
         lambda z: complex_batchnorm_forward(z, g, b, eps=eps, spec=spec),
-        lambda u: truth.dx, x, rng=np.random.default_rng(1), method="complex", u=dy,
-    )  # fmt: skip
+        lambda u: truth.dx,
+        x,
+        rng=np.random.default_rng(1),
+        method="complex",
+        u=dy,
+    )
     assert res.passed and res.rel_discrepancy < 1e-12, res

@@ -104,9 +104,14 @@ def _run(args: list[str], timeout: float, **kw: Any) -> tuple[int | None, str, s
     session is killed."""
     start = time.monotonic()
     proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-        start_new_session=True, **kw,
-    )  # fmt: skip
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        start_new_session=True,
+        **kw,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)  # waits for the end of stdout too
         return proc.returncode, out, err, time.monotonic() - start
@@ -170,10 +175,19 @@ def test_verify_piped_to_tail_returns_when_verify_does(
     path = tmp_path / "escape.py"
     path.write_text(FUNCTIONAL_ESCAPE.format(pidfile=str(pidfile)), encoding="utf-8")
     code, out, err, seconds = _run(
-        [sys.executable, "-m", "bncheck", "verify", str(path), "--ndims", "2",
-         "--dtypes", "float64"],
+        [
+            sys.executable,
+            "-m",
+            "bncheck",
+            "verify",
+            str(path),
+            "--ndims",
+            "2",
+            "--dtypes",
+            "float64",
+        ],
         timeout=20,
-    )  # fmt: skip
+    )
     escapee = int(pidfile.read_text())
     leftovers.append(escapee)
     assert code is not None, f"verify's stdout stayed open for {seconds:.0f} s: {err}"

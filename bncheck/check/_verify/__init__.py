@@ -229,8 +229,9 @@ def _verify(
             start_method=_start_method(target),
             name=target if isinstance(target, str) else _name_of(target),
         )
-    options = Options(convention, tuple(dtypes), tuple(ndims), count, timeout, seed, axis=axis,
-                      strict=strict)  # fmt: skip
+    options = Options(
+        convention, tuple(dtypes), tuple(ndims), count, timeout, seed, axis=axis, strict=strict
+    )
     start = time.perf_counter()
     name = target if isinstance(target, str) else _name_of(target)
     method = _start_method(target)

@@ -217,17 +217,21 @@ def checked_description(description: Any) -> TargetDescription:
         kind=_printable(str(description.get("kind", "unknown")))[:60],
         channels=channels,
         ndims=tuple(n for n in ndims if isinstance(n, int) and n in (2, 3, 4, 5))
-        if isinstance(ndims, list) else (),
+        if isinstance(ndims, list)
+        else (),
         rank_errors={str(k): str(v)[:400] for k, v in list(errors.items())[:4]}
-        if isinstance(errors, dict) else {},
+        if isinstance(errors, dict)
+        else {},
         variants=tuple(v for v in variants if v == "batchnorm_backward_alt")
-        if isinstance(variants, list) else (),
+        if isinstance(variants, list)
+        else (),
         mapping=tuple(_printable(str(m))[:300] for m in mapping[:16])
-        if isinstance(mapping, list) else (),
+        if isinstance(mapping, list)
+        else (),
         running=description.get("running") is True,
         probe=description.get("probe") is True,
         equal_shards=description.get("equal_shards") is True,
-    )  # fmt: skip
+    )
 
 
 def _printable(text: str) -> str:

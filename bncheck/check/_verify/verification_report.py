@@ -68,8 +68,15 @@ class VerificationReport:
     @property
     def unexplained(self) -> list[CheckResult]:
         """Failed numeric checks that no known mistake explains."""
-        numeric = {"forward", "backward", "backward-fd", "running", "eval", "eval-state",
-                   "identities"}  # fmt: skip
+        numeric = {
+            "forward",
+            "backward",
+            "backward-fd",
+            "running",
+            "eval",
+            "eval-state",
+            "identities",
+        }
         return [c for c in self.failed if not c.diagnosis and c.key.base_family in numeric]
 
     def to_dict(self) -> dict[str, Any]:

@@ -92,9 +92,9 @@ def check_fd(proc: TargetProcess, ndim: int, options: Options) -> CheckResult:
     )
     if not all(np.isfinite(v) for v in (fd, fd2, analytic, size, grad_size)):
         return _fail(
-            check_id, f"<dy, J v> is not finite: finite differences {fd:.10g}, backward "
-            f"{analytic:.10g}",
-        )  # fmt: skip
+            check_id,
+            f"<dy, J v> is not finite: finite differences {fd:.10g}, backward {analytic:.10g}",
+        )
     budget = abs(fd - fd2) + 64 * u * size / h + 64 * u * grad_size
     err = abs(fd - analytic)
     rel = err / max(abs(fd), grad_size, 1e-300)
@@ -187,22 +187,34 @@ def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: s
         return _fail(check_id, run.error)
     names = tuple(n for stage in STAGE_CHECKS.values() for n in stage)
     cmps = {
-        n: compare(getattr(run, n), getattr(fresh, n), n, np.dtype(dtype), x=second.x,
-                   eps=run.eps, spec=BATCH_NORM, dy=second.dy, gamma=run.gamma)
+        n: compare(
+            getattr(run, n),
+            getattr(fresh, n),
+            n,
+            np.dtype(dtype),
+            x=second.x,
+            eps=run.eps,
+            spec=BATCH_NORM,
+            dy=second.dy,
+            gamma=run.gamma,
+        )
         for n in names
-    }  # fmt: skip
+    }
     bad = [n for n in names if not cmps[n].passed]
     worst = max(names, key=lambda n: cmps[n].ulp / max(cmps[n].budget, 1e-300))
     if bad:
         return CheckResult(
-            check_id, "fail", cmps[worst].ulp, cmps[worst].budget,
+            check_id,
+            "fail",
+            cmps[worst].ulp,
+            cmps[worst].budget,
             message="a second forward/backward on one instance differs from a fresh "
             "instance's in "
             + ", ".join(f"{n} ({cmps[n].ulp:.3g} ulp, budget {cmps[n].budget:.3g})" for n in bad)
             + ": state kept from the first call (accumulated gradients, the first batch's "
             "statistics, ...)",
             diagnosis=["stateful-second-call"],
-        )  # fmt: skip
+        )
     return CheckResult(check_id, "pass", cmps[worst].ulp, cmps[worst].budget)
 
 
@@ -247,9 +259,10 @@ def check_repeatable(
     if any(r.error is not None for r in runs):
         return _fail(check_id, str(runs[0].error or runs[1].error)), mutated
     differ = [
-        n for n in ("y", "dx", "dgamma", "dbeta")
+        n
+        for n in ("y", "dx", "dgamma", "dbeta")
         if not np.array_equal(getattr(runs[0], n), getattr(runs[1], n), equal_nan=True)
-    ]  # fmt: skip
+    ]
     if differ:
         return _fail(check_id, f"two runs on the same input differ in {', '.join(differ)}"), mutated
     return CheckResult(check_id, "pass"), mutated

@@ -145,9 +145,16 @@ def compare_outputs(case: BNCase, run: Run, names: tuple[str, ...]) -> dict[str,
     out = {}
     for name in names:
         out[name] = compare(
-            getattr(run, name), truth[name], name, case.x.dtype,
-            x=case.x, eps=run.eps, spec=BATCH_NORM, dy=case.dy, gamma=run.gamma,
-        )  # fmt: skip
+            getattr(run, name),
+            truth[name],
+            name,
+            case.x.dtype,
+            x=case.x,
+            eps=run.eps,
+            spec=BATCH_NORM,
+            dy=case.dy,
+            gamma=run.gamma,
+        )
     return out
 
 

@@ -35,9 +35,13 @@ def state_vector(state: dict[str, Any], key: str, c: int) -> np.ndarray:
 
 
 def check_eval(
-    proc: TargetProcess, rng: np.random.Generator, c: int, shape: tuple[int, ...], dtype: str,
+    proc: TargetProcess,
+    rng: np.random.Generator,
+    c: int,
+    shape: tuple[int, ...],
+    dtype: str,
     ids: list[str],
-) -> list[CheckResult]:  # fmt: skip
+) -> list[CheckResult]:
     x = rng.normal(-1.0, 0.5, size=shape).astype(dtype)
     try:
         before, _ = proc.call("state")
@@ -45,8 +49,11 @@ def check_eval(
         after, _ = proc.call("state")
         rm, rv = state_vector(before, "running_mean", c), state_vector(before, "running_var", c)
         if not isinstance(y, np.ndarray) or y.shape != x.shape or y.dtype.kind != "f":
-            what = f"shape {y.shape}, dtype {y.dtype}" if isinstance(y, np.ndarray) else (
-                type(y).__name__)  # fmt: skip
+            what = (
+                f"shape {y.shape}, dtype {y.dtype}"
+                if isinstance(y, np.ndarray)
+                else (type(y).__name__)
+            )
             raise TargetError(f"eval forward returned {what}; expected shape {x.shape}")
     except TargetError as exc:
         return [_fail(ids[0], str(exc)), _fail(ids[1], str(exc))]
@@ -65,17 +72,21 @@ def check_eval(
     else:
         found = diagnose_eval(xw, gamma, beta, rm, rv, eps, y)
         ev = CheckResult(
-            ids[0], "fail", cmp.ulp, cmp.budget,
+            ids[0],
+            "fail",
+            cmp.ulp,
+            cmp.budget,
             message=f"eval output off by {cmp.ulp:.3g} ulp (budget {cmp.budget:.3g}) from "
             "gamma·(x − running_mean)/sqrt(running_var + eps) + beta with the layer's own "
             "running statistics",
             worst_entries=worst_entries(y, truth),
             diagnosis=found.ids,
-        )  # fmt: skip
+        )
     changed = [
-        k for k in ("running_mean", "running_var", "gamma", "beta")
+        k
+        for k in ("running_mean", "running_var", "gamma", "beta")
         if not _same(before.get(k), after.get(k))
-    ]  # fmt: skip
+    ]
     try:  # eval must be repeatable: a second call gives the same output
         y2, _ = proc.call("forward", x, False, names=("x",))
     except TargetError as exc:
@@ -83,8 +94,11 @@ def check_eval(
     if not changed and not (isinstance(y2, np.ndarray) and _same(y, y2)):
         changed = ["its own output (a second eval call on the same input differs)"]
     if changed:
-        st = _fail(ids[1], f"eval forward changed {', '.join(changed)}",
-                   diagnosis=["state-updated-in-eval"])  # fmt: skip
+        st = _fail(
+            ids[1],
+            f"eval forward changed {', '.join(changed)}",
+            diagnosis=["state-updated-in-eval"],
+        )
     else:
         st = CheckResult(ids[1], "pass")
     return [ev, st]

@@ -111,8 +111,10 @@ def _search(
         inner = _target_error_in(exc)
         if inner is not None:
             raise inner from None
-        raise TargetError(f"the search for a failing input stopped: {type(exc).__name__}: "
-                          f"{str(exc)[:300]}", fatal=True) from None  # fmt: skip
+        raise TargetError(
+            f"the search for a failing input stopped: {type(exc).__name__}: {str(exc)[:300]}",
+            fatal=True,
+        ) from None
 
 
 def _target_error_in(exc: BaseException) -> TargetError | None:
@@ -128,9 +130,13 @@ def _target_error_in(exc: BaseException) -> TargetError | None:
 
 
 def _result(
-    proc: TargetProcess, acc: Acc, stage: str, fatal: str | None, options: Options,
+    proc: TargetProcess,
+    acc: Acc,
+    stage: str,
+    fatal: str | None,
+    options: Options,
     forward_ids: list[str],
-) -> CheckResult:  # fmt: skip
+) -> CheckResult:
     if acc.failure is None and fatal is None:
         return CheckResult(acc.id, "pass", acc.worst, acc.budget)
     if acc.failure is None:
@@ -178,11 +184,18 @@ def _result(
     if outputs == ["error"]:
         worst = budget = None  # a raise has no error size
     return CheckResult(
-        acc.id, "fail", worst, budget, message=message,
-        counterexample=describe_case(small, run if run is not acc.failure[1] or small is case
-                                     else None), worst_entries=entries,
-        diagnosis=diagnosis, explanation=explanation,
-    )  # fmt: skip
+        acc.id,
+        "fail",
+        worst,
+        budget,
+        message=message,
+        counterexample=describe_case(
+            small, run if run is not acc.failure[1] or small is case else None
+        ),
+        worst_entries=entries,
+        diagnosis=diagnosis,
+        explanation=explanation,
+    )
 
 
 def diagnose(
@@ -226,9 +239,16 @@ def diagnose(
 def _within(case: BNCase, run: Run, name: str, dtype: Any) -> bool:
     truth = truth_of(case, run)
     cmp = compare(
-        np.asarray(getattr(run, name), dtype=np.float64), truth[name], name, dtype,
-        x=case.x, eps=run.eps, spec=BATCH_NORM, dy=case.dy, gamma=run.gamma,
-    )  # fmt: skip
+        np.asarray(getattr(run, name), dtype=np.float64),
+        truth[name],
+        name,
+        dtype,
+        x=case.x,
+        eps=run.eps,
+        spec=BATCH_NORM,
+        dy=case.dy,
+        gamma=run.gamma,
+    )
     return bool(cmp.passed)
 
 
@@ -250,9 +270,16 @@ def _float32_accurate(case: BNCase, run: Run, failed: list[str]) -> bool:
     truth = truth_of(case, run)
     for name in failed:
         cmp32 = compare(
-            np.asarray(getattr(run, name), dtype=np.float64), truth[name], name, np.float32,
-            x=case.x, eps=run.eps, spec=BATCH_NORM, dy=case.dy, gamma=run.gamma,
-        )  # fmt: skip
+            np.asarray(getattr(run, name), dtype=np.float64),
+            truth[name],
+            name,
+            np.float32,
+            x=case.x,
+            eps=run.eps,
+            spec=BATCH_NORM,
+            dy=case.dy,
+            gamma=run.gamma,
+        )
         if not cmp32.passed:
             return False
     return True

@@ -32,8 +32,11 @@ def _alternatives(declared: str) -> list[tuple[str, bool, list[str]]]:
     conv = CONVENTIONS[declared]
     found = [(declared, not conv.unbiased, ["running-var-bias"])]
     for other in CONVENTIONS.values():
-        if conv.allows_momentum and other.allows_momentum and (
-                other.momentum_is_new_weight != conv.momentum_is_new_weight):  # fmt: skip
+        if (
+            conv.allows_momentum
+            and other.allows_momentum
+            and (other.momentum_is_new_weight != conv.momentum_is_new_weight)
+        ):
             found.append((other.name, conv.unbiased, ["momentum-swapped"]))
             found.append((other.name, not conv.unbiased, ["momentum-swapped", "running-var-bias"]))
     return found
@@ -52,17 +55,25 @@ def _momenta(momentum: Any, a: float | None) -> dict[str, Any]:
     a of the new batch is known (inferred from the first update), a in that convention's
     meaning; None for a convention that takes no momentum."""
     return {
-        name: None if not conv.allows_momentum
-        else momentum if a is None
-        else a if conv.momentum_is_new_weight else 1.0 - a
+        name: None
+        if not conv.allows_momentum
+        else momentum
+        if a is None
+        else a
+        if conv.momentum_is_new_weight
+        else 1.0 - a
         for name, conv in CONVENTIONS.items()
-    }  # fmt: skip
+    }
 
 
 def _expected_running(
-    s0: dict[str, Any], batches: list[np.ndarray], convention: str, momentum: Any, unbiased: bool,
+    s0: dict[str, Any],
+    batches: list[np.ndarray],
+    convention: str,
+    momentum: Any,
+    unbiased: bool,
     add_to_var: float = 0.0,
-) -> list[tuple[np.ndarray, np.ndarray]] | None:  # fmt: skip
+) -> list[tuple[np.ndarray, np.ndarray]] | None:
     c = batches[0].shape[1]
     mean: Any = np.asarray(s0["running_mean"], dtype=np.float64).reshape(c)
     var: Any = np.asarray(s0["running_var"], dtype=np.float64).reshape(c)
@@ -76,9 +87,16 @@ def _expected_running(
         mom = momentum if CONVENTIONS[convention].allows_momentum else None
         try:
             mean, var, _ = update_running(
-                mean, var, stats.mean, stats.var, x.size // x.shape[1],
-                convention=convention, momentum=mom, unbiased=unbiased, num_batches_tracked=t,
-            )  # fmt: skip
+                mean,
+                var,
+                stats.mean,
+                stats.var,
+                x.size // x.shape[1],
+                convention=convention,
+                momentum=mom,
+                unbiased=unbiased,
+                num_batches_tracked=t,
+            )
         except (BatchNormError, TypeError):
             return None
         out.append((mean, var))
@@ -94,8 +112,9 @@ def _matches(
     observed statistics ((8t + 4m)·u, derived in :mod:`bncheck.check.tolerances`)."""
     if expected is None:
         return float("inf")
-    if any(not np.all(np.isfinite(np.asarray(v, dtype=np.float64))) for pair in observed
-           for v in pair):  # fmt: skip
+    if any(
+        not np.all(np.isfinite(np.asarray(v, dtype=np.float64))) for pair in observed for v in pair
+    ):
         return float("inf")  # NaN or inf running statistics follow no convention
     worst = 0.0
     for t, ((om, ov), (em, ev)) in enumerate(zip(observed, expected, strict=True), start=1):
@@ -166,9 +185,11 @@ def _judge_running(
         a = _first_weight(s0, batches[0], observed[0])
         if a is not None and abs(a) < 1e-12:
             return CheckResult(
-                check_id, "fail", message="the running statistics did not move in training "
+                check_id,
+                "fail",
+                message="the running statistics did not move in training "
                 "(and the layer has no momentum attribute saying they should not)",
-            )  # fmt: skip
+            )
         if a is not None:
             inferred = f" (no momentum attribute; the first update weighs the batch {a:.4g})"
     else:
@@ -183,8 +204,11 @@ def _judge_running(
     wanted = every if declared == "any" else [(declared, DEFAULT_BIAS[declared])]
     best = min(wanted, key=lambda k: scores[k])
     if scores[best] <= 1.0:
-        msg = f"follows {_label(best, momenta[best[0]])}{inferred}" if declared == "any" or (
-            inferred) else ""  # fmt: skip
+        msg = (
+            f"follows {_label(best, momenta[best[0]])}{inferred}"
+            if declared == "any" or (inferred)
+            else ""
+        )
         return CheckResult(check_id, "pass", scores[best], 1.0, unit="×budget", message=msg)
     diagnosis: list[str] = []
     for conv, bias, mistakes in ALTERNATIVES.get(declared, []):
@@ -202,11 +226,15 @@ def _judge_running(
         note = f"it matches no known convention (momentum={momentum!r})"
     want = "any known convention" if declared == "any" else f"convention {declared!r}"
     return CheckResult(
-        check_id, "fail", scores[best], 1.0, unit="×budget",
+        check_id,
+        "fail",
+        scores[best],
+        1.0,
+        unit="×budget",
         message=f"running statistics after {len(batches)} steps do not follow {want}; "
         f"{note}{inferred}",
         diagnosis=diagnosis,
-    )  # fmt: skip
+    )
 
 
 def _first_weight(s0: dict[str, Any], x: np.ndarray, first: Any) -> float | None:

@@ -102,9 +102,15 @@ class _Stats:
 
 
 def diagnose_forward(
-    x: Any, gamma: Any, beta: Any, eps: float, y: Any, *, dtype: Any = np.float64,
+    x: Any,
+    gamma: Any,
+    beta: Any,
+    eps: float,
+    y: Any,
+    *,
+    dtype: Any = np.float64,
     spec: NormSpec = BATCH_NORM,
-) -> Finding:  # fmt: skip
+) -> Finding:
     """Fit y = s·(x − mu) + t per channel and name what s and t say; ``dtype`` is the dtype
     the target computed in (its budgets judge the models), ``spec`` its axes."""
     st = _Stats(x, gamma, eps, spec=spec)
@@ -133,10 +139,12 @@ def diagnose_forward(
     }
     fitted = f"y = s·(x − mu) + t with s·sqrt(var + eps)/gamma = {_fmt(s * np.sqrt(st.var + eps) / g)}, t − beta = {_fmt(t - b)}"  # noqa: E501
     affines = (
-        ("", g, b), ("missing-gamma-forward", np.ones_like(g), b),
-        ("missing-beta", g, np.zeros_like(b)), ("y-sign", -g, -b),
+        ("", g, b),
+        ("missing-gamma-forward", np.ones_like(g), b),
+        ("missing-beta", g, np.zeros_like(b)),
+        ("y-sign", -g, -b),
         ("missing-gamma-forward missing-beta", np.ones_like(g), np.zeros_like(b)),
-    )  # fmt: skip
+    )
     for label, den in denominators.items():
         for affine_id, scale, shift in affines:
             model = spec.from_columns(scale / den * st.xc + shift, st.shape)
@@ -150,9 +158,19 @@ def diagnose_forward(
 
 
 def diagnose_backward(
-    x: Any, gamma: Any, beta: Any, eps: float, dy: Any, dx: Any, dgamma: Any, dbeta: Any,
-    failed: list[str], *, dtype: Any = np.float64, spec: NormSpec = BATCH_NORM,
-) -> Finding:  # fmt: skip
+    x: Any,
+    gamma: Any,
+    beta: Any,
+    eps: float,
+    dy: Any,
+    dx: Any,
+    dgamma: Any,
+    dbeta: Any,
+    failed: list[str],
+    *,
+    dtype: Any = np.float64,
+    spec: NormSpec = BATCH_NORM,
+) -> Finding:
     """Name what dx, dgamma and dbeta compute (only the outputs in ``failed`` are judged);
     ``dtype`` and ``spec`` as for :func:`diagnose_forward`."""
     ids: list[str] = []
@@ -255,9 +273,15 @@ def _fit_dx(st: _Stats, eps: float, x: Any, dy: Any, dx: Any, dtype: Any) -> Fin
 
 
 def _fit_param_grads(
-    st: _Stats, eps: float, x: Any, dy: Any, dgamma: Any, dbeta: Any, failed: list[str],
+    st: _Stats,
+    eps: float,
+    x: Any,
+    dy: Any,
+    dgamma: Any,
+    dbeta: Any,
+    failed: list[str],
     dtype: Any,
-) -> Finding:  # fmt: skip
+) -> Finding:
     m = st.m
     dg = np.asarray(dgamma, dtype=np.float64).ravel()
     db = np.asarray(dbeta, dtype=np.float64).ravel()
@@ -287,9 +311,16 @@ def _fit_param_grads(
 
 
 def _catalogue(
-    outputs: tuple[str, ...], x: Any, gamma: Any, beta: Any, eps: float, dy: Any,
-    got: dict[str, Any], dtype: Any, spec: NormSpec,
-) -> Finding | None:  # fmt: skip
+    outputs: tuple[str, ...],
+    x: Any,
+    gamma: Any,
+    beta: Any,
+    eps: float,
+    dy: Any,
+    got: dict[str, Any],
+    dtype: Any,
+    spec: NormSpec,
+) -> Finding | None:
     """Rows of the catalogue whose formulas reproduce every output in ``got``."""
     if dy is None:
         dy = np.zeros_like(np.asarray(x, dtype=np.float64))
@@ -299,16 +330,25 @@ def _catalogue(
         wrong = mistake_outputs(mistake, x, gamma, beta, dy, eps, spec=spec)
         if wrong is None:
             continue
-        if all(_matches(v, wrong[k], k, x, eps, dy, dtype, spec)
-               for k, v in got.items() if k in wrong):  # fmt: skip
+        if all(
+            _matches(v, wrong[k], k, x, eps, dy, dtype, spec) for k, v in got.items() if k in wrong
+        ):
             return Finding([mistake.id], f"matches the formula of {mistake.id}")
     return None
 
 
 def explains_forward_mistake(
-    forward_ids: list[str], x: Any, gamma: Any, beta: Any, eps: float, dy: Any,
-    got: dict[str, Any], *, dtype: Any = np.float64, spec: NormSpec = BATCH_NORM,
-) -> bool:  # fmt: skip
+    forward_ids: list[str],
+    x: Any,
+    gamma: Any,
+    beta: Any,
+    eps: float,
+    dy: Any,
+    got: dict[str, Any],
+    *,
+    dtype: Any = np.float64,
+    spec: NormSpec = BATCH_NORM,
+) -> bool:
     """Whether a backward is the correct backward of a forward with these mistakes."""
     for mistake in MISTAKES:
         if mistake.id in forward_ids and mistake.compute is not None:
@@ -326,17 +366,26 @@ def explains_forward_mistake(
 
 
 def diagnose_eval(
-    x: Any, gamma: Any, beta: Any, rm: Any, rv: Any, eps: float, y: Any, *,
+    x: Any,
+    gamma: Any,
+    beta: Any,
+    rm: Any,
+    rv: Any,
+    eps: float,
+    y: Any,
+    *,
     spec: NormSpec = BATCH_NORM,
-) -> Finding:  # fmt: skip
+) -> Finding:
     """Which known eval-mode computation gives ``y`` (from the layer's own running stats),
     judged in y's dtype; the running statistics have one value per parameter (BN: channel)."""
     xa = np.asarray(x, dtype=np.float64)
     pshape = spec.parameter_shape(xa.shape)
-    g = spec.expand_param(np.ones(pshape) if gamma is None else np.asarray(gamma, np.float64),
-                          xa.ndim)  # fmt: skip
-    b = spec.expand_param(np.zeros(pshape) if beta is None else np.asarray(beta, np.float64),
-                          xa.ndim)  # fmt: skip
+    g = spec.expand_param(
+        np.ones(pshape) if gamma is None else np.asarray(gamma, np.float64), xa.ndim
+    )
+    b = spec.expand_param(
+        np.zeros(pshape) if beta is None else np.asarray(beta, np.float64), xa.ndim
+    )
     mean = spec.expand_param(np.asarray(rm, np.float64), xa.ndim)
     var = spec.expand_param(np.asarray(rv, np.float64), xa.ndim)
     st = _Stats(xa, None, eps, spec=spec)
@@ -351,8 +400,11 @@ def diagnose_eval(
     }
     dtype = np.asarray(y).dtype
     with np.errstate(all="ignore"):
-        hits = [name for name, model in models.items()
-                if _matches(y, model(), "y", xa, eps, None, dtype, spec)]  # fmt: skip
+        hits = [
+            name
+            for name, model in models.items()
+            if _matches(y, model(), "y", xa, eps, None, dtype, spec)
+        ]
     if len(hits) != 1:  # none, or several that this dtype cannot tell apart
         return Finding([], f"matches {', '.join(hits)} alike" if hits else "")
     if hits[0] == "eval-batch-stats-drops-affine":

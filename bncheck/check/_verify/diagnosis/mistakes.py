@@ -61,9 +61,7 @@ def _wrap(
 ) -> Callable[..., Outputs]:
     """Lift a (m, C)-columns formula to arrays of x's layout (the columns of ``spec``)."""
 
-    def lifted(
-        x: F64, g: F64, b: F64, dy: F64, eps: float, spec: NormSpec = BATCH_NORM
-    ) -> Outputs:
+    def lifted(x: F64, g: F64, b: F64, dy: F64, eps: float, spec: NormSpec = BATCH_NORM) -> Outputs:
         out = fn(spec.columns(x), g, b, spec.columns(dy), eps)
         return {k: (spec.from_columns(v, x.shape) if v.ndim == 2 else v) for k, v in out.items()}
 
@@ -170,8 +168,12 @@ def _reshape_no_transpose(
     cols, dcols = x.reshape(-1, c), dy.reshape(-1, c)
     s = _S(cols, dcols, eps)
     dx = _dx(s, g, s.s1 / s.m, s.x_hat * s.s2 / s.m)
-    return {"y": (g * s.x_hat + b).reshape(shape), "dx": dx.reshape(shape), "dgamma": s.s2,
-            "dbeta": s.s1}  # fmt: skip
+    return {
+        "y": (g * s.x_hat + b).reshape(shape),
+        "dx": dx.reshape(shape),
+        "dgamma": s.s2,
+        "dbeta": s.s1,
+    }
 
 
 def _names(keep: Callable[[Convention], bool]) -> str:
@@ -180,119 +182,269 @@ def _names(keep: Callable[[Convention], bool]) -> str:
 
 
 MISTAKES: tuple[Mistake, ...] = (
-    Mistake("missing-mu-path", "dx lacks the path through mu_B (the −Σdy/m term)",
-            "add dL/dmu_B · dmu_B/dx_i = −(gamma·inv_std/m)·Σ dy", ("dx",), _missing_mu_path),
-    Mistake("missing-var-path", "dx lacks the path through sigma2_B (−x_hat·Σ(dy·x_hat)/m)",
-            "add dL/dsigma2_B · 2(x_i − mu_B)/m", ("dx",), _missing_var_path),
-    Mistake("missing-sum-dmu", "dJ/dmu_B without the sum over i (the source's eq 18 as printed)",
-            "dJ/dmu_B = −gamma·inv_std·Σ_i dy_i", ("dx",), _missing_sum_dmu),
-    Mistake("eps-outside-sqrt", "normalizes by sqrt(var) + eps instead of sqrt(var + eps)",
-            "x_hat = (x − mu)/sqrt(var + eps)", ("y", "dx", "dgamma"), _eps_outside_sqrt),
-    Mistake("unbiased-normalize", "normalizes with the unbiased variance Σ(x−mu)²/(m−1)",
-            "training normalizes with the biased variance, eq (7): divide by m",
-            ("y", "dx", "dgamma"), _unbiased_normalize),
-    Mistake("eps-twice", "eps added twice (sqrt(var + 2·eps))", "add eps once, inside the root",
-            ("y", "dx", "dgamma"), _eps_twice),
-    Mistake("dgamma-from-xc", "dgamma = Σ dy·(x − mu), not normalized",
-            "dgamma = Σ dy·x_hat", ("dgamma",), _dgamma_from_xc),
-    Mistake("dbeta-mean", "dbeta = mean(dy) instead of Σ dy", "dbeta = Σ dy (a sum, not a mean)",
-            ("dbeta",), _dbeta_mean),
-    Mistake("missing-gamma", "dx lacks the factor gamma", "dx = gamma·inv_std·(…)",
-            ("dx",), _missing_gamma),
-    Mistake("wrong-axes", "(N, C, H, W) reduced over N only, not over N, H and W",
-            "reduce over every axis except the channel axis", ("y", "dx", "dgamma"),
-            _wrong_axes, only_ndim=4),
-    Mistake("missing-mu-and-var-paths", "dx = gamma·dy/sqrt(var + eps): neither the path "
-            "through mu_B nor the path through sigma2_B", "add both: dx = gamma·inv_std·(dy − "
-            "mean(dy) − x_hat·mean(dy·x_hat))", ("dx",)),
-    Mistake("dmu-sum-all-channels", "dJ/dmu_B summed over every channel (a sum without "
-            "axis=0), not per channel", "sum over the batch axes only: np.sum(..., axis=0)",
-            ("dx",)),
+    Mistake(
+        "missing-mu-path",
+        "dx lacks the path through mu_B (the −Σdy/m term)",
+        "add dL/dmu_B · dmu_B/dx_i = −(gamma·inv_std/m)·Σ dy",
+        ("dx",),
+        _missing_mu_path,
+    ),
+    Mistake(
+        "missing-var-path",
+        "dx lacks the path through sigma2_B (−x_hat·Σ(dy·x_hat)/m)",
+        "add dL/dsigma2_B · 2(x_i − mu_B)/m",
+        ("dx",),
+        _missing_var_path,
+    ),
+    Mistake(
+        "missing-sum-dmu",
+        "dJ/dmu_B without the sum over i (the source's eq 18 as printed)",
+        "dJ/dmu_B = −gamma·inv_std·Σ_i dy_i",
+        ("dx",),
+        _missing_sum_dmu,
+    ),
+    Mistake(
+        "eps-outside-sqrt",
+        "normalizes by sqrt(var) + eps instead of sqrt(var + eps)",
+        "x_hat = (x − mu)/sqrt(var + eps)",
+        ("y", "dx", "dgamma"),
+        _eps_outside_sqrt,
+    ),
+    Mistake(
+        "unbiased-normalize",
+        "normalizes with the unbiased variance Σ(x−mu)²/(m−1)",
+        "training normalizes with the biased variance, eq (7): divide by m",
+        ("y", "dx", "dgamma"),
+        _unbiased_normalize,
+    ),
+    Mistake(
+        "eps-twice",
+        "eps added twice (sqrt(var + 2·eps))",
+        "add eps once, inside the root",
+        ("y", "dx", "dgamma"),
+        _eps_twice,
+    ),
+    Mistake(
+        "dgamma-from-xc",
+        "dgamma = Σ dy·(x − mu), not normalized",
+        "dgamma = Σ dy·x_hat",
+        ("dgamma",),
+        _dgamma_from_xc,
+    ),
+    Mistake(
+        "dbeta-mean",
+        "dbeta = mean(dy) instead of Σ dy",
+        "dbeta = Σ dy (a sum, not a mean)",
+        ("dbeta",),
+        _dbeta_mean,
+    ),
+    Mistake(
+        "missing-gamma",
+        "dx lacks the factor gamma",
+        "dx = gamma·inv_std·(…)",
+        ("dx",),
+        _missing_gamma,
+    ),
+    Mistake(
+        "wrong-axes",
+        "(N, C, H, W) reduced over N only, not over N, H and W",
+        "reduce over every axis except the channel axis",
+        ("y", "dx", "dgamma"),
+        _wrong_axes,
+        only_ndim=4,
+    ),
+    Mistake(
+        "missing-mu-and-var-paths",
+        "dx = gamma·dy/sqrt(var + eps): neither the path "
+        "through mu_B nor the path through sigma2_B",
+        "add both: dx = gamma·inv_std·(dy − mean(dy) − x_hat·mean(dy·x_hat))",
+        ("dx",),
+    ),
+    Mistake(
+        "dmu-sum-all-channels",
+        "dJ/dmu_B summed over every channel (a sum without axis=0), not per channel",
+        "sum over the batch axes only: np.sum(..., axis=0)",
+        ("dx",),
+    ),
     Mistake("dx-sign", "dx has the wrong sign", "dx = +gamma·inv_std·(dy − …)", ("dx",)),
-    Mistake("dvar-without-eps", "dJ/dsigma2_B uses var^(−3/2) instead of (var + eps)^(−3/2)",
-            "dvar = −½·Σ dy·gamma·(x − mu)·(var + eps)^(−3/2)", ("dx",)),
-    Mistake("swapped-dgamma-dbeta", "dgamma and dbeta are swapped",
-            "return (dx, dgamma, dbeta) in that order: dgamma = Σ dy·x_hat, dbeta = Σ dy",
-            ("dgamma", "dbeta")),
-    Mistake("dgamma-mean", "dgamma = mean(dy·x_hat) instead of Σ dy·x_hat", "a sum, not a mean",
-            ("dgamma",)),
+    Mistake(
+        "dvar-without-eps",
+        "dJ/dsigma2_B uses var^(−3/2) instead of (var + eps)^(−3/2)",
+        "dvar = −½·Σ dy·gamma·(x − mu)·(var + eps)^(−3/2)",
+        ("dx",),
+    ),
+    Mistake(
+        "swapped-dgamma-dbeta",
+        "dgamma and dbeta are swapped",
+        "return (dx, dgamma, dbeta) in that order: dgamma = Σ dy·x_hat, dbeta = Σ dy",
+        ("dgamma", "dbeta"),
+    ),
+    Mistake(
+        "dgamma-mean",
+        "dgamma = mean(dy·x_hat) instead of Σ dy·x_hat",
+        "a sum, not a mean",
+        ("dgamma",),
+    ),
     Mistake("dgamma-sign", "dgamma has the wrong sign", "dgamma = Σ dy·x_hat", ("dgamma",)),
     Mistake("dbeta-sign", "dbeta has the wrong sign", "dbeta = Σ dy", ("dbeta",)),
-    Mistake("eps-missing", "normalizes by sqrt(var) with no eps",
-            "x_hat = (x − mu)/sqrt(var + eps)", ("y", "dx", "dgamma"), _eps_missing),
-    Mistake("missing-gamma-forward", "the forward output is not scaled by gamma",
-            "y = gamma·x_hat + beta", ("y",)),
-    Mistake("missing-beta", "the forward output does not add beta", "y = gamma·x_hat + beta",
-            ("y",)),
+    Mistake(
+        "eps-missing",
+        "normalizes by sqrt(var) with no eps",
+        "x_hat = (x − mu)/sqrt(var + eps)",
+        ("y", "dx", "dgamma"),
+        _eps_missing,
+    ),
+    Mistake(
+        "missing-gamma-forward",
+        "the forward output is not scaled by gamma",
+        "y = gamma·x_hat + beta",
+        ("y",),
+    ),
+    Mistake(
+        "missing-beta", "the forward output does not add beta", "y = gamma·x_hat + beta", ("y",)
+    ),
     Mistake("y-sign", "the forward output has the wrong sign", "y = gamma·x_hat + beta", ("y",)),
-    Mistake("float32-arithmetic", "computes in float32 internally (float64 input, float32 "
-            "accuracy)", "compute in the input's dtype or wider; do not cast to float32",
-            ("y", "dx", "dgamma", "dbeta")),
-    Mistake("eval-eps-in-running-var", "eps is stored inside the running variance (running_var "
-            "= … + var + eps), so eval adds it a second time", "store the batch variance "
-            "without eps; add eps only when normalizing", ("running",)),
-    Mistake("eval-drops-affine", "eval mode returns x_hat without gamma and beta",
-            "eval: y = gamma·(x − running_mean)/sqrt(running_var + eps) + beta", ("eval",)),
-    Mistake("eval-eps-outside-sqrt", "eval mode divides by sqrt(running_var) + eps",
-            "eval: divide by sqrt(running_var + eps)", ("eval",)),
-    Mistake("eval-eps-twice", "eval mode adds eps twice", "add eps once, inside the root",
-            ("eval",)),
-    Mistake("eval-eps-missing", "eval mode divides by sqrt(running_var) with no eps",
-            "eval: divide by sqrt(running_var + eps)", ("eval",)),
-    Mistake("reshape-without-transpose", "(N, C, H, W) reshaped to (N·H·W, C) without moving "
-            "the channel axis last first: each column mixes channels and positions",
-            "x.transpose(0, 2, 3, 1).reshape(-1, C), and the inverse transpose afterwards",
-            ("y", "dx", "dgamma", "dbeta"), _reshape_no_transpose, only_ndim=4),
-    Mistake("running-var-bias", "running variance biased where the convention wants unbiased "
-            "(or the reverse)", f"{_names(lambda c: c.unbiased)} store m/(m−1)·sigma2_B, "
-            f"{_names(lambda c: not c.unbiased)} sigma2_B",
-            ("running",)),
-    Mistake("momentum-swapped", "momentum used in the other convention's meaning "
-            "(new = momentum·old + (1−momentum)·batch vs the reverse)",
-            f"{_names(lambda c: c.allows_momentum and c.momentum_is_new_weight)}: new = "
-            "(1−momentum)·old + momentum·batch; "
-            f"{_names(lambda c: c.allows_momentum and not c.momentum_is_new_weight)}: the reverse",
-            ("running",)),
-    Mistake("eval-batch-stats", "eval mode normalizes with the batch statistics",
-            "eval must use running_mean and running_var", ("eval",)),
-    Mistake("state-updated-in-eval", "eval mode changes the running statistics",
-            "update running statistics in training only", ("eval-state",)),
-    Mistake("stateful-second-call", "a second forward/backward on the same instance is "
-            "wrong (gradients accumulated across calls, or statistics kept from the first "
-            "batch)", "recompute everything from the current batch; reset gradients every "
-            "backward", ("second-call",)),
-    Mistake("input-mutated", "the implementation modifies its input arrays in place",
-            "work on copies; never write to x, gamma, beta or dy", ("no-mutation",)),
+    Mistake(
+        "float32-arithmetic",
+        "computes in float32 internally (float64 input, float32 accuracy)",
+        "compute in the input's dtype or wider; do not cast to float32",
+        ("y", "dx", "dgamma", "dbeta"),
+    ),
+    Mistake(
+        "eval-eps-in-running-var",
+        "eps is stored inside the running variance (running_var "
+        "= … + var + eps), so eval adds it a second time",
+        "store the batch variance without eps; add eps only when normalizing",
+        ("running",),
+    ),
+    Mistake(
+        "eval-drops-affine",
+        "eval mode returns x_hat without gamma and beta",
+        "eval: y = gamma·(x − running_mean)/sqrt(running_var + eps) + beta",
+        ("eval",),
+    ),
+    Mistake(
+        "eval-eps-outside-sqrt",
+        "eval mode divides by sqrt(running_var) + eps",
+        "eval: divide by sqrt(running_var + eps)",
+        ("eval",),
+    ),
+    Mistake(
+        "eval-eps-twice", "eval mode adds eps twice", "add eps once, inside the root", ("eval",)
+    ),
+    Mistake(
+        "eval-eps-missing",
+        "eval mode divides by sqrt(running_var) with no eps",
+        "eval: divide by sqrt(running_var + eps)",
+        ("eval",),
+    ),
+    Mistake(
+        "reshape-without-transpose",
+        "(N, C, H, W) reshaped to (N·H·W, C) without moving "
+        "the channel axis last first: each column mixes channels and positions",
+        "x.transpose(0, 2, 3, 1).reshape(-1, C), and the inverse transpose afterwards",
+        ("y", "dx", "dgamma", "dbeta"),
+        _reshape_no_transpose,
+        only_ndim=4,
+    ),
+    Mistake(
+        "running-var-bias",
+        "running variance biased where the convention wants unbiased (or the reverse)",
+        f"{_names(lambda c: c.unbiased)} store m/(m−1)·sigma2_B, "
+        f"{_names(lambda c: not c.unbiased)} sigma2_B",
+        ("running",),
+    ),
+    Mistake(
+        "momentum-swapped",
+        "momentum used in the other convention's meaning "
+        "(new = momentum·old + (1−momentum)·batch vs the reverse)",
+        f"{_names(lambda c: c.allows_momentum and c.momentum_is_new_weight)}: new = "
+        "(1−momentum)·old + momentum·batch; "
+        f"{_names(lambda c: c.allows_momentum and not c.momentum_is_new_weight)}: the reverse",
+        ("running",),
+    ),
+    Mistake(
+        "eval-batch-stats",
+        "eval mode normalizes with the batch statistics",
+        "eval must use running_mean and running_var",
+        ("eval",),
+    ),
+    Mistake(
+        "state-updated-in-eval",
+        "eval mode changes the running statistics",
+        "update running statistics in training only",
+        ("eval-state",),
+    ),
+    Mistake(
+        "stateful-second-call",
+        "a second forward/backward on the same instance is "
+        "wrong (gradients accumulated across calls, or statistics kept from the first "
+        "batch)",
+        "recompute everything from the current batch; reset gradients every backward",
+        ("second-call",),
+    ),
+    Mistake(
+        "input-mutated",
+        "the implementation modifies its input arrays in place",
+        "work on copies; never write to x, gamma, beta or dy",
+        ("no-mutation",),
+    ),
     # rounding, not a formula: matched by bncheck/check/_verify/diagnosis/one_pass.py
-    Mistake("one-pass-variance", "the batch variance is computed in one pass as E[x²] − E[x]² "
-            "(Flax's use_fast_variance=True), which cancels catastrophically when the mean is "
-            "large against the spread", "a two-pass variance, mean((x − mean)²) (Flax: "
-            "use_fast_variance=False), or Welford's update", ("y", "dx", "dgamma")),
+    Mistake(
+        "one-pass-variance",
+        "the batch variance is computed in one pass as E[x²] − E[x]² "
+        "(Flax's use_fast_variance=True), which cancels catastrophically when the mean is "
+        "large against the spread",
+        "a two-pass variance, mean((x − mean)²) (Flax: "
+        "use_fast_variance=False), or Welford's update",
+        ("y", "dx", "dgamma"),
+    ),
     # synchronized BN (verify --world-size): matched by diagnosis/sync_models.py
-    Mistake("sync-equal-weight-merge", "the ranks' statistics are averaged with equal weights "
-            "(mean of the local means), wrong when shards hold different numbers of values",
-            "weigh each rank by its count: mean = Σ n_r·mean_r / Σ n_r (all-reduce sums and "
-            "counts, not means)", ("y", "dx", "dgamma", "running")),
-    Mistake("sync-missing-between-shard-variance", "the variance merges only the local "
-            "variances (Σ n_r·var_r / n), without the spread of the local means",
-            "add the between-shard term: var = [Σ M2_r + Σ n_r·(mean_r − mean)²] / n (Chan's "
-            "merge), or all-reduce Σ(x − mean)² around the global mean",
-            ("y", "dx", "dgamma", "running")),
-    Mistake("sync-local-gradient-sums", "backward uses each rank's own Σ dy and Σ dy·x_hat, "
-            "not their sums over all ranks", "all-reduce Σ dy and Σ dy·x_hat in backward (an "
-            "all-reduce autograd cannot see passes local gradients)", ("dx",)),
-    Mistake("sync-one-pass-variance", "the variance is computed in one pass as E[x²] − E[x]² "
-            "(all-reduced sums of x and x²), which cancels catastrophically when the mean is "
-            "large against the spread", "merge (count, mean, Σ(x − mean)²) per rank with Chan's "
-            "formula, or all-reduce Σ(x − mean)² around the global mean",
-            ("y", "dx", "dgamma")),
-)  # fmt: skip
+    Mistake(
+        "sync-equal-weight-merge",
+        "the ranks' statistics are averaged with equal weights "
+        "(mean of the local means), wrong when shards hold different numbers of values",
+        "weigh each rank by its count: mean = Σ n_r·mean_r / Σ n_r (all-reduce sums and "
+        "counts, not means)",
+        ("y", "dx", "dgamma", "running"),
+    ),
+    Mistake(
+        "sync-missing-between-shard-variance",
+        "the variance merges only the local "
+        "variances (Σ n_r·var_r / n), without the spread of the local means",
+        "add the between-shard term: var = [Σ M2_r + Σ n_r·(mean_r − mean)²] / n (Chan's "
+        "merge), or all-reduce Σ(x − mean)² around the global mean",
+        ("y", "dx", "dgamma", "running"),
+    ),
+    Mistake(
+        "sync-local-gradient-sums",
+        "backward uses each rank's own Σ dy and Σ dy·x_hat, not their sums over all ranks",
+        "all-reduce Σ dy and Σ dy·x_hat in backward (an "
+        "all-reduce autograd cannot see passes local gradients)",
+        ("dx",),
+    ),
+    Mistake(
+        "sync-one-pass-variance",
+        "the variance is computed in one pass as E[x²] − E[x]² "
+        "(all-reduced sums of x and x²), which cancels catastrophically when the mean is "
+        "large against the spread",
+        "merge (count, mean, Σ(x − mean)²) per rank with Chan's "
+        "formula, or all-reduce Σ(x − mean)² around the global mean",
+        ("y", "dx", "dgamma"),
+    ),
+)
 
 
 def mistake_outputs(
-    mistake: Mistake, x: Any, gamma: Any, beta: Any, dy: Any, eps: float, *,
+    mistake: Mistake,
+    x: Any,
+    gamma: Any,
+    beta: Any,
+    dy: Any,
+    eps: float,
+    *,
     spec: NormSpec = BATCH_NORM,
-) -> Outputs | None:  # fmt: skip
+) -> Outputs | None:
     """What an implementation with ``mistake`` outputs for this input (None: not numeric, not
     applicable to this input's ndim, or to ``spec``: the formulas are written for one gamma per
     column, as in Batch Normalization, and the layout rows for BN's (N, C, H, W) itself)."""

@@ -81,9 +81,15 @@ def _params(gamma: Any, beta: Any, c: int) -> tuple[F64, F64]:
 
 
 def diagnose_one_pass(
-    x: Any, gamma: Any, beta: Any, eps: float, dy: Any, y: Any, got: dict[str, Any],
+    x: Any,
+    gamma: Any,
+    beta: Any,
+    eps: float,
+    dy: Any,
+    y: Any,
+    got: dict[str, Any],
     dtype: Any,
-) -> tuple[list[str], str] | None:  # fmt: skip
+) -> tuple[list[str], str] | None:
     """(["one-pass-variance"], what was fitted) when the failed outputs in ``got`` (y, or
     some of dx, dgamma, dbeta) are those of a one-pass variance (module docstring); else None.
     ``y`` is the target's own output for the same input (the variance is fitted from it).
@@ -111,9 +117,11 @@ def diagnose_one_pass(
         s = np.sqrt(var + eps)
         xh = (sh.x - sh.mu) / s
         extra = np.zeros(c)
-        fitted = (f"y has the right mean and a variance off by up to "
-                  f"{float(np.max(np.abs(var - sh.var) / (sh.var + eps))):.2g} of itself, "
-                  "within the error of E[x²] − E[x]²")  # fmt: skip
+        fitted = (
+            f"y has the right mean and a variance off by up to "
+            f"{float(np.max(np.abs(var - sh.var) / (sh.var + eps))):.2g} of itself, "
+            "within the error of E[x²] − E[x]²"
+        )
         if set(got) == {"y"}:
             model = uncols(g * xh + b, sh.shape)
             ok = judge("y", got["y"], model, sh, x, eps, dtype, extra, gamma=g, **_MODEL).passed
@@ -122,8 +130,12 @@ def diagnose_one_pass(
         s1, s2 = d.sum(axis=0), (d * xh).sum(axis=0)
         refs = {"dgamma": s2, "dbeta": s1}
         for name in ("dgamma", "dbeta"):
-            if name in got and not judge(name, got[name], refs[name], sh, x, eps, dtype, extra,
-                                         dy=dy, **_MODEL).passed:  # fmt: skip
+            if (
+                name in got
+                and not judge(
+                    name, got[name], refs[name], sh, x, eps, dtype, extra, dy=dy, **_MODEL
+                ).passed
+            ):
                 return None
         if "dx" not in got:
             return [ONE_PASS], fitted
@@ -132,7 +144,8 @@ def diagnose_one_pass(
         full = d - s1 / sh.m - xh * s2 / sh.m
         for dx in (full, np.where(clamped, d - s1 / sh.m, full)):
             model = uncols(g / s * dx, sh.shape)
-            if judge("dx", got["dx"], model, sh, x, eps, dtype, extra, gamma=g, dy=dy,
-                     **_MODEL).passed:  # fmt: skip
+            if judge(
+                "dx", got["dx"], model, sh, x, eps, dtype, extra, gamma=g, dy=dy, **_MODEL
+            ).passed:
                 return [ONE_PASS], fitted + "; dx, dgamma, dbeta its exact gradients"
     return None

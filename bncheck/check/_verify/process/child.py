@@ -162,8 +162,11 @@ def serve(loader: Any, conn: int, setup: ChildSetup) -> None:
             description = adapter.describe()
         except BaseException as exc:  # report anything, including SystemExit
             text = truncate(
-                exc.traceback if isinstance(exc, TargetImportFailed) else
-                _frames(exc, 20) + _exc_message(exc), _TRACEBACK_LIMIT)  # fmt: skip
+                exc.traceback
+                if isinstance(exc, TargetImportFailed)
+                else _frames(exc, 20) + _exc_message(exc),
+                _TRACEBACK_LIMIT,
+            )
             message = _exc_text(exc)  # bncheck's own LoadError needs no type name
             if not isinstance(exc, LoadError):
                 message = f"{wire.type_name(exc)}: {message}"

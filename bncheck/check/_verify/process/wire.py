@@ -58,9 +58,19 @@ _CLOCK_EVERY = 1024
 _NAME_LIMIT = 200
 
 _DTYPE_NAMES = (
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float16", "float32", "float64",
-)  # fmt: skip
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+)
 #: allowed dtypes by their ``dtype.str`` (native byte order), the only strings decode accepts
 _DTYPES: dict[str, np.dtype[Any]] = {np.dtype(n).str: np.dtype(n) for n in _DTYPE_NAMES}
 _SCALAR_TYPES: dict[type, np.dtype[Any]] = {np.dtype(n).type: np.dtype(n) for n in _DTYPE_NAMES}
@@ -347,8 +357,16 @@ def decode(data: bytes, *, max_items: int | None = MAX_ITEMS, until: float | Non
         obj = dec.value(0)
     except WireError:
         raise
-    except (ValueError, TypeError, OverflowError, IndexError, struct.error, RecursionError,
-            MemoryError, UnicodeDecodeError) as exc:  # fmt: skip
+    except (
+        ValueError,
+        TypeError,
+        OverflowError,
+        IndexError,
+        struct.error,
+        RecursionError,
+        MemoryError,
+        UnicodeDecodeError,
+    ) as exc:
         raise WireError(f"malformed message ({type(exc).__name__}: {exc})") from None
     if dec.pos != len(dec.view):
         raise WireError(f"{len(dec.view) - dec.pos} bytes after the message")

@@ -289,8 +289,7 @@ class TargetProcess:
             if until < now + self.load_timeout:
                 raise self._expire("loading the target did not finish") from None
             raise TargetLoadFailed(
-                f"loading the target did not finish within {self.load_timeout:g} s "
-                "(--load-timeout)"
+                f"loading the target did not finish within {self.load_timeout:g} s (--load-timeout)"
             ) from None
         except frames.FrameClosed:
             out = self._output_tail()
@@ -355,17 +354,19 @@ class TargetProcess:
         try:
             if forked:
                 setup["output"] = self._drain.fd
-                self._supervisor = supervisor.fork_supervisor(
-                    setup, self.loader, ctl_r, st_w, conn
-                )
+                self._supervisor = supervisor.fork_supervisor(setup, self.loader, ctl_r, st_w, conn)
             else:
                 setup["loader"] = pickle.dumps(self.loader)
                 setup["conn"] = conn
                 popen = subprocess.Popen(
                     [sys.executable, supervisor.__file__],
-                    stdin=ctl_r, stdout=st_w, stderr=self._drain.fd, pass_fds=(conn,),
-                    close_fds=True, start_new_session=True,
-                )  # fmt: skip
+                    stdin=ctl_r,
+                    stdout=st_w,
+                    stderr=self._drain.fd,
+                    pass_fds=(conn,),
+                    close_fds=True,
+                    start_new_session=True,
+                )
                 popen.returncode = 0  # reaped by _reap_supervisor, not by Popen
                 self._supervisor = popen.pid
         finally:
