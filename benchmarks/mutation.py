@@ -515,11 +515,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "verify-fd-first-order",
         "verify engine",
-        "the verifier's finite-difference check extrapolates with first-order coefficients",
+        "the finite-difference check (verify's backward-fd and the public one) extrapolates with "
+        "first-order coefficients",
         "python",
-        "check_fd",
-        "return (4 * d2 - d1) / 3",
-        "return 2 * d2 - d1",
+        "check_directional",
+        "fd = (4.0 * d2 - d1) / 3.0",
+        "fd = 2.0 * d2 - d1",
         ("tests/check/test_budget_tightness.py", "tests/check/test_verify.py"),
     ),
     # -- the verify engine ------------------------------------------------------------------

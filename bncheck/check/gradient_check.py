@@ -9,7 +9,8 @@ that the complex step differentiates it to working precision.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -85,6 +86,8 @@ def check_directional(
     noise: float = 2.0**-45,
     u: ArrayLike | None = None,
     v: ArrayLike | None = None,
+    blocks: Sequence[slice] | None = None,
+    vjp_noise: float | None = None,
 ) -> DirectionalResult:
     """Test a VJP against differences of the forward in one random direction, O(1) calls.
 
@@ -95,17 +98,23 @@ def check_directional(
         vjp = <backward_vjp(u), v>                     (J^T u from the backward pass)
 
     ``noise`` is the normwise relative error of one forward evaluation and of the VJP (default
-    2^-45 ~ 256·u64; for a BN, u times the larger derived budget of bncheck.check.tolerances). With
-    Phi = Σ|u_i·y_i| the evaluation error of phi(t) = <u, forward(x + t v)> is
-    eps_phi = (noise + size·u64)·Phi + u·Σ|x_i·g_i| (the second term: rounding x + t·v to x's
-    dtype, with g = J^T u = grad phi). Error estimate of fd:
+    2^-45 ~ 256·u64; for a BN, u times the larger derived budget of bncheck.check.tolerances, or
+    what :func:`bncheck.check.tolerances.fd_noise` makes of a measured error). The dot products
+    <u, y> and <g, v> are summed exactly (``math.fsum``) from products rounded once, so they add
+    2·u64 to it (for method="complex", NumPy's sum: size·u64). With Phi = Σ|u_i·y_i| the
+    evaluation error of phi(t) = <u, forward(x + t v)> is eps_phi = (noise + 2·u64)·Phi +
+    u·Σ|x_i·g_i| (the second term: rounding x + t·v to x's dtype, with g = J^T u = grad phi).
+    Error estimate of fd:
 
     - central: |D(2h) − D(h)|/3 (truncation of D(h)) + eps_phi/h;
     - richardson: (16/15)·|R(h) − R(h/2)| (R's O(h⁴) truncation, by a second extrapolation
       level) + 3·eps_phi/h;
     - complex: noise·max|g|·Σ|v_i| with g = J^T u (no cancellation in the step itself).
 
-    ``tolerance = fd_error + (noise + size·u64)·max|g|·Σ|v_i|`` (the VJP's own rounding).
+    ``tolerance = fd_error + (vjp_noise + 2·u64)·Σ_b max|g_b|·Σ|v_b|`` (the VJP's own rounding,
+    normwise within each block b of ``blocks``, or over all of x when none are given: a VJP whose
+    parts are computed and judged apart, such as a BN's dx, dgamma and dbeta, errs normwise in
+    each part, not relative to the largest of all).
 
     Parameters
     ----------
@@ -126,6 +135,12 @@ def check_directional(
     u, v : array_like, optional
         The cotangent (shape of ``forward(x)``: an upstream gradient dy) and the direction
         (shape of x) to use instead of random ones; ``rng`` then draws only what is missing.
+    blocks : sequence of slice, optional
+        Parts of x (flattened) whose VJP entries err normwise apart (see above).
+    vjp_noise : float, optional
+        The normwise relative error allowed to the VJP, when it differs from the forward's
+        ``noise`` (default: ``noise``). A checker that knows the forward's error (measured)
+        but must allow the backward its whole budget gives the two apart.
 
     Returns
     -------
@@ -165,11 +180,18 @@ def check_directional(
     if g.shape != xa.shape:
         raise ValueError(f"backward_vjp returned shape {g.shape}; expected {xa.shape}, x's shape")
     u64 = unit_roundoff(np.dtype(np.float64))
-    vjp = float(np.sum(g * v_dir))
-    # normwise: an error of noise·max|g| in every entry of g (BN's backward cancels terms of
-    # size max|g| to form small entries, so entrywise |g_i·v_i| would understate it)
-    gv_scale = float(np.max(np.abs(g))) * float(np.sum(np.abs(v_dir)))
-    rel = noise + (xa.size + y0.size) * u64
+    vjp = math.fsum((g * v_dir).ravel().tolist())
+    # normwise: an error of noise·max|g_b| in every entry of a block (BN's backward cancels
+    # terms of size max|g| to form small entries, so entrywise |g_i·v_i| would understate it)
+    flat_g, flat_v = np.abs(g).ravel(), np.abs(v_dir).ravel()
+    parts = list(blocks) if blocks else [slice(None)]
+    gv_scale = math.fsum(
+        float(np.max(flat_g[b], initial=0.0)) * float(np.sum(flat_v[b])) for b in parts
+    )
+    # products rounded once and summed exactly: 2·u64 (NumPy's complex sum: size·u64)
+    summing = (xa.size + y0.size) * u64 if method == "complex" else 2 * u64
+    rel = noise + summing
+    rel_vjp = (noise if vjp_noise is None else vjp_noise) + summing
     # forward's rounding, plus rounding x + t·v to x's dtype: |Δx_i| <= u|x_i| moves phi by
     # <= u·Σ|x_i·g_i| since g = J^T u = grad phi.
     x_rounding = unit_roundoff(dtype_of(xa)) * float(np.sum(np.abs(xa.astype(np.float64) * g)))
@@ -177,12 +199,15 @@ def check_directional(
     vmax = float(np.max(np.abs(v_dir)))
 
     def phi(z: NDArray[Any]) -> Any:
-        return np.sum(u_dir * np.asarray(forward(z)))
+        terms = u_dir * np.asarray(forward(z))
+        if np.iscomplexobj(terms):
+            return np.sum(terms)
+        return math.fsum(terms.ravel().tolist())
 
     if method == "complex":
         step = COMPLEX_STEP / vmax if h is None else float(h)
         fd = directional_derivative(phi, xa, v_dir, method="complex", h=step)
-        fd_error = noise * gv_scale
+        fd_error = rel * gv_scale
     elif method in ("central", "richardson"):
         dt = dtype_of(xa)
         base = STEPS[dt] if method == "central" else RICHARDSON_STEPS[dt]
@@ -201,7 +226,7 @@ def check_directional(
         raise ValueError(
             f"method={method!r} is unknown; expected 'central', 'richardson' or 'complex'"
         )
-    tolerance = fd_error + rel * gv_scale
+    tolerance = fd_error + rel_vjp * gv_scale
     diff = abs(fd - vjp)
     denom = max(abs(fd), abs(vjp), np.finfo(np.float64).tiny)
     return DirectionalResult(

@@ -20,11 +20,13 @@ from bncheck.check._verify.checks.case import (
 from bncheck.check._verify.checks.inputs import probe_cases
 from bncheck.check._verify.checks.running import check_running_and_eval
 from bncheck.check._verify.process.worker import TargetProcess
-from bncheck.check._verify.results import CheckResult, Options
+from bncheck.check._verify.results import CheckId, CheckResult, Options
+from bncheck.check.finite_diff import RICHARDSON_STEPS
+from bncheck.check.gradient_check import check_directional
 from bncheck.check.metrics import compare
 from bncheck.check.norms import BATCH_NORM
 from bncheck.check.strategies import BNCase
-from bncheck.check.tolerances import unit_roundoff
+from bncheck.check.tolerances import fd_noise
 from bncheck.check.truth import exact_batchnorm
 from bncheck.exceptions import TargetError
 
@@ -45,64 +47,101 @@ def _fail(check_id: str, message: str, **kw: Any) -> CheckResult:
 
 
 def check_fd(proc: TargetProcess, ndim: int, options: Options) -> CheckResult:
-    """<dy, J v> from central differences of the target's forward (Richardson-extrapolated)
-    against <backward(dy), v> from its backward, for a random direction v in (x, gamma, beta).
+    """<dy, J v> from finite differences of the target's own forward against
+    <backward(dy), v> from its backward, for a random direction v in (x, gamma, beta).
 
-    Error budget: the FD estimate's own error is estimated as |D(h) − D(2h)| (the Richardson
-    values at two steps) plus the rounding floor 64·u·Σ|dy·y|/h; the backward side may err by
-    64·u·Σ|∂·v|. A missing gradient path changes <dx, v> by O(|dx|·|v|), far above both.
+    The public checker, :func:`bncheck.check.gradient_check.check_directional` (Richardson),
+    on z = (x, gamma, beta) flattened, with dy as the cotangent and dx, dgamma, dbeta as the
+    VJP's blocks. Its error model needs the relative error of one evaluation of the forward:
+    y's error measured on this case against the truth, with the tolerance table's margin, never
+    more than its budget; the backward, being judged, is allowed its whole budget
+    (:func:`bncheck.check.tolerances.fd_noise`); the
+    estimator's truncation error is measured (a second extrapolation level), not assumed. The
+    step is the checker's, scaled by the spread of x. A missing gradient path changes <dx, v>
+    by O(|dx|·|v|), far above both.
     """
-    check_id = f"backward-fd/{ndim}d/float64"
+    check_id = str(CheckId("backward-fd", ndim, "float64"))
     case = probe_cases("float64", ndim, options.seed, options.channels)[0]
     rng = np.random.default_rng([options.seed, 99, ndim])
-    c = int(np.prod(BATCH_NORM.parameter_shape(case.x.shape)))
-    vx, vg, vb = rng.standard_normal(case.x.shape), rng.standard_normal(c), rng.standard_normal(c)
+    shape = case.x.shape
+    c = int(np.prod(BATCH_NORM.parameter_shape(shape)))
+    n = case.x.size
+    vx, vg, vb = rng.standard_normal(shape), rng.standard_normal(c), rng.standard_normal(c)
     gamma0 = np.ones(c) if case.gamma is None else case.gamma
     beta0 = np.zeros(c) if case.beta is None else case.beta
+    z0 = np.concatenate([case.x.ravel(), gamma0, beta0])
+    v = np.concatenate([vx.ravel(), vg, vb])
     try:
         run = evaluate(proc, case)
         if run.error is not None:
             return _fail(check_id, run.error)
 
-        def loss(t: float) -> float:
-            shifted = case._replace(x=case.x + t * vx, gamma=gamma0 + t * vg, beta=beta0 + t * vb)
+        def forward(z: np.ndarray) -> np.ndarray:
+            shifted = case._replace(x=z[:n].reshape(shape), gamma=z[n : n + c], beta=z[n + c :])
             r = evaluate(proc, shifted, backward=False)
             if r.error is not None:
                 raise TargetError(r.error)
-            return float(np.sum(case.dy * r.y))
+            return np.asarray(r.y, dtype=np.float64)
 
+        def vjp(u: np.ndarray) -> np.ndarray:  # the run's backward was called with dy = u
+            return np.concatenate([np.ravel(run.dx), np.ravel(run.dgamma), np.ravel(run.dbeta)])
+
+        truth = exact_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps, spec=BATCH_NORM)
+        assert truth.dx is not None
+        y_judged, dx_judged = (
+            compare(
+                np.asarray(got, dtype=np.float64),
+                t,
+                name,
+                np.float64,
+                x=case.x,
+                eps=run.eps,
+                spec=BATCH_NORM,
+                dy=case.dy,
+                gamma=run.gamma,
+            )
+            for name, got, t in (("y", run.y, truth.y), ("dx", run.dx, truth.dx))
+        )
         scale = max(float(np.std(case.x)), 1.0)
-
-        def richardson(h: float) -> float:
-            d1 = (loss(h) - loss(-h)) / (2 * h)
-            d2 = (loss(h / 2) - loss(-h / 2)) / h
-            return (4 * d2 - d1) / 3
-
-        h = 1e-3 * scale
-        fd, fd2 = richardson(h), richardson(2 * h)
+        h = RICHARDSON_STEPS[np.dtype(np.float64)] * scale / float(np.max(np.abs(v)))
+        res = check_directional(
+            forward,
+            vjp,
+            z0,
+            rng=rng,
+            method="richardson",
+            h=h,
+            # the forward's noise as measured (its y); the backward is what is judged, so its
+            # rounding is allowed its whole budget, never what it measured
+            noise=fd_noise([y_judged.budget], np.float64, measured=[y_judged.ulp]),
+            vjp_noise=fd_noise([dx_judged.budget], np.float64),
+            u=case.dy,
+            v=v,
+            blocks=[slice(0, n), slice(n, n + c), slice(n + c, n + 2 * c)],
+        )
     except TargetError as exc:
         return _fail(check_id, str(exc))
-    analytic = float(np.sum(run.dx * vx) + np.sum(run.dgamma * vg) + np.sum(run.dbeta * vb))
-    u = unit_roundoff(np.float64)
-    size = float(np.sum(np.abs(case.dy * run.y)))
     grad_size = float(
         np.sum(np.abs(run.dx * vx))
         + np.sum(np.abs(run.dgamma * vg))
         + np.sum(np.abs(run.dbeta * vb))
     )
-    if not all(np.isfinite(v) for v in (fd, fd2, analytic, size, grad_size)):
+    if not all(np.isfinite(x) for x in (res.fd, res.vjp, res.tolerance, grad_size)):
         return _fail(
             check_id,
-            f"<dy, J v> is not finite: finite differences {fd:.10g}, backward {analytic:.10g}",
+            f"<dy, J v> is not finite: finite differences {res.fd:.10g}, backward {res.vjp:.10g}",
         )
-    budget = abs(fd - fd2) + 64 * u * size / h + 64 * u * grad_size
-    err = abs(fd - analytic)
-    rel = err / max(abs(fd), grad_size, 1e-300)
-    rel_budget = budget / max(abs(fd), grad_size, 1e-300)
-    msg = f"<dy, J v>: finite differences {fd:.10g}, backward {analytic:.10g}"
-    status = "pass" if err <= budget else "fail"
+    err = abs(res.fd - res.vjp)
+    denom = max(abs(res.fd), grad_size, 1e-300)
+    msg = f"<dy, J v>: finite differences {res.fd:.10g}, backward {res.vjp:.10g}"
+    status = "pass" if res.passed else "fail"
     return CheckResult(
-        check_id, status, rel, rel_budget, unit="rel", message=msg if status == "fail" else ""
+        check_id,
+        status,
+        err / denom,
+        res.tolerance / denom,
+        unit="rel",
+        message=msg if status == "fail" else "",
     )
 
 
