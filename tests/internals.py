@@ -79,7 +79,7 @@ test_fits.py, test_eval_check.py, test_descriptions.py)
         ``bncheck.check._verify.diagnosis.fits``: ``diagnose_forward``, ``diagnose_backward``
         and ``diagnose_eval`` fed outputs built from closed forms.
     check_eval
-        ``bncheck.check._verify.checks.eval.check_eval``: the eval checks, driven by a fake
+        ``bncheck.check._verify.checks.running.check_eval``: the eval checks, driven by a fake
         target process.
     checked_description, MAX_CHANNELS
         ``bncheck.check._verify.results``: the check of what a target process says it is.
@@ -153,7 +153,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "layout": ("bncheck.check._verify.targets.layout", None),
     "output_follows": ("bncheck.check._verify.targets.layer", "_changed"),
     "fits": ("bncheck.check._verify.diagnosis.fits", None),
-    "check_eval": ("bncheck.check._verify.checks.eval", "check_eval"),
+    "check_eval": ("bncheck.check._verify.checks.running", "check_eval"),
     "checked_description": ("bncheck.check._verify.results", "checked_description"),
     "MAX_CHANNELS": ("bncheck.check._verify.results", "MAX_CHANNELS"),
     # the mistake catalogue

@@ -1,4 +1,4 @@
-"""The eval checks (``bncheck.check._verify.checks.eval.check_eval``), driven by a fake target
+"""The eval checks (``bncheck.check._verify.checks.running.check_eval``), driven by a fake target
 process: every branch of the check (state that is not C floats, an output of the wrong shape,
 running statistics that are not finite, a float16 statistic that overflowed, a pass, an eval
 that changes state or does not repeat), each judged on both of its check ids.

@@ -1,6 +1,6 @@
 """Checks beyond the truth comparison: finite differences, identities, a second call on one
 instance and repeatability. The running-statistics and eval-mode checks are in
-:mod:`~bncheck.check._verify.checks.running` and :mod:`~bncheck.check._verify.checks.eval`."""
+:mod:`~bncheck.check._verify.checks.running`."""
 
 from __future__ import annotations
 
