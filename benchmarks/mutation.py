@@ -705,8 +705,12 @@ MUTANTS: tuple[Mutant, ...] = (
         "dvar-without-eps named without checking that its coefficient differs from 1",
         "python",
         "_fit_dx",
-        "elif _close(b, dvar_no_eps, 1e-2) and not _close(dvar_no_eps, 1.0, 1e-2):",
-        "elif _close(b, dvar_no_eps, 1e-2):",
+        "elif _close(b, dvar_no_eps, FIT_DVAR_COEFFICIENT) and not _close(\n"
+        "            dvar_no_eps, 1.0, FIT_DVAR_COEFFICIENT\n"
+        "        ):",
+        "elif _close(b, dvar_no_eps, FIT_DVAR_COEFFICIENT) and not _close(\n"
+        "            dvar_no_eps, 1e300, FIT_DVAR_COEFFICIENT\n"
+        "        ):",
         FITS,
     ),
     Mutant(

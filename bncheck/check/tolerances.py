@@ -182,6 +182,7 @@ __all__ = [
     "BUDGET_TABLE",
     "FD_NOISE_MARGIN",
     "FIT_COEFFICIENT",
+    "FIT_DVAR_COEFFICIENT",
     "LAMBDA",
     "MODEL_MATCH",
     "TARGET_ULP",
@@ -294,6 +295,13 @@ MODEL_MATCH = ModelMatch(budgets=4.0, ulp=64.0)
 #: A fitted coefficient equals a candidate value within this relative tolerance (module
 #: docstring, "Fit residuals").
 FIT_COEFFICIENT = 2e-3
+#: The fitted variance-path coefficient b reads as "dvar without eps" within this relative
+#: tolerance of ((var + eps)/var)^(3/2), and only where that value differs from 1 by more than
+#: the same margin (so that eps that does not matter cannot be named as missing): five times
+#: FIT_COEFFICIENT, since b is fitted through the x_hat·mean(dy·x_hat) term, the smallest of the
+#: fit's terms; like every fit threshold it only proposes a name that a model then confirms
+#: within MODEL_MATCH.
+FIT_DVAR_COEFFICIENT = 1e-2
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -33,7 +33,12 @@ from numpy.typing import NDArray
 from bncheck.check._verify.diagnosis.mistakes import MISTAKES, mistake_outputs
 from bncheck.check.metrics import compare
 from bncheck.check.norms import BATCH_NORM, NormSpec
-from bncheck.check.tolerances import FIT_COEFFICIENT, MODEL_MATCH, fit_residual
+from bncheck.check.tolerances import (
+    FIT_COEFFICIENT,
+    FIT_DVAR_COEFFICIENT,
+    MODEL_MATCH,
+    fit_residual,
+)
 
 __all__ = ["Finding", "diagnose_backward", "diagnose_eval", "diagnose_forward"]
 
@@ -256,7 +261,9 @@ def _fit_dx(st: _Stats, eps: float, x: Any, dy: Any, dx: Any, dtype: Any) -> Fin
         elif _close(b, 0.0):
             ids.append("missing-var-path")
             var_ok = True
-        elif _close(b, dvar_no_eps, 1e-2) and not _close(dvar_no_eps, 1.0, 1e-2):
+        elif _close(b, dvar_no_eps, FIT_DVAR_COEFFICIENT) and not _close(
+            dvar_no_eps, 1.0, FIT_DVAR_COEFFICIENT
+        ):
             ids.append("dvar-without-eps")
             var_ok = True
         else:
