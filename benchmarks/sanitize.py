@@ -67,6 +67,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mutation import copy_tree  # the scratch copy, made as the mutation suite makes it
+
 REPO = Path(__file__).resolve().parents[1]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 SKIP = 77
@@ -122,29 +124,7 @@ def toolchain() -> tuple[str, list[str]]:
     return gcc, [asan, _runtime(gcc, "libstdc++.so")]
 
 
-# -- the scratch copy -------------------------------------------------------------------------
-
-
-def tree_files(repo: Path) -> list[str]:
-    """Tracked files and untracked ones not ignored: the working tree as git sees it."""
-    out = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=repo,
-        capture_output=True,
-        check=True,
-    )
-    return sorted({p for p in out.stdout.decode().split("\0") if p})
-
-
-def copy_tree(repo: Path, scratch: Path) -> None:
-    for rel in tree_files(repo):
-        src = repo / rel
-        if src.is_file():
-            dst = scratch / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst)
-    # derivations/ is installed as bncheck.derivations; on PYTHONPATH it must be in place
-    (scratch / "bncheck" / "derivations").symlink_to(Path("..") / "derivations")
+# -- the scratch copy and its build (the copy as the mutation suite makes it) ------------------
 
 
 def build(scratch: Path, gcc: str) -> None:
