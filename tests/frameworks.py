@@ -3,9 +3,9 @@
 CI runs the README's test command first with no optional framework installed (every test here
 skips), then installs PyTorch, JAX/Flax and Keras and runs only the tests marked for them
 (``pytest -m "torch or jax or keras"``). A test that needs a framework therefore carries that
-framework's mark, given by :func:`needs`; ``tests/conftest.py`` fails a test that skips for a
-missing framework without the mark (it would otherwise run in neither stage), and
-``tests/test_layout.py`` keeps every framework look-up in this module.
+framework's mark, given by :func:`needs` or :func:`marks`; ``tests/conftest.py`` fails a test
+that skips for a missing framework without the mark (it would otherwise run in neither stage),
+and a module skipped whole for one (``tests/test_framework_marks.py`` checks the rule).
 
 The packages are found, not imported: importing JAX or PyTorch into the pytest process costs
 seconds and threads, and Keras picks its backend at import (the target process sets it).
