@@ -72,7 +72,7 @@ def _cmd_derive(args: argparse.Namespace) -> int:
 
 
 #: exit codes of ``bncheck verify`` (also in its --help and the README)
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_LOADED = 0, 1, 2, 3
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_LOADED, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 
 
 def _not_loaded(args: argparse.Namespace, exc: Exception) -> int:
@@ -138,6 +138,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(f"bncheck verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(report.to_json() if args.json else report.to_text())
+    if report.result == "incomplete":
+        return EXIT_PASS if args.accept_incomplete else EXIT_INCOMPLETE
     return EXIT_PASS if report.passed else EXIT_FAIL
 
 
@@ -398,7 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
         "verify",
         help="check a BN implementation: forward, backward, finite differences, identities, "
         "running statistics, eval mode; exit 0 pass, 1 fail, 2 usage error, 3 the target "
-        "could not be imported",
+        "could not be imported, 4 incomplete (no mistake found in what ran; not everything "
+        "that applies could be checked)",
         description="TARGET: file.py or pkg.module (forward/backward, or cs231n-style "
         "batchnorm_forward/batchnorm_backward), file.py:prefix (prefix_forward/prefix_backward), "
         "file.py:factory (a layer factory), or a dotted class such as torch.nn.BatchNorm2d. "
@@ -406,7 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
         "the path, a file inside a package under its dotted name. Exit codes: 0 pass, 1 fail "
         "(a mistake found, or the target crashed), 2 usage error (bad options, no such target, "
         "no BN protocol found), 3 the target could not be imported (a module it imports is "
-        'missing, or it does not parse): \'Result: NOT LOADED\', JSON "result": "not-loaded".',
+        'missing, or it does not parse): \'Result: NOT LOADED\', JSON "result": "not-loaded", 4 '
+        "incomplete: no check failed, but a check that applies to the target could not be "
+        "driven (e.g. a train/eval switch with no running statistics bncheck could find): "
+        '\'Result: INCOMPLETE\', JSON "result": "incomplete" and "not_checked".',
     )
     ver.add_argument("target", help="what to verify (see above); required")
     ver.add_argument(
@@ -430,6 +436,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="interface deviations (a float64 result for float32 input, (1, C) gradients) "
         "fail instead of warning (default: off, they warn)",
+    )
+    ver.add_argument(
+        "--accept-incomplete",
+        action="store_true",
+        help="exit 0 for an incomplete verification (no mistake found in what ran, some checks "
+        "could not be driven); its report still says what was not checked (default: off, "
+        "exit 4)",
     )
     ver.add_argument(
         "--thorough",

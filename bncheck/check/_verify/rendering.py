@@ -133,7 +133,17 @@ def render_text(report: VerificationReport) -> str:
             + (" (the fit lines above say what the target computes)." if fitted else ".")
         )
     failed = len(report.failed)
-    verdict = "PASS" if report.passed else f"FAIL ({_plural(failed, 'check')} failed)"
+    if report.result == "incomplete":
+        missing = report.not_checked
+        reasons = list(dict.fromkeys(c.message for c in missing))
+        lines.append("Not checked: " + ", ".join(c.id for c in missing) + ": " + "; ".join(reasons))
+        verdict = (
+            "INCOMPLETE (no mistake found in what ran; not checked: "
+            + _plural(len(missing), "check")
+            + ")"
+        )
+    else:
+        verdict = "PASS" if report.passed else f"FAIL ({_plural(failed, 'check')} failed)"
     lines.append(f"Result: {verdict}")
     return "\n".join(lines)
 

@@ -88,6 +88,28 @@ class TargetDescription:
     running: bool = False
     probe: bool = False
     equal_shards: bool = False
+    mode_switch: bool = False
+    running_found: bool = False
+
+    @property
+    def unchecked_state(self) -> str:
+        """Why running statistics and eval mode apply to this target but cannot be driven
+        ("" when they can, or when the target has neither): a train/eval switch with no running
+        statistics found, or running statistics with no switch found."""
+        if self.running:
+            return ""
+        if self.mode_switch and not self.running_found:
+            return (
+                "the target switches between train and eval mode, but bncheck found no running "
+                "statistics it could read and drive (names it knows: running_mean/running_var, "
+                "moving_mean/moving_var(iance), ...; map yours with bncheck.adapt)"
+            )
+        if self.running_found and not self.mode_switch:
+            return (
+                "the target keeps running statistics, but bncheck found no train/eval switch to "
+                "drive its eval mode (map it with bncheck.adapt)"
+            )
+        return ""
 
 
 class Findings:
@@ -145,7 +167,9 @@ class CheckResult:
     id : str
         The check and the case it ran on, e.g. ``"backward/2d/float32"``.
     status : str
-        ``"pass"``, ``"fail"`` or ``"skip"``; :attr:`passed` is True unless ``"fail"``.
+        ``"pass"``, ``"fail"``, ``"skip"`` (does not apply to this target, with why) or
+        ``"not-checked"`` (applies, but could not be driven: the verification is then
+        incomplete, not a pass); :attr:`passed` is True unless ``"fail"``.
     worst, budget : float or None
         The worst error seen and the budget it is judged against, in ``unit``.
     unit : str
@@ -171,7 +195,7 @@ class CheckResult:
     """
 
     id: str
-    status: str  # "pass", "fail" or "skip"
+    status: str  # "pass", "fail", "skip" or "not-checked"
     worst: float | None = None
     budget: float | None = None
     unit: str = "ulp"
@@ -231,6 +255,8 @@ def checked_description(description: Any) -> TargetDescription:
         running=description.get("running") is True,
         probe=description.get("probe") is True,
         equal_shards=description.get("equal_shards") is True,
+        mode_switch=description.get("mode_switch") is True,
+        running_found=description.get("running_found") is True,
     )
 
 

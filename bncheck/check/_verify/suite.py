@@ -134,6 +134,12 @@ def run_all(
             checks += derived
         for dtype in options.dtypes:
             behaviour = check_running_and_eval(proc, options, ndim, dtype)
+            unchecked = description.unchecked_state
+            if unchecked:  # they apply, but could not be driven: not checked, never passed
+                behaviour = [
+                    CheckResult(c.id, "not-checked", message=unchecked) if c.status == "skip" else c
+                    for c in behaviour
+                ]
             # a forward that computes the wrong statistics also updates and uses wrong ones
             forward = [c for c in checks if c.key == CheckId("forward", ndim, dtype)]
             _explain_by(behaviour, forward)

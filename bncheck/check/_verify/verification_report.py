@@ -45,8 +45,25 @@ class VerificationReport:
     contract: list[str] = field(default_factory=list)
 
     @property
+    def result(self) -> str:
+        """``"fail"`` when a check failed; ``"incomplete"`` when none failed but a family that
+        applies to the target could not be driven (see :attr:`not_checked`): no mistake found in
+        what ran, which is not a pass; else ``"pass"``."""
+        if any(c.status == "fail" for c in self.checks):
+            return "fail"
+        if self.not_checked:
+            return "incomplete"
+        return "pass"
+
+    @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
+        """True only when every check that applies to the target ran and passed."""
+        return self.result == "pass"
+
+    @property
+    def not_checked(self) -> list[CheckResult]:
+        """Checks that apply to the target but could not be driven (status "not-checked")."""
+        return [c for c in self.checks if c.status == "not-checked"]
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -90,10 +107,10 @@ class VerificationReport:
         >>> data["passed"], data["options"]["dtypes"], data["checks"][0]["id"]
         (True, ['float64'], 'forward/2d/float64')
         """
-        return {
+        data = {
             "target": self.target,
             "kind": self.kind,
-            "result": "pass" if self.passed else "fail",
+            "result": self.result,
             "passed": self.passed,
             "seconds": round(self.seconds, 2),
             "options": self.options,
@@ -103,6 +120,9 @@ class VerificationReport:
             "diagnosis": self.diagnosis,
             "unexplained": [c.id for c in self.unexplained],
         }
+        if self.not_checked:  # an incomplete verification says what it could not drive
+            data["not_checked"] = [{"id": c.id, "why": c.message} for c in self.not_checked]
+        return data
 
     def to_text(self) -> str:
         """The report as ``bncheck verify`` prints it: how the target was plugged in, the

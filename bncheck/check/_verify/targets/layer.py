@@ -111,6 +111,10 @@ class LayerAdapter(LayerDriver):
             "kind": self.kind,
             "name": self.name,
             "running": self.running is not None and self.layout.mode != "none",
+            # what was found, apart: a train/eval switch with no running statistics to drive
+            # (or statistics with no switch) leaves running and eval unchecked, not passed
+            "mode_switch": self.layout.mode != "none",
+            "running_found": self.running is not None,
             "channels": self.channels,
             "mapping": self.mapping,
             "axis": self.axis,

@@ -1,0 +1,84 @@
+"""A PASS means checked: a verification in which a check that applies to the target could not be
+driven is INCOMPLETE (exit 4), never PASS; it says what was not checked and why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bncheck.check import verify
+from bncheck.check.testing import assert_batchnorm_correct
+from bncheck.cli import main
+from bncheck.exceptions import BatchNormVerificationError
+from tests.internals import checked_description
+from tests.paths import IMPLS
+
+STD_BN = f"{IMPLS / 'coverage.py'}:RunningStdBN"
+
+
+def test_a_train_eval_switch_without_running_statistics_found_is_incomplete() -> None:
+    report = verify(STD_BN, ndims=(2,), dtypes=("float64",))
+    assert report.result == "incomplete" and not report.passed
+    assert not report.failed
+    ids = {c.id for c in report.not_checked}
+    assert ids == {"running/2d/float64", "eval/2d/float64", "eval-state/2d/float64"}
+    assert all("found no running statistics" in c.message for c in report.not_checked)
+    text = report.to_text()
+    assert text.rstrip().splitlines()[-1].startswith("Result: INCOMPLETE")
+    assert "Not checked: running/2d/float64" in text
+
+
+def test_an_incomplete_verification_exits_4_unless_accepted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["verify", STD_BN, "--ndims", "2", "--dtypes", "float64"]
+    assert main(args) == 4
+    assert main([*args, "--accept-incomplete"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--json"]) == 4
+    data = json.loads(capsys.readouterr().out)
+    assert data["result"] == "incomplete" and data["passed"] is False
+    assert {d["id"] for d in data["not_checked"]} >= {"eval/2d/float64"}
+
+
+def test_assert_batchnorm_correct_does_not_accept_an_incomplete_verification() -> None:
+    with pytest.raises(BatchNormVerificationError, match="INCOMPLETE"):
+        assert_batchnorm_correct(STD_BN, ndims=(2,), dtypes=("float64",))
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["bncheck.BatchNorm", f"{IMPLS / 'functional.py'}:compact"],
+    ids=["layer-with-running-statistics", "functional-without-a-mode"],
+)
+def test_a_target_whose_every_check_ran_passes(target: str) -> None:
+    report = verify(target, ndims=(2,), dtypes=("float64",))
+    assert report.result == "pass" and report.passed and report.not_checked == []
+    assert "not_checked" not in report.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("running", "mode_switch", "running_found", "says"),
+    [
+        (True, True, True, ""),
+        (False, False, False, ""),  # a functional BN: neither applies
+        (False, True, False, "found no running statistics"),
+        (False, False, True, "found no train/eval switch"),
+    ],
+    ids=["driven", "neither", "switch-without-statistics", "statistics-without-switch"],
+)
+def test_what_applies_but_cannot_be_driven_is_decided_from_what_was_found(
+    running: bool, mode_switch: bool, running_found: bool, says: str
+) -> None:
+    description = checked_description(
+        {"running": running, "mode_switch": mode_switch, "running_found": running_found}
+    )
+    reason = description.unchecked_state
+    assert (reason == "") == (says == "") and says in reason
+
+
+def test_a_hostile_description_cannot_claim_more_than_plain_booleans(tmp_path: Path) -> None:
+    description = checked_description({"mode_switch": "yes", "running_found": 1})
+    assert description.mode_switch is False and description.running_found is False
