@@ -183,11 +183,13 @@ __all__ = [
     "FD_NOISE_MARGIN",
     "FIT_COEFFICIENT",
     "FIT_DVAR_COEFFICIENT",
+    "INFERENCE",
     "LAMBDA",
     "MODEL_MATCH",
     "TARGET_ULP",
     "TOLERANCES",
     "FrameworkProbe",
+    "Inference",
     "ModelMatch",
     "RunningBudget",
     "Tolerances",
@@ -295,6 +297,42 @@ MODEL_MATCH = ModelMatch(budgets=4.0, ulp=64.0)
 #: A fitted coefficient equals a candidate value within this relative tolerance (module
 #: docstring, "Fit residuals").
 FIT_COEFFICIENT = 2e-3
+
+
+@dataclass(frozen=True, kw_only=True)
+class Inference:
+    """The thresholds by which verify reads a value a target does not state off its outputs
+    (float64 probes, so each is far above float64 rounding and far below what it tells apart).
+
+    - ``informative_step``: a channel's first running-mean update tells the momentum only if the
+      batch mean moved the statistic by more than this, relative to |batch mean| + 1 (a step of
+      1e-3 leaves the recovered weight ~1e-13 relative rounding, while a channel whose batch
+      mean sits on the old value says nothing);
+    - ``weight_spread``: the weights recovered in the informative channels are one momentum only
+      if they agree within this, relative (rounding gives ~1e-13; a per-channel or batch-size
+      dependent update differs by far more);
+    - ``eps_visible``: an eps estimate 1/s² − var counts only where it exceeds this fraction of
+      the channel's variance (below it, rounding of the slope dominates);
+    - ``eps_agreement``: channels of variances 1e-2, 1e-4, 1e-6 must give one eps within this,
+      relative (eps outside the root would give estimates differing by orders of magnitude).
+
+    Examples
+    --------
+    >>> from bncheck.check.tolerances import INFERENCE
+    >>> INFERENCE.informative_step, INFERENCE.eps_agreement
+    (0.001, 0.01)
+    """
+
+    informative_step: float
+    weight_spread: float
+    eps_visible: float
+    eps_agreement: float
+
+
+#: verify's inference thresholds (:class:`Inference`)
+INFERENCE = Inference(
+    informative_step=1e-3, weight_spread=1e-6, eps_visible=1e-6, eps_agreement=1e-2
+)
 #: The fitted variance-path coefficient b reads as "dvar without eps" within this relative
 #: tolerance of ((var + eps)/var)^(3/2), and only where that value differs from 1 by more than
 #: the same margin (so that eps that does not matter cannot be named as missing): five times

@@ -20,7 +20,7 @@ from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult, Options
 from bncheck.check.metrics import compare
 from bncheck.check.norms import BATCH_NORM
-from bncheck.check.tolerances import running_budget
+from bncheck.check.tolerances import INFERENCE, running_budget
 from bncheck.check.truth import exact_batchnorm, exact_inference
 from bncheck.exceptions import BatchNormError, TargetError
 
@@ -248,11 +248,12 @@ def _first_weight(s0: dict[str, Any], x: np.ndarray, first: Any) -> float | None
     old = np.asarray(s0["running_mean"], dtype=np.float64).reshape(c)
     batch = BATCH_NORM.columns(x, dtype=None).mean(axis=0)
     step = batch - old
-    ok = np.abs(step) > 1e-3 * (np.abs(batch) + 1.0)
+    ok = np.abs(step) > INFERENCE.informative_step * (np.abs(batch) + 1.0)
     if not ok.any():
         return None
     a = (np.asarray(first[0], dtype=np.float64)[ok] - old[ok]) / step[ok]
-    if not np.all(np.isfinite(a)) or np.ptp(a) > 1e-6 * max(1.0, float(np.max(np.abs(a)))):
+    spread = INFERENCE.weight_spread * max(1.0, float(np.max(np.abs(a))))
+    if not np.all(np.isfinite(a)) or np.ptp(a) > spread:
         return None
     return float(f"{float(np.median(a)):.6g}")
 

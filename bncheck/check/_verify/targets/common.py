@@ -11,6 +11,7 @@ import numpy as np
 
 from bncheck.check._verify.targets import names as P
 from bncheck.check.norms import BATCH_NORM
+from bncheck.check.tolerances import INFERENCE
 
 
 def as_array(value: Any) -> Any:
@@ -116,9 +117,9 @@ def infer_eps(run: Callable[[Any, Any, Any], Any], c: int, ndim: int) -> float |
     with np.errstate(all="ignore"):
         slope = (y2 * xc).sum(axis=0) / (xc**2).sum(axis=0)
         estimates = 1.0 / slope**2 - var
-    seen = estimates[estimates > 1e-6 * var]
+    seen = estimates[estimates > INFERENCE.eps_visible * var]
     if seen.size == 0 or np.any(seen <= 0) or not np.all(np.isfinite(seen)):
         return None
-    if np.max(seen) > 1.01 * np.min(seen):
+    if np.max(seen) > (1.0 + INFERENCE.eps_agreement) * np.min(seen):
         return None
     return float(f"{float(np.median(seen)):.3g}")
