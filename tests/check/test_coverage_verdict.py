@@ -15,7 +15,25 @@ from bncheck.exceptions import BatchNormVerificationError
 from tests.internals import checked_description
 from tests.paths import IMPLS
 
-STD_BN = f"{IMPLS / 'coverage.py'}:RunningStdBN"
+STD_BN = f"{IMPLS / 'coverage.py'}:ClosureStatsBN"
+FOUND_BN = f"{IMPLS / 'coverage.py'}:RunningStdBN"
+WRONG_EVAL_BN = f"{IMPLS / 'coverage.py'}:RunningStdBatchEval"
+
+
+def test_running_statistics_of_unknown_name_and_meaning_are_found_and_fitted() -> None:
+    """A running standard deviation no name table lists: found by behaviour (blended with each
+    training batch), its meaning fitted, eval checked with it."""
+    report = verify(FOUND_BN, ndims=(2,), dtypes=("float64",))
+    assert report.result == "pass", report.to_text()
+    running = next(c for c in report.checks if c.id == "running/2d/float64")
+    assert "standard deviation sqrt(var)" in running.message
+    assert any("running_std" in line for line in report.mapping)
+
+
+def test_an_eval_using_batch_statistics_beside_an_unnamed_running_statistic_fails() -> None:
+    report = verify(WRONG_EVAL_BN, ndims=(2,), dtypes=("float64",))
+    assert report.result == "fail"
+    assert {c.id for c in report.failed} == {"eval/2d/float64"}
 
 
 def test_a_train_eval_switch_without_running_statistics_found_is_incomplete() -> None:

@@ -5,6 +5,7 @@ of its gradients, eps) and probes that the mapping is used; driving the layer by
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Any
 
@@ -13,9 +14,15 @@ import numpy as np
 from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.adapt import Adapted
 from bncheck.check._verify.targets.common import as_array, infer_eps, probe_x
-from bncheck.check._verify.targets.layer_driver import LayerDriver, scalar, unset
-from bncheck.check._verify.targets.layout import call_forward, mode_of
+from bncheck.check._verify.targets.layer_driver import LayerDriver, Where, scalar, unset
+from bncheck.check._verify.targets.layout import (
+    Layout,
+    call_forward,
+    mode_candidates,
+    mode_of,
+)
 from bncheck.check._verify.targets.names import Slot
+from bncheck.check._verify.targets.values import Path, leaves
 from bncheck.exceptions import LoadError
 
 #: the probe batch: (8, 3), mean 2, spread 1.5 (any layer must accept it)
@@ -37,7 +44,14 @@ class LayerAdapter(LayerDriver):
         if self.layout.forward_name not in ("forward", "__call__") or not callable(
             getattr(obj, self.layout.forward_name, None)
         ):
-            raise LoadError(f"{self.name}: the object has no forward() and is not callable")
+            entry = _entry_by_behaviour(obj, c)
+            if entry is None:
+                raise LoadError(
+                    f"{self.name}: the object has no forward(), is not callable, and none of its "
+                    "methods maps an array x to an array of x's shape; map it with "
+                    "--forward NAME or bncheck.adapt (see the README)"
+                )
+            self.layout = mode_of(obj, entry)
         if (
             self.layout.mode == "none"
             and not callable(getattr(obj, "backward", None))
@@ -64,6 +78,22 @@ class LayerAdapter(LayerDriver):
             self.lazy_params = any(unset(s.get(obj)) for s in self.params)
         if self.running:
             self.lazy_running = any(unset(s.get(obj)) for s in self.running)
+        self.overrides(obj)
+
+    def overrides(self, obj: Any) -> None:
+        """The user's mapping from the command line (``--gamma`` ...), applied over what was
+        found; a path that is not on the layer is a usage error naming it."""
+        given = self.given
+        for role, attr in (("gamma", 0), ("beta", 1)):
+            if role in given:
+                pair = list(self.params or (Path(("?",)), Path(("?",))))
+                pair[attr] = _given_path(obj, given[role], f"--{role}", self.name)
+                self.params = (pair[0], pair[1])
+        for role, attr in (("running_mean", 0), ("running_var", 1)):
+            if role in given:
+                pair = list(self.running or (Path(("?",)), Path(("?",))))
+                pair[attr] = _given_path(obj, given[role], "--" + role.replace("_", "-"), self.name)
+                self.running = (pair[0], pair[1])
 
     def describe(self) -> dict[str, Any]:
         """Detect the protocol on a probe instance, then probe that the mapping is used."""
@@ -75,9 +105,12 @@ class LayerAdapter(LayerDriver):
             and _holds_tensors(obj, self.params)
             and not (callable(getattr(obj, "backward", None)))
         )
+        if not self.autograd and "mode" not in self.given:
+            self.layout = self._mode_by_behaviour(c, obj)
+        self.probe_ndim = self._first_rank(c)
         if self.params is None or self.running is None:
             # a lazy layer may create its attributes only in its first forward
-            x = probe_x(c)
+            x = self._to_axis(probe_x(c, self.probe_ndim))
             try:
                 call_forward(obj, self.layout, x, True)
             except Exception:
@@ -91,6 +124,15 @@ class LayerAdapter(LayerDriver):
                         obj, P.RUNNING_NAMES, P.CONTAINERS, c, allow_none=False
                     )
                     self.lazy_running = self.running is not None
+        fresh = self._make(c, np.float64, self.probe_ndim)
+        if self.params is None and not self.autograd:
+            self.params = self._params_by_behaviour(c)
+            if self.params is not None:
+                self.lazy_params = not all(_present(fresh, s) for s in self.params)
+        if self.running is None and not self.autograd:
+            self.running = self._running_by_behaviour(c)
+            if self.running is not None:
+                self.lazy_running = not all(_present(fresh, s) for s in self.running)
         self.ndims = self._ranks(c)
         try:
             self._probe(c)
@@ -152,13 +194,21 @@ class LayerAdapter(LayerDriver):
         g1, b1 = np.array([1.5, -0.7, 2.0] * c)[:c], np.array([0.3, -1.2, 0.8] * c)[:c]
         mapping = [
             f"built as {self.build.describe(self.name) if self.build else 'a copy'}",
-            f"mode: {self.layout.describe()}",
+            f"mode: {self.layout.describe()}"
+            + (
+                " (found by behaviour: its eval setting makes the output stop depending on "
+                "the batch)"
+                if self.layout.found_by == "behaviour"
+                else ""
+            ),
+            *(f"mode: {note}" for note in self.layout.notes),
         ]
         if self.params is not None:
             self.params = self._choose_params(c, x, g1, b1)
             mapping.append(
                 f"parameters: {self.params[0].label()}, {self.params[1].label()}"
                 + (" (created at the first forward)" if self.lazy_params else "")
+                + (f"; {self.param_note}" if self.param_note else "")
             )
         else:
             mapping.append("parameters: none found (treated as gamma = 1, beta = 0)")
@@ -176,6 +226,7 @@ class LayerAdapter(LayerDriver):
             mapping.append(
                 f"running statistics: {self.running[0].label()}, {self.running[1].label()}"
                 + (" (created at the first forward)" if self.lazy_running else "")
+                + (f"; {self.running_note}" if self.running_note else "")
             )
         else:
             mapping.append("running statistics: none found")
@@ -200,7 +251,7 @@ class LayerAdapter(LayerDriver):
             mapping.append(f"channel axis: {self.axis} (inputs moved there)")
         self.mapping = mapping
 
-    def _choose_params(self, c: int, x: Any, g1: Any, b1: Any) -> tuple[Slot, Slot]:
+    def _choose_params(self, c: int, x: Any, g1: Any, b1: Any) -> tuple[Where, Where]:
         """Of the parameter names the layer holds, the pair its output follows: set it, read it
         back, and see the output change when gamma doubles and beta moves."""
         assert self.params is not None
@@ -233,8 +284,8 @@ class LayerAdapter(LayerDriver):
             "adapter (see the README)"
         )
 
-    def _all_param_pairs(self, c: int) -> list[tuple[Slot, Slot]]:
-        out = []
+    def _all_param_pairs(self, c: int) -> list[tuple[Where, Where]]:
+        out: list[tuple[Where, Where]] = []
         for pair in P.PARAM_NAMES:
             found = P.find_pair(self.obj, (pair,), P.CONTAINERS, c, allow_none=True)
             if found is not None and (self.running is None or found[0] not in self.running):
@@ -247,6 +298,7 @@ class LayerAdapter(LayerDriver):
             self.backward(dy)
             return
         before = {k: as_array(s.get(self.obj)) for k, s in P.c_valued_slots(self.obj, c).items()}
+        before_leaves = {p: as_array(v) for p, v in leaves(self.obj, c).items()}
         result = self._call_backward(dy)
         if isinstance(result, (tuple, list)) and len(result) == 3:
             self.grad_form = "tuple"
@@ -269,6 +321,8 @@ class LayerAdapter(LayerDriver):
                 self.obj, P.PARAM_NAMES, P.GRAD_CONTAINERS, c, allow_none=False, attributes=False
             )
         if found is None:
+            found = self._grads_by_behaviour(before_leaves, dy, c)
+        if found is None:
             after = P.c_valued_slots(self.obj, c)
             changed = [
                 k
@@ -283,6 +337,257 @@ class LayerAdapter(LayerDriver):
                 + "): map them with an adapter (see the README)"
             )
         self.grad_form, self.grad_slots = "slots", found
+
+    # -- discovery by behaviour -----------------------------------------------------------------
+
+    def _roles_taken(self) -> set[Any]:
+        return {s for pair in (self.params, self.running, self.grad_slots) for s in pair or ()}
+
+    def _mode_by_behaviour(self, c: int, obj: Any) -> Layout:
+        """The train/eval switch: the one whose eval setting makes the output stop depending on
+        the batch while the train setting depends on it. The switch the names found is tried
+        first and kept when it behaves so (or when nothing else does better)."""
+        named = self.layout
+        seen = {_layout_key(named)}
+        candidates = [named] if named.mode != "none" else []
+        for layout in mode_candidates(obj, named.forward_name):
+            if _layout_key(layout) not in seen:
+                seen.add(_layout_key(layout))
+                candidates.append(layout)
+        weak: Layout | None = None
+        tried = 0
+        for layout in candidates:
+            verdict = self._try_mode(layout, c)
+            tried += 1
+            if verdict == "strong":
+                if layout is not named and named.mode != "none":
+                    layout.notes.append(
+                        f"the switch the names suggest ({named.describe()}) did not give a "
+                        "batch-independent eval output; this one does"
+                    )
+                return layout
+            if verdict == "weak" and weak is None:
+                weak = layout
+        if named.mode != "none" and (weak is None or weak is not named):
+            if self._try_mode(named, c) == "fails":
+                named.notes.append("its eval call fails (tried as the names suggest)")
+            return named if weak is None else weak
+        return weak if weak is not None else named
+
+    def _try_mode(self, layout: Layout, c: int) -> str:
+        """ "strong" (train output depends on the batch, eval output does not), "weak" (eval
+        runs and differs from train) or "fails"."""
+        rng = np.random.default_rng(5)
+        for shape in ((8, c), (4, c, 2, 2)):
+            a = rng.normal(-1.0, 2.0, size=shape)
+            x = rng.normal(2.0, 1.5, size=shape)
+            k = 3
+
+            def run(final: Any, train: bool, layout: Layout = layout, a: Any = a) -> Any:
+                obj = self._make(c, np.float64, a.ndim)
+                call_forward(obj, layout, self._to_axis(a), True)
+                y = call_forward(obj, layout, self._to_axis(final), train)
+                if isinstance(y, (tuple, list)) and y:
+                    y = y[0]
+                y = np.asarray(as_array(y), dtype=np.float64)
+                if y.shape != final.shape:
+                    raise ValueError("shape")
+                return self._from_axis(y)
+
+            try:
+                t_full, t_part = run(x, True)[:k], run(x[:k], True)
+            except Exception:
+                continue
+            try:
+                e_full, e_part = run(x, False)[:k], run(x[:k], False)
+            except Exception:
+                return "fails"
+            if not (np.all(np.isfinite(e_full)) and np.all(np.isfinite(e_part))):
+                return "fails"
+            dependent = not np.allclose(t_full, t_part, rtol=1e-9, atol=1e-12)
+            independent = np.allclose(e_full, e_part, rtol=1e-9, atol=1e-12)
+            if dependent and independent:
+                return "strong"
+            if not np.allclose(e_full, t_full, rtol=1e-9, atol=1e-12):
+                return "weak"
+            return "fails"
+        return "fails"
+
+    def _first_rank(self, c: int) -> int:
+        """The first rank (those asked for first) a training forward takes."""
+        for ndim in (*self.wanted, 2, 3, 4, 5):
+            try:
+                obj = self._make(c, np.float64, ndim)
+                call_forward(obj, self.layout, self._to_axis(probe_x(c, ndim)), True)
+                return ndim
+            except Exception:
+                continue
+        return self.wanted[0] if self.wanted else 2
+
+    def _fresh_trained(self, c: int) -> Any:
+        """A new instance after one training forward (which creates lazy values)."""
+        obj = self._make(c, np.float64, self.probe_ndim)
+        try:
+            call_forward(obj, self.layout, self._to_axis(probe_x(c, self.probe_ndim)), True)
+        except Exception:
+            pass
+        return obj
+
+    def _params_by_behaviour(self, c: int) -> tuple[Any, Any] | None:
+        """gamma and beta among every value of C numbers the layer holds: the one that shifts y
+        by what is added to it (beta), the one that moves y along x_hat (gamma)."""
+        try:
+            obj = self._fresh_trained(c)
+        except Exception:
+            return None
+        taken = self._roles_taken()
+        found = [p for p in leaves(obj, c) if p not in taken and p.steps[-1] != "grad"]
+        found.sort(
+            key=lambda p: (
+                not _hinted(
+                    p, ("gamma", "weight", "scale", "gain", "beta", "bias", "shift", "offset")
+                ),
+                len(p.steps),
+            )
+        )
+        x = probe_x(c, self.probe_ndim)
+        delta = np.array([0.5, -0.3, 0.7] * c)[:c]
+        gamma = beta = None
+        for path in found[:24]:
+            try:
+                role = self._affine_role(path, x, delta, c)
+            except Exception:
+                continue
+            if role == "gamma" and gamma is None:
+                gamma = path
+            elif role == "beta" and beta is None:
+                beta = path
+            if gamma is not None and beta is not None:
+                self.param_note = "found by behaviour (y follows them by the affine law)"
+                return gamma, beta
+        return None
+
+    def _affine_role(self, path: Any, x: Any, delta: Any, c: int) -> str | None:
+        def run(add: bool) -> Any:
+            obj = self._fresh_trained(c)
+            base = np.asarray(as_array(path.get(obj)), dtype=np.float64).reshape(c)
+            if add:
+                path.set(obj, base + delta)
+                back = np.asarray(as_array(path.get(obj)), dtype=np.float64).reshape(c)
+                if not np.allclose(back, base + delta):
+                    raise ValueError("does not read back")
+            y = call_forward(obj, self.layout, self._to_axis(x), True)
+            y = y[0] if isinstance(y, (tuple, list)) and y else y
+            return self._from_axis(np.asarray(as_array(y), dtype=np.float64))
+
+        y0, y1 = run(False), run(True)
+        if y0.shape != x.shape or y1.shape != x.shape:
+            return None
+        d = (y1 - y0).reshape(x.shape[0], c, -1).transpose(1, 0, 2).reshape(c, -1)
+        scale = 1.0 + np.abs(y0).max()
+        if np.all(np.abs(d - delta[:, None]) <= 1e-6 * scale):
+            return "beta"
+        xc = x.reshape(x.shape[0], c, -1).transpose(1, 0, 2).reshape(c, -1)
+        xc = xc - xc.mean(axis=1, keepdims=True)
+        with np.errstate(all="ignore"):
+            corr = (d * xc).sum(axis=1) / np.sqrt((d * d).sum(axis=1) * (xc * xc).sum(axis=1))
+        if np.all(np.abs(corr) > 0.999) and np.all(np.sign(corr) == np.sign(delta)):
+            return "gamma"
+        return None
+
+    def _running_by_behaviour(self, c: int) -> tuple[Any, Any] | None:
+        """Running statistics among the values of C numbers: those a training call blends
+        with the batch (after a second batch they equal no statistic of it alone); the mean
+        is the one that moves towards the batch mean, the other is the spread statistic (a
+        variance, standard deviation or inverse standard deviation: its meaning is fitted by
+        the running check)."""
+        if self.layout.mode == "none":
+            return None
+        rng = np.random.default_rng(11)
+        shape = probe_x(c, self.probe_ndim).shape
+        a = rng.normal(3.0, 2.0, size=shape)
+        b = rng.normal(-2.0, 0.5, size=shape)
+        try:
+            obj = self._make(c, np.float64, self.probe_ndim)
+            call_forward(obj, self.layout, self._to_axis(a), True)
+            first = {
+                p: np.asarray(as_array(v), np.float64).reshape(c) for p, v in leaves(obj, c).items()
+            }
+            call_forward(obj, self.layout, self._to_axis(b), True)
+            second = {
+                p: np.asarray(as_array(v), np.float64).reshape(c) for p, v in leaves(obj, c).items()
+            }
+        except Exception:
+            return None
+        taken = self._roles_taken()
+        cols = _columns(b, c)
+        m = cols.shape[1]
+        mean_b = cols.mean(axis=1)
+        var_b = cols.var(axis=1)
+        unb = var_b * m / (m - 1)
+        stats_b = [mean_b, var_b, unb, np.sqrt(var_b), np.sqrt(unb)]
+        blends = []
+        for path, v2 in second.items():
+            v1 = first.get(path)
+            if path in taken or v1 is None or path.steps[-1] == "grad" or np.array_equal(v1, v2):
+                continue
+            if any(np.allclose(v2, s, rtol=1e-6) for s in stats_b):
+                continue  # a cache of the batch's own statistics
+            if not np.all(np.isfinite(v2)):
+                continue
+            blends.append(path)
+        means = []
+        for path in blends:
+            step, want = second[path] - first[path], mean_b - first[path]
+            with np.errstate(all="ignore"):
+                w = step / want
+            if (
+                np.all(np.isfinite(w))
+                and np.all(w > 0)
+                and np.all(w <= 1 + 1e-9)
+                and np.ptp(w) < 1e-6
+            ):
+                means.append(path)
+        if len(means) != 1:
+            return None
+        spread = [p for p in blends if p != means[0]]
+        spread.sort(key=lambda p: (not _hinted(p, ("var", "std", "sigma", "scale")), len(p.steps)))
+        if not spread:
+            return None
+        self.running_note = "found by behaviour (blended with each training batch)"
+        return means[0], spread[0]
+
+    def _grads_by_behaviour(self, before: dict[Any, Any], dy: Any, c: int) -> Any:
+        """Gradients the backward wrote among the values of C numbers (new or changed, not the
+        parameters or statistics), told apart by value: dbeta is closest to Σdy, dgamma to
+        Σdy·x_hat."""
+        after = {p: as_array(v) for p, v in leaves(self.obj, c).items()}
+        taken = {s for pair in (self.params, self.running) for s in pair or ()}
+        written = [
+            p
+            for p, v in after.items()
+            if p not in taken
+            and (p not in before or not np.array_equal(np.asarray(v), np.asarray(before[p])))
+        ]
+        if len(written) < 2 or self.passed_x is None:
+            return None
+        x = self._from_axis(np.asarray(as_array(self.passed_x), dtype=np.float64))
+        cols, dcols = _columns(x, c), _columns(np.asarray(dy, np.float64), c)
+        xhat = (cols - cols.mean(axis=1, keepdims=True)) / np.sqrt(
+            cols.var(axis=1, keepdims=True) + 1e-5
+        )
+        want_b, want_g = dcols.sum(axis=1), (dcols * xhat).sum(axis=1)
+
+        def err(p: Any, want: Any) -> float:
+            v = np.asarray(after[p], dtype=np.float64).reshape(c)
+            return float(np.max(np.abs(v - want)) / (np.max(np.abs(want)) + 1e-300))
+
+        best = min(
+            ((g, b) for g in written for b in written if g != b),
+            key=lambda pair: err(pair[0], want_g) + err(pair[1], want_b),
+        )
+        self.grad_note = "found by behaviour (written by backward; matched by value)"
+        return best
 
     def _grads_text(self) -> str:
         if self.grad_form == "autograd":
@@ -299,7 +604,7 @@ class LayerAdapter(LayerDriver):
         assert self.grad_slots is not None
         return (
             f"backward(dy) -> dx; gradients in {self.grad_slots[0].label()}, "
-            f"{self.grad_slots[1].label()}"
+            f"{self.grad_slots[1].label()}" + (f" ({self.grad_note})" if self.grad_note else "")
         )
 
     def _infer_eps(self, c: int) -> float | None:
@@ -311,7 +616,104 @@ class LayerAdapter(LayerDriver):
         return infer_eps(run, c, self.ndims[0])
 
 
-def _holds_tensors(obj: Any, params: tuple[Slot, Slot] | None) -> bool:
+def _columns(a: Any, c: int) -> Any:
+    """(C, m): the values of each channel (channels on axis 1)."""
+    return np.asarray(a).reshape(a.shape[0], c, -1).transpose(1, 0, 2).reshape(c, -1)
+
+
+def _present(obj: Any, where: Any) -> bool:
+    """Whether a value is there already on a new instance (not created at the first forward)."""
+    return bool(where.exists(obj)) and not unset(where.get(obj))
+
+
+def _layout_key(layout: Layout) -> tuple[Any, ...]:
+    return (
+        layout.forward_name,
+        layout.mode,
+        layout.mode_name,
+        layout.eval_value,
+        layout.train_value,
+    )
+
+
+def _hinted(path: Any, words: tuple[str, ...]) -> bool:
+    label = path.label().lower()
+    return any(w in label for w in words)
+
+
+#: method names tried first as a forward (any method mapping x to x's shape qualifies)
+_FORWARD_HINTS = (
+    "call",
+    "get_output_for",
+    "fprop",
+    "forward_prop",
+    "apply",
+    "run",
+    "compute",
+    "process",
+    "predict",
+    "transform",
+)
+_NOT_FORWARD = (
+    "backward",
+    "train",
+    "eval",
+    "state_dict",
+    "parameters",
+    "zero_grad",
+    "reset",
+    "save",
+    "load",
+    "update",
+    "step",
+)
+
+
+def _entry_by_behaviour(obj: Any, c: int) -> str | None:
+    """The method that maps an array x to an array of x's shape: names order the search,
+    a call on a probe batch decides."""
+    names = [n for n in dir(obj) if not n.startswith("__") and n not in _NOT_FORWARD]
+    if isinstance(obj, dict):
+        names = [n for n in obj if isinstance(n, str)]
+    names.sort(key=lambda n: (n not in _FORWARD_HINTS, n.startswith("_"), n))
+    for name in names[:64]:
+        try:
+            method = getattr(obj, name)
+        except Exception:
+            continue
+        if not callable(method) or inspect.isclass(method):
+            continue
+        try:
+            sig = inspect.signature(method)
+            sig.bind(np.zeros((2, c)))
+        except (TypeError, ValueError):
+            continue
+        for ndim in (2, 4):
+            x = probe_x(c, ndim)
+            try:
+                y = method(x.copy())
+            except Exception:
+                continue
+            y = y[0] if isinstance(y, (tuple, list)) and y else y
+            if np.shape(as_array(y)) == x.shape:
+                return name
+    return None
+
+
+def _given_path(obj: Any, text: str, option: str, name: str) -> Path:
+    try:
+        path = Path.parse(text)
+    except ValueError as exc:
+        raise LoadError(f"{option} {text!r}: {exc}") from None
+    if not path.exists(obj):
+        found = ", ".join(p.label() for p in list(leaves(obj, None))[:12]) or "none"
+        raise LoadError(
+            f"{option} {text!r}: {name} has no such value; values of numbers found on it: {found}"
+        )
+    return path
+
+
+def _holds_tensors(obj: Any, params: tuple[Where, Where] | None) -> bool:
     """Whether the layer keeps its parameters (or, with ``params`` None, any per-channel
     value) as torch tensors."""
     torch = sys.modules.get("torch")

@@ -21,7 +21,11 @@ from bncheck.check._verify.targets.common import (
 )
 from bncheck.check._verify.targets.layout import Construction, Layout, call_forward, construction_of
 from bncheck.check._verify.targets.names import Slot
+from bncheck.check._verify.targets.values import Path
 from bncheck.exceptions import LoadError
+
+#: where a value lives: a name-table slot or a path found by behaviour or given by the user
+Where = Slot | Path
 
 
 class LayerDriver:
@@ -45,18 +49,25 @@ class LayerDriver:
         self.axis = axis
         self.build: Construction | None = None
         self.layout = Layout()
-        self.params: tuple[Slot, Slot] | None = None
-        self.running: tuple[Slot, Slot] | None = None
+        self.params: tuple[Where, Where] | None = None
+        self.running: tuple[Where, Where] | None = None
         self.eps_slot: str | None = None
         self.momentum_slot: str | None = None
         self.grad_form = "tuple"  # "tuple", "dict" or "slots"
-        self.grad_slots: tuple[Slot, Slot] | None = None
+        self.grad_slots: tuple[Where, Where] | None = None
+        #: the user's mapping from the command line: role -> path ("gamma", "mode", ...)
+        self.given: dict[str, Any] = {}
+        #: how values were found, when by behaviour (shown under "Plugged in as")
+        self.param_note = ""
+        self.running_note = ""
+        self.grad_note = ""
         self.torch_grads = False
         self.lazy_params = False
         self.lazy_running = False
         self.contracts = Contract()
         self.mapping: list[str] = []
         self.last_ndim = 2
+        self.probe_ndim = 2
         self.eps_inferred: float | None = None
         self.ndims = [2]
         self.wanted: tuple[int, ...] = (2, 4)
@@ -290,7 +301,10 @@ def scalar(obj: Any, label: str | None) -> Any:
     return getattr(obj, label, None)
 
 
-def set_new(obj: Any, slot: Slot, value: Any) -> None:
+def set_new(obj: Any, slot: Where, value: Any) -> None:
+    if isinstance(slot, Path):
+        slot.set(obj, value)
+        return
     if slot.container is None:
         setattr(obj, slot.name, value)
     else:
