@@ -297,6 +297,8 @@ def _from_object(obj: Any, name: str, axis: int) -> Adapter:
         module = TorchAdapter(None, name, instance=obj, axis=axis)
         module.channels = int(getattr(obj, "num_features", 0)) or None
         return module
+    if isinstance(obj, dict) and any(callable(v) for v in obj.values()):
+        return LayerAdapter(None, name, instance=obj, axis=axis)  # a dict of functions
     if hasattr(obj, "forward") or hasattr(obj, "backward"):
         adapter = LayerAdapter(None, name, instance=obj, axis=axis)
         count = getattr(obj, "num_features", None)
@@ -308,9 +310,15 @@ def _from_object(obj: Any, name: str, axis: int) -> Adapter:
     raise LoadError(f"cannot use {type(obj).__name__} {name!r} as a BN target")
 
 
-def load_adapter(target: Any, axis: int = 1, ndims: tuple[int, ...] = (2, 4)) -> Adapter:
+def load_adapter(
+    target: Any,
+    axis: int = 1,
+    ndims: tuple[int, ...] = (2, 4),
+    mapping: dict[str, str] | None = None,
+) -> Adapter:
     """Build the adapter for a target spec string or object (called in the worker process);
-    ``ndims``: the ranks asked for, probed first."""
+    ``ndims``: the ranks asked for, probed first; ``mapping``: the user's names for roles
+    discovery would otherwise search (layer targets only)."""
     if isinstance(target, str):
         prepare_target(target)  # KERAS_BACKEND=jax before any import; a missing framework
         obj, attr = resolve(target)
@@ -325,4 +333,13 @@ def load_adapter(target: Any, axis: int = 1, ndims: tuple[int, ...] = (2, 4)) ->
     else:
         adapter = _from_object(target, getattr(target, "__name__", type(target).__name__), axis)
     adapter.wanted = tuple(ndims)
+    if mapping:
+        if not isinstance(adapter, LayerAdapter):
+            kind = getattr(adapter, "kind", "other")
+            options = ", ".join("--" + k.replace("_", "-") for k in mapping)
+            raise LoadError(
+                f"{options}: these options map a layer object; {target!r} is plugged in as a "
+                f"{kind} target"
+            )
+        adapter.given = dict(mapping)
     return adapter

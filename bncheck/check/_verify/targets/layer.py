@@ -5,6 +5,7 @@ of its gradients, eps) and probes that the mapping is used; driving the layer by
 
 from __future__ import annotations
 
+import ast
 import inspect
 import sys
 from typing import Any
@@ -41,7 +42,11 @@ class LayerAdapter(LayerDriver):
         if isinstance(axis, int) and not isinstance(axis, bool):
             self.axis = axis
         self.layout = mode_of(obj)
-        if self.layout.forward_name not in ("forward", "__call__") or not callable(
+        if "forward" in self.given:
+            self.layout = mode_of(
+                obj, _given_method(obj, self.given["forward"], "--forward", self.name)
+            )
+        elif self.layout.forward_name not in ("forward", "__call__") or not callable(
             getattr(obj, self.layout.forward_name, None)
         ):
             entry = _entry_by_behaviour(obj, c)
@@ -52,12 +57,10 @@ class LayerAdapter(LayerDriver):
                     "--forward NAME or bncheck.adapt (see the README)"
                 )
             self.layout = mode_of(obj, entry)
-        if (
-            self.layout.mode == "none"
-            and not callable(getattr(obj, "backward", None))
-            and not _holds_tensors(obj, None)
-        ):
-            raise LoadError(f"{self.name}: the object has no backward()")
+        if "backward" in self.given:
+            self.backward_name = _given_method(obj, self.given["backward"], "--backward", self.name)
+        elif not callable(getattr(obj, "backward", None)):
+            self.backward_name = ""  # found by behaviour once the forward is known
         if isinstance(obj, Adapted):  # the user's own mapping: take it as given
             given = obj.paths
             self.params = (Slot("gamma"), Slot("beta")) if "gamma" in given else None
@@ -78,22 +81,34 @@ class LayerAdapter(LayerDriver):
             self.lazy_params = any(unset(s.get(obj)) for s in self.params)
         if self.running:
             self.lazy_running = any(unset(s.get(obj)) for s in self.running)
-        self.overrides(obj)
 
     def overrides(self, obj: Any) -> None:
         """The user's mapping from the command line (``--gamma`` ...), applied over what was
         found; a path that is not on the layer is a usage error naming it."""
         given = self.given
-        for role, attr in (("gamma", 0), ("beta", 1)):
+        for a, b in (("gamma", "beta"), ("running_mean", "running_var")):
+            pair = self.params if a == "gamma" else self.running
+            if pair is None and (a in given) != (b in given):
+                one, other = (a, b) if a in given else (b, a)
+                raise LoadError(
+                    f"--{one.replace('_', '-')} given, but bncheck found no "
+                    f"{other.replace('_', ' ')} to go with it; give --{other.replace('_', '-')} too"
+                )
+        unset_pair: tuple[Where, Where] = (Path(("?",)), Path(("?",)))
+        params: list[Where] = list(self.params or unset_pair)
+        running: list[Where] = list(self.running or unset_pair)
+        for role, held, i in (
+            ("gamma", params, 0),
+            ("beta", params, 1),
+            ("running_mean", running, 0),
+            ("running_var", running, 1),
+        ):
             if role in given:
-                pair = list(self.params or (Path(("?",)), Path(("?",))))
-                pair[attr] = _given_path(obj, given[role], f"--{role}", self.name)
-                self.params = (pair[0], pair[1])
-        for role, attr in (("running_mean", 0), ("running_var", 1)):
-            if role in given:
-                pair = list(self.running or (Path(("?",)), Path(("?",))))
-                pair[attr] = _given_path(obj, given[role], "--" + role.replace("_", "-"), self.name)
-                self.running = (pair[0], pair[1])
+                held[i] = _given_path(obj, given[role], "--" + role.replace("_", "-"), self.name)
+        if "gamma" in given or "beta" in given:
+            self.params = (params[0], params[1])
+        if "running_mean" in given or "running_var" in given:
+            self.running = (running[0], running[1])
 
     def describe(self) -> dict[str, Any]:
         """Detect the protocol on a probe instance, then probe that the mapping is used."""
@@ -105,9 +120,19 @@ class LayerAdapter(LayerDriver):
             and _holds_tensors(obj, self.params)
             and not (callable(getattr(obj, "backward", None)))
         )
-        if not self.autograd and "mode" not in self.given:
+        if "mode" in self.given:
+            self.layout = self._given_mode(c, obj)
+        elif not self.autograd:
             self.layout = self._mode_by_behaviour(c, obj)
         self.probe_ndim = self._first_rank(c)
+        if not self.backward_name and not self.autograd:
+            self.backward_name = self._backward_by_behaviour(c) or ""
+            if not self.backward_name:
+                raise LoadError(
+                    f"{self.name}: the layer has no backward(), and none of its methods takes dy "
+                    "after a forward and returns an array of x's shape (dx); name it with "
+                    "--backward NAME, or map the layer with bncheck.adapt (see the README)"
+                )
         if self.params is None or self.running is None:
             # a lazy layer may create its attributes only in its first forward
             x = self._to_axis(probe_x(c, self.probe_ndim))
@@ -133,6 +158,7 @@ class LayerAdapter(LayerDriver):
             self.running = self._running_by_behaviour(c)
             if self.running is not None:
                 self.lazy_running = not all(_present(fresh, s) for s in self.running)
+        self.overrides(self._fresh_trained(c))
         self.ndims = self._ranks(c)
         try:
             self._probe(c)
@@ -220,7 +246,9 @@ class LayerAdapter(LayerDriver):
                 f"{self.name}: the layer keeps running statistics ({self.running[0].label()}, "
                 f"{self.running[1].label()}) but bncheck found no way to put it in eval mode "
                 "(no train=/training=/mode= parameter, no train()/eval(), no training "
-                "attribute, no predict()); map it with bncheck.adapt (see the README)"
+                "attribute, no predict(), and no argument, attribute or method whose setting "
+                "makes the output stop depending on the batch); name the switch with --mode "
+                "NAME (and --train-value/--eval-value), or map it with bncheck.adapt"
             )
         if self.running is not None:
             mapping.append(
@@ -374,6 +402,52 @@ class LayerAdapter(LayerDriver):
             return named if weak is None else weak
         return weak if weak is not None else named
 
+    def _given_mode(self, c: int, obj: Any) -> Layout:
+        """The switch the user named (--mode, with --train-value/--eval-value): every way that
+        name can act as a switch, tried; a name that switches nothing is a usage error."""
+        name = self.given["mode"]
+        values = [
+            (
+                _literal(self.given.get("train_value", "True")),
+                _literal(self.given.get("eval_value", "False")),
+            )
+        ]
+        if "train_value" not in self.given and "eval_value" not in self.given:
+            values = []
+        forward = self.layout.forward_name
+        candidates = [
+            layout for layout in mode_candidates(obj, forward) if layout.mode_name == name
+        ]
+        if values:
+            (t, e), candidates = values[0], []
+            kinds = ("string", "string-attribute", "setter")
+            candidates = [Layout(forward, kind, name, e, train_value=t) for kind in kinds]
+            if isinstance(t, bool) and isinstance(e, bool):
+                candidates += [
+                    Layout(forward, "kwarg" if t else "inverted", name),
+                    Layout(forward, "attribute", name),
+                ]
+        elif not candidates:
+            candidates = [
+                Layout(forward, "kwarg", name),
+                Layout(forward, "attribute", name),
+                Layout(forward, "setter", name, False, train_value=True),
+            ]
+        for layout in candidates:
+            if self._try_mode(layout, c) in ("strong", "weak"):
+                layout.found_by = "names"
+                layout.notes.append("as given by --mode")
+                return layout
+        found = [layout.describe() for layout in mode_candidates(obj, forward)[:8]]
+        raise LoadError(
+            f"--mode {name!r}: no setting of {name!r} switched {self.name} between training "
+            "and eval (tried "
+            + "; ".join(layout.describe() for layout in candidates[:6])
+            + "); switches bncheck can try: "
+            + ("; ".join(found) or "none")
+            + "; give --train-value and --eval-value if it takes other values"
+        )
+
     def _try_mode(self, layout: Layout, c: int) -> str:
         """ "strong" (train output depends on the batch, eval output does not), "weak" (eval
         runs and differs from train) or "fails"."""
@@ -412,6 +486,37 @@ class LayerAdapter(LayerDriver):
                 return "weak"
             return "fails"
         return "fails"
+
+    def _backward_by_behaviour(self, c: int) -> str | None:
+        """The method that, after a training forward, takes dy and returns dx (an array of x's
+        shape, alone or first in a tuple): names order the search, a call decides."""
+        try:
+            names = [n for n in dir(self._make(c, np.float64, self.probe_ndim))]
+        except Exception:
+            return None
+        names = [
+            n
+            for n in names
+            if not n.startswith("__") and n not in (self.layout.forward_name, self.layout.mode_name)
+        ]
+        names.sort(key=lambda n: (not any(k in n.lower() for k in _BACKWARD_HINTS), n))
+        x = probe_x(c, self.probe_ndim)
+        dy = np.random.default_rng(3).normal(size=x.shape)
+        for name in names[:64]:
+            try:
+                obj = self._make(c, np.float64, self.probe_ndim)
+                method = getattr(obj, name)
+                if not callable(method) or inspect.isclass(method):
+                    continue
+                inspect.signature(method).bind(dy)
+                call_forward(obj, self.layout, self._to_axis(x), True)
+                out = method(self._to_axis(dy))
+            except Exception:
+                continue
+            first = out[0] if isinstance(out, (tuple, list)) and out else out
+            if np.shape(as_array(first)) == self._to_axis(x).shape:
+                return name
+        return None
 
     def _first_rank(self, c: int) -> int:
         """The first rank (those asked for first) a training forward takes."""
@@ -496,45 +601,51 @@ class LayerAdapter(LayerDriver):
         return None
 
     def _running_by_behaviour(self, c: int) -> tuple[Any, Any] | None:
-        """Running statistics among the values of C numbers: those a training call blends
-        with the batch (after a second batch they equal no statistic of it alone); the mean
-        is the one that moves towards the batch mean, the other is the spread statistic (a
-        variance, standard deviation or inverse standard deviation: its meaning is fitted by
+        """Running statistics among the values of C numbers: those that depend on the batches
+        before the last one (two instances trained on different first batches and the same
+        second batch disagree on them; a cache of the last batch's statistics agrees); the
+        mean is the one that moves towards the batch mean, the other is the spread statistic
+        (a variance, standard deviation or inverse standard deviation: its meaning is fitted by
         the running check)."""
         if self.layout.mode == "none":
             return None
         rng = np.random.default_rng(11)
         shape = probe_x(c, self.probe_ndim).shape
-        a = rng.normal(3.0, 2.0, size=shape)
+        a1 = rng.normal(3.0, 2.0, size=shape)
+        a2 = rng.normal(-4.0, 0.7, size=shape)
         b = rng.normal(-2.0, 0.5, size=shape)
+
+        def values(obj: Any) -> dict[Any, Any]:
+            out = {}
+            for p, v in leaves(obj, c).items():
+                arr = np.asarray(as_array(v))
+                if arr.dtype.kind in "fiu":
+                    out[p] = arr.astype(np.float64).reshape(c)
+            return out
+
         try:
             obj = self._make(c, np.float64, self.probe_ndim)
-            call_forward(obj, self.layout, self._to_axis(a), True)
-            first = {
-                p: np.asarray(as_array(v), np.float64).reshape(c) for p, v in leaves(obj, c).items()
-            }
+            call_forward(obj, self.layout, self._to_axis(a1), True)
+            first = values(obj)
             call_forward(obj, self.layout, self._to_axis(b), True)
-            second = {
-                p: np.asarray(as_array(v), np.float64).reshape(c) for p, v in leaves(obj, c).items()
-            }
+            second = values(obj)
+            other = self._make(c, np.float64, self.probe_ndim)
+            call_forward(other, self.layout, self._to_axis(a2), True)
+            call_forward(other, self.layout, self._to_axis(b), True)
+            second_other = values(other)
         except Exception:
             return None
         taken = self._roles_taken()
-        cols = _columns(b, c)
-        m = cols.shape[1]
-        mean_b = cols.mean(axis=1)
-        var_b = cols.var(axis=1)
-        unb = var_b * m / (m - 1)
-        stats_b = [mean_b, var_b, unb, np.sqrt(var_b), np.sqrt(unb)]
+        mean_b = _columns(b, c).mean(axis=1)
         blends = []
         for path, v2 in second.items():
-            v1 = first.get(path)
-            if path in taken or v1 is None or path.steps[-1] == "grad" or np.array_equal(v1, v2):
+            v1, w2 = first.get(path), second_other.get(path)
+            if path in taken or v1 is None or w2 is None or path.steps[-1] == "grad":
                 continue
-            if any(np.allclose(v2, s, rtol=1e-6) for s in stats_b):
-                continue  # a cache of the batch's own statistics
-            if not np.all(np.isfinite(v2)):
+            if np.array_equal(v1, v2) or not np.all(np.isfinite(v2)):
                 continue
+            if np.allclose(v2, w2, rtol=1e-9, atol=0.0):
+                continue  # the same after the same last batch: a cache, not a running value
             blends.append(path)
         means = []
         for path in blends:
@@ -554,7 +665,9 @@ class LayerAdapter(LayerDriver):
         spread.sort(key=lambda p: (not _hinted(p, ("var", "std", "sigma", "scale")), len(p.steps)))
         if not spread:
             return None
-        self.running_note = "found by behaviour (blended with each training batch)"
+        self.running_note = (
+            "found by behaviour (they carry every training batch, not only the last)"
+        )
         return means[0], spread[0]
 
     def _grads_by_behaviour(self, before: dict[Any, Any], dy: Any, c: int) -> Any:
@@ -616,6 +729,14 @@ class LayerAdapter(LayerDriver):
         return infer_eps(run, c, self.ndims[0])
 
 
+def _literal(text: str) -> Any:
+    """A --train-value/--eval-value: a Python literal (True, 0, 'test') or else the word."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
 def _columns(a: Any, c: int) -> Any:
     """(C, m): the values of each channel (channels on axis 1)."""
     return np.asarray(a).reshape(a.shape[0], c, -1).transpose(1, 0, 2).reshape(c, -1)
@@ -654,6 +775,7 @@ _FORWARD_HINTS = (
     "predict",
     "transform",
 )
+_BACKWARD_HINTS = ("backward", "grad", "backprop", "bprop", "vjp", "bwd", "derivative")
 _NOT_FORWARD = (
     "backward",
     "train",
@@ -698,6 +820,16 @@ def _entry_by_behaviour(obj: Any, c: int) -> str | None:
             if np.shape(as_array(y)) == x.shape:
                 return name
     return None
+
+
+def _given_method(obj: Any, text: str, option: str, name: str) -> str:
+    if callable(getattr(obj, text, None)):
+        return text
+    methods = [n for n in dir(obj) if not n.startswith("__") and callable(getattr(obj, n, None))]
+    raise LoadError(
+        f"{option} {text!r}: {name} has no such method; its methods: "
+        f"{', '.join(methods[:20]) or 'none'}"
+    )
 
 
 def _given_path(obj: Any, text: str, option: str, name: str) -> Path:

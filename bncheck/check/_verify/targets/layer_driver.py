@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import inspect
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +62,8 @@ class LayerDriver:
         self.param_note = ""
         self.running_note = ""
         self.grad_note = ""
+        #: the method that takes dy (``backward`` unless found by behaviour or given)
+        self.backward_name = "backward"
         self.torch_grads = False
         self.lazy_params = False
         self.lazy_running = False
@@ -80,6 +83,9 @@ class LayerDriver:
 
     # -- building ------------------------------------------------------------------------------
     def _make(self, c: int, dtype: Any, ndim: int = 2) -> Any:
+        return as_object(self._build(c, dtype, ndim))
+
+    def _build(self, c: int, dtype: Any, ndim: int = 2) -> Any:
         if self.instance is not None:
             return copy.deepcopy(self.instance)
         assert self.factory is not None
@@ -213,7 +219,7 @@ class LayerDriver:
                 old = getattr(holder, "grad", None)
                 # mini-frameworks accumulate (grad += ...): start from zeros, not None
                 holder.grad = np.zeros_like(old) if isinstance(old, np.ndarray) else None
-        return self.obj.backward(self._to_axis(dy))
+        return getattr(self.obj, self.backward_name)(self._to_axis(dy))
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         c = dy.shape[1]
@@ -282,6 +288,19 @@ class LayerDriver:
         if out["eps"] is None:
             out.pop("eps")
         return out
+
+
+def as_object(value: Any) -> Any:
+    """A dict of functions and values (a factory returning ``{"forward": f, "params": ...}``)
+    seen as an object with those attributes; anything else as it is."""
+    if (
+        isinstance(value, dict)
+        and value
+        and all(isinstance(k, str) and k.isidentifier() for k in value)
+        and any(callable(v) for v in value.values())
+    ):
+        return types.SimpleNamespace(**value)
+    return value
 
 
 def unset(value: Any) -> bool:

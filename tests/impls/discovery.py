@@ -1,0 +1,175 @@
+"""Layers written in styles no name table lists, for the discovery by behaviour
+(tests/check/test_discovery.py): parameters and gradients in lists, a mode string read from the
+code, a backward called grad, a dict of functions, caches named like running statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _axes(x: Any) -> tuple[int, ...]:
+    return (0, *range(2, x.ndim))
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return (1, -1) + (1,) * (x.ndim - 2)
+
+
+class ListedBN:
+    """``__call__(x, train=)`` and ``grad(dout)``; ``self.params = [gamma, beta]``, gradients in
+    ``self.grads = [dgamma, dbeta]``, running statistics in ``self.stats = (mean, var)``
+    (torch convention, momentum 0.1). ``sign`` flips the x_hat term of dx (a planted bug)."""
+
+    sign = 1.0
+
+    def __init__(self, n: int) -> None:
+        self.params = [np.ones(n), np.zeros(n)]
+        self.grads = [np.zeros(n), np.zeros(n)]
+        self.stats = (np.zeros(n), np.ones(n))
+        self.eps = 1e-5
+
+    def __call__(self, x: Any, train: bool = True) -> Any:
+        ax, sh = _axes(x), _shape(x)
+        if train:
+            mu, var = x.mean(axis=ax), x.var(axis=ax)
+            m = x.size // x.shape[1]
+            self.stats[0][...] = 0.9 * self.stats[0] + 0.1 * mu
+            self.stats[1][...] = 0.9 * self.stats[1] + 0.1 * var * m / (m - 1)
+        else:
+            mu, var = self.stats
+        self.inv = 1.0 / np.sqrt(var + self.eps)
+        self.xhat = (x - mu.reshape(sh)) * self.inv.reshape(sh)
+        self.ax, self.sh = ax, sh
+        return self.params[0].reshape(sh) * self.xhat + self.params[1].reshape(sh)
+
+    def grad(self, dout: Any) -> Any:
+        m = dout.size // dout.shape[1]
+        self.grads[1] = dout.sum(axis=self.ax)
+        self.grads[0] = (dout * self.xhat).sum(axis=self.ax)
+        term = self.sign * self.xhat * self.grads[0].reshape(self.sh) / m
+        bracket = dout - self.grads[1].reshape(self.sh) / m - term
+        return (self.params[0] * self.inv).reshape(self.sh) * bracket
+
+
+class ListedBNSignError(ListedBN):
+    """ListedBN with the sign of the x_hat term of dx flipped."""
+
+    sign = -1.0
+
+
+class PhaseBN:
+    """A ``stage`` attribute that takes "fit" or "serve" (words no table lists); keeps its running
+    statistics as ``ema = {"m": ..., "v": ...}`` (keras convention, momentum 0.9 of the old)."""
+
+    def __init__(self, n: int) -> None:
+        self.stage = "fit"
+        self.w, self.b = np.ones(n), np.zeros(n)
+        self.ema = {"m": np.zeros(n), "v": np.ones(n)}
+        self.eps = 1e-3
+
+    def forward(self, x: Any) -> Any:
+        ax, sh = _axes(x), _shape(x)
+        if self.stage == "fit":
+            mu, var = x.mean(axis=ax), x.var(axis=ax)
+            self.ema = {
+                "m": 0.9 * self.ema["m"] + 0.1 * mu,
+                "v": 0.9 * self.ema["v"] + 0.1 * var,
+            }
+        elif self.stage == "serve":
+            mu, var = self.ema["m"], self.ema["v"]
+        else:
+            raise ValueError(f"stage must be 'fit' or 'serve', not {self.stage!r}")
+        self.inv = 1.0 / np.sqrt(var + self.eps)
+        self.xhat = (x - mu.reshape(sh)) * self.inv.reshape(sh)
+        self.ax, self.sh = ax, sh
+        return self.w.reshape(sh) * self.xhat + self.b.reshape(sh)
+
+    def backward(self, dy: Any) -> Any:
+        m = dy.size // dy.shape[1]
+        self.gw = (dy * self.xhat).sum(axis=self.ax)
+        self.gb = dy.sum(axis=self.ax)
+        bracket = dy - self.gb.reshape(self.sh) / m - self.xhat * self.gw.reshape(self.sh) / m
+        return (self.w * self.inv).reshape(self.sh) * bracket
+
+
+class PhaseBNServeShift(PhaseBN):
+    """PhaseBN whose serve stage forgets beta (a planted eval-only bug)."""
+
+    def forward(self, x: Any) -> Any:
+        y = super().forward(x)
+        if self.stage == "serve":
+            y = y - self.b.reshape(_shape(x))
+        return y
+
+
+def dict_layer(n: int) -> dict[str, Any]:
+    """A factory returning a dict of closures sharing state (no class at all)."""
+    params = {"g": np.ones(n), "b": np.zeros(n)}
+    running = {"mean": np.zeros(n), "var": np.ones(n)}
+    grads: dict[str, Any] = {}
+    state: dict[str, Any] = {"training": True}
+    eps = 1e-5
+
+    def forward(x: Any) -> Any:
+        ax, sh = _axes(x), _shape(x)
+        if state["training"]:
+            mu, var = x.mean(axis=ax), x.var(axis=ax)
+            m = x.size // x.shape[1]
+            running["mean"] = 0.9 * running["mean"] + 0.1 * mu
+            running["var"] = 0.9 * running["var"] + 0.1 * var * m / (m - 1)
+        else:
+            mu, var = running["mean"], running["var"]
+        inv = 1.0 / np.sqrt(var + eps)
+        xhat = (x - mu.reshape(sh)) * inv.reshape(sh)
+        state.update(xhat=xhat, inv=inv, ax=ax, sh=sh)
+        return params["g"].reshape(sh) * xhat + params["b"].reshape(sh)
+
+    def backward(dy: Any) -> Any:
+        xhat, inv, ax, sh = state["xhat"], state["inv"], state["ax"], state["sh"]
+        m = dy.size // dy.shape[1]
+        grads["b"] = dy.sum(axis=ax)
+        grads["g"] = (dy * xhat).sum(axis=ax)
+        bracket = dy - grads["b"].reshape(sh) / m - xhat * grads["g"].reshape(sh) / m
+        return (params["g"] * inv).reshape(sh) * bracket
+
+    def train() -> None:
+        state["training"] = True
+
+    def eval() -> None:
+        state["training"] = False
+
+    return {
+        "forward": forward,
+        "backward": backward,
+        "train": train,
+        "eval": eval,
+        "params": params,
+        "running": running,
+        "grads": grads,
+    }
+
+
+class NoSwitchBN:
+    """Keeps running statistics but has no way to be put in eval mode at all."""
+
+    def __init__(self, n: int) -> None:
+        self.gamma, self.beta = np.ones(n), np.zeros(n)
+        self.running_mean, self.running_var = np.zeros(n), np.ones(n)
+
+    def forward(self, x: Any) -> Any:
+        ax, sh = _axes(x), _shape(x)
+        mu, var = x.mean(axis=ax), x.var(axis=ax)
+        self.running_mean = 0.9 * self.running_mean + 0.1 * mu
+        self.running_var = 0.9 * self.running_var + 0.1 * var
+        self.inv = 1.0 / np.sqrt(var + 1e-5)
+        self.xhat = (x - mu.reshape(sh)) * self.inv.reshape(sh)
+        self.ax, self.sh = ax, sh
+        return self.gamma.reshape(sh) * self.xhat + self.beta.reshape(sh)
+
+    def backward(self, dy: Any) -> tuple[Any, Any, Any]:
+        m = dy.size // dy.shape[1]
+        dg, db = (dy * self.xhat).sum(axis=self.ax), dy.sum(axis=self.ax)
+        bracket = dy - db.reshape(self.sh) / m - self.xhat * dg.reshape(self.sh) / m
+        return (self.gamma * self.inv).reshape(self.sh) * bracket, dg, db
