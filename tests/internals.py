@@ -71,7 +71,12 @@ test_fits.py, test_eval_check.py, test_descriptions.py)
         ``c_valued_slots`` and ``scalar_attr``, called on small objects.
     layout
         ``bncheck.check._verify.targets.layout``: ``mode_of``, ``call_forward`` and
-        ``construction_of``, every branch of the mode detection.
+        ``construction_of``, every branch of the mode detection; ``mode_candidates``,
+        ``string_constants`` and ``Layout``, the switches discovery tries
+        (tests/check/test_discovery.py).
+    values
+        ``bncheck.check._verify.targets.values``: ``Path``, ``parse_path`` and ``leaves``, the
+        values of a target wherever they live (tests/check/test_discovery.py).
     output_follows
         ``bncheck.check._verify.targets.layer._changed``: whether every channel of a layer's
         output moved when bncheck changed its parameters (the parameter probe's criterion).
@@ -151,6 +156,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     # the verify engine's own decisions
     "names": ("bncheck.check._verify.targets.names", None),
     "layout": ("bncheck.check._verify.targets.layout", None),
+    "values": ("bncheck.check._verify.targets.values", None),
     "output_follows": ("bncheck.check._verify.targets.layer", "_changed"),
     "fits": ("bncheck.check._verify.diagnosis.fits", None),
     "check_eval": ("bncheck.check._verify.checks.running", "check_eval"),

@@ -12,10 +12,16 @@ import numpy as np
 import pytest
 
 from bncheck.check import adapt, verify
-from bncheck.check._verify.targets.layout import Layout, mode_candidates, string_constants
-from bncheck.check._verify.targets.values import Path, leaves, parse_path
 from bncheck.cli import main
+from tests.internals import layout, values
 from tests.paths import IMPLS
+
+Layout, mode_candidates, string_constants = (
+    layout.Layout,
+    layout.mode_candidates,
+    layout.string_constants,
+)
+Path, leaves, parse_path = values.Path, values.leaves, values.parse_path
 
 HERE = IMPLS / "discovery.py"
 ONE_CASE = {"ndims": (2,), "dtypes": ("float64",)}

@@ -173,3 +173,69 @@ class NoSwitchBN:
         dg, db = (dy * self.xhat).sum(axis=self.ax), dy.sum(axis=self.ax)
         bracket = dy - db.reshape(self.sh) / m - self.xhat * dg.reshape(self.sh) / m
         return (self.gamma * self.inv).reshape(self.sh) * bracket, dg, db
+
+
+class Float64StatsBN(NoSwitchBN):
+    """Keeps float64 running statistics whatever the input, updated as
+    ``0.9·old + 0.1·batch`` (keras convention, biased variance) with a ``training`` flag; handed
+    float32 statistics for a float32 run, its first update rounds ``0.9·old`` in float32."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.training = True
+
+    def forward(self, x: Any) -> Any:
+        ax, sh = _axes(x), _shape(x)
+        xw = x.astype(np.float64)
+        if self.training:
+            mu, var = xw.mean(axis=ax), xw.var(axis=ax)
+            self.running_mean = 0.9 * self.running_mean + 0.1 * mu
+            self.running_var = 0.9 * self.running_var + 0.1 * var
+        else:
+            mu, var = self.running_mean, self.running_var
+        self.inv = 1.0 / np.sqrt(var + 1e-5)
+        self.xhat = (xw - mu.reshape(sh)) * self.inv.reshape(sh)
+        self.ax, self.sh = ax, sh
+        y = self.gamma.reshape(sh) * self.xhat + self.beta.reshape(sh)
+        return y.astype(x.dtype)
+
+    def backward(self, dy: Any) -> tuple[Any, Any, Any]:
+        dx, dg, db = super().backward(dy.astype(np.float64))
+        return dx.astype(dy.dtype), dg, db
+
+
+class Float64StatsOffBN(Float64StatsBN):
+    """Float64StatsBN whose running variance update uses 0.89 for the old value (a planted
+    error of 1 % of the old weight, far above any rounding)."""
+
+    def forward(self, x: Any) -> Any:
+        old = np.array(self.running_var, dtype=np.float64)
+        y = super().forward(x)
+        if self.training:
+            self.running_var = self.running_var - 0.01 * old
+        return y
+
+
+class InvStdEpsOutsideBN(NoSwitchBN):
+    """A running inverse standard deviation 1/(sqrt(var) + eps) (eps outside the root) with a
+    ``training`` flag; the forward in training is right."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        del self.running_var
+        self.inv_std = np.ones(n)
+        self.training = True
+        self.eps = 1e-3
+
+    def forward(self, x: Any) -> Any:
+        ax, sh = _axes(x), _shape(x)
+        if self.training:
+            mu, var = x.mean(axis=ax), x.var(axis=ax)
+            self.running_mean = 0.9 * self.running_mean + 0.1 * mu
+            self.inv_std = 0.9 * self.inv_std + 0.1 / (np.sqrt(var) + self.eps)
+            self.inv = 1.0 / np.sqrt(var + self.eps)
+        else:
+            mu, self.inv = self.running_mean, self.inv_std
+        self.xhat = (x - mu.reshape(sh)) * self.inv.reshape(sh)
+        self.ax, self.sh = ax, sh
+        return self.gamma.reshape(sh) * self.xhat + self.beta.reshape(sh)

@@ -140,13 +140,27 @@ def _expected_running(
     return out
 
 
+def _coarser(a: np.dtype[Any], b: np.dtype[Any] | None) -> np.dtype[Any]:
+    """Of two float dtypes, the one with the larger unit roundoff (non-floats count as float64)."""
+
+    def eps(d: Any) -> float:
+        return float(np.finfo(d).eps) if d is not None and np.dtype(d).kind == "f" else 2.0**-52
+
+    return np.dtype(b) if b is not None and eps(b) > eps(a) else np.dtype(a)
+
+
 def _matches(
-    observed: list[tuple[Any, Any]], expected: list[tuple[Any, Any]] | None, m: int
+    observed: list[tuple[Any, Any]],
+    expected: list[tuple[Any, Any]] | None,
+    m: int,
+    start_dtype: np.dtype[Any] | None = None,
 ) -> float:
     """Worst |observed − expected| over the steps, in units of its budget (<= 1 matches).
 
     Budget at step t: ``running_budget(t, m, dtype)·max(|expected|, 1)`` with the dtype of the
-    observed statistics ((8t + 4m)·u, derived in :mod:`bncheck.check.tolerances`)."""
+    observed statistics ((8t + 4m)·u, derived in :mod:`bncheck.check.tolerances`), or the
+    dtype they started in (``start_dtype``) when that is coarser: a layer that keeps float64
+    statistics, handed float32 ones for a float32 run, rounds its first update in float32."""
     if expected is None:
         return float("inf")
     if any(
@@ -155,7 +169,7 @@ def _matches(
         return float("inf")  # NaN or inf running statistics follow no convention
     worst = 0.0
     for t, ((om, ov), (em, ev)) in enumerate(zip(observed, expected, strict=True), start=1):
-        budget = running_budget(t, m, np.asarray(om).dtype)
+        budget = running_budget(t, m, _coarser(np.asarray(om).dtype, start_dtype))
         for o, e in ((om, em), (ov, ev)):
             scale = np.maximum(np.abs(e), 1.0)
             err = np.abs(np.asarray(o, np.float64) - e)
@@ -218,6 +232,14 @@ def _judge_running(
     """The running check's result, and the form of the stored spread statistic (:data:`FORMS`)
     that fits best: a variance unless another form is followed."""
     every = [(conv, bias) for conv in CONVENTIONS for bias in (True, False)]
+    start = next(
+        (
+            v.dtype
+            for v in (s0.get("running_mean"), s0.get("running_var"))
+            if isinstance(v, np.ndarray)
+        ),
+        None,
+    )
     inferred = ""
     if not isinstance(momentum, (int, float)) or isinstance(momentum, bool):
         # no momentum attribute: the first update tells the weight of the new batch
@@ -241,7 +263,7 @@ def _judge_running(
         expected = _expected_running(
             s0, batches, conv, momenta[conv], bias, add_to_var=add, form=form, eps=eps
         )
-        return _matches(observed, expected, m)
+        return _matches(observed, expected, m, start)
 
     wanted = every if declared == "any" else [(declared, DEFAULT_BIAS[declared])]
     # the stored form: a variance unless another form matches the declared convention better
