@@ -46,6 +46,8 @@ class JaxAdapter:
     #: whether the steps run on JAX (float64 needs jax_enable_x64); the autodiff they use
     uses_jax = True
     autodiff = "jax.vjp"
+    #: whether the parameters are held in another shape by design (their gradients read flat)
+    flat_params = False
 
     def __init__(self, target: Any, name: str, *, axis: int = 1) -> None:
         self.target, self.name = target, name
@@ -267,6 +269,8 @@ class JaxAdapter:
         if self.cur.param_paths is None:
             return dx, None, None
         dg, db = (self.cur.get(get_at(gp, p)) for p in self.cur.param_paths)
+        if self.flat_params:
+            dg, db = dg.reshape(-1), db.reshape(-1)
         c = dy.shape[1]
         return (
             dx,

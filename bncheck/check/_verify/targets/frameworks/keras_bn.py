@@ -110,7 +110,6 @@ class KerasAdapter(JaxAdapter):
         self.backend = _keras().backend.backend()
         self.uses_jax = self.backend == "jax"
         self.autodiff = BACKENDS[self.backend]
-        self.kind = f"keras ({self.backend})"
         if not self.is_class and getattr(self.target, "built", False):
             sizes = {int(np.size(v)) for v in self.target.weights}
             self.channels = sizes.pop() if len(sizes) == 1 else None
