@@ -49,6 +49,7 @@ __all__ = [
     "prepare_target",
     "register",
     "registry",
+    "unregister",
     "registry_errors",
 ]
 
@@ -155,6 +156,11 @@ def register(framework: Framework) -> None:
     if not isinstance(framework, Framework):
         raise TypeError(f"register(framework={framework!r}): expected a Framework")
     _REGISTERED[framework.name] = framework
+
+
+def unregister(name: str) -> None:
+    """Remove the framework ``name`` from the registry (nothing when it is not there)."""
+    _REGISTERED.pop(name, None)
 
 
 def _load(where: str, loader: Callable[[], Any]) -> None:
