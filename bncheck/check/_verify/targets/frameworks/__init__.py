@@ -49,8 +49,8 @@ __all__ = [
     "prepare_target",
     "register",
     "registry",
-    "unregister",
     "registry_errors",
+    "unregister",
 ]
 
 #: the entry-point group a framework module is registered under
