@@ -146,7 +146,13 @@ class EquinoxAdapter(JaxAdapter):
                 node = node.setdefault(key, {})
             node[path[-1]] = leaf
         params = cast_tree(params, dtype)
-        state0 = jax.tree.map(lambda a: a.astype(dtype) if a.dtype.kind == "f" else a, state0)
+        ints = "int64" if dtype == "float64" else "int32"  # JAX's default with x64 on or off
+        state0 = jax.tree.map(
+            lambda a: (
+                a.astype(dtype if a.dtype.kind == "f" else ints) if a.dtype.kind in "fiu" else a
+            ),
+            state0,
+        )
         axis_name = bn.axis_name
         batch_mode = bn.mode == "batch"
         m = bn.momentum
