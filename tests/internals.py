@@ -50,6 +50,10 @@ Process isolation (tests/check/test_verify_hostile.py)
     CheckId
         ``bncheck.check._verify.results.CheckId``: a check's typed identity (family, rank,
         dtype, layout), parsed from and printed as its id (tests/check/test_check_identity.py).
+    frameworks
+        ``bncheck.check._verify.targets.frameworks``: the framework registry (``Framework``,
+        ``register``, ``registry``, ``framework_adapter``, ``GROUP``), to register a fake
+        third-party framework (tests/check/test_framework_registry.py).
     adapter_protocol
         ``bncheck.check._verify.process.adapter``: the ``Adapter`` protocol every adapter must
         satisfy and ``OPS``, the only calls the target process answers
@@ -149,6 +153,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "TargetProcess": ("bncheck.check._verify.process.worker", "TargetProcess"),
     "load_adapter": ("bncheck.check._verify.targets.dispatch", "load_adapter"),
     "adapter_protocol": ("bncheck.check._verify.process.adapter", None),
+    "frameworks": ("bncheck.check._verify.targets.frameworks", None),
     "CheckId": ("bncheck.check._verify.results", "CheckId"),
     # the wire codec
     "frames": ("bncheck.check._verify.process.frames", None),

@@ -19,8 +19,9 @@ and gradient location are detected (:mod:`bncheck.check._verify.targets.names`,
 :mod:`bncheck.check._verify.targets.layout`); a PyTorch module.
 
 The adapters live in ``adapter_functional``, ``adapter_cs231n``, ``adapter_layer`` (with
-``adapter_layer_driver``) and ``adapter_torch``, what they share in ``adapter_common``. This
-module picks one for a target: :func:`load_adapter`.
+``adapter_layer_driver``), what they share in ``adapter_common``; the frameworks' (PyTorch,
+Flax, Keras, ...) are a registry, ``targets.frameworks``. This module picks one for a target:
+:func:`load_adapter`.
 """
 
 from __future__ import annotations
@@ -46,11 +47,11 @@ from bncheck.check._verify.targets.cs231n import Cs231nAdapter
 from bncheck.check._verify.targets.frameworks import (
     extra_for,
     framework_adapter,
+    framework_of,
     prepare_target,
 )
 from bncheck.check._verify.targets.functional import FunctionalAdapter
 from bncheck.check._verify.targets.layer import LayerAdapter
-from bncheck.check._verify.targets.torch_module import TorchAdapter
 from bncheck.exceptions import LoadError, TargetImportFailed
 
 __all__ = ["load_adapter"]
@@ -196,29 +197,20 @@ def resolve(spec: str) -> tuple[Any, str | None]:
         return getattr(module, last), None
 
 
-def _is_torch_module(obj: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(obj, torch.nn.Module)
-
-
-def _is_torch_class(obj: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and inspect.isclass(obj) and issubclass(obj, torch.nn.Module)
-
-
 def _from_factory(factory: Callable[..., Any], name: str, axis: int) -> Adapter:
-    if _is_torch_class(factory):
-        return TorchAdapter(factory, name, axis=axis)
+    found = framework_adapter(factory, axis, name=name)  # a registered framework's class
+    if found is not None:
+        return found
     if inspect.isfunction(factory):
-        # a factory function may build a torch module
+        # a factory function may build a registered framework's layer
         try:
             params = inspect.signature(factory).parameters
         except (TypeError, ValueError):
             params = {}  # type: ignore[assignment]
         if len([p for p in params.values() if p.default is p.empty]) == 1:
-            probe = factory(2)
-            if _is_torch_module(probe):
-                return TorchAdapter(factory, name, axis=axis)
+            owner = framework_of(factory(2))
+            if owner is not None:
+                return owner[0].adapter(factory, name, axis)
     return LayerAdapter(factory, name, axis=axis)
 
 
@@ -284,7 +276,7 @@ def _bn_classes(module: Any) -> dict[str, Any]:
 
 
 def _from_object(obj: Any, name: str, axis: int) -> Adapter:
-    found = framework_adapter(obj, axis, name=name)  # Flax, Keras: frameworks.py
+    found = framework_adapter(obj, axis, name=name)  # the framework registry: frameworks/
     if found is not None:
         return found
     if isinstance(obj, types.ModuleType):
@@ -293,10 +285,6 @@ def _from_object(obj: Any, name: str, axis: int) -> Adapter:
         return FunctionalAdapter(obj[0], obj[1], name)
     if inspect.isclass(obj) or inspect.isfunction(obj) or isinstance(obj, types.MethodType):
         return _from_factory(obj, name, axis)
-    if _is_torch_module(obj):
-        module = TorchAdapter(None, name, instance=obj, axis=axis)
-        module.channels = int(getattr(obj, "num_features", 0)) or None
-        return module
     if isinstance(obj, dict) and any(callable(v) for v in obj.values()):
         return LayerAdapter(None, name, instance=obj, axis=axis)  # a dict of functions
     if hasattr(obj, "forward") or hasattr(obj, "backward"):
