@@ -77,6 +77,15 @@ class NormCache(NamedTuple):
     mean_hi, mean_lo, inv_std_hi, inv_std_lo : float64 arrays of shape (Nb, G)
         Per set: the mean (0 for RMSNorm) and 1/sqrt(var + eps) (mean of x² for RMSNorm), each
         a double-double.
+
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.family import layernorm_forward
+    >>> y, cache = layernorm_forward(np.array([[1.0, 3.0], [0.0, 4.0]]))
+    >>> cache.kind, cache.geometry, cache.mean.ravel().tolist()
+    ('layernorm', (2, 1, 2, 1), [2.0, 2.0])
     """
 
     kind: str
@@ -103,7 +112,17 @@ class NormCache(NamedTuple):
 
 
 class NormGrads(NamedTuple):
-    """dx (x's shape), dgamma and dbeta (the parameters' shape, or None)."""
+    """dx (x's shape), dgamma and dbeta (the parameters' shape, or None).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.family import rmsnorm_backward, rmsnorm_forward
+    >>> y, cache = rmsnorm_forward(np.array([[3.0, 4.0]]), np.ones(2))
+    >>> grads = rmsnorm_backward(np.ones((1, 2)), cache)
+    >>> grads.dx.shape, grads.dgamma.shape, grads.dbeta
+    ((1, 2), (2,), None)
+    """
 
     dx: FloatArray
     dgamma: FloatArray | None
@@ -309,14 +328,24 @@ def layernorm_forward(
     >>> from bncheck.family import layernorm_forward
     >>> y, cache = layernorm_forward(np.array([[1.0, 2.0, 3.0]]), np.ones(3), np.zeros(3))
     >>> np.round(y, 6).tolist()
-    [[-1.224737, 0.0, 1.224737]]
+    [[-1.224736, 0.0, 1.224736]]
     """
     xa, geo, ps, g, b = _trailing(x, gamma, beta, normalized_ndim)
     return _forward("layernorm", xa, geo, ps, g, b, _eps(eps))
 
 
 def layernorm_backward(dy: ArrayLike, cache: NormCache) -> NormGrads:
-    """Gradients of :func:`layernorm_forward` for the upstream gradient dy."""
+    """Gradients of :func:`layernorm_forward` for the upstream gradient dy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.family import layernorm_backward, layernorm_forward
+    >>> y, cache = layernorm_forward(np.array([[1.0, 2.0, 4.0]]), np.ones(3), np.zeros(3))
+    >>> grads = layernorm_backward(np.ones((1, 3)), cache)
+    >>> bool(np.abs(grads.dx).max() < 1e-15), grads.dbeta.tolist()
+    (True, [1.0, 1.0, 1.0])
+    """
     return _backward("layernorm", dy, cache)
 
 
@@ -338,7 +367,16 @@ def rmsnorm_forward(
 
 
 def rmsnorm_backward(dy: ArrayLike, cache: NormCache) -> NormGrads:
-    """Gradients of :func:`rmsnorm_forward` (dbeta is None: RMSNorm has no shift)."""
+    """Gradients of :func:`rmsnorm_forward` (dbeta is None: RMSNorm has no shift).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.family import rmsnorm_backward, rmsnorm_forward
+    >>> y, cache = rmsnorm_forward(np.array([[3.0, 4.0]]), np.ones(2), eps=1e-12)
+    >>> np.round(rmsnorm_backward(y, cache).dgamma, 6).tolist()
+    [0.72, 1.28]
+    """
     return _backward("rmsnorm", dy, cache)
 
 
@@ -350,14 +388,34 @@ def groupnorm_forward(
     eps: float = 1e-5,
 ) -> tuple[FloatArray, NormCache]:
     """GroupNorm of x (N, C, *spatial) with ``groups`` groups of C/groups consecutive
-    channels; gamma, beta of shape (C,) or None."""
+    channels; gamma, beta of shape (C,) or None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.family import groupnorm_forward
+    >>> x = np.arange(16.0).reshape(1, 4, 2, 2)
+    >>> y, cache = groupnorm_forward(x, np.ones(4), np.zeros(4), groups=2)
+    >>> y.shape, cache.mean.tolist()
+    ((1, 4, 2, 2), [[3.5, 11.5]])
+    """
     g_count = _count("groups", groups, 1)
     xa, geo, ps, g, b = _channels(x, gamma, beta, g_count)
     return _forward("groupnorm", xa, geo, ps, g, b, _eps(eps))
 
 
 def groupnorm_backward(dy: ArrayLike, cache: NormCache) -> NormGrads:
-    """Gradients of :func:`groupnorm_forward`."""
+    """Gradients of :func:`groupnorm_forward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.family import groupnorm_backward, groupnorm_forward
+    >>> y, cache = groupnorm_forward(np.arange(16.0).reshape(1, 4, 2, 2), np.ones(4), None, 2)
+    >>> grads = groupnorm_backward(np.ones_like(y), cache)
+    >>> grads.dgamma.shape, grads.dbeta
+    ((4,), None)
+    """
     return _backward("groupnorm", dy, cache)
 
 
@@ -365,12 +423,30 @@ def instancenorm_forward(
     x: ArrayLike, gamma: ArrayLike | None = None, beta: ArrayLike | None = None, eps: float = 1e-5
 ) -> tuple[FloatArray, NormCache]:
     """InstanceNorm of x (N, C, *spatial): statistics per (sample, channel); gamma, beta of
-    shape (C,) or None (train-mode statistics; no running statistics)."""
+    shape (C,) or None (train-mode statistics; no running statistics).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.family import instancenorm_forward
+    >>> y, cache = instancenorm_forward(np.arange(8.0).reshape(1, 2, 4))
+    >>> cache.mean.tolist()
+    [[1.5, 5.5]]
+    """
     xa0 = _input(x, 2, "(N, C, *spatial)")
     xa, geo, ps, g, b = _channels(xa0, gamma, beta, xa0.shape[1])
     return _forward("instancenorm", xa, geo, ps, g, b, _eps(eps))
 
 
 def instancenorm_backward(dy: ArrayLike, cache: NormCache) -> NormGrads:
-    """Gradients of :func:`instancenorm_forward`."""
+    """Gradients of :func:`instancenorm_forward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.family import instancenorm_backward, instancenorm_forward
+    >>> y, cache = instancenorm_forward(np.arange(8.0).reshape(1, 2, 4), np.ones(2), np.zeros(2))
+    >>> instancenorm_backward(np.ones_like(y), cache).dbeta.tolist()
+    [4.0, 4.0]
+    """
     return _backward("instancenorm", dy, cache)
