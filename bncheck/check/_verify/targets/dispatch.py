@@ -42,7 +42,7 @@ import numpy as np
 
 from bncheck.check._verify.process.adapter import Adapter
 from bncheck.check._verify.targets import names as P
-from bncheck.check._verify.targets.common import as_array
+from bncheck.check._verify.targets.common import as_array, probe_x
 from bncheck.check._verify.targets.cs231n import Cs231nAdapter
 from bncheck.check._verify.targets.frameworks import (
     extra_for,
@@ -50,8 +50,9 @@ from bncheck.check._verify.targets.frameworks import (
     framework_of,
     prepare_target,
 )
-from bncheck.check._verify.targets.functional import FunctionalAdapter
+from bncheck.check._verify.targets.functional import FunctionalAdapter, positional_count
 from bncheck.check._verify.targets.layer import LayerAdapter
+from bncheck.check._verify.targets.pure import discover
 from bncheck.exceptions import LoadError, TargetImportFailed
 
 __all__ = ["load_adapter"]
@@ -217,12 +218,89 @@ def _from_factory(factory: Callable[..., Any], name: str, axis: int) -> Adapter:
 CS231N_NOT_PARAM = ("eps", "epsilon")
 
 
+#: (forward, backward) name endings of a functional pair, most usual first
+PAIR_ENDINGS = (
+    ("_forward", "_backward"),
+    ("_fwd", "_bwd"),
+    ("", "_backward"),
+    ("", "_bwd"),
+    ("", "_grad"),
+    ("_forward", "_grad"),
+    ("_apply", "_vjp"),
+    ("_fprop", "_bprop"),
+)
+
+
+def _pairs(module: Any, prefix: str | None) -> list[tuple[str, str]]:
+    """The (forward, backward) function pairs of ``module``: ``prefix`` with each ending of
+    :data:`PAIR_ENDINGS`, or with no prefix the bare pairs (forward/backward, fwd/bwd,
+    apply/vjp) and then every function of the module with a backward partner."""
+    out: list[tuple[str, str]] = []
+
+    def add(f: str, b: str) -> None:
+        if (
+            (f, b) not in out
+            and callable(getattr(module, f, None))
+            and callable(getattr(module, b, None))
+        ):
+            out.append((f, b))
+
+    if prefix:
+        for fe, be in PAIR_ENDINGS:
+            add(prefix + fe, prefix + be)
+        return out
+    for f, b in (("forward", "backward"), ("fwd", "bwd"), ("apply", "vjp"), ("fprop", "bprop")):
+        add(f, b)
+    functions = [
+        n
+        for n, v in vars(module).items()
+        if inspect.isfunction(v) and v.__module__ == module.__name__ and not n.startswith("_")
+    ]
+    for n in functions:
+        for fe, be in PAIR_ENDINGS:
+            if fe and n.endswith(fe):
+                add(n, n[: -len(fe)] + be)
+            elif not fe:
+                add(n, n + be)
+    return out
+
+
+def _functional(fwd: Any, bwd: Any, name: str, module: Any = None) -> Adapter:
+    """The classic form ``forward(x, gamma, beta[, eps]) -> (y, cache)`` when a probe call
+    confirms it; any other form discovered by behaviour (:mod:`...targets.pure`)."""
+    if _classic_form_holds(fwd):
+        return FunctionalAdapter(fwd, bwd, name)
+    return discover(fwd, bwd, name, module)
+
+
+def _classic_form_holds(fwd: Any) -> bool:
+    x = probe_x(3)
+    g, b = np.array([1.5, -0.7, 2.0]), np.array([0.3, -1.2, 0.8])
+    takes_eps = positional_count(fwd) != 3
+    try:
+        out1 = fwd(x, g, b, 1e-5) if takes_eps else fwd(x, g, b)
+        out2 = fwd(x, 2 * g, b + 1, 1e-5) if takes_eps else fwd(x, 2 * g, b + 1)
+    except Exception:
+        return False
+    if not (isinstance(out1, (tuple, list)) and len(out1) == 2):
+        return False
+    y1, y2 = as_array(out1[0]), as_array(out2[0])
+    if not (isinstance(y1, np.ndarray) and y1.shape == x.shape and np.shape(y2) == x.shape):
+        return False
+    want = 2 * (y1 - b.reshape(1, 3)) + (b + 1).reshape(1, 3)
+    return bool(np.allclose(np.asarray(y2, np.float64), want, rtol=1e-6, atol=1e-9))
+
+
 def _from_module(module: Any, prefix: str | None, name: str, axis: int = 1) -> Adapter:
     fname, bname = (
         (f"{prefix}_forward", f"{prefix}_backward") if prefix else ("forward", "backward")
     )
-    if callable(getattr(module, fname, None)) and callable(getattr(module, bname, None)):
-        return FunctionalAdapter(getattr(module, fname), getattr(module, bname), name)
+    pairs = _pairs(module, prefix)
+    if pairs and (
+        prefix or pairs[0] in (("forward", "backward"), ("fwd", "bwd"), ("apply", "vjp"))
+    ):
+        f, b = pairs[0]
+        return _functional(getattr(module, f), getattr(module, b), name, module)
     cf, cb = getattr(module, "batchnorm_forward", None), getattr(module, "batchnorm_backward", None)
     if prefix is None and callable(cf) and callable(cb):
         params = list(inspect.signature(cf).parameters.values())
@@ -236,10 +314,7 @@ def _from_module(module: Any, prefix: str | None, name: str, axis: int = 1) -> A
                 variants["batchnorm_backward_alt"] = (cf, alt)
             return Cs231nAdapter(cf, cb, name, spatial, variants, params[3].name)
         if len(params) >= 4:
-            key = params[3].name
-            return FunctionalAdapter(
-                lambda x, g, b, eps: cf(x, g, b, **{key: eps}), lambda dy, c: cb(dy, c), name
-            )
+            return _functional(cf, cb, name, module)
         if len(params) == 3:  # eps hard-coded inside: inferred from the outputs
             return FunctionalAdapter(cf, cb, name)
         raise LoadError(
@@ -248,6 +323,15 @@ def _from_module(module: Any, prefix: str | None, name: str, axis: int = 1) -> A
         )
     what = f"{fname}/{bname}" if prefix else "forward/backward or batchnorm_forward/_backward"
     if prefix is None:
+        if len(pairs) == 1:
+            f, b = pairs[0]
+            return _functional(getattr(module, f), getattr(module, b), f"{name}:{f}", module)
+        if len(pairs) > 1:
+            raise LoadError(
+                f"target {name!r} has several forward/backward pairs: "
+                + ", ".join(f"{f}/{b}" for f, b in pairs)
+                + f"; name one, e.g. {name}:{pairs[0][0]}"
+            )
         classes = _bn_classes(module)
         if len(classes) == 1:  # the module's only BN layer class
             ((cls_name, cls),) = classes.items()
@@ -282,7 +366,7 @@ def _from_object(obj: Any, name: str, axis: int) -> Adapter:
     if isinstance(obj, types.ModuleType):
         return _from_module(obj, None, name, axis)
     if isinstance(obj, tuple) and len(obj) == 2 and all(callable(f) for f in obj):
-        return FunctionalAdapter(obj[0], obj[1], name)
+        return _functional(obj[0], obj[1], name)
     if inspect.isclass(obj) or inspect.isfunction(obj) or isinstance(obj, types.MethodType):
         return _from_factory(obj, name, axis)
     if isinstance(obj, dict) and any(callable(v) for v in obj.values()):
@@ -312,7 +396,9 @@ def load_adapter(
         obj, attr = resolve(target)
         if attr is None:
             adapter = _from_object(obj, target, axis)
-        elif callable(getattr(obj, f"{attr}_forward", None)):
+        elif callable(getattr(obj, f"{attr}_forward", None)) or (
+            isinstance(obj, types.ModuleType) and _pairs(obj, attr)
+        ):
             adapter = _from_module(obj, attr, target)
         elif not hasattr(obj, attr):
             raise LoadError(f"{target!r}: the module has no {attr!r} (nor {attr}_forward)")
