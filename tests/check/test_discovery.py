@@ -215,3 +215,12 @@ def test_adapt_paths_take_indices() -> None:
     assert layer.params[0].tolist() == [2.0, 3.0] and wrapped.beta.tolist() == [0.0, 0.0]
     with pytest.raises(ValueError, match=r"params\.7"):
         adapt(layer, forward=lambda x, t: x, backward=lambda dy: dy, gamma="params.7")
+
+
+def test_a_process_wide_switch_is_found_and_restored_after_each_call() -> None:
+    report = verify(f"{HERE}:GlobalSwitchBN", convention="torch", **ONE_CASE)
+    assert report.result == "pass", report.to_text()
+    assert any("SETTINGS.learning = True|False" in line for line in report.mapping)
+    from tests.impls import discovery
+
+    assert discovery.SETTINGS.learning is True  # this process's copy, untouched

@@ -239,3 +239,31 @@ class InvStdEpsOutsideBN(NoSwitchBN):
         self.xhat = (x - mu.reshape(sh)) * self.inv.reshape(sh)
         self.ax, self.sh = ax, sh
         return self.gamma.reshape(sh) * self.xhat + self.beta.reshape(sh)
+
+
+class _Settings:
+    """A process-wide configuration, as some frameworks keep their train/test switch."""
+
+    learning = True
+
+
+SETTINGS = _Settings()
+
+
+class GlobalSwitchBN(NoSwitchBN):
+    """Switched only by the module-level ``SETTINGS.learning`` (no argument, attribute or
+    method of its own); torch convention."""
+
+    def forward(self, x: Any) -> Any:
+        ax, sh = _axes(x), _shape(x)
+        if SETTINGS.learning:
+            mu, var = x.mean(axis=ax), x.var(axis=ax)
+            m = x.size // x.shape[1]
+            self.running_mean = 0.9 * self.running_mean + 0.1 * mu
+            self.running_var = 0.9 * self.running_var + 0.1 * var * m / (m - 1)
+        else:
+            mu, var = self.running_mean, self.running_var
+        self.inv = 1.0 / np.sqrt(var + 1e-5)
+        self.xhat = (x - mu.reshape(sh)) * self.inv.reshape(sh)
+        self.ax, self.sh = ax, sh
+        return self.gamma.reshape(sh) * self.xhat + self.beta.reshape(sh)

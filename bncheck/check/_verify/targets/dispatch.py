@@ -42,7 +42,7 @@ import numpy as np
 
 from bncheck.check._verify.process.adapter import Adapter
 from bncheck.check._verify.targets import names as P
-from bncheck.check._verify.targets.common import as_array, probe_x
+from bncheck.check._verify.targets.common import as_array
 from bncheck.check._verify.targets.cs231n import Cs231nAdapter
 from bncheck.check._verify.targets.frameworks import (
     extra_for,
@@ -50,9 +50,9 @@ from bncheck.check._verify.targets.frameworks import (
     framework_of,
     prepare_target,
 )
-from bncheck.check._verify.targets.functional import FunctionalAdapter, positional_count
+from bncheck.check._verify.targets.functional import FunctionalAdapter
 from bncheck.check._verify.targets.layer import LayerAdapter
-from bncheck.check._verify.targets.pure import discover
+from bncheck.check._verify.targets.pure import discover, role_of
 from bncheck.exceptions import LoadError, TargetImportFailed
 
 __all__ = ["load_adapter"]
@@ -266,29 +266,36 @@ def _pairs(module: Any, prefix: str | None) -> list[tuple[str, str]]:
 
 
 def _functional(fwd: Any, bwd: Any, name: str, module: Any = None) -> Adapter:
-    """The classic form ``forward(x, gamma, beta[, eps]) -> (y, cache)`` when a probe call
-    confirms it; any other form discovered by behaviour (:mod:`...targets.pure`)."""
-    if _classic_form_holds(fwd):
+    """The classic form ``forward(x, gamma, beta[, eps]) -> (y, cache)`` when the signature
+    says so (decided without calling the target, whose failures are then its own); any other
+    form discovered by behaviour (:mod:`bncheck.check._verify.targets.pure`)."""
+    if _classic_signature(fwd):
         return FunctionalAdapter(fwd, bwd, name)
     return discover(fwd, bwd, name, module)
 
 
-def _classic_form_holds(fwd: Any) -> bool:
-    x = probe_x(3)
-    g, b = np.array([1.5, -0.7, 2.0]), np.array([0.3, -1.2, 0.8])
-    takes_eps = positional_count(fwd) != 3
+#: roles each classic position may have by its name (None: a name that says nothing)
+_CLASSIC = (("x", None), ("gamma", None), ("beta", None), ("eps", None))
+
+
+def _classic_signature(fwd: Any) -> bool:
+    """Whether ``fwd``'s parameters read as (x, gamma, beta[, eps]): three or four positional
+    parameters (more only with defaults) whose names say no other role (a parameter record,
+    state, running statistics, an option dict)."""
     try:
-        out1 = fwd(x, g, b, 1e-5) if takes_eps else fwd(x, g, b)
-        out2 = fwd(x, 2 * g, b + 1, 1e-5) if takes_eps else fwd(x, 2 * g, b + 1)
-    except Exception:
+        params = list(inspect.signature(fwd).parameters.values())
+    except (TypeError, ValueError):
+        return True  # a builtin or extension: called as the classic form, as before
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is inspect.Parameter.empty]
+    if not 3 <= len(required) <= 4 or len(positional) < 3:
         return False
-    if not (isinstance(out1, (tuple, list)) and len(out1) == 2):
-        return False
-    y1, y2 = as_array(out1[0]), as_array(out2[0])
-    if not (isinstance(y1, np.ndarray) and y1.shape == x.shape and np.shape(y2) == x.shape):
-        return False
-    want = 2 * (y1 - b.reshape(1, 3)) + (b + 1).reshape(1, 3)
-    return bool(np.allclose(np.asarray(y2, np.float64), want, rtol=1e-6, atol=1e-9))
+    for p, allowed in zip(positional, _CLASSIC, strict=False):
+        if role_of(p.name) not in allowed:
+            return False
+    return all(role_of(p.name) is None for p in positional[4:]) if len(positional) > 4 else True
 
 
 def _from_module(module: Any, prefix: str | None, name: str, axis: int = 1) -> Adapter:

@@ -128,6 +128,8 @@ class LayerAdapter(LayerDriver):
         if not self.backward_name and not self.autograd:
             self.backward_name = self._backward_by_behaviour(c) or ""
             if not self.backward_name:
+                self.engine = self._engine_by_behaviour(c)
+            if not self.backward_name and self.engine is None:
                 raise LoadError(
                     f"{self.name}: the layer has no backward(), and none of its methods takes dy "
                     "after a forward and returns an array of x's shape (dx); name it with "
@@ -321,6 +323,10 @@ class LayerAdapter(LayerDriver):
         return out
 
     def _find_grads(self, dy: Any, c: int) -> None:
+        if self.engine is not None:
+            self.grad_form = "engine"
+            self.backward(dy)
+            return
         if self.autograd:
             self.grad_form = "autograd"
             self.backward(dy)
@@ -518,6 +524,35 @@ class LayerAdapter(LayerDriver):
                 return name
         return None
 
+    def _engine_by_behaviour(self, c: int) -> Any:
+        """A layer built on its own autograd engine (no layer backward): its forward returns a
+        tensor object with ``backward()`` and its array in ``.data``; x is handed in as that
+        engine's tensor so that its gradient is kept. The tensor class, or None."""
+        x = probe_x(c, self.probe_ndim)
+        try:
+            obj = self._make(c, np.float64, self.probe_ndim)
+            y = call_forward(obj, self.layout, self._to_axis(x), True)
+        except Exception:
+            return None
+        engine = type(y)
+        data = getattr(y, "data", None)
+        if isinstance(y, np.ndarray) or not callable(getattr(y, "backward", None)):
+            return None
+        if not isinstance(data, np.ndarray) or data.shape != self._to_axis(x).shape:
+            return None
+        try:
+            self.engine = engine
+            self.new(c, "float64", 1e-5, self.probe_ndim)
+            self.forward(x, True)
+            dx, _, _ = self.backward(np.ones_like(x))
+        except Exception:
+            self.engine = None
+            return None
+        self.engine = None
+        if np.shape(dx) != x.shape:
+            return None
+        return engine
+
     def _first_rank(self, c: int) -> int:
         """The first rank (those asked for first) a training forward takes."""
         for ndim in (*self.wanted, 2, 3, 4, 5):
@@ -703,6 +738,13 @@ class LayerAdapter(LayerDriver):
         return best
 
     def _grads_text(self) -> str:
+        if self.grad_form == "engine":
+            assert self.engine is not None
+            return (
+                f"no layer backward: its own autograd engine ({self.engine.__name__}): x handed "
+                f"in as a {self.engine.__name__}, y.backward(dy), then x.grad and the "
+                "parameters' .grad"
+            )
         if self.grad_form == "autograd":
             return (
                 "torch tensors and no backward(): gradients by autograd; eval runs under "

@@ -4,6 +4,7 @@ that mapping is :mod:`bncheck.check._verify.targets.layer`."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import sys
@@ -64,6 +65,8 @@ class LayerDriver:
         self.grad_note = ""
         #: the method that takes dy (``backward`` unless found by behaviour or given)
         self.backward_name = "backward"
+        #: the tensor class of a layer built on its own autograd engine (no layer backward)
+        self.engine: Any = None
         self.torch_grads = False
         self.lazy_params = False
         self.lazy_running = False
@@ -183,6 +186,8 @@ class LayerDriver:
         self.last_ndim = x.ndim
         if self.autograd:
             return self._forward_autograd(x, train)
+        if self.engine is not None:
+            return self._forward_engine(x, train)
         self.passed_x = self._to_axis(x)
         y = call_forward(self.obj, self.layout, self.passed_x, train)
         if (
@@ -212,6 +217,40 @@ class LayerDriver:
                 self.y_t = call_forward(self.obj, self.layout, self.x_t, False)
         return self._from_axis(as_array(self.y_t))
 
+    def _forward_engine(self, x: Any, train: bool) -> Any:
+        """x as the engine's tensor, asking for its gradient; y's array back."""
+        xa = self._to_axis(x)
+        self.passed_x = xa
+        try:
+            self.x_t = self.engine(xa, requires_grad=True)
+        except TypeError:
+            self.x_t = self.engine(xa)
+            with contextlib.suppress(AttributeError):
+                self.x_t.requires_grad = True
+        self.y_t = call_forward(self.obj, self.layout, self.x_t, train)
+        return self._from_axis(as_array(getattr(self.y_t, "data", self.y_t)))
+
+    def _backward_engine(self, dy: Any) -> tuple[Any, Any, Any]:
+        c = dy.shape[1]
+        for slot in self.params or ():
+            holder = slot.get(self.obj)
+            if hasattr(holder, "grad"):
+                holder.grad = None
+        self.x_t.grad = None
+        grad = self._to_axis(dy)
+        try:
+            self.y_t.backward(grad)
+        except Exception:
+            self.y_t.backward(self.engine(grad))
+        grads = [as_array(getattr(s.get(self.obj), "grad", None)) for s in self.params or ()]
+        grads = [getattr(g, "data", g) for g in grads] or [None, None]
+        dx = as_array(getattr(self.x_t.grad, "data", self.x_t.grad))
+        return (
+            self._from_axis(dx) if isinstance(dx, np.ndarray) else dx,
+            self.contracts.per_channel(grads[0], c, "dgamma"),
+            self.contracts.per_channel(grads[1], c, "dbeta"),
+        )
+
     def _call_backward(self, dy: Any) -> Any:
         if self.torch_grads:
             for slot in self.params or ():
@@ -223,6 +262,8 @@ class LayerDriver:
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         c = dy.shape[1]
+        if self.engine is not None:
+            return self._backward_engine(dy)
         if self.autograd:
             import torch
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,8 +57,15 @@ class Layout:
     train_value: Any = "train"
     #: how the switch was found: "names" (the tables) or "behaviour" (tried and watched)
     found_by: str = "names"
+    #: the object holding a process-wide switch (mode "global-attribute"), e.g. a config
+    holder: Any = field(default=None, compare=False)
 
     def describe(self) -> str:
+        if self.mode == "global-attribute":
+            return (
+                f"the process-wide {self.mode_name} = True|False (restored after each call), "
+                f"then {self.forward_name}(x)"
+            )
         if self.mode == "positional":
             return f"{self.forward_name}(x, True|False) (the mode as its second argument)"
         if self.mode == "setter":
@@ -146,6 +154,14 @@ def call_forward(obj: Any, layout: Layout, x: Any, train: bool) -> Any:
         return fwd(x, **{layout.mode_name: layout.train_value if train else layout.eval_value})
     if layout.mode == "positional":
         return fwd(x, train)
+    if layout.mode == "global-attribute":
+        attribute = layout.mode_name.rpartition(".")[2]
+        old = getattr(layout.holder, attribute)
+        setattr(layout.holder, attribute, train)
+        try:
+            return fwd(x)
+        finally:
+            setattr(layout.holder, attribute, old)
     if layout.mode == "setter":
         getattr(obj, layout.mode_name)(layout.train_value if train else layout.eval_value)
         return fwd(x)
@@ -310,6 +326,26 @@ def _keyword_sources(obj: Any, forward_name: str) -> list[dict[str, inspect.Para
     return sources
 
 
+def _global_switches(obj: Any) -> list[tuple[str, Any, str]]:
+    """Boolean attributes of the objects at the top of the layer's own module (a process-wide
+    configuration such as Chainer's ``config.train``): (label, holder, attribute)."""
+    module = sys.modules.get(getattr(type(obj), "__module__", "") or "")
+    if module is None or module.__name__.split(".")[0] in ("builtins", "numpy", "torch"):
+        return []
+    out = []
+    for name, value in list(vars(module).items())[:512]:
+        if name.startswith("__") or isinstance(value, (types.ModuleType, type)) or callable(value):
+            continue
+        if not hasattr(value, "__dict__") and not hasattr(type(value), "__dict__"):
+            continue
+        fields = {**{k: v for k, v in vars(type(value)).items() if not k.startswith("__")}}
+        fields.update(getattr(value, "__dict__", {}) or {})
+        for attribute, held in fields.items():
+            if isinstance(held, bool) and not attribute.startswith("_"):
+                out.append((f"{module.__name__}.{name}.{attribute}", value, attribute))
+    return out[:8]
+
+
 def mode_candidates(obj: Any, forward_name: str) -> list[Layout]:
     """Every way the layer might be switched between training and eval, to be tried and
     watched: keyword and positional arguments of the forward (and of the methods it passes its
@@ -359,6 +395,10 @@ def mode_candidates(obj: Any, forward_name: str) -> list[Layout]:
         elif isinstance(value, str) and _WORD.match(value):
             for t, e in _string_pairs(value, words):
                 add(Layout(forward_name, "string-attribute", name, e, train_value=t))
+    for label, holder, _attribute in _global_switches(obj):
+        layout = Layout(forward_name, "global-attribute", label)
+        layout.holder = holder
+        add(layout)
     for name in sorted(
         attrs, key=lambda n: ("mode" not in n.lower() and "phase" not in n.lower(), n)
     ):

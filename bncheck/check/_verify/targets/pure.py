@@ -29,7 +29,7 @@ from bncheck.check._verify.targets.names import EVAL_STRINGS
 from bncheck.check._verify.targets.values import Path, c_values, leaves
 from bncheck.exceptions import LoadError
 
-__all__ = ["PureAdapter", "discover"]
+__all__ = ["PureAdapter", "discover", "role_of"]
 
 #: parameter names -> role; the names order the search, a probe call decides
 ROLES: dict[str, tuple[str, ...]] = {
@@ -148,7 +148,7 @@ def _signature(fn: Callable[..., Any]) -> list[inspect.Parameter]:
         return []
 
 
-def _role_of(name: str) -> str | None:
+def role_of(name: str) -> str | None:
     for role, names in ROLES.items():
         if name in names or name.lower() in names:
             return role
@@ -234,7 +234,7 @@ def _forms(fn: Callable[..., Any]) -> list[Form]:
     for i, p in enumerate(params):
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        role = _role_of(p.name)
+        role = role_of(p.name)
         if role in ("mode-inverted", "mode-string"):
             roles[p.name] = role
             continue
@@ -270,7 +270,7 @@ def _forms(fn: Callable[..., Any]) -> list[Form]:
             p.name: r
             for p in params
             if p.kind == p.KEYWORD_ONLY
-            and (r := _role_of(p.name)) in ("mode", "mode-inverted", "mode-string")
+            and (r := role_of(p.name)) in ("mode", "mode-inverted", "mode-string")
         }
         form = Form(fn, {**dict(zip(names, pattern, strict=False)), **extra}, "by position")
         if all(f.roles != form.roles for f in out):
@@ -573,9 +573,9 @@ def _backward_callers(bwd: Callable[..., Any]) -> list[tuple[str, Callable[..., 
             roles[p.name] = "dy"
         elif p.name in CACHE or p.name.lower() in CACHE:
             roles[p.name] = "cache"
-        elif _role_of(p.name) in ("params",):
+        elif role_of(p.name) in ("params",):
             roles[p.name] = "params"
-        elif _role_of(p.name) == "gamma":
+        elif role_of(p.name) == "gamma":
             roles[p.name] = "gamma"
         elif p.default is inspect.Parameter.empty:
             roles = {}
@@ -739,6 +739,7 @@ def discover(
     module docstring); LoadError listing what was tried when no form holds."""
     init = find_init(module)
     tried: list[str] = []
+    weak: PureAdapter | None = None
     fname = getattr(fwd, "__name__", "forward")
     for form in _forms(fwd):
         for kind in _params_kinds(form):
@@ -758,9 +759,18 @@ def discover(
                         continue
                     if not ok:
                         tried.append(f"{what}: y does not follow gamma and beta")
+                        if weak is None and form.how == "by parameter names":
+                            weak = adapter  # bound by its own names: its failure is its own
+                            weak.mapping = [
+                                *_mapping(adapter, form, fname, label, uses_init),
+                                "its output does not follow gamma and beta as a BN's does; "
+                                "called as its parameter names say",
+                            ]
                         continue
                     adapter.mapping = _mapping(adapter, form, fname, label, uses_init)
                     return adapter
+    if weak is not None:
+        return weak
     raise LoadError(
         f"{name}: no way of calling the pair behaved as a BN on a probe batch (the output of "
         "x's shape, following gamma and beta, then a backward giving dx and the gradients). "
