@@ -446,20 +446,20 @@ def _fit_param_grads(
             "backward-eps-missing": np.sqrt(st.var + eps) / sd,
             "backward-eps-twice": np.sqrt(st.var + eps) / np.sqrt(st.var + 2 * eps),
         }
-    if "dgamma" in failed:
-        extra = {"dgamma-from-xc": sxc}
-        extra |= {k: s2 * v for k, v in ratios.items() if not _close(v, 1.0)}
-        found = _read_sum("dgamma", dg, s2, extra, sizes, tol)
-        if found is None:
-            return Finding([], fitted)
-        ids += found[0]
-        phrases += [found[1]] if found[1] else []
-    if "dbeta" in failed:
-        found = _read_sum("dbeta", db, s1, {}, sizes, tol)
-        if found is None:
-            return Finding([], fitted)
-        ids += found[0]
-        phrases += [found[1]] if found[1] else []
+    # dgamma by the backward's own x_hat, where eps sits elsewhere (and matters)
+    by_backward_eps = {k: s2 * v for k, v in ratios.items() if not _close(v, 1.0)}
+    wanted = [("dgamma", dg, s2, {"dgamma-from-xc": sxc} | by_backward_eps), ("dbeta", db, s1, {})]
+    for name, got, right, extra in wanted:
+        if name not in failed:
+            continue
+        hits = _read_sum(name, got, right, extra, sizes, tol)
+        if len(hits) != 1:
+            alike = " or ".join(f"({p or ', '.join(i)})" for i, p in hits.items())
+            why = f"; ambiguous at these sizes, not named: {alike}" if hits else ""
+            return Finding([], fitted + why)
+        ((found, phrase),) = hits.items()
+        ids += [i for i in found if i not in ids]
+        phrases += [phrase] if phrase else []
     if not ids:
         return Finding([], fitted)
     return Finding(ids, "; ".join([*phrases, fitted]))
@@ -467,9 +467,10 @@ def _fit_param_grads(
 
 def _read_sum(
     name: str, got: F64, right: F64, extra: dict[str, F64], sizes: Sizes, tol: float
-) -> tuple[list[str], str] | None:
+) -> dict[tuple[str, ...], str]:
     """dgamma or dbeta read as ``right`` (Σ dy·x_hat, Σ dy) times a size or a sign, or as one of
-    the ``extra`` candidate values; None when nothing, or several mistakes alike, match."""
+    the ``extra`` candidate values: the mistakes of each reading that matches, and its phrase
+    (none: unexplained; several: ambiguous)."""
     hits: dict[tuple[str, ...], str] = {}
     for mistake_id, value in extra.items():
         if _close(got, value, tol):
@@ -485,23 +486,18 @@ def _read_sum(
             negative = expr.startswith("−")
             magnitude = expr[1:] if negative else expr
             ids = [f"{name}-sign"] if negative else []
+            what = ["of the wrong sign"] if negative else []
             if magnitude == "1/m":
                 ids.append(f"{name}-mean")
+                what.append("a mean, not a sum")
             elif magnitude != "1":
                 ids.append(f"{name}-scaled")
+                what.append("scaled by a size of the batch")
+            sums = "Σ(dy·x_hat)" if name == "dgamma" else "Σdy"
             text = str(Reading(reading.value, (expr,)))
-            phrase = (
-                ""
-                if ids in ([f"{name}-sign"], [f"{name}-mean"])
-                else (
-                    f"{name} scaled by a size of the batch: {name}/{'Σ(dy·x_hat)' if name == 'dgamma' else 'Σdy'} = {text}"  # noqa: E501
-                )
-            )
+            phrase = f"{name} {', '.join(what)}: {name}/{sums} = {text}"
             hits.setdefault(tuple(ids), phrase)
-    if len(hits) != 1:
-        return None
-    ((ids, phrase),) = hits.items()
-    return list(ids), phrase
+    return hits
 
 
 # -- the older catalogue rows that are not a parameter of the fits -----------------------------
