@@ -193,3 +193,139 @@ def dgamma_over_n_backward(dy: np.ndarray, cache: Any) -> Any:
     dgamma = (dy * x_hat).sum(axis=ax)
     dx = _b(gamma, x) * inv * (dy - _b(dbeta, x) / m - x_hat * _b(dgamma, x) / m)
     return dx, dgamma / x.shape[0], dbeta
+
+
+def _compact(dy: np.ndarray, cache: Any, *, k: float, ka: float, kb: float) -> Any:
+    """g·inv·(k·dy − ka·Σdy − kb·x_hat·Σ(dy·x_hat))/m-style backward with the counts given."""
+    x, _, _, inv, x_hat, gamma, _ = cache
+    ax = _axes(x)
+    dbeta = dy.sum(axis=ax)
+    dgamma = (dy * x_hat).sum(axis=ax)
+    dx = _b(gamma, x) * inv * (k * dy - _b(dbeta, x) / ka - x_hat * _b(dgamma, x) / kb)
+    return dx, dgamma, dbeta
+
+
+def count_minus_one_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> Any:
+    return _forward(x, gamma, beta, eps)
+
+
+def count_minus_one_backward(dy: np.ndarray, cache: Any) -> Any:
+    """The compact formula with its leading 1/m written 1/(m − 1), an unbiased count:
+    dx = g·inv/(m − 1)·(m·dy − Σdy − x_hat·Σ(dy·x_hat)), so c = m/(m − 1), a = b = 1."""
+    x, _, _, inv, x_hat, gamma, _ = cache
+    ax = _axes(x)
+    m = x.size // x.shape[1]
+    dbeta = dy.sum(axis=ax)
+    dgamma = (dy * x_hat).sum(axis=ax)
+    dx = _b(gamma, x) * inv / (m - 1) * (m * dy - _b(dbeta, x) - x_hat * _b(dgamma, x))
+    return dx, dgamma, dbeta
+
+
+def mean_path_unbiased_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float
+) -> Any:
+    return _forward(x, gamma, beta, eps)
+
+
+def mean_path_unbiased_backward(dy: np.ndarray, cache: Any) -> Any:
+    """Σdy divided by m − 1 in the mean path alone: a = m/(m − 1)."""
+    m = cache[0].size // cache[0].shape[1]
+    return _compact(dy, cache, k=1.0, ka=m - 1, kb=m)
+
+
+def var_path_unbiased_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float
+) -> Any:
+    return _forward(x, gamma, beta, eps)
+
+
+def var_path_unbiased_backward(dy: np.ndarray, cache: Any) -> Any:
+    """The staged chain rule with dvar/dx = 2·(x − mu)/(m − 1), the unbiased variance's
+    derivative, in a forward that normalizes with the biased one: b = m/(m − 1)."""
+    x, xc, var, inv, x_hat, gamma, eps = cache
+    ax = _axes(x)
+    m = x.size // x.shape[1]
+    dbeta = dy.sum(axis=ax)
+    dgamma = (dy * x_hat).sum(axis=ax)
+    dx_hat = dy * _b(gamma, x)
+    dvar = (dx_hat * xc).sum(axis=ax, keepdims=True) * -0.5 * (var + eps) ** -1.5
+    dmu = (-dx_hat * inv).sum(axis=ax, keepdims=True)
+    dx = dx_hat * inv + dvar * 2.0 * xc / (m - 1) + dmu / m
+    return dx, dgamma, dbeta
+
+
+def means_unbiased_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> Any:
+    return _forward(x, gamma, beta, eps)
+
+
+def means_unbiased_backward(dy: np.ndarray, cache: Any) -> Any:
+    """Both means of the backward over m − 1: a = b = m/(m − 1)."""
+    m = cache[0].size // cache[0].shape[1]
+    return _compact(dy, cache, k=1.0, ka=m - 1, kb=m - 1)
+
+
+def dbeta_over_n_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> Any:
+    return _forward(x, gamma, beta, eps)
+
+
+def dbeta_over_n_backward(dy: np.ndarray, cache: Any) -> Any:
+    """dbeta averaged over the batch axis: Σ dy / N (dbeta-mean in 2-D, 1/N in 4-D)."""
+    m = cache[0].size // cache[0].shape[1]
+    dx, dgamma, dbeta = _compact(dy, cache, k=1.0, ka=m, kb=m)
+    return dx, dgamma, dbeta / cache[0].shape[0]
+
+
+def _eps_moved_cached(dy: np.ndarray, cache: Any, std_of: Any) -> Any:
+    x, _, var, _, x_hat, gamma, eps = cache
+    ax = _axes(x)
+    m = x.size // x.shape[1]
+    dbeta = dy.sum(axis=ax)
+    dgamma = (dy * x_hat).sum(axis=ax)
+    std = std_of(var, eps)
+    dx = _b(gamma, x) / std * (dy - _b(dbeta, x) / m - x_hat * _b(dgamma, x) / m)
+    return dx, dgamma, dbeta
+
+
+def backward_eps_missing_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float
+) -> Any:
+    return _forward(x, gamma, beta, eps)
+
+
+def backward_eps_missing_backward(dy: np.ndarray, cache: Any) -> Any:
+    """x_hat cached, but the backward's own 1/std is 1/sqrt(var): c = r, a = b = 1, with
+    r = sqrt(var + eps)/sqrt(var)."""
+    return _eps_moved_cached(dy, cache, lambda var, eps: np.sqrt(var))
+
+
+def backward_eps_twice_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float
+) -> Any:
+    return _forward(x, gamma, beta, eps)
+
+
+def backward_eps_twice_backward(dy: np.ndarray, cache: Any) -> Any:
+    """x_hat cached, the backward's 1/std is 1/sqrt(var + 2·eps) (eps added again)."""
+    return _eps_moved_cached(dy, cache, lambda var, eps: np.sqrt(var + 2 * eps))
+
+
+#: what verify must name on each planted bug's failing backward checks, per rank (2-D, 4-D);
+#: an empty set: the check fails and stays unexplained
+DIAGNOSES: dict[str, tuple[set[str], set[str]]] = {
+    "not_divided_by_m": ({"dx-not-divided-by-m"}, {"dx-not-divided-by-m"}),
+    "means_over_n": (set(), {"backward-means-over-n"}),  # right in 2-D (m = N)
+    "sums_not_means": ({"backward-sums-not-means"}, {"backward-sums-not-means"}),
+    "xhat_term_sign": ({"dvar-path-sign"}, {"dvar-path-sign"}),
+    "mean_term_sign": ({"dmu-path-sign"}, {"dmu-path-sign"}),
+    "backward_eps_on_std": ({"backward-eps-outside-sqrt"}, {"backward-eps-outside-sqrt"}),
+    "backward_eps_on_std_cached": ({"backward-eps-outside-sqrt"}, {"backward-eps-outside-sqrt"}),
+    "backward_eps_missing": ({"backward-eps-missing"}, {"backward-eps-missing"}),
+    "backward_eps_twice": ({"backward-eps-twice"}, {"backward-eps-twice"}),
+    "count_minus_one": ({"dx-scaled"}, {"dx-scaled"}),
+    "mean_path_unbiased": ({"dmu-path-scaled"}, {"dmu-path-scaled"}),
+    "var_path_unbiased": ({"dvar-path-scaled"}, {"dvar-path-scaled"}),
+    "means_unbiased": ({"backward-means-scaled"}, {"backward-means-scaled"}),
+    "dgamma_over_n": ({"dgamma-mean"}, {"dgamma-scaled"}),
+    "dbeta_over_n": ({"dbeta-mean"}, {"dbeta-scaled"}),
+    "unbiased_inv_backward": (set(), set()),  # fails, unexplained: no constant of the sizes
+}

@@ -191,12 +191,29 @@ def diagnose_backward(
     notes: list[str] = []
     st = _Stats(x, gamma, eps, dy, spec=spec)
     sizes = _sizes(st)
+    outputs = {"dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+    got = {n: outputs[n] for n in failed if n in outputs}
     if "dx" in failed:
         found = _fit_dx(st, eps, x, dy, dx, dtype, sizes)
         if not found.ids:
-            cat = _catalogue(("dx",), x, gamma, beta, eps, dy, {"dx": dx}, dtype, spec)
-            if cat is not None:
-                found = Finding(cat.ids, found.fitted)
+            # a row of the catalogue that reproduces every failed output, else dx alone
+            for judged in (got, {"dx": dx}):
+                cat = _catalogue(tuple(judged), x, gamma, beta, eps, dy, judged, dtype, spec)
+                if cat is not None:
+                    if len(judged) == len(got):
+                        return Finding(cat.ids, found.fitted)
+                    found = Finding(cat.ids, found.fitted)
+                    break
+        whole = [i.removeprefix("backward-") for i in found.ids if i.startswith("backward-eps")]
+        if whole and _catalogue_row(whole[0], x, gamma, beta, eps, dy, got, dtype, spec):
+            # where eps sits, recomputed in the backward: the same backward as that mistake
+            # made throughout (forward too); only the forward tells the two apart
+            return Finding(
+                [],
+                f"{found.fitted}; ambiguous: {found.ids[0]} (eps moved in the backward only) "
+                f"or {whole[0]} (throughout, the forward too) reproduce the backward alike; "
+                "not named",
+            )
         ids += found.ids
         notes.append(found.fitted)
         if not found.ids:
@@ -341,8 +358,9 @@ def _fit_dx(st: _Stats, eps: float, x: Any, dy: Any, dx: Any, dtype: Any, sizes:
             ratio = np.sqrt(st.var + eps) / den
             if _close(cc, ratio) and not _close(ratio, 1.0):
                 where, text = _BACKWARD_EPS[mistake_id]
+                den_text = f"({text})" if " " in text else text
                 phrase = (
-                    f"{where} in the backward only: c = sqrt(var + eps)/({text}) = {_fmt(ratio)}"
+                    f"{where} in the backward only: c = sqrt(var + eps)/{den_text} = {_fmt(ratio)}"
                 )
                 c_options.append(
                     _Option(
@@ -528,6 +546,27 @@ def _catalogue(
         ):
             return Finding([mistake.id], f"matches the formula of {mistake.id}")
     return None
+
+
+def _catalogue_row(
+    mistake_id: str,
+    x: Any,
+    gamma: Any,
+    beta: Any,
+    eps: float,
+    dy: Any,
+    got: dict[str, Any],
+    dtype: Any,
+    spec: NormSpec,
+) -> bool:
+    """Whether the catalogue row ``mistake_id`` reproduces every output in ``got``."""
+    row = next((m for m in MISTAKES if m.id == mistake_id), None)
+    if row is None or not set(got) <= set(row.outputs):
+        return False
+    wrong = mistake_outputs(row, x, gamma, beta, dy, eps, spec=spec)
+    return wrong is not None and all(
+        _matches(v, wrong[k], k, x, eps, dy, dtype, spec) for k, v in got.items()
+    )
 
 
 def explains_forward_mistake(
