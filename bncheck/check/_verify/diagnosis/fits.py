@@ -10,8 +10,14 @@ Each output family has a few parameters that every known mistake sets to particu
   direct path, the path through mu_B and the path through sigma²_B). The correct backward has
   c = a = b = 1; a = 0 is a missing path through mu_B, b = 0 one through sigma²_B, c = −1 a
   sign error, c = 1/gamma a missing gamma, a mean-path term that is the same in every channel
-  a sum over all channels, b = ((var + eps)/var)^(3/2) a dvar without eps, ...
-- dgamma and dbeta: which of Σ dy·x_hat, Σ dy·(x − mu), Σ dy, their means, they equal.
+  a sum over all channels, b = ((var + eps)/var)^(3/2) a dvar without eps, c = m a dx not
+  divided by m, a = b = H·W means over N instead of N·H·W, c = sqrt(var + eps)/D' eps moved
+  in the backward alone, ... Each coefficient is read as a size of the batch or a sign by
+  :mod:`~bncheck.check._verify.diagnosis.sizes` (two expressions of one value: ambiguous, and
+  said so), and every reading of (c, a, b) is confirmed by its model; several readings that
+  reproduce dx alike (and name different mistakes) name nothing;
+- dgamma and dbeta: which of Σ dy·x_hat, Σ dy·(x − mu), Σ dy they equal, or the right sum times
+  a size or a sign (a mean: 1/m).
 
 A named mistake is reported only when its model reproduces the target's output within the
 error budget (:data:`bncheck.check.tolerances.MODEL_MATCH`, in the dtype the target computed
@@ -497,8 +503,8 @@ def _read_sum(
         # one constant for every channel, by least squares (robust to a channel with a tiny sum)
         k = float(np.dot(got, right) / np.dot(right, right)) if np.any(right) else np.nan
     for reading in readings([k], sizes, FIT_COEFFICIENT):
-        value = float(reading.value)
-        if value == 1.0 or not _close(got, value * right, tol):
+        factor = float(reading.value)
+        if factor == 1.0 or not _close(got, factor * right, tol):
             continue
         for expr in reading.names:
             negative = expr.startswith("−")
