@@ -25,6 +25,7 @@ import pytest
 from bncheck.check import verify
 from bncheck.check.tolerances import FIT_COEFFICIENT
 from tests.impls import fitted_bugs
+from tests.impls.mistake_refs import REFERENCES
 from tests.internals import MISTAKES, fits, sizes
 
 EPS = 1e-5
@@ -441,3 +442,13 @@ def test_verify_names_each_planted_bug_on_every_failing_backward_check(prefix: s
         assert {c.id for c in backward} <= {c.id for c in report.unexplained}
     else:
         assert not report.unexplained
+
+
+def test_a_whole_bn_mistake_explains_the_outputs_it_changes_and_the_rest_are_read_apart() -> None:
+    """eps outside the root throughout (forward too), differentiated exactly (an independent
+    reference, by the complex step), plus dbeta a mean: dx and dgamma are that mistake's, dbeta
+    is read on its own; the dgamma of eps moved in the backward alone is not named besides."""
+    b = SMALL
+    wrong = REFERENCES["eps-outside-sqrt"](b.x, b.gamma, b.beta, b.dy, EPS)
+    found = b.diagnose(wrong["dx"], wrong["dgamma"], b.s1 / b.m, failed=["dx", "dgamma", "dbeta"])
+    assert found.ids == ["eps-outside-sqrt", "dbeta-mean"], found.fitted

@@ -199,6 +199,7 @@ def diagnose_backward(
     sizes = _sizes(st)
     outputs = {"dx": dx, "dgamma": dgamma, "dbeta": dbeta}
     got = {n: outputs[n] for n in failed if n in outputs}
+    row = ""  # a catalogue row that reproduces dx: the other outputs it reproduces too
     if "dx" in failed:
         found = _fit_dx(st, eps, x, dy, dx, dtype, sizes)
         if not found.ids:
@@ -208,7 +209,7 @@ def diagnose_backward(
                 if cat is not None:
                     if len(judged) == len(got):
                         return Finding(cat.ids, found.fitted)
-                    found = Finding(cat.ids, found.fitted)
+                    found, row = Finding(cat.ids, found.fitted), cat.ids[0]
                     break
         whole = [i.removeprefix("backward-") for i in found.ids if i.startswith("backward-eps")]
         if whole and _catalogue_row(whole[0], x, gamma, beta, eps, dy, got, dtype, spec):
@@ -224,7 +225,12 @@ def diagnose_backward(
         notes.append(found.fitted)
         if not found.ids:
             return Finding([], "; ".join(notes))
-    pair: list[str] = [n for n in ("dgamma", "dbeta") if n in failed]
+    pair: list[str] = [
+        n
+        for n in ("dgamma", "dbeta")
+        if n in failed
+        and not (row and _catalogue_row(row, x, gamma, beta, eps, dy, {n: got[n]}, dtype, spec))
+    ]
     if pair:
         found = _fit_param_grads(st, eps, x, dy, dgamma, dbeta, pair, dtype, sizes)
         if not found.ids:
