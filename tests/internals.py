@@ -69,7 +69,7 @@ The wire codec (tests/check/test_verify_hostile.py)
 
 The verify engine's own decisions, tested one module at a time (tests/check/test_wire.py,
 test_frames.py, test_names.py, test_layout_detection.py, test_layer_probes.py,
-test_fits.py, test_eval_check.py, test_descriptions.py)
+test_fits.py, test_fitted_constants.py, test_eval_check.py, test_descriptions.py)
     names
         ``bncheck.check._verify.targets.names``: the name tables, ``find_pair``, ``Slot``,
         ``c_valued_slots`` and ``scalar_attr``, called on small objects.
@@ -87,6 +87,9 @@ test_fits.py, test_eval_check.py, test_descriptions.py)
     fits
         ``bncheck.check._verify.diagnosis.fits``: ``diagnose_forward``, ``diagnose_backward``
         and ``diagnose_eval`` fed outputs built from closed forms.
+    sizes
+        ``bncheck.check._verify.diagnosis.sizes``: ``Sizes``, ``Reading`` and ``readings``, the
+        expressions of the batch's sizes a fitted constant is read as, and their ambiguities.
     check_eval
         ``bncheck.check._verify.checks.running.check_eval``: the eval checks, driven by a fake
         target process.
@@ -164,6 +167,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "values": ("bncheck.check._verify.targets.values", None),
     "output_follows": ("bncheck.check._verify.targets.layer", "_changed"),
     "fits": ("bncheck.check._verify.diagnosis.fits", None),
+    "sizes": ("bncheck.check._verify.diagnosis.sizes", None),
     "check_eval": ("bncheck.check._verify.checks.running", "check_eval"),
     "checked_description": ("bncheck.check._verify.results", "checked_description"),
     "MAX_CHANNELS": ("bncheck.check._verify.results", "MAX_CHANNELS"),
