@@ -224,3 +224,9 @@ def test_a_process_wide_switch_is_found_and_restored_after_each_call() -> None:
     from tests.impls import discovery
 
     assert discovery.SETTINGS.learning is True  # this process's copy, untouched
+
+
+def test_statistics_held_in_a_tuple_keep_their_dtype_and_say_so() -> None:
+    report = verify(f"{HERE}:ListedBN", ndims=(2,), dtypes=("float32",))
+    assert report.result == "pass", report.to_text()
+    assert any("stays float64 in a float32 run" in note for note in report.contract)

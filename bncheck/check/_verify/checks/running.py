@@ -215,7 +215,9 @@ def check_running_and_eval(
     eps = s0.get("eps")
     eps = float(eps) if isinstance(eps, (int, float)) and not isinstance(eps, bool) else 1e-5
     wide = [x.astype(np.float64) for x in batches]
-    running, form = _judge_running(ids[0], s0, wide, observed, m, momentum, options.convention, eps)
+    running, form = _judge_running(
+        ids[0], s0, wide, observed, m, momentum, options.convention, eps, np.dtype(dtype)
+    )
     return [running, *check_eval(proc, rng, c, tuple(shape), dtype, ids[1:], form)]
 
 
@@ -228,9 +230,13 @@ def _judge_running(
     momentum: Any,
     declared: str,
     eps: float,
+    input_dtype: Any = None,
 ) -> tuple[CheckResult, str]:
     """The running check's result, and the form of the stored spread statistic (:data:`FORMS`)
-    that fits best: a variance unless another form is followed."""
+    that fits best: a variance unless another form is followed. The budget is that of the
+    coarsest dtype the statistics legitimately pass through: the one they are kept in, the one
+    they started in, and the input's (batch statistics of float32 input may be computed in
+    float32 and kept in float64)."""
     every = [(conv, bias) for conv in CONVENTIONS for bias in (True, False)]
     start = next(
         (
@@ -240,6 +246,8 @@ def _judge_running(
         ),
         None,
     )
+    if input_dtype is not None:
+        start = _coarser(np.dtype(input_dtype), start)
     inferred = ""
     if not isinstance(momentum, (int, float)) or isinstance(momentum, bool):
         # no momentum attribute: the first update tells the weight of the new batch

@@ -158,7 +158,13 @@ class LayerDriver:
             for slot in pair or ():
                 value = slot.get(self.obj)
                 if isinstance(value, np.ndarray) and value.dtype != np.dtype(dtype):
-                    slot.set(self.obj, value.astype(dtype))
+                    try:
+                        slot.set(self.obj, value.astype(dtype))
+                    except TypeError:  # an item of a tuple: it keeps the dtype it has
+                        self.contracts.note(
+                            f"{slot.label()} stays {value.dtype} in a {dtype} run (it is held "
+                            "in a tuple, which bncheck cannot give a new array)"
+                        )
                 elif torch is not None and isinstance(value, torch.Tensor):
                     wanted = getattr(torch, dtype)
                     if value.dtype != wanted:
