@@ -90,3 +90,23 @@ class ClosureStatsBN(RunningStdBN):
             box["std"] = (1 - self.momentum) * box["std"] + self.momentum * std
             return mu, var
         return box["mean"], box["std"] ** 2
+
+
+class FlatOnlyBN(RunningStdBN):
+    """RunningStdBN that refuses anything but (N, C) input, on purpose."""
+
+    def forward(self, x: Any) -> Any:
+        if x.ndim != 2:
+            raise ValueError(f"expected a 2-D (N, C) input, got {x.ndim}-D")
+        return super().forward(x)
+
+
+class BreaksOn4DBN(RunningStdBN):
+    """RunningStdBN whose code takes any rank but breaks on 4-D input in its own arithmetic
+    (an index past the end of a shape it assumed): 4-D was never checked, so not a pass."""
+
+    def forward(self, x: Any) -> Any:
+        if x.ndim == 4:
+            sizes = [x.shape[0], x.shape[1]]
+            return x * sizes[x.ndim - 1]  # IndexError: the 2-D shape it assumed
+        return super().forward(x)
