@@ -230,3 +230,16 @@ def test_statistics_held_in_a_tuple_keep_their_dtype_and_say_so() -> None:
     report = verify(f"{HERE}:ListedBN", ndims=(2,), dtypes=("float32",))
     assert report.result == "pass", report.to_text()
     assert any("stays float64 in a float32 run" in note for note in report.contract)
+
+
+def test_a_layer_keeping_its_inputs_until_a_flush_is_driven_one_forward_per_step() -> None:
+    report = verify(f"{HERE}:KeepsInputsBN", convention="keras", **ONE_CASE)
+    assert report.result == "pass", report.to_text()
+    assert any("flush_gradients() is called before each" in line for line in report.mapping)
+
+
+def test_a_stateful_backward_is_left_to_the_second_call_check() -> None:
+    # h30 blends its running inverse std into what its backward uses: a mistake, not a protocol
+    report = verify(f"{IMPLS / 'heldout' / 'h30_phase_string_inv_std.py'}:BatchNorm", **ONE_CASE)
+    assert report.result == "fail"
+    assert not any("is called before each" in line for line in report.mapping)

@@ -267,3 +267,39 @@ class GlobalSwitchBN(NoSwitchBN):
         self.xhat = (x - mu.reshape(sh)) * self.inv.reshape(sh)
         self.ax, self.sh = ax, sh
         return self.gamma.reshape(sh) * self.xhat + self.beta.reshape(sh)
+
+
+class KeepsInputsBN(NoSwitchBN):
+    """Keeps every training input since its last ``flush_gradients()`` and back-propagates the
+    oldest when given one dy (as a layer accumulating a batch of steps before an update does);
+    correct when driven one forward per flush. ``trainable`` switches train/eval."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.trainable = True
+        self.kept: list[Any] = []
+
+    def flush_gradients(self) -> None:
+        self.kept = []
+
+    def forward(self, x: Any) -> Any:
+        ax, sh = _axes(x), _shape(x)
+        if not self.trainable:
+            xhat = (x - self.running_mean.reshape(sh)) / np.sqrt(
+                self.running_var.reshape(sh) + 1e-5
+            )
+            return self.gamma.reshape(sh) * xhat + self.beta.reshape(sh)
+        mu, var = x.mean(axis=ax), x.var(axis=ax)
+        self.running_mean = 0.9 * self.running_mean + 0.1 * mu
+        self.running_var = 0.9 * self.running_var + 0.1 * var
+        inv = 1.0 / np.sqrt(var + 1e-5)
+        xhat = (x - mu.reshape(sh)) * inv.reshape(sh)
+        self.kept.append((xhat, inv, ax, sh))
+        return self.gamma.reshape(sh) * xhat + self.beta.reshape(sh)
+
+    def backward(self, dy: Any) -> tuple[Any, Any, Any]:
+        xhat, inv, ax, sh = self.kept[0]
+        m = dy.size // dy.shape[1]
+        dg, db = (dy * xhat).sum(axis=ax), dy.sum(axis=ax)
+        bracket = dy - db.reshape(sh) / m - xhat * dg.reshape(sh) / m
+        return (self.gamma * inv).reshape(sh) * bracket, dg, db

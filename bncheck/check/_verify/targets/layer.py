@@ -243,6 +243,13 @@ class LayerAdapter(LayerDriver):
             self.forward(x, True)
         self._find_grads(dy, c)
         mapping.append(self._grads_text())
+        if not self.autograd and self.engine is None:
+            self._one_step_per_forward(c)
+            if self.reset_name:
+                mapping.append(
+                    f"its backward covers every forward since {self.reset_name}(): "
+                    f"{self.reset_name}() is called before each training forward"
+                )
         if self.running is not None and self.layout.mode == "none" and not self.autograd:
             raise LoadError(
                 f"{self.name}: the layer keeps running statistics ({self.running[0].label()}, "
@@ -553,6 +560,73 @@ class LayerAdapter(LayerDriver):
             return None
         return engine
 
+    def _one_step_per_forward(self, c: int) -> None:
+        """A backward after two training forwards must be the backward of the second alone
+        (the checks run several forwards on one instance). A layer that keeps every input
+        since its last update (numpy-ml's style) is driven with the method that clears them,
+        found by behaviour; with no such method it is a usage error, never a FAIL."""
+        rng = np.random.default_rng(17)
+        x1 = probe_x(c, self.probe_ndim)
+        x2 = rng.normal(-1.0, 0.7, size=x1.shape)
+        dy = rng.normal(size=x1.shape)
+
+        def step(first: bool, reset: str = "") -> Any:
+            self.new(c, "float64", 1e-5, self.probe_ndim)
+            if first:
+                self.forward(x1, True)
+                if reset:
+                    getattr(self.obj, reset)()
+            self.forward(x2, True)
+            return self.backward(dy)
+
+        def same(a: Any, b: Any) -> bool:
+            return all(
+                isinstance(u, np.ndarray)
+                and isinstance(v, np.ndarray)
+                and u.shape == v.shape
+                and np.allclose(u, v, rtol=1e-9, atol=1e-12)
+                for u, v in zip(a, b, strict=True)
+            )
+
+        alone = step(False)
+        try:
+            after_two = step(True)
+        except Exception:
+            after_two = None
+        if after_two is not None and same(alone, after_two):
+            return
+        if after_two is not None and all(isinstance(v, np.ndarray) for v in after_two):
+            # a well-formed answer: unless it is the backward of the FIRST input (a layer that
+            # keeps its inputs), a different value is the target's own statefulness, which
+            # the second-call check judges
+            self.new(c, "float64", 1e-5, self.probe_ndim)
+            self.forward(x1, True)
+            first = self.backward(dy)
+            if not same(first, after_two):
+                return
+        names = [
+            n
+            for n in dir(self.obj)
+            if not n.startswith("__")
+            and n not in (self.layout.forward_name, self.backward_name, self.layout.mode_name)
+            and callable(getattr(self.obj, n, None))
+        ]
+        names.sort(key=lambda n: (not any(k in n.lower() for k in _RESET_HINTS), n))
+        for name in names[:48]:
+            try:
+                inspect.signature(getattr(self.obj, name)).bind()
+                if same(alone, step(True, name)):
+                    self.reset_name = name
+                    return
+            except Exception:
+                continue
+        raise LoadError(
+            f"{self.name}: after two training forwards its backward is not that of the second "
+            "(it seems to keep every input since some reset), and no method of it that takes "
+            "no arguments makes it so; bncheck runs one forward per step: map it with "
+            "bncheck.adapt (see the README)"
+        )
+
     def _first_rank(self, c: int) -> int:
         """The first rank (those asked for first) a training forward takes."""
         for ndim in (*self.wanted, 2, 3, 4, 5):
@@ -817,6 +891,7 @@ _FORWARD_HINTS = (
     "predict",
     "transform",
 )
+_RESET_HINTS = ("flush", "zero", "reset", "clear", "free", "forget", "release")
 _BACKWARD_HINTS = ("backward", "grad", "backprop", "bprop", "vjp", "bwd", "derivative")
 _NOT_FORWARD = (
     "backward",

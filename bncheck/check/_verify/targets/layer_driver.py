@@ -67,6 +67,9 @@ class LayerDriver:
         self.backward_name = "backward"
         #: the tensor class of a layer built on its own autograd engine (no layer backward)
         self.engine: Any = None
+        #: a method called before each training forward, for a layer whose backward covers
+        #: every input since its last call (found by behaviour)
+        self.reset_name = ""
         self.torch_grads = False
         self.lazy_params = False
         self.lazy_running = False
@@ -194,6 +197,8 @@ class LayerDriver:
             return self._forward_autograd(x, train)
         if self.engine is not None:
             return self._forward_engine(x, train)
+        if train and self.reset_name:  # a layer whose backward covers every forward since
+            getattr(self.obj, self.reset_name)()  # its last reset: one forward per step
         self.passed_x = self._to_axis(x)
         y = call_forward(self.obj, self.layout, self.passed_x, train)
         if (
