@@ -243,3 +243,21 @@ def test_a_stateful_backward_is_left_to_the_second_call_check() -> None:
     report = verify(f"{IMPLS / 'heldout' / 'h30_phase_string_inv_std.py'}:BatchNorm", **ONE_CASE)
     assert report.result == "fail"
     assert not any("is called before each" in line for line in report.mapping)
+
+
+def test_a_registry_keyed_by_the_layers_name_is_reached_for_each_layer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = types.ModuleType("registry_style")
+    module.PARAMS = {"bn0/gamma": np.ones(3), "other/gamma": np.ones(3), "bn1/gamma": np.zeros(3)}
+    monkeypatch.setitem(__import__("sys").modules, "registry_style", module)
+    Layer = type("Layer", (), {"__module__": "registry_style"})
+    first, second = Layer(), Layer()
+    first.name, second.name = "bn0", "bn1"
+    found = [p for p in leaves(first, 3) if p.label().startswith("registry_style")]
+    assert [p.label() for p in found] == ["registry_style.PARAMS['{<name>}/gamma']"]
+    where = found[0]
+    assert where.get(second) is module.PARAMS["bn1/gamma"]  # the same path, the other layer
+    where.set(second, [1.0, 2.0, 3.0])
+    assert module.PARAMS["bn1/gamma"].tolist() == [1.0, 2.0, 3.0]
+    assert module.PARAMS["bn0/gamma"].tolist() == [1.0, 1.0, 1.0]

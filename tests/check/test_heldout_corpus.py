@@ -18,11 +18,7 @@ CORPUS = IMPLS / "heldout"
 
 #: Files the verifier does not get right yet, and why (strict: a fix makes the test fail until
 #: the entry is removed).
-NOT_YET = {
-    "h24": "parameters and gradients live only in module-level registries keyed per instance "
-    "('bn0/gamma'): not reachable from the layer object, refused as a usage error",
-    "h27": "the same module-level registry style as h24",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def _expected() -> dict[str, str]:

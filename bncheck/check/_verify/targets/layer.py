@@ -472,8 +472,8 @@ class LayerAdapter(LayerDriver):
 
             def run(final: Any, train: bool, layout: Layout = layout, a: Any = a) -> Any:
                 obj = self._make(c, np.float64, a.ndim)
-                call_forward(obj, layout, self._to_axis(a), True)
-                y = call_forward(obj, layout, self._to_axis(final), train)
+                call_forward(obj, layout, self._to_axis(a.copy()), True)
+                y = call_forward(obj, layout, self._to_axis(final.copy()), train)
                 if isinstance(y, (tuple, list)) and y:
                     y = y[0]
                 y = np.asarray(as_array(y), dtype=np.float64)
@@ -690,7 +690,7 @@ class LayerAdapter(LayerDriver):
                 back = np.asarray(as_array(path.get(obj)), dtype=np.float64).reshape(c)
                 if not np.allclose(back, base + delta):
                     raise ValueError("does not read back")
-            y = call_forward(obj, self.layout, self._to_axis(x), True)
+            y = call_forward(obj, self.layout, self._to_axis(x.copy()), True)
             y = y[0] if isinstance(y, (tuple, list)) and y else y
             return self._from_axis(np.asarray(as_array(y), dtype=np.float64))
 
@@ -734,13 +734,13 @@ class LayerAdapter(LayerDriver):
 
         try:
             obj = self._make(c, np.float64, self.probe_ndim)
-            call_forward(obj, self.layout, self._to_axis(a1), True)
+            call_forward(obj, self.layout, self._to_axis(a1.copy()), True)
             first = values(obj)
-            call_forward(obj, self.layout, self._to_axis(b), True)
+            call_forward(obj, self.layout, self._to_axis(b.copy()), True)
             second = values(obj)
             other = self._make(c, np.float64, self.probe_ndim)
-            call_forward(other, self.layout, self._to_axis(a2), True)
-            call_forward(other, self.layout, self._to_axis(b), True)
+            call_forward(other, self.layout, self._to_axis(a2.copy()), True)
+            call_forward(other, self.layout, self._to_axis(b.copy()), True)
             second_other = values(other)
         except Exception:
             return None

@@ -20,14 +20,32 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Path", "c_values", "leaves", "parse_path"]
+__all__ = ["Global", "Keyed", "Path", "c_values", "leaves", "parse_path"]
 
 #: how deep :func:`leaves` looks below the object (``obj.a.b[0].data`` is depth 3)
 MAX_DEPTH = 4
 #: how many containers :func:`leaves` opens at most (a guard against huge object graphs)
 MAX_NODES = 2000
 
-Step = str | int
+
+@dataclass(frozen=True)
+class Global:
+    """A first step: a dict at the top of a module (a framework's registry of parameters)."""
+
+    module: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """A dict key made from the layer's own attribute: ``template.format(layer.attr)`` (a
+    registry keyed per layer, ``"{}/gamma"`` with the layer's name)."""
+
+    attr: str
+    template: str
+
+
+Step = str | int | Global | Keyed
 
 _TOKEN = re.compile(r"""\.?([A-Za-z_][A-Za-z0-9_]*)|\.(\d+)|\[(-?\d+)\]|\[(['"])(.*?)\4\]""")
 
@@ -70,8 +88,16 @@ def parse_path(text: str) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-def _step(holder: Any, step: Step) -> Any:
+def _step(holder: Any, step: Step, root: Any = None) -> Any:
     """One step down; KeyError/IndexError/AttributeError when it is not there."""
+    if isinstance(step, Global):
+        module = sys.modules.get(step.module)
+        table = getattr(module, step.name, None) if module is not None else None
+        if not isinstance(table, dict):
+            raise KeyError(step.name)
+        return table
+    if isinstance(step, Keyed):
+        step = step.template.format(getattr(root, step.attr))
     if isinstance(holder, dict):
         if step in holder:
             return holder[step]
@@ -88,7 +114,11 @@ def _step(holder: Any, step: Step) -> Any:
 def _label(steps: tuple[Step, ...]) -> str:
     out = ""
     for step in steps:
-        if isinstance(step, int):
+        if isinstance(step, Global):
+            out += f"{step.module}.{step.name}"
+        elif isinstance(step, Keyed):
+            out += "[" + repr(step.template).replace("{}", "{" + f"<{step.attr}>" + "}") + "]"
+        elif isinstance(step, int):
             out += f"[{step}]"
         elif step.isidentifier():
             out += ("." if out else "") + step
@@ -117,19 +147,23 @@ class Path:
     def _parent(self, obj: Any) -> Any:
         holder = obj
         for step in self.steps[:-1]:
-            holder = _step(holder, step)
+            holder = _step(holder, step, obj)
         return holder
+
+    def _last(self, obj: Any) -> Any:
+        last = self.steps[-1]
+        return last.template.format(getattr(obj, last.attr)) if isinstance(last, Keyed) else last
 
     def exists(self, obj: Any) -> bool:
         try:
-            _step(self._parent(obj), self.steps[-1])
+            _step(self._parent(obj), self.steps[-1], obj)
         except Exception:
             return False
         return True
 
     def get(self, obj: Any) -> Any:
         try:
-            return _step(self._parent(obj), self.steps[-1])
+            return _step(self._parent(obj), self.steps[-1], obj)
         except Exception:
             return None
 
@@ -138,7 +172,7 @@ class Path:
         or parameter object is filled in place, an array keeps its shape, an item of a tuple
         (which cannot be replaced) is written into."""
         holder = self._parent(obj)
-        last = self.steps[-1]
+        last = self._last(obj)
         old = self.get(obj)
         new: Any = np.array(value, copy=True)
         if hasattr(old, "detach") and hasattr(old, "copy_"):  # a torch tensor or Parameter
@@ -255,4 +289,34 @@ def leaves(obj: Any, c: int | None, *, depth: int = MAX_DEPTH) -> dict[Path, Any
                 seen_nodes.add(id(child))
                 nxt.append((path, child))
         frontier = nxt
+    for where, value in _registry_leaves(obj, c).items():
+        if id(value) not in seen_values:
+            seen_values.add(id(value))
+            found[where] = value
     return found
+
+
+def _registry_leaves(obj: Any, c: int | None) -> dict[Path, Any]:
+    """Values of C numbers in dicts at the top of the layer's own module whose key holds one of
+    the layer's string attributes (its name): a registry keyed per layer
+    (``PARAMS["bn0/gamma"]``), reached again for each new layer through that attribute."""
+    module = sys.modules.get(getattr(type(obj), "__module__", "") or "")
+    if module is None or module.__name__.split(".")[0] in ("builtins", "numpy", "torch"):
+        return {}
+    attrs = getattr(obj, "__dict__", None)
+    idents = {k: v for k, v in (attrs or {}).items() if isinstance(v, str) and len(v) >= 2}
+    if not idents:
+        return {}
+    out: dict[Path, Any] = {}
+    for name, table in list(vars(module).items())[:512]:
+        if name.startswith("__") or not isinstance(table, dict):
+            continue
+        for key, value in list(table.items())[:4096]:
+            if not isinstance(key, str) or not c_values(value, c):
+                continue
+            for attr, ident in idents.items():
+                if ident in key and key.count(ident) == 1:
+                    template = key.replace("{", "{{").replace("}", "}}").replace(ident, "{}")
+                    out[Path((Global(module.__name__, name), Keyed(attr, template)))] = value
+                    break
+    return out
