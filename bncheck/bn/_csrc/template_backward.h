@@ -32,14 +32,17 @@ static inline void BN_FN(bsum)(T xv, T dv, double mh, double ml, double g0, doub
 
 static BN_ALWAYS_INLINE void BN_FN(bsums)(const bn_byte *x, const bn_byte *dy, bn_shape s,
                                           idx c0, idx c1, const double *mh, const double *ml,
-                                          const bn_sums *out, int semi)
+                                          const bn_sums *out, int semi, uint32_t *hash,
+                                          int hashing)
 {
     const idx C = s.C, inner = s.inner;
     if (inner == 1) {
         for (idx cb = c0; cb < c1; cb += W) {
             idx w = c1 - cb < W ? c1 - cb : W;
             double ah[W], al[W], bh[W], bl[W], sh[W], sl[W], za[W];
+            uint32_t hh[W];
             for (idx j = 0; j < w; j++) ah[j] = al[j] = bh[j] = bl[j] = sh[j] = sl[j] = za[j] = 0;
+            for (idx j = 0; j < w; j++) hh[j] = 0;
             idx o = 0;
             for (; o + R <= s.outer; o += R) {
                 const bn_byte *restrict p = BN_AT(x, o * C + cb);
@@ -53,6 +56,9 @@ static BN_ALWAYS_INLINE void BN_FN(bsums)(const bn_byte *x, const bn_byte *dy, b
                                     &v, &q, &t, &a, &b, &k, semi);
                     ah[j] = u, al[j] = v, bh[j] = q, bl[j] = t, sh[j] = a, sl[j] = b, za[j] = k;
                 }
+                if (hashing)
+                    for (idx r = 0; r < R; r++)
+                        BN_FN(hash_row)(BN_AT(p, r * C), w, BN_KEY(o + r), hh);
             }
             for (; o < s.outer; o++) {
                 const bn_byte *restrict p = BN_AT(x, o * C + cb);
@@ -61,6 +67,7 @@ static BN_ALWAYS_INLINE void BN_FN(bsums)(const bn_byte *x, const bn_byte *dy, b
                     BN_FN(bsum)(BN_LD(p, j), BN_LD(g, j), mh[cb + j], ml[cb + j],
                                 BN_LDD(dy, cb + j), &ah[j], &al[j], &bh[j], &bl[j], &sh[j],
                                 &sl[j], &za[j], semi);
+                if (hashing) BN_FN(hash_row)(p, w, BN_KEY(o), hh);
             }
             for (idx j = 0; j < w; j++) {
                 idx c = cb + j;
@@ -69,6 +76,7 @@ static BN_ALWAYS_INLINE void BN_FN(bsums)(const bn_byte *x, const bn_byte *dy, b
                 dd_norm(&sh[j], &sl[j]);
                 out->s1h[c] = ah[j], out->s1l[c] = al[j], out->s2h[c] = bh[j];
                 out->s2l[c] = bl[j], out->s3h[c] = sh[j], out->s3l[c] = sl[j], out->z[c] = za[j];
+                if (hashing) hash[c] = hh[j];
             }
         }
         return;
@@ -77,17 +85,22 @@ static BN_ALWAYS_INLINE void BN_FN(bsums)(const bn_byte *x, const bn_byte *dy, b
         double ah[L], al[L], bh[L], bl[L], sh[L], sl[L], za[L];
         double h0 = mh[c], l0 = ml[c], g0 = BN_LDD(dy, c * inner);
         for (idx j = 0; j < L; j++) ah[j] = al[j] = bh[j] = bl[j] = sh[j] = sl[j] = za[j] = 0.0;
+        uint32_t e = 0;
         for (idx o = 0; o < s.outer; o++) {
             const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
             const bn_byte *restrict g = BN_AT(dy, (o * C + c) * inner);
-            idx i = 0;
-            for (; i + L <= inner; i += L)
-                for (idx j = 0; j < L; j++)
-                    BN_FN(bsum)(BN_LD(p, i + j), BN_LD(g, i + j), h0, l0, g0, &ah[j], &al[j],
-                                &bh[j], &bl[j], &sh[j], &sl[j], &za[j], semi);
-            for (; i < inner; i++)
-                BN_FN(bsum)(BN_LD(p, i), BN_LD(g, i), h0, l0, g0, &ah[0], &al[0], &bh[0], &bl[0],
-                            &sh[0], &sl[0], &za[0], semi);
+            for (idx i0 = 0; i0 < inner; i0 += BN_CHUNK) { /* lanes as without chunks */
+                const idx i1 = inner - i0 < BN_CHUNK ? inner : i0 + BN_CHUNK;
+                idx i = i0;
+                for (; i + L <= i1; i += L)
+                    for (idx j = 0; j < L; j++)
+                        BN_FN(bsum)(BN_LD(p, i + j), BN_LD(g, i + j), h0, l0, g0, &ah[j], &al[j],
+                                    &bh[j], &bl[j], &sh[j], &sl[j], &za[j], semi);
+                for (; i < i1; i++)
+                    BN_FN(bsum)(BN_LD(p, i), BN_LD(g, i), h0, l0, g0, &ah[0], &al[0], &bh[0],
+                                &bl[0], &sh[0], &sl[0], &za[0], semi);
+                if (hashing) e += BN_FN(hash_run)(BN_AT(p, i0), i1 - i0, o * inner + i0);
+            }
         }
         double h = 0.0, l = 0.0, h2 = 0.0, l2 = 0.0, h3 = 0.0, l3 = 0.0, zz = 0.0;
         for (idx j = 0; j < L; j++) {
@@ -98,19 +111,29 @@ static BN_ALWAYS_INLINE void BN_FN(bsums)(const bn_byte *x, const bn_byte *dy, b
         }
         out->s1h[c] = h, out->s1l[c] = l, out->s2h[c] = h2, out->s2l[c] = l2;
         out->s3h[c] = h3, out->s3l[c] = l3, out->z[c] = zz;
+        if (hashing) hash[c] = e;
     }
 }
 
+/* the sums, and with hash (not NULL) the checksum of x */
 BN_KERNEL void BN_FN(bn_bsums_dd)(const bn_byte *x, const bn_byte *dy, bn_shape s, idx c0, idx c1,
-                                  const double *mh, const double *ml, const bn_sums *out)
+                                  const double *mh, const double *ml, const bn_sums *out,
+                                  uint32_t *hash)
 {
-    BN_FN(bsums)(x, dy, s, c0, c1, mh, ml, out, 0);
+    if (hash)
+        BN_FN(bsums)(x, dy, s, c0, c1, mh, ml, out, 0, hash, 1);
+    else
+        BN_FN(bsums)(x, dy, s, c0, c1, mh, ml, out, 0, NULL, 0);
 }
 
 BN_KERNEL void BN_FN(bn_bsums_semi)(const bn_byte *x, const bn_byte *dy, bn_shape s, idx c0, idx c1,
-                                    const double *mh, const double *ml, const bn_sums *out)
+                                    const double *mh, const double *ml, const bn_sums *out,
+                                    uint32_t *hash)
 {
-    BN_FN(bsums)(x, dy, s, c0, c1, mh, ml, out, 1);
+    if (hash)
+        BN_FN(bsums)(x, dy, s, c0, c1, mh, ml, out, 1, hash, 1);
+    else
+        BN_FN(bsums)(x, dy, s, c0, c1, mh, ml, out, 1, NULL, 0);
 }
 
 /* ---- dx = k * (dy - a - (x - mu) * b) ---------------------------------------------------- */
