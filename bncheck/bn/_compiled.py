@@ -35,6 +35,7 @@ __all__ = [
     "inference",
     "load_error",
     "num_threads",
+    "traffic",
     "working",
 ]
 
@@ -283,6 +284,15 @@ def backward(
     )
     _ran(ran)
     return dx, dgamma, dbeta, int(redone), float(dx_bound), x_sum
+
+
+def traffic(x: Array, dy: Array, y: Array, dx: Array, *, train: bool) -> int:
+    """Stream the bytes a two-pass BN must move over C-contiguous (outer, C, inner) arrays of
+    one dtype, on the threads a kernel call on x would use; returns how many ran (the traffic
+    floor of ``bncheck bench``: not a BN)."""
+    threads = num_threads() if x.size >= PARALLEL_MIN else 1
+    ran: int = _ext().traffic(x, dy, y, dx, train, threads)
+    return ran
 
 
 def inference(

@@ -364,6 +364,82 @@ static PyObject *bn_py_checksum(PyObject *self, PyObject *args)
     return bn_release(&v, PyLong_FromLong(team));
 }
 
+/* ---- the traffic floor (bncheck.report.bench): not a BN, the memory traffic a two-pass BN
+ * cannot avoid, streamed with next to no arithmetic on the same threads as the kernels. Train:
+ * x read (the statistics), x read and y written, x and dy read (the backward sums), x and dy
+ * read and dx written; eval: x read and y written. Each thread streams one range of the
+ * values through every pass. */
+#define BN_TRAFFIC(T, NAME)                                                                    \
+    static double NAME(const T *restrict x, const T *restrict dy, T *restrict y,               \
+                       T *restrict dx, idx i0, idx i1, int train)                             \
+    {                                                                                          \
+        double s = 0.0;                                                                        \
+        if (!train) {                                                                          \
+            for (idx i = i0; i < i1; i++) y[i] = x[i];                                         \
+            return s;                                                                          \
+        }                                                                                      \
+        T a = 0;                                                                               \
+        for (idx i = i0; i < i1; i++) a = a > x[i] ? a : x[i];                                 \
+        for (idx i = i0; i < i1; i++) y[i] = x[i];                                             \
+        T b = 0;                                                                               \
+        for (idx i = i0; i < i1; i++) b = b > x[i] + dy[i] ? b : x[i] + dy[i];                 \
+        for (idx i = i0; i < i1; i++) dx[i] = x[i] + dy[i];                                    \
+        return (double)a + (double)b;                                                          \
+    }
+BN_TRAFFIC(float, bn_traffic_f32)
+BN_TRAFFIC(double, bn_traffic_f64)
+
+static PyObject *bn_py_traffic(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o[4];
+    int train, n;
+    if (!PyArg_ParseTuple(args, "OOOOpi:traffic", &o[0], &o[1], &o[2], &o[3], &train, &n))
+        return NULL;
+    bn_views v = {0};
+    void *x, *dy, *y, *dx;
+    int f64 = bn_get_data(&v, o[0], "x", 0, -1, &x);
+    if (f64 < 0 || bn_get_data(&v, o[1], "dy", 0, f64, &dy) < 0 ||
+        bn_get_data(&v, o[2], "y", 1, f64, &y) < 0 ||
+        bn_get_data(&v, o[3], "dx", 1, f64, &dx) < 0 || bn_no_overlap(&v) < 0)
+        return bn_release(&v, NULL);
+    if (!f64 && ((uintptr_t)x % _Alignof(float) || (uintptr_t)dy % _Alignof(float))) {
+        PyErr_SetString(PyExc_ValueError, "x and dy must be aligned");
+        return bn_release(&v, NULL);
+    }
+    if (f64 && ((uintptr_t)x % _Alignof(double) || (uintptr_t)dy % _Alignof(double))) {
+        PyErr_SetString(PyExc_ValueError, "x and dy must be aligned");
+        return bn_release(&v, NULL);
+    }
+    idx size = v.shape.outer * v.shape.C * v.shape.inner;
+    if (n < 1 || n > BN_MAX_THREADS) {
+        PyErr_Format(PyExc_ValueError, "threads=%d; expected 1 to %d", n, BN_MAX_THREADS);
+        return bn_release(&v, NULL);
+    }
+    double sink = 0.0;
+    int team = 1;
+    Py_BEGIN_ALLOW_THREADS
+#ifdef _OPENMP
+    if (n > 1 && !bn_forked) {
+#pragma omp parallel num_threads(n) reduction(+ : sink)
+        {
+            int t = omp_get_thread_num(), m = omp_get_num_threads();
+            idx i0 = bn_bound(size, m, t), i1 = bn_bound(size, m, t + 1);
+            sink += f64 ? bn_traffic_f64(x, dy, y, dx, i0, i1, train)
+                        : bn_traffic_f32(x, dy, y, dx, i0, i1, train);
+            if (t == 0) team = m;
+        }
+    } else
+#endif
+    {
+        sink = f64 ? bn_traffic_f64(x, dy, y, dx, 0, size, train)
+                   : bn_traffic_f32(x, dy, y, dx, 0, size, train);
+    }
+    Py_END_ALLOW_THREADS
+    (void)sink;
+    return bn_release(&v, PyLong_FromLong(team));
+}
+
 static PyObject *bn_py_ranges(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -399,6 +475,10 @@ static PyMethodDef bn_methods[] = {
     {"checksum", bn_py_checksum, METH_VARARGS,
      "checksum(x, threads, hash) -> threads used. The checksum of x (outer, C, inner) per "
      "channel, into hash (uint32 (C,))."},
+    {"traffic", bn_py_traffic, METH_VARARGS,
+     "traffic(x, dy, y, dx, train, threads) -> threads used. Not a BN: streams the bytes a "
+     "two-pass BN must move (train: x, x -> y, x and dy, x and dy -> dx; eval: x -> y), the "
+     "traffic floor of bncheck bench."},
     {"ranges", bn_py_ranges, METH_VARARGS,
      "ranges(C, threads) -> the channel ranges [(c0, c1), ...] a call with that many threads "
      "runs, one per thread."},

@@ -306,10 +306,12 @@ static BN_ALWAYS_INLINE int BN_FN(affine_dd_loops)(const bn_byte *x, bn_shape s,
         }
         return bad;
     }
-    for (idx c = c0; c < c1; c++) {
-        double a0 = mh[c], a1 = ml[c], s0 = sh[c], s1 = sl[c], b = beta[c];
-        uint32_t k = 0;
-        for (idx o = 0; o < s.outer; o++) {
+    /* rows outside, channels inside: the runs are visited in memory order (each element's
+     * arithmetic is the same in any order; the checksum is a sum mod 2^32) */
+    for (idx o = 0; o < s.outer; o++) {
+        for (idx c = c0; c < c1; c++) {
+            double a0 = mh[c], a1 = ml[c], s0 = sh[c], s1 = sl[c], b = beta[c];
+            uint32_t k = 0;
             const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
             T *restrict q = y + (o * C + c) * inner;
             const idx pos = (o0 + o) * inner;
@@ -322,8 +324,8 @@ static BN_ALWAYS_INLINE int BN_FN(affine_dd_loops)(const bn_byte *x, bn_shape s,
                 }
                 if (hashing) k += BN_FN(hash_run)(BN_AT(p, i0), i1 - i0, pos + i0);
             }
+            if (hashing) hash[c] += k;
         }
-        if (hashing) hash[c] += k;
     }
     return bad;
 }
@@ -360,10 +362,10 @@ static BN_ALWAYS_INLINE int BN_FN(affine_fast_loops)(const bn_byte *x, bn_shape 
         }
         return bad;
     }
-    for (idx c = c0; c < c1; c++) {
-        double a0 = mh[c], s0 = sh[c], b = beta2[c];
-        uint32_t k = 0;
-        for (idx o = 0; o < s.outer; o++) {
+    for (idx o = 0; o < s.outer; o++) { /* memory order, as in affine_dd_loops */
+        for (idx c = c0; c < c1; c++) {
+            double a0 = mh[c], s0 = sh[c], b = beta2[c];
+            uint32_t k = 0;
             const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
             T *restrict q = y + (o * C + c) * inner;
             const idx pos = (o0 + o) * inner;
@@ -376,8 +378,8 @@ static BN_ALWAYS_INLINE int BN_FN(affine_fast_loops)(const bn_byte *x, bn_shape 
                 }
                 if (hashing) k += BN_FN(hash_run)(BN_AT(p, i0), i1 - i0, pos + i0);
             }
+            if (hashing) hash[c] += k;
         }
-        if (hashing) hash[c] += k;
     }
     return bad;
 }

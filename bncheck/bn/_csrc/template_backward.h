@@ -166,9 +166,10 @@ BN_KERNEL void BN_FN(bn_dx_dd)(const bn_byte *x, const bn_byte *dy, bn_shape s, 
         }
         return;
     }
-    for (idx c = c0; c < c1; c++) {
-        bn_dxc q = {mh[c], ml[c], k->ah[c], k->al[c], k->bh[c], k->bl[c], k->kh[c], k->kl[c]};
-        for (idx o = 0; o < s.outer; o++) {
+    for (idx o = 0; o < s.outer; o++) { /* memory order: each element's arithmetic is fixed */
+        for (idx c = c0; c < c1; c++) {
+            bn_dxc q = {mh[c], ml[c], k->ah[c], k->al[c], k->bh[c], k->bl[c], k->kh[c],
+                        k->kl[c]};
             idx off = (o * C + c) * inner;
             const bn_byte *restrict p = BN_AT(x, off);
             const bn_byte *restrict g = BN_AT(dy, off);
@@ -195,9 +196,9 @@ BN_KERNEL void BN_FN(bn_dx_fast)(const bn_byte *x, const bn_byte *dy, bn_shape s
         }
         return;
     }
-    for (idx c = c0; c < c1; c++) {
-        double h0 = mh[c], e0 = e[c], b0 = b[c], k0 = k[c];
-        for (idx o = 0; o < s.outer; o++) {
+    for (idx o = 0; o < s.outer; o++) { /* memory order: each element's arithmetic is fixed */
+        for (idx c = c0; c < c1; c++) {
+            double h0 = mh[c], e0 = e[c], b0 = b[c], k0 = k[c];
             idx off = (o * C + c) * inner;
             const bn_byte *restrict p = BN_AT(x, off);
             const bn_byte *restrict g = BN_AT(dy, off);
