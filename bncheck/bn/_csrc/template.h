@@ -53,6 +53,7 @@ static inline uint32_t BN_FN(hash)(T v, uint32_t key)
  * (still in L1), so that neither loop keeps the other from vectorising: mixing 32-bit words
  * with the main loops' doubles in one loop costs far more. */
 #define BN_CHUNK 1024 /* values of a run per step (a multiple of L): the chunk stays in L1 */
+#define BN_CB 16      /* channels per block of the reductions over runs (accumulators in L1) */
 
 /* h[j] += the term of value j of a row segment of n values, all at one position (key) */
 static inline void BN_FN(hash_row)(const bn_byte *restrict p, idx n, uint32_t key,
@@ -145,28 +146,41 @@ static BN_ALWAYS_INLINE void BN_FN(reduce_dd)(const bn_byte *x, bn_shape s, idx 
         }
         return;
     }
-    for (idx c = c0; c < c1; c++) {
-        double ah[L], al[L];
-        double h0 = squares ? mh[c] : 0.0, l0 = squares ? ml[c] : 0.0;
-        for (idx j = 0; j < L; j++) ah[j] = al[j] = 0.0;
-        uint32_t k = 0;
+    /* blocks of BN_CB channels, rows outside: the runs are read in memory order, and each
+     * channel's values reach its lanes in the same order as one channel at a time */
+    for (idx cb = c0; cb < c1; cb += BN_CB) {
+        const idx w = c1 - cb < BN_CB ? c1 - cb : BN_CB;
+        double ah[BN_CB][L], al[BN_CB][L];
+        uint32_t kk[BN_CB];
+        for (idx q = 0; q < w; q++) {
+            kk[q] = 0;
+            for (idx j = 0; j < L; j++) ah[q][j] = al[q][j] = 0.0;
+        }
         for (idx o = 0; o < s.outer; o++) {
-            const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
-            for (idx i0 = 0; i0 < inner; i0 += BN_CHUNK) { /* lanes as without chunks */
-                const idx i1 = inner - i0 < BN_CHUNK ? inner : i0 + BN_CHUNK;
-                idx i = i0;
-                for (; i + L <= i1; i += L)
-                    for (idx j = 0; j < L; j++)
-                        BN_FN(acc_dd)(BN_LD(p, i + j), h0, l0, &ah[j], &al[j], squares);
-                for (; i < i1; i++) BN_FN(acc_dd)(BN_LD(p, i), h0, l0, &ah[0], &al[0], squares);
-                if (hashing) k += BN_FN(hash_run)(BN_AT(p, i0), i1 - i0, o * inner + i0);
+            for (idx q = 0; q < w; q++) {
+                const idx c = cb + q;
+                const double h0 = squares ? mh[c] : 0.0, l0 = squares ? ml[c] : 0.0;
+                double *restrict vh = ah[q], *restrict vl = al[q];
+                const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
+                for (idx i0 = 0; i0 < inner; i0 += BN_CHUNK) { /* lanes as without chunks */
+                    const idx i1 = inner - i0 < BN_CHUNK ? inner : i0 + BN_CHUNK;
+                    idx i = i0;
+                    for (; i + L <= i1; i += L)
+                        for (idx j = 0; j < L; j++)
+                            BN_FN(acc_dd)(BN_LD(p, i + j), h0, l0, &vh[j], &vl[j], squares);
+                    for (; i < i1; i++)
+                        BN_FN(acc_dd)(BN_LD(p, i), h0, l0, &vh[0], &vl[0], squares);
+                    if (hashing) kk[q] += BN_FN(hash_run)(BN_AT(p, i0), i1 - i0, o * inner + i0);
+                }
             }
         }
-        double h = 0.0, l = 0.0;
-        for (idx j = 0; j < L; j++) dd_add(h, l, ah[j], al[j], &h, &l);
-        out_h[c] = h;
-        out_l[c] = l;
-        if (hashing) hash[c] = k;
+        for (idx q = 0; q < w; q++) {
+            double h = 0.0, l = 0.0;
+            for (idx j = 0; j < L; j++) dd_add(h, l, ah[q][j], al[q][j], &h, &l);
+            out_h[cb + q] = h;
+            out_l[cb + q] = l;
+            if (hashing) hash[cb + q] = kk[q];
+        }
     }
 }
 
@@ -244,27 +258,33 @@ BN_KERNEL void BN_FN(bn_sqdev_fast)(const bn_byte *x, bn_shape s, idx c0, idx c1
         }
         return;
     }
-    for (idx c = c0; c < c1; c++) {
-        double h0 = mh[c], l0 = ml[c], tot = 0.0;
+    for (idx cb = c0; cb < c1; cb += BN_CB) { /* memory order, as in reduce_dd */
+        const idx w = c1 - cb < BN_CB ? c1 - cb : BN_CB;
+        double tot[BN_CB];
+        for (idx q = 0; q < w; q++) tot[q] = 0.0;
         for (idx o = 0; o < outer; o++) {
-            const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
-            double acc[L];
-            for (idx j = 0; j < L; j++) acc[j] = 0.0;
-            idx i = 0;
-            for (; i + L <= inner; i += L)
-                for (idx j = 0; j < L; j++) {
-                    double v = (BN_LDD(p, i + j) - h0) - l0;
-                    acc[j] += v * v;
+            for (idx q = 0; q < w; q++) {
+                const idx c = cb + q;
+                const double h0 = mh[c], l0 = ml[c];
+                const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
+                double acc[L];
+                for (idx j = 0; j < L; j++) acc[j] = 0.0;
+                idx i = 0;
+                for (; i + L <= inner; i += L)
+                    for (idx j = 0; j < L; j++) {
+                        double v = (BN_LDD(p, i + j) - h0) - l0;
+                        acc[j] += v * v;
+                    }
+                for (; i < inner; i++) {
+                    double v = (BN_LDD(p, i) - h0) - l0;
+                    acc[0] += v * v;
                 }
-            for (; i < inner; i++) {
-                double v = (BN_LDD(p, i) - h0) - l0;
-                acc[0] += v * v;
+                double t = 0.0;
+                for (idx j = 0; j < L; j++) t += acc[j];
+                tot[q] += t;
             }
-            double t = 0.0;
-            for (idx j = 0; j < L; j++) t += acc[j];
-            tot += t;
         }
-        out[c] = tot;
+        for (idx q = 0; q < w; q++) out[cb + q] = tot[q];
     }
 }
 

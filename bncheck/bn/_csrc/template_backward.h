@@ -81,37 +81,54 @@ static BN_ALWAYS_INLINE void BN_FN(bsums)(const bn_byte *x, const bn_byte *dy, b
         }
         return;
     }
-    for (idx c = c0; c < c1; c++) {
-        double ah[L], al[L], bh[L], bl[L], sh[L], sl[L], za[L];
-        double h0 = mh[c], l0 = ml[c], g0 = BN_LDD(dy, c * inner);
-        for (idx j = 0; j < L; j++) ah[j] = al[j] = bh[j] = bl[j] = sh[j] = sl[j] = za[j] = 0.0;
-        uint32_t e = 0;
+    /* blocks of BN_CB channels, rows outside (memory order, as in reduce_dd): each channel's
+     * values reach its lanes in the same order as one channel at a time */
+    for (idx cb = c0; cb < c1; cb += BN_CB) {
+        const idx w = c1 - cb < BN_CB ? c1 - cb : BN_CB;
+        double ah[BN_CB][L], al[BN_CB][L], bh[BN_CB][L], bl[BN_CB][L], sh[BN_CB][L];
+        double sl[BN_CB][L], za[BN_CB][L];
+        uint32_t e[BN_CB];
+        for (idx q = 0; q < w; q++) {
+            e[q] = 0;
+            for (idx j = 0; j < L; j++)
+                ah[q][j] = al[q][j] = bh[q][j] = bl[q][j] = sh[q][j] = sl[q][j] = za[q][j] = 0.0;
+        }
         for (idx o = 0; o < s.outer; o++) {
-            const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
-            const bn_byte *restrict g = BN_AT(dy, (o * C + c) * inner);
-            for (idx i0 = 0; i0 < inner; i0 += BN_CHUNK) { /* lanes as without chunks */
-                const idx i1 = inner - i0 < BN_CHUNK ? inner : i0 + BN_CHUNK;
-                idx i = i0;
-                for (; i + L <= i1; i += L)
-                    for (idx j = 0; j < L; j++)
-                        BN_FN(bsum)(BN_LD(p, i + j), BN_LD(g, i + j), h0, l0, g0, &ah[j], &al[j],
-                                    &bh[j], &bl[j], &sh[j], &sl[j], &za[j], semi);
-                for (; i < i1; i++)
-                    BN_FN(bsum)(BN_LD(p, i), BN_LD(g, i), h0, l0, g0, &ah[0], &al[0], &bh[0],
-                                &bl[0], &sh[0], &sl[0], &za[0], semi);
-                if (hashing) e += BN_FN(hash_run)(BN_AT(p, i0), i1 - i0, o * inner + i0);
+            for (idx q = 0; q < w; q++) {
+                const idx c = cb + q;
+                const double h0 = mh[c], l0 = ml[c], g0 = BN_LDD(dy, c * inner);
+                double *restrict a1 = ah[q], *restrict a2 = al[q], *restrict a3 = bh[q];
+                double *restrict a4 = bl[q], *restrict a5 = sh[q], *restrict a6 = sl[q];
+                double *restrict a7 = za[q];
+                const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
+                const bn_byte *restrict g = BN_AT(dy, (o * C + c) * inner);
+                for (idx i0 = 0; i0 < inner; i0 += BN_CHUNK) { /* lanes as without chunks */
+                    const idx i1 = inner - i0 < BN_CHUNK ? inner : i0 + BN_CHUNK;
+                    idx i = i0;
+                    for (; i + L <= i1; i += L)
+                        for (idx j = 0; j < L; j++)
+                            BN_FN(bsum)(BN_LD(p, i + j), BN_LD(g, i + j), h0, l0, g0, &a1[j],
+                                        &a2[j], &a3[j], &a4[j], &a5[j], &a6[j], &a7[j], semi);
+                    for (; i < i1; i++)
+                        BN_FN(bsum)(BN_LD(p, i), BN_LD(g, i), h0, l0, g0, &a1[0], &a2[0], &a3[0],
+                                    &a4[0], &a5[0], &a6[0], &a7[0], semi);
+                    if (hashing) e[q] += BN_FN(hash_run)(BN_AT(p, i0), i1 - i0, o * inner + i0);
+                }
             }
         }
-        double h = 0.0, l = 0.0, h2 = 0.0, l2 = 0.0, h3 = 0.0, l3 = 0.0, zz = 0.0;
-        for (idx j = 0; j < L; j++) {
-            zz += za[j];
-            dd_add(h, l, ah[j], al[j], &h, &l);
-            dd_add(h2, l2, bh[j], bl[j], &h2, &l2);
-            dd_add(h3, l3, sh[j], sl[j], &h3, &l3);
+        for (idx q = 0; q < w; q++) {
+            const idx c = cb + q;
+            double h = 0.0, l = 0.0, h2 = 0.0, l2 = 0.0, h3 = 0.0, l3 = 0.0, zz = 0.0;
+            for (idx j = 0; j < L; j++) {
+                zz += za[q][j];
+                dd_add(h, l, ah[q][j], al[q][j], &h, &l);
+                dd_add(h2, l2, bh[q][j], bl[q][j], &h2, &l2);
+                dd_add(h3, l3, sh[q][j], sl[q][j], &h3, &l3);
+            }
+            out->s1h[c] = h, out->s1l[c] = l, out->s2h[c] = h2, out->s2l[c] = l2;
+            out->s3h[c] = h3, out->s3l[c] = l3, out->z[c] = zz;
+            if (hashing) hash[c] = e[q];
         }
-        out->s1h[c] = h, out->s1l[c] = l, out->s2h[c] = h2, out->s2l[c] = l2;
-        out->s3h[c] = h3, out->s3l[c] = l3, out->z[c] = zz;
-        if (hashing) hash[c] = e;
     }
 }
 
