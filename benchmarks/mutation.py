@@ -400,16 +400,6 @@ MUTANTS: tuple[Mutant, ...] = (
         "None",
         ("tests/bn/test_no_copy.py",),
     ),
-    Mutant(
-        "backward-input-unchecked",
-        "layer state",
-        "the train-mode backward does not compare the checksum of x with the forward's",
-        "python",
-        "batchnorm_backward",
-        "check_unchanged(cache.x_sum, got)",
-        "None",
-        ("tests/bn/test_no_copy.py",),
-    ),
     # -- error budgets ----------------------------------------------------------------------
     Mutant(
         "budget-compare-10x",

@@ -239,8 +239,11 @@ def check_unchanged(expected: NDArray[Any] | None, got: NDArray[Any]) -> None:
     shown = ", ".join(str(int(c)) for c in changed[:8]) + (", ..." if changed.size > 8 else "")
     raise BatchNormError(
         "x was modified after the forward: "
-        + (f"channels {shown} ({changed.size} of {got.size}) no longer hold" if changed.size > 1
-           else f"channel {shown} (of {got.size}) no longer holds")
+        + (
+            f"channels {shown} ({changed.size} of {got.size}) no longer hold"
+            if changed.size > 1
+            else f"channel {shown} (of {got.size}) no longer holds"
+        )
         + " the values the forward normalized, so "
         "this backward would be wrong. bncheck keeps a reference to x, not a copy: leave x "
         "unchanged until its backward has run, or run the forward again on the new values"
