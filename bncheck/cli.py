@@ -408,8 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser(
         "bench",
-        help="time train and eval BN for bncheck, a naive staged NumPy BN and PyTorch (when "
-        "installed); print the ratios and peak memory",
+        help="time train and eval BN for bncheck (functional and layer), PyTorch (when "
+        "installed) and a compiled traffic floor; print the ratios and peak memory",
     )
     bench.add_argument(
         "--rounds",
