@@ -261,3 +261,15 @@ def test_a_registry_keyed_by_the_layers_name_is_reached_for_each_layer(
     where.set(second, [1.0, 2.0, 3.0])
     assert module.PARAMS["bn1/gamma"].tolist() == [1.0, 2.0, 3.0]
     assert module.PARAMS["bn0/gamma"].tolist() == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("axis", [-1, None], ids=["given", "found"])
+def test_a_channels_last_function_is_driven_channels_last(axis: int | None) -> None:
+    kwargs: dict[str, Any] = {"dtypes": ("float64",)} | ({"axis": axis} if axis else {})
+    right = verify(f"{IMPLS / 'channels_last.py'}:nhwc", **kwargs)
+    assert right.result == "pass", right.to_text()
+    wrong = verify(f"{IMPLS / 'channels_last.py'}:nhwc_dgamma4d", **kwargs)
+    assert "backward/4d/float64" in {c.id for c in wrong.failed}
+    assert not any(c.id.startswith("backward/2d") for c in wrong.failed)
+    if axis is None:
+        assert any("channel axis: -1 (found" in line for line in right.mapping)
