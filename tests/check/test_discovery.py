@@ -273,3 +273,27 @@ def test_a_channels_last_function_is_driven_channels_last(axis: int | None) -> N
     assert not any(c.id.startswith("backward/2d") for c in wrong.failed)
     if axis is None:
         assert any("channel axis: -1 (found" in line for line in right.mapping)
+
+
+class _Careful:
+    """A layer with methods discovery must never call on a guess."""
+
+    def __init__(self) -> None:
+        self.touched: list[str] = []
+
+    def save_checkpoint(self, x: Any) -> Any:
+        self.touched.append("save_checkpoint")
+        return x
+
+    def load_state(self, mode: Any) -> None:
+        self.touched.append("load_state")
+
+    def predict(self, x: Any) -> Any:
+        return x
+
+
+def test_methods_that_reach_outside_the_layer_are_never_tried() -> None:
+    assert layout.side_effects("save_checkpoint") and layout.side_effects("load_state")
+    assert not layout.side_effects("forward") and not layout.side_effects("set_mode")
+    careful = _Careful()
+    assert all(c.mode_name != "load_state" for c in mode_candidates(careful, "predict"))

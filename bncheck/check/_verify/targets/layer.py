@@ -21,6 +21,7 @@ from bncheck.check._verify.targets.layout import (
     call_forward,
     mode_candidates,
     mode_of,
+    side_effects,
 )
 from bncheck.check._verify.targets.names import Slot
 from bncheck.check._verify.targets.values import Path, leaves
@@ -510,7 +511,9 @@ class LayerAdapter(LayerDriver):
         names = [
             n
             for n in names
-            if not n.startswith("__") and n not in (self.layout.forward_name, self.layout.mode_name)
+            if not n.startswith("__")
+            and n not in (self.layout.forward_name, self.layout.mode_name)
+            and not side_effects(n)
         ]
         names.sort(key=lambda n: (not any(k in n.lower() for k in _BACKWARD_HINTS), n))
         x = probe_x(c, self.probe_ndim)
@@ -609,6 +612,7 @@ class LayerAdapter(LayerDriver):
             for n in dir(self.obj)
             if not n.startswith("__")
             and n not in (self.layout.forward_name, self.backward_name, self.layout.mode_name)
+            and not side_effects(n)
             and callable(getattr(self.obj, n, None))
         ]
         names.sort(key=lambda n: (not any(k in n.lower() for k in _RESET_HINTS), n))
@@ -911,7 +915,11 @@ _NOT_FORWARD = (
 def _entry_by_behaviour(obj: Any, c: int) -> str | None:
     """The method that maps an array x to an array of x's shape: names order the search,
     a call on a probe batch decides."""
-    names = [n for n in dir(obj) if not n.startswith("__") and n not in _NOT_FORWARD]
+    names = [
+        n
+        for n in dir(obj)
+        if not n.startswith("__") and n not in _NOT_FORWARD and not side_effects(n)
+    ]
     if isinstance(obj, dict):
         names = [n for n in obj if isinstance(n, str)]
     names.sort(key=lambda n: (n not in _FORWARD_HINTS, n.startswith("_"), n))

@@ -35,6 +35,7 @@ __all__ = [
     "construction_of",
     "mode_candidates",
     "mode_of",
+    "side_effects",
     "string_constants",
 ]
 
@@ -250,6 +251,44 @@ def construction_of(factory: Callable[..., Any]) -> list[Construction]:
 
 # -- candidates for discovery by behaviour ---------------------------------------------------------
 
+#: parts of method names that say the method reaches outside the layer (files, the screen,
+#: the process): discovery never calls them on a guess
+_SIDE_EFFECT_WORDS = (
+    "save",
+    "load",
+    "write",
+    "dump",
+    "export",
+    "plot",
+    "show",
+    "print",
+    "delete",
+    "remove",
+    "close",
+    "exit",
+    "quit",
+    "kill",
+    "system",
+    "open",
+    "download",
+    "upload",
+    "send",
+    "pickle",
+    "serialize",
+    "checkpoint",
+    "log",
+    "fork",
+    "spawn",
+    "thread",
+)
+
+
+def side_effects(name: str) -> bool:
+    """Whether a method's name says it reaches outside the layer (discovery skips it)."""
+    lowered = name.lower()
+    return any(word in lowered for word in _SIDE_EFFECT_WORDS)
+
+
 #: how many switches :func:`mode_candidates` offers at most (each costs a few tiny forwards)
 MAX_MODE_CANDIDATES = 48
 _WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_\- ]{0,23}$")
@@ -411,6 +450,8 @@ def mode_candidates(obj: Any, forward_name: str) -> list[Layout]:
             if p.default is inspect.Parameter.empty
             and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
         ]
+        if side_effects(name):
+            continue
         if len(required) == 1 and any(
             k in name.lower() for k in ("mode", "phase", "train", "eval", "stage", "state")
         ):
