@@ -251,15 +251,6 @@ class LayerAdapter(LayerDriver):
                     f"its backward covers every forward since {self.reset_name}(): "
                     f"{self.reset_name}() is called before each training forward"
                 )
-        if self.running is not None and self.layout.mode == "none" and not self.autograd:
-            raise LoadError(
-                f"{self.name}: the layer keeps running statistics ({self.running[0].label()}, "
-                f"{self.running[1].label()}) but bncheck found no way to put it in eval mode "
-                "(no train=/training=/mode= parameter, no train()/eval(), no training "
-                "attribute, no predict(), and no argument, attribute or method whose setting "
-                "makes the output stop depending on the batch); name the switch with --mode "
-                "NAME (and --train-value/--eval-value), or map it with bncheck.adapt"
-            )
         if self.running is not None:
             mapping.append(
                 f"running statistics: {self.running[0].label()}, {self.running[1].label()}"
@@ -342,6 +333,15 @@ class LayerAdapter(LayerDriver):
         before = {k: as_array(s.get(self.obj)) for k, s in P.c_valued_slots(self.obj, c).items()}
         before_leaves = {p: as_array(v) for p, v in leaves(self.obj, c).items()}
         result = self._call_backward(dy)
+        if "dgamma" in self.given or "dbeta" in self.given:
+            if not ("dgamma" in self.given and "dbeta" in self.given):
+                raise LoadError("give both --dgamma and --dbeta (where the backward leaves them)")
+            self.grad_form = "slots"
+            self.grad_slots = (
+                _given_path(self.obj, self.given["dgamma"], "--dgamma", self.name),
+                _given_path(self.obj, self.given["dbeta"], "--dbeta", self.name),
+            )
+            return
         if isinstance(result, (tuple, list)) and len(result) == 3:
             self.grad_form = "tuple"
             return
