@@ -84,6 +84,7 @@ MORE = [
     (f"{V}:eval_eps_missing", "torch", "eval", "eval-eps-missing"),
     (f"{V}:accumulates_gradients", "torch", "second-call", "stateful-second-call"),
     (f"{V}:one_pass_variance", "any", "forward/2d/float64", "one-pass-variance"),
+    (f"{V}:workspace_cache", "any", "older-cache", "cache-overwritten"),
 ]
 WRONG += MORE
 

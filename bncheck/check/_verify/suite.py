@@ -16,6 +16,7 @@ from bncheck.check._verify.checks.behaviour import (
     check_running_and_eval,
     check_second_call,
 )
+from bncheck.check._verify.checks.caches import check_older_cache
 from bncheck.check._verify.checks.forward_backward import run_config
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import (
@@ -184,6 +185,7 @@ def run_all(
             checks += behaviour
             checks.append(check_repeatable(proc, options, ndim, dtype)[0])
             checks.append(check_second_call(proc, options, ndim, dtype))
+            checks.append(check_older_cache(proc, options, ndim, dtype))
     _contract(proc, options)
     _explain_by_family(checks)
     return checks, description, options

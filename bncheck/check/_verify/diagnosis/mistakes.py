@@ -475,6 +475,13 @@ MISTAKES: tuple[Mistake, ...] = (
         ("second-call",),
     ),
     Mistake(
+        "cache-overwritten",
+        "the cache a forward returns shares memory that the next forward overwrites (a "
+        "workspace reused per shape), so a backward with an older cache uses the newer batch",
+        "put arrays of its own in each cache (or copy out of a reused workspace)",
+        ("older-cache",),
+    ),
+    Mistake(
         "input-mutated",
         "the implementation modifies its input arrays in place",
         "work on copies; never write to x, gamma, beta or dy",

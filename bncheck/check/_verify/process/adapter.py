@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["OPS", "SYNC_OPS", "Adapter", "SyncAdapterProtocol"]
+__all__ = ["OPS", "OPTIONAL_OPS", "SYNC_OPS", "Adapter", "SyncAdapterProtocol"]
 
 
 @runtime_checkable
@@ -70,7 +70,22 @@ class SyncAdapterProtocol(Protocol):
 #: the calls the parent may make of an :class:`Adapter` (``probe`` is the functional targets'
 #: ordinary-call probe of ranks and eps)
 OPS = frozenset(
-    {"new", "set_params", "forward", "backward", "state", "contract", "variant", "probe"}
+    {
+        "new",
+        "set_params",
+        "forward",
+        "backward",
+        "state",
+        "contract",
+        "variant",
+        "probe",
+        "stash",
+        "unstash",
+    }
 )
+#: calls only some adapters answer: ``probe`` (functional targets, probed as an ordinary call),
+#: ``stash``/``unstash`` (keep the last forward's cache aside, and bring it back: targets whose
+#: backward takes the cache its forward returned)
+OPTIONAL_OPS = frozenset({"probe", "stash", "unstash"})
 #: the calls the parent may make of a synchronized adapter
 SYNC_OPS = frozenset({"start", "run"})

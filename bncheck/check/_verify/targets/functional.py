@@ -107,6 +107,14 @@ class FunctionalAdapter:
         of the last forward, which a backward holding it in its cache must not modify)."""
         return {"gamma": self.gamma, "beta": self.beta, "x (of the last forward)": self.last_x}
 
+    def stash(self) -> None:
+        """Keep the last forward's cache aside (the older-cache check)."""
+        self.stashed = self.cache
+
+    def unstash(self) -> None:
+        """Bring back the cache kept by :meth:`stash`."""
+        self.cache = self.stashed
+
     def contract(self) -> list[str]:
         return list(self.contracts.seen)
 

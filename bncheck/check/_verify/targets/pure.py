@@ -549,6 +549,14 @@ class PureAdapter:
             out["momentum"] = self.momentum
         return out
 
+    def stash(self) -> None:
+        """Keep the last forward's cache aside (the older-cache check)."""
+        self.stashed = self.cache
+
+    def unstash(self) -> None:
+        """Bring back the cache kept by :meth:`stash`."""
+        self.cache = self.stashed
+
     def contract(self) -> list[str]:
         return list(self.contracts.seen)
 
