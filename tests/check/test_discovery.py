@@ -62,8 +62,11 @@ def test_a_path_writes_in_the_shape_and_kind_the_layer_keeps() -> None:
     assert layer.pair[0] is held and held.tolist() == [4.0, 5.0, 6.0]
     Path.parse("store['w']").set(layer, [7.0, 8.0, 9.0])  # a parameter object: its .data
     assert layer.store["w"] is param and param.data.tolist() == [[7.0, 8.0, 9.0]]
+    Path.parse("pair[0]").set(layer, np.zeros(3, np.float32))  # fits float64 exactly
+    assert layer.pair[0] is held and held.dtype == np.float64
+    narrow = types.SimpleNamespace(pair=(np.zeros(3, np.float32),))
     with pytest.raises(TypeError, match="tuple"):
-        Path.parse("pair[0]").set(layer, np.zeros(3, np.float32))
+        Path.parse("pair[0]").set(narrow, np.zeros(3))  # float64 does not fit float32
     assert not Path.parse("params.5").exists(layer) and Path.parse("params.5").get(layer) is None
 
 
@@ -75,11 +78,12 @@ def test_leaves_finds_c_values_in_any_container_once() -> None:
         nested={"x": [shared, np.zeros(4), np.arange(3.0)]},
         p=param,
         fn=lambda: np.zeros(3),
-        other=np.zeros((3, 3)),
+        other=np.zeros((5, 3)),
+        rows=np.zeros((2, 3)),
     )
     layer.me = layer  # a cycle
     found = {p.label() for p in leaves(layer, 3)}
-    assert found == {"a", "nested.x[2]", "p", "p.grad"}
+    assert found == {"a", "nested.x[2]", "p", "p.grad", "rows[0]", "rows[1]"}
 
 
 # -- switches and entry points -----------------------------------------------------------------
@@ -331,3 +335,9 @@ def test_adapt_refuses_a_written_path_that_is_not_there() -> None:
     with pytest.raises(ValueError, match=r"running_mean='stats\.mean'"):
         adapt(layer, forward=lambda x, t: x, backward=lambda dy: dy, running_mean="stats.mean")
     adapt(layer, forward=lambda x, t: x, backward=lambda dy: dy)  # default names may be missing
+
+
+def test_an_inference_form_made_by_a_method_is_the_eval_mode() -> None:
+    report = verify(f"{HERE}:ExportingBN", convention="keras", **ONE_CASE)
+    assert report.result == "pass", report.to_text()
+    assert any("fold() makes an inference object" in line for line in report.mapping)

@@ -363,3 +363,26 @@ class EnumPhaseBN(NoSwitchBN):
         self.xhat = (x - mu.reshape(sh)) * self.inv.reshape(sh)
         self.ax, self.sh = ax, sh
         return self.gamma.reshape(sh) * self.xhat + self.beta.reshape(sh)
+
+
+class _Folded:
+    """The inference form an exporting layer makes: one multiply-add per channel."""
+
+    def __init__(self, scale: Any, shift: Any) -> None:
+        self.scale, self.shift = scale, shift
+
+    def __call__(self, x: Any) -> Any:
+        return x * _view2(self.scale, x) + _view2(self.shift, x)
+
+
+def _view2(v: Any, x: Any) -> Any:
+    return v.reshape(_shape(x))
+
+
+class ExportingBN(NoSwitchBN):
+    """Training only; ``fold()`` returns the inference form (running statistics folded into
+    gamma and beta), as layers meant for deployment do."""
+
+    def fold(self) -> _Folded:
+        scale = self.gamma / np.sqrt(self.running_var + 1e-5)
+        return _Folded(scale, self.beta - self.running_mean * scale)

@@ -63,6 +63,11 @@ class Layout:
     holder: Any = field(default=None, compare=False)
 
     def describe(self) -> str:
+        if self.mode == "export":
+            return (
+                f"{self.forward_name}(x) in training; in eval {self.mode_name}() makes an "
+                "inference object, called on x"
+            )
         if self.mode == "global-attribute":
             return (
                 f"the process-wide {self.mode_name} = True|False (restored after each call), "
@@ -156,6 +161,12 @@ def call_forward(obj: Any, layout: Layout, x: Any, train: bool) -> Any:
         return fwd(x, **{layout.mode_name: layout.train_value if train else layout.eval_value})
     if layout.mode == "positional":
         return fwd(x, train)
+    if layout.mode == "export":
+        if train:
+            return fwd(x)
+        made = getattr(obj, layout.mode_name)()
+        run = getattr(made, "forward", None) or getattr(made, "predict", None) or made
+        return run(x)
     if layout.mode == "global-attribute":
         attribute = layout.mode_name.rpartition(".")[2]
         old = getattr(layout.holder, attribute)
@@ -259,7 +270,6 @@ _SIDE_EFFECT_WORDS = (
     "load",
     "write",
     "dump",
-    "export",
     "plot",
     "show",
     "print",
@@ -394,6 +404,68 @@ def _keyword_sources(obj: Any, forward_name: str) -> list[dict[str, inspect.Para
     return sources
 
 
+def _exporters(obj: Any, forward_name: str) -> list[str]:
+    """Methods of the layer that take no argument (and touch no file), tried as makers of an
+    inference form of it; names that say so (``export()``, ``freeze()``, ``fold()``...) first."""
+    words = ("export", "freeze", "frozen", "inference", "infer", "deploy", "fuse", "fold")
+    names = [n for n in dir(obj) if not n.startswith("_")] if not isinstance(obj, dict) else []
+    names.sort(key=lambda n: (not any(w in n.lower() for w in words), n))
+    out = []
+    for name in names:
+        if name in (forward_name, "backward", "train", "eval") or side_effects(name):
+            continue
+        method = getattr(obj, name, None)
+        if not callable(method) or inspect.isclass(method):
+            continue
+        required = [
+            p
+            for p in _params_of(method).values()
+            if p.default is inspect.Parameter.empty
+            and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+        if not required and not _touches_files(method):
+            out.append(name)
+    return out[:8]
+
+
+#: names whose use in a method's code says it reaches files or the process
+_FILE_NAMES = frozenset(
+    {
+        "open",
+        "save",
+        "savez",
+        "savetxt",
+        "dump",
+        "dumps",
+        "write",
+        "tofile",
+        "to_csv",
+        "system",
+        "remove",
+        "unlink",
+        "rmtree",
+        "mkdir",
+        "Path",
+        "os",
+        "shutil",
+        "subprocess",
+        "pickle",
+    }
+)
+
+
+def _touches_files(method: Any) -> bool:
+    """Whether a method's own code names a file, process or pickling operation."""
+    code = getattr(getattr(method, "__func__", method), "__code__", None)
+    stack = [code] if isinstance(code, types.CodeType) else []
+    while stack:
+        current = stack.pop()
+        if _FILE_NAMES & set(current.co_names):
+            return True
+        stack += [c for c in current.co_consts if isinstance(c, types.CodeType)]
+    return False
+
+
 def _global_switches(obj: Any) -> list[tuple[str, Any, str]]:
     """Boolean attributes of the objects at the top of the layer's own module (a process-wide
     configuration such as Chainer's ``config.train``): (label, holder, attribute)."""
@@ -468,6 +540,8 @@ def mode_candidates(obj: Any, forward_name: str) -> list[Layout]:
         elif isinstance(value, enum.Enum):
             for t, e in _enum_pairs(value)[:6]:
                 add(Layout(forward_name, "string-attribute", name, e, train_value=t))
+    for name in _exporters(obj, forward_name):
+        add(Layout(forward_name, "export", name))
     for label, holder, _attribute in _global_switches(obj):
         layout = Layout(forward_name, "global-attribute", label)
         layout.holder = holder
