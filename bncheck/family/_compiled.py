@@ -4,6 +4,10 @@
 outputs and call it with the thread count (``threads()``: ``BNCHECK_NUM_THREADS`` when set,
 else the usable CPUs, at most 8; one thread below ``PARALLEL_MIN`` values). Results do not
 depend on the thread count (docs/numerics.md).
+
+float32 runs a fast path: each element in plain double with a rigorous error bound, redone in
+double-double only when the bound does not decide its rounding. ``BNCHECK_FAMILY_FORCE_REDO=1``
+redoes every element (a check of that path: the results must be the same bits).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bncheck.exceptions import BatchNormError
-from bncheck.family._dd import dd_sum
+from bncheck.family._dd import dd_sum, round_dd, two_sum
 from bncheck.family._numpy_kernels import SetStats
 
 F64 = NDArray[np.float64]
@@ -53,6 +57,14 @@ def threads(size: int) -> int:
     return 1 if size < PARALLEL_MIN else n
 
 
+def force_redo() -> bool:
+    """Whether ``BNCHECK_FAMILY_FORCE_REDO`` asks to redo every float32 element in double-double."""
+    text = os.environ.get("BNCHECK_FAMILY_FORCE_REDO", "").strip()
+    if text not in ("", "0", "1"):
+        raise BatchNormError(f"BNCHECK_FAMILY_FORCE_REDO={text!r}; expected 0 or 1")
+    return text == "1"
+
+
 def _wide(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """float16 is computed by the float64 kernels (widening is exact)."""
     return np.dtype(np.float64) if dtype == np.float16 else dtype
@@ -72,7 +84,7 @@ def forward(
     y = np.empty_like(xk)
     st = SetStats(*(np.empty((nb, g)) for _ in range(4)))
     params = [None if a is None else np.ascontiguousarray(a, np.float64) for a in (gamma, beta)]
-    _EXT.forward(xk, y, *params, *st, nb, g, cg, inner, eps, rms, threads(x.size))
+    _EXT.forward(xk, y, *params, *st, nb, g, cg, inner, eps, rms, threads(x.size), force_redo())
     with np.errstate(over="ignore"):  # an overflow is reported by the caller
         return y.astype(x.dtype, copy=False), st
 
@@ -86,7 +98,9 @@ def backward(
     rms: bool,
     want_beta: bool,
     out_dtype: np.dtype[Any],
-) -> tuple[NDArray[Any], F64 | None, F64 | None]:
+) -> tuple[NDArray[Any], F64 | None, F64 | None, float]:
+    """dx, dgamma and dbeta (each rounded once to ``out_dtype``), and a bound on max |dx|
+    (inf when the kernel gives none, float64: dx must then be scanned for overflow)."""
     assert _EXT is not None
     nb, g, cg, inner = geo
     kd = _wide(np.dtype(out_dtype))
@@ -97,18 +111,23 @@ def backward(
     part = np.empty((cg, 4) if columns else (nb * g * cg, 4))
     gk = None if gamma is None else np.ascontiguousarray(gamma, np.float64)
     stats = [np.ascontiguousarray(a, np.float64) for a in st]
-    _EXT.backward(dyk, xk, dx, gk, *stats, part, nb, g, cg, inner, rms, threads(x.size))
+    bounds = np.full(nb * g, np.inf)  # the float32 kernel writes a bound per set
+    _EXT.backward(
+        dyk, xk, dx, gk, *stats, part, bounds, nb, g, cg, inner, rms, threads(x.size), force_redo()
+    )
     if not columns:  # per (set, channel) partial sums: add over the sets of each parameter
         p4 = part.reshape(nb, g * cg, 4).transpose(1, 0, 2)
         sg = dd_sum(p4[..., 0], p4[..., 1])
         sb = dd_sum(p4[..., 2], p4[..., 3])
-        dgamma, dbeta = sg[0] + sg[1], sb[0] + sb[1]
     else:
-        dgamma, dbeta = part[:, 0] + part[:, 1], part[:, 2] + part[:, 3]
+        sg = two_sum(part[:, 0], part[:, 1])
+        sb = two_sum(part[:, 2], part[:, 3])
+    dgamma, dbeta = round_dd(*sg, out_dtype), round_dd(*sb, out_dtype)
     with np.errstate(over="ignore"):  # an overflow is reported by the caller
         dx = dx.astype(out_dtype, copy=False)
     return (
         dx,
         None if gamma is None else dgamma.reshape(g, cg),
         dbeta.reshape(g, cg) if want_beta else None,
+        float(np.max(bounds)),  # NaN stays NaN
     )

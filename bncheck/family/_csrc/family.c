@@ -14,6 +14,7 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -91,16 +92,436 @@ typedef struct {
     int rms;
 } plan;
 
-#define T float
-#define SFX f32
-#include "family_template.h"
-#undef T
-#undef SFX
+/* float64 (and float16, widened): double-double throughout; float32 below */
 #define T double
 #define SFX f64
 #include "family_template.h"
 #undef T
 #undef SFX
+
+/* ---- float32: plain double where it is provably enough, double-double otherwise -------------
+
+   The statistics (mean, Σ(x − mean)², the backward sums A = Σ g, B = Σ g·d) are double-doubles
+   as for float64, in L lanes that the compiler vectorises (two_prod by fused multiply-add).
+   Each elementwise result (y, dx) is first computed in plain double, r, together with a
+   rigorous bound E on |r − exact| (from the rounding errors of the few operations, the
+   double-double coefficients' own errors and the bound on the mean's error); when r − E and
+   r + E round to the same float32, every value within E of r does, the exact one included, so
+   that float32 is the correctly rounded result. Otherwise (within E of a float32 midpoint:
+   rare, or a backward bracket that cancels) the element is computed again in double-double and
+   rounded once (round-to-odd to double, then to float32: no double rounding). `force`
+   flags every element (a test of the redo path: the results must not change). */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#define FK static __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define FK static
+#endif
+#define U64 0x1p-53
+#define KREL (32.0 * U64) /* relative error budget of the plain-double formulas (they need < 8u) */
+
+/* hi + lo (|lo| <= ulp(hi)/2) rounded to float32 once: round to odd at double precision
+   (correct for the later rounding to 24 bits, 53 >= 24 + 2), then to nearest */
+static inline float dd_to_f32(double hi, double lo)
+{
+    if (lo != 0.0 && isfinite(hi)) {
+        uint64_t b;
+        memcpy(&b, &hi, sizeof b);
+        if (!(b & 1)) {
+            b = ((lo > 0.0) == (hi > 0.0)) ? b + 1 : b - 1;
+            memcpy(&hi, &b, sizeof b);
+        }
+    }
+    return (float)hi;
+}
+
+/* a bound on |mean − (mh + ml)| of a double-double lane sum of m values divided by m:
+   (γ_n² + 2^-100)·mean|x| with n = m/L terms per lane, mean|x| <= |mean| + sqrt(var) */
+static inline double mean_err(Py_ssize_t m, double mh, double sd)
+{
+    double n = (double)(m / L + L), g = n * U64 / (1.0 - n * U64);
+    return (g * g + 0x1p-100) * (fabs(mh) * 1.01 + sd * 1.01);
+}
+
+/* Σx (lanes, double-double) */
+static inline void f32_sum(const float *restrict v, Py_ssize_t m, double *hi, double *lo)
+{
+    Py_ssize_t j = 0;
+    for (int k = 0; k < L; k++) hi[k] = lo[k] = 0.0;
+    for (; j + L <= m; j += L)
+        for (int k = 0; k < L; k++) {
+            double a = (double)v[j + k], t = hi[k] + a, bb = t - hi[k];
+            lo[k] += (hi[k] - (t - bb)) + (a - bb);
+            hi[k] = t;
+        }
+    for (; j < m; j++) {
+        double a = (double)v[j], t = hi[0] + a, bb = t - hi[0];
+        lo[0] += (hi[0] - (t - bb)) + (a - bb);
+        hi[0] = t;
+    }
+}
+
+/* Σ (x − mean)², x − mean as a double-double (two_sum), squares by two_prod */
+static inline void f32_sqdev(const float *restrict v, Py_ssize_t m, double mh, double ml, double *hi,
+                             double *lo)
+{
+    Py_ssize_t j = 0;
+    for (int k = 0; k < L; k++) hi[k] = lo[k] = 0.0;
+    for (; j + L <= m; j += L)
+        for (int k = 0; k < L; k++) {
+            double x = (double)v[j + k];
+            double a = x - mh, bb = a - x;
+            double dl = ((x - (a - bb)) + (-mh - bb)) - ml;
+            double q = a * a, e = fma(a, a, -q) + 2.0 * a * dl;
+            double t = hi[k] + q, cc = t - hi[k];
+            lo[k] += ((hi[k] - (t - cc)) + (q - cc)) + e;
+            hi[k] = t;
+        }
+    for (; j < m; j++) {
+        double x = (double)v[j];
+        double a = x - mh, bb = a - x;
+        double dl = ((x - (a - bb)) + (-mh - bb)) - ml;
+        double q = a * a, e = fma(a, a, -q) + 2.0 * a * dl;
+        double t = hi[0] + q, cc = t - hi[0];
+        lo[0] += ((hi[0] - (t - cc)) + (q - cc)) + e;
+        hi[0] = t;
+    }
+}
+
+/* y of one run of n values sharing (g, b) scalars (gv == NULL) or with per-element gv, bv;
+   returns whether an element is flagged */
+static inline int f32_y_run(const float *restrict v, float *restrict out, Py_ssize_t n, const double *restrict gv,
+                            const double *restrict bv, const double *restrict absb, double g, double b, double mh,
+                            double ml, double ih, double a1, double krel)
+{
+    int bad = 0;
+    if (gv) {
+        for (Py_ssize_t j = 0; j < n; j++) {
+            double d = ((double)v[j] - mh) - ml;
+            double p = (d * ih) * gv[j];
+            double r = p + bv[j];
+            double e = krel * (fabs(p) + absb[j]) + a1;
+            float f = (float)r;
+            bad |= (float)(r - e) != (float)(r + e);
+            out[j] = f;
+        }
+    } else {
+        double ab = fabs(b);
+        for (Py_ssize_t j = 0; j < n; j++) {
+            double d = ((double)v[j] - mh) - ml;
+            double p = (d * ih) * g;
+            double r = p + b;
+            double e = krel * (fabs(p) + ab) + a1;
+            float f = (float)r;
+            bad |= (float)(r - e) != (float)(r + e);
+            out[j] = f;
+        }
+    }
+    return bad;
+}
+
+typedef struct {
+    const double *ones, *zeros, *absb; /* (G, Cg): 1, 0, |beta| (or 0) */
+    double maxg;                /* max |gamma| (1 without gamma) */
+    int force;
+} fast_ctx;
+
+/* the double-double y of one element (the redo), rounded once */
+static inline float f32_y_dd(float xv, double mh, double ml, dd inv, double g, double b)
+{
+    double x = (double)xv;
+    double a = x - mh, bb = a - x;
+    double lo = ((x - (a - bb)) + (-mh - bb)) - ml;
+    double n = a * inv.hi;
+    double nl = fma(a, inv.hi, -n) + (a * inv.lo + lo * inv.hi);
+    double y = g * n;
+    double yl = fma(g, n, -y) + g * nl;
+    dd s = two_sum(y, b);
+    s = fast_two_sum(s.hi, s.lo + yl);
+    return dd_to_f32(s.hi, s.lo);
+}
+
+FK void fast_forward_set(const plan *p, const fast_ctx *c, const float *restrict v, float *restrict out,
+                         Py_ssize_t s)
+{
+    Py_ssize_t m = p->cg * p->inner, base = (s % p->g) * p->cg;
+    double hi[L], lo[L];
+    double mh = 0.0, ml = 0.0;
+    if (!p->rms) {
+        f32_sum(v, m, hi, lo);
+        dd mean = dd_div_d(lanes_total(hi, lo), (double)m);
+        mh = mean.hi;
+        ml = mean.lo;
+    }
+    f32_sqdev(v, m, mh, ml, hi, lo);
+    dd var = dd_div_d(lanes_total(hi, lo), (double)m);
+    dd inv = dd_rsqrt(dd_add(var, (dd){p->eps, 0.0}));
+    p->mean_hi[s] = mh;
+    p->mean_lo[s] = ml;
+    p->inv_hi[s] = inv.hi;
+    p->inv_lo[s] = inv.lo;
+    double ih = inv.hi;
+    /* absolute part of the bound: gamma·inv times the error of the mean used, |ml|·2u + δmean */
+    double dmu = p->rms ? 0.0 : mean_err(m, mh, 1.0 / ih) + 2.0 * U64 * fabs(ml);
+    double a1 = 2.0 * c->maxg * ih * dmu + 0x1p-1074;
+    /* the variance's relative error from the mean's (δ²/(var + eps)) and from rounding the
+       low part of x − mean (about u²|mean|/sd), added to the relative budget */
+    double krel = KREL + dmu * dmu * ih * ih + 4.0 * U64 * U64 * fabs(mh) * ih;
+    int bad = c->force;
+    if (p->inner == 1) {
+        const double *gv = p->gamma ? p->gamma + base : c->ones;
+        const double *bv = p->beta ? p->beta + base : c->zeros;
+        bad |= f32_y_run(v, out, m, gv, bv, c->absb + base, 0.0, 0.0, mh, ml, ih, a1, krel);
+    } else {
+        for (Py_ssize_t ch = 0; ch < p->cg; ch++) {
+            double g = p->gamma ? p->gamma[base + ch] : 1.0, b = p->beta ? p->beta[base + ch] : 0.0;
+            Py_ssize_t off = ch * p->inner;
+            bad |= f32_y_run(v + off, out + off, p->inner, NULL, NULL, NULL, g, b, mh, ml, ih, a1, krel);
+        }
+    }
+    if (!bad) return;
+    /* redo the flagged elements in double-double */
+    for (Py_ssize_t j = 0; j < m; j++) {
+        Py_ssize_t pi = base + (p->inner == 1 ? j : j / p->inner);
+        double g = p->gamma ? p->gamma[pi] : 1.0, b = p->beta ? p->beta[pi] : 0.0;
+        double d = ((double)v[j] - mh) - ml;
+        double pp = (d * ih) * g, r = pp + b;
+        double e = krel * (fabs(pp) + fabs(b)) + a1;
+        if (c->force || (float)(r - e) != (float)(r + e)) out[j] = f32_y_dd(v[j], mh, ml, inv, g, b);
+    }
+}
+
+/* backward of one set: dx, and with inner > 1 (GroupNorm, InstanceNorm) the per-(set, channel)
+   partial sums Σ dy·d·inv and Σ dy into part; returns a bound on max |dx| of the set */
+FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restrict dyv, const float *restrict v,
+                            float *restrict dxv, double *restrict part, Py_ssize_t s)
+{
+    Py_ssize_t m = p->cg * p->inner, base = (s % p->g) * p->cg;
+    double mh = p->mean_hi[s], ml = p->mean_lo[s];
+    dd inv = {p->inv_hi[s], p->inv_lo[s]};
+    double ih = inv.hi;
+    dd A = {0.0, 0.0}, B = {0.0, 0.0};
+    double g2 = 0.0;
+    if (p->inner == 1) {
+        /* per-element gamma: A = Σ g, B = Σ g·d, g = gamma·dy exact (two_prod), d = x − mean exact */
+        double ah[L], al[L], bh[L], bl[L], sq[L];
+        for (int k = 0; k < L; k++) ah[k] = al[k] = bh[k] = bl[k] = sq[k] = 0.0;
+        const double *gp = p->gamma ? p->gamma + base : NULL;
+        Py_ssize_t j = 0;
+#define BSUM(k, jj)                                                                     \
+    {                                                                                  \
+        double gam = gp ? gp[jj] : 1.0, dy = (double)dyv[jj], x = (double)v[jj];       \
+        double gh = gam * dy, gl = fma(gam, dy, -gh);                                  \
+        double a = x - mh, bb = a - x;                                                 \
+        double dl = ((x - (a - bb)) + (-mh - bb)) - ml;                                \
+        double t = ah[k] + gh, cc = t - ah[k];                                         \
+        al[k] += ((ah[k] - (t - cc)) + (gh - cc)) + gl;                                \
+        ah[k] = t;                                                                     \
+        double q = gh * a, qe = fma(gh, a, -q) + (gh * dl + gl * a);                   \
+        double u = bh[k] + q, uu = u - bh[k];                                          \
+        bl[k] += ((bh[k] - (u - uu)) + (q - uu)) + qe;                                 \
+        bh[k] = u;                                                                     \
+        sq[k] += gh * gh;                                                              \
+    }
+        if (gp)
+            for (; j + L <= m; j += L)
+                for (int k = 0; k < L; k++) BSUM(k, j + k)
+        else
+            for (; j + L <= m; j += L)
+                for (int k = 0; k < L; k++) BSUM(k, j + k)
+        for (; j < m; j++) BSUM(0, j)
+#undef BSUM
+        A = lanes_total(ah, al);
+        B = lanes_total(bh, bl);
+        for (int k = 0; k < L; k++) g2 += sq[k];
+    } else {
+        /* per-channel gamma: per run c, Q = Σ dy and P = Σ dy·d (double-doubles); A = Σ γ_c Q_c,
+           B = Σ γ_c P_c; the runs' sums are also the parameter partials */
+        for (Py_ssize_t ch = 0; ch < p->cg; ch++) {
+            const float *dr = dyv + ch * p->inner, *xr = v + ch * p->inner;
+            double qh[L], ql[L], ph[L], pl[L], sq[L];
+            for (int k = 0; k < L; k++) qh[k] = ql[k] = ph[k] = pl[k] = sq[k] = 0.0;
+            Py_ssize_t j = 0;
+#define RSUM(k, jj)                                                                     \
+    {                                                                                  \
+        double dy = (double)dr[jj], x = (double)xr[jj];                                \
+        double a = x - mh, bb = a - x;                                                 \
+        double dl = ((x - (a - bb)) + (-mh - bb)) - ml;                                \
+        double t = qh[k] + dy, cc = t - qh[k];                                         \
+        ql[k] += (qh[k] - (t - cc)) + (dy - cc);                                       \
+        qh[k] = t;                                                                     \
+        double q = dy * a, qe = fma(dy, a, -q) + dy * dl;                              \
+        double u = ph[k] + q, uu = u - ph[k];                                          \
+        pl[k] += ((ph[k] - (u - uu)) + (q - uu)) + qe;                                 \
+        ph[k] = u;                                                                     \
+        sq[k] += dy * dy;                                                              \
+    }
+            for (; j + L <= p->inner; j += L)
+                for (int k = 0; k < L; k++) RSUM(k, j + k)
+            for (; j < p->inner; j++) RSUM(0, j)
+#undef RSUM
+            dd Q = lanes_total(qh, ql), P = lanes_total(ph, pl);
+            double s2 = 0.0;
+            for (int k = 0; k < L; k++) s2 += sq[k];
+            double gam = p->gamma ? p->gamma[base + ch] : 1.0;
+            A = dd_add(A, dd_mul(Q, (dd){gam, 0.0}));
+            B = dd_add(B, dd_mul(P, (dd){gam, 0.0}));
+            g2 += gam * gam * s2;
+            dd pg = dd_mul(P, inv);
+            double *o = part + (s * p->cg + ch) * 4;
+            o[0] = pg.hi; o[1] = pg.lo; o[2] = Q.hi; o[3] = Q.lo;
+        }
+    }
+    dd ac = dd_div_d(A, (double)m);
+    dd bc = dd_div_d(dd_mul(dd_mul(B, inv), inv), (double)m);
+    if (p->rms) ac.hi = ac.lo = 0.0;
+    double bound = ih * sqrt(g2) * (1.0 + 0x1p-40);
+    /* the bound of the plain-double dx: absolute errors of a and b (double-double lanes:
+       (γ² + 2^-100)·Σ|terms|, Σ|g| <= sqrt(m Σg²), Σ|g d| <= sqrt(Σg² · m (var + eps))),
+       and of d (mean error) times |b| */
+    double n = (double)(m / L + L + p->cg), gm = n * U64 / (1.0 - n * U64), rel = (gm * gm + 0x1p-100) * 1.01;
+    double sg = sqrt((double)m * g2) * 1.01;
+    double da = rel * sg / (double)m + fabs(ac.lo);
+    double db = (rel * sg / ih + 2.0 * U64 * U64 * fabs(mh) * sg) * ih * ih / (double)m * 1.01 + fabs(bc.lo);
+    double dmu = p->rms ? 0.0 : mean_err(m, mh, 1.0 / ih) + 2.0 * U64 * fabs(ml);
+    double c0 = (da + fabs(bc.hi) * dmu) * 1.01 + 0x1p-1074;
+    double ahh = ac.hi, bh = bc.hi, aab = fabs(ac.hi);
+    int bad = c->force;
+    if (p->inner == 1) {
+        const double *gp = p->gamma ? p->gamma + base : NULL;
+        if (gp)
+            for (Py_ssize_t j = 0; j < m; j++) {
+                double gh = gp[j] * (double)dyv[j], d = ((double)v[j] - mh) - ml;
+                double db_ = d * bh, br = (gh - ahh) - db_, r = br * ih;
+                double e = ih * (KREL * (fabs(gh) + aab + fabs(db_)) + fabs(d) * db + c0);
+                bad |= (float)(r - e) != (float)(r + e);
+                dxv[j] = (float)r;
+            }
+        else
+            for (Py_ssize_t j = 0; j < m; j++) {
+                double gh = (double)dyv[j], d = ((double)v[j] - mh) - ml;
+                double db_ = d * bh, br = (gh - ahh) - db_, r = br * ih;
+                double e = ih * (KREL * (fabs(gh) + aab + fabs(db_)) + fabs(d) * db + c0);
+                bad |= (float)(r - e) != (float)(r + e);
+                dxv[j] = (float)r;
+            }
+    } else {
+        for (Py_ssize_t ch = 0; ch < p->cg; ch++) {
+            double gam = p->gamma ? p->gamma[base + ch] : 1.0;
+            const float *dr = dyv + ch * p->inner, *xr = v + ch * p->inner;
+            float *o = dxv + ch * p->inner;
+            for (Py_ssize_t j = 0; j < p->inner; j++) {
+                double gh = gam * (double)dr[j], d = ((double)xr[j] - mh) - ml;
+                double db_ = d * bh, br = (gh - ahh) - db_, r = br * ih;
+                double e = ih * (KREL * (fabs(gh) + aab + fabs(db_)) + fabs(d) * db + c0);
+                bad |= (float)(r - e) != (float)(r + e);
+                o[j] = (float)r;
+            }
+        }
+    }
+    if (!bad) return bound;
+    for (Py_ssize_t j = 0; j < m; j++) {
+        double gam = p->gamma ? p->gamma[base + (p->inner == 1 ? j : j / p->inner)] : 1.0;
+        double dy = (double)dyv[j], x = (double)v[j];
+        double gh = gam * dy, d = (x - mh) - ml;
+        double db_ = d * bh, br0 = (gh - ahh) - db_, r = br0 * ih;
+        double e = ih * (KREL * (fabs(gh) + aab + fabs(db_)) + fabs(d) * db + c0);
+        if (!c->force && (float)(r - e) == (float)(r + e)) continue;
+        dd g = {gh, fma(gam, dy, -gh)};
+        double a = x - mh, bb = a - x;
+        dd dv = {a, ((x - (a - bb)) + (-mh - bb)) - ml};
+        dd dbb = dd_mul(dv, bc);
+        dd br = dd_add(g, (dd){-dbb.hi, -dbb.lo});
+        br = dd_add(br, (dd){-ac.hi, -ac.lo});
+        dd rr = dd_mul(br, inv);
+        dxv[j] = dd_to_f32(rr.hi, rr.lo);
+    }
+    return bound;
+}
+
+/* LayerNorm, RMSNorm: dgamma_j = Σ_sets dy·d·inv and dbeta_j = Σ_sets dy for columns [j0, j1),
+   each column's sets in order (double-doubles: d by two_sum, products by two_prod) */
+#define FCOLS 64
+FK void fast_columns(const plan *p, const float *restrict dy, const float *restrict x, double *restrict part,
+                     Py_ssize_t j0, Py_ssize_t j1)
+{
+    Py_ssize_t sets = p->nb * p->g, m = p->cg * p->inner, w = j1 - j0;
+    double sgh[FCOLS], sgl[FCOLS], sbh[FCOLS], sbl[FCOLS];
+    for (Py_ssize_t j = 0; j < FCOLS; j++) sgh[j] = sgl[j] = sbh[j] = sbl[j] = 0.0;
+    for (Py_ssize_t r = 0; r < sets; r++) {
+        double mh = p->mean_hi[r], ml = p->mean_lo[r], ih = p->inv_hi[r], il = p->inv_lo[r];
+        const float *dyr = dy + r * m + j0, *xr = x + r * m + j0;
+        for (Py_ssize_t j = 0; j < w; j++) {
+            double d1 = (double)dyr[j], xv = (double)xr[j];
+            double a = xv - mh, bb = a - xv;
+            double dl = ((xv - (a - bb)) + (-mh - bb)) - ml;
+            double q = d1 * a, qe = fma(d1, a, -q) + d1 * dl;
+            double t = q * ih, te = fma(q, ih, -t) + (q * il + qe * ih);
+            double u = sgh[j] + t, uu = u - sgh[j];
+            sgl[j] += ((sgh[j] - (u - uu)) + (t - uu)) + te;
+            sgh[j] = u;
+            double v = sbh[j] + d1, vv = v - sbh[j];
+            sbl[j] += (sbh[j] - (v - vv)) + (d1 - vv);
+            sbh[j] = v;
+        }
+    }
+    for (Py_ssize_t j = 0; j < w; j++) {
+        double *o = part + (j0 + j) * 4;
+        o[0] = sgh[j]; o[1] = sgl[j]; o[2] = sbh[j]; o[3] = sbl[j];
+    }
+}
+
+static int fast_ctx_init(fast_ctx *c, const plan *p, int force)
+{
+    Py_ssize_t n = p->g * p->cg;
+    double *mem = malloc((size_t)(3 * (n > 0 ? n : 1)) * sizeof(double));
+    if (!mem) return -1;
+    double *ones = mem, *zeros = mem + n, *absb = mem + 2 * n;
+    c->maxg = 1.0;
+    if (p->gamma) {
+        c->maxg = 0.0;
+        for (Py_ssize_t i = 0; i < n; i++) c->maxg = fabs(p->gamma[i]) > c->maxg ? fabs(p->gamma[i]) : c->maxg;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ones[i] = 1.0;
+        zeros[i] = 0.0;
+        absb[i] = p->beta ? fabs(p->beta[i]) : 0.0;
+    }
+    c->ones = ones; c->zeros = zeros; c->absb = absb; c->force = force;
+    return 0;
+}
+
+static int fast_forward(const plan *p, const float *x, float *y, int threads, int force)
+{
+    fast_ctx c;
+    if (fast_ctx_init(&c, p, force) < 0) return -1;
+    Py_ssize_t sets = p->nb * p->g, m = p->cg * p->inner, s;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (s = 0; s < sets; s++) fast_forward_set(p, &c, x + s * m, y + s * m, s);
+    free((void *)c.ones);
+    return 0;
+}
+
+static int fast_backward(const plan *p, const float *dy, const float *x, float *dx, double *part,
+                         double *bounds, int threads, int force)
+{
+    fast_ctx c;
+    if (fast_ctx_init(&c, p, force) < 0) return -1;
+    Py_ssize_t sets = p->nb * p->g, m = p->cg * p->inner, s;
+    int columns = p->inner == 1 && p->g == 1;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+#pragma omp for schedule(static)
+        for (s = 0; s < sets; s++) bounds[s] = fast_backward_set(p, &c, dy + s * m, x + s * m, dx + s * m, part, s);
+        if (columns) {
+            Py_ssize_t blocks = (m + FCOLS - 1) / FCOLS, bi;
+#pragma omp for schedule(static)
+            for (bi = 0; bi < blocks; bi++)
+                fast_columns(p, dy, x, part, bi * FCOLS, (bi + 1) * FCOLS < m ? (bi + 1) * FCOLS : m);
+        }
+    }
+    free((void *)c.ones);
+    return 0;
+}
 
 /* ---- binding ------------------------------------------------------------------------- */
 
@@ -134,14 +555,14 @@ static int check_len(Py_buffer *b, Py_ssize_t n, Py_ssize_t item, const char *na
 }
 
 /* forward(x, y, gamma|None, beta|None, mean_hi, mean_lo, inv_hi, inv_lo, nb, g, cg, inner, eps,
-           rms, threads) */
+           rms, threads, force) */
 static PyObject *py_forward(PyObject *self, PyObject *args)
 {
     PyObject *ox, *oy, *og, *ob, *o1, *o2, *o3, *o4;
     plan p;
-    int threads;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOnnnndpi", &ox, &oy, &og, &ob, &o1, &o2, &o3, &o4, &p.nb,
-                          &p.g, &p.cg, &p.inner, &p.eps, &p.rms, &threads))
+    int threads, force;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOnnnndpip", &ox, &oy, &og, &ob, &o1, &o2, &o3, &o4, &p.nb,
+                          &p.g, &p.cg, &p.inner, &p.eps, &p.rms, &threads, &force))
         return NULL;
     Py_buffer bx = {0}, by = {0}, bg = {0}, bb = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0};
     PyObject *res = NULL;
@@ -161,10 +582,15 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     p.beta = ob == Py_None ? NULL : (const double *)bb.buf;
     p.mean_hi = s1.buf; p.mean_lo = s2.buf; p.inv_hi = s3.buf; p.inv_lo = s4.buf;
     if (fork_child) threads = 1;
+    int fail = 0;
     Py_BEGIN_ALLOW_THREADS
-    if (k == 4) forward_f32(&p, bx.buf, by.buf, threads);
+    if (k == 4) fail = fast_forward(&p, bx.buf, by.buf, threads, force);
     else forward_f64(&p, bx.buf, by.buf, threads);
     Py_END_ALLOW_THREADS
+    if (fail) {
+        PyErr_NoMemory();
+        goto done;
+    }
     res = Py_None;
     Py_INCREF(res);
 done:
@@ -173,19 +599,20 @@ done:
     return res;
 }
 
-/* backward(dy, x, dx, gamma|None, mean_hi, mean_lo, inv_hi, inv_lo, part, nb, g, cg, inner, rms,
-            threads): dx, and per (set, channel run) Σ dy·x_hat and Σ dy as double-doubles in
+/* backward(dy, x, dx, gamma|None, mean_hi, mean_lo, inv_hi, inv_lo, part, bounds, nb, g, cg,
+            inner, rms, threads, force): dx, and per (set, channel run) Σ dy·x_hat and Σ dy as double-doubles in
    part (4 doubles each); with inner == 1 and G == 1 (LayerNorm, RMSNorm), part has 4 doubles per column
    (dgamma_hi, dgamma_lo, dbeta_hi, dbeta_lo) summed over the sets. */
 static PyObject *py_backward(PyObject *self, PyObject *args)
 {
-    PyObject *ody, *ox, *odx, *og, *o1, *o2, *o3, *o4, *opart;
+    PyObject *ody, *ox, *odx, *og, *o1, *o2, *o3, *o4, *opart, *obd;
     plan p;
-    int threads;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOnnnnpi", &ody, &ox, &odx, &og, &o1, &o2, &o3, &o4, &opart, &p.nb,
-                          &p.g, &p.cg, &p.inner, &p.rms, &threads))
+    int threads, force;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOnnnnpip", &ody, &ox, &odx, &og, &o1, &o2, &o3, &o4, &opart, &obd,
+                          &p.nb, &p.g, &p.cg, &p.inner, &p.rms, &threads, &force))
         return NULL;
-    Py_buffer bdy = {0}, bx = {0}, bdx = {0}, bg = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, bp = {0};
+    Py_buffer bdy = {0}, bx = {0}, bdx = {0}, bg = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, bp = {0},
+              bbd = {0};
     PyObject *res = NULL;
     Py_ssize_t sets = p.nb * p.g, m = p.cg * p.inner;
     p.beta = NULL;
@@ -196,24 +623,29 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
     if (check_len(&bx, sets * m, k, "x") || check_len(&bdy, sets * m, k, "dy") || check_len(&bdx, sets * m, k, "dx")) goto done;
     if (og != Py_None && (get_buf(og, &bg, 0, "gamma") || check_len(&bg, p.g * p.cg, 8, "gamma"))) goto done;
     if (get_buf(o1, &s1, 0, "mean_hi") || get_buf(o2, &s2, 0, "mean_lo") || get_buf(o3, &s3, 0, "inv_hi") ||
-        get_buf(o4, &s4, 0, "inv_lo") || get_buf(opart, &bp, 1, "part"))
+        get_buf(o4, &s4, 0, "inv_lo") || get_buf(opart, &bp, 1, "part") || get_buf(obd, &bbd, 1, "bounds"))
         goto done;
     if (check_len(&s1, sets, 8, "mean_hi") || check_len(&s2, sets, 8, "mean_lo") || check_len(&s3, sets, 8, "inv_hi") ||
-        check_len(&s4, sets, 8, "inv_lo"))
+        check_len(&s4, sets, 8, "inv_lo") || check_len(&bbd, sets, 8, "bounds"))
         goto done;
     if (check_len(&bp, (p.inner == 1 && p.g == 1) ? m * 4 : sets * p.cg * 4, 8, "part")) goto done;
     p.gamma = og == Py_None ? NULL : (const double *)bg.buf;
     p.mean_hi = s1.buf; p.mean_lo = s2.buf; p.inv_hi = s3.buf; p.inv_lo = s4.buf;
     if (fork_child) threads = 1;
+    int fail = 0;
     Py_BEGIN_ALLOW_THREADS
-    if (k == 4) backward_f32(&p, bdy.buf, bx.buf, bdx.buf, bp.buf, threads);
+    if (k == 4) fail = fast_backward(&p, bdy.buf, bx.buf, bdx.buf, bp.buf, bbd.buf, threads, force);
     else backward_f64(&p, bdy.buf, bx.buf, bdx.buf, bp.buf, threads);
     Py_END_ALLOW_THREADS
+    if (fail) {
+        PyErr_NoMemory();
+        goto done;
+    }
     res = Py_None;
     Py_INCREF(res);
 done:
-    Py_buffer *all[] = {&bdy, &bx, &bdx, &bg, &s1, &s2, &s3, &s4, &bp};
-    for (int i = 0; i < 9; i++) if (all[i]->obj) PyBuffer_Release(all[i]);
+    Py_buffer *all[] = {&bdy, &bx, &bdx, &bg, &s1, &s2, &s3, &s4, &bp, &bbd};
+    for (int i = 0; i < 10; i++) if (all[i]->obj) PyBuffer_Release(all[i]);
     return res;
 }
 
