@@ -9,11 +9,17 @@ of both, in alternating order, so that both see the same load on a shared machin
 gives the minimum and the median of each, and the ratios of the minima and of the medians. Both
 run with the threads they choose by default (PyTorch: torch.get_num_threads()). Needs PyTorch (a
 CPU build); the target is a ratio <= 1.5.
+
+``--single-thread-cpu`` measures instead, with one thread each (BNCHECK_NUM_THREADS=1,
+torch.set_num_threads(1)), the CPU time of the calling thread (``time.thread_time``): on a
+machine shared with other work, wall-clock times mostly measure the other work, while the CPU
+time a call consumes does not depend on how often it was preempted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -31,10 +37,13 @@ def _interleaved(
     ta, tb = [], []
     for i in range(repeat):
         for fn, out in ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta)):
-            t = time.perf_counter()
+            t = _CLOCK[0]()
             fn()
-            out.append(time.perf_counter() - t)
+            out.append(_CLOCK[0]() - t)
     return ta, tb
+
+
+_CLOCK = [time.perf_counter]
 
 
 def _case(torch: Any, name: str, shape: tuple[int, ...], kind: str, dt: Any, repeat: int) -> None:
@@ -84,13 +93,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--single-thread-cpu", action="store_true")
     args = parser.parse_args()
+    if args.single_thread_cpu:
+        os.environ["BNCHECK_NUM_THREADS"] = "1"
+        _CLOCK[0] = time.thread_time
     import torch
+
+    if args.single_thread_cpu:
+        torch.set_num_threads(1)
 
     dt = np.dtype(args.dtype)
     print(
         f"dtype {dt}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"bncheck kernels: {bncheck.bn.kernels()}"
+        f"bncheck kernels: {bncheck.bn.kernels()}, "
+        + ("CPU time, one thread each" if args.single_thread_cpu else "wall-clock time")
     )
     print(
         f"{'':<41} {'---------- minimum ----------':>24} {'---------- median -----------':>27}\n"

@@ -1,0 +1,105 @@
+"""The float32 fast path of the compiled family kernels (docs/numerics.md, "The normalization
+family"): each element computed in plain double with a rigorous error bound and redone in
+double-double only when that bound does not decide its rounding. Redoing every element
+(``BNCHECK_FAMILY_FORCE_REDO=1``) must give the same bits, on inputs where the fast path decides
+almost everything (random dy) and where the backward cancels (dy affine in x, so nearly every dx
+is redone), at large set means, with and without the affine parameters. Also: the final rounding
+of double-doubles (round to odd, then to nearest) and the overflow checks that the bounds allow
+to skip. Skipped when the extension is not built."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bncheck import BatchNormError, family
+from bncheck.bn import kernels
+from tests.internals import family_compiled, family_round_dd
+
+pytestmark = pytest.mark.skipif(
+    not family_compiled.available(), reason="the family's compiled kernels are not built"
+)
+
+
+def _run(kind: str, x: Any, dy: Any, g: Any, b: Any) -> list[Any]:
+    if kind == "layernorm":
+        y, cache = family.layernorm_forward(x, g, b)
+        gr = family.layernorm_backward(dy, cache)
+    elif kind == "rmsnorm":
+        y, cache = family.rmsnorm_forward(x, g)
+        gr = family.rmsnorm_backward(dy, cache)
+    elif kind == "groupnorm":
+        y, cache = family.groupnorm_forward(x, g, b, 4)
+        gr = family.groupnorm_backward(dy, cache)
+    else:
+        y, cache = family.instancenorm_forward(x, g, b)
+        gr = family.instancenorm_backward(dy, cache)
+    return [y, gr.dx, gr.dgamma, gr.dbeta, cache.mean, cache.inv_std]
+
+
+@pytest.mark.parametrize(
+    ("kind", "offset", "dy_kind", "affine"),
+    list(
+        itertools.product(
+            ["layernorm", "rmsnorm", "groupnorm", "instancenorm"],
+            [0.0, 1e4],
+            ["random", "affine"],
+            [True, False],
+        )
+    ),
+)
+def test_redoing_every_element_gives_the_same_bits(
+    kind: str, offset: float, dy_kind: str, affine: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(7)
+    shape = (40, 300) if kind in ("layernorm", "rmsnorm") else (3, 8, 7, 9)
+    x = (offset + rng.standard_normal(shape)).astype(np.float32)
+    x64 = x.astype(np.float64)
+    dy = rng.standard_normal(shape) if dy_kind == "random" else 2.0 * x64 + 3.0
+    dy = dy.astype(np.float32)
+    c = shape[-1] if kind in ("layernorm", "rmsnorm") else shape[1]
+    g = rng.uniform(0.5, 2.0, c) * rng.choice([-1, 1], c) if affine else None
+    b = rng.standard_normal(c) if affine else None
+    monkeypatch.setenv("BNCHECK_FAMILY_FORCE_REDO", "0")
+    fast = _run(kind, x, dy, g, b)
+    monkeypatch.setenv("BNCHECK_FAMILY_FORCE_REDO", "1")
+    redone = _run(kind, x, dy, g, b)
+    for a, r in zip(fast, redone, strict=True):
+        assert (a is None) == (r is None)
+        if a is not None:
+            assert np.asarray(a).tobytes() == np.asarray(r).tobytes()
+
+
+def test_the_force_variable_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    if kernels() != "compiled":
+        pytest.skip("the variable is read by the compiled kernels' wrapper")
+    monkeypatch.setenv("BNCHECK_FAMILY_FORCE_REDO", "yes")
+    with pytest.raises(BatchNormError, match=r"BNCHECK_FAMILY_FORCE_REDO='yes'; expected 0 or 1"):
+        family.layernorm_forward(np.ones((2, 3), np.float32))
+
+
+def test_double_doubles_round_once() -> None:
+    """hi + lo with hi on a float32 midpoint: lo decides (plain hi + lo would round hi to even)."""
+    one, ulp = 1.0, 2.0**-23
+    mid = np.array([one + ulp / 2, one + ulp / 2, one + 3 * ulp / 2, -(one + ulp / 2)])
+    lo = np.array([2.0**-60, -(2.0**-60), 0.0, -(2.0**-60)])
+    out = family_round_dd(mid, lo, np.float32)
+    expected = [one + ulp, one, one + 2 * ulp, -(one + ulp)]
+    assert out.dtype == np.float32 and out.tolist() == expected
+    assert (mid + lo).astype(np.float32).tolist() != expected  # what rounding twice gives
+    assert family_round_dd(mid, lo, np.float64).tolist() == (mid + lo).tolist()
+
+
+def test_overflow_is_still_reported_in_float32() -> None:
+    x = np.array([[0.0, 1.0]], np.float32)
+    with pytest.raises(BatchNormError, match=r"y overflows float32"):
+        family.layernorm_forward(x, np.array([3e38, 3e38]), np.array([3e38, 3e38]))
+    y, cache = family.layernorm_forward(np.array([[0.0, 0.01, 0.05]], np.float32), np.ones(3))
+    with pytest.raises(BatchNormError, match=r"dx overflows float32"):
+        family.layernorm_backward(np.array([[3e38, -3e38, 1.0]], np.float32), cache)
+    bad = np.array([[1.0, np.nan, 1.0]], np.float32)
+    with pytest.raises(BatchNormError, match=r"dy contains NaN"):
+        family.layernorm_backward(bad, cache)
