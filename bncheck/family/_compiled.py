@@ -65,6 +65,18 @@ def force_redo() -> bool:
     return text == "1"
 
 
+def exact_stats(dtype: np.dtype[Any]) -> bool:
+    """Whether the forward's 1/sqrt(var + eps) is a double-double: not for float32, whose
+    variance is a plain double sum (relative error below 2^-40); the float32 backward recomputes
+    it, any other backward must be given recomputed statistics."""
+    return np.dtype(dtype) != np.float32
+
+
+def is_fast(dtype: np.dtype[Any]) -> bool:
+    """Whether the compiled backward of this output dtype recomputes the variance itself."""
+    return np.dtype(dtype) == np.float32
+
+
 def _wide(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """float16 is computed by the float64 kernels (widening is exact)."""
     return np.dtype(np.float64) if dtype == np.float16 else dtype
@@ -98,6 +110,7 @@ def backward(
     rms: bool,
     want_beta: bool,
     out_dtype: np.dtype[Any],
+    eps: float,
 ) -> tuple[NDArray[Any], F64 | None, F64 | None, float]:
     """dx, dgamma and dbeta (each rounded once to ``out_dtype``), and a bound on max |dx|
     (inf when the kernel gives none, float64: dx must then be scanned for overflow)."""
@@ -110,10 +123,11 @@ def backward(
     columns = inner == 1 and g == 1  # LayerNorm, RMSNorm: the kernel sums the columns
     part = np.empty((cg, 4) if columns else (nb * g * cg, 4))
     gk = None if gamma is None else np.ascontiguousarray(gamma, np.float64)
-    stats = [np.ascontiguousarray(a, np.float64) for a in st]
+    stats = [np.array(a, np.float64, order="C") for a in st]  # float32 rewrites inv: copies
     bounds = np.full(nb * g, np.inf)  # the float32 kernel writes a bound per set
     _EXT.backward(
-        dyk, xk, dx, gk, *stats, part, bounds, nb, g, cg, inner, rms, threads(x.size), force_redo()
+        dyk, xk, dx, gk, *stats, part, bounds, nb, g, cg, inner, eps, rms, threads(x.size),
+        force_redo(),
     )
     if not columns:  # per (set, channel) partial sums: add over the sets of each parameter
         p4 = part.reshape(nb, g * cg, 4).transpose(1, 0, 2)

@@ -76,7 +76,10 @@ class NormCache(NamedTuple):
     eps : float
     mean_hi, mean_lo, inv_std_hi, inv_std_lo : float64 arrays of shape (Nb, G)
         Per set: the mean (0 for RMSNorm) and 1/sqrt(var + eps) (mean of x² for RMSNorm), each
-        a double-double.
+        a double-double. The compiled float32 forward computes the variance as a plain double
+        sum: its inv_std is then accurate to about 2^-40 relative, not to a double-double.
+    stats_exact : bool
+        False in that case: a backward that needs the double-double statistics recomputes them.
 
 
     Examples
@@ -99,6 +102,7 @@ class NormCache(NamedTuple):
     mean_lo: F64
     inv_std_hi: F64
     inv_std_lo: F64
+    stats_exact: bool = True
 
     @property
     def mean(self) -> F64:
@@ -245,8 +249,10 @@ def _forward(
     x.flags.writeable = False
     g2 = None if g is None else g.reshape(groups, cg)
     b2 = None if b is None else b.reshape(groups, cg)
+    exact = True
     if kernels() == "compiled" and _native.available():
         y, st = _native.forward(x, geo, g2, b2, eps, rms)
+        exact = _native.exact_stats(x.dtype)
     else:
         with np.errstate(all="ignore"):  # non-finite results are detected below
             y64, st = _np_kernels.forward(x.reshape(geo).astype(np.float64), g2, b2, eps, rms)
@@ -264,7 +270,7 @@ def _forward(
     top += 0.0 if b is None else float(np.max(np.abs(b)))
     if not top < 0.99 * float(np.finfo(y.dtype).max):
         _no_overflow("y", y)
-    cache = NormCache(kind, x, geo, pshape, g, b is not None, eps, *st)
+    cache = NormCache(kind, x, geo, pshape, g, b is not None, eps, *st, exact)
     return y.reshape(xa.shape), cache
 
 
@@ -294,9 +300,15 @@ def _backward(kind: str, dy: object, cache: object) -> NormGrads:
     rms = kind == "rmsnorm"
     g2 = None if cache.gamma is None else cache.gamma.reshape(geo[1], geo[2])
     st = SetStats(cache.mean_hi, cache.mean_lo, cache.inv_std_hi, cache.inv_std_lo)
-    if kernels() == "compiled" and _native.available():
+    compiled = kernels() == "compiled" and _native.available()
+    if not cache.stats_exact and not (compiled and _native.is_fast(out_dtype)):
+        # a float32 forward's plain-double variance, for a backward that uses it as it is
+        # (float64 dy, or the NumPy kernels): recomputed in double-double first
+        with np.errstate(all="ignore"):
+            st = _np_kernels.statistics(x.reshape(geo).astype(np.float64), cache.eps, rms)
+    if compiled:
         dx, dgamma, dbeta, bound = _native.backward(
-            dya, x, geo, g2, st, rms, cache.has_beta, out_dtype
+            dya, x, geo, g2, st, rms, cache.has_beta, out_dtype, cache.eps
         )
     else:
         bound = np.inf

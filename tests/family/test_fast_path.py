@@ -103,3 +103,30 @@ def test_overflow_is_still_reported_in_float32() -> None:
     bad = np.array([[1.0, np.nan, 1.0]], np.float32)
     with pytest.raises(BatchNormError, match=r"dy contains NaN"):
         family.layernorm_backward(bad, cache)
+
+
+@pytest.mark.parametrize("kind", ["layernorm", "groupnorm"])
+def test_a_float64_backward_of_a_float32_forward_recomputes_the_statistics(kind: str) -> None:
+    """The float32 forward's variance is a plain double sum; a float64 dy exactly affine in x
+    (the bracket of dx cancels, leaving eps/(var + eps) of it) needs the double-double one."""
+    from bncheck.check.metrics import channel_ulps
+    from bncheck.check.tolerances import TARGET_ULP
+    from tests.family.truth import exact
+
+    rng = np.random.default_rng(11)
+    shape = (6, 50) if kind == "layernorm" else (3, 4, 25)
+    x = (1e3 + rng.standard_normal(shape)).astype(np.float32)
+    dy = 2.0 * x.astype(np.float64) + 3.0
+    if kind == "layernorm":
+        _, cache = family.layernorm_forward(x)
+        dx = family.layernorm_backward(dy, cache).dx
+        xs, ds, idx, p = x.astype(float), dy, np.broadcast_to(np.arange(50), (6, 50)), 50
+    else:
+        _, cache = family.groupnorm_forward(x, None, None, 2)
+        dx = family.groupnorm_backward(dy, cache).dx
+        xs, ds = x.astype(float).reshape(6, 50), dy.reshape(6, 50)
+        idx, p = np.broadcast_to(np.repeat(np.arange(2), 25), (6, 50)), 4
+    assert dx.dtype == np.float64
+    truth = exact(xs, None, None, np.asarray(idx), ds, 1e-5, False, p)
+    err = float(np.max(channel_ulps(dx.reshape(6, 50).T, truth.dx.T, "float64", axis=1)))
+    assert err <= TARGET_ULP["float64"]

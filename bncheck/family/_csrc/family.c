@@ -187,6 +187,27 @@ static inline void f32_sqdev(const float *restrict v, Py_ssize_t m, double mh, d
     }
 }
 
+/* Σ (x − mean)² in plain double (lanes, each square and sum rounded; no fused multiply-add, so
+   both builds give the same bits): its error is bounded in fast_forward_set */
+static inline double f32_sqdev_fast(const float *restrict v, Py_ssize_t m, double mh, double ml)
+{
+    double acc[L];
+    Py_ssize_t j = 0;
+    for (int k = 0; k < L; k++) acc[k] = 0.0;
+    for (; j + L <= m; j += L)
+        for (int k = 0; k < L; k++) {
+            double a = ((double)v[j + k] - mh) - ml;
+            acc[k] = acc[k] + a * a;
+        }
+    for (; j < m; j++) {
+        double a = ((double)v[j] - mh) - ml;
+        acc[0] = acc[0] + a * a;
+    }
+    double t = 0.0;
+    for (int k = 0; k < L; k++) t += acc[k];
+    return t;
+}
+
 /* y of one run of n values sharing (g, b) scalars (gv == NULL) or with per-element gv, bv;
    returns whether an element is flagged */
 static inline int f32_y_run(const float *restrict v, float *restrict out, Py_ssize_t n, const double *restrict gv,
@@ -252,20 +273,24 @@ FK void fast_forward_set(const plan *p, const fast_ctx *c, const float *restrict
         mh = mean.hi;
         ml = mean.lo;
     }
-    f32_sqdev(v, m, mh, ml, hi, lo);
-    dd var = dd_div_d(lanes_total(hi, lo), (double)m);
-    dd inv = dd_rsqrt(dd_add(var, (dd){p->eps, 0.0}));
+    /* the variance in plain double: S = Σ a², a = (x − mh) − ml; against the exact Σ (x − μ̃)²
+       (μ̃ = mh + ml) each a errs by at most 2u|a| + u|ml|, each square and addition by u, the
+       lanes' sums by γ_n (n = m/L + 2L terms at most); and Σ (x − μ̃)² = m (var + (μ − μ̃)²) */
+    double S = f32_sqdev_fast(v, m, mh, ml);
+    double var_h = S / (double)m;
+    dd inv = dd_rsqrt(dd_add((dd){var_h, 0.0}, (dd){p->eps, 0.0}));
     p->mean_hi[s] = mh;
     p->mean_lo[s] = ml;
     p->inv_hi[s] = inv.hi;
     p->inv_lo[s] = inv.lo;
     double ih = inv.hi;
-    /* absolute part of the bound: gamma·inv times the error of the mean used, |ml|·2u + δmean */
     double dmu = p->rms ? 0.0 : mean_err(m, mh, 1.0 / ih) + 2.0 * U64 * fabs(ml);
+    double nl = (double)(m / L + 2 * L), gl = nl * U64 / (1.0 - nl * U64);
+    double es = ((gl + 8.0 * U64) * var_h + 2.0 * U64 * U64 * fabs(mh) * sqrt(var_h) +
+                 2.0 * U64 * U64 * U64 * U64 * mh * mh + dmu * dmu) * 1.01;
+    double ev = es / (var_h + p->eps) * 1.01; /* relative error of var + eps (inv: half of it) */
     double a1 = 2.0 * c->maxg * ih * dmu + 0x1p-1074;
-    /* the variance's relative error from the mean's (δ²/(var + eps)) and from rounding the
-       low part of x − mean (about u²|mean|/sd), added to the relative budget */
-    double krel = KREL + dmu * dmu * ih * ih + 4.0 * U64 * U64 * fabs(mh) * ih;
+    double krel = ev < 0x1p-20 ? KREL + ev : INFINITY; /* (else: redo every element) */
     int bad = c->force;
     if (p->inner == 1) {
         const double *gv = p->gamma ? p->gamma + base : c->ones;
@@ -279,14 +304,16 @@ FK void fast_forward_set(const plan *p, const fast_ctx *c, const float *restrict
         }
     }
     if (!bad) return;
-    /* redo the flagged elements in double-double */
+    /* redo the flagged elements in double-double, from the double-double variance */
+    f32_sqdev(v, m, mh, ml, hi, lo);
+    dd inv_x = dd_rsqrt(dd_add(dd_div_d(lanes_total(hi, lo), (double)m), (dd){p->eps, 0.0}));
     for (Py_ssize_t j = 0; j < m; j++) {
         Py_ssize_t pi = base + (p->inner == 1 ? j : j / p->inner);
         double g = p->gamma ? p->gamma[pi] : 1.0, b = p->beta ? p->beta[pi] : 0.0;
         double d = ((double)v[j] - mh) - ml;
         double pp = (d * ih) * g, r = pp + b;
         double e = krel * (fabs(pp) + fabs(b)) + a1;
-        if (c->force || (float)(r - e) != (float)(r + e)) out[j] = f32_y_dd(v[j], mh, ml, inv, g, b);
+        if (c->force || (float)(r - e) != (float)(r + e)) out[j] = f32_y_dd(v[j], mh, ml, inv_x, g, b);
     }
 }
 
@@ -297,12 +324,20 @@ FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restr
 {
     Py_ssize_t m = p->cg * p->inner, base = (s % p->g) * p->cg;
     double mh = p->mean_hi[s], ml = p->mean_lo[s];
-    dd inv = {p->inv_hi[s], p->inv_lo[s]};
-    double ih = inv.hi;
     dd A = {0.0, 0.0}, B = {0.0, 0.0};
     double g2 = 0.0;
-    if (p->inner == 1) {
-        /* per-element gamma: A = Σ g, B = Σ g·d, g = gamma·dy exact (two_prod), d = x − mean exact */
+    /* Σ (x − mean)² again, in double-double (the forward's is plain double): vh, vl */
+    double vh[L], vl[L];
+    for (int k = 0; k < L; k++) vh[k] = vl[k] = 0.0;
+#define VSUM(k)                                                                         \
+    {                                                                                  \
+        double q2 = a * a, e2 = fma(a, a, -q2) + 2.0 * a * dl;                         \
+        double w = vh[k] + q2, ww = w - vh[k];                                         \
+        vl[k] += ((vh[k] - (w - ww)) + (q2 - ww)) + e2;                                \
+        vh[k] = w;                                                                     \
+    }
+    if (p->inner == 1 && p->g == 1) {
+        /* LayerNorm, RMSNorm (per-element gamma): A = Σ g, B = Σ g·d, g = gamma·dy exact (two_prod), d = x − mean exact */
         double ah[L], al[L], bh[L], bl[L], sq[L];
         for (int k = 0; k < L; k++) ah[k] = al[k] = bh[k] = bl[k] = sq[k] = 0.0;
         const double *gp = p->gamma ? p->gamma + base : NULL;
@@ -321,6 +356,7 @@ FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restr
         bl[k] += ((bh[k] - (u - uu)) + (q - uu)) + qe;                                 \
         bh[k] = u;                                                                     \
         sq[k] += gh * gh;                                                              \
+        VSUM(k)                                                                        \
     }
         if (gp)
             for (; j + L <= m; j += L)
@@ -334,7 +370,7 @@ FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restr
         B = lanes_total(bh, bl);
         for (int k = 0; k < L; k++) g2 += sq[k];
     } else {
-        /* per-channel gamma: per run c, Q = Σ dy and P = Σ dy·d (double-doubles); A = Σ γ_c Q_c,
+        /* GroupNorm, InstanceNorm (per-channel gamma): per run c, Q = Σ dy and P = Σ dy·d (double-doubles); A = Σ γ_c Q_c,
            B = Σ γ_c P_c; the runs' sums are also the parameter partials */
         for (Py_ssize_t ch = 0; ch < p->cg; ch++) {
             const float *dr = dyv + ch * p->inner, *xr = v + ch * p->inner;
@@ -354,6 +390,7 @@ FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restr
         pl[k] += ((ph[k] - (u - uu)) + (q - uu)) + qe;                                 \
         ph[k] = u;                                                                     \
         sq[k] += dy * dy;                                                              \
+        VSUM(k)                                                                        \
     }
             for (; j + L <= p->inner; j += L)
                 for (int k = 0; k < L; k++) RSUM(k, j + k)
@@ -366,11 +403,21 @@ FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restr
             A = dd_add(A, dd_mul(Q, (dd){gam, 0.0}));
             B = dd_add(B, dd_mul(P, (dd){gam, 0.0}));
             g2 += gam * gam * s2;
-            dd pg = dd_mul(P, inv);
             double *o = part + (s * p->cg + ch) * 4;
-            o[0] = pg.hi; o[1] = pg.lo; o[2] = Q.hi; o[3] = Q.lo;
+            o[0] = P.hi; o[1] = P.lo; o[2] = Q.hi; o[3] = Q.lo;
         }
     }
+#undef VSUM
+    dd inv = dd_rsqrt(dd_add(dd_div_d(lanes_total(vh, vl), (double)m), (dd){p->eps, 0.0}));
+    double ih = inv.hi;
+    p->inv_hi[s] = inv.hi; /* the caller's copy: the parameter sums of the columns use it */
+    p->inv_lo[s] = inv.lo;
+    if (!(p->inner == 1 && p->g == 1))
+        for (Py_ssize_t ch = 0; ch < p->cg; ch++) { /* Σ dy·d·inv per (set, channel) */
+            double *o = part + (s * p->cg + ch) * 4;
+            dd pg = dd_mul((dd){o[0], o[1]}, inv);
+            o[0] = pg.hi; o[1] = pg.lo;
+        }
     dd ac = dd_div_d(A, (double)m);
     dd bc = dd_div_d(dd_mul(dd_mul(B, inv), inv), (double)m);
     if (p->rms) ac.hi = ac.lo = 0.0;
@@ -600,7 +647,7 @@ done:
 }
 
 /* backward(dy, x, dx, gamma|None, mean_hi, mean_lo, inv_hi, inv_lo, part, bounds, nb, g, cg,
-            inner, rms, threads, force): dx, and per (set, channel run) Σ dy·x_hat and Σ dy as double-doubles in
+            inner, eps, rms, threads, force): dx, and per (set, channel run) Σ dy·x_hat and Σ dy as double-doubles in
    part (4 doubles each); with inner == 1 and G == 1 (LayerNorm, RMSNorm), part has 4 doubles per column
    (dgamma_hi, dgamma_lo, dbeta_hi, dbeta_lo) summed over the sets. */
 static PyObject *py_backward(PyObject *self, PyObject *args)
@@ -608,22 +655,21 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
     PyObject *ody, *ox, *odx, *og, *o1, *o2, *o3, *o4, *opart, *obd;
     plan p;
     int threads, force;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOnnnnpip", &ody, &ox, &odx, &og, &o1, &o2, &o3, &o4, &opart, &obd,
-                          &p.nb, &p.g, &p.cg, &p.inner, &p.rms, &threads, &force))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOnnnndpip", &ody, &ox, &odx, &og, &o1, &o2, &o3, &o4, &opart,
+                          &obd, &p.nb, &p.g, &p.cg, &p.inner, &p.eps, &p.rms, &threads, &force))
         return NULL;
     Py_buffer bdy = {0}, bx = {0}, bdx = {0}, bg = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, bp = {0},
               bbd = {0};
     PyObject *res = NULL;
     Py_ssize_t sets = p.nb * p.g, m = p.cg * p.inner;
     p.beta = NULL;
-    p.eps = 0.0;
     if (get_buf(ody, &bdy, 0, "dy") || get_buf(ox, &bx, 0, "x") || get_buf(odx, &bdx, 1, "dx")) goto done;
     int k = kind_of(&bx, "x");
     if (k < 0 || kind_of(&bdy, "dy") != k || kind_of(&bdx, "dx") != k) goto done;
     if (check_len(&bx, sets * m, k, "x") || check_len(&bdy, sets * m, k, "dy") || check_len(&bdx, sets * m, k, "dx")) goto done;
     if (og != Py_None && (get_buf(og, &bg, 0, "gamma") || check_len(&bg, p.g * p.cg, 8, "gamma"))) goto done;
-    if (get_buf(o1, &s1, 0, "mean_hi") || get_buf(o2, &s2, 0, "mean_lo") || get_buf(o3, &s3, 0, "inv_hi") ||
-        get_buf(o4, &s4, 0, "inv_lo") || get_buf(opart, &bp, 1, "part") || get_buf(obd, &bbd, 1, "bounds"))
+    if (get_buf(o1, &s1, 0, "mean_hi") || get_buf(o2, &s2, 0, "mean_lo") || get_buf(o3, &s3, 1, "inv_hi") ||
+        get_buf(o4, &s4, 1, "inv_lo") || get_buf(opart, &bp, 1, "part") || get_buf(obd, &bbd, 1, "bounds"))
         goto done;
     if (check_len(&s1, sets, 8, "mean_hi") || check_len(&s2, sets, 8, "mean_lo") || check_len(&s3, sets, 8, "inv_hi") ||
         check_len(&s4, sets, 8, "inv_lo") || check_len(&bbd, sets, 8, "bounds"))
