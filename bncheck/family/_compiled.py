@@ -77,6 +77,33 @@ def is_fast(dtype: np.dtype[Any]) -> bool:
     return np.dtype(dtype) == np.float32
 
 
+def _parameter_sums(
+    part: F64, sets: int, params: int, columns: bool, out_dtype: np.dtype[Any], check: bool
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_]]:
+    """dgamma and dbeta from the kernel's partial sums, each rounded once to ``out_dtype``, and
+    which parameters' error bounds (float32 parts, when ``check``) do not decide that rounding
+    (the caller then has those sums computed exactly). LayerNorm, RMSNorm: one row per
+    parameter; otherwise per (set, parameter), added over the sets with ``dd_sum``."""
+    if columns:
+        sg, sb = two_sum(part[:, 0], part[:, 1]), two_sum(part[:, 2], part[:, 3])
+        errs = part[:, 4:6] if check and part.shape[1] == 6 else None
+    else:
+        p4 = part.reshape(sets, params, part.shape[1]).transpose(1, 0, 2)
+        sg, sb = dd_sum(p4[..., 0], p4[..., 1]), dd_sum(p4[..., 2], p4[..., 3])
+        errs = p4[..., 4:6].sum(axis=1) * (1 + 2.0**-40) if check and part.shape[1] == 6 else None
+    out = []
+    undecided = np.zeros(params, dtype=bool)
+    for k, (hi, lo) in enumerate((sg, sb)):
+        out.append(round_dd(hi, lo, out_dtype))
+        if errs is not None:
+            e = errs[:, k] + np.abs(hi) * 2.0**-100  # dd_sum's own error
+            with np.errstate(over="ignore", invalid="ignore"):
+                below = round_dd(*two_sum(hi, -e), out_dtype)
+                above = round_dd(*two_sum(hi, e), out_dtype)
+            undecided |= ~(below == above)  # a NaN is undecided: recomputed, then reported
+    return out[0], out[1], undecided
+
+
 def _wide(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """float16 is computed by the float64 kernels (widening is exact)."""
     return np.dtype(np.float64) if dtype == np.float16 else dtype
@@ -121,22 +148,30 @@ def backward(
     dyk = np.ascontiguousarray(dy, dtype=kd)
     dx = np.empty_like(xk)
     columns = inner == 1 and g == 1  # LayerNorm, RMSNorm: the kernel sums the columns
-    part = np.empty((cg, 4) if columns else (nb * g * cg, 4))
+    width = 6 if kd == np.float32 else 4  # float32: and an error bound of each partial sum
+    part = np.empty(((cg if columns else nb * g * cg), width))
     gk = None if gamma is None else np.ascontiguousarray(gamma, np.float64)
-    stats = [np.array(a, np.float64, order="C") for a in st]  # float32 rewrites inv: copies
+    force = force_redo()
     bounds = np.full(nb * g, np.inf)  # the float32 kernel writes a bound per set
+    # mode 0: the fast path; then, if a parameter sum's bound does not decide its rounding,
+    # mode 2: those sums again, exactly (LayerNorm and RMSNorm: the columns flagged in
+    # part[:, 4]; otherwise every (set, parameter) partial), dx and the bounds kept
+    stats = [np.array(a, np.float64, order="C") for a in st]  # float32 rewrites inv: copies
     _EXT.backward(
-        dyk, xk, dx, gk, *stats, part, bounds, nb, g, cg, inner, eps, rms, threads(x.size),
-        force_redo(),
+        dyk, xk, dx, gk, *stats, part, bounds, nb, g, cg, inner, eps, rms, threads(x.size), force, 0
     )
-    if not columns:  # per (set, channel) partial sums: add over the sets of each parameter
-        p4 = part.reshape(nb, g * cg, 4).transpose(1, 0, 2)
-        sg = dd_sum(p4[..., 0], p4[..., 1])
-        sb = dd_sum(p4[..., 2], p4[..., 3])
-    else:
-        sg = two_sum(part[:, 0], part[:, 1])
-        sb = two_sum(part[:, 2], part[:, 3])
-    dgamma, dbeta = round_dd(*sg, out_dtype), round_dd(*sb, out_dtype)
+    *sums, undecided = _parameter_sums(part, nb, g * cg, columns, out_dtype, check=True)
+    undecided |= force  # BNCHECK_FAMILY_FORCE_REDO: every sum exactly too
+    if undecided.any():
+        stats = [np.array(a, np.float64, order="C") for a in st]
+        if columns:
+            part[:, 4] = undecided
+        _EXT.backward(
+            dyk, xk, dx, gk, *stats, part, bounds, nb, g, cg, inner, eps, rms, threads(x.size),
+            force, 2,
+        )
+        *sums, _ = _parameter_sums(part, nb, g * cg, columns, out_dtype, check=False)
+    dgamma, dbeta = sums
     with np.errstate(over="ignore"):  # an overflow is reported by the caller
         dx = dx.astype(out_dtype, copy=False)
     return (

@@ -187,25 +187,40 @@ static inline void f32_sqdev(const float *restrict v, Py_ssize_t m, double mh, d
     }
 }
 
-/* Σ (x − mean)² in plain double (lanes, each square and sum rounded; no fused multiply-add, so
-   both builds give the same bits): its error is bounded in fast_forward_set */
-static inline double f32_sqdev_fast(const float *restrict v, Py_ssize_t m, double mh, double ml)
+/* Σ (x − mean)² in plain double: each lane adds VB squares (each square and sum rounded; no
+   fused multiply-add, so both builds give the same bits), then the block's sum is added to the
+   lane's double-double by two_sum: the error is about γ_VB relative, whatever m (bounded in
+   fast_forward_set and var_err) */
+#define VB 16
+static inline dd f32_sqdev_fast(const float *restrict v, Py_ssize_t m, double mh, double ml)
 {
-    double acc[L];
+    double hi[L], lo[L], acc[L];
     Py_ssize_t j = 0;
-    for (int k = 0; k < L; k++) acc[k] = 0.0;
-    for (; j + L <= m; j += L)
+    for (int k = 0; k < L; k++) hi[k] = lo[k] = 0.0;
+    for (; j + VB * L <= m; j += VB * L) {
+        for (int k = 0; k < L; k++) acc[k] = 0.0;
+        for (Py_ssize_t i = 0; i < VB * L; i += L)
+            for (int k = 0; k < L; k++) {
+                double a = ((double)v[j + i + k] - mh) - ml;
+                acc[k] = acc[k] + a * a;
+            }
         for (int k = 0; k < L; k++) {
-            double a = ((double)v[j + k] - mh) - ml;
-            acc[k] = acc[k] + a * a;
+            dd t = two_sum(hi[k], acc[k]);
+            hi[k] = t.hi;
+            lo[k] += t.lo;
         }
-    for (; j < m; j++) {
-        double a = ((double)v[j] - mh) - ml;
-        acc[0] = acc[0] + a * a;
     }
-    double t = 0.0;
-    for (int k = 0; k < L; k++) t += acc[k];
-    return t;
+    for (int k = 0; k < L; k++) acc[k] = 0.0;
+    for (Py_ssize_t i = j; i < m; i++) { /* fewer than VB·L: at most VB per lane */
+        double a = ((double)v[i] - mh) - ml;
+        acc[(i - j) % L] = acc[(i - j) % L] + a * a;
+    }
+    for (int k = 0; k < L; k++) {
+        dd t = two_sum(hi[k], acc[k]);
+        hi[k] = t.hi;
+        lo[k] += t.lo;
+    }
+    return lanes_total(hi, lo);
 }
 
 /* y of one run of n values sharing (g, b) scalars (gv == NULL) or with per-element gv, bv;
@@ -276,20 +291,20 @@ FK void fast_forward_set(const plan *p, const fast_ctx *c, const float *restrict
     /* the variance in plain double: S = Σ a², a = (x − mh) − ml; against the exact Σ (x − μ̃)²
        (μ̃ = mh + ml) each a errs by at most 2u|a| + u|ml|, each square and addition by u, the
        lanes' sums by γ_n (n = m/L + 2L terms at most); and Σ (x − μ̃)² = m (var + (μ − μ̃)²) */
-    double S = f32_sqdev_fast(v, m, mh, ml);
-    double var_h = S / (double)m;
-    dd inv = dd_rsqrt(dd_add((dd){var_h, 0.0}, (dd){p->eps, 0.0}));
+    dd var = dd_div_d(f32_sqdev_fast(v, m, mh, ml), (double)m);
+    double var_h = var.hi;
+    dd inv = dd_rsqrt(dd_add(var, (dd){p->eps, 0.0}));
     p->mean_hi[s] = mh;
     p->mean_lo[s] = ml;
     p->inv_hi[s] = inv.hi;
     p->inv_lo[s] = inv.lo;
     double ih = inv.hi;
     double dmu = p->rms ? 0.0 : mean_err(m, mh, 1.0 / ih) + 2.0 * U64 * fabs(ml);
-    double nl = (double)(m / L + 2 * L), gl = nl * U64 / (1.0 - nl * U64);
+    double nl = (double)(VB + 2), gl = nl * U64 / (1.0 - nl * U64);
     double es = ((gl + 8.0 * U64) * var_h + 2.0 * U64 * U64 * fabs(mh) * sqrt(var_h) +
                  2.0 * U64 * U64 * U64 * U64 * mh * mh + dmu * dmu) * 1.01;
     double ev = es / (var_h + p->eps) * 1.01; /* relative error of var + eps (inv: half of it) */
-    double a1 = 2.0 * c->maxg * ih * dmu + 0x1p-1074;
+    double a1 = 2.0 * c->maxg * ih * dmu + 0x1p-1020;
     double krel = ev < 0x1p-20 ? KREL + ev : INFINITY; /* (else: redo every element) */
     int bad = c->force;
     if (p->inner == 1) {
@@ -317,10 +332,22 @@ FK void fast_forward_set(const plan *p, const fast_ctx *c, const float *restrict
     }
 }
 
-/* backward of one set: dx, and with inner > 1 (GroupNorm, InstanceNorm) the per-(set, channel)
-   partial sums Σ dy·d·inv and Σ dy into part; returns a bound on max |dx| of the set */
-FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restrict dyv, const float *restrict v,
-                            float *restrict dxv, double *restrict part, Py_ssize_t s)
+/* ---- float32 backward ------------------------------------------------------------------
+   Per set, in the exact mode (BNCHECK_FAMILY_FORCE_REDO, or a rerun when a parameter sum was not
+   decided): Σ (x − mean)² (the forward's is plain double), A = Σ g, B = Σ g·d (g = gamma·dy,
+   d = x − mean), and with per-channel gamma the runs' Σ dy and Σ dy·d, all double-doubles;
+   dx from them in double-double. In the fast mode: the same sums in plain double, with the
+   forward's 1/sqrt(var + eps) (relative error below ev/2, recomputed here as a bound), bounds on
+   every error, dx in plain double checked element by element as in the forward; a set with an
+   undecided element has its sums redone exactly and those elements recomputed in double-double.
+   The parameter sums carry a bound too (part: 6 doubles per entry, dgamma hi, lo, dbeta hi, lo
+   and their error bounds); the caller reruns the exact mode if one does not decide its
+   rounding. */
+#define PW 6
+
+static inline void exact_sums_set(const plan *p, const float *restrict dyv, const float *restrict v,
+                                  double *restrict part, Py_ssize_t s, dd *ac_out, dd *bc_out, dd *inv_out,
+                                  int write_part)
 {
     Py_ssize_t m = p->cg * p->inner, base = (s % p->g) * p->cg;
     double mh = p->mean_hi[s], ml = p->mean_lo[s];
@@ -403,119 +430,289 @@ FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restr
             A = dd_add(A, dd_mul(Q, (dd){gam, 0.0}));
             B = dd_add(B, dd_mul(P, (dd){gam, 0.0}));
             g2 += gam * gam * s2;
-            double *o = part + (s * p->cg + ch) * 4;
-            o[0] = P.hi; o[1] = P.lo; o[2] = Q.hi; o[3] = Q.lo;
+            if (write_part) {
+                double *o = part + (s * p->cg + ch) * PW;
+                o[0] = P.hi; o[1] = P.lo; o[2] = Q.hi; o[3] = Q.lo; o[4] = o[5] = 0.0;
+            }
         }
     }
 #undef VSUM
     dd inv = dd_rsqrt(dd_add(dd_div_d(lanes_total(vh, vl), (double)m), (dd){p->eps, 0.0}));
-    double ih = inv.hi;
-    p->inv_hi[s] = inv.hi; /* the caller's copy: the parameter sums of the columns use it */
-    p->inv_lo[s] = inv.lo;
-    if (!(p->inner == 1 && p->g == 1))
+    (void)g2;
+    if (write_part && !(p->inner == 1 && p->g == 1))
         for (Py_ssize_t ch = 0; ch < p->cg; ch++) { /* Σ dy·d·inv per (set, channel) */
-            double *o = part + (s * p->cg + ch) * 4;
+            double *o = part + (s * p->cg + ch) * PW;
             dd pg = dd_mul((dd){o[0], o[1]}, inv);
             o[0] = pg.hi; o[1] = pg.lo;
         }
     dd ac = dd_div_d(A, (double)m);
     dd bc = dd_div_d(dd_mul(dd_mul(B, inv), inv), (double)m);
     if (p->rms) ac.hi = ac.lo = 0.0;
-    double bound = ih * sqrt(g2) * (1.0 + 0x1p-40);
-    /* the bound of the plain-double dx: absolute errors of a and b (double-double lanes:
-       (γ² + 2^-100)·Σ|terms|, Σ|g| <= sqrt(m Σg²), Σ|g d| <= sqrt(Σg² · m (var + eps))),
-       and of d (mean error) times |b| */
-    double n = (double)(m / L + L + p->cg), gm = n * U64 / (1.0 - n * U64), rel = (gm * gm + 0x1p-100) * 1.01;
-    double sg = sqrt((double)m * g2) * 1.01;
-    double da = rel * sg / (double)m + fabs(ac.lo);
-    double db = (rel * sg / ih + 2.0 * U64 * U64 * fabs(mh) * sg) * ih * ih / (double)m * 1.01 + fabs(bc.lo);
+    *ac_out = ac;
+    *bc_out = bc;
+    *inv_out = inv;
+}
+
+
+/* a bound on the relative error of var + eps as computed by fast_forward_set, from its results
+   (var/(var + eps) <= 1, sqrt(var)/(var + eps) <= 1/sqrt(var + eps) ~ ih) */
+static inline double var_err(Py_ssize_t m, double mh, double ih, double dmu)
+{
+    double nl = (double)(VB + 2), gl = nl * U64 / (1.0 - nl * U64);
+    double ev = ((gl + 8.0 * U64) + 2.0 * U64 * U64 * fabs(mh) * ih * 1.01 +
+                 (2.0 * U64 * U64 * U64 * U64 * mh * mh + dmu * dmu) * ih * ih * 1.03) * 1.02;
+    return ev;
+}
+
+/* dx of one element in double-double from the exact coefficients, rounded once */
+static inline float f32_dx_dd(float dyf, float xf, double gam, double mh, double ml, dd ac, dd bc, dd inv)
+{
+    double dy = (double)dyf, x = (double)xf, gh = gam * dy;
+    dd g = {gh, fma(gam, dy, -gh)};
+    double a = x - mh, bb = a - x;
+    dd dv = {a, ((x - (a - bb)) + (-mh - bb)) - ml};
+    dd dbb = dd_mul(dv, bc);
+    dd br = dd_add(g, (dd){-dbb.hi, -dbb.lo});
+    br = dd_add(br, (dd){-ac.hi, -ac.lo});
+    dd rr = dd_mul(br, inv);
+    return dd_to_f32(rr.hi, rr.lo);
+}
+
+/* the plain-double dx of one element and its bound: decided when r − e and r + e round alike */
+#define DX_FAST(gam, dyf, xf)                                                            \
+    double gh = (gam) * (double)(dyf), d = ((double)(xf) - mh) - ml;                     \
+    double db_ = d * bh, r = ((gh - ahh) - db_) * ih;                                    \
+    double e = ih * (kk * (fabs(gh) + fabs(db_)) + fabs(d) * db + c0);
+
+/* backward of one set: dx, and with per-channel gamma the (set, channel) parameter partials;
+   returns a bound on max |dx| of the set */
+FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restrict dyv,
+                            const float *restrict v, float *restrict dxv, double *restrict part,
+                            Py_ssize_t s, int exact)
+{
+    Py_ssize_t m = p->cg * p->inner, base = (s % p->g) * p->cg;
+    double mh = p->mean_hi[s], ml = p->mean_lo[s], ih = p->inv_hi[s];
+    int cols = p->inner == 1 && p->g == 1;
+    const double *gp = p->gamma ? p->gamma + base : c->ones;
+    if (exact == 2) { /* the parameter sums only: the exact inv, and the exact partials */
+        dd ac, bc, inv;
+        if (cols) {
+            double hi[L], lo[L];
+            f32_sqdev(v, m, mh, ml, hi, lo);
+            inv = dd_rsqrt(dd_add(dd_div_d(lanes_total(hi, lo), (double)m), (dd){p->eps, 0.0}));
+        } else {
+            exact_sums_set(p, dyv, v, part, s, &ac, &bc, &inv, 1);
+        }
+        p->inv_hi[s] = inv.hi;
+        p->inv_lo[s] = inv.lo;
+        return 0.0;
+    }
     double dmu = p->rms ? 0.0 : mean_err(m, mh, 1.0 / ih) + 2.0 * U64 * fabs(ml);
-    double c0 = (da + fabs(bc.hi) * dmu) * 1.01 + 0x1p-1074;
-    double ahh = ac.hi, bh = bc.hi, aab = fabs(ac.hi);
+    double ev = var_err(m, mh, ih, dmu);
+    double A = 0.0, B = 0.0, g2 = 0.0;
+    /* plain-double lane sums over blocks of VB terms per lane, each block's sum added to the
+       lane's double-double by two_sum: errors about γ_VB of Σ|terms|, whatever m */
+#define BLOCKED(n, TERMS, ACC)                                                          \
+    {                                                                                  \
+        Py_ssize_t j = 0;                                                              \
+        for (; j + VB * L <= (n); j += VB * L) {                                       \
+            for (int k = 0; k < L; k++) s1[k] = s2[k] = 0.0;                           \
+            for (Py_ssize_t i = j; i < j + VB * L; i += L)                             \
+                for (int k = 0; k < L; k++) {                                          \
+                    Py_ssize_t jj = i + k;                                             \
+                    TERMS                                                              \
+                    s1[k] = s1[k] + t1;                                                \
+                    s2[k] = s2[k] + t2;                                                \
+                    s3[k] = s3[k] + t3;                                                \
+                }                                                                      \
+            ACC                                                                        \
+        }                                                                              \
+        for (int k = 0; k < L; k++) s1[k] = s2[k] = 0.0;                               \
+        for (Py_ssize_t jj = j; jj < (n); jj++) {                                      \
+            int k = (int)((jj - j) % L);                                               \
+            TERMS                                                                      \
+            s1[k] = s1[k] + t1;                                                        \
+            s2[k] = s2[k] + t2;                                                        \
+            s3[k] = s3[k] + t3;                                                        \
+        }                                                                              \
+        ACC                                                                            \
+    }
+#define ACC_DD                                                                          \
+    for (int k = 0; k < L; k++) {                                                      \
+        dd u1 = two_sum(h1[k], s1[k]), u2 = two_sum(h2[k], s2[k]);                     \
+        h1[k] = u1.hi, l1[k] += u1.lo, h2[k] = u2.hi, l2[k] += u2.lo;                  \
+    }
+    double s1[L], s2[L], s3[L], h1[L], l1[L], h2[L], l2[L];
+    if (cols) {
+        for (int k = 0; k < L; k++) s3[k] = h1[k] = l1[k] = h2[k] = l2[k] = 0.0;
+        BLOCKED(m,
+                double t1 = gp[jj] * (double)dyv[jj]; double t2 = t1 * (((double)v[jj] - mh) - ml);
+                double t3 = t1 * t1;, ACC_DD)
+        dd Ad = lanes_total(h1, l1), Bd = lanes_total(h2, l2);
+        A = Ad.hi + Ad.lo;
+        B = Bd.hi + Bd.lo;
+        for (int k = 0; k < L; k++) g2 += s3[k];
+    } else {
+        double gr = (VB + 2) * U64 / (1.0 - (VB + 2) * U64);
+        for (Py_ssize_t ch = 0; ch < p->cg; ch++) {
+            const float *dr = dyv + ch * p->inner, *xr = v + ch * p->inner;
+            for (int k = 0; k < L; k++) s3[k] = h1[k] = l1[k] = h2[k] = l2[k] = 0.0;
+            BLOCKED(p->inner,
+                    double t1 = (double)dr[jj]; double t2 = t1 * (((double)xr[jj] - mh) - ml);
+                    double t3 = t1 * t1;, ACC_DD)
+            dd Qd = lanes_total(h1, l1), Pd = lanes_total(h2, l2);
+            double Q = Qd.hi + Qd.lo, P = Pd.hi + Pd.lo, D2 = 0.0;
+            for (int k = 0; k < L; k++) D2 += s3[k];
+            double gam = gp[ch];
+            A += gam * Q;
+            B += gam * P;
+            g2 += gam * gam * D2;
+            /* partials: dgamma = P·ih, dbeta = Q, and their error bounds (Σ|dy| <= sqrt(n D2),
+               Σ|dy d| <= sqrt(D2 · m (var + eps)) <= sqrt(D2 m)/ih) */
+            double sdy = sqrt((double)p->inner * D2) * 1.01, sdd = sqrt(D2 * (double)m) / ih * 1.02;
+            double pg = P * ih;
+            double *o = part + (s * p->cg + ch) * PW;
+            o[0] = pg; o[1] = 0.0; o[2] = Q; o[3] = 0.0;
+            o[4] = ((gr + 5.0 * U64) * sdd * ih + sdy * (U64 * fabs(ml) + dmu) * ih + fabs(pg) * ev) * 1.02;
+            o[5] = (gr + U64) * sdy * 1.01;
+        }
+    }
+#undef BLOCKED
+#undef ACC_DD
+    double bound = ih * sqrt(g2) * (1.0 + ev + 0x1p-30);
+    /* the coefficients a = A/m, b = B·ih²/m and bounds on their errors: the sums' (γ_n over
+       n = m/L + 2L + cg terms, each g and g·d rounded: Σ|g| <= sqrt(m g2), Σ|g d| <= sqrt(m g2)/ih),
+       d's mean error (u|ml| + dmu per term), and ih's (ev/2, twice in b) */
+    /* blocks: γ_VB per block sum (two_sum adds them exactly, the low parts' sums err by about
+       u² more); with per-channel gamma, the cg products γ_c·Q_c added in plain double */
+    double n = (double)(VB + 2 + (cols ? 0 : p->cg)), gm = n * U64 / (1.0 - n * U64);
+    double sg = sqrt((double)m * g2) * 1.02;
+    double ahh = p->rms ? 0.0 : A / (double)m, bh = B * ih * ih / (double)m;
+    double da = p->rms ? 0.0 : ((gm + 4.0 * U64) * sg / (double)m) * 1.02;
+    double dB = (gm + 6.0 * U64) * sg / ih * 1.02 + sg * (U64 * fabs(ml) + dmu) * 1.02;
+    double db = dB * ih * ih / (double)m * 1.02 + fabs(bh) * (ev + 8.0 * U64) * 1.02;
+    /* |dx − r| <= ih (KREL (|g| + |a| + |d b|) + |d| db + da + |b| (u|ml| + dmu)) + |r| ev */
+    double kk = KREL + ev, c0 = (KREL + ev) * fabs(ahh) + da + fabs(bh) * (U64 * fabs(ml) + dmu);
+    c0 = c0 * 1.02 + 0x1p-1020;
+    db *= 1.02;
+    if (!(kk < 0x1p-20)) kk = INFINITY; /* undecidable: every element is redone */
     int bad = c->force;
     if (p->inner == 1) {
-        const double *gp = p->gamma ? p->gamma + base : NULL;
-        if (gp)
-            for (Py_ssize_t j = 0; j < m; j++) {
-                double gh = gp[j] * (double)dyv[j], d = ((double)v[j] - mh) - ml;
-                double db_ = d * bh, br = (gh - ahh) - db_, r = br * ih;
-                double e = ih * (KREL * (fabs(gh) + aab + fabs(db_)) + fabs(d) * db + c0);
-                bad |= (float)(r - e) != (float)(r + e);
-                dxv[j] = (float)r;
-            }
-        else
-            for (Py_ssize_t j = 0; j < m; j++) {
-                double gh = (double)dyv[j], d = ((double)v[j] - mh) - ml;
-                double db_ = d * bh, br = (gh - ahh) - db_, r = br * ih;
-                double e = ih * (KREL * (fabs(gh) + aab + fabs(db_)) + fabs(d) * db + c0);
-                bad |= (float)(r - e) != (float)(r + e);
-                dxv[j] = (float)r;
-            }
+        for (Py_ssize_t j = 0; j < m; j++) {
+            DX_FAST(gp[j], dyv[j], v[j])
+            bad |= (float)(r - e) != (float)(r + e);
+            dxv[j] = (float)r;
+        }
     } else {
         for (Py_ssize_t ch = 0; ch < p->cg; ch++) {
-            double gam = p->gamma ? p->gamma[base + ch] : 1.0;
+            double gam = gp[ch];
             const float *dr = dyv + ch * p->inner, *xr = v + ch * p->inner;
             float *o = dxv + ch * p->inner;
             for (Py_ssize_t j = 0; j < p->inner; j++) {
-                double gh = gam * (double)dr[j], d = ((double)xr[j] - mh) - ml;
-                double db_ = d * bh, br = (gh - ahh) - db_, r = br * ih;
-                double e = ih * (KREL * (fabs(gh) + aab + fabs(db_)) + fabs(d) * db + c0);
+                DX_FAST(gam, dr[j], xr[j])
                 bad |= (float)(r - e) != (float)(r + e);
                 o[j] = (float)r;
             }
         }
     }
     if (!bad) return bound;
+    dd ac, bc, inv;
+    exact_sums_set(p, dyv, v, part, s, &ac, &bc, &inv, 0);
     for (Py_ssize_t j = 0; j < m; j++) {
-        double gam = p->gamma ? p->gamma[base + (p->inner == 1 ? j : j / p->inner)] : 1.0;
-        double dy = (double)dyv[j], x = (double)v[j];
-        double gh = gam * dy, d = (x - mh) - ml;
-        double db_ = d * bh, br0 = (gh - ahh) - db_, r = br0 * ih;
-        double e = ih * (KREL * (fabs(gh) + aab + fabs(db_)) + fabs(d) * db + c0);
-        if (!c->force && (float)(r - e) == (float)(r + e)) continue;
-        dd g = {gh, fma(gam, dy, -gh)};
-        double a = x - mh, bb = a - x;
-        dd dv = {a, ((x - (a - bb)) + (-mh - bb)) - ml};
-        dd dbb = dd_mul(dv, bc);
-        dd br = dd_add(g, (dd){-dbb.hi, -dbb.lo});
-        br = dd_add(br, (dd){-ac.hi, -ac.lo});
-        dd rr = dd_mul(br, inv);
-        dxv[j] = dd_to_f32(rr.hi, rr.lo);
+        double gam = gp[p->inner == 1 ? j : j / p->inner];
+        DX_FAST(gam, dyv[j], v[j])
+        if (c->force || (float)(r - e) != (float)(r + e))
+            dxv[j] = f32_dx_dd(dyv[j], v[j], gam, mh, ml, ac, bc, inv);
     }
     return bound;
 }
+#undef DX_FAST
 
 /* LayerNorm, RMSNorm: dgamma_j = Σ_sets dy·d·inv and dbeta_j = Σ_sets dy for columns [j0, j1),
-   each column's sets in order (double-doubles: d by two_sum, products by two_prod) */
+   each column's sets in order. Exact mode: double-doubles (d by two_sum, products by two_prod),
+   with the inv the exact mode recomputed. Fast mode: plain double over blocks of CH sets, the
+   blocks added as double-doubles, with error bounds (Σ|t| and Σ|dy| per column, the forward's
+   inv within ev/2, the mean's error). */
 #define FCOLS 64
+#define CH 16
 FK void fast_columns(const plan *p, const float *restrict dy, const float *restrict x, double *restrict part,
-                     Py_ssize_t j0, Py_ssize_t j1)
+                     Py_ssize_t j0, Py_ssize_t j1, int exact)
 {
     Py_ssize_t sets = p->nb * p->g, m = p->cg * p->inner, w = j1 - j0;
     double sgh[FCOLS], sgl[FCOLS], sbh[FCOLS], sbl[FCOLS];
     for (Py_ssize_t j = 0; j < FCOLS; j++) sgh[j] = sgl[j] = sbh[j] = sbl[j] = 0.0;
-    for (Py_ssize_t r = 0; r < sets; r++) {
-        double mh = p->mean_hi[r], ml = p->mean_lo[r], ih = p->inv_hi[r], il = p->inv_lo[r];
-        const float *dyr = dy + r * m + j0, *xr = x + r * m + j0;
+    if (exact == 2) { /* only blocks with a column the caller flagged in part[:, 4] */
+        int any = 0;
+        for (Py_ssize_t j = j0; j < j1; j++) any |= part[j * PW + 4] != 0.0;
+        if (!any) return;
+    }
+    if (exact) {
+        for (Py_ssize_t r = 0; r < sets; r++) {
+            double mh = p->mean_hi[r], ml = p->mean_lo[r], ih = p->inv_hi[r], il = p->inv_lo[r];
+            const float *dyr = dy + r * m + j0, *xr = x + r * m + j0;
+            for (Py_ssize_t j = 0; j < w; j++) {
+                double d1 = (double)dyr[j], xv = (double)xr[j];
+                double a = xv - mh, bb = a - xv;
+                double dl = ((xv - (a - bb)) + (-mh - bb)) - ml;
+                double q = d1 * a, qe = fma(d1, a, -q) + d1 * dl;
+                double t = q * ih, te = fma(q, ih, -t) + (q * il + qe * ih);
+                double u = sgh[j] + t, uu = u - sgh[j];
+                sgl[j] += ((sgh[j] - (u - uu)) + (t - uu)) + te;
+                sgh[j] = u;
+                double vv0 = sbh[j] + d1, vv = vv0 - sbh[j];
+                sbl[j] += (sbh[j] - (vv0 - vv)) + (d1 - vv);
+                sbh[j] = vv0;
+            }
+        }
         for (Py_ssize_t j = 0; j < w; j++) {
-            double d1 = (double)dyr[j], xv = (double)xr[j];
-            double a = xv - mh, bb = a - xv;
-            double dl = ((xv - (a - bb)) + (-mh - bb)) - ml;
-            double q = d1 * a, qe = fma(d1, a, -q) + d1 * dl;
-            double t = q * ih, te = fma(q, ih, -t) + (q * il + qe * ih);
-            double u = sgh[j] + t, uu = u - sgh[j];
-            sgl[j] += ((sgh[j] - (u - uu)) + (t - uu)) + te;
-            sgh[j] = u;
-            double v = sbh[j] + d1, vv = v - sbh[j];
-            sbl[j] += (sbh[j] - (v - vv)) + (d1 - vv);
-            sbh[j] = v;
+            double *o = part + (j0 + j) * PW;
+            o[0] = sgh[j]; o[1] = sgl[j]; o[2] = sbh[j]; o[3] = sbl[j]; o[4] = o[5] = 0.0;
+        }
+        return;
+    }
+    double tg[FCOLS], ta[FCOLS], tb[FCOLS], tba[FCOLS], ag[FCOLS], ab[FCOLS];
+    for (Py_ssize_t j = 0; j < FCOLS; j++) ag[j] = ab[j] = 0.0;
+    double wmax = 0.0, evmax = 0.0; /* max over sets of ih (u|ml| + dmu), of ev */
+    for (Py_ssize_t r0 = 0; r0 < sets; r0 += CH) {
+        Py_ssize_t r1 = r0 + CH < sets ? r0 + CH : sets;
+        for (Py_ssize_t j = 0; j < FCOLS; j++) tg[j] = ta[j] = tb[j] = tba[j] = 0.0;
+        for (Py_ssize_t r = r0; r < r1; r++) {
+            double mh = p->mean_hi[r], ml = p->mean_lo[r], ih = p->inv_hi[r];
+            double dmu = p->rms ? 0.0 : mean_err(m, mh, 1.0 / ih) + 2.0 * U64 * fabs(ml);
+            double ev = var_err(m, mh, ih, dmu), wv = ih * (U64 * fabs(ml) + dmu);
+            wmax = wv > wmax ? wv : wmax;
+            evmax = ev > evmax ? ev : evmax;
+            const float *dyr = dy + r * m + j0, *xr = x + r * m + j0;
+            for (Py_ssize_t j = 0; j < w; j++) {
+                double d1 = (double)dyr[j], d = ((double)xr[j] - mh) - ml;
+                double t = (d1 * d) * ih;
+                tg[j] = tg[j] + t;
+                ta[j] = ta[j] + fabs(t);
+                tb[j] = tb[j] + d1;
+                tba[j] = tba[j] + fabs(d1);
+            }
+        }
+        for (Py_ssize_t j = 0; j < w; j++) {
+            dd u = two_sum(sgh[j], tg[j]);
+            sgh[j] = u.hi; sgl[j] += u.lo;
+            dd v2 = two_sum(sbh[j], tb[j]);
+            sbh[j] = v2.hi; sbl[j] += v2.lo;
+            ag[j] += ta[j];
+            ab[j] += tba[j];
         }
     }
+    double gc = (double)(CH + 2) * U64 / (1.0 - (double)(CH + 2) * U64);
+    double nb = (double)(sets / CH + 2), gb = nb * U64 / (1.0 - nb * U64);
     for (Py_ssize_t j = 0; j < w; j++) {
-        double *o = part + (j0 + j) * 4;
+        double *o = part + (j0 + j) * PW;
         o[0] = sgh[j]; o[1] = sgl[j]; o[2] = sbh[j]; o[3] = sbl[j];
+        /* per term: d (2u + mean error), d1·d, ·ih (u + ev/2): 6u + ev; the block sums γ_CH;
+           the errors collected in sgl (γ over the blocks, times their error sums) */
+        o[4] = ((gc + 6.0 * U64 + evmax) * ag[j] + wmax * ab[j] + gb * gb * ag[j]) * 1.03;
+        o[5] = (gc * ab[j] + gb * gb * ab[j]) * 1.03;
     }
 }
+#undef CH
 
 static int fast_ctx_init(fast_ctx *c, const plan *p, int force)
 {
@@ -549,7 +746,7 @@ static int fast_forward(const plan *p, const float *x, float *y, int threads, in
 }
 
 static int fast_backward(const plan *p, const float *dy, const float *x, float *dx, double *part,
-                         double *bounds, int threads, int force)
+                         double *bounds, int threads, int force, int exact)
 {
     fast_ctx c;
     if (fast_ctx_init(&c, p, force) < 0) return -1;
@@ -558,12 +755,15 @@ static int fast_backward(const plan *p, const float *dy, const float *x, float *
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
 #pragma omp for schedule(static)
-        for (s = 0; s < sets; s++) bounds[s] = fast_backward_set(p, &c, dy + s * m, x + s * m, dx + s * m, part, s);
+        for (s = 0; s < sets; s++) {
+            double bd = fast_backward_set(p, &c, dy + s * m, x + s * m, dx + s * m, part, s, exact);
+            if (exact != 2) bounds[s] = bd;
+        }
         if (columns) {
             Py_ssize_t blocks = (m + FCOLS - 1) / FCOLS, bi;
 #pragma omp for schedule(static)
             for (bi = 0; bi < blocks; bi++)
-                fast_columns(p, dy, x, part, bi * FCOLS, (bi + 1) * FCOLS < m ? (bi + 1) * FCOLS : m);
+                fast_columns(p, dy, x, part, bi * FCOLS, (bi + 1) * FCOLS < m ? (bi + 1) * FCOLS : m, exact);
         }
     }
     free((void *)c.ones);
@@ -647,16 +847,18 @@ done:
 }
 
 /* backward(dy, x, dx, gamma|None, mean_hi, mean_lo, inv_hi, inv_lo, part, bounds, nb, g, cg,
-            inner, eps, rms, threads, force): dx, and per (set, channel run) Σ dy·x_hat and Σ dy as double-doubles in
+            inner, eps, rms, threads, force, mode): mode 0 (fast) or 2 (the parameter sums only, exactly;
+   dx and bounds untouched); float32 parts have 6 doubles per entry (the last
+   two: error bounds of the dgamma and dbeta sums); float64 parts 4: dx, and per (set, channel run) Σ dy·x_hat and Σ dy as double-doubles in
    part (4 doubles each); with inner == 1 and G == 1 (LayerNorm, RMSNorm), part has 4 doubles per column
    (dgamma_hi, dgamma_lo, dbeta_hi, dbeta_lo) summed over the sets. */
 static PyObject *py_backward(PyObject *self, PyObject *args)
 {
     PyObject *ody, *ox, *odx, *og, *o1, *o2, *o3, *o4, *opart, *obd;
     plan p;
-    int threads, force;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOnnnndpip", &ody, &ox, &odx, &og, &o1, &o2, &o3, &o4, &opart,
-                          &obd, &p.nb, &p.g, &p.cg, &p.inner, &p.eps, &p.rms, &threads, &force))
+    int threads, force, exact;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOnnnndpipi", &ody, &ox, &odx, &og, &o1, &o2, &o3, &o4, &opart,
+                          &obd, &p.nb, &p.g, &p.cg, &p.inner, &p.eps, &p.rms, &threads, &force, &exact))
         return NULL;
     Py_buffer bdy = {0}, bx = {0}, bdx = {0}, bg = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, bp = {0},
               bbd = {0};
@@ -674,13 +876,13 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
     if (check_len(&s1, sets, 8, "mean_hi") || check_len(&s2, sets, 8, "mean_lo") || check_len(&s3, sets, 8, "inv_hi") ||
         check_len(&s4, sets, 8, "inv_lo") || check_len(&bbd, sets, 8, "bounds"))
         goto done;
-    if (check_len(&bp, (p.inner == 1 && p.g == 1) ? m * 4 : sets * p.cg * 4, 8, "part")) goto done;
+    if (check_len(&bp, ((p.inner == 1 && p.g == 1) ? m : sets * p.cg) * (k == 4 ? PW : 4), 8, "part")) goto done;
     p.gamma = og == Py_None ? NULL : (const double *)bg.buf;
     p.mean_hi = s1.buf; p.mean_lo = s2.buf; p.inv_hi = s3.buf; p.inv_lo = s4.buf;
     if (fork_child) threads = 1;
     int fail = 0;
     Py_BEGIN_ALLOW_THREADS
-    if (k == 4) fail = fast_backward(&p, bdy.buf, bx.buf, bdx.buf, bp.buf, bbd.buf, threads, force);
+    if (k == 4) fail = fast_backward(&p, bdy.buf, bx.buf, bdx.buf, bp.buf, bbd.buf, threads, force, exact);
     else backward_f64(&p, bdy.buf, bx.buf, bdx.buf, bp.buf, threads);
     Py_END_ALLOW_THREADS
     if (fail) {
