@@ -112,7 +112,7 @@ typedef struct {
    rounded once (round-to-odd to double, then to float32: no double rounding). `force`
    flags every element (a test of the redo path: the results must not change). */
 #if defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#define FK static __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define FK static __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define FK static
 #endif
