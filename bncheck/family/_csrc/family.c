@@ -111,6 +111,17 @@ typedef struct {
    rare, or a backward bracket that cancels) the element is computed again in double-double and
    rounded once (round-to-odd to double, then to float32: no double rounding). `force`
    flags every element (a test of the redo path: the results must not change). */
+/* the float32 kernels use 16 lanes (two AVX-512 vectors: independent chains hide the adds'
+   latency); a lane combination in a fixed order, as lanes_total */
+#undef L
+#define L 16
+static inline dd lanes_total_f32(const double *hi, const double *lo)
+{
+    dd t = {0.0, 0.0};
+    for (int k = 0; k < L; k++) t = dd_add(t, (dd){hi[k], lo[k]});
+    return t;
+}
+
 #if defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 #define FK static __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -220,7 +231,7 @@ static inline dd f32_sqdev_fast(const float *restrict v, Py_ssize_t m, double mh
         hi[k] = t.hi;
         lo[k] += t.lo;
     }
-    return lanes_total(hi, lo);
+    return lanes_total_f32(hi, lo);
 }
 
 /* y of one run of n values sharing (g, b) scalars (gv == NULL) or with per-element gv, bv;
@@ -284,7 +295,7 @@ FK void fast_forward_set(const plan *p, const fast_ctx *c, const float *restrict
     double mh = 0.0, ml = 0.0;
     if (!p->rms) {
         f32_sum(v, m, hi, lo);
-        dd mean = dd_div_d(lanes_total(hi, lo), (double)m);
+        dd mean = dd_div_d(lanes_total_f32(hi, lo), (double)m);
         mh = mean.hi;
         ml = mean.lo;
     }
@@ -321,7 +332,7 @@ FK void fast_forward_set(const plan *p, const fast_ctx *c, const float *restrict
     if (!bad) return;
     /* redo the flagged elements in double-double, from the double-double variance */
     f32_sqdev(v, m, mh, ml, hi, lo);
-    dd inv_x = dd_rsqrt(dd_add(dd_div_d(lanes_total(hi, lo), (double)m), (dd){p->eps, 0.0}));
+    dd inv_x = dd_rsqrt(dd_add(dd_div_d(lanes_total_f32(hi, lo), (double)m), (dd){p->eps, 0.0}));
     for (Py_ssize_t j = 0; j < m; j++) {
         Py_ssize_t pi = base + (p->inner == 1 ? j : j / p->inner);
         double g = p->gamma ? p->gamma[pi] : 1.0, b = p->beta ? p->beta[pi] : 0.0;
@@ -393,8 +404,8 @@ static inline void exact_sums_set(const plan *p, const float *restrict dyv, cons
                 for (int k = 0; k < L; k++) BSUM(k, j + k)
         for (; j < m; j++) BSUM(0, j)
 #undef BSUM
-        A = lanes_total(ah, al);
-        B = lanes_total(bh, bl);
+        A = lanes_total_f32(ah, al);
+        B = lanes_total_f32(bh, bl);
         for (int k = 0; k < L; k++) g2 += sq[k];
     } else {
         /* GroupNorm, InstanceNorm (per-channel gamma): per run c, Q = Σ dy and P = Σ dy·d (double-doubles); A = Σ γ_c Q_c,
@@ -423,7 +434,7 @@ static inline void exact_sums_set(const plan *p, const float *restrict dyv, cons
                 for (int k = 0; k < L; k++) RSUM(k, j + k)
             for (; j < p->inner; j++) RSUM(0, j)
 #undef RSUM
-            dd Q = lanes_total(qh, ql), P = lanes_total(ph, pl);
+            dd Q = lanes_total_f32(qh, ql), P = lanes_total_f32(ph, pl);
             double s2 = 0.0;
             for (int k = 0; k < L; k++) s2 += sq[k];
             double gam = p->gamma ? p->gamma[base + ch] : 1.0;
@@ -437,7 +448,7 @@ static inline void exact_sums_set(const plan *p, const float *restrict dyv, cons
         }
     }
 #undef VSUM
-    dd inv = dd_rsqrt(dd_add(dd_div_d(lanes_total(vh, vl), (double)m), (dd){p->eps, 0.0}));
+    dd inv = dd_rsqrt(dd_add(dd_div_d(lanes_total_f32(vh, vl), (double)m), (dd){p->eps, 0.0}));
     (void)g2;
     if (write_part && !(p->inner == 1 && p->g == 1))
         for (Py_ssize_t ch = 0; ch < p->cg; ch++) { /* Σ dy·d·inv per (set, channel) */
@@ -499,7 +510,7 @@ FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restr
         if (cols) {
             double hi[L], lo[L];
             f32_sqdev(v, m, mh, ml, hi, lo);
-            inv = dd_rsqrt(dd_add(dd_div_d(lanes_total(hi, lo), (double)m), (dd){p->eps, 0.0}));
+            inv = dd_rsqrt(dd_add(dd_div_d(lanes_total_f32(hi, lo), (double)m), (dd){p->eps, 0.0}));
         } else {
             exact_sums_set(p, dyv, v, part, s, &ac, &bc, &inv, 1);
         }
@@ -548,7 +559,7 @@ FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restr
         BLOCKED(m,
                 double t1 = gp[jj] * (double)dyv[jj]; double t2 = t1 * (((double)v[jj] - mh) - ml);
                 double t3 = t1 * t1;, ACC_DD)
-        dd Ad = lanes_total(h1, l1), Bd = lanes_total(h2, l2);
+        dd Ad = lanes_total_f32(h1, l1), Bd = lanes_total_f32(h2, l2);
         A = Ad.hi + Ad.lo;
         B = Bd.hi + Bd.lo;
         for (int k = 0; k < L; k++) g2 += s3[k];
@@ -560,7 +571,7 @@ FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restr
             BLOCKED(p->inner,
                     double t1 = (double)dr[jj]; double t2 = t1 * (((double)xr[jj] - mh) - ml);
                     double t3 = t1 * t1;, ACC_DD)
-            dd Qd = lanes_total(h1, l1), Pd = lanes_total(h2, l2);
+            dd Qd = lanes_total_f32(h1, l1), Pd = lanes_total_f32(h2, l2);
             double Q = Qd.hi + Qd.lo, P = Pd.hi + Pd.lo, D2 = 0.0;
             for (int k = 0; k < L; k++) D2 += s3[k];
             double gam = gp[ch];
