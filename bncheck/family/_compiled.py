@@ -116,14 +116,19 @@ def forward(
     beta: F64 | None,
     eps: float,
     rms: bool,
+    keep: NDArray[Any] | None = None,
 ) -> tuple[NDArray[Any], SetStats]:
+    """y and the statistics; a float32 x is also copied into ``keep`` when given (C-contiguous,
+    aligned, x's size), set by set while it is in cache."""
     assert _EXT is not None
     nb, g, cg, inner = geo
     xk = np.ascontiguousarray(x, dtype=_wide(x.dtype))
     y = np.empty_like(xk)
     st = SetStats(*(np.empty((nb, g)) for _ in range(4)))
     params = [None if a is None else np.ascontiguousarray(a, np.float64) for a in (gamma, beta)]
-    _EXT.forward(xk, y, *params, *st, nb, g, cg, inner, eps, rms, threads(x.size), force_redo())
+    _EXT.forward(
+        xk, y, *params, *st, nb, g, cg, inner, eps, rms, threads(x.size), force_redo(), keep
+    )
     with np.errstate(over="ignore"):  # an overflow is reported by the caller
         return y.astype(x.dtype, copy=False), st
 
@@ -167,8 +172,22 @@ def backward(
         if columns:
             part[:, 4] = undecided
         _EXT.backward(
-            dyk, xk, dx, gk, *stats, part, bounds, nb, g, cg, inner, eps, rms, threads(x.size),
-            force, 2,
+            dyk,
+            xk,
+            dx,
+            gk,
+            *stats,
+            part,
+            bounds,
+            nb,
+            g,
+            cg,
+            inner,
+            eps,
+            rms,
+            threads(x.size),
+            force,
+            2,
         )
         *sums, _ = _parameter_sums(part, nb, g * cg, columns, out_dtype, check=False)
     dgamma, dbeta = sums

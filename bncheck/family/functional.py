@@ -245,18 +245,23 @@ def _forward(
 ) -> tuple[FloatArray, NormCache]:
     rms = kind == "rmsnorm"
     groups, cg = geo[1], geo[2]
-    x = np.array(xa, order="C")  # the cache's private copy
-    x.flags.writeable = False
     g2 = None if g is None else g.reshape(groups, cg)
     b2 = None if b is None else b.reshape(groups, cg)
+    compiled = kernels() == "compiled" and _native.available()
+    fused = compiled and xa.dtype == np.float32 and xa.flags.c_contiguous and xa.flags.aligned
+    # the cache's private copy: the float32 kernel writes it while it reads x
+    x = np.empty(xa.shape, np.float32) if fused else np.array(xa, order="C")
     exact = True
-    if kernels() == "compiled" and _native.available():
-        y, st = _native.forward(x, geo, g2, b2, eps, rms)
+    if compiled:
+        y, st = _native.forward(
+            xa if fused else x, geo, g2, b2, eps, rms, keep=x if fused else None
+        )
         exact = _native.exact_stats(x.dtype)
     else:
         with np.errstate(all="ignore"):  # non-finite results are detected below
             y64, st = _np_kernels.forward(x.reshape(geo).astype(np.float64), g2, b2, eps, rms)
             y = y64.astype(xa.dtype)
+    x.flags.writeable = False
     if not (np.isfinite(st.inv_hi).all() and np.isfinite(st.mean_hi).all()):
         _finite("x", xa)
         raise BatchNormError(

@@ -130,3 +130,26 @@ def test_a_float64_backward_of_a_float32_forward_recomputes_the_statistics(kind:
     truth = exact(xs, None, None, np.asarray(idx), ds, 1e-5, False, p)
     err = float(np.max(channel_ulps(dx.reshape(6, 50).T, truth.dx.T, "float64", axis=1)))
     assert err <= TARGET_ULP["float64"]
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "misaligned"])
+def test_the_float32_cache_holds_its_own_copy_of_x(layout: str) -> None:
+    """The float32 kernel writes the cache's copy while it reads x (contiguous, aligned x);
+    other layouts are copied first: either way the cache keeps x as it was."""
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((6, 20)).astype(np.float32)
+    if layout == "strided":
+        x = np.repeat(base, 2, axis=1)[:, ::2]
+    elif layout == "misaligned":
+        buf = bytearray(base.nbytes + 1)
+        x = np.frombuffer(buf, np.float32, count=base.size, offset=1).reshape(base.shape)
+        x[...] = base
+    else:
+        x = base.copy()
+    assert x.flags.aligned == (layout != "misaligned")
+    y, cache = family.layernorm_forward(x, np.ones(20), np.zeros(20))
+    y_ref, _ = family.layernorm_forward(base.copy(), np.ones(20), np.zeros(20))
+    x[...] = 0.0
+    assert not cache.x.flags.writeable
+    np.testing.assert_array_equal(cache.x, base)
+    assert y.tobytes() == y_ref.tobytes()

@@ -745,13 +745,16 @@ static int fast_ctx_init(fast_ctx *c, const plan *p, int force)
     return 0;
 }
 
-static int fast_forward(const plan *p, const float *x, float *y, int threads, int force)
+static int fast_forward(const plan *p, const float *x, float *y, float *keep, int threads, int force)
 {
     fast_ctx c;
     if (fast_ctx_init(&c, p, force) < 0) return -1;
     Py_ssize_t sets = p->nb * p->g, m = p->cg * p->inner, s;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (s = 0; s < sets; s++) fast_forward_set(p, &c, x + s * m, y + s * m, s);
+    for (s = 0; s < sets; s++) {
+        if (keep) memcpy(keep + s * m, x + s * m, (size_t)m * sizeof(float));
+        fast_forward_set(p, &c, x + s * m, y + s * m, s);
+    }
     free((void *)c.ones);
     return 0;
 }
@@ -813,16 +816,17 @@ static int check_len(Py_buffer *b, Py_ssize_t n, Py_ssize_t item, const char *na
 }
 
 /* forward(x, y, gamma|None, beta|None, mean_hi, mean_lo, inv_hi, inv_lo, nb, g, cg, inner, eps,
-           rms, threads, force) */
+           rms, threads, force, keep|None): float32 with keep also copies x into keep, set by set
+   (each set is then read from memory once) */
 static PyObject *py_forward(PyObject *self, PyObject *args)
 {
-    PyObject *ox, *oy, *og, *ob, *o1, *o2, *o3, *o4;
+    PyObject *ox, *oy, *og, *ob, *o1, *o2, *o3, *o4, *ok;
     plan p;
     int threads, force;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOnnnndpip", &ox, &oy, &og, &ob, &o1, &o2, &o3, &o4, &p.nb,
-                          &p.g, &p.cg, &p.inner, &p.eps, &p.rms, &threads, &force))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOnnnndpipO", &ox, &oy, &og, &ob, &o1, &o2, &o3, &o4, &p.nb,
+                          &p.g, &p.cg, &p.inner, &p.eps, &p.rms, &threads, &force, &ok))
         return NULL;
-    Py_buffer bx = {0}, by = {0}, bg = {0}, bb = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0};
+    Py_buffer bx = {0}, by = {0}, bg = {0}, bb = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, bk = {0};
     PyObject *res = NULL;
     Py_ssize_t sets = p.nb * p.g, m = p.cg * p.inner;
     if (get_buf(ox, &bx, 0, "x") || get_buf(oy, &by, 1, "y")) goto done;
@@ -830,6 +834,11 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     if (k < 0 || kind_of(&by, "y") != k || check_len(&bx, sets * m, k, "x") || check_len(&by, sets * m, k, "y")) goto done;
     if (og != Py_None && (get_buf(og, &bg, 0, "gamma") || check_len(&bg, p.g * p.cg, 8, "gamma"))) goto done;
     if (ob != Py_None && (get_buf(ob, &bb, 0, "beta") || check_len(&bb, p.g * p.cg, 8, "beta"))) goto done;
+    if (ok != Py_None && (k != 4 || get_buf(ok, &bk, 1, "keep") || kind_of(&bk, "keep") != 4 ||
+                          check_len(&bk, sets * m, 4, "keep"))) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "keep is only for float32 x");
+        goto done;
+    }
     if (get_buf(o1, &s1, 1, "mean_hi") || get_buf(o2, &s2, 1, "mean_lo") || get_buf(o3, &s3, 1, "inv_hi") ||
         get_buf(o4, &s4, 1, "inv_lo"))
         goto done;
@@ -842,7 +851,7 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     if (fork_child) threads = 1;
     int fail = 0;
     Py_BEGIN_ALLOW_THREADS
-    if (k == 4) fail = fast_forward(&p, bx.buf, by.buf, threads, force);
+    if (k == 4) fail = fast_forward(&p, bx.buf, by.buf, ok == Py_None ? NULL : bk.buf, threads, force);
     else forward_f64(&p, bx.buf, by.buf, threads);
     Py_END_ALLOW_THREADS
     if (fail) {
@@ -852,8 +861,8 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     res = Py_None;
     Py_INCREF(res);
 done:
-    Py_buffer *all[] = {&bx, &by, &bg, &bb, &s1, &s2, &s3, &s4};
-    for (int i = 0; i < 8; i++) if (all[i]->obj) PyBuffer_Release(all[i]);
+    Py_buffer *all[] = {&bx, &by, &bg, &bb, &s1, &s2, &s3, &s4, &bk};
+    for (int i = 0; i < 9; i++) if (all[i]->obj) PyBuffer_Release(all[i]);
     return res;
 }
 
