@@ -97,7 +97,7 @@ def test_overflow_is_still_reported_in_float32() -> None:
     x = np.array([[0.0, 1.0]], np.float32)
     with pytest.raises(BatchNormError, match=r"y overflows float32"):
         family.layernorm_forward(x, np.array([3e38, 3e38]), np.array([3e38, 3e38]))
-    y, cache = family.layernorm_forward(np.array([[0.0, 0.01, 0.05]], np.float32), np.ones(3))
+    _, cache = family.layernorm_forward(np.array([[0.0, 0.01, 0.05]], np.float32), np.ones(3))
     with pytest.raises(BatchNormError, match=r"dx overflows float32"):
         family.layernorm_backward(np.array([[3e38, -3e38, 1.0]], np.float32), cache)
     bad = np.array([[1.0, np.nan, 1.0]], np.float32)

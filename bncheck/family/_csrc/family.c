@@ -2,9 +2,12 @@
 
    The input is Nb*G reduction sets of m = Cg*inner contiguous values (C order), float32 or
    float64; the affine parameters are float64 of shape (G, Cg): element (set s, value j) uses
-   parameter (s % G)*Cg + j / inner.  Every sum is a double-double accumulated in L = 8
-   independent lanes (combined in a fixed order), every elementwise result is formed in
-   double-double and rounded once: the same arithmetic as bncheck.family._numpy_kernels.
+   parameter (s % G)*Cg + j / inner.
+   float64 (family_template.h): every sum is a double-double accumulated in L = 8 independent
+   lanes (combined in a fixed order), every elementwise result is formed in double-double and
+   rounded once: the same arithmetic as bncheck.family._numpy_kernels.
+   float32 (below): plain double with rigorous error bounds, each result checked to be the
+   correctly rounded one, double-double where the check fails (docs/numerics.md).
    Sets are independent, so splitting them over OpenMP threads changes no bit; the parameter
    sums of the elementwise layout (LayerNorm, RMSNorm) run over column blocks, each column's
    rows in order, so they do not depend on the thread count either.
@@ -101,16 +104,18 @@ typedef struct {
 
 /* ---- float32: plain double where it is provably enough, double-double otherwise -------------
 
-   The statistics (mean, Σ(x − mean)², the backward sums A = Σ g, B = Σ g·d) are double-doubles
-   as for float64, in L lanes that the compiler vectorises (two_prod by fused multiply-add).
-   Each elementwise result (y, dx) is first computed in plain double, r, together with a
-   rigorous bound E on |r − exact| (from the rounding errors of the few operations, the
-   double-double coefficients' own errors and the bound on the mean's error); when r − E and
-   r + E round to the same float32, every value within E of r does, the exact one included, so
-   that float32 is the correctly rounded result. Otherwise (within E of a float32 midpoint:
-   rare, or a backward bracket that cancels) the element is computed again in double-double and
-   rounded once (round-to-odd to double, then to float32: no double rounding). `force`
-   flags every element (a test of the redo path: the results must not change). */
+   Every elementwise result (y, dx) is computed in plain double, r, together with a rigorous
+   bound E on |r − exact| (the rounding errors of its few operations, and the errors of the
+   set's statistics and coefficients, which are plain-double sums over blocks of VB terms per
+   lane, the blocks added by two_sum, each with its own bound). When r − E and r + E round to
+   the same float32, every value within E of r does, the exact one included: that float32 is the
+   correctly rounded result. Otherwise (within E of a float32 midpoint: rare; or a backward
+   bracket that cancels) the element is computed again in double-double (the set's sums redone
+   exactly first) and rounded once (round to odd at double precision, then to float32: no double
+   rounding). The parameter sums carry bounds as well and are recomputed exactly when a bound
+   does not decide their rounding (mode 2 of the backward). `force` flags everything: the redo
+   paths must give the same bits (tests/family/test_fast_path.py). The plain-double parts use
+   no fused multiply-add, so every build (x86-64-v4, v3, baseline) computes the same values. */
 /* the float32 kernels use 16 lanes (two AVX-512 vectors: independent chains hide the adds'
    latency); a lane combination in a fixed order, as lanes_total */
 #undef L
