@@ -100,7 +100,8 @@ def _parameter_sums(
             with np.errstate(over="ignore", invalid="ignore"):
                 below = round_dd(*two_sum(hi, -e), out_dtype)
                 above = round_dd(*two_sum(hi, e), out_dtype)
-            undecided |= ~(below == above)  # a NaN is undecided: recomputed, then reported
+            # compared as bits: a zero of undecided sign is undecided too
+            undecided |= below.view(f"u{below.itemsize}") != above.view(f"u{above.itemsize}")
     return out[0], out[1], undecided
 
 

@@ -153,3 +153,54 @@ def test_the_float32_cache_holds_its_own_copy_of_x(layout: str) -> None:
     assert not cache.x.flags.writeable
     np.testing.assert_array_equal(cache.x, base)
     assert y.tobytes() == y_ref.tobytes()
+
+
+def _random_case(rng: np.random.Generator) -> tuple[str, Any, Any, Any, Any, int, float]:
+    kind = str(rng.choice(["layernorm", "rmsnorm", "groupnorm"]))
+    m, sets = int(rng.choice([1, 2, 3, 7, 16, 33, 100, 257])), int(rng.integers(1, 30))
+    offset = float(rng.choice([0.0, 1.0, 1e2, 1e4, 1e6, -3e3]))
+    spread = float(rng.choice([1.0, 1e-3, 1e-6, 1e3, 1e-20]))
+    eps = float(rng.choice([1e-5, 1e-12, 1e-3, 1.0]))
+    groups = int(rng.choice([1, 2, 4])) if kind == "groupnorm" else 1
+    shape = (sets, groups * int(rng.integers(1, 4)), m) if kind == "groupnorm" else (sets, m)
+    x = (offset + spread * rng.standard_normal(shape)).astype(np.float32)
+    if rng.random() < 0.2:
+        x[..., ::3] = 0.0
+    x64 = x.astype(np.float64)
+    dy = {
+        "random": rng.standard_normal(shape),
+        "affine": 2.0 * x64 - 3.0 * offset,
+        "near": 2.0 * x64 + 3.0 + 1e-5 * spread * rng.standard_normal(shape),
+        "constant": np.full(shape, 0.5),
+    }[str(rng.choice(["random", "affine", "near", "constant"]))].astype(np.float32)
+    c = shape[1] if kind == "groupnorm" else m
+    g = None if rng.random() < 0.2 else rng.uniform(-2, 2, c) * (rng.random(c) > 0.1)
+    scale = float(rng.choice([1.0, 1e4, 1e-4]))
+    b = None if rng.random() < 0.3 else rng.standard_normal(c) * scale
+    return kind, x, dy, g, b, groups, eps
+
+
+def test_redoing_every_element_gives_the_same_bits_on_random_regimes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Set sizes from 1, means up to 1e6 times the spread, spreads from 1e-20, eps from 1e-12 to
+    1, zeros in x and gamma, dy random, affine, nearly affine or constant (exact zeros in dx,
+    whose sign the bound must not decide): the fast path's bounds must hold everywhere."""
+    rng = np.random.default_rng(2024)
+    for _ in range(150):
+        kind, x, dy, g, b, groups, eps = _random_case(rng)
+        outs = []
+        for force in ("0", "1"):
+            monkeypatch.setenv("BNCHECK_FAMILY_FORCE_REDO", force)
+            if kind == "layernorm":
+                y, cache = family.layernorm_forward(x, g, b, eps)
+                gr = family.layernorm_backward(dy, cache)
+            elif kind == "rmsnorm":
+                y, cache = family.rmsnorm_forward(x, g, eps)
+                gr = family.rmsnorm_backward(dy, cache)
+            else:
+                y, cache = family.groupnorm_forward(x, g, b, groups, eps)
+                gr = family.groupnorm_backward(dy, cache)
+            outs.append([a for a in (y, gr.dx, gr.dgamma, gr.dbeta) if a is not None])
+        for a, r in zip(*outs, strict=True):
+            assert a.tobytes() == r.tobytes(), (kind, x.shape, eps)

@@ -150,6 +150,17 @@ static inline float dd_to_f32(double hi, double lo)
     return (float)hi;
 }
 
+/* whether r − e and r + e round to different float32s, compared as bits: a zero whose sign the
+   bound does not decide counts as undecided too (the exact path gives it its sign) */
+static inline int undecided(double r, double e)
+{
+    float lo = (float)(r - e), hi = (float)(r + e);
+    uint32_t a, b;
+    memcpy(&a, &lo, sizeof a);
+    memcpy(&b, &hi, sizeof b);
+    return a != b;
+}
+
 /* a bound on |mean − (mh + ml)| of a double-double lane sum of m values divided by m:
    (γ_n² + 2^-100)·mean|x| with n = m/L terms per lane, mean|x| <= |mean| + sqrt(var) */
 static inline double mean_err(Py_ssize_t m, double mh, double sd)
@@ -253,7 +264,7 @@ static inline int f32_y_run(const float *restrict v, float *restrict out, Py_ssi
             double r = p + bv[j];
             double e = krel * (fabs(p) + absb[j]) + a1;
             float f = (float)r;
-            bad |= (float)(r - e) != (float)(r + e);
+            bad |= undecided(r, e);
             out[j] = f;
         }
     } else {
@@ -264,7 +275,7 @@ static inline int f32_y_run(const float *restrict v, float *restrict out, Py_ssi
             double r = p + b;
             double e = krel * (fabs(p) + ab) + a1;
             float f = (float)r;
-            bad |= (float)(r - e) != (float)(r + e);
+            bad |= undecided(r, e);
             out[j] = f;
         }
     }
@@ -344,7 +355,7 @@ FK void fast_forward_set(const plan *p, const fast_ctx *c, const float *restrict
         double d = ((double)v[j] - mh) - ml;
         double pp = (d * ih) * g, r = pp + b;
         double e = krel * (fabs(pp) + fabs(b)) + a1;
-        if (c->force || (float)(r - e) != (float)(r + e)) out[j] = f32_y_dd(v[j], mh, ml, inv_x, g, b);
+        if (c->force || undecided(r, e)) out[j] = f32_y_dd(v[j], mh, ml, inv_x, g, b);
     }
 }
 
@@ -616,7 +627,7 @@ FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restr
     if (p->inner == 1) {
         for (Py_ssize_t j = 0; j < m; j++) {
             DX_FAST(gp[j], dyv[j], v[j])
-            bad |= (float)(r - e) != (float)(r + e);
+            bad |= undecided(r, e);
             dxv[j] = (float)r;
         }
     } else {
@@ -626,7 +637,7 @@ FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restr
             float *o = dxv + ch * p->inner;
             for (Py_ssize_t j = 0; j < p->inner; j++) {
                 DX_FAST(gam, dr[j], xr[j])
-                bad |= (float)(r - e) != (float)(r + e);
+                bad |= undecided(r, e);
                 o[j] = (float)r;
             }
         }
@@ -637,7 +648,7 @@ FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restr
     for (Py_ssize_t j = 0; j < m; j++) {
         double gam = gp[p->inner == 1 ? j : j / p->inner];
         DX_FAST(gam, dyv[j], v[j])
-        if (c->force || (float)(r - e) != (float)(r + e))
+        if (c->force || undecided(r, e))
             dxv[j] = f32_dx_dd(dyv[j], v[j], gam, mh, ml, ac, bc, inv);
     }
     return bound;
