@@ -151,14 +151,15 @@ static inline float dd_to_f32(double hi, double lo)
 }
 
 /* whether r − e and r + e round to different float32s, compared as bits: a zero whose sign the
-   bound does not decide counts as undecided too (the exact path gives it its sign) */
+   bound does not decide counts as undecided too (the exact path gives it its sign); so does a
+   NaN bound (an infinite budget times 0: "redo everything") */
 static inline int undecided(double r, double e)
 {
     float lo = (float)(r - e), hi = (float)(r + e);
     uint32_t a, b;
     memcpy(&a, &lo, sizeof a);
     memcpy(&b, &hi, sizeof b);
-    return a != b;
+    return (a != b) | (e != e);
 }
 
 /* a bound on |mean − (mh + ml)| of a double-double lane sum of m values divided by m:
@@ -250,11 +251,12 @@ static inline dd f32_sqdev_fast(const float *restrict v, Py_ssize_t m, double mh
     return lanes_total_f32(hi, lo);
 }
 
-/* y of one run of n values sharing (g, b) scalars (gv == NULL) or with per-element gv, bv;
-   returns whether an element is flagged */
+/* y of one run of n values sharing (g, b) scalars (gv == NULL) or with per-element gv, bv; the
+   bound is krel·|p| + cb, cb >= krel·|b| + a1 (p = gamma·d·inv, y = p + b); returns whether an
+   element is undecided */
 static inline int f32_y_run(const float *restrict v, float *restrict out, Py_ssize_t n, const double *restrict gv,
-                            const double *restrict bv, const double *restrict absb, double g, double b, double mh,
-                            double ml, double ih, double a1, double krel)
+                            const double *restrict bv, double g, double b, double mh, double ml, double ih,
+                            double krel, double cb)
 {
     int bad = 0;
     if (gv) {
@@ -262,18 +264,17 @@ static inline int f32_y_run(const float *restrict v, float *restrict out, Py_ssi
             double d = ((double)v[j] - mh) - ml;
             double p = (d * ih) * gv[j];
             double r = p + bv[j];
-            double e = krel * (fabs(p) + absb[j]) + a1;
+            double e = krel * fabs(p) + cb;
             float f = (float)r;
             bad |= undecided(r, e);
             out[j] = f;
         }
     } else {
-        double ab = fabs(b);
         for (Py_ssize_t j = 0; j < n; j++) {
             double d = ((double)v[j] - mh) - ml;
             double p = (d * ih) * g;
             double r = p + b;
-            double e = krel * (fabs(p) + ab) + a1;
+            double e = krel * fabs(p) + cb;
             float f = (float)r;
             bad |= undecided(r, e);
             out[j] = f;
@@ -283,8 +284,8 @@ static inline int f32_y_run(const float *restrict v, float *restrict out, Py_ssi
 }
 
 typedef struct {
-    const double *ones, *zeros, *absb; /* (G, Cg): 1, 0, |beta| (or 0) */
-    double maxg;                /* max |gamma| (1 without gamma) */
+    const double *ones, *zeros; /* (G, Cg): 1, 0 */
+    double maxg, maxb;          /* max |gamma| (1 without gamma), max |beta| (0 without) */
     int force;
 } fast_ctx;
 
@@ -316,8 +317,8 @@ FK void fast_forward_set(const plan *p, const fast_ctx *c, const float *restrict
         ml = mean.lo;
     }
     /* the variance in plain double: S = Σ a², a = (x − mh) − ml; against the exact Σ (x − μ̃)²
-       (μ̃ = mh + ml) each a errs by at most 2u|a| + u|ml|, each square and addition by u, the
-       lanes' sums by γ_n (n = m/L + 2L terms at most); and Σ (x − μ̃)² = m (var + (μ − μ̃)²) */
+       (μ̃ = mh + ml) each a errs by at most 2u|a| + u|ml|, each square and addition by u, each
+       block's sum by γ_VB (the blocks added exactly); and Σ (x − μ̃)² = m (var + (μ − μ̃)²) */
     dd var = dd_div_d(f32_sqdev_fast(v, m, mh, ml), (double)m);
     double var_h = var.hi;
     dd inv = dd_rsqrt(dd_add(var, (dd){p->eps, 0.0}));
@@ -333,20 +334,22 @@ FK void fast_forward_set(const plan *p, const fast_ctx *c, const float *restrict
     double ev = es / (var_h + p->eps) * 1.01; /* relative error of var + eps (inv: half of it) */
     double a1 = 2.0 * c->maxg * ih * dmu + 0x1p-1020;
     double krel = ev < 0x1p-20 ? KREL + ev : INFINITY; /* (else: redo every element) */
+    /* cb: krel·|b| + a1 for the run's b (per-element beta: its max), rounded upwards enough */
+#define CB(absb) ((krel * (absb) + a1) * (1.0 + 4.0 * U64))
     int bad = c->force;
     if (p->inner == 1) {
         const double *gv = p->gamma ? p->gamma + base : c->ones;
         const double *bv = p->beta ? p->beta + base : c->zeros;
-        bad |= f32_y_run(v, out, m, gv, bv, c->absb + base, 0.0, 0.0, mh, ml, ih, a1, krel);
+        bad |= f32_y_run(v, out, m, gv, bv, 0.0, 0.0, mh, ml, ih, krel, CB(c->maxb));
     } else {
         for (Py_ssize_t ch = 0; ch < p->cg; ch++) {
             double g = p->gamma ? p->gamma[base + ch] : 1.0, b = p->beta ? p->beta[base + ch] : 0.0;
             Py_ssize_t off = ch * p->inner;
-            bad |= f32_y_run(v + off, out + off, p->inner, NULL, NULL, NULL, g, b, mh, ml, ih, a1, krel);
+            bad |= f32_y_run(v + off, out + off, p->inner, NULL, NULL, g, b, mh, ml, ih, krel, CB(fabs(b)));
         }
     }
     if (!bad) return;
-    /* redo the flagged elements in double-double, from the double-double variance */
+    /* redo the undecided elements in double-double, from the double-double variance */
     f32_sqdev(v, m, mh, ml, hi, lo);
     dd inv_x = dd_rsqrt(dd_add(dd_div_d(lanes_total_f32(hi, lo), (double)m), (dd){p->eps, 0.0}));
     for (Py_ssize_t j = 0; j < m; j++) {
@@ -354,9 +357,10 @@ FK void fast_forward_set(const plan *p, const fast_ctx *c, const float *restrict
         double g = p->gamma ? p->gamma[pi] : 1.0, b = p->beta ? p->beta[pi] : 0.0;
         double d = ((double)v[j] - mh) - ml;
         double pp = (d * ih) * g, r = pp + b;
-        double e = krel * (fabs(pp) + fabs(b)) + a1;
+        double e = krel * fabs(pp) + (p->inner == 1 ? CB(c->maxb) : CB(fabs(b)));
         if (c->force || undecided(r, e)) out[j] = f32_y_dd(v[j], mh, ml, inv_x, g, b);
     }
+#undef CB
 }
 
 /* ---- float32 backward ------------------------------------------------------------------
@@ -509,7 +513,7 @@ static inline float f32_dx_dd(float dyf, float xf, double gam, double mh, double
 #define DX_FAST(gam, dyf, xf)                                                            \
     double gh = (gam) * (double)(dyf), d = ((double)(xf) - mh) - ml;                     \
     double db_ = d * bh, r = ((gh - ahh) - db_) * ih;                                    \
-    double e = ih * (kk * (fabs(gh) + fabs(db_)) + fabs(d) * db + c0);
+    double e = k1 * fabs(gh) + k2 * fabs(d) + k0;
 
 /* backward of one set: dx, and with per-channel gamma the (set, channel) parameter partials;
    returns a bound on max |dx| of the set */
@@ -622,6 +626,10 @@ FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restr
     double kk = KREL + ev, c0 = (KREL + ev) * fabs(ahh) + da + fabs(bh) * (U64 * fabs(ml) + dmu);
     c0 = c0 * 1.02 + 0x1p-1020;
     db *= 1.02;
+    /* e = ih (kk (|g| + |d b|) + |d| db + c0) <= k1 |g| + k2 |d| + k0 (|d·bh| <= |d| |bh| (1 + u)),
+       the constants rounded upwards enough to cover the three roundings of e itself */
+    double k1 = ih * kk * (1.0 + 8.0 * U64), k2 = ih * (kk * fabs(bh) * (1.0 + 2.0 * U64) + db) * (1.0 + 8.0 * U64);
+    double k0 = ih * c0 * (1.0 + 8.0 * U64);
     if (!(kk < 0x1p-20)) kk = INFINITY; /* undecidable: every element is redone */
     int bad = c->force;
     if (p->inner == 1) {
@@ -744,20 +752,21 @@ FK void fast_columns(const plan *p, const float *restrict dy, const float *restr
 static int fast_ctx_init(fast_ctx *c, const plan *p, int force)
 {
     Py_ssize_t n = p->g * p->cg;
-    double *mem = malloc((size_t)(3 * (n > 0 ? n : 1)) * sizeof(double));
+    double *mem = malloc((size_t)(2 * (n > 0 ? n : 1)) * sizeof(double));
     if (!mem) return -1;
-    double *ones = mem, *zeros = mem + n, *absb = mem + 2 * n;
+    double *ones = mem, *zeros = mem + n;
     c->maxg = 1.0;
     if (p->gamma) {
         c->maxg = 0.0;
         for (Py_ssize_t i = 0; i < n; i++) c->maxg = fabs(p->gamma[i]) > c->maxg ? fabs(p->gamma[i]) : c->maxg;
     }
+    c->maxb = 0.0;
     for (Py_ssize_t i = 0; i < n; i++) {
         ones[i] = 1.0;
         zeros[i] = 0.0;
-        absb[i] = p->beta ? fabs(p->beta[i]) : 0.0;
+        if (p->beta) c->maxb = fabs(p->beta[i]) > c->maxb ? fabs(p->beta[i]) : c->maxb;
     }
-    c->ones = ones; c->zeros = zeros; c->absb = absb; c->force = force;
+    c->ones = ones; c->zeros = zeros; c->force = force;
     return 0;
 }
 
