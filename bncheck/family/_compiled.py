@@ -29,18 +29,36 @@ PARALLEL_MIN = 1 << 17
 MAX_THREADS = 8
 
 
+#: GNU OpenMP's spin count while the extension loads, as for the BN's (docs/numerics.md,
+#: "Threads"): unless the user chose a wait policy, an idle thread spins 10000 pauses, not
+#: milliseconds, after a call. The runtime reads it once, when the first extension using it
+#: loads: so the extension is loaded on first use, not when this module is imported.
+GOMP_SPINCOUNT = "10000"
+
+_EXT: ModuleType | None = None
+_TRIED = False
+
+
 def _load() -> ModuleType | None:
+    global _EXT, _TRIED
+    if _TRIED:
+        return _EXT
+    _TRIED = True
+    tune = not any(os.environ.get(v) for v in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
+    if tune:
+        os.environ["GOMP_SPINCOUNT"] = GOMP_SPINCOUNT
     try:
-        return importlib.import_module("bncheck.family._family")
+        _EXT = importlib.import_module("bncheck.family._family")
     except ImportError:
-        return None
-
-
-_EXT = _load()
+        _EXT = None
+    finally:
+        if tune:
+            os.environ.pop("GOMP_SPINCOUNT", None)
+    return _EXT
 
 
 def available() -> bool:
-    return _EXT is not None
+    return _load() is not None
 
 
 def threads(size: int) -> int:
@@ -121,13 +139,14 @@ def forward(
 ) -> tuple[NDArray[Any], SetStats]:
     """y and the statistics; a float32 x is also copied into ``keep`` when given (C-contiguous,
     aligned, x's size), set by set while it is in cache."""
-    assert _EXT is not None
+    ext = _load()
+    assert ext is not None
     nb, g, cg, inner = geo
     xk = np.ascontiguousarray(x, dtype=_wide(x.dtype))
     y = np.empty_like(xk)
     st = SetStats(*(np.empty((nb, g)) for _ in range(4)))
     params = [None if a is None else np.ascontiguousarray(a, np.float64) for a in (gamma, beta)]
-    _EXT.forward(
+    ext.forward(
         xk, y, *params, *st, nb, g, cg, inner, eps, rms, threads(x.size), force_redo(), keep
     )
     with np.errstate(over="ignore"):  # an overflow is reported by the caller
@@ -147,7 +166,8 @@ def backward(
 ) -> tuple[NDArray[Any], F64 | None, F64 | None, float]:
     """dx, dgamma and dbeta (each rounded once to ``out_dtype``), and a bound on max |dx|
     (inf when the kernel gives none, float64: dx must then be scanned for overflow)."""
-    assert _EXT is not None
+    ext = _load()
+    assert ext is not None
     nb, g, cg, inner = geo
     kd = _wide(np.dtype(out_dtype))
     xk = np.ascontiguousarray(x, dtype=kd)
@@ -163,7 +183,7 @@ def backward(
     # mode 2: those sums again, exactly (LayerNorm and RMSNorm: the columns flagged in
     # part[:, 4]; otherwise every (set, parameter) partial), dx and the bounds kept
     stats = [np.array(a, np.float64, order="C") for a in st]  # float32 rewrites inv: copies
-    _EXT.backward(
+    ext.backward(
         dyk, xk, dx, gk, *stats, part, bounds, nb, g, cg, inner, eps, rms, threads(x.size), force, 0
     )
     *sums, undecided = _parameter_sums(part, nb, g * cg, columns, out_dtype, check=True)
@@ -172,7 +192,7 @@ def backward(
         stats = [np.array(a, np.float64, order="C") for a in st]
         if columns:
             part[:, 4] = undecided
-        _EXT.backward(
+        ext.backward(
             dyk,
             xk,
             dx,

@@ -364,16 +364,16 @@ FK void fast_forward_set(const plan *p, const fast_ctx *c, const float *restrict
 }
 
 /* ---- float32 backward ------------------------------------------------------------------
-   Per set, in the exact mode (BNCHECK_FAMILY_FORCE_REDO, or a rerun when a parameter sum was not
-   decided): Σ (x − mean)² (the forward's is plain double), A = Σ g, B = Σ g·d (g = gamma·dy,
-   d = x − mean), and with per-channel gamma the runs' Σ dy and Σ dy·d, all double-doubles;
-   dx from them in double-double. In the fast mode: the same sums in plain double, with the
-   forward's 1/sqrt(var + eps) (relative error below ev/2, recomputed here as a bound), bounds on
-   every error, dx in plain double checked element by element as in the forward; a set with an
-   undecided element has its sums redone exactly and those elements recomputed in double-double.
-   The parameter sums carry a bound too (part: 6 doubles per entry, dgamma hi, lo, dbeta hi, lo
-   and their error bounds); the caller reruns the exact mode if one does not decide its
-   rounding. */
+   Mode 0 (fast), per set: A = Σ g, B = Σ g·d (g = gamma·dy, d = x − mean) and, with
+   per-channel gamma, the runs' Σ dy and Σ dy·d, as blocked plain-double sums with error bounds;
+   the forward's 1/sqrt(var + eps) (relative error below ev/2, recomputed here as a bound by
+   var_err); dx in plain double, checked element by element as in the forward. A set with an
+   undecided element has its sums redone exactly (exact_sums_set: Σ (x − mean)², A, B and the
+   runs' sums as double-doubles) and those elements recomputed in double-double. The parameter
+   sums carry bounds too (part: PW = 6 doubles per entry, dgamma hi, lo, dbeta hi, lo and their
+   error bounds); when one does not decide its rounding, the caller runs mode 2, which
+   recomputes the parameter sums exactly (the flagged LayerNorm/RMSNorm columns, or every
+   (set, channel) partial), leaving dx as it is. */
 #define PW 6
 
 static inline void exact_sums_set(const plan *p, const float *restrict dyv, const float *restrict v,
@@ -664,10 +664,10 @@ FK double fast_backward_set(const plan *p, const fast_ctx *c, const float *restr
 #undef DX_FAST
 
 /* LayerNorm, RMSNorm: dgamma_j = Σ_sets dy·d·inv and dbeta_j = Σ_sets dy for columns [j0, j1),
-   each column's sets in order. Exact mode: double-doubles (d by two_sum, products by two_prod),
-   with the inv the exact mode recomputed. Fast mode: plain double over blocks of CH sets, the
-   blocks added as double-doubles, with error bounds (Σ|t| and Σ|dy| per column, the forward's
-   inv within ev/2, the mean's error). */
+   each column's sets in order. Mode 2 (only the blocks holding a column flagged in part[:, 4]):
+   double-doubles (d by two_sum, products by two_prod) with the exact inv mode 2 recomputed.
+   Mode 0: plain double over blocks of CH sets, the blocks added as double-doubles, with error
+   bounds (Σ|t| and Σ|dy| per column, the forward's inv within ev/2, the mean's error). */
 #define FCOLS 64
 #define CH 16
 FK void fast_columns(const plan *p, const float *restrict dy, const float *restrict x, double *restrict part,
