@@ -35,6 +35,14 @@ Regular files only (tests/bn/test_file_kinds.py, test_file_safety.py)
         ``_O_TMPFILE`` to 0 to force the named temporary files used where the system has no
         anonymous ones, and ask ``_open_anonymous`` whether a folder has them.
 
+The family's compiled kernels (tests/family/test_fast_path.py)
+    family_compiled
+        ``bncheck.family._compiled``: ``available()`` says whether the extension loaded, so the
+        float32 fast-path tests skip cleanly without it.
+    family_round_dd
+        ``bncheck.family._dd.round_dd``: the single rounding of a double-double to float32,
+        tested on float32 midpoints.
+
 The checker's conditions (tests/bn/test_functional.py)
     columns
         ``bncheck.check.conditions.channel_columns``: the (m, C) float64 view the metrics judge
@@ -151,6 +159,8 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "compiled": ("bncheck.bn._compiled", None),
     "numpy_kernels": ("bncheck.bn._numpy_kernels", None),
     "working": ("bncheck.bn._compiled", "working"),
+    "family_compiled": ("bncheck.family._compiled", None),
+    "family_round_dd": ("bncheck.family._dd", "round_dd"),
     # regular files only
     "safe_files": ("bncheck.bn._safe_files", None),
     # the checker's conditions

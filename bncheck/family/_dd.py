@@ -95,6 +95,23 @@ def dd_sum(hi: F64, lo: F64 | None = None, axis: int = -1) -> DD:
     return fast_two_sum_any(v[..., 0], err)
 
 
+def round_dd(hi: F64, lo: F64, dtype: Any) -> NDArray[Any]:
+    """hi + lo (|lo| <= ulp(hi)/2) rounded once to ``dtype``: for float16 and float32, first
+    to odd at double precision (53 >= 24 + 2 bits, so the second rounding is then correct), then
+    to nearest; float64: hi + lo."""
+    dt = np.dtype(dtype)
+    if dt == np.float64:
+        return np.asarray(hi + lo)
+    h = np.array(hi, dtype=np.float64)
+    bits = h.view(np.int64)
+    step = (~bits & 1).astype(bool) & (lo != 0) & np.isfinite(h)
+    toward = (lo > 0) == (h > 0)
+    bits[step & toward] += 1
+    bits[step & ~toward] -= 1
+    with np.errstate(over="ignore"):  # an overflow is reported by the caller
+        return h.astype(dt)
+
+
 def fast_two_sum_any(a: F64, b: F64) -> DD:
     """two_sum when the order of magnitudes is not known."""
     return two_sum(a, b)

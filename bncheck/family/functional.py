@@ -76,7 +76,10 @@ class NormCache(NamedTuple):
     eps : float
     mean_hi, mean_lo, inv_std_hi, inv_std_lo : float64 arrays of shape (Nb, G)
         Per set: the mean (0 for RMSNorm) and 1/sqrt(var + eps) (mean of x² for RMSNorm), each
-        a double-double.
+        a double-double. The compiled float32 forward computes the variance as a plain double
+        sum: its inv_std is then accurate to about 2^-40 relative, not to a double-double.
+    stats_exact : bool
+        False in that case: a backward that needs the double-double statistics recomputes them.
 
 
     Examples
@@ -99,6 +102,7 @@ class NormCache(NamedTuple):
     mean_lo: F64
     inv_std_hi: F64
     inv_std_lo: F64
+    stats_exact: bool = True
 
     @property
     def mean(self) -> F64:
@@ -241,24 +245,37 @@ def _forward(
 ) -> tuple[FloatArray, NormCache]:
     rms = kind == "rmsnorm"
     groups, cg = geo[1], geo[2]
-    x = np.array(xa, order="C")  # the cache's private copy
-    x.flags.writeable = False
     g2 = None if g is None else g.reshape(groups, cg)
     b2 = None if b is None else b.reshape(groups, cg)
-    if kernels() == "compiled" and _native.available():
-        y, st = _native.forward(x, geo, g2, b2, eps, rms)
+    compiled = kernels() == "compiled" and _native.available()
+    fused = compiled and xa.dtype == np.float32 and xa.flags.c_contiguous and xa.flags.aligned
+    # the cache's private copy: the float32 kernel writes it while it reads x
+    x = np.empty(xa.shape, np.float32) if fused else np.array(xa, order="C")
+    exact = True
+    if compiled:
+        y, st = _native.forward(
+            xa if fused else x, geo, g2, b2, eps, rms, keep=x if fused else None
+        )
+        exact = _native.exact_stats(x.dtype)
     else:
         with np.errstate(all="ignore"):  # non-finite results are detected below
             y64, st = _np_kernels.forward(x.reshape(geo).astype(np.float64), g2, b2, eps, rms)
             y = y64.astype(xa.dtype)
+    x.flags.writeable = False
     if not (np.isfinite(st.inv_hi).all() and np.isfinite(st.mean_hi).all()):
         _finite("x", xa)
         raise BatchNormError(
             f"x is finite but its per-set sums overflow float64 (max |x| = "
             f"{float(np.max(np.abs(xa))):.3e}); rescale the input"
         )
-    _no_overflow("y", y)
-    cache = NormCache(kind, x, geo, pshape, g, b is not None, eps, *st)
+    # |x_hat| <= sqrt(m) (Samuelson; RMSNorm: x²/(mean(x²) + eps) <= m), so |y| is at most
+    # max|gamma|·sqrt(m) + max|beta|: only when that reaches the dtype's range is y scanned
+    m = geo[2] * geo[3]
+    top = (1.0 if g is None else float(np.max(np.abs(g)))) * np.sqrt(m)
+    top += 0.0 if b is None else float(np.max(np.abs(b)))
+    if not top < 0.99 * float(np.finfo(y.dtype).max):
+        _no_overflow("y", y)
+    cache = NormCache(kind, x, geo, pshape, g, b is not None, eps, *st, exact)
     return y.reshape(xa.shape), cache
 
 
@@ -288,16 +305,27 @@ def _backward(kind: str, dy: object, cache: object) -> NormGrads:
     rms = kind == "rmsnorm"
     g2 = None if cache.gamma is None else cache.gamma.reshape(geo[1], geo[2])
     st = SetStats(cache.mean_hi, cache.mean_lo, cache.inv_std_hi, cache.inv_std_lo)
-    if kernels() == "compiled" and _native.available():
-        dx, dgamma, dbeta = _native.backward(dya, x, geo, g2, st, rms, cache.has_beta, out_dtype)
+    compiled = kernels() == "compiled" and _native.available()
+    if not cache.stats_exact and not (compiled and _native.is_fast(out_dtype)):
+        # a float32 forward's plain-double variance, for a backward that uses it as it is
+        # (float64 dy, or the NumPy kernels): recomputed in double-double first
+        with np.errstate(all="ignore"):
+            st = _np_kernels.statistics(x.reshape(geo).astype(np.float64), cache.eps, rms)
+    if compiled:
+        dx, dgamma, dbeta, bound = _native.backward(
+            dya, x, geo, g2, st, rms, cache.has_beta, out_dtype, cache.eps
+        )
     else:
+        bound = np.inf
         dy4 = dya.reshape(geo).astype(np.float64)
         with np.errstate(all="ignore"):  # non-finite results are detected below
             dx64, dgamma, dbeta = _np_kernels.backward(
                 dy4, x.reshape(geo).astype(np.float64), g2, st, rms, cache.has_beta
             )
             dx = dx64.astype(out_dtype)
-    if not np.isfinite(dx).all():
+    # the float32 kernel bounds max|dx| (inv·sqrt(Σ (gamma·dy)²) per set, NaN for a non-finite
+    # dy): dx is scanned only when that bound does not rule out a NaN or an overflow
+    if not bound < 0.99 * float(np.finfo(dx.dtype).max) and not np.isfinite(dx).all():
         _finite("dy", dya)
         _no_overflow("dx", dx)
     outs: list[FloatArray | None] = []
