@@ -123,10 +123,10 @@ class LayerAdapter(LayerDriver):
         )
         if "mode" in self.given:
             self.layout = self._given_mode(c, obj)
-        elif not self.autograd:
+        elif not self.autograd and self.kind == "layer":
             self.layout = self._mode_by_behaviour(c, obj)
         self.probe_ndim = self._first_rank(c)
-        if not self.backward_name and not self.autograd:
+        if not self.backward_name and not self.autograd and self.kind == "layer":
             self.backward_name = self._backward_by_behaviour(c) or ""
             if not self.backward_name:
                 self.engine = self._engine_by_behaviour(c)
@@ -244,7 +244,7 @@ class LayerAdapter(LayerDriver):
             self.forward(x, True)
         self._find_grads(dy, c)
         mapping.append(self._grads_text())
-        if not self.autograd and self.engine is None:
+        if not self.autograd and self.engine is None and self.kind == "layer":
             self._one_step_per_forward(c)
             if self.reset_name:
                 mapping.append(
