@@ -16,6 +16,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from bncheck.check._verify.checks.large_truth import (
+    TooIllConditioned,
+    dd_batchnorm,
+    use_large_truth,
+)
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import Options
 from bncheck.check.metrics import compare
@@ -135,6 +140,15 @@ def stated_eps(value: Any, fallback: float) -> float:
 
 
 def truth_of(case: BNCase, run: Run) -> dict[str, Any]:
+    """The truth of a run: the mpmath truth, or for a case of more than
+    ``LARGE_TRUTH.mpmath_values`` values the double-double reference
+    (:mod:`~bncheck.check._verify.checks.large_truth`), which stands in for it exactly where it
+    is as accurate (it refuses where it would not be, and mpmath computes it then)."""
+    if use_large_truth(case.x):
+        try:
+            return dd_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps)
+        except TooIllConditioned:
+            pass
     t = exact_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps, spec=BATCH_NORM)
     return {"y": t.y, "dx": t.dx, "dgamma": t.dgamma, "dbeta": t.dbeta}
 
@@ -158,15 +172,22 @@ def compare_outputs(case: BNCase, run: Run, names: tuple[str, ...]) -> dict[str,
     return out
 
 
+#: a counterexample lists its arrays only up to this many values of x (a larger one is
+#: described by its shape, layout, regime and seed-free summary: the arrays are left out)
+LISTED_VALUES = 4096
+
+
 def describe_case(case: BNCase, run: Run | None = None) -> dict[str, Any]:
-    """A JSON-able counterexample."""
+    """A JSON-able counterexample (the arrays only when x has at most LISTED_VALUES values)."""
+    listed = case.x.size <= LISTED_VALUES
 
     def lst(a: Any) -> Any:
-        return None if a is None else np.asarray(a, dtype=np.float64).tolist()
+        return None if a is None or not listed else np.asarray(a, dtype=np.float64).tolist()
 
     return {
         "shape": list(case.x.shape),
         "dtype": case.x.dtype.name,
+        "layout": case.layout,
         "regime": case.regime,
         "eps": run.eps if run is not None else case.eps,
         "x": lst(case.x),
