@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["OPS", "SYNC_OPS", "Adapter", "SyncAdapterProtocol"]
+__all__ = ["OPS", "OPTIONAL_OPS", "SYNC_OPS", "Adapter", "SyncAdapterProtocol"]
 
 
 @runtime_checkable
@@ -53,6 +53,9 @@ class Adapter(Protocol):
     def watched(self) -> dict[str, Any]:
         """Arrays the adapter hands to the target itself, checked for mutation."""
 
+    # optional, autograd targets only: ``eval_grad(on)`` makes eval forwards run with gradient
+    # recording on instead of under no_grad (an adapter without it raises AttributeError)
+
 
 class SyncAdapterProtocol(Protocol):
     """A synchronized BN across K ranks, driven from the target process."""
@@ -68,9 +71,23 @@ class SyncAdapterProtocol(Protocol):
 
 
 #: the calls the parent may make of an :class:`Adapter` (``probe`` is the functional targets'
-#: ordinary-call probe of ranks and eps)
+#: ordinary-call probe of ranks and eps; ``eval_grad`` the autograd targets' eval with
+#: gradient recording on)
 OPS = frozenset(
-    {"new", "set_params", "forward", "backward", "state", "contract", "variant", "probe"}
+    {
+        "new",
+        "set_params",
+        "forward",
+        "backward",
+        "state",
+        "contract",
+        "variant",
+        "probe",
+        "eval_grad",
+    }
 )
+#: the calls only some adapters answer (the others raise AttributeError, which the caller
+#: reads as "does not apply")
+OPTIONAL_OPS = frozenset({"probe", "eval_grad"})
 #: the calls the parent may make of a synchronized adapter
 SYNC_OPS = frozenset({"start", "run"})

@@ -4,19 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from bncheck.check._verify.targets.common import as_array
 from bncheck.check._verify.targets.layer import LayerAdapter
 from bncheck.check._verify.targets.layer_driver import set_new
 from bncheck.check._verify.targets.layout import Layout
 
 
+def tensor_of(torch: Any, a: np.ndarray) -> Any:
+    """A tensor sharing ``a``'s memory and strides, so the module gets exactly the layout under
+    test (a channels-last (N, H, W, C) buffer viewed as (N, C, H, W) is torch's
+    ``channels_last`` memory format); torch has no negative strides, so a reversed view
+    becomes a copy in its memory order."""
+    if any(s < 0 for s in a.strides):
+        a = a.copy(order="K")
+    return torch.from_numpy(a)
+
+
 class TorchAdapter(LayerAdapter):
     """A ``torch.nn.Module`` BN (torch's own or written from scratch, e.g. with gamma/beta
-    parameters and moving_mean/moving_var tensors): found like any layer; train()/eval() and,
-    for eval, ``torch.no_grad()`` (some tutorial layers choose the mode by
-    ``torch.is_grad_enabled()``); gradients from autograd."""
+    parameters and moving_mean/moving_var tensors): found like any layer; train()/eval(), the
+    input in the layout under test (channels-last memory format included); eval under
+    ``torch.no_grad()``, or with gradient recording on after :meth:`eval_grad` (a layer that
+    chooses batch statistics by ``torch.is_grad_enabled()`` instead of ``self.training`` is
+    wrong there); gradients from autograd."""
 
     kind = "torch"
+    #: eval runs with gradient recording on (and x requiring grad) instead of under no_grad
+    grad_in_eval = False
 
     def describe(self) -> dict[str, Any]:
         import torch
@@ -33,9 +49,13 @@ class TorchAdapter(LayerAdapter):
 
     def _grads_text(self) -> str:
         return (
-            "gradients by autograd (x.grad and the parameters' .grad); eval runs after eval() "
-            "and under torch.no_grad()"
+            "gradients by autograd (x.grad and the parameters' .grad); eval runs after eval(), "
+            "under torch.no_grad() and again with gradient recording on"
         )
+
+    def eval_grad(self, on: bool) -> None:
+        """Run eval forwards with gradient recording on (True) or under no_grad (False)."""
+        self.grad_in_eval = bool(on)
 
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
         torch = self.torch
@@ -56,9 +76,11 @@ class TorchAdapter(LayerAdapter):
         self.last_ndim = x.ndim
         self.obj.train(train)
         self.obj.zero_grad(set_to_none=True)
-        self.x = torch.from_numpy(self._to_axis(x).copy()).requires_grad_(train)
-        if train:
-            self.y = self.obj(self.x)
+        record = train or self.grad_in_eval
+        self.x = tensor_of(torch, self._to_axis(x)).requires_grad_(record)
+        if record:
+            with torch.enable_grad():
+                self.y = self.obj(self.x)
         else:
             with torch.no_grad():
                 self.y = self.obj(self.x)
@@ -72,7 +94,7 @@ class TorchAdapter(LayerAdapter):
             if hasattr(value, "grad"):
                 value.grad = None
         self.x.grad = None
-        self.y.backward(torch.from_numpy(self._to_axis(dy).copy()), retain_graph=True)
+        self.y.backward(tensor_of(torch, self._to_axis(dy)), retain_graph=True)
         c = dy.shape[1]
         grads = [None, None]
         if self.params is not None:
