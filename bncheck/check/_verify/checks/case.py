@@ -220,7 +220,7 @@ class Acc:
         self.failure: tuple[BNCase, Run, list[str], str, float] | None = None
         #: the failing run with the most values per channel (the fits need m >= 4)
         self.diag: tuple[BNCase, Run, list[str]] | None = None
-        self.diag_ratio = -1.0
+        self.diag_rank: tuple[bool, float] = (False, -1.0)
         self.fallback: tuple[BNCase, Run, list[str]] | None = None
 
     def see(self, ulp: float, budget: float) -> None:
@@ -234,12 +234,20 @@ class Acc:
         if self.failure is None or (ratio > self.failure[4] and outputs != ["error"]):
             self.failure = (case, run, outputs, message, ratio)
         if outputs != ["error"]:
-            # the fits need a few values per channel; among those, the clearest failure
+            # the fits need a few values per channel; among those, the clearest failure of an
+            # ordinary input (C order, a batch of more than 1, the mpmath size: the probes
+            # are), then of any other
             m = case.x.size // case.x.shape[1]
-            if m >= 6 and (self.diag is None or ratio > self.diag_ratio):
-                self.diag, self.diag_ratio = (case, run, outputs), ratio
+            rank = (_ordinary(case), ratio)
+            if m >= 6 and (self.diag is None or rank > self.diag_rank):
+                self.diag, self.diag_rank = (case, run, outputs), rank
             elif self.diag is None and self.fallback is None:
                 self.fallback = (case, run, outputs)
+
+
+def _ordinary(case: BNCase) -> bool:
+    """An input like the probes: C order, a batch of more than 1, at most the mpmath size."""
+    return case.layout == "C" and case.x.shape[0] > 1 and not use_large_truth(case.x)
 
 
 STAGE_CHECKS = {"forward": ("y",), "backward": ("dx", "dgamma", "dbeta")}
