@@ -14,5 +14,5 @@ class TorchRecorder(nn.BatchNorm2d):
         if path:
             last = int(x.is_contiguous(memory_format=torch.channels_last))
             with open(path, "a") as log:
-                log.write(f"x;{tuple(x.shape)};{x.stride()};{int(x.is_contiguous())};{last}\n")
+                log.write(f"x;{tuple(x.shape)};{x.stride()};{int(x.is_contiguous())} {last}\n")
         return super().forward(x)
