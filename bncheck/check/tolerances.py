@@ -185,8 +185,8 @@ __all__ = [
     "FIT_COEFFICIENT",
     "FIT_DVAR_COEFFICIENT",
     "INFERENCE",
-    "LARGE_TRUTH",
     "LAMBDA",
+    "LARGE_TRUTH",
     "MODEL_MATCH",
     "TARGET_ULP",
     "TOLERANCES",
@@ -336,6 +336,8 @@ class Inference:
 INFERENCE = Inference(
     informative_step=1e-3, weight_spread=1e-6, eps_visible=1e-6, eps_agreement=1e-2
 )
+
+
 @dataclass(frozen=True, kw_only=True)
 class LargeTruth:
     """When verify judges against the double-double reference instead of the mpmath truth

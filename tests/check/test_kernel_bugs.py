@@ -103,7 +103,9 @@ class AutogradFake:
 
 def test_an_eval_chosen_by_gradient_recording_fails_eval_and_eval_state() -> None:
     ids = ["eval/2d/float64", "eval-state/2d/float64"]
-    ev, st = check_eval(AutogradFake(by_grad=True), np.random.default_rng(0), C, SHAPE, "float64", ids)
+    ev, st = check_eval(
+        AutogradFake(by_grad=True), np.random.default_rng(0), C, SHAPE, "float64", ids
+    )
     assert ev.status == "fail" and "gradient recording on" in ev.message
     assert "eval-batch-stats" in ev.diagnosis
     assert st.status == "fail" and st.diagnosis == ["state-updated-in-eval"]
@@ -120,7 +122,9 @@ def test_an_adapter_without_autograd_keeps_its_one_eval() -> None:
             return super().call(op, *args, names=names)
 
     ids = ["eval/2d/float64", "eval-state/2d/float64"]
-    results = check_eval(NoAutograd(by_grad=True), np.random.default_rng(0), C, SHAPE, "float64", ids)
+    results = check_eval(
+        NoAutograd(by_grad=True), np.random.default_rng(0), C, SHAPE, "float64", ids
+    )
     assert [r.status for r in results] == ["pass", "pass"]
 
 

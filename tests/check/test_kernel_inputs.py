@@ -14,7 +14,7 @@ from hypothesis import given, settings
 
 from bncheck.check import verify
 from bncheck.check.regimes import DY_KINDS, REGIME_TABLE, make_dy, make_x
-from bncheck.check.strategies import BNCase, LAYOUTS, kernel_shapes, with_layout
+from bncheck.check.strategies import LAYOUTS, BNCase, kernel_shapes, with_layout
 from bncheck.check.tolerances import LARGE_TRUTH
 from bncheck.check.truth import exact_batchnorm
 from tests.frameworks import needs
@@ -289,8 +289,7 @@ def test_a_target_that_refuses_a_layout_is_a_finding_not_a_crash(
     source = (IMPLS / "layout_recorder.py").read_text()
     strict = tmp_path / "contiguous_only.py"
     strict.write_text(
-        source
-        + "\n\n_plain_forward = forward\n\n\ndef forward(x, gamma, beta, eps):\n"
+        source + "\n\n_plain_forward = forward\n\n\ndef forward(x, gamma, beta, eps):\n"
         "    if not x.flags.c_contiguous:\n"
         "        raise ValueError('x must be C-contiguous')\n"
         "    return _plain_forward(x, gamma, beta, eps)\n"

@@ -173,7 +173,7 @@ def compare_outputs(case: BNCase, run: Run, names: tuple[str, ...]) -> dict[str,
 
 
 #: a counterexample lists its arrays only up to this many values of x (a larger one is
-#: described by its shape, layout, regime and seed-free summary: the arrays are left out)
+#: described by its shape, layout and regime, and its worst entries)
 LISTED_VALUES = 4096
 
 

@@ -104,9 +104,7 @@ class Coverage:
         cs = sorted({s[1] for s in shapes})
         ms = sorted({int(np.prod(s)) // s[1] for s in shapes})
         lays = list(dict.fromkeys(lay for _, lay in self.cases))
-        text = (
-            f"{len(self.cases)} inputs: C {_span(cs)}, m {_span(ms)}, layouts {', '.join(lays)}"
-        )
+        text = f"{len(self.cases)} inputs: C {_span(cs)}, m {_span(ms)}, layouts {', '.join(lays)}"
         if any(s[0] == 1 and len(s) > 2 for s in shapes):
             text += ", batch of 1"
         return text
@@ -130,8 +128,7 @@ def _evaluate_laid_out(proc: TargetProcess, case: BNCase, options: Options) -> t
     options.note(
         [
             f"refuses {LAYOUTS[case.layout]} input (shape {tuple(case.x.shape)}): "
-            f"{run.stage} {run.error.removeprefix(run.stage + ' ')}; checked on a C-contiguous "
-            "copy instead"
+            f"{run.error}; checked on a C-contiguous copy instead"
         ]
     )
     return plain, plain_run

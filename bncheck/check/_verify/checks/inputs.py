@@ -33,7 +33,6 @@ from bncheck.check.regimes import (
     make_dy,
     make_x,
 )
-from bncheck.check.tolerances import LARGE_TRUTH
 from bncheck.check.strategies import (
     BNCase,
     kernel_shapes,
@@ -41,6 +40,7 @@ from bncheck.check.strategies import (
     random_seeds,
     with_layout,
 )
+from bncheck.check.tolerances import LARGE_TRUTH
 
 __all__ = [
     "KERNEL_CASES",
@@ -112,7 +112,8 @@ def laid_out(a: np.ndarray, layout: str, axis: int = 1) -> np.ndarray:
     nd = a.ndim
     target_axis = axis % nd if nd > 2 else 1
     if target_axis == 1:
-        return with_layout(a, layout, 1)
+        out: np.ndarray = with_layout(a, layout, 1)
+        return out
     moved = np.moveaxis(a, 1, target_axis)
     return np.moveaxis(with_layout(moved, layout, target_axis), target_axis, 1)
 

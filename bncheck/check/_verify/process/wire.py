@@ -276,9 +276,7 @@ class _Encoder:
         self.add(np.ascontiguousarray(arr, dtype=native).tobytes())
 
 
-def encode(
-    obj: Any, *, limit: int = 1 << 62, strict: bool = False, layouts: bool = False
-) -> bytes:
+def encode(obj: Any, *, limit: int = 1 << 62, strict: bool = False, layouts: bool = False) -> bytes:
     """Encode plain data; raises :class:`TooLarge` past ``limit`` bytes.
 
     A value that is not plain data becomes an :class:`Unsupported` marker, or with
