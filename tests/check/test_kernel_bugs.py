@@ -137,3 +137,11 @@ def test_a_torch_layer_switching_by_is_grad_enabled_fails_and_its_fix_passes() -
     assert {d["id"] for d in wrong.diagnosis} == {"eval-batch-stats", "state-updated-in-eval"}
     right = verify(f"{target}:ByTrainingFlag", convention="torch", timeout=30)
     assert right.passed, [(c.id, c.message[:200]) for c in right.failed]
+
+
+@needs("torch")
+def test_a_tensor_layer_without_backward_switching_by_is_grad_enabled_fails() -> None:
+    target = f"{IMPLS / 'torch_eval_by_grad.py'}:TensorLayerByGradMode"
+    report = verify(target, convention="torch", ndims=(2,), timeout=30)
+    assert _families(report) == {"eval", "eval-state"}
+    assert {d["id"] for d in report.diagnosis} == {"eval-batch-stats", "state-updated-in-eval"}

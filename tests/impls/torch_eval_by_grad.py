@@ -50,3 +50,30 @@ class ByGradMode(_Base):
 class ByTrainingFlag(_Base):
     def use_batch_statistics(self):
         return self.training
+
+
+class TensorLayerByGradMode:
+    """The same mistake in a layer of plain torch tensors with no backward (trained by
+    autograd), 2-D only: a ``training`` attribute it never reads in its forward."""
+
+    def __init__(self, dim):
+        self.eps = 1e-5
+        self.momentum = 0.1
+        self.training = True
+        self.gamma = torch.ones(dim)
+        self.beta = torch.zeros(dim)
+        self.running_mean = torch.zeros(dim)
+        self.running_var = torch.ones(dim)
+
+    def __call__(self, x):
+        if torch.is_grad_enabled():
+            mean = x.mean(0)
+            var = x.var(0, unbiased=False)
+            m = x.shape[0]
+            with torch.no_grad():
+                a = self.momentum
+                self.running_mean = (1 - a) * self.running_mean + a * mean
+                self.running_var = (1 - a) * self.running_var + a * var * m / (m - 1)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return self.gamma * (x - mean) / torch.sqrt(var + self.eps) + self.beta

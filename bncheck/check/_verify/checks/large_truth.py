@@ -118,11 +118,11 @@ def _column_sums(a: DD) -> DD:
     the representation of the result."""
     hi = np.empty(a[0].shape[1])
     lo = np.empty_like(hi)
-    for j in range(hi.size):
-        parts = a[0][:, j].tolist() + a[1][:, j].tolist()
-        hi[j] = math.fsum(parts)
-        parts.append(-hi[j])
-        lo[j] = math.fsum(parts)
+    for j, (high, low) in enumerate(zip(a[0].T.tolist(), a[1].T.tolist(), strict=True)):
+        parts = high + low
+        total = math.fsum(parts)
+        parts.append(-total)
+        hi[j], lo[j] = total, math.fsum(parts)
     return hi, lo
 
 

@@ -4,22 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from bncheck.check._verify.targets.common import as_array
+from bncheck.check._verify.targets.common import as_array, tensor_of
 from bncheck.check._verify.targets.layer import LayerAdapter
 from bncheck.check._verify.targets.layer_driver import set_new
 from bncheck.check._verify.targets.layout import Layout
-
-
-def tensor_of(torch: Any, a: np.ndarray) -> Any:
-    """A tensor sharing ``a``'s memory and strides, so the module gets exactly the layout under
-    test (a channels-last (N, H, W, C) buffer viewed as (N, C, H, W) is torch's
-    ``channels_last`` memory format); torch has no negative strides, so a reversed view
-    becomes a copy in its memory order."""
-    if any(s < 0 for s in a.strides):
-        a = a.copy(order="K")
-    return torch.from_numpy(a)
 
 
 class TorchAdapter(LayerAdapter):
@@ -31,8 +19,6 @@ class TorchAdapter(LayerAdapter):
     wrong there); gradients from autograd."""
 
     kind = "torch"
-    #: eval runs with gradient recording on (and x requiring grad) instead of under no_grad
-    grad_in_eval = False
 
     def describe(self) -> dict[str, Any]:
         import torch
