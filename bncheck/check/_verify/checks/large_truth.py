@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from bncheck.check.norms import BATCH_NORM
 from bncheck.check.tolerances import LARGE_TRUTH
+from bncheck.exceptions import BncheckError
 
 __all__ = ["TooIllConditioned", "dd_batchnorm", "use_large_truth"]
 
@@ -44,7 +45,7 @@ DD = tuple[Any, Any]
 _SPLIT = 134217729.0
 
 
-class TooIllConditioned(ArithmeticError):
+class TooIllConditioned(BncheckError, ArithmeticError):
     """The double-double reference would cancel more than its budget allows."""
 
 
