@@ -106,7 +106,14 @@ setup(
             # Without a working C compiler bncheck still installs; it then warns once and uses
             # its NumPy kernels (bncheck.bn.functional.kernels()).
             optional=True,
-        )
+        ),
+        Extension(
+            "bncheck.family._family",
+            sources=["bncheck/family/_csrc/family.c"],
+            depends=["bncheck/family/_csrc/family_template.h"],
+            extra_compile_args=MSVC_FLAGS if sys.platform == "win32" else FLAGS,
+            optional=True,
+        ),
     ],
     cmdclass={"build_ext": BuildExt},
 )

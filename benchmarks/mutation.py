@@ -391,14 +391,14 @@ MUTANTS: tuple[Mutant, ...] = (
         ("tests/bn/test_file_safety.py", "-k", "counter"),
     ),
     Mutant(
-        "layer-eval-input-aliased",
+        "layer-eval-input-unchecked",
         "layer state",
-        "eval mode keeps the caller's input array for its backward instead of a copy",
+        "the eval-mode backward does not verify the checksum of the input it keeps (no copy)",
         "python",
-        "BatchNorm._forward",
-        "self._cache, self._eval_input = None, xa.copy()",
-        "self._cache, self._eval_input = None, xa",
-        ("tests/bn/test_layer.py",),
+        "BatchNorm.backward",
+        "check_unchanged(self._eval_sum, x_sum)",
+        "None",
+        ("tests/bn/test_no_copy.py",),
     ),
     # -- error budgets ----------------------------------------------------------------------
     Mutant(

@@ -4,6 +4,8 @@ Two products in one package:
 
 - :mod:`bncheck.bn`: an accurate, vectorized NumPy Batch Normalization with running statistics
   (needs only NumPy). Its functions and the layer are re-exported here.
+- :mod:`bncheck.family`: Layer, Group, Instance and RMS normalization, accurate functional
+  forward and backward (needs only NumPy), re-exported here.
 - :mod:`bncheck.check`: the toolkit that checks any BN against the generated reference, finite
   differences and an mpmath truth (extra ``[verify]``); ``bncheck.verify`` and
   ``bncheck.adapt`` are loaded from it on first use.
@@ -37,6 +39,18 @@ from bncheck.bn import (
     inference_backward,
 )
 from bncheck.exceptions import BatchNormError
+from bncheck.family import (
+    NormCache,
+    NormGrads,
+    groupnorm_backward,
+    groupnorm_forward,
+    instancenorm_backward,
+    instancenorm_forward,
+    layernorm_backward,
+    layernorm_forward,
+    rmsnorm_backward,
+    rmsnorm_forward,
+)
 
 if TYPE_CHECKING:
     from bncheck.check import VerificationReport, adapt, verify
@@ -49,13 +63,23 @@ __all__ = [
     "BatchNormCache",
     "BatchNormError",
     "BatchNormGrads",
+    "NormCache",
+    "NormGrads",
     "VerificationReport",
     "__version__",
     "adapt",
     "batchnorm_backward",
     "batchnorm_forward",
     "batchnorm_inference",
+    "groupnorm_backward",
+    "groupnorm_forward",
     "inference_backward",
+    "instancenorm_backward",
+    "instancenorm_forward",
+    "layernorm_backward",
+    "layernorm_forward",
+    "rmsnorm_backward",
+    "rmsnorm_forward",
     "verify",
 ]
 

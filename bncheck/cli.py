@@ -101,6 +101,28 @@ def _not_loaded(args: argparse.Namespace, exc: Exception) -> int:
     return EXIT_NOT_LOADED
 
 
+#: verify's mapping options: role -> (metavar, help); the role is the key of verify(mapping=)
+MAPPING_OPTIONS = {
+    "forward": ("NAME", "the layer's method that maps x to y (default: found by behaviour)"),
+    "backward": ("NAME", "the layer's method that takes dy and returns dx (default: found)"),
+    "gamma": ("PATH", "where the layer keeps gamma (default: found by the affine law)"),
+    "beta": ("PATH", "where the layer keeps beta (default: found by the affine law)"),
+    "running_mean": ("PATH", "where the layer keeps its running mean (default: found)"),
+    "running_var": (
+        "PATH",
+        "where the layer keeps its running variance, standard deviation or inverse standard "
+        "deviation; which of them is fitted (default: found)",
+    ),
+    "mode": (
+        "NAME",
+        "the train/eval switch: a keyword argument, attribute or method of the layer "
+        "(default: found by behaviour)",
+    ),
+    "train_value": ("VALUE", "the --mode value for training (default: tried: True, 'train')"),
+    "eval_value": ("VALUE", "the --mode value for eval (default: tried: False, words in its code)"),
+}
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from bncheck.check._verify import LoadError, verify
     from bncheck.exceptions import TargetImportFailed, TargetLoadFailed
@@ -121,6 +143,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             axis=args.axis,
             strict=args.strict,
             world_size=args.world_size,
+            mapping={k: getattr(args, k) for k in MAPPING_OPTIONS if getattr(args, k) is not None},
         )
     except TargetLoadFailed as exc:  # the target's own failure, not a usage error
         print(
@@ -385,8 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser(
         "bench",
-        help="time train and eval BN for bncheck, a naive staged NumPy BN and PyTorch (when "
-        "installed); print the ratios and peak memory",
+        help="time train and eval BN for bncheck (functional and layer), PyTorch (when "
+        "installed) and a compiled traffic floor; print the ratios and peak memory",
     )
     bench.add_argument(
         "--rounds",
@@ -507,6 +530,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="verify a synchronized BN (torch.nn.Module class or f(x, gamma, beta, eps[, "
         "group])) in K processes over gloo, 2 to 16 (needs PyTorch; default: one process)",
     )
+    mapping = ver.add_argument_group(
+        "mapping",
+        "Name what discovery could not decide (bncheck finds each by watching the target; an "
+        "option here replaces the search for that role). PATH: steps from the layer, "
+        "attributes, dict keys and indices: params.0, grads[1], \"stats['mean']\".",
+    )
+    for role, what in MAPPING_OPTIONS.items():
+        mapping.add_argument(
+            "--" + role.replace("_", "-"), default=None, metavar=what[0], help=what[1]
+        )
     ver.set_defaults(func=_cmd_verify)
     return parser
 

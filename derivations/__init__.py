@@ -1,4 +1,5 @@
-"""SymPy derivation of Batch Normalization from eqs (6)–(9), the source audit and code generation.
+"""SymPy derivation of Batch Normalization from eqs (6)–(9), the source audit and code generation;
+the normalization family (Layer, Instance, Group, RMS) over a general reduction set (``family``).
 
 ``run(root)`` writes the generated reference and the reports; ``bncheck derive`` and
 ``python -m bncheck.derivations`` call it. SymPy is imported only in this package.
@@ -16,6 +17,7 @@ OUTPUTS = (
     Path("reports/derivation.md"),
     Path("reports/source_audit.md"),
     Path("reports/source_audit.json"),
+    Path("bncheck/check/family_reference.py"),
 )
 FIRST_ORDER_M = (2, 3, 5)
 SECOND_ORDER_M = (2, 3, 5)
@@ -32,7 +34,15 @@ def texts() -> dict[Path, str]:
 
 @functools.cache
 def _texts() -> dict[Path, str]:
-    from bncheck.derivations import audit, codegen, report, second_order, symbolic
+    from bncheck.derivations import (
+        audit,
+        codegen,
+        family,
+        family_codegen,
+        report,
+        second_order,
+        symbolic,
+    )
 
     fo, efo = symbolic.first_order(), symbolic.eval_first_order()
     so, eso = second_order.second_order(), second_order.eval_second_order()
@@ -48,15 +58,22 @@ def _texts() -> dict[Path, str]:
     if not all(checks.values()):
         failed = [name for name, ok in checks.items() if not ok]
         raise RuntimeError(f"symbolic-m result differs from direct differentiation: {failed}")
+    family_checks = {name: check() for name, check in family.checks().items()}
+    specializes = family.specializes_to_batch_norm(fo.dx, fo.dgamma)
+    if not all(family_checks.values()) or not specializes:
+        failed = [name for name, ok in family_checks.items() if not ok]
+        raise RuntimeError(f"family: symbolic m differs from direct differentiation: {failed}")
     verdicts = audit.audit()
     return dict(
         zip(
             OUTPUTS,
             (
                 codegen.generate(fo, efo, so, eso),
-                report.derivation_md(fo, efo, so, eso, checks),
+                report.derivation_md(fo, efo, so, eso, checks)
+                + family_codegen.report_md(family_checks, specializes),
                 report.audit_md(verdicts),
                 report.audit_json(verdicts),
+                family_codegen.generate(),
             ),
             strict=True,
         )

@@ -1,8 +1,9 @@
 """Tests that need an optional framework: one pytest mark per extra, and the skip that goes with it.
 
 CI runs the README's test command first with no optional framework installed (every test here
-skips), then installs PyTorch, JAX/Flax and Keras and runs only the tests marked for them
-(``pytest -m "torch or jax or keras"``). A test that needs a framework therefore carries that
+skips), then installs PyTorch, JAX/Flax, Keras, Equinox, Haiku, tinygrad and MyGrad and runs only
+the tests marked for them (``pytest -m "torch or jax or keras or equinox or haiku or tinygrad or
+mygrad"``). A test that needs a framework therefore carries that
 framework's mark, given by :func:`needs` or :func:`marks`; ``tests/conftest.py`` fails a test
 that skips for a missing framework without the mark (it would otherwise run in neither stage),
 and a module skipped whole for one (``tests/test_framework_marks.py`` checks the rule).
@@ -24,6 +25,10 @@ FRAMEWORKS: dict[str, tuple[tuple[str, ...], str]] = {
     "torch": (("torch",), "compare"),
     "jax": (("jax", "flax"), "jax"),
     "keras": (("keras", "jax"), "keras"),
+    "equinox": (("equinox", "jax"), "equinox"),
+    "haiku": (("haiku", "jax"), "haiku"),
+    "tinygrad": (("tinygrad",), "tinygrad"),
+    "mygrad": (("mygrad",), "mygrad"),
 }
 
 #: every package some mark needs

@@ -50,6 +50,10 @@ Process isolation (tests/check/test_verify_hostile.py)
     CheckId
         ``bncheck.check._verify.results.CheckId``: a check's typed identity (family, rank,
         dtype, layout), parsed from and printed as its id (tests/check/test_check_identity.py).
+    frameworks
+        ``bncheck.check._verify.targets.frameworks``: the framework registry (``Framework``,
+        ``register``, ``registry``, ``framework_adapter``, ``GROUP``), to register a fake
+        third-party framework (tests/check/test_framework_registry.py).
     adapter_protocol
         ``bncheck.check._verify.process.adapter``: the ``Adapter`` protocol every adapter must
         satisfy and ``OPS``, the only calls the target process answers
@@ -65,19 +69,30 @@ The wire codec (tests/check/test_verify_hostile.py)
 
 The verify engine's own decisions, tested one module at a time (tests/check/test_wire.py,
 test_frames.py, test_names.py, test_layout_detection.py, test_layer_probes.py,
-test_fits.py, test_eval_check.py, test_descriptions.py)
+test_fits.py, test_fitted_constants.py, test_eval_check.py, test_descriptions.py)
     names
         ``bncheck.check._verify.targets.names``: the name tables, ``find_pair``, ``Slot``,
         ``c_valued_slots`` and ``scalar_attr``, called on small objects.
     layout
         ``bncheck.check._verify.targets.layout``: ``mode_of``, ``call_forward`` and
-        ``construction_of``, every branch of the mode detection.
+        ``construction_of``, every branch of the mode detection; ``mode_candidates``,
+        ``string_constants`` and ``Layout``, the switches discovery tries
+        (tests/check/test_discovery.py).
+    rejects_rank
+        ``bncheck.check._verify.suite.rejects_rank``: whether what a target raised on an input
+        rank reads as a refusal of that rank or a crash (tests/check/test_coverage_verdict.py).
+    values
+        ``bncheck.check._verify.targets.values``: ``Path``, ``parse_path`` and ``leaves``, the
+        values of a target wherever they live (tests/check/test_discovery.py).
     output_follows
         ``bncheck.check._verify.targets.layer._changed``: whether every channel of a layer's
         output moved when bncheck changed its parameters (the parameter probe's criterion).
     fits
         ``bncheck.check._verify.diagnosis.fits``: ``diagnose_forward``, ``diagnose_backward``
         and ``diagnose_eval`` fed outputs built from closed forms.
+    sizes
+        ``bncheck.check._verify.diagnosis.sizes``: ``Sizes``, ``Reading`` and ``readings``, the
+        expressions of the batch's sizes a fitted constant is read as, and their ambiguities.
     check_eval
         ``bncheck.check._verify.checks.running.check_eval``: the eval checks, driven by a fake
         target process.
@@ -151,6 +166,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "TargetProcess": ("bncheck.check._verify.process.worker", "TargetProcess"),
     "load_adapter": ("bncheck.check._verify.targets.dispatch", "load_adapter"),
     "adapter_protocol": ("bncheck.check._verify.process.adapter", None),
+    "frameworks": ("bncheck.check._verify.targets.frameworks", None),
     "CheckId": ("bncheck.check._verify.results", "CheckId"),
     # the wire codec
     "frames": ("bncheck.check._verify.process.frames", None),
@@ -158,8 +174,11 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     # the verify engine's own decisions
     "names": ("bncheck.check._verify.targets.names", None),
     "layout": ("bncheck.check._verify.targets.layout", None),
+    "values": ("bncheck.check._verify.targets.values", None),
+    "rejects_rank": ("bncheck.check._verify.suite", "rejects_rank"),
     "output_follows": ("bncheck.check._verify.targets.layer", "_changed"),
     "fits": ("bncheck.check._verify.diagnosis.fits", None),
+    "sizes": ("bncheck.check._verify.diagnosis.sizes", None),
     "check_eval": ("bncheck.check._verify.checks.running", "check_eval"),
     "checked_description": ("bncheck.check._verify.results", "checked_description"),
     "MAX_CHANNELS": ("bncheck.check._verify.results", "MAX_CHANNELS"),

@@ -17,7 +17,7 @@ from pathlib import Path
 from tests.paths import REPO
 
 #: the optional frameworks: imported only where they are used, when a function runs
-FRAMEWORKS = ("torch", "jax", "flax", "keras")
+FRAMEWORKS = ("torch", "jax", "flax", "keras", "equinox", "haiku", "tinygrad", "mygrad")
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:

@@ -30,10 +30,12 @@ __all__ = [
     "AMPLIFICATION_LIMIT",
     "available",
     "backward",
+    "checksum",
     "forward",
     "inference",
     "load_error",
     "num_threads",
+    "traffic",
     "working",
 ]
 
@@ -46,7 +48,7 @@ PARALLEL_MIN = 1 << 17
 AMPLIFICATION_LIMIT = 2.0**21
 
 #: the entry points this version of bncheck calls
-_ENTRY_POINTS = ("forward", "backward", "inference", "ranges")
+_ENTRY_POINTS = ("forward", "backward", "inference", "checksum", "ranges")
 
 #: How long (in pause instructions) an idle OpenMP thread of bncheck's spins before it sleeps,
 #: when the user set neither ``OMP_WAIT_POLICY`` nor ``GOMP_SPINCOUNT``: GNU OpenMP's default,
@@ -203,15 +205,30 @@ def _vec(v: Any) -> Any:
 def forward(x: Array, gamma: F64 | None, beta: F64 | None, eps: float) -> tuple[Array, ...]:
     """Train-mode forward on a C-contiguous (outer, C, inner) float32/float64 array.
 
-    Returns y (dtype of x), mean_hi, mean_lo, var, inv_hi, inv_lo (float64, shape (C,)).
+    Returns y (dtype of x), mean_hi, mean_lo, var, inv_hi, inv_lo (float64, shape (C,)) and
+    the checksum of x (uint32, shape (C,); computed in the pass that sums x).
     """
     c = x.shape[1]
     threads = _threads(c, x.size)
     y = np.empty_like(x)
     mean_hi, mean_lo, var, inv_hi, inv_lo = (np.empty(c) for _ in range(5))
+    x_sum = np.empty(c, np.uint32)
     gamma, beta = _vec(gamma), _vec(beta)
-    _ran(_ext().forward(x, gamma, beta, eps, threads, y, mean_hi, mean_lo, var, inv_hi, inv_lo))
-    return y, mean_hi, mean_lo, var, inv_hi, inv_lo
+    _ran(
+        _ext().forward(
+            x, gamma, beta, eps, threads, y, mean_hi, mean_lo, var, inv_hi, inv_lo, x_sum
+        )
+    )
+    return y, mean_hi, mean_lo, var, inv_hi, inv_lo, x_sum
+
+
+def checksum(x: Array) -> NDArray[np.uint32]:
+    """The checksum of a C-contiguous (outer, C, inner) float32/float64 array, per channel
+    (uint32, shape (C,)): the one the forward computes (``_csrc/scalars.h``)."""
+    c = x.shape[1]
+    x_sum = np.empty(c, np.uint32)
+    _ran(_ext().checksum(x, _threads(c, x.size), x_sum))
+    return x_sum
 
 
 def backward(
@@ -226,21 +243,24 @@ def backward(
     eps: float,
     *,
     exact_var: bool = True,
-) -> tuple[Array, F64, F64, int, float]:
+    with_checksum: bool = False,
+) -> tuple[Array, F64, F64, int, float, NDArray[np.uint32] | None]:
     """Train-mode backward on C-contiguous (outer, C, inner) arrays of one dtype.
 
     ``exact_var`` says whether var/inv came from a double-double Σ (x − mu)² (float64 and
     float16 forwards) or a plain-double one (float32 forward); for a float64 backward of a
     float32 forward (dy wider than x) it is refined first. Returns dx (dtype of x), dgamma
     and dbeta (float64, shape (C,), rounded once from double-double), how many float32
-    channels needed the double-double bracket, and a bound on max |dx| (NaN or inf if
-    unknown: the caller then scans dx).
+    channels needed the double-double bracket, a bound on max |dx| (NaN or inf if
+    unknown: the caller then scans dx) and, ``with_checksum``, the checksum of x (uint32,
+    shape (C,); computed in the pass that reads x for the sums), else None.
     """
     c = x.shape[1]
     threads = _threads(c, x.size)
     refine = x.dtype == np.float64 and not exact_var
     dx = np.empty_like(x)
     dgamma, dbeta = np.empty(c), np.empty(c)
+    x_sum = np.empty(c, np.uint32) if with_checksum else None
     mean_hi, mean_lo, var, inv_hi, inv_lo, gamma = (
         _vec(v) for v in (mean_hi, mean_lo, var, inv_hi, inv_lo, gamma)
     )
@@ -260,19 +280,39 @@ def backward(
         dx,
         dgamma,
         dbeta,
+        x_sum,
     )
     _ran(ran)
-    return dx, dgamma, dbeta, int(redone), float(dx_bound)
+    return dx, dgamma, dbeta, int(redone), float(dx_bound), x_sum
+
+
+def traffic(x: Array, dy: Array, y: Array, dx: Array, *, train: bool) -> int:
+    """Stream the bytes a two-pass BN must move over C-contiguous (outer, C, inner) arrays of
+    one dtype, on the threads a kernel call on x would use; returns how many ran (the traffic
+    floor of ``bncheck bench``: not a BN)."""
+    threads = num_threads() if x.size >= PARALLEL_MIN else 1
+    ran: int = _ext().traffic(x, dy, y, dx, train, threads)
+    return ran
 
 
 def inference(
-    x: Array, gamma: F64 | None, beta: F64 | None, mean: F64, var: F64, eps: float
-) -> tuple[Array, bool]:
+    x: Array,
+    gamma: F64 | None,
+    beta: F64 | None,
+    mean: F64,
+    var: F64,
+    eps: float,
+    *,
+    with_checksum: bool = False,
+) -> tuple[Array, bool, NDArray[np.uint32] | None]:
     """Eval-mode forward on a C-contiguous (outer, C, inner) float32/float64 array, with the
-    running statistics as float64 vectors of shape (C,). Returns y (dtype of x) and whether
-    every value of y is finite (checked in the same pass)."""
+    running statistics as float64 vectors of shape (C,). Returns y (dtype of x), whether
+    every value of y is finite (checked in the same pass) and, ``with_checksum``, the checksum
+    of x (uint32, shape (C,); in the same pass), else None."""
     gamma, beta, mean, var = (_vec(v) for v in (gamma, beta, mean, var))
     y = np.empty_like(x)
-    finite, ran = _ext().inference(x, gamma, beta, mean, var, eps, _threads(x.shape[1], x.size), y)
+    x_sum = np.empty(x.shape[1], np.uint32) if with_checksum else None
+    threads = _threads(x.shape[1], x.size)
+    finite, ran = _ext().inference(x, gamma, beta, mean, var, eps, threads, y, x_sum)
     _ran(ran)
-    return y, bool(finite)
+    return y, bool(finite), x_sum

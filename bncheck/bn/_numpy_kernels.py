@@ -35,6 +35,7 @@ __all__ = [
     "backward_numpy",
     "centered",
     "channel_sum",
+    "checksum",
     "expand",
     "forward_numpy",
     "inference_numpy",
@@ -249,6 +250,50 @@ def cancels(s2: F64, sdd: F64, var: F64, eps: float, m: int, dtype: np.dtype[Any
         q = 1.0 - (2.0 - rho) * s2 * s2 / m / sdd
     live = sdd > 0  # a channel whose dy is constant has dx = 0 exactly either way
     return bool(np.any(live & ~(q >= threshold)))
+
+
+#: the checksum's constants, as in bncheck/bn/_csrc/scalars.h
+HASH_KEY = 0x9E3779B1
+HASH_MUL = 0x85EBCA77
+_WORD = 0xFFFFFFFF
+
+
+def _mix(w: NDArray[np.uint32], key: NDArray[np.uint32]) -> NDArray[np.uint32]:
+    """scalars.h's bn_mix, element-wise (uint32 arithmetic wraps mod 2^32, as in C)."""
+    v: NDArray[np.uint32] = (w ^ key) * np.uint32(HASH_MUL)
+    v ^= v >> np.uint32(15)
+    return v
+
+
+def checksum(x: FloatArray, axis: int) -> NDArray[np.uint32]:
+    """The checksum of x per channel (uint32, shape (C,)), the same value the compiled kernels
+    compute (``_csrc/scalars.h``; docs/numerics.md): Σ_i mix(w_i, key_i) mod 2^32 over each
+    channel's values, i their position in the channel in C order, key_i = i·HASH_KEY; a float32
+    value is one 32-bit word, a float64 (or float16, widened) value its low word keyed key_i
+    plus its high word keyed ~key_i. Computed by blocks of channels (bounded temporaries)."""
+    shape = x.shape
+    c = shape[axis]
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1 :], dtype=np.int64))
+    pos = np.arange(outer * inner, dtype=np.uint64) & np.uint64(_WORD)
+    keys = ((pos * np.uint64(HASH_KEY)) & np.uint64(_WORD)).astype(np.uint32)
+    keys = keys.reshape(outer, 1, inner)
+    out = np.empty(c, np.uint32)
+    for ch, index in blocks(shape, axis):
+        width = ch.stop - ch.start
+        if x.dtype == np.float32:
+            words = np.ascontiguousarray(x[index]).view(np.uint32).reshape(outer, width, inner)
+            terms = _mix(words, keys)
+        else:
+            bits = np.ascontiguousarray(x[index], dtype=np.float64).view(np.uint64)
+            bits = bits.reshape(outer, width, inner)
+            lo = (bits & np.uint64(_WORD)).astype(np.uint32)
+            hi = (bits >> np.uint64(32)).astype(np.uint32)
+            terms = _mix(lo, keys)
+            terms += _mix(hi, ~keys)
+        total = terms.sum(axis=(0, 2), dtype=np.uint64) & np.uint64(_WORD)
+        out[ch] = total.astype(np.uint32)
+    return out
 
 
 def inference_numpy(

@@ -24,7 +24,8 @@ class BatchNormCache(NamedTuple):
     Attributes
     ----------
     x : array
-        A private read-only copy of the input (never the caller's array).
+        The input itself, not a copy (a C-contiguous copy only when the input is not
+        C-contiguous and the compiled kernels run): the backward reads it.
     mean_hi, mean_lo : arrays of shape (C,)
         The two parts of the compensated batch mean (mean = hi + lo).
     var : array of shape (C,)
@@ -40,6 +41,10 @@ class BatchNormCache(NamedTuple):
     inv_std_lo : array of shape (C,) or None
         The low part of 1/sqrt(var + eps), a double-double with ``inv_std`` (compiled
         kernels).
+    x_sum : uint32 array of shape (C,) or None
+        The checksum of each channel of x as the forward read it (docs/numerics.md): the
+        backward computes it again in the pass that reads x and raises ``BatchNormError``,
+        naming the channels, if x was modified in between. None: not checked.
     mean, m, x_hat
         Properties: the batch mean, the number of values per channel and the normalized
         input.
@@ -66,6 +71,7 @@ class BatchNormCache(NamedTuple):
     eps: float
     axis: int
     inv_std_lo: F64 | None = None  # low part of 1/sqrt(var + eps) (compiled kernels)
+    x_sum: NDArray[np.uint32] | None = None  # the checksum of x, per channel
 
     @property
     def mean(self) -> F64:

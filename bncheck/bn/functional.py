@@ -37,6 +37,7 @@ from bncheck.bn import _compiled as _native
 from bncheck.bn._numpy_kernels import (
     Stats,
     backward_numpy,
+    checksum,
     forward_numpy,
 )
 from bncheck.bn._types import F64, BatchNormCache, BatchNormGrads, FloatArray
@@ -184,15 +185,19 @@ def batchnorm_forward(
             f"x has shape {xa.shape}: {m} value per channel along axis={ax}; training needs at "
             "least 2 values per channel to estimate a batch variance (use eval mode instead)"
         )
-    # The private copy is C-contiguous: the kernels read it as (outer, C, inner).
-    x_copy = np.array(xa, order="C", copy=True)
-    x_copy.flags.writeable = False
+    # No copy of x: the cache keeps x itself (C-contiguous, as the kernels read it: a private
+    # copy only when x is not) with its checksum, which the backward verifies.
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         if kernels() == "compiled":
-            y, mean_hi, mean_lo, var, inv_std, inv_lo = _forward_compiled(x_copy, ax, g, b, eps_f)
+            x_kept: FloatArray = np.ascontiguousarray(xa)
+            y, mean_hi, mean_lo, var, inv_std, inv_lo, x_sum = _forward_compiled(
+                x_kept, ax, g, b, eps_f
+            )
         else:
-            y, mean_hi, mean_lo, var, inv_std = forward_numpy(x_copy, ax, g, b, eps_f)
+            x_kept = xa
+            y, mean_hi, mean_lo, var, inv_std = forward_numpy(xa, ax, g, b, eps_f)
             inv_lo = np.zeros_like(inv_std)
+            x_sum = checksum(xa, ax)
     # NaN/Inf in x surface in the statistics (no separate O(n) scan).
     _check_stats_finite("x", xa, mean_hi, var)
     # |x_hat| <= sqrt(m − 1) (Samuelson), so |y| <= |gamma|·sqrt(m − 1) + |beta|: y is scanned
@@ -201,17 +206,48 @@ def batchnorm_forward(
     if not np.max(bound) < float(np.finfo(xa.dtype).max) and not np.isfinite(y).all():
         raise_overflow("y", y)
     cache = BatchNormCache(
-        x_copy, mean_hi, mean_lo, var, inv_std, g, b is not None, eps_f, ax, inv_lo
+        x_kept, mean_hi, mean_lo, var, inv_std, g, b is not None, eps_f, ax, inv_lo, x_sum
     )
     return y, cache
 
 
 def _forward_compiled(
     x: FloatArray, ax: int, g: F64 | None, b: F64 | None, eps: float
-) -> tuple[FloatArray, F64, F64, F64, F64, F64]:
-    y3, mean_hi, mean_lo, var, inv_hi, inv_lo = _native.forward(_native.working(x, ax), g, b, eps)
+) -> tuple[FloatArray, F64, F64, F64, F64, F64, NDArray[np.uint32]]:
+    y3, *stats, x_sum = _native.forward(_native.working(x, ax), g, b, eps)
     y = y3.reshape(x.shape).astype(x.dtype, copy=False)
-    return y, mean_hi, mean_lo, var, inv_hi, inv_lo
+    mean_hi, mean_lo, var, inv_hi, inv_lo = stats
+    return y, mean_hi, mean_lo, var, inv_hi, inv_lo, x_sum
+
+
+def input_checksum(x: FloatArray, axis: int) -> NDArray[np.uint32]:
+    """The checksum of x per channel (uint32, shape (C,); docs/numerics.md), from the kernels
+    in use; the compiled and the NumPy kernels compute the same value."""
+    if kernels() == "compiled":
+        return _native.checksum(_native.working(x, axis))
+    return checksum(x, axis)
+
+
+def check_unchanged(expected: NDArray[Any] | None, got: NDArray[Any]) -> None:
+    """Raise BatchNormError when x's checksum now (``got``) differs from the forward's
+    (``expected``; None: not recorded, nothing to check), naming the channels that changed."""
+    if expected is None:
+        return
+    changed = np.flatnonzero(np.asarray(expected) != got)
+    if changed.size == 0:
+        return
+    shown = ", ".join(str(int(c)) for c in changed[:8]) + (", ..." if changed.size > 8 else "")
+    raise BatchNormError(
+        "x was modified after the forward: "
+        + (
+            f"channels {shown} ({changed.size} of {got.size}) no longer hold"
+            if changed.size > 1
+            else f"channel {shown} (of {got.size}) no longer holds"
+        )
+        + " the values the forward normalized, so "
+        "this backward would be wrong. bncheck keeps a reference to x, not a copy: leave x "
+        "unchanged until its backward has run, or run the forward again on the new values"
+    )
 
 
 def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
@@ -273,8 +309,13 @@ def batchnorm_backward(dy: ArrayLike, cache: BatchNormCache) -> BatchNormGrads:
     dx_bound = math.inf  # the NumPy kernels give no bound: dx is scanned
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         if kernels() == "compiled":
-            dx, s2, s1, dx_bound = _backward_compiled(dya, cache)
+            dx, s2, s1, dx_bound, x_sum = _backward_compiled(dya, cache)
+            if cache.x_sum is not None:
+                # the checksum of the x the sums read (computed with them), or of x as given
+                got = x_sum if x_sum is not None else input_checksum(x, ax)
+                check_unchanged(cache.x_sum, got)
         else:
+            check_unchanged(cache.x_sum, checksum(x, ax))
             stats = Stats(cache.mean_hi, cache.mean_lo, cache.var, cache.inv_std)
             dx, s1, s2 = backward_numpy(dya, x, stats, cache.gamma, cache.eps, ax)
     _check_stats_finite("dy", dya, s1, s2)
@@ -305,17 +346,30 @@ def _checked_cache(cache: BatchNormCache, channels: int) -> BatchNormCache:
                 f"vector of shape ({channels},), as batchnorm_forward returns it"
             )
         fields[name] = np.ascontiguousarray(a, dtype=np.float64)
+    if cache.x_sum is not None:
+        a = np.asarray(cache.x_sum)
+        if a.shape != (channels,) or a.dtype != np.uint32:
+            raise BatchNormError(
+                f"cache.x_sum has shape {a.shape} and dtype {a.dtype}; expected a uint32 vector "
+                f"of shape ({channels},), as batchnorm_forward returns it"
+            )
     return cache._replace(**fields)
 
 
-def _backward_compiled(dy: FloatArray, cache: BatchNormCache) -> tuple[FloatArray, F64, F64, float]:
-    """dx, dgamma and dbeta (float64) from the compiled kernels, and a bound on max |dx|."""
+def _backward_compiled(
+    dy: FloatArray, cache: BatchNormCache
+) -> tuple[FloatArray, F64, F64, float, NDArray[np.uint32] | None]:
+    """dx, dgamma and dbeta (float64) from the compiled kernels, a bound on max |dx|, and the
+    checksum of x when the forward recorded one and the kernels read x as the forward did
+    (else None)."""
     x, ax = cache.x, cache.axis
     inv_lo = np.zeros_like(cache.inv_std) if cache.inv_std_lo is None else cache.inv_std_lo
     x_w, dy_w = _native.working(x, ax), _native.working(dy, ax)
+    read_as = x_w.dtype  # the forward's checksum is of x in this dtype
     if x_w.dtype != dy_w.dtype:  # e.g. float32 x, float64 dy: both widened, nothing lost
-        x_w, dy_w = x_w.astype(np.float64), dy_w.astype(np.float64)
-    dx3, dgamma, dbeta, _, dx_bound = _native.backward(
+        x_w = x_w.astype(np.float64, copy=False)
+        dy_w = dy_w.astype(np.float64, copy=False)
+    dx3, dgamma, dbeta, _, dx_bound, x_sum = _native.backward(
         x_w,
         dy_w,
         cache.mean_hi,
@@ -326,5 +380,6 @@ def _backward_compiled(dy: FloatArray, cache: BatchNormCache) -> tuple[FloatArra
         cache.gamma,
         cache.eps,
         exact_var=x.dtype != np.float32,  # the float32 forward's Σ(x − mu)² is plain
+        with_checksum=cache.x_sum is not None and x_w.dtype == read_as,
     )
-    return dx3.reshape(x.shape).astype(x.dtype, copy=False), dgamma, dbeta, dx_bound
+    return dx3.reshape(x.shape).astype(x.dtype, copy=False), dgamma, dbeta, dx_bound, x_sum

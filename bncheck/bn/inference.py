@@ -8,10 +8,10 @@ or by the NumPy kernels where those are missing; the result is rounded once to t
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from bncheck.bn import _compiled as _native
-from bncheck.bn._numpy_kernels import channel_sum, expand, inference_numpy
+from bncheck.bn._numpy_kernels import channel_sum, checksum, expand, inference_numpy
 from bncheck.bn._types import F64, BatchNormGrads, FloatArray
 from bncheck.bn._validation import (
     BatchNormError,
@@ -77,12 +77,35 @@ def batchnorm_inference(
     >>> np.round(y, 4).tolist()
     [[0.0, 0.0], [1.0, 2.0]]
     """
+    y, _, _ = inference_forward(
+        x, gamma, beta, running_mean, running_var, eps=eps, axis=axis, with_checksum=False
+    )
+    return y
+
+
+def inference_forward(
+    x: ArrayLike,
+    gamma: ArrayLike | None,
+    beta: ArrayLike | None,
+    running_mean: ArrayLike,
+    running_var: ArrayLike,
+    *,
+    eps: float,
+    axis: int,
+    with_checksum: bool,
+) -> tuple[FloatArray, FloatArray, NDArray[np.uint32] | None]:
+    """:func:`batchnorm_inference`, also returning x as checked (the caller's array when it
+    was one: no copy) and, ``with_checksum``, its checksum per channel (computed in the pass
+    that writes y; the layer's eval-mode backward verifies it), else None."""
     xa, ax, g, b, eps_f = check_operands(x, gamma, beta, eps, axis)
     mean, inv_std = _check_running(running_mean, running_var, xa.shape[ax], eps_f)
+    x_sum: NDArray[np.uint32] | None = None
     with np.errstate(invalid="ignore", over="ignore"):
         if kernels() == "compiled":
             rv = np.asarray(running_var, dtype=np.float64)
-            y3, finite = _native.inference(_native.working(xa, ax), g, b, mean, rv, eps_f)
+            y3, finite, x_sum = _native.inference(
+                _native.working(xa, ax), g, b, mean, rv, eps_f, with_checksum=with_checksum
+            )
             y = y3.reshape(xa.shape).astype(xa.dtype, copy=False)
             # the kernel checked y3 as it wrote it; float16 (computed in float64) can still
             # overflow when rounded back
@@ -90,11 +113,12 @@ def batchnorm_inference(
         else:
             y = inference_numpy(xa, ax, g, b, mean, inv_std)
             finite = bool(np.isfinite(y).all())
+            x_sum = checksum(xa, ax) if with_checksum else None
     # NaN/Inf in x show up in y, and so does an overflow of y.
     if not finite:
         check_all_finite("x", xa)
         raise_overflow("y", y)
-    return y
+    return y, xa, x_sum
 
 
 def _check_running(

@@ -33,8 +33,10 @@ from bncheck.bn.functional import (
     BatchNormGrads,
     batchnorm_backward,
     batchnorm_forward,
+    check_unchanged,
+    input_checksum,
 )
-from bncheck.bn.inference import batchnorm_inference, inference_backward
+from bncheck.bn.inference import inference_backward, inference_forward
 from bncheck.bn.running import DEFAULT, get_convention, resolve_momentum, update_running
 
 __all__ = ["FORMAT", "MAX_BATCHES_TRACKED", "BatchNorm"]
@@ -102,6 +104,11 @@ class BatchNorm:
     (``with bn.lock: y = bn(x); grads = bn.backward(dy)``; it is reentrant). Assigning
     attributes directly (``bn.gamma = ...``) is not locked.
 
+    No copy: for its backward the layer keeps a reference to the last input, not a copy, and a
+    checksum of it taken in a pass the forward makes anyway (docs/numerics.md). ``backward``
+    computes the checksum again and raises ``BatchNormError`` naming the channels if the input
+    was modified in between, so an edit can never give silently wrong gradients.
+
     Examples
     --------
     >>> import numpy as np
@@ -161,7 +168,10 @@ class BatchNorm:
         self.num_batches_tracked = 0
         self.training = True
         self._cache: BatchNormCache | None = None
+        # eval mode: the last input (a reference, not a copy) and its checksum
         self._eval_input: FloatArray | None = None
+        self._eval_sum: NDArray[np.uint32] | None = None
+        self._no_grad = False  # the last forward ran with grad=False
         self._lock = threading.RLock()
 
     @property
@@ -253,10 +263,10 @@ class BatchNorm:
             )
         return xa
 
-    def __call__(self, x: ArrayLike) -> FloatArray:
-        return self.forward(x)
+    def __call__(self, x: ArrayLike, *, grad: bool = True) -> FloatArray:
+        return self.forward(x, grad=grad)
 
-    def forward(self, x: ArrayLike) -> FloatArray:
+    def forward(self, x: ArrayLike, *, grad: bool = True) -> FloatArray:
         """Normalize ``x``: batch statistics in training (and update the running ones), running
         statistics in eval mode. Calling the layer, ``bn(x)``, is the same.
 
@@ -264,6 +274,10 @@ class BatchNorm:
         ----------
         x : float array, 2 to 5 dimensions
             ``num_features`` channels along the layer's ``axis``.
+        grad : bool
+            True (the default): keep what :meth:`backward` needs (a reference to ``x``, not a
+            copy, and its checksum). False: keep nothing, like PyTorch's ``no_grad``; the
+            forward then does no work for a backward, and calling :meth:`backward` raises.
 
         Returns
         -------
@@ -272,7 +286,7 @@ class BatchNorm:
         Raises
         ------
         TypeError
-            A non-float input.
+            A non-float input, or a ``grad`` that is not a bool.
         BatchNormError
             NaN/Inf, the wrong number of channels or dimensions, fewer than 2 values per
             channel in training, or a batch counter that cannot count another batch; the
@@ -288,10 +302,12 @@ class BatchNorm:
         >>> y.shape, y.dtype, bn.num_batches_tracked
         ((2, 4, 4, 3), dtype('float32'), 1)
         """
+        if not isinstance(grad, (bool, np.bool_)):
+            raise TypeError(f"grad={grad!r} must be True or False")
         with self._lock:
-            return self._forward(x)
+            return self._forward(x, bool(grad))
 
-    def _forward(self, x: ArrayLike) -> FloatArray:
+    def _forward(self, x: ArrayLike, grad: bool) -> FloatArray:
         xa = self._check_input(x)
         if self.training and self.num_batches_tracked >= MAX_BATCHES_TRACKED:
             raise BatchNormError(
@@ -299,7 +315,7 @@ class BatchNorm:
                 f"expected a value in {COUNTER_RANGE} (reset it, or load a state)"
             )
         if not self.training:
-            y = batchnorm_inference(
+            y, kept, x_sum = inference_forward(
                 xa,
                 self.gamma,
                 self.beta,
@@ -307,8 +323,10 @@ class BatchNorm:
                 self.running_var,
                 eps=self.eps,
                 axis=self.axis,
+                with_checksum=grad,
             )
-            self._cache, self._eval_input = None, xa.copy()
+            self._cache, self._eval_input, self._eval_sum = None, (kept if grad else None), x_sum
+            self._no_grad = not grad
             return y
         y, cache = batchnorm_forward(xa, self.gamma, self.beta, eps=self.eps, axis=self.axis)
         new = update_running(
@@ -324,7 +342,8 @@ class BatchNorm:
         )
         # Everything that can fail has run: commit the new state at once.
         self.running_mean, self.running_var, self.num_batches_tracked = new
-        self._cache, self._eval_input = cache, None
+        self._cache, self._eval_input, self._eval_sum = (cache if grad else None), None, None
+        self._no_grad = not grad
         return y
 
     def backward(self, dy: ArrayLike) -> BatchNormGrads:
@@ -345,7 +364,9 @@ class BatchNorm:
         Raises
         ------
         BatchNormError
-            No forward call yet (or a state was loaded since), or a bad ``dy``.
+            No forward call yet (or a state was loaded since), a bad ``dy``, or the last
+            forward's input modified since (the layer keeps a reference to it, not a copy, with
+            its checksum; the error names the channels that changed).
 
         Examples
         --------
@@ -363,6 +384,8 @@ class BatchNorm:
             if self._cache is not None:
                 return batchnorm_backward(dy, self._cache)
             if self._eval_input is not None:
+                x_sum = input_checksum(self._eval_input, self.axis % self._eval_input.ndim)
+                check_unchanged(self._eval_sum, x_sum)
                 return inference_backward(
                     dy,
                     self._eval_input,
@@ -372,6 +395,11 @@ class BatchNorm:
                     eps=self.eps,
                     axis=self.axis,
                     has_beta=self.beta is not None,
+                )
+            if self._no_grad:
+                raise BatchNormError(
+                    "backward() after a forward with grad=False, which keeps nothing to "
+                    "differentiate; call the layer with grad=True (the default) first"
                 )
         raise BatchNormError("backward() was called before forward(); call the layer on x first")
 
@@ -477,7 +505,8 @@ class BatchNorm:
             self.num_batches_tracked = new["num_batches_tracked"]
             if self.affine:
                 self.gamma, self.beta = new["gamma"], new["beta"]
-            self._cache = self._eval_input = None
+            self._cache = self._eval_input = self._eval_sum = None
+            self._no_grad = False
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write configuration and state to an ``.npz`` file (no pickles), atomically.

@@ -154,7 +154,11 @@ target passes or fails by them; they only decide whether the fitted values are r
 mistake, which is then confirmed by a model within :data:`MODEL_MATCH`. The parameter
 gradients' fit compares dgamma and dbeta with candidate sums within max(1e-6, fit_residual)
 relative, and a fitted coefficient equals a candidate value within ``FIT_COEFFICIENT`` (2e-3)
-relative: the coefficients are ratios of such outputs.
+relative: the coefficients are ratios of such outputs. The same two thresholds read a fitted
+constant as an expression of the batch's sizes or a sign (c = m, a = −1, a = b = H·W:
+:mod:`~bncheck.check._verify.diagnosis.sizes`), ``FIT_DVAR_COEFFICIENT`` for b; a reading only
+proposes a name, which the model with the expression's exact value must confirm within
+:data:`MODEL_MATCH` (so 16.02 is not read as m = 16 in float64, where MODEL_MATCH is ~1e-13).
 
 Framework probes (``probe``, float32 and float64). ``bncheck verify`` reads a Flax or Keras
 layer's conventions off probe train steps (:mod:`~bncheck.check._verify.targets.
@@ -374,8 +378,9 @@ LARGE_TRUTH = LargeTruth(mpmath_values=4096, max_cancellation=2.0**40)
 #: tolerance of ((var + eps)/var)^(3/2), and only where that value differs from 1 by more than
 #: the same margin (so that eps that does not matter cannot be named as missing): five times
 #: FIT_COEFFICIENT, since b is fitted through the x_hat·mean(dy·x_hat) term, the smallest of the
-#: fit's terms; like every fit threshold it only proposes a name that a model then confirms
-#: within MODEL_MATCH.
+#: fit's terms (for the same reason every reading of b as a size or a sign uses it: a float32
+#: target's b is off by ~1e-3 on the probes' hardest regime); like every fit threshold it only
+#: proposes a name that a model then confirms within MODEL_MATCH.
 FIT_DVAR_COEFFICIENT = 1e-2
 
 

@@ -1,10 +1,17 @@
-"""Speed and memory of bncheck's BN beside a naive staged NumPy BN and PyTorch CPU.
+"""Speed and memory of bncheck's BN, through the functional API and the layer, beside PyTorch
+CPU and a traffic floor.
 
 All implementations of a case run interleaved (round robin, one call each per round), so a
-noisy, shared machine slows them alike; the result per implementation is the median of the
+noisy, shared machine slows them alike. A ratio between two implementations is the median over
+the rounds of their ratio within a round (paired, from one run); a time is the median of the
 rounds. Peak extra memory is measured with tracemalloc (NumPy reports its buffers to it) and
-expressed in input-sized arrays. No printing here: ``bncheck bench`` and the performance
-report render the results.
+expressed in input-sized arrays. No printing here: ``bncheck bench`` and the performance report
+render the results.
+
+The traffic floor is not a BN: compiled C (the extension's ``traffic`` entry point) streaming
+the bytes a two-pass BN must move, with next to no arithmetic, on the threads bncheck's kernels
+use. Train: x read (the statistics), x read and y written, x and dy read (the backward sums), x
+and dy read and dx written; eval: x read and y written.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import platform
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,9 +31,28 @@ import numpy as np
 import bncheck
 from bncheck.bn import _compiled as _native
 from bncheck.bn.functional import kernels
-from bncheck.check.baselines import numpy_sum, staged_backward, staged_forward
 
-__all__ = ["CASES", "FLOOR", "Case", "Timing", "machine", "run"]
+__all__ = [
+    "CASES",
+    "FLOOR",
+    "FUNCTIONAL",
+    "LAYER",
+    "LAYER_NO_GRAD",
+    "TORCH",
+    "Case",
+    "Timing",
+    "machine",
+    "paired_ratio",
+    "run",
+]
+
+#: the implementations' names (the columns of the table)
+FUNCTIONAL = "bncheck"
+LAYER = "bncheck layer"
+LAYER_NO_GRAD = "bncheck layer, grad=False"
+TORCH = "PyTorch CPU (2 threads)"
+#: not a BN: the memory traffic any two-pass BN must make, streamed by compiled C
+FLOOR = "traffic floor"
 
 
 @dataclass(frozen=True)
@@ -52,7 +78,8 @@ class Timing:
     case: str
     implementation: str
     median_s: float
-    peak_inputs: float  # peak extra memory / bytes of x
+    peak_inputs: float  # peak extra memory / bytes of x (NaN: not measured)
+    rounds: tuple[float, ...] = field(default=(), compare=False)  # each round's time
 
 
 Runner = Callable[[], Any]
@@ -71,52 +98,59 @@ def _inputs(case: Case) -> dict[str, Any]:
     }
 
 
+def _layer(case: Case, a: dict[str, Any]) -> bncheck.BatchNorm:
+    layer = bncheck.BatchNorm(case.shape[1], dtype=case.dtype)
+    layer.load_state_dict(
+        {
+            "gamma": a["g"],
+            "beta": a["b"],
+            "running_mean": a["rm"],
+            "running_var": a["rv"],
+            "num_batches_tracked": 0,
+        }
+    )
+    return layer.train(case.mode == "train")
+
+
 def _runners(case: Case, a: dict[str, Any], with_torch: bool) -> dict[str, Runner]:
     x, dy, g, b, rm, rv = a["x"], a["dy"], a["g"], a["b"], a["rm"], a["rv"]
-    shape = (1, -1, *[1] * (x.ndim - 2))
+    layer = _layer(case, a)
+    runners: dict[str, Runner]
     if case.mode == "train":
-        runners: dict[str, Runner] = {
-            "bncheck": lambda: bncheck.batchnorm_backward(
+
+        def layer_step() -> Any:
+            layer(x)  # y is dropped, as in the functional runner: the peak counts one output
+            return layer.backward(dy)
+
+        runners = {
+            FUNCTIONAL: lambda: bncheck.batchnorm_backward(
                 dy, bncheck.batchnorm_forward(x, g, b)[1]
             ),
-            "naive staged": lambda: staged_backward(
-                dy, staged_forward(x, g, b, 1e-5, reduce=numpy_sum)[1]
-            ),
+            LAYER: layer_step,
         }
     else:
+        quiet = _layer(case, a)
         runners = {
-            "bncheck": lambda: bncheck.batchnorm_inference(x, g, b, rm, rv),
-            "naive staged": lambda: (
-                (x - rm.reshape(shape)) / np.sqrt(rv.reshape(shape) + 1e-5) * g.reshape(shape)
-                + b.reshape(shape)
-            ),
+            FUNCTIONAL: lambda: bncheck.batchnorm_inference(x, g, b, rm, rv),
+            LAYER: lambda: layer(x),
+            LAYER_NO_GRAD: lambda: quiet(x, grad=False),
         }
     if with_torch:
-        runners["PyTorch CPU (2 threads)"] = _torch_runner(case, a)
-    runners[FLOOR] = _floor_runner(case, a)
+        runners[TORCH] = _torch_runner(case, a)
+    floor = _floor_runner(case, a)
+    if floor is not None:
+        runners[FLOOR] = floor
     return runners
 
 
-#: not a BN: the memory traffic any two-pass BN must make, streamed by NumPy (one thread)
-FLOOR = "traffic floor"
-
-
-def _floor_runner(case: Case, a: dict[str, Any]) -> Runner:
-    """Stream the bytes a BN cannot avoid, with no arithmetic to speak of: train reads x twice
-    in the forward (statistics, then y), x and dy twice in the backward (sums, then dx) and
-    writes y and dx; eval reads x once and writes y."""
-    x, dy = a["x"], a["dy"]
-    out = np.empty_like(x)
-    if case.mode == "eval":
-        return lambda: np.negative(x, out=out)
-
-    def run() -> Any:
-        x.max()
-        np.negative(x, out=out)
-        np.maximum(x, dy, out=out)
-        return np.maximum(x, dy, out=out)
-
-    return run
+def _floor_runner(case: Case, a: dict[str, Any]) -> Runner | None:
+    """The traffic floor (module docstring); None without the compiled kernels."""
+    if not _native.available():
+        return None
+    x3, dy3 = _native.working(a["x"], 1), _native.working(a["dy"], 1)
+    y3, dx3 = np.empty_like(x3), np.empty_like(x3)
+    train = case.mode == "train"
+    return lambda: _native.traffic(x3, dy3, y3, dx3, train=train)
 
 
 def _torch_runner(case: Case, a: dict[str, Any]) -> Runner:
@@ -179,7 +213,7 @@ def run(
     with_torch: bool | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[Timing]:
-    """Median time of each implementation on each case, ``rounds`` interleaved rounds."""
+    """Each implementation on each case, ``rounds`` interleaved rounds (one run)."""
     use_torch = torch_available() if with_torch is None else with_torch
     out: list[Timing] = []
     for case in cases:
@@ -196,9 +230,23 @@ def run(
                 r()
                 times[name].append(time.perf_counter() - start)
         for name, r in runners.items():
-            peak = _peak(r, a["x"].nbytes) if name in ("bncheck", "naive staged") else math.nan
-            out.append(Timing(case.name, name, float(np.median(times[name])), peak))
+            mine = name in (FUNCTIONAL, LAYER, LAYER_NO_GRAD)
+            peak = _peak(r, a["x"].nbytes) if mine else math.nan
+            ts = tuple(times[name])
+            out.append(Timing(case.name, name, float(np.median(ts)), peak, ts))
     return out
+
+
+def paired_ratio(timings: list[Timing], case: str, num: str, den: str) -> float:
+    """The median over the rounds of num's time / den's time in the same round (NaN when
+    either was not measured)."""
+    by = {(t.case, t.implementation): t for t in timings}
+    a, b = by.get((case, num)), by.get((case, den))
+    if a is None or b is None:
+        return math.nan
+    if len(a.rounds) != len(b.rounds) or not a.rounds:
+        return a.median_s / b.median_s
+    return float(np.median([p / q for p, q in zip(a.rounds, b.rounds, strict=True)]))
 
 
 def machine() -> str:

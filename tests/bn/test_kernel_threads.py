@@ -367,7 +367,25 @@ BAD_ARGUMENTS: dict[str, tuple[str, list[Any], type, str]] = {
         "inference",
         inference_args()[:-1],
         TypeError,
-        r"inference\(\) takes exactly 8 arguments \(7 given\)",
+        r"inference\(\) takes at least 8 arguments \(7 given\)",
+    ),
+    "a checksum of ints": (
+        "checksum",
+        [X, 1, np.zeros(C, dtype=np.int32)],
+        TypeError,
+        r"^hash has element format 'i' \(4 bytes\); expected uint32$",
+    ),
+    "a checksum of the wrong length": (
+        "forward",
+        [*forward_args(), np.zeros(C + 1, dtype=np.uint32)],
+        ValueError,
+        r"^hash has 1 dimensions and 7 values; expected a vector of 6, one per channel$",
+    ),
+    "a checksum that is missing": (
+        "checksum",
+        [X, 1, None],
+        TypeError,
+        r"^hash=None; expected a uint32 vector of C values$",
     ),
 }
 
@@ -388,6 +406,7 @@ def test_the_valid_argument_lists_above_are_accepted() -> None:
     assert ext.forward(*forward_args()) == 1
     assert ext.backward(*backward_args())[2] == 1
     assert ext.inference(*inference_args()) == (True, 1)
+    assert ext.checksum(X, 1, np.zeros(C, dtype=np.uint32)) == 1
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

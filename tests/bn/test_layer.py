@@ -92,12 +92,16 @@ def test_eval_backward_treats_the_statistics_as_constants() -> None:
     np.testing.assert_allclose(dbeta, dy.sum(0), rtol=1e-14)
 
 
-def test_eval_backward_uses_its_own_copy_of_the_input() -> None:
+def test_eval_backward_refuses_an_input_reused_since_the_forward() -> None:
+    # no copy of the input: the layer keeps it with its checksum (tests/bn/test_no_copy.py)
     bn = BatchNorm(2).eval()
     x, dy = data(6, (5, 2)), data(7, (5, 2))
     bn(x)
     before = bn.backward(dy)
     x[:] = 0.0  # the caller reuses its buffer
+    with pytest.raises(BatchNormError, match=r"^x was modified after the forward: channels 0, 1"):
+        bn.backward(dy)
+    bn(data(6, (5, 2)))  # the same values again, in another array
     for a, b in zip(bn.backward(dy), before, strict=True):
         np.testing.assert_array_equal(a, b)
 

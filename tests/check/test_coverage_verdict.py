@@ -15,7 +15,25 @@ from bncheck.exceptions import BatchNormVerificationError
 from tests.internals import checked_description
 from tests.paths import IMPLS
 
-STD_BN = f"{IMPLS / 'coverage.py'}:RunningStdBN"
+STD_BN = f"{IMPLS / 'coverage.py'}:ClosureStatsBN"
+FOUND_BN = f"{IMPLS / 'coverage.py'}:RunningStdBN"
+WRONG_EVAL_BN = f"{IMPLS / 'coverage.py'}:RunningStdBatchEval"
+
+
+def test_running_statistics_of_unknown_name_and_meaning_are_found_and_fitted() -> None:
+    """A running standard deviation no name table lists: found by behaviour (blended with each
+    training batch), its meaning fitted, eval checked with it."""
+    report = verify(FOUND_BN, ndims=(2,), dtypes=("float64",))
+    assert report.result == "pass", report.to_text()
+    running = next(c for c in report.checks if c.id == "running/2d/float64")
+    assert "standard deviation sqrt(var)" in running.message
+    assert any("running_std" in line for line in report.mapping)
+
+
+def test_an_eval_using_batch_statistics_beside_an_unnamed_running_statistic_fails() -> None:
+    report = verify(WRONG_EVAL_BN, ndims=(2,), dtypes=("float64",))
+    assert report.result == "fail"
+    assert {c.id for c in report.failed} == {"eval/2d/float64"}
 
 
 def test_a_train_eval_switch_without_running_statistics_found_is_incomplete() -> None:
@@ -82,3 +100,44 @@ def test_what_applies_but_cannot_be_driven_is_decided_from_what_was_found(
 def test_a_hostile_description_cannot_claim_more_than_plain_booleans(tmp_path: Path) -> None:
     description = checked_description({"mode_switch": "yes", "running_found": 1})
     assert description.mode_switch is False and description.running_found is False
+
+
+def test_a_rank_refused_on_purpose_is_said_and_the_rest_passes() -> None:
+    report = verify(f"{IMPLS / 'coverage.py'}:FlatOnlyBN", dtypes=("float64",))
+    assert report.result == "pass", report.to_text()
+    skipped = report.coverage["forward"]["not_run"]["4d/float64"]
+    assert "rejects 4-D input" in skipped and "expected a 2-D (N, C) input" in skipped
+
+
+def test_a_rank_the_code_takes_but_breaks_on_is_not_a_pass() -> None:
+    report = verify(f"{IMPLS / 'coverage.py'}:BreaksOn4DBN", dtypes=("float64",))
+    assert report.result == "incomplete", report.to_text()
+    assert {c.id for c in report.not_checked} >= {"forward/4d/float64", "backward/4d/float64"}
+    assert "IndexError" in report.not_checked[0].message
+
+
+@pytest.mark.parametrize(
+    ("raised", "refusal"),
+    [
+        ("ValueError: expected 4D input (got 2D input)", True),
+        ("ValueError: x must be (N, C)", True),
+        ("AssertionError: ", True),
+        ("NotImplementedError: only 2-D inputs are supported", True),
+        ("IndexError: list index out of range", False),
+        ("ValueError: operands could not be broadcast together with shapes (2,3) (3,)", False),
+        ("ValueError: cannot reshape array of size 24 into shape (8,3)", False),
+        ("ValueError: the output has shape (2, 3) for a 4-D input", False),
+        ("KeyError: 'running_mean'", False),
+    ],
+)
+def test_what_reads_as_a_refusal_of_a_rank(raised: str, refusal: bool) -> None:
+    from tests.internals import rejects_rank
+
+    assert rejects_rank(raised) is refusal
+
+
+def test_the_json_report_lists_coverage_per_family() -> None:
+    report = verify("bncheck.BatchNorm", ndims=(2,), dtypes=("float64",))
+    data = json.loads(report.to_json())
+    assert data["coverage"]["running"] == {"ran": ["2d/float64"], "not_run": {}}
+    assert "Coverage (what ran, per check family):" in report.to_text()

@@ -136,7 +136,8 @@ PARAMS = [
     pytest.param(None, -CASE.s1, ["dbeta"], ["dbeta-sign"], id="dbeta-sign"),
     pytest.param(CASE.s1, CASE.s2, ["dgamma", "dbeta"], ["swapped-dgamma-dbeta"], id="swapped"),
     pytest.param(2 * CASE.s2, None, ["dgamma"], [], id="dgamma-doubled-is-nothing"),
-    pytest.param(CASE.s2 * M, None, ["dgamma"], [], id="dgamma-times-m-is-nothing"),
+    # a size of the batch is a reading (issue 20): m·Σ dy·x_hat is dgamma scaled by m
+    pytest.param(CASE.s2 * M, None, ["dgamma"], ["dgamma-scaled"], id="dgamma-times-m-is-scaled"),
 ]
 
 

@@ -96,6 +96,10 @@ def test_every_catalogue_mistake_has_a_wrong_implementation() -> None:
     from tests.impls.distributed import CASES as SYNC  # tests/check/test_verify_distributed.py
 
     covered |= {d for c in SYNC for d in c[1]}
+    # the constants of the fits (tests/check/test_fitted_constants.py)
+    from tests.impls.fitted_bugs import DIAGNOSES as FITTED
+
+    covered |= {d for ranks in FITTED.values() for ids in ranks for d in ids}
     assert covered == {m.id for m in MISTAKES}
 
 

@@ -137,7 +137,7 @@ def test_keras_batchnormalization_computes_float64_in_float32(record_property: A
     assert seconds < LIMIT, f"a default verification took {seconds:.1f} s"
     assert report.kind == "keras"
     text = _mapping(report)
-    assert "Keras' JAX backend" in text and "moved to the last axis" in text
+    assert "on Keras' jax backend" in text and "moved to the last axis" in text
     assert "eps: epsilon = 0.001" in text
     assert "momentum=0.99 is the weight of the OLD value (bncheck's 'keras' convention)" in text
     assert "biased batch variance" in text and "batch variance: two-pass" in text

@@ -2,37 +2,75 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from bncheck.cli import main
-from bncheck.report.bench import FLOOR, Case, machine, run
-from bncheck.report.performance import render_table, verdicts
+from bncheck.report.bench import (
+    FLOOR,
+    FUNCTIONAL,
+    LAYER,
+    LAYER_NO_GRAD,
+    Case,
+    Timing,
+    machine,
+    paired_ratio,
+    run,
+)
+from bncheck.report.performance import TARGETS, render_table, verdicts
 from tests.paths import REPO
 
 TINY = (
-    Case("train (64, 8) float32", (64, 8), "float32", "train"),
+    Case("train (1024, 64) float32", (1024, 64), "float32", "train"),
     Case("eval (8, 4, 4, 4) float64", (8, 4, 4, 4), "float64", "eval"),
 )
 
 
 def test_every_implementation_is_timed_on_every_case() -> None:
     timings = run(rounds=2, cases=TINY, with_torch=False)
-    assert {(t.case, t.implementation) for t in timings} == {
-        (c.name, i) for c in TINY for i in ("bncheck", "naive staged", FLOOR)
-    }
-    assert all(t.median_s > 0 for t in timings)
-    # bncheck's cache keeps one copy of x in training: at least one input-sized array
-    train = next(t for t in timings if t.implementation == "bncheck" and "train" in t.case)
-    assert train.peak_inputs >= 1.0
+    want = {(TINY[0].name, i) for i in (FUNCTIONAL, LAYER, FLOOR)}
+    want |= {(TINY[1].name, i) for i in (FUNCTIONAL, LAYER, LAYER_NO_GRAD, FLOOR)}
+    assert {(t.case, t.implementation) for t in timings} == want
+    assert all(t.median_s > 0 and len(t.rounds) == 2 for t in timings)
+    # no copy of x: a train step's peak is one output, not an output and a copy
+    for t in timings:
+        if t.case.startswith("train") and t.implementation in (FUNCTIONAL, LAYER):
+            assert 1.0 <= t.peak_inputs < 1.9, t
+
+
+def test_the_paired_ratio_is_the_median_of_the_ratios_within_a_round() -> None:
+    a = Timing("c", "a", 2.0, math.nan, (1.0, 4.0, 9.0))
+    b = Timing("c", "b", 2.0, math.nan, (1.0, 1.0, 3.0))
+    # per round 1, 4, 3: median 3 (the ratio of the medians would be 4/1 = 4)
+    assert paired_ratio([a, b], "c", "a", "b") == 3.0
+    assert math.isnan(paired_ratio([a, b], "c", "a", "missing"))
 
 
 def test_the_table_and_the_verdicts_render() -> None:
     timings = run(rounds=1, cases=TINY, with_torch=False)
     table = render_table(timings)
-    assert "naive / bncheck" in table and "train (64, 8) float32" in table
-    targets = {v[0].split(":")[0]: v for v in verdicts(timings)}
-    assert "not measured" in targets["bncheck time / PyTorch time, float32 train"][1]
-    assert targets["bncheck peak extra memory, input-sized arrays"][2] in ("met", "NOT met")
+    assert "bncheck / floor" in table and "train (1024, 64) float32" in table
+    assert "naive" not in table
+    got = verdicts(timings)
+    assert len(got) == len(TARGETS)
+    by = {v[0].rsplit(":", 1)[0]: v for v in got}
+    assert "not measured" in by["bncheck / PyTorch, float32 train, functional"][1]
+    peak = by["bncheck peak extra memory of a train step, input-sized arrays"]
+    assert peak[2] in ("met", "NOT met")
+
+
+def test_a_target_is_met_at_its_limit_and_not_above() -> None:
+    def timings(ratio: float) -> list[Timing]:
+        case = "eval (8, 8) float32"
+        return [
+            Timing(case, FUNCTIONAL, ratio, 1.0, (ratio,)),
+            Timing(case, "PyTorch CPU (2 threads)", 1.0, math.nan, (1.0,)),
+        ]
+
+    first = TARGETS[0][0]
+    assert next(v for v in verdicts(timings(1.1)) if v[0].startswith(first))[2] == "met"
+    assert next(v for v in verdicts(timings(1.12)) if v[0].startswith(first))[2] == "NOT met"
 
 
 def test_machine_names_numpy() -> None:

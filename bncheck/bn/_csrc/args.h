@@ -22,6 +22,7 @@ typedef struct {
     idx redone;      /* float32 channels redone in double-double */
     double dx_bound; /* bound on max |dx| */
     int nonfinite;   /* y has a NaN or Inf (eval mode) */
+    int index;       /* which range: set by bn_run */
 } bn_range_out;
 
 typedef struct {
@@ -30,6 +31,7 @@ typedef struct {
     double *gamma, *beta; /* NULL: 1, respectively 0 */
     double eps;
     double *mean_hi, *mean_lo, *var, *inv_hi, *inv_lo;
+    uint32_t *hash; /* the checksum of x, per channel (NULL: not computed) */
     bn_work work;
 } bn_forward_args;
 
@@ -38,8 +40,15 @@ typedef struct {
     void *x, *y;
     double *gamma, *beta, *mean, *var;
     double eps;
+    uint32_t *hash_parts; /* one array of C partial checksums per range (NULL: none) */
     bn_work work;
 } bn_inference_args;
+
+typedef struct {
+    bn_shape shape;
+    void *x;
+    uint32_t *hash;
+} bn_checksum_args;
 
 typedef struct {
     bn_shape shape;
@@ -47,6 +56,7 @@ typedef struct {
     double *mean_hi, *mean_lo, *var, *inv_hi, *inv_lo, *gamma;
     double eps, amp_limit;
     int refine; /* recompute var and inv in double-double first (float64 dx, float32 forward) */
+    uint32_t *hash; /* the checksum of x, per channel (NULL: not computed) */
     bn_work work;
 } bn_backward_args;
 

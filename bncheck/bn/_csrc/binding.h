@@ -134,6 +134,34 @@ static int bn_get_vec(bn_views *v, PyObject *obj, const char *name, idx C, int w
     return 0;
 }
 
+/* A writable uint32 vector of length C, aligned, for a checksum (None: *data = NULL).
+ * Returns 0, or -1 on an error. */
+static int bn_get_hash(bn_views *v, PyObject *obj, const char *name, idx C, uint32_t **data)
+{
+    *data = NULL;
+    if (obj == Py_None) return 0;
+    Py_buffer *b = bn_take(v, obj, name, 1);
+    if (!b) return -1;
+    const char *f = b->format ? b->format : "B";
+    if (f[0] == '@' || f[0] == '=') f++;
+    if ((strcmp(f, "I") != 0 && strcmp(f, "L") != 0) || b->itemsize != 4) {
+        PyErr_Format(PyExc_TypeError, "%s has element format '%s' (%zd bytes); expected uint32",
+                     name, b->format ? b->format : "B", b->itemsize);
+        return -1;
+    }
+    if (b->ndim != 1 || b->shape[0] != C) {
+        PyErr_Format(PyExc_ValueError, "%s has %d dimensions and %zd values; expected a vector "
+                     "of %zd, one per channel", name, b->ndim, b->len / b->itemsize, C);
+        return -1;
+    }
+    if ((uintptr_t)b->buf % _Alignof(uint32_t) != 0) {
+        PyErr_Format(PyExc_ValueError, "%s is not aligned; expected an aligned array", name);
+        return -1;
+    }
+    *data = b->buf;
+    return 0;
+}
+
 /* A written buffer must not share memory with any other (the kernels' restrict pointers).
  * Addresses are compared as integers: relational operators on pointers into different objects
  * are undefined behaviour in C. */

@@ -103,6 +103,7 @@ static int bn_run(bn_channels_job phase1, bn_part_job phase2, void *args, int f6
 {
     int team = 1;
     memset(outs, 0, (size_t)n * sizeof *outs);
+    for (int i = 0; i < n; i++) outs[i].index = i;
 #ifdef _OPENMP
     if (n > 1 && !bn_forked) {
 #pragma omp parallel num_threads(n)
@@ -150,7 +151,23 @@ static void bn_inference_channels(void *args, int f64, idx c0, idx c1, bn_range_
 
 static void bn_inference_part(void *args, int f64, bn_part p, bn_range_out *out)
 {
-    out->nonfinite = f64 ? inference_part_f64(args, p) : inference_part_f32(args, p);
+    const bn_inference_args *a = args;
+    uint32_t *hash = a->hash_parts ? a->hash_parts + (idx)out->index * a->shape.C : NULL;
+    out->nonfinite = f64 ? inference_part_f64(a, p, hash) : inference_part_f32(a, p, hash);
+}
+
+static void bn_checksum_channels(void *args, int f64, idx c0, idx c1, bn_range_out *out)
+{
+    (void)out;
+    if (f64)
+        checksum_channels_f64(args, c0, c1);
+    else
+        checksum_channels_f32(args, c0, c1);
+}
+
+static void bn_no_part(void *args, int f64, bn_part p, bn_range_out *out)
+{
+    (void)args, (void)f64, (void)p, (void)out;
 }
 
 static void bn_backward_channels(void *args, int f64, idx c0, idx c1, bn_range_out *out)
@@ -190,11 +207,12 @@ static double *bn_work_alloc(bn_work *w, idx C, int count)
 static PyObject *bn_py_forward(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o[9];
+    PyObject *o[10];
     double eps;
     int n;
-    if (!PyArg_ParseTuple(args, "OOOdiOOOOOO:forward", &o[0], &o[1], &o[2], &eps, &n, &o[3],
-                          &o[4], &o[5], &o[6], &o[7], &o[8]))
+    o[9] = Py_None;
+    if (!PyArg_ParseTuple(args, "OOOdiOOOOOO|O:forward", &o[0], &o[1], &o[2], &eps, &n, &o[3],
+                          &o[4], &o[5], &o[6], &o[7], &o[8], &o[9]))
         return NULL;
     bn_views v = {0};
     bn_forward_args a = {0};
@@ -207,7 +225,8 @@ static PyObject *bn_py_forward(PyObject *self, PyObject *args)
         bn_get_vec(&v, o[5], "mean_lo", C, 1, 0, &a.mean_lo) < 0 ||
         bn_get_vec(&v, o[6], "var", C, 1, 0, &a.var) < 0 ||
         bn_get_vec(&v, o[7], "inv_hi", C, 1, 0, &a.inv_hi) < 0 ||
-        bn_get_vec(&v, o[8], "inv_lo", C, 1, 0, &a.inv_lo) < 0 || bn_no_overlap(&v) < 0)
+        bn_get_vec(&v, o[8], "inv_lo", C, 1, 0, &a.inv_lo) < 0 ||
+        bn_get_hash(&v, o[9], "hash", C, &a.hash) < 0 || bn_no_overlap(&v) < 0)
         return bn_release(&v, NULL);
     a.shape = v.shape;
     a.eps = eps;
@@ -225,12 +244,14 @@ static PyObject *bn_py_forward(PyObject *self, PyObject *args)
 static PyObject *bn_py_inference(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o[6];
+    PyObject *o[7];
     double eps;
     int n;
-    if (!PyArg_ParseTuple(args, "OOOOOdiO:inference", &o[0], &o[1], &o[2], &o[3], &o[4], &eps,
-                          &n, &o[5]))
+    o[6] = Py_None;
+    if (!PyArg_ParseTuple(args, "OOOOOdiO|O:inference", &o[0], &o[1], &o[2], &o[3], &o[4], &eps,
+                          &n, &o[5], &o[6]))
         return NULL;
+    uint32_t *hash = NULL;
     bn_views v = {0};
     bn_inference_args a = {0};
     int f64 = bn_get_data(&v, o[0], "x", 0, -1, &a.x);
@@ -239,18 +260,30 @@ static PyObject *bn_py_inference(PyObject *self, PyObject *args)
         bn_get_vec(&v, o[2], "beta", C, 0, 1, &a.beta) < 0 ||
         bn_get_vec(&v, o[3], "mean", C, 0, 0, &a.mean) < 0 ||
         bn_get_vec(&v, o[4], "var", C, 0, 0, &a.var) < 0 || bn_team(&n, C) < 0 ||
-        bn_get_data(&v, o[5], "y", 1, f64, &a.y) < 0 || bn_no_overlap(&v) < 0)
+        bn_get_data(&v, o[5], "y", 1, f64, &a.y) < 0 ||
+        bn_get_hash(&v, o[6], "hash", C, &hash) < 0 || bn_no_overlap(&v) < 0)
         return bn_release(&v, NULL);
     a.shape = v.shape;
     a.eps = eps;
     bn_range_out outs[BN_MAX_THREADS];
     double *mem = bn_work_alloc(&a.work, C, BN_WORK_FORWARD);
-    if (!mem) return bn_release(&v, PyErr_NoMemory());
+    if (hash) a.hash_parts = calloc((size_t)n * (size_t)(C > 0 ? C : 1), sizeof(uint32_t));
+    if (!mem || (hash && !a.hash_parts)) {
+        free(mem);
+        free(a.hash_parts);
+        return bn_release(&v, PyErr_NoMemory());
+    }
     int team, nonfinite = 0;
     Py_BEGIN_ALLOW_THREADS
     team = bn_run(bn_inference_channels, bn_inference_part, &a, f64, a.shape, n, outs);
+    if (hash) { /* the ranges' partial checksums, added (mod 2^32: in any order the same) */
+        for (idx c = 0; c < C; c++) hash[c] = 0;
+        for (int i = 0; i < n; i++)
+            for (idx c = 0; c < C; c++) hash[c] += a.hash_parts[(idx)i * C + c];
+    }
     Py_END_ALLOW_THREADS
     free(mem);
+    free(a.hash_parts);
     for (int i = 0; i < n; i++) nonfinite |= outs[i].nonfinite;
     return bn_release(&v, Py_BuildValue("(Ni)", PyBool_FromLong(!nonfinite), team));
 }
@@ -258,12 +291,13 @@ static PyObject *bn_py_inference(PyObject *self, PyObject *args)
 static PyObject *bn_py_backward(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *o[11];
+    PyObject *o[12];
     double eps, amp_limit;
     int refine, n;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOddpiOOO:backward", &o[0], &o[1], &o[2], &o[3], &o[4],
+    o[11] = Py_None;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOddpiOOO|O:backward", &o[0], &o[1], &o[2], &o[3], &o[4],
                           &o[5], &o[6], &o[7], &eps, &amp_limit, &refine, &n, &o[8], &o[9],
-                          &o[10]))
+                          &o[10], &o[11]))
         return NULL;
     bn_views v = {0};
     bn_backward_args a = {0};
@@ -279,7 +313,8 @@ static PyObject *bn_py_backward(PyObject *self, PyObject *args)
         bn_get_vec(&v, o[7], "gamma", C, 0, 1, &a.gamma) < 0 || bn_team(&n, C) < 0 ||
         bn_get_data(&v, o[8], "dx", 1, f64, &a.dx) < 0 ||
         bn_get_vec(&v, o[9], "dgamma", C, 1, 0, &dgamma) < 0 ||
-        bn_get_vec(&v, o[10], "dbeta", C, 1, 0, &dbeta) < 0 || bn_no_overlap(&v) < 0)
+        bn_get_vec(&v, o[10], "dbeta", C, 1, 0, &dbeta) < 0 ||
+        bn_get_hash(&v, o[11], "hash", C, &a.hash) < 0 || bn_no_overlap(&v) < 0)
         return bn_release(&v, NULL);
     a.shape = v.shape;
     a.eps = eps;
@@ -304,6 +339,107 @@ static PyObject *bn_py_backward(PyObject *self, PyObject *args)
     return bn_release(&v, Py_BuildValue("(ndi)", redone, bound, team));
 }
 
+static PyObject *bn_py_checksum(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o[2];
+    int n;
+    if (!PyArg_ParseTuple(args, "OiO:checksum", &o[0], &n, &o[1])) return NULL;
+    bn_views v = {0};
+    bn_checksum_args a = {0};
+    int f64 = bn_get_data(&v, o[0], "x", 0, -1, &a.x);
+    idx C = f64 < 0 ? 0 : v.shape.C;
+    if (f64 < 0 || bn_team(&n, C) < 0 || o[1] == Py_None ||
+        bn_get_hash(&v, o[1], "hash", C, &a.hash) < 0 || bn_no_overlap(&v) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "hash=None; expected a uint32 vector of C values");
+        return bn_release(&v, NULL);
+    }
+    a.shape = v.shape;
+    bn_range_out outs[BN_MAX_THREADS];
+    int team;
+    Py_BEGIN_ALLOW_THREADS
+    team = bn_run(bn_checksum_channels, bn_no_part, &a, f64, a.shape, n, outs);
+    Py_END_ALLOW_THREADS
+    return bn_release(&v, PyLong_FromLong(team));
+}
+
+/* ---- the traffic floor (bncheck.report.bench): not a BN, the memory traffic a two-pass BN
+ * cannot avoid, streamed with next to no arithmetic on the same threads as the kernels. Train:
+ * x read (the statistics), x read and y written, x and dy read (the backward sums), x and dy
+ * read and dx written; eval: x read and y written. Each thread streams one range of the
+ * values through every pass. */
+#define BN_TRAFFIC(T, NAME)                                                                    \
+    static double NAME(const T *restrict x, const T *restrict dy, T *restrict y,               \
+                       T *restrict dx, idx i0, idx i1, int train)                             \
+    {                                                                                          \
+        double s = 0.0;                                                                        \
+        if (!train) {                                                                          \
+            for (idx i = i0; i < i1; i++) y[i] = x[i];                                         \
+            return s;                                                                          \
+        }                                                                                      \
+        T a = 0;                                                                               \
+        for (idx i = i0; i < i1; i++) a = a > x[i] ? a : x[i];                                 \
+        for (idx i = i0; i < i1; i++) y[i] = x[i];                                             \
+        T b = 0;                                                                               \
+        for (idx i = i0; i < i1; i++) b = b > x[i] + dy[i] ? b : x[i] + dy[i];                 \
+        for (idx i = i0; i < i1; i++) dx[i] = x[i] + dy[i];                                    \
+        return (double)a + (double)b;                                                          \
+    }
+BN_TRAFFIC(float, bn_traffic_f32)
+BN_TRAFFIC(double, bn_traffic_f64)
+
+static PyObject *bn_py_traffic(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *o[4];
+    int train, n;
+    if (!PyArg_ParseTuple(args, "OOOOpi:traffic", &o[0], &o[1], &o[2], &o[3], &train, &n))
+        return NULL;
+    bn_views v = {0};
+    void *x, *dy, *y, *dx;
+    int f64 = bn_get_data(&v, o[0], "x", 0, -1, &x);
+    if (f64 < 0 || bn_get_data(&v, o[1], "dy", 0, f64, &dy) < 0 ||
+        bn_get_data(&v, o[2], "y", 1, f64, &y) < 0 ||
+        bn_get_data(&v, o[3], "dx", 1, f64, &dx) < 0 || bn_no_overlap(&v) < 0)
+        return bn_release(&v, NULL);
+    if (!f64 && ((uintptr_t)x % _Alignof(float) || (uintptr_t)dy % _Alignof(float))) {
+        PyErr_SetString(PyExc_ValueError, "x and dy must be aligned");
+        return bn_release(&v, NULL);
+    }
+    if (f64 && ((uintptr_t)x % _Alignof(double) || (uintptr_t)dy % _Alignof(double))) {
+        PyErr_SetString(PyExc_ValueError, "x and dy must be aligned");
+        return bn_release(&v, NULL);
+    }
+    idx size = v.shape.outer * v.shape.C * v.shape.inner;
+    if (n < 1 || n > BN_MAX_THREADS) {
+        PyErr_Format(PyExc_ValueError, "threads=%d; expected 1 to %d", n, BN_MAX_THREADS);
+        return bn_release(&v, NULL);
+    }
+    double sink = 0.0;
+    int team = 1;
+    Py_BEGIN_ALLOW_THREADS
+#ifdef _OPENMP
+    if (n > 1 && !bn_forked) {
+#pragma omp parallel num_threads(n) reduction(+ : sink)
+        {
+            int t = omp_get_thread_num(), m = omp_get_num_threads();
+            idx i0 = bn_bound(size, m, t), i1 = bn_bound(size, m, t + 1);
+            sink += f64 ? bn_traffic_f64(x, dy, y, dx, i0, i1, train)
+                        : bn_traffic_f32(x, dy, y, dx, i0, i1, train);
+            if (t == 0) team = m;
+        }
+    } else
+#endif
+    {
+        sink = f64 ? bn_traffic_f64(x, dy, y, dx, 0, size, train)
+                   : bn_traffic_f32(x, dy, y, dx, 0, size, train);
+    }
+    Py_END_ALLOW_THREADS
+    (void)sink;
+    return bn_release(&v, PyLong_FromLong(team));
+}
+
 static PyObject *bn_py_ranges(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -325,15 +461,24 @@ static PyObject *bn_py_ranges(PyObject *self, PyObject *args)
 
 static PyMethodDef bn_methods[] = {
     {"forward", bn_py_forward, METH_VARARGS,
-     "forward(x, gamma, beta, eps, threads, y, mean_hi, mean_lo, var, inv_hi, inv_lo) -> "
-     "threads used. Train-mode forward of x (outer, C, inner), float32 or float64; gamma and "
-     "beta float64 (C,) or None; the outputs are written in place."},
+     "forward(x, gamma, beta, eps, threads, y, mean_hi, mean_lo, var, inv_hi, inv_lo[, hash]) "
+     "-> threads used. Train-mode forward of x (outer, C, inner), float32 or float64; gamma and "
+     "beta float64 (C,) or None; the outputs are written in place (hash: uint32 (C,), the "
+     "checksum of x, or None)."},
     {"inference", bn_py_inference, METH_VARARGS,
-     "inference(x, gamma, beta, mean, var, eps, threads, y) -> (y is finite, threads used). "
-     "Eval-mode forward with running statistics (float64 (C,))."},
+     "inference(x, gamma, beta, mean, var, eps, threads, y[, hash]) -> (y is finite, threads "
+     "used). Eval-mode forward with running statistics (float64 (C,))."},
     {"backward", bn_py_backward, METH_VARARGS,
      "backward(x, dy, mean_hi, mean_lo, var, inv_hi, inv_lo, gamma, eps, amp_limit, refine, "
-     "threads, dx, dgamma, dbeta) -> (channels redone, bound on max |dx|, threads used)."},
+     "threads, dx, dgamma, dbeta[, hash]) -> (channels redone, bound on max |dx|, threads "
+     "used)."},
+    {"checksum", bn_py_checksum, METH_VARARGS,
+     "checksum(x, threads, hash) -> threads used. The checksum of x (outer, C, inner) per "
+     "channel, into hash (uint32 (C,))."},
+    {"traffic", bn_py_traffic, METH_VARARGS,
+     "traffic(x, dy, y, dx, train, threads) -> threads used. Not a BN: streams the bytes a "
+     "two-pass BN must move (train: x, x -> y, x and dy, x and dy -> dx; eval: x -> y), the "
+     "traffic floor of bncheck bench."},
     {"ranges", bn_py_ranges, METH_VARARGS,
      "ranges(C, threads) -> the channel ranges [(c0, c1), ...] a call with that many threads "
      "runs, one per thread."},

@@ -34,7 +34,7 @@ static void BN_FN(forward_channels)(const bn_forward_args *a, idx c0, idx c1)
     const bn_byte *x = a->x;
     double *mh = a->mean_hi, *ml = a->mean_lo;
     const bn_work *w = &a->work;
-    BN_FN(bn_sum_dd)(x, s, c0, c1, mh, ml);
+    BN_FN(bn_sum_dd)(x, s, c0, c1, mh, ml, a->hash);
     bn_divide(c0, c1, m, mh, ml);
     if (BN_WIDE) {
         BN_FN(bn_sqdev_dd)(x, s, c0, c1, mh, ml, w->m2h, w->m2l);
@@ -56,14 +56,16 @@ static void BN_FN(forward_part)(const bn_forward_args *a, bn_part p)
     const bn_byte *x = BN_ROWS_IN(a->x, a->shape, p);
     T *y = BN_ROWS(a->y, a->shape, p);
     if (BN_WIDE)
-        BN_FN(bn_affine_dd)(x, s, p.c0, p.c1, a->mean_hi, a->mean_lo, w->sh, w->sl, w->b, y, 0);
+        BN_FN(bn_affine_dd)(x, s, p.c0, p.c1, a->mean_hi, a->mean_lo, w->sh, w->sl, w->b, y, 0, 0,
+                            NULL);
     else
-        BN_FN(bn_affine_fast)(x, s, p.c0, p.c1, a->mean_hi, w->sh, w->b, y, 0);
+        BN_FN(bn_affine_fast)(x, s, p.c0, p.c1, a->mean_hi, w->sh, w->b, y, 0, 0, NULL);
 }
 
 /* ---- eval-mode forward: scale and shift per channel from the running statistics (the scales
  * step with m = 1, the running mean as mean_hi and mean_lo = 0), then one streaming pass over
- * x that also tells whether y has a non-finite value ---------------------------------------- */
+ * x that also tells whether y has a non-finite value and, when asked (hash not NULL), adds the
+ * part's checksum terms into hash, the range's own array of C partial sums ------------------ */
 static void BN_FN(inference_channels)(const bn_inference_args *a, idx c0, idx c1)
 {
     const bn_work *w = &a->work;
@@ -75,15 +77,22 @@ static void BN_FN(inference_channels)(const bn_inference_args *a, idx c0, idx c1
     }
 }
 
-static int BN_FN(inference_part)(const bn_inference_args *a, bn_part p)
+static int BN_FN(inference_part)(const bn_inference_args *a, bn_part p, uint32_t *hash)
 {
     const bn_work *w = &a->work;
     bn_shape s = BN_FN(part_shape)(a->shape, p);
     const bn_byte *x = BN_ROWS_IN(a->x, a->shape, p);
     T *y = BN_ROWS(a->y, a->shape, p);
     if (BN_WIDE)
-        return BN_FN(bn_affine_dd)(x, s, p.c0, p.c1, a->mean, w->m2l, w->sh, w->sl, w->b, y, 1);
-    return BN_FN(bn_affine_fast)(x, s, p.c0, p.c1, a->mean, w->sh, w->b, y, 1);
+        return BN_FN(bn_affine_dd)(x, s, p.c0, p.c1, a->mean, w->m2l, w->sh, w->sl, w->b, y, 1,
+                                   p.o0, hash);
+    return BN_FN(bn_affine_fast)(x, s, p.c0, p.c1, a->mean, w->sh, w->b, y, 1, p.o0, hash);
+}
+
+/* ---- the checksum of x alone, per channel ------------------------------------------------- */
+static void BN_FN(checksum_channels)(const bn_checksum_args *a, idx c0, idx c1)
+{
+    BN_FN(bn_hash)(a->x, a->shape, c0, c1, a->hash);
 }
 
 /* ---- train-mode backward ------------------------------------------------------------------ */
@@ -120,9 +129,9 @@ static void BN_FN(backward_channels)(const bn_backward_args *a, idx c0, idx c1, 
         var = w->var, ih = w->ih, il = w->il;
     }
     if (BN_WIDE)
-        BN_FN(bn_bsums_dd)(a->x, a->dy, s, c0, c1, a->mean_hi, a->mean_lo, &w->sums);
+        BN_FN(bn_bsums_dd)(a->x, a->dy, s, c0, c1, a->mean_hi, a->mean_lo, &w->sums, a->hash);
     else
-        BN_FN(bn_bsums_semi)(a->x, a->dy, s, c0, c1, a->mean_hi, a->mean_lo, &w->sums);
+        BN_FN(bn_bsums_semi)(a->x, a->dy, s, c0, c1, a->mean_hi, a->mean_lo, &w->sums, a->hash);
     bn_backward_coefs(c0, c1, m, a->eps, &w->sums, var, ih, il, a->gamma, k, 1);
     /* |dx_i| <= |k| ||dy - a|| <= |k| sqrt(Σ dy^2): only when this bound reaches the dtype's
      * largest value can dx overflow, and only then is dx scanned (by the caller) */
@@ -140,7 +149,7 @@ static void BN_FN(backward_channels)(const bn_backward_args *a, idx c0, idx c1, 
         idx end = c + 1;
         while (end < c1 && BN_FN(cancels)(a, end)) end++;
         BN_FN(refine_variance)(a, c, end);
-        BN_FN(bn_bsums_dd)(a->x, a->dy, s, c, end, a->mean_hi, a->mean_lo, &w->sums);
+        BN_FN(bn_bsums_dd)(a->x, a->dy, s, c, end, a->mean_hi, a->mean_lo, &w->sums, NULL);
         bn_backward_coefs(c, end, m, a->eps, &w->sums, w->var, w->ih, w->il, a->gamma, k, 0);
         out->redone += end - c;
         c = end;

@@ -6,19 +6,24 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "eft.h"
 
-/* With GCC >= 12 on x86-64 glibc, build each kernel twice, for baseline x86-64 and for
- * x86-64-v3 (AVX2 + FMA), and let the loader pick (ifunc): same arithmetic, wider SIMD,
- * hardware fma. Elsewhere one build; fma() is then the C library's, correctly rounded. */
+/* With GCC >= 12 on x86-64 glibc, build each kernel three times, for baseline x86-64, for
+ * x86-64-v3 (AVX2 + FMA) and for x86-64-v4 (AVX-512), and let the loader pick (ifunc): the
+ * same arithmetic (every lane's operations are the source's, in its order; no reassociation),
+ * wider SIMD, hardware fma. Elsewhere one build; fma() is then the C library's, correctly
+ * rounded. */
 #if defined(_MSC_VER)
 #define BN_KERNEL static
 #define BN_ALWAYS_INLINE __forceinline
 #define restrict __restrict
 #elif defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__) && \
     __GNUC__ >= 12
-#define BN_KERNEL static __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define BN_KERNEL \
+    static __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define BN_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define BN_KERNEL static
@@ -58,6 +63,38 @@ typedef struct {
 typedef struct {
     double mh, ml, ah, al, bh, bl, kh, kl;
 } bn_dxc;
+
+/* ---- the input checksum (docs/numerics.md, "Edits of x after the forward") -----------------
+ * Per channel, h = Σ_i mix(w_i, key_i) mod 2^32 over the values x_i of the channel, i their
+ * position in it (o * inner + k, mod 2^32), key_i = i * BN_HASH_KEY; w_i is the 32-bit word of a
+ * float32 value, and a float64 value (float16 widened) adds mix(low word, key_i) +
+ * mix(high word, ~key_i). mix is a bijection of w for each key, so changing any one value
+ * always changes h; its multiply and shift make the sum nonlinear, so that swapped or shifted
+ * values change it too. A sum, it does not depend on the order the values are visited in: the
+ * forward, the backward, any thread split and the NumPy kernels (_numpy_kernels.checksum)
+ * agree on it. It is fused into passes over x the kernels make anyway. */
+#define BN_HASH_KEY 0x9E3779B1u
+#define BN_HASH_MUL 0x85EBCA77u
+
+static inline uint32_t bn_mix(uint32_t w, uint32_t key)
+{
+    uint32_t v = (w ^ key) * BN_HASH_MUL;
+    return v ^ (v >> 15);
+}
+
+static inline uint32_t bn_value_hash_f32(float v, uint32_t key)
+{
+    uint32_t w;
+    memcpy(&w, &v, sizeof w);
+    return bn_mix(w, key);
+}
+
+static inline uint32_t bn_value_hash_f64(double v, uint32_t key)
+{
+    uint64_t w;
+    memcpy(&w, &v, sizeof w);
+    return bn_mix((uint32_t)w, key) + bn_mix((uint32_t)(w >> 32), ~key);
+}
 
 /* in place: (h, l) = Σ / m */
 BN_KERNEL void bn_divide(idx c0, idx c1, double m, double *h, double *l)

@@ -41,6 +41,38 @@ static inline T BN_FN(ld)(const bn_byte *p, idx i)
 #define BN_LD(p, i) BN_FN(ld)(p, i)
 #define BN_LDD(p, i) ((double)BN_FN(ld)(p, i)) /* widened to double */
 
+/* the checksum term of value v at the position whose key is `key` (scalars.h) */
+static inline uint32_t BN_FN(hash)(T v, uint32_t key)
+{
+    if (sizeof(T) == sizeof(float)) return bn_value_hash_f32((float)v, key);
+    return bn_value_hash_f64((double)v, key);
+}
+#define BN_KEY(pos) ((uint32_t)(pos) * BN_HASH_KEY)
+
+/* Checksum terms are added in loops of their own over data a kernel's main loop has just read
+ * (still in L1), so that neither loop keeps the other from vectorising: mixing 32-bit words
+ * with the main loops' doubles in one loop costs far more. */
+#define BN_CHUNK 1024 /* values of a run per step (a multiple of L): the chunk stays in L1 */
+#define BN_CB 16      /* channels per block of the reductions over runs (accumulators in L1) */
+
+/* h[j] += the term of value j of a row segment of n values, all at one position (key) */
+static inline void BN_FN(hash_row)(const bn_byte *restrict p, idx n, uint32_t key,
+                                   uint32_t *restrict h)
+{
+    for (idx j = 0; j < n; j++) h[j] += BN_FN(hash)(BN_LD(p, j), key);
+}
+
+/* Σ of the terms of n consecutive values of a channel, the first at position pos */
+static inline uint32_t BN_FN(hash_run)(const bn_byte *restrict p, idx n, idx pos)
+{
+    uint32_t k = 0, key = BN_KEY(pos);
+    for (idx i = 0; i < n; i++) {
+        k += BN_FN(hash)(BN_LD(p, i), key);
+        key += BN_HASH_KEY;
+    }
+    return k;
+}
+
 /* x - (mh + ml) as a double-double */
 static inline void BN_FN(center_dd)(T xv, double mh, double ml, double *ch, double *cl)
 {
@@ -65,20 +97,24 @@ static inline void BN_FN(acc_dd)(T xv, double mh, double ml, double *ah, double 
 }
 
 /* Σ x (squares = 0; mh, ml unused) or Σ (x - mu)^2 (squares = 1), normalised double-doubles;
- * inlined into its two kernels with `squares` a constant */
+ * with `hashing`, also each channel's checksum of x into hash (scalars.h). Inlined into its
+ * kernels with `squares` and `hashing` constants. */
 static BN_ALWAYS_INLINE void BN_FN(reduce_dd)(const bn_byte *x, bn_shape s, idx c0, idx c1,
                                               const double *mh, const double *ml, double *out_h,
-                                              double *out_l, int squares)
+                                              double *out_l, int squares, uint32_t *hash,
+                                              int hashing)
 {
     const idx C = s.C, inner = s.inner;
     if (inner == 1) {
         for (idx cb = c0; cb < c1; cb += W) {
             idx w = c1 - cb < W ? c1 - cb : W;
             double ah[W], al[W], h0[W], l0[W];
+            uint32_t hh[W];
             for (idx j = 0; j < w; j++) {
                 ah[j] = al[j] = 0.0;
                 h0[j] = squares ? mh[cb + j] : 0.0;
                 l0[j] = squares ? ml[cb + j] : 0.0;
+                hh[j] = 0;
             }
             idx o = 0;
             for (; o + R <= s.outer; o += R) {
@@ -90,52 +126,98 @@ static BN_ALWAYS_INLINE void BN_FN(reduce_dd)(const bn_byte *x, bn_shape s, idx 
                     ah[j] = h;
                     al[j] = l;
                 }
+                if (hashing)
+                    for (idx r = 0; r < R; r++)
+                        BN_FN(hash_row)(BN_AT(p, r * C), w, BN_KEY(o + r), hh);
             }
             for (; o < s.outer; o++) {
                 const bn_byte *restrict p = BN_AT(x, o * C + cb);
                 for (idx j = 0; j < w; j++)
                     BN_FN(acc_dd)(BN_LD(p, j), h0[j], l0[j], &ah[j], &al[j], squares);
+                if (hashing) BN_FN(hash_row)(p, w, BN_KEY(o), hh);
             }
             for (idx j = 0; j < w; j++) {
                 double h = ah[j], l = al[j];
                 dd_norm(&h, &l);
                 out_h[cb + j] = h;
                 out_l[cb + j] = l;
+                if (hashing) hash[cb + j] = hh[j];
             }
         }
         return;
     }
-    for (idx c = c0; c < c1; c++) {
-        double ah[L], al[L];
-        double h0 = squares ? mh[c] : 0.0, l0 = squares ? ml[c] : 0.0;
-        for (idx j = 0; j < L; j++) ah[j] = al[j] = 0.0;
-        for (idx o = 0; o < s.outer; o++) {
-            const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
-            idx i = 0;
-            for (; i + L <= inner; i += L)
-                for (idx j = 0; j < L; j++)
-                    BN_FN(acc_dd)(BN_LD(p, i + j), h0, l0, &ah[j], &al[j], squares);
-            for (; i < inner; i++) BN_FN(acc_dd)(BN_LD(p, i), h0, l0, &ah[0], &al[0], squares);
+    /* blocks of BN_CB channels, rows outside: the runs are read in memory order, and each
+     * channel's values reach its lanes in the same order as one channel at a time */
+    for (idx cb = c0; cb < c1; cb += BN_CB) {
+        const idx w = c1 - cb < BN_CB ? c1 - cb : BN_CB;
+        double ah[BN_CB][L], al[BN_CB][L];
+        uint32_t kk[BN_CB];
+        for (idx q = 0; q < w; q++) {
+            kk[q] = 0;
+            for (idx j = 0; j < L; j++) ah[q][j] = al[q][j] = 0.0;
         }
-        double h = 0.0, l = 0.0;
-        for (idx j = 0; j < L; j++) dd_add(h, l, ah[j], al[j], &h, &l);
-        out_h[c] = h;
-        out_l[c] = l;
+        for (idx o = 0; o < s.outer; o++) {
+            for (idx q = 0; q < w; q++) {
+                const idx c = cb + q;
+                const double h0 = squares ? mh[c] : 0.0, l0 = squares ? ml[c] : 0.0;
+                double *restrict vh = ah[q], *restrict vl = al[q];
+                const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
+                for (idx i0 = 0; i0 < inner; i0 += BN_CHUNK) { /* lanes as without chunks */
+                    const idx i1 = inner - i0 < BN_CHUNK ? inner : i0 + BN_CHUNK;
+                    idx i = i0;
+                    for (; i + L <= i1; i += L)
+                        for (idx j = 0; j < L; j++)
+                            BN_FN(acc_dd)(BN_LD(p, i + j), h0, l0, &vh[j], &vl[j], squares);
+                    for (; i < i1; i++)
+                        BN_FN(acc_dd)(BN_LD(p, i), h0, l0, &vh[0], &vl[0], squares);
+                    if (hashing) kk[q] += BN_FN(hash_run)(BN_AT(p, i0), i1 - i0, o * inner + i0);
+                }
+            }
+        }
+        for (idx q = 0; q < w; q++) {
+            double h = 0.0, l = 0.0;
+            for (idx j = 0; j < L; j++) dd_add(h, l, ah[q][j], al[q][j], &h, &l);
+            out_h[cb + q] = h;
+            out_l[cb + q] = l;
+            if (hashing) hash[cb + q] = kk[q];
+        }
     }
 }
 
-/* Σ x per channel (double-double) */
+/* Σ x per channel (double-double), and with hash (not NULL) the checksum of x */
 BN_KERNEL void BN_FN(bn_sum_dd)(const bn_byte *x, bn_shape s, idx c0, idx c1, double *out_h,
-                                double *out_l)
+                                double *out_l, uint32_t *hash)
 {
-    BN_FN(reduce_dd)(x, s, c0, c1, NULL, NULL, out_h, out_l, 0);
+    if (hash)
+        BN_FN(reduce_dd)(x, s, c0, c1, NULL, NULL, out_h, out_l, 0, hash, 1);
+    else
+        BN_FN(reduce_dd)(x, s, c0, c1, NULL, NULL, out_h, out_l, 0, NULL, 0);
 }
 
 /* Σ (x - mu)^2 per channel (double-double) */
 BN_KERNEL void BN_FN(bn_sqdev_dd)(const bn_byte *x, bn_shape s, idx c0, idx c1, const double *mh,
                                   const double *ml, double *out_h, double *out_l)
 {
-    BN_FN(reduce_dd)(x, s, c0, c1, mh, ml, out_h, out_l, 1);
+    BN_FN(reduce_dd)(x, s, c0, c1, mh, ml, out_h, out_l, 1, NULL, 0);
+}
+
+/* the checksum of x alone, per channel (a pass of its own: the eval-mode backward, and a
+ * backward whose x reaches the kernels widened) */
+BN_KERNEL void BN_FN(bn_hash)(const bn_byte *x, bn_shape s, idx c0, idx c1, uint32_t *hash)
+{
+    const idx C = s.C, inner = s.inner;
+    for (idx c = c0; c < c1; c++) hash[c] = 0;
+    if (inner == 1) {
+        for (idx o = 0; o < s.outer; o++)
+            BN_FN(hash_row)(BN_AT(x, o * C + c0), c1 - c0, BN_KEY(o), hash + c0);
+        return;
+    }
+    for (idx c = c0; c < c1; c++) {
+        uint32_t k = 0;
+        for (idx o = 0; o < s.outer; o++)
+            k += BN_FN(hash_run)(BN_AT(x, (o * C + c) * inner), inner, o * inner);
+        hash[c] = k;
+    }
 }
 
 /* ---- Σ (x - mu)^2, plain double, blocked ------------------------------------------------ */
@@ -176,34 +258,42 @@ BN_KERNEL void BN_FN(bn_sqdev_fast)(const bn_byte *x, bn_shape s, idx c0, idx c1
         }
         return;
     }
-    for (idx c = c0; c < c1; c++) {
-        double h0 = mh[c], l0 = ml[c], tot = 0.0;
+    for (idx cb = c0; cb < c1; cb += BN_CB) { /* memory order, as in reduce_dd */
+        const idx w = c1 - cb < BN_CB ? c1 - cb : BN_CB;
+        double tot[BN_CB];
+        for (idx q = 0; q < w; q++) tot[q] = 0.0;
         for (idx o = 0; o < outer; o++) {
-            const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
-            double acc[L];
-            for (idx j = 0; j < L; j++) acc[j] = 0.0;
-            idx i = 0;
-            for (; i + L <= inner; i += L)
-                for (idx j = 0; j < L; j++) {
-                    double v = (BN_LDD(p, i + j) - h0) - l0;
-                    acc[j] += v * v;
+            for (idx q = 0; q < w; q++) {
+                const idx c = cb + q;
+                const double h0 = mh[c], l0 = ml[c];
+                const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
+                double acc[L];
+                for (idx j = 0; j < L; j++) acc[j] = 0.0;
+                idx i = 0;
+                for (; i + L <= inner; i += L)
+                    for (idx j = 0; j < L; j++) {
+                        double v = (BN_LDD(p, i + j) - h0) - l0;
+                        acc[j] += v * v;
+                    }
+                for (; i < inner; i++) {
+                    double v = (BN_LDD(p, i) - h0) - l0;
+                    acc[0] += v * v;
                 }
-            for (; i < inner; i++) {
-                double v = (BN_LDD(p, i) - h0) - l0;
-                acc[0] += v * v;
+                double t = 0.0;
+                for (idx j = 0; j < L; j++) t += acc[j];
+                tot[q] += t;
             }
-            double t = 0.0;
-            for (idx j = 0; j < L; j++) t += acc[j];
-            tot += t;
         }
-        out[c] = tot;
+        for (idx q = 0; q < w; q++) out[cb + q] = tot[q];
     }
 }
 
 /* ---- y = (x - mu) * s + beta ------------------------------------------------------------ */
 /* Each kernel also tells whether y has a NaN or Inf when `check` (eval mode): r - r is 0
  * exactly for a finite r, NaN otherwise; fused into the loop that writes y, it costs about
- * nothing, where a second pass over y would cost a third of the pass. */
+ * nothing, where a second pass over y would cost a third of the pass. With `hashing` (eval
+ * mode for the layer), it also adds each value's checksum term (scalars.h) into hash[c]; the
+ * part's rows are rows o0.. of the whole array (their positions in the channel). */
 static inline T BN_FN(affine_dd)(T xv, double mh, double ml, double sh, double sl, double b)
 {
     double ch, cl, p, e, s, f;
@@ -217,7 +307,8 @@ static inline T BN_FN(affine_dd)(T xv, double mh, double ml, double sh, double s
 static BN_ALWAYS_INLINE int BN_FN(affine_dd_loops)(const bn_byte *x, bn_shape s, idx c0, idx c1,
                                                    const double *mh, const double *ml,
                                                    const double *sh, const double *sl,
-                                                   const double *beta, T *y, int check)
+                                                   const double *beta, T *y, int check, idx o0,
+                                                   uint32_t *hash, int hashing)
 {
     const idx C = s.C, inner = s.inner;
     int bad = 0;
@@ -225,41 +316,55 @@ static BN_ALWAYS_INLINE int BN_FN(affine_dd_loops)(const bn_byte *x, bn_shape s,
         for (idx o = 0; o < s.outer; o++) {
             const bn_byte *restrict p = BN_AT(x, o * C);
             T *restrict q = y + o * C;
+            const uint32_t key = BN_KEY(o0 + o);
             for (idx c = c0; c < c1; c++) {
                 T r = BN_FN(affine_dd)(BN_LD(p, c), mh[c], ml[c], sh[c], sl[c], beta[c]);
                 q[c] = r;
                 if (check) bad |= r - r != 0;
             }
+            if (hashing) BN_FN(hash_row)(BN_AT(p, c0), c1 - c0, key, hash + c0);
         }
         return bad;
     }
-    for (idx c = c0; c < c1; c++) {
-        double a0 = mh[c], a1 = ml[c], s0 = sh[c], s1 = sl[c], b = beta[c];
-        for (idx o = 0; o < s.outer; o++) {
+    /* rows outside, channels inside: the runs are visited in memory order (each element's
+     * arithmetic is the same in any order; the checksum is a sum mod 2^32) */
+    for (idx o = 0; o < s.outer; o++) {
+        for (idx c = c0; c < c1; c++) {
+            double a0 = mh[c], a1 = ml[c], s0 = sh[c], s1 = sl[c], b = beta[c];
+            uint32_t k = 0;
             const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
             T *restrict q = y + (o * C + c) * inner;
-            for (idx i = 0; i < inner; i++) {
-                T r = BN_FN(affine_dd)(BN_LD(p, i), a0, a1, s0, s1, b);
-                q[i] = r;
-                if (check) bad |= r - r != 0;
+            const idx pos = (o0 + o) * inner;
+            for (idx i0 = 0; i0 < inner; i0 += BN_CHUNK) {
+                const idx i1 = inner - i0 < BN_CHUNK ? inner : i0 + BN_CHUNK;
+                for (idx i = i0; i < i1; i++) {
+                    T r = BN_FN(affine_dd)(BN_LD(p, i), a0, a1, s0, s1, b);
+                    q[i] = r;
+                    if (check) bad |= r - r != 0;
+                }
+                if (hashing) k += BN_FN(hash_run)(BN_AT(p, i0), i1 - i0, pos + i0);
             }
+            if (hashing) hash[c] += k;
         }
     }
     return bad;
 }
 
-/* y in double-double; with `check`, returns whether y has a non-finite value */
+/* y in double-double; with `check`, returns whether y has a non-finite value; with hash (not
+ * NULL; only with `check`), adds the checksum terms */
 BN_KERNEL int BN_FN(bn_affine_dd)(const bn_byte *x, bn_shape s, idx c0, idx c1, const double *mh,
                                   const double *ml, const double *sh, const double *sl,
-                                  const double *beta, T *y, int check)
+                                  const double *beta, T *y, int check, idx o0, uint32_t *hash)
 {
-    if (check) return BN_FN(affine_dd_loops)(x, s, c0, c1, mh, ml, sh, sl, beta, y, 1);
-    return BN_FN(affine_dd_loops)(x, s, c0, c1, mh, ml, sh, sl, beta, y, 0);
+    if (hash) return BN_FN(affine_dd_loops)(x, s, c0, c1, mh, ml, sh, sl, beta, y, 1, o0, hash, 1);
+    if (check) return BN_FN(affine_dd_loops)(x, s, c0, c1, mh, ml, sh, sl, beta, y, 1, 0, NULL, 0);
+    return BN_FN(affine_dd_loops)(x, s, c0, c1, mh, ml, sh, sl, beta, y, 0, 0, NULL, 0);
 }
 
 static BN_ALWAYS_INLINE int BN_FN(affine_fast_loops)(const bn_byte *x, bn_shape s, idx c0, idx c1,
                                                      const double *mh, const double *sh,
-                                                     const double *beta2, T *y, int check)
+                                                     const double *beta2, T *y, int check, idx o0,
+                                                     uint32_t *hash, int hashing)
 {
     const idx C = s.C, inner = s.inner;
     int bad = 0;
@@ -267,34 +372,46 @@ static BN_ALWAYS_INLINE int BN_FN(affine_fast_loops)(const bn_byte *x, bn_shape 
         for (idx o = 0; o < s.outer; o++) {
             const bn_byte *restrict p = BN_AT(x, o * C);
             T *restrict q = y + o * C;
+            const uint32_t key = BN_KEY(o0 + o);
             for (idx c = c0; c < c1; c++) {
                 T r = (T)((BN_LDD(p, c) - mh[c]) * sh[c] + beta2[c]);
                 q[c] = r;
                 if (check) bad |= r - r != 0;
             }
+            if (hashing) BN_FN(hash_row)(BN_AT(p, c0), c1 - c0, key, hash + c0);
         }
         return bad;
     }
-    for (idx c = c0; c < c1; c++) {
-        double a0 = mh[c], s0 = sh[c], b = beta2[c];
-        for (idx o = 0; o < s.outer; o++) {
+    for (idx o = 0; o < s.outer; o++) { /* memory order, as in affine_dd_loops */
+        for (idx c = c0; c < c1; c++) {
+            double a0 = mh[c], s0 = sh[c], b = beta2[c];
+            uint32_t k = 0;
             const bn_byte *restrict p = BN_AT(x, (o * C + c) * inner);
             T *restrict q = y + (o * C + c) * inner;
-            for (idx i = 0; i < inner; i++) {
-                T r = (T)((BN_LDD(p, i) - a0) * s0 + b);
-                q[i] = r;
-                if (check) bad |= r - r != 0;
+            const idx pos = (o0 + o) * inner;
+            for (idx i0 = 0; i0 < inner; i0 += BN_CHUNK) {
+                const idx i1 = inner - i0 < BN_CHUNK ? inner : i0 + BN_CHUNK;
+                for (idx i = i0; i < i1; i++) {
+                    T r = (T)((BN_LDD(p, i) - a0) * s0 + b);
+                    q[i] = r;
+                    if (check) bad |= r - r != 0;
+                }
+                if (hashing) k += BN_FN(hash_run)(BN_AT(p, i0), i1 - i0, pos + i0);
             }
+            if (hashing) hash[c] += k;
         }
     }
     return bad;
 }
 
 /* y = (x - mh) * s + beta2 in plain double, beta2 = beta - ml * s folded by the caller; with
- * `check`, returns whether y has a non-finite value */
+ * `check`, returns whether y has a non-finite value; with hash (not NULL; only with `check`),
+ * adds the checksum terms */
 BN_KERNEL int BN_FN(bn_affine_fast)(const bn_byte *x, bn_shape s, idx c0, idx c1, const double *mh,
-                                    const double *sh, const double *beta2, T *y, int check)
+                                    const double *sh, const double *beta2, T *y, int check, idx o0,
+                                    uint32_t *hash)
 {
-    if (check) return BN_FN(affine_fast_loops)(x, s, c0, c1, mh, sh, beta2, y, 1);
-    return BN_FN(affine_fast_loops)(x, s, c0, c1, mh, sh, beta2, y, 0);
+    if (hash) return BN_FN(affine_fast_loops)(x, s, c0, c1, mh, sh, beta2, y, 1, o0, hash, 1);
+    if (check) return BN_FN(affine_fast_loops)(x, s, c0, c1, mh, sh, beta2, y, 1, 0, NULL, 0);
+    return BN_FN(affine_fast_loops)(x, s, c0, c1, mh, sh, beta2, y, 0, 0, NULL, 0);
 }

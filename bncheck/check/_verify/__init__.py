@@ -64,6 +64,7 @@ def verify(
     memory_limit: int | None = None,
     world_size: int | None = None,
     load_timeout: float | None = None,
+    mapping: dict[str, str] | None = None,
 ) -> VerificationReport:
     """Run every check against ``target`` and return a :class:`VerificationReport`.
 
@@ -106,6 +107,12 @@ def verify(
         2 to 16: verify a synchronized BN (a ``torch.nn.Module`` class or a function
         ``f(x, gamma, beta, eps[, group])``) in that many processes over gloo (docs/design.md,
         "Distributed BN"); needs PyTorch.
+    mapping : dict of str to str, optional
+        What discovery should not search for, by role: ``forward``, ``backward`` (method
+        names), ``gamma``, ``beta``, ``running_mean``, ``running_var`` (paths from the layer:
+        ``"params.0"``, ``"grads[1]"``), ``mode`` (a keyword argument, attribute or method) with
+        ``train_value``/``eval_value``. A name or path that is not on the target is a usage
+        error listing what is there. Layer targets only.
 
     Returns
     -------
@@ -144,6 +151,14 @@ def verify(
         raise ValueError(f"axis={axis!r}; expected 1 (channels first) or -1 (channels last)")
     ndims = tuple(dict.fromkeys(ndims))  # "2,2" is 2
     dtypes = tuple(dict.fromkeys(dtypes))
+    mapping = dict(mapping or {})
+    for role, value in mapping.items():
+        if role not in MAPPING_ROLES:
+            raise ValueError(f"mapping role {role!r}; expected one of {', '.join(MAPPING_ROLES)}")
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"mapping[{role!r}] = {value!r}; expected a non-empty string")
+    if ("train_value" in mapping or "eval_value" in mapping) and "mode" not in mapping:
+        raise ValueError("train_value/eval_value given without mode; name the switch with mode")
     with _hypothesis_home_elsewhere():
         return _verify(
             target,
@@ -161,7 +176,22 @@ def verify(
             memory_limit=memory_limit,
             load_timeout=load_timeout,
             world_size=world_size,
+            mapping=mapping,
         )
+
+
+#: the roles ``verify(mapping=)`` takes
+MAPPING_ROLES = (
+    "forward",
+    "backward",
+    "gamma",
+    "beta",
+    "running_mean",
+    "running_var",
+    "mode",
+    "train_value",
+    "eval_value",
+)
 
 
 @contextlib.contextmanager
@@ -203,6 +233,7 @@ def _verify(
     memory_limit: int | None,
     load_timeout: float | None,
     world_size: int | None,
+    mapping: dict[str, str],
 ) -> VerificationReport:
     if examples is not None and (
         isinstance(examples, bool) or not isinstance(examples, int) or examples < 0
@@ -243,7 +274,7 @@ def _verify(
     start = time.perf_counter()
     name = target if isinstance(target, str) else _name_of(target)
     method = _start_method(target)
-    loader = functools.partial(load_adapter, target, axis, tuple(ndims))
+    loader = functools.partial(load_adapter, target, axis, tuple(ndims), mapping)
     limits: dict[str, Any] = {}
     if deadline is not None:
         limits["deadline"] = deadline

@@ -136,6 +136,7 @@ def render_text(report: VerificationReport) -> str:
             + ", ".join(c.id for c in unexplained)
             + (" (the fit lines above say what the target computes)." if fitted else ".")
         )
+    lines += _coverage_lines(report)
     failed = len(report.failed)
     if report.result == "incomplete":
         missing = report.not_checked
@@ -150,6 +151,27 @@ def render_text(report: VerificationReport) -> str:
         verdict = "PASS" if report.passed else f"FAIL ({_plural(failed, 'check')} failed)"
     lines.append(f"Result: {verdict}")
     return "\n".join(lines)
+
+
+def _coverage_lines(report: VerificationReport) -> list[str]:
+    """Per family: the cases it ran on, and those it did not with why (skips and not-checked)."""
+    coverage = report.coverage
+    if not coverage:
+        return []
+    lines = ["Coverage (what ran, per check family):"]
+    for family, entry in coverage.items():
+        ran = entry["ran"]
+        text = f"  - {family}: ran on {', '.join(ran) if ran else 'nothing'}"
+        not_run = entry["not_run"]
+        if not_run:
+            whys: dict[str, list[str]] = {}
+            for case, why in not_run.items():
+                whys.setdefault(why, []).append(case)
+            text += "; not run: " + "; ".join(
+                f"{', '.join(cases)} ({why})" for why, cases in whys.items()
+            )
+        lines.append(text)
+    return [*lines, ""]
 
 
 def _indented(text: str) -> str:

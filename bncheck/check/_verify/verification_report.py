@@ -66,6 +66,29 @@ class VerificationReport:
         return [c for c in self.checks if c.status == "not-checked"]
 
     @property
+    def coverage(self) -> dict[str, dict[str, Any]]:
+        """What ran, per check family: ``{"forward": {"ran": ["2d/float64", ...], "not_run":
+        {"4d/float64": "why"}}}``; a case is the rank and dtype (and layout) a check ran on,
+        "-" for checks of the whole target."""
+        out: dict[str, dict[str, Any]] = {}
+        for check in self.checks:
+            key = check.key
+            case = (
+                "/".join(
+                    p
+                    for p in (f"{key.ndim}d" if key.ndim else "", key.dtype or "", key.layout or "")
+                    if p
+                )
+                or "-"
+            )
+            entry = out.setdefault(key.family, {"ran": [], "not_run": {}})
+            if check.status in ("pass", "fail"):
+                entry["ran"].append(case)
+            else:
+                entry["not_run"][case] = f"{check.status}: {check.message}"
+        return out
+
+    @property
     def failed(self) -> list[CheckResult]:
         return [c for c in self.checks if c.status == "fail"]
 
@@ -119,6 +142,7 @@ class VerificationReport:
             "checks": [_check_dict(c) for c in self.checks],
             "diagnosis": self.diagnosis,
             "unexplained": [c.id for c in self.unexplained],
+            "coverage": self.coverage,
         }
         if self.not_checked:  # an incomplete verification says what it could not drive
             data["not_checked"] = [{"id": c.id, "why": c.message} for c in self.not_checked]

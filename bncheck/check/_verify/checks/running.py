@@ -71,6 +71,31 @@ def _momenta(momentum: Any, a: float | None) -> dict[str, Any]:
     }
 
 
+#: What a layer may keep as its running "variance", each a function of the batch variance v
+#: (biased or unbiased, as the convention says) and eps, and its inverse (the variance an eval
+#: forward should normalise with). Every form is averaged over batches as the convention says.
+FORMS: dict[str, tuple[str, Any, Any]] = {
+    "var": ("variance", lambda v, e: v, lambda s, e: s),
+    "std": ("standard deviation sqrt(var)", lambda v, e: np.sqrt(v), lambda s, e: s * s),
+    "std-eps": (
+        "standard deviation sqrt(var + eps)",
+        lambda v, e: np.sqrt(v + e),
+        lambda s, e: s * s - e,
+    ),
+    "inv-std": (
+        "inverse standard deviation 1/sqrt(var + eps)",
+        lambda v, e: 1.0 / np.sqrt(v + e),
+        lambda s, e: 1.0 / (s * s) - e,
+    ),
+}
+
+
+def as_variance(stored: np.ndarray, form: str, eps: float) -> np.ndarray:
+    """The variance a running statistic of ``form`` stands for."""
+    with np.errstate(all="ignore"):
+        return np.asarray(FORMS[form][2](np.asarray(stored, dtype=np.float64), eps))
+
+
 def _expected_running(
     s0: dict[str, Any],
     batches: list[np.ndarray],
@@ -78,6 +103,8 @@ def _expected_running(
     momentum: Any,
     unbiased: bool,
     add_to_var: float = 0.0,
+    form: str = "var",
+    eps: float = 1e-5,
 ) -> list[tuple[np.ndarray, np.ndarray]] | None:
     c = batches[0].shape[1]
     mean: Any = np.asarray(s0["running_mean"], dtype=np.float64).reshape(c)
@@ -90,16 +117,21 @@ def _expected_running(
             factor = m / (m - 1) if unbiased else 1.0
             stats = stats._replace(var=stats.var + add_to_var / factor)
         mom = momentum if CONVENTIONS[convention].allows_momentum else None
+        m = x.size // c
+        batch_var = stats.var
+        if form != "var":  # the stored form of the (biased or unbiased) batch variance
+            with np.errstate(all="ignore"):
+                batch_var = FORMS[form][1](stats.var * (m / (m - 1) if unbiased else 1.0), eps)
         try:
             mean, var, _ = update_running(
                 mean,
                 var,
                 stats.mean,
-                stats.var,
-                x.size // x.shape[1],
+                batch_var,
+                m,
                 convention=convention,
                 momentum=mom,
-                unbiased=unbiased,
+                unbiased=unbiased if form == "var" else False,
                 num_batches_tracked=t,
             )
         except (BatchNormError, TypeError):
@@ -108,13 +140,27 @@ def _expected_running(
     return out
 
 
+def _coarser(a: np.dtype[Any], b: np.dtype[Any] | None) -> np.dtype[Any]:
+    """Of two float dtypes, the one with the larger unit roundoff (non-floats count as float64)."""
+
+    def eps(d: Any) -> float:
+        return float(np.finfo(d).eps) if d is not None and np.dtype(d).kind == "f" else 2.0**-52
+
+    return np.dtype(b) if b is not None and eps(b) > eps(a) else np.dtype(a)
+
+
 def _matches(
-    observed: list[tuple[Any, Any]], expected: list[tuple[Any, Any]] | None, m: int
+    observed: list[tuple[Any, Any]],
+    expected: list[tuple[Any, Any]] | None,
+    m: int,
+    start_dtype: np.dtype[Any] | None = None,
 ) -> float:
     """Worst |observed − expected| over the steps, in units of its budget (<= 1 matches).
 
     Budget at step t: ``running_budget(t, m, dtype)·max(|expected|, 1)`` with the dtype of the
-    observed statistics ((8t + 4m)·u, derived in :mod:`bncheck.check.tolerances`)."""
+    observed statistics ((8t + 4m)·u, derived in :mod:`bncheck.check.tolerances`), or the
+    dtype they started in (``start_dtype``) when that is coarser: a layer that keeps float64
+    statistics, handed float32 ones for a float32 run, rounds its first update in float32."""
     if expected is None:
         return float("inf")
     if any(
@@ -123,7 +169,7 @@ def _matches(
         return float("inf")  # NaN or inf running statistics follow no convention
     worst = 0.0
     for t, ((om, ov), (em, ev)) in enumerate(zip(observed, expected, strict=True), start=1):
-        budget = running_budget(t, m, np.asarray(om).dtype)
+        budget = running_budget(t, m, _coarser(np.asarray(om).dtype, start_dtype))
         for o, e in ((om, em), (ov, ev)):
             scale = np.maximum(np.abs(e), 1.0)
             err = np.abs(np.asarray(o, np.float64) - e)
@@ -169,8 +215,10 @@ def check_running_and_eval(
     eps = s0.get("eps")
     eps = float(eps) if isinstance(eps, (int, float)) and not isinstance(eps, bool) else 1e-5
     wide = [x.astype(np.float64) for x in batches]
-    running = _judge_running(ids[0], s0, wide, observed, m, momentum, options.convention, eps)
-    return [running, *check_eval(proc, rng, c, tuple(shape), dtype, ids[1:])]
+    running, form = _judge_running(
+        ids[0], s0, wide, observed, m, momentum, options.convention, eps, np.dtype(dtype)
+    )
+    return [running, *check_eval(proc, rng, c, tuple(shape), dtype, ids[1:], form)]
 
 
 def _judge_running(
@@ -182,8 +230,24 @@ def _judge_running(
     momentum: Any,
     declared: str,
     eps: float,
-) -> CheckResult:
+    input_dtype: Any = None,
+) -> tuple[CheckResult, str]:
+    """The running check's result, and the form of the stored spread statistic (:data:`FORMS`)
+    that fits best: a variance unless another form is followed. The budget is that of the
+    coarsest dtype the statistics legitimately pass through: the one they are kept in, the one
+    they started in, and the input's (batch statistics of float32 input may be computed in
+    float32 and kept in float64)."""
     every = [(conv, bias) for conv in CONVENTIONS for bias in (True, False)]
+    start = next(
+        (
+            v.dtype
+            for v in (s0.get("running_mean"), s0.get("running_var"))
+            if isinstance(v, np.ndarray)
+        ),
+        None,
+    )
+    if input_dtype is not None:
+        start = _coarser(np.dtype(input_dtype), start)
     inferred = ""
     if not isinstance(momentum, (int, float)) or isinstance(momentum, bool):
         # no momentum attribute: the first update tells the weight of the new batch
@@ -194,27 +258,38 @@ def _judge_running(
                 "fail",
                 message="the running statistics did not move in training "
                 "(and the layer has no momentum attribute saying they should not)",
-            )
+            ), "var"
         if a is not None:
             inferred = f" (no momentum attribute; the first update weighs the batch {a:.4g})"
     else:
         a = None
     momenta = _momenta(momentum, a)
 
-    def score(conv: str, bias: bool, add: float = 0.0) -> float:
-        expected = _expected_running(s0, batches, conv, momenta[conv], bias, add_to_var=add)
-        return _matches(observed, expected, m)
+    form = "var"
 
-    scores = {(conv, bias): score(conv, bias) for conv, bias in every}
+    def score(conv: str, bias: bool, add: float = 0.0) -> float:
+        expected = _expected_running(
+            s0, batches, conv, momenta[conv], bias, add_to_var=add, form=form, eps=eps
+        )
+        return _matches(observed, expected, m, start)
+
     wanted = every if declared == "any" else [(declared, DEFAULT_BIAS[declared])]
+    # the stored form: a variance unless another form matches the declared convention better
+    by_form = {}
+    for candidate in FORMS:
+        form = candidate
+        by_form[candidate] = min(score(conv, bias) for conv, bias in wanted)
+    form = min(FORMS, key=lambda f: (by_form[f] > 1.0, f != "var", by_form[f]))
+    scores = {(conv, bias): score(conv, bias) for conv, bias in every}
     best = min(wanted, key=lambda k: scores[k])
+    kept = "" if form == "var" else f"; the layer keeps the running {FORMS[form][0]}"
     if scores[best] <= 1.0:
         msg = (
-            f"follows {_label(best, momenta[best[0]])}{inferred}"
-            if declared == "any" or (inferred)
+            f"follows {_label(best, momenta[best[0]])}{inferred}{kept}"
+            if declared == "any" or inferred or kept
             else ""
         )
-        return CheckResult(check_id, "pass", scores[best], 1.0, unit="×budget", message=msg)
+        return CheckResult(check_id, "pass", scores[best], 1.0, unit="×budget", message=msg), form
     diagnosis: list[str] = []
     for conv, bias, mistakes in ALTERNATIVES.get(declared, []):
         if score(conv, bias) <= 1.0:
@@ -237,9 +312,9 @@ def _judge_running(
         1.0,
         unit="×budget",
         message=f"running statistics after {len(batches)} steps do not follow {want}; "
-        f"{note}{inferred}",
+        f"{note}{inferred}{kept}",
         diagnosis=diagnosis,
-    )
+    ), form
 
 
 def _first_weight(s0: dict[str, Any], x: np.ndarray, first: Any) -> float | None:
@@ -285,7 +360,10 @@ def check_eval(
     shape: tuple[int, ...],
     dtype: str,
     ids: list[str],
+    form: str = "var",
 ) -> list[CheckResult]:
+    """eval and eval-state; ``form``: what the layer keeps as its running spread statistic
+    (fitted by the running check), turned into the variance the truth normalises with."""
     x = rng.normal(-1.0, 0.5, size=shape).astype(dtype)
     try:
         before, _ = proc.call("state")
@@ -305,6 +383,8 @@ def check_eval(
     eps_state = before.get("eps")
     eps = float(eps_state) if isinstance(eps_state, (int, float)) and eps_state > 0 else 1e-5
     xw = x.astype(np.float64)
+    if form != "var":
+        rv = as_variance(rv, form, eps)
     bad = ~np.isfinite(rv.astype(np.float64)) | (rv.astype(np.float64) + eps <= 0)
     if bad.any() or not np.all(np.isfinite(rm.astype(np.float64))):
         why = "the layer's running statistics are not finite, or running_var + eps <= 0"

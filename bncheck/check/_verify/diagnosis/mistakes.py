@@ -267,6 +267,85 @@ MISTAKES: tuple[Mistake, ...] = (
         ("dx",),
     ),
     Mistake("dx-sign", "dx has the wrong sign", "dx = +gamma·inv_std·(dy − …)", ("dx",)),
+    # constants of the dx fit read as a size of the batch or a sign (diagnosis/sizes.py):
+    # named only when the model with the exact value reproduces dx; the fit line gives the value
+    Mistake(
+        "dx-not-divided-by-m",
+        "dx is not divided by m: m times too large (c = m)",
+        "dx = gamma·inv_std/m·(m·dy − Σdy − x_hat·Σ(dy·x_hat))",
+        ("dx",),
+    ),
+    Mistake(
+        "dx-scaled",
+        "dx is off by a factor that is a size of the batch (the fit line gives which)",
+        "dx = gamma·inv_std·(dy − mean(dy) − x_hat·mean(dy·x_hat)), with no other factor",
+        ("dx",),
+    ),
+    Mistake(
+        "dmu-path-sign",
+        "the mean(dy) term of dx has the wrong sign (+Σdy/m instead of −Σdy/m)",
+        "dx = gamma·inv_std·(dy − mean(dy) − x_hat·mean(dy·x_hat))",
+        ("dx",),
+    ),
+    Mistake(
+        "dvar-path-sign",
+        "the x_hat term of dx has the wrong sign (+x_hat·mean(dy·x_hat) instead of −)",
+        "dx = gamma·inv_std·(dy − mean(dy) − x_hat·mean(dy·x_hat))",
+        ("dx",),
+    ),
+    Mistake(
+        "dmu-path-scaled",
+        "the mean(dy) term of dx is off by a factor that is a size of the batch "
+        "(the fit line gives which)",
+        "the path through mu_B is −Σdy/m, m the number of values per channel",
+        ("dx",),
+    ),
+    Mistake(
+        "dvar-path-scaled",
+        "the x_hat term of dx is off by a factor that is a size of the batch "
+        "(the fit line gives which)",
+        "the path through sigma2_B is −x_hat·Σ(dy·x_hat)/m, m the number of values per channel",
+        ("dx",),
+    ),
+    Mistake(
+        "backward-sums-not-means",
+        "the backward uses Σdy and Σ(dy·x_hat) where it needs their means (a = b = m)",
+        "divide both sums by m, the number of values per channel",
+        ("dx",),
+    ),
+    Mistake(
+        "backward-means-over-n",
+        "the backward's means divide by N instead of N·H·W: statistics over the batch axis "
+        "alone (a = b = H·W)",
+        "divide by m = N·H·W (every axis but the channel's), as the forward does",
+        ("dx",),
+    ),
+    Mistake(
+        "backward-means-scaled",
+        "the backward's mean(dy) and mean(dy·x_hat) are divided by the wrong count (both off "
+        "by the same size of the batch; the fit line gives which)",
+        "divide both sums by m, the number of values per channel",
+        ("dx",),
+    ),
+    Mistake(
+        "backward-eps-outside-sqrt",
+        "the backward divides by sqrt(var) + eps (eps added to the standard deviation) while "
+        "the forward uses sqrt(var + eps)",
+        "use the forward's inv_std = 1/sqrt(var + eps) in the backward (cache it)",
+        ("dx", "dgamma"),
+    ),
+    Mistake(
+        "backward-eps-missing",
+        "the backward divides by sqrt(var) (no eps) while the forward uses sqrt(var + eps)",
+        "use the forward's inv_std = 1/sqrt(var + eps) in the backward (cache it)",
+        ("dx", "dgamma"),
+    ),
+    Mistake(
+        "backward-eps-twice",
+        "the backward divides by sqrt(var + 2·eps) while the forward uses sqrt(var + eps)",
+        "use the forward's inv_std = 1/sqrt(var + eps) in the backward (cache it)",
+        ("dx", "dgamma"),
+    ),
     Mistake(
         "dvar-without-eps",
         "dJ/dsigma2_B uses var^(−3/2) instead of (var + eps)^(−3/2)",
@@ -286,6 +365,18 @@ MISTAKES: tuple[Mistake, ...] = (
         ("dgamma",),
     ),
     Mistake("dgamma-sign", "dgamma has the wrong sign", "dgamma = Σ dy·x_hat", ("dgamma",)),
+    Mistake(
+        "dgamma-scaled",
+        "dgamma is Σ dy·x_hat times a size of the batch (the fit line gives which)",
+        "dgamma = Σ dy·x_hat over every axis but the channel's, with no other factor",
+        ("dgamma",),
+    ),
+    Mistake(
+        "dbeta-scaled",
+        "dbeta is Σ dy times a size of the batch (the fit line gives which)",
+        "dbeta = Σ dy over every axis but the channel's, with no other factor",
+        ("dbeta",),
+    ),
     Mistake("dbeta-sign", "dbeta has the wrong sign", "dbeta = Σ dy", ("dbeta",)),
     Mistake(
         "eps-missing",

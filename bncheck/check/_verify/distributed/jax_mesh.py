@@ -33,8 +33,9 @@ import numpy as np
 
 from bncheck.check._verify.distributed.rank_process import guarded
 from bncheck.check._verify.targets.dispatch import resolve
-from bncheck.check._verify.targets.flax_bn import mode_arg, mode_kwargs, read_attrs
-from bncheck.check._verify.targets.framework_trees import (
+from bncheck.check._verify.targets.frameworks import class_in_module, kind_of, prepare_target
+from bncheck.check._verify.targets.frameworks.flax_bn import mode_arg, mode_kwargs, read_attrs
+from bncheck.check._verify.targets.frameworks.trees import (
     PARAM_PAIRS,
     STAT_PAIRS,
     cast_tree,
@@ -43,7 +44,6 @@ from bncheck.check._verify.targets.framework_trees import (
     jax_module,
     set_at,
 )
-from bncheck.check._verify.targets.frameworks import class_in_module, kind_of, prepare_target
 from bncheck.exceptions import LoadError
 
 __all__ = ["AXIS", "JaxMeshAdapter", "is_flax_target", "jax_mesh_adapter"]

@@ -14,7 +14,8 @@ else, write a factory that wraps the layer with :func:`adapt` and point verify a
                      gamma="parameters.scaler", beta="parameters.intercept", axis=-1)
 
 ``bncheck verify mine.py:target`` then takes it. The strings are paths from the layer: each
-step an attribute or a dict key. Values are read and written in the shape the layer keeps.
+step an attribute, a dict key or an index (``"params.0"``, ``"grads[1]"``,
+``"stats['mean']"``). Values are read and written in the shape and kind the layer keeps.
 """
 
 from __future__ import annotations
@@ -24,33 +25,21 @@ from typing import Any
 
 import numpy as np
 
+from bncheck.check._verify.targets.values import Path
+
 __all__ = ["Adapted", "adapt"]
 
 
-def _step(obj: Any, key: str) -> Any:
-    return obj[key] if isinstance(obj, dict) else getattr(obj, key)
-
-
 def _read(root: Any, path: str) -> Any:
-    obj = root
-    for key in path.split("."):
-        obj = _step(obj, key)
-    return obj
+    """The value at ``path``; AttributeError/KeyError/IndexError/TypeError when it is not."""
+    where = Path.parse(path)
+    if not where.exists(root):
+        raise KeyError(path)
+    return where.get(root)
 
 
 def _write(root: Any, path: str, value: Any) -> None:
-    *parents, last = path.split(".")
-    obj = root
-    for key in parents:
-        obj = _step(obj, key)
-    old: Any = obj.get(last) if isinstance(obj, dict) else getattr(obj, last, None)
-    new = np.asarray(value).copy()
-    if hasattr(old, "shape") and int(np.prod(old.shape)) == new.size:
-        new = new.reshape(old.shape)
-    if isinstance(obj, dict):
-        obj[last] = new
-    else:
-        setattr(obj, last, new)
+    Path.parse(path).set(root, np.asarray(value))
 
 
 def _path_property(field: str) -> property:
@@ -203,8 +192,8 @@ def adapt(
     backward : callable
         ``backward(dy) -> (dx, dgamma, dbeta)`` for the last forward.
     gamma, beta, running_mean, running_var, eps, momentum : str or None
-        Dotted paths from the layer (attributes or dict keys, e.g. ``"parameters.scaler"``);
-        None where the layer has no such value.
+        Paths from the layer: attributes, dict keys and indices, e.g. ``"parameters.scaler"``,
+        ``"params.0"``, ``"grads[1]"``; None where the layer has no such value.
     axis : int
         The channel axis the layer expects (``-1`` for channels-last); bncheck moves its
         inputs there and the outputs back.
@@ -245,7 +234,7 @@ def adapt(
         try:
             _read(layer, path) if path is not None else None
             present[key] = path
-        except (AttributeError, KeyError, TypeError):
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError):
             if key in ("gamma", "beta") and path not in ("gamma", "beta"):
                 raise ValueError(f"adapt(): {key}={path!r} is not found on the layer") from None
             present[key] = None  # a default name the layer does not have

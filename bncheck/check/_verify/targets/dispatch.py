@@ -19,8 +19,9 @@ and gradient location are detected (:mod:`bncheck.check._verify.targets.names`,
 :mod:`bncheck.check._verify.targets.layout`); a PyTorch module.
 
 The adapters live in ``adapter_functional``, ``adapter_cs231n``, ``adapter_layer`` (with
-``adapter_layer_driver``) and ``adapter_torch``, what they share in ``adapter_common``. This
-module picks one for a target: :func:`load_adapter`.
+``adapter_layer_driver``), what they share in ``adapter_common``; the frameworks' (PyTorch,
+Flax, Keras, ...) are a registry, ``targets.frameworks``. This module picks one for a target:
+:func:`load_adapter`.
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ from bncheck.check._verify.targets.cs231n import Cs231nAdapter
 from bncheck.check._verify.targets.frameworks import (
     extra_for,
     framework_adapter,
+    framework_of,
     prepare_target,
 )
 from bncheck.check._verify.targets.functional import FunctionalAdapter
 from bncheck.check._verify.targets.layer import LayerAdapter
-from bncheck.check._verify.targets.torch_module import TorchAdapter
+from bncheck.check._verify.targets.pure import discover, role_of
 from bncheck.exceptions import LoadError, TargetImportFailed
 
 __all__ = ["load_adapter"]
@@ -196,41 +198,116 @@ def resolve(spec: str) -> tuple[Any, str | None]:
         return getattr(module, last), None
 
 
-def _is_torch_module(obj: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(obj, torch.nn.Module)
-
-
-def _is_torch_class(obj: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and inspect.isclass(obj) and issubclass(obj, torch.nn.Module)
-
-
 def _from_factory(factory: Callable[..., Any], name: str, axis: int) -> Adapter:
-    if _is_torch_class(factory):
-        return TorchAdapter(factory, name, axis=axis)
+    found = framework_adapter(factory, axis, name=name)  # a registered framework's class
+    if found is not None:
+        return found
     if inspect.isfunction(factory):
-        # a factory function may build a torch module
+        # a factory function may build a registered framework's layer
         try:
             params = inspect.signature(factory).parameters
         except (TypeError, ValueError):
             params = {}  # type: ignore[assignment]
         if len([p for p in params.values() if p.default is p.empty]) == 1:
-            probe = factory(2)
-            if _is_torch_module(probe):
-                return TorchAdapter(factory, name, axis=axis)
+            owner = framework_of(factory(2))
+            if owner is not None:
+                return owner[0].adapter(factory, name, axis)
     return LayerAdapter(factory, name, axis=axis)
 
 
 CS231N_NOT_PARAM = ("eps", "epsilon")
 
 
+#: (forward, backward) name endings of a functional pair, most usual first
+PAIR_ENDINGS = (
+    ("_forward", "_backward"),
+    ("_fwd", "_bwd"),
+    ("", "_backward"),
+    ("", "_bwd"),
+    ("", "_grad"),
+    ("_forward", "_grad"),
+    ("_apply", "_vjp"),
+    ("_fprop", "_bprop"),
+)
+
+
+def _pairs(module: Any, prefix: str | None) -> list[tuple[str, str]]:
+    """The (forward, backward) function pairs of ``module``: ``prefix`` with each ending of
+    :data:`PAIR_ENDINGS`, or with no prefix the bare pairs (forward/backward, fwd/bwd,
+    apply/vjp) and then every function of the module with a backward partner."""
+    out: list[tuple[str, str]] = []
+
+    def add(f: str, b: str) -> None:
+        if (
+            (f, b) not in out
+            and callable(getattr(module, f, None))
+            and callable(getattr(module, b, None))
+        ):
+            out.append((f, b))
+
+    if prefix:
+        for fe, be in PAIR_ENDINGS:
+            add(prefix + fe, prefix + be)
+        return out
+    for f, b in (("forward", "backward"), ("fwd", "bwd"), ("apply", "vjp"), ("fprop", "bprop")):
+        add(f, b)
+    functions = [
+        n
+        for n, v in vars(module).items()
+        if inspect.isfunction(v) and v.__module__ == module.__name__ and not n.startswith("_")
+    ]
+    for n in functions:
+        for fe, be in PAIR_ENDINGS:
+            if fe and n.endswith(fe):
+                add(n, n[: -len(fe)] + be)
+            elif not fe:
+                add(n, n + be)
+    return out
+
+
+def _functional(fwd: Any, bwd: Any, name: str, module: Any = None) -> Adapter:
+    """The classic form ``forward(x, gamma, beta[, eps]) -> (y, cache)`` when the signature
+    says so (decided without calling the target, whose failures are then its own); any other
+    form discovered by behaviour (:mod:`bncheck.check._verify.targets.pure`)."""
+    if _classic_signature(fwd):
+        return FunctionalAdapter(fwd, bwd, name)
+    return discover(fwd, bwd, name, module)
+
+
+#: roles each classic position may have by its name (None: a name that says nothing)
+_CLASSIC = (("x", None), ("gamma", None), ("beta", None), ("eps", None))
+
+
+def _classic_signature(fwd: Any) -> bool:
+    """Whether ``fwd``'s parameters read as (x, gamma, beta[, eps]): three or four positional
+    parameters (more only with defaults) whose names say no other role (a parameter record,
+    state, running statistics, an option dict)."""
+    try:
+        params = list(inspect.signature(fwd).parameters.values())
+    except (TypeError, ValueError):
+        return True  # a builtin or extension: called as the classic form, as before
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is inspect.Parameter.empty]
+    if not 3 <= len(required) <= 4 or len(positional) < 3:
+        return False
+    for p, allowed in zip(positional, _CLASSIC, strict=False):
+        if role_of(p.name) not in allowed:
+            return False
+    return all(role_of(p.name) is None for p in positional[4:]) if len(positional) > 4 else True
+
+
 def _from_module(module: Any, prefix: str | None, name: str, axis: int = 1) -> Adapter:
     fname, bname = (
         (f"{prefix}_forward", f"{prefix}_backward") if prefix else ("forward", "backward")
     )
-    if callable(getattr(module, fname, None)) and callable(getattr(module, bname, None)):
-        return FunctionalAdapter(getattr(module, fname), getattr(module, bname), name)
+    pairs = _pairs(module, prefix)
+    if pairs and (
+        prefix or pairs[0] in (("forward", "backward"), ("fwd", "bwd"), ("apply", "vjp"))
+    ):
+        f, b = pairs[0]
+        return _functional(getattr(module, f), getattr(module, b), name, module)
     cf, cb = getattr(module, "batchnorm_forward", None), getattr(module, "batchnorm_backward", None)
     if prefix is None and callable(cf) and callable(cb):
         params = list(inspect.signature(cf).parameters.values())
@@ -244,10 +321,7 @@ def _from_module(module: Any, prefix: str | None, name: str, axis: int = 1) -> A
                 variants["batchnorm_backward_alt"] = (cf, alt)
             return Cs231nAdapter(cf, cb, name, spatial, variants, params[3].name)
         if len(params) >= 4:
-            key = params[3].name
-            return FunctionalAdapter(
-                lambda x, g, b, eps: cf(x, g, b, **{key: eps}), lambda dy, c: cb(dy, c), name
-            )
+            return _functional(cf, cb, name, module)
         if len(params) == 3:  # eps hard-coded inside: inferred from the outputs
             return FunctionalAdapter(cf, cb, name)
         raise LoadError(
@@ -256,6 +330,15 @@ def _from_module(module: Any, prefix: str | None, name: str, axis: int = 1) -> A
         )
     what = f"{fname}/{bname}" if prefix else "forward/backward or batchnorm_forward/_backward"
     if prefix is None:
+        if len(pairs) == 1:
+            f, b = pairs[0]
+            return _functional(getattr(module, f), getattr(module, b), f"{name}:{f}", module)
+        if len(pairs) > 1:
+            raise LoadError(
+                f"target {name!r} has several forward/backward pairs: "
+                + ", ".join(f"{f}/{b}" for f, b in pairs)
+                + f"; name one, e.g. {name}:{pairs[0][0]}"
+            )
         classes = _bn_classes(module)
         if len(classes) == 1:  # the module's only BN layer class
             ((cls_name, cls),) = classes.items()
@@ -284,19 +367,17 @@ def _bn_classes(module: Any) -> dict[str, Any]:
 
 
 def _from_object(obj: Any, name: str, axis: int) -> Adapter:
-    found = framework_adapter(obj, axis, name=name)  # Flax, Keras: frameworks.py
+    found = framework_adapter(obj, axis, name=name)  # the framework registry: frameworks/
     if found is not None:
         return found
     if isinstance(obj, types.ModuleType):
         return _from_module(obj, None, name, axis)
     if isinstance(obj, tuple) and len(obj) == 2 and all(callable(f) for f in obj):
-        return FunctionalAdapter(obj[0], obj[1], name)
+        return _functional(obj[0], obj[1], name)
     if inspect.isclass(obj) or inspect.isfunction(obj) or isinstance(obj, types.MethodType):
         return _from_factory(obj, name, axis)
-    if _is_torch_module(obj):
-        module = TorchAdapter(None, name, instance=obj, axis=axis)
-        module.channels = int(getattr(obj, "num_features", 0)) or None
-        return module
+    if isinstance(obj, dict) and any(callable(v) for v in obj.values()):
+        return LayerAdapter(None, name, instance=obj, axis=axis)  # a dict of functions
     if hasattr(obj, "forward") or hasattr(obj, "backward"):
         adapter = LayerAdapter(None, name, instance=obj, axis=axis)
         count = getattr(obj, "num_features", None)
@@ -308,15 +389,23 @@ def _from_object(obj: Any, name: str, axis: int) -> Adapter:
     raise LoadError(f"cannot use {type(obj).__name__} {name!r} as a BN target")
 
 
-def load_adapter(target: Any, axis: int = 1, ndims: tuple[int, ...] = (2, 4)) -> Adapter:
+def load_adapter(
+    target: Any,
+    axis: int = 1,
+    ndims: tuple[int, ...] = (2, 4),
+    mapping: dict[str, str] | None = None,
+) -> Adapter:
     """Build the adapter for a target spec string or object (called in the worker process);
-    ``ndims``: the ranks asked for, probed first."""
+    ``ndims``: the ranks asked for, probed first; ``mapping``: the user's names for roles
+    discovery would otherwise search (layer targets only)."""
     if isinstance(target, str):
         prepare_target(target)  # KERAS_BACKEND=jax before any import; a missing framework
         obj, attr = resolve(target)
         if attr is None:
             adapter = _from_object(obj, target, axis)
-        elif callable(getattr(obj, f"{attr}_forward", None)):
+        elif callable(getattr(obj, f"{attr}_forward", None)) or (
+            isinstance(obj, types.ModuleType) and _pairs(obj, attr)
+        ):
             adapter = _from_module(obj, attr, target)
         elif not hasattr(obj, attr):
             raise LoadError(f"{target!r}: the module has no {attr!r} (nor {attr}_forward)")
@@ -325,4 +414,13 @@ def load_adapter(target: Any, axis: int = 1, ndims: tuple[int, ...] = (2, 4)) ->
     else:
         adapter = _from_object(target, getattr(target, "__name__", type(target).__name__), axis)
     adapter.wanted = tuple(ndims)
+    if mapping:
+        if not isinstance(adapter, LayerAdapter):
+            kind = getattr(adapter, "kind", "other")
+            options = ", ".join("--" + k.replace("_", "-") for k in mapping)
+            raise LoadError(
+                f"{options}: these options map a layer object; {target!r} is plugged in as a "
+                f"{kind} target"
+            )
+        adapter.given = dict(mapping)
     return adapter

@@ -24,7 +24,7 @@ class FunctionalAdapter:
         self.cache: Any = None
         self.contracts = Contract()
         #: forward(x, gamma, beta) with eps hard-coded: eps is inferred from its outputs
-        self.takes_eps = _positional_count(fwd) != 3
+        self.takes_eps = positional_count(fwd) != 3
         self.eps_inferred: float | None = None
         self.last_x: Any = None
         self.wanted: tuple[int, ...] = (2, 4)  # the ranks asked for (set by the loader)
@@ -124,7 +124,7 @@ class FunctionalAdapter:
         return {"gamma": self.gamma, "beta": self.beta, "eps": eps}
 
 
-def _positional_count(fn: Callable[..., Any]) -> int | None:
+def positional_count(fn: Callable[..., Any]) -> int | None:
     """How many positional parameters ``fn`` takes (None: unknown or *args)."""
     try:
         params = list(inspect.signature(fn).parameters.values())

@@ -5,6 +5,8 @@ of its gradients, eps) and probes that the mapping is used; driving the layer by
 
 from __future__ import annotations
 
+import ast
+import inspect
 import sys
 from typing import Any
 
@@ -13,9 +15,15 @@ import numpy as np
 from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.adapt import Adapted
 from bncheck.check._verify.targets.common import as_array, infer_eps, probe_x
-from bncheck.check._verify.targets.layer_driver import LayerDriver, scalar, unset
-from bncheck.check._verify.targets.layout import call_forward, mode_of
+from bncheck.check._verify.targets.layer_driver import LayerDriver, Where, scalar, unset
+from bncheck.check._verify.targets.layout import (
+    Layout,
+    call_forward,
+    mode_candidates,
+    mode_of,
+)
 from bncheck.check._verify.targets.names import Slot
+from bncheck.check._verify.targets.values import Path, leaves
 from bncheck.exceptions import LoadError
 
 #: the probe batch: (8, 3), mean 2, spread 1.5 (any layer must accept it)
@@ -34,16 +42,25 @@ class LayerAdapter(LayerDriver):
         if isinstance(axis, int) and not isinstance(axis, bool):
             self.axis = axis
         self.layout = mode_of(obj)
-        if self.layout.forward_name not in ("forward", "__call__") or not callable(
+        if "forward" in self.given:
+            self.layout = mode_of(
+                obj, _given_method(obj, self.given["forward"], "--forward", self.name)
+            )
+        elif self.layout.forward_name not in ("forward", "__call__") or not callable(
             getattr(obj, self.layout.forward_name, None)
         ):
-            raise LoadError(f"{self.name}: the object has no forward() and is not callable")
-        if (
-            self.layout.mode == "none"
-            and not callable(getattr(obj, "backward", None))
-            and not _holds_tensors(obj, None)
-        ):
-            raise LoadError(f"{self.name}: the object has no backward()")
+            entry = _entry_by_behaviour(obj, c)
+            if entry is None:
+                raise LoadError(
+                    f"{self.name}: the object has no forward(), is not callable, and none of its "
+                    "methods maps an array x to an array of x's shape; map it with "
+                    "--forward NAME or bncheck.adapt (see the README)"
+                )
+            self.layout = mode_of(obj, entry)
+        if "backward" in self.given:
+            self.backward_name = _given_method(obj, self.given["backward"], "--backward", self.name)
+        elif not callable(getattr(obj, "backward", None)):
+            self.backward_name = ""  # found by behaviour once the forward is known
         if isinstance(obj, Adapted):  # the user's own mapping: take it as given
             given = obj.paths
             self.params = (Slot("gamma"), Slot("beta")) if "gamma" in given else None
@@ -65,6 +82,34 @@ class LayerAdapter(LayerDriver):
         if self.running:
             self.lazy_running = any(unset(s.get(obj)) for s in self.running)
 
+    def overrides(self, obj: Any) -> None:
+        """The user's mapping from the command line (``--gamma`` ...), applied over what was
+        found; a path that is not on the layer is a usage error naming it."""
+        given = self.given
+        for a, b in (("gamma", "beta"), ("running_mean", "running_var")):
+            pair = self.params if a == "gamma" else self.running
+            if pair is None and (a in given) != (b in given):
+                one, other = (a, b) if a in given else (b, a)
+                raise LoadError(
+                    f"--{one.replace('_', '-')} given, but bncheck found no "
+                    f"{other.replace('_', ' ')} to go with it; give --{other.replace('_', '-')} too"
+                )
+        unset_pair: tuple[Where, Where] = (Path(("?",)), Path(("?",)))
+        params: list[Where] = list(self.params or unset_pair)
+        running: list[Where] = list(self.running or unset_pair)
+        for role, held, i in (
+            ("gamma", params, 0),
+            ("beta", params, 1),
+            ("running_mean", running, 0),
+            ("running_var", running, 1),
+        ):
+            if role in given:
+                held[i] = _given_path(obj, given[role], "--" + role.replace("_", "-"), self.name)
+        if "gamma" in given or "beta" in given:
+            self.params = (params[0], params[1])
+        if "running_mean" in given or "running_var" in given:
+            self.running = (running[0], running[1])
+
     def describe(self) -> dict[str, Any]:
         """Detect the protocol on a probe instance, then probe that the mapping is used."""
         c = self.channels or PROBE_C
@@ -75,9 +120,24 @@ class LayerAdapter(LayerDriver):
             and _holds_tensors(obj, self.params)
             and not (callable(getattr(obj, "backward", None)))
         )
+        if "mode" in self.given:
+            self.layout = self._given_mode(c, obj)
+        elif not self.autograd:
+            self.layout = self._mode_by_behaviour(c, obj)
+        self.probe_ndim = self._first_rank(c)
+        if not self.backward_name and not self.autograd:
+            self.backward_name = self._backward_by_behaviour(c) or ""
+            if not self.backward_name:
+                self.engine = self._engine_by_behaviour(c)
+            if not self.backward_name and self.engine is None:
+                raise LoadError(
+                    f"{self.name}: the layer has no backward(), and none of its methods takes dy "
+                    "after a forward and returns an array of x's shape (dx); name it with "
+                    "--backward NAME, or map the layer with bncheck.adapt (see the README)"
+                )
         if self.params is None or self.running is None:
             # a lazy layer may create its attributes only in its first forward
-            x = probe_x(c)
+            x = self._to_axis(probe_x(c, self.probe_ndim))
             try:
                 call_forward(obj, self.layout, x, True)
             except Exception:
@@ -91,6 +151,16 @@ class LayerAdapter(LayerDriver):
                         obj, P.RUNNING_NAMES, P.CONTAINERS, c, allow_none=False
                     )
                     self.lazy_running = self.running is not None
+        fresh = self._make(c, np.float64, self.probe_ndim)
+        if self.params is None and not self.autograd:
+            self.params = self._params_by_behaviour(c)
+            if self.params is not None:
+                self.lazy_params = not all(_present(fresh, s) for s in self.params)
+        if self.running is None and not self.autograd:
+            self.running = self._running_by_behaviour(c)
+            if self.running is not None:
+                self.lazy_running = not all(_present(fresh, s) for s in self.running)
+        self.overrides(self._fresh_trained(c))
         self.ndims = self._ranks(c)
         try:
             self._probe(c)
@@ -152,30 +222,48 @@ class LayerAdapter(LayerDriver):
         g1, b1 = np.array([1.5, -0.7, 2.0] * c)[:c], np.array([0.3, -1.2, 0.8] * c)[:c]
         mapping = [
             f"built as {self.build.describe(self.name) if self.build else 'a copy'}",
-            f"mode: {self.layout.describe()}",
+            f"mode: {self.layout.describe()}"
+            + (
+                " (found by behaviour: its eval setting makes the output stop depending on "
+                "the batch)"
+                if self.layout.found_by == "behaviour"
+                else ""
+            ),
+            *(f"mode: {note}" for note in self.layout.notes),
         ]
         if self.params is not None:
             self.params = self._choose_params(c, x, g1, b1)
             mapping.append(
                 f"parameters: {self.params[0].label()}, {self.params[1].label()}"
                 + (" (created at the first forward)" if self.lazy_params else "")
+                + (f"; {self.param_note}" if self.param_note else "")
             )
         else:
             mapping.append("parameters: none found (treated as gamma = 1, beta = 0)")
             self.forward(x, True)
         self._find_grads(dy, c)
         mapping.append(self._grads_text())
+        if not self.autograd and self.engine is None:
+            self._one_step_per_forward(c)
+            if self.reset_name:
+                mapping.append(
+                    f"its backward covers every forward since {self.reset_name}(): "
+                    f"{self.reset_name}() is called before each training forward"
+                )
         if self.running is not None and self.layout.mode == "none" and not self.autograd:
             raise LoadError(
                 f"{self.name}: the layer keeps running statistics ({self.running[0].label()}, "
                 f"{self.running[1].label()}) but bncheck found no way to put it in eval mode "
                 "(no train=/training=/mode= parameter, no train()/eval(), no training "
-                "attribute, no predict()); map it with bncheck.adapt (see the README)"
+                "attribute, no predict(), and no argument, attribute or method whose setting "
+                "makes the output stop depending on the batch); name the switch with --mode "
+                "NAME (and --train-value/--eval-value), or map it with bncheck.adapt"
             )
         if self.running is not None:
             mapping.append(
                 f"running statistics: {self.running[0].label()}, {self.running[1].label()}"
                 + (" (created at the first forward)" if self.lazy_running else "")
+                + (f"; {self.running_note}" if self.running_note else "")
             )
         else:
             mapping.append("running statistics: none found")
@@ -200,7 +288,7 @@ class LayerAdapter(LayerDriver):
             mapping.append(f"channel axis: {self.axis} (inputs moved there)")
         self.mapping = mapping
 
-    def _choose_params(self, c: int, x: Any, g1: Any, b1: Any) -> tuple[Slot, Slot]:
+    def _choose_params(self, c: int, x: Any, g1: Any, b1: Any) -> tuple[Where, Where]:
         """Of the parameter names the layer holds, the pair its output follows: set it, read it
         back, and see the output change when gamma doubles and beta moves."""
         assert self.params is not None
@@ -233,8 +321,8 @@ class LayerAdapter(LayerDriver):
             "adapter (see the README)"
         )
 
-    def _all_param_pairs(self, c: int) -> list[tuple[Slot, Slot]]:
-        out = []
+    def _all_param_pairs(self, c: int) -> list[tuple[Where, Where]]:
+        out: list[tuple[Where, Where]] = []
         for pair in P.PARAM_NAMES:
             found = P.find_pair(self.obj, (pair,), P.CONTAINERS, c, allow_none=True)
             if found is not None and (self.running is None or found[0] not in self.running):
@@ -242,11 +330,16 @@ class LayerAdapter(LayerDriver):
         return out
 
     def _find_grads(self, dy: Any, c: int) -> None:
+        if self.engine is not None:
+            self.grad_form = "engine"
+            self.backward(dy)
+            return
         if self.autograd:
             self.grad_form = "autograd"
             self.backward(dy)
             return
         before = {k: as_array(s.get(self.obj)) for k, s in P.c_valued_slots(self.obj, c).items()}
+        before_leaves = {p: as_array(v) for p, v in leaves(self.obj, c).items()}
         result = self._call_backward(dy)
         if isinstance(result, (tuple, list)) and len(result) == 3:
             self.grad_form = "tuple"
@@ -269,6 +362,8 @@ class LayerAdapter(LayerDriver):
                 self.obj, P.PARAM_NAMES, P.GRAD_CONTAINERS, c, allow_none=False, attributes=False
             )
         if found is None:
+            found = self._grads_by_behaviour(before_leaves, dy, c)
+        if found is None:
             after = P.c_valued_slots(self.obj, c)
             changed = [
                 k
@@ -284,7 +379,446 @@ class LayerAdapter(LayerDriver):
             )
         self.grad_form, self.grad_slots = "slots", found
 
+    # -- discovery by behaviour -----------------------------------------------------------------
+
+    def _roles_taken(self) -> set[Any]:
+        return {s for pair in (self.params, self.running, self.grad_slots) for s in pair or ()}
+
+    def _mode_by_behaviour(self, c: int, obj: Any) -> Layout:
+        """The train/eval switch: the one whose eval setting makes the output stop depending on
+        the batch while the train setting depends on it. The switch the names found is tried
+        first and kept when it behaves so (or when nothing else does better)."""
+        named = self.layout
+        seen = {_layout_key(named)}
+        candidates = [named] if named.mode != "none" else []
+        for layout in mode_candidates(obj, named.forward_name):
+            if _layout_key(layout) not in seen:
+                seen.add(_layout_key(layout))
+                candidates.append(layout)
+        weak: Layout | None = None
+        tried = 0
+        for layout in candidates:
+            verdict = self._try_mode(layout, c)
+            tried += 1
+            if verdict == "strong":
+                if layout is not named and named.mode != "none":
+                    layout.notes.append(
+                        f"the switch the names suggest ({named.describe()}) did not give a "
+                        "batch-independent eval output; this one does"
+                    )
+                return layout
+            if verdict == "weak" and weak is None:
+                weak = layout
+        if named.mode != "none" and (weak is None or weak is not named):
+            if self._try_mode(named, c) == "fails":
+                named.notes.append("its eval call fails (tried as the names suggest)")
+            return named if weak is None else weak
+        return weak if weak is not None else named
+
+    def _given_mode(self, c: int, obj: Any) -> Layout:
+        """The switch the user named (--mode, with --train-value/--eval-value): every way that
+        name can act as a switch, tried; a name that switches nothing is a usage error."""
+        name = self.given["mode"]
+        values = [
+            (
+                _literal(self.given.get("train_value", "True")),
+                _literal(self.given.get("eval_value", "False")),
+            )
+        ]
+        if "train_value" not in self.given and "eval_value" not in self.given:
+            values = []
+        forward = self.layout.forward_name
+        candidates = [
+            layout for layout in mode_candidates(obj, forward) if layout.mode_name == name
+        ]
+        if values:
+            (t, e), candidates = values[0], []
+            kinds = ("string", "string-attribute", "setter")
+            candidates = [Layout(forward, kind, name, e, train_value=t) for kind in kinds]
+            if isinstance(t, bool) and isinstance(e, bool):
+                candidates += [
+                    Layout(forward, "kwarg" if t else "inverted", name),
+                    Layout(forward, "attribute", name),
+                ]
+        elif not candidates:
+            candidates = [
+                Layout(forward, "kwarg", name),
+                Layout(forward, "attribute", name),
+                Layout(forward, "setter", name, False, train_value=True),
+            ]
+        for layout in candidates:
+            if self._try_mode(layout, c) in ("strong", "weak"):
+                layout.found_by = "names"
+                layout.notes.append("as given by --mode")
+                return layout
+        found = [layout.describe() for layout in mode_candidates(obj, forward)[:8]]
+        raise LoadError(
+            f"--mode {name!r}: no setting of {name!r} switched {self.name} between training "
+            "and eval (tried "
+            + "; ".join(layout.describe() for layout in candidates[:6])
+            + "); switches bncheck can try: "
+            + ("; ".join(found) or "none")
+            + "; give --train-value and --eval-value if it takes other values"
+        )
+
+    def _try_mode(self, layout: Layout, c: int) -> str:
+        """ "strong" (train output depends on the batch, eval output does not), "weak" (eval
+        runs and differs from train) or "fails"."""
+        rng = np.random.default_rng(5)
+        for shape in ((8, c), (4, c, 2, 2)):
+            a = rng.normal(-1.0, 2.0, size=shape)
+            x = rng.normal(2.0, 1.5, size=shape)
+            k = 3
+
+            def run(final: Any, train: bool, layout: Layout = layout, a: Any = a) -> Any:
+                obj = self._make(c, np.float64, a.ndim)
+                call_forward(obj, layout, self._to_axis(a.copy()), True)
+                y = call_forward(obj, layout, self._to_axis(final.copy()), train)
+                if isinstance(y, (tuple, list)) and y:
+                    y = y[0]
+                y = np.asarray(as_array(y), dtype=np.float64)
+                if y.shape != final.shape:
+                    raise ValueError("shape")
+                return self._from_axis(y)
+
+            try:
+                t_full, t_part = run(x, True)[:k], run(x[:k], True)
+            except Exception:
+                continue
+            try:
+                e_full, e_part = run(x, False)[:k], run(x[:k], False)
+            except Exception:
+                return "fails"
+            if not (np.all(np.isfinite(e_full)) and np.all(np.isfinite(e_part))):
+                return "fails"
+            dependent = not np.allclose(t_full, t_part, rtol=1e-9, atol=1e-12)
+            independent = np.allclose(e_full, e_part, rtol=1e-9, atol=1e-12)
+            if dependent and independent:
+                return "strong"
+            if not np.allclose(e_full, t_full, rtol=1e-9, atol=1e-12):
+                return "weak"
+            return "fails"
+        return "fails"
+
+    def _backward_by_behaviour(self, c: int) -> str | None:
+        """The method that, after a training forward, takes dy and returns dx (an array of x's
+        shape, alone or first in a tuple): names order the search, a call decides."""
+        try:
+            names = [n for n in dir(self._make(c, np.float64, self.probe_ndim))]
+        except Exception:
+            return None
+        names = [
+            n
+            for n in names
+            if not n.startswith("__") and n not in (self.layout.forward_name, self.layout.mode_name)
+        ]
+        names.sort(key=lambda n: (not any(k in n.lower() for k in _BACKWARD_HINTS), n))
+        x = probe_x(c, self.probe_ndim)
+        dy = np.random.default_rng(3).normal(size=x.shape)
+        for name in names[:64]:
+            try:
+                obj = self._make(c, np.float64, self.probe_ndim)
+                method = getattr(obj, name)
+                if not callable(method) or inspect.isclass(method):
+                    continue
+                inspect.signature(method).bind(dy)
+                call_forward(obj, self.layout, self._to_axis(x), True)
+                out = method(self._to_axis(dy))
+            except Exception:
+                continue
+            first = out[0] if isinstance(out, (tuple, list)) and out else out
+            if np.shape(as_array(first)) == self._to_axis(x).shape:
+                return name
+        return None
+
+    def _engine_by_behaviour(self, c: int) -> Any:
+        """A layer built on its own autograd engine (no layer backward): its forward returns a
+        tensor object with ``backward()`` and its array in ``.data``; x is handed in as that
+        engine's tensor so that its gradient is kept. The tensor class, or None."""
+        x = probe_x(c, self.probe_ndim)
+        try:
+            obj = self._make(c, np.float64, self.probe_ndim)
+            y = call_forward(obj, self.layout, self._to_axis(x), True)
+        except Exception:
+            return None
+        engine = type(y)
+        data = getattr(y, "data", None)
+        if isinstance(y, np.ndarray) or not callable(getattr(y, "backward", None)):
+            return None
+        if not isinstance(data, np.ndarray) or data.shape != self._to_axis(x).shape:
+            return None
+        try:
+            self.engine = engine
+            self.new(c, "float64", 1e-5, self.probe_ndim)
+            self.forward(x, True)
+            dx, _, _ = self.backward(np.ones_like(x))
+        except Exception:
+            self.engine = None
+            return None
+        self.engine = None
+        if np.shape(dx) != x.shape:
+            return None
+        return engine
+
+    def _one_step_per_forward(self, c: int) -> None:
+        """A backward after two training forwards must be the backward of the second alone
+        (the checks run several forwards on one instance). A layer that keeps every input
+        since its last update (numpy-ml's style) is driven with the method that clears them,
+        found by behaviour; with no such method it is a usage error, never a FAIL."""
+        rng = np.random.default_rng(17)
+        x1 = probe_x(c, self.probe_ndim)
+        x2 = rng.normal(-1.0, 0.7, size=x1.shape)
+        dy = rng.normal(size=x1.shape)
+
+        def step(first: bool, reset: str = "") -> Any:
+            self.new(c, "float64", 1e-5, self.probe_ndim)
+            if first:
+                self.forward(x1, True)
+                if reset:
+                    getattr(self.obj, reset)()
+            self.forward(x2, True)
+            return self.backward(dy)
+
+        def same(a: Any, b: Any) -> bool:
+            return all(
+                isinstance(u, np.ndarray)
+                and isinstance(v, np.ndarray)
+                and u.shape == v.shape
+                and np.allclose(u, v, rtol=1e-9, atol=1e-12)
+                for u, v in zip(a, b, strict=True)
+            )
+
+        alone = step(False)
+        try:
+            after_two = step(True)
+        except Exception:
+            after_two = None
+        if after_two is not None and same(alone, after_two):
+            return
+        if after_two is not None and all(isinstance(v, np.ndarray) for v in after_two):
+            # a well-formed answer: unless it is the backward of the FIRST input (a layer that
+            # keeps its inputs), a different value is the target's own statefulness, which
+            # the second-call check judges
+            self.new(c, "float64", 1e-5, self.probe_ndim)
+            self.forward(x1, True)
+            first = self.backward(dy)
+            if not same(first, after_two):
+                return
+        names = [
+            n
+            for n in dir(self.obj)
+            if not n.startswith("__")
+            and n not in (self.layout.forward_name, self.backward_name, self.layout.mode_name)
+            and callable(getattr(self.obj, n, None))
+        ]
+        names.sort(key=lambda n: (not any(k in n.lower() for k in _RESET_HINTS), n))
+        for name in names[:48]:
+            try:
+                inspect.signature(getattr(self.obj, name)).bind()
+                if same(alone, step(True, name)):
+                    self.reset_name = name
+                    return
+            except Exception:
+                continue
+        raise LoadError(
+            f"{self.name}: after two training forwards its backward is not that of the second "
+            "(it seems to keep every input since some reset), and no method of it that takes "
+            "no arguments makes it so; bncheck runs one forward per step: map it with "
+            "bncheck.adapt (see the README)"
+        )
+
+    def _first_rank(self, c: int) -> int:
+        """The first rank (those asked for first) a training forward takes."""
+        for ndim in (*self.wanted, 2, 3, 4, 5):
+            try:
+                obj = self._make(c, np.float64, ndim)
+                call_forward(obj, self.layout, self._to_axis(probe_x(c, ndim)), True)
+                return ndim
+            except Exception:
+                continue
+        return self.wanted[0] if self.wanted else 2
+
+    def _fresh_trained(self, c: int) -> Any:
+        """A new instance after one training forward (which creates lazy values)."""
+        obj = self._make(c, np.float64, self.probe_ndim)
+        try:
+            call_forward(obj, self.layout, self._to_axis(probe_x(c, self.probe_ndim)), True)
+        except Exception:
+            pass
+        return obj
+
+    def _params_by_behaviour(self, c: int) -> tuple[Any, Any] | None:
+        """gamma and beta among every value of C numbers the layer holds: the one that shifts y
+        by what is added to it (beta), the one that moves y along x_hat (gamma)."""
+        try:
+            obj = self._fresh_trained(c)
+        except Exception:
+            return None
+        taken = self._roles_taken()
+        found = [p for p in leaves(obj, c) if p not in taken and p.steps[-1] != "grad"]
+        found.sort(
+            key=lambda p: (
+                not _hinted(
+                    p, ("gamma", "weight", "scale", "gain", "beta", "bias", "shift", "offset")
+                ),
+                len(p.steps),
+            )
+        )
+        x = probe_x(c, self.probe_ndim)
+        delta = np.array([0.5, -0.3, 0.7] * c)[:c]
+        gamma = beta = None
+        for path in found[:24]:
+            try:
+                role = self._affine_role(path, x, delta, c)
+            except Exception:
+                continue
+            if role == "gamma" and gamma is None:
+                gamma = path
+            elif role == "beta" and beta is None:
+                beta = path
+            if gamma is not None and beta is not None:
+                self.param_note = "found by behaviour (y follows them by the affine law)"
+                return gamma, beta
+        return None
+
+    def _affine_role(self, path: Any, x: Any, delta: Any, c: int) -> str | None:
+        def run(add: bool) -> Any:
+            obj = self._fresh_trained(c)
+            base = np.asarray(as_array(path.get(obj)), dtype=np.float64).reshape(c)
+            if add:
+                path.set(obj, base + delta)
+                back = np.asarray(as_array(path.get(obj)), dtype=np.float64).reshape(c)
+                if not np.allclose(back, base + delta):
+                    raise ValueError("does not read back")
+            y = call_forward(obj, self.layout, self._to_axis(x.copy()), True)
+            y = y[0] if isinstance(y, (tuple, list)) and y else y
+            return self._from_axis(np.asarray(as_array(y), dtype=np.float64))
+
+        y0, y1 = run(False), run(True)
+        if y0.shape != x.shape or y1.shape != x.shape:
+            return None
+        d = (y1 - y0).reshape(x.shape[0], c, -1).transpose(1, 0, 2).reshape(c, -1)
+        scale = 1.0 + np.abs(y0).max()
+        if np.all(np.abs(d - delta[:, None]) <= 1e-6 * scale):
+            return "beta"
+        xc = x.reshape(x.shape[0], c, -1).transpose(1, 0, 2).reshape(c, -1)
+        xc = xc - xc.mean(axis=1, keepdims=True)
+        with np.errstate(all="ignore"):
+            corr = (d * xc).sum(axis=1) / np.sqrt((d * d).sum(axis=1) * (xc * xc).sum(axis=1))
+        if np.all(np.abs(corr) > 0.999) and np.all(np.sign(corr) == np.sign(delta)):
+            return "gamma"
+        return None
+
+    def _running_by_behaviour(self, c: int) -> tuple[Any, Any] | None:
+        """Running statistics among the values of C numbers: those that depend on the batches
+        before the last one (two instances trained on different first batches and the same
+        second batch disagree on them; a cache of the last batch's statistics agrees); the
+        mean is the one that moves towards the batch mean, the other is the spread statistic
+        (a variance, standard deviation or inverse standard deviation: its meaning is fitted by
+        the running check)."""
+        if self.layout.mode == "none":
+            return None
+        rng = np.random.default_rng(11)
+        shape = probe_x(c, self.probe_ndim).shape
+        a1 = rng.normal(3.0, 2.0, size=shape)
+        a2 = rng.normal(-4.0, 0.7, size=shape)
+        b = rng.normal(-2.0, 0.5, size=shape)
+
+        def values(obj: Any) -> dict[Any, Any]:
+            out = {}
+            for p, v in leaves(obj, c).items():
+                arr = np.asarray(as_array(v))
+                if arr.dtype.kind in "fiu":
+                    out[p] = arr.astype(np.float64).reshape(c)
+            return out
+
+        try:
+            obj = self._make(c, np.float64, self.probe_ndim)
+            call_forward(obj, self.layout, self._to_axis(a1.copy()), True)
+            first = values(obj)
+            call_forward(obj, self.layout, self._to_axis(b.copy()), True)
+            second = values(obj)
+            other = self._make(c, np.float64, self.probe_ndim)
+            call_forward(other, self.layout, self._to_axis(a2.copy()), True)
+            call_forward(other, self.layout, self._to_axis(b.copy()), True)
+            second_other = values(other)
+        except Exception:
+            return None
+        taken = self._roles_taken()
+        mean_b = _columns(b, c).mean(axis=1)
+        blends = []
+        for path, v2 in second.items():
+            v1, w2 = first.get(path), second_other.get(path)
+            if path in taken or v1 is None or w2 is None or path.steps[-1] == "grad":
+                continue
+            if np.array_equal(v1, v2) or not np.all(np.isfinite(v2)):
+                continue
+            if np.allclose(v2, w2, rtol=1e-9, atol=0.0):
+                continue  # the same after the same last batch: a cache, not a running value
+            blends.append(path)
+        means = []
+        for path in blends:
+            step, want = second[path] - first[path], mean_b - first[path]
+            with np.errstate(all="ignore"):
+                w = step / want
+            if (
+                np.all(np.isfinite(w))
+                and np.all(w > 0)
+                and np.all(w <= 1 + 1e-9)
+                and np.ptp(w) < 1e-6
+            ):
+                means.append(path)
+        if len(means) != 1:
+            return None
+        spread = [p for p in blends if p != means[0]]
+        spread.sort(key=lambda p: (not _hinted(p, ("var", "std", "sigma", "scale")), len(p.steps)))
+        if not spread:
+            return None
+        self.running_note = (
+            "found by behaviour (they carry every training batch, not only the last)"
+        )
+        return means[0], spread[0]
+
+    def _grads_by_behaviour(self, before: dict[Any, Any], dy: Any, c: int) -> Any:
+        """Gradients the backward wrote among the values of C numbers (new or changed, not the
+        parameters or statistics), told apart by value: dbeta is closest to Σdy, dgamma to
+        Σdy·x_hat."""
+        after = {p: as_array(v) for p, v in leaves(self.obj, c).items()}
+        taken = {s for pair in (self.params, self.running) for s in pair or ()}
+        written = [
+            p
+            for p, v in after.items()
+            if p not in taken
+            and (p not in before or not np.array_equal(np.asarray(v), np.asarray(before[p])))
+        ]
+        if len(written) < 2 or self.passed_x is None:
+            return None
+        x = self._from_axis(np.asarray(as_array(self.passed_x), dtype=np.float64))
+        cols, dcols = _columns(x, c), _columns(np.asarray(dy, np.float64), c)
+        xhat = (cols - cols.mean(axis=1, keepdims=True)) / np.sqrt(
+            cols.var(axis=1, keepdims=True) + 1e-5
+        )
+        want_b, want_g = dcols.sum(axis=1), (dcols * xhat).sum(axis=1)
+
+        def err(p: Any, want: Any) -> float:
+            v = np.asarray(after[p], dtype=np.float64).reshape(c)
+            return float(np.max(np.abs(v - want)) / (np.max(np.abs(want)) + 1e-300))
+
+        best = min(
+            ((g, b) for g in written for b in written if g != b),
+            key=lambda pair: err(pair[0], want_g) + err(pair[1], want_b),
+        )
+        self.grad_note = "found by behaviour (written by backward; matched by value)"
+        return best
+
     def _grads_text(self) -> str:
+        if self.grad_form == "engine":
+            assert self.engine is not None
+            return (
+                f"no layer backward: its own autograd engine ({self.engine.__name__}): x handed "
+                f"in as a {self.engine.__name__}, y.backward(dy), then x.grad and the "
+                "parameters' .grad"
+            )
         if self.grad_form == "autograd":
             return (
                 "torch tensors and no backward(): gradients by autograd; eval runs under "
@@ -299,7 +833,7 @@ class LayerAdapter(LayerDriver):
         assert self.grad_slots is not None
         return (
             f"backward(dy) -> dx; gradients in {self.grad_slots[0].label()}, "
-            f"{self.grad_slots[1].label()}"
+            f"{self.grad_slots[1].label()}" + (f" ({self.grad_note})" if self.grad_note else "")
         )
 
     def _infer_eps(self, c: int) -> float | None:
@@ -311,7 +845,124 @@ class LayerAdapter(LayerDriver):
         return infer_eps(run, c, self.ndims[0])
 
 
-def _holds_tensors(obj: Any, params: tuple[Slot, Slot] | None) -> bool:
+def _literal(text: str) -> Any:
+    """A --train-value/--eval-value: a Python literal (True, 0, 'test') or else the word."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _columns(a: Any, c: int) -> Any:
+    """(C, m): the values of each channel (channels on axis 1)."""
+    return np.asarray(a).reshape(a.shape[0], c, -1).transpose(1, 0, 2).reshape(c, -1)
+
+
+def _present(obj: Any, where: Any) -> bool:
+    """Whether a value is there already on a new instance (not created at the first forward)."""
+    return bool(where.exists(obj)) and not unset(where.get(obj))
+
+
+def _layout_key(layout: Layout) -> tuple[Any, ...]:
+    return (
+        layout.forward_name,
+        layout.mode,
+        layout.mode_name,
+        layout.eval_value,
+        layout.train_value,
+    )
+
+
+def _hinted(path: Any, words: tuple[str, ...]) -> bool:
+    label = path.label().lower()
+    return any(w in label for w in words)
+
+
+#: method names tried first as a forward (any method mapping x to x's shape qualifies)
+_FORWARD_HINTS = (
+    "call",
+    "get_output_for",
+    "fprop",
+    "forward_prop",
+    "apply",
+    "run",
+    "compute",
+    "process",
+    "predict",
+    "transform",
+)
+_RESET_HINTS = ("flush", "zero", "reset", "clear", "free", "forget", "release")
+_BACKWARD_HINTS = ("backward", "grad", "backprop", "bprop", "vjp", "bwd", "derivative")
+_NOT_FORWARD = (
+    "backward",
+    "train",
+    "eval",
+    "state_dict",
+    "parameters",
+    "zero_grad",
+    "reset",
+    "save",
+    "load",
+    "update",
+    "step",
+)
+
+
+def _entry_by_behaviour(obj: Any, c: int) -> str | None:
+    """The method that maps an array x to an array of x's shape: names order the search,
+    a call on a probe batch decides."""
+    names = [n for n in dir(obj) if not n.startswith("__") and n not in _NOT_FORWARD]
+    if isinstance(obj, dict):
+        names = [n for n in obj if isinstance(n, str)]
+    names.sort(key=lambda n: (n not in _FORWARD_HINTS, n.startswith("_"), n))
+    for name in names[:64]:
+        try:
+            method = getattr(obj, name)
+        except Exception:
+            continue
+        if not callable(method) or inspect.isclass(method):
+            continue
+        try:
+            sig = inspect.signature(method)
+            sig.bind(np.zeros((2, c)))
+        except (TypeError, ValueError):
+            continue
+        for ndim in (2, 4):
+            x = probe_x(c, ndim)
+            try:
+                y = method(x.copy())
+            except Exception:
+                continue
+            y = y[0] if isinstance(y, (tuple, list)) and y else y
+            if np.shape(as_array(y)) == x.shape:
+                return name
+    return None
+
+
+def _given_method(obj: Any, text: str, option: str, name: str) -> str:
+    if callable(getattr(obj, text, None)):
+        return text
+    methods = [n for n in dir(obj) if not n.startswith("__") and callable(getattr(obj, n, None))]
+    raise LoadError(
+        f"{option} {text!r}: {name} has no such method; its methods: "
+        f"{', '.join(methods[:20]) or 'none'}"
+    )
+
+
+def _given_path(obj: Any, text: str, option: str, name: str) -> Path:
+    try:
+        path = Path.parse(text)
+    except ValueError as exc:
+        raise LoadError(f"{option} {text!r}: {exc}") from None
+    if not path.exists(obj):
+        found = ", ".join(p.label() for p in list(leaves(obj, None))[:12]) or "none"
+        raise LoadError(
+            f"{option} {text!r}: {name} has no such value; values of numbers found on it: {found}"
+        )
+    return path
+
+
+def _holds_tensors(obj: Any, params: tuple[Where, Where] | None) -> bool:
     """Whether the layer keeps its parameters (or, with ``params`` None, any per-channel
     value) as torch tensors."""
     torch = sys.modules.get("torch")

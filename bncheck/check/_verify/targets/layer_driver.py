@@ -4,9 +4,11 @@ that mapping is :mod:`bncheck.check._verify.targets.layer`."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +24,11 @@ from bncheck.check._verify.targets.common import (
 )
 from bncheck.check._verify.targets.layout import Construction, Layout, call_forward, construction_of
 from bncheck.check._verify.targets.names import Slot
+from bncheck.check._verify.targets.values import Path
 from bncheck.exceptions import LoadError
+
+#: where a value lives: a name-table slot or a path found by behaviour or given by the user
+Where = Slot | Path
 
 
 class LayerDriver:
@@ -46,18 +52,32 @@ class LayerDriver:
         self.axis = axis
         self.build: Construction | None = None
         self.layout = Layout()
-        self.params: tuple[Slot, Slot] | None = None
-        self.running: tuple[Slot, Slot] | None = None
+        self.params: tuple[Where, Where] | None = None
+        self.running: tuple[Where, Where] | None = None
         self.eps_slot: str | None = None
         self.momentum_slot: str | None = None
         self.grad_form = "tuple"  # "tuple", "dict" or "slots"
-        self.grad_slots: tuple[Slot, Slot] | None = None
+        self.grad_slots: tuple[Where, Where] | None = None
+        #: the user's mapping from the command line: role -> path ("gamma", "mode", ...)
+        self.given: dict[str, Any] = {}
+        #: how values were found, when by behaviour (shown under "Plugged in as")
+        self.param_note = ""
+        self.running_note = ""
+        self.grad_note = ""
+        #: the method that takes dy (``backward`` unless found by behaviour or given)
+        self.backward_name = "backward"
+        #: the tensor class of a layer built on its own autograd engine (no layer backward)
+        self.engine: Any = None
+        #: a method called before each training forward, for a layer whose backward covers
+        #: every input since its last call (found by behaviour)
+        self.reset_name = ""
         self.torch_grads = False
         self.lazy_params = False
         self.lazy_running = False
         self.contracts = Contract()
         self.mapping: list[str] = []
         self.last_ndim = 2
+        self.probe_ndim = 2
         self.eps_inferred: float | None = None
         self.ndims = [2]
         self.wanted: tuple[int, ...] = (2, 4)
@@ -72,6 +92,9 @@ class LayerDriver:
 
     # -- building ------------------------------------------------------------------------------
     def _make(self, c: int, dtype: Any, ndim: int = 2) -> Any:
+        return as_object(self._build(c, dtype, ndim))
+
+    def _build(self, c: int, dtype: Any, ndim: int = 2) -> Any:
         if self.instance is not None:
             return copy.deepcopy(self.instance)
         assert self.factory is not None
@@ -141,7 +164,13 @@ class LayerDriver:
             for slot in pair or ():
                 value = slot.get(self.obj)
                 if isinstance(value, np.ndarray) and value.dtype != np.dtype(dtype):
-                    slot.set(self.obj, value.astype(dtype))
+                    try:
+                        slot.set(self.obj, value.astype(dtype))
+                    except TypeError:  # an item of a tuple: it keeps the dtype it has
+                        self.contracts.note(
+                            f"{slot.label()} stays {value.dtype} in a {dtype} run (it is held "
+                            "in a tuple, which bncheck cannot give a new array)"
+                        )
                 elif torch is not None and isinstance(value, torch.Tensor):
                     wanted = getattr(torch, dtype)
                     if value.dtype != wanted:
@@ -169,6 +198,10 @@ class LayerDriver:
         self.last_ndim = x.ndim
         if self.autograd:
             return self._forward_autograd(x, train)
+        if self.engine is not None:
+            return self._forward_engine(x, train)
+        if train and self.reset_name:  # a layer whose backward covers every forward since
+            getattr(self.obj, self.reset_name)()  # its last reset: one forward per step
         self.passed_x = self._to_axis(x)
         y = call_forward(self.obj, self.layout, self.passed_x, train)
         if (
@@ -207,6 +240,40 @@ class LayerDriver:
             raise AttributeError("eval with gradient recording applies to autograd targets only")
         self.grad_in_eval = bool(on)
 
+    def _forward_engine(self, x: Any, train: bool) -> Any:
+        """x as the engine's tensor, asking for its gradient; y's array back."""
+        xa = self._to_axis(x)
+        self.passed_x = xa
+        try:
+            self.x_t = self.engine(xa, requires_grad=True)
+        except TypeError:
+            self.x_t = self.engine(xa)
+            with contextlib.suppress(AttributeError):
+                self.x_t.requires_grad = True
+        self.y_t = call_forward(self.obj, self.layout, self.x_t, train)
+        return self._from_axis(as_array(getattr(self.y_t, "data", self.y_t)))
+
+    def _backward_engine(self, dy: Any) -> tuple[Any, Any, Any]:
+        c = dy.shape[1]
+        for slot in self.params or ():
+            holder = slot.get(self.obj)
+            if hasattr(holder, "grad"):
+                holder.grad = None
+        self.x_t.grad = None
+        grad = self._to_axis(dy)
+        try:
+            self.y_t.backward(grad)
+        except Exception:
+            self.y_t.backward(self.engine(grad))
+        grads = [as_array(getattr(s.get(self.obj), "grad", None)) for s in self.params or ()]
+        grads = [getattr(g, "data", g) for g in grads] or [None, None]
+        dx = as_array(getattr(self.x_t.grad, "data", self.x_t.grad))
+        return (
+            self._from_axis(dx) if isinstance(dx, np.ndarray) else dx,
+            self.contracts.per_channel(grads[0], c, "dgamma"),
+            self.contracts.per_channel(grads[1], c, "dbeta"),
+        )
+
     def _call_backward(self, dy: Any) -> Any:
         if self.torch_grads:
             for slot in self.params or ():
@@ -214,10 +281,12 @@ class LayerDriver:
                 old = getattr(holder, "grad", None)
                 # mini-frameworks accumulate (grad += ...): start from zeros, not None
                 holder.grad = np.zeros_like(old) if isinstance(old, np.ndarray) else None
-        return self.obj.backward(self._to_axis(dy))
+        return getattr(self.obj, self.backward_name)(self._to_axis(dy))
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         c = dy.shape[1]
+        if self.engine is not None:
+            return self._backward_engine(dy)
         if self.autograd:
             import torch
 
@@ -285,6 +354,19 @@ class LayerDriver:
         return out
 
 
+def as_object(value: Any) -> Any:
+    """A dict of functions and values (a factory returning ``{"forward": f, "params": ...}``)
+    seen as an object with those attributes; anything else as it is."""
+    if (
+        isinstance(value, dict)
+        and value
+        and all(isinstance(k, str) and k.isidentifier() for k in value)
+        and any(callable(v) for v in value.values())
+    ):
+        return types.SimpleNamespace(**value)
+    return value
+
+
 def unset(value: Any) -> bool:
     """None, or a plain number standing in for C values until the first forward."""
     return value is None or (
@@ -302,7 +384,10 @@ def scalar(obj: Any, label: str | None) -> Any:
     return getattr(obj, label, None)
 
 
-def set_new(obj: Any, slot: Slot, value: Any) -> None:
+def set_new(obj: Any, slot: Where, value: Any) -> None:
+    if isinstance(slot, Path):
+        slot.set(obj, value)
+        return
     if slot.container is None:
         setattr(obj, slot.name, value)
     else:

@@ -5,6 +5,9 @@ signatures (runs inside the worker process; the spellings are the tables of
 from __future__ import annotations
 
 import inspect
+import re
+import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +28,15 @@ from bncheck.check._verify.targets.names import (
     has_attr,
 )
 
-__all__ = ["Construction", "Layout", "call_forward", "construction_of", "mode_of"]
+__all__ = [
+    "Construction",
+    "Layout",
+    "call_forward",
+    "construction_of",
+    "mode_candidates",
+    "mode_of",
+    "string_constants",
+]
 
 
 # -- mode -------------------------------------------------------------------------------------
@@ -37,17 +48,37 @@ class Layout:
 
     forward_name: str = "forward"
     #: "kwarg", "inverted", "string", "methods", "attribute", "string-attribute",
-    #: "eval-method" or "none"
+    #: "eval-method", "positional", "setter" or "none"
     mode: str = "none"
     mode_name: str = ""
     eval_value: Any = None
     notes: list[str] = field(default_factory=list)
+    #: the train value of a string switch (``"train"`` unless the layer spells it otherwise)
+    train_value: Any = "train"
+    #: how the switch was found: "names" (the tables) or "behaviour" (tried and watched)
+    found_by: str = "names"
+    #: the object holding a process-wide switch (mode "global-attribute"), e.g. a config
+    holder: Any = field(default=None, compare=False)
 
     def describe(self) -> str:
+        if self.mode == "global-attribute":
+            return (
+                f"the process-wide {self.mode_name} = True|False (restored after each call), "
+                f"then {self.forward_name}(x)"
+            )
+        if self.mode == "positional":
+            return f"{self.forward_name}(x, True|False) (the mode as its second argument)"
+        if self.mode == "setter":
+            return (
+                f"{self.mode_name}({self.train_value!r}|{self.eval_value!r}), then "
+                f"{self.forward_name}(x)"
+            )
         if self.mode == "kwarg":
             return f"{self.forward_name}(x, {self.mode_name}=True|False)"
         if self.mode == "string":
-            return f"{self.forward_name}(x, {self.mode_name}='train'|{self.eval_value!r})"
+            return (
+                f"{self.forward_name}(x, {self.mode_name}={self.train_value!r}|{self.eval_value!r})"
+            )
         if self.mode == "methods":
             return f"train()/eval(), then {self.forward_name}(x)"
         if self.mode == "attribute":
@@ -55,7 +86,10 @@ class Layout:
         if self.mode == "inverted":
             return f"{self.forward_name}(x, {self.mode_name}=False|True)"
         if self.mode == "string-attribute":
-            return f"{self.mode_name} = 'train'|{self.eval_value!r}, then {self.forward_name}(x)"
+            return (
+                f"{self.mode_name} = {self.train_value!r}|{self.eval_value!r}, then "
+                f"{self.forward_name}(x)"
+            )
         if self.mode == "eval-method":
             return f"{self.forward_name}(x) in training, {self.mode_name}(x) in eval"
         return f"{self.forward_name}(x) (no eval mode found)"
@@ -68,16 +102,19 @@ def _params_of(fn: Callable[..., Any]) -> dict[str, inspect.Parameter]:
         return {}
 
 
-def mode_of(obj: Any) -> Layout:
-    """How ``obj`` is called in train and eval mode (names and signatures only)."""
+def mode_of(obj: Any, entry: str | None = None) -> Layout:
+    """How ``obj`` is called in train and eval mode (names and signatures only); ``entry``:
+    the forward's name when it is neither ``forward`` nor ``__call__`` (found by behaviour)."""
     layout = Layout()
-    fwd = getattr(obj, "forward", None)
-    if not callable(fwd):
+    fwd = getattr(obj, entry or "forward", None)
+    if entry is not None:
+        layout.forward_name = entry
+    elif not callable(fwd):
         if callable(obj) and type(obj).__call__ is not object.__call__:
             layout.forward_name, fwd = "__call__", obj.__call__
         else:
             return layout
-    params = _params_of(fwd)
+    params = _params_of(fwd) if callable(fwd) else {}
     for name in BOOL_MODE_PARAMS:
         if name in params:
             layout.mode, layout.mode_name = "kwarg", name
@@ -114,7 +151,20 @@ def call_forward(obj: Any, layout: Layout, x: Any, train: bool) -> Any:
     if layout.mode == "kwarg":
         return fwd(x, **{layout.mode_name: train})
     if layout.mode == "string":
-        return fwd(x, **{layout.mode_name: "train" if train else layout.eval_value})
+        return fwd(x, **{layout.mode_name: layout.train_value if train else layout.eval_value})
+    if layout.mode == "positional":
+        return fwd(x, train)
+    if layout.mode == "global-attribute":
+        attribute = layout.mode_name.rpartition(".")[2]
+        old = getattr(layout.holder, attribute)
+        setattr(layout.holder, attribute, train)
+        try:
+            return fwd(x)
+        finally:
+            setattr(layout.holder, attribute, old)
+    if layout.mode == "setter":
+        getattr(obj, layout.mode_name)(layout.train_value if train else layout.eval_value)
+        return fwd(x)
     if layout.mode == "methods":
         obj.train() if train else obj.eval()
         return fwd(x)
@@ -124,7 +174,7 @@ def call_forward(obj: Any, layout: Layout, x: Any, train: bool) -> Any:
     if layout.mode == "inverted":
         return fwd(x, **{layout.mode_name: not train})
     if layout.mode == "string-attribute":
-        setattr(obj, layout.mode_name, "train" if train else layout.eval_value)
+        setattr(obj, layout.mode_name, layout.train_value if train else layout.eval_value)
         return fwd(x)
     if layout.mode == "eval-method":
         return fwd(x) if train else getattr(obj, layout.mode_name)(x)
@@ -195,4 +245,176 @@ def construction_of(factory: Callable[..., Any]) -> list[Construction]:
     for fallback in (Construction("channels"), Construction("lazy"), Construction("params")):
         if fallback not in out:
             out.append(fallback)
+    return out
+
+
+# -- candidates for discovery by behaviour ---------------------------------------------------------
+
+#: how many switches :func:`mode_candidates` offers at most (each costs a few tiny forwards)
+MAX_MODE_CANDIDATES = 48
+_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_\- ]{0,23}$")
+_TRAIN_WORDS = ("train", "training", "fit", "learn")
+
+
+def _codes_of(obj: Any) -> list[types.CodeType]:
+    """The code objects of ``obj``'s own methods and of the functions it holds (closures of a
+    namespace or dict of functions), not those of library base classes."""
+    found: list[Any] = []
+    for klass in type(obj).__mro__:
+        module = getattr(klass, "__module__", "") or ""
+        if klass is object or module.split(".")[0] in ("builtins", "numpy", "torch", "abc"):
+            continue
+        for value in vars(klass).values():
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            if isinstance(value, property):
+                value = value.fget
+            found.append(getattr(value, "__code__", None))
+    holder = obj if isinstance(obj, dict) else getattr(obj, "__dict__", {})
+    if isinstance(holder, dict):
+        for value in list(holder.values())[:256]:
+            found.append(getattr(value, "__code__", None))
+    return [c for c in found if isinstance(c, types.CodeType)]
+
+
+def string_constants(obj: Any) -> list[str]:
+    """Short words written in the layer's own code (``"train"``, ``"inference"``, ``"test"``):
+    the values a string mode switch may take, in the order they appear."""
+    out: list[str] = []
+    stack = _codes_of(obj)
+    seen = 0
+    while stack and seen < 512:
+        code = stack.pop(0)
+        seen += 1
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                stack.append(const)
+            elif isinstance(const, str) and _WORD.match(const) and const not in out:
+                out.append(const)
+            elif isinstance(const, tuple):
+                out += [c for c in const if isinstance(c, str) and _WORD.match(c) and c not in out]
+    return out
+
+
+def _string_pairs(default: Any, words: list[str]) -> list[tuple[str, str]]:
+    """(train value, eval value) pairs to try for a string switch: the train value is the
+    default or a training word the code uses; eval values the other words, the usual eval
+    spellings first."""
+    trains = [default] if isinstance(default, str) else []
+    trains += [w for w in words if w.lower() in _TRAIN_WORDS and w not in trains]
+    if not trains:
+        trains = ["train"]
+    evals = [w for w in words if w.lower() in EVAL_STRINGS]
+    evals += [w for w in words if w not in evals]
+    return [(t, e) for t in trains[:2] for e in evals if e != t]
+
+
+def _keyword_sources(obj: Any, forward_name: str) -> list[dict[str, inspect.Parameter]]:
+    """The parameters of the forward and, when it passes ``*args``/``**kwargs`` on, of the
+    layer's other methods (a base ``__call__`` forwarding to ``call(inputs, training=None)``)."""
+    fwd = getattr(obj, forward_name, None)
+    params = _params_of(fwd) if callable(fwd) else {}
+    sources = [params]
+    passes_on = any(p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) for p in params.values())
+    if passes_on:
+        for name in dir(type(obj)):
+            if name.startswith("__") or name == forward_name:
+                continue
+            method = getattr(obj, name, None)
+            if callable(method) and inspect.ismethod(method):
+                sources.append(_params_of(method))
+    return sources
+
+
+def _global_switches(obj: Any) -> list[tuple[str, Any, str]]:
+    """Boolean attributes of the objects at the top of the layer's own module (a process-wide
+    configuration such as Chainer's ``config.train``): (label, holder, attribute)."""
+    module = sys.modules.get(getattr(type(obj), "__module__", "") or "")
+    if module is None or module.__name__.split(".")[0] in ("builtins", "numpy", "torch"):
+        return []
+    out = []
+    for name, value in list(vars(module).items())[:512]:
+        if name.startswith("__") or isinstance(value, (types.ModuleType, type)) or callable(value):
+            continue
+        if not hasattr(value, "__dict__") and not hasattr(type(value), "__dict__"):
+            continue
+        fields = {**{k: v for k, v in vars(type(value)).items() if not k.startswith("__")}}
+        fields.update(getattr(value, "__dict__", {}) or {})
+        for attribute, held in fields.items():
+            if isinstance(held, bool) and not attribute.startswith("_"):
+                out.append((f"{module.__name__}.{name}.{attribute}", value, attribute))
+    return out[:8]
+
+
+def mode_candidates(obj: Any, forward_name: str) -> list[Layout]:
+    """Every way the layer might be switched between training and eval, to be tried and
+    watched: keyword and positional arguments of the forward (and of the methods it passes its
+    arguments to), ``train()``/``eval()``, one-argument setter methods, boolean and string
+    attributes, and other methods that map x to an array of its shape. Names order the list
+    (known spellings first); they never decide it."""
+    words = string_constants(obj)
+    out: list[Layout] = []
+
+    def add(layout: Layout) -> None:
+        if layout not in out and len(out) < MAX_MODE_CANDIDATES:
+            layout.found_by = "behaviour"
+            out.append(layout)
+
+    for source in _keyword_sources(obj, forward_name):
+        items = list(source.values())
+        positional = [p for p in items if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        for p in items[1:] if items else []:
+            if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL, p.POSITIONAL_ONLY):
+                continue
+            if p.default is inspect.Parameter.empty:
+                if len(positional) > 1 and p is positional[1]:
+                    add(Layout(forward_name, "positional"))
+                continue
+            d = p.default
+            if isinstance(d, bool) or d is None:
+                inverted = p.name in INVERTED_MODE_PARAMS or "determin" in p.name.lower()
+                kinds = ("inverted", "kwarg") if inverted else ("kwarg", "inverted")
+                for kind in kinds:
+                    add(Layout(forward_name, kind, p.name))
+            if isinstance(d, str) or p.name in STRING_MODE_PARAMS:
+                for t, e in _string_pairs(d, words):
+                    add(Layout(forward_name, "string", p.name, e, train_value=t))
+    if callable(getattr(obj, "train", None)) and callable(getattr(obj, "eval", None)):
+        add(Layout(forward_name, "methods"))
+    holder = obj if isinstance(obj, dict) else getattr(obj, "__dict__", {})
+    attrs = dict(holder) if isinstance(holder, dict) else {}
+    for name in dir(obj) if not isinstance(obj, dict) else []:
+        if not name.startswith("__") and name not in attrs and has_attr(obj, name):
+            try:
+                attrs[name] = inspect.getattr_static(obj, name)
+            except AttributeError:
+                continue
+    for name, value in attrs.items():
+        if isinstance(value, bool):
+            add(Layout(forward_name, "attribute", name))
+        elif isinstance(value, str) and _WORD.match(value):
+            for t, e in _string_pairs(value, words):
+                add(Layout(forward_name, "string-attribute", name, e, train_value=t))
+    for label, holder, _attribute in _global_switches(obj):
+        layout = Layout(forward_name, "global-attribute", label)
+        layout.holder = holder
+        add(layout)
+    for name in sorted(
+        attrs, key=lambda n: ("mode" not in n.lower() and "phase" not in n.lower(), n)
+    ):
+        method = getattr(obj, name, None)
+        if name in (forward_name, "forward", "backward", "train", "eval") or not callable(method):
+            continue
+        required = [
+            p
+            for p in _params_of(method).values()
+            if p.default is inspect.Parameter.empty
+            and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+        if len(required) == 1 and any(
+            k in name.lower() for k in ("mode", "phase", "train", "eval", "stage", "state")
+        ):
+            add(Layout(forward_name, "setter", name, False, train_value=True))
+            for t, e in _string_pairs(None, words):
+                add(Layout(forward_name, "setter", name, e, train_value=t))
     return out

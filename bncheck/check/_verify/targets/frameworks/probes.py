@@ -123,7 +123,7 @@ def conventions(adapter: Any, c: int) -> list[str]:
 
     Examples
     --------
-    >>> from bncheck.check._verify.targets.framework_probes import ONE_PASS
+    >>> from bncheck.check._verify.targets.frameworks.probes import ONE_PASS
     >>> ONE_PASS["float64"]
     (100000000.0, 1e-06)
     """

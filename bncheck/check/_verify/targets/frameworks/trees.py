@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -104,6 +104,30 @@ def example_shape(c: int, ndim: int) -> tuple[int, ...]:
     return (c + 5, c, c + 1, c + 2, c + 3)[:ndim]
 
 
+class Steps(Protocol):
+    """What an adapter drives a built instance with (:class:`Built`, :class:`TorchBuilt`, or a
+    framework's own): its initial parameters and statistics, where gamma, beta and the running
+    statistics sit in them, the train and eval steps, and arrays in and out."""
+
+    params: Any
+    stats: Any
+    param_paths: tuple[Path, Path] | None
+    stat_paths: tuple[Path, Path] | None
+    how: str
+
+    def step(self, p: Any, s: Any, x: Any, dy: Any) -> Any:
+        """(y, new_stats, (dparams, dx) or None when ``dy`` is None) of a train step."""
+
+    def eval(self, p: Any, s: Any, x: Any) -> Any:
+        """(y, new_stats) of an eval step."""
+
+    def put(self, a: Any, like: Any = None) -> Any:
+        """A NumPy array as the framework's array (in the dtype of ``like`` when given)."""
+
+    def get(self, a: Any) -> Any:
+        """The framework's array as a NumPy array."""
+
+
 class Built:
     """One instance for (C, dtype, rank, axis): its initial parameters and statistics, where
     gamma, beta and the running statistics sit in them, and the jitted steps.
@@ -130,5 +154,98 @@ class Built:
             y, pull, new = jax.vjp(lambda p_, x_: call(True, p_, s, x_), p, x, has_aux=True)
             return y, new, pull(dy.astype(y.dtype))
 
-        self.step = jax.jit(step)
+        self._step = jax.jit(step)
         self.eval = jax.jit(lambda p, s, x: call(False, p, s, x))
+
+    #: how the mapping says the steps run
+    how = (
+        "each train step (forward and vjp) is one jax.jit program; float64 with "
+        "jax_enable_x64 on, float32 and float16 with it off (JAX's default)"
+    )
+
+    def step(self, p: Any, s: Any, x: Any, dy: Any) -> Any:
+        """(y, new_stats, (dparams, dx)) of a train step; ``dy`` None: zeros."""
+        return self._step(p, s, x, jax_module().numpy.zeros_like(x) if dy is None else dy)
+
+    def put(self, a: Any, like: Any = None) -> Any:
+        """A NumPy array as the framework's array (in the dtype of ``like`` when given)."""
+        jnp = jax_module().numpy
+        return jnp.asarray(a) if like is None else jnp.asarray(a, dtype=like.dtype)
+
+    def get(self, a: Any) -> Any:
+        """The framework's array as a NumPy array."""
+        return np.array(a)
+
+
+def tree_map(fn: Callable[[Any], Any], tree: Any) -> Any:
+    """``fn`` on every leaf of a nested dict/list/tuple tree (the containers rebuilt)."""
+    if isinstance(tree, dict):
+        return {k: tree_map(fn, v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        items = [tree_map(fn, v) for v in tree]
+        return type(tree)(items) if isinstance(tree, tuple) else items
+    return fn(tree)
+
+
+class TorchBuilt:
+    """:class:`Built` for a layer whose arithmetic is PyTorch's (Keras on its torch backend):
+    a train step is the forward, and, for a dy, ``torch.autograd.grad`` of y for dy (dx and
+    the parameters'); eval runs under ``torch.no_grad()``. The leaves of the parameters and
+    statistics are tensors (a dict/list tree), never the layer's own variables."""
+
+    how = (
+        "each train step: the forward with autograd on, then torch.autograd.grad of y for dy "
+        "(eager PyTorch, as a torch training loop runs it); eval under torch.no_grad()"
+    )
+
+    def __init__(
+        self,
+        call: Callable[..., Any],
+        params: Any,
+        stats: Any,
+        param_paths: tuple[Path, Path] | None,
+        stat_paths: tuple[Path, Path] | None,
+    ) -> None:
+        self.torch = importlib.import_module("torch")
+        self.call = call
+        self.params, self.stats = params, stats
+        self.param_paths, self.stat_paths = param_paths, stat_paths
+
+    def _detach(self, tree: Any) -> Any:
+        return tree_map(lambda v: v.detach() if hasattr(v, "detach") else v, tree)
+
+    def step(self, p: Any, s: Any, x: Any, dy: Any) -> Any:
+        """(y, new_stats, (dparams, dx)) of a train step (``dy`` None: no gradients)."""
+        torch = self.torch
+
+        def leaf(v: Any) -> Any:
+            if hasattr(v, "is_floating_point") and v.is_floating_point():
+                return v.detach().clone().requires_grad_(True)
+            return v
+
+        p_ = tree_map(leaf, p)
+        x_ = x.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            y, new = self.call(True, p_, s, x_)
+        if dy is None:
+            return y.detach(), self._detach(new), None
+        found = [(path, v) for path, v in leaves(p_) if getattr(v, "requires_grad", False)]
+        grads = torch.autograd.grad(
+            y, [x_, *(v for _, v in found)], grad_outputs=dy.to(y.dtype), allow_unused=True
+        )
+        gp = tree_map(lambda v: None, p)
+        for (path, v), g in zip(found, grads[1:], strict=True):
+            gp = set_at(gp, path, torch.zeros_like(v) if g is None else g)
+        return y.detach(), self._detach(new), (gp, grads[0])
+
+    def eval(self, p: Any, s: Any, x: Any) -> Any:
+        with self.torch.no_grad():
+            y, new = self.call(False, p, s, x)
+        return y.detach(), self._detach(new)
+
+    def put(self, a: Any, like: Any = None) -> Any:
+        t = self.torch.from_numpy(np.ascontiguousarray(a))
+        return t if like is None else t.to(like.dtype)
+
+    def get(self, a: Any) -> Any:
+        return a.detach().cpu().numpy().copy() if hasattr(a, "detach") else np.array(a)

@@ -2,7 +2,7 @@
 
 :class:`JaxAdapter` is what the Flax and Keras adapters share: a subclass builds, per (C,
 dtype, rank, axis), a pure ``call(train, params, stats, x) -> (y, new_stats)`` and the initial
-parameters and statistics (:class:`~bncheck.check._verify.targets.framework_trees.Built`
+parameters and statistics (:class:`~bncheck.check._verify.targets.frameworks.trees.Built`
 jits it); this
 class answers verify's calls with it: new, set_params, forward (train: the jitted forward-and-vjp
 step with dy = 0; eval: the jitted eval step), backward (the same step with dy), state.
@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from bncheck.check._verify.targets.common import Contract, infer_eps
-from bncheck.check._verify.targets.framework_probes import conventions
-from bncheck.check._verify.targets.framework_trees import (
-    Built,
+from bncheck.check._verify.targets.frameworks.probes import conventions
+from bncheck.check._verify.targets.frameworks.trees import (
     Path,
+    Steps,
     example_shape,
     get_at,
     jax_module,
@@ -43,6 +43,11 @@ class JaxAdapter:
     kind = "jax"
     #: what the mapping calls the framework
     framework = "JAX"
+    #: whether the steps run on JAX (float64 needs jax_enable_x64); the autodiff they use
+    uses_jax = True
+    autodiff = "jax.vjp"
+    #: whether the parameters are held in another shape by design (their gradients read flat)
+    flat_params = False
 
     def __init__(self, target: Any, name: str, *, axis: int = 1) -> None:
         self.target, self.name = target, name
@@ -53,8 +58,8 @@ class JaxAdapter:
         self.contracts = Contract()
         self.mapping: list[str] = []
         self.channels: int | None = None
-        self.cache: dict[tuple[Any, ...], Built] = {}
-        self.cur: Built | None = None
+        self.cache: dict[tuple[Any, ...], Steps] = {}
+        self.cur: Steps | None = None
         self.params: Any = None
         self.stats: Any = None
         self.last: tuple[Any, Any, Any] | None = None
@@ -66,7 +71,7 @@ class JaxAdapter:
         self.has_modes = True
 
     # -- for the subclasses -----------------------------------------------------------------
-    def _build(self, c: int, dtype: str, ndim: int) -> Built:
+    def _build(self, c: int, dtype: str, ndim: int) -> Steps:
         raise NotImplementedError
 
     def _describe_target(self) -> list[str]:
@@ -85,15 +90,14 @@ class JaxAdapter:
             mapping.append(
                 "parameters: "
                 + ", ".join(map(self.label, self.cur.param_paths))
-                + "; gradients by jax.vjp of y for dy (dx, and the parameters')"
+                + f"; gradients by {self.autodiff} of y for dy (dx, and the parameters')"
             )
         else:
-            mapping.append("parameters: none found (treated as gamma = 1, beta = 0); dx by jax.vjp")
-        mapping.append(
-            "each train step (forward and vjp) is one jax.jit program; float64 "
-            "with jax_enable_x64 on, float32 and float16 with it off (JAX's "
-            "default)"
-        )
+            mapping.append(
+                "parameters: none found (treated as gamma = 1, beta = 0); dx by " + self.autodiff
+            )
+        if self.cur is not None:
+            mapping.append(self.cur.how)
         if not self.x64():
             self.contracts.note(
                 "JAX cannot enable float64 (jax_enable_x64) here: float64 "
@@ -121,6 +125,8 @@ class JaxAdapter:
 
     def x64(self, on: bool = True) -> bool:
         """Switch jax_enable_x64; whether float64 arrays are float64 afterwards (when on)."""
+        if not self.uses_jax:
+            return True
         jax = jax_module()
         try:
             jax.config.update("jax_enable_x64", on)
@@ -229,10 +235,9 @@ class JaxAdapter:
         assert self.cur is not None
         if self.cur.param_paths is None:
             return
-        jnp = jax_module().numpy
         for path, value in zip(self.cur.param_paths, (gamma, beta), strict=True):
             old = get_at(self.params, path)
-            new = jnp.asarray(np.asarray(value).reshape(np.shape(old)), dtype=old.dtype)
+            new = self.cur.put(np.asarray(value).reshape(np.shape(old)), like=old)
             self.params = set_at(self.params, path, new)
 
     def _to_axis(self, a: Any) -> Any:
@@ -243,29 +248,29 @@ class JaxAdapter:
 
     def forward(self, x: Any, train: bool) -> Any:
         assert self.cur is not None
-        jnp = jax_module().numpy
         self.passed_x = x
-        xj = jnp.asarray(self._to_axis(x))
+        xj = self.cur.put(self._to_axis(x))
         if train:
-            y, new_stats, _ = self.cur.step(self.params, self.stats, xj, jnp.zeros_like(xj))
+            y, new_stats, _ = self.cur.step(self.params, self.stats, xj, None)
             self.last = (self.params, self.stats, xj)
         else:
             y, new_stats = self.cur.eval(self.params, self.stats, xj)
         if new_stats is not None:
             self.stats = new_stats
-        return self._from_axis(np.array(y))
+        return self._from_axis(self.cur.get(y))
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         assert self.cur is not None
         if self.last is None:
             raise RuntimeError("backward before a train-mode forward")
-        jnp = jax_module().numpy
         params, stats, xj = self.last
-        _, _, (gp, gx) = self.cur.step(params, stats, xj, jnp.asarray(self._to_axis(dy)))
-        dx = self._from_axis(np.array(gx))
+        _, _, (gp, gx) = self.cur.step(params, stats, xj, self.cur.put(self._to_axis(dy)))
+        dx = self._from_axis(self.cur.get(gx))
         if self.cur.param_paths is None:
             return dx, None, None
-        dg, db = (np.array(get_at(gp, p)) for p in self.cur.param_paths)
+        dg, db = (self.cur.get(get_at(gp, p)) for p in self.cur.param_paths)
+        if self.flat_params:
+            dg, db = dg.reshape(-1), db.reshape(-1)
         c = dy.shape[1]
         return (
             dx,
@@ -278,10 +283,10 @@ class JaxAdapter:
         cur = self.cur
         if cur is not None and cur.param_paths is not None:
             for key, path in zip(("gamma", "beta"), cur.param_paths, strict=True):
-                out[key] = np.array(get_at(self.params, path)).reshape(-1)
+                out[key] = cur.get(get_at(self.params, path)).reshape(-1)
         if cur is not None and cur.stat_paths is not None:
             for key, path in zip(("running_mean", "running_var"), cur.stat_paths, strict=True):
-                out[key] = np.array(get_at(self.stats, path)).reshape(-1)
+                out[key] = cur.get(get_at(self.stats, path)).reshape(-1)
         eps = self.attrs.get("eps", self.eps_inferred)
         if eps is not None:
             out["eps"] = float(eps)

@@ -1,32 +1,37 @@
-"""The adapters of Flax BNs: ``flax.linen`` and ``flax.nnx`` modules (run in the worker process).
+"""The adapters of Flax BNs: ``flax.linen`` and ``flax.nnx`` modules (run in the worker process),
+registered as the framework ``flax``.
 
 linen: a module is configuration; ``init`` creates its ``params`` and ``batch_stats``
 collections, and ``apply(variables, x, use_running_average=..., mutable=["batch_stats"])`` runs
 it and returns the updated statistics. nnx: a module holds its state; ``nnx.split`` gives a
 graph definition (with the mode: ``use_running_average`` is a static attribute) and the states
 of its ``Param`` and ``BatchStat`` variables, ``nnx.merge`` a module again inside the traced
-step. Both are driven through :class:`~bncheck.check._verify.targets.jax_driver.JaxAdapter`.
+step. Both are driven through
+:class:`~bncheck.check._verify.targets.frameworks.jax_driver.JaxAdapter`.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from typing import Any
 
 import numpy as np
 
 from bncheck.check._verify.targets import names as P
-from bncheck.check._verify.targets.framework_trees import (
+from bncheck.check._verify.targets.frameworks import Framework
+from bncheck.check._verify.targets.frameworks.jax_driver import JaxAdapter
+from bncheck.check._verify.targets.frameworks.trees import (
     PARAM_PAIRS,
     STAT_PAIRS,
     Built,
+    Steps,
     cast_tree,
     example_shape,
     find_pair,
     jax_module,
 )
-from bncheck.check._verify.targets.jax_driver import JaxAdapter
 from bncheck.exceptions import LoadError
 
 __all__ = ["LinenAdapter", "NnxAdapter"]
@@ -144,7 +149,7 @@ class LinenAdapter(JaxAdapter):
         self.has_modes = self.arg is not None
         return self.modes
 
-    def _build(self, c: int, dtype: str, ndim: int) -> Built:
+    def _build(self, c: int, dtype: str, ndim: int) -> Steps:
         mt, me = self._module()
         arg = self.arg
         variables = self._init(mt, c, ndim)
@@ -291,7 +296,7 @@ class NnxAdapter(JaxAdapter):
             "and simpler forms; pass an instance (file.py:name) instead"
         )
 
-    def _build(self, c: int, dtype: str, ndim: int) -> Built:
+    def _build(self, c: int, dtype: str, ndim: int) -> Steps:
         nnx = importlib.import_module("flax.nnx")
         if c not in self.models:
             self.models[c] = self._model(c)
@@ -362,3 +367,35 @@ class NnxAdapter(JaxAdapter):
             f"mode: {how}; the BatchStat state after each step is kept (also after eval, "
             "where it must not change)",
         ]
+
+
+def _claims(obj: Any) -> str | None:
+    is_class = inspect.isclass(obj)
+    for kind in ("flax.linen", "flax.nnx"):
+        base = getattr(sys.modules.get(kind), "Module", None)
+        if base is None:
+            continue
+        try:
+            if (is_class and issubclass(obj, base)) or (not is_class and isinstance(obj, base)):
+                return kind
+        except TypeError:
+            continue
+    return None
+
+
+def _adapter(obj: Any, name: str, axis: int) -> JaxAdapter:
+    cls = LinenAdapter if _claims(obj) == "flax.linen" else NnxAdapter
+    return cls(obj, name, axis=axis)
+
+
+#: Flax (linen and nnx) in the registry
+FRAMEWORK = Framework(
+    name="flax",
+    modules=("flax",),
+    packages=("jax", "flax"),
+    extra="jax",
+    distribution="flax",
+    claims=_claims,
+    adapter=_adapter,
+    order=20,
+)

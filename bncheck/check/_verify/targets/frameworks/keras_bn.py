@@ -1,30 +1,40 @@
-"""The adapter of Keras 3 BNs on the JAX backend (run in the worker process).
+"""The adapter of Keras 3 BNs on its JAX or torch backend (run in the worker process), registered
+as the framework ``keras``.
 
 ``keras.layers.BatchNormalization``, a subclass, or a layer holding one: built for C channels
 under the run's dtype policy (``keras.config.set_dtype_policy``, as a float64 Keras program
-sets it), then driven statelessly as a JAX training loop drives Keras:
+sets it), then driven statelessly as a training loop drives Keras:
 ``layer.stateless_call(trainable, non_trainable, x, training=...)`` returns y and the updated
-non-trainable variables (the moving statistics), inside the jitted step of
-:class:`~bncheck.check._verify.targets.jax_driver.JaxAdapter`. The layer's own variables are never
-assigned, so one built layer serves every run of its (C, dtype, rank).
+non-trainable variables (the moving statistics), inside the steps of
+:class:`~bncheck.check._verify.targets.frameworks.jax_driver.JaxAdapter` (on JAX: one jitted
+program, gradients by ``jax.vjp``; on torch: eager, gradients by ``torch.autograd.grad``). The
+layer's own variables are never assigned, so one built layer serves every run of its (C,
+dtype, rank). The backend is Keras' own choice at import, ``KERAS_BACKEND``, honoured; unset
+(and no backend in Keras' config file), bncheck sets it to jax before anything imports Keras.
 """
 
 from __future__ import annotations
 
 import copy
 import importlib
+import inspect
+import os
+import sys
 from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets.framework_trees import (
+from bncheck.check._verify.targets.frameworks import Framework
+from bncheck.check._verify.targets.frameworks.jax_driver import JaxAdapter
+from bncheck.check._verify.targets.frameworks.trees import (
     PARAM_PAIRS,
     STAT_PAIRS,
     Built,
     Path,
+    Steps,
+    TorchBuilt,
     example_shape,
 )
-from bncheck.check._verify.targets.jax_driver import JaxAdapter
 from bncheck.exceptions import LoadError
 
 __all__ = ["KerasAdapter"]
@@ -32,15 +42,34 @@ __all__ = ["KerasAdapter"]
 SHOWN = ("axis", "momentum", "epsilon", "center", "scale", "synchronized", "renorm")
 
 
+#: the Keras backends bncheck drives, and the autodiff their steps use
+BACKENDS = {"jax": "jax.vjp", "torch": "torch.autograd.grad"}
+
+
 def _keras() -> Any:
     keras = importlib.import_module("keras")
     backend = keras.backend.backend()
-    if backend != "jax":
+    if backend not in BACKENDS:
         raise LoadError(
-            f"Keras runs on its {backend!r} backend in this process (KERAS_BACKEND was set "
-            "before keras was imported); bncheck drives Keras on JAX: set KERAS_BACKEND=jax"
+            f"Keras runs on its {backend!r} backend in this process (KERAS_BACKEND="
+            f"{os.environ.get('KERAS_BACKEND')!r}); bncheck drives Keras on "
+            f"{' or '.join(BACKENDS)}: set KERAS_BACKEND to one of them"
         )
     return keras
+
+
+def _prepare() -> None:
+    """Keras reads KERAS_BACKEND when first imported: honoured when set, JAX otherwise (Keras'
+    own default, TensorFlow, named in the config file Keras writes on its first import, is
+    not a backend bncheck drives)."""
+    if os.environ.get("KERAS_BACKEND"):
+        return
+    os.environ["KERAS_BACKEND"] = "jax"
+    _DEFAULTED.append(True)
+
+
+#: whether bncheck chose the backend (KERAS_BACKEND was not set)
+_DEFAULTED: list[bool] = []
 
 
 def _short(variable: Any) -> str:
@@ -78,7 +107,9 @@ class KerasAdapter(JaxAdapter):
         self.bn: Any = None
 
     def describe(self) -> dict[str, Any]:
-        _keras()
+        self.backend = _keras().backend.backend()
+        self.uses_jax = self.backend == "jax"
+        self.autodiff = BACKENDS[self.backend]
         if not self.is_class and getattr(self.target, "built", False):
             sizes = {int(np.size(v)) for v in self.target.weights}
             self.channels = sizes.pop() if len(sizes) == 1 else None
@@ -117,22 +148,26 @@ class KerasAdapter(JaxAdapter):
             self.built_as = "a deep copy of the instance (its own dtype policy kept)"
         return layer
 
-    def _build(self, c: int, dtype: str, ndim: int) -> Built:
-        jax = importlib.import_module("jax")
+    def _build(self, c: int, dtype: str, ndim: int) -> Steps:
         shape = self._to_axis(np.zeros(example_shape(c, ndim))).shape
         layer = self._layer(c, dtype, shape)
         if self.bn is None:
             self.bn = self._find_bn(layer)
         trainable, fixed = list(layer.trainable_variables), list(layer.non_trainable_variables)
         self.names = {"params": [v.path for v in trainable], "stats": [v.path for v in fixed]}
-        params = [jax.numpy.asarray(v.value) for v in trainable]
-        stats = [jax.numpy.asarray(v.value) for v in fixed]
+        if self.uses_jax:
+            jnp = importlib.import_module("jax.numpy")
+            params = [jnp.asarray(v.value) for v in trainable]
+            stats = [jnp.asarray(v.value) for v in fixed]
+        else:
+            params = [v.value.detach().clone() for v in trainable]
+            stats = [v.value.detach().clone() for v in fixed]
 
         def call(train: bool, p: Any, s: Any, x: Any) -> Any:
             y, new = layer.stateless_call(p, s, x, training=train)
             return y, list(new)
 
-        return Built(
+        return (Built if self.uses_jax else TorchBuilt)(
             call,
             params,
             stats,
@@ -175,8 +210,42 @@ class KerasAdapter(JaxAdapter):
         )
         return [
             f"built as {self.built_as} under the run's dtype policy (keras.config."
-            f"set_dtype_policy), on Keras' JAX backend (keras{inner}: {shown})",
+            f"set_dtype_policy), on Keras' {self.backend} backend ({self._backend_text()}; "
+            f"keras{inner}: {shown})",
             "mode: layer.stateless_call(trainable, non_trainable, x, training=True|False); the "
             "returned non-trainable variables (moving statistics) kept, also after eval, where "
             "they must not change",
         ]
+
+    def _backend_text(self) -> str:
+        if self.backend == "jax" and _DEFAULTED:
+            return "KERAS_BACKEND was not set: bncheck chose jax"
+        return f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND', self.backend)}, as set"
+
+
+def _claims(obj: Any) -> str | None:
+    keras = sys.modules.get("keras")
+    base = getattr(getattr(keras, "layers", None), "Layer", None)
+    if base is None:
+        return None
+    is_class = inspect.isclass(obj)
+    if (is_class and issubclass(obj, base)) or (not is_class and isinstance(obj, base)):
+        return "keras"
+    return None
+
+
+def _adapter(obj: Any, name: str, axis: int) -> KerasAdapter:
+    return KerasAdapter(obj, name, axis=axis)
+
+
+#: Keras 3 in the registry: first, as its layers on the torch backend are torch modules too
+FRAMEWORK = Framework(
+    name="keras",
+    modules=("keras",),
+    packages=("keras",),
+    extra="keras",
+    claims=_claims,
+    adapter=_adapter,
+    order=10,
+    prepare=_prepare,
+)

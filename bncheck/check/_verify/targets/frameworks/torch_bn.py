@@ -1,10 +1,14 @@
-"""The adapter of a PyTorch module (run inside the worker process)."""
+"""PyTorch in the framework registry: the adapter of a ``torch.nn.Module`` (run inside the
+worker process)."""
 
 from __future__ import annotations
 
+import inspect
+import sys
 from typing import Any
 
 from bncheck.check._verify.targets.common import as_array, tensor_of
+from bncheck.check._verify.targets.frameworks import Framework
 from bncheck.check._verify.targets.layer import LayerAdapter
 from bncheck.check._verify.targets.layer_driver import set_new
 from bncheck.check._verify.targets.layout import Layout
@@ -90,3 +94,35 @@ class TorchAdapter(LayerAdapter):
             self.contracts.per_channel(grads[0], c, "dgamma"),
             self.contracts.per_channel(grads[1], c, "dbeta"),
         )
+
+
+def _claims(obj: Any) -> str | None:
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    module = torch.nn.Module
+    is_class = inspect.isclass(obj)
+    if (is_class and issubclass(obj, module)) or (not is_class and isinstance(obj, module)):
+        return "torch"
+    return None
+
+
+def _adapter(obj: Any, name: str, axis: int) -> TorchAdapter:
+    if inspect.isclass(obj) or inspect.isfunction(obj):  # a class or a factory of modules
+        return TorchAdapter(obj, name, axis=axis)
+    adapter = TorchAdapter(None, name, instance=obj, axis=axis)
+    adapter.channels = int(getattr(obj, "num_features", 0)) or None
+    return adapter
+
+
+#: PyTorch in the registry: last, as Keras layers on its torch backend are torch modules too
+FRAMEWORK = Framework(
+    name="torch",
+    modules=("torch",),
+    packages=("torch",),
+    extra="compare",
+    claims=_claims,
+    adapter=_adapter,
+    order=90,
+    files=False,
+)

@@ -1,0 +1,263 @@
+"""Discovery by behaviour: values found wherever they live (index paths), the forward, backward
+and train/eval switch found by calling the target and watching it, parameters by the affine
+law, running statistics as the values that carry past batches, gradients by value; and the
+command-line mapping that names what discovery cannot decide."""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bncheck.check import adapt, verify
+from bncheck.cli import main
+from tests.internals import layout, values
+from tests.paths import IMPLS
+
+Layout, mode_candidates, string_constants = (
+    layout.Layout,
+    layout.mode_candidates,
+    layout.string_constants,
+)
+Path, leaves, parse_path = values.Path, values.leaves, values.parse_path
+
+HERE = IMPLS / "discovery.py"
+ONE_CASE = {"ndims": (2,), "dtypes": ("float64",)}
+
+
+# -- paths -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "steps"),
+    [
+        ("gamma", ("gamma",)),
+        ("params.0", ("params", 0)),
+        ("grads[1]", ("grads", 1)),
+        ("stats['mean']", ("stats", "mean")),
+        ('a.b[-1]["x y"].data', ("a", "b", -1, "x y", "data")),
+    ],
+)
+def test_a_path_is_read_as_attributes_keys_and_indices(text: str, steps: tuple[Any, ...]) -> None:
+    assert parse_path(text) == steps
+
+
+@pytest.mark.parametrize("text", ["", ".a", "a..b", "a[x]", "a[", "1a"])
+def test_a_malformed_path_is_refused_with_the_text(text: str) -> None:
+    with pytest.raises(ValueError, match="path"):
+        parse_path(text)
+
+
+def test_a_path_writes_in_the_shape_and_kind_the_layer_keeps() -> None:
+    param = types.SimpleNamespace(data=np.zeros((1, 3)), grad=None)
+    layer = types.SimpleNamespace(
+        params=[np.zeros(3), np.ones((1, 3))], pair=(np.zeros(3),), store={"w": param}
+    )
+    Path.parse("params.1").set(layer, [1.0, 2.0, 3.0])
+    assert layer.params[1].shape == (1, 3) and layer.params[1].tolist() == [[1.0, 2.0, 3.0]]
+    held = layer.pair[0]
+    Path.parse("pair[0]").set(layer, [4.0, 5.0, 6.0])  # a tuple item: written in place
+    assert layer.pair[0] is held and held.tolist() == [4.0, 5.0, 6.0]
+    Path.parse("store['w']").set(layer, [7.0, 8.0, 9.0])  # a parameter object: its .data
+    assert layer.store["w"] is param and param.data.tolist() == [[7.0, 8.0, 9.0]]
+    with pytest.raises(TypeError, match="tuple"):
+        Path.parse("pair[0]").set(layer, np.zeros(3, np.float32))
+    assert not Path.parse("params.5").exists(layer) and Path.parse("params.5").get(layer) is None
+
+
+def test_leaves_finds_c_values_in_any_container_once() -> None:
+    shared = np.ones(3)
+    param = types.SimpleNamespace(data=np.zeros(3), grad=np.full(3, 2.0))
+    layer = types.SimpleNamespace(
+        a=shared,
+        nested={"x": [shared, np.zeros(4), np.arange(3.0)]},
+        p=param,
+        fn=lambda: np.zeros(3),
+        other=np.zeros((3, 3)),
+    )
+    layer.me = layer  # a cycle
+    found = {p.label() for p in leaves(layer, 3)}
+    assert found == {"a", "nested.x[2]", "p", "p.grad"}
+
+
+# -- switches and entry points -----------------------------------------------------------------
+
+
+class _Keras:
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.call(inputs, *args, **kwargs)
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        return inputs
+
+
+class _Lasagne:
+    phase = "learn"
+
+    def get_output_for(self, x: Any, deterministic: bool = False) -> Any:
+        if self.phase == "learn":
+            return x
+        return x if self.phase != "score" else -x
+
+
+def test_switches_passed_on_through_kwargs_and_inverted_names_are_candidates() -> None:
+    keras = [(c.mode, c.mode_name) for c in mode_candidates(_Keras(), "__call__")]
+    assert ("kwarg", "training") in keras
+    lasagne = mode_candidates(_Lasagne(), "get_output_for")
+    assert (lasagne[0].mode, lasagne[0].mode_name) == ("inverted", "deterministic")
+    strings = [(c.train_value, c.eval_value) for c in lasagne if c.mode == "string-attribute"]
+    assert ("learn", "score") in strings  # both words read from the code
+
+
+def test_string_constants_come_from_methods_and_closures() -> None:
+    def set_mode(name: str) -> None:
+        assert name in ("warm", "frozen")
+
+    words = string_constants(types.SimpleNamespace(set_mode=set_mode))
+    assert {"warm", "frozen"} <= set(words)
+    assert "score" in string_constants(_Lasagne())
+
+
+def test_a_layout_describes_its_own_values() -> None:
+    layout = Layout("forward", "string-attribute", "stage", "serve", train_value="fit")
+    assert layout.describe() == "stage = 'fit'|'serve', then forward(x)"
+
+
+# -- whole layers found by behaviour -----------------------------------------------------------
+
+
+def test_lists_a_grad_method_and_call_with_train_are_found() -> None:
+    report = verify(f"{HERE}:ListedBN", **ONE_CASE)
+    assert report.result == "pass", report.to_text()
+    text = "\n".join(report.mapping)
+    assert "params[0], params[1]" in text and "grads[0], grads[1]" in text
+    assert "stats[0], stats[1]" in text and "__call__(x, train=True|False)" in text
+
+
+def test_a_sign_error_in_such_a_layer_fails_its_backward_only() -> None:
+    report = verify(f"{HERE}:ListedBNSignError", **ONE_CASE)
+    assert {c.id.split("/")[0] for c in report.failed} == {"backward", "backward-fd"}
+
+
+def test_a_mode_in_words_no_table_lists_is_read_from_the_code() -> None:
+    report = verify(f"{HERE}:PhaseBN", **ONE_CASE)
+    assert report.result == "pass", report.to_text()
+    assert any("stage = 'fit'|'serve'" in line for line in report.mapping)
+    wrong = verify(f"{HERE}:PhaseBNServeShift", **ONE_CASE)
+    assert [c.id for c in wrong.failed] == ["eval/2d/float64"]
+
+
+def test_a_factory_returning_a_dict_of_functions_is_a_layer() -> None:
+    report = verify(f"{HERE}:dict_layer", **ONE_CASE)
+    assert report.result == "pass", report.to_text()
+    assert any("running.mean, running.var" in line for line in report.mapping)
+
+
+def test_a_cache_of_the_last_batch_is_not_taken_for_a_running_statistic() -> None:
+    # ListedBN also keeps self.inv (1/sqrt(var + eps) of the last batch), blended with nothing
+    report = verify(f"{HERE}:ListedBN", **ONE_CASE)
+    assert not any("inv" in line for line in report.mapping if "running" in line)
+
+
+def test_running_statistics_with_no_switch_ask_for_one() -> None:
+    with pytest.raises(Exception, match="--mode NAME"):
+        verify(f"{HERE}:NoSwitchBN", **ONE_CASE)
+
+
+# -- the mapping from the command line ---------------------------------------------------------
+
+
+def test_mapping_options_replace_the_search(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["verify", f"{HERE}:PhaseBN", "--ndims", "2", "--dtypes", "float64"]
+    mapped = [*args, "--mode", "stage", "--train-value", "fit", "--eval-value", "serve"]
+    running = ["--running-mean", "ema['m']", "--running-var", "ema['v']"]
+    assert main([*mapped, "--gamma", "w", "--beta", "b", *running]) == 0
+    assert "as given by --mode" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--gamma", "nope"], "values of numbers found on it: w, b"),
+        (["--backward", "nope"], "has no such method; its methods:"),
+        (["--mode", "stage", "--train-value", "fit", "--eval-value", "x"], "switches bncheck"),
+        (["--train-value", "fit"], "without mode"),
+        (["--gamma", "w["], "cannot read"),
+    ],
+)
+def test_a_mapping_that_does_not_hold_is_a_usage_error(
+    extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["verify", f"{HERE}:PhaseBN", "--ndims", "2", "--dtypes", "float64", *extra]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_mapping_options_on_a_functional_target_are_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["verify", f"{IMPLS / 'functional.py'}:compact", "--gamma", "g"]) == 2
+    assert "map a layer object" in capsys.readouterr().err
+
+
+def test_adapt_paths_take_indices() -> None:
+    layer = types.SimpleNamespace(params=[np.ones(2), np.zeros(2)])
+    wrapped = adapt(
+        layer,
+        forward=lambda x, train: x,
+        backward=lambda dy: (dy, None, None),
+        gamma="params.0",
+        beta="params[1]",
+    )
+    wrapped.gamma = [2.0, 3.0]
+    assert layer.params[0].tolist() == [2.0, 3.0] and wrapped.beta.tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match=r"params\.7"):
+        adapt(layer, forward=lambda x, t: x, backward=lambda dy: dy, gamma="params.7")
+
+
+def test_a_process_wide_switch_is_found_and_restored_after_each_call() -> None:
+    report = verify(f"{HERE}:GlobalSwitchBN", convention="torch", **ONE_CASE)
+    assert report.result == "pass", report.to_text()
+    assert any("SETTINGS.learning = True|False" in line for line in report.mapping)
+    from tests.impls import discovery
+
+    assert discovery.SETTINGS.learning is True  # this process's copy, untouched
+
+
+def test_statistics_held_in_a_tuple_keep_their_dtype_and_say_so() -> None:
+    report = verify(f"{HERE}:ListedBN", ndims=(2,), dtypes=("float32",))
+    assert report.result == "pass", report.to_text()
+    assert any("stays float64 in a float32 run" in note for note in report.contract)
+
+
+def test_a_layer_keeping_its_inputs_until_a_flush_is_driven_one_forward_per_step() -> None:
+    report = verify(f"{HERE}:KeepsInputsBN", convention="keras", **ONE_CASE)
+    assert report.result == "pass", report.to_text()
+    assert any("flush_gradients() is called before each" in line for line in report.mapping)
+
+
+def test_a_stateful_backward_is_left_to_the_second_call_check() -> None:
+    # h30 blends its running inverse std into what its backward uses: a mistake, not a protocol
+    report = verify(f"{IMPLS / 'heldout' / 'h30_phase_string_inv_std.py'}:BatchNorm", **ONE_CASE)
+    assert report.result == "fail"
+    assert not any("is called before each" in line for line in report.mapping)
+
+
+def test_a_registry_keyed_by_the_layers_name_is_reached_for_each_layer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = types.ModuleType("registry_style")
+    module.PARAMS = {"bn0/gamma": np.ones(3), "other/gamma": np.ones(3), "bn1/gamma": np.zeros(3)}
+    monkeypatch.setitem(__import__("sys").modules, "registry_style", module)
+    Layer = type("Layer", (), {"__module__": "registry_style"})
+    first, second = Layer(), Layer()
+    first.name, second.name = "bn0", "bn1"
+    found = [p for p in leaves(first, 3) if p.label().startswith("registry_style")]
+    assert [p.label() for p in found] == ["registry_style.PARAMS['{<name>}/gamma']"]
+    where = found[0]
+    assert where.get(second) is module.PARAMS["bn1/gamma"]  # the same path, the other layer
+    where.set(second, [1.0, 2.0, 3.0])
+    assert module.PARAMS["bn1/gamma"].tolist() == [1.0, 2.0, 3.0]
+    assert module.PARAMS["bn0/gamma"].tolist() == [1.0, 1.0, 1.0]
