@@ -107,6 +107,8 @@ MAPPING_OPTIONS = {
     "backward": ("NAME", "the layer's method that takes dy and returns dx (default: found)"),
     "gamma": ("PATH", "where the layer keeps gamma (default: found by the affine law)"),
     "beta": ("PATH", "where the layer keeps beta (default: found by the affine law)"),
+    "dgamma": ("PATH", "where the backward leaves the gradient of gamma (default: found)"),
+    "dbeta": ("PATH", "where the backward leaves the gradient of beta (default: found)"),
     "running_mean": ("PATH", "where the layer keeps its running mean (default: found)"),
     "running_var": (
         "PATH",

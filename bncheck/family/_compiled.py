@@ -8,6 +8,7 @@ depend on the thread count (docs/numerics.md).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from types import ModuleType
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bncheck.bn import kernels as bn_kernels
 from bncheck.exceptions import BatchNormError
 from bncheck.family._dd import dd_sum
 from bncheck.family._numpy_kernels import SetStats
@@ -26,6 +28,10 @@ MAX_THREADS = 8
 
 
 def _load() -> ModuleType | None:
+    # the BN kernels load first: the OpenMP runtime both share reads its settings when the
+    # first of them loads, and the BN's loader sets them (GOMP_SPINCOUNT, see bncheck.bn)
+    with contextlib.suppress(BatchNormError):
+        bn_kernels()
     try:
         return importlib.import_module("bncheck.family._family")
     except ImportError:

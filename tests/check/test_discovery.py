@@ -161,9 +161,10 @@ def test_a_cache_of_the_last_batch_is_not_taken_for_a_running_statistic() -> Non
     assert not any("inv" in line for line in report.mapping if "running" in line)
 
 
-def test_running_statistics_with_no_switch_ask_for_one() -> None:
-    with pytest.raises(Exception, match="--mode NAME"):
-        verify(f"{HERE}:NoSwitchBN", **ONE_CASE)
+def test_running_statistics_with_no_switch_are_incomplete_and_ask_for_one() -> None:
+    report = verify(f"{HERE}:NoSwitchBN", **ONE_CASE)
+    assert report.result == "incomplete", report.to_text()
+    assert all("--mode NAME" in c.message for c in report.not_checked)
 
 
 # -- the mapping from the command line ---------------------------------------------------------
@@ -261,3 +262,72 @@ def test_a_registry_keyed_by_the_layers_name_is_reached_for_each_layer(
     where.set(second, [1.0, 2.0, 3.0])
     assert module.PARAMS["bn1/gamma"].tolist() == [1.0, 2.0, 3.0]
     assert module.PARAMS["bn0/gamma"].tolist() == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("axis", [-1, None], ids=["given", "found"])
+def test_a_channels_last_function_is_driven_channels_last(axis: int | None) -> None:
+    kwargs: dict[str, Any] = {"dtypes": ("float64",)} | ({"axis": axis} if axis else {})
+    right = verify(f"{IMPLS / 'channels_last.py'}:nhwc", **kwargs)
+    assert right.result == "pass", right.to_text()
+    wrong = verify(f"{IMPLS / 'channels_last.py'}:nhwc_dgamma4d", **kwargs)
+    assert "backward/4d/float64" in {c.id for c in wrong.failed}
+    assert not any(c.id.startswith("backward/2d") for c in wrong.failed)
+    if axis is None:
+        assert any("channel axis: -1 (found" in line for line in right.mapping)
+
+
+class _Careful:
+    """A layer with methods discovery must never call on a guess."""
+
+    def __init__(self) -> None:
+        self.touched: list[str] = []
+
+    def save_checkpoint(self, x: Any) -> Any:
+        self.touched.append("save_checkpoint")
+        return x
+
+    def load_state(self, mode: Any) -> None:
+        self.touched.append("load_state")
+
+    def predict(self, x: Any) -> Any:
+        return x
+
+
+def test_methods_that_reach_outside_the_layer_are_never_tried() -> None:
+    assert layout.side_effects("save_checkpoint") and layout.side_effects("load_state")
+    assert not layout.side_effects("forward") and not layout.side_effects("set_mode")
+    careful = _Careful()
+    assert all(c.mode_name != "load_state" for c in mode_candidates(careful, "predict"))
+
+
+def test_rows_of_one_array_are_values_of_their_own() -> None:
+    report = verify(f"{HERE}:RowsBN", convention="keras", ndims=(2,), dtypes=("float64", "float32"))
+    assert report.result == "pass", report.to_text()
+    text = "\n".join(report.mapping)
+    assert "affine[0], affine[1]" in text and "d_affine[0], d_affine[1]" in text
+    assert "stats[0], stats[1]" in text
+    rows = types.SimpleNamespace(a=np.zeros((2, 3)))
+    Path.parse("a[1]").set(rows, np.array([1.0, 2.0, 3.0], np.float32))  # fits float64 exactly
+    assert rows.a[1].tolist() == [1.0, 2.0, 3.0] and rows.a.dtype == np.float64
+    with pytest.raises(TypeError, match="fit its dtype"):
+        Path.parse("a[0]").set(types.SimpleNamespace(a=np.zeros((2, 3), np.float32)), np.ones(3))
+
+
+def test_gradient_paths_can_be_given(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["verify", f"{HERE}:RowsBN", "--ndims", "2", "--dtypes", "float64"]
+    assert main([*args, "--dgamma", "d_affine[0]", "--dbeta", "d_affine.1"]) == 0
+    assert main([*args, "--dgamma", "d_affine[0]"]) == 2
+    assert "give both --dgamma and --dbeta" in capsys.readouterr().err
+
+
+def test_an_enum_switch_is_tried_with_its_members() -> None:
+    report = verify(f"{HERE}:EnumPhaseBN", **ONE_CASE)
+    assert report.result == "pass", report.to_text()
+    assert any("Phase.SERVE" in line for line in report.mapping)
+
+
+def test_adapt_refuses_a_written_path_that_is_not_there() -> None:
+    layer = types.SimpleNamespace(gamma=np.ones(2), beta=np.zeros(2))
+    with pytest.raises(ValueError, match=r"running_mean='stats\.mean'"):
+        adapt(layer, forward=lambda x, t: x, backward=lambda dy: dy, running_mean="stats.mean")
+    adapt(layer, forward=lambda x, t: x, backward=lambda dy: dy)  # default names may be missing

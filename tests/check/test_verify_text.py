@@ -3,7 +3,9 @@
 
 The expected texts are the bytes that the former renderer (``bncheck.report.verification``,
 tabulate's "simple" table) printed for these reports, which take every branch of the text:
-moving the rendering beside the report and off tabulate changed no byte of it."""
+moving the rendering beside the report and off tabulate changed no byte of it. Since then the
+one change is an addition: the "Coverage" section (what ran, per check family) before the
+result, and the JSON's "coverage"."""
 
 from __future__ import annotations
 
@@ -167,6 +169,15 @@ Diagnosis:
   - missing-mu-path: dx lacks the path through mu_B (the −Σdy/m term) (seen in backward/2d/float32)
     fix: add dL/dmu_B · dmu_B/dx_i = −(gamma·inv_std/m)·Σ dy
 Unexplained: no known mistake reproduces identities/2d/float32 (the fit lines above say what the target computes).
+Coverage (what ran, per check family):
+  - forward: ran on 2d/float64, 2d/float32
+  - backward: ran on 2d/float32
+  - backward-fd: ran on nothing; not run: 2d/float32 (skip: no float64 twin)
+  - identities: ran on 2d/float32
+  - running: ran on 2d/float64
+  - eval: ran on 2d/float64
+  - contract: ran on -
+
 Result: FAIL (3 checks failed)""",
     "passing": """\
 bncheck verify bncheck.BatchNorm (layer), 1.0 s
@@ -175,6 +186,10 @@ check               result    worst error    budget    note
 ------------------  --------  -------------  --------  ------
 forward/2d/float64  pass      0.5 ulp        4 ulp
 no-mutation         pass
+
+Coverage (what ran, per check family):
+  - forward: ran on 2d/float64
+  - no-mutation: ran on -
 
 Result: PASS""",
     "strict": """\
@@ -188,6 +203,9 @@ FAIL contract: interface deviations under --strict
 
 Interface deviations (failures under --strict):
   - returned dtype float64 for float32 input
+
+Coverage (what ran, per check family):
+  - contract: ran on -
 
 Result: FAIL (1 check failed)""",
 }
@@ -213,6 +231,14 @@ EXPECTED_JSON = """\
   "contract": [
     "returned dtype float64 for float32 input"
   ],
+  "coverage": {
+    "contract": {
+      "not_run": {},
+      "ran": [
+        "-"
+      ]
+    }
+  },
   "diagnosis": [],
   "kind": "functional",
   "mapping": [],

@@ -4,6 +4,7 @@ code, a backward called grad, a dict of functions, caches named like running sta
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import numpy as np
@@ -303,3 +304,62 @@ class KeepsInputsBN(NoSwitchBN):
         dg, db = (dy * xhat).sum(axis=ax), dy.sum(axis=ax)
         bracket = dy - db.reshape(sh) / m - xhat * dg.reshape(sh) / m
         return (self.gamma * inv).reshape(sh) * bracket, dg, db
+
+
+class RowsBN(NoSwitchBN):
+    """gamma and beta as the rows of one (2, C) array ``affine``, their gradients as the rows of
+    ``d_affine``, the running mean and variance as the rows of ``stats``; keras convention;
+    a ``training`` flag. ``d_affine`` is made by the backward."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        del self.gamma, self.beta, self.running_mean, self.running_var
+        self.affine = np.stack([np.ones(n), np.zeros(n)])
+        self.stats = np.stack([np.zeros(n), np.ones(n)])
+        self.training = True
+
+    def forward(self, x: Any) -> Any:
+        ax, sh = _axes(x), _shape(x)
+        if self.training:
+            mu, var = x.mean(axis=ax), x.var(axis=ax)
+            self.stats[0] = 0.9 * self.stats[0] + 0.1 * mu
+            self.stats[1] = 0.9 * self.stats[1] + 0.1 * var
+        else:
+            mu, var = self.stats[0], self.stats[1]
+        self.inv = 1.0 / np.sqrt(var + 1e-5)
+        self.xhat = (x - mu.reshape(sh)) * self.inv.reshape(sh)
+        self.ax, self.sh = ax, sh
+        return self.affine[0].reshape(sh) * self.xhat + self.affine[1].reshape(sh)
+
+    def backward(self, dy: Any) -> Any:
+        m = dy.size // dy.shape[1]
+        dg, db = (dy * self.xhat).sum(axis=self.ax), dy.sum(axis=self.ax)
+        self.d_affine = np.stack([dg, db])
+        bracket = dy - db.reshape(self.sh) / m - self.xhat * dg.reshape(self.sh) / m
+        return (self.affine[0] * self.inv).reshape(self.sh) * bracket
+
+
+class Phase(enum.Enum):
+    LEARN = "learn"
+    SERVE = "serve"
+
+
+class EnumPhaseBN(NoSwitchBN):
+    """Switched by an enum.Enum attribute ``phase`` (Phase.LEARN / Phase.SERVE)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.phase = Phase.LEARN
+
+    def forward(self, x: Any) -> Any:
+        ax, sh = _axes(x), _shape(x)
+        if self.phase is Phase.LEARN:
+            mu, var = x.mean(axis=ax), x.var(axis=ax)
+            self.running_mean = 0.9 * self.running_mean + 0.1 * mu
+            self.running_var = 0.9 * self.running_var + 0.1 * var
+        else:
+            mu, var = self.running_mean, self.running_var
+        self.inv = 1.0 / np.sqrt(var + 1e-5)
+        self.xhat = (x - mu.reshape(sh)) * self.inv.reshape(sh)
+        self.ax, self.sh = ax, sh
+        return self.gamma.reshape(sh) * self.xhat + self.beta.reshape(sh)

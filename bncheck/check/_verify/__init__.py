@@ -109,7 +109,8 @@ def verify(
         "Distributed BN"); needs PyTorch.
     mapping : dict of str to str, optional
         What discovery should not search for, by role: ``forward``, ``backward`` (method
-        names), ``gamma``, ``beta``, ``running_mean``, ``running_var`` (paths from the layer:
+        names), ``gamma``, ``beta``, ``dgamma``, ``dbeta``, ``running_mean``, ``running_var``
+        (paths from the layer:
         ``"params.0"``, ``"grads[1]"``), ``mode`` (a keyword argument, attribute or method) with
         ``train_value``/``eval_value``. A name or path that is not on the target is a usage
         error listing what is there. Layer targets only.
@@ -186,6 +187,8 @@ MAPPING_ROLES = (
     "backward",
     "gamma",
     "beta",
+    "dgamma",
+    "dbeta",
     "running_mean",
     "running_var",
     "mode",

@@ -101,13 +101,16 @@ class TargetDescription:
         if self.mode_switch and not self.running_found:
             return (
                 "the target switches between train and eval mode, but bncheck found no running "
-                "statistics it could read and drive (names it knows: running_mean/running_var, "
-                "moving_mean/moving_var(iance), ...; map yours with bncheck.adapt)"
+                "statistics it could read and drive (no values that carry every training batch; "
+                "name them with --running-mean PATH --running-var PATH, or map the layer with "
+                "bncheck.adapt)"
             )
         if self.running_found and not self.mode_switch:
             return (
                 "the target keeps running statistics, but bncheck found no train/eval switch to "
-                "drive its eval mode (map it with bncheck.adapt)"
+                "drive its eval mode (no argument, attribute or method whose setting makes the "
+                "output stop depending on the batch; name it with --mode NAME and "
+                "--train-value/--eval-value, or map the layer with bncheck.adapt)"
             )
         return ""
 

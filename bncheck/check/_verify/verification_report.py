@@ -170,6 +170,9 @@ class VerificationReport:
         ------------------  --------  -------------  --------  ------
         forward/2d/float64  pass      0.5 ulp        4 ulp
         <BLANKLINE>
+        Coverage (what ran, per check family):
+          - forward: ran on 2d/float64
+        <BLANKLINE>
         Result: PASS
         """
         return rendering.render_text(self)

@@ -206,8 +206,8 @@ def adapt(
     Raises
     ------
     ValueError
-        A ``gamma`` or ``beta`` path other than the default is not found on the layer (a
-        missing default name, or any other missing path, reads as None).
+        A path other than the role's default name is not found on the layer (a missing
+        default name reads as None: the layer has no such value).
 
     Examples
     --------
@@ -235,7 +235,7 @@ def adapt(
             _read(layer, path) if path is not None else None
             present[key] = path
         except (AttributeError, KeyError, IndexError, TypeError, ValueError):
-            if key in ("gamma", "beta") and path not in ("gamma", "beta"):
+            if path != key:  # a path the user wrote, not the default name
                 raise ValueError(f"adapt(): {key}={path!r} is not found on the layer") from None
             present[key] = None  # a default name the layer does not have
     return Adapted(layer, forward, backward, present, axis)

@@ -414,6 +414,8 @@ def load_adapter(
     else:
         adapter = _from_object(target, getattr(target, "__name__", type(target).__name__), axis)
     adapter.wanted = tuple(ndims)
+    if isinstance(adapter, FunctionalAdapter) and not isinstance(adapter, Cs231nAdapter):
+        adapter.axis, adapter.axis_given = axis, axis != 1
     if mapping:
         if not isinstance(adapter, LayerAdapter):
             kind = getattr(adapter, "kind", "other")

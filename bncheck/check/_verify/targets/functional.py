@@ -28,6 +28,17 @@ class FunctionalAdapter:
         self.eps_inferred: float | None = None
         self.last_x: Any = None
         self.wanted: tuple[int, ...] = (2, 4)  # the ranks asked for (set by the loader)
+        #: the channel axis the function expects (--axis), and whether the user gave it
+        self.axis = 1
+        self.axis_given = False
+
+    def _to_axis(self, a: Any) -> Any:
+        return a if self.axis == 1 or a.ndim == 2 else np.moveaxis(a, 1, self.axis)
+
+    def _from_axis(self, a: Any) -> Any:
+        if self.axis == 1 or not isinstance(a, np.ndarray) or a.ndim < 3:
+            return a
+        return np.moveaxis(a, self.axis, 1)
 
     def _ranks(self) -> tuple[list[int], dict[str, str]]:
         """The ranks forward takes (a cs231n-style BN may take only (N, D))."""
@@ -60,9 +71,22 @@ class FunctionalAdapter:
 
     def probe(self) -> dict[str, Any]:
         """Run by verify as an ordinary call (with its timeout): the ranks forward takes and,
-        when eps is not a parameter, the eps its outputs imply."""
+        when eps is not a parameter, the eps its outputs imply. A function that breaks on a
+        channels-first 4-D input but takes it channels-last (the user gave no --axis) is driven
+        channels-last, and the report says so."""
         ranks, errors = self._ranks()
+        note = []
+        if 4 not in ranks and not self.axis_given:
+            self.axis = -1
+            last, last_errors = self._ranks()
+            if 4 in last:
+                ranks, errors = last, last_errors
+                note = ["channel axis: -1 (found: it takes 4-D input channels-last only)"]
+            else:
+                self.axis = 1
         found: dict[str, Any] = {"ndims": ranks, "rank_errors": errors} if ranks else {}
+        if note:
+            found["mapping"] = note
         if self.takes_eps:
             return found
         self.eps_inferred = infer_eps(lambda x, g, b: self._call(x, g, b), 3, 2)
@@ -71,11 +95,12 @@ class FunctionalAdapter:
             if self.eps_inferred is not None
             else "eps: not a parameter, and the outputs give no consistent eps; assumed 1e-05"
         )
-        return {**found, "mapping": [eps_text]}
+        return {**found, "mapping": [*note, eps_text]}
 
     def _call(self, x: Any, gamma: Any, beta: Any) -> Any:
+        x = self._to_axis(x)
         out = self.fwd(x, gamma, beta) if not self.takes_eps else self.fwd(x, gamma, beta, 1e-5)
-        return out[0] if isinstance(out, (tuple, list)) else out
+        return self._from_axis(as_array(out[0] if isinstance(out, (tuple, list)) else out))
 
     def watched(self) -> dict[str, Any]:
         """Arrays this adapter passes to the target, checked for in-place changes (also the x
@@ -101,6 +126,7 @@ class FunctionalAdapter:
         if not train:
             raise NotImplementedError("a functional target has no eval mode")
         self.last_x = x
+        x = self._to_axis(x)
         if self.takes_eps:
             out = self.fwd(x, self.gamma, self.beta, self.eps)
         else:
@@ -108,13 +134,13 @@ class FunctionalAdapter:
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise TypeError(f"forward returned {type(out).__name__}; expected (y, cache)")
         y, self.cache = out
-        return as_array(y)
+        return self._from_axis(as_array(y))
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
-        dx, dg, db = split_grads(self.bwd(dy, self.cache), "backward")
+        dx, dg, db = split_grads(self.bwd(self._to_axis(dy), self.cache), "backward")
         c = self.gamma.shape[0]
         return (
-            dx,
+            self._from_axis(dx),
             self.contracts.per_channel(dg, c, "dgamma"),
             self.contracts.per_channel(db, c, "dbeta"),
         )

@@ -21,6 +21,7 @@ from bncheck.check._verify.targets.layout import (
     call_forward,
     mode_candidates,
     mode_of,
+    side_effects,
 )
 from bncheck.check._verify.targets.names import Slot
 from bncheck.check._verify.targets.values import Path, leaves
@@ -250,15 +251,6 @@ class LayerAdapter(LayerDriver):
                     f"its backward covers every forward since {self.reset_name}(): "
                     f"{self.reset_name}() is called before each training forward"
                 )
-        if self.running is not None and self.layout.mode == "none" and not self.autograd:
-            raise LoadError(
-                f"{self.name}: the layer keeps running statistics ({self.running[0].label()}, "
-                f"{self.running[1].label()}) but bncheck found no way to put it in eval mode "
-                "(no train=/training=/mode= parameter, no train()/eval(), no training "
-                "attribute, no predict(), and no argument, attribute or method whose setting "
-                "makes the output stop depending on the batch); name the switch with --mode "
-                "NAME (and --train-value/--eval-value), or map it with bncheck.adapt"
-            )
         if self.running is not None:
             mapping.append(
                 f"running statistics: {self.running[0].label()}, {self.running[1].label()}"
@@ -341,6 +333,15 @@ class LayerAdapter(LayerDriver):
         before = {k: as_array(s.get(self.obj)) for k, s in P.c_valued_slots(self.obj, c).items()}
         before_leaves = {p: as_array(v) for p, v in leaves(self.obj, c).items()}
         result = self._call_backward(dy)
+        if "dgamma" in self.given or "dbeta" in self.given:
+            if not ("dgamma" in self.given and "dbeta" in self.given):
+                raise LoadError("give both --dgamma and --dbeta (where the backward leaves them)")
+            self.grad_form = "slots"
+            self.grad_slots = (
+                _given_path(self.obj, self.given["dgamma"], "--dgamma", self.name),
+                _given_path(self.obj, self.given["dbeta"], "--dbeta", self.name),
+            )
+            return
         if isinstance(result, (tuple, list)) and len(result) == 3:
             self.grad_form = "tuple"
             return
@@ -510,7 +511,9 @@ class LayerAdapter(LayerDriver):
         names = [
             n
             for n in names
-            if not n.startswith("__") and n not in (self.layout.forward_name, self.layout.mode_name)
+            if not n.startswith("__")
+            and n not in (self.layout.forward_name, self.layout.mode_name)
+            and not side_effects(n)
         ]
         names.sort(key=lambda n: (not any(k in n.lower() for k in _BACKWARD_HINTS), n))
         x = probe_x(c, self.probe_ndim)
@@ -609,6 +612,7 @@ class LayerAdapter(LayerDriver):
             for n in dir(self.obj)
             if not n.startswith("__")
             and n not in (self.layout.forward_name, self.backward_name, self.layout.mode_name)
+            and not side_effects(n)
             and callable(getattr(self.obj, n, None))
         ]
         names.sort(key=lambda n: (not any(k in n.lower() for k in _RESET_HINTS), n))
@@ -911,7 +915,11 @@ _NOT_FORWARD = (
 def _entry_by_behaviour(obj: Any, c: int) -> str | None:
     """The method that maps an array x to an array of x's shape: names order the search,
     a call on a probe batch decides."""
-    names = [n for n in dir(obj) if not n.startswith("__") and n not in _NOT_FORWARD]
+    names = [
+        n
+        for n in dir(obj)
+        if not n.startswith("__") and n not in _NOT_FORWARD and not side_effects(n)
+    ]
     if isinstance(obj, dict):
         names = [n for n in obj if isinstance(n, str)]
     names.sort(key=lambda n: (n not in _FORWARD_HINTS, n.startswith("_"), n))

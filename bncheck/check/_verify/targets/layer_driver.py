@@ -166,10 +166,14 @@ class LayerDriver:
                 if isinstance(value, np.ndarray) and value.dtype != np.dtype(dtype):
                     try:
                         slot.set(self.obj, value.astype(dtype))
-                    except TypeError:  # an item of a tuple: it keeps the dtype it has
+                        after = slot.get(self.obj)
+                        kept = isinstance(after, np.ndarray) and after.dtype != np.dtype(dtype)
+                    except TypeError:
+                        kept = True
+                    if kept:  # a tuple item or a row of an array: written in place, if at all
                         self.contracts.note(
-                            f"{slot.label()} stays {value.dtype} in a {dtype} run (it is held "
-                            "in a tuple, which bncheck cannot give a new array)"
+                            f"{slot.label()} stays {value.dtype} in a {dtype} run (held in a "
+                            "tuple or as a row of an array, which bncheck cannot replace)"
                         )
                 elif torch is not None and isinstance(value, torch.Tensor):
                     wanted = getattr(torch, dtype)

@@ -4,6 +4,7 @@ signatures (runs inside the worker process; the spellings are the tables of
 
 from __future__ import annotations
 
+import enum
 import inspect
 import re
 import sys
@@ -35,6 +36,7 @@ __all__ = [
     "construction_of",
     "mode_candidates",
     "mode_of",
+    "side_effects",
     "string_constants",
 ]
 
@@ -250,6 +252,44 @@ def construction_of(factory: Callable[..., Any]) -> list[Construction]:
 
 # -- candidates for discovery by behaviour ---------------------------------------------------------
 
+#: parts of method names that say the method reaches outside the layer (files, the screen,
+#: the process): discovery never calls them on a guess
+_SIDE_EFFECT_WORDS = (
+    "save",
+    "load",
+    "write",
+    "dump",
+    "export",
+    "plot",
+    "show",
+    "print",
+    "delete",
+    "remove",
+    "close",
+    "exit",
+    "quit",
+    "kill",
+    "system",
+    "open",
+    "download",
+    "upload",
+    "send",
+    "pickle",
+    "serialize",
+    "checkpoint",
+    "log",
+    "fork",
+    "spawn",
+    "thread",
+)
+
+
+def side_effects(name: str) -> bool:
+    """Whether a method's name says it reaches outside the layer (discovery skips it)."""
+    lowered = name.lower()
+    return any(word in lowered for word in _SIDE_EFFECT_WORDS)
+
+
 #: how many switches :func:`mode_candidates` offers at most (each costs a few tiny forwards)
 MAX_MODE_CANDIDATES = 48
 _WORD = re.compile(r"^[A-Za-z][A-Za-z0-9_\- ]{0,23}$")
@@ -307,6 +347,34 @@ def _string_pairs(default: Any, words: list[str]) -> list[tuple[str, str]]:
     evals = [w for w in words if w.lower() in EVAL_STRINGS]
     evals += [w for w in words if w not in evals]
     return [(t, e) for t in trains[:2] for e in evals if e != t]
+
+
+def _enum_pairs(value: Any) -> list[tuple[Any, Any]]:
+    """(train, eval) pairs of an enum's members (and of their values), for a switch holding or
+    defaulting to one: the member named or valued like training first."""
+    if not isinstance(value, enum.Enum):
+        return []
+    members = list(type(value))
+    train = [m for m in members if str(m.name).lower() in _TRAIN_WORDS] or [
+        m for m in members if str(m.value).lower() in _TRAIN_WORDS
+    ]
+    if not train:
+        train = [value]
+    pairs: list[tuple[Any, Any]] = [(train[0], m) for m in members if m is not train[0]]
+    pairs += [(t.value, e.value) for t, e in pairs if isinstance(t.value, (str, int))]
+    return pairs
+
+
+def _module_enums(obj: Any) -> list[Any]:
+    """One member of each enum class defined in the layer's own module."""
+    module = sys.modules.get(getattr(type(obj), "__module__", "") or "")
+    if module is None:
+        return []
+    return [
+        next(iter(v))
+        for v in vars(module).values()
+        if isinstance(v, type) and issubclass(v, enum.Enum) and v is not enum.Enum and len(v)
+    ][:4]
 
 
 def _keyword_sources(obj: Any, forward_name: str) -> list[dict[str, inspect.Parameter]]:
@@ -379,6 +447,8 @@ def mode_candidates(obj: Any, forward_name: str) -> list[Layout]:
             if isinstance(d, str) or p.name in STRING_MODE_PARAMS:
                 for t, e in _string_pairs(d, words):
                     add(Layout(forward_name, "string", p.name, e, train_value=t))
+            for t, e in _enum_pairs(d):
+                add(Layout(forward_name, "string", p.name, e, train_value=t))
     if callable(getattr(obj, "train", None)) and callable(getattr(obj, "eval", None)):
         add(Layout(forward_name, "methods"))
     holder = obj if isinstance(obj, dict) else getattr(obj, "__dict__", {})
@@ -394,6 +464,9 @@ def mode_candidates(obj: Any, forward_name: str) -> list[Layout]:
             add(Layout(forward_name, "attribute", name))
         elif isinstance(value, str) and _WORD.match(value):
             for t, e in _string_pairs(value, words):
+                add(Layout(forward_name, "string-attribute", name, e, train_value=t))
+        elif isinstance(value, enum.Enum):
+            for t, e in _enum_pairs(value)[:6]:
                 add(Layout(forward_name, "string-attribute", name, e, train_value=t))
     for label, holder, _attribute in _global_switches(obj):
         layout = Layout(forward_name, "global-attribute", label)
@@ -411,10 +484,15 @@ def mode_candidates(obj: Any, forward_name: str) -> list[Layout]:
             if p.default is inspect.Parameter.empty
             and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
         ]
+        if side_effects(name):
+            continue
         if len(required) == 1 and any(
             k in name.lower() for k in ("mode", "phase", "train", "eval", "stage", "state")
         ):
             add(Layout(forward_name, "setter", name, False, train_value=True))
+            for member in _module_enums(obj):
+                for t, e in _enum_pairs(member):
+                    add(Layout(forward_name, "setter", name, e, train_value=t))
             for t, e in _string_pairs(None, words):
                 add(Layout(forward_name, "setter", name, e, train_value=t))
     return out

@@ -107,7 +107,9 @@ def _step(holder: Any, step: Step, root: Any = None) -> Any:
     if isinstance(step, int):
         if isinstance(holder, (list, tuple)):
             return holder[step]
-        raise AttributeError(f"{type(holder).__name__} is not a list or tuple")
+        if isinstance(holder, np.ndarray) and holder.ndim >= 2:
+            return holder[step]  # a row of a (k, C) array: a view the layer's own array holds
+        raise AttributeError(f"{type(holder).__name__} is not a list, tuple or array")
     return getattr(holder, step)
 
 
@@ -192,17 +194,40 @@ class Path:
             holder[key] = new
         elif isinstance(holder, list) and isinstance(last, int):
             holder[last] = new
+        elif isinstance(holder, np.ndarray) and isinstance(last, int):
+            if not holder.flags.writeable:
+                raise TypeError(f"{self.label()} is a row of a read-only array")
+            if not np.can_cast(new.dtype, holder.dtype, "safe"):
+                raise TypeError(
+                    f"{self.label()} is a row of a {holder.dtype} array; it can only be written "
+                    "in place with values that fit its dtype exactly"
+                )
+            holder[last] = new.reshape(holder[last].shape)
         elif isinstance(holder, tuple) and isinstance(old, np.ndarray):
-            if old.dtype != new.dtype or not old.flags.writeable:
+            if not np.can_cast(new.dtype, old.dtype, "safe") or not old.flags.writeable:
                 raise TypeError(
                     f"{self.label()} is an item of a tuple holding {old.dtype} values; it can "
-                    "only be written in place with values of its own dtype"
+                    "only be written in place with values that fit its dtype exactly"
                 )
             old[...] = new
         elif isinstance(last, str):
             setattr(holder, last, new)
         else:
             raise TypeError(f"cannot write {self.label()} into a {type(holder).__name__}")
+
+
+def _rows_of_c(value: Any, c: int | None) -> bool:
+    """A (k, C) float array with 2 <= k <= 4 rows (gamma and beta, or mean and variance, kept
+    as the rows of one array)."""
+    return (
+        c is not None
+        and c > 1
+        and isinstance(value, np.ndarray)
+        and value.ndim == 2
+        and 2 <= value.shape[0] <= 4
+        and value.shape[1] == c
+        and value.dtype.kind == "f"
+    )
 
 
 def c_values(value: Any, c: int | None) -> bool:
@@ -275,6 +300,10 @@ def leaves(obj: Any, c: int | None, *, depth: int = MAX_DEPTH) -> dict[Path, Any
                 return found
             for step, child in _children(node):
                 path = (*steps, step)
+                if _rows_of_c(child, c):  # one (k, C) array holding k values of C numbers
+                    for i in range(child.shape[0]):
+                        found.setdefault(Path((*path, i)), child[i])
+                    continue
                 if c_values(child, c):
                     if id(child) not in seen_values:
                         seen_values.add(id(child))
