@@ -26,6 +26,7 @@ from bncheck.check._verify.checks.inputs import (
     shrink,
     with_case_layout,
 )
+from bncheck.check._verify.checks.large_truth import use_large_truth
 from bncheck.check._verify.diagnosis import fits as D
 from bncheck.check._verify.diagnosis.one_pass import diagnose_one_pass
 from bncheck.check._verify.process.worker import TargetProcess
@@ -35,7 +36,10 @@ from bncheck.check.norms import BATCH_NORM
 from bncheck.check.strategies import LAYOUTS, BNCase
 from bncheck.exceptions import TargetError
 
-__all__ = ["run_config"]
+__all__ = ["LARGE_SHRINK_TRIES", "run_config"]
+
+#: shrinking tries for a failing case above the mpmath size (each try is a large evaluation)
+LARGE_SHRINK_TRIES = 8
 
 
 def run_config(
@@ -235,10 +239,12 @@ def _result(
 
     small = case
     if fatal is None:
+        # a large case costs a transfer and the double-double truth per try: a few tries
+        tries = options.shrink_budget if not use_large_truth(case.x) else LARGE_SHRINK_TRIES
         small = shrink(
             case,
             still_fails,
-            options.shrink_budget,
+            min(options.shrink_budget, tries),
             fixed_channels=options.channels is not None,
             axis=options.axis,
         )
