@@ -472,7 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument(
         "--thorough",
         action="store_true",
-        help="search many more random inputs: 100 per rank and dtype (default: off, 6)",
+        help="search many more random inputs: 100 per rank and dtype, over boundary channel "
+        "counts, sizes and memory layouts (default: off, 6 small C-ordered ones)",
     )
     ver.add_argument(
         "--examples",

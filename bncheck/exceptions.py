@@ -22,7 +22,10 @@ check, or a :class:`TargetError`); they derive from :class:`BncheckError` too:
   stopped at the first one past it) and ``TooSlow`` (decoding past its deadline);
 - ``bncheck.check._verify.process.frames.FrameTimeout`` and ``FrameClosed`` (both
   ``WireError``): a whole frame did not arrive before the deadline, or the other end closed
-  the pipe first.
+  the pipe first;
+- ``bncheck.check._verify.checks.large_truth.TooIllConditioned`` (an ``ArithmeticError``): the
+  double-double truth of a large case would cancel beyond its budget (mpmath computes that
+  case instead).
 
 Warnings are not exceptions here: bncheck warns once (a ``RuntimeWarning``) when its compiled
 kernels are missing.

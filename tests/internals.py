@@ -106,6 +106,13 @@ test_fits.py, test_fitted_constants.py, test_eval_check.py, test_descriptions.py
         target process.
     checked_description, MAX_CHANNELS
         ``bncheck.check._verify.results``: the check of what a target process says it is.
+    kernel_inputs
+        ``bncheck.check._verify.checks.inputs``: the kernel cases (``KERNEL_CASES``,
+        ``kernel_cases``), ``laid_out`` for a target's own channel axis, the search strategy
+        and the shrinker keeping a layout (tests/check/test_kernel_inputs.py).
+    large_truth
+        ``bncheck.check._verify.checks.large_truth``: the double-double reference for large
+        inputs, compared with the mpmath truth (tests/check/test_kernel_inputs.py).
 
 The mistake catalogue (tests/check/test_mistake_models.py, test_verify.py,
 test_verify_distributed.py)
@@ -185,6 +192,8 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "check_eval": ("bncheck.check._verify.checks.running", "check_eval"),
     "checked_description": ("bncheck.check._verify.results", "checked_description"),
     "MAX_CHANNELS": ("bncheck.check._verify.results", "MAX_CHANNELS"),
+    "kernel_inputs": ("bncheck.check._verify.checks.inputs", None),
+    "large_truth": ("bncheck.check._verify.checks.large_truth", None),
     # the mistake catalogue
     "MISTAKES": ("bncheck.check._verify.diagnosis.mistakes", "MISTAKES"),
     "Mistake": ("bncheck.check._verify.diagnosis.mistakes", "Mistake"),

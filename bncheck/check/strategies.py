@@ -28,15 +28,21 @@ from bncheck.check.regimes import (
 )
 
 __all__ = [
+    "BOUNDARY_CHANNELS",
+    "BOUNDARY_M",
+    "LAYOUTS",
     "BNCase",
     "betas",
     "bn_cases",
     "float_dtypes",
     "gammas",
+    "kernel_shapes",
     "large_m_shapes",
+    "layouts",
     "random_seeds",
     "shapes",
     "upstream_gradients",
+    "with_layout",
 ]
 
 FArray = NDArray[np.floating[Any]]
@@ -69,11 +75,93 @@ class BNCase(NamedTuple):
     gamma_kind: str = "moderate"
     beta_kind: str = "normal"
     dy_kind: str = "normal"
+    #: the memory layout of x and dy (a key of :data:`LAYOUTS`)
+    layout: str = "C"
 
     @property
     def m(self) -> int:
         """Values per channel."""
         return batch_norm(self.axis).m(self.x.shape)
+
+
+#: Memory layouts of an input as kernels meet them, by name: how :func:`with_layout` lays out
+#: the values (the channel axis is ``axis``; N is axis 0 when the channel axis is not).
+LAYOUTS: dict[str, str] = {
+    "C": "C-contiguous (row-major)",
+    "F": "Fortran-ordered (column-major)",
+    "transposed": "a transposed view: memory channel-major, the channel axis swapped with axis 0",
+    "channels_last": "channels-last memory (N, H, W, C) viewed as (N, C, H, W)",
+    "sliced": "a sliced view: every other element of the last axis, rows from the second on",
+    "reversed": "negative strides on every axis (a view of the reversed array)",
+}
+
+#: Channel counts across vector and tile boundaries (1, small primes, powers of two and one
+#: past them).
+BOUNDARY_CHANNELS = (1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129)
+#: Values per channel around the block sizes of reductions (powers of two and one past them).
+BOUNDARY_M = (2, 3, 5, 7, 8, 9, 16, 17, 31, 32, 33, 64, 65, 127, 128, 129, 255, 256, 257)
+
+
+def with_layout(a: Any, layout: str, axis: int = 1) -> Any:
+    """The values of ``a`` in the memory layout ``layout`` (a key of :data:`LAYOUTS`): a new
+    array or a view of one, never ``a`` itself. A layout that coincides with C order for this
+    shape (channels-last with the channel axis last, any layout of a 1-D array) is C order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.strategies import with_layout
+    >>> a = np.arange(24.0).reshape(2, 3, 4)
+    >>> f = with_layout(a, "F")
+    >>> bool(np.array_equal(f, a)), f.flags.f_contiguous, f.flags.c_contiguous
+    (True, True, False)
+    >>> r = with_layout(a, "reversed")
+    >>> bool(np.array_equal(r, a)), all(s < 0 for s in r.strides)
+    (True, True)
+    >>> cl = with_layout(a, "channels_last")
+    >>> bool(np.array_equal(cl, a)), cl.strides[1] == cl.itemsize
+    (True, True)
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout={layout!r}; expected one of {', '.join(LAYOUTS)}")
+    a = np.asarray(a)
+    ax = axis % a.ndim if a.ndim else 0
+    if layout == "C" or a.ndim < 2:
+        return np.array(a, order="C", copy=True)
+    if layout == "F":
+        return np.array(a, order="F", copy=True)
+    if layout == "transposed":
+        other = 0 if ax != 0 else a.ndim - 1
+        return np.swapaxes(np.swapaxes(a, ax, other).copy(order="C"), ax, other)
+    if layout == "channels_last":
+        return np.moveaxis(np.moveaxis(a, ax, -1).copy(order="C"), -1, ax)
+    if layout == "sliced":
+        base_shape = list(a.shape)
+        base_shape[0] += 1
+        base_shape[-1] *= 2
+        fill = np.nan if a.dtype.kind == "f" else 0
+        base = np.full(base_shape, fill, dtype=a.dtype)
+        view = base[(slice(1, None), *([slice(None)] * (a.ndim - 2)), slice(None, None, 2))]
+        view[...] = a
+        return view
+    flip = (slice(None, None, -1),) * a.ndim  # "reversed"
+    return a[flip].copy(order="C")[flip]
+
+
+def layouts(names: tuple[str, ...] = tuple(LAYOUTS)) -> st.SearchStrategy[str]:
+    """A memory layout, a key of :data:`LAYOUTS` (for :func:`with_layout`).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from bncheck.check.strategies import LAYOUTS, layouts
+    >>> @settings(max_examples=10, database=None)
+    ... @given(layouts())
+    ... def check(name):
+    ...     assert name in LAYOUTS
+    >>> check()
+    """
+    return st.sampled_from(list(names))
 
 
 def random_seeds() -> st.SearchStrategy[int]:
@@ -219,6 +307,54 @@ def large_m_shapes(
     return ((n, c), 1) if length == 1 else ((n, c, length), 1)
 
 
+@st.composite
+def kernel_shapes(
+    draw: st.DrawFn,
+    ndim: int,
+    *,
+    channels: tuple[int, ...] = BOUNDARY_CHANNELS,
+    per_channel: tuple[int, ...] = BOUNDARY_M,
+    max_values: int = 20_000,
+) -> tuple[int, ...]:
+    """A shape of rank ``ndim`` with channel axis 1 where kernels break: C from ``channels``
+    and m from ``per_channel`` (boundary sizes), m spread over the batch and spatial sides
+    (a batch of 1 included), C·m at most ``max_values`` (m is cut to fit).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hypothesis import given, settings
+    >>> from bncheck.check.strategies import kernel_shapes
+    >>> @settings(max_examples=30, database=None)
+    ... @given(kernel_shapes(4, max_values=5000))
+    ... def check(shape):
+    ...     assert len(shape) == 4 and np.prod(shape) <= 5000
+    ...     assert np.prod(shape) // shape[1] >= 2
+    >>> check()
+    """
+    c = draw(st.sampled_from([n for n in channels if 2 * n <= max_values]))
+    m = draw(st.sampled_from(per_channel))
+    m = max(2, min(m, max_values // c))
+    if ndim == 2:
+        return (m, c)
+    # N is a divisor-free choice: m rounded to N·(product of the spatial sides)
+    n = draw(st.sampled_from([1, 1, 2, 3]))
+    rest = max(1, -(-m // n))
+    sides = [1] * (ndim - 2)
+    for k in range(ndim - 2):
+        left = ndim - 2 - k
+        side = max(1, round(rest ** (1 / left)))
+        sides[k] = side
+        rest = max(1, -(-rest // side))
+    if n * int(np.prod(sides)) < 2:
+        sides[-1] = 2
+    while c * n * int(np.prod(sides)) > max_values and max(sides) > 1:
+        sides[int(np.argmax(sides))] -= 1
+    if n * int(np.prod(sides)) < 2:
+        n = 2
+    return (n, c, *sides)
+
+
 def gammas(channels: int, dtype: Any = np.float64) -> st.SearchStrategy[FArray]:
     """gamma of shape (channels,) from one row of :data:`GAMMA_KINDS`.
 
@@ -349,6 +485,7 @@ def bn_cases(
     dy_kinds: tuple[str, ...] = tuple(DY_KINDS),
     epsilons: tuple[float, ...] = (1e-5, 1e-3, 0.1),
     max_large_m: int = 0,
+    layout_names: tuple[str, ...] = ("C",),
 ) -> BNCase:
     """A full BN case; ``affine=None`` draws with or without gamma/beta.
 
@@ -369,6 +506,9 @@ def bn_cases(
     max_large_m : int
         If > 0, also draws, half of the time, a 2-D or 3-D case with m in [64, max_large_m]
         values per channel (keep it modest: the exact truth costs ~10 µs/value).
+    layout_names : tuple of str
+        Keys of :data:`LAYOUTS`: x and dy are drawn in one of these memory layouts
+        (:func:`with_layout`, relative to the drawn channel axis).
 
     Returns
     -------
@@ -407,4 +547,7 @@ def bn_cases(
         gamma = clipped_to_dtype(GAMMA_KINDS[g_kind](rng, c), dtype)
         beta = clipped_to_dtype(BETA_KINDS[b_kind](rng, c), dtype)
     dy = make_dy(rng, dy_kind, shape, axis, dtype)
-    return BNCase(x, gamma, beta, dy, eps, axis, regime, g_kind, b_kind, dy_kind)
+    layout = draw(layouts(layout_names))
+    if layout != "C":
+        x, dy = with_layout(x, layout, axis), with_layout(dy, layout, axis)
+    return BNCase(x, gamma, beta, dy, eps, axis, regime, g_kind, b_kind, dy_kind, layout)

@@ -19,6 +19,7 @@ row field              float16     float32     float64     what it bounds
                                    1e-4        1e-9
 ``fd_noise``           (the probabilistic budget of y and dx, × u)   finite differences
 ``MODEL_MATCH``        4·budget + 64 ULP (every dtype)         a mistake's model (verify)
+``LARGE_TRUTH``        > 4096 values: double-double truth, cancellation <= 2^40 (verify)
 =====================  ==========  ==========  ==========  ====================================
 
 Accuracy targets (``target_ulp``, :data:`TARGET_ULP`). The required accuracy of bncheck's own BN
@@ -189,11 +190,13 @@ __all__ = [
     "FIT_DVAR_COEFFICIENT",
     "INFERENCE",
     "LAMBDA",
+    "LARGE_TRUTH",
     "MODEL_MATCH",
     "TARGET_ULP",
     "TOLERANCES",
     "FrameworkProbe",
     "Inference",
+    "LargeTruth",
     "ModelMatch",
     "RunningBudget",
     "Tolerances",
@@ -337,6 +340,40 @@ class Inference:
 INFERENCE = Inference(
     informative_step=1e-3, weight_spread=1e-6, eps_visible=1e-6, eps_agreement=1e-2
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LargeTruth:
+    """When verify judges against the double-double reference instead of the mpmath truth
+    (:mod:`bncheck.check._verify.checks.large_truth`), and the cancellation it accepts.
+
+    - ``mpmath_values``: cases of more values than this (C·m) use the reference: mpmath costs
+      about 10 µs per value, so a 65 536-value channel alone would take seconds;
+    - ``max_cancellation``: the reference computes every value in double-double (about 106
+      bits; each operation errs by at most ~2^-100 of its operands' size), so a value formed by
+      cancelling operands ρ times its own size errs by at most ρ·2^-100 relative. It refuses a
+      case with ρ > 2^40 anywhere (x − mean, gamma·x_hat + beta, the backward's bracket
+      m·dy − Σdy − x_hat·Σ(dy·x_hat), the sum Σ(dy·x_hat)), so its results are within 2^-60
+      relative of the exact values before the one rounding to float64: the correctly rounded
+      truth, or a neighbour when the exact value lies within 2^-60 of a rounding boundary,
+      which the +1 ULP every budget allots to the truth's own rounding covers
+      (:func:`bncheck.check.metrics.compare`). No budget changes: the reference stands in
+      for the truth exactly where it is as good as the truth.
+
+    Examples
+    --------
+    >>> from bncheck.check.tolerances import LARGE_TRUTH
+    >>> LARGE_TRUTH.mpmath_values, LARGE_TRUTH.max_cancellation == 2.0**40
+    (4096, True)
+    """
+
+    mpmath_values: int
+    max_cancellation: float
+
+
+#: the truth for large inputs (:class:`LargeTruth`)
+LARGE_TRUTH = LargeTruth(mpmath_values=4096, max_cancellation=2.0**40)
+
 #: The fitted variance-path coefficient b reads as "dvar without eps" within this relative
 #: tolerance of ((var + eps)/var)^(3/2), and only where that value differs from 1 by more than
 #: the same margin (so that eps that does not matter cannot be named as missing): five times

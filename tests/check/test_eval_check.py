@@ -53,6 +53,8 @@ class FakeTarget:
             return {
                 k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state.items()
             }, []
+        if op == "eval_grad":  # as a target process answers for an adapter without autograd
+            raise TargetError("eval_grad raised AttributeError: no attribute 'eval_grad'")
         assert op == "forward" and args[1] is False
         self.calls += 1
         if self.on_forward is not None:

@@ -264,7 +264,15 @@ def _verify(
             name=target if isinstance(target, str) else _name_of(target),
         )
     options = Options(
-        convention, tuple(dtypes), tuple(ndims), count, timeout, seed, axis=axis, strict=strict
+        convention,
+        tuple(dtypes),
+        tuple(ndims),
+        count,
+        timeout,
+        seed,
+        axis=axis,
+        strict=strict,
+        thorough=thorough,
     )
     start = time.perf_counter()
     name = target if isinstance(target, str) else _name_of(target)

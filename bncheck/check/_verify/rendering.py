@@ -93,10 +93,14 @@ def render_text(report: VerificationReport) -> str:
         lines.append(f"FAIL {c.id}: {_indented(c.message)}")
         if c.counterexample:
             ce = c.counterexample
+            layout = ce.get("layout", "C")
             lines.append(
                 f"  shrunk counterexample: shape {tuple(ce['shape'])}, {ce['dtype']}, "
-                f"regime {ce['regime']}, eps {_plain(ce['eps'])}"
+                + (f"layout {layout}, " if layout != "C" else "")
+                + f"regime {ce['regime']}, eps {_plain(ce['eps'])}"
             )
+            if ce.get("x") is None and "layout" in ce:
+                lines.append("    (x, gamma, beta, dy: too many values to list)")
             for key in ("x", "gamma", "beta", "dy"):
                 if ce.get(key) is not None:
                     lines.append(f"    {key} = {_array_text(ce[key])}")

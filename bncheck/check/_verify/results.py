@@ -146,6 +146,8 @@ class Options:
     channels: int | None = None
     axis: int = 1
     strict: bool = False
+    #: --thorough: the search draws the kernel dimensions (boundary shapes, every layout)
+    thorough: bool = False
     findings: Findings = field(default_factory=Findings, compare=False)
 
     def note(self, notes: Iterable[str]) -> None:
@@ -208,6 +210,8 @@ class CheckResult:
     diagnosis: list[str] = field(default_factory=list)
     #: what the diagnosis fitted (e.g. "c = 1, a = 0.00, b = 1"), also when it names nothing
     explanation: str = ""
+    #: the inputs the check ran on, one line each ("(65537, 2) transposed, regime standard")
+    inputs: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:

@@ -139,7 +139,7 @@ class VerificationReport:
             "options": self.options,
             "mapping": self.mapping,
             "contract": self.contract,
-            "checks": [asdict(c) | {"passed": c.passed} for c in self.checks],
+            "checks": [_check_dict(c) for c in self.checks],
             "diagnosis": self.diagnosis,
             "unexplained": [c.id for c in self.unexplained],
             "coverage": self.coverage,
@@ -194,3 +194,11 @@ class VerificationReport:
         ('fail', 'inf', ['backward/2d/float64'])
         """
         return rendering.render_json(self)
+
+
+def _check_dict(check: CheckResult) -> dict[str, Any]:
+    """A check as JSON data; ``inputs`` only where the check lists the inputs it ran on."""
+    data = asdict(check) | {"passed": check.passed}
+    if not data["inputs"]:
+        del data["inputs"]
+    return data

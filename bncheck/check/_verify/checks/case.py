@@ -16,6 +16,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from bncheck.check._verify.checks.large_truth import (
+    TooIllConditioned,
+    dd_batchnorm,
+    use_large_truth,
+)
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import Options
 from bncheck.check.metrics import compare
@@ -135,6 +140,15 @@ def stated_eps(value: Any, fallback: float) -> float:
 
 
 def truth_of(case: BNCase, run: Run) -> dict[str, Any]:
+    """The truth of a run: the mpmath truth, or for a case of more than
+    ``LARGE_TRUTH.mpmath_values`` values the double-double reference
+    (:mod:`~bncheck.check._verify.checks.large_truth`), which stands in for it exactly where it
+    is as accurate (it refuses where it would not be, and mpmath computes it then)."""
+    if use_large_truth(case.x):
+        try:
+            return dd_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps)
+        except TooIllConditioned:
+            pass
     t = exact_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps, spec=BATCH_NORM)
     return {"y": t.y, "dx": t.dx, "dgamma": t.dgamma, "dbeta": t.dbeta}
 
@@ -158,15 +172,22 @@ def compare_outputs(case: BNCase, run: Run, names: tuple[str, ...]) -> dict[str,
     return out
 
 
+#: a counterexample lists its arrays only up to this many values of x (a larger one is
+#: described by its shape, layout and regime, and its worst entries)
+LISTED_VALUES = 4096
+
+
 def describe_case(case: BNCase, run: Run | None = None) -> dict[str, Any]:
-    """A JSON-able counterexample."""
+    """A JSON-able counterexample (the arrays only when x has at most LISTED_VALUES values)."""
+    listed = case.x.size <= LISTED_VALUES
 
     def lst(a: Any) -> Any:
-        return None if a is None else np.asarray(a, dtype=np.float64).tolist()
+        return None if a is None or not listed else np.asarray(a, dtype=np.float64).tolist()
 
     return {
         "shape": list(case.x.shape),
         "dtype": case.x.dtype.name,
+        "layout": case.layout,
         "regime": case.regime,
         "eps": run.eps if run is not None else case.eps,
         "x": lst(case.x),
@@ -199,7 +220,7 @@ class Acc:
         self.failure: tuple[BNCase, Run, list[str], str, float] | None = None
         #: the failing run with the most values per channel (the fits need m >= 4)
         self.diag: tuple[BNCase, Run, list[str]] | None = None
-        self.diag_ratio = -1.0
+        self.diag_rank: tuple[bool, float] = (False, -1.0)
         self.fallback: tuple[BNCase, Run, list[str]] | None = None
 
     def see(self, ulp: float, budget: float) -> None:
@@ -213,12 +234,20 @@ class Acc:
         if self.failure is None or (ratio > self.failure[4] and outputs != ["error"]):
             self.failure = (case, run, outputs, message, ratio)
         if outputs != ["error"]:
-            # the fits need a few values per channel; among those, the clearest failure
+            # the fits need a few values per channel; among those, the clearest failure of an
+            # ordinary input (C order, a batch of more than 1, the mpmath size: the probes
+            # are), then of any other
             m = case.x.size // case.x.shape[1]
-            if m >= 6 and (self.diag is None or ratio > self.diag_ratio):
-                self.diag, self.diag_ratio = (case, run, outputs), ratio
+            rank = (_ordinary(case), ratio)
+            if m >= 6 and (self.diag is None or rank > self.diag_rank):
+                self.diag, self.diag_rank = (case, run, outputs), rank
             elif self.diag is None and self.fallback is None:
                 self.fallback = (case, run, outputs)
+
+
+def _ordinary(case: BNCase) -> bool:
+    """An input like the probes: C order, a batch of more than 1, at most the mpmath size."""
+    return case.layout == "C" and case.x.shape[0] > 1 and not use_large_truth(case.x)
 
 
 STAGE_CHECKS = {"forward": ("y",), "backward": ("dx", "dgamma", "dbeta")}

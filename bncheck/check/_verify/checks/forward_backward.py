@@ -19,17 +19,27 @@ from bncheck.check._verify.checks.case import (
     truth_of,
     worst_entries,
 )
-from bncheck.check._verify.checks.inputs import probe_cases, search_strategy, shrink
+from bncheck.check._verify.checks.inputs import (
+    kernel_cases,
+    probe_cases,
+    search_strategy,
+    shrink,
+    with_case_layout,
+)
+from bncheck.check._verify.checks.large_truth import use_large_truth
 from bncheck.check._verify.diagnosis import fits as D
 from bncheck.check._verify.diagnosis.one_pass import diagnose_one_pass
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult, Options
 from bncheck.check.metrics import compare
 from bncheck.check.norms import BATCH_NORM
-from bncheck.check.strategies import BNCase
+from bncheck.check.strategies import LAYOUTS, BNCase
 from bncheck.exceptions import TargetError
 
-__all__ = ["run_config"]
+__all__ = ["LARGE_SHRINK_TRIES", "run_config"]
+
+#: shrinking tries for a failing case above the mpmath size (each try is a large evaluation)
+LARGE_SHRINK_TRIES = 8
 
 
 def run_config(
@@ -49,11 +59,17 @@ def run_config(
     names = names or {"forward": "forward", "backward": "backward"}
     accs = {s: Acc(f"{names.get(s, s)}/{ndim}d/{dtype}") for s in ("forward", "backward")}
     fatal: str | None = None
+    seen = Coverage()
     try:
         for case in probe_cases(dtype, ndim, options.seed, options.channels):
             judge(case, noted(evaluate(proc, case), options), accs)
+            seen.add(case)
+        for case in kernel_cases(dtype, ndim, options.seed, options.channels, options.axis):
+            ran, run = _evaluate_laid_out(proc, case, options)
+            judge(ran, noted(run, options), accs)
+            seen.add(ran)
         if options.examples > 0 and any(a.failure is None for a in accs.values()):
-            _search(proc, dtype, ndim, options, accs)
+            _search(proc, dtype, ndim, options, accs, seen)
     except TargetError as exc:
         fatal = str(exc)
     results = []
@@ -63,12 +79,72 @@ def run_config(
         if stage == "forward" and result.status == "fail":
             ids = ids or list(result.diagnosis)
         if stage in names:
+            result.inputs = seen.lines()
+            if result.status == "pass":
+                result.message = seen.summary()
             results.append(result)
     return results
 
 
+class Coverage:
+    """The inputs a check ran on: one line per distinct (shape, layout), and a summary."""
+
+    def __init__(self) -> None:
+        self.cases: dict[tuple[tuple[int, ...], str], str] = {}
+
+    def add(self, case: BNCase) -> None:
+        key = (tuple(case.x.shape), case.layout)
+        if key not in self.cases:
+            self.cases[key] = case.regime
+
+    def lines(self) -> list[str]:
+        return [f"{shape} {layout}, regime {r}" for (shape, layout), r in self.cases.items()]
+
+    def summary(self) -> str:
+        """e.g. "24 inputs: C 1–2053, m 2–66049, batch of 1, layouts C, F, sliced"."""
+        if not self.cases:
+            return ""
+        shapes = [s for s, _ in self.cases]
+        cs = sorted({s[1] for s in shapes})
+        ms = sorted({int(np.prod(s)) // s[1] for s in shapes})
+        lays = list(dict.fromkeys(lay for _, lay in self.cases))
+        text = f"{len(self.cases)} inputs: C {_span(cs)}, m {_span(ms)}, layouts {', '.join(lays)}"
+        if any(s[0] == 1 and len(s) > 2 for s in shapes):
+            text += ", batch of 1"
+        return text
+
+
+def _span(values: list[int]) -> str:
+    return str(values[0]) if len(values) == 1 else f"{values[0]}–{values[-1]}"
+
+
+def _evaluate_laid_out(proc: TargetProcess, case: BNCase, options: Options) -> tuple[BNCase, Run]:
+    """``case`` in its layout; a target that raises on that layout but not on the same values
+    C-contiguous refuses the layout: an interface finding (a failure under --strict), and the
+    C-contiguous run is judged instead, so the shape is still checked."""
+    run = evaluate(proc, case)
+    if run.error is None or case.layout == "C" or run.stage == "setup":
+        return case, run
+    plain = with_case_layout(case, "C")
+    plain_run = evaluate(proc, plain)
+    if plain_run.error is not None:
+        return case, run
+    options.note(
+        [
+            f"refuses {LAYOUTS[case.layout]} input (shape {tuple(case.x.shape)}): "
+            f"{run.error}; checked on a C-contiguous copy instead"
+        ]
+    )
+    return plain, plain_run
+
+
 def _search(
-    proc: TargetProcess, dtype: str, ndim: int, options: Options, accs: dict[str, Acc]
+    proc: TargetProcess,
+    dtype: str,
+    ndim: int,
+    options: Options,
+    accs: dict[str, Acc],
+    coverage: Coverage,
 ) -> None:
     open_stages = {s for s, a in accs.items() if a.failure is None}
     seen: dict[bytes, bool] = {}
@@ -81,19 +157,23 @@ def _search(
                 b"-" if a is None else a.tobytes() + str(a.shape).encode()
                 for a in (case.x, case.gamma, case.beta, case.dy)
             )
-            + repr(case.eps).encode()
+            + repr((case.eps, case.layout)).encode()
         )
         if key not in seen:
             if len(seen) >= options.examples + options.shrink_budget:
                 seen[key] = False
             else:
-                failed = judge(case, noted(evaluate(proc, case), options), accs)
+                ran, run = _evaluate_laid_out(proc, case, options)
+                failed = judge(ran, noted(run, options), accs)
+                coverage.add(ran)
                 seen[key] = bool(open_stages & set(failed))
         return seen[key]
 
     try:
         find(
-            search_strategy(dtype, ndim, options.channels),
+            search_strategy(
+                dtype, ndim, options.channels, thorough=options.thorough, axis=options.axis
+            ),
             fails,
             settings=settings(
                 max_examples=options.examples,
@@ -159,8 +239,14 @@ def _result(
 
     small = case
     if fatal is None:
+        # a large case costs a transfer and the double-double truth per try: a few tries
+        tries = options.shrink_budget if not use_large_truth(case.x) else LARGE_SHRINK_TRIES
         small = shrink(
-            case, still_fails, options.shrink_budget, fixed_channels=options.channels is not None
+            case,
+            still_fails,
+            min(options.shrink_budget, tries),
+            fixed_channels=options.channels is not None,
+            axis=options.axis,
         )
     entries: list[dict[str, Any]] = []
     if outputs != ["error"]:

@@ -425,6 +425,72 @@ def check_eval(
         )
     else:
         st = CheckResult(ids[1], "pass")
+    return _eval_with_grad(proc, x, c, ev, st)
+
+
+#: how an autograd target's eval is run the second time, for the messages
+_WITH_GRAD = "with gradient recording on (torch.is_grad_enabled(), as for input gradients)"
+
+
+def _eval_with_grad(
+    proc: TargetProcess, x: np.ndarray, c: int, ev: CheckResult, st: CheckResult
+) -> list[CheckResult]:
+    """An autograd target's eval once more with gradient recording on (its adapter has
+    ``eval_grad``; others raise and keep ``ev``, ``st``): a layer that picks batch statistics
+    by ``torch.is_grad_enabled()`` instead of its training flag is wrong after ``eval()`` in
+    every use that records gradients. Its output is judged like the first eval's, and it must
+    change no state either."""
+    try:
+        proc.call("eval_grad", True)
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return [ev, st]
+    try:
+        before, _ = proc.call("state")
+        y, _ = proc.call("forward", x, False, names=("x",))
+        after, _ = proc.call("state")
+        proc.call("eval_grad", False)
+        rm, rv = state_vector(before, "running_mean", c), state_vector(before, "running_var", c)
+    except TargetError as exc:
+        why = f"eval {_WITH_GRAD}: {exc}"
+        return [_fail(ev.id, why), _fail(st.id, why)]
+    gamma, beta = _maybe_vec(before, "gamma", c), _maybe_vec(before, "beta", c)
+    eps_state = before.get("eps")
+    eps = float(eps_state) if isinstance(eps_state, (int, float)) and eps_state > 0 else 1e-5
+    xw = x.astype(np.float64)
+    if not isinstance(y, np.ndarray) or y.shape != x.shape or y.dtype.kind != "f":
+        return [_fail(ev.id, f"eval {_WITH_GRAD} returned {type(y).__name__}"), st]
+    with np.errstate(all="ignore"):
+        truth = exact_inference(xw, gamma, beta, rm, rv, eps=eps, spec=BATCH_NORM)
+    cmp = compare(y, truth, "y", x.dtype, x=xw, eps=eps, spec=BATCH_NORM)
+    if not cmp.passed and ev.status != "fail":
+        found = diagnose_eval(xw, gamma, beta, rm, rv, eps, y)
+        ev = CheckResult(
+            ev.id,
+            "fail",
+            cmp.ulp,
+            cmp.budget,
+            message=f"eval output {_WITH_GRAD} off by {cmp.ulp:.3g} ulp (budget "
+            f"{cmp.budget:.3g}) from gamma·(x − running_mean)/sqrt(running_var + eps) + beta "
+            "with the layer's own running statistics; under torch.no_grad() it is right: the "
+            "layer chooses its statistics by gradient recording, not by its training flag",
+            worst_entries=worst_entries(y, truth),
+            diagnosis=found.ids,
+        )
+    elif ev.status == "pass" and ev.worst is not None and cmp.ulp > ev.worst:
+        ev = CheckResult(ev.id, "pass", cmp.ulp, cmp.budget)
+    changed = [
+        k
+        for k in ("running_mean", "running_var", "gamma", "beta")
+        if not _same(before.get(k), after.get(k))
+    ]
+    if changed and st.status != "fail":
+        st = _fail(
+            st.id,
+            f"eval forward {_WITH_GRAD} changed {', '.join(changed)}",
+            diagnosis=["state-updated-in-eval"],
+        )
     return [ev, st]
 
 

@@ -53,6 +53,9 @@ class Adapter(Protocol):
     def watched(self) -> dict[str, Any]:
         """Arrays the adapter hands to the target itself, checked for mutation."""
 
+    # optional, autograd targets only: ``eval_grad(on)`` makes eval forwards run with gradient
+    # recording on instead of under no_grad (an adapter without it raises AttributeError)
+
 
 class SyncAdapterProtocol(Protocol):
     """A synchronized BN across K ranks, driven from the target process."""
@@ -68,7 +71,8 @@ class SyncAdapterProtocol(Protocol):
 
 
 #: the calls the parent may make of an :class:`Adapter` (``probe`` is the functional targets'
-#: ordinary-call probe of ranks and eps)
+#: ordinary-call probe of ranks and eps; ``eval_grad`` the autograd targets' eval with
+#: gradient recording on)
 OPS = frozenset(
     {
         "new",
@@ -81,11 +85,14 @@ OPS = frozenset(
         "probe",
         "stash",
         "unstash",
+        "eval_grad",
     }
 )
-#: calls only some adapters answer: ``probe`` (functional targets, probed as an ordinary call),
+#: calls only some adapters answer (the others raise AttributeError, which the caller reads as
+#: "does not apply"): ``probe`` (functional targets, probed as an ordinary call),
 #: ``stash``/``unstash`` (keep the last forward's cache aside, and bring it back: targets whose
-#: backward takes the cache its forward returned)
-OPTIONAL_OPS = frozenset({"probe", "stash", "unstash"})
+#: backward takes the cache its forward returned), ``eval_grad`` (eval with gradient recording
+#: on: autograd targets)
+OPTIONAL_OPS = frozenset({"probe", "stash", "unstash", "eval_grad"})
 #: the calls the parent may make of a synchronized adapter
 SYNC_OPS = frozenset({"start", "run"})

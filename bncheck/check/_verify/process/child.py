@@ -178,7 +178,7 @@ def serve(loader: Any, conn: int, setup: ChildSetup) -> None:
             _guard(me)
             if payload is None:
                 break
-            request = wire.decode(payload, max_items=None)  # from verify: trusted
+            request = wire.decode(payload, max_items=None, layouts=True)  # from verify: trusted
             if request[0] == "close":
                 break
             _, seq, op, args, names = request

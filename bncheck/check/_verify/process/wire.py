@@ -6,6 +6,11 @@ crosses the pipe is plain data, encoded by :func:`encode` and checked by :func:`
 - ``None``, ``bool``, ``int`` (64-bit), ``float``, ``str``;
 - NumPy arrays of bool, int8-64, uint8-64, float16/32/64 (raw bytes with dtype and shape) and
   NumPy scalars of those dtypes;
+- from verify to its target only (``encode(layouts=True)``, ``decode(layouts=True)``): such an
+  array in its memory layout (a Fortran-ordered, transposed, sliced or reversed view), sent as
+  its strides, the byte offset of its first element and the span of the buffer it views, so
+  that the target is handed exactly the layout under test (the gaps of a sliced view are NaN
+  on arrival, so a kernel that reads them gets NaN);
 - ``list``, ``tuple`` and ``dict`` (keys ``str`` or ``int``) of those.
 
 Only these exact types are encoded (subclasses are not: a subclass is the target's own class).
@@ -56,6 +61,10 @@ MAX_ITEMS = 100_000
 _CLOCK_EVERY = 1024
 #: the longest type name a marker carries
 _NAME_LIMIT = 200
+#: a laid-out array's buffer may span at most this many times its values' bytes (plus a page):
+#: the sliced views verify sends span about twice theirs
+_SPAN_FACTOR = 8
+_SPAN_SLACK = 4096
 
 _DTYPE_NAMES = (
     "bool",
@@ -133,12 +142,32 @@ def type_name(obj: Any) -> str:
 # -- encoding ----------------------------------------------------------------------------------
 
 
+def _span(
+    shape: tuple[int, ...], strides: tuple[int, ...], itemsize: int
+) -> tuple[int, int] | None:
+    """(offset of the first element, bytes spanned) of a strided array whose elements are
+    distinct and aligned to its itemsize; None for any other layout (overlapping or broadcast
+    axes, strides that are not whole items)."""
+    if any(s % itemsize for s in strides):
+        return None
+    axes = sorted((abs(s), n) for n, s in zip(shape, strides, strict=True) if n > 1)
+    reach = itemsize  # bytes covered by the axes taken so far
+    for step, n in axes:
+        if step < reach:
+            return None
+        reach = step * n
+    low = sum(min(0, (n - 1) * s) for n, s in zip(shape, strides, strict=True))
+    high = sum(max(0, (n - 1) * s) for n, s in zip(shape, strides, strict=True))
+    return -low, high - low + itemsize
+
+
 class _Encoder:
-    def __init__(self, limit: int, strict: bool) -> None:
+    def __init__(self, limit: int, strict: bool, layouts: bool = False) -> None:
         self.parts: list[bytes] = []
         self.size = 0
         self.limit = limit
         self.strict = strict
+        self.layouts = layouts
 
     def reserve(self, n: int) -> None:
         if self.size + n > self.limit:
@@ -209,6 +238,9 @@ class _Encoder:
             if arr.ndim > MAX_NDIM:
                 self.unsupported(f"ndarray with {arr.ndim} dimensions")
                 return
+            if self.layouts and arr.size > 0 and not arr.flags.c_contiguous:
+                self.laid_out(arr, native)
+                return
             self.reserve(arr.nbytes + 16 + 8 * arr.ndim)
             data = np.ascontiguousarray(arr, dtype=native)
             code = native.str.encode("ascii")
@@ -221,14 +253,40 @@ class _Encoder:
         else:
             self.unsupported(f"ndarray of {dt.name}")
 
+    def laid_out(self, arr: np.ndarray[Any, Any], native: np.dtype[Any]) -> None:
+        """An array with its strides: the receiver rebuilds the same layout."""
+        span = _span(arr.shape, arr.strides, arr.itemsize)
+        if span is None or span[1] > _SPAN_FACTOR * arr.nbytes + _SPAN_SLACK:
+            if self.strict:
+                raise WireError(f"an array with strides {arr.strides} cannot be sent as laid out")
+            self.layouts = False
+            try:
+                self.array(arr)
+            finally:
+                self.layouts = True
+            return
+        offset, size = span
+        self.reserve(arr.nbytes + 32 + 16 * arr.ndim)
+        code = native.str.encode("ascii")
+        head = b"v" + bytes([len(code)]) + code + bytes([arr.ndim])
+        head += b"".join(_U64.pack(n) for n in arr.shape)
+        head += b"".join(_I64.pack(s) for s in arr.strides)
+        head += _U64.pack(offset) + _U64.pack(size) + _U64.pack(arr.nbytes)
+        self.add(head)
+        self.add(np.ascontiguousarray(arr, dtype=native).tobytes())
 
-def encode(obj: Any, *, limit: int = 1 << 62, strict: bool = False) -> bytes:
+
+def encode(obj: Any, *, limit: int = 1 << 62, strict: bool = False, layouts: bool = False) -> bytes:
     """Encode plain data; raises :class:`TooLarge` past ``limit`` bytes.
 
     A value that is not plain data becomes an :class:`Unsupported` marker, or with
     ``strict=True`` raises :class:`WireError` (for bncheck's own data, which must be plain).
+    ``layouts=True`` sends arrays that are not C-contiguous with their strides (verify's
+    requests to its target, decoded with ``decode(layouts=True)``); a layout that cannot be
+    rebuilt (overlapping or broadcast axes) is then a WireError under ``strict``, else sent
+    C-contiguous.
     """
-    enc = _Encoder(limit, strict)
+    enc = _Encoder(limit, strict, layouts)
     enc.value(obj, 0)
     return b"".join(enc.parts)
 
@@ -237,7 +295,10 @@ def encode(obj: Any, *, limit: int = 1 << 62, strict: bool = False) -> bytes:
 
 
 class _Decoder:
-    def __init__(self, data: bytes, max_items: int | None, until: float | None) -> None:
+    def __init__(
+        self, data: bytes, max_items: int | None, until: float | None, layouts: bool = False
+    ) -> None:
+        self.layouts = layouts
         self.view = memoryview(data)
         self.pos = 0
         self.left = math.inf if max_items is None else max_items
@@ -311,6 +372,10 @@ class _Decoder:
             return np.frombuffer(bytes(self.take(dt.itemsize)), dtype=dt)[0]
         if tag == b"a":
             return self.array()
+        if tag == b"v":
+            if not self.layouts:
+                raise WireError("a laid-out array, which only verify's requests may hold")
+            return self.laid_out()
         if tag in (b"l", b"t"):
             n = self.items()
             seq = [self.value(depth + 1) for _ in range(n)]
@@ -343,16 +408,49 @@ class _Decoder:
             return np.zeros(shape, dt)
         return np.frombuffer(raw, dtype=dt, count=size).reshape(shape).copy()
 
+    def laid_out(self) -> np.ndarray[Any, Any]:
+        """An array in the layout it was sent in: a view of a fresh buffer (NaN, or 0 for
+        integers and bools, between its elements) with the sender's strides."""
+        dt = self.dtype()
+        ndim = self.take(1)[0]
+        if ndim > MAX_NDIM or ndim == 0:
+            raise WireError(f"laid-out array with {ndim} dimensions")
+        shape = tuple(self.count(_U64) for _ in range(ndim))
+        strides = tuple(self.count(_I64) for _ in range(ndim))
+        offset, span, nbytes = (self.count(_U64) for _ in range(3))
+        size = math.prod(shape)
+        if size == 0 or size * dt.itemsize != nbytes:
+            raise WireError(f"array of shape {shape} and dtype {dt} cannot have {nbytes} bytes")
+        if _span(shape, strides, dt.itemsize) != (offset, span):
+            raise WireError(f"strides {strides} do not lay out shape {shape} in {span} bytes")
+        if span > _SPAN_FACTOR * nbytes + _SPAN_SLACK:
+            raise WireError(f"a buffer of {span} bytes for {nbytes} bytes of values")
+        raw = self.take(nbytes)
+        gap = np.nan if dt.kind == "f" else 0
+        buffer = np.full(span // dt.itemsize, gap, dtype=dt)
+        out: np.ndarray[Any, Any] = np.ndarray(
+            shape, dt, buffer=buffer, offset=offset, strides=strides
+        )
+        out[...] = np.frombuffer(raw, dtype=dt, count=size).reshape(shape)
+        return out
 
-def decode(data: bytes, *, max_items: int | None = MAX_ITEMS, until: float | None = None) -> Any:
+
+def decode(
+    data: bytes,
+    *,
+    max_items: int | None = MAX_ITEMS,
+    until: float | None = None,
+    layouts: bool = False,
+) -> Any:
     """Decode what :func:`encode` produced, validating every tag, dtype, shape and length.
 
     Raises :class:`WireError` for anything else; never executes or imports anything. The
     values are counted as they are read: the first past ``max_items`` (None: no limit) raises
     :class:`TooMany`, and once ``until`` (``time.monotonic``) has passed :class:`TooSlow`, so
-    a hostile message costs at most that many values' memory and time.
+    a hostile message costs at most that many values' memory and time. Laid-out arrays are
+    accepted only with ``layouts=True`` (the target process reading verify's requests).
     """
-    dec = _Decoder(data, max_items, until)
+    dec = _Decoder(data, max_items, until, layouts)
     try:
         obj = dec.value(0)
     except WireError:

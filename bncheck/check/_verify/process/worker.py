@@ -529,7 +529,8 @@ class TargetProcess:
             raise self._expire(f"{op} not run")
         self._seq += 1
         seq = self._seq
-        payload = wire.encode(("call", seq, op, args, tuple(names)), strict=True)
+        # arrays keep their memory layout: the target gets exactly the layout under test
+        payload = wire.encode(("call", seq, op, args, tuple(names)), strict=True, layouts=True)
         until = min(now + self.timeout, self._deadline_at())
         by_deadline = until < now + self.timeout
         before = self._drain.count()

@@ -33,6 +33,16 @@ def as_array(value: Any) -> Any:
     return out if out.dtype.kind in "biufc" else value
 
 
+def tensor_of(torch: Any, a: np.ndarray) -> Any:
+    """A tensor sharing ``a``'s memory and strides, so that a PyTorch target gets exactly the
+    layout under test (a channels-last (N, H, W, C) buffer viewed as (N, C, H, W) is torch's
+    ``channels_last`` memory format); torch has no negative strides, so a reversed view
+    becomes a copy in its memory order."""
+    if any(s < 0 for s in a.strides):
+        a = a.copy(order="K")
+    return torch.from_numpy(a)
+
+
 def as_number(value: Any) -> Any:
     """A hyperparameter as a plain number (None stays None; junk is described, not passed)."""
     if value is None or isinstance(value, (bool, int, float)):

@@ -20,6 +20,7 @@ from bncheck.check._verify.targets.common import (
     as_number,
     grads_from_dict,
     split_grads,
+    tensor_of,
 )
 from bncheck.check._verify.targets.layout import Construction, Layout, call_forward, construction_of
 from bncheck.check._verify.targets.names import Slot
@@ -83,6 +84,8 @@ class LayerDriver:
         self.rank_errors: dict[int, str] = {}
         #: a layer written with torch tensors and no backward (trained by autograd)
         self.autograd = False
+        #: eval forwards run with gradient recording on instead of under no_grad (eval_grad)
+        self.grad_in_eval = False
         self.passed_x: Any = None
         self.x_t: Any = None
         self.y_t: Any = None
@@ -224,13 +227,22 @@ class LayerDriver:
             value = slot.get(self.obj)
             if isinstance(value, torch.Tensor) and value.is_leaf:
                 value.requires_grad_(True)
-        self.x_t = torch.from_numpy(self._to_axis(x).copy()).requires_grad_(train)
-        if train:
-            self.y_t = call_forward(self.obj, self.layout, self.x_t, True)
+        record = train or self.grad_in_eval
+        self.x_t = tensor_of(torch, self._to_axis(x)).requires_grad_(record)
+        if record:
+            with torch.enable_grad():
+                self.y_t = call_forward(self.obj, self.layout, self.x_t, train)
         else:
             with torch.no_grad():
                 self.y_t = call_forward(self.obj, self.layout, self.x_t, False)
         return self._from_axis(as_array(self.y_t))
+
+    def eval_grad(self, on: bool) -> None:
+        """Eval forwards of an autograd layer with gradient recording on (True) or under
+        no_grad (False); a layer with its own backward has no such choice."""
+        if not self.autograd:
+            raise AttributeError("eval with gradient recording applies to autograd targets only")
+        self.grad_in_eval = bool(on)
 
     def _forward_engine(self, x: Any, train: bool) -> Any:
         """x as the engine's tensor, asking for its gradient; y's array back."""
@@ -285,7 +297,7 @@ class LayerDriver:
             for slot in self.params or ():
                 slot.get(self.obj).grad = None
             self.x_t.grad = None
-            self.y_t.backward(torch.from_numpy(self._to_axis(dy).copy()), retain_graph=True)
+            self.y_t.backward(tensor_of(torch, self._to_axis(dy)), retain_graph=True)
             grads = [as_array(slot.get(self.obj).grad) for slot in self.params or ()] or [
                 None,
                 None,

@@ -7,7 +7,7 @@ import inspect
 import sys
 from typing import Any
 
-from bncheck.check._verify.targets.common import as_array
+from bncheck.check._verify.targets.common import as_array, tensor_of
 from bncheck.check._verify.targets.frameworks import Framework
 from bncheck.check._verify.targets.layer import LayerAdapter
 from bncheck.check._verify.targets.layer_driver import set_new
@@ -16,9 +16,11 @@ from bncheck.check._verify.targets.layout import Layout
 
 class TorchAdapter(LayerAdapter):
     """A ``torch.nn.Module`` BN (torch's own or written from scratch, e.g. with gamma/beta
-    parameters and moving_mean/moving_var tensors): found like any layer; train()/eval() and,
-    for eval, ``torch.no_grad()`` (some tutorial layers choose the mode by
-    ``torch.is_grad_enabled()``); gradients from autograd."""
+    parameters and moving_mean/moving_var tensors): found like any layer; train()/eval(), the
+    input in the layout under test (channels-last memory format included); eval under
+    ``torch.no_grad()``, or with gradient recording on after :meth:`eval_grad` (a layer that
+    chooses batch statistics by ``torch.is_grad_enabled()`` instead of ``self.training`` is
+    wrong there); gradients from autograd."""
 
     kind = "torch"
 
@@ -37,9 +39,13 @@ class TorchAdapter(LayerAdapter):
 
     def _grads_text(self) -> str:
         return (
-            "gradients by autograd (x.grad and the parameters' .grad); eval runs after eval() "
-            "and under torch.no_grad()"
+            "gradients by autograd (x.grad and the parameters' .grad); eval runs after eval(), "
+            "under torch.no_grad() and again with gradient recording on"
         )
+
+    def eval_grad(self, on: bool) -> None:
+        """Run eval forwards with gradient recording on (True) or under no_grad (False)."""
+        self.grad_in_eval = bool(on)
 
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
         torch = self.torch
@@ -60,9 +66,11 @@ class TorchAdapter(LayerAdapter):
         self.last_ndim = x.ndim
         self.obj.train(train)
         self.obj.zero_grad(set_to_none=True)
-        self.x = torch.from_numpy(self._to_axis(x).copy()).requires_grad_(train)
-        if train:
-            self.y = self.obj(self.x)
+        record = train or self.grad_in_eval
+        self.x = tensor_of(torch, self._to_axis(x)).requires_grad_(record)
+        if record:
+            with torch.enable_grad():
+                self.y = self.obj(self.x)
         else:
             with torch.no_grad():
                 self.y = self.obj(self.x)
@@ -76,7 +84,7 @@ class TorchAdapter(LayerAdapter):
             if hasattr(value, "grad"):
                 value.grad = None
         self.x.grad = None
-        self.y.backward(torch.from_numpy(self._to_axis(dy).copy()), retain_graph=True)
+        self.y.backward(tensor_of(torch, self._to_axis(dy)), retain_graph=True)
         c = dy.shape[1]
         grads = [None, None]
         if self.params is not None:

@@ -1,0 +1,206 @@
+"""The truth for inputs too large for mpmath: Batch Normalization in double-double arithmetic.
+
+The mpmath truth (:mod:`bncheck.check.truth`) costs about 10 µs per value, a few seconds for
+the 65 536+ values per channel that verify's kernel inputs reach. Above
+``LARGE_TRUTH.mpmath_values`` values (:data:`bncheck.check.tolerances.LARGE_TRUTH`) the checks
+use this reference instead: the same formulas, eqs (6)–(9) and the closed-form gradients, in
+double-double arithmetic (a value is an unevaluated sum hi + lo of two float64, about 106
+significant bits), vectorized in NumPy, with every per-channel sum exact (``math.fsum`` of the
+hi and lo parts gives the rounded sum, and ``math.fsum`` of those parts minus it the rest).
+Each result is rounded once to float64, as the truth's are.
+
+Its error budget (derived in :mod:`bncheck.check.tolerances`, row ``LARGE_TRUTH``): every
+double-double operation has a relative error below 2^-100 of its operands' size, so a result
+is off from the exact value by at most ~2^-100 times the largest intermediate it is formed from,
+divided by its own size: that ratio (the cancellation: |mean|/std in x − mu, the bracket
+m·dy − Σdy − x_hat·Σdy·x_hat against its terms) is measured here per value, and when it
+exceeds ``LARGE_TRUTH.max_cancellation`` (2^40, so the error stays below 2^-60 relative, far
+under the half ulp of float64 every truth is allowed) the reference refuses
+(:class:`TooIllConditioned`) and the caller falls back to mpmath. Below it the result is the
+correctly rounded truth, or one of its two neighbours when the exact value lies within 2^-60 of
+a rounding boundary, which the "+1 ulp for the truth's own rounding" of every budget already
+allows (:func:`bncheck.check.metrics.compare`).
+
+Shares no code with :mod:`bncheck.bn` (whose kernels it judges) nor with the mpmath truth.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bncheck.check.norms import BATCH_NORM
+from bncheck.check.tolerances import LARGE_TRUTH
+from bncheck.exceptions import BncheckError
+
+__all__ = ["TooIllConditioned", "dd_batchnorm", "use_large_truth"]
+
+F64 = NDArray[np.float64]
+DD = tuple[Any, Any]
+
+#: Dekker's splitter for float64 (2^27 + 1)
+_SPLIT = 134217729.0
+
+
+class TooIllConditioned(BncheckError, ArithmeticError):
+    """The double-double reference would cancel more than its budget allows."""
+
+
+def use_large_truth(x: Any) -> bool:
+    """Whether a case is large enough that the checks use :func:`dd_batchnorm`."""
+    return int(np.asarray(x).size) > LARGE_TRUTH.mpmath_values
+
+
+# -- double-double arithmetic (Dekker, Knuth; written for this module) --------------------------
+
+
+def _two_sum(a: Any, b: Any) -> DD:
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _fast_two_sum(a: Any, b: Any) -> DD:
+    s = a + b
+    return s, b - (s - a)
+
+
+def _split(a: Any) -> DD:
+    t = _SPLIT * a
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+def _two_prod(a: Any, b: Any) -> DD:
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _add(a: DD, b: DD) -> DD:
+    s, e = _two_sum(a[0], b[0])
+    t, f = _two_sum(a[1], b[1])
+    s, e = _fast_two_sum(s, e + t)
+    return _fast_two_sum(s, e + f)
+
+
+def _neg(a: DD) -> DD:
+    return -a[0], -a[1]
+
+
+def _mul(a: DD, b: DD) -> DD:
+    p, e = _two_prod(a[0], b[0])
+    return _fast_two_sum(p, e + (a[0] * b[1] + a[1] * b[0]))
+
+
+def _div(a: DD, b: DD) -> DD:
+    q1 = a[0] / b[0]
+    r = _add(a, _neg(_mul((q1, 0.0 * q1), b)))
+    q2 = r[0] / b[0]
+    r = _add(r, _neg(_mul((q2, 0.0 * q2), b)))
+    q3 = r[0] / b[0]
+    q = _fast_two_sum(q1, q2)
+    return _add(q, (q3, 0.0 * q3))
+
+
+def _sqrt(a: DD) -> DD:
+    s = np.sqrt(a[0])
+    p, e = _two_prod(s, s)
+    r = ((a[0] - p) - e + a[1]) / (2.0 * s)
+    return _fast_two_sum(s, r)
+
+
+def _column_sums(a: DD) -> DD:
+    """Per-column (axis 0) sums of a double-double (m, C) array, as double-doubles: exact up to
+    the representation of the result."""
+    hi = np.empty(a[0].shape[1])
+    lo = np.empty_like(hi)
+    for j, (high, low) in enumerate(zip(a[0].T.tolist(), a[1].T.tolist(), strict=True)):
+        parts = high + low
+        total = math.fsum(parts)
+        parts.append(-total)
+        hi[j], lo[j] = total, math.fsum(parts)
+    return hi, lo
+
+
+def _scalar(v: Any) -> DD:
+    v = np.asarray(v, dtype=np.float64)
+    return v, np.zeros_like(v)
+
+
+def _cancellation(result: DD, *terms: Any) -> float:
+    """The largest ratio of the terms' size to the result's, over the values."""
+    size = np.zeros_like(np.abs(result[0]))
+    for t in terms:
+        size = np.maximum(size, np.abs(t))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(size == 0, 0.0, size / np.abs(result[0]))
+    return float(np.max(ratio, initial=0.0))
+
+
+def dd_batchnorm(
+    x: Any, gamma: Any, beta: Any, dy: Any | None, *, eps: float
+) -> dict[str, F64 | None]:
+    """y, dx, dgamma and dbeta of train-mode Batch Normalization over channel axis 1, rounded
+    once to float64 from double-double values (see the module docstring for its error).
+
+    Raises :class:`TooIllConditioned` when a value cancels more than the budget allows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check._verify.checks.large_truth import dd_batchnorm
+    >>> from bncheck.check.truth import exact_batchnorm
+    >>> rng = np.random.default_rng(0)
+    >>> x, dy = 1e3 + rng.standard_normal((50, 3)), rng.standard_normal((50, 3))
+    >>> g, b = np.array([1.5, -0.5, 2.0]), np.array([0.1, 0.2, -0.3])
+    >>> t, d = exact_batchnorm(x, g, b, dy, eps=1e-5), dd_batchnorm(x, g, b, dy, eps=1e-5)
+    >>> all(np.array_equal(getattr(t, k), d[k]) for k in ("y", "dx", "dgamma", "dbeta"))
+    True
+    """
+    xa = np.asarray(x)
+    xc = BATCH_NORM.columns(xa, dtype=np.float64)
+    m, c = xc.shape
+    g = _scalar(np.ones(c) if gamma is None else np.asarray(gamma, dtype=np.float64).reshape(c))
+    b = _scalar(np.zeros(c) if beta is None else np.asarray(beta, dtype=np.float64).reshape(c))
+    limit = LARGE_TRUTH.max_cancellation
+    s = _column_sums(_scalar(xc))
+    mu = _div(s, _scalar(float(m)))  # (6)
+    d = _add(_scalar(xc), _neg(mu))
+    if _cancellation(d, xc) > limit:
+        raise TooIllConditioned("x − mean cancels beyond the double-double budget")
+    var = _div(_column_sums(_mul(d, d)), _scalar(float(m)))  # (7), biased
+    inv = _div(_scalar(np.ones(c)), _sqrt(_add(var, _scalar(float(eps)))))
+    x_hat = _mul(d, inv)  # (8)
+    scaled = _mul(g, x_hat)
+    y = _add(scaled, b)  # (9)
+    if _cancellation(y, scaled[0], b[0]) > limit:
+        raise TooIllConditioned("gamma·x_hat + beta cancels beyond the double-double budget")
+    out: dict[str, F64 | None] = {
+        "y": BATCH_NORM.from_columns(y[0] + y[1], xa.shape),
+        "dx": None,
+        "dgamma": None,
+        "dbeta": None,
+    }
+    if dy is None:
+        return out
+    dyc = BATCH_NORM.columns(np.asarray(dy), dtype=np.float64)
+    s1 = _column_sums(_scalar(dyc))
+    prod = _mul(_scalar(dyc), x_hat)
+    s2 = _column_sums(prod)
+    if _cancellation(s2, np.sum(np.abs(prod[0]), axis=0)) > limit:
+        raise TooIllConditioned("the sum of dy·x_hat cancels beyond the double-double budget")
+    md = _mul(_scalar(dyc), _scalar(float(m)))
+    t2 = _mul(x_hat, s2)
+    bracket = _add(_add(md, _neg(s1)), _neg(t2))
+    if _cancellation(bracket, md[0], s1[0], t2[0]) > limit:
+        raise TooIllConditioned("the backward's bracket cancels beyond the double-double budget")
+    dx = _div(_mul(bracket, _mul(g, inv)), _scalar(float(m)))
+    out["dx"] = BATCH_NORM.from_columns(dx[0] + dx[1], xa.shape)
+    out["dbeta"] = s1[0] + s1[1]
+    out["dgamma"] = s2[0] + s2[1]
+    return out
