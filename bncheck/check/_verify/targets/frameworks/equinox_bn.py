@@ -131,6 +131,8 @@ class EquinoxAdapter(JaxAdapter):
                 "one BN; pass the BN itself"
             )
         bn = self.bn = bns[0]
+        # ema mode: the train output is normalized by the running pair mixed with the batch's
+        self.train_stats = "mixed-running" if bn.mode == "ema" else None
         for key, attr in (("eps", "eps"), ("momentum", "momentum")):
             self.attrs[key] = float(getattr(bn, attr))
         self.attrs["eps_name"] = "eps"
@@ -195,6 +197,21 @@ class EquinoxAdapter(JaxAdapter):
             stats,
             find_pair(params, PARAM_PAIRS, c, "parameters", self.name),
             STATS,
+        )
+
+    def documented(self) -> tuple[str, str] | None:
+        if self.bn is None:
+            return None
+        if self.bn.mode == "batch":
+            return "zero-debiased", (
+                "mode='batch'; Equinox's docstring: \"For inference the exponential running "
+                'mean and unbiased variance are used", divided by 1 − momentum^count in its '
+                "code ('Zero-debias approach')"
+            )
+        return "filled-ema", (
+            "mode='ema'; Equinox's docstring: \"During training the batch statistics are "
+            'used to fill in the running statistics until they are populated"; momentum is '
+            "the weight of the old value"
         )
 
     def _describe_target(self) -> list[str]:
