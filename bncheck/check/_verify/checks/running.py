@@ -464,6 +464,10 @@ def check_eval(
         found = diagnose_eval(xw, gamma, beta, rm, rv, eps, y)
         if not found.ids and _float32_eval(y, truth, xw, eps):
             found.ids = ["float32-arithmetic"]
+            found.fitted = (
+                "float32 numbers only, within the float32 budget of the truth: computed in "
+                "float32 from float64 input"
+            )
         ev = CheckResult(
             ids[0],
             "fail",
@@ -474,6 +478,7 @@ def check_eval(
             "running statistics",
             worst_entries=worst_entries(y, truth),
             diagnosis=found.ids,
+            explanation=found.fitted,
         )
     changed = [
         k
