@@ -74,8 +74,13 @@ def bn(c):
 _FLAX_TWO_PASS = """import flax.linen as nn
 
 
-def bn(c):
-    return nn.BatchNorm(use_fast_variance=False)
+class TwoPassBN(nn.Module):
+    @nn.compact
+    def __call__(self, x, train=True):
+        return nn.BatchNorm(use_running_average=not train, use_fast_variance=False)(x)
+
+
+bn = TwoPassBN
 """
 
 SURVEY: tuple[Entry, ...] = (
@@ -271,7 +276,7 @@ def _run_torch(x: np.ndarray) -> np.ndarray:
     import torch
 
     bn = torch.nn.BatchNorm1d(x.shape[1], eps=EPS).to(getattr(torch, x.dtype.name))
-    return bn(torch.from_numpy(x)).detach().numpy()
+    return np.asarray(bn(torch.from_numpy(x)).detach().numpy())
 
 
 def _run_flax(fast: bool) -> Callable[[np.ndarray], np.ndarray]:
@@ -462,6 +467,8 @@ def _verdict(report: Any) -> str:
 
 def _section(entry: Entry, report: Any, errors: Any, command: str) -> list[str]:
     lines = [f"## {entry.label} ({entry.distribution} {_version(entry.distribution)})", ""]
+    if entry.source:
+        lines += ["bn.py:", "", "```python", *entry.source.rstrip().splitlines(), "```", ""]
     lines.append(f"- verify: `{command}` → **{_verdict(report)}**")
     for line in _conventions(list(report.mapping)):
         lines.append(f"- {line}")
@@ -516,7 +523,10 @@ def build(out: Path, *, quick: bool = False, progress: Any = None) -> Built:
         "file is never compared byte for byte.",
         "",
     ]
-    passed, failed, absent = [], [], []
+    passed: list[str] = []
+    failed: list[str] = []
+    absent: list[str] = []
+    unverified: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for entry in SURVEY:
             if progress is not None:
@@ -528,7 +538,7 @@ def build(out: Path, *, quick: bool = False, progress: Any = None) -> Built:
                 " ".join(f"{k_}={v}" for k_, v in entry.env)
                 + (" " if entry.env else "")
                 + "bncheck verify "
-                + (entry.target or f"bn.py:bn  # bn.py: {entry.source.splitlines()[-1].strip()}")
+                + (entry.target or "bn.py:bn")
             )
             try:
                 report = _verify(entry, Path(tmp))
@@ -536,10 +546,10 @@ def build(out: Path, *, quick: bool = False, progress: Any = None) -> Built:
                 lines += [
                     f"## {entry.label}",
                     "",
-                    f"verify failed: {type(exc).__name__}: {exc}",
+                    f"`{command}` could not run: {type(exc).__name__}: {exc}",
                     "",
                 ]
-                failed.append(entry.label)
+                unverified.append(entry.label)
                 continue
             errors = _child_errors(entry)
             lines += _section(entry, report, errors, command)
@@ -554,7 +564,9 @@ def build(out: Path, *, quick: bool = False, progress: Any = None) -> Built:
         f"{len(passed) + len(failed)} framework BNs verified as they are; passing: "
         + (", ".join(passed) or "none"),
         "found wrong: " + (", ".join(failed) or "none"),
-        "not installed: " + (", ".join(absent) or "none"),
+        "not installed: "
+        + (", ".join(absent) or "none")
+        + (f"; could not be verified: {', '.join(unverified)}" if unverified else ""),
     ]
     return Built([path], summary)
 

@@ -204,14 +204,10 @@ class EquinoxAdapter(JaxAdapter):
             return None
         if self.bn.mode == "batch":
             return "zero-debiased", (
-                "mode='batch'; Equinox's docstring: \"For inference the exponential running "
-                'mean and unbiased variance are used", divided by 1 − momentum^count in its '
-                "code ('Zero-debias approach')"
+                "mode='batch': the running averages divided by 1 − momentum^count at eval"
             )
         return "filled-ema", (
-            "mode='ema'; Equinox's docstring: \"During training the batch statistics are "
-            'used to fill in the running statistics until they are populated"; momentum is '
-            "the weight of the old value"
+            "mode='ema': the first batch fills the running pair, then momentum weighs the old"
         )
 
     def _describe_target(self) -> list[str]:

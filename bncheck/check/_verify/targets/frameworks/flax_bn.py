@@ -103,8 +103,7 @@ def documented(bn: Any) -> tuple[str, str] | None:
     if not isinstance(bn, tuple(b for b in bases if b is not None)):
         return None
     return "keras", (
-        "Flax's docstring: \"momentum: decay rate for the exponential moving average of the "
-        'batch statistics": the weight of the old value'
+        "its docstring: momentum is the 'decay rate for the exponential moving average'"
     )
 
 

@@ -130,9 +130,8 @@ class HaikuAdapter(JaxAdapter):
 
     def documented(self) -> tuple[str, str] | None:
         return "zero-debiased", (
-            "its moving averages are hk.ExponentialMovingAverage, whose zero_debias "
-            "defaults to True; Haiku's docstring: \"zero_debias: Whether to run with "
-            'zero-debiasing."; decay_rate is the weight of the old value'
+            "hk.ExponentialMovingAverage, zero_debias=True by default; decay_rate is the "
+            "weight of the old value"
         )
 
     def _describe_target(self) -> list[str]:

@@ -126,7 +126,7 @@ class JaxAdapter:
         if documented is not None:
             mapping.append(
                 f"convention: {documented[0]!r}, {self.framework}'s own ({documented[1]}); "
-                "the running check holds the layer to it (--convention overrides)"
+                "the running check holds the layer to it"
             )
         self.mapping = mapping
         return {

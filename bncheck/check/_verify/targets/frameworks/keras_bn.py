@@ -204,8 +204,7 @@ class KerasAdapter(JaxAdapter):
         if not isinstance(self.bn, _keras().layers.BatchNormalization):
             return None
         return "keras", (
-            "Keras' docstring: \"moving_mean = moving_mean * momentum + mean(batch) * "
-            '(1 - momentum)": momentum is the weight of the old value'
+            "its docstring: moving_mean = moving_mean * momentum + mean(batch) * (1 - momentum)"
         )
 
     def _describe_target(self) -> list[str]:

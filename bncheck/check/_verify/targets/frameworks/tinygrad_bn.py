@@ -166,8 +166,7 @@ class TinygradAdapter(JaxAdapter):
         if not isinstance(self.layer, nn.BatchNorm):
             return None
         return "torch", (
-            "tinygrad.nn.BatchNorm's running_mean/running_var as PyTorch's: new = "
-            "(1 − momentum)·old + momentum·batch with the unbiased variance, momentum=0.1"
+            "its code: new = (1 − momentum)·old + momentum·batch, unbiased, momentum=0.1"
         )
 
     def _describe_target(self) -> list[str]:
