@@ -130,6 +130,18 @@ tests/check/test_tolerances_table.py)
     running_matches
         ``bncheck.check._verify.checks.running._matches``: how verify matches running
         statistics, in units of exactly the running budget.
+    judge_running
+        ``bncheck.check._verify.checks.running._judge_running``: the running check's verdict on
+        a trajectory (tests/check/test_framework_conventions.py: the documented conventions,
+        the debiasing fit, float32 arithmetic named).
+
+Framework conventions (tests/check/test_framework_conventions.py)
+    debias, mixed_train
+        ``bncheck.check._verify.diagnosis.debias`` and ``.mixed_train``: the fitted model of a
+        zero-debiased average that did not start at 0, and the train step of Equinox's ema mode
+        (its gradients checked against finite differences).
+    probes
+        ``bncheck.check._verify.targets.frameworks.probes``: the variance read from y.
 
 The distributed verify (tests/check/test_verify_distributed.py)
     distributed
@@ -203,6 +215,10 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "ALTERNATIVES": ("bncheck.check._verify.checks.running", "ALTERNATIVES"),
     "DEFAULT_BIAS": ("bncheck.check._verify.checks.running", "DEFAULT_BIAS"),
     "running_matches": ("bncheck.check._verify.checks.running", "_matches"),
+    "judge_running": ("bncheck.check._verify.checks.running", "_judge_running"),
+    "debias": ("bncheck.check._verify.diagnosis.debias", None),
+    "mixed_train": ("bncheck.check._verify.diagnosis.mixed_train", None),
+    "probes": ("bncheck.check._verify.targets.frameworks.probes", None),
     # the distributed verify
     "distributed": ("bncheck.check._verify.distributed.run", None),
     "BETWEEN": ("bncheck.check._verify.diagnosis.sync_models", "BETWEEN"),

@@ -11,6 +11,13 @@ estimate. With ``a`` the weight given to the *new* batch:
 - ``cumulative``: the arithmetic mean of all batch statistics so far (a = 1/t), with the unbiased
   variance: the "average over all batches" estimator of the source documents,
   E[x] = E[mu_B], Var[x] = m/(m−1)·E[sigma2_B]. Same as torch with momentum=None.
+- ``zero-debiased``: Haiku's (``hk.ExponentialMovingAverage(zero_debias=True)``) and TensorFlow's
+  zero-debiased moving average: a hidden average starting at 0, hidden = momentum·hidden +
+  (1 − momentum)·batch, reported as hidden/(1 − momentum^t). The same as an update of the
+  reported value with a weight that shrinks from 1: a = (1 − momentum)/(1 − momentum^t); biased
+  variance; the initial values do not matter (a = 1 at t = 1).
+- ``filled-ema``: Equinox's ``mode="ema"``: the first batch's statistics fill the running pair
+  (a = 1 at t = 1), then new = momentum·old + (1 − momentum)·batch; biased variance.
 
 Initial values are running_mean = 0 and running_var = 1 in every convention. The update is
 computed in float64 and rounded once to the dtype of the running statistics.
@@ -48,7 +55,7 @@ class Convention:
     >>> keras.default_momentum, keras.unbiased, keras.momentum_is_new_weight
     (0.99, False, False)
     >>> sorted(CONVENTIONS)
-    ['cumulative', 'keras', 'torch']
+    ['cumulative', 'filled-ema', 'keras', 'torch', 'zero-debiased']
     """
 
     #: the key of the row (``convention=`` of the layer, ``--convention`` of verify)
@@ -65,6 +72,10 @@ class Convention:
     allows_none: bool
     #: one line for tables (the running-statistics report)
     description: str
+    #: how the weight of the new batch moves with the step t: "constant" (the momentum's),
+    #: "zero-debiased" ((1 − momentum)/(1 − momentum^t)) or "filled" (1 at t = 1, then the
+    #: momentum's)
+    schedule: str = "constant"
 
 
 #: The conventions, by name: every list of convention choices is derived from this table.
@@ -99,6 +110,28 @@ CONVENTIONS: dict[str, Convention] = {
             allows_none=True,
             description="arithmetic mean of all batch statistics (the source's E[mu_B], "
             "m/(m-1)E[sigma2_B])",
+        ),
+        Convention(
+            name="zero-debiased",
+            default_momentum=0.99,
+            unbiased=False,
+            momentum_is_new_weight=False,
+            allows_momentum=True,
+            allows_none=False,
+            description="Haiku: hidden = momentum*hidden + (1 - momentum)*batch from 0, "
+            "reported as hidden/(1 - momentum^t); biased running var",
+            schedule="zero-debiased",
+        ),
+        Convention(
+            name="filled-ema",
+            default_momentum=0.99,
+            unbiased=False,
+            momentum_is_new_weight=False,
+            allows_momentum=True,
+            allows_none=False,
+            description="Equinox mode='ema': the first batch fills, then new = momentum*old + "
+            "(1 - momentum)*batch; biased running var",
+            schedule="filled",
         ),
     )
 }
@@ -202,7 +235,13 @@ def new_batch_weight(conv: Convention, momentum: float | None, t: int) -> float:
     """The weight a of the new batch in ``new = (1 − a)·old + a·batch`` for the t-th batch."""
     if momentum is None:
         return 1.0 / t
-    return momentum if conv.momentum_is_new_weight else 1.0 - momentum
+    a = momentum if conv.momentum_is_new_weight else 1.0 - momentum
+    if conv.schedule == "filled" and t == 1:
+        return 1.0
+    if conv.schedule == "zero-debiased":
+        # hidden/(1 − kept^t) moves by a/(1 − kept^t) of the gap (kept = 1: never moves)
+        return a / (1.0 - (1.0 - a) ** t) if a > 0 else 0.0
+    return a
 
 
 def update_running(
@@ -233,7 +272,7 @@ def update_running(
         The *biased* batch variance sigma2_B (eq 7) of a batch of ``m`` values per channel.
     m : int
         Values per channel in the batch.
-    convention : "torch", "keras" or "cumulative"
+    convention : "torch", "keras", "cumulative", "zero-debiased" or "filled-ema"
         A key of :data:`CONVENTIONS`.
     momentum : float in [0, 1], None or DEFAULT
         As for :func:`resolve_momentum`.

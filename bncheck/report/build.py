@@ -38,6 +38,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("derivation", "Derivation and source audit", "bncheck.report.derivation", False),
     Section("numerical_error", "Numerical error", "bncheck.report.numerical_error", True),
     Section("frameworks", "Frameworks' BNs", "bncheck.report.frameworks", False),
+    Section("framework_survey", "Frameworks surveyed", "bncheck.report.framework_survey", False),
     Section("running_stats", "Running statistics", "bncheck.report.running_stats", True),
     Section("sync_stats", "Synchronized statistics", "bncheck.report.sync_stats", False),
     Section("performance", "Performance", "bncheck.report.performance", False),

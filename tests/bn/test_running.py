@@ -120,7 +120,70 @@ def test_the_default_momentum_comes_from_the_convention_table() -> None:
     assert resolve_momentum("torch") == 0.1
     assert resolve_momentum("keras") == 0.99
     assert resolve_momentum("cumulative") is None
-    assert set(CONVENTIONS) == {"torch", "keras", "cumulative"}
+    assert resolve_momentum("zero-debiased") == resolve_momentum("filled-ema") == 0.99
+    assert set(CONVENTIONS) == {"torch", "keras", "cumulative", "zero-debiased", "filled-ema"}
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.5, 0.9, 0.99])
+def test_zero_debiased_is_the_hidden_average_divided_by_one_minus_decay_to_the_t(
+    decay: float,
+) -> None:
+    # independent: Haiku's form, a hidden average from 0 divided by 1 − decay^t
+    rng = np.random.default_rng(3)
+    mean, var, hidden_m, hidden_v = np.full(2, 7.0), np.full(2, 5.0), np.zeros(2), np.zeros(2)
+    for t in range(1, 7):
+        bm, bv = rng.normal(size=2), rng.uniform(0.5, 2, 2)
+        hidden_m, hidden_v = (
+            decay * hidden_m + (1 - decay) * bm,
+            decay * hidden_v + (1 - decay) * bv,
+        )
+        mean, var, n = update_running(
+            mean,
+            var,
+            bm,
+            bv,
+            4,
+            convention="zero-debiased",
+            momentum=decay,
+            num_batches_tracked=t - 1,
+        )
+        assert n == t
+        np.testing.assert_allclose(mean, hidden_m / (1 - decay**t), rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(var, hidden_v / (1 - decay**t), rtol=1e-13)
+
+
+def test_filled_ema_takes_the_first_batch_whole_then_weighs_it_one_minus_momentum() -> None:
+    old_m, old_v = np.array([4.0]), np.array([9.0])
+    first = update_running(
+        old_m, old_v, np.array([1.0]), np.array([2.0]), 4, convention="filled-ema", momentum=0.9
+    )
+    assert first.mean.tolist() == [1.0] and first.var.tolist() == [2.0]  # biased, filled
+    second = update_running(
+        first.mean,
+        first.var,
+        np.array([3.0]),
+        np.array([4.0]),
+        4,
+        convention="filled-ema",
+        momentum=0.9,
+        num_batches_tracked=1,
+    )
+    np.testing.assert_allclose([second.mean[0], second.var[0]], [0.9 + 0.3, 1.8 + 0.4])
+
+
+def test_a_zero_debiased_average_that_never_moves_stays() -> None:
+    # momentum (decay) 1: the weight of each new batch is 0 (no 0/0)
+    out = update_running(
+        np.ones(1),
+        np.ones(1),
+        np.zeros(1),
+        np.zeros(1),
+        4,
+        convention="zero-debiased",
+        momentum=1.0,
+        num_batches_tracked=3,
+    )
+    assert out.mean.tolist() == [1.0] and out.var.tolist() == [1.0]
 
 
 @given(st.lists(st.integers(1, 40), min_size=1, max_size=6), st.integers(0, 2**32 - 1))

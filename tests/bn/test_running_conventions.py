@@ -42,13 +42,16 @@ def test_the_diagnosis_alternatives_follow_the_table(declared: str) -> None:
         other = CONVENTIONS[name]
         # only a convention that takes momentum, in the other meaning, swaps it
         assert conv.allows_momentum and other.allows_momentum
+        assert other.schedule == conv.schedule  # a zero-debiased average is no swapped one
         assert other.momentum_is_new_weight != conv.momentum_is_new_weight
         assert mistakes[0] == "momentum-swapped"
         assert ("running-var-bias" in mistakes) == (unbiased != conv.unbiased)
     swapped = [
         c
         for c in CONVENTIONS.values()
-        if c.allows_momentum and c.momentum_is_new_weight != conv.momentum_is_new_weight
+        if c.allows_momentum
+        and c.schedule == conv.schedule
+        and c.momentum_is_new_weight != conv.momentum_is_new_weight
     ]
     assert len(others) == (2 * len(swapped) if conv.allows_momentum else 0)
 

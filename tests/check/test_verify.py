@@ -35,6 +35,7 @@ CORRECT = [
     (str(IMPLS / "cs231n_style.py"), "keras"),
     ("bncheck", "any"),
     ("bncheck.BatchNorm", "torch"),
+    (str(IMPLS / "variants.py") + ":zero_debiased", "zero-debiased"),
 ]
 
 
@@ -85,6 +86,7 @@ MORE = [
     (f"{V}:accumulates_gradients", "torch", "second-call", "stateful-second-call"),
     (f"{V}:one_pass_variance", "any", "forward/2d/float64", "one-pass-variance"),
     (f"{V}:workspace_cache", "any", "older-cache", "cache-overwritten"),
+    (f"{V}:debias_from_one", "zero-debiased", "running", "debias-nonzero-start"),
 ]
 WRONG += MORE
 

@@ -54,7 +54,7 @@ def test_flax_linen_batchnorm_fails_by_its_one_pass_variance(record_property: An
     assert "moved to the last axis" in text  # Flax's axis=-1, found and said
     assert "momentum=0.99 is the weight of the OLD value (bncheck's 'keras' convention)" in text
     assert "biased batch variance in the running variance" in text
-    assert "ONE PASS, E[x²] − E[x]² (the layer's use_fast_variance=True)" in text
+    assert "ONE PASS, E[x²] − E[x]² (the layer's use_fast_variance=True, as it documents)" in text
     assert "eps: epsilon = 1e-05" in text
     # use_fast_variance=True fails the accuracy budget on large-mean inputs, in both dtypes;
     # a real finding, named; the running statistics follow the keras convention and eval holds

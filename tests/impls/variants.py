@@ -192,3 +192,38 @@ class AccumulatingLayer(EvalLayer):
 
 def accumulates_gradients(c: int) -> AccumulatingLayer:
     return AccumulatingLayer(c)
+
+
+class DebiasedLayer(EvalLayer):
+    """Haiku's design: hidden averages hidden = d·hidden + (1 − d)·batch (biased variance),
+    reported (and used by eval) as hidden/(1 − d^t). Right when the hidden values start at 0;
+    ``var_start=1`` is Equinox's mode="batch": the hidden variance starts at 1 and the debiasing
+    still divides as if it started at 0 (debias-nonzero-start)."""
+
+    def __init__(self, num_features: int, var_start: float = 0.0) -> None:
+        super().__init__(num_features)
+        self.momentum = 0.99  # the weight of the old value, as Haiku's decay_rate
+        self.hidden_mean = np.zeros(num_features)
+        self.hidden_var = np.full(num_features, var_start)
+        self.count = 0
+        self.running_var = self.hidden_var.copy() if var_start else np.ones(num_features)
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        if not train:
+            return super().forward(x, False)
+        ax, d = _axes(x), self.momentum
+        y, self.cache = _forward(x, self.gamma, self.beta, self.eps)
+        self.hidden_mean = d * self.hidden_mean + (1 - d) * x.mean(axis=ax)
+        self.hidden_var = d * self.hidden_var + (1 - d) * x.var(axis=ax)
+        self.count += 1
+        self.running_mean = self.hidden_mean / (1 - d**self.count)
+        self.running_var = self.hidden_var / (1 - d**self.count)
+        return np.asarray(y)
+
+
+def zero_debiased(c: int) -> DebiasedLayer:
+    return DebiasedLayer(c)
+
+
+def debias_from_one(c: int) -> DebiasedLayer:
+    return DebiasedLayer(c, var_start=1.0)

@@ -15,6 +15,7 @@ import numpy as np
 from bncheck.bn.running import CONVENTIONS, update_running
 from bncheck.check._verify.checks.case import worst_entries
 from bncheck.check._verify.checks.inputs import SHAPES
+from bncheck.check._verify.diagnosis.debias import DEBIAS_START, fit_debias_start
 from bncheck.check._verify.diagnosis.fits import diagnose_eval
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult, Options
@@ -40,6 +41,7 @@ def _alternatives(declared: str) -> list[tuple[str, bool, list[str]]]:
         if (
             conv.allows_momentum
             and other.allows_momentum
+            and other.schedule == conv.schedule  # a zero-debiased average is not a swap
             and (other.momentum_is_new_weight != conv.momentum_is_new_weight)
         ):
             found.append((other.name, conv.unbiased, ["momentum-swapped"]))
@@ -215,9 +217,16 @@ def check_running_and_eval(
     eps = s0.get("eps")
     eps = float(eps) if isinstance(eps, (int, float)) and not isinstance(eps, bool) else 1e-5
     wide = [x.astype(np.float64) for x in batches]
+    declared, documented = options.convention, proc.description.get("convention")
+    if declared == "any" and isinstance(documented, str) and documented in CONVENTIONS:
+        declared = documented  # the framework's documented convention is what it is held to
     running, form = _judge_running(
-        ids[0], s0, wide, observed, m, momentum, options.convention, eps, np.dtype(dtype)
+        ids[0], s0, wide, observed, m, momentum, declared, eps, np.dtype(dtype)
     )
+    if declared != options.convention and declared == documented:
+        running.message = (
+            running.message + "; " if running.message else ""
+        ) + f"judged by {declared!r}, the convention the framework documents"
     return [running, *check_eval(proc, rng, c, tuple(shape), dtype, ids[1:], form)]
 
 
@@ -299,6 +308,24 @@ def _judge_running(
         candidates = wanted if declared != "any" else every
         if any(score(conv, bias, eps) <= 1.0 for conv, bias in candidates):
             diagnosis = ["eval-eps-in-running-var"]
+    fitted = ""
+    if not diagnosis and form == "var":
+        fitted = _debias_start(batches, observed, m, momentum, a, wanted, start)
+        diagnosis = [DEBIAS_START] if fitted else []
+    if not diagnosis and _float32_only(observed, start):
+        narrow = np.dtype(np.float32)
+        if (
+            min(
+                _matches(observed, _expected_running(s0, batches, c, momenta[c], b), m, narrow)
+                for c, b in wanted
+            )
+            <= 1.0
+        ):
+            diagnosis = ["float32-arithmetic"]
+            fitted = (
+                "float32 numbers only, within the float32 budget of the convention: "
+                "computed in float32 from float64 input"
+            )
     within = [k for k in every if scores[k] <= 1.0]
     if within:
         note = f"it follows {_label(within[0], momenta[within[0][0]])}"
@@ -314,7 +341,47 @@ def _judge_running(
         message=f"running statistics after {len(batches)} steps do not follow {want}; "
         f"{note}{inferred}{kept}",
         diagnosis=diagnosis,
+        explanation=fitted,
     ), form
+
+
+def _float32_only(observed: list[Any], start: Any) -> bool:
+    """Whether float64 running statistics (of a float64 run) hold float32 numbers only."""
+    if start is None or np.dtype(start) != np.float64:
+        return False
+    values = [np.asarray(v) for pair in observed for v in pair]
+    return all(
+        v.dtype == np.float64 and np.array_equal(v, v.astype(np.float32).astype(np.float64))
+        for v in values
+    )
+
+
+def _debias_start(
+    batches: list[np.ndarray],
+    observed: list[Any],
+    m: int,
+    momentum: Any,
+    a: float | None,
+    wanted: list[tuple[str, bool]],
+    start: Any,
+) -> str:
+    """What was fitted when the statistics are a zero-debiased average whose hidden value did
+    not start at 0 (:mod:`~bncheck.check._verify.diagnosis.debias`), within the running
+    budget; "" when they are not (or no zero-debiased convention is in question)."""
+    for conv, bias in wanted:
+        c = CONVENTIONS[conv]
+        if c.schedule != "zero-debiased":
+            continue
+        mom = momentum if isinstance(momentum, (int, float)) else None
+        if mom is None and a is not None:
+            mom = a if c.momentum_is_new_weight else 1.0 - a
+        if mom is None:
+            continue
+        decay = 1.0 - mom if c.momentum_is_new_weight else mom
+        found = fit_debias_start(batches, observed, float(decay), bias)
+        if found is not None and _matches(observed, found[0], m, start) <= 1.0:
+            return found[3]
+    return ""
 
 
 def _first_weight(s0: dict[str, Any], x: np.ndarray, first: Any) -> float | None:
@@ -395,6 +462,12 @@ def check_eval(
         ev = CheckResult(ids[0], "pass", cmp.ulp, cmp.budget)
     else:
         found = diagnose_eval(xw, gamma, beta, rm, rv, eps, y)
+        if not found.ids and _float32_eval(y, truth, xw, eps):
+            found.ids = ["float32-arithmetic"]
+            found.fitted = (
+                "float32 numbers only, within the float32 budget of the truth: computed in "
+                "float32 from float64 input"
+            )
         ev = CheckResult(
             ids[0],
             "fail",
@@ -405,6 +478,7 @@ def check_eval(
             "running statistics",
             worst_entries=worst_entries(y, truth),
             diagnosis=found.ids,
+            explanation=found.fitted,
         )
     changed = [
         k
@@ -492,6 +566,16 @@ def _eval_with_grad(
             diagnosis=["state-updated-in-eval"],
         )
     return [ev, st]
+
+
+def _float32_eval(y: Any, truth: Any, xw: np.ndarray, eps: float) -> bool:
+    """Whether a float64 eval output holds float32 numbers only and is within the float32
+    budget of the truth: computed in float32 from float64 input."""
+    ya = np.asarray(y)
+    if ya.dtype != np.float64 or not np.array_equal(ya, ya.astype(np.float32).astype(np.float64)):
+        return False
+    cmp = compare(ya, truth, "y", np.dtype(np.float32), x=xw, eps=eps, spec=BATCH_NORM)
+    return bool(cmp.passed)
 
 
 def _same(a: Any, b: Any) -> bool:

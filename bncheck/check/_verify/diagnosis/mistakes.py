@@ -454,6 +454,17 @@ MISTAKES: tuple[Mistake, ...] = (
         f"{_names(lambda c: c.allows_momentum and not c.momentum_is_new_weight)}: the reverse",
         ("running",),
     ),
+    # a fit, not a formula: matched by bncheck/check/_verify/diagnosis/debias.py
+    Mistake(
+        "debias-nonzero-start",
+        "the running statistics are zero-debiased (hidden/(1 − d^t)) as if the hidden "
+        "average started at 0, but it starts elsewhere (a running variance from 1): eval "
+        "normalizes by statistics off by start·d^t/(1 − d^t) (99× the start after one step "
+        "of d = 0.99, 9.5× after ten)",
+        "start the hidden averages at 0 when dividing by 1 − d^t (or start them at 0 and 1 "
+        "and do not debias)",
+        ("running",),
+    ),
     Mistake(
         "eval-batch-stats",
         "eval mode normalizes with the batch statistics",

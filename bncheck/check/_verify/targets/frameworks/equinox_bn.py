@@ -131,6 +131,8 @@ class EquinoxAdapter(JaxAdapter):
                 "one BN; pass the BN itself"
             )
         bn = self.bn = bns[0]
+        # ema mode: the train output is normalized by the running pair mixed with the batch's
+        self.train_stats = "mixed-running" if bn.mode == "ema" else None
         for key, attr in (("eps", "eps"), ("momentum", "momentum")):
             self.attrs[key] = float(getattr(bn, attr))
         self.attrs["eps_name"] = "eps"
@@ -195,6 +197,17 @@ class EquinoxAdapter(JaxAdapter):
             stats,
             find_pair(params, PARAM_PAIRS, c, "parameters", self.name),
             STATS,
+        )
+
+    def documented(self) -> tuple[str, str] | None:
+        if self.bn is None:
+            return None
+        if self.bn.mode == "batch":
+            return "zero-debiased", (
+                "mode='batch': the running averages divided by 1 − momentum^count at eval"
+            )
+        return "filled-ema", (
+            "mode='ema': the first batch fills the running pair, then momentum weighs the old"
         )
 
     def _describe_target(self) -> list[str]:

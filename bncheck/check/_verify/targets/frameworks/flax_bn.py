@@ -94,6 +94,19 @@ def read_attrs(obj: Any) -> dict[str, Any]:
     return out
 
 
+def documented(bn: Any) -> tuple[str, str] | None:
+    """Flax's documented convention for its own BatchNorm (linen or nnx; None for another
+    module: a user's own is held to any known convention)."""
+    bases = tuple(
+        getattr(sys.modules.get(kind), "BatchNorm", None) for kind in ("flax.linen", "flax.nnx")
+    )
+    if not isinstance(bn, tuple(b for b in bases if b is not None)):
+        return None
+    return "keras", (
+        "its docstring: momentum is the 'decay rate for the exponential moving average'"
+    )
+
+
 def _fields_text(obj: Any) -> str:
     shown = []
     for n in SHOWN:
@@ -229,6 +242,9 @@ class LinenAdapter(JaxAdapter):
             return seen[0]
         return module
 
+    def documented(self) -> tuple[str, str] | None:
+        return documented(self.bn)
+
     def _describe_target(self) -> list[str]:
         built = f"{self.name}() with its defaults" if self.is_class else "the instance as given"
         bn = self.bn if self.bn is not None else self.module
@@ -350,6 +366,9 @@ class NnxAdapter(JaxAdapter):
         self.inner = found is not model
         self.attrs = read_attrs(found)
         return found
+
+    def documented(self) -> tuple[str, str] | None:
+        return documented(self.bn)
 
     def _describe_target(self) -> list[str]:
         inner = f"; it holds {type(self.bn).__name__}" if self.inner else ""

@@ -52,6 +52,43 @@ class HaikuAdapter(JaxAdapter):
         self.transformed = not self.is_class
         self.inits: dict[tuple[int, int, int], tuple[Any, Any]] = {}
         self.fields = ""
+        self.decay_text = ""
+        if not self.transformed:
+            self.attrs["momentum"] = DECAY  # the decay_rate bncheck builds the class with
+
+    def describe(self) -> dict[str, Any]:
+        if self.transformed:
+            self.attrs.pop("momentum", None)
+        out = super().describe()
+        if self.transformed and out.get("running"):
+            self._infer_decay(out["ndims"][0] if out.get("ndims") else 2)
+            out["mapping"].append(self.decay_text)
+        return out
+
+    def _infer_decay(self, ndim: int) -> None:
+        """The decay_rate of a transformed function's moving averages, from two probe train
+        steps: a zero-debiased average weighs the second batch (1 − d)/(1 − d²) = 1/(1 + d)."""
+        import numpy as np
+
+        c = self.channels or 3
+        rng = np.random.default_rng(11)
+        self.new(c, "float64", 1e-5, ndim)
+        self.forward(rng.normal(0.0, 1.0, size=_zeros(c, ndim).shape), True)
+        first = self.state()["running_mean"].copy()
+        x = rng.normal(5.0, 1.0, size=_zeros(c, ndim).shape)
+        self.forward(x, True)
+        second = self.state()["running_mean"]
+        batch = np.moveaxis(x, 1, -1).reshape(-1, c).mean(axis=0)
+        a = (second - first) / (batch - first)
+        if np.all(np.isfinite(a)) and np.ptp(a) < 1e-9 and 0.5 <= float(np.median(a)) <= 1.0:
+            decay = float(f"{1.0 / float(np.median(a)) - 1.0:.12g}")
+            self.attrs["momentum"] = decay
+            self.decay_text = (
+                f"decay_rate: {decay:g}, read from two probe train steps (a zero-debiased "
+                "average weighs the second batch 1/(1 + decay))"
+            )
+        else:
+            self.decay_text = "decay_rate: not readable from two probe train steps"
 
     def _transformed(self) -> Any:
         hk = importlib.import_module("haiku")
@@ -90,6 +127,12 @@ class HaikuAdapter(JaxAdapter):
 
     def label(self, path: Path, which: str = "params") -> str:
         return label(path)
+
+    def documented(self) -> tuple[str, str] | None:
+        return "zero-debiased", (
+            "hk.ExponentialMovingAverage, zero_debias=True by default; decay_rate is the "
+            "weight of the old value"
+        )
 
     def _describe_target(self) -> list[str]:
         hk = sys.modules.get("haiku")

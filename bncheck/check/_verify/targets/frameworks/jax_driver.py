@@ -48,6 +48,9 @@ class JaxAdapter:
     autodiff = "jax.vjp"
     #: whether the parameters are held in another shape by design (their gradients read flat)
     flat_params = False
+    #: "mixed-running" when the train output is normalized by the running statistics mixed
+    #: with the batch's (Equinox mode="ema"): the second-call check holds it to that design
+    train_stats: str | None = None
 
     def __init__(self, target: Any, name: str, *, axis: int = 1) -> None:
         self.target, self.name = target, name
@@ -77,6 +80,14 @@ class JaxAdapter:
     def _describe_target(self) -> list[str]:
         """Mapping lines on how the target was built and switched between modes."""
         raise NotImplementedError
+
+    def documented(self) -> tuple[str, str] | None:
+        """(the running-statistics convention the framework documents for this layer, a key
+        of bncheck.bn.running.CONVENTIONS; the documentation's words for it), or None: a layer
+        the framework does not document (a user's own, written from scratch) is held to any
+        known convention. The running check holds a documented layer to its convention
+        unless the user names another (--convention)."""
+        return None
 
     # -- the protocol -------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -111,10 +122,18 @@ class JaxAdapter:
                 else "eps: no attribute, and the outputs give no consistent eps"
             )
         mapping += conventions(self, c)
+        documented = self.documented() if running else None
+        if documented is not None:
+            mapping.append(
+                f"convention: {documented[0]!r}, {self.framework}'s own ({documented[1]}); "
+                "the running check holds the layer to it"
+            )
         self.mapping = mapping
         return {
             "kind": self.kind,
             "name": self.name,
+            "convention": documented[0] if documented else None,
+            "train_stats": self.train_stats,
             "running": running,
             "channels": self.channels,
             "mapping": mapping,

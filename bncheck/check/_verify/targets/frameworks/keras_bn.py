@@ -200,6 +200,13 @@ class KerasAdapter(JaxAdapter):
         names = self.names.get(which, [])
         return str(names[path[0]]) if path and path[0] < len(names) else str(path)
 
+    def documented(self) -> tuple[str, str] | None:
+        if not isinstance(self.bn, _keras().layers.BatchNormalization):
+            return None
+        return "keras", (
+            "its docstring: moving_mean = moving_mean * momentum + mean(batch) * (1 - momentum)"
+        )
+
     def _describe_target(self) -> list[str]:
         bn = self.bn
         shown = ", ".join(f"{n}={getattr(bn, n)}" for n in SHOWN if hasattr(bn, n))

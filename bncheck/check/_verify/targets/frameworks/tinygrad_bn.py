@@ -121,6 +121,7 @@ class TinygradAdapter(JaxAdapter):
         self.device = ("", "")
         self.built_as = ""
         self.factory = inspect.isfunction(target)
+        self.layer: Any = None
 
     def describe(self) -> dict[str, Any]:
         self.device = device()
@@ -146,7 +147,7 @@ class TinygradAdapter(JaxAdapter):
         return self.target
 
     def _build(self, c: int, dtype: str, ndim: int) -> Steps:
-        layer = self._layer(c)
+        layer = self.layer = self._layer(c)
         names = (_pair(layer, PARAMS, c), _pair(layer, STATS, c))
         for key in ("eps", "momentum"):
             value = getattr(layer, key, None)
@@ -159,6 +160,14 @@ class TinygradAdapter(JaxAdapter):
         if names[0] is None and names[1] is None:
             raise LoadError(f"{self.name}: no weight/bias nor running statistics found")
         return built
+
+    def documented(self) -> tuple[str, str] | None:
+        nn = importlib.import_module("tinygrad.nn")
+        if not isinstance(self.layer, nn.BatchNorm):
+            return None
+        return "torch", (
+            "its code: new = (1 − momentum)·old + momentum·batch, unbiased, momentum=0.1"
+        )
 
     def _describe_target(self) -> list[str]:
         dev, how = self.device

@@ -1,0 +1,45 @@
+"""The survey report (reports/frameworks.md): each installed framework's section carries verify's
+verdict, its conventions, the forward error per regime and dtype, and findings with
+reproductions; frameworks not installed are listed. Built here on MyGrad alone (fast)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bncheck.report import framework_survey
+from tests.frameworks import needs
+
+
+def test_every_surveyed_entry_has_a_runner_and_every_reproduction_an_entry() -> None:
+    keys = {e.key for e in framework_survey.SURVEY}
+    assert keys == set(framework_survey.RUNNERS)
+    assert {k for k, _ in framework_survey.REPRODUCTIONS} <= keys
+    for entry in framework_survey.SURVEY:  # a verify target, or a file's source defining bn
+        assert bool(entry.target) != bool(entry.source), entry.key
+        assert "bn = " in entry.source or "def bn(c)" in entry.source or not entry.source
+
+
+@needs("mygrad")
+def test_the_survey_of_one_framework(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mygrad = next(e for e in framework_survey.SURVEY if e.key == "mygrad")
+    absent = framework_survey.Entry("nothing", "Nothing", "nothing.BN", ("no_such_pkg",), "x")
+    monkeypatch.setattr(framework_survey, "SURVEY", (mygrad, absent))
+    built = framework_survey.build(tmp_path)
+    text = (tmp_path / "frameworks.md").read_text(encoding="utf-8")
+    assert built.paths == [tmp_path / "frameworks.md"]
+    assert "## MyGrad (mygrad " in text and "**PASS**" in text
+    assert '"y(x) = (x - E[x]) / sqrt(Var[x] + eps)"' in text  # its documentation, quoted
+    for regime, *_ in framework_survey.REGIMES:
+        assert f"| {regime}: " in text
+    assert "## Not installed here" in text and "Nothing." in text
+    assert built.summary[0].endswith("passing: MyGrad")
+
+
+@needs("mygrad")
+def test_the_measured_errors_are_those_of_a_correct_float64_bn() -> None:
+    errors = framework_survey.measure("mygrad")
+    # MyGrad computes in the input's dtype: float64 is within float64 rounding of the truth
+    assert float(errors["typical"]["float64"]) < 1e-13
+    assert float(errors["typical"]["float32"]) < 1e-5
