@@ -115,6 +115,16 @@ MAPPING_OPTIONS = {
         "where the layer keeps its running variance, standard deviation or inverse standard "
         "deviation; which of them is fitted (default: found)",
     ),
+    "running_form": (
+        "FORM",
+        "what the running variance path holds: var, std (sqrt(var)), std-eps (sqrt(var + "
+        "eps)) or inv-std (1/sqrt(var + eps)) (default: fitted)",
+    ),
+    "build": (
+        "ARGS",
+        "how to build the layer: its constructor's arguments, Python literals and C for the "
+        "channel count, e.g. 'C, eps=1e-3' or 'n_in=C, momentum=0.1' (default: found)",
+    ),
     "mode": (
         "NAME",
         "the train/eval switch: a keyword argument, attribute or method of the layer "

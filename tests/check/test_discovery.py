@@ -341,3 +341,31 @@ def test_an_inference_form_made_by_a_method_is_the_eval_mode() -> None:
     report = verify(f"{HERE}:ExportingBN", convention="keras", **ONE_CASE)
     assert report.result == "pass", report.to_text()
     assert any("fold() makes an inference object" in line for line in report.mapping)
+
+
+def test_the_constructor_and_the_statistic_s_form_can_be_given(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    target = str(IMPLS / "heldout" / "h11_lasagne_inv_std.py") + ":BatchNormLayer"
+    args = ["verify", target, "--ndims", "2", "--dtypes", "float64"]
+    assert main([*args, "--build", "C, epsilon=1e-4", "--running-form", "inv-std"]) == 0
+    out = capsys.readouterr().out
+    assert "BatchNormLayer(C, epsilon=1e-4) (as given by --build)" in out
+    assert main([*args, "--running-form", "std"]) == 1  # held to what was said: it is not
+    capsys.readouterr()
+    for extra, message in (
+        (["--build", "C, open('x')"], "neither a literal nor C"),
+        (["--build", "C,,"], "not a list of arguments"),
+        (["--running-form", "sd"], "expected var, std, std-eps or inv-std"),
+    ):
+        assert main([*args, *extra]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_build_arguments_evaluate_only_literals_and_c() -> None:
+    assert layout.build_arguments("C, eps=1e-3, sizes=(1, 2)", 7) == (
+        (7,),
+        {"eps": 1e-3, "sizes": (1, 2)},
+    )
+    with pytest.raises(ValueError, match="no \\*args"):
+        layout.build_arguments("*C", 7)

@@ -30,6 +30,7 @@ from bncheck.check._verify.results import (
 from bncheck.check._verify.suite import load_failed, no_mutation, run_all
 from bncheck.check._verify.targets.adapt import Adapted, adapt
 from bncheck.check._verify.targets.dispatch import load_adapter
+from bncheck.check._verify.targets.layout import build_arguments
 from bncheck.check._verify.verification_report import VerificationReport
 from bncheck.exceptions import LoadError, TargetError, TargetImportFailed, TargetLoadFailed
 
@@ -112,8 +113,10 @@ def verify(
         names), ``gamma``, ``beta``, ``dgamma``, ``dbeta``, ``running_mean``, ``running_var``
         (paths from the layer:
         ``"params.0"``, ``"grads[1]"``), ``mode`` (a keyword argument, attribute or method) with
-        ``train_value``/``eval_value``. A name or path that is not on the target is a usage
-        error listing what is there. Layer targets only.
+        ``train_value``/``eval_value``; ``running_form`` (``var``, ``std``, ``std-eps``,
+        ``inv-std``: what the running variance path holds); ``build`` (the constructor's
+        arguments, literals and ``C`` for the channel count). A name or path that is not on
+        the target is a usage error listing what is there. Layer targets only.
 
     Returns
     -------
@@ -158,6 +161,12 @@ def verify(
             raise ValueError(f"mapping role {role!r}; expected one of {', '.join(MAPPING_ROLES)}")
         if not isinstance(value, str) or not value:
             raise ValueError(f"mapping[{role!r}] = {value!r}; expected a non-empty string")
+    if mapping.get("running_form", "var") not in ("var", "std", "std-eps", "inv-std"):
+        raise ValueError(
+            f"running_form={mapping['running_form']!r}; expected var, std, std-eps or inv-std"
+        )
+    if "build" in mapping:
+        build_arguments(mapping["build"], 3)  # a malformed --build is a usage error here
     if ("train_value" in mapping or "eval_value" in mapping) and "mode" not in mapping:
         raise ValueError("train_value/eval_value given without mode; name the switch with mode")
     with _hypothesis_home_elsewhere():
@@ -191,6 +200,8 @@ MAPPING_ROLES = (
     "dbeta",
     "running_mean",
     "running_var",
+    "running_form",
+    "build",
     "mode",
     "train_value",
     "eval_value",

@@ -90,6 +90,9 @@ class TargetDescription:
     equal_shards: bool = False
     mode_switch: bool = False
     running_found: bool = False
+    #: what the running "variance" holds, when the user said so (--running-form): a key of the
+    #: running check's FORMS; "" to fit it
+    running_form: str = ""
 
     @property
     def unchecked_state(self) -> str:
@@ -264,6 +267,7 @@ def checked_description(description: Any) -> TargetDescription:
         equal_shards=description.get("equal_shards") is True,
         mode_switch=description.get("mode_switch") is True,
         running_found=description.get("running_found") is True,
+        running_form=str(description.get("running_form") or "")[:20],
     )
 
 

@@ -220,8 +220,18 @@ def check_running_and_eval(
     declared, documented = options.convention, proc.description.get("convention")
     if declared == "any" and isinstance(documented, str) and documented in CONVENTIONS:
         declared = documented  # the framework's documented convention is what it is held to
+    given = proc.description.get("running_form")
     running, form = _judge_running(
-        ids[0], s0, wide, observed, m, momentum, declared, eps, np.dtype(dtype)
+        ids[0],
+        s0,
+        wide,
+        observed,
+        m,
+        momentum,
+        declared,
+        eps,
+        np.dtype(dtype),
+        given if isinstance(given, str) and given in FORMS else "",
     )
     if declared != options.convention and declared == documented:
         running.message = (
@@ -240,6 +250,7 @@ def _judge_running(
     declared: str,
     eps: float,
     input_dtype: Any = None,
+    given_form: str = "",
 ) -> tuple[CheckResult, str]:
     """The running check's result, and the form of the stored spread statistic (:data:`FORMS`)
     that fits best: a variance unless another form is followed. The budget is that of the
@@ -285,10 +296,11 @@ def _judge_running(
     wanted = every if declared == "any" else [(declared, DEFAULT_BIAS[declared])]
     # the stored form: a variance unless another form matches the declared convention better
     by_form = {}
-    for candidate in FORMS:
+    forms = [given_form] if given_form else list(FORMS)  # --running-form: no fitting
+    for candidate in forms:
         form = candidate
         by_form[candidate] = min(score(conv, bias) for conv, bias in wanted)
-    form = min(FORMS, key=lambda f: (by_form[f] > 1.0, f != "var", by_form[f]))
+    form = min(forms, key=lambda f: (by_form[f] > 1.0, f != "var", by_form[f]))
     scores = {(conv, bias): score(conv, bias) for conv, bias in every}
     best = min(wanted, key=lambda k: scores[k])
     kept = "" if form == "var" else f"; the layer keeps the running {FORMS[form][0]}"

@@ -191,6 +191,7 @@ class LayerAdapter(LayerDriver):
             "axis": self.axis,
             "ndims": sorted(self.ndims),
             "rank_errors": {str(k): v for k, v in self.rank_errors.items()},
+            "running_form": self.given.get("running_form", ""),
         }
 
     def _ranks(self, c: int) -> list[int]:

@@ -98,6 +98,8 @@ class LayerDriver:
         if self.instance is not None:
             return copy.deepcopy(self.instance)
         assert self.factory is not None
+        if self.build is None and "build" in self.given:
+            self.build = Construction("given", given=self.given["build"])
         if self.build is not None:
             return self.build.build(self.factory, c, dtype, ndim)
         tried = []

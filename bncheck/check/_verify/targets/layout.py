@@ -32,6 +32,7 @@ from bncheck.check._verify.targets.names import (
 __all__ = [
     "Construction",
     "Layout",
+    "build_arguments",
     "call_forward",
     "construction_of",
     "mode_candidates",
@@ -206,8 +207,12 @@ class Construction:
 
     form: str
     keyword: str | None = None  # the channel count by this keyword, when it has a default
+    #: form "given": the arguments the user wrote (--build), C standing for the channel count
+    given: str = ""
 
     def describe(self, name: str) -> str:
+        if self.form == "given":
+            return f"{name}({self.given}) (as given by --build)"
         if self.form == "lazy":
             return f"{name}() (sized at the first forward)"
         if self.form == "params":
@@ -217,6 +222,8 @@ class Construction:
         return f"{name}({self.keyword + '=' if self.keyword else ''}num_features)"
 
     def arguments(self, c: int, dtype: Any, ndim: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if self.form == "given":
+            return build_arguments(self.given, c)
         if self.form == "lazy":
             return (), {}
         if self.form == "params":
@@ -230,6 +237,37 @@ class Construction:
     def build(self, factory: Callable[..., Any], c: int, dtype: Any, ndim: int = 2) -> Any:
         args, kwargs = self.arguments(c, dtype, ndim)
         return factory(*args, **kwargs)
+
+
+def build_arguments(text: str, c: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments of ``--build 'C, eps=1e-3'``: Python literals, and the name ``C`` for
+    the channel count (nothing else is evaluated). ValueError naming the text otherwise."""
+    import ast
+
+    try:
+        call = ast.parse(f"f({text})", mode="eval").body
+    except SyntaxError:
+        raise ValueError(
+            f"--build {text!r}: not a list of arguments (write e.g. 'C, eps=1e-3')"
+        ) from None
+    assert isinstance(call, ast.Call)
+
+    def value(node: ast.expr) -> Any:
+        if isinstance(node, ast.Name) and node.id == "C":
+            return c
+        try:
+            return ast.literal_eval(node)
+        except ValueError:
+            raise ValueError(
+                f"--build {text!r}: {ast.unparse(node)!r} is neither a literal nor C (the "
+                "channel count)"
+            ) from None
+
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(
+        k.arg is None for k in call.keywords
+    ):
+        raise ValueError(f"--build {text!r}: no *args or **kwargs")
+    return tuple(value(a) for a in call.args), {str(k.arg): value(k.value) for k in call.keywords}
 
 
 def construction_of(factory: Callable[..., Any]) -> list[Construction]:
