@@ -174,8 +174,9 @@ class LayerAdapter(LayerDriver):
                 raise LoadError(
                     f"{self.name}: driving the layer as found ({self.layout.describe()}; "
                     f"built as {self.build.describe(self.name) if self.build else 'a copy'}) "
-                    f"failed: {type(exc).__name__}: {str(exc)[:300]}; map it with "
-                    "bncheck.adapt (see the README)"
+                    f"failed: {type(exc).__name__}: {str(exc)[:300]}; name what was guessed "
+                    "with --mode NAME --train-value V --eval-value V, --build 'C, ...', "
+                    "--gamma/--beta PATH, or map it with bncheck.adapt (see the README)"
                 ) from exc
             raise
         return {
@@ -310,8 +311,8 @@ class LayerAdapter(LayerDriver):
         names = ", ".join(f"{a.label()}/{b.label()}" for a, b in candidates)
         raise LoadError(
             f"{self.name}: the layer holds {names}, but its output follows none of them when "
-            "bncheck sets them (or they do not read back as set): map its parameters with an "
-            "adapter (see the README)"
+            "bncheck sets them (or they do not read back as set): name them with --gamma PATH "
+            "--beta PATH, or map the layer with bncheck.adapt (see the README)"
         )
 
     def _all_param_pairs(self, c: int) -> list[tuple[Where, Where]]:
@@ -377,7 +378,9 @@ class LayerAdapter(LayerDriver):
                 "dbeta), and no gradients of gamma and beta were found among the attributes "
                 f"(looked for {', '.join(g + '/' + b for g, b in pairs[:6])}, …"
                 + (f"; backward changed {', '.join(changed)}" if changed else "")
-                + "): map them with an adapter (see the README)"
+                + "): name them with --dgamma PATH --dbeta PATH (values of C numbers found: "
+                + (", ".join(p.label() for p in list(leaves(self.obj, c))[:10]) or "none")
+                + "), or map the layer with bncheck.adapt (see the README)"
             )
         self.grad_form, self.grad_slots = "slots", found
 

@@ -111,8 +111,9 @@ class LayerDriver:
             self.build = form
             return obj
         raise LoadError(
-            f"cannot construct {self.name}: tried {', '.join(tried)}; map it with an adapter "
-            "(bncheck.adapt, see the README)"
+            f"cannot construct {self.name}: tried {', '.join(tried)}; give its constructor's "
+            "arguments with --build 'C, ...' (C: the channel count), or map it with "
+            "bncheck.adapt (see the README)"
         )
 
     # -- the protocol ---------------------------------------------------------------------------
