@@ -48,8 +48,10 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*.*")}
 
 
-def test_a_build_in_workers_writes_the_bytes_of_a_build_in_one_process(tmp_path: Path) -> None:
-    serial = build_all(tmp_path / "serial", quick=True, workers=0)
+def test_a_build_in_workers_writes_the_bytes_of_a_build_in_one_process(
+    tmp_path: Path, quick_reports: tuple[Path, list[Path]]
+) -> None:
+    reference_folder, serial = quick_reports  # build_all(..., quick=True, workers=0)
     steps: list[tuple[int, int, str, str]] = []
     parallel = build_all(
         tmp_path / "parallel",
@@ -58,12 +60,12 @@ def test_a_build_in_workers_writes_the_bytes_of_a_build_in_one_process(tmp_path:
         quick_out=tmp_path / "parallel" / "again",
         progress=lambda *step: steps.append(step),
     )
-    made, reference = _files(tmp_path / "parallel"), _files(tmp_path / "serial")
+    made, reference = _files(tmp_path / "parallel"), _files(reference_folder)
     assert made == reference | {f"again/{name}": data for name, data in reference.items()}
     # the paths come in table order, each run's index last, the quick copy's after
     assert [p.relative_to(tmp_path / "parallel") for p in parallel] == [
-        *[p.relative_to(tmp_path / "serial") for p in serial],
-        *[Path("again") / p.relative_to(tmp_path / "serial") for p in serial],
+        *[p.relative_to(reference_folder) for p in serial],
+        *[Path("again") / p.relative_to(reference_folder) for p in serial],
     ]
     # one step as each section is done, counting up to the total, then the index
     done = [(k, total, name) for k, total, name, what in steps if what == "done"]
