@@ -290,17 +290,24 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"bncheck report: {refusal}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    written = build_all(out, quick=args.quick, progress=_ProgressBar(sys.stderr), only=only)
-    if (
+    # The full run into the checkout's reports/ also regenerates the quick version that CI
+    # compares with what the code produces (reports/quick/, built beside the full one) and the
+    # reference code, as `bncheck derive` does (from the derivation this run has made).
+    everything = (
         REPO_ROOT is not None
         and out.resolve() == DEFAULT_REPORTS.resolve()
         and not args.quick
         and only is None
-    ):
-        # The full run also regenerates the reference code, as `bncheck derive` does, and the
-        # quick version that CI compares with what the code produces (reports/quick/).
+    )
+    written = build_all(
+        out,
+        quick=args.quick,
+        progress=_ProgressBar(sys.stderr),
+        only=only,
+        quick_out=out / "quick" if everything else None,
+    )
+    if everything:
         written += _derive_code()
-        written += build_all(out / "quick", quick=True, progress=_ProgressBar(sys.stderr))
     for path in written:
         print(f"wrote {path}")
     print(f"bncheck report: {len(written)} files in {time.perf_counter() - start:.1f} s")

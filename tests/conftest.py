@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,3 +80,14 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
             f"({_skip_reason(report)}): mark its tests with tests.frameworks.marks/needs "
             "instead, so that CI's framework stage selects them"
         )
+
+
+@pytest.fixture(scope="session")
+def quick_reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """The quick reports, built once a session in this process one section after the other,
+    and the paths the build returned: tests/report/test_report.py compares them with the
+    committed copy, tests/report/test_build.py with a build in worker processes."""
+    from bncheck.report.build import build_all
+
+    out = tmp_path_factory.mktemp("quick_reports")
+    return out, build_all(out, quick=True, workers=0)

@@ -13,6 +13,7 @@ index carries no numbers from it.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from collections.abc import Callable
@@ -53,17 +54,24 @@ def _jax(x: Any) -> Any:
     return jax
 
 
-def _jax_step(fn: Callable[..., Any], params: Any, x: Any, dy: Any) -> Result:
-    """y and the gradients of ``fn(params, x)`` (channels last) for dy, in one jitted program;
-    x and dy come and go with channels on axis 1."""
-    jax = _jax(x)
+def _program(fn: Callable[..., Any]) -> Any:
+    """One train step of ``fn(params, x)`` as a ``jax.jit`` program: (p, x, dy) -> y and the
+    gradients for dy. Each program is made once per layer configuration, so cases of the same
+    shape and dtype reuse its compilation."""
+    jax = importlib.import_module("jax")
 
     def step(p: Any, xl: Any, dyl: Any) -> Any:
         y, pull = jax.vjp(fn, p, xl)
         return y, pull(dyl.astype(y.dtype))
 
+    return jax.jit(step)
+
+
+def _jax_step(program: Any, params: Any, x: Any, dy: Any) -> Result:
+    """y and the gradients of a :func:`_program` (channels last) for dy; x and dy come and go
+    with channels on axis 1."""
     last = (np.moveaxis(x, 1, -1).copy(), np.moveaxis(dy, 1, -1).copy())
-    y, (grads, dx) = jax.jit(step)(params, *last)
+    y, (grads, dx) = program(params, *last)
     names = ("scale", "bias") if isinstance(grads, dict) else (0, 1)
     return (
         np.moveaxis(np.asarray(y), -1, 1),
@@ -73,22 +81,50 @@ def _jax_step(fn: Callable[..., Any], params: Any, x: Any, dy: Any) -> Result:
     )
 
 
+@functools.cache
+def _flax_program(fast: bool, dtype: str, channels: int) -> Any:
+    """``flax.linen.BatchNorm``'s train step for ``channels`` channels of ``dtype`` (JAX's
+    float64 switch already set for that dtype)."""
+    nn = importlib.import_module("flax.linen")
+    jax = importlib.import_module("jax")
+    module = nn.BatchNorm(
+        use_running_average=False, epsilon=EPS, use_fast_variance=fast, param_dtype=np.dtype(dtype)
+    )
+    stats = module.init(jax.random.PRNGKey(0), np.zeros((2, channels), dtype))["batch_stats"]
+
+    def fn(p: Any, xl: Any) -> Any:
+        return module.apply({"params": p, "batch_stats": stats}, xl, mutable=["batch_stats"])[0]
+
+    return _program(fn)
+
+
 def _flax(fast: bool) -> Callable[..., Result]:
     def run(x: Any, g: Any, b: Any, dy: Any) -> Result:
-        nn = importlib.import_module("flax.linen")
-        jax = _jax(x)
-        module = nn.BatchNorm(
-            use_running_average=False, epsilon=EPS, use_fast_variance=fast, param_dtype=x.dtype
-        )
-        x0 = np.zeros((2, x.shape[1]), x.dtype)
-        stats = module.init(jax.random.PRNGKey(0), x0)["batch_stats"]
-
-        def fn(p: Any, xl: Any) -> Any:
-            return module.apply({"params": p, "batch_stats": stats}, xl, mutable=["batch_stats"])[0]
-
-        return _jax_step(fn, {"scale": g, "bias": b}, x, dy)
+        _jax(x)
+        program = _flax_program(fast, x.dtype.name, x.shape[1])
+        return _jax_step(program, {"scale": g, "bias": b}, x, dy)
 
     return run
+
+
+@functools.cache
+def _keras_program(dtype: str, shape: tuple[int, ...]) -> Any:
+    """Keras' ``BatchNormalization`` train step for inputs of ``shape`` (channels on axis 1;
+    the batch size aside) and ``dtype`` (JAX's float64 switch already set for that dtype)."""
+    keras = importlib.import_module("keras")
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype)
+    try:
+        layer = keras.layers.BatchNormalization(epsilon=EPS)
+    finally:
+        keras.config.set_dtype_policy(before)
+    layer.build((None, shape[0]) if len(shape) == 1 else (None, *shape[1:], shape[0]))
+    fixed = [v.value for v in layer.non_trainable_variables]
+
+    def fn(p: Any, xl: Any) -> Any:
+        return layer.stateless_call(list(p), fixed, xl, training=True)[0]
+
+    return _program(fn)
 
 
 def _keras(x: Any, g: Any, b: Any, dy: Any) -> Result:
@@ -97,19 +133,7 @@ def _keras(x: Any, g: Any, b: Any, dy: Any) -> Result:
     if keras.backend.backend() != "jax":
         raise RuntimeError(f"keras runs on {keras.backend.backend()!r} here, not on JAX")
     _jax(x)
-    before = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(x.dtype.name)
-    try:
-        layer = keras.layers.BatchNormalization(epsilon=EPS)
-    finally:
-        keras.config.set_dtype_policy(before)
-    layer.build((None, x.shape[1]) if x.ndim == 2 else (None, *x.shape[2:], x.shape[1]))
-    fixed = [v.value for v in layer.non_trainable_variables]
-
-    def fn(p: Any, xl: Any) -> Any:
-        return layer.stateless_call(list(p), fixed, xl, training=True)[0]
-
-    return _jax_step(fn, (g, b), x, dy)
+    return _jax_step(_keras_program(x.dtype.name, x.shape[1:]), (g, b), x, dy)
 
 
 def _version(module: str) -> str | None:

@@ -8,16 +8,14 @@ from pathlib import Path
 import pytest
 
 from bncheck.cli import main
-from bncheck.report.build import SECTIONS, build_all
+from bncheck.report.build import SECTIONS
 from tests.paths import COMMITTED_QUICK
 from tests.reportdiff import first_difference
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("quick")
-    build_all(out, quick=True)
-    return out
+def quick(quick_reports: tuple[Path, list[Path]]) -> Path:
+    return quick_reports[0]  # build_all(out, quick=True), once a session (tests/conftest.py)
 
 
 def test_the_quick_reports_match_the_committed_ones(quick: Path) -> None:
