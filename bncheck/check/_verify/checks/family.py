@@ -117,7 +117,7 @@ def _run(
 
 
 def fit_member(
-    proc: TargetProcess, ndim: int, seed: int
+    proc: TargetProcess, ndim: int, seed: int, dists: dict[str, float] | None = None
 ) -> tuple[Member | None, float, list[str]]:
     """The member the target computes on a probe of rank ``ndim`` (None: none fits), its
     distance, and the candidates tried with theirs (for the report)."""
@@ -153,6 +153,8 @@ def fit_member(
         if not np.isfinite(dist):
             dist = float("inf")
         tried.append(f"{cand.text()}: {dist:.1e}")
+        if dists is not None:
+            dists[cand.text()] = dist
         if best is None or (dist, order) < (best[0], best[1]):
             best = (dist, order, cand)
     if best is None or best[0] > FIT_MATCH:
@@ -602,9 +604,11 @@ def run_family(
     checks: list[CheckResult] = []
     ndims = [n for n in options.ndims if n in PROBE_SHAPES]
     fitted: dict[int, Member | None] = {}
+    dists: dict[int, dict[str, float]] = {}
     notes = []
     for ndim in ndims:
-        member, dist, tried = fit_member(proc, ndim, options.seed)
+        dists[ndim] = {}
+        member, dist, tried = fit_member(proc, ndim, options.seed, dists[ndim])
         fitted[ndim] = member
         nearest = sorted(tried, key=_distance)[:3]
         notes.append(
@@ -616,7 +620,13 @@ def run_family(
     if stated is not None:
         member, said = stated, "stated with --norm"
     elif claimed:
-        member, said = _claimed_member(claimed, found_any), "as its name says"
+        fitting = [
+            Member.parse(t)
+            for d in dists.values()
+            for t, v in d.items()
+            if v <= FIT_MATCH and Member.parse(t).kind == claimed
+        ]
+        member, said = _claimed_member(claimed, fitting[0] if fitting else None), "as its name says"
     elif found_any is not None:
         member, said = found_any, "found from its outputs"
     else:
@@ -627,6 +637,8 @@ def run_family(
         f = fitted[ndim]
         if f is None or _same(f, member) or not member.fits(PROBE_SHAPES[ndim]):
             continue
+        if dists[ndim].get(member.text(), float("inf")) <= FIT_MATCH:
+            continue  # it fits the member checked too (G passed to it: every grouping fits)
         wrong = (
             ["rms-subtracts-mean"]
             if member.kind == "rms" and f.kind == "layer" and f.k == member.k
@@ -694,7 +706,26 @@ def _distance(text: str) -> float:
 
 def _carry(checks: list[CheckResult]) -> None:
     """A failed check not named in its own dtype (float32 cannot tell the models apart)
-    carries the names of the same check on float64."""
+    carries the names of the same check on float64; a failed backward, finite differences or
+    identities not named carry the names of the forward/backward of their rank (they follow
+    from those mistakes: a backward written for the right forward is wrong for a wrong one)."""
+    for check in checks:
+        if check.status != "fail" or check.diagnosis or check.key.family not in (
+            "backward",
+            "backward-fd",
+            "identities",
+        ):
+            continue
+        stages = ("forward",) if check.key.family == "backward" else ("forward", "backward")
+        named = [
+            d
+            for c in checks
+            if c.status == "fail" and c.key.family in stages and c.key.ndim == check.key.ndim
+            for d in c.diagnosis
+        ]
+        if named:
+            check.diagnosis = list(dict.fromkeys(named))
+            check.explanation = "follows from the forward/backward mistakes of this rank"
     for check in checks:
         if check.status != "fail" or check.diagnosis:
             continue
