@@ -294,7 +294,8 @@ def exact_rmsnorm(
     >>> import numpy as np
     >>> from bncheck.check.norms import NormSpec
     >>> from bncheck.check.truth import exact_rmsnorm
-    >>> t = exact_rmsnorm(np.array([[3.0, 4.0]]), None, eps=0.0, spec=NormSpec(reduce=(-1,), params=(-1,)))
+    >>> last = NormSpec(reduce=(-1,), params=(-1,))
+    >>> t = exact_rmsnorm(np.array([[3.0, 4.0]]), None, eps=0.0, spec=last)
     >>> np.round(t.y, 12).tolist(), t.ms.tolist()
     ([[0.848528137424, 1.131370849898]], [12.5])
     """

@@ -22,9 +22,13 @@ def _named(report: bncheck.check.VerificationReport) -> set[str]:
 
 @pytest.mark.parametrize("name", list(DIAGNOSES))
 def test_planted_family_targets_get_their_verdict_and_names(name: str) -> None:
-    report = bncheck.verify(f"{FAMILY}:{name}", dtypes=("float64",), ndims=(2,) if "group" not in name else (4,))
+    report = bncheck.verify(
+        f"{FAMILY}:{name}", dtypes=("float64",), ndims=(2,) if "group" not in name else (4,)
+    )
     want = DIAGNOSES[name]
-    assert report.passed is (not want), [(c.id, c.message) for c in report.checks if c.status == "fail"]
+    assert report.passed is (not want), [
+        (c.id, c.message) for c in report.checks if c.status == "fail"
+    ]
     assert _named(report) == set(want)
     unexplained = [c.id for c in report.checks if c.status == "fail" and not c.diagnosis]
     assert unexplained == []
@@ -49,7 +53,9 @@ def test_a_stated_member_is_checked() -> None:
 
 
 def test_the_groups_are_the_ones_passed() -> None:
-    report = bncheck.verify(f"{FAMILY}:spatial_groupnorm", norm="group:3", dtypes=("float64",), ndims=(4,))
+    report = bncheck.verify(
+        f"{FAMILY}:spatial_groupnorm", norm="group:3", dtypes=("float64",), ndims=(4,)
+    )
     assert report.passed
     assert report.options["norm"] == "group:3"
 
@@ -89,12 +95,18 @@ def test_identities_hold_on_the_truth_and_fail_on_a_missing_path() -> None:
         xv, spec = member.view(case.x), member.spec(4 if member.kind == "group" else 3)
         if member.centered:
             t = exact_batchnorm(
-                xv, member.param_view(case.gamma), member.param_view(case.beta), member.view(case.dy),
-                eps=F.EPS, spec=spec,
+                xv,
+                member.param_view(case.gamma),
+                member.param_view(case.beta),
+                member.view(case.dy),
+                eps=F.EPS,
+                spec=spec,
             )
             got = {"dx": t.dx.reshape(case.x.shape), "dbeta": t.dbeta.reshape(case.gamma.shape)}
         else:
-            r = exact_rmsnorm(xv, member.param_view(case.gamma), member.view(case.dy), eps=F.EPS, spec=spec)
+            r = exact_rmsnorm(
+                xv, member.param_view(case.gamma), member.view(case.dy), eps=F.EPS, spec=spec
+            )
             got = {"dx": r.dx.reshape(case.x.shape)}
         assert all(v[0] <= 1 for v in F.identity_errors(member, case, got).values()), member
         got["dx"] = got["dx"] + 1e-3 * rng.standard_normal(case.x.shape)
@@ -122,8 +134,16 @@ def test_candidates_are_the_members_that_apply() -> None:
 
     texts = [m.text() for m in F.candidates((3, 6, 4, 3))]
     assert texts == [
-        "layer:1", "layer:2", "layer:3", "rms:1", "rms:2", "rms:3",
-        "batch", "instance", "group:2", "group:3",
+        "layer:1",
+        "layer:2",
+        "layer:3",
+        "rms:1",
+        "rms:2",
+        "rms:3",
+        "batch",
+        "instance",
+        "group:2",
+        "group:3",
     ]
     assert "instance" not in [m.text() for m in F.candidates((8, 6))]
 

@@ -52,7 +52,7 @@ def layernorm_overbatch_forward(x, gamma, beta, ln_param):
 
 
 def layernorm_overbatch_backward(dout, cache):
-    xh, gamma, inv, axis = cache
+    xh, gamma, inv, _ = cache
     d = dout * gamma
     dx = inv * (d - d.mean(axis=0) - xh * (d * xh).mean(axis=0))
     return dx, (dout * xh).sum(axis=0), dout.sum(axis=0)
@@ -87,7 +87,7 @@ def layernorm_epsout_backward(dout, cache):
 
 def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     eps = gn_param.get("eps", 1e-5)
-    n, c = x.shape[:2]
+    n = x.shape[0]
     xg = x.reshape(n, G, -1)
     mu = xg.mean(axis=2, keepdims=True)
     inv = 1 / np.sqrt(((xg - mu) ** 2).mean(axis=2, keepdims=True) + eps)

@@ -32,8 +32,8 @@ from bncheck.check._verify.results import (
 from bncheck.check._verify.suite import load_failed, no_mutation, run_all
 from bncheck.check._verify.targets.adapt import Adapted, adapt
 from bncheck.check._verify.targets.dispatch import load_adapter
-from bncheck.check._verify.targets.layout import build_arguments
 from bncheck.check._verify.targets.family import claimed_kind, load_family
+from bncheck.check._verify.targets.layout import build_arguments
 from bncheck.check._verify.verification_report import VerificationReport
 from bncheck.check.norms import KINDS, Member
 from bncheck.exceptions import LoadError, TargetError, TargetImportFailed, TargetLoadFailed
@@ -378,7 +378,8 @@ def _verify_family(
     start: float,
     explicit: bool = False,
 ) -> VerificationReport:
-    """A Layer, Group, Instance or RMS normalization target (:mod:`~bncheck.check._verify.checks.family`)."""
+    """A Layer, Group, Instance or RMS normalization target
+    (:mod:`~bncheck.check._verify.checks.family`)."""
     loader = functools.partial(load_family, target, None if member is None else member.text())
     checks: list[CheckResult] = []
     description: TargetDescription | None = None
@@ -398,9 +399,7 @@ def _verify_family(
                 claimed = said if said in KINDS and said != "batch" else None
             except TargetError:
                 pass
-            found, checked = run_family(
-                proc, description.kind, options, member, claimed, explicit
-            )
+            found, checked = run_family(proc, description.kind, options, member, claimed, explicit)
             checks += found
             checks.append(no_mutation(proc))
     return VerificationReport(

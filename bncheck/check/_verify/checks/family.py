@@ -177,7 +177,9 @@ class Case:
 REGIMES = ("standard", "large-mean", "tiny-variance", "random-affine")
 
 
-def _shapes(member: Member, ndim: int, count: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
+def _shapes(
+    member: Member, ndim: int, count: int, rng: np.random.Generator
+) -> list[tuple[int, ...]]:
     unit = member.groups if member.kind == "group" else 1
     base = {2: (6, 4 * unit), 3: (3, 2 * unit, 5), 4: (2, 2 * unit, 3, 3), 5: (2, unit, 2, 3, 2)}
     shapes = [base[ndim]]
@@ -185,8 +187,11 @@ def _shapes(member: Member, ndim: int, count: int, rng: np.random.Generator) -> 
         c = unit * int(rng.integers(1, 4))
         rest = [int(rng.integers(1, 6)) for _ in range(ndim - 2)]
         shapes.append((int(rng.integers(2, 7)), c, *rest))
-    return [s for s in shapes if member.fits(s) and member.spec(len(member.view_shape(s))).m(
-        member.view_shape(s)) >= 2]
+    return [
+        s
+        for s in shapes
+        if member.fits(s) and member.spec(len(member.view_shape(s))).m(member.view_shape(s)) >= 2
+    ]
 
 
 def make_cases(member: Member, ndim: int, dtype: str, seed: int, examples: int) -> list[Case]:
@@ -276,6 +281,7 @@ def _truth(member: Member, case: Case, eps: float) -> dict[str, np.ndarray | Non
     dyv = member.view(case.dy)
     pshape = member.param_shape(case.x.shape)
     if member.centered:
+        assert case.beta is not None
         t = exact_batchnorm(xv, gv, member.param_view(case.beta), dyv, eps=eps, spec=spec)
         assert t.dx is not None and t.dgamma is not None and t.dbeta is not None
         return {
@@ -446,7 +452,9 @@ def check_fd(proc: TargetProcess, member: Member, ndim: int, options: Options) -
 
         def forward(z: np.ndarray) -> np.ndarray:
             beta = z[n + c :].reshape(pshape) if nb else None
-            y = _run(proc, member, z[:n].reshape(shape), z[n : n + c].reshape(pshape), beta, EPS, None)[0]
+            y = _run(
+                proc, member, z[:n].reshape(shape), z[n : n + c].reshape(pshape), beta, EPS, None
+            )[0]
             return np.asarray(_checked("y", y, shape), dtype=np.float64)
 
         grads = [got["dx"].ravel(), got["dgamma"].ravel()]
@@ -464,8 +472,10 @@ def check_fd(proc: TargetProcess, member: Member, ndim: int, options: Options) -
             parts.append(case.beta.ravel())
         z0 = np.concatenate(parts)
         v = rng.standard_normal(z0.size)
-        h = RICHARDSON_STEPS[np.dtype(np.float64)] * max(float(np.std(case.x)), 1.0) / float(
-            np.max(np.abs(v))
+        h = (
+            RICHARDSON_STEPS[np.dtype(np.float64)]
+            * max(float(np.std(case.x)), 1.0)
+            / float(np.max(np.abs(v)))
         )
         blocks = [slice(0, n), slice(n, n + c)] + ([slice(n + c, n + c + nb)] if nb else [])
         res = check_directional(
@@ -493,11 +503,15 @@ def check_fd(proc: TargetProcess, member: Member, ndim: int, options: Options) -
         err / denom,
         res.tolerance / denom,
         unit="rel",
-        message="" if res.passed else f"<dy, J v>: finite differences {res.fd:.10g}, backward {res.vjp:.10g}",
+        message=""
+        if res.passed
+        else f"<dy, J v>: finite differences {res.fd:.10g}, backward {res.vjp:.10g}",
     )
 
 
-def identity_errors(member: Member, case: Case, got: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
+def identity_errors(
+    member: Member, case: Case, got: dict[str, np.ndarray]
+) -> dict[str, tuple[float, float]]:
     """(worst |lhs − rhs|/tolerance, 1) per identity of ``member`` on one float64 run (module
     docstring, 4.): each tolerance is 4·K(n)·u times the sum of the magnitudes of the terms
     summed, K the recursive-summation factor of :func:`~bncheck.check.tolerances.worst_case_k`."""
@@ -515,7 +529,11 @@ def identity_errors(member: Member, case: Case, got: dict[str, np.ndarray]) -> d
         mu = xc.mean(axis=0)
         r = 1 / np.sqrt(((xc - mu) ** 2).mean(axis=0) + EPS)
         xh = (xc - mu) * r
-        terms = r * (np.abs(delta) + np.abs(delta).mean(axis=0) + np.abs(xh) * np.abs(delta * xh).mean(axis=0))
+        terms = r * (
+            np.abs(delta)
+            + np.abs(delta).mean(axis=0)
+            + np.abs(xh) * np.abs(delta * xh).mean(axis=0)
+        )
         tol = 4 * worst_case_k(m) * u * terms.sum(axis=0)
         out["sum dx = 0"] = (float(np.max(np.abs(dxc.sum(axis=0)) / tol)), 1.0)
         pshape = member.param_shape(case.x.shape)
@@ -529,7 +547,12 @@ def identity_errors(member: Member, case: Case, got: dict[str, np.ndarray]) -> d
         xh = xc * r
         rhs = EPS * r**2 * (delta * xh).sum(axis=0)
         s = r * (np.abs(delta) + np.abs(xh) * np.abs(delta * xh).mean(axis=0))
-        tol = 4 * worst_case_k(m) * u * ((np.abs(xc) * s).sum(axis=0) + EPS * r**2 * np.abs(delta * xh).sum(axis=0))
+        tol = (
+            4
+            * worst_case_k(m)
+            * u
+            * ((np.abs(xc) * s).sum(axis=0) + EPS * r**2 * np.abs(delta * xh).sum(axis=0))
+        )
         out["sum x*dx = eps r^2 sum(delta x_hat)"] = (
             float(np.max(np.abs((xc * dxc).sum(axis=0) - rhs) / tol)),
             1.0,
@@ -537,7 +560,9 @@ def identity_errors(member: Member, case: Case, got: dict[str, np.ndarray]) -> d
     return out
 
 
-def check_identities(proc: TargetProcess, member: Member, ndim: int, options: Options) -> CheckResult:
+def check_identities(
+    proc: TargetProcess, member: Member, ndim: int, options: Options
+) -> CheckResult:
     check_id = str(CheckId("identities", ndim, "float64"))
     case = make_cases(member, ndim, "float64", options.seed, 0)[0]
     try:
@@ -559,9 +584,8 @@ def check_identities(proc: TargetProcess, member: Member, ndim: int, options: Op
 
 
 def check_eval(proc: TargetProcess, member: Member, ndim: int, kind: str) -> list[CheckResult]:
-    why = (
-        f"{member}: no running statistics"
-        + (", a function has no eval mode" if kind == "functional" else "")
+    why = f"{member}: no running statistics" + (
+        ", a function has no eval mode" if kind == "functional" else ""
     )
     rows = [CheckResult("running", "skip", message=why)]
     if kind != "torch":
@@ -710,10 +734,15 @@ def _carry(checks: list[CheckResult]) -> None:
     identities not named carry the names of the forward/backward of their rank (they follow
     from those mistakes: a backward written for the right forward is wrong for a wrong one)."""
     for check in checks:
-        if check.status != "fail" or check.diagnosis or check.key.family not in (
-            "backward",
-            "backward-fd",
-            "identities",
+        if (
+            check.status != "fail"
+            or check.diagnosis
+            or check.key.family
+            not in (
+                "backward",
+                "backward-fd",
+                "identities",
+            )
         ):
             continue
         stages = ("forward",) if check.key.family == "backward" else ("forward", "backward")
@@ -746,7 +775,15 @@ def _takes(proc: TargetProcess, member: Member, ndim: int) -> bool:
         return True
     pshape = member.param_shape(shape)
     try:
-        _run(proc, member, probe_input(shape, 0), np.ones(pshape), np.zeros(pshape) if member.has_beta else None, EPS, None)
+        _run(
+            proc,
+            member,
+            probe_input(shape, 0),
+            np.ones(pshape),
+            np.zeros(pshape) if member.has_beta else None,
+            EPS,
+            None,
+        )
     except TargetError as exc:
         if exc.fatal:
             raise

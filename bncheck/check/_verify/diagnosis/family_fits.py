@@ -60,9 +60,7 @@ def _forward_models(member: Member, x: F64, g: F64, b: F64, eps: float) -> dict[
         var = ((xc - mu) ** 2).mean(axis=0)
         out["eps-outside-sqrt"] = back(gc * (xc - mu) / (np.sqrt(var) + eps) + bc)
         if m > 1:
-            out["unbiased-normalize"] = back(
-                gc * (xc - mu) / np.sqrt(var * m / (m - 1) + eps) + bc
-            )
+            out["unbiased-normalize"] = back(gc * (xc - mu) / np.sqrt(var * m / (m - 1) + eps) + bc)
     else:
         ms = (xc**2).mean(axis=0)
         out["eps-outside-sqrt"] = back(gc * xc / (np.sqrt(ms) + eps))

@@ -186,7 +186,7 @@ class FamilyFunctional(FamilyAdapter):
             if role:
                 taken.add(role)
         if not roles or any(r is None for r in roles):  # unnamed: (x, gamma, beta, eps)
-            roles = ["gamma", "beta", "eps"][: max(len(roles), 2)]
+            roles = list[str | None](("gamma", "beta", "eps"))[: max(len(roles), 2)]
         self.roles = roles
 
     def mapping(self) -> list[str]:
@@ -217,7 +217,11 @@ class FamilyFunctional(FamilyAdapter):
             result = self.fwd(x, *self._args(x))
         except Exception:
             key = self.member.text()
-            if key in self.broadcast_for or self.gamma is None or self.member.kind in ("layer", "rms"):
+            if (
+                key in self.broadcast_for
+                or self.gamma is None
+                or self.member.kind in ("layer", "rms")
+            ):
                 raise
             self.broadcast_for.add(key)  # gamma of shape (1, C, 1, 1), as cs231n's spatial forms
             try:
@@ -312,7 +316,10 @@ class FamilyLayer(FamilyAdapter):
         got = list(result) if isinstance(result, (tuple, list)) else [result, None, None]
         got += [None] * (3 - len(got))
         grads = getattr(self.layer, "grads", None)
-        for i, names in ((1, ("dgamma", "dweight", "dscale", "gamma")), (2, ("dbeta", "dbias", "beta"))):
+        for i, names in (
+            (1, ("dgamma", "dweight", "dscale", "gamma")),
+            (2, ("dbeta", "dbias", "beta")),
+        ):
             for n in names:
                 if got[i] is not None:
                     break
