@@ -164,3 +164,13 @@ def test_torch_family_modules_verify(cls: str, ndims: tuple[int, ...], found: st
     norm = next(c for c in report.checks if c.id == "norm")
     assert found in norm.message
     assert next(c for c in report.checks if c.id == "eval").status == "pass"
+
+
+def test_finite_differences_and_identities_catch_a_missing_path() -> None:
+    report = bncheck.verify(f"{FAMILY}:layernorm_nomu", dtypes=("float64",), ndims=(2,))
+    status = {c.id: c.status for c in report.checks}
+    assert status["backward-fd/2d/float64"] == "fail"
+    assert status["identities/2d/float64"] == "fail"
+    good = bncheck.verify(f"{FAMILY}:layernorm", dtypes=("float64",), ndims=(2,))
+    fd = next(c for c in good.checks if c.id == "backward-fd/2d/float64")
+    assert fd.status == "pass" and fd.worst is not None and fd.budget is not None

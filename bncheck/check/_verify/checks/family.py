@@ -472,11 +472,12 @@ def check_fd(proc: TargetProcess, member: Member, ndim: int, options: Options) -
             parts.append(case.beta.ravel())
         z0 = np.concatenate(parts)
         v = rng.standard_normal(z0.size)
-        h = (
-            RICHARDSON_STEPS[np.dtype(np.float64)]
-            * max(float(np.std(case.x)), 1.0)
-            / float(np.max(np.abs(v)))
-        )
+        # the step scales with the spread of the narrowest set (the BN's with that of x: its
+        # sets are large); a set of a few values is curved on the scale of its own spread
+        xv = member.view(case.x)
+        cols = member.spec(xv.ndim).columns(xv)
+        spread = float(np.min(np.sqrt(cols.var(axis=0) + EPS)))
+        h = RICHARDSON_STEPS[np.dtype(np.float64)] * spread / float(np.max(np.abs(v)))
         blocks = [slice(0, n), slice(n, n + c)] + ([slice(n + c, n + c + nb)] if nb else [])
         res = check_directional(
             forward,
