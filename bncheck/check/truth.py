@@ -267,7 +267,18 @@ def exact_inference(
 
 class ExactRMSNorm(NamedTuple):
     """RMSNorm's train-mode truth, rounded once to float64: y and dx in x's layout, dgamma in
-    gamma's shape (None without ``dy``), ms the mean of x² per column (K,)."""
+    gamma's shape (None without ``dy``), ms the mean of x² per column (K,).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.norms import NormSpec
+    >>> from bncheck.check.truth import exact_rmsnorm
+    >>> last = NormSpec(reduce=(-1,), params=(-1,))
+    >>> t = exact_rmsnorm(np.array([[1.0, -1.0]]), None, np.ones((1, 2)), eps=0.0, spec=last)
+    >>> t.y.tolist(), t.dx.tolist()
+    ([[1.0, -1.0]], [[1.0, 1.0]])
+    """
 
     y: F64
     dx: F64 | None
