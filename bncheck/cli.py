@@ -156,6 +156,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             strict=args.strict,
             world_size=args.world_size,
             mapping={k: getattr(args, k) for k in MAPPING_OPTIONS if getattr(args, k) is not None},
+            norm=args.norm,
         )
     except TargetLoadFailed as exc:  # the target's own failure, not a usage error
         print(
@@ -472,6 +473,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=(1, -1),
         default=1,
         help="the channel axis the target expects: 1 (default) or -1 (channels-last)",
+    )
+    ver.add_argument(
+        "--norm",
+        metavar="KIND",
+        default=None,
+        help="which normalization the target computes: batch, layer[:K] (the last K axes), "
+        "group:G, instance or rms[:K] (default: batch norm, unless the target's name says "
+        "layer/group/instance/RMS norm; the member is then fitted and reported)",
     )
     ver.add_argument(
         "--strict",

@@ -29,6 +29,12 @@ test_input_limits.py, test_fallback_cancellation.py)
         ``bncheck.bn._compiled.working``: the kernels' operand layout, to call
         ``compiled.backward`` exactly as ``batchnorm_backward`` does.
 
+The normalization family in verify (tests/check/test_verify_family.py)
+    family_checks
+        ``bncheck.check._verify.checks.family``: its candidates, cases, RMS budget
+        (``rms_compare``) and identities (``identity_errors``) are tested on their own, on
+        the truth and on a perturbed output, not only through ``verify``.
+
 Regular files only (tests/bn/test_file_kinds.py, test_file_safety.py)
     safe_files
         ``bncheck.bn._safe_files``, how save and load touch files: the tests set its
@@ -206,6 +212,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "MAX_CHANNELS": ("bncheck.check._verify.results", "MAX_CHANNELS"),
     "kernel_inputs": ("bncheck.check._verify.checks.inputs", None),
     "large_truth": ("bncheck.check._verify.checks.large_truth", None),
+    "family_checks": ("bncheck.check._verify.checks.family", None),
     # the mistake catalogue
     "MISTAKES": ("bncheck.check._verify.diagnosis.mistakes", "MISTAKES"),
     "Mistake": ("bncheck.check._verify.diagnosis.mistakes", "Mistake"),

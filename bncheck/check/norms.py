@@ -289,3 +289,136 @@ def m(shape: tuple[int, ...], spec: NormSpec = BATCH_NORM) -> int:
 def parameter_shape(shape: tuple[int, ...], spec: NormSpec = BATCH_NORM) -> tuple[int, ...]:
     """The shape of gamma and beta for x of ``shape`` (:meth:`NormSpec.parameter_shape`)."""
     return spec.parameter_shape(shape)
+
+
+#: the members of the family ``bncheck verify --norm`` names
+KINDS = ("batch", "layer", "group", "instance", "rms")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of the normalization family as a target computes it, over an input of any
+    rank: ``kind`` (one of :data:`KINDS`), ``k`` (layer, rms: how many trailing axes are
+    normalized) and ``groups`` (group: G). The verify engine states, fits and reports these.
+
+    GroupNorm is a :class:`NormSpec` over a view of x, (N, G, C/G, ...): :meth:`view` makes
+    that view of an array of x's shape, :meth:`param_view` that of gamma (C,) -> (G, C/G), and
+    :meth:`spec` is the spec of the view; for the other members the view is x itself.
+    ``param_shape`` is the shape of gamma and beta as the user passes them.
+
+    Examples
+    --------
+    >>> from bncheck.check.norms import Member
+    >>> g = Member.parse("group:2")
+    >>> g.param_shape((4, 6, 3)), g.view_shape((4, 6, 3)), g.spec(4).kept(4)
+    ((6,), (4, 2, 3, 3), (0, 1))
+    >>> str(Member.parse("layer")), Member.parse("rms:2").spec(3).reduced(3)
+    ('layer norm over the last axis', (1, 2))
+    """
+
+    kind: str
+    k: int = 1
+    groups: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind={self.kind!r}; expected one of {', '.join(KINDS)}")
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"k={self.k!r}; expected a whole number >= 1")
+        if self.kind == "group" and (
+            isinstance(self.groups, bool) or not isinstance(self.groups, int) or self.groups < 1
+        ):
+            raise ValueError(f"groups={self.groups!r}; group norm needs G >= 1 groups")
+
+    @classmethod
+    def parse(cls, text: str) -> Member:
+        """``batch``, ``layer[:K]``, ``group:G``, ``instance``, ``rms[:K]`` (K trailing axes,
+        default 1) as a Member; anything else is a ValueError naming the text."""
+        kind, _, arg = str(text).strip().lower().partition(":")
+        kind = {"ln": "layer", "gn": "group", "in": "instance", "bn": "batch"}.get(kind, kind)
+        if kind not in KINDS or (arg and not arg.isdigit()) or (arg and kind in ("batch",)):
+            raise ValueError(
+                f"norm={text!r}; expected batch, layer[:K], group:G, instance or rms[:K] "
+                "(K trailing axes, G groups)"
+            )
+        if kind == "group" and not arg:
+            raise ValueError(f"norm={text!r}: say how many groups, e.g. group:32")
+        if kind == "instance" and arg:
+            raise ValueError(f"norm={text!r}: instance norm takes no number")
+        n = int(arg) if arg else 0
+        if kind == "group":
+            return cls(kind, groups=n)
+        return cls(kind, k=n or 1)
+
+    def text(self) -> str:
+        """The ``--norm`` text of this member (the inverse of :meth:`parse`)."""
+        if self.kind == "group":
+            return f"group:{self.groups}"
+        if self.kind in ("layer", "rms"):
+            return f"{self.kind}:{self.k}"
+        return self.kind
+
+    def __str__(self) -> str:
+        axes = "the last axis" if self.k == 1 else f"the last {self.k} axes"
+        return {
+            "batch": "batch norm (statistics per channel over the batch and spatial axes)",
+            "layer": f"layer norm over {axes}",
+            "rms": f"RMS norm over {axes}",
+            "instance": "instance norm (statistics per sample and channel)",
+            "group": f"group norm with {self.groups} groups of channels",
+        }[self.kind]
+
+    @property
+    def centered(self) -> bool:
+        """Whether the mean is subtracted (every member but RMSNorm)."""
+        return self.kind != "rms"
+
+    @property
+    def has_beta(self) -> bool:
+        return self.kind != "rms"
+
+    def fits(self, shape: tuple[int, ...]) -> bool:
+        """Whether this member applies to an input of ``shape`` (ranks, groups dividing C)."""
+        n = len(shape)
+        if self.kind in ("layer", "rms"):
+            return self.k < n
+        if self.kind == "instance":
+            return n >= 3
+        if self.kind == "group":
+            return n >= 2 and shape[1] % self.groups == 0
+        return n >= 2
+
+    def view_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if self.kind != "group":
+            return tuple(shape)
+        n, c, *rest = shape
+        return (n, self.groups, c // self.groups, *rest)
+
+    def view(self, a: ArrayLike) -> NDArray[Any]:
+        """An array of x's shape as the spec sees it (GroupNorm: (N, G, C/G, ...))."""
+        arr = np.asarray(a)
+        return arr.reshape(self.view_shape(arr.shape))
+
+    def param_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """gamma's shape as the user passes it for x of ``shape``."""
+        if self.kind in ("layer", "rms"):
+            return tuple(shape[-self.k :])
+        return (shape[1],)
+
+    def param_view(self, p: ArrayLike) -> NDArray[Any]:
+        """gamma as the spec sees it (GroupNorm: (G, C/G))."""
+        arr = np.asarray(p)
+        if self.kind != "group":
+            return arr
+        return arr.reshape(self.groups, -1)
+
+    def spec(self, ndim: int) -> NormSpec:
+        """The NormSpec of the view, for the view's rank ``ndim``."""
+        if self.kind == "batch":
+            return BATCH_NORM
+        if self.kind in ("layer", "rms"):
+            axes = tuple(range(-self.k, 0))
+            return NormSpec(reduce=axes, params=axes, name=str(self))
+        if self.kind == "instance":
+            return NormSpec(keep=(0, 1), params=(1,), name=str(self))
+        return NormSpec(keep=(0, 1), params=(1, 2), name=str(self))

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from bncheck.check.norms import NormSpec, resolve
 
-__all__ = ["ExactBatchNorm", "exact_batchnorm", "exact_inference"]
+__all__ = ["ExactBatchNorm", "ExactRMSNorm", "exact_batchnorm", "exact_inference", "exact_rmsnorm"]
 
 F64 = NDArray[np.float64]
 
@@ -263,3 +263,87 @@ def exact_inference(
                     for v, gi, bi in zip(xc[:, j], g[:, j], b[:, j], strict=True)
                 ]
     return sp.from_columns(y, xa.shape)
+
+
+class ExactRMSNorm(NamedTuple):
+    """RMSNorm's train-mode truth, rounded once to float64: y and dx in x's layout, dgamma in
+    gamma's shape (None without ``dy``), ms the mean of x² per column (K,).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.norms import NormSpec
+    >>> from bncheck.check.truth import exact_rmsnorm
+    >>> last = NormSpec(reduce=(-1,), params=(-1,))
+    >>> t = exact_rmsnorm(np.array([[1.0, -1.0]]), None, np.ones((1, 2)), eps=0.0, spec=last)
+    >>> t.y.tolist(), t.dx.tolist()
+    ([[1.0, -1.0]], [[1.0, 1.0]])
+    """
+
+    y: F64
+    dx: F64 | None
+    dgamma: F64 | None
+    ms: F64
+
+
+def exact_rmsnorm(
+    x: ArrayLike,
+    gamma: ArrayLike | None,
+    dy: ArrayLike | None = None,
+    *,
+    eps: float = 1e-5,
+    spec: NormSpec,
+    dps: int = 50,
+) -> ExactRMSNorm:
+    """RMSNorm in mpmath: y = gamma·x·r with r = 1/sqrt(mean(x²) + eps) over each column of
+    ``spec`` (no mean is subtracted, no beta); with delta = gamma·dy,
+    dx = r·(delta − x̂·Σ(delta·x̂)/m), x̂ = x·r, and dgamma = Σ dy·x̂ over the values sharing
+    each parameter.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.norms import NormSpec
+    >>> from bncheck.check.truth import exact_rmsnorm
+    >>> last = NormSpec(reduce=(-1,), params=(-1,))
+    >>> t = exact_rmsnorm(np.array([[3.0, 4.0]]), None, eps=0.0, spec=last)
+    >>> np.round(t.y, 12).tolist(), t.ms.tolist()
+    ([[0.848528137424, 1.131370849898]], [12.5])
+    """
+    xa, xc, g, _ = _setup(x, gamma, None, spec)
+    m, c = xc.shape
+    dyc = None if dy is None else spec.columns(np.asarray(dy), dtype=None)
+    pshape = spec.parameter_shape(xa.shape)
+    pidx = spec.param_columns(
+        np.arange(int(np.prod(pshape, dtype=np.int64))).reshape(pshape), xa.shape
+    )
+    y, dx, ms_all = np.empty((m, c)), np.empty((m, c)), np.empty(c)
+    sums: dict[int, list[Any]] = {}
+    with mpmath.workdps(dps):
+        e = _mp(eps)
+        for j in range(c):
+            col = [_mp(v) for v in xc[:, j]]
+            ms = mpmath.fsum(v * v for v in col) / m
+            r = 1 / mpmath.sqrt(ms + e)
+            x_hat = [v * r for v in col]
+            gs = [_mp(v) for v in g[:, j]]
+            y[:, j] = [float(gi * n) for gi, n in zip(gs, x_hat, strict=True)]
+            ms_all[j] = float(ms)
+            if dyc is None:
+                continue
+            d = [_mp(v) for v in dyc[:, j]]
+            delta = [gi * di for gi, di in zip(gs, d, strict=True)]
+            t = mpmath.fsum(di * n for di, n in zip(delta, x_hat, strict=True))
+            dx[:, j] = [float(r * (di - n * t / m)) for di, n in zip(delta, x_hat, strict=True)]
+            for i, (di, n) in enumerate(zip(d, x_hat, strict=True)):
+                sums.setdefault(int(pidx[i, j]), []).append(di * n)
+        dgamma = np.empty(pshape)
+        for k, terms in sums.items():
+            dgamma.flat[k] = float(mpmath.fsum(terms))
+    has_dy = dyc is not None
+    return ExactRMSNorm(
+        spec.from_columns(y, xa.shape),
+        spec.from_columns(dx, xa.shape) if has_dy else None,
+        dgamma if has_dy and gamma is not None else None,
+        ms_all,
+    )

@@ -103,6 +103,10 @@ def test_every_catalogue_mistake_has_a_wrong_implementation() -> None:
     from tests.impls.fitted_bugs import DIAGNOSES as FITTED
 
     covered |= {d for ranks in FITTED.values() for ids in ranks for d in ids}
+    # the normalization family (tests/check/test_verify_family.py)
+    from tests.impls.family import DIAGNOSES as FAMILY
+
+    covered |= {d for ids in FAMILY.values() for d in ids}
     assert covered == {m.id for m in MISTAKES}
 
 

@@ -8,6 +8,7 @@ of docs/design.md (the verify protocol) runs against it and the result is a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import pickle
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bncheck.bn.running import CONVENTIONS
+from bncheck.check._verify.checks.family import run_family
 from bncheck.check._verify.distributed.run import verify_distributed
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import (
@@ -30,8 +32,10 @@ from bncheck.check._verify.results import (
 from bncheck.check._verify.suite import load_failed, no_mutation, run_all
 from bncheck.check._verify.targets.adapt import Adapted, adapt
 from bncheck.check._verify.targets.dispatch import load_adapter
+from bncheck.check._verify.targets.family import claimed_kind, load_family
 from bncheck.check._verify.targets.layout import build_arguments
 from bncheck.check._verify.verification_report import VerificationReport
+from bncheck.check.norms import KINDS, Member
 from bncheck.exceptions import LoadError, TargetError, TargetImportFailed, TargetLoadFailed
 
 __all__ = [
@@ -66,6 +70,7 @@ def verify(
     world_size: int | None = None,
     load_timeout: float | None = None,
     mapping: dict[str, str] | None = None,
+    norm: str | None = None,
 ) -> VerificationReport:
     """Run every check against ``target`` and return a :class:`VerificationReport`.
 
@@ -167,6 +172,9 @@ def verify(
         )
     if "build" in mapping:
         build_arguments(mapping["build"], 3)  # a malformed --build is a usage error here
+    member = None
+    if norm is not None:
+        member = Member.parse(norm)  # a ValueError naming the text
     if ("train_value" in mapping or "eval_value" in mapping) and "mode" not in mapping:
         raise ValueError("train_value/eval_value given without mode; name the switch with mode")
     with _hypothesis_home_elsewhere():
@@ -187,6 +195,7 @@ def verify(
             load_timeout=load_timeout,
             world_size=world_size,
             mapping=mapping,
+            member=member,
         )
 
 
@@ -248,6 +257,7 @@ def _verify(
     load_timeout: float | None,
     world_size: int | None,
     mapping: dict[str, str],
+    member: Member | None = None,
 ) -> VerificationReport:
     if examples is not None and (
         isinstance(examples, bool) or not isinstance(examples, int) or examples < 0
@@ -288,7 +298,6 @@ def _verify(
     start = time.perf_counter()
     name = target if isinstance(target, str) else _name_of(target)
     method = _start_method(target)
-    loader = functools.partial(load_adapter, target, axis, tuple(ndims), mapping)
     limits: dict[str, Any] = {}
     if deadline is not None:
         limits["deadline"] = deadline
@@ -296,6 +305,15 @@ def _verify(
         limits["memory_limit"] = memory_limit
     if load_timeout is not None:
         limits["load_timeout"] = load_timeout
+    family = member is not None and member.kind != "batch"
+    if member is None and claimed_kind(_last_name(str(name))) is not None:
+        family = True
+    if family:
+        fam_options = options if explicit else dataclasses.replace(options, ndims=(2, 3, 4))
+        return _verify_family(
+            target, str(name), fam_options, member, method, limits, start, explicit
+        )
+    loader = functools.partial(load_adapter, target, axis, tuple(ndims), mapping)
     checks: list[CheckResult] = []
     description: TargetDescription | None = None
     with TargetProcess(loader, timeout=timeout, start_method=method, **limits) as proc:
@@ -304,6 +322,14 @@ def _verify(
         except TargetLoadFailed as exc:
             checks.append(load_failed(exc))
         except LoadError:
+            if member is None and not mapping:  # e.g. a file of layernorm functions only
+                fam_options = options if explicit else dataclasses.replace(options, ndims=(2, 3, 4))
+                try:
+                    return _verify_family(
+                        target, str(name), fam_options, None, method, limits, start, explicit
+                    )
+                except LoadError:
+                    pass
             raise
         except TargetError as exc:  # e.g. the overall deadline passed while loading
             checks.append(CheckResult("load", "fail", message=f"loading the target: {exc}"))
@@ -340,6 +366,68 @@ def _verify(
         list(description.mapping) if description is not None else [],
         list(options.contract),
     )
+
+
+def _verify_family(
+    target: Any,
+    name: str,
+    options: Options,
+    member: Member | None,
+    method: str,
+    limits: dict[str, Any],
+    start: float,
+    explicit: bool = False,
+) -> VerificationReport:
+    """A Layer, Group, Instance or RMS normalization target
+    (:mod:`~bncheck.check._verify.checks.family`)."""
+    loader = functools.partial(load_family, target, None if member is None else member.text())
+    checks: list[CheckResult] = []
+    description: TargetDescription | None = None
+    checked = member
+    with TargetProcess(loader, timeout=options.timeout, start_method=method, **limits) as proc:
+        try:
+            description = checked_description(proc.start())
+        except TargetLoadFailed as exc:
+            checks.append(load_failed(exc))
+        except TargetError as exc:
+            checks.append(CheckResult("load", "fail", message=f"loading the target: {exc}"))
+        if description is not None:
+            claimed = None
+            try:
+                state, _ = proc.call("state")
+                said = state.get("claimed") if isinstance(state, dict) else None
+                claimed = said if said in KINDS and said != "batch" else None
+            except TargetError:
+                pass
+            found, checked = run_family(proc, description.kind, options, member, claimed, explicit)
+            checks += found
+            checks.append(no_mutation(proc))
+    return VerificationReport(
+        name,
+        description.kind if description is not None else "unknown",
+        checks,
+        time.perf_counter() - start,
+        {
+            "norm": checked.text() if checked is not None else "",
+            "dtypes": list(options.dtypes),
+            "ndims": list(options.ndims),
+            "examples": options.examples,
+            "timeout": options.timeout,
+            "seed": options.seed,
+        },
+        list(description.mapping) if description is not None else [],
+        list(options.contract),
+    )
+
+
+def _last_name(name: str) -> str:
+    """What of a target's name says what it is: the part after ':' ("file.py:layernorm"),
+    else the file's or the dotted path's last part ("torch.nn.GroupNorm")."""
+    base, _, attr = name.partition(":")
+    if attr:
+        return attr
+    base = os.path.basename(base)
+    return base[:-3] if base.endswith(".py") else base.rpartition(".")[2]
 
 
 def _name_of(target: Any) -> str:

@@ -498,6 +498,22 @@ MISTAKES: tuple[Mistake, ...] = (
         "work on copies; never write to x, gamma, beta or dy",
         ("no-mutation",),
     ),
+    # the normalization family (verify --norm): matched by the member fit of
+    # bncheck/check/_verify/checks/family.py
+    Mistake(
+        "wrong-reduction-axes",
+        "the statistics are taken over the wrong set of values (a LayerNorm over the batch, "
+        "an InstanceNorm over the batch as well, groups of the wrong channels): its outputs "
+        "are another normalization's",
+        "reduce over the axes of the normalization meant (the norm check says which it computes)",
+        ("norm", "y", "dx", "dgamma"),
+    ),
+    Mistake(
+        "rms-subtracts-mean",
+        "an RMSNorm that subtracts the mean (it computes LayerNorm without beta)",
+        "y = gamma·x/sqrt(mean(x²) + eps): no mean",
+        ("norm", "y", "dx", "dgamma"),
+    ),
     # rounding, not a formula: matched by bncheck/check/_verify/diagnosis/one_pass.py
     Mistake(
         "one-pass-variance",

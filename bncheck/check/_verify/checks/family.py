@@ -1,0 +1,805 @@
+"""The checks of a Layer, Group, Instance or RMS normalization target (``bncheck verify`` on a
+family member; docs/design.md, "The normalization family").
+
+1. ``norm``: which member the target computes is fitted from its behaviour. On a probe input
+   whose sets of values all have different statistics (per-sample, per-channel and
+   per-position offsets), the target runs once per candidate member that applies to the
+   shape (batch; layer and RMS over the last k axes; instance; group with G | C, G given to
+   the target as its argument or constructor value) with gamma = 1 and beta = 0, and its y is
+   compared with that candidate's normalization. The candidate it reproduces (relative
+   normwise distance below :data:`FIT_MATCH`) is found; a stated member (``--norm``) or the
+   member the target's name claims (``layernorm_forward``, ``torch.nn.GroupNorm``) is what
+   is then checked, and a different member found is a failure named
+   ``wrong-reduction-axes`` (or ``rms-subtracts-mean``: an RMSNorm that computes LayerNorm).
+2. ``forward/<n>d/<dtype>`` and ``backward/<n>d/<dtype>``: the target against the mpmath truth
+   of the member (:func:`bncheck.check.truth.exact_batchnorm` over its spec, or
+   :func:`bncheck.check.truth.exact_rmsnorm`) on seeded cases in four regimes (standard,
+   large mean, tiny variance against eps, random affine) and ``examples`` more random ones,
+   judged by :func:`bncheck.check.metrics.compare` with the member's spec; RMSNorm by
+   :func:`rms_compare` (the recursive-summation bound). A failure is diagnosed by
+   :mod:`bncheck.check._verify.diagnosis.family_fits`.
+3. ``backward-fd/<n>d/float64``: the target's backward against Richardson differences of its
+   own forward in a random direction of (x, gamma, beta)
+   (:func:`bncheck.check.gradient_check.check_directional`, the BN's error model).
+4. ``identities/<n>d/float64``: Σ dx = 0 over every set and dbeta = Σ dy (centered members);
+   Σ x·dx = eps·r²·Σ(gamma·dy·x_hat) over every set (RMSNorm, r = 1/sqrt(mean(x²) + eps)),
+   each within the recursive-summation bound of its terms.
+5. ``running``/``eval``: skipped, with why (no running statistics; eval mode is train mode),
+   except a torch module's eval output, which must equal its train output bitwise.
+
+The inputs are fixed probes and seeded random cases, not the BN's Hypothesis search and
+shrinking (the cases are small already: a failure lists the whole input).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from bncheck.check._verify.diagnosis.family_fits import diagnose_family
+from bncheck.check._verify.process.worker import TargetProcess
+from bncheck.check._verify.results import CheckId, CheckResult, Options
+from bncheck.check.finite_diff import RICHARDSON_STEPS
+from bncheck.check.gradient_check import check_directional
+from bncheck.check.metrics import compare
+from bncheck.check.norms import Member
+from bncheck.check.tolerances import fd_noise, unit_roundoff, worst_case_k
+from bncheck.check.truth import exact_batchnorm, exact_rmsnorm
+from bncheck.exceptions import TargetError
+
+__all__ = ["FIT_MATCH", "candidates", "fit_member", "rms_compare", "run_family"]
+
+#: a candidate member fits when the target's y is within this relative normwise distance of
+#: it: far above float32 rounding (the probe runs in float64; a target computing in float32
+#: still fits), far below the difference between any two members on the probe (O(1))
+FIT_MATCH = 1e-3
+
+#: probe shapes per rank: C = 6 (groups of 2 and 3), sets of different sizes on every axis
+PROBE_SHAPES = {2: (8, 6), 3: (4, 6, 5), 4: (3, 6, 4, 3), 5: (2, 6, 3, 2, 2)}
+EPS = 1e-5
+
+
+def candidates(shape: tuple[int, ...]) -> list[Member]:
+    """Every member that applies to an input of ``shape``, in the order a tie is broken."""
+    n, c = len(shape), shape[1]
+    out = [Member("layer", k) for k in range(1, n)]
+    out += [Member("rms", k) for k in range(1, n)]
+    out.append(Member("batch"))
+    if n >= 3:
+        out.append(Member("instance"))
+    out += [Member("group", groups=g) for g in range(2, c) if c % g == 0]
+    return out
+
+
+def probe_input(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """x whose every candidate set has its own mean and spread: offsets per sample, per
+    channel and per last-axis position on top of N(0, 1) values."""
+    rng = np.random.default_rng([seed, 23, len(shape)])
+    x = rng.standard_normal(shape)
+    for axis in {0, 1, len(shape) - 1}:
+        side = [1] * len(shape)
+        side[axis] = shape[axis]
+        x = x + 1.5 * rng.standard_normal(side)
+    return np.asarray(x * (1 + rng.random(shape[1]).reshape([1, -1] + [1] * (len(shape) - 2))))
+
+
+def normalized(member: Member, x: np.ndarray, eps: float) -> np.ndarray:
+    """gamma = 1, beta = 0 output of ``member`` in float64 NumPy (for the fit only)."""
+    xv = member.view(x)
+    spec = member.spec(xv.ndim)
+    cols = spec.columns(xv)
+    if member.centered:
+        cols = cols - cols.mean(axis=0)
+    out = cols / np.sqrt((cols**2).mean(axis=0) + eps)
+    return np.asarray(spec.from_columns(out, xv.shape)).reshape(x.shape)
+
+
+def _run(
+    proc: TargetProcess,
+    member: Member,
+    x: np.ndarray,
+    gamma: Any,
+    beta: Any,
+    eps: float,
+    dy: np.ndarray | None,
+) -> tuple[Any, Any, Any, Any]:
+    """(y, dx, dgamma, dbeta) of one fresh call of the target computing ``member``."""
+    proc.call("variant", member.text())
+    proc.call("new", int(x.shape[1]), x.dtype.name, eps, x.ndim)
+    proc.call("set_params", gamma, beta, names=("gamma", "beta"))
+    y, _ = proc.call("forward", x, True, names=("x",))
+    if dy is None:
+        return y, None, None, None
+    grads, _ = proc.call("backward", dy, names=("dy",))
+    return y, grads[0], grads[1], grads[2]
+
+
+def fit_member(
+    proc: TargetProcess, ndim: int, seed: int, dists: dict[str, float] | None = None
+) -> tuple[Member | None, float, list[str]]:
+    """The member the target computes on a probe of rank ``ndim`` (None: none fits), its
+    distance, and the candidates tried with theirs (for the report)."""
+    shape = PROBE_SHAPES[ndim]
+    x = probe_input(shape, seed)
+    best: tuple[float, int, Member] | None = None
+    tried = []
+    for order, cand in enumerate(candidates(shape)):
+        pshape = cand.param_shape(shape)
+        try:
+            y, _, _, _ = _run(
+                proc,
+                cand,
+                x,
+                np.ones(pshape),
+                np.zeros(pshape) if cand.has_beta else None,
+                EPS,
+                None,
+            )
+        except TargetError as exc:
+            if exc.fatal:
+                raise
+            tried.append(f"{cand.text()}: raised")
+            continue
+        ref = normalized(cand, x, EPS)
+        try:
+            got = np.asarray(y, dtype=np.float64).reshape(shape)
+        except (TypeError, ValueError):
+            tried.append(f"{cand.text()}: output of another shape")
+            continue
+        with np.errstate(all="ignore"):
+            dist = float(np.max(np.abs(got - ref)) / np.max(np.abs(ref)))
+        if not np.isfinite(dist):
+            dist = float("inf")
+        tried.append(f"{cand.text()}: {dist:.1e}")
+        if dists is not None:
+            dists[cand.text()] = dist
+        if best is None or (dist, order) < (best[0], best[1]):
+            best = (dist, order, cand)
+    if best is None or best[0] > FIT_MATCH:
+        return None, best[0] if best else float("inf"), tried
+    return best[2], best[0], tried
+
+
+# -- the cases ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Case:
+    x: np.ndarray
+    gamma: np.ndarray
+    beta: np.ndarray | None
+    dy: np.ndarray
+    regime: str
+
+
+REGIMES = ("standard", "large-mean", "tiny-variance", "random-affine")
+
+
+def _shapes(
+    member: Member, ndim: int, count: int, rng: np.random.Generator
+) -> list[tuple[int, ...]]:
+    unit = member.groups if member.kind == "group" else 1
+    base = {2: (6, 4 * unit), 3: (3, 2 * unit, 5), 4: (2, 2 * unit, 3, 3), 5: (2, unit, 2, 3, 2)}
+    shapes = [base[ndim]]
+    for _ in range(count):
+        c = unit * int(rng.integers(1, 4))
+        rest = [int(rng.integers(1, 6)) for _ in range(ndim - 2)]
+        shapes.append((int(rng.integers(2, 7)), c, *rest))
+    return [
+        s
+        for s in shapes
+        if member.fits(s) and member.spec(len(member.view_shape(s))).m(member.view_shape(s)) >= 2
+    ]
+
+
+def make_cases(member: Member, ndim: int, dtype: str, seed: int, examples: int) -> list[Case]:
+    rng = np.random.default_rng([seed, 231, ndim])
+    dt = np.dtype(dtype)
+    out = []
+    for i, shape in enumerate(_shapes(member, ndim, examples, rng)):
+        for regime in REGIMES if i == 0 else (REGIMES[i % len(REGIMES)],):
+            z = rng.standard_normal(shape)
+            pshape = member.param_shape(shape)
+            gamma, beta = np.ones(pshape), np.zeros(pshape)
+            if regime == "large-mean":
+                z = 1000.0 + z
+            elif regime == "tiny-variance":
+                z = 3.0 + 1e-3 * z
+            if regime in ("random-affine", "standard"):
+                gamma = 1 + 0.5 * rng.standard_normal(pshape)
+                beta = rng.standard_normal(pshape)
+            x = z.astype(dt)
+            out.append(
+                Case(
+                    x,
+                    gamma.astype(dt),
+                    beta.astype(dt) if member.has_beta else None,
+                    rng.standard_normal(shape).astype(dt),
+                    regime,
+                )
+            )
+    return out
+
+
+# -- judging --------------------------------------------------------------------------------
+
+
+def rms_compare(
+    name: str,
+    got: np.ndarray,
+    truth: np.ndarray,
+    member: Member,
+    case: Case,
+    eps: float,
+) -> tuple[float, float]:
+    """(error, budget) of one RMSNorm output, both in units of u·(the output's scale in its
+    column, or its size for dgamma), the worst column.
+
+    The budget is the recursive-summation bound (Higham §4.2) the BN's worst case uses,
+    K(n) = 2·(n + 10) roundings (:func:`bncheck.check.tolerances.worst_case_k`) times the
+    size of the terms: mean(x²) is a sum of m non-negative terms (relative error <= γ_m),
+    so y = gamma·x·r errs by K(m)·u·|gamma·x̂|; dx = r·(delta − x̂·Σ(delta·x̂)/m) by
+    K(m)·u·r·(|delta| + |x̂|·Σ|delta·x̂|/m); dgamma, a sum of n terms dy·x̂, by K(n)·u·Σ|dy·x̂|.
+    One more unit covers the truth's own rounding to float64.
+    """
+    u = unit_roundoff(case.x.dtype)
+    xv = member.view(case.x.astype(np.float64))
+    spec = member.spec(xv.ndim)
+    xc = spec.columns(xv)
+    m = xc.shape[0]
+    gc = spec.param_columns(member.param_view(case.gamma.astype(np.float64)), xv.shape)
+    dc = spec.columns(member.view(case.dy.astype(np.float64)))
+    r = 1 / np.sqrt((xc**2).mean(axis=0) + eps)
+    xh = xc * r
+    a, t = np.asarray(got, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    if name == "dgamma":
+        n = xc.size // max(a.size, 1)
+        size = spec.param_sum(spec.from_columns(np.abs(dc * xh), xv.shape))
+        size = np.asarray(size).reshape(a.shape)
+        scale = float(np.max(np.abs(size), initial=0.0)) or 1.0
+        err = float(np.max(np.abs(a - t), initial=0.0)) / (u * scale)
+        return err, worst_case_k(n) + 1
+    if name == "y":
+        terms = np.abs(gc * xh)
+    else:
+        delta = gc * dc
+        terms = r * (np.abs(delta) + np.abs(xh) * np.abs(delta * xh).mean(axis=0))
+    ac = spec.columns(member.view(a))
+    tc = spec.columns(member.view(t))
+    scale = np.max(terms, axis=0)
+    scale[scale == 0] = 1.0
+    err = np.max(np.abs(ac - tc), axis=0) / (u * scale)
+    return float(np.max(err)), worst_case_k(m) + 1
+
+
+def _truth(member: Member, case: Case, eps: float) -> dict[str, np.ndarray | None]:
+    xv = member.view(case.x)
+    spec = member.spec(xv.ndim)
+    gv = member.param_view(case.gamma)
+    dyv = member.view(case.dy)
+    pshape = member.param_shape(case.x.shape)
+    if member.centered:
+        assert case.beta is not None
+        t = exact_batchnorm(xv, gv, member.param_view(case.beta), dyv, eps=eps, spec=spec)
+        assert t.dx is not None and t.dgamma is not None and t.dbeta is not None
+        return {
+            "y": t.y.reshape(case.x.shape),
+            "dx": t.dx.reshape(case.x.shape),
+            "dgamma": t.dgamma.reshape(pshape),
+            "dbeta": t.dbeta.reshape(pshape),
+        }
+    r = exact_rmsnorm(xv, gv, dyv, eps=eps, spec=spec)
+    assert r.dx is not None and r.dgamma is not None
+    return {
+        "y": r.y.reshape(case.x.shape),
+        "dx": r.dx.reshape(case.x.shape),
+        "dgamma": r.dgamma.reshape(pshape),
+        "dbeta": None,
+    }
+
+
+def judge(
+    member: Member, case: Case, got: dict[str, Any], eps: float
+) -> dict[str, tuple[float, float]]:
+    """(error, budget) per output of one run, against the truth."""
+    truth = _truth(member, case, eps)
+    out = {}
+    xv = member.view(case.x)
+    spec = member.spec(xv.ndim)
+    for name in ("y", "dx", "dgamma", "dbeta"):
+        t = truth[name]
+        if t is None:
+            continue
+        a = np.asarray(got[name], dtype=np.float64)
+        if member.centered:
+            view = member.view if name in ("y", "dx") else member.param_view
+            cmp = compare(
+                view(a),
+                view(t),
+                name,
+                case.x.dtype,
+                x=xv,
+                eps=eps,
+                dy=member.view(case.dy),
+                gamma=member.param_view(case.gamma),
+                spec=spec,
+            )
+            out[name] = (float(cmp.ulp), float(cmp.budget))
+        else:
+            out[name] = rms_compare(name, a, t, member, case, eps)
+    return out
+
+
+def _checked(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    if value is None:
+        raise ValueError(f"{name} is None; expected an array of shape {shape}")
+    a = np.asarray(value)
+    if a.dtype.kind != "f":
+        raise ValueError(f"{name} has dtype {a.dtype}; expected floats")
+    if a.shape != shape:
+        if a.size == int(np.prod(shape)):
+            return np.asarray(a.reshape(shape))
+        raise ValueError(f"{name} has shape {a.shape}; expected {shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} is not finite")
+    return a
+
+
+def _outputs(member: Member, case: Case, run: tuple[Any, ...]) -> dict[str, np.ndarray]:
+    shape = case.x.shape
+    pshape = member.param_shape(shape)
+    out = {
+        "y": _checked("y", run[0], shape),
+        "dx": _checked("dx", run[1], shape),
+        "dgamma": _checked("dgamma", run[2], pshape),
+    }
+    if member.has_beta:
+        out["dbeta"] = _checked("dbeta", run[3], pshape)
+    return out
+
+
+def check_forward_backward(
+    proc: TargetProcess, member: Member, ndim: int, dtype: str, options: Options, found: list[str]
+) -> list[CheckResult]:
+    ids = {s: str(CheckId(s, ndim, dtype)) for s in ("forward", "backward")}
+    worst: dict[str, tuple[float, float, float]] = {}
+    failed: dict[str, tuple[Case, dict[str, Any], str]] = {}
+    for case in make_cases(member, ndim, dtype, options.seed, options.examples):
+        try:
+            run = _run(proc, member, case.x, case.gamma, case.beta, EPS, case.dy)
+            got = _outputs(member, case, run)
+        except TargetError as exc:
+            if exc.fatal:
+                return [CheckResult(i, "fail", message=str(exc)) for i in ids.values()]
+            for s in ids:
+                failed.setdefault(s, (case, {}, f"the target raised: {exc}"))
+            continue
+        except ValueError as exc:
+            for s in ids:
+                failed.setdefault(s, (case, {}, str(exc)))
+            continue
+        judged = judge(member, case, got, EPS)
+        for stage, names in (("forward", ("y",)), ("backward", ("dx", "dgamma", "dbeta"))):
+            bad = []
+            for n in names:
+                if n not in judged:
+                    continue
+                err, budget = judged[n]
+                ratio = err / budget if budget > 0 else float("inf")
+                if stage not in worst or ratio > worst[stage][0]:
+                    worst[stage] = (ratio, err, budget)
+                if not err <= budget:
+                    bad.append(f"{n} off by {err:.3g} ulp (budget {budget:.3g})")
+            if bad and stage not in failed:
+                failed[stage] = (case, got, f"{'; '.join(bad)} on {case.x.shape} {case.regime}")
+    results = []
+    for stage, check_id in ids.items():
+        w = worst.get(stage)
+        if stage not in failed:
+            results.append(CheckResult(check_id, "pass", w[1] if w else None, w[2] if w else None))
+            continue
+        case, got, message = failed[stage]
+        diagnosis: list[str] = []
+        explanation = ""
+        if got and dtype == "float64":
+            diagnosis, explanation = diagnose_family(
+                member,
+                stage,
+                case.x,
+                case.gamma,
+                case.beta,
+                EPS,
+                case.dy,
+                got.get("y"),
+                got.get("dx"),
+            )
+        if not diagnosis and found:
+            diagnosis, explanation = list(found), "follows from the member found (norm above)"
+        results.append(
+            CheckResult(
+                check_id,
+                "fail",
+                w[1] if w else None,
+                w[2] if w else None,
+                message=message,
+                counterexample={
+                    "shape": list(case.x.shape),
+                    "dtype": dtype,
+                    "regime": case.regime,
+                    "eps": EPS,
+                    "x": case.x.astype(np.float64).tolist(),
+                },
+                diagnosis=diagnosis,
+                explanation=explanation,
+            )
+        )
+    return results
+
+
+def check_fd(proc: TargetProcess, member: Member, ndim: int, options: Options) -> CheckResult:
+    check_id = str(CheckId("backward-fd", ndim, "float64"))
+    case = make_cases(member, ndim, "float64", options.seed, 0)[0]
+    rng = np.random.default_rng([options.seed, 232, ndim])
+    shape = case.x.shape
+    pshape = member.param_shape(shape)
+    n, c = case.x.size, int(np.prod(pshape))
+    nb = c if member.has_beta else 0
+    try:
+        run = _run(proc, member, case.x, case.gamma, case.beta, EPS, case.dy)
+        got = _outputs(member, case, run)
+
+        def forward(z: np.ndarray) -> np.ndarray:
+            beta = z[n + c :].reshape(pshape) if nb else None
+            y = _run(
+                proc, member, z[:n].reshape(shape), z[n : n + c].reshape(pshape), beta, EPS, None
+            )[0]
+            return np.asarray(_checked("y", y, shape), dtype=np.float64)
+
+        grads = [got["dx"].ravel(), got["dgamma"].ravel()]
+        if nb:
+            grads.append(got["dbeta"].ravel())
+        flat = np.concatenate(grads)
+
+        def vjp(u: np.ndarray) -> np.ndarray:
+            return flat
+
+        judged = judge(member, case, got, EPS)
+        parts = [case.x.ravel(), case.gamma.ravel()]
+        if nb:
+            assert case.beta is not None
+            parts.append(case.beta.ravel())
+        z0 = np.concatenate(parts)
+        v = rng.standard_normal(z0.size)
+        # the step scales with the spread of the narrowest set (the BN's with that of x: its
+        # sets are large); a set of a few values is curved on the scale of its own spread
+        xv = member.view(case.x)
+        cols = member.spec(xv.ndim).columns(xv)
+        spread = float(np.min(np.sqrt(cols.var(axis=0) + EPS)))
+        h = RICHARDSON_STEPS[np.dtype(np.float64)] * spread / float(np.max(np.abs(v)))
+        blocks = [slice(0, n), slice(n, n + c)] + ([slice(n + c, n + c + nb)] if nb else [])
+        res = check_directional(
+            forward,
+            vjp,
+            z0,
+            rng=rng,
+            method="richardson",
+            h=h,
+            noise=fd_noise([judged["y"][1]], np.float64, measured=[judged["y"][0]]),
+            vjp_noise=fd_noise([judged["dx"][1]], np.float64),
+            u=case.dy,
+            v=v,
+            blocks=blocks,
+        )
+    except TargetError as exc:
+        return CheckResult(check_id, "fail", message=str(exc))
+    except ValueError as exc:
+        return CheckResult(check_id, "fail", message=str(exc))
+    denom = max(abs(res.fd), float(np.sum(np.abs(flat * v))), 1e-300)
+    err = abs(res.fd - res.vjp)
+    return CheckResult(
+        check_id,
+        "pass" if res.passed else "fail",
+        err / denom,
+        res.tolerance / denom,
+        unit="rel",
+        message=""
+        if res.passed
+        else f"<dy, J v>: finite differences {res.fd:.10g}, backward {res.vjp:.10g}",
+    )
+
+
+def identity_errors(
+    member: Member, case: Case, got: dict[str, np.ndarray]
+) -> dict[str, tuple[float, float]]:
+    """(worst |lhs − rhs|/tolerance, 1) per identity of ``member`` on one float64 run (module
+    docstring, 4.): each tolerance is 4·K(n)·u times the sum of the magnitudes of the terms
+    summed, K the recursive-summation factor of :func:`~bncheck.check.tolerances.worst_case_k`."""
+    u = unit_roundoff(np.float64)
+    xv = member.view(case.x.astype(np.float64))
+    spec = member.spec(xv.ndim)
+    xc = spec.columns(xv)
+    m = xc.shape[0]
+    gc = spec.param_columns(member.param_view(case.gamma.astype(np.float64)), xv.shape)
+    dc = spec.columns(member.view(case.dy))
+    dxc = spec.columns(member.view(got["dx"]))
+    delta = gc * dc
+    out: dict[str, tuple[float, float]] = {}
+    if member.centered:
+        mu = xc.mean(axis=0)
+        r = 1 / np.sqrt(((xc - mu) ** 2).mean(axis=0) + EPS)
+        xh = (xc - mu) * r
+        terms = r * (
+            np.abs(delta)
+            + np.abs(delta).mean(axis=0)
+            + np.abs(xh) * np.abs(delta * xh).mean(axis=0)
+        )
+        tol = 4 * worst_case_k(m) * u * terms.sum(axis=0)
+        out["sum dx = 0"] = (float(np.max(np.abs(dxc.sum(axis=0)) / tol)), 1.0)
+        pshape = member.param_shape(case.x.shape)
+        sum_dy = spec.param_sum(member.view(case.dy)).reshape(pshape)
+        sum_abs = spec.param_sum(np.abs(member.view(case.dy))).reshape(pshape)
+        n = case.x.size // max(int(np.prod(pshape)), 1)
+        tol_b = 4 * worst_case_k(n) * u * sum_abs
+        out["dbeta = sum dy"] = (float(np.max(np.abs(got["dbeta"] - sum_dy) / tol_b)), 1.0)
+    else:
+        r = 1 / np.sqrt((xc**2).mean(axis=0) + EPS)
+        xh = xc * r
+        rhs = EPS * r**2 * (delta * xh).sum(axis=0)
+        s = r * (np.abs(delta) + np.abs(xh) * np.abs(delta * xh).mean(axis=0))
+        tol = (
+            4
+            * worst_case_k(m)
+            * u
+            * ((np.abs(xc) * s).sum(axis=0) + EPS * r**2 * np.abs(delta * xh).sum(axis=0))
+        )
+        out["sum x*dx = eps r^2 sum(delta x_hat)"] = (
+            float(np.max(np.abs((xc * dxc).sum(axis=0) - rhs) / tol)),
+            1.0,
+        )
+    return out
+
+
+def check_identities(
+    proc: TargetProcess, member: Member, ndim: int, options: Options
+) -> CheckResult:
+    check_id = str(CheckId("identities", ndim, "float64"))
+    case = make_cases(member, ndim, "float64", options.seed, 0)[0]
+    try:
+        run = _run(proc, member, case.x, case.gamma, case.beta, EPS, case.dy)
+        got = _outputs(member, case, run)
+    except (TargetError, ValueError) as exc:
+        return CheckResult(check_id, "fail", message=str(exc))
+    found = identity_errors(member, case, got)
+    worst = max(v[0] for v in found.values())
+    bad = [k for k, v in found.items() if not v[0] <= 1.0]
+    return CheckResult(
+        check_id,
+        "pass" if not bad else "fail",
+        worst,
+        1.0,
+        unit="×budget",
+        message=("violated: " + "; ".join(bad)) if bad else ", ".join(found),
+    )
+
+
+def check_eval(proc: TargetProcess, member: Member, ndim: int, kind: str) -> list[CheckResult]:
+    why = f"{member}: no running statistics" + (
+        ", a function has no eval mode" if kind == "functional" else ""
+    )
+    rows = [CheckResult("running", "skip", message=why)]
+    if kind != "torch":
+        rows.append(CheckResult("eval", "skip", message=why))
+        return rows
+    case = make_cases(member, ndim, "float64", 0, 0)[0]
+    try:
+        y_train = _run(proc, member, case.x, case.gamma, case.beta, EPS, None)[0]
+        proc.call("set_params", case.gamma, case.beta, names=("gamma", "beta"))
+        y_eval, _ = proc.call("forward", case.x, False, names=("x",))
+    except TargetError as exc:
+        return [*rows, CheckResult("eval", "fail", message=str(exc))]
+    same = np.array_equal(np.asarray(y_train), np.asarray(y_eval))
+    rows.append(
+        CheckResult(
+            "eval",
+            "pass" if same else "fail",
+            message="eval output = train output (no running statistics)"
+            if same
+            else "eval mode changes the output of a normalization without running statistics",
+        )
+    )
+    return rows
+
+
+def run_family(
+    proc: TargetProcess,
+    kind: str,
+    options: Options,
+    stated: Member | None,
+    claimed: str | None,
+    explicit: bool = False,
+) -> tuple[list[CheckResult], Member]:
+    """Every family check on the loaded target; the member checked.
+
+    Ranks: every rank asked for whose fit is the member checked, or another member (then
+    ``norm`` fails and the checks run, carrying its name); a rank on which no member fits is
+    checked when it was asked for explicitly or no rank fits, else skipped with what was
+    found (cs231n's layernorm normalizes (N, D) only: its 3-D outputs are no member's)."""
+    checks: list[CheckResult] = []
+    ndims = [n for n in options.ndims if n in PROBE_SHAPES]
+    fitted: dict[int, Member | None] = {}
+    dists: dict[int, dict[str, float]] = {}
+    notes = []
+    for ndim in ndims:
+        dists[ndim] = {}
+        member, dist, tried = fit_member(proc, ndim, options.seed, dists[ndim])
+        fitted[ndim] = member
+        nearest = sorted(tried, key=_distance)[:3]
+        notes.append(
+            f"{ndim}-D: "
+            + (f"{member.text()} (distance {dist:.1e})" if member else "no member fits")
+            + f" [nearest: {', '.join(nearest)}]"
+        )
+    found_any = next((m for m in fitted.values() if m is not None), None)
+    if stated is not None:
+        member, said = stated, "stated with --norm"
+    elif claimed:
+        fitting = [
+            Member.parse(t)
+            for d in dists.values()
+            for t, v in d.items()
+            if v <= FIT_MATCH and Member.parse(t).kind == claimed
+        ]
+        member, said = _claimed_member(claimed, fitting[0] if fitting else None), "as its name says"
+    elif found_any is not None:
+        member, said = found_any, "found from its outputs"
+    else:
+        member, said = Member("layer"), "no member fits: checked as the commonest"
+    wrong: list[str] = []
+    rows = []
+    for ndim in ndims:
+        f = fitted[ndim]
+        if f is None or _same(f, member) or not member.fits(PROBE_SHAPES[ndim]):
+            continue
+        if dists[ndim].get(member.text(), float("inf")) <= FIT_MATCH:
+            continue  # it fits the member checked too (G passed to it: every grouping fits)
+        wrong = (
+            ["rms-subtracts-mean"]
+            if member.kind == "rms" and f.kind == "layer" and f.k == member.k
+            else ["wrong-reduction-axes"]
+        )
+        rows.append(f"on {ndim}-D input it computes {f}, not {member}")
+    checks.append(
+        CheckResult(
+            "norm",
+            "fail" if wrong else "pass",
+            message=f"checked as {member} ({said}); "
+            + ("; ".join(rows) + "; " if rows else "")
+            + "fitted: "
+            + "; ".join(notes),
+            diagnosis=wrong,
+            explanation="fitted from its outputs on a probe, every candidate member tried"
+            if wrong
+            else "",
+        )
+    )
+    any_fit = any(m is not None for m in fitted.values())
+    ranks = []
+    for ndim in ndims:
+        why = ""
+        if not member.fits(PROBE_SHAPES[ndim]):
+            why = f"{ndim}-D input does not apply to {member}"
+        elif not _takes(proc, member, ndim):
+            why = f"the target raises on {ndim}-D input"
+        elif fitted[ndim] is None and any_fit and not explicit:
+            why = (
+                f"on {ndim}-D input its outputs are no member of the family's (it may "
+                "normalize other ranks only)"
+            )
+        if why:
+            checks.append(CheckResult(str(CheckId("forward", ndim)), "skip", message=why))
+        else:
+            ranks.append(ndim)
+    for ndim in ranks:
+        for dtype in options.dtypes:
+            if dtype == "float16":
+                checks.append(
+                    CheckResult(
+                        str(CheckId("forward", ndim, dtype)),
+                        "skip",
+                        message="float16 is not checked for the family yet",
+                    )
+                )
+                continue
+            checks += check_forward_backward(proc, member, ndim, dtype, options, wrong)
+        if "float64" in options.dtypes:
+            checks.append(check_fd(proc, member, ndim, options))
+            checks.append(check_identities(proc, member, ndim, options))
+    if ranks:
+        checks += check_eval(proc, member, ranks[0], kind)
+    _carry(checks)
+    return checks, member
+
+
+def _distance(text: str) -> float:
+    try:
+        return float(text.rpartition(": ")[2])
+    except ValueError:
+        return float("inf")
+
+
+def _carry(checks: list[CheckResult]) -> None:
+    """A failed check not named in its own dtype (float32 cannot tell the models apart)
+    carries the names of the same check on float64; a failed backward, finite differences or
+    identities not named carry the names of the forward/backward of their rank (they follow
+    from those mistakes: a backward written for the right forward is wrong for a wrong one)."""
+    for check in checks:
+        if (
+            check.status != "fail"
+            or check.diagnosis
+            or check.key.family
+            not in (
+                "backward",
+                "backward-fd",
+                "identities",
+            )
+        ):
+            continue
+        stages = ("forward",) if check.key.family == "backward" else ("forward", "backward")
+        named = [
+            d
+            for c in checks
+            if c.status == "fail" and c.key.family in stages and c.key.ndim == check.key.ndim
+            for d in c.diagnosis
+        ]
+        if named:
+            check.diagnosis = list(dict.fromkeys(named))
+            check.explanation = "follows from the forward/backward mistakes of this rank"
+    for check in checks:
+        if check.status != "fail" or check.diagnosis:
+            continue
+        named = [
+            d
+            for c in checks
+            if c.status == "fail" and c.key.family == check.key.family
+            for d in c.diagnosis
+        ]
+        if named:
+            check.diagnosis = list(dict.fromkeys(named))
+            check.explanation = "named as in the same check on another dtype or rank"
+
+
+def _takes(proc: TargetProcess, member: Member, ndim: int) -> bool:
+    shape = PROBE_SHAPES[ndim]
+    if member.kind == "group" and shape[1] % member.groups:
+        return True
+    pshape = member.param_shape(shape)
+    try:
+        _run(
+            proc,
+            member,
+            probe_input(shape, 0),
+            np.ones(pshape),
+            np.zeros(pshape) if member.has_beta else None,
+            EPS,
+            None,
+        )
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return False
+    return True
+
+
+def _same(a: Member, b: Member) -> bool:
+    return a == b or (a.kind == b.kind == "group" and a.groups == b.groups)
+
+
+def _claimed_member(claimed: str, found: Member | None) -> Member:
+    """The member a name claims, its k or G taken from the fit when the fit agrees in kind."""
+    if found is not None and found.kind == claimed:
+        return found
+    if claimed == "group":
+        return Member("group", groups=found.groups if found and found.kind == "group" else 2)
+    return Member(claimed)

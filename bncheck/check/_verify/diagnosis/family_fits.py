@@ -1,0 +1,121 @@
+"""Named mistakes of the normalization family (Layer, Group, Instance, RMS), fitted on one run.
+
+The models are the member's own formulas with one thing changed, evaluated in float64 on the
+view of :class:`bncheck.check.norms.Member` (columns of its spec):
+
+forward (y):
+    ``eps-outside-sqrt``   x_hat = (x − mu)/(sqrt(var) + eps) (RMS: x/(sqrt(ms) + eps))
+    ``unbiased-normalize`` the variance divided by m − 1
+    ``rms-subtracts-mean`` an RMSNorm that subtracts the mean (it computes LayerNorm)
+backward (dx), with the forward right:
+    ``missing-mu-path``    dx without −Σdelta/m
+    ``missing-var-path``   dx without −x_hat·Σ(delta·x_hat)/m (RMS: the path through ms)
+
+A model explains a run when it reproduces the failed output within ``MATCH`` of its size
+(relative, normwise): far below the effect of any of these mistakes on the inputs verify
+uses (eps = 1e-5 against a tiny-variance regime, O(1) for the paths), far above float64
+rounding. float32 runs are named as their float64 siblings (the suite carries names across
+dtypes). Statistics over the wrong axes are named by the member fit
+(:mod:`bncheck.check._verify.checks.family`), not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bncheck.check.norms import Member
+
+__all__ = ["MATCH", "diagnose_family"]
+
+F64 = Any
+
+#: relative normwise distance under which a model reproduces an output (float64 runs)
+MATCH = 1e-7
+
+
+def _cols(member: Member, x: F64, g: F64, dy: F64) -> tuple[F64, F64, F64, Callable[..., F64]]:
+    xv = member.view(x)
+    spec = member.spec(xv.ndim)
+    gv = member.param_view(g)
+    xc = spec.columns(xv)
+    gc = spec.param_columns(gv, xv.shape)
+    dc = spec.columns(member.view(dy))
+
+    def back(cols: F64) -> F64:
+        return np.asarray(spec.from_columns(cols, xv.shape)).reshape(x.shape)
+
+    return xc, gc, dc, back
+
+
+def _forward_models(member: Member, x: F64, g: F64, b: F64, eps: float) -> dict[str, F64]:
+    xc, gc, _, back = _cols(member, x, g, x)
+    m = xc.shape[0]
+    bc = 0.0 if b is None else _cols(member, x, b, x)[1]
+    out: dict[str, F64] = {}
+    if member.centered:
+        mu = xc.mean(axis=0)
+        var = ((xc - mu) ** 2).mean(axis=0)
+        out["eps-outside-sqrt"] = back(gc * (xc - mu) / (np.sqrt(var) + eps) + bc)
+        if m > 1:
+            out["unbiased-normalize"] = back(gc * (xc - mu) / np.sqrt(var * m / (m - 1) + eps) + bc)
+    else:
+        ms = (xc**2).mean(axis=0)
+        out["eps-outside-sqrt"] = back(gc * xc / (np.sqrt(ms) + eps))
+        mu = xc.mean(axis=0)
+        var = ((xc - mu) ** 2).mean(axis=0)
+        out["rms-subtracts-mean"] = back(gc * (xc - mu) / np.sqrt(var + eps))
+    return out
+
+
+def _backward_models(member: Member, x: F64, g: F64, dy: F64, eps: float) -> dict[str, F64]:
+    xc, gc, dc, back = _cols(member, x, g, dy)
+    delta = gc * dc
+    if member.centered:
+        mu = xc.mean(axis=0)
+        r = 1 / np.sqrt(((xc - mu) ** 2).mean(axis=0) + eps)
+        xh = (xc - mu) * r
+        s1 = delta.mean(axis=0)
+        s2 = (delta * xh).mean(axis=0)
+        return {
+            "missing-mu-path": back(r * (delta - xh * s2)),
+            "missing-var-path": back(r * (delta - s1)),
+        }
+    r = 1 / np.sqrt((xc**2).mean(axis=0) + eps)
+    return {"missing-var-path": back(r * delta)}
+
+
+def _close(got: F64, model: F64) -> bool:
+    a, t = np.asarray(got, dtype=np.float64), np.asarray(model, dtype=np.float64)
+    size = float(np.max(np.abs(t), initial=0.0))
+    return bool(size > 0 and np.all(np.isfinite(a)) and np.max(np.abs(a - t)) <= MATCH * size)
+
+
+def diagnose_family(
+    member: Member,
+    stage: str,
+    x: F64,
+    gamma: F64,
+    beta: F64,
+    eps: float,
+    dy: F64,
+    y: F64,
+    dx: F64,
+) -> tuple[list[str], str]:
+    """The mistake ids whose model reproduces the failed ``stage`` of one float64 run, and
+    what was fitted ("" when nothing)."""
+    x = np.asarray(x, dtype=np.float64)
+    g = np.ones(member.param_shape(x.shape)) if gamma is None else np.asarray(gamma, np.float64)
+    with np.errstate(all="ignore"):
+        if stage == "forward":
+            models = _forward_models(member, x, g, beta, eps)
+            got = y
+        else:
+            models = _backward_models(member, x, g, np.asarray(dy, np.float64), eps)
+            got = dx
+        found = [k for k, v in models.items() if got is not None and _close(got, v)]
+    if not found:
+        return [], ""
+    return found, f"the output matches the model of {', '.join(found)} within {MATCH:g}"

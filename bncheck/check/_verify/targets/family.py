@@ -1,0 +1,448 @@
+"""The adapter of a Layer, Group, Instance or RMS normalization target (run inside the worker
+process), in the forms BN targets take:
+
+- functions: cs231n's ``layernorm_forward(x, gamma, beta, ln_param)``,
+  ``spatial_groupnorm_forward(x, gamma, beta, G, gn_param)`` (gamma of shape (1, C, 1, 1)),
+  ``rmsnorm_forward(x, gamma, eps)``, ... with ``*_backward(dout, cache)``; the arguments are
+  matched by their names (gamma/weight/scale, beta/bias/shift, G/groups/num_groups, a
+  ``*param`` dict holding eps, eps/epsilon), gamma is passed in the member's shape or, refused,
+  in the broadcast shape (1, C, 1, ...);
+- a hand-written layer class: built with the normalized size (or groups and channels) and eps
+  by keyword, ``forward(x)``, ``backward(dout)`` returning dx or (dx, dgamma, dbeta), the
+  gradients also found as attributes (dgamma/dbeta, dweight/dbias, grads);
+- ``torch.nn.LayerNorm``, ``GroupNorm``, ``InstanceNorm1d/2d/3d`` (affine) and ``RMSNorm``,
+  driven with autograd.
+
+Which member the adapter computes with is the parent's to say (``variant("layer:1")``): the
+parent fits it by trying members (:mod:`bncheck.check._verify.checks.family`). ``set_params``
+takes gamma and beta in the member's shape (:meth:`bncheck.check.norms.Member.param_shape`);
+``backward`` returns dgamma and dbeta in that shape (dbeta None for a target without beta).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bncheck.check._verify.targets.common import as_array
+from bncheck.check.norms import Member
+
+__all__ = ["FamilyAdapter", "claimed_kind", "family_functions"]
+
+_CLAIMS = (
+    (re.compile(r"rms_?norm", re.I), "rms"),
+    (re.compile(r"group_?norm", re.I), "group"),
+    (re.compile(r"instance_?norm", re.I), "instance"),
+    (re.compile(r"layer_?norm", re.I), "layer"),
+)
+
+
+def claimed_kind(name: str) -> str | None:
+    """The member a name says it is ("spatial_groupnorm" -> group), or None."""
+    for pattern, kind in _CLAIMS:
+        if pattern.search(name):
+            return kind
+    return None
+
+
+def family_functions(module: Any, prefix: str | None) -> list[tuple[str, str]]:
+    """(forward, backward) name pairs of family members in a module (``prefix``: that pair)."""
+    names = [n for n in dir(module) if n.endswith("_forward")]
+    if prefix is not None:
+        names = [n for n in names if n == f"{prefix}_forward"]
+    out = []
+    for n in sorted(names):
+        base = n[: -len("_forward")]
+        if (prefix is not None or claimed_kind(base)) and callable(
+            getattr(module, f"{base}_backward", None)
+        ):
+            out.append((n, f"{base}_backward"))
+    return out
+
+
+_GAMMA = ("gamma", "weight", "scale", "w", "g")
+_BETA = ("beta", "bias", "shift", "b")
+_GROUPS = ("g", "groups", "num_groups", "n_groups", "group")
+_EPS = ("eps", "epsilon")
+
+
+def _role(name: str, taken: set[str]) -> str | None:
+    low = name.lower()
+    if low.endswith("param") or low.endswith("params") or low in ("config", "cfg"):
+        return "param"
+    if low in _EPS:
+        return "eps"
+    if name == "G" or (low in _GROUPS and "gamma" in taken):
+        return "groups"
+    if low in _GAMMA and "gamma" not in taken:
+        return "gamma"
+    if low in _BETA and "beta" not in taken:
+        return "beta"
+    return None
+
+
+class FamilyAdapter:
+    """One family target, driven as a layer (see the module docstring)."""
+
+    kind = "functional"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.member = Member("layer")
+        self.claim = claimed_kind(name)
+        self.dtype = "float64"
+        self.eps = 1e-5
+        self.gamma: Any = None
+        self.beta: Any = None
+        self.notes: list[str] = []
+        self.wanted: tuple[int, ...] = (2, 3, 4)
+        #: the members (their --norm text) for which gamma is passed in the broadcast shape
+        #: (1, C, 1, ...) instead of (C,)
+        self.broadcast_for: set[str] = set()
+
+    # -- the protocol ---------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "mapping": self.mapping(),
+            "ndims": [],
+            "probe": False,
+        }
+
+    def mapping(self) -> list[str]:
+        return []
+
+    def variant(self, text: str) -> None:
+        self.member = Member.parse(text)
+
+    def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
+        self.dtype, self.eps = dtype, float(eps)
+        self.reset()
+        return {}
+
+    def reset(self) -> None:
+        pass
+
+    def set_params(self, gamma: Any, beta: Any) -> None:
+        self.gamma, self.beta = gamma, beta
+
+    def state(self) -> dict[str, Any]:
+        return {"eps": self.eps, "claimed": self.claim or ""}
+
+    def contract(self) -> list[str]:
+        return list(self.notes)
+
+    def watched(self) -> dict[str, Any]:
+        return {}
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def _param(self, p: Any, x: Any) -> Any:
+        if p is None or self.member.text() not in self.broadcast_for:
+            return p
+        shape = [1] * x.ndim
+        shape[1] = p.size
+        return p.reshape(shape)
+
+    def _grad(self, g: Any, x_shape: tuple[int, ...], what: str) -> Any:
+        """A parameter gradient in the member's parameter shape (the same values reshaped)."""
+        a = as_array(g)
+        if a is None:
+            return None
+        want = self.member.param_shape(x_shape)
+        if isinstance(a, np.ndarray) and a.shape != want and a.size == int(np.prod(want)):
+            return a.reshape(want)
+        return a
+
+
+class FamilyFunctional(FamilyAdapter):
+    kind = "functional"
+
+    def __init__(self, fwd: Callable[..., Any], bwd: Callable[..., Any], name: str) -> None:
+        super().__init__(name)
+        self.fwd, self.bwd = fwd, bwd
+        self.cache: Any = None
+        self.x_shape: tuple[int, ...] = ()
+        roles: list[str | None] = []
+        taken: set[str] = set()
+        try:
+            params = list(inspect.signature(fwd).parameters.values())[1:]
+        except (TypeError, ValueError):
+            params = []
+        for p in params:
+            if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                break
+            role = _role(p.name, taken)
+            if role is None and p.default is not p.empty:
+                break
+            roles.append(role)
+            if role:
+                taken.add(role)
+        if not roles or any(r is None for r in roles):  # unnamed: (x, gamma, beta, eps)
+            roles = list[str | None](("gamma", "beta", "eps"))[: max(len(roles), 2)]
+        self.roles = roles
+
+    def mapping(self) -> list[str]:
+        args = ", ".join(["x", *(r or "?" for r in self.roles)])
+        return [
+            f"{self.fwd.__name__}({args}) -> (y, cache); "
+            f"{self.bwd.__name__}(dout, cache) -> (dx, dgamma[, dbeta])"
+        ]
+
+    def _args(self, x: Any) -> list[Any]:
+        out: list[Any] = []
+        for role in self.roles:
+            if role == "gamma":
+                out.append(self._param(self.gamma, x))
+            elif role == "beta":
+                out.append(self._param(self.beta, x))
+            elif role == "groups":
+                out.append(self.member.groups if self.member.kind == "group" else 1)
+            elif role == "param":
+                out.append({"eps": self.eps, "mode": "train"})
+            else:
+                out.append(self.eps)
+        return out
+
+    def forward(self, x: Any, train: bool) -> Any:
+        self.x_shape = tuple(x.shape)
+        try:
+            result = self.fwd(x, *self._args(x))
+        except Exception:
+            key = self.member.text()
+            if (
+                key in self.broadcast_for
+                or self.gamma is None
+                or self.member.kind in ("layer", "rms")
+            ):
+                raise
+            self.broadcast_for.add(key)  # gamma of shape (1, C, 1, 1), as cs231n's spatial forms
+            try:
+                result = self.fwd(x, *self._args(x))
+            except Exception:
+                self.broadcast_for.discard(key)
+                raise
+        if isinstance(result, tuple) and len(result) == 2:
+            y, self.cache = result
+        else:
+            y, self.cache = result, None
+        return as_array(y)
+
+    def backward(self, dy: Any) -> tuple[Any, Any, Any]:
+        result = self.bwd(dy, self.cache)
+        if isinstance(result, dict):
+            got = [result.get(k) for k in ("dx", "dgamma", "dbeta")]
+        else:
+            got = list(result) if isinstance(result, (tuple, list)) else [result]
+        got += [None] * (3 - len(got))
+        dx = as_array(got[0])
+        return (
+            dx,
+            self._grad(got[1], self.x_shape, "dgamma"),
+            self._grad(got[2], self.x_shape, "dbeta"),
+        )
+
+
+_SIZE_NAMES = ("normalized_shape", "dim", "d", "num_features", "features", "num_channels", "size")
+
+
+class FamilyLayer(FamilyAdapter):
+    """A hand-written layer class: constructed per input shape from the member."""
+
+    kind = "layer"
+
+    def __init__(self, cls: Any, name: str) -> None:
+        super().__init__(name)
+        self.cls = cls
+        self.layer: Any = None
+        self.x_shape: tuple[int, ...] = ()
+        self.built_with = ""
+
+    def mapping(self) -> list[str]:
+        return [f"{self.cls.__name__}: forward(x) -> y; backward(dout) -> dx, dgamma, dbeta"]
+
+    def reset(self) -> None:
+        self.layer = None
+
+    def _build(self, shape: tuple[int, ...]) -> Any:
+        sig = inspect.signature(self.cls)
+        kwargs: dict[str, Any] = {}
+        pshape = self.member.param_shape(shape)
+        size: Any = pshape if len(pshape) > 1 else pshape[0]
+        for p in sig.parameters.values():
+            low = p.name.lower()
+            if low in _EPS:
+                kwargs[p.name] = self.eps
+            elif low in ("num_groups", "groups", "g", "n_groups"):
+                kwargs[p.name] = self.member.groups
+            elif low in _SIZE_NAMES or low in ("c", "channels", "num_channels"):
+                kwargs[p.name] = size
+            elif p.default is p.empty:
+                kwargs[p.name] = size
+        self.built_with = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+        return self.cls(**kwargs)
+
+    def _set(self, attr_names: tuple[str, ...], value: Any) -> None:
+        if value is None:
+            return
+        for n in attr_names:
+            cur = getattr(self.layer, n, None)
+            if isinstance(cur, np.ndarray) and cur.size == value.size:
+                setattr(self.layer, n, value.astype(cur.dtype).reshape(cur.shape).copy())
+                return
+        if isinstance(getattr(self.layer, "params", None), dict):
+            for n in attr_names:
+                cur = self.layer.params.get(n)
+                if isinstance(cur, np.ndarray) and cur.size == value.size:
+                    self.layer.params[n] = value.astype(cur.dtype).reshape(cur.shape).copy()
+                    return
+
+    def forward(self, x: Any, train: bool) -> Any:
+        self.x_shape = tuple(x.shape)
+        self.layer = self._build(self.x_shape)
+        self._set(("gamma", "weight", "scale", "g"), self.gamma)
+        self._set(("beta", "bias", "shift", "b"), self.beta)
+        return as_array(self.layer.forward(x))
+
+    def backward(self, dy: Any) -> tuple[Any, Any, Any]:
+        result = self.layer.backward(dy)
+        got = list(result) if isinstance(result, (tuple, list)) else [result, None, None]
+        got += [None] * (3 - len(got))
+        grads = getattr(self.layer, "grads", None)
+        for i, names in (
+            (1, ("dgamma", "dweight", "dscale", "gamma")),
+            (2, ("dbeta", "dbias", "beta")),
+        ):
+            for n in names:
+                if got[i] is not None:
+                    break
+                if isinstance(grads, dict) and n in grads:
+                    got[i] = grads[n]
+                elif n.startswith("d") and getattr(self.layer, n, None) is not None:
+                    got[i] = getattr(self.layer, n)
+        return (
+            as_array(got[0]),
+            self._grad(got[1], self.x_shape, "dgamma"),
+            self._grad(got[2], self.x_shape, "dbeta"),
+        )
+
+
+class FamilyTorch(FamilyAdapter):
+    """torch.nn.LayerNorm / GroupNorm / InstanceNorm*d / RMSNorm with autograd."""
+
+    kind = "torch"
+
+    def __init__(self, cls: Any, name: str) -> None:
+        super().__init__(name)
+        self.cls = cls
+        self.x_t: Any = None
+        self.y_t: Any = None
+        self.module: Any = None
+        self.x_shape: tuple[int, ...] = ()
+        cname = cls.__name__
+        self.rank = {"InstanceNorm1d": 3, "InstanceNorm2d": 4, "InstanceNorm3d": 5}.get(cname)
+
+    def mapping(self) -> list[str]:
+        return [f"torch.nn.{self.cls.__name__}, gradients by autograd"]
+
+    def _build(self, shape: tuple[int, ...]) -> Any:
+        m = self.member
+        cname = self.cls.__name__
+        if cname == "GroupNorm":
+            return self.cls(m.groups if m.kind == "group" else 1, shape[1], eps=self.eps)
+        if cname.startswith("InstanceNorm"):
+            if self.rank is not None and len(shape) != self.rank:
+                raise ValueError(f"{cname} takes {self.rank}-D input (N, C, ...)")
+            return self.cls(shape[1], eps=self.eps, affine=True)
+        return self.cls(m.param_shape(shape), eps=self.eps)
+
+    def forward(self, x: Any, train: bool) -> Any:
+        import torch
+
+        self.x_shape = tuple(x.shape)
+        self.module = self._build(self.x_shape).to(getattr(torch, self.dtype))
+        with torch.no_grad():
+            if self.gamma is not None and getattr(self.module, "weight", None) is not None:
+                self.module.weight.copy_(torch.from_numpy(np.asarray(self.gamma)))
+            if self.beta is not None and getattr(self.module, "bias", None) is not None:
+                self.module.bias.copy_(torch.from_numpy(np.asarray(self.beta)))
+        self.module.train(train)
+        self.x_t = torch.from_numpy(np.array(x)).requires_grad_(True)
+        self.y_t = self.module(self.x_t)
+        return self.y_t.detach().numpy().copy()
+
+    def backward(self, dy: Any) -> tuple[Any, Any, Any]:
+        import torch
+
+        self.y_t.backward(torch.from_numpy(np.array(dy)))
+        w = getattr(self.module, "weight", None)
+        b = getattr(self.module, "bias", None)
+        return (
+            self.x_t.grad.numpy().copy(),
+            self._grad(None if w is None else w.grad, self.x_shape, "dgamma"),
+            self._grad(None if b is None else b.grad, self.x_shape, "dbeta"),
+        )
+
+
+_TORCH = ("LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "RMSNorm")
+
+
+def family_adapter(obj: Any, attr: str | None, name: str) -> FamilyAdapter | None:
+    """The family adapter for a loaded target (a module with ``attr`` the prefix or name, or
+    an object), or None when it is not a family target in a form this module drives."""
+    import types
+
+    if isinstance(obj, types.ModuleType):
+        if attr is not None and not callable(getattr(obj, f"{attr}_forward", None)):
+            if not hasattr(obj, attr):
+                return None
+            return family_adapter(getattr(obj, attr), None, name)
+        pairs = family_functions(obj, attr)
+        if not pairs:
+            return None
+        f, b = pairs[0]
+        return FamilyFunctional(getattr(obj, f), getattr(obj, b), name)
+    if isinstance(obj, type):
+        module = getattr(obj, "__module__", "") or ""
+        if module.startswith("torch") and obj.__name__ in _TORCH:
+            return FamilyTorch(obj, name)
+        if callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None)):
+            return FamilyLayer(obj, name)
+    if isinstance(obj, tuple) and len(obj) == 2 and all(callable(f) for f in obj):
+        return FamilyFunctional(obj[0], obj[1], name)
+    return None
+
+
+def load_family(target: Any, norm: str | None = None) -> FamilyAdapter:
+    """Load ``target`` (a spec string or object) as a family target (in the worker process);
+    ``norm``: the member stated with --norm, else the one its name claims, else layer norm
+    until the parent's fit says otherwise."""
+    from bncheck.check._verify.targets.dispatch import resolve
+    from bncheck.exceptions import LoadError
+
+    if isinstance(target, str):
+        obj, attr = resolve(target)
+        name = target
+    else:
+        obj, attr = target, None
+        name = getattr(target, "__name__", type(target).__name__)
+    adapter = family_adapter(obj, attr, name)
+    if adapter is None:
+        raise LoadError(
+            f"{name!r}: no normalization target found (expected *norm_forward/*norm_backward "
+            "functions, a layer class with forward and backward, or a torch.nn norm class)"
+        )
+    if adapter.claim is None and isinstance(adapter, FamilyFunctional):
+        adapter.claim = claimed_kind(adapter.fwd.__name__)
+    if norm is not None:
+        adapter.member = Member.parse(norm)
+    elif adapter.claim is not None:
+        adapter.member = Member(adapter.claim, groups=2 if adapter.claim == "group" else 0)
+    return adapter

@@ -1,0 +1,176 @@
+"""``bncheck verify`` on Layer, Group, Instance and RMS normalization targets (issue 23): the
+member fitted from behaviour, the verdicts and the named mistakes of the planted targets in
+tests/impls/family.py, the member parsing, the identities and the RMS budget on their own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bncheck
+from bncheck.check.norms import Member
+from tests.frameworks import needs
+from tests.impls.family import DIAGNOSES
+from tests.paths import IMPLS
+
+FAMILY = str(IMPLS / "family.py")
+
+
+def _named(report: bncheck.check.VerificationReport) -> set[str]:
+    return {d for c in report.checks if c.status == "fail" for d in c.diagnosis}
+
+
+@pytest.mark.parametrize("name", list(DIAGNOSES))
+def test_planted_family_targets_get_their_verdict_and_names(name: str) -> None:
+    report = bncheck.verify(
+        f"{FAMILY}:{name}", dtypes=("float64",), ndims=(2,) if "group" not in name else (4,)
+    )
+    want = DIAGNOSES[name]
+    assert report.passed is (not want), [
+        (c.id, c.message) for c in report.checks if c.status == "fail"
+    ]
+    assert _named(report) == set(want)
+    unexplained = [c.id for c in report.checks if c.status == "fail" and not c.diagnosis]
+    assert unexplained == []
+
+
+def test_the_member_is_fitted_and_reported() -> None:
+    report = bncheck.verify(f"{FAMILY}:rmsnorm", dtypes=("float64",), ndims=(2,))
+    norm = next(c for c in report.checks if c.id == "norm")
+    assert "RMS norm over the last axis" in norm.message and "rms:1 (distance" in norm.message
+    # a batch norm named layernorm: the fit finds what it computes
+    wrong = bncheck.verify(f"{FAMILY}:layernorm_overbatch", dtypes=("float64",), ndims=(2,))
+    norm = next(c for c in wrong.checks if c.id == "norm")
+    assert norm.status == "fail" and "computes batch norm" in norm.message
+
+
+def test_a_stated_member_is_checked() -> None:
+    # stated as RMS norm, a LayerNorm is an RMSNorm that subtracts the mean; as layer norm it passes
+    as_rms = bncheck.verify(f"{FAMILY}:layernorm", norm="rms", dtypes=("float64",), ndims=(2,))
+    assert not as_rms.passed and _named(as_rms) == {"rms-subtracts-mean"}
+    as_layer = bncheck.verify(f"{FAMILY}:layernorm", norm="layer", dtypes=("float64",), ndims=(2,))
+    assert as_layer.passed
+
+
+def test_the_groups_are_the_ones_passed() -> None:
+    report = bncheck.verify(
+        f"{FAMILY}:spatial_groupnorm", norm="group:3", dtypes=("float64",), ndims=(4,)
+    )
+    assert report.passed
+    assert report.options["norm"] == "group:3"
+
+
+@pytest.mark.parametrize(
+    ("text", "member"),
+    [
+        ("layer", Member("layer", 1)),
+        ("layer:2", Member("layer", 2)),
+        ("group:32", Member("group", groups=32)),
+        ("GN:4", Member("group", groups=4)),
+        ("instance", Member("instance")),
+        ("rms", Member("rms", 1)),
+        ("batch", Member("batch")),
+    ],
+)
+def test_norm_text(text: str, member: Member) -> None:
+    assert Member.parse(text) == member
+    assert Member.parse(member.text()) == member
+
+
+@pytest.mark.parametrize("text", ["group", "layer:x", "instance:2", "batch:1", "conv", ""])
+def test_bad_norm_text_is_a_usage_error(text: str) -> None:
+    with pytest.raises(ValueError, match="norm="):
+        Member.parse(text)
+    with pytest.raises(ValueError, match="norm="):
+        bncheck.verify(f"{FAMILY}:layernorm", norm=text)
+
+
+def test_identities_hold_on_the_truth_and_fail_on_a_missing_path() -> None:
+    from bncheck.check.truth import exact_batchnorm, exact_rmsnorm
+    from tests.internals import family_checks as F
+
+    rng = np.random.default_rng(0)
+    for member in (Member("layer"), Member("rms"), Member("group", groups=2), Member("instance")):
+        case = F.make_cases(member, 3, "float64", 0, 0)[0]
+        xv, spec = member.view(case.x), member.spec(4 if member.kind == "group" else 3)
+        if member.centered:
+            t = exact_batchnorm(
+                xv,
+                member.param_view(case.gamma),
+                member.param_view(case.beta),
+                member.view(case.dy),
+                eps=F.EPS,
+                spec=spec,
+            )
+            got = {"dx": t.dx.reshape(case.x.shape), "dbeta": t.dbeta.reshape(case.gamma.shape)}
+        else:
+            r = exact_rmsnorm(
+                xv, member.param_view(case.gamma), member.view(case.dy), eps=F.EPS, spec=spec
+            )
+            got = {"dx": r.dx.reshape(case.x.shape)}
+        assert all(v[0] <= 1 for v in F.identity_errors(member, case, got).values()), member
+        got["dx"] = got["dx"] + 1e-3 * rng.standard_normal(case.x.shape)
+        assert any(v[0] > 1 for v in F.identity_errors(member, case, got).values()), member
+
+
+def test_the_rms_budget_passes_the_truth_rounded_and_fails_a_wrong_output() -> None:
+    from bncheck.check.truth import exact_rmsnorm
+    from tests.internals import family_checks as F
+
+    member = Member("rms")
+    for dtype in ("float64", "float32"):
+        case = F.make_cases(member, 2, dtype, 1, 0)[0]
+        t = exact_rmsnorm(case.x, case.gamma, case.dy, eps=F.EPS, spec=member.spec(2))
+        for name, truth in (("y", t.y), ("dx", t.dx), ("dgamma", t.dgamma)):
+            rounded = truth.astype(dtype)
+            err, budget = F.rms_compare(name, rounded, truth, member, case, F.EPS)
+            assert err <= budget
+            err, budget = F.rms_compare(name, rounded * (1 + 1e-3), truth, member, case, F.EPS)
+            assert err > budget
+
+
+def test_candidates_are_the_members_that_apply() -> None:
+    from tests.internals import family_checks as F
+
+    texts = [m.text() for m in F.candidates((3, 6, 4, 3))]
+    assert texts == [
+        "layer:1",
+        "layer:2",
+        "layer:3",
+        "rms:1",
+        "rms:2",
+        "rms:3",
+        "batch",
+        "instance",
+        "group:2",
+        "group:3",
+    ]
+    assert "instance" not in [m.text() for m in F.candidates((8, 6))]
+
+
+@needs("torch")
+@pytest.mark.parametrize(
+    ("cls", "ndims", "found"),
+    [
+        ("torch.nn.LayerNorm", (2, 3), "layer norm"),
+        ("torch.nn.GroupNorm", (4,), "group norm"),
+        ("torch.nn.InstanceNorm2d", (4,), "instance norm"),
+        ("torch.nn.RMSNorm", (2,), "RMS norm"),
+    ],
+)
+def test_torch_family_modules_verify(cls: str, ndims: tuple[int, ...], found: str) -> None:
+    report = bncheck.verify(cls, ndims=ndims, dtypes=("float64", "float32"))
+    assert report.passed, [(c.id, c.message) for c in report.checks if c.status == "fail"]
+    norm = next(c for c in report.checks if c.id == "norm")
+    assert found in norm.message
+    assert next(c for c in report.checks if c.id == "eval").status == "pass"
+
+
+def test_finite_differences_and_identities_catch_a_missing_path() -> None:
+    report = bncheck.verify(f"{FAMILY}:layernorm_nomu", dtypes=("float64",), ndims=(2,))
+    status = {c.id: c.status for c in report.checks}
+    assert status["backward-fd/2d/float64"] == "fail"
+    assert status["identities/2d/float64"] == "fail"
+    good = bncheck.verify(f"{FAMILY}:layernorm", dtypes=("float64",), ndims=(2,))
+    fd = next(c for c in good.checks if c.id == "backward-fd/2d/float64")
+    assert fd.status == "pass" and fd.worst is not None and fd.budget is not None

@@ -1,0 +1,180 @@
+"""Planted Layer, Group and RMS normalization targets for ``bncheck verify`` (issue 23): correct
+ones in cs231n's forms, a hand-written layer, and wrong ones with the mistakes the family's
+diagnosis names. ``DIAGNOSES``: target -> the mistake ids verify must name (empty: it passes).
+"""
+
+import numpy as np
+
+
+def _ln_stats(x, axis):
+    mu = x.mean(axis=axis, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axis, keepdims=True)
+    return mu, var
+
+
+def _ln_forward(x, gamma, beta, eps, axis=-1, ddof=0, eps_outside=False):
+    mu = x.mean(axis=axis, keepdims=True)
+    xc = x - mu
+    m = x.shape[axis]
+    var = (xc**2).sum(axis=axis, keepdims=True) / (m - ddof)
+    inv = 1 / (np.sqrt(var) + eps) if eps_outside else 1 / np.sqrt(var + eps)
+    xh = xc * inv
+    return gamma * xh + beta, (xh, gamma, inv, axis)
+
+
+def _ln_backward(dout, cache, mu_path=True, var_path=True):
+    xh, gamma, inv, axis = cache
+    d = dout * gamma
+    dx = d.copy()
+    if mu_path:
+        dx = dx - d.mean(axis=axis, keepdims=True)
+    if var_path:
+        dx = dx - xh * (d * xh).mean(axis=axis, keepdims=True)
+    dx = inv * dx
+    other = tuple(range(dout.ndim - 1)) if axis == -1 else (1,)
+    return dx, (dout * xh).sum(axis=other), dout.sum(axis=other)
+
+
+# -- LayerNorm, cs231n's form: layernorm_forward(x, gamma, beta, ln_param) ------------------
+
+
+def layernorm_forward(x, gamma, beta, ln_param):
+    return _ln_forward(x, gamma, beta, ln_param.get("eps", 1e-5))
+
+
+def layernorm_backward(dout, cache):
+    return _ln_backward(dout, cache)
+
+
+def layernorm_overbatch_forward(x, gamma, beta, ln_param):
+    """Statistics over the batch axis: a BatchNorm named layernorm."""
+    return _ln_forward(x, gamma, beta, ln_param.get("eps", 1e-5), axis=0)
+
+
+def layernorm_overbatch_backward(dout, cache):
+    xh, gamma, inv, _ = cache
+    d = dout * gamma
+    dx = inv * (d - d.mean(axis=0) - xh * (d * xh).mean(axis=0))
+    return dx, (dout * xh).sum(axis=0), dout.sum(axis=0)
+
+
+def layernorm_nomu_forward(x, gamma, beta, ln_param):
+    return _ln_forward(x, gamma, beta, ln_param.get("eps", 1e-5))
+
+
+def layernorm_nomu_backward(dout, cache):
+    return _ln_backward(dout, cache, mu_path=False)
+
+
+def layernorm_novar_forward(x, gamma, beta, ln_param):
+    return _ln_forward(x, gamma, beta, ln_param.get("eps", 1e-5))
+
+
+def layernorm_novar_backward(dout, cache):
+    return _ln_backward(dout, cache, var_path=False)
+
+
+def layernorm_epsout_forward(x, gamma, beta, ln_param):
+    return _ln_forward(x, gamma, beta, ln_param.get("eps", 1e-5), eps_outside=True)
+
+
+def layernorm_epsout_backward(dout, cache):
+    return _ln_backward(dout, cache)
+
+
+# -- GroupNorm, cs231n's spatial form: gamma and beta of shape (1, C, 1, 1) -----------------
+
+
+def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
+    eps = gn_param.get("eps", 1e-5)
+    n = x.shape[0]
+    xg = x.reshape(n, G, -1)
+    mu = xg.mean(axis=2, keepdims=True)
+    inv = 1 / np.sqrt(((xg - mu) ** 2).mean(axis=2, keepdims=True) + eps)
+    xh = ((xg - mu) * inv).reshape(x.shape)
+    return gamma * xh + beta, (xh, gamma, inv, G)
+
+
+def spatial_groupnorm_backward(dout, cache):
+    xh, gamma, inv, G = cache
+    n = dout.shape[0]
+    axes = (0, *range(2, dout.ndim))
+    dgamma = (dout * xh).sum(axis=axes, keepdims=True)
+    dbeta = dout.sum(axis=axes, keepdims=True)
+    d = (dout * gamma).reshape(n, G, -1)
+    h = xh.reshape(n, G, -1)
+    dx = inv * (d - d.mean(axis=2, keepdims=True) - h * (d * h).mean(axis=2, keepdims=True))
+    return dx.reshape(dout.shape), dgamma, dbeta
+
+
+# -- RMSNorm: rmsnorm_forward(x, gamma, eps) ------------------------------------------------
+
+
+def rmsnorm_forward(x, gamma, eps):
+    r = 1 / np.sqrt((x * x).mean(axis=-1, keepdims=True) + eps)
+    return gamma * x * r, (x, gamma, r)
+
+
+def rmsnorm_backward(dout, cache):
+    x, gamma, r = cache
+    xh = x * r
+    d = dout * gamma
+    dx = r * (d - xh * (d * xh).mean(axis=-1, keepdims=True))
+    return dx, (dout * xh).reshape(-1, x.shape[-1]).sum(axis=0)
+
+
+def rmsnorm_centered_forward(x, gamma, eps):
+    """Subtracts the mean: a LayerNorm without beta, named RMSNorm."""
+    xc = x - x.mean(axis=-1, keepdims=True)
+    r = 1 / np.sqrt((xc * xc).mean(axis=-1, keepdims=True) + eps)
+    return gamma * xc * r, (xc, gamma, r)
+
+
+def rmsnorm_centered_backward(dout, cache):
+    xc, gamma, r = cache
+    xh = xc * r
+    d = dout * gamma
+    dx = r * (d - d.mean(axis=-1, keepdims=True) - xh * (d * xh).mean(axis=-1, keepdims=True))
+    return dx, (dout * xh).reshape(-1, xc.shape[-1]).sum(axis=0)
+
+
+def rmsnorm_epsout_forward(x, gamma, eps):
+    rms = np.sqrt((x * x).mean(axis=-1, keepdims=True))
+    r = 1 / (rms + eps)
+    return gamma * x * r, (x, gamma, r)
+
+
+def rmsnorm_epsout_backward(dout, cache):
+    return rmsnorm_backward(dout, cache)
+
+
+# -- a hand-written layer -------------------------------------------------------------------
+
+
+class LayerNorm:
+    """LayerNorm over the last axis with forward(x) and backward(dout) -> dx."""
+
+    def __init__(self, dim, eps=1e-5):
+        self.gamma, self.beta, self.eps = np.ones(dim), np.zeros(dim), eps
+
+    def forward(self, x):
+        self.out, self.cache = _ln_forward(x, self.gamma, self.beta, self.eps)
+        return self.out
+
+    def backward(self, dout):
+        dx, self.dgamma, self.dbeta = _ln_backward(dout, self.cache)
+        return dx
+
+
+DIAGNOSES = {
+    "layernorm": [],
+    "layernorm_overbatch": ["wrong-reduction-axes"],
+    "layernorm_nomu": ["missing-mu-path"],
+    "layernorm_novar": ["missing-var-path"],
+    "layernorm_epsout": ["eps-outside-sqrt"],
+    "spatial_groupnorm": [],
+    "rmsnorm": [],
+    "rmsnorm_centered": ["rms-subtracts-mean"],
+    "rmsnorm_epsout": ["eps-outside-sqrt"],
+    "LayerNorm": [],
+}
