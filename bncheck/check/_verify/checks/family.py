@@ -47,7 +47,7 @@ from bncheck.check.metrics import compare
 from bncheck.check.norms import Member
 from bncheck.check.tolerances import fd_noise, unit_roundoff, worst_case_k
 from bncheck.check.truth import exact_batchnorm, exact_rmsnorm
-from bncheck.exceptions import TargetError
+from bncheck.exceptions import LoadError, TargetError
 
 __all__ = ["FIT_MATCH", "candidates", "fit_member", "rms_compare", "run_family"]
 
@@ -654,8 +654,13 @@ def run_family(
         member, said = _claimed_member(claimed, fitting[0] if fitting else None), "as its name says"
     elif found_any is not None:
         member, said = found_any, "found from its outputs"
-    else:
-        member, said = Member("layer"), "no member fits: checked as the commonest"
+    else:  # nothing said, claimed or found: a guess would be a verdict on a guess
+        raise LoadError(
+            "no normalization (batch, layer, group, instance, RMS over any axes) fits the "
+            "target's outputs, and neither --norm nor its name says which it is: "
+            + "; ".join(notes)
+            + ". State it with --norm layer|group:G|instance|rms|batch"
+        )
     wrong: list[str] = []
     rows = []
     for ndim in ndims:
