@@ -30,8 +30,8 @@ from bncheck.check._verify.targets.frameworks.trees import (
     cast_tree,
     example_shape,
     jax_module,
-    put_array,
     label,
+    put_array,
 )
 from bncheck.exceptions import LoadError
 

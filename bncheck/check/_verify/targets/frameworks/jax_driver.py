@@ -27,9 +27,9 @@ from bncheck.check._verify.targets.frameworks.trees import (
     example_shape,
     get_at,
     jax_module,
-    put_array,
     label,
     probe_shape,
+    put_array,
     set_at,
 )
 from bncheck.exceptions import LoadError
