@@ -112,9 +112,12 @@ def probe_shape(c: int, ndim: int) -> tuple[int, ...]:
 
 
 def example_shape(c: int, ndim: int) -> tuple[int, ...]:
-    """A channels-first shape whose sides all differ from C (so the size of the parameters a
-    layer creates tells which axis it normalizes)."""
-    return (c + 5, c, c + 1, c + 2, c + 3)[:ndim]
+    """A channels-first shape whose other sides are small and all differ from C and from each
+    other (so the size of the parameters a layer creates tells which axis it normalizes); small
+    whatever C is, since layers are built and initialised on it (sides of C + 1, C + 2, ...
+    would make a 2 GiB array for C = 129 in 4-D)."""
+    others = [s for s in (2, 3, 4, 5, 6, 7) if s != c]
+    return (others[0], c, *others[1 : ndim - 1])
 
 
 class Steps(Protocol):
