@@ -149,6 +149,11 @@ Framework conventions (tests/check/test_framework_conventions.py)
     probes
         ``bncheck.check._verify.targets.frameworks.probes``: the variance read from y.
 
+The JAX-family targets' transfers (tests/check/test_framework_trees.py)
+    trees
+        ``bncheck.check._verify.targets.frameworks.trees``: ``put_array``, ``cast_tree`` and
+        ``Built``, shown to compile no program but the layer's own step.
+
 The distributed verify (tests/check/test_verify_distributed.py)
     distributed
         ``bncheck.check._verify.distributed.run``: its ``importlib.util.find_spec`` is patched to
@@ -226,6 +231,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "debias": ("bncheck.check._verify.diagnosis.debias", None),
     "mixed_train": ("bncheck.check._verify.diagnosis.mixed_train", None),
     "probes": ("bncheck.check._verify.targets.frameworks.probes", None),
+    "trees": ("bncheck.check._verify.targets.frameworks.trees", None),
     # the distributed verify
     "distributed": ("bncheck.check._verify.distributed.run", None),
     "BETWEEN": ("bncheck.check._verify.diagnosis.sync_models", "BETWEEN"),

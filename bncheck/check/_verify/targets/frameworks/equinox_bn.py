@@ -24,6 +24,8 @@ import inspect
 import sys
 from typing import Any
 
+import numpy as np
+
 from bncheck.check._verify.targets.frameworks import Framework
 from bncheck.check._verify.targets.frameworks.jax_driver import JaxAdapter
 from bncheck.check._verify.targets.frameworks.trees import (
@@ -33,6 +35,7 @@ from bncheck.check._verify.targets.frameworks.trees import (
     cast_tree,
     find_pair,
     jax_module,
+    put_array,
 )
 from bncheck.exceptions import LoadError
 
@@ -149,9 +152,11 @@ class EquinoxAdapter(JaxAdapter):
             node[path[-1]] = leaf
         params = cast_tree(params, dtype)
         ints = "int64" if dtype == "float64" else "int32"  # JAX's default with x64 on or off
-        state0 = jax.tree.map(
+        state0 = jax.tree.map(  # cast on the host: no program compiled per channel count
             lambda a: (
-                a.astype(dtype if a.dtype.kind == "f" else ints) if a.dtype.kind in "fiu" else a
+                put_array(np.asarray(a), dtype if a.dtype.kind == "f" else ints)
+                if a.dtype.kind in "fiu"
+                else a
             ),
             state0,
         )
@@ -186,11 +191,23 @@ class EquinoxAdapter(JaxAdapter):
             mean, var = effective(new)
             return y, {"state": new, "running_mean": mean, "running_var": var}
 
-        mean0, var0 = effective(state0)
-        stats = {"state": state0, "running_mean": mean0, "running_var": var0}
-        if not batch_mode:  # the stored pair means nothing until the first batch fills it
-            stats["running_mean"] = stats["running_mean"] * 0
-            stats["running_var"] = stats["running_var"] * 0 + 1
+        def effective_host(state: Any) -> tuple[Any, Any]:
+            """``effective`` of the initial state, by NumPy (in the pair's dtype)."""
+            if batch_mode:
+                count = np.asarray(state.get(bn.batch_counter))
+                hm, hv = (np.asarray(a) for a in state.get(bn.batch_state_index))
+                scale = np.where(count == 0, 1.0, 1 - m ** count.astype(np.float64))
+                return (hm / scale).astype(hm.dtype), (hv / scale).astype(hv.dtype)
+            # the stored pair means nothing until the first batch fills it
+            em, ev = (np.asarray(a) for a in state.get(bn.ema_state_index))
+            return np.zeros_like(em), np.ones_like(ev)
+
+        mean0, var0 = effective_host(state0)
+        stats = {
+            "state": state0,
+            "running_mean": put_array(mean0),
+            "running_var": put_array(var0),
+        }
         return Built(
             call,
             params,

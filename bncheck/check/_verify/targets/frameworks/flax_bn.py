@@ -31,6 +31,7 @@ from bncheck.check._verify.targets.frameworks.trees import (
     example_shape,
     find_pair,
     jax_module,
+    put_array,
 )
 from bncheck.exceptions import LoadError
 
@@ -198,7 +199,7 @@ class LinenAdapter(JaxAdapter):
         if key not in self.inits:
             error: Exception | None = None
             for n in dict.fromkeys((2, ndim)):
-                x0 = jax.numpy.zeros(self._to_axis(np.zeros(example_shape(c, n))).shape, "float32")
+                x0 = put_array(self._to_axis(np.zeros(example_shape(c, n), "float32")))
                 kwargs = mode_kwargs(self.arg, True)
                 try:
                     init = jax.jit(lambda k, x, kw=kwargs: module.init(k, x, **kw))

@@ -31,6 +31,7 @@ from bncheck.check._verify.targets.frameworks.trees import (
     example_shape,
     jax_module,
     label,
+    put_array,
 )
 from bncheck.exceptions import LoadError
 
@@ -106,7 +107,7 @@ class HaikuAdapter(JaxAdapter):
         f = self._transformed()
         key = (c, self.axis, ndim)  # Haiku's parameters have the input's rank
         if key not in self.inits:
-            x0 = jax.numpy.zeros(self._to_axis(_zeros(c, ndim)).shape)
+            x0 = put_array(self._to_axis(_zeros(c, ndim)))
             try:
                 init = jax.jit(lambda k, x: f.init(k, x, is_training=True))
                 self.inits[key] = init(jax.random.PRNGKey(0), x0)

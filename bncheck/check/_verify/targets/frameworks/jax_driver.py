@@ -29,6 +29,7 @@ from bncheck.check._verify.targets.frameworks.trees import (
     jax_module,
     label,
     probe_shape,
+    put_array,
     set_at,
 )
 from bncheck.exceptions import LoadError
@@ -151,7 +152,7 @@ class JaxAdapter:
             jax.config.update("jax_enable_x64", on)
         except Exception:
             pass
-        return not on or jax.numpy.zeros(1, dtype="float64").dtype == np.float64
+        return not on or put_array(np.zeros(1)).dtype == np.float64
 
     def _find_axis(self, c: int) -> None:
         """The axis the layer normalizes: its ``axis`` attribute when that is 1 or -1 (read on

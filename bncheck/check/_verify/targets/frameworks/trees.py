@@ -79,7 +79,11 @@ def label(path: Path) -> str:
 
 
 def cast_tree(tree: Any, dtype: str, *, promote: bool = False) -> Any:
-    """Floating leaves in ``dtype`` (``promote``: never narrower than they are)."""
+    """Floating leaves in ``dtype`` (``promote``: never narrower than they are).
+
+    The cast is NumPy's, on the host, and the result is put on the device as it is: a cast
+    inside JAX would compile one small program per leaf shape (one per channel count), and
+    both round to nearest even."""
     jax = jax_module()
     jnp = jax.numpy
 
@@ -87,9 +91,18 @@ def cast_tree(tree: Any, dtype: str, *, promote: bool = False) -> Any:
         if not hasattr(a, "dtype") or not jnp.issubdtype(a.dtype, jnp.floating):
             return a
         to = jnp.promote_types(a.dtype, dtype) if promote else np.dtype(dtype)
-        return jnp.asarray(a, dtype=to)
+        return put_array(np.asarray(a), to)
 
     return jax.tree.map(cast, tree)
+
+
+def put_array(a: Any, dtype: Any = None) -> Any:
+    """A NumPy array on JAX's default device (in ``dtype`` when given, cast by NumPy): a
+    transfer, never a compiled program (``jnp.asarray`` with a dtype, or ``jnp.zeros_like``,
+    compile one per shape)."""
+    jax = jax_module()
+    host = np.asarray(a) if dtype is None else np.asarray(a, dtype=dtype)
+    return jax.device_put(host)
 
 
 def probe_shape(c: int, ndim: int) -> tuple[int, ...]:
@@ -99,11 +112,12 @@ def probe_shape(c: int, ndim: int) -> tuple[int, ...]:
 
 
 def example_shape(c: int, ndim: int) -> tuple[int, ...]:
-    """A channels-first shape whose sides all differ from C and from each other (so the size of
-    the parameters a layer creates tells which axis it normalizes), small whatever C is (the
-    kernel inputs reach thousands of channels)."""
-    sides = [k for k in (2, 3, 4, 5, 6) if k != c][:4]
-    return (sides[0], c, *sides[1:])[:ndim]
+    """A channels-first shape whose other sides are small and all differ from C and from each
+    other (so the size of the parameters a layer creates tells which axis it normalizes); small
+    whatever C is, since layers are built and initialised on it (sides of C + 1, C + 2, ...
+    would make a 2 GiB array for C = 129 in 4-D)."""
+    others = [s for s in (2, 3, 4, 5, 6, 7) if s != c]
+    return (others[0], c, *others[1 : ndim - 1])
 
 
 class Steps(Protocol):
@@ -167,12 +181,11 @@ class Built:
 
     def step(self, p: Any, s: Any, x: Any, dy: Any) -> Any:
         """(y, new_stats, (dparams, dx)) of a train step; ``dy`` None: zeros."""
-        return self._step(p, s, x, jax_module().numpy.zeros_like(x) if dy is None else dy)
+        return self._step(p, s, x, put_array(np.zeros(x.shape, x.dtype)) if dy is None else dy)
 
     def put(self, a: Any, like: Any = None) -> Any:
         """A NumPy array as the framework's array (in the dtype of ``like`` when given)."""
-        jnp = jax_module().numpy
-        return jnp.asarray(a) if like is None else jnp.asarray(a, dtype=like.dtype)
+        return put_array(a, None if like is None else like.dtype)
 
     def get(self, a: Any) -> Any:
         """The framework's array as a NumPy array."""

@@ -1,0 +1,138 @@
+"""Seconds of a default ``bncheck verify`` of each installed framework's BN, and the ratio to
+the previous run of this script.
+
+    python benchmarks/bench_verify_frameworks.py [--only flax.linen,torch] [--repeat 1]
+        [--store PATH]
+
+Each target is verified as a user runs it, ``python -m bncheck verify TARGET`` with the default
+options, in a fresh process (so the framework's import, its compilations and bncheck's own
+start-up are all counted). The table gives per target the verdict, the wall-clock seconds, the
+CPU seconds of the verification's processes (verify, its supervisor and the target process: on
+a machine shared with other work the wall clock mostly measures the other work, the CPU time
+does not), the target from the issues (JAX family, tinygrad, MyGrad <= 10 s, PyTorch <= 8 s),
+and the ratio of the wall clock and of the CPU time to the previous run stored at ``--store``
+(default: bench_verify_frameworks.json in the user's cache folder), which this run then
+replaces. With ``--repeat`` > 1 the minimum of the runs is taken.
+
+A framework that is not installed is listed as such; nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+#: (name, target, modules it needs, environment, target seconds)
+TARGETS: tuple[tuple[str, str, tuple[str, ...], dict[str, str], float], ...] = (
+    ("torch", "torch.nn.BatchNorm1d", ("torch",), {}, 8.0),
+    ("flax.linen", "flax.linen.BatchNorm", ("flax",), {}, 10.0),
+    ("flax.nnx", "flax.nnx.BatchNorm", ("flax",), {}, 10.0),
+    ("equinox", "equinox.nn.BatchNorm", ("equinox",), {}, 10.0),
+    ("haiku", "haiku.BatchNorm", ("haiku",), {}, 10.0),
+    (
+        "keras-jax",
+        "keras.layers.BatchNormalization",
+        ("keras", "jax"),
+        {"KERAS_BACKEND": "jax"},
+        10.0,
+    ),
+    ("tinygrad", "tinygrad.nn.BatchNorm", ("tinygrad",), {}, 10.0),
+    ("mygrad", "mygrad.nnet.batchnorm", ("mygrad",), {}, 10.0),
+)
+
+RESULTS = {0: "PASS", 1: "FAIL", 4: "INCOMPLETE"}
+
+
+def default_store() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "bncheck" / "bench_verify_frameworks.json"
+
+
+def installed(modules: tuple[str, ...]) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+def run_once(target: str, env: dict[str, str]) -> tuple[float, float, int, str]:
+    """(wall seconds, CPU seconds of the processes, exit code, last line of the output)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as cwd:  # nothing of the working folder on the path
+        proc = subprocess.run(
+            [sys.executable, "-m", "bncheck", "verify", target],
+            cwd=cwd,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    return wall, cpu, proc.returncode, lines[-1] if lines else ""
+
+
+def ratio(new: float, old: Any) -> str:
+    return f"{new / old:.2f}" if isinstance(old, (int, float)) and old > 0 else "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="", help="comma-separated names from the table")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per target (the minimum)")
+    parser.add_argument("--store", type=Path, default=default_store(), help="previous run")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat}; expected a whole number >= 1")
+    names = [n for n in args.only.split(",") if n]
+    known = {t[0] for t in TARGETS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        parser.error(f"--only {','.join(unknown)}: unknown; expected some of {sorted(known)}")
+    previous: dict[str, Any] = {}
+    if args.store.exists():
+        try:
+            previous = json.loads(args.store.read_text())
+        except (OSError, ValueError):
+            previous = {}
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    header = f"{'framework':<11} {'result':<11} {'wall s':>7} {'cpu s':>7} {'target':>7}"
+    print(header + f" {'wall/prev':>9} {'cpu/prev':>9}")
+    now: dict[str, Any] = dict(previous)
+    for name, target, modules, env, goal in TARGETS:
+        if names and name not in names:
+            continue
+        if not installed(modules):
+            print(f"{name:<11} not installed ({', '.join(modules)})")
+            continue
+        runs = [run_once(target, env) for _ in range(args.repeat)]
+        wall = min(r[0] for r in runs)
+        cpu = min(r[1] for r in runs)
+        code, last = runs[-1][2], runs[-1][3]
+        result = RESULTS.get(code, f"exit {code}")
+        old = previous.get(name, {})
+        print(
+            f"{name:<11} {result:<11} {wall:7.1f} {cpu:7.1f} {goal:7.0f} "
+            f"{ratio(wall, old.get('wall')):>9} {ratio(cpu, old.get('cpu')):>9}"
+        )
+        if code not in RESULTS:
+            print(f"    {last[:200]}")
+        now[name] = {"wall": wall, "cpu": cpu, "result": result, "load": os.getloadavg()[0]}
+    args.store.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.store.with_suffix(".tmp")
+    tmp.write_text(json.dumps(now, indent=1, sort_keys=True))
+    os.replace(tmp, args.store)  # atomically: a stopped run leaves the previous one
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
