@@ -24,6 +24,8 @@ from tests.frameworks import needs
 from tests.paths import IMPLS, REPO
 
 FW = IMPLS / "frameworks"
+
+
 def _timed(target: str, **kwargs: Any) -> tuple[VerificationReport, float]:
     start = time.perf_counter()
     report = verify(target, timeout=30, **kwargs)
