@@ -805,7 +805,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "diag-dgamma-mean-times-m",
         "diagnosis",
-        "the fit reads a sum times m (Σ dy·x_hat·m) as dgamma-mean instead of the mean (times 1/m)",
+        "the fit names a sum times m (Σ dy·x_hat·m, Σ dy·m) dgamma-mean or dbeta-mean "
+        "instead of the mean (times 1/m)",
         "python",
         "_read_sum",
         'if magnitude == "1/m":',
