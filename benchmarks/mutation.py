@@ -13,12 +13,13 @@ NumPy fallback, running statistics, layer state and files, the error budgets, fi
 differences, the verify engine, the diagnosis and the derivation/code generation.
 
 A mutant is defined by what it changes, not by where the file is: a symbol (a Python function,
-method as ``Class.method``, class or module-level name, optionally ``module_stem:qualname``
-when the name alone is ambiguous; a C function, also one defined through ``BN_FN(name)``, or a
-``#define`` macro) and an exact ``old`` text that must occur exactly once in that symbol's
-source, replaced by ``new``. The symbol is searched for in every file of the package (bncheck/,
-derivations/), so the suite survives files moving; a mutant whose symbol or text is not found
-is reported as stale, never skipped.
+method as ``Class.method``, class or module-level name, optionally ``module:qualname``
+when the name alone is ambiguous, ``module`` being the file's stem or the end of its dotted
+module path (``bn._compiled:backward`` when two files share the stem); a C function, also one
+defined through ``BN_FN(name)``, or a ``#define`` macro) and an exact ``old`` text that must
+occur exactly once in that symbol's source, replaced by ``new``. The symbol is searched for in
+every file of the package (bncheck/, derivations/), so the suite survives files moving; a
+mutant whose symbol or text is not found is reported as stale, never skipped.
 
 How a run works: the tracked and untracked-but-not-ignored files of the working tree are copied
 to a scratch folder, the C kernels are built there, and a probe checks that Python imports
@@ -126,8 +127,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "the lanes' low parts (Σ x and Σ (x − mu)² of (N, C, H, W) inputs)",
         "c",
         "reduce_dd",
-        "dd_add(h, l, ah[j], al[j], &h, &l);",
-        "dd_add(h, l, ah[j], 0.0, &h, &l);",
+        "for (idx j = 0; j < L; j++) dd_add(h, l, ah[q][j], al[q][j], &h, &l);",
+        "for (idx j = 0; j < L; j++) dd_add(h, l, ah[q][j], 0.0, &h, &l);",
         (ACCURACY, NATIVE),
     ),
     Mutant(
@@ -198,8 +199,12 @@ MUTANTS: tuple[Mutant, ...] = (
         "check for a non-finite y: an overflow of y is returned instead of raised",
         "c",
         "bn_affine_fast",
-        "beta2, y, 1);",
-        "beta2, y, 0);",
+        "if (hash) return BN_FN(affine_fast_loops)(x, s, c0, c1, mh, sh, beta2, y, 1, o0, "
+        "hash, 1);\n    if (check) return BN_FN(affine_fast_loops)(x, s, c0, c1, mh, sh, "
+        "beta2, y, 1, 0, NULL, 0);",
+        "if (hash) return BN_FN(affine_fast_loops)(x, s, c0, c1, mh, sh, beta2, y, 0, o0, "
+        "hash, 1);\n    if (check) return BN_FN(affine_fast_loops)(x, s, c0, c1, mh, sh, "
+        "beta2, y, 0, 0, NULL, 0);",
         (NATIVE, "tests/bn/test_functional.py"),
     ),
     # -- the bindings and the per-channel plans ---------------------------------------------
@@ -229,7 +234,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "the float64 backward refines the "
         "variance when it is exact and trusts it when it is not (a float32 forward)",
         "python",
-        "_compiled:backward",
+        "bn._compiled:backward",
         "refine = x.dtype == np.float64 and not exact_var",
         "refine = x.dtype == np.float64 and exact_var",
         (NATIVE,),
@@ -323,8 +328,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "momentum read in the other convention's meaning (torch weighs the old value by momentum)",
         "python",
         "new_batch_weight",
-        "return momentum if conv.momentum_is_new_weight else 1.0 - momentum",
-        "return 1.0 - momentum if conv.momentum_is_new_weight else momentum",
+        "a = momentum if conv.momentum_is_new_weight else 1.0 - momentum",
+        "a = 1.0 - momentum if conv.momentum_is_new_weight else momentum",
         ("tests/bn/test_running.py", "tests/bn/test_layer.py"),
     ),
     Mutant(
@@ -692,11 +697,11 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "fits-sum-dmu-coefficient",
         "diagnosis",
-        "the missing-sum-dmu fit expects c = 1 + 1/m instead of 1 − 1/m",
+        "the missing-sum-dmu reading expects c = m/(m − 1) instead of (m − 1)/m",
         "python",
-        "_fit_dx",
-        "elif _close(cc, 1.0 - 1.0 / m) and _close(a, 0.0):",
-        "elif _close(cc, 1.0 + 1.0 / m) and _close(a, 0.0):",
+        "_compose",
+        'if c.expr == "(m − 1)/m" and a.expr == "0" and b.expr == "m/(m − 1)":',
+        'if c.expr == "m/(m − 1)" and a.expr == "0" and b.expr == "m/(m − 1)":',
         FITS,
     ),
     Mutant(
@@ -705,12 +710,12 @@ MUTANTS: tuple[Mutant, ...] = (
         "dvar-without-eps named without checking that its coefficient differs from 1",
         "python",
         "_fit_dx",
-        "elif _close(b, dvar_no_eps, FIT_DVAR_COEFFICIENT) and not _close(\n"
-        "            dvar_no_eps, 1.0, FIT_DVAR_COEFFICIENT\n"
-        "        ):",
-        "elif _close(b, dvar_no_eps, FIT_DVAR_COEFFICIENT) and not _close(\n"
-        "            dvar_no_eps, 1e300, FIT_DVAR_COEFFICIENT\n"
-        "        ):",
+        "if _close(b, dvar_no_eps, FIT_DVAR_COEFFICIENT) and not _close(\n"
+        "        dvar_no_eps, 1.0, FIT_DVAR_COEFFICIENT\n"
+        "    ):",
+        "if _close(b, dvar_no_eps, FIT_DVAR_COEFFICIENT) and not _close(\n"
+        "        dvar_no_eps, 1e300, FIT_DVAR_COEFFICIENT\n"
+        "    ):",
         FITS,
     ),
     Mutant(
@@ -800,11 +805,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "diag-dgamma-mean-times-m",
         "diagnosis",
-        "the fit's dgamma-mean candidate is Σ dy·x_hat·m instead of the mean",
+        "the fit names a sum times m (Σ dy·x_hat·m, Σ dy·m) dgamma-mean or dbeta-mean "
+        "instead of the mean (times 1/m)",
         "python",
-        "_fit_param_grads",
-        '"dgamma-mean": s2 / m',
-        '"dgamma-mean": s2 * m',
+        "_read_sum",
+        'if magnitude == "1/m":',
+        'if magnitude == "m":',
         (KNOWN, MODELS),
     ),
     Mutant(
@@ -812,9 +818,9 @@ MUTANTS: tuple[Mutant, ...] = (
         "diagnosis",
         "a fitted a = 0 (no mean path) named missing-var-path",
         "python",
-        "_fit_dx",
-        'ids.append("missing-mu-path")',
-        'ids.append("missing-var-path")',
+        "_coefficient_options",
+        'path = "missing-mu-path" if coef == "a" else "missing-var-path"',
+        'path = "missing-var-path" if coef == "a" else "missing-var-path"',
         (MODELS, KNOWN),
     ),
     # -- the derivation and the generated code ----------------------------------------------
@@ -952,13 +958,20 @@ def _c_spans(text: str, name: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _names_file(module: str, rel: Path) -> bool:
+    """Whether ``module`` (a stem, or the end of a dotted module path: ``bn._compiled``) names
+    the file at ``rel`` (relative to the tree's root)."""
+    parts = tuple(module.split("."))
+    return rel.with_suffix("").parts[-len(parts) :] == parts
+
+
 def locate(root: Path, mutant: Mutant) -> Span | str:
     """The symbol's source in the tree at ``root``, or why it cannot be used (stale)."""
     stem, _, qualname = mutant.symbol.rpartition(":")
     hits: list[Span] = []
     suffixes = C_SUFFIXES if mutant.lang == "c" else (".py",)
     for path in _package_files(root, suffixes):
-        if stem and path.stem != stem:
+        if stem and not _names_file(stem, path.relative_to(root)):
             continue
         text = path.read_text(encoding="utf-8")
         spans = (
