@@ -555,7 +555,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "verify engine",
         "the eval-state check compares the state before eval with itself",
         "python",
-        "check_eval",
+        "checks.running:check_eval",
         "_same(before.get(k), after.get(k))",
         "_same(before.get(k), before.get(k))",
         (KNOWN,),
@@ -734,7 +734,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "the eval check does not refuse a non-finite running mean "
         "(a float16 mean overflowed to inf)",
         "python",
-        "check_eval",
+        "checks.running:check_eval",
         "if bad.any() or not np.all(np.isfinite(rm.astype(np.float64))):",
         "if bad.any():",
         EVAL,
