@@ -149,6 +149,31 @@ def test_the_parameter_gradients_are_named_by_the_sum_they_equal(
     assert found.ids == ids, found.fitted
 
 
+def _in_channel_0(wrong: Any, right: Any) -> Any:
+    return np.where(np.arange(C) == 0, wrong, right)
+
+
+@pytest.mark.parametrize(
+    ("dgamma", "dbeta", "failed"),
+    [
+        pytest.param(
+            _in_channel_0(CASE.s1, CASE.s2),
+            _in_channel_0(CASE.s2, CASE.s1),
+            ["dgamma", "dbeta"],
+            id="swapped-in-one-channel",
+        ),
+        pytest.param(
+            _in_channel_0(SXC, CASE.s2), None, ["dgamma"], id="dgamma-from-xc-in-one-channel"
+        ),
+    ],
+)
+def test_parameter_gradients_that_match_a_mistake_in_one_channel_name_nothing(
+    dgamma: Any, dbeta: Any, failed: list[str]
+) -> None:
+    found = CASE.backward(CASE.dx(), dgamma, dbeta, failed)
+    assert found.ids == [], found.fitted
+
+
 # -- the forward ------------------------------------------------------------------------------
 
 SD = np.sqrt(CASE.var)
