@@ -19,6 +19,7 @@ def test_the_frameworks_page_follows_the_numerical_error_report_in_its_worker() 
     quick = [s for s in SECTIONS if s.in_quick]
     assert _names(worker_chains([(False, full), (True, quick)])) == [
         [(0, "numerical_error"), (0, "frameworks")],  # it reuses that report's mpmath truths
+        [(0, "framework_survey")],  # verifies each framework's BN: its own worker
         [(0, "running_stats")],
         [(0, "sync_stats")],
         [(1, "numerical_error")],
