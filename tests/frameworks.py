@@ -15,10 +15,14 @@ seconds and threads, and Keras picks its backend at import (the target process s
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+
+from tests.paths import REPO
 
 #: mark -> (the packages it needs, the bncheck extra that installs them)
 FRAMEWORKS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -77,3 +81,20 @@ def require(mark: str) -> None:
     already carries the mark, for a case of a parameterized test)."""
     if not installed(mark):
         pytest.skip(skip_reason(mark))
+
+
+def hidden(folder: Path, *packages: str) -> dict[str, str]:
+    """An environment for a fresh ``python`` in which ``packages`` cannot be imported, as on a
+    machine without them, whether or not they are installed here. A ``sitecustomize`` module
+    first on PYTHONPATH sets ``sys.modules[name] = None`` at start-up, so ``import name``
+    raises ModuleNotFoundError and ``importlib.util.find_spec(name)`` is None; it runs in every
+    interpreter started from that environment (the target process that verify spawns
+    included), which the same line in the parent alone would not reach."""
+    stubs = folder / "hidden-packages"
+    stubs.mkdir(parents=True, exist_ok=True)
+    (stubs / "sitecustomize.py").write_text(
+        "import sys\n" + "".join(f"sys.modules[{name!r}] = None\n" for name in packages),
+        encoding="utf-8",
+    )
+    path = os.pathsep.join([str(stubs), str(REPO)])
+    return {**os.environ, "PYTHONPATH": path}

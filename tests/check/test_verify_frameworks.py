@@ -15,12 +15,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bncheck.check import VerificationReport, verify
-from tests.frameworks import needs
+from tests.frameworks import hidden, needs
 from tests.paths import IMPLS, REPO
 
 FW = IMPLS / "frameworks"
@@ -183,17 +184,17 @@ def test_a_keras_subclass_with_a_known_mistake_is_named(
     [("flax.linen.BatchNorm", "jax"), ("keras.layers.BatchNormalization", "keras")],
 )
 def test_a_framework_that_is_not_installed_is_a_usage_error_naming_the_extra(
-    target: str, extra: str
+    target: str, extra: str, tmp_path: Path
 ) -> None:
     # the framework made unimportable in a fresh process (whether or not it is installed)
     top = target.split(".")[0]
-    code = (
-        f"import sys; sys.modules[{top!r}] = None\n"
-        "from bncheck.cli import main\n"
-        f"sys.exit(main(['verify', {target!r}]))"
-    )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120
+        [sys.executable, "-m", "bncheck", "verify", target],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env=hidden(tmp_path, top),
     )
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"pip install 'bncheck[{extra}]'" in done.stderr + done.stdout

@@ -17,7 +17,7 @@ import pytest
 
 from bncheck.check import verify
 from bncheck.exceptions import LoadError, TargetImportFailed
-from tests.paths import REPO
+from tests.frameworks import hidden
 
 #: a correct functional BN (bncheck's own), importing a helper from its package both ways
 LAYERS = """
@@ -46,13 +46,14 @@ def _project(root: Path) -> Path:
     return root
 
 
-def _cli(args: list[str], cwd: Path, code: str = "") -> subprocess.CompletedProcess[str]:
-    """``bncheck ARGS`` in a fresh process in ``cwd``; ``code`` runs first (e.g. to hide a
-    framework: the target process is forked from it, so it sees the same modules)."""
-    script = textwrap.dedent(code) + "\nfrom bncheck.cli import main\nsys.exit(main(sys.argv[1:]))"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def _cli(
+    args: list[str], cwd: Path, hide: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """``bncheck ARGS`` in a fresh process in ``cwd``, with the packages of ``hide`` made
+    unimportable in it and in the target process it starts."""
+    env = hidden(cwd.parent / f"{cwd.name}-env", *hide)
     return subprocess.run(
-        [sys.executable, "-c", "import sys\n" + script, *args],
+        [sys.executable, "-m", "bncheck", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -114,14 +115,14 @@ def test_a_module_that_does_not_exist_stays_a_usage_error(tmp_path: Path) -> Non
     assert "no module named 'no_such_package'" in done.stderr
 
 
-_HIDE_TORCH = "sys.modules['torch'] = None  # `import torch` now fails, as without PyTorch"
+_HIDE_TORCH = ("torch",)  # `import torch` fails, as without PyTorch
 
 
 @pytest.mark.parametrize("target", ["torch.nn.BatchNorm1d", "torch.nn:BatchNorm1d", "torch"])
 def test_a_torch_target_without_pytorch_names_the_compare_extra(
     tmp_path: Path, target: str
 ) -> None:
-    done = _cli(["verify", target], cwd=tmp_path, code=_HIDE_TORCH)
+    done = _cli(["verify", target], cwd=tmp_path, hide=_HIDE_TORCH)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "pip install 'bncheck[compare]'" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
@@ -129,7 +130,7 @@ def test_a_torch_target_without_pytorch_names_the_compare_extra(
 
 def test_a_file_that_imports_torch_without_pytorch_names_the_compare_extra(tmp_path: Path) -> None:
     (tmp_path / "torchbn.py").write_text("import torch\n")
-    done = _cli(["verify", "torchbn.py"], cwd=tmp_path, code=_HIDE_TORCH)
+    done = _cli(["verify", "torchbn.py"], cwd=tmp_path, hide=_HIDE_TORCH)
     assert done.returncode == 3, done.stdout + done.stderr
     assert "pip install 'bncheck[compare]'" in done.stdout, done.stdout
 
@@ -146,3 +147,50 @@ def test_a_folder_given_as_a_target_is_said_to_be_one(tmp_path: Path) -> None:
     (tmp_path / "bn.py").mkdir()
     with pytest.raises(LoadError, match=r"is a folder; expected a Python source file"):
         verify(str(tmp_path / "bn.py"))
+
+
+#: a correct functional BN whose output is scaled by a module global (1 on import)
+SCALED = """
+from bncheck import batchnorm_backward, batchnorm_forward
+
+SCALE = 1.0
+
+
+def forward(x, gamma, beta, eps):
+    y, cache = batchnorm_forward(x, gamma, beta, eps=eps)
+    return SCALE * y, cache
+
+
+def backward(dy, cache):
+    return batchnorm_backward(dy, cache)
+"""
+
+
+def test_a_target_named_by_string_is_imported_afresh_whatever_the_caller_did_to_it(
+    tmp_path: Path,
+) -> None:
+    # the caller has no __main__ file (python -c, as in pytest-xdist workers and notebooks) and
+    # has imported the target's module and changed it: a target process forked from it would
+    # inherit the change (and any framework threads or started JAX backend); a spawned one
+    # imports the file as it is on disk
+    (tmp_path / "scaledbn.py").write_text(SCALED)
+    code = textwrap.dedent(
+        """
+        import sys
+        import scaledbn
+        from bncheck.check import verify
+        scaledbn.SCALE = 2.0
+        report = verify("scaledbn", ndims=(2,), dtypes=("float64",))
+        print("PASS" if report.passed else "FAIL")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env=hidden(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["PASS"], done.stdout

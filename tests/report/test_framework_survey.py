@@ -34,7 +34,8 @@ def test_the_survey_of_one_framework(tmp_path: Path, monkeypatch: pytest.MonkeyP
     for regime, *_ in framework_survey.REGIMES:
         assert f"| {regime}: " in text
     assert "## Not installed here" in text and "Nothing." in text
-    assert built.summary[0].endswith("passing: MyGrad")
+    # the index's lines are the same on every machine: no verdict, no framework's name
+    assert not any("MyGrad" in line or "PASS" in line for line in built.summary)
 
 
 @needs("mygrad")

@@ -442,15 +442,18 @@ def _name_of(target: Any) -> str:
 
 def _start_method(target: Any) -> str:
     """spawn: the child imports the target afresh (safe even when this process has started
-    threads, e.g. torch's). fork where spawn cannot work: an in-memory target that does not
-    pickle (a closure), one defined in the __main__ script (spawn would re-run the script),
-    or a __main__ that is no file (stdin, -c)."""
+    threads, e.g. torch's, or has started JAX's backend). A target named by a string always
+    spawns: the child is a fresh interpreter running the supervisor script, so it needs nothing
+    of this process's __main__ (pytest-xdist workers, ``python -c`` and notebooks have no
+    __main__ file). fork where spawn cannot work: an in-memory target that does not pickle (a
+    closure), one defined in __main__ (the fresh child could not import it), or any in-memory
+    target when __main__ is no file."""
+    if isinstance(target, str):
+        return "spawn"
     main = sys.modules.get("__main__")
     main_file = getattr(main, "__file__", None)
     if not main_file or not os.path.exists(main_file):
         return "fork"
-    if isinstance(target, str):
-        return "spawn"
     if getattr(target, "__module__", None) == "__main__":
         return "fork"
     try:
