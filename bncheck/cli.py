@@ -328,7 +328,7 @@ def _derive_code() -> list[Path]:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from bncheck.report.bench import machine, run
+    from bncheck.report.bench import CASES, machine, run
     from bncheck.report.performance import render_table, verdicts
 
     bar = _ProgressBar(sys.stderr)
@@ -336,10 +336,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     def progress(name: str) -> None:
         steps.append(name)
-        bar(len(steps) - 1, 6, "bench", name)
+        bar(len(steps) - 1, len(CASES), "bench", name)
 
     timings = run(rounds=args.rounds, progress=progress)
-    bar(6, 6, "bench", "done")
+    bar(len(CASES), len(CASES), "bench", "done")
     print(f"bncheck bench on {machine()}, median of {args.rounds} interleaved rounds\n")
     print(render_table(timings))
     print()
@@ -429,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser(
         "bench",
         help="time train and eval BN for bncheck (functional and layer), PyTorch (when "
-        "installed) and a compiled traffic floor; print the ratios and peak memory",
+        "installed) and a compiled traffic floor, and bncheck's LayerNorm, RMSNorm and "
+        "GroupNorm beside PyTorch's; print the ratios and peak memory",
     )
     bench.add_argument(
         "--rounds",

@@ -1,5 +1,6 @@
 """Speed and memory of bncheck's BN, through the functional API and the layer, beside PyTorch
-CPU and a traffic floor.
+CPU and a traffic floor; and of its LayerNorm, RMSNorm and GroupNorm (``bncheck.family``)
+beside PyTorch's.
 
 All implementations of a case run interleaved (round robin, one call each per round), so a
 noisy, shared machine slows them alike. A ratio between two implementations is the median over
@@ -12,6 +13,11 @@ The traffic floor is not a BN: compiled C (the extension's ``traffic`` entry poi
 the bytes a two-pass BN must move, with next to no arithmetic, on the threads bncheck's kernels
 use. Train: x read (the statistics), x read and y written, x and dy read (the backward sums), x
 and dy read and dx written; eval: x read and y written.
+
+The family's cases (``Case.norm`` other than "batch") time the functional forward, and the
+forward followed by the backward from its cache, against ``torch.nn.functional.layer_norm``,
+``rms_norm`` and ``group_norm`` (under ``no_grad``, respectively with autograd's backward);
+they have no layer and no traffic floor.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from bncheck.bn.functional import kernels
 
 __all__ = [
     "CASES",
+    "FAMILY_EPS",
+    "FAMILY_GROUPS",
     "FLOOR",
     "FUNCTIONAL",
     "LAYER",
@@ -60,7 +68,12 @@ class Case:
     name: str
     shape: tuple[int, ...]
     dtype: str
-    mode: str  # "train" (forward + backward) or "eval" (forward with running statistics)
+    #: "train" (forward + backward), "eval" (BN: forward with running statistics) or
+    #: "forward" (the family: a train-mode forward alone)
+    mode: str
+    #: "batch", or a member of the family: "layer", "rms" (over the last axis), "group" (32
+    #: groups of channels)
+    norm: str = "batch"
 
 
 CASES: tuple[Case, ...] = (
@@ -70,7 +83,29 @@ CASES: tuple[Case, ...] = (
     Case("eval (4096, 1024) float32", (4096, 1024), "float32", "eval"),
     Case("eval (64, 64, 32, 32) float32", (64, 64, 32, 32), "float32", "eval"),
     Case("eval (4096, 1024) float64", (4096, 1024), "float64", "eval"),
+    Case("LayerNorm fwd+bwd (4096, 1024) float32", (4096, 1024), "float32", "train", "layer"),
+    Case("LayerNorm forward (4096, 1024) float32", (4096, 1024), "float32", "forward", "layer"),
+    Case("RMSNorm fwd+bwd (4096, 1024) float32", (4096, 1024), "float32", "train", "rms"),
+    Case("RMSNorm forward (4096, 1024) float32", (4096, 1024), "float32", "forward", "rms"),
+    Case(
+        "GroupNorm fwd+bwd (64, 64, 32, 32) G=32 float32",
+        (64, 64, 32, 32),
+        "float32",
+        "train",
+        "group",
+    ),
+    Case(
+        "GroupNorm forward (64, 64, 32, 32) G=32 float32",
+        (64, 64, 32, 32),
+        "float32",
+        "forward",
+        "group",
+    ),
 )
+
+#: the family's eps (PyTorch's LayerNorm and GroupNorm default) and GroupNorm's groups
+FAMILY_EPS = 1e-5
+FAMILY_GROUPS = 32
 
 
 @dataclass(frozen=True)
@@ -87,7 +122,7 @@ Runner = Callable[[], Any]
 
 def _inputs(case: Case) -> dict[str, Any]:
     rng = np.random.default_rng(0)
-    c = case.shape[1]
+    c = case.shape[-1] if case.norm in ("layer", "rms") else case.shape[1]
     return {
         "x": rng.normal(3.0, 2.0, size=case.shape).astype(case.dtype),
         "dy": rng.normal(size=case.shape).astype(case.dtype),
@@ -112,7 +147,66 @@ def _layer(case: Case, a: dict[str, Any]) -> bncheck.BatchNorm:
     return layer.train(case.mode == "train")
 
 
+def _family_runners(case: Case, a: dict[str, Any], with_torch: bool) -> dict[str, Runner]:
+    """bncheck's member and PyTorch's: the forward, or the forward and the backward."""
+    x, dy, g, b = a["x"], a["dy"], a["g"], a["b"]
+    forward: Callable[[], Any]
+    if case.norm == "layer":
+        forward = lambda: bncheck.layernorm_forward(x, g, b, eps=FAMILY_EPS)  # noqa: E731
+        backward = bncheck.layernorm_backward
+    elif case.norm == "rms":
+        forward = lambda: bncheck.rmsnorm_forward(x, g, eps=FAMILY_EPS)  # noqa: E731
+        backward = bncheck.rmsnorm_backward
+    else:
+        forward = lambda: bncheck.groupnorm_forward(  # noqa: E731
+            x, g, b, FAMILY_GROUPS, eps=FAMILY_EPS
+        )
+        backward = bncheck.groupnorm_backward
+    runners: dict[str, Runner] = {
+        FUNCTIONAL: (lambda: backward(dy, forward()[1])) if case.mode == "train" else forward
+    }
+    if with_torch:
+        runners[TORCH] = _torch_family_runner(case, a)
+    return runners
+
+
+def _torch_family_runner(case: Case, a: dict[str, Any]) -> Runner:
+    import torch
+
+    torch.set_num_threads(2)
+    functional = torch.nn.functional
+    xt, dyt = torch.from_numpy(a["x"]), torch.from_numpy(a["dy"])
+    gt = torch.from_numpy(a["g"]).requires_grad_(True)
+    bt = torch.from_numpy(a["b"]).requires_grad_(True)
+    last = (case.shape[-1],)
+
+    def forward(t: Any) -> Any:
+        if case.norm == "layer":
+            return functional.layer_norm(t, last, gt, bt, FAMILY_EPS)
+        if case.norm == "rms":
+            return functional.rms_norm(t, last, gt, FAMILY_EPS)
+        return functional.group_norm(t, FAMILY_GROUPS, gt, bt, FAMILY_EPS)
+
+    if case.mode == "forward":
+
+        def run_forward() -> Any:
+            with torch.no_grad():
+                return forward(xt)
+
+        return run_forward
+
+    def run_train() -> Any:
+        x = xt.detach().requires_grad_(True)
+        gt.grad = bt.grad = None
+        forward(x).backward(dyt)
+        return x.grad
+
+    return run_train
+
+
 def _runners(case: Case, a: dict[str, Any], with_torch: bool) -> dict[str, Runner]:
+    if case.norm != "batch":
+        return _family_runners(case, a, with_torch)
     x, dy, g, b, rm, rv = a["x"], a["dy"], a["g"], a["b"], a["rm"], a["rv"]
     layer = _layer(case, a)
     runners: dict[str, Runner]

@@ -10,9 +10,10 @@ with one kernel thread, so the workers do not contend for the cores), because ea
 numbers depend only on its own inputs: the bytes are those of a build one section after the
 other. Where a section runs is a column of the table: the derivation in this process (its
 SymPy result stays cached here for the generated reference code, :func:`bncheck.derivations.
-texts`), the frameworks' page in the worker that has just measured ``numerical_error`` (it
-reuses that run's mpmath truths), and the timings alone, after everything else has finished.
-A quick build, small, runs in this process one section after the other.
+texts`), each frameworks' page in the worker that has just measured its report
+(``numerical_error``, ``family_error``: it reuses that run's mpmath truths), and the timings
+alone, after everything else has finished. A quick build, small, runs in this process one
+section after the other.
 """
 
 from __future__ import annotations
@@ -58,6 +59,19 @@ SECTIONS: tuple[Section, ...] = (
     Section("numerical_error", "Numerical error", "bncheck.report.numerical_error", True),
     Section(
         "frameworks", "Frameworks' BNs", "bncheck.report.frameworks", False, after="numerical_error"
+    ),
+    Section(
+        "family_error",
+        "Numerical error of LayerNorm, RMSNorm and GroupNorm",
+        "bncheck.report.family_error",
+        True,
+    ),
+    Section(
+        "family_frameworks",
+        "Frameworks' LayerNorm, RMSNorm and GroupNorm",
+        "bncheck.report.family_frameworks",
+        False,
+        after="family_error",
     ),
     Section("framework_survey", "Frameworks surveyed", "bncheck.report.framework_survey", False),
     Section("running_stats", "Running statistics", "bncheck.report.running_stats", True),

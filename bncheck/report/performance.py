@@ -39,7 +39,12 @@ TARGETS = (
     ("bncheck / PyTorch, float64 train, functional", 0.9),
     ("bncheck / PyTorch, float64 train, layer", 0.9),
     ("bncheck peak extra memory of a train step, input-sized arrays", 1.0),
+    ("bncheck / PyTorch, LayerNorm, forward and fwd+bwd (the worse)", 1.5),
+    ("bncheck / PyTorch, RMSNorm, forward and fwd+bwd (the worse)", 1.5),
+    ("bncheck / PyTorch, GroupNorm, forward and fwd+bwd (the worse)", 1.5),
 )
+#: the family's members, as the family's case names start (bncheck.report.bench.CASES)
+MEMBERS = ("LayerNorm", "RMSNorm", "GroupNorm")
 
 #: the ratio columns of the table: (header, numerator, denominator)
 RATIOS = (
@@ -109,6 +114,7 @@ def verdicts(timings: list[Timing]) -> list[tuple[str, str, str]]:
         worst("train", "float64", FUNCTIONAL),
         worst("train", "float64", LAYER),
         max(peak, default=math.nan),
+        *[worst(member, "", FUNCTIONAL) for member in MEMBERS],
     ]
     out = []
     for (what, limit), value in zip(TARGETS, measured, strict=True):
@@ -125,10 +131,32 @@ def _list(timings: list[Timing], cases: list[str], num: str, den: str) -> str:
     return ", ".join(f"{v:.2f}" for v in vals) if vals else "not measured"
 
 
+def _family(timings: list[Timing], cases: list[str]) -> str:
+    """The family's trade-off, with its measured ratios to PyTorch."""
+    ratios = []
+    for member in MEMBERS:
+        for mode in ("forward", "fwd+bwd"):
+            mine = [c for c in cases if c.startswith(f"{member} {mode}")]
+            ratios.append(f"{member} {mode} {_list(timings, mine, FUNCTIONAL, TORCH)}")
+    return (
+        "- **The normalization family** (LayerNorm, RMSNorm, GroupNorm: `bncheck.family`) "
+        "rounds every result once from a double-double computation, like the BN; its target "
+        "is 1.5 times PyTorch's time. bncheck / PyTorch here: "
+        + "; ".join(ratios)
+        + ". What it does beyond PyTorch's kernels: the forward writes a private copy of x into its cache as "
+        "well as y (two fresh input-sized arrays per call, where PyTorch's forward writes one), "
+        "and computes in float64 lanes with a double-double Σ x, a variance pass and a bound "
+        "and rounding check per element, against PyTorch's float32 two-pass kernels "
+        '(docs/numerics.md, "The normalization family", measures each on one thread). '
+        "PyTorch's CPU RMSNorm is not one fused kernel."
+    )
+
+
 def _tradeoffs(timings: list[Timing]) -> list[str]:
     cases = list(dict.fromkeys(t.case for t in timings))
     trains = [c for c in cases if c.startswith("train")]
     evals = [c for c in cases if c.startswith("eval")]
+    family = [c for c in cases if c.startswith(MEMBERS)]
     return [
         "- **Where the time goes.** bncheck's kernels are compiled C (bncheck/bn/_csrc, called "
         "as an extension, on channel ranges, one per OpenMP thread). The *traffic floor* is "
@@ -158,6 +186,7 @@ def _tradeoffs(timings: list[Timing]) -> list[str]:
         "(`BNCHECK_NUM_THREADS`, default the usable CPUs, at most 8); per channel the "
         "arithmetic does not depend on the split, so results are bitwise the same for any "
         "thread count.",
+        *([_family(timings, family)] if family else []),
     ]
 
 
@@ -173,7 +202,9 @@ def build(
         f"Measured on: {machine()}. Each implementation runs interleaved with the others, one "
         f"call per round, {rounds} rounds; times are the medians, ratios the medians of the "
         "ratios within a round (one run). Train = forward + backward; eval = forward with "
-        "running statistics (PyTorch under `no_grad`). `bncheck` is the functional API, "
+        "running statistics (PyTorch under `no_grad`); for LayerNorm, RMSNorm and GroupNorm, "
+        "fwd+bwd = forward + backward, forward = a train-mode forward alone (PyTorch under "
+        "`no_grad`), eps = 1e-5. `bncheck` is the functional API, "
         "`bncheck layer` the `BatchNorm` layer (in eval mode it keeps x for a backward, with "
         "a checksum; `grad=False` keeps nothing). Peak extra memory: tracemalloc's peak during "
         "one call, in arrays of the input's size (the output is one). Timings change from run "
@@ -200,7 +231,9 @@ def build(
     summary = [
         "Train (forward + backward) and eval on (4096, 1024) and (64, 64, 32, 32) float32 and "
         "(4096, 1024) float64: bncheck's functional API and layer beside, where it is "
-        "installed, PyTorch CPU (2 threads), and a compiled traffic floor.",
+        "installed, PyTorch CPU (2 threads), and a compiled traffic floor; LayerNorm and "
+        "RMSNorm of (4096, 1024) and GroupNorm of (64, 64, 32, 32) (32 groups), forward and "
+        "forward + backward, beside PyTorch's.",
         "Timings and the target verdicts are in performance.md, with the machine they were "
         "measured on (they change from run to run, so this index carries no numbers).",
         "Peak extra memory is measured with tracemalloc in input-sized arrays.",
