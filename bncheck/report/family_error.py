@@ -58,6 +58,8 @@ __all__ = [
     "Row",
     "build",
     "case",
+    "errors",
+    "exact",
     "measure",
     "tables",
 ]
@@ -284,7 +286,7 @@ def _applies(norm: Norm, name: str) -> bool:
 # -- measuring ------------------------------------------------------------------------------
 
 
-def _errors(norm: Norm, impl: Impl, c: tuple[Any, ...], truth: Result) -> list[float]:
+def errors(norm: Norm, impl: Impl, c: tuple[Any, ...], truth: Result) -> list[float]:
     """Normwise ULP of y, dx (per set), dgamma, dbeta (over the vector); NaN: cannot run, or
     no such output (RMSNorm's dbeta)."""
     x = c[0]
@@ -367,7 +369,7 @@ def measure(
                 truth = _truth(norm, row, dtype, quick)
                 for name, impl in impls.items():
                     if _applies(norm, name):
-                        table[(norm.key, dtype, row.label, name)] = _errors(norm, impl, c, truth)
+                        table[(norm.key, dtype, row.label, name)] = errors(norm, impl, c, truth)
     return table
 
 
@@ -386,7 +388,7 @@ def error_vs_offset(quick: bool) -> dict[tuple[str, str, str], list[tuple[float,
                 truth = exact(norm, *c)
                 for name, impl in IMPLEMENTATIONS.items():
                     if _applies(norm, name):
-                        errs = _errors(norm, impl, c, truth)
+                        errs = errors(norm, impl, c, truth)
                         curves.setdefault((norm.key, dtype, name), []).append((ratio, errs))
     return curves
 

@@ -19,10 +19,12 @@ def test_the_frameworks_page_follows_the_numerical_error_report_in_its_worker() 
     quick = [s for s in SECTIONS if s.in_quick]
     assert _names(worker_chains([(False, full), (True, quick)])) == [
         [(0, "numerical_error"), (0, "frameworks")],  # it reuses that report's mpmath truths
+        [(0, "family_error"), (0, "family_frameworks")],  # the same for the family
         [(0, "framework_survey")],  # verifies each framework's BN: its own worker
         [(0, "running_stats")],
         [(0, "sync_stats")],
         [(1, "numerical_error")],
+        [(1, "family_error")],
         [(1, "running_stats")],
     ]
     # the derivation runs in the calling process (its result serves the generated code), the
@@ -70,9 +72,9 @@ def test_a_build_in_workers_writes_the_bytes_of_a_build_in_one_process(
     ]
     # one step as each section is done, counting up to the total, then the index
     done = [(k, total, name) for k, total, name, what in steps if what == "done"]
-    assert [k for k, _, _ in done] == [1, 2, 3, 4, 4]
-    assert {total for _, total, _ in done} == {4}
-    assert sorted(name for _, _, name in done[:4]) == sorted(
-        2 * ["numerical_error", "running_stats"]
+    assert [k for k, _, _ in done] == [1, 2, 3, 4, 5, 6, 6]
+    assert {total for _, total, _ in done} == {6}
+    assert sorted(name for _, _, name in done[:6]) == sorted(
+        2 * ["numerical_error", "family_error", "running_stats"]
     )
     assert done[-1][2] == "index"
