@@ -516,7 +516,7 @@ def build(
         "per set of values sharing the statistics (max |a − r| over the set divided by the "
         "spacing of its largest |r|), dgamma and dbeta over the whole vector, with r the "
         "mpmath truth (50 digits) of the *same* input values, rounded once; 0.5 is a correctly "
-        f"rounded result. eps = {EPS:g} for every member; gamma per element (LayerNorm, "
+        "rounded result. eps = 1e-5 for every member; gamma per element (LayerNorm, "
         "RMSNorm) or per channel (GroupNorm), of both signs, beta ≠ 0, dy standard normal "
         "except in the row `gamma·dy = 2x + 3` (RMSNorm: 2x), which the backward projects out, "
         f"so dx cancels down to its eps part. Shapes (standard rows): {sizes}; the rows `m = …` "
