@@ -8,10 +8,13 @@ import pytest
 
 from bncheck.cli import main
 from bncheck.report.bench import (
+    CASES,
+    FAMILY_GROUPS,
     FLOOR,
     FUNCTIONAL,
     LAYER,
     LAYER_NO_GRAD,
+    TORCH,
     Case,
     Timing,
     machine,
@@ -19,6 +22,7 @@ from bncheck.report.bench import (
     run,
 )
 from bncheck.report.performance import TARGETS, render_table, verdicts
+from tests.frameworks import needs
 from tests.paths import REPO
 
 TINY = (
@@ -37,6 +41,64 @@ def test_every_implementation_is_timed_on_every_case() -> None:
     for t in timings:
         if t.case.startswith("train") and t.implementation in (FUNCTIONAL, LAYER):
             assert 1.0 <= t.peak_inputs < 1.9, t
+
+
+FAMILY = (
+    Case("LayerNorm fwd+bwd (64, 32) float32", (64, 32), "float32", "train", "layer"),
+    Case("RMSNorm forward (64, 32) float32", (64, 32), "float32", "forward", "rms"),
+    Case(
+        "GroupNorm fwd+bwd (4, 64, 2, 2) G=32 float32", (4, 64, 2, 2), "float32", "train", "group"
+    ),
+)
+
+
+def test_the_family_cases_time_bncheck_alone_without_pytorch() -> None:
+    timings = run(rounds=2, cases=FAMILY, with_torch=False)
+    assert {(t.case, t.implementation) for t in timings} == {(c.name, FUNCTIONAL) for c in FAMILY}
+    # the peak is measured for bncheck's calls: at least the output (at these tiny sizes the
+    # per-set statistics weigh as much as the arrays, so no upper bound is stated)
+    assert all(t.peak_inputs >= 1.0 for t in timings), timings
+    got = {v[0].rsplit(":", 1)[0]: v for v in verdicts(timings)}
+    for member in ("LayerNorm", "RMSNorm", "GroupNorm"):
+        verdict = got[f"bncheck / PyTorch, {member}, forward and fwd+bwd (the worse)"]
+        assert verdict[0].endswith(": 1.5") and "not measured" in verdict[1]
+
+
+def test_the_default_cases_are_the_issues_family_shapes() -> None:
+    family = {(c.norm, c.mode): c for c in CASES if c.norm != "batch"}
+    assert set(family) == {(n, m) for n in ("layer", "rms", "group") for m in ("train", "forward")}
+    for (norm, _), c in family.items():
+        assert c.dtype == "float32"
+        assert c.shape == ((64, 64, 32, 32) if norm == "group" else (4096, 1024))
+        assert c.name.startswith(
+            {"layer": "LayerNorm", "rms": "RMSNorm", "group": "GroupNorm"}[norm]
+        )
+    assert FAMILY_GROUPS == 32
+
+
+def test_a_family_target_is_met_at_its_limit_and_judged_on_the_worse_pass() -> None:
+    def timings(forward: float, both: float) -> list[Timing]:
+        return [
+            Timing("RMSNorm forward (8, 8) float32", FUNCTIONAL, forward, 1.0, (forward,)),
+            Timing("RMSNorm forward (8, 8) float32", TORCH, 1.0, math.nan, (1.0,)),
+            Timing("RMSNorm fwd+bwd (8, 8) float32", FUNCTIONAL, both, 1.0, (both,)),
+            Timing("RMSNorm fwd+bwd (8, 8) float32", TORCH, 1.0, math.nan, (1.0,)),
+        ]
+
+    def verdict(forward: float, both: float) -> tuple[str, str, str]:
+        return next(v for v in verdicts(timings(forward, both)) if "RMSNorm" in v[0])
+
+    assert verdict(1.5, 0.5)[1:] == ("1.50", "met")
+    assert verdict(0.5, 1.52)[1:] == ("1.52", "NOT met")
+
+
+@needs("torch")
+def test_the_family_cases_time_pytorch_beside_bncheck() -> None:
+    timings = run(rounds=1, cases=FAMILY, with_torch=True)
+    assert {(t.case, t.implementation) for t in timings} == {
+        (c.name, i) for c in FAMILY for i in (FUNCTIONAL, TORCH)
+    }
+    assert all(not math.isnan(paired_ratio(timings, c.name, FUNCTIONAL, TORCH)) for c in FAMILY)
 
 
 def test_the_paired_ratio_is_the_median_of_the_ratios_within_a_round() -> None:
