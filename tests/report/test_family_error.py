@@ -20,7 +20,6 @@ from bncheck.report import family_error as fe
 from bncheck.report import numerical_error as ne
 from tests.frameworks import marks
 from tests.paths import COMMITTED_QUICK
-from tests.report.test_report_portable import optional_cpu_features
 from tests.reportdiff import first_difference
 
 NORM = {n.key: n for n in fe.NORMS}
@@ -133,6 +132,16 @@ def test_a_planted_wrong_backward_shows_in_the_table() -> None:
     assert "| planted" in text or "planted |" in text
 
 
+def _optional_cpu_features() -> list[str]:
+    """The SIMD features NumPy dispatches to on this CPU beyond its baseline."""
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # NumPy 1.x
+        from numpy.core import _multiarray_umath as umath  # type: ignore[no-redef]
+    found: dict[str, bool] = dict(getattr(umath, "__cpu_features__", {}))
+    return [f for f in getattr(umath, "__cpu_dispatch__", []) if found.get(f)]
+
+
 _CHILD = """
 import sys
 from pathlib import Path
@@ -146,7 +155,7 @@ def test_the_quick_report_is_the_same_in_another_process_without_simd_features(
     tmp_path: Path,
 ) -> None:
     env = dict(os.environ)
-    env["NPY_DISABLE_CPU_FEATURES"] = " ".join(optional_cpu_features())
+    env["NPY_DISABLE_CPU_FEATURES"] = " ".join(_optional_cpu_features())
     env["BNCHECK_NUM_THREADS"] = "1"
     subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path)], env=env, check=True, timeout=300)
     made = (tmp_path / "family_error.md").read_bytes()
