@@ -149,7 +149,10 @@ def _family(timings: list[Timing], cases: list[str]) -> str:
         "and computes in float64 lanes with a double-double Σ x, a variance pass and a bound "
         "and rounding check per element, against PyTorch's float32 two-pass kernels "
         '(docs/numerics.md, "The normalization family", measures each on one thread). '
-        "PyTorch's CPU RMSNorm is not one fused kernel."
+        "PyTorch's CPU RMSNorm is not one fused kernel. These are wall-clock ratios of one "
+        "run; on a machine shared with other work they vary from run to run, and "
+        "`python benchmarks/bench_family.py --single-thread-cpu` compares instead the CPU "
+        "time each consumes on one thread (docs/numerics.md)."
     )
 
 
