@@ -46,7 +46,7 @@ The family's compiled kernels (tests/family/test_fast_path.py)
         ``bncheck.family._compiled``: ``available()`` says whether the extension loaded, so the
         float32 fast-path tests skip cleanly without it.
     family_round_dd
-        ``bncheck.family._dd.round_dd``: the single rounding of a double-double to float32,
+        ``bncheck.family.dd.round_dd``: the single rounding of a double-double to float32,
         tested on float32 midpoints.
 
 The checker's conditions (tests/bn/test_functional.py)
@@ -190,7 +190,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "numpy_kernels": ("bncheck.bn._numpy_kernels", None),
     "working": ("bncheck.bn._compiled", "working"),
     "family_compiled": ("bncheck.family._compiled", None),
-    "family_round_dd": ("bncheck.family._dd", "round_dd"),
+    "family_round_dd": ("bncheck.family.dd", "round_dd"),
     # regular files only
     "safe_files": ("bncheck.bn._safe_files", None),
     # the checker's conditions

@@ -9,7 +9,6 @@ repeats exactly (``eval-state``)."""
 from __future__ import annotations
 
 import functools
-
 from typing import Any
 
 import numpy as np
