@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import bncheck
-from bncheck.check._verify.checks.running import set_size
 from tests.frameworks import needs
 from tests.impls.family_running import DIAGNOSES
+from tests.internals import family_checks, running_set_size
 from tests.paths import IMPLS
 
 PLANTED = str(IMPLS / "family_running.py")
@@ -78,9 +78,9 @@ def test_running_statistics_are_the_averaged_instance_statistics() -> None:
     assert [c.status for c in running] == ["fail", "fail"]
     assert all(c.worst is not None and c.worst > 1e3 for c in running)
     # the set of the unbiased factor: the values of one instance, not of the whole channel
-    assert set_size((4, 3, 3, 2), "instance") == 6
-    assert set_size((4, 3, 3, 2), "batch") == 24
-    assert set_size((4, 3, 5), "instance") == 5
+    assert running_set_size((4, 3, 3, 2), "instance") == 6
+    assert running_set_size((4, 3, 3, 2), "batch") == 24
+    assert running_set_size((4, 3, 5), "instance") == 5
 
 
 def test_running_statistics_without_an_eval_switch_are_not_checked() -> None:
@@ -104,10 +104,9 @@ def test_a_kernel_wrong_on_fortran_order_only_fails() -> None:
 
 
 def test_a_correct_family_target_passes_every_layout() -> None:
-    from bncheck.check._verify.checks.family import make_cases
     from bncheck.check.norms import Member
 
-    cases = make_cases(Member("instance"), 4, "float64", 0, 2, layouts=True)
+    cases = family_checks.make_cases(Member("instance"), 4, "float64", 0, 2, layouts=True)
     layouts = {c.layout for c in cases}
     assert layouts == {"C", "F", "transposed", "channels_last", "sliced", "reversed"}
     f = next(c for c in cases if c.layout == "F")
