@@ -473,7 +473,8 @@ class FamilyTorch(FamilyAdapter):
         self.rank = {"InstanceNorm1d": 3, "InstanceNorm2d": 4, "InstanceNorm3d": 5}.get(cname)
 
     def mapping(self) -> list[str]:
-        extra = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+        config = dict(self.config, affine=True) if self.rank is not None else self.config
+        extra = ", ".join(f"{k}={v!r}" for k, v in config.items())
         return [
             f"torch.nn.{self.cls.__name__}"
             + (f"({extra})" if extra else "")
