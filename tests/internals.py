@@ -110,6 +110,10 @@ test_fits.py, test_fitted_constants.py, test_eval_check.py, test_descriptions.py
     check_eval
         ``bncheck.check._verify.checks.running.check_eval``: the eval checks, driven by a fake
         target process.
+    running_set_size
+        ``bncheck.check._verify.checks.running.set_size``: how many values the running check's
+        unbiased factor counts per set, BN's batch or one instance (InstanceNorm's running
+        statistics, tests/check/test_verify_family_running.py).
     checked_description, MAX_CHANNELS
         ``bncheck.check._verify.results``: the check of what a target process says it is.
     kernel_inputs
@@ -213,6 +217,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "fits": ("bncheck.check._verify.diagnosis.fits", None),
     "sizes": ("bncheck.check._verify.diagnosis.sizes", None),
     "check_eval": ("bncheck.check._verify.checks.running", "check_eval"),
+    "running_set_size": ("bncheck.check._verify.checks.running", "set_size"),
     "checked_description": ("bncheck.check._verify.results", "checked_description"),
     "MAX_CHANNELS": ("bncheck.check._verify.results", "MAX_CHANNELS"),
     "kernel_inputs": ("bncheck.check._verify.checks.inputs", None),
