@@ -1,5 +1,5 @@
-"""Seconds of a default ``bncheck verify`` of each installed framework's BN, and the ratio to
-the previous run of this script.
+"""Seconds of a default ``bncheck verify`` of each installed framework's BN, the XLA compilations
+it made, and the ratio to the previous run of this script.
 
     python benchmarks/bench_verify_frameworks.py [--only flax.linen,torch] [--repeat 1]
         [--store PATH]
@@ -10,9 +10,18 @@ start-up are all counted). The table gives per target the verdict, the wall-cloc
 CPU seconds of the verification's processes (verify, its supervisor and the target process: on
 a machine shared with other work the wall clock mostly measures the other work, the CPU time
 does not), the target from the issues (JAX family, tinygrad, MyGrad <= 10 s, PyTorch <= 8 s),
-and the ratio of the wall clock and of the CPU time to the previous run stored at ``--store``
+the load average when the target finished, the XLA compilations of a JAX-family target (and
+the seconds JAX timed in them: wall clock, so inflated by the load like the wall column), and
+the ratio of the wall clock and of the CPU time to the previous run stored at ``--store``
 (default: bench_verify_frameworks.json in the user's cache folder), which this run then
 replaces. With ``--repeat`` > 1 the minimum of the runs is taken.
+
+The compilations are counted by a ``sitecustomize`` module this script writes into its own
+temporary folder and puts first on ``PYTHONPATH`` (so every process of the verification,
+the target process too, loads it): when JAX's monitoring module is imported it registers a
+listener that appends each of JAX's compile events to a file in that folder; it imports
+nothing itself and then loads any ``sitecustomize`` it shadowed. The folder is removed when
+the script ends.
 
 A framework that is not installed is listed as such; nothing here asserts a time.
 """
@@ -27,6 +36,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -51,6 +61,57 @@ TARGETS: tuple[tuple[str, str, tuple[str, ...], dict[str, str], float], ...] = (
 
 RESULTS = {0: "PASS", 1: "FAIL", 4: "INCOMPLETE"}
 
+#: JAX's event for each program XLA compiles
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+#: the environment variable naming the folder the listener writes to
+EVENTS_ENV = "BNCHECK_BENCH_JAX_EVENTS"
+
+#: loaded first by every Python process of a verification (see the module docstring)
+SITECUSTOMIZE = textwrap.dedent(
+    f"""\
+    import importlib, importlib.abc, importlib.machinery, os, sys
+
+    _FOLDER = os.environ.get({EVENTS_ENV!r})
+
+
+    def _listen(event, duration, **kwargs):
+        with open(os.path.join(_FOLDER, f"events-{{os.getpid()}}.txt"), "a") as f:
+            f.write(f"{{event}} {{duration!r}}\\n")
+
+
+    class _Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name != "jax.monitoring":
+                return None
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            if spec is None or spec.loader is None:
+                return spec
+            run = spec.loader.exec_module
+
+            def exec_module(module):
+                run(module)
+                module.register_event_duration_secs_listener(_listen)
+
+            spec.loader.exec_module = exec_module
+            return spec
+
+
+    if _FOLDER:
+        sys.meta_path.insert(0, _Finder())
+    _here = os.path.dirname(os.path.abspath(__file__))
+    _kept = sys.path[:]
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+    del sys.modules["sitecustomize"]
+    try:  # the sitecustomize this one shadows, if any
+        importlib.import_module("sitecustomize")
+    except ImportError:
+        pass
+    finally:
+        sys.path[:] = _kept
+    """
+)
+
 
 def default_store() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
@@ -61,24 +122,49 @@ def installed(modules: tuple[str, ...]) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
-def run_once(target: str, env: dict[str, str]) -> tuple[float, float, int, str]:
-    """(wall seconds, CPU seconds of the processes, exit code, last line of the output)."""
+def compilations(folder: Path) -> tuple[int, float]:
+    """(XLA compilations, their seconds) recorded in ``folder`` by the listener."""
+    count, seconds = 0, 0.0
+    for path in folder.glob("events-*.txt"):
+        for line in path.read_text().splitlines():
+            event, _, duration = line.rpartition(" ")
+            if event == COMPILE_EVENT:
+                count += 1
+                seconds += float(duration)
+    return count, seconds
+
+
+def run_once(target: str, env: dict[str, str], hook: Path) -> dict[str, Any]:
+    """The wall and CPU seconds of the processes, the exit code, the last line of the output,
+    and the XLA compilations (``hook``: the folder holding the sitecustomize)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as cwd:  # nothing of the working folder on the path
+    with (
+        tempfile.TemporaryDirectory() as cwd,  # nothing of the working folder on the path
+        tempfile.TemporaryDirectory() as events,
+    ):
+        path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
         proc = subprocess.run(
             [sys.executable, "-m", "bncheck", "verify", target],
             cwd=cwd,
-            env={**os.environ, **env},
+            env={**os.environ, **env, "PYTHONPATH": path, EVENTS_ENV: events},
             capture_output=True,
             text=True,
             check=False,
         )
-    wall = time.perf_counter() - start
+        wall = time.perf_counter() - start
+        count, seconds = compilations(Path(events))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     lines = (proc.stdout + proc.stderr).strip().splitlines()
-    return wall, cpu, proc.returncode, lines[-1] if lines else ""
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "code": proc.returncode,
+        "last": lines[-1] if lines else "",
+        "compiles": count,
+        "compile_s": seconds,
+    }
 
 
 def ratio(new: float, old: Any) -> str:
@@ -106,27 +192,40 @@ def main(argv: list[str] | None = None) -> int:
             previous = {}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     header = f"{'framework':<11} {'result':<11} {'wall s':>7} {'cpu s':>7} {'target':>7}"
-    print(header + f" {'wall/prev':>9} {'cpu/prev':>9}")
+    print(header + f" {'load':>5} {'compiles':>8} {'xla s':>6} {'wall/prev':>9} {'cpu/prev':>9}")
     now: dict[str, Any] = dict(previous)
-    for name, target, modules, env, goal in TARGETS:
-        if names and name not in names:
-            continue
-        if not installed(modules):
-            print(f"{name:<11} not installed ({', '.join(modules)})")
-            continue
-        runs = [run_once(target, env) for _ in range(args.repeat)]
-        wall = min(r[0] for r in runs)
-        cpu = min(r[1] for r in runs)
-        code, last = runs[-1][2], runs[-1][3]
-        result = RESULTS.get(code, f"exit {code}")
-        old = previous.get(name, {})
-        print(
-            f"{name:<11} {result:<11} {wall:7.1f} {cpu:7.1f} {goal:7.0f} "
-            f"{ratio(wall, old.get('wall')):>9} {ratio(cpu, old.get('cpu')):>9}"
-        )
-        if code not in RESULTS:
-            print(f"    {last[:200]}")
-        now[name] = {"wall": wall, "cpu": cpu, "result": result, "load": os.getloadavg()[0]}
+    with tempfile.TemporaryDirectory() as hook:
+        (Path(hook) / "sitecustomize.py").write_text(SITECUSTOMIZE)
+        for name, target, modules, env, goal in TARGETS:
+            if names and name not in names:
+                continue
+            if not installed(modules):
+                print(f"{name:<11} not installed ({', '.join(modules)})")
+                continue
+            runs = [run_once(target, env, Path(hook)) for _ in range(args.repeat)]
+            wall = min(r["wall"] for r in runs)
+            cpu = min(r["cpu"] for r in runs)
+            code, last = runs[-1]["code"], runs[-1]["last"]
+            count = min(r["compiles"] for r in runs)
+            seconds = min(r["compile_s"] for r in runs)
+            load = os.getloadavg()[0]
+            result = RESULTS.get(code, f"exit {code}")
+            old = previous.get(name, {})
+            print(
+                f"{name:<11} {result:<11} {wall:7.1f} {cpu:7.1f} {goal:7.0f} {load:5.1f} "
+                f"{count:8d} {seconds:6.1f} "
+                f"{ratio(wall, old.get('wall')):>9} {ratio(cpu, old.get('cpu')):>9}"
+            )
+            if code not in RESULTS:
+                print(f"    {last[:200]}")
+            now[name] = {
+                "wall": wall,
+                "cpu": cpu,
+                "result": result,
+                "load": load,
+                "compiles": count,
+                "compile_s": seconds,
+            }
     args.store.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.store.with_suffix(".tmp")
     tmp.write_text(json.dumps(now, indent=1, sort_keys=True))

@@ -46,7 +46,7 @@ The family's compiled kernels (tests/family/test_fast_path.py)
         ``bncheck.family._compiled``: ``available()`` says whether the extension loaded, so the
         float32 fast-path tests skip cleanly without it.
     family_round_dd
-        ``bncheck.family._dd.round_dd``: the single rounding of a double-double to float32,
+        ``bncheck.family.dd.round_dd``: the single rounding of a double-double to float32,
         tested on float32 midpoints.
 
 The checker's conditions (tests/bn/test_functional.py)
@@ -110,6 +110,10 @@ test_fits.py, test_fitted_constants.py, test_eval_check.py, test_descriptions.py
     check_eval
         ``bncheck.check._verify.checks.running.check_eval``: the eval checks, driven by a fake
         target process.
+    running_set_size
+        ``bncheck.check._verify.checks.running.set_size``: how many values the running check's
+        unbiased factor counts per set, BN's batch or one instance (InstanceNorm's running
+        statistics, tests/check/test_verify_family_running.py).
     checked_description, MAX_CHANNELS
         ``bncheck.check._verify.results``: the check of what a target process says it is.
     kernel_inputs
@@ -190,7 +194,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "numpy_kernels": ("bncheck.bn._numpy_kernels", None),
     "working": ("bncheck.bn._compiled", "working"),
     "family_compiled": ("bncheck.family._compiled", None),
-    "family_round_dd": ("bncheck.family._dd", "round_dd"),
+    "family_round_dd": ("bncheck.family.dd", "round_dd"),
     # regular files only
     "safe_files": ("bncheck.bn._safe_files", None),
     # the checker's conditions
@@ -213,6 +217,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "fits": ("bncheck.check._verify.diagnosis.fits", None),
     "sizes": ("bncheck.check._verify.diagnosis.sizes", None),
     "check_eval": ("bncheck.check._verify.checks.running", "check_eval"),
+    "running_set_size": ("bncheck.check._verify.checks.running", "set_size"),
     "checked_description": ("bncheck.check._verify.results", "checked_description"),
     "MAX_CHANNELS": ("bncheck.check._verify.results", "MAX_CHANNELS"),
     "kernel_inputs": ("bncheck.check._verify.checks.inputs", None),

@@ -3,8 +3,9 @@ forward and backward (NumPy arrays in and out; needs only NumPy).
 
 - :mod:`bncheck.family.functional`: ``layernorm_forward``/``layernorm_backward``,
   ``groupnorm_*``, ``instancenorm_*``, ``rmsnorm_*``, and their ``NormCache``/``NormGrads``.
-- Private: ``_compiled`` (the C kernels, ``_csrc/``), ``_numpy_kernels`` (the NumPy kernels),
-  ``_dd`` (vectorized double-double arithmetic).
+- :mod:`bncheck.family.dd`: vectorized double-double arithmetic (error-free transformations),
+  shared with verify's double-double truth of large inputs.
+- Private: ``_compiled`` (the C kernels, ``_csrc/``), ``_numpy_kernels`` (the NumPy kernels).
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bncheck.exceptions import BatchNormError
-from bncheck.family._dd import dd_sum, round_dd, two_sum
 from bncheck.family._numpy_kernels import SetStats
+from bncheck.family.dd import dd_sum, round_dd, two_sum
 
 F64 = NDArray[np.float64]
 PARALLEL_MIN = 1 << 17

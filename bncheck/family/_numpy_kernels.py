@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from bncheck.family._dd import (
+from bncheck.family.dd import (
     DD,
     dd_add,
     dd_div_d,

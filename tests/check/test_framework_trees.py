@@ -1,10 +1,12 @@
 """The host-side transfers of the JAX-family targets (the framework trees module): a cast,
 a NumPy array put on the device and the zeros of a forward-only train step compile no program
 (XLA compiles one per shape, and a verification sends dozens of shapes: only the layer's own
-steps may cost a compilation), and they give NumPy's values and dtypes."""
+steps may cost a compilation), and they give NumPy's values and dtypes; and the adapters'
+cache: a call shape a target was already driven with compiles nothing again."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,14 +23,14 @@ _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
 @pytest.fixture
 def compiles() -> Iterator[list[str]]:
-    """The names of the compilation events recorded while the test runs."""
+    """The names of the programs XLA compiled while the test runs (``jit(step)``, ...)."""
     import jax
 
     seen: list[str] = []
 
     def listen(event: str, duration: float, **kwargs: Any) -> None:
         if event == _COMPILE_EVENT:
-            seen.append(event)
+            seen.append(str(kwargs.get("fun_name", event)))
 
     jax.monitoring.register_event_duration_secs_listener(listen)
     try:
@@ -89,3 +91,59 @@ def test_a_forward_only_step_takes_zeros_without_compiling_them(compiles: list[s
     assert float(grads["g"]) == 0.0
     built.step(built.params, built.stats, x, None)
     assert seen == [1] and len(compiles) == 1  # the same shape again: nothing new
+
+
+#: JAX-family BN classes driven in this process (Keras is not: it picks its backend when first
+#: imported, which the target process does)
+_FAMILY = [
+    pytest.param("flax.linen", id="flax.linen"),
+    pytest.param("flax.nnx", id="flax.nnx"),
+    pytest.param("equinox.nn", id="equinox", marks=marks("equinox")),
+    pytest.param("haiku", id="haiku", marks=marks("haiku")),
+]
+
+
+@pytest.mark.parametrize("module", _FAMILY)
+def test_a_call_shape_driven_before_compiles_nothing_again(
+    module: str, compiles: list[str]
+) -> None:
+    """A verification sends each shape several times (forward, backward, the checks that
+    repeat a call) and switches between float64 and float32: the built steps are kept per
+    (C, dtype, rank) and each call shape is one program, compiled once."""
+    import jax
+
+    from tests.internals import frameworks
+
+    target = importlib.import_module(module).BatchNorm
+    adapter = frameworks.framework_adapter(target, 1, (2,), name=f"{module}.BatchNorm")
+    assert adapter is not None
+    rng = np.random.default_rng(9)
+    x64 = jax.config.read("jax_enable_x64")
+
+    def drive(dtype: str, n: int, c: int = 3, *, eval_too: bool = True) -> int:
+        """The programs compiled by one new/forward/backward(/eval) round on an (n, c) input."""
+        before = len(compiles)
+        adapter.new(c, dtype, 1e-5, 2)
+        adapter.set_params(rng.normal(1.0, 0.2, size=c), rng.normal(size=c))
+        x = rng.normal(2.0, 1.5, size=(n, c)).astype(dtype)
+        y = adapter.forward(x, True)
+        dx, _, _ = adapter.backward(rng.normal(size=(n, c)).astype(dtype))
+        assert y.shape == dx.shape == (n, c) and np.all(np.isfinite(y)) and np.all(np.isfinite(dx))
+        if eval_too:
+            adapter.forward(x, False)
+        return len(compiles) - before
+
+    try:
+        assert drive("float32", 6) >= 2  # the first round: at least the train step and eval
+        assert compiles.count("jit(step)") == 1
+        assert drive("float32", 6) == 0  # the same call shape again: nothing compiled
+        assert drive("float64", 6) >= 2  # another dtype: its own programs
+        assert drive("float32", 6) == 0  # and back: both kept
+        assert drive("float64", 6) == 0
+        # another batch size of a built (C, dtype): its train step alone, forward and backward
+        # in one program; the parameters are not built again
+        assert drive("float32", 7, eval_too=False) == 1
+        assert drive("float32", 7, eval_too=False) == 0
+        assert compiles.count("jit(step)") == 3
+    finally:
+        jax.config.update("jax_enable_x64", x64)

@@ -16,16 +16,28 @@ family member; docs/design.md, "The normalization family").
    :func:`bncheck.check.truth.exact_rmsnorm`) on seeded cases in four regimes (standard,
    large mean, tiny variance against eps, random affine) and ``examples`` more random ones,
    judged by :func:`bncheck.check.metrics.compare` with the member's spec; RMSNorm by
-   :func:`rms_compare` (the recursive-summation bound). A failure is diagnosed by
-   :mod:`bncheck.check._verify.diagnosis.family_fits`.
+   :func:`rms_compare` (the recursive-summation bound). As the BN's kernel cases, x and dy
+   are handed over in every memory layout of :data:`bncheck.check.strategies.LAYOUTS`
+   (Fortran order, transposed, channels-last, sliced, negative strides: one case of the base
+   shape each, the regimes C-contiguous); a target that raises on a layout but not on the
+   same values C-contiguous refuses it (an interface finding, the C copy judged instead). A
+   failure is diagnosed by :mod:`bncheck.check._verify.diagnosis.family_fits`.
 3. ``backward-fd/<n>d/float64``: the target's backward against Richardson differences of its
    own forward in a random direction of (x, gamma, beta)
    (:func:`bncheck.check.gradient_check.check_directional`, the BN's error model).
 4. ``identities/<n>d/float64``: Σ dx = 0 over every set and dbeta = Σ dy (centered members);
    Σ x·dx = eps·r²·Σ(gamma·dy·x_hat) over every set (RMSNorm, r = 1/sqrt(mean(x²) + eps)),
    each within the recursive-summation bound of its terms.
-5. ``running``/``eval``: skipped, with why (no running statistics; eval mode is train mode),
-   except a torch module's eval output, which must equal its train output bitwise.
+5. ``running``/``eval``: an InstanceNorm target that keeps running statistics (a layer's
+   found by behaviour, as the BN layer's are; ``torch.nn.InstanceNorm*d`` with
+   ``track_running_stats=True``) has them checked by the BN running check
+   (:func:`bncheck.check._verify.checks.running.check_running_and_eval` with
+   ``statistics="instance"``: the exact per-instance mean and unbiased variance averaged over
+   the batch, held to PyTorch's convention, the one that defines them) and its eval output
+   against the truth with its own running statistics; an eval output that is the train output
+   (the input's own instance statistics) is named ``eval-batch-stats``. Any other target: not
+   applicable, with why, except a torch module's eval output, which must equal its train
+   output bitwise.
 
 The inputs are fixed probes and seeded random cases, not the BN's Hypothesis search and
 shrinking (the cases are small already: a failure lists the whole input).
@@ -38,13 +50,16 @@ from typing import Any
 
 import numpy as np
 
+from bncheck.check._verify.checks.running import check_running_and_eval
 from bncheck.check._verify.diagnosis.family_fits import diagnose_family
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckId, CheckResult, Options
+from bncheck.check._verify.targets.family import NO_SWITCH
 from bncheck.check.finite_diff import RICHARDSON_STEPS
 from bncheck.check.gradient_check import check_directional
 from bncheck.check.metrics import compare
 from bncheck.check.norms import Member
+from bncheck.check.strategies import LAYOUTS, with_layout
 from bncheck.check.tolerances import fd_noise, unit_roundoff, worst_case_k
 from bncheck.check.truth import exact_batchnorm, exact_rmsnorm
 from bncheck.exceptions import LoadError, TargetError
@@ -172,6 +187,14 @@ class Case:
     beta: np.ndarray | None
     dy: np.ndarray
     regime: str
+    #: the memory layout x and dy are handed over in (a key of LAYOUTS)
+    layout: str = "C"
+
+    def contiguous(self) -> Case:
+        """The same values C-contiguous."""
+        return dataclasses.replace(
+            self, x=np.ascontiguousarray(self.x), dy=np.ascontiguousarray(self.dy), layout="C"
+        )
 
 
 REGIMES = ("standard", "large-mean", "tiny-variance", "random-affine")
@@ -194,7 +217,11 @@ def _shapes(
     ]
 
 
-def make_cases(member: Member, ndim: int, dtype: str, seed: int, examples: int) -> list[Case]:
+def make_cases(
+    member: Member, ndim: int, dtype: str, seed: int, examples: int, layouts: bool = False
+) -> list[Case]:
+    """The regimes on the base shape and ``examples`` random shapes, C-contiguous; with
+    ``layouts``, one more case of the base shape (random affine) per other memory layout."""
     rng = np.random.default_rng([seed, 231, ndim])
     dt = np.dtype(dtype)
     out = []
@@ -218,6 +245,24 @@ def make_cases(member: Member, ndim: int, dtype: str, seed: int, examples: int) 
                     beta.astype(dt) if member.has_beta else None,
                     rng.standard_normal(shape).astype(dt),
                     regime,
+                )
+            )
+    if layouts and out:
+        shape = out[0].x.shape
+        pshape = member.param_shape(shape)
+        for layout in LAYOUTS:
+            if layout == "C":
+                continue
+            z = rng.standard_normal(shape).astype(dt)
+            dy = rng.standard_normal(shape).astype(dt)
+            out.append(
+                Case(
+                    with_layout(z, layout, 1),
+                    (1 + 0.5 * rng.standard_normal(pshape)).astype(dt),
+                    rng.standard_normal(pshape).astype(dt) if member.has_beta else None,
+                    with_layout(dy, layout, 1),
+                    "random-affine",
+                    layout,
                 )
             )
     return out
@@ -300,6 +345,51 @@ def _truth(member: Member, case: Case, eps: float) -> dict[str, np.ndarray | Non
     }
 
 
+def _run_laid_out(
+    proc: TargetProcess, member: Member, case: Case, options: Options
+) -> tuple[Case, tuple[Any, Any, Any, Any]]:
+    """One run of ``case`` in its layout; a target that raises on that layout but not on the
+    same values C-contiguous refuses the layout: an interface finding (a failure under
+    --strict, as for BN targets), and the C-contiguous run is judged instead."""
+    try:
+        return case, _run(proc, member, case.x, case.gamma, case.beta, EPS, case.dy)
+    except TargetError as exc:
+        if exc.fatal or case.layout == "C":
+            raise
+        plain = case.contiguous()
+        try:
+            run = _run(proc, member, plain.x, plain.gamma, plain.beta, EPS, plain.dy)
+        except TargetError:
+            raise exc from None
+        options.note(
+            [
+                f"refuses {LAYOUTS[case.layout]} input (shape {tuple(case.x.shape)}): "
+                f"{exc}; checked on a C-contiguous copy instead"
+            ]
+        )
+        return plain, run
+
+
+def _layout_only(proc: TargetProcess, member: Member, case: Case, stage: str) -> str:
+    """An explanation when a failure on a non-C layout does not happen on the same values
+    C-contiguous ("" when it does, or the rerun fails)."""
+    plain = case.contiguous()
+    try:
+        got = _outputs(
+            member, plain, _run(proc, member, plain.x, plain.gamma, plain.beta, EPS, plain.dy)
+        )
+    except (TargetError, ValueError):
+        return ""
+    names = ("y",) if stage == "forward" else ("dx", "dgamma", "dbeta")
+    judged = judge(member, plain, got, EPS)
+    if all(judged[n][0] <= judged[n][1] for n in names if n in judged):
+        return (
+            f"wrong on {LAYOUTS[case.layout]} input only: the same values C-contiguous are "
+            "within budget (the target depends on the memory layout of its input)"
+        )
+    return ""
+
+
 def judge(
     member: Member, case: Case, got: dict[str, Any], eps: float
 ) -> dict[str, tuple[float, float]]:
@@ -366,9 +456,9 @@ def check_forward_backward(
     ids = {s: str(CheckId(s, ndim, dtype)) for s in ("forward", "backward")}
     worst: dict[str, tuple[float, float, float]] = {}
     failed: dict[str, tuple[Case, dict[str, Any], str]] = {}
-    for case in make_cases(member, ndim, dtype, options.seed, options.examples):
+    for case in make_cases(member, ndim, dtype, options.seed, options.examples, layouts=True):
         try:
-            run = _run(proc, member, case.x, case.gamma, case.beta, EPS, case.dy)
+            case, run = _run_laid_out(proc, member, case, options)
             got = _outputs(member, case, run)
         except TargetError as exc:
             if exc.fatal:
@@ -393,7 +483,12 @@ def check_forward_backward(
                 if not err <= budget:
                     bad.append(f"{n} off by {err:.3g} ulp (budget {budget:.3g})")
             if bad and stage not in failed:
-                failed[stage] = (case, got, f"{'; '.join(bad)} on {case.x.shape} {case.regime}")
+                failed[stage] = (
+                    case,
+                    got,
+                    f"{'; '.join(bad)} on {case.x.shape} {case.regime}"
+                    + ("" if case.layout == "C" else f", {LAYOUTS[case.layout]}"),
+                )
     results = []
     for stage, check_id in ids.items():
         w = worst.get(stage)
@@ -417,6 +512,8 @@ def check_forward_backward(
             )
         if not diagnosis and found:
             diagnosis, explanation = list(found), "follows from the member found (norm above)"
+        if not diagnosis and got and case.layout != "C":
+            explanation = _layout_only(proc, member, case, stage)
         results.append(
             CheckResult(
                 check_id,
@@ -428,6 +525,7 @@ def check_forward_backward(
                     "shape": list(case.x.shape),
                     "dtype": dtype,
                     "regime": case.regime,
+                    "layout": case.layout,
                     "eps": EPS,
                     "x": case.x.astype(np.float64).tolist(),
                 },
@@ -584,9 +682,110 @@ def check_identities(
     )
 
 
+def check_running(
+    proc: TargetProcess, member: Member, ranks: list[int], kind: str, options: Options
+) -> list[CheckResult]:
+    """running, eval and eval-state of an InstanceNorm target with running statistics (module
+    docstring, 5.), on its first rank of 3 or more dimensions and each dtype but float16;
+    the not-applicable rows (:func:`check_eval`) for any other target."""
+    spatial = [n for n in ranks if n >= 3]
+    found = ""
+    if member.kind == "instance" and kind != "functional" and spatial:
+        try:
+            got, _ = proc.call("find_running", spatial[0])
+            found = got if isinstance(got, str) else ""
+        except TargetError as exc:
+            if exc.fatal:
+                raise
+    if found.startswith(NO_SWITCH):
+        why = (
+            f"the layer keeps running statistics ({found[len(NO_SWITCH) :]}) but bncheck found "
+            "no train/eval switch to use them; map it with --mode (see the README)"
+        )
+        return [
+            CheckResult("running", "not-checked", message=why),
+            CheckResult("eval", "not-checked", message=why),
+        ]
+    if not found:
+        return check_eval(proc, member, ranks[0], kind)
+    rows: list[CheckResult] = []
+    # InstanceNorm's running statistics are defined by PyTorch's (no other framework keeps
+    # them): held to that convention unless --convention states another
+    held = options.convention if options.convention != "any" else "torch"
+    for dtype in options.dtypes:
+        if dtype == "float16":
+            continue
+        found_rows = check_running_and_eval(
+            proc,
+            dataclasses.replace(options, channels=None, convention=held),
+            spatial[0],
+            dtype,
+            statistics="instance",
+        )
+        rows += found_rows
+        ev = next((r for r in found_rows if r.key.family == "eval"), None)
+        if ev is not None and ev.status == "fail" and not ev.diagnosis:
+            if _eval_uses_instance_stats(proc, spatial[0], dtype):
+                ev.diagnosis = ["eval-batch-stats"]
+                ev.explanation = (
+                    "eval output = train output: it normalizes with the statistics of the "
+                    "input's own instances, not the running statistics it keeps"
+                )
+    for r in rows:
+        if r.key.family != "running":
+            continue
+        r.message = "; ".join(
+            p
+            for p in (
+                r.message,
+                f"running statistics: {found}",
+                f"judged by {held!r}"
+                + (
+                    ", the convention of InstanceNorm's running statistics (PyTorch's)"
+                    if held != options.convention
+                    else ""
+                ),
+            )
+            if p
+        )
+    return rows
+
+
+def _eval_uses_instance_stats(proc: TargetProcess, ndim: int, dtype: str) -> bool:
+    """Whether the target's eval output is its instance normalization with its own gamma and
+    beta (the input's statistics, not the running ones), within :data:`FIT_MATCH`."""
+    member = Member("instance")
+    shape = PROBE_SHAPES[ndim]
+    x = probe_input(shape, 5).astype(dtype)
+    try:
+        proc.call("new", shape[1], dtype, EPS, ndim)
+        state, _ = proc.call("state")
+        y, _ = proc.call("forward", x, False, names=("x",))
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return False
+    g, b = state.get("gamma"), state.get("beta")
+    if not isinstance(g, np.ndarray) or not isinstance(b, np.ndarray):
+        return False
+    side = [1, shape[1]] + [1] * (ndim - 2)
+    ref = normalized(member, x.astype(np.float64), EPS) * g.reshape(side) + b.reshape(side)
+    try:
+        got = np.asarray(y, dtype=np.float64).reshape(shape)
+    except (TypeError, ValueError):
+        return False
+    with np.errstate(all="ignore"):
+        dist = float(np.max(np.abs(got - ref)) / np.max(np.abs(ref)))
+    return dist <= FIT_MATCH
+
+
 def check_eval(proc: TargetProcess, member: Member, ndim: int, kind: str) -> list[CheckResult]:
-    why = f"{member}: no running statistics" + (
-        ", a function has no eval mode" if kind == "functional" else ""
+    why = f"not applicable: {member} keeps no running statistics" + (
+        " (a function has no eval mode)"
+        if kind == "functional"
+        else " (InstanceNorm's track_running_stats is off)"
+        if kind == "torch" and member.kind == "instance"
+        else ""
     )
     rows = [CheckResult("running", "skip", message=why)]
     if kind != "torch":
@@ -722,7 +921,7 @@ def run_family(
             checks.append(check_fd(proc, member, ndim, options))
             checks.append(check_identities(proc, member, ndim, options))
     if ranks:
-        checks += check_eval(proc, member, ranks[0], kind)
+        checks += check_running(proc, member, ranks, kind, options)
     _carry(checks)
     return checks, member
 

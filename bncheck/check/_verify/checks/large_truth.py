@@ -21,7 +21,9 @@ correctly rounded truth, or one of its two neighbours when the exact value lies 
 a rounding boundary, which the "+1 ulp for the truth's own rounding" of every budget already
 allows (:func:`bncheck.check.metrics.compare`).
 
-Shares no code with :mod:`bncheck.bn` (whose kernels it judges) nor with the mpmath truth.
+Shares no code with :mod:`bncheck.bn` (whose kernels it judges) nor with the mpmath truth; its
+error-free transformations (Knuth's two_sum, Dekker's split and two_prod) are those of
+:mod:`bncheck.family.dd`, which the BN kernels do not use.
 """
 
 from __future__ import annotations
@@ -35,14 +37,12 @@ from numpy.typing import NDArray
 from bncheck.check.norms import BATCH_NORM
 from bncheck.check.tolerances import LARGE_TRUTH
 from bncheck.exceptions import BncheckError
+from bncheck.family.dd import fast_two_sum, two_prod, two_sum
 
 __all__ = ["TooIllConditioned", "dd_batchnorm", "use_large_truth"]
 
 F64 = NDArray[np.float64]
 DD = tuple[Any, Any]
-
-#: Dekker's splitter for float64 (2^27 + 1)
-_SPLIT = 134217729.0
 
 
 class TooIllConditioned(BncheckError, ArithmeticError):
@@ -54,38 +54,14 @@ def use_large_truth(x: Any) -> bool:
     return int(np.asarray(x).size) > LARGE_TRUTH.mpmath_values
 
 
-# -- double-double arithmetic (Dekker, Knuth; written for this module) --------------------------
-
-
-def _two_sum(a: Any, b: Any) -> DD:
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-def _fast_two_sum(a: Any, b: Any) -> DD:
-    s = a + b
-    return s, b - (s - a)
-
-
-def _split(a: Any) -> DD:
-    t = _SPLIT * a
-    hi = t - (t - a)
-    return hi, a - hi
-
-
-def _two_prod(a: Any, b: Any) -> DD:
-    p = a * b
-    ah, al = _split(a)
-    bh, bl = _split(b)
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+# -- double-double operations on the error-free transformations of bncheck.family.dd ----------
 
 
 def _add(a: DD, b: DD) -> DD:
-    s, e = _two_sum(a[0], b[0])
-    t, f = _two_sum(a[1], b[1])
-    s, e = _fast_two_sum(s, e + t)
-    return _fast_two_sum(s, e + f)
+    s, e = two_sum(a[0], b[0])
+    t, f = two_sum(a[1], b[1])
+    s, e = fast_two_sum(s, e + t)
+    return fast_two_sum(s, e + f)
 
 
 def _neg(a: DD) -> DD:
@@ -93,8 +69,8 @@ def _neg(a: DD) -> DD:
 
 
 def _mul(a: DD, b: DD) -> DD:
-    p, e = _two_prod(a[0], b[0])
-    return _fast_two_sum(p, e + (a[0] * b[1] + a[1] * b[0]))
+    p, e = two_prod(a[0], b[0])
+    return fast_two_sum(p, e + (a[0] * b[1] + a[1] * b[0]))
 
 
 def _div(a: DD, b: DD) -> DD:
@@ -103,15 +79,15 @@ def _div(a: DD, b: DD) -> DD:
     q2 = r[0] / b[0]
     r = _add(r, _neg(_mul((q2, 0.0 * q2), b)))
     q3 = r[0] / b[0]
-    q = _fast_two_sum(q1, q2)
+    q = fast_two_sum(q1, q2)
     return _add(q, (q3, 0.0 * q3))
 
 
 def _sqrt(a: DD) -> DD:
     s = np.sqrt(a[0])
-    p, e = _two_prod(s, s)
+    p, e = two_prod(s, s)
     r = ((a[0] - p) - e + a[1]) / (2.0 * s)
-    return _fast_two_sum(s, r)
+    return fast_two_sum(s, r)
 
 
 def _column_sums(a: DD) -> DD:

@@ -9,7 +9,7 @@ repeats exactly (``eval-state``)."""
 from __future__ import annotations
 
 import functools
-
+import math
 from typing import Any
 
 import numpy as np
@@ -22,12 +22,20 @@ from bncheck.check._verify.diagnosis.fits import diagnose_eval
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckResult, Options
 from bncheck.check.metrics import compare
-from bncheck.check.norms import BATCH_NORM
+from bncheck.check.norms import BATCH_NORM, Member
 from bncheck.check.tolerances import INFERENCE, running_budget
 from bncheck.check.truth import exact_batchnorm, exact_inference
 from bncheck.exceptions import BatchNormError, TargetError
 
-__all__ = ["ALTERNATIVES", "DEFAULT_BIAS", "check_eval", "check_running_and_eval", "state_vector"]
+__all__ = [
+    "ALTERNATIVES",
+    "DEFAULT_BIAS",
+    "STATISTICS",
+    "check_eval",
+    "check_running_and_eval",
+    "set_size",
+    "state_vector",
+]
 
 
 def _fail(check_id: str, message: str, **kw: Any) -> CheckResult:
@@ -100,12 +108,40 @@ def as_variance(stored: np.ndarray, form: str, eps: float) -> np.ndarray:
         return np.asarray(FORMS[form][2](np.asarray(stored, dtype=np.float64), eps))
 
 
+#: What a batch's statistics are, per channel: "batch" (BN: over the batch and spatial axes)
+#: or "instance" (InstanceNorm with running statistics, as torch.nn.InstanceNorm*d keeps them:
+#: the per-instance mean and variance over the spatial axes, averaged over the batch)
+STATISTICS = ("batch", "instance")
+
+
+def set_size(shape: tuple[int, ...], statistics: str = "batch") -> int:
+    """How many values one set of ``statistics`` holds (the m of the unbiased factor)."""
+    c = shape[1]
+    total = int(np.prod(shape)) // c
+    return total if statistics == "batch" else total // shape[0]
+
+
 @functools.lru_cache(maxsize=256)
-def _batch_statistics(data: bytes, dtype: str, shape: tuple[int, ...]) -> Any:
+def _batch_statistics(
+    data: bytes, dtype: str, shape: tuple[int, ...], statistics: str = "batch"
+) -> Any:
     """The exact batch statistics of one batch (mpmath), computed once per batch: fitting the
-    convention, the bias and the stored form scores the same batches dozens of times."""
+    convention, the bias and the stored form scores the same batches dozens of times. For
+    ``statistics="instance"`` the exact per-instance mean and biased variance, averaged over
+    the batch with a correctly rounded sum (math.fsum): within 3u of the exact average (each
+    per-instance value, the sum and the division rounded once)."""
     x = np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape)
-    stats = exact_batchnorm(x, None, None, eps=1e-5, spec=BATCH_NORM)
+    if statistics == "instance":
+        per = exact_batchnorm(x, None, None, eps=1e-5, spec=Member("instance").spec(x.ndim))
+        n, c = shape[0], shape[1]
+
+        def average(v: np.ndarray) -> np.ndarray:
+            cols = np.asarray(v, dtype=np.float64).reshape(n, c)
+            return np.array([math.fsum(cols[:, j]) / n for j in range(c)])
+
+        stats = per._replace(mean=average(per.mean), var=average(per.var))
+    else:
+        stats = exact_batchnorm(x, None, None, eps=1e-5, spec=BATCH_NORM)
     for value in stats:
         if isinstance(value, np.ndarray):
             value.setflags(write=False)  # shared by every later call
@@ -121,19 +157,19 @@ def _expected_running(
     add_to_var: float = 0.0,
     form: str = "var",
     eps: float = 1e-5,
+    statistics: str = "batch",
 ) -> list[tuple[np.ndarray, np.ndarray]] | None:
     c = batches[0].shape[1]
     mean: Any = np.asarray(s0["running_mean"], dtype=np.float64).reshape(c)
     var: Any = np.asarray(s0["running_var"], dtype=np.float64).reshape(c)
     out = []
     for t, x in enumerate(batches):
-        stats = _batch_statistics(x.tobytes(), x.dtype.str, x.shape)
+        stats = _batch_statistics(x.tobytes(), x.dtype.str, x.shape, statistics)
+        m = set_size(x.shape, statistics)
         if add_to_var:
-            m = x.size // c
             factor = m / (m - 1) if unbiased else 1.0
             stats = stats._replace(var=stats.var + add_to_var / factor)
         mom = momentum if CONVENTIONS[convention].allows_momentum else None
-        m = x.size // c
         batch_var = stats.var
         if form != "var":  # the stored form of the (biased or unbiased) batch variance
             with np.errstate(all="ignore"):
@@ -194,11 +230,13 @@ def _matches(
 
 
 def check_running_and_eval(
-    proc: TargetProcess, options: Options, ndim: int, dtype: str
+    proc: TargetProcess, options: Options, ndim: int, dtype: str, statistics: str = "batch"
 ) -> list[CheckResult]:
-    """running, eval and eval-state (for targets with running statistics), on (ndim, dtype)."""
+    """running, eval and eval-state (for targets with running statistics), on (ndim, dtype);
+    ``statistics``: what the running statistics average (:data:`STATISTICS`; "instance": the
+    caller has found running statistics on an InstanceNorm target)."""
     ids = [f"{k}/{ndim}d/{dtype}" for k in ("running", "eval", "eval-state")]
-    if not proc.description.get("running"):
+    if statistics == "batch" and not proc.description.get("running"):
         why = f"a {proc.description.get('kind')} target has no running statistics or eval mode"
         return [CheckResult(i, "skip", message=why) for i in ids]
     rng = np.random.default_rng([options.seed, 7, ndim])
@@ -246,6 +284,7 @@ def check_running_and_eval(
         eps,
         np.dtype(dtype),
         given if isinstance(given, str) and given in FORMS else "",
+        statistics,
     )
     if declared != options.convention and declared == documented:
         running.message = (
@@ -265,6 +304,7 @@ def _judge_running(
     eps: float,
     input_dtype: Any = None,
     given_form: str = "",
+    statistics: str = "batch",
 ) -> tuple[CheckResult, str]:
     """The running check's result, and the form of the stored spread statistic (:data:`FORMS`)
     that fits best: a variance unless another form is followed. The budget is that of the
@@ -303,7 +343,15 @@ def _judge_running(
 
     def score(conv: str, bias: bool, add: float = 0.0) -> float:
         expected = _expected_running(
-            s0, batches, conv, momenta[conv], bias, add_to_var=add, form=form, eps=eps
+            s0,
+            batches,
+            conv,
+            momenta[conv],
+            bias,
+            add_to_var=add,
+            form=form,
+            eps=eps,
+            statistics=statistics,
         )
         return _matches(observed, expected, m, start)
 
@@ -335,14 +383,19 @@ def _judge_running(
         if any(score(conv, bias, eps) <= 1.0 for conv, bias in candidates):
             diagnosis = ["eval-eps-in-running-var"]
     fitted = ""
-    if not diagnosis and form == "var":
+    if not diagnosis and form == "var" and statistics == "batch":
         fitted = _debias_start(batches, observed, m, momentum, a, wanted, start)
         diagnosis = [DEBIAS_START] if fitted else []
     if not diagnosis and _float32_only(observed, start):
         narrow = np.dtype(np.float32)
         if (
             min(
-                _matches(observed, _expected_running(s0, batches, c, momenta[c], b), m, narrow)
+                _matches(
+                    observed,
+                    _expected_running(s0, batches, c, momenta[c], b, statistics=statistics),
+                    m,
+                    narrow,
+                )
                 for c, b in wanted
             )
             <= 1.0

@@ -86,13 +86,15 @@ OPS = frozenset(
         "stash",
         "unstash",
         "eval_grad",
+        "find_running",
     }
 )
 #: calls only some adapters answer (the others raise AttributeError, which the caller reads as
 #: "does not apply"): ``probe`` (functional targets, probed as an ordinary call),
 #: ``stash``/``unstash`` (keep the last forward's cache aside, and bring it back: targets whose
 #: backward takes the cache its forward returned), ``eval_grad`` (eval with gradient recording
-#: on: autograd targets)
-OPTIONAL_OPS = frozenset({"probe", "stash", "unstash", "eval_grad"})
+#: on: autograd targets), ``find_running(ndim)`` (family targets: what keeps running
+#: statistics, "" for nothing)
+OPTIONAL_OPS = frozenset({"probe", "stash", "unstash", "eval_grad", "find_running"})
 #: the calls the parent may make of a synchronized adapter
 SYNC_OPS = frozenset({"start", "run"})

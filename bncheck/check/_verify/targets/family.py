@@ -11,7 +11,16 @@ process), in the forms BN targets take:
   by keyword, ``forward(x)``, ``backward(dout)`` returning dx or (dx, dgamma, dbeta), the
   gradients also found as attributes (dgamma/dbeta, dweight/dbias, grads);
 - ``torch.nn.LayerNorm``, ``GroupNorm``, ``InstanceNorm1d/2d/3d`` (affine) and ``RMSNorm``,
-  driven with autograd.
+  driven with autograd: the class, or an instance (``InstanceNorm2d(C,
+  track_running_stats=True, momentum=...)``) whose configuration is kept for every input
+  shape (made afresh with affine=True and the channels of the input).
+
+Running statistics (InstanceNorm with ``track_running_stats``): ``find_running(ndim)`` finds
+them, a layer's by behaviour (:func:`bncheck.check._verify.targets.layer.running_by_behaviour`,
+the BN layer's discovery), a torch module's as its buffers; then the layer lives from ``new``
+to the next ``new`` (a training loop), ``forward(x, train)`` uses the layer's own train/eval
+switch (:func:`bncheck.check._verify.targets.layout.mode_of`) and ``state()`` reports
+running_mean, running_var, momentum, eps, gamma and beta as the BN running check reads them.
 
 Which member the adapter computes with is the parent's to say (``variant("layer:1")``): the
 parent fits it by trying members (:mod:`bncheck.check._verify.checks.family`). ``set_params``
@@ -28,10 +37,17 @@ from typing import Any
 
 import numpy as np
 
+from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.common import as_array
+from bncheck.check._verify.targets.layer import running_by_behaviour
+from bncheck.check._verify.targets.layout import Layout, call_forward, mode_of
 from bncheck.check.norms import Member
 
-__all__ = ["FamilyAdapter", "claimed_kind", "family_functions"]
+__all__ = ["NO_SWITCH", "FamilyAdapter", "claimed_kind", "family_functions"]
+
+#: the prefix of ``find_running``'s answer for running statistics kept by a layer with no
+#: train/eval switch bncheck found (followed by what keeps them)
+NO_SWITCH = "no eval switch: "
 
 _CLAIMS = (
     (re.compile(r"rms_?norm", re.I), "rms"),
@@ -139,6 +155,10 @@ class FamilyAdapter:
 
     def watched(self) -> dict[str, Any]:
         return {}
+
+    def find_running(self, ndim: int) -> str:
+        """What keeps running statistics, for the report ("" when nothing does: a function)."""
+        return ""
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -254,7 +274,8 @@ _SIZE_NAMES = ("normalized_shape", "dim", "d", "num_features", "features", "num_
 
 
 class FamilyLayer(FamilyAdapter):
-    """A hand-written layer class: constructed per input shape from the member."""
+    """A hand-written layer class: constructed from the member (and the input's shape, for a
+    parameter shape that depends on it), kept until the next ``new``."""
 
     kind = "layer"
 
@@ -263,13 +284,31 @@ class FamilyLayer(FamilyAdapter):
         self.cls = cls
         self.layer: Any = None
         self.x_shape: tuple[int, ...] = ()
+        self.built_for: tuple[int, ...] = ()
         self.built_with = ""
+        self.channels = 0
+        self.ndim = 2
+        self.layout: Layout | None = None
+        self.running: tuple[Any, Any] | None = None
 
     def mapping(self) -> list[str]:
-        return [f"{self.cls.__name__}: forward(x) -> y; backward(dout) -> dx, dgamma, dbeta"]
+        out = [f"{self.cls.__name__}: forward(x) -> y; backward(dout) -> dx, dgamma, dbeta"]
+        if self.layout is not None and self.layout.mode != "none":
+            out.append(f"train/eval switch: {self.layout.mode} {self.layout.mode_name}".rstrip())
+        if self.running is not None:
+            out.append(
+                f"running statistics: {self.running[0].label()}, {self.running[1].label()} "
+                "(found by behaviour)"
+            )
+        return out
+
+    def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
+        self.channels, self.ndim = int(num_features), int(ndim)
+        return super().new(num_features, dtype, eps, ndim)
 
     def reset(self) -> None:
         self.layer = None
+        self.built_for = ()
 
     def _build(self, shape: tuple[int, ...]) -> Any:
         sig = inspect.signature(self.cls)
@@ -287,7 +326,26 @@ class FamilyLayer(FamilyAdapter):
             elif p.default is p.empty:
                 kwargs[p.name] = size
         self.built_with = ", ".join(f"{k}={v}" for k, v in kwargs.items())
-        return self.cls(**kwargs)
+        layer = self.cls(**kwargs)
+        if self.layout is None:
+            self.layout = mode_of(layer)
+        return layer
+
+    def _ensure(self, shape: tuple[int, ...]) -> None:
+        """The layer for input of ``shape``: the one built since ``new`` while its parameter
+        shape fits, else a new one with the parameters set."""
+        pshape = self.member.param_shape(shape)
+        if self.layer is None or self.built_for != pshape:
+            self.layer = self._build(shape)
+            self.built_for = pshape
+            self._set(("gamma", "weight", "scale", "g"), self.gamma)
+            self._set(("beta", "bias", "shift", "b"), self.beta)
+
+    def set_params(self, gamma: Any, beta: Any) -> None:
+        super().set_params(gamma, beta)
+        if self.layer is not None:
+            self._set(("gamma", "weight", "scale", "g"), gamma)
+            self._set(("beta", "bias", "shift", "b"), beta)
 
     def _set(self, attr_names: tuple[str, ...], value: Any) -> None:
         if value is None:
@@ -304,12 +362,70 @@ class FamilyLayer(FamilyAdapter):
                     self.layer.params[n] = value.astype(cur.dtype).reshape(cur.shape).copy()
                     return
 
+    def _get(self, attr_names: tuple[str, ...]) -> Any:
+        for n in attr_names:
+            cur = getattr(self.layer, n, None)
+            if isinstance(cur, np.ndarray):
+                return cur.copy()
+        params = getattr(self.layer, "params", None)
+        if isinstance(params, dict):
+            for n in attr_names:
+                if isinstance(params.get(n), np.ndarray):
+                    return params[n].copy()
+        return None
+
+    def _call(self, layer: Any, x: Any, train: bool) -> Any:
+        layout = self.layout or Layout()
+        if layout.mode == "none":
+            if not train:
+                raise NotImplementedError("the layer has no eval mode bncheck found")
+            return layer.forward(x)
+        return call_forward(layer, layout, x, train)
+
     def forward(self, x: Any, train: bool) -> Any:
         self.x_shape = tuple(x.shape)
-        self.layer = self._build(self.x_shape)
-        self._set(("gamma", "weight", "scale", "g"), self.gamma)
-        self._set(("beta", "bias", "shift", "b"), self.beta)
-        return as_array(self.layer.forward(x))
+        self._ensure(self.x_shape)
+        return as_array(self._call(self.layer, x, train))
+
+    def find_running(self, ndim: int) -> str:
+        """Running statistics of the member on ``ndim``-D input, by behaviour."""
+        c = 3
+        shape = (4, c, *([3, 2, 2][: ndim - 2]))
+
+        def trained(batches: list[np.ndarray]) -> Any:
+            layer = self._build(shape)
+            for x in batches:
+                self._call(layer, x.copy(), True)
+            return layer
+
+        self.running = running_by_behaviour(trained, shape, c, set())
+        if self.running is None:
+            return ""
+        found = f"{self.running[0].label()}, {self.running[1].label()}"
+        if self.layout is None or self.layout.mode == "none":
+            self.running = None  # statistics with no eval switch to use them: not driven
+            return f"{NO_SWITCH}{found}"
+        return found
+
+    def state(self) -> dict[str, Any]:
+        out = super().state()
+        if self.running is None:
+            return out
+        if self.layer is None:
+            self._ensure((2, self.channels, *([2] * (self.ndim - 2))))
+        for key, where in zip(("running_mean", "running_var"), self.running, strict=True):
+            value = where.get(self.layer) if where.exists(self.layer) else None
+            value = as_array(value)
+            out[key] = np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+        found = P.scalar_attr(self.layer, P.MOMENTUM_NAMES)
+        if found:
+            out["momentum"] = found[1]
+        found = P.scalar_attr(self.layer, P.EPS_NAMES)
+        if found:
+            out["eps"] = found[1]
+        out["gamma"] = self._get(("gamma", "weight", "scale", "g"))
+        out["beta"] = self._get(("beta", "bias", "shift", "b"))
+        return out
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         result = self.layer.backward(dy)
@@ -335,22 +451,43 @@ class FamilyLayer(FamilyAdapter):
 
 
 class FamilyTorch(FamilyAdapter):
-    """torch.nn.LayerNorm / GroupNorm / InstanceNorm*d / RMSNorm with autograd."""
+    """torch.nn.LayerNorm / GroupNorm / InstanceNorm*d / RMSNorm with autograd; ``config``:
+    the keyword arguments of an instance the user passed (InstanceNorm's momentum and
+    track_running_stats), kept for every module made. A module lives until the next ``new``
+    while its parameter shape fits."""
 
     kind = "torch"
 
-    def __init__(self, cls: Any, name: str) -> None:
+    def __init__(self, cls: Any, name: str, config: dict[str, Any] | None = None) -> None:
         super().__init__(name)
         self.cls = cls
+        self.config = dict(config or {})
         self.x_t: Any = None
         self.y_t: Any = None
         self.module: Any = None
+        self.built_for: tuple[int, ...] = ()
         self.x_shape: tuple[int, ...] = ()
+        self.channels = 0
+        self.ndim = 2
         cname = cls.__name__
         self.rank = {"InstanceNorm1d": 3, "InstanceNorm2d": 4, "InstanceNorm3d": 5}.get(cname)
 
     def mapping(self) -> list[str]:
-        return [f"torch.nn.{self.cls.__name__}, gradients by autograd"]
+        config = dict(self.config, affine=True) if self.rank is not None else self.config
+        extra = ", ".join(f"{k}={v!r}" for k, v in config.items())
+        return [
+            f"torch.nn.{self.cls.__name__}"
+            + (f"({extra})" if extra else "")
+            + ", gradients by autograd"
+        ]
+
+    def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
+        self.channels, self.ndim = int(num_features), int(ndim)
+        return super().new(num_features, dtype, eps, ndim)
+
+    def reset(self) -> None:
+        self.module = None
+        self.built_for = ()
 
     def _build(self, shape: tuple[int, ...]) -> Any:
         m = self.member
@@ -360,23 +497,62 @@ class FamilyTorch(FamilyAdapter):
         if cname.startswith("InstanceNorm"):
             if self.rank is not None and len(shape) != self.rank:
                 raise ValueError(f"{cname} takes {self.rank}-D input (N, C, ...)")
-            return self.cls(shape[1], eps=self.eps, affine=True)
+            return self.cls(shape[1], eps=self.eps, affine=True, **self.config)
         return self.cls(m.param_shape(shape), eps=self.eps)
+
+    def _ensure(self, shape: tuple[int, ...]) -> None:
+        import torch
+
+        pshape = self.member.param_shape(shape)
+        if self.module is not None and self.built_for == pshape:
+            return
+        self.module = self._build(shape).to(getattr(torch, self.dtype))
+        self.built_for = pshape
+        self.set_params(self.gamma, self.beta)
+
+    def set_params(self, gamma: Any, beta: Any) -> None:
+        import torch
+
+        super().set_params(gamma, beta)
+        if self.module is None:
+            return
+        with torch.no_grad():
+            if gamma is not None and getattr(self.module, "weight", None) is not None:
+                self.module.weight.copy_(torch.from_numpy(np.asarray(gamma)))
+            if beta is not None and getattr(self.module, "bias", None) is not None:
+                self.module.bias.copy_(torch.from_numpy(np.asarray(beta)))
 
     def forward(self, x: Any, train: bool) -> Any:
         import torch
 
         self.x_shape = tuple(x.shape)
-        self.module = self._build(self.x_shape).to(getattr(torch, self.dtype))
-        with torch.no_grad():
-            if self.gamma is not None and getattr(self.module, "weight", None) is not None:
-                self.module.weight.copy_(torch.from_numpy(np.asarray(self.gamma)))
-            if self.beta is not None and getattr(self.module, "bias", None) is not None:
-                self.module.bias.copy_(torch.from_numpy(np.asarray(self.beta)))
+        self._ensure(self.x_shape)
         self.module.train(train)
         self.x_t = torch.from_numpy(np.array(x)).requires_grad_(True)
         self.y_t = self.module(self.x_t)
         return self.y_t.detach().numpy().copy()
+
+    def _tracks(self) -> bool:
+        return bool(self.config.get("track_running_stats")) and self.rank is not None
+
+    def find_running(self, ndim: int) -> str:
+        return "running_mean, running_var (buffers)" if self._tracks() else ""
+
+    def state(self) -> dict[str, Any]:
+        out = super().state()
+        if not self._tracks():
+            return out
+        if self.module is None:
+            self._ensure((2, self.channels, *([2] * (self.ndim - 2))))
+        mod = self.module
+        for key in ("running_mean", "running_var"):
+            buf = getattr(mod, key, None)
+            out[key] = None if buf is None else buf.detach().numpy().copy()
+        out["momentum"] = mod.momentum
+        out["eps"] = mod.eps
+        out["gamma"] = mod.weight.detach().numpy().copy()
+        out["beta"] = mod.bias.detach().numpy().copy()
+        return out
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         import torch
@@ -415,6 +591,17 @@ def family_adapter(obj: Any, attr: str | None, name: str) -> FamilyAdapter | Non
             return FamilyTorch(obj, name)
         if callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None)):
             return FamilyLayer(obj, name)
+        return None
+    cls = type(obj)
+    if (getattr(cls, "__module__", "") or "").startswith("torch") and cls.__name__ in _TORCH:
+        # an instance: its configuration (InstanceNorm's momentum, track_running_stats)
+        config: dict[str, Any] = {}
+        if cls.__name__.startswith("InstanceNorm"):
+            config = {
+                "momentum": obj.momentum,
+                "track_running_stats": bool(obj.track_running_stats),
+            }
+        return FamilyTorch(cls, name, config)
     if isinstance(obj, tuple) and len(obj) == 2 and all(callable(f) for f in obj):
         return FamilyFunctional(obj[0], obj[1], name)
     return None

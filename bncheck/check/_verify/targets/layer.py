@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import inspect
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -718,74 +719,24 @@ class LayerAdapter(LayerDriver):
         return None
 
     def _running_by_behaviour(self, c: int) -> tuple[Any, Any] | None:
-        """Running statistics among the values of C numbers: those that depend on the batches
-        before the last one (two instances trained on different first batches and the same
-        second batch disagree on them; a cache of the last batch's statistics agrees); the
-        mean is the one that moves towards the batch mean, the other is the spread statistic
-        (a variance, standard deviation or inverse standard deviation: its meaning is fitted by
-        the running check)."""
+        """Running statistics among the values of C numbers, by behaviour
+        (:func:`running_by_behaviour`)."""
         if self.layout.mode == "none":
             return None
-        rng = np.random.default_rng(11)
         shape = probe_x(c, self.probe_ndim).shape
-        a1 = rng.normal(3.0, 2.0, size=shape)
-        a2 = rng.normal(-4.0, 0.7, size=shape)
-        b = rng.normal(-2.0, 0.5, size=shape)
 
-        def values(obj: Any) -> dict[Any, Any]:
-            out = {}
-            for p, v in leaves(obj, c).items():
-                arr = np.asarray(as_array(v))
-                if arr.dtype.kind in "fiu":
-                    out[p] = arr.astype(np.float64).reshape(c)
-            return out
-
-        try:
+        def trained(batches: list[np.ndarray]) -> Any:
             obj = self._make(c, np.float64, self.probe_ndim)
-            call_forward(obj, self.layout, self._to_axis(a1.copy()), True)
-            first = values(obj)
-            call_forward(obj, self.layout, self._to_axis(b.copy()), True)
-            second = values(obj)
-            other = self._make(c, np.float64, self.probe_ndim)
-            call_forward(other, self.layout, self._to_axis(a2.copy()), True)
-            call_forward(other, self.layout, self._to_axis(b.copy()), True)
-            second_other = values(other)
-        except Exception:
-            return None
-        taken = self._roles_taken()
-        mean_b = _columns(b, c).mean(axis=1)
-        blends = []
-        for path, v2 in second.items():
-            v1, w2 = first.get(path), second_other.get(path)
-            if path in taken or v1 is None or w2 is None or path.steps[-1] == "grad":
-                continue
-            if np.array_equal(v1, v2) or not np.all(np.isfinite(v2)):
-                continue
-            if np.allclose(v2, w2, rtol=1e-9, atol=0.0):
-                continue  # the same after the same last batch: a cache, not a running value
-            blends.append(path)
-        means = []
-        for path in blends:
-            step, want = second[path] - first[path], mean_b - first[path]
-            with np.errstate(all="ignore"):
-                w = step / want
-            if (
-                np.all(np.isfinite(w))
-                and np.all(w > 0)
-                and np.all(w <= 1 + 1e-9)
-                and np.ptp(w) < 1e-6
-            ):
-                means.append(path)
-        if len(means) != 1:
-            return None
-        spread = [p for p in blends if p != means[0]]
-        spread.sort(key=lambda p: (not _hinted(p, ("var", "std", "sigma", "scale")), len(p.steps)))
-        if not spread:
-            return None
-        self.running_note = (
-            "found by behaviour (they carry every training batch, not only the last)"
-        )
-        return means[0], spread[0]
+            for x in batches:
+                call_forward(obj, self.layout, self._to_axis(x.copy()), True)
+            return obj
+
+        found = running_by_behaviour(trained, shape, c, self._roles_taken())
+        if found is not None:
+            self.running_note = (
+                "found by behaviour (they carry every training batch, not only the last)"
+            )
+        return found
 
     def _grads_by_behaviour(self, before: dict[Any, Any], dy: Any, c: int) -> Any:
         """Gradients the backward wrote among the values of C numbers (new or changed, not the
@@ -859,6 +810,66 @@ def _literal(text: str) -> Any:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+
+
+def running_by_behaviour(
+    trained: Callable[[list[np.ndarray]], Any],
+    shape: tuple[int, ...],
+    c: int,
+    taken: set[Any],
+) -> tuple[Any, Any] | None:
+    """Running statistics among the values of C numbers of a layer (their paths), or None:
+    those that depend on the batches before the last one (two instances trained on different
+    first batches and the same second batch disagree on them; a cache of the last batch's
+    statistics agrees); the mean is the one that moves towards the batch's per-channel mean
+    (for instance norm too: the average of its per-instance means), the other is the spread
+    statistic (a variance, standard deviation or inverse standard deviation: its meaning is
+    fitted by the running check). ``trained(batches)``: a new instance after one training
+    forward per batch (channels on axis 1); ``taken``: paths with another role."""
+    rng = np.random.default_rng(11)
+    a1 = rng.normal(3.0, 2.0, size=shape)
+    a2 = rng.normal(-4.0, 0.7, size=shape)
+    b = rng.normal(-2.0, 0.5, size=shape)
+
+    def values(obj: Any) -> dict[Any, Any]:
+        out = {}
+        for p, v in leaves(obj, c).items():
+            arr = np.asarray(as_array(v))
+            if arr.dtype.kind in "fiu":
+                out[p] = arr.astype(np.float64).reshape(c)
+        return out
+
+    try:
+        first = values(trained([a1]))
+        second = values(trained([a1, b]))
+        second_other = values(trained([a2, b]))
+    except Exception:
+        return None
+    mean_b = _columns(b, c).mean(axis=1)
+    blends = []
+    for path, v2 in second.items():
+        v1, w2 = first.get(path), second_other.get(path)
+        if path in taken or v1 is None or w2 is None or path.steps[-1] == "grad":
+            continue
+        if np.array_equal(v1, v2) or not np.all(np.isfinite(v2)):
+            continue
+        if np.allclose(v2, w2, rtol=1e-9, atol=0.0):
+            continue  # the same after the same last batch: a cache, not a running value
+        blends.append(path)
+    means = []
+    for path in blends:
+        step, want = second[path] - first[path], mean_b - first[path]
+        with np.errstate(all="ignore"):
+            w = step / want
+        if np.all(np.isfinite(w)) and np.all(w > 0) and np.all(w <= 1 + 1e-9) and np.ptp(w) < 1e-6:
+            means.append(path)
+    if len(means) != 1:
+        return None
+    spread = [p for p in blends if p != means[0]]
+    spread.sort(key=lambda p: (not _hinted(p, ("var", "std", "sigma", "scale")), len(p.steps)))
+    if not spread:
+        return None
+    return means[0], spread[0]
 
 
 def _columns(a: Any, c: int) -> Any:

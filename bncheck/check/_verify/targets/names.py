@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from bncheck.check._verify.targets.values import c_values
+
 __all__ = [
     "BOOL_MODE_PARAMS",
     "GRAD_NAMES",
@@ -256,24 +258,6 @@ def _holder(obj: Any, container: str | None) -> Any:
     return value if isinstance(value, dict) else None
 
 
-def _c_values(value: Any, c: int | None) -> bool:
-    """Whether ``value`` is an array-like of C values (any shape: (C,), (1, C), ...)."""
-    if value is None:
-        return False
-    data = getattr(value, "data", None) if not isinstance(value, np.ndarray) else None
-    if isinstance(data, np.ndarray):  # a parameter object of a NumPy mini-framework
-        value = data
-    try:
-        arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
-    except Exception:
-        return False
-    if arr.dtype.kind not in "fiu" or arr.ndim == 0:
-        return False
-    if c is None:
-        return True
-    return arr.size == c and max(arr.shape) == c
-
-
 def find_pair(
     obj: Any,
     names: tuple[tuple[str, str], ...],
@@ -293,7 +277,7 @@ def find_pair(
                 continue
             va, vb = sa.get(obj), sb.get(obj)
             ok = all(
-                ((v is None or _scalar_number(v)) and allow_none) or _c_values(v, c)
+                ((v is None or _scalar_number(v)) and allow_none) or c_values(v, c, array_like=True)
                 for v in (va, vb)
             )
             if ok:
@@ -318,9 +302,9 @@ def c_valued_slots(obj: Any, c: int) -> dict[str, Slot]:
             continue
         if isinstance(value, dict) and name in (*CONTAINERS, *GRAD_CONTAINERS):
             for key in list(value):
-                if isinstance(key, str) and _c_values(value[key], c):
+                if isinstance(key, str) and c_values(value[key], c, array_like=True):
                     out[f"{name}[{key!r}]"] = Slot(key, name)
-        elif not callable(value) and _c_values(value, c):
+        elif not callable(value) and c_values(value, c, array_like=True):
             out[name] = Slot(name)
     return out
 

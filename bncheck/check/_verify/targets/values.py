@@ -230,15 +230,18 @@ def _rows_of_c(value: Any, c: int | None) -> bool:
     )
 
 
-def c_values(value: Any, c: int | None) -> bool:
+def c_values(value: Any, c: int | None, *, array_like: bool = False) -> bool:
     """Whether ``value`` holds C numbers (any shape: (C,), (1, C), (1, C, 1, 1)); an array, a
-    framework tensor or a parameter object whose ``.data`` is one."""
+    framework tensor or a parameter object whose ``.data`` is one. ``c`` None: any number of
+    values. ``array_like``: any sequence NumPy reads as numbers (a list) counts too, for a
+    value a layer's known name points at; a walk through arbitrary data (:func:`leaves`) takes
+    arrays and tensors only."""
     if value is None or isinstance(value, (bool, str, bytes)):
         return False
     data = getattr(value, "data", None) if not isinstance(value, np.ndarray) else None
-    if isinstance(data, np.ndarray):
+    if isinstance(data, np.ndarray):  # a parameter object of a NumPy mini-framework
         value = data
-    if not isinstance(value, np.ndarray) and not hasattr(value, "detach"):
+    if not array_like and not isinstance(value, np.ndarray) and not hasattr(value, "detach"):
         return False
     try:
         arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)

@@ -21,6 +21,7 @@ _SPLIT = 134217729.0  # 2^27 + 1
 
 
 def two_sum(a: Any, b: Any) -> DD:
+    """(s, e) with s = fl(a + b) and s + e = a + b exactly (Knuth)."""
     s = a + b
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
@@ -32,16 +33,18 @@ def fast_two_sum(a: Any, b: Any) -> DD:
     return s, b - (s - a)
 
 
-def _split(a: Any) -> DD:
+def split(a: Any) -> DD:
+    """(hi, lo) with hi + lo = a and hi of 26 significant bits (Dekker's split)."""
     t = _SPLIT * a
     hi = t - (t - a)
     return hi, a - hi
 
 
 def two_prod(a: Any, b: Any) -> DD:
+    """(p, e) with p = fl(a·b) and p + e = a·b exactly, barring overflow (Dekker)."""
     p = a * b
-    ah, al = _split(a)
-    bh, bl = _split(b)
+    ah, al = split(a)
+    bh, bl = split(b)
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
