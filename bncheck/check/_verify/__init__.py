@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import os
 import pickle
-import sys
 import tempfile
 import time
 import types
@@ -441,19 +440,15 @@ def _name_of(target: Any) -> str:
 
 
 def _start_method(target: Any) -> str:
-    """spawn: the child imports the target afresh (safe even when this process has started
-    threads, e.g. torch's, or has started JAX's backend). A target named by a string always
-    spawns: the child is a fresh interpreter running the supervisor script, so it needs nothing
-    of this process's __main__ (pytest-xdist workers, ``python -c`` and notebooks have no
-    __main__ file). fork where spawn cannot work: an in-memory target that does not pickle (a
-    closure), one defined in __main__ (the fresh child could not import it), or any in-memory
-    target when __main__ is no file."""
+    """spawn: the child is a fresh interpreter running the supervisor script, which imports the
+    target afresh (a string) or unpickles it (an object, by importing its module). It needs
+    nothing of this process's __main__ (pytest-xdist workers, ``python -c`` and notebooks
+    have no __main__ file), and inherits no thread a framework started here (torch's, JAX's:
+    forking a process holding them may deadlock the child) nor a started JAX backend. fork
+    only where spawn cannot work: an object defined in __main__ (the fresh child could not
+    import it) or one that does not pickle (a closure)."""
     if isinstance(target, str):
         return "spawn"
-    main = sys.modules.get("__main__")
-    main_file = getattr(main, "__file__", None)
-    if not main_file or not os.path.exists(main_file):
-        return "fork"
     if getattr(target, "__module__", None) == "__main__":
         return "fork"
     try:
