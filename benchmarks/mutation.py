@@ -637,7 +637,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "verify engine",
         "C values recognised by their count alone: a (2, 2) array passes for C = 4",
         "python",
-        "_c_values",
+        "c_values",
         "return arr.size == c and max(arr.shape) == c",
         "return arr.size == c",
         PROTOCOL,
