@@ -575,6 +575,12 @@ def family_adapter(obj: Any, attr: str | None, name: str) -> FamilyAdapter | Non
     an object), or None when it is not a family target in a form this module drives."""
     import types
 
+    from bncheck.check._verify.targets.frameworks.family_jax import jax_family_adapter
+
+    if not isinstance(obj, types.ModuleType):
+        found = jax_family_adapter(obj, name)  # Flax linen, Keras
+        if found is not None:
+            return found
     if isinstance(obj, types.ModuleType):
         if attr is not None and not callable(getattr(obj, f"{attr}_forward", None)):
             if not hasattr(obj, attr):
@@ -615,6 +621,9 @@ def load_family(target: Any, norm: str | None = None) -> FamilyAdapter:
     from bncheck.exceptions import LoadError
 
     if isinstance(target, str):
+        from bncheck.check._verify.targets.frameworks import prepare_target
+
+        prepare_target(target)  # KERAS_BACKEND before Keras is imported; a missing framework
         obj, attr = resolve(target)
         name = target
     else:
@@ -624,7 +633,8 @@ def load_family(target: Any, norm: str | None = None) -> FamilyAdapter:
     if adapter is None:
         raise LoadError(
             f"{name!r}: no normalization target found (expected *norm_forward/*norm_backward "
-            "functions, a layer class with forward and backward, or a torch.nn norm class)"
+            "functions, a layer class with forward and backward, a torch.nn, flax.linen or Keras "
+            "norm class)"
         )
     if adapter.claim is None and isinstance(adapter, FamilyFunctional):
         adapter.claim = claimed_kind(adapter.fwd.__name__)
