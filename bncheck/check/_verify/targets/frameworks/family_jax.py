@@ -106,8 +106,9 @@ class JaxFamily(FamilyAdapter):
         self.x64_ok = True
         self.built_as = ""
 
-    def _make(self, shape: tuple[int, ...], dtype: str) -> tuple[Any, Any]:
-        """(steps, their parameters) of the layer computing ``self.member`` on ``shape``."""
+    def _make(self, shape: tuple[int, ...], dtype: str) -> Any:
+        """The steps (:class:`Built` or :class:`TorchBuilt`, with their parameters) of the
+        layer computing ``self.member`` on ``shape``."""
         raise NotImplementedError
 
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
@@ -311,9 +312,11 @@ class KerasFamily(JaxFamily):
             params = {_short(v): v.value.detach().clone() for v in trainable}
             stats = [v.value.detach().clone() for v in fixed]
         names = list(params)
+        # training= only where call() takes it (LayerNormalization's does not)
+        mode = {"training": True} if "training" in inspect.signature(layer.call).parameters else {}
 
         def call(train: bool, p: Any, s: Any, x: Any) -> Any:
-            y, new = layer.stateless_call([p[k] for k in names], s, x, training=train)
+            y, new = layer.stateless_call([p[k] for k in names], s, x, **mode)
             return y, list(new)
 
         return (Built if self.uses_jax else TorchBuilt)(call, params, stats, None, None)
@@ -334,7 +337,7 @@ class KerasFamily(JaxFamily):
         return [
             f"{self.name}: built as {built} under the run's dtype policy, per member and "
             f"shape: {how}; epsilon = verify's eps; Keras' {self.backend} backend",
-            "steps: layer.stateless_call(trainable, non_trainable, x, training=True); "
+            "steps: layer.stateless_call(trainable, non_trainable, x); "
             f"gradients by {self.autodiff}"
             + (
                 " (one jax.jit program per shape, float64 with jax_enable_x64 on)"
