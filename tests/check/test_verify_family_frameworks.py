@@ -133,3 +133,17 @@ def test_keras_group_and_rms_normalization_verify() -> None:
     rms = verify("keras.layers.RMSNormalization", ndims=(2,), dtypes=("float32",), timeout=60)
     assert rms.passed, [c.id for c in _failed(rms)]
     assert "RMS norm over the last axis" in _norm(rms).message
+
+
+@needs("jax")
+def test_flax_nnx_layernorm_fails_on_large_means_and_rmsnorm_passes() -> None:
+    ln = verify("flax.nnx.LayerNorm", ndims=(2,), dtypes=("float64",), timeout=60)
+    assert ln.kind == "flax.nnx"
+    assert "checked as layer norm over the last axis" in _norm(ln).message
+    failed = _failed(ln)
+    # the same one-pass variance as linen's (use_fast_variance=True by default)
+    assert {c.id for c in failed} == {"forward/2d/float64", "backward/2d/float64"}
+    assert all("large-mean" in c.message for c in failed)
+    assert not ln.diagnosis
+    rms = verify("flax.nnx.RMSNorm", ndims=(2,), timeout=60)
+    assert rms.passed, [c.id for c in _failed(rms)]

@@ -13,7 +13,10 @@ process), in the forms BN targets take:
 - ``torch.nn.LayerNorm``, ``GroupNorm``, ``InstanceNorm1d/2d/3d`` (affine) and ``RMSNorm``,
   driven with autograd: the class, or an instance (``InstanceNorm2d(C,
   track_running_stats=True, momentum=...)``) whose configuration is kept for every input
-  shape (made afresh with affine=True and the channels of the input).
+  shape (made afresh with affine=True and the channels of the input);
+- ``flax.linen``/``flax.nnx`` LayerNorm, RMSNorm, GroupNorm (linen: InstanceNorm) and Keras
+  3's LayerNormalization, GroupNormalization, RMSNormalization, gradients by jax.vjp
+  (:mod:`bncheck.check._verify.targets.frameworks.family_jax`).
 
 Running statistics (InstanceNorm with ``track_running_stats``): ``find_running(ndim)`` finds
 them, a layer's by behaviour (:func:`bncheck.check._verify.targets.layer.running_by_behaviour`,

@@ -47,11 +47,12 @@ from bncheck.check._verify.targets.frameworks.trees import (
 )
 from bncheck.exceptions import LoadError
 
-__all__ = ["FlaxFamily", "KerasFamily", "jax_family_adapter", "refuse_family"]
+__all__ = ["FlaxFamily", "KerasFamily", "NnxFamily", "jax_family_adapter", "refuse_family"]
 
 #: the family classes of each framework, by the module that defines them
 LINEN = ("LayerNorm", "RMSNorm", "GroupNorm", "InstanceNorm")
 KERAS = ("LayerNormalization", "GroupNormalization", "RMSNormalization")
+NNX = ("LayerNorm", "RMSNorm", "GroupNorm")
 #: gamma's and beta's names in the frameworks' parameters
 GAMMA = ("scale", "gamma")
 BETA = ("bias", "beta")
@@ -240,6 +241,65 @@ class FlaxFamily(JaxFamily):
         ]
 
 
+class NnxFamily(JaxFamily):
+    """A ``flax.nnx`` LayerNorm, RMSNorm or GroupNorm (class or instance): split into its
+    graph definition and parameters (a pure dict), merged again inside the traced step."""
+
+    kind = "flax.nnx"
+    framework = "Flax"
+
+    def _module(self, shape: tuple[int, ...]) -> tuple[Any, bool]:
+        nnx = importlib.import_module("flax.nnx")
+        m, c = self.member, shape[1]
+        last = self.cls_name == "GroupNorm"
+        if not self.is_class:  # its axes and groups are its own: the fit tells what they do
+            module = nnx.clone(self.target)
+            module.epsilon = self.eps
+            return module, last
+        kwargs = {"epsilon": self.eps, "rngs": nnx.Rngs(0)}
+        if self.cls_name in ("LayerNorm", "RMSNorm"):
+            if m.kind not in ("layer", "rms") or m.k != 1:
+                raise ValueError(f"flax.nnx.{self.cls_name} is built here over the last axis only")
+            return self.target(shape[-1], **kwargs), False
+        if m.kind not in ("group", "instance"):
+            raise self._unsupported()
+        groups = m.groups if m.kind == "group" else c
+        return self.target(c, num_groups=groups, **kwargs), True
+
+    def _make(self, shape: tuple[int, ...], dtype: str) -> Any:
+        nnx = importlib.import_module("flax.nnx")
+        jax = jax_module()
+        jnp = jax.numpy
+        module, last = self._module(shape)
+        graph, state = nnx.split(module)
+        params = cast_tree(nnx.to_pure_dict(state), dtype)
+
+        def call(train: bool, p: Any, s: Any, x: Any) -> Any:
+            fresh = jax.tree.map(lambda a: a, state)
+            nnx.replace_by_pure_dict(fresh, p)
+            xin = jnp.moveaxis(x, 1, -1) if last else x
+            y = nnx.merge(graph, fresh)(xin)
+            return (jnp.moveaxis(y, -1, 1) if last else y), s
+
+        self.built_as = _fields(module)
+        return Built(call, params, {}, None, None)
+
+    def mapping(self) -> list[str]:
+        built = (
+            f"flax.nnx.{self.cls_name}(features, rngs=nnx.Rngs(0)) per member and shape "
+            "(LayerNorm/RMSNorm over the last axis; GroupNorm num_groups = G, channels moved "
+            "last and back)"
+            if self.is_class
+            else "a copy (nnx.clone) of the instance as given, its axes and groups kept"
+        )
+        return [
+            f"{self.name}: built as {built}; epsilon = verify's eps"
+            + (f" (last built: {self.built_as})" if self.built_as else ""),
+            "parameters: nnx.split into a pure dict, cast to the run's dtype, merged again in "
+            "each step (forward and jax.vjp, one jax.jit program)",
+        ]
+
+
 def _fields(module: Any) -> str:
     shown = []
     for n in (
@@ -354,7 +414,11 @@ def _short(variable: Any) -> str:
 def refuse_family(obj: Any, name: str) -> None:
     """A LoadError when ``obj`` is a Flax linen or Keras normalization of the family: the BN
     adapters refuse it, and verify takes it as a family target (its name need not say so)."""
-    found = _base(obj, "flax.linen", LINEN) or _base(obj, "keras.layers", KERAS)
+    found = (
+        _base(obj, "flax.linen", LINEN)
+        or _base(obj, "flax.nnx", NNX)
+        or _base(obj, "keras.layers", KERAS)
+    )
     if found is not None:
         raise LoadError(f"{name!r} is a {found}, not a BN: verified as a family target")
 
@@ -365,6 +429,9 @@ def jax_family_adapter(obj: Any, name: str) -> JaxFamily | None:
     found = _base(obj, "flax.linen", LINEN)
     if found is not None:
         return FlaxFamily(obj, name, found)
+    found = _base(obj, "flax.nnx", NNX)
+    if found is not None:
+        return NnxFamily(obj, name, found)
     found = _base(obj, "keras.layers", KERAS)
     if found is not None:
         return KerasFamily(obj, name, found)
