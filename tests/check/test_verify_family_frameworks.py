@@ -156,3 +156,55 @@ def test_flax_nnx_layernorm_fails_on_large_means_and_rmsnorm_passes() -> None:
     assert not ln.diagnosis
     rms = verify("flax.nnx.RMSNorm", ndims=(2,), timeout=60)
     assert rms.passed, [c.id for c in _failed(rms)]
+
+
+# -- the float32-arithmetic model on plain NumPy targets (no framework) ----------------------
+
+_LAYERNORM = """
+import numpy as np
+
+def layernorm_forward(x, gamma, beta, ln_param):
+    eps = ln_param.get("eps", 1e-5)
+    xs = x.astype(DTYPE)
+    mu = xs.mean(axis=1, keepdims=True)
+    var = VARIANCE
+    xhat = (xs - mu) / np.sqrt(var + DTYPE(eps))
+    out = gamma.astype(DTYPE) * xhat + beta.astype(DTYPE)
+    return out.astype(x.dtype), (xhat, gamma.astype(DTYPE), np.sqrt(var + DTYPE(eps)), x.dtype)
+
+def layernorm_backward(dout, cache):
+    xhat, gamma, s, dtype = cache
+    d = dout.astype(xhat.dtype)
+    dxhat = d * gamma
+    dx = (dxhat - dxhat.mean(axis=1, keepdims=True)
+          - xhat * (dxhat * xhat).mean(axis=1, keepdims=True)) / s
+    return dx.astype(dtype), (d * xhat).sum(axis=0).astype(dtype), d.sum(axis=0).astype(dtype)
+"""
+
+
+def _layernorm_file(tmp_path: Path, dtype: str, variance: str) -> Path:
+    target = tmp_path / f"ln_{dtype}.py"
+    target.write_text(
+        _LAYERNORM.replace("DTYPE", f"np.{dtype}").replace("VARIANCE", variance),
+        encoding="utf-8",
+    )
+    return target
+
+
+def test_a_layernorm_computing_float64_in_float32_is_named(tmp_path: Path) -> None:
+    two_pass = "((xs - mu) ** 2).mean(axis=1, keepdims=True)"
+    report = verify(f"{_layernorm_file(tmp_path, 'float32', two_pass)}:layernorm", ndims=(2,))
+    assert {c.id for c in _failed(report)} >= {"forward/2d/float64", "backward/2d/float64"}
+    assert not any(c.id.endswith("float32") for c in _failed(report))
+    assert {d["id"] for d in report.diagnosis} == {"float32-arithmetic"}
+    assert not report.unexplained
+
+
+def test_a_float64_one_pass_variance_is_not_named_float32_arithmetic(tmp_path: Path) -> None:
+    # float64 numbers that lose digits to cancellation are not float32 numbers
+    one_pass = "np.maximum((xs * xs).mean(axis=1, keepdims=True) - mu * mu, 0.0)"
+    report = verify(f"{_layernorm_file(tmp_path, 'float64', one_pass)}:layernorm", ndims=(2,))
+    failed = _failed(report)
+    assert any(c.id == "forward/2d/float64" for c in failed)
+    assert all("large-mean" in c.message for c in failed if c.key.family == "forward")
+    assert "float32-arithmetic" not in {d["id"] for d in report.diagnosis}
