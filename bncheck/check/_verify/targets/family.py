@@ -13,7 +13,10 @@ process), in the forms BN targets take:
 - ``torch.nn.LayerNorm``, ``GroupNorm``, ``InstanceNorm1d/2d/3d`` (affine) and ``RMSNorm``,
   driven with autograd: the class, or an instance (``InstanceNorm2d(C,
   track_running_stats=True, momentum=...)``) whose configuration is kept for every input
-  shape (made afresh with affine=True and the channels of the input).
+  shape (made afresh with affine=True and the channels of the input);
+- ``flax.linen``/``flax.nnx`` LayerNorm, RMSNorm, GroupNorm (linen: InstanceNorm) and Keras
+  3's LayerNormalization, GroupNormalization, RMSNormalization, gradients by jax.vjp
+  (:mod:`bncheck.check._verify.targets.frameworks.family_jax`).
 
 Running statistics (InstanceNorm with ``track_running_stats``): ``find_running(ndim)`` finds
 them, a layer's by behaviour (:func:`bncheck.check._verify.targets.layer.running_by_behaviour`,
@@ -575,6 +578,12 @@ def family_adapter(obj: Any, attr: str | None, name: str) -> FamilyAdapter | Non
     an object), or None when it is not a family target in a form this module drives."""
     import types
 
+    from bncheck.check._verify.targets.frameworks.family_jax import jax_family_adapter
+
+    if not isinstance(obj, types.ModuleType):
+        found = jax_family_adapter(obj, name)  # Flax linen, Keras
+        if found is not None:
+            return found
     if isinstance(obj, types.ModuleType):
         if attr is not None and not callable(getattr(obj, f"{attr}_forward", None)):
             if not hasattr(obj, attr):
@@ -615,6 +624,9 @@ def load_family(target: Any, norm: str | None = None) -> FamilyAdapter:
     from bncheck.exceptions import LoadError
 
     if isinstance(target, str):
+        from bncheck.check._verify.targets.frameworks import prepare_target
+
+        prepare_target(target)  # KERAS_BACKEND before Keras is imported; a missing framework
         obj, attr = resolve(target)
         name = target
     else:
@@ -624,7 +636,8 @@ def load_family(target: Any, norm: str | None = None) -> FamilyAdapter:
     if adapter is None:
         raise LoadError(
             f"{name!r}: no normalization target found (expected *norm_forward/*norm_backward "
-            "functions, a layer class with forward and backward, or a torch.nn norm class)"
+            "functions, a layer class with forward and backward, a torch.nn, flax.linen or Keras "
+            "norm class)"
         )
     if adapter.claim is None and isinstance(adapter, FamilyFunctional):
         adapter.claim = claimed_kind(adapter.fwd.__name__)

@@ -404,6 +404,9 @@ def _claims(obj: Any) -> str | None:
 
 
 def _adapter(obj: Any, name: str, axis: int) -> JaxAdapter:
+    from bncheck.check._verify.targets.frameworks.family_jax import refuse_family
+
+    refuse_family(obj, name)  # a LayerNorm, GroupNorm, ...: a family target
     cls = LinenAdapter if _claims(obj) == "flax.linen" else NnxAdapter
     return cls(obj, name, axis=axis)
 

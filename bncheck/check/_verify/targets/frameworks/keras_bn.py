@@ -242,6 +242,9 @@ def _claims(obj: Any) -> str | None:
 
 
 def _adapter(obj: Any, name: str, axis: int) -> KerasAdapter:
+    from bncheck.check._verify.targets.frameworks.family_jax import refuse_family
+
+    refuse_family(obj, name)  # a LayerNorm, GroupNorm, ...: a family target
     return KerasAdapter(obj, name, axis=axis)
 
 
