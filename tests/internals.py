@@ -93,7 +93,7 @@ test_fits.py, test_fitted_constants.py, test_eval_check.py, test_descriptions.py
         ``string_constants`` and ``Layout``, the switches discovery tries
         (tests/check/test_discovery.py).
     rejects_rank
-        ``bncheck.check._verify.suite.rejects_rank``: whether what a target raised on an input
+        ``bncheck.check._verify.results.rejects_rank``: whether what a target raised on an input
         rank reads as a refusal of that rank or a crash (tests/check/test_coverage_verdict.py).
     values
         ``bncheck.check._verify.targets.values``: ``Path``, ``parse_path`` and ``leaves``, the
@@ -212,7 +212,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "names": ("bncheck.check._verify.targets.names", None),
     "layout": ("bncheck.check._verify.targets.layout", None),
     "values": ("bncheck.check._verify.targets.values", None),
-    "rejects_rank": ("bncheck.check._verify.suite", "rejects_rank"),
+    "rejects_rank": ("bncheck.check._verify.results", "rejects_rank"),
     "output_follows": ("bncheck.check._verify.targets.layer", "_changed"),
     "fits": ("bncheck.check._verify.diagnosis.fits", None),
     "sizes": ("bncheck.check._verify.diagnosis.sizes", None),

@@ -174,3 +174,32 @@ def test_finite_differences_and_identities_catch_a_missing_path() -> None:
     good = bncheck.verify(f"{FAMILY}:layernorm", dtypes=("float64",), ndims=(2,))
     fd = next(c for c in good.checks if c.id == "backward-fd/2d/float64")
     assert fd.status == "pass" and fd.worst is not None and fd.budget is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "ndims", "result", "statuses"),
+    [
+        # a rank refused on purpose is skipped; the rank it takes is checked and passes
+        ("refuse_layernorm", (2, 3), "pass", {"forward/3d": "skip"}),
+        # a rank its own code breaks on was not checked: INCOMPLETE, never PASS
+        ("crash_layernorm", (2, 3), "incomplete", {"forward/3d": "not-checked"}),
+        # no asked rank could be checked: nothing of its arithmetic was, so never PASS
+        ("refuse_layernorm", (3,), "incomplete", {"forward/3d": "skip", "forward": "not-checked"}),
+        (
+            "crash_layernorm",
+            (3,),
+            "incomplete",
+            {"forward/3d": "not-checked", "forward": "not-checked"},
+        ),
+    ],
+)
+@pytest.mark.parametrize("norm", [None, "layer"])
+def test_a_rank_the_target_raises_on_is_skipped_or_not_checked_never_passed(
+    name: str, ndims: tuple[int, ...], result: str, statuses: dict[str, str], norm: str | None
+) -> None:
+    report = bncheck.verify(
+        f"{IMPLS / 'family_ranks.py'}:{name}", dtypes=("float64",), ndims=ndims, norm=norm
+    )
+    assert report.result == result, report.to_text()
+    got = {c.id: c.status for c in report.checks if c.id in statuses}
+    assert got == statuses, report.to_text()

@@ -3,6 +3,7 @@ found: light types, no heavy imports."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ __all__ = [
     "Options",
     "TargetDescription",
     "checked_description",
+    "rejects_rank",
 ]
 
 
@@ -275,3 +277,28 @@ def _printable(text: str) -> str:
     """Text from the target with control characters (terminal escapes, carriage returns)
     shown as '?', so it cannot redraw the report."""
     return "".join(ch if ch == "\n" or ch.isprintable() else "?" for ch in text)
+
+
+#: words of an error that refuses an input rank on purpose ("expected 4D input (got 2D)",
+#: "x must be (N, C)", "only 2-D supported", "ndim")
+_REFUSAL = re.compile(
+    r"(\b\d-?d\b|\bn?dim|\brank\b|\bshape\b|expect|support|\bonly\b|\bmust\b|"
+    r"\(n, ?c|channels)",
+    re.IGNORECASE,
+)
+#: exception types a deliberate refusal raises
+_REFUSING = ("ValueError", "AssertionError", "NotImplementedError", "TypeError", "RuntimeError")
+
+
+def rejects_rank(raised: str) -> bool:
+    """Whether what a target raised on an input rank ("ValueError: expected 4D input") reads as
+    a deliberate refusal of that rank, not a crash of code that took it (an IndexError deep in
+    its arithmetic, a broadcasting error). An assertion (input checking) counts as a refusal."""
+    kind, _, message = raised.partition(": ")
+    if message.startswith("the output has shape"):  # it took the input, returned another shape
+        return False
+    if kind == "AssertionError":
+        return True
+    if "could not be broadcast" in message or "cannot reshape" in message:
+        return False
+    return kind in _REFUSING and bool(_REFUSAL.search(message))

@@ -7,7 +7,6 @@ that comes from the target's process is trusted."""
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from bncheck.check._verify.checks.behaviour import (
     check_fd,
@@ -25,6 +24,7 @@ from bncheck.check._verify.results import (
     Options,
     TargetDescription,
     checked_description,
+    rejects_rank,
 )
 from bncheck.exceptions import TargetError, TargetLoadFailed
 
@@ -37,31 +37,6 @@ def _explain_by(derived: list[CheckResult], sources: list[CheckResult]) -> None:
         if check.status == "fail" and not check.diagnosis and found:
             check.diagnosis = list(dict.fromkeys(found))
             check.explanation = "follows from the forward/backward mistakes above"
-
-
-#: words of an error that refuses an input rank on purpose ("expected 4D input (got 2D)",
-#: "x must be (N, C)", "only 2-D supported", "ndim")
-_REFUSAL = re.compile(
-    r"(\b\d-?d\b|\bn?dim|\brank\b|\bshape\b|expect|support|\bonly\b|\bmust\b|"
-    r"\(n, ?c|channels)",
-    re.IGNORECASE,
-)
-#: exception types a deliberate refusal raises
-_REFUSING = ("ValueError", "AssertionError", "NotImplementedError", "TypeError", "RuntimeError")
-
-
-def rejects_rank(raised: str) -> bool:
-    """Whether what a target raised on an input rank ("ValueError: expected 4D input") reads as
-    a deliberate refusal of that rank, not a crash of code that took it (an IndexError deep in
-    its arithmetic, a broadcasting error). An assertion (input checking) counts as a refusal."""
-    kind, _, message = raised.partition(": ")
-    if message.startswith("the output has shape"):  # it took the input, returned another shape
-        return False
-    if kind == "AssertionError":
-        return True
-    if "could not be broadcast" in message or "cannot reshape" in message:
-        return False
-    return kind in _REFUSING and bool(_REFUSAL.search(message))
 
 
 def load_failed(exc: TargetLoadFailed) -> CheckResult:

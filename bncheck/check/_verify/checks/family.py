@@ -53,7 +53,7 @@ import numpy as np
 from bncheck.check._verify.checks.running import check_running_and_eval
 from bncheck.check._verify.diagnosis.family_fits import diagnose_family
 from bncheck.check._verify.process.worker import TargetProcess
-from bncheck.check._verify.results import CheckId, CheckResult, Options
+from bncheck.check._verify.results import CheckId, CheckResult, Options, rejects_rank
 from bncheck.check._verify.targets.family import NO_SWITCH
 from bncheck.check.finite_diff import RICHARDSON_STEPS
 from bncheck.check.gradient_check import check_directional
@@ -920,19 +920,38 @@ def run_family(
     ranks = []
     for ndim in ndims:
         why = ""
+        status = "skip"
+        raised = None if not member.fits(PROBE_SHAPES[ndim]) else _takes(proc, member, ndim)
         if not member.fits(PROBE_SHAPES[ndim]):
             why = f"{ndim}-D input does not apply to {member}"
-        elif not _takes(proc, member, ndim):
-            why = f"the target raises on {ndim}-D input"
+        elif raised is not None:
+            if rejects_rank(raised):
+                why = f"it rejects {ndim}-D input: {raised}"
+            else:  # its code took the input and broke on it: not checked, never passed
+                status = "not-checked"
+                why = (
+                    f"on a {ndim}-D input the target raised {raised}, an error of its own code "
+                    f"rather than a refusal of {ndim}-D input; {ndim}-D was not checked"
+                )
         elif fitted[ndim] is None and any_fit and not explicit:
             why = (
                 f"on {ndim}-D input its outputs are no member of the family's (it may "
                 "normalize other ranks only)"
             )
         if why:
-            checks.append(CheckResult(str(CheckId("forward", ndim)), "skip", message=why))
+            checks.append(CheckResult(str(CheckId("forward", ndim)), status, message=why))
         else:
             ranks.append(ndim)
+    if not ranks:  # nothing of the target's arithmetic was checked: never a PASS
+        checks.append(
+            CheckResult(
+                "forward",
+                "not-checked",
+                message=f"no input rank asked for ({', '.join(f'{n}-D' for n in ndims)}) could "
+                f"be checked as {member}: "
+                + "; ".join(c.message for c in checks if c.id.startswith("forward/")),
+            )
+        )
     for ndim in ranks:
         for dtype in options.dtypes:
             if dtype == "float16":
@@ -1002,10 +1021,12 @@ def _carry(checks: list[CheckResult]) -> None:
             check.explanation = "named as in the same check on another dtype or rank"
 
 
-def _takes(proc: TargetProcess, member: Member, ndim: int) -> bool:
+def _takes(proc: TargetProcess, member: Member, ndim: int) -> str | None:
+    """None when the target takes an input of rank ``ndim``; else what it raised
+    ("ValueError: expected 4D input")."""
     shape = PROBE_SHAPES[ndim]
     if member.kind == "group" and shape[1] % member.groups:
-        return True
+        return None
     pshape = member.param_shape(shape)
     try:
         _run(
@@ -1020,8 +1041,10 @@ def _takes(proc: TargetProcess, member: Member, ndim: int) -> bool:
     except TargetError as exc:
         if exc.fatal:
             raise
-        return False
-    return True
+        text = str(exc)
+        _, found, rest = text.partition(" raised ")
+        return rest if found else text
+    return None
 
 
 def _same(a: Member, b: Member) -> bool:
