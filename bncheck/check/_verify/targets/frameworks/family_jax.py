@@ -44,6 +44,7 @@ from bncheck.check._verify.targets.frameworks.trees import (
     leaves,
     put_array,
     set_at,
+    x64,
 )
 from bncheck.exceptions import LoadError
 
@@ -70,16 +71,6 @@ def _base(obj: Any, module: str, names: tuple[str, ...]) -> str | None:
         if inspect.isclass(base) and issubclass(cls, base):
             return n
     return None
-
-
-def x64(on: bool) -> bool:
-    """Switch jax_enable_x64 (as :meth:`JaxAdapter.x64`); whether float64 stays float64."""
-    jax = jax_module()
-    try:
-        jax.config.update("jax_enable_x64", on)
-    except Exception:
-        pass
-    return not on or put_array(np.zeros(1)).dtype == np.float64
 
 
 def _path(params: Any, names: tuple[str, ...]) -> Path | None:

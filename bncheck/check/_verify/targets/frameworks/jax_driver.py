@@ -26,11 +26,10 @@ from bncheck.check._verify.targets.frameworks.trees import (
     Steps,
     example_shape,
     get_at,
-    jax_module,
     label,
     probe_shape,
-    put_array,
     set_at,
+    x64,
 )
 from bncheck.exceptions import LoadError
 
@@ -147,12 +146,7 @@ class JaxAdapter:
         """Switch jax_enable_x64; whether float64 arrays are float64 afterwards (when on)."""
         if not self.uses_jax:
             return True
-        jax = jax_module()
-        try:
-            jax.config.update("jax_enable_x64", on)
-        except Exception:
-            pass
-        return not on or put_array(np.zeros(1)).dtype == np.float64
+        return x64(on)
 
     def _find_axis(self, c: int) -> None:
         """The axis the layer normalizes: its ``axis`` attribute when that is 1 or -1 (read on

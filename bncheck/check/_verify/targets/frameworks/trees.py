@@ -105,6 +105,16 @@ def put_array(a: Any, dtype: Any = None) -> Any:
     return jax.device_put(host)
 
 
+def x64(on: bool) -> bool:
+    """Switch jax_enable_x64; whether float64 arrays are float64 afterwards (when on)."""
+    jax = jax_module()
+    try:
+        jax.config.update("jax_enable_x64", on)
+    except Exception:
+        pass
+    return not on or put_array(np.zeros(1)).dtype == np.float64
+
+
 def probe_shape(c: int, ndim: int) -> tuple[int, ...]:
     """The shapes of the checks' probes (``cases.SHAPES`` with C channels): describe's probes
     take them too, so that their compilations serve the checks."""
