@@ -135,22 +135,30 @@ def forward(
     beta: F64 | None,
     eps: float,
     rms: bool,
-    keep: NDArray[Any] | None = None,
-) -> tuple[NDArray[Any], SetStats]:
-    """y and the statistics; a float32 x is also copied into ``keep`` when given (C-contiguous,
-    aligned, x's size), set by set while it is in cache."""
+) -> tuple[NDArray[Any], SetStats, NDArray[np.uint32], NDArray[Any]]:
+    """y, the statistics, the checksum of each set of x (uint32, shape (Nb·G,), of the values
+    the kernel read: float16 widened to float64) and the array the kernel read (x itself when
+    it is a C-contiguous, aligned float32 or float64 array, else a private copy)."""
     ext = _load()
     assert ext is not None
     nb, g, cg, inner = geo
-    xk = np.ascontiguousarray(x, dtype=_wide(x.dtype))
+    xk = working(x)
     y = np.empty_like(xk)
     st = SetStats(*(np.empty((nb, g)) for _ in range(4)))
+    x_sum = np.empty(nb * g, np.uint32)
     params = [None if a is None else np.ascontiguousarray(a, np.float64) for a in (gamma, beta)]
     ext.forward(
-        xk, y, *params, *st, nb, g, cg, inner, eps, rms, threads(x.size), force_redo(), keep
+        xk, y, *params, *st, nb, g, cg, inner, eps, rms, threads(x.size), force_redo(), x_sum
     )
     with np.errstate(over="ignore"):  # an overflow is reported by the caller
-        return y.astype(x.dtype, copy=False), st
+        return y.astype(x.dtype, copy=False), st, x_sum, xk
+
+
+def working(x: NDArray[Any], dtype: np.dtype[Any] | None = None) -> NDArray[Any]:
+    """x as the kernels read it: C-contiguous and aligned, in ``dtype`` (default x's) widened
+    (float16 → float64); x itself when it already is."""
+    kd = _wide(np.dtype(x.dtype if dtype is None else dtype))
+    return np.require(x, dtype=kd, requirements=("C", "A"))
 
 
 def backward(
@@ -163,15 +171,18 @@ def backward(
     want_beta: bool,
     out_dtype: np.dtype[Any],
     eps: float,
-) -> tuple[NDArray[Any], F64 | None, F64 | None, float]:
-    """dx, dgamma and dbeta (each rounded once to ``out_dtype``), and a bound on max |dx|
-    (inf when the kernel gives none, float64: dx must then be scanned for overflow)."""
+) -> tuple[NDArray[Any], F64 | None, F64 | None, float, NDArray[np.uint32] | None]:
+    """dx, dgamma and dbeta (each rounded once to ``out_dtype``), a bound on max |dx| (inf
+    when the kernel gives none, float64: dx must then be scanned for overflow) and the checksum
+    of each set of x as :func:`forward` computes it, from the pass that reads x (None when the
+    backward reads x in another dtype than the forward did: the caller computes it)."""
     ext = _load()
     assert ext is not None
     nb, g, cg, inner = geo
     kd = _wide(np.dtype(out_dtype))
-    xk = np.ascontiguousarray(x, dtype=kd)
-    dyk = np.ascontiguousarray(dy, dtype=kd)
+    xk = working(x, kd)
+    dyk = working(dy, kd)
+    x_sum = np.empty(nb * g, np.uint32) if kd == _wide(x.dtype) else None
     dx = np.empty_like(xk)
     columns = inner == 1 and g == 1  # LayerNorm, RMSNorm: the kernel sums the columns
     width = 6 if kd == np.float32 else 4  # float32: and an error bound of each partial sum
@@ -184,7 +195,23 @@ def backward(
     # part[:, 4]; otherwise every (set, parameter) partial), dx and the bounds kept
     stats = [np.array(a, np.float64, order="C") for a in st]  # float32 rewrites inv: copies
     ext.backward(
-        dyk, xk, dx, gk, *stats, part, bounds, nb, g, cg, inner, eps, rms, threads(x.size), force, 0
+        dyk,
+        xk,
+        dx,
+        gk,
+        *stats,
+        part,
+        bounds,
+        nb,
+        g,
+        cg,
+        inner,
+        eps,
+        rms,
+        threads(x.size),
+        force,
+        0,
+        x_sum,
     )
     *sums, undecided = _parameter_sums(part, nb, g * cg, columns, out_dtype, check=True)
     undecided |= force  # BNCHECK_FAMILY_FORCE_REDO: every sum exactly too
@@ -209,6 +236,7 @@ def backward(
             threads(x.size),
             force,
             2,
+            None,
         )
         *sums, _ = _parameter_sums(part, nb, g * cg, columns, out_dtype, check=False)
     dgamma, dbeta = sums
@@ -219,4 +247,5 @@ def backward(
         None if gamma is None else dgamma.reshape(g, cg),
         dbeta.reshape(g, cg) if want_beta else None,
         float(np.max(bounds)),  # NaN stays NaN
+        x_sum,
     )

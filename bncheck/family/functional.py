@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bncheck.bn import kernels
+from bncheck.bn.functional import input_checksum
 from bncheck.exceptions import BatchNormError
 from bncheck.family import _compiled as _native
 from bncheck.family import _numpy_kernels as _np_kernels
@@ -63,7 +64,9 @@ class NormCache(NamedTuple):
     kind : str
         ``"layernorm"``, ``"groupnorm"``, ``"instancenorm"`` or ``"rmsnorm"``.
     x : array
-        A private read-only copy of the input.
+        The input itself, as a read-only view (not a copy; a private copy only when the kernels
+        could not read x as it is: another layout or float16). The backward raises
+        ``BatchNormError`` if x was modified in between (``x_sum``).
     geometry : tuple of 4 ints
         (Nb, G, Cg, inner): the input seen as Nb·G sets of Cg·inner values (module
         ``bncheck.family._numpy_kernels``).
@@ -80,6 +83,9 @@ class NormCache(NamedTuple):
         sum: its inv_std is then accurate to about 2^-40 relative, not to a double-double.
     stats_exact : bool
         False in that case: a backward that needs the double-double statistics recomputes them.
+    x_sum : uint32 array of shape (Nb·G,) or None
+        The checksum of each set of x as the forward read it (docs/numerics.md, "Edits of x
+        after the forward"); None: not recorded, not checked.
 
 
     Examples
@@ -103,6 +109,7 @@ class NormCache(NamedTuple):
     inv_std_hi: F64
     inv_std_lo: F64
     stats_exact: bool = True
+    x_sum: NDArray[np.uint32] | None = None
 
     @property
     def mean(self) -> F64:
@@ -248,19 +255,20 @@ def _forward(
     g2 = None if g is None else g.reshape(groups, cg)
     b2 = None if b is None else b.reshape(groups, cg)
     compiled = kernels() == "compiled" and _native.available()
-    fused = compiled and xa.dtype == np.float32 and xa.flags.c_contiguous and xa.flags.aligned
-    # the cache's private copy: the float32 kernel writes it while it reads x
-    x = np.empty(xa.shape, np.float32) if fused else np.array(xa, order="C")
     exact = True
+    # No copy of x: the cache keeps x itself (a read-only view of it) with a checksum of each
+    # set, which the backward computes again from the x it reads and compares.
     if compiled:
-        y, st = _native.forward(
-            xa if fused else x, geo, g2, b2, eps, rms, keep=x if fused else None
-        )
-        exact = _native.exact_stats(x.dtype)
+        y, st, x_sum, xk = _native.forward(xa, geo, g2, b2, eps, rms)
+        exact = _native.exact_stats(xa.dtype)
+        # the kernel's own copy when it needed one (a layout or dtype it does not read as is)
+        x = xa.view() if xk is xa or xk.dtype != xa.dtype else xk
     else:
+        x = xa.view()
         with np.errstate(all="ignore"):  # non-finite results are detected below
-            y64, st = _np_kernels.forward(x.reshape(geo).astype(np.float64), g2, b2, eps, rms)
+            y64, st = _np_kernels.forward(xa.reshape(geo).astype(np.float64), g2, b2, eps, rms)
             y = y64.astype(xa.dtype)
+        x_sum = _set_checksum(xa, geo)
     x.flags.writeable = False
     if not (np.isfinite(st.inv_hi).all() and np.isfinite(st.mean_hi).all()):
         _finite("x", xa)
@@ -275,8 +283,34 @@ def _forward(
     top += 0.0 if b is None else float(np.max(np.abs(b)))
     if not top < 0.99 * float(np.finfo(y.dtype).max):
         _no_overflow("y", y)
-    cache = NormCache(kind, x, geo, pshape, g, b is not None, eps, *st, exact)
+    cache = NormCache(kind, x, geo, pshape, g, b is not None, eps, *st, exact, x_sum)
     return y.reshape(xa.shape), cache
+
+
+def _set_checksum(x: FloatArray, geo: tuple[int, int, int, int]) -> NDArray[np.uint32]:
+    """The checksum of each reduction set of x (docs/numerics.md, "Edits of x after the
+    forward"): the BN's per-channel checksum with the sets as the channels."""
+    return input_checksum(x.reshape(geo[0] * geo[1], geo[2] * geo[3]), 0)
+
+
+def _check_unchanged(expected: NDArray[np.uint32] | None, got: NDArray[np.uint32]) -> None:
+    if expected is None:
+        return
+    changed = np.flatnonzero(expected != got)
+    if changed.size == 0:
+        return
+    shown = ", ".join(str(int(c)) for c in changed[:8]) + (", ..." if changed.size > 8 else "")
+    raise BatchNormError(
+        "x was modified after the forward: "
+        + (
+            f"reduction sets {shown} ({changed.size} of {got.size}) no longer hold"
+            if changed.size > 1
+            else f"reduction set {shown} (of {got.size}) no longer holds"
+        )
+        + " the values the forward normalized, so this backward would be wrong. bncheck keeps "
+        "a reference to x, not a copy: leave x unchanged until its backward has run, or run "
+        "the forward again on the new values"
+    )
 
 
 def _no_overflow(name: str, out: FloatArray) -> None:
@@ -312,10 +346,12 @@ def _backward(kind: str, dy: object, cache: object) -> NormGrads:
         with np.errstate(all="ignore"):
             st = _np_kernels.statistics(x.reshape(geo).astype(np.float64), cache.eps, rms)
     if compiled:
-        dx, dgamma, dbeta, bound = _native.backward(
+        dx, dgamma, dbeta, bound, x_sum = _native.backward(
             dya, x, geo, g2, st, rms, cache.has_beta, out_dtype, cache.eps
         )
+        _check_unchanged(cache.x_sum, x_sum if x_sum is not None else _set_checksum(x, geo))
     else:
+        _check_unchanged(cache.x_sum, _set_checksum(x, geo))
         bound = np.inf
         dy4 = dya.reshape(geo).astype(np.float64)
         with np.errstate(all="ignore"):  # non-finite results are detected below

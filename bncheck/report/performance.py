@@ -143,10 +143,9 @@ def _family(timings: list[Timing], cases: list[str]) -> str:
         "rounds every result once from a double-double computation, like the BN; its target "
         "is 1.5 times PyTorch's time. bncheck / PyTorch here: "
         + "; ".join(ratios)
-        + ". What it does beyond PyTorch's kernels: the forward writes a private copy of x "
-        "into its cache as well as y (two fresh input-sized arrays per call, where PyTorch's "
-        "forward writes one), "
-        "and computes in float64 lanes with a double-double Σ x, a variance pass and a bound "
+        + ". What it does beyond PyTorch's kernels (the forward keeps x itself, with a "
+        "checksum per set, as the BN does: one fresh input-sized array per call, y): it "
+        "computes in float64 lanes with a double-double Σ x, a variance pass and a bound "
         "and rounding check per element, against PyTorch's float32 two-pass kernels "
         '(docs/numerics.md, "The normalization family", measures each on one thread). '
         "PyTorch's CPU RMSNorm is not one fused kernel. These are wall-clock ratios of one "

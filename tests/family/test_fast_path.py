@@ -133,11 +133,13 @@ def test_a_float64_backward_of_a_float32_forward_recomputes_the_statistics(kind:
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "strided", "misaligned"])
-def test_the_float32_cache_holds_its_own_copy_of_x(layout: str) -> None:
-    """The float32 kernel writes the cache's copy while it reads x (contiguous, aligned x);
-    other layouts are copied first: either way the cache keeps x as it was."""
+def test_the_float32_cache_keeps_x_itself_or_the_kernels_own_copy(layout: str) -> None:
+    """A contiguous, aligned x is kept itself (no copy; the backward checks its checksum);
+    other layouts are copied by the kernel, and the cache keeps that copy: either way a later
+    edit of the caller's x never gives a silently wrong backward."""
     rng = np.random.default_rng(5)
     base = rng.standard_normal((6, 20)).astype(np.float32)
+    dy = rng.standard_normal((6, 20)).astype(np.float32)
     if layout == "strided":
         x = np.repeat(base, 2, axis=1)[:, ::2]
     elif layout == "misaligned":
@@ -148,11 +150,18 @@ def test_the_float32_cache_holds_its_own_copy_of_x(layout: str) -> None:
         x = base.copy()
     assert x.flags.aligned == (layout != "misaligned")
     y, cache = family.layernorm_forward(x, np.ones(20), np.zeros(20))
-    y_ref, _ = family.layernorm_forward(base.copy(), np.ones(20), np.zeros(20))
-    x[...] = 0.0
-    assert not cache.x.flags.writeable
-    np.testing.assert_array_equal(cache.x, base)
+    y_ref, ref = family.layernorm_forward(base.copy(), np.ones(20), np.zeros(20))
     assert y.tobytes() == y_ref.tobytes()
+    assert not cache.x.flags.writeable
+    assert np.shares_memory(cache.x, x) == (layout == "contiguous")
+    want = family.layernorm_backward(dy, ref).dx
+    x[2] = 0.0
+    if layout == "contiguous":
+        with pytest.raises(BatchNormError, match=r"reduction set 2 \(of 6\) no longer holds"):
+            family.layernorm_backward(dy, cache)
+    else:
+        np.testing.assert_array_equal(cache.x, base)
+        assert family.layernorm_backward(dy, cache).dx.tobytes() == want.tobytes()
 
 
 def _random_case(rng: np.random.Generator) -> tuple[str, Any, Any, Any, Any, int, float]:

@@ -93,7 +93,46 @@ typedef struct {
     double *mean_hi, *mean_lo, *inv_hi, *inv_lo;
     double eps;
     int rms;
+    uint32_t *hash; /* the checksum of x per set (NULL: not computed) */
 } plan;
+
+/* ---- the input checksum (docs/numerics.md, "Edits of x after the forward") ------------------
+   Per set, h = Σ_j mix(w_j, key_j) mod 2^32 over the set's m values, j their position in it,
+   key_j = j·0x9E3779B1 mod 2^32, mix(w, key) = v ^ (v >> 15), v = (w ^ key)·0x85EBCA77 mod 2^32;
+   w the 32-bit word of a float32 value; a float64 value adds mix(low word, key_j) +
+   mix(high word, ~key_j). The BN's checksum of one channel (bncheck/bn/_csrc/scalars.h) with the
+   set as the channel, so bncheck.bn.functional.input_checksum of x seen as (sets, m) over axis 0
+   gives the same values. The forward stores it for the cache (which keeps x itself, not a
+   copy); the backward computes it again over the x it reads and the caller compares. */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#define HK static __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define HK static
+#endif
+#define HASH_KEY 0x9E3779B1u
+#define HASH_MUL 0x85EBCA77u
+static inline uint32_t mix32(uint32_t w, uint32_t key)
+{
+    uint32_t v = (w ^ key) * HASH_MUL;
+    return v ^ (v >> 15);
+}
+HK uint32_t hash_set_f32(const float *restrict v, Py_ssize_t m)
+{
+    const uint32_t *w = (const uint32_t *)(const void *)v;
+    uint32_t h = 0;
+    for (Py_ssize_t j = 0; j < m; j++) h += mix32(w[j], (uint32_t)j * HASH_KEY);
+    return h;
+}
+HK uint32_t hash_set_f64(const double *restrict v, Py_ssize_t m)
+{
+    const uint64_t *w = (const uint64_t *)(const void *)v;
+    uint32_t h = 0;
+    for (Py_ssize_t j = 0; j < m; j++) {
+        uint32_t key = (uint32_t)j * HASH_KEY;
+        h += mix32((uint32_t)w[j], key) + mix32((uint32_t)(w[j] >> 32), ~key);
+    }
+    return h;
+}
 
 /* float64 (and float16, widened): double-double throughout; float32 below */
 #define T double
@@ -770,14 +809,14 @@ static int fast_ctx_init(fast_ctx *c, const plan *p, int force)
     return 0;
 }
 
-static int fast_forward(const plan *p, const float *x, float *y, float *keep, int threads, int force)
+static int fast_forward(const plan *p, const float *x, float *y, int threads, int force)
 {
     fast_ctx c;
     if (fast_ctx_init(&c, p, force) < 0) return -1;
     Py_ssize_t sets = p->nb * p->g, m = p->cg * p->inner, s;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (s = 0; s < sets; s++) {
-        if (keep) memcpy(keep + s * m, x + s * m, (size_t)m * sizeof(float));
+        if (p->hash) p->hash[s] = hash_set_f32(x + s * m, m);
         fast_forward_set(p, &c, x + s * m, y + s * m, s);
     }
     free((void *)c.ones);
@@ -795,6 +834,7 @@ static int fast_backward(const plan *p, const float *dy, const float *x, float *
     {
 #pragma omp for schedule(static)
         for (s = 0; s < sets; s++) {
+            if (p->hash) p->hash[s] = hash_set_f32(x + s * m, m);
             double bd = fast_backward_set(p, &c, dy + s * m, x + s * m, dx + s * m, part, s, exact);
             if (exact != 2) bounds[s] = bd;
         }
@@ -840,9 +880,21 @@ static int check_len(Py_buffer *b, Py_ssize_t n, Py_ssize_t item, const char *na
     return 0;
 }
 
+/* hash: None, or a writable uint32 buffer of one value per set (the checksum of x) */
+static int get_hash(PyObject *o, Py_buffer *b, Py_ssize_t sets)
+{
+    if (o == Py_None) return 0;
+    if (get_buf(o, b, 1, "hash")) return -1;
+    const char *f = b->format ? b->format : "B";
+    if (!((strcmp(f, "I") == 0 || strcmp(f, "<I") == 0 || strcmp(f, "=I") == 0) && b->itemsize == 4)) {
+        PyErr_SetString(PyExc_TypeError, "hash must hold uint32 values");
+        return -1;
+    }
+    return check_len(b, sets, 4, "hash");
+}
+
 /* forward(x, y, gamma|None, beta|None, mean_hi, mean_lo, inv_hi, inv_lo, nb, g, cg, inner, eps,
-           rms, threads, force, keep|None): float32 with keep also copies x into keep, set by set
-   (each set is then read from memory once) */
+           rms, threads, force, hash|None): with hash, also the checksum of each set of x */
 static PyObject *py_forward(PyObject *self, PyObject *args)
 {
     PyObject *ox, *oy, *og, *ob, *o1, *o2, *o3, *o4, *ok;
@@ -859,11 +911,7 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     if (k < 0 || kind_of(&by, "y") != k || check_len(&bx, sets * m, k, "x") || check_len(&by, sets * m, k, "y")) goto done;
     if (og != Py_None && (get_buf(og, &bg, 0, "gamma") || check_len(&bg, p.g * p.cg, 8, "gamma"))) goto done;
     if (ob != Py_None && (get_buf(ob, &bb, 0, "beta") || check_len(&bb, p.g * p.cg, 8, "beta"))) goto done;
-    if (ok != Py_None && (k != 4 || get_buf(ok, &bk, 1, "keep") || kind_of(&bk, "keep") != 4 ||
-                          check_len(&bk, sets * m, 4, "keep"))) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "keep is only for float32 x");
-        goto done;
-    }
+    if (get_hash(ok, &bk, sets)) goto done;
     if (get_buf(o1, &s1, 1, "mean_hi") || get_buf(o2, &s2, 1, "mean_lo") || get_buf(o3, &s3, 1, "inv_hi") ||
         get_buf(o4, &s4, 1, "inv_lo"))
         goto done;
@@ -873,10 +921,11 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     p.gamma = og == Py_None ? NULL : (const double *)bg.buf;
     p.beta = ob == Py_None ? NULL : (const double *)bb.buf;
     p.mean_hi = s1.buf; p.mean_lo = s2.buf; p.inv_hi = s3.buf; p.inv_lo = s4.buf;
+    p.hash = ok == Py_None ? NULL : (uint32_t *)bk.buf;
     if (fork_child) threads = 1;
     int fail = 0;
     Py_BEGIN_ALLOW_THREADS
-    if (k == 4) fail = fast_forward(&p, bx.buf, by.buf, ok == Py_None ? NULL : bk.buf, threads, force);
+    if (k == 4) fail = fast_forward(&p, bx.buf, by.buf, threads, force);
     else forward_f64(&p, bx.buf, by.buf, threads);
     Py_END_ALLOW_THREADS
     if (fail) {
@@ -892,21 +941,21 @@ done:
 }
 
 /* backward(dy, x, dx, gamma|None, mean_hi, mean_lo, inv_hi, inv_lo, part, bounds, nb, g, cg,
-            inner, eps, rms, threads, force, mode): mode 0 (fast) or 2 (the parameter sums only, exactly;
+            inner, eps, rms, threads, force, mode, hash|None): mode 0 (fast) or 2 (the parameter sums only, exactly;
    dx and bounds untouched); float32 parts have 6 doubles per entry (the last
    two: error bounds of the dgamma and dbeta sums); float64 parts 4: dx, and per (set, channel run) Σ dy·x_hat and Σ dy as double-doubles in
    part (4 doubles each); with inner == 1 and G == 1 (LayerNorm, RMSNorm), part has 4 doubles per column
    (dgamma_hi, dgamma_lo, dbeta_hi, dbeta_lo) summed over the sets. */
 static PyObject *py_backward(PyObject *self, PyObject *args)
 {
-    PyObject *ody, *ox, *odx, *og, *o1, *o2, *o3, *o4, *opart, *obd;
+    PyObject *ody, *ox, *odx, *og, *o1, *o2, *o3, *o4, *opart, *obd, *oh;
     plan p;
     int threads, force, exact;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOnnnndpipi", &ody, &ox, &odx, &og, &o1, &o2, &o3, &o4, &opart,
-                          &obd, &p.nb, &p.g, &p.cg, &p.inner, &p.eps, &p.rms, &threads, &force, &exact))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOnnnndpipiO", &ody, &ox, &odx, &og, &o1, &o2, &o3, &o4, &opart,
+                          &obd, &p.nb, &p.g, &p.cg, &p.inner, &p.eps, &p.rms, &threads, &force, &exact, &oh))
         return NULL;
     Py_buffer bdy = {0}, bx = {0}, bdx = {0}, bg = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, bp = {0},
-              bbd = {0};
+              bbd = {0}, bh = {0};
     PyObject *res = NULL;
     Py_ssize_t sets = p.nb * p.g, m = p.cg * p.inner;
     p.beta = NULL;
@@ -922,8 +971,10 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
         check_len(&s4, sets, 8, "inv_lo") || check_len(&bbd, sets, 8, "bounds"))
         goto done;
     if (check_len(&bp, ((p.inner == 1 && p.g == 1) ? m : sets * p.cg) * (k == 4 ? PW : 4), 8, "part")) goto done;
+    if (get_hash(oh, &bh, sets)) goto done;
     p.gamma = og == Py_None ? NULL : (const double *)bg.buf;
     p.mean_hi = s1.buf; p.mean_lo = s2.buf; p.inv_hi = s3.buf; p.inv_lo = s4.buf;
+    p.hash = oh == Py_None ? NULL : (uint32_t *)bh.buf;
     if (fork_child) threads = 1;
     int fail = 0;
     Py_BEGIN_ALLOW_THREADS
@@ -937,8 +988,8 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
     res = Py_None;
     Py_INCREF(res);
 done:
-    Py_buffer *all[] = {&bdy, &bx, &bdx, &bg, &s1, &s2, &s3, &s4, &bp, &bbd};
-    for (int i = 0; i < 10; i++) if (all[i]->obj) PyBuffer_Release(all[i]);
+    Py_buffer *all[] = {&bdy, &bx, &bdx, &bg, &s1, &s2, &s3, &s4, &bp, &bbd, &bh};
+    for (int i = 0; i < 11; i++) if (all[i]->obj) PyBuffer_Release(all[i]);
     return res;
 }
 

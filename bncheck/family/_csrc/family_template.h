@@ -77,6 +77,7 @@ static void FN(forward)(const plan *p, const T *restrict x, T *restrict y, int t
     for (s = 0; s < sets; s++) {
         const T *v = x + s * m;
         T *out = y + s * m;
+        if (p->hash) p->hash[s] = hash_set_f64(v, m);
         FN(set_stats)(p, v, m, s);
         dd inv = {p->inv_hi[s], p->inv_lo[s]};
         double mh = p->mean_hi[s], ml = p->mean_lo[s];
@@ -170,8 +171,10 @@ static void FN(backward)(const plan *p, const T *restrict dy, const T *restrict 
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
 #pragma omp for schedule(static)
-        for (s = 0; s < sets; s++)
+        for (s = 0; s < sets; s++) {
+            if (p->hash) p->hash[s] = hash_set_f64(x + s * m, m);
             FN(set_backward)(p, dy + s * m, x + s * m, dx + s * m, part, s);
+        }
         if (p->inner == 1 && p->g == 1) {
             /* elementwise parameters: column blocks, each column's sets in order */
             Py_ssize_t blocks = (m + COLS - 1) / COLS, bi;
