@@ -62,6 +62,26 @@ static inline void BN_FN(hash_row)(const bn_byte *restrict p, idx n, uint32_t ke
     for (idx j = 0; j < n; j++) h[j] += BN_FN(hash)(BN_LD(p, j), key);
 }
 
+/* h[j] += the terms of value j of `rows` consecutive rows (C values apart) of a row segment of
+ * n values, the first row at the position whose key is `key`: four rows per step add their
+ * terms together before one update of h (a quarter of the loads and stores of h) */
+static inline void BN_FN(hash_rows)(const bn_byte *restrict p, idx C, idx rows, idx n,
+                                    uint32_t key, uint32_t *restrict h)
+{
+    idx r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const bn_byte *restrict p0 = BN_AT(p, r * C), *restrict p1 = BN_AT(p, (r + 1) * C);
+        const bn_byte *restrict p2 = BN_AT(p, (r + 2) * C), *restrict p3 = BN_AT(p, (r + 3) * C);
+        const uint32_t k0 = key + (uint32_t)r * BN_HASH_KEY, k1 = k0 + BN_HASH_KEY;
+        const uint32_t k2 = k1 + BN_HASH_KEY, k3 = k2 + BN_HASH_KEY;
+        for (idx j = 0; j < n; j++)
+            h[j] += (BN_FN(hash)(BN_LD(p0, j), k0) + BN_FN(hash)(BN_LD(p1, j), k1)) +
+                    (BN_FN(hash)(BN_LD(p2, j), k2) + BN_FN(hash)(BN_LD(p3, j), k3));
+    }
+    for (; r < rows; r++)
+        BN_FN(hash_row)(BN_AT(p, r * C), n, key + (uint32_t)r * BN_HASH_KEY, h);
+}
+
 /* Σ of the terms of n consecutive values of a channel, the first at position pos */
 static inline uint32_t BN_FN(hash_run)(const bn_byte *restrict p, idx n, idx pos)
 {
@@ -316,13 +336,14 @@ static BN_ALWAYS_INLINE int BN_FN(affine_dd_loops)(const bn_byte *x, bn_shape s,
         for (idx o = 0; o < s.outer; o++) {
             const bn_byte *restrict p = BN_AT(x, o * C);
             T *restrict q = y + o * C;
-            const uint32_t key = BN_KEY(o0 + o);
             for (idx c = c0; c < c1; c++) {
                 T r = BN_FN(affine_dd)(BN_LD(p, c), mh[c], ml[c], sh[c], sl[c], beta[c]);
                 q[c] = r;
                 if (check) bad |= r - r != 0;
             }
-            if (hashing) BN_FN(hash_row)(BN_AT(p, c0), c1 - c0, key, hash + c0);
+            if (hashing && (o % 4 == 3 || o == s.outer - 1)) /* the last 1 to 4 rows */
+                BN_FN(hash_rows)(BN_AT(x, (o - o % 4) * C + c0), C, o % 4 + 1, c1 - c0,
+                                 BN_KEY(o0 + o - o % 4), hash + c0);
         }
         return bad;
     }
@@ -372,13 +393,14 @@ static BN_ALWAYS_INLINE int BN_FN(affine_fast_loops)(const bn_byte *x, bn_shape 
         for (idx o = 0; o < s.outer; o++) {
             const bn_byte *restrict p = BN_AT(x, o * C);
             T *restrict q = y + o * C;
-            const uint32_t key = BN_KEY(o0 + o);
             for (idx c = c0; c < c1; c++) {
                 T r = (T)((BN_LDD(p, c) - mh[c]) * sh[c] + beta2[c]);
                 q[c] = r;
                 if (check) bad |= r - r != 0;
             }
-            if (hashing) BN_FN(hash_row)(BN_AT(p, c0), c1 - c0, key, hash + c0);
+            if (hashing && (o % 4 == 3 || o == s.outer - 1)) /* the last 1 to 4 rows */
+                BN_FN(hash_rows)(BN_AT(x, (o - o % 4) * C + c0), C, o % 4 + 1, c1 - c0,
+                                 BN_KEY(o0 + o - o % 4), hash + c0);
         }
         return bad;
     }
