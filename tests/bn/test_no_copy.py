@@ -19,7 +19,6 @@ count.
 from __future__ import annotations
 
 import re
-import struct
 import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,44 +29,13 @@ from numpy.typing import NDArray
 
 import bncheck
 from bncheck import BatchNorm, BatchNormError
+from tests.checksums import reference_checksum
 from tests.internals import compiled as _native
 from tests.internals import numpy_kernels as _numpy_kernels
 
 FArray = NDArray[np.floating[Any]]
 
-KEY, MUL, WORD = 0x9E3779B1, 0x85EBCA77, 0xFFFFFFFF
 DTYPES = [np.float16, np.float32, np.float64]
-
-
-def _mix(w: int, key: int) -> int:
-    v = ((w ^ key) * MUL) & WORD
-    return v ^ (v >> 15)
-
-
-def reference_checksum(x: FArray, axis: int) -> list[int]:
-    """The definition, value by value: Σ mix(word, key_i) mod 2^32 per channel, i the value's
-    position among its channel's values in C order, key_i = i·KEY; a float32 value is one
-    word, a float64 (or float16, widened exactly) its low word keyed key_i plus its high word
-    keyed ~key_i."""
-    outer = int(np.prod(x.shape[:axis]))
-    inner = int(np.prod(x.shape[axis + 1 :]))
-    x3 = x.reshape(outer, x.shape[axis], inner)  # logical C order, whatever the layout
-    sums = []
-    for c in range(x.shape[axis]):
-        h = 0
-        for o in range(outer):
-            for k in range(inner):
-                i = o * inner + k
-                key = (i * KEY) & WORD
-                v = x3[o, c, k]
-                if x.dtype == np.float32:
-                    h += _mix(struct.unpack("<I", struct.pack("<f", float(v)))[0], key)
-                else:
-                    (bits,) = struct.unpack("<Q", struct.pack("<d", float(v)))
-                    h += _mix(bits & WORD, key) + _mix(bits >> 32, key ^ WORD)
-        sums.append(h & WORD)
-    return sums
-
 
 SMALL = [((6, 3), 1), ((4, 3, 5), 1), ((2, 3, 2, 4), 1), ((3, 2, 2, 5), -1), ((2, 2, 3, 2, 2), 2)]
 

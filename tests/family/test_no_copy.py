@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from bncheck import BatchNormError, family
-from tests.bn.test_no_copy import reference_checksum
+from tests.checksums import reference_checksum
 
 DTYPES = [np.float16, np.float32, np.float64]
 
