@@ -54,6 +54,12 @@ The checker's conditions (tests/bn/test_functional.py)
         ``bncheck.check.conditions.channel_columns``: the (m, C) float64 view the metrics judge
         by, so that a per-channel bound is taken over the same columns.
 
+A target that does not answer in time (tests/check/test_unanswered.py)
+    unanswered_not_checked
+        ``bncheck.check._verify.results.unanswered_not_checked``: which failed checks a
+        timeout turns into not-checked ones, decided row by row (boundaries: a measured error
+        over budget, a named mistake, another message).
+
 Process isolation (tests/check/test_verify_hostile.py)
     TargetProcess
         ``bncheck.check._verify.process.worker.TargetProcess``: the target's process, driven
@@ -213,6 +219,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "layout": ("bncheck.check._verify.targets.layout", None),
     "values": ("bncheck.check._verify.targets.values", None),
     "rejects_rank": ("bncheck.check._verify.results", "rejects_rank"),
+    "unanswered_not_checked": ("bncheck.check._verify.results", "unanswered_not_checked"),
     "output_follows": ("bncheck.check._verify.targets.layer", "_changed"),
     "fits": ("bncheck.check._verify.diagnosis.fits", None),
     "sizes": ("bncheck.check._verify.diagnosis.sizes", None),

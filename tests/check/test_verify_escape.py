@@ -438,8 +438,9 @@ def test_loading_obeys_the_load_timeout_and_the_deadline(
         [sys.executable, "-m", "bncheck", "verify", str(path), "--ndims", "2", *flags],
         timeout=25,
     )
-    assert code == 1, out + err
-    assert expected in out + err
+    # no answer in time is no evidence of a wrong BN: not checked, incomplete (exit 4)
+    assert code == 4, out + err
+    assert expected in out + err and "Result: INCOMPLETE" in out
     assert seconds < 10
 
 

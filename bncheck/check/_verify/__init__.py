@@ -27,6 +27,7 @@ from bncheck.check._verify.results import (
     Options,
     TargetDescription,
     checked_description,
+    unanswered_not_checked,
 )
 from bncheck.check._verify.suite import load_failed, no_mutation, run_all
 from bncheck.check._verify.targets.adapt import Adapted, adapt
@@ -336,6 +337,7 @@ def _verify(
             found, description, options = run_all(proc, description, options, explicit)
             checks += found
             checks.append(no_mutation(proc))
+    unanswered_not_checked(checks, proc.unanswered)
     if options.contract:
         status = "fail" if strict else "pass"
         checks.append(
@@ -401,6 +403,7 @@ def _verify_family(
             found, checked = run_family(proc, description.kind, options, member, claimed, explicit)
             checks += found
             checks.append(no_mutation(proc))
+    unanswered_not_checked(checks, proc.unanswered)
     return VerificationReport(
         name,
         description.kind if description is not None else "unknown",

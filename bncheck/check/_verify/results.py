@@ -302,3 +302,30 @@ def rejects_rank(raised: str) -> bool:
     if "could not be broadcast" in message or "cannot reshape" in message:
         return False
     return kind in _REFUSING and bool(_REFUSAL.search(message))
+
+
+def unanswered_not_checked(checks: list[CheckResult], unanswered: Iterable[str]) -> None:
+    """In place: a check that failed only because the target did not answer in time (its
+    message holds one of ``unanswered``, the errors TargetProcess raised for a call or load past
+    its timeout or the overall deadline, or for a call not run after those; nothing it measured
+    exceeded its budget and no mistake was named) becomes not checked. A timeout is no evidence
+    of a wrong BN: a framework compiling or interpreting its kernels on a loaded machine answers
+    late, a hung one never, and bncheck cannot tell the two apart; either way the check did not
+    run, so the verification is incomplete (exit 4), never a pass, and --timeout allows more."""
+    said = [u for u in dict.fromkeys(unanswered) if u]
+    if not said:
+        return
+    for i, c in enumerate(checks):
+        if c.status != "fail" or c.diagnosis or not any(u in c.message for u in said):
+            continue
+        if c.worst is not None and c.budget is not None and not c.worst <= c.budget:
+            continue  # it had already measured an error over its budget
+        checks[i] = CheckResult(
+            c.id,
+            "not-checked",
+            c.worst,
+            c.budget,
+            c.unit,
+            message=f"{c.message}: the target did not answer in time (too slow for the "
+            "limit, or hung; --timeout, --load-timeout, --deadline allow more)",
+        )

@@ -227,6 +227,11 @@ class TargetProcess:
         self.hung: str | None = None
         #: set once the overall deadline has passed: later calls fail at once
         self.expired: str | None = None
+        #: the messages of the errors raised because the target did not answer in time (a call
+        #: or the load past its timeout, the overall deadline, a call not run after those):
+        #: no evidence of a defect, so verify reports the checks they stopped as not checked
+        #: (results.unanswered_not_checked); a flood or a reply too slow to decode is not here
+        self.unanswered: list[str] = []
         #: time.monotonic() of the first start; the overall deadline counts from here
         self.started_at: float | None = None
         self._conn: int | None = None
@@ -249,7 +254,11 @@ class TargetProcess:
 
     def _expire(self, what: str) -> TargetError:
         self.expired = f"the overall deadline of {self.deadline:g} s passed (--deadline)"
-        return TargetError(f"{what}: {self.expired}", fatal=True)
+        return self._unanswered(f"{what}: {self.expired}")
+
+    def _unanswered(self, message: str) -> TargetError:
+        self.unanswered.append(message)
+        return TargetError(message, fatal=True)
 
     def start(self) -> dict[str, Any]:
         """Start the child and load the target.
@@ -288,9 +297,9 @@ class TargetProcess:
             self.close()
             if until < now + self.load_timeout:
                 raise self._expire("loading the target did not finish") from None
-            raise TargetLoadFailed(
-                f"loading the target did not finish within {self.load_timeout:g} s (--load-timeout)"
-            ) from None
+            why = f"loading the target did not finish within {self.load_timeout:g} s (--load-timeout)"
+            self.unanswered.append(why)
+            raise TargetLoadFailed(why) from None
         except frames.FrameClosed:
             out = self._output_tail()
             what = _exit_text(self._exitcode())
@@ -510,9 +519,9 @@ class TargetProcess:
         for every misbehaviour of the target. Arguments must be plain data (see wire).
         """
         if self.hung is not None:
-            raise TargetError(f"{op} not run: the target hung earlier ({self.hung})", fatal=True)
+            raise self._unanswered(f"{op} not run: the target hung earlier ({self.hung})")
         if self.expired is not None:
-            raise TargetError(f"{op} not run: {self.expired}", fatal=True)
+            raise self._unanswered(f"{op} not run: {self.expired}")
         if self._conn is None:
             try:
                 self.start()
@@ -544,11 +553,15 @@ class TargetProcess:
             if by_deadline:
                 raise self._expire(f"{op} was still running") from None
             why = f"{op} did not return within {self.timeout:g} s (hang?)"
-            if isinstance(exc, wire.TooSlow):
+            late = not isinstance(exc, wire.TooSlow)
+            if not late:
                 why = f"{op}: decoding its reply took longer than the {self.timeout:g} s of a call"
             if flood > self.output_limit:
                 why += f" while flooding stdout/stderr ({flood / 1e6:.1f} MB)"
+                late = False
             self.hung = why
+            if late:  # too slow or hung: no answer, not a wrong one
+                raise self._unanswered(why) from None
             raise TargetError(why, fatal=True) from None
         except frames.FrameClosed:
             out = self._output_tail()
