@@ -2,8 +2,9 @@
 CPU and a traffic floor; and of its LayerNorm, RMSNorm and GroupNorm (``bncheck.family``)
 beside PyTorch's.
 
-All implementations of a case run interleaved (round robin, one call each per round), so a
-noisy, shared machine slows them alike. A ratio between two implementations is the median over
+All implementations of a case run interleaved (one call each per round, each round starting
+with the next implementation, each call after a short untimed pause that lets the threads the
+previous call left spinning go to sleep), so a noisy, shared machine slows them alike. A ratio between two implementations is the median over
 the rounds of their ratio within a round (paired, from one run); a time is the median of the
 rounds. Peak extra memory is measured with tracemalloc (NumPy reports its buffers to it) and
 expressed in input-sized arrays. No printing here: ``bncheck bench`` and the performance report
@@ -118,6 +119,10 @@ class Timing:
 
 
 Runner = Callable[[], Any]
+
+#: the untimed pause before each timed call (seconds): longer than the time libgomp's idle
+#: worker threads spin before they sleep (GOMP_SPINCOUNT's default, well under a millisecond)
+GAP_S = 0.004
 
 
 def _inputs(case: Case) -> dict[str, Any]:
@@ -318,10 +323,15 @@ def run(
         for r in runners.values():  # warm up (allocator, caches, torch's first-call costs)
             r()
         times: dict[str, list[float]] = {n: [] for n in runners}
-        for _ in range(rounds):
-            for name, r in runners.items():
+        names = list(runners)
+        for i in range(rounds):
+            # each round starts with another implementation (none always runs right after the
+            # same one), and each call starts after a pause that lets the worker threads the
+            # previous call left spinning (OpenMP's wait policy) go to sleep: untimed
+            for name in names[i % len(names) :] + names[: i % len(names)]:
+                time.sleep(GAP_S)
                 start = time.perf_counter()
-                r()
+                runners[name]()
                 times[name].append(time.perf_counter() - start)
         for name, r in runners.items():
             mine = name in (FUNCTIONAL, LAYER, LAYER_NO_GRAD)
