@@ -4,6 +4,8 @@ tests/impls/family.py, the member parsing, the identities and the RMS budget on 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -32,6 +34,50 @@ def test_planted_family_targets_get_their_verdict_and_names(name: str) -> None:
     assert _named(report) == set(want)
     unexplained = [c.id for c in report.checks if c.status == "fail" and not c.diagnosis]
     assert unexplained == []
+
+
+@pytest.mark.parametrize("name", ["layernorm_onepass", "spatial_groupnorm_onepass"])
+def test_a_one_pass_variance_is_named_in_float32_where_no_float64_sibling_names_it(
+    name: str,
+) -> None:
+    """float32 alone: the name comes from the one-pass model fitted on the float32 run itself
+    (each reduction set as a channel), not carried from float64."""
+    report = bncheck.verify(f"{FAMILY}:{name}", dtypes=("float32",), ndims=(2,))
+    failed = [c for c in report.checks if c.status == "fail"]
+    assert failed and all(c.diagnosis == ["one-pass-variance"] for c in failed), [
+        (c.id, c.diagnosis, c.explanation) for c in failed
+    ]
+    assert all("each reduction set as a channel" in c.explanation for c in failed)
+    correct = bncheck.verify(
+        f"{FAMILY}:{name.replace('_onepass', '')}", dtypes=("float32",), ndims=(2,)
+    )
+    assert correct.passed  # the two-pass sibling: nothing to name
+
+
+def test_a_file_whose_only_pair_is_a_siblings_is_verified_as_that_sibling(tmp_path: Any) -> None:
+    """A module with only layernorm_forward/layernorm_backward, in a file whose name says
+    nothing: not taken as a BN (called with a float eps where it takes ln_param) but loaded
+    as the family member and fitted."""
+    path = tmp_path / "my_layers.py"
+    path.write_text(  # defined in the file itself (imported functions are not its pairs)
+        "import numpy as np\n\n"
+        "def layernorm_forward(x, gamma, beta, ln_param):\n"
+        "    eps = ln_param.get('eps', 1e-5)\n"
+        "    mu = x.mean(axis=-1, keepdims=True)\n"
+        "    inv = 1 / np.sqrt(((x - mu) ** 2).mean(axis=-1, keepdims=True) + eps)\n"
+        "    xh = (x - mu) * inv\n"
+        "    return gamma * xh + beta, (xh, gamma, inv)\n\n"
+        "def layernorm_backward(dout, cache):\n"
+        "    xh, gamma, inv = cache\n"
+        "    d = dout * gamma\n"
+        "    dx = inv * (d - d.mean(-1, keepdims=True) - xh * (d * xh).mean(-1, keepdims=True))\n"
+        "    rows = tuple(range(dout.ndim - 1))\n"
+        "    return dx, (dout * xh).sum(axis=rows), dout.sum(axis=rows)\n"
+    )
+    report = bncheck.verify(str(path), dtypes=("float64",), ndims=(2,))
+    assert report.passed, [(c.id, c.message) for c in report.checks if c.status == "fail"]
+    assert any("layernorm_forward" in line for line in report.mapping)
+    assert any(c.id == "norm" and "layer norm" in c.message for c in report.checks)
 
 
 def test_the_member_is_fitted_and_reported() -> None:

@@ -107,6 +107,36 @@ def spatial_groupnorm_backward(dout, cache):
     return dx.reshape(dout.shape), dgamma, dbeta
 
 
+# -- one-pass variance, E[x²] − E[x]² (as Flax's use_fast_variance=True), clamped at 0 -------
+
+
+def layernorm_onepass_forward(x, gamma, beta, ln_param):
+    eps = ln_param.get("eps", 1e-5)
+    mu = x.mean(axis=-1, keepdims=True)
+    var = np.maximum((x * x).mean(axis=-1, keepdims=True) - mu * mu, 0)
+    inv = 1 / np.sqrt(var + eps)
+    xh = (x - mu) * inv
+    return gamma * xh + beta, (xh, gamma, inv, -1)
+
+
+def layernorm_onepass_backward(dout, cache):
+    return _ln_backward(dout, cache)
+
+
+def spatial_groupnorm_onepass_forward(x, gamma, beta, G, gn_param):
+    eps = gn_param.get("eps", 1e-5)
+    n = x.shape[0]
+    xg = x.reshape(n, G, -1)
+    mu = xg.mean(axis=2, keepdims=True)
+    inv = 1 / np.sqrt(np.maximum((xg * xg).mean(axis=2, keepdims=True) - mu * mu, 0) + eps)
+    xh = ((xg - mu) * inv).reshape(x.shape)
+    return gamma * xh + beta, (xh, gamma, inv, G)
+
+
+def spatial_groupnorm_onepass_backward(dout, cache):
+    return spatial_groupnorm_backward(dout, cache)
+
+
 # -- RMSNorm: rmsnorm_forward(x, gamma, eps) ------------------------------------------------
 
 
@@ -173,6 +203,8 @@ DIAGNOSES = {
     "layernorm_novar": ["missing-var-path"],
     "layernorm_epsout": ["eps-outside-sqrt"],
     "spatial_groupnorm": [],
+    "layernorm_onepass": ["one-pass-variance"],
+    "spatial_groupnorm_onepass": ["one-pass-variance"],
     "rmsnorm": [],
     "rmsnorm_centered": ["rms-subtracts-mean"],
     "rmsnorm_epsout": ["eps-outside-sqrt"],

@@ -52,6 +52,7 @@ import numpy as np
 
 from bncheck.check._verify.checks.running import check_running_and_eval
 from bncheck.check._verify.diagnosis.family_fits import diagnose_family
+from bncheck.check._verify.diagnosis.one_pass import diagnose_one_pass
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import CheckId, CheckResult, Options, rejects_rank
 from bncheck.check._verify.targets.family import NO_SWITCH
@@ -515,6 +516,8 @@ def check_forward_backward(
             )
         if not diagnosis and got and dtype == "float64":
             diagnosis, explanation = _float32_arithmetic(member, case, got, stage)
+        if not diagnosis and got:
+            diagnosis, explanation = _one_pass(member, case, got, stage, dtype)
         if not diagnosis and found:
             diagnosis, explanation = list(found), "follows from the member found (norm above)"
         if not diagnosis and got and case.layout != "C":
@@ -562,6 +565,44 @@ def _float32_arithmetic(
             "float32 budget"
         )
     return [], ""
+
+
+def _one_pass(
+    member: Member, case: Case, got: dict[str, Any], stage: str, dtype: str
+) -> tuple[list[str], str]:
+    """(["one-pass-variance"], what was fitted) when the failed outputs of a centred member
+    (LayerNorm, GroupNorm, InstanceNorm) are those of a variance computed as E[x²] − E[x]² in
+    the dtype: the BN's model (:mod:`bncheck.check._verify.diagnosis.one_pass`) on the
+    member's columns, each reduction set a column, the affine divided out of y (gamma per
+    element or channel: x_hat = (y − beta)/gamma) and folded into dy (delta = gamma·dy) for dx;
+    else ([], "")."""
+    if not member.centered:  # RMSNorm has no mean to cancel against
+        return [], ""
+    xv = member.view(case.x)
+    spec, shape = member.spec(xv.ndim), xv.shape
+    pshape = member.param_shape(case.x.shape)
+    gamma = np.ones(pshape) if case.gamma is None else case.gamma
+    beta = np.zeros(pshape) if case.beta is None else case.beta
+    gc = spec.param_columns(member.param_view(np.asarray(gamma, np.float64)), shape)
+    bc = spec.param_columns(member.param_view(np.asarray(beta, np.float64)), shape)
+    y = got.get("y")
+    if y is None or not np.all(gc != 0):
+        return [], ""
+    xc = spec.columns(xv)
+    with np.errstate(all="ignore"):
+        x_hat = (spec.columns(member.view(y)) - bc) / gc
+        if stage == "forward":
+            found = diagnose_one_pass(xc, None, None, EPS, None, x_hat, {"y": x_hat}, dtype)
+        elif got.get("dx") is not None:
+            delta = gc * spec.columns(member.view(case.dy))
+            dx = spec.columns(member.view(got["dx"]))
+            found = diagnose_one_pass(xc, None, None, EPS, delta, x_hat, {"dx": dx}, dtype)
+        else:
+            return [], ""
+    if found is None:
+        return [], ""
+    ids, fitted = found
+    return ids, fitted + " (each reduction set as a channel)"
 
 
 def check_fd(proc: TargetProcess, member: Member, ndim: int, options: Options) -> CheckResult:

@@ -44,6 +44,7 @@ from bncheck.check._verify.process.adapter import Adapter
 from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.common import as_array
 from bncheck.check._verify.targets.cs231n import Cs231nAdapter
+from bncheck.check._verify.targets.family import claimed_kind
 from bncheck.check._verify.targets.frameworks import (
     extra_for,
     framework_adapter,
@@ -330,6 +331,16 @@ def _from_module(module: Any, prefix: str | None, name: str, axis: int = 1) -> A
         )
     what = f"{fname}/{bname}" if prefix else "forward/backward or batchnorm_forward/_backward"
     if prefix is None:
+        # a pair whose name says it is a sibling (layernorm_forward, spatial_groupnorm_forward)
+        # is not a BN: left to the family's loader, which fits what it computes
+        siblings = [p for p in pairs if claimed_kind(p[0]) is not None]
+        pairs = [p for p in pairs if p not in siblings]
+        if siblings and not pairs:
+            raise LoadError(
+                f"target {name!r} has no BN forward/backward, only "
+                + ", ".join(f"{f}/{b}" for f, b in siblings)
+                + " (normalization-family functions)"
+            )
         if len(pairs) == 1:
             f, b = pairs[0]
             return _functional(getattr(module, f), getattr(module, b), f"{name}:{f}", module)
