@@ -4,11 +4,11 @@ beside PyTorch's.
 
 All implementations of a case run interleaved (one call each per round, each round starting
 with the next implementation, each call after a short untimed pause that lets the threads the
-previous call left spinning go to sleep), so a noisy, shared machine slows them alike. A ratio between two implementations is the median over
-the rounds of their ratio within a round (paired, from one run); a time is the median of the
-rounds. Peak extra memory is measured with tracemalloc (NumPy reports its buffers to it) and
-expressed in input-sized arrays. No printing here: ``bncheck bench`` and the performance report
-render the results.
+previous call left spinning go to sleep), so a noisy, shared machine slows them alike. A ratio
+between two implementations is the median over the rounds of their ratio within a round
+(paired, from one run); a time is the median of the rounds. Peak extra memory is measured
+with tracemalloc (NumPy reports its buffers to it) and expressed in input-sized arrays. No
+printing here: ``bncheck bench`` and the performance report render the results.
 
 The traffic floor is not a BN: compiled C (the extension's ``traffic`` entry point) streaming
 the bytes a two-pass BN must move, with next to no arithmetic, on the threads bncheck's kernels

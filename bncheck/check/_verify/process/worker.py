@@ -297,7 +297,10 @@ class TargetProcess:
             self.close()
             if until < now + self.load_timeout:
                 raise self._expire("loading the target did not finish") from None
-            why = f"loading the target did not finish within {self.load_timeout:g} s (--load-timeout)"
+            why = (
+                f"loading the target did not finish within {self.load_timeout:g} s "
+                "(--load-timeout)"
+            )
             self.unanswered.append(why)
             raise TargetLoadFailed(why) from None
         except frames.FrameClosed:
