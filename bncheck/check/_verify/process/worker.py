@@ -298,8 +298,7 @@ class TargetProcess:
             if until < now + self.load_timeout:
                 raise self._expire("loading the target did not finish") from None
             why = (
-                f"loading the target did not finish within {self.load_timeout:g} s "
-                "(--load-timeout)"
+                f"loading the target did not finish within {self.load_timeout:g} s (--load-timeout)"
             )
             self.unanswered.append(why)
             raise TargetLoadFailed(why) from None
