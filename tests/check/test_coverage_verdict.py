@@ -98,8 +98,12 @@ def test_what_applies_but_cannot_be_driven_is_decided_from_what_was_found(
 
 
 def test_a_hostile_description_cannot_claim_more_than_plain_booleans(tmp_path: Path) -> None:
-    description = checked_description({"mode_switch": "yes", "running_found": 1})
+    description = checked_description(
+        {"mode_switch": "yes", "running_found": 1, "compiles_per_shape": "true"}
+    )
     assert description.mode_switch is False and description.running_found is False
+    assert description.compiles_per_shape is False
+    assert checked_description({"compiles_per_shape": True}).compiles_per_shape is True
 
 
 def test_a_rank_refused_on_purpose_is_said_and_the_rest_passes() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bncheck.check import verify
 from bncheck.check.regimes import DY_KINDS, REGIME_TABLE, make_dy, make_x
@@ -181,6 +182,35 @@ def test_shrinking_keeps_the_layout_that_failed() -> None:
     small = kernel_inputs.shrink(case, fails)
     assert small.layout == "F" and fails(small)
     assert small.x.size < case.x.size
+
+
+def test_shrinking_a_compiling_target_tries_only_the_shapes_it_allows() -> None:
+    """A target that compiles per shape is shrunk over shapes it has already run: a candidate
+    the predicate refuses is never evaluated, and the result is one it allows (or the case)."""
+    case = kernel_inputs.kernel_cases("float64", 2)[5]  # (129, 33)
+    n, c = case.x.shape
+    compiled = {(n // 2, c), (n // 2, 1)}  # two smaller shapes it "has run"
+    asked: list[tuple[int, ...]] = []
+
+    def fails(k: BNCase) -> bool:
+        asked.append(k.x.shape)
+        return True
+
+    small = kernel_inputs.shrink(case, fails, allowed=lambda k: k.x.shape in compiled)
+    assert asked and set(asked) <= compiled
+    assert small.x.shape == (n // 2, 1)
+    free = kernel_inputs.shrink(case, fails)  # unrestricted: it shrinks further
+    assert free.x.size < small.x.size
+    none = kernel_inputs.shrink(case, fails, allowed=lambda k: False)
+    assert none is case
+
+
+@settings(max_examples=30, database=None, deadline=None)
+@given(st.data())
+def test_the_search_of_a_compiling_target_draws_only_the_shapes_given(data: st.DataObject) -> None:
+    shapes = [(5, 3), (16, 3), (2, 17)]
+    case = data.draw(kernel_inputs.search_strategy("float32", 2, shapes=shapes))
+    assert case.x.shape in shapes and case.x.dtype == np.float32
 
 
 @settings(max_examples=40, database=None, deadline=None)

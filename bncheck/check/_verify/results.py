@@ -92,6 +92,8 @@ class TargetDescription:
     equal_shards: bool = False
     mode_switch: bool = False
     running_found: bool = False
+    #: it compiles a program per input shape and dtype (Options.compiled_shapes)
+    compiles_per_shape: bool = False
     #: what the running "variance" holds, when the user said so (--running-form): a key of the
     #: running check's FORMS; "" to fit it
     running_form: str = ""
@@ -153,6 +155,9 @@ class Options:
     strict: bool = False
     #: --thorough: the search draws the kernel dimensions (boundary shapes, every layout)
     thorough: bool = False
+    #: the target compiles a program per input shape and dtype (JAX's XLA, tinygrad): the
+    #: search draws and shrinking tries only shapes it has already run in that dtype
+    compiled_shapes: bool = False
     findings: Findings = field(default_factory=Findings, compare=False)
 
     def note(self, notes: Iterable[str]) -> None:
@@ -269,6 +274,7 @@ def checked_description(description: Any) -> TargetDescription:
         equal_shards=description.get("equal_shards") is True,
         mode_switch=description.get("mode_switch") is True,
         running_found=description.get("running_found") is True,
+        compiles_per_shape=description.get("compiles_per_shape") is True,
         running_form=str(description.get("running_form") or "")[:20],
     )
 

@@ -55,7 +55,9 @@ def run_all(
     """Every check on every requested rank and dtype the target takes (the checks, with
     Hypothesis and mpmath, load only when a verification runs)."""
 
-    options = dataclasses.replace(options, channels=description.channels)
+    options = dataclasses.replace(
+        options, channels=description.channels, compiled_shapes=description.compiles_per_shape
+    )
     if description.probe:
         # functional targets are probed (ranks taken, eps implied) as an ordinary call, so
         # that a hang is a failed check with the call's timeout, not a load failure

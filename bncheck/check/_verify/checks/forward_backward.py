@@ -3,6 +3,7 @@ search for a failing input, shrinking it, and the diagnosis of the failure."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -169,10 +170,22 @@ def _search(
                 seen[key] = bool(open_stages & set(failed))
         return seen[key]
 
+    shapes: list[tuple[int, ...]] = []
+    if options.compiled_shapes:  # values vary, shapes are ones already compiled
+        shapes = sorted(
+            s
+            for s, d in proc.shapes_run
+            if d == np.dtype(dtype).name and len(s) == ndim and _small(s, options)
+        )
     try:
         find(
             search_strategy(
-                dtype, ndim, options.channels, thorough=options.thorough, axis=options.axis
+                dtype,
+                ndim,
+                options.channels,
+                thorough=options.thorough,
+                axis=options.axis,
+                shapes=shapes,
             ),
             fails,
             settings=settings(
@@ -195,6 +208,23 @@ def _search(
             f"the search for a failing input stopped: {type(exc).__name__}: {str(exc)[:300]}",
             fatal=True,
         ) from None
+
+
+#: the most values a shape the search of a compiling target reuses may have (the probes' and
+#: the search's own sizes are far below: the mpmath truth of each example stays cheap)
+SEARCH_REUSED_VALUES = 4096
+
+
+def _small(shape: tuple[int, ...], options: Options) -> bool:
+    values = int(np.prod(shape))
+    per_channel = values // max(shape[1], 1)
+    channels_ok = options.channels is None or shape[1] == options.channels
+    return values <= SEARCH_REUSED_VALUES and per_channel >= 2 and channels_ok
+
+
+def _compiled_shape(proc: TargetProcess, dtype: str) -> Callable[[BNCase], bool]:
+    """Whether a case's shape has been run in ``dtype`` (a compiling target has its program)."""
+    return lambda c: (tuple(c.x.shape), dtype) in proc.shapes_run
 
 
 def _target_error_in(exc: BaseException) -> TargetError | None:
@@ -247,6 +277,7 @@ def _result(
             min(options.shrink_budget, tries),
             fixed_channels=options.channels is not None,
             axis=options.axis,
+            allowed=_compiled_shape(proc, str(case.x.dtype)) if options.compiled_shapes else None,
         )
     entries: list[dict[str, Any]] = []
     if outputs != ["error"]:

@@ -18,7 +18,7 @@ after the adapter moves the channel axis the target holds exactly that layout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -198,17 +198,19 @@ def search_strategy(
     *,
     thorough: bool = False,
     axis: int = 1,
+    shapes: Sequence[tuple[int, ...]] = (),
 ) -> st.SearchStrategy[BNCase]:
     """Random cases of one dtype and ndim, channel axis 1, with gamma and beta: shapes of the
     probes' size, C-contiguous; ``thorough``: the kernel dimensions instead (channel counts and
     values per channel at their boundaries, :func:`bncheck.check.strategies.kernel_shapes`,
-    and every layout)."""
+    and every layout); ``shapes`` (not thorough): drawn from these instead (a target that
+    compiles per shape: the values vary, the shapes are ones it has already run)."""
     dt = np.dtype(dtype)
     if thorough:
         shape_st = kernel_shapes(ndim, max_values=LARGE_TRUTH.mpmath_values)
         layout_st = layouts()
     else:
-        shape_st = _small_shapes(ndim)
+        shape_st = st.sampled_from(list(shapes)) if shapes else _small_shapes(ndim)
         layout_st = st.just("C")
     regimes = [n for n, r in REGIME_TABLE.items() if dt != np.float16 or r.offset * r.spread <= 1e3]
     return st.builds(
@@ -298,13 +300,19 @@ def shrink(
     budget: int = 60,
     fixed_channels: bool = False,
     axis: int = 1,
+    allowed: Callable[[BNCase], bool] | None = None,
 ) -> BNCase:
-    """Greedily replace ``case`` by a smaller variant while ``fails`` stays true."""
+    """Greedily replace ``case`` by a smaller variant while ``fails`` stays true (only
+    variants ``allowed`` says yes to, when given: a target that compiles per shape is shrunk
+    over the shapes it has already run)."""
     tries = 0
     improved = True
     while improved and tries < budget:
         improved = False
-        for smaller in _candidates(case, fixed_channels, axis):
+        candidates = _candidates(case, fixed_channels, axis)
+        if allowed is not None:
+            candidates = [c for c in candidates if allowed(c)]
+        for smaller in candidates:
             tries += 1
             if fails(smaller):
                 case, improved = smaller, True

@@ -232,6 +232,9 @@ class TargetProcess:
         #: no evidence of a defect, so verify reports the checks they stopped as not checked
         #: (results.unanswered_not_checked); a flood or a reply too slow to decode is not here
         self.unanswered: list[str] = []
+        #: the (shape, dtype) of every input a forward was sent (a target that compiles a
+        #: program per shape has one for each: the checks reuse them)
+        self.shapes_run: set[tuple[tuple[int, ...], str]] = set()
         #: time.monotonic() of the first start; the overall deadline counts from here
         self.started_at: float | None = None
         self._conn: int | None = None
@@ -540,6 +543,8 @@ class TargetProcess:
             raise self._expire(f"{op} not run")
         self._seq += 1
         seq = self._seq
+        if op == "forward" and args and hasattr(args[0], "shape") and hasattr(args[0], "dtype"):
+            self.shapes_run.add((tuple(args[0].shape), str(args[0].dtype)))
         # arrays keep their memory layout: the target gets exactly the layout under test
         payload = wire.encode(("call", seq, op, args, tuple(names)), strict=True, layouts=True)
         until = min(now + self.timeout, self._deadline_at())

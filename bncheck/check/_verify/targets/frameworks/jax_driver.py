@@ -46,6 +46,9 @@ class JaxAdapter:
     #: whether the steps run on JAX (float64 needs jax_enable_x64); the autodiff they use
     uses_jax = True
     autodiff = "jax.vjp"
+    #: whether a new input shape or dtype costs a compilation (XLA's, tinygrad's kernels): the
+    #: checks then search values on shapes already run (Options.compiled_shapes)
+    compiles_per_shape = True
     #: whether the parameters are held in another shape by design (their gradients read flat)
     flat_params = False
     #: "mixed-running" when the train output is normalized by the running statistics mixed
@@ -140,6 +143,7 @@ class JaxAdapter:
             "axis": self.axis,
             "ndims": ranks,
             "rank_errors": errors,
+            "compiles_per_shape": self.compiles_per_shape,
         }
 
     def x64(self, on: bool = True) -> bool:

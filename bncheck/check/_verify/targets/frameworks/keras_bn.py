@@ -109,6 +109,7 @@ class KerasAdapter(JaxAdapter):
     def describe(self) -> dict[str, Any]:
         self.backend = _keras().backend.backend()
         self.uses_jax = self.backend == "jax"
+        self.compiles_per_shape = self.uses_jax  # torch runs eagerly
         self.autodiff = BACKENDS[self.backend]
         if not self.is_class and getattr(self.target, "built", False):
             sizes = {int(np.size(v)) for v in self.target.weights}
