@@ -4,9 +4,8 @@ eps), gradients by jax.vjp, the member fitted from the outputs. Each verdict is 
 against an independent float64 computation before it is asserted: Flax's one-pass variance by
 NumPy's E[x²] − E[x]² on the reported counterexample, Keras' float32 arithmetic by converting
 its float64 errors to float32 units. The family names float32 arithmetic (float32 numbers
-within the float32 budget on float64 input), not yet the one-pass variance (no rounding model
-in :mod:`bncheck.check._verify.diagnosis.family_fits`): those failures are asserted
-unexplained, so that naming them changes these tests on purpose.
+within the float32 budget on float64 input) and the one-pass variance (the BN's rounding model
+on the member's columns, each reduction set a channel), both asserted here.
 
 Skipped without the extras (``pip install 'bncheck[jax]'`` / ``'bncheck[keras]'``); a default
 verification of one of these targets takes ~10 s (XLA compiles one step per input shape).
@@ -66,9 +65,11 @@ def test_flax_linen_layernorm_fails_on_large_means_by_its_one_pass_variance() ->
     x = np.asarray(forward.counterexample["x"]).reshape(shape)
     err_one = np.max(np.abs(_one_pass(x) - _two_pass(x)))
     assert err_one > 1e4 * unit_roundoff(np.float64)
-    # the family diagnosis has no one-pass model: unexplained, not misnamed
-    assert not report.diagnosis
-    assert {c.id for c in report.unexplained} >= {"forward/2d/float64", "backward/2d/float64"}
+    # named, in both dtypes, by the one-pass model fitted on each run itself
+    assert all(c.diagnosis == ["one-pass-variance"] for c in failed), [
+        (c.id, c.diagnosis) for c in failed
+    ]
+    assert not report.unexplained
 
 
 @needs("jax")
@@ -153,7 +154,7 @@ def test_flax_nnx_layernorm_fails_on_large_means_and_rmsnorm_passes() -> None:
     # the same one-pass variance as linen's (use_fast_variance=True by default)
     assert {c.id for c in failed} == {"forward/2d/float64", "backward/2d/float64"}
     assert all("large-mean" in c.message for c in failed)
-    assert not ln.diagnosis
+    assert all(c.diagnosis == ["one-pass-variance"] for c in failed)
     rms = verify("flax.nnx.RMSNorm", ndims=(2,), timeout=60)
     assert rms.passed, [c.id for c in _failed(rms)]
 
