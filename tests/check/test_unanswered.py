@@ -122,3 +122,30 @@ def test_a_target_that_floods_while_it_hangs_is_a_failure(tmp_path: Path) -> Non
     report = verify(str(path), timeout=2.0, ndims=(2,), dtypes=("float64",))
     assert report.result == "fail"
     assert any("stdout/stderr" in c.message for c in report.failed)  # the flood, named
+
+
+SLOW_LAYERNORM = """
+import time
+import numpy as np
+
+
+def layernorm_forward(x, gamma, beta, ln_param):
+    time.sleep(3600)
+
+
+def layernorm_backward(dout, cache):
+    raise AssertionError
+"""
+
+
+def test_a_family_target_that_does_not_answer_while_its_member_is_fitted_is_not_checked(
+    tmp_path: Path,
+) -> None:
+    """The fit of what a family target computes runs first; a timeout there ends the run as
+    incomplete with the reason (it once escaped verify as a raw TargetError, exit 1)."""
+    path = tmp_path / "slow_ln.py"
+    path.write_text(SLOW_LAYERNORM)
+    report = verify(f"{path}:layernorm", timeout=1.0)
+    assert report.result == "incomplete" and not report.failed
+    (norm,) = [c for c in report.checks if c.id == "norm"]
+    assert norm.status == "not-checked" and "did not return within 1 s" in norm.message

@@ -11,6 +11,7 @@ import pytest
 
 import bncheck
 from bncheck.check.norms import Member
+from bncheck.exceptions import LoadError
 from tests.frameworks import needs
 from tests.impls.family import DIAGNOSES
 from tests.paths import IMPLS
@@ -78,6 +79,36 @@ def test_a_file_whose_only_pair_is_a_siblings_is_verified_as_that_sibling(tmp_pa
     assert report.passed, [(c.id, c.message) for c in report.checks if c.status == "fail"]
     assert any("layernorm_forward" in line for line in report.mapping)
     assert any(c.id == "norm" and "layer norm" in c.message for c in report.checks)
+
+
+def test_a_stated_member_takes_a_modules_one_plain_pair(tmp_path: Any) -> None:
+    """``--norm layer`` on a module whose one pair is ``forward``/``backward``: checked as
+    stated (it was "no normalization target found"); two plain pairs are a guess: refused."""
+    body = (
+        "import numpy as np\n\n"
+        "def forward(x, gamma, beta, eps):\n"
+        "    mu = x.mean(axis=-1, keepdims=True)\n"
+        "    inv = 1 / np.sqrt(((x - mu) ** 2).mean(axis=-1, keepdims=True) + eps)\n"
+        "    xh = (x - mu) * inv\n"
+        "    return gamma * xh + beta, (xh, gamma, inv)\n\n"
+        "def backward(dout, cache):\n"
+        "    xh, gamma, inv = cache\n"
+        "    d = dout * gamma\n"
+        "    dx = inv * (d - d.mean(-1, keepdims=True) - xh * (d * xh).mean(-1, keepdims=True))\n"
+        "    rows = tuple(range(dout.ndim - 1))\n"
+        "    return dx, (dout * xh).sum(axis=rows), dout.sum(axis=rows)\n"
+    )
+    path = tmp_path / "ops.py"
+    path.write_text(body)
+    report = bncheck.verify(str(path), norm="layer", dtypes=("float64",), ndims=(2,))
+    assert report.passed, [(c.id, c.message) for c in report.checks if c.status == "fail"]
+    two = tmp_path / "ops2.py"
+    two.write_text(
+        body + "\ndef op_forward(x, g, b, eps):\n    return forward(x, g, b, eps)\n"
+        "\ndef op_backward(d, c):\n    return backward(d, c)\n"
+    )
+    with pytest.raises(LoadError, match="no normalization target found"):
+        bncheck.verify(str(two), norm="layer", dtypes=("float64",), ndims=(2,))
 
 
 def test_the_member_is_fitted_and_reported() -> None:

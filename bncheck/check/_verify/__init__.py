@@ -400,7 +400,12 @@ def _verify_family(
                 claimed = said if said in KINDS and said != "batch" else None
             except TargetError:
                 pass
-            found, checked = run_family(proc, description.kind, options, member, claimed, explicit)
+            try:
+                found, checked = run_family(
+                    proc, description.kind, options, member, claimed, explicit
+                )
+            except TargetError as exc:  # a fatal one while fitting the member (a hang, an exit)
+                found = [CheckResult("norm", "fail", message=f"fitting what it computes: {exc}")]
             checks += found
             checks.append(no_mutation(proc))
     unanswered_not_checked(checks, proc.unanswered)

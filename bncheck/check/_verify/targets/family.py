@@ -573,9 +573,13 @@ class FamilyTorch(FamilyAdapter):
 _TORCH = ("LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "RMSNorm")
 
 
-def family_adapter(obj: Any, attr: str | None, name: str) -> FamilyAdapter | None:
+def family_adapter(
+    obj: Any, attr: str | None, name: str, stated: bool = False
+) -> FamilyAdapter | None:
     """The family adapter for a loaded target (a module with ``attr`` the prefix or name, or
-    an object), or None when it is not a family target in a form this module drives."""
+    an object), or None when it is not a family target in a form this module drives.
+    ``stated``: the member was stated (--norm), so a module's one functional pair whose names
+    say nothing (``forward``/``backward``, ``op_forward``/``op_backward``) is taken too."""
     import types
 
     from bncheck.check._verify.targets.frameworks.family_jax import jax_family_adapter
@@ -588,8 +592,12 @@ def family_adapter(obj: Any, attr: str | None, name: str) -> FamilyAdapter | Non
         if attr is not None and not callable(getattr(obj, f"{attr}_forward", None)):
             if not hasattr(obj, attr):
                 return None
-            return family_adapter(getattr(obj, attr), None, name)
+            return family_adapter(getattr(obj, attr), None, name, stated)
         pairs = family_functions(obj, attr)
+        if not pairs and stated and attr is None:
+            pairs = _plain_pairs(obj)
+            if len(pairs) != 1:  # none, or several: which one is a guess (name it)
+                return None
         if not pairs:
             return None
         f, b = pairs[0]
@@ -616,6 +624,21 @@ def family_adapter(obj: Any, attr: str | None, name: str) -> FamilyAdapter | Non
     return None
 
 
+def _plain_pairs(module: Any) -> list[tuple[str, str]]:
+    """The functional pairs of a module whose names say nothing of a member: ``forward`` /
+    ``backward`` and every ``X_forward`` / ``X_backward`` of functions defined in it."""
+    own = {
+        n
+        for n, v in vars(module).items()
+        if inspect.isfunction(v) and getattr(v, "__module__", None) == module.__name__
+    }
+    out = [("forward", "backward")] if {"forward", "backward"} <= own else []
+    for n in sorted(own):
+        if n.endswith("_forward") and f"{n[: -len('_forward')]}_backward" in own:
+            out.append((n, f"{n[: -len('_forward')]}_backward"))
+    return out
+
+
 def load_family(target: Any, norm: str | None = None) -> FamilyAdapter:
     """Load ``target`` (a spec string or object) as a family target (in the worker process);
     ``norm``: the member stated with --norm, else the one its name claims, else layer norm
@@ -632,7 +655,7 @@ def load_family(target: Any, norm: str | None = None) -> FamilyAdapter:
     else:
         obj, attr = target, None
         name = getattr(target, "__name__", type(target).__name__)
-    adapter = family_adapter(obj, attr, name)
+    adapter = family_adapter(obj, attr, name, stated=norm is not None)
     if adapter is None:
         raise LoadError(
             f"{name!r}: no normalization target found (expected *norm_forward/*norm_backward "
