@@ -102,6 +102,13 @@ def test_a_stated_member_takes_a_modules_one_plain_pair(tmp_path: Any) -> None:
     path.write_text(body)
     report = bncheck.verify(str(path), norm="layer", dtypes=("float64",), ndims=(2,))
     assert report.passed, [(c.id, c.message) for c in report.checks if c.status == "fail"]
+    # without --norm the pair is a BN by default: its failures are named by what it computes
+    as_bn = bncheck.verify(str(path), dtypes=("float64",), ndims=(2,))
+    assert as_bn.result == "fail"
+    forward = next(c for c in as_bn.checks if c.id == "forward/2d/float64")
+    assert forward.diagnosis == ["wrong-reduction-axes"]
+    assert "layer norm over the last axis" in forward.explanation
+    assert "--norm layer:1" in forward.explanation
     two = tmp_path / "ops2.py"
     two.write_text(
         body + "\ndef op_forward(x, g, b, eps):\n    return forward(x, g, b, eps)\n"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from bncheck.check._verify.checks.behaviour import (
     check_fd,
     check_identities,
@@ -16,6 +18,14 @@ from bncheck.check._verify.checks.behaviour import (
     check_second_call,
 )
 from bncheck.check._verify.checks.caches import check_older_cache
+from bncheck.check._verify.checks.family import EPS as FAMILY_EPS
+from bncheck.check._verify.checks.family import (
+    FIT_MATCH,
+    PROBE_SHAPES,
+    candidates,
+    normalized,
+    probe_input,
+)
 from bncheck.check._verify.checks.forward_backward import run_config
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import (
@@ -164,8 +174,54 @@ def run_all(
             checks.append(check_second_call(proc, options, ndim, dtype))
             checks.append(check_older_cache(proc, options, ndim, dtype))
     _contract(proc, options)
+    _another_member(proc, options, checks)
     _explain_by_family(checks)
     return checks, description, options
+
+
+def _another_member(proc: TargetProcess, options: Options, checks: list[CheckResult]) -> None:
+    """A BN whose forward failed and no mistake explains: on each such rank, ask its outputs
+    what they are (the family's member fit, on its probe whose sets all differ: gamma = 1,
+    beta = 0, one train-mode forward); when another member fits (a LayerNorm verified as a BN)
+    and batch norm does not, its unexplained failures on that rank are
+    ``wrong-reduction-axes``, with what it computes and how to verify that instead."""
+    unexplained = [c for c in checks if c.status == "fail" and not c.diagnosis]
+    ranks = sorted({c.key.ndim for c in unexplained if c.key.family == "forward" and c.key.ndim})
+    for ndim in ranks:
+        if ndim not in PROBE_SHAPES:
+            continue
+        shape = list(PROBE_SHAPES[ndim])
+        shape[1] = options.channels or shape[1]
+        x = probe_input(tuple(shape), options.seed)
+        c = shape[1]
+        try:
+            proc.call("new", c, "float64", FAMILY_EPS, ndim)
+            proc.call("set_params", np.ones(c), np.zeros(c))
+            y, _ = proc.call("forward", x, True)
+            got = np.asarray(y, dtype=np.float64).reshape(x.shape)
+        except (TargetError, TypeError, ValueError):
+            continue
+        dists = {}
+        for member in candidates(x.shape):
+            ref = normalized(member, x, FAMILY_EPS)
+            with np.errstate(all="ignore"):
+                d = float(np.max(np.abs(got - ref)) / np.max(np.abs(ref)))
+            dists[member] = d if np.isfinite(d) else float("inf")
+        if not dists:
+            continue
+        best = min(dists, key=lambda m: dists[m])
+        batch = min((d for m, d in dists.items() if m.kind == "batch"), default=float("inf"))
+        if best.kind == "batch" or not dists[best] <= FIT_MATCH or batch <= FIT_MATCH:
+            continue
+        why = (
+            f"its outputs are {best} (distance {dists[best]:.1e}; batch norm over axis 1: "
+            f"{batch:.1e}), not a batch norm: if {best} is what it is meant to compute, "
+            f"verify it with --norm {best.text()}"
+        )
+        for check in unexplained:
+            if check.key.ndim == ndim:
+                check.diagnosis = ["wrong-reduction-axes"]
+                check.explanation = why
 
 
 def _contract(proc: TargetProcess, options: Options) -> None:
