@@ -458,9 +458,12 @@ def _conventions(mapping: list[str]) -> list[str]:
     return [line for line in mapping if line.startswith(keys)]
 
 
-def _verdict(report: Any) -> str:
+def verdict(report: Any) -> str:
     if report.passed:
         return "PASS"
+    if report.result == "incomplete":  # nothing failed; what could not be checked is said
+        n = len(report.not_checked)
+        return f"INCOMPLETE ({n} check{'s' if n != 1 else ''} not checked)"
     failed = [c.id for c in report.failed]
     return f"FAIL ({len(failed)} checks)"
 
@@ -469,7 +472,7 @@ def _section(entry: Entry, report: Any, errors: Any, command: str) -> list[str]:
     lines = [f"## {entry.label} ({entry.distribution} {_version(entry.distribution)})", ""]
     if entry.source:
         lines += ["bn.py:", "", "```python", *entry.source.rstrip().splitlines(), "```", ""]
-    lines.append(f"- verify: `{command}` → **{_verdict(report)}**")
+    lines.append(f"- verify: `{command}` → **{verdict(report)}**")
     for line in _conventions(list(report.mapping)):
         lines.append(f"- {line}")
     for quote, where in entry.quotes:

@@ -44,3 +44,19 @@ def test_the_measured_errors_are_those_of_a_correct_float64_bn() -> None:
     # MyGrad computes in the input's dtype: float64 is within float64 rounding of the truth
     assert float(errors["typical"]["float64"]) < 1e-13
     assert float(errors["typical"]["float32"]) < 1e-5
+
+
+def test_the_verdict_line_says_pass_fail_or_incomplete_never_fail_of_nothing() -> None:
+    """An incomplete verification (a framework whose calls timed out: tinygrad interpreting
+    its kernels) is said as such, not as "FAIL (0 checks)"."""
+    from bncheck.check import CheckResult, VerificationReport
+
+    def report(*statuses: str) -> VerificationReport:
+        rows = [CheckResult(f"c{i}", s, message="m") for i, s in enumerate(statuses)]
+        return VerificationReport("t", "layer", rows, 0.0, {})
+
+    assert framework_survey.verdict(report("pass", "skip")) == "PASS"
+    assert framework_survey.verdict(report("pass", "fail", "fail")) == "FAIL (2 checks)"
+    assert framework_survey.verdict(report("pass", "not-checked")) == (
+        "INCOMPLETE (1 check not checked)"
+    )
