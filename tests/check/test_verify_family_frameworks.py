@@ -13,6 +13,7 @@ verification of one of these targets takes ~10 s (XLA compiles one step per inpu
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,40 @@ def test_a_float64_one_pass_variance_is_not_named_float32_arithmetic(tmp_path: P
     assert any(c.id == "forward/2d/float64" for c in failed)
     assert all("large-mean" in c.message for c in failed if c.key.family == "forward")
     assert "float32-arithmetic" not in {d["id"] for d in report.diagnosis}
+
+
+@needs("keras")
+@needs("torch")
+def test_keras_family_on_its_torch_backend_is_driven_by_torch_and_named() -> None:
+    """KERAS_BACKEND=torch is honoured for the family too (gradients by torch.autograd.grad):
+    float64 input computed in float32 (as on JAX) is named float32-arithmetic; GroupNorm's
+    E[x²] − E[x]² in float32 fails the large-mean regime, named one-pass-variance, which a
+    float32 NumPy one-pass variance on the reported counterexample confirms independently."""
+    before = os.environ.get("KERAS_BACKEND")
+    os.environ["KERAS_BACKEND"] = "torch"  # inherited by the target process
+    try:
+        ln = verify("keras.layers.LayerNormalization", ndims=(2,), timeout=60)
+        gn = verify("keras.layers.GroupNormalization", ndims=(2,), timeout=60)
+    finally:
+        if before is None:
+            del os.environ["KERAS_BACKEND"]
+        else:
+            os.environ["KERAS_BACKEND"] = before
+    for report in (ln, gn):
+        assert any("torch backend" in line for line in report.mapping), report.mapping
+        assert any("torch.autograd.grad" in line for line in report.mapping)
+        f64 = next(c for c in report.checks if c.id == "forward/2d/float64")
+        assert f64.status == "fail" and f64.diagnosis == ["float32-arithmetic"]
+    f32 = next(c for c in gn.checks if c.id == "forward/2d/float32")
+    assert f32.status == "fail" and f32.diagnosis == ["one-pass-variance"]
+    assert "large-mean" in f32.message
+    ce = f32.counterexample
+    x = np.asarray(ce["x"], dtype=np.float32).reshape(ce["shape"])
+    assert "group norm with 2 groups" in _norm(gn).message  # the member checked
+    groups = x.reshape(x.shape[0], 2, -1)
+    mu = groups.mean(axis=-1, dtype=np.float32)
+    one = (groups * groups).mean(axis=-1, dtype=np.float32) - mu * mu
+    two = groups.astype(np.float64).var(axis=-1)
+    assert np.max(np.abs(one - two) / two) > 1e-2  # float32 one-pass: no digits left
+    ln_f32 = next(c for c in ln.checks if c.id == "forward/2d/float32")
+    assert ln_f32.status == "pass"  # its LayerNorm is torch's own two-pass kernel
