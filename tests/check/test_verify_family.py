@@ -118,6 +118,19 @@ def test_a_stated_member_takes_a_modules_one_plain_pair(tmp_path: Any) -> None:
         bncheck.verify(str(two), norm="layer", dtypes=("float64",), ndims=(2,))
 
 
+def test_channels_grouped_in_the_wrong_order_are_named_as_such() -> None:
+    """A GroupNorm that puts channel c in group c mod G: the member fit reads it as another
+    member (run with G = 1 it is a LayerNorm), the float64 model of the interleaved grouping
+    reproduces its y and dx and says what it is."""
+    report = bncheck.verify(
+        f"{FAMILY}:spatial_groupnorm_interleaved", dtypes=("float64",), ndims=(4,)
+    )
+    for check_id in ("forward/4d/float64", "backward/4d/float64"):
+        check = next(c for c in report.checks if c.id == check_id)
+        assert check.status == "fail" and check.diagnosis == ["wrong-reduction-axes"]
+        assert "channel c in group c mod G instead of c // (C/G), G = 2" in check.explanation
+
+
 def test_the_member_is_fitted_and_reported() -> None:
     report = bncheck.verify(f"{FAMILY}:rmsnorm", dtypes=("float64",), ndims=(2,))
     norm = next(c for c in report.checks if c.id == "norm")

@@ -107,6 +107,34 @@ def spatial_groupnorm_backward(dout, cache):
     return dx.reshape(dout.shape), dgamma, dbeta
 
 
+# -- channels grouped in the wrong order: group k holds channels k, k + G, k + 2G, ... ------
+
+
+def spatial_groupnorm_interleaved_forward(x, gamma, beta, G, gn_param):
+    eps = gn_param.get("eps", 1e-5)
+    n, c = x.shape[:2]
+    xg = x.reshape(n, c // G, G, -1).swapaxes(1, 2).reshape(n, G, -1)  # c -> group c % G
+    mu = xg.mean(axis=2, keepdims=True)
+    inv = 1 / np.sqrt(((xg - mu) ** 2).mean(axis=2, keepdims=True) + eps)
+    back = ((xg - mu) * inv).reshape(n, G, c // G, -1).swapaxes(1, 2).reshape(x.shape)
+    return gamma * back + beta, (back, gamma, inv, G)
+
+
+def spatial_groupnorm_interleaved_backward(dout, cache):
+    xh, gamma, inv, G = cache
+    n, c = dout.shape[:2]
+    axes = (0, *range(2, dout.ndim))
+    dgamma = (dout * xh).sum(axis=axes, keepdims=True)
+    dbeta = dout.sum(axis=axes, keepdims=True)
+
+    def grouped(a):
+        return a.reshape(n, c // G, G, -1).swapaxes(1, 2).reshape(n, G, -1)
+
+    d, h = grouped(dout * gamma), grouped(xh)
+    dx = inv * (d - d.mean(axis=2, keepdims=True) - h * (d * h).mean(axis=2, keepdims=True))
+    return dx.reshape(n, G, c // G, -1).swapaxes(1, 2).reshape(dout.shape), dgamma, dbeta
+
+
 # -- one-pass variance, E[x²] − E[x]² (as Flax's use_fast_variance=True), clamped at 0 -------
 
 
@@ -204,6 +232,7 @@ DIAGNOSES = {
     "layernorm_epsout": ["eps-outside-sqrt"],
     "spatial_groupnorm": [],
     "layernorm_onepass": ["one-pass-variance"],
+    "spatial_groupnorm_interleaved": ["wrong-reduction-axes"],
     "spatial_groupnorm_onepass": ["one-pass-variance"],
     "rmsnorm": [],
     "rmsnorm_centered": ["rms-subtracts-mean"],

@@ -10,13 +10,17 @@ forward (y):
 backward (dx), with the forward right:
     ``missing-mu-path``    dx without −Σdelta/m
     ``missing-var-path``   dx without −x_hat·Σ(delta·x_hat)/m (RMS: the path through ms)
+forward and backward, GroupNorm:
+    ``wrong-reduction-axes`` channels grouped in the wrong order: channel c in group c mod G
+                           instead of c // (C/G) (y, and dx the exact gradient of that y)
 
 A model explains a run when it reproduces the failed output within ``MATCH`` of its size
 (relative, normwise): far below the effect of any of these mistakes on the inputs verify
 uses (eps = 1e-5 against a tiny-variance regime, O(1) for the paths), far above float64
 rounding. float32 runs are named as their float64 siblings (the suite carries names across
 dtypes). Statistics over the wrong axes are named by the member fit
-(:mod:`bncheck.check._verify.checks.family`), not here.
+(:mod:`bncheck.check._verify.checks.family`), but a grouping of the right size in the wrong
+order fits no member: that one is named here.
 """
 
 from __future__ import annotations
@@ -50,7 +54,33 @@ def _cols(member: Member, x: F64, g: F64, dy: F64) -> tuple[F64, F64, F64, Calla
     return xc, gc, dc, back
 
 
+def _interleaved(member: Member, x: F64) -> Any:
+    """For a GroupNorm of G groups over C channels (C/G > 1): the channel order that puts the
+    channels c ≡ k (mod G) together as group k (the grouping of a GroupNorm that groups
+    channel c as c mod G instead of c // (C/G)), and its inverse; None when it is the same."""
+    c = x.shape[1]
+    groups = member.groups
+    if member.kind != "group" or groups < 2 or c % groups or c // groups < 2:
+        return None
+    perm = np.concatenate([np.arange(k, c, groups) for k in range(groups)])
+    return perm, np.argsort(perm)
+
+
 def _forward_models(member: Member, x: F64, g: F64, b: F64, eps: float) -> dict[str, F64]:
+    out = _plain_forward_models(member, x, g, b, eps)
+    order = _interleaved(member, x)
+    if order is not None:  # channels grouped in the wrong order
+        perm, inv = order
+        bp = None if b is None else np.asarray(b, np.float64)[perm]
+        xc, gc, _, back = _cols(member, x[:, perm], np.asarray(g)[perm], x[:, perm])
+        bc = 0.0 if bp is None else _cols(member, x[:, perm], bp, x)[1]
+        mu = xc.mean(axis=0)
+        var = ((xc - mu) ** 2).mean(axis=0)
+        out["wrong-reduction-axes"] = back(gc * (xc - mu) / np.sqrt(var + eps) + bc)[:, inv]
+    return out
+
+
+def _plain_forward_models(member: Member, x: F64, g: F64, b: F64, eps: float) -> dict[str, F64]:
     xc, gc, _, back = _cols(member, x, g, x)
     m = xc.shape[0]
     bc = 0.0 if b is None else _cols(member, x, b, x)[1]
@@ -71,6 +101,21 @@ def _forward_models(member: Member, x: F64, g: F64, b: F64, eps: float) -> dict[
 
 
 def _backward_models(member: Member, x: F64, g: F64, dy: F64, eps: float) -> dict[str, F64]:
+    out = _plain_backward_models(member, x, g, dy, eps)
+    order = _interleaved(member, x)
+    if order is not None:  # the exact gradient of the wrongly grouped forward
+        perm, inv = order
+        xc, gc, dc, back = _cols(member, x[:, perm], np.asarray(g)[perm], dy[:, perm])
+        delta = gc * dc
+        mu = xc.mean(axis=0)
+        r = 1 / np.sqrt(((xc - mu) ** 2).mean(axis=0) + eps)
+        xh = (xc - mu) * r
+        dx = r * (delta - delta.mean(axis=0) - xh * (delta * xh).mean(axis=0))
+        out["wrong-reduction-axes"] = back(dx)[:, inv]
+    return out
+
+
+def _plain_backward_models(member: Member, x: F64, g: F64, dy: F64, eps: float) -> dict[str, F64]:
     xc, gc, dc, back = _cols(member, x, g, dy)
     delta = gc * dc
     if member.centered:
@@ -118,4 +163,10 @@ def diagnose_family(
         found = [k for k, v in models.items() if got is not None and _close(got, v)]
     if not found:
         return [], ""
-    return found, f"the output matches the model of {', '.join(found)} within {MATCH:g}"
+    said = f"the output matches the model of {', '.join(found)} within {MATCH:g}"
+    if "wrong-reduction-axes" in found:  # the only model of that name here: the grouping
+        said += (
+            f" (channels grouped in the wrong order: group k holds channels k, k + G, k + 2G, "
+            f"..., channel c in group c mod G instead of c // (C/G), G = {member.groups})"
+        )
+    return found, said
