@@ -455,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
         "no BN protocol found), 3 the target could not be imported (a module it imports is "
         'missing, or it does not parse): \'Result: NOT LOADED\', JSON "result": "not-loaded", 4 '
         "incomplete: no check failed, but a check that applies to the target could not be "
-        "driven (e.g. a train/eval switch with no running statistics bncheck could find): "
+        "driven (e.g. a train/eval switch with no running statistics bncheck could find, or "
+        "a target that did not answer within --timeout: too slow or hung): "
         '\'Result: INCOMPLETE\', JSON "result": "incomplete" and "not_checked".',
     )
     ver.add_argument("target", help="what to verify (see above); required")
