@@ -228,9 +228,12 @@ def input_checksum(x: FloatArray, axis: int) -> NDArray[np.uint32]:
     return checksum(x, axis)
 
 
-def check_unchanged(expected: NDArray[Any] | None, got: NDArray[Any]) -> None:
+def check_unchanged(
+    expected: NDArray[Any] | None, got: NDArray[Any], unit: str = "channel"
+) -> None:
     """Raise BatchNormError when x's checksum now (``got``) differs from the forward's
-    (``expected``; None: not recorded, nothing to check), naming the channels that changed."""
+    (``expected``; None: not recorded, nothing to check), naming the channels (or the
+    ``unit`` the checksums are of: the family's "reduction set") that changed."""
     if expected is None:
         return
     changed = np.flatnonzero(np.asarray(expected) != got)
@@ -240,9 +243,9 @@ def check_unchanged(expected: NDArray[Any] | None, got: NDArray[Any]) -> None:
     raise BatchNormError(
         "x was modified after the forward: "
         + (
-            f"channels {shown} ({changed.size} of {got.size}) no longer hold"
+            f"{unit}s {shown} ({changed.size} of {got.size}) no longer hold"
             if changed.size > 1
-            else f"channel {shown} (of {got.size}) no longer holds"
+            else f"{unit} {shown} (of {got.size}) no longer holds"
         )
         + " the values the forward normalized, so "
         "this backward would be wrong. bncheck keeps a reference to x, not a copy: leave x "

@@ -190,54 +190,22 @@ def backward(
     gk = None if gamma is None else np.ascontiguousarray(gamma, np.float64)
     force = force_redo()
     bounds = np.full(nb * g, np.inf)  # the float32 kernel writes a bound per set
+
     # mode 0: the fast path; then, if a parameter sum's bound does not decide its rounding,
     # mode 2: those sums again, exactly (LayerNorm and RMSNorm: the columns flagged in
     # part[:, 4]; otherwise every (set, parameter) partial), dx and the bounds kept
-    stats = [np.array(a, np.float64, order="C") for a in st]  # float32 rewrites inv: copies
-    ext.backward(
-        dyk,
-        xk,
-        dx,
-        gk,
-        *stats,
-        part,
-        bounds,
-        nb,
-        g,
-        cg,
-        inner,
-        eps,
-        rms,
-        threads(x.size),
-        force,
-        0,
-        x_sum,
-    )
+    def run(mode: int, hashes: NDArray[np.uint32] | None) -> None:
+        stats = [np.array(a, np.float64, order="C") for a in st]  # float32 rewrites inv: copies
+        args = (part, bounds, nb, g, cg, inner, eps, rms, threads(x.size), force, mode, hashes)
+        ext.backward(dyk, xk, dx, gk, *stats, *args)
+
+    run(0, x_sum)
     *sums, undecided = _parameter_sums(part, nb, g * cg, columns, out_dtype, check=True)
     undecided |= force  # BNCHECK_FAMILY_FORCE_REDO: every sum exactly too
     if undecided.any():
-        stats = [np.array(a, np.float64, order="C") for a in st]
         if columns:
             part[:, 4] = undecided
-        ext.backward(
-            dyk,
-            xk,
-            dx,
-            gk,
-            *stats,
-            part,
-            bounds,
-            nb,
-            g,
-            cg,
-            inner,
-            eps,
-            rms,
-            threads(x.size),
-            force,
-            2,
-            None,
-        )
+        run(2, None)
         *sums, _ = _parameter_sums(part, nb, g * cg, columns, out_dtype, check=False)
     dgamma, dbeta = sums
     with np.errstate(over="ignore"):  # an overflow is reported by the caller

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bncheck.bn import kernels
-from bncheck.bn.functional import input_checksum
+from bncheck.bn.functional import check_unchanged, input_checksum
 from bncheck.exceptions import BatchNormError
 from bncheck.family import _compiled as _native
 from bncheck.family import _numpy_kernels as _np_kernels
@@ -293,26 +293,6 @@ def _set_checksum(x: FloatArray, geo: tuple[int, int, int, int]) -> NDArray[np.u
     return input_checksum(x.reshape(geo[0] * geo[1], geo[2] * geo[3]), 0)
 
 
-def _check_unchanged(expected: NDArray[np.uint32] | None, got: NDArray[np.uint32]) -> None:
-    if expected is None:
-        return
-    changed = np.flatnonzero(expected != got)
-    if changed.size == 0:
-        return
-    shown = ", ".join(str(int(c)) for c in changed[:8]) + (", ..." if changed.size > 8 else "")
-    raise BatchNormError(
-        "x was modified after the forward: "
-        + (
-            f"reduction sets {shown} ({changed.size} of {got.size}) no longer hold"
-            if changed.size > 1
-            else f"reduction set {shown} (of {got.size}) no longer holds"
-        )
-        + " the values the forward normalized, so this backward would be wrong. bncheck keeps "
-        "a reference to x, not a copy: leave x unchanged until its backward has run, or run "
-        "the forward again on the new values"
-    )
-
-
 def _no_overflow(name: str, out: FloatArray) -> None:
     if not np.isfinite(out).all():
         bad = int(out.size - np.count_nonzero(np.isfinite(out)))
@@ -349,9 +329,13 @@ def _backward(kind: str, dy: object, cache: object) -> NormGrads:
         dx, dgamma, dbeta, bound, x_sum = _native.backward(
             dya, x, geo, g2, st, rms, cache.has_beta, out_dtype, cache.eps
         )
-        _check_unchanged(cache.x_sum, x_sum if x_sum is not None else _set_checksum(x, geo))
+        check_unchanged(
+            cache.x_sum,
+            x_sum if x_sum is not None else _set_checksum(x, geo),
+            "reduction set",
+        )
     else:
-        _check_unchanged(cache.x_sum, _set_checksum(x, geo))
+        check_unchanged(cache.x_sum, _set_checksum(x, geo), "reduction set")
         bound = np.inf
         dy4 = dya.reshape(geo).astype(np.float64)
         with np.errstate(all="ignore"):  # non-finite results are detected below
