@@ -779,6 +779,7 @@ def discover(
                     return adapter
     if weak is not None:
         return weak
+    tried = list(dict.fromkeys(tried))  # forms that differ only in what it ignored read alike
     raise LoadError(
         f"{name}: no way of calling the pair behaved as a BN on a probe batch (the output of "
         "x's shape, following gamma and beta, then a backward giving dx and the gradients). "
