@@ -160,6 +160,17 @@ def test_flax_nnx_layernorm_fails_on_large_means_and_rmsnorm_passes() -> None:
     assert rms.passed, [c.id for c in _failed(rms)]
 
 
+@needs("jax")
+def test_flax_nnx_classes_are_built_over_several_trailing_axes() -> None:
+    # nnx keeps scale and bias flat: the class is built with prod(shape[-k:]) features and
+    # reduction_axes = feature_axes = the last k axes, so every k fits, and a stated k is run
+    rms = verify("flax.nnx.RMSNorm", norm="rms:2", ndims=(3, 4), timeout=60)
+    assert rms.passed, [(c.id, c.message) for c in _failed(rms)]
+    assert "RMS norm over the last 2 axes (stated with --norm)" in _norm(rms).message
+    for fitted in ("rms:2: ", "rms:3: "):  # each within the fit's match of the built member
+        assert fitted in _norm(rms).message
+
+
 # -- the float32-arithmetic model on plain NumPy targets (no framework) ----------------------
 
 _LAYERNORM = """

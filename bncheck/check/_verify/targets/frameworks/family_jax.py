@@ -249,9 +249,14 @@ class NnxFamily(JaxFamily):
             return module, last
         kwargs = {"epsilon": self.eps, "rngs": nnx.Rngs(0)}
         if self.cls_name in ("LayerNorm", "RMSNorm"):
-            if m.kind not in ("layer", "rms") or m.k != 1:
-                raise ValueError(f"flax.nnx.{self.cls_name} is built here over the last axis only")
-            return self.target(shape[-1], **kwargs), False
+            if m.kind not in ("layer", "rms"):
+                raise self._unsupported()
+            # nnx keeps scale and bias flat, (num_features,), and reshapes them over the
+            # feature axes: the last k axes hold prod(shape[-k:]) features
+            axes = tuple(range(-m.k, 0))
+            features = int(np.prod(shape[-m.k :]))
+            module = self.target(features, reduction_axes=axes, feature_axes=axes, **kwargs)
+            return module, False
         if m.kind not in ("group", "instance"):
             raise self._unsupported()
         groups = m.groups if m.kind == "group" else c
@@ -278,8 +283,8 @@ class NnxFamily(JaxFamily):
     def mapping(self) -> list[str]:
         built = (
             f"flax.nnx.{self.cls_name}(features, rngs=nnx.Rngs(0)) per member and shape "
-            "(LayerNorm/RMSNorm over the last axis; GroupNorm num_groups = G, channels moved "
-            "last and back)"
+            "(LayerNorm/RMSNorm: reduction_axes = feature_axes = the last k axes, features "
+            "their product; GroupNorm num_groups = G, channels moved last and back)"
             if self.is_class
             else "a copy (nnx.clone) of the instance as given, its axes and groups kept"
         )
