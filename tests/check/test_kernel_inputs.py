@@ -14,10 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bncheck.check import verify
+from bncheck.check.norms import Member
 from bncheck.check.regimes import DY_KINDS, REGIME_TABLE, make_dy, make_x
 from bncheck.check.strategies import LAYOUTS, BNCase, kernel_shapes, with_layout
 from bncheck.check.tolerances import LARGE_TRUTH
-from bncheck.check.truth import exact_batchnorm
+from bncheck.check.truth import exact_batchnorm, exact_rmsnorm
 from tests.frameworks import needs
 from tests.internals import TargetProcess, kernel_inputs, large_truth, load_adapter, wire
 from tests.paths import IMPLS
@@ -244,6 +245,42 @@ def test_the_double_double_truth_is_the_mpmath_truth_to_the_last_bit_or_one(
             assert np.all(np.abs(t - d) <= np.spacing(np.abs(t))), (name, kind)
             identical += int(np.array_equal(t, d))
     assert identical >= 3 * len(DY_KINDS)  # nearly always the same bits
+
+
+@pytest.mark.parametrize("member", ["layer:1", "layer:2", "rms:1", "rms:2", "group:2", "instance"])
+@pytest.mark.parametrize("regime", ["standard", "large-mean", "tiny-variance"])
+def test_the_family_double_double_truth_is_the_mpmath_truth_to_the_last_bit_or_one(
+    member: str, regime: str
+) -> None:
+    # every reduction set and parameter layout of the family (per-element gamma for layer and
+    # RMS norm, per channel over a group's channels), against mpmath's exact_batchnorm over
+    # the member's spec and exact_rmsnorm
+    mem = Member.parse(member)
+    identical = total = 0
+    for k, shape in enumerate([(5, 4, 3), (2, 6, 2, 3)]):
+        rng = np.random.default_rng([k, len(regime), len(member)])
+        z = rng.standard_normal(shape)
+        x = {"standard": z, "large-mean": 1e4 + z, "tiny-variance": 3 + 1e-4 * z}[regime]
+        dy = rng.standard_normal(shape)
+        pshape = mem.param_shape(shape)
+        g, b = 1 + 0.5 * rng.standard_normal(pshape), rng.standard_normal(pshape)
+        xv, spec = mem.view(x), mem.spec(mem.view(x).ndim)
+        gv, dyv = mem.param_view(g), mem.view(dy)
+        if mem.centered:
+            t = exact_batchnorm(xv, gv, mem.param_view(b), dyv, eps=1e-5, spec=spec)
+            truth = {"y": t.y, "dx": t.dx, "dgamma": t.dgamma, "dbeta": t.dbeta}
+        else:
+            r = exact_rmsnorm(xv, gv, dyv, eps=1e-5, spec=spec)
+            truth = {"y": r.y, "dx": r.dx, "dgamma": r.dgamma}
+        dd = large_truth.dd_norm(
+            xv, gv, mem.param_view(b), dyv, eps=1e-5, spec=spec, centered=mem.centered
+        )
+        for name, t in truth.items():
+            got = np.asarray(dd[name]).reshape(np.shape(t))
+            assert np.all(np.abs(t - got) <= np.spacing(np.abs(t))), (name, shape)
+            identical += int(np.array_equal(t, got))
+            total += 1
+    assert identical >= total - 2  # nearly always the same bits
 
 
 def test_the_double_double_truth_refuses_what_it_cannot_compute_to_its_budget() -> None:

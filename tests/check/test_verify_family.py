@@ -300,3 +300,79 @@ def test_a_rank_the_target_raises_on_is_skipped_or_not_checked_never_passed(
     assert report.result == result, report.to_text()
     got = {c.id: c.status for c in report.checks if c.id in statuses}
     assert got == statuses, report.to_text()
+
+
+# -- the kernel cases: where a kernel breaks -------------------------------------------------
+
+KERNELS = str(IMPLS / "family_kernels.py")
+
+
+@pytest.mark.parametrize(
+    ("name", "where"),
+    [
+        # past 4096 values per set: a blocked sum that drops the rest
+        ("layernorm_blocked", lambda shape, layout: shape[1] > 4096),
+        # more than 8 sets, not a multiple of 8: the last partial tile
+        ("layernorm_tiled", lambda shape, layout: shape[0] > 8 and shape[0] % 8),
+        # Fortran order: statistics read from memory as if C-ordered
+        ("layernorm_memory_order", lambda shape, layout: layout == "F"),
+    ],
+)
+def test_a_family_kernel_wrong_only_where_kernels_break_fails_there(name: str, where: Any) -> None:
+    # each is exact on the small seeded cases (a few rows of a few values, C-ordered): only the
+    # kernel cases reach the inputs that expose it, and the failure shows one of them
+    report = bncheck.verify(f"{KERNELS}:{name}", dtypes=("float64",), ndims=(2,))
+    failed = {c.id: c for c in report.checks if c.status == "fail"}
+    assert set(failed) == {"forward/2d/float64", "backward/2d/float64"}, [
+        (c.id, c.message) for c in report.checks
+    ]
+    for c in failed.values():
+        assert c.counterexample is not None
+        assert where(tuple(c.counterexample["shape"]), c.counterexample["layout"]), c.message
+
+
+def test_a_correct_float32_layernorm_with_strided_sums_passes_the_kernel_cases() -> None:
+    # NumPy sums a strided axis naively (error ~ m·u): the largest sets (65 537 values,
+    # transposed) stay within the budgets, which account for the summation over m
+    report = bncheck.verify(f"{KERNELS}:layernorm_strided", dtypes=("float32",), ndims=(2,))
+    assert report.passed, [(c.id, c.message) for c in report.checks if c.status == "fail"]
+
+
+@pytest.mark.parametrize("text", ["layer:1", "layer:2", "rms:1", "rms:3", "instance", "group:2"])
+@pytest.mark.parametrize("ndim", [2, 3, 4, 5])
+def test_kernel_shapes_have_the_sets_and_set_sizes_of_the_table(text: str, ndim: int) -> None:
+    from tests.internals import family_checks as F
+
+    member = Member.parse(text)
+    applies = member.fits((4,) * ndim)  # e.g. no layer:2 on 2-D input, no instance norm
+    for sets, m, _ in F.FAMILY_KERNEL_CASES:
+        shape = F.kernel_shape(member, ndim, sets, m)
+        assert (shape is not None) == applies, (sets, m, shape)
+        if shape is None:
+            continue
+        view = member.view_shape(shape)
+        spec = member.spec(len(view))
+        assert len(shape) == ndim and member.fits(shape)
+        assert spec.groups(view) >= sets  # at least the sets asked for (whole samples of G)
+        if member.kind == "group" and spec.groups(view) * m > F.KERNEL_MAX_VALUES:
+            assert 4096 < spec.m(view) <= m  # cut to fit, still past one block of 4096
+        else:
+            assert spec.m(view) == m
+
+
+def test_a_group_members_kernel_cases_stay_within_the_value_cap() -> None:
+    from tests.internals import family_checks as F
+
+    member = Member("group", groups=32)
+    shapes = [F.kernel_shape(member, 4, s, m) for s, m, _ in F.FAMILY_KERNEL_CASES]
+    assert all(s is not None and np.prod(s) <= F.KERNEL_MAX_VALUES for s in shapes)
+    big = [member.spec(4 + 1).m(member.view_shape(s)) for s in shapes if s is not None]
+    assert max(big) > 4096
+
+
+def test_a_wrong_mean_is_not_named_a_one_pass_variance() -> None:
+    # float32, mean 1000: the blocked mean's y gives a variance within the one-pass bound, but
+    # not the one-pass model's y (the mean is off); its backward is not a one-pass variance's
+    report = bncheck.verify(f"{KERNELS}:layernorm_blocked", dtypes=("float32",), ndims=(2,))
+    assert not report.passed
+    assert "one-pass-variance" not in _named(report)

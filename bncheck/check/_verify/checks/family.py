@@ -20,8 +20,12 @@ family member; docs/design.md, "The normalization family").
    are handed over in every memory layout of :data:`bncheck.check.strategies.LAYOUTS`
    (Fortran order, transposed, channels-last, sliced, negative strides: one case of the base
    shape each, the regimes C-contiguous); a target that raises on a layout but not on the
-   same values C-contiguous refuses it (an interface finding, the C copy judged instead). A
-   failure is diagnosed by :mod:`bncheck.check._verify.diagnosis.family_fits`.
+   same values C-contiguous refuses it (an interface finding, the C copy judged instead).
+   Then the kernel cases (:data:`FAMILY_KERNEL_CASES`, laid out by :func:`kernel_shape`): set
+   counts and set sizes across the boundaries where kernels break (8+ sets, more than 4096
+   values per set), each in a memory layout, judged against the double-double reference
+   above 4096 values. A failure is diagnosed by
+   :mod:`bncheck.check._verify.diagnosis.family_fits`.
 3. ``backward-fd/<n>d/float64``: the target's backward against Richardson differences of its
    own forward in a random direction of (x, gamma, beta)
    (:func:`bncheck.check.gradient_check.check_directional`, the BN's error model).
@@ -39,8 +43,9 @@ family member; docs/design.md, "The normalization family").
    applicable, with why, except a torch module's eval output, which must equal its train
    output bitwise.
 
-The inputs are fixed probes and seeded random cases, not the BN's Hypothesis search and
-shrinking (the cases are small already: a failure lists the whole input).
+The inputs are fixed probes, seeded random cases and the kernel cases, not the BN's Hypothesis
+search and shrinking: a failure lists its whole input up to 4096 values, and describes a
+larger one (shape, layout, regime).
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ from typing import Any
 
 import numpy as np
 
+from bncheck.check._verify.checks.case import LISTED_VALUES
+from bncheck.check._verify.checks.large_truth import TooIllConditioned, dd_norm, use_large_truth
 from bncheck.check._verify.checks.running import check_running_and_eval
 from bncheck.check._verify.diagnosis.family_fits import diagnose_family
 from bncheck.check._verify.diagnosis.one_pass import diagnose_one_pass
@@ -65,7 +72,16 @@ from bncheck.check.tolerances import fd_noise, unit_roundoff, worst_case_k
 from bncheck.check.truth import exact_batchnorm, exact_rmsnorm
 from bncheck.exceptions import LoadError, TargetError
 
-__all__ = ["FIT_MATCH", "candidates", "fit_member", "rms_compare", "run_family"]
+__all__ = [
+    "FAMILY_KERNEL_CASES",
+    "FIT_MATCH",
+    "candidates",
+    "fit_member",
+    "kernel_cases",
+    "kernel_shape",
+    "rms_compare",
+    "run_family",
+]
 
 #: a candidate member fits when the target's y is within this relative normwise distance of
 #: it: far above float32 rounding (the probe runs in float64; a target computing in float32
@@ -75,6 +91,16 @@ FIT_MATCH = 1e-3
 #: probe shapes per rank: C = 6 (groups of 2 and 3), sets of different sizes on every axis
 PROBE_SHAPES = {2: (8, 6), 3: (4, 6, 5), 4: (3, 6, 4, 3), 5: (2, 6, 3, 2, 2)}
 EPS = 1e-5
+
+
+def probe_shape(member: Member, ndim: int) -> tuple[int, ...]:
+    """The probe shape of rank ``ndim`` for ``member``: :data:`PROBE_SHAPES`, with C = 2·G for
+    a group member whose G does not divide its 6 channels (a stated ``group:4`` is then
+    tried as it is, never skipped as not applying)."""
+    shape = PROBE_SHAPES[ndim]
+    if member.kind == "group" and shape[1] % member.groups:
+        return (shape[0], 2 * member.groups, *shape[2:])
+    return shape
 
 
 def candidates(shape: tuple[int, ...]) -> list[Member]:
@@ -269,6 +295,116 @@ def make_cases(
     return out
 
 
+#: The kernel cases of the family: (K sets, m values per set, layout), the reduction-set
+#: analogue of the BN's kernel table (:data:`bncheck.check._verify.checks.inputs.KERNEL_CASES`,
+#: its 2-D rows with channels read as sets): set counts across vector and tile boundaries
+#: (1, 2, 5, 7, 8, 16, 17, 33, 64, 65, 129, 2053), set sizes across block boundaries up to
+#: more than 4096 and 65 536 values, every memory layout. :func:`kernel_cases` lays each out
+#: for the member and rank (a group member: K rounded up to whole samples of G groups).
+FAMILY_KERNEL_CASES: tuple[tuple[int, int, str], ...] = (
+    (17, 2, "F"),
+    (8, 5, "reversed"),
+    (16, 33, "sliced"),
+    (2, 3, "C"),
+    (7, 9, "transposed"),
+    (33, 129, "F"),
+    (65, 17, "reversed"),
+    (129, 2, "sliced"),
+    (64, 1025, "C"),
+    (5, 4097, "C"),
+    (2053, 7, "F"),
+    (2, 65537, "transposed"),
+)
+#: the most values a kernel case of a group member may have (G = 32 multiplies the sets);
+#: its sets are cut to fit, keeping more than 4096 values each
+KERNEL_MAX_VALUES = 1 << 18
+
+
+def _smallest_factor(n: int) -> int:
+    return next((f for f in range(2, int(n**0.5) + 1) if n % f == 0), n)
+
+
+def kernel_shape(member: Member, ndim: int, sets: int, m: int) -> tuple[int, ...] | None:
+    """A shape of rank ``ndim`` on which ``member`` has at least ``sets`` sets of ``m`` values
+    (``m`` cut for a group member when the sets would exceed :data:`KERNEL_MAX_VALUES`), or
+    None when the member does not apply at that rank.
+
+    Examples
+    --------
+    >>> from bncheck.check.norms import Member
+    >>> kernel_shape(Member("layer", 2), 4, 5, 4097), kernel_shape(Member("rms", 1), 2, 7, 9)
+    ((5, 1, 17, 241), (7, 9))
+    >>> kernel_shape(Member("group", groups=4), 4, 17, 33)
+    (5, 12, 1, 11)
+    >>> kernel_shape(Member("instance"), 2, 2, 3) is None  # no instance norm of 2-D input
+    True
+    """
+    if ndim < 2:
+        return None
+    if member.kind in ("layer", "rms"):
+        if member.k >= ndim:
+            return None
+        lead = [sets] + [1] * (ndim - member.k - 1)
+        f = _smallest_factor(m) if member.k > 1 else 1
+        tail = [1] * (member.k - 2) + ([f, m // f] if member.k > 1 else [m])
+        shape: tuple[int, ...] = (*lead, *tail)
+    elif member.kind == "instance":
+        if ndim < 3:
+            return None
+        n = 2 if sets % 2 == 0 else 1
+        shape = (n, sets // n, *([1] * (ndim - 3)), m)
+    elif member.kind == "group":
+        g = member.groups
+        n = -(-sets // g)
+        m = max(2, min(m, KERNEL_MAX_VALUES // (n * g)))
+        if ndim == 2:
+            shape = (n, g * m)
+        else:
+            f = _smallest_factor(m)
+            cg, rest = (f, m // f) if f < m else (1, m)
+            shape = (n, g * cg, *([1] * (ndim - 3)), rest)
+    else:
+        return None
+    if (
+        not member.fits(shape)
+        or member.spec(len(member.view_shape(shape))).m(member.view_shape(shape)) < 2
+    ):
+        return None
+    return shape
+
+
+def kernel_cases(member: Member, ndim: int, dtype: str, seed: int) -> list[Case]:
+    """The cases of :data:`FAMILY_KERNEL_CASES` for ``member`` at rank ``ndim``, x and dy in
+    their layouts, the regimes in turn, gamma of both signs."""
+    dt = np.dtype(dtype)
+    out = []
+    for k, (sets, m, layout) in enumerate(FAMILY_KERNEL_CASES):
+        shape = kernel_shape(member, ndim, sets, m)
+        if shape is None:
+            continue
+        rng = np.random.default_rng([seed, 232, ndim, k])
+        regime = REGIMES[k % len(REGIMES)]
+        z = rng.standard_normal(shape)
+        if regime == "large-mean":
+            z = 1000.0 + z
+        elif regime == "tiny-variance":
+            z = 3.0 + 1e-3 * z
+        pshape = member.param_shape(shape)
+        gamma = (0.5 + rng.random(pshape)) * np.resize([1.0, -1.0], pshape)
+        beta = rng.standard_normal(pshape) if member.has_beta else None
+        out.append(
+            Case(
+                with_layout(z.astype(dt), layout, 1),
+                gamma.astype(dt),
+                None if beta is None else beta.astype(dt),
+                with_layout(rng.standard_normal(shape).astype(dt), layout, 1),
+                regime,
+                layout,
+            )
+        )
+    return out
+
+
 # -- judging --------------------------------------------------------------------------------
 
 
@@ -289,8 +425,9 @@ def rms_compare(
     K(n) = 2·(n + 10) roundings (:func:`bncheck.check.tolerances.worst_case_k`) times the
     size of the terms: mean(x²) is a sum of m non-negative terms (relative error <= γ_m),
     so y = gamma·x·r errs by K(m)·u·|gamma·x̂|; dx = r·(delta − x̂·Σ(delta·x̂)/m) by
-    K(m)·u·r·(|delta| + |x̂|·Σ|delta·x̂|/m); dgamma, a sum of n terms dy·x̂, by K(n)·u·Σ|dy·x̂|.
-    One more unit covers the truth's own rounding to float64.
+    K(m)·u·r·(|delta| + |x̂|·Σ|delta·x̂|/m); dgamma, a sum of n terms dy·x̂ each carrying
+    x̂'s relative error K(m)·u, by (K(n) + K(m))·u·Σ|dy·x̂|. One more unit covers the truth's
+    own rounding to float64.
     """
     u = unit_roundoff(case.x.dtype if dtype is None else dtype)
     xv = member.view(case.x.astype(np.float64))
@@ -308,7 +445,7 @@ def rms_compare(
         size = np.asarray(size).reshape(a.shape)
         scale = float(np.max(np.abs(size), initial=0.0)) or 1.0
         err = float(np.max(np.abs(a - t), initial=0.0)) / (u * scale)
-        return err, worst_case_k(n) + 1
+        return err, worst_case_k(n) + worst_case_k(xc.shape[0]) + 1
     if name == "y":
         terms = np.abs(gc * xh)
     else:
@@ -323,11 +460,27 @@ def rms_compare(
 
 
 def _truth(member: Member, case: Case, eps: float) -> dict[str, np.ndarray | None]:
+    """The member's y, dx, dgamma, dbeta (None for RMSNorm) in x's and gamma's shapes: from
+    mpmath, or above ``LARGE_TRUTH.mpmath_values`` values from the double-double reference
+    (:func:`bncheck.check._verify.checks.large_truth.dd_norm`; mpmath again where it refuses)."""
     xv = member.view(case.x)
     spec = member.spec(xv.ndim)
     gv = member.param_view(case.gamma)
     dyv = member.view(case.dy)
     pshape = member.param_shape(case.x.shape)
+    if use_large_truth(case.x):
+        beta = None if case.beta is None else member.param_view(case.beta)
+        try:
+            dd = dd_norm(xv, gv, beta, dyv, eps=eps, spec=spec, centered=member.centered)
+        except TooIllConditioned:
+            pass
+        else:
+            return {
+                "y": np.asarray(dd["y"]).reshape(case.x.shape),
+                "dx": np.asarray(dd["dx"]).reshape(case.x.shape),
+                "dgamma": np.asarray(dd["dgamma"]).reshape(pshape),
+                "dbeta": None if dd["dbeta"] is None else np.asarray(dd["dbeta"]).reshape(pshape),
+            }
     if member.centered:
         assert case.beta is not None
         t = exact_batchnorm(xv, gv, member.param_view(case.beta), dyv, eps=eps, spec=spec)
@@ -399,12 +552,12 @@ def judge(
     """(error, budget) per output of one run, against the truth (``dtype``: whose rounding
     the budgets are in, default x's)."""
     truth = _truth(member, case, eps)
-    out = {}
+    out: dict[str, tuple[float, float]] = {}
     xv = member.view(case.x)
     spec = member.spec(xv.ndim)
     for name in ("y", "dx", "dgamma", "dbeta"):
         t = truth[name]
-        if t is None:
+        if t is None or name not in got:
             continue
         a = np.asarray(got[name], dtype=np.float64)
         if member.centered:
@@ -441,16 +594,32 @@ def _checked(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
     return a
 
 
-def _outputs(member: Member, case: Case, run: tuple[Any, ...]) -> dict[str, np.ndarray]:
+class ParamGradsMissing(ValueError):
+    """The backward gave no dgamma (or dbeta): neither returned nor found on the target. Its
+    y and dx are still judged; the parameter gradients are not checked (never a pass)."""
+
+
+def _outputs(
+    member: Member, case: Case, run: tuple[Any, ...], partial: bool = False
+) -> dict[str, np.ndarray]:
+    """y, dx, dgamma and dbeta (centred members) of one run, checked for shape and finiteness.
+    A missing dgamma or dbeta raises :class:`ParamGradsMissing`, or with ``partial`` is left
+    out (y and dx only)."""
     shape = case.x.shape
     pshape = member.param_shape(shape)
-    out = {
-        "y": _checked("y", run[0], shape),
-        "dx": _checked("dx", run[1], shape),
-        "dgamma": _checked("dgamma", run[2], pshape),
-    }
-    if member.has_beta:
-        out["dbeta"] = _checked("dbeta", run[3], pshape)
+    out = {"y": _checked("y", run[0], shape), "dx": _checked("dx", run[1], shape)}
+    names = ("dgamma", "dbeta") if member.has_beta else ("dgamma",)
+    missing = [n for i, n in enumerate(names) if run[2 + i] is None]
+    if missing and not partial:
+        raise ParamGradsMissing(
+            f"the backward gave no {' and no '.join(missing)}: neither returned nor found "
+            "on the target after backward (for a layer: a new or changed value of the "
+            "parameters' size); the parameter gradients were not checked (return them from "
+            "backward, or map the target with bncheck.adapt)"
+        )
+    for i, n in enumerate(names):
+        if run[2 + i] is not None:
+            out[n] = _checked(n, run[2 + i], pshape)
     return out
 
 
@@ -460,10 +629,16 @@ def check_forward_backward(
     ids = {s: str(CheckId(s, ndim, dtype)) for s in ("forward", "backward")}
     worst: dict[str, tuple[float, float, float]] = {}
     failed: dict[str, tuple[Case, dict[str, Any], str]] = {}
-    for case in make_cases(member, ndim, dtype, options.seed, options.examples, layouts=True):
+    missing = ""
+    cases = make_cases(member, ndim, dtype, options.seed, options.examples, layouts=True)
+    for case in cases + kernel_cases(member, ndim, dtype, options.seed):
         try:
             case, run = _run_laid_out(proc, member, case, options)
-            got = _outputs(member, case, run)
+            try:
+                got = _outputs(member, case, run)
+            except ParamGradsMissing as exc:
+                missing = str(exc)
+                got = _outputs(member, case, run, partial=True)
         except TargetError as exc:
             if exc.fatal:
                 return [CheckResult(i, "fail", message=str(exc)) for i in ids.values()]
@@ -497,7 +672,12 @@ def check_forward_backward(
     for stage, check_id in ids.items():
         w = worst.get(stage)
         if stage not in failed:
-            results.append(CheckResult(check_id, "pass", w[1] if w else None, w[2] if w else None))
+            status, why = (
+                ("not-checked", missing) if stage == "backward" and missing else ("pass", "")
+            )
+            results.append(
+                CheckResult(check_id, status, w[1] if w else None, w[2] if w else None, message=why)
+            )
             continue
         case, got, message = failed[stage]
         diagnosis: list[str] = []
@@ -535,7 +715,9 @@ def check_forward_backward(
                     "regime": case.regime,
                     "layout": case.layout,
                     "eps": EPS,
-                    "x": case.x.astype(np.float64).tolist(),
+                    "x": case.x.astype(np.float64).tolist()
+                    if case.x.size <= LISTED_VALUES
+                    else None,
                 },
                 diagnosis=diagnosis,
                 explanation=explanation,
@@ -615,7 +797,10 @@ def check_fd(proc: TargetProcess, member: Member, ndim: int, options: Options) -
     nb = c if member.has_beta else 0
     try:
         run = _run(proc, member, case.x, case.gamma, case.beta, EPS, case.dy)
-        got = _outputs(member, case, run)
+        try:
+            got = _outputs(member, case, run)
+        except ParamGradsMissing as exc:
+            return CheckResult(check_id, "not-checked", message=str(exc))
 
         def forward(z: np.ndarray) -> np.ndarray:
             beta = z[n + c :].reshape(pshape) if nb else None
@@ -736,6 +921,8 @@ def check_identities(
     try:
         run = _run(proc, member, case.x, case.gamma, case.beta, EPS, case.dy)
         got = _outputs(member, case, run)
+    except ParamGradsMissing as exc:
+        return CheckResult(check_id, "not-checked", message=str(exc))
     except (TargetError, ValueError) as exc:
         return CheckResult(check_id, "fail", message=str(exc))
     found = identity_errors(member, case, got)
@@ -962,8 +1149,9 @@ def run_family(
     for ndim in ndims:
         why = ""
         status = "skip"
-        raised = None if not member.fits(PROBE_SHAPES[ndim]) else _takes(proc, member, ndim)
-        if not member.fits(PROBE_SHAPES[ndim]):
+        applies = member.fits(probe_shape(member, ndim))
+        raised = _takes(proc, member, ndim) if applies else None
+        if not applies:
             why = f"{ndim}-D input does not apply to {member}"
         elif raised is not None:
             if rejects_rank(raised):
@@ -1065,9 +1253,7 @@ def _carry(checks: list[CheckResult]) -> None:
 def _takes(proc: TargetProcess, member: Member, ndim: int) -> str | None:
     """None when the target takes an input of rank ``ndim``; else what it raised
     ("ValueError: expected 4D input")."""
-    shape = PROBE_SHAPES[ndim]
-    if member.kind == "group" and shape[1] % member.groups:
-        return None
+    shape = probe_shape(member, ndim)
     pshape = member.param_shape(shape)
     try:
         _run(

@@ -1,4 +1,5 @@
-"""The truth for inputs too large for mpmath: Batch Normalization in double-double arithmetic.
+"""The truth for inputs too large for mpmath: Batch Normalization, and the normalization family
+(any reduction set; RMSNorm), in double-double arithmetic.
 
 The mpmath truth (:mod:`bncheck.check.truth`) costs about 10 µs per value, a few seconds for
 the 65 536+ values per channel that verify's kernel inputs reach. Above
@@ -6,7 +7,8 @@ the 65 536+ values per channel that verify's kernel inputs reach. Above
 use this reference instead: the same formulas, eqs (6)–(9) and the closed-form gradients, in
 double-double arithmetic (a value is an unevaluated sum hi + lo of two float64, about 106
 significant bits), vectorized in NumPy, with every per-channel sum exact (``math.fsum`` of the
-hi and lo parts gives the rounded sum, and ``math.fsum`` of those parts minus it the rest).
+hi and lo parts gives the rounded sum, and ``math.fsum`` of those parts minus it the rest; the
+same for each parameter's sum).
 Each result is rounded once to float64, as the truth's are.
 
 Its error budget (derived in :mod:`bncheck.check.tolerances`, row ``LARGE_TRUTH``): every
@@ -34,12 +36,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bncheck.check.norms import BATCH_NORM
+from bncheck.check.norms import BATCH_NORM, NormSpec
 from bncheck.check.tolerances import LARGE_TRUTH
 from bncheck.exceptions import BncheckError
 from bncheck.family.dd import fast_two_sum, two_prod, two_sum
 
-__all__ = ["TooIllConditioned", "dd_batchnorm", "use_large_truth"]
+__all__ = ["TooIllConditioned", "dd_batchnorm", "dd_norm", "use_large_truth"]
 
 F64 = NDArray[np.float64]
 DD = tuple[Any, Any]
@@ -138,45 +140,117 @@ def dd_batchnorm(
     >>> all(np.array_equal(getattr(t, k), d[k]) for k in ("y", "dx", "dgamma", "dbeta"))
     True
     """
+    return dd_norm(x, gamma, beta, dy, eps=eps, spec=BATCH_NORM)
+
+
+def dd_norm(
+    x: Any,
+    gamma: Any,
+    beta: Any,
+    dy: Any | None,
+    *,
+    eps: float,
+    spec: NormSpec,
+    centered: bool = True,
+) -> dict[str, F64 | None]:
+    """y, dx, dgamma and dbeta of eqs (6)–(9) over the columns of ``spec`` (any reduction set,
+    gamma and beta over ``spec``'s parameter axes: per column as in Batch Normalization, or
+    per element as in Layer Normalization), or of RMSNorm (``centered=False``: no mean, no
+    beta), rounded once to float64 from double-double values; every sum (per column, per
+    parameter) exact up to its double-double representation.
+
+    dx = inv/m·(m·delta − Σ delta − x̂·Σ delta·x̂) with delta = gamma·dy (RMSNorm: without
+    Σ delta), inv = 1/sqrt(var + eps); dgamma = Σ dy·x̂ and dbeta = Σ dy over every axis but
+    the parameter axes. Raises :class:`TooIllConditioned` when a value cancels more than the
+    budget allows (module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check._verify.checks.large_truth import dd_norm
+    >>> from bncheck.check.norms import NormSpec
+    >>> from bncheck.check.truth import exact_batchnorm
+    >>> ln = NormSpec(reduce=(-1,), params=(-1,), name="layer norm")
+    >>> rng = np.random.default_rng(0)
+    >>> x, dy = 1e3 + rng.standard_normal((4, 9)), rng.standard_normal((4, 9))
+    >>> g, b = 1 + rng.standard_normal(9), rng.standard_normal(9)
+    >>> t = exact_batchnorm(x, g, b, dy, eps=1e-5, spec=ln)
+    >>> d = dd_norm(x, g, b, dy, eps=1e-5, spec=ln)
+    >>> all(np.array_equal(getattr(t, k), d[k]) for k in ("y", "dx", "dgamma", "dbeta"))
+    True
+    """
     xa = np.asarray(x)
-    xc = BATCH_NORM.columns(xa, dtype=np.float64)
-    m, c = xc.shape
-    g = _scalar(np.ones(c) if gamma is None else np.asarray(gamma, dtype=np.float64).reshape(c))
-    b = _scalar(np.zeros(c) if beta is None else np.asarray(beta, dtype=np.float64).reshape(c))
+    shape = xa.shape
+    xc = spec.columns(xa, dtype=np.float64)
+    m = xc.shape[0]
+    pshape = spec.parameter_shape(shape)
+
+    def param(v: Any, fill: float) -> DD:
+        p = np.full(pshape, fill) if v is None else np.asarray(v, dtype=np.float64)
+        return _scalar(spec.param_columns(p.reshape(pshape), shape))
+
+    g = param(gamma, 1.0)
     limit = LARGE_TRUTH.max_cancellation
-    s = _column_sums(_scalar(xc))
-    mu = _div(s, _scalar(float(m)))  # (6)
-    d = _add(_scalar(xc), _neg(mu))
-    if _cancellation(d, xc) > limit:
-        raise TooIllConditioned("x − mean cancels beyond the double-double budget")
-    var = _div(_column_sums(_mul(d, d)), _scalar(float(m)))  # (7), biased
-    inv = _div(_scalar(np.ones(c)), _sqrt(_add(var, _scalar(float(eps)))))
+    if centered:
+        mu = _div(_column_sums(_scalar(xc)), _scalar(float(m)))  # (6)
+        d = _add(_scalar(xc), _neg(mu))
+        if _cancellation(d, xc) > limit:
+            raise TooIllConditioned("x − mean cancels beyond the double-double budget")
+    else:
+        d = _scalar(xc)
+    var = _div(_column_sums(_mul(d, d)), _scalar(float(m)))  # (7), biased (RMSNorm: mean x²)
+    inv = _div(_scalar(np.ones(xc.shape[1])), _sqrt(_add(var, _scalar(float(eps)))))
     x_hat = _mul(d, inv)  # (8)
     scaled = _mul(g, x_hat)
-    y = _add(scaled, b)  # (9)
-    if _cancellation(y, scaled[0], b[0]) > limit:
-        raise TooIllConditioned("gamma·x_hat + beta cancels beyond the double-double budget")
+    y = scaled
+    if centered:
+        b = param(beta, 0.0)
+        y = _add(scaled, b)  # (9)
+        if _cancellation(y, scaled[0], b[0]) > limit:
+            raise TooIllConditioned("gamma·x_hat + beta cancels beyond the double-double budget")
     out: dict[str, F64 | None] = {
-        "y": BATCH_NORM.from_columns(y[0] + y[1], xa.shape),
+        "y": spec.from_columns(y[0] + y[1], shape),
         "dx": None,
         "dgamma": None,
         "dbeta": None,
     }
     if dy is None:
         return out
-    dyc = BATCH_NORM.columns(np.asarray(dy), dtype=np.float64)
-    s1 = _column_sums(_scalar(dyc))
-    prod = _mul(_scalar(dyc), x_hat)
+    dyc = spec.columns(np.asarray(dy), dtype=np.float64)
+    delta = _mul(_scalar(dyc), g)
+    prod = _mul(delta, x_hat)
     s2 = _column_sums(prod)
     if _cancellation(s2, np.sum(np.abs(prod[0]), axis=0)) > limit:
         raise TooIllConditioned("the sum of dy·x_hat cancels beyond the double-double budget")
-    md = _mul(_scalar(dyc), _scalar(float(m)))
+    md = _mul(delta, _scalar(float(m)))
     t2 = _mul(x_hat, s2)
-    bracket = _add(_add(md, _neg(s1)), _neg(t2))
-    if _cancellation(bracket, md[0], s1[0], t2[0]) > limit:
+    terms = [md[0], t2[0]]
+    bracket = _add(md, _neg(t2))
+    if centered:
+        s1 = _column_sums(delta)
+        terms.append(np.broadcast_to(s1[0], md[0].shape))
+        bracket = _add(bracket, _neg(s1))
+    if _cancellation(bracket, *terms) > limit:
         raise TooIllConditioned("the backward's bracket cancels beyond the double-double budget")
-    dx = _div(_mul(bracket, _mul(g, inv)), _scalar(float(m)))
-    out["dx"] = BATCH_NORM.from_columns(dx[0] + dx[1], xa.shape)
-    out["dbeta"] = s1[0] + s1[1]
-    out["dgamma"] = s2[0] + s2[1]
+    dx = _div(_mul(bracket, inv), _scalar(float(m)))
+    out["dx"] = spec.from_columns(dx[0] + dx[1], shape)
+    dg = _param_sums(spec, _mul(_scalar(dyc), x_hat), shape)
+    out["dgamma"] = (dg[0] + dg[1]).reshape(pshape)
+    if centered:
+        db = _param_sums(spec, _scalar(dyc), shape)
+        out["dbeta"] = (db[0] + db[1]).reshape(pshape)
     return out
+
+
+def _param_sums(spec: NormSpec, cols: DD, shape: tuple[int, ...]) -> DD:
+    """The exact sums of a double-double in ``spec``'s column layout over every axis of x but
+    the parameter axes: one double-double per parameter (flat, in the parameter's order)."""
+    axes = spec.param_axes(len(shape))
+    other = tuple(i for i in range(len(shape)) if i not in axes)
+    size = int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+    def per_param(part: Any) -> Any:
+        full = spec.from_columns(part, shape)
+        return np.transpose(full, other + axes).reshape(-1, size)
+
+    return _column_sums((per_param(cols[0]), per_param(cols[1])))

@@ -17,7 +17,8 @@ the exact ones of that computation: dx = gamma/s·(dy − S1/m − x_hat·S2/m) 
 x_hat, dgamma = S2, dbeta = S1; a variance clamped at 0 (``max(0, E[x²] − E[x]²)``, as Flax
 does, when rounding makes it negative) passes no gradient, so those channels lose the path
 through sigma² (dx = gamma/s·(dy − S1/m)). The model is named only when it reproduces every
-failed output within 4 budgets + 64 ULP (:data:`bncheck.check.tolerances.MODEL_MATCH`, the
+failed output, and the target's own y (a backward is a one-pass variance's only when its
+forward is), within 4 budgets + 64 ULP (:data:`bncheck.check.tolerances.MODEL_MATCH`, the
 slack of a model evaluated in float64).
 """
 
@@ -122,10 +123,14 @@ def diagnose_one_pass(
             f"{float(np.max(np.abs(var - sh.var) / (sh.var + eps))):.2g} of itself, "
             "within the error of E[x²] − E[x]²"
         )
+        # the model must reproduce the target's own y, whichever outputs failed: a backward
+        # is a one-pass variance's only if its forward is (a y with a wrong mean, say, gives
+        # a variance in the bound but is another mistake)
+        model = uncols(g * xh + b, sh.shape)
+        if not judge("y", y, model, sh, x, eps, dtype, extra, gamma=g, **_MODEL).passed:
+            return None
         if set(got) == {"y"}:
-            model = uncols(g * xh + b, sh.shape)
-            ok = judge("y", got["y"], model, sh, x, eps, dtype, extra, gamma=g, **_MODEL).passed
-            return ([ONE_PASS], fitted) if ok else None
+            return [ONE_PASS], fitted
         d = cols(dy)
         s1, s2 = d.sum(axis=0), (d * xh).sum(axis=0)
         refs = {"dgamma": s2, "dbeta": s1}
