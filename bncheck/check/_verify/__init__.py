@@ -383,6 +383,7 @@ def _verify_family(
     (:mod:`~bncheck.check._verify.checks.family`)."""
     loader = functools.partial(load_family, target, None if member is None else member.text())
     checks: list[CheckResult] = []
+    found_mapping: list[str] = []
     description: TargetDescription | None = None
     checked = member
     with TargetProcess(loader, timeout=options.timeout, start_method=method, **limits) as proc:
@@ -408,6 +409,14 @@ def _verify_family(
                 found = [CheckResult("norm", "fail", message=f"fitting what it computes: {exc}")]
             checks += found
             checks.append(no_mutation(proc))
+            try:  # what the adapter found by behaviour while the checks ran (its words:
+                # plain strings from the target's process, a few short lines at most)
+                state, _ = proc.call("state")
+                said = state.get("found") if isinstance(state, dict) else None
+                if isinstance(said, list):
+                    found_mapping = [t[:300] for t in said[:8] if isinstance(t, str)]
+            except TargetError:
+                pass
     unanswered_not_checked(checks, proc.unanswered)
     return VerificationReport(
         name,
@@ -422,7 +431,7 @@ def _verify_family(
             "timeout": options.timeout,
             "seed": options.seed,
         },
-        list(description.mapping) if description is not None else [],
+        (list(description.mapping) if description is not None else []) + found_mapping,
         list(options.contract),
     )
 

@@ -44,6 +44,7 @@ from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.common import as_array
 from bncheck.check._verify.targets.layer import running_by_behaviour
 from bncheck.check._verify.targets.layout import Layout, call_forward, mode_of
+from bncheck.check._verify.targets.values import Path, leaves
 from bncheck.check.norms import Member
 
 __all__ = ["NO_SWITCH", "FamilyAdapter", "claimed_kind", "family_functions"]
@@ -118,6 +119,9 @@ class FamilyAdapter:
         self.gamma: Any = None
         self.beta: Any = None
         self.notes: list[str] = []
+        #: how values were found by behaviour while the checks ran (shown under "Plugged in
+        #: as", read back through ``state``)
+        self.found: list[str] = []
         self.wanted: tuple[int, ...] = (2, 3, 4)
         #: the members (their --norm text) for which gamma is passed in the broadcast shape
         #: (1, C, 1, ...) instead of (C,)
@@ -151,7 +155,7 @@ class FamilyAdapter:
         self.gamma, self.beta = gamma, beta
 
     def state(self) -> dict[str, Any]:
-        return {"eps": self.eps, "claimed": self.claim or ""}
+        return {"eps": self.eps, "claimed": self.claim or "", "found": list(self.found)}
 
     def contract(self) -> list[str]:
         return list(self.notes)
@@ -273,6 +277,23 @@ class FamilyFunctional(FamilyAdapter):
         )
 
 
+def _param_grads(member: Member, x: np.ndarray, dy: Any, eps: float) -> tuple[Any, Any]:
+    """The member's dgamma = Σ dy·x_hat and dbeta = Σ dy over each parameter's values, in
+    float64, in the member's parameter shape (to tell a layer's gradients apart by value)."""
+    xv = member.view(x)
+    spec = member.spec(xv.ndim)
+    cols = spec.columns(xv)
+    if member.centered:
+        cols = cols - cols.mean(axis=0)
+    xhat = spec.from_columns(cols / np.sqrt((cols**2).mean(axis=0) + eps), xv.shape)
+    dyv = member.view(np.asarray(dy, dtype=np.float64))
+    pshape = member.param_shape(x.shape)
+    return (
+        np.asarray(spec.param_sum(dyv * xhat)).reshape(pshape),
+        np.asarray(spec.param_sum(dyv)).reshape(pshape),
+    )
+
+
 _SIZE_NAMES = ("normalized_shape", "dim", "d", "num_features", "features", "num_channels", "size")
 
 
@@ -293,9 +314,15 @@ class FamilyLayer(FamilyAdapter):
         self.ndim = 2
         self.layout: Layout | None = None
         self.running: tuple[Any, Any] | None = None
+        self.last_x: np.ndarray | None = None
+        #: where the backward left dgamma and dbeta, when found by behaviour
+        self.grad_note = ""
 
     def mapping(self) -> list[str]:
-        out = [f"{self.cls.__name__}: forward(x) -> y; backward(dout) -> dx, dgamma, dbeta"]
+        out = [
+            f"{self.cls.__name__}: forward(x) -> y; backward(dout) -> dx, dgamma, dbeta "
+            "(returned, or left on the layer)"
+        ]
         if self.layout is not None and self.layout.mode != "none":
             out.append(f"train/eval switch: {self.layout.mode} {self.layout.mode_name}".rstrip())
         if self.running is not None:
@@ -387,6 +414,7 @@ class FamilyLayer(FamilyAdapter):
 
     def forward(self, x: Any, train: bool) -> Any:
         self.x_shape = tuple(x.shape)
+        self.last_x = np.array(x, dtype=np.float64, copy=True) if train else None
         self._ensure(self.x_shape)
         return as_array(self._call(self.layer, x, train))
 
@@ -431,6 +459,8 @@ class FamilyLayer(FamilyAdapter):
         return out
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
+        size = int(np.prod(self.member.param_shape(self.x_shape)))
+        before = {p: np.array(as_array(v), copy=True) for p, v in leaves(self.layer, size).items()}
         result = self.layer.backward(dy)
         got = list(result) if isinstance(result, (tuple, list)) else [result, None, None]
         got += [None] * (3 - len(got))
@@ -446,11 +476,79 @@ class FamilyLayer(FamilyAdapter):
                     got[i] = grads[n]
                 elif n.startswith("d") and getattr(self.layer, n, None) is not None:
                     got[i] = getattr(self.layer, n)
+        if got[1] is None and got[2] is None:
+            found = self._grads_by_behaviour(before, dy, size)
+            if found is not None:
+                got[1], got[2] = found
         return (
             as_array(got[0]),
             self._grad(got[1], self.x_shape, "dgamma"),
             self._grad(got[2], self.x_shape, "dbeta"),
         )
+
+    def _grads_by_behaviour(
+        self, before: dict[Path, Any], dy: Any, size: int
+    ) -> tuple[Any, Any] | None:
+        """dgamma and dbeta among the values of the parameters' size that the backward wrote
+        (new or changed; not gamma and beta themselves), told apart by value: dbeta is the
+        one closest to the member's Σ dy, dgamma to its Σ dy·x_hat (RMSNorm: one value,
+        dgamma). None when the backward wrote none."""
+        if self.last_x is None:
+            return None
+        after = {p: as_array(v) for p, v in leaves(self.layer, size).items()}
+        own = {id(self.layer_param(n)) for n in ("gamma", "beta")}
+        written = [
+            p
+            for p, v in after.items()
+            if id(v) not in own
+            and isinstance(v, np.ndarray)
+            and (p not in before or not np.array_equal(v, before[p]))
+        ]
+        if not written:
+            return None
+        want_g, want_b = _param_grads(self.member, self.last_x, dy, self.eps)
+
+        def err(p: Path, want: Any) -> float:
+            v = np.asarray(after[p], dtype=np.float64).reshape(want.shape)
+            return float(np.max(np.abs(v - want)) / (np.max(np.abs(want)) + 1e-300))
+
+        if not self.member.has_beta:
+            best = min(written, key=lambda p: err(p, want_g))
+            self._found_grads(f"dgamma in {best.label()}")
+            return after[best], None
+        if len(written) < 2:
+            return None
+        g, b = min(
+            ((g, b) for g in written for b in written if g != b),
+            key=lambda pair: err(pair[0], want_g) + err(pair[1], want_b),
+        )
+        self._found_grads(f"dgamma in {g.label()}, dbeta in {b.label()}")
+        return after[g], after[b]
+
+    def _found_grads(self, where: str) -> None:
+        self.grad_note = where
+        text = (
+            f"backward(dout) -> dx; {where} (found by behaviour: written by backward, told "
+            "apart by value)"
+        )
+        if text not in self.found:
+            self.found.append(text)
+
+    def layer_param(self, role: str) -> Any:
+        """The layer's gamma (``role`` "gamma") or beta array, None when it has none."""
+        names = (
+            ("gamma", "weight", "scale", "g") if role == "gamma" else ("beta", "bias", "shift", "b")
+        )
+        for n in names:
+            cur = getattr(self.layer, n, None)
+            if isinstance(cur, np.ndarray):
+                return cur
+        params = getattr(self.layer, "params", None)
+        if isinstance(params, dict):
+            for n in names:
+                if isinstance(params.get(n), np.ndarray):
+                    return params[n]
+        return None
 
 
 class FamilyTorch(FamilyAdapter):
