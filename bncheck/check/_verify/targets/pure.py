@@ -196,6 +196,29 @@ def _shaped_like(value: Any, old: Any, dtype: Any) -> Any:
     return new
 
 
+#: keys of a dict a forward returns that name its output, and of a dict a backward returns
+#: that name dx (a value of x's shape under another key is taken only when it is the only one)
+Y_KEYS = ("y", "out", "output", "outputs", "result", "z", "h", "act", "activations", "Y")
+DX_KEYS = ("dx", "dX", "dinput", "dinputs", "grad_x", "grad_input", "x", "input", "inputs", "dz")
+
+
+def _from_dict(out: Any, shape: tuple[int, ...], keys: tuple[str, ...]) -> list[Any] | None:
+    """A dict a forward (``keys``: :data:`Y_KEYS`) or a backward (:data:`DX_KEYS`) returned,
+    as the items the tuple forms give: the array of x's shape under one of ``keys`` (or the
+    only one of that shape) first, then what else it holds (a single other value as it is,
+    else the whole dict, which is what its backward reads). None when ``out`` is no dict or
+    no value of x's shape stands out."""
+    if not isinstance(out, dict):
+        return None
+    shaped = [k for k, v in out.items() if _first_shaped([v], shape) == 0]
+    named = [k for k in keys if k in shaped]
+    key = named[0] if named else shaped[0] if len(shaped) == 1 else None
+    if key is None:
+        return None
+    others = [v for k, v in out.items() if k != key]
+    return [out[key], others[0] if len(others) == 1 else out]
+
+
 def _first_shaped(items: list[Any], shape: tuple[int, ...]) -> int | None:
     for i, item in enumerate(items):
         arr = as_array(item)
@@ -286,7 +309,7 @@ class PureAdapter:
     def __init__(
         self,
         form: Form,
-        backward: Callable[[Any, Any, Any, Any], Any],
+        backward: Callable[[dict[str, Any]], Any],
         name: str,
         init: Callable[[int, Any], Any] | None,
         mapping: list[str],
@@ -298,6 +321,9 @@ class PureAdapter:
         self.beta_path: Path | None = None
         self.params: Any = None
         self.state_obj: Any = None
+        #: the state the last train-mode forward ran with (a backward that recomputes from
+        #: its inputs takes it)
+        self.state_used: Any = None
         self.running: list[Any] = []
         self.state_paths: tuple[Path, Path] | None = None
         self.cache: Any = None
@@ -389,10 +415,14 @@ class PureAdapter:
             else:
                 kwargs[pname] = value
         out = self.form.fn(*args, **kwargs)
+        as_items = _from_dict(out, np.shape(x), Y_KEYS)
+        if as_items is not None:
+            return as_items
         return list(out) if isinstance(out, (tuple, list)) else [out]
 
     def _run(self, x: Any, train: bool) -> Any:
         """Call the forward; keep its new state and cache as its caller would."""
+        state_used = self.state_obj
         items = self._call(x, train)
         i = _first_shaped(items, x.shape)
         if i is None:
@@ -414,10 +444,13 @@ class PureAdapter:
                 self.running = [np.asarray(as_array(v)) for v in new]
         if train:
             self.cache = rest[0] if len(rest) == 1 else tuple(rest) if rest else None
+            self.state_used = state_used
         return y
 
     def _grads(self, out: Any, shape: tuple[int, ...]) -> tuple[Any, Any, Any]:
-        items = list(out) if isinstance(out, (tuple, list)) else [out]
+        items = _from_dict(out, shape, DX_KEYS)
+        if items is None:
+            items = list(out) if isinstance(out, (tuple, list)) else [out]
         i = _first_shaped(items, shape)
         dx = as_array(items[i]) if i is not None else None
         rest = items[:i] + items[i + 1 :] if i is not None else items
@@ -516,7 +549,17 @@ class PureAdapter:
         return as_array(self._run(x, train))
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
-        dx, dg, db = self._grads(self.bwd(dy, self.cache, self.params, self.gamma), dy.shape)
+        ctx = {
+            "dy": dy,
+            "cache": self.cache,
+            "params": self.params,
+            "gamma": self.gamma,
+            "beta": self.beta,
+            "x": self.last_x,
+            "state": self.state_used,
+            "eps": self.eps,
+        }
+        dx, dg, db = self._grads(self.bwd(ctx), dy.shape)
         c = dy.shape[1]
         return (
             dx,
@@ -550,12 +593,13 @@ class PureAdapter:
         return out
 
     def stash(self) -> None:
-        """Keep the last forward's cache aside (the older-cache check)."""
-        self.stashed = self.cache
+        """Keep the last forward's cache aside, with the x and state it ran with (what a
+        backward that recomputes from its inputs takes) (the older-cache check)."""
+        self.stashed = (self.cache, self.last_x, self.state_used)
 
     def unstash(self) -> None:
-        """Bring back the cache kept by :meth:`stash`."""
-        self.cache = self.stashed
+        """Bring back what :meth:`stash` kept."""
+        self.cache, self.last_x, self.state_used = self.stashed
 
     def contract(self) -> list[str]:
         return list(self.contracts.seen)
@@ -571,36 +615,40 @@ class PureAdapter:
 
 
 def _backward_callers(bwd: Callable[..., Any]) -> list[tuple[str, Callable[..., Any]]]:
-    """Ways to call the backward with (dy, cache, params, gamma)."""
+    """Ways to call the backward with what its caller holds (``ctx``: dy, the forward's cache,
+    params, gamma, beta, the forward's x and state, eps): by its parameter names (a cache, or
+    the forward's inputs for a backward that recomputes from them, e.g. JAX-style
+    ``vjp(params, state, x, dy)``), or positionally as the common forms are written."""
     params = [p for p in _signature(bwd) if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     names = [p.name for p in params]
     out: list[tuple[str, Callable[..., Any]]] = []
     roles = {}
     for p in params:
+        role = role_of(p.name)
         if p.name in DY or p.name.lower() in DY:
             roles[p.name] = "dy"
         elif p.name in CACHE or p.name.lower() in CACHE:
             roles[p.name] = "cache"
-        elif role_of(p.name) in ("params",):
-            roles[p.name] = "params"
-        elif role_of(p.name) == "gamma":
-            roles[p.name] = "gamma"
+        elif role in ("params", "gamma", "beta", "x", "state", "eps"):
+            roles[p.name] = role
         elif p.default is inspect.Parameter.empty:
             roles = {}
             break
-    if {"dy", "cache"} <= set(roles.values()):
+    taken = set(roles.values())
+    if "dy" in taken and ("cache" in taken or "x" in taken):
 
-        def by_name(dy: Any, cache: Any, params: Any, gamma: Any, roles: Any = roles) -> Any:
-            values = {"dy": dy, "cache": cache, "params": params, "gamma": gamma}
-            return bwd(**{k: values[r] for k, r in roles.items()})
+        def by_name(ctx: dict[str, Any], roles: Any = roles) -> Any:
+            return bwd(**{k: ctx[r] for k, r in roles.items()})
 
         out.append((f"{getattr(bwd, '__name__', 'backward')}({', '.join(roles)})", by_name))
     label = getattr(bwd, "__name__", "backward")
     if len(names) >= 2:
-        out.append((f"{label}(dy, cache)", lambda dy, cache, p, g: bwd(dy, cache)))
-        out.append((f"{label}(cache, dy)", lambda dy, cache, p, g: bwd(cache, dy)))
+        out.append((f"{label}(dy, cache)", lambda ctx: bwd(ctx["dy"], ctx["cache"])))
+        out.append((f"{label}(cache, dy)", lambda ctx: bwd(ctx["cache"], ctx["dy"])))
     if len(names) >= 3:
-        out.append((f"{label}(params, cache, dy)", lambda dy, cache, p, g: bwd(p, cache, dy)))
+        out.append(
+            (f"{label}(params, cache, dy)", lambda ctx: bwd(ctx["params"], ctx["cache"], ctx["dy"]))
+        )
     return out
 
 
