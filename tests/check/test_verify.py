@@ -84,6 +84,8 @@ MORE = [
     (f"{V}:eval_eps_twice", "torch", "eval", "eval-eps-twice"),
     (f"{V}:eval_eps_missing", "torch", "eval", "eval-eps-missing"),
     (f"{V}:accumulates_gradients", "torch", "second-call", "stateful-second-call"),
+    (f"{V}:perturbed_per_call", "any", "repeatable", "not-repeatable"),
+    (f"{V}:frozen_running", "torch", "running", "running-stats-frozen"),
     (f"{V}:one_pass_variance", "any", "forward/2d/float64", "one-pass-variance"),
     (f"{V}:workspace_cache", "any", "older-cache", "cache-overwritten"),
     (f"{V}:debias_from_one", "zero-debiased", "running", "debias-nonzero-start"),

@@ -63,6 +63,22 @@ def _backward(
     return dx, dgamma_scale * dgamma, dbeta_scale * dbeta
 
 
+_CALLS = [0]
+
+
+def perturbed_per_call_forward(x: Any, g: Any, b: Any, eps: float) -> Any:
+    """Right to a part in 1e14, but every other call perturbs y by that much (as unseeded
+    noise "to break ties", or a race between threads, would): two calls on the same input
+    differ, and no state is kept that a second call on one instance would show."""
+    y, cache = _forward(x, g, b, eps)
+    _CALLS[0] += 1
+    return y * (1.0 + 1e-14 * (_CALLS[0] % 2)), cache
+
+
+def perturbed_per_call_backward(dy: Any, cache: Any) -> Any:
+    return _backward(dy, cache)
+
+
 _WORKSPACE: dict[tuple[Any, ...], Any] = {}
 
 
@@ -188,6 +204,26 @@ class AccumulatingLayer(EvalLayer):
         self.dgamma_sum = self.dgamma_sum + dgamma
         self.dbeta_sum = self.dbeta_sum + dbeta
         return dx, self.dgamma_sum, self.dbeta_sum
+
+
+class FrozenRunningLayer(EvalLayer):
+    """Right in training and in eval, but the running statistics' update goes to local
+    names and is never stored: they stay at 0 and 1."""
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        if train:
+            ax = _axes(x)
+            m = x.size // x.shape[1]
+            running_mean = 0.9 * self.running_mean + 0.1 * x.mean(axis=ax)
+            running_var = 0.9 * self.running_var + 0.1 * x.var(axis=ax) * m / (m - 1)
+            del running_mean, running_var  # meant for self.running_mean, self.running_var
+            y, self.cache = _forward(x, self.gamma, self.beta, self.eps)
+            return np.asarray(y)
+        return super().forward(x, train)
+
+
+def frozen_running(c: int) -> FrozenRunningLayer:
+    return FrozenRunningLayer(c)
 
 
 def accumulates_gradients(c: int) -> AccumulatingLayer:

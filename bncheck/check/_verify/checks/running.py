@@ -374,7 +374,9 @@ def _judge_running(
         )
         return CheckResult(check_id, "pass", scores[best], 1.0, unit="×budget", message=msg), form
     diagnosis: list[str] = []
-    for conv, bias, mistakes in ALTERNATIVES.get(declared, []):
+    if _frozen(s0, observed):
+        diagnosis = [FROZEN]
+    for conv, bias, mistakes in [] if diagnosis else ALTERNATIVES.get(declared, []):
         if score(conv, bias) <= 1.0:
             diagnosis = mistakes
             break
@@ -422,6 +424,23 @@ def _judge_running(
         diagnosis=diagnosis,
         explanation=fitted,
     ), form
+
+
+#: the mistake id of running statistics that training never changes
+FROZEN = "running-stats-frozen"
+
+
+def _frozen(s0: dict[str, Any], observed: list[Any]) -> bool:
+    """Whether every step left the running mean and variance exactly as they started (the
+    batches of the check all differ, so any update of either moves it)."""
+    said = [s0.get("running_mean"), s0.get("running_var")]
+    if not observed or not all(isinstance(v, np.ndarray) for v in said):
+        return False
+    start: list[np.ndarray] = [np.asarray(v) for v in said]
+    return all(
+        all(np.array_equal(np.asarray(v), s) for v, s in zip(pair, start, strict=False))
+        for pair in observed
+    )
 
 
 def _float32_only(observed: list[Any], start: Any) -> bool:

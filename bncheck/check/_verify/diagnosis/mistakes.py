@@ -486,6 +486,22 @@ MISTAKES: tuple[Mistake, ...] = (
         ("second-call",),
     ),
     Mistake(
+        "running-stats-frozen",
+        "the running mean and variance never change in training (the update is computed "
+        "but not stored, or written to a copy): eval normalizes with their initial values",
+        "assign the updated statistics back to the layer's own running mean and variance",
+        ("running",),
+    ),
+    Mistake(
+        "not-repeatable",
+        "two calls on the same input give different results (unseeded randomness, a race "
+        "between threads, uninitialized memory, or state kept across calls outside the "
+        "instance)",
+        "make each call a function of its inputs: seed or remove the randomness, make the "
+        "reductions deterministic",
+        ("repeatable",),
+    ),
+    Mistake(
         "cache-overwritten",
         "the cache a forward returns shares memory that the next forward overwrites (a "
         "workspace reused per shape), so a backward with an older cache uses the newer batch",
