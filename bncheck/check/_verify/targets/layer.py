@@ -42,7 +42,7 @@ class LayerAdapter(LayerDriver):
     def _detect(self, obj: Any, c: int) -> None:
         axis = getattr(obj, "bncheck_axis", None)  # set by bncheck.adapt
         if isinstance(axis, int) and not isinstance(axis, bool):
-            self.axis = axis
+            self.axis, self.axis_given = axis, True
         self.layout = mode_of(obj)
         if "forward" in self.given:
             self.layout = mode_of(
@@ -164,6 +164,19 @@ class LayerAdapter(LayerDriver):
                 self.lazy_running = not all(_present(fresh, s) for s in self.running)
         self.overrides(self._fresh_trained(c))
         self.ndims = self._ranks(c)
+        if 4 not in self.ndims and not self.axis_given and self.kind == "layer":
+            # it breaks on channels-first 4-D input: does it take it channels-last?
+            first = (self.ndims, dict(self.rank_errors))
+            self.axis, self.rank_errors = -1, {}
+            try:
+                last = self._ranks(c)
+            except Exception:
+                last = []
+            if 4 in last:
+                self.ndims, self.axis_found = last, True
+            else:
+                self.axis = 1
+                self.ndims, self.rank_errors = first[0], first[1]
         try:
             self._probe(c)
         except LoadError:
@@ -279,7 +292,12 @@ class LayerAdapter(LayerDriver):
                 )
         if self.momentum_slot:
             mapping.append(f"momentum: {self.momentum_slot}")
-        if self.axis != 1:
+        if self.axis_found:
+            mapping.append(
+                "channel axis: -1 (found: it takes 4-D input channels-last only; inputs moved "
+                "there)"
+            )
+        elif self.axis != 1:
             mapping.append(f"channel axis: {self.axis} (inputs moved there)")
         self.mapping = mapping
 

@@ -50,6 +50,10 @@ class LayerDriver:
         #: an instance target has a fixed number of channels; a factory takes any
         self.channels: int | None = None
         self.axis = axis
+        #: the channel axis was given (--axis, bncheck.adapt); else a layer that takes 4-D
+        #: input channels-last only is driven so, found by behaviour
+        self.axis_given = axis != 1
+        self.axis_found = False
         self.build: Construction | None = None
         self.layout = Layout()
         self.params: tuple[Where, Where] | None = None
