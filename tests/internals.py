@@ -29,6 +29,12 @@ test_input_limits.py, test_fallback_cancellation.py)
         ``bncheck.bn._compiled.working``: the kernels' operand layout, to call
         ``compiled.backward`` exactly as ``batchnorm_backward`` does.
 
+Functional targets in any calling form (tests/check/test_pure_forms.py)
+    target_common
+        ``bncheck.check._verify.targets.common``: ``from_dict``, how a dict a forward or a
+        backward returns is read (a named output first, else the one value of x's shape, else
+        refused), tested on its boundaries, not only through ``verify``.
+
 The normalization family in verify (tests/check/test_verify_family.py)
     family_checks
         ``bncheck.check._verify.checks.family``: its candidates, cases, RMS budget
@@ -200,6 +206,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "numpy_kernels": ("bncheck.bn._numpy_kernels", None),
     "working": ("bncheck.bn._compiled", "working"),
     "family_compiled": ("bncheck.family._compiled", None),
+    "target_common": ("bncheck.check._verify.targets.common", None),
     "family_round_dd": ("bncheck.family.dd", "round_dd"),
     # regular files only
     "safe_files": ("bncheck.bn._safe_files", None),

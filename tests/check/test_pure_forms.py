@@ -5,6 +5,7 @@ usage error listing the forms tried, never a FAIL."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bncheck.check import verify
@@ -63,3 +64,42 @@ def test_state_kept_by_the_caller_is_fed_back(target: str, convention: str, resu
     assert report.result == result, report.to_text()
     if result == "fail":
         assert {c.id.split("/")[0] for c in report.failed} <= {"running", "eval"}
+
+
+def test_a_backward_that_recomputes_from_the_inputs_is_called_by_its_parameter_names() -> None:
+    report = verify(f"{HERE}:recompute", **ONE)
+    assert report.result == "pass", report.to_text()
+    assert any("recompute_backward(x, gamma, dy, eps)" in line for line in report.mapping)
+
+
+def test_the_same_form_with_no_mean_path_fails_and_is_named() -> None:
+    report = verify(f"{HERE}:recompute_nomean", **ONE)
+    assert report.result == "fail"
+    assert {d["id"] for d in report.diagnosis} == {"missing-mu-path"}
+
+
+def test_dict_results_are_read_by_their_keys() -> None:
+    report = verify(f"{HERE}:dicts", **ONE)
+    assert report.result == "pass", report.to_text()
+
+
+def test_a_dict_whose_output_cannot_be_told_is_refused_not_guessed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # its signature is the classic forward(x, gamma, beta, eps): the classic adapter, whose
+    # probe cannot read the dict, refuses (exit 2), never a FAIL on a guessed output
+    assert main(["verify", f"{HERE}:ambiguous"]) == 2
+    assert "which of them is its output cannot be told" in capsys.readouterr().err
+
+
+def test_from_dict_prefers_a_named_output_and_needs_one_to_stand_out() -> None:
+    from tests.internals import target_common as pure
+
+    shape = (2, 3)
+    y, other = np.ones(shape), np.zeros(shape)
+    assert pure.from_dict({"cache": other, "out": y}, shape, pure.Y_KEYS)[0] is y
+    assert pure.from_dict({"a": y, "b": 1.0}, shape, pure.Y_KEYS) == [y, 1.0]
+    assert pure.from_dict({"a": y, "b": other}, shape, pure.Y_KEYS) is None
+    assert pure.from_dict((y, other), shape, pure.Y_KEYS) is None
+    rest = {"dx": y, "dgamma": 1, "dbeta": 2}
+    assert pure.from_dict(rest, shape, pure.DX_KEYS)[1] is rest  # several others: the dict

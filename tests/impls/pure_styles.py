@@ -87,3 +87,47 @@ def odd_forward(x: Any, layer_config: Any) -> tuple[Any, Any]:
 
 def odd_backward(dy: Any, cache: Any) -> tuple[Any, Any, Any]:
     return _grads(dy, cache)
+
+
+# a backward that recomputes from the forward's inputs (no cache), JAX style
+def recompute_forward(x: Any, gamma: Any, beta: Any, eps: float = 1e-5) -> Any:
+    return _normalise(x, gamma, beta, eps)[0]
+
+
+def recompute_backward(x: Any, gamma: Any, dy: Any, eps: float = 1e-5) -> Any:
+    return _grads(dy, _normalise(x, gamma, np.zeros_like(gamma), eps)[1])
+
+
+def recompute_nomean_forward(x: Any, gamma: Any, beta: Any, eps: float = 1e-5) -> Any:
+    """recompute, but the backward drops the path through the mean."""
+    return _normalise(x, gamma, beta, eps)[0]
+
+
+def recompute_nomean_backward(x: Any, gamma: Any, dy: Any, eps: float = 1e-5) -> Any:
+    xhat, inv, scale = _normalise(x, gamma, np.zeros_like(gamma), eps)[1]
+    ax = _axes(dy)
+    m = dy.size // dy.shape[1]
+    db, dg = dy.sum(axis=ax), (dy * xhat).sum(axis=ax)
+    dx = _view(scale * inv, dy) * (dy - xhat * _view(dg / m, dy))
+    return dx, dg, db
+
+
+# results as dicts, keys named in the forward's and the backward's own words
+def dicts_forward(x: Any, gamma: Any, beta: Any, eps: float = 1e-5) -> dict[str, Any]:
+    y, cache = _normalise(x, gamma, beta, eps)
+    return {"output": y, "saved": cache}
+
+
+def dicts_backward(dout: Any, cache: Any) -> dict[str, Any]:
+    dx, dg, db = _grads(dout, cache)
+    return {"grad_input": dx, "dgamma": dg, "dbeta": db}
+
+
+# a dict with two arrays of x's shape under names that say neither is the output: refused
+def ambiguous_forward(x: Any, gamma: Any, beta: Any, eps: float = 1e-5) -> dict[str, Any]:
+    y, cache = _normalise(x, gamma, beta, eps)
+    return {"a": cache[0], "b": y, "c": cache}
+
+
+def ambiguous_backward(dout: Any, cache: Any) -> tuple[Any, Any, Any]:
+    return _grads(dout, cache)

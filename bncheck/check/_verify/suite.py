@@ -36,7 +36,7 @@ from bncheck.check._verify.results import (
     checked_description,
     rejects_rank,
 )
-from bncheck.exceptions import TargetError, TargetLoadFailed
+from bncheck.exceptions import LoadError, TargetError, TargetLoadFailed
 
 
 def _explain_by(derived: list[CheckResult], sources: list[CheckResult]) -> None:
@@ -75,6 +75,9 @@ def run_all(
             found, _ = proc.call("probe")
         except TargetError:
             found = {}
+        if isinstance(found, dict) and isinstance(found.get("refused"), str):
+            # the adapter cannot read its results (an ambiguous dict): a usage error
+            raise LoadError(found["refused"][:1000])
         if isinstance(found, dict):
             checked = checked_description({**found, "kind": description.kind})
             description = dataclasses.replace(

@@ -86,7 +86,53 @@ def split_grads(result: Any, what: str) -> tuple[Any, Any, Any]:
     return as_array(result[0]), as_array(result[1]), as_array(result[2])
 
 
-DX_KEYS = ("dx", "dX", "d_x", "dinput", "dinputs", "x", "input", "dout")
+#: keys of a dict a backward returns that name dx, and of a dict a forward returns that name
+#: its output (a value of x's shape under another key is taken only when it is the only one)
+DX_KEYS = (
+    "dx",
+    "dX",
+    "d_x",
+    "dinput",
+    "dinputs",
+    "grad_x",
+    "grad_input",
+    "x",
+    "input",
+    "inputs",
+    "dout",
+)
+Y_KEYS = ("y", "out", "output", "outputs", "result", "z", "h", "act", "activations", "Y")
+
+
+def from_dict(out: Any, shape: tuple[int, ...], keys: tuple[str, ...]) -> list[Any] | None:
+    """A dict a forward (``keys``: :data:`Y_KEYS`) or a backward (:data:`DX_KEYS`) returned,
+    as the items the tuple forms give: the array of x's shape under one of ``keys`` (or the
+    only one of that shape) first, then what else it holds (a single other value as it is,
+    else the whole dict, which is what its backward reads). None when ``out`` is no dict or
+    no value of x's shape stands out (two of x's shape, neither named: refused, not guessed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y, c = np.ones((2, 3)), np.zeros((2, 3))
+    >>> from_dict({"cache": c, "out": y}, (2, 3), Y_KEYS)[0] is y
+    True
+    >>> from_dict({"a": y, "b": c}, (2, 3), Y_KEYS) is None
+    True
+    """
+    if not isinstance(out, dict):
+        return None
+    shaped = [
+        k
+        for k, v in out.items()
+        if isinstance(a := as_array(v), np.ndarray) and a.shape == tuple(shape)
+    ]
+    named = [k for k in keys if k in shaped]
+    key = named[0] if named else shaped[0] if len(shaped) == 1 else None
+    if key is None:
+        return None
+    others = [v for k, v in out.items() if k != key]
+    return [out[key], others[0] if len(others) == 1 else out]
 
 
 def grads_from_dict(result: dict[str, Any], what: str) -> tuple[Any, Any, Any]:

@@ -270,9 +270,26 @@ def _functional(fwd: Any, bwd: Any, name: str, module: Any = None) -> Adapter:
     """The classic form ``forward(x, gamma, beta[, eps]) -> (y, cache)`` when the signature
     says so (decided without calling the target, whose failures are then its own); any other
     form discovered by behaviour (:mod:`bncheck.check._verify.targets.pure`)."""
-    if _classic_signature(fwd):
+    if _classic_signature(fwd) and _classic_backward(bwd):
         return FunctionalAdapter(fwd, bwd, name)
     return discover(fwd, bwd, name, module)
+
+
+def _classic_backward(bwd: Any) -> bool:
+    """Whether ``bwd``'s parameters read as (dy, cache): two required positional parameters,
+    neither named for an input of the forward (x, gamma, beta, a parameter record, state): a
+    backward that recomputes from the forward's inputs, ``vjp(x, gamma, dy)``, is
+    discovered."""
+    try:
+        params = list(inspect.signature(bwd).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is inspect.Parameter.empty]
+    inputs = ("x", "gamma", "beta", "params", "state", "running_mean", "running_var")
+    return len(required) == 2 and not any(role_of(p.name) in inputs for p in required)
 
 
 #: roles each classic position may have by its name (None: a name that says nothing)

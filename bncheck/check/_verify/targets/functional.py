@@ -10,7 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets.common import Contract, as_array, infer_eps, probe_x, split_grads
+from bncheck.check._verify.targets.common import (
+    Y_KEYS,
+    Contract,
+    as_array,
+    from_dict,
+    infer_eps,
+    probe_x,
+    split_grads,
+)
+from bncheck.exceptions import LoadError
 
 
 class FunctionalAdapter:
@@ -31,6 +40,8 @@ class FunctionalAdapter:
         #: the channel axis the function expects (--axis), and whether the user gave it
         self.axis = 1
         self.axis_given = False
+        #: why its results cannot be read (a usage error, said by probe), or ""
+        self.refused = ""
 
     def _to_axis(self, a: Any) -> Any:
         return a if self.axis == 1 or a.ndim == 2 else np.moveaxis(a, 1, self.axis)
@@ -50,6 +61,9 @@ class FunctionalAdapter:
                 if np.asarray(y).shape != x.shape:
                     raise ValueError(f"the output has shape {np.shape(y)} for a {ndim}-D input")
                 ranks.append(ndim)
+            except LoadError as exc:  # its results cannot be read: no rank tells anything
+                self.refused = str(exc)
+                return [], {}
             except Exception as exc:
                 errors[str(ndim)] = f"{type(exc).__name__}: {str(exc)[:300]}"
         return ranks, errors
@@ -75,6 +89,8 @@ class FunctionalAdapter:
         channels-first 4-D input but takes it channels-last (the user gave no --axis) is driven
         channels-last, and the report says so."""
         ranks, errors = self._ranks()
+        if self.refused:
+            return {"refused": self.refused}
         note = []
         if 4 not in ranks and not self.axis_given:
             self.axis = -1
@@ -100,6 +116,16 @@ class FunctionalAdapter:
     def _call(self, x: Any, gamma: Any, beta: Any) -> Any:
         x = self._to_axis(x)
         out = self.fwd(x, gamma, beta) if not self.takes_eps else self.fwd(x, gamma, beta, 1e-5)
+        if isinstance(out, dict):
+            items = from_dict(out, np.shape(x), Y_KEYS)
+            if items is None:
+                raise LoadError(
+                    f"{self.name}: the forward returned a dict with keys "
+                    f"{sorted(map(str, out))}, and which of them is its output cannot be told "
+                    f"(none is named {', '.join(Y_KEYS[:4])}, ..., and not exactly one has "
+                    "x's shape); return (y, cache), or name the output 'y' or 'out'"
+                )
+            out = items
         return self._from_axis(as_array(out[0] if isinstance(out, (tuple, list)) else out))
 
     def watched(self) -> dict[str, Any]:
@@ -139,6 +165,7 @@ class FunctionalAdapter:
             out = self.fwd(x, self.gamma, self.beta, self.eps)
         else:
             out = self.fwd(x, self.gamma, self.beta)
+        out = from_dict(out, np.shape(x), Y_KEYS) or out  # {"out": y, "cache": ...} too
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise TypeError(f"forward returned {type(out).__name__}; expected (y, cache)")
         y, self.cache = out

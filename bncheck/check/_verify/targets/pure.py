@@ -23,7 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets.common import Contract, as_array, infer_eps, probe_x
+from bncheck.check._verify.targets.common import (
+    DX_KEYS,
+    Y_KEYS,
+    Contract,
+    as_array,
+    from_dict,
+    infer_eps,
+    probe_x,
+)
 from bncheck.check._verify.targets.layout import string_constants
 from bncheck.check._verify.targets.names import EVAL_STRINGS
 from bncheck.check._verify.targets.values import Path, c_values, leaves
@@ -194,29 +202,6 @@ def _shaped_like(value: Any, old: Any, dtype: Any) -> Any:
     if old_arr is not None and old_arr.size == new.size:
         new = new.reshape(old_arr.shape)
     return new
-
-
-#: keys of a dict a forward returns that name its output, and of a dict a backward returns
-#: that name dx (a value of x's shape under another key is taken only when it is the only one)
-Y_KEYS = ("y", "out", "output", "outputs", "result", "z", "h", "act", "activations", "Y")
-DX_KEYS = ("dx", "dX", "dinput", "dinputs", "grad_x", "grad_input", "x", "input", "inputs", "dz")
-
-
-def _from_dict(out: Any, shape: tuple[int, ...], keys: tuple[str, ...]) -> list[Any] | None:
-    """A dict a forward (``keys``: :data:`Y_KEYS`) or a backward (:data:`DX_KEYS`) returned,
-    as the items the tuple forms give: the array of x's shape under one of ``keys`` (or the
-    only one of that shape) first, then what else it holds (a single other value as it is,
-    else the whole dict, which is what its backward reads). None when ``out`` is no dict or
-    no value of x's shape stands out."""
-    if not isinstance(out, dict):
-        return None
-    shaped = [k for k, v in out.items() if _first_shaped([v], shape) == 0]
-    named = [k for k in keys if k in shaped]
-    key = named[0] if named else shaped[0] if len(shaped) == 1 else None
-    if key is None:
-        return None
-    others = [v for k, v in out.items() if k != key]
-    return [out[key], others[0] if len(others) == 1 else out]
 
 
 def _first_shaped(items: list[Any], shape: tuple[int, ...]) -> int | None:
@@ -415,7 +400,7 @@ class PureAdapter:
             else:
                 kwargs[pname] = value
         out = self.form.fn(*args, **kwargs)
-        as_items = _from_dict(out, np.shape(x), Y_KEYS)
+        as_items = from_dict(out, np.shape(x), Y_KEYS)
         if as_items is not None:
             return as_items
         return list(out) if isinstance(out, (tuple, list)) else [out]
@@ -448,7 +433,7 @@ class PureAdapter:
         return y
 
     def _grads(self, out: Any, shape: tuple[int, ...]) -> tuple[Any, Any, Any]:
-        items = _from_dict(out, shape, DX_KEYS)
+        items = from_dict(out, shape, DX_KEYS)
         if items is None:
             items = list(out) if isinstance(out, (tuple, list)) else [out]
         i = _first_shaped(items, shape)
