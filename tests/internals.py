@@ -107,6 +107,9 @@ test_fits.py, test_fitted_constants.py, test_eval_check.py, test_descriptions.py
     rejects_rank
         ``bncheck.check._verify.results.rejects_rank``: whether what a target raised on an input
         rank reads as a refusal of that rank or a crash (tests/check/test_coverage_verdict.py).
+    broke_on_rank
+        ``bncheck.check._verify.results.broke_on_rank``: what a rank not checked says, a crash
+        told from an output of another shape (tests/check/test_coverage_verdict.py).
     values
         ``bncheck.check._verify.targets.values``: ``Path``, ``parse_path`` and ``leaves``, the
         values of a target wherever they live (tests/check/test_discovery.py).
@@ -226,6 +229,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "layout": ("bncheck.check._verify.targets.layout", None),
     "values": ("bncheck.check._verify.targets.values", None),
     "rejects_rank": ("bncheck.check._verify.results", "rejects_rank"),
+    "broke_on_rank": ("bncheck.check._verify.results", "broke_on_rank"),
     "unanswered_not_checked": ("bncheck.check._verify.results", "unanswered_not_checked"),
     "output_follows": ("bncheck.check._verify.targets.layer", "_changed"),
     "fits": ("bncheck.check._verify.diagnosis.fits", None),

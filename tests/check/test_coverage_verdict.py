@@ -145,3 +145,14 @@ def test_the_json_report_lists_coverage_per_family() -> None:
     data = json.loads(report.to_json())
     assert data["coverage"]["running"] == {"ran": ["2d/float64"], "not_run": {}}
     assert "Coverage (what ran, per check family):" in report.to_text()
+
+
+def test_a_rank_not_checked_says_whether_the_target_crashed_or_answered_in_another_shape() -> None:
+    from tests.internals import broke_on_rank
+
+    crash = broke_on_rank(4, "IndexError: tuple index out of range")
+    assert crash.startswith("on a 4-D input the target raised IndexError")
+    assert "rather than a refusal of 4-D input; 4-D was not checked" in crash
+    shape = broke_on_rank(4, "ValueError: the output has shape (2, 3, 4) for a 4-D input")
+    assert "raised" not in shape and "ValueError" not in shape
+    assert "returned an output of another shape (output has shape (2, 3, 4)" in shape

@@ -17,6 +17,7 @@ __all__ = [
     "Findings",
     "Options",
     "TargetDescription",
+    "broke_on_rank",
     "checked_description",
     "rejects_rank",
 ]
@@ -294,6 +295,20 @@ _REFUSAL = re.compile(
 )
 #: exception types a deliberate refusal raises
 _REFUSING = ("ValueError", "AssertionError", "NotImplementedError", "TypeError", "RuntimeError")
+
+
+def broke_on_rank(ndim: int, raised: str) -> str:
+    """Why a rank whose input the target took but broke on (or answered in another shape)
+    was not checked: what a not-checked rank says."""
+    message = raised.partition(": ")[2]
+    if message.startswith("the output has shape"):
+        what = f"the target returned an output of another shape ({message[len('the ') :]})"
+    else:
+        what = (
+            f"the target raised {raised}, an error of its own code rather than a refusal of "
+            f"{ndim}-D input"
+        )
+    return f"on a {ndim}-D input {what}; {ndim}-D was not checked"
 
 
 def rejects_rank(raised: str) -> bool:

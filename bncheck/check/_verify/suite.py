@@ -33,6 +33,7 @@ from bncheck.check._verify.results import (
     CheckResult,
     Options,
     TargetDescription,
+    broke_on_rank,
     checked_description,
     rejects_rank,
 )
@@ -139,10 +140,7 @@ def run_all(
             ]
         elif raised and not rejects_rank(raised):
             # its code took the input and broke on it: that rank was not checked, not passed
-            broke = (
-                f"on a {ndim}-D input the target raised {raised}, an error of its own code "
-                f"rather than a refusal of {ndim}-D input; {ndim}-D was not checked"
-            )
+            broke = broke_on_rank(ndim, raised)
             checks += [
                 CheckResult(f"{stage}/{ndim}d/{dtype}", "not-checked", message=broke)
                 for dtype in options.dtypes

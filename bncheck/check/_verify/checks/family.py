@@ -61,7 +61,13 @@ from bncheck.check._verify.checks.running import check_running_and_eval
 from bncheck.check._verify.diagnosis.family_fits import diagnose_family
 from bncheck.check._verify.diagnosis.one_pass import diagnose_one_pass
 from bncheck.check._verify.process.worker import TargetProcess
-from bncheck.check._verify.results import CheckId, CheckResult, Options, rejects_rank
+from bncheck.check._verify.results import (
+    CheckId,
+    CheckResult,
+    Options,
+    broke_on_rank,
+    rejects_rank,
+)
 from bncheck.check._verify.targets.family import NO_SWITCH
 from bncheck.check.finite_diff import RICHARDSON_STEPS
 from bncheck.check.gradient_check import check_directional
@@ -1158,10 +1164,7 @@ def run_family(
                 why = f"it rejects {ndim}-D input: {raised}"
             else:  # its code took the input and broke on it: not checked, never passed
                 status = "not-checked"
-                why = (
-                    f"on a {ndim}-D input the target raised {raised}, an error of its own code "
-                    f"rather than a refusal of {ndim}-D input; {ndim}-D was not checked"
-                )
+                why = broke_on_rank(ndim, raised)
         elif fitted[ndim] is None and any_fit and not explicit:
             why = (
                 f"on {ndim}-D input its outputs are no member of the family's (it may "

@@ -434,8 +434,14 @@ class LayerAdapter(LayerDriver):
             if verdict == "weak" and weak is None:
                 weak = layout
         if named.mode != "none" and (weak is None or weak is not named):
-            if self._try_mode(named, c) == "fails":
+            verdict = self._try_mode(named, c)
+            if verdict == "fails":
                 named.notes.append("its eval call fails (tried as the names suggest)")
+            elif verdict == "same":
+                named.notes.append(
+                    "its eval setting (as the names suggest) gives the train output: eval "
+                    "still follows the batch"
+                )
             return named if weak is None else weak
         return weak if weak is not None else named
 
@@ -487,7 +493,8 @@ class LayerAdapter(LayerDriver):
 
     def _try_mode(self, layout: Layout, c: int) -> str:
         """ "strong" (train output depends on the batch, eval output does not), "weak" (eval
-        runs and differs from train) or "fails"."""
+        runs and differs from train), "same" (eval runs and gives the train output) or
+        "fails"."""
         rng = np.random.default_rng(5)
         for shape in ((8, c), (4, c, 2, 2)):
             a = rng.normal(-1.0, 2.0, size=shape)
@@ -521,7 +528,7 @@ class LayerAdapter(LayerDriver):
                 return "strong"
             if not np.allclose(e_full, t_full, rtol=1e-9, atol=1e-12):
                 return "weak"
-            return "fails"
+            return "same"
         return "fails"
 
     def _backward_by_behaviour(self, c: int) -> str | None:
