@@ -376,3 +376,23 @@ def test_a_wrong_mean_is_not_named_a_one_pass_variance() -> None:
     report = bncheck.verify(f"{KERNELS}:layernorm_blocked", dtypes=("float32",), ndims=(2,))
     assert not report.passed
     assert "one-pass-variance" not in _named(report)
+
+
+GRADS = str(IMPLS / "family_grads.py")
+
+
+def test_a_family_layers_gradients_left_under_any_names_are_found_by_behaviour() -> None:
+    report = bncheck.verify(f"{GRADS}:InstanceNormKeepsGrads", ndims=(3, 4))
+    assert report.result == "pass", [(c.id, c.message) for c in report.checks]
+    assert any("dgamma in g_acc, dbeta in b_acc" in m for m in report.mapping), report.mapping
+
+
+def test_a_family_layer_with_no_parameter_gradients_is_incomplete_not_failed() -> None:
+    report = bncheck.verify(f"{GRADS}:InstanceNormNoGrads", ndims=(3,))
+    assert report.result == "incomplete", [(c.id, c.message) for c in report.checks]
+    status = {c.id: c.status for c in report.checks}
+    assert status["forward/3d/float64"] == status["forward/3d/float32"] == "pass"
+    assert status["backward/3d/float64"] == "not-checked"
+    assert "no dgamma and no dbeta" in next(
+        c.message for c in report.checks if c.id == "backward/3d/float64"
+    )
