@@ -396,3 +396,15 @@ def test_a_family_layer_with_no_parameter_gradients_is_incomplete_not_failed() -
     assert "no dgamma and no dbeta" in next(
         c.message for c in report.checks if c.id == "backward/3d/float64"
     )
+
+
+def test_a_group_norm_told_its_groups_is_also_run_with_many_groups() -> None:
+    # right with the probes' 2 and 3 groups; its path for 8 groups or more is wrong: the
+    # kernel cases run again with 8 and 32 groups, since every grouping fits it (G is its
+    # argument), and the failure says which grouping it was run as
+    report = bncheck.verify(f"{KERNELS}:spatial_groupnorm_wide", dtypes=("float64",), ndims=(4,))
+    failed = {c.id: c for c in report.checks if c.status == "fail"}
+    assert set(failed) == {"forward/4d/float64", "backward/4d/float64"}, report.checks
+    assert all("run as group norm with 8 groups" in c.message for c in failed.values())
+    right = bncheck.verify(f"{FAMILY}:spatial_groupnorm", dtypes=("float64",), ndims=(4,))
+    assert right.passed, [(c.id, c.message) for c in right.checks if c.status == "fail"]

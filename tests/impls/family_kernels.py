@@ -78,3 +78,34 @@ def layernorm_strided_forward(x, gamma, beta, ln_param):
 
 def layernorm_strided_backward(dout, cache):
     return _backward(dout, cache)
+
+
+# -- a group norm whose "wide" path (8 groups or more) takes each group's mean from its first
+#    channel only: right for the 2 or 3 groups of the probes --------------------------------
+
+
+def spatial_groupnorm_wide_forward(x, gamma, beta, G, gn_param):
+    eps = gn_param.get("eps", 1e-5)
+    n, c = x.shape[:2]
+    xg = x.reshape(n, G, -1)
+    mu = xg.mean(axis=2, keepdims=True)
+    if G >= 8:
+        first = x.reshape(n, G, c // G, -1)[:, :, 0]
+        mu = first.mean(axis=2, keepdims=True)
+    inv = 1 / np.sqrt(((xg - mu) ** 2).mean(axis=2, keepdims=True) + eps)
+    xh = ((xg - mu) * inv).reshape(x.shape)
+    return gamma * xh + beta, (xh, gamma, inv, G)
+
+
+def spatial_groupnorm_wide_backward(dout, cache):
+    xh, gamma, inv, G = cache
+    n = dout.shape[0]
+    axes = (0, *range(2, dout.ndim))
+    d = (dout * gamma).reshape(n, G, -1)
+    h = xh.reshape(n, G, -1)
+    dx = inv * (d - d.mean(axis=2, keepdims=True) - h * (d * h).mean(axis=2, keepdims=True))
+    return (
+        dx.reshape(dout.shape),
+        (dout * xh).sum(axis=axes, keepdims=True),
+        dout.sum(axis=axes, keepdims=True),
+    )

@@ -629,33 +629,55 @@ def _outputs(
     return out
 
 
+#: the numbers of groups a group norm that takes G as it is told also runs its kernel cases
+#: with (8 and more: where a kernel's tiling over groups breaks), beside the member checked
+MANY_GROUPS = (8, 32)
+
+
 def check_forward_backward(
-    proc: TargetProcess, member: Member, ndim: int, dtype: str, options: Options, found: list[str]
+    proc: TargetProcess,
+    member: Member,
+    ndim: int,
+    dtype: str,
+    options: Options,
+    found: list[str],
+    *,
+    groups_passed: bool = False,
 ) -> list[CheckResult]:
+    """forward/<n>d/<dtype> and backward/<n>d/<dtype> of ``member``: the seeded cases, then
+    the kernel cases (with ``groups_passed``, those of 8 and 32 groups too: each case judged
+    against the member it was run as)."""
     ids = {s: str(CheckId(s, ndim, dtype)) for s in ("forward", "backward")}
     worst: dict[str, tuple[float, float, float]] = {}
-    failed: dict[str, tuple[Case, dict[str, Any], str]] = {}
+    failed: dict[str, tuple[Case, dict[str, Any], str, Member]] = {}
     missing = ""
-    cases = make_cases(member, ndim, dtype, options.seed, options.examples, layouts=True)
-    for case in cases + kernel_cases(member, ndim, dtype, options.seed):
+    runs = [
+        (member, c)
+        for c in make_cases(member, ndim, dtype, options.seed, options.examples, layouts=True)
+    ]
+    runs += [(member, c) for c in kernel_cases(member, ndim, dtype, options.seed)]
+    for g in MANY_GROUPS if groups_passed else ():
+        many = Member("group", groups=g)
+        runs += [(many, c) for c in kernel_cases(many, ndim, dtype, options.seed)[::3]]
+    for as_member, case in runs:
         try:
-            case, run = _run_laid_out(proc, member, case, options)
+            case, run = _run_laid_out(proc, as_member, case, options)
             try:
-                got = _outputs(member, case, run)
+                got = _outputs(as_member, case, run)
             except ParamGradsMissing as exc:
                 missing = str(exc)
-                got = _outputs(member, case, run, partial=True)
+                got = _outputs(as_member, case, run, partial=True)
         except TargetError as exc:
             if exc.fatal:
                 return [CheckResult(i, "fail", message=str(exc)) for i in ids.values()]
             for s in ids:
-                failed.setdefault(s, (case, {}, f"the target raised: {exc}"))
+                failed.setdefault(s, (case, {}, f"the target raised: {exc}", as_member))
             continue
         except ValueError as exc:
             for s in ids:
-                failed.setdefault(s, (case, {}, str(exc)))
+                failed.setdefault(s, (case, {}, str(exc), as_member))
             continue
-        judged = judge(member, case, got, EPS)
+        judged = judge(as_member, case, got, EPS)
         for stage, names in (("forward", ("y",)), ("backward", ("dx", "dgamma", "dbeta"))):
             bad = []
             for n in names:
@@ -672,7 +694,9 @@ def check_forward_backward(
                     case,
                     got,
                     f"{'; '.join(bad)} on {case.x.shape} {case.regime}"
-                    + ("" if case.layout == "C" else f", {LAYOUTS[case.layout]}"),
+                    + ("" if case.layout == "C" else f", {LAYOUTS[case.layout]}")
+                    + ("" if as_member == member else f", run as {as_member}"),
+                    as_member,
                 )
     results = []
     for stage, check_id in ids.items():
@@ -685,12 +709,12 @@ def check_forward_backward(
                 CheckResult(check_id, status, w[1] if w else None, w[2] if w else None, message=why)
             )
             continue
-        case, got, message = failed[stage]
+        case, got, message, member_run = failed[stage]
         diagnosis: list[str] = []
         explanation = ""
         if got and dtype == "float64":
             diagnosis, explanation = diagnose_family(
-                member,
+                member_run,
                 stage,
                 case.x,
                 case.gamma,
@@ -701,13 +725,13 @@ def check_forward_backward(
                 got.get("dx"),
             )
         if not diagnosis and got and dtype == "float64":
-            diagnosis, explanation = _float32_arithmetic(member, case, got, stage)
+            diagnosis, explanation = _float32_arithmetic(member_run, case, got, stage)
         if not diagnosis and got:
-            diagnosis, explanation = _one_pass(member, case, got, stage, dtype)
+            diagnosis, explanation = _one_pass(member_run, case, got, stage, dtype)
         if not diagnosis and found:
             diagnosis, explanation = list(found), "follows from the member found (norm above)"
         if not diagnosis and got and case.layout != "C":
-            explanation = _layout_only(proc, member, case, stage)
+            explanation = _layout_only(proc, member_run, case, stage)
         results.append(
             CheckResult(
                 check_id,
@@ -1184,6 +1208,12 @@ def run_family(
                 + "; ".join(c.message for c in checks if c.id.startswith("forward/")),
             )
         )
+    # a group norm that takes G as it is told (every grouping of the probe fits it: a
+    # functional's argument, a class built per member) is also run with many groups
+    groups_passed = member.kind == "group" and any(
+        sum(1 for t, v in d.items() if t.startswith("group:") and v <= FIT_MATCH) >= 2
+        for d in dists.values()
+    )
     for ndim in ranks:
         for dtype in options.dtypes:
             if dtype == "float16":
@@ -1195,7 +1225,9 @@ def run_family(
                     )
                 )
                 continue
-            checks += check_forward_backward(proc, member, ndim, dtype, options, wrong)
+            checks += check_forward_backward(
+                proc, member, ndim, dtype, options, wrong, groups_passed=groups_passed
+            )
         if "float64" in options.dtypes:
             checks.append(check_fd(proc, member, ndim, options))
             checks.append(check_identities(proc, member, ndim, options))
