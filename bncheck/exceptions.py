@@ -25,7 +25,9 @@ check, or a :class:`TargetError`); they derive from :class:`BncheckError` too:
   the pipe first;
 - ``bncheck.check._verify.checks.large_truth.TooIllConditioned`` (an ``ArithmeticError``): the
   double-double truth of a large case would cancel beyond its budget (mpmath computes that
-  case instead).
+  case instead);
+- ``bncheck.check._verify.checks.family.ParamGradsMissing`` (a ``ValueError``): a family
+  target's backward gave no dgamma or dbeta (its parameter gradients are then not checked).
 
 Warnings are not exceptions here: bncheck warns once (a ``RuntimeWarning``) when its compiled
 kernels are missing.

@@ -76,7 +76,7 @@ from bncheck.check.norms import Member
 from bncheck.check.strategies import LAYOUTS, with_layout
 from bncheck.check.tolerances import fd_noise, unit_roundoff, worst_case_k
 from bncheck.check.truth import exact_batchnorm, exact_rmsnorm
-from bncheck.exceptions import LoadError, TargetError
+from bncheck.exceptions import BncheckError, LoadError, TargetError
 
 __all__ = [
     "FAMILY_KERNEL_CASES",
@@ -600,7 +600,7 @@ def _checked(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
     return a
 
 
-class ParamGradsMissing(ValueError):
+class ParamGradsMissing(BncheckError, ValueError):
     """The backward gave no dgamma (or dbeta): neither returned nor found on the target. Its
     y and dx are still judged; the parameter gradients are not checked (never a pass)."""
 
