@@ -145,3 +145,12 @@ def test_a_tensor_layer_without_backward_switching_by_is_grad_enabled_fails() ->
     report = verify(target, convention="torch", ndims=(2,), timeout=30)
     assert _families(report) == {"eval", "eval-state"}
     assert {d["id"] for d in report.diagnosis} == {"eval-batch-stats", "state-updated-in-eval"}
+
+
+def test_nan_on_a_view_with_gaps_is_a_wrong_answer_not_a_refused_layout() -> None:
+    # the target raises nothing on a sliced view: its NaN gradients fail the backward there
+    # (before, verify took any error on a layout as a refusal, judged the C copy, and passed)
+    report = verify(f"{IMPLS / 'gapped_views.py'}:gapped", dtypes=("float64",))
+    assert {c.id for c in report.failed} == {"backward/2d/float64", "backward/4d/float64"}
+    assert all("contains nan" in c.message for c in report.failed)
+    assert not any("refuses" in w for w in report.contract)

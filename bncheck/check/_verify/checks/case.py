@@ -46,6 +46,13 @@ class Run(NamedTuple):
     error: str | None = None
     stage: str | None = None
     notes: tuple[str, ...] = ()
+    #: the error is the target's own exception (not an output verify rejected: NaN, shape)
+    raised: bool = False
+
+
+class BadOutput(TargetError):
+    """An output of the target that verify rejects (None, not an array, a non-float dtype,
+    another shape, non-finite values): the target answered, wrongly; it did not raise."""
 
 
 def validate(
@@ -54,12 +61,12 @@ def validate(
     """The target's output as an array; a float dtype other than the input's, or C values in
     another shape, is an interface deviation (noted), not a numeric failure."""
     if value is None:
-        raise TargetError(f"{name} is None; expected an array of shape {shape}")
+        raise BadOutput(f"{name} is None; expected an array of shape {shape}")
     if not isinstance(value, np.ndarray):
-        raise TargetError(f"{name} is {type(value).__name__}; expected a NumPy array")
+        raise BadOutput(f"{name} is {type(value).__name__}; expected a NumPy array")
     arr = value
     if arr.dtype.kind != "f":
-        raise TargetError(f"{name} has dtype {arr.dtype}; expected {dtype}")
+        raise BadOutput(f"{name} has dtype {arr.dtype}; expected {dtype}")
     if arr.dtype != dtype:
         notes.append(f"{name} has dtype {arr.dtype} for {dtype} input (expected {dtype})")
     if arr.shape != shape:
@@ -69,13 +76,11 @@ def validate(
                 notes.append(f"{name} has shape ({dims}); expected (C,)")
             arr = arr.reshape(shape)
         else:
-            raise TargetError(f"{name} has shape {arr.shape}; expected {shape}")
+            raise BadOutput(f"{name} has shape {arr.shape}; expected {shape}")
     bad = ~np.isfinite(arr)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise TargetError(
-            f"{name} contains {float(arr[idx])} at index {idx}; expected finite values"
-        )
+        raise BadOutput(f"{name} contains {float(arr[idx])} at index {idx}; expected finite values")
     return arr
 
 
@@ -115,7 +120,7 @@ def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run
             grads, mut = proc.call("backward", case.dy, names=("dy",))
             mutated += [f"backward: {n}" for n in mut]
             if not isinstance(grads, (tuple, list)) or len(grads) != 3:
-                raise TargetError(
+                raise BadOutput(
                     f"backward gave {type(grads).__name__}; expected (dx, dgamma, dbeta)"
                 )
             dx = validate("dx", grads[0], case.x.shape, case.x.dtype, notes)
@@ -124,7 +129,10 @@ def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run
     except TargetError as exc:
         if exc.fatal:
             raise
-        return Run(y, dx, dgamma, dbeta, gamma, beta, eps, mutated, str(exc), stage, tuple(notes))
+        raised = not isinstance(exc, BadOutput)
+        return Run(
+            y, dx, dgamma, dbeta, gamma, beta, eps, mutated, str(exc), stage, tuple(notes), raised
+        )
     return Run(y, dx, dgamma, dbeta, gamma, beta, eps, mutated, notes=tuple(notes))
 
 

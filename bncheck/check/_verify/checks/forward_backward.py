@@ -122,9 +122,10 @@ def _span(values: list[int]) -> str:
 def _evaluate_laid_out(proc: TargetProcess, case: BNCase, options: Options) -> tuple[BNCase, Run]:
     """``case`` in its layout; a target that raises on that layout but not on the same values
     C-contiguous refuses the layout: an interface finding (a failure under --strict), and the
-    C-contiguous run is judged instead, so the shape is still checked."""
+    C-contiguous run is judged instead, so the shape is still checked. A target that answers
+    on that layout, wrongly (NaN, another shape), did not refuse it: that run is judged."""
     run = evaluate(proc, case)
-    if run.error is None or case.layout == "C" or run.stage == "setup":
+    if run.error is None or case.layout == "C" or run.stage == "setup" or not run.raised:
         return case, run
     plain = with_case_layout(case, "C")
     plain_run = evaluate(proc, plain)
