@@ -10,6 +10,7 @@ import pytest
 
 from bncheck.check import verify
 from bncheck.cli import main
+from tests.frameworks import needs
 from tests.paths import IMPLS
 
 HERE = IMPLS / "pure_styles.py"
@@ -103,3 +104,14 @@ def test_from_dict_prefers_a_named_output_and_needs_one_to_stand_out() -> None:
     assert pure.from_dict((y, other), shape, pure.Y_KEYS) is None
     rest = {"dx": y, "dgamma": 1, "dbeta": 2}
     assert pure.from_dict(rest, shape, pure.DX_KEYS)[1] is rest  # several others: the dict
+
+
+@needs("jax")
+def test_a_pure_jax_init_apply_vjp_set_plugs_in_and_passes() -> None:
+    # JAX arrays in the records and the gradients; float64 run with jax_enable_x64 on (JAX's
+    # default computes float64 input in float32); vjp takes no eps, so apply keeps its own
+    report = verify(str(IMPLS / "jax_pure.py"), convention="torch", ndims=(2,))
+    assert report.result == "pass", report.to_text()
+    text = "\n".join(report.mapping)
+    assert "vjp(params, state, x, dy)" in text and "jax_enable_x64 on" in text
+    assert "eps: not a parameter" in text

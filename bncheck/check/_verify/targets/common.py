@@ -4,6 +4,7 @@ and eps inferred from a BN's outputs."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,20 @@ def as_array(value: Any) -> Any:
     except Exception:
         return value
     return out if out.dtype.kind in "biufc" else value
+
+
+def jax_x64(dtype: str) -> bool:
+    """For a target written in JAX (the target's import loaded it): float64 runs with
+    ``jax_enable_x64`` on, others with it off, as JAX users run float64 (the default would
+    compute float64 input in float32). Whether JAX is loaded."""
+    jax = sys.modules.get("jax")
+    if jax is None:
+        return False
+    try:
+        jax.config.update("jax_enable_x64", dtype == "float64")
+    except Exception:
+        pass
+    return True
 
 
 def tensor_of(torch: Any, a: np.ndarray) -> Any:

@@ -16,6 +16,7 @@ from bncheck.check._verify.targets.common import (
     as_array,
     from_dict,
     infer_eps,
+    jax_x64,
     probe_x,
     split_grads,
 )
@@ -148,6 +149,7 @@ class FunctionalAdapter:
         raise ValueError(f"no backward variant {name!r}")
 
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
+        jax_x64(dtype)
         self.gamma = np.ones(num_features, dtype)
         self.beta = np.zeros(num_features, dtype)
         self.eps, self.cache = eps, None

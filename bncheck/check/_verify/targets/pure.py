@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ from bncheck.check._verify.targets.common import (
     as_array,
     from_dict,
     infer_eps,
+    jax_x64,
     probe_x,
 )
 from bncheck.check._verify.targets.layout import string_constants
@@ -222,6 +224,12 @@ class Form:
 
     def needs(self, role: str) -> bool:
         return role in self.roles.values()
+
+    def without(self, role: str) -> Form:
+        """The same form with ``role`` left to its default (not passed)."""
+        out = Form(self.fn, {k: r for k, r in self.roles.items() if r != role}, self.how)
+        out.params_kind, out.mode_values = self.params_kind, self.mode_values
+        return out
 
     def describe(self, name: str) -> str:
         parts = []
@@ -479,6 +487,8 @@ class PureAdapter:
             "running_found": running,
             "mapping": list(self.mapping),
             "probe": True,
+            # JAX compiles each operation per shape and dtype: the search reuses shapes
+            "compiles_per_shape": "jax" in sys.modules,
         }
 
     def probe(self) -> dict[str, Any]:
@@ -508,6 +518,7 @@ class PureAdapter:
 
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
         self.eps = eps
+        jax_x64(dtype)
         self._records(num_features, dtype)
         self.cache = None
         return self.state()
@@ -625,6 +636,9 @@ def _backward_callers(bwd: Callable[..., Any]) -> list[tuple[str, Callable[..., 
         def by_name(ctx: dict[str, Any], roles: Any = roles) -> Any:
             return bwd(**{k: ctx[r] for k, r in roles.items()})
 
+        # a backward that recomputes from the inputs and takes no eps uses its own: the
+        # forward is then called with its default eps too (inferred from its outputs)
+        by_name.fixed_eps = "cache" not in taken and "eps" not in taken  # type: ignore[attr-defined]
         out.append((f"{getattr(bwd, '__name__', 'backward')}({', '.join(roles)})", by_name))
     label = getattr(bwd, "__name__", "backward")
     if len(names) >= 2:
@@ -791,8 +805,11 @@ def discover(
                     tried.append(form.describe(fname) + " (no init function makes its state)")
                     continue
                 for label, caller in _backward_callers(bwd):
-                    adapter = PureAdapter(form, caller, name, init if uses_init else None, [])
-                    what = form.describe(fname) + f"; {label}"
+                    use = form
+                    if getattr(caller, "fixed_eps", False) and form.needs("eps"):
+                        use = form.without("eps")
+                    adapter = PureAdapter(use, caller, name, init if uses_init else None, [])
+                    what = use.describe(fname) + f"; {label}"
                     try:
                         ok = _confirm(adapter, uses_init)
                     except Exception as exc:
@@ -803,12 +820,12 @@ def discover(
                         if weak is None and form.how == "by parameter names":
                             weak = adapter  # bound by its own names: its failure is its own
                             weak.mapping = [
-                                *_mapping(adapter, form, fname, label, uses_init),
+                                *_mapping(adapter, use, fname, label, uses_init),
                                 "its output does not follow gamma and beta as a BN's does; "
                                 "called as its parameter names say",
                             ]
                         continue
-                    adapter.mapping = _mapping(adapter, form, fname, label, uses_init)
+                    adapter.mapping = _mapping(adapter, use, fname, label, uses_init)
                     return adapter
     if weak is not None:
         return weak
@@ -878,4 +895,6 @@ def _mapping(adapter: PureAdapter, form: Form, fname: str, label: str, init: boo
         lines.append("running statistics: passed in and returned, fed back at each call")
     if init:
         lines.append("records made by the module's init function")
+    if "jax" in sys.modules:
+        lines.append("JAX: float64 runs with jax_enable_x64 on")
     return lines

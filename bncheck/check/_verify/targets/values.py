@@ -235,13 +235,18 @@ def c_values(value: Any, c: int | None, *, array_like: bool = False) -> bool:
     framework tensor or a parameter object whose ``.data`` is one. ``c`` None: any number of
     values. ``array_like``: any sequence NumPy reads as numbers (a list) counts too, for a
     value a layer's known name points at; a walk through arbitrary data (:func:`leaves`) takes
-    arrays and tensors only."""
+    arrays, tensors and array objects (``__array__`` and a shape: a JAX array) only."""
     if value is None or isinstance(value, (bool, str, bytes)):
         return False
     data = getattr(value, "data", None) if not isinstance(value, np.ndarray) else None
     if isinstance(data, np.ndarray):  # a parameter object of a NumPy mini-framework
         value = data
-    if not array_like and not isinstance(value, np.ndarray) and not hasattr(value, "detach"):
+    is_array = (
+        isinstance(value, np.ndarray)
+        or hasattr(value, "detach")  # a torch tensor
+        or (hasattr(value, "__array__") and hasattr(value, "shape"))  # a JAX array, ...
+    )
+    if not array_like and not is_array:
         return False
     try:
         arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
