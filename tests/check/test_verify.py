@@ -317,7 +317,7 @@ def test_a_layer_without_a_momentum_attribute_has_it_inferred(tmp_path: Path) ->
     report = verify(f"{target}:NoMomentum", convention="torch", ndims=(2,))
     assert report.passed, [(c.id, c.message) for c in report.failed]
     running = next(c for c in report.checks if c.id == "running/2d/float64")
-    assert "no momentum attribute; the first update weighs the batch 0.1" in running.message
+    assert "no numeric momentum; the first update weighs the batch 0.1" in running.message
 
 
 def test_an_output_in_another_dtype_is_an_interface_warning_not_a_numeric_failure(
@@ -377,3 +377,13 @@ def test_one_failed_check_reads_as_one_check(tmp_path: Path) -> None:
     )
     assert len(report.failed) == 1
     assert report.to_text().endswith("Result: FAIL (1 check failed)")
+
+
+@needs("torch")
+def test_torch_momentum_none_is_the_cumulative_average_of_the_torch_convention() -> None:
+    import torch
+
+    report = verify(torch.nn.BatchNorm1d(3, momentum=None), convention="torch", ndims=(2,))
+    assert report.passed, report.to_text()
+    running = next(c for c in report.checks if c.id == "running/2d/float64")
+    assert "follows cumulative" in running.message

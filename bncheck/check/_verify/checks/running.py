@@ -324,7 +324,7 @@ def _judge_running(
         start = _coarser(np.dtype(input_dtype), start)
     inferred = ""
     if not isinstance(momentum, (int, float)) or isinstance(momentum, bool):
-        # no momentum attribute: the first update tells the weight of the new batch
+        # no momentum attribute, or None: the first update tells the weight of the new batch
         a = _first_weight(s0, batches[0], observed[0])
         if a is not None and abs(a) < 1e-12:
             return CheckResult(
@@ -334,7 +334,7 @@ def _judge_running(
                 "(and the layer has no momentum attribute saying they should not)",
             ), "var"
         if a is not None:
-            inferred = f" (no momentum attribute; the first update weighs the batch {a:.4g})"
+            inferred = f" (no numeric momentum; the first update weighs the batch {a:.4g})"
     else:
         a = None
     momenta = _momenta(momentum, a)
@@ -356,6 +356,10 @@ def _judge_running(
         return _matches(observed, expected, m, start)
 
     wanted = every if declared == "any" else [(declared, DEFAULT_BIAS[declared])]
+    if declared == "torch" and momentum is None:
+        # PyTorch's momentum=None is its cumulative moving average (a plain average of the
+        # batches' statistics, the variance unbiased): part of its convention
+        wanted.append(("cumulative", DEFAULT_BIAS["torch"]))
     # the stored form: a variance unless another form matches the declared convention better
     by_form = {}
     forms = [given_form] if given_form else list(FORMS)  # --running-form: no fitting
