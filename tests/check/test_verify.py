@@ -387,3 +387,13 @@ def test_torch_momentum_none_is_the_cumulative_average_of_the_torch_convention()
     assert report.passed, report.to_text()
     running = next(c for c in report.checks if c.id == "running/2d/float64")
     assert "follows cumulative" in running.message
+
+
+@needs("torch")
+def test_a_torch_modules_parameters_and_buffers_under_any_names_are_found_by_behaviour() -> None:
+    report = verify(f"{IMPLS / 'torch_buffers.py'}:OddBuffersBN", convention="torch", ndims=(2,))
+    assert report.passed, report.to_text()
+    assert any("avg" in m and "spread" in m and "by behaviour" in m for m in report.mapping)
+    # its gain and offset too (a torch module's own parameters, told apart by the affine law)
+    assert any("gain, offset" in m and "by behaviour" in m for m in report.mapping), report.mapping
+    assert next(c for c in report.checks if c.id == "eval/2d/float64").status == "pass"

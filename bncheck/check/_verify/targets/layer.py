@@ -15,7 +15,7 @@ import numpy as np
 
 from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.adapt import Adapted
-from bncheck.check._verify.targets.common import as_array, infer_eps, probe_x
+from bncheck.check._verify.targets.common import as_array, infer_eps, probe_x, tensor_of
 from bncheck.check._verify.targets.layer_driver import LayerDriver, Where, scalar, unset
 from bncheck.check._verify.targets.layout import (
     Layout,
@@ -154,11 +154,13 @@ class LayerAdapter(LayerDriver):
                     )
                     self.lazy_running = self.running is not None
         fresh = self._make(c, np.float64, self.probe_ndim)
+        if self.params is None and (self.autograd or self.kind == "torch"):
+            self.params = self._torch_params_by_behaviour(c)
         if self.params is None and not self.autograd:
             self.params = self._params_by_behaviour(c)
             if self.params is not None:
                 self.lazy_params = not all(_present(fresh, s) for s in self.params)
-        if self.running is None and not self.autograd:
+        if self.running is None:
             self.running = self._running_by_behaviour(c)
             if self.running is not None:
                 self.lazy_running = not all(_present(fresh, s) for s in self.running)
@@ -715,6 +717,50 @@ class LayerAdapter(LayerDriver):
                 return gamma, beta
         return None
 
+    def _torch_params_by_behaviour(self, c: int) -> tuple[Any, Any] | None:
+        """gamma and beta of a torch module among its own parameters of C numbers, by the
+        affine law as for any layer: adding delta to beta adds delta to y, adding it to gamma
+        moves y along x_hat (each tried on a fresh module, gradients off)."""
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return None
+        try:
+            named = [
+                n
+                for n, v in self._make(c, np.float64, self.probe_ndim).named_parameters(
+                    recurse=False
+                )
+                if v.numel() == c
+            ]
+        except Exception:
+            return None
+        x = self._to_axis(probe_x(c, self.probe_ndim))
+        delta = np.array([0.5, -0.3, 0.7] * c)[:c]
+        roles: dict[str, str] = {}
+        for name in named[:8]:
+            try:
+                ys = []
+                for add in (False, True):
+                    obj = self._make(c, np.float64, self.probe_ndim)
+                    param = getattr(obj, name)
+                    with torch.no_grad():
+                        if add:
+                            param.add_(torch.as_tensor(delta, dtype=param.dtype).view(param.shape))
+                        y = call_forward(
+                            obj, self.layout, tensor_of(torch, x).to(param.dtype), True
+                        )
+                    ys.append(self._from_axis(np.asarray(as_array(y), dtype=np.float64)))
+            except Exception:
+                continue
+            role = _affine_law(self._from_axis(x), ys[0], ys[1], delta, c)
+            if role is not None and role not in roles.values():
+                roles[name] = role
+        by_role = {r: n for n, r in roles.items()}
+        if set(by_role) != {"gamma", "beta"}:
+            return None
+        self.param_note = "found by behaviour (y follows them by the affine law)"
+        return P.Slot(by_role["gamma"]), P.Slot(by_role["beta"])
+
     def _affine_role(self, path: Any, x: Any, delta: Any, c: int) -> str | None:
         def run(add: bool) -> Any:
             obj = self._fresh_trained(c)
@@ -728,20 +774,7 @@ class LayerAdapter(LayerDriver):
             y = y[0] if isinstance(y, (tuple, list)) and y else y
             return self._from_axis(np.asarray(as_array(y), dtype=np.float64))
 
-        y0, y1 = run(False), run(True)
-        if y0.shape != x.shape or y1.shape != x.shape:
-            return None
-        d = (y1 - y0).reshape(x.shape[0], c, -1).transpose(1, 0, 2).reshape(c, -1)
-        scale = 1.0 + np.abs(y0).max()
-        if np.all(np.abs(d - delta[:, None]) <= 1e-6 * scale):
-            return "beta"
-        xc = x.reshape(x.shape[0], c, -1).transpose(1, 0, 2).reshape(c, -1)
-        xc = xc - xc.mean(axis=1, keepdims=True)
-        with np.errstate(all="ignore"):
-            corr = (d * xc).sum(axis=1) / np.sqrt((d * d).sum(axis=1) * (xc * xc).sum(axis=1))
-        if np.all(np.abs(corr) > 0.999) and np.all(np.sign(corr) == np.sign(delta)):
-            return "gamma"
-        return None
+        return _affine_law(x, run(False), run(True), delta, c)
 
     def _running_by_behaviour(self, c: int) -> tuple[Any, Any] | None:
         """Running statistics among the values of C numbers, by behaviour
@@ -750,10 +783,23 @@ class LayerAdapter(LayerDriver):
             return None
         shape = probe_x(c, self.probe_ndim).shape
 
+        torch = sys.modules.get("torch")
+
         def trained(batches: list[np.ndarray]) -> Any:
             obj = self._make(c, np.float64, self.probe_ndim)
+            held = (
+                []
+                if torch is None
+                else [v for v in leaves(obj, c).values() if isinstance(v, torch.Tensor)]
+            )
             for x in batches:
-                call_forward(obj, self.layout, self._to_axis(x.copy()), True)
+                a = self._to_axis(x.copy())
+                if torch is not None and held:  # a layer of torch tensors: x in their dtype
+                    with torch.no_grad():
+                        t = tensor_of(torch, a).to(held[0].dtype)
+                        call_forward(obj, self.layout, t, True)
+                else:
+                    call_forward(obj, self.layout, a, True)
             return obj
 
         found = running_by_behaviour(trained, shape, c, self._roles_taken())
@@ -835,6 +881,25 @@ def _literal(text: str) -> Any:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+
+
+def _affine_law(x: Any, y0: Any, y1: Any, delta: Any, c: int) -> str | None:
+    """Which parameter adding ``delta`` (per channel) changed y from ``y0`` to ``y1`` (channels
+    on axis 1): "beta" when y moved by delta, "gamma" when it moved along x_hat (each channel's
+    change correlated with its centred x, with delta's sign), else None."""
+    if np.shape(y0) != np.shape(x) or np.shape(y1) != np.shape(x):
+        return None
+    d = (y1 - y0).reshape(x.shape[0], c, -1).transpose(1, 0, 2).reshape(c, -1)
+    scale = 1.0 + np.abs(y0).max()
+    if np.all(np.abs(d - delta[:, None]) <= 1e-6 * scale):
+        return "beta"
+    xc = x.reshape(x.shape[0], c, -1).transpose(1, 0, 2).reshape(c, -1)
+    xc = xc - xc.mean(axis=1, keepdims=True)
+    with np.errstate(all="ignore"):
+        corr = (d * xc).sum(axis=1) / np.sqrt((d * d).sum(axis=1) * (xc * xc).sum(axis=1))
+    if np.all(np.abs(corr) > 0.999) and np.all(np.sign(corr) == np.sign(delta)):
+        return "gamma"
+    return None
 
 
 def running_by_behaviour(
