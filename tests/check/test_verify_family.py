@@ -436,3 +436,28 @@ def test_torch_instance_norm_fails_its_backward_on_a_batch_of_one_laid_out_chann
     fail = failed["backward/4d/float64"]
     assert fail.counterexample is not None and fail.counterexample["shape"][0] == 1
     assert "input only: the same values C-contiguous are within budget" in fail.explanation
+
+
+@needs("torch")
+@pytest.mark.parametrize(
+    ("target", "options"),
+    [
+        ("torch_family.py:LayerNormWeightOnly", {}),
+        ("torch_family.py:GroupNormByHand", {"norm": "group:4", "ndims": (4,)}),
+    ],
+)
+def test_hand_written_torch_family_modules_are_driven_by_autograd(
+    target: str, options: dict[str, Any]
+) -> None:
+    report = bncheck.verify(str(IMPLS / target), dtypes=("float64", "float32"), **options)
+    assert report.result == "pass", [(c.id, c.message) for c in report.checks if c.status != "pass"]
+    assert any("torch.nn.Module" in m for m in report.mapping), report.mapping
+    if "WeightOnly" in target:  # no bias: beta = 0, no dbeta, said so
+        assert any("no beta" in m for m in report.mapping), report.mapping
+
+
+@needs("torch")
+def test_a_files_one_rmsnorm_class_is_verified_as_rmsnorm_and_its_mean_named() -> None:
+    report = bncheck.verify(str(IMPLS / "torch_rms_mean.py"), dtypes=("float64",))
+    assert report.result == "fail"
+    assert "rms-subtracts-mean" in _named(report)

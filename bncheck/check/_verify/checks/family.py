@@ -605,8 +605,22 @@ class ParamGradsMissing(BncheckError, ValueError):
     y and dx are still judged; the parameter gradients are not checked (never a pass)."""
 
 
+def beta_free(proc: TargetProcess) -> bool:
+    """Whether the target said it has no beta (a LayerNorm with a weight only): its cases run
+    with beta = 0 and it gives no dbeta."""
+    return proc.description.get("beta_free") is True
+
+
+def _without_beta(case: Case) -> Case:
+    return case if case.beta is None else dataclasses.replace(case, beta=np.zeros_like(case.beta))
+
+
 def _outputs(
-    member: Member, case: Case, run: tuple[Any, ...], partial: bool = False
+    member: Member,
+    case: Case,
+    run: tuple[Any, ...],
+    partial: bool = False,
+    no_beta: bool = False,
 ) -> dict[str, np.ndarray]:
     """y, dx, dgamma and dbeta (centred members) of one run, checked for shape and finiteness.
     A missing dgamma or dbeta raises :class:`ParamGradsMissing`, or with ``partial`` is left
@@ -614,7 +628,7 @@ def _outputs(
     shape = case.x.shape
     pshape = member.param_shape(shape)
     out = {"y": _checked("y", run[0], shape), "dx": _checked("dx", run[1], shape)}
-    names = ("dgamma", "dbeta") if member.has_beta else ("dgamma",)
+    names = ("dgamma", "dbeta") if member.has_beta and not no_beta else ("dgamma",)
     missing = [n for i, n in enumerate(names) if run[2 + i] is None]
     if missing and not partial:
         raise ParamGradsMissing(
@@ -659,14 +673,17 @@ def check_forward_backward(
     for g in MANY_GROUPS if groups_passed else ():
         many = Member("group", groups=g)
         runs += [(many, c) for c in kernel_cases(many, ndim, dtype, options.seed)[::3]]
+    no_beta = beta_free(proc)
     for as_member, case in runs:
+        if no_beta:
+            case = _without_beta(case)
         try:
             case, run = _run_laid_out(proc, as_member, case, options)
             try:
-                got = _outputs(as_member, case, run)
+                got = _outputs(as_member, case, run, no_beta=no_beta)
             except ParamGradsMissing as exc:
                 missing = str(exc)
-                got = _outputs(as_member, case, run, partial=True)
+                got = _outputs(as_member, case, run, partial=True, no_beta=no_beta)
         except TargetError as exc:
             if exc.fatal:
                 return [CheckResult(i, "fail", message=str(exc)) for i in ids.values()]
@@ -820,15 +837,18 @@ def _one_pass(
 def check_fd(proc: TargetProcess, member: Member, ndim: int, options: Options) -> CheckResult:
     check_id = str(CheckId("backward-fd", ndim, "float64"))
     case = make_cases(member, ndim, "float64", options.seed, 0)[0]
+    no_beta = beta_free(proc)
+    if no_beta:
+        case = _without_beta(case)
     rng = np.random.default_rng([options.seed, 232, ndim])
     shape = case.x.shape
     pshape = member.param_shape(shape)
     n, c = case.x.size, int(np.prod(pshape))
-    nb = c if member.has_beta else 0
+    nb = c if member.has_beta and not no_beta else 0
     try:
         run = _run(proc, member, case.x, case.gamma, case.beta, EPS, case.dy)
         try:
-            got = _outputs(member, case, run)
+            got = _outputs(member, case, run, no_beta=no_beta)
         except ParamGradsMissing as exc:
             return CheckResult(check_id, "not-checked", message=str(exc))
 
@@ -924,7 +944,8 @@ def identity_errors(
         sum_abs = spec.param_sum(np.abs(member.view(case.dy))).reshape(pshape)
         n = case.x.size // max(int(np.prod(pshape)), 1)
         tol_b = 4 * worst_case_k(n) * u * sum_abs
-        out["dbeta = sum dy"] = (float(np.max(np.abs(got["dbeta"] - sum_dy) / tol_b)), 1.0)
+        if "dbeta" in got:  # a target with no beta has no dbeta
+            out["dbeta = sum dy"] = (float(np.max(np.abs(got["dbeta"] - sum_dy) / tol_b)), 1.0)
     else:
         r = 1 / np.sqrt((xc**2).mean(axis=0) + EPS)
         xh = xc * r
@@ -948,9 +969,12 @@ def check_identities(
 ) -> CheckResult:
     check_id = str(CheckId("identities", ndim, "float64"))
     case = make_cases(member, ndim, "float64", options.seed, 0)[0]
+    no_beta = beta_free(proc)
+    if no_beta:
+        case = _without_beta(case)
     try:
         run = _run(proc, member, case.x, case.gamma, case.beta, EPS, case.dy)
-        got = _outputs(member, case, run)
+        got = _outputs(member, case, run, no_beta=no_beta)
     except ParamGradsMissing as exc:
         return CheckResult(check_id, "not-checked", message=str(exc))
     except (TargetError, ValueError) as exc:

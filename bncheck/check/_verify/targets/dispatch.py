@@ -370,6 +370,13 @@ def _from_module(module: Any, prefix: str | None, name: str, axis: int = 1) -> A
         classes = _bn_classes(module)
         if len(classes) == 1:  # the module's only BN layer class
             ((cls_name, cls),) = classes.items()
+            if claimed_kind(cls_name) not in (None, "batch"):
+                # an RMSNorm, LayerNorm, ... class: left to the family's loader (as a pair
+                # whose names say it is a sibling)
+                raise LoadError(
+                    f"target {name!r}: its one layer class {cls_name} is a "
+                    "normalization-family class, not a BN"
+                )
             return _from_factory(cls, f"{name}:{cls_name}", axis)
         if classes:
             raise LoadError(

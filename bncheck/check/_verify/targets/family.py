@@ -294,6 +294,28 @@ def _param_grads(member: Member, x: np.ndarray, dy: Any, eps: float) -> tuple[An
     )
 
 
+def _build_kwargs(cls: Any, member: Member, eps: float, shape: tuple[int, ...]) -> dict[str, Any]:
+    """The arguments a hand-written layer class is built with for ``member`` on ``shape``, by
+    its parameter names: eps, the number of groups, the parameters' size (the normalized
+    shape, or C), any other required one the size."""
+    kwargs: dict[str, Any] = {}
+    pshape = member.param_shape(shape)
+    size: Any = pshape if len(pshape) > 1 else pshape[0]
+    for p in inspect.signature(cls).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        low = p.name.lower()
+        if low in _EPS:
+            kwargs[p.name] = eps
+        elif low in ("num_groups", "groups", "g", "n_groups"):
+            kwargs[p.name] = member.groups
+        elif low in _SIZE_NAMES or low in ("c", "channels", "num_channels"):
+            kwargs[p.name] = size
+        elif p.default is p.empty:
+            kwargs[p.name] = size
+    return kwargs
+
+
 _SIZE_NAMES = ("normalized_shape", "dim", "d", "num_features", "features", "num_channels", "size")
 
 
@@ -341,20 +363,7 @@ class FamilyLayer(FamilyAdapter):
         self.built_for = ()
 
     def _build(self, shape: tuple[int, ...]) -> Any:
-        sig = inspect.signature(self.cls)
-        kwargs: dict[str, Any] = {}
-        pshape = self.member.param_shape(shape)
-        size: Any = pshape if len(pshape) > 1 else pshape[0]
-        for p in sig.parameters.values():
-            low = p.name.lower()
-            if low in _EPS:
-                kwargs[p.name] = self.eps
-            elif low in ("num_groups", "groups", "g", "n_groups"):
-                kwargs[p.name] = self.member.groups
-            elif low in _SIZE_NAMES or low in ("c", "channels", "num_channels"):
-                kwargs[p.name] = size
-            elif p.default is p.empty:
-                kwargs[p.name] = size
+        kwargs = _build_kwargs(self.cls, self.member, self.eps, shape)
         self.built_with = ", ".join(f"{k}={v}" for k, v in kwargs.items())
         layer = self.cls(**kwargs)
         if self.layout is None:
@@ -668,7 +677,101 @@ class FamilyTorch(FamilyAdapter):
         )
 
 
+class FamilyTorchModule(FamilyTorch):
+    """A hand-written ``torch.nn.Module`` normalization (no backward method): built as a
+    hand-written layer class is (its constructor's parameter names), its gamma and beta its
+    parameters named as the layer's are (weight/scale/gamma/g, bias/beta/shift/b), gradients
+    by autograd."""
+
+    kind = "torch"
+
+    def __init__(self, cls: Any, name: str) -> None:
+        super().__init__(cls, name)
+        self.rank = None
+        self.built_with = ""
+
+    def mapping(self) -> list[str]:
+        return [
+            f"{self.cls.__name__} (a torch.nn.Module): built per member and shape by its "
+            "parameter names"
+            + (f" (last: {self.built_with})" if self.built_with else "")
+            + "; forward(x), gradients by autograd"
+        ]
+
+    def _build(self, shape: tuple[int, ...]) -> Any:
+        kwargs = _build_kwargs(self.cls, self.member, self.eps, shape)
+        self.built_with = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+        return self.cls(**kwargs)
+
+    def describe(self) -> dict[str, Any]:
+        """As any family target's, and whether it has no beta (a weight-only LayerNorm): a
+        module built for the member its name claims, on a probe shape, holds no bias."""
+        out = super().describe()
+        try:
+            self.x_shape = (4, 6)
+            self.module = self._build(self.x_shape)
+            out["beta_free"] = self._torch_param("gamma") is not None and (
+                self._torch_param("beta") is None
+            )
+        except Exception:
+            pass
+        finally:
+            self.module, self.x_shape = None, ()
+        if out.get("beta_free"):
+            out["mapping"] = [*out["mapping"], "no beta (bias): checked with beta = 0, no dbeta"]
+        return out
+
+    def _torch_param(self, role: str) -> Any:
+        names = (
+            ("weight", "scale", "gamma", "g") if role == "gamma" else ("bias", "beta", "shift", "b")
+        )
+        size = int(np.prod(self.member.param_shape(self.x_shape or (2, self.channels, 2))))
+        for n in names:
+            value = getattr(self.module, n, None)
+            if value is not None and hasattr(value, "grad") and value.numel() == size:
+                return value
+        return None
+
+    def set_params(self, gamma: Any, beta: Any) -> None:
+        import torch
+
+        FamilyAdapter.set_params(self, gamma, beta)
+        if self.module is None:
+            return
+        with torch.no_grad():
+            for role, value in (("gamma", gamma), ("beta", beta)):
+                target = self._torch_param(role)
+                if value is not None and target is not None:
+                    target.copy_(torch.from_numpy(np.asarray(value)).reshape(target.shape))
+
+    def backward(self, dy: Any) -> tuple[Any, Any, Any]:
+        import torch
+
+        self.y_t.backward(torch.from_numpy(np.array(dy)))
+        w, b = self._torch_param("gamma"), self._torch_param("beta")
+        return (
+            self.x_t.grad.numpy().copy(),
+            self._grad(None if w is None else w.grad, self.x_shape, "dgamma"),
+            self._grad(None if b is None else b.grad, self.x_shape, "dbeta"),
+        )
+
+
 _TORCH = ("LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "RMSNorm")
+
+
+def _torch_module_class(obj: Any) -> bool:
+    """Whether ``obj`` is a subclass of ``torch.nn.Module`` (torch already imported by the
+    target), not one of torch's own family classes."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    module = getattr(obj, "__module__", "") or ""
+    return (
+        torch is not None
+        and isinstance(obj, type)
+        and issubclass(obj, torch.nn.Module)
+        and not (module.startswith("torch") and obj.__name__ in _TORCH)
+    )
 
 
 def family_adapter(
@@ -696,6 +799,18 @@ def family_adapter(
             pairs = _plain_pairs(obj)
             if len(pairs) != 1:  # none, or several: which one is a guess (name it)
                 return None
+        if not pairs and attr is None:
+            # no functions: the module's one class whose name says it is a sibling
+            classes = [
+                (n, v)
+                for n, v in vars(obj).items()
+                if isinstance(v, type)
+                and v.__module__ == obj.__name__
+                and claimed_kind(n) not in (None, "batch")
+            ]
+            if len(classes) == 1:
+                cls_name, cls = classes[0]
+                return family_adapter(cls, None, f"{name}:{cls_name}", stated)
         if not pairs:
             return None
         f, b = pairs[0]
@@ -706,6 +821,8 @@ def family_adapter(
             return FamilyTorch(obj, name)
         if callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None)):
             return FamilyLayer(obj, name)
+        if _torch_module_class(obj):
+            return FamilyTorchModule(obj, name)
         return None
     cls = type(obj)
     if (getattr(cls, "__module__", "") or "").startswith("torch") and cls.__name__ in _TORCH:
