@@ -27,7 +27,10 @@ check, or a :class:`TargetError`); they derive from :class:`BncheckError` too:
   double-double truth of a large case would cancel beyond its budget (mpmath computes that
   case instead);
 - ``bncheck.check._verify.checks.family.ParamGradsMissing`` (a ``ValueError``): a family
-  target's backward gave no dgamma or dbeta (its parameter gradients are then not checked).
+  target's backward gave no dgamma or dbeta (its parameter gradients are then not checked);
+- ``bncheck.check._verify.checks.case.BadOutput`` (a :class:`TargetError`): an output verify
+  rejects (None, another shape, NaN): the target answered wrongly, it did not raise (on a
+  memory layout, a wrong answer there, never a refusal of it).
 
 Warnings are not exceptions here: bncheck warns once (a ``RuntimeWarning``) when its compiled
 kernels are missing.
