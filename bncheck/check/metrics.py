@@ -41,7 +41,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from bncheck.check.conditions import channel_columns, column_conditions
 from bncheck.check.norms import NormSpec, resolve
-from bncheck.check.tolerances import TOLERANCES, error_budget, unit_roundoff, worst_case_k
+from bncheck.check.tolerances import TOLERANCES, error_budgets, unit_roundoff, worst_case_k
 
 __all__ = [
     "Comparison",
@@ -218,19 +218,8 @@ def compare(
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.where(exact_zero, np.where(natural > 0, cond.num * cond.to_abs / natural, 0), k)
         k2 = np.where(exact_zero, np.where(natural > 0, cond.num2 * cond.to_abs / natural, 0), k2)
-    budgets = np.array(
-        [
-            error_budget(
-                output,
-                dtype,
-                m=m,
-                condition=float(kj),
-                shift_condition=float(ks),
-                scale_sensitivity=float(k2j),
-            )
-            + 1.0
-            for kj, k2j, ks in zip(k, k2, cond.kappa_s, strict=True)
-        ]
+    budgets = (
+        error_budgets(output, dtype, m=m, condition=k, shift_condition=cond.kappa_s, k2=k2) + 1.0
     )
     with np.errstate(invalid="ignore"):
         err = np.where(np.isfinite(a), np.abs(a - r), np.inf)

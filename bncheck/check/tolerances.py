@@ -202,6 +202,7 @@ __all__ = [
     "Tolerances",
     "WorstCase",
     "error_budget",
+    "error_budgets",
     "fd_noise",
     "fit_residual",
     "for_dtype",
@@ -657,6 +658,19 @@ def error_budget(
     >>> round(error_budget("dbeta", "float32", m=100, condition=1.0), 3)
     66.0
     """
+    k2 = 2.0 * condition if scale_sensitivity is None else scale_sensitivity
+    return float(
+        error_budgets(
+            output, dtype, m=m, condition=condition, shift_condition=shift_condition, k2=k2
+        )
+    )
+
+
+def error_budgets(
+    output: str, dtype: DTypeLike, *, m: int, condition: Any, shift_condition: Any, k2: Any
+) -> Any:
+    """:func:`error_budget` of many columns at once (arrays of K, kappa_s and K2 of the same
+    shape): the same formula, element by element, the same floats."""
     if output not in BUDGET_TABLE:
         raise ValueError(f"output={output!r} is unknown; expected one of {sorted(BUDGET_TABLE)}")
     if m < 1:
@@ -664,8 +678,9 @@ def error_budget(
     row = BUDGET_TABLE[output]
     u = unit_roundoff(dtype)
     g = summation_factor(m, dtype)
-    base = (g + row.c) * condition
+    k = np.asarray(condition, dtype=np.float64)
+    base = (g + row.c) * k
     if not row.second_order:
-        return float(base)
-    k2 = 2.0 * condition if scale_sensitivity is None else scale_sensitivity
-    return float(base + g * g * u * shift_condition**2 * k2)
+        return base
+    ks = np.asarray(shift_condition, dtype=np.float64)
+    return base + g * g * u * (ks * ks) * np.asarray(k2, dtype=np.float64)

@@ -167,3 +167,17 @@ def test_the_centering_condition_grows_with_the_offset_and_ignores_scale() -> No
     np.testing.assert_allclose(ky, 2 * np.abs(z + 1e4).max(0) / np.abs(z - z.mean(0)).max(0) + 3)
     with pytest.raises(ValueError, match="dy is required"):
         output_condition("dx", z, 1e-5, 1)
+
+
+@pytest.mark.parametrize("output", ["y", "dx", "dgamma", "dbeta"])
+def test_the_budgets_of_many_columns_are_the_budget_of_each(output: str) -> None:
+    from bncheck.check.tolerances import error_budget, error_budgets
+
+    rng = np.random.default_rng(0)
+    k, ks, k2 = rng.uniform(0.5, 1e4, size=(3, 50))
+    many = error_budgets(output, "float32", m=77, condition=k, shift_condition=ks, k2=k2)
+    each = [
+        error_budget(output, "float32", m=77, condition=a, shift_condition=b, scale_sensitivity=c)
+        for a, b, c in zip(k, ks, k2, strict=True)
+    ]
+    assert np.array_equal(many, np.array(each))  # the same floats
