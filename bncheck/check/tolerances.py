@@ -670,7 +670,18 @@ def error_budgets(
     output: str, dtype: DTypeLike, *, m: int, condition: Any, shift_condition: Any, k2: Any
 ) -> Any:
     """:func:`error_budget` of many columns at once (arrays of K, kappa_s and K2 of the same
-    shape): the same formula, element by element, the same floats."""
+    shape): the same formula, element by element, the same floats.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check.tolerances import error_budget, error_budgets
+    >>> k = np.array([1.0, 3.0])
+    >>> many = error_budgets("dx", "float32", m=100, condition=k, shift_condition=k, k2=2 * k)
+    >>> one = [error_budget("dx", "float32", m=100, condition=c, shift_condition=c) for c in k]
+    >>> bool(np.array_equal(many, one))
+    True
+    """
     if output not in BUDGET_TABLE:
         raise ValueError(f"output={output!r} is unknown; expected one of {sorted(BUDGET_TABLE)}")
     if m < 1:
