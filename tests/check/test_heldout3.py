@@ -62,7 +62,9 @@ ROWS: list[Any] = [
 def test_each_held_out_target_gets_its_verdict(
     row: str, target: str, options: dict[str, Any], result: str, named: str
 ) -> None:
-    report = verify(str(CORPUS / target), seed=0, **options)
+    # float64 only (the float32 runs repeat the same discovery and double the time; every
+    # verdict and name below holds on float64 alone)
+    report = verify(str(CORPUS / target), seed=0, **{"dtypes": ("float64",), **options})
     assert report.result == result, (row, [(c.id, c.message[:200]) for c in report.checks])
     diagnosed = {d for c in report.checks if c.status == "fail" for d in c.diagnosis}
     if named:
