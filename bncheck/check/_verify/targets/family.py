@@ -401,17 +401,10 @@ class FamilyLayer(FamilyAdapter):
                     self.layer.params[n] = value.astype(cur.dtype).reshape(cur.shape).copy()
                     return
 
-    def _get(self, attr_names: tuple[str, ...]) -> Any:
-        for n in attr_names:
-            cur = getattr(self.layer, n, None)
-            if isinstance(cur, np.ndarray):
-                return cur.copy()
-        params = getattr(self.layer, "params", None)
-        if isinstance(params, dict):
-            for n in attr_names:
-                if isinstance(params.get(n), np.ndarray):
-                    return params[n].copy()
-        return None
+    def _get(self, role: str) -> Any:
+        """A copy of the layer's gamma (``role`` "gamma") or beta, None when it has none."""
+        cur = self.layer_param(role)
+        return None if cur is None else cur.copy()
 
     def _call(self, layer: Any, x: Any, train: bool) -> Any:
         layout = self.layout or Layout()
@@ -463,8 +456,8 @@ class FamilyLayer(FamilyAdapter):
         found = P.scalar_attr(self.layer, P.EPS_NAMES)
         if found:
             out["eps"] = found[1]
-        out["gamma"] = self._get(("gamma", "weight", "scale", "g"))
-        out["beta"] = self._get(("beta", "bias", "shift", "b"))
+        out["gamma"] = self._get("gamma")
+        out["beta"] = self._get("beta")
         return out
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
