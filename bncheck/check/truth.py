@@ -17,6 +17,7 @@ import mpmath
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bncheck.check.memo import memoized
 from bncheck.check.norms import NormSpec, resolve
 
 __all__ = ["ExactBatchNorm", "ExactRMSNorm", "exact_batchnorm", "exact_inference", "exact_rmsnorm"]
@@ -76,6 +77,7 @@ def _mp(v: Any) -> Any:
     return mpmath.mpf(float(v))  # exact: every float16/32/64 is a float64
 
 
+@memoized
 def exact_batchnorm(
     x: ArrayLike,
     gamma: ArrayLike | None,
@@ -204,6 +206,7 @@ def exact_batchnorm(
     )
 
 
+@memoized
 def exact_inference(
     x: ArrayLike,
     gamma: ArrayLike | None,
@@ -286,6 +289,7 @@ class ExactRMSNorm(NamedTuple):
     ms: F64
 
 
+@memoized
 def exact_rmsnorm(
     x: ArrayLike,
     gamma: ArrayLike | None,

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bncheck.check.memo import memoized
 from bncheck.check.norms import BATCH_NORM, NormSpec
 from bncheck.check.tolerances import LARGE_TRUTH
 from bncheck.exceptions import BncheckError
@@ -143,6 +144,7 @@ def dd_batchnorm(
     return dd_norm(x, gamma, beta, dy, eps=eps, spec=BATCH_NORM)
 
 
+@memoized
 def dd_norm(
     x: Any,
     gamma: Any,
