@@ -4,7 +4,7 @@
 scratch copy of the working tree and runs ``tests/bn`` and a fuzz of layouts, dtypes and ranks
 through the public API under it; any sanitizer report fails it. It found the kernels' misaligned
 loads of x (eval mode) and dy (backward) at an odd byte offset and of a misaligned running
-variance, which x86-64 executes without complaint. Slow (about 1.5 minutes on 2 cores): it
+variance, which x86-64 executes without complaint. Slow (about 70 s on 2 cores): it
 skips where gcc or its sanitizer runtimes are missing (the script's exit code 77).
 """
 
