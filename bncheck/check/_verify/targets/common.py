@@ -94,10 +94,39 @@ def shape_text(shape: tuple[int, ...], c: int) -> str:
 
 
 def split_grads(result: Any, what: str) -> tuple[Any, Any, Any]:
+    """(dx, dgamma, dbeta) from what a backward returned: that triple, a dict naming them, or
+    dx beside the parameters' gradients as a pair or a dict (``(dx, (dgamma, dbeta))``,
+    ``(dx, [dgamma, dbeta])``, ``(dx, {"gamma": ..., "beta": ...})``: a dict of the parameters'
+    gradients may key them by the parameters' own names), the form of code that keeps its
+    parameters' gradients together.
+
+    Examples
+    --------
+    >>> from bncheck.check._verify.targets.common import split_grads
+    >>> import numpy as np
+    >>> dx, g, b = np.zeros((4, 2)), np.ones(2), np.full(2, 3.0)
+    >>> [v.tolist() for v in split_grads((dx, [g, b]), "backward")[1:]]
+    [[1.0, 1.0], [3.0, 3.0]]
+    >>> [v.tolist() for v in split_grads((dx, {"gamma": g, "beta": b}), "backward")[1:]]
+    [[1.0, 1.0], [3.0, 3.0]]
+    """
     if isinstance(result, dict):
         return grads_from_dict(result, what)
+    if isinstance(result, (tuple, list)) and len(result) == 2:
+        dx, params = result
+        if isinstance(params, dict):  # keyed by gradient names, or by the parameters' own
+            for g, b in (*P.GRAD_NAMES, *P.PARAM_NAMES):
+                if g in params and b in params:
+                    return as_array(dx), as_array(params[g]), as_array(params[b])
+            grads_from_dict(params, what)  # raises, naming the keys
+        if isinstance(params, (tuple, list)) and len(params) == 2:
+            return as_array(dx), as_array(params[0]), as_array(params[1])
     if not isinstance(result, (tuple, list)) or len(result) != 3:
-        raise TypeError(f"{what} returned {type(result).__name__}; expected (dx, dgamma, dbeta)")
+        raise TypeError(
+            f"{what} returned {type(result).__name__}"
+            + (f" of {len(result)}" if isinstance(result, (tuple, list)) else "")
+            + "; expected (dx, dgamma, dbeta)"
+        )
     return as_array(result[0]), as_array(result[1]), as_array(result[2])
 
 

@@ -47,7 +47,7 @@ from bncheck.check._verify.targets.layout import Layout, call_forward, mode_of
 from bncheck.check._verify.targets.values import Path, leaves
 from bncheck.check.norms import Member
 
-__all__ = ["NO_SWITCH", "FamilyAdapter", "claimed_kind", "family_functions"]
+__all__ = ["NO_SWITCH", "FamilyAdapter", "claimed_kind", "family_functions", "returned_grads"]
 
 #: the prefix of ``find_running``'s answer for running statistics kept by a layer with no
 #: train/eval switch bncheck found (followed by what keeps them)
@@ -267,14 +267,50 @@ class FamilyFunctional(FamilyAdapter):
         if isinstance(result, dict):
             got = [result.get(k) for k in ("dx", "dgamma", "dbeta")]
         else:
-            got = list(result) if isinstance(result, (tuple, list)) else [result]
-        got += [None] * (3 - len(got))
+            got = returned_grads(result)
         dx = as_array(got[0])
         return (
             dx,
             self._grad(got[1], self.x_shape, "dgamma"),
             self._grad(got[2], self.x_shape, "dbeta"),
         )
+
+
+def returned_grads(result: Any) -> list[Any]:
+    """[dx, dgamma, dbeta] (None where the backward returned none) from what a member's
+    backward returned: dx alone, (dx, dgamma[, dbeta]), or dx beside its parameters' gradients
+    kept together, as a pair of arrays or a dict ((dx, (dgamma, dbeta)), (dx, {"dgamma": ...,
+    "dbeta": ...}), keyed by gradient or by parameter names).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check._verify.targets.family import returned_grads
+    >>> g, b = np.ones(3), np.zeros(3)
+    >>> [v is w for v, w in zip(returned_grads(("dx", [g, b])), ("dx", g, b))]
+    [True, True, True]
+    >>> returned_grads(("dx", {"weight": g}))[1] is g, returned_grads("dx")
+    (True, ['dx', None, None])
+    >>> returned_grads(("dx", [1.0, 2.0]))  # an RMSNorm's dgamma of two numbers, as a list
+    ['dx', [1.0, 2.0], None]
+    """
+    if not isinstance(result, (tuple, list)):
+        return [result, None, None]
+    got = list(result)
+    if len(got) == 2 and isinstance(got[1], dict):
+        grads = got[1]
+        for names in (*P.GRAD_NAMES, *P.PARAM_NAMES):
+            if any(n in grads for n in names):
+                return [got[0], *(grads.get(n) for n in names)]
+        got = [got[0]]
+    elif (
+        len(got) == 2
+        and isinstance(got[1], (tuple, list))
+        and len(got[1]) in (1, 2)
+        and all(v is None or np.ndim(as_array(v)) >= 1 for v in got[1])
+    ):
+        got = [got[0], *got[1]]
+    return [*got, None, None, None][:3]
 
 
 def _param_grads(member: Member, x: np.ndarray, dy: Any, eps: float) -> tuple[Any, Any]:
@@ -464,8 +500,7 @@ class FamilyLayer(FamilyAdapter):
         size = int(np.prod(self.member.param_shape(self.x_shape)))
         before = {p: np.array(as_array(v), copy=True) for p, v in leaves(self.layer, size).items()}
         result = self.layer.backward(dy)
-        got = list(result) if isinstance(result, (tuple, list)) else [result, None, None]
-        got += [None] * (3 - len(got))
+        got = returned_grads(result)
         grads = getattr(self.layer, "grads", None)
         for i, names in (
             (1, ("dgamma", "dweight", "dscale", "gamma")),

@@ -15,7 +15,13 @@ import numpy as np
 
 from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.adapt import Adapted
-from bncheck.check._verify.targets.common import as_array, infer_eps, probe_x, tensor_of
+from bncheck.check._verify.targets.common import (
+    as_array,
+    infer_eps,
+    probe_x,
+    split_grads,
+    tensor_of,
+)
 from bncheck.check._verify.targets.layer_driver import LayerDriver, Where, scalar, unset
 from bncheck.check._verify.targets.layout import (
     Layout,
@@ -365,14 +371,13 @@ class LayerAdapter(LayerDriver):
                 _given_path(self.obj, self.given["dbeta"], "--dbeta", self.name),
             )
             return
-        if isinstance(result, (tuple, list)) and len(result) == 3:
-            self.grad_form = "tuple"
-            return
         if isinstance(result, dict):
             self.grad_form = "dict"
             return
-        if isinstance(result, (tuple, list)) and len(result) == 2 and isinstance(result[1], dict):
-            self.grad_form = "dx+dict"
+        if isinstance(result, (tuple, list)) and _returns_grads(result):
+            # (dx, dgamma, dbeta), or dx beside a pair or a dict of the parameters' gradients
+            self.grad_form = "tuple"
+            self.grad_returned = _returned_text(result)
             return
         if self.params is not None and all(hasattr(s.get(self.obj), "grad") for s in self.params):
             self.grad_form, self.torch_grads = "slots", True
@@ -855,8 +860,8 @@ class LayerAdapter(LayerDriver):
                 "torch.no_grad()"
             )
         if self.grad_form == "tuple":
-            return "backward(dy) -> (dx, dgamma, dbeta)"
-        if self.grad_form in ("dict", "dx+dict"):
+            return f"backward(dy) -> {self.grad_returned}"
+        if self.grad_form == "dict":
             return "backward(dy) -> gradients in a dict"
         if self.torch_grads:
             return "backward(dy) -> dx; gradients in the parameters' .grad"
@@ -1060,6 +1065,25 @@ def _given_method(obj: Any, text: str, option: str, name: str) -> str:
         f"{option} {text!r}: {name} has no such method; its methods: "
         f"{', '.join(methods[:20]) or 'none'}"
     )
+
+
+def _returns_grads(result: Any) -> bool:
+    """Whether a backward's tuple holds the parameters' gradients beside dx
+    (:func:`~bncheck.check._verify.targets.common.split_grads` reads it)."""
+    try:
+        split_grads(result, "backward")
+    except TypeError:
+        return False
+    return True
+
+
+def _returned_text(result: Any) -> str:
+    """The form of a backward's tuple: (dx, dgamma, dbeta), (dx, (dgamma, dbeta)), ..."""
+    if len(result) == 3:
+        return "(dx, dgamma, dbeta)"
+    if isinstance(result[1], dict):
+        return "(dx, a dict of dgamma and dbeta)"
+    return "(dx, [dgamma, dbeta])" if isinstance(result[1], list) else "(dx, (dgamma, dbeta))"
 
 
 def _given_path(obj: Any, text: str, option: str, name: str) -> Path:

@@ -61,6 +61,8 @@ class LayerDriver:
         self.eps_slot: str | None = None
         self.momentum_slot: str | None = None
         self.grad_form = "tuple"  # "tuple", "dict" or "slots"
+        #: what a "tuple" backward returns, as the mapping shows it
+        self.grad_returned = "(dx, dgamma, dbeta)"
         self.grad_slots: tuple[Where, Where] | None = None
         #: the user's mapping from the command line: role -> path ("gamma", "mode", ...)
         self.given: dict[str, Any] = {}
@@ -319,9 +321,6 @@ class LayerDriver:
             dx, dg, db = split_grads(result, "backward")
         elif self.grad_form == "dict":
             dx, dg, db = grads_from_dict(result, "backward")
-        elif self.grad_form == "dx+dict":
-            _, dg, db = grads_from_dict(result[1], "backward")
-            dx = as_array(result[0])
         elif self.torch_grads:
             assert self.params is not None
             dx = as_array(result)
