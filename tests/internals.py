@@ -33,7 +33,13 @@ Functional targets in any calling form (tests/check/test_pure_forms.py)
     target_common
         ``bncheck.check._verify.targets.common``: ``from_dict``, how a dict a forward or a
         backward returns is read (a named output first, else the one value of x's shape, else
-        refused), tested on its boundaries, not only through ``verify``.
+        refused), and ``split_grads``, the forms of (dx, dgamma, dbeta) a backward may return
+        (tests/check/test_nested_grads.py), tested on their boundaries, not only through
+        ``verify``.
+    family_targets
+        ``bncheck.check._verify.targets.family``: ``returned_grads``, the forms of a family
+        member's backward result (dx alone, with dgamma, nested pairs and dicts), tested on
+        its boundaries (tests/check/test_nested_grads.py).
 
 The normalization family in verify (tests/check/test_verify_family.py)
     family_checks
@@ -210,6 +216,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "working": ("bncheck.bn._compiled", "working"),
     "family_compiled": ("bncheck.family._compiled", None),
     "target_common": ("bncheck.check._verify.targets.common", None),
+    "family_targets": ("bncheck.check._verify.targets.family", None),
     "family_round_dd": ("bncheck.family.dd", "round_dd"),
     # regular files only
     "safe_files": ("bncheck.bn._safe_files", None),

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bncheck.check.memo import memoized
 from bncheck.check.norms import NormSpec, resolve
 from bncheck.check.tolerances import BUDGET_TABLE
 
@@ -83,6 +84,7 @@ def _ratio(num: F64, den: F64) -> F64:
         return np.asarray(np.where(den > 0, num / np.where(den > 0, den, 1.0), np.inf))
 
 
+@memoized
 def column_conditions(
     output: str,
     x: ArrayLike,

@@ -7,10 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bncheck.check._verify.targets.common import split_grads
-from bncheck.check._verify.targets.family import returned_grads
 from bncheck.check.testing import verify
+from tests.internals import family_targets, target_common
 from tests.paths import IMPLS
+
+split_grads = target_common.split_grads
+returned_grads = family_targets.returned_grads
 
 T = str(IMPLS / "nested_grads.py")
 
