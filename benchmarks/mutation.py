@@ -412,8 +412,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "compare() judges with the budget of a 10× larger condition",
         "python",
         "compare",
-        "condition=float(kj),",
-        "condition=10.0 * float(kj),",
+        "condition=k,",
+        "condition=10.0 * k,",
         BUDGETS,
     ),
     Mutant(
@@ -422,8 +422,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "every channel judged with the condition of the worst channel",
         "python",
         "compare",
-        "condition=float(kj),",
-        "condition=float(np.max(k)),",
+        "condition=k,",
+        "condition=np.full_like(k, np.max(k)),",
         BUDGETS,
     ),
     Mutant(

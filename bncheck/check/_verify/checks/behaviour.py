@@ -203,22 +203,34 @@ def check_identities(proc: TargetProcess, options: Options, ndim: int) -> CheckR
 # -- the second call on one instance -----------------------------------------------------------
 
 
+#: the training calls (forward and backward, each on another batch) made on one instance
+#: before the call the second-call check judges: a layer whose train output changes after a
+#: warm-up of a few calls (Batch Renormalization's corrections, statistics mixed in later)
+#: shows it there; a warm-up longer than this is not seen, and the check's message says how
+#: many calls it made
+PRECEDING_CALLS = 5
+
+
 def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: str) -> CheckResult:
-    """Forward and backward twice on one instance: the second pair must equal what a fresh
-    instance computes on the same batch (a layer that accumulates gradients, or keeps the
-    first batch's statistics, differs; a layer wrong in the same way every time does not,
-    and its mistake is the other checks' to name)."""
+    """Forward and backward on one instance after :data:`PRECEDING_CALLS` others on other
+    batches: that pair must equal what a fresh instance computes on the same batch (a layer
+    that accumulates gradients, keeps an earlier batch's statistics, or starts correcting its
+    output after a warm-up differs; a layer wrong in the same way every time does not, and its
+    mistake is the other checks' to name)."""
     check_id = f"second-call/{ndim}d/{dtype}"
-    first, second = probe_cases(dtype, ndim, options.seed, options.channels)[:2]
+    cases = probe_cases(dtype, ndim, options.seed, options.channels)
+    first, second = cases[:2]
     second = second._replace(gamma=first.gamma, beta=first.beta, eps=first.eps)
+    before = [first, *cases[2 : 1 + PRECEDING_CALLS]]
     c = first.x.shape[1]
     try:
         fresh = evaluate(proc, second)
         again = evaluate(proc, second)
         proc.call("new", c, dtype, first.eps, ndim)
         proc.call("set_params", first.gamma, first.beta, names=("gamma", "beta"))
-        proc.call("forward", first.x, True, names=("x",))
-        proc.call("backward", first.dy, names=("dy",))
+        for case in before:
+            proc.call("forward", case.x, True, names=("x",))
+            proc.call("backward", case.dy, names=("dy",))
         after_first, _ = proc.call("state")
         run = noted(_continue(proc, second), options)
     except TargetError as exc:
@@ -264,14 +276,14 @@ def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: s
             "fail",
             cmps[worst].ulp,
             cmps[worst].budget,
-            message="a second forward/backward on one instance differs from a fresh "
-            "instance's in "
+            message=f"a forward/backward after {len(before)} others on one instance differs "
+            "from a fresh instance's in "
             + ", ".join(f"{n} ({cmps[n].ulp:.3g} ulp, budget {cmps[n].budget:.3g})" for n in bad)
             + (
                 ": not the documented mix of the running and the batch statistics"
                 if mixed is not None
-                else ": state kept from the first call (accumulated gradients, the first "
-                "batch's statistics, ...)"
+                else ": state kept from the earlier calls (accumulated gradients, an "
+                "earlier batch's statistics, corrections that start after a warm-up, ...)"
             ),
             diagnosis=["stateful-second-call"],
         )
@@ -279,7 +291,8 @@ def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: s
         "normalized by the running statistics mixed with the batch's, as the framework "
         "documents (its first step is plain BN)"
         if mixed is not None
-        else ""
+        else f"the forward/backward after {len(before)} others on one instance equals a "
+        "fresh instance's"
     )
     return CheckResult(check_id, "pass", cmps[worst].ulp, cmps[worst].budget, message=said)
 

@@ -479,9 +479,9 @@ MISTAKES: tuple[Mistake, ...] = (
     ),
     Mistake(
         "stateful-second-call",
-        "a second forward/backward on the same instance is "
-        "wrong (gradients accumulated across calls, or statistics kept from the first "
-        "batch)",
+        "a later forward/backward on the same instance is "
+        "wrong (gradients accumulated across calls, statistics kept from an earlier "
+        "batch, or corrections that start after a warm-up, as Batch Renormalization's)",
         "recompute everything from the current batch; reset gradients every backward",
         ("second-call",),
     ),

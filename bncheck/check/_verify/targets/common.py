@@ -4,6 +4,7 @@ and eps inferred from a BN's outputs."""
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -91,6 +92,34 @@ def shape_text(shape: tuple[int, ...], c: int) -> str:
     """A per-channel shape with the channel count written C: (1, C, 1, 1)."""
     parts = ["C" if d == c else str(d) for d in shape]
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def call_one(method: Any, value: Any) -> Any:
+    """``method(value)``, or ``method(name=value)`` when the method takes no positional
+    argument and exactly one required keyword-only one (``backward(self, *, grad_output)``):
+    the signature says how the one argument is passed, not a name table.
+
+    Examples
+    --------
+    >>> from bncheck.check._verify.targets.common import call_one
+    >>> def backward(*, grad_output, scale=1.0):
+    ...     return grad_output * scale
+    >>> call_one(backward, 3.0), call_one(lambda g: g + 1, 3.0)
+    (3.0, 4.0)
+    """
+    try:
+        params = list(inspect.signature(method).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: positional
+        return method(value)
+    positional = [
+        p
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    required_kw = [p for p in params if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    if not positional and len(required_kw) == 1:
+        return method(**{required_kw[0].name: value})
+    return method(value)
 
 
 def split_grads(result: Any, what: str) -> tuple[Any, Any, Any]:

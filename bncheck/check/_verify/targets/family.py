@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from bncheck.check._verify.targets import names as P
-from bncheck.check._verify.targets.common import as_array
+from bncheck.check._verify.targets.common import as_array, call_one
 from bncheck.check._verify.targets.layer import running_by_behaviour
 from bncheck.check._verify.targets.layout import Layout, call_forward, mode_of
 from bncheck.check._verify.targets.values import Path, leaves
@@ -378,7 +378,10 @@ class FamilyLayer(FamilyAdapter):
 
     def mapping(self) -> list[str]:
         out = [
-            f"{self.cls.__name__}: forward(x) -> y; backward(dout) -> dx, dgamma, dbeta "
+            f"{self.cls.__name__}: "
+            f"{'forward' if callable(getattr(self.cls, 'forward', None)) else '__call__'}(x) "
+            "-> y; "
+            "backward(dout) -> dx, dgamma, dbeta "
             "(returned, or left on the layer)"
         ]
         if self.layout is not None and self.layout.mode != "none":
@@ -447,7 +450,7 @@ class FamilyLayer(FamilyAdapter):
         if layout.mode == "none":
             if not train:
                 raise NotImplementedError("the layer has no eval mode bncheck found")
-            return layer.forward(x)
+            return getattr(layer, layout.forward_name)(x)
         return call_forward(layer, layout, x, train)
 
     def forward(self, x: Any, train: bool) -> Any:
@@ -499,7 +502,7 @@ class FamilyLayer(FamilyAdapter):
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         size = int(np.prod(self.member.param_shape(self.x_shape)))
         before = {p: np.array(as_array(v), copy=True) for p, v in leaves(self.layer, size).items()}
-        result = self.layer.backward(dy)
+        result = call_one(self.layer.backward, dy)
         got = returned_grads(result)
         grads = getattr(self.layer, "grads", None)
         for i, names in (
@@ -708,8 +711,8 @@ class FamilyTorch(FamilyAdapter):
 class FamilyTorchModule(FamilyTorch):
     """A hand-written ``torch.nn.Module`` normalization (no backward method): built as a
     hand-written layer class is (its constructor's parameter names), its gamma and beta its
-    parameters named as the layer's are (weight/scale/gamma/g, bias/beta/shift/b), gradients
-    by autograd."""
+    parameters named as the layer's are (weight/scale/gamma/g, bias/beta/shift/b) or else the
+    ones that follow the affine law (:meth:`_params_by_behaviour`), gradients by autograd."""
 
     kind = "torch"
 
@@ -717,6 +720,9 @@ class FamilyTorchModule(FamilyTorch):
         super().__init__(cls, name)
         self.rank = None
         self.built_with = ""
+        #: gamma and beta found by behaviour, and the (module, size) they were found for
+        self._by_behaviour: dict[str, Any] = {}
+        self._by_behaviour_for: tuple[Any, int] = (None, 0)
 
     def mapping(self) -> list[str]:
         return [
@@ -745,6 +751,12 @@ class FamilyTorchModule(FamilyTorch):
             pass
         finally:
             self.module, self.x_shape = None, ()
+        if self._by_behaviour:
+            out["mapping"] = [
+                *out["mapping"],
+                "gamma and beta: no parameter has a name it knows; the ones that follow "
+                "y = gamma·x̂ + beta (found by behaviour)",
+            ]
         if out.get("beta_free"):
             out["mapping"] = [*out["mapping"], "no beta (bias): checked with beta = 0, no dbeta"]
         return out
@@ -758,7 +770,51 @@ class FamilyTorchModule(FamilyTorch):
             value = getattr(self.module, n, None)
             if value is not None and hasattr(value, "grad") and value.numel() == size:
                 return value
-        return None
+        found = self._params_by_behaviour(size)
+        return found.get(role)
+
+    def _params_by_behaviour(self, size: int) -> dict[str, Any]:
+        """gamma and beta among the module's parameters of the parameters' size when none is
+        named as the name table knows (``gain``/``offset``, ``alpha``/``delta``, ...), by the
+        affine law y = gamma·x̂ + beta: with one set to 0 and the other to 1, beta's output is
+        1 everywhere; a single parameter is gamma when setting it to 0 makes y 0. {} when the
+        law tells none apart (more than two such parameters, or none obeys it). Each
+        parameter gets its value back."""
+        import torch
+
+        if self.module is None:
+            return {}
+        # the module itself, not its id: a module rebuilt for another shape may reuse the id
+        if self._by_behaviour_for[0] is self.module and self._by_behaviour_for[1] == size:
+            return self._by_behaviour
+        params = [p for p in self.module.parameters() if p.numel() == size]
+        found: dict[str, Any] = {}
+        if 1 <= len(params) <= 2:
+            saved = [p.detach().clone() for p in params]
+            rng = np.random.default_rng(5)
+            shape = self.x_shape or (4, size)
+            x = torch.from_numpy(rng.normal(1.0, 2.0, size=shape)).to(params[0].dtype)
+            try:
+                with torch.no_grad():
+                    if len(params) == 1:
+                        params[0].zero_()
+                        if torch.all(self.module(x) == 0):
+                            found = {"gamma": params[0]}
+                    else:
+                        for g, b in ((params[0], params[1]), (params[1], params[0])):
+                            g.zero_()
+                            b.fill_(1.0)
+                            if torch.all(self.module(x) == 1):
+                                found = {"gamma": g, "beta": b}
+                                break
+            except Exception:  # the module refuses the probe: nothing found
+                found = {}
+            finally:
+                with torch.no_grad():
+                    for p, v in zip(params, saved, strict=True):
+                        p.copy_(v)
+        self._by_behaviour_for, self._by_behaviour = (self.module, size), found
+        return found
 
     def set_params(self, gamma: Any, beta: Any) -> None:
         import torch
@@ -847,7 +903,9 @@ def family_adapter(
         module = getattr(obj, "__module__", "") or ""
         if module.startswith("torch") and obj.__name__ in _TORCH:
             return FamilyTorch(obj, name)
-        if callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None)):
+        # a forward named forward, or the class's own __call__ (as the BN layers take it)
+        forward = callable(getattr(obj, "forward", None)) or "__call__" in vars(obj)
+        if forward and callable(getattr(obj, "backward", None)):
             return FamilyLayer(obj, name)
         if _torch_module_class(obj):
             return FamilyTorchModule(obj, name)

@@ -18,6 +18,7 @@ from bncheck.check._verify.targets.common import (
     Contract,
     as_array,
     as_number,
+    call_one,
     grads_from_dict,
     split_grads,
     tensor_of,
@@ -294,7 +295,7 @@ class LayerDriver:
                 old = getattr(holder, "grad", None)
                 # mini-frameworks accumulate (grad += ...): start from zeros, not None
                 holder.grad = np.zeros_like(old) if isinstance(old, np.ndarray) else None
-        return getattr(self.obj, self.backward_name)(self._to_axis(dy))
+        return call_one(getattr(self.obj, self.backward_name), self._to_axis(dy))
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         c = dy.shape[1]
