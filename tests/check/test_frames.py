@@ -8,14 +8,17 @@ length, the payload.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
-from tests.internals import frames, wire
+from tests.internals import TargetProcess, frames, load_adapter, wire
+from tests.paths import IMPLS
 
 LENGTH = struct.Struct(">Q")
 
@@ -174,3 +177,62 @@ def test_read_frame_blocking_refuses_a_header_without_the_magic(pipe: tuple[int,
     os.write(w, frame(b"abc", magic=b"XXXX"))
     with pytest.raises(wire.WireError, match="bad frame header"):
         frames.read_frame_blocking(r, 100)
+
+
+# -- the reader's idle work (the truths computed while the target works) ---------------------
+
+
+def test_idle_work_runs_while_no_data_is_ready_and_stops_when_none_is_left(
+    pipe: tuple[int, int],
+) -> None:
+    r, w = pipe
+    done: list[int] = []
+
+    def idle() -> bool:
+        if len(done) == 3:
+            os.write(w, frame(b"answer"))  # the answer arrives after the third job
+            return False
+        done.append(1)
+        return True
+
+    assert frames.read_frame(r, soon(), 100, idle=idle) == b"answer"
+    assert len(done) == 3
+
+
+def test_a_ready_answer_is_read_before_any_idle_work(pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    os.write(w, frame(b"ready"))
+    calls: list[int] = []
+    assert frames.read_frame(r, soon(), 100, idle=lambda: bool(calls.append(1)) or True) == b"ready"
+    assert calls == []
+
+
+def test_no_idle_work_within_its_margin_of_the_deadline(pipe: tuple[int, int]) -> None:
+    r, _ = pipe
+    calls: list[int] = []
+    deadline = soon(frames.IDLE_MARGIN * 0.5)  # already inside the margin
+    with pytest.raises(frames.FrameTimeout):
+        frames.read_frame(r, deadline, 100, idle=lambda: bool(calls.append(1)) or True)
+    assert calls == []
+
+
+def test_the_target_process_runs_its_idle_jobs_in_order_and_drops_one_that_raises() -> None:
+    ran: list[str] = []
+
+    def job(name: str) -> None:
+        ran.append(name)
+        if name == "b":
+            raise ArithmeticError("a job that fails is dropped, the call goes on")
+
+    loader = functools.partial(load_adapter, f"{IMPLS / 'functional.py'}:staged")
+    with TargetProcess(loader, timeout=20) as proc:
+        proc.start()
+        proc.idle_jobs.extend(functools.partial(job, n) for n in "abc")
+        proc.call("new", 3, "float64", 1e-5, 2)
+        x = np.random.default_rng(0).normal(size=(4096, 3))
+        for _ in range(50):  # each wait runs jobs until the answer is ready
+            y, _ = proc.call("forward", x, True, names=("x",))
+            assert y.shape == x.shape  # the failed job changed nothing of the calls
+            if not proc.idle_jobs:
+                break
+    assert ran == ["a", "b", "c"]  # in order, each once, the one after the failure too

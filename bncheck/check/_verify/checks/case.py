@@ -12,6 +12,7 @@ backward checks (probes, a search, shrinking, the diagnosis) are
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -29,7 +30,7 @@ from bncheck.check.strategies import BNCase
 from bncheck.check.truth import exact_batchnorm
 from bncheck.exceptions import TargetError
 
-__all__ = ["Run", "evaluate", "judge", "noted"]
+__all__ = ["Run", "evaluate", "judge", "noted", "prefetch_truths", "truth_for"]
 
 
 class Run(NamedTuple):
@@ -152,13 +153,33 @@ def truth_of(case: BNCase, run: Run) -> dict[str, Any]:
     ``LARGE_TRUTH.mpmath_values`` values the double-double reference
     (:mod:`~bncheck.check._verify.checks.large_truth`), which stands in for it exactly where it
     is as accurate (it refuses where it would not be, and mpmath computes it then)."""
+    return truth_for(case, run.gamma, run.beta, run.eps)
+
+
+def truth_for(case: BNCase, gamma: Any, beta: Any, eps: float) -> dict[str, Any]:
+    """:func:`truth_of` with the parameters and eps given: gamma and beta as float64 (every
+    float16/32 value is one exactly), so that a truth computed ahead with the case's own
+    parameters (:func:`prefetch_truths`) is the one a run that holds them in another dtype
+    finds in the memo."""
+    g = None if gamma is None else np.asarray(gamma, dtype=np.float64)
+    b = None if beta is None else np.asarray(beta, dtype=np.float64)
     if use_large_truth(case.x):
         try:
-            return dd_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps)
+            return dd_batchnorm(case.x, g, b, case.dy, eps=float(eps))
         except TooIllConditioned:
             pass
-    t = exact_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps, spec=BATCH_NORM)
+    t = exact_batchnorm(case.x, g, b, case.dy, eps=float(eps), spec=BATCH_NORM)
     return {"y": t.y, "dx": t.dx, "dgamma": t.dgamma, "dbeta": t.dbeta}
+
+
+def prefetch_truths(proc: TargetProcess, cases: list[BNCase]) -> None:
+    """Queue the truths of ``cases`` (with their own gamma, beta and eps) as the parent's work
+    while it waits for the target (``TargetProcess.idle_jobs``): a compiling target's minutes
+    of waiting then carry the truths. A run whose parameters differ finds none and computes its
+    own; the caller clears what is left when its cases are done."""
+    proc.idle_jobs.extend(
+        functools.partial(truth_for, case, case.gamma, case.beta, case.eps) for case in cases
+    )
 
 
 def compare_outputs(case: BNCase, run: Run, names: tuple[str, ...]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from bncheck.check._verify.checks.case import (
     evaluate,
     judge,
     noted,
+    prefetch_truths,
     truth_of,
     worst_entries,
 )
@@ -61,11 +62,14 @@ def run_config(
     accs = {s: Acc(f"{names.get(s, s)}/{ndim}d/{dtype}") for s in ("forward", "backward")}
     fatal: str | None = None
     seen = Coverage()
+    probes = probe_cases(dtype, ndim, options.seed, options.channels)
+    kernels = kernel_cases(dtype, ndim, options.seed, options.channels, options.axis)
+    prefetch_truths(proc, [*probes, *kernels])
     try:
-        for case in probe_cases(dtype, ndim, options.seed, options.channels):
+        for case in probes:
             judge(case, noted(evaluate(proc, case), options), accs)
             seen.add(case)
-        for case in kernel_cases(dtype, ndim, options.seed, options.channels, options.axis):
+        for case in kernels:
             ran, run = _evaluate_laid_out(proc, case, options)
             judge(ran, noted(run, options), accs)
             seen.add(ran)
@@ -73,6 +77,8 @@ def run_config(
             _search(proc, dtype, ndim, options, accs, seen)
     except TargetError as exc:
         fatal = str(exc)
+    finally:
+        proc.idle_jobs.clear()
     results = []
     ids: list[str] = list(forward_ids or [])
     for stage, acc in accs.items():

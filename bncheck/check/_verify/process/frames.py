@@ -109,15 +109,27 @@ def write_frame(fd: int, payload: bytes, deadline: float) -> None:
         data = data[n:]
 
 
+#: a reader runs an ``idle`` job only while more than this many seconds are left before its
+#: deadline (a job takes a fraction of that: a truth of at most 2^18 values)
+IDLE_MARGIN = 1.0
+
+
 def read_frame(
-    fd: int, deadline: float, limit: int, alive: Callable[[], bool] | None = None
+    fd: int,
+    deadline: float,
+    limit: int,
+    alive: Callable[[], bool] | None = None,
+    idle: Callable[[], bool] | None = None,
 ) -> bytes:
     """Read one whole frame from a non-blocking descriptor before ``deadline``.
 
     ``limit`` caps the payload length, checked on the header before anything is allocated.
     ``alive`` is asked every 0.1 s while no data comes: when it returns False (the writer's
     process has ended, while a child of it may still hold the pipe open) what has arrived is
-    read and, if the frame is still incomplete, :class:`FrameClosed` is raised.
+    read and, if the frame is still incomplete, :class:`FrameClosed` is raised. ``idle``, when
+    given, is called while no data is ready and more than :data:`IDLE_MARGIN` seconds are left:
+    it does one short piece of the reader's own work (the truth of a case still to come) and
+    returns whether it did any; once it returns False the reader waits as without it.
     Raises :class:`FrameTimeout`, :class:`FrameClosed` or :class:`WireError`.
     """
     buf = bytearray()
@@ -138,6 +150,11 @@ def read_frame(
         left = deadline - time.monotonic()
         if left <= 0:
             raise FrameTimeout(f"{len(buf)} of {need} bytes arrived")
+        if idle is not None and not gone and left > IDLE_MARGIN:
+            if not wait_fd(fd, select.POLLIN, 0):
+                if not idle():
+                    idle = None  # no work left: wait as without it
+                continue
         if not wait_fd(fd, select.POLLIN, 0 if gone else min(left, _POLL_SLICE)):
             if gone:
                 raise _closed("the process ended", deadline, len(buf), need)

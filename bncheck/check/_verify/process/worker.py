@@ -30,6 +30,7 @@ the parent reports:
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 import pickle
@@ -235,6 +236,10 @@ class TargetProcess:
         #: the (shape, dtype) of every input a forward was sent (a target that compiles a
         #: program per shape has one for each: the checks reuse them)
         self.shapes_run: set[tuple[tuple[int, ...], str]] = set()
+        #: the parent's own work, done while it waits for the target's answers (the truths of
+        #: the cases still to come): each job is a callable run once, in order; a job that
+        #: raises is dropped (it was only a head start: the checks compute what they need)
+        self.idle_jobs: collections.deque[Callable[[], Any]] = collections.deque()
         #: time.monotonic() of the first start; the overall deadline counts from here
         self.started_at: float | None = None
         self._conn: int | None = None
@@ -510,9 +515,21 @@ class TargetProcess:
         self.close()
 
     # -- calls ------------------------------------------------------------------------------
+    def _run_idle_job(self) -> bool:
+        """Run the next idle job; False when there is none."""
+        if not self.idle_jobs:
+            return False
+        job = self.idle_jobs.popleft()
+        try:
+            job()
+        except Exception:  # a head start only: whoever needs the result computes it again
+            pass
+        return True
+
     def _receive(self, until: float, limit: int) -> Any:
         assert self._conn is not None
-        data = frames.read_frame(self._conn, until, limit, alive=self._alive)
+        idle = self._run_idle_job if self.idle_jobs else None
+        data = frames.read_frame(self._conn, until, limit, alive=self._alive, idle=idle)
         msg = wire.decode(data, max_items=self.item_limit, until=until)
         self._tell_call_end(math.inf)  # no call running: the watchdog has nothing to do
         return msg
