@@ -357,7 +357,10 @@ def test_a_reply_of_millions_of_tiny_values_is_refused_in_bounded_time_and_memor
     wall, cpu, peak_mb = (float(v) for v in numbers.split())
     assert f"forward returned more than {wire.MAX_ITEMS} values" in message
     assert wall < 5 and cpu < 3  # the reply's 65 MB arrive; 100000 values are decoded
-    assert peak_mb < 500  # the frame, a copy of it, and no more (unbounded: over 1 GB)
+    # the frame once (read into one buffer of its length: 65 MB) over the interpreter's
+    # ~55 MB: measured 121 MB. A buffer grown read by read, then copied, took 240 MB, and
+    # 550 MB once on a loaded machine; unbounded decoding takes over 1 GB
+    assert peak_mb < 300
 
 
 @pytest.mark.parametrize("extra", [0, 1])

@@ -1139,17 +1139,28 @@ def run_family(
     ndims = [n for n in options.ndims if n in PROBE_SHAPES]
     fitted: dict[int, Member | None] = {}
     dists: dict[int, dict[str, float]] = {}
-    notes = []
+    nearest: dict[int, list[str]] = {}
     for ndim in ndims:
         dists[ndim] = {}
-        member, dist, tried = fit_member(proc, ndim, options.seed, dists[ndim])
+        member, _, tried = fit_member(proc, ndim, options.seed, dists[ndim])
         fitted[ndim] = member
-        nearest = sorted(tried, key=_distance)[:3]
-        notes.append(
-            f"{ndim}-D: "
-            + (f"{member.text()} (distance {dist:.1e})" if member else "no member fits")
-            + f" [nearest: {', '.join(nearest)}]"
-        )
+        nearest[ndim] = sorted(tried, key=_distance)[:3]
+
+    def fit_notes(checked: Member | None) -> list[str]:
+        """Per rank, the member fitted; the member checked when it fits as well (a tie: G
+        passed to the target, every grouping fits), so the report never names another."""
+        out = []
+        for n in ndims:
+            f = fitted[n]
+            if checked is not None and dists[n].get(checked.text(), float("inf")) <= FIT_MATCH:
+                f = checked
+            text = "no member fits"
+            if f is not None:
+                text = f"{f.text()} (distance {dists[n].get(f.text(), float('nan')):.1e})"
+            out.append(f"{n}-D: {text} [nearest: {', '.join(nearest[n])}]")
+        return out
+
+    notes = fit_notes(None)
     found_any = next((m for m in fitted.values() if m is not None), None)
     if stated is not None:
         member, said = stated, "stated with --norm"
@@ -1191,7 +1202,7 @@ def run_family(
             message=f"checked as {member} ({said}); "
             + ("; ".join(rows) + "; " if rows else "")
             + "fitted: "
-            + "; ".join(notes),
+            + "; ".join(fit_notes(member)),
             diagnosis=wrong,
             explanation="fitted from its outputs on a probe, every candidate member tried"
             if wrong

@@ -120,8 +120,9 @@ def read_frame(
     limit: int,
     alive: Callable[[], bool] | None = None,
     idle: Callable[[], bool] | None = None,
-) -> bytes:
-    """Read one whole frame from a non-blocking descriptor before ``deadline``.
+) -> memoryview:
+    """Read one whole frame from a non-blocking descriptor before ``deadline``; its payload
+    as a read-only view of the one buffer it was read into.
 
     ``limit`` caps the payload length, checked on the header before anything is allocated.
     ``alive`` is asked every 0.1 s while no data comes: when it returns False (the writer's
@@ -132,24 +133,32 @@ def read_frame(
     returns whether it did any; once it returns False the reader waits as without it.
     Raises :class:`FrameTimeout`, :class:`FrameClosed` or :class:`WireError`.
     """
-    buf = bytearray()
-    need = _HEADER.size
+    # the header into its own 12 bytes, then the payload into one buffer of exactly its
+    # length: no growth, no copy at the end (a grown buffer and its copies cost the reader up
+    # to several times the frame in memory, depending on how the reads were cut)
+    buf = bytearray(_HEADER.size)
+    view = memoryview(buf)
+    got = 0
     header_done = False
     gone = False
     while True:
-        while len(buf) >= need:
+        if got == len(buf):
             if header_done:
-                return bytes(buf[_HEADER.size : need])
-            magic, size = _HEADER.unpack(bytes(buf[: _HEADER.size]))
+                return view.toreadonly()
+            magic, size = _HEADER.unpack(bytes(buf))
             if magic != MAGIC:
-                raise WireError(f"bad frame header {bytes(buf[: _HEADER.size])!r}")
+                raise WireError(f"bad frame header {bytes(buf)!r}")
             if size > limit:
                 raise TooLarge(size, limit)
             header_done = True
-            need = _HEADER.size + size
+            buf, got = bytearray(size), 0
+            view = memoryview(buf)
+            continue
+        arrived = got + (_HEADER.size if header_done else 0)
+        need = (_HEADER.size + len(buf)) if header_done else _HEADER.size
         left = deadline - time.monotonic()
         if left <= 0:
-            raise FrameTimeout(f"{len(buf)} of {need} bytes arrived")
+            raise FrameTimeout(f"{arrived} of {need} bytes arrived")
         if idle is not None and not gone and left > IDLE_MARGIN:
             if not wait_fd(fd, select.POLLIN, 0):
                 if not idle():
@@ -157,19 +166,19 @@ def read_frame(
                 continue
         if not wait_fd(fd, select.POLLIN, 0 if gone else min(left, _POLL_SLICE)):
             if gone:
-                raise _closed("the process ended", deadline, len(buf), need)
+                raise _closed("the process ended", deadline, arrived, need)
             if alive is not None and not alive():
                 gone = True
             continue
         try:
-            chunk = os.read(fd, min(need - len(buf), 1 << 22))
+            n = os.readv(fd, [view[got : min(len(buf), got + (1 << 22))]])
         except BlockingIOError:
             continue
         except OSError as exc:
-            raise _closed(str(exc), deadline, len(buf), need) from None
-        if not chunk:
-            raise _closed("end of file", deadline, len(buf), need)
-        buf += chunk
+            raise _closed(str(exc), deadline, arrived, need) from None
+        if not n:
+            raise _closed("end of file", deadline, arrived, need)
+        got += n
 
 
 def _closed(why: str, deadline: float, got: int, need: int) -> WireError:

@@ -296,7 +296,11 @@ def encode(obj: Any, *, limit: int = 1 << 62, strict: bool = False, layouts: boo
 
 class _Decoder:
     def __init__(
-        self, data: bytes, max_items: int | None, until: float | None, layouts: bool = False
+        self,
+        data: bytes | memoryview,
+        max_items: int | None,
+        until: float | None,
+        layouts: bool = False,
     ) -> None:
         self.layouts = layouts
         self.view = memoryview(data)
@@ -436,7 +440,7 @@ class _Decoder:
 
 
 def decode(
-    data: bytes,
+    data: bytes | memoryview,
     *,
     max_items: int | None = MAX_ITEMS,
     until: float | None = None,
