@@ -174,9 +174,10 @@ def truth_for(case: BNCase, gamma: Any, beta: Any, eps: float) -> dict[str, Any]
 
 def prefetch_truths(proc: TargetProcess, cases: list[BNCase]) -> None:
     """Queue the truths of ``cases`` (with their own gamma, beta and eps) as the parent's work
-    while it waits for the target (``TargetProcess.idle_jobs``): a compiling target's minutes
-    of waiting then carry the truths. A run whose parameters differ finds none and computes its
-    own; the caller clears what is left when its cases are done."""
+    while it waits for the target (``TargetProcess.idle_jobs``). It saves what the target's
+    waits leave idle of a core: 0.1 to 0.3 s of a NumPy target's 3 s on 2 cores, nothing
+    measurable for a JAX one (XLA compiles on both cores). A run whose parameters differ finds
+    none and computes its own; the caller clears what is left when its cases are done."""
     proc.idle_jobs.extend(
         functools.partial(truth_for, case, case.gamma, case.beta, case.eps) for case in cases
     )
