@@ -12,8 +12,8 @@ hashable: a float, an int, None, a frozen dataclass). Any difference in any bit 
 another key. Results go out as copies, so a caller that writes into one cannot change what the
 next caller gets. An exception is not kept: the next call raises it again.
 
-The memo holds at most :data:`MAX_BYTES` of results, dropping the least recently used; it
-lives and dies with the process and writes nothing anywhere.
+The memo holds at most :data:`MAX_BYTES` of results, all memoized functions together, dropping
+the least recently used; it lives and dies with the process and writes nothing anywhere.
 """
 
 from __future__ import annotations
@@ -29,9 +29,15 @@ import numpy as np
 
 __all__ = ["MAX_BYTES", "memoized"]
 
-#: the most bytes of results one memoized function keeps (the largest truth verify computes,
-#: y and dx of 2^18 float64 values, is 4 MiB)
-MAX_BYTES = 256 * 2**20
+#: the most bytes of results the memo keeps, all memoized functions together (the largest
+#: truth verify computes, y and dx of 2^18 float64 values, is 4 MiB; one verify's truths of
+#: two dtypes and two ranks take about 70 MiB)
+MAX_BYTES = 128 * 2**20
+
+#: the results kept: (function, key) -> (result, bytes), least recently used first
+_KEPT: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+_LOCK = threading.Lock()
+_HELD = [0]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -99,30 +105,28 @@ def memoized(function: F) -> F:
     >>> total(np.arange(3.0)).tolist(), len(calls)
     ([3.0], 3)
     """
-    kept: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
-    lock = threading.Lock()
-    held = [0]
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         key = (
+            wrapper,
             tuple(_key_part(a) for a in args),
             tuple(sorted((k, _key_part(v)) for k, v in kwargs.items())),
         )
-        with lock:
-            if key in kept:
-                kept.move_to_end(key)
-                return _copied(kept[key][0])
+        with _LOCK:
+            if key in _KEPT:
+                _KEPT.move_to_end(key)
+                return _copied(_KEPT[key][0])
         result = function(*args, **kwargs)
         size = _size(result)
         if size <= MAX_BYTES:
-            with lock:
-                if key not in kept:
-                    kept[key] = (_copied(result), size)
-                    held[0] += size
-                while held[0] > MAX_BYTES:
-                    _, (_, dropped) = kept.popitem(last=False)
-                    held[0] -= dropped
+            with _LOCK:
+                if key not in _KEPT:
+                    _KEPT[key] = (_copied(result), size)
+                    _HELD[0] += size
+                while _HELD[0] > MAX_BYTES:
+                    _, (_, dropped) = _KEPT.popitem(last=False)
+                    _HELD[0] -= dropped
         return result
 
     return wrapper  # type: ignore[return-value]
