@@ -322,6 +322,14 @@ def _result(
     )
 
 
+#: a backward's own placement of eps, and the forward mistake of the same placement
+_FORWARD_EPS = {
+    "backward-eps-outside-sqrt": "eps-outside-sqrt",
+    "backward-eps-missing": "eps-missing",
+    "backward-eps-twice": "eps-twice",
+}
+
+
 def diagnose(
     case: BNCase, run: Run, failed: list[str], stage: str, forward_ids: list[str] | None = None
 ) -> tuple[list[str], str]:
@@ -339,6 +347,15 @@ def diagnose(
                 got = {n: getattr(run, n) for n in failed}
                 if D.explains_forward_mistake(forward_ids, x, g, b, eps, dy, got, dtype=dt):
                     return list(forward_ids), "the backward of the forward's mistake"
+            same = [i for i in found.ids if _FORWARD_EPS.get(i) in (forward_ids or ())]
+            if same:
+                # eps where the forward puts it: the forward's mistake, not a backward of its
+                # own ("while the forward uses sqrt(var + eps)" would be false)
+                ids = [_FORWARD_EPS[i] if i in same else i for i in found.ids]
+                return list(dict.fromkeys(ids)), (
+                    found.fitted.replace(" in the backward only", "")
+                    + "; the backward places eps as its forward does"
+                )
     # float32 arithmetic degrades y too: claimed for a backward only when y is also off
     y_off = stage == "forward" or not _within(case, run, "y", np.float64)
     if (
