@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from bncheck.check import verify
+from tests.heldout import verdict
 from tests.paths import IMPLS
 
 CORPUS = IMPLS / "heldout3"
@@ -62,13 +63,7 @@ ROWS: list[Any] = [
 def test_each_held_out_target_gets_its_verdict(
     row: str, target: str, options: dict[str, Any], result: str, named: str
 ) -> None:
-    # float64 only (the float32 runs repeat the same discovery and double the time; every
-    # verdict and name below holds on float64 alone)
-    report = verify(str(CORPUS / target), seed=0, **{"dtypes": ("float64",), **options})
-    assert report.result == result, (row, [(c.id, c.message[:200]) for c in report.checks])
-    diagnosed = {d for c in report.checks if c.status == "fail" for d in c.diagnosis}
-    if named:
-        assert named in diagnosed, (row, diagnosed)
+    report, diagnosed = verdict(CORPUS, row, target, options, result, named)
     if result == "incomplete":
         assert report.not_checked and not report.failed
     if row == "23":  # nothing kept between calls: the difference is not blamed on state

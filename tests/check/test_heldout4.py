@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from bncheck.check import verify
 from tests.frameworks import marks
+from tests.heldout import verdict
 from tests.paths import IMPLS
 
 CORPUS = IMPLS / "heldout4"
@@ -73,10 +73,4 @@ ROWS: list[Any] = [
 def test_each_held_out_target_gets_its_verdict(
     row: str, target: str, options: dict[str, Any], result: str, named: str
 ) -> None:
-    # float64 only (the float32 runs repeat the same discovery and double the time; every
-    # verdict and name below holds on float64 alone)
-    report = verify(str(CORPUS / target), seed=0, **{"dtypes": ("float64",), **options})
-    assert report.result == result, (row, [(c.id, c.message[:200]) for c in report.checks])
-    diagnosed = {d for c in report.checks if c.status == "fail" for d in c.diagnosis}
-    if named:
-        assert named in diagnosed, (row, diagnosed)
+    verdict(CORPUS, row, target, options, result, named)

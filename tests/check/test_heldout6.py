@@ -29,6 +29,7 @@ import pytest
 from bncheck.check import verify
 from bncheck.exceptions import LoadError
 from tests.frameworks import marks
+from tests.heldout import verdict
 from tests.paths import IMPLS
 
 CORPUS = IMPLS / "heldout6"
@@ -104,11 +105,7 @@ ROWS: list[Any] = [
 def test_each_held_out_target_gets_its_verdict(
     row: str, target: str, options: dict[str, Any], result: str, named: str
 ) -> None:
-    report = verify(str(CORPUS / target), seed=0, **{"dtypes": ("float64",), **options})
-    assert report.result == result, (row, [(c.id, c.message[:200]) for c in report.checks])
-    diagnosed = {d for c in report.checks if c.status == "fail" for d in c.diagnosis}
-    if named:
-        assert named in diagnosed, (row, diagnosed)
+    report, diagnosed = verdict(CORPUS, row, target, options, result, named)
     if row == "17":  # the backward places eps as its forward does: the forward's mistake
         assert "backward-eps-outside-sqrt" not in diagnosed, diagnosed
     if result == "pass":  # the rows that were missed: said how they were driven
