@@ -31,13 +31,16 @@ __all__ = [
     "BOUNDARY_CHANNELS",
     "BOUNDARY_M",
     "LAYOUTS",
+    "MIXED_LAYOUTS",
     "BNCase",
     "betas",
     "bn_cases",
+    "case_layouts",
     "float_dtypes",
     "gammas",
     "kernel_shapes",
     "large_m_shapes",
+    "layout_text",
     "layouts",
     "random_seeds",
     "shapes",
@@ -94,6 +97,49 @@ LAYOUTS: dict[str, str] = {
     "sliced": "a sliced view: every other element of the last axis, rows from the second on",
     "reversed": "negative strides on every axis (a view of the reversed array)",
 }
+
+#: Pairs of layouts for a case's x and dy (keys beside :data:`LAYOUTS`'s, where both share
+#: one): a kernel that reads dy with x's strides, or chooses its loop order from one of the two,
+#: is wrong only on these. The incoming gradient of a real network need not share x's layout.
+MIXED_LAYOUTS: dict[str, tuple[str, str]] = {
+    "F-dy": ("C", "F"),
+    "F-x": ("F", "C"),
+}
+
+
+def case_layouts(key: str) -> tuple[str, str]:
+    """The layouts (x's, dy's) of a case layout: a key of :data:`LAYOUTS` (both the same) or
+    of :data:`MIXED_LAYOUTS`.
+
+    Examples
+    --------
+    >>> from bncheck.check.strategies import case_layouts
+    >>> case_layouts("F"), case_layouts("F-dy")
+    (('F', 'F'), ('C', 'F'))
+    """
+    if key in MIXED_LAYOUTS:
+        return MIXED_LAYOUTS[key]
+    if key not in LAYOUTS:
+        expected = ", ".join([*LAYOUTS, *MIXED_LAYOUTS])
+        raise ValueError(f"layout={key!r}; expected one of {expected}")
+    return key, key
+
+
+def layout_text(key: str) -> str:
+    """What a case layout means, for reports: "Fortran-ordered (column-major)", or for a
+    mixed one "x C-contiguous (row-major), dy Fortran-ordered (column-major)".
+
+    Examples
+    --------
+    >>> from bncheck.check.strategies import layout_text
+    >>> layout_text("F-x")
+    'x Fortran-ordered (column-major), dy C-contiguous (row-major)'
+    """
+    xl, dl = case_layouts(key)
+    if xl == dl:
+        return LAYOUTS[xl]
+    return f"x {LAYOUTS[xl]}, dy {LAYOUTS[dl]}"
+
 
 #: Channel counts across vector and tile boundaries (1, small primes, powers of two and one
 #: past them).

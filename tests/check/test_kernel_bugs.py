@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bncheck.check import verify
+from bncheck.check.strategies import MIXED_LAYOUTS
 from bncheck.exceptions import TargetError
 from tests.frameworks import needs
 from tests.internals import check_eval
@@ -154,3 +155,45 @@ def test_nan_on_a_view_with_gaps_is_a_wrong_answer_not_a_refused_layout() -> Non
     assert {c.id for c in report.failed} == {"backward/2d/float64", "backward/4d/float64"}
     assert all("contains nan" in c.message for c in report.failed)
     assert not any("refuses" in w for w in report.contract)
+
+
+# -- x and dy in different layouts ---------------------------------------------------------------
+
+MIXED_NOTE = "the target depends on the memory layout of x and dy: the two in different layouts"
+
+
+def test_a_kernel_pairing_dy_with_x_in_memory_order_fails_only_on_mixed_layouts() -> None:
+    # before the mixed kernel cases, x and dy always shared a layout and this passed
+    target = IMPLS / "memory_order_pairing.py"
+    report = verify(f"{target}:paired")
+    assert {c.id.split("/")[0] for c in report.failed} == {"backward"}
+    for check in report.failed:
+        assert check.counterexample is not None
+        assert check.counterexample["layout"] in MIXED_LAYOUTS, check.counterexample
+        assert MIXED_NOTE in check.explanation
+    right = verify(f"{target}:by_index")
+    assert right.passed, [(c.id, c.message[:200]) for c in right.failed]
+
+
+@needs("torch")
+def test_torch_batchnorm2d_fails_its_backward_when_dy_and_x_differ_in_layout() -> None:
+    # PyTorch 2.13's CPU BatchNorm2d: with a batch of one and a spatial side of 1, a dy whose
+    # strides read as channels-last beside a C-contiguous x (or the reverse) gives wrong dx,
+    # dweight and dbias (dbias is only the sum of dy); the same values both C-contiguous are
+    # right. Shown by torch alone against a float64 formula, then found by verify.
+    import torch
+
+    x, dy = np.random.default_rng(0).standard_normal((2, 1, 17, 1, 2))
+    m = torch.nn.BatchNorm2d(17).double()
+    xt = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_(True)
+    m(xt).backward(torch.from_numpy(np.asfortranarray(dy)))
+    assert m.bias.grad is not None
+    assert not np.allclose(m.bias.grad.numpy(), dy.sum(axis=(0, 2, 3)))
+
+    report = verify("torch.nn.BatchNorm2d", ndims=(4,), dtypes=("float64",))
+    assert {c.id for c in report.failed} == {"backward/4d/float64"}
+    (check,) = report.failed
+    assert check.counterexample is not None
+    assert check.counterexample["layout"] in MIXED_LAYOUTS
+    assert check.counterexample["shape"][0] == 1
+    assert MIXED_NOTE in check.explanation

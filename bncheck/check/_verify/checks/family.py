@@ -73,7 +73,7 @@ from bncheck.check.finite_diff import RICHARDSON_STEPS
 from bncheck.check.gradient_check import check_directional
 from bncheck.check.metrics import compare
 from bncheck.check.norms import Member
-from bncheck.check.strategies import LAYOUTS, with_layout
+from bncheck.check.strategies import LAYOUTS, case_layouts, layout_text, with_layout
 from bncheck.check.tolerances import fd_noise, unit_roundoff, worst_case_k
 from bncheck.check.truth import exact_batchnorm, exact_rmsnorm
 from bncheck.exceptions import BncheckError, LoadError, TargetError
@@ -220,7 +220,7 @@ class Case:
     beta: np.ndarray | None
     dy: np.ndarray
     regime: str
-    #: the memory layout x and dy are handed over in (a key of LAYOUTS)
+    #: the memory layouts x and dy are handed over in (a key of LAYOUTS, or of MIXED_LAYOUTS)
     layout: str = "C"
 
     def contiguous(self) -> Case:
@@ -305,7 +305,8 @@ def make_cases(
 #: analogue of the BN's kernel table (:data:`bncheck.check._verify.checks.inputs.KERNEL_CASES`,
 #: its 2-D rows with channels read as sets): set counts across vector and tile boundaries
 #: (1, 2, 5, 7, 8, 16, 17, 33, 64, 65, 129, 2053), set sizes across block boundaries up to
-#: more than 4096 and 65 536 values, every memory layout. :func:`kernel_cases` lays each out
+#: more than 4096 and 65 536 values, every memory layout, and x and dy in different layouts
+#: (:data:`bncheck.check.strategies.MIXED_LAYOUTS`). :func:`kernel_cases` lays each out
 #: for the member and rank (a group member: K rounded up to whole samples of G groups).
 FAMILY_KERNEL_CASES: tuple[tuple[int, int, str], ...] = (
     (17, 2, "F"),
@@ -320,6 +321,8 @@ FAMILY_KERNEL_CASES: tuple[tuple[int, int, str], ...] = (
     (5, 4097, "C"),
     (2053, 7, "F"),
     (2, 65537, "transposed"),
+    (6, 9, "F-x"),
+    (17, 2, "F-dy"),
 )
 #: the most values a kernel case of a group member may have (G = 32 multiplies the sets);
 #: its sets are cut to fit, keeping more than 4096 values each
@@ -398,12 +401,13 @@ def kernel_cases(member: Member, ndim: int, dtype: str, seed: int) -> list[Case]
         pshape = member.param_shape(shape)
         gamma = (0.5 + rng.random(pshape)) * np.resize([1.0, -1.0], pshape)
         beta = rng.standard_normal(pshape) if member.has_beta else None
+        xl, dl = case_layouts(layout)
         out.append(
             Case(
-                with_layout(z.astype(dt), layout, 1),
+                with_layout(z.astype(dt), xl, 1),
                 gamma.astype(dt),
                 None if beta is None else beta.astype(dt),
-                with_layout(rng.standard_normal(shape).astype(dt), layout, 1),
+                with_layout(rng.standard_normal(shape).astype(dt), dl, 1),
                 regime,
                 layout,
             )
@@ -525,7 +529,7 @@ def _run_laid_out(
             raise exc from None
         options.note(
             [
-                f"refuses {LAYOUTS[case.layout]} input (shape {tuple(case.x.shape)}): "
+                f"refuses {layout_text(case.layout)} input (shape {tuple(case.x.shape)}): "
                 f"{exc}; checked on a C-contiguous copy instead"
             ]
         )
@@ -545,9 +549,15 @@ def _layout_only(proc: TargetProcess, member: Member, case: Case, stage: str) ->
     names = ("y",) if stage == "forward" else ("dx", "dgamma", "dbeta")
     judged = judge(member, plain, got, EPS)
     if all(judged[n][0] <= judged[n][1] for n in names if n in judged):
+        xl, dl = case_layouts(case.layout)
+        which = (
+            "its input"
+            if xl == dl
+            else "x and dy: the two in different layouts, as a network's incoming gradient can be"
+        )
         return (
-            f"wrong on {LAYOUTS[case.layout]} input only: the same values C-contiguous are "
-            "within budget (the target depends on the memory layout of its input)"
+            f"wrong on {layout_text(case.layout)} input only: the same values C-contiguous are "
+            f"within budget (the target depends on the memory layout of {which})"
         )
     return ""
 
@@ -711,7 +721,7 @@ def check_forward_backward(
                     case,
                     got,
                     f"{'; '.join(bad)} on {case.x.shape} {case.regime}"
-                    + ("" if case.layout == "C" else f", {LAYOUTS[case.layout]}")
+                    + ("" if case.layout == "C" else f", {layout_text(case.layout)}")
                     + ("" if as_member == member else f", run as {as_member}"),
                     as_member,
                 )

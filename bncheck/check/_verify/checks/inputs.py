@@ -35,6 +35,7 @@ from bncheck.check.regimes import (
 )
 from bncheck.check.strategies import (
     BNCase,
+    case_layouts,
     kernel_shapes,
     layouts,
     random_seeds,
@@ -62,7 +63,8 @@ SHAPES: dict[int, tuple[int, ...]] = {2: (16, 3), 3: (4, 3, 5), 4: (4, 3, 3, 2),
 #: The kernel cases per rank: (shape with channel axis 1, layout). Channel counts across
 #: vector and tile boundaries (1, small primes, 8, 16, 17, 33, 64, 65, 129, a few thousand),
 #: values per channel from 2 to beyond 65 536 (odd sizes just past powers of two, > 4096 and
-#: not a multiple of it), a batch of 1 with spatial sides, and every layout. The large ones are
+#: not a multiple of it), a batch of 1 with spatial sides, and every layout, x and dy also in
+#: different layouts (:data:`~bncheck.check.strategies.MIXED_LAYOUTS`). The large ones are
 #: few: they are judged against the double-double reference
 #: (:mod:`bncheck.check._verify.checks.large_truth`). Ranks 3 and 5 fold the 4-D shapes.
 KERNEL_CASES: dict[int, tuple[tuple[tuple[int, ...], str], ...]] = {
@@ -79,6 +81,7 @@ KERNEL_CASES: dict[int, tuple[tuple[tuple[int, ...], str], ...]] = {
         ((4097, 5), "C"),
         ((7, 2053), "F"),
         ((65537, 2), "transposed"),
+        ((6, 9), "F-x"),
     ),
     4: (
         ((1, 33, 5, 7), "channels_last"),
@@ -92,6 +95,7 @@ KERNEL_CASES: dict[int, tuple[tuple[tuple[int, ...], str], ...]] = {
         ((1, 65, 9, 11), "F"),
         ((2, 16, 51, 50), "channels_last"),
         ((1, 3, 257, 257), "F"),
+        ((1, 17, 1, 2), "F-dy"),
     ),
 }
 
@@ -119,9 +123,12 @@ def laid_out(a: np.ndarray, layout: str, axis: int = 1) -> np.ndarray:
 
 
 def with_case_layout(case: BNCase, layout: str, axis: int = 1) -> BNCase:
-    """``case`` with x and dy in ``layout`` (see :func:`laid_out`)."""
+    """``case`` with x and dy in ``layout`` (see :func:`laid_out`), a key of
+    :data:`~bncheck.check.strategies.LAYOUTS` or, x and dy in different layouts, of
+    :data:`~bncheck.check.strategies.MIXED_LAYOUTS`."""
+    xl, dl = case_layouts(layout)
     return case._replace(
-        x=laid_out(case.x, layout, axis), dy=laid_out(case.dy, layout, axis), layout=layout
+        x=laid_out(case.x, xl, axis), dy=laid_out(case.dy, dl, axis), layout=layout
     )
 
 
@@ -269,9 +276,8 @@ def _take(
     g = None if case.gamma is None else case.gamma[channels]
     b = None if case.beta is None else case.beta[channels]
     x, dy = case.x[x_index], case.dy[x_index]
-    return case._replace(
-        x=laid_out(x, case.layout, axis), dy=laid_out(dy, case.layout, axis), gamma=g, beta=b
-    )
+    xl, dl = case_layouts(case.layout)
+    return case._replace(x=laid_out(x, xl, axis), dy=laid_out(dy, dl, axis), gamma=g, beta=b)
 
 
 def _candidates(case: BNCase, fixed_channels: bool = False, axis: int = 1) -> list[BNCase]:
