@@ -154,6 +154,29 @@ def forward(
         return y.astype(x.dtype, copy=False), st, x_sum, xk
 
 
+def floor(
+    x: NDArray[np.float32],
+    y: NDArray[np.float32],
+    dy: NDArray[np.float32] | None,
+    dx: NDArray[np.float32] | None,
+    geo: tuple[int, int, int, int],
+    gamma: F64 | None,
+    beta: F64 | None,
+    eps: float,
+    rms: bool,
+) -> None:
+    """The arithmetic floor the benchmark compares with (not a normalization bncheck offers):
+    the member's two-pass forward into ``y`` (and with ``dy`` its backward into ``dx``) in
+    plain double, float32 arrays of ``geo``'s C-contiguous layout, on the threads a kernel call
+    on x would use; no compensated sums, no rounding check, no checksum (family.c, "the
+    arithmetic floor")."""
+    ext = _load()
+    assert ext is not None
+    nb, g, cg, inner = geo
+    params = [None if a is None else np.ascontiguousarray(a, np.float64) for a in (gamma, beta)]
+    ext.floor(x, y, dy, dx, *params, nb, g, cg, inner, eps, rms, threads(x.size))
+
+
 def working(x: NDArray[Any], dtype: np.dtype[Any] | None = None) -> NDArray[Any]:
     """x as the kernels read it: C-contiguous and aligned, in ``dtype`` (default x's) widened
     (float16 → float64); x itself when it already is."""

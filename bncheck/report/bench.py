@@ -18,7 +18,12 @@ and dy read and dx written; eval: x read and y written.
 The family's cases (``Case.norm`` other than "batch") time the functional forward, and the
 forward followed by the backward from its cache, against ``torch.nn.functional.layer_norm``,
 ``rms_norm`` and ``group_norm`` (under ``no_grad``, respectively with autograd's backward);
-they have no layer and no traffic floor.
+they have no layer. Their floor (the same column) is an *arithmetic* floor: compiled C (the
+family extension's ``floor`` entry point, float32) doing the least a two-pass member computed
+in plain double does (Σ x, Σ (x − mean)², y; the backward's two sums, dx and the parameter
+sums), on the same threads, into arrays allocated once: no compensated sums, no rounding
+check, no checksum, so not correctly rounded. bncheck / floor is what its accuracy guarantee
+costs; PyTorch / floor what PyTorch's float32 arithmetic saves.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import numpy as np
 import bncheck
 from bncheck.bn import _compiled as _native
 from bncheck.bn.functional import kernels
+from bncheck.family import _compiled as _family_native
 
 __all__ = [
     "CASES",
@@ -172,7 +178,32 @@ def _family_runners(case: Case, a: dict[str, Any], with_torch: bool) -> dict[str
     }
     if with_torch:
         runners[TORCH] = _torch_family_runner(case, a)
+    floor = _family_floor_runner(case, a)
+    if floor is not None:
+        runners[FLOOR] = floor
     return runners
+
+
+def _family_floor_runner(case: Case, a: dict[str, Any]) -> Runner | None:
+    """The family's arithmetic floor (module docstring): float32 only, None without the
+    compiled kernels."""
+    if not _family_native.available() or a["x"].dtype != np.float32:
+        return None
+    x, dy = a["x"], a["dy"]
+    y, dx = np.empty_like(x), np.empty_like(x)
+    if case.norm in ("layer", "rms"):
+        c = x.shape[-1]
+        geo = (x.size // c, 1, c, 1)
+    else:
+        c = x.shape[1]
+        geo = (x.shape[0], FAMILY_GROUPS, c // FAMILY_GROUPS, x.size // (x.shape[0] * c))
+    g = np.asarray(a["g"], np.float64)
+    b = None if case.norm == "rms" else np.asarray(a["b"], np.float64)
+    train = case.mode == "train"
+    rms = case.norm == "rms"
+    return lambda: _family_native.floor(
+        x, y, dy if train else None, dx if train else None, geo, g, b, FAMILY_EPS, rms
+    )
 
 
 def _torch_family_runner(case: Case, a: dict[str, Any]) -> Runner:

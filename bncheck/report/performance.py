@@ -133,20 +133,32 @@ def _list(timings: list[Timing], cases: list[str], num: str, den: str) -> str:
 
 def _family(timings: list[Timing], cases: list[str]) -> str:
     """The family's trade-off, with its measured ratios to PyTorch."""
-    ratios = []
+    ratios, floors = [], []
     for member in MEMBERS:
         for mode in ("forward", "fwd+bwd"):
             mine = [c for c in cases if c.startswith(f"{member} {mode}")]
             ratios.append(f"{member} {mode} {_list(timings, mine, FUNCTIONAL, TORCH)}")
+            floors.append(
+                f"{member} {mode} {_list(timings, mine, FUNCTIONAL, FLOOR)} "
+                f"(PyTorch {_list(timings, mine, TORCH, FLOOR)})"
+            )
     return (
         "- **The normalization family** (LayerNorm, RMSNorm, GroupNorm: `bncheck.family`) "
         "rounds every result once from a double-double computation, like the BN; its target "
         "is 1.5 times PyTorch's time. bncheck / PyTorch here: "
         + "; ".join(ratios)
-        + ". What it does beyond PyTorch's kernels (the forward keeps x itself, with a "
-        "checksum per set, as the BN does: one fresh input-sized array per call, y): it "
-        "computes in float64 lanes with a double-double Σ x, a variance pass and a bound "
-        "and rounding check per element, against PyTorch's float32 two-pass kernels "
+        + ". Its floor is arithmetic, not traffic: compiled C on the same threads doing "
+        "the least a two-pass member computed in plain double does (Σ x, Σ (x − mean)², y; "
+        "the backward's two sums, dx, the parameter sums), with no compensated sum, no "
+        "rounding check and no checksum, so not correctly rounded. bncheck / floor (PyTorch "
+        "/ floor): "
+        + "; ".join(floors)
+        + ". PyTorch computes in float32 (16 lanes to a 512-bit vector where double has 8), "
+        "so its time can fall below this floor; what bncheck spends over the floor is the "
+        "accuracy guarantee. What it does beyond PyTorch's kernels (the forward keeps x "
+        "itself, with a checksum per set, as the BN does: one fresh input-sized array per "
+        "call, y): it computes in float64 lanes with a double-double Σ x, a variance pass "
+        "and a bound and rounding check per element, against PyTorch's float32 two-pass kernels "
         '(docs/numerics.md, "The normalization family", measures each on one thread). '
         "PyTorch's CPU RMSNorm is not one fused kernel. These are wall-clock ratios of one "
         "run; on a machine shared with other work they vary from run to run, and "

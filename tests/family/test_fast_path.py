@@ -213,3 +213,54 @@ def test_redoing_every_element_gives_the_same_bits_on_random_regimes(
             outs.append([a for a in (y, gr.dx, gr.dgamma, gr.dbeta) if a is not None])
         for a, r in zip(*outs, strict=True):
             assert a.tobytes() == r.tobytes(), (kind, x.shape, eps)
+
+
+# -- the benchmark's arithmetic floor ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("member", "shape", "groups"),
+    [
+        ("layer", (37, 70), 1),
+        ("rms", (5, 3, 33), 1),
+        ("group", (3, 8, 5, 3), 4),
+        ("group", (6, 8), 2),
+    ],
+)
+def test_the_benchmark_floor_computes_the_member_it_times(
+    member: str, shape: tuple[int, ...], groups: int
+) -> None:
+    # not correctly rounded (plain double, no check), so held to a few float32 ulps of
+    # bncheck's correctly rounded results: a floor that skipped work would time less than the
+    # member, and this would fail
+    if not family_compiled.available():
+        pytest.skip("the compiled family kernels are not built")
+    rng = np.random.default_rng(7)
+    x = rng.normal(3.0, 2.0, shape).astype(np.float32)
+    dy = rng.normal(size=shape).astype(np.float32)
+    if member == "group":
+        c = shape[1]
+        geo = (shape[0], groups, c // groups, int(np.prod(shape[2:], dtype=np.int64)))
+    else:
+        c = shape[-1]
+        geo = (x.size // c, 1, c, 1)
+    g = rng.uniform(0.5, 2.0, c)
+    b = None if member == "rms" else rng.normal(size=c)
+    if member == "layer":
+        y_ref, cache = family.layernorm_forward(x, g, b)
+        grads = family.layernorm_backward(dy, cache)
+    elif member == "rms":
+        y_ref, cache = family.rmsnorm_forward(x, g, eps=1e-5)
+        grads = family.rmsnorm_backward(dy, cache)
+    else:
+        y_ref, cache = family.groupnorm_forward(x, g, b, groups)
+        grads = family.groupnorm_backward(dy, cache)
+    y, dx = np.empty_like(x), np.empty_like(x)
+    family_compiled.floor(x, y, dy, dx, geo, g, b, 1e-5, member == "rms")
+    for got, ref in ((y, y_ref), (dx, grads.dx)):
+        scale = np.spacing(np.float32(np.max(np.abs(ref))))
+        assert np.max(np.abs(got.astype(np.float64) - ref)) <= 4 * scale
+    with pytest.raises(TypeError, match="float32"):
+        family_compiled.floor(
+            x.astype(np.float64), y.astype(np.float64), None, None, geo, g, b, 1e-5, False
+        )

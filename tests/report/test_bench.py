@@ -54,10 +54,13 @@ FAMILY = (
 
 def test_the_family_cases_time_bncheck_alone_without_pytorch() -> None:
     timings = run(rounds=2, cases=FAMILY, with_torch=False)
-    assert {(t.case, t.implementation) for t in timings} == {(c.name, FUNCTIONAL) for c in FAMILY}
+    floor = {(c.name, FLOOR) for c in FAMILY if c.dtype == "float32"}
+    assert {(t.case, t.implementation) for t in timings} == {
+        (c.name, FUNCTIONAL) for c in FAMILY
+    } | floor
     # the peak is measured for bncheck's calls: at least the output (at these tiny sizes the
     # per-set statistics weigh as much as the arrays, so no upper bound is stated)
-    assert all(t.peak_inputs >= 1.0 for t in timings), timings
+    assert all(t.peak_inputs >= 1.0 for t in timings if t.implementation == FUNCTIONAL), timings
     got = {v[0].rsplit(":", 1)[0]: v for v in verdicts(timings)}
     for member in ("LayerNorm", "RMSNorm", "GroupNorm"):
         verdict = got[f"bncheck / PyTorch, {member}, forward and fwd+bwd (the worse)"]

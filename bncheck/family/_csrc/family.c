@@ -879,6 +879,99 @@ static int fast_backward(const plan *p, const float *dy, const float *x, float *
     return 0;
 }
 
+/* ---- the arithmetic floor (benchmarks only; not a normalization bncheck offers) ----------------
+   The least arithmetic a two-pass float32 member computed in plain double does, on the threads
+   bncheck uses: per set Σ x, then Σ (x − mean)² and y = (x − mean)·inv·gamma + beta rounded
+   once to float32; the backward Σ g and Σ g·(x − mean) (g = gamma·dy), dx and the parameter
+   sums. No compensated sums, no rounding check, no checksum, no redo: its results are not
+   guaranteed correctly rounded (they are within about 1e-15 relative before the rounding to
+   float32), and `bncheck bench` times it beside bncheck's kernels to say what bncheck's
+   accuracy guarantee costs over it. psum: gamma's sums then beta's, G·Cg each. */
+FK void floor_set(const plan *p, const float *restrict v, float *restrict out, const float *restrict dyv,
+                  float *restrict dxv, double *restrict psum, Py_ssize_t s)
+{
+    Py_ssize_t m = p->cg * p->inner, base = (s % p->g) * p->cg, j;
+    double a[16], b[16];
+    for (int k = 0; k < 16; k++) a[k] = b[k] = 0.0;
+    for (j = 0; j + 16 <= m; j += 16)
+        for (int k = 0; k < 16; k++) a[k] += (double)v[j + k];
+    double sum = 0.0;
+    for (int k = 0; k < 16; k++) sum += a[k];
+    for (; j < m; j++) sum += (double)v[j];
+    double mu = p->rms ? 0.0 : sum / (double)m;
+    for (j = 0; j + 16 <= m; j += 16)
+        for (int k = 0; k < 16; k++) {
+            double d = (double)v[j + k] - mu;
+            b[k] += d * d;
+        }
+    double q = 0.0;
+    for (int k = 0; k < 16; k++) q += b[k];
+    for (; j < m; j++) q += ((double)v[j] - mu) * ((double)v[j] - mu);
+    double inv = 1.0 / sqrt(q / (double)m + p->eps);
+    const double *gp = p->gamma ? p->gamma + base : NULL, *bp = p->beta ? p->beta + base : NULL;
+    if (p->inner == 1) {
+        for (j = 0; j < m; j++)
+            out[j] = (float)(((double)v[j] - mu) * inv * (gp ? gp[j] : 1.0) + (bp ? bp[j] : 0.0));
+    } else {
+        for (Py_ssize_t c = 0; c < p->cg; c++) {
+            double g = gp ? gp[c] : 1.0, bb = bp ? bp[c] : 0.0;
+            const float *vr = v + c * p->inner;
+            float *yr = out + c * p->inner;
+            for (j = 0; j < p->inner; j++) yr[j] = (float)(((double)vr[j] - mu) * inv * g + bb);
+        }
+    }
+    if (!dyv) return;
+    double sa = 0.0, sb = 0.0;
+    for (int k = 0; k < 16; k++) a[k] = b[k] = 0.0;
+    double *pg = psum + base, *pb = psum + p->g * p->cg + base;
+    if (p->inner == 1) { /* per-element parameters: column sums */
+        for (j = 0; j + 16 <= m; j += 16)
+            for (int k = 0; k < 16; k++) {
+                double g = (gp ? gp[j + k] : 1.0) * (double)dyv[j + k];
+                a[k] += g;
+                b[k] += g * ((double)v[j + k] - mu);
+            }
+        for (int k = 0; k < 16; k++) sa += a[k], sb += b[k];
+        for (; j < m; j++) {
+            double g = (gp ? gp[j] : 1.0) * (double)dyv[j];
+            sa += g;
+            sb += g * ((double)v[j] - mu);
+        }
+        double ac = p->rms ? 0.0 : sa / (double)m, bc = sb * inv * inv / (double)m;
+        for (j = 0; j < m; j++) {
+            double dy = (double)dyv[j], d = (double)v[j] - mu;
+            dxv[j] = (float)(((gp ? gp[j] : 1.0) * dy - ac - d * bc) * inv);
+            pg[j] += dy * d * inv;
+            pb[j] += dy;
+        }
+        return;
+    }
+    for (Py_ssize_t c = 0; c < p->cg; c++) { /* per-channel parameters, runs of inner values */
+        double gam = gp ? gp[c] : 1.0;
+        const float *vr = v + c * p->inner, *dr = dyv + c * p->inner;
+        for (j = 0; j < p->inner; j++) {
+            double g = gam * (double)dr[j];
+            a[j & 15] += g;
+            b[j & 15] += g * ((double)vr[j] - mu);
+        }
+    }
+    for (int k = 0; k < 16; k++) sa += a[k], sb += b[k];
+    double ac = p->rms ? 0.0 : sa / (double)m, bc = sb * inv * inv / (double)m;
+    for (Py_ssize_t c = 0; c < p->cg; c++) {
+        double gam = gp ? gp[c] : 1.0, g0 = 0.0, b0 = 0.0;
+        const float *vr = v + c * p->inner, *dr = dyv + c * p->inner;
+        float *xr = dxv + c * p->inner;
+        for (j = 0; j < p->inner; j++) {
+            double dy = (double)dr[j], d = (double)vr[j] - mu;
+            xr[j] = (float)((gam * dy - ac - d * bc) * inv);
+            g0 += dy * d;
+            b0 += dy;
+        }
+        pg[c] += g0 * inv;
+        pb[c] += b0;
+    }
+}
+
 /* ---- binding ------------------------------------------------------------------------- */
 
 static int fork_child = 0;
@@ -921,6 +1014,71 @@ static int get_hash(PyObject *o, Py_buffer *b, Py_ssize_t sets)
         return -1;
     }
     return check_len(b, sets, 4, "hash");
+}
+
+/* floor(x, y, dy|None, dx|None, gamma|None, beta|None, nb, g, cg, inner, eps, rms, threads):
+   float32 only; with dy, the backward too (the parameter sums into per-thread buffers, added
+   in thread order, then dropped: only their arithmetic is timed) */
+static PyObject *py_floor(PyObject *self, PyObject *args)
+{
+    PyObject *ox, *oy, *ody, *odx, *og, *ob;
+    plan p;
+    memset(&p, 0, sizeof p);
+    int threads;
+    if (!PyArg_ParseTuple(args, "OOOOOOnnnndpi", &ox, &oy, &ody, &odx, &og, &ob, &p.nb, &p.g, &p.cg,
+                          &p.inner, &p.eps, &p.rms, &threads))
+        return NULL;
+    Py_buffer bx = {0}, by = {0}, bdy = {0}, bdx = {0}, bg = {0}, bb = {0};
+    PyObject *res = NULL;
+    Py_ssize_t sets = p.nb * p.g, m = p.cg * p.inner, width = p.g * p.cg;
+    int back = ody != Py_None;
+    if (get_buf(ox, &bx, 0, "x") || get_buf(oy, &by, 1, "y")) goto done;
+    if (kind_of(&bx, "x") != 4 || kind_of(&by, "y") != 4) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "the floor takes float32 x and y");
+        goto done;
+    }
+    if (check_len(&bx, sets * m, 4, "x") || check_len(&by, sets * m, 4, "y")) goto done;
+    if (back) {
+        if (get_buf(ody, &bdy, 0, "dy") || get_buf(odx, &bdx, 1, "dx")) goto done;
+        if (kind_of(&bdy, "dy") != 4 || kind_of(&bdx, "dx") != 4) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "the floor takes float32 dy and dx");
+            goto done;
+        }
+        if (check_len(&bdy, sets * m, 4, "dy") || check_len(&bdx, sets * m, 4, "dx")) goto done;
+    }
+    if (og != Py_None && (get_buf(og, &bg, 0, "gamma") || check_len(&bg, p.g * p.cg, 8, "gamma"))) goto done;
+    if (ob != Py_None && (get_buf(ob, &bb, 0, "beta") || check_len(&bb, p.g * p.cg, 8, "beta"))) goto done;
+    p.gamma = og == Py_None ? NULL : (const double *)bg.buf;
+    p.beta = ob == Py_None ? NULL : (const double *)bb.buf;
+    if (fork_child || threads < 1) threads = 1;
+    double *psum = back ? calloc((size_t)threads * 2 * (size_t)width, sizeof(double)) : NULL;
+    if (back && !psum) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t s;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (s = 0; s < sets; s++) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        floor_set(&p, (const float *)bx.buf + s * m, (float *)by.buf + s * m,
+                  back ? (const float *)bdy.buf + s * m : NULL, back ? (float *)bdx.buf + s * m : NULL,
+                  back ? psum + (size_t)t * 2 * (size_t)width : NULL, s);
+    }
+    if (back)
+        for (int t = 1; t < threads; t++)
+            for (Py_ssize_t i = 0; i < 2 * width; i++) psum[i] += psum[(size_t)t * 2 * (size_t)width + i];
+    Py_END_ALLOW_THREADS
+    free(psum);
+    res = Py_None;
+    Py_INCREF(res);
+done:
+    Py_buffer *all[] = {&bx, &by, &bdy, &bdx, &bg, &bb};
+    for (int i = 0; i < 6; i++) if (all[i]->obj) PyBuffer_Release(all[i]);
+    return res;
 }
 
 /* forward(x, y, gamma|None, beta|None, mean_hi, mean_lo, inv_hi, inv_lo, nb, g, cg, inner, eps,
@@ -1026,6 +1184,7 @@ done:
 static PyMethodDef methods[] = {
     {"forward", py_forward, METH_VARARGS, "forward kernel of the family"},
     {"backward", py_backward, METH_VARARGS, "backward kernel of the family"},
+    {"floor", py_floor, METH_VARARGS, "the arithmetic floor the benchmark compares with"},
     {NULL, NULL, 0, NULL},
 };
 
