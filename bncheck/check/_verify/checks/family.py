@@ -321,7 +321,7 @@ FAMILY_KERNEL_CASES: tuple[tuple[int, int, str], ...] = (
     (5, 4097, "C"),
     (2053, 7, "F"),
     (2, 65537, "transposed"),
-    (6, 9, "F-x"),
+    (7, 9, "F-x"),
     (17, 2, "F-dy"),
 )
 #: the most values a kernel case of a group member may have (G = 32 multiplies the sets);

@@ -81,7 +81,7 @@ KERNEL_CASES: dict[int, tuple[tuple[tuple[int, ...], str], ...]] = {
         ((4097, 5), "C"),
         ((7, 2053), "F"),
         ((65537, 2), "transposed"),
-        ((6, 9), "F-x"),
+        ((9, 7), "F-x"),
     ),
     4: (
         ((1, 33, 5, 7), "channels_last"),
