@@ -16,6 +16,7 @@ def test_every_surveyed_entry_has_a_runner_and_every_reproduction_an_entry() -> 
     keys = {e.key for e in framework_survey.SURVEY}
     assert keys == set(framework_survey.RUNNERS)
     assert {k for k, _ in framework_survey.REPRODUCTIONS} <= keys
+    assert set(framework_survey.UNEXPLAINED_REPRODUCTIONS) <= keys
     for entry in framework_survey.SURVEY:  # a verify target, or a file's source defining bn
         assert bool(entry.target) != bool(entry.source), entry.key
         assert "bn = " in entry.source or "def bn(c)" in entry.source or not entry.source
@@ -60,3 +61,22 @@ def test_the_verdict_line_says_pass_fail_or_incomplete_never_fail_of_nothing() -
     assert framework_survey.verdict(report("pass", "not-checked")) == (
         "INCOMPLETE (1 check not checked)"
     )
+
+
+@needs("torch")
+def test_the_batchnorm2d_reproduction_shows_pytorchs_wrong_dbias() -> None:
+    # the survey's reproduction of the failure verify finds on x and dy in different layouts:
+    # run as a user would, it prints a dbias error of whole units (0 for a right BN)
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(framework_survey.UNEXPLAINED_REPRODUCTIONS["torch-2d"], {})
+    assert float(out.getvalue()) > 0.5
+
+
+@needs("torch")
+def test_the_batchnorm2d_forward_runner_is_the_bn_of_the_same_values() -> None:
+    errors = framework_survey.measure("torch-2d")
+    assert float(errors["typical"]["float64"]) < 1e-13
