@@ -4,7 +4,10 @@
 
 Cases: LayerNorm and RMSNorm of (4096, 1024) over the last axis, GroupNorm of (64, 64, 32, 32)
 with 32 groups; forward, and forward + backward (bncheck's backward from its cache; PyTorch's
-autograd backward of the same forward). After a warm-up, ``--repeat`` rounds each time one call
+autograd backward of the same forward). float32 with the compiled kernels also times the
+arithmetic floor of ``bncheck bench`` (the member's two-pass computation in plain double, no
+compensated sum, no rounding check, no checksum: not correctly rounded) and prints bncheck /
+floor and PyTorch / floor, from the minima. After a warm-up, ``--repeat`` rounds each time one call
 of both, in alternating order, so that both see the same load on a shared machine; the table
 gives the minimum and the median of each, and the ratios of the minima and of the medians. Both
 run with the threads they choose by default (PyTorch: torch.get_num_threads()). Needs PyTorch (a
@@ -79,14 +82,53 @@ def _case(torch: Any, name: str, shape: tuple[int, ...], kind: str, dt: Any, rep
     def theirs_fb() -> None:
         theirs(tx.detach().requires_grad_()).backward(tdy)
 
-    for label, mine, ref in (("forward", ours, theirs_f), ("fwd+bwd", ours_fb, theirs_fb)):
+    floor_f, floor_fb = _floor(x, dy, g, b, kind)
+    for label, mine, ref, low in (
+        ("forward", ours, theirs_f, floor_f),
+        ("fwd+bwd", ours_fb, theirs_fb, floor_fb),
+    ):
         ta, tr = _interleaved(mine, ref, repeat)
         a0, r0 = min(ta), min(tr)
         a1, r1 = statistics.median(ta), statistics.median(tr)
+        floor = ""
+        if low is not None:
+            tf, _ = _interleaved(low, ref, repeat)
+            f0 = min(tf)
+            floor = f" {f0 * 1e3:>8.2f} {a0 / f0:>7.2f} {r0 / f0:>7.2f}"
         print(
             f"{name:<32} {label:<8} {a0 * 1e3:>8.2f} {r0 * 1e3:>8.2f} {a0 / r0:>6.2f}"
-            f" {a1 * 1e3:>9.2f} {r1 * 1e3:>9.2f} {a1 / r1:>6.2f}"
+            f" {a1 * 1e3:>9.2f} {r1 * 1e3:>9.2f} {a1 / r1:>6.2f}" + floor
         )
+
+
+def _floor(
+    x: Any, dy: Any, g: Any, b: Any, kind: str
+) -> tuple[Callable[[], object] | None, Callable[[], object] | None]:
+    """The arithmetic floor of ``bncheck bench`` (float32 with the compiled kernels, else
+    None): the member's two-pass plain-double forward, and forward + backward, into arrays
+    allocated once."""
+    from bncheck.family import _compiled
+
+    if x.dtype != np.float32 or not _compiled.available():
+        return None, None
+    if kind == "groupnorm":
+        c = x.shape[1]
+        geo = (x.shape[0], 32, c // 32, x.size // (x.shape[0] * c))
+    else:
+        c = x.shape[-1]
+        geo = (x.size // c, 1, c, 1)
+    y, dx = np.empty_like(x), np.empty_like(x)
+    gg = g.astype(np.float64)
+    bb = None if kind == "rmsnorm" else b.astype(np.float64)
+    eps, rms = (1e-6 if kind == "rmsnorm" else 1e-5), kind == "rmsnorm"
+
+    def forward() -> None:
+        _compiled.floor(x, y, None, None, geo, gg, bb, eps, rms)
+
+    def both() -> None:
+        _compiled.floor(x, y, dy, dx, geo, gg, bb, eps, rms)
+
+    return forward, both
 
 
 def main() -> None:
@@ -110,9 +152,10 @@ def main() -> None:
         + ("CPU time, one thread each" if args.single_thread_cpu else "wall-clock time")
     )
     print(
-        f"{'':<41} {'---------- minimum ----------':>24} {'---------- median -----------':>27}\n"
+        f"{'':<41} {'---------- minimum ----------':>24} {'---------- median -----------':>27}"
+        f" {'---- floor (minimum) ----':>25}\n"
         f"{'case':<32} {'pass':<8} {'bncheck':>8} {'torch':>8} {'ratio':>6}"
-        f" {'bncheck':>9} {'torch':>9} {'ratio':>6}"
+        f" {'bncheck':>9} {'torch':>9} {'ratio':>6} {'floor':>8} {'b/floor':>7} {'t/floor':>7}"
     )
     for name, shape, kind in (
         ("layernorm (4096, 1024)", (4096, 1024), "layernorm"),

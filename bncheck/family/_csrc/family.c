@@ -946,29 +946,36 @@ FK void floor_set(const plan *p, const float *restrict v, float *restrict out, c
         }
         return;
     }
-    for (Py_ssize_t c = 0; c < p->cg; c++) { /* per-channel parameters, runs of inner values */
-        double gam = gp ? gp[c] : 1.0;
+    /* per-channel parameters, runs of inner values: lane sums (a strict-order scalar sum
+       would not vectorize), Σ dy and Σ dy·d per run */
+    double rs[16], rd[16];
+    for (Py_ssize_t c = 0; c < p->cg; c++) {
+        double gam = gp ? gp[c] : 1.0, s0 = 0.0, s1 = 0.0;
         const float *vr = v + c * p->inner, *dr = dyv + c * p->inner;
-        for (j = 0; j < p->inner; j++) {
-            double g = gam * (double)dr[j];
-            a[j & 15] += g;
-            b[j & 15] += g * ((double)vr[j] - mu);
+        for (int k = 0; k < 16; k++) rs[k] = rd[k] = 0.0;
+        for (j = 0; j + 16 <= p->inner; j += 16)
+            for (int k = 0; k < 16; k++) {
+                double dy = (double)dr[j + k];
+                rs[k] += dy;
+                rd[k] += dy * ((double)vr[j + k] - mu);
+            }
+        for (int k = 0; k < 16; k++) s0 += rs[k], s1 += rd[k];
+        for (; j < p->inner; j++) {
+            s0 += (double)dr[j];
+            s1 += (double)dr[j] * ((double)vr[j] - mu);
         }
+        sa += gam * s0;
+        sb += gam * s1;
+        pg[c] += s1 * inv;
+        pb[c] += s0;
     }
-    for (int k = 0; k < 16; k++) sa += a[k], sb += b[k];
     double ac = p->rms ? 0.0 : sa / (double)m, bc = sb * inv * inv / (double)m;
     for (Py_ssize_t c = 0; c < p->cg; c++) {
-        double gam = gp ? gp[c] : 1.0, g0 = 0.0, b0 = 0.0;
+        double gam = gp ? gp[c] : 1.0;
         const float *vr = v + c * p->inner, *dr = dyv + c * p->inner;
         float *xr = dxv + c * p->inner;
-        for (j = 0; j < p->inner; j++) {
-            double dy = (double)dr[j], d = (double)vr[j] - mu;
-            xr[j] = (float)((gam * dy - ac - d * bc) * inv);
-            g0 += dy * d;
-            b0 += dy;
-        }
-        pg[c] += g0 * inv;
-        pb[c] += b0;
+        for (j = 0; j < p->inner; j++)
+            xr[j] = (float)((gam * (double)dr[j] - ac - ((double)vr[j] - mu) * bc) * inv);
     }
 }
 
