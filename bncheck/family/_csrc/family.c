@@ -238,6 +238,47 @@ static inline void f32_sum(const float *restrict v, Py_ssize_t m, double *hi, do
         hi[0] = t;
     }
 }
+
+/* f32_sum, and the set's checksum (hash_set_f32's value: a sum mod 2^32, in any order) from
+   the same loads: its integer lanes run beside the double-double ones */
+typedef uint32_t v16u __attribute__((vector_size(64), aligned(4)));
+static inline void f32_sum_hash(const float *restrict v, Py_ssize_t m, double *hi, double *lo,
+                                uint32_t *hash)
+{
+    v8d h0 = {0.0}, h1 = {0.0}, l0 = {0.0}, l1 = {0.0};
+    v16u acc = {0}, key;
+    for (int k = 0; k < 16; k++) key[k] = (uint32_t)k * HASH_KEY;
+    const uint32_t inc = 16u * HASH_KEY;
+    Py_ssize_t j = 0;
+    for (; j + L <= m; j += L) {
+        v8f f0, f1;
+        v16u w;
+        memcpy(&f0, v + j, sizeof f0);
+        memcpy(&f1, v + j + 8, sizeof f1);
+        memcpy(&w, v + j, sizeof w);
+        v8d a0 = __builtin_convertvector(f0, v8d), a1 = __builtin_convertvector(f1, v8d);
+        v8d t0 = h0 + a0, b0 = t0 - h0, t1 = h1 + a1, b1 = t1 - h1;
+        l0 += (h0 - (t0 - b0)) + (a0 - b0);
+        l1 += (h1 - (t1 - b1)) + (a1 - b1);
+        h0 = t0;
+        h1 = t1;
+        v16u u = (w ^ key) * HASH_MUL;
+        acc += u ^ (u >> 15);
+        key += inc;
+    }
+    for (int k = 0; k < 8; k++) hi[k] = h0[k], hi[k + 8] = h1[k], lo[k] = l0[k], lo[k + 8] = l1[k];
+    uint32_t h = 0;
+    for (int k = 0; k < 16; k++) h += acc[k];
+    for (; j < m; j++) {
+        double a = (double)v[j], t = hi[0] + a, bb = t - hi[0];
+        lo[0] += (hi[0] - (t - bb)) + (a - bb);
+        hi[0] = t;
+        uint32_t wj;
+        memcpy(&wj, v + j, sizeof wj);
+        h += mix32(wj, (uint32_t)j * HASH_KEY);
+    }
+    *hash = h;
+}
 #else
 static inline void f32_sum(const float *restrict v, Py_ssize_t m, double *hi, double *lo)
 {
@@ -254,6 +295,12 @@ static inline void f32_sum(const float *restrict v, Py_ssize_t m, double *hi, do
         lo[0] += (hi[0] - (t - bb)) + (a - bb);
         hi[0] = t;
     }
+}
+static inline void f32_sum_hash(const float *restrict v, Py_ssize_t m, double *hi, double *lo,
+                                uint32_t *hash)
+{
+    f32_sum(v, m, hi, lo);
+    *hash = hash_set_f32(v, m);
 }
 #endif
 
@@ -379,8 +426,12 @@ FK void fast_forward_set(const plan *p, const fast_ctx *c, const float *restrict
     Py_ssize_t m = p->cg * p->inner, base = (s % p->g) * p->cg;
     double hi[L], lo[L];
     double mh = 0.0, ml = 0.0;
+    if (p->hash && p->rms) p->hash[s] = hash_set_f32(v, m);
     if (!p->rms) {
-        f32_sum(v, m, hi, lo);
+        if (p->hash)
+            f32_sum_hash(v, m, hi, lo, p->hash + s); /* the checksum from the Σ x pass's loads */
+        else
+            f32_sum(v, m, hi, lo);
         dd mean = dd_div_d(lanes_total_f32(hi, lo), (double)m);
         mh = mean.hi;
         ml = mean.lo;
@@ -845,10 +896,7 @@ static int fast_forward(const plan *p, const float *x, float *y, int threads, in
     if (fast_ctx_init(&c, p, force) < 0) return -1;
     Py_ssize_t sets = p->nb * p->g, m = p->cg * p->inner, s;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (s = 0; s < sets; s++) {
-        if (p->hash) p->hash[s] = hash_set_f32(x + s * m, m);
-        fast_forward_set(p, &c, x + s * m, y + s * m, s);
-    }
+    for (s = 0; s < sets; s++) fast_forward_set(p, &c, x + s * m, y + s * m, s); /* and the checksum */
     free((void *)c.ones);
     return 0;
 }
