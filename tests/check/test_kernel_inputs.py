@@ -255,6 +255,29 @@ def test_the_thorough_search_draws_kernel_shapes_within_the_mpmath_size(
     assert np.prod(shape) // shape[1] >= 2
 
 
+@settings(max_examples=60, database=None, deadline=None, derandomize=True)
+@given(st.data())
+def test_the_thorough_search_lays_x_and_dy_out_as_its_case_says(data: st.DataObject) -> None:
+    case = data.draw(kernel_inputs.search_strategy("float64", 2, thorough=True))
+    assert case.layout in LAYOUTS or case.layout in MIXED_LAYOUTS
+    xl, dl = case_layouts(case.layout)
+    if min(case.x.shape) > 1:
+        assert _layout_claims(case.x, xl) and _layout_claims(case.dy, dl), case.layout
+
+
+@pytest.mark.parametrize("key", list(MIXED_LAYOUTS))
+def test_the_thorough_search_draws_x_and_dy_in_different_layouts(key: str) -> None:
+    from hypothesis import find
+
+    # find() raises if no draw within its budget has the layout
+    found = find(
+        kernel_inputs.search_strategy("float64", 2, thorough=True),
+        lambda c: c.layout == key,
+        settings=settings(database=None, max_examples=500),
+    )
+    assert found.dy.strides != found.x.strides or min(found.x.shape) == 1
+
+
 # -- the truth of large inputs -------------------------------------------------------------------
 
 

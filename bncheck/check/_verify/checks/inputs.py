@@ -34,6 +34,8 @@ from bncheck.check.regimes import (
     make_x,
 )
 from bncheck.check.strategies import (
+    LAYOUTS,
+    MIXED_LAYOUTS,
     BNCase,
     case_layouts,
     kernel_shapes,
@@ -210,12 +212,13 @@ def search_strategy(
     """Random cases of one dtype and ndim, channel axis 1, with gamma and beta: shapes of the
     probes' size, C-contiguous; ``thorough``: the kernel dimensions instead (channel counts and
     values per channel at their boundaries, :func:`bncheck.check.strategies.kernel_shapes`,
-    and every layout); ``shapes`` (not thorough): drawn from these instead (a target that
-    compiles per shape: the values vary, the shapes are ones it has already run)."""
+    and every layout, x and dy in different ones too); ``shapes`` (not thorough): drawn from
+    these instead (a target that compiles per shape: the values vary, the shapes are ones it
+    has already run)."""
     dt = np.dtype(dtype)
     if thorough:
         shape_st = kernel_shapes(ndim, max_values=LARGE_TRUTH.mpmath_values)
-        layout_st = layouts()
+        layout_st = layouts((*LAYOUTS, *MIXED_LAYOUTS))  # x and dy apart too
     else:
         shape_st = st.sampled_from(list(shapes)) if shapes else _small_shapes(ndim)
         layout_st = st.just("C")
