@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from bncheck.check._verify.targets.frameworks import Framework, factory_arity
-from bncheck.check._verify.targets.names import Slot
 from bncheck.check._verify.targets.frameworks.jax_driver import JaxAdapter
 from bncheck.check._verify.targets.frameworks.trees import (
     PARAM_PAIRS,
@@ -39,6 +38,7 @@ from bncheck.check._verify.targets.frameworks.trees import (
     jax_module,
     put_array,
 )
+from bncheck.check._verify.targets.names import Slot
 from bncheck.exceptions import LoadError
 
 __all__ = ["EquinoxAdapter", "HeldSlot", "eval_statistics"]

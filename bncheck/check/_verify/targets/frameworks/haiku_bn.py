@@ -60,7 +60,9 @@ class HaikuAdapter(JaxAdapter):
         super().__init__(target, name, axis=axis)
         self.transformed = isinstance(target, tuple) and hasattr(target, "apply")
         self.stateful = not self.transformed or type(target).__name__ == "TransformedWithState"
-        self.factory = not self.transformed and not self.is_class and factory_arity(target) is not None
+        self.factory = (
+            not self.transformed and not self.is_class and factory_arity(target) is not None
+        )
         self.inits: dict[tuple[int, int, int], tuple[Any, Any]] = {}
         self.wrapped: dict[int, Any] = {}
         self.fields = ""
