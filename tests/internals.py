@@ -85,7 +85,10 @@ Process isolation (tests/check/test_verify_hostile.py)
     frameworks
         ``bncheck.check._verify.targets.frameworks``: the framework registry (``Framework``,
         ``register``, ``registry``, ``framework_adapter``, ``GROUP``), to register a fake
-        third-party framework (tests/check/test_framework_registry.py).
+        third-party framework (tests/check/test_framework_registry.py); how it calls a factory
+        and finds a framework's layer held in a user's object (``factory_arity``,
+        ``call_factory``, ``factory_framework``, ``held_by``;
+        tests/check/test_verify_framework_forms.py).
     adapter_protocol
         ``bncheck.check._verify.process.adapter``: the ``Adapter`` protocol every adapter must
         satisfy and ``OPS``, the only calls the target process answers

@@ -47,8 +47,8 @@ from bncheck.check._verify.targets.cs231n import Cs231nAdapter
 from bncheck.check._verify.targets.family import claimed_kind
 from bncheck.check._verify.targets.frameworks import (
     extra_for,
+    factory_framework,
     framework_adapter,
-    framework_of,
     prepare_target,
 )
 from bncheck.check._verify.targets.functional import FunctionalAdapter
@@ -200,19 +200,18 @@ def resolve(spec: str) -> tuple[Any, str | None]:
 
 
 def _from_factory(factory: Callable[..., Any], name: str, axis: int) -> Adapter:
+    """A class, or a function that builds a layer: a registered framework's (a class of it, or
+    a factory whose one call builds its object: the framework's adapter takes the factory and
+    calls it per channel count), else any layer's."""
     found = framework_adapter(factory, axis, name=name)  # a registered framework's class
     if found is not None:
         return found
-    if inspect.isfunction(factory):
-        # a factory function may build a registered framework's layer
-        try:
-            params = inspect.signature(factory).parameters
-        except (TypeError, ValueError):
-            params = {}  # type: ignore[assignment]
-        if len([p for p in params.values() if p.default is p.empty]) == 1:
-            owner = framework_of(factory(2))
-            if owner is not None:
-                return owner[0].adapter(factory, name, axis)
+    try:
+        built = factory_framework(factory)
+    except Exception:
+        built = None  # the layer adapter calls it again, and says how it failed
+    if built is not None:
+        return built[0].adapter(factory, name, axis)
     return LayerAdapter(factory, name, axis=axis)
 
 

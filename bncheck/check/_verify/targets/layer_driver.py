@@ -392,7 +392,9 @@ def scalar(obj: Any, label: str | None) -> Any:
         holder, key = label.split("[", 1)
         container = getattr(obj, holder, None)
         return container.get(key[1:-2]) if isinstance(container, dict) else None
-    return getattr(obj, label, None)
+    for name in label.split("."):  # a dotted path: a framework layer held inside the object
+        obj = getattr(obj, name, None)
+    return obj
 
 
 def set_new(obj: Any, slot: Where, value: Any) -> None:

@@ -282,6 +282,29 @@ def find_pair(
             )
             if ok:
                 return sa, sb
+    return _held_pair(obj, names, c, allow_none=allow_none)
+
+
+#: the role a table of pair names stands for, by its first pair
+_ROLES = {("gamma", "beta"): "params", ("running_mean", "running_var"): "running"}
+
+
+def _held_pair(
+    obj: Any, names: tuple[tuple[str, str], ...], c: int | None, *, allow_none: bool
+) -> tuple[Slot, Slot] | None:
+    """The pair of a registered framework's layer that ``obj`` (a user's own object) holds,
+    where the framework finds it (an Equinox BN's weight and bias, written by eqx.tree_at)."""
+    role = _ROLES.get(names[0]) if names else None
+    if role is None:
+        return None
+    from bncheck.check._verify.targets.frameworks import held_by
+
+    pair = held_by(obj).get(role)
+    if pair is None:
+        return None
+    values = [slot.get(obj) for slot in pair]
+    if all((v is None and allow_none) or c_values(v, c, array_like=True) for v in values):
+        return pair[0], pair[1]
     return None
 
 
@@ -323,4 +346,11 @@ def scalar_attr(obj: Any, names: tuple[str, ...]) -> tuple[str, Any] | None:
                 value = getattr(source, name, None)
                 if not callable(value):
                     return (name, value)
+    role = {"eps": "eps", "momentum": "momentum"}.get(names[0]) if names else None
+    if role is not None:  # a framework layer's, held inside the object (a dotted path)
+        from bncheck.check._verify.targets.frameworks import held_by
+
+        found = held_by(obj).get(role)
+        if found is not None:
+            return (str(found[0]), found[1])
     return None

@@ -41,10 +41,14 @@ __all__ = [
     "BUILTIN",
     "GROUP",
     "Framework",
+    "call_factory",
     "class_in_module",
     "extra_for",
+    "factory_arity",
+    "factory_framework",
     "framework_adapter",
     "framework_of",
+    "held_by",
     "kind_of",
     "prepare_target",
     "register",
@@ -92,6 +96,15 @@ class Framework:
     files : whether the one class of this framework a target file defines is the target
         (False: a file's classes are found as any layer's are, e.g. PyTorch modules, whose
         file may also define a functional forward/backward).
+    construct : ``construct(make) -> obj``: calls ``make`` (no arguments) where this
+        framework's objects can be made, and returns what it made (Haiku's modules exist only
+        inside a transform); None: they can be made anywhere. A factory function is called
+        so to see which framework's object it builds.
+    held : ``held(obj) -> dict``: where the state of this framework's layer held inside a
+        user's own object (a plain class wrapping it) lives, for the layer adapter: any of
+        "params" and "running" (a pair of :class:`~bncheck.check._verify.targets.names.Slot`,
+        read and written as the framework requires), "eps" and "momentum" ((a dotted
+        attribute path, its value)); None: nothing to find.
     """
 
     name: str
@@ -104,6 +117,8 @@ class Framework:
     prepare: Callable[[], None] | None = None
     distribution: str | None = None
     files: bool = True
+    construct: Callable[[Callable[[], Any]], Any] | None = None
+    held: Callable[[Any], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -115,8 +130,10 @@ class Framework:
         for field in ("claims", "adapter"):
             if not callable(getattr(self, field)):
                 raise TypeError(f"Framework {field}={getattr(self, field)!r}: expected a callable")
-        if self.prepare is not None and not callable(self.prepare):
-            raise TypeError(f"Framework prepare={self.prepare!r}: expected a callable or None")
+        for field in ("prepare", "construct", "held"):
+            value = getattr(self, field)
+            if value is not None and not callable(value):
+                raise TypeError(f"Framework {field}={value!r}: expected a callable or None")
 
     def missing(self) -> list[str]:
         """The packages it needs that are not installed (found, not imported)."""
@@ -245,6 +262,76 @@ def framework_of(obj: Any) -> tuple[Framework, str] | None:
         if kind:
             return framework, kind
     return None
+
+
+def factory_arity(factory: Any) -> int | None:
+    """How many arguments a factory function is called with: 1 (the channel count C) when it
+    has one required parameter, 0 when it has none; None when it is not a plain function or
+    takes more (not a factory bncheck can call by itself)."""
+    if not (inspect.isfunction(factory) or isinstance(factory, functools.partial)):
+        return None
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    required = [
+        p
+        for p in params
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if len(required) > 1 or any(p.kind == p.KEYWORD_ONLY for p in required):
+        return None
+    return len(required)
+
+
+def call_factory(factory: Callable[..., Any], c: int) -> Any:
+    """``factory(c)`` or ``factory()``, as :func:`factory_arity` says it is called."""
+    return factory(c) if factory_arity(factory) == 1 else factory()
+
+
+def factory_framework(factory: Any, c: int = 2) -> tuple[Framework, str, Any] | None:
+    """(the framework, its kind, the object built) when ``factory`` is a function building a
+    registered framework's object (called once with ``c`` channels, or with no argument),
+    None when it is not a factory or builds no framework's object.
+
+    Each framework that says how its objects are made (``construct``: Haiku's, inside a
+    transform) is tried when the plain call raises; the plain call's error is raised when
+    none of them builds one (the target's own failure, with its traceback)."""
+    if factory_arity(factory) is None:
+        return None
+    try:
+        built = call_factory(factory, c)
+    except Exception as exc:
+        for framework in registry():
+            if framework.construct is None:
+                continue
+            try:
+                built = framework.construct(lambda: call_factory(factory, c))
+                kind = framework.claims(built)
+            except Exception:
+                continue
+            if kind:
+                return framework, kind, built
+        raise exc from None
+    found = framework_of(built)
+    return (found[0], found[1], built) if found is not None else None
+
+
+def held_by(obj: Any) -> dict[str, Any]:
+    """What the registered frameworks find of their layer held inside ``obj`` (a user's own
+    object wrapping one; see :attr:`Framework.held`): the first framework's that finds any."""
+    if inspect.isclass(obj) or isinstance(obj, (dict, list, tuple, types.ModuleType)):
+        return {}
+    for framework in registry():
+        if framework.held is None:
+            continue
+        try:
+            found = framework.held(obj)
+        except Exception:
+            continue
+        if found:
+            return found
+    return {}
 
 
 def kind_of(obj: Any) -> str | None:

@@ -19,6 +19,7 @@ them (Equinox's "zero-debias").
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import sys
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets.frameworks import Framework
+from bncheck.check._verify.targets.frameworks import Framework, factory_arity
 from bncheck.check._verify.targets.frameworks.jax_driver import JaxAdapter
 from bncheck.check._verify.targets.frameworks.trees import (
     PARAM_PAIRS,
@@ -37,9 +38,10 @@ from bncheck.check._verify.targets.frameworks.trees import (
     jax_module,
     put_array,
 )
+from bncheck.check._verify.targets.names import Slot
 from bncheck.exceptions import LoadError
 
-__all__ = ["EquinoxAdapter"]
+__all__ = ["EquinoxAdapter", "HeldSlot", "eval_statistics"]
 
 #: the vmap axis name bncheck builds a class with
 AXIS = "batch"
@@ -65,7 +67,7 @@ class EquinoxAdapter(JaxAdapter):
         self.bn: Any = None
         self.built_as = ""
         self.warned: list[str] = []
-        self.factory = inspect.isfunction(target)
+        self.factory = not self.is_class and factory_arity(target) is not None
 
     def describe(self) -> dict[str, Any]:
         if not self.is_class and not self.factory:
@@ -95,6 +97,7 @@ class EquinoxAdapter(JaxAdapter):
             forms: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
                 (f"C, axis_name={AXIS!r}", (c,), {"axis_name": AXIS}),
                 ("C", (c,), {}),
+                ("", (), {}),  # a factory of a fixed width
             ]
             try:
                 sig: inspect.Signature | None = inspect.signature(self.target)
@@ -191,18 +194,7 @@ class EquinoxAdapter(JaxAdapter):
             mean, var = effective(new)
             return y, {"state": new, "running_mean": mean, "running_var": var}
 
-        def effective_host(state: Any) -> tuple[Any, Any]:
-            """``effective`` of the initial state, by NumPy (in the pair's dtype)."""
-            if batch_mode:
-                count = np.asarray(state.get(bn.batch_counter))
-                hm, hv = (np.asarray(a) for a in state.get(bn.batch_state_index))
-                scale = np.where(count == 0, 1.0, 1 - m ** count.astype(np.float64))
-                return (hm / scale).astype(hm.dtype), (hv / scale).astype(hv.dtype)
-            # the stored pair means nothing until the first batch fills it
-            em, ev = (np.asarray(a) for a in state.get(bn.ema_state_index))
-            return np.zeros_like(em), np.ones_like(ev)
-
-        mean0, var0 = effective_host(state0)
+        mean0, var0 = eval_statistics(bn, state0)
         stats = {
             "state": state0,
             "running_mean": put_array(mean0),
@@ -256,6 +248,134 @@ class EquinoxAdapter(JaxAdapter):
         return lines
 
 
+def eval_statistics(bn: Any, state: Any) -> tuple[Any, Any]:
+    """The running mean and variance ``bn`` (an ``eqx.nn.BatchNorm``) normalizes by in eval,
+    read from ``state`` (its ``eqx.nn.State``) by NumPy, in the stored dtype: mode="batch" the
+    stored averages divided by 1 − momentum^count (Equinox's zero-debiasing), mode="ema" the
+    stored pair, reported as 0 and 1 before the first batch fills it."""
+    if bn.mode == "batch":
+        count = np.asarray(state.get(bn.batch_counter))
+        hm, hv = (np.asarray(a) for a in state.get(bn.batch_state_index))
+        scale = np.where(count == 0, 1.0, 1 - bn.momentum ** count.astype(np.float64))
+        return (hm / scale).astype(hm.dtype), (hv / scale).astype(hv.dtype)
+    em, ev = (np.asarray(a) for a in state.get(bn.ema_state_index))
+    if bool(np.asarray(state.get(bn.ema_first_time_index))):
+        return np.zeros_like(em), np.ones_like(ev)  # the pair means nothing until filled
+    return em, ev
+
+
+def _one_bn(model: Any) -> Any:
+    """The one ``eqx.nn.BatchNorm`` inside ``model`` (the model itself, or a field of it)."""
+    eqx = importlib.import_module("equinox")
+    found = jax_module().tree_util.tree_leaves(
+        model, is_leaf=lambda m: isinstance(m, eqx.nn.BatchNorm)
+    )
+    bns = [m for m in found if isinstance(m, eqx.nn.BatchNorm)]
+    if len(bns) != 1:
+        raise ValueError(f"{type(model).__name__} holds {len(bns)} equinox.nn.BatchNorm")
+    return bns[0]
+
+
+def _bn_path(model: Any) -> tuple[str, ...] | None:
+    """The attribute names leading from ``model`` to its one BN (None: not by attributes)."""
+    eqx = importlib.import_module("equinox")
+    tree_util = jax_module().tree_util
+    flat, _ = tree_util.tree_flatten_with_path(
+        model, is_leaf=lambda m: isinstance(m, eqx.nn.BatchNorm)
+    )
+    paths = [p for p, leaf in flat if isinstance(leaf, eqx.nn.BatchNorm)]
+    if len(paths) != 1 or not all(isinstance(k, tree_util.GetAttrKey) for k in paths[0]):
+        return None
+    return tuple(k.name for k in paths[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldSlot(Slot):
+    """A value of the ``eqx.nn.BatchNorm`` that a user's own object holds at ``obj.<inside>``
+    (the BN itself, or an Equinox module holding one): its ``weight`` or ``bias``, written by
+    ``eqx.tree_at`` (an Equinox module is immutable: the object's attribute is given the
+    replaced module, as the user's own training step would), or, with ``state`` set, the
+    running mean or variance its eval normalizes by, read from the ``eqx.nn.State`` at
+    ``obj.<state>`` (:func:`eval_statistics`; not written)."""
+
+    inside: str = ""
+    state: str = ""
+    #: how the report names the BN (obj.<inside>, or the path to the BN inside it)
+    shown: str = ""
+
+    def label(self) -> str:
+        bn = self.shown or self.inside
+        if self.state:
+            which = "mean" if self.name == "running_mean" else "variance"
+            return f"{self.state} (eqx.nn.State): the running {which} {bn}'s eval uses"
+        return f"{bn}.{self.name} (set by eqx.tree_at)"
+
+    def exists(self, obj: Any) -> bool:
+        try:
+            return self.get(obj) is not None
+        except Exception:
+            return False
+
+    def get(self, obj: Any) -> Any:
+        bn = _one_bn(getattr(obj, self.inside))
+        if self.state:  # a JAX array, as the state holds it (never cast: not written)
+            pair = eval_statistics(bn, getattr(obj, self.state))
+            return put_array(pair[0 if self.name == "running_mean" else 1])
+        return getattr(bn, self.name)
+
+    def set(self, obj: Any, value: Any) -> None:
+        if self.state:
+            raise TypeError(f"{self.label()} is read from the state, not written")
+        eqx = importlib.import_module("equinox")
+        model = getattr(obj, self.inside)
+        old = getattr(_one_bn(model), self.name)
+        new = put_array(np.asarray(value).reshape(np.shape(old)))
+        replaced = eqx.tree_at(lambda m: getattr(_one_bn(m), self.name), model, new)
+        object.__setattr__(obj, self.inside, replaced)
+
+
+def _held(obj: Any) -> dict[str, Any]:
+    """Where the state of the one ``eqx.nn.BatchNorm`` that a user's own (non-Equinox) object
+    holds lives (see :attr:`~bncheck.check._verify.targets.frameworks.Framework.held`): its
+    weight and bias, its eps and momentum, and, when the object keeps its ``eqx.nn.State``
+    too, the running statistics its eval uses."""
+    eqx = sys.modules.get("equinox")
+    if eqx is None or isinstance(obj, eqx.Module):
+        return {}
+    try:
+        attrs = dict(vars(obj))
+    except TypeError:
+        return {}
+    models = []
+    for key, value in attrs.items():
+        if isinstance(value, eqx.Module):
+            try:
+                models.append((key, value, _one_bn(value)))
+            except ValueError:
+                continue
+    if len(models) != 1:
+        return {}
+    key, model, bn = models[0]
+    out: dict[str, Any] = {}
+    path = _bn_path(model)
+    shown = ".".join((key, *path)) if path is not None else f"{key}'s BatchNorm"
+    if bn.weight is not None and bn.bias is not None:
+        out["params"] = (
+            HeldSlot("weight", inside=key, shown=shown),
+            HeldSlot("bias", inside=key, shown=shown),
+        )
+    if path is not None:
+        for attr in ("eps", "momentum"):
+            out[attr] = (".".join((key, *path, attr)), float(getattr(bn, attr)))
+    states = [k for k, v in attrs.items() if isinstance(v, eqx.nn.State)]
+    if len(states) == 1:
+        out["running"] = (
+            HeldSlot("running_mean", inside=key, state=states[0], shown=shown),
+            HeldSlot("running_var", inside=key, state=states[0], shown=shown),
+        )
+    return out
+
+
 def _claims(obj: Any) -> str | None:
     eqx = sys.modules.get("equinox")
     base = getattr(eqx, "Module", None)
@@ -284,4 +404,5 @@ FRAMEWORK = Framework(
     claims=_claims,
     adapter=_adapter,
     order=30,
+    held=_held,
 )

@@ -421,7 +421,18 @@ def refuse_family(obj: Any, name: str) -> None:
 
 def jax_family_adapter(obj: Any, name: str) -> JaxFamily | None:
     """The family adapter of a Flax linen or Keras normalization class or instance (None:
-    ``obj`` is neither; nothing is imported to find out)."""
+    ``obj`` is neither; nothing is imported to find out). A Haiku transformed function is
+    refused, saying why: its ``init``/``apply`` are no forward/backward pair, and Haiku's
+    normalizations of the family are not driven."""
+    hk = sys.modules.get("haiku")
+    if hk is not None and isinstance(obj, (hk.Transformed, hk.TransformedWithState)):
+        raise LoadError(
+            f"{name!r} is a Haiku transformed function ({type(obj).__name__}): its init and "
+            "apply are Haiku's (init(rng, x) -> params; apply(params, ...) -> y), not a "
+            "forward/backward pair, and bncheck drives Haiku's BatchNorm only, not a Haiku "
+            "normalization of the family; verify it through a forward(x, gamma, beta) -> (y, "
+            "cache) / backward(dy, cache) pair around apply (gradients by jax.vjp)"
+        )
     found = _base(obj, "flax.linen", LINEN)
     if found is not None:
         return FlaxFamily(obj, name, found)

@@ -1,5 +1,6 @@
 """The adapters of Flax BNs: ``flax.linen`` and ``flax.nnx`` modules (run in the worker process),
-registered as the framework ``flax``.
+registered as the framework ``flax``: a class, an instance, a subclass, a module holding a BN, or
+a factory function building one (called with C, or with nothing).
 
 linen: a module is configuration; ``init`` creates its ``params`` and ``batch_stats``
 collections, and ``apply(variables, x, use_running_average=..., mutable=["batch_stats"])`` runs
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bncheck.check._verify.targets import names as P
-from bncheck.check._verify.targets.frameworks import Framework
+from bncheck.check._verify.targets.frameworks import Framework, call_factory, factory_arity
 from bncheck.check._verify.targets.frameworks.jax_driver import JaxAdapter
 from bncheck.check._verify.targets.frameworks.trees import (
     PARAM_PAIRS,
@@ -132,14 +133,22 @@ class LinenAdapter(JaxAdapter):
         self.bn: Any = None
         self.inner = False
         self.inits: dict[tuple[int, int], dict[str, Any]] = {}
+        self.factory = not self.is_class and factory_arity(target) is not None
+        self.modes_c: int | None = None
 
-    def _module(self) -> tuple[Any, Any]:
+    def _module(self, c: int) -> tuple[Any, Any]:
         """The (train, eval) modules: the mode goes in a __call__ argument, or in the
         ``use_running_average`` field (a clone for each mode)."""
-        if self.modes is not None:
+        if self.modes is not None and (not self.factory or self.modes_c == c):
             return self.modes
         module = self.target
-        if self.is_class:
+        if self.factory:  # a module per channel count, as the factory builds it
+            module, self.modes_c, self.inits = call_factory(self.target, c), c, {}
+            if not isinstance(module, importlib.import_module("flax.linen").Module):
+                raise LoadError(
+                    f"{self.name} returned a {type(module).__name__}, not a flax.linen module"
+                )
+        elif self.is_class:
             try:
                 module = self.target()
             except TypeError as exc:
@@ -164,7 +173,7 @@ class LinenAdapter(JaxAdapter):
         return self.modes
 
     def _build(self, c: int, dtype: str, ndim: int) -> Steps:
-        mt, me = self._module()
+        mt, me = self._module(c)
         arg = self.arg
         variables = self._init(mt, c, ndim)
         params = cast_tree(dict(variables.pop("params", {})), dtype)
@@ -247,7 +256,14 @@ class LinenAdapter(JaxAdapter):
         return documented(self.bn)
 
     def _describe_target(self) -> list[str]:
-        built = f"{self.name}() with its defaults" if self.is_class else "the instance as given"
+        built = (
+            f"{self.name}() with its defaults"
+            if self.is_class
+            else f"{self.name}({'C' if factory_arity(self.target) == 1 else ''}), the factory's "
+            "module"
+            if self.factory
+            else "the instance as given"
+        )
         bn = self.bn if self.bn is not None else self.module
         inner = f"; it calls {type(bn).__name__}" if self.inner else ""
         fields = _fields_text(bn)
@@ -277,9 +293,10 @@ class NnxAdapter(JaxAdapter):
         self.inner = False
         self.built_as = ""
         self.models: dict[int, Any] = {}
+        self.factory = not self.is_class and factory_arity(target) is not None
 
     def describe(self) -> dict[str, Any]:
-        if not self.is_class:  # an instance has its width
+        if not self.is_class and not self.factory:  # an instance has its width
             nnx = importlib.import_module("flax.nnx")
             params = nnx.to_pure_dict(nnx.state(self.target, nnx.Param))
             sizes = [int(np.size(v)) for v in jax_module().tree.leaves(params)]
@@ -288,6 +305,14 @@ class NnxAdapter(JaxAdapter):
 
     def _model(self, c: int) -> Any:
         nnx = importlib.import_module("flax.nnx")
+        if self.factory:
+            model = call_factory(self.target, c)
+            if not isinstance(model, nnx.Module):
+                raise LoadError(
+                    f"{self.name} returned a {type(model).__name__}, not a flax.nnx module"
+                )
+            self.built_as = f"{self.name}({'C' if factory_arity(self.target) == 1 else ''})"
+            return model
         if not self.is_class:
             if self.channels is not None and c != self.channels:
                 raise ValueError(f"the instance has {self.channels} channels, not {c}")
@@ -406,8 +431,9 @@ def _claims(obj: Any) -> str | None:
 def _adapter(obj: Any, name: str, axis: int) -> JaxAdapter:
     from bncheck.check._verify.targets.frameworks.family_jax import refuse_family
 
-    refuse_family(obj, name)  # a LayerNorm, GroupNorm, ...: a family target
-    cls = LinenAdapter if _claims(obj) == "flax.linen" else NnxAdapter
+    sample = call_factory(obj, 2) if factory_arity(obj) is not None else obj
+    refuse_family(sample, name)  # a LayerNorm, GroupNorm, ...: a family target
+    cls = LinenAdapter if _claims(sample) == "flax.linen" else NnxAdapter
     return cls(obj, name, axis=axis)
 
 

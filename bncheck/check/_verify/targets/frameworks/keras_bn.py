@@ -1,7 +1,9 @@
 """The adapter of Keras 3 BNs on its JAX or torch backend (run in the worker process), registered
 as the framework ``keras``.
 
-``keras.layers.BatchNormalization``, a subclass, or a layer holding one: built for C channels
+``keras.layers.BatchNormalization``, a subclass, an instance, a factory function building one
+(called with C, or with nothing, under the run's dtype policy), or a layer holding one: built
+for C channels
 under the run's dtype policy (``keras.config.set_dtype_policy``, as a float64 Keras program
 sets it), then driven statelessly as a training loop drives Keras:
 ``layer.stateless_call(trainable, non_trainable, x, training=...)`` returns y and the updated
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets.frameworks import Framework
+from bncheck.check._verify.targets.frameworks import Framework, call_factory, factory_arity
 from bncheck.check._verify.targets.frameworks.jax_driver import JaxAdapter
 from bncheck.check._verify.targets.frameworks.trees import (
     PARAM_PAIRS,
@@ -105,13 +107,15 @@ class KerasAdapter(JaxAdapter):
         self.built_as = ""
         self.names: dict[str, list[str]] = {}
         self.bn: Any = None
+        #: a function building the layer (called with C, or with nothing)
+        self.factory = factory_arity(target) is not None and not self.is_class
 
     def describe(self) -> dict[str, Any]:
         self.backend = _keras().backend.backend()
         self.uses_jax = self.backend == "jax"
         self.compiles_per_shape = self.uses_jax  # torch runs eagerly
         self.autodiff = BACKENDS[self.backend]
-        if not self.is_class and getattr(self.target, "built", False):
+        if not self.is_class and not self.factory and getattr(self.target, "built", False):
             sizes = {int(np.size(v)) for v in self.target.weights}
             self.channels = sizes.pop() if len(sizes) == 1 else None
         return super().describe()
@@ -124,6 +128,15 @@ class KerasAdapter(JaxAdapter):
             if self.is_class:
                 layer = self.target()
                 self.built_as = f"{self.name}() with its defaults"
+            elif self.factory:
+                layer = call_factory(self.target, c)
+                arg = "C" if factory_arity(self.target) == 1 else ""
+                self.built_as = f"{self.name}({arg}), the factory's layer"
+                if not isinstance(layer, keras.layers.Layer):
+                    raise LoadError(
+                        f"{self.name}({arg}) returned a {type(layer).__name__}, not a Keras "
+                        "layer (it returned one when called with 2)"
+                    )
             else:
                 layer = self._copy(dtype, shape)
         finally:
@@ -245,7 +258,8 @@ def _claims(obj: Any) -> str | None:
 def _adapter(obj: Any, name: str, axis: int) -> KerasAdapter:
     from bncheck.check._verify.targets.frameworks.family_jax import refuse_family
 
-    refuse_family(obj, name)  # a LayerNorm, GroupNorm, ...: a family target
+    sample = call_factory(obj, 2) if factory_arity(obj) is not None else obj
+    refuse_family(sample, name)  # a LayerNorm, GroupNorm, ...: a family target
     return KerasAdapter(obj, name, axis=axis)
 
 
