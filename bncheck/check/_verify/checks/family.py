@@ -51,6 +51,7 @@ larger one (shape, layout, regime).
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,14 @@ __all__ = [
 #: still fits), far below the difference between any two members on the probe (O(1))
 FIT_MATCH = 1e-3
 
+#: what a layer built with a wrong size raises (torch, NumPy): a mismatch of bncheck's guess
+#: of its constructor's arguments, never the layer refusing an input rank
+_MISMATCH = re.compile(
+    r"must match the size|size mismatch|cannot be multiplied|could not be broadcast|"
+    r"shape mismatch|is invalid for input of size|incompatible shapes|non-broadcastable",
+    re.IGNORECASE,
+)
+
 #: probe shapes per rank: C = 6 (groups of 2 and 3), sets of different sizes on every axis
 PROBE_SHAPES = {2: (8, 6), 3: (4, 6, 5), 4: (3, 6, 4, 3), 5: (2, 6, 3, 2, 2)}
 EPS = 1e-5
@@ -114,6 +123,9 @@ def candidates(shape: tuple[int, ...]) -> list[Member]:
     n, c = len(shape), shape[1]
     out = [Member("layer", k) for k in range(1, n)]
     out += [Member("rms", k) for k in range(1, n)]
+    # over the channel axis (ConvNeXt's channels_first LayerNorm); on 2-D the same as k = 1,
+    # tried there too so a member checked as it is compared on every rank
+    out += [Member("layer", channel=True), Member("rms", channel=True)]
     out.append(Member("batch"))
     if n >= 3:
         out.append(Member("instance"))
@@ -350,13 +362,15 @@ def kernel_shape(member: Member, ndim: int, sets: int, m: int) -> tuple[int, ...
     """
     if ndim < 2:
         return None
-    if member.kind in ("layer", "rms"):
+    if member.channel:  # sets of m values along axis 1, one per (sample, position)
+        shape: tuple[int, ...] = (sets, m, *([1] * (ndim - 2)))
+    elif member.kind in ("layer", "rms"):
         if member.k >= ndim:
             return None
         lead = [sets] + [1] * (ndim - member.k - 1)
         f = _smallest_factor(m) if member.k > 1 else 1
         tail = [1] * (member.k - 2) + ([f, m // f] if member.k > 1 else [m])
-        shape: tuple[int, ...] = (*lead, *tail)
+        shape = (*lead, *tail)
     elif member.kind == "instance":
         if ndim < 3:
             return None
@@ -1224,17 +1238,11 @@ def run_family(
         return out
 
     notes = fit_notes(None)
-    found_any = next((m for m in fitted.values() if m is not None), None)
+    found_any = _most_ranks(dists, None) if any(fitted.values()) else None
     if stated is not None:
         member, said = stated, "stated with --norm"
     elif claimed:
-        fitting = [
-            Member.parse(t)
-            for d in dists.values()
-            for t, v in d.items()
-            if v <= FIT_MATCH and Member.parse(t).kind == claimed
-        ]
-        member, said = _claimed_member(claimed, fitting[0] if fitting else None), "as its name says"
+        member, said = _claimed_member(claimed, _most_ranks(dists, claimed)), "as its name says"
     elif found_any is not None:
         member, said = found_any, "found from its outputs"
     else:  # nothing said, claimed or found: a guess would be a verdict on a guess
@@ -1273,6 +1281,7 @@ def run_family(
         )
     )
     any_fit = any(m is not None for m in fitted.values())
+    guessed = proc.description.get("guessed_build") is True
     ranks = []
     for ndim in ndims:
         why = ""
@@ -1282,15 +1291,25 @@ def run_family(
         if not applies:
             why = f"{ndim}-D input does not apply to {member}"
         elif raised is not None:
-            if rejects_rank(raised):
+            if guessed and _MISMATCH.search(raised):
+                status = "not-checked"
+                why = (
+                    f"on {ndim}-D input the {kind} bncheck built for {member} (its constructor's "
+                    f"arguments guessed from their names) raised {raised}: a mismatch with "
+                    f"bncheck's guess, not a refusal of {ndim}-D input; {ndim}-D was not checked "
+                    "(state what it computes with --norm)"
+                )
+            elif rejects_rank(raised):
                 why = f"it rejects {ndim}-D input: {raised}"
             else:  # its code took the input and broke on it: not checked, never passed
                 status = "not-checked"
                 why = broke_on_rank(ndim, raised)
         elif fitted[ndim] is None and any_fit and not explicit:
+            status = "not-checked"  # a rank it takes but computes no known member on
             why = (
-                f"on {ndim}-D input its outputs are no member of the family's (it may "
-                "normalize other ranks only)"
+                f"on {ndim}-D input its outputs are no member of the family's (nearest: "
+                f"{', '.join(nearest[ndim])}); {ndim}-D was not checked (it may normalize "
+                f"other ranks only; --ndims {ndim} checks it as {member})"
             )
         if why:
             checks.append(CheckResult(str(CheckId("forward", ndim)), status, message=why))
@@ -1334,6 +1353,20 @@ def run_family(
     _backward_only(checks)
     _carry(checks)
     return checks, member
+
+
+def _most_ranks(dists: dict[int, dict[str, float]], kind: str | None) -> Member | None:
+    """The candidate (of ``kind``, when given) that fits the most ranks, the first tried on
+    the lowest rank on a tie (ConvNeXt's LayerNorm over the channel axis fits 2-D, where it
+    is also the layer norm over the last axis, and 3-D and 4-D: it is the one checked)."""
+    count: dict[str, int] = {}
+    for d in dists.values():
+        for text, v in d.items():
+            if v <= FIT_MATCH and (kind is None or Member.parse(text).kind == kind):
+                count[text] = count.get(text, 0) + 1
+    if not count:
+        return None
+    return Member.parse(max(count, key=lambda t: count[t]))  # max keeps the first on a tie
 
 
 def _distance(text: str) -> float:

@@ -134,6 +134,10 @@ class FamilyAdapter:
 
     # -- the protocol ---------------------------------------------------------------------
 
+    #: whether the adapter builds the target with constructor arguments guessed from their
+    #: names (a hand-written class): a size mismatch it raises is then bncheck's guess
+    guessed_build = False
+
     def describe(self) -> dict[str, Any]:
         mapping = self.mapping()
         if self.channels_last:
@@ -146,6 +150,7 @@ class FamilyAdapter:
             "mapping": mapping,
             "ndims": [],
             "probe": False,
+            "guessed_build": self.guessed_build,
         }
 
     def _to_target(self, a: Any) -> Any:
@@ -287,11 +292,6 @@ def scale_offset(y0: Any, y1: Any, y2: Any) -> tuple[float, str]:
     return c, ""
 
 
-def _probe_x(x: Any) -> Any:
-    """The first two samples of x: what a scale-offset probe runs on."""
-    return np.array(x[: min(2, x.shape[0])], copy=True)
-
-
 class FamilyFunctional(FamilyAdapter):
     kind = "functional"
 
@@ -369,7 +369,7 @@ class FamilyFunctional(FamilyAdapter):
         gamma = self.gamma
         if gamma is not None:
             g = np.asarray(gamma)
-            small = _probe_x(x)
+            small = np.array(x, copy=True)  # its shape: a jitted target compiles nothing new
             zero = None if self.beta is None else np.zeros_like(np.asarray(self.beta))
             c = self._find_offset(
                 lambda p: self._call(small, np.full_like(g, p), zero)[0], self.gamma_name
@@ -498,6 +498,7 @@ class FamilyLayer(FamilyAdapter):
     parameter shape that depends on it), kept until the next ``new``."""
 
     kind = "layer"
+    guessed_build = True
 
     def __init__(self, cls: Any, name: str) -> None:
         super().__init__(name)
@@ -569,12 +570,12 @@ class FamilyLayer(FamilyAdapter):
 
     def _layer_offset(self, size: int, beta: Any) -> float:
         """c of gamma = parameter + c, probed on a layer of its own (the one in use keeps its
-        state) on the first two samples of the current input."""
+        state) on a random input of the current shape."""
         shape = self.x_shape or (2, size)
         where = _attr_name(self.layer, _GAMMA_ATTRS, size)
         if where is None:
             return 0.0
-        x = self._to_target(_probe_x(np.random.default_rng(5).normal(1.0, 2.0, size=shape)))
+        x = self._to_target(np.random.default_rng(5).normal(1.0, 2.0, size=shape))
 
         def run(p: float) -> Any:
             layer = self._build(shape)
@@ -876,6 +877,7 @@ class FamilyTorchModule(FamilyTorch):
     ones that follow the affine law (:meth:`_params_by_behaviour`), gradients by autograd."""
 
     kind = "torch"
+    guessed_build = True
 
     def __init__(self, cls: Any, name: str) -> None:
         super().__init__(cls, name)
@@ -999,7 +1001,7 @@ class FamilyTorchModule(FamilyTorch):
 
     def _module_offset(self, with_beta: bool) -> float:
         """c of gamma = parameter + c (:func:`scale_offset`), probed on the module in use on
-        the first two samples of a random input of the current shape, its state put back."""
+        a random input of the current shape, its state put back."""
         import torch
 
         if self._offset_key() in self.offsets:
@@ -1011,7 +1013,7 @@ class FamilyTorchModule(FamilyTorch):
         name = next((n for n, p in self.module.named_parameters() if p is g), "weight")
         shape = self.x_shape or (2, g.numel())
         rng = np.random.default_rng(5)
-        x = _probe_x(self._to_target(rng.normal(1.0, 2.0, size=shape)))
+        x = np.array(self._to_target(rng.normal(1.0, 2.0, size=shape)))
         x_t = torch.from_numpy(x).to(g.dtype)
         saved = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
 
@@ -1139,10 +1141,13 @@ def _plain_pairs(module: Any) -> list[tuple[str, str]]:
     return out
 
 
-def load_family(target: Any, norm: str | None = None) -> FamilyAdapter:
+def load_family(target: Any, norm: str | None = None, axis: int = 1) -> FamilyAdapter:
     """Load ``target`` (a spec string or object) as a family target (in the worker process);
     ``norm``: the member stated with --norm, else the one its name claims, else layer norm
-    until the parent's fit says otherwise."""
+    until the parent's fit says otherwise; ``axis`` -1: the target takes channels last (a
+    function, a hand-written layer or torch module: x and dy handed over with the channel
+    axis moved last; torch's own norms take channels first and refuse it; the Flax and Keras
+    classes are given the layout they take whatever it says)."""
     from bncheck.check._verify.targets.dispatch import resolve
     from bncheck.exceptions import LoadError
 
@@ -1162,6 +1167,14 @@ def load_family(target: Any, norm: str | None = None) -> FamilyAdapter:
             "functions, a layer class with forward and backward, a torch.nn, flax.linen or Keras "
             "norm class)"
         )
+    if axis == -1:
+        if isinstance(adapter, (FamilyFunctional, FamilyLayer, FamilyTorchModule)):
+            adapter.channels_last = True
+        elif isinstance(adapter, FamilyTorch):
+            raise LoadError(
+                f"--axis -1 (channels last) given for torch.nn.{adapter.cls.__name__}, which "
+                "takes channels first, (N, C, ...); drop --axis"
+            )
     if adapter.claim is None and isinstance(adapter, FamilyFunctional):
         adapter.claim = claimed_kind(adapter.fwd.__name__)
     if norm is not None:
