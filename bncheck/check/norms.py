@@ -331,7 +331,9 @@ class Member:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind={self.kind!r}; expected one of {', '.join(KINDS)}")
-        if self.channel is not False and (self.channel is not True or self.kind not in ("layer", "rms")):
+        if self.channel is not False and (
+            self.channel is not True or self.kind not in ("layer", "rms")
+        ):
             raise ValueError(
                 f"channel={self.channel!r} for kind={self.kind!r}; only layer and rms norms "
                 "take channel=True"

@@ -143,9 +143,7 @@ def _plain_backward_models(member: Member, x: F64, g: F64, dy: F64, eps: float) 
     d = np.sqrt(ms) + eps  # eps outside the root: y = x/d, d' = x/(m·sqrt(ms))
     return {
         "missing-var-path": back(r * delta),
-        "eps-outside-sqrt": back(
-            delta / d - xc * (delta * xc).mean(axis=0) / (d**2 * np.sqrt(ms))
-        ),
+        "eps-outside-sqrt": back(delta / d - xc * (delta * xc).mean(axis=0) / (d**2 * np.sqrt(ms))),
     }
 
 

@@ -941,8 +941,8 @@ class FamilyTorchModule(FamilyTorch):
         named as the name table knows (``gain``/``offset``, ``alpha``/``delta``, ...), by the
         affine law y = gamma·x̂ + beta: with both at 0, adding 1 to beta adds 1 everywhere
         (whatever offset the scale has, :func:`scale_offset`); a single parameter is gamma
-        when it changes y. {} when the law tells none apart (more than two such parameters, or none obeys it). Each
-        parameter gets its value back."""
+        when it changes y. {} when the law tells none apart (more than two such parameters,
+        or none obeys it). Each parameter gets its value back."""
         import torch
 
         if self.module is None:
