@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from bncheck.check import verify
-from bncheck.check._verify.targets.family import scale_offset
 from bncheck.check.norms import Member
 from bncheck.exceptions import LoadError
 from tests.frameworks import marks
+from tests.internals import family_targets
 from tests.paths import IMPLS
 
 T = marks("torch")
@@ -109,7 +109,7 @@ XH = np.array([[-1.2, 0.3, 0.9], [0.5, -0.1, -0.4]])
     ],
 )
 def test_scale_offset(ys: tuple[Any, Any, Any], c: float, why: str) -> None:
-    got, said = scale_offset(*ys)
+    got, said = family_targets.scale_offset(*ys)
     assert got == pytest.approx(c, rel=1e-12, abs=0) and (why in said if why else said == ""), (
         got,
         said,
@@ -118,7 +118,7 @@ def test_scale_offset(ys: tuple[Any, Any, Any], c: float, why: str) -> None:
 
 def test_a_nearly_whole_offset_is_taken_whole() -> None:
     xh = XH.astype(np.float32).astype(np.float64)
-    got, _ = scale_offset(xh * np.float32(1.0000001), 2 * xh, 3 * xh)
+    got, _ = family_targets.scale_offset(xh * np.float32(1.0000001), 2 * xh, 3 * xh)
     assert got == 1.0
 
 

@@ -1305,7 +1305,8 @@ def run_family(
                 status = "not-checked"
                 why = broke_on_rank(ndim, raised)
         elif fitted[ndim] is None and any_fit and not explicit:
-            status = "not-checked"  # a rank it takes but computes no known member on
+            # cs231n's layernorm takes any rank through x.T but normalizes (N, D) only: skipped
+            # and said, with what was nearest and how to have it checked all the same
             why = (
                 f"on {ndim}-D input its outputs are no member of the family's (nearest: "
                 f"{', '.join(nearest[ndim])}); {ndim}-D was not checked (it may normalize "
