@@ -39,7 +39,8 @@ Functional targets in any calling form (tests/check/test_pure_forms.py)
     family_targets
         ``bncheck.check._verify.targets.family``: ``returned_grads``, the forms of a family
         member's backward result (dx alone, with dgamma, nested pairs and dicts), tested on
-        its boundaries (tests/check/test_nested_grads.py).
+        its boundaries (tests/check/test_nested_grads.py); ``scale_offset``, c of gamma =
+        parameter + c from a layer's outputs, on every branch (tests/check/test_family_forms.py).
 
 The normalization family in verify (tests/check/test_verify_family.py)
     family_checks

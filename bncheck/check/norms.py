@@ -304,7 +304,9 @@ class Member:
     GroupNorm is a :class:`NormSpec` over a view of x, (N, G, C/G, ...): :meth:`view` makes
     that view of an array of x's shape, :meth:`param_view` that of gamma (C,) -> (G, C/G), and
     :meth:`spec` is the spec of the view; for the other members the view is x itself.
-    ``param_shape`` is the shape of gamma and beta as the user passes them.
+    ``param_shape`` is the shape of gamma and beta as the user passes them. ``channel``:
+    a layer or RMS norm over the channel axis, axis 1 (ConvNeXt's channels_first LayerNorm);
+    on 2-D input that is the last axis, the same as ``k = 1``.
 
     Examples
     --------
@@ -314,15 +316,28 @@ class Member:
     ((6,), (4, 2, 3, 3), (0, 1))
     >>> str(Member.parse("layer")), Member.parse("rms:2").spec(3).reduced(3)
     ('layer norm over the last axis', (1, 2))
+    >>> c = Member.parse("layer:channel")
+    >>> c.text(), c.param_shape((2, 6, 4, 4)), c.spec(4).reduced(4)
+    ('layer:channel', (6,), (1,))
     """
 
     kind: str
     k: int = 1
     groups: int = 0
+    #: layer, rms: over the channel axis (axis 1 of (N, C, ...), per position) instead of
+    #: the last k axes: ConvNeXt's channels_first LayerNorm; gamma and beta of shape (C,)
+    channel: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind={self.kind!r}; expected one of {', '.join(KINDS)}")
+        if self.channel is not False and (
+            self.channel is not True or self.kind not in ("layer", "rms")
+        ):
+            raise ValueError(
+                f"channel={self.channel!r} for kind={self.kind!r}; only layer and rms norms "
+                "take channel=True"
+            )
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise ValueError(f"k={self.k!r}; expected a whole number >= 1")
         if self.kind == "group" and (
@@ -333,13 +348,16 @@ class Member:
     @classmethod
     def parse(cls, text: str) -> Member:
         """``batch``, ``layer[:K]``, ``group:G``, ``instance``, ``rms[:K]`` (K trailing axes,
-        default 1) as a Member; anything else is a ValueError naming the text."""
+        default 1), ``layer:channel``, ``rms:channel`` (over axis 1 of (N, C, ...)) as a
+        Member; anything else is a ValueError naming the text."""
         kind, _, arg = str(text).strip().lower().partition(":")
         kind = {"ln": "layer", "gn": "group", "in": "instance", "bn": "batch"}.get(kind, kind)
+        if arg in ("channel", "channels") and kind in ("layer", "rms"):
+            return cls(kind, channel=True)
         if kind not in KINDS or (arg and not arg.isdigit()) or (arg and kind in ("batch",)):
             raise ValueError(
                 f"norm={text!r}; expected batch, layer[:K], group:G, instance or rms[:K] "
-                "(K trailing axes, G groups)"
+                "(K trailing axes, G groups; layer:channel, rms:channel over axis 1)"
             )
         if kind == "group" and not arg:
             raise ValueError(f"norm={text!r}: say how many groups, e.g. group:32")
@@ -354,12 +372,16 @@ class Member:
         """The ``--norm`` text of this member (the inverse of :meth:`parse`)."""
         if self.kind == "group":
             return f"group:{self.groups}"
+        if self.channel:
+            return f"{self.kind}:channel"
         if self.kind in ("layer", "rms"):
             return f"{self.kind}:{self.k}"
         return self.kind
 
     def __str__(self) -> str:
         axes = "the last axis" if self.k == 1 else f"the last {self.k} axes"
+        if self.channel:
+            axes = "the channel axis (axis 1 of (N, C, ...), per sample and position)"
         return {
             "batch": "batch norm (statistics per channel over the batch and spatial axes)",
             "layer": f"layer norm over {axes}",
@@ -380,6 +402,8 @@ class Member:
     def fits(self, shape: tuple[int, ...]) -> bool:
         """Whether this member applies to an input of ``shape`` (ranks, groups dividing C)."""
         n = len(shape)
+        if self.channel:
+            return n >= 2
         if self.kind in ("layer", "rms"):
             return self.k < n
         if self.kind == "instance":
@@ -401,7 +425,7 @@ class Member:
 
     def param_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """gamma's shape as the user passes it for x of ``shape``."""
-        if self.kind in ("layer", "rms"):
+        if self.kind in ("layer", "rms") and not self.channel:
             return tuple(shape[-self.k :])
         return (shape[1],)
 
@@ -416,6 +440,8 @@ class Member:
         """The NormSpec of the view, for the view's rank ``ndim``."""
         if self.kind == "batch":
             return BATCH_NORM
+        if self.channel:
+            return NormSpec(reduce=(1,), params=(1,), name=str(self))
         if self.kind in ("layer", "rms"):
             axes = tuple(range(-self.k, 0))
             return NormSpec(reduce=axes, params=axes, name=str(self))

@@ -237,6 +237,8 @@ def test_candidates_are_the_members_that_apply() -> None:
         "rms:1",
         "rms:2",
         "rms:3",
+        "layer:channel",
+        "rms:channel",
         "batch",
         "instance",
         "group:2",

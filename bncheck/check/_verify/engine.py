@@ -382,7 +382,9 @@ def _verify_family(
 ) -> VerificationReport:
     """A Layer, Group, Instance or RMS normalization target
     (:mod:`~bncheck.check._verify.checks.family`)."""
-    loader = functools.partial(load_family, target, None if member is None else member.text())
+    loader = functools.partial(
+        load_family, target, None if member is None else member.text(), options.axis
+    )
     checks: list[CheckResult] = []
     found_mapping: list[str] = []
     description: TargetDescription | None = None
@@ -431,6 +433,7 @@ def _verify_family(
             "examples": options.examples,
             "timeout": options.timeout,
             "seed": options.seed,
+            "axis": options.axis,
         },
         (list(description.mapping) if description is not None else []) + found_mapping,
         list(options.contract),

@@ -51,6 +51,7 @@ larger one (shape, layout, regime).
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,7 @@ import numpy as np
 from bncheck.check._verify.checks.case import LISTED_VALUES
 from bncheck.check._verify.checks.large_truth import TooIllConditioned, dd_norm, use_large_truth
 from bncheck.check._verify.checks.running import check_running_and_eval
-from bncheck.check._verify.diagnosis.family_fits import diagnose_family
+from bncheck.check._verify.diagnosis.family_fits import diagnose_family, model_outputs
 from bncheck.check._verify.diagnosis.one_pass import diagnose_one_pass
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import (
@@ -94,6 +95,14 @@ __all__ = [
 #: still fits), far below the difference between any two members on the probe (O(1))
 FIT_MATCH = 1e-3
 
+#: what a layer built with a wrong size raises (torch, NumPy): a mismatch of bncheck's guess
+#: of its constructor's arguments, never the layer refusing an input rank
+_MISMATCH = re.compile(
+    r"must match the size|size mismatch|cannot be multiplied|could not be broadcast|"
+    r"shape mismatch|is invalid for input of size|incompatible shapes|non-broadcastable",
+    re.IGNORECASE,
+)
+
 #: probe shapes per rank: C = 6 (groups of 2 and 3), sets of different sizes on every axis
 PROBE_SHAPES = {2: (8, 6), 3: (4, 6, 5), 4: (3, 6, 4, 3), 5: (2, 6, 3, 2, 2)}
 EPS = 1e-5
@@ -114,6 +123,9 @@ def candidates(shape: tuple[int, ...]) -> list[Member]:
     n, c = len(shape), shape[1]
     out = [Member("layer", k) for k in range(1, n)]
     out += [Member("rms", k) for k in range(1, n)]
+    # over the channel axis (ConvNeXt's channels_first LayerNorm); on 2-D the same as k = 1,
+    # tried there too so a member checked as it is compared on every rank
+    out += [Member("layer", channel=True), Member("rms", channel=True)]
     out.append(Member("batch"))
     if n >= 3:
         out.append(Member("instance"))
@@ -350,13 +362,15 @@ def kernel_shape(member: Member, ndim: int, sets: int, m: int) -> tuple[int, ...
     """
     if ndim < 2:
         return None
-    if member.kind in ("layer", "rms"):
+    if member.channel:  # sets of m values along axis 1, one per (sample, position)
+        shape: tuple[int, ...] = (sets, m, *([1] * (ndim - 2)))
+    elif member.kind in ("layer", "rms"):
         if member.k >= ndim:
             return None
         lead = [sets] + [1] * (ndim - member.k - 1)
         f = _smallest_factor(m) if member.k > 1 else 1
         tail = [1] * (member.k - 2) + ([f, m // f] if member.k > 1 else [m])
-        shape: tuple[int, ...] = (*lead, *tail)
+        shape = (*lead, *tail)
     elif member.kind == "instance":
         if ndim < 3:
             return None
@@ -751,6 +765,8 @@ def check_forward_backward(
                 got.get("y"),
                 got.get("dx"),
             )
+        if not diagnosis and got and dtype != "float64":
+            diagnosis, explanation = _models_in_dtype(member_run, case, got, stage, dtype)
         if not diagnosis and got and dtype == "float64":
             diagnosis, explanation = _float32_arithmetic(member_run, case, got, stage)
         if not diagnosis and got:
@@ -804,6 +820,57 @@ def _float32_arithmetic(
             "float32 budget"
         )
     return [], ""
+
+
+def _models_in_dtype(
+    member: Member, case: Case, got: dict[str, Any], stage: str, dtype: str
+) -> tuple[list[str], str]:
+    """The mistakes of :mod:`~bncheck.check._verify.diagnosis.family_fits` whose float64
+    model reproduces the failed output of a run in a narrower ``dtype`` within that dtype's
+    budget (the model in place of the truth; y for the forward, dx for the backward); ([], "")
+    when none does. Tried before the one-pass model: on a tiny variance a float32 one-pass
+    variance may lose all of the variance, so its bound admits almost any variance, and a
+    mistake whose own model reproduces the run explains it without that guess."""
+    name = "y" if stage == "forward" else "dx"
+    if got.get(name) is None:
+        return [], ""
+    models = model_outputs(member, stage, case.x, case.gamma, case.beta, EPS, case.dy)
+    found = []
+    for mistake, model in models.items():
+        if model is None or not np.all(np.isfinite(model)):
+            continue
+        err, budget = _judged_against(member, case, got[name], model, name, dtype)
+        if err <= budget:
+            found.append(mistake)
+    if not found:
+        return [], ""
+    return found, (
+        f"the {dtype} output matches the float64 model of {', '.join(found)} within the "
+        f"{dtype} budget"
+    )
+
+
+def _judged_against(
+    member: Member, case: Case, got: Any, model: Any, name: str, dtype: str
+) -> tuple[float, float]:
+    """(error, budget) of one output against ``model`` in place of the truth."""
+    a = np.asarray(got, dtype=np.float64)
+    t = np.asarray(model, dtype=np.float64)
+    if not member.centered:
+        return rms_compare(name, a, t, member, case, EPS, dtype)
+    xv = member.view(case.x)
+    cmp = compare(
+        member.view(a),
+        member.view(t),
+        name,
+        np.dtype(dtype),
+        x=xv,
+        eps=EPS,
+        dy=member.view(case.dy),
+        gamma=member.param_view(case.gamma),
+        spec=member.spec(xv.ndim),
+    )
+    return float(cmp.ulp), float(cmp.budget)
 
 
 def _one_pass(
@@ -1171,17 +1238,11 @@ def run_family(
         return out
 
     notes = fit_notes(None)
-    found_any = next((m for m in fitted.values() if m is not None), None)
+    found_any = _most_ranks(dists, None) if any(fitted.values()) else None
     if stated is not None:
         member, said = stated, "stated with --norm"
     elif claimed:
-        fitting = [
-            Member.parse(t)
-            for d in dists.values()
-            for t, v in d.items()
-            if v <= FIT_MATCH and Member.parse(t).kind == claimed
-        ]
-        member, said = _claimed_member(claimed, fitting[0] if fitting else None), "as its name says"
+        member, said = _claimed_member(claimed, _most_ranks(dists, claimed)), "as its name says"
     elif found_any is not None:
         member, said = found_any, "found from its outputs"
     else:  # nothing said, claimed or found: a guess would be a verdict on a guess
@@ -1220,6 +1281,7 @@ def run_family(
         )
     )
     any_fit = any(m is not None for m in fitted.values())
+    guessed = proc.description.get("guessed_build") is True
     ranks = []
     for ndim in ndims:
         why = ""
@@ -1229,15 +1291,26 @@ def run_family(
         if not applies:
             why = f"{ndim}-D input does not apply to {member}"
         elif raised is not None:
-            if rejects_rank(raised):
+            if guessed and _MISMATCH.search(raised):
+                status = "not-checked"
+                why = (
+                    f"on {ndim}-D input the {kind} bncheck built for {member} (its constructor's "
+                    f"arguments guessed from their names) raised {raised}: a mismatch with "
+                    f"bncheck's guess, not a refusal of {ndim}-D input; {ndim}-D was not checked "
+                    "(state what it computes with --norm)"
+                )
+            elif rejects_rank(raised):
                 why = f"it rejects {ndim}-D input: {raised}"
             else:  # its code took the input and broke on it: not checked, never passed
                 status = "not-checked"
                 why = broke_on_rank(ndim, raised)
         elif fitted[ndim] is None and any_fit and not explicit:
+            # cs231n's layernorm takes any rank through x.T but normalizes (N, D) only: skipped
+            # and said, with what was nearest and how to have it checked all the same
             why = (
-                f"on {ndim}-D input its outputs are no member of the family's (it may "
-                "normalize other ranks only)"
+                f"on {ndim}-D input its outputs are no member of the family's (nearest: "
+                f"{', '.join(nearest[ndim])}); {ndim}-D was not checked (it may normalize "
+                f"other ranks only; --ndims {ndim} checks it as {member})"
             )
         if why:
             checks.append(CheckResult(str(CheckId("forward", ndim)), status, message=why))
@@ -1278,8 +1351,23 @@ def run_family(
             checks.append(check_identities(proc, member, ndim, options))
     if ranks:
         checks += check_running(proc, member, ranks, kind, options)
+    _backward_only(checks)
     _carry(checks)
     return checks, member
+
+
+def _most_ranks(dists: dict[int, dict[str, float]], kind: str | None) -> Member | None:
+    """The candidate (of ``kind``, when given) that fits the most ranks, the first tried on
+    the lowest rank on a tie (ConvNeXt's LayerNorm over the channel axis fits 2-D, where it
+    is also the layer norm over the last axis, and 3-D and 4-D: it is the one checked)."""
+    count: dict[str, int] = {}
+    for d in dists.values():
+        for text, v in d.items():
+            if v <= FIT_MATCH and (kind is None or Member.parse(text).kind == kind):
+                count[text] = count.get(text, 0) + 1
+    if not count:
+        return None
+    return Member.parse(max(count, key=lambda t: count[t]))  # max keeps the first on a tie
 
 
 def _distance(text: str) -> float:
@@ -1287,6 +1375,30 @@ def _distance(text: str) -> float:
         return float(text.rpartition(": ")[2])
     except ValueError:
         return float("inf")
+
+
+def _backward_only(checks: list[CheckResult]) -> None:
+    """A backward named ``eps-outside-sqrt`` (its dx is that forward's exact gradient) whose
+    forward of the same rank and dtype passed: the backward alone places eps outside the
+    root, ``backward-eps-outside-sqrt``."""
+    for check in checks:
+        if check.key.family != "backward" or "eps-outside-sqrt" not in check.diagnosis:
+            continue
+        forward = next(
+            (
+                c
+                for c in checks
+                if c.key.family == "forward"
+                and c.key.ndim == check.key.ndim
+                and c.key.dtype == check.key.dtype
+            ),
+            None,
+        )
+        if forward is not None and forward.status == "pass":
+            check.diagnosis = [
+                "backward-eps-outside-sqrt" if d == "eps-outside-sqrt" else d
+                for d in check.diagnosis
+            ]
 
 
 def _carry(checks: list[CheckResult]) -> None:
@@ -1324,6 +1436,8 @@ def _carry(checks: list[CheckResult]) -> None:
             for c in checks
             if c.status == "fail" and c.key.family == check.key.family
             for d in c.diagnosis
+            # float32 arithmetic explains a float64 run only, never a float32 one
+            if not (d == "float32-arithmetic" and check.key.dtype not in (None, "float64"))
         ]
         if named:
             check.diagnosis = list(dict.fromkeys(named))

@@ -7,7 +7,10 @@ forward (y):
     ``eps-outside-sqrt``   x_hat = (x − mu)/(sqrt(var) + eps) (RMS: x/(sqrt(ms) + eps))
     ``unbiased-normalize`` the variance divided by m − 1
     ``rms-subtracts-mean`` an RMSNorm that subtracts the mean (it computes LayerNorm)
-backward (dx), with the forward right:
+backward (dx):
+    ``eps-outside-sqrt``   the exact gradient of the forward above with eps outside the root
+                           (a backward derived, or taken by autograd, from that forward)
+    with the forward right:
     ``missing-mu-path``    dx without −Σdelta/m
     ``missing-var-path``   dx without −x_hat·Σ(delta·x_hat)/m (RMS: the path through ms)
 forward and backward, GroupNorm:
@@ -17,8 +20,9 @@ forward and backward, GroupNorm:
 A model explains a run when it reproduces the failed output within ``MATCH`` of its size
 (relative, normwise): far below the effect of any of these mistakes on the inputs verify
 uses (eps = 1e-5 against a tiny-variance regime, O(1) for the paths), far above float64
-rounding. float32 runs are named as their float64 siblings (the suite carries names across
-dtypes). Statistics over the wrong axes are named by the member fit
+rounding. A float32 run is named by the same models judged within its own budget
+(:func:`model_outputs` gives them to the checks), else as its float64 sibling (the suite
+carries names across dtypes). Statistics over the wrong axes are named by the member fit
 (:mod:`bncheck.check._verify.checks.family`), but a grouping of the right size in the wrong
 order fits no member: that one is named here.
 """
@@ -32,7 +36,7 @@ import numpy as np
 
 from bncheck.check.norms import Member
 
-__all__ = ["MATCH", "diagnose_family"]
+__all__ = ["MATCH", "diagnose_family", "model_outputs"]
 
 F64 = Any
 
@@ -124,18 +128,42 @@ def _plain_backward_models(member: Member, x: F64, g: F64, dy: F64, eps: float) 
         xh = (xc - mu) * r
         s1 = delta.mean(axis=0)
         s2 = (delta * xh).mean(axis=0)
+        xm = xc - mu
+        sd = np.sqrt((xm**2).mean(axis=0))
+        d = sd + eps  # eps outside the root: y = (x − mu)/d, d' = (x − mu)/(m·sd)
         return {
             "missing-mu-path": back(r * (delta - xh * s2)),
             "missing-var-path": back(r * (delta - s1)),
+            "eps-outside-sqrt": back(
+                (delta - s1) / d - xm * (delta * xm).mean(axis=0) / (d**2 * sd)
+            ),
         }
-    r = 1 / np.sqrt((xc**2).mean(axis=0) + eps)
-    return {"missing-var-path": back(r * delta)}
+    ms = (xc**2).mean(axis=0)
+    r = 1 / np.sqrt(ms + eps)
+    d = np.sqrt(ms) + eps  # eps outside the root: y = x/d, d' = x/(m·sqrt(ms))
+    return {
+        "missing-var-path": back(r * delta),
+        "eps-outside-sqrt": back(delta / d - xc * (delta * xc).mean(axis=0) / (d**2 * np.sqrt(ms))),
+    }
 
 
 def _close(got: F64, model: F64) -> bool:
     a, t = np.asarray(got, dtype=np.float64), np.asarray(model, dtype=np.float64)
     size = float(np.max(np.abs(t), initial=0.0))
     return bool(size > 0 and np.all(np.isfinite(a)) and np.max(np.abs(a - t)) <= MATCH * size)
+
+
+def model_outputs(
+    member: Member, stage: str, x: F64, gamma: F64, beta: F64, eps: float, dy: F64
+) -> dict[str, F64]:
+    """Each model's float64 output of ``stage`` ("forward": y, else dx) for one run, by
+    mistake id (the models the module docstring lists)."""
+    x = np.asarray(x, dtype=np.float64)
+    g = np.ones(member.param_shape(x.shape)) if gamma is None else np.asarray(gamma, np.float64)
+    with np.errstate(all="ignore"):
+        if stage == "forward":
+            return _forward_models(member, x, g, beta, eps)
+        return _backward_models(member, x, g, np.asarray(dy, np.float64), eps)
 
 
 def diagnose_family(
@@ -151,15 +179,9 @@ def diagnose_family(
 ) -> tuple[list[str], str]:
     """The mistake ids whose model reproduces the failed ``stage`` of one float64 run, and
     what was fitted ("" when nothing)."""
-    x = np.asarray(x, dtype=np.float64)
-    g = np.ones(member.param_shape(x.shape)) if gamma is None else np.asarray(gamma, np.float64)
+    models = model_outputs(member, stage, x, gamma, beta, eps, dy)
+    got = y if stage == "forward" else dx
     with np.errstate(all="ignore"):
-        if stage == "forward":
-            models = _forward_models(member, x, g, beta, eps)
-            got = y
-        else:
-            models = _backward_models(member, x, g, np.asarray(dy, np.float64), eps)
-            got = dx
         found = [k for k, v in models.items() if got is not None and _close(got, v)]
     if not found:
         return [], ""

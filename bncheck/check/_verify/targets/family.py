@@ -126,16 +126,79 @@ class FamilyAdapter:
         #: the members (their --norm text) for which gamma is passed in the broadcast shape
         #: (1, C, 1, ...) instead of (C,)
         self.broadcast_for: set[str] = set()
+        #: --axis -1: the target takes channels last; x and dy are handed over with the
+        #: channel axis moved last, y and dx moved back (every member read channels first)
+        self.channels_last = False
+        #: c of gamma = parameter + c per (member, dtype), found by behaviour (scale_offset)
+        self.offsets: dict[tuple[str, str], float] = {}
 
     # -- the protocol ---------------------------------------------------------------------
 
+    #: whether the adapter builds the target with constructor arguments guessed from their
+    #: names (a hand-written class): a size mismatch it raises is then bncheck's guess
+    guessed_build = False
+
     def describe(self) -> dict[str, Any]:
+        mapping = self.mapping()
+        if self.channels_last:
+            mapping.append(
+                "channels last (--axis -1): x and dy handed over as (N, ..., C), y and dx moved "
+                "back; the member is read on (N, C, ...)"
+            )
         return {
             "kind": self.kind,
-            "mapping": self.mapping(),
+            "mapping": mapping,
             "ndims": [],
             "probe": False,
+            "guessed_build": self.guessed_build,
         }
+
+    def _to_target(self, a: Any) -> Any:
+        """An array of the checks' layout (N, C, ...) as the target takes it."""
+        if not self.channels_last or np.ndim(a) < 3:
+            return a
+        return np.moveaxis(np.asarray(a), 1, -1)
+
+    def _from_target(self, a: Any) -> Any:
+        """The inverse of :meth:`_to_target` (an array of x's shape from the target)."""
+        if not self.channels_last or not isinstance(a, np.ndarray) or a.ndim < 3:
+            return a
+        return np.moveaxis(a, -1, 1)
+
+    def _offset_key(self) -> tuple[str, str]:
+        return (self.member.text(), self.dtype)
+
+    def offset(self) -> float:
+        """c of gamma = parameter + c for the member and dtype (0.0 until found)."""
+        return self.offsets.get(self._offset_key(), 0.0)
+
+    def _find_offset(self, run: Callable[[float], Any], name: str) -> float:
+        """c for the member and dtype, found once: ``run(p)`` is the target's y with its scale
+        parameter filled with p and beta 0 (:func:`scale_offset`); what was found, when it is
+        not the plain form, is said under "Plugged in as". A probe the target refuses finds
+        nothing (tried again on the next call)."""
+        key = self._offset_key()
+        if key in self.offsets:
+            return self.offsets[key]
+        try:
+            ys = [as_array(run(p)) for p in (0.0, 1.0, 2.0)]
+            c, why = scale_offset(*(np.asarray(y, dtype=np.float64) for y in ys))
+        except Exception:
+            return 0.0
+        self.offsets[key] = c
+        if c:
+            text = (
+                f"gamma = {c:g} + {name} (the layer scales by {c:g} + {name}: found by "
+                f"behaviour, its output at {name} = 0 being {c:g}·x_hat); bncheck sets {name} = "
+                f"gamma − {c:g} and reads d/d{name} as dgamma"
+            )
+        elif why:
+            text = f"{name}: {why}; taken as gamma = {name}"
+        else:
+            return c
+        if text not in self.found:
+            self.found.append(text)
+        return c
 
     def mapping(self) -> list[str]:
         return []
@@ -175,7 +238,7 @@ class FamilyAdapter:
         if p is None or self.member.text() not in self.broadcast_for:
             return p
         shape = [1] * x.ndim
-        shape[1] = p.size
+        shape[-1 if self.channels_last else 1] = p.size
         return p.reshape(shape)
 
     def _grad(self, g: Any, x_shape: tuple[int, ...], what: str) -> Any:
@@ -187,6 +250,46 @@ class FamilyAdapter:
         if isinstance(a, np.ndarray) and a.shape != want and a.size == int(np.prod(want)):
             return a.reshape(want)
         return a
+
+
+#: how closely a layer's outputs must follow y(p) = (p + c)·x_hat (relative to their size)
+#: for c to be taken: far above float32 rounding, far below any other relation's misfit
+OFFSET_MATCH = 1e-4
+
+
+def scale_offset(y0: Any, y1: Any, y2: Any) -> tuple[float, str]:
+    """(c, "") when a layer whose outputs with beta = 0 and its scale parameter filled with
+    0, 1 and 2 are ``y0``, ``y1``, ``y2`` scales by parameter + c (Gemma's RMSNorm and others
+    keep a zero-initialised ``weight`` and scale by 1 + weight: c = 1), a whole c taken
+    exactly; (0.0, "") for the plain form (y0 = 0) and for a parameter that changes nothing
+    (a mistake the checks name); (0.0, why) when the outputs follow no such law.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check._verify.targets.family import scale_offset
+    >>> xh = np.array([-1.2, 0.3, 0.9])
+    >>> scale_offset(0 * xh, xh, 2 * xh), scale_offset(xh, 2 * xh, 3 * xh)
+    ((0.0, ''), (1.0, ''))
+    >>> scale_offset(xh, np.e * xh, np.e**2 * xh)[1]  # exp(parameter)
+    'its output is not affine in it (y(2) − y(1) ≠ y(1) − y(0))'
+    """
+    y0, y1, y2 = (np.asarray(y, dtype=np.float64) for y in (y0, y1, y2))
+    with np.errstate(all="ignore"):
+        size = float(max(np.max(np.abs(y), initial=0.0) for y in (y0, y1, y2)))
+        if not np.isfinite(size) or size == 0 or np.max(np.abs(y0)) <= OFFSET_MATCH * size:
+            return 0.0, ""
+        d1, d2 = y1 - y0, y2 - y1
+        if np.max(np.abs(d1)) <= OFFSET_MATCH * size:
+            return 0.0, ""
+        if np.max(np.abs(d2 - d1)) > OFFSET_MATCH * np.max(np.abs(d1)):
+            return 0.0, "its output is not affine in it (y(2) − y(1) ≠ y(1) − y(0))"
+        c = float(np.sum(y0 * d1) / np.sum(d1 * d1))
+        if np.max(np.abs(y0 - c * d1)) > OFFSET_MATCH * size:
+            return 0.0, "its output at 0 is not a multiple of its effect (no gamma = it + c)"
+    if abs(c - round(c)) <= OFFSET_MATCH:
+        c = float(round(c))
+    return c, ""
 
 
 class FamilyFunctional(FamilyAdapter):
@@ -215,6 +318,10 @@ class FamilyFunctional(FamilyAdapter):
         if not roles or any(r is None for r in roles):  # unnamed: (x, gamma, beta, eps)
             roles = list[str | None](("gamma", "beta", "eps"))[: max(len(roles), 2)]
         self.roles = roles
+        names = [p.name for p in params]
+        self.gamma_name = next(
+            (n for n, r in zip(names, roles, strict=False) if r == "gamma"), "gamma"
+        )
 
     def mapping(self) -> list[str]:
         args = ", ".join(["x", *(r or "?" for r in self.roles)])
@@ -223,13 +330,13 @@ class FamilyFunctional(FamilyAdapter):
             f"{self.bwd.__name__}(dout, cache) -> (dx, dgamma[, dbeta])"
         ]
 
-    def _args(self, x: Any) -> list[Any]:
+    def _args(self, x: Any, gamma: Any, beta: Any) -> list[Any]:
         out: list[Any] = []
         for role in self.roles:
             if role == "gamma":
-                out.append(self._param(self.gamma, x))
+                out.append(self._param(gamma, x))
             elif role == "beta":
-                out.append(self._param(self.beta, x))
+                out.append(self._param(beta, x))
             elif role == "groups":
                 out.append(self.member.groups if self.member.kind == "group" else 1)
             elif role == "param":
@@ -238,37 +345,47 @@ class FamilyFunctional(FamilyAdapter):
                 out.append(self.eps)
         return out
 
-    def forward(self, x: Any, train: bool) -> Any:
-        self.x_shape = tuple(x.shape)
+    def _call(self, x: Any, gamma: Any, beta: Any) -> tuple[Any, Any]:
+        """(y, cache) of one call of the forward on ``x`` (the checks' layout)."""
+        xt = self._to_target(x)
         try:
-            result = self.fwd(x, *self._args(x))
+            result = self.fwd(xt, *self._args(xt, gamma, beta))
         except Exception:
             key = self.member.text()
-            if (
-                key in self.broadcast_for
-                or self.gamma is None
-                or self.member.kind in ("layer", "rms")
-            ):
+            if key in self.broadcast_for or gamma is None or self.member.kind in ("layer", "rms"):
                 raise
             self.broadcast_for.add(key)  # gamma of shape (1, C, 1, 1), as cs231n's spatial forms
             try:
-                result = self.fwd(x, *self._args(x))
+                result = self.fwd(xt, *self._args(xt, gamma, beta))
             except Exception:
                 self.broadcast_for.discard(key)
                 raise
         if isinstance(result, tuple) and len(result) == 2:
-            y, self.cache = result
-        else:
-            y, self.cache = result, None
-        return as_array(y)
+            return self._from_target(as_array(result[0])), result[1]
+        return self._from_target(as_array(result)), None
+
+    def forward(self, x: Any, train: bool) -> Any:
+        self.x_shape = tuple(x.shape)
+        gamma = self.gamma
+        if gamma is not None:
+            g = np.asarray(gamma)
+            small = np.array(x, copy=True)  # its shape: a jitted target compiles nothing new
+            zero = None if self.beta is None else np.zeros_like(np.asarray(self.beta))
+            c = self._find_offset(
+                lambda p: self._call(small, np.full_like(g, p), zero)[0], self.gamma_name
+            )
+            if c:
+                gamma = (g - c).astype(g.dtype)
+        y, self.cache = self._call(x, gamma, self.beta)
+        return y
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
-        result = self.bwd(dy, self.cache)
+        result = self.bwd(self._to_target(dy), self.cache)
         if isinstance(result, dict):
             got = [result.get(k) for k in ("dx", "dgamma", "dbeta")]
         else:
             got = returned_grads(result)
-        dx = as_array(got[0])
+        dx = self._from_target(as_array(got[0]))
         return (
             dx,
             self._grad(got[1], self.x_shape, "dgamma"),
@@ -352,6 +469,27 @@ def _build_kwargs(cls: Any, member: Member, eps: float, shape: tuple[int, ...]) 
     return kwargs
 
 
+#: the attribute names of a hand-written layer's gamma and beta
+_GAMMA_ATTRS = ("gamma", "weight", "scale", "g")
+_BETA_ATTRS = ("beta", "bias", "shift", "b")
+
+
+def _attr_name(layer: Any, names: tuple[str, ...], size: int) -> str | None:
+    """The name of the layer's array of ``size`` values among ``names`` (or in its
+    ``params`` dict), None when it has none."""
+    for n in names:
+        cur = getattr(layer, n, None)
+        if isinstance(cur, np.ndarray) and cur.size == size:
+            return n
+    params = getattr(layer, "params", None)
+    if isinstance(params, dict):
+        for n in names:
+            cur = params.get(n)
+            if isinstance(cur, np.ndarray) and cur.size == size:
+                return n
+    return None
+
+
 _SIZE_NAMES = ("normalized_shape", "dim", "d", "num_features", "features", "num_channels", "size")
 
 
@@ -360,6 +498,7 @@ class FamilyLayer(FamilyAdapter):
     parameter shape that depends on it), kept until the next ``new``."""
 
     kind = "layer"
+    guessed_build = True
 
     def __init__(self, cls: Any, name: str) -> None:
         super().__init__(name)
@@ -416,28 +555,51 @@ class FamilyLayer(FamilyAdapter):
         if self.layer is None or self.built_for != pshape:
             self.layer = self._build(shape)
             self.built_for = pshape
-            self._set(("gamma", "weight", "scale", "g"), self.gamma)
-            self._set(("beta", "bias", "shift", "b"), self.beta)
+            self.set_params(self.gamma, self.beta)
 
     def set_params(self, gamma: Any, beta: Any) -> None:
         super().set_params(gamma, beta)
-        if self.layer is not None:
-            self._set(("gamma", "weight", "scale", "g"), gamma)
-            self._set(("beta", "bias", "shift", "b"), beta)
+        if self.layer is None:
+            return
+        if gamma is not None:
+            g = np.asarray(gamma)
+            c = self._layer_offset(g.size, beta)
+            gamma = g - c if c else g
+        self._set(self.layer, _GAMMA_ATTRS, gamma)
+        self._set(self.layer, _BETA_ATTRS, beta)
 
-    def _set(self, attr_names: tuple[str, ...], value: Any) -> None:
+    def _layer_offset(self, size: int, beta: Any) -> float:
+        """c of gamma = parameter + c, probed on a layer of its own (the one in use keeps its
+        state) on a random input of the current shape."""
+        shape = self.x_shape or (2, size)
+        where = _attr_name(self.layer, _GAMMA_ATTRS, size)
+        if where is None:
+            return 0.0
+        x = self._to_target(np.random.default_rng(5).normal(1.0, 2.0, size=shape))
+
+        def run(p: float) -> Any:
+            layer = self._build(shape)
+            self._set(layer, _GAMMA_ATTRS, np.full(size, p))
+            if beta is not None:
+                self._set(layer, _BETA_ATTRS, np.zeros(np.asarray(beta).size))
+            return self._from_target(as_array(self._call(layer, x, True)))
+
+        return self._find_offset(run, where)
+
+    def _set(self, layer: Any, attr_names: tuple[str, ...], value: Any) -> None:
         if value is None:
             return
+        value = np.asarray(value)
         for n in attr_names:
-            cur = getattr(self.layer, n, None)
+            cur = getattr(layer, n, None)
             if isinstance(cur, np.ndarray) and cur.size == value.size:
-                setattr(self.layer, n, value.astype(cur.dtype).reshape(cur.shape).copy())
+                setattr(layer, n, value.astype(cur.dtype).reshape(cur.shape).copy())
                 return
-        if isinstance(getattr(self.layer, "params", None), dict):
+        if isinstance(getattr(layer, "params", None), dict):
             for n in attr_names:
-                cur = self.layer.params.get(n)
+                cur = layer.params.get(n)
                 if isinstance(cur, np.ndarray) and cur.size == value.size:
-                    self.layer.params[n] = value.astype(cur.dtype).reshape(cur.shape).copy()
+                    layer.params[n] = value.astype(cur.dtype).reshape(cur.shape).copy()
                     return
 
     def _get(self, role: str) -> Any:
@@ -457,7 +619,7 @@ class FamilyLayer(FamilyAdapter):
         self.x_shape = tuple(x.shape)
         self.last_x = np.array(x, dtype=np.float64, copy=True) if train else None
         self._ensure(self.x_shape)
-        return as_array(self._call(self.layer, x, train))
+        return self._from_target(as_array(self._call(self.layer, self._to_target(x), train)))
 
     def find_running(self, ndim: int) -> str:
         """Running statistics of the member on ``ndim``-D input, by behaviour."""
@@ -467,7 +629,7 @@ class FamilyLayer(FamilyAdapter):
         def trained(batches: list[np.ndarray]) -> Any:
             layer = self._build(shape)
             for x in batches:
-                self._call(layer, x.copy(), True)
+                self._call(layer, self._to_target(x.copy()), True)
             return layer
 
         self.running = running_by_behaviour(trained, shape, c, set())
@@ -495,15 +657,17 @@ class FamilyLayer(FamilyAdapter):
         found = P.scalar_attr(self.layer, P.EPS_NAMES)
         if found:
             out["eps"] = found[1]
-        out["gamma"] = self._get("gamma")
+        gamma = self._get("gamma")
+        out["gamma"] = gamma + self.offset() if gamma is not None else None  # the effective one
         out["beta"] = self._get("beta")
         return out
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         size = int(np.prod(self.member.param_shape(self.x_shape)))
         before = {p: np.array(as_array(v), copy=True) for p, v in leaves(self.layer, size).items()}
-        result = call_one(self.layer.backward, dy)
+        result = call_one(self.layer.backward, self._to_target(dy))
         got = returned_grads(result)
+        got[0] = self._from_target(as_array(got[0]))
         grads = getattr(self.layer, "grads", None)
         for i, names in (
             (1, ("dgamma", "dweight", "dscale", "gamma")),
@@ -576,9 +740,7 @@ class FamilyLayer(FamilyAdapter):
 
     def layer_param(self, role: str) -> Any:
         """The layer's gamma (``role`` "gamma") or beta array, None when it has none."""
-        names = (
-            ("gamma", "weight", "scale", "g") if role == "gamma" else ("beta", "bias", "shift", "b")
-        )
+        names = _GAMMA_ATTRS if role == "gamma" else _BETA_ATTRS
         for n in names:
             cur = getattr(self.layer, n, None)
             if isinstance(cur, np.ndarray):
@@ -669,9 +831,9 @@ class FamilyTorch(FamilyAdapter):
         self.x_shape = tuple(x.shape)
         self._ensure(self.x_shape)
         self.module.train(train)
-        self.x_t = torch.from_numpy(np.array(x)).requires_grad_(True)
+        self.x_t = torch.from_numpy(np.array(self._to_target(x))).requires_grad_(True)
         self.y_t = self.module(self.x_t)
-        return self.y_t.detach().numpy().copy()
+        return np.array(self._from_target(self.y_t.detach().numpy()))
 
     def _tracks(self) -> bool:
         return bool(self.config.get("track_running_stats")) and self.rank is not None
@@ -698,11 +860,11 @@ class FamilyTorch(FamilyAdapter):
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         import torch
 
-        self.y_t.backward(torch.from_numpy(np.array(dy)))
+        self.y_t.backward(torch.from_numpy(np.array(self._to_target(dy))))
         w = getattr(self.module, "weight", None)
         b = getattr(self.module, "bias", None)
         return (
-            self.x_t.grad.numpy().copy(),
+            np.array(self._from_target(self.x_t.grad.numpy())),
             self._grad(None if w is None else w.grad, self.x_shape, "dgamma"),
             self._grad(None if b is None else b.grad, self.x_shape, "dbeta"),
         )
@@ -715,6 +877,7 @@ class FamilyTorchModule(FamilyTorch):
     ones that follow the affine law (:meth:`_params_by_behaviour`), gradients by autograd."""
 
     kind = "torch"
+    guessed_build = True
 
     def __init__(self, cls: Any, name: str) -> None:
         super().__init__(cls, name)
@@ -776,10 +939,10 @@ class FamilyTorchModule(FamilyTorch):
     def _params_by_behaviour(self, size: int) -> dict[str, Any]:
         """gamma and beta among the module's parameters of the parameters' size when none is
         named as the name table knows (``gain``/``offset``, ``alpha``/``delta``, ...), by the
-        affine law y = gamma·x̂ + beta: with one set to 0 and the other to 1, beta's output is
-        1 everywhere; a single parameter is gamma when setting it to 0 makes y 0. {} when the
-        law tells none apart (more than two such parameters, or none obeys it). Each
-        parameter gets its value back."""
+        affine law y = gamma·x̂ + beta: with both at 0, adding 1 to beta adds 1 everywhere
+        (whatever offset the scale has, :func:`scale_offset`); a single parameter is gamma
+        when it changes y. {} when the law tells none apart (more than two such parameters,
+        or none obeys it). Each parameter gets its value back."""
         import torch
 
         if self.module is None:
@@ -798,13 +961,18 @@ class FamilyTorchModule(FamilyTorch):
                 with torch.no_grad():
                     if len(params) == 1:
                         params[0].zero_()
-                        if torch.all(self.module(x) == 0):
+                        y0 = self.module(x)
+                        params[0].fill_(1.0)
+                        d = self.module(x) - y0  # gamma (+ c) scales; a beta adds 1
+                        if d.abs().max() > 0 and not torch.allclose(d, torch.ones_like(d)):
                             found = {"gamma": params[0]}
                     else:
                         for g, b in ((params[0], params[1]), (params[1], params[0])):
                             g.zero_()
-                            b.fill_(1.0)
-                            if torch.all(self.module(x) == 1):
+                            b.zero_()
+                            y0 = self.module(x)
+                            b.fill_(1.0)  # beta adds itself, whatever gamma (+ c) scales
+                            if torch.allclose(self.module(x) - y0, torch.ones_like(y0)):
                                 found = {"gamma": g, "beta": b}
                                 break
             except Exception:  # the module refuses the probe: nothing found
@@ -822,19 +990,52 @@ class FamilyTorchModule(FamilyTorch):
         FamilyAdapter.set_params(self, gamma, beta)
         if self.module is None:
             return
+        if gamma is not None:
+            c = self._module_offset(beta is not None)
+            gamma = np.asarray(gamma) - c if c else gamma
         with torch.no_grad():
             for role, value in (("gamma", gamma), ("beta", beta)):
                 target = self._torch_param(role)
                 if value is not None and target is not None:
                     target.copy_(torch.from_numpy(np.asarray(value)).reshape(target.shape))
 
+    def _module_offset(self, with_beta: bool) -> float:
+        """c of gamma = parameter + c (:func:`scale_offset`), probed on the module in use on
+        a random input of the current shape, its state put back."""
+        import torch
+
+        if self._offset_key() in self.offsets:
+            return self.offset()
+        g = self._torch_param("gamma")
+        if g is None:
+            return 0.0
+        b = self._torch_param("beta") if with_beta else None
+        name = next((n for n, p in self.module.named_parameters() if p is g), "weight")
+        shape = self.x_shape or (2, g.numel())
+        rng = np.random.default_rng(5)
+        x = np.array(self._to_target(rng.normal(1.0, 2.0, size=shape)))
+        x_t = torch.from_numpy(x).to(g.dtype)
+        saved = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+
+        def run(p: float) -> Any:
+            with torch.no_grad():
+                g.fill_(p)
+                if b is not None:
+                    b.zero_()
+                return self.module(x_t).detach().numpy().copy()
+
+        try:
+            return self._find_offset(run, name)
+        finally:
+            self.module.load_state_dict(saved)
+
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         import torch
 
-        self.y_t.backward(torch.from_numpy(np.array(dy)))
+        self.y_t.backward(torch.from_numpy(np.array(self._to_target(dy))))
         w, b = self._torch_param("gamma"), self._torch_param("beta")
         return (
-            self.x_t.grad.numpy().copy(),
+            np.array(self._from_target(self.x_t.grad.numpy())),
             self._grad(None if w is None else w.grad, self.x_shape, "dgamma"),
             self._grad(None if b is None else b.grad, self.x_shape, "dbeta"),
         )
@@ -940,10 +1141,13 @@ def _plain_pairs(module: Any) -> list[tuple[str, str]]:
     return out
 
 
-def load_family(target: Any, norm: str | None = None) -> FamilyAdapter:
+def load_family(target: Any, norm: str | None = None, axis: int = 1) -> FamilyAdapter:
     """Load ``target`` (a spec string or object) as a family target (in the worker process);
     ``norm``: the member stated with --norm, else the one its name claims, else layer norm
-    until the parent's fit says otherwise."""
+    until the parent's fit says otherwise; ``axis`` -1: the target takes channels last (a
+    function, a hand-written layer or torch module: x and dy handed over with the channel
+    axis moved last; torch's own norms take channels first and refuse it; the Flax and Keras
+    classes are given the layout they take whatever it says)."""
     from bncheck.check._verify.targets.dispatch import resolve
     from bncheck.exceptions import LoadError
 
@@ -963,6 +1167,14 @@ def load_family(target: Any, norm: str | None = None) -> FamilyAdapter:
             "functions, a layer class with forward and backward, a torch.nn, flax.linen or Keras "
             "norm class)"
         )
+    if axis == -1:
+        if isinstance(adapter, (FamilyFunctional, FamilyLayer, FamilyTorchModule)):
+            adapter.channels_last = True
+        elif isinstance(adapter, FamilyTorch):
+            raise LoadError(
+                f"--axis -1 (channels last) given for torch.nn.{adapter.cls.__name__}, which "
+                "takes channels first, (N, C, ...); drop --axis"
+            )
     if adapter.claim is None and isinstance(adapter, FamilyFunctional):
         adapter.claim = claimed_kind(adapter.fwd.__name__)
     if norm is not None:
