@@ -639,6 +639,24 @@ def _without_beta(case: Case) -> Case:
     return case if case.beta is None else dataclasses.replace(case, beta=np.zeros_like(case.beta))
 
 
+def params_free(proc: TargetProcess) -> bool:
+    """Whether the target said its parameters cannot be set (none found): its cases run with
+    gamma = 1 and beta = 0, the values it is judged with."""
+    return proc.description.get("params_free") is True
+
+
+def _fitted_params(proc: TargetProcess, case: Case) -> Case:
+    """``case`` as the target can be given it: beta = 0 for a target without beta, gamma = 1
+    and beta = 0 for one whose parameters cannot be set."""
+    if params_free(proc):
+        case = dataclasses.replace(
+            case,
+            gamma=np.ones_like(case.gamma),
+            beta=None if case.beta is None else np.zeros_like(case.beta),
+        )
+    return _without_beta(case) if beta_free(proc) else case
+
+
 def _outputs(
     member: Member,
     case: Case,
@@ -699,8 +717,7 @@ def check_forward_backward(
         runs += [(many, c) for c in kernel_cases(many, ndim, dtype, options.seed)[::3]]
     no_beta = beta_free(proc)
     for as_member, case in runs:
-        if no_beta:
-            case = _without_beta(case)
+        case = _fitted_params(proc, case)
         try:
             case, run = _run_laid_out(proc, as_member, case, options)
             try:
@@ -915,8 +932,7 @@ def check_fd(proc: TargetProcess, member: Member, ndim: int, options: Options) -
     check_id = str(CheckId("backward-fd", ndim, "float64"))
     case = make_cases(member, ndim, "float64", options.seed, 0)[0]
     no_beta = beta_free(proc)
-    if no_beta:
-        case = _without_beta(case)
+    case = _fitted_params(proc, case)
     rng = np.random.default_rng([options.seed, 232, ndim])
     shape = case.x.shape
     pshape = member.param_shape(shape)
@@ -1047,8 +1063,7 @@ def check_identities(
     check_id = str(CheckId("identities", ndim, "float64"))
     case = make_cases(member, ndim, "float64", options.seed, 0)[0]
     no_beta = beta_free(proc)
-    if no_beta:
-        case = _without_beta(case)
+    case = _fitted_params(proc, case)
     try:
         run = _run(proc, member, case.x, case.gamma, case.beta, EPS, case.dy)
         got = _outputs(member, case, run, no_beta=no_beta)

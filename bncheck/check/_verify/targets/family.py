@@ -474,6 +474,18 @@ _GAMMA_ATTRS = ("gamma", "weight", "scale", "g")
 _BETA_ATTRS = ("beta", "bias", "shift", "b")
 
 
+def _any_array(layer: Any, names: tuple[str, ...]) -> bool:
+    """Whether the layer holds an array under one of ``names`` (or in its ``params`` dict),
+    of any size."""
+    params = getattr(layer, "params", None)
+    for n in names:
+        if isinstance(getattr(layer, n, None), np.ndarray):
+            return True
+        if isinstance(params, dict) and isinstance(params.get(n), np.ndarray):
+            return True
+    return False
+
+
 def _attr_name(layer: Any, names: tuple[str, ...], size: int) -> str | None:
     """The name of the layer's array of ``size`` values among ``names`` (or in its
     ``params`` dict), None when it has none."""
@@ -535,6 +547,30 @@ class FamilyLayer(FamilyAdapter):
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
         self.channels, self.ndim = int(num_features), int(ndim)
         return super().new(num_features, dtype, eps, ndim)
+
+    def describe(self) -> dict[str, Any]:
+        """As any family target's, and whether its parameters cannot be set: a layer built
+        on a probe shape holds no array under a gamma or beta name (nor in a ``params``
+        dict), so its cases run with gamma = 1 and beta = 0, the values it is judged with,
+        never with parameters it was not given."""
+        out = super().describe()
+        try:
+            layer = self._build((4, 6))
+            out["params_free"] = not any(
+                _any_array(layer, names) for names in (_GAMMA_ATTRS, _BETA_ATTRS)
+            )
+        except Exception:
+            pass
+        if out.get("params_free"):
+            out["mapping"] = [
+                *out["mapping"],
+                "parameters: none found (no array named "
+                + "/".join(_GAMMA_ATTRS)
+                + " or "
+                + "/".join(_BETA_ATTRS)
+                + "): checked with gamma = 1 and beta = 0",
+            ]
+        return out
 
     def reset(self) -> None:
         self.layer = None

@@ -50,6 +50,8 @@ class LayerDriver:
         self.obj: Any = None
         #: an instance target has a fixed number of channels; a factory takes any
         self.channels: int | None = None
+        #: the channels of the instance new() made last
+        self.width = 0
         self.axis = axis
         #: the channel axis was given (--axis, bncheck.adapt); else a layer that takes 4-D
         #: input channels-last only is driven so, found by behaviour
@@ -132,6 +134,7 @@ class LayerDriver:
 
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
         self.last_ndim = ndim
+        self.width = num_features
         self.obj = self._make(num_features, np.dtype(dtype), ndim)
         c = num_features
         if self.lazy_params or self.lazy_running:
@@ -340,6 +343,10 @@ class LayerDriver:
 
     def state(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        if self.params is None and self.width:
+            # none found: judged as the mapping says, gamma = 1 and beta = 0, never with the
+            # case's parameters, which this layer was never given
+            out["gamma"], out["beta"] = np.ones(self.width), np.zeros(self.width)
         if self.params is not None:
             for key, slot in zip(("gamma", "beta"), self.params, strict=True):
                 value = as_array(slot.get(self.obj))

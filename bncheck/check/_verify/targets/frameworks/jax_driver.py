@@ -64,6 +64,8 @@ class JaxAdapter:
         self.contracts = Contract()
         self.mapping: list[str] = []
         self.channels: int | None = None
+        #: the (C, dtype, rank, axis) of the instance new() made last
+        self.cache_key: tuple[Any, ...] = ()
         self.cache: dict[tuple[Any, ...], Steps] = {}
         self.cur: Steps | None = None
         self.params: Any = None
@@ -243,6 +245,7 @@ class JaxAdapter:
         self.x64(dtype == "float64")
         self.dtype = dtype
         key = (num_features, dtype, ndim, self.axis if ndim > 2 else None)
+        self.cache_key = key
         if key not in self.cache:
             self.cache[key] = self._build(num_features, dtype, ndim)
         self.cur = self.cache[key]
@@ -299,6 +302,12 @@ class JaxAdapter:
     def state(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         cur = self.cur
+        if cur is not None and cur.param_paths is None:
+            # none found: judged as the mapping says, gamma = 1 and beta = 0, never with the
+            # case's parameters, which this layer was never given
+            c = self.cache_key[0] if self.cache_key else 0
+            if c:
+                out["gamma"], out["beta"] = np.ones(c), np.zeros(c)
         if cur is not None and cur.param_paths is not None:
             for key, path in zip(("gamma", "beta"), cur.param_paths, strict=True):
                 out[key] = cur.get(get_at(self.params, path)).reshape(-1)
