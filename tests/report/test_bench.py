@@ -99,9 +99,11 @@ def test_a_family_target_is_met_at_its_limit_and_judged_on_the_worse_pass() -> N
 def test_the_family_cases_time_pytorch_beside_bncheck() -> None:
     timings = run(rounds=1, cases=FAMILY, with_torch=True)
     assert {(t.case, t.implementation) for t in timings} == {
-        (c.name, i) for c in FAMILY for i in (FUNCTIONAL, TORCH)
+        (c.name, i) for c in FAMILY for i in (FUNCTIONAL, TORCH, FLOOR)
     }
-    assert all(not math.isnan(paired_ratio(timings, c.name, FUNCTIONAL, TORCH)) for c in FAMILY)
+    for c in FAMILY:
+        for num, den in ((FUNCTIONAL, TORCH), (FUNCTIONAL, FLOOR), (TORCH, FLOOR)):
+            assert not math.isnan(paired_ratio(timings, c.name, num, den)), (c.name, num, den)
 
 
 def test_the_paired_ratio_is_the_median_of_the_ratios_within_a_round() -> None:
