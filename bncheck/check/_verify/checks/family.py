@@ -10,7 +10,8 @@ family member; docs/design.md, "The normalization family").
    normwise distance below :data:`FIT_MATCH`) is found; a stated member (``--norm``) or the
    member the target's name claims (``layernorm_forward``, ``torch.nn.GroupNorm``) is what
    is then checked, and a different member found is a failure named
-   ``wrong-reduction-axes`` (or ``rms-subtracts-mean``: an RMSNorm that computes LayerNorm).
+   ``wrong-reduction-axes`` (or ``rms-subtracts-mean``: an RMSNorm that computes LayerNorm;
+   ``layer-without-mean``: a LayerNorm that computes RMSNorm).
 2. ``forward/<n>d/<dtype>`` and ``backward/<n>d/<dtype>``: the target against the mpmath truth
    of the member (:func:`bncheck.check.truth.exact_batchnorm` over its spec, or
    :func:`bncheck.check.truth.exact_rmsnorm`) on seeded cases in four regimes (standard,
@@ -1275,12 +1276,16 @@ def run_family(
             continue
         if dists[ndim].get(member.text(), float("inf")) <= FIT_MATCH:
             continue  # it fits the member checked too (G passed to it: every grouping fits)
-        wrong = (
-            ["rms-subtracts-mean"]
-            if member.kind == "rms" and f.kind == "layer" and f.k == member.k
-            else ["wrong-reduction-axes"]
+        if member.kind == "rms" and f.kind == "layer" and f.k == member.k:
+            wrong = ["rms-subtracts-mean"]
+        elif member.kind == "layer" and f.kind == "rms" and f.k == member.k:
+            wrong = ["layer-without-mean"]
+        else:
+            wrong = ["wrong-reduction-axes"]
+        rows.append(
+            f"on {ndim}-D input it computes {f}, not {member}"
+            + (f" (--norm {f.text()} checks it as that)" if stated is None else "")
         )
-        rows.append(f"on {ndim}-D input it computes {f}, not {member}")
     checks.append(
         CheckResult(
             "norm",

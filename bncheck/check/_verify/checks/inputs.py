@@ -66,7 +66,9 @@ SHAPES: dict[int, tuple[int, ...]] = {2: (16, 3), 3: (4, 3, 5), 4: (4, 3, 3, 2),
 #: vector and tile boundaries (1, small primes, 8, 16, 17, 33, 64, 65, 129, a few thousand),
 #: values per channel from 2 to beyond 65 536 (odd sizes just past powers of two, > 4096 and
 #: not a multiple of it), a batch of 1 with spatial sides, and every layout, x and dy also in
-#: different layouts (:data:`~bncheck.check.strategies.MIXED_LAYOUTS`). The large ones are
+#: different layouts (:data:`~bncheck.check.strategies.MIXED_LAYOUTS`: on a batch of one with a
+#: spatial side of 1, and on shapes with two or more axes longer than 1 within each channel,
+#: where a pairing of x and dy in memory order differs from the one by index). The large ones are
 #: few: they are judged against the double-double reference
 #: (:mod:`bncheck.check._verify.checks.large_truth`). Ranks 3 and 5 fold the 4-D shapes.
 KERNEL_CASES: dict[int, tuple[tuple[tuple[int, ...], str], ...]] = {
@@ -98,6 +100,8 @@ KERNEL_CASES: dict[int, tuple[tuple[tuple[int, ...], str], ...]] = {
         ((2, 16, 51, 50), "channels_last"),
         ((1, 3, 257, 257), "F"),
         ((1, 17, 1, 2), "F-dy"),
+        ((2, 8, 3, 3), "F-x"),
+        ((3, 17, 2, 5), "F-dy"),
     ),
 }
 

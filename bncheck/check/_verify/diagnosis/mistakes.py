@@ -530,6 +530,14 @@ MISTAKES: tuple[Mistake, ...] = (
         "y = gamma·x/sqrt(mean(x²) + eps): no mean",
         ("norm", "y", "dx", "dgamma"),
     ),
+    Mistake(
+        "layer-without-mean",
+        "a LayerNorm that does not subtract the mean (it computes RMSNorm over the same axes; "
+        "T5's LayerNorm does so by design)",
+        "subtract the mean: y = gamma·(x − mean)/sqrt(var + eps) + beta; or, if RMSNorm is "
+        "meant, verify it with --norm rms",
+        ("norm", "y", "dx", "dgamma"),
+    ),
     # rounding, not a formula: matched by bncheck/check/_verify/diagnosis/one_pass.py
     Mistake(
         "one-pass-variance",
