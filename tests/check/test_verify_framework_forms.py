@@ -85,7 +85,9 @@ def test_a_factory_that_raises_raises_its_own_error_when_no_framework_builds_it(
         frameworks.factory_framework(broken)
 
 
-@pytest.mark.parametrize("obj", [object(), {"a": 1}, [1, 2], int], ids=str)
+@pytest.mark.parametrize(
+    "obj", [object(), {"a": 1}, [1, 2], int], ids=["object", "dict", "list", "class"]
+)
 def test_held_by_finds_nothing_in_objects_that_hold_no_framework_layer(obj: Any) -> None:
     assert frameworks.held_by(obj) == {}
 
