@@ -206,6 +206,18 @@ def rmsnorm_epsout_backward(dout, cache):
     return rmsnorm_backward(dout, cache)
 
 
+def layernorm_nomean_forward(x, gamma, beta, eps):
+    """Forgets the mean: an RMSNorm (plus beta), named LayerNorm (as T5's, by design)."""
+    r = 1 / np.sqrt((x * x).mean(axis=-1, keepdims=True) + eps)
+    y = gamma * x * r
+    return (y if beta is None else y + beta), (x, gamma, r)
+
+
+def layernorm_nomean_backward(dout, cache):
+    dx, dgamma = rmsnorm_backward(dout, cache)
+    return dx, dgamma, dout.reshape(-1, cache[0].shape[-1]).sum(axis=0)
+
+
 # -- a hand-written layer -------------------------------------------------------------------
 
 
@@ -237,5 +249,6 @@ DIAGNOSES = {
     "rmsnorm": [],
     "rmsnorm_centered": ["rms-subtracts-mean"],
     "rmsnorm_epsout": ["eps-outside-sqrt"],
+    "layernorm_nomean": ["layer-without-mean"],
     "LayerNorm": [],
 }
