@@ -10,15 +10,23 @@ from bncheck.check import VerificationReport, verify
 
 
 def verdict(
-    corpus: Path, row: str, target: str, options: dict[str, Any], result: str, named: str
+    corpus: Path,
+    row: str,
+    target: str,
+    options: dict[str, Any],
+    result: str,
+    named: str,
+    only: set[str] | None = None,
 ) -> tuple[VerificationReport, set[str]]:
     """Verify ``target`` of ``corpus`` (float64 unless ``options`` says otherwise: the float32
     runs repeat the same discovery and double the time, and every verdict and name of the
     corpora holds on float64 alone), assert its result and, if given, the mistake named; the
-    report and every mistake its failed checks name."""
+    report and every mistake its failed checks name (with ``only``, exactly those)."""
     report = verify(str(corpus / target), seed=0, **{"dtypes": ("float64",), **options})
     assert report.result == result, (row, [(c.id, c.message[:200]) for c in report.checks])
     diagnosed = {d for c in report.checks if c.status == "fail" for d in c.diagnosis}
     if named:
         assert named in diagnosed, (row, diagnosed)
+    if only is not None:  # the only mistakes the row may name
+        assert diagnosed == only, (row, diagnosed)
     return report, diagnosed

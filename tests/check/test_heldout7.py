@@ -171,9 +171,7 @@ def test_each_family_row_gets_its_verdict(
     named: str,
     only: set[str] | None,
 ) -> None:
-    report, diagnosed = verdict(CORPUS, row, target, options, result, named)
-    if only is not None:
-        assert diagnosed == only, (row, diagnosed)
+    report, _ = verdict(CORPUS, row, target, options, result, named, only)
     said = "\n".join(report.mapping)
     if row == "5":
         assert "gamma = 1 + weight" in said, said

