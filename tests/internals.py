@@ -93,7 +93,12 @@ Process isolation (tests/check/test_verify_hostile.py)
     adapter_protocol
         ``bncheck.check._verify.process.adapter``: the ``Adapter`` protocol every adapter must
         satisfy and ``OPS``, the only calls the target process answers
-        (tests/check/test_adapter_protocol.py).
+        (tests/check/test_adapter_protocol.py); ``copy_out`` and ``COPIED_FROM``, how an
+        adapter's copy of a target's array is traced back to it (tests/check/
+        test_kept_outputs.py).
+    target_child
+        ``bncheck.check._verify.process.child``: ``kept_outputs``, which returned arrays the
+        target process watches for changes by later calls (tests/check/test_kept_outputs.py).
 
 The wire codec (tests/check/test_verify_hostile.py)
     frames
@@ -230,6 +235,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "TargetProcess": ("bncheck.check._verify.process.worker", "TargetProcess"),
     "load_adapter": ("bncheck.check._verify.targets.dispatch", "load_adapter"),
     "adapter_protocol": ("bncheck.check._verify.process.adapter", None),
+    "target_child": ("bncheck.check._verify.process.child", None),
     "frameworks": ("bncheck.check._verify.targets.frameworks", None),
     "CheckId": ("bncheck.check._verify.results", "CheckId"),
     # the wire codec

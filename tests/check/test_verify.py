@@ -88,6 +88,7 @@ MORE = [
     (f"{V}:frozen_running", "torch", "running", "running-stats-frozen"),
     (f"{V}:one_pass_variance", "any", "forward/2d/float64", "one-pass-variance"),
     (f"{V}:workspace_cache", "any", "older-cache", "cache-overwritten"),
+    (f"{V}:workspace_output", "any", "no-mutation", "output-overwritten"),
     (f"{V}:debias_from_one", "zero-debiased", "running", "debias-nonzero-start"),
 ]
 WRONG += MORE

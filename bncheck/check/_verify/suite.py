@@ -259,10 +259,22 @@ def _explain_by_family(checks: list[CheckResult]) -> None:
 
 
 def no_mutation(proc: TargetProcess) -> CheckResult:
+    """``no-mutation``: the target changed none of the arrays it was given (x, dy, gamma,
+    beta) and none it had returned (an earlier call's y or dx that a later call overwrote: the
+    target process watches them, :func:`~bncheck.check._verify.process.child.kept_outputs`)."""
     if not proc.mutations:
         return CheckResult("no-mutation", "pass")
     seen = sorted(set(proc.mutations))
-    what = ", ".join(f"{arg} in {op}" for op, arg in seen)
-    return CheckResult(
-        "no-mutation", "fail", message=f"the target modified {what}", diagnosis=["input-mutated"]
-    )
+    outputs = [(op, arg) for op, arg in seen if " returned by an earlier " in arg]
+    inputs = [(op, arg) for op, arg in seen if (op, arg) not in outputs]
+    said = []
+    if inputs:
+        said.append("the target modified " + ", ".join(f"{arg} in {op}" for op, arg in inputs))
+    if outputs:
+        said.append(
+            "a later call overwrote what the target had returned: "
+            + ", ".join(f"{arg} (during {op})" for op, arg in outputs)
+            + "; its caller still holds those arrays"
+        )
+    diagnosis = (["input-mutated"] if inputs else []) + (["output-overwritten"] if outputs else [])
+    return CheckResult("no-mutation", "fail", message="; ".join(said), diagnosis=diagnosis)

@@ -509,6 +509,15 @@ MISTAKES: tuple[Mistake, ...] = (
         ("older-cache",),
     ),
     Mistake(
+        "output-overwritten",
+        "an array the implementation returned (y or dx) is overwritten by a "
+        "later call: it hands out a buffer it reuses (a workspace kept per shape), so a caller "
+        "holding an earlier output (a second layer of the same shape, a skip connection) sees "
+        "it change",
+        "return arrays of the call's own (or copy out of the reused workspace)",
+        ("no-mutation",),
+    ),
+    Mistake(
         "input-mutated",
         "the implementation modifies its input arrays in place",
         "work on copies; never write to x, gamma, beta or dy",

@@ -12,7 +12,29 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["OPS", "OPTIONAL_OPS", "SYNC_OPS", "Adapter", "SyncAdapterProtocol"]
+__all__ = [
+    "COPIED_FROM",
+    "OPS",
+    "OPTIONAL_OPS",
+    "SYNC_OPS",
+    "Adapter",
+    "SyncAdapterProtocol",
+    "copy_out",
+]
+
+#: during one call in the target process: each array an adapter copied out of the target's own
+#: memory (an ndarray, a tensor's buffer), by the copy's id: (the copy, the target's array).
+#: The child empties it before each call and watches the target's arrays behind a forward's
+#: and a backward's outputs for changes made by later calls
+#: (:func:`~bncheck.check._verify.process.child.kept_outputs`).
+COPIED_FROM: dict[int, tuple[Any, Any]] = {}
+
+
+def copy_out(original: Any) -> Any:
+    """A copy of the target's array ``original``, recorded in :data:`COPIED_FROM`."""
+    copy = original.copy()
+    COPIED_FROM[id(copy)] = (copy, original)
+    return copy
 
 
 @runtime_checkable

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bncheck.check._verify.process import frames, wire
-from bncheck.check._verify.process.adapter import OPS, SYNC_OPS
+from bncheck.check._verify.process.adapter import COPIED_FROM, OPS, SYNC_OPS
 from bncheck.check._verify.process.limits import set_limit
 from bncheck.exceptions import LoadError, TargetImportFailed
 
@@ -125,6 +125,38 @@ def _mutated(snap: list[tuple[str, Any, Any]]) -> list[str]:
     return bad
 
 
+#: how many of the latest forward and backward calls' outputs are watched for later changes
+KEPT_OUTPUTS = 4
+#: the outputs watched, by the position the adapter returns them in: y and dx, which a caller
+#: holds as the call's own; not dgamma and dbeta, which many layers keep in a gradient buffer
+#: of their parameter that the next backward refills or adds to by design (``param.grad``)
+_OUTPUT_NAMES = {"forward": ("y",), "backward": ("dx",)}
+
+
+def kept_outputs(op: str, result: Any) -> list[tuple[str, Any, Any]]:
+    """The target's own arrays behind what a forward or a backward returned, each with the
+    values returned, to be watched during the calls that follow: a target that hands out a
+    buffer it reuses (a workspace kept per shape, "to save allocations") changes an output its
+    caller still holds, which no check of a single call can see. Named "<name> returned by an
+    earlier <op>". An output is found through :data:`~bncheck.check._verify.process.adapter.
+    COPIED_FROM` (the adapters copy every array out of the target's memory); one the target
+    cannot change again (a copy made by a framework, an immutable JAX array) is not watched."""
+    names = _OUTPUT_NAMES.get(op)
+    if names is None:
+        return []
+    items = result if isinstance(result, (tuple, list)) else (result,)
+    kept = []
+    for name, a in zip(names, items, strict=False):
+        if not isinstance(a, np.ndarray) or not a.size:
+            continue
+        found = COPIED_FROM.get(id(a)) or COPIED_FROM.get(id(a.base))
+        if found is None:
+            continue
+        copy, original = found
+        kept.append((f"{name} returned by an earlier {op}", original, copy))
+    return kept
+
+
 def serve(loader: Any, conn: int, setup: ChildSetup) -> None:
     """Child process main loop. Never returns: ends with os._exit.
 
@@ -173,6 +205,7 @@ def serve(loader: Any, conn: int, setup: ChildSetup) -> None:
             send(("load_failed", _load_failure_kind(exc), message, text))
             os._exit(0)
         send(("ready", description), setup.result_limit)
+        earlier: list[list[tuple[str, Any, Any]]] = []  # the latest calls' outputs, watched
         while True:
             payload = frames.read_frame_blocking(fd, 1 << 40)
             _guard(me)
@@ -182,7 +215,8 @@ def serve(loader: Any, conn: int, setup: ChildSetup) -> None:
             if request[0] == "close":
                 break
             _, seq, op, args, names = request
-            snap = _snapshot(args, names)
+            snap = _snapshot(args, names) + [item for kept in earlier for item in kept]
+            COPIED_FROM.clear()
             # arrays the adapter hands to the target itself (e.g. gamma, beta of a functional BN)
             try:
                 watched: dict[str, Any] = getattr(adapter, "watched", dict)()
@@ -197,6 +231,14 @@ def serve(loader: Any, conn: int, setup: ChildSetup) -> None:
                 continue
             _guard(me)
             mutated = _mutated(snap)
+            if mutated:  # an output reported once is not watched again
+                earlier = [[k for k in kept if k[0] not in mutated] for kept in earlier]
+            try:
+                outputs = kept_outputs(op, result)
+            except Exception:  # e.g. an array subclass whose copy fails: not watched
+                outputs = []
+            if outputs:
+                earlier = [*earlier, outputs][-KEPT_OUTPUTS:]
             try:
                 reply = wire.encode(("ok", seq, result, mutated), limit=setup.result_limit)
             except wire.TooLarge as exc:

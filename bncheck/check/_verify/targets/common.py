@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from bncheck.check._verify.process.adapter import copy_out
 from bncheck.check._verify.targets import names as P
 from bncheck.check.norms import BATCH_NORM
 from bncheck.check.tolerances import INFERENCE
@@ -22,12 +23,12 @@ def as_array(value: Any) -> Any:
     if value is None:
         return None
     if hasattr(value, "detach"):
-        return value.detach().cpu().numpy().copy()
+        return copy_out(value.detach().cpu().numpy())
     data = getattr(value, "data", None) if not isinstance(value, np.ndarray) else None
     if isinstance(data, np.ndarray):
-        return data.copy()
+        return copy_out(data)
     if isinstance(value, np.ndarray):
-        return value.copy()
+        return copy_out(value)
     try:
         out = np.array(value)
     except Exception:
