@@ -130,7 +130,10 @@ def candidates(shape: tuple[int, ...]) -> list[Member]:
     out.append(Member("batch"))
     if n >= 3:
         out.append(Member("instance"))
-    out += [Member("group", groups=g) for g in range(2, c) if c % g == 0]
+    # every grouping, one group (a LayerNorm's sets with a per-channel affine: GroupNorm(1, C))
+    # and one channel per group (an InstanceNorm's sets) included: a group norm stated or
+    # named with either is then compared as it is; a tie keeps the earlier names
+    out += [Member("group", groups=g) for g in range(1, c + 1) if c % g == 0 and (g < c or n >= 3)]
     return out
 
 
