@@ -412,7 +412,14 @@ def _judge_running(
                 "computed in float32 from float64 input"
             )
     within = [k for k in every if scores[k] <= 1.0]
-    if within:
+    if within and within[0][0] == declared:  # its update, with the other variance
+        conv, bias = within[0]
+        mom = f", momentum={momenta[conv]!r}" if CONVENTIONS[conv].allows_momentum else ""
+        note = (
+            f"they follow its update, but with the {'unbiased' if bias else 'biased'} "
+            f"batch variance{mom}"
+        )
+    elif within:
         note = f"it follows {_label(within[0], momenta[within[0][0]])}"
     else:
         note = f"it matches no known convention (momentum={momentum!r})"
