@@ -18,9 +18,10 @@ def test_the_frameworks_page_follows_the_numerical_error_report_in_its_worker() 
     full = list(SECTIONS)
     quick = [s for s in SECTIONS if s.in_quick]
     assert _names(worker_chains([(False, full), (True, quick)])) == [
+        # verifies each framework's BN, the longest: its own worker, started first
+        [(0, "framework_survey")],
         [(0, "numerical_error"), (0, "frameworks")],  # it reuses that report's mpmath truths
         [(0, "family_error"), (0, "family_frameworks")],  # the same for the family
-        [(0, "framework_survey")],  # verifies each framework's BN: its own worker
         [(0, "running_stats")],
         [(0, "sync_stats")],
         [(1, "numerical_error")],
@@ -40,6 +41,17 @@ def test_a_section_whose_predecessor_is_not_built_has_its_own_chain() -> None:
     # a chain never crosses runs: the quick run's sections are not the full run's
     runs = [(False, [BY_NAME["numerical_error"]]), (True, [BY_NAME["frameworks"]])]
     assert _names(worker_chains(runs)) == [[(0, "numerical_error")], [(1, "frameworks")]]
+
+
+def test_a_chain_marked_first_leads_its_run_only() -> None:
+    survey, running = BY_NAME["framework_survey"], BY_NAME["running_stats"]
+    assert survey.first and not running.first
+    runs = [(False, [running, survey]), (True, [running])]
+    assert _names(worker_chains(runs)) == [
+        [(0, "framework_survey")],
+        [(0, "running_stats")],
+        [(1, "running_stats")],
+    ]
 
 
 def test_quick_runs_come_after_full_ones_whatever_their_order() -> None:

@@ -4,6 +4,7 @@ reproductions; frameworks not installed are listed. Built here on MyGrad alone (
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,33 @@ def test_the_batchnorm2d_reproduction_shows_pytorchs_wrong_dbias() -> None:
 def test_the_batchnorm2d_forward_runner_is_the_bn_of_the_same_values() -> None:
     errors = framework_survey.measure("torch-2d")
     assert float(errors["typical"]["float64"]) < 1e-13
+
+
+def test_entries_surveyed_at_once_keep_table_order_and_their_own_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The installed entries run in worker processes, one per CPU; the page lists them in table
+    order whatever order they finish in, and an entry's environment variables stay its own."""
+    from bncheck.report import build as build_module
+
+    entries = tuple(
+        framework_survey.Entry(
+            f"e{k}",
+            f"Entry {k}",
+            f"no_such_module_{k}.BN",
+            ("numpy",),
+            "numpy",
+            env=(("BNCHECK_SURVEY_PROBE", str(k)),) if k == 1 else (),
+        )
+        for k in range(3)
+    )
+    monkeypatch.setattr(framework_survey, "SURVEY", entries)
+    monkeypatch.setattr(build_module, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(framework_survey, "usable_cpus", lambda: 2)
+    framework_survey.build(tmp_path)
+    text = (tmp_path / "frameworks.md").read_text(encoding="utf-8")
+    where = [text.index(f"## Entry {k}") for k in range(3)]
+    assert where == sorted(where)
+    assert "BNCHECK_SURVEY_PROBE=1 bncheck verify no_such_module_1.BN" in text
+    assert text.count("could not run") == 3
+    assert "BNCHECK_SURVEY_PROBE" not in os.environ
