@@ -1,0 +1,29 @@
+"""GroupNorm for (N, C, ...) in NumPy; statistics per group of G."""
+
+import numpy as np
+
+
+def groupnorm_forward(x, gamma, beta, G, eps=1e-5):
+    N, C = x.shape[:2]
+    xg = x.reshape(N, -1, G)
+    mu = xg.mean(axis=1, keepdims=True)
+    xc = xg - mu
+    var = (xc**2).mean(axis=1, keepdims=True)
+    rstd = 1.0 / np.sqrt(var + eps)
+    xhat = (xc * rstd).reshape(x.shape)
+    pshape = (1, C) + (1,) * (x.ndim - 2)
+    y = xhat * gamma.reshape(pshape) + beta.reshape(pshape)
+    return y.astype(x.dtype), (xhat, rstd, gamma, G)
+
+
+def groupnorm_backward(dy, cache):
+    xhat, rstd, gamma, G = cache
+    N, C = dy.shape[:2]
+    red = (0,) + tuple(range(2, dy.ndim))
+    dgamma = (dy * xhat).sum(axis=red)
+    dbeta = dy.sum(axis=red)
+    pshape = (1, C) + (1,) * (dy.ndim - 2)
+    g = (dy * gamma.reshape(pshape)).reshape(N, -1, G)
+    xh = xhat.reshape(N, -1, G)
+    dx = rstd * (g - g.mean(1, keepdims=True) - xh * (g * xh).mean(1, keepdims=True))
+    return dx.reshape(dy.shape).astype(dy.dtype), dgamma.astype(gamma.dtype), dbeta.astype(gamma.dtype)
