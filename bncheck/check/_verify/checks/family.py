@@ -130,10 +130,14 @@ def candidates(shape: tuple[int, ...]) -> list[Member]:
     out.append(Member("batch"))
     if n >= 3:
         out.append(Member("instance"))
-    # every grouping, one group (a LayerNorm's sets with a per-channel affine: GroupNorm(1, C))
-    # and one channel per group (an InstanceNorm's sets) included: a group norm stated or
-    # named with either is then compared as it is; a tie keeps the earlier names
-    out += [Member("group", groups=g) for g in range(1, c + 1) if c % g == 0 and (g < c or n >= 3)]
+    out += [Member("group", groups=g) for g in range(2, c) if c % g == 0]
+    # then one group (a LayerNorm's sets with a per-channel affine: GroupNorm(1, C)) and one
+    # channel per group (an InstanceNorm's sets): a group norm stated or named with either is
+    # compared as it is, while a group norm that takes any G it is told still ties first at
+    # a G that groups several channels into several groups
+    out.append(Member("group", groups=1))
+    if n >= 3:
+        out.append(Member("group", groups=c))
     return out
 
 

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from bncheck.check._verify.targets import names as P
-from bncheck.check._verify.targets.common import as_array, call_one
+from bncheck.check._verify.targets.common import as_array, call_one, jax_x64
 from bncheck.check._verify.targets.layer import running_by_behaviour
 from bncheck.check._verify.targets.layout import Layout, call_forward, mode_of
 from bncheck.check._verify.targets.values import Path, leaves
@@ -322,6 +322,12 @@ class FamilyFunctional(FamilyAdapter):
         self.gamma_name = next(
             (n for n, r in zip(names, roles, strict=False) if r == "gamma"), "gamma"
         )
+
+    def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
+        """As any family target's; a pair written in JAX runs float64 with ``jax_enable_x64``
+        on and other dtypes with it off, as a BN pair does (as JAX users run float64)."""
+        jax_x64(dtype)
+        return super().new(num_features, dtype, eps, ndim)
 
     def mapping(self) -> list[str]:
         args = ", ".join(["x", *(r or "?" for r in self.roles)])
