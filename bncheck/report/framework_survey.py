@@ -518,6 +518,10 @@ def _section(entry: Entry, report: Any, errors: Any, command: str) -> list[str]:
     if entry.source:
         lines += ["bn.py:", "", "```python", *entry.source.rstrip().splitlines(), "```", ""]
     lines.append(f"- verify: `{command}` → **{verdict(report)}**")
+    if report.result == "incomplete":  # why, in verify's words (the first reason, shortened)
+        why = sorted({c.message for c in report.not_checked if c.message})
+        if why:
+            lines.append(f"- not checked: {why[0][:240]}" + (" …" if len(why) > 1 else ""))
     for line in _conventions(list(report.mapping)):
         lines.append(f"- {line}")
     for quote, where in entry.quotes:

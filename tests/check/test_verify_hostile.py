@@ -779,3 +779,32 @@ def test_row8_and_row10_the_command_passes_deadline_and_memory_limit(tmp_path: P
     out = _cli(str(hog), "--memory-limit", "2048", "--ndims", "2", "--dtypes", "float64")
     assert out.returncode == 1, out.stdout + out.stderr
     assert "MemoryError" in out.stdout and "2048 MB" in out.stdout
+
+
+# -- a hang: later calls fail at once, but a check beginning (new) starts the target afresh ------
+
+
+def test_a_target_that_hung_is_started_afresh_at_the_next_new_a_bounded_number_of_times(
+    tmp_path: Path, procs: list[TargetProcess]
+) -> None:
+    path = _target(
+        tmp_path,
+        "\n    def forward(self, x, train):\n"
+        "        if x.shape[0] == 7:\n"
+        "            time.sleep(60)\n"
+        "        return x\n",
+    )
+    proc = _proc(procs, path, timeout=1.0)
+    proc.start()
+    cap = 2  # HANG_RESTARTS
+    for k in range(cap + 1):
+        proc.call("new", 2, "float64", 1e-5)  # starts the target afresh after a hang
+        assert proc.call("forward", np.zeros((4, 2)), True)[0].shape == (4, 2)
+        with pytest.raises(TargetError, match="did not return within 1 s"):
+            proc.call("forward", np.zeros((7, 2)), True)
+        # within the same check, nothing more runs: the hung target is not asked again
+        with pytest.raises(TargetError, match="not run: the target hung earlier"):
+            proc.call("forward", np.zeros((4, 2)), True)
+        assert proc.hang_restarts == min(k, cap)
+    with pytest.raises(TargetError, match="not run: the target hung earlier"):
+        proc.call("new", 2, "float64", 1e-5)  # past the cap: never started again

@@ -111,3 +111,36 @@ def test_entries_surveyed_at_once_keep_table_order_and_their_own_environment(
     assert "BNCHECK_SURVEY_PROBE=1 bncheck verify no_such_module_1.BN" in text
     assert text.count("could not run") == 3
     assert "BNCHECK_SURVEY_PROBE" not in os.environ
+
+
+def test_an_entry_past_the_deadline_is_incomplete_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A framework slower than the survey's deadline here (tinygrad interpreting its kernels)
+    is INCOMPLETE, with verify's reason on the page, never held for minutes nor passed."""
+    slow = framework_survey.Entry(
+        "slow",
+        "Slow",
+        "",
+        ("numpy",),
+        "numpy",
+        source="import time\n"
+        "import numpy as np\n\n\n"
+        "def bn_forward(x, gamma, beta, eps):\n"
+        "    if x.size > 2000:\n"
+        "        time.sleep(60)\n"
+        "    mu = x.mean(0)\n"
+        "    xc = x - mu\n"
+        "    inv = 1 / np.sqrt((xc * xc).mean(0) + eps)\n"
+        "    return gamma * xc * inv + beta, (xc * inv, inv, gamma)\n\n\n"
+        "def bn_backward(dy, cache):\n"
+        "    xh, inv, gamma = cache\n"
+        "    db, dg = dy.sum(0), (dy * xh).sum(0)\n"
+        "    return gamma * inv * (dy - db / len(dy) - xh * dg / len(dy)), dg, db\n",
+    )
+    monkeypatch.setattr(framework_survey, "SURVEY", (slow,))
+    monkeypatch.setattr(framework_survey, "DEADLINE", 8.0)
+    framework_survey.build(tmp_path)
+    text = (tmp_path / "frameworks.md").read_text(encoding="utf-8")
+    assert "**INCOMPLETE (" in text, text
+    assert "- not checked: " in text

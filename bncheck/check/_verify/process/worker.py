@@ -62,6 +62,10 @@ __all__ = [
 
 #: seconds from the start of the first target process until every later call fails
 DEFAULT_DEADLINE = 300.0
+#: how many times a target that did not answer a call in time is started afresh, at the next
+#: ``new`` (where a check begins): a target that hangs on one input has its other checks run,
+#: and one that hangs on every call costs at most this many more timeouts
+HANG_RESTARTS = 2
 #: bytes of address space the target process may use (RLIMIT_AS)
 DEFAULT_MEMORY_LIMIT = 4096 << 20
 #: bytes one reply of the target may take
@@ -224,8 +228,12 @@ class TargetProcess:
         #: every (op, argument) whose array the target changed in place, over all calls
         self.mutations: list[tuple[str, str]] = []
         self.restarts = -1
-        #: set after a call timed out: later calls fail at once instead of hanging again
+        #: set after a call timed out: later calls fail at once instead of hanging again, but
+        #: for a ``new`` (a check beginning) after a call that did not answer, which starts
+        #: the target afresh up to HANG_RESTARTS times
         self.hung: str | None = None
+        self.hang_restarts = 0
+        self.hung_unanswered = False
         #: set once the overall deadline has passed: later calls fail at once
         self.expired: str | None = None
         #: the messages of the errors raised because the target did not answer in time (a call
@@ -541,7 +549,11 @@ class TargetProcess:
         for every misbehaviour of the target. Arguments must be plain data (see wire).
         """
         if self.hung is not None:
-            raise self._unanswered(f"{op} not run: the target hung earlier ({self.hung})")
+            if op == "new" and self.hung_unanswered and self.hang_restarts < HANG_RESTARTS:
+                self.hang_restarts += 1  # started afresh below: the next check runs
+                self.hung = None
+            else:
+                raise self._unanswered(f"{op} not run: the target hung earlier ({self.hung})")
         if self.expired is not None:
             raise self._unanswered(f"{op} not run: {self.expired}")
         if self._conn is None:
@@ -583,7 +595,7 @@ class TargetProcess:
             if flood > self.output_limit:
                 why += f" while flooding stdout/stderr ({flood / 1e6:.1f} MB)"
                 late = False
-            self.hung = why
+            self.hung, self.hung_unanswered = why, late
             if late:  # too slow or hung: no answer, not a wrong one
                 raise self._unanswered(why) from None
             raise TargetError(why, fatal=True) from None
