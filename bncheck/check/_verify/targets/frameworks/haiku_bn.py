@@ -204,16 +204,20 @@ class HaikuAdapter(JaxAdapter):
                 f"{self.name}(create_scale=True, create_offset=True, decay_rate={DECAY}) "
                 "inside hk.transform_with_state, called as module(x, is_training)"
             )
-        return [
+        lines = [
             f"built as {built} (Haiku {getattr(hk, '__version__', '?')})",
             "parameters and state: the dicts init returns, cast to the run's dtype (scale and "
             "offset have the input's rank, (1, …, 1, C): read and written as C values); the state "
             "returned by each apply kept (also after eval, where it must not change)",
-            "running statistics: Haiku's zero-debiased moving averages (documented: "
-            "hk.ExponentialMovingAverage(zero_debias=True)); average = hidden / (1 − "
-            "decay^count), hidden from 0: the first train step's average is the batch "
-            "statistic itself, and eval normalizes by the averages",
         ]
+        if self.cur is None or self.cur.stat_paths is not None:  # Haiku's own averages
+            lines.append(
+                "running statistics: Haiku's zero-debiased moving averages (documented: "
+                "hk.ExponentialMovingAverage(zero_debias=True)); average = hidden / (1 − "
+                "decay^count), hidden from 0: the first train step's average is the batch "
+                "statistic itself, and eval normalizes by the averages"
+            )
+        return lines
 
 
 #: argument names of a train flag (True: train) and of an eval flag (True: eval)

@@ -134,12 +134,19 @@ class JaxAdapter:
                 "the running check holds the layer to it"
             )
         self.mapping = mapping
+        found = self.cur is not None and self.cur.stat_paths is not None
         return {
             "kind": self.kind,
             "name": self.name,
             "convention": documented[0] if documented else None,
             "train_stats": self.train_stats,
             "running": running,
+            # state it keeps but bncheck could not read as running statistics (a user's own
+            # layer naming them its way), or running statistics with no train/eval switch:
+            # the running and eval checks apply but cannot be driven, so they are not
+            # checked, never skipped as not applying (a PASS would say eval was checked)
+            "mode_switch": self.has_modes and (found or self._keeps_state()),
+            "running_found": found,
             "channels": self.channels,
             "mapping": mapping,
             "axis": self.axis,
@@ -147,6 +154,20 @@ class JaxAdapter:
             "rank_errors": errors,
             "compiles_per_shape": self.compiles_per_shape,
         }
+
+    def _keeps_state(self) -> bool:
+        """Whether the instance built last keeps state besides its parameters (any array in
+        its statistics: a Keras layer's non-trainable weights, a Haiku or Flax state, an
+        Equinox State)."""
+        if self.cur is None or self.cur.stats is None:
+            return False
+        try:
+            import jax
+
+            leaves = jax.tree_util.tree_leaves(self.cur.stats)
+        except Exception:  # not a JAX tree: judged as one value
+            leaves = [self.cur.stats]
+        return any(int(np.size(leaf)) > 0 for leaf in leaves if hasattr(leaf, "shape"))
 
     def x64(self, on: bool = True) -> bool:
         """Switch jax_enable_x64; whether float64 arrays are float64 afterwards (when on)."""

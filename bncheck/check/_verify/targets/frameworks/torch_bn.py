@@ -3,6 +3,7 @@ worker process)."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 from typing import Any
@@ -11,7 +12,7 @@ from bncheck.check._verify.targets.common import as_array, tensor_of
 from bncheck.check._verify.targets.frameworks import Framework
 from bncheck.check._verify.targets.layer import LayerAdapter
 from bncheck.check._verify.targets.layer_driver import set_new
-from bncheck.check._verify.targets.layout import Layout
+from bncheck.check._verify.targets.layout import Layout, call_forward
 
 
 class TorchAdapter(LayerAdapter):
@@ -30,17 +31,30 @@ class TorchAdapter(LayerAdapter):
         self.torch = torch
         return super().describe()
 
+    #: the switches passed as an argument of forward (``forward(x, training: bool)``)
+    ARGUMENT_MODES = ("kwarg", "inverted", "string", "positional")
+    #: a mode argument of its forward, passed beside train()/eval() (a module written to be
+    #: switched by ``forward(x, training)`` ignores self.training); found by _detect
+    mode_argument: Layout | None = None
+
     def _detect(self, obj: Any, c: int) -> None:
         super()._detect(obj, c)
+        found = self.layout
         self.layout = Layout(forward_name="__call__", mode="methods")
+        self.mode_argument = None
+        if found.mode in self.ARGUMENT_MODES:
+            self.mode_argument = dataclasses.replace(found, forward_name="__call__")
 
     def _find_grads(self, dy: Any, c: int) -> None:
         self.backward(dy)  # autograd: the gradients of x and of the parameters
 
     def _grads_text(self) -> str:
+        told = ""
+        if self.mode_argument is not None:
+            told = f" and with {self.mode_argument.mode_name}= its forward's mode argument"
         return (
-            "gradients by autograd (x.grad and the parameters' .grad); eval runs after eval(), "
-            "under torch.no_grad() and again with gradient recording on"
+            "gradients by autograd (x.grad and the parameters' .grad); eval runs after eval()"
+            f"{told}, under torch.no_grad() and again with gradient recording on"
         )
 
     def eval_grad(self, on: bool) -> None:
@@ -68,12 +82,12 @@ class TorchAdapter(LayerAdapter):
         self.obj.zero_grad(set_to_none=True)
         record = train or self.grad_in_eval
         self.x = tensor_of(torch, self._to_axis(x)).requires_grad_(record)
-        if record:
-            with torch.enable_grad():
+        told = self.mode_argument
+        with torch.enable_grad() if record else torch.no_grad():
+            if told is None:
                 self.y = self.obj(self.x)
-        else:
-            with torch.no_grad():
-                self.y = self.obj(self.x)
+            else:  # train()/eval() set above as well
+                self.y = call_forward(self.obj, told, self.x, train)
         return self._from_axis(as_array(self.y))
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
