@@ -243,8 +243,11 @@ def test_candidates_are_the_members_that_apply() -> None:
         "instance",
         "group:2",
         "group:3",
+        "group:1",  # one group and one channel per group: tried after the others
+        "group:6",
     ]
-    assert "instance" not in [m.text() for m in F.candidates((8, 6))]
+    on_2d = [m.text() for m in F.candidates((8, 6))]
+    assert "instance" not in on_2d and "group:6" not in on_2d and on_2d[-1] == "group:1"
 
 
 @needs("torch")

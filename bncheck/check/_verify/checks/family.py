@@ -1392,6 +1392,13 @@ def _most_ranks(dists: dict[int, dict[str, float]], kind: str | None) -> Member 
         for text, v in d.items():
             if v <= FIT_MATCH and (kind is None or Member.parse(text).kind == kind):
                 count[text] = count.get(text, 0) + 1
+    if kind == "group" and any(
+        sum(1 for t, v in d.items() if t.startswith("group:") and v <= FIT_MATCH) >= 2
+        for d in dists.values()
+    ):  # it takes G as told: one group, or one channel per group, says nothing of how it
+        # groups channels (a group norm grouping them in the wrong order fits both)
+        trivial = {"group:1", f"group:{PROBE_SHAPES[2][1]}"}
+        count = {t: n for t, n in count.items() if t not in trivial}
     if not count:
         return None
     return Member.parse(max(count, key=lambda t: count[t]))  # max keeps the first on a tie
