@@ -808,3 +808,17 @@ def test_a_target_that_hung_is_started_afresh_at_the_next_new_a_bounded_number_o
         assert proc.hang_restarts == min(k, cap)
     with pytest.raises(TargetError, match="not run: the target hung earlier"):
         proc.call("new", 2, "float64", 1e-5)  # past the cap: never started again
+
+
+def test_a_target_that_hangs_before_computing_anything_is_not_started_again(
+    tmp_path: Path, procs: list[TargetProcess]
+) -> None:
+    path = _target(tmp_path, "\n    def forward(self, x, train):\n        time.sleep(60)\n")
+    proc = _proc(procs, path, timeout=1.0)
+    proc.start()
+    proc.call("new", 2, "float64", 1e-5)
+    with pytest.raises(TargetError, match="did not return within 1 s"):
+        proc.call("forward", np.zeros((4, 2)), True)
+    with pytest.raises(TargetError, match="not run: the target hung earlier"):
+        proc.call("new", 2, "float64", 1e-5)  # it computed nothing: one timeout is all it costs
+    assert proc.hang_restarts == 0

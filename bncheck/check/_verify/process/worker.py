@@ -63,8 +63,9 @@ __all__ = [
 #: seconds from the start of the first target process until every later call fails
 DEFAULT_DEADLINE = 300.0
 #: how many times a target that did not answer a call in time is started afresh, at the next
-#: ``new`` (where a check begins): a target that hangs on one input has its other checks run,
-#: and one that hangs on every call costs at most this many more timeouts
+#: ``new`` (where a check begins), when it had computed a forward or a backward before it hung:
+#: a target that hangs on one input has its other checks run; one that hangs on every call is
+#: not started again (it computed nothing), and none costs more than this many more timeouts
 HANG_RESTARTS = 2
 #: bytes of address space the target process may use (RLIMIT_AS)
 DEFAULT_MEMORY_LIMIT = 4096 << 20
@@ -234,6 +235,8 @@ class TargetProcess:
         self.hung: str | None = None
         self.hang_restarts = 0
         self.hung_unanswered = False
+        #: whether the target process answered a forward or a backward since it was started
+        self.computed = False
         #: set once the overall deadline has passed: later calls fail at once
         self.expired: str | None = None
         #: the messages of the errors raised because the target did not answer in time (a call
@@ -283,6 +286,7 @@ class TargetProcess:
         TargetLoadFailed when the target itself fails while loading (a target failure).
         """
         self.close()
+        self.computed = False
         now = time.monotonic()
         if self.started_at is None:
             self.started_at = now
@@ -549,7 +553,12 @@ class TargetProcess:
         for every misbehaviour of the target. Arguments must be plain data (see wire).
         """
         if self.hung is not None:
-            if op == "new" and self.hung_unanswered and self.hang_restarts < HANG_RESTARTS:
+            if (
+                op == "new"
+                and self.hung_unanswered
+                and self.computed
+                and self.hang_restarts < HANG_RESTARTS
+            ):
                 self.hang_restarts += 1  # started afresh below: the next check runs
                 self.hung = None
             else:
@@ -640,7 +649,10 @@ class TargetProcess:
                 f"(limit {self.output_limit / 1e6:.1f} MB)",
                 fatal=True,
             )
-        return self._read_reply(op, seq, msg)
+        result = self._read_reply(op, seq, msg)
+        if op in ("forward", "backward"):
+            self.computed = True
+        return result
 
     def _read_reply(self, op: str, seq: int, msg: Any) -> tuple[Any, list[str]]:
         """The result of a call from the child's reply, and the names of the inputs it mutated
