@@ -129,3 +129,11 @@ def quick_reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[
 
     out = tmp_path_factory.mktemp("quick_reports")
     return out, build_all(out, quick=True, workers=0)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests marked slow first, the others in their order after them: with one worker per
+    CPU (``-n auto``) a test of a minute or more collected last (the wheel's, the sanitizers')
+    would otherwise run alone at the end while the other workers idle. Every worker collects
+    the same order (the sort is stable), as xdist requires."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
