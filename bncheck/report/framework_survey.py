@@ -493,7 +493,7 @@ def _verify(entry: Entry, folder: Path) -> Any:
             target,
             ndims=entry.ndims,
             dtypes=("float64", "float32"),
-            timeout=min(120.0, DEADLINE),
+            timeout=DEADLINE,
             deadline=DEADLINE,
         )
 
