@@ -1,5 +1,5 @@
-"""Seconds of a default ``bncheck verify`` of each installed framework's BN, the XLA compilations
-it made, and the ratio to the previous run of this script.
+"""Seconds of a default ``bncheck verify`` of each installed framework's BN, cold and warm, the
+XLA compilations it made, and the ratio to the previous run of this script.
 
     python benchmarks/bench_verify_frameworks.py [--only flax.linen,torch] [--repeat 1]
         [--store PATH]
@@ -15,6 +15,14 @@ the seconds JAX timed in them: wall clock, so inflated by the load like the wall
 the ratio of the wall clock and of the CPU time to the previous run stored at ``--store``
 (default: bench_verify_frameworks.json in the user's cache folder), which this run then
 replaces. With ``--repeat`` > 1 the minimum of the runs is taken.
+
+Cold and warm: verify keeps JAX's compiled programs in a persistent compilation cache
+(``--compile-cache``; docs/design.md, "The compilation cache"). Each run here starts with an
+empty cache folder of its own (``BNCHECK_COMPILE_CACHE``; a ``JAX_COMPILATION_CACHE_DIR`` of the
+caller's is removed from the environment, as it would win): the "cold" columns are a first
+verification on a fresh machine, every program compiled. A JAX-family target is then verified
+again with that folder, the "warm" columns: the same verification once its programs are
+cached, as a user's second run is (the compilations column counts the cold run's).
 
 The compilations are counted by a ``sitecustomize`` module this script writes into its own
 temporary folder and puts first on ``PYTHONPATH`` (so every process of the verification,
@@ -41,13 +49,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-#: (name, target, modules it needs, environment, target seconds)
+#: (name, target, modules it needs, environment, target seconds); a target needing "jax" is
+#: also run warm
 TARGETS: tuple[tuple[str, str, tuple[str, ...], dict[str, str], float], ...] = (
     ("torch", "torch.nn.BatchNorm1d", ("torch",), {}, 8.0),
-    ("flax.linen", "flax.linen.BatchNorm", ("flax",), {}, 10.0),
-    ("flax.nnx", "flax.nnx.BatchNorm", ("flax",), {}, 10.0),
-    ("equinox", "equinox.nn.BatchNorm", ("equinox",), {}, 10.0),
-    ("haiku", "haiku.BatchNorm", ("haiku",), {}, 10.0),
+    ("flax.linen", "flax.linen.BatchNorm", ("flax", "jax"), {}, 10.0),
+    ("flax.nnx", "flax.nnx.BatchNorm", ("flax", "jax"), {}, 10.0),
+    ("equinox", "equinox.nn.BatchNorm", ("equinox", "jax"), {}, 10.0),
+    ("haiku", "haiku.BatchNorm", ("haiku", "jax"), {}, 10.0),
     (
         "keras-jax",
         "keras.layers.BatchNormalization",
@@ -134,9 +143,10 @@ def compilations(folder: Path) -> tuple[int, float]:
     return count, seconds
 
 
-def run_once(target: str, env: dict[str, str], hook: Path) -> dict[str, Any]:
+def run_once(target: str, env: dict[str, str], hook: Path, cache: Path) -> dict[str, Any]:
     """The wall and CPU seconds of the processes, the exit code, the last line of the output,
-    and the XLA compilations (``hook``: the folder holding the sitecustomize)."""
+    and the XLA compilations (``hook``: the folder holding the sitecustomize; ``cache``: the
+    compilation cache folder)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with (
@@ -144,10 +154,17 @@ def run_once(target: str, env: dict[str, str], hook: Path) -> dict[str, Any]:
         tempfile.TemporaryDirectory() as events,
     ):
         path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
+        base = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
         proc = subprocess.run(
             [sys.executable, "-m", "bncheck", "verify", target],
             cwd=cwd,
-            env={**os.environ, **env, "PYTHONPATH": path, EVENTS_ENV: events},
+            env={
+                **base,
+                **env,
+                "PYTHONPATH": path,
+                EVENTS_ENV: events,
+                "BNCHECK_COMPILE_CACHE": str(cache),
+            },
             capture_output=True,
             text=True,
             check=False,
@@ -191,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError):
             previous = {}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
-    header = f"{'framework':<11} {'result':<11} {'wall s':>7} {'cpu s':>7} {'target':>7}"
-    print(header + f" {'load':>5} {'compiles':>8} {'xla s':>6} {'wall/prev':>9} {'cpu/prev':>9}")
+    header = f"{'framework':<11} {'result':<11} {'cold s':>7} {'cpu s':>7} {'warm s':>7}"
+    header += f" {'cpu s':>7} {'target':>7} {'load':>5} {'compiles':>8} {'xla s':>6}"
+    print(header + f" {'cold/prev':>9} {'warm/prev':>9}")
     now: dict[str, Any] = dict(previous)
     with tempfile.TemporaryDirectory() as hook:
         (Path(hook) / "sitecustomize.py").write_text(SITECUSTOMIZE)
@@ -202,23 +220,21 @@ def main(argv: list[str] | None = None) -> int:
             if not installed(modules):
                 print(f"{name:<11} not installed ({', '.join(modules)})")
                 continue
-            runs = [run_once(target, env, Path(hook)) for _ in range(args.repeat)]
-            wall = min(r["wall"] for r in runs)
-            cpu = min(r["cpu"] for r in runs)
-            code, last = runs[-1]["code"], runs[-1]["last"]
-            count = min(r["compiles"] for r in runs)
-            seconds = min(r["compile_s"] for r in runs)
+            cold, warm = [], []
+            for _ in range(args.repeat):
+                with tempfile.TemporaryDirectory() as cache:
+                    cold.append(run_once(target, env, Path(hook), Path(cache)))
+                    if "jax" in modules:
+                        warm.append(run_once(target, env, Path(hook), Path(cache)))
+            wall = min(r["wall"] for r in cold)
+            cpu = min(r["cpu"] for r in cold)
+            code, last = cold[-1]["code"], cold[-1]["last"]
+            count = min(r["compiles"] for r in cold)
+            seconds = min(r["compile_s"] for r in cold)
             load = os.getloadavg()[0]
             result = RESULTS.get(code, f"exit {code}")
             old = previous.get(name, {})
-            print(
-                f"{name:<11} {result:<11} {wall:7.1f} {cpu:7.1f} {goal:7.0f} {load:5.1f} "
-                f"{count:8d} {seconds:6.1f} "
-                f"{ratio(wall, old.get('wall')):>9} {ratio(cpu, old.get('cpu')):>9}"
-            )
-            if code not in RESULTS:
-                print(f"    {last[:200]}")
-            now[name] = {
+            entry = {
                 "wall": wall,
                 "cpu": cpu,
                 "result": result,
@@ -226,6 +242,23 @@ def main(argv: list[str] | None = None) -> int:
                 "compiles": count,
                 "compile_s": seconds,
             }
+            warm_text = f"{'-':>7} {'-':>7}"
+            warm_ratio = "-"
+            if warm:
+                entry["warm_wall"] = min(r["wall"] for r in warm)
+                entry["warm_cpu"] = min(r["cpu"] for r in warm)
+                warm_text = f"{entry['warm_wall']:7.1f} {entry['warm_cpu']:7.1f}"
+                warm_ratio = ratio(entry["warm_wall"], old.get("warm_wall"))
+                if warm[-1]["code"] != code:
+                    result += f"/{RESULTS.get(warm[-1]['code'], 'exit ' + str(warm[-1]['code']))}"
+            print(
+                f"{name:<11} {result:<11} {wall:7.1f} {cpu:7.1f} {warm_text} {goal:7.0f} "
+                f"{load:5.1f} {count:8d} {seconds:6.1f} "
+                f"{ratio(wall, old.get('wall')):>9} {warm_ratio:>9}"
+            )
+            if code not in RESULTS:
+                print(f"    {last[:200]}")
+            now[name] = entry
     args.store.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.store.with_suffix(".tmp")
     tmp.write_text(json.dumps(now, indent=1, sort_keys=True))

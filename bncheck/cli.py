@@ -157,6 +157,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             world_size=args.world_size,
             mapping={k: getattr(args, k) for k in MAPPING_OPTIONS if getattr(args, k) is not None},
             norm=args.norm,
+            compile_cache=False if args.no_compile_cache else (args.compile_cache or True),
         )
     except TargetLoadFailed as exc:  # the target's own failure, not a usage error
         print(
@@ -360,6 +361,12 @@ def _csv(choices: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
+def _folder(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a folder")
+    return text
+
+
 def _positive(unit: str) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
@@ -531,6 +538,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=4096.0,
         metavar="MB",
         help="address space of the target process, in MB (default 4096)",
+    )
+    cache = ver.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--compile-cache",
+        metavar="DIR",
+        type=_folder,
+        default=None,
+        help="JAX's persistent compilation cache for a JAX target: programs compiled by an "
+        "earlier verification are loaded, not compiled again (default $BNCHECK_COMPILE_CACHE, "
+        "else ~/.cache/bncheck/jax; JAX_COMPILATION_CACHE_DIR, when set, wins)",
+    )
+    cache.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="compile every program afresh (default: off, the cache is used)",
     )
     ver.add_argument(
         "--dtypes",

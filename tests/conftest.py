@@ -94,9 +94,11 @@ def pytest_configure(config: pytest.Config) -> None:
     on the same seeded shapes, and XLA compiles a program per shape, about 0.1 s each, so a
     session of JAX targets would compile the same programs again for every test (measured:
     a Flax LayerNorm's verify 15.9 s cold, 7.9 s warm). A compiled program is a pure
-    function of the program and the machine, so sharing it changes no result. Only the
-    tests share one: bncheck itself sets none (a cache a target can write is a cache a
-    hostile target can poison for the next). A cache the user already set is kept."""
+    function of the program and the machine, so sharing it changes no result. The session's
+    own folder, not the user's (bncheck's default, ``~/.cache/bncheck/jax``): the tests leave
+    nothing behind and start cold, as on a fresh machine. JAX's variable wins over bncheck's
+    folder in the target process (``compile_cache.environment``). A cache the user already
+    set is kept."""
     if "JAX_COMPILATION_CACHE_DIR" in os.environ or hasattr(config, "workerinput"):
         return  # the user's own, or a worker of this session (it inherits the controller's)
     folder = tempfile.mkdtemp(prefix="bncheck-tests-jax-cache-")

@@ -99,6 +99,11 @@ Process isolation (tests/check/test_verify_hostile.py)
     target_child
         ``bncheck.check._verify.process.child``: ``kept_outputs``, which returned arrays the
         target process watches for changes by later calls (tests/check/test_kept_outputs.py).
+    compile_cache
+        ``bncheck.check._verify.process.compile_cache``: the JAX compilation cache of the target
+        process: ``resolve`` (which folder a setting names), ``environment`` and ``use`` (what
+        the target process sets, and when it leaves JAX alone), ``prune`` (the size limit),
+        each decided on its boundaries (tests/check/test_compile_cache.py).
 
 The wire codec (tests/check/test_verify_hostile.py)
     frames
@@ -236,6 +241,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "load_adapter": ("bncheck.check._verify.targets.dispatch", "load_adapter"),
     "adapter_protocol": ("bncheck.check._verify.process.adapter", None),
     "target_child": ("bncheck.check._verify.process.child", None),
+    "compile_cache": ("bncheck.check._verify.process.compile_cache", None),
     "frameworks": ("bncheck.check._verify.targets.frameworks", None),
     "CheckId": ("bncheck.check._verify.results", "CheckId"),
     # the wire codec

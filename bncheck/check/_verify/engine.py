@@ -22,6 +22,7 @@ from typing import Any
 from bncheck.bn.running import CONVENTIONS
 from bncheck.check._verify.checks.family import run_family
 from bncheck.check._verify.distributed.run import verify_distributed
+from bncheck.check._verify.process.compile_cache import resolve as compile_cache_folder
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import (
     CheckResult,
@@ -72,6 +73,7 @@ def verify(
     load_timeout: float | None = None,
     mapping: dict[str, str] | None = None,
     norm: str | None = None,
+    compile_cache: Any = True,
 ) -> VerificationReport:
     """Run every check against ``target`` and return a :class:`VerificationReport`.
 
@@ -139,6 +141,8 @@ def verify(
         The target cannot be loaded or lacks the protocol (exit code 2 on the command line).
     ValueError
         An option outside the values above.
+    TypeError
+        ``compile_cache`` neither a bool nor a folder.
 
     Examples
     --------
@@ -178,6 +182,7 @@ def verify(
         member = Member.parse(norm)  # a ValueError naming the text
     if ("train_value" in mapping or "eval_value" in mapping) and "mode" not in mapping:
         raise ValueError("train_value/eval_value given without mode; name the switch with mode")
+    cache_folder = compile_cache_folder(compile_cache)  # a TypeError naming the value
     with _hypothesis_home_elsewhere():
         return _verify(
             target,
@@ -197,6 +202,7 @@ def verify(
             world_size=world_size,
             mapping=mapping,
             member=member,
+            compile_cache=cache_folder,
         )
 
 
@@ -259,6 +265,7 @@ def _verify(
     world_size: int | None,
     mapping: dict[str, str],
     member: Member | None = None,
+    compile_cache: str | None = None,
 ) -> VerificationReport:
     if examples is not None and (
         isinstance(examples, bool) or not isinstance(examples, int) or examples < 0
@@ -299,7 +306,7 @@ def _verify(
     start = time.perf_counter()
     name = target if isinstance(target, str) else _name_of(target)
     method = _start_method(target)
-    limits: dict[str, Any] = {}
+    limits: dict[str, Any] = {"compile_cache": False if compile_cache is None else compile_cache}
     if deadline is not None:
         limits["deadline"] = deadline
     if memory_limit is not None:

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from bncheck.check._verify.process import frames, wire
+from bncheck.check._verify.process import compile_cache, frames, wire
 from bncheck.check._verify.process.adapter import COPIED_FROM, OPS, SYNC_OPS
 from bncheck.check._verify.process.limits import set_limit
 from bncheck.exceptions import LoadError, TargetImportFailed
@@ -34,6 +34,8 @@ class ChildSetup(NamedTuple):
     memory_limit: int | None
     cpu_limit: int | None
     result_limit: int
+    #: JAX's persistent compilation cache folder (None: off), see compile_cache
+    compile_cache: str | None = None
 
 
 def truncate(text: str, limit: int = MESSAGE_LIMIT) -> str:
@@ -187,6 +189,7 @@ def serve(loader: Any, conn: int, setup: ChildSetup) -> None:
             _guard(me)
             frames.write_frame_blocking(fd, wire.encode(message, limit=limit))
 
+        compile_cache.use(setup.compile_cache)  # before the target can import JAX
         try:
             if isinstance(loader, bytes):
                 loader = pickle.loads(loader)

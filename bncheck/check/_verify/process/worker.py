@@ -47,6 +47,8 @@ import numpy as np
 
 from bncheck.check._verify.process import frames, supervisor, wire
 from bncheck.check._verify.process.child import ChildSetup, truncate
+from bncheck.check._verify.process.compile_cache import prune as compile_cache_prune
+from bncheck.check._verify.process.compile_cache import resolve as compile_cache_folder
 from bncheck.check._verify.process.limits import OutputCapture
 from bncheck.exceptions import LoadError, TargetError, TargetImportFailed, TargetLoadFailed
 
@@ -188,6 +190,9 @@ class TargetProcess:
     result_limit : bytes one reply of the target may take
     item_limit : values (numbers, strings, arrays, containers) one reply may hold
     pid_namespace : run the target in a new PID namespace where the system allows it
+    compile_cache : JAX's persistent compilation cache for the target process: True (the
+        default folder, or ``$BNCHECK_COMPILE_CACHE``), False (off) or a folder
+        (:mod:`bncheck.check._verify.process.compile_cache`); kept under its size limit here
     """
 
     def __init__(
@@ -203,6 +208,7 @@ class TargetProcess:
         result_limit: int = DEFAULT_RESULT_LIMIT,
         item_limit: int = wire.MAX_ITEMS,
         pid_namespace: bool = True,
+        compile_cache: Any = True,
     ) -> None:
         _seconds("timeout", timeout)
         _seconds("load_timeout", load_timeout)
@@ -223,6 +229,9 @@ class TargetProcess:
         self.result_limit = result_limit
         self.item_limit = item_limit
         self.pid_namespace = pid_namespace
+        #: JAX's persistent compilation cache folder of the target process (None: off)
+        self.compile_cache = compile_cache_folder(compile_cache)
+        compile_cache_prune(self.compile_cache)
         #: how the target process is isolated, as its supervisor reported it
         self.isolation = ""
         self.description: dict[str, Any] = {}
@@ -301,6 +310,7 @@ class TargetProcess:
             memory_limit=self.memory_limit,
             cpu_limit=cpu,
             result_limit=self.result_limit,
+            compile_cache=self.compile_cache,
         )
         sys.stdout.flush()
         sys.stderr.flush()

@@ -1,0 +1,248 @@
+"""JAX's persistent compilation cache of the target process
+(:mod:`bncheck.check._verify.process.compile_cache`): which folder a setting names, what the
+target process sets and when it leaves JAX alone, how the folder is kept under its limit, and
+that the target process gets it (a tiny adapter reports its own environment; no JAX needed)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from bncheck.check import verify
+from bncheck.cli import main
+from tests.adapter_files import load_adapter_file
+from tests.internals import TargetProcess
+from tests.internals import compile_cache as cc
+
+JAX_VARS = (
+    "JAX_COMPILATION_CACHE_DIR",
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+    "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES",
+    "JAX_COMPILATION_CACHE_MAX_SIZE",
+)
+
+# -- resolve: the folder a setting names --------------------------------------------------------
+
+
+def test_the_default_folder_is_under_the_user_cache(tmp_path: Path) -> None:
+    assert cc.resolve(True, {"XDG_CACHE_HOME": str(tmp_path)}) == str(tmp_path / "bncheck/jax")
+    home = os.path.join(os.path.expanduser("~"), ".cache", "bncheck", "jax")
+    assert cc.resolve(True, {}) == home
+    assert cc.resolve(True, {"XDG_CACHE_HOME": ""}) == home  # empty: unset, as the spec says
+
+
+@pytest.mark.parametrize("value", ["off", "OFF", " off ", "0", "no", "false", "none", "", "  "])
+def test_the_variable_turns_the_cache_off(value: str) -> None:
+    assert cc.resolve(True, {cc.VARIABLE: value, "XDG_CACHE_HOME": "/c"}) is None
+
+
+def test_the_variable_names_the_folder_and_an_explicit_setting_wins_over_it(
+    tmp_path: Path,
+) -> None:
+    env = {cc.VARIABLE: "/from/env", "XDG_CACHE_HOME": "/c"}
+    assert cc.resolve(True, env) == "/from/env"
+    assert cc.resolve(str(tmp_path), env) == str(tmp_path)
+    assert cc.resolve(tmp_path, env) == str(tmp_path)  # a path object
+    assert cc.resolve(False, env) is None
+    assert cc.resolve(None, env) is None
+
+
+@pytest.mark.parametrize("bad", [3, 1.5, "", b"/bytes", ["/x"]])
+def test_a_setting_of_another_kind_is_a_type_error_naming_it(bad: object) -> None:
+    with pytest.raises(TypeError, match=r"compile_cache=.*expected True"):
+        cc.resolve(bad, {})
+
+
+# -- environment: what the target process sets, and when it sets nothing -----------------------
+
+
+def test_every_program_is_cached_in_the_folder() -> None:
+    env = cc.environment("/c", {}, jax_imported=False, filelock=False)
+    assert env == {
+        "JAX_COMPILATION_CACHE_DIR": "/c",
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+
+
+def test_with_filelock_jax_evicts_and_locks() -> None:
+    env = cc.environment("/c", {}, jax_imported=False, filelock=True)
+    assert env["JAX_COMPILATION_CACHE_MAX_SIZE"] == str(cc.SIZE_LIMIT)
+
+
+def test_nothing_is_set_when_off_when_jax_was_imported_or_the_user_set_jax_s_own() -> None:
+    assert cc.environment(None, {}, jax_imported=False, filelock=True) == {}
+    assert cc.environment("/c", {}, jax_imported=True, filelock=True) == {}
+    mine = {"JAX_COMPILATION_CACHE_DIR": "/mine"}
+    assert cc.environment("/c", mine, jax_imported=False, filelock=True) == {}
+    # an empty JAX variable is no folder: bncheck's applies
+    empty = {"JAX_COMPILATION_CACHE_DIR": ""}
+    assert cc.environment("/c", empty, False, False)["JAX_COMPILATION_CACHE_DIR"] == "/c"
+
+
+# -- use: in the target process -----------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This process's environment without JAX's cache variables and JAX not imported (both
+    restored afterwards); what :func:`cc.use` then sees."""
+    for name in JAX_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delitem(sys.modules, "jax", raising=False)
+    real = cc.installed
+    monkeypatch.setattr(cc, "installed", lambda p: p == "jax" or real(p))  # JAX or not
+    return os.environ  # type: ignore[return-value]
+
+
+def test_use_without_jax_installed_sets_nothing_and_makes_no_folder(
+    clean_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cc, "installed", lambda p: False)
+    assert not cc.use(str(tmp_path / "c"))
+    assert not (tmp_path / "c").exists()
+    assert "JAX_COMPILATION_CACHE_DIR" not in clean_env
+
+
+def test_use_makes_the_folder_and_sets_the_variables(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "a" / "b"
+    assert cc.use(str(folder))
+    assert folder.is_dir()
+    assert clean_env["JAX_COMPILATION_CACHE_DIR"] == str(folder)
+
+
+def test_use_leaves_everything_alone_when_the_folder_cannot_be_made(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    before = dict(clean_env)
+    assert not cc.use(str(blocker / "jax"))
+    assert dict(clean_env) == before
+
+
+def test_use_leaves_a_user_s_jax_cache_alone(
+    clean_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/mine")
+    assert not cc.use(str(tmp_path))
+    assert clean_env["JAX_COMPILATION_CACHE_DIR"] == "/mine"
+    assert "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in clean_env
+
+
+# -- prune: the folder kept under its limit -----------------------------------------------------
+
+
+def _entries(folder: Path, sizes: list[int]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, size in enumerate(sizes):
+        path = folder / f"entry{i}"
+        path.write_bytes(b"x" * size)
+        os.utime(path, (1000 + i, 1000 + i))  # entry0 oldest
+        paths.append(path)
+    return paths
+
+
+def test_prune_removes_the_oldest_until_under_the_limit(tmp_path: Path) -> None:
+    paths = _entries(tmp_path, [100, 100, 100, 100])
+    assert cc.prune(str(tmp_path), limit=250) == 2
+    assert [p.exists() for p in paths] == [False, False, True, True]
+
+
+def test_prune_at_the_limit_removes_nothing(tmp_path: Path) -> None:
+    paths = _entries(tmp_path, [100, 100])
+    assert cc.prune(str(tmp_path), limit=200) == 0
+    assert all(p.exists() for p in paths)
+
+
+def test_prune_leaves_subfolders_a_missing_folder_and_off_alone(tmp_path: Path) -> None:
+    _entries(tmp_path / "sub", [1000])
+    assert cc.prune(str(tmp_path), limit=0) == 0
+    assert (tmp_path / "sub" / "entry0").exists()
+    assert cc.prune(str(tmp_path / "missing"), limit=0) == 0
+    assert cc.prune(None, limit=0) == 0
+
+
+def test_a_target_process_prunes_its_folder_when_made(tmp_path: Path) -> None:
+    paths = _entries(tmp_path, [cc.SIZE_LIMIT // 2 + 1, cc.SIZE_LIMIT // 2 + 1])
+    TargetProcess(lambda: None, compile_cache=str(tmp_path))  # not started: nothing to close
+    assert [p.exists() for p in paths] == [False, True]
+
+
+# -- the target process gets it ------------------------------------------------------------------
+
+ADAPTER = """
+import os, sys
+
+class Adapter:
+    def describe(self):
+        return {
+            "kind": "test",
+            "running": False,
+            "cache": os.environ.get("JAX_COMPILATION_CACHE_DIR"),
+            "min_time": os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"),
+        }
+"""
+
+
+def _described(tmp_path: Path, **kw: object) -> dict[str, object]:
+    path = tmp_path / "adapter.py"
+    path.write_text(ADAPTER, encoding="utf-8")
+    loader = functools.partial(load_adapter_file, str(path))
+    with TargetProcess(loader, timeout=5.0, start_method="fork", **kw) as proc:  # type: ignore[arg-type]
+        return dict(proc.start())
+
+
+def test_the_target_process_gets_the_folder(clean_env: dict[str, str], tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    got = _described(tmp_path, compile_cache=str(folder))
+    assert got["cache"] == str(folder) and got["min_time"] == "0"
+    assert folder.is_dir()
+    assert "JAX_COMPILATION_CACHE_DIR" not in clean_env  # set in the target process only
+
+
+def test_off_the_target_process_gets_none(clean_env: dict[str, str], tmp_path: Path) -> None:
+    assert _described(tmp_path, compile_cache=False)["cache"] is None
+
+
+def test_the_user_s_jax_cache_reaches_the_target_process_unchanged(
+    clean_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "mine"))
+    got = _described(tmp_path, compile_cache=str(tmp_path / "bncheck"))
+    assert got == {**got, "cache": str(tmp_path / "mine"), "min_time": None}
+
+
+def test_a_target_process_with_jax_already_imported_is_left_alone(
+    clean_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "jax", sys)  # a forked child inherits "jax imported"
+    assert _described(tmp_path, compile_cache=str(tmp_path / "c"))["cache"] is None
+
+
+# -- verify and the command line -----------------------------------------------------------------
+
+
+def test_verify_refuses_a_bad_setting_before_running_anything() -> None:
+    with pytest.raises(TypeError, match="compile_cache=3"):
+        verify("bncheck.BatchNorm", compile_cache=3)
+
+
+def test_the_command_refuses_an_empty_folder_and_both_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["verify", "bncheck.BatchNorm", "--compile-cache", ""])
+    assert exc.value.code == 2
+    assert "expected a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["verify", "bncheck.BatchNorm", "--compile-cache", "/x", "--no-compile-cache"])
+    assert exc.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
