@@ -9,12 +9,14 @@ import functools
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bncheck.check import verify
 from bncheck.cli import main
 from tests.adapter_files import load_adapter_file
+from tests.frameworks import needs
 from tests.internals import TargetProcess
 from tests.internals import compile_cache as cc
 
@@ -246,3 +248,30 @@ def test_the_command_refuses_an_empty_folder_and_both_options(
         main(["verify", "bncheck.BatchNorm", "--compile-cache", "/x", "--no-compile-cache"])
     assert exc.value.code == 2
     assert "not allowed with" in capsys.readouterr().err
+
+
+# -- with JAX: the programs are cached, and the cache changes no result ---------------------------
+
+
+def _outcome(report: Any) -> list[tuple[str, str, str, float | None]]:
+    return [(c.id, c.status, c.message, c.worst) for c in report.checks]
+
+
+@needs("jax")
+def test_a_second_verification_loads_the_programs_and_gives_the_same_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flax's BN in one rank and dtype (about 20 programs): the first verification fills the
+    folder, the second finds every program there (nothing new written) and reports the same
+    checks, statuses and measured errors. The session's own JAX cache is taken away, so that
+    bncheck's folder applies."""
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    folder = tmp_path / "jax"
+    kw: dict[str, Any] = {"ndims": (2,), "dtypes": ("float32",), "compile_cache": str(folder)}
+    first = verify("flax.linen.BatchNorm", **kw)
+    entries = sorted(p.name for p in folder.iterdir() if p.name.endswith("-cache"))
+    assert len(entries) >= 10  # a program per input shape, and the layer's init
+    second = verify("flax.linen.BatchNorm", **kw)
+    assert sorted(p.name for p in folder.iterdir() if p.name.endswith("-cache")) == entries
+    assert _outcome(second) == _outcome(first)
+    assert not first.passed  # Flax's default one-pass variance, found either way
