@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,15 +91,19 @@ def test_nothing_is_set_when_off_when_jax_was_imported_or_the_user_set_jax_s_own
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """This process's environment without JAX's cache variables and JAX not imported (both
-    restored afterwards); what :func:`cc.use` then sees."""
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """This process's environment without JAX's cache variables and JAX not imported, what
+    :func:`cc.use` then sees; the whole environment is put back afterwards (``use`` sets
+    variables that were not there)."""
+    saved = dict(os.environ)
     for name in JAX_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delitem(sys.modules, "jax", raising=False)
     real = cc.installed
     monkeypatch.setattr(cc, "installed", lambda p: p == "jax" or real(p))  # JAX or not
-    return os.environ  # type: ignore[return-value]
+    yield os.environ  # type: ignore[misc]
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def test_use_without_jax_installed_sets_nothing_and_makes_no_folder(
@@ -108,6 +113,16 @@ def test_use_without_jax_installed_sets_nothing_and_makes_no_folder(
     assert not cc.use(str(tmp_path / "c"))
     assert not (tmp_path / "c").exists()
     assert "JAX_COMPILATION_CACHE_DIR" not in clean_env
+
+
+def test_use_tags_the_folder_once(clean_env: dict[str, str], tmp_path: Path) -> None:
+    assert cc.use(str(tmp_path))
+    assert (tmp_path / cc.TAG).read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    (tmp_path / cc.TAG).write_text(cc.TAG_TEXT + "# kept\n")
+    for name in JAX_VARS:  # as a new target process finds it
+        clean_env.pop(name, None)
+    assert cc.use(str(tmp_path))
+    assert (tmp_path / cc.TAG).read_text().endswith("# kept\n")  # not written again
 
 
 def test_use_makes_the_folder_and_sets_the_variables(
@@ -141,13 +156,16 @@ def test_use_leaves_a_user_s_jax_cache_alone(
 # -- prune: the folder kept under its limit -----------------------------------------------------
 
 
-def _entries(folder: Path, sizes: list[int]) -> list[Path]:
+def _entries(folder: Path, sizes: list[int], *, tag: bool = True) -> list[Path]:
+    """JAX-named files of ``sizes`` bytes, oldest first, in a folder bncheck tagged."""
     folder.mkdir(parents=True, exist_ok=True)
+    if tag:
+        (folder / cc.TAG).write_text(cc.TAG_TEXT)
     paths = []
     for i, size in enumerate(sizes):
-        path = folder / f"entry{i}"
+        path = folder / f"jit_step-{i:04d}-cache"
         path.write_bytes(b"x" * size)
-        os.utime(path, (1000 + i, 1000 + i))  # entry0 oldest
+        os.utime(path, (1000 + i, 1000 + i))  # the first oldest
         paths.append(path)
     return paths
 
@@ -165,11 +183,38 @@ def test_prune_at_the_limit_removes_nothing(tmp_path: Path) -> None:
 
 
 def test_prune_leaves_subfolders_a_missing_folder_and_off_alone(tmp_path: Path) -> None:
-    _entries(tmp_path / "sub", [1000])
+    (tmp_path / cc.TAG).write_text(cc.TAG_TEXT)
+    inner = _entries(tmp_path / "sub", [1000])
     assert cc.prune(str(tmp_path), limit=0) == 0
-    assert (tmp_path / "sub" / "entry0").exists()
+    assert inner[0].exists()
     assert cc.prune(str(tmp_path / "missing"), limit=0) == 0
     assert cc.prune(None, limit=0) == 0
+
+
+def test_prune_removes_nothing_from_a_folder_bncheck_did_not_tag(tmp_path: Path) -> None:
+    """``--compile-cache ~`` by mistake: the user's files stay, JAX-named or not."""
+    paths = _entries(tmp_path, [100, 100], tag=False)
+    mine = tmp_path / "thesis.tex"
+    mine.write_bytes(b"x" * 1000)
+    assert cc.prune(str(tmp_path), limit=0) == 0
+    assert all(p.exists() for p in [*paths, mine])
+
+
+def test_prune_removes_only_jax_s_files_and_never_follows_a_link(tmp_path: Path) -> None:
+    paths = _entries(tmp_path, [100, 100])
+    mine = tmp_path / "notes.txt"
+    mine.write_bytes(b"x" * 1000)
+    os.utime(mine, (1, 1))  # older than every entry
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-outside"
+    elsewhere.mkdir()
+    target = elsewhere / "precious-cache"
+    target.write_bytes(b"x" * 1000)
+    link = tmp_path / "link-cache"
+    link.symlink_to(target)
+    os.utime(link, (2, 2), follow_symlinks=False)
+    assert cc.prune(str(tmp_path), limit=100) == 1
+    assert [p.exists() for p in paths] == [False, True]
+    assert mine.exists() and target.exists() and link.is_symlink()
 
 
 def test_a_target_process_prunes_its_folder_when_made(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ DIR``, ``--no-compile-cache``), else ``$BNCHECK_COMPILE_CACHE`` (a folder, or ``
 when the user has not configured JAX's cache (``JAX_COMPILATION_CACHE_DIR``) and has not
 imported JAX before the target process started (:func:`environment`), so a user's own settings
 always win. The folder is kept under :data:`SIZE_LIMIT` bytes: the parent removes the oldest
-entries before a target process starts (:func:`prune`); JAX also evicts, and locks the folder
-against concurrent verifications, when the ``filelock`` package is installed.
+entries before a target process starts (:func:`prune`: only JAX's own files, only in a folder
+bncheck tagged, so a folder named by mistake loses nothing); JAX also evicts, and locks the
+folder against concurrent verifications, when the ``filelock`` package is installed.
 """
 
 from __future__ import annotations
@@ -37,6 +38,21 @@ SIZE_LIMIT = 512 << 20
 
 #: JAX's variable for its cache folder: set by the user, bncheck leaves JAX's cache alone
 JAX_VARIABLE = "JAX_COMPILATION_CACHE_DIR"
+
+#: the endings of the names of JAX's cache files (an entry, and its access time): the only
+#: files :func:`prune` removes
+JAX_SUFFIXES = ("-cache", "-atime")
+
+#: the cache directory tag (https://bford.info/cachedir/) :func:`use` writes into the folder:
+#: backup tools skip the folder, and :func:`prune` removes nothing from a folder without it
+TAG = "CACHEDIR.TAG"
+TAG_TEXT = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by bncheck (JAX's compiled programs).\n"
+)
+
+#: at most this many entries of the folder are looked at by :func:`prune`
+MAX_SCANNED = 100_000
 
 
 def default_folder(env: Mapping[str, str] | None = None) -> str:
@@ -146,6 +162,10 @@ def use(folder: str | None) -> bool:
         os.makedirs(changes[JAX_VARIABLE], exist_ok=True)
         if not os.access(changes[JAX_VARIABLE], os.W_OK):
             return False
+        tag = os.path.join(changes[JAX_VARIABLE], TAG)
+        if not os.path.lexists(tag):
+            with open(tag, "x", encoding="ascii") as f:
+                f.write(TAG_TEXT)
         os.environ.update(changes)
         return True
     except Exception:
@@ -153,16 +173,24 @@ def use(folder: str | None) -> bool:
 
 
 def prune(folder: str | None, limit: int = SIZE_LIMIT) -> int:
-    """Remove the oldest files (by modification time) of ``folder`` until it holds at most
-    ``limit`` bytes; how many were removed. A folder that is missing or cannot be read is left
-    alone; only regular files directly in it are counted and removed."""
+    """Remove the oldest of JAX's cache files (by modification time) in ``folder`` until those
+    hold at most ``limit`` bytes; how many were removed.
+
+    Only a folder bncheck tagged (:data:`TAG`, written by :func:`use`) is touched, and in it
+    only regular files named as JAX names its entries (:data:`JAX_SUFFIXES`): a folder named by
+    mistake (``--compile-cache ~``) loses nothing. A folder that is missing or cannot be read
+    is left alone, and at most :data:`MAX_SCANNED` entries are looked at."""
     if folder is None:
         return 0
     try:
+        if not os.path.isfile(os.path.join(folder, TAG)):
+            return 0
         entries = []
         with os.scandir(folder) as it:
-            for entry in it:
-                if entry.is_file(follow_symlinks=False):
+            for n, entry in enumerate(it):
+                if n >= MAX_SCANNED:
+                    break
+                if entry.name.endswith(JAX_SUFFIXES) and entry.is_file(follow_symlinks=False):
                     st = entry.stat(follow_symlinks=False)
                     entries.append((st.st_mtime, st.st_size, entry.path))
     except OSError:
