@@ -84,42 +84,54 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
         )
 
 
-#: the JAX compilation cache this process made for the session (removed at its end), if any
-_JAX_CACHE: list[str] = []
+#: the cache folder this process made for the session (removed at its end), if any
+_SESSION_CACHE: list[str] = []
+
+#: JAX's cache variables the session sets (every program, however quick its compilation or
+#: small its executable)
+_JAX_VARIABLES = (
+    "JAX_COMPILATION_CACHE_DIR",
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+    "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES",
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """One JAX compilation cache for the whole session, shared by every worker and every
-    target process a test starts (they inherit the environment): verify runs each JAX target
-    on the same seeded shapes, and XLA compiles a program per shape, about 0.1 s each, so a
-    session of JAX targets would compile the same programs again for every test (measured:
-    a Flax LayerNorm's verify 15.9 s cold, 7.9 s warm). A compiled program is a pure
-    function of the program and the machine, so sharing it changes no result. The session's
-    own folder, not the user's (bncheck's default, ``~/.cache/bncheck/jax``): the tests leave
-    nothing behind and start cold, as on a fresh machine. JAX's variable wins over bncheck's
-    folder in the target process (``compile_cache.environment``). A cache the user already
-    set is kept."""
-    if "JAX_COMPILATION_CACHE_DIR" in os.environ or hasattr(config, "workerinput"):
-        return  # the user's own, or a worker of this session (it inherits the controller's)
-    folder = tempfile.mkdtemp(prefix="bncheck-tests-jax-cache-")
-    _JAX_CACHE.append(folder)
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = folder
-    # every program, however quick its compilation or small its executable
-    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    """The session's own caches, in one temporary folder shared by every worker and every
+    process a test starts (they inherit the environment), so that the tests leave nothing in
+    the user's ``~/.cache/bncheck`` and start cold, as on a fresh machine:
+
+    - ``bncheck``: bncheck's cache home (``BNCHECK_CACHE_HOME``): the constants Hypothesis
+      reads from the source of bncheck's modules, once for the session rather than once per
+      verify command;
+    - ``jax``: one JAX compilation cache. verify runs each JAX target on the same seeded
+      shapes, and XLA compiles a program per shape, about 0.1 s each, so a session of JAX
+      targets would compile the same programs again for every test (measured: a Flax
+      LayerNorm's verify 15.9 s cold, 7.9 s warm). A compiled program is a pure function of
+      the program and the machine, so sharing it changes no result. JAX's variable wins over
+      bncheck's folder in the target process (``compile_cache.environment``).
+
+    A folder the user already set (either variable) is kept."""
+    if hasattr(config, "workerinput"):
+        return  # a worker of this session: it inherits the controller's environment
+    folder = tempfile.mkdtemp(prefix="bncheck-tests-cache-")
+    _SESSION_CACHE.append(folder)
+    if not os.environ.get("BNCHECK_CACHE_HOME"):
+        os.environ["BNCHECK_CACHE_HOME"] = os.path.join(folder, "bncheck")
+    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        values = (os.path.join(folder, "jax"), "0", "0")
+        os.environ.update(dict(zip(_JAX_VARIABLES, values, strict=True)))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    for folder in _JAX_CACHE:
+    for folder in _SESSION_CACHE:
         shutil.rmtree(folder, ignore_errors=True)
-        if os.environ.get("JAX_COMPILATION_CACHE_DIR") == folder:
-            for name in (
-                "JAX_COMPILATION_CACHE_DIR",
-                "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
-                "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES",
-            ):
+        if os.environ.get("BNCHECK_CACHE_HOME") == os.path.join(folder, "bncheck"):
+            os.environ.pop("BNCHECK_CACHE_HOME", None)
+        if os.environ.get("JAX_COMPILATION_CACHE_DIR") == os.path.join(folder, "jax"):
+            for name in _JAX_VARIABLES:
                 os.environ.pop(name, None)
-    _JAX_CACHE.clear()
+    _SESSION_CACHE.clear()
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import bncheck
 from bncheck import __version__
 from bncheck.cli import build_parser, main
 
@@ -102,6 +103,33 @@ def test_verify_writes_nothing_into_the_working_folder(tmp_path: Path) -> None:
     done = _cli(["verify", "bncheck.BatchNorm", "--ndims", "2"], cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_verify_keeps_hypothesis_s_cache_in_bncheck_s_cache_home(tmp_path: Path) -> None:
+    """Hypothesis caches the constants it reads from the source of local modules (bncheck's,
+    in an editable install): in bncheck's cache home, kept between runs, never the working
+    folder."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    args = ["verify", "bncheck.BatchNorm", "--ndims", "2", "--dtypes", "float64"]
+    done = _cli(args, cwd=work, BNCHECK_CACHE_HOME=str(home))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert list(work.iterdir()) == []
+    written = [p for p in home.rglob("*") if p.is_file()]
+    assert all(p.is_relative_to(home / "hypothesis") for p in written), written
+    if "site-packages" not in Path(bncheck.__file__).parts:  # local code to Hypothesis
+        assert written, "no constants cached"
+
+
+def test_verify_runs_when_its_cache_home_cannot_be_made(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    work = tmp_path / "work"
+    work.mkdir()
+    args = ["verify", "bncheck.BatchNorm", "--ndims", "2", "--dtypes", "float64"]
+    done = _cli(args, cwd=work, BNCHECK_CACHE_HOME=str(blocker / "home"))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert list(work.iterdir()) == [] and blocker.read_text() == "not a folder"
 
 
 def test_output_survives_an_ascii_only_terminal(tmp_path: Path) -> None:

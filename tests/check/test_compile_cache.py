@@ -36,6 +36,9 @@ def test_the_default_folder_is_under_the_user_cache(tmp_path: Path) -> None:
     home = os.path.join(os.path.expanduser("~"), ".cache", "bncheck", "jax")
     assert cc.resolve(True, {}) == home
     assert cc.resolve(True, {"XDG_CACHE_HOME": ""}) == home  # empty: unset, as the spec says
+    both = {"BNCHECK_CACHE_HOME": str(tmp_path / "b"), "XDG_CACHE_HOME": "/c"}
+    assert cc.resolve(True, both) == str(tmp_path / "b" / "jax")  # bncheck's home first
+    assert cc.resolve(True, {**both, cc.VARIABLE: "/j"}) == "/j"  # the cache's own variable
 
 
 @pytest.mark.parametrize("value", ["off", "OFF", " off ", "0", "no", "false", "none", "", "  "])

@@ -22,6 +22,7 @@ from typing import Any
 from bncheck.bn.running import CONVENTIONS
 from bncheck.check._verify.checks.family import run_family
 from bncheck.check._verify.distributed.run import verify_distributed
+from bncheck.check._verify.process.compile_cache import cache_home
 from bncheck.check._verify.process.compile_cache import resolve as compile_cache_folder
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import (
@@ -226,19 +227,31 @@ MAPPING_ROLES = (
 
 @contextlib.contextmanager
 def _hypothesis_home_elsewhere() -> Iterator[None]:
-    """Point Hypothesis' storage at a temporary folder for the run, and back afterwards.
+    """Point Hypothesis' storage at bncheck's own cache folder for the run, and back afterwards.
 
-    verify's searches keep no example database, but Hypothesis also caches the constants of
-    loaded modules in its storage folder, ``./.hypothesis`` unless told otherwise: verify must
-    write nothing into the user's working directory. A folder the user chose with
-    ``HYPOTHESIS_STORAGE_DIRECTORY`` is left as it is."""
+    verify's searches keep no example database, but Hypothesis also caches the constants it
+    reads from the source of loaded modules in its storage folder, ``./.hypothesis`` unless told
+    otherwise: verify must write nothing into the user's working directory. The folder is
+    ``hypothesis`` in bncheck's cache home (``compile_cache.cache_home``: ``~/.cache/bncheck``),
+    kept between runs: reading the constants of bncheck's own modules (an editable install is
+    "local" code to Hypothesis) costs about half a second a run when nothing is cached, and the
+    cache is keyed by each source's hash, so the same constants are found either way. Where
+    that folder cannot be made, a temporary one is used for the run. A folder the user chose
+    with ``HYPOTHESIS_STORAGE_DIRECTORY`` is left as it is."""
     if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
         yield
         return
     from hypothesis import configuration
 
     before = configuration.storage_directory(intent_to_write=False).home_directory
-    with tempfile.TemporaryDirectory(prefix="bncheck-hypothesis-") as home:
+    with contextlib.ExitStack() as stack:
+        home = os.path.join(cache_home(), "hypothesis")
+        try:
+            os.makedirs(home, exist_ok=True)
+            if not os.access(home, os.W_OK):
+                raise PermissionError(home)
+        except OSError:
+            home = stack.enter_context(tempfile.TemporaryDirectory(prefix="bncheck-hypothesis-"))
         configuration.set_hypothesis_home_dir(home)
         try:
             yield

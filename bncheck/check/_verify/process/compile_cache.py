@@ -9,8 +9,9 @@ is the executable XLA built for exactly that program. What runs is therefore the
 user's code compiles to, as without the cache; only the time to build it is saved.
 
 The folder (:func:`resolve`): the ``compile_cache`` argument of ``verify`` (``--compile-cache
-DIR``, ``--no-compile-cache``), else ``$BNCHECK_COMPILE_CACHE`` (a folder, or ``off``), else
-``$XDG_CACHE_HOME/bncheck/jax`` (``~/.cache/bncheck/jax``). The target process sets it only
+DIR``, ``--no-compile-cache``), else ``$BNCHECK_COMPILE_CACHE`` (a folder, or ``off``), else the
+``jax`` folder of bncheck's cache home (:func:`cache_home`: ``$BNCHECK_CACHE_HOME``, else
+``$XDG_CACHE_HOME/bncheck``, else ``~/.cache/bncheck``). The target process sets it only
 when the user has not configured JAX's cache (``JAX_COMPILATION_CACHE_DIR``) and has not
 imported JAX before the target process started (:func:`environment`), so a user's own settings
 always win. The folder is kept under :data:`SIZE_LIMIT` bytes: the parent removes the oldest
@@ -29,6 +30,9 @@ from typing import Any
 
 #: the environment variable naming the folder, or "off"
 VARIABLE = "BNCHECK_COMPILE_CACHE"
+
+#: the environment variable naming the root of bncheck's caches (:func:`cache_home`)
+HOME_VARIABLE = "BNCHECK_CACHE_HOME"
 
 #: values of :data:`VARIABLE` that turn the cache off
 OFF = ("off", "0", "no", "false", "none")
@@ -55,11 +59,27 @@ TAG_TEXT = (
 MAX_SCANNED = 100_000
 
 
-def default_folder(env: Mapping[str, str] | None = None) -> str:
-    """``$XDG_CACHE_HOME/bncheck/jax``, or ``~/.cache/bncheck/jax``."""
+def cache_home(env: Mapping[str, str] | None = None) -> str:
+    """The root of bncheck's caches: ``$BNCHECK_CACHE_HOME``, else ``$XDG_CACHE_HOME/bncheck``,
+    else ``~/.cache/bncheck`` (an empty variable counts as unset).
+
+    Examples
+    --------
+    >>> cache_home({"BNCHECK_CACHE_HOME": "/b", "XDG_CACHE_HOME": "/c"})
+    '/b'
+    >>> cache_home({"XDG_CACHE_HOME": "/c"})
+    '/c/bncheck'
+    """
     env = os.environ if env is None else env
+    if env.get(HOME_VARIABLE):
+        return env[HOME_VARIABLE]
     base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "bncheck", "jax")
+    return os.path.join(base, "bncheck")
+
+
+def default_folder(env: Mapping[str, str] | None = None) -> str:
+    """:func:`cache_home`'s ``jax`` folder."""
+    return os.path.join(cache_home(env), "jax")
 
 
 def resolve(setting: Any = True, env: Mapping[str, str] | None = None) -> str | None:
