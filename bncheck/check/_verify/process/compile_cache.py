@@ -184,8 +184,11 @@ def use(folder: str | None) -> bool:
             return False
         tag = os.path.join(changes[JAX_VARIABLE], TAG)
         if not os.path.lexists(tag):
-            with open(tag, "x", encoding="ascii") as f:
-                f.write(TAG_TEXT)
+            try:
+                with open(tag, "x", encoding="ascii") as f:
+                    f.write(TAG_TEXT)
+            except FileExistsError:  # another verification tagged it meanwhile
+                pass
         os.environ.update(changes)
         return True
     except Exception:
