@@ -31,14 +31,38 @@ JAX_VARS = (
 # -- resolve: the folder a setting names --------------------------------------------------------
 
 
-def test_the_default_folder_is_under_the_user_cache(tmp_path: Path) -> None:
-    assert cc.resolve(True, {"XDG_CACHE_HOME": str(tmp_path)}) == str(tmp_path / "bncheck/jax")
-    home = os.path.join(os.path.expanduser("~"), ".cache", "bncheck", "jax")
+def test_the_default_folder_is_under_the_user_cache_per_machine(tmp_path: Path) -> None:
+    mine = cc.machine()
+    assert cc.resolve(True, {"XDG_CACHE_HOME": str(tmp_path)}) == str(
+        tmp_path / "bncheck" / "jax" / mine
+    )
+    home = os.path.join(os.path.expanduser("~"), ".cache", "bncheck", "jax", mine)
     assert cc.resolve(True, {}) == home
     assert cc.resolve(True, {"XDG_CACHE_HOME": ""}) == home  # empty: unset, as the spec says
     both = {"BNCHECK_CACHE_HOME": str(tmp_path / "b"), "XDG_CACHE_HOME": "/c"}
-    assert cc.resolve(True, both) == str(tmp_path / "b" / "jax")  # bncheck's home first
+    assert cc.resolve(True, both) == str(tmp_path / "b" / "jax" / mine)  # bncheck's home first
     assert cc.resolve(True, {**both, cc.VARIABLE: "/j"}) == "/j"  # the cache's own variable
+
+
+def test_the_machine_names_its_processor() -> None:
+    name = cc.machine()
+    arch, _, digest = name.rpartition("-")
+    assert arch and len(digest) == 8 and int(digest, 16) >= 0
+    assert cc.machine() == name  # the same on every call
+
+
+@pytest.mark.parametrize("value", ["on", "1", "YES", "true"])
+def test_the_variable_turns_the_default_folder_on(value: str) -> None:
+    assert cc.resolve(True, {cc.VARIABLE: value, "XDG_CACHE_HOME": "/c"}) == cc.default_folder(
+        {"XDG_CACHE_HOME": "/c"}
+    )
+
+
+def test_a_folder_is_expanded_and_made_absolute(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/home/someone")
+    assert cc.resolve("~/x", {}) == "/home/someone/x"
+    assert cc.resolve(True, {cc.VARIABLE: "~/y"}) == "/home/someone/y"
+    assert cc.resolve("rel/dir", {}) == os.path.join(os.getcwd(), "rel", "dir")
 
 
 @pytest.mark.parametrize("value", ["off", "OFF", " off ", "0", "no", "false", "none", "", "  "])
@@ -66,8 +90,8 @@ def test_a_setting_of_another_kind_is_a_type_error_naming_it(bad: object) -> Non
 # -- environment: what the target process sets, and when it sets nothing -----------------------
 
 
-def test_every_program_is_cached_in_the_folder() -> None:
-    env = cc.environment("/c", {}, jax_imported=False, filelock=False)
+def test_every_program_is_cached_in_the_folder_and_no_size_is_given_to_jax() -> None:
+    env = cc.environment("/c", {}, jax_imported=False)
     assert env == {
         "JAX_COMPILATION_CACHE_DIR": "/c",
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
@@ -75,19 +99,72 @@ def test_every_program_is_cached_in_the_folder() -> None:
     }
 
 
-def test_with_filelock_jax_evicts_and_locks() -> None:
-    env = cc.environment("/c", {}, jax_imported=False, filelock=True)
-    assert env["JAX_COMPILATION_CACHE_MAX_SIZE"] == str(cc.SIZE_LIMIT)
-
-
 def test_nothing_is_set_when_off_when_jax_was_imported_or_the_user_set_jax_s_own() -> None:
-    assert cc.environment(None, {}, jax_imported=False, filelock=True) == {}
-    assert cc.environment("/c", {}, jax_imported=True, filelock=True) == {}
+    assert cc.environment(None, {}, jax_imported=False) == {}
+    assert cc.environment("/c", {}, jax_imported=True) == {}
     mine = {"JAX_COMPILATION_CACHE_DIR": "/mine"}
-    assert cc.environment("/c", mine, jax_imported=False, filelock=True) == {}
+    assert cc.environment("/c", mine, jax_imported=False) == {}
     # an empty JAX variable is no folder: bncheck's applies
     empty = {"JAX_COMPILATION_CACHE_DIR": ""}
-    assert cc.environment("/c", empty, False, False)["JAX_COMPILATION_CACHE_DIR"] == "/c"
+    assert cc.environment("/c", empty, False)["JAX_COMPILATION_CACHE_DIR"] == "/c"
+
+
+# -- problem and checked: which folders may be the cache ----------------------------------------
+
+
+def test_a_new_an_empty_and_a_tagged_folder_may_be_the_cache(tmp_path: Path) -> None:
+    assert cc.problem(str(tmp_path / "new")) == ""
+    (tmp_path / "empty").mkdir(mode=0o700)
+    assert cc.problem(str(tmp_path / "empty")) == ""
+    ours = tmp_path / "ours"
+    ours.mkdir(mode=0o700)
+    (ours / cc.TAG).write_text(cc.TAG_TEXT)
+    (ours / "jit_step-1-cache").write_bytes(b"x")
+    assert cc.problem(str(ours)) == ""
+
+
+def test_a_folder_holding_other_files_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """``--compile-cache .`` in a project: nothing of JAX's is put there, and no tag (backup
+    tools would skip the whole folder)."""
+    project = tmp_path / "project"
+    project.mkdir(mode=0o700)
+    (project / "thesis.tex").write_text("mine")
+    assert "holds files bncheck did not put there" in cc.problem(str(project))
+    with pytest.raises(ValueError, match=r"compile_cache='.*project': the folder holds files"):
+        cc.checked(str(project), {})
+    assert sorted(p.name for p in project.iterdir()) == ["thesis.tex"]
+
+
+def test_a_foreign_cache_tag_is_not_bncheck_s(tmp_path: Path) -> None:
+    (tmp_path / cc.TAG).write_text("Signature: 8a477f597d28d172789f06886806bc55\n# pytest\n")
+    (tmp_path / "notes-cache").write_text("mine")
+    tmp_path.chmod(0o700)
+    assert not cc.tagged(str(tmp_path))
+    assert "did not put there" in cc.problem(str(tmp_path))
+
+
+def test_a_folder_others_can_write_or_a_file_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert "can be written by other users" in cc.problem(str(shared))
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert cc.problem(str(afile)) == "is not a folder"
+    with pytest.raises(ValueError, match="is not a folder"):
+        cc.checked(str(afile), {})
+
+
+def test_an_unusable_default_folder_turns_the_cache_off(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    blocker = home / "jax" / cc.machine()
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    env = {"BNCHECK_CACHE_HOME": str(home)}
+    assert cc.checked(True, env) is None  # the default: off, silently
+    assert cc.checked(True, {**env, cc.VARIABLE: "on"}) is None  # "on": the default too
+    with pytest.raises(ValueError, match="is not a folder"):  # the user's own choice: refused
+        cc.checked(True, {**env, cc.VARIABLE: str(blocker)})
 
 
 # -- use: in the target process -----------------------------------------------------------------
@@ -177,6 +254,23 @@ def test_prune_removes_the_oldest_until_under_the_limit(tmp_path: Path) -> None:
     paths = _entries(tmp_path, [100, 100, 100, 100])
     assert cc.prune(str(tmp_path), limit=250) == 2
     assert [p.exists() for p in paths] == [False, False, True, True]
+
+
+def test_prune_removes_an_entry_with_its_access_time_and_lone_access_times(
+    tmp_path: Path,
+) -> None:
+    paths = _entries(tmp_path, [100, 100])
+    atimes = []
+    for p in paths:
+        a = p.with_name(p.name.removesuffix("-cache") + "-atime")
+        a.write_bytes(b"12345678")
+        atimes.append(a)
+    lone = tmp_path / "gone-atime"
+    lone.write_bytes(b"12345678")
+    assert cc.prune(str(tmp_path), limit=120) == 3  # the lone one, then the oldest pair
+    assert [p.exists() for p in paths] == [False, True]
+    assert [a.exists() for a in atimes] == [False, True]
+    assert not lone.exists()
 
 
 def test_prune_at_the_limit_removes_nothing(tmp_path: Path) -> None:

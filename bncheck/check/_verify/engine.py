@@ -23,7 +23,7 @@ from bncheck.bn.running import CONVENTIONS
 from bncheck.check._verify.checks.family import run_family
 from bncheck.check._verify.distributed.run import verify_distributed
 from bncheck.check._verify.process.compile_cache import cache_home
-from bncheck.check._verify.process.compile_cache import resolve as compile_cache_folder
+from bncheck.check._verify.process.compile_cache import checked as compile_cache_folder
 from bncheck.check._verify.process.worker import TargetProcess
 from bncheck.check._verify.results import (
     CheckResult,
@@ -144,6 +144,9 @@ def verify(
         An option outside the values above.
     TypeError
         ``compile_cache`` neither a bool nor a folder.
+    ValueError
+        A ``compile_cache`` folder that cannot be used (not a folder, another user's or
+        writable by others, or holding files bncheck did not put there).
 
     Examples
     --------
@@ -183,7 +186,7 @@ def verify(
         member = Member.parse(norm)  # a ValueError naming the text
     if ("train_value" in mapping or "eval_value" in mapping) and "mode" not in mapping:
         raise ValueError("train_value/eval_value given without mode; name the switch with mode")
-    cache_folder = compile_cache_folder(compile_cache)  # a TypeError naming the value
+    cache_folder = compile_cache_folder(compile_cache)  # a TypeError or ValueError naming it
     with _hypothesis_home_elsewhere():
         return _verify(
             target,

@@ -47,6 +47,7 @@ import numpy as np
 
 from bncheck.check._verify.process import frames, supervisor, wire
 from bncheck.check._verify.process.child import ChildSetup, truncate
+from bncheck.check._verify.process.compile_cache import problem as compile_cache_problem
 from bncheck.check._verify.process.compile_cache import prune as compile_cache_prune
 from bncheck.check._verify.process.compile_cache import resolve as compile_cache_folder
 from bncheck.check._verify.process.limits import OutputCapture
@@ -230,7 +231,10 @@ class TargetProcess:
         self.item_limit = item_limit
         self.pid_namespace = pid_namespace
         #: JAX's persistent compilation cache folder of the target process (None: off)
-        self.compile_cache = compile_cache_folder(compile_cache)
+        folder = compile_cache_folder(compile_cache)
+        if folder is not None and compile_cache_problem(folder):
+            folder = None  # verify() refused a folder the user chose; a default one: off
+        self.compile_cache = folder
         compile_cache_prune(self.compile_cache)
         #: how the target process is isolated, as its supervisor reported it
         self.isolation = ""
