@@ -50,3 +50,38 @@ class HiddenAffineBN:
             )
         )
         return dx.astype(dy.dtype)
+
+
+def _trainable_affine(num_features):
+    """An affine step whose gamma and beta live in a closure (arrays of C values), with their
+    gradients kept there too: parameters no one outside can reach."""
+    held = {"gamma": np.ones(num_features), "beta": np.zeros(num_features)}
+
+    def apply(xhat, shape):
+        return xhat * held["gamma"].reshape(shape) + held["beta"].reshape(shape)
+
+    def grads(dy, xhat, axes):
+        held["dgamma"] = (dy * xhat).sum(axis=axes)
+        held["dbeta"] = dy.sum(axis=axes)
+
+    return apply, grads
+
+
+class ClosureParamsBN(HiddenAffineBN):
+    """Parameters (C-valued arrays) in closures, their gradients kept there: its backward gives
+    dx alone, but it has dgamma and dbeta; never judged as a BN without parameters."""
+
+    def __init__(self, num_features, eps=1e-5):
+        super().__init__(num_features, eps)
+        self._apply, self._grads = _trainable_affine(num_features)
+        self._affine = None
+
+    def forward(self, x):
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        self._affine = lambda z: self._apply(z, shape)
+        return super().forward(x)
+
+    def backward(self, dy):
+        xhat, _, _, axes = self._cache
+        self._grads(dy, xhat, axes)
+        return super().backward(dy)

@@ -98,6 +98,9 @@ class TargetDescription:
     #: what the running "variance" holds, when the user said so (--running-form): a key of the
     #: running check's FORMS; "" to fit it
     running_form: str = ""
+    #: the target has no parameters (a BN without its affine step): judged with gamma = 1 and
+    #: beta = 0, its backward on dx alone (checks/case.py, param_free)
+    param_free: bool = False
 
     @property
     def unchecked_state(self) -> str:
@@ -277,6 +280,7 @@ def checked_description(description: Any) -> TargetDescription:
         running_found=description.get("running_found") is True,
         compiles_per_shape=description.get("compiles_per_shape") is True,
         running_form=str(description.get("running_form") or "")[:20],
+        param_free=description.get("param_free") is True,
     )
 
 

@@ -12,8 +12,10 @@ from bncheck.check._verify.checks.case import (
     STAGE_CHECKS,
     Run,
     evaluate,
+    judged_outputs,
     noted,
     param,
+    param_free,
     stated_eps,
     validate,
 )
@@ -38,6 +40,14 @@ __all__ = [
     "check_running_and_eval",
     "check_second_call",
 ]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """The same bits (NaN equal to NaN); None (a parameter-free target's dgamma) only equals
+    None."""
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(np.array_equal(a, b, equal_nan=True))
 
 
 def _fail(check_id: str, message: str, **kw: Any) -> CheckResult:
@@ -68,6 +78,8 @@ def check_fd(proc: TargetProcess, ndim: int, options: Options) -> CheckResult:
     c = int(np.prod(BATCH_NORM.parameter_shape(shape)))
     n = case.x.size
     vx, vg, vb = rng.standard_normal(shape), rng.standard_normal(c), rng.standard_normal(c)
+    if param_free(proc):  # no parameters to move: the direction lies in x alone
+        vg, vb = np.zeros(c), np.zeros(c)
     gamma0 = np.ones(c) if case.gamma is None else case.gamma
     beta0 = np.zeros(c) if case.beta is None else case.beta
     z0 = np.concatenate([case.x.ravel(), gamma0, beta0])
@@ -85,7 +97,10 @@ def check_fd(proc: TargetProcess, ndim: int, options: Options) -> CheckResult:
             return np.asarray(r.y, dtype=np.float64)
 
         def vjp(u: np.ndarray) -> np.ndarray:  # the run's backward was called with dy = u
-            return np.concatenate([np.ravel(run.dx), np.ravel(run.dgamma), np.ravel(run.dbeta)])
+            zeros = np.zeros(c)  # a parameter-free target: no gradient, and v is 0 there
+            dg = zeros if run.dgamma is None else run.dgamma
+            db = zeros if run.dbeta is None else run.dbeta
+            return np.concatenate([np.ravel(run.dx), np.ravel(dg), np.ravel(db)])
 
         truth = exact_batchnorm(case.x, run.gamma, run.beta, case.dy, eps=run.eps, spec=BATCH_NORM)
         assert truth.dx is not None
@@ -124,8 +139,8 @@ def check_fd(proc: TargetProcess, ndim: int, options: Options) -> CheckResult:
         return _fail(check_id, str(exc))
     grad_size = float(
         np.sum(np.abs(run.dx * vx))
-        + np.sum(np.abs(run.dgamma * vg))
-        + np.sum(np.abs(run.dbeta * vb))
+        + (0.0 if run.dgamma is None else np.sum(np.abs(run.dgamma * vg)))
+        + (0.0 if run.dbeta is None else np.sum(np.abs(run.dbeta * vb)))
     )
     if not all(np.isfinite(x) for x in (res.fd, res.vjp, res.tolerance, grad_size)):
         return _fail(
@@ -178,19 +193,20 @@ def check_identities(proc: TargetProcess, options: Options, ndim: int) -> CheckR
     spacing = np.spacing
     tests = {
         "sum(dx) = 0": (np.abs(dx.sum(axis=0)), m * bud["dx"] * spacing(np.abs(tdx).max(axis=0))),
-        "dbeta = sum(dy)": (
-            np.abs(run.dbeta - dy.sum(axis=0)),
-            bud["dx"] * spacing(np.abs(dy).sum(axis=0)),
-        ),
-        "dgamma = sum(dy*x_hat)": (
-            np.abs(run.dgamma - (dy * x_hat).sum(axis=0)),
-            bud["dx"] * spacing(np.abs(dy * x_hat).sum(axis=0)),
-        ),
         "mean(y) = beta": (
             np.abs(y.mean(axis=0) - run.beta),
             bud["y"] * spacing(np.abs(ty).max(axis=0)),
         ),
     }
+    if run.dgamma is not None:  # a parameter-free target has neither (case.param_free)
+        tests["dbeta = sum(dy)"] = (
+            np.abs(run.dbeta - dy.sum(axis=0)),
+            bud["dx"] * spacing(np.abs(dy).sum(axis=0)),
+        )
+        tests["dgamma = sum(dy*x_hat)"] = (
+            np.abs(run.dgamma - (dy * x_hat).sum(axis=0)),
+            bud["dx"] * spacing(np.abs(dy * x_hat).sum(axis=0)),
+        )
     broken = [name for name, (err, bound) in tests.items() if np.any(err > bound)]
     worst = max(float(np.max(err / bound)) for err, bound in tests.values())
     if broken:
@@ -238,8 +254,7 @@ def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: s
     if fresh.error is not None:
         return CheckResult(check_id, "skip", message="a fresh instance fails on this batch")
     if again.error is not None or any(
-        not np.array_equal(getattr(fresh, n), getattr(again, n), equal_nan=True)
-        for n in ("y", "dx", "dgamma", "dbeta")
+        not _same(getattr(fresh, n), getattr(again, n)) for n in ("y", "dx", "dgamma", "dbeta")
     ):  # a second call would differ from a fresh one whether or not state is kept
         return CheckResult(
             check_id,
@@ -249,7 +264,7 @@ def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: s
         )
     if run.error is not None:
         return _fail(check_id, run.error)
-    names = tuple(n for stage in STAGE_CHECKS.values() for n in stage)
+    names = tuple(n for stage in STAGE_CHECKS for n in judged_outputs(stage, fresh))
     expected = {n: getattr(fresh, n) for n in names}
     mixed = _mixed_model(proc, after_first, second, run)
     if mixed is not None:
@@ -328,8 +343,10 @@ def _continue(proc: TargetProcess, case: BNCase) -> Run:
         if not isinstance(grads, (tuple, list)) or len(grads) != 3:
             raise TargetError(f"backward gave {type(grads).__name__}; expected 3 arrays")
         dx = validate("dx", grads[0], case.x.shape, case.x.dtype, notes)
-        dgamma = validate("dgamma", grads[1], (c,), case.x.dtype, notes)
-        dbeta = validate("dbeta", grads[2], (c,), case.x.dtype, notes)
+        dgamma = dbeta = None
+        if not (param_free(proc) and grads[1] is None and grads[2] is None):
+            dgamma = validate("dgamma", grads[1], (c,), case.x.dtype, notes)
+            dbeta = validate("dbeta", grads[2], (c,), case.x.dtype, notes)
     except TargetError as exc:
         if exc.fatal:
             raise
@@ -356,7 +373,7 @@ def check_repeatable(
     differ = [
         n
         for n in ("y", "dx", "dgamma", "dbeta")
-        if not np.array_equal(getattr(runs[0], n), getattr(runs[1], n), equal_nan=True)
+        if not _same(getattr(runs[0], n), getattr(runs[1], n))
     ]
     if differ:
         message = f"two runs on the same input differ in {', '.join(differ)}"

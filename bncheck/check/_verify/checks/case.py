@@ -30,7 +30,16 @@ from bncheck.check.strategies import BNCase
 from bncheck.check.truth import exact_batchnorm
 from bncheck.exceptions import TargetError
 
-__all__ = ["Run", "evaluate", "judge", "noted", "prefetch_truths", "truth_for"]
+__all__ = [
+    "Run",
+    "evaluate",
+    "judge",
+    "judged_outputs",
+    "noted",
+    "param_free",
+    "prefetch_truths",
+    "truth_for",
+]
 
 
 class Run(NamedTuple):
@@ -125,8 +134,9 @@ def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run
                     f"backward gave {type(grads).__name__}; expected (dx, dgamma, dbeta)"
                 )
             dx = validate("dx", grads[0], case.x.shape, case.x.dtype, notes)
-            dgamma = validate("dgamma", grads[1], (c,), case.x.dtype, notes)
-            dbeta = validate("dbeta", grads[2], (c,), case.x.dtype, notes)
+            if not (param_free(proc) and grads[1] is None and grads[2] is None):
+                dgamma = validate("dgamma", grads[1], (c,), case.x.dtype, notes)
+                dbeta = validate("dbeta", grads[2], (c,), case.x.dtype, notes)
     except TargetError as exc:
         if exc.fatal:
             raise
@@ -135,6 +145,23 @@ def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run
             y, dx, dgamma, dbeta, gamma, beta, eps, mutated, str(exc), stage, tuple(notes), raised
         )
     return Run(y, dx, dgamma, dbeta, gamma, beta, eps, mutated, notes=tuple(notes))
+
+
+def param_free(proc: TargetProcess) -> bool:
+    """Whether the target said it has no parameters (a BN without its affine step:
+    ``affine=False``, ``use_scale=False, use_bias=False``, ``center=False, scale=False``, or a
+    hand-written layer holding none whose backward gives dx alone): it is judged with gamma =
+    1 and beta = 0, and its backward on dx only, since it has no dgamma or dbeta to give (a
+    run then holds None for them). The target's process says so, so a hostile one can claim
+    it: the report then says its parameter gradients were not checked."""
+    return bool(getattr(proc, "description", {}).get("param_free") is True)
+
+
+def judged_outputs(stage: str, run: Run) -> tuple[str, ...]:
+    """The outputs of ``stage`` a run is judged on: all of :data:`STAGE_CHECKS`, but dgamma
+    and dbeta where the run has none (a parameter-free target's: :func:`param_free`;
+    :func:`evaluate` accepts None for them from no other)."""
+    return tuple(n for n in STAGE_CHECKS[stage] if n in ("y", "dx") or getattr(run, n) is not None)
 
 
 def stated_eps(value: Any, fallback: float) -> float:
@@ -301,13 +328,13 @@ def judge(case: BNCase, run: Run, accs: dict[str, Acc] | None = None) -> dict[st
 def _judge_outputs(
     case: BNCase, run: Run, stages: tuple[str, ...], accs: dict[str, Acc] | None
 ) -> dict[str, list[str]]:
-    names = tuple(n for s in stages for n in STAGE_CHECKS[s])
+    names = tuple(n for s in stages for n in judged_outputs(s, run))
     cmps = compare_outputs(case, run, names)
     failed: dict[str, list[str]] = {}
     for stage in stages:
-        bad = [n for n in STAGE_CHECKS[stage] if not cmps[n].passed]
+        bad = [n for n in judged_outputs(stage, run) if not cmps[n].passed]
         if accs is not None:
-            for n in STAGE_CHECKS[stage]:
+            for n in judged_outputs(stage, run):
                 accs[stage].see(cmps[n].ulp, cmps[n].budget)
         if bad:
             failed[stage] = bad

@@ -647,6 +647,13 @@ def _without_beta(case: Case) -> Case:
     return case if case.beta is None else dataclasses.replace(case, beta=np.zeros_like(case.beta))
 
 
+def param_free(proc: TargetProcess) -> bool:
+    """Whether the target said it has no parameters at all (a member without its affine step,
+    its backward giving dx alone): dgamma and dbeta are then not missing but absent, and the
+    backward is judged on dx (the BN's ``checks/case.py`` has the same)."""
+    return proc.description.get("param_free") is True
+
+
 def params_free(proc: TargetProcess) -> bool:
     """Whether the target said its parameters cannot be set (none found): its cases run with
     gamma = 1 and beta = 0, the values it is judged with."""
@@ -671,16 +678,18 @@ def _outputs(
     run: tuple[Any, ...],
     partial: bool = False,
     no_beta: bool = False,
+    no_params: bool = False,
 ) -> dict[str, np.ndarray]:
     """y, dx, dgamma and dbeta (centred members) of one run, checked for shape and finiteness.
-    A missing dgamma or dbeta raises :class:`ParamGradsMissing`, or with ``partial`` is left
-    out (y and dx only)."""
+    A missing dgamma or dbeta raises :class:`ParamGradsMissing`, or with ``partial`` (or
+    ``no_params``: a target without parameters, :func:`param_free`) is left out (y and dx
+    only)."""
     shape = case.x.shape
     pshape = member.param_shape(shape)
     out = {"y": _checked("y", run[0], shape), "dx": _checked("dx", run[1], shape)}
     names = ("dgamma", "dbeta") if member.has_beta and not no_beta else ("dgamma",)
     missing = [n for i, n in enumerate(names) if run[2 + i] is None]
-    if missing and not partial:
+    if missing and not partial and not no_params:
         raise ParamGradsMissing(
             f"the backward gave no {' and no '.join(missing)}: neither returned nor found "
             "on the target after backward (for a layer: a new or changed value of the "
@@ -729,7 +738,7 @@ def check_forward_backward(
         try:
             case, run = _run_laid_out(proc, as_member, case, options)
             try:
-                got = _outputs(as_member, case, run, no_beta=no_beta)
+                got = _outputs(as_member, case, run, no_beta=no_beta, no_params=param_free(proc))
             except ParamGradsMissing as exc:
                 missing = str(exc)
                 got = _outputs(as_member, case, run, partial=True, no_beta=no_beta)
@@ -949,7 +958,7 @@ def check_fd(proc: TargetProcess, member: Member, ndim: int, options: Options) -
     try:
         run = _run(proc, member, case.x, case.gamma, case.beta, EPS, case.dy)
         try:
-            got = _outputs(member, case, run, no_beta=no_beta)
+            got = _outputs(member, case, run, no_beta=no_beta, no_params=param_free(proc))
         except ParamGradsMissing as exc:
             return CheckResult(check_id, "not-checked", message=str(exc))
 
@@ -960,9 +969,10 @@ def check_fd(proc: TargetProcess, member: Member, ndim: int, options: Options) -
             )[0]
             return np.asarray(_checked("y", y, shape), dtype=np.float64)
 
-        grads = [got["dx"].ravel(), got["dgamma"].ravel()]
+        zeros = np.zeros(c)  # a target without parameters: no gradient, and v is 0 there
+        grads = [got["dx"].ravel(), got.get("dgamma", zeros).ravel()]
         if nb:
-            grads.append(got["dbeta"].ravel())
+            grads.append(got.get("dbeta", zeros).ravel())
         flat = np.concatenate(grads)
 
         def vjp(u: np.ndarray) -> np.ndarray:
@@ -975,6 +985,8 @@ def check_fd(proc: TargetProcess, member: Member, ndim: int, options: Options) -
             parts.append(case.beta.ravel())
         z0 = np.concatenate(parts)
         v = rng.standard_normal(z0.size)
+        if "dgamma" not in got:  # no parameters to move: the direction lies in x alone
+            v[n:] = 0.0
         # the step scales with the spread of the narrowest set (the BN's with that of x: its
         # sets are large); a set of a few values is curved on the scale of its own spread
         xv = member.view(case.x)
@@ -1074,7 +1086,7 @@ def check_identities(
     case = _fitted_params(proc, case)
     try:
         run = _run(proc, member, case.x, case.gamma, case.beta, EPS, case.dy)
-        got = _outputs(member, case, run, no_beta=no_beta)
+        got = _outputs(member, case, run, no_beta=no_beta, no_params=param_free(proc))
     except ParamGradsMissing as exc:
         return CheckResult(check_id, "not-checked", message=str(exc))
     except (TargetError, ValueError) as exc:

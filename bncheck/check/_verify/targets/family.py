@@ -44,7 +44,7 @@ from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.common import as_array, call_one, jax_x64
 from bncheck.check._verify.targets.layer import running_by_behaviour
 from bncheck.check._verify.targets.layout import Layout, call_forward, mode_of
-from bncheck.check._verify.targets.values import Path, leaves
+from bncheck.check._verify.targets.values import Path, closes_over_arrays, leaves
 from bncheck.check.norms import Member
 
 __all__ = ["NO_SWITCH", "FamilyAdapter", "claimed_kind", "family_functions", "returned_grads"]
@@ -565,6 +565,14 @@ class FamilyLayer(FamilyAdapter):
             out["params_free"] = not any(
                 _any_array(layer, names) for names in (_GAMMA_ATTRS, _BETA_ATTRS)
             )
+            # no parameters at all: none named, no value of the parameters' size anywhere in
+            # it, none in a closure of its functions (checks/family.py, param_free)
+            size = int(np.prod(self.member.param_shape((4, 6))))
+            out["param_free"] = bool(
+                out["params_free"]
+                and not leaves(layer, size)
+                and not closes_over_arrays(layer, size)
+            )
         except Exception:
             pass
         if out.get("params_free"):
@@ -574,7 +582,12 @@ class FamilyLayer(FamilyAdapter):
                 + "/".join(_GAMMA_ATTRS)
                 + " or "
                 + "/".join(_BETA_ATTRS)
-                + "): checked with gamma = 1 and beta = 0",
+                + "): checked with gamma = 1 and beta = 0"
+                + (
+                    "; none at all, so a backward that gives dx alone is judged on dx"
+                    if out.get("param_free")
+                    else ""
+                ),
             ]
         return out
 

@@ -31,7 +31,7 @@ from bncheck.check._verify.targets.layout import (
     side_effects,
 )
 from bncheck.check._verify.targets.names import Slot
-from bncheck.check._verify.targets.values import Path, leaves
+from bncheck.check._verify.targets.values import Path, closes_over_arrays, leaves
 from bncheck.exceptions import LoadError
 
 #: the probe batch: (8, 3), mean 2, spread 1.5 (any layer must accept it)
@@ -215,6 +215,8 @@ class LayerAdapter(LayerDriver):
             "ndims": sorted(self.ndims),
             "rank_errors": {str(k): v for k, v in self.rank_errors.items()},
             "running_form": self.given.get("running_form", ""),
+            # no parameters and a backward that gives dx alone (checks/case.py, param_free)
+            "param_free": self.grad_form == "none",
         }
 
     def _ranks(self, c: int) -> list[int]:
@@ -374,6 +376,15 @@ class LayerAdapter(LayerDriver):
         if isinstance(result, dict):
             self.grad_form = "dict"
             return
+        if (
+            self.params is None
+            and isinstance(result, (tuple, list))
+            and _dx_only(result, dy.shape)
+            and not self._changed_slots(before, c)
+            and not closes_over_arrays(self.obj, c)
+        ):  # (dx, None, None) from a layer without parameters: see below
+            self.grad_form = "none"
+            return
         if isinstance(result, (tuple, list)) and _returns_grads(result):
             # (dx, dgamma, dbeta), or dx beside a pair or a dict of the parameters' gradients
             self.grad_form = "tuple"
@@ -393,12 +404,17 @@ class LayerAdapter(LayerDriver):
         if found is None:
             found = self._grads_by_behaviour(before_leaves, dy, c)
         if found is None:
-            after = P.c_valued_slots(self.obj, c)
-            changed = [
-                k
-                for k, s in after.items()
-                if k not in before or not np.array_equal(as_array(s.get(self.obj)), before[k])
-            ]
+            changed = self._changed_slots(before, c)
+            if (
+                self.params is None
+                and not changed
+                and _dx_only(result, dy.shape)
+                and not closes_over_arrays(self.obj, c)
+            ):
+                # no parameters, and a backward that gives dx and leaves nothing of C values
+                # behind: a BN without its affine step (judged with gamma = 1, beta = 0)
+                self.grad_form = "none"
+                return
             raise LoadError(
                 f"{self.name}: backward returned {type(result).__name__}, not (dx, dgamma, "
                 "dbeta), and no gradients of gamma and beta were found among the attributes "
@@ -531,6 +547,13 @@ class LayerAdapter(LayerDriver):
                 return "fails"
             dependent = not np.allclose(t_full, t_part, rtol=1e-9, atol=1e-12)
             independent = np.allclose(e_full, e_part, rtol=1e-9, atol=1e-12)
+            if (
+                layout.mode == "eval-method"
+                and layout.found_by == "behaviour"
+                and layout.mode_name not in P.EVAL_METHODS
+                and not _normalizes_by_channel(x[:k], e_full)
+            ):  # any other method of x (a helper, a clip): not an inference forward
+                return "fails"
             if dependent and independent:
                 return "strong"
             if not np.allclose(e_full, t_full, rtol=1e-9, atol=1e-12):
@@ -621,10 +644,13 @@ class LayerAdapter(LayerDriver):
 
         def same(a: Any, b: Any) -> bool:
             return all(
-                isinstance(u, np.ndarray)
-                and isinstance(v, np.ndarray)
-                and u.shape == v.shape
-                and np.allclose(u, v, rtol=1e-9, atol=1e-12)
+                (u is None and v is None)  # a parameter-free layer's dgamma, dbeta
+                or (
+                    isinstance(u, np.ndarray)
+                    and isinstance(v, np.ndarray)
+                    and u.shape == v.shape
+                    and np.allclose(u, v, rtol=1e-9, atol=1e-12)
+                )
                 for u, v in zip(a, b, strict=True)
             )
 
@@ -635,7 +661,9 @@ class LayerAdapter(LayerDriver):
             after_two = None
         if after_two is not None and same(alone, after_two):
             return
-        if after_two is not None and all(isinstance(v, np.ndarray) for v in after_two):
+        if after_two is not None and all(
+            isinstance(v, np.ndarray) or (v is None and self.grad_form == "none") for v in after_two
+        ):
             # a well-formed answer: unless it is the backward of the FIRST input (a layer that
             # keeps its inputs), a different value is the target's own statefulness, which
             # the second-call check judges
@@ -846,7 +874,21 @@ class LayerAdapter(LayerDriver):
         self.grad_note = "found by behaviour (written by backward; matched by value)"
         return best
 
+    def _changed_slots(self, before: dict[Any, Any], c: int) -> list[Any]:
+        """The C-valued slots of the layer that are new or changed since ``before``."""
+        after = P.c_valued_slots(self.obj, c)
+        return [
+            k
+            for k, s in after.items()
+            if k not in before or not np.array_equal(as_array(s.get(self.obj)), before[k])
+        ]
+
     def _grads_text(self) -> str:
+        if self.grad_form == "none":
+            return (
+                "backward(dy) -> dx only: no parameters, so no dgamma or dbeta (checked as a "
+                "BN without its affine step: dx alone)"
+            )
         if self.grad_form == "engine":
             assert self.engine is not None
             return (
@@ -1024,7 +1066,20 @@ _NOT_FORWARD = (
 
 def _entry_by_behaviour(obj: Any, c: int) -> str | None:
     """The method that maps an array x to an array of x's shape: names order the search,
-    a call on a probe batch decides."""
+    a call on a probe batch decides. Of several such methods, the first whose output follows
+    the batch (a training forward: ``fit_transform`` beside an inference ``transform``,
+    ``train_forward`` beside ``predict``) is taken; the others are candidates of the eval
+    switch (:func:`~bncheck.check._verify.targets.layout.mode_candidates`)."""
+    found = _entries(obj, c)
+    for name, follows in found:
+        if follows:
+            return name
+    return found[0][0] if found else None
+
+
+def _entries(obj: Any, c: int) -> list[tuple[str, bool]]:
+    """Every method (up to 64 names, names ordering them) that maps an array x to an array of
+    x's shape, and whether its output for the first sample follows the other samples."""
     names = [
         n
         for n in dir(obj)
@@ -1033,6 +1088,7 @@ def _entry_by_behaviour(obj: Any, c: int) -> str | None:
     if isinstance(obj, dict):
         names = [n for n in obj if isinstance(n, str)]
     names.sort(key=lambda n: (n not in _FORWARD_HINTS, n.startswith("_"), n))
+    out: list[tuple[str, bool]] = []
     for name in names[:64]:
         try:
             method = getattr(obj, name)
@@ -1048,13 +1104,54 @@ def _entry_by_behaviour(obj: Any, c: int) -> str | None:
         for ndim in (2, 4):
             x = probe_x(c, ndim)
             try:
-                y = method(x.copy())
+                y = _first(method(x.copy()))
             except Exception:
                 continue
-            y = y[0] if isinstance(y, (tuple, list)) and y else y
-            if np.shape(as_array(y)) == x.shape:
-                return name
-    return None
+            if np.shape(y) == x.shape:
+                out.append((name, _follows_batch(method, x, y)))
+                break
+    return out
+
+
+def _normalizes_by_channel(x: Any, y: Any) -> bool:
+    """Whether ``y`` is, channel by channel (axis 1), an affine map of ``x`` other than the
+    identity, as a BN's eval output is (x − running mean) · scale + shift: what tells an
+    inference method of the layer found by behaviour from any other method that takes x."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.ndim < 2 or x.size // x.shape[1] < 3:
+        return False
+    identity = True
+    for c in range(x.shape[1]):
+        u, v = np.moveaxis(x, 1, 0)[c].ravel(), np.moveaxis(y, 1, 0)[c].ravel()
+        if np.ptp(u) == 0:
+            return False
+        a, b = np.polyfit(u, v, 1)
+        scale = max(float(np.max(np.abs(v))), 1e-300)
+        if np.max(np.abs(a * u + b - v)) > 1e-8 * scale:
+            return False
+        identity = identity and abs(a - 1) < 1e-12 and abs(b) < 1e-12 * scale
+    return not identity
+
+
+def _first(result: Any) -> Any:
+    """A method's output: the array, or the first item of a tuple or list."""
+    result = result[0] if isinstance(result, (tuple, list)) and result else result
+    return as_array(result)
+
+
+def _follows_batch(method: Any, x: Any, y: Any) -> bool:
+    """Whether ``method``'s output for the first sample changes when the other samples do
+    (False also when the second call fails or gives another shape)."""
+    other = x.copy()
+    other[1:] = other[1:] * 1.7 + 0.9
+    try:
+        y2 = _first(method(other))
+        return bool(
+            np.shape(y2) == np.shape(y)
+            and not np.allclose(np.asarray(y)[:1], np.asarray(y2)[:1], rtol=1e-9, atol=1e-12)
+        )
+    except Exception:
+        return False
 
 
 def _given_method(obj: Any, text: str, option: str, name: str) -> str:
@@ -1111,6 +1208,20 @@ def _holds_tensors(obj: Any, params: tuple[Where, Where] | None) -> bool:
         any(isinstance(v, torch.Tensor) for v in vars(obj).values())
         if hasattr(obj, "__dict__")
         else False
+    )
+
+
+def _dx_only(result: Any, shape: tuple[int, ...]) -> bool:
+    """Whether a backward's result is dx alone: an array of x's shape, or a tuple or list
+    whose first item is one and whose others are None."""
+    items = list(result) if isinstance(result, (tuple, list)) else [result]
+    if not items:
+        return False
+    dx = as_array(items[0])
+    return (
+        isinstance(dx, np.ndarray)
+        and tuple(np.shape(dx)) == tuple(shape)
+        and all(v is None for v in items[1:])
     )
 
 

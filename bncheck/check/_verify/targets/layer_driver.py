@@ -63,7 +63,7 @@ class LayerDriver:
         self.running: tuple[Where, Where] | None = None
         self.eps_slot: str | None = None
         self.momentum_slot: str | None = None
-        self.grad_form = "tuple"  # "tuple", "dict" or "slots"
+        self.grad_form = "tuple"  # "tuple", "dict", "slots" or "none" (no parameters)
         #: what a "tuple" backward returns, as the mapping shows it
         self.grad_returned = "(dx, dgamma, dbeta)"
         self.grad_slots: tuple[Where, Where] | None = None
@@ -321,6 +321,9 @@ class LayerDriver:
                 self.contracts.per_channel(grads[1], c, "dbeta"),
             )
         result = self._call_backward(dy)
+        if self.grad_form == "none":  # no parameters: dx alone (layer.py, _find_grads)
+            dx = as_array(result[0] if isinstance(result, (tuple, list)) and result else result)
+            return (self._from_axis(dx) if isinstance(dx, np.ndarray) else dx, None, None)
         if self.grad_form == "tuple":
             dx, dg, db = split_grads(result, "backward")
         elif self.grad_form == "dict":
@@ -372,16 +375,32 @@ class LayerDriver:
         return out
 
 
+class DictLayer:
+    """A dict of functions and values seen as an object: its ``__dict__`` IS the dict, so an
+    attribute bncheck reads or writes is the dict's own entry. The functions of such a layer
+    often hold the dict itself (``layer["gamma"]`` read inside ``forward``): a copy (a
+    namespace of the items) would leave them the values bncheck never set."""
+
+    def __repr__(self) -> str:
+        return f"DictLayer({sorted(self.__dict__)})"
+
+
 def as_object(value: Any) -> Any:
     """A dict of functions and values (a factory returning ``{"forward": f, "params": ...}``)
-    seen as an object with those attributes; anything else as it is."""
+    seen as an object with those attributes (:class:`DictLayer`, through to the dict itself);
+    anything else as it is."""
     if (
         isinstance(value, dict)
         and value
         and all(isinstance(k, str) and k.isidentifier() for k in value)
         and any(callable(v) for v in value.values())
     ):
-        return types.SimpleNamespace(**value)
+        layer = DictLayer()
+        try:
+            layer.__dict__ = value
+        except TypeError:  # a mapping Python will not take as a __dict__: a copy
+            return types.SimpleNamespace(**value)
+        return layer
     return value
 
 

@@ -524,6 +524,11 @@ def _global_switches(obj: Any) -> list[tuple[str, Any, str]]:
     return out[:8]
 
 
+#: words in a method's name that say it is not an inference forward (a gradient, a setter of
+#: the mode or of values, a loss)
+_NOT_INFERENCE = ("grad", "backward", "backprop", "vjp", "set", "mode", "phase", "loss", "update")
+
+
 def mode_candidates(obj: Any, forward_name: str) -> list[Layout]:
     """Every way the layer might be switched between training and eval, to be tried and
     watched: keyword and positional arguments of the forward (and of the methods it passes its
@@ -607,4 +612,24 @@ def mode_candidates(obj: Any, forward_name: str) -> list[Layout]:
                     add(Layout(forward_name, "setter", name, e, train_value=t))
             for t, e in _string_pairs(None, words):
                 add(Layout(forward_name, "setter", name, e, train_value=t))
+    # last: another method taking x alone, as the inference one (fit_transform beside
+    # transform); kept only if its output is a per-channel affine map of x (LayerAdapter)
+    for name in sorted(attrs):
+        method = getattr(obj, name, None)
+        if (
+            name in (forward_name, "forward", "backward", "train", "eval", "__call__")
+            or name.startswith("_")
+            or not callable(method)
+            or inspect.isclass(method)
+            or side_effects(name)
+        ):
+            continue
+        required = [
+            p
+            for p in _params_of(method).values()
+            if p.default is inspect.Parameter.empty
+            and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+        if len(required) == 1 and not any(h in name.lower() for h in _NOT_INFERENCE):
+            add(Layout(forward_name, "eval-method", name))
     return out

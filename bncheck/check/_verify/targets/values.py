@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Global", "Keyed", "Path", "c_values", "leaves", "parse_path"]
+__all__ = ["Global", "Keyed", "Path", "c_values", "closes_over_arrays", "leaves", "parse_path"]
 
 #: how deep :func:`leaves` looks below the object (``obj.a.b[0].data`` is depth 3)
 MAX_DEPTH = 4
@@ -357,3 +357,26 @@ def _registry_leaves(obj: Any, c: int | None) -> dict[Path, Any]:
                     out[Path((Global(module.__name__, name), Keyed(attr, template)))] = value
                     break
     return out
+
+
+def closes_over_arrays(obj: Any, c: int) -> bool:
+    """Whether a function the layer holds (an attribute, or an item of a dict attribute)
+    closes over an array of C floats: parameters bncheck cannot reach (an affine step in a
+    closure), so a backward that gives dx alone may still have dgamma and dbeta it keeps to
+    itself, and the layer is not taken for one without parameters."""
+    holder = obj.__dict__ if isinstance(getattr(obj, "__dict__", None), dict) else {}
+    values = list(holder.values())
+    values += [v for d in list(values) if isinstance(d, dict) for v in d.values()]
+    for value in values:
+        fn = getattr(value, "__func__", value)
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                held = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            items = list(held.values()) if isinstance(held, dict) else [held]
+            if any(
+                isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.size == c for v in items
+            ):
+                return True
+    return False

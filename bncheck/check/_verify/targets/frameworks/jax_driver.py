@@ -108,6 +108,12 @@ class JaxAdapter:
                 + ", ".join(map(self.label, self.cur.param_paths))
                 + f"; gradients by {self.autodiff} of y for dy (dx, and the parameters')"
             )
+        elif self._param_free():
+            mapping.append(
+                "parameters: none (the layer has no trainable arrays: a BN without its affine "
+                "step, checked with gamma = 1 and beta = 0); dx by " + self.autodiff + ", and "
+                "no dgamma or dbeta to check"
+            )
         else:
             mapping.append(
                 "parameters: none found (treated as gamma = 1, beta = 0); dx by " + self.autodiff
@@ -153,7 +159,23 @@ class JaxAdapter:
             "ndims": ranks,
             "rank_errors": errors,
             "compiles_per_shape": self.compiles_per_shape,
+            "param_free": self._param_free(),
         }
+
+    def _param_free(self) -> bool:
+        """Whether the instance built last has no parameters at all (not merely none under a
+        gamma/beta name: a layer whose parameters bncheck did not find is not this, and its
+        missing dgamma stays a failure)."""
+        cur = self.cur
+        if cur is None or cur.param_paths is not None:
+            return False
+        try:
+            import jax
+
+            found = jax.tree_util.tree_leaves(cur.params)
+        except Exception:
+            return False
+        return not any(int(np.size(leaf)) > 0 for leaf in found if hasattr(leaf, "shape"))
 
     def _keeps_state(self) -> bool:
         """Whether the instance built last keeps state besides its parameters (any array in

@@ -39,21 +39,58 @@ class TorchAdapter(LayerAdapter):
 
     def _detect(self, obj: Any, c: int) -> None:
         super()._detect(obj, c)
+        if (
+            self.params is not None
+            and "gamma" not in self.given
+            and not any(True for _ in obj.parameters())
+            and all(s.get(obj) is None for s in self.params)
+        ):  # weight = bias = None (affine=False): no parameters to set
+            self.params = None
+        untracked = (
+            self.running is not None
+            and "running_mean" not in self.given
+            and all(s.get(obj) is None for s in self.running)
+            and getattr(obj, "track_running_stats", None) is False
+        )
+        self.untracked = untracked
+        if untracked:  # running_mean = running_var = None: batch statistics in eval mode too
+            self.running = None
         found = self.layout
-        self.layout = Layout(forward_name="__call__", mode="methods")
+        self.layout = Layout(forward_name="__call__", mode="none" if untracked else "methods")
         self.mode_argument = None
         if found.mode in self.ARGUMENT_MODES:
             self.mode_argument = dataclasses.replace(found, forward_name="__call__")
 
+    #: track_running_stats=False: no running statistics, and eval normalizes by the batch
+    untracked = False
+
+    def _probe(self, c: int) -> None:
+        super()._probe(c)
+        if self.untracked:
+            said = (
+                "running statistics: none (track_running_stats=False: PyTorch normalizes with "
+                "the batch statistics in eval mode too, so there is no eval mode to check)"
+            )
+            self.mapping = [
+                said if m == "running statistics: none found" else m
+                for m in self.mapping
+                if not m.startswith("mode: ")
+            ]
+
     def _find_grads(self, dy: Any, c: int) -> None:
+        if self.params is None and not any(True for _ in self.obj.parameters()):
+            self.grad_form = "none"  # no parameters at all: dx alone (affine=False)
         self.backward(dy)  # autograd: the gradients of x and of the parameters
 
     def _grads_text(self) -> str:
         told = ""
         if self.mode_argument is not None:
             told = f" and with {self.mode_argument.mode_name}= its forward's mode argument"
+        grads = "x.grad and the parameters' .grad"
+        if self.grad_form == "none":
+            grads = "x.grad only: the module has no parameters, so no dgamma or dbeta"
         return (
-            "gradients by autograd (x.grad and the parameters' .grad); eval runs after eval()"
+            f"gradients by autograd ({grads}); eval runs after eval()"
             f"{told}, under torch.no_grad() and again with gradient recording on"
         )
 
@@ -64,6 +101,7 @@ class TorchAdapter(LayerAdapter):
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
         torch = self.torch
         self.last_ndim = ndim
+        self.width = num_features  # state(): gamma = 1 and beta = 0 where it has none
         tdtype = getattr(torch, dtype)
         self.obj = self._make(num_features, None, ndim).to(tdtype)
         for pair in (self.params, self.running):
