@@ -15,6 +15,10 @@ fixed:
   forward and it named three false mistakes. The dict is now seen through, not copied: only
   the planted ``missing-gamma`` is named.
 
+Row 4 (statistics accumulated in float32 on float64 input), acceptable as Unexplained, is now
+named ``float32-arithmetic``: errors of float32 size on float64 input are named so also when
+the outputs are float64 numbers, after every other fit (a one-pass variance first).
+
 Float64 unless a row says otherwise (tests/heldout.py)."""
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ ROWS: list[Any] = [
     pytest.param("1", "tape_autograd.py:BatchNorm", D2, "pass", "", None),
     pytest.param("2", "tape_detached_mean_bug.py:BatchNorm", D2, "fail", "missing-mu-path", None),
     pytest.param("3", "xp_functional.py:bn", D2, "pass", "", None),
-    pytest.param("4", "xp_f32_stats_bug.py:bn", D2, "fail", "", None),
+    pytest.param("4", "xp_f32_stats_bug.py:bn", D2, "fail", "float32-arithmetic", None),
     pytest.param("5", "sklearn_style.py:StandardBatchNorm", D2, "pass", "", None),
     pytest.param("6", "graph_node_bug.py:Graph", {"ndims": (4,)}, "fail", "", None),
     pytest.param("7", "renorm_exact.py:BatchRenorm", D2, "pass", "", None),

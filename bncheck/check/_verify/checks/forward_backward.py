@@ -407,6 +407,14 @@ def diagnose(
                 one = diagnose_one_pass(x, g, b, eps, dy, run.y, got, np.dtype(np.float32))
             if one is not None:
                 return ["float32-arithmetic", *one[0]], one[1] + ", in float32 arithmetic"
+        if y_off and case.x.dtype == np.float64 and _float32_accurate(case, run, failed):
+            # float64 numbers, wrong by float32 rounding and nothing else above explains them:
+            # float32 inside (statistics accumulated in float32, a float32 constant)
+            return ["float32-arithmetic"], (
+                found.fitted + "; its errors are of float32 size on float64 input although its "
+                "outputs are float64 numbers: an intermediate (the statistics, an accumulator) "
+                "in float32"
+            )
     return found.ids, found.fitted
 
 

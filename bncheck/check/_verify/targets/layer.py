@@ -462,8 +462,9 @@ class LayerAdapter(LayerDriver):
                 named.notes.append("its eval call fails (tried as the names suggest)")
             elif verdict == "same":
                 named.notes.append(
-                    "its eval setting (as the names suggest) gives the train output: eval "
-                    "still follows the batch"
+                    "its eval setting (as the names suggest) gave the train output on the "
+                    "probe batches (whether eval uses the running statistics, the eval "
+                    "check judges)"
                 )
             return named if weak is None else weak
         return weak if weak is not None else named
@@ -884,9 +885,10 @@ class LayerAdapter(LayerDriver):
         ]
 
     def _grads_text(self) -> str:
+        bwd = f"{self.backward_name or 'backward'}(dy)"  # its own name (grad, bprop, ...)
         if self.grad_form == "none":
             return (
-                "backward(dy) -> dx only: no parameters, so no dgamma or dbeta (checked as a "
+                f"{bwd} -> dx only: no parameters, so no dgamma or dbeta (checked as a "
                 "BN without its affine step: dx alone)"
             )
         if self.grad_form == "engine":
@@ -902,14 +904,14 @@ class LayerAdapter(LayerDriver):
                 "torch.no_grad()"
             )
         if self.grad_form == "tuple":
-            return f"backward(dy) -> {self.grad_returned}"
+            return f"{bwd} -> {self.grad_returned}"
         if self.grad_form == "dict":
-            return "backward(dy) -> gradients in a dict"
+            return f"{bwd} -> gradients in a dict"
         if self.torch_grads:
-            return "backward(dy) -> dx; gradients in the parameters' .grad"
+            return f"{bwd} -> dx; gradients in the parameters' .grad"
         assert self.grad_slots is not None
         return (
-            f"backward(dy) -> dx; gradients in {self.grad_slots[0].label()}, "
+            f"{bwd} -> dx; gradients in {self.grad_slots[0].label()}, "
             f"{self.grad_slots[1].label()}" + (f" ({self.grad_note})" if self.grad_note else "")
         )
 
