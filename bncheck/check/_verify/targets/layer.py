@@ -376,14 +376,8 @@ class LayerAdapter(LayerDriver):
         if isinstance(result, dict):
             self.grad_form = "dict"
             return
-        if (
-            self.params is None
-            and isinstance(result, (tuple, list))
-            and _dx_only(result, dy.shape)
-            and not self._changed_slots(before, c)
-            and not closes_over_arrays(self.obj, c)
-        ):  # (dx, None, None) from a layer without parameters: see below
-            self.grad_form = "none"
+        if isinstance(result, (tuple, list)) and self._without_parameters(result, dy, before, c):
+            self.grad_form = "none"  # (dx, None, None), before a tuple is read as gradients
             return
         if isinstance(result, (tuple, list)) and _returns_grads(result):
             # (dx, dgamma, dbeta), or dx beside a pair or a dict of the parameters' gradients
@@ -404,17 +398,10 @@ class LayerAdapter(LayerDriver):
         if found is None:
             found = self._grads_by_behaviour(before_leaves, dy, c)
         if found is None:
-            changed = self._changed_slots(before, c)
-            if (
-                self.params is None
-                and not changed
-                and _dx_only(result, dy.shape)
-                and not closes_over_arrays(self.obj, c)
-            ):
-                # no parameters, and a backward that gives dx and leaves nothing of C values
-                # behind: a BN without its affine step (judged with gamma = 1, beta = 0)
+            if self._without_parameters(result, dy, before, c):
                 self.grad_form = "none"
                 return
+            changed = self._changed_slots(before, c)
             raise LoadError(
                 f"{self.name}: backward returned {type(result).__name__}, not (dx, dgamma, "
                 "dbeta), and no gradients of gamma and beta were found among the attributes "
@@ -874,6 +861,18 @@ class LayerAdapter(LayerDriver):
         )
         self.grad_note = "found by behaviour (written by backward; matched by value)"
         return best
+
+    def _without_parameters(self, result: Any, dy: Any, before: dict[Any, Any], c: int) -> bool:
+        """A BN without its affine step (judged with gamma = 1, beta = 0, its backward on dx):
+        no parameters found, a backward that gives dx alone, nothing of C values changed
+        behind it, and no function of the layer closing over C floats (parameters bncheck
+        cannot reach)."""
+        return (
+            self.params is None
+            and _dx_only(result, dy.shape)
+            and not self._changed_slots(before, c)
+            and not closes_over_arrays(self.obj, c)
+        )
 
     def _changed_slots(self, before: dict[Any, Any], c: int) -> list[Any]:
         """The C-valued slots of the layer that are new or changed since ``before``."""
