@@ -369,3 +369,54 @@ def test_build_arguments_evaluate_only_literals_and_c() -> None:
     )
     with pytest.raises(ValueError, match="no \\*args"):
         layout.build_arguments("*C", 7)
+
+
+DICT_VJP = '''
+import numpy as np
+
+
+class Norm:
+    """Its backward is vjp(g) -> {"x": ..., "weight": ..., "bias": ...}; keyword mode."""
+
+    def __init__(self, width, decay=0.95, tiny=1e-5):
+        self.weight, self.bias = np.ones(width), np.zeros(width)
+        self.stat_mu, self.stat_sigma2 = np.zeros(width), np.ones(width)
+        self.decay, self.tiny = decay, tiny
+
+    def __call__(self, x, *, is_inference=False):
+        ax = tuple(i for i in range(x.ndim) if i != 1)
+        sh = [1] * x.ndim
+        sh[1] = -1
+        if is_inference:
+            mu, var = self.stat_mu, self.stat_sigma2
+        else:
+            mu = x.mean(axis=ax)
+            var = ((x - mu.reshape(sh)) ** 2).mean(axis=ax)
+            self.stat_mu = self.decay * self.stat_mu + (1 - self.decay) * mu
+            self.stat_sigma2 = self.decay * self.stat_sigma2 + (1 - self.decay) * var
+        r = 1 / np.sqrt(var + self.tiny)
+        self._saved = ((x - mu.reshape(sh)) * r.reshape(sh), r, ax, sh)
+        return (self._saved[0] * self.weight.reshape(sh) + self.bias.reshape(sh)).astype(x.dtype)
+
+    def vjp(self, g):
+        xh, r, ax, sh = self._saved
+        n = g.size // g.shape[1]
+        gb, gw = g.sum(axis=ax), (g * xh).sum(axis=ax)
+        gx = (self.weight * r).reshape(sh) / n * (n * g - gb.reshape(sh) - xh * gw.reshape(sh))
+        return {"x": gx.astype(g.dtype), "weight": gw, "bias": GB}
+'''
+
+
+@pytest.mark.parametrize(("dbias", "result"), [("gb", "pass"), ("2 * gb", "fail")])
+def test_a_backward_returning_a_dict_is_found_by_behaviour(
+    tmp_path: Any, dbias: str, result: str
+) -> None:
+    """No backward() and a dict of gradients from vjp: found without --backward, and checked
+    (a doubled dbias fails)."""
+    path = tmp_path / "dict_vjp.py"
+    path.write_text(DICT_VJP.replace("GB", dbias), encoding="utf-8")
+    report = verify(f"{path}:Norm", ndims=(2,), dtypes=("float64",))
+    assert report.result == result, [(c.id, c.status, c.message[:80]) for c in report.checks]
+    assert any("vjp(dy) -> gradients in a dict" in m for m in report.mapping), report.mapping
+    if result == "pass":
+        assert {c.id: c.status for c in report.checks}["eval/2d/float64"] == "pass"

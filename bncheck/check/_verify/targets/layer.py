@@ -16,6 +16,7 @@ import numpy as np
 from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.adapt import Adapted
 from bncheck.check._verify.targets.common import (
+    DX_KEYS,
     as_array,
     infer_eps,
     probe_x,
@@ -551,7 +552,8 @@ class LayerAdapter(LayerDriver):
 
     def _backward_by_behaviour(self, c: int) -> str | None:
         """The method that, after a training forward, takes dy and returns dx (an array of x's
-        shape, alone or first in a tuple): names order the search, a call decides."""
+        shape, alone, first in a tuple, or under a dx name in a dict): names order the search,
+        a call decides."""
         try:
             names = [n for n in dir(self._make(c, np.float64, self.probe_ndim))]
         except Exception:
@@ -578,6 +580,8 @@ class LayerAdapter(LayerDriver):
             except Exception:
                 continue
             first = out[0] if isinstance(out, (tuple, list)) and out else out
+            if isinstance(out, dict):  # {"dx": ..., "weight": ..., "bias": ...}
+                first = next((out[k] for k in DX_KEYS if k in out), None)
             if np.shape(as_array(first)) == self._to_axis(x).shape:
                 return name
         return None
