@@ -7,8 +7,13 @@ with the next implementation, each call after a short untimed pause that lets th
 previous call left spinning go to sleep), so a noisy, shared machine slows them alike. A ratio
 between two implementations is the median over the rounds of their ratio within a round
 (paired, from one run); a time is the median of the rounds. Peak extra memory is measured
-with tracemalloc (NumPy reports its buffers to it) and expressed in input-sized arrays. No
-printing here: ``bncheck bench`` and the performance report render the results.
+with tracemalloc (NumPy reports its buffers to it) and expressed in input-sized arrays, twice:
+the whole peak of one call over the input's bytes, and its growth with the batch (the peak at
+the case's batch minus the peak at half of it, over the difference in input bytes). The second
+is the number of input-sized arrays a call holds: the per-channel (or per-set) vectors every
+BN keeps or returns (mean, 1/sqrt(var + eps), dgamma, dbeta, gamma and beta widened to
+float64), which do not grow with the batch, drop out of it. No printing here: ``bncheck
+bench`` and the performance report render the results.
 
 The traffic floor is not a BN: compiled C (the extension's ``traffic`` entry point) streaming
 the bytes a two-pass BN must move, with next to no arithmetic, on the threads bncheck's kernels
@@ -35,7 +40,7 @@ import platform
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -122,6 +127,8 @@ class Timing:
     median_s: float
     peak_inputs: float  # peak extra memory / bytes of x (NaN: not measured)
     rounds: tuple[float, ...] = field(default=(), compare=False)  # each round's time
+    # the peak's growth with the batch, in input-sized arrays (NaN: not measured)
+    peak_growth: float = math.nan
 
 
 Runner = Callable[[], Any]
@@ -364,11 +371,32 @@ def run(
                 start = time.perf_counter()
                 runners[name]()
                 times[name].append(time.perf_counter() - start)
+        growth = _peak_growth(case, a, runners)
         for name, r in runners.items():
-            mine = name in (FUNCTIONAL, LAYER, LAYER_NO_GRAD)
+            mine = name in growth
             peak = _peak(r, a["x"].nbytes) if mine else math.nan
             ts = tuple(times[name])
-            out.append(Timing(case.name, name, float(np.median(ts)), peak, ts))
+            out.append(
+                Timing(case.name, name, float(np.median(ts)), peak, ts, growth.get(name, math.nan))
+            )
+    return out
+
+
+def _peak_growth(case: Case, a: dict[str, Any], runners: dict[str, Runner]) -> dict[str, float]:
+    """bncheck's calls' peak extra memory growth with the batch, in input-sized arrays: (peak
+    at the case's batch − peak at half of it) / (the difference in input bytes). Whatever
+    does not grow with the batch (the per-channel or per-set statistics and gradients)
+    cancels; what remains is the input-sized arrays a call holds."""
+    half = replace(case, shape=(case.shape[0] // 2, *case.shape[1:]))
+    small = _runners(half, _inputs(half), with_torch=False)
+    nbytes = a["x"].nbytes
+    out = {}
+    for name in (FUNCTIONAL, LAYER, LAYER_NO_GRAD):
+        if name in runners and name in small:
+            small_bytes = nbytes * half.shape[0] // case.shape[0]
+            full = _peak(runners[name], nbytes) * nbytes
+            part = _peak(small[name], small_bytes) * small_bytes
+            out[name] = (full - part) / (nbytes - small_bytes)
     return out
 
 
