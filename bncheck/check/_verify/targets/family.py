@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,7 @@ from bncheck.check._verify.targets.layer import running_by_behaviour
 from bncheck.check._verify.targets.layout import Layout, call_forward, mode_of
 from bncheck.check._verify.targets.values import Path, closes_over_arrays, leaves
 from bncheck.check.norms import Member
+from bncheck.exceptions import LoadError
 
 __all__ = ["NO_SWITCH", "FamilyAdapter", "claimed_kind", "family_functions", "returned_grads"]
 
@@ -69,18 +71,25 @@ def claimed_kind(name: str) -> str | None:
     return None
 
 
+#: (forward, backward) name endings of a member's functional pair, most usual first
+FAMILY_ENDINGS = (("_forward", "_backward"), ("_fwd", "_bwd"), ("_fprop", "_bprop"))
+
+
 def family_functions(module: Any, prefix: str | None) -> list[tuple[str, str]]:
-    """(forward, backward) name pairs of family members in a module (``prefix``: that pair)."""
-    names = [n for n in dir(module) if n.endswith("_forward")]
-    if prefix is not None:
-        names = [n for n in names if n == f"{prefix}_forward"]
+    """(forward, backward) name pairs of family members in a module (``prefix``: that pair),
+    spelled with any of :data:`FAMILY_ENDINGS` (``layernorm_forward``/``layernorm_backward``,
+    JAX's ``rms_fwd``/``rms_bwd``)."""
     out = []
-    for n in sorted(names):
-        base = n[: -len("_forward")]
-        if (prefix is not None or claimed_kind(base)) and callable(
-            getattr(module, f"{base}_backward", None)
-        ):
-            out.append((n, f"{base}_backward"))
+    for fe, be in FAMILY_ENDINGS:
+        names = [n for n in dir(module) if n.endswith(fe)]
+        if prefix is not None:
+            names = [n for n in names if n == f"{prefix}{fe}"]
+        for n in sorted(names):
+            base = n[: -len(fe)]
+            if (prefix is not None or claimed_kind(base)) and callable(
+                getattr(module, f"{base}{be}", None)
+            ):
+                out.append((n, f"{base}{be}"))
     return out
 
 
@@ -331,9 +340,16 @@ class FamilyFunctional(FamilyAdapter):
 
     def mapping(self) -> list[str]:
         args = ", ".join(["x", *(r or "?" for r in self.roles)])
+        first = self.cache_first
+        if first is None:  # not called yet: the order tried first
+            try:
+                first = _param_names(self.bwd)[:1] in ([n] for n in _RESIDUALS)
+            except (TypeError, ValueError):
+                first = False
+        order = "cache, dout" if first else "dout, cache"
         return [
             f"{self.fwd.__name__}({args}) -> (y, cache); "
-            f"{self.bwd.__name__}(dout, cache) -> (dx, dgamma[, dbeta])"
+            f"{self.bwd.__name__}({order}) -> (dx, dgamma[, dbeta])"
         ]
 
     def _args(self, x: Any, gamma: Any, beta: Any) -> list[Any]:
@@ -385,8 +401,50 @@ class FamilyFunctional(FamilyAdapter):
         y, self.cache = self._call(x, gamma, self.beta)
         return y
 
+    #: whether the backward takes the cache first, ``bwd(residuals, g)`` (JAX's custom_vjp
+    #: convention), rather than ``bwd(dout, cache)``; None until its first call decides
+    cache_first: bool | None = None
+
+    def _backward_call(self, dy: Any) -> Any:
+        """The backward's result on ``dy``, in the argument order it takes: (dout, cache) or
+        (cache, dout), decided at the first call by which one runs and gives an array of x's
+        shape first (the other order raises or returns something else); when both would,
+        the first parameter's name decides (``res``/``residuals``: JAX's order)."""
+        dyt = self._to_target(dy)
+        if self.cache_first is not None:
+            args = (self.cache, dyt) if self.cache_first else (dyt, self.cache)
+            return self.bwd(*args)
+        try:
+            first = _param_names(self.bwd)[:1]
+        except (TypeError, ValueError):
+            first = []
+        orders = [False, True]
+        if first and first[0].lower() in _RESIDUALS:
+            orders = [True, False]
+        error: Exception | None = None
+        for cache_first in orders:
+            try:
+                result = self.bwd(*((self.cache, dyt) if cache_first else (dyt, self.cache)))
+            except Exception as exc:
+                error = error or exc
+                continue
+            got = _dx_of(result)
+            if got is not None and tuple(np.shape(got)) == tuple(np.shape(dyt)):
+                self.cache_first = cache_first
+                if cache_first:
+                    self.found.append(
+                        f"{getattr(self.bwd, '__name__', 'the backward')} takes the cache first, "
+                        "(cache, dout), as JAX's custom_vjp backward does (found by the order "
+                        "that runs)"
+                    )
+                return result
+        if error is not None:
+            raise error
+        self.cache_first = orders[0]
+        return self.bwd(*((self.cache, dyt) if orders[0] else (dyt, self.cache)))
+
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
-        result = self.bwd(self._to_target(dy), self.cache)
+        result = self._backward_call(dy)
         if isinstance(result, dict):
             got = [result.get(k) for k in ("dx", "dgamma", "dbeta")]
         else:
@@ -397,6 +455,24 @@ class FamilyFunctional(FamilyAdapter):
             self._grad(got[1], self.x_shape, "dgamma"),
             self._grad(got[2], self.x_shape, "dbeta"),
         )
+
+
+#: first-parameter names of a backward that takes its residuals first (JAX's custom_vjp)
+_RESIDUALS = ("res", "residuals", "resid", "saved", "residual")
+
+
+def _param_names(fn: Any) -> list[str]:
+    return [p.name for p in inspect.signature(fn).parameters.values()]
+
+
+def _dx_of(result: Any) -> Any:
+    """dx from what a backward returned (None when it returned none)."""
+    if isinstance(result, dict):
+        return result.get("dx")
+    try:
+        return as_array(returned_grads(result)[0])
+    except Exception:
+        return None
 
 
 def returned_grads(result: Any) -> list[Any]:
@@ -959,16 +1035,27 @@ class FamilyTorchModule(FamilyTorch):
         """As any family target's, and whether it has no beta (a weight-only LayerNorm): a
         module built for the member its name claims, on a probe shape, holds no bias."""
         out = super().describe()
+        unmapped: list[str] = []
         try:
             self.x_shape = (4, 6)
             self.module = self._build(self.x_shape)
-            out["beta_free"] = self._torch_param("gamma") is not None and (
-                self._torch_param("beta") is None
-            )
+            gamma, beta = self._torch_param("gamma"), self._torch_param("beta")
+            out["beta_free"] = gamma is not None and beta is None
+            if gamma is None and beta is None:
+                unmapped = [n for n, v in self.module.named_parameters() if v.requires_grad]
         except Exception:
             pass
         finally:
             self.module, self.x_shape = None, ()
+        if unmapped:
+            # trainable parameters bncheck can neither name nor set: judging the module with
+            # the gamma and beta of its inputs would judge values it never had
+            raise LoadError(
+                f"{self.name}: the module has trainable parameters ({', '.join(unmapped[:8])})"
+                " but none has the parameters' size and a name it knows, or acts as gamma or "
+                "beta by the affine law; bncheck cannot set them, so it cannot judge the "
+                "module (map it with bncheck.adapt, see the README)"
+            )
         if self._by_behaviour:
             out["mapping"] = [
                 *out["mapping"],
@@ -1130,7 +1217,7 @@ def family_adapter(
         if found is not None:
             return found
     if isinstance(obj, types.ModuleType):
-        if attr is not None and not callable(getattr(obj, f"{attr}_forward", None)):
+        if attr is not None and not family_functions(obj, attr):
             if not hasattr(obj, attr):
                 return None
             return family_adapter(getattr(obj, attr), None, name, stated)
@@ -1196,6 +1283,28 @@ def _plain_pairs(module: Any) -> list[tuple[str, str]]:
     return out
 
 
+#: the module base classes of frameworks whose hand-written family modules are not driven
+_FRAMEWORK_BASES = (
+    ("keras.layers", "Layer", "Keras layer"),
+    ("flax.linen", "Module", "Flax linen module"),
+    ("flax.nnx", "Module", "Flax NNX module"),
+    ("equinox", "Module", "Equinox module"),
+    ("haiku", "Module", "Haiku module"),
+)
+
+
+def _hand_written_framework_module(obj: Any) -> str:
+    """Which framework's module class ``obj`` (a class or an instance) derives from, among
+    those already imported ("" when none): said when such a target is refused."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    for module_name, base_name, said in _FRAMEWORK_BASES:
+        module = sys.modules.get(module_name)
+        base = getattr(module, base_name, None) if module is not None else None
+        if isinstance(base, type) and issubclass(cls, base):
+            return said
+    return ""
+
+
 def load_family(target: Any, norm: str | None = None, axis: int = 1) -> FamilyAdapter:
     """Load ``target`` (a spec string or object) as a family target (in the worker process);
     ``norm``: the member stated with --norm, else the one its name claims, else layer norm
@@ -1204,7 +1313,6 @@ def load_family(target: Any, norm: str | None = None, axis: int = 1) -> FamilyAd
     axis moved last; torch's own norms take channels first and refuse it; the Flax and Keras
     classes are given the layout they take whatever it says)."""
     from bncheck.check._verify.targets.dispatch import resolve
-    from bncheck.exceptions import LoadError
 
     if isinstance(target, str):
         from bncheck.check._verify.targets.frameworks import prepare_target
@@ -1217,10 +1325,23 @@ def load_family(target: Any, norm: str | None = None, axis: int = 1) -> FamilyAd
         name = getattr(target, "__name__", type(target).__name__)
     adapter = family_adapter(obj, attr, name, stated=norm is not None)
     if adapter is None:
+        own = _hand_written_framework_module(
+            getattr(obj, attr, obj) if attr is not None else obj
+        )
+        why = ""
+        if own:
+            why = (
+                f": it is a hand-written {own} (a subclass of the framework's module class, not "
+                "one of its own normalizations), and bncheck drives hand-written family "
+                "modules of PyTorch only; verify it through a functional pair around it, "
+                "name_forward(x, gamma, beta) -> (y, cache) and name_backward(dout, cache) "
+                "(gradients by the framework's autodiff, e.g. jax.vjp), or map it with "
+                "bncheck.adapt"
+            )
         raise LoadError(
             f"{name!r}: no normalization target found (expected *norm_forward/*norm_backward "
-            "functions, a layer class with forward and backward, a torch.nn, flax.linen or Keras "
-            "norm class)"
+            "(or _fwd/_bwd) functions, a layer class with forward and backward, a torch.nn, "
+            "flax.linen or Keras norm class, or a hand-written torch.nn.Module)" + why
         )
     if axis == -1:
         if isinstance(adapter, (FamilyFunctional, FamilyLayer, FamilyTorchModule)):

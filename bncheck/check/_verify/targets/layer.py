@@ -446,6 +446,16 @@ class LayerAdapter(LayerDriver):
                 weak = layout
         if named.mode != "none" and (weak is None or weak is not named):
             verdict = self._try_mode(named, c)
+            if verdict == "fails" and named.mode == "eval-method" and weak is None:
+                # only a method's name suggested calling it on x in eval, and that call fails:
+                # bncheck's guess of how to call it, not the layer's eval, is what failed
+                none = Layout(named.forward_name, "none")
+                none.notes.append(
+                    f"its method {named.mode_name}() looks like an inference mode by its name, "
+                    f"but {named.mode_name}(x) failed, and no other switch gave an eval output: "
+                    "eval is not checked (name the switch with --mode)"
+                )
+                return none
             if verdict == "fails":
                 named.notes.append("its eval call fails (tried as the names suggest)")
             elif verdict == "same":
@@ -750,10 +760,13 @@ class LayerAdapter(LayerDriver):
         if torch is None:
             return None
         try:
+            # its own parameters first, then those of its containers and submodules
+            # (nn.ParameterDict, a wrapped BN), the trainable ones before the frozen ones
             named = [
                 n
-                for n, v in self._make(c, np.float64, self.probe_ndim).named_parameters(
-                    recurse=False
+                for n, v in sorted(
+                    self._make(c, np.float64, self.probe_ndim).named_parameters(),
+                    key=lambda item: (item[0].count("."), not item[1].requires_grad),
                 )
                 if v.numel() == c
             ]
@@ -767,7 +780,7 @@ class LayerAdapter(LayerDriver):
                 ys = []
                 for add in (False, True):
                     obj = self._make(c, np.float64, self.probe_ndim)
-                    param = getattr(obj, name)
+                    param = obj.get_parameter(name)
                     with torch.no_grad():
                         if add:
                             param.add_(torch.as_tensor(delta, dtype=param.dtype).view(param.shape))
@@ -784,7 +797,7 @@ class LayerAdapter(LayerDriver):
         if set(by_role) != {"gamma", "beta"}:
             return None
         self.param_note = "found by behaviour (y follows them by the affine law)"
-        return P.Slot(by_role["gamma"]), P.Slot(by_role["beta"])
+        return _torch_where(by_role["gamma"]), _torch_where(by_role["beta"])
 
     def _affine_role(self, path: Any, x: Any, delta: Any, c: int) -> str | None:
         def run(add: bool) -> Any:
@@ -933,6 +946,12 @@ def _literal(text: str) -> Any:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+
+
+def _torch_where(name: str) -> Where:
+    """Where a torch module's parameter of that dotted name lives: an attribute of the
+    module, or a path through its submodules and containers (``affine.scale``)."""
+    return P.Slot(name) if "." not in name else Path.parse(name)
 
 
 def _affine_law(x: Any, y0: Any, y1: Any, delta: Any, c: int) -> str | None:

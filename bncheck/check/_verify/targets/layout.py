@@ -51,7 +51,8 @@ class Layout:
 
     forward_name: str = "forward"
     #: "kwarg", "inverted", "string", "methods", "attribute", "string-attribute",
-    #: "eval-method", "positional", "setter" or "none"
+    #: "eval-method", "positional", "setter", "export", "context" (a no-argument method
+    #: returning a context manager, eval inside its block), "global-attribute" or "none"
     mode: str = "none"
     mode_name: str = ""
     eval_value: Any = None
@@ -68,6 +69,11 @@ class Layout:
             return (
                 f"{self.forward_name}(x) in training; in eval {self.mode_name}() makes an "
                 "inference object, called on x"
+            )
+        if self.mode == "context":
+            return (
+                f"{self.forward_name}(x) in training; in eval inside "
+                f"`with {self.mode_name}():` (the context manager it returns)"
             )
         if self.mode == "global-attribute":
             return (
@@ -154,6 +160,19 @@ def mode_of(obj: Any, entry: str | None = None) -> Layout:
     return layout
 
 
+def _is_context(made: Any) -> bool:
+    """Whether what a no-argument method returned is a context manager with no forward or
+    predict of its own: the layer's eval mode is then the block it opens. (It may be callable
+    all the same: ``contextlib.contextmanager``'s objects are decorators too.)"""
+    kind = type(made)
+    return (
+        hasattr(kind, "__enter__")
+        and hasattr(kind, "__exit__")
+        and not callable(getattr(made, "forward", None))
+        and not callable(getattr(made, "predict", None))
+    )
+
+
 def call_forward(obj: Any, layout: Layout, x: Any, train: bool) -> Any:
     fwd = getattr(obj, layout.forward_name)
     if layout.mode == "kwarg":
@@ -162,10 +181,14 @@ def call_forward(obj: Any, layout: Layout, x: Any, train: bool) -> Any:
         return fwd(x, **{layout.mode_name: layout.train_value if train else layout.eval_value})
     if layout.mode == "positional":
         return fwd(x, train)
-    if layout.mode == "export":
+    if layout.mode in ("export", "context"):
         if train:
             return fwd(x)
         made = getattr(obj, layout.mode_name)()
+        if _is_context(made):  # `with layer.inference(): y = layer(x)`
+            layout.mode = "context"
+            with made:
+                return fwd(x)
         run = getattr(made, "forward", None) or getattr(made, "predict", None) or made
         return run(x)
     if layout.mode == "global-attribute":
@@ -577,6 +600,8 @@ def mode_candidates(obj: Any, forward_name: str) -> list[Layout]:
     for name, value in attrs.items():
         if isinstance(value, bool):
             add(Layout(forward_name, "attribute", name))
+            # and the other way round: True in eval (``frozen``, ``use_global_stats``, ...)
+            add(Layout(forward_name, "string-attribute", name, True, train_value=False))
         elif isinstance(value, str) and _WORD.match(value):
             for t, e in _string_pairs(value, words):
                 add(Layout(forward_name, "string-attribute", name, e, train_value=t))

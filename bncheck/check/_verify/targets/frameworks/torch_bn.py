@@ -13,6 +13,7 @@ from bncheck.check._verify.targets.frameworks import Framework
 from bncheck.check._verify.targets.layer import LayerAdapter
 from bncheck.check._verify.targets.layer_driver import set_new
 from bncheck.check._verify.targets.layout import Layout, call_forward
+from bncheck.exceptions import LoadError
 
 
 class TorchAdapter(LayerAdapter):
@@ -78,7 +79,18 @@ class TorchAdapter(LayerAdapter):
             ]
 
     def _find_grads(self, dy: Any, c: int) -> None:
-        if self.params is None and not any(True for _ in self.obj.parameters()):
+        if self.params is None:
+            trainable = [n for n, v in self.obj.named_parameters() if v.requires_grad]
+            if trainable:
+                # parameters bncheck cannot set: judging the module as if gamma = 1 and
+                # beta = 0 would judge values it never had (and ask for gradients it cannot
+                # read), so it is refused, not failed
+                raise LoadError(
+                    f"{self.name}: the module has trainable parameters "
+                    f"({', '.join(trainable[:8])}) but none of C = {c} values acts as gamma "
+                    "or beta by the affine law (adding to beta shifts y, adding to gamma "
+                    "moves y along x_hat); name them with --gamma PATH --beta PATH"
+                )
             self.grad_form = "none"  # no parameters at all: dx alone (affine=False)
         self.backward(dy)  # autograd: the gradients of x and of the parameters
 
