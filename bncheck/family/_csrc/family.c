@@ -341,6 +341,32 @@ static inline dd f32_sqdev_fast(const float *restrict v, Py_ssize_t m, double mh
     double hi[L], lo[L], acc[L];
     Py_ssize_t j = 0;
     for (int k = 0; k < L; k++) hi[k] = lo[k] = 0.0;
+#if defined(__GNUC__) && L == 16
+    /* the blocks as two 8-double vectors (lanes 0-7 and 8-15): the same operations on the same
+       values as the loop below, so the same bits; left to itself the compiler did not
+       vectorize the block loop, and this pass cost more than the y pass */
+    {
+        v8d h0 = {0.0}, h1 = {0.0}, l0 = {0.0}, l1 = {0.0};
+        for (; j + VB * L <= m; j += VB * L) {
+            v8d a0 = {0.0}, a1 = {0.0};
+            for (Py_ssize_t i = 0; i < VB * L; i += L) {
+                v8f f0, f1;
+                memcpy(&f0, v + j + i, sizeof f0);
+                memcpy(&f1, v + j + i + 8, sizeof f1);
+                v8d d0 = (__builtin_convertvector(f0, v8d) - mh) - ml;
+                v8d d1 = (__builtin_convertvector(f1, v8d) - mh) - ml;
+                a0 = a0 + d0 * d0;
+                a1 = a1 + d1 * d1;
+            }
+            v8d t0 = h0 + a0, b0 = t0 - h0, t1 = h1 + a1, b1 = t1 - h1;
+            l0 += (h0 - (t0 - b0)) + (a0 - b0);
+            l1 += (h1 - (t1 - b1)) + (a1 - b1);
+            h0 = t0;
+            h1 = t1;
+        }
+        for (int k = 0; k < 8; k++) hi[k] = h0[k], hi[k + 8] = h1[k], lo[k] = l0[k], lo[k + 8] = l1[k];
+    }
+#endif
     for (; j + VB * L <= m; j += VB * L) {
         for (int k = 0; k < L; k++) acc[k] = 0.0;
         for (Py_ssize_t i = 0; i < VB * L; i += L)
