@@ -48,15 +48,23 @@ from bncheck.check._verify.targets.frameworks.trees import (
 )
 from bncheck.exceptions import LoadError
 
-__all__ = ["FlaxFamily", "KerasFamily", "NnxFamily", "jax_family_adapter", "refuse_family"]
+__all__ = [
+    "FlaxFamily",
+    "FlaxOwnFamily",
+    "KerasFamily",
+    "KerasOwnFamily",
+    "NnxFamily",
+    "jax_family_adapter",
+    "refuse_family",
+]
 
 #: the family classes of each framework, by the module that defines them
 LINEN = ("LayerNorm", "RMSNorm", "GroupNorm", "InstanceNorm")
 KERAS = ("LayerNormalization", "GroupNormalization", "RMSNormalization")
 NNX = ("LayerNorm", "RMSNorm", "GroupNorm")
-#: gamma's and beta's names in the frameworks' parameters
-GAMMA = ("scale", "gamma")
-BETA = ("bias", "beta")
+#: gamma's and beta's names in the frameworks' parameters (and in hand-written modules')
+GAMMA = ("scale", "gamma", "weight")
+BETA = ("bias", "beta", "shift")
 
 
 def _base(obj: Any, module: str, names: tuple[str, ...]) -> str | None:
@@ -407,6 +415,109 @@ def _short(variable: Any) -> str:
     return str(getattr(variable, "name", "")).rsplit("/", 1)[-1]
 
 
+class FlaxOwnFamily(FlaxFamily):
+    """A hand-written ``flax.linen.Module`` of the family (a subclass of ``nn.Module`` that is
+    none of Flax's own): built from its fields by their names as a hand-written layer class is
+    (eps/epsilon, groups, the parameters' size), initialized and applied as Flax's own are;
+    it computes what its code computes over the axes its code chooses (the fit tells which),
+    gamma and beta the parameters named as Flax's are (scale/gamma/weight, bias/beta/shift),
+    gradients by ``jax.vjp``."""
+
+    kind = "flax.linen"
+
+    def _module(self, shape: tuple[int, ...]) -> tuple[Any, bool]:
+        from bncheck.check._verify.targets.family import _build_kwargs
+
+        if not self.is_class:
+            fields = {"epsilon": self.eps} if hasattr(self.target, "epsilon") else {}
+            return self.target.clone(**fields), False
+        kwargs = {
+            k: v
+            for k, v in _build_kwargs(self.target, self.member, self.eps, shape).items()
+            if k not in ("parent", "name")
+        }
+        self.built_as = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+        return self.target(**kwargs), False
+
+    def _make(self, shape: tuple[int, ...], dtype: str) -> Any:
+        built = super()._make(shape, dtype)
+        self.built_as = self.built_as or _fields(self._module(shape)[0])
+        return built
+
+    def mapping(self) -> list[str]:
+        return [
+            f"{self.name}: a hand-written flax.linen module, built "
+            + ("from its fields by their names" if self.is_class else "as the instance given")
+            + " per shape (eps/epsilon = verify's eps where it has one)"
+            + (f" (last built: {self.built_as})" if self.built_as else ""),
+            "parameters: init(PRNGKey(0), x) cast to the run's dtype, gamma and beta the ones "
+            "named scale/gamma/weight and bias/beta/shift; each step (forward and jax.vjp) one "
+            "jax.jit program, float64 with jax_enable_x64 on",
+        ]
+
+
+class KerasOwnFamily(KerasFamily):
+    """A hand-written Keras 3 layer of the family (a subclass of ``keras.layers.Layer`` that is
+    none of Keras' own): built from its constructor's parameter names as a hand-written layer
+    class is, built on the input shape, called statelessly as Keras' own are; gamma and beta
+    the weights named gamma/scale/weight and beta/bias/shift."""
+
+    def _make(self, shape: tuple[int, ...], dtype: str) -> Any:
+        from bncheck.check._verify.targets.family import _build_kwargs
+
+        keras = importlib.import_module("keras")
+        before = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(dtype)
+        try:
+            if self.is_class:
+                kwargs = _build_kwargs(self.target, self.member, self.eps, shape)
+                for k in ("kwargs", "name", "dtype", "trainable"):
+                    kwargs.pop(k, None)
+                self.built_as = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+                layer = self.target(**kwargs)
+            else:
+                layer = type(self.target).from_config(self.target.get_config())
+        finally:
+            keras.config.set_dtype_policy(before)
+        layer.build(shape)
+        trainable, fixed = list(layer.trainable_variables), list(layer.non_trainable_variables)
+        if self.uses_jax:
+            jnp = importlib.import_module("jax.numpy")
+            params = {_short(v): jnp.asarray(v.value) for v in trainable}
+            stats = [jnp.asarray(v.value) for v in fixed]
+        else:
+            params = {_short(v): v.value.detach().clone() for v in trainable}
+            stats = [v.value.detach().clone() for v in fixed]
+        names = list(params)
+        mode = {"training": True} if "training" in inspect.signature(layer.call).parameters else {}
+
+        def call(train: bool, p: Any, s: Any, x: Any) -> Any:
+            y, new = layer.stateless_call([p[k] for k in names], s, x, **mode)
+            return y, list(new)
+
+        return (Built if self.uses_jax else TorchBuilt)(call, params, stats, None, None)
+
+    def mapping(self) -> list[str]:
+        return [
+            f"{self.name}: a hand-written Keras layer, built "
+            + ("from its constructor's parameter names" if self.is_class else "from its config")
+            + " under the run's dtype policy, per shape (eps/epsilon = verify's eps where it "
+            f"takes one); Keras' {self.backend} backend"
+            + (f" (last built: {self.built_as})" if self.built_as else ""),
+            "steps: layer.stateless_call(trainable, non_trainable, x); gamma and beta the "
+            f"weights named gamma/scale/weight and beta/bias/shift; gradients by {self.autodiff}",
+        ]
+
+
+def _own_module(obj: Any, module: str, base: str) -> bool:
+    """Whether ``obj`` (a class or an instance) derives from ``module.base`` (looked up in
+    ``sys.modules``, never imported)."""
+    found = sys.modules.get(module)
+    cls = obj if inspect.isclass(obj) else type(obj)
+    parent = getattr(found, base, None) if found is not None else None
+    return inspect.isclass(parent) and issubclass(cls, parent) and cls is not parent
+
+
 def refuse_family(obj: Any, name: str) -> None:
     """A LoadError when ``obj`` is a Flax linen or Keras normalization of the family: the BN
     adapters refuse it, and verify takes it as a family target (its name need not say so)."""
@@ -442,4 +553,9 @@ def jax_family_adapter(obj: Any, name: str) -> JaxFamily | None:
     found = _base(obj, "keras.layers", KERAS)
     if found is not None:
         return KerasFamily(obj, name, found)
+    cls = obj if inspect.isclass(obj) else type(obj)
+    if _own_module(obj, "flax.linen", "Module"):
+        return FlaxOwnFamily(obj, name, cls.__name__)
+    if _own_module(obj, "keras.layers", "Layer"):
+        return KerasOwnFamily(obj, name, cls.__name__)
     return None
