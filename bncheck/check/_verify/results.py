@@ -93,6 +93,9 @@ class TargetDescription:
     equal_shards: bool = False
     mode_switch: bool = False
     running_found: bool = False
+    #: it keeps state besides its parameters (a framework layer's statistics collection)
+    #: that bncheck could read neither as running statistics nor drive by a switch
+    keeps_state: bool = False
     #: it compiles a program per input shape and dtype (Options.compiled_shapes)
     compiles_per_shape: bool = False
     #: what the running "variance" holds, when the user said so (--running-form): a key of the
@@ -122,6 +125,12 @@ class TargetDescription:
                 "drive its eval mode (no argument, attribute or method whose setting makes the "
                 "output stop depending on the batch; name it with --mode NAME and "
                 "--train-value/--eval-value, or map the layer with bncheck.adapt)"
+            )
+        if self.keeps_state:
+            return (
+                "the target keeps state besides its parameters (its statistics collection), but "
+                "bncheck found neither running statistics it could read in it nor a train/eval "
+                "switch to drive its eval mode (map the layer with bncheck.adapt)"
             )
         return ""
 
@@ -278,6 +287,7 @@ def checked_description(description: Any) -> TargetDescription:
         equal_shards=description.get("equal_shards") is True,
         mode_switch=description.get("mode_switch") is True,
         running_found=description.get("running_found") is True,
+        keeps_state=description.get("keeps_state") is True,
         compiles_per_shape=description.get("compiles_per_shape") is True,
         running_form=str(description.get("running_form") or "")[:20],
         param_free=description.get("param_free") is True,

@@ -279,6 +279,19 @@ class Acc:
         self.diag: tuple[BNCase, Run, list[str]] | None = None
         self.diag_rank: tuple[bool, float] = (False, -1.0)
         self.fallback: tuple[BNCase, Run, list[str]] | None = None
+        #: ordinary float64 cases (:func:`_ordinary`, 6 values a channel or more, none
+        #: constant) on which the stage passed: a float64 computation in float32 would have
+        #: failed them all, so with any of them the weak float32 evidence names nothing
+        self.clean_passes = 0
+
+    def passed(self, case: BNCase) -> None:
+        x = case.x
+        if x.dtype != np.float64 or not _ordinary(case):
+            return
+        m = x.size // x.shape[1]
+        cols = np.moveaxis(x, 1, 0).reshape(x.shape[1], -1)
+        if m >= 6 and bool(np.all(cols.max(axis=1) > cols.min(axis=1))):
+            self.clean_passes += 1
 
     def see(self, ulp: float, budget: float) -> None:
         ratio = ulp / budget if budget > 0 else float("inf")
@@ -336,6 +349,8 @@ def _judge_outputs(
         if accs is not None:
             for n in judged_outputs(stage, run):
                 accs[stage].see(cmps[n].ulp, cmps[n].budget)
+        if not bad and accs is not None:
+            accs[stage].passed(case)
         if bad:
             failed[stage] = bad
             if accs is not None:

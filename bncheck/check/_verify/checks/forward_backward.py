@@ -265,7 +265,12 @@ def _result(
     if chosen is not None:
         dcase, drun, dout = chosen
         diagnosis, explanation = diagnose(
-            dcase, drun, dout, stage, forward_ids if stage == "backward" else None
+            dcase,
+            drun,
+            dout,
+            stage,
+            forward_ids if stage == "backward" else None,
+            clean_passes=acc.clean_passes,
         )
     if not diagnosis and fatal is None and outputs != ["error"]:
         explanation = _layout_only(proc, case, stage) or explanation
@@ -358,9 +363,18 @@ _FORWARD_EPS = {
 
 
 def diagnose(
-    case: BNCase, run: Run, failed: list[str], stage: str, forward_ids: list[str] | None = None
+    case: BNCase,
+    run: Run,
+    failed: list[str],
+    stage: str,
+    forward_ids: list[str] | None = None,
+    *,
+    clean_passes: int = 0,
 ) -> tuple[list[str], str]:
-    """Mistake ids explaining the failed outputs of one run, and what the fit found."""
+    """Mistake ids explaining the failed outputs of one run, and what the fit found;
+    ``clean_passes``: ordinary float64 cases of the same check that passed (then float64
+    outputs wrong by float32-sized errors are not named float32 arithmetic: a computation in
+    float32 would have failed those too)."""
     x, g, b, dy, eps = case.x, run.gamma, run.beta, case.dy, run.eps
     dt = case.x.dtype
     with np.errstate(all="ignore"):
@@ -407,7 +421,12 @@ def diagnose(
                 one = diagnose_one_pass(x, g, b, eps, dy, run.y, got, np.dtype(np.float32))
             if one is not None:
                 return ["float32-arithmetic", *one[0]], one[1] + ", in float32 arithmetic"
-        if y_off and case.x.dtype == np.float64 and _float32_accurate(case, run, failed):
+        if (
+            y_off
+            and not clean_passes
+            and case.x.dtype == np.float64
+            and _float32_accurate(case, run, failed)
+        ):
             # float64 numbers, wrong by float32 rounding and nothing else above explains them:
             # float32 inside (statistics accumulated in float32, a float32 constant)
             return ["float32-arithmetic"], (

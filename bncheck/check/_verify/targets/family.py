@@ -331,6 +331,11 @@ class FamilyFunctional(FamilyAdapter):
         self.gamma_name = next(
             (n for n, r in zip(names, roles, strict=False) if r == "gamma"), "gamma"
         )
+        #: a backward that recomputes from the forward's inputs, ``backward(dy, x, gamma[,
+        #: beta][, eps])`` (the forward returns y alone): the roles of its arguments after dy,
+        #: by their names; None for a backward of (dout, cache)
+        self.bwd_roles = _recompute_roles(bwd)
+        self.last_inputs: dict[str, Any] = {}
 
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
         """As any family target's; a pair written in JAX runs float64 with ``jax_enable_x64``
@@ -347,6 +352,12 @@ class FamilyFunctional(FamilyAdapter):
             except (TypeError, ValueError):
                 first = False
         order = "cache, dout" if first else "dout, cache"
+        if self.bwd_roles is not None:
+            return [
+                f"{self.fwd.__name__}({args}) -> y; {self.bwd.__name__}(dout, "
+                + ", ".join(self.bwd_roles)
+                + ") -> (dx, dgamma[, dbeta]) (the backward recomputes from the forward's inputs)"
+            ]
         return [
             f"{self.fwd.__name__}({args}) -> (y, cache); "
             f"{self.bwd.__name__}({order}) -> (dx, dgamma[, dbeta])"
@@ -370,6 +381,7 @@ class FamilyFunctional(FamilyAdapter):
     def _call(self, x: Any, gamma: Any, beta: Any) -> tuple[Any, Any]:
         """(y, cache) of one call of the forward on ``x`` (the checks' layout)."""
         xt = self._to_target(x)
+        self.last_inputs = {"x": xt, "gamma": gamma, "beta": beta}
         try:
             result = self.fwd(xt, *self._args(xt, gamma, beta))
         except Exception:
@@ -411,6 +423,19 @@ class FamilyFunctional(FamilyAdapter):
         shape first (the other order raises or returns something else); when both would,
         the first parameter's name decides (``res``/``residuals``: JAX's order)."""
         dyt = self._to_target(dy)
+        if self.bwd_roles is not None:  # backward(dy, x, gamma, ...): the forward's inputs again
+            xt = self.last_inputs.get("x")
+            values = []
+            for role in self.bwd_roles:
+                if role == "x":
+                    values.append(xt)
+                elif role in ("gamma", "beta"):
+                    values.append(self._param(self.last_inputs.get(role), xt))
+                elif role == "groups":
+                    values.append(self.member.groups if self.member.kind == "group" else 1)
+                else:
+                    values.append(self.eps)
+            return self.bwd(dyt, *values)
         if self.cache_first is not None:
             args = (self.cache, dyt) if self.cache_first else (dyt, self.cache)
             return self.bwd(*args)
@@ -455,6 +480,32 @@ class FamilyFunctional(FamilyAdapter):
             self._grad(got[1], self.x_shape, "dgamma"),
             self._grad(got[2], self.x_shape, "dbeta"),
         )
+
+
+def _recompute_roles(bwd: Any) -> list[str] | None:
+    """The roles of a backward's arguments after dy when it takes the forward's inputs again
+    (``backward(dy, x, gamma, eps)``): x by its name and every other by the forward's names
+    (gamma, beta, eps, groups); None when they do not all read so (a (dout, cache) backward)."""
+    try:
+        params = list(inspect.signature(bwd).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    roles: list[str] = []
+    taken: set[str] = set()
+    for p in params:
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            break
+        if p.name.lower() in ("x", "inputs", "input", "x_in", "xin"):
+            role: str | None = "x"
+        else:
+            role = _role(p.name, taken)
+        if role is None or role == "param":
+            if p.default is not p.empty:
+                break
+            return None
+        roles.append(role)
+        taken.add(role)
+    return roles if "x" in roles else None
 
 
 #: first-parameter names of a backward that takes its residuals first (JAX's custom_vjp)
@@ -1017,6 +1068,53 @@ class FamilyTorchModule(FamilyTorch):
         #: gamma and beta found by behaviour, and the (module, size) they were found for
         self._by_behaviour: dict[str, Any] = {}
         self._by_behaviour_for: tuple[Any, int] = (None, 0)
+
+    #: its running statistics found by behaviour (find_running), else None
+    running: tuple[Any, Any] | None = None
+
+    def _tracks(self) -> bool:
+        return self.running is not None
+
+    def find_running(self, ndim: int) -> str:
+        """Running statistics of a hand-written module (an InstanceNorm written out with
+        ``track_running_stats``), by behaviour as a hand-written layer's; its train/eval switch
+        is train()/eval()."""
+        import torch
+
+        c = 3
+        shape = (4, c, *([3, 2, 2][: ndim - 2]))
+
+        def trained(batches: list[np.ndarray]) -> Any:
+            module = self._build(shape).to(torch.float64)
+            module.train(True)
+            with torch.no_grad():
+                for x in batches:
+                    module(torch.from_numpy(np.array(self._to_target(x))))
+            return module
+
+        self.running = running_by_behaviour(trained, shape, c, set())
+        if self.running is None:
+            return ""
+        return f"{self.running[0].label()}, {self.running[1].label()} (found by behaviour)"
+
+    def state(self) -> dict[str, Any]:
+        out = FamilyAdapter.state(self)
+        if self.running is None:
+            return out
+        if self.module is None:
+            self._ensure((2, self.channels, *([2] * (self.ndim - 2))))
+        mod = self.module
+        for key, where in zip(("running_mean", "running_var"), self.running, strict=True):
+            value = as_array(where.get(mod)) if where.exists(mod) else None
+            out[key] = np.array(value, dtype=np.float64, copy=True) if value is not None else None
+        for key, names in (("momentum", P.MOMENTUM_NAMES), ("eps", P.EPS_NAMES)):
+            found = P.scalar_attr(mod, names)
+            if found:
+                out[key] = found[1]
+        for role in ("gamma", "beta"):
+            param = self._torch_param(role)
+            out[role] = None if param is None else param.detach().numpy().copy()
+        return out
 
     def mapping(self) -> list[str]:
         return [

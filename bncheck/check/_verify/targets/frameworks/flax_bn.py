@@ -31,7 +31,9 @@ from bncheck.check._verify.targets.frameworks.trees import (
     cast_tree,
     example_shape,
     find_pair,
+    get_at,
     jax_module,
+    leaves,
     put_array,
 )
 from bncheck.exceptions import LoadError
@@ -74,7 +76,7 @@ def mode_arg(fn: Any) -> str | None:
 
 
 def mode_kwargs(arg: str | None, train: bool) -> dict[str, bool]:
-    if arg is None or arg == "<attribute>":
+    if arg is None or arg in ("<attribute>", "<mutable>"):
         return {}
     return {arg: train if MODE_ARGS[arg] else not train}
 
@@ -169,6 +171,12 @@ class LinenAdapter(JaxAdapter):
             )
         else:
             self.modes = (module, module)
+        if self.arg is None:
+            # no argument or field: Flax's own convention, training where batch_stats is
+            # mutable (apply(v, x, mutable=["batch_stats"])) and inference where it is not
+            # (apply(v, x)); kept only if the module keeps batch_stats and its immutable
+            # apply runs (_build)
+            self.arg = "<mutable>"
         self.has_modes = self.arg is not None
         return self.modes
 
@@ -182,6 +190,8 @@ class LinenAdapter(JaxAdapter):
 
         def call(train: bool, p: Any, s: Any, x: Any) -> Any:
             module = mt if train else me
+            if arg == "<mutable>" and not train:
+                return module.apply({**rest, "params": p, "batch_stats": s}, x), s
             y, updates = module.apply(
                 {**rest, "params": p, "batch_stats": s},
                 x,
@@ -191,13 +201,76 @@ class LinenAdapter(JaxAdapter):
             new = updates.get("batch_stats") if updates else None
             return y, (dict(new) if new is not None else s)
 
+        if arg == "<mutable>" and not self._immutable_runs(me, params, stats, rest, c, ndim):
+            self.arg, self.has_modes = None, False
+        stat_paths = find_pair(stats, STAT_PAIRS, c, "running statistics", self.name)
+        if stat_paths is None:
+            stat_paths = self._stats_by_behaviour(mt, params, stats, rest, c)
         return Built(
             call,
             params,
             stats,
             find_pair(params, PARAM_PAIRS, c, "parameters", self.name),
-            find_pair(stats, STAT_PAIRS, c, "running statistics", self.name),
+            stat_paths,
         )
+
+    def _immutable_runs(
+        self, module: Any, params: Any, stats: Any, rest: Any, c: int, ndim: int
+    ) -> bool:
+        """Whether the module keeps batch_stats and runs with them immutable (Flax's inference
+        call, apply(variables, x)): traced only, nothing compiles."""
+        if not stats:
+            return False
+        x0 = put_array(self._to_axis(np.zeros(example_shape(c, ndim), "float32")))
+        try:
+            jax_module().eval_shape(
+                lambda v, x: module.apply(v, x),
+                {**rest, "params": params, "batch_stats": stats},
+                x0,
+            )
+        except Exception:
+            return False
+        return True
+
+    def _stats_by_behaviour(
+        self, module: Any, params: Any, stats: Any, rest: Any, c: int
+    ) -> tuple[Any, Any] | None:
+        """The running pair among batch_stats leaves named its own way (``mu``/``sigma2``):
+        the two C-valued leaves that one training step on a batch of mean -5 and variance 9
+        moves, the mean the one that goes negative (a variance, standard deviation or inverse
+        standard deviation stays positive; the running check fits which it is). None unless
+        exactly two such leaves move."""
+        rng = np.random.default_rng(11)
+        z = rng.standard_normal(example_shape(c, 2))
+        z = (z - z.mean(axis=0)) / z.std(axis=0)
+        x = put_array(self._to_axis(-5.0 + 3.0 * z), "float32")
+        try:
+            _, updates = module.apply(
+                {**rest, "params": params, "batch_stats": stats},
+                x,
+                mutable=["batch_stats"],
+                **mode_kwargs(self.arg, True),
+            )
+            new = dict(updates.get("batch_stats", {}))
+        except Exception:
+            return None
+        moved = []
+        for path, old in leaves(stats):
+            if int(np.size(old)) != c:
+                continue
+            try:
+                now = np.asarray(get_at(new, path), dtype=np.float64)
+            except Exception:
+                continue
+            if not np.array_equal(now, np.asarray(old, dtype=np.float64)):
+                moved.append((path, now))
+        if len(moved) != 2:
+            return None
+        negative = [p for p, v in moved if np.all(v < 0)]
+        positive = [p for p, v in moved if np.all(v > 0)]
+        if len(negative) != 1 or len(positive) != 1:
+            return None
+        return negative[0], positive[0]
 
     def _init(self, module: Any, c: int, ndim: int) -> dict[str, Any]:
         """``init`` on a float32 input of C channels, once per (C, axis): 2-D when the module
@@ -270,6 +343,8 @@ class LinenAdapter(JaxAdapter):
         how = {
             None: "no mode argument or field found",
             "<attribute>": "the use_running_average field (a clone per mode)",
+            "<mutable>": "no mode argument or field: training with batch_stats mutable, eval "
+            "with them immutable (apply(variables, x), Flax's inference call)",
         }.get(self.arg, f"__call__(x, {self.arg}=...)")
         return [
             f"built as {built} (flax.linen{inner}{': ' + fields if fields else ''})",

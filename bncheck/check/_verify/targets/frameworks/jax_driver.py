@@ -153,6 +153,8 @@ class JaxAdapter:
             # checked, never skipped as not applying (a PASS would say eval was checked)
             "mode_switch": self.has_modes and (found or self._keeps_state()),
             "running_found": found,
+            # state with neither statistics nor a switch found: not checked, never skipped
+            "keeps_state": not found and not self.has_modes and self._keeps_state(),
             "channels": self.channels,
             "mapping": mapping,
             "axis": self.axis,
