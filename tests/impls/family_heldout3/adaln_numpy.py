@@ -1,5 +1,6 @@
 """DiT-style adaptive LayerNorm: LayerNorm without its own affine, then modulated by
 (1 + scale) and shift (here learned directly, one value per feature)."""
+
 import numpy as np
 
 
@@ -19,5 +20,7 @@ def adaln_backward(dout, cache):
     dscale = np.sum(dout * xhat, axis=lead)
     dshift = np.sum(dout, axis=lead)
     g = dout * (1.0 + scale)
-    dx = rstd * (g - g.mean(axis=-1, keepdims=True) - xhat * np.mean(g * xhat, axis=-1, keepdims=True))
+    dx = rstd * (
+        g - g.mean(axis=-1, keepdims=True) - xhat * np.mean(g * xhat, axis=-1, keepdims=True)
+    )
     return dx, dscale, dshift

@@ -1,4 +1,5 @@
 """BERT-era LayerNorm module with gamma/beta parameter names."""
+
 import torch
 import torch.nn as nn
 

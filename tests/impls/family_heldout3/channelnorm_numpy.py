@@ -1,5 +1,6 @@
 """A NumPy 'channels-first LayerNorm' for NCHW feature maps (as in ConvNeXt's downsampling
 layers), with a hand-derived backward. gamma/beta are per channel."""
+
 import numpy as np
 
 
@@ -32,6 +33,7 @@ class LayerNormChannelsFirst:
         self.dgamma = (dout * xhat).sum(axis=others)
         self.dbeta = dout.sum(axis=others)
         g = dout * self._bcast(self.gamma, dout.ndim)
-        dx = rstd * (g - g.mean(axis=ax, keepdims=True)
-                     - xhat * (g * xhat).mean(axis=ax, keepdims=True))
+        dx = rstd * (
+            g - g.mean(axis=ax, keepdims=True) - xhat * (g * xhat).mean(axis=ax, keepdims=True)
+        )
         return dx

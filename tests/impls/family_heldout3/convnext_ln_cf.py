@@ -1,5 +1,6 @@
 """ConvNeXt-style LayerNorm that normalizes the channel axis of (N, C, ...) input
 ("channels_first"), with a channels_last fallback through F.layer_norm."""
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F

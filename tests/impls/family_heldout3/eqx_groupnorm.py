@@ -1,4 +1,5 @@
 """An Equinox GroupNorm written by hand: the per-sample function is vmapped over the batch."""
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp

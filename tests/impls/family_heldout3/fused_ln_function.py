@@ -1,5 +1,6 @@
 """LayerNorm as a torch.autograd.Function with a hand-written backward (to save the memory
 autograd would keep), wrapped in a module."""
+
 import torch
 from torch import nn
 

@@ -1,5 +1,6 @@
 """Hand-written InstanceNorm for (N, C, L) / (N, C, H, W) / (N, C, D, H, W) with running
 statistics kept like torch.nn.InstanceNorm2d(track_running_stats=True), and eval()/train()."""
+
 import numpy as np
 
 
@@ -45,7 +46,9 @@ class InstanceNormTracked:
             xhat = xc * rstd
             self._cache = (xhat, rstd, sp)
         else:
-            xhat = (x - self._p(self.running_mean, nd)) / np.sqrt(self._p(self.running_var, nd) + self.eps)
+            xhat = (x - self._p(self.running_mean, nd)) / np.sqrt(
+                self._p(self.running_var, nd) + self.eps
+            )
             self._cache = None
         return self._p(self.weight, nd) * xhat + self._p(self.bias, nd)
 
@@ -54,8 +57,10 @@ class InstanceNormTracked:
     def backward(self, dy):
         xhat, rstd, sp = self._cache
         nd = dy.ndim
-        red = (0,) + sp
+        red = (0, *sp)
         self.grad_weight = (dy * xhat).sum(axis=red)
         self.grad_bias = dy.sum(axis=red)
         g = dy * self._p(self.weight, nd)
-        return rstd * (g - g.mean(axis=sp, keepdims=True) - xhat * (g * xhat).mean(axis=sp, keepdims=True))
+        return rstd * (
+            g - g.mean(axis=sp, keepdims=True) - xhat * (g * xhat).mean(axis=sp, keepdims=True)
+        )

@@ -1,4 +1,5 @@
 """A Keras 3 custom LayerNorm layer over the last axis."""
+
 import keras
 from keras import ops
 

@@ -1,7 +1,8 @@
 """A hand-written Flax linen RMSNorm over the last axis."""
+
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
 
 class RMSNorm(nn.Module):

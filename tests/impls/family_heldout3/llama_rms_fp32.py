@@ -1,5 +1,6 @@
 """Llama-style RMSNorm: the statistics are taken in float32 "for stability", the result cast
 back to the input's dtype."""
+
 import torch
 from torch import nn
 

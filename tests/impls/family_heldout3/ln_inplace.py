@@ -1,4 +1,5 @@
 """cs231n-style layer norm that saves memory by normalizing x in place."""
+
 import numpy as np
 
 
@@ -19,5 +20,7 @@ def layernorm_backward(dout, cache):
     dgamma = (dout * xhat).sum(axis=lead)
     dbeta = dout.sum(axis=lead)
     g = dout * gamma
-    dx = rstd * (g - g.mean(axis=-1, keepdims=True) - xhat * (g * xhat).mean(axis=-1, keepdims=True))
+    dx = rstd * (
+        g - g.mean(axis=-1, keepdims=True) - xhat * (g * xhat).mean(axis=-1, keepdims=True)
+    )
     return dx, dgamma, dbeta

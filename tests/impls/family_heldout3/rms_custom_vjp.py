@@ -1,4 +1,5 @@
 """RMSNorm in JAX with a custom VJP (fwd/bwd in JAX's own convention: bwd(residuals, g))."""
+
 import jax
 import jax.numpy as jnp
 

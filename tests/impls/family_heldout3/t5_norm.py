@@ -1,4 +1,5 @@
 """T5's "LayerNorm": scale only, no bias, and no mean subtraction (root mean square)."""
+
 import torch
 from torch import nn
 

@@ -13,7 +13,7 @@ CHUNK = 32
 def _chunk_stats(x, axes):
     means, m2s = [], []
     for start in range(0, x.shape[0], CHUNK):
-        part = x[start:start + CHUNK]
+        part = x[start : start + CHUNK]
         cm = part.mean(axis=axes)
         shp = (1, -1) + (1,) * (x.ndim - 2)
         cv = ((part - cm.reshape(shp)) ** 2).mean(axis=axes)
@@ -27,7 +27,7 @@ def _chunk_stats(x, axes):
 
 
 def forward(x, gamma, beta, eps=1e-5):
-    axes = (0,) + tuple(range(2, x.ndim))
+    axes = (0, *tuple(range(2, x.ndim)))
     shp = (1, -1) + (1,) * (x.ndim - 2)
     xd = x.astype(np.float64)
     mean, var = _chunk_stats(xd, axes)
@@ -43,7 +43,5 @@ def backward(dy, cache):
     dbeta = g.sum(axis=axes)
     dgamma = (g * xhat).sum(axis=axes)
     m = g.size // g.shape[1]
-    dx = (gamma * inv).reshape(shp) / m * (
-        m * g - dbeta.reshape(shp) - xhat * dgamma.reshape(shp)
-    )
+    dx = (gamma * inv).reshape(shp) / m * (m * g - dbeta.reshape(shp) - xhat * dgamma.reshape(shp))
     return dx.astype(dy.dtype), dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)

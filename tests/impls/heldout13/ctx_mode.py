@@ -50,7 +50,9 @@ class ContextBN:
         rstd = 1.0 / np.sqrt(var + self.eps)
         xn = d * rstd.reshape(view)
         self.mean_ema = (1 - self.momentum) * self.mean_ema + self.momentum * mu
-        self.var_ema = (1 - self.momentum) * self.var_ema + self.momentum * var * count / (count - 1)
+        self.var_ema = (1 - self.momentum) * self.var_ema + self.momentum * var * count / (
+            count - 1
+        )
         self._tape = (xn, rstd, red, view)
         return (xn * self.weight.reshape(view) + self.bias.reshape(view)).astype(x.dtype)
 
@@ -60,7 +62,9 @@ class ContextBN:
         db = g.sum(axis=red)
         dw = (g * xn).sum(axis=red)
         count = g.size // g.shape[1]
-        dx = (self.weight * rstd).reshape(view) / count * (
-            count * g - db.reshape(view) - xn * dw.reshape(view)
+        dx = (
+            (self.weight * rstd).reshape(view)
+            / count
+            * (count * g - db.reshape(view) - xn * dw.reshape(view))
         )
         return dx.astype(dy.dtype), dw, db

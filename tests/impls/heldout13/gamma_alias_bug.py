@@ -9,7 +9,7 @@ import numpy as np
 
 
 def forward(x, gamma, beta, eps=1e-5):
-    axes = (0,) + tuple(range(2, x.ndim))
+    axes = (0, *tuple(range(2, x.ndim)))
     shp = (1, -1) + (1,) * (x.ndim - 2)
     mu = x.mean(axis=axes, dtype=np.float64)
     xc = x - mu.reshape(shp)
@@ -23,7 +23,7 @@ def forward(x, gamma, beta, eps=1e-5):
 
 
 def backward(dy, cache):
-    xhat, istd, scale, axes, shp = cache
+    xhat, _istd, scale, axes, shp = cache
     g = dy.astype(np.float64)
     dbeta = g.sum(axis=axes)
     dgamma = (g * xhat).sum(axis=axes)

@@ -14,7 +14,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     mode = bn_param["mode"]
     eps = bn_param.get("eps", 1e-5)
     momentum = bn_param.get("momentum", 0.9)
-    N, C, H, W = x.shape
+    _N, C, _H, _W = x.shape
     running_mean = bn_param.get("running_mean", np.zeros(C, dtype=x.dtype))
     running_var = bn_param.get("running_var", np.ones(C, dtype=x.dtype))
     g = gamma[None, :, None, None]
@@ -31,10 +31,14 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
         running_var = momentum * running_var + (1 - momentum) * var.ravel()
         cache = (x_hat, inv_std, gamma)
     elif mode == "test":
-        out = g * (x - running_mean[None, :, None, None]) / np.sqrt(
-            running_var[None, :, None, None] + eps) + b
+        out = (
+            g
+            * (x - running_mean[None, :, None, None])
+            / np.sqrt(running_var[None, :, None, None] + eps)
+            + b
+        )
     else:
-        raise ValueError('Invalid forward batchnorm mode "%s"' % mode)
+        raise ValueError(f'Invalid forward batchnorm mode "{mode}"')
     bn_param["running_mean"] = running_mean
     bn_param["running_var"] = running_var
     return out, cache
@@ -42,11 +46,14 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
 
 def spatial_batchnorm_backward(dout, cache):
     x_hat, inv_std, gamma = cache
-    N, C, H, W = dout.shape
-    m = N * H ** 2
+    N, _C, H, _W = dout.shape
+    m = N * H**2
     dbeta = dout.sum(axis=(0, 2, 3))
     dgamma = (dout * x_hat).sum(axis=(0, 2, 3))
-    dx = gamma[None, :, None, None] * inv_std / m * (
-        m * dout - dbeta[None, :, None, None] - x_hat * dgamma[None, :, None, None]
+    dx = (
+        gamma[None, :, None, None]
+        * inv_std
+        / m
+        * (m * dout - dbeta[None, :, None, None] - x_hat * dgamma[None, :, None, None])
     )
     return dx, dgamma, dbeta

@@ -9,7 +9,7 @@ import numpy as np
 
 
 class BNParams:
-    __slots__ = ("gamma", "beta", "running_mean", "running_var", "momentum", "eps")
+    __slots__ = ("beta", "eps", "gamma", "momentum", "running_mean", "running_var")
 
     def __init__(self, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5):
         self.gamma = gamma
@@ -32,7 +32,7 @@ def _to_rows(x):
 
 
 def _from_rows(r, shape):
-    moved = (shape[0],) + tuple(shape[2:]) + (shape[1],)
+    moved = (shape[0], *tuple(shape[2:]), shape[1])
     return np.moveaxis(r.reshape(moved), -1, 1)
 
 
@@ -42,7 +42,7 @@ def bn_forward(x, p, training=True):
         n = rows.shape[0]
         mu = rows.mean(axis=0)
         xc = rows - mu
-        var = (xc ** 2).mean(axis=0)
+        var = (xc**2).mean(axis=0)
         istd = 1.0 / np.sqrt(var + p.eps)
         xhat = xc * istd
         p.running_mean = (1.0 - p.momentum) * p.running_mean + p.momentum * mu

@@ -21,7 +21,7 @@ class ScalarInitBN:
         self._saved = None
 
     def _axes(self, x):
-        return (0,) + tuple(range(2, x.ndim))
+        return (0, *tuple(range(2, x.ndim)))
 
     def _bshape(self, x):
         return (1, -1) + (1,) * (x.ndim - 2)

@@ -19,7 +19,7 @@ class DetachedStdBN(nn.Module):
         self.register_buffer("running_var", torch.ones(num_features))
 
     def forward(self, x):
-        axes = [0] + list(range(2, x.dim()))
+        axes = [0, *list(range(2, x.dim()))]
         shape = [1, -1] + [1] * (x.dim() - 2)
         if self.training:
             mean = x.mean(axes, keepdim=True)
@@ -27,10 +27,15 @@ class DetachedStdBN(nn.Module):
             std = torch.sqrt(var + self.eps).detach()
             n = x.numel() // x.shape[1]
             with torch.no_grad():
-                self.running_mean.mul_(1 - self.momentum).add_(mean.flatten().to(self.running_mean.dtype), alpha=self.momentum)
+                self.running_mean.mul_(1 - self.momentum).add_(
+                    mean.flatten().to(self.running_mean.dtype), alpha=self.momentum
+                )
                 self.running_var.mul_(1 - self.momentum).add_(
-                    (var.flatten() * n / (n - 1)).to(self.running_var.dtype), alpha=self.momentum)
+                    (var.flatten() * n / (n - 1)).to(self.running_var.dtype), alpha=self.momentum
+                )
         else:
             mean = self.running_mean.to(x.dtype).view(shape)
             std = torch.sqrt(self.running_var.to(x.dtype).view(shape) + self.eps)
-        return self.gamma.to(x.dtype).view(shape) * (x - mean) / std + self.beta.to(x.dtype).view(shape)
+        return self.gamma.to(x.dtype).view(shape) * (x - mean) / std + self.beta.to(x.dtype).view(
+            shape
+        )

@@ -15,8 +15,10 @@ class DictStatsBN(nn.Module):
         self.momentum = momentum
         self.gamma = nn.Parameter(torch.ones(c))
         self.beta = nn.Parameter(torch.zeros(c))
-        self.stats = {"mean": torch.zeros(c, dtype=torch.float64),
-                      "var": torch.ones(c, dtype=torch.float64)}
+        self.stats = {
+            "mean": torch.zeros(c, dtype=torch.float64),
+            "var": torch.ones(c, dtype=torch.float64),
+        }
 
     def forward(self, x):
         red = [d for d in range(x.dim()) if d != 1]

@@ -27,11 +27,16 @@ class OpportunisticBN(nn.Module):
             var = x.var(dims, unbiased=False)
             n = x.numel() / x.shape[1]
             with torch.no_grad():
-                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mu.to(self.running_mean.dtype))
+                self.running_mean.mul_(1 - self.momentum).add_(
+                    self.momentum * mu.to(self.running_mean.dtype)
+                )
                 self.running_var.mul_(1 - self.momentum).add_(
-                    self.momentum * var.to(self.running_var.dtype) * n / (n - 1))
+                    self.momentum * var.to(self.running_var.dtype) * n / (n - 1)
+                )
         else:
             mu = self.running_mean.to(x.dtype)
             var = self.running_var.to(x.dtype)
         xn = (x - mu.view(view)) / torch.sqrt(var.view(view) + self.eps)
-        return torch.addcmul(self.bias.to(x.dtype).view(view), xn, self.weight.to(x.dtype).view(view))
+        return torch.addcmul(
+            self.bias.to(x.dtype).view(view), xn, self.weight.to(x.dtype).view(view)
+        )

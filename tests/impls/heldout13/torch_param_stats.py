@@ -13,14 +13,18 @@ class ParamStatsBN(nn.Module):
         super().__init__()
         self.eps = eps
         self.momentum = momentum
-        self.affine = nn.ParameterDict({
-            "scale": nn.Parameter(torch.ones(num_features)),
-            "shift": nn.Parameter(torch.zeros(num_features)),
-        })
-        self.moments = nn.ParameterDict({
-            "mean": nn.Parameter(torch.zeros(num_features), requires_grad=False),
-            "var": nn.Parameter(torch.ones(num_features), requires_grad=False),
-        })
+        self.affine = nn.ParameterDict(
+            {
+                "scale": nn.Parameter(torch.ones(num_features)),
+                "shift": nn.Parameter(torch.zeros(num_features)),
+            }
+        )
+        self.moments = nn.ParameterDict(
+            {
+                "mean": nn.Parameter(torch.zeros(num_features), requires_grad=False),
+                "var": nn.Parameter(torch.ones(num_features), requires_grad=False),
+            }
+        )
         self.num_batches_tracked = 0
 
     def forward(self, x):
@@ -32,12 +36,17 @@ class ParamStatsBN(nn.Module):
             with torch.no_grad():
                 k = xt.shape[1]
                 self.moments["mean"].lerp_(mean.to(self.moments["mean"].dtype), self.momentum)
-                self.moments["var"].lerp_((var * k / (k - 1)).to(self.moments["var"].dtype), self.momentum)
+                self.moments["var"].lerp_(
+                    (var * k / (k - 1)).to(self.moments["var"].dtype), self.momentum
+                )
                 self.num_batches_tracked += 1
         else:
             mean = self.moments["mean"].to(x.dtype)
             var = self.moments["var"].to(x.dtype)
         yt = (xt - mean[:, None]) / torch.sqrt(var[:, None] + self.eps)
-        yt = yt * self.affine["scale"].to(x.dtype)[:, None] + self.affine["shift"].to(x.dtype)[:, None]
-        moved = (x.shape[1], x.shape[0]) + tuple(x.shape[2:])
+        yt = (
+            yt * self.affine["scale"].to(x.dtype)[:, None]
+            + self.affine["shift"].to(x.dtype)[:, None]
+        )
+        moved = (x.shape[1], x.shape[0], *tuple(x.shape[2:]))
         return yt.reshape(moved).transpose(0, 1)

@@ -20,7 +20,7 @@ class PlainStatsBN(nn.Module):
         self.running_var = torch.ones(num_features)
 
     def forward(self, x):
-        dims = [0] + list(range(2, x.dim()))
+        dims = [0, *list(range(2, x.dim()))]
         shape = [1, -1] + [1] * (x.dim() - 2)
         if self.training:
             mean = x.mean(dim=dims)
@@ -30,7 +30,9 @@ class PlainStatsBN(nn.Module):
                 rm = self.running_mean.to(x.dtype)
                 rv = self.running_var.to(x.dtype)
                 self.running_mean = (1 - self.momentum) * rm + self.momentum * mean.detach()
-                self.running_var = (1 - self.momentum) * rv + self.momentum * var.detach() * n / (n - 1)
+                self.running_var = (1 - self.momentum) * rv + self.momentum * var.detach() * n / (
+                    n - 1
+                )
         else:
             mean = self.running_mean.to(x.dtype)
             var = self.running_var.to(x.dtype)

@@ -49,7 +49,14 @@ from bncheck.check._verify.targets.values import Path, closes_over_arrays, leave
 from bncheck.check.norms import Member
 from bncheck.exceptions import LoadError
 
-__all__ = ["NO_SWITCH", "FamilyAdapter", "claimed_kind", "family_functions", "returned_grads"]
+__all__ = [
+    "NO_SWITCH",
+    "FamilyAdapter",
+    "build_kwargs",
+    "claimed_kind",
+    "family_functions",
+    "returned_grads",
+]
 
 #: the prefix of ``find_running``'s answer for running statistics kept by a layer with no
 #: train/eval switch bncheck found (followed by what keeps them)
@@ -580,7 +587,7 @@ def _param_grads(member: Member, x: np.ndarray, dy: Any, eps: float) -> tuple[An
     )
 
 
-def _build_kwargs(cls: Any, member: Member, eps: float, shape: tuple[int, ...]) -> dict[str, Any]:
+def build_kwargs(cls: Any, member: Member, eps: float, shape: tuple[int, ...]) -> dict[str, Any]:
     """The arguments a hand-written layer class is built with for ``member`` on ``shape``, by
     its parameter names: eps, the number of groups, the parameters' size (the normalized
     shape, or C), any other required one the size."""
@@ -723,7 +730,7 @@ class FamilyLayer(FamilyAdapter):
         self.built_for = ()
 
     def _build(self, shape: tuple[int, ...]) -> Any:
-        kwargs = _build_kwargs(self.cls, self.member, self.eps, shape)
+        kwargs = build_kwargs(self.cls, self.member, self.eps, shape)
         self.built_with = ", ".join(f"{k}={v}" for k, v in kwargs.items())
         layer = self.cls(**kwargs)
         if self.layout is None:
@@ -1125,7 +1132,7 @@ class FamilyTorchModule(FamilyTorch):
         ]
 
     def _build(self, shape: tuple[int, ...]) -> Any:
-        kwargs = _build_kwargs(self.cls, self.member, self.eps, shape)
+        kwargs = build_kwargs(self.cls, self.member, self.eps, shape)
         self.built_with = ", ".join(f"{k}={v}" for k, v in kwargs.items())
         return self.cls(**kwargs)
 
@@ -1423,9 +1430,7 @@ def load_family(target: Any, norm: str | None = None, axis: int = 1) -> FamilyAd
         name = getattr(target, "__name__", type(target).__name__)
     adapter = family_adapter(obj, attr, name, stated=norm is not None)
     if adapter is None:
-        own = _hand_written_framework_module(
-            getattr(obj, attr, obj) if attr is not None else obj
-        )
+        own = _hand_written_framework_module(getattr(obj, attr, obj) if attr is not None else obj)
         why = ""
         if own:
             why = (

@@ -426,14 +426,14 @@ class FlaxOwnFamily(FlaxFamily):
     kind = "flax.linen"
 
     def _module(self, shape: tuple[int, ...]) -> tuple[Any, bool]:
-        from bncheck.check._verify.targets.family import _build_kwargs
+        from bncheck.check._verify.targets.family import build_kwargs
 
         if not self.is_class:
             fields = {"epsilon": self.eps} if hasattr(self.target, "epsilon") else {}
             return self.target.clone(**fields), False
         kwargs = {
             k: v
-            for k, v in _build_kwargs(self.target, self.member, self.eps, shape).items()
+            for k, v in build_kwargs(self.target, self.member, self.eps, shape).items()
             if k not in ("parent", "name")
         }
         self.built_as = ", ".join(f"{k}={v}" for k, v in kwargs.items())
@@ -463,14 +463,14 @@ class KerasOwnFamily(KerasFamily):
     the weights named gamma/scale/weight and beta/bias/shift."""
 
     def _make(self, shape: tuple[int, ...], dtype: str) -> Any:
-        from bncheck.check._verify.targets.family import _build_kwargs
+        from bncheck.check._verify.targets.family import build_kwargs
 
         keras = importlib.import_module("keras")
         before = keras.config.dtype_policy()
         keras.config.set_dtype_policy(dtype)
         try:
             if self.is_class:
-                kwargs = _build_kwargs(self.target, self.member, self.eps, shape)
+                kwargs = build_kwargs(self.target, self.member, self.eps, shape)
                 for k in ("kwargs", "name", "dtype", "trainable"):
                     kwargs.pop(k, None)
                 self.built_as = ", ".join(f"{k}={v}" for k, v in kwargs.items())
