@@ -725,6 +725,28 @@ def _fitted_params(proc: TargetProcess, case: Case) -> Case:
     return _without_beta(case) if beta_free(proc) else case
 
 
+def _own_groups(proc: TargetProcess, member: Member, channels: int) -> Member:
+    """The group member a module bncheck built for ``channels`` computes, by the G it holds
+    (``num_groups``: a UNet's ``GroupNorm(gcd(32, C), C)`` chooses G from C), when that differs
+    from the member fitted on the probe; ``member`` otherwise."""
+    try:
+        state, _ = proc.call("state")
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return member
+    groups = state.get("groups") if isinstance(state, dict) else None
+    if (
+        isinstance(groups, int)
+        and not isinstance(groups, bool)
+        and groups != member.groups
+        and groups > 0
+        and channels % groups == 0
+    ):
+        return Member("group", groups=groups)
+    return member
+
+
 def _outputs(
     member: Member,
     case: Case,
@@ -786,10 +808,13 @@ def check_forward_backward(
         many = Member("group", groups=g)
         runs += [(many, c) for c in kernel_cases(many, ndim, dtype, options.seed)[::3]]
     no_beta = beta_free(proc)
+    guessed = proc.description.get("guessed_build") is True
     for as_member, case in runs:
         case = _fitted_params(proc, case)
         try:
             case, run = _run_laid_out(proc, as_member, case, options)
+            if as_member.kind == "group" and guessed:
+                as_member = _own_groups(proc, as_member, case.x.shape[1])
             try:
                 got = _outputs(as_member, case, run, no_beta=no_beta, no_params=param_free(proc))
             except ParamGradsMissing as exc:

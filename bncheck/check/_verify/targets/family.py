@@ -1106,6 +1106,9 @@ class FamilyTorchModule(FamilyTorch):
 
     def state(self) -> dict[str, Any]:
         out = FamilyAdapter.state(self)
+        groups = getattr(self.module, "num_groups", None)
+        if isinstance(groups, int) and not isinstance(groups, bool):
+            out["groups"] = groups  # the module's own G for the channels it was built with
         if self.running is None:
             return out
         if self.module is None:
@@ -1370,7 +1373,34 @@ def family_adapter(
         return FamilyTorch(cls, name, config)
     if isinstance(obj, tuple) and len(obj) == 2 and all(callable(f) for f in obj):
         return FamilyFunctional(obj[0], obj[1], name)
+    if inspect.isfunction(obj) and _torch_module_factory(obj):
+        return FamilyTorchModule(obj, name)
     return None
+
+
+def _torch_module_factory(fn: Any) -> bool:
+    """Whether ``fn`` is a factory of a torch module of the family: one required argument
+    (the channel or feature count), and called with 6 it returns a ``torch.nn.Module``
+    (UNets' ``make_norm(C) -> nn.GroupNorm(min(32, C // 4), C)``)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    required = [
+        p
+        for p in params
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(required) != 1:
+        return False
+    try:
+        made = fn(6)
+    except Exception:
+        return False
+    return isinstance(made, torch.nn.Module)
 
 
 def _plain_pairs(module: Any) -> list[tuple[str, str]]:
