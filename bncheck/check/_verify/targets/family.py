@@ -1144,17 +1144,26 @@ class FamilyTorchModule(FamilyTorch):
         module built for the member its name claims, on a probe shape, holds no bias."""
         out = super().describe()
         unmapped: list[str] = []
-        try:
-            self.x_shape = (4, 6)
-            self.module = self._build(self.x_shape)
-            gamma, beta = self._torch_param("gamma"), self._torch_param("beta")
-            out["beta_free"] = gamma is not None and beta is None
-            if gamma is None and beta is None:
-                unmapped = [n for n, v in self.module.named_parameters() if v.requires_grad]
-        except Exception:
-            pass
-        finally:
-            self.module, self.x_shape = None, ()
+        # a probe of each rank until the module runs on one (an InstanceNorm2d or AdaIN
+        # takes 4-D input only) and its gamma or beta is found there
+        for shape in ((4, 6), (4, 6, 5), (3, 6, 4, 3)):
+            try:
+                self.x_shape = shape
+                self.module = self._build(shape)
+                gamma, beta = self._torch_param("gamma"), self._torch_param("beta")
+                if gamma is None and beta is None:
+                    if self._runs(shape):
+                        unmapped = [
+                            n for n, v in self.module.named_parameters() if v.requires_grad
+                        ]
+                    continue
+                out["beta_free"] = gamma is not None and beta is None
+                unmapped = []
+                break
+            except Exception:
+                continue
+            finally:
+                self.module, self.x_shape = None, ()
         if unmapped:
             # trainable parameters bncheck can neither name nor set: judging the module with
             # the gamma and beta of its inputs would judge values it never had
@@ -1173,6 +1182,17 @@ class FamilyTorchModule(FamilyTorch):
         if out.get("beta_free"):
             out["mapping"] = [*out["mapping"], "no beta (bias): checked with beta = 0, no dbeta"]
         return out
+
+    def _runs(self, shape: tuple[int, ...]) -> bool:
+        """Whether the module built last takes an input of ``shape``."""
+        import torch
+
+        try:
+            with torch.no_grad():
+                self.module(torch.zeros(shape, dtype=torch.float32) + 1.0)
+        except Exception:
+            return False
+        return True
 
     def _torch_param(self, role: str) -> Any:
         names = (
