@@ -1153,9 +1153,7 @@ class FamilyTorchModule(FamilyTorch):
                 gamma, beta = self._torch_param("gamma"), self._torch_param("beta")
                 if gamma is None and beta is None:
                     if self._runs(shape):
-                        unmapped = [
-                            n for n, v in self.module.named_parameters() if v.requires_grad
-                        ]
+                        unmapped = [n for n, v in self.module.named_parameters() if v.requires_grad]
                     continue
                 out["beta_free"] = gamma is not None and beta is None
                 unmapped = []

@@ -364,7 +364,30 @@ class LayerAdapter(LayerDriver):
             return
         before = {k: as_array(s.get(self.obj)) for k, s in P.c_valued_slots(self.obj, c).items()}
         before_leaves = {p: as_array(v) for p, v in leaves(self.obj, c).items()}
+        shape = tuple(np.shape(self._to_axis(dy)))
+        before_x = _shaped_attributes(self.obj, shape)
         result = self._call_backward(dy)
+        if result is None:
+            # a backward that returns nothing (Layer.backward(dvalues) storing self.dinputs):
+            # dx is the one attribute of x's shape it wrote
+            written = [
+                n
+                for n, v in _shaped_attributes(self.obj, shape).items()
+                if n not in before_x or not np.array_equal(before_x[n], v)
+            ]
+            if len(written) != 1:
+                raise LoadError(
+                    f"{self.name}: backward returned nothing, and "
+                    + (
+                        f"it wrote {len(written)} values of x's shape ({', '.join(written[:6])})"
+                        if written
+                        else "wrote no value of x's shape"
+                    )
+                    + " where dx could be read; return dx from it, or map the layer with "
+                    "bncheck.adapt (see the README)"
+                )
+            self.dx_attribute = written[0]
+            result = getattr(self.obj, written[0])
         if "dgamma" in self.given or "dbeta" in self.given:
             if not ("dgamma" in self.given and "dbeta" in self.given):
                 raise LoadError("give both --dgamma and --dbeta (where the backward leaves them)")
@@ -524,9 +547,9 @@ class LayerAdapter(LayerDriver):
             k = 3
 
             def run(final: Any, train: bool, layout: Layout = layout, a: Any = a) -> Any:
-                obj = self._make(c, np.float64, a.ndim)
-                call_forward(obj, layout, self._to_axis(a.copy()), True)
-                y = call_forward(obj, layout, self._to_axis(final.copy()), train)
+                obj = self._probe_object(c, a.ndim)
+                self._probe_call(obj, layout, self._to_axis(a.copy()), True)
+                y = self._probe_call(obj, layout, self._to_axis(final.copy()), train)
                 if isinstance(y, (tuple, list)) and y:
                     y = y[0]
                 y = np.asarray(as_array(y), dtype=np.float64)
@@ -559,6 +582,14 @@ class LayerAdapter(LayerDriver):
                 return "weak"
             return "same"
         return "fails"
+
+    def _probe_object(self, c: int, ndim: int) -> Any:
+        """A fresh instance for the switch probes (:meth:`_try_mode`), in float64."""
+        return self._make(c, np.float64, ndim)
+
+    def _probe_call(self, obj: Any, layout: Layout, x: Any, train: bool) -> Any:
+        """One forward of a switch probe (the framework adapters hand x over their way)."""
+        return call_forward(obj, layout, x, train)
 
     def _backward_by_behaviour(self, c: int) -> str | None:
         """The method that, after a training forward, takes dy and returns dx (an array of x's
@@ -902,6 +933,11 @@ class LayerAdapter(LayerDriver):
 
     def _grads_text(self) -> str:
         bwd = f"{self.backward_name or 'backward'}(dy)"  # its own name (grad, bprop, ...)
+        if self.dx_attribute:  # it returns nothing: dx where it writes it
+            bwd += (
+                f" returns nothing, dx in {self.dx_attribute} (the one value of x's shape it "
+                "writes)"
+            )
         if self.grad_form == "none":
             return (
                 f"{bwd} -> dx only: no parameters, so no dgamma or dbeta (checked as a "
@@ -946,6 +982,19 @@ def _literal(text: str) -> Any:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+
+
+def _shaped_attributes(obj: Any, shape: tuple[int, ...]) -> dict[str, Any]:
+    """The layer's own attributes holding an array of ``shape`` (copies), by name."""
+    holder = getattr(obj, "__dict__", None)
+    if not isinstance(holder, dict):
+        return {}
+    out = {}
+    for name, value in holder.items():
+        arr = as_array(value)
+        if isinstance(arr, np.ndarray) and arr.shape == shape:
+            out[name] = np.array(arr, copy=True)
+    return out
 
 
 def _torch_where(name: str) -> Where:

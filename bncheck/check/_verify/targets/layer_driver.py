@@ -81,6 +81,10 @@ class LayerDriver:
         #: every input since its last call (found by behaviour)
         self.reset_name = ""
         self.torch_grads = False
+        #: the attribute a backward that returns nothing writes dx to (``self.dinputs``, as
+        #: the "neural networks from scratch" layers do), found by behaviour; "" when it
+        #: returns dx
+        self.dx_attribute = ""
         self.lazy_params = False
         self.lazy_running = False
         self.contracts = Contract()
@@ -321,6 +325,8 @@ class LayerDriver:
                 self.contracts.per_channel(grads[1], c, "dbeta"),
             )
         result = self._call_backward(dy)
+        if self.dx_attribute and result is None:
+            result = getattr(self.obj, self.dx_attribute, None)
         if self.grad_form == "none":  # no parameters: dx alone (layer.py, _find_grads)
             dx = as_array(result[0] if isinstance(result, (tuple, list)) and result else result)
             return (self._from_axis(dx) if isinstance(dx, np.ndarray) else dx, None, None)

@@ -8,6 +8,8 @@ import inspect
 import sys
 from typing import Any
 
+import numpy as np
+
 from bncheck.check._verify.targets.common import as_array, tensor_of
 from bncheck.check._verify.targets.frameworks import Framework
 from bncheck.check._verify.targets.layer import LayerAdapter
@@ -61,6 +63,42 @@ class TorchAdapter(LayerAdapter):
         self.mode_argument = None
         if found.mode in self.ARGUMENT_MODES:
             self.mode_argument = dataclasses.replace(found, forward_name="__call__")
+        elif not untracked:
+            self.mode_argument = self._switch_beside_methods(obj, c)
+
+    def _switch_beside_methods(self, obj: Any, c: int) -> Layout | None:
+        """A switch of the module's own that it reads instead of ``self.training`` (a
+        ``frozen`` flag, a ``use_global_stats`` attribute, a ``set_mode('eval')`` setter),
+        given with --mode or found by behaviour, when train()/eval() alone does not make the
+        eval output stop depending on the batch: None when train()/eval() does (a torch
+        module's own switch), or when nothing does (then eval is judged as train()/eval()
+        leaves it: an eval that uses the batch statistics is the module's mistake)."""
+        if "mode" in self.given:
+            found = self._given_mode(c, obj)
+            return None if found.mode == "methods" else found
+        methods = Layout(forward_name="__call__", mode="methods")
+        if self._try_mode(methods, c) == "strong":
+            return None
+        for layout in _own_switches(obj):
+            if self._try_mode(layout, c) == "strong":
+                layout.notes.append(
+                    "train()/eval() alone left the eval output following the batch; this "
+                    "switch of its own (set beside them) does not"
+                )
+                return layout
+        return None
+
+    def _probe_object(self, c: int, ndim: int) -> Any:
+        return self._make(c, np.float64, ndim).double()
+
+    def _probe_call(self, obj: Any, layout: Layout, x: Any, train: bool) -> Any:
+        torch = sys.modules["torch"]
+        obj.train(train)
+        xt = tensor_of(torch, x).double()
+        with torch.no_grad():
+            if layout.mode == "methods":
+                return as_array(obj(xt))
+            return as_array(call_forward(obj, layout, xt, train))
 
     #: track_running_stats=False: no running statistics, and eval normalizes by the batch
     untracked = False
@@ -96,8 +134,13 @@ class TorchAdapter(LayerAdapter):
 
     def _grads_text(self) -> str:
         told = ""
-        if self.mode_argument is not None:
+        if self.mode_argument is not None and self.mode_argument.mode in self.ARGUMENT_MODES:
             told = f" and with {self.mode_argument.mode_name}= its forward's mode argument"
+        elif self.mode_argument is not None:  # a switch of its own beside train()/eval()
+            told = (
+                f" and with its own switch, {self.mode_argument.describe()} (train()/eval() "
+                "alone left the eval output following the batch)"
+            )
         grads = "x.grad and the parameters' .grad"
         if self.grad_form == "none":
             grads = "x.grad only: the module has no parameters, so no dgamma or dbeta"
@@ -158,6 +201,19 @@ class TorchAdapter(LayerAdapter):
             self.contracts.per_channel(grads[0], c, "dgamma"),
             self.contracts.per_channel(grads[1], c, "dbeta"),
         )
+
+
+def _own_switches(obj: Any) -> list[Layout]:
+    """The module's own boolean attributes (not ``training``, not torch's private ones), each
+    tried both ways round (True in training, or True in eval as ``frozen`` is), in its
+    ``__dict__`` order: the candidates of a switch it reads instead of ``self.training``."""
+    out = []
+    for name, value in vars(obj).items():
+        if name.startswith("_") or name == "training" or not isinstance(value, bool):
+            continue
+        out.append(Layout("__call__", "attribute", name))
+        out.append(Layout("__call__", "string-attribute", name, True, train_value=False))
+    return out[:16]
 
 
 def _claims(obj: Any) -> str | None:
