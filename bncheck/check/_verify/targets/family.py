@@ -984,13 +984,17 @@ class FamilyTorch(FamilyAdapter):
     def _build(self, shape: tuple[int, ...]) -> Any:
         m = self.member
         cname = self.cls.__name__
+        # an instance's own eps is kept (the checks find it from its outputs), a class is
+        # built with verify's
+        eps = self.config.get("eps", self.eps)
+        config = {k: v for k, v in self.config.items() if k != "eps"}
         if cname == "GroupNorm":
-            return self.cls(m.groups if m.kind == "group" else 1, shape[1], eps=self.eps)
+            return self.cls(m.groups if m.kind == "group" else 1, shape[1], eps=eps)
         if cname.startswith("InstanceNorm"):
             if self.rank is not None and len(shape) != self.rank:
                 raise ValueError(f"{cname} takes {self.rank}-D input (N, C, ...)")
-            return self.cls(shape[1], eps=self.eps, affine=True, **self.config)
-        return self.cls(m.param_shape(shape), eps=self.eps)
+            return self.cls(shape[1], eps=eps, affine=True, **config)
+        return self.cls(m.param_shape(shape), eps=eps)
 
     def _ensure(self, shape: tuple[int, ...]) -> None:
         import torch
@@ -1388,6 +1392,8 @@ def family_adapter(
                 "momentum": obj.momentum,
                 "track_running_stats": bool(obj.track_running_stats),
             }
+        if isinstance(getattr(obj, "eps", None), float):
+            config["eps"] = obj.eps  # the instance's own, as configured
         return FamilyTorch(cls, name, config)
     if isinstance(obj, tuple) and len(obj) == 2 and all(callable(f) for f in obj):
         return FamilyFunctional(obj[0], obj[1], name)

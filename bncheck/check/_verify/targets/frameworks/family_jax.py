@@ -181,9 +181,9 @@ class FlaxFamily(JaxFamily):
         base = self.target() if self.is_class else self.target
         m, c = self.member, shape[1]
         eps = {"epsilon": self.eps}
-        if not self.is_class:  # its axes and groups are its own: the fit tells what they do
+        if not self.is_class:  # its axes, groups and epsilon are its own: the fit tells
             last = self.cls_name in ("GroupNorm", "InstanceNorm")
-            return base.clone(**eps), last
+            return base.clone(), last
         if self.cls_name in ("LayerNorm", "RMSNorm"):
             if m.kind not in ("layer", "rms"):
                 raise self._unsupported()
@@ -232,7 +232,7 @@ class FlaxFamily(JaxFamily):
         return [
             f"{self.name}: built as {built}, per "
             + (f"member and shape: {how}" if self.is_class else "shape")
-            + "; epsilon = verify's eps"
+            + ("; epsilon = verify's eps" if self.is_class else "; its own epsilon")
             + (f" (last built: {self.built_as})" if self.built_as else ""),
             "parameters: init(PRNGKey(0), x) cast to the run's dtype; scale/bias set to "
             "gamma/beta; each step (forward and jax.vjp) one jax.jit program, float64 with "
@@ -251,10 +251,8 @@ class NnxFamily(JaxFamily):
         nnx = importlib.import_module("flax.nnx")
         m, c = self.member, shape[1]
         last = self.cls_name == "GroupNorm"
-        if not self.is_class:  # its axes and groups are its own: the fit tells what they do
-            module = nnx.clone(self.target)
-            module.epsilon = self.eps
-            return module, last
+        if not self.is_class:  # its axes, groups and epsilon are its own: the fit tells
+            return nnx.clone(self.target), last
         kwargs = {"epsilon": self.eps, "rngs": nnx.Rngs(0)}
         if self.cls_name in ("LayerNorm", "RMSNorm"):
             if m.kind not in ("layer", "rms"):
@@ -297,7 +295,8 @@ class NnxFamily(JaxFamily):
             else "a copy (nnx.clone) of the instance as given, its axes and groups kept"
         )
         return [
-            f"{self.name}: built as {built}; epsilon = verify's eps"
+            f"{self.name}: built as {built}; "
+            + ("epsilon = verify's eps" if self.is_class else "its own epsilon")
             + (f" (last built: {self.built_as})" if self.built_as else ""),
             "parameters: nnx.split into a pure dict, cast to the run's dtype, merged again in "
             "each step (forward and jax.vjp, one jax.jit program)",
@@ -341,8 +340,8 @@ class KerasFamily(JaxFamily):
 
     def _config(self, shape: tuple[int, ...]) -> dict[str, Any]:
         m, n = self.member, len(shape)
-        if not self.is_class:  # its axes and groups are its own: the fit tells what they do
-            return {**self.target.get_config(), "epsilon": self.eps}
+        if not self.is_class:  # its axes, groups and epsilon are its own: the fit tells
+            return dict(self.target.get_config())
         config: dict[str, Any] = {"epsilon": self.eps}
         if self.cls_name in ("LayerNormalization", "RMSNormalization"):
             if m.kind not in ("layer", "rms"):
@@ -400,7 +399,9 @@ class KerasFamily(JaxFamily):
             how = "its own axis and groups"
         return [
             f"{self.name}: built as {built} under the run's dtype policy, per member and "
-            f"shape: {how}; epsilon = verify's eps; Keras' {self.backend} backend",
+            f"shape: {how}; "
+            + ("epsilon = verify's eps" if self.is_class else "its own epsilon")
+            + f"; Keras' {self.backend} backend",
             "steps: layer.stateless_call(trainable, non_trainable, x); "
             f"gradients by {self.autodiff}"
             + (
