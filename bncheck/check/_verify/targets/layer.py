@@ -23,7 +23,13 @@ from bncheck.check._verify.targets.common import (
     split_grads,
     tensor_of,
 )
-from bncheck.check._verify.targets.layer_driver import LayerDriver, Where, scalar, unset
+from bncheck.check._verify.targets.layer_driver import (
+    LayerDriver,
+    Where,
+    backward_arguments,
+    scalar,
+    unset,
+)
 from bncheck.check._verify.targets.layout import (
     Layout,
     call_forward,
@@ -615,17 +621,49 @@ class LayerAdapter(LayerDriver):
                 method = getattr(obj, name)
                 if not callable(method) or inspect.isclass(method):
                     continue
-                inspect.signature(method).bind(dy)
-                call_forward(obj, self.layout, self._to_axis(x), True)
-                out = method(self._to_axis(dy))
+                xt = self._to_axis(x)
+                args = None
+                try:
+                    inspect.signature(method).bind(dy)
+                except TypeError:  # bprop(x, out, dout): the names tell the arguments
+                    args = backward_arguments(method, xt, xt, dy)
+                    if args is None:
+                        continue
+                y = call_forward(obj, self.layout, xt, True)
+                if args is not None:
+                    args = backward_arguments(method, xt, y, self._to_axis(dy))
+                    assert args is not None
+                    out = method(*args)
+                else:
+                    out = method(self._to_axis(dy))
             except Exception:
                 continue
             first = out[0] if isinstance(out, (tuple, list)) and out else out
             if isinstance(out, dict):  # {"dx": ..., "weight": ..., "bias": ...}
                 first = next((out[k] for k in DX_KEYS if k in out), None)
             if np.shape(as_array(first)) == self._to_axis(x).shape:
+                if self._is_forward_again(name, dy, as_array(first), c):
+                    continue  # MindSpore's construct(x) beside __call__: a forward, not dx
                 return name
         return None
+
+    def _is_forward_again(self, name: str, dy: Any, got: Any, c: int) -> bool:
+        """Whether the method ``name`` computes the forward (on dy as on an input): its result
+        is what a fresh layer's training forward gives on dy."""
+        try:
+            obj = self._make(c, np.float64, self.probe_ndim)
+            y = call_forward(obj, self.layout, self._to_axis(dy), True)
+            y = y[0] if isinstance(y, (tuple, list)) and y else y
+            return bool(
+                np.allclose(
+                    np.asarray(as_array(y), dtype=np.float64),
+                    np.asarray(got, dtype=np.float64),
+                    rtol=1e-12,
+                    atol=1e-12,
+                )
+            )
+        except Exception:
+            return False
 
     def _engine_by_behaviour(self, c: int) -> Any:
         """A layer built on its own autograd engine (no layer backward): its forward returns a
@@ -933,6 +971,10 @@ class LayerAdapter(LayerDriver):
 
     def _grads_text(self) -> str:
         bwd = f"{self.backward_name or 'backward'}(dy)"  # its own name (grad, bprop, ...)
+        method = getattr(self.obj, self.backward_name, None) if self.backward_name else None
+        if method is not None and backward_arguments(method, 1, 1, 0) is not None:
+            names = list(inspect.signature(method).parameters)
+            bwd = f"{self.backward_name}({', '.join(names)}) (x, y and dy, by their names)"
         if self.dx_attribute:  # it returns nothing: dx where it writes it
             bwd += (
                 f" returns nothing, dx in {self.dx_attribute} (the one value of x's shape it "

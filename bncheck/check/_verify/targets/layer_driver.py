@@ -32,6 +32,40 @@ from bncheck.exceptions import LoadError
 Where = Slot | Path
 
 
+#: parameter names of a backward that takes the forward's input and output beside dy
+_X_NAMES = ("x", "inputs", "input", "x_in")
+_OUT_NAMES = ("out", "y", "output", "outputs", "result")
+_DY_NAMES = ("dout", "dy", "grad", "grad_output", "grads", "dvalues", "g", "gy", "delta")
+
+
+def backward_arguments(method: Any, x: Any, y: Any, dy: Any) -> tuple[Any, ...] | None:
+    """The arguments of a backward that takes more than dy, by its parameters' names:
+    ``bprop(x, out, dout)`` (MindSpore's Cell) gets the last forward's input and output and
+    dy; None when it takes dy alone or its names say nothing of these roles."""
+    try:
+        params = [
+            p
+            for p in inspect.signature(method).parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return None
+    if len(params) < 2:
+        return None
+    out = []
+    for p in params:
+        low = p.name.lower()
+        if low in _X_NAMES and x is not None:
+            out.append(x)
+        elif low in _OUT_NAMES and y is not None:
+            out.append(y)
+        elif low in _DY_NAMES:
+            out.append(dy)
+        else:
+            return None
+    return tuple(out) if any(v is dy for v in out) else None
+
+
 class LayerDriver:
     """A layer object driven by the mapping that ``LayerAdapter`` (adapter_layer) found: build
     instances, call forward and backward in either mode, read and write its parameters and
@@ -100,6 +134,8 @@ class LayerDriver:
         #: eval forwards run with gradient recording on instead of under no_grad (eval_grad)
         self.grad_in_eval = False
         self.passed_x: Any = None
+        #: the last forward's output, as the layer returned it (for ``bprop(x, out, dout)``)
+        self.passed_y: Any = None
         self.x_t: Any = None
         self.y_t: Any = None
 
@@ -225,6 +261,7 @@ class LayerDriver:
             getattr(self.obj, self.reset_name)()  # its last reset: one forward per step
         self.passed_x = self._to_axis(x)
         y = call_forward(self.obj, self.layout, self.passed_x, train)
+        self.passed_y = y
         if (
             isinstance(y, (tuple, list))
             and len(y) in (2, 3)
@@ -302,7 +339,12 @@ class LayerDriver:
                 old = getattr(holder, "grad", None)
                 # mini-frameworks accumulate (grad += ...): start from zeros, not None
                 holder.grad = np.zeros_like(old) if isinstance(old, np.ndarray) else None
-        return call_one(getattr(self.obj, self.backward_name), self._to_axis(dy))
+        method = getattr(self.obj, self.backward_name)
+        dyt = self._to_axis(dy)
+        args = backward_arguments(method, self.passed_x, self.passed_y, dyt)
+        if args is not None:  # bprop(x, out, dout): MindSpore's order, read from the names
+            return method(*args)
+        return call_one(method, dyt)
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         c = dy.shape[1]
