@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from bncheck.check._verify.checks.case import LISTED_VALUES
+from bncheck.check._verify.checks.forward_backward import refusal
 from bncheck.check._verify.checks.large_truth import TooIllConditioned, dd_norm, use_large_truth
 from bncheck.check._verify.checks.running import check_running_and_eval
 from bncheck.check._verify.diagnosis.family_fits import diagnose_family, model_outputs
@@ -595,7 +596,7 @@ def _run_laid_out(
     try:
         return case, _run(proc, member, case.x, case.gamma, case.beta, _eps(), case.dy)
     except TargetError as exc:
-        if exc.fatal or case.layout == "C":
+        if exc.fatal or case.layout == "C" or not refusal(str(exc)):
             raise
         plain = case.contiguous()
         try:

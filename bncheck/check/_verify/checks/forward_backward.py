@@ -121,6 +121,16 @@ class Coverage:
         return text
 
 
+#: what a target that ends the program, or interrupts it, says in its error: never a refusal
+_NOT_REFUSALS = ("called sys.exit(", "raised KeyboardInterrupt", "raised GeneratorExit")
+
+
+def refusal(error: str) -> bool:
+    """Whether a target's error on a layout can be its refusal of that layout (an exception
+    it raised), not the program ended (``sys.exit`` on a transposed view: a failure)."""
+    return not any(word in error for word in _NOT_REFUSALS)
+
+
 def _span(values: list[int]) -> str:
     return str(values[0]) if len(values) == 1 else f"{values[0]}–{values[-1]}"
 
@@ -132,6 +142,8 @@ def _evaluate_laid_out(proc: TargetProcess, case: BNCase, options: Options) -> t
     on that layout, wrongly (NaN, another shape), did not refuse it: that run is judged."""
     run = evaluate(proc, case)
     if run.error is None or case.layout == "C" or run.stage == "setup" or not run.raised:
+        return case, run
+    if not refusal(run.error):  # exiting the program is no way of refusing a layout
         return case, run
     plain = with_case_layout(case, "C")
     plain_run = evaluate(proc, plain)

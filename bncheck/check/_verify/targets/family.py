@@ -1424,7 +1424,13 @@ def _torch_module_factory(fn: Any) -> bool:
         made = fn(6)
     except Exception:
         return False
-    return isinstance(made, torch.nn.Module)
+    # a module of the family by its class (torch's own, or one whose name says which): a
+    # factory of anything else (a BN, a Sequential) is not the family's to drive
+    cls = type(made)
+    own = (getattr(cls, "__module__", "") or "").startswith("torch") and cls.__name__ in _TORCH
+    return isinstance(made, torch.nn.Module) and (
+        own or claimed_kind(cls.__name__) not in (None, "batch")
+    )
 
 
 def _plain_pairs(module: Any) -> list[tuple[str, str]]:

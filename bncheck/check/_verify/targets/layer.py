@@ -1042,7 +1042,11 @@ def _shaped_attributes(obj: Any, shape: tuple[int, ...]) -> dict[str, Any]:
 def _torch_where(name: str) -> Where:
     """Where a torch module's parameter of that dotted name lives: an attribute of the
     module, or a path through its submodules and containers (``affine.scale``)."""
-    return P.Slot(name) if "." not in name else Path.parse(name)
+    if "." not in name:
+        return P.Slot(name)
+    # attributes all the way (torch modules answer getattr for their submodules, an
+    # nn.Sequential's "1" included, and for an nn.ParameterDict's "scale")
+    return Path(tuple(name.split(".")))
 
 
 def _affine_law(x: Any, y0: Any, y1: Any, delta: Any, c: int) -> str | None:
