@@ -39,6 +39,8 @@ from tests.frameworks import installed, marks, skip_reason
 from tests.heldout import verdict
 from tests.paths import IMPLS
 
+#: a held-out corpus (pyproject's `corpus` mark: CI's second stage leaves its framework rows out)
+pytestmark = pytest.mark.corpus
 CORPUS = IMPLS / "family_heldout3"
 T, J = marks("torch"), marks("jax")
 SLOW = pytest.mark.slow

@@ -29,6 +29,8 @@ from tests.frameworks import installed, marks, skip_reason
 from tests.heldout import verdict
 from tests.paths import IMPLS
 
+#: a held-out corpus (pyproject's `corpus` mark: CI's second stage leaves its framework rows out)
+pytestmark = pytest.mark.corpus
 CORPUS = IMPLS / "heldout14"
 T, J, K = marks("torch"), marks("jax"), marks("keras")
 SLOW = pytest.mark.slow

@@ -31,6 +31,8 @@ from tests.frameworks import marks, needs
 from tests.heldout import verdict
 from tests.paths import IMPLS
 
+#: a held-out corpus (pyproject's `corpus` mark: CI's second stage leaves its framework rows out)
+pytestmark = pytest.mark.corpus
 CORPUS = IMPLS / "heldout15"
 T = marks("torch")
 D2: dict[str, Any] = {"ndims": (2,)}

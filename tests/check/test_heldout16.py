@@ -32,6 +32,8 @@ from tests.frameworks import marks
 from tests.heldout import verdict
 from tests.paths import IMPLS
 
+#: a held-out corpus (pyproject's `corpus` mark: CI's second stage leaves its framework rows out)
+pytestmark = pytest.mark.corpus
 CORPUS = IMPLS / "heldout16"
 T = marks("torch")
 
