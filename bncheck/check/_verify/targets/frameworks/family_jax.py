@@ -354,15 +354,19 @@ class KerasFamily(JaxFamily):
             config["axis"] = 1
         return config
 
+    def _layer(self, shape: tuple[int, ...]) -> Any:
+        """The layer for the member on ``shape`` (under the run's dtype policy)."""
+        cls = self.target if self.is_class else type(self.target)
+        config = self._config(shape)
+        config.pop("dtype", None)
+        return cls(**config) if self.is_class else cls.from_config(config)
+
     def _make(self, shape: tuple[int, ...], dtype: str) -> Any:
         keras = importlib.import_module("keras")
-        cls = self.target if self.is_class else type(self.target)
         before = keras.config.dtype_policy()
         keras.config.set_dtype_policy(dtype)
         try:
-            config = self._config(shape)
-            config.pop("dtype", None)
-            layer = cls(**config) if self.is_class else cls.from_config(config)
+            layer = self._layer(shape)
         finally:
             keras.config.set_dtype_policy(before)
         layer.build(shape)
@@ -463,40 +467,16 @@ class KerasOwnFamily(KerasFamily):
     class is, built on the input shape, called statelessly as Keras' own are; gamma and beta
     the weights named gamma/scale/weight and beta/bias/shift."""
 
-    def _make(self, shape: tuple[int, ...], dtype: str) -> Any:
+    def _layer(self, shape: tuple[int, ...]) -> Any:
         from bncheck.check._verify.targets.family import build_kwargs
 
-        keras = importlib.import_module("keras")
-        before = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(dtype)
-        try:
-            if self.is_class:
-                kwargs = build_kwargs(self.target, self.member, self.eps, shape)
-                for k in ("kwargs", "name", "dtype", "trainable"):
-                    kwargs.pop(k, None)
-                self.built_as = ", ".join(f"{k}={v}" for k, v in kwargs.items())
-                layer = self.target(**kwargs)
-            else:
-                layer = type(self.target).from_config(self.target.get_config())
-        finally:
-            keras.config.set_dtype_policy(before)
-        layer.build(shape)
-        trainable, fixed = list(layer.trainable_variables), list(layer.non_trainable_variables)
-        if self.uses_jax:
-            jnp = importlib.import_module("jax.numpy")
-            params = {_short(v): jnp.asarray(v.value) for v in trainable}
-            stats = [jnp.asarray(v.value) for v in fixed]
-        else:
-            params = {_short(v): v.value.detach().clone() for v in trainable}
-            stats = [v.value.detach().clone() for v in fixed]
-        names = list(params)
-        mode = {"training": True} if "training" in inspect.signature(layer.call).parameters else {}
-
-        def call(train: bool, p: Any, s: Any, x: Any) -> Any:
-            y, new = layer.stateless_call([p[k] for k in names], s, x, **mode)
-            return y, list(new)
-
-        return (Built if self.uses_jax else TorchBuilt)(call, params, stats, None, None)
+        if not self.is_class:
+            return type(self.target).from_config(self.target.get_config())
+        kwargs = build_kwargs(self.target, self.member, self.eps, shape)
+        for k in ("kwargs", "name", "dtype", "trainable"):
+            kwargs.pop(k, None)
+        self.built_as = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+        return self.target(**kwargs)
 
     def mapping(self) -> list[str]:
         return [
