@@ -98,7 +98,8 @@ Process isolation (tests/check/test_verify_hostile.py)
         test_kept_outputs.py).
     target_child
         ``bncheck.check._verify.process.child``: ``kept_outputs``, which returned arrays the
-        target process watches for changes by later calls (tests/check/test_kept_outputs.py).
+        target process watches for changes by later calls, and ``changed_names``, which
+        watched arrays a call changed, bit for bit (tests/check/test_kept_outputs.py).
     compile_cache
         ``bncheck.check._verify.process.compile_cache``: the JAX compilation cache of the target
         process: ``resolve`` (which folder a setting names), ``environment`` and ``use`` (what

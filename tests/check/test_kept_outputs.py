@@ -55,3 +55,41 @@ def test_only_a_forwards_and_a_backwards_outputs_copied_from_the_target_are_watc
         assert child.kept_outputs("forward", np.empty((0, 3))) == []
     finally:
         adapter.COPIED_FROM.clear()
+
+
+def _watched(before: np.ndarray) -> tuple[np.ndarray, list[tuple[str, np.ndarray, np.ndarray]]]:
+    arr = before.copy()
+    return arr, [("x", arr, before.copy())]
+
+
+def test_a_change_is_any_changed_bit_and_an_equal_write_is_none() -> None:
+    """``changed_names`` compares bits: a write of the same values is no change; the sign of a
+    zero, the payload of a NaN and one ULP are (``np.array_equal`` with ``equal_nan`` missed
+    the first two)."""
+    base = np.array([[0.0, 1.0], [np.nan, -2.5]])
+    arr, snap = _watched(base)
+    arr[...] = base  # the same bits written again
+    assert child.changed_names(snap) == []
+    for index, value in [
+        ((0, 0), -0.0),  # equal as values, another bit
+        ((1, 0), np.frombuffer(np.uint64(0x7FF8000000000001).tobytes())[0]),  # another NaN
+        ((0, 1), np.nextafter(1.0, 2.0)),
+    ]:
+        arr, snap = _watched(base)
+        arr[index] = value
+        assert child.changed_names(snap) == ["x"], (index, value)
+
+
+def test_a_watched_array_read_in_any_layout_and_changed_in_shape_or_dtype() -> None:
+    base = np.arange(12.0).reshape(3, 4)
+    view = np.asfortranarray(base)[:, ::-1]  # not C-contiguous: its bytes in C order
+    snap = [("x", view, view.copy())]
+    assert child.changed_names(snap) == []
+    view[2, 0] = 99.0
+    assert child.changed_names(snap) == ["x"]
+    arr, snap = _watched(base)
+    arr.shape = (4, 3)  # the same bytes, another shape
+    assert child.changed_names(snap) == ["x"]
+    arr, snap = _watched(base)
+    snap = [("x", arr.view(np.int64), snap[0][2])]  # the same bytes, another dtype
+    assert child.changed_names(snap) == ["x"]
