@@ -146,3 +146,20 @@ def test_every_failing_forward_and_backward_check_names_the_mistake(mistake_id: 
     assert not borrowed, f"{mistake_id} named on {borrowed} only through another dtype or rank"
     assert {d["id"] for d in report.diagnosis} == {mistake_id}
     assert not report.unexplained
+
+
+def test_a_bn_written_for_2d_input_fails_on_4d_by_its_axes_and_is_told_how_to_check_2d_alone() -> (
+    None
+):
+    """A tutorial's BN over axis 0 runs on 4-D input channels-last and normalizes each position
+    over N alone: as a 4-D BN it is wrong (wrong-axes), which its code cannot tell from a
+    spatial BN reduced over N only; the fix says how to check it on the input it is meant for,
+    and there it passes."""
+    target = f"{functional.__file__}:tutorial_2d"
+    report = verify(target, dtypes=("float64",), timeout=20)
+    failed = {c.id for c in report.failed}
+    assert failed and all("/4d/" in i for i in failed), sorted(failed)
+    assert {c.id: c.status for c in report.checks}["forward/2d/float64"] == "pass"
+    (wrong,) = [d for d in report.diagnosis if d["id"] == "wrong-axes"]
+    assert "--ndims 2" in wrong["fix"], wrong
+    assert verify(target, dtypes=("float64",), ndims=(2,), timeout=20).passed

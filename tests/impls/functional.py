@@ -206,6 +206,24 @@ def wrong_axes_backward(dy: np.ndarray, cache: Any) -> Any:
     return _staged_grad(dy, cache)
 
 
+def tutorial_2d_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> Any:
+    """A BN written for (N, D) input as tutorials write it: correct on 2-D input. On 4-D input
+    it runs (gamma broadcasts over the last axis, channels-last) and normalizes each position
+    over N alone."""
+    mu = x.mean(axis=0)
+    var = x.var(axis=0)
+    x_hat = (x - mu) / np.sqrt(var + eps)
+    return gamma * x_hat + beta, (x_hat, gamma, np.sqrt(var + eps))
+
+
+def tutorial_2d_backward(dy: np.ndarray, cache: Any) -> Any:
+    x_hat, gamma, std = cache
+    m = dy.shape[0]
+    dx_hat = dy * gamma
+    dx = (m * dx_hat - dx_hat.sum(axis=0) - x_hat * (dx_hat * x_hat).sum(axis=0)) / (m * std)
+    return dx, (dy * x_hat).sum(axis=0), dy.sum(axis=0)
+
+
 def mutates_input_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> Any:
     y, cache = staged_forward(x.copy(), gamma, beta, eps)
     x -= x.mean(axis=_axes(x), keepdims=True)  # in place: the caller's x changes

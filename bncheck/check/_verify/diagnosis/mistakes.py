@@ -248,7 +248,9 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "wrong-axes",
         "(N, C, H, W) reduced over N only, not over N, H and W",
-        "reduce over every axis except the channel axis",
+        "reduce over every axis except the channel axis (a BN written for (N, D) input, "
+        "x.mean(axis=0), does this on 4-D input: if it is meant for 2-D input only, "
+        "--ndims 2 checks that alone)",
         ("y", "dx", "dgamma"),
         _wrong_axes,
         only_ndim=4,
