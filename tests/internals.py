@@ -33,9 +33,10 @@ Functional targets in any calling form (tests/check/test_pure_forms.py)
     target_common
         ``bncheck.check._verify.targets.common``: ``from_dict``, how a dict a forward or a
         backward returns is read (a named output first, else the one value of x's shape, else
-        refused), and ``split_grads``, the forms of (dx, dgamma, dbeta) a backward may return
-        (tests/check/test_nested_grads.py), tested on their boundaries, not only through
-        ``verify``.
+        refused), ``split_grads`` and ``grads_from_dict``, the forms of (dx, dgamma, dbeta) a
+        backward may return, ``y_and_cache`` and ``backward_in_order``, which of a forward's
+        pair is y and which order a backward takes its cache in (tests/check/
+        test_nested_grads.py), tested on their boundaries, not only through ``verify``.
     family_targets
         ``bncheck.check._verify.targets.family``: ``returned_grads``, the forms of a family
         member's backward result (dx alone, with dgamma, nested pairs and dicts), tested on

@@ -4,6 +4,8 @@ correct functional failed every backward check, a layer was refused)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from tests.internals import family_targets, target_common
 from tests.paths import IMPLS
 
 split_grads = target_common.split_grads
+common = target_common
 returned_grads = family_targets.returned_grads
 
 T = str(IMPLS / "nested_grads.py")
@@ -61,3 +64,50 @@ def test_the_returned_forms_are_read_and_nothing_else_is_guessed() -> None:
     weight = returned_grads((dx, {"weight": g}))
     assert weight[1] is g and weight[2] is None
     assert returned_grads((dx, {"first": g}))[1:] == [None, None]  # no name it knows: none
+
+
+def test_a_backward_dict_may_key_the_gradients_by_what_they_are_of() -> None:
+    dx, g, b = np.zeros((4, 2)), np.ones(2), np.full(2, 3.0)
+    got = common.grads_from_dict({"x": dx, "scale": g, "shift": b}, "backward")
+    assert got[0].shape == dx.shape and got[1].tolist() == [1.0, 1.0]
+    assert got[2].tolist() == [3.0, 3.0]
+    # the gradients' own names win over the parameters' where both are there
+    named = {"dx": dx, "dgamma": g, "dbeta": b, "gamma": b, "beta": g}
+    assert common.grads_from_dict(named, "backward")[1].tolist() == [1.0, 1.0]
+    with pytest.raises(TypeError, match="keys"):
+        common.grads_from_dict({"x": dx, "scale": g}, "backward")
+
+
+def test_y_is_the_one_of_a_forwards_pair_with_x_shape_else_the_first() -> None:
+    y, cache = np.ones((4, 2)), {"xc": np.zeros((4, 2))}
+    assert common.y_and_cache((cache, y), (4, 2))[0] is y
+    assert common.y_and_cache((y, cache), (4, 2))[0] is y
+    other = np.zeros((4, 2))  # both of x's shape: the order written
+    assert common.y_and_cache((other, y), (4, 2))[0] is other
+    assert common.y_and_cache((cache, [y]), (4, 2))[0] is cache  # neither: the first
+
+
+def test_a_backward_is_called_in_the_order_that_runs_and_gives_dx() -> None:
+    dout = np.ones((2, 3))
+
+    def cache_first(res: dict[str, float], g: np.ndarray) -> tuple[np.ndarray, None, None]:
+        return g * res["rs"], None, None
+
+    def dx_of(r: Any) -> Any:
+        return r[0]
+
+    result, first = common.backward_in_order(cache_first, {"rs": 2.0}, dout, dx_of, "anything")
+    assert first is True and result[0].tolist() == (2 * dout).tolist()
+
+    def either(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, None, None]:
+        return a, None, None
+
+    # both orders run: (dout, cache) unless the first parameter is named as residuals
+    assert common.backward_in_order(either, np.zeros((2, 3)), dout, dx_of, "dy")[1] is False
+    assert common.backward_in_order(either, np.zeros((2, 3)), dout, dx_of, "res")[1] is True
+
+    def broken(a: Any, b: Any) -> Any:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        common.backward_in_order(broken, None, dout, dx_of, None)

@@ -393,8 +393,9 @@ def diagnose(
         if stage == "forward":
             found = D.diagnose_forward(x, g, b, eps, run.y, dtype=dt)
         else:
+            y_right = run.y is not None and _within(case, run, "y", dt)
             found = D.diagnose_backward(
-                x, g, b, eps, dy, run.dx, run.dgamma, run.dbeta, failed, dtype=dt
+                x, g, b, eps, dy, run.dx, run.dgamma, run.dbeta, failed, dtype=dt, y_right=y_right
             )
             if not found.ids and forward_ids:
                 got = {n: getattr(run, n) for n in failed}

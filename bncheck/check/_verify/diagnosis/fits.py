@@ -190,9 +190,12 @@ def diagnose_backward(
     *,
     dtype: Any = np.float64,
     spec: NormSpec = BATCH_NORM,
+    y_right: bool = False,
 ) -> Finding:
     """Name what dx, dgamma and dbeta compute (only the outputs in ``failed`` are judged);
-    ``dtype`` and ``spec`` as for :func:`diagnose_forward`."""
+    ``dtype`` and ``spec`` as for :func:`diagnose_forward`. ``y_right``: the forward's y of
+    the same input is within its budget, so a mistake of eps made throughout (which moves y
+    too) is ruled out, and eps moved in the backward only is named."""
     ids: list[str] = []
     notes: list[str] = []
     st = _Stats(x, gamma, eps, dy, spec=spec)
@@ -212,7 +215,11 @@ def diagnose_backward(
                     found, row = Finding(cat.ids, found.fitted), cat.ids[0]
                     break
         whole = [i.removeprefix("backward-") for i in found.ids if i.startswith("backward-eps")]
-        if whole and _catalogue_row(whole[0], x, gamma, beta, eps, dy, got, dtype, spec):
+        if (
+            whole
+            and not y_right
+            and _catalogue_row(whole[0], x, gamma, beta, eps, dy, got, dtype, spec)
+        ):
             # where eps sits, recomputed in the backward: the same backward as that mistake
             # made throughout (forward too); only the forward tells the two apart
             return Finding(

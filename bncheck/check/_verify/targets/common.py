@@ -209,9 +209,87 @@ def from_dict(out: Any, shape: tuple[int, ...], keys: tuple[str, ...]) -> list[A
     return [out[key], others[0] if len(others) == 1 else out]
 
 
+def _x_shaped(value: Any, shape: tuple[int, ...]) -> bool:
+    return not isinstance(value, (dict, tuple, list)) and tuple(np.shape(value)) == tuple(shape)
+
+
+def y_and_cache(out: Any, shape: tuple[int, ...]) -> tuple[Any, Any]:
+    """(y, cache) from a forward's pair: (y, cache) as most write it, or (cache, y), the
+    residuals first, when only the second is an array of x's shape (a dict, a tuple or
+    anything else first). When both or neither are, the order written, (y, cache): the
+    checks then judge what stands first as y.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.ones((2, 3))
+    >>> y_and_cache(({"xc": y}, y), (2, 3))[0] is y
+    True
+    >>> y_and_cache((y, y.T), (2, 3))[0] is y and y_and_cache((y.T, y), (2, 3))[0] is y
+    True
+    """
+    first, second = out
+    if not _x_shaped(first, shape) and _x_shaped(second, shape):
+        return second, first
+    return first, second
+
+
+#: first parameter names of a backward that say it takes the cache first, ``bwd(res, g)``
+#: (JAX's custom_vjp convention)
+RESIDUALS = ("res", "residuals", "resid", "saved", "residual")
+
+
+def backward_in_order(
+    bwd: Callable[..., Any],
+    cache: Any,
+    dout: Any,
+    dx_of: Callable[[Any], Any],
+    first_name: str | None,
+) -> tuple[Any, bool]:
+    """The result of a backward that takes (dout, cache) or (cache, dout), and whether it was
+    the cache first: the order whose call runs and gives a dx (``dx_of`` of the result) of
+    dout's shape, tried (dout, cache) first unless the first parameter's name is one of
+    :data:`RESIDUALS`. When neither does, the first order's result or error stands.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dout, cache = np.ones((2, 3)), {"rs": 2.0}
+    >>> def bwd(res, g):  # the cache first, its name says nothing
+    ...     return g * res["rs"], None, None
+    >>> result, cache_first = backward_in_order(bwd, cache, dout, lambda r: r[0], "res")
+    >>> cache_first, result[0].tolist()
+    (True, [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]])
+    >>> backward_in_order(bwd, cache, dout, lambda r: r[0], "a")[1]  # (dout, cache) raises
+    True
+    >>> def plain(dy, c):
+    ...     return dy, None, None
+    >>> backward_in_order(plain, np.zeros((2, 3)), dout, lambda r: r[0], None)[1]  # both run
+    False
+    """
+    orders = [False, True]
+    if first_name is not None and first_name.lower() in RESIDUALS:
+        orders = [True, False]
+    error: Exception | None = None
+    for cache_first in orders:
+        try:
+            result = bwd(*((cache, dout) if cache_first else (dout, cache)))
+        except Exception as exc:
+            error = error or exc
+            continue
+        got = dx_of(result)
+        if got is not None and tuple(np.shape(got)) == tuple(np.shape(dout)):
+            return result, cache_first
+    if error is not None:
+        raise error
+    return bwd(*((cache, dout) if orders[0] else (dout, cache))), orders[0]
+
+
 def grads_from_dict(result: dict[str, Any], what: str) -> tuple[Any, Any, Any]:
     dx = next((result[k] for k in DX_KEYS if k in result), None)
-    for g, b in P.GRAD_NAMES:
+    # the gradients' own names first, then the parameters' ({"x": dx, "scale": ..., "shift":
+    # ...}: a dict keyed by what each gradient is of)
+    for g, b in (*P.GRAD_NAMES, *P.PARAM_NAMES):
         if g in result and b in result:
             return as_array(dx), as_array(result[g]), as_array(result[b])
     raise TypeError(

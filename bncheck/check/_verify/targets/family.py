@@ -42,7 +42,14 @@ from typing import Any
 import numpy as np
 
 from bncheck.check._verify.targets import names as P
-from bncheck.check._verify.targets.common import as_array, call_one, jax_x64
+from bncheck.check._verify.targets.common import (
+    RESIDUALS,
+    as_array,
+    backward_in_order,
+    call_one,
+    jax_x64,
+    y_and_cache,
+)
 from bncheck.check._verify.targets.layer import running_by_behaviour
 from bncheck.check._verify.targets.layout import Layout, call_forward, mode_of
 from bncheck.check._verify.targets.values import Path, closes_over_arrays, leaves
@@ -355,7 +362,7 @@ class FamilyFunctional(FamilyAdapter):
         first = self.cache_first
         if first is None:  # not called yet: the order tried first
             try:
-                first = _param_names(self.bwd)[:1] in ([n] for n in _RESIDUALS)
+                first = any(n.lower() in RESIDUALS for n in _param_names(self.bwd)[:1])
             except (TypeError, ValueError):
                 first = False
         order = "cache, dout" if first else "dout, cache"
@@ -402,7 +409,8 @@ class FamilyFunctional(FamilyAdapter):
                 self.broadcast_for.discard(key)
                 raise
         if isinstance(result, tuple) and len(result) == 2:
-            return self._from_target(as_array(result[0])), result[1]
+            y, cache = y_and_cache(result, np.shape(xt))
+            return self._from_target(as_array(y)), cache
         return self._from_target(as_array(result)), None
 
     def forward(self, x: Any, train: bool) -> Any:
@@ -447,33 +455,17 @@ class FamilyFunctional(FamilyAdapter):
             args = (self.cache, dyt) if self.cache_first else (dyt, self.cache)
             return self.bwd(*args)
         try:
-            first = _param_names(self.bwd)[:1]
+            first: str | None = next(iter(_param_names(self.bwd)), None)
         except (TypeError, ValueError):
-            first = []
-        orders = [False, True]
-        if first and first[0].lower() in _RESIDUALS:
-            orders = [True, False]
-        error: Exception | None = None
-        for cache_first in orders:
-            try:
-                result = self.bwd(*((self.cache, dyt) if cache_first else (dyt, self.cache)))
-            except Exception as exc:
-                error = error or exc
-                continue
-            got = _dx_of(result)
-            if got is not None and tuple(np.shape(got)) == tuple(np.shape(dyt)):
-                self.cache_first = cache_first
-                if cache_first:
-                    self.found.append(
-                        f"{getattr(self.bwd, '__name__', 'the backward')} takes the cache first, "
-                        "(cache, dout), as JAX's custom_vjp backward does (found by the order "
-                        "that runs)"
-                    )
-                return result
-        if error is not None:
-            raise error
-        self.cache_first = orders[0]
-        return self.bwd(*((self.cache, dyt) if orders[0] else (dyt, self.cache)))
+            first = None
+        result, self.cache_first = backward_in_order(self.bwd, self.cache, dyt, _dx_of, first)
+        if self.cache_first:
+            self.found.append(
+                f"{getattr(self.bwd, '__name__', 'the backward')} takes the cache first, "
+                "(cache, dout), as JAX's custom_vjp backward does (found by the order "
+                "that runs)"
+            )
+        return result
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         result = self._backward_call(dy)
@@ -516,9 +508,6 @@ def _recompute_roles(bwd: Any) -> list[str] | None:
 
 
 #: first-parameter names of a backward that takes its residuals first (JAX's custom_vjp)
-_RESIDUALS = ("res", "residuals", "resid", "saved", "residual")
-
-
 def _param_names(fn: Any) -> list[str]:
     return [p.name for p in inspect.signature(fn).parameters.values()]
 

@@ -14,11 +14,13 @@ from bncheck.check._verify.targets.common import (
     Y_KEYS,
     Contract,
     as_array,
+    backward_in_order,
     from_dict,
     infer_eps,
     jax_x64,
     probe_x,
     split_grads,
+    y_and_cache,
 )
 from bncheck.exceptions import LoadError
 
@@ -43,6 +45,11 @@ class FunctionalAdapter:
         self.axis_given = False
         #: why its results cannot be read (a usage error, said by probe), or ""
         self.refused = ""
+        #: whether the forward returns (cache, y) and the backward takes (cache, dout), the
+        #: residuals first; None until a call decides (:func:`y_and_cache`,
+        #: :func:`backward_in_order`)
+        self.y_second: bool | None = None
+        self.cache_first: bool | None = None
 
     def _to_axis(self, a: Any) -> Any:
         return a if self.axis == 1 or a.ndim == 2 else np.moveaxis(a, 1, self.axis)
@@ -102,6 +109,7 @@ class FunctionalAdapter:
             else:
                 self.axis = 1
         found: dict[str, Any] = {"ndims": ranks, "rank_errors": errors} if ranks else {}
+        note += self._order_notes()
         if note:
             found["mapping"] = note
         if self.takes_eps:
@@ -113,6 +121,27 @@ class FunctionalAdapter:
             else "eps: not a parameter, and the outputs give no consistent eps; assumed 1e-05"
         )
         return {**found, "mapping": [*note, eps_text]}
+
+    def _order_notes(self) -> list[str]:
+        """The residuals-first orders found by behaviour, decided on a probe's forward and
+        backward: (cache, y) from the forward, (cache, dout) into the backward."""
+        if self.y_second:
+            x = probe_x(3, 2)
+            try:
+                out = self.fwd(x, np.ones(3), np.zeros(3), *([1e-5] if self.takes_eps else []))
+                self.cache = y_and_cache(out, x.shape)[1]
+                self._backward_call(np.ones_like(x))
+            except Exception:  # decided at the first backward of the checks instead
+                self.cache_first = None
+            self.cache = None
+        notes = []
+        if self.y_second:
+            notes.append("the forward returns (cache, y): y is the one of x's shape (found)")
+        if self.cache_first:
+            notes.append(
+                "the backward takes (cache, dout), the cache first (found: the order that runs)"
+            )
+        return notes
 
     def _call(self, x: Any, gamma: Any, beta: Any) -> Any:
         x = self._to_axis(x)
@@ -127,6 +156,10 @@ class FunctionalAdapter:
                     "x's shape); return (y, cache), or name the output 'y' or 'out'"
                 )
             out = items
+        if isinstance(out, (tuple, list)) and len(out) == 2:
+            y = y_and_cache(out, np.shape(x))[0]
+            self.y_second = y is not out[0]
+            return self._from_axis(as_array(y))
         return self._from_axis(as_array(out[0] if isinstance(out, (tuple, list)) else out))
 
     def watched(self) -> dict[str, Any]:
@@ -170,11 +203,23 @@ class FunctionalAdapter:
         out = from_dict(out, np.shape(x), Y_KEYS) or out  # {"out": y, "cache": ...} too
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise TypeError(f"forward returned {type(out).__name__}; expected (y, cache)")
-        y, self.cache = out
+        y, self.cache = y_and_cache(out, np.shape(x))
         return self._from_axis(as_array(y))
 
+    def _backward_call(self, dyt: Any) -> Any:
+        if self.cache_first is not None:
+            return self.bwd(*((self.cache, dyt) if self.cache_first else (dyt, self.cache)))
+        try:
+            first = next(iter(inspect.signature(self.bwd).parameters), None)
+        except (TypeError, ValueError):
+            first = None
+        result, self.cache_first = backward_in_order(
+            self.bwd, self.cache, dyt, lambda r: split_grads(r, "backward")[0], first
+        )
+        return result
+
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
-        dx, dg, db = split_grads(self.bwd(self._to_axis(dy), self.cache), "backward")
+        dx, dg, db = split_grads(self._backward_call(self._to_axis(dy)), "backward")
         c = self.gamma.shape[0]
         return (
             self._from_axis(dx),

@@ -427,6 +427,9 @@ class LayerAdapter(LayerDriver):
             )
         if found is None:
             found = self._grads_by_behaviour(before_leaves, dy, c)
+        if found is None and self._grads_from_method(dy, c):
+            self.grad_form = "method"
+            return
         if found is None:
             if self._without_parameters(result, dy, before, c):
                 self.grad_form = "none"
@@ -442,6 +445,32 @@ class LayerAdapter(LayerDriver):
                 + "), or map the layer with bncheck.adapt (see the README)"
             )
         self.grad_form, self.grad_slots = "slots", found
+
+    def _grads_from_method(self, dy: Any, c: int) -> bool:
+        """Whether one of the layer's methods gives the parameters' gradients, as a pair of C
+        values each, when the backward gives dx alone: the Edinburgh mlp framework's
+        ``grads_wrt_params(inputs, grads_wrt_outputs)`` -> [dgamma, dbeta]. Only a method
+        whose parameters are all named as the forward's input and output or as dy
+        (:func:`backward_arguments`, so that nothing else, a ``save(path)``, is ever called)
+        is tried, after a backward; exactly one must answer so, or none is taken."""
+        taken = {self.backward_name, getattr(self.layout, "forward_name", "")}
+        answered = []
+        for name in dir(self.obj):
+            method = getattr(self.obj, name, None) if not name.startswith("_") else None
+            if name in taken or not callable(method):
+                continue
+            if backward_arguments(method, self.passed_x, self.passed_y, dy) is None:
+                continue
+            try:
+                grads = self.method_grads(dy, name)
+            except Exception:
+                continue
+            if all(isinstance(g, np.ndarray) and g.shape == (c,) for g in grads):
+                answered.append(name)
+        if len(answered) != 1:
+            return False
+        self.grads_method = answered[0]
+        return True
 
     # -- discovery by behaviour -----------------------------------------------------------------
 
@@ -1001,6 +1030,11 @@ class LayerAdapter(LayerDriver):
             return f"{bwd} -> {self.grad_returned}"
         if self.grad_form == "dict":
             return f"{bwd} -> gradients in a dict"
+        if self.grad_form == "method":
+            return (
+                f"{bwd} -> dx; [dgamma, dbeta] from {self.grads_method}() after it (found by "
+                "behaviour: the one method of the names of x, y and dy that gives them)"
+            )
         if self.torch_grads:
             return f"{bwd} -> dx; gradients in the parameters' .grad"
         assert self.grad_slots is not None

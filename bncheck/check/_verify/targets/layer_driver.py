@@ -38,10 +38,28 @@ _OUT_NAMES = ("out", "y", "output", "outputs", "result")
 _DY_NAMES = ("dout", "dy", "grad", "grad_output", "grads", "dvalues", "g", "gy", "delta")
 
 
+def _is_dy_name(low: str) -> bool:
+    """Whether a parameter's lower-case name says it is the gradient of the output: one of
+    :data:`_DY_NAMES`, or a name holding "grad" (``grads_wrt_outputs``, ``output_grad``,
+    ``upstream_grad``: the forward's input and output are never named so)."""
+    return low in _DY_NAMES or "grad" in low
+
+
 def backward_arguments(method: Any, x: Any, y: Any, dy: Any) -> tuple[Any, ...] | None:
     """The arguments of a backward that takes more than dy, by its parameters' names:
-    ``bprop(x, out, dout)`` (MindSpore's Cell) gets the last forward's input and output and
-    dy; None when it takes dy alone or its names say nothing of these roles."""
+    ``bprop(x, out, dout)`` (MindSpore's Cell), ``bprop(inputs, outputs, grads_wrt_outputs)``
+    (the Edinburgh mlp framework's layers) get the last forward's input and output and dy;
+    None when it takes dy alone or its names say nothing of these roles.
+
+    Examples
+    --------
+    >>> def bprop(inputs, outputs, grads_wrt_outputs): ...
+    >>> backward_arguments(bprop, "x", "y", "dy")
+    ('x', 'y', 'dy')
+    >>> def backward(dout, cache): ...
+    >>> backward_arguments(backward, "x", "y", "dy") is None
+    True
+    """
     try:
         params = [
             p
@@ -55,12 +73,12 @@ def backward_arguments(method: Any, x: Any, y: Any, dy: Any) -> tuple[Any, ...] 
     out = []
     for p in params:
         low = p.name.lower()
-        if low in _X_NAMES and x is not None:
+        if _is_dy_name(low):
+            out.append(dy)
+        elif low in _X_NAMES and x is not None:
             out.append(x)
         elif low in _OUT_NAMES and y is not None:
             out.append(y)
-        elif low in _DY_NAMES:
-            out.append(dy)
         else:
             return None
     return tuple(out) if any(v is dy for v in out) else None
@@ -119,6 +137,9 @@ class LayerDriver:
         #: the "neural networks from scratch" layers do), found by behaviour; "" when it
         #: returns dx
         self.dx_attribute = ""
+        #: the method giving [dgamma, dbeta] when the backward gives dx alone
+        #: (``grads_wrt_params(inputs, grads_wrt_outputs)``, grad_form "method"), or ""
+        self.grads_method = ""
         self.lazy_params = False
         self.lazy_running = False
         self.contracts = Contract()
@@ -346,6 +367,21 @@ class LayerDriver:
             return method(*args)
         return call_one(method, dyt)
 
+    def method_grads(self, dy: Any, name: str = "") -> tuple[Any, Any]:
+        """(dgamma, dbeta) from the layer's method ``name`` (default: the one found), called
+        after the backward with the last forward's input and output and dy, by its parameters'
+        names (:func:`backward_arguments`), or with dy alone."""
+        method = getattr(self.obj, name or self.grads_method)
+        dyt = self._to_axis(dy)
+        args = backward_arguments(method, self.passed_x, self.passed_y, dyt) or (dyt,)
+        result = method(*args)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise TypeError(
+                f"{name or self.grads_method} returned {type(result).__name__}; expected "
+                "[dgamma, dbeta]"
+            )
+        return as_array(result[0]), as_array(result[1])
+
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         c = dy.shape[1]
         if self.engine is not None:
@@ -376,6 +412,9 @@ class LayerDriver:
             dx, dg, db = split_grads(result, "backward")
         elif self.grad_form == "dict":
             dx, dg, db = grads_from_dict(result, "backward")
+        elif self.grad_form == "method":
+            dx = as_array(result)
+            dg, db = self.method_grads(dy)
         elif self.torch_grads:
             assert self.params is not None
             dx = as_array(result)
