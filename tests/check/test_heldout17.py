@@ -15,10 +15,13 @@ accumulation, custom torch autograd Functions) and planted bugs. The misses fixe
   gradients by the parameters' own names;
 - row 16, eps left out of a recomputing backward: Unexplained ("ambiguous" with eps missing
   throughout), although its forward is right on the same input, which rules that out; named
-  ``backward-eps-missing`` now.
+  ``backward-eps-missing`` now;
+- row 10 with ``--dtypes float16``, a false FAIL on a 4-D case whose exact dbeta (6.6e5)
+  overflows float16 (bncheck's own BN failed it too, raising there): a float16 kernel case's dy
+  now keeps its exact gradients in range, and a stage whose exact outputs overflow the dtype
+  is not judged on that case.
 
-Not fixed: row 10 with ``--dtypes float16`` fails on a 4-D case whose exact dbeta overflows
-float16 (so does bncheck's own BN, which raises there); float64 rows here (tests/heldout.py)."""
+Float64 rows unless a row says otherwise (tests/heldout.py)."""
 
 from __future__ import annotations
 
@@ -50,7 +53,7 @@ ROWS: list[Any] = [
     pytest.param("7", "ghost_bn.py", {}, "fail", "", set()),
     pytest.param("8", "renorm_ident.py:BatchRenorm", KERAS, "pass", "", None),
     pytest.param("9", "renorm_warm.py:BatchRenorm", KERAS, "fail", "stateful-second-call", None),
-    pytest.param("10", "amp_accum.py", {}, "pass", "", None),
+    pytest.param("10", "amp_accum.py", {"dtypes": ("float64", "float16")}, "pass", "", None),
     pytest.param("11", "cs231n_f32.py", {}, "fail", "float32-arithmetic", None),
     pytest.param("12", "lanes8.py", {}, "fail", "unbiased-normalize", None),
     pytest.param("13", "ravel_k.py", {}, "fail", "", None),
