@@ -124,8 +124,8 @@ test_fits.py, test_fitted_constants.py, test_eval_check.py, test_descriptions.py
     layout
         ``bncheck.check._verify.targets.layout``: ``mode_of``, ``call_forward`` and
         ``construction_of``, every branch of the mode detection; ``mode_candidates``,
-        ``string_constants`` and ``Layout``, the switches discovery tries
-        (tests/check/test_discovery.py).
+        ``string_constants`` and ``Layout``, the switches discovery tries, and
+        ``x_by_keyword``, how a keyword-only forward gets x (tests/check/test_discovery.py).
     rejects_rank
         ``bncheck.check._verify.results.rejects_rank``: whether what a target raised on an input
         rank reads as a refusal of that rank or a crash (tests/check/test_coverage_verdict.py).

@@ -420,3 +420,36 @@ def test_a_backward_returning_a_dict_is_found_by_behaviour(
     assert any("vjp(dy) -> gradients in a dict" in m for m in report.mapping), report.mapping
     if result == "pass":
         assert {c.id: c.status for c in report.checks}["eval/2d/float64"] == "pass"
+
+
+def test_a_layer_taking_its_input_and_dy_by_keyword_only_is_driven_and_checked() -> None:
+    """``forward(self, *, inputs)``: x is passed by the one required keyword-only parameter's
+    name, as ``backward(self, *, grad_output)`` already was (it was refused, "takes 1
+    positional argument but 2 were given"); its eval is checked, and a bug there fails."""
+    target = str(IMPLS / "kwonly_layer.py")
+    options: dict[str, Any] = {"dtypes": ("float64",), "ndims": (2,), "convention": "torch"}
+    report = verify(f"{target}:KwBN", **options)
+    assert report.passed, [(c.id, c.message[:200]) for c in report.failed]
+    assert {c.id: c.status for c in report.checks}["eval/2d/float64"] == "pass"
+    buggy = verify(f"{target}:KwBuggy", **options)
+    assert {c.id for c in buggy.failed} >= {"eval/2d/float64"}, buggy.failed
+
+
+def test_x_goes_by_keyword_only_where_the_signature_has_one_required_keyword_and_no_position() -> (
+    None
+):
+    def kw_only(*, inputs: Any, training: bool = True) -> Any:
+        return inputs, training
+
+    def two_required(*, inputs: Any, mask: Any) -> Any:
+        return inputs
+
+    def positional(x: Any, *, training: bool = True) -> Any:
+        return x
+
+    def star_args(*args: Any, inputs: Any) -> Any:
+        return inputs
+
+    assert layout.x_by_keyword(kw_only)(3, training=False) == (3, False)
+    for method in (two_required, positional, star_args, print):
+        assert layout.x_by_keyword(method) is method, method
