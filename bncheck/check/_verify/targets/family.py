@@ -43,6 +43,7 @@ import numpy as np
 
 from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.common import (
+    DX_KEYS,
     RESIDUALS,
     as_array,
     backward_in_order,
@@ -367,10 +368,21 @@ class FamilyFunctional(FamilyAdapter):
                 first = False
         order = "cache, dout" if first else "dout, cache"
         if self.bwd_roles is not None:
+            names = _param_names(self.bwd)[1:]
+            saved = [
+                n for n, r in zip(names, self.bwd_roles, strict=False) if r.startswith("saved")
+            ]
+            shown = [
+                n if r.startswith("saved") else r
+                for n, r in zip(names, self.bwd_roles, strict=False)
+            ]
             return [
-                f"{self.fwd.__name__}({args}) -> y; {self.bwd.__name__}(dout, "
-                + ", ".join(self.bwd_roles)
-                + ") -> (dx, dgamma[, dbeta]) (the backward recomputes from the forward's inputs)"
+                f"{self.fwd.__name__}({args}) -> "
+                + (f"(y, {', '.join(saved)})" if saved else "y")
+                + f"; {self.bwd.__name__}(dout, "
+                + ", ".join(shown)
+                + ") -> (dx, dgamma[, dbeta]) (the backward recomputes from the forward's inputs"
+                + (", and takes what it returned beside y, in order)" if saved else ")")
             ]
         return [
             f"{self.fwd.__name__}({args}) -> (y, cache); "
@@ -411,6 +423,8 @@ class FamilyFunctional(FamilyAdapter):
         if isinstance(result, tuple) and len(result) == 2:
             y, cache = y_and_cache(result, np.shape(xt))
             return self._from_target(as_array(y)), cache
+        if isinstance(result, tuple) and len(result) > 2:  # (y, mean, rstd): the rest saved
+            return self._from_target(as_array(result[0])), tuple(result[1:])
         return self._from_target(as_array(result)), None
 
     def forward(self, x: Any, train: bool) -> Any:
@@ -448,6 +462,9 @@ class FamilyFunctional(FamilyAdapter):
                     values.append(self._param(self.last_inputs.get(role), xt))
                 elif role == "groups":
                     values.append(self.member.groups if self.member.kind == "group" else 1)
+                elif role.startswith("saved"):
+                    saved = self.cache if isinstance(self.cache, tuple) else (self.cache,)
+                    values.append(saved[int(role[5:])] if int(role[5:]) < len(saved) else None)
                 else:
                     values.append(self.eps)
             return self.bwd(dyt, *values)
@@ -484,7 +501,9 @@ class FamilyFunctional(FamilyAdapter):
 def _recompute_roles(bwd: Any) -> list[str] | None:
     """The roles of a backward's arguments after dy when it takes the forward's inputs again
     (``backward(dy, x, gamma, eps)``): x by its name and every other by the forward's names
-    (gamma, beta, eps, groups); None when they do not all read so (a (dout, cache) backward)."""
+    (gamma, beta, eps, groups), or, after x, by none of them: the forward's outputs beside y,
+    in order ("saved0", "saved1": Apex's ``backward(dy, x, weight, mean, rstd)``); None when
+    they do not all read so (a (dout, cache) backward)."""
     try:
         params = list(inspect.signature(bwd).parameters.values())[1:]
     except (TypeError, ValueError):
@@ -498,6 +517,10 @@ def _recompute_roles(bwd: Any) -> list[str] | None:
             role: str | None = "x"
         else:
             role = _role(p.name, taken)
+        if role is None and p.default is p.empty and "x" in taken:
+            # after x, a name of none of the forward's inputs: what the forward returned beside
+            # y, in order (``backward(dy, x, weight, mean, rstd)`` after ``-> (y, mean, rstd)``)
+            role = f"saved{sum(r.startswith('saved') for r in roles)}"
         if role is None or role == "param":
             if p.default is not p.empty:
                 break
@@ -507,7 +530,6 @@ def _recompute_roles(bwd: Any) -> list[str] | None:
     return roles if "x" in roles else None
 
 
-#: first-parameter names of a backward that takes its residuals first (JAX's custom_vjp)
 def _param_names(fn: Any) -> list[str]:
     return [p.name for p in inspect.signature(fn).parameters.values()]
 
@@ -539,7 +561,14 @@ def returned_grads(result: Any) -> list[Any]:
     (True, ['dx', None, None])
     >>> returned_grads(("dx", [1.0, 2.0]))  # an RMSNorm's dgamma of two numbers, as a list
     ['dx', [1.0, 2.0], None]
+    >>> returned_grads({"x": "dx", "weight": g, "bias": b})[0]  # a vjp's dict
+    'dx'
     """
+    if isinstance(result, dict):  # {"x": dx, "weight": ..., "bias": ...}, {"dx": ..., ...}
+        dx = next((result[k] for k in DX_KEYS if k in result), None)
+        if dx is not None:
+            rest = {k: v for k, v in result.items() if k not in DX_KEYS}
+            return returned_grads((dx, rest)) if rest else [dx, None, None]
     if not isinstance(result, (tuple, list)):
         return [result, None, None]
     got = list(result)
@@ -634,6 +663,20 @@ def _attr_name(layer: Any, names: tuple[str, ...], size: int) -> str | None:
 _SIZE_NAMES = ("normalized_shape", "dim", "d", "num_features", "features", "num_channels", "size")
 
 
+#: the names a hand-written family layer's backward goes by, when it has no ``backward``
+_BACKWARD_NAMES = ("backward", "vjp", "bprop", "backprop", "grad", "gradient")
+
+
+def family_backward_name(cls: Any) -> str:
+    """The name of a layer class's backward: ``backward``, else the one method it has of
+    :data:`_BACKWARD_NAMES` (``vjp(g) -> {"x": ..., "weight": ..., "bias": ...}``); "" when it
+    has none or several."""
+    found = [n for n in _BACKWARD_NAMES if callable(getattr(cls, n, None))]
+    if "backward" in found:
+        return "backward"
+    return found[0] if len(found) == 1 else ""
+
+
 class FamilyLayer(FamilyAdapter):
     """A hand-written layer class: constructed from the member (and the input's shape, for a
     parameter shape that depends on it), kept until the next ``new``."""
@@ -661,7 +704,7 @@ class FamilyLayer(FamilyAdapter):
             f"{self.cls.__name__}: "
             f"{'forward' if callable(getattr(self.cls, 'forward', None)) else '__call__'}(x) "
             "-> y; "
-            "backward(dout) -> dx, dgamma, dbeta "
+            f"{family_backward_name(self.cls)}(dout) -> dx, dgamma, dbeta "
             "(returned, or left on the layer)"
         ]
         if self.layout is not None and self.layout.mode != "none":
@@ -843,7 +886,7 @@ class FamilyLayer(FamilyAdapter):
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         size = int(np.prod(self.member.param_shape(self.x_shape)))
         before = {p: np.array(as_array(v), copy=True) for p, v in leaves(self.layer, size).items()}
-        result = call_one(self.layer.backward, self._to_target(dy))
+        result = call_one(getattr(self.layer, family_backward_name(self.cls)), self._to_target(dy))
         got = returned_grads(result)
         got[0] = self._from_target(as_array(got[0]))
         grads = getattr(self.layer, "grads", None)
@@ -1367,7 +1410,7 @@ def family_adapter(
             return FamilyTorch(obj, name)
         # a forward named forward, or the class's own __call__ (as the BN layers take it)
         forward = callable(getattr(obj, "forward", None)) or "__call__" in vars(obj)
-        if forward and callable(getattr(obj, "backward", None)):
+        if forward and family_backward_name(obj):
             return FamilyLayer(obj, name)
         if _torch_module_class(obj):
             return FamilyTorchModule(obj, name)
