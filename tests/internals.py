@@ -36,7 +36,9 @@ Functional targets in any calling form (tests/check/test_pure_forms.py)
         refused), ``split_grads`` and ``grads_from_dict``, the forms of (dx, dgamma, dbeta) a
         backward may return, ``y_and_cache`` and ``backward_in_order``, which of a forward's
         pair is y and which order a backward takes its cache in (tests/check/
-        test_nested_grads.py), tested on their boundaries, not only through ``verify``.
+        test_nested_grads.py), and ``one_by_keyword``, how a keyword-only forward or backward
+        gets its array (tests/check/test_discovery.py), tested on their boundaries, not only
+        through ``verify``.
     family_targets
         ``bncheck.check._verify.targets.family``: ``returned_grads``, the forms of a family
         member's backward result (dx alone, with dgamma, nested pairs and dicts), tested on
@@ -124,8 +126,8 @@ test_fits.py, test_fitted_constants.py, test_eval_check.py, test_descriptions.py
     layout
         ``bncheck.check._verify.targets.layout``: ``mode_of``, ``call_forward`` and
         ``construction_of``, every branch of the mode detection; ``mode_candidates``,
-        ``string_constants`` and ``Layout``, the switches discovery tries, and
-        ``x_by_keyword``, how a keyword-only forward gets x (tests/check/test_discovery.py).
+        ``string_constants`` and ``Layout``, the switches discovery tries
+        (tests/check/test_discovery.py).
     rejects_rank
         ``bncheck.check._verify.results.rejects_rank``: whether what a target raised on an input
         rank reads as a refusal of that rank or a crash (tests/check/test_coverage_verdict.py).

@@ -13,7 +13,7 @@ import pytest
 
 from bncheck.check import adapt, verify
 from bncheck.cli import main
-from tests.internals import layout, values
+from tests.internals import layout, target_common, values
 from tests.paths import IMPLS
 
 Layout, mode_candidates, string_constants = (
@@ -450,6 +450,6 @@ def test_x_goes_by_keyword_only_where_the_signature_has_one_required_keyword_and
     def star_args(*args: Any, inputs: Any) -> Any:
         return inputs
 
-    assert layout.x_by_keyword(kw_only)(3, training=False) == (3, False)
+    assert target_common.one_by_keyword(kw_only)(3, training=False) == (3, False)
     for method in (two_required, positional, star_args, print):
-        assert layout.x_by_keyword(method) is method, method
+        assert target_common.one_by_keyword(method) is method, method

@@ -95,10 +95,40 @@ def shape_text(shape: tuple[int, ...], c: int) -> str:
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
+def one_by_keyword(method: Any) -> Any:
+    """``method`` taking its one array as the first argument: the method itself, or, when it
+    takes no positional parameter and exactly one required keyword-only one (``forward(self,
+    *, inputs)``, ``backward(self, *, grad_output)``), a callable passing the array by that
+    name: the signature says how the one argument is passed, not a name table.
+
+    Examples
+    --------
+    >>> def forward(*, inputs, training=True):
+    ...     return (inputs, training)
+    >>> one_by_keyword(forward)(3, training=False)
+    (3, False)
+    >>> one_by_keyword(len) is len
+    True
+    """
+    try:
+        params = list(inspect.signature(method).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: positional
+        return method
+    kind = inspect.Parameter
+    if any(
+        p.kind in (kind.POSITIONAL_ONLY, kind.POSITIONAL_OR_KEYWORD, kind.VAR_POSITIONAL)
+        for p in params
+    ):
+        return method
+    required = [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    if len(required) != 1:
+        return method
+    name = required[0]
+    return lambda value, **kwargs: method(**{name: value}, **kwargs)
+
+
 def call_one(method: Any, value: Any) -> Any:
-    """``method(value)``, or ``method(name=value)`` when the method takes no positional
-    argument and exactly one required keyword-only one (``backward(self, *, grad_output)``):
-    the signature says how the one argument is passed, not a name table.
+    """``method(value)``, the value passed as :func:`one_by_keyword` says.
 
     Examples
     --------
@@ -108,19 +138,7 @@ def call_one(method: Any, value: Any) -> Any:
     >>> call_one(backward, 3.0), call_one(lambda g: g + 1, 3.0)
     (3.0, 4.0)
     """
-    try:
-        params = list(inspect.signature(method).parameters.values())
-    except (TypeError, ValueError):  # a builtin without a signature: positional
-        return method(value)
-    positional = [
-        p
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-    ]
-    required_kw = [p for p in params if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
-    if not positional and len(required_kw) == 1:
-        return method(**{required_kw[0].name: value})
-    return method(value)
+    return one_by_keyword(method)(value)
 
 
 def split_grads(result: Any, what: str) -> tuple[Any, Any, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from bncheck.check._verify.targets.common import one_by_keyword
 from bncheck.check._verify.targets.names import (
     BOOL_MODE_PARAMS,
     CHANNEL_PARAMS,
@@ -173,38 +174,8 @@ def _is_context(made: Any) -> bool:
     )
 
 
-def x_by_keyword(method: Any) -> Any:
-    """``method`` taking x as its first argument: the method itself, or, when it takes no
-    positional parameter and exactly one required keyword-only one (``forward(self, *,
-    inputs)``), a callable passing x by that name (the signature says how, not a name table).
-
-    Examples
-    --------
-    >>> class Layer:
-    ...     def forward(self, *, inputs, training=True):
-    ...         return (inputs, training)
-    >>> x_by_keyword(Layer().forward)(3, training=False)
-    (3, False)
-    >>> x_by_keyword(len) is len
-    True
-    """
-    try:
-        params = list(inspect.signature(method).parameters.values())
-    except (TypeError, ValueError):
-        return method
-    if any(
-        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params
-    ):
-        return method
-    required = [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
-    if len(required) != 1:
-        return method
-    name = required[0]
-    return lambda x, **kwargs: method(**{name: x}, **kwargs)
-
-
 def call_forward(obj: Any, layout: Layout, x: Any, train: bool) -> Any:
-    fwd = x_by_keyword(getattr(obj, layout.forward_name))
+    fwd = one_by_keyword(getattr(obj, layout.forward_name))
     if layout.mode == "kwarg":
         return fwd(x, **{layout.mode_name: train})
     if layout.mode == "string":
