@@ -90,24 +90,30 @@ def test_y_is_the_one_of_a_forwards_pair_with_x_shape_else_the_first() -> None:
 def test_a_backward_is_called_in_the_order_that_runs_and_gives_dx() -> None:
     dout = np.ones((2, 3))
 
-    def cache_first(res: dict[str, float], g: np.ndarray) -> tuple[np.ndarray, None, None]:
-        return g * res["rs"], None, None
+    def cache_first(saved_stats: dict[str, float], g: np.ndarray) -> tuple[np.ndarray, None, None]:
+        return g * saved_stats["rs"], None, None
 
     def dx_of(r: Any) -> Any:
         return r[0]
 
-    result, first = common.backward_in_order(cache_first, {"rs": 2.0}, dout, dx_of, "anything")
+    # its names say nothing: (dout, cache) raises, (cache, dout) runs
+    result, first = common.backward_in_order(cache_first, {"rs": 2.0}, dout, dx_of)
     assert first is True and result[0].tolist() == (2 * dout).tolist()
 
     def either(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, None, None]:
         return a, None, None
 
+    def either_res(res: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, None, None]:
+        return res, None, None
+
     # both orders run: (dout, cache) unless the first parameter is named as residuals
-    assert common.backward_in_order(either, np.zeros((2, 3)), dout, dx_of, "dy")[1] is False
-    assert common.backward_in_order(either, np.zeros((2, 3)), dout, dx_of, "res")[1] is True
+    assert common.backward_in_order(either, np.zeros((2, 3)), dout, dx_of)[1] is False
+    assert common.backward_in_order(either_res, np.zeros((2, 3)), dout, dx_of)[1] is True
+    # an order decided by an earlier call is kept
+    assert common.backward_in_order(either, np.zeros((2, 3)), dout, dx_of, True)[1] is True
 
     def broken(a: Any, b: Any) -> Any:
         raise ValueError("no")
 
     with pytest.raises(ValueError, match="no"):
-        common.backward_in_order(broken, None, dout, dx_of, None)
+        common.backward_in_order(broken, None, dout, dx_of)

@@ -257,37 +257,46 @@ def y_and_cache(out: Any, shape: tuple[int, ...]) -> tuple[Any, Any]:
 RESIDUALS = ("res", "residuals", "resid", "saved", "residual")
 
 
+def named_residuals_first(bwd: Callable[..., Any]) -> bool:
+    """Whether a backward's first parameter is named as residuals (one of
+    :data:`RESIDUALS`): the order :func:`backward_in_order` tries first."""
+    try:
+        first = next(iter(inspect.signature(bwd).parameters), None)
+    except (TypeError, ValueError):
+        return False
+    return first is not None and first.lower() in RESIDUALS
+
+
 def backward_in_order(
     bwd: Callable[..., Any],
     cache: Any,
     dout: Any,
     dx_of: Callable[[Any], Any],
-    first_name: str | None,
+    decided: bool | None = None,
 ) -> tuple[Any, bool]:
     """The result of a backward that takes (dout, cache) or (cache, dout), and whether it was
-    the cache first: the order whose call runs and gives a dx (``dx_of`` of the result) of
-    dout's shape, tried (dout, cache) first unless the first parameter's name is one of
-    :data:`RESIDUALS`. When neither does, the first order's result or error stands.
+    the cache first: the order ``decided`` by an earlier call, else the order whose call runs
+    and gives a dx (``dx_of`` of the result) of dout's shape, tried (dout, cache) first unless
+    the first parameter is named as residuals (:func:`named_residuals_first`). When neither
+    does, the first order's result or error stands.
 
     Examples
     --------
     >>> import numpy as np
     >>> dout, cache = np.ones((2, 3)), {"rs": 2.0}
-    >>> def bwd(res, g):  # the cache first, its name says nothing
+    >>> def bwd(res, g):  # the cache first, and named so
     ...     return g * res["rs"], None, None
-    >>> result, cache_first = backward_in_order(bwd, cache, dout, lambda r: r[0], "res")
+    >>> result, cache_first = backward_in_order(bwd, cache, dout, lambda r: r[0])
     >>> cache_first, result[0].tolist()
     (True, [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]])
-    >>> backward_in_order(bwd, cache, dout, lambda r: r[0], "a")[1]  # (dout, cache) raises
-    True
     >>> def plain(dy, c):
     ...     return dy, None, None
-    >>> backward_in_order(plain, np.zeros((2, 3)), dout, lambda r: r[0], None)[1]  # both run
+    >>> backward_in_order(plain, np.zeros((2, 3)), dout, lambda r: r[0])[1]  # both run
     False
     """
-    orders = [False, True]
-    if first_name is not None and first_name.lower() in RESIDUALS:
-        orders = [True, False]
+    if decided is not None:
+        return bwd(*((cache, dout) if decided else (dout, cache))), decided
+    orders = [True, False] if named_residuals_first(bwd) else [False, True]
     error: Exception | None = None
     for cache_first in orders:
         try:

@@ -44,11 +44,11 @@ import numpy as np
 from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.common import (
     DX_KEYS,
-    RESIDUALS,
     as_array,
     backward_in_order,
     call_one,
     jax_x64,
+    named_residuals_first,
     y_and_cache,
 )
 from bncheck.check._verify.targets.layer import running_by_behaviour
@@ -362,10 +362,7 @@ class FamilyFunctional(FamilyAdapter):
         args = ", ".join(["x", *(r or "?" for r in self.roles)])
         first = self.cache_first
         if first is None:  # not called yet: the order tried first
-            try:
-                first = any(n.lower() in RESIDUALS for n in _param_names(self.bwd)[:1])
-            except (TypeError, ValueError):
-                first = False
+            first = named_residuals_first(self.bwd)
         order = "cache, dout" if first else "dout, cache"
         if self.bwd_roles is not None:
             names = _param_names(self.bwd)[1:]
@@ -468,15 +465,11 @@ class FamilyFunctional(FamilyAdapter):
                 else:
                     values.append(self.eps)
             return self.bwd(dyt, *values)
-        if self.cache_first is not None:
-            args = (self.cache, dyt) if self.cache_first else (dyt, self.cache)
-            return self.bwd(*args)
-        try:
-            first: str | None = next(iter(_param_names(self.bwd)), None)
-        except (TypeError, ValueError):
-            first = None
-        result, self.cache_first = backward_in_order(self.bwd, self.cache, dyt, _dx_of, first)
-        if self.cache_first:
+        new = self.cache_first is None
+        result, self.cache_first = backward_in_order(
+            self.bwd, self.cache, dyt, _dx_of, self.cache_first
+        )
+        if new and self.cache_first:
             self.found.append(
                 f"{getattr(self.bwd, '__name__', 'the backward')} takes the cache first, "
                 "(cache, dout), as JAX's custom_vjp backward does (found by the order "

@@ -207,14 +207,8 @@ class FunctionalAdapter:
         return self._from_axis(as_array(y))
 
     def _backward_call(self, dyt: Any) -> Any:
-        if self.cache_first is not None:
-            return self.bwd(*((self.cache, dyt) if self.cache_first else (dyt, self.cache)))
-        try:
-            first = next(iter(inspect.signature(self.bwd).parameters), None)
-        except (TypeError, ValueError):
-            first = None
         result, self.cache_first = backward_in_order(
-            self.bwd, self.cache, dyt, lambda r: split_grads(r, "backward")[0], first
+            self.bwd, self.cache, dyt, lambda r: split_grads(r, "backward")[0], self.cache_first
         )
         return result
 
