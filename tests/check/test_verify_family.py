@@ -466,3 +466,15 @@ def test_a_files_one_rmsnorm_class_is_verified_as_rmsnorm_and_its_mean_named() -
     report = bncheck.verify(str(IMPLS / "torch_rms_mean.py"), dtypes=("float64",))
     assert report.result == "fail"
     assert "rms-subtracts-mean" in _named(report)
+
+
+def test_a_bn_layer_reached_by_the_family_path_has_running_and_eval_not_checked() -> None:
+    """A BN layer the BN discovery refuses falls back to the family path, whose fit finds batch
+    norm: its running statistics and eval mode are not checked (INCOMPLETE), never "not
+    applicable", which would let it pass with them unread."""
+    report = bncheck.verify(
+        f"{IMPLS / 'family_batch_fallback.py'}:Norm", ndims=(2,), dtypes=("float64",), timeout=20
+    )
+    status = {c.id: c.status for c in report.checks}
+    assert status["running"] == "not-checked" and status["eval"] == "not-checked", status
+    assert report.result == "incomplete"

@@ -1232,6 +1232,18 @@ def check_running(
             CheckResult("running", "not-checked", message=why),
             CheckResult("eval", "not-checked", message=why),
         ]
+    if not found and member.kind == "batch" and kind != "functional":
+        # a layer that computes batch norm, reached here because the BN path could not drive
+        # it: its running statistics and eval mode, which a BN has, go unread by this path
+        why = (
+            "a layer that computes batch norm keeps running statistics and an eval mode, which "
+            "bncheck could not drive in this form (its BN discovery refused it); map them with "
+            "bncheck.adapt or --mode (see the README)"
+        )
+        return [
+            CheckResult("running", "not-checked", message=why),
+            CheckResult("eval", "not-checked", message=why),
+        ]
     if not found:
         return check_eval(proc, member, ranks[0], kind)
     rows: list[CheckResult] = []
