@@ -453,3 +453,33 @@ def test_x_goes_by_keyword_only_where_the_signature_has_one_required_keyword_and
     assert target_common.one_by_keyword(kw_only)(3, training=False) == (3, False)
     for method in (two_required, positional, star_args, print):
         assert target_common.one_by_keyword(method) is method, method
+
+
+def test_a_dict_of_gradients_keyed_by_the_layers_own_parameter_names_is_read() -> None:
+    """``grad(dy) -> (dx, {"g": ..., "b": ...})`` on a layer whose parameters are ``self.g`` and
+    ``self.b``: the keys are the parameters' own names (found by behaviour), so the gradients
+    are read and checked (it was refused by the BN discovery, and the family fallback left the
+    backward, running statistics and eval not checked); a wrong dbeta under those keys
+    fails."""
+    target = str(IMPLS / "own_grad_keys.py")
+    options: dict[str, Any] = {"dtypes": ("float64",), "ndims": (2,), "convention": "torch"}
+    report = verify(f"{target}:OwnKeysBN", **options)
+    assert report.passed, [(c.id, c.status, c.message[:200]) for c in report.checks]
+    status = {c.id: c.status for c in report.checks}
+    assert status["backward/2d/float64"] == status["eval/2d/float64"] == "pass"
+    buggy = verify(f"{target}:OwnKeysBuggy", **options)
+    assert "backward/2d/float64" in {c.id for c in buggy.failed}, buggy.checks
+
+
+def test_own_grad_keys_pairs_the_layers_names_and_nothing_without_two() -> None:
+    own = target_common.own_grad_keys(("g", "b"))
+    assert ("g", "b") in own and ("g_grad", "b_grad") in own and ("grad_g", "grad_b") in own
+    assert target_common.own_grad_keys(()) == ()
+    dx, dg, db = target_common.split_grads(
+        (np.zeros((2, 2)), {"g": np.ones(2), "b": np.full(2, 2.0)}), "backward", ("g", "b")
+    )
+    assert dg.tolist() == [1.0, 1.0] and db.tolist() == [2.0, 2.0]
+    with pytest.raises(TypeError, match="keys"):
+        target_common.split_grads(
+            (np.zeros((2, 2)), {"g": np.ones(2), "b": np.ones(2)}), "backward", ()
+        )

@@ -141,12 +141,13 @@ def call_one(method: Any, value: Any) -> Any:
     return one_by_keyword(method)(value)
 
 
-def split_grads(result: Any, what: str) -> tuple[Any, Any, Any]:
+def split_grads(result: Any, what: str, own: tuple[str, str] = ()) -> tuple[Any, Any, Any]:
     """(dx, dgamma, dbeta) from what a backward returned: that triple, a dict naming them, or
     dx beside the parameters' gradients as a pair or a dict (``(dx, (dgamma, dbeta))``,
     ``(dx, [dgamma, dbeta])``, ``(dx, {"gamma": ..., "beta": ...})``: a dict of the parameters'
     gradients may key them by the parameters' own names), the form of code that keeps its
-    parameters' gradients together.
+    parameters' gradients together. ``own``: the names the layer gives its two parameters
+    (attributes ``g``/``b``, dict keys ...), read as keys too (:func:`own_grad_keys`).
 
     Examples
     --------
@@ -159,14 +160,14 @@ def split_grads(result: Any, what: str) -> tuple[Any, Any, Any]:
     [[1.0, 1.0], [3.0, 3.0]]
     """
     if isinstance(result, dict):
-        return grads_from_dict(result, what)
+        return grads_from_dict(result, what, own)
     if isinstance(result, (tuple, list)) and len(result) == 2:
         dx, params = result
         if isinstance(params, dict):  # keyed by gradient names, or by the parameters' own
-            for g, b in (*P.GRAD_NAMES, *P.PARAM_NAMES):
+            for g, b in (*P.GRAD_NAMES, *P.PARAM_NAMES, *own_grad_keys(own)):
                 if g in params and b in params:
                     return as_array(dx), as_array(params[g]), as_array(params[b])
-            grads_from_dict(params, what)  # raises, naming the keys
+            grads_from_dict(params, what, own)  # raises, naming the keys
         if isinstance(params, (tuple, list)) and len(params) == 2:
             return as_array(dx), as_array(params[0]), as_array(params[1])
     if not isinstance(result, (tuple, list)) or len(result) != 3:
@@ -312,11 +313,36 @@ def backward_in_order(
     return bwd(*((cache, dout) if orders[0] else (dout, cache))), orders[0]
 
 
-def grads_from_dict(result: dict[str, Any], what: str) -> tuple[Any, Any, Any]:
+def own_grad_keys(own: tuple[str, str] | tuple[()]) -> tuple[tuple[str, str], ...]:
+    """The keys a dict of gradients may give the parameters named ``own`` = (scale, shift) on
+    the layer: those names, and with the prefixes and suffixes of gradient names.
+
+    Examples
+    --------
+    >>> from bncheck.check._verify.targets.common import own_grad_keys
+    >>> own_grad_keys(("g", "b"))[:3]
+    (('g', 'b'), ('dg', 'db'), ('d_g', 'd_b'))
+    >>> own_grad_keys(())
+    ()
+    """
+    if len(own) != 2:
+        return ()
+    g, b = own
+    return tuple(
+        (form.format(g), form.format(b)) for form in ("{}", "d{}", "d_{}", "{}_grad", "grad_{}")
+    )
+
+
+def grads_from_dict(
+    result: dict[str, Any], what: str, own: tuple[str, str] | tuple[()] = ()
+) -> tuple[Any, Any, Any]:
+    """(dx, dgamma, dbeta) from a backward's dict: dx under a dx name (None without one), the
+    parameters' gradients under gradient names, the parameters' names, or ``own`` (the names
+    the layer gives its parameters, :func:`own_grad_keys`)."""
     dx = next((result[k] for k in DX_KEYS if k in result), None)
     # the gradients' own names first, then the parameters' ({"x": dx, "scale": ..., "shift":
-    # ...}: a dict keyed by what each gradient is of)
-    for g, b in (*P.GRAD_NAMES, *P.PARAM_NAMES):
+    # ...}: a dict keyed by what each gradient is of), then the layer's names for them
+    for g, b in (*P.GRAD_NAMES, *P.PARAM_NAMES, *own_grad_keys(own)):
         if g in result and b in result:
             return as_array(dx), as_array(result[g]), as_array(result[b])
     raise TypeError(

@@ -409,7 +409,7 @@ class LayerAdapter(LayerDriver):
         if isinstance(result, (tuple, list)) and self._without_parameters(result, dy, before, c):
             self.grad_form = "none"  # (dx, None, None), before a tuple is read as gradients
             return
-        if isinstance(result, (tuple, list)) and _returns_grads(result):
+        if isinstance(result, (tuple, list)) and _returns_grads(result, self.own_names()):
             # (dx, dgamma, dbeta), or dx beside a pair or a dict of the parameters' gradients
             self.grad_form = "tuple"
             self.grad_returned = _returned_text(result)
@@ -1317,11 +1317,12 @@ def _given_method(obj: Any, text: str, option: str, name: str) -> str:
     )
 
 
-def _returns_grads(result: Any) -> bool:
+def _returns_grads(result: Any, own: tuple[str, str] | tuple[()]) -> bool:
     """Whether a backward's tuple holds the parameters' gradients beside dx
-    (:func:`~bncheck.check._verify.targets.common.split_grads` reads it)."""
+    (:func:`~bncheck.check._verify.targets.common.split_grads` reads it; ``own``: the layer's
+    names for its parameters)."""
     try:
-        split_grads(result, "backward")
+        split_grads(result, "backward", own)
     except TypeError:
         return False
     return True

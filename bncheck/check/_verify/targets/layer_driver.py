@@ -367,6 +367,14 @@ class LayerDriver:
             return method(*args)
         return call_one(method, dyt)
 
+    def own_names(self) -> tuple[str, str] | tuple[()]:
+        """The names the layer gives its scale and shift (the last step of each one's path:
+        an attribute or a dict key), () with none found: a backward's dict of gradients may
+        be keyed by them."""
+        if self.params is None:
+            return ()
+        return (self.params[0].name, self.params[1].name)
+
     def method_grads(self, dy: Any, name: str = "") -> tuple[Any, Any]:
         """(dgamma, dbeta) from the layer's method ``name`` (default: the one found), called
         after the backward with the last forward's input and output and dy, by its parameters'
@@ -409,9 +417,9 @@ class LayerDriver:
             dx = as_array(result[0] if isinstance(result, (tuple, list)) and result else result)
             return (self._from_axis(dx) if isinstance(dx, np.ndarray) else dx, None, None)
         if self.grad_form == "tuple":
-            dx, dg, db = split_grads(result, "backward")
+            dx, dg, db = split_grads(result, "backward", self.own_names())
         elif self.grad_form == "dict":
-            dx, dg, db = grads_from_dict(result, "backward")
+            dx, dg, db = grads_from_dict(result, "backward", self.own_names())
         elif self.grad_form == "method":
             dx = as_array(result)
             dg, db = self.method_grads(dy)
