@@ -475,7 +475,7 @@ def test_own_grad_keys_pairs_the_layers_names_and_nothing_without_two() -> None:
     own = target_common.own_grad_keys(("g", "b"))
     assert ("g", "b") in own and ("g_grad", "b_grad") in own and ("grad_g", "grad_b") in own
     assert target_common.own_grad_keys(()) == ()
-    dx, dg, db = target_common.split_grads(
+    _dx, dg, db = target_common.split_grads(
         (np.zeros((2, 2)), {"g": np.ones(2), "b": np.full(2, 2.0)}), "backward", ("g", "b")
     )
     assert dg.tolist() == [1.0, 1.0] and db.tolist() == [2.0, 2.0]
