@@ -483,3 +483,20 @@ def test_own_grad_keys_pairs_the_layers_names_and_nothing_without_two() -> None:
         target_common.split_grads(
             (np.zeros((2, 2)), {"g": np.ones(2), "b": np.ones(2)}), "backward", ()
         )
+
+
+def test_as_array_records_python_sequences_it_reads_and_nothing_else() -> None:
+    from bncheck.check._verify.process import adapter as adapter_module
+
+    adapter_module.READ_AS_ARRAYS.clear()
+    try:
+        target_common.as_array(np.ones(3))
+        target_common.as_array(None)
+        target_common.as_array(["a", "b"])  # not numbers: passed through, not read
+        assert adapter_module.READ_AS_ARRAYS == set()
+        assert target_common.as_array([[1.0, 2.0]]).tolist() == [[1.0, 2.0]]
+        target_common.as_array((1.0, 2.0))
+        assert adapter_module.READ_AS_ARRAYS == {"list", "tuple"}
+        assert len(adapter_module.read_as_arrays_notes()) == 2
+    finally:
+        adapter_module.READ_AS_ARRAYS.clear()

@@ -16,10 +16,12 @@ __all__ = [
     "COPIED_FROM",
     "OPS",
     "OPTIONAL_OPS",
+    "READ_AS_ARRAYS",
     "SYNC_OPS",
     "Adapter",
     "SyncAdapterProtocol",
     "copy_out",
+    "read_as_arrays_notes",
 ]
 
 #: during one call in the target process: each array an adapter copied out of the target's own
@@ -28,6 +30,30 @@ __all__ = [
 #: and a backward's outputs for changes made by later calls
 #: (:func:`~bncheck.check._verify.process.child.kept_outputs`).
 COPIED_FROM: dict[int, tuple[Any, Any]] = {}
+
+
+#: the Python containers (``list``, ``tuple``) an adapter read as arrays during the run
+#: (:func:`~bncheck.check._verify.targets.common.as_array`): the target handed back nested
+#: Python sequences where arrays were expected. The child adds :func:`read_as_arrays_notes` to
+#: every answer to ``contract``, so any adapter's interface deviations say so.
+READ_AS_ARRAYS: set[str] = set()
+
+
+def read_as_arrays_notes() -> list[str]:
+    """The interface deviations :data:`READ_AS_ARRAYS` records, one per container type.
+
+    Examples
+    --------
+    >>> from bncheck.check._verify.process import adapter
+    >>> adapter.READ_AS_ARRAYS.add("list")
+    >>> adapter.read_as_arrays_notes()
+    ['values came back as Python lists, not arrays (read as float64 arrays)']
+    >>> adapter.READ_AS_ARRAYS.clear()
+    """
+    return [
+        f"values came back as Python {kind}s, not arrays (read as float64 arrays)"
+        for kind in sorted(READ_AS_ARRAYS)
+    ]
 
 
 def copy_out(original: Any) -> Any:

@@ -18,7 +18,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bncheck.check._verify.process import compile_cache, frames, wire
-from bncheck.check._verify.process.adapter import COPIED_FROM, OPS, SYNC_OPS
+from bncheck.check._verify.process.adapter import (
+    COPIED_FROM,
+    OPS,
+    SYNC_OPS,
+    read_as_arrays_notes,
+)
 from bncheck.check._verify.process.limits import set_limit
 from bncheck.exceptions import LoadError, TargetImportFailed
 
@@ -236,6 +241,8 @@ def serve(loader: Any, conn: int, setup: ChildSetup) -> None:
                 if op not in OPS and op not in SYNC_OPS:  # the adapter protocol's calls only
                     raise AttributeError(f"{op!r} is not a call of the adapter protocol")
                 result = getattr(adapter, op)(*args)
+                if op == "contract" and isinstance(result, list):
+                    result = [*result, *read_as_arrays_notes()]
             except BaseException as exc:
                 _guard(me)
                 detail = truncate(_frames(exc, 3)[-MESSAGE_LIMIT:])

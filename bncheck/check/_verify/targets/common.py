@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.process.adapter import copy_out
+from bncheck.check._verify.process.adapter import READ_AS_ARRAYS, copy_out
 from bncheck.check._verify.targets import names as P
 from bncheck.check.norms import BATCH_NORM
 from bncheck.check.tolerances import INFERENCE
@@ -33,7 +33,11 @@ def as_array(value: Any) -> Any:
         out = np.array(value)
     except Exception:
         return value
-    return out if out.dtype.kind in "biufc" else value
+    if out.dtype.kind not in "biufc":
+        return value
+    if isinstance(value, (list, tuple)):  # an interface deviation the contract reports
+        READ_AS_ARRAYS.add(type(value).__name__)
+    return out
 
 
 def jax_x64(dtype: str) -> bool:
@@ -141,7 +145,9 @@ def call_one(method: Any, value: Any) -> Any:
     return one_by_keyword(method)(value)
 
 
-def split_grads(result: Any, what: str, own: tuple[str, str] = ()) -> tuple[Any, Any, Any]:
+def split_grads(
+    result: Any, what: str, own: tuple[str, str] | tuple[()] = ()
+) -> tuple[Any, Any, Any]:
     """(dx, dgamma, dbeta) from what a backward returned: that triple, a dict naming them, or
     dx beside the parameters' gradients as a pair or a dict (``(dx, (dgamma, dbeta))``,
     ``(dx, [dgamma, dbeta])``, ``(dx, {"gamma": ..., "beta": ...})``: a dict of the parameters'
