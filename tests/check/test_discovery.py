@@ -485,17 +485,18 @@ def test_own_grad_keys_pairs_the_layers_names_and_nothing_without_two() -> None:
         )
 
 
-def test_as_array_records_python_sequences_it_reads_and_nothing_else() -> None:
+def test_returned_records_python_sequences_read_as_outputs_and_as_array_does_not() -> None:
     from bncheck.check._verify.process import adapter as adapter_module
 
     adapter_module.READ_AS_ARRAYS.clear()
     try:
         target_common.as_array(np.ones(3))
         target_common.as_array(None)
-        target_common.as_array(["a", "b"])  # not numbers: passed through, not read
+        target_common.returned(["a", "b"])  # not numbers: passed through, not read
+        target_common.as_array([1.0, 2.0])  # a value read off the target, not an output
         assert adapter_module.READ_AS_ARRAYS == set()
-        assert target_common.as_array([[1.0, 2.0]]).tolist() == [[1.0, 2.0]]
-        target_common.as_array((1.0, 2.0))
+        assert target_common.returned([[1.0, 2.0]]).tolist() == [[1.0, 2.0]]
+        target_common.returned((1.0, 2.0))
         assert adapter_module.READ_AS_ARRAYS == {"list", "tuple"}
         assert len(adapter_module.read_as_arrays_notes()) == 2
     finally:

@@ -33,9 +33,16 @@ def as_array(value: Any) -> Any:
         out = np.array(value)
     except Exception:
         return value
-    if out.dtype.kind not in "biufc":
-        return value
-    if isinstance(value, (list, tuple)):  # an interface deviation the contract reports
+    return out if out.dtype.kind in "biufc" else value
+
+
+def returned(value: Any) -> Any:
+    """:func:`as_array` of a value the target returned as an output (y, dx, dgamma, dbeta): a
+    Python list or tuple read as an array is an interface deviation the contract reports
+    (:data:`~bncheck.check._verify.process.adapter.READ_AS_ARRAYS`). Values bncheck reads off
+    the target (attributes, state) go through :func:`as_array` and are not recorded."""
+    out = as_array(value)
+    if isinstance(value, (list, tuple)) and isinstance(out, np.ndarray):
         READ_AS_ARRAYS.add(type(value).__name__)
     return out
 
@@ -172,17 +179,17 @@ def split_grads(
         if isinstance(params, dict):  # keyed by gradient names, or by the parameters' own
             for g, b in (*P.GRAD_NAMES, *P.PARAM_NAMES, *own_grad_keys(own)):
                 if g in params and b in params:
-                    return as_array(dx), as_array(params[g]), as_array(params[b])
+                    return returned(dx), returned(params[g]), returned(params[b])
             grads_from_dict(params, what, own)  # raises, naming the keys
         if isinstance(params, (tuple, list)) and len(params) == 2:
-            return as_array(dx), as_array(params[0]), as_array(params[1])
+            return returned(dx), returned(params[0]), returned(params[1])
     if not isinstance(result, (tuple, list)) or len(result) != 3:
         raise TypeError(
             f"{what} returned {type(result).__name__}"
             + (f" of {len(result)}" if isinstance(result, (tuple, list)) else "")
             + "; expected (dx, dgamma, dbeta)"
         )
-    return as_array(result[0]), as_array(result[1]), as_array(result[2])
+    return returned(result[0]), returned(result[1]), returned(result[2])
 
 
 #: keys of a dict a backward returns that name dx, and of a dict a forward returns that name
@@ -350,7 +357,7 @@ def grads_from_dict(
     # ...}: a dict keyed by what each gradient is of), then the layer's names for them
     for g, b in (*P.GRAD_NAMES, *P.PARAM_NAMES, *own_grad_keys(own)):
         if g in result and b in result:
-            return as_array(dx), as_array(result[g]), as_array(result[b])
+            return returned(dx), returned(result[g]), returned(result[b])
     raise TypeError(
         f"{what} returned a dict with keys {sorted(map(str, result))}; expected dx and the "
         "gradients of gamma and beta (e.g. dgamma/dbeta)"

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets.common import as_array, as_number
+from bncheck.check._verify.targets.common import as_number, returned
 from bncheck.check._verify.targets.functional import FunctionalAdapter
 
 
@@ -89,7 +89,7 @@ class Cs231nAdapter(FunctionalAdapter):
                 f"batchnorm_forward returned {type(out).__name__}; expected (out, cache)"
             )
         y, self.cache = out
-        return as_array(y)
+        return returned(y)
 
     def state(self) -> dict[str, Any]:
         c = self.gamma.shape[0]

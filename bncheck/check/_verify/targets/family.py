@@ -49,6 +49,7 @@ from bncheck.check._verify.targets.common import (
     call_one,
     jax_x64,
     named_residuals_first,
+    returned,
     y_and_cache,
 )
 from bncheck.check._verify.targets.layer import running_by_behaviour
@@ -419,10 +420,10 @@ class FamilyFunctional(FamilyAdapter):
                 raise
         if isinstance(result, tuple) and len(result) == 2:
             y, cache = y_and_cache(result, np.shape(xt))
-            return self._from_target(as_array(y)), cache
+            return self._from_target(returned(y)), cache
         if isinstance(result, tuple) and len(result) > 2:  # (y, mean, rstd): the rest saved
-            return self._from_target(as_array(result[0])), tuple(result[1:])
-        return self._from_target(as_array(result)), None
+            return self._from_target(returned(result[0])), tuple(result[1:])
+        return self._from_target(returned(result)), None
 
     def forward(self, x: Any, train: bool) -> Any:
         self.x_shape = tuple(x.shape)
@@ -483,7 +484,7 @@ class FamilyFunctional(FamilyAdapter):
             got = [result.get(k) for k in ("dx", "dgamma", "dbeta")]
         else:
             got = returned_grads(result)
-        dx = self._from_target(as_array(got[0]))
+        dx = self._from_target(returned(got[0]))
         return (
             dx,
             self._grad(got[1], self.x_shape, "dgamma"),
@@ -532,7 +533,7 @@ def _dx_of(result: Any) -> Any:
     if isinstance(result, dict):
         return result.get("dx")
     try:
-        return as_array(returned_grads(result)[0])
+        return returned(returned_grads(result)[0])
     except Exception:
         return None
 
@@ -796,7 +797,7 @@ class FamilyLayer(FamilyAdapter):
             self._set(layer, _GAMMA_ATTRS, np.full(size, p))
             if beta is not None:
                 self._set(layer, _BETA_ATTRS, np.zeros(np.asarray(beta).size))
-            return self._from_target(as_array(self._call(layer, x, True)))
+            return self._from_target(returned(self._call(layer, x, True)))
 
         return self._find_offset(run, where)
 
@@ -833,7 +834,7 @@ class FamilyLayer(FamilyAdapter):
         self.x_shape = tuple(x.shape)
         self.last_x = np.array(x, dtype=np.float64, copy=True) if train else None
         self._ensure(self.x_shape)
-        return self._from_target(as_array(self._call(self.layer, self._to_target(x), train)))
+        return self._from_target(returned(self._call(self.layer, self._to_target(x), train)))
 
     def find_running(self, ndim: int) -> str:
         """Running statistics of the member on ``ndim``-D input, by behaviour."""
@@ -881,7 +882,7 @@ class FamilyLayer(FamilyAdapter):
         before = {p: np.array(as_array(v), copy=True) for p, v in leaves(self.layer, size).items()}
         result = call_one(getattr(self.layer, family_backward_name(self.cls)), self._to_target(dy))
         got = returned_grads(result)
-        got[0] = self._from_target(as_array(got[0]))
+        got[0] = self._from_target(returned(got[0]))
         grads = getattr(self.layer, "grads", None)
         for i, names in (
             (1, ("dgamma", "dweight", "dscale", "gamma")),
@@ -899,7 +900,7 @@ class FamilyLayer(FamilyAdapter):
             if found is not None:
                 got[1], got[2] = found
         return (
-            as_array(got[0]),
+            returned(got[0]),
             self._grad(got[1], self.x_shape, "dgamma"),
             self._grad(got[2], self.x_shape, "dbeta"),
         )

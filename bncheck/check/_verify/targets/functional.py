@@ -13,12 +13,12 @@ import numpy as np
 from bncheck.check._verify.targets.common import (
     Y_KEYS,
     Contract,
-    as_array,
     backward_in_order,
     from_dict,
     infer_eps,
     jax_x64,
     probe_x,
+    returned,
     split_grads,
     y_and_cache,
 )
@@ -159,8 +159,8 @@ class FunctionalAdapter:
         if isinstance(out, (tuple, list)) and len(out) == 2:
             y = y_and_cache(out, np.shape(x))[0]
             self.y_second = y is not out[0]
-            return self._from_axis(as_array(y))
-        return self._from_axis(as_array(out[0] if isinstance(out, (tuple, list)) else out))
+            return self._from_axis(returned(y))
+        return self._from_axis(returned(out[0] if isinstance(out, (tuple, list)) else out))
 
     def watched(self) -> dict[str, Any]:
         """Arrays this adapter passes to the target, checked for in-place changes (also the x
@@ -204,7 +204,7 @@ class FunctionalAdapter:
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise TypeError(f"forward returned {type(out).__name__}; expected (y, cache)")
         y, self.cache = y_and_cache(out, np.shape(x))
-        return self._from_axis(as_array(y))
+        return self._from_axis(returned(y))
 
     def _backward_call(self, dyt: Any) -> Any:
         result, self.cache_first = backward_in_order(

@@ -20,6 +20,7 @@ from bncheck.check._verify.targets.common import (
     as_number,
     call_one,
     grads_from_dict,
+    returned,
     split_grads,
     tensor_of,
 )
@@ -291,7 +292,7 @@ class LayerDriver:
         ):
             self.contracts.note("forward returns a tuple; its first item is taken as y")
             y = y[0]
-        return self._from_axis(as_array(y))
+        return self._from_axis(returned(y))
 
     def _forward_autograd(self, x: Any, train: bool) -> Any:
         """A layer of torch tensors with no backward: x and the parameters require grad, and
@@ -388,7 +389,7 @@ class LayerDriver:
                 f"{name or self.grads_method} returned {type(result).__name__}; expected "
                 "[dgamma, dbeta]"
             )
-        return as_array(result[0]), as_array(result[1])
+        return returned(result[0]), returned(result[1])
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         c = dy.shape[1]
@@ -414,22 +415,22 @@ class LayerDriver:
         if self.dx_attribute and result is None:
             result = getattr(self.obj, self.dx_attribute, None)
         if self.grad_form == "none":  # no parameters: dx alone (layer.py, _find_grads)
-            dx = as_array(result[0] if isinstance(result, (tuple, list)) and result else result)
+            dx = returned(result[0] if isinstance(result, (tuple, list)) and result else result)
             return (self._from_axis(dx) if isinstance(dx, np.ndarray) else dx, None, None)
         if self.grad_form == "tuple":
             dx, dg, db = split_grads(result, "backward", self.own_names())
         elif self.grad_form == "dict":
             dx, dg, db = grads_from_dict(result, "backward", self.own_names())
         elif self.grad_form == "method":
-            dx = as_array(result)
+            dx = returned(result)
             dg, db = self.method_grads(dy)
         elif self.torch_grads:
             assert self.params is not None
-            dx = as_array(result)
+            dx = returned(result)
             dg, db = (as_array(s.get(self.obj).grad) for s in self.params)
         else:
             assert self.grad_slots is not None
-            dx = as_array(result)
+            dx = returned(result)
             dg, db = (as_array(s.get(self.obj)) for s in self.grad_slots)
         if isinstance(dx, np.ndarray):
             dx = self._from_axis(dx)

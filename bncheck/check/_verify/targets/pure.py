@@ -33,6 +33,7 @@ from bncheck.check._verify.targets.common import (
     infer_eps,
     jax_x64,
     probe_x,
+    returned,
 )
 from bncheck.check._verify.targets.layout import string_constants
 from bncheck.check._verify.targets.names import EVAL_STRINGS
@@ -445,18 +446,18 @@ class PureAdapter:
         if items is None:
             items = list(out) if isinstance(out, (tuple, list)) else [out]
         i = _first_shaped(items, shape)
-        dx = as_array(items[i]) if i is not None else None
+        dx = returned(items[i]) if i is not None else None
         rest = items[:i] + items[i + 1 :] if i is not None else items
         if len(rest) == 1 and isinstance(rest[0], (tuple, list)) and len(rest[0]) == 2:
             rest = list(rest[0])
         if len(rest) >= 2 and all(c_values(v, self.c) for v in rest[:2]):
-            return dx, as_array(rest[0]), as_array(rest[1])
+            return dx, returned(rest[0]), returned(rest[1])
         if len(rest) == 1 and rest[0] is not None:
             record = rest[0]
             if self.gamma_path is not None and self.beta_path is not None:
                 dg, db = self.gamma_path.get(record), self.beta_path.get(record)
                 if dg is not None and db is not None:
-                    return dx, as_array(dg), as_array(db)
+                    return dx, returned(dg), returned(db)
             for g, b in (
                 ("dgamma", "dbeta"),
                 ("gamma", "beta"),
@@ -542,7 +543,7 @@ class PureAdapter:
         if not train and not self.has_mode:
             raise NotImplementedError("the function has no eval mode")
         self.last_x = x
-        return as_array(self._run(x, train))
+        return returned(self._run(x, train))
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         ctx = {
