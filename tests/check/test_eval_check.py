@@ -36,6 +36,7 @@ class FakeTarget:
         }
         self.state.update(state)
         self.calls = 0
+        self.trained = 0
         self.on_forward: Any = None
 
     def eval_bn(self, x: Any) -> Any:
@@ -55,7 +56,18 @@ class FakeTarget:
             }, []
         if op == "eval_grad":  # as a target process answers for an adapter without autograd
             raise TargetError("eval_grad raised AttributeError: no attribute 'eval_grad'")
-        assert op == "forward" and args[1] is False
+        if op == "set_params":
+            self.state["gamma"], self.state["beta"] = (np.array(a, self.dtype) for a in args)
+            return None, []
+        assert op == "forward"
+        if args[1] is True:  # a training forward: PyTorch's update (momentum 0.1, unbiased)
+            self.trained += 1
+            x = np.asarray(args[0], np.float64)
+            with np.errstate(all="ignore"):
+                for key, batch in (("running_mean", x.mean(0)), ("running_var", x.var(0, ddof=1))):
+                    old = np.asarray(self.state[key], np.float64)
+                    self.state[key] = (0.9 * old + 0.1 * batch).astype(self.dtype)
+            return x, []
         self.calls += 1
         if self.on_forward is not None:
             return self.on_forward(self, args[0]), []
@@ -72,9 +84,44 @@ def statuses(results: list[Any]) -> list[str]:
 
 
 def test_a_correct_eval_passes_both_checks() -> None:
-    results = run(FakeTarget())
+    target = FakeTarget()
+    results = run(target)
     assert statuses(results) == ["pass", "pass"]
     assert [r.id for r in results] == IDS
+    assert target.trained == 1  # the eval after one more training batch ran
+
+
+def test_an_eval_that_keeps_what_it_folded_at_its_first_call_fails_as_stale() -> None:
+    """eval's (scale, shift) computed at the first eval call and kept: right once, wrong after
+    one more training batch and new gamma, beta (named eval-stale: it is the first eval's)."""
+    target = FakeTarget()
+    kept: dict[str, Any] = {}
+
+    def folded(t: FakeTarget, x: Any) -> Any:
+        if not kept:
+            kept.update({k: np.array(v) for k, v in t.state.items() if k != "eps"})
+        s = kept
+        y = s["gamma"] * (x - s["running_mean"]) / np.sqrt(s["running_var"] + 1e-5) + s["beta"]
+        return y.astype(t.dtype)
+
+    target.on_forward = folded
+    ev, st = run(target)
+    assert (ev.status, st.status) == ("fail", "pass")
+    assert "after one more training batch" in ev.message and ev.diagnosis == ["eval-stale"]
+
+
+def test_an_eval_wrong_after_more_training_in_another_way_fails_unnamed() -> None:
+    """The later eval off in a way that is not the first eval's statistics: failed, with no
+    name (an eval-stale name would be a guess)."""
+    target = FakeTarget()
+
+    def later_off(t: FakeTarget, x: Any) -> Any:
+        y = t.eval_bn(np.asarray(x, np.float64))
+        return y if t.trained == 0 else y + 1.0
+
+    target.on_forward = later_off
+    ev, _ = run(target)
+    assert ev.status == "fail" and ev.diagnosis == []
 
 
 @pytest.mark.parametrize(
@@ -162,7 +209,8 @@ def test_an_eval_that_changes_a_running_statistic_fails_eval_state_only() -> Non
 
 def test_an_eval_that_does_not_repeat_fails_eval_state() -> None:
     target = FakeTarget()
-    target.on_forward = lambda t, x: t.eval_bn(np.asarray(x, np.float64)) + 1e-3 * (t.calls - 1)
+    # the second eval call differs from the first (and the later ones agree with the first)
+    target.on_forward = lambda t, x: t.eval_bn(np.asarray(x, np.float64)) + 1e-3 * (t.calls == 2)
     ev, st = run(target)
     assert (ev.status, st.status) == ("pass", "fail")
     assert "second eval call" in st.message

@@ -290,7 +290,50 @@ def check_running_and_eval(
         running.message = (
             running.message + "; " if running.message else ""
         ) + f"judged by {declared!r}, the convention the framework documents"
-    return [running, *check_eval(proc, rng, c, tuple(shape), dtype, ids[1:], form)]
+    results = [running, *check_eval(proc, rng, c, tuple(shape), dtype, ids[1:], form)]
+    if not lazy:
+        results[0] = _instances_apart(proc, results[0], s0, c, dtype, ndim)
+    return results
+
+
+def _instances_apart(
+    proc: TargetProcess,
+    running: CheckResult,
+    s0: dict[str, Any],
+    c: int,
+    dtype: str,
+    ndim: int,
+) -> CheckResult:
+    """A new instance starts from its own running statistics, not from those an instance
+    trained before it left: the statistics the trained instance ends with (after the running
+    and eval checks' batches) are read, a new instance is made, and its starting statistics
+    must not be exactly those (unless the training left them where they started). A layer
+    whose buffers are shared between instances (a class-level pool, a module-level cache
+    keyed by the width, a mutable default argument) passes every check on one instance."""
+    try:
+        end, _ = proc.call("state")
+        proc.call("new", c, dtype, 1e-5, ndim)
+        fresh, _ = proc.call("state")
+        pairs = [
+            [state_vector(st, k, c) for k in ("running_mean", "running_var")]
+            for st in (s0, end, fresh)
+        ]
+    except (TargetError, BatchNormError, ValueError, TypeError) as exc:
+        if isinstance(exc, TargetError) and exc.fatal:
+            raise
+        return running  # what the state holds is judged by the running check itself
+    (m0, v0), (m_end, v_end), (m_new, v_new) = pairs
+    moved = not (_same(m0, m_end) and _same(v0, v_end))
+    if not (moved and _same(m_end, m_new) and _same(v_end, v_new)):
+        return running
+    return _fail(
+        running.id,
+        "a new instance starts from the running statistics an instance trained before it "
+        "ended with, not from its own: the layers share their running statistics (a "
+        "class-level or module-level buffer), so training one moves every other's and eval "
+        "of one normalizes with the others' batches",
+        diagnosis=["running-stats-shared"],
+    )
 
 
 def _judge_running(
@@ -323,7 +366,12 @@ def _judge_running(
     if input_dtype is not None:
         start = _coarser(np.dtype(input_dtype), start)
     inferred = ""
-    if not isinstance(momentum, (int, float)) or isinstance(momentum, bool):
+    a: float | None = None
+    if s0.get("momentum_is_decay") and isinstance(momentum, (int, float)):
+        # a decay attribute weighs the old value: each convention reads 1 − decay its way
+        a = 1.0 - float(momentum)
+        inferred = f" (its decay {momentum:g} weighs the old value: the batch's weight {a:.4g})"
+    elif not isinstance(momentum, (int, float)) or isinstance(momentum, bool):
         # no momentum attribute, or None: the first update tells the weight of the new batch
         a = _first_weight(s0, batches[0], observed[0])
         if a is not None and abs(a) < 1e-12:
@@ -335,8 +383,6 @@ def _judge_running(
             ), "var"
         if a is not None:
             inferred = f" (no numeric momentum; the first update weighs the batch {a:.4g})"
-    else:
-        a = None
     momenta = _momenta(momentum, a)
 
     form = "var"
@@ -414,7 +460,7 @@ def _judge_running(
     within = [k for k in every if scores[k] <= 1.0]
     if within and within[0][0] == declared:  # its update, with the other variance
         conv, bias = within[0]
-        mom = f", momentum={momenta[conv]!r}" if CONVENTIONS[conv].allows_momentum else ""
+        mom = f", momentum={_shown(momenta[conv])}" if CONVENTIONS[conv].allows_momentum else ""
         note = (
             f"they follow its update, but with the {'unbiased' if bias else 'biased'} "
             f"batch variance{mom}"
@@ -511,8 +557,14 @@ def _first_weight(s0: dict[str, Any], x: np.ndarray, first: Any) -> float | None
 
 def _label(candidate: tuple[str, bool], momentum: Any) -> str:
     conv, bias = candidate
-    mom = f", momentum={momentum!r}" if CONVENTIONS[conv].allows_momentum else ""
+    mom = f", momentum={_shown(momentum)}" if CONVENTIONS[conv].allows_momentum else ""
     return f"{conv} ({'unbiased' if bias else 'biased'} variance{mom})"
+
+
+def _shown(momentum: Any) -> str:
+    """A momentum as the report prints it: a float to 6 digits (1 − 0.9 is 0.1, not
+    0.09999999999999998), anything else as it is."""
+    return f"{momentum:.6g}" if isinstance(momentum, float) else repr(momentum)
 
 
 # -- eval mode --------------------------------------------------------------------------------
@@ -608,7 +660,87 @@ def check_eval(
         )
     else:
         st = CheckResult(ids[1], "pass")
-    return _eval_with_grad(proc, x, c, ev, st)
+    ev, st = _eval_with_grad(proc, x, c, ev, st)
+    return [_eval_after_training(proc, rng, x, c, shape, dtype, ev, form, before), st]
+
+
+def _eval_after_training(
+    proc: TargetProcess,
+    rng: np.random.Generator,
+    x: np.ndarray,
+    c: int,
+    shape: tuple[int, ...],
+    dtype: str,
+    ev: CheckResult,
+    form: str,
+    first: dict[str, Any],
+) -> CheckResult:
+    """eval keeps step with the layer: after one more training batch and new gamma and
+    beta, an eval of the same input normalizes with the running statistics and parameters the
+    layer holds then. A layer that computes its eval scale and shift at its first eval and
+    keeps them (or caches eval outputs) passes a single eval; here it fails, named
+    ``eval-stale`` when its output is the first eval's statistics' and parameters'."""
+    if ev.status != "pass":
+        return ev
+    batch = rng.normal(3.0, 2.0, size=shape).astype(dtype)
+    params = (rng.uniform(0.5, 2, c).astype(dtype), rng.normal(size=c).astype(dtype))
+    try:
+        proc.call("forward", batch, True, names=("x",))
+        proc.call("set_params", *params, names=("gamma", "beta"))
+        now, _ = proc.call("state")
+        y, _ = proc.call("forward", x, False, names=("x",))
+        rm, rv = state_vector(now, "running_mean", c), state_vector(now, "running_var", c)
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return _fail(ev.id, f"an eval after one more training batch and new gamma, beta: {exc}")
+    except (BatchNormError, ValueError, TypeError):
+        return ev  # statistics it does not hand over here: judged by the first eval alone
+    if not isinstance(y, np.ndarray) or y.shape != x.shape or y.dtype.kind != "f":
+        return _fail(ev.id, f"an eval after more training returned {type(y).__name__}")
+    gamma, beta = _maybe_vec(now, "gamma", c), _maybe_vec(now, "beta", c)
+    eps_state = now.get("eps")
+    eps = float(eps_state) if isinstance(eps_state, (int, float)) and eps_state > 0 else 1e-5
+    xw = x.astype(np.float64)
+    if form != "var":
+        rv = as_variance(rv, form, eps)
+    with np.errstate(all="ignore"):
+        truth = exact_inference(xw, gamma, beta, rm, rv, eps=eps, spec=BATCH_NORM)
+    cmp = compare(y, truth, "y", np.dtype(dtype), x=xw, eps=eps, spec=BATCH_NORM)
+    if cmp.passed:
+        return (
+            ev
+            if ev.worst is None or cmp.ulp <= ev.worst
+            else CheckResult(ev.id, "pass", cmp.ulp, cmp.budget)
+        )
+    diagnosis: list[str] = []
+    old_rm, old_rv = state_vector(first, "running_mean", c), state_vector(first, "running_var", c)
+    if form != "var":
+        old_rv = as_variance(old_rv, form, eps)
+    with np.errstate(all="ignore"):
+        stale = exact_inference(
+            xw,
+            _maybe_vec(first, "gamma", c),
+            _maybe_vec(first, "beta", c),
+            old_rm,
+            old_rv,
+            eps=eps,
+            spec=BATCH_NORM,
+        )
+    if compare(y, stale, "y", np.dtype(dtype), x=xw, eps=eps, spec=BATCH_NORM).passed:
+        diagnosis = ["eval-stale"]
+    return CheckResult(
+        ev.id,
+        "fail",
+        cmp.ulp,
+        cmp.budget,
+        message=f"after one more training batch and new gamma and beta, eval output off by "
+        f"{cmp.ulp:.3g} ulp (budget {cmp.budget:.3g}) from gamma·(x − running_mean)/"
+        "sqrt(running_var + eps) + beta with the layer's running statistics and parameters "
+        "at that point (its first eval was right)",
+        worst_entries=worst_entries(y, truth),
+        diagnosis=diagnosis,
+    )
 
 
 #: how an autograd target's eval is run the second time, for the messages

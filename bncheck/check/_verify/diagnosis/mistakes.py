@@ -474,6 +474,22 @@ MISTAKES: tuple[Mistake, ...] = (
         ("eval",),
     ),
     Mistake(
+        "eval-stale",
+        "eval keeps what it computed at an earlier eval (a folded scale and shift, a cached "
+        "output): after more training or new gamma and beta it still normalizes with the "
+        "running statistics and parameters of that earlier eval",
+        "recompute the eval scale and shift from the current running statistics, gamma and "
+        "beta (or invalidate the cache whenever any of them changes)",
+        ("eval",),
+    ),
+    Mistake(
+        "running-stats-shared",
+        "the running statistics are shared between instances (a class-level or module-level "
+        "buffer, updated in place): training one layer moves every other's",
+        "give each instance its own running mean and variance (allocate them in __init__)",
+        ("running",),
+    ),
+    Mistake(
         "state-updated-in-eval",
         "eval mode changes the running statistics",
         "update running statistics in training only",

@@ -308,7 +308,14 @@ class LayerAdapter(LayerDriver):
                     "eps: no attribute, and the outputs give no consistent eps; assumed 1e-05"
                 )
         if self.momentum_slot:
-            mapping.append(f"momentum: {self.momentum_slot}")
+            mapping.append(
+                f"momentum: {self.momentum_slot}"
+                + (
+                    " (a decay: the weight of the old running value)"
+                    if self.momentum_slot.lower().lstrip("_") in P.DECAY_NAMES
+                    else ""
+                )
+            )
         if self.axis_found:
             mapping.append(
                 "channel axis: -1 (found: it takes 4-D input channels-last only; inputs moved "

@@ -25,7 +25,7 @@ from bncheck.check._verify.targets.common import (
     tensor_of,
 )
 from bncheck.check._verify.targets.layout import Construction, Layout, call_forward, construction_of
-from bncheck.check._verify.targets.names import Slot
+from bncheck.check._verify.targets.names import DECAY_NAMES, Slot
 from bncheck.check._verify.targets.values import Path
 from bncheck.exceptions import LoadError
 
@@ -243,12 +243,13 @@ class LayerDriver:
                         slot.set(self.obj, value.astype(dtype))
                         after = slot.get(self.obj)
                         kept = isinstance(after, np.ndarray) and after.dtype != np.dtype(dtype)
-                    except TypeError:
+                    except (TypeError, AttributeError):  # a tuple item, a read-only property
                         kept = True
-                    if kept:  # a tuple item or a row of an array: written in place, if at all
+                    if kept:  # a tuple item, a row of an array, a property without a setter
                         self.contracts.note(
                             f"{slot.label()} stays {value.dtype} in a {dtype} run (held in a "
-                            "tuple or as a row of an array, which bncheck cannot replace)"
+                            "tuple, as a row of an array or behind a read-only property, which "
+                            "bncheck cannot replace)"
                         )
                 elif torch is not None and isinstance(value, torch.Tensor):
                     wanted = getattr(torch, dtype)
@@ -344,7 +345,13 @@ class LayerDriver:
         try:
             self.y_t.backward(grad)
         except Exception:
-            self.y_t.backward(self.engine(grad))
+            try:
+                self.y_t.backward(self.engine(grad))
+            except Exception:
+                # Chainer's protocol: the output's gradient is set first, then backward()
+                # with no gradient argument (a non-scalar output refuses it otherwise)
+                self.y_t.grad = grad
+                self.y_t.backward()
         grads = [as_array(getattr(s.get(self.obj), "grad", None)) for s in self.params or ()]
         grads = [getattr(g, "data", g) for g in grads] or [None, None]
         dx = as_array(getattr(self.x_t.grad, "data", self.x_t.grad))
@@ -464,6 +471,8 @@ class LayerDriver:
                 )
         out["eps"] = as_number(scalar(self.obj, self.eps_slot))
         out["momentum"] = as_number(scalar(self.obj, self.momentum_slot))
+        # a decay weighs the old value (running check: the batch's weight is 1 − decay)
+        out["momentum_is_decay"] = (self.momentum_slot or "").lower().lstrip("_") in DECAY_NAMES
         if self.eps_slot is None:
             out["eps"] = self.eps_inferred
         if out["eps"] is None:

@@ -176,7 +176,10 @@ CHANNEL_PARAMS = (
 #: names of a constructor parameter that takes the input rank (d2l's BatchNorm(C, num_dims))
 RANK_PARAMS = ("num_dims", "ndim", "n_dims", "dims", "ndims", "rank", "input_dims")
 EPS_NAMES = ("eps", "epsilon", "_eps", "variance_epsilon")
-MOMENTUM_NAMES = ("momentum", "_momentum", "decay", "rho", "alpha")
+MOMENTUM_NAMES = ("momentum", "_momentum", "decay", "decay_rate", "rho", "alpha")
+#: momentum names whose value is, by the word's meaning, the weight of the OLD running value
+#: (new = decay·old + (1 − decay)·batch), whatever convention the layer follows otherwise
+DECAY_NAMES = ("decay", "decay_rate", "rho")
 
 
 # -- slots: one value, wherever it lives --------------------------------------------------------

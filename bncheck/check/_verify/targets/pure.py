@@ -70,6 +70,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "sigma2",
         "running_variance",
         "moving_variance",
+        "variance",
         "ema_var",
         "rv",
         "mov_var",
@@ -89,6 +90,8 @@ MODE_TRUE = (
     "mutable",
     "train_flg",
     "phase_train",
+    "batch_stat",
+    "use_batch_stat",
 )
 MODE_FALSE = (
     "eval",
@@ -247,7 +250,7 @@ def _forms(fn: Callable[..., Any]) -> list[Form]:
     params = _signature(fn)
     out: list[Form] = []
     roles: dict[str, str] = {}
-    ok = True
+    unnamed: list[str] = []  # required parameters whose names say nothing
     for i, p in enumerate(params):
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
@@ -259,12 +262,17 @@ def _forms(fn: Callable[..., Any]) -> list[Form]:
             role = "x"
         if role is None:
             if p.default is inspect.Parameter.empty:
-                ok = False
+                unnamed.append(p.name)
             continue
         if role in ("eps",) and p.default is not inspect.Parameter.empty:
             roles[p.name] = role
             continue
         roles[p.name] = role
+    running = {"running_mean", "running_var"}
+    if len(unnamed) == 1 and len(running & set(roles.values())) == 1:
+        # one running statistic named, one required parameter unnamed: the other statistic
+        (roles[unnamed.pop()],) = running - set(roles.values())
+    ok = not unnamed
     bound = set(roles.values())
     if ok and "x" in bound and ({"gamma", "beta"} <= bound or bound & {"params", "bn_param"}):
         out.append(Form(fn, roles, "by parameter names"))
@@ -319,6 +327,9 @@ class PureAdapter:
         #: its inputs takes it)
         self.state_used: Any = None
         self.running: list[Any] = []
+        #: whether the forward returns its new running statistics (else it updates the
+        #: arrays passed in, in place)
+        self.running_returned = False
         self.state_paths: tuple[Path, Path] | None = None
         self.cache: Any = None
         self.eps = 1e-5
@@ -436,6 +447,7 @@ class PureAdapter:
                 new = [rest[k] for k in c_items[:2]]
                 rest = [v for k, v in enumerate(rest) if k not in c_items[:2]]
                 self.running = [np.asarray(as_array(v)) for v in new]
+                self.running_returned = True
         if train:
             self.cache = rest[0] if len(rest) == 1 else tuple(rest) if rest else None
             self.state_used = state_used
@@ -555,6 +567,8 @@ class PureAdapter:
             "x": self.last_x,
             "state": self.state_used,
             "eps": self.eps,
+            "running_mean": self.running[0] if self.running else None,
+            "running_var": self.running[1] if len(self.running) > 1 else None,
         }
         dx, dg, db = self._grads(self.bwd(ctx), dy.shape)
         c = dy.shape[1]
@@ -626,21 +640,40 @@ def _backward_callers(bwd: Callable[..., Any]) -> list[tuple[str, Callable[..., 
             roles[p.name] = "dy"
         elif p.name in CACHE or p.name.lower() in CACHE:
             roles[p.name] = "cache"
-        elif role in ("params", "gamma", "beta", "x", "state", "eps"):
+        elif role in (
+            "params",
+            "gamma",
+            "beta",
+            "x",
+            "state",
+            "eps",
+            "running_mean",
+            "running_var",
+        ):
             roles[p.name] = role
         elif p.default is inspect.Parameter.empty:
             roles = {}
             break
     taken = set(roles.values())
     if "dy" in taken and ("cache" in taken or "x" in taken):
+        order = list(roles.values())
+        # a backward taking beta before gamma returns their gradients in that order, as it
+        # returns every gradient in the order of its inputs: (dx, dbeta, dgamma)
+        swap = {"gamma", "beta"} <= taken and order.index("beta") < order.index("gamma")
 
-        def by_name(ctx: dict[str, Any], roles: Any = roles) -> Any:
-            return bwd(**{k: ctx[r] for k, r in roles.items()})
+        def by_name(ctx: dict[str, Any], roles: Any = roles, swap: bool = swap) -> Any:
+            got = bwd(**{k: ctx[r] for k, r in roles.items()})
+            if swap and isinstance(got, (tuple, list)) and len(got) == 3:
+                return (got[0], got[2], got[1])
+            return got
 
         # a backward that recomputes from the inputs and takes no eps uses its own: the
         # forward is then called with its default eps too (inferred from its outputs)
         by_name.fixed_eps = "cache" not in taken and "eps" not in taken  # type: ignore[attr-defined]
-        out.append((f"{getattr(bwd, '__name__', 'backward')}({', '.join(roles)})", by_name))
+        returns = " -> (dx, dbeta, dgamma), in the order of its inputs" if swap else ""
+        out.append(
+            (f"{getattr(bwd, '__name__', 'backward')}({', '.join(roles)}){returns}", by_name)
+        )
     label = getattr(bwd, "__name__", "backward")
     if len(names) >= 2:
         out.append((f"{label}(dy, cache)", lambda ctx: bwd(ctx["dy"], ctx["cache"])))
@@ -831,6 +864,12 @@ def discover(
     if weak is not None:
         return weak
     tried = list(dict.fromkeys(tried))  # forms that differ only in what it ignored read alike
+    if not tried:
+        names = ", ".join(p.name for p in _signature(fwd))
+        tried = [
+            f"no calling form: {fname}({names}) names no x, gamma and beta that bncheck "
+            "knows, and takes more required arguments than (x, gamma, beta[, eps])"
+        ]
     raise LoadError(
         f"{name}: no way of calling the pair behaved as a BN on a probe batch (the output of "
         "x's shape, following gamma and beta, then a backward giving dx and the gradients). "
@@ -893,7 +932,11 @@ def _mapping(adapter: PureAdapter, form: Form, fname: str, label: str, init: boo
             f"{adapter.state_paths[1].label()} of the state record, fed back at each call"
         )
     elif form.needs("running_mean"):
-        lines.append("running statistics: passed in and returned, fed back at each call")
+        lines.append(
+            "running statistics: passed in and returned, fed back at each call"
+            if adapter.running_returned
+            else "running statistics: passed in, updated in place by the forward"
+        )
     if init:
         lines.append("records made by the module's init function")
     if "jax" in sys.modules:
