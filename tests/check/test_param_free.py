@@ -130,3 +130,86 @@ def test_flax_batchnorm_without_scale_and_bias_passes(tmp_path: Any) -> None:
     status = _checks(report)
     assert status["backward/2d/float64"] == "pass" and status["eval/2d/float64"] == "pass"
     assert any("parameters: none (the layer has no trainable arrays" in m for m in report.mapping)
+
+
+ONE_PARAM = """
+import flax.linen as nn
+import haiku as hk
+import keras
+
+
+def flax_shift_only():
+    return nn.BatchNorm(use_running_average=None, use_scale=False, use_fast_variance=False)
+
+
+def flax_scale_only():
+    return nn.BatchNorm(use_running_average=None, use_bias=False, use_fast_variance=False)
+
+
+def keras_shift_only():
+    return keras.layers.BatchNormalization(axis=1, scale=False, dtype="float64")
+
+
+def _haiku_net(x, is_training):
+    bn = hk.BatchNorm(
+        create_scale=False, create_offset=True, decay_rate=0.9, data_format="channels_first"
+    )
+    return bn(x, is_training=is_training)
+
+
+haiku_shift_only = hk.transform_with_state(_haiku_net)
+"""
+
+
+@needs("jax")
+@pytest.mark.parametrize(
+    ("name", "absent", "kept"),
+    [
+        ("flax_shift_only", "gamma", "bias"),
+        ("flax_scale_only", "beta", "scale"),
+    ],
+)
+def test_a_flax_batchnorm_with_one_affine_parameter_is_checked_with_the_other_at_identity(
+    tmp_path: Any, name: str, absent: str, kept: str
+) -> None:
+    """``use_scale=False`` (or ``use_bias=False``): the one parameter it has is found, the other
+    is 1 or 0 and its gradient is not asked for (it was a false FAIL, "dgamma is None", with
+    the parameter it has left unfound); a correct layer passes, its gradient checked."""
+    path = tmp_path / "one_param.py"
+    path.write_text(ONE_PARAM.replace("import haiku as hk\nimport keras\n", ""))
+    report = verify(f"{path}:{name}", ndims=(2,), dtypes=("float64",))
+    assert report.result == "pass", [
+        (c.id, c.status, c.message) for c in report.checks if c.status != "pass"
+    ]
+    status = _checks(report)
+    assert status["backward/2d/float64"] == status["identities/2d/float64"] == "pass"
+    said = "\n".join(report.mapping)
+    assert f"no {absent} (the layer has none" in said and kept in said
+
+
+@needs("haiku")
+def test_a_haiku_batchnorm_without_scale_is_failed_for_its_variance_only(
+    tmp_path: Any,
+) -> None:
+    """``create_scale=False``: Haiku's one-pass variance fails forward and backward (named);
+    the gradient checks that do not depend on the variance (finite differences, identities)
+    pass, where every one of them failed on "dgamma is None"."""
+    path = tmp_path / "one_param.py"
+    path.write_text(ONE_PARAM.replace("import keras\n", ""))
+    report = verify(f"{path}:haiku_shift_only", ndims=(2,), dtypes=("float64",))
+    status = _checks(report)
+    assert status["forward/2d/float64"] == "fail" and "one-pass-variance" in _named(report)
+    assert status["backward-fd/2d/float64"] == status["identities/2d/float64"] == "pass"
+    assert not any("is None" in c.message for c in report.checks)
+
+
+@needs("keras")
+def test_a_keras_batchnormalization_without_scale_checks_its_beta(tmp_path: Any) -> None:
+    path = tmp_path / "one_param.py"
+    path.write_text(ONE_PARAM.replace("import flax.linen as nn\nimport haiku as hk\n", ""))
+    report = verify(f"{path}:keras_shift_only", ndims=(2,), dtypes=("float32",))
+    status = _checks(report)
+    assert status["backward/2d/float32"] == "pass", [
+        (c.id, c.status, c.message) for c in report.checks if c.status != "pass"
+    ]
+    assert any("no gamma (the layer has none" in m for m in report.mapping)

@@ -11,11 +11,12 @@ import numpy as np
 from bncheck.check._verify.checks.case import (
     STAGE_CHECKS,
     Run,
+    absent_params,
     evaluate,
     judged_outputs,
     noted,
     param,
-    param_free,
+    param_grads,
     stated_eps,
     validate,
 )
@@ -78,8 +79,9 @@ def check_fd(proc: TargetProcess, ndim: int, options: Options) -> CheckResult:
     c = int(np.prod(BATCH_NORM.parameter_shape(shape)))
     n = case.x.size
     vx, vg, vb = rng.standard_normal(shape), rng.standard_normal(c), rng.standard_normal(c)
-    if param_free(proc):  # no parameters to move: the direction lies in x alone
-        vg, vb = np.zeros(c), np.zeros(c)
+    absent = absent_params(proc)  # parameters it has not: the direction does not move them
+    vg = np.zeros(c) if "gamma" in absent else vg
+    vb = np.zeros(c) if "beta" in absent else vb
     gamma0 = np.ones(c) if case.gamma is None else case.gamma
     beta0 = np.zeros(c) if case.beta is None else case.beta
     z0 = np.concatenate([case.x.ravel(), gamma0, beta0])
@@ -198,11 +200,12 @@ def check_identities(proc: TargetProcess, options: Options, ndim: int) -> CheckR
             bud["y"] * spacing(np.abs(ty).max(axis=0)),
         ),
     }
-    if run.dgamma is not None:  # a parameter-free target has neither (case.param_free)
+    if run.dbeta is not None:  # a target without beta (case.absent_params) has no dbeta
         tests["dbeta = sum(dy)"] = (
             np.abs(run.dbeta - dy.sum(axis=0)),
             bud["dx"] * spacing(np.abs(dy).sum(axis=0)),
         )
+    if run.dgamma is not None:  # nor one without gamma a dgamma
         tests["dgamma = sum(dy*x_hat)"] = (
             np.abs(run.dgamma - (dy * x_hat).sum(axis=0)),
             bud["dx"] * spacing(np.abs(dy * x_hat).sum(axis=0)),
@@ -343,10 +346,7 @@ def _continue(proc: TargetProcess, case: BNCase) -> Run:
         if not isinstance(grads, (tuple, list)) or len(grads) != 3:
             raise TargetError(f"backward gave {type(grads).__name__}; expected 3 arrays")
         dx = validate("dx", grads[0], case.x.shape, case.x.dtype, notes)
-        dgamma = dbeta = None
-        if not (param_free(proc) and grads[1] is None and grads[2] is None):
-            dgamma = validate("dgamma", grads[1], (c,), case.x.dtype, notes)
-            dbeta = validate("dbeta", grads[2], (c,), case.x.dtype, notes)
+        dgamma, dbeta = param_grads(proc, grads, c, case.x.dtype, notes)
     except TargetError as exc:
         if exc.fatal:
             raise

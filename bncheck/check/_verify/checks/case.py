@@ -32,11 +32,13 @@ from bncheck.exceptions import TargetError
 
 __all__ = [
     "Run",
+    "absent_params",
     "evaluate",
     "judge",
     "judged_outputs",
     "noted",
     "param_free",
+    "param_grads",
     "prefetch_truths",
     "truth_for",
 ]
@@ -134,9 +136,7 @@ def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run
                     f"backward gave {type(grads).__name__}; expected (dx, dgamma, dbeta)"
                 )
             dx = validate("dx", grads[0], case.x.shape, case.x.dtype, notes)
-            if not (param_free(proc) and grads[1] is None and grads[2] is None):
-                dgamma = validate("dgamma", grads[1], (c,), case.x.dtype, notes)
-                dbeta = validate("dbeta", grads[2], (c,), case.x.dtype, notes)
+            dgamma, dbeta = param_grads(proc, grads, c, case.x.dtype, notes)
     except TargetError as exc:
         if exc.fatal:
             raise
@@ -145,6 +145,34 @@ def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run
             y, dx, dgamma, dbeta, gamma, beta, eps, mutated, str(exc), stage, tuple(notes), raised
         )
     return Run(y, dx, dgamma, dbeta, gamma, beta, eps, mutated, notes=tuple(notes))
+
+
+def absent_params(proc: TargetProcess) -> frozenset[str]:
+    """The parameters the target says it has not: both for a parameter-free target
+    (:func:`param_free`), "gamma" or "beta" for a BN built with the other alone (Flax's
+    ``use_scale=False``, Keras' ``scale=False``, Haiku's ``create_offset=False``). It is judged
+    with gamma = 1 or beta = 0 there, and its backward gives no gradient for it. Only those two
+    names count, whatever else the target's description holds."""
+    if param_free(proc):
+        return frozenset({"gamma", "beta"})
+    said = getattr(proc, "description", {}).get("absent_params")
+    if not isinstance(said, list):
+        return frozenset()
+    return frozenset(n for n in ("gamma", "beta") if n in said)
+
+
+def param_grads(
+    proc: TargetProcess, grads: Any, c: int, dtype: np.dtype[Any], notes: list[str]
+) -> tuple[Any, Any]:
+    """(dgamma, dbeta) of a backward's (dx, dgamma, dbeta), each validated, or None where the
+    target has not that parameter (:func:`absent_params`) and gave None for it."""
+    absent = absent_params(proc)
+    return tuple(  # type: ignore[return-value]
+        None
+        if param in absent and value is None
+        else validate("d" + param, value, (c,), dtype, notes)
+        for param, value in (("gamma", grads[1]), ("beta", grads[2]))
+    )
 
 
 def param_free(proc: TargetProcess) -> bool:

@@ -339,8 +339,8 @@ class LayerDriver:
         for slot in self.params or ():
             holder = slot.get(self.obj)
             if hasattr(holder, "grad"):
-                holder.grad = None
-        self.x_t.grad = None
+                _clear_grad(holder)
+        _clear_grad(self.x_t)
         grad = self._to_axis(dy)
         try:
             self.y_t.backward(grad)
@@ -552,3 +552,18 @@ def _binds(factory: Callable[..., Any], form: Construction, c: int, dtype: Any) 
     except TypeError:
         return False
     return True
+
+
+def _clear_grad(tensor: Any) -> None:
+    """An engine tensor's gradient cleared before a backward: ``.grad = None``, or, where the
+    engine keeps ``grad`` read-only (MyGrad), its own method for it."""
+    try:
+        tensor.grad = None
+        return
+    except (AttributeError, TypeError):
+        pass
+    for name in ("null_grad", "zero_grad", "cleargrad"):
+        method = getattr(tensor, name, None)
+        if callable(method):
+            method()
+            return

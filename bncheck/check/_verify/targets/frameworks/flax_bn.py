@@ -24,13 +24,13 @@ from bncheck.check._verify.targets import names as P
 from bncheck.check._verify.targets.frameworks import Framework, call_factory, factory_arity
 from bncheck.check._verify.targets.frameworks.jax_driver import JaxAdapter
 from bncheck.check._verify.targets.frameworks.trees import (
-    PARAM_PAIRS,
     STAT_PAIRS,
     Built,
     Steps,
     cast_tree,
     example_shape,
     find_pair,
+    find_params,
     get_at,
     jax_module,
     leaves,
@@ -210,7 +210,7 @@ class LinenAdapter(JaxAdapter):
             call,
             params,
             stats,
-            find_pair(params, PARAM_PAIRS, c, "parameters", self.name),
+            find_params(params, c, self.name),
             stat_paths,
         )
 
@@ -401,16 +401,26 @@ class NnxAdapter(JaxAdapter):
             ("", (), {}),
         ]
         sig = inspect.signature(self.target)
+        errors: list[str] = []
         for text, args, kwargs in forms:
             try:
                 sig.bind(*args, **kwargs)
             except TypeError:
                 continue
+            try:
+                model = self.target(*args, **kwargs)
+            except TypeError as exc:
+                # nnx's metaclass gives every subclass the signature (*args, **kwargs): a
+                # subclass whose __init__ takes no rngs refuses the form only when called
+                errors.append(f"{self.name}({text}): {exc}")
+                continue
             self.built_as = f"{self.name}({text})"
-            return self.target(*args, **kwargs)
+            return model
         raise LoadError(
             f"cannot construct {self.name}: tried {self.name}(C, rngs=nnx.Rngs(0)) "
-            "and simpler forms; pass an instance (file.py:name) instead"
+            "and simpler forms"
+            + (f" ({'; '.join(errors[:3])})" if errors else "")
+            + "; pass an instance (file.py:name) instead"
         )
 
     def _build(self, c: int, dtype: str, ndim: int) -> Steps:
@@ -454,7 +464,7 @@ class NnxAdapter(JaxAdapter):
             call,
             params,
             stats,
-            find_pair(params, PARAM_PAIRS, c, "parameters", self.name),
+            find_params(params, c, self.name),
             find_pair(stats, STAT_PAIRS, c, "running statistics", self.name),
         )
 

@@ -33,12 +33,14 @@ from bncheck.check._verify.targets.frameworks import Framework, call_factory, fa
 from bncheck.check._verify.targets.frameworks.jax_driver import JaxAdapter
 from bncheck.check._verify.targets.frameworks.trees import (
     Built,
+    ParamPaths,
     Path,
     Steps,
     cast_tree,
     example_shape,
     jax_module,
     label,
+    one_of_pair,
     put_array,
 )
 from bncheck.exceptions import LoadError
@@ -285,11 +287,14 @@ def _plain(tree: Any) -> Any:
     return tree
 
 
-def _params(params: Any, c: int) -> tuple[Path, Path] | None:
+def _params(params: Any, c: int) -> ParamPaths | None:
+    """(scale, offset) of the one BN module, either None where it was built without it
+    (``create_scale=False`` or ``create_offset=False``)."""
     for module, leaves in params.items():
         if "scale" in leaves and "offset" in leaves and leaves["scale"].size == c:
             return (module, "scale"), (module, "offset")
-    return None
+    named = [((module, k), k, v) for module, leaves in params.items() for k, v in leaves.items()]
+    return one_of_pair(named, (("scale", "offset"),), c)
 
 
 def _stats(state: Any, c: int) -> tuple[Path, Path] | None:

@@ -105,7 +105,14 @@ class JaxAdapter:
         if self.cur is not None and self.cur.param_paths is not None:
             mapping.append(
                 "parameters: "
-                + ", ".join(map(self.label, self.cur.param_paths))
+                + ", ".join(
+                    self.label(path)
+                    if path is not None
+                    else f"no {role} (the layer has none: checked with {role} = {one})"
+                    for path, role, one in zip(
+                        self.cur.param_paths, ("gamma", "beta"), (1, 0), strict=True
+                    )
+                )
                 + f"; gradients by {self.autodiff} of y for dy (dx, and the parameters')"
             )
         elif self._param_free():
@@ -162,7 +169,17 @@ class JaxAdapter:
             "rank_errors": errors,
             "compiles_per_shape": self.compiles_per_shape,
             "param_free": self._param_free(),
+            # the one of gamma, beta the layer has not (built with a scale or a shift alone):
+            # its gradient is None, as the layer has none to give
+            "absent_params": self._absent_params(),
         }
+
+    def _absent_params(self) -> list[str]:
+        """ "gamma" or "beta", the parameter a layer built with the other alone has not."""
+        cur = self.cur
+        if cur is None or cur.param_paths is None:
+            return []
+        return [r for r, p in zip(("gamma", "beta"), cur.param_paths, strict=True) if p is None]
 
     def _param_free(self) -> bool:
         """Whether the instance built last has no parameters at all (not merely none under a
@@ -302,6 +319,8 @@ class JaxAdapter:
         if self.cur.param_paths is None:
             return
         for path, value in zip(self.cur.param_paths, (gamma, beta), strict=True):
+            if path is None:  # a parameter the layer has not: it stays 1 or 0 (state says)
+                continue
             old = get_at(self.params, path)
             new = self.cur.put(np.asarray(value).reshape(np.shape(old)), like=old)
             self.params = set_at(self.params, path, new)
@@ -334,9 +353,9 @@ class JaxAdapter:
         dx = self._from_axis(self.cur.get(gx))
         if self.cur.param_paths is None:
             return dx, None, None
-        dg, db = (self.cur.get(get_at(gp, p)) for p in self.cur.param_paths)
+        dg, db = (None if p is None else self.cur.get(get_at(gp, p)) for p in self.cur.param_paths)
         if self.flat_params:
-            dg, db = dg.reshape(-1), db.reshape(-1)
+            dg, db = (None if g is None else g.reshape(-1) for g in (dg, db))
         c = dy.shape[1]
         return (
             dx,
@@ -354,8 +373,14 @@ class JaxAdapter:
             if c:
                 out["gamma"], out["beta"] = np.ones(c), np.zeros(c)
         if cur is not None and cur.param_paths is not None:
-            for key, path in zip(("gamma", "beta"), cur.param_paths, strict=True):
-                out[key] = cur.get(get_at(self.params, path)).reshape(-1)
+            c = self.cache_key[0] if self.cache_key else 0
+            for key, path, fill in zip(
+                ("gamma", "beta"), cur.param_paths, (np.ones, np.zeros), strict=True
+            ):
+                # a parameter the layer has not is its identity value, as the mapping says
+                out[key] = (
+                    fill(c) if path is None else cur.get(get_at(self.params, path)).reshape(-1)
+                )
         if cur is not None and cur.stat_paths is not None:
             for key, path in zip(("running_mean", "running_var"), cur.stat_paths, strict=True):
                 out[key] = cur.get(get_at(self.stats, path)).reshape(-1)

@@ -32,10 +32,12 @@ from bncheck.check._verify.targets.frameworks.trees import (
     PARAM_PAIRS,
     STAT_PAIRS,
     Built,
+    ParamPaths,
     Path,
     Steps,
     TorchBuilt,
     example_shape,
+    one_of_pair,
 )
 from bncheck.exceptions import LoadError
 
@@ -94,6 +96,16 @@ def _pair(
                 "verifies one BN; pass the BN itself"
             )
     return None
+
+
+def _params(variables: list[Any], c: int, name: str) -> ParamPaths | None:
+    """(gamma, beta) among the trainable variables, or the one parameter of a layer built with
+    ``center=False`` or ``scale=False``."""
+    found = _pair(variables, PARAM_PAIRS, c, name)
+    if found is not None:
+        return found
+    named = [((i,), _short(v), v) for i, v in enumerate(variables)]
+    return one_of_pair(named, PARAM_PAIRS, c)
 
 
 class KerasAdapter(JaxAdapter):
@@ -185,7 +197,7 @@ class KerasAdapter(JaxAdapter):
             call,
             params,
             stats,
-            _pair(trainable, PARAM_PAIRS, c, self.name),
+            _params(trainable, c, self.name),
             _pair(fixed, STAT_PAIRS, c, self.name),
         )
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from bncheck.check._verify.targets.frameworks import Framework
 from bncheck.check._verify.targets.frameworks.jax_driver import JaxAdapter
-from bncheck.check._verify.targets.frameworks.trees import Path, Steps
+from bncheck.check._verify.targets.frameworks.trees import ParamPaths, Path, Steps
 from bncheck.exceptions import LoadError
 
 __all__ = ["TinygradAdapter"]
@@ -58,7 +58,7 @@ class TinyBuilt:
         pn, sn = names
         self.params = {n: _np(getattr(layer, n)) for n in pn} if pn else {}
         self.stats = {n: _np(getattr(layer, n)) for n in sn} if sn else {}
-        self.param_paths: tuple[Path, Path] | None = ((pn[0],), (pn[1],)) if pn else None
+        self.param_paths: ParamPaths | None = ((pn[0],), (pn[1],)) if pn else None
         self.stat_paths: tuple[Path, Path] | None = ((sn[0],), (sn[1],)) if sn else None
 
     def _run(self, train: bool, p: Any, s: Any, x: Any, dy: Any) -> Any:

@@ -74,6 +74,47 @@ def find_pair(
     return None
 
 
+#: the paths of (gamma, beta) in a tree, either None where the layer has that parameter not
+#: (a BN built with use_scale=False, create_offset=False, center=False, ...)
+ParamPaths = tuple[Path | None, Path | None]
+
+
+def one_of_pair(
+    named: list[tuple[Any, str, Any]], pairs: tuple[tuple[str, str], ...], c: int
+) -> ParamPaths | None:
+    """(path, None) or (None, path) when the only C-valued leaf of the parameters (each item:
+    path, its name, its value) is named like a scale (the first of a pair) or a shift (the
+    second): a BN built with one of its two affine parameters. None otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bncheck.check._verify.targets.frameworks.trees import one_of_pair
+    >>> one_of_pair([(("bn", "offset"), "offset", np.zeros(3))], (("scale", "offset"),), 3)
+    (None, ('bn', 'offset'))
+    >>> one_of_pair([(("w",), "w", np.zeros(3))], (("scale", "offset"),), 3) is None
+    True
+    """
+    sized = [(path, name) for path, name, value in named if np.size(value) == c]
+    if len(sized) != 1:
+        return None
+    path, name = sized[0]
+    if any(name == first for first, _ in pairs):
+        return (path, None)
+    if any(name == second for _, second in pairs):
+        return (None, path)
+    return None
+
+
+def find_params(tree: Any, c: int, name: str) -> ParamPaths | None:
+    """:func:`find_pair` of the parameters (:data:`PARAM_PAIRS`), or the one parameter of a BN
+    built with a scale or a shift alone (:func:`one_of_pair`)."""
+    found = find_pair(tree, PARAM_PAIRS, c, "parameters", name)
+    if found is not None:
+        return found
+    return one_of_pair([(p, p[-1], v) for p, v in leaves(tree) if p], PARAM_PAIRS, c)
+
+
 def label(path: Path) -> str:
     return "/".join(str(k) for k in path)
 
@@ -137,7 +178,7 @@ class Steps(Protocol):
 
     params: Any
     stats: Any
-    param_paths: tuple[Path, Path] | None
+    param_paths: ParamPaths | None
     stat_paths: tuple[Path, Path] | None
     how: str
 
@@ -169,7 +210,7 @@ class Built:
         call: Callable[..., Any],
         params: Any,
         stats: Any,
-        param_paths: tuple[Path, Path] | None,
+        param_paths: ParamPaths | None,
         stat_paths: tuple[Path, Path] | None,
     ) -> None:
         jax = jax_module()
@@ -228,7 +269,7 @@ class TorchBuilt:
         call: Callable[..., Any],
         params: Any,
         stats: Any,
-        param_paths: tuple[Path, Path] | None,
+        param_paths: ParamPaths | None,
         stat_paths: tuple[Path, Path] | None,
     ) -> None:
         self.torch = importlib.import_module("torch")
