@@ -295,7 +295,9 @@ class LayerAdapter(LayerDriver):
         if self.eps_slot and scalar(self.obj, self.eps_slot) is None:
             self.eps_slot = None  # an attribute that holds no value: infer it
         if self.eps_slot:
-            mapping.append(f"eps: {self.eps_slot}")
+            value = scalar(self.obj, self.eps_slot)
+            shown = isinstance(value, (int, float)) and not isinstance(value, bool)
+            mapping.append(f"eps: {self.eps_slot}" + (f" = {value:g}" if shown else ""))
         else:
             self.eps_inferred = self._infer_eps(c)
             if self.eps_inferred is not None:
@@ -308,8 +310,14 @@ class LayerAdapter(LayerDriver):
                     "eps: no attribute, and the outputs give no consistent eps; assumed 1e-05"
                 )
         if self.momentum_slot:
+            value = scalar(self.obj, self.momentum_slot)
             mapping.append(
                 f"momentum: {self.momentum_slot}"
+                + (
+                    f" = {value:g}"
+                    if isinstance(value, (int, float)) and not isinstance(value, bool)
+                    else ""
+                )
                 + (
                     " (a decay: the weight of the old running value)"
                     if self.momentum_slot.lower().lstrip("_") in P.DECAY_NAMES
@@ -583,7 +591,8 @@ class LayerAdapter(LayerDriver):
         runs and differs from train), "same" (eval runs and gives the train output) or
         "fails"."""
         rng = np.random.default_rng(5)
-        for shape in ((8, c), (4, c, 2, 2)):
+        # 2-D and 4-D first; a layer taking one other rank alone ((N, C, L) only) on its own
+        for shape in ((8, c), (4, c, 2, 2), (4, c, 3), (2, c, 2, 2, 2)):
             a = rng.normal(-1.0, 2.0, size=shape)
             x = rng.normal(2.0, 1.5, size=shape)
             k = 3
