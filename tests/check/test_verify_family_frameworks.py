@@ -260,3 +260,16 @@ def test_keras_family_on_its_torch_backend_is_driven_by_torch_and_named() -> Non
     assert np.max(np.abs(one - two) / two) > 1e-2  # float32 one-pass: no digits left
     ln_f32 = next(c for c in ln.checks if c.id == "forward/2d/float32")
     assert ln_f32.status == "pass"  # its LayerNorm is torch's own two-pass kernel
+
+
+@needs("torch")
+def test_a_torch_groupnorm_instance_says_it_is_checked_as_its_class(tmp_path: Path) -> None:
+    """``GroupNorm(8, 32)`` passed as an instance is checked as the class at the checks' own
+    channel counts (G fitted from its outputs); the report says so, naming the instance's
+    sizes, where it used to name only the class (as if the instance's configuration ran)."""
+    path = tmp_path / "gn_instance.py"
+    path.write_text("import torch\n\ngn = torch.nn.GroupNorm(8, 32, eps=1e-5)\n")
+    report = verify(f"{path}:gn", ndims=(2,), dtypes=("float64",))
+    said = "\n".join(report.mapping)
+    assert "an instance (num_groups=8, num_channels=32)" in said, said
+    assert "checked as the class" in said

@@ -989,6 +989,9 @@ class FamilyTorch(FamilyAdapter):
         self.ndim = 2
         cname = cls.__name__
         self.rank = {"InstanceNorm1d": 3, "InstanceNorm2d": 4, "InstanceNorm3d": 5}.get(cname)
+        #: for an instance the user passed: what of it is checked (its class, at the checks'
+        #: sizes), said in the mapping
+        self.instance_note = ""
 
     def mapping(self) -> list[str]:
         config = dict(self.config, affine=True) if self.rank is not None else self.config
@@ -996,7 +999,8 @@ class FamilyTorch(FamilyAdapter):
         return [
             f"torch.nn.{self.cls.__name__}"
             + (f"({extra})" if extra else "")
-            + ", gradients by autograd"
+            + ", gradients by autograd",
+            *([self.instance_note] if self.instance_note else []),
         ]
 
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
@@ -1420,7 +1424,20 @@ def family_adapter(
             }
         if isinstance(getattr(obj, "eps", None), float):
             config["eps"] = obj.eps  # the instance's own, as configured
-        return FamilyTorch(cls, name, config)
+        adapter = FamilyTorch(cls, name, config)
+        shown = {
+            k: getattr(obj, k)
+            for k in ("num_groups", "num_channels", "normalized_shape", "num_features")
+            if isinstance(getattr(obj, k, None), (int, tuple))
+        }
+        if shown:
+            adapter.instance_note = (
+                f"an instance ({', '.join(f'{k}={v!r}' for k, v in shown.items())}): PyTorch's "
+                f"{cls.__name__} is checked as the class, built afresh for each case's channel "
+                "count with the instance's own eps and options (the sizes above are the "
+                "instance's, not those of the inputs checked)"
+            )
+        return adapter
     if isinstance(obj, tuple) and len(obj) == 2 and all(callable(f) for f in obj):
         return FamilyFunctional(obj[0], obj[1], name)
     if inspect.isfunction(obj) and _torch_module_factory(obj):
