@@ -273,7 +273,7 @@ def checked_description(description: Any) -> TargetDescription:
         ndims=tuple(n for n in ndims if isinstance(n, int) and n in (2, 3, 4, 5))
         if isinstance(ndims, list)
         else (),
-        rank_errors={str(k): str(v)[:400] for k, v in list(errors.items())[:4]}
+        rank_errors={str(k): str(v)[:600] for k, v in list(errors.items())[:4]}
         if isinstance(errors, dict)
         else {},
         variants=tuple(v for v in variants if v == "batchnorm_backward_alt")
@@ -309,6 +309,9 @@ _REFUSAL = re.compile(
 )
 #: exception types a deliberate refusal raises
 _REFUSING = ("ValueError", "AssertionError", "NotImplementedError", "TypeError", "RuntimeError")
+#: an error of those types reported inside another's message (TorchScript's interpreter raises
+#: torch.jit.Error, "The following operation failed ... ValueError: expected 2D or 3D input")
+_INNER = re.compile(r"\b(" + "|".join(_REFUSING) + r"): ([^\n]*)")
 
 
 def broke_on_rank(ndim: int, raised: str) -> str:
@@ -328,7 +331,20 @@ def broke_on_rank(ndim: int, raised: str) -> str:
 def rejects_rank(raised: str) -> bool:
     """Whether what a target raised on an input rank ("ValueError: expected 4D input") reads as
     a deliberate refusal of that rank, not a crash of code that took it (an IndexError deep in
-    its arithmetic, a broadcasting error). An assertion (input checking) counts as a refusal."""
+    its arithmetic, a broadcasting error). An assertion (input checking) counts as a refusal,
+    and so does one reported inside a wrapper's error (TorchScript's).
+
+    Examples
+    --------
+    >>> from bncheck.check._verify.results import rejects_rank
+    >>> rejects_rank("ValueError: expected 2D or 3D input (got 4D input)")
+    True
+    >>> rejects_rank("Error: The following operation failed in the TorchScript interpreter."
+    ...              "\\n    raise ValueError\\nValueError: expected 2D or 3D input (got 4D input)")
+    True
+    >>> rejects_rank("IndexError: index 3 is out of bounds for axis 0 with size 3")
+    False
+    """
     kind, _, message = raised.partition(": ")
     if message.startswith("the output has shape"):  # it took the input, returned another shape
         return False
@@ -336,6 +352,9 @@ def rejects_rank(raised: str) -> bool:
         return True
     if "could not be broadcast" in message or "cannot reshape" in message:
         return False
+    inner = _INNER.findall(message)
+    if kind not in _REFUSING and inner:  # a wrapper's error: the one it reports decides
+        return rejects_rank(": ".join(inner[-1]))
     return kind in _REFUSING and bool(_REFUSAL.search(message))
 
 

@@ -138,6 +138,27 @@ def one_by_keyword(method: Any) -> Any:
     return lambda value, **kwargs: method(**{name: value}, **kwargs)
 
 
+def raised_text(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` of what a target raised, cut to ``limit`` characters; a longer message
+    keeps its last line too, where a wrapper's error (TorchScript's interpreter, a framework's
+    traceback) reports the error that decides it ("builtins.ValueError: expected 2D input").
+
+    Examples
+    --------
+    >>> from bncheck.check._verify.targets.common import raised_text
+    >>> raised_text(ValueError("expected 2D input"))
+    'ValueError: expected 2D input'
+    >>> text = raised_text(RuntimeError("x" * 400 + "\\nValueError: expected 2D input"), 20)
+    >>> text.startswith("RuntimeError: xxxx") and text.endswith("… ValueError: expected 2D input")
+    True
+    """
+    message = str(exc)
+    if len(message) > limit:
+        last = message.strip().splitlines()[-1].strip()[:200] if message.strip() else ""
+        message = message[:limit] + (f" … {last}" if last else "")
+    return f"{type(exc).__name__}: {message}"
+
+
 def call_one(method: Any, value: Any) -> Any:
     """``method(value)``, the value passed as :func:`one_by_keyword` says.
 

@@ -18,6 +18,7 @@ from bncheck.check._verify.targets.common import (
     infer_eps,
     jax_x64,
     probe_x,
+    raised_text,
     returned,
     split_grads,
     y_and_cache,
@@ -73,7 +74,7 @@ class FunctionalAdapter:
                 self.refused = str(exc)
                 return [], {}
             except Exception as exc:
-                errors[str(ndim)] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                errors[str(ndim)] = raised_text(exc)
         return ranks, errors
 
     def describe(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from bncheck.check._verify.targets.common import (
     as_array,
     infer_eps,
     probe_x,
+    raised_text,
     split_grads,
     tensor_of,
 )
@@ -242,7 +243,7 @@ class LayerAdapter(LayerDriver):
                 ranks.append(ndim)
             except Exception as exc:
                 error = error or exc
-                self.rank_errors[ndim] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                self.rank_errors[ndim] = raised_text(exc)
         if not ranks and error is not None:
             raise error  # the target's own failure, with its traceback
         return ranks

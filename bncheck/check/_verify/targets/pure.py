@@ -33,6 +33,7 @@ from bncheck.check._verify.targets.common import (
     infer_eps,
     jax_x64,
     probe_x,
+    raised_text,
     returned,
 )
 from bncheck.check._verify.targets.layout import string_constants
@@ -515,7 +516,7 @@ class PureAdapter:
                     raise ValueError(f"the output has shape {np.shape(y)} for a {ndim}-D input")
                 ranks.append(ndim)
             except Exception as exc:
-                errors[str(ndim)] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                errors[str(ndim)] = raised_text(exc)
         found: dict[str, Any] = {"ndims": ranks, "rank_errors": errors} if ranks else {}
         if not self.form.needs("eps") and not self.form.needs("bn_param"):
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bncheck.check._verify.targets.common import Contract, infer_eps
+from bncheck.check._verify.targets.common import Contract, infer_eps, raised_text
 from bncheck.check._verify.targets.frameworks.probes import conventions
 from bncheck.check._verify.targets.frameworks.trees import (
     Path,
@@ -273,7 +273,7 @@ class JaxAdapter:
             except LoadError:
                 raise
             except Exception as exc:
-                errors[str(ndim)] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                errors[str(ndim)] = raised_text(exc)
                 if len(errors) == 4:
                     raise
         return sorted(ranks), errors
