@@ -37,6 +37,7 @@ class FakeTarget:
         self.state.update(state)
         self.calls = 0
         self.trained = 0
+        self.loaded = 0
         self.on_forward: Any = None
 
     def eval_bn(self, x: Any) -> Any:
@@ -58,6 +59,12 @@ class FakeTarget:
             raise TargetError("eval_grad raised AttributeError: no attribute 'eval_grad'")
         if op == "set_params":
             self.state["gamma"], self.state["beta"] = (np.array(a, self.dtype) for a in args)
+            return None, []
+        if op == "set_running":  # statistics written as a checkpoint load writes them
+            self.loaded += 1
+            self.state["running_mean"], self.state["running_var"] = (
+                np.array(a, self.dtype) for a in args
+            )
             return None, []
         assert op == "forward"
         if args[1] is True:  # a training forward: PyTorch's update (momentum 0.1, unbiased)
@@ -89,6 +96,55 @@ def test_a_correct_eval_passes_both_checks() -> None:
     assert statuses(results) == ["pass", "pass"]
     assert [r.id for r in results] == IDS
     assert target.trained == 1  # the eval after one more training batch ran
+    assert target.loaded == 1  # and the one after statistics were written into the layer
+
+
+def test_an_eval_stale_after_statistics_are_loaded_fails() -> None:
+    """eval's inverse std refreshed only by training: right until statistics are written into
+    the layer (as load_state_dict writes them), wrong after."""
+    target = FakeTarget()
+    cached: dict[str, Any] = {}
+
+    def stale_var(t: FakeTarget, x: Any) -> Any:
+        if t.trained or "var" not in cached:  # training refreshes it; loading does not
+            cached["var"] = np.array(t.state["running_var"], np.float64)
+        s = {k: np.asarray(v, np.float64) for k, v in t.state.items() if k != "eps"}
+        y = s["gamma"] * (x - s["running_mean"]) / np.sqrt(cached["var"] + 1e-5) + s["beta"]
+        return y.astype(t.dtype)
+
+    target.on_forward = stale_var
+    ev, st = run(target)
+    assert (ev.status, st.status) == ("fail", "pass")
+    assert "written into the layer" in ev.message
+
+
+def test_an_eval_answering_a_seen_batch_from_a_memo_fails() -> None:
+    """A memo of inputs: the batch it was trained on gets its train output back in eval."""
+    target = FakeTarget()
+    seen = np.random.default_rng(3).normal(size=SHAPE)
+
+    def memo(t: FakeTarget, x: Any) -> Any:
+        x = np.asarray(x, np.float64)
+        if np.array_equal(x, seen):  # the train output (batch statistics), memoized
+            return ((x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)).astype(t.dtype)
+        return t.eval_bn(x)
+
+    target.on_forward = memo
+    ev, _ = check_eval(target, np.random.default_rng(0), C, SHAPE, "float64", IDS, seen=seen)
+    assert ev.status == "fail" and "trained on" in ev.message
+
+
+def test_statistics_it_cannot_write_leave_eval_judged_by_the_other_evals() -> None:
+    target = FakeTarget()
+    original = target.call
+
+    def refuse(op: str, *args: Any, names: Any = ()) -> tuple[Any, list[str]]:
+        if op == "set_running":
+            raise TargetError("set_running raised AttributeError: no running statistics")
+        return original(op, *args, names=names)
+
+    target.call = refuse  # type: ignore[method-assign]
+    assert statuses(run(target)) == ["pass", "pass"]
 
 
 def test_an_eval_that_keeps_what_it_folded_at_its_first_call_fails_as_stale() -> None:
@@ -107,7 +163,9 @@ def test_an_eval_that_keeps_what_it_folded_at_its_first_call_fails_as_stale() ->
     target.on_forward = folded
     ev, st = run(target)
     assert (ev.status, st.status) == ("fail", "pass")
-    assert "after one more training batch" in ev.message and ev.diagnosis == ["eval-stale"]
+    # the first later eval to meet it fails it: after statistics are loaded, or after training
+    assert ev.diagnosis == ["eval-stale"], ev
+    assert "written into the layer" in ev.message or "after one more training" in ev.message
 
 
 def test_an_eval_wrong_after_more_training_in_another_way_fails_unnamed() -> None:

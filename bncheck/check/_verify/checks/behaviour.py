@@ -230,6 +230,25 @@ def check_identities(proc: TargetProcess, options: Options, ndim: int) -> CheckR
 PRECEDING_CALLS = 5
 
 
+def _sizes_text(before: list[BNCase], case: BNCase) -> str:
+    """What batch sizes the earlier calls had, when they differ from the judged one's."""
+    sizes = sorted({c.x.shape[0] for c in before})
+    if sizes == [case.x.shape[0]]:
+        return " (all of its batch size)"
+    return f" (batches of {', '.join(map(str, sizes))} samples before its {case.x.shape[0]})"
+
+
+def _grown(case: BNCase, k: int) -> BNCase:
+    """``case`` with k more samples on the batch axis (its first k repeated, shifted: other
+    values, the same per-sample shape), for k > 0; the case itself for k = 0."""
+    if k == 0:
+        return case
+    extra_x = case.x[:k] * 0.75 + (case.x[-1:] if case.x.shape[0] else 0)
+    x = np.concatenate([case.x, extra_x.astype(case.x.dtype)])
+    dy = np.concatenate([case.dy, case.dy[:k][::-1]])
+    return case._replace(x=np.ascontiguousarray(x), dy=np.ascontiguousarray(dy))
+
+
 def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: str) -> CheckResult:
     """Forward and backward on one instance after :data:`PRECEDING_CALLS` others on other
     batches: that pair must equal what a fresh instance computes on the same batch (a layer
@@ -241,6 +260,10 @@ def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: s
     first, second = cases[:2]
     second = second._replace(gamma=first.gamma, beta=first.beta, eps=first.eps)
     before = [first, *cases[2 : 1 + PRECEDING_CALLS]]
+    if not options.compiled_shapes:
+        # batches of other sizes among them: a workspace or count kept from a call of another
+        # batch size shows (a compiled target would compile a program per new size)
+        before = [_grown(case, k + 1) for k, case in enumerate(before)]
     c = first.x.shape[1]
     try:
         fresh = evaluate(proc, second)
@@ -310,7 +333,7 @@ def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: s
         "documents (its first step is plain BN)"
         if mixed is not None
         else f"the forward/backward after {len(before)} others on one instance equals a "
-        "fresh instance's"
+        "fresh instance's" + _sizes_text(before, second)
     )
     return CheckResult(check_id, "pass", cmps[worst].ulp, cmps[worst].budget, message=said)
 

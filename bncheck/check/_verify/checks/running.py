@@ -244,7 +244,8 @@ def check_running_and_eval(
     shape[1] = options.channels or shape[1]
     c = shape[1]
     m = int(np.prod(shape)) // c
-    batches = [rng.normal(3.0, 2.0, size=tuple(shape)).astype(dtype) for _ in range(5)]
+    batches = [rng.normal(3.0, 2.0, size=tuple(shape)).astype(dtype) for _ in range(RUNNING_STEPS)]
+    between = rng.normal(3.0, 2.0, size=tuple(shape)).astype(dtype)
     try:
         proc.call("new", c, dtype, 1e-5, ndim)
         params = (rng.uniform(0.5, 2, c).astype(dtype), rng.normal(size=c).astype(dtype))
@@ -256,10 +257,12 @@ def check_running_and_eval(
         if not lazy:
             state_vector(s0, "running_mean", c), state_vector(s0, "running_var", c)
         observed = []
-        for x in batches:
+        for k, x in enumerate(batches):
             proc.call("forward", x, True, names=("x",))
             s, _ = proc.call("state")
             observed.append((state_vector(s, "running_mean", c), state_vector(s, "running_var", c)))
+            if k == EVAL_BETWEEN:
+                _eval_between(proc, between)
     except TargetError as exc:
         return [_fail(i, str(exc)) for i in ids]
     if lazy:
@@ -290,10 +293,31 @@ def check_running_and_eval(
         running.message = (
             running.message + "; " if running.message else ""
         ) + f"judged by {declared!r}, the convention the framework documents"
-    results = [running, *check_eval(proc, rng, c, tuple(shape), dtype, ids[1:], form)]
+    results = [
+        running,
+        *check_eval(proc, rng, c, tuple(shape), dtype, ids[1:], form, seen=batches[-1]),
+    ]
     if not lazy:
         results[0] = _instances_apart(proc, results[0], s0, c, dtype, ndim)
     return results
+
+
+#: training batches the running check follows (a schedule that changes after more is not
+#: seen; the check's message says how many it followed)
+RUNNING_STEPS = 12
+#: after which training batch (0-based) an eval forward runs between the training ones: eval
+#: must leave training as it was (a counter it advances changes later cumulative updates)
+EVAL_BETWEEN = 2
+
+
+def _eval_between(proc: TargetProcess, x: np.ndarray) -> None:
+    """An eval forward between training batches; what it returns is the eval check's to judge
+    (an error here is left for that check to meet), what it changes the running check sees."""
+    try:
+        proc.call("forward", x, False, names=("x",))
+    except TargetError as exc:
+        if exc.fatal:
+            raise
 
 
 def _instances_apart(
@@ -418,10 +442,10 @@ def _judge_running(
     kept = "" if form == "var" else f"; the layer keeps the running {FORMS[form][0]}"
     if scores[best] <= 1.0:
         msg = (
-            f"follows {_label(best, momenta[best[0]])}{inferred}{kept}"
+            f"follows {_label(best, momenta[best[0]])}{inferred}{kept}; "
             if declared == "any" or inferred or kept
             else ""
-        )
+        ) + f"{len(batches)} training batches followed"
         return CheckResult(check_id, "pass", scores[best], 1.0, unit="×budget", message=msg), form
     diagnosis: list[str] = []
     if _frozen(s0, observed):
@@ -589,9 +613,11 @@ def check_eval(
     dtype: str,
     ids: list[str],
     form: str = "var",
+    seen: np.ndarray | None = None,
 ) -> list[CheckResult]:
     """eval and eval-state; ``form``: what the layer keeps as its running spread statistic
-    (fitted by the running check), turned into the variance the truth normalises with."""
+    (fitted by the running check), turned into the variance the truth normalises with;
+    ``seen``: a batch the layer was trained on, evaluated too (:func:`_eval_again`)."""
     x = rng.normal(-1.0, 0.5, size=shape).astype(dtype)
     try:
         before, _ = proc.call("state")
@@ -660,8 +686,108 @@ def check_eval(
         )
     else:
         st = CheckResult(ids[1], "pass")
-    ev, st = _eval_with_grad(proc, x, c, ev, st)
+    ev, st = _eval_with_grad(proc, x, c, ev, st, rng)
+    ev = _eval_again(proc, x if seen is None else seen, c, dtype, ev, form, "seen")
+    ev = _eval_again(proc, x, c, dtype, ev, form, "loaded", rng)
     return [_eval_after_training(proc, rng, x, c, shape, dtype, ev, form, before), st]
+
+
+def _eval_again(
+    proc: TargetProcess,
+    x: np.ndarray,
+    c: int,
+    dtype: str,
+    ev: CheckResult,
+    form: str,
+    how: str,
+    rng: np.random.Generator | None = None,
+) -> CheckResult:
+    """One more eval, judged as the first: ``how`` "seen", on a batch the layer was trained on
+    (a layer answering from a memo of its inputs gives that batch's train output); "loaded",
+    after new running statistics are written into the layer as a checkpoint load writes them
+    (``set_running``: a layer whose eval uses a value derived from its statistics that only
+    training refreshes is stale; targets whose statistics bncheck cannot write skip it)."""
+    if ev.status != "pass":
+        return ev
+    now: dict[str, Any] | None = None
+    try:
+        if how == "loaded":
+            assert rng is not None
+            now, _ = proc.call("state")
+            rm, rv = state_vector(now, "running_mean", c), state_vector(now, "running_var", c)
+            try:
+                proc.call(
+                    "set_running",
+                    (rm.astype(np.float64) + rng.normal(0.0, 0.5, c)).astype(rm.dtype),
+                    (rv.astype(np.float64) * rng.uniform(1.5, 3.0, c)).astype(rv.dtype),
+                )
+            except TargetError as exc:
+                if exc.fatal:
+                    raise
+                return ev  # statistics it cannot have written: judged by the first eval
+        state, _ = proc.call("state")
+        y, _ = proc.call("forward", x, False, names=("x",))
+        rm, rv = state_vector(state, "running_mean", c), state_vector(state, "running_var", c)
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return _fail(ev.id, f"an eval {_AGAIN[how]}: {exc}")
+    except (BatchNormError, ValueError, TypeError):
+        return ev
+    if not isinstance(y, np.ndarray) or y.shape != x.shape or y.dtype.kind != "f":
+        return _fail(ev.id, f"an eval {_AGAIN[how]} returned {type(y).__name__}")
+    gamma, beta = _maybe_vec(state, "gamma", c), _maybe_vec(state, "beta", c)
+    eps_state = state.get("eps")
+    eps = float(eps_state) if isinstance(eps_state, (int, float)) and eps_state > 0 else 1e-5
+    xw = x.astype(np.float64)
+    if form != "var":
+        rv = as_variance(rv, form, eps)
+    with np.errstate(all="ignore"):
+        truth = exact_inference(xw, gamma, beta, rm, rv, eps=eps, spec=BATCH_NORM)
+    cmp = compare(y, truth, "y", np.dtype(dtype), x=xw, eps=eps, spec=BATCH_NORM)
+    if cmp.passed:
+        return ev
+    found = diagnose_eval(xw, gamma, beta, rm, rv, eps, y)
+    if now is not None and _stale(y, xw, now, c, eps, form):
+        found.ids = ["eval-stale"]  # it is the eval of the statistics held before the load
+    return CheckResult(
+        ev.id,
+        "fail",
+        cmp.ulp,
+        cmp.budget,
+        message=f"an eval {_AGAIN[how]} is off by {cmp.ulp:.3g} ulp (budget {cmp.budget:.3g}) "
+        "from gamma·(x − running_mean)/sqrt(running_var + eps) + beta with the statistics the "
+        "layer holds (its eval of a fresh batch was right)",
+        worst_entries=worst_entries(y, truth),
+        diagnosis=found.ids,
+    )
+
+
+def _stale(y: Any, xw: np.ndarray, before: dict[str, Any], c: int, eps: float, form: str) -> bool:
+    """Whether ``y`` is the eval output of the statistics and parameters in ``before`` (an
+    earlier state of the layer): an eval that kept what it computed then."""
+    rm, rv = state_vector(before, "running_mean", c), state_vector(before, "running_var", c)
+    if form != "var":
+        rv = as_variance(rv, form, eps)
+    with np.errstate(all="ignore"):
+        old = exact_inference(
+            xw,
+            _maybe_vec(before, "gamma", c),
+            _maybe_vec(before, "beta", c),
+            rm,
+            rv,
+            eps=eps,
+            spec=BATCH_NORM,
+        )
+    return bool(compare(y, old, "y", y.dtype, x=xw, eps=eps, spec=BATCH_NORM).passed)
+
+
+#: what each later eval of :func:`_eval_again` is, for its messages
+_AGAIN = {
+    "seen": "of a batch the layer was trained on",
+    "loaded": "after new running statistics were written into the layer (as a checkpoint load "
+    "writes them)",
+}
 
 
 def _eval_after_training(
@@ -713,22 +839,7 @@ def _eval_after_training(
             if ev.worst is None or cmp.ulp <= ev.worst
             else CheckResult(ev.id, "pass", cmp.ulp, cmp.budget)
         )
-    diagnosis: list[str] = []
-    old_rm, old_rv = state_vector(first, "running_mean", c), state_vector(first, "running_var", c)
-    if form != "var":
-        old_rv = as_variance(old_rv, form, eps)
-    with np.errstate(all="ignore"):
-        stale = exact_inference(
-            xw,
-            _maybe_vec(first, "gamma", c),
-            _maybe_vec(first, "beta", c),
-            old_rm,
-            old_rv,
-            eps=eps,
-            spec=BATCH_NORM,
-        )
-    if compare(y, stale, "y", np.dtype(dtype), x=xw, eps=eps, spec=BATCH_NORM).passed:
-        diagnosis = ["eval-stale"]
+    diagnosis = ["eval-stale"] if _stale(y, xw, first, c, eps, form) else []
     return CheckResult(
         ev.id,
         "fail",
@@ -748,7 +859,12 @@ _WITH_GRAD = "with gradient recording on (torch.is_grad_enabled(), as for input 
 
 
 def _eval_with_grad(
-    proc: TargetProcess, x: np.ndarray, c: int, ev: CheckResult, st: CheckResult
+    proc: TargetProcess,
+    x: np.ndarray,
+    c: int,
+    ev: CheckResult,
+    st: CheckResult,
+    rng: np.random.Generator | None = None,
 ) -> list[CheckResult]:
     """An autograd target's eval once more with gradient recording on (its adapter has
     ``eval_grad``; others raise and keep ``ev``, ``st``): a layer that picks batch statistics
@@ -761,10 +877,18 @@ def _eval_with_grad(
         if exc.fatal:
             raise
         return [ev, st]
+    dy = (rng or np.random.default_rng(0)).normal(size=x.shape).astype(x.dtype)
+    grads: Any = None
     try:
         before, _ = proc.call("state")
         y, _ = proc.call("forward", x, False, names=("x",))
         after, _ = proc.call("state")
+        try:  # the backward of that eval forward: what fine-tuning with a frozen BN runs
+            grads, _ = proc.call("backward", dy, names=("dy",))
+        except TargetError as exc:
+            if exc.fatal:
+                raise
+            grads = f"{exc}"
         proc.call("eval_grad", False)
         rm, rv = state_vector(before, "running_mean", c), state_vector(before, "running_var", c)
     except TargetError as exc:
@@ -795,6 +919,8 @@ def _eval_with_grad(
         )
     elif ev.status == "pass" and ev.worst is not None and cmp.ulp > ev.worst:
         ev = CheckResult(ev.id, "pass", cmp.ulp, cmp.budget)
+    if ev.status == "pass":
+        ev = _eval_backward(ev, grads, xw, dy, gamma, rm, rv, eps)
     changed = [
         k
         for k in ("running_mean", "running_var", "gamma", "beta")
@@ -807,6 +933,73 @@ def _eval_with_grad(
             diagnosis=["state-updated-in-eval"],
         )
     return [ev, st]
+
+
+def _eval_backward(
+    ev: CheckResult,
+    grads: Any,
+    xw: np.ndarray,
+    dy: np.ndarray,
+    gamma: Any,
+    rm: np.ndarray,
+    rv: np.ndarray,
+    eps: float,
+) -> CheckResult:
+    """The backward after an autograd target's eval forward (recording gradients) against the
+    eval-mode gradients, the statistics being constants there: dx = gamma·dy/sqrt(rv + eps),
+    dgamma = Σ dy·(x − rm)/sqrt(rv + eps), dbeta = Σ dy. A backward that raises there is not
+    judged (the eval forward was); one that answers is, as a layer fine-tuned with frozen BN
+    statistics uses it. The truth: float64 terms, each parameter sum exactly rounded
+    (``math.fsum``)."""
+    if not (isinstance(grads, (tuple, list)) and len(grads) == 3):
+        return ev
+    dt = np.dtype(dy.dtype)
+    c = xw.shape[1]
+    shape = (1, c) + (1,) * (xw.ndim - 2)
+    dyw = dy.astype(np.float64)
+    g = np.ones(c) if gamma is None else np.asarray(gamma, np.float64)
+    inv = 1.0 / np.sqrt(np.asarray(rv, np.float64) + eps)
+    x_hat = (xw - np.asarray(rm, np.float64).reshape(shape)) * inv.reshape(shape)
+
+    def per_channel(a: np.ndarray) -> np.ndarray:
+        cols = np.moveaxis(a, 1, -1).reshape(-1, c)
+        return np.array([math.fsum(cols[:, k]) for k in range(c)])
+
+    truth = {
+        "dx": dyw * (g * inv).reshape(shape),
+        "dgamma": per_channel(dyw * x_hat),
+        "dbeta": per_channel(dyw),
+    }
+    bad = []
+    for name, got in zip(("dx", "dgamma", "dbeta"), grads, strict=True):
+        if got is None:
+            continue  # a parameter the target has not
+        if not isinstance(got, np.ndarray) or got.size != truth[name].size:
+            bad.append(f"{name} is {type(got).__name__}")
+            continue
+        with np.errstate(all="ignore"):
+            cmp = compare(
+                got.reshape(truth[name].shape),
+                truth[name],
+                name,
+                dt,
+                x=xw,
+                eps=eps,
+                spec=BATCH_NORM,
+                dy=dyw,
+                gamma=g,
+            )
+        if not cmp.passed:
+            bad.append(f"{name} off by {cmp.ulp:.3g} ulp (budget {cmp.budget:.3g})")
+    if not bad:
+        return ev
+    return _fail(
+        ev.id,
+        f"the backward of an eval forward {_WITH_GRAD}: {'; '.join(bad)}, from the eval-mode "
+        "gradients dx = gamma·dy/sqrt(running_var + eps), dgamma = Σ dy·x_hat, dbeta = Σ dy "
+        "(the running statistics are constants there); a backward that uses the batch "
+        "statistics' formula after eval() is wrong for fine-tuning with frozen BN",
+    )
 
 
 def _float32_eval(y: Any, truth: Any, xw: np.ndarray, eps: float) -> bool:

@@ -135,6 +135,7 @@ OPS = frozenset(
         "unstash",
         "eval_grad",
         "find_running",
+        "set_running",
     }
 )
 #: calls only some adapters answer (the others raise AttributeError, which the caller reads as
@@ -142,7 +143,8 @@ OPS = frozenset(
 #: ``stash``/``unstash`` (keep the last forward's cache aside, and bring it back: targets whose
 #: backward takes the cache its forward returned), ``eval_grad`` (eval with gradient recording
 #: on: autograd targets), ``find_running(ndim)`` (family targets: what keeps running
-#: statistics, "" for nothing)
-OPTIONAL_OPS = frozenset({"probe", "stash", "unstash", "eval_grad", "find_running"})
+#: statistics, "" for nothing), ``set_running(mean, var)`` (write the running statistics the
+#: layer holds, as a checkpoint load does: layers whose statistics bncheck found)
+OPTIONAL_OPS = frozenset({"probe", "stash", "unstash", "eval_grad", "find_running", "set_running"})
 #: the calls the parent may make of a synchronized adapter
 SYNC_OPS = frozenset({"start", "run"})

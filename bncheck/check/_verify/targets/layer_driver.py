@@ -256,6 +256,14 @@ class LayerDriver:
                     if value.dtype != wanted:
                         set_new(self.obj, slot, value.detach().to(wanted))
 
+    def set_running(self, mean: Any, var: Any) -> None:
+        """Write the running statistics where the layer holds them (a torch buffer is filled
+        in place, as ``load_state_dict`` does); AttributeError without any found."""
+        if self.running is None:
+            raise AttributeError("no running statistics found to write")
+        for slot, value in zip(self.running, (mean, var), strict=True):
+            slot.set(self.obj, np.asarray(value).copy())
+
     def set_params(self, gamma: Any, beta: Any) -> None:
         if self.params is None:
             return
