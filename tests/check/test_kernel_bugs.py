@@ -75,8 +75,10 @@ class AutogradFake:
     with gradient recording on; ``by_grad`` makes it pick batch statistics (and update its
     running ones) by gradient recording instead of by its mode, as the planted bug does."""
 
-    def __init__(self, by_grad: bool) -> None:
+    def __init__(self, by_grad: bool, train_formula: bool = False) -> None:
         self.by_grad = by_grad
+        self.train_formula = train_formula
+        self.x: Any = None
         self.grad = False
         self.state = {
             "running_mean": np.array([0.1, -0.2, 0.3]),
@@ -93,8 +95,27 @@ class AutogradFake:
             return None, []
         if op == "state":
             return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}, []
-        assert op == "forward" and args[1] is False
+        if op == "set_running":
+            s["running_mean"], s["running_var"] = (np.array(a, np.float64) for a in args)
+            return None, []
+        if op == "backward":  # of the last eval forward: the eval-mode gradients (or, planted,
+            dy = np.asarray(args[0], np.float64)  # the batch statistics' formula)
+            inv = 1.0 / np.sqrt(s["running_var"] + 1e-5)
+            x_hat = (self.x - s["running_mean"]) * inv
+            dx = s["gamma"] * inv * dy
+            if self.train_formula:
+                dx = dx - s["gamma"] * inv * (dy.mean(0) + x_hat * (dy * x_hat).mean(0))
+            return (dx, (dy * x_hat).sum(0), dy.sum(0)), []
+        if op == "set_params":
+            s["gamma"], s["beta"] = (np.array(a, np.float64) for a in args)
+            return None, []
+        assert op == "forward"
         x = np.asarray(args[0], np.float64)
+        if args[1] is True:  # a training forward: PyTorch's update of the running statistics
+            s["running_mean"] = 0.9 * s["running_mean"] + 0.1 * x.mean(axis=0)
+            s["running_var"] = 0.9 * s["running_var"] + 0.1 * x.var(axis=0, ddof=1)
+            return x, []
+        self.x = x
         mean, var = s["running_mean"], s["running_var"]
         if self.by_grad and self.grad:
             mean, var = x.mean(axis=0), x.var(axis=0)
@@ -113,6 +134,22 @@ def test_an_eval_chosen_by_gradient_recording_fails_eval_and_eval_state() -> Non
     fake = AutogradFake(by_grad=False)
     ok = check_eval(fake, np.random.default_rng(0), C, SHAPE, "float64", ids)
     assert [r.status for r in ok] == ["pass", "pass"] and fake.grad is False
+
+
+def test_a_backward_after_eval_using_the_training_formula_fails_eval() -> None:
+    """The backward of an eval forward (recording gradients) must be the eval-mode one (the
+    statistics are constants there): one using the batch statistics' formula fails eval."""
+    ids = ["eval/2d/float64", "eval-state/2d/float64"]
+    ev, st = check_eval(
+        AutogradFake(by_grad=False, train_formula=True),
+        np.random.default_rng(0),
+        C,
+        SHAPE,
+        "float64",
+        ids,
+    )
+    assert (ev.status, st.status) == ("fail", "pass")
+    assert "backward of an eval forward" in ev.message and "dx off" in ev.message
 
 
 def test_an_adapter_without_autograd_keeps_its_one_eval() -> None:

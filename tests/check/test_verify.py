@@ -90,6 +90,8 @@ MORE = [
     (f"{V}:workspace_cache", "any", "older-cache", "cache-overwritten"),
     (f"{V}:workspace_output", "any", "no-mutation", "output-overwritten"),
     (f"{V}:debias_from_one", "zero-debiased", "running", "debias-nonzero-start"),
+    (f"{V}:eval_folded_once", "torch", "eval", "eval-stale"),
+    (f"{V}:pooled_running", "torch", "running", "running-stats-shared"),
 ]
 WRONG += MORE
 

@@ -1,7 +1,7 @@
 """A BN layer the BN discovery refuses (its backward, ``grad``, gives its parameters'
-gradients in a dict keyed by its own names ``g``/``b``) and the family path reaches: it keeps
-running statistics (``state``) and a keyword-only train flag, which must never be called
-"not applicable"."""
+gradients in a dict keyed by their positions, ``"0"``/``"1"``, which name no parameter) and the
+family path reaches: it keeps running statistics (``state``) and a keyword-only train flag,
+which must never be called "not applicable"."""
 
 from __future__ import annotations
 
@@ -33,4 +33,4 @@ class Norm:
         dy.shape[0]
         gg = dy * self.params["g"]
         dx = inv * (gg - gg.mean(0) - xh * (gg * xh).mean(0))
-        return dx, {"g": (dy * xh).sum(0), "b": dy.sum(0)}
+        return dx, {"0": (dy * xh).sum(0), "1": dy.sum(0)}

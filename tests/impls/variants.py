@@ -328,3 +328,57 @@ class OutputBufferLayer:
 
 def output_buffer_layer(c: int) -> OutputBufferLayer:
     return OutputBufferLayer(c)
+
+
+class FoldedOnceLayer(EvalLayer):
+    """Right in training and at its first eval; eval's scale and shift are folded from gamma,
+    beta and the running statistics at that first eval and kept, whatever changes after."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features)
+        self.folded: Any = None
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        if train:
+            return super().forward(x, train)
+        if self.folded is None:
+            scale = self.gamma / np.sqrt(self.running_var + self.eps)
+            self.folded = (scale, self.beta - self.running_mean * scale)
+        scale, shift = self.folded
+        return np.asarray(x * _b(scale, x) + _b(shift, x))
+
+
+def eval_folded_once(c: int) -> FoldedOnceLayer:
+    return FoldedOnceLayer(c)
+
+
+#: running statistics kept per width in one module-level pool, updated in place: every layer of
+#: a width shares them (the planted mistake of :func:`pooled_running`)
+_POOL: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+class PooledRunningLayer(EvalLayer):
+    """Right on one instance; its running statistics are the pool's arrays for its width, so a
+    new layer starts from what an earlier one left."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features)
+        if num_features not in _POOL:
+            _POOL[num_features] = (np.zeros(num_features), np.ones(num_features))
+        self.running_mean, self.running_var = _POOL[num_features]
+
+    def forward(self, x: np.ndarray, train: bool = True) -> np.ndarray:
+        if not train:
+            return super().forward(x, train)
+        ax = _axes(x)
+        m = x.size // x.shape[1]
+        self.running_mean *= 0.9
+        self.running_mean += 0.1 * x.mean(axis=ax)
+        self.running_var *= 0.9
+        self.running_var += 0.1 * x.var(axis=ax) * m / (m - 1)
+        y, self.cache = _forward(x, self.gamma, self.beta, self.eps)
+        return np.asarray(y)
+
+
+def pooled_running(c: int) -> PooledRunningLayer:
+    return PooledRunningLayer(c)
