@@ -257,12 +257,18 @@ def check_running_and_eval(
         if not lazy:
             state_vector(s0, "running_mean", c), state_vector(s0, "running_var", c)
         observed = []
+        between_state: dict[str, Any] | None = None
         for k, x in enumerate(batches):
             proc.call("forward", x, True, names=("x",))
             s, _ = proc.call("state")
             observed.append((state_vector(s, "running_mean", c), state_vector(s, "running_var", c)))
             if k == EVAL_BETWEEN:
-                _eval_between(proc, between)
+                between_state = s
+                if _eval_between(proc, between, s, c):
+                    # its eval moved the statistics (eval-state's to fail): the running check
+                    # judges the training before it, not a sequence the eval changed
+                    batches = batches[: k + 1]
+                    break
     except TargetError as exc:
         return [_fail(i, str(exc)) for i in ids]
     if lazy:
@@ -295,7 +301,17 @@ def check_running_and_eval(
         ) + f"judged by {declared!r}, the convention the framework documents"
     results = [
         running,
-        *check_eval(proc, rng, c, tuple(shape), dtype, ids[1:], form, seen=batches[-1]),
+        *check_eval(
+            proc,
+            rng,
+            c,
+            tuple(shape),
+            dtype,
+            ids[1:],
+            form,
+            seen=batches[-1],
+            earlier=between_state,
+        ),
     ]
     if not lazy:
         results[0] = _instances_apart(proc, results[0], s0, c, dtype, ndim)
@@ -310,14 +326,18 @@ RUNNING_STEPS = 12
 EVAL_BETWEEN = 2
 
 
-def _eval_between(proc: TargetProcess, x: np.ndarray) -> None:
+def _eval_between(proc: TargetProcess, x: np.ndarray, before: dict[str, Any], c: int) -> bool:
     """An eval forward between training batches; what it returns is the eval check's to judge
-    (an error here is left for that check to meet), what it changes the running check sees."""
+    (an error here is left for that check to meet), what it changes the running check sees.
+    Whether it changed the running statistics themselves (eval-state's failure)."""
     try:
         proc.call("forward", x, False, names=("x",))
+        after, _ = proc.call("state")
     except TargetError as exc:
         if exc.fatal:
             raise
+        return False
+    return not all(_same(before.get(k), after.get(k)) for k in ("running_mean", "running_var"))
 
 
 def _instances_apart(
@@ -614,10 +634,13 @@ def check_eval(
     ids: list[str],
     form: str = "var",
     seen: np.ndarray | None = None,
+    earlier: dict[str, Any] | None = None,
 ) -> list[CheckResult]:
     """eval and eval-state; ``form``: what the layer keeps as its running spread statistic
     (fitted by the running check), turned into the variance the truth normalises with;
-    ``seen``: a batch the layer was trained on, evaluated too (:func:`_eval_again`)."""
+    ``seen``: a batch the layer was trained on, evaluated too (:func:`_eval_again`);
+    ``earlier``: the layer's state at an earlier eval (the running check's), against which a
+    wrong eval is tried as ``eval-stale``."""
     x = rng.normal(-1.0, 0.5, size=shape).astype(dtype)
     try:
         before, _ = proc.call("state")
@@ -649,6 +672,8 @@ def check_eval(
         ev = CheckResult(ids[0], "pass", cmp.ulp, cmp.budget)
     else:
         found = diagnose_eval(xw, gamma, beta, rm, rv, eps, y)
+        if not found.ids and earlier is not None and _stale(y, xw, earlier, c, eps, form):
+            found.ids = ["eval-stale"]  # what an earlier eval computed, kept
         if not found.ids and _float32_eval(y, truth, xw, eps):
             found.ids = ["float32-arithmetic"]
             found.fitted = (

@@ -262,7 +262,12 @@ class LayerDriver:
         if self.running is None:
             raise AttributeError("no running statistics found to write")
         for slot, value in zip(self.running, (mean, var), strict=True):
-            slot.set(self.obj, np.asarray(value).copy())
+            old = slot.get(self.obj)
+            if isinstance(old, np.ndarray) and old.flags.writeable and old.size == np.size(value):
+                # into the array the layer holds, as load_state_dict copies into its buffers
+                np.copyto(old, np.asarray(value).reshape(old.shape), casting="unsafe")
+            else:
+                slot.set(self.obj, np.asarray(value).copy())
 
     def set_params(self, gamma: Any, beta: Any) -> None:
         if self.params is None:
