@@ -478,3 +478,16 @@ def test_a_bn_layer_reached_by_the_family_path_has_running_and_eval_not_checked(
     status = {c.id: c.status for c in report.checks}
     assert status["running"] == "not-checked" and status["eval"] == "not-checked", status
     assert report.result == "incomplete"
+
+
+def test_float16_asked_for_a_family_target_is_not_checked_and_never_a_pass() -> None:
+    """``--dtypes float64,float16`` on a correct LayerNorm: the float64 checks pass, the float16
+    ones are not run (bncheck does not check the family in float16 yet), so the verification
+    is incomplete; it used to be skipped and the result a PASS."""
+    report = bncheck.verify(
+        f"{FAMILY}:layernorm", ndims=(2,), dtypes=("float64", "float16"), timeout=20
+    )
+    status = {c.id: c.status for c in report.checks}
+    assert status["forward/2d/float64"] == "pass"
+    assert status["forward/2d/float16"] == status["backward/2d/float16"] == "not-checked"
+    assert report.result == "incomplete"
