@@ -1337,11 +1337,32 @@ def check_eval(proc: TargetProcess, member: Member, ndim: int, kind: str) -> lis
     except TargetError as exc:
         return [*rows, CheckResult("eval", "fail", message=str(exc))]
     same = np.array_equal(np.asarray(y_train), np.asarray(y_eval))
+    if same:  # as inference runs it too: eval under torch.no_grad()
+        try:
+            proc.call("eval_grad", False)
+            y_quiet, _ = proc.call("forward", case.x, False, names=("x",))
+            proc.call("eval_grad", True)
+        except TargetError as exc:
+            if exc.fatal:
+                raise
+            y_quiet = None  # an adapter without the choice: its one eval stands
+        if y_quiet is not None and not np.array_equal(np.asarray(y_train), np.asarray(y_quiet)):
+            rows.append(
+                CheckResult(
+                    "eval",
+                    "fail",
+                    message="eval mode under torch.no_grad() changes the output of a "
+                    "normalization without running statistics (with gradient recording on it "
+                    "does not): an inference path of its own",
+                )
+            )
+            return rows
     rows.append(
         CheckResult(
             "eval",
             "pass" if same else "fail",
-            message="eval output = train output (no running statistics)"
+            message="eval output = train output (no running statistics), with gradient "
+            "recording on and under torch.no_grad()"
             if same
             else "eval mode changes the output of a normalization without running statistics",
         )

@@ -992,6 +992,8 @@ class FamilyTorch(FamilyAdapter):
         #: for an instance the user passed: what of it is checked (its class, at the checks'
         #: sizes), said in the mapping
         self.instance_note = ""
+        #: eval forwards record gradients (False: under torch.no_grad(), :meth:`eval_grad`)
+        self.grad_in_eval = True
 
     def mapping(self) -> list[str]:
         config = dict(self.config, affine=True) if self.rank is not None else self.config
@@ -1054,9 +1056,16 @@ class FamilyTorch(FamilyAdapter):
         self.x_shape = tuple(x.shape)
         self._ensure(self.x_shape)
         self.module.train(train)
-        self.x_t = torch.from_numpy(np.array(self._to_target(x))).requires_grad_(True)
-        self.y_t = self.module(self.x_t)
+        record = train or self.grad_in_eval
+        self.x_t = torch.from_numpy(np.array(self._to_target(x))).requires_grad_(record)
+        with torch.enable_grad() if record else torch.no_grad():
+            self.y_t = self.module(self.x_t)
         return np.array(self._from_target(self.y_t.detach().numpy()))
+
+    def eval_grad(self, on: bool) -> None:
+        """Eval forwards with gradient recording on (True, the default) or under
+        ``torch.no_grad()`` (False), as inference runs them."""
+        self.grad_in_eval = bool(on)
 
     def _tracks(self) -> bool:
         return bool(self.config.get("track_running_stats")) and self.rank is not None
