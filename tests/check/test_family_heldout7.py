@@ -9,9 +9,12 @@ memory only, in float16 only, and hostile rows. The misses fixed:
   float16 in float16: skipped, so a PASS. Asked for and not run, its checks are not checked
   now, and the result INCOMPLETE;
 - row 17, an RMSNorm module dropping its weight in eval under ``torch.no_grad()`` only: eval
-  ran with gradient recording on alone. It runs under ``torch.no_grad()`` as well now.
+  ran with gradient recording on alone. It runs under ``torch.no_grad()`` as well now;
+- row 16, a LayerNorm pair whose cache shares a workspace the next forward of its shape
+  reuses: the family had no older-cache check. Function pairs of the family have one now, as
+  the BN's (``cache-overwritten``).
 
-Left: row 16 (the family has no older-cache check yet: a workspace two forwards share), row 6
+Left: row 6
 (a JAX GroupNorm compiled out of memory under the 4096 MB limit, reported as a failure), row 8
 (``--axis -1`` not applied to a hand-written Flax linen module). Float64 unless a row says
 otherwise (tests/heldout.py)."""
@@ -75,6 +78,7 @@ ROWS: list[Any] = [
         None,
         marks=T,
     ),
+    pytest.param("16", "ln_workspace.py:layernorm", LAYER, "fail", "cache-overwritten", None),
     pytest.param("17", "rms_infer_path.py:RMSNorm", RMS, "fail", "", None, marks=T),
 ]
 
@@ -89,6 +93,9 @@ def test_each_held_out_target_gets_its_verdict(
     only: set[str] | None,
 ) -> None:
     report, _ = verdict(CORPUS, row, target, options, result, named, only)
+    if row == "16":  # the older cache, and nothing else
+        failed = {c.id.split("/")[0] for c in report.checks if c.status == "fail"}
+        assert failed == {"older-cache"}, failed
     if row == "17":  # eval under torch.no_grad(), and nothing else
         failed = [c.id for c in report.checks if c.status == "fail"]
         assert failed == ["eval"], failed

@@ -1317,6 +1317,45 @@ def _eval_uses_instance_stats(proc: TargetProcess, ndim: int, dtype: str) -> boo
     return dist <= FIT_MATCH
 
 
+def check_older_cache(
+    proc: TargetProcess, member: Member, ndim: int, options: Options
+) -> CheckResult:
+    """``older-cache/<n>d/float64`` for a function pair: its backward with the cache of a first
+    forward, called after a second forward of the same shape, gives the bits it gives right
+    after the first (a cache sharing a workspace the next forward reuses does not)."""
+    check_id = str(CheckId("older-cache", ndim, "float64"))
+    first, second = make_cases(member, ndim, "float64", options.seed, 1)[:2]
+    x2 = second.x if second.x.shape == first.x.shape else first.x[::-1].copy()
+    try:
+        alone = _run(proc, member, first.x, first.gamma, first.beta, _eps(), first.dy)[1:]
+        _run(proc, member, first.x, first.gamma, first.beta, _eps(), None)
+        proc.call("stash")
+        proc.call("forward", x2, True, names=("x",))
+        proc.call("unstash")
+        grads, _ = proc.call("backward", first.dy, names=("dy",))
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return CheckResult(check_id, "fail", message=str(exc))
+    differ = [
+        n
+        for n, a, b in zip(("dx", "dgamma", "dbeta"), alone, grads, strict=True)
+        if not (a is None and b is None)
+        and not np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+    ]
+    if not differ:
+        return CheckResult(check_id, "pass")
+    return CheckResult(
+        check_id,
+        "fail",
+        message="backward with the cache of a first forward, called after a second forward of "
+        f"the same shape, gives other {', '.join(differ)} than right after the first forward: "
+        "the cache shares memory (a workspace reused per shape) that the second forward "
+        "overwrote",
+        diagnosis=["cache-overwritten"],
+    )
+
+
 def check_eval(proc: TargetProcess, member: Member, ndim: int, kind: str) -> list[CheckResult]:
     why = f"not applicable: {member} keeps no running statistics" + (
         " (a function has no eval mode)"
@@ -1555,6 +1594,8 @@ def _run_ranks(
         if "float64" in options.dtypes:
             checks.append(check_fd(proc, member, ndim, options))
             checks.append(check_identities(proc, member, ndim, options))
+        if kind == "functional":
+            checks.append(check_older_cache(proc, member, ndim, options))
     if ranks:
         checks += check_running(proc, member, ranks, kind, options)
     _backward_only(checks)

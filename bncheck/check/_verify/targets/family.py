@@ -443,6 +443,16 @@ class FamilyFunctional(FamilyAdapter):
     #: whether the backward takes the cache first, ``bwd(residuals, g)`` (JAX's custom_vjp
     #: convention), rather than ``bwd(dout, cache)``; None until its first call decides
     cache_first: bool | None = None
+    #: a cache set aside by :meth:`stash`
+    stashed: Any = None
+
+    def stash(self) -> None:
+        """Keep the last forward's cache aside (the older-cache check)."""
+        self.stashed = self.cache
+
+    def unstash(self) -> None:
+        """Hand the stashed cache to the next backward, as a caller holding two does."""
+        self.cache = self.stashed
 
     def _backward_call(self, dy: Any) -> Any:
         """The backward's result on ``dy``, in the argument order it takes: (dout, cache) or
