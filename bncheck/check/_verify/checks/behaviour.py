@@ -12,6 +12,7 @@ from bncheck.check._verify.checks.case import (
     STAGE_CHECKS,
     Run,
     absent_params,
+    compare_outputs,
     evaluate,
     judged_outputs,
     noted,
@@ -212,11 +213,62 @@ def check_identities(proc: TargetProcess, options: Options, ndim: int) -> CheckR
         )
     broken = [name for name, (err, bound) in tests.items() if np.any(err > bound)]
     worst = max(float(np.max(err / bound)) for err, bound in tests.values())
+    try:
+        broken += _edges(proc, case)
+    except TargetError as exc:
+        broken.append(f"an edge case: {exc}")
     if broken:
         return _fail(
-            check_id, "violated: " + ", ".join(broken), worst=worst, budget=1.0, unit="×budget"
+            check_id, "violated: " + "; ".join(broken), worst=worst, budget=1.0, unit="×budget"
         )
-    return CheckResult(check_id, "pass", worst, 1.0, unit="×budget")
+    return CheckResult(check_id, "pass", worst, 1.0, unit="×budget", message=_EDGES_SAID)
+
+
+#: what the identities check says it also ran (:func:`_edges`)
+_EDGES_SAID = "also dy = 0, a gamma of 0 and a constant channel, each against the truth"
+
+
+def _edges(proc: TargetProcess, case: BNCase) -> list[str]:
+    """Edge inputs every BN meets in training, each run on a fresh instance and judged: dy = 0
+    (every gradient exactly 0, none NaN), a channel whose gamma is 0 (a pruned or
+    zero-initialised scale: y = beta there, its dx 0) and a channel whose values are all
+    equal (variance 0: y = beta, dx = gamma·(dy − mean dy)/sqrt(eps)), the last two against the
+    truth within the usual budgets. What fails, described; [] when all hold."""
+    broken: list[str] = []
+    zero = case._replace(dy=np.zeros_like(case.dy))
+    run = evaluate(proc, zero)
+    if run.error is not None:
+        broken.append(f"with dy = 0: {run.error}")
+    else:
+        nonzero = [
+            n
+            for n in ("dx", "dgamma", "dbeta")
+            if getattr(run, n) is not None and np.any(np.asarray(getattr(run, n)) != 0)
+        ]
+        if nonzero:
+            broken.append(f"with dy = 0, {', '.join(nonzero)} not 0")
+    gamma = np.array(case.gamma, copy=True)
+    gamma[0] = 0
+    flat = np.array(case.x, copy=True)
+    flat[:, 0, ...] = case.x.flat[0]
+    for what, edge in (
+        ("with gamma = 0 in channel 0", case._replace(gamma=gamma)),
+        ("with channel 0 constant (variance 0)", case._replace(x=flat)),
+    ):
+        run = evaluate(proc, edge)
+        if run.error is not None:
+            broken.append(f"{what}: {run.error}")
+            continue
+        names = tuple(n for stage in STAGE_CHECKS for n in judged_outputs(stage, run))
+        cmps = compare_outputs(edge, run, names)
+        off = [
+            f"{n} off by {cmps[n].ulp:.3g} ulp (budget {cmps[n].budget:.3g})"
+            for n in names
+            if not cmps[n].passed
+        ]
+        if off:
+            broken.append(f"{what}, {', '.join(off)}")
+    return broken
 
 
 # -- the second call on one instance -----------------------------------------------------------
