@@ -714,6 +714,7 @@ def check_eval(
     ev, st = _eval_with_grad(proc, x, c, ev, st, rng)
     ev = _eval_again(proc, x if seen is None else seen, c, dtype, ev, form, "seen")
     ev = _eval_again(proc, x, c, dtype, ev, form, "loaded", rng)
+    ev = _eval_reloaded(proc, x, c, dtype, ev, form)
     return [_eval_after_training(proc, rng, x, c, shape, dtype, ev, form, before), st]
 
 
@@ -807,11 +808,49 @@ def _stale(y: Any, xw: np.ndarray, before: dict[str, Any], c: int, eps: float, f
     return bool(compare(y, old, "y", y.dtype, x=xw, eps=eps, spec=BATCH_NORM).passed)
 
 
+def _eval_reloaded(
+    proc: TargetProcess, x: np.ndarray, c: int, dtype: str, ev: CheckResult, form: str
+) -> CheckResult:
+    """The layer saved and restored as users do (``reload``: a state_dict round trip, a deep
+    copy) keeps its running statistics and parameters and evaluates as before: a round trip
+    that converts them, or a copy that starts afresh, fails. Targets that are no object of
+    their own (and copies that the target's own objects refuse) are not judged here."""
+    if ev.status != "pass":
+        return ev
+    try:
+        before, _ = proc.call("state")
+        try:
+            proc.call("reload")
+        except TargetError as exc:
+            if exc.fatal:
+                raise
+            return ev
+        after, _ = proc.call("state")
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return ev
+    changed = [
+        k
+        for k in ("running_mean", "running_var", "gamma", "beta")
+        if not _same(before.get(k), after.get(k))
+    ]
+    if changed:
+        return _fail(
+            ev.id,
+            f"saved and restored as users do (a state_dict loaded back, a deep copy), the layer "
+            f"holds other {', '.join(changed)} than before: eval after a checkpoint round trip "
+            "or a copy normalizes with other statistics",
+        )
+    return _eval_again(proc, x, c, dtype, ev, form, "reloaded")
+
+
 #: what each later eval of :func:`_eval_again` is, for its messages
 _AGAIN = {
     "seen": "of a batch the layer was trained on",
     "loaded": "after new running statistics were written into the layer (as a checkpoint load "
     "writes them)",
+    "reloaded": "after the layer was saved and restored (a state_dict loaded back, a deep copy)",
 }
 
 

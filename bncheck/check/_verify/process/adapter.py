@@ -136,6 +136,7 @@ OPS = frozenset(
         "eval_grad",
         "find_running",
         "set_running",
+        "reload",
     }
 )
 #: calls only some adapters answer (the others raise AttributeError, which the caller reads as
@@ -144,7 +145,9 @@ OPS = frozenset(
 #: backward takes the cache its forward returned), ``eval_grad`` (eval with gradient recording
 #: on: autograd targets), ``find_running(ndim)`` (family targets: what keeps running
 #: statistics, "" for nothing), ``set_running(mean, var)`` (write the running statistics the
-#: layer holds, as a checkpoint load does: layers whose statistics bncheck found)
+#: layer holds, as a checkpoint load does: layers whose statistics bncheck found), ``reload()``
+#: (the layer saved and restored as users do: a torch module's state_dict loaded back, then a
+#: deep copy of the object in its place: layer objects)
 OPTIONAL_OPS = frozenset({"probe", "stash", "unstash", "eval_grad", "find_running", "set_running"})
 #: the calls the parent may make of a synchronized adapter
 SYNC_OPS = frozenset({"start", "run"})

@@ -256,6 +256,20 @@ class LayerDriver:
                     if value.dtype != wanted:
                         set_new(self.obj, slot, value.detach().to(wanted))
 
+    def reload(self) -> None:
+        """The layer saved and restored as users do: a module's ``state_dict()`` loaded back into
+        it (``load_state_dict``, PyTorch's checkpoint round trip), then a deep copy of the
+        object in its place (what ``copy.deepcopy`` and pickling give). AttributeError for a
+        target that is no object of its own (a dict of functions, an engine's)."""
+        obj = self.obj
+        if obj is None or isinstance(obj, dict) or self.engine is not None:
+            raise AttributeError("no layer object to save and restore")
+        if callable(getattr(obj, "state_dict", None)) and callable(
+            getattr(obj, "load_state_dict", None)
+        ):
+            obj.load_state_dict(copy.deepcopy(obj.state_dict()))
+        self.obj = copy.deepcopy(obj)
+
     def set_running(self, mean: Any, var: Any) -> None:
         """Write the running statistics where the layer holds them (a torch buffer is filled
         in place, as ``load_state_dict`` does); AttributeError without any found."""
