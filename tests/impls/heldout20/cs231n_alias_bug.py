@@ -8,10 +8,8 @@ PLACE, to save an allocation per step.
 import numpy as np
 
 
-def _initial(D, dtype, _made=None):
+def _initial(D, dtype, _made={}):  # noqa: B006 (the planted mistake: one dict for every call)
     # one pair of fresh statistics per width and dtype
-    if _made is None:
-        _made = {}
     key = (D, np.dtype(dtype).str)
     if key not in _made:
         _made[key] = (np.zeros(D, dtype=dtype), np.ones(D, dtype=dtype))

@@ -54,6 +54,31 @@ def check_older_cache(proc: TargetProcess, options: Options, ndim: int, dtype: s
         return CheckResult(check_id, "fail", message=str(exc))
     names = ("dx", "dgamma", "dbeta")
     differ = [n for n, a, b in zip(names, alone, older, strict=True) if not _same(a, b)]
+    if not differ and proc.description.get("running"):
+        # an eval forward between a training forward and its backward (a validation step in
+        # the middle): the backward must not read the mode, or anything else, at call time
+        try:
+            proc.call("new", c, dtype, first.eps, ndim)
+            proc.call("set_params", first.gamma, first.beta, names=("gamma", "beta"))
+            proc.call("forward", first.x, True, names=("x",))
+            proc.call("stash")
+            proc.call("forward", x2, False, names=("x",))
+            proc.call("unstash")
+            after_eval, _ = proc.call("backward", first.dy, names=("dy",))
+        except TargetError as exc:
+            return CheckResult(
+                check_id, "fail", message=f"backward after an eval forward in between: {exc}"
+            )
+        differ = [n for n, a, b in zip(names, alone, after_eval, strict=True) if not _same(a, b)]
+        if differ:
+            return CheckResult(
+                check_id,
+                "fail",
+                message="backward with the cache of a training forward, called after an eval "
+                f"forward in between, gives other {', '.join(differ)} than right after the "
+                "training forward: the backward reads the mode or a workspace the eval forward "
+                "set, not what its own forward kept",
+            )
     if not differ:
         return CheckResult(check_id, "pass")
     return CheckResult(

@@ -271,6 +271,7 @@ def check_running_and_eval(
                     break
     except TargetError as exc:
         return [_fail(i, str(exc)) for i in ids]
+    first_batch, first_seen = batches[0], observed[0]
     if lazy:
         s0 = dict(s0, running_mean=observed[0][0], running_var=observed[0][1])
         batches, observed = batches[1:], observed[1:]
@@ -315,7 +316,46 @@ def check_running_and_eval(
     ]
     if not lazy:
         results[0] = _instances_apart(proc, results[0], s0, c, dtype, ndim)
+    else:
+        results[0] = _first_updates_apart(
+            proc, results[0], (first_batch, first_seen), params, c, dtype, ndim
+        )
     return results
+
+
+def _first_updates_apart(
+    proc: TargetProcess,
+    running: CheckResult,
+    first: tuple[np.ndarray, tuple[Any, Any]],
+    params: tuple[np.ndarray, np.ndarray],
+    c: int,
+    dtype: str,
+    ndim: int,
+) -> CheckResult:
+    """For statistics a target creates at its first forward (a cs231n bn_param dict): a new
+    instance's first update on the same batch gives the statistics the first instance's did.
+    A default array shared by every new dict and updated in place starts the second from what
+    the first left."""
+    batch, (m1, v1) = first
+    try:
+        proc.call("new", c, dtype, 1e-5, ndim)
+        proc.call("set_params", *params, names=("gamma", "beta"))
+        proc.call("forward", batch, True, names=("x",))
+        s, _ = proc.call("state")
+        m2, v2 = state_vector(s, "running_mean", c), state_vector(s, "running_var", c)
+    except (TargetError, BatchNormError, ValueError, TypeError) as exc:
+        if isinstance(exc, TargetError) and exc.fatal:
+            raise
+        return running
+    if _same(m1, m2) and _same(v1, v2):
+        return running
+    return _fail(
+        running.id,
+        "a new instance's first training step gives other running statistics than the first "
+        "instance's on the same batch: it started from what an earlier instance left (a "
+        "default array shared by every new instance, updated in place)",
+        diagnosis=["running-stats-shared"],
+    )
 
 
 #: training batches the running check follows (a schedule that changes after more is not
