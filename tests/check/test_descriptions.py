@@ -77,7 +77,7 @@ def test_text_from_the_target_is_cut_and_cannot_redraw_the_terminal() -> None:
         {
             "kind": "k" * 100,
             "mapping": ["a\x1b[2Jb\rc\nd", "x" * 400] + ["m"] * 20,
-            "rank_errors": {i: "e" * 500 for i in range(6)},
+            "rank_errors": {i: "e" * 700 for i in range(6)},
         }
     )
     assert got.kind == "k" * 60  # room for "sync-flax.linen (4 CPU devices, jax.shard_map)"
@@ -85,7 +85,8 @@ def test_text_from_the_target_is_cut_and_cannot_redraw_the_terminal() -> None:
     assert got.mapping[1] == "x" * 300
     assert len(got.mapping) == 16
     assert list(got.rank_errors) == ["0", "1", "2", "3"]
-    assert all(v == "e" * 400 for v in got.rank_errors.values())
+    # 600: the 300 characters of a message and its last line (targets/common.raised_text)
+    assert all(v == "e" * 600 for v in got.rank_errors.values())
 
 
 @pytest.mark.parametrize("description", [None, [], "a layer", 3])

@@ -486,7 +486,7 @@ def test_own_grad_keys_pairs_the_layers_names_and_nothing_without_two() -> None:
 
 
 def test_returned_records_python_sequences_read_as_outputs_and_as_array_does_not() -> None:
-    from bncheck.check._verify.process import adapter as adapter_module
+    from tests.internals import adapter_protocol as adapter_module
 
     adapter_module.READ_AS_ARRAYS.clear()
     try:

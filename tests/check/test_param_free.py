@@ -161,6 +161,21 @@ haiku_shift_only = hk.transform_with_state(_haiku_net)
 """
 
 
+def _only(source: str, framework: str) -> str:
+    """``source`` with the imports and definitions of the other frameworks left out (each block
+    of it names its framework: nn, hk or keras), so a test needs its framework alone."""
+    marks = {"flax": "nn.", "haiku": "hk.", "keras": "keras."}
+    imports = {
+        "flax": "import flax.linen as nn",
+        "haiku": "import haiku as hk",
+        "keras": "import keras",
+    }
+    blocks = source.strip().split("\n\n\n")
+    body = blocks[1:]  # blocks[0]: the imports
+    kept = [b for b in body if marks[framework] in b]
+    return imports[framework] + "\n\n\n" + "\n\n\n".join(kept) + "\n"
+
+
 @needs("jax")
 @pytest.mark.parametrize(
     ("name", "absent", "kept"),
@@ -176,7 +191,7 @@ def test_a_flax_batchnorm_with_one_affine_parameter_is_checked_with_the_other_at
     is 1 or 0 and its gradient is not asked for (it was a false FAIL, "dgamma is None", with
     the parameter it has left unfound); a correct layer passes, its gradient checked."""
     path = tmp_path / "one_param.py"
-    path.write_text(ONE_PARAM.replace("import haiku as hk\nimport keras\n", ""))
+    path.write_text(_only(ONE_PARAM, "flax"))
     report = verify(f"{path}:{name}", ndims=(2,), dtypes=("float64",))
     assert report.result == "pass", [
         (c.id, c.status, c.message) for c in report.checks if c.status != "pass"
@@ -195,7 +210,7 @@ def test_a_haiku_batchnorm_without_scale_is_failed_for_its_variance_only(
     the gradient checks that do not depend on the variance (finite differences, identities)
     pass, where every one of them failed on "dgamma is None"."""
     path = tmp_path / "one_param.py"
-    path.write_text(ONE_PARAM.replace("import keras\n", ""))
+    path.write_text(_only(ONE_PARAM, "haiku"))
     report = verify(f"{path}:haiku_shift_only", ndims=(2,), dtypes=("float64",))
     status = _checks(report)
     assert status["forward/2d/float64"] == "fail" and "one-pass-variance" in _named(report)
@@ -206,7 +221,7 @@ def test_a_haiku_batchnorm_without_scale_is_failed_for_its_variance_only(
 @needs("keras")
 def test_a_keras_batchnormalization_without_scale_checks_its_beta(tmp_path: Any) -> None:
     path = tmp_path / "one_param.py"
-    path.write_text(ONE_PARAM.replace("import flax.linen as nn\nimport haiku as hk\n", ""))
+    path.write_text(_only(ONE_PARAM, "keras"))
     report = verify(f"{path}:keras_shift_only", ndims=(2,), dtypes=("float32",))
     status = _checks(report)
     assert status["backward/2d/float32"] == "pass", [

@@ -314,16 +314,6 @@ class JaxAdapter:
         self.params, self.stats, self.last = self.cur.params, self.cur.stats, None
         return self.state()
 
-    def set_running(self, mean: Any, var: Any) -> None:
-        """Write the running statistics into the state the steps carry; AttributeError when
-        none were found."""
-        if self.cur is None or self.cur.stat_paths is None:
-            raise AttributeError("no running statistics found to write")
-        for path, value in zip(self.cur.stat_paths, (mean, var), strict=True):
-            old = get_at(self.stats, path)
-            new = self.cur.put(np.asarray(value).reshape(np.shape(old)), like=old)
-            self.stats = set_at(self.stats, path, new)
-
     def set_params(self, gamma: Any, beta: Any) -> None:
         assert self.cur is not None
         if self.cur.param_paths is None:
