@@ -19,8 +19,9 @@ The misses fixed, each by a check that now exercises the condition for any targe
 - row 16, a process-wide memo of inputs: eval of a batch the layer was trained on.
 
 Row 15 (wrong 1.5 s after its first call) is left out here: its verdict depends on how fast
-the machine runs the checks. Not fixed: row 8 (output buffers keeping the dtype of an instance's first call; bncheck builds
-one instance per dtype, as PyTorch refuses mixed dtypes), row 9 is acceptable as scored.
+the machine runs the checks. Not fixed: row 8 (output buffers keeping the dtype of an
+instance's first call; bncheck builds one instance per dtype, as PyTorch refuses mixed
+dtypes), row 9 is acceptable as scored.
 Float64 unless a row says otherwise (tests/heldout.py)."""
 
 from __future__ import annotations
