@@ -36,7 +36,7 @@ def _hidden(batches: list[np.ndarray], d: float, start: tuple[float, float]) -> 
 
 def _judge(observed: Any, batches: Any, declared: str, momentum: float = 0.99) -> Any:
     s0 = {"running_mean": np.zeros(C), "running_var": np.ones(C)}
-    result, _ = judge_running(
+    result, _, _ = judge_running(
         "running/2d/float64", s0, batches, observed, M, momentum, declared, 1e-5
     )
     return result

@@ -322,7 +322,8 @@ def check_second_call(proc: TargetProcess, options: Options, ndim: int, dtype: s
     if not options.compiled_shapes:
         # batches of other sizes among them: a workspace or count kept from a call of another
         # batch size shows (a compiled target would compile a program per new size)
-        before = [_grown(case, k + 1) for k, case in enumerate(before)]
+        # (the last of the judged size: a buffer reused per shape is then overwritten)
+        before = [_grown(case, k + 1) for k, case in enumerate(before[:-1])] + before[-1:]
     c = first.x.shape[1]
     try:
         fresh = evaluate(proc, second)

@@ -320,7 +320,12 @@ def check_running_and_eval(
         results[0] = _first_updates_apart(
             proc, results[0], (first_batch, first_seen), params, c, dtype, ndim
         )
-    if results[0].status == "pass" and held is not None and not options.compiled_shapes:
+    if (
+        results[0].status == "pass"
+        and held is not None
+        and not options.compiled_shapes
+        and statistics == "batch"  # an InstanceNorm's sets would be of one value
+    ):
         # last: it makes its own instance (not for a target that compiles per shape)
         results[0] = _running_small(
             proc, results[0], options, ndim, dtype, held, given, statistics, declared

@@ -148,6 +148,8 @@ OPS = frozenset(
 #: layer holds, as a checkpoint load does: layers whose statistics bncheck found), ``reload()``
 #: (the layer saved and restored as users do: a torch module's state_dict loaded back, then a
 #: deep copy of the object in its place: layer objects)
-OPTIONAL_OPS = frozenset({"probe", "stash", "unstash", "eval_grad", "find_running", "set_running"})
+OPTIONAL_OPS = frozenset(
+    {"probe", "stash", "unstash", "eval_grad", "find_running", "set_running", "reload"}
+)
 #: the calls the parent may make of a synchronized adapter
 SYNC_OPS = frozenset({"start", "run"})

@@ -447,12 +447,14 @@ class FamilyFunctional(FamilyAdapter):
     stashed: Any = None
 
     def stash(self) -> None:
-        """Keep the last forward's cache aside (the older-cache check)."""
-        self.stashed = self.cache
+        """Keep what the last forward left for its backward aside (the older-cache check): its
+        cache, and the inputs a backward that takes them again is handed."""
+        self.stashed = (self.cache, dict(self.last_inputs), self.x_shape)
 
     def unstash(self) -> None:
-        """Hand the stashed cache to the next backward, as a caller holding two does."""
-        self.cache = self.stashed
+        """Hand the stashed forward's cache and inputs to the next backward, as a caller
+        holding two does."""
+        self.cache, self.last_inputs, self.x_shape = self.stashed
 
     def _backward_call(self, dy: Any) -> Any:
         """The backward's result on ``dy``, in the argument order it takes: (dout, cache) or
