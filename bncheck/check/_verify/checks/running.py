@@ -438,6 +438,8 @@ def _running_small(
 #: training batches the running check follows (a schedule that changes after more is not
 #: seen; the check's message says how many it followed)
 RUNNING_STEPS = 12
+#: the training steps a zero-debiased start is fitted on (:func:`_debias_start`)
+DEBIAS_STEPS = 5
 #: after which training batch (0-based) an eval forward runs between the training ones: eval
 #: must leave training as it was (a counter it advances changes later cumulative updates)
 EVAL_BETWEEN = 2
@@ -613,7 +615,11 @@ def _judge_running(
             diagnosis = ["eval-eps-in-running-var"]
     fitted = ""
     if not diagnosis and form == "var" and statistics == "batch":
-        fitted = _debias_start(batches, observed, m, momentum, a, wanted, start)
+        # fitted on the first steps, where a start's share start·d^t/(1 − d^t) is largest
+        # (it decays below a float32 layer's rounding within a dozen steps of d = 0.9)
+        fitted = _debias_start(
+            batches[:DEBIAS_STEPS], observed[:DEBIAS_STEPS], m, momentum, a, wanted, start
+        )
         diagnosis = [DEBIAS_START] if fitted else []
     if not diagnosis and _float32_only(observed, start):
         narrow = np.dtype(np.float32)
