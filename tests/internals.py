@@ -183,6 +183,12 @@ tests/check/test_tolerances_table.py)
         ``bncheck.check._verify.checks.running._judge_running``: the running check's verdict on
         a trajectory (tests/check/test_framework_conventions.py: the documented conventions,
         the debiasing fit, float32 arithmetic named).
+    running_after_reset, frozen_edges, layer_driver
+        ``bncheck.check._verify.checks.running._running_after_reset`` and
+        ``bncheck.check._verify.checks.behaviour._frozen_edges``: a layer's own reset of its
+        running statistics and its parameters frozen, each judged; ``LayerDriver`` from
+        ``bncheck.check._verify.targets.layer_driver``, whose ``freeze`` and ``reset_running``
+        ops answer for those (tests/check/test_reset_and_freeze.py).
 
 Framework conventions (tests/check/test_framework_conventions.py)
     debias, mixed_train
@@ -278,6 +284,9 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "DEFAULT_BIAS": ("bncheck.check._verify.checks.running", "DEFAULT_BIAS"),
     "running_matches": ("bncheck.check._verify.checks.running", "_matches"),
     "judge_running": ("bncheck.check._verify.checks.running", "_judge_running"),
+    "running_after_reset": ("bncheck.check._verify.checks.running", "_running_after_reset"),
+    "frozen_edges": ("bncheck.check._verify.checks.behaviour", "_frozen_edges"),
+    "layer_driver": ("bncheck.check._verify.targets.layer_driver", "LayerDriver"),
     "debias": ("bncheck.check._verify.diagnosis.debias", None),
     "mixed_train": ("bncheck.check._verify.diagnosis.mixed_train", None),
     "probes": ("bncheck.check._verify.targets.frameworks.probes", None),

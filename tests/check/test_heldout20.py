@@ -12,10 +12,13 @@ checks now create for any target:
 - rows 7 and 14, a ``load_state_dict`` that converts the variance and a deep copy that starts
   afresh: the layer saved and restored as users do must keep its statistics;
 - rows 10 and 15, a path taken for C = 1 and no Bessel correction at m = 2: the running check
-  ends with a fresh instance on one channel and 2 values per channel.
+  ends with a fresh instance on one channel and 2 values per channel;
+- row 6, a ``reset_running_stats()`` that leaves the cumulative counter: the running check
+  resets a trained layer that has one and follows 3 more batches from there;
+- row 9, a backward wrong when ``ctx.needs_input_grad`` says a parameter needs none: the
+  identities check freezes gamma, then beta, of an autograd layer and judges dx again.
 
-Left, as bncheck does not call them: row 6 (``reset_running_stats()``) and row 9 (parameters
-with ``requires_grad=False``). Float64 unless a row says otherwise (tests/heldout.py)."""
+Float64 unless a row says otherwise (tests/heldout.py)."""
 
 from __future__ import annotations
 
@@ -41,10 +44,12 @@ ROWS: list[Any] = [
     pytest.param("3", "cs231n_alias_bug.py", KERAS, "fail", "running-stats-shared", None),
     pytest.param("4", "cs231n_mode_bug.py", KERAS, "fail", "", None),
     pytest.param("5", "c_torch_sub.py:MyBatchNorm", TORCH, "pass", "", None, marks=T),
+    pytest.param("6", "reset_cumulative_bug.py:AdaBN", TORCH, "fail", "", None, marks=T),
     pytest.param("7", "load_version_bug.py:ConvertingBN", TORCH, "fail", "", None, marks=T),
     pytest.param(
         "8", "eval_views_bug.py:InferBN", TORCH, "fail", "output-overwritten", None, marks=T
     ),
+    pytest.param("9", "needs_grad_bug.py:FrozenAffineBN", TORCH, "fail", "", None, marks=T),
     pytest.param("10", "c1_running_bug.py:FastBN", TORCH, "fail", "", None, marks=T),
     pytest.param("11", "c_flax.py:BatchNorm", {"axis": -1, **KERAS}, "pass", "", None, marks=J),
     pytest.param(
@@ -70,9 +75,14 @@ def test_each_held_out_target_gets_its_verdict(
 ) -> None:
     report, _ = verdict(CORPUS, row, target, options, result, named, only)
     failed = {c.id.split("/")[0] for c in report.checks if c.status == "fail"}
-    if row in ("2", "12", "16"):  # an edge input of the identities check, nothing else
+    if row in ("2", "9", "12", "16"):  # an edge input of the identities check, nothing else
         assert failed == {"identities"}, failed
-    if row in ("3", "10", "15"):
+    if row in ("3", "6", "10", "15"):
         assert failed == {"running"}, failed
     if row == "4":
         assert failed == {"older-cache"}, failed
+    messages = " ".join(c.message for c in report.checks if c.status == "fail")
+    if row == "6":
+        assert "after reset_running_stats()" in messages, messages
+    if row == "9":
+        assert "with gamma frozen" in messages and "with beta frozen" in messages, messages

@@ -221,30 +221,37 @@ def check_identities(
     base_right = edges_to_truth and all(
         c.passed for c in compare_outputs(case, run, names).values()
     )
+    frozen = False
     try:
-        broken += _edges(proc, case, base_right)
+        edges, frozen = _edges(proc, case, base_right)
+        broken += edges
     except TargetError as exc:
         broken.append(f"an edge case: {exc}")
     if broken:
         return _fail(
             check_id, "violated: " + "; ".join(broken), worst=worst, budget=1.0, unit="×budget"
         )
-    return CheckResult(check_id, "pass", worst, 1.0, unit="×budget", message=_EDGES_SAID)
+    said = _EDGES_SAID + (_FROZEN_SAID if frozen else "")
+    return CheckResult(check_id, "pass", worst, 1.0, unit="×budget", message=said)
 
 
 #: what the identities check says it also ran (:func:`_edges`)
 _EDGES_SAID = "also dy = 0, a gamma of 0 and a constant channel, each against the truth"
+#: and for a layer trained by autograd (:func:`_frozen_edges`)
+_FROZEN_SAID = "; and with gamma, then beta, frozen"
 
 
-def _edges(proc: TargetProcess, case: BNCase, base_right: bool) -> list[str]:
+def _edges(proc: TargetProcess, case: BNCase, base_right: bool) -> tuple[list[str], bool]:
     """Edge inputs every BN meets in training, each run on a fresh instance and judged: dy = 0
     (every gradient exactly 0, none NaN), a channel whose gamma is 0 (a pruned or
     zero-initialised scale: y = beta there, its dx 0) and a channel whose values are all
     equal (variance 0: y = beta, dx = gamma·(dy − mean dy)/sqrt(eps)), the last two against the
-    truth within the usual budgets. What fails, described; [] when all hold. Those two are
-    judged against the truth only when the target is right on the case itself
-    (``base_right``): a mistake it makes everywhere is the forward and backward checks' to
-    report, not an edge's; a NaN or an infinity is an edge's whatever else holds."""
+    truth within the usual budgets; and, for a layer trained by autograd, its parameters
+    frozen (:func:`_frozen_edges`). What fails, described ([] when all hold), and whether the
+    frozen runs applied. Those are judged against the truth only when the target is right on
+    the case itself (``base_right``): a mistake it makes everywhere is the forward and
+    backward checks' to report, not an edge's; a NaN or an infinity is an edge's whatever
+    else holds."""
     broken: list[str] = []
     zero = case._replace(dy=np.zeros_like(case.dy))
     run = evaluate(proc, zero)
@@ -281,6 +288,42 @@ def _edges(proc: TargetProcess, case: BNCase, base_right: bool) -> list[str]:
         ]
         if off:
             broken.append(f"{what}, {', '.join(off)}")
+    if base_right:
+        frozen = _frozen_edges(proc, case)
+        if frozen is not None:
+            return broken + frozen, True
+    return broken, False
+
+
+def _frozen_edges(proc: TargetProcess, case: BNCase) -> list[str] | None:
+    """A layer trained by autograd with its gamma, then its beta, frozen as fine-tuning
+    freezes them (``requires_grad_(False)``): dx and the other parameter's gradient do not
+    depend on which parameters train, so they are judged against the truth as before. A
+    backward that reuses the parameters' gradients inside dx and skips them when they are
+    not asked for shows here. Targets that cannot be frozen (a backward of their own) are
+    asked: None."""
+    try:
+        proc.call("new", case.x.shape[1], case.x.dtype.name, case.eps, case.x.ndim)
+        proc.call("freeze", ["gamma", "beta"])
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return None  # parameters with no such switch (a backward of its own): does not apply
+    broken: list[str] = []
+    for frozen in (("gamma",), ("beta",)):
+        run = evaluate(proc, case, frozen=frozen)
+        if run.error is not None:
+            broken.append(f"with {frozen[0]} frozen (requires_grad False): {run.error}")
+            continue
+        names = tuple(n for stage in STAGE_CHECKS for n in judged_outputs(stage, run))
+        cmps = compare_outputs(case, run, names)
+        off = [
+            f"{n} off by {cmps[n].ulp:.3g} ulp (budget {cmps[n].budget:.3g})"
+            for n in names
+            if not cmps[n].passed
+        ]
+        if off:
+            broken.append(f"with {frozen[0]} frozen (requires_grad False), {', '.join(off)}")
     return broken
 
 

@@ -103,8 +103,12 @@ def param(state: dict[str, Any], key: str, fallback: Any, c: int) -> Any:
     return value.reshape(c)
 
 
-def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run:
-    """Train-mode forward (and backward) of a fresh target instance on ``case``.
+def evaluate(
+    proc: TargetProcess, case: BNCase, *, backward: bool = True, frozen: tuple[str, ...] = ()
+) -> Run:
+    """Train-mode forward (and backward) of a fresh target instance on ``case``; ``frozen``:
+    the parameters ("gamma", "beta") frozen before the forward (the ``freeze`` op: autograd
+    layers), whose gradients the run then holds as None.
 
     Non-fatal target errors (raised, bad outputs) come back in ``Run.error``; fatal ones
     (hang, exit, flood) propagate as TargetError.
@@ -123,6 +127,8 @@ def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run
         beta = param(state, "beta", case.beta, c)
         eps_state = state.get("eps")
         eps = stated_eps(eps_state, case.eps)
+        if frozen:
+            proc.call("freeze", list(frozen))
         stage = "forward"
         y, mut = proc.call("forward", case.x, True, names=("x",))
         mutated += [f"forward: {n}" for n in mut]
@@ -136,7 +142,7 @@ def evaluate(proc: TargetProcess, case: BNCase, *, backward: bool = True) -> Run
                     f"backward gave {type(grads).__name__}; expected (dx, dgamma, dbeta)"
                 )
             dx = validate("dx", grads[0], case.x.shape, case.x.dtype, notes)
-            dgamma, dbeta = param_grads(proc, grads, c, case.x.dtype, notes)
+            dgamma, dbeta = param_grads(proc, grads, c, case.x.dtype, notes, frozen)
     except TargetError as exc:
         if exc.fatal:
             raise
@@ -162,11 +168,17 @@ def absent_params(proc: TargetProcess) -> frozenset[str]:
 
 
 def param_grads(
-    proc: TargetProcess, grads: Any, c: int, dtype: np.dtype[Any], notes: list[str]
+    proc: TargetProcess,
+    grads: Any,
+    c: int,
+    dtype: np.dtype[Any],
+    notes: list[str],
+    frozen: tuple[str, ...] = (),
 ) -> tuple[Any, Any]:
     """(dgamma, dbeta) of a backward's (dx, dgamma, dbeta), each validated, or None where the
-    target has not that parameter (:func:`absent_params`) and gave None for it."""
-    absent = absent_params(proc)
+    target has not that parameter (:func:`absent_params`) or it was frozen, and gave None for
+    it."""
+    absent = absent_params(proc) | frozenset(frozen)
     return tuple(  # type: ignore[return-value]
         None
         if param in absent and value is None

@@ -8,8 +8,10 @@ repeats exactly (``eval-state``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -315,6 +317,20 @@ def check_running_and_eval(
         ),
     ]
     if not lazy:
+        if held is not None and results[0].status == "pass":
+            judge = functools.partial(
+                _judge_running,
+                ids[0],
+                m=m,
+                momentum=momentum,
+                declared=declared,
+                eps=eps,
+                input_dtype=np.dtype(dtype),
+                given_form=given if isinstance(given, str) and given in FORMS else "",
+                statistics=statistics,
+                held=held,
+            )
+            results[0] = _running_after_reset(proc, results[0], s0, c, batches[:3], judge)
         results[0] = _instances_apart(proc, results[0], s0, c, dtype, ndim)
     else:
         results[0] = _first_updates_apart(
@@ -331,6 +347,63 @@ def check_running_and_eval(
             proc, results[0], options, ndim, dtype, held, given, statistics, declared
         )
     return results
+
+
+def _running_after_reset(
+    proc: TargetProcess,
+    running: CheckResult,
+    s0: dict[str, Any],
+    c: int,
+    batches: list[np.ndarray],
+    judge: Callable[..., tuple[CheckResult, str, Any]],
+) -> CheckResult:
+    """The trained layer's own reset of its running statistics (``reset_running_stats()``,
+    the ``reset_running`` op), as users call it before re-estimating them: the statistics go
+    back to a new instance's, and the training batches after it follow the convention the
+    main sequence followed, from that start (a counter of a cumulative average that the
+    reset left, a variance reset to 0, show here). Layers without one are not asked."""
+    try:
+        try:
+            proc.call("reset_running")
+        except TargetError as exc:
+            if exc.fatal:
+                raise
+            return running  # no reset of its own: does not apply
+        start, _ = proc.call("state")
+        observed = []
+        for x in batches:
+            proc.call("forward", x, True, names=("x",))
+            s, _ = proc.call("state")
+            observed.append((state_vector(s, "running_mean", c), state_vector(s, "running_var", c)))
+        reset = (state_vector(start, "running_mean", c), state_vector(start, "running_var", c))
+    except (TargetError, BatchNormError, ValueError, TypeError) as exc:
+        if isinstance(exc, TargetError) and exc.fatal:
+            raise
+        return _fail(running.id, f"after reset_running_stats(), a training step failed: {exc}")
+    fresh = (state_vector(s0, "running_mean", c), state_vector(s0, "running_var", c))
+    if not (_same(reset[0], fresh[0]) and _same(reset[1], fresh[1])):
+        return _fail(
+            running.id,
+            "reset_running_stats() left other running statistics than a new instance starts "
+            f"with (mean {_vector_text(reset[0])}, variance {_vector_text(reset[1])}; a new "
+            f"instance's: {_vector_text(fresh[0])}, {_vector_text(fresh[1])})",
+        )
+    again, _, _ = judge(start, [x.astype(np.float64) for x in batches], observed)
+    if again.status == "pass":
+        said = f"{len(batches)} more after reset_running_stats()"
+        return dataclasses.replace(
+            running, message=f"{running.message}; {said}" if running.message else said
+        )
+    return _fail(
+        running.id,
+        "after reset_running_stats(), "
+        + again.message.replace("running statistics after", "the running statistics after", 1),
+        diagnosis=again.diagnosis,
+    )
+
+
+def _vector_text(v: np.ndarray) -> str:
+    return np.array2string(np.asarray(v)[:4], precision=4) + (" ..." if np.size(v) > 4 else "")
 
 
 def _first_updates_apart(

@@ -137,6 +137,8 @@ OPS = frozenset(
         "find_running",
         "set_running",
         "reload",
+        "freeze",
+        "reset_running",
     }
 )
 #: calls only some adapters answer (the others raise AttributeError, which the caller reads as
@@ -147,9 +149,21 @@ OPS = frozenset(
 #: statistics, "" for nothing), ``set_running(mean, var)`` (write the running statistics the
 #: layer holds, as a checkpoint load does: layers whose statistics bncheck found), ``reload()``
 #: (the layer saved and restored as users do: a torch module's state_dict loaded back, then a
-#: deep copy of the object in its place: layer objects)
+#: deep copy of the object in its place: layer objects), ``freeze(names)`` (parameters of an
+#: autograd layer frozen, ``requires_grad_(False)``, until the next ``new``), ``reset_running()``
+#: (the layer's own ``reset_running_stats()``)
 OPTIONAL_OPS = frozenset(
-    {"probe", "stash", "unstash", "eval_grad", "find_running", "set_running", "reload"}
+    {
+        "probe",
+        "stash",
+        "unstash",
+        "eval_grad",
+        "find_running",
+        "set_running",
+        "reload",
+        "freeze",
+        "reset_running",
+    }
 )
 #: the calls the parent may make of a synchronized adapter
 SYNC_OPS = frozenset({"start", "run"})

@@ -160,6 +160,8 @@ class LayerDriver:
         self.passed_y: Any = None
         self.x_t: Any = None
         self.y_t: Any = None
+        #: the parameters ("gamma", "beta") frozen by :meth:`freeze` until the next new()
+        self.frozen: frozenset[str] = frozenset()
 
     # -- building ------------------------------------------------------------------------------
     def _make(self, c: int, dtype: Any, ndim: int = 2) -> Any:
@@ -197,6 +199,7 @@ class LayerDriver:
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
         self.last_ndim = ndim
         self.width = num_features
+        self.frozen = frozenset()
         self.obj = self._make(num_features, np.dtype(dtype), ndim)
         c = num_features
         if self.lazy_params or self.lazy_running:
@@ -270,6 +273,33 @@ class LayerDriver:
             obj.load_state_dict(copy.deepcopy(obj.state_dict()))
         self.obj = copy.deepcopy(obj)
 
+    def freeze(self, names: Any) -> None:
+        """Parameters of a layer trained by autograd frozen as fine-tuning freezes them
+        (``requires_grad_(False)`` on the tensor; ``names``: "gamma" and/or "beta"), until the
+        next new(): the backward gives None for their gradients. AttributeError for a layer
+        with a backward of its own (its parameters have no such switch)."""
+        torch = sys.modules.get("torch")
+        torch_module = getattr(self, "kind", "") == "torch"
+        if torch is None or not (self.autograd or torch_module) or self.params is None:
+            raise AttributeError("freezing applies to the parameters of autograd layers only")
+        chosen = frozenset(str(n) for n in names) & {"gamma", "beta"}
+        for role, slot in zip(("gamma", "beta"), self.params, strict=True):
+            value = slot.get(self.obj)
+            if role in chosen:
+                if not isinstance(value, torch.Tensor) or not value.is_leaf:
+                    raise AttributeError(f"{slot.label()} is no tensor that can be frozen")
+                value.requires_grad_(False)
+        self.frozen = chosen
+
+    def reset_running(self) -> None:
+        """The layer's own reset of its running statistics, as users call it between tasks
+        or before re-estimating them (``reset_running_stats()``: PyTorch's norm layers and the
+        layers written after them). AttributeError for a layer without one."""
+        method = getattr(self.obj, "reset_running_stats", None)
+        if self.obj is None or self.running is None or not callable(method):
+            raise AttributeError("the layer has no reset_running_stats()")
+        method()
+
     def set_running(self, mean: Any, var: Any) -> None:
         """Write the running statistics where the layer holds them (a torch buffer is filled
         in place, as ``load_state_dict`` does); AttributeError without any found."""
@@ -327,10 +357,10 @@ class LayerDriver:
         eval runs under torch.no_grad()."""
         import torch
 
-        for slot in self.params or ():
+        for role, slot in zip(("gamma", "beta"), self.params or (), strict=False):
             value = slot.get(self.obj)
             if isinstance(value, torch.Tensor) and value.is_leaf:
-                value.requires_grad_(True)
+                value.requires_grad_(role not in self.frozen)
         record = train or self.grad_in_eval
         self.x_t = tensor_of(torch, self._to_axis(x)).requires_grad_(record)
         if record:
@@ -436,10 +466,10 @@ class LayerDriver:
                 slot.get(self.obj).grad = None
             self.x_t.grad = None
             self.y_t.backward(tensor_of(torch, self._to_axis(dy)), retain_graph=True)
-            grads = [as_array(slot.get(self.obj).grad) for slot in self.params or ()] or [
-                None,
-                None,
-            ]
+            grads = [
+                None if role in self.frozen else as_array(slot.get(self.obj).grad)
+                for role, slot in zip(("gamma", "beta"), self.params or (), strict=False)
+            ] or [None, None]
             return (
                 self._from_axis(as_array(self.x_t.grad)),
                 self.contracts.per_channel(grads[0], c, "dgamma"),

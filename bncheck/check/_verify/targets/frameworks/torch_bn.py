@@ -159,6 +159,7 @@ class TorchAdapter(LayerAdapter):
         self.width = num_features  # state(): gamma = 1 and beta = 0 where it has none
         tdtype = getattr(torch, dtype)
         self.obj = self._make(num_features, None, ndim).to(tdtype)
+        self.frozen = frozenset()
         for pair in (self.params, self.running):
             for slot in pair or ():
                 value = slot.get(self.obj)
@@ -195,7 +196,10 @@ class TorchAdapter(LayerAdapter):
         c = dy.shape[1]
         grads = [None, None]
         if self.params is not None:
-            grads = [as_array(getattr(s.get(self.obj), "grad", None)) for s in self.params]
+            grads = [
+                None if role in self.frozen else as_array(getattr(s.get(self.obj), "grad", None))
+                for role, s in zip(("gamma", "beta"), self.params, strict=True)
+            ]
         return (
             self._from_axis(as_array(self.x.grad)),
             self.contracts.per_channel(grads[0], c, "dgamma"),
