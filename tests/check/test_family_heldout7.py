@@ -12,12 +12,13 @@ memory only, in float16 only, and hostile rows. The misses fixed:
   ran with gradient recording on alone. It runs under ``torch.no_grad()`` as well now;
 - row 16, a LayerNorm pair whose cache shares a workspace the next forward of its shape
   reuses: the family had no older-cache check. Function pairs of the family have one now, as
-  the BN's (``cache-overwritten``).
+  the BN's (``cache-overwritten``);
+- row 8, ``--axis -1`` was not applied to a hand-written Flax linen module (its own reshape
+  raised on channels-first input): a hand-written Flax or Keras module is handed channels-last
+  input under ``--axis -1`` now, as a hand-written layer is.
 
-Left: row 6
-(a JAX GroupNorm compiled out of memory under the 4096 MB limit, reported as a failure), row 8
-(``--axis -1`` not applied to a hand-written Flax linen module). Float64 unless a row says
-otherwise (tests/heldout.py)."""
+Left: row 6 (a JAX GroupNorm compiled out of memory under the 4096 MB limit, reported as a
+failure). Float64 unless a row says otherwise (tests/heldout.py)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ ROWS: list[Any] = [
         "",
         None,
     ),
+    pytest.param("8", "gn_linen.py:GroupNorm32", {**G4, "axis": -1}, "pass", "", None, marks=J),
     pytest.param("9", "ln_chunked_tail.py:layernorm", LAYER, "fail", "", None),
     pytest.param("11", "gn_fastpath.py:GroupNorm", G4, "fail", "", None),
     pytest.param(

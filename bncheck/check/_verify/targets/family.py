@@ -162,6 +162,10 @@ class FamilyAdapter:
     #: whether the adapter builds the target with constructor arguments guessed from their
     #: names (a hand-written class): a size mismatch it raises is then bncheck's guess
     guessed_build = False
+    #: a hand-written module of a framework driven as the framework's own are (a Flax linen
+    #: module, a Keras layer): --axis -1 applies to it (channels_last), where the framework's
+    #: own classes are given the layout they take
+    hand_written = False
 
     def describe(self) -> dict[str, Any]:
         mapping = self.mapping()
@@ -1571,7 +1575,9 @@ def load_family(target: Any, norm: str | None = None, axis: int = 1) -> FamilyAd
             "flax.linen or Keras norm class, or a hand-written torch.nn.Module)" + why
         )
     if axis == -1:
-        if isinstance(adapter, (FamilyFunctional, FamilyLayer, FamilyTorchModule)):
+        if adapter.hand_written or isinstance(
+            adapter, (FamilyFunctional, FamilyLayer, FamilyTorchModule)
+        ):
             adapter.channels_last = True
         elif isinstance(adapter, FamilyTorch):
             raise LoadError(

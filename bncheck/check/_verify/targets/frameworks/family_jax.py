@@ -369,7 +369,8 @@ class KerasFamily(JaxFamily):
             layer = self._layer(shape)
         finally:
             keras.config.set_dtype_policy(before)
-        layer.build(shape)
+        last = self.channels_last and len(shape) > 2
+        layer.build((shape[0], *shape[2:], shape[1]) if last else shape)
         trainable, fixed = list(layer.trainable_variables), list(layer.non_trainable_variables)
         if self.uses_jax:
             jnp = importlib.import_module("jax.numpy")
@@ -383,8 +384,9 @@ class KerasFamily(JaxFamily):
         mode = {"training": True} if "training" in inspect.signature(layer.call).parameters else {}
 
         def call(train: bool, p: Any, s: Any, x: Any) -> Any:
-            y, new = layer.stateless_call([p[k] for k in names], s, x, **mode)
-            return y, list(new)
+            xin = _moved_last(x) if last else x
+            y, new = layer.stateless_call([p[k] for k in names], s, xin, **mode)
+            return (_moved_first(y) if last else y), list(new)
 
         return (Built if self.uses_jax else TorchBuilt)(call, params, stats, None, None)
 
@@ -416,6 +418,22 @@ class KerasFamily(JaxFamily):
         ]
 
 
+def _moved_last(a: Any) -> Any:
+    """``a`` (N, C, ...) with its channel axis moved last, by its own namespace's moveaxis
+    (a jax or a torch array, inside the traced step)."""
+    return _moveaxis(a)(a, 1, -1)
+
+
+def _moved_first(a: Any) -> Any:
+    return _moveaxis(a)(a, -1, 1)
+
+
+def _moveaxis(a: Any) -> Any:
+    if type(a).__module__.startswith("torch"):
+        return importlib.import_module("torch").movedim
+    return importlib.import_module("jax.numpy").moveaxis
+
+
 def _short(variable: Any) -> str:
     return str(getattr(variable, "name", "")).rsplit("/", 1)[-1]
 
@@ -429,20 +447,21 @@ class FlaxOwnFamily(FlaxFamily):
     gradients by ``jax.vjp``."""
 
     kind = "flax.linen"
+    hand_written = True
 
     def _module(self, shape: tuple[int, ...]) -> tuple[Any, bool]:
         from bncheck.check._verify.targets.family import build_kwargs
 
         if not self.is_class:
             fields = {"epsilon": self.eps} if hasattr(self.target, "epsilon") else {}
-            return self.target.clone(**fields), False
+            return self.target.clone(**fields), self.channels_last
         kwargs = {
             k: v
             for k, v in build_kwargs(self.target, self.member, self.eps, shape).items()
             if k not in ("parent", "name")
         }
         self.built_as = ", ".join(f"{k}={v}" for k, v in kwargs.items())
-        return self.target(**kwargs), False
+        return self.target(**kwargs), self.channels_last
 
     def _make(self, shape: tuple[int, ...], dtype: str) -> Any:
         built = super()._make(shape, dtype)
@@ -466,6 +485,8 @@ class KerasOwnFamily(KerasFamily):
     none of Keras' own): built from its constructor's parameter names as a hand-written layer
     class is, built on the input shape, called statelessly as Keras' own are; gamma and beta
     the weights named gamma/scale/weight and beta/bias/shift."""
+
+    hand_written = True
 
     def _layer(self, shape: tuple[int, ...]) -> Any:
         from bncheck.check._verify.targets.family import build_kwargs
