@@ -236,7 +236,10 @@ def check_identities(
 
 
 #: what the identities check says it also ran (:func:`_edges`)
-_EDGES_SAID = "also dy = 0, a gamma of 0 and a constant channel, each against the truth"
+_EDGES_SAID = (
+    "also dy = 0, a gamma of 0, a constant channel, gamma = 1 with beta = 0 and an input "
+    "already standardized, each against the truth"
+)
 #: and for a layer trained by autograd (:func:`_frozen_edges`)
 _FROZEN_SAID = "; and with gamma, then beta, frozen"
 
@@ -245,8 +248,11 @@ def _edges(proc: TargetProcess, case: BNCase, base_right: bool) -> tuple[list[st
     """Edge inputs every BN meets in training, each run on a fresh instance and judged: dy = 0
     (every gradient exactly 0, none NaN), a channel whose gamma is 0 (a pruned or
     zero-initialised scale: y = beta there, its dx 0) and a channel whose values are all
-    equal (variance 0: y = beta, dx = gamma·(dy − mean dy)/sqrt(eps)), the last two against the
-    truth within the usual budgets; and, for a layer trained by autograd, its parameters
+    equal (variance 0: y = beta, dx = gamma·(dy − mean dy)/sqrt(eps)), gamma = 1 with beta = 0
+    (a new layer's parameters: a fast path for the identity affine step shows) and x already
+    standardized per channel (BN after BN: a path that skips normalizing it shows), the last
+    four against the truth within the usual budgets; and, for a layer trained by autograd, its
+    parameters
     frozen (:func:`_frozen_edges`). What fails, described ([] when all hold), and whether the
     frozen runs applied. Those are judged against the truth only when the target is right on
     the case itself (``base_right``): a mistake it makes everywhere is the forward and
@@ -269,9 +275,19 @@ def _edges(proc: TargetProcess, case: BNCase, base_right: bool) -> tuple[list[st
     gamma[0] = 0
     flat = np.array(case.x, copy=True)
     flat[:, 0, ...] = case.x.flat[0]
+    cols = BATCH_NORM.columns(case.x.astype(np.float64))
+    standard = BATCH_NORM.from_columns((cols - cols.mean(axis=0)) / cols.std(axis=0), case.x.shape)
     for what, edge in (
         ("with gamma = 0 in channel 0", case._replace(gamma=gamma)),
         ("with channel 0 constant (variance 0)", case._replace(x=flat)),
+        (
+            "with gamma = 1 and beta = 0 (a new layer's)",
+            case._replace(gamma=np.ones_like(case.gamma), beta=np.zeros_like(case.beta)),
+        ),
+        (
+            "with x already standardized per channel (mean 0, variance 1: BN after BN)",
+            case._replace(x=standard.astype(case.x.dtype)),
+        ),
     ):
         run = evaluate(proc, edge)
         if run.error is not None:
@@ -289,10 +305,66 @@ def _edges(proc: TargetProcess, case: BNCase, base_right: bool) -> tuple[list[st
         if off:
             broken.append(f"{what}, {', '.join(off)}")
     if base_right:
+        leak = _nan_in_one_channel(proc, case)
+        if leak:
+            broken.append(leak)
         frozen = _frozen_edges(proc, case)
         if frozen is not None:
             return broken + frozen, True
     return broken, False
+
+
+def _nan_in_one_channel(proc: TargetProcess, case: BNCase) -> str:
+    """One NaN in channel 0 of x (a bad sample, an overflow upstream): channel 0's outputs
+    may be NaN, every other channel's y, dx, dgamma and dbeta must still be right (BN keeps
+    channels apart: a scale or a check taken over the whole tensor is not). A target that
+    refuses a non-finite input, or gives outputs it cannot be read from, is not judged. What
+    fails, described, or ""."""
+    if case.x.shape[1] < 2:
+        return ""
+    x = np.array(case.x, copy=True)
+    x[(0, 0) + (0,) * (x.ndim - 2)] = np.nan
+    c = x.shape[1]
+    try:
+        proc.call("new", c, x.dtype.name, case.eps, x.ndim)
+        proc.call("set_params", case.gamma, case.beta, names=("gamma", "beta"))
+        state, _ = proc.call("state")
+        y, _ = proc.call("forward", x, True, names=("x",))
+        grads, _ = proc.call("backward", case.dy, names=("dy",))
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return ""  # a refusal of non-finite input is the target's choice
+    gamma = param(state, "gamma", case.gamma, c)
+    beta = param(state, "beta", case.beta, c)
+    try:
+        eps = stated_eps(state.get("eps"), case.eps)
+    except TargetError:
+        return ""
+    outs = [y, *grads] if isinstance(grads, (tuple, list)) and len(grads) == 3 else []
+    sizes = [x.size, x.size, c, c]
+    if len(outs) != 4 or any(
+        not isinstance(o, np.ndarray) or o.size != n
+        for o, n in zip(outs, sizes, strict=True)
+        if o is not None or n == x.size
+    ):
+        return ""
+    y, dx = (np.asarray(o).reshape(x.shape)[:, 1:] for o in outs[:2])
+    dg, db = (None if o is None else np.asarray(o).reshape(c)[1:] for o in outs[2:])
+    rest = case._replace(
+        x=case.x[:, 1:], gamma=np.asarray(gamma)[1:], beta=np.asarray(beta)[1:], dy=case.dy[:, 1:]
+    )
+    run = Run(y, dx, dg, db, rest.gamma, rest.beta, eps, [])
+    names = tuple(n for stage in STAGE_CHECKS for n in judged_outputs(stage, run))
+    cmps = compare_outputs(rest, run, names)
+    off = [n for n in names if not cmps[n].passed]
+    if not off:
+        return ""
+    return (
+        f"with one NaN in channel 0 of x, the other channels' {', '.join(off)} are wrong "
+        "(not finite or off their truth): a value of one channel reaches the others (a scale "
+        "or a check over the whole tensor)"
+    )
 
 
 def _frozen_edges(proc: TargetProcess, case: BNCase) -> list[str] | None:

@@ -30,7 +30,8 @@ def _same(a: Any, b: Any) -> bool:
 def check_older_cache(proc: TargetProcess, options: Options, ndim: int, dtype: str) -> CheckResult:
     """``older-cache/<n>d/<dtype>``: backward with the first forward's cache, after a second
     forward of the same shape, equals (bit for bit: the target repeats exactly, which the
-    ``repeatable`` check asks) its backward right after the first forward."""
+    ``repeatable`` check asks) its backward right after the first forward; and a second
+    backward from one cache equals the first (a backward writing into its cache does not)."""
     check_id = f"older-cache/{ndim}d/{dtype}"
     if proc.description.get("kind") not in CACHING_KINDS:
         why = "only a functional target hands its cache back to its backward"
@@ -42,7 +43,15 @@ def check_older_cache(proc: TargetProcess, options: Options, ndim: int, dtype: s
         proc.call("new", c, dtype, first.eps, ndim)
         proc.call("set_params", first.gamma, first.beta, names=("gamma", "beta"))
         proc.call("forward", first.x, True, names=("x",))
+        proc.call("stash")
         alone, _ = proc.call("backward", first.dy, names=("dy",))
+        proc.call("unstash")
+        try:
+            again, _ = proc.call("backward", first.dy, names=("dy",))
+        except TargetError as exc:
+            if exc.fatal:
+                raise
+            again = alone  # a cache freed by its backward (as PyTorch frees its graph): allowed
         proc.call("new", c, dtype, first.eps, ndim)
         proc.call("set_params", first.gamma, first.beta, names=("gamma", "beta"))
         proc.call("forward", first.x, True, names=("x",))
@@ -53,6 +62,16 @@ def check_older_cache(proc: TargetProcess, options: Options, ndim: int, dtype: s
     except TargetError as exc:
         return CheckResult(check_id, "fail", message=str(exc))
     names = ("dx", "dgamma", "dbeta")
+    twice = [n for n, a, b in zip(names, alone, again, strict=True) if not _same(a, b)]
+    if twice:
+        return CheckResult(
+            check_id,
+            "fail",
+            message="a second backward from the same cache gives other "
+            f"{', '.join(twice)} than the first: the backward writes into its cache (x_hat "
+            "formed in place in a cached array, say), so a backward run again (gradient "
+            "accumulation, a second loss) is wrong",
+        )
     differ = [n for n, a, b in zip(names, alone, older, strict=True) if not _same(a, b)]
     if not differ and proc.description.get("running"):
         # an eval forward between a training forward and its backward (a validation step in

@@ -226,11 +226,15 @@ def _run(
     beta: Any,
     eps: float,
     dy: np.ndarray | None,
+    frozen: tuple[str, ...] = (),
 ) -> tuple[Any, Any, Any, Any]:
-    """(y, dx, dgamma, dbeta) of one fresh call of the target computing ``member``."""
+    """(y, dx, dgamma, dbeta) of one fresh call of the target computing ``member``;
+    ``frozen``: the parameters frozen before it (the ``freeze`` op of torch targets)."""
     proc.call("variant", member.text())
     proc.call("new", int(x.shape[1]), x.dtype.name, eps, x.ndim)
     proc.call("set_params", gamma, beta, names=("gamma", "beta"))
+    if frozen:
+        proc.call("freeze", list(frozen))
     y, _ = proc.call("forward", x, True, names=("x",))
     if dy is None:
         return y, None, None, None
@@ -1198,14 +1202,102 @@ def check_identities(
     found = identity_errors(member, case, got)
     worst = max(v[0] for v in found.values())
     bad = [k for k, v in found.items() if not v[0] <= 1.0]
+    right = all(e <= b for e, b in judge(member, case, got, _eps()).values())
+    if right:
+        try:
+            bad += _edges(proc, member, case, no_beta, param_free(proc))
+        except TargetError as exc:
+            if exc.fatal:
+                raise
+            bad.append(f"an edge case: {exc}")
+    said = ", ".join(found) + (f"; {_EDGES_SAID}" if right else "")
     return CheckResult(
         check_id,
         "pass" if not bad else "fail",
         worst,
         1.0,
         unit="×budget",
-        message=("violated: " + "; ".join(bad)) if bad else ", ".join(found),
+        message=("violated: " + "; ".join(bad)) if bad else said,
     )
+
+
+#: what the identities check says it also ran (:func:`_edges`)
+_EDGES_SAID = (
+    "also a gamma entry of 0 and a constant set of values (and for a torch target its gamma, "
+    "then its beta, frozen), against the truth"
+)
+
+
+def _edges(
+    proc: TargetProcess, member: Member, case: Case, no_beta: bool, no_params: bool
+) -> list[str]:
+    """Edge inputs a normalization meets in training, each on a fresh instance and judged
+    against the truth like the base case (on which the target was right): a gamma entry of
+    exactly 0 (a zero-initialised residual branch: a backward that recovers x_hat as
+    (y − beta)/gamma gives NaN there) and one set of values all equal (variance 0: dx is
+    gamma·(dy − mean dy)/sqrt(eps) there for the centered members, not 0). What fails,
+    described."""
+    edges: list[tuple[str, Case]] = []
+    if not no_params:
+        gamma = np.array(case.gamma, dtype=np.float64, copy=True)
+        gamma.flat[0] = 0.0
+        edges.append(("with a gamma entry of 0", dataclasses.replace(case, gamma=gamma)))
+    xv = member.view(case.x)
+    spec = member.spec(xv.ndim)
+    cols = spec.columns(xv.astype(np.float64))
+    cols[:, 0] = cols[0, 0]
+    flat = spec.from_columns(cols, xv.shape).reshape(case.x.shape).astype(case.x.dtype)
+    edges.append(
+        ("with one set of values all equal (variance 0)", dataclasses.replace(case, x=flat))
+    )
+    broken = []
+    for what, edge in edges:
+        try:
+            run = _run(proc, member, edge.x, edge.gamma, edge.beta, _eps(), edge.dy)
+            got = _outputs(member, edge, run, no_beta=no_beta, no_params=no_params)
+        except ParamGradsMissing:
+            continue
+        except (TargetError, ValueError) as exc:
+            if isinstance(exc, TargetError) and exc.fatal:
+                raise
+            broken.append(f"{what}: {exc}")
+            continue
+        off = [
+            f"{n} off by {e:.3g} (budget {b:.3g})"
+            for n, (e, b) in judge(member, edge, got, _eps()).items()
+            if not e <= b
+        ]
+        if off:
+            broken.append(f"{what}, {', '.join(off)}")
+    if not no_params and proc.description.get("kind") == "torch":
+        broken += _frozen_edges(proc, member, case, no_beta)
+    return broken
+
+
+def _frozen_edges(proc: TargetProcess, member: Member, case: Case, no_beta: bool) -> list[str]:
+    """A torch target with its gamma, then its beta, frozen as fine-tuning freezes them
+    (``requires_grad_(False)``): dx and the other gradient do not depend on which parameters
+    train, so they are judged against the truth again. A backward that reuses a parameter's
+    gradient inside dx and skips it when it is not asked for shows here."""
+    broken = []
+    for role in ("gamma",) if no_beta else ("gamma", "beta"):
+        try:
+            run = _run(proc, member, case.x, case.gamma, case.beta, _eps(), case.dy, (role,))
+            got = _outputs(member, case, run, partial=True, no_beta=no_beta)
+        except (TargetError, ValueError) as exc:
+            if isinstance(exc, TargetError) and exc.fatal:
+                raise
+            broken.append(f"with {role} frozen (requires_grad False): {exc}")
+            continue
+        got.pop("d" + role, None)
+        off = [
+            f"{n} off by {e:.3g} (budget {b:.3g})"
+            for n, (e, b) in judge(member, case, got, _eps()).items()
+            if not e <= b
+        ]
+        if off:
+            broken.append(f"with {role} frozen (requires_grad False), {', '.join(off)}")
+    return broken
 
 
 def check_running(

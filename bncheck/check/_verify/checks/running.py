@@ -8,6 +8,7 @@ repeats exactly (``eval-state``)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -332,6 +333,17 @@ def check_running_and_eval(
             )
             results[0] = _running_after_reset(proc, results[0], s0, c, batches[:3], judge)
         results[0] = _instances_apart(proc, results[0], s0, c, dtype, ndim)
+        fresh_x = np.random.default_rng([options.seed, 78, ndim]).normal(-1.0, 0.5, size=shape)
+        try:  # a new layer never trained: eval with the statistics it starts with
+            proc.call("new", c, dtype, 1e-5, ndim)
+            proc.call("set_params", *params, names=("gamma", "beta"))
+        except TargetError as exc:
+            if exc.fatal:
+                raise
+        else:
+            results[1] = _eval_again(
+                proc, fresh_x.astype(dtype), c, dtype, results[1], form, "fresh"
+            )
     else:
         results[0] = _first_updates_apart(
             proc, results[0], (first_batch, first_seen), params, c, dtype, ndim
@@ -928,6 +940,7 @@ def check_eval(
     else:
         st = CheckResult(ids[1], "pass")
     ev, st = _eval_with_grad(proc, x, c, ev, st, rng)
+    ev = _eval_backward_own(proc, x, c, ev, rng)
     ev = _eval_again(proc, x if seen is None else seen, c, dtype, ev, form, "seen")
     ev = _eval_again(proc, x, c, dtype, ev, form, "loaded", rng)
     ev = _eval_after_training(proc, rng, x, c, shape, dtype, ev, form, before)
@@ -1069,6 +1082,7 @@ _AGAIN = {
     "loaded": "after new running statistics were written into the layer (as a checkpoint load "
     "writes them)",
     "reloaded": "after the layer was saved and restored (a state_dict loaded back, a deep copy)",
+    "fresh": "of a new layer never trained (with the running statistics it starts with)",
 }
 
 
@@ -1217,6 +1231,49 @@ def _eval_with_grad(
     return [ev, st]
 
 
+def _eval_backward_own(
+    proc: TargetProcess, x: np.ndarray, c: int, ev: CheckResult, rng: np.random.Generator
+) -> CheckResult:
+    """The backward of an eval forward for a target with a backward of its own (a layer
+    written with NumPy, Torch7's ``updateGradInput`` after ``evaluate()``), judged as an
+    autograd target's is (:func:`_eval_backward`) where the target answers it from that eval
+    forward: its dgamma, Σ dy·(x − running_mean)/sqrt(running_var + eps), changes with the
+    eval input. One that raises, or that answers from its last training forward whatever the
+    eval input (a cache kept in training only), does not offer a backward in eval and is not
+    judged; nor is an autograd target here (:func:`_eval_with_grad` judged it)."""
+    if ev.status != "pass":
+        return ev
+    dy = rng.normal(size=x.shape).astype(x.dtype)
+    other = (x * -0.75 + 0.5).astype(x.dtype)  # another eval batch: other x_hat everywhere
+    answers = []
+    try:
+        with contextlib.suppress(TargetError):
+            proc.call("eval_grad", False)  # an autograd target's: not this check's
+            return ev
+        before, _ = proc.call("state")
+        for xe in (x, other):
+            proc.call("forward", xe, False, names=("x",))
+            answers.append(proc.call("backward", dy, names=("dy",))[0])
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return ev  # no backward after an eval forward
+    if not all(isinstance(a, (tuple, list)) and len(a) == 3 for a in answers):
+        return ev
+    first, second = answers[0][1], answers[1][1]
+    if not (isinstance(first, np.ndarray) and isinstance(second, np.ndarray)) or _same(
+        first, second
+    ):
+        return ev  # no dgamma to tell by, or answered from the last training forward
+    gamma = _maybe_vec(before, "gamma", c)
+    rm, rv = state_vector(before, "running_mean", c), state_vector(before, "running_var", c)
+    eps_state = before.get("eps")
+    eps = float(eps_state) if isinstance(eps_state, (int, float)) and eps_state > 0 else 1e-5
+    return _eval_backward(
+        ev, answers[0], x.astype(np.float64), dy, gamma, rm, rv, eps, how="after eval mode"
+    )
+
+
 def _eval_backward(
     ev: CheckResult,
     grads: Any,
@@ -1226,6 +1283,7 @@ def _eval_backward(
     rm: np.ndarray,
     rv: np.ndarray,
     eps: float,
+    how: str = "",
 ) -> CheckResult:
     """The backward after an autograd target's eval forward (recording gradients) against the
     eval-mode gradients, the statistics being constants there: dx = gamma·dy/sqrt(rv + eps),
@@ -1277,7 +1335,8 @@ def _eval_backward(
         return ev
     return _fail(
         ev.id,
-        f"the backward of an eval forward {_WITH_GRAD}: {'; '.join(bad)}, from the eval-mode "
+        f"the backward of an eval forward {how or _WITH_GRAD}: {'; '.join(bad)}, from the "
+        "eval-mode "
         "gradients dx = gamma·dy/sqrt(running_var + eps), dgamma = Σ dy·x_hat, dbeta = Σ dy "
         "(the running statistics are constants there); a backward that uses the batch "
         "statistics' formula after eval() is wrong for fine-tuning with frozen BN",

@@ -1010,6 +1010,8 @@ class FamilyTorch(FamilyAdapter):
         self.instance_note = ""
         #: eval forwards record gradients (False: under torch.no_grad(), :meth:`eval_grad`)
         self.grad_in_eval = True
+        #: the parameters ("gamma", "beta") frozen by :meth:`freeze` until the next new()
+        self.frozen: frozenset[str] = frozenset()
 
     def mapping(self) -> list[str]:
         config = dict(self.config, affine=True) if self.rank is not None else self.config
@@ -1023,11 +1025,27 @@ class FamilyTorch(FamilyAdapter):
 
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
         self.channels, self.ndim = int(num_features), int(ndim)
+        self.frozen = frozenset()
         return super().new(num_features, dtype, eps, ndim)
 
     def reset(self) -> None:
         self.module = None
         self.built_for = ()
+
+    def freeze(self, names: Any) -> None:
+        """gamma and/or beta frozen as fine-tuning freezes them (``requires_grad_(False)``
+        from the next forward on), until the next new(): the backward gives None for their
+        gradients."""
+        self.frozen = frozenset(str(n) for n in names) & {"gamma", "beta"}
+
+    def _torch_param(self, role: str) -> Any:
+        """The module's parameter tensor acting as ``role`` ("gamma" or "beta"), or None."""
+        return getattr(self.module, "weight" if role == "gamma" else "bias", None)
+
+    def _frozen_grad(self, role: str) -> Any:
+        """The gradient of ``role``'s tensor after a backward (None when it is frozen)."""
+        p = None if role in self.frozen else self._torch_param(role)
+        return None if p is None else p.grad
 
     def _build(self, shape: tuple[int, ...]) -> Any:
         m = self.member
@@ -1072,6 +1090,10 @@ class FamilyTorch(FamilyAdapter):
         self.x_shape = tuple(x.shape)
         self._ensure(self.x_shape)
         self.module.train(train)
+        for role in ("gamma", "beta"):
+            p = self._torch_param(role)
+            if isinstance(p, torch.Tensor) and p.is_leaf:
+                p.requires_grad_(role not in self.frozen)
         record = train or self.grad_in_eval
         self.x_t = torch.from_numpy(np.array(self._to_target(x))).requires_grad_(record)
         with torch.enable_grad() if record else torch.no_grad():
@@ -1109,12 +1131,10 @@ class FamilyTorch(FamilyAdapter):
         import torch
 
         self.y_t.backward(torch.from_numpy(np.array(self._to_target(dy))))
-        w = getattr(self.module, "weight", None)
-        b = getattr(self.module, "bias", None)
         return (
             np.array(self._from_target(self.x_t.grad.numpy())),
-            self._grad(None if w is None else w.grad, self.x_shape, "dgamma"),
-            self._grad(None if b is None else b.grad, self.x_shape, "dbeta"),
+            self._grad(self._frozen_grad("gamma"), self.x_shape, "dgamma"),
+            self._grad(self._frozen_grad("beta"), self.x_shape, "dbeta"),
         )
 
 
@@ -1360,11 +1380,10 @@ class FamilyTorchModule(FamilyTorch):
         import torch
 
         self.y_t.backward(torch.from_numpy(np.array(self._to_target(dy))))
-        w, b = self._torch_param("gamma"), self._torch_param("beta")
         return (
             np.array(self._from_target(self.x_t.grad.numpy())),
-            self._grad(None if w is None else w.grad, self.x_shape, "dgamma"),
-            self._grad(None if b is None else b.grad, self.x_shape, "dbeta"),
+            self._grad(self._frozen_grad("gamma"), self.x_shape, "dgamma"),
+            self._grad(self._frozen_grad("beta"), self.x_shape, "dbeta"),
         )
 
 

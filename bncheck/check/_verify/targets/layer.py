@@ -1057,7 +1057,10 @@ class LayerAdapter(LayerDriver):
         assert self.grad_slots is not None
         return (
             f"{bwd} -> dx; gradients in {self.grad_slots[0].label()}, "
-            f"{self.grad_slots[1].label()}" + (f" ({self.grad_note})" if self.grad_note else "")
+            f"{self.grad_slots[1].label()}"
+            + (f" ({self.grad_note})" if self.grad_note else "")
+            + ", zeroed before each backward as a training loop zeroes them (a layer may add "
+            "into them)"
         )
 
     def _infer_eps(self, c: int) -> float | None:

@@ -425,6 +425,14 @@ class LayerDriver:
                 old = getattr(holder, "grad", None)
                 # mini-frameworks accumulate (grad += ...): start from zeros, not None
                 holder.grad = np.zeros_like(old) if isinstance(old, np.ndarray) else None
+        if self.grad_form == "slots" and self.grad_slots is not None:
+            # gradients kept in the layer's own slots may be added into (Torch7's
+            # accGradParameters, until zeroGradParameters()): zeroed in place, as a
+            # training loop zeroes them before each step
+            for slot in self.grad_slots:
+                old = slot.get(self.obj)
+                if isinstance(old, np.ndarray) and old.flags.writeable:
+                    old.fill(0)
         method = getattr(self.obj, self.backward_name)
         dyt = self._to_axis(dy)
         args = backward_arguments(method, self.passed_x, self.passed_y, dyt)
