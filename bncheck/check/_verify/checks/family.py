@@ -175,13 +175,15 @@ def normalized(member: Member, x: np.ndarray, eps: float) -> np.ndarray:
     return np.asarray(spec.from_columns(out, xv.shape)).reshape(x.shape)
 
 
-def own_eps(proc: TargetProcess, member: Member, ndim: int) -> float | None:
+def own_eps(proc: TargetProcess, member: Member, ndim: int, dtype: str = "float64") -> float | None:
     """The eps of a target that ignores the one it is given (a constant of its own, as
     ``EPS = 1e-6`` in its file): None when its outputs follow the eps given, or when they do
     not tell one eps. With gamma = 1 and beta = 0 each set's output is d/sqrt(v + eps) (d the
     deviations, or x itself for RMSNorm; v their mean square), so the slope s of y against d
     gives eps = 1/s² − v; sets of variances 1e-2 down to 1e-10 must agree (eps outside the
-    root would give estimates differing by orders of magnitude), as for the BN."""
+    root would give estimates differing by orders of magnitude), as for the BN. ``dtype``: the
+    probe's (an eps of its own may depend on it: ``nn.RMSNorm(eps=None)`` takes
+    ``finfo(dtype).eps``)."""
     shape = probe_shape(member, ndim)
     pshape = member.param_shape(shape)
     gamma, beta = np.ones(pshape), np.zeros(pshape) if member.has_beta else None
@@ -190,7 +192,9 @@ def own_eps(proc: TargetProcess, member: Member, ndim: int) -> float | None:
     cols = spec.columns(xv)
     z = (cols - cols.mean(axis=0)) / cols.std(axis=0)
     scales = np.array([1e-1, 1e-2, 1e-3, 1e-4, 1e-5] * cols.shape[1])[: cols.shape[1]]
-    x = np.asarray(spec.from_columns(z * scales, xv.shape)).reshape(shape)
+    x = np.asarray(spec.from_columns(z * scales, xv.shape)).reshape(shape).astype(dtype)
+    gamma = gamma.astype(dtype)
+    beta = None if beta is None else beta.astype(dtype)
     try:
         y_told = _run(proc, member, x, gamma, beta, EPS, None)[0]
         y_other = _run(proc, member, x, gamma, beta, 1e-3, None)[0]
@@ -209,7 +213,10 @@ def own_eps(proc: TargetProcess, member: Member, ndim: int) -> float | None:
     with np.errstate(all="ignore"):
         slope = (got * d).sum(axis=0) / (d**2).sum(axis=0)
         estimates = 1.0 / slope**2 - v
-    seen = estimates[estimates > INFERENCE.eps_visible * v]
+    # a set's estimate counts where eps stands out of its v: the outputs' rounding moves
+    # 1/s² by about 2u·v, a share of 0.5 % (half the agreement asked) at eps = 400u·v
+    visible = max(INFERENCE.eps_visible, 400 * float(np.finfo(dtype).eps) / 2)
+    seen = estimates[estimates > visible * v]
     if seen.size == 0 or np.any(seen <= 0) or not np.all(np.isfinite(seen)):
         return None
     if np.max(seen) > (1.0 + INFERENCE.eps_agreement) * np.min(seen):
@@ -1680,9 +1687,14 @@ def _run_ranks(
                     for stage in ("forward", "backward")
                 ]
                 continue
-            checks += check_forward_backward(
-                proc, member, ndim, dtype, options, wrong, groups_passed=groups_passed
-            )
+            token = _dtype_eps(proc, member, ndim, dtype, checks)
+            try:
+                checks += check_forward_backward(
+                    proc, member, ndim, dtype, options, wrong, groups_passed=groups_passed
+                )
+            finally:
+                if token is not None:
+                    _RUN_EPS.reset(token)
         if "float64" in options.dtypes:
             checks.append(check_fd(proc, member, ndim, options))
             checks.append(check_identities(proc, member, ndim, options))
@@ -1693,6 +1705,24 @@ def _run_ranks(
     _backward_only(checks)
     _carry(checks)
     return checks, member
+
+
+def _dtype_eps(
+    proc: TargetProcess, member: Member, ndim: int, dtype: str, checks: list[CheckResult]
+) -> contextvars.Token[float] | None:
+    """For a target keeping an eps of its own (found in float64, :func:`own_eps`), its eps in
+    ``dtype`` when that differs (torch's ``nn.RMSNorm(eps=None)`` uses ``finfo(dtype).eps``),
+    set for that dtype's checks and said in the ``norm`` check; None when it is the same."""
+    if dtype == "float64" or _eps() == EPS:
+        return None
+    own = own_eps(proc, member, ndim, dtype)
+    if own is None or own == _eps():
+        return None
+    norm = next((c for c in checks if c.id == "norm"), None)
+    said = f"; in {dtype} its own eps is {own:g}"
+    if norm is not None and said not in norm.message:
+        norm.message += said
+    return _RUN_EPS.set(own)
 
 
 def _most_ranks(dists: dict[int, dict[str, float]], kind: str | None) -> Member | None:

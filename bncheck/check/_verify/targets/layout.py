@@ -265,7 +265,14 @@ class Construction:
 
 def build_arguments(text: str, c: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The arguments of ``--build 'C, eps=1e-3'``: Python literals, and the name ``C`` for
-    the channel count (nothing else is evaluated). ValueError naming the text otherwise."""
+    the channel count, also inside a tuple or list (an input shape, ``'(None, C)'``, as
+    Lasagne's layers take); nothing else is evaluated. ValueError naming the text otherwise.
+
+    Examples
+    --------
+    >>> build_arguments("(None, C), momentum=0.9", 3)
+    (((None, 3),), {'momentum': 0.9})
+    """
     import ast
 
     try:
@@ -279,6 +286,9 @@ def build_arguments(text: str, c: int) -> tuple[tuple[Any, ...], dict[str, Any]]
     def value(node: ast.expr) -> Any:
         if isinstance(node, ast.Name) and node.id == "C":
             return c
+        if isinstance(node, (ast.Tuple, ast.List)):  # an input shape: (None, C), [N, C, H, W]
+            items = [value(e) for e in node.elts]
+            return tuple(items) if isinstance(node, ast.Tuple) else items
         try:
             return ast.literal_eval(node)
         except ValueError:

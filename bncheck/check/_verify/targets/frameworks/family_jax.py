@@ -131,9 +131,23 @@ class JaxFamily(FamilyAdapter):
             )
         return self.cache[key]
 
-    def _params(self, built: Any, gpath: Path | None, bpath: Path | None) -> Any:
+    def _params(
+        self,
+        built: Any,
+        gpath: Path | None,
+        bpath: Path | None,
+        fill: float | None = None,
+    ) -> Any:
+        """The parameters with gamma (less the scale's offset) and beta put in; ``fill``: the
+        scale filled with that value and beta 0 instead (the offset's probe)."""
         params = built.params
-        for path, value in ((gpath, self.gamma), (bpath, self.beta)):
+        gamma, beta = self.gamma, self.beta
+        if fill is not None:
+            gamma = None if gamma is None else np.full(np.shape(gamma), fill)
+            beta = None if beta is None else np.zeros(np.shape(beta))
+        elif gamma is not None and self.offset():
+            gamma = np.asarray(gamma) - self.offset()
+        for path, value in ((gpath, gamma), (bpath, beta)):
             if path is None or value is None:
                 continue
             old = get_at(params, path)
@@ -145,8 +159,16 @@ class JaxFamily(FamilyAdapter):
     def forward(self, x: Any, train: bool) -> Any:
         self.x_shape = tuple(x.shape)
         built, gpath, bpath = self._built(self.x_shape)
-        params = self._params(built, gpath, bpath)
         xj = built.put(np.ascontiguousarray(x))
+        if self.hand_written and gpath is not None and self.gamma is not None:
+            # a hand-written module may scale by 1 + scale (Gemma's RMSNorm): found by behaviour
+
+            def probe(p: float) -> Any:
+                fill = self._params(built, gpath, bpath, fill=p)
+                return built.get(built.step(fill, built.stats, xj, None)[0])
+
+            self._find_offset(probe, gpath[-1] if gpath else "scale")
+        params = self._params(built, gpath, bpath)
         y, _, _ = built.step(params, built.stats, xj, None)
         self.last = (built, params, xj)
         return built.get(y)
