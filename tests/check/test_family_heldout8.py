@@ -14,11 +14,13 @@ each by a condition the checks now create for any target:
 - row 1, ``nn.RMSNorm(eps=None)`` (a false FAIL in float32): its eps, ``finfo(dtype).eps``,
   was found once in float64 and used for float32; an eps of its own is found per dtype now;
 - row 4, a Flax linen module scaling by 1 + scale (a false FAIL): the offset was found for
-  functions, layers and torch modules only; a hand-written Flax or Keras module's too now.
+  functions, layers and torch modules only; a hand-written Flax or Keras module's too now;
+- row 12, a layer whose next forward overwrites the y it returned: every family call ran on a
+  fresh instance; a family ``second-call`` check now runs two calls on one instance before the
+  judged one, the earlier outputs watched (``output-overwritten``).
 
-Left: row 12 (a family layer reusing its output buffer:
-the family's no-mutation check does not watch outputs), row 6 (passes, in about 190 s: too long
-for the suite). Float64 unless a row says otherwise (tests/heldout.py)."""
+Left: row 6 (passes, in about 190 s: too long for the suite). Float64 unless a row says
+otherwise (tests/heldout.py)."""
 
 from __future__ import annotations
 
@@ -65,6 +67,7 @@ ROWS: list[Any] = [
         "",
         None,
     ),
+    pytest.param("12", "rms_outbuf.py:RMSNorm", RMS, "fail", "output-overwritten", None),
     pytest.param(
         "13", "in_square.py:InstanceNorm2d", {"norm": "instance", "ndims": (4,)}, "fail", "", None
     ),
@@ -93,5 +96,5 @@ def test_each_held_out_target_gets_its_verdict(
         assert "all equal (variance 0)" in messages, messages
     if row == "10":
         assert "with gamma frozen" in messages, messages
-    if row == "11":
+    if row in ("11", "12"):
         assert failed == {"no-mutation"}, failed

@@ -1455,6 +1455,55 @@ def check_older_cache(
     )
 
 
+def check_second_call(
+    proc: TargetProcess, member: Member, ndim: int, options: Options
+) -> CheckResult:
+    """``second-call/<n>d/float64``: on one instance, a training forward and backward after two
+    others on other batches of the same shape give the bits a fresh instance gives on the same
+    batch (state kept from an earlier call: a workspace, accumulated gradients). The outputs
+    the earlier calls returned are watched meanwhile by the target process (an output buffer
+    the next forward reuses is ``no-mutation``'s ``output-overwritten``)."""
+    check_id = str(CheckId("second-call", ndim, "float64"))
+    case = make_cases(member, ndim, "float64", options.seed, 0)[0]
+    case = _fitted_params(proc, case)
+    others = [(case.x * 0.5 + 1.0, case.dy[::-1].copy()), (case.x[::-1] * -2.0, case.dy * 3.0)]
+    eps = _eps()
+    try:
+        fresh = _run(proc, member, case.x, case.gamma, case.beta, eps, case.dy)
+        proc.call("new", int(case.x.shape[1]), "float64", eps, case.x.ndim)
+        proc.call("set_params", case.gamma, case.beta, names=("gamma", "beta"))
+        for x, dy in others:
+            proc.call("forward", np.ascontiguousarray(x), True, names=("x",))
+            proc.call("backward", np.ascontiguousarray(dy), names=("dy",))
+        y, _ = proc.call("forward", case.x, True, names=("x",))
+        grads, _ = proc.call("backward", case.dy, names=("dy",))
+    except TargetError as exc:
+        if exc.fatal:
+            raise
+        return CheckResult(check_id, "fail", message=f"a call after two others: {exc}")
+    after = (y, *grads) if isinstance(grads, (tuple, list)) and len(grads) == 3 else (y,)
+    differ = [
+        n
+        for n, a, b in zip(("y", "dx", "dgamma", "dbeta"), fresh, after, strict=False)
+        if not (a is None and b is None)
+        and not np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+    ]
+    if not differ:
+        return CheckResult(
+            check_id,
+            "pass",
+            message="the forward/backward after 2 others on one instance equals a fresh instance's",
+        )
+    return CheckResult(
+        check_id,
+        "fail",
+        message=f"a forward/backward after 2 others on one instance gives other "
+        f"{', '.join(differ)} than a fresh instance's on the same batch: state kept from the "
+        "earlier calls (accumulated gradients, a workspace, an earlier batch's statistics)",
+        diagnosis=["stateful-second-call"],
+    )
+
+
 def check_eval(proc: TargetProcess, member: Member, ndim: int, kind: str) -> list[CheckResult]:
     why = f"not applicable: {member} keeps no running statistics" + (
         " (a function has no eval mode)"
@@ -1698,6 +1747,8 @@ def _run_ranks(
         if "float64" in options.dtypes:
             checks.append(check_fd(proc, member, ndim, options))
             checks.append(check_identities(proc, member, ndim, options))
+            if not options.compiled_shapes:
+                checks.append(check_second_call(proc, member, ndim, options))
         if kind == "functional":
             checks.append(check_older_cache(proc, member, ndim, options))
     if ranks:

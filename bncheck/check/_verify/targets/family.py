@@ -1090,6 +1090,7 @@ class FamilyTorch(FamilyAdapter):
         self.x_shape = tuple(x.shape)
         self._ensure(self.x_shape)
         self.module.train(train)
+        self.module.zero_grad(set_to_none=True)  # as a training loop does before each step
         for role in ("gamma", "beta"):
             p = self._torch_param(role)
             if isinstance(p, torch.Tensor) and p.is_leaf:
