@@ -5,7 +5,10 @@ batch_norm, Darknet, PaddlePaddle, Sonnet 1, neon). The misses fixed:
 
 - row 3, a Torch7 layer whose backward after ``evaluate()`` still uses the training formula:
   the backward of an eval forward is judged for a layer with a backward of its own too, where
-  it answers from that eval forward (its dgamma changes with the eval input);
+  it answers from that eval forward (its dgamma changes with the eval input). Most layers with
+  a backward of their own are written for training only (the first version of this check
+  failed 20 correct layers of earlier corpora), so a wrong one is an interface deviation: a
+  PASS with that warning, a FAIL under ``--strict``;
 - row 1, Torch7's ``accGradParameters`` adding into ``gradWeight``/``gradBias`` until
   ``zeroGradParameters()`` (a false FAIL): gradient slots are zeroed before each backward, as a
   training loop zeroes them;
@@ -39,7 +42,7 @@ KERAS = {"convention": "keras"}
 ROWS: list[Any] = [
     pytest.param("1", "torch7_bn.py:BatchNormalization", TORCH, "pass", "", None),
     pytest.param("2", "torch7_var_bug.py:BatchNormalization", TORCH, "fail", "", None),
-    pytest.param("3", "torch7_evalgrad_bug.py:BatchNormalization", TORCH, "fail", "", None),
+    pytest.param("3", "torch7_evalgrad_bug.py:BatchNormalization", TORCH, "pass", "", None),
     pytest.param("10", "tf1_bn.py:BatchNorm", KERAS, "fail", "", None),
     pytest.param(
         "11",
@@ -80,10 +83,18 @@ def test_each_held_out_target_gets_its_verdict(
     failed = {c.id.split("/")[0] for c in report.checks if c.status == "fail"}
     if row in ("2", "10", "11", "14"):
         assert failed == {"running"}, failed
-    if row == "3":
-        assert failed == {"eval"}, failed
-        message = next(c.message for c in report.checks if c.status == "fail")
-        assert "the backward of an eval forward after eval mode" in message, message
+    if row in ("1", "3"):  # the warning is row 3's alone
+        said = [n for n in report.contract if "the backward of an eval forward" in n]
+        assert bool(said) == (row == "3"), report.contract
+
+
+def test_row_3s_eval_backward_fails_under_strict() -> None:
+    from bncheck import verify
+
+    target = str(CORPUS / "torch7_evalgrad_bug.py:BatchNormalization")
+    report = verify(target, seed=0, dtypes=("float64",), ndims=(2,), strict=True, **TORCH)
+    assert report.result == "fail"
+    assert [c.id for c in report.failed] == ["contract"], report.failed
 
 
 def test_a_build_argument_may_be_a_shape_holding_c() -> None:
@@ -91,7 +102,7 @@ def test_a_build_argument_may_be_a_shape_holding_c() -> None:
     verdict is left: its gradients come in Theano's order)."""
     report = verify_row8()
     assert not any(c.id == "load" for c in report.checks), report.checks[0].message
-    assert any("BatchNormLayer((None, 3))" in m for m in report.mapping), report.mapping
+    assert any("BatchNormLayer((None, C))" in m for m in report.mapping), report.mapping
 
 
 def verify_row8() -> Any:
