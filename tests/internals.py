@@ -183,12 +183,14 @@ tests/check/test_tolerances_table.py)
         ``bncheck.check._verify.checks.running._judge_running``: the running check's verdict on
         a trajectory (tests/check/test_framework_conventions.py: the documented conventions,
         the debiasing fit, float32 arithmetic named).
-    running_after_reset, frozen_edges, layer_driver
+    running_after_reset, frozen_edges, layer_driver, backward_arguments
         ``bncheck.check._verify.checks.running._running_after_reset`` and
         ``bncheck.check._verify.checks.behaviour._frozen_edges``: a layer's own reset of its
         running statistics and its parameters frozen, each judged; ``LayerDriver`` from
         ``bncheck.check._verify.targets.layer_driver``, whose ``freeze`` and ``reset_running``
-        ops answer for those (tests/check/test_reset_and_freeze.py).
+        ops answer for those (tests/check/test_reset_and_freeze.py), and ``backward_arguments``
+        from the same module, how a backward taking more than dy gets its arguments
+        (tests/check/test_discovery.py).
 
 Framework conventions (tests/check/test_framework_conventions.py)
     debias, mixed_train
@@ -287,6 +289,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "running_after_reset": ("bncheck.check._verify.checks.running", "_running_after_reset"),
     "frozen_edges": ("bncheck.check._verify.checks.behaviour", "_frozen_edges"),
     "layer_driver": ("bncheck.check._verify.targets.layer_driver", "LayerDriver"),
+    "backward_arguments": ("bncheck.check._verify.targets.layer_driver", "backward_arguments"),
     "debias": ("bncheck.check._verify.diagnosis.debias", None),
     "mixed_train": ("bncheck.check._verify.diagnosis.mixed_train", None),
     "probes": ("bncheck.check._verify.targets.frameworks.probes", None),

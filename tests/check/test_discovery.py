@@ -13,7 +13,7 @@ import pytest
 
 from bncheck.check import adapt, verify
 from bncheck.cli import main
-from tests.internals import layout, target_common, values
+from tests.internals import backward_arguments, layout, target_common, values
 from tests.paths import IMPLS
 
 Layout, mode_candidates, string_constants = (
@@ -501,3 +501,24 @@ def test_returned_records_python_sequences_read_as_outputs_and_as_array_does_not
         assert len(adapter_module.read_as_arrays_notes()) == 2
     finally:
         adapter_module.READ_AS_ARRAYS.clear()
+
+
+def test_the_one_backward_parameter_not_named_as_an_input_or_output_is_dy() -> None:
+    """``vjp(x, cotangent)``: x is named as the forward's input, so the parameter left is dy,
+    whatever its name; with two such parameters nothing is decided."""
+
+    def vjp(x: Any, cotangent: Any) -> None: ...
+
+    def two_unknown(a: Any, b: Any) -> None: ...
+
+    assert backward_arguments(vjp, "X", "Y", "DY") == ("X", "DY")
+    assert backward_arguments(two_unknown, "X", "Y", "DY") is None
+
+
+def test_an_mlx_style_layer_with_vjp_x_cotangent_is_driven_and_its_mistake_named() -> None:
+    target = IMPLS / "vjp_cotangent.py"
+    report = verify(f"{target}:BatchNorm", convention="torch", **ONE_CASE)
+    assert report.result == "pass", report.to_text()
+    assert any("vjp(x, cotangent)" in line for line in report.mapping), report.mapping
+    wrong = verify(f"{target}:BatchNormVarPathBug", convention="torch", **ONE_CASE)
+    assert {d["id"] for d in wrong.diagnosis} == {"dvar-path-scaled"}, wrong.to_text()

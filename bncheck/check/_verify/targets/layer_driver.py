@@ -60,6 +60,9 @@ def backward_arguments(method: Any, x: Any, y: Any, dy: Any) -> tuple[Any, ...] 
     >>> def backward(dout, cache): ...
     >>> backward_arguments(backward, "x", "y", "dy") is None
     True
+    >>> def vjp(x, cotangent): ...
+    >>> backward_arguments(vjp, "x", "y", "dy")
+    ('x', 'dy')
     """
     try:
         params = [
@@ -71,8 +74,9 @@ def backward_arguments(method: Any, x: Any, y: Any, dy: Any) -> tuple[Any, ...] 
         return None
     if len(params) < 2:
         return None
-    out = []
-    for p in params:
+    out: list[Any] = []
+    unnamed = []
+    for i, p in enumerate(params):
         low = p.name.lower()
         if _is_dy_name(low):
             out.append(dy)
@@ -81,7 +85,14 @@ def backward_arguments(method: Any, x: Any, y: Any, dy: Any) -> tuple[Any, ...] 
         elif low in _OUT_NAMES and y is not None:
             out.append(y)
         else:
-            return None
+            unnamed.append(i)
+            out.append(None)
+    if not any(v is dy for v in out) and len(unnamed) == 1:
+        # every other parameter is the forward's input or output: the one left is dy, whatever
+        # its name (``vjp(x, cotangent)``, ``backprop(x, err)``)
+        out[unnamed[0]] = dy
+    elif unnamed:
+        return None
     return tuple(out) if any(v is dy for v in out) else None
 
 
