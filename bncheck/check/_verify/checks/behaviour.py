@@ -299,13 +299,7 @@ def _edges(proc: TargetProcess, case: BNCase, base_right: bool) -> tuple[list[st
             continue
         if not base_right:
             continue
-        names = tuple(n for stage in STAGE_CHECKS for n in judged_outputs(stage, run))
-        cmps = compare_outputs(edge, run, names)
-        off = [
-            f"{n} off by {cmps[n].ulp:.3g} ulp (budget {cmps[n].budget:.3g})"
-            for n in names
-            if not cmps[n].passed
-        ]
+        off = _off_truth(edge, run)
         if off:
             broken.append(f"{what}, {', '.join(off)}")
     if base_right:
@@ -391,6 +385,18 @@ def _nan_in_one_channel(proc: TargetProcess, case: BNCase) -> str:
     )
 
 
+def _off_truth(case: BNCase, run: Run) -> list[str]:
+    """Each output of ``run`` off its truth on ``case``, described ([] when all are within
+    their budgets)."""
+    names = tuple(n for stage in STAGE_CHECKS for n in judged_outputs(stage, run))
+    cmps = compare_outputs(case, run, names)
+    return [
+        f"{n} off by {cmps[n].ulp:.3g} ulp (budget {cmps[n].budget:.3g})"
+        for n in names
+        if not cmps[n].passed
+    ]
+
+
 def _frozen_edges(proc: TargetProcess, case: BNCase) -> list[str] | None:
     """A layer trained by autograd with its gamma, then its beta, frozen as fine-tuning
     freezes them (``requires_grad_(False)``): dx and the other parameter's gradient do not
@@ -411,13 +417,7 @@ def _frozen_edges(proc: TargetProcess, case: BNCase) -> list[str] | None:
         if run.error is not None:
             broken.append(f"with {frozen[0]} frozen (requires_grad False): {run.error}")
             continue
-        names = tuple(n for stage in STAGE_CHECKS for n in judged_outputs(stage, run))
-        cmps = compare_outputs(case, run, names)
-        off = [
-            f"{n} off by {cmps[n].ulp:.3g} ulp (budget {cmps[n].budget:.3g})"
-            for n in names
-            if not cmps[n].passed
-        ]
+        off = _off_truth(case, run)
         if off:
             broken.append(f"with {frozen[0]} frozen (requires_grad False), {', '.join(off)}")
     return broken

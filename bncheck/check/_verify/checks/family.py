@@ -1269,16 +1269,22 @@ def _edges(
                 raise
             broken.append(f"{what}: {exc}")
             continue
-        off = [
-            f"{n} off by {e:.3g} (budget {b:.3g})"
-            for n, (e, b) in judge(member, edge, got, _eps()).items()
-            if not e <= b
-        ]
+        off = _off_truth(member, edge, got)
         if off:
             broken.append(f"{what}, {', '.join(off)}")
     if not no_params and proc.description.get("kind") == "torch":
         broken += _frozen_edges(proc, member, case, no_beta)
     return broken
+
+
+def _off_truth(member: Member, case: Case, got: dict[str, np.ndarray]) -> list[str]:
+    """Each output in ``got`` off its truth on ``case``, described ([] when all are within
+    their budgets)."""
+    return [
+        f"{n} off by {e:.3g} (budget {b:.3g})"
+        for n, (e, b) in judge(member, case, got, _eps()).items()
+        if not e <= b
+    ]
 
 
 def _frozen_edges(proc: TargetProcess, member: Member, case: Case, no_beta: bool) -> list[str]:
@@ -1297,11 +1303,7 @@ def _frozen_edges(proc: TargetProcess, member: Member, case: Case, no_beta: bool
             broken.append(f"with {role} frozen (requires_grad False): {exc}")
             continue
         got.pop("d" + role, None)
-        off = [
-            f"{n} off by {e:.3g} (budget {b:.3g})"
-            for n, (e, b) in judge(member, case, got, _eps()).items()
-            if not e <= b
-        ]
+        off = _off_truth(member, case, got)
         if off:
             broken.append(f"with {role} frozen (requires_grad False), {', '.join(off)}")
     return broken

@@ -891,8 +891,7 @@ def check_eval(
     except TargetError as exc:
         return [_fail(ids[0], str(exc)), _fail(ids[1], str(exc))]
     gamma, beta = _maybe_vec(before, "gamma", c), _maybe_vec(before, "beta", c)
-    eps_state = before.get("eps")
-    eps = float(eps_state) if isinstance(eps_state, (int, float)) and eps_state > 0 else 1e-5
+    eps = _state_eps(before)
     xw = x.astype(np.float64)
     if form != "var":
         rv = as_variance(rv, form, eps)
@@ -1002,8 +1001,7 @@ def _eval_again(
     if not isinstance(y, np.ndarray) or y.shape != x.shape or y.dtype.kind != "f":
         return _fail(ev.id, f"an eval {_AGAIN[how]} returned {type(y).__name__}")
     gamma, beta = _maybe_vec(state, "gamma", c), _maybe_vec(state, "beta", c)
-    eps_state = state.get("eps")
-    eps = float(eps_state) if isinstance(eps_state, (int, float)) and eps_state > 0 else 1e-5
+    eps = _state_eps(state)
     xw = x.astype(np.float64)
     if form != "var":
         rv = as_variance(rv, form, eps)
@@ -1129,8 +1127,7 @@ def _eval_after_training(
     if not isinstance(y, np.ndarray) or y.shape != x.shape or y.dtype.kind != "f":
         return _fail(ev.id, f"an eval after more training returned {type(y).__name__}")
     gamma, beta = _maybe_vec(now, "gamma", c), _maybe_vec(now, "beta", c)
-    eps_state = now.get("eps")
-    eps = float(eps_state) if isinstance(eps_state, (int, float)) and eps_state > 0 else 1e-5
+    eps = _state_eps(now)
     xw = x.astype(np.float64)
     if form != "var":
         rv = as_variance(rv, form, eps)
@@ -1199,8 +1196,7 @@ def _eval_with_grad(
         why = f"eval {_WITH_GRAD}: {exc}"
         return [_fail(ev.id, why), _fail(st.id, why)]
     gamma, beta = _maybe_vec(before, "gamma", c), _maybe_vec(before, "beta", c)
-    eps_state = before.get("eps")
-    eps = float(eps_state) if isinstance(eps_state, (int, float)) and eps_state > 0 else 1e-5
+    eps = _state_eps(before)
     xw = x.astype(np.float64)
     if not isinstance(y, np.ndarray) or y.shape != x.shape or y.dtype.kind != "f":
         return [_fail(ev.id, f"eval {_WITH_GRAD} returned {type(y).__name__}"), st]
@@ -1277,8 +1273,7 @@ def _eval_backward_own(
         return ""  # no dgamma to tell by, or answered from the last training forward
     gamma = _maybe_vec(before, "gamma", c)
     rm, rv = state_vector(before, "running_mean", c), state_vector(before, "running_var", c)
-    eps_state = before.get("eps")
-    eps = float(eps_state) if isinstance(eps_state, (int, float)) and eps_state > 0 else 1e-5
+    eps = _state_eps(before)
     judged = _eval_backward(
         ev, answers[0], x.astype(np.float64), dy, gamma, rm, rv, eps, how="after eval mode"
     )
@@ -1357,6 +1352,12 @@ def _eval_backward(
         "(the running statistics are constants there); a backward that uses the batch "
         "statistics' formula after eval() is wrong for fine-tuning with frozen BN",
     )
+
+
+def _state_eps(state: dict[str, Any]) -> float:
+    """The eps a target's state states (a positive number), else 1e-5."""
+    value = state.get("eps")
+    return float(value) if isinstance(value, (int, float)) and value > 0 else 1e-5
 
 
 def _float32_eval(y: Any, truth: Any, xw: np.ndarray, eps: float) -> bool:
