@@ -189,8 +189,9 @@ tests/check/test_tolerances_table.py)
         running statistics and its parameters frozen, each judged; ``LayerDriver`` from
         ``bncheck.check._verify.targets.layer_driver``, whose ``freeze`` and ``reset_running``
         ops answer for those (tests/check/test_reset_and_freeze.py), and ``backward_arguments``
-        from the same module, how a backward taking more than dy gets its arguments
-        (tests/check/test_discovery.py).
+        from the same module, how a backward taking more than dy gets its arguments, and
+        ``returned_order`` from ``bncheck.check._verify.targets.layer``, the order a
+        backward's code names its parameter gradients in (tests/check/test_discovery.py).
 
 Framework conventions (tests/check/test_framework_conventions.py)
     debias, mixed_train
@@ -290,6 +291,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "frozen_edges": ("bncheck.check._verify.checks.behaviour", "_frozen_edges"),
     "layer_driver": ("bncheck.check._verify.targets.layer_driver", "LayerDriver"),
     "backward_arguments": ("bncheck.check._verify.targets.layer_driver", "backward_arguments"),
+    "returned_order": ("bncheck.check._verify.targets.layer", "returned_order"),
     "debias": ("bncheck.check._verify.diagnosis.debias", None),
     "mixed_train": ("bncheck.check._verify.diagnosis.mixed_train", None),
     "probes": ("bncheck.check._verify.targets.frameworks.probes", None),

@@ -13,7 +13,7 @@ import pytest
 
 from bncheck.check import adapt, verify
 from bncheck.cli import main
-from tests.internals import backward_arguments, layout, target_common, values
+from tests.internals import backward_arguments, layout, returned_order, target_common, values
 from tests.paths import IMPLS
 
 Layout, mode_candidates, string_constants = (
@@ -522,3 +522,53 @@ def test_an_mlx_style_layer_with_vjp_x_cotangent_is_driven_and_its_mistake_named
     assert any("vjp(x, cotangent)" in line for line in report.mapping), report.mapping
     wrong = verify(f"{target}:BatchNormVarPathBug", convention="torch", **ONE_CASE)
     assert {d["id"] for d in wrong.diagnosis} == {"dvar-path-scaled"}, wrong.to_text()
+
+
+# -- the order of the parameters' gradients -------------------------------------------------------
+
+
+def test_the_order_a_backward_names_its_parameter_gradients_in_is_read_from_its_code() -> None:
+    def lasagne(self, x, dy):
+        d_input = d_beta = d_gamma = 0
+        return [d_input, d_beta, d_gamma]
+
+    def nested(self, dy):
+        dx = dweight = dbias = 0
+        return dx, (dweight, dbias)
+
+    def own_names(self, dy):
+        dx = self.dg = self.db = 0
+        return dx, self.db, self.dg
+
+    def unnamed(self, dy):
+        return [dy, *self.grads]
+
+    def disagreeing(self, dy, first):
+        dx = dgamma = dbeta = 0
+        if first:
+            return dx, dgamma, dbeta
+        return dx, dbeta, dgamma
+
+    assert returned_order(lasagne, ()) == "beta"
+    assert returned_order(nested, ("weight", "bias")) == "gamma"
+    assert returned_order(own_names, ("g", "b")) == "beta"
+    assert returned_order(own_names, ()) is None  # "dg", "db": nothing says which is which
+    assert returned_order(unnamed, ()) is None
+    assert returned_order(disagreeing, ()) is None  # two returns that disagree say nothing
+    assert returned_order(print, ()) is None  # no source to read
+
+
+def test_a_layer_giving_dbeta_first_is_read_in_that_order_and_its_mistakes_still_fail() -> None:
+    target = IMPLS / "grad_order.py"
+    report = verify(f"{target}:BetaFirst", convention="any", **ONE_CASE)
+    assert report.result == "pass", report.to_text()
+    assert any("(dx, dbeta, dgamma) (beta's first" in line for line in report.mapping)
+    assert any("beta's first" in note for note in report.contract), report.contract
+    # named gamma's first, but the value named dgamma is the sum of dy: judged as named
+    wrong = verify(f"{target}:Mislabelled", convention="any", **ONE_CASE)
+    assert {d["id"] for d in wrong.diagnosis} == {"swapped-dgamma-dbeta"}, wrong.to_text()
+    # the order is found, and a dgamma without x_hat still fails the backward
+    no_xhat = verify(f"{target}:BetaFirstNoXhat", convention="any", **ONE_CASE)
+    assert no_xhat.result == "fail"
+    failed = {c.id.split("/")[0] for c in no_xhat.checks if c.status == "fail"}
+    assert "backward" in failed, no_xhat.to_text()

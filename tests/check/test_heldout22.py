@@ -98,14 +98,36 @@ def test_row_3s_eval_backward_fails_under_strict() -> None:
 
 
 def test_a_build_argument_may_be_a_shape_holding_c() -> None:
-    """Row 8's constructor takes Lasagne's input shape: ``--build '(None, C)'`` builds it (its
-    verdict is left: its gradients come in Theano's order)."""
+    """Row 8's constructor takes Lasagne's input shape: ``--build '(None, C)'`` builds it."""
     report = verify_row8()
     assert not any(c.id == "load" for c in report.checks), report.checks[0].message
     assert any("BatchNormLayer((None, C))" in m for m in report.mapping), report.mapping
 
 
-def verify_row8() -> Any:
+def test_lasagne_gradients_come_beta_first_and_the_layer_passes() -> None:
+    """Row 8's ``grad`` returns ``[d input, d beta, d gamma]`` (Lasagne's order): found by
+    behaviour (the first of the two is Σ dy) and as its code names them, the correct layer
+    passes with the order said as an interface note; row 9's planted inv_std update still
+    fails its eval."""
+    from bncheck import verify
+
+    report = verify_row8(convention="any")
+    assert report.result == "pass", report.to_text()
+    assert any("(dx, dbeta, dgamma) (beta's first" in m for m in report.mapping), report.mapping
+    assert any("beta's first" in n for n in report.contract), report.contract
+    wrong = verify(
+        str(CORPUS / "lasagne_invstd_bug.py:BatchNormLayer"),
+        seed=0,
+        dtypes=("float64",),
+        ndims=(2,),
+        mapping={"build": "(None, C)"},
+        convention="any",
+    )
+    assert wrong.result == "fail"
+    assert {c.id for c in wrong.failed} == {"eval/2d/float64"}, wrong.failed
+
+
+def verify_row8(**options: Any) -> Any:
     from bncheck import verify
 
     return verify(
@@ -114,4 +136,5 @@ def verify_row8() -> Any:
         dtypes=("float64",),
         ndims=(2,),
         mapping={"build": "(None, C)"},
+        **options,
     )

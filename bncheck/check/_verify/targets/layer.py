@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import inspect
 import sys
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -429,6 +430,7 @@ class LayerAdapter(LayerDriver):
             # (dx, dgamma, dbeta), or dx beside a pair or a dict of the parameters' gradients
             self.grad_form = "tuple"
             self.grad_returned = _returned_text(result)
+            self._order_by_behaviour(result, dy, c)
             return
         if self.params is not None and all(hasattr(s.get(self.obj), "grad") for s in self.params):
             self.grad_form, self.torch_grads = "slots", True
@@ -461,6 +463,48 @@ class LayerAdapter(LayerDriver):
                 + "), or map the layer with bncheck.adapt (see the README)"
             )
         self.grad_form, self.grad_slots = "slots", found
+
+    def _order_by_behaviour(self, result: Any, dy: Any, c: int) -> None:
+        """Which of a backward's two positional parameter gradients is dbeta, by behaviour:
+        dbeta = Σ dy over all but the channel axis whatever else the layer computes, so when
+        the first of the two is that sum and the second is not, the backward gives them beta's
+        first, (dx, dbeta, dgamma), as Lasagne's ``grad`` and Theano's gradient lists do. It is
+        then read in that order, with a contract note, unless the backward's own code names
+        them gamma's first (``return dx, dgamma, dbeta`` with dgamma holding Σ dy: values
+        mislabelled, judged as named, so the swap is a failure). Neither or both equal to the
+        sum (a wrong dbeta, or a dgamma that is Σ dy too): the order by position stands."""
+        if len(result) == 2 and isinstance(result[1], dict):
+            return  # keyed by name: split_grads reads the names
+        _, first, second = split_grads(result, "backward", self.own_names())
+        d = np.asarray(dy, dtype=np.float64)
+        axes = tuple(a for a in range(d.ndim) if a != 1)
+        total, size = d.sum(axis=axes), np.abs(d).sum(axis=axes)
+
+        def is_sum(value: Any) -> bool:
+            arr = as_array(value)
+            if not isinstance(arr, np.ndarray) or arr.size != c or arr.dtype.kind not in "fiu":
+                return False
+            got = arr.astype(np.float64).reshape(c)
+            return bool(np.all(np.abs(got - total) <= 1e-8 * size + 1e-300))
+
+        if not is_sum(first) or is_sum(second):
+            return
+        method = getattr(self.obj, self.backward_name, None) if self.backward_name else None
+        named = returned_order(method, self.own_names())
+        if named == "gamma":
+            return
+        self.grad_swapped = True
+        self.grad_returned = self.grad_returned.replace("dgamma, dbeta", "dbeta, dgamma") + (
+            " (beta's first, found by behaviour: the first of the two is Σ dy"
+            + (", as its code names them" if named == "beta" else "")
+            + ")"
+        )
+        self.contracts.note(
+            "backward returns the parameters' gradients beta's first, "
+            + self.grad_returned.split(" (")[0]
+            + ": checked in that order; a caller expecting (dx, dgamma, dbeta) would apply "
+            "them swapped"
+        )
 
     def _grads_from_method(self, dy: Any, c: int) -> bool:
         """Whether one of the layer's methods gives the parameters' gradients, as a pair of C
@@ -1335,6 +1379,69 @@ def _given_method(obj: Any, text: str, option: str, name: str) -> str:
         f"{option} {text!r}: {name} has no such method; its methods: "
         f"{', '.join(methods[:20]) or 'none'}"
     )
+
+
+def returned_order(method: Any, own: tuple[str, str] | tuple[()]) -> str | None:
+    """The order a backward's code names its two parameter gradients in: "gamma" when every
+    ``return`` of a sequence of three (or of dx and a pair) names the scale's gradient before
+    the shift's, "beta" when every one names the shift's first, None when its source is not
+    readable or the names do not say (``own``: the layer's names for its two parameters).
+
+    Examples
+    --------
+    >>> def grad(self, x, dy):
+    ...     d_input = d_beta = d_gamma = 0
+    ...     return [d_input, d_beta, d_gamma]
+    >>> returned_order(grad, ("gamma", "beta")), returned_order(len, ())
+    ('beta', None)
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(method)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return None
+    kinds = {
+        "gamma": ("gamma", "weight", "scale", *(own[:1] if own else ())),
+        "beta": ("beta", "bias", "shift", "offset", *(own[1:] if own else ())),
+    }
+
+    def kind(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Name):
+            text = node.id
+        elif isinstance(node, ast.Attribute):
+            text = node.attr
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+            text = str(node.slice.value)
+        else:
+            return None
+        low = text.lower()
+        found = set()
+        for k, words in kinds.items():
+            for w in words:
+                wl = w.lower()
+                if len(wl) > 2 and wl in low:
+                    found.add(k)
+                elif low in (wl, "d" + wl, "d_" + wl, wl + "_grad", "grad_" + wl):
+                    found.add(k)
+        return found.pop() if len(found) == 1 else None
+
+    orders = set()
+    func = tree.body[0] if tree.body else None
+    for node in ast.walk(func) if func is not None else ():
+        if not isinstance(node, ast.Return) or not isinstance(node.value, (ast.Tuple, ast.List)):
+            continue
+        elts = node.value.elts
+        if len(elts) == 2 and isinstance(elts[1], (ast.Tuple, ast.List)):
+            elts = [elts[0], *elts[1].elts]
+        if len(elts) != 3:
+            continue
+        pair = (kind(elts[1]), kind(elts[2]))
+        if pair == ("gamma", "beta"):
+            orders.add("gamma")
+        elif pair == ("beta", "gamma"):
+            orders.add("beta")
+        else:
+            return None
+    return orders.pop() if len(orders) == 1 else None
 
 
 def _returns_grads(result: Any, own: tuple[str, str] | tuple[()]) -> bool:

@@ -130,6 +130,9 @@ class LayerDriver:
         self.grad_form = "tuple"  # "tuple", "dict", "slots" or "none" (no parameters)
         #: what a "tuple" backward returns, as the mapping shows it
         self.grad_returned = "(dx, dgamma, dbeta)"
+        #: whether a "tuple" backward gives the parameters' gradients beta's first, (dx, dbeta,
+        #: dgamma) as Lasagne's and Theano's grad lists do (found by behaviour: layer.py)
+        self.grad_swapped = False
         self.grad_slots: tuple[Where, Where] | None = None
         #: the user's mapping from the command line: role -> path ("gamma", "mode", ...)
         self.given: dict[str, Any] = {}
@@ -502,6 +505,8 @@ class LayerDriver:
             return (self._from_axis(dx) if isinstance(dx, np.ndarray) else dx, None, None)
         if self.grad_form == "tuple":
             dx, dg, db = split_grads(result, "backward", self.own_names())
+            if self.grad_swapped:
+                dg, db = db, dg
         elif self.grad_form == "dict":
             dx, dg, db = grads_from_dict(result, "backward", self.own_names())
         elif self.grad_form == "method":
