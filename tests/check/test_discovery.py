@@ -572,3 +572,29 @@ def test_a_layer_giving_dbeta_first_is_read_in_that_order_and_its_mistakes_still
     assert no_xhat.result == "fail"
     failed = {c.id.split("/")[0] for c in no_xhat.checks if c.status == "fail"}
     assert "backward" in failed, no_xhat.to_text()
+
+
+def test_an_eval_needing_a_second_flag_is_tried_with_each_other_flag_of_the_forward() -> None:
+    class TwoFlags:
+        def __call__(self, *args, **kwargs):
+            return self._build(*args, **kwargs)
+
+        def _build(self, x, is_training, local=True, scale=None, *, note="a"):
+            return x
+
+    switch = layout.Layout("__call__", "positional")
+    made = layout.eval_companions(TwoFlags(), switch)
+    assert [m.eval_kwargs for m in made] == [{"local": False}, {"scale": False}, {"scale": True}]
+    assert all(m.mode == "positional" and not m.notes for m in made)
+    assert made[0].describe().endswith(", and local=False in eval")
+    seen = []
+
+    class Records:
+        def forward(self, x, training=True, **kwargs):
+            seen.append((training, kwargs))
+            return x
+
+    both = layout.Layout("forward", "kwarg", "training", eval_kwargs={"frozen": True})
+    layout.call_forward(Records(), both, 1.0, True)
+    layout.call_forward(Records(), both, 1.0, False)
+    assert seen == [(True, {}), (False, {"frozen": True})]  # the second setting in eval only

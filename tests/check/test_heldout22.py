@@ -138,3 +138,21 @@ def verify_row8(**options: Any) -> Any:
         mapping={"build": "(None, C)"},
         **options,
     )
+
+
+def test_sonnet1_eval_needs_both_flags_and_is_found_by_behaviour() -> None:
+    """Row 15: ``__call__(*args)`` passes on to ``_build(x, is_training,
+    test_local_stats=True)``; is_training=False alone still normalizes with the batch (Sonnet
+    1's documented test_local_stats), so the eval switch is the pair, found by behaviour."""
+    from bncheck import verify
+
+    report = verify(
+        str(CORPUS / "sonnet1_bn.py:BatchNorm"),
+        seed=0,
+        dtypes=("float64",),
+        ndims=(2,),
+        mapping={"build": "scale=True, update_ops_collection=None"},
+        convention="keras",
+    )
+    assert report.result == "pass", report.to_text()
+    assert any("test_local_stats=False in eval" in m for m in report.mapping), report.mapping

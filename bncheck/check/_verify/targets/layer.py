@@ -35,6 +35,7 @@ from bncheck.check._verify.targets.layer_driver import (
 from bncheck.check._verify.targets.layout import (
     Layout,
     call_forward,
+    eval_companions,
     mode_candidates,
     mode_of,
     side_effects,
@@ -549,6 +550,7 @@ class LayerAdapter(LayerDriver):
                 seen.add(_layout_key(layout))
                 candidates.append(layout)
         weak: Layout | None = None
+        same: list[Layout] = []
         tried = 0
         for layout in candidates:
             verdict = self._try_mode(layout, c)
@@ -562,6 +564,20 @@ class LayerAdapter(LayerDriver):
                 return layout
             if verdict == "weak" and weak is None:
                 weak = layout
+            if verdict == "same":
+                same.append(layout)
+        if weak is None:
+            # an eval that needs a second setting beside the switch: each switch whose eval
+            # setting alone gave the train output, with one more flag of the forward set
+            for layout in same[:4]:
+                for both in eval_companions(obj, layout):
+                    if self._try_mode(both, c) == "strong":
+                        both.notes.append(
+                            f"{layout.describe()} alone gave the train output (the batch's "
+                            "statistics); with the second setting the eval output stops "
+                            "depending on the batch"
+                        )
+                        return both
         if named.mode != "none" and (weak is None or weak is not named):
             verdict = self._try_mode(named, c)
             if verdict == "fails" and named.mode == "eval-method" and weak is None:
@@ -1243,6 +1259,7 @@ def _layout_key(layout: Layout) -> tuple[Any, ...]:
         layout.mode_name,
         layout.eval_value,
         layout.train_value,
+        tuple(sorted(layout.eval_kwargs.items())),
     )
 
 

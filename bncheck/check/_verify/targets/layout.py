@@ -4,7 +4,9 @@ signatures (runs inside the worker process; the spellings are the tables of
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import functools
 import inspect
 import re
 import sys
@@ -36,6 +38,7 @@ __all__ = [
     "build_arguments",
     "call_forward",
     "construction_of",
+    "eval_companions",
     "mode_candidates",
     "mode_of",
     "side_effects",
@@ -64,8 +67,18 @@ class Layout:
     found_by: str = "names"
     #: the object holding a process-wide switch (mode "global-attribute"), e.g. a config
     holder: Any = field(default=None, compare=False)
+    #: keyword arguments the forward gets in eval as well as the switch's setting: an eval
+    #: that needs two settings (Sonnet 1: is_training=False and test_local_stats=False)
+    eval_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
+        text = self._describe_switch()
+        if self.eval_kwargs:
+            both = ", ".join(f"{k}={v!r}" for k, v in self.eval_kwargs.items())
+            text += f", and {both} in eval"
+        return text
+
+    def _describe_switch(self) -> str:
         if self.mode == "export":
             return (
                 f"{self.forward_name}(x) in training; in eval {self.mode_name}() makes an "
@@ -176,6 +189,8 @@ def _is_context(made: Any) -> bool:
 
 def call_forward(obj: Any, layout: Layout, x: Any, train: bool) -> Any:
     fwd = one_by_keyword(getattr(obj, layout.forward_name))
+    if not train and layout.eval_kwargs:
+        fwd = functools.partial(fwd, **layout.eval_kwargs)
     if layout.mode == "kwarg":
         return fwd(x, **{layout.mode_name: train})
     if layout.mode == "string":
@@ -561,6 +576,28 @@ def _global_switches(obj: Any) -> list[tuple[str, Any, str]]:
 #: words in a method's name that say it is not an inference forward (a gradient, a setter of
 #: the mode or of values, a loss)
 _NOT_INFERENCE = ("grad", "backward", "backprop", "vjp", "set", "mode", "phase", "loss", "update")
+
+
+def eval_companions(obj: Any, layout: Layout) -> list[Layout]:
+    """``layout`` with one more keyword argument of the forward (or of the methods it passes
+    its arguments to) set in eval: each flag whose default is a bool (the other value) or None
+    (True and False), other than the switch's own. For a switch whose eval setting alone gave
+    the train output: Sonnet 1's ``_build(x, is_training, test_local_stats=True)`` normalizes
+    with the batch unless both are False, its documented design."""
+    out: list[Layout] = []
+    for source in _keyword_sources(obj, layout.forward_name):
+        for p in source.values():
+            if p.name == layout.mode_name or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                continue
+            if p.kind == p.POSITIONAL_ONLY or p.default is inspect.Parameter.empty:
+                continue
+            values = [not p.default] if isinstance(p.default, bool) else []
+            values += [False, True] if p.default is None else []
+            for v in values:
+                made = dataclasses.replace(layout, notes=[], eval_kwargs={p.name: v})
+                if made not in out:
+                    out.append(made)
+    return out
 
 
 def mode_candidates(obj: Any, forward_name: str) -> list[Layout]:
