@@ -156,3 +156,30 @@ def test_sonnet1_eval_needs_both_flags_and_is_found_by_behaviour() -> None:
     )
     assert report.result == "pass", report.to_text()
     assert any("test_local_stats=False in eval" in m for m in report.mapping), report.mapping
+
+
+@pytest.mark.parametrize(
+    ("row", "diagnosis"), [("gluon_bn.py", None), ("gluon_var_bug.py", "one-pass-variance")]
+)
+def test_gluon_trains_under_its_process_wide_state_found_by_behaviour(
+    row: str, diagnosis: str | None
+) -> None:
+    """Rows 6 and 7: Gluon trains inside ``autograd.record()``, whose state is a private flag
+    of a module-level object (``autograd._training``); toggled and restored, it is the switch
+    that makes the eval output stop depending on the batch. Row 6 passes, row 7's one-pass
+    variance is named."""
+    from bncheck import verify
+
+    report = verify(
+        str(CORPUS / f"{row}:BatchNorm"),
+        seed=0,
+        dtypes=("float64",),
+        ndims=(2,),
+        mapping={"build": "in_channels=C"},
+        convention="keras",
+    )
+    assert any("autograd._training = True|False" in m for m in report.mapping), report.mapping
+    if diagnosis is None:
+        assert report.result == "pass", report.to_text()
+    else:
+        assert {d["id"] for d in report.diagnosis} == {diagnosis}, report.to_text()

@@ -555,7 +555,9 @@ def _touches_files(method: Any) -> bool:
 
 def _global_switches(obj: Any) -> list[tuple[str, Any, str]]:
     """Boolean attributes of the objects at the top of the layer's own module (a process-wide
-    configuration such as Chainer's ``config.train``): (label, holder, attribute)."""
+    configuration such as Chainer's ``config.train``, or the state behind MXNet's
+    ``autograd.record()``, ``autograd._training``): (label, holder, attribute), public ones
+    first."""
     module = sys.modules.get(getattr(type(obj), "__module__", "") or "")
     if module is None or module.__name__.split(".")[0] in ("builtins", "numpy", "torch"):
         return []
@@ -568,8 +570,9 @@ def _global_switches(obj: Any) -> list[tuple[str, Any, str]]:
         fields = {**{k: v for k, v in vars(type(value)).items() if not k.startswith("__")}}
         fields.update(getattr(value, "__dict__", {}) or {})
         for attribute, held in fields.items():
-            if isinstance(held, bool) and not attribute.startswith("_"):
+            if isinstance(held, bool) and not attribute.startswith("__"):
                 out.append((f"{module.__name__}.{name}.{attribute}", value, attribute))
+    out.sort(key=lambda item: item[2].startswith("_"))  # stable: public ones first
     return out[:8]
 
 
