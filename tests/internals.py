@@ -30,6 +30,11 @@ test_input_limits.py, test_fallback_cancellation.py)
         ``compiled.backward`` exactly as ``batchnorm_backward`` does.
 
 Functional targets in any calling form (tests/check/test_pure_forms.py)
+    target_layer
+        ``bncheck.check._verify.targets.layer``: ``carried_state``, the values of a layer
+        that carry the training batches before the last (running state it could not read as
+        a running mean and variance: its running and eval checks are then not checked), told
+        from a cache of the last batch (tests/check/test_discovery.py).
     target_common
         ``bncheck.check._verify.targets.common``: ``from_dict``, how a dict a forward or a
         backward returns is read (a named output first, else the one value of x's shape, else
@@ -243,6 +248,7 @@ _SEAM: dict[str, tuple[str, str | None]] = {
     "working": ("bncheck.bn._compiled", "working"),
     "family_compiled": ("bncheck.family._compiled", None),
     "target_common": ("bncheck.check._verify.targets.common", None),
+    "target_layer": ("bncheck.check._verify.targets.layer", None),
     "family_targets": ("bncheck.check._verify.targets.family", None),
     "family_round_dd": ("bncheck.family.dd", "round_dd"),
     # regular files only

@@ -13,7 +13,14 @@ import pytest
 
 from bncheck.check import adapt, verify
 from bncheck.cli import main
-from tests.internals import backward_arguments, layout, returned_order, target_common, values
+from tests.internals import (
+    backward_arguments,
+    layout,
+    returned_order,
+    target_common,
+    target_layer,
+    values,
+)
 from tests.paths import IMPLS
 
 Layout, mode_candidates, string_constants = (
@@ -598,3 +605,31 @@ def test_an_eval_needing_a_second_flag_is_tried_with_each_other_flag_of_the_forw
     layout.call_forward(Records(), both, 1.0, True)
     layout.call_forward(Records(), both, 1.0, False)
     assert seen == [(True, {}), (False, {"frozen": True})]  # the second setting in eval only
+
+
+def test_state_carried_across_batches_is_told_from_a_cache_of_the_last_batch() -> None:
+    carried_state = target_layer.carried_state
+
+    class Sums:  # a moving sum (carried), a cache of the last batch, a counter
+        def __init__(self) -> None:
+            self.total, self.last, self.count = np.zeros(3), np.zeros(3), 0
+
+        def forward(self, x: Any) -> Any:
+            self.total = 0.9 * self.total + x.sum(axis=0)
+            self.last = x.mean(axis=0)
+            self.count += 1
+            return x
+
+    def trained(batches: list[Any]) -> Any:
+        layer = Sums()
+        for b in batches:
+            layer.forward(b)
+        return layer
+
+    assert [p.label() for p in carried_state(trained, (8, 3), set())] == ["total"]
+    assert carried_state(trained, (8, 3), {carried_state(trained, (8, 3), set())[0]}) == []
+
+    def broken(batches: list[Any]) -> Any:
+        raise RuntimeError("cannot train")
+
+    assert carried_state(broken, (8, 3), set()) == []

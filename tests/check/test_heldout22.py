@@ -183,3 +183,22 @@ def test_gluon_trains_under_its_process_wide_state_found_by_behaviour(
         assert report.result == "pass", report.to_text()
     else:
         assert {d["id"] for d in report.diagnosis} == {diagnosis}, report.to_text()
+
+
+@pytest.mark.parametrize("row", ["caffe_bn.py", "caffe_scale_bug.py"])
+def test_caffe_running_sums_are_running_state_left_not_checked(row: str) -> None:
+    """Rows 4 and 5: Caffe keeps moving SUMS and a scale factor in blobs, switched by an int
+    phase. The parameters (Scale's blobs) and their gradients (the blobs' ``diff``) are found
+    by behaviour; the sums carry every training batch, so the layer has running state it
+    cannot be read as a mean and variance: running and eval are not checked (INCOMPLETE,
+    the row's acceptable verdict; row 5's eval bug is therefore not claimed checked), never
+    skipped as not applicable."""
+    from bncheck import verify
+
+    report = verify(str(CORPUS / f"{row}:BNScaleNet"), seed=0, dtypes=("float64",), ndims=(2,))
+    assert report.result == "incomplete", report.to_text()
+    assert not report.failed, report.failed
+    statuses = {c.id: c.status for c in report.checks}
+    assert statuses["running/2d/float64"] == statuses["eval/2d/float64"] == "not-checked"
+    assert any("scale.blobs[0].diff" in m for m in report.mapping), report.mapping
+    assert any("bn.blobs[0], bn.blobs[1] carry every" in m for m in report.mapping)

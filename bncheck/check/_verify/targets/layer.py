@@ -180,6 +180,12 @@ class LayerAdapter(LayerDriver):
             self.running = self._running_by_behaviour(c)
             if self.running is not None:
                 self.lazy_running = not all(_present(fresh, s) for s in self.running)
+        if self.running is None and self.kind == "layer" and not self.autograd:
+            # values that carry the batches before the last, not read as running statistics:
+            # the layer has running state, so running and eval are not checked, not n/a
+            shape = probe_x(c, self.probe_ndim).shape
+            carried = carried_state(self._trainer(c), shape, self._roles_taken())
+            self.unread_state = [p.label() for p in carried]
         self.overrides(self._fresh_trained(c))
         self.ndims = self._ranks(c)
         if 4 not in self.ndims and not self.axis_given and self.kind == "layer":
@@ -219,6 +225,7 @@ class LayerAdapter(LayerDriver):
             # (or statistics with no switch) leaves running and eval unchecked, not passed
             "mode_switch": self.layout.mode != "none",
             "running_found": self.running is not None,
+            "keeps_state": bool(self.unread_state),
             "channels": self.channels,
             "mapping": self.mapping,
             "axis": self.axis,
@@ -292,6 +299,13 @@ class LayerAdapter(LayerDriver):
                 f"running statistics: {self.running[0].label()}, {self.running[1].label()}"
                 + (" (created at the first forward)" if self.lazy_running else "")
                 + (f"; {self.running_note}" if self.running_note else "")
+            )
+        elif self.unread_state:
+            mapping.append(
+                "running statistics: none read; "
+                + ", ".join(self.unread_state[:6])
+                + " carry every training batch, not only the last (running state), but are "
+                "not a running mean and variance of C numbers each that bncheck could read"
             )
         else:
             mapping.append("running statistics: none found")
@@ -995,7 +1009,16 @@ class LayerAdapter(LayerDriver):
         if self.layout.mode == "none":
             return None
         shape = probe_x(c, self.probe_ndim).shape
+        found = running_by_behaviour(self._trainer(c), shape, c, self._roles_taken())
+        if found is not None:
+            self.running_note = (
+                "found by behaviour (they carry every training batch, not only the last)"
+            )
+        return found
 
+    def _trainer(self, c: int) -> Callable[[list[np.ndarray]], Any]:
+        """``trained(batches)``: a new float64 instance after one training forward per batch
+        (channels on axis 1)."""
         torch = sys.modules.get("torch")
 
         def trained(batches: list[np.ndarray]) -> Any:
@@ -1015,12 +1038,7 @@ class LayerAdapter(LayerDriver):
                     call_forward(obj, self.layout, a, True)
             return obj
 
-        found = running_by_behaviour(trained, shape, c, self._roles_taken())
-        if found is not None:
-            self.running_note = (
-                "found by behaviour (they carry every training batch, not only the last)"
-            )
-        return found
+        return trained
 
     def _grads_by_behaviour(self, before: dict[Any, Any], dy: Any, c: int) -> Any:
         """Gradients the backward wrote among the values of C numbers (new or changed, not the
@@ -1034,6 +1052,10 @@ class LayerAdapter(LayerDriver):
             if p not in taken
             and (p not in before or not np.array_equal(np.asarray(v), np.asarray(before[p])))
         ]
+        # a row of an array of x's or dy's shape (an activation's gradient of a batch of 2 to
+        # 4 samples, read as rows of C numbers) is no parameter gradient
+        batch = {tuple(np.shape(self.passed_x)), tuple(np.shape(self._to_axis(dy)))}
+        written = [p for p in written if not _row_of_batch(self.obj, p, batch)]
         if len(written) < 2 or self.passed_x is None:
             return None
         x = self._from_axis(np.asarray(as_array(self.passed_x), dtype=np.float64))
@@ -1051,6 +1073,10 @@ class LayerAdapter(LayerDriver):
             ((g, b) for g in written for b in written if g != b),
             key=lambda pair: err(pair[0], want_g) + err(pair[1], want_b),
         )
+        if err(best[1], want_b) > 1e-6:
+            # dbeta = Σ dy whatever else a BN computes: no written value is it, so none of
+            # them is told apart as the gradients (refused, not guessed)
+            return None
         self.grad_note = "found by behaviour (written by backward; matched by value)"
         return best
 
@@ -1216,16 +1242,7 @@ def running_by_behaviour(
     except Exception:
         return None
     mean_b = _columns(b, c).mean(axis=1)
-    blends = []
-    for path, v2 in second.items():
-        v1, w2 = first.get(path), second_other.get(path)
-        if path in taken or v1 is None or w2 is None or path.steps[-1] == "grad":
-            continue
-        if np.array_equal(v1, v2) or not np.all(np.isfinite(v2)):
-            continue
-        if np.allclose(v2, w2, rtol=1e-9, atol=0.0):
-            continue  # the same after the same last batch: a cache, not a running value
-        blends.append(path)
+    blends = _carried(first, second, second_other, taken)
     means = []
     for path in blends:
         step, want = second[path] - first[path], mean_b - first[path]
@@ -1242,6 +1259,59 @@ def running_by_behaviour(
     return means[0], spread[0]
 
 
+def _carried(
+    first: dict[Any, Any], second: dict[Any, Any], second_other: dict[Any, Any], taken: set[Any]
+) -> list[Any]:
+    """The paths whose values carry a batch before the last: changed by the second batch
+    (``first`` -> ``second``) and different after the same second batch when the first one
+    differed (``second_other``; a cache of the last batch's statistics agrees there)."""
+    out = []
+    for path, v2 in second.items():
+        v1, w2 = first.get(path), second_other.get(path)
+        if path in taken or v1 is None or w2 is None or path.steps[-1] == "grad":
+            continue
+        if np.array_equal(v1, v2) or not np.all(np.isfinite(v2)):
+            continue
+        if np.allclose(v2, w2, rtol=1e-9, atol=0.0):
+            continue  # the same after the same last batch: a cache, not a running value
+        out.append(path)
+    return out
+
+
+def carried_state(
+    trained: Callable[[list[np.ndarray]], Any], shape: tuple[int, ...], taken: set[Any]
+) -> list[Any]:
+    """The values of a layer (any size: arrays, numbers, reachable by :func:`leaves` with no
+    size asked) that carry the training batches before the last one, as running statistics
+    do, by the comparison of :func:`running_by_behaviour`: for a layer whose running
+    statistics bncheck could not read as a pair of C numbers (Caffe's moving sums and their
+    scale factor), so that its running and eval checks are reported not checked rather than
+    not applicable. [] when the probe fails."""
+    rng = np.random.default_rng(12)
+    a1, a2 = rng.normal(3.0, 2.0, size=shape), rng.normal(-4.0, 0.7, size=shape)
+    b = rng.normal(-2.0, 0.5, size=shape)
+
+    def values(obj: Any) -> dict[Any, Any]:
+        out = {}
+        for p, v in leaves(obj, None).items():
+            arr = np.asarray(as_array(v))
+            if arr.dtype.kind in "fiu" and arr.shape != shape:
+                out[p] = arr.astype(np.float64).ravel()
+        return out
+
+    try:
+        first, second = values(trained([a1])), values(trained([a1, b]))
+        second_other = values(trained([a2, b]))
+    except Exception:
+        return []
+    same = {
+        p: v
+        for p, v in second.items()
+        if p in first and p in second_other and first[p].shape == v.shape == second_other[p].shape
+    }
+    return _carried(first, same, second_other, taken)
+
+
 def _columns(a: Any, c: int) -> Any:
     """(C, m): the values of each channel (channels on axis 1)."""
     return np.asarray(a).reshape(a.shape[0], c, -1).transpose(1, 0, 2).reshape(c, -1)
@@ -1250,6 +1320,15 @@ def _columns(a: Any, c: int) -> Any:
 def _present(obj: Any, where: Any) -> bool:
     """Whether a value is there already on a new instance (not created at the first forward)."""
     return bool(where.exists(obj)) and not unset(where.get(obj))
+
+
+def _row_of_batch(obj: Any, path: Any, batch: set[tuple[int, ...]]) -> bool:
+    """Whether ``path`` is a row of an array whose shape is one of ``batch`` (x's, dy's)."""
+    steps: tuple[Any, ...] = tuple(getattr(path, "steps", ()))
+    if len(steps) < 2 or not isinstance(steps[-1], int):
+        return False
+    parent = Path(steps[:-1]).get(obj)
+    return isinstance(parent, np.ndarray) and tuple(parent.shape) in batch
 
 
 def _layout_key(layout: Layout) -> tuple[Any, ...]:

@@ -139,6 +139,9 @@ class LayerDriver:
         #: how values were found, when by behaviour (shown under "Plugged in as")
         self.param_note = ""
         self.running_note = ""
+        #: values that carry every training batch but were not read as running statistics
+        #: (labels): the layer keeps running state, its running and eval go not checked
+        self.unread_state: list[str] = []
         self.grad_note = ""
         #: the method that takes dy (``backward`` unless found by behaviour or given)
         self.backward_name = "backward"

@@ -293,7 +293,8 @@ def leaves(obj: Any, c: int | None, *, depth: int = MAX_DEPTH) -> dict[Path, Any
     """Every value of C numbers reachable from ``obj`` (attributes, dict items, list and tuple
     items, nested objects), by its shortest path; each value is listed once (the first path
     found, attributes before containers). A parameter object (``.data`` an array) is a leaf;
-    its ``.grad``, when it holds C numbers, is a leaf of its own."""
+    its ``.grad`` and its other arrays of C numbers (Caffe's ``blob.diff``) are leaves of
+    their own."""
     found: dict[Path, Any] = {}
     seen_values: set[int] = set()
     seen_nodes: set[int] = {id(obj)}
@@ -320,6 +321,17 @@ def leaves(obj: Any, c: int | None, *, depth: int = MAX_DEPTH) -> dict[Path, Any
                     if not isinstance(child, np.ndarray) and c_values(grad, c):
                         if torch is None or not isinstance(child, torch.Tensor):
                             found.setdefault(Path((*path, "grad")), grad)
+                    if not isinstance(child, np.ndarray) and not hasattr(child, "detach"):
+                        # a parameter object's other arrays of C numbers (Caffe's blob.diff)
+                        for name, other in _children(child):
+                            if (
+                                name not in ("data", "grad")
+                                and isinstance(other, np.ndarray)
+                                and c_values(other, c)
+                                and id(other) not in seen_values
+                            ):
+                                seen_values.add(id(other))
+                                found.setdefault(Path((*path, name)), other)
                     continue
                 if id(child) in seen_nodes or isinstance(child, _OPAQUE):
                     continue
