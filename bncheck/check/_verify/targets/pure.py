@@ -341,6 +341,16 @@ class PureAdapter:
         self.last_x: Any = None
         self.wanted: tuple[int, ...] = (2, 4)
         self.has_mode = any(r.startswith("mode") or r == "bn_param" for r in form.roles.values())
+        roles = list(form.roles.values())
+        #: the forward takes beta before gamma (``bn_forward(x, beta, gamma)``) and the backward
+        #: does not take them itself: it returns their gradients in the forward's order, (dx,
+        #: dbeta, dgamma), as a vector-Jacobian product does (a backward taking them returns
+        #: them in its own inputs' order: ``_backward_callers``)
+        self.beta_first = (
+            {"gamma", "beta"} <= set(roles)
+            and roles.index("beta") < roles.index("gamma")
+            and not getattr(backward, "takes_params", False)
+        )
 
     # -- records -------------------------------------------------------------------------------
 
@@ -464,6 +474,8 @@ class PureAdapter:
         if len(rest) == 1 and isinstance(rest[0], (tuple, list)) and len(rest[0]) == 2:
             rest = list(rest[0])
         if len(rest) >= 2 and all(c_values(v, self.c) for v in rest[:2]):
+            if self.beta_first:
+                return dx, returned(rest[1]), returned(rest[0])
             return dx, returned(rest[0]), returned(rest[1])
         if len(rest) == 1 and rest[0] is not None:
             record = rest[0]
@@ -671,6 +683,7 @@ def _backward_callers(bwd: Callable[..., Any]) -> list[tuple[str, Callable[..., 
         # a backward that recomputes from the inputs and takes no eps uses its own: the
         # forward is then called with its default eps too (inferred from its outputs)
         by_name.fixed_eps = "cache" not in taken and "eps" not in taken  # type: ignore[attr-defined]
+        by_name.takes_params = {"gamma", "beta"} <= taken  # type: ignore[attr-defined]
         returns = " -> (dx, dbeta, dgamma), in the order of its inputs" if swap else ""
         out.append(
             (f"{getattr(bwd, '__name__', 'backward')}({', '.join(roles)}){returns}", by_name)
@@ -916,7 +929,12 @@ def _confirm(adapter: PureAdapter, uses_init: bool) -> bool:
 def _mapping(adapter: PureAdapter, form: Form, fname: str, label: str, init: bool) -> list[str]:
     lines = [
         f"forward: {form.describe(fname)} ({form.how}, confirmed by a probe call)",
-        f"backward: {label}",
+        f"backward: {label}"
+        + (
+            " -> (dx, dbeta, dgamma), in the order of the forward's inputs (beta before gamma)"
+            if adapter.beta_first
+            else ""
+        ),
     ]
     if form.needs("params"):
         where = (
