@@ -10,18 +10,21 @@ batch_norm, Darknet, PaddlePaddle, Sonnet 1, neon). The misses fixed:
   failed 20 correct layers of earlier corpora), so a wrong one is an interface deviation: a
   PASS with that warning, a FAIL under ``--strict``;
 - row 1, Torch7's ``accGradParameters`` adding into ``gradWeight``/``gradBias`` until
-  ``zeroGradParameters()`` (a false FAIL): gradient slots are zeroed before each backward, as a
-  training loop zeroes them;
+  ``zeroGradParameters()`` (a false FAIL): that method, found by behaviour (it zeroes the
+  gradients and nothing else), is called before each backward, as a training loop calls it;
 - rows 8 and 9, ``--build '(None, C)'`` (Lasagne's input shape) refused: a tuple or list
-  holding C is an argument now.
+  holding C is an argument now; past their build, Lasagne's ``grad()`` returns Theano's
+  ``[dx, dbeta, dgamma]``: read beta's first by behaviour and by its code's names;
+- row 15, Sonnet 1's ``__call__(*args)`` passing on to ``_build(x, is_training,
+  test_local_stats=True)``: an eval that needs both flags is found by behaviour;
+- rows 6 and 7, Gluon's training inside ``autograd.record()``, whose state is a private flag of
+  a module-level object: toggled and restored as a process-wide switch;
+- rows 4 and 5, Caffe's net: the Scale layer's blobs are found as parameters, their ``diff``
+  as the gradients (no longer rows of the activations' diffs), and the moving sums are running
+  state bncheck cannot read as a mean and variance: running and eval are not checked
+  (INCOMPLETE, the rows' acceptable verdict), never skipped as not applicable.
 
-Left, and why: rows 4 and 5 (Caffe's net of a BatchNorm and a Scale layer driven through
-blobs and an integer phase), rows 6 and 7 (Gluon's training switched by a module-level
-``autograd.record()`` context), rows 8 and 9 past their build (Lasagne's ``grad()`` returns
-Theano's ``[dx, dbeta, dgamma]``, the order of its ``get_params()``, read by position as a
-swapped pair), row 15 (Sonnet 1's ``__call__(*args, **kwargs)`` hiding ``is_training`` and
-``test_local_stats``, two flags for one mode). Float64 unless a row says otherwise
-(tests/heldout.py)."""
+Float64 unless a row says otherwise (tests/heldout.py)."""
 
 from __future__ import annotations
 

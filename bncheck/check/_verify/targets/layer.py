@@ -477,7 +477,66 @@ class LayerAdapter(LayerDriver):
                 + (", ".join(p.label() for p in list(leaves(self.obj, c))[:10]) or "none")
                 + "), or map the layer with bncheck.adapt (see the README)"
             )
-        self.grad_form, self.grad_slots = "slots", found
+        self.grad_form, self.grad_slots = "slots", _paired_by_index(self.obj, self.params, found)
+        if self.grad_slots != found:
+            self.grad_note = (
+                "found by behaviour, then paired index for index with the parameters' list, "
+                "as the layer's own update pairs them (its gradient list's i-th item is the "
+                "gradient of its i-th parameter)"
+            )
+        self._grad_reset_by_behaviour(dy, c)
+
+    def _grad_reset_by_behaviour(self, dy: Any, c: int) -> None:
+        """How the gradient slots are reset before each backward, as a training loop resets
+        them: slots of parameter objects (``blob.diff``, ``param.grad``) are zeroed in place,
+        as an optimizer zeroes them; else the layer's no-argument method that zeroes them and
+        changes nothing else (Torch7's ``zeroGradParameters()``), tried on fresh instances
+        after a step; with neither, nothing resets them, and a backward that adds into them
+        accumulates across steps: its own mistake, which the second-call check shows."""
+        slots = self.grad_slots
+        if slots is None:
+            return
+        if all(_in_param_object(self.obj, s) for s in slots):
+            self.grad_zero = True
+            return
+        skip = {self.backward_name, self.layout.forward_name, "forward", "backward", "train"}
+        skip |= {"eval", self.layout.mode_name, self.reset_name or ""}
+        names = [
+            n
+            for n in dir(type(self.obj))
+            if not n.startswith("_") and n not in skip and not side_effects(n)
+        ]
+        names.sort(key=lambda n: not any(w in n.lower() for w in ("zero", "clear", "reset")))
+        x = probe_x(c, self.probe_ndim)
+        keep = self.obj
+        try:
+            for name in names[:16]:
+                method = getattr(self.obj, name, None)
+                if not callable(method) or inspect.isclass(method) or _required(method):
+                    continue
+                try:
+                    self.obj = self._make(c, np.float64, self.probe_ndim)
+                    self.forward(x, True)
+                    self._call_backward(np.asarray(dy, dtype=np.float64))
+                    held = [s for pair in (self.params, self.running) for s in pair or ()]
+                    before = [np.array(as_array(s.get(self.obj)), copy=True) for s in held]
+                    grads = [as_array(s.get(self.obj)) for s in slots]
+                    if not all(isinstance(g, np.ndarray) and np.any(g != 0) for g in grads):
+                        continue
+                    getattr(self.obj, name)()
+                    after = [as_array(s.get(self.obj)) for s in slots]
+                    zeroed = all(g is None or (np.all(np.asarray(g) == 0)) for g in after)
+                    same = all(
+                        np.array_equal(b, np.asarray(as_array(s.get(self.obj))))
+                        for b, s in zip(before, held, strict=True)
+                    )
+                except Exception:
+                    continue
+                if zeroed and same:
+                    self.grad_reset = name
+                    return
+        finally:
+            self.obj = keep
 
     def _order_by_behaviour(self, result: Any, dy: Any, c: int) -> None:
         """Which of a backward's two positional parameter gradients is dbeta, by behaviour:
@@ -1137,12 +1196,26 @@ class LayerAdapter(LayerDriver):
         if self.torch_grads:
             return f"{bwd} -> dx; gradients in the parameters' .grad"
         assert self.grad_slots is not None
+        if self.grad_reset:
+            reset = (
+                f", {self.grad_reset}() before each backward as a training loop calls it (found "
+                "by behaviour: it zeroes them and nothing else)"
+            )
+        elif self.grad_zero:
+            reset = (
+                ", zeroed before each backward as an optimizer zeroes a parameter's gradient "
+                "(a layer may add into them)"
+            )
+        else:
+            reset = (
+                ", never reset (the layer has no method that zeroes them: a backward that adds "
+                "into them accumulates across steps)"
+            )
         return (
             f"{bwd} -> dx; gradients in {self.grad_slots[0].label()}, "
             f"{self.grad_slots[1].label()}"
             + (f" ({self.grad_note})" if self.grad_note else "")
-            + ", zeroed before each backward as a training loop zeroes them (a layer may add "
-            "into them)"
+            + reset
         )
 
     def _infer_eps(self, c: int) -> float | None:
@@ -1316,6 +1389,61 @@ def _columns(a: Any, c: int) -> Any:
 def _present(obj: Any, where: Any) -> bool:
     """Whether a value is there already on a new instance (not created at the first forward)."""
     return bool(where.exists(obj)) and not unset(where.get(obj))
+
+
+def _paired_by_index(obj: Any, params: Any, grads: Any) -> Any:
+    """The gradient slots paired with the parameters index for index when both are items of
+    one list each, of the same length (``self.params = [gamma, beta]`` beside ``self.grads =
+    [...]``: the layer's update zips them, so ``grads[i]`` is the gradient of ``params[i]``
+    whatever its value; a list holding them the other way round is its mistake, judged so);
+    else ``grads`` as found."""
+
+    def parent_index(where: Any) -> tuple[tuple[Any, ...], int] | None:
+        steps: tuple[Any, ...] = tuple(getattr(where, "steps", ()))
+        if len(steps) < 2 or not isinstance(steps[-1], int):
+            return None
+        return steps[:-1], steps[-1]
+
+    if params is None or grads is None:
+        return grads
+    p = [parent_index(w) for w in params]
+    g = [parent_index(w) for w in grads]
+    if None in p or None in g:
+        return grads
+    (pp, pg), (pp2, pb) = p  # type: ignore[misc]
+    (gp, _), (gp2, _) = g  # type: ignore[misc]
+    if pp != pp2 or gp != gp2 or pp == gp:
+        return grads
+    plist, glist = Path(pp).get(obj), Path(gp).get(obj)
+    if not isinstance(plist, list) or not isinstance(glist, list) or len(plist) != len(glist):
+        return grads
+    return (Path((*gp, pg)), Path((*gp, pb)))
+
+
+def _in_param_object(obj: Any, where: Any) -> bool:
+    """Whether a slot is an attribute of a parameter object (an object whose ``.data`` is an
+    array: Caffe's blob, a mini-framework's Parameter), not the layer's own attribute."""
+    steps: tuple[Any, ...] = tuple(getattr(where, "steps", ()))
+    if len(steps) < 2 or not isinstance(steps[-1], str):
+        return False
+    parent = Path(steps[:-1]).get(obj)
+    return (
+        parent is not None
+        and not isinstance(parent, (dict, list, tuple, np.ndarray))
+        and isinstance(getattr(parent, "data", None), np.ndarray)
+    )
+
+
+def _required(method: Any) -> bool:
+    """Whether a method needs an argument (or its signature cannot be read)."""
+    try:
+        params = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in params
+    )
 
 
 def _row_of_batch(obj: Any, path: Any, batch: set[tuple[int, ...]]) -> bool:

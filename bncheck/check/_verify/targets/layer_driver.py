@@ -142,6 +142,11 @@ class LayerDriver:
         #: values that carry every training batch but were not read as running statistics
         #: (labels): the layer keeps running state, its running and eval go not checked
         self.unread_state: list[str] = []
+        #: how gradient slots are reset before each backward: the layer's no-argument method
+        #: that zeroes them (found by behaviour), or zeroed in place (slots of parameter
+        #: objects, which an optimizer zeroes); neither: left as they are
+        self.grad_reset = ""
+        self.grad_zero = False
         self.grad_note = ""
         #: the method that takes dy (``backward`` unless found by behaviour or given)
         self.backward_name = "backward"
@@ -444,12 +449,17 @@ class LayerDriver:
                 holder.grad = np.zeros_like(old) if isinstance(old, np.ndarray) else None
         if self.grad_form == "slots" and self.grad_slots is not None:
             # gradients kept in the layer's own slots may be added into (Torch7's
-            # accGradParameters, until zeroGradParameters()): zeroed in place, as a
-            # training loop zeroes them before each step
-            for slot in self.grad_slots:
-                old = slot.get(self.obj)
-                if isinstance(old, np.ndarray) and old.flags.writeable:
-                    old.fill(0)
+            # accGradParameters, until zeroGradParameters()): reset before each step as a
+            # training loop resets them, by the layer's own method that zeroes them, or, in
+            # parameter objects (blob.diff), zeroed in place as an optimizer zeroes them; a
+            # layer with neither is left as it is (adding into them is then its mistake)
+            if self.grad_reset:
+                getattr(self.obj, self.grad_reset)()
+            elif self.grad_zero:
+                for slot in self.grad_slots:
+                    old = slot.get(self.obj)
+                    if isinstance(old, np.ndarray) and old.flags.writeable:
+                        old.fill(0)
         method = getattr(self.obj, self.backward_name)
         dyt = self._to_axis(dy)
         args = backward_arguments(method, self.passed_x, self.passed_y, dyt)
