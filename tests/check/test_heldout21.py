@@ -12,9 +12,12 @@ or of memory. The misses fixed, each by a condition the checks now create for an
 - row 13, one NaN in one channel making every channel NaN (a scale taken over the whole
   tensor): an edge input of the identities check, judged on the other channels.
 
-Left: row 17 (an eval memo keyed by the input array's identity, wrong only when the caller
-refills one buffer in place: bncheck's inputs cross a process boundary and arrive as new arrays
-each call). Float64 unless a row says otherwise (tests/heldout.py)."""
+- row 17, an eval memo keyed by the input array's identity, wrong only when the caller refills
+  one buffer in place: the eval check hands new values in the last eval input's array,
+  refilled (the ``refill`` op of a layer taking NumPy arrays), and its control (row 18)
+  passes the same.
+
+Float64 unless a row says otherwise (tests/heldout.py)."""
 
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ ROWS: list[Any] = [
     ),
     pytest.param("15", "c_torch.py:MyBN", TORCH, "pass", "", None, marks=T),
     pytest.param("16", "batch1_train.py:BatchNorm", TORCH, "fail", "", None),
+    pytest.param("17", "eval_memo.py:BatchNorm", TORCH, "fail", "", None),
     pytest.param("18", "c_layer.py:BatchNorm", TORCH, "pass", "", None),
     pytest.param("19", "eval_inplace.py:BatchNorm", TORCH, "fail", "input-mutated", None),
 ]
@@ -83,3 +87,5 @@ def test_each_held_out_target_gets_its_verdict(
         assert failed == {"older-cache"} and "second backward" in messages, messages
     if row in ("6", "7", "14", "19"):
         assert failed == {"no-mutation"}, failed
+    if row == "17":  # the refilled buffer alone: never a mutation bncheck made itself
+        assert failed == {"eval"} and "refilled in place" in messages, messages

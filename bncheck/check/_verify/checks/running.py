@@ -950,6 +950,7 @@ def check_eval(
         note([warning])
     ev = _eval_again(proc, x if seen is None else seen, c, dtype, ev, form, "seen")
     ev = _eval_again(proc, x, c, dtype, ev, form, "loaded", rng)
+    ev = _eval_again(proc, x, c, dtype, ev, form, "refilled", rng)
     ev = _eval_after_training(proc, rng, x, c, shape, dtype, ev, form, before)
     # last: a deep copy of an object whose methods close over its state (a dict of closures)
     # is a copy only in part, so no check runs on it after this one
@@ -967,7 +968,9 @@ def _eval_again(
     rng: np.random.Generator | None = None,
 ) -> CheckResult:
     """One more eval, judged as the first: ``how`` "seen", on a batch the layer was trained on
-    (a layer answering from a memo of its inputs gives that batch's train output); "loaded",
+    (a layer answering from a memo of its inputs gives that batch's train output); "refilled",
+    new values in the array of the last eval's input, refilled in place (``refill``: an eval
+    memo keyed by the array's identity gives the old output); "loaded",
     after new running statistics are written into the layer as a checkpoint load writes them
     (``set_running``: a layer whose eval uses a value derived from its statistics that only
     training refreshes is stale; targets whose statistics bncheck cannot write skip it)."""
@@ -975,6 +978,17 @@ def _eval_again(
         return ev
     now: dict[str, Any] | None = None
     try:
+        if how == "refilled":
+            assert rng is not None
+            try:
+                proc.call("refill")
+            except TargetError as exc:
+                if exc.fatal:
+                    raise
+                return ev  # a target that takes no NumPy array of ours: nothing to refill
+            x = (x.astype(np.float64) * rng.uniform(0.5, 1.5) + rng.normal(0.0, 1.0)).astype(
+                x.dtype
+            )
         if how == "loaded":
             assert rng is not None
             now, _ = proc.call("state")
@@ -1089,6 +1103,9 @@ _AGAIN = {
     "writes them)",
     "reloaded": "after the layer was saved and restored (a state_dict loaded back, a deep copy)",
     "fresh": "of a new layer never trained (with the running statistics it starts with)",
+    "refilled": "of new values handed in the last eval input's array, refilled in place (as a "
+    "loop reusing one input buffer hands them: an eval answering from a memo keyed by the "
+    "array's identity gives the old output)",
 }
 
 

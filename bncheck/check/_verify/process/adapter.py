@@ -139,6 +139,7 @@ OPS = frozenset(
         "reload",
         "freeze",
         "reset_running",
+        "refill",
     }
 )
 #: calls only some adapters answer (the others raise AttributeError, which the caller reads as
@@ -151,7 +152,8 @@ OPS = frozenset(
 #: (the layer saved and restored as users do: a torch module's state_dict loaded back, then a
 #: deep copy of the object in its place: layer objects), ``freeze(names)`` (parameters of an
 #: autograd layer frozen, ``requires_grad_(False)``, until the next ``new``), ``reset_running()``
-#: (the layer's own ``reset_running_stats()``)
+#: (the layer's own ``reset_running_stats()``), ``refill()`` (the next forward's input handed in
+#: the last forward's array, refilled in place: layers taking NumPy arrays)
 OPTIONAL_OPS = frozenset(
     {
         "probe",
@@ -163,6 +165,7 @@ OPTIONAL_OPS = frozenset(
         "reload",
         "freeze",
         "reset_running",
+        "refill",
     }
 )
 #: the calls the parent may make of a synchronized adapter

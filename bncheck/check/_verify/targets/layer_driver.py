@@ -147,6 +147,9 @@ class LayerDriver:
         #: objects, which an optimizer zeroes); neither: left as they are
         self.grad_reset = ""
         self.grad_zero = False
+        #: the array the next forward gets its input in, refilled (refill()): the last
+        #: forward's, no longer watched for changes once it is bncheck's to refill
+        self.refill_buffer: Any = None
         self.grad_note = ""
         #: the method that takes dy (``backward`` unless found by behaviour or given)
         self.backward_name = "backward"
@@ -361,7 +364,18 @@ class LayerDriver:
             return self._forward_engine(x, train)
         if train and self.reset_name:  # a layer whose backward covers every forward since
             getattr(self.obj, self.reset_name)()  # its last reset: one forward per step
-        self.passed_x = self._to_axis(x)
+        xa = self._to_axis(x)
+        old, self.refill_buffer = self.refill_buffer, None
+        if (
+            isinstance(old, np.ndarray)
+            and isinstance(xa, np.ndarray)
+            and old.shape == xa.shape
+            and old.dtype == xa.dtype
+            and old.flags.writeable
+        ):
+            old[...] = xa  # the last input's array, refilled in place (refill())
+            xa = old
+        self.passed_x = xa
         y = call_forward(self.obj, self.layout, self.passed_x, train)
         self.passed_y = y
         if (
@@ -373,6 +387,15 @@ class LayerDriver:
             self.contracts.note("forward returns a tuple; its first item is taken as y")
             y = y[0]
         return self._from_axis(returned(y))
+
+    def refill(self) -> None:
+        """The next forward is handed its input in the array the last forward was given,
+        refilled in place with the new values, as a loop that reuses one input buffer hands
+        it (an eval that answers from a memo keyed by the input array's identity then gives
+        the old output). Layers taking NumPy arrays only."""
+        if self.autograd or self.engine is not None or not isinstance(self.passed_x, np.ndarray):
+            raise AttributeError("refilling the input's array applies to layers taking arrays")
+        self.refill_buffer, self.passed_x = self.passed_x, None
 
     def _forward_autograd(self, x: Any, train: bool) -> Any:
         """A layer of torch tensors with no backward: x and the parameters require grad, and
