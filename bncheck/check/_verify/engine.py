@@ -335,7 +335,15 @@ def _verify(
     if family:
         fam_options = options if explicit else dataclasses.replace(options, ndims=(2, 3, 4))
         return _verify_family(
-            target, str(name), fam_options, member, method, limits, start, explicit
+            target,
+            str(name),
+            fam_options,
+            member,
+            method,
+            limits,
+            start,
+            explicit,
+            build=mapping.get("build", ""),
         )
     loader = functools.partial(load_adapter, target, axis, tuple(ndims), mapping)
     checks: list[CheckResult] = []
@@ -402,11 +410,13 @@ def _verify_family(
     limits: dict[str, Any],
     start: float,
     explicit: bool = False,
+    build: str = "",
 ) -> VerificationReport:
     """A Layer, Group, Instance or RMS normalization target
-    (:mod:`~bncheck.check._verify.checks.family`)."""
+    (:mod:`~bncheck.check._verify.checks.family`); ``build``: the ``--build`` arguments of a
+    hand-written layer class."""
     loader = functools.partial(
-        load_family, target, None if member is None else member.text(), options.axis
+        load_family, target, None if member is None else member.text(), options.axis, build
     )
     checks: list[CheckResult] = []
     found_mapping: list[str] = []
@@ -443,7 +453,25 @@ def _verify_family(
                     found_mapping = [t[:300] for t in said[:8] if isinstance(t, str)]
             except TargetError:
                 pass
+            try:  # the interface deviations the adapter saw (plain strings, a few at most)
+                notes, _ = proc.call("contract")
+                if isinstance(notes, list):
+                    options.note(str(n)[:300] for n in notes[:8])
+            except TargetError:
+                pass
     unanswered_not_checked(checks, proc.unanswered)
+    if options.contract:
+        checks.append(
+            CheckResult(
+                "contract",
+                "fail" if options.strict else "pass",
+                message=f"{len(options.contract)} interface deviation"
+                + ("s" if len(options.contract) != 1 else "")
+                + (
+                    " (--strict)" if options.strict else " (warnings; --strict makes them failures)"
+                ),
+            )
+        )
     return VerificationReport(
         name,
         description.kind if description is not None else "unknown",

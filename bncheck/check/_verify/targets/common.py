@@ -100,6 +100,25 @@ class Contract:
         return arr
 
 
+def needs_arguments(method: Any) -> bool:
+    """Whether a method needs an argument (or its signature cannot be read): discovery calls
+    only methods that take none (a layer's own reset of its gradients).
+
+    Examples
+    --------
+    >>> needs_arguments(lambda: 0), needs_arguments(lambda x, y=1: 0)
+    (False, True)
+    """
+    try:
+        params = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in params
+    )
+
+
 def shape_text(shape: tuple[int, ...], c: int) -> str:
     """A per-channel shape with the channel count written C: (1, C, 1, 1)."""
     parts = ["C" if d == c else str(d) for d in shape]

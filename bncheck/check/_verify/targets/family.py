@@ -49,11 +49,19 @@ from bncheck.check._verify.targets.common import (
     call_one,
     jax_x64,
     named_residuals_first,
+    needs_arguments,
     returned,
     y_and_cache,
 )
-from bncheck.check._verify.targets.layer import running_by_behaviour
-from bncheck.check._verify.targets.layout import Layout, call_forward, mode_of
+from bncheck.check._verify.targets.layer import returned_order, running_by_behaviour
+from bncheck.check._verify.targets.layer_driver import backward_arguments
+from bncheck.check._verify.targets.layout import (
+    Layout,
+    build_arguments,
+    call_forward,
+    mode_of,
+    side_effects,
+)
 from bncheck.check._verify.targets.values import Path, closes_over_arrays, leaves
 from bncheck.check.norms import Member
 from bncheck.exceptions import LoadError
@@ -356,6 +364,16 @@ class FamilyFunctional(FamilyAdapter):
         #: by their names; None for a backward of (dout, cache)
         self.bwd_roles = _recompute_roles(bwd)
         self.last_inputs: dict[str, Any] = {}
+        #: the forward takes beta before gamma (``instance_normalization(x, beta, gamma)``)
+        #: and the backward does not take them itself: it returns their gradients in the
+        #: forward's order, (dx, dbeta, dgamma), as a vector-Jacobian product does
+        given = self.bwd_roles if self.bwd_roles is not None else []
+        self.beta_first = (
+            "gamma" in roles
+            and "beta" in roles
+            and roles.index("beta") < roles.index("gamma")
+            and not ({"gamma", "beta"} <= set(given))
+        )
 
     def new(self, num_features: int, dtype: str, eps: float, ndim: int = 2) -> dict[str, Any]:
         """As any family target's; a pair written in JAX runs float64 with ``jax_enable_x64``
@@ -386,9 +404,13 @@ class FamilyFunctional(FamilyAdapter):
                 + ") -> (dx, dgamma[, dbeta]) (the backward recomputes from the forward's inputs"
                 + (", and takes what it returned beside y, in order)" if saved else ")")
             ]
+        grads = (
+            "(dx, dbeta, dgamma), in the order of the forward's inputs"
+            if self.beta_first
+            else "(dx, dgamma[, dbeta])"
+        )
         return [
-            f"{self.fwd.__name__}({args}) -> (y, cache); "
-            f"{self.bwd.__name__}({order}) -> (dx, dgamma[, dbeta])"
+            f"{self.fwd.__name__}({args}) -> (y, cache); {self.bwd.__name__}({order}) -> {grads}"
         ]
 
     def _args(self, x: Any, gamma: Any, beta: Any) -> list[Any]:
@@ -500,6 +522,11 @@ class FamilyFunctional(FamilyAdapter):
             got = [result.get(k) for k in ("dx", "dgamma", "dbeta")]
         else:
             got = returned_grads(result)
+            positional = isinstance(result, (tuple, list)) and not (
+                len(result) == 2 and isinstance(result[1], dict)
+            )
+            if self.beta_first and positional and got[1] is not None and got[2] is not None:
+                got[1], got[2] = got[2], got[1]
         dx = self._from_target(returned(got[0]))
         return (
             dx,
@@ -642,32 +669,49 @@ _GAMMA_ATTRS = ("gamma", "weight", "scale", "g")
 _BETA_ATTRS = ("beta", "bias", "shift", "b")
 
 
-def _any_array(layer: Any, names: tuple[str, ...]) -> bool:
-    """Whether the layer holds an array under one of ``names`` (or in its ``params`` dict),
-    of any size."""
-    params = getattr(layer, "params", None)
-    for n in names:
-        if isinstance(getattr(layer, n, None), np.ndarray):
-            return True
-        if isinstance(params, dict) and isinstance(params.get(n), np.ndarray):
-            return True
-    return False
-
-
-def _attr_name(layer: Any, names: tuple[str, ...], size: int) -> str | None:
-    """The name of the layer's array of ``size`` values among ``names`` (or in its
-    ``params`` dict), None when it has none."""
+def _param_path(layer: Any, names: tuple[str, ...], size: int | None = None) -> Path | None:
+    """Where a hand-written layer keeps the array of the parameter it names with one of
+    ``names`` (of ``size`` values, any size for None): the attribute itself, the array
+    inside a parameter object held there (Chainer's ``.array``, Gluon's ``_data`` behind its
+    ``data()``, a ``.data``; never its gradient, ``grad``/``diff``), or the entry of its
+    ``params`` dict. None when it holds none."""
     for n in names:
         cur = getattr(layer, n, None)
-        if isinstance(cur, np.ndarray) and cur.size == size:
-            return n
+        if isinstance(cur, np.ndarray):
+            if size is None or cur.size == size:
+                return Path((n,))
+            continue
+        if cur is None or isinstance(cur, (bool, int, float, str, bytes, dict, list, tuple)):
+            continue
+        if isinstance(getattr(cur, "data", None), np.ndarray):  # a parameter object's .data
+            if size is None or cur.data.size == size:
+                return Path((n, "data"))
+            continue
+        for where, value in leaves(cur, size).items():
+            last = str(where.steps[-1]).lower()
+            if "grad" in last or "diff" in last or not isinstance(value, np.ndarray):
+                continue
+            return Path((n, *where.steps))
     params = getattr(layer, "params", None)
     if isinstance(params, dict):
         for n in names:
             cur = params.get(n)
-            if isinstance(cur, np.ndarray) and cur.size == size:
-                return n
+            if isinstance(cur, np.ndarray) and (size is None or cur.size == size):
+                return Path(("params", n))
     return None
+
+
+def _any_array(layer: Any, names: tuple[str, ...]) -> bool:
+    """Whether the layer holds an array under one of ``names`` (:func:`_param_path`), of
+    any size."""
+    return _param_path(layer, names) is not None
+
+
+def _attr_name(layer: Any, names: tuple[str, ...], size: int) -> str | None:
+    """Where the layer keeps its array of ``size`` values among ``names``, None when it has
+    none."""
+    where = _param_path(layer, names, size)
+    return None if where is None else where.label()
 
 
 _SIZE_NAMES = ("normalized_shape", "dim", "d", "num_features", "features", "num_channels", "size")
@@ -675,6 +719,39 @@ _SIZE_NAMES = ("normalized_shape", "dim", "d", "num_features", "features", "num_
 
 #: the names a hand-written family layer's backward goes by, when it has no ``backward``
 _BACKWARD_NAMES = ("backward", "vjp", "bprop", "backprop", "grad", "gradient")
+
+
+def _listed_order(layer: Any) -> str | None:
+    """Which of its two parameters a layer lists first in its own parameter list
+    (``get_params()``, ``parameters()``, or a ``params`` list: the order Theano's gradient
+    lists and a zip of parameters with gradients follow): "beta", "gamma", or None."""
+    gamma = next((getattr(layer, n) for n in _GAMMA_ATTRS if hasattr(layer, n)), None)
+    beta = next((getattr(layer, n) for n in _BETA_ATTRS if hasattr(layer, n)), None)
+    if gamma is None or beta is None:
+        return None
+    for name in ("get_params", "parameters", "params"):
+        listed = getattr(layer, name, None)
+        try:
+            listed = listed() if callable(listed) else listed
+        except Exception:
+            continue
+        if not isinstance(listed, (list, tuple)):
+            continue
+        ids = [id(v) for v in listed]
+        if id(gamma) in ids and id(beta) in ids:
+            return "beta" if ids.index(id(beta)) < ids.index(id(gamma)) else "gamma"
+    return None
+
+
+def family_forward_name(cls: Any) -> str:
+    """The name of a layer class's forward: ``forward``, else a ``__call__`` the class or a
+    base class of its own defines (not ``object``'s), else Lasagne's ``get_output_for``; ""
+    when it has none."""
+    if callable(getattr(cls, "forward", None)):
+        return "forward"
+    if any("__call__" in vars(k) for k in getattr(cls, "__mro__", ())[:-1]):
+        return "__call__"
+    return "get_output_for" if callable(getattr(cls, "get_output_for", None)) else ""
 
 
 def family_backward_name(cls: Any) -> str:
@@ -708,13 +785,29 @@ class FamilyLayer(FamilyAdapter):
         self.last_x: np.ndarray | None = None
         #: where the backward left dgamma and dbeta, when found by behaviour
         self.grad_note = ""
+        #: the input and output of the last forward (in the target's layout), for a backward
+        #: that takes them by name
+        self.passed_x: Any = None
+        self.passed_y: Any = None
+        #: the layer's method that resets what its backward writes (found by behaviour at
+        #: the first backward; "" for none), called before each backward
+        self.grad_reset: str | None = None
+        #: the ``--build`` arguments it is built with (C: the parameters' size), "" for
+        #: arguments read from its signature (:func:`build_kwargs`)
+        self.build_text = ""
+        #: whether its backward returns the two gradients beta's first (decided at the first
+        #: positional return, by behaviour: None until then)
+        self.beta_first: bool | None = None
 
     def mapping(self) -> list[str]:
+        grads = (
+            "dx, dbeta, dgamma (beta's first: found by behaviour)"
+            if self.beta_first
+            else ("dx, dgamma, dbeta")
+        )
         out = [
-            f"{self.cls.__name__}: "
-            f"{'forward' if callable(getattr(self.cls, 'forward', None)) else '__call__'}(x) "
-            "-> y; "
-            f"{family_backward_name(self.cls)}(dout) -> dx, dgamma, dbeta "
+            f"{self.cls.__name__}: {family_forward_name(self.cls)}(x) -> y; "
+            f"{family_backward_name(self.cls)}(dout) -> {grads} "
             "(returned, or left on the layer)"
         ]
         if self.layout is not None and self.layout.mode != "none":
@@ -772,11 +865,18 @@ class FamilyLayer(FamilyAdapter):
         self.built_for = ()
 
     def _build(self, shape: tuple[int, ...]) -> Any:
-        kwargs = build_kwargs(self.cls, self.member, self.eps, shape)
-        self.built_with = ", ".join(f"{k}={v}" for k, v in kwargs.items())
-        layer = self.cls(**kwargs)
+        if self.build_text:  # --build, with C the parameters' size
+            pshape = self.member.param_shape(shape)
+            args, kwargs = build_arguments(self.build_text, int(np.prod(pshape)))
+            self.built_with = self.build_text
+            layer = self.cls(*args, **kwargs)
+        else:
+            kwargs = build_kwargs(self.cls, self.member, self.eps, shape)
+            self.built_with = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+            layer = self.cls(**kwargs)
         if self.layout is None:
-            self.layout = mode_of(layer)
+            name = family_forward_name(self.cls)
+            self.layout = mode_of(layer, None if name in ("forward", "__call__") else name)
         return layer
 
     def _ensure(self, shape: tuple[int, ...]) -> None:
@@ -821,17 +921,11 @@ class FamilyLayer(FamilyAdapter):
         if value is None:
             return
         value = np.asarray(value)
-        for n in attr_names:
-            cur = getattr(layer, n, None)
-            if isinstance(cur, np.ndarray) and cur.size == value.size:
-                setattr(layer, n, value.astype(cur.dtype).reshape(cur.shape).copy())
-                return
-        if isinstance(getattr(layer, "params", None), dict):
-            for n in attr_names:
-                cur = layer.params.get(n)
-                if isinstance(cur, np.ndarray) and cur.size == value.size:
-                    layer.params[n] = value.astype(cur.dtype).reshape(cur.shape).copy()
-                    return
+        where = _param_path(layer, attr_names, value.size)
+        if where is None:
+            return
+        cur = np.asarray(where.get(layer))
+        where.set(layer, value.astype(cur.dtype).reshape(cur.shape).copy())
 
     def _get(self, role: str) -> Any:
         """A copy of the layer's gamma (``role`` "gamma") or beta, None when it has none."""
@@ -850,7 +944,11 @@ class FamilyLayer(FamilyAdapter):
         self.x_shape = tuple(x.shape)
         self.last_x = np.array(x, dtype=np.float64, copy=True) if train else None
         self._ensure(self.x_shape)
-        return self._from_target(returned(self._call(self.layer, self._to_target(x), train)))
+        if train and self.grad_reset:  # a new step: the layer's own reset of its gradients
+            getattr(self.layer, self.grad_reset)()
+        self.passed_x = self._to_target(x)
+        self.passed_y = self._call(self.layer, self.passed_x, train)
+        return self._from_target(returned(self.passed_y))
 
     def find_running(self, ndim: int) -> str:
         """Running statistics of the member on ``ndim``-D input, by behaviour."""
@@ -895,10 +993,33 @@ class FamilyLayer(FamilyAdapter):
 
     def backward(self, dy: Any) -> tuple[Any, Any, Any]:
         size = int(np.prod(self.member.param_shape(self.x_shape)))
+        if self.grad_reset is None:
+            self.grad_reset = self._grad_reset_by_behaviour(dy)
+            if self.grad_reset:
+                self.found.append(
+                    f"{self.grad_reset}() before each training step, as a training loop calls "
+                    "it (found by behaviour: it zeroes what the backward wrote, and nothing "
+                    "else)"
+                )
+                # this step's backward already follows a forward: the reset runs from the next
+                # training forward on (a reset may clear what the forward kept for it)
         before = {p: np.array(as_array(v), copy=True) for p, v in leaves(self.layer, size).items()}
-        result = call_one(getattr(self.layer, family_backward_name(self.cls)), self._to_target(dy))
+        method = getattr(self.layer, family_backward_name(self.cls))
+        dyt = self._to_target(dy)
+        # grad(input, output_grad) (Lasagne), bprop(x, out, dout): the forward's input and
+        # output by their names, as a BN layer's backward gets them
+        args = backward_arguments(method, self.passed_x, self.passed_y, dyt)
+        result = method(*args) if args is not None else call_one(method, dyt)
         got = returned_grads(result)
         got[0] = self._from_target(returned(got[0]))
+        positional = isinstance(result, (tuple, list)) and not (
+            len(result) == 2 and isinstance(result[1], dict)
+        )
+        if positional and got[1] is not None and got[2] is not None:
+            if self.beta_first is None:
+                self.beta_first = self._beta_first(got, dy, method)
+            if self.beta_first:
+                got[1], got[2] = got[2], got[1]
         grads = getattr(self.layer, "grads", None)
         for i, names in (
             (1, ("dgamma", "dweight", "dscale", "gamma")),
@@ -920,6 +1041,114 @@ class FamilyLayer(FamilyAdapter):
             self._grad(got[1], self.x_shape, "dgamma"),
             self._grad(got[2], self.x_shape, "dbeta"),
         )
+
+    def _grad_reset_by_behaviour(self, dy: Any) -> str:
+        """The layer's no-argument method that zeroes what its backward writes and changes
+        nothing else (Caffe's ``clear_param_diffs()``, numpy-ml's ``flush_gradients()``), tried
+        on fresh layers after a training step; "" when it has none (a backward that adds into
+        its gradients is then its own mistake: nothing a training loop could call resets
+        them)."""
+        if self.last_x is None:
+            return ""
+        shape, x = self.x_shape, self.last_x
+        size = int(np.prod(self.member.param_shape(shape)))
+        backward = family_backward_name(self.cls)
+        skip = {backward, family_forward_name(self.cls), "forward", "backward", "train", "eval"}
+        names = [
+            n
+            for n in dir(self.cls)
+            if not n.startswith("_") and n not in skip and not side_effects(n)
+        ]
+        names.sort(
+            key=lambda n: not any(w in n.lower() for w in ("zero", "clear", "reset", "flush"))
+        )
+        for name in names[:16]:
+            try:
+                layer = self._build(shape)
+                if not callable(getattr(layer, name, None)) or needs_arguments(
+                    getattr(layer, name)
+                ):
+                    continue
+                held = [self._layer_value(layer, r) for r in ("gamma", "beta")]
+                xt = self._to_target(x)
+                y = self._call(layer, xt, True)
+                # what the backward writes, apart from what the forward made (a lazy layer's
+                # parameters)
+                start = {
+                    p: np.array(as_array(v), copy=True) for p, v in leaves(layer, size).items()
+                }
+                dyt = self._to_target(np.asarray(dy, dtype=np.float64).astype(x.dtype))
+                method = getattr(layer, backward)
+                args = backward_arguments(method, xt, y, dyt)
+                method(*args) if args is not None else call_one(method, dyt)
+                after = {p: as_array(v) for p, v in leaves(layer, size).items()}
+                written = [
+                    p
+                    for p, v in after.items()
+                    if isinstance(v, np.ndarray)
+                    and np.any(v != 0)
+                    and (p not in start or not np.array_equal(v, start[p]))
+                ]
+                if not written:
+                    return ""
+                getattr(layer, name)()
+                now = {p: as_array(v) for p, v in leaves(layer, size).items()}
+                zeroed = all(
+                    p not in now or now[p] is None or not np.any(np.asarray(now[p]) != 0)
+                    for p in written
+                )
+                same = all(
+                    h is None or np.array_equal(h, self._layer_value(layer, r))
+                    for h, r in zip(held, ("gamma", "beta"), strict=True)
+                )
+            except Exception:
+                continue
+            if zeroed and same:
+                return name
+        return ""
+
+    def _layer_value(self, layer: Any, role: str) -> Any:
+        """A copy of ``layer``'s gamma or beta array (:func:`_param_path`), None without one."""
+        where = _param_path(layer, _GAMMA_ATTRS if role == "gamma" else _BETA_ATTRS)
+        cur = None if where is None else where.get(layer)
+        return np.array(cur, copy=True) if isinstance(cur, np.ndarray) else None
+
+    def _beta_first(self, got: list[Any], dy: Any, method: Any) -> bool:
+        """Whether a positional pair of gradients comes beta's first, as the BN layers decide
+        it: the first equals the member's Σ dy (dbeta, whatever else the layer computes) and
+        the second does not, and the backward's code does not name them gamma's first (a
+        value named dgamma holding Σ dy is mislabelled, judged as named)."""
+        if self.last_x is None or not self.member.has_beta:
+            return False
+        _, want_b = _param_grads(self.member, self.last_x, dy, self.eps)
+        scale = float(np.max(np.abs(want_b))) + 1e-300
+
+        def is_sum(v: Any) -> bool:
+            arr = np.asarray(as_array(v), dtype=np.float64)
+            return arr.size == want_b.size and bool(
+                np.max(np.abs(arr.reshape(want_b.shape) - want_b)) <= 1e-8 * scale
+            )
+
+        try:
+            if not is_sum(got[1]) or is_sum(got[2]):
+                if is_sum(got[2]) and _listed_order(self.layer) == "beta":
+                    self.note(
+                        "backward returns the parameters' gradients gamma's first, (dx, "
+                        "dgamma, dbeta), while the layer lists its parameters beta's first "
+                        "(its own parameter list): an update that pairs the two lists in order "
+                        "applies them swapped"
+                    )
+                return False
+        except (TypeError, ValueError):
+            return False
+        if returned_order(method, ()) == "gamma":
+            return False
+        self.note(
+            "backward returns the parameters' gradients beta's first, (dx, dbeta, dgamma): "
+            "checked in that order; a caller expecting (dx, dgamma, dbeta) would apply them "
+            "swapped"
+        )
+        return True
 
     def _grads_by_behaviour(
         self, before: dict[Path, Any], dy: Any, size: int
@@ -971,17 +1200,11 @@ class FamilyLayer(FamilyAdapter):
 
     def layer_param(self, role: str) -> Any:
         """The layer's gamma (``role`` "gamma") or beta array, None when it has none."""
-        names = _GAMMA_ATTRS if role == "gamma" else _BETA_ATTRS
-        for n in names:
-            cur = getattr(self.layer, n, None)
-            if isinstance(cur, np.ndarray):
-                return cur
-        params = getattr(self.layer, "params", None)
-        if isinstance(params, dict):
-            for n in names:
-                if isinstance(params.get(n), np.ndarray):
-                    return params[n]
-        return None
+        where = _param_path(self.layer, _GAMMA_ATTRS if role == "gamma" else _BETA_ATTRS)
+        if where is None:
+            return None
+        cur = where.get(self.layer)
+        return cur if isinstance(cur, np.ndarray) else None
 
 
 class FamilyTorch(FamilyAdapter):
@@ -1451,9 +1674,9 @@ def family_adapter(
         module = getattr(obj, "__module__", "") or ""
         if module.startswith("torch") and obj.__name__ in _TORCH:
             return FamilyTorch(obj, name)
-        # a forward named forward, or the class's own __call__ (as the BN layers take it)
-        forward = callable(getattr(obj, "forward", None)) or "__call__" in vars(obj)
-        if forward and family_backward_name(obj):
+        # a forward named forward, a __call__ of the class or of a base class of its own
+        # (Sonnet 1's AbstractModule.__call__ -> _build), or Lasagne's get_output_for
+        if family_forward_name(obj) and family_backward_name(obj):
             return FamilyLayer(obj, name)
         if _torch_module_class(obj):
             return FamilyTorchModule(obj, name)
@@ -1558,7 +1781,9 @@ def _hand_written_framework_module(obj: Any) -> str:
     return ""
 
 
-def load_family(target: Any, norm: str | None = None, axis: int = 1) -> FamilyAdapter:
+def load_family(
+    target: Any, norm: str | None = None, axis: int = 1, build: str = ""
+) -> FamilyAdapter:
     """Load ``target`` (a spec string or object) as a family target (in the worker process);
     ``norm``: the member stated with --norm, else the one its name claims, else layer norm
     until the parent's fit says otherwise; ``axis`` -1: the target takes channels last (a
@@ -1604,6 +1829,10 @@ def load_family(target: Any, norm: str | None = None, axis: int = 1) -> FamilyAd
                 f"--axis -1 (channels last) given for torch.nn.{adapter.cls.__name__}, which "
                 "takes channels first, (N, C, ...); drop --axis"
             )
+    if build:
+        if not isinstance(adapter, FamilyLayer):
+            raise LoadError(f"--build {build!r} given for {name!r}, which is no layer class")
+        adapter.build_text = build
     if adapter.claim is None and isinstance(adapter, FamilyFunctional):
         adapter.claim = claimed_kind(adapter.fwd.__name__)
     if norm is not None:

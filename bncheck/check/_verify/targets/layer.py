@@ -20,6 +20,7 @@ from bncheck.check._verify.targets.common import (
     DX_KEYS,
     as_array,
     infer_eps,
+    needs_arguments,
     probe_x,
     raised_text,
     split_grads,
@@ -512,7 +513,7 @@ class LayerAdapter(LayerDriver):
         try:
             for name in names[:16]:
                 method = getattr(self.obj, name, None)
-                if not callable(method) or inspect.isclass(method) or _required(method):
+                if not callable(method) or inspect.isclass(method) or needs_arguments(method):
                     continue
                 try:
                     self.obj = self._make(c, np.float64, self.probe_ndim)
@@ -1198,8 +1199,8 @@ class LayerAdapter(LayerDriver):
         assert self.grad_slots is not None
         if self.grad_reset:
             reset = (
-                f", {self.grad_reset}() before each backward as a training loop calls it (found "
-                "by behaviour: it zeroes them and nothing else)"
+                f", {self.grad_reset}() before each training step as a training loop calls it "
+                "(found by behaviour: it zeroes them and nothing else)"
             )
         elif self.grad_zero:
             reset = (
@@ -1431,18 +1432,6 @@ def _in_param_object(obj: Any, where: Any) -> bool:
         parent is not None
         and not isinstance(parent, (dict, list, tuple, np.ndarray))
         and isinstance(getattr(parent, "data", None), np.ndarray)
-    )
-
-
-def _required(method: Any) -> bool:
-    """Whether a method needs an argument (or its signature cannot be read)."""
-    try:
-        params = inspect.signature(method).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    return any(
-        p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        for p in params
     )
 
 

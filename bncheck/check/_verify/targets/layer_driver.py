@@ -364,6 +364,8 @@ class LayerDriver:
             return self._forward_engine(x, train)
         if train and self.reset_name:  # a layer whose backward covers every forward since
             getattr(self.obj, self.reset_name)()  # its last reset: one forward per step
+        if train and self.grad_reset:  # a new step: the layer's own reset of its gradients
+            getattr(self.obj, self.grad_reset)()
         xa = self._to_axis(x)
         old, self.refill_buffer = self.refill_buffer, None
         if (
@@ -472,13 +474,12 @@ class LayerDriver:
                 holder.grad = np.zeros_like(old) if isinstance(old, np.ndarray) else None
         if self.grad_form == "slots" and self.grad_slots is not None:
             # gradients kept in the layer's own slots may be added into (Torch7's
-            # accGradParameters, until zeroGradParameters()): reset before each step as a
-            # training loop resets them, by the layer's own method that zeroes them, or, in
-            # parameter objects (blob.diff), zeroed in place as an optimizer zeroes them; a
-            # layer with neither is left as it is (adding into them is then its mistake)
-            if self.grad_reset:
-                getattr(self.obj, self.grad_reset)()
-            elif self.grad_zero:
+            # accGradParameters, until zeroGradParameters()): reset each step as a training
+            # loop resets them, by the layer's own method that zeroes them (before the
+            # training forward: forward()), or, in parameter objects (blob.diff), zeroed in
+            # place here as an optimizer zeroes them; a layer with neither is left as it is
+            # (adding into them is then its mistake)
+            if self.grad_zero:
                 for slot in self.grad_slots:
                     old = slot.get(self.obj)
                     if isinstance(old, np.ndarray) and old.flags.writeable:
