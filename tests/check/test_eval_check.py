@@ -38,6 +38,7 @@ class FakeTarget:
         self.calls = 0
         self.trained = 0
         self.loaded = 0
+        self.refills = 0
         self.on_forward: Any = None
 
     def eval_bn(self, x: Any) -> Any:
@@ -62,6 +63,9 @@ class FakeTarget:
             return None, []
         if op == "reload":  # as a target process answers for an adapter without it
             raise TargetError("reload raised AttributeError: no layer object to save")
+        if op == "refill":  # the next input in the last one's array: a layer taking arrays
+            self.refills += 1
+            return None, []
         if op in ("backward", "new"):  # a layer with no backward after eval, made once
             raise TargetError(f"{op} raised NotImplementedError: not offered")
         if op == "set_running":  # statistics written as a checkpoint load writes them
@@ -101,6 +105,7 @@ def test_a_correct_eval_passes_both_checks() -> None:
     assert [r.id for r in results] == IDS
     assert target.trained == 1  # the eval after one more training batch ran
     assert target.loaded == 1  # and the one after statistics were written into the layer
+    assert target.refills == 1  # and the one on new values in the last input's array
 
 
 def test_an_eval_stale_after_statistics_are_loaded_fails() -> None:

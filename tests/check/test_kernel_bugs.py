@@ -100,6 +100,8 @@ class AutogradFake:
             return None, []
         if op == "reload":  # as a target process answers for an adapter without it
             raise TargetError("reload raised AttributeError: no layer object to save")
+        if op == "refill":  # likewise (a target taking no NumPy array of bncheck's)
+            raise TargetError("refill raised AttributeError: not offered")
         if op == "backward":  # of the last eval forward: the eval-mode gradients (or, planted,
             dy = np.asarray(args[0], np.float64)  # the batch statistics' formula)
             inv = 1.0 / np.sqrt(s["running_var"] + 1e-5)
