@@ -53,7 +53,11 @@ from bncheck.check._verify.targets.common import (
     returned,
     y_and_cache,
 )
-from bncheck.check._verify.targets.layer import returned_order, running_by_behaviour
+from bncheck.check._verify.targets.layer import (
+    RESET_HINTS,
+    returned_order,
+    running_by_behaviour,
+)
 from bncheck.check._verify.targets.layer_driver import backward_arguments
 from bncheck.check._verify.targets.layout import (
     Layout,
@@ -1059,9 +1063,7 @@ class FamilyLayer(FamilyAdapter):
             for n in dir(self.cls)
             if not n.startswith("_") and n not in skip and not side_effects(n)
         ]
-        names.sort(
-            key=lambda n: not any(w in n.lower() for w in ("zero", "clear", "reset", "flush"))
-        )
+        names.sort(key=lambda n: not any(w in n.lower() for w in RESET_HINTS))
         for name in names[:16]:
             try:
                 layer = self._build(shape)

@@ -507,7 +507,7 @@ class LayerAdapter(LayerDriver):
             for n in dir(type(self.obj))
             if not n.startswith("_") and n not in skip and not side_effects(n)
         ]
-        names.sort(key=lambda n: not any(w in n.lower() for w in ("zero", "clear", "reset")))
+        names.sort(key=lambda n: not any(w in n.lower() for w in RESET_HINTS))
         x = probe_x(c, self.probe_ndim)
         keep = self.obj
         try:
@@ -931,7 +931,7 @@ class LayerAdapter(LayerDriver):
             and not side_effects(n)
             and callable(getattr(self.obj, n, None))
         ]
-        names.sort(key=lambda n: (not any(k in n.lower() for k in _RESET_HINTS), n))
+        names.sort(key=lambda n: (not any(k in n.lower() for k in RESET_HINTS), n))
         for name in names[:48]:
             try:
                 inspect.signature(getattr(self.obj, name)).bind()
@@ -1399,16 +1399,10 @@ def _paired_by_index(obj: Any, params: Any, grads: Any) -> Any:
     whatever its value; a list holding them the other way round is its mistake, judged so);
     else ``grads`` as found."""
 
-    def parent_index(where: Any) -> tuple[tuple[Any, ...], int] | None:
-        steps: tuple[Any, ...] = tuple(getattr(where, "steps", ()))
-        if len(steps) < 2 or not isinstance(steps[-1], int):
-            return None
-        return steps[:-1], steps[-1]
-
     if params is None or grads is None:
         return grads
-    p = [parent_index(w) for w in params]
-    g = [parent_index(w) for w in grads]
+    p = [_split_last(w, int) for w in params]
+    g = [_split_last(w, int) for w in grads]
     if None in p or None in g:
         return grads
     (pp, pg), (pp2, pb) = p  # type: ignore[misc]
@@ -1424,10 +1418,10 @@ def _paired_by_index(obj: Any, params: Any, grads: Any) -> Any:
 def _in_param_object(obj: Any, where: Any) -> bool:
     """Whether a slot is an attribute of a parameter object (an object whose ``.data`` is an
     array: Caffe's blob, a mini-framework's Parameter), not the layer's own attribute."""
-    steps: tuple[Any, ...] = tuple(getattr(where, "steps", ()))
-    if len(steps) < 2 or not isinstance(steps[-1], str):
+    split = _split_last(where, str)
+    if split is None:
         return False
-    parent = Path(steps[:-1]).get(obj)
+    parent = Path(split[0]).get(obj)
     return (
         parent is not None
         and not isinstance(parent, (dict, list, tuple, np.ndarray))
@@ -1437,11 +1431,20 @@ def _in_param_object(obj: Any, where: Any) -> bool:
 
 def _row_of_batch(obj: Any, path: Any, batch: set[tuple[int, ...]]) -> bool:
     """Whether ``path`` is a row of an array whose shape is one of ``batch`` (x's, dy's)."""
-    steps: tuple[Any, ...] = tuple(getattr(path, "steps", ()))
-    if len(steps) < 2 or not isinstance(steps[-1], int):
+    split = _split_last(path, int)
+    if split is None:
         return False
-    parent = Path(steps[:-1]).get(obj)
+    parent = Path(split[0]).get(obj)
     return isinstance(parent, np.ndarray) and tuple(parent.shape) in batch
+
+
+def _split_last(where: Any, kind: type) -> tuple[tuple[Any, ...], Any] | None:
+    """(the steps to its holder, its last step) of a path below the layer whose last step is
+    a ``kind`` (an int: an index; a str: an attribute or key), None otherwise."""
+    steps: tuple[Any, ...] = tuple(getattr(where, "steps", ()))
+    if len(steps) < 2 or not isinstance(steps[-1], kind):
+        return None
+    return steps[:-1], steps[-1]
 
 
 def _layout_key(layout: Layout) -> tuple[Any, ...]:
@@ -1473,7 +1476,9 @@ _FORWARD_HINTS = (
     "predict",
     "transform",
 )
-_RESET_HINTS = ("flush", "zero", "reset", "clear", "free", "forget", "release")
+#: words of a method name that put it first among the candidates of a reset (of the inputs a
+#: backward covers, of the gradients): names order the search, a call decides
+RESET_HINTS = ("flush", "zero", "reset", "clear", "free", "forget", "release")
 _BACKWARD_HINTS = ("backward", "grad", "backprop", "bprop", "vjp", "bwd", "derivative")
 _NOT_FORWARD = (
     "backward",
