@@ -725,9 +725,18 @@ def params_free(proc: TargetProcess) -> bool:
     return proc.description.get("params_free") is True
 
 
+def gamma_free(proc: TargetProcess) -> bool:
+    """Whether the target said its gamma cannot be set while its beta can (a scale kept as
+    a log-scale, or nowhere bncheck finds it): its cases run with gamma = 1."""
+    return proc.description.get("gamma_free") is True
+
+
 def _fitted_params(proc: TargetProcess, case: Case) -> Case:
     """``case`` as the target can be given it: beta = 0 for a target without beta, gamma = 1
-    and beta = 0 for one whose parameters cannot be set."""
+    and beta = 0 for one whose parameters cannot be set, gamma = 1 for one whose gamma alone
+    cannot be set."""
+    if gamma_free(proc):
+        case = dataclasses.replace(case, gamma=np.ones_like(case.gamma))
     if params_free(proc):
         case = dataclasses.replace(
             case,
@@ -1100,8 +1109,11 @@ def check_fd(proc: TargetProcess, member: Member, ndim: int, options: Options) -
             parts.append(case.beta.ravel())
         z0 = np.concatenate(parts)
         v = rng.standard_normal(z0.size)
-        if "dgamma" not in got:  # no parameters to move: the direction lies in x alone
+        if "dgamma" not in got or params_free(proc):
+            # no parameters, or none bncheck can set: the direction lies in x alone
             v[n:] = 0.0
+        elif gamma_free(proc):  # a gamma it cannot set: none along gamma
+            v[n : n + c] = 0.0
         # the step scales with the spread of the narrowest set (the BN's with that of x: its
         # sets are large); a set of a few values is curved on the scale of its own spread
         xv = member.view(case.x)
@@ -1212,7 +1224,9 @@ def check_identities(
     right = all(e <= b for e, b in judge(member, case, got, _eps()).values())
     if right:
         try:
-            bad += _edges(proc, member, case, no_beta, param_free(proc))
+            # a gamma bncheck cannot set cannot be given an entry of 0
+            fixed = param_free(proc) or params_free(proc) or gamma_free(proc)
+            bad += _edges(proc, member, case, no_beta, fixed)
         except TargetError as exc:
             if exc.fatal:
                 raise
@@ -1571,8 +1585,10 @@ def run_family(
 
     Ranks: every rank asked for whose fit is the member checked, or another member (then
     ``norm`` fails and the checks run, carrying its name); a rank on which no member fits is
-    checked when it was asked for explicitly or no rank fits, else skipped with what was
-    found (cs231n's layernorm normalizes (N, D) only: its 3-D outputs are no member's)."""
+    checked when it was asked for explicitly (``--ndims``), the member was stated
+    (``--norm``: what it computes on every rank it takes) or no rank fits, else skipped with
+    what was found (cs231n's layernorm normalizes (N, D) only: its 3-D outputs are no
+    member's)."""
     checks: list[CheckResult] = []
     ndims = [n for n in options.ndims if n in PROBE_SHAPES]
     fitted: dict[int, Member | None] = {}
@@ -1669,9 +1685,10 @@ def run_family(
             else:  # its code took the input and broke on it: not checked, never passed
                 status = "not-checked"
                 why = broke_on_rank(ndim, raised)
-        elif fitted[ndim] is None and any_fit and not explicit:
+        elif fitted[ndim] is None and any_fit and not explicit and stated is None:
             # cs231n's layernorm takes any rank through x.T but normalizes (N, D) only: skipped
-            # and said, with what was nearest and how to have it checked all the same
+            # and said, with what was nearest and how to have it checked all the same (with
+            # --norm stated, what it computes is said: every rank it takes is checked as that)
             why = (
                 f"on {ndim}-D input its outputs are no member of the family's (nearest: "
                 f"{', '.join(nearest[ndim])}); {ndim}-D was not checked (it may normalize "

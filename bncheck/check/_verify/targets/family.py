@@ -56,6 +56,7 @@ from bncheck.check._verify.targets.common import (
 from bncheck.check._verify.targets.layer import (
     RESET_HINTS,
     returned_order,
+    row_of_batch,
     running_by_behaviour,
 )
 from bncheck.check._verify.targets.layer_driver import backward_arguments
@@ -705,17 +706,107 @@ def _param_path(layer: Any, names: tuple[str, ...], size: int | None = None) -> 
     return None
 
 
-def _any_array(layer: Any, names: tuple[str, ...]) -> bool:
-    """Whether the layer holds an array under one of ``names`` (:func:`_param_path`), of
-    any size."""
-    return _param_path(layer, names) is not None
+def _spread(member: Member, p: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """``p`` (the member's parameter values) broadcast against x of ``shape`` (channels on
+    axis 1): over the trailing axes for a LayerNorm or RMSNorm, per channel otherwise."""
+    pshape = member.param_shape(shape)
+    if member.kind in ("layer", "rms") and not member.channel:
+        return np.broadcast_to(np.reshape(p, pshape), shape)
+    spread = [1] * len(shape)
+    spread[1] = shape[1]
+    return np.broadcast_to(np.reshape(p, spread), shape)
 
 
-def _attr_name(layer: Any, names: tuple[str, ...], size: int) -> str | None:
-    """Where the layer keeps its array of ``size`` values among ``names``, None when it has
-    none."""
-    where = _param_path(layer, names, size)
-    return None if where is None else where.label()
+def _family_affine_law(
+    member: Member, x: Any, ys: list[Any], deltas: list[np.ndarray]
+) -> str | None:
+    """Which parameter adding ``deltas[i]`` (of the member's parameter size) changed y from
+    ``ys[0]`` to ``ys[i + 1]``: "beta" when y moved by the added values themselves, "gamma"
+    when it moved by them times one factor that does not depend on them and varies over x
+    (x_hat: also for a scale kept as gamma − 1), else None (a value the forward does not
+    read, or reads otherwise, such as a log-scale)."""
+    shape = np.shape(x)
+    if any(np.shape(y) != shape for y in ys):
+        return None
+    y0 = np.asarray(ys[0], dtype=np.float64)
+    size = 1.0 + float(np.max(np.abs(y0)))
+    moved = [np.asarray(y, dtype=np.float64) - y0 for y in ys[1:]]
+    added = [_spread(member, d, shape) for d in deltas]
+    if all(np.all(np.abs(m - a) <= 1e-6 * size) for m, a in zip(moved, added, strict=True)):
+        return "beta"
+    factors = [m / a for m, a in zip(moved, added, strict=True)]
+    first = factors[0]
+    if not np.all(np.isfinite(first)) or float(np.std(first)) <= 1e-3:
+        return None
+    if all(np.all(np.abs(f - first) <= 1e-6 * (1.0 + np.abs(first))) for f in factors[1:]):
+        return "gamma"
+    return None
+
+
+def _listed_ids(layer: Any) -> set[int]:
+    """The ids of the values a layer lists as its parameters (``get_params()``,
+    ``parameters()``, ``get_variables()``, ``params``, ``trainable_weights``, ``weights``:
+    lists, tuples or dict values; a parameter object and its ``.data``)."""
+    out: set[int] = set()
+    for name in (
+        "get_params",
+        "parameters",
+        "get_variables",
+        "params",
+        "trainable_weights",
+        "weights",
+    ):
+        try:
+            listed = getattr(layer, name, None)
+            listed = listed() if callable(listed) else listed
+        except Exception:
+            continue
+        if isinstance(listed, dict):
+            listed = list(listed.values())
+        if not isinstance(listed, (list, tuple)):
+            continue
+        for v in listed:
+            out.add(id(v))
+            if isinstance(getattr(v, "data", None), np.ndarray):
+                out.add(id(v.data))
+    return out
+
+
+def _grad_place(layer: Any, param: Path, grad: Path) -> bool:
+    """Whether ``grad`` is where a layer keeps the gradient of the parameter at ``param`` by
+    its place: the same index or key in a list or dict of the same length beside the one
+    holding the parameter (``grads[1]`` beside ``weights[1]``, ``grads["W0"]`` beside
+    ``params["W0"]``), the gradient beside the value in one parameter object (``blob.diff``
+    beside ``blob.data``, ``p.grad``), or the parameter's own name with a gradient's prefix or
+    suffix (``dw`` beside ``w``, ``grad_a_2``, ``gn_s_grad``)."""
+    ps, gs = tuple(param.steps), tuple(grad.steps)
+    if not ps or not gs:
+        return False
+    if ps[-1] in ("data", "value", "array"):
+        ps = ps[:-1]
+    if len(gs) == len(ps) + 1 and gs[:-1] == ps and str(gs[-1]).lower() in ("grad", "diff"):
+        return True
+    if len(gs) == len(ps) and len(ps) >= 2 and gs[-1] == ps[-1] and gs[:-1] != ps[:-1]:
+        try:
+            held, kept = Path(ps[:-1]).get(layer), Path(gs[:-1]).get(layer)
+        except Exception:
+            return False
+        if isinstance(held, (list, tuple)) and isinstance(kept, (list, tuple)):
+            return len(held) == len(kept)
+        if isinstance(held, dict) and isinstance(kept, dict):
+            return set(held) == set(kept)
+        return False
+    if len(gs) != len(ps) or gs[:-1] != ps[:-1] or not isinstance(ps[-1], str):
+        return False
+    name, other = ps[-1].lstrip("_").lower(), str(gs[-1]).lstrip("_").lower()
+    return other in (
+        f"d{name}",
+        f"d_{name}",
+        f"grad_{name}",
+        f"{name}_grad",
+        f"{name}grad",
+        f"{name}_diff",
+    )
 
 
 _SIZE_NAMES = ("normalized_shape", "dim", "d", "num_features", "features", "num_channels", "size")
@@ -802,6 +893,12 @@ class FamilyLayer(FamilyAdapter):
         #: whether its backward returns the two gradients beta's first (decided at the first
         #: positional return, by behaviour: None until then)
         self.beta_first: bool | None = None
+        #: where it keeps the parameters no name says (:meth:`_find_params`: "gamma",
+        #: "beta" to their paths), None until looked for
+        self.param_paths: dict[str, Path] | None = None
+        #: whether it creates its parameters in its first forward (each new layer gets one
+        #: before bncheck sets them)
+        self.lazy = False
 
     def mapping(self) -> list[str]:
         grads = (
@@ -834,20 +931,34 @@ class FamilyLayer(FamilyAdapter):
         never with parameters it was not given."""
         out = super().describe()
         try:
-            layer = self._build((4, 6))
-            out["params_free"] = not any(
-                _any_array(layer, names) for names in (_GAMMA_ATTRS, _BETA_ATTRS)
-            )
+            shape = self._probe_shape()
+            self._find_params(shape)
+            layer = self._fresh(shape)
+            out["params_free"] = all(self._where(layer, r) is None for r in ("gamma", "beta"))
             # no parameters at all: none named, no value of the parameters' size anywhere in
             # it, none in a closure of its functions (checks/family.py, param_free)
-            size = int(np.prod(self.member.param_shape((4, 6))))
+            size = int(np.prod(self.member.param_shape(shape)))
             out["param_free"] = bool(
                 out["params_free"]
                 and not leaves(layer, size)
                 and not closes_over_arrays(layer, size)
             )
+            # beta set, gamma not (a log-scale, a scale nowhere found): checked at gamma = 1
+            out["gamma_free"] = bool(
+                not out["params_free"]
+                and self.member.has_beta
+                and self._where(layer, "gamma") is None
+            )
         except Exception:
             pass
+        if out.get("gamma_free"):
+            out["mapping"] = [
+                *out["mapping"],
+                "gamma: none found (no array named "
+                + "/".join(_GAMMA_ATTRS)
+                + ", none that y follows by the affine law; its beta found): checked with "
+                "gamma = 1, the layer's scale as built, and its dgamma read there",
+            ]
         if out.get("params_free"):
             out["mapping"] = [
                 *out["mapping"],
@@ -855,7 +966,8 @@ class FamilyLayer(FamilyAdapter):
                 + "/".join(_GAMMA_ATTRS)
                 + " or "
                 + "/".join(_BETA_ATTRS)
-                + "): checked with gamma = 1 and beta = 0"
+                + ", none that y follows by the affine law): checked with gamma = 1 and "
+                "beta = 0"
                 + (
                     "; none at all, so a backward that gives dx alone is judged on dx"
                     if out.get("param_free")
@@ -888,9 +1000,174 @@ class FamilyLayer(FamilyAdapter):
         shape fits, else a new one with the parameters set."""
         pshape = self.member.param_shape(shape)
         if self.layer is None or self.built_for != pshape:
-            self.layer = self._build(shape)
+            self._find_params(shape)
+            self.layer = self._fresh(shape)
             self.built_for = pshape
             self.set_params(self.gamma, self.beta)
+
+    def _fresh(self, shape: tuple[int, ...]) -> Any:
+        """A new layer for input of ``shape``, after the forward that creates its parameters
+        when it creates them there (:meth:`_warm`)."""
+        layer = self._build(shape)
+        return self._warm(layer, shape) if self.lazy else layer
+
+    def _warm(self, layer: Any, shape: tuple[int, ...]) -> Any:
+        """``layer`` after one forward on a probe of ``shape``, for a layer that creates its
+        parameters in its first call: a training one, but in eval mode for a layer with
+        running statistics (which a training forward would move); a forward that raises
+        leaves it as it was."""
+        x = np.random.default_rng(11).normal(1.0, 2.0, size=shape).astype(self.dtype)
+        train = self.running is None or (self.layout or Layout()).mode == "none"
+        try:
+            self._call(layer, self._to_target(x), train)
+        except Exception:
+            pass
+        return layer
+
+    def _probe_shape(self) -> tuple[int, ...]:
+        """The first of a few small input shapes the member fits (6 channels, or two per
+        group)."""
+        c = 2 * self.member.groups if self.member.kind == "group" and self.member.groups > 1 else 6
+        for shape in ((4, c), (4, c, 3), (2, c, 3, 2)):
+            if self.member.fits(shape):
+                return shape
+        return (4, c)
+
+    def _where(self, layer: Any, role: str, size: int | None = None) -> Path | None:
+        """Where ``layer`` keeps its gamma (``role`` "gamma") or beta array of ``size`` values
+        (any for None): under its name (:func:`_param_path`), else where :meth:`_find_params`
+        found it (the array inside a parameter object held there); None without one."""
+        where = _param_path(layer, _GAMMA_ATTRS if role == "gamma" else _BETA_ATTRS, size)
+        found = (self.param_paths or {}).get(role)
+        if where is not None or found is None:
+            return where
+        try:
+            cur = found.get(layer)
+        except Exception:
+            return None
+        if not isinstance(cur, np.ndarray) and isinstance(getattr(cur, "data", None), np.ndarray):
+            found, cur = Path((*found.steps, "data")), cur.data
+        if isinstance(cur, np.ndarray) and (size is None or cur.size == size):
+            return found
+        return None
+
+    def _find_params(self, shape: tuple[int, ...]) -> None:
+        """Where the layer keeps the parameters no name says, looked for once on layers built
+        for ``shape``: after a first forward, for a layer that creates them there (Sonnet 1's
+        variables at the first connection, a Keras-style ``build``), then among every value
+        of the parameters' size it holds, by the affine law (:func:`_family_affine_law`).
+        What was found is said under "Plugged in as"."""
+        if self.param_paths is not None:
+            return
+        self.param_paths = {}
+        roles = ("gamma", "beta") if self.member.has_beta else ("gamma",)
+        size = int(np.prod(self.member.param_shape(shape)))
+        try:
+            first = self._build(shape)
+            if all(self._where(first, r, size) is not None for r in roles):
+                return
+            warm = self._warm(self._build(shape), shape)
+        except Exception:
+            return
+        missing = [r for r in roles if self._where(warm, r, size) is None]
+        by_behaviour = self._params_by_behaviour(shape, warm, missing, size) if missing else {}
+        self.param_paths.update(by_behaviour)
+        found = {r: w for r in roles if (w := self._where(warm, r, size)) is not None}
+        self.lazy = any(self._where(first, r, size) is None for r in found)
+        if by_behaviour or self.lazy:
+            where = ", ".join(f"{r} in {w.label()}" for r, w in found.items())
+            how = [
+                *(["created at the first forward"] if self.lazy else []),
+                *(["found by behaviour: y follows them by the affine law"] if by_behaviour else []),
+            ]
+            text = f"parameters: {where} ({'; '.join(how)})"
+            if self.lazy:
+                text += "; each new layer gets one forward before bncheck sets them"
+            self.found.append(text)
+
+    def _params_by_behaviour(
+        self, shape: tuple[int, ...], warm: Any, missing: list[str], size: int
+    ) -> dict[str, Path]:
+        """gamma and beta (those of ``missing``) among the values of ``size`` numbers a layer
+        (``warm``, after a forward) holds, other than gradients and rows of x-shaped arrays:
+        each added to on fresh layers, the role read from how y moved
+        (:func:`_family_affine_law`); names only order the search."""
+        x = np.random.default_rng(5).normal(1.0, 2.0, size=shape)
+        deltas = [np.resize([0.5, -0.3, 0.7, 0.4], size), np.resize([0.2, 0.9, -0.6], size)]
+        batch = {tuple(shape), tuple(np.shape(self._to_target(x)))}
+        own = {str(w) for r in ("gamma", "beta") if (w := self._where(warm, r, size)) is not None}
+        hints = ("gamma", "weight", "scale", "gain", "beta", "bias", "shift", "offset")
+        candidates = sorted(
+            (
+                p
+                for p in leaves(warm, size)
+                if str(p) not in own
+                and not any(w in str(p.steps[-1]).lower() for w in ("grad", "diff"))
+                and not row_of_batch(warm, p, batch)
+            ),
+            key=lambda p: (not any(h in p.label().lower() for h in hints), len(p.steps)),
+        )
+
+        def run(path: Path | None, delta: Any) -> Any:
+            layer = self._warm(self._build(shape), shape)
+            if path is not None:
+                cur = path.get(layer)
+                if not isinstance(cur, np.ndarray):
+                    path, cur = Path((*path.steps, "data")), cur.data
+                want = np.asarray(cur, dtype=np.float64).reshape(-1) + delta
+                path.set(layer, want.astype(cur.dtype).reshape(cur.shape))
+                if not np.allclose(np.asarray(path.get(layer), dtype=np.float64).ravel(), want):
+                    raise ValueError("does not read back")
+            y = self._call(layer, self._to_target(x.copy()), True)
+            return self._from_target(np.asarray(as_array(returned(y)), dtype=np.float64))
+
+        found: dict[str, Path] = {}
+        ignored: list[Path] = []  # values y does not follow
+        try:
+            y0 = run(None, None)
+        except Exception:
+            return found
+        for path in candidates[:24]:
+            try:
+                role = _family_affine_law(
+                    self.member, x, [y0, run(path, deltas[0]), run(path, deltas[1])], deltas
+                )
+            except Exception:
+                continue
+            if role is None:
+                ignored.append(path)
+            elif role in missing and role not in found:
+                found[role] = path
+            if len(found) == len(missing):
+                break
+        # a value y follows that the layer does not list among its parameters, beside an
+        # equal one it lists that y ignores: the listed one is the parameter (an optimizer
+        # updates it), the other a copy the forward keeps (stale once the parameter moves)
+        listed = _listed_ids(warm)
+        for role, path in list(found.items()):
+            value = path.get(warm)
+            if id(value) in listed:
+                continue
+            for other in ignored:
+                held = other.get(warm)
+                if not np.array_equal(as_array(held), as_array(value)):
+                    continue
+                if id(held) in listed:
+                    found[role] = other
+                    self.found.append(
+                        f"{role}: the layer lists {other.label()} among its parameters, while "
+                        f"its output follows {path.label()}, an equal copy it keeps: set as "
+                        f"listed (an update of {other.label()} is what a training step makes)"
+                    )
+                else:  # neither listed: which one a training step updates is not known
+                    self.note(
+                        f"the layer keeps {role} twice: its output follows {path.label()} and "
+                        f"ignores {other.label()}, an equal copy; an update of "
+                        f"{other.label()} would not reach its output (checked through "
+                        f"{path.label()})"
+                    )
+                break
+        return found
 
     def set_params(self, gamma: Any, beta: Any) -> None:
         super().set_params(gamma, beta)
@@ -900,32 +1177,32 @@ class FamilyLayer(FamilyAdapter):
             g = np.asarray(gamma)
             c = self._layer_offset(g.size, beta)
             gamma = g - c if c else g
-        self._set(self.layer, _GAMMA_ATTRS, gamma)
-        self._set(self.layer, _BETA_ATTRS, beta)
+        self._set(self.layer, "gamma", gamma)
+        self._set(self.layer, "beta", beta)
 
     def _layer_offset(self, size: int, beta: Any) -> float:
         """c of gamma = parameter + c, probed on a layer of its own (the one in use keeps its
         state) on a random input of the current shape."""
         shape = self.x_shape or (2, size)
-        where = _attr_name(self.layer, _GAMMA_ATTRS, size)
+        where = self._where(self.layer, "gamma", size)
         if where is None:
             return 0.0
         x = self._to_target(np.random.default_rng(5).normal(1.0, 2.0, size=shape))
 
         def run(p: float) -> Any:
-            layer = self._build(shape)
-            self._set(layer, _GAMMA_ATTRS, np.full(size, p))
+            layer = self._fresh(shape)
+            self._set(layer, "gamma", np.full(size, p))
             if beta is not None:
-                self._set(layer, _BETA_ATTRS, np.zeros(np.asarray(beta).size))
+                self._set(layer, "beta", np.zeros(np.asarray(beta).size))
             return self._from_target(returned(self._call(layer, x, True)))
 
-        return self._find_offset(run, where)
+        return self._find_offset(run, where.label())
 
-    def _set(self, layer: Any, attr_names: tuple[str, ...], value: Any) -> None:
+    def _set(self, layer: Any, role: str, value: Any) -> None:
         if value is None:
             return
         value = np.asarray(value)
-        where = _param_path(layer, attr_names, value.size)
+        where = self._where(layer, role, value.size)
         if where is None:
             return
         cur = np.asarray(where.get(layer))
@@ -1036,10 +1313,12 @@ class FamilyLayer(FamilyAdapter):
                     got[i] = grads[n]
                 elif n.startswith("d") and getattr(self.layer, n, None) is not None:
                     got[i] = getattr(self.layer, n)
-        if got[1] is None and got[2] is None:
+        if got[1] is None or (got[2] is None and self.member.has_beta):
+            # one found by its name (dscale), the other not (dshift): the other by behaviour
             found = self._grads_by_behaviour(before, dy, size)
             if found is not None:
-                got[1], got[2] = found
+                got[1] = got[1] if got[1] is not None else found[0]
+                got[2] = got[2] if got[2] is not None else found[1]
         return (
             returned(got[0]),
             self._grad(got[1], self.x_shape, "dgamma"),
@@ -1066,7 +1345,7 @@ class FamilyLayer(FamilyAdapter):
         names.sort(key=lambda n: not any(w in n.lower() for w in RESET_HINTS))
         for name in names[:16]:
             try:
-                layer = self._build(shape)
+                layer = self._fresh(shape)
                 if not callable(getattr(layer, name, None)) or needs_arguments(
                     getattr(layer, name)
                 ):
@@ -1084,12 +1363,14 @@ class FamilyLayer(FamilyAdapter):
                 args = backward_arguments(method, xt, y, dyt)
                 method(*args) if args is not None else call_one(method, dyt)
                 after = {p: as_array(v) for p, v in leaves(layer, size).items()}
+                batch = {tuple(np.shape(xt)), tuple(np.shape(dyt))}
                 written = [
                     p
                     for p, v in after.items()
                     if isinstance(v, np.ndarray)
                     and np.any(v != 0)
                     and (p not in start or not np.array_equal(v, start[p]))
+                    and not row_of_batch(layer, p, batch)
                 ]
                 if not written:
                     return ""
@@ -1110,8 +1391,8 @@ class FamilyLayer(FamilyAdapter):
         return ""
 
     def _layer_value(self, layer: Any, role: str) -> Any:
-        """A copy of ``layer``'s gamma or beta array (:func:`_param_path`), None without one."""
-        where = _param_path(layer, _GAMMA_ATTRS if role == "gamma" else _BETA_ATTRS)
+        """A copy of ``layer``'s gamma or beta array (:meth:`_where`), None without one."""
+        where = self._where(layer, role)
         cur = None if where is None else where.get(layer)
         return np.array(cur, copy=True) if isinstance(cur, np.ndarray) else None
 
@@ -1163,15 +1444,40 @@ class FamilyLayer(FamilyAdapter):
             return None
         after = {p: as_array(v) for p, v in leaves(self.layer, size).items()}
         own = {id(self.layer_param(n)) for n in ("gamma", "beta")}
+        # rows of an array of x's or dy's shape are never gradients (a net's blob of dy)
+        batch = {tuple(np.shape(self.passed_x)), tuple(np.shape(self._to_target(dy)))}
         written = [
             p
             for p, v in after.items()
             if id(v) not in own
             and isinstance(v, np.ndarray)
             and (p not in before or not np.array_equal(v, before[p]))
+            and not row_of_batch(self.layer, p, batch)
         ]
+        # an array of x's shape holds as many values as a parameter only when N = 1 with
+        # no other axis (where dy equals dbeta): taken only when nothing else was written
+        narrow = [p for p in written if tuple(np.shape(after[p])) not in batch]
+        if len(narrow) >= (2 if self.member.has_beta else 1):
+            written = narrow
         if not written:
             return None
+        roles = ("gamma", "beta") if self.member.has_beta else ("gamma",)
+        placed = [
+            [
+                g
+                for g in written
+                if (w := self._where(self.layer, r)) and _grad_place(self.layer, w, g)
+            ]
+            for r in roles
+        ]
+        if all(len(p) == 1 for p in placed) and len({str(p[0]) for p in placed}) == len(roles):
+            # each beside its parameter (grads[i] beside weights[i], dw beside w, blob.diff
+            # beside blob.data): the layer's update pairs them so, whatever their values
+            self._found_grads(
+                ", ".join(f"d{r} in {p[0].label()}" for r, p in zip(roles, placed, strict=True)),
+                "written by backward, each in its parameter's place",
+            )
+            return after[placed[0][0]], (after[placed[1][0]] if len(roles) == 2 else None)
         want_g, want_b = _param_grads(self.member, self.last_x, dy, self.eps)
 
         def err(p: Path, want: Any) -> float:
@@ -1191,18 +1497,17 @@ class FamilyLayer(FamilyAdapter):
         self._found_grads(f"dgamma in {g.label()}, dbeta in {b.label()}")
         return after[g], after[b]
 
-    def _found_grads(self, where: str) -> None:
+    def _found_grads(
+        self, where: str, how: str = "written by backward, told apart by value"
+    ) -> None:
         self.grad_note = where
-        text = (
-            f"backward(dout) -> dx; {where} (found by behaviour: written by backward, told "
-            "apart by value)"
-        )
+        text = f"backward(dout) -> dx; {where} (found by behaviour: {how})"
         if text not in self.found:
             self.found.append(text)
 
     def layer_param(self, role: str) -> Any:
         """The layer's gamma (``role`` "gamma") or beta array, None when it has none."""
-        where = _param_path(self.layer, _GAMMA_ATTRS if role == "gamma" else _BETA_ATTRS)
+        where = self._where(self.layer, role)
         if where is None:
             return None
         cur = where.get(self.layer)

@@ -1115,7 +1115,7 @@ class LayerAdapter(LayerDriver):
         # a row of an array of x's or dy's shape (an activation's gradient of a batch of 2 to
         # 4 samples, read as rows of C numbers) is no parameter gradient
         batch = {tuple(np.shape(self.passed_x)), tuple(np.shape(self._to_axis(dy)))}
-        written = [p for p in written if not _row_of_batch(self.obj, p, batch)]
+        written = [p for p in written if not row_of_batch(self.obj, p, batch)]
         if len(written) < 2 or self.passed_x is None:
             return None
         x = self._from_axis(np.asarray(as_array(self.passed_x), dtype=np.float64))
@@ -1429,7 +1429,7 @@ def _in_param_object(obj: Any, where: Any) -> bool:
     )
 
 
-def _row_of_batch(obj: Any, path: Any, batch: set[tuple[int, ...]]) -> bool:
+def row_of_batch(obj: Any, path: Any, batch: set[tuple[int, ...]]) -> bool:
     """Whether ``path`` is a row of an array whose shape is one of ``batch`` (x's, dy's)."""
     split = _split_last(path, int)
     if split is None:
