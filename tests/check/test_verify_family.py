@@ -491,3 +491,73 @@ def test_float16_asked_for_a_family_target_is_not_checked_and_never_a_pass() -> 
     assert status["forward/2d/float64"] == "pass"
     assert status["forward/2d/float16"] == status["backward/2d/float16"] == "not-checked"
     assert report.result == "incomplete"
+
+
+FAMILY10 = IMPLS / "family_heldout10"
+
+
+def test_a_family_layers_mapping_is_taken_where_given() -> None:
+    """--gamma/--beta name where a hand-written family layer's forward reads its parameters
+    (here made at its first call), --dgamma/--dbeta where its backward leaves their gradients:
+    they are used (a correct layer passes) and said under "Plugged in as"."""
+    report = bncheck.verify(
+        str(FAMILY10 / "keras1_ln.py:LayerNormalization"),
+        norm="layer",
+        dtypes=("float64",),
+        ndims=(2,),
+        mapping={
+            "gamma": "_gamma",
+            "beta": "_beta",
+            "dgamma": "gradients[0]",
+            "dbeta": "gradients[1]",
+        },
+    )
+    assert report.result == "pass", [(c.id, c.message[:200]) for c in report.checks]
+    assert any("gamma in _gamma, beta in _beta" in m for m in report.mapping), report.mapping
+
+
+def test_a_family_layers_mapping_decides_over_what_bncheck_would_find() -> None:
+    """Mapped to a value its output is not affine in (a log-scale), gamma is set there as the
+    user said, never replaced by a guess: the layer then fails, where unmapped it passes."""
+    target = str(FAMILY10 / "loggamma_ln.py:LayerNorm")
+    kwargs: dict[str, Any] = {"norm": "layer", "dtypes": ("float64",), "ndims": (2,)}
+    assert bncheck.verify(target, **kwargs).result == "pass"
+    mapped = bncheck.verify(target, mapping={"gamma": "log_gamma"}, **kwargs)
+    assert mapped.result == "fail"
+    assert "forward/2d/float64" in {c.id for c in mapped.checks if c.status == "fail"}
+
+
+@pytest.mark.parametrize(
+    ("mapping", "match"),
+    [
+        ({"gamma": "nothere"}, r"--gamma 'nothere': the layer built for .* holds no array"),
+        ({"running_mean": "mu"}, "--running-mean given for .* takes no mapping of them"),
+        ({"mode": "training"}, "--mode given for"),
+        ({"forward": "nothere"}, "--forward 'nothere': LayerNormalization has no method"),
+    ],
+)
+def test_a_family_layers_mapping_it_cannot_use_is_a_usage_error(
+    mapping: dict[str, str], match: str
+) -> None:
+    """A mapping the family path cannot honour, or a path that is not on the layer, is a usage
+    error naming the option and the value, never silently ignored."""
+    with pytest.raises(LoadError, match=match):
+        bncheck.verify(
+            str(FAMILY10 / "keras1_ln.py:LayerNormalization"),
+            norm="layer",
+            dtypes=("float64",),
+            ndims=(2,),
+            mapping=mapping,
+        )
+
+
+def test_a_mapping_for_a_family_function_pair_is_a_usage_error() -> None:
+    """A function pair's parameters are its arguments: --gamma for one is refused, naming it."""
+    with pytest.raises(LoadError, match="--gamma 'g' given for .* no hand-written layer class"):
+        bncheck.verify(
+            f"{FAMILY}:layernorm",
+            norm="layer",
+            dtypes=("float64",),
+            ndims=(2,),
+            mapping={"gamma": "g"},
+        )

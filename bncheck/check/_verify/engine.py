@@ -343,7 +343,7 @@ def _verify(
             limits,
             start,
             explicit,
-            build=mapping.get("build", ""),
+            mapping=mapping,
         )
     loader = functools.partial(load_adapter, target, axis, tuple(ndims), mapping)
     checks: list[CheckResult] = []
@@ -410,13 +410,18 @@ def _verify_family(
     limits: dict[str, Any],
     start: float,
     explicit: bool = False,
-    build: str = "",
+    mapping: dict[str, str] | None = None,
 ) -> VerificationReport:
     """A Layer, Group, Instance or RMS normalization target
-    (:mod:`~bncheck.check._verify.checks.family`); ``build``: the ``--build`` arguments of a
-    hand-written layer class."""
+    (:mod:`~bncheck.check._verify.checks.family`); ``mapping``: the user's ``--build`` and
+    mapping options (:func:`~bncheck.check._verify.targets.family.load_family` takes those of a
+    hand-written layer class and refuses the rest)."""
     loader = functools.partial(
-        load_family, target, None if member is None else member.text(), options.axis, build
+        load_family,
+        target,
+        None if member is None else member.text(),
+        options.axis,
+        dict(mapping or {}),
     )
     checks: list[CheckResult] = []
     found_mapping: list[str] = []

@@ -809,6 +809,9 @@ def _grad_place(layer: Any, param: Path, grad: Path) -> bool:
     )
 
 
+#: the mapping options a hand-written family layer takes (:func:`load_family`)
+_FAMILY_MAPPING = ("forward", "backward", "gamma", "beta", "dgamma", "dbeta")
+
 _SIZE_NAMES = ("normalized_shape", "dim", "d", "num_features", "features", "num_channels", "size")
 
 
@@ -899,6 +902,10 @@ class FamilyLayer(FamilyAdapter):
         #: whether it creates its parameters in its first forward (each new layer gets one
         #: before bncheck sets them)
         self.lazy = False
+        #: the user's mapping (--forward, --backward, --gamma, --beta, --dgamma, --dbeta)
+        self.given: dict[str, str] = {}
+        self.forward_name = family_forward_name(cls)
+        self.backward_name = family_backward_name(cls)
 
     def mapping(self) -> list[str]:
         grads = (
@@ -907,8 +914,8 @@ class FamilyLayer(FamilyAdapter):
             else ("dx, dgamma, dbeta")
         )
         out = [
-            f"{self.cls.__name__}: {family_forward_name(self.cls)}(x) -> y; "
-            f"{family_backward_name(self.cls)}(dout) -> {grads} "
+            f"{self.cls.__name__}: {self.forward_name}(x) -> y; "
+            f"{self.backward_name}(dout) -> {grads} "
             "(returned, or left on the layer)"
         ]
         if self.layout is not None and self.layout.mode != "none":
@@ -935,6 +942,13 @@ class FamilyLayer(FamilyAdapter):
             self._find_params(shape)
             layer = self._fresh(shape)
             out["params_free"] = all(self._where(layer, r) is None for r in ("gamma", "beta"))
+            for role in ("gamma", "beta"):
+                if role in self.given and self._where(layer, role) is None:
+                    raise LoadError(
+                        f"--{role} {self.given[role]!r}: the layer built for {shape} holds no "
+                        "array of its parameters' size there (after a forward); give the path "
+                        "of the array its forward reads"
+                    )
             # no parameters at all: none named, no value of the parameters' size anywhere in
             # it, none in a closure of its functions (checks/family.py, param_free)
             size = int(np.prod(self.member.param_shape(shape)))
@@ -949,6 +963,8 @@ class FamilyLayer(FamilyAdapter):
                 and self.member.has_beta
                 and self._where(layer, "gamma") is None
             )
+        except LoadError:
+            raise
         except Exception:
             pass
         if out.get("gamma_free"):
@@ -991,7 +1007,7 @@ class FamilyLayer(FamilyAdapter):
             self.built_with = ", ".join(f"{k}={v}" for k, v in kwargs.items())
             layer = self.cls(**kwargs)
         if self.layout is None:
-            name = family_forward_name(self.cls)
+            name = self.forward_name
             self.layout = mode_of(layer, None if name in ("forward", "__call__") else name)
         return layer
 
@@ -1037,8 +1053,13 @@ class FamilyLayer(FamilyAdapter):
         """Where ``layer`` keeps its gamma (``role`` "gamma") or beta array of ``size`` values
         (any for None): under its name (:func:`_param_path`), else where :meth:`_find_params`
         found it (the array inside a parameter object held there); None without one."""
-        where = _param_path(layer, _GAMMA_ATTRS if role == "gamma" else _BETA_ATTRS, size)
-        found = (self.param_paths or {}).get(role)
+        where: Path | None = None
+        found: Path | None = None
+        if role in self.given:  # --gamma/--beta: there, and nowhere else
+            found = Path.parse(self.given[role])
+        else:
+            where = _param_path(layer, _GAMMA_ATTRS if role == "gamma" else _BETA_ATTRS, size)
+            found = (self.param_paths or {}).get(role)
         if where is not None or found is None:
             return where
         try:
@@ -1285,7 +1306,7 @@ class FamilyLayer(FamilyAdapter):
                 # this step's backward already follows a forward: the reset runs from the next
                 # training forward on (a reset may clear what the forward kept for it)
         before = {p: np.array(as_array(v), copy=True) for p, v in leaves(self.layer, size).items()}
-        method = getattr(self.layer, family_backward_name(self.cls))
+        method = getattr(self.layer, self.backward_name)
         dyt = self._to_target(dy)
         # grad(input, output_grad) (Lasagne), bprop(x, out, dout): the forward's input and
         # output by their names, as a BN layer's backward gets them
@@ -1301,6 +1322,9 @@ class FamilyLayer(FamilyAdapter):
                 self.beta_first = self._beta_first(got, dy, method)
             if self.beta_first:
                 got[1], got[2] = got[2], got[1]
+        for i, role in ((1, "dgamma"), (2, "dbeta")):
+            if role in self.given:  # --dgamma/--dbeta: read there after the backward
+                got[i] = Path.parse(self.given[role]).get(self.layer)
         grads = getattr(self.layer, "grads", None)
         for i, names in (
             (1, ("dgamma", "dweight", "dscale", "gamma")),
@@ -1335,8 +1359,8 @@ class FamilyLayer(FamilyAdapter):
             return ""
         shape, x = self.x_shape, self.last_x
         size = int(np.prod(self.member.param_shape(shape)))
-        backward = family_backward_name(self.cls)
-        skip = {backward, family_forward_name(self.cls), "forward", "backward", "train", "eval"}
+        backward = self.backward_name
+        skip = {backward, self.forward_name, "forward", "backward", "train", "eval"}
         names = [
             n
             for n in dir(self.cls)
@@ -1937,12 +1961,17 @@ def _torch_module_class(obj: Any) -> bool:
 
 
 def family_adapter(
-    obj: Any, attr: str | None, name: str, stated: bool = False
+    obj: Any,
+    attr: str | None,
+    name: str,
+    stated: bool = False,
+    given: dict[str, str] | None = None,
 ) -> FamilyAdapter | None:
     """The family adapter for a loaded target (a module with ``attr`` the prefix or name, or
     an object), or None when it is not a family target in a form this module drives.
     ``stated``: the member was stated (--norm), so a module's one functional pair whose names
-    say nothing (``forward``/``backward``, ``op_forward``/``op_backward``) is taken too."""
+    say nothing (``forward``/``backward``, ``op_forward``/``op_backward``) is taken too.
+    ``given``: the user's ``--forward``/``--backward`` method names, a class's methods then."""
     import types
 
     from bncheck.check._verify.targets.frameworks.family_jax import jax_family_adapter
@@ -1955,7 +1984,7 @@ def family_adapter(
         if attr is not None and not family_functions(obj, attr):
             if not hasattr(obj, attr):
                 return None
-            return family_adapter(getattr(obj, attr), None, name, stated)
+            return family_adapter(getattr(obj, attr), None, name, stated, given)
         pairs = family_functions(obj, attr)
         if not pairs and stated and attr is None:
             pairs = _plain_pairs(obj)
@@ -1972,7 +2001,7 @@ def family_adapter(
             ]
             if len(classes) == 1:
                 cls_name, cls = classes[0]
-                return family_adapter(cls, None, f"{name}:{cls_name}", stated)
+                return family_adapter(cls, None, f"{name}:{cls_name}", stated, given)
         if not pairs:
             return None
         f, b = pairs[0]
@@ -1983,8 +2012,19 @@ def family_adapter(
             return FamilyTorch(obj, name)
         # a forward named forward, a __call__ of the class or of a base class of its own
         # (Sonnet 1's AbstractModule.__call__ -> _build), or Lasagne's get_output_for
-        if family_forward_name(obj) and family_backward_name(obj):
-            return FamilyLayer(obj, name)
+        named = given or {}
+        for role in ("forward", "backward"):
+            if role in named and not callable(getattr(obj, named[role], None)):
+                raise LoadError(
+                    f"--{role} {named[role]!r}: {obj.__name__} has no method of that name"
+                )
+        if (named.get("forward") or family_forward_name(obj)) and (
+            named.get("backward") or family_backward_name(obj)
+        ):
+            layer = FamilyLayer(obj, name)
+            layer.forward_name = named.get("forward") or layer.forward_name
+            layer.backward_name = named.get("backward") or layer.backward_name
+            return layer
         if _torch_module_class(obj):
             return FamilyTorchModule(obj, name)
         return None
@@ -2089,15 +2129,31 @@ def _hand_written_framework_module(obj: Any) -> str:
 
 
 def load_family(
-    target: Any, norm: str | None = None, axis: int = 1, build: str = ""
+    target: Any, norm: str | None = None, axis: int = 1, mapping: dict[str, str] | None = None
 ) -> FamilyAdapter:
     """Load ``target`` (a spec string or object) as a family target (in the worker process);
     ``norm``: the member stated with --norm, else the one its name claims, else layer norm
     until the parent's fit says otherwise; ``axis`` -1: the target takes channels last (a
     function, a hand-written layer or torch module: x and dy handed over with the channel
     axis moved last; torch's own norms take channels first and refuse it; the Flax and Keras
-    classes are given the layout they take whatever it says)."""
+    classes are given the layout they take whatever it says). ``mapping``: the user's
+    ``--build``, and for a hand-written layer class ``--forward``/``--backward`` (method
+    names), ``--gamma``/``--beta`` (where its forward reads them) and ``--dgamma``/``--dbeta``
+    (where its backward leaves them); any other mapping, or one given for a target that is no
+    layer class, is a usage error naming it (never ignored)."""
     from bncheck.check._verify.targets.dispatch import resolve
+
+    given = dict(mapping or {})
+    build = given.pop("build", "")
+    unused = sorted(set(given) - set(_FAMILY_MAPPING))
+    if unused:
+        raise LoadError(
+            f"--{unused[0].replace('_', '-')} given for {target!r}, a layer, group, instance "
+            "or RMS normalization target: bncheck finds its running statistics and train/eval "
+            "switch by behaviour and takes no mapping of them; drop it (mappings it takes: "
+            + ", ".join("--" + k for k in _FAMILY_MAPPING)
+            + ", --build)"
+        )
 
     if isinstance(target, str):
         from bncheck.check._verify.targets.frameworks import prepare_target
@@ -2108,7 +2164,7 @@ def load_family(
     else:
         obj, attr = target, None
         name = getattr(target, "__name__", type(target).__name__)
-    adapter = family_adapter(obj, attr, name, stated=norm is not None)
+    adapter = family_adapter(obj, attr, name, stated=norm is not None, given=given)
     if adapter is None:
         own = _hand_written_framework_module(getattr(obj, attr, obj) if attr is not None else obj)
         why = ""
@@ -2140,6 +2196,15 @@ def load_family(
         if not isinstance(adapter, FamilyLayer):
             raise LoadError(f"--build {build!r} given for {name!r}, which is no layer class")
         adapter.build_text = build
+    if given:
+        if not isinstance(adapter, FamilyLayer):
+            key = sorted(given)[0]
+            raise LoadError(
+                f"--{key} {given[key]!r} given for {name!r}, which is no hand-written layer "
+                "class (a function pair's arguments and a framework's parameters are found "
+                "by their names); drop it"
+            )
+        adapter.given = given
     if adapter.claim is None and isinstance(adapter, FamilyFunctional):
         adapter.claim = claimed_kind(adapter.fwd.__name__)
     if norm is not None:
