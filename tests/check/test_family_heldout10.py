@@ -16,6 +16,8 @@ Caffe2-style blob dicts, in a list or a tuple, in views of one flat vector, as `
   beside ``params["W0"]``, ``dw`` beside ``w``, ``blob.diff`` beside ``blob.data``) is that
   parameter's, whatever its value (row 14's swapped list fails; row 11's wrong dgamma is no
   longer read as dbeta); one found by name and the other not is found by behaviour (row 7);
+  a dgamma that is the true dbeta beside a dbeta that is the true dgamma is named
+  ``swapped-dgamma-dbeta`` (row 14);
 - a member stated with ``--norm`` is checked on every rank the target takes, also where its
   outputs are no member's (row 6: a GroupNorm whose sets miss the spatial positions);
 - a gamma bncheck cannot set while it sets beta (row 10's log-scale) is checked at 1, its
@@ -57,7 +59,14 @@ ROWS: list[Any] = [
     pytest.param("11", "wb4d_gn_bug.py:GroupNorm", GROUP2, "fail", "", None),
     pytest.param("12", "c11_in.py:InstanceNorm2d", {"norm": "instance"}, "pass", "", None),
     pytest.param("13", "sonnet1_rms_stale_bug.py:RMSNorm", RMS, "pass", "", None),
-    pytest.param("14", "list_gn_swap_bug.py:GroupNorm", {**GROUP2, "axis": -1}, "fail", "", None),
+    pytest.param(
+        "14",
+        "list_gn_swap_bug.py:GroupNorm",
+        {**GROUP2, "axis": -1},
+        "fail",
+        "swapped-dgamma-dbeta",
+        {"swapped-dgamma-dbeta"},
+    ),
 ]
 
 

@@ -46,6 +46,16 @@ def layernorm_backward(dout, cache):
     return _ln_backward(dout, cache)
 
 
+def layernorm_swapgrads_forward(x, gamma, beta, ln_param):
+    return _ln_forward(x, gamma, beta, ln_param.get("eps", 1e-5))
+
+
+def layernorm_swapgrads_backward(dout, cache):
+    """Returns (dx, dbeta, dgamma) under cs231n's (dx, dgamma, dbeta) contract."""
+    dx, dgamma, dbeta = _ln_backward(dout, cache)
+    return dx, dbeta, dgamma
+
+
 def layernorm_overbatch_forward(x, gamma, beta, ln_param):
     """Statistics over the batch axis: a BatchNorm named layernorm."""
     return _ln_forward(x, gamma, beta, ln_param.get("eps", 1e-5), axis=0)
@@ -242,6 +252,7 @@ DIAGNOSES = {
     "layernorm_nomu": ["missing-mu-path"],
     "layernorm_novar": ["missing-var-path"],
     "layernorm_epsout": ["eps-outside-sqrt"],
+    "layernorm_swapgrads": ["swapped-dgamma-dbeta"],
     "spatial_groupnorm": [],
     "layernorm_onepass": ["one-pass-variance"],
     "spatial_groupnorm_interleaved": ["wrong-reduction-axes"],

@@ -682,6 +682,30 @@ def judge(
     return out
 
 
+def _swapped_param_grads(member: Member, case: Case, got: dict[str, Any]) -> tuple[list[str], str]:
+    """``swapped-dgamma-dbeta`` when the dgamma given is the truth's dbeta and the dbeta given
+    the truth's dgamma (each within 1e-6 of its size; the two truths told apart by more), as
+    a list or tuple of gradients in the other order than its parameters' gives them."""
+    if "dgamma" not in got or "dbeta" not in got:
+        return [], ""
+    truth = _truth(member, case, _eps())
+    want_g, want_b = truth.get("dgamma"), truth.get("dbeta")
+    if want_g is None or want_b is None:
+        return [], ""
+    g = np.asarray(got["dgamma"], dtype=np.float64).reshape(np.shape(want_g))
+    b = np.asarray(got["dbeta"], dtype=np.float64).reshape(np.shape(want_b))
+    size = max(float(np.max(np.abs(want_g))), float(np.max(np.abs(want_b))), 1e-300)
+    apart = float(np.max(np.abs(np.asarray(want_g) - np.asarray(want_b))))
+    if apart <= 1e-3 * size:
+        return [], ""
+    if np.max(np.abs(g - want_b)) <= 1e-6 * size and np.max(np.abs(b - want_g)) <= 1e-6 * size:
+        return ["swapped-dgamma-dbeta"], (
+            "the dgamma it gives is the true dbeta and its dbeta the true dgamma (within 1e-6 "
+            "of their size)"
+        )
+    return [], ""
+
+
 def _checked(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
     if value is None:
         raise ValueError(f"{name} is None; expected an array of shape {shape}")
@@ -911,6 +935,8 @@ def check_forward_backward(
             diagnosis, explanation = _float32_arithmetic(member_run, case, got, stage)
         if not diagnosis and fits:
             diagnosis, explanation = _one_pass(member_run, case, got, stage, dtype)
+        if not diagnosis and got and stage == "backward":
+            diagnosis, explanation = _swapped_param_grads(member_run, case, got)
         if not diagnosis and found:
             diagnosis, explanation = list(found), "follows from the member found (norm above)"
         if not diagnosis and got and case.layout != "C":
