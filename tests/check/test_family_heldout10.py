@@ -21,8 +21,10 @@ Caffe2-style blob dicts, in a list or a tuple, in views of one flat vector, as `
 - a member stated with ``--norm`` is checked on every rank the target takes, also where its
   outputs are no member's (row 6: a GroupNorm whose sets miss the spatial positions);
 - a gamma bncheck cannot set while it sets beta (row 10's log-scale) is checked at 1, its
-  finite differences not along it, and said; parameters it cannot set are never moved by the
-  finite differences nor given a gamma entry of 0.
+  finite differences not along it, and "gamma other than 1" is said not checked (INCOMPLETE,
+  acceptable for the row; a first version passed it with a note, which family_heldout11 row
+  12 showed hides a backward that drops the gain); parameters it cannot set are never moved by
+  the finite differences nor given a gamma entry of 0.
 
 Left: row 13 (a float64 copy of the scale kept at the first call) is a PASS with an interface
 deviation saying the layer keeps its scale twice (a FAIL under ``--strict``): with neither
@@ -55,7 +57,7 @@ ROWS: list[Any] = [
     pytest.param("7", "flatvec_ln.py:LayerNorm", LAYER, "pass", "", None),
     pytest.param("8", "theano_shared_in.py:InstanceNormLayer", INSTANCE, "pass", "", None),
     pytest.param("9", "param_obj_rms_bug.py:RMSNorm", RMS, "fail", "missing-var-path", None),
-    pytest.param("10", "loggamma_ln.py:LayerNorm", LAYER, "pass", "", None),
+    pytest.param("10", "loggamma_ln.py:LayerNorm", LAYER, "incomplete", "", None),
     pytest.param("11", "wb4d_gn_bug.py:GroupNorm", GROUP2, "fail", "", None),
     pytest.param("12", "c11_in.py:InstanceNorm2d", {"norm": "instance"}, "pass", "", None),
     pytest.param("13", "sonnet1_rms_stale_bug.py:RMSNorm", RMS, "pass", "", None),

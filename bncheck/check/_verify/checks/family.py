@@ -1687,6 +1687,19 @@ def run_family(
             else "",
         )
     )
+    if gamma_free(proc):
+        # beta set, gamma not: every case ran at gamma = 1, where a backward that drops gamma
+        # (or a forward that misuses it) is right; not a pass of what was never run
+        checks.append(
+            CheckResult(
+                "parameters",
+                "not-checked",
+                message="gamma other than 1 not checked: the layer's scale could not be set "
+                "(none found by name, none that y follows by the affine law: a log-scale "
+                "or a value computed from others); name it with --gamma PATH where its "
+                "forward reads gamma itself",
+            )
+        )
     any_fit = any(m is not None for m in fitted.values())
     guessed = proc.description.get("guessed_build") is True
     ranks = []

@@ -33,6 +33,7 @@ takes gamma and beta in the member's shape (:meth:`bncheck.check.norms.Member.pa
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 import sys
@@ -743,6 +744,55 @@ def _family_affine_law(
     return None
 
 
+def _settable(layer: Any, where: Path) -> bool:
+    """Whether the array at ``where`` can be set (a copy of it written there reads back),
+    tried on ``layer`` with its own value (a property with no setter cannot)."""
+    try:
+        cur = np.array(where.get(layer), copy=True)
+        _put(layer, where, cur.copy())
+        return bool(np.array_equal(np.asarray(where.get(layer)), cur))
+    except Exception:
+        return False
+
+
+def _put(layer: Any, where: Path, value: Any) -> None:
+    """``value`` (an array) set at ``where`` on ``layer``; a field of a named tuple or a frozen
+    dataclass (an immutable record of parameters) by replacing the record with one holding
+    it."""
+    try:
+        where.set(layer, value)
+    except Exception:
+        if len(where.steps) < 2 or not _replace_in(layer, tuple(where.steps), value):
+            raise
+
+
+def _replace_in(layer: Any, steps: tuple[Any, ...], value: Any) -> bool:
+    """Whether ``value`` could be put at ``steps`` by replacing the immutable record holding
+    it (and, up the path, each record holding that one) where it is held."""
+    holder = Path(steps[:-1]).get(layer) if len(steps) > 1 else layer
+    last = steps[-1]
+    if hasattr(holder, "_replace") and hasattr(holder, "_fields"):
+        field = holder._fields[last] if isinstance(last, int) else str(last)
+        record = holder._replace(**{field: value})
+    elif dataclasses.is_dataclass(holder) and not isinstance(holder, type):
+        record = dataclasses.replace(holder, **{str(last): value})
+    else:
+        return False
+    up = steps[:-1]
+    outer = Path(up[:-1]).get(layer) if len(up) > 1 else layer
+    key = up[-1]
+    if isinstance(outer, dict) or (isinstance(outer, list) and isinstance(key, int)):
+        outer[key] = record
+        return True
+    if isinstance(key, str) and not isinstance(outer, tuple):
+        try:
+            setattr(outer, key, record)
+            return True
+        except Exception:
+            pass
+    return len(up) > 1 and _replace_in(layer, up, record)
+
+
 def _listed_ids(layer: Any) -> set[int]:
     """The ids of the values a layer lists as its parameters (``get_params()``,
     ``parameters()``, ``get_variables()``, ``params``, ``trainable_weights``, ``weights``:
@@ -904,6 +954,9 @@ class FamilyLayer(FamilyAdapter):
         self.lazy = False
         #: the user's mapping (--forward, --backward, --gamma, --beta, --dgamma, --dbeta)
         self.given: dict[str, str] = {}
+        #: the roles whose array under a parameter's name cannot be set (a property computing
+        #: it from others): looked for by behaviour instead
+        self.unsettable: set[str] = set()
         self.forward_name = family_forward_name(cls)
         self.backward_name = family_backward_name(cls)
 
@@ -1058,7 +1111,10 @@ class FamilyLayer(FamilyAdapter):
         if role in self.given:  # --gamma/--beta: there, and nowhere else
             found = Path.parse(self.given[role])
         else:
-            where = _param_path(layer, _GAMMA_ATTRS if role == "gamma" else _BETA_ATTRS, size)
+            names = (
+                () if role in self.unsettable else _GAMMA_ATTRS if role == "gamma" else _BETA_ATTRS
+            )
+            where = _param_path(layer, names, size)
             found = (self.param_paths or {}).get(role)
         if where is not None or found is None:
             return where
@@ -1085,6 +1141,10 @@ class FamilyLayer(FamilyAdapter):
         size = int(np.prod(self.member.param_shape(shape)))
         try:
             first = self._build(shape)
+            for role in roles:  # a name whose array cannot be set is no parameter to set
+                named = self._where(first, role, size)
+                if named is not None and role not in self.given and not _settable(first, named):
+                    self.unsettable.add(role)
             if all(self._where(first, r, size) is not None for r in roles):
                 return
             warm = self._warm(self._build(shape), shape)
@@ -1136,7 +1196,7 @@ class FamilyLayer(FamilyAdapter):
                 if not isinstance(cur, np.ndarray):
                     path, cur = Path((*path.steps, "data")), cur.data
                 want = np.asarray(cur, dtype=np.float64).reshape(-1) + delta
-                path.set(layer, want.astype(cur.dtype).reshape(cur.shape))
+                _put(layer, path, want.astype(cur.dtype).reshape(cur.shape))
                 if not np.allclose(np.asarray(path.get(layer), dtype=np.float64).ravel(), want):
                     raise ValueError("does not read back")
             y = self._call(layer, self._to_target(x.copy()), True)
@@ -1220,14 +1280,24 @@ class FamilyLayer(FamilyAdapter):
         return self._find_offset(run, where.label())
 
     def _set(self, layer: Any, role: str, value: Any) -> None:
+        """Set the layer's gamma (``role`` "gamma") or beta to ``value``: written into its own
+        array, as an optimizer's in-place step writes it, so whatever else holds that array
+        (a gradient dict sharing it, another instance) sees it as the layer's own code would;
+        replaced where that array cannot be written (read-only, a value computed on access)."""
         if value is None:
             return
         value = np.asarray(value)
         where = self._where(layer, role, value.size)
         if where is None:
             return
-        cur = np.asarray(where.get(layer))
-        where.set(layer, value.astype(cur.dtype).reshape(cur.shape).copy())
+        held = where.get(layer)
+        cur = np.asarray(held)
+        new = value.astype(cur.dtype).reshape(cur.shape)
+        if isinstance(held, np.ndarray) and held.flags.writeable:
+            held[...] = new
+            if np.array_equal(np.asarray(where.get(layer)), new):
+                return
+        _put(layer, where, new.copy())
 
     def _get(self, role: str) -> Any:
         """A copy of the layer's gamma (``role`` "gamma") or beta, None when it has none."""
@@ -1374,6 +1444,13 @@ class FamilyLayer(FamilyAdapter):
                     getattr(layer, name)
                 ):
                     continue
+                # parameters away from their initial values, so a method that restores them
+                # (reset_parameters) is seen to change them
+                for role in ("gamma", "beta"):
+                    cur = self._layer_value(layer, role)
+                    if cur is not None:
+                        moved = np.resize([0.25, -0.5, 0.75], cur.size).reshape(cur.shape)
+                        self._set(layer, role, cur + moved)
                 held = [self._layer_value(layer, r) for r in ("gamma", "beta")]
                 xt = self._to_target(x)
                 y = self._call(layer, xt, True)
