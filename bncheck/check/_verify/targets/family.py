@@ -37,7 +37,7 @@ import dataclasses
 import inspect
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -793,28 +793,34 @@ def _replace_in(layer: Any, steps: tuple[Any, ...], value: Any) -> bool:
     return len(up) > 1 and _replace_in(layer, up, record)
 
 
-def _listed_ids(layer: Any) -> set[int]:
-    """The ids of the values a layer lists as its parameters (``get_params()``,
-    ``parameters()``, ``get_variables()``, ``params``, ``trainable_weights``, ``weights``:
-    lists, tuples or dict values; a parameter object and its ``.data``)."""
-    out: set[int] = set()
-    for name in (
-        "get_params",
-        "parameters",
-        "get_variables",
-        "params",
-        "trainable_weights",
-        "weights",
-    ):
+#: where a layer lists its parameters (a method or an attribute): Theano's and Lasagne's
+#: ``get_params()``, torch's ``parameters()``, Sonnet 1's ``get_variables()``, a ``params``
+#: list, Keras 1's ``trainable_weights``, a ``weights`` list
+_LISTINGS = ("get_params", "parameters", "get_variables", "params", "trainable_weights", "weights")
+
+
+def _parameter_lists(
+    layer: Any, names: tuple[str, ...] = _LISTINGS, dicts: bool = True
+) -> Iterator[list[Any]]:
+    """Each list a layer gives of its parameters under ``names`` (called when a method), in
+    its own order; a dict's values too when ``dicts``."""
+    for name in names:
         try:
             listed = getattr(layer, name, None)
             listed = listed() if callable(listed) else listed
         except Exception:
             continue
-        if isinstance(listed, dict):
+        if dicts and isinstance(listed, dict):
             listed = list(listed.values())
-        if not isinstance(listed, (list, tuple)):
-            continue
+        if isinstance(listed, (list, tuple)):
+            yield list(listed)
+
+
+def _listed_ids(layer: Any) -> set[int]:
+    """The ids of the values a layer lists as its parameters (:func:`_parameter_lists`; a
+    parameter object and its ``.data``)."""
+    out: set[int] = set()
+    for listed in _parameter_lists(layer):
         for v in listed:
             out.add(id(v))
             if isinstance(getattr(v, "data", None), np.ndarray):
@@ -877,14 +883,7 @@ def _listed_order(layer: Any) -> str | None:
     beta = next((getattr(layer, n) for n in _BETA_ATTRS if hasattr(layer, n)), None)
     if gamma is None or beta is None:
         return None
-    for name in ("get_params", "parameters", "params"):
-        listed = getattr(layer, name, None)
-        try:
-            listed = listed() if callable(listed) else listed
-        except Exception:
-            continue
-        if not isinstance(listed, (list, tuple)):
-            continue
+    for listed in _parameter_lists(layer, ("get_params", "parameters", "params"), dicts=False):
         ids = [id(v) for v in listed]
         if id(gamma) in ids and id(beta) in ids:
             return "beta" if ids.index(id(beta)) < ids.index(id(gamma)) else "gamma"
